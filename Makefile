@@ -1,0 +1,138 @@
+# orch — build, test, benchmark.  `make check` is what CI runs.
+#
+# Sources are picked up by directory: every runtime/*.c goes into
+# libruntime.a, common/*.c into libcommon.a, netd/*.c (but main.c) into
+# libnetd.a, orchestrator/*.c into build/orch.  A cmocka test is
+# tests/unit/test_<name>.c; a shell suite is tests/e2e/<name>.sh.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -fno-strict-aliasing
+PKGS    := yaml-0.1 libnl-3.0 libnl-route-3.0 libnftables libcap libseccomp libarchive libcrypto ldns jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+B       := build
+Q       := @
+
+# Debian packages needed to build, test and run (make deps).
+DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev \
+	libnftables-dev nftables libcap-dev libseccomp-dev libcmocka-dev \
+	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
+	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
+	iputils-ping netcat-openbsd
+
+COMMON_SRC  := $(wildcard common/*.c)
+RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+NETD_SRC    := $(filter-out netd/main.c,$(wildcard netd/*.c))
+ORCH_SRC    := $(wildcard orchestrator/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+HDRS        := $(wildcard */*.h)
+
+all:
+
+.SECONDEXPANSION:
+obj = $(patsubst %.c,$(B)/$(1)/%.o,$(2))
+
+all: $(B)/orch-runtime $(B)/orch $(B)/netd $(B)/rootfs/.done
+
+# ---- objects: normal (obj) and sanitized (asan) ----------------------------
+$(B)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+$(B)/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+$(B)/%/libcommon.a: $$(call obj,$$*,$(COMMON_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/%/libruntime.a: $$(call obj,$$*,$(RUNTIME_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/%/libnetd.a: $$(call obj,$$*,$(NETD_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+LIBS_obj  := $(B)/obj/libnetd.a $(B)/obj/libruntime.a $(B)/obj/libcommon.a
+LIBS_asan := $(B)/asan/libnetd.a $(B)/asan/libruntime.a $(B)/asan/libcommon.a
+
+$(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/netd: $(B)/obj/netd/main.o $(LIBS_obj)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/orch: $(call obj,obj,$(ORCH_SRC)) $(LIBS_obj)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link everything but the programs' main files.  The orchestrator's
+# main.c is excluded so tests can link the orchestrator's logic.
+ORCH_LIB_SRC := $(filter-out orchestrator/main.c,$(ORCH_SRC))
+$(B)/%/liborch.a: $$(call obj,$$*,$(ORCH_LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/liborch.a $(LIBS_obj)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(B)/tests-asan/%: $(B)/asan/tests/unit/%.o $(B)/asan/liborch.a $(LIBS_asan)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+UNIT_BINS      := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+UNIT_ASAN_BINS := $(patsubst tests/unit/%.c,$(B)/tests-asan/%,$(UNIT_SRC))
+
+# ---- the busybox fixture rootfs ---------------------------------------------
+$(B)/rootfs/.done: tests/fixtures/make-rootfs.sh
+	$(Q)tests/fixtures/make-rootfs.sh $(B)/rootfs $(B)/busybox-rootfs.tar
+	@touch $@
+
+# ---- targets ------------------------------------------------------------------
+deps:
+	@tools=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$tools" ]; then \
+		echo "installing:" $$tools; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tools >/dev/null; \
+	fi
+
+unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_BINS) $(UNIT_ASAN_BINS)
+
+e2e: all
+	$(Q)tests/run-e2e.sh $(filter-out tests/e2e/lib.sh,$(wildcard tests/e2e/*.sh))
+
+test: all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory e2e
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory test
+
+fuzz:
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+bench: all
+	$(Q)tests/bench/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)examples/demo.sh
+
+PREFIX ?= /usr/local
+install: all
+	install -D -m 0755 $(B)/orch $(DESTDIR)$(PREFIX)/bin/orch
+	install -D -m 0755 $(B)/netd $(DESTDIR)$(PREFIX)/bin/orch-netd
+	install -D -m 0755 $(B)/orch-runtime $(DESTDIR)$(PREFIX)/bin/orch-runtime
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps unit e2e test check fuzz bench demo install clean
+.SECONDARY:
+
+# ---- fuzz targets (clang, libFuzzer) -------------------------------------------
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_LIB_SRC := $(COMMON_SRC) $(RUNTIME_SRC) $(NETD_SRC) $(ORCH_LIB_SRC)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)

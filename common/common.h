@@ -1,0 +1,162 @@
+/* common — the small shared ground of every part of orch: errors, logging,
+ * cleanup helpers, strings and buffers, files and the state roots.
+ * Nothing project-specific lives here. */
+#ifndef ORCH_COMMON_H
+#define ORCH_COMMON_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* ---- cleanup helpers -------------------------------------------------- */
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+void strvfreep(char ***v);
+
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(fclosep)))
+#define _cleanup_strv_ __attribute__((cleanup(strvfreep)))
+
+/* Hand ownership out of a cleanup variable. */
+#define move_ptr(p)                                                        \
+	({                                                                 \
+		typeof(p) _moved = (p);                                    \
+		(p) = NULL;                                                \
+		_moved;                                                    \
+	})
+#define move_fd(fd)                                                        \
+	({                                                                 \
+		int _moved = (fd);                                         \
+		(fd) = -1;                                                 \
+		_moved;                                                    \
+	})
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define startswith(s, p) (strncmp((s), (p), strlen(p)) == 0)
+#define RETRY_EINTR(expr)                                                  \
+	({                                                                 \
+		long _r;                                                   \
+		do                                                         \
+			_r = (long)(expr);                                 \
+		while (_r == -1 && errno == EINTR);                        \
+		_r;                                                        \
+	})
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* An error says what was being done to which object, and why it failed:
+ * "attaching web-1 to myproj_back: creating veth: File exists".
+ * Functions return a negative errno and fill the error; callers add
+ * context with err_wrap on the way up; only the top prints it. */
+struct orch_err {
+	int code; /* positive errno, 0 when no error */
+	char msg[1024];
+};
+
+/* Sets the message (printf format) and code; returns -code. */
+int err_set(struct orch_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Like err_set, with ": strerror(code)" appended. */
+int err_sys(struct orch_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefixes context to an existing message: "ctx: old"; returns -code. */
+int err_wrap(struct orch_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void err_clear(struct orch_err *e);
+
+/* ---- logging ----------------------------------------------------------- */
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern const char *log_prog; /* "orch", "netd", ... */
+extern enum log_level log_max; /* ORCH_LOG=debug|info|warn|error */
+void log_init(const char *prog);
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* ---- memory and strings ------------------------------------------------ */
+
+/* These abort on out-of-memory, the one place orch may abort. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* NULL-terminated string vectors. */
+size_t strv_len(char *const *v);
+void strv_push(char ***v, const char *s); /* copies s */
+char **strv_copy(char *const *v);
+void strv_free(char **v);
+bool strv_contains(char *const *v, const char *s);
+
+/* A growable byte buffer, always NUL-terminated. */
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+};
+void sb_init(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+void sb_add(struct strbuf *sb, const void *data, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+char *sb_steal(struct strbuf *sb);
+
+/* "64m", "1g", "512k", "1024", "1.5g" (docker's units, powers of 1024). */
+int parse_bytes(const char *s, int64_t *out);
+/* "SIGTERM", "TERM", "15" -> 15; -1 when unknown. */
+int parse_signal(const char *s);
+const char *signal_name(int sig); /* "SIGTERM"; static storage */
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Writes data to path atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory.  A crash leaves the old or new file. */
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode, struct orch_err *e);
+/* Reads a whole file (NUL-terminated); *len may be NULL. */
+int read_file(const char *path, char **out, size_t *len, struct orch_err *e);
+int mkdir_p(const char *path, mode_t mode, struct orch_err *e);
+/* Removes a tree without crossing mount points; "already gone" is success. */
+int rm_rf(const char *path, struct orch_err *e);
+char *path_join(const char *a, const char *b);
+
+/* ---- state roots ------------------------------------------------------- */
+
+/* $ORCH_ROOT (default /var/lib/orch) and $ORCH_RUN (default /run/orch). */
+const char *orch_root(void);
+const char *orch_run(void);
+
+/* 64 lowercase hex digits of sha256(data). out must hold 65 bytes. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+/* 64 random hex digits (ids of containers and networks). */
+void random_id(char out[65]);
+
+#endif

@@ -1,0 +1,182 @@
+/* Files, directories and the state roots. */
+#include "common/common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode, struct orch_err *e)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, getpid());
+	_cleanup_close_ int fd =
+		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return err_sys(e, errno, "creating %s", tmp);
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = RETRY_EINTR(write(fd, p, len));
+		if (n < 0) {
+			int r = err_sys(e, errno, "writing %s", tmp);
+			unlink(tmp);
+			return r;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		int r = err_sys(e, errno, "syncing %s", tmp);
+		unlink(tmp);
+		return r;
+	}
+	if (rename(tmp, path) < 0) {
+		int r = err_sys(e, errno, "renaming %s to %s", tmp, path);
+		unlink(tmp);
+		return r;
+	}
+	_cleanup_free_ char *dir = xstrdup(path);
+	_cleanup_close_ int dfd =
+		open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		fsync(dfd);
+	return 0;
+}
+
+int read_file(const char *path, char **out, size_t *len, struct orch_err *e)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	struct strbuf sb;
+	sb_init(&sb);
+	char buf[65536];
+	for (;;) {
+		ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf)));
+		if (n < 0) {
+			int r = err_sys(e, errno, "reading %s", path);
+			sb_free(&sb);
+			return r;
+		}
+		if (n == 0)
+			break;
+		sb_add(&sb, buf, (size_t)n);
+	}
+	if (len)
+		*len = sb.len;
+	*out = sb_steal(&sb);
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode, struct orch_err *e)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return err_sys(e, errno, "creating directory %s", p);
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating directory %s", p);
+	return 0;
+}
+
+static int rm_rf_at(int dfd, const char *name, dev_t dev, struct orch_err *e,
+		    const char *top)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : err_sys(e, errno, "removing %s", top);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			return err_sys(e, errno, "removing %s", top);
+		return 0;
+	}
+	if (st.st_dev != dev)
+		return err_set(e, EBUSY, "removing %s: a mount point is inside it",
+			       top);
+	int fd = openat(dfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_sys(e, errno, "removing %s", top);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return err_sys(e, errno, "removing %s", top);
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		r = rm_rf_at(dirfd(d), de->d_name, dev, e, top);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = err_sys(e, errno, "removing %s", top);
+	return r;
+}
+
+int rm_rf(const char *path, struct orch_err *e)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : err_sys(e, errno, "removing %s", path);
+	return rm_rf_at(AT_FDCWD, path, st.st_dev, e, path);
+}
+
+char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	while (*b == '/')
+		b++;
+	if (la && a[la - 1] == '/')
+		return xasprintf("%s%s", a, b);
+	return xasprintf("%s/%s", a, b);
+}
+
+const char *orch_root(void)
+{
+	const char *r = getenv("ORCH_ROOT");
+	return r && *r ? r : "/var/lib/orch";
+}
+
+const char *orch_run(void)
+{
+	const char *r = getenv("ORCH_RUN");
+	return r && *r ? r : "/run/orch";
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
+
+void random_id(char out[65])
+{
+	unsigned char raw[32];
+	size_t got = 0;
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			abort();
+		got += (size_t)n;
+	}
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	out[64] = '\0';
+}

@@ -1,0 +1,240 @@
+/* Memory, strings, buffers and small parsers. */
+#include "common/common.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <signal.h>
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		abort();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		abort();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		abort();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+	if (!p)
+		abort();
+	return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		abort();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	char *p;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		abort();
+	return p;
+}
+
+size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+void strv_push(char ***v, const char *s)
+{
+	size_t n = strv_len(*v);
+	*v = xrealloc(*v, (n + 2) * sizeof(char *));
+	(*v)[n] = xstrdup(s);
+	(*v)[n + 1] = NULL;
+}
+
+char **strv_copy(char *const *v)
+{
+	size_t n = strv_len(v);
+	char **c = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+void strvfreep(char ***v)
+{
+	strv_free(*v);
+}
+
+bool strv_contains(char *const *v, const char *s)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		if (streq(v[i], s))
+			return true;
+	return false;
+}
+
+void sb_init(struct strbuf *sb)
+{
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+void sb_free(struct strbuf *sb)
+{
+	free(sb->buf);
+	sb_init(sb);
+}
+
+static void sb_grow(struct strbuf *sb, size_t extra)
+{
+	if (sb->len + extra + 1 <= sb->cap)
+		return;
+	size_t cap = sb->cap ? sb->cap : 64;
+	while (cap < sb->len + extra + 1)
+		cap *= 2;
+	sb->buf = xrealloc(sb->buf, cap);
+	sb->cap = cap;
+}
+
+void sb_add(struct strbuf *sb, const void *data, size_t n)
+{
+	sb_grow(sb, n);
+	memcpy(sb->buf + sb->len, data, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_adds(struct strbuf *sb, const char *s)
+{
+	sb_add(sb, s, strlen(s));
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	sb_grow(sb, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+char *sb_steal(struct strbuf *sb)
+{
+	char *p = sb->buf ? sb->buf : xstrdup("");
+	sb_init(sb);
+	return p;
+}
+
+int parse_bytes(const char *s, int64_t *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0 || !isfinite(v))
+		return -EINVAL;
+	double mult = 1;
+	switch (tolower((unsigned char)*end)) {
+	case '\0': break;
+	case 'b': mult = 1; break;
+	case 'k': mult = 1024.0; break;
+	case 'm': mult = 1024.0 * 1024; break;
+	case 'g': mult = 1024.0 * 1024 * 1024; break;
+	case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
+	default: return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		/* accept "kb", "mib"-less docker forms: "k", "kb", "m", "mb" */
+		if (tolower((unsigned char)*end) == 'b' && mult != 1)
+			end++;
+		if (*end)
+			return -EINVAL;
+	}
+	double r = v * mult;
+	if (r > 9.2e18)
+		return -ERANGE;
+	*out = (int64_t)r;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int sig;
+} signals[] = {
+	{"HUP", SIGHUP},   {"INT", SIGINT},	  {"QUIT", SIGQUIT},
+	{"ILL", SIGILL},   {"TRAP", SIGTRAP},	  {"ABRT", SIGABRT},
+	{"BUS", SIGBUS},   {"FPE", SIGFPE},	  {"KILL", SIGKILL},
+	{"USR1", SIGUSR1}, {"SEGV", SIGSEGV},	  {"USR2", SIGUSR2},
+	{"PIPE", SIGPIPE}, {"ALRM", SIGALRM},	  {"TERM", SIGTERM},
+	{"CHLD", SIGCHLD}, {"CONT", SIGCONT},	  {"STOP", SIGSTOP},
+	{"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},	  {"TTOU", SIGTTOU},
+	{"URG", SIGURG},   {"XCPU", SIGXCPU},	  {"XFSZ", SIGXFSZ},
+	{"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+	{"IO", SIGIO},	   {"PWR", SIGPWR},	  {"SYS", SIGSYS},
+};
+
+int parse_signal(const char *s)
+{
+	if (!s || !*s)
+		return -1;
+	if (isdigit((unsigned char)*s)) {
+		char *end;
+		long n = strtol(s, &end, 10);
+		return (*end || n <= 0 || n >= NSIG) ? -1 : (int)n;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		if (strcasecmp(s, signals[i].name) == 0)
+			return signals[i].sig;
+	return -1;
+}
+
+const char *signal_name(int sig)
+{
+	static __thread char buf[16];
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		if (signals[i].sig == sig) {
+			snprintf(buf, sizeof(buf), "SIG%s", signals[i].name);
+			return buf;
+		}
+	snprintf(buf, sizeof(buf), "%d", sig);
+	return buf;
+}

@@ -1,0 +1,2 @@
+/* netd client library (linked by orch). */
+#include "netd/netd.h"

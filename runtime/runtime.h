@@ -1,0 +1,258 @@
+/* runtime — turns a container spec into an isolated Linux process, and owns
+ * the on-disk image store (content-addressed layers) and named volumes.
+ * It knows nothing of YAML, projects or networks.  This is the part's one
+ * public header. */
+#ifndef ORCH_RUNTIME_H
+#define ORCH_RUNTIME_H
+
+#include "common/common.h"
+
+#include <sys/resource.h>
+
+/* ======================================================================
+ * Containers
+ * ====================================================================== */
+
+enum rt_ns {
+	RT_NS_PID = 1 << 0,
+	RT_NS_MOUNT = 1 << 1,
+	RT_NS_UTS = 1 << 2,
+	RT_NS_IPC = 1 << 3,
+	RT_NS_NET = 1 << 4,
+	RT_NS_CGROUP = 1 << 5,
+	RT_NS_USER = 1 << 6,
+};
+#define RT_NS_DEFAULT                                                      \
+	(RT_NS_PID | RT_NS_MOUNT | RT_NS_UTS | RT_NS_IPC | RT_NS_NET |     \
+	 RT_NS_CGROUP)
+
+enum rt_mount_type {
+	RT_MOUNT_BIND,	 /* source: host path */
+	RT_MOUNT_VOLUME, /* source: a named volume's data directory */
+	RT_MOUNT_TMPFS,	 /* source unused */
+};
+
+struct rt_mount {
+	enum rt_mount_type type;
+	char *source;
+	char *target; /* absolute path inside the container */
+	bool readonly;
+	int64_t size; /* tmpfs: bytes, 0 = kernel default */
+	mode_t mode;  /* tmpfs: 0 = 01777 */
+};
+
+struct rt_idmap {
+	uint32_t inside, outside, count;
+};
+
+struct rt_rlimit {
+	int resource; /* RLIMIT_* */
+	uint64_t soft, hard;
+};
+
+/* cgroup limits; 0 (or 0.0) means "not set". */
+struct rt_limits {
+	int64_t memory;	     /* bytes */
+	int64_t memory_swap; /* memory+swap bytes, -1 = unlimited swap */
+	double cpus;	     /* fractional CPUs (quota/period) */
+	uint64_t cpu_shares; /* v1 shares; mapped to v2 weight */
+	int64_t pids;	     /* pids.max */
+};
+
+struct rt_spec {
+	/* Unique name ([A-Za-z0-9][A-Za-z0-9_.-]*): names the cgroup and the
+	 * state under $ORCH_RUN/runtime/<id>. */
+	const char *id;
+
+	/* Root filesystem: either read-only lower directories (uppermost
+	 * first) with an overlay whose upper/work live in upper_dir (default
+	 * $ORCH_ROOT/containers/<id>), or one directory used as is. */
+	char **lowers;
+	const char *upper_dir;
+	const char *rootfs;
+	bool readonly_rootfs;
+
+	char **argv; /* argv[0] resolved against PATH inside the rootfs */
+	char **env;  /* "K=V" */
+	const char *workdir;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+	const char *hostname;
+	const char *domainname;
+
+	unsigned namespaces;	/* enum rt_ns bits to create */
+	struct rt_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
+	const char *netns_path; /* join this network namespace (not RT_NS_NET) */
+
+	struct rt_mount *mounts;
+	size_t n_mounts;
+	char **sysctls; /* "net.core.somaxconn=1024" */
+
+	/* Capabilities: Docker's 14 by default; names with or without CAP_,
+	 * "ALL" in either list.  privileged = all caps, no seccomp. */
+	char **cap_add, **cap_drop;
+	bool privileged;
+	bool no_seccomp;
+	const char *seccomp_profile; /* Docker-format JSON file, NULL = default */
+	bool no_new_privs;	     /* set by default (true unless disabled) */
+	bool allow_new_privs;
+
+	struct rt_rlimit *rlimits;
+	size_t n_rlimits;
+	struct rt_limits limits;
+	const char *cgroup_parent; /* default "orch" */
+
+	int stdio[3];	/* fds to give the container; -1 = /dev/null */
+	bool console;	/* stdio[0] is a pty slave: setsid + controlling tty */
+	bool init;	/* run a tiny reaper as PID 1 that forwards signals */
+	int stop_signal; /* 0 = SIGTERM */
+};
+
+void rt_spec_init(struct rt_spec *s); /* zero + stdio -1 + defaults */
+
+/* A created container.  pid is its init in the caller's pid namespace. */
+struct rt_container {
+	char *id;
+	pid_t pid;
+	int pidfd;   /* pidfd of pid (O_CLOEXEC), -1 if unavailable */
+	int sync_fd; /* private to the runtime */
+};
+
+/* Sets up the container up to (not including) exec: the child has its
+ * namespaces, cgroup, rootfs and mounts and waits.  The caller may now
+ * configure /proc/<pid>/ns/net.  Every error in the child comes back here
+ * with context; on error nothing is left behind. */
+int rt_create(const struct rt_spec *spec, struct rt_container **out,
+	      struct orch_err *e);
+/* Lets the child exec; returns once exec succeeded, or the exec error
+ * ("exec foo: No such file or directory"). */
+int rt_start(struct rt_container *c, struct orch_err *e);
+/* Frees the handle (not the container). */
+void rt_container_free(struct rt_container *c);
+
+/* Operations by id on running containers (state in $ORCH_RUN/runtime). */
+int rt_kill(const char *id, int sig, struct orch_err *e);
+/* Waits for a container started by this process: exit code, or 128+N when
+ * killed by signal N. */
+int rt_wait(struct rt_container *c, int *status, struct orch_err *e);
+/* Removes everything of the container: leftover processes, cgroup, state,
+ * and the upper dir when remove_upper.  "Already gone" is success. */
+int rt_delete(const char *id, bool remove_upper, struct orch_err *e);
+
+struct rt_exec_spec {
+	char **argv;
+	char **env;	 /* added to / overriding the container's env */
+	const char *workdir; /* NULL = container's */
+	const char *user;    /* "uid[:gid]" or NULL = container's */
+	int stdio[3];
+	bool console;
+};
+/* Starts a process inside a running container: all its namespaces, its
+ * cgroup, caps, seccomp and user.  *pid is a child of the caller. */
+int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
+	    struct orch_err *e);
+
+struct rt_stats {
+	uint64_t memory_current, memory_peak, memory_limit;
+	uint64_t cpu_usage_ns;
+	uint64_t pids;
+};
+int rt_stats(const char *id, struct rt_stats *st, struct orch_err *e);
+int rt_pause(const char *id, struct orch_err *e);
+int rt_resume(const char *id, struct orch_err *e);
+/* Ids of containers with runtime state on this host. */
+int rt_list(char ***ids, struct orch_err *e);
+/* pid of a running container's init, or -ESRCH. */
+int rt_pid(const char *id, pid_t *pid, struct orch_err *e);
+
+/* Capability names -> the resulting effective mask (Docker's defaults
+ * adjusted by add/drop).  Pure; for callers and tests. */
+int rt_caps_resolve(char *const *add, char *const *drop, bool privileged,
+		    uint64_t *mask, struct orch_err *e);
+
+/* ======================================================================
+ * Image store ($ORCH_ROOT/images, $ORCH_ROOT/layers)
+ * ====================================================================== */
+
+struct rt_healthcheck {
+	char **test; /* ["CMD", ...] / ["CMD-SHELL", "..."] / ["NONE"] */
+	int64_t interval_ns, timeout_ns, start_period_ns, start_interval_ns;
+	int retries;
+};
+
+struct rt_image_config {
+	char **entrypoint, **cmd, **env;
+	char *workdir, *user, *stop_signal;
+	char **exposed_ports; /* "80/tcp" */
+	char **volumes;	      /* "/data" */
+	char **labels;	      /* "k=v" */
+	char **shell;	      /* SHELL, default ["/bin/sh","-c"] */
+	struct rt_healthcheck *healthcheck;
+};
+
+struct rt_image {
+	char id[65];   /* sha256 of the config JSON */
+	char **names;  /* "repo:tag" */
+	char **layers; /* diff_ids "sha256:<hex>", bottom first */
+	struct rt_image_config config;
+	int64_t created; /* unix seconds */
+	int64_t size;	 /* bytes of all layers */
+};
+
+/* NAME[:TAG] (tag defaults to latest) or a unique id prefix. */
+int rt_image_lookup(const char *ref, struct rt_image **out, struct orch_err *e);
+int rt_image_list(struct rt_image ***out, size_t *n, struct orch_err *e);
+void rt_image_free(struct rt_image *img);
+void rt_image_config_clear(struct rt_image_config *c);
+/* Layer directories for rt_spec.lowers, uppermost first. */
+char **rt_image_lowers(const struct rt_image *img);
+
+int rt_image_import(const char *tarball, const char *ref, char id[65],
+		    struct orch_err *e);
+/* docker-archive or OCI layout (directory or tarball); loaded names out. */
+int rt_image_load(const char *path, char ***refs, struct orch_err *e);
+int rt_image_remove(const char *ref, bool force, struct orch_err *e);
+int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e);
+/* The image's config as OCI JSON text. */
+int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
+
+/* Builds: turns an overlay upper directory into a stored layer (overlay
+ * whiteouts become OCI whiteouts); *diff_id = "sha256:<hex>".  A layer
+ * with no changes gives *diff_id = NULL and returns 0. */
+int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e);
+/* Records an image from layers + config, tags it with ref (may be NULL). */
+int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
+		    const char *ref, char id[65], struct orch_err *e);
+
+/* ======================================================================
+ * Named volumes ($ORCH_ROOT/volumes/<name>)
+ * ====================================================================== */
+
+struct rt_volume {
+	char *name;
+	char *mountpoint; /* the data directory containers mount */
+	char **labels;	  /* "k=v" */
+	int64_t size_limit; /* bytes, 0 = none */
+	int64_t created;
+};
+
+struct rt_volume_opts {
+	char **labels;
+	int64_t size_limit; /* driver_opts size */
+};
+
+/* Creating an existing volume is success (exists = true). */
+int rt_volume_create(const char *name, const struct rt_volume_opts *o,
+		     bool *exists, struct orch_err *e);
+int rt_volume_get(const char *name, struct rt_volume **out, struct orch_err *e);
+int rt_volume_list(struct rt_volume ***out, size_t *n, struct orch_err *e);
+int rt_volume_remove(const char *name, struct orch_err *e);
+void rt_volume_free(struct rt_volume *v);
+/* Fills a new, empty volume with src's content once (docker's copy-up). */
+int rt_volume_populate(const char *name, const char *src,
+		       struct orch_err *e);
+
+#endif

@@ -1,0 +1,98 @@
+/* Unit tests for common/. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "common/common.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+static void test_parse_bytes(void **state)
+{
+	(void)state;
+	int64_t v;
+	assert_int_equal(parse_bytes("64m", &v), 0);
+	assert_int_equal(v, 64 * 1024 * 1024);
+	assert_int_equal(parse_bytes("1.5g", &v), 0);
+	assert_int_equal(v, 1536LL * 1024 * 1024);
+	assert_int_equal(parse_bytes("512kb", &v), 0);
+	assert_int_equal(v, 512 * 1024);
+	assert_int_equal(parse_bytes("100", &v), 0);
+	assert_int_equal(v, 100);
+	assert_true(parse_bytes("12q", &v) < 0);
+	assert_true(parse_bytes("", &v) < 0);
+	assert_true(parse_bytes("-1m", &v) < 0);
+}
+
+static void test_signals(void **state)
+{
+	(void)state;
+	assert_int_equal(parse_signal("SIGTERM"), SIGTERM);
+	assert_int_equal(parse_signal("kill"), SIGKILL);
+	assert_int_equal(parse_signal("2"), 2);
+	assert_int_equal(parse_signal("NOPE"), -1);
+	assert_string_equal(signal_name(SIGUSR1), "SIGUSR1");
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	struct orch_err e = {0};
+	assert_int_equal(err_sys(&e, EEXIST, "creating veth %s", "v0"), -EEXIST);
+	assert_int_equal(err_wrap(&e, "attaching web-1"), -EEXIST);
+	assert_string_equal(e.msg, "attaching web-1: creating veth v0: File exists");
+}
+
+static void test_atomic_write(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/orch-unit.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct orch_err e = {0};
+	_cleanup_free_ char *sub = path_join(dir, "a/b/c");
+	assert_int_equal(mkdir_p(sub, 0755, &e), 0);
+	_cleanup_free_ char *f = path_join(sub, "state.json");
+	assert_int_equal(write_file_atomic(f, "{}", 2, 0600, &e), 0);
+	char *got = NULL;
+	size_t len;
+	assert_int_equal(read_file(f, &got, &len, &e), 0);
+	assert_string_equal(got, "{}");
+	free(got);
+	assert_int_equal(rm_rf(dir, &e), 0);
+	assert_int_equal(rm_rf(dir, &e), 0); /* already gone is success */
+	struct stat st;
+	assert_int_equal(stat(dir, &st), -1);
+}
+
+static void test_strv_sb(void **state)
+{
+	(void)state;
+	_cleanup_strv_ char **v = NULL;
+	strv_push(&v, "a");
+	strv_push(&v, "b");
+	assert_int_equal(strv_len(v), 2);
+	assert_true(strv_contains(v, "b"));
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_printf(&sb, "%d-%s", 7, "x");
+	sb_adds(&sb, "!");
+	_cleanup_free_ char *s = sb_steal(&sb);
+	assert_string_equal(s, "7-x!");
+	char id[65];
+	sha256_hex("", 0, id);
+	assert_string_equal(id, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_bytes),
+		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_strv_sb),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
