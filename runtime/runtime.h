@@ -63,6 +63,9 @@ struct rt_spec {
 	/* Unique name ([A-Za-z0-9][A-Za-z0-9_.-]*): names the cgroup and the
 	 * state under $ORCH_RUN/runtime/<id>. */
 	const char *id;
+	/* Image id the rootfs came from (recorded so the image store can refuse
+	 * to remove an image in use); may be NULL. */
+	const char *image;
 
 	/* Root filesystem: either read-only lower directories (uppermost
 	 * first) with an overlay whose upper/work live in upper_dir (default
