@@ -1,0 +1,119 @@
+/* Unit tests for per-project state: lock, ownership, atomic save, removal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "orchestrator/lifecycle.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char tmpdir[] = "/tmp/orch-test-state.XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(tmpdir))
+		return -1;
+	setenv("ORCH_RUN", tmpdir, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	struct orch_err e = {0};
+	rm_rf(tmpdir, &e);
+	return 0;
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_true(project_name_valid("my_proj-1"));
+	assert_false(project_name_valid("My"));
+	assert_false(project_name_valid("-x"));
+	assert_false(project_name_valid(""));
+	assert_false(project_name_valid("a/b"));
+	assert_false(project_name_valid(".."));
+	struct project p;
+	struct orch_err e = {0};
+	assert_true(project_open("../x", true, &p, &e) < 0);
+}
+
+static void test_save_reload_remove(void **state)
+{
+	(void)state;
+	struct project p;
+	struct orch_err e = {0};
+	assert_int_equal(project_open("nope", false, &p, &e), -ENOENT);
+	assert_int_equal(project_open("demo", true, &p, &e), 0);
+	assert_false(p.exists);
+	project_claim(&p, 1000, "/src/a", NULL);
+	json_array_append_new(state_containers(&p),
+			      json_pack("{s:s, s:s}", "name", "demo-web-1",
+					"id", "abcdef0123"));
+	json_array_append_new(state_containers(&p),
+			      json_pack("{s:s, s:s}", "name", "demo-db-1",
+					"id", "abc999"));
+	assert_int_equal(project_save(&p, &e), 0);
+	project_close(&p);
+
+	assert_int_equal(project_open("demo", false, &p, &e), 0);
+	assert_true(p.exists);
+	json_t *c;
+	assert_int_equal(state_container_lookup(&p, "demo-web-1", &c, &e), 0);
+	assert_int_equal(state_container_lookup(&p, "abcd", &c, &e), 0);
+	assert_string_equal(jstr(c, "name"), "demo-web-1");
+	assert_int_equal(state_container_lookup(&p, "abc", &c, &e), -EEXIST);
+	assert_int_equal(state_container_lookup(&p, "zz", &c, &e), -ENOENT);
+
+	/* Another user, another directory: refused, naming the holder. */
+	assert_int_equal(project_check_owner(&p, 1000, "/src/a", &e), 0);
+	assert_int_equal(project_check_owner(&p, 1001, "/src/a", &e), -EPERM);
+	assert_int_equal(project_check_owner(&p, 1000, "/src/b", &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "/src/a"));
+	assert_non_null(strstr(e.msg, "-p"));
+
+	char **names = NULL;
+	assert_int_equal(projects_list(&names, &e), 0);
+	assert_int_equal(strv_len(names), 1);
+	strv_free(names);
+
+	assert_int_equal(project_remove(&p, &e), 0);
+	_cleanup_free_ char *dir = path_join(tmpdir, "projects/demo");
+	struct stat st;
+	assert_true(stat(dir, &st) < 0);
+	project_close(&p);
+}
+
+static void test_lock_serializes(void **state)
+{
+	(void)state;
+	struct project p;
+	struct orch_err e = {0};
+	assert_int_equal(project_open("locked", true, &p, &e), 0);
+	_cleanup_free_ char *lock = path_join(p.dir, "lock");
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(lock, O_RDWR | O_CLOEXEC);
+		_exit(flock(fd, LOCK_EX | LOCK_NB) == 0 ? 1 : 0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	project_close(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_save_reload_remove),
+		cmocka_unit_test(test_lock_serializes),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
