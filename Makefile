@@ -22,7 +22,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	libnftables-dev nftables libcap-dev libseccomp-dev libcmocka-dev \
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
-	iputils-ping netcat-openbsd
+	iputils-ping netcat-openbsd debootstrap
 
 COMMON_SRC  := $(wildcard common/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))

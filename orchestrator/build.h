@@ -1,0 +1,113 @@
+/* Image builds inside the orchestrator: the Containerfile/Dockerfile
+ * parser and variable expansion, .dockerignore matching, the build
+ * context (safe source resolution and content digests), and the builder
+ * that runs a parsed file with the runtime.  Pure parts (dockerfile.c,
+ * the matcher and cache keys) are unit-tested without root. */
+#ifndef ORCH_BUILD_H
+#define ORCH_BUILD_H
+
+#include "common/common.h"
+
+/* ---- the parsed file ---------------------------------------------------- */
+
+enum df_cmd {
+	DF_ADD,
+	DF_ARG,
+	DF_CMD,
+	DF_COPY,
+	DF_ENTRYPOINT,
+	DF_ENV,
+	DF_EXPOSE,
+	DF_FROM,
+	DF_HEALTHCHECK,
+	DF_LABEL,
+	DF_MAINTAINER,
+	DF_RUN,
+	DF_SHELL,
+	DF_STOPSIGNAL,
+	DF_USER,
+	DF_VOLUME,
+	DF_WORKDIR,
+};
+
+/* "--name=value" before an instruction's arguments; value NULL for a bare
+ * "--name". */
+struct df_flag {
+	char *name;
+	char *value;
+};
+
+/* One instruction.  args are raw (not expanded, quotes kept) except in
+ * JSON form, where they are the array's strings:
+ *   RUN CMD ENTRYPOINT: JSON array, or one string (the shell command)
+ *   SHELL: the JSON array
+ *   HEALTHCHECK: ["NONE"], ["CMD", argv...] or ["CMD-SHELL", command]
+ *   COPY ADD: sources then destination; VOLUME EXPOSE: the words
+ *   ENV LABEL: key, value, key, value...
+ *   ARG: "name" or "name=default" per argument
+ *   FROM: the image; WORKDIR USER STOPSIGNAL MAINTAINER: one string */
+struct df_instr {
+	enum df_cmd cmd;
+	int line;	/* the file's line where the instruction starts */
+	char *text;	/* the instruction as written, continuations joined */
+	struct df_flag *flags;
+	size_t n_flags;
+	bool json;
+	char **args;
+};
+
+struct df_stage {
+	char *name; /* lowercased "AS" name, NULL if none */
+	struct df_instr from;
+	struct df_instr *instrs;
+	size_t n_instrs;
+};
+
+struct dockerfile {
+	char *path;	    /* for messages */
+	char escape;	    /* '\\' or '`' (the escape directive) */
+	struct df_instr *meta_args; /* ARG lines before the first FROM */
+	size_t n_meta_args;
+	struct df_stage *stages;
+	size_t n_stages;
+};
+
+/* Parses a Containerfile's text.  Errors name the file and line:
+ * "Containerfile:7: unknown instruction: FOO". */
+int df_parse(const char *path, const char *text, struct dockerfile **out,
+	     struct orch_err *e);
+void df_free(struct dockerfile *df);
+const char *df_cmd_name(enum df_cmd cmd);
+/* The flag's value (or "" for a bare flag), NULL when absent. */
+const char *df_flag(const struct df_instr *in, const char *name);
+/* The stage named name (case-insensitive) or with that index; -1 if none. */
+int df_stage_index(const struct dockerfile *df, const char *name);
+
+/* Expands one raw word as docker does: quotes removed, the escape
+ * character honoured, $VAR ${VAR} ${VAR:-x} ${VAR-x} ${VAR:+x} ${VAR+x}
+ * ${VAR:?msg} ${VAR?msg} replaced from env ("K=V", later entries win). */
+int df_expand(const char *word, char escape, char *const *env, char **out,
+	      struct orch_err *e);
+
+/* Go durations as HEALTHCHECK takes them: "30s", "1m30s", "500ms". */
+int df_duration(const char *s, int64_t *ns);
+
+/* ---- .dockerignore -------------------------------------------------------- */
+
+struct df_ignore;
+/* Parses .dockerignore text (NULL or "" = ignore nothing). */
+int df_ignore_parse(const char *text, struct df_ignore **out,
+		    struct orch_err *e);
+void df_ignore_free(struct df_ignore *ig);
+/* Whether path (relative to the context, "/"-separated) is excluded: the
+ * last pattern matching it or one of its parents decides ("!" patterns
+ * re-include). */
+bool df_ignore_match(const struct df_ignore *ig, const char *path);
+
+/* ---- cache keys ------------------------------------------------------------ */
+
+/* sha256 over the parent key and the step's parts, each length-prefixed
+ * so that no two different lists of parts hash alike. */
+void build_cache_key(const char *parent, char *const *parts, char out[65]);
+
+#endif
