@@ -1,2 +1,448 @@
-/* netd client library (linked by orch). */
+/* netd client library (linked by orch): connects to the daemon, starting it
+ * on demand, and turns each call into one request/reply exchange. */
 #include "netd/netd.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Replies may list every network with its endpoints; requests stay small. */
+#define NETD_REPLY_MAX (8 * 1024 * 1024)
+
+struct netd_conn {
+	int fd;
+};
+
+static char *socket_path(void)
+{
+	return path_join(orch_run(), "netd.sock");
+}
+
+static int try_connect(int *out)
+{
+	_cleanup_free_ char *path = socket_path();
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd =
+		socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (RETRY_EINTR(connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0)
+		return -errno;
+	*out = move_fd(fd);
+	return 0;
+}
+
+/* netd lives next to orch in the build tree; installed, it is orch-netd. */
+static char *netd_binary(void)
+{
+	const char *env = getenv("ORCH_NETD");
+	if (env && *env)
+		return xstrdup(env);
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		_cleanup_free_ char *p = path_join(dirname(self), "netd");
+		if (access(p, X_OK) == 0)
+			return move_ptr(p);
+	}
+	return xstrdup("orch-netd");
+}
+
+/* Starts netd detached from us (double fork, own session), its output in
+ * $ORCH_RUN/netd/netd.log. */
+static int spawn_netd(struct orch_err *e)
+{
+	_cleanup_free_ char *bin = netd_binary();
+	_cleanup_free_ char *dir = path_join(orch_run(), "netd");
+	int r = mkdir_p(dir, 0700, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *log = path_join(dir, "netd.log");
+	pid_t pid = fork();
+	if (pid < 0)
+		return err_sys(e, errno, "starting netd: fork");
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (in >= 0)
+			dup2(in, 0);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execlp(bin, bin, "--foreground", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
+		     int pass_fd, json_t **result, struct orch_err *e);
+
+int netd_connect(struct netd_conn **out, struct orch_err *e)
+{
+	int fd = -1;
+	int r = try_connect(&fd);
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		if (geteuid() != 0) {
+			_cleanup_free_ char *path = socket_path();
+			return err_sys(e, r,
+				       "connecting to netd at %s (netd is not "
+				       "running and only root can start it)",
+				       path);
+		}
+		r = spawn_netd(e);
+		if (r < 0)
+			return r;
+		/* netd binds its socket once its state is reconciled. */
+		for (int i = 0; i < 200; i++) {
+			r = try_connect(&fd);
+			if (r != -ENOENT && r != -ECONNREFUSED)
+				break;
+			struct timespec ts = {0, 25 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (r < 0) {
+		_cleanup_free_ char *path = socket_path();
+		return err_sys(e, r, "connecting to netd at %s", path);
+	}
+	struct netd_conn *c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	json_t *res = NULL;
+	r = roundtrip(c, "ping", NULL, -1, &res, e);
+	json_decref(res);
+	if (r < 0) {
+		netd_close(c);
+		return err_wrap(e, "connecting to netd");
+	}
+	*out = c;
+	return 0;
+}
+
+void netd_close(struct netd_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+static int send_request(int fd, const char *msg, size_t len, int pass_fd)
+{
+	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	if (pass_fd >= 0) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	if (RETRY_EINTR(sendmsg(fd, &mh, MSG_NOSIGNAL)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int recv_reply(int fd, char **out, size_t *len)
+{
+	char probe;
+	ssize_t n = RETRY_EINTR(recv(fd, &probe, 1, MSG_PEEK | MSG_TRUNC));
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n > NETD_REPLY_MAX)
+		return -EMSGSIZE;
+	char *buf = xmalloc((size_t)n + 1);
+	ssize_t got = RETRY_EINTR(recv(fd, buf, (size_t)n, 0));
+	if (got < 0) {
+		int r = -errno;
+		free(buf);
+		return r;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = (size_t)got;
+	return 0;
+}
+
+/* Sends op(args) (args stolen), reads the reply; on success *result (may be
+ * NULL) gets the result object.  A netd error becomes e verbatim. */
+static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
+		     int pass_fd, json_t **result, struct orch_err *e)
+{
+	json_t *msg = json_pack("{s:i, s:s, s:o}", "v", NETD_PROTO_VERSION,
+				"op", op, "args", args ? args : json_object());
+	_cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (!text)
+		abort();
+	size_t len = strlen(text);
+	if (len > NETD_MSG_MAX)
+		return err_set(e, EMSGSIZE, "netd %s: request of %zu bytes too large",
+			       op, len);
+	int r = send_request(c->fd, text, len, pass_fd);
+	if (r < 0)
+		return err_sys(e, r, "netd %s: sending request", op);
+	_cleanup_free_ char *reply = NULL;
+	size_t rlen = 0;
+	r = recv_reply(c->fd, &reply, &rlen);
+	if (r < 0)
+		return err_sys(e, r, "netd %s: reading reply", op);
+	json_error_t jerr;
+	json_t *root = json_loadb(reply, rlen, 0, &jerr);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return err_set(e, EBADMSG, "netd %s: malformed reply", op);
+	}
+	if (!json_is_true(json_object_get(root, "ok"))) {
+		json_t *ecode = json_object_get(root, "errno");
+		const char *msgtext = json_string_value(json_object_get(root, "error"));
+		int code = json_is_integer(ecode) ? (int)json_integer_value(ecode)
+						  : EIO;
+		r = err_set(e, code > 0 ? code : EIO, "%s",
+			    msgtext ? msgtext : "netd failed");
+		json_decref(root);
+		return r;
+	}
+	if (result) {
+		*result = json_incref(json_object_get(root, "result"));
+		if (!*result)
+			*result = json_object();
+	}
+	json_decref(root);
+	return 0;
+}
+
+static void set_opt_str(json_t *o, const char *key, const char *v)
+{
+	if (v && *v)
+		json_object_set_new(o, key, json_string(v));
+}
+
+static void set_opt_strv(json_t *o, const char *key, char *const *v)
+{
+	if (!v)
+		return;
+	json_t *a = json_array();
+	for (size_t i = 0; v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	json_object_set_new(o, key, a);
+}
+
+int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
+			struct netd_network *out, struct orch_err *e)
+{
+	json_t *a = json_pack("{s:s, s:s, s:b, s:b}", "name", req->name,
+			      "project", req->project ? req->project : "",
+			      "internal", req->internal, "icc", req->icc);
+	if (!a)
+		return err_set(e, EINVAL, "creating network: name missing");
+	set_opt_str(a, "subnet", req->subnet);
+	set_opt_str(a, "gateway", req->gateway);
+	set_opt_strv(a, "labels", req->labels);
+	json_t *res = NULL;
+	int r = roundtrip(c, "network.create", a, -1, &res, e);
+	if (r == 0 && out)
+		r = netd_network_from_json(res, out, e);
+	json_decref(res);
+	return r;
+}
+
+static int removed_flag(json_t *res, bool *removed)
+{
+	if (removed)
+		*removed = json_is_true(json_object_get(res, "removed"));
+	json_decref(res);
+	return 0;
+}
+
+int netd_network_remove(struct netd_conn *c, const char *name, bool *removed,
+			struct orch_err *e)
+{
+	json_t *res = NULL;
+	int r = roundtrip(c, "network.remove", json_pack("{s:s}", "name", name),
+			  -1, &res, e);
+	return r < 0 ? r : removed_flag(res, removed);
+}
+
+int netd_network_inspect(struct netd_conn *c, const char *name,
+			 struct netd_network *out, struct orch_err *e)
+{
+	json_t *res = NULL;
+	int r = roundtrip(c, "network.inspect", json_pack("{s:s}", "name", name),
+			  -1, &res, e);
+	if (r == 0)
+		r = netd_network_from_json(res, out, e);
+	json_decref(res);
+	return r;
+}
+
+int netd_network_list(struct netd_conn *c, const char *project,
+		      struct netd_network **out, size_t *n, struct orch_err *e)
+{
+	json_t *a = json_object();
+	set_opt_str(a, "project", project);
+	json_t *res = NULL;
+	int r = roundtrip(c, "network.list", a, -1, &res, e);
+	if (r < 0)
+		return r;
+	json_t *nets = json_object_get(res, "networks");
+	size_t cnt = json_array_size(nets);
+	struct netd_network *v = xcalloc(cnt + 1, sizeof(*v));
+	for (size_t i = 0; i < cnt; i++) {
+		r = netd_network_from_json(json_array_get(nets, i), &v[i], e);
+		if (r < 0) {
+			netd_networks_free(v, i);
+			json_decref(res);
+			return r;
+		}
+	}
+	json_decref(res);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int netd_network_prune(struct netd_conn *c, const char *project,
+		       char ***removed, struct orch_err *e)
+{
+	json_t *a = json_object();
+	set_opt_str(a, "project", project);
+	json_t *res = NULL;
+	int r = roundtrip(c, "network.prune", a, -1, &res, e);
+	if (r < 0)
+		return r;
+	if (removed) {
+		*removed = xcalloc(1, sizeof(char *));
+		size_t i;
+		json_t *item;
+		json_array_foreach(json_object_get(res, "removed"), i, item)
+			if (json_is_string(item))
+				strv_push(removed, json_string_value(item));
+	}
+	json_decref(res);
+	return 0;
+}
+
+int netd_endpoint_attach(struct netd_conn *c, const struct netd_attach_req *req,
+			 struct netd_endpoint *out, struct orch_err *e)
+{
+	_cleanup_close_ int nsfd = -1;
+	_cleanup_free_ char *path = NULL;
+	if (req->netns_path && *req->netns_path)
+		path = xstrdup(req->netns_path);
+	else if (req->pid > 0)
+		path = xasprintf("/proc/%d/ns/net", (int)req->pid);
+	else
+		return err_set(e, EINVAL,
+			       "attaching %s to %s: no network namespace given",
+			       req->container_id, req->network);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		return err_sys(e, errno, "attaching %s to %s: opening %s",
+			       req->container_id, req->network, path);
+	json_t *a = json_pack("{s:s, s:s}", "network", req->network,
+			      "container_id", req->container_id);
+	if (!a)
+		return err_set(e, EINVAL, "attaching: network or container missing");
+	set_opt_str(a, "container_name", req->container_name);
+	set_opt_str(a, "service", req->service);
+	set_opt_strv(a, "aliases", req->aliases);
+	set_opt_str(a, "netns_path", path);
+	set_opt_str(a, "address", req->address);
+	json_t *res = NULL;
+	int r = roundtrip(c, "endpoint.attach", a, nsfd, &res, e);
+	if (r == 0 && out)
+		r = netd_endpoint_from_json(res, out, e);
+	json_decref(res);
+	return r;
+}
+
+int netd_endpoint_detach(struct netd_conn *c, const char *network,
+			 const char *container_id, bool *removed,
+			 struct orch_err *e)
+{
+	json_t *res = NULL;
+	int r = roundtrip(c, "endpoint.detach",
+			  json_pack("{s:s, s:s}", "network", network,
+				    "container_id", container_id),
+			  -1, &res, e);
+	return r < 0 ? r : removed_flag(res, removed);
+}
+
+int netd_links_set(struct netd_conn *c, const char *network,
+		   const struct netd_pair *pairs, size_t n, struct orch_err *e)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "from",
+						     pairs[i].from, "to",
+						     pairs[i].to));
+	return roundtrip(c, "links.set",
+			 json_pack("{s:s, s:o}", "network", network, "pairs", arr),
+			 -1, NULL, e);
+}
+
+static json_t *port_args(const struct netd_port_req *req)
+{
+	json_t *a = json_pack("{s:s}", "network", req->network);
+	if (!a)
+		return NULL;
+	set_opt_str(a, "container_id", req->container_id);
+	set_opt_str(a, "proto", req->proto);
+	set_opt_str(a, "host_ip", req->host_ip);
+	json_object_set_new(a, "host_port", json_integer(req->host_port));
+	json_object_set_new(a, "container_port", json_integer(req->container_port));
+	json_object_set_new(a, "count", json_integer(req->count));
+	return a;
+}
+
+int netd_port_publish(struct netd_conn *c, const struct netd_port_req *req,
+		      struct orch_err *e)
+{
+	return roundtrip(c, "port.publish", port_args(req), -1, NULL, e);
+}
+
+int netd_port_check(struct netd_conn *c, const struct netd_port_req *req,
+		    struct orch_err *e)
+{
+	return roundtrip(c, "port.check", port_args(req), -1, NULL, e);
+}
+
+int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
+			unsigned *removed, struct orch_err *e)
+{
+	json_t *res = NULL;
+	int r = roundtrip(c, "port.unpublish", port_args(req), -1, &res, e);
+	if (r < 0)
+		return r;
+	if (removed)
+		*removed = (unsigned)json_integer_value(json_object_get(res, "removed"));
+	json_decref(res);
+	return 0;
+}

@@ -1,8 +1,218 @@
 /* netd — the host's network daemon: its wire protocol and client library.
- * This is the part's one public header. */
+ * This is the part's one public header.
+ *
+ * Protocol (version NETD_PROTO_VERSION).  A client connects to the
+ * SOCK_SEQPACKET unix socket $ORCH_RUN/netd.sock; every datagram is one
+ * message, a UTF-8 JSON object of at most NETD_MSG_MAX bytes.  The client
+ * sends a request and reads exactly one reply, then may send the next.
+ *
+ *   request  {"v": 1, "op": "<op>", "args": {...}}
+ *   reply    {"v": 1, "ok": true, "result": {...}}
+ *            {"v": 1, "ok": false, "errno": 17, "error": "<one line>"}
+ *
+ * Attach requests may carry the container's network namespace as an fd
+ * (SCM_RIGHTS) instead of a path or pid.  An oversized, truncated or
+ * malformed message, an unknown op or version gets an error reply; the
+ * connection stays usable.  The ops and their args are the structs below
+ * (field names as in the structs; absent optional fields mean "unset"):
+ *
+ *   ping             {}                       -> {"version": 1}
+ *   network.create   netd_network_req         -> netd_network
+ *   network.remove   {"name"}                 -> {"removed": bool}
+ *   network.inspect  {"name"}                 -> netd_network
+ *   network.list     {"project"?}             -> {"networks": [netd_network]}
+ *   network.prune    {"project"?}             -> {"removed": ["name"...]}
+ *   endpoint.attach  netd_attach_req          -> netd_endpoint
+ *   endpoint.detach  {"network","container_id"} -> {"removed": bool}
+ *   links.set        {"network","pairs":[{"from","to"}]} -> {}
+ *   port.publish     netd_port_req            -> {}
+ *   port.check       netd_port_req            -> {}   (conflicts only)
+ *   port.unpublish   netd_port_req            -> {"removed": n}
+ *
+ * Authorization: the daemon reads the peer's uid with SO_PEERCRED.  Each
+ * network records the uid that created it; only that uid or root may
+ * change, remove, inspect or attach to it. */
 #ifndef ORCH_NETD_H
 #define ORCH_NETD_H
 
 #include "common/common.h"
+
+#define NETD_PROTO_VERSION 1
+#define NETD_MSG_MAX 65536
+#define NETD_NAME_MAX 128  /* network, project, container and service names */
+#define NETD_LIST_MAX 1024 /* aliases, labels, pairs, endpoints in one msg */
+
+/* ---- objects --------------------------------------------------------- */
+
+/* A container's membership of one network. */
+struct netd_endpoint {
+	char *container_id;
+	char *container_name; /* resolvable by DNS ("myproj-web-1") */
+	char *service;	      /* resolvable by DNS ("web"), may be "" */
+	char **aliases;	      /* resolvable by DNS, NULL-terminated */
+	char *address;	      /* "10.210.3.2" */
+	int prefix;	      /* 24 */
+	char *gateway;	      /* the network's gateway, also its DNS server */
+	char *ifname;	      /* inside the container: "eth0", "eth1"... */
+	char *host_ifname;    /* the veth end on the bridge */
+	bool default_route;   /* this endpoint holds the container's default
+				 route (its first network, not internal) */
+};
+
+struct netd_port {
+	char *container_id;
+	char *proto;   /* "tcp" or "udp" */
+	char *host_ip; /* "" = every host address */
+	unsigned host_port, container_port;
+};
+
+/* "from" may open connections to "to" (service names); replies are
+ * always allowed. */
+struct netd_pair {
+	char *from, *to;
+};
+
+struct netd_network {
+	char *id; /* 64 hex digits */
+	char *name;
+	char *project;
+	char *bridge;  /* kernel name of the bridge */
+	char *subnet;  /* "10.210.3.0/24" */
+	char *gateway; /* "10.210.3.1" */
+	bool internal, icc;
+	uid_t owner;
+	char **labels; /* "key=value", NULL-terminated */
+	struct netd_endpoint *endpoints;
+	size_t n_endpoints;
+	struct netd_port *ports;
+	size_t n_ports;
+	struct netd_pair *pairs;
+	size_t n_pairs;
+};
+
+void netd_endpoint_clear(struct netd_endpoint *ep);
+void netd_port_clear(struct netd_port *p);
+void netd_network_clear(struct netd_network *n);
+void netd_networks_free(struct netd_network *v, size_t n);
+
+/* ---- requests -------------------------------------------------------- */
+
+struct netd_network_req {
+	const char *name;    /* full name: "myproj_back" */
+	const char *project; /* owning project: "myproj" */
+	const char *subnet;  /* "10.1.2.0/24"; NULL = next free from the pool */
+	const char *gateway; /* NULL = first host address of the subnet */
+	bool internal;	     /* no route out, no NAT */
+	bool icc;	     /* all pairs may talk (enable_icc) */
+	char **labels;	     /* "key=value", NULL-terminated, may be NULL */
+};
+
+struct netd_attach_req {
+	const char *network;
+	const char *container_id;
+	const char *container_name;
+	const char *service;
+	char **aliases; /* may be NULL */
+	/* The container's network namespace: a path (/proc/PID/ns/net,
+	 * /run/netns/x) or a pid.  The client opens it and passes the fd, so
+	 * a client can only attach namespaces it may open itself. */
+	const char *netns_path;
+	pid_t pid;
+	const char *address; /* fixed address, NULL = next free */
+};
+
+struct netd_port_req {
+	const char *network;
+	const char *container_id;
+	const char *proto;   /* "tcp" (NULL) or "udp" */
+	const char *host_ip; /* NULL or "" = every host address */
+	unsigned host_port;  /* unpublish: 0 = every port of the container */
+	unsigned container_port;
+	unsigned count; /* a range host_port..+count-1 -> container_port..;
+			   0 means 1 */
+};
+
+/* ---- client ---------------------------------------------------------- */
+
+struct netd_conn;
+
+/* Connects to $ORCH_RUN/netd.sock.  When nothing answers there and we are
+ * root, starts netd (next to our own executable, else orch-netd from PATH)
+ * and waits for it.  A version mismatch is an error. */
+int netd_connect(struct netd_conn **out, struct orch_err *e);
+void netd_close(struct netd_conn *c);
+
+/* Creates a network.  Creating a network that exists with the same
+ * settings returns it (idempotent); different settings are -EEXIST. */
+int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
+			struct netd_network *out, struct orch_err *e);
+/* Removes a network with its endpoints, ports and rules.  *removed (may be
+ * NULL) says whether it existed; "already gone" is success. */
+int netd_network_remove(struct netd_conn *c, const char *name, bool *removed,
+			struct orch_err *e);
+int netd_network_inspect(struct netd_conn *c, const char *name,
+			 struct netd_network *out, struct orch_err *e);
+/* Lists networks visible to the caller (root: all); project may be NULL. */
+int netd_network_list(struct netd_conn *c, const char *project,
+		      struct netd_network **out, size_t *n, struct orch_err *e);
+/* Removes networks without endpoints (of project, or all of the caller's
+ * when NULL), after dropping endpoints whose container is gone.  *removed
+ * (may be NULL) gets their names. */
+int netd_network_prune(struct netd_conn *c, const char *project,
+		       char ***removed, struct orch_err *e);
+
+/* Attaches a container to a network: veth pair, address, routes; out (may
+ * be NULL) gets the endpoint.  Attaching the same container again returns
+ * the existing endpoint. */
+int netd_endpoint_attach(struct netd_conn *c, const struct netd_attach_req *req,
+			 struct netd_endpoint *out, struct orch_err *e);
+/* Detaches (and unpublishes its ports); "already gone" is success. */
+int netd_endpoint_detach(struct netd_conn *c, const char *network,
+			 const char *container_id, bool *removed,
+			 struct orch_err *e);
+
+/* Replaces the network's allowed pairs (link-only networks). */
+int netd_links_set(struct netd_conn *c, const char *network,
+		   const struct netd_pair *pairs, size_t n, struct orch_err *e);
+
+/* Publishes host ports to an endpoint.  A port in use (another mapping or
+ * a listening socket) is -EADDRINUSE naming the holder. */
+int netd_port_publish(struct netd_conn *c, const struct netd_port_req *req,
+		      struct orch_err *e);
+/* Only checks that netd_port_publish would not conflict. */
+int netd_port_check(struct netd_conn *c, const struct netd_port_req *req,
+		    struct orch_err *e);
+/* Unpublishes matching ports; none matching is success (*removed = 0). */
+int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
+			unsigned *removed, struct orch_err *e);
+
+/* ---- wire (shared by client and daemon; pure) ------------------------- */
+
+/* A decoded request: op plus its JSON args, checked against the op's
+ * schema (types, lengths, counts, names).  args is a jansson json_t *. */
+struct netd_request {
+	char op[32];
+	void *args;
+};
+/* Decodes one message; on error fills e (the reply to send). */
+int netd_request_decode(const void *buf, size_t len, struct netd_request *req,
+			struct orch_err *e);
+void netd_request_clear(struct netd_request *req);
+/* Reply encoding: result is a json_t * (stolen) or NULL; returns a
+ * malloc'd NUL-terminated message. */
+char *netd_reply_ok(void *result, size_t *len);
+char *netd_reply_err(const struct orch_err *e, size_t *len);
+
+/* Object <-> JSON (json_t *), used by both sides. */
+void *netd_network_to_json(const struct netd_network *n);
+int netd_network_from_json(const void *json, struct netd_network *out,
+			   struct orch_err *e);
+void *netd_endpoint_to_json(const struct netd_endpoint *ep);
+int netd_endpoint_from_json(const void *json, struct netd_endpoint *out,
+			    struct orch_err *e);
+
+/* A name that netd accepts: 1..NETD_NAME_MAX of [A-Za-z0-9_.-], not
+ * starting with '.' or '-'. */
+bool netd_name_valid(const char *s);
 
 #endif

@@ -1,0 +1,509 @@
+/* netd's wire format: message decoding with per-op schemas, replies, and
+ * the JSON form of networks and endpoints.  Pure: no I/O. */
+#include "netd/netd.h"
+
+#include <jansson.h>
+#include <limits.h>
+
+enum field_type {
+	F_NAME,	 /* netd_name_valid */
+	F_TEXT,	 /* any string up to max bytes, no NUL */
+	F_BOOL,
+	F_INT,	 /* 0..max */
+	F_NAMES, /* array of F_NAME */
+	F_TEXTS, /* array of F_TEXT */
+	F_PAIRS, /* array of {"from": name, "to": name} */
+};
+
+struct field {
+	const char *name;
+	enum field_type type;
+	bool required;
+	long max; /* F_TEXT/F_TEXTS: bytes; F_INT: value */
+};
+
+struct op_schema {
+	const char *op;
+	const struct field *fields;
+};
+
+#define END {NULL, 0, false, 0}
+static const struct field f_none[] = {END};
+static const struct field f_create[] = {
+	{"name", F_NAME, true, 0},	  {"project", F_NAME, true, 0},
+	{"subnet", F_TEXT, false, 64},	  {"gateway", F_TEXT, false, 64},
+	{"internal", F_BOOL, false, 0},	  {"icc", F_BOOL, false, 0},
+	{"labels", F_TEXTS, false, 1024}, END};
+static const struct field f_by_name[] = {{"name", F_NAME, true, 0}, END};
+static const struct field f_by_project[] = {{"project", F_NAME, false, 0},
+					    END};
+static const struct field f_attach[] = {
+	{"network", F_NAME, true, 0},	   {"container_id", F_NAME, true, 0},
+	{"container_name", F_NAME, false, 0}, {"service", F_NAME, false, 0},
+	{"aliases", F_NAMES, false, 0},	   {"netns_path", F_TEXT, false, 4096},
+	{"pid", F_INT, false, INT_MAX},	   {"address", F_TEXT, false, 64},
+	END};
+static const struct field f_detach[] = {{"network", F_NAME, true, 0},
+					{"container_id", F_NAME, true, 0}, END};
+static const struct field f_links[] = {{"network", F_NAME, true, 0},
+				       {"pairs", F_PAIRS, true, 0}, END};
+static const struct field f_port[] = {
+	{"network", F_NAME, true, 0},	   {"container_id", F_NAME, false, 0},
+	{"proto", F_TEXT, false, 8},	   {"host_ip", F_TEXT, false, 64},
+	{"host_port", F_INT, false, 65535}, {"container_port", F_INT, false, 65535},
+	{"count", F_INT, false, 65535},	   END};
+
+static const struct op_schema schemas[] = {
+	{"ping", f_none},
+	{"network.create", f_create},
+	{"network.remove", f_by_name},
+	{"network.inspect", f_by_name},
+	{"network.list", f_by_project},
+	{"network.prune", f_by_project},
+	{"endpoint.attach", f_attach},
+	{"endpoint.detach", f_detach},
+	{"links.set", f_links},
+	{"port.publish", f_port},
+	{"port.check", f_port},
+	{"port.unpublish", f_port},
+};
+
+bool netd_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > NETD_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (const char *p = s; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int check_string(const json_t *v, bool name, long max, const char *what,
+			struct orch_err *e)
+{
+	if (!json_is_string(v))
+		return err_set(e, EINVAL, "%s: expected a string", what);
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	if (strlen(s) != len)
+		return err_set(e, EINVAL, "%s: contains a NUL byte", what);
+	if (name && !netd_name_valid(s))
+		return err_set(e, EINVAL,
+			       "%s: invalid name (1-%d of A-Z a-z 0-9 _ . -)",
+			       what, NETD_NAME_MAX);
+	if (!name && (long)len > max)
+		return err_set(e, EINVAL, "%s: longer than %ld bytes", what, max);
+	return 0;
+}
+
+static int check_field(const struct field *f, const json_t *v,
+		       struct orch_err *e)
+{
+	switch (f->type) {
+	case F_NAME:
+	case F_TEXT:
+		return check_string(v, f->type == F_NAME, f->max, f->name, e);
+	case F_BOOL:
+		if (!json_is_boolean(v))
+			return err_set(e, EINVAL, "%s: expected true or false",
+				       f->name);
+		return 0;
+	case F_INT:
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > f->max)
+			return err_set(e, EINVAL,
+				       "%s: expected an integer in 0..%ld",
+				       f->name, f->max);
+		return 0;
+	case F_NAMES:
+	case F_TEXTS:
+	case F_PAIRS:
+		break;
+	}
+	if (!json_is_array(v))
+		return err_set(e, EINVAL, "%s: expected an array", f->name);
+	if (json_array_size(v) > NETD_LIST_MAX)
+		return err_set(e, E2BIG, "%s: more than %d items", f->name,
+			       NETD_LIST_MAX);
+	size_t i;
+	json_t *item;
+	json_array_foreach(v, i, item)
+	{
+		int r;
+		if (f->type != F_PAIRS) {
+			r = check_string(item, f->type == F_NAMES, f->max,
+					 f->name, e);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (!json_is_object(item) || json_object_size(item) != 2)
+			return err_set(e, EINVAL,
+				       "%s: expected {\"from\", \"to\"} objects",
+				       f->name);
+		r = check_string(json_object_get(item, "from"), true, 0,
+				 "pairs.from", e);
+		if (r < 0)
+			return r;
+		r = check_string(json_object_get(item, "to"), true, 0,
+				 "pairs.to", e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_args(const struct op_schema *s, json_t *args,
+		      struct orch_err *e)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(args, key, v)
+	{
+		const struct field *f = s->fields;
+		while (f->name && !streq(f->name, key))
+			f++;
+		if (!f->name)
+			return err_set(e, EINVAL, "%s: unknown argument \"%.64s\"",
+				       s->op, key);
+		int r = check_field(f, v, e);
+		if (r < 0)
+			return err_wrap(e, "%s", s->op);
+	}
+	for (const struct field *f = s->fields; f->name; f++)
+		if (f->required && !json_object_get(args, f->name))
+			return err_set(e, EINVAL, "%s: missing argument \"%s\"",
+				       s->op, f->name);
+	return 0;
+}
+
+int netd_request_decode(const void *buf, size_t len, struct netd_request *req,
+			struct orch_err *e)
+{
+	memset(req, 0, sizeof(*req));
+	if (len > NETD_MSG_MAX)
+		return err_set(e, EMSGSIZE, "message of %zu bytes exceeds %d",
+			       len, NETD_MSG_MAX);
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return err_set(e, EBADMSG, "malformed message: %s", jerr.text);
+	int r = 0;
+	json_t *v = json_object_get(root, "v");
+	json_t *op = json_object_get(root, "op");
+	json_t *args = json_object_get(root, "args");
+	if (!json_is_object(root) || !json_is_integer(v) || !json_is_string(op)) {
+		r = err_set(e, EBADMSG,
+			    "malformed message: expected {\"v\", \"op\", \"args\"}");
+		goto out;
+	}
+	if (json_integer_value(v) != NETD_PROTO_VERSION) {
+		r = err_set(e, EPROTONOSUPPORT,
+			    "protocol version %lld not supported (netd speaks %d)",
+			    (long long)json_integer_value(v), NETD_PROTO_VERSION);
+		goto out;
+	}
+	if (json_object_size(root) != (args ? 3u : 2u) ||
+	    (args && !json_is_object(args))) {
+		r = err_set(e, EBADMSG,
+			    "malformed message: expected {\"v\", \"op\", \"args\"}");
+		goto out;
+	}
+	const struct op_schema *s = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(schemas); i++)
+		if (streq(schemas[i].op, json_string_value(op)))
+			s = &schemas[i];
+	if (!s) {
+		r = err_set(e, EOPNOTSUPP, "unknown operation \"%.32s\"",
+			    json_string_value(op));
+		goto out;
+	}
+	json_t *a = args ? json_incref(args) : json_object();
+	r = check_args(s, a, e);
+	if (r < 0) {
+		json_decref(a);
+		goto out;
+	}
+	snprintf(req->op, sizeof(req->op), "%s", s->op);
+	req->args = a;
+out:
+	json_decref(root);
+	return r;
+}
+
+void netd_request_clear(struct netd_request *req)
+{
+	json_decref(req->args);
+	req->args = NULL;
+}
+
+static char *dump_msg(json_t *msg, size_t *len)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (!s)
+		abort();
+	*len = strlen(s);
+	return s;
+}
+
+char *netd_reply_ok(void *result, size_t *len)
+{
+	json_t *res = result ? result : json_object();
+	return dump_msg(json_pack("{s:i, s:b, s:o}", "v", NETD_PROTO_VERSION,
+				  "ok", 1, "result", res),
+			len);
+}
+
+char *netd_reply_err(const struct orch_err *e, size_t *len)
+{
+	return dump_msg(json_pack("{s:i, s:b, s:i, s:s}", "v",
+				  NETD_PROTO_VERSION, "ok", 0, "errno",
+				  e->code ? e->code : EIO, "error", e->msg),
+			len);
+}
+
+/* ---- objects --------------------------------------------------------- */
+
+static json_t *strv_to_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *str_or_empty(const char *s)
+{
+	return json_string(s ? s : "");
+}
+
+void *netd_endpoint_to_json(const struct netd_endpoint *ep)
+{
+	return json_pack(
+		"{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:b}",
+		"container_id", str_or_empty(ep->container_id),
+		"container_name", str_or_empty(ep->container_name), "service",
+		str_or_empty(ep->service), "aliases", strv_to_json(ep->aliases),
+		"address", str_or_empty(ep->address), "prefix", ep->prefix,
+		"gateway", str_or_empty(ep->gateway), "ifname",
+		str_or_empty(ep->ifname), "host_ifname",
+		str_or_empty(ep->host_ifname), "default_route",
+		ep->default_route);
+}
+
+void *netd_network_to_json(const struct netd_network *n)
+{
+	json_t *eps = json_array(), *ports = json_array(), *pairs = json_array();
+	for (size_t i = 0; i < n->n_endpoints; i++)
+		json_array_append_new(eps, netd_endpoint_to_json(&n->endpoints[i]));
+	for (size_t i = 0; i < n->n_ports; i++) {
+		const struct netd_port *p = &n->ports[i];
+		json_array_append_new(
+			ports, json_pack("{s:o, s:o, s:o, s:i, s:i}",
+					 "container_id",
+					 str_or_empty(p->container_id), "proto",
+					 str_or_empty(p->proto), "host_ip",
+					 str_or_empty(p->host_ip), "host_port",
+					 (int)p->host_port, "container_port",
+					 (int)p->container_port));
+	}
+	for (size_t i = 0; i < n->n_pairs; i++)
+		json_array_append_new(pairs,
+				      json_pack("{s:o, s:o}", "from",
+						str_or_empty(n->pairs[i].from),
+						"to", str_or_empty(n->pairs[i].to)));
+	return json_pack(
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o, s:o, s:o}",
+		"id", str_or_empty(n->id), "name", str_or_empty(n->name),
+		"project", str_or_empty(n->project), "bridge",
+		str_or_empty(n->bridge), "subnet", str_or_empty(n->subnet),
+		"gateway", str_or_empty(n->gateway), "internal", n->internal,
+		"icc", n->icc, "owner", (json_int_t)n->owner, "labels",
+		strv_to_json(n->labels), "endpoints", eps, "ports", ports,
+		"pairs", pairs);
+}
+
+/* Reads an optional string member; absent means "". */
+static int get_str(const json_t *o, const char *key, char **out,
+		   struct orch_err *e)
+{
+	const json_t *v = json_object_get(o, key);
+	if (v && !json_is_string(v))
+		return err_set(e, EBADMSG, "%s: expected a string", key);
+	*out = xstrdup(v ? json_string_value(v) : "");
+	return 0;
+}
+
+static int get_strv(const json_t *o, const char *key, char ***out,
+		    struct orch_err *e)
+{
+	const json_t *v = json_object_get(o, key);
+	*out = xcalloc(1, sizeof(char *));
+	if (!v)
+		return 0;
+	if (!json_is_array(v))
+		return err_set(e, EBADMSG, "%s: expected an array", key);
+	size_t i;
+	json_t *item;
+	json_array_foreach(v, i, item)
+	{
+		if (!json_is_string(item))
+			return err_set(e, EBADMSG, "%s: expected strings", key);
+		strv_push(out, json_string_value(item));
+	}
+	return 0;
+}
+
+static long get_int(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (long)json_integer_value(v) : 0;
+}
+
+static bool get_bool(const json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+int netd_endpoint_from_json(const void *json, struct netd_endpoint *ep,
+			    struct orch_err *e)
+{
+	const json_t *o = json;
+	memset(ep, 0, sizeof(*ep));
+	if (!json_is_object(o))
+		return err_set(e, EBADMSG, "endpoint: expected an object");
+	int r;
+	if ((r = get_str(o, "container_id", &ep->container_id, e)) < 0 ||
+	    (r = get_str(o, "container_name", &ep->container_name, e)) < 0 ||
+	    (r = get_str(o, "service", &ep->service, e)) < 0 ||
+	    (r = get_strv(o, "aliases", &ep->aliases, e)) < 0 ||
+	    (r = get_str(o, "address", &ep->address, e)) < 0 ||
+	    (r = get_str(o, "gateway", &ep->gateway, e)) < 0 ||
+	    (r = get_str(o, "ifname", &ep->ifname, e)) < 0 ||
+	    (r = get_str(o, "host_ifname", &ep->host_ifname, e)) < 0) {
+		netd_endpoint_clear(ep);
+		return r;
+	}
+	ep->prefix = (int)get_int(o, "prefix");
+	ep->default_route = get_bool(o, "default_route");
+	return 0;
+}
+
+int netd_network_from_json(const void *json, struct netd_network *n,
+			   struct orch_err *e)
+{
+	const json_t *o = json;
+	memset(n, 0, sizeof(*n));
+	if (!json_is_object(o))
+		return err_set(e, EBADMSG, "network: expected an object");
+	int r;
+	if ((r = get_str(o, "id", &n->id, e)) < 0 ||
+	    (r = get_str(o, "name", &n->name, e)) < 0 ||
+	    (r = get_str(o, "project", &n->project, e)) < 0 ||
+	    (r = get_str(o, "bridge", &n->bridge, e)) < 0 ||
+	    (r = get_str(o, "subnet", &n->subnet, e)) < 0 ||
+	    (r = get_str(o, "gateway", &n->gateway, e)) < 0 ||
+	    (r = get_strv(o, "labels", &n->labels, e)) < 0)
+		goto fail;
+	n->internal = get_bool(o, "internal");
+	n->icc = get_bool(o, "icc");
+	n->owner = (uid_t)get_int(o, "owner");
+	const json_t *eps = json_object_get(o, "endpoints");
+	const json_t *ports = json_object_get(o, "ports");
+	const json_t *pairs = json_object_get(o, "pairs");
+	size_t i;
+	json_t *item;
+	if (json_is_array(eps)) {
+		n->endpoints = xcalloc(json_array_size(eps) + 1, sizeof(*n->endpoints));
+		json_array_foreach(eps, i, item)
+		{
+			r = netd_endpoint_from_json(item, &n->endpoints[i], e);
+			if (r < 0)
+				goto fail;
+			n->n_endpoints++;
+		}
+	}
+	if (json_is_array(ports)) {
+		n->ports = xcalloc(json_array_size(ports) + 1, sizeof(*n->ports));
+		json_array_foreach(ports, i, item)
+		{
+			struct netd_port *p = &n->ports[n->n_ports++];
+			if ((r = get_str(item, "container_id", &p->container_id, e)) < 0 ||
+			    (r = get_str(item, "proto", &p->proto, e)) < 0 ||
+			    (r = get_str(item, "host_ip", &p->host_ip, e)) < 0)
+				goto fail;
+			p->host_port = (unsigned)get_int(item, "host_port");
+			p->container_port = (unsigned)get_int(item, "container_port");
+		}
+	}
+	if (json_is_array(pairs)) {
+		n->pairs = xcalloc(json_array_size(pairs) + 1, sizeof(*n->pairs));
+		json_array_foreach(pairs, i, item)
+		{
+			struct netd_pair *p = &n->pairs[n->n_pairs++];
+			if ((r = get_str(item, "from", &p->from, e)) < 0 ||
+			    (r = get_str(item, "to", &p->to, e)) < 0)
+				goto fail;
+		}
+	}
+	return 0;
+fail:
+	netd_network_clear(n);
+	return r;
+}
+
+void netd_endpoint_clear(struct netd_endpoint *ep)
+{
+	free(ep->container_id);
+	free(ep->container_name);
+	free(ep->service);
+	strv_free(ep->aliases);
+	free(ep->address);
+	free(ep->gateway);
+	free(ep->ifname);
+	free(ep->host_ifname);
+	memset(ep, 0, sizeof(*ep));
+}
+
+void netd_port_clear(struct netd_port *p)
+{
+	free(p->container_id);
+	free(p->proto);
+	free(p->host_ip);
+	memset(p, 0, sizeof(*p));
+}
+
+void netd_network_clear(struct netd_network *n)
+{
+	free(n->id);
+	free(n->name);
+	free(n->project);
+	free(n->bridge);
+	free(n->subnet);
+	free(n->gateway);
+	strv_free(n->labels);
+	for (size_t i = 0; i < n->n_endpoints; i++)
+		netd_endpoint_clear(&n->endpoints[i]);
+	free(n->endpoints);
+	for (size_t i = 0; i < n->n_ports; i++)
+		netd_port_clear(&n->ports[i]);
+	free(n->ports);
+	for (size_t i = 0; i < n->n_pairs; i++) {
+		free(n->pairs[i].from);
+		free(n->pairs[i].to);
+	}
+	free(n->pairs);
+	memset(n, 0, sizeof(*n));
+}
+
+void netd_networks_free(struct netd_network *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		netd_network_clear(&v[i]);
+	free(v);
+}
