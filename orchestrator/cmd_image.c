@@ -1,0 +1,247 @@
+/* orch images / orch image import|load|ls|rm|inspect|tag. */
+#include "orchestrator/orch.h"
+#include "runtime/runtime.h"
+
+#include <getopt.h>
+#include <time.h>
+
+/* docker's "3 hours ago" style. */
+static void human_ago(int64_t t, char *buf, size_t n)
+{
+	int64_t d = (int64_t)time(NULL) - t;
+	if (t <= 0) {
+		snprintf(buf, n, "N/A");
+		return;
+	}
+	if (d < 1)
+		snprintf(buf, n, "Less than a second ago");
+	else if (d < 60)
+		snprintf(buf, n, "%lld seconds ago", (long long)d);
+	else if (d < 120)
+		snprintf(buf, n, "About a minute ago");
+	else if (d < 3600)
+		snprintf(buf, n, "%lld minutes ago", (long long)d / 60);
+	else if (d < 7200)
+		snprintf(buf, n, "About an hour ago");
+	else if (d < 48 * 3600)
+		snprintf(buf, n, "%lld hours ago", (long long)d / 3600);
+	else if (d < 14 * 86400)
+		snprintf(buf, n, "%lld days ago", (long long)d / 86400);
+	else if (d < 60 * 86400)
+		snprintf(buf, n, "%lld weeks ago", (long long)d / (7 * 86400));
+	else if (d < 2 * 365 * 86400)
+		snprintf(buf, n, "%lld months ago",
+			 (long long)d / (30 * 86400));
+	else
+		snprintf(buf, n, "%lld years ago",
+			 (long long)d / (365 * 86400));
+}
+
+/* docker's decimal sizes: "4.26MB". */
+static void human_size(int64_t b, char *buf, size_t n)
+{
+	static const char *units[] = {"B", "kB", "MB", "GB", "TB"};
+	double v = (double)b;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, n, "%.3g%s", v, units[u]);
+}
+
+static int image_usage(FILE *f, int code)
+{
+	fprintf(
+	    f, "Usage: orch image COMMAND\n\n"
+	       "Commands:\n"
+	       "  import FILE NAME[:TAG]  Import a rootfs tarball as an image\n"
+	       "  load -i FILE|DIR        Load a docker-archive or OCI layout\n"
+	       "  ls [-q]                 List images\n"
+	       "  rm [-f] IMAGE...        Remove images\n"
+	       "  inspect IMAGE...        Show images' config as JSON\n"
+	       "  tag SOURCE TARGET       Give an image another name\n");
+	return code;
+}
+
+static int images_ls(int argc, char **argv)
+{
+	bool quiet = false;
+	static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
+					     {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+		if (c != 'q')
+			return image_usage(stderr, 2);
+		quiet = true;
+	}
+	if (optind != argc)
+		return image_usage(stderr, 2);
+	struct orch_err e = {0};
+	struct rt_image **imgs;
+	size_t n;
+	if (rt_image_list(&imgs, &n, &e) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	if (!quiet)
+		printf("%-30s %-12s %-14s %-20s %s\n", "REPOSITORY", "TAG",
+		       "IMAGE ID", "CREATED", "SIZE");
+	for (size_t i = 0; i < n; i++) {
+		struct rt_image *img = imgs[i];
+		if (quiet) {
+			printf("%.12s\n", img->id);
+			rt_image_free(img);
+			continue;
+		}
+		char ago[64], size[32];
+		human_ago(img->created, ago, sizeof(ago));
+		human_size(img->size, size, sizeof(size));
+		size_t nn = strv_len(img->names);
+		for (size_t k = 0; k < (nn ? nn : 1); k++) {
+			_cleanup_free_ char *repo =
+			    xstrdup(nn ? img->names[k] : "<none>:<none>");
+			char *colon = strrchr(repo, ':');
+			*colon = '\0';
+			printf("%-30s %-12s %-14.12s %-20s %s\n", repo,
+			       colon + 1, img->id, ago, size);
+		}
+		rt_image_free(img);
+	}
+	free(imgs);
+	return 0;
+}
+
+static int image_import(int argc, char **argv)
+{
+	if (argc != 3)
+		return image_usage(stderr, 2);
+	struct orch_err e = {0};
+	char id[65];
+	if (rt_image_import(argv[1], argv[2], id, &e) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	printf("sha256:%s\n", id);
+	return 0;
+}
+
+static int image_load(int argc, char **argv)
+{
+	const char *input = NULL;
+	static const struct option opts[] = {
+	    {"input", required_argument, 0, 'i'},
+	    {"quiet", no_argument, 0, 'q'},
+	    {0, 0, 0, 0}};
+	int c;
+	bool quiet = false;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:q", opts, NULL)) != -1) {
+		if (c == 'i')
+			input = optarg;
+		else if (c == 'q')
+			quiet = true;
+		else
+			return image_usage(stderr, 2);
+	}
+	if (!input || optind != argc)
+		return image_usage(stderr, 2);
+	struct orch_err e = {0};
+	_cleanup_strv_ char **refs = NULL;
+	if (rt_image_load(input, &refs, &e) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	for (size_t i = 0; !quiet && refs && refs[i]; i++)
+		printf("Loaded image%s: %s\n",
+		       strchr(refs[i], ':') ? "" : " ID", refs[i]);
+	return 0;
+}
+
+static int image_rm(int argc, char **argv)
+{
+	bool force = false;
+	static const struct option opts[] = {{"force", no_argument, 0, 'f'},
+					     {0, 0, 0, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+		if (c != 'f')
+			return image_usage(stderr, 2);
+		force = true;
+	}
+	if (optind >= argc)
+		return image_usage(stderr, 2);
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		struct orch_err e = {0};
+		if (rt_image_remove(argv[i], force, &e) < 0) {
+			log_error("%s", e.msg);
+			rc = 1;
+			continue;
+		}
+		printf("Deleted: %s\n", argv[i]);
+	}
+	return rc;
+}
+
+static int image_inspect(int argc, char **argv)
+{
+	if (argc < 2)
+		return image_usage(stderr, 2);
+	int rc = 0, shown = 0;
+	printf("[");
+	for (int i = 1; i < argc; i++) {
+		struct orch_err e = {0};
+		_cleanup_free_ char *json = NULL;
+		if (rt_image_inspect_json(argv[i], &json, &e) < 0) {
+			log_error("%s", e.msg);
+			rc = 1;
+			continue;
+		}
+		printf("%s%s", shown++ ? ",\n" : "\n", json);
+	}
+	printf("\n]\n");
+	return rc;
+}
+
+static int image_tag(int argc, char **argv)
+{
+	if (argc != 3)
+		return image_usage(stderr, 2);
+	struct orch_err e = {0};
+	if (rt_image_tag(argv[1], argv[2], &e) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_images(int argc, char **argv)
+{
+	return images_ls(argc, argv);
+}
+
+int cmd_image(int argc, char **argv)
+{
+	if (argc < 2)
+		return image_usage(stderr, 2);
+	const char *sub = argv[1];
+	if (streq(sub, "--help") || streq(sub, "-h") || streq(sub, "help"))
+		return image_usage(stdout, 0);
+	if (streq(sub, "ls") || streq(sub, "list"))
+		return images_ls(argc - 1, argv + 1);
+	if (streq(sub, "import"))
+		return image_import(argc - 1, argv + 1);
+	if (streq(sub, "load"))
+		return image_load(argc - 1, argv + 1);
+	if (streq(sub, "rm") || streq(sub, "remove"))
+		return image_rm(argc - 1, argv + 1);
+	if (streq(sub, "inspect"))
+		return image_inspect(argc - 1, argv + 1);
+	if (streq(sub, "tag"))
+		return image_tag(argc - 1, argv + 1);
+	fprintf(stderr, "orch image: unknown command \"%s\"\n", sub);
+	return image_usage(stderr, 2);
+}

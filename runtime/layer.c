@@ -1,0 +1,684 @@
+/* Layers: content-addressed, read-only trees under $ORCH_ROOT/layers.
+ *
+ * A layer tarball is read once through a pipeline of two libarchive
+ * readers: the outer one only decompresses (gzip, zstd, ...) and its input
+ * is hashed (the blob digest); the inner one parses the tar from the
+ * decompressed bytes, which are hashed too (the diff_id).  Entries are
+ * written with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) below a
+ * private temporary directory, so no entry can land outside it, whatever
+ * the archive says; the tree is renamed into place only when both digests
+ * match.  OCI whiteouts become overlayfs ones on the way. */
+#include "runtime/store.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+/* ---- pure helpers ------------------------------------------------------ */
+
+int tar_path_clean(const char *name, char **out)
+{
+	if (name[0] == '/')
+		return -EINVAL;
+	struct strbuf sb;
+	sb_init(&sb);
+	const char *p = name;
+	while (*p) {
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			sb_free(&sb);
+			return -EINVAL;
+		}
+		if (n > 0 && !(n == 1 && p[0] == '.')) {
+			if (sb.len)
+				sb_add(&sb, "/", 1);
+			sb_add(&sb, p, n);
+		}
+		p = *end ? end + 1 : end;
+	}
+	*out = sb_steal(&sb);
+	return 0;
+}
+
+enum whiteout_kind whiteout_parse(const char *path, char **target)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (!startswith(base, ".wh."))
+		return WHITEOUT_NONE;
+	if (streq(base, ".wh..wh..opq"))
+		return WHITEOUT_OPAQUE;
+	const char *name = base + 4;
+	if (!*name || streq(name, ".") || streq(name, ".."))
+		return WHITEOUT_NONE;
+	if (target)
+		*target = xasprintf("%.*s%s", (int)(base - path), path, name);
+	return WHITEOUT_FILE;
+}
+
+/* ---- store paths ------------------------------------------------------- */
+
+static const char *digest_hex(const char *digest)
+{
+	return startswith(digest, "sha256:") ? digest + 7 : digest;
+}
+
+char *layer_dir(const char *diff_id)
+{
+	return xasprintf("%s/layers/%s/diff", orch_root(), digest_hex(diff_id));
+}
+
+bool layer_exists(const char *diff_id)
+{
+	_cleanup_free_ char *d = layer_dir(diff_id);
+	return access(d, F_OK) == 0;
+}
+
+int64_t layer_size(const char *diff_id)
+{
+	_cleanup_free_ char *p =
+	    xasprintf("%s/layers/%s/size", orch_root(), digest_hex(diff_id));
+	_cleanup_free_ char *s = NULL;
+	if (read_file(p, &s, NULL, NULL) < 0)
+		return 0;
+	return strtoll(s, NULL, 10);
+}
+
+int store_tmpdir(const char *what, char **out, struct orch_err *e)
+{
+	_cleanup_free_ char *base = path_join(orch_root(), "tmp");
+	int r = mkdir_p(base, 0700, e);
+	if (r < 0)
+		return r;
+	char *t = xasprintf("%s/%s-XXXXXX", base, what);
+	if (!mkdtemp(t)) {
+		r = err_sys(e, errno, "creating a directory in %s", base);
+		free(t);
+		return r;
+	}
+	*out = t;
+	return 0;
+}
+
+int store_remove(const char *path, struct orch_err *e)
+{
+	return rm_rf(path, e);
+}
+
+/* ---- the decompress-and-hash pipeline ---------------------------------- */
+
+struct pipeline {
+	int fd;
+	EVP_MD_CTX *blob, *diff;
+	struct archive *outer, *inner;
+	char inbuf[65536], midbuf[65536];
+	int64_t tar_bytes;
+	char outer_err[512];
+};
+
+static ssize_t outer_read(struct archive *a, void *data, const void **buf)
+{
+	struct pipeline *p = data;
+	ssize_t n = RETRY_EINTR(read(p->fd, p->inbuf, sizeof(p->inbuf)));
+	if (n < 0) {
+		archive_set_error(a, errno, "reading: %s", strerror(errno));
+		return -1;
+	}
+	EVP_DigestUpdate(p->blob, p->inbuf, (size_t)n);
+	*buf = p->inbuf;
+	return n;
+}
+
+static ssize_t inner_read(struct archive *a, void *data, const void **buf)
+{
+	struct pipeline *p = data;
+	la_ssize_t n =
+	    archive_read_data(p->outer, p->midbuf, sizeof(p->midbuf));
+	if (n < 0) {
+		snprintf(p->outer_err, sizeof(p->outer_err), "%s",
+			 archive_error_string(p->outer));
+		archive_set_error(a, EIO, "%s", p->outer_err);
+		return -1;
+	}
+	EVP_DigestUpdate(p->diff, p->midbuf, (size_t)n);
+	p->tar_bytes += n;
+	*buf = p->midbuf;
+	return n;
+}
+
+static void pipeline_close(struct pipeline *p)
+{
+	if (p->inner)
+		archive_read_free(p->inner);
+	if (p->outer)
+		archive_read_free(p->outer);
+	EVP_MD_CTX_free(p->blob);
+	EVP_MD_CTX_free(p->diff);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+static int pipeline_open(const char *path, struct pipeline **out,
+			 struct orch_err *e)
+{
+	struct pipeline *p = xcalloc(1, sizeof(*p));
+	p->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->fd < 0) {
+		int r = err_sys(e, errno, "opening %s", path);
+		free(p);
+		return r;
+	}
+	p->blob = EVP_MD_CTX_new();
+	p->diff = EVP_MD_CTX_new();
+	if (!p->blob || !p->diff)
+		abort();
+	EVP_DigestInit_ex(p->blob, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(p->diff, EVP_sha256(), NULL);
+	p->outer = archive_read_new();
+	p->inner = archive_read_new();
+	if (!p->outer || !p->inner)
+		abort();
+	archive_read_support_filter_all(p->outer);
+	archive_read_support_format_raw(p->outer);
+	archive_read_support_format_tar(p->inner);
+	struct archive_entry *ent;
+	if (archive_read_open(p->outer, p, NULL, outer_read, NULL) !=
+		ARCHIVE_OK ||
+	    archive_read_next_header(p->outer, &ent) != ARCHIVE_OK) {
+		int r = err_set(e, EINVAL, "reading %s: %s", path,
+				archive_error_string(p->outer));
+		pipeline_close(p);
+		return r;
+	}
+	if (archive_read_open(p->inner, p, NULL, inner_read, NULL) !=
+	    ARCHIVE_OK) {
+		int r = err_set(e, EINVAL, "reading %s: %s", path,
+				archive_error_string(p->inner));
+		pipeline_close(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Reads what follows the tar's end marker so that both digests cover the
+ * whole input. */
+static int pipeline_finish(struct pipeline *p, char blob[72], char diff[72],
+			   struct orch_err *e)
+{
+	for (;;) {
+		la_ssize_t n =
+		    archive_read_data(p->outer, p->midbuf, sizeof(p->midbuf));
+		if (n < 0)
+			return err_set(e, EIO, "%s",
+				       archive_error_string(p->outer));
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(p->diff, p->midbuf, (size_t)n);
+		p->tar_bytes += n;
+	}
+	char buf[4096];
+	for (;;) {
+		ssize_t n = RETRY_EINTR(read(p->fd, buf, sizeof(buf)));
+		if (n < 0)
+			return err_sys(e, errno, "reading");
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(p->blob, buf, (size_t)n);
+	}
+	unsigned char md[32];
+	unsigned int len;
+	EVP_MD_CTX *ctx[2] = {p->blob, p->diff};
+	char *dst[2] = {blob, diff};
+	for (int k = 0; k < 2; k++) {
+		EVP_DigestFinal_ex(ctx[k], md, &len);
+		strcpy(dst[k], "sha256:");
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(dst[k] + 7 + 2 * i, 3, "%02x", md[i]);
+	}
+	return 0;
+}
+
+/* ---- writing entries beneath a root ------------------------------------ */
+
+static int openat2_beneath(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		       RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	int fd;
+	do
+		fd = (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how,
+				  sizeof(how));
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
+/* Opens directory dir (relative, cleaned) beneath rootfd, creating missing
+ * components: tarballs may omit directory entries. */
+static int open_dir_beneath(int rootfd, const char *dir, const char *entry,
+			    struct orch_err *e)
+{
+	int fd = openat2_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP)
+		return err_set(e, ELOOP,
+			       "entry %s: its path goes through a symlink "
+			       "(writing through links is refused)",
+			       entry);
+	if (errno == EXDEV)
+		return err_set(e, EXDEV, "entry %s: path escapes the layer",
+			       entry);
+	if (errno != ENOENT)
+		return err_sys(e, errno, "entry %s: opening %s", entry, dir);
+	_cleanup_free_ char *p = xstrdup(dir);
+	int cur = openat2_beneath(rootfd, "", O_RDONLY | O_DIRECTORY);
+	if (cur < 0)
+		return err_sys(e, errno, "entry %s: opening the layer root",
+			       entry);
+	for (char *tok = strtok(p, "/"); tok; tok = strtok(NULL, "/")) {
+		if (mkdirat(cur, tok, 0755) < 0 && errno != EEXIST) {
+			int r = err_sys(e, errno, "entry %s: creating %s",
+					entry, tok);
+			close(cur);
+			return r;
+		}
+		int next = openat2_beneath(cur, tok, O_RDONLY | O_DIRECTORY);
+		int saved = errno;
+		close(cur);
+		if (next < 0)
+			return err_sys(e, saved == ELOOP ? ELOOP : saved,
+				       "entry %s: opening %s", entry, tok);
+		cur = next;
+	}
+	return cur;
+}
+
+static void split_path(char *path, const char **dir, const char **base)
+{
+	char *slash = strrchr(path, '/');
+	if (slash) {
+		*slash = '\0';
+		*dir = path;
+		*base = slash + 1;
+	} else {
+		*dir = "";
+		*base = path;
+	}
+}
+
+/* Device nodes a layer may carry: Docker's default device allow-list.
+ * Others are left out, so an image cannot smuggle a disk into a
+ * container whose device policy is looser than expected. */
+static bool device_allowed(mode_t type, dev_t dev)
+{
+	static const unsigned allowed[][2] = {{1, 3}, {1, 5}, {1, 7}, {1, 8},
+					      {1, 9}, {5, 0}, {5, 1}, {5, 2}};
+	if (type != AE_IFCHR)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)
+		if (major(dev) == allowed[i][0] && minor(dev) == allowed[i][1])
+			return true;
+	return false;
+}
+
+/* Makes room for a new entry named base in pfd: a later tar entry
+ * replaces an earlier one, except a directory over a directory. */
+static int clear_slot(int pfd, const char *base, bool want_dir,
+		      const char *entry, struct orch_err *e)
+{
+	struct stat st;
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0
+				       : err_sys(e, errno, "entry %s", entry);
+	if (S_ISDIR(st.st_mode)) {
+		if (want_dir)
+			return 1;
+		/* The parent was opened without following links, so this
+		 * path names exactly the directory being replaced. */
+		_cleanup_free_ char *self =
+		    xasprintf("/proc/self/fd/%d/%s", pfd, base);
+		return rm_rf(self, e);
+	}
+	if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT)
+		return err_sys(e, errno, "entry %s: replacing", entry);
+	return 0;
+}
+
+struct extract {
+	int rootfd;
+	bool overlay; /* a layer: whiteouts translated, devices filtered */
+	struct archive *a;
+};
+
+static int set_meta(int pfd, const char *base, struct archive_entry *ent,
+		    bool is_link, const char *entry, struct orch_err *e)
+{
+	if (fchownat(pfd, base, (uid_t)archive_entry_uid(ent),
+		     (gid_t)archive_entry_gid(ent), AT_SYMLINK_NOFOLLOW) < 0)
+		return err_sys(e, errno, "entry %s: changing owner", entry);
+	/* After chown, which clears set-id bits. */
+	if (!is_link &&
+	    fchmodat(pfd, base, archive_entry_perm(ent) & 07777, 0) < 0)
+		return err_sys(e, errno, "entry %s: changing mode", entry);
+	struct timespec ts[2] = {
+	    {archive_entry_atime(ent), archive_entry_atime_nsec(ent)},
+	    {archive_entry_mtime(ent), archive_entry_mtime_nsec(ent)},
+	};
+	if (!archive_entry_atime_is_set(ent))
+		ts[0] = ts[1];
+	if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_sys(e, errno, "entry %s: setting times", entry);
+	return 0;
+}
+
+/* File capabilities are kept (ping needs them); other extended attributes,
+ * trusted.overlay.* above all, could change how overlayfs reads the layer
+ * and are dropped. */
+static void set_xattrs(int fd, struct archive_entry *ent)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	archive_entry_xattr_reset(ent);
+	while (archive_entry_xattr_next(ent, &name, &value, &size) ==
+	       ARCHIVE_OK)
+		if (streq(name, "security.capability") ||
+		    startswith(name, "user."))
+			(void)fsetxattr(fd, name, value, size, 0);
+}
+
+static int write_data(struct extract *x, int fd, struct archive_entry *ent,
+		      const char *entry, struct orch_err *e)
+{
+	const void *buf;
+	size_t size;
+	la_int64_t off;
+	for (;;) {
+		int r = archive_read_data_block(x->a, &buf, &size, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return err_set(e, EIO, "entry %s: %s", entry,
+				       archive_error_string(x->a));
+		const char *p = buf;
+		while (size > 0) {
+			ssize_t n = RETRY_EINTR(pwrite(fd, p, size, off));
+			if (n < 0)
+				return err_sys(e, errno, "entry %s: writing",
+					       entry);
+			p += n;
+			off += n;
+			size -= (size_t)n;
+		}
+	}
+	/* A sparse file may end in a hole. */
+	if (ftruncate(fd, archive_entry_size(ent)) < 0)
+		return err_sys(e, errno, "entry %s: writing", entry);
+	return 0;
+}
+
+static int extract_whiteout(struct extract *x, enum whiteout_kind kind,
+			    const char *clean, const char *target,
+			    const char *entry, struct orch_err *e)
+{
+	_cleanup_free_ char *path =
+	    xstrdup(kind == WHITEOUT_OPAQUE ? clean : target);
+	const char *dir, *base;
+	split_path(path, &dir, &base);
+	_cleanup_close_ int pfd = open_dir_beneath(x->rootfd, dir, entry, e);
+	if (pfd < 0)
+		return pfd;
+	if (kind == WHITEOUT_OPAQUE) {
+		if (fsetxattr(pfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+			return err_sys(e, errno, "entry %s: marking opaque",
+				       entry);
+		return 0;
+	}
+	int r = clear_slot(pfd, base, false, entry, e);
+	if (r < 0)
+		return r;
+	if (mknodat(pfd, base, S_IFCHR | 0600, makedev(0, 0)) < 0)
+		return err_sys(e, errno, "entry %s: creating whiteout", entry);
+	return 0;
+}
+
+static int extract_hardlink(struct extract *x, int pfd, const char *base,
+			    const char *link, const char *entry,
+			    struct orch_err *e)
+{
+	_cleanup_free_ char *tclean = NULL;
+	if (tar_path_clean(link, &tclean) < 0 || !*tclean)
+		return err_set(e, EXDEV,
+			       "entry %s: hard link to %s points outside the "
+			       "layer",
+			       entry, link);
+	const char *tdir, *tbase;
+	split_path(tclean, &tdir, &tbase);
+	_cleanup_close_ int tpfd =
+	    openat2_beneath(x->rootfd, tdir, O_RDONLY | O_DIRECTORY);
+	if (tpfd < 0)
+		return err_sys(e, errno, "entry %s: hard link target %s", entry,
+			       link);
+	int r = clear_slot(pfd, base, false, entry, e);
+	if (r < 0)
+		return r;
+	if (linkat(tpfd, tbase, pfd, base, 0) < 0)
+		return err_sys(e, errno, "entry %s: hard link to %s", entry,
+			       link);
+	return 0;
+}
+
+static int extract_entry(struct extract *x, struct archive_entry *ent,
+			 struct orch_err *e)
+{
+	const char *entry = archive_entry_pathname(ent);
+	if (!entry)
+		return err_set(e, EINVAL, "an entry has no name");
+	_cleanup_free_ char *clean = NULL;
+	if (tar_path_clean(entry, &clean) < 0)
+		return err_set(e, EXDEV,
+			       "entry %s: path escapes the layer (absolute or "
+			       "with \"..\")",
+			       entry);
+	if (!*clean)
+		return 0;
+	mode_t type = archive_entry_filetype(ent);
+	const char *link = archive_entry_hardlink(ent);
+	if (x->overlay) {
+		_cleanup_free_ char *target = NULL;
+		enum whiteout_kind k = whiteout_parse(clean, &target);
+		if (k != WHITEOUT_NONE)
+			return extract_whiteout(x, k, clean, target, entry, e);
+	} else if (link || (type != AE_IFREG && type != AE_IFDIR)) {
+		return 0;
+	}
+	_cleanup_free_ char *path = xstrdup(clean);
+	const char *dir, *base;
+	split_path(path, &dir, &base);
+	_cleanup_close_ int pfd = open_dir_beneath(x->rootfd, dir, entry, e);
+	if (pfd < 0)
+		return pfd;
+	if (link)
+		return extract_hardlink(x, pfd, base, link, entry, e);
+
+	int r = clear_slot(pfd, base, type == AE_IFDIR, entry, e);
+	if (r < 0)
+		return r;
+	switch (type) {
+	case AE_IFDIR:
+		if (r == 0 && mkdirat(pfd, base, 0700) < 0)
+			return err_sys(e, errno, "entry %s: creating", entry);
+		break;
+	case AE_IFREG: {
+		_cleanup_close_ int fd = openat(
+		    pfd, base,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return err_sys(e, errno, "entry %s: creating", entry);
+		r = write_data(x, fd, ent, entry, e);
+		if (r < 0)
+			return r;
+		if (x->overlay)
+			set_xattrs(fd, ent);
+		break;
+	}
+	case AE_IFLNK: {
+		const char *target = archive_entry_symlink(ent);
+		if (!target || symlinkat(target, pfd, base) < 0)
+			return err_sys(e, target ? errno : EINVAL,
+				       "entry %s: creating symlink", entry);
+		return set_meta(pfd, base, ent, true, entry, e);
+	}
+	case AE_IFIFO:
+		if (mknodat(pfd, base, S_IFIFO | 0600, 0) < 0)
+			return err_sys(e, errno, "entry %s: creating", entry);
+		break;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (!device_allowed(type, archive_entry_rdev(ent))) {
+			log_debug("layer entry %s: device %lu:%lu left out",
+				  entry,
+				  (unsigned long)archive_entry_rdevmajor(ent),
+				  (unsigned long)archive_entry_rdevminor(ent));
+			return 0;
+		}
+		if (mknodat(pfd, base, type | 0600, archive_entry_rdev(ent)) <
+		    0)
+			return err_sys(e, errno, "entry %s: creating", entry);
+		break;
+	default:
+		return 0; /* sockets make no sense in an image */
+	}
+	if (!x->overlay)
+		return 0;
+	return set_meta(pfd, base, ent, false, entry, e);
+}
+
+/* Runs the extraction of path into the directory rootfd. */
+static int extract_all(struct pipeline *p, int rootfd, bool overlay,
+		       const char *path, struct orch_err *e)
+{
+	struct extract x = {
+	    .rootfd = rootfd, .overlay = overlay, .a = p->inner};
+	struct archive_entry *ent;
+	for (;;) {
+		int r = archive_read_next_header(p->inner, &ent);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return err_set(e, EIO, "reading %s: %s", path,
+				       p->outer_err[0]
+					   ? p->outer_err
+					   : archive_error_string(p->inner));
+		r = extract_entry(&x, ent, e);
+		if (r < 0)
+			return err_wrap(e, "extracting %s", path);
+	}
+}
+
+static int layer_extract_tmp(const char *path, const char *tmp,
+			     const struct layer_expect *want, char diff[72],
+			     struct orch_err *e)
+{
+	_cleanup_free_ char *diffdir = path_join(tmp, "diff");
+	if (mkdir(diffdir, 0755) < 0)
+		return err_sys(e, errno, "creating %s", diffdir);
+	_cleanup_close_ int rootfd =
+	    open(diffdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return err_sys(e, errno, "opening %s", diffdir);
+	struct pipeline *p;
+	int r = pipeline_open(path, &p, e);
+	if (r < 0)
+		return r;
+	char blob[72];
+	r = extract_all(p, rootfd, true, path, e);
+	if (r == 0 && (r = pipeline_finish(p, blob, diff, e)) < 0)
+		err_wrap(e, "reading %s", path);
+	int64_t bytes = p->tar_bytes;
+	pipeline_close(p);
+	if (r < 0)
+		return r;
+	if (want && want->blob_digest && !streq(want->blob_digest, blob))
+		return err_set(e, EBADMSG,
+			       "layer %s: digest mismatch: expected %s, got %s",
+			       path, want->blob_digest, blob);
+	if (want && want->diff_id && !streq(want->diff_id, diff))
+		return err_set(e, EBADMSG,
+			       "layer %s: content digest (diff_id) mismatch: "
+			       "expected %s, got %s",
+			       path, want->diff_id, diff);
+	_cleanup_free_ char *sizef = path_join(tmp, "size");
+	_cleanup_free_ char *sz = xasprintf("%lld\n", (long long)bytes);
+	r = write_file_atomic(sizef, sz, strlen(sz), 0644, e);
+	if (r < 0)
+		return r;
+	/* The tree must be on disk before the rename publishes it. */
+	if (syncfs(rootfd) < 0)
+		return err_sys(e, errno, "syncing %s", diffdir);
+	return 0;
+}
+
+int layer_store(const char *path, const struct layer_expect *want,
+		char **diff_id_out, struct orch_err *e)
+{
+	if (want && want->diff_id && layer_exists(want->diff_id)) {
+		if (diff_id_out)
+			*diff_id_out = xstrdup(want->diff_id);
+		return 0;
+	}
+	_cleanup_free_ char *layers = path_join(orch_root(), "layers");
+	int r = mkdir_p(layers, 0700, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *tmp = NULL;
+	r = store_tmpdir("layer", &tmp, e);
+	if (r < 0)
+		return r;
+	char diff[72];
+	r = layer_extract_tmp(path, tmp, want, diff, e);
+	if (r < 0) {
+		rm_rf(tmp, NULL);
+		return r;
+	}
+	_cleanup_free_ char *final = path_join(layers, digest_hex(diff));
+	if (rename(tmp, final) < 0) {
+		int err = errno;
+		rm_rf(tmp, NULL);
+		/* Stored meanwhile by someone else: the same content. */
+		if (err != EEXIST && err != ENOTEMPTY)
+			return err_sys(e, err, "storing layer %s as %s", path,
+				       final);
+	}
+	if (diff_id_out)
+		*diff_id_out = xstrdup(diff);
+	return 0;
+}
+
+int archive_unpack_plain(const char *path, const char *dest, struct orch_err *e)
+{
+	_cleanup_close_ int rootfd =
+	    open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return err_sys(e, errno, "opening %s", dest);
+	struct pipeline *p;
+	int r = pipeline_open(path, &p, e);
+	if (r < 0)
+		return r;
+	r = extract_all(p, rootfd, false, path, e);
+	pipeline_close(p);
+	return r;
+}

@@ -1,0 +1,76 @@
+/* Internal to runtime/: what the image store's files (image.c, layer.c,
+ * load.c, volume.c) share with each other and with their unit tests.
+ * Nothing outside runtime/ includes this; the public API is runtime.h. */
+#ifndef ORCH_RUNTIME_STORE_H
+#define ORCH_RUNTIME_STORE_H
+
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+
+/* ---- paths and names (pure) -------------------------------------------- */
+
+/* Normalizes a tar entry name to a relative path inside the layer:
+ * "./a//b/" -> "a/b", "." or "./" -> "".  Refuses (-EINVAL) absolute
+ * names and any ".." component, which would leave the layer. */
+int tar_path_clean(const char *name, char **out);
+
+enum whiteout_kind {
+	WHITEOUT_NONE,
+	WHITEOUT_FILE,	 /* ".wh.NAME": NAME is deleted */
+	WHITEOUT_OPAQUE, /* ".wh..wh..opq": the directory hides lower ones */
+};
+/* Classifies a cleaned entry path by its last component.  For
+ * WHITEOUT_FILE, *target is the path of the deleted entry. */
+enum whiteout_kind whiteout_parse(const char *path, char **target);
+
+/* Parses NAME[:TAG] (tag defaults to "latest"; "docker.io/library/"
+ * is dropped as docker displays it) into "name:tag".  Refuses digests
+ * and malformed names with a message. */
+int image_ref_normalize(const char *ref, char **out, struct orch_err *e);
+
+bool is_hex_string(const char *s, size_t min_len);
+
+/* ---- image config JSON (pure) ------------------------------------------ */
+
+/* Fills cfg from the "config" object of an OCI image config. */
+int image_config_from_json(json_t *config, struct rt_image_config *cfg,
+			   struct orch_err *e);
+/* The "config" object of an OCI image config for cfg. */
+json_t *image_config_to_json(const struct rt_image_config *cfg);
+
+/* ---- the store --------------------------------------------------------- */
+
+/* $ORCH_ROOT/layers/<hex>/diff: the extracted tree of a layer. */
+char *layer_dir(const char *diff_id);
+bool layer_exists(const char *diff_id);
+int64_t layer_size(const char *diff_id);
+
+struct layer_expect {
+	const char *diff_id;	 /* "sha256:<hex>" the tar must hash to */
+	const char *blob_digest; /* "sha256:<hex>" the file must hash to */
+};
+/* Extracts a (possibly gzip/zstd compressed) layer tarball into the store
+ * once, verifying the digests given while reading; *diff_id_out (may be
+ * NULL) receives "sha256:<hex>".  A layer already stored is not
+ * extracted again. */
+int layer_store(const char *path, const struct layer_expect *want,
+		char **diff_id_out, struct orch_err *e);
+
+/* Unpacks a plain archive (a docker-save or OCI tarball) into dest with
+ * the same path checks, regular files and directories only. */
+int archive_unpack_plain(const char *path, const char *dest,
+			 struct orch_err *e);
+
+/* Records an image from its raw OCI config bytes (id = their sha256) and
+ * tags it with each of refs. */
+int image_store_config(const char *config, size_t len, char *const *refs,
+		       char id[65], struct orch_err *e);
+
+/* A private scratch directory under $ORCH_ROOT/tmp. */
+int store_tmpdir(const char *what, char **out, struct orch_err *e);
+
+/* Removes one file or directory tree under a store directory. */
+int store_remove(const char *path, struct orch_err *e);
+
+#endif
