@@ -1,0 +1,558 @@
+/* cgroups: v2 (unified) and v1 (one hierarchy per controller, as on v1/v2
+ * hybrid hosts), detected at run time.  Every container lives in
+ * <hierarchy>/<parent>/<id>; the parent is removed when it empties.  A limit
+ * that cannot be written is an error, never dropped. */
+#include "runtime/container_impl.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#define CG_ROOT "/sys/fs/cgroup"
+
+static const char *const v1_names[CG_NCTL] = {
+	[CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
+	[CG_PIDS] = "pids",	[CG_FREEZER] = "freezer",
+};
+
+static int write_at(int dfd, const char *file, const char *val,
+		    struct orch_err *e)
+{
+	int fd = openat(dfd, file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", file);
+	size_t n = strlen(val);
+	ssize_t w = RETRY_EINTR(write(fd, val, n));
+	int saved = errno;
+	close(fd);
+	if (w < 0)
+		return err_sys(e, saved, "writing \"%s\" to %s", val, file);
+	if ((size_t)w != n)
+		return err_set(e, EIO, "writing \"%s\" to %s: short write", val,
+			       file);
+	return 0;
+}
+
+static int read_at(int dfd, const char *file, char *buf, size_t size)
+{
+	int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = RETRY_EINTR(read(fd, buf, size - 1));
+	int saved = errno;
+	close(fd);
+	if (n < 0)
+		return -saved;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+static int write_i64(int dfd, const char *file, int64_t v, struct orch_err *e)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return write_at(dfd, file, buf, e);
+}
+
+uint64_t cg_shares_to_weight(uint64_t shares)
+{
+	if (shares == 0)
+		return 0;
+	if (shares < 2)
+		shares = 2;
+	if (shares > 262144)
+		shares = 262144;
+	return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+/* cpu quota for a fractional CPU count over a 100 ms period. */
+static int64_t cpus_quota(double cpus)
+{
+	int64_t q = (int64_t)(cpus * 100000.0 + 0.5);
+	return q < 1000 ? 1000 : q;
+}
+
+int cg_v1_write_limits(int dfd, enum cg_ctl ctl, const struct rt_limits *l,
+		       struct orch_err *e)
+{
+	int r = 0;
+	switch (ctl) {
+	case CG_MEMORY:
+		if (l->memory > 0) {
+			r = write_i64(dfd, "memory.limit_in_bytes", l->memory, e);
+			if (r < 0)
+				return r;
+			/* Docker's default: as much swap as memory. */
+			int64_t sw = l->memory_swap > 0	   ? l->memory_swap
+				     : l->memory_swap == -1 ? -1
+							    : 2 * l->memory;
+			if (faccessat(dfd, "memory.memsw.limit_in_bytes", F_OK,
+				      0) == 0)
+				r = write_i64(dfd, "memory.memsw.limit_in_bytes",
+					      sw, e);
+			else if (l->memory_swap > 0)
+				r = err_set(e, ENOTSUP,
+					    "memory+swap limit: swap accounting is off in this kernel");
+		} else if (l->memory_swap > 0) {
+			r = err_set(e, EINVAL,
+				    "a memory+swap limit needs a memory limit");
+		}
+		break;
+	case CG_CPU:
+		if (l->cpus > 0) {
+			r = write_i64(dfd, "cpu.cfs_period_us", 100000, e);
+			if (r == 0)
+				r = write_i64(dfd, "cpu.cfs_quota_us",
+					      cpus_quota(l->cpus), e);
+		}
+		if (r == 0 && l->cpu_shares)
+			r = write_i64(dfd, "cpu.shares", (int64_t)l->cpu_shares,
+				      e);
+		break;
+	case CG_PIDS:
+		if (l->pids > 0)
+			r = write_i64(dfd, "pids.max", l->pids, e);
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
+int cg_v2_write_limits(int dfd, const struct rt_limits *l, struct orch_err *e)
+{
+	int r = 0;
+	char buf[64];
+	if (l->memory > 0) {
+		r = write_i64(dfd, "memory.max", l->memory, e);
+		if (r < 0)
+			return r;
+		if (l->memory_swap == -1)
+			r = write_at(dfd, "memory.swap.max", "max", e);
+		else if (l->memory_swap > 0) {
+			if (l->memory_swap < l->memory)
+				return err_set(e, EINVAL,
+					       "memory+swap limit %" PRId64
+					       " is below the memory limit %" PRId64,
+					       l->memory_swap, l->memory);
+			r = write_i64(dfd, "memory.swap.max",
+				      l->memory_swap - l->memory, e);
+		} else if (faccessat(dfd, "memory.swap.max", F_OK, 0) == 0) {
+			r = write_i64(dfd, "memory.swap.max", l->memory, e);
+		}
+		if (r < 0)
+			return r;
+	} else if (l->memory_swap > 0) {
+		return err_set(e, EINVAL,
+			       "a memory+swap limit needs a memory limit");
+	}
+	if (l->cpus > 0) {
+		snprintf(buf, sizeof(buf), "%" PRId64 " 100000",
+			 cpus_quota(l->cpus));
+		r = write_at(dfd, "cpu.max", buf, e);
+		if (r < 0)
+			return r;
+	}
+	if (l->cpu_shares) {
+		r = write_i64(dfd, "cpu.weight",
+			      (int64_t)cg_shares_to_weight(l->cpu_shares), e);
+		if (r < 0)
+			return r;
+	}
+	if (l->pids > 0)
+		r = write_i64(dfd, "pids.max", l->pids, e);
+	return r;
+}
+
+int cg_v2_enable_controllers(int dfd, const struct rt_limits *l,
+			     struct orch_err *e)
+{
+	char avail[512], on[512];
+	int r = read_at(dfd, "cgroup.controllers", avail, sizeof(avail));
+	if (r < 0)
+		return err_sys(e, -r, "reading cgroup.controllers");
+	r = read_at(dfd, "cgroup.subtree_control", on, sizeof(on));
+	if (r < 0)
+		return err_sys(e, -r, "reading cgroup.subtree_control");
+	static const char *const want[] = {"memory", "cpu", "pids"};
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		bool needed = (i == 0 && (l->memory || l->memory_swap)) ||
+			      (i == 1 && (l->cpus > 0 || l->cpu_shares)) ||
+			      (i == 2 && l->pids);
+		char word[16];
+		snprintf(word, sizeof(word), " %s ", want[i]);
+		char a[520], o[520];
+		snprintf(a, sizeof(a), " %s ", avail);
+		snprintf(o, sizeof(o), " %s ", on);
+		for (char *p = a; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		for (char *p = o; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		if (strstr(o, word))
+			continue;
+		if (!strstr(a, word)) {
+			if (needed) {
+				sb_free(&sb);
+				return err_set(e, ENOTSUP,
+					       "the %s controller is not available in cgroup v2",
+					       want[i]);
+			}
+			continue;
+		}
+		sb_printf(&sb, "%s+%s", sb.len ? " " : "", want[i]);
+	}
+	r = 0;
+	if (sb.len)
+		r = write_at(dfd, "cgroup.subtree_control", sb.buf, e);
+	sb_free(&sb);
+	return r;
+}
+
+/* ---- the real hierarchies -------------------------------------------------- */
+
+static int cg_mode(void)
+{
+	static int mode = -1; /* 0 v1, 1 v2 */
+	if (mode < 0) {
+		struct statfs sf;
+		mode = statfs(CG_ROOT, &sf) == 0 &&
+		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC;
+	}
+	return mode;
+}
+
+static int write_pid(const char *dir, pid_t pid, struct orch_err *e)
+{
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	int r = write_at(dfd, "cgroup.procs", buf, e);
+	close(dfd);
+	if (r < 0)
+		return err_wrap(e, "%s", dir);
+	return 0;
+}
+
+/* mkdir <base>/<parent>/<id>, creating the parent when needed (it may be
+ * removed concurrently by another container's teardown: retry). */
+static int make_dir(const char *base, const char *parent, const char *id,
+		    char **out, struct orch_err *e)
+{
+	_cleanup_free_ char *pdir = path_join(base, parent);
+	char *dir = path_join(pdir, id);
+	for (int tries = 0; tries < 5; tries++) {
+		if (mkdir(dir, 0755) == 0) {
+			*out = dir;
+			return 0;
+		}
+		if (errno == EEXIST) {
+			int r = err_set(e, EEXIST, "creating cgroup %s: it exists already", dir);
+			free(dir);
+			return r;
+		}
+		if (errno != ENOENT)
+			break;
+		if (mkdir(pdir, 0755) < 0 && errno != EEXIST)
+			break;
+	}
+	int r = err_sys(e, errno, "creating cgroup %s", dir);
+	free(dir);
+	return r;
+}
+
+static void rmdir_parent(const char *dir)
+{
+	_cleanup_free_ char *p = xstrdup(dir);
+	char *slash = strrchr(p, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	/* Busy or gone: another container still uses it, or it is done. */
+	rmdir(p);
+}
+
+static int v2_create(const char *parent, const char *id,
+		     const struct rt_limits *l, pid_t pid, struct cg *out,
+		     struct orch_err *e)
+{
+	int r;
+	int root = open(CG_ROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return err_sys(e, errno, "opening %s", CG_ROOT);
+	r = cg_v2_enable_controllers(root, l, e);
+	close(root);
+	if (r < 0)
+		return err_wrap(e, "%s", CG_ROOT);
+	_cleanup_free_ char *pdir = path_join(CG_ROOT, parent);
+	if (mkdir(pdir, 0755) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating cgroup %s", pdir);
+	int pfd = open(pdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return err_sys(e, errno, "opening %s", pdir);
+	r = cg_v2_enable_controllers(pfd, l, e);
+	close(pfd);
+	if (r < 0)
+		return err_wrap(e, "%s", pdir);
+	r = make_dir(CG_ROOT, parent, id, &out->dir[0], e);
+	if (r < 0)
+		return r;
+	out->v2 = true;
+	int dfd = open(out->dir[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_sys(e, errno, "opening %s", out->dir[0]);
+	r = cg_v2_write_limits(dfd, l, e);
+	close(dfd);
+	if (r < 0)
+		return err_wrap(e, "cgroup %s", out->dir[0]);
+	return write_pid(out->dir[0], pid, e);
+}
+
+static bool v1_needed(enum cg_ctl c, const struct rt_limits *l)
+{
+	switch (c) {
+	case CG_MEMORY: return l->memory || l->memory_swap;
+	case CG_CPU: return l->cpus > 0 || l->cpu_shares;
+	case CG_PIDS: return l->pids;
+	default: return false;
+	}
+}
+
+static int v1_create(const char *parent, const char *id,
+		     const struct rt_limits *l, pid_t pid, struct cg *out,
+		     struct orch_err *e)
+{
+	struct stat seen[CG_NCTL];
+	size_t n_seen = 0;
+	for (int c = 0; c < CG_NCTL; c++) {
+		_cleanup_free_ char *base = path_join(CG_ROOT, v1_names[c]);
+		struct stat st;
+		if (stat(base, &st) < 0) {
+			if (v1_needed(c, l))
+				return err_set(e, ENOTSUP,
+					       "cannot enforce the limit: no %s cgroup hierarchy at %s",
+					       v1_names[c], base);
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < n_seen; i++)
+			dup |= seen[i].st_dev == st.st_dev &&
+			       seen[i].st_ino == st.st_ino;
+		if (dup) {
+			/* Co-mounted (cpu,cpuacct): write into the dir made
+			 * for the first controller of this hierarchy. */
+			continue;
+		}
+		seen[n_seen++] = st;
+		int r = make_dir(base, parent, id, &out->dir[c], e);
+		if (r < 0)
+			return r;
+	}
+	for (int c = 0; c < CG_NCTL; c++) {
+		if (!v1_needed(c, l))
+			continue;
+		const char *dir = out->dir[c];
+		if (!dir) /* co-mounted with another listed controller */
+			for (int k = 0; k < CG_NCTL && !dir; k++) {
+				_cleanup_free_ char *want = path_join(CG_ROOT, v1_names[c]);
+				_cleanup_free_ char *have = path_join(CG_ROOT, v1_names[k]);
+				struct stat a, b;
+				if (out->dir[k] && stat(want, &a) == 0 &&
+				    stat(have, &b) == 0 && a.st_ino == b.st_ino &&
+				    a.st_dev == b.st_dev)
+					dir = out->dir[k];
+			}
+		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return err_sys(e, errno, "opening %s", dir);
+		int r = cg_v1_write_limits(dfd, c, l, e);
+		close(dfd);
+		if (r < 0)
+			return err_wrap(e, "cgroup %s", dir);
+	}
+	for (int c = 0; c < CG_NCTL; c++) {
+		if (!out->dir[c])
+			continue;
+		int r = write_pid(out->dir[c], pid, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int cg_create(const char *parent, const char *id, const struct rt_limits *l,
+	      pid_t pid, struct cg *out, struct orch_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	int r = cg_mode() ? v2_create(parent, id, l, pid, out, e)
+			  : v1_create(parent, id, l, pid, out, e);
+	if (r < 0) {
+		struct orch_err ignored = {0};
+		cg_destroy(out, &ignored);
+	}
+	return r;
+}
+
+void cg_clear(struct cg *cg)
+{
+	for (int c = 0; c < CG_NCTL; c++)
+		free(cg->dir[c]);
+	memset(cg, 0, sizeof(*cg));
+}
+
+/* Kills every process left in dir; true when it is empty. */
+static bool kill_procs(const char *dir)
+{
+	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
+	_cleanup_fclose_ FILE *f = fopen(procs, "re");
+	if (!f)
+		return true;
+	bool empty = true;
+	int pid;
+	while (fscanf(f, "%d", &pid) == 1) {
+		kill(pid, SIGKILL);
+		empty = false;
+	}
+	return empty;
+}
+
+int cg_destroy(struct cg *cg, struct orch_err *e)
+{
+	int ret = 0;
+	for (int c = 0; c < CG_NCTL; c++) {
+		const char *dir = cg->dir[c];
+		if (!dir)
+			continue;
+		if (rmdir(dir) == 0 || errno == ENOENT) {
+			rmdir_parent(dir);
+			continue;
+		}
+		if (errno != EBUSY) {
+			ret = err_sys(e, errno, "removing cgroup %s", dir);
+			continue;
+		}
+		if (cg->v2) {
+			int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (dfd >= 0) {
+				write_at(dfd, "cgroup.kill", "1", NULL);
+				close(dfd);
+			}
+		}
+		/* Processes take a moment to leave after SIGKILL. */
+		int r = -EBUSY;
+		for (int i = 0; i < 500; i++) {
+			if (c == CG_FREEZER)
+				cg_freeze(cg, false, NULL);
+			kill_procs(dir);
+			if (rmdir(dir) == 0 || errno == ENOENT) {
+				r = 0;
+				break;
+			}
+			if (errno != EBUSY) {
+				r = -errno;
+				break;
+			}
+			nanosleep(&(struct timespec){0, 2000000}, NULL);
+		}
+		if (r < 0)
+			ret = err_sys(e, -r, "removing cgroup %s", dir);
+		else
+			rmdir_parent(dir);
+	}
+	return ret;
+}
+
+int cg_enter_self(const struct cg *cg, struct orch_err *e)
+{
+	for (int c = 0; c < CG_NCTL; c++) {
+		if (!cg->dir[c])
+			continue;
+		int r = write_pid(cg->dir[c], 0, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static uint64_t read_u64(const char *dir, const char *file)
+{
+	if (!dir)
+		return 0;
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	char buf[64];
+	int n = read_at(dfd, file, buf, sizeof(buf));
+	close(dfd);
+	if (n <= 0 || strncmp(buf, "max", 3) == 0)
+		return 0;
+	return strtoull(buf, NULL, 10);
+}
+
+/* "usage_usec 123\n..." -> 123 */
+static uint64_t read_key(const char *dir, const char *file, const char *key)
+{
+	_cleanup_free_ char *p = path_join(dir, file);
+	_cleanup_fclose_ FILE *f = fopen(p, "re");
+	char line[256];
+	size_t kl = strlen(key);
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
+			return strtoull(line + kl + 1, NULL, 10);
+	return 0;
+}
+
+int cg_stats(const struct cg *cg, struct rt_stats *st, struct orch_err *e)
+{
+	memset(st, 0, sizeof(*st));
+	if (cg->v2) {
+		const char *d = cg->dir[0];
+		if (!d || access(d, F_OK) < 0)
+			return err_set(e, ESRCH, "no cgroup");
+		st->memory_current = read_u64(d, "memory.current");
+		st->memory_peak = read_u64(d, "memory.peak");
+		st->memory_limit = read_u64(d, "memory.max");
+		st->cpu_usage_ns = read_key(d, "cpu.stat", "usage_usec") * 1000;
+		st->pids = read_u64(d, "pids.current");
+		return 0;
+	}
+	const char *m = cg->dir[CG_MEMORY];
+	if (m && access(m, F_OK) < 0)
+		return err_set(e, ESRCH, "no cgroup %s", m);
+	st->memory_current = read_u64(m, "memory.usage_in_bytes");
+	st->memory_peak = read_u64(m, "memory.max_usage_in_bytes");
+	st->memory_limit = read_u64(m, "memory.limit_in_bytes");
+	if (st->memory_limit >= (UINT64_C(1) << 62))
+		st->memory_limit = 0;
+	const char *acct = cg->dir[CG_CPUACCT] ? cg->dir[CG_CPUACCT]
+					       : cg->dir[CG_CPU];
+	st->cpu_usage_ns = read_u64(acct, "cpuacct.usage");
+	st->pids = read_u64(cg->dir[CG_PIDS], "pids.current");
+	return 0;
+}
+
+int cg_freeze(const struct cg *cg, bool frozen, struct orch_err *e)
+{
+	const char *dir = cg->v2 ? cg->dir[0] : cg->dir[CG_FREEZER];
+	if (!dir)
+		return err_set(e, ENOTSUP, "no freezer cgroup");
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	int r = cg->v2 ? write_at(dfd, "cgroup.freeze", frozen ? "1" : "0", e)
+		       : write_at(dfd, "freezer.state",
+				  frozen ? "FROZEN" : "THAWED", e);
+	close(dfd);
+	return r;
+}

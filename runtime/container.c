@@ -1,0 +1,642 @@
+/* Container lifecycle: create (clone into namespaces, cgroup, rootfs,
+ * everything up to exec), start, wait, kill, delete, and the state kept
+ * under $ORCH_RUN/runtime/<id>. */
+#include "runtime/container_impl.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+bool rt_id_valid(const char *id)
+{
+	if (!id || !*id || strlen(id) > 128)
+		return false;
+	if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= 'A' && id[0] <= 'Z') ||
+	      (id[0] >= '0' && id[0] <= '9')))
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+		      *p == '-'))
+			return false;
+	return true;
+}
+
+char *ctr_state_dir(const char *id)
+{
+	return xasprintf("%s/runtime/%s", orch_run(), id);
+}
+
+/* ---- state file ------------------------------------------------------------ */
+
+static json_t *strv_json(char **v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static char **json_strv(json_t *a)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x) if (json_is_string(x))
+		strv_push(&v, json_string_value(x));
+	return v;
+}
+
+static int state_write(const char *dir, const struct ctr_state *st,
+		       struct orch_err *e)
+{
+	json_t *cg = json_array();
+	for (int c = 0; c < CG_NCTL; c++)
+		json_array_append_new(cg, st->cg.dir[c] ? json_string(st->cg.dir[c])
+							: json_null());
+	json_t *groups = json_array();
+	for (size_t i = 0; i < st->n_groups; i++)
+		json_array_append_new(groups, json_integer(st->groups[i]));
+	json_t *rl = json_array();
+	for (size_t i = 0; i < st->n_rlimits; i++)
+		json_array_append_new(
+			rl, json_pack("[iII]", st->rlimits[i].resource,
+				      (json_int_t)st->rlimits[i].soft,
+				      (json_int_t)st->rlimits[i].hard));
+	char caps[32];
+	snprintf(caps, sizeof(caps), "%016llx", (unsigned long long)st->caps);
+	json_t *o = json_pack(
+		"{s:s, s:i, s:I, s:i, s:b, s:o, s:s?, s:s?, s:o, s:s?, s:i, s:i,"
+		" s:o, s:s, s:b, s:b, s:s?, s:o, s:i}",
+		"id", st->id, "pid", (int)st->pid, "start_time",
+		(json_int_t)st->start_time, "namespaces", (int)st->namespaces,
+		"cgroup_v2", st->cg.v2, "cgroups", cg, "upper_dir",
+		st->upper_dir, "image", st->image, "env", strv_json(st->env),
+		"workdir", st->workdir, "uid", (int)st->uid, "gid",
+		(int)st->gid, "groups", groups, "caps", caps, "no_new_privs",
+		st->no_new_privs, "seccomp", st->seccomp, "seccomp_profile",
+		st->seccomp_profile, "rlimits", rl, "stop_signal",
+		st->stop_signal);
+	if (!o)
+		return err_set(e, EINVAL, "encoding the container state");
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	_cleanup_free_ char *path = path_join(dir, "state.json");
+	int r = write_file_atomic(path, text, strlen(text), 0600, e);
+	free(text);
+	return r;
+}
+
+void ctr_state_clear(struct ctr_state *st)
+{
+	free(st->id);
+	cg_clear(&st->cg);
+	free(st->upper_dir);
+	free(st->image);
+	strv_free(st->env);
+	free(st->workdir);
+	free(st->groups);
+	free(st->seccomp_profile);
+	free(st->rlimits);
+	memset(st, 0, sizeof(*st));
+}
+
+static char *json_dupstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? xstrdup(s) : NULL;
+}
+
+int ctr_state_read(const char *id, struct ctr_state *st, struct orch_err *e)
+{
+	memset(st, 0, sizeof(*st));
+	if (!rt_id_valid(id))
+		return err_set(e, EINVAL, "bad container id \"%s\"", id);
+	_cleanup_free_ char *dir = ctr_state_dir(id);
+	_cleanup_free_ char *path = path_join(dir, "state.json");
+	json_error_t je;
+	json_t *o = json_load_file(path, 0, &je);
+	if (!o) {
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			return err_set(e, ENOENT, "no such container: %s", id);
+		return err_set(e, EIO, "reading %s: %s", path, je.text);
+	}
+	st->id = json_dupstr(o, "id");
+	st->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+	st->start_time =
+		(uint64_t)json_integer_value(json_object_get(o, "start_time"));
+	st->namespaces =
+		(unsigned)json_integer_value(json_object_get(o, "namespaces"));
+	st->cg.v2 = json_is_true(json_object_get(o, "cgroup_v2"));
+	json_t *cg = json_object_get(o, "cgroups");
+	for (int c = 0; c < CG_NCTL; c++) {
+		const char *d = json_string_value(json_array_get(cg, (size_t)c));
+		st->cg.dir[c] = d ? xstrdup(d) : NULL;
+	}
+	st->upper_dir = json_dupstr(o, "upper_dir");
+	st->image = json_dupstr(o, "image");
+	st->env = json_strv(json_object_get(o, "env"));
+	st->workdir = json_dupstr(o, "workdir");
+	st->uid = (uid_t)json_integer_value(json_object_get(o, "uid"));
+	st->gid = (gid_t)json_integer_value(json_object_get(o, "gid"));
+	json_t *g = json_object_get(o, "groups");
+	st->n_groups = json_array_size(g);
+	st->groups = xcalloc(st->n_groups + 1, sizeof(gid_t));
+	for (size_t i = 0; i < st->n_groups; i++)
+		st->groups[i] = (gid_t)json_integer_value(json_array_get(g, i));
+	const char *caps = json_string_value(json_object_get(o, "caps"));
+	st->caps = caps ? strtoull(caps, NULL, 16) : 0;
+	st->no_new_privs = json_is_true(json_object_get(o, "no_new_privs"));
+	st->seccomp = json_is_true(json_object_get(o, "seccomp"));
+	st->seccomp_profile = json_dupstr(o, "seccomp_profile");
+	json_t *rl = json_object_get(o, "rlimits");
+	st->n_rlimits = json_array_size(rl);
+	st->rlimits = xcalloc(st->n_rlimits + 1, sizeof(struct rt_rlimit));
+	for (size_t i = 0; i < st->n_rlimits; i++) {
+		json_t *x = json_array_get(rl, i);
+		st->rlimits[i] = (struct rt_rlimit){
+			(int)json_integer_value(json_array_get(x, 0)),
+			(uint64_t)json_integer_value(json_array_get(x, 1)),
+			(uint64_t)json_integer_value(json_array_get(x, 2))};
+	}
+	st->stop_signal =
+		(int)json_integer_value(json_object_get(o, "stop_signal"));
+	json_decref(o);
+	return 0;
+}
+
+/* ---- create ----------------------------------------------------------------- */
+
+/* Everything the child needs, prepared by the parent so the child only
+ * makes syscalls. */
+struct child_ctx {
+	const struct rt_spec *spec;
+	int sync_fd;
+	int netns_fd;
+	const char *mnt, *upper, *work;
+	const char *hostname;
+	struct proc_plan plan;
+};
+
+static void child_main(struct child_ctx *c) __attribute__((noreturn));
+static void child_main(struct child_ctx *c)
+{
+	const struct rt_spec *s = c->spec;
+	struct orch_err e = {0};
+	struct sync_packet pk;
+	/* The parent sets up the cgroup and id maps, then lets us go on. */
+	if (sync_recv(c->sync_fd, &pk) <= 0 || pk.type != SYNC_GO)
+		_exit(1);
+	if ((s->namespaces & RT_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
+		err_sys(&e, errno, "creating the cgroup namespace");
+		sync_send_err(c->sync_fd, &e);
+	}
+	if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) {
+		err_sys(&e, errno, "joining network namespace %s", s->netns_path);
+		sync_send_err(c->sync_fd, &e);
+	}
+	if ((s->namespaces & RT_NS_NET) && ns_loopback_up(&e) < 0)
+		sync_send_err(c->sync_fd, &e);
+	umask(0);
+	if (mnt_setup_rootfs(s, c->mnt, c->upper, c->work, &e) < 0)
+		sync_send_err(c->sync_fd, &e);
+	umask(022);
+	if (s->namespaces & RT_NS_UTS) {
+		if (sethostname(c->hostname, strlen(c->hostname)) < 0) {
+			err_sys(&e, errno, "setting the hostname %s", c->hostname);
+			sync_send_err(c->sync_fd, &e);
+		}
+		if (s->domainname &&
+		    setdomainname(s->domainname, strlen(s->domainname)) < 0) {
+			err_sys(&e, errno, "setting the domain name %s", s->domainname);
+			sync_send_err(c->sync_fd, &e);
+		}
+	}
+	proc_exec(&c->plan, c->sync_fd);
+}
+
+static char **container_env(const struct rt_spec *s, const char *hostname)
+{
+	char **env = strv_copy(s->env);
+	bool path = false, home = false, host = false;
+	for (size_t i = 0; env[i]; i++) {
+		path |= startswith(env[i], "PATH=");
+		home |= startswith(env[i], "HOME=");
+		host |= startswith(env[i], "HOSTNAME=");
+	}
+	if (!path)
+		strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!host) {
+		_cleanup_free_ char *h = xasprintf("HOSTNAME=%s", hostname);
+		strv_push(&env, h);
+	}
+	if (!home)
+		strv_push(&env, s->uid == 0 ? "HOME=/root" : "HOME=/");
+	return env;
+}
+
+static int wait_pid(pid_t pid, int pidfd, int *status)
+{
+	siginfo_t si = {0};
+	int r = pidfd >= 0 ? (int)RETRY_EINTR(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED))
+			   : (int)RETRY_EINTR(waitid(P_PID, (id_t)pid, &si, WEXITED));
+	if (r < 0)
+		return -errno;
+	*status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	return 0;
+}
+
+int rt_create(const struct rt_spec *s, struct rt_container **out,
+	      struct orch_err *e)
+{
+	*out = NULL;
+	if (!rt_id_valid(s->id))
+		return err_set(e, EINVAL, "bad container id \"%s\"",
+			       s->id ? s->id : "");
+	if (!s->rootfs && !strv_len(s->lowers))
+		return err_set(e, EINVAL, "container %s has no root filesystem", s->id);
+	if (!(s->namespaces & RT_NS_MOUNT))
+		return err_set(e, EINVAL, "container %s needs a mount namespace", s->id);
+	if (s->netns_path && (s->namespaces & RT_NS_NET))
+		return err_set(e, EINVAL, "container %s: joining a network namespace and creating one are exclusive", s->id);
+
+	struct ctr_state st = {0};
+	struct child_ctx c = {.spec = s, .sync_fd = -1, .netns_fd = -1};
+	int sv[2] = {-1, -1}, pidfd = -1;
+	pid_t pid = -1;
+	bool made_dir = false, made_upper = false;
+	_cleanup_free_ char *dir = ctr_state_dir(s->id);
+	_cleanup_free_ char *mnt = NULL, *upper = NULL, *work = NULL;
+	_cleanup_strv_ char **env = NULL;
+	struct rt_rlimit *rl = NULL;
+	int r;
+
+	r = rt_caps_resolve(s->cap_add, s->cap_drop, s->privileged, &st.caps, e);
+	if (r < 0)
+		return err_wrap(e, "container %s", s->id);
+	const struct sc_filter *filter = NULL;
+	if (!s->privileged && !s->no_seccomp) {
+		r = sc_filter_get(s->seccomp_profile, st.caps, &filter, e);
+		if (r < 0)
+			return err_wrap(e, "container %s", s->id);
+	}
+	struct rlimit host;
+	if (getrlimit(RLIMIT_NOFILE, &host) < 0)
+		host.rlim_max = 1024;
+	rl = xcalloc(s->n_rlimits + 1, sizeof(*rl));
+	size_t n_rl = rl_resolve(s->rlimits, s->n_rlimits, host.rlim_max, rl);
+
+	_cleanup_free_ char *base = xasprintf("%s/runtime", orch_run());
+	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
+		r = mkdir_p(base, 0700, e);
+		if (r < 0)
+			goto fail;
+	}
+	if (mkdir(dir, 0700) < 0) {
+		r = errno == EEXIST
+			    ? err_set(e, EEXIST, "container %s exists already", s->id)
+			    : err_sys(e, errno, "creating %s", dir);
+		goto fail_nodir;
+	}
+	made_dir = true;
+	if (s->rootfs) {
+		mnt = xstrdup(s->rootfs);
+	} else {
+		mnt = path_join(dir, "rootfs");
+		st.upper_dir = s->upper_dir ? xstrdup(s->upper_dir)
+					    : xasprintf("%s/containers/%s",
+							orch_root(), s->id);
+		upper = path_join(st.upper_dir, "upper");
+		work = path_join(st.upper_dir, "work");
+		if (mkdir(mnt, 0700) < 0) {
+			r = err_sys(e, errno, "creating %s", mnt);
+			goto fail;
+		}
+		made_upper = true;
+		if (mkdir(upper, 0755) < 0 && errno != EEXIST) {
+			r = mkdir_p(upper, 0755, e);
+			if (r < 0)
+				goto fail;
+		}
+		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
+			r = err_sys(e, errno, "creating %s", work);
+			goto fail;
+		}
+	}
+	if (s->netns_path) {
+		c.netns_fd = open(s->netns_path, O_RDONLY | O_CLOEXEC);
+		if (c.netns_fd < 0) {
+			r = err_sys(e, errno, "opening network namespace %s",
+				    s->netns_path);
+			goto fail;
+		}
+	}
+	char hostname[64];
+	snprintf(hostname, sizeof(hostname), "%.12s",
+		 s->hostname && *s->hostname ? s->hostname : s->id);
+	if (s->hostname && *s->hostname)
+		snprintf(hostname, sizeof(hostname), "%s", s->hostname);
+	env = container_env(s, hostname);
+	c.mnt = mnt;
+	c.upper = upper;
+	c.work = work;
+	c.hostname = hostname;
+	c.plan = (struct proc_plan){
+		.argv = s->argv,
+		.env = env,
+		.workdir = s->workdir,
+		.uid = s->uid,
+		.gid = s->gid,
+		.groups = s->groups,
+		.n_groups = s->n_groups,
+		.caps = st.caps,
+		.no_new_privs = s->no_new_privs && !s->allow_new_privs,
+		.seccomp = filter,
+		.rlimits = rl,
+		.n_rlimits = n_rl,
+		.console = s->console,
+		.wait_start = true,
+		.init = s->init,
+	};
+	memcpy(c.plan.stdio, s->stdio, sizeof(c.plan.stdio));
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = err_sys(e, errno, "creating a socket pair");
+		goto fail;
+	}
+	c.sync_fd = sv[1];
+	/* The cgroup namespace is made by the child once it is in its
+	 * cgroup, so that cgroup becomes the namespace's root. */
+	struct clone_args ca = {
+		.flags = (uint64_t)(ns_clone_flags(s->namespaces) &
+				    ~CLONE_NEWCGROUP) |
+			 CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid < 0) {
+		r = err_sys(e, errno, "cloning into new namespaces");
+		goto fail;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(&c);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	if (s->namespaces & RT_NS_USER) {
+		r = ns_write_idmaps(pid, s, e);
+		if (r < 0)
+			goto fail;
+	}
+	r = cg_create(s->cgroup_parent ? s->cgroup_parent : "orch", s->id,
+		      &s->limits, pid, &st.cg, e);
+	if (r < 0)
+		goto fail;
+	r = sync_send(sv[0], SYNC_GO, 0, 0, NULL);
+	if (r < 0) {
+		r = err_sys(e, -r, "starting the container's setup");
+		goto fail;
+	}
+	/* Written while the child builds its mounts. */
+	st.id = xstrdup(s->id);
+	st.pid = pid;
+	st.start_time = ns_pid_start_time(pid);
+	st.namespaces = s->namespaces;
+	st.image = s->image ? xstrdup(s->image) : NULL;
+	st.env = strv_copy(env);
+	st.workdir = s->workdir ? xstrdup(s->workdir) : NULL;
+	st.uid = s->uid;
+	st.gid = s->gid;
+	st.groups = s->n_groups ? xmalloc(s->n_groups * sizeof(gid_t)) : NULL;
+	if (s->n_groups)
+		memcpy(st.groups, s->groups, s->n_groups * sizeof(gid_t));
+	st.n_groups = s->n_groups;
+	st.no_new_privs = c.plan.no_new_privs;
+	st.seccomp = filter != NULL;
+	st.seccomp_profile = s->seccomp_profile ? xstrdup(s->seccomp_profile) : NULL;
+	st.rlimits = rl;
+	rl = NULL;
+	st.n_rlimits = n_rl;
+	st.stop_signal = s->stop_signal ? s->stop_signal : SIGTERM;
+	r = state_write(dir, &st, e);
+	if (r < 0)
+		goto fail;
+	struct sync_packet pk;
+	int n = sync_recv(sv[0], &pk);
+	if (n <= 0 || pk.type != SYNC_READY) {
+		if (n < 0)
+			r = err_sys(e, -n, "reading from the container's setup");
+		else if (pk.type == SYNC_ERROR)
+			r = err_set(e, pk.code, "%s", pk.msg);
+		else
+			r = err_set(e, EIO, "the container's setup died");
+		goto fail;
+	}
+	struct rt_container *ct = xcalloc(1, sizeof(*ct));
+	ct->id = xstrdup(s->id);
+	ct->pid = pid;
+	ct->pidfd = pidfd;
+	ct->sync_fd = sv[0];
+	if (c.netns_fd >= 0)
+		close(c.netns_fd);
+	ctr_state_clear(&st);
+	*out = ct;
+	return 0;
+
+fail:
+	if (pid > 0) {
+		int status;
+		if (pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		else
+			kill(pid, SIGKILL);
+		wait_pid(pid, pidfd, &status);
+	}
+	{
+		struct orch_err ignored = {0};
+		cg_destroy(&st.cg, &ignored);
+		if (made_upper && st.upper_dir)
+			rm_rf(st.upper_dir, &ignored);
+		if (made_dir)
+			rm_rf(dir, &ignored);
+	}
+fail_nodir:
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (c.netns_fd >= 0)
+		close(c.netns_fd);
+	free(rl);
+	ctr_state_clear(&st);
+	return err_wrap(e, "creating container %s", s->id);
+}
+
+int rt_start(struct rt_container *c, struct orch_err *e)
+{
+	if (c->sync_fd < 0)
+		return err_set(e, EINVAL, "container %s was started already", c->id);
+	int r = sync_send(c->sync_fd, SYNC_GO, 0, 0, NULL);
+	if (r < 0) {
+		close(c->sync_fd);
+		c->sync_fd = -1;
+		return err_sys(e, -r, "starting container %s", c->id);
+	}
+	struct sync_packet pk;
+	int n = sync_recv(c->sync_fd, &pk);
+	close(c->sync_fd);
+	c->sync_fd = -1;
+	if (n < 0)
+		return err_sys(e, -n, "starting container %s", c->id);
+	if (pk.type == SYNC_ERROR)
+		return err_set(e, pk.code, "%s", pk.msg);
+	return 0; /* EOF: exec closed the socket */
+}
+
+void rt_container_free(struct rt_container *c)
+{
+	if (!c)
+		return;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->sync_fd >= 0)
+		close(c->sync_fd);
+	free(c->id);
+	free(c);
+}
+
+int rt_wait(struct rt_container *c, int *status, struct orch_err *e)
+{
+	int r = wait_pid(c->pid, c->pidfd, status);
+	if (r < 0)
+		return err_sys(e, -r, "waiting for container %s", c->id);
+	return 0;
+}
+
+/* ---- operations by id ---------------------------------------------------------- */
+
+int rt_kill(const char *id, int sig, struct orch_err *e)
+{
+	struct ctr_state st;
+	int r = ctr_state_read(id, &st, e);
+	if (r < 0)
+		return r;
+	int fd = ns_pidfd_open_checked(st.pid, st.start_time);
+	ctr_state_clear(&st);
+	if (fd < 0)
+		return err_set(e, ESRCH, "container %s is not running", id);
+	r = (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+	int saved = errno;
+	close(fd);
+	if (r < 0)
+		return err_sys(e, saved, "sending %s to container %s",
+			       signal_name(sig), id);
+	return 0;
+}
+
+int rt_pid(const char *id, pid_t *pid, struct orch_err *e)
+{
+	struct ctr_state st;
+	int r = ctr_state_read(id, &st, e);
+	if (r < 0)
+		return r;
+	int fd = ns_pidfd_open_checked(st.pid, st.start_time);
+	*pid = st.pid;
+	ctr_state_clear(&st);
+	if (fd < 0)
+		return err_set(e, ESRCH, "container %s is not running", id);
+	close(fd);
+	return 0;
+}
+
+int rt_delete(const char *id, bool remove_upper, struct orch_err *e)
+{
+	struct ctr_state st;
+	int r = ctr_state_read(id, &st, e);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	int fd = ns_pidfd_open_checked(st.pid, st.start_time);
+	if (fd >= 0) {
+		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+		/* Readable once it has exited (zombie or reaped). */
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		RETRY_EINTR(poll(&p, 1, 5000));
+		close(fd);
+	}
+	r = cg_destroy(&st.cg, e);
+	if (r == 0 && remove_upper && st.upper_dir)
+		r = rm_rf(st.upper_dir, e);
+	if (r == 0) {
+		_cleanup_free_ char *dir = ctr_state_dir(id);
+		r = rm_rf(dir, e);
+	}
+	ctr_state_clear(&st);
+	return r < 0 ? err_wrap(e, "deleting container %s", id) : 0;
+}
+
+int rt_list(char ***ids, struct orch_err *e)
+{
+	*ids = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *base = xasprintf("%s/runtime", orch_run());
+	DIR *d = opendir(base);
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(e, errno, "listing %s", base);
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && rt_id_valid(de->d_name))
+			strv_push(ids, de->d_name);
+	closedir(d);
+	return 0;
+}
+
+int rt_stats(const char *id, struct rt_stats *out, struct orch_err *e)
+{
+	struct ctr_state st;
+	int r = ctr_state_read(id, &st, e);
+	if (r < 0)
+		return r;
+	r = cg_stats(&st.cg, out, e);
+	ctr_state_clear(&st);
+	return r < 0 ? err_wrap(e, "stats of container %s", id) : 0;
+}
+
+static int freeze(const char *id, bool frozen, struct orch_err *e)
+{
+	struct ctr_state st;
+	int r = ctr_state_read(id, &st, e);
+	if (r < 0)
+		return r;
+	r = cg_freeze(&st.cg, frozen, e);
+	ctr_state_clear(&st);
+	return r < 0 ? err_wrap(e, "%s container %s",
+				frozen ? "pausing" : "resuming", id)
+		     : 0;
+}
+
+int rt_pause(const char *id, struct orch_err *e)
+{
+	return freeze(id, true, e);
+}
+
+int rt_resume(const char *id, struct orch_err *e)
+{
+	return freeze(id, false, e);
+}

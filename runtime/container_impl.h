@@ -1,0 +1,232 @@
+/* Private to the container half of runtime/: the pieces container.c and
+ * exec.c assemble, and the pure logic the unit tests pin down.  Other parts
+ * include runtime/runtime.h only. */
+#ifndef ORCH_RUNTIME_CONTAINER_IMPL_H
+#define ORCH_RUNTIME_CONTAINER_IMPL_H
+
+#include "runtime/runtime.h"
+
+#include <linux/filter.h>
+
+/* ---- caps.c ------------------------------------------------------------ */
+
+/* Docker's 14 default capabilities as a mask (CapEff 00000000a80425fb). */
+#define CAPS_DOCKER_DEFAULT 0xa80425fbULL
+/* "NET_ADMIN", "CAP_NET_ADMIN", "net_admin" -> bit number; -1 unknown. */
+int cap_from_name(const char *name);
+/* Highest capability the running kernel knows (cached). */
+int cap_last(void);
+/* In the container child, before changing uid (needs CAP_SETPCAP): the
+ * bounding set reduced to mask. */
+int caps_drop_bounding(uint64_t mask, struct orch_err *e);
+/* After the uid change (with keepcaps): effective, permitted and
+ * inheritable = mask, ambient cleared. */
+int caps_set(uint64_t mask, struct orch_err *e);
+
+/* ---- seccomp.c --------------------------------------------------------- */
+
+/* One resolved rule of a profile: syscall name and what it does. */
+enum sc_action { SC_ALLOW, SC_ERRNO, SC_KILL, SC_TRAP, SC_LOG };
+struct sc_arg {
+	unsigned index;
+	int op; /* enum scmp_compare; MASKED_EQ: value is the mask */
+	uint64_t value, value2;
+};
+struct sc_rule {
+	const char *name;
+	enum sc_action action;
+	int errno_ret;
+	size_t n_args;
+	struct sc_arg args[2];
+};
+struct sc_profile {
+	enum sc_action default_action; /* for every syscall not listed */
+	int default_errno;
+	struct sc_rule *rules;
+	size_t n_rules;
+	char **owned; /* names of a loaded profile */
+};
+/* Docker's default profile resolved for a capability mask (pure). */
+void sc_profile_default(uint64_t caps, struct sc_profile *p);
+/* A Docker-format JSON profile resolved for a capability mask. */
+int sc_profile_load(const char *path, uint64_t caps, struct sc_profile *p,
+		    struct orch_err *e);
+void sc_profile_clear(struct sc_profile *p);
+/* The action of the profile for name (for tests and diagnostics): the
+ * first unconditional rule, else SC_ALLOW if a conditional allow exists. */
+const struct sc_rule *sc_profile_find(const struct sc_profile *p,
+				      const char *name);
+
+/* A compiled filter, ready for the child to load without allocating. */
+struct sc_filter {
+	struct sock_fprog prog;
+};
+/* Compiles the profile for the native architectures (cached per process
+ * by (path, caps)); the result is owned by the cache. */
+int sc_filter_get(const char *path, uint64_t caps,
+		  const struct sc_filter **out, struct orch_err *e);
+int sc_filter_load(const struct sc_filter *f);
+
+/* ---- cgroup.c ---------------------------------------------------------- */
+
+enum cg_ctl { CG_MEMORY, CG_CPU, CG_CPUACCT, CG_PIDS, CG_FREEZER, CG_NCTL };
+struct cg {
+	bool v2;
+	/* v2: dir[0] is the container's cgroup.  v1: one directory per
+	 * controller hierarchy; NULL where a controller is missing or shares
+	 * a hierarchy already listed. */
+	char *dir[CG_NCTL];
+};
+/* Creates <parent>/<id> in every hierarchy, applies limits, moves pid in.
+ * On error nothing is left. */
+int cg_create(const char *parent, const char *id, const struct rt_limits *l,
+	      pid_t pid, struct cg *out, struct orch_err *e);
+/* Kills what is left in the cgroup, removes it and the parent when empty.
+ * "Already gone" is success. */
+int cg_destroy(struct cg *cg, struct orch_err *e);
+void cg_clear(struct cg *cg);
+/* Moves the calling process into the cgroup. */
+int cg_enter_self(const struct cg *cg, struct orch_err *e);
+int cg_stats(const struct cg *cg, struct rt_stats *st, struct orch_err *e);
+int cg_freeze(const struct cg *cg, bool frozen, struct orch_err *e);
+/* Writers for one directory (open on a cgroup dir, or a fake one in
+ * tests).  Every limit set in l is written; a file that cannot be written
+ * is an error naming it. */
+int cg_v1_write_limits(int dfd, enum cg_ctl ctl, const struct rt_limits *l,
+		       struct orch_err *e);
+int cg_v2_write_limits(int dfd, const struct rt_limits *l,
+		       struct orch_err *e);
+/* v2: makes sure dfd's cgroup.subtree_control enables memory, cpu, pids
+ * (only those cgroup.controllers offers; a wanted missing one is an error). */
+int cg_v2_enable_controllers(int dfd, const struct rt_limits *l,
+			     struct orch_err *e);
+/* v1 cpu.shares -> v2 cpu.weight. */
+uint64_t cg_shares_to_weight(uint64_t shares);
+
+/* ---- rlimits (namespace.c) --------------------------------------------- */
+
+/* The rlimits a container gets: the spec's, plus RLIMIT_NOFILE 1024 /
+ * 524288 unless given, never above host_nofile_hard and never infinite.
+ * *out has room for n + 1 entries. */
+size_t rl_resolve(const struct rt_rlimit *spec, size_t n,
+		  uint64_t host_nofile_hard, struct rt_rlimit *out);
+
+/* ---- namespace.c ------------------------------------------------------- */
+
+/* CLONE_NEW* flags for enum rt_ns bits. */
+int ns_clone_flags(unsigned ns);
+/* Writes uid_map/gid_map (and setgroups deny) of pid. */
+int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e);
+/* Brings lo up in the current network namespace. */
+int ns_loopback_up(struct orch_err *e);
+/* pidfd of pid, checked against the start time recorded for it so a
+ * recycled pid is never signalled; -ESRCH when gone. */
+int ns_pidfd_open_checked(pid_t pid, uint64_t start_time);
+/* Start time (clock ticks since boot) of pid, 0 when gone. */
+uint64_t ns_pid_start_time(pid_t pid);
+
+/* ---- mount.c ----------------------------------------------------------- */
+
+/* In the child, in its own mount namespace: builds the root filesystem
+ * at mnt (overlay or bind), the spec's mounts, /proc /sys /dev, creates
+ * workdir, pivots into it and detaches the old root. */
+int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
+		     const char *upper, const char *work, struct orch_err *e);
+/* Opens path under root without leaving it (RESOLVE_IN_ROOT); with
+ * create, missing components become directories (the last one a file
+ * when file). */
+int mnt_open_in_root(int rootfd, const char *path, bool create, bool file,
+		     struct orch_err *e);
+
+/* ---- init.c ------------------------------------------------------------ */
+
+/* Runs as the container's PID 1: forks; the child returns 0 (and goes on
+ * to exec the user's command), the parent reaps and forwards signals
+ * until that child exits and never returns (exits with its status). */
+int init_reaper_fork(int sync_fd, struct orch_err *e);
+
+/* ---- exec (container.c) ------------------------------------------------ */
+
+/* What both the container's process and `rt_exec` processes run through
+ * after the namespaces: user, caps, no_new_privs, seccomp, exec. */
+struct proc_plan {
+	char **argv, **env;
+	const char *workdir;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+	uint64_t caps;
+	bool no_new_privs;
+	const struct sc_filter *seccomp; /* NULL = none */
+	struct rt_rlimit *rlimits;
+	size_t n_rlimits;
+	int stdio[3];
+	bool console;
+	/* Container init: report SYNC_READY and wait for SYNC_GO before
+	 * exec; init: run the reaper as PID 1 and exec in its child. */
+	bool wait_start;
+	bool init;
+};
+/* Never returns on success; on error sends the message on sync_fd and
+ * _exits 127. */
+void proc_exec(const struct proc_plan *p, int sync_fd) __attribute__((noreturn));
+/* Child -> parent messages over the sync socket. */
+enum sync_msg { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_PID };
+struct sync_packet {
+	int type;
+	int code;
+	int pid;
+	char msg[1024];
+};
+int sync_send(int fd, int type, int code, int pid, const char *msg);
+/* Reads one packet; 0 on EOF (type 0). */
+int sync_recv(int fd, struct sync_packet *p);
+void sync_send_err(int fd, const struct orch_err *e) __attribute__((noreturn));
+
+/* ---- state (container.c) ---------------------------------------------- */
+
+struct ctr_state {
+	char *id;
+	pid_t pid;
+	uint64_t start_time;
+	unsigned namespaces;
+	struct cg cg;
+	char *upper_dir; /* the directory to remove on delete, or NULL */
+	char *image;
+	/* What exec needs to recreate the container's process context. */
+	char **env;
+	char *workdir;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+	uint64_t caps;
+	bool no_new_privs;
+	bool seccomp;
+	char *seccomp_profile;
+	struct rt_rlimit *rlimits;
+	size_t n_rlimits;
+	int stop_signal;
+};
+int ctr_state_read(const char *id, struct ctr_state *st, struct orch_err *e);
+void ctr_state_clear(struct ctr_state *st);
+char *ctr_state_dir(const char *id);
+bool rt_id_valid(const char *id);
+
+/* ---- cli.c ----------------------------------------------------------- */
+
+/* `orch-runtime run` options; spec's strings point into argv or are owned
+ * (lowers, env, caps, sysctls, mounts, argv, id). */
+struct rt_cli_run {
+	struct rt_spec spec;
+	char *id;
+	const char *rw; /* --rw: the root used as is */
+	bool detach;
+};
+/* argv[0] is "run"; bad usage -> -EINVAL with the reason in e. */
+int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
+		     struct orch_err *e);
+void rt_cli_run_clear(struct rt_cli_run *o);
+
+#endif

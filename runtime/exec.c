@@ -1,0 +1,352 @@
+/* Turning a prepared child into the container's process (user, rlimits,
+ * capabilities, no_new_privs, seccomp, exec), and rt_exec: a new process
+ * inside a running container. */
+#include "runtime/container_impl.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+int sync_send(int fd, int type, int code, int pid, const char *msg)
+{
+	struct sync_packet p = {.type = type, .code = code, .pid = pid};
+	size_t len = offsetof(struct sync_packet, msg);
+	if (msg) {
+		snprintf(p.msg, sizeof(p.msg), "%s", msg);
+		len += strlen(p.msg) + 1;
+	}
+	ssize_t n = RETRY_EINTR(send(fd, &p, len, MSG_NOSIGNAL));
+	return n < 0 ? -errno : 0;
+}
+
+int sync_recv(int fd, struct sync_packet *p)
+{
+	memset(p, 0, sizeof(*p));
+	ssize_t n = RETRY_EINTR(recv(fd, p, sizeof(*p) - 1, 0));
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		p->type = 0;
+	p->msg[sizeof(p->msg) - 1] = '\0';
+	return (int)n;
+}
+
+void sync_send_err(int fd, const struct orch_err *e)
+{
+	sync_send(fd, SYNC_ERROR, e->code ? e->code : EIO, 0, e->msg);
+	_exit(127);
+}
+
+static int setup_stdio(const struct proc_plan *p, struct orch_err *e)
+{
+	int null = -1;
+	for (int i = 0; i < 3; i++) {
+		int src = p->stdio[i];
+		if (src < 0) {
+			if (null < 0) {
+				null = open("/dev/null", O_RDWR | O_CLOEXEC);
+				if (null < 0)
+					return err_sys(e, errno, "opening /dev/null");
+			}
+			src = null;
+		}
+		if (src == i) {
+			if (fcntl(i, F_SETFD, 0) < 0)
+				return err_sys(e, errno, "keeping fd %d", i);
+		} else if (dup2(src, i) < 0) {
+			return err_sys(e, errno, "setting up fd %d", i);
+		}
+	}
+	if (null > 2)
+		close(null);
+	if (p->console) {
+		if (setsid() < 0)
+			return err_sys(e, errno, "creating a session");
+		if (ioctl(0, TIOCSCTTY, 0) < 0)
+			return err_sys(e, errno, "setting the controlling terminal");
+	}
+	return 0;
+}
+
+static int switch_user(const struct proc_plan *p, struct orch_err *e)
+{
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return err_sys(e, errno, "keeping capabilities");
+	if (setgroups(p->n_groups, p->groups) < 0 && errno != EPERM)
+		return err_sys(e, errno, "setting supplementary groups");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		return err_sys(e, errno, "setting gid %u", (unsigned)p->gid);
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		return err_sys(e, errno, "setting uid %u", (unsigned)p->uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return err_sys(e, errno, "resetting keepcaps");
+	return 0;
+}
+
+static const char *env_get(char **env, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], key, kl) == 0 && env[i][kl] == '=')
+			return env[i] + kl + 1;
+	return NULL;
+}
+
+/* execve with argv[0] looked up in the container's PATH; returns errno. */
+static int exec_path(char **argv, char **env)
+{
+	if (strchr(argv[0], '/')) {
+		execve(argv[0], argv, env);
+		return errno;
+	}
+	const char *path = env_get(env, "PATH");
+	if (!path)
+		path = DEFAULT_PATH;
+	int err = ENOENT;
+	char buf[4096];
+	while (*path) {
+		const char *colon = strchrnul(path, ':');
+		size_t dl = (size_t)(colon - path);
+		if (dl + strlen(argv[0]) + 2 < sizeof(buf)) {
+			if (dl == 0)
+				snprintf(buf, sizeof(buf), "%s", argv[0]);
+			else
+				snprintf(buf, sizeof(buf), "%.*s/%s", (int)dl,
+					 path, argv[0]);
+			execve(buf, argv, env);
+			/* Keep the most telling error: a file that exists but
+			 * cannot run beats "not found" elsewhere. */
+			if (errno != ENOENT && errno != ENOTDIR)
+				err = errno;
+		}
+		path = *colon ? colon + 1 : colon;
+	}
+	return err;
+}
+
+void proc_exec(const struct proc_plan *p, int sync_fd)
+{
+	struct orch_err e = {0};
+	if (!p->argv || !p->argv[0]) {
+		err_set(&e, EINVAL, "no command to run");
+		sync_send_err(sync_fd, &e);
+	}
+	if (setup_stdio(p, &e) < 0)
+		sync_send_err(sync_fd, &e);
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
+		if (setrlimit(p->rlimits[i].resource, &rl) < 0) {
+			err_sys(&e, errno, "setting rlimit %d to %llu/%llu",
+				p->rlimits[i].resource,
+				(unsigned long long)rl.rlim_cur,
+				(unsigned long long)rl.rlim_max);
+			sync_send_err(sync_fd, &e);
+		}
+	}
+	if (caps_drop_bounding(p->caps, &e) < 0 || switch_user(p, &e) < 0 ||
+	    caps_set(p->caps, &e) < 0)
+		sync_send_err(sync_fd, &e);
+	if (p->workdir && *p->workdir && chdir(p->workdir) < 0) {
+		err_sys(&e, errno, "entering the working directory %s",
+			p->workdir);
+		sync_send_err(sync_fd, &e);
+	}
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		err_sys(&e, errno, "setting no_new_privs");
+		sync_send_err(sync_fd, &e);
+	}
+	if (p->seccomp) {
+		int r = sc_filter_load(p->seccomp);
+		if (r < 0) {
+			err_sys(&e, r, "loading the seccomp filter");
+			sync_send_err(sync_fd, &e);
+		}
+	}
+	if (p->wait_start) {
+		struct sync_packet pk;
+		if (sync_send(sync_fd, SYNC_READY, 0, 0, NULL) < 0 ||
+		    sync_recv(sync_fd, &pk) <= 0 || pk.type != SYNC_GO)
+			_exit(1); /* the caller gave up on us */
+	}
+	if (p->init && init_reaper_fork(sync_fd, &e) < 0)
+		sync_send_err(sync_fd, &e);
+	/* Whatever the caller left open does not belong in the container. */
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	umask(022);
+	int err = exec_path(p->argv, p->env);
+	err_sys(&e, err, "exec %s", p->argv[0]);
+	sync_send_err(sync_fd, &e);
+}
+
+/* ---- rt_exec -------------------------------------------------------------- */
+
+static int parse_user(const char *user, uid_t *uid, gid_t *gid,
+		      struct orch_err *e)
+{
+	char *end;
+	unsigned long u = strtoul(user, &end, 10);
+	if (end == user || (*end && *end != ':'))
+		return err_set(e, EINVAL, "user %s: only numeric uid[:gid] is supported", user);
+	*uid = (uid_t)u;
+	if (*end == ':') {
+		const char *g = end + 1;
+		unsigned long gv = strtoul(g, &end, 10);
+		if (end == g || *end)
+			return err_set(e, EINVAL, "user %s: bad gid", user);
+		*gid = (gid_t)gv;
+	}
+	return 0;
+}
+
+/* The container's env with x's entries added or overriding. */
+static char **merge_env(char **base, char **extra)
+{
+	char **env = strv_copy(base);
+	for (size_t i = 0; extra && extra[i]; i++) {
+		const char *eq = strchr(extra[i], '=');
+		size_t kl = eq ? (size_t)(eq - extra[i]) : strlen(extra[i]);
+		bool replaced = false;
+		for (size_t j = 0; env[j]; j++)
+			if (strncmp(env[j], extra[i], kl) == 0 &&
+			    env[j][kl] == '=') {
+				free(env[j]);
+				env[j] = xstrdup(extra[i]);
+				replaced = true;
+				break;
+			}
+		if (!replaced)
+			strv_push(&env, extra[i]);
+	}
+	return env;
+}
+
+int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
+	    struct orch_err *e)
+{
+	struct ctr_state st;
+	int r = ctr_state_read(id, &st, e);
+	if (r < 0)
+		return r;
+	_cleanup_strv_ char **env = merge_env(st.env, x->env);
+	struct proc_plan plan = {
+		.argv = x->argv,
+		.env = env,
+		.workdir = x->workdir ? x->workdir : st.workdir,
+		.uid = st.uid,
+		.gid = st.gid,
+		.groups = st.groups,
+		.n_groups = st.n_groups,
+		.caps = st.caps,
+		.no_new_privs = st.no_new_privs,
+		.rlimits = st.rlimits,
+		.n_rlimits = st.n_rlimits,
+		.console = x->console,
+	};
+	memcpy(plan.stdio, x->stdio, sizeof(plan.stdio));
+	int pidfd = -1, sv[2] = {-1, -1};
+	if (x->user) {
+		plan.groups = NULL;
+		plan.n_groups = 0;
+		r = parse_user(x->user, &plan.uid, &plan.gid, e);
+		if (r < 0)
+			goto out;
+	}
+	if (st.seccomp) {
+		r = sc_filter_get(st.seccomp_profile, st.caps, &plan.seccomp, e);
+		if (r < 0)
+			goto out;
+	}
+	pidfd = ns_pidfd_open_checked(st.pid, st.start_time);
+	if (pidfd < 0) {
+		r = err_set(e, ESRCH, "container %s is not running", id);
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = err_sys(e, errno, "creating a socket pair");
+		goto out;
+	}
+	int nsflags = ns_clone_flags(st.namespaces) | CLONE_NEWNET;
+	pid_t mid = fork();
+	if (mid < 0) {
+		r = err_sys(e, errno, "forking");
+		goto out;
+	}
+	if (mid == 0) {
+		/* Joins the cgroup first (its files are only visible from the
+		 * host's mount namespace), then every namespace at once. */
+		close(sv[0]);
+		struct orch_err ce = {0};
+		if (cg_enter_self(&st.cg, &ce) < 0)
+			sync_send_err(sv[1], &ce);
+		if (setns(pidfd, nsflags) < 0) {
+			err_sys(&ce, errno, "joining the namespaces of container %s", id);
+			sync_send_err(sv[1], &ce);
+		}
+		/* A new pid namespace applies to children only: the process
+		 * that execs is forked as the caller's child. */
+		long gc = syscall(SYS_clone, CLONE_PARENT, 0, 0, 0, 0);
+		if (gc < 0) {
+			err_sys(&ce, errno, "forking into container %s", id);
+			sync_send_err(sv[1], &ce);
+		}
+		if (gc == 0)
+			proc_exec(&plan, sv[1]);
+		sync_send(sv[1], SYNC_PID, 0, (int)gc, NULL);
+		_exit(0);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	int status;
+	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+		;
+	struct sync_packet pk;
+	struct orch_err child_err = {0};
+	*pid = 0;
+	for (;;) {
+		int n = sync_recv(sv[0], &pk);
+		if (n < 0) {
+			r = err_sys(e, -n, "exec in container %s", id);
+			goto out;
+		}
+		if (pk.type == 0)
+			break;
+		if (pk.type == SYNC_PID)
+			*pid = pk.pid;
+		if (pk.type == SYNC_ERROR)
+			err_set(&child_err, pk.code, "%s", pk.msg);
+	}
+	if (child_err.code) {
+		if (*pid > 0)
+			while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
+				;
+		*pid = 0;
+		r = err_set(e, child_err.code, "%s", child_err.msg);
+		goto out;
+	}
+	if (*pid <= 0) {
+		r = err_set(e, EIO, "exec in container %s: the helper died",
+			    id);
+		goto out;
+	}
+	r = 0;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	ctr_state_clear(&st);
+	return r;
+}

@@ -1,0 +1,56 @@
+/* The tiny init (init: true): PID 1 of the container forks the user's
+ * command, forwards every signal it gets to it, reaps every zombie, and
+ * exits with the command's status. */
+#include "runtime/container_impl.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+int init_reaper_fork(int sync_fd, struct orch_err *e)
+{
+	/* PID 1 only receives signals it has a handler for; with every signal
+	 * blocked and handled, sigwaitinfo picks them all up. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigfillset(&sa.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	pid_t child = fork();
+	if (child < 0)
+		return err_sys(e, errno, "forking the command under init");
+	if (child == 0) {
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				sigaction(sig, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return 0;
+	}
+	close(sync_fd);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(child, sig);
+			continue;
+		}
+		int status;
+		pid_t p;
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p != child)
+				continue;
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status)
+						: 128 + WTERMSIG(status));
+		}
+	}
+}

@@ -1,0 +1,535 @@
+/* seccomp: profiles as data (Docker's default as a table, or a Docker-format
+ * JSON file), resolved for a capability mask, compiled once per process
+ * with libseccomp into a BPF program the container's child loads with one
+ * syscall. */
+#include "runtime/container_impl.h"
+
+#include <jansson.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+/* Docker's default allowlist (profiles/seccomp/default.json), without
+ * io_uring_* which stay refused. */
+static const char *const base_allow[] = {
+	"accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk",
+	"capget", "capset", "chdir", "chmod", "chown", "chown32",
+	"clock_adjtime", "clock_adjtime64", "clock_getres",
+	"clock_getres_time64", "clock_gettime", "clock_gettime64",
+	"clock_nanosleep", "clock_nanosleep_time64", "close", "close_range",
+	"connect", "copy_file_range", "creat", "dup", "dup2", "dup3",
+	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old",
+	"epoll_pwait", "epoll_pwait2", "epoll_wait", "epoll_wait_old",
+	"eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group",
+	"faccessat", "faccessat2", "fadvise64", "fadvise64_64", "fallocate",
+	"fanotify_mark", "fchdir", "fchmod", "fchmodat", "fchmodat2",
+	"fchown", "fchown32", "fchownat", "fcntl", "fcntl64", "fdatasync",
+	"fgetxattr", "flistxattr", "flock", "fork", "fremovexattr",
+	"fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64",
+	"fsync", "ftruncate", "ftruncate64", "futex", "futex_time64",
+	"futex_waitv", "futimesat", "getcpu", "getcwd", "getdents",
+	"getdents64", "getegid", "getegid32", "geteuid", "geteuid32",
+	"getgid", "getgid32", "getgroups", "getgroups32", "getitimer",
+	"getpeername", "getpgid", "getpgrp", "getpid", "getppid",
+	"getpriority", "getrandom", "getresgid", "getresgid32", "getresuid",
+	"getresuid32", "getrlimit", "get_robust_list", "getrusage", "getsid",
+	"getsockname", "getsockopt", "get_thread_area", "gettid",
+	"gettimeofday", "getuid", "getuid32", "getxattr",
+	"inotify_add_watch", "inotify_init", "inotify_init1",
+	"inotify_rm_watch", "io_cancel", "ioctl", "io_destroy",
+	"io_getevents", "io_pgetevents", "io_pgetevents_time64",
+	"ioprio_get", "ioprio_set", "io_setup", "io_submit", "ipc", "kill",
+	"landlock_add_rule", "landlock_create_ruleset",
+	"landlock_restrict_self", "lchown", "lchown32", "lgetxattr", "link",
+	"linkat", "listen", "listxattr", "llistxattr", "_llseek",
+	"lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise",
+	"membarrier", "memfd_create", "memfd_secret", "mincore", "mkdir",
+	"mkdirat", "mknod", "mknodat", "mlock", "mlock2", "mlockall", "mmap",
+	"mmap2", "mprotect", "mq_getsetattr", "mq_notify", "mq_open",
+	"mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
+	"mq_timedsend_time64", "mq_unlink", "mremap", "msgctl", "msgget",
+	"msgrcv", "msgsnd", "msync", "munlock", "munlockall", "munmap",
+	"name_to_handle_at", "nanosleep", "newfstatat", "_newselect", "open",
+	"openat", "openat2", "pause", "pidfd_open", "pidfd_send_signal",
+	"pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll",
+	"ppoll", "ppoll_time64", "prctl", "pread64", "preadv", "preadv2",
+	"prlimit64", "process_mrelease", "process_vm_readv",
+	"process_vm_writev", "pselect6", "pselect6_time64", "ptrace",
+	"pwrite64", "pwritev", "pwritev2", "read", "readahead", "readlink",
+	"readlinkat", "readv", "recv", "recvfrom", "recvmmsg",
+	"recvmmsg_time64", "recvmsg", "remap_file_pages", "removexattr",
+	"rename", "renameat", "renameat2", "restart_syscall", "rmdir", "rseq",
+	"rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
+	"rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+	"rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_getaffinity",
+	"sched_getattr", "sched_getparam", "sched_get_priority_max",
+	"sched_get_priority_min", "sched_getscheduler",
+	"sched_rr_get_interval", "sched_rr_get_interval_time64",
+	"sched_setaffinity", "sched_setattr", "sched_setparam",
+	"sched_setscheduler", "sched_yield", "seccomp", "select", "semctl",
+	"semget", "semop", "semtimedop", "semtimedop_time64", "send",
+	"sendfile", "sendfile64", "sendmmsg", "sendmsg", "sendto",
+	"setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid",
+	"setgid32", "setgroups", "setgroups32", "setitimer", "setpgid",
+	"setpriority", "setregid", "setregid32", "setresgid", "setresgid32",
+	"setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit",
+	"set_robust_list", "setsid", "setsockopt", "set_thread_area",
+	"set_tid_address", "setuid", "setuid32", "setxattr", "shmat",
+	"shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd",
+	"signalfd4", "sigprocmask", "sigreturn", "socketcall", "socketpair",
+	"splice", "stat", "stat64", "statfs", "statfs64", "statx", "symlink",
+	"symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee",
+	"tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun",
+	"timer_gettime", "timer_gettime64", "timer_settime",
+	"timer_settime64", "timerfd_create", "timerfd_gettime",
+	"timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times",
+	"tkill", "truncate", "truncate64", "ugetrlimit", "umask", "uname",
+	"unlink", "unlinkat", "utime", "utimensat", "utimensat_time64",
+	"utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write",
+	"writev",
+#if defined(__x86_64__) || defined(__i386__)
+	"arch_prctl", "modify_ldt",
+#endif
+#if defined(__aarch64__) || defined(__arm__)
+	"arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2",
+	"breakpoint", "cacheflush", "set_tls",
+#endif
+};
+
+/* Syscalls allowed only with a capability (Docker's "includes caps"). */
+static const struct {
+	int cap;
+	const char *names[24];
+} cap_allow[] = {
+	{21 /* SYS_ADMIN */,
+	 {"bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount",
+	  "fsopen", "fspick", "lookup_dcookie", "mount", "mount_setattr",
+	  "move_mount", "open_tree", "perf_event_open", "quotactl",
+	  "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog",
+	  "umount", "umount2", "unshare"}},
+	{2 /* DAC_READ_SEARCH */, {"open_by_handle_at"}},
+	{22 /* SYS_BOOT */, {"reboot"}},
+	{18 /* SYS_CHROOT */, {"chroot"}},
+	{16 /* SYS_MODULE */, {"delete_module", "init_module", "finit_module"}},
+	{20 /* SYS_PACCT */, {"acct"}},
+	{19 /* SYS_PTRACE */, {"kcmp", "pidfd_getfd", "process_madvise"}},
+	{17 /* SYS_RAWIO */, {"iopl", "ioperm"}},
+	{25 /* SYS_TIME */,
+	 {"settimeofday", "stime", "clock_settime", "clock_settime64"}},
+	{26 /* SYS_TTY_CONFIG */, {"vhangup"}},
+	{23 /* SYS_NICE */,
+	 {"get_mempolicy", "mbind", "set_mempolicy",
+	  "set_mempolicy_home_node"}},
+	{34 /* SYSLOG */, {"syslog"}},
+	{39 /* BPF */, {"bpf"}},
+	{38 /* PERFMON */, {"perf_event_open"}},
+};
+
+/* clone flags that create namespaces (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|
+ * NEWUSER|NEWPID|NEWNET): refused without CAP_SYS_ADMIN. */
+#define CLONE_NS_MASK 0x7E020000ULL
+
+static void add_rule(struct sc_profile *p, size_t *cap, struct sc_rule r)
+{
+	if (p->n_rules == *cap) {
+		*cap = *cap ? *cap * 2 : 512;
+		p->rules = xrealloc(p->rules, *cap * sizeof(*p->rules));
+	}
+	p->rules[p->n_rules++] = r;
+}
+
+static bool has_rule(const struct sc_profile *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (streq(p->rules[i].name, name) && p->rules[i].n_args == 0)
+			return true;
+	return false;
+}
+
+void sc_profile_default(uint64_t caps, struct sc_profile *p)
+{
+	size_t cap = 0;
+	memset(p, 0, sizeof(*p));
+	p->default_action = SC_ERRNO;
+	p->default_errno = EPERM;
+	for (size_t i = 0; i < ARRAY_SIZE(base_allow); i++)
+		add_rule(p, &cap, (struct sc_rule){.name = base_allow[i]});
+	for (size_t i = 0; i < ARRAY_SIZE(cap_allow); i++) {
+		if (!(caps & (1ULL << cap_allow[i].cap)))
+			continue;
+		for (size_t j = 0; j < ARRAY_SIZE(cap_allow[i].names) &&
+				   cap_allow[i].names[j];
+		     j++)
+			if (!has_rule(p, cap_allow[i].names[j]))
+				add_rule(p, &cap,
+					 (struct sc_rule){
+						 .name = cap_allow[i].names[j]});
+	}
+	/* AF_VSOCK sockets stay refused. */
+	add_rule(p, &cap,
+		 (struct sc_rule){.name = "socket",
+				  .n_args = 1,
+				  .args = {{0, SCMP_CMP_NE, 40, 0}}});
+	static const uint64_t personas[] = {0, 8, 0x20000, 0x20008,
+					     0xffffffff};
+	for (size_t i = 0; i < ARRAY_SIZE(personas); i++)
+		add_rule(p, &cap,
+			 (struct sc_rule){
+				 .name = "personality",
+				 .n_args = 1,
+				 .args = {{0, SCMP_CMP_EQ, personas[i], 0}}});
+	if (!(caps & (1ULL << 21))) {
+		add_rule(p, &cap,
+			 (struct sc_rule){.name = "clone",
+					  .n_args = 1,
+					  .args = {{0, SCMP_CMP_MASKED_EQ,
+						    CLONE_NS_MASK, 0}}});
+		/* So libc falls back to clone, which the rule above checks. */
+		add_rule(p, &cap,
+			 (struct sc_rule){.name = "clone3",
+					  .action = SC_ERRNO,
+					  .errno_ret = ENOSYS});
+	}
+}
+
+void sc_profile_clear(struct sc_profile *p)
+{
+	free(p->rules);
+	strv_free(p->owned);
+	memset(p, 0, sizeof(*p));
+}
+
+const struct sc_rule *sc_profile_find(const struct sc_profile *p,
+				      const char *name)
+{
+	const struct sc_rule *cond = NULL;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		if (!streq(p->rules[i].name, name))
+			continue;
+		if (p->rules[i].n_args == 0)
+			return &p->rules[i];
+		if (!cond)
+			cond = &p->rules[i];
+	}
+	return cond;
+}
+
+/* ---- Docker-format JSON profiles ---------------------------------------- */
+
+static int parse_action(const char *s, enum sc_action *a)
+{
+	static const struct {
+		const char *name;
+		enum sc_action a;
+	} map[] = {
+		{"SCMP_ACT_ALLOW", SC_ALLOW},
+		{"SCMP_ACT_ERRNO", SC_ERRNO},
+		{"SCMP_ACT_KILL", SC_KILL},
+		{"SCMP_ACT_KILL_THREAD", SC_KILL},
+		{"SCMP_ACT_KILL_PROCESS", SC_KILL},
+		{"SCMP_ACT_TRAP", SC_TRAP},
+		{"SCMP_ACT_LOG", SC_LOG},
+	};
+	for (size_t i = 0; s && i < ARRAY_SIZE(map); i++)
+		if (streq(s, map[i].name)) {
+			*a = map[i].a;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int parse_op(const char *s)
+{
+	static const char *const ops[] = {
+		[SCMP_CMP_NE] = "SCMP_CMP_NE",
+		[SCMP_CMP_LT] = "SCMP_CMP_LT",
+		[SCMP_CMP_LE] = "SCMP_CMP_LE",
+		[SCMP_CMP_EQ] = "SCMP_CMP_EQ",
+		[SCMP_CMP_GE] = "SCMP_CMP_GE",
+		[SCMP_CMP_GT] = "SCMP_CMP_GT",
+		[SCMP_CMP_MASKED_EQ] = "SCMP_CMP_MASKED_EQ",
+	};
+	for (size_t i = 0; s && i < ARRAY_SIZE(ops); i++)
+		if (ops[i] && streq(s, ops[i]))
+			return (int)i;
+	return -1;
+}
+
+static const char *native_arch_name(void)
+{
+#if defined(__x86_64__)
+	return "amd64";
+#elif defined(__aarch64__)
+	return "arm64";
+#else
+	return "";
+#endif
+}
+
+/* Docker's includes/excludes: caps and arches. */
+static bool rule_applies(json_t *r, uint64_t caps)
+{
+	json_t *inc = json_object_get(r, "includes");
+	json_t *exc = json_object_get(r, "excludes");
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(inc, "caps"), i, v)
+	{
+		int c = cap_from_name(json_string_value(v) ?: "");
+		if (c < 0 || !(caps & (1ULL << c)))
+			return false;
+	}
+	json_t *arches = json_object_get(inc, "arches");
+	if (json_array_size(arches)) {
+		bool found = false;
+		json_array_foreach(arches, i, v) found |= streq(
+			json_string_value(v) ?: "", native_arch_name());
+		if (!found)
+			return false;
+	}
+	json_array_foreach(json_object_get(exc, "caps"), i, v)
+	{
+		int c = cap_from_name(json_string_value(v) ?: "");
+		if (c >= 0 && (caps & (1ULL << c)))
+			return false;
+	}
+	json_array_foreach(json_object_get(exc, "arches"), i, v) if (streq(
+		json_string_value(v) ?: "", native_arch_name())) return false;
+	return true;
+}
+
+int sc_profile_load(const char *path, uint64_t caps, struct sc_profile *p,
+		    struct orch_err *e)
+{
+	memset(p, 0, sizeof(*p));
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je);
+	if (!root)
+		return err_set(e, EINVAL, "seccomp profile %s:%d: %s", path,
+			       je.line, je.text);
+	int r = -EINVAL;
+	size_t cap = 0;
+	if (parse_action(json_string_value(json_object_get(root,
+							   "defaultAction")),
+			 &p->default_action) < 0) {
+		r = err_set(e, EINVAL, "seccomp profile %s: bad defaultAction",
+			    path);
+		goto out;
+	}
+	json_t *der = json_object_get(root, "defaultErrnoRet");
+	p->default_errno = json_is_integer(der) ? (int)json_integer_value(der)
+						: EPERM;
+	size_t i, j;
+	json_t *rule, *name;
+	json_array_foreach(json_object_get(root, "syscalls"), i, rule)
+	{
+		if (!rule_applies(rule, caps))
+			continue;
+		struct sc_rule sr = {0};
+		if (parse_action(json_string_value(json_object_get(rule,
+								   "action")),
+				 &sr.action) < 0) {
+			r = err_set(e, EINVAL,
+				    "seccomp profile %s: syscalls[%zu]: bad action",
+				    path, i);
+			goto out;
+		}
+		json_t *er = json_object_get(rule, "errnoRet");
+		sr.errno_ret = json_is_integer(er) ? (int)json_integer_value(er)
+						   : EPERM;
+		json_t *args = json_object_get(rule, "args");
+		json_t *a;
+		json_array_foreach(args, j, a)
+		{
+			if (sr.n_args == ARRAY_SIZE(sr.args)) {
+				r = err_set(e, EINVAL,
+					    "seccomp profile %s: syscalls[%zu]: too many args",
+					    path, i);
+				goto out;
+			}
+			int op = parse_op(
+				json_string_value(json_object_get(a, "op")));
+			if (op < 0) {
+				r = err_set(e, EINVAL,
+					    "seccomp profile %s: syscalls[%zu]: bad op",
+					    path, i);
+				goto out;
+			}
+			sr.args[sr.n_args++] = (struct sc_arg){
+				(unsigned)json_integer_value(
+					json_object_get(a, "index")),
+				op,
+				(uint64_t)json_integer_value(
+					json_object_get(a, "value")),
+				(uint64_t)json_integer_value(
+					json_object_get(a, "valueTwo"))};
+		}
+		json_t *names = json_object_get(rule, "names");
+		if (!names && json_object_get(rule, "name")) {
+			strv_push(&p->owned, json_string_value(
+						     json_object_get(rule, "name")) ?: "");
+			sr.name = p->owned[strv_len(p->owned) - 1];
+			add_rule(p, &cap, sr);
+		}
+		json_array_foreach(names, j, name)
+		{
+			strv_push(&p->owned, json_string_value(name) ?: "");
+			sr.name = p->owned[strv_len(p->owned) - 1];
+			add_rule(p, &cap, sr);
+		}
+	}
+	r = 0;
+out:
+	json_decref(root);
+	if (r < 0)
+		sc_profile_clear(p);
+	return r;
+}
+
+/* ---- compiling ------------------------------------------------------------ */
+
+static uint32_t scmp_action(enum sc_action a, int err)
+{
+	switch (a) {
+	case SC_ALLOW: return SCMP_ACT_ALLOW;
+	case SC_ERRNO: return SCMP_ACT_ERRNO((uint32_t)err);
+	case SC_KILL: return SCMP_ACT_KILL_PROCESS;
+	case SC_TRAP: return SCMP_ACT_TRAP;
+	case SC_LOG: return SCMP_ACT_LOG;
+	}
+	return SCMP_ACT_KILL_PROCESS;
+}
+
+static int compile(const struct sc_profile *p, struct sc_filter *out,
+		   struct orch_err *e)
+{
+	scmp_filter_ctx ctx =
+		seccomp_init(scmp_action(p->default_action, p->default_errno));
+	if (!ctx)
+		return err_set(e, ENOMEM, "creating the seccomp filter");
+	int r;
+	static const uint32_t extra[] = {
+#if defined(__x86_64__)
+		SCMP_ARCH_X86, SCMP_ARCH_X32,
+#elif defined(__aarch64__)
+		SCMP_ARCH_ARM,
+#endif
+		0};
+	for (size_t i = 0; extra[i]; i++) {
+		r = seccomp_arch_add(ctx, extra[i]);
+		if (r < 0 && r != -EEXIST) {
+			r = err_sys(e, -r, "adding an architecture to the seccomp filter");
+			goto out;
+		}
+	}
+	/* Without it libseccomp turns the filter off when no_new_privs is
+	 * missing; we set no_new_privs ourselves when asked. */
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct sc_rule *sr = &p->rules[i];
+		if (sr->action == p->default_action &&
+		    (sr->action != SC_ERRNO ||
+		     sr->errno_ret == p->default_errno))
+			continue;
+		int nr = seccomp_syscall_resolve_name(sr->name);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not a syscall of this architecture */
+		struct scmp_arg_cmp cmp[ARRAY_SIZE(sr->args)];
+		for (size_t k = 0; k < sr->n_args; k++)
+			cmp[k] = (struct scmp_arg_cmp){
+				.arg = sr->args[k].index,
+				.op = (enum scmp_compare)sr->args[k].op,
+				.datum_a = sr->args[k].value,
+				.datum_b = sr->args[k].value2};
+		r = seccomp_rule_add_array(ctx,
+					   scmp_action(sr->action, sr->errno_ret),
+					   nr, (unsigned)sr->n_args, cmp);
+		if (r < 0 && r != -EEXIST) {
+			r = err_sys(e, -r, "adding seccomp rule for %s",
+				    sr->name);
+			goto out;
+		}
+	}
+	int mfd = memfd_create("seccomp", MFD_CLOEXEC);
+	if (mfd < 0) {
+		r = err_sys(e, errno, "creating a memfd for the seccomp filter");
+		goto out;
+	}
+	r = seccomp_export_bpf(ctx, mfd);
+	if (r < 0) {
+		close(mfd);
+		r = err_sys(e, -r, "exporting the seccomp filter");
+		goto out;
+	}
+	off_t len = lseek(mfd, 0, SEEK_END);
+	if (len <= 0 || len % (off_t)sizeof(struct sock_filter)) {
+		close(mfd);
+		r = err_set(e, EIO, "exporting the seccomp filter: bad size");
+		goto out;
+	}
+	struct sock_filter *insns = xmalloc((size_t)len);
+	if (pread(mfd, insns, (size_t)len, 0) != len) {
+		close(mfd);
+		free(insns);
+		r = err_set(e, EIO, "reading back the seccomp filter");
+		goto out;
+	}
+	close(mfd);
+	out->prog.filter = insns;
+	out->prog.len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
+	r = 0;
+out:
+	seccomp_release(ctx);
+	return r;
+}
+
+struct filter_cache {
+	struct filter_cache *next;
+	char *path;
+	uint64_t caps;
+	struct sc_filter f;
+};
+static struct filter_cache *cache;
+
+int sc_filter_get(const char *path, uint64_t caps,
+		  const struct sc_filter **out, struct orch_err *e)
+{
+	for (struct filter_cache *c = cache; c; c = c->next)
+		if (c->caps == caps &&
+		    ((!c->path && !path) ||
+		     (c->path && path && streq(c->path, path)))) {
+			*out = &c->f;
+			return 0;
+		}
+	struct sc_profile p;
+	int r;
+	if (path) {
+		r = sc_profile_load(path, caps, &p, e);
+		if (r < 0)
+			return r;
+	} else {
+		sc_profile_default(caps, &p);
+	}
+	struct filter_cache *c = xcalloc(1, sizeof(*c));
+	r = compile(&p, &c->f, e);
+	sc_profile_clear(&p);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->path = path ? xstrdup(path) : NULL;
+	c->caps = caps;
+	c->next = cache;
+	cache = c;
+	*out = &c->f;
+	return 0;
+}
+
+int sc_filter_load(const struct sc_filter *f)
+{
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog) < 0)
+		return -errno;
+	return 0;
+}
