@@ -110,4 +110,76 @@ bool df_ignore_match(const struct df_ignore *ig, const char *path);
  * so that no two different lists of parts hash alike. */
 void build_cache_key(const char *parent, char *const *parts, char out[65]);
 
+/* ---- the build context ---------------------------------------------------- */
+
+struct build_ctx;
+/* Opens a context directory with its .dockerignore. */
+int build_ctx_open(const char *dir, struct build_ctx **out, struct orch_err *e);
+void build_ctx_free(struct build_ctx *c);
+int build_ctx_fd(const struct build_ctx *c);
+const struct df_ignore *build_ctx_ignore(const struct build_ctx *c);
+/* Whether some pattern is a "!" exception (ignored directories must then
+ * still be searched). */
+bool df_ignore_has_exceptions(const struct df_ignore *ig);
+
+/* Resolves a COPY source (a path or a wildcard pattern) under rootfd into
+ * paths relative to it, symlinks followed.  In a context (context=true)
+ * it refuses ".." past the root, symlinks leading out and what
+ * .dockerignore excludes; in an image root, links resolve inside it. */
+int build_resolve(int rootfd, bool context, const struct df_ignore *ig,
+		  const char *src, char ***out, struct orch_err *e);
+int build_ctx_resolve(struct build_ctx *c, const char *src, char ***out,
+		      struct orch_err *e);
+/* A digest of resolved sources' content (names, types, modes, bytes, link
+ * targets; not times or owners), after .dockerignore.  Refuses symlinks
+ * inside them that point out of the context. */
+int build_ctx_digest(struct build_ctx *c, char *const *rels, char out[65],
+		     struct orch_err *e);
+
+/* One COPY or ADD, done in the current root (the builder's chrooted
+ * child): srcs are resolved paths under src_root. */
+struct build_copy {
+	int src_root;
+	bool context; /* sources from the build context (else a stage) */
+	const struct df_ignore *ig;
+	char **srcs;
+	const char *dest; /* absolute, no trailing '/' ("/" for the root) */
+	bool dest_dir;	  /* written with a trailing '/' */
+	bool unpack;	  /* ADD: local tar archives are unpacked */
+	const char *chown; /* "user[:group]", NULL = root (context) or kept */
+	bool has_chmod;
+	mode_t chmod;
+};
+int build_copy_run(const struct build_copy *op, struct orch_err *e);
+/* mkdir -p in the current root; directories created get uid:gid. */
+int build_mkdir_p(const char *path, uid_t uid, gid_t gid, struct orch_err *e);
+/* "user[:group]" (names or numbers) -> ids, from passwd/group texts. */
+int build_lookup_user(const char *spec, const char *passwd, const char *group,
+		      uid_t *uid, gid_t *gid, struct orch_err *e);
+
+/* ---- the builder ------------------------------------------------------------ */
+
+struct build_opts {
+	const char *context;	/* directory */
+	const char *file;	/* NULL = Containerfile, else Dockerfile */
+	char **build_args;	/* "K=V" */
+	char **labels;		/* "k=v" added to the image */
+	const char *target;	/* stage name, NULL = the last */
+	const char *tag;	/* NAME[:TAG] or NULL */
+	bool no_cache;
+	FILE *log;		/* progress and RUN output; NULL = stderr */
+};
+
+struct build_result {
+	char id[65];
+	unsigned steps;	     /* instructions of the stages built */
+	unsigned cached;     /* file-changing steps taken from the cache */
+	unsigned containers; /* RUN containers started */
+};
+
+/* Builds an image with orch's runtime; on failure nothing is committed
+ * and no container, mount or temporary directory is left. */
+int build_image(const struct build_opts *o, struct build_result *res,
+		struct orch_err *e);
+
 #endif

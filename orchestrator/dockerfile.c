@@ -920,6 +920,14 @@ void df_ignore_free(struct df_ignore *ig)
 	free(ig);
 }
 
+bool df_ignore_has_exceptions(const struct df_ignore *ig)
+{
+	for (size_t i = 0; ig && i < ig->n; i++)
+		if (!ig->exclude[i])
+			return true;
+	return false;
+}
+
 /* Matches pattern against path component by component; a "**" component
  * matches any number of path components, zero included. */
 static bool match_parts(char **pat, char **path)
