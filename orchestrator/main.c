@@ -4,6 +4,7 @@
 #define ORCH_VERSION "0.1.0"
 
 static const struct orch_command commands[] = {
+	{"config", cmd_config, "Parse, resolve and render compose file in canonical format"},
 	{"version", cmd_version, "Show the orch version information"},
 	{"images", cmd_images, "List images"},
 	{"image", cmd_image, "Manage images"},

@@ -426,7 +426,8 @@ char *project_name_normalize(const char *raw);
 
 /* Durations as compose prints them: "1m30s", "500ms", "0s". */
 char *duration_format(int64_t ns);
-/* "1m30s", "1.5h", "10" (seconds) -> ns; -EINVAL when malformed. */
+/* Go duration syntax as compose takes it: "1m30s", "1.5h", "500ms",
+ * "0" -> ns; -EINVAL when malformed, -ERANGE when too long. */
 int duration_parse(const char *s, int64_t *ns);
 
 /* ---- output (orch config) --------------------------------------------- */

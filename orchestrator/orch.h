@@ -15,5 +15,6 @@ struct orch_command {
 int cmd_version(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif
