@@ -8,6 +8,7 @@ static const struct orch_command commands[] = {
 	{"version", cmd_version, "Show the orch version information"},
 	{"images", cmd_images, "List images"},
 	{"image", cmd_image, "Manage images"},
+	{"volume", cmd_volume, "Manage volumes"},
 };
 
 int cmd_version(int argc, char **argv)

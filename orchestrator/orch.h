@@ -16,5 +16,6 @@ int cmd_version(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_volume(int argc, char **argv);
 
 #endif

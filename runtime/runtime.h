@@ -222,6 +222,16 @@ int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e);
 /* The image's config as OCI JSON text. */
 int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
 
+/* Makes spec run img: the image's layers become spec->lowers (unless a
+ * root is already set), and its entrypoint + cmd, env, working dir and
+ * user apply where the spec does not set them: spec->argv (if any)
+ * replaces Cmd, spec->env entries override the image's, keep_user says the
+ * caller chose spec->uid/gid.  A user name is resolved in the image's
+ * /etc/passwd.  spec->image = img->id; spec->workdir may point into img,
+ * which must outlive the spec. */
+int rt_image_apply(const struct rt_image *img, struct rt_spec *spec,
+		   bool keep_user, struct orch_err *e);
+
 /* Builds: turns an overlay upper directory into a stored layer (overlay
  * whiteouts become OCI whiteouts); *diff_id = "sha256:<hex>".  A layer
  * with no changes gives *diff_id = NULL and returns 0. */
@@ -257,5 +267,18 @@ void rt_volume_free(struct rt_volume *v);
 /* Fills a new, empty volume with src's content once (docker's copy-up). */
 int rt_volume_populate(const char *name, const char *src,
 		       struct orch_err *e);
+/* The same, from path inside an image (its layers merged read-only). */
+int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
+				  const char *path, struct orch_err *e);
+/* For a container mounting volume name at target: creates the volume if
+ * needed, fills it once from img's content at target (img may be NULL),
+ * mounts a size-limited one, and returns the directory to mount. */
+int rt_volume_prepare(const char *name, const struct rt_image *img,
+		      const char *target, char **mountpoint,
+		      struct orch_err *e);
+/* Whether a mount of the volume exists outside the store (a container's),
+ * in any mount namespace; *user (may be NULL) names a process using it. */
+int rt_volume_in_use(const char *name, bool *used, char **user,
+		     struct orch_err *e);
 
 #endif
