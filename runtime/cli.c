@@ -14,6 +14,7 @@ void rt_cli_run_clear(struct rt_cli_run *o)
 	strv_free(s->cap_drop);
 	strv_free(s->sysctls);
 	strv_free(s->argv);
+	strv_free(o->volumes);
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mounts[i].source);
 		free(s->mounts[i].target);
@@ -103,7 +104,7 @@ enum {
 	OPT_MOUNT, OPT_TMPFS, OPT_READONLY, OPT_MEMORY, OPT_MEMSWAP, OPT_CPUS,
 	OPT_SHARES, OPT_PIDS, OPT_CAPADD, OPT_CAPDROP, OPT_NOSECCOMP,
 	OPT_SECCOMP, OPT_INIT, OPT_NETNS, OPT_NET, OPT_DETACH, OPT_NAME,
-	OPT_PRIV, OPT_SYSCTL, OPT_STOPSIG,
+	OPT_PRIV, OPT_SYSCTL, OPT_STOPSIG, OPT_IMAGE, OPT_VOLUME,
 };
 
 static const struct option run_opts[] = {
@@ -133,6 +134,8 @@ static const struct option run_opts[] = {
 	{"privileged", no_argument, NULL, OPT_PRIV},
 	{"sysctl", required_argument, NULL, OPT_SYSCTL},
 	{"stop-signal", required_argument, NULL, OPT_STOPSIG},
+	{"image", required_argument, NULL, OPT_IMAGE},
+	{"volume", required_argument, NULL, OPT_VOLUME},
 	{NULL, 0, NULL, 0},
 };
 
@@ -169,7 +172,12 @@ int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
 				r = err_set(e, EINVAL, "--workdir %s is not absolute", optarg);
 			s->workdir = optarg;
 			break;
-		case OPT_USER: r = parse_user(s, optarg, e); break;
+		case OPT_USER:
+			r = parse_user(s, optarg, e);
+			o->user_set = true;
+			break;
+		case OPT_IMAGE: o->image = optarg; break;
+		case OPT_VOLUME: strv_push(&o->volumes, optarg); break;
 		case OPT_MOUNT: r = parse_bind(s, optarg, e); break;
 		case OPT_TMPFS: r = parse_tmpfs(s, optarg, e); break;
 		case OPT_READONLY: s->readonly_rootfs = true; break;
@@ -239,10 +247,11 @@ int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
 			break;
 		}
 	}
-	if (r == 0 && optind >= argc)
+	/* An image gives a default command and root. */
+	if (r == 0 && optind >= argc && !o->image)
 		r = err_set(e, EINVAL, "no command given");
-	if (r == 0 && !o->rw && !s->lowers)
-		r = err_set(e, EINVAL, "give a root filesystem with --rootfs or --rw");
+	if (r == 0 && !o->rw && !s->lowers && !o->image)
+		r = err_set(e, EINVAL, "give a root filesystem with --rootfs, --rw or --image");
 	if (r == 0 && o->rw && s->lowers)
 		r = err_set(e, EINVAL, "--rootfs and --rw are exclusive");
 	if (r < 0) {

@@ -223,6 +223,9 @@ struct rt_cli_run {
 	char *id;
 	const char *rw; /* --rw: the root used as is */
 	bool detach;
+	const char *image; /* --image NAME[:TAG]: root and defaults from it */
+	char **volumes;	   /* --volume NAME:DST[:ro] */
+	bool user_set;
 };
 /* argv[0] is "run"; bad usage -> -EINVAL with the reason in e. */
 int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,

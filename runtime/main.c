@@ -15,7 +15,8 @@ static const char usage_text[] =
 	"           [--pids N] [--cap-add C]... [--cap-drop C]... [--privileged]\n"
 	"           [--no-seccomp] [--seccomp-profile FILE] [--sysctl K=V]...\n"
 	"           [--init] [--netns PATH | --net host|none] [--stop-signal SIG]\n"
-	"           [--detach] [--name NAME] -- CMD [ARG]...\n"
+	"           [--detach] [--name NAME] [--image NAME[:TAG]]\n"
+	"           [--volume NAME:DST[:ro]]... -- CMD [ARG]...\n"
 	"       orch-runtime exec [--env K=V]... [--workdir D] [--user UID[:GID]] NAME -- CMD [ARG]...\n"
 	"       orch-runtime kill NAME [SIGNAL]\n"
 	"       orch-runtime ps\n"
@@ -39,12 +40,52 @@ static void forward_signal(int sig)
 		syscall(SYS_pidfd_send_signal, container_pidfd, sig, NULL, 0);
 }
 
+/* --image and --volume: the image's root and defaults where the command
+ * line leaves them, and named volumes, created and filled from the image
+ * on first use. */
+static int apply_image(struct rt_cli_run *o, struct rt_image **img,
+		       struct orch_err *e)
+{
+	struct rt_spec *s = &o->spec;
+	int r;
+	if (o->image && ((r = rt_image_lookup(o->image, img, e)) < 0 ||
+			 (r = rt_image_apply(*img, s, o->user_set, e)) < 0))
+		return r;
+	for (size_t i = 0; o->volumes && o->volumes[i]; i++) {
+		_cleanup_free_ char *name = xstrdup(o->volumes[i]);
+		char *dst = strchr(name, ':');
+		char *mode = dst ? strchr(dst + 1, ':') : NULL;
+		if (dst)
+			*dst++ = '\0';
+		if (mode)
+			*mode++ = '\0';
+		if (!dst || dst[0] != '/' || (mode && !streq(mode, "ro") && !streq(mode, "rw")))
+			return err_set(e, EINVAL, "--volume %s: want NAME:/DST[:ro]", o->volumes[i]);
+		char *mp;
+		r = rt_volume_prepare(name, *img, dst, &mp, e);
+		if (r < 0)
+			return r;
+		s->mounts = xrealloc(s->mounts, (s->n_mounts + 1) * sizeof(*s->mounts));
+		s->mounts[s->n_mounts++] = (struct rt_mount){
+			.type = RT_MOUNT_VOLUME, .source = mp,
+			.target = xstrdup(dst), .readonly = mode && streq(mode, "ro")};
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct orch_err e = {0};
 	struct rt_cli_run o;
 	if (rt_cli_parse_run(argc, argv, &o, &e) < 0)
 		return usage(e.msg);
+	struct rt_image *img = NULL;
+	if (apply_image(&o, &img, &e) < 0) {
+		log_error("%s", e.msg);
+		rt_cli_run_clear(&o);
+		rt_image_free(img);
+		return 125;
+	}
 	if (!o.detach)
 		for (int i = 0; i < 3; i++)
 			o.spec.stdio[i] = i;
@@ -52,6 +93,7 @@ static int cmd_run(int argc, char **argv)
 	if (rt_create(&o.spec, &c, &e) < 0) {
 		log_error("%s", e.msg);
 		rt_cli_run_clear(&o);
+		rt_image_free(img);
 		return 125;
 	}
 	container_pidfd = c->pidfd;
@@ -88,6 +130,7 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	rt_cli_run_clear(&o);
+	rt_image_free(img);
 	return rc;
 }
 
