@@ -5,9 +5,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,37 +56,27 @@ static char *netd_binary(void)
 	return xstrdup("orch-netd");
 }
 
-/* Starts netd detached from us (double fork, own session), its output in
- * $ORCH_RUN/netd/netd.log. */
+/* Starts netd and waits: it returns once it serves, detached from us. */
 static int spawn_netd(struct orch_err *e)
 {
 	_cleanup_free_ char *bin = netd_binary();
-	_cleanup_free_ char *dir = path_join(orch_run(), "netd");
-	int r = mkdir_p(dir, 0700, e);
-	if (r < 0)
-		return r;
-	_cleanup_free_ char *log = path_join(dir, "netd.log");
 	pid_t pid = fork();
 	if (pid < 0)
 		return err_sys(e, errno, "starting netd: fork");
 	if (pid == 0) {
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (in >= 0)
-			dup2(in, 0);
-		if (out >= 0) {
-			dup2(out, 1);
-			dup2(out, 2);
-		}
-		execlp(bin, bin, "--foreground", (char *)NULL);
+		execlp(bin, bin, (char *)NULL);
 		_exit(127);
 	}
 	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_sys(e, errno, "starting netd: waiting for it");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_set(e, EIO,
+			       "starting %s failed (exit status %d); see "
+			       "%s/netd/netd.log",
+			       bin, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			       orch_run());
 	return 0;
 }
 
@@ -107,17 +95,17 @@ int netd_connect(struct netd_conn **out, struct orch_err *e)
 				       "running and only root can start it)",
 				       path);
 		}
-		r = spawn_netd(e);
-		if (r < 0)
-			return r;
-		/* netd binds its socket once its state is reconciled. */
-		for (int i = 0; i < 200; i++) {
+		int sr = spawn_netd(e);
+		/* Losing a start race to another client is fine. */
+		for (int i = 0; i < 100; i++) {
 			r = try_connect(&fd);
-			if (r != -ENOENT && r != -ECONNREFUSED)
+			if (r == 0 || sr == 0)
 				break;
-			struct timespec ts = {0, 25 * 1000 * 1000};
+			struct timespec ts = {0, 20 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
+		if (r < 0 && sr < 0)
+			return sr;
 	}
 	if (r < 0) {
 		_cleanup_free_ char *path = socket_path();
@@ -143,6 +131,20 @@ void netd_close(struct netd_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
+}
+
+int netd_connect_raw(struct netd_conn **out, struct orch_err *e)
+{
+	int fd = -1;
+	int r = try_connect(&fd);
+	if (r < 0) {
+		_cleanup_free_ char *path = socket_path();
+		return err_sys(e, r, "connecting to netd at %s", path);
+	}
+	struct netd_conn *c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	*out = c;
+	return 0;
 }
 
 static int send_request(int fd, const char *msg, size_t len, int pass_fd)
@@ -187,6 +189,19 @@ static int recv_reply(int fd, char **out, size_t *len)
 	buf[got] = '\0';
 	*out = buf;
 	*len = (size_t)got;
+	return 0;
+}
+
+int netd_call_raw(struct netd_conn *c, const void *msg, size_t len,
+		  int pass_fd, char **reply, struct orch_err *e)
+{
+	int r = send_request(c->fd, msg, len, pass_fd);
+	if (r < 0)
+		return err_sys(e, r, "sending a message to netd");
+	size_t rlen;
+	r = recv_reply(c->fd, reply, &rlen);
+	if (r < 0)
+		return err_sys(e, r, "reading netd's reply");
 	return 0;
 }
 

@@ -186,6 +186,13 @@ int netd_port_check(struct netd_conn *c, const struct netd_port_req *req,
 int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
 			unsigned *removed, struct orch_err *e);
 
+/* Sends one raw message (for tools and tests: anything, even malformed),
+ * passing pass_fd when >= 0; *reply gets the raw reply (malloc'd). */
+int netd_call_raw(struct netd_conn *c, const void *msg, size_t len,
+		  int pass_fd, char **reply, struct orch_err *e);
+/* Connects without the version handshake and without starting netd. */
+int netd_connect_raw(struct netd_conn **out, struct orch_err *e);
+
 /* ---- wire (shared by client and daemon; pure) ------------------------- */
 
 /* A decoded request: op plus its JSON args, checked against the op's

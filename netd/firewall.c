@@ -1,0 +1,361 @@
+/* Isolation, NAT and published ports: everything lives in one nftables
+ * table, inet orch.  Per packet the cost is constant: the base chains
+ * dispatch on the bridge through verdict maps to one small chain per
+ * network, allowed pairs are a set of address pairs per network, and
+ * published ports are two maps.  Adding an endpoint or a port only adds
+ * elements.  Script generation is pure (golden-file tests); fw_apply runs
+ * a script as one transaction through libnftables. */
+#include "netd/netd-int.h"
+
+#include <nftables/libnftables.h>
+
+#define TABLE "inet orch"
+
+/* Chain and set names use the first 12 hex digits of the network id. */
+static void short_id(const struct netd_network *n, char out[13])
+{
+	snprintf(out, 13, "%.12s", n->id);
+}
+
+static const struct netd_endpoint *
+endpoint_of(const struct netd_network *n, const char *cid)
+{
+	for (size_t i = 0; i < n->n_endpoints; i++)
+		if (streq(n->endpoints[i].container_id, cid))
+			return &n->endpoints[i];
+	return NULL;
+}
+
+/* Whether endpoint ep answers to service-level name s in pairs. */
+static bool ep_is(const struct netd_endpoint *ep, const char *s)
+{
+	return streq(ep->service, s) || streq(ep->container_name, s);
+}
+
+/* The pair elements "a . b" of n; only those involving endpoint only
+ * (when not NULL).  Returns how many were written. */
+static size_t gen_pair_elems(const struct netd_network *n,
+			     const struct netd_endpoint *only,
+			     struct strbuf *out)
+{
+	size_t count = 0;
+	for (size_t p = 0; p < n->n_pairs; p++)
+		for (size_t i = 0; i < n->n_endpoints; i++) {
+			const struct netd_endpoint *a = &n->endpoints[i];
+			if (!ep_is(a, n->pairs[p].from))
+				continue;
+			for (size_t j = 0; j < n->n_endpoints; j++) {
+				const struct netd_endpoint *b = &n->endpoints[j];
+				if (a == b || !ep_is(b, n->pairs[p].to))
+					continue;
+				if (only && a != only && b != only)
+					continue;
+				sb_printf(out, "%s%s . %s", count ? ", " : "",
+					  a->address, b->address);
+				count++;
+			}
+		}
+	return count;
+}
+
+static void gen_port_elem(const struct netd_network *n,
+			  const struct netd_port *p, struct strbuf *out)
+{
+	const struct netd_endpoint *ep = endpoint_of(n, p->container_id);
+	bool any = !p->host_ip || !*p->host_ip;
+	sb_printf(out, "%s { %s . ", any ? "port_any" : "port_map", p->proto);
+	if (!any)
+		sb_printf(out, "%s . ", p->host_ip);
+	sb_printf(out, "%u : %s . %u }", p->host_port, ep ? ep->address : "0.0.0.0",
+		  p->container_port);
+}
+
+/* Emits a chain with its rules (one per line in rules), inside a table
+ * block or as standalone commands. */
+static void emit_chain(const char *name, const char *rules, bool block,
+		       struct strbuf *out)
+{
+	if (block) {
+		sb_printf(out, "\tchain %s {\n", name);
+		for (const char *l = rules; *l;) {
+			size_t len = strcspn(l, "\n");
+			sb_printf(out, "\t\t%.*s\n", (int)len, l);
+			l += len + (l[len] == '\n');
+		}
+		sb_printf(out, "\t}\n");
+		return;
+	}
+	sb_printf(out, "add chain " TABLE " %s\n", name);
+	for (const char *l = rules; *l;) {
+		size_t len = strcspn(l, "\n");
+		sb_printf(out, "add rule " TABLE " %s %.*s\n", name, (int)len, l);
+		l += len + (l[len] == '\n');
+	}
+}
+
+/* The per-network objects: chains for traffic from its bridge (forward,
+ * input) and for its source addresses (postrouting), and its pair set. */
+static void gen_network_objects(const struct netd_network *n, bool block,
+				struct strbuf *out)
+{
+	char id[13], name[32];
+	short_id(n, id);
+	if (block)
+		sb_printf(out, "\tset n_%s_pairs { type ipv4_addr . ipv4_addr; }\n",
+			  id);
+	else
+		sb_printf(out,
+			  "add set " TABLE " n_%s_pairs { type ipv4_addr . "
+			  "ipv4_addr; }\n",
+			  id);
+	struct strbuf r;
+	sb_init(&r);
+	/* From the bridge, being forwarded: inside the network only the
+	 * allowed pairs (or all, icc) and published ports; out of it only
+	 * to the outside, never to another network. */
+	sb_printf(&r, "oifname \"%s\" ct status dnat accept\n", n->bridge);
+	if (n->icc)
+		sb_printf(&r, "oifname \"%s\" accept\n", n->bridge);
+	else
+		sb_printf(&r,
+			  "oifname \"%s\" ip saddr . ip daddr @n_%s_pairs "
+			  "accept\n",
+			  n->bridge, id);
+	sb_printf(&r, "oifname \"%s\" drop\n", n->bridge);
+	if (!n->internal)
+		sb_printf(&r, "ct status dnat accept\n"
+			      "oifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"
+			      "accept\n");
+	else
+		sb_printf(&r, "drop\n");
+	snprintf(name, sizeof(name), "n_%s_fwd", id);
+	emit_chain(name, r.buf, block, out);
+	sb_free(&r);
+	/* From the bridge to the host itself: only replies and DNS. */
+	sb_printf(&r,
+		  "ct state established,related accept\n"
+		  "ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n"
+		  "drop\n",
+		  n->gateway);
+	snprintf(name, sizeof(name), "n_%s_in", id);
+	emit_chain(name, r.buf, block, out);
+	sb_free(&r);
+	/* Source NAT: hairpin through a published port always; masquerade
+	 * to the outside unless internal. */
+	sb_printf(&r, "oifname \"%s\" ct status dnat masquerade\n", n->bridge);
+	if (!n->internal)
+		sb_printf(&r, "oifname != \"%s\" masquerade\n", n->bridge);
+	snprintf(name, sizeof(name), "n_%s_post", id);
+	emit_chain(name, r.buf, block, out);
+	sb_free(&r);
+}
+
+static void gen_network_elems(const struct netd_network *n, const char *verb,
+			      struct strbuf *out)
+{
+	char id[13];
+	short_id(n, id);
+	sb_printf(out, "%s element " TABLE " fwd_map { \"%s\" : jump n_%s_fwd }\n",
+		  verb, n->bridge, id);
+	sb_printf(out, "%s element " TABLE " in_map { \"%s\" : jump n_%s_in }\n",
+		  verb, n->bridge, id);
+	sb_printf(out, "%s element " TABLE " post_map { %s : jump n_%s_post }\n",
+		  verb, n->subnet, id);
+}
+
+static void gen_network_contents(const struct netd_network *n,
+				 struct strbuf *out)
+{
+	char id[13];
+	short_id(n, id);
+	struct strbuf elems;
+	sb_init(&elems);
+	if (!n->icc && gen_pair_elems(n, NULL, &elems))
+		sb_printf(out, "add element " TABLE " n_%s_pairs { %s }\n", id,
+			  elems.buf);
+	sb_free(&elems);
+	for (size_t i = 0; i < n->n_ports; i++) {
+		sb_printf(out, "add element " TABLE " ");
+		gen_port_elem(n, &n->ports[i], out);
+		sb_printf(out, "\n");
+	}
+}
+
+void fw_gen_table(const struct netd_network *nets, size_t n,
+		  struct strbuf *out)
+{
+	/* "add" then "delete" makes the replacement work whether or not the
+	 * table exists, in the same transaction as its new contents. */
+	sb_printf(out, "add table " TABLE "\ndelete table " TABLE "\n");
+	sb_printf(
+		out,
+		"table " TABLE " {\n"
+		"\tmap fwd_map { type ifname : verdict; }\n"
+		"\tmap in_map { type ifname : verdict; }\n"
+		"\tmap post_map { type ipv4_addr : verdict; flags interval; }\n"
+		"\tmap port_map { type inet_proto . ipv4_addr . inet_service : "
+		"ipv4_addr . inet_service; }\n"
+		"\tmap port_any { type inet_proto . inet_service : ipv4_addr . "
+		"inet_service; }\n"
+		"\tchain ports {\n"
+		"\t\tdnat ip to meta l4proto . ip daddr . th dport map @port_map\n"
+		"\t\tdnat ip to meta l4proto . th dport map @port_any\n"
+		"\t}\n"
+		"\tchain raw {\n"
+		"\t\ttype filter hook prerouting priority raw; policy accept;\n"
+		/* route_localnet is on for the bridges so that 127.0.0.1 can be
+		 * published; like the CVE-2020-8558 fix, nothing arriving from
+		 * outside may reach 127.0.0.0/8. */
+		"\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n"
+		"\t}\n"
+		"\tchain prerouting {\n"
+		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+		"\t\tfib daddr type local jump ports\n"
+		"\t}\n"
+		"\tchain output {\n"
+		"\t\ttype nat hook output priority -100; policy accept;\n"
+		"\t\tfib daddr type local jump ports\n"
+		"\t}\n"
+		"\tchain forward {\n"
+		"\t\ttype filter hook forward priority filter; policy accept;\n"
+		"\t\tct state established,related accept\n"
+		"\t\tiifname vmap @fwd_map\n"
+		"\t\toifname \"" NETD_BRIDGE_PREFIX "*\" ct status dnat accept\n"
+		"\t\toifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"
+		"\t}\n"
+		"\tchain input {\n"
+		"\t\ttype filter hook input priority filter; policy accept;\n"
+		"\t\tiifname vmap @in_map\n"
+		"\t}\n"
+		"\tchain postrouting {\n"
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+		"\t\tip saddr 127.0.0.0/8 oifname \"" NETD_BRIDGE_PREFIX
+		"*\" masquerade\n"
+		"\t\tip saddr vmap @post_map\n"
+		"\t}\n");
+	for (size_t i = 0; i < n; i++)
+		gen_network_objects(&nets[i], true, out);
+	sb_printf(out, "}\n");
+	for (size_t i = 0; i < n; i++) {
+		gen_network_elems(&nets[i], "add", out);
+		gen_network_contents(&nets[i], out);
+	}
+}
+
+void fw_gen_table_delete(struct strbuf *out)
+{
+	sb_printf(out, "add table " TABLE "\ndelete table " TABLE "\n");
+}
+
+void fw_gen_network_add(const struct netd_network *n, struct strbuf *out)
+{
+	gen_network_objects(n, false, out);
+	gen_network_elems(n, "add", out);
+	gen_network_contents(n, out);
+}
+
+void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out)
+{
+	char id[13];
+	short_id(n, id);
+	for (size_t i = 0; i < n->n_ports; i++) {
+		sb_printf(out, "delete element " TABLE " ");
+		gen_port_elem(n, &n->ports[i], out);
+		sb_printf(out, "\n");
+	}
+	gen_network_elems(n, "delete", out);
+	sb_printf(out, "delete chain " TABLE " n_%s_fwd\n", id);
+	sb_printf(out, "delete chain " TABLE " n_%s_in\n", id);
+	sb_printf(out, "delete chain " TABLE " n_%s_post\n", id);
+	sb_printf(out, "delete set " TABLE " n_%s_pairs\n", id);
+}
+
+static void gen_endpoint(const struct netd_network *n, size_t i,
+			 const char *verb, struct strbuf *out)
+{
+	char id[13];
+	short_id(n, id);
+	const struct netd_endpoint *ep = &n->endpoints[i];
+	struct strbuf elems;
+	sb_init(&elems);
+	if (!n->icc && gen_pair_elems(n, ep, &elems))
+		sb_printf(out, "%s element " TABLE " n_%s_pairs { %s }\n", verb,
+			  id, elems.buf);
+	sb_free(&elems);
+	for (size_t p = 0; p < n->n_ports; p++) {
+		if (!streq(n->ports[p].container_id, ep->container_id))
+			continue;
+		sb_printf(out, "%s element " TABLE " ", verb);
+		gen_port_elem(n, &n->ports[p], out);
+		sb_printf(out, "\n");
+	}
+}
+
+void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
+			 struct strbuf *out)
+{
+	gen_endpoint(n, i, "add", out);
+}
+
+void fw_gen_endpoint_remove(const struct netd_network *n, size_t i,
+			    struct strbuf *out)
+{
+	gen_endpoint(n, i, "delete", out);
+}
+
+void fw_gen_links(const struct netd_network *n, struct strbuf *out)
+{
+	char id[13];
+	short_id(n, id);
+	sb_printf(out, "flush set " TABLE " n_%s_pairs\n", id);
+	struct strbuf elems;
+	sb_init(&elems);
+	if (!n->icc && gen_pair_elems(n, NULL, &elems))
+		sb_printf(out, "add element " TABLE " n_%s_pairs { %s }\n", id,
+			  elems.buf);
+	sb_free(&elems);
+}
+
+void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
+		 bool add, struct strbuf *out)
+{
+	sb_printf(out, "%s element " TABLE " ", add ? "add" : "delete");
+	gen_port_elem(n, p, out);
+	sb_printf(out, "\n");
+}
+
+int fw_apply(const char *script, struct orch_err *e)
+{
+	if (!script || !*script)
+		return 0;
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!nft)
+		return err_set(e, ENOMEM, "updating nftables: no context");
+	nft_ctx_buffer_error(nft);
+	nft_ctx_buffer_output(nft);
+	int rc = nft_run_cmd_from_buffer(nft, script);
+	int r = 0;
+	if (rc != 0) {
+		const char *msg = nft_ctx_get_error_buffer(nft);
+		/* The first line says what failed; the rest is the script. */
+		size_t len = msg ? strcspn(msg, "\n") : 0;
+		r = err_set(e, EIO, "updating nftables table inet orch: %.*s",
+			    (int)len, msg ? msg : "failed");
+		log_debug("nft script that failed:\n%s\n%s", script,
+			  msg ? msg : "");
+	}
+	nft_ctx_free(nft);
+	return r;
+}
+
+bool fw_table_exists(void)
+{
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!nft)
+		return false;
+	nft_ctx_buffer_error(nft);
+	nft_ctx_buffer_output(nft);
+	bool ok = nft_run_cmd_from_buffer(nft, "list table inet orch") == 0;
+	nft_ctx_free(nft);
+	return ok;
+}

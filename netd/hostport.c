@@ -1,0 +1,106 @@
+/* Whether a host port is free, and who holds it when it is not: netd asks
+ * the kernel by binding, then names the owner from /proc. */
+#include "netd/netd-int.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* The socket inode bound to port in /proc/net/<file>, or 0. */
+static unsigned long socket_inode(const char *file, unsigned port)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/net/%s", file);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char line[512];
+	if (!fgets(line, sizeof(line), f))
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char local[128];
+		unsigned st;
+		unsigned long inode;
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, "%*s %127s %*s %x %*s %*s %*s %*s %*s %lu", local,
+			   &st, &inode) != 3)
+			continue;
+		const char *colon = strrchr(local, ':');
+		if (colon && strtoul(colon + 1, NULL, 16) == port && inode)
+			return inode;
+	}
+	return 0;
+}
+
+/* "pid 123 (nginx)" for the process holding socket inode, or NULL. */
+static char *inode_owner(unsigned long inode)
+{
+	_cleanup_free_ char *want = xasprintf("socket:[%lu]", inode);
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return NULL;
+	char *found = NULL;
+	struct dirent *de;
+	while (!found && (de = readdir(proc))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		_cleanup_free_ char *fddir = xasprintf("/proc/%s/fd", de->d_name);
+		DIR *fds = opendir(fddir);
+		if (!fds)
+			continue;
+		struct dirent *fe;
+		while ((fe = readdir(fds))) {
+			char link[64], p[300];
+			snprintf(p, sizeof(p), "%s/%s", fddir, fe->d_name);
+			ssize_t n = readlink(p, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (!streq(link, want))
+				continue;
+			_cleanup_free_ char *comm_path =
+				xasprintf("/proc/%s/comm", de->d_name);
+			_cleanup_free_ char *comm = NULL;
+			if (read_file(comm_path, &comm, NULL, NULL) == 0)
+				comm[strcspn(comm, "\n")] = '\0';
+			found = xasprintf("pid %s (%s)", de->d_name,
+					  comm ? comm : "?");
+			break;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
+int hostport_check(const char *proto, uint32_t ip, unsigned port,
+		   struct orch_err *e)
+{
+	bool udp = streq(proto, "udp");
+	_cleanup_close_ int fd = socket(AF_INET,
+					(udp ? SOCK_DGRAM : SOCK_STREAM) |
+						SOCK_CLOEXEC,
+					0);
+	if (fd < 0)
+		return err_sys(e, errno, "checking host port %u/%s", port, proto);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(ip)};
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	int err = errno;
+	char ipbuf[16];
+	ipam_format_addr(ip, ipbuf);
+	if (err == EADDRNOTAVAIL)
+		return err_set(e, err, "host IP %s is not an address of this host",
+			       ipbuf);
+	if (err != EADDRINUSE)
+		return err_sys(e, err, "checking host port %s:%u/%s", ipbuf, port,
+			       proto);
+	unsigned long inode = socket_inode(udp ? "udp" : "tcp", port);
+	if (!inode)
+		inode = socket_inode(udp ? "udp6" : "tcp6", port);
+	_cleanup_free_ char *owner = inode ? inode_owner(inode) : NULL;
+	return err_set(e, EADDRINUSE, "host port %s:%u/%s is already in use by %s",
+		       ipbuf, port, proto, owner ? owner : "another socket");
+}

@@ -1,0 +1,399 @@
+/* Links, addresses and routes through libnl-route-3: bridges on the host,
+ * veth pairs whose container end is born in the container's namespace. */
+#include "netd/netd-int.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <sched.h>
+
+static int nl_errno(int nlerr)
+{
+	switch (-nlerr) {
+	case NLE_EXIST:
+		return EEXIST;
+	case NLE_OBJ_NOTFOUND:
+	case NLE_NODEV:
+		return ENODEV;
+	case NLE_PERM:
+		return EPERM;
+	case NLE_NOMEM:
+		return ENOMEM;
+	case NLE_INVAL:
+		return EINVAL;
+	case NLE_BUSY:
+		return EBUSY;
+	case NLE_NOADDR:
+		return EADDRNOTAVAIL;
+	default:
+		return EIO;
+	}
+}
+
+static int nl_fail(struct orch_err *e, int nlerr, const char *what,
+		   const char *obj)
+{
+	return err_set(e, nl_errno(nlerr), "%s %s: %s", what, obj,
+		       nl_geterror(nlerr));
+}
+
+static void sock_freep(struct nl_sock **s)
+{
+	if (*s)
+		nl_socket_free(*s);
+}
+static void link_putp(struct rtnl_link **l)
+{
+	if (*l)
+		rtnl_link_put(*l);
+}
+static void addr_putp(struct nl_addr **a)
+{
+	if (*a)
+		nl_addr_put(*a);
+}
+static void cache_freep(struct nl_cache **c)
+{
+	if (*c)
+		nl_cache_free(*c);
+}
+#define _cleanup_sock_ __attribute__((cleanup(sock_freep)))
+#define _cleanup_link_ __attribute__((cleanup(link_putp)))
+#define _cleanup_nladdr_ __attribute__((cleanup(addr_putp)))
+#define _cleanup_cache_ __attribute__((cleanup(cache_freep)))
+
+static int open_sock(struct nl_sock **out, struct orch_err *e)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	if (!sk)
+		return err_set(e, ENOMEM, "allocating a netlink socket");
+	int r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0) {
+		nl_socket_free(sk);
+		return nl_fail(e, r, "connecting", "rtnetlink");
+	}
+	*out = sk;
+	return 0;
+}
+
+/* A netlink socket inside the namespace nsfd: sockets keep the namespace
+ * they were made in, so netd switches only for the socket() call. */
+static int open_sock_in(int nsfd, struct nl_sock **out, struct orch_err *e)
+{
+	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return err_sys(e, errno, "opening netd's own network namespace");
+	if (setns(nsfd, CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "entering the container's network namespace");
+	int r = open_sock(out, e);
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* netd would go on working in the wrong namespace. */
+		log_error("returning to netd's network namespace: %s",
+			  strerror(errno));
+		abort();
+	}
+	return r;
+}
+
+static struct nl_addr *addr_build(uint32_t a, int prefix)
+{
+	uint32_t be = htonl(a);
+	struct nl_addr *na = nl_addr_build(AF_INET, &be, 4);
+	if (!na)
+		abort();
+	nl_addr_set_prefixlen(na, prefix);
+	return na;
+}
+
+static int ifindex_of(struct nl_sock *sk, const char *name)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	if (rtnl_link_get_kernel(sk, 0, name, &l) < 0)
+		return -ENODEV;
+	return rtnl_link_get_ifindex(l);
+}
+
+static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
+		    const char *ifname, struct orch_err *e)
+{
+	struct rtnl_addr *a = rtnl_addr_alloc();
+	if (!a)
+		abort();
+	_cleanup_nladdr_ struct nl_addr *local = addr_build(c.addr, c.prefix);
+	uint32_t bcast = c.addr | (c.prefix ? ~(0xffffffffu << (32 - c.prefix)) : 0);
+	_cleanup_nladdr_ struct nl_addr *brd = addr_build(bcast, c.prefix);
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_local(a, local);
+	if (c.prefix < 31)
+		rtnl_addr_set_broadcast(a, brd);
+	int r = rtnl_addr_add(sk, a, 0);
+	rtnl_addr_put(a);
+	if (r < 0) {
+		_cleanup_free_ char *s = ipam_format_cidr(c);
+		return err_set(e, nl_errno(r), "adding address %s to %s: %s", s,
+			       ifname, nl_geterror(r));
+	}
+	return 0;
+}
+
+static int set_up(struct nl_sock *sk, const char *name, struct orch_err *e)
+{
+	_cleanup_link_ struct rtnl_link *l = NULL;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+	if (r < 0)
+		return nl_fail(e, r, "finding link", name);
+	_cleanup_link_ struct rtnl_link *chg = rtnl_link_alloc();
+	rtnl_link_set_flags(chg, IFF_UP);
+	r = rtnl_link_change(sk, l, chg, 0);
+	if (r < 0)
+		return nl_fail(e, r, "setting up link", name);
+	return 0;
+}
+
+static int write_sysctl(const char *path, const char *value)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(value);
+	if (RETRY_EINTR(write(fd, value, len)) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
+int link_bridge_create(const char *name, const char *mac, struct cidr gw,
+		       unsigned mtu, struct orch_err *e)
+{
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	int r = open_sock(&sk, e);
+	if (r < 0)
+		return r;
+	_cleanup_link_ struct rtnl_link *l = rtnl_link_bridge_alloc();
+	if (!l)
+		abort();
+	_cleanup_nladdr_ struct nl_addr *ll = NULL;
+	if (nl_addr_parse(mac, AF_LLC, &ll) < 0)
+		return err_set(e, EINVAL, "creating bridge %s: bad MAC %s", name,
+			       mac);
+	rtnl_link_set_name(l, name);
+	/* A pinned MAC: otherwise the bridge takes the lowest of its ports'
+	 * and changes as containers come and go, stalling ARP caches. */
+	rtnl_link_set_addr(l, ll);
+	rtnl_link_set_mtu(l, mtu);
+	r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
+	if (r < 0 && nl_errno(r) != EEXIST)
+		return nl_fail(e, r, "creating bridge", name);
+	int idx = ifindex_of(sk, name);
+	if (idx < 0)
+		return err_set(e, ENODEV, "creating bridge %s: it vanished", name);
+	r = addr_add(sk, idx, gw, name, e);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	/* 127.0.0.1 may be published: DNAT'ed local traffic leaves through
+	 * the bridge with a loopback source until masqueraded. */
+	_cleanup_free_ char *p =
+		xasprintf("/proc/sys/net/ipv4/conf/%s/route_localnet", name);
+	r = write_sysctl(p, "1");
+	if (r < 0)
+		return err_sys(e, r, "creating bridge %s: setting route_localnet",
+			       name);
+	return set_up(sk, name, e);
+}
+
+int link_delete(const char *name, struct orch_err *e)
+{
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	int r = open_sock(&sk, e);
+	if (r < 0)
+		return r;
+	_cleanup_link_ struct rtnl_link *l = rtnl_link_alloc();
+	rtnl_link_set_name(l, name);
+	r = rtnl_link_delete(sk, l);
+	if (r < 0 && nl_errno(r) != ENODEV)
+		return nl_fail(e, r, "deleting link", name);
+	return 0;
+}
+
+bool link_exists(const char *name)
+{
+	struct orch_err e;
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	if (open_sock(&sk, &e) < 0)
+		return true; /* unknown: never treat as gone */
+	return ifindex_of(sk, name) > 0;
+}
+
+int link_list(const char *prefix, char ***out, struct orch_err *e)
+{
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	int r = open_sock(&sk, e);
+	if (r < 0)
+		return r;
+	_cleanup_cache_ struct nl_cache *cache = NULL;
+	r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+	if (r < 0)
+		return nl_fail(e, r, "listing", "links");
+	*out = xcalloc(1, sizeof(char *));
+	for (struct nl_object *o = nl_cache_get_first(cache); o;
+	     o = nl_cache_get_next(o)) {
+		const char *name = rtnl_link_get_name((struct rtnl_link *)o);
+		if (name && startswith(name, prefix))
+			strv_push(out, name);
+	}
+	return 0;
+}
+
+static int route_default_add(struct nl_sock *sk, int ifindex, uint32_t gw,
+			     const char *ifname, struct orch_err *e)
+{
+	struct rtnl_route *rt = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	if (!rt || !nh)
+		abort();
+	_cleanup_nladdr_ struct nl_addr *dst = addr_build(0, 0);
+	_cleanup_nladdr_ struct nl_addr *via = addr_build(gw, 32);
+	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_table(rt, RT_TABLE_MAIN);
+	rtnl_route_set_dst(rt, dst);
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	rtnl_route_nh_set_gateway(nh, via);
+	rtnl_route_add_nexthop(rt, nh);
+	int r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_route_put(rt);
+	if (r < 0)
+		return err_set(e, nl_errno(r), "adding the default route via %s: %s",
+			       ifname, nl_geterror(r));
+	return 0;
+}
+
+int link_veth_create(const char *host_name, const char *bridge, int nsfd,
+		     const char *ifname, struct cidr addr, uint32_t gw,
+		     bool default_route, unsigned mtu, struct orch_err *e)
+{
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	_cleanup_sock_ struct nl_sock *csk = NULL;
+	int r = open_sock(&sk, e);
+	if (r < 0)
+		return r;
+	int br = ifindex_of(sk, bridge);
+	if (br < 0)
+		return err_set(e, ENODEV, "creating veth %s: bridge %s is missing",
+			       host_name, bridge);
+	_cleanup_link_ struct rtnl_link *veth = rtnl_link_veth_alloc();
+	if (!veth)
+		abort();
+	rtnl_link_set_name(veth, host_name);
+	rtnl_link_set_master(veth, br);
+	rtnl_link_set_mtu(veth, mtu);
+	rtnl_link_set_flags(veth, IFF_UP);
+	_cleanup_link_ struct rtnl_link *peer = rtnl_link_veth_get_peer(veth);
+	rtnl_link_set_name(peer, ifname);
+	rtnl_link_set_mtu(peer, mtu);
+	/* Born in the container: never visible on the host under a name that
+	 * could clash, and nothing to move afterwards. */
+	rtnl_link_set_ns_fd(peer, nsfd);
+	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
+	if (r < 0)
+		return nl_fail(e, r, "creating veth", host_name);
+	r = open_sock_in(nsfd, &csk, e);
+	if (r < 0)
+		goto undo;
+	int idx = ifindex_of(csk, ifname);
+	if (idx < 0) {
+		r = err_set(e, ENODEV, "%s did not appear in the container", ifname);
+		goto undo;
+	}
+	if ((r = addr_add(csk, idx, addr, ifname, e)) < 0 ||
+	    (r = set_up(csk, ifname, e)) < 0 || (r = set_up(csk, "lo", e)) < 0)
+		goto undo;
+	if (default_route && (r = route_default_add(csk, idx, gw, ifname, e)) < 0)
+		goto undo;
+	return 0;
+undo:
+	link_delete(host_name, NULL);
+	return r;
+}
+
+unsigned link_uplink_mtu(void)
+{
+	struct orch_err e;
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	if (open_sock(&sk, &e) < 0)
+		return 1500;
+	_cleanup_cache_ struct nl_cache *routes = NULL;
+	_cleanup_cache_ struct nl_cache *links = NULL;
+	if (rtnl_route_alloc_cache(sk, AF_INET, 0, &routes) < 0 ||
+	    rtnl_link_alloc_cache(sk, AF_UNSPEC, &links) < 0)
+		return 1500;
+	for (struct nl_object *o = nl_cache_get_first(routes); o;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		struct nl_addr *dst = rtnl_route_get_dst(rt);
+		if (rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
+		    (dst && nl_addr_get_prefixlen(dst) != 0) ||
+		    rtnl_route_get_nnexthops(rt) < 1)
+			continue;
+		int idx = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0));
+		struct rtnl_link *l = rtnl_link_get(links, idx);
+		if (!l)
+			continue;
+		unsigned mtu = rtnl_link_get_mtu(l);
+		rtnl_link_put(l);
+		if (mtu >= 576)
+			return mtu;
+	}
+	return 1500;
+}
+
+int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
+{
+	_cleanup_sock_ struct nl_sock *sk = NULL;
+	int r = open_sock(&sk, e);
+	if (r < 0)
+		return r;
+	_cleanup_cache_ struct nl_cache *routes = NULL;
+	_cleanup_cache_ struct nl_cache *links = NULL;
+	if ((r = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes)) < 0 ||
+	    (r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &links)) < 0)
+		return nl_fail(e, r, "listing", "routes");
+	size_t cap = 16, cnt = 0;
+	struct cidr *v = xcalloc(cap, sizeof(*v));
+	for (struct nl_object *o = nl_cache_get_first(routes); o;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+		struct nl_addr *dst = rtnl_route_get_dst(rt);
+		if (!dst || nl_addr_get_prefixlen(dst) == 0 ||
+		    nl_addr_get_len(dst) != 4)
+			continue;
+		if (rtnl_route_get_nnexthops(rt) > 0) {
+			int idx = rtnl_route_nh_get_ifindex(
+				rtnl_route_nexthop_n(rt, 0));
+			struct rtnl_link *l = rtnl_link_get(links, idx);
+			bool ours = l && rtnl_link_get_name(l) &&
+				    startswith(rtnl_link_get_name(l),
+					       NETD_BRIDGE_PREFIX);
+			if (l)
+				rtnl_link_put(l);
+			if (ours)
+				continue;
+		}
+		uint32_t be;
+		memcpy(&be, nl_addr_get_binary_addr(dst), 4);
+		if (cnt == cap)
+			v = xrealloc(v, (cap *= 2) * sizeof(*v));
+		int p = (int)nl_addr_get_prefixlen(dst);
+		uint32_t a = ntohl(be);
+		v[cnt++] = (struct cidr){
+			p ? a & (uint32_t)(0xffffffffu << (32 - p)) : 0, p};
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}

@@ -1,0 +1,143 @@
+/* netd's internal interfaces between its subsystems (not for other parts:
+ * they use netd/netd.h). */
+#ifndef ORCH_NETD_INT_H
+#define ORCH_NETD_INT_H
+
+#include "netd/netd.h"
+
+/* ---- ipam.c: pure IPv4 address arithmetic (host byte order) ----------- */
+
+struct cidr {
+	uint32_t addr;
+	int prefix;
+};
+
+/* "10.1.2.0/24" (addr "10.1.2.3" with want_prefix false); host bits of a
+ * subnet must be zero. */
+int ipam_parse_cidr(const char *s, struct cidr *out, struct orch_err *e);
+int ipam_parse_addr(const char *s, uint32_t *out);
+void ipam_format_addr(uint32_t a, char out[16]);
+char *ipam_format_cidr(struct cidr c); /* malloc'd */
+bool ipam_overlap(struct cidr a, struct cidr b);
+bool ipam_contains(struct cidr net, uint32_t addr);
+/* The first subnet of size subnet_prefix inside pool that overlaps none of
+ * taken[] (other networks and the host's routes and addresses). */
+int ipam_subnet_next(struct cidr pool, int subnet_prefix,
+		     const struct cidr *taken, size_t n_taken, struct cidr *out);
+/* The first host address of net that is not in used[] (gateway included
+ * there by the caller); -ENOSPC when full. */
+int ipam_lease_next(struct cidr net, const uint32_t *used, size_t n_used,
+		    uint32_t *out);
+/* A usable host address of net: not the network or broadcast address. */
+bool ipam_host_valid(struct cidr net, uint32_t addr);
+
+/* ---- firewall.c ------------------------------------------------------- */
+
+/* Pure generation of nft scripts from netd's state (pinned by golden
+ * files); fw_apply runs one script as one transaction. */
+void fw_gen_table(const struct netd_network *nets, size_t n,
+		  struct strbuf *out);
+void fw_gen_table_delete(struct strbuf *out);
+void fw_gen_network_add(const struct netd_network *n, struct strbuf *out);
+void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out);
+/* Elements that involve endpoint index i of n (its pairs and ports). */
+void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
+			 struct strbuf *out);
+void fw_gen_endpoint_remove(const struct netd_network *n, size_t i,
+			    struct strbuf *out);
+/* Replaces the network's pair set from n->pairs. */
+void fw_gen_links(const struct netd_network *n, struct strbuf *out);
+void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
+		 bool add, struct strbuf *out);
+int fw_apply(const char *script, struct orch_err *e);
+/* Whether the bridges' nft dispatch table exists. */
+bool fw_table_exists(void);
+
+/* ---- link.c: bridges, veths, addresses, routes (libnl) ----------------- */
+
+#define NETD_BRIDGE_PREFIX "ob-"
+#define NETD_VETH_PREFIX "ov-"
+
+int link_bridge_create(const char *name, const char *mac, struct cidr gw,
+		       unsigned mtu, struct orch_err *e);
+/* Deletes a link by name; "already gone" is success. */
+int link_delete(const char *name, struct orch_err *e);
+bool link_exists(const char *name);
+/* Names of the links starting with prefix. */
+int link_list(const char *prefix, char ***out, struct orch_err *e);
+/* The veth pair host_name <-> ifname, ifname born in the namespace nsfd,
+ * addressed and up, its default route via gw when default_route. */
+int link_veth_create(const char *host_name, const char *bridge, int nsfd,
+		     const char *ifname, struct cidr addr, uint32_t gw,
+		     bool default_route, unsigned mtu, struct orch_err *e);
+/* The MTU of the interface holding the default route (1500 if none). */
+unsigned link_uplink_mtu(void);
+/* The host's IPv4 routes and addresses, but default routes and routes on
+ * netd's own bridges. */
+int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e);
+
+/* ---- state.c: persisted state ----------------------------------------- */
+
+struct netd_config {
+	struct cidr pool;
+	int subnet_prefix;
+	unsigned quota_networks, quota_endpoints, quota_ports; /* non-root */
+};
+
+struct netd_state {
+	struct netd_network *nets;
+	size_t n_nets;
+	/* Host sysctls netd changed, to restore when the last network goes;
+	 * -1 = untouched. */
+	int saved_ip_forward;
+	int saved_bridge_nf;
+};
+
+int config_load(const char *path, struct netd_config *cfg, struct orch_err *e);
+int state_load(const char *path, struct netd_state *st, struct orch_err *e);
+int state_save(const char *path, const struct netd_state *st,
+	       struct orch_err *e);
+void state_clear(struct netd_state *st);
+struct netd_network *state_find(struct netd_state *st, const char *name);
+/* Index of the container's endpoint in n, or -1. */
+ssize_t state_endpoint_find(const struct netd_network *n, const char *cid);
+
+/* ---- dns.c ------------------------------------------------------------ */
+
+enum dns_verdict { DNS_ANSWER, DNS_FORWARD, DNS_DROP };
+/* Answers a query from asker (an address on network n of st): names of
+ * endpoints on the networks the asker is on.  Pure: builds the reply in
+ * *reply (malloc'd). */
+enum dns_verdict dns_answer(const struct netd_state *st, uint32_t asker,
+			    const void *query, size_t len, uint8_t **reply,
+			    size_t *reply_len);
+
+struct dns_server;
+int dns_server_new(struct dns_server **out, struct orch_err *e);
+void dns_server_free(struct dns_server *d);
+/* Opens/closes the resolver of a network on its gateway. */
+int dns_network_add(struct dns_server *d, const struct netd_network *n,
+		    struct orch_err *e);
+void dns_network_remove(struct dns_server *d, const struct netd_network *n);
+/* fds to poll (POLLIN) and the handler for a readable one. */
+size_t dns_pollfds(struct dns_server *d, int *fds, size_t max);
+void dns_handle(struct dns_server *d, const struct netd_state *st, int fd);
+void dns_tick(struct dns_server *d);
+
+/* ---- hostport.c: who holds a host port -------------------------------- */
+
+/* 0 when proto/ip:port can be bound on the host; else -EADDRINUSE with a
+ * message naming the process holding it, or another error. */
+int hostport_check(const char *proto, uint32_t ip, unsigned port,
+		   struct orch_err *e);
+
+/* ---- server.c --------------------------------------------------------- */
+
+struct server_opts {
+	const char *config; /* NULL: $ORCH_ROOT/netd.json when present */
+	int ready_fd;	    /* written to and closed once serving, or -1 */
+};
+/* Reconciles state with the kernel, then serves until SIGTERM/SIGINT. */
+int server_run(const struct server_opts *o, struct orch_err *e);
+
+#endif

@@ -1,0 +1,1285 @@
+/* The daemon: reconciles its state with the kernel at start, then serves
+ * requests one at a time (so two projects never race for a subnet),
+ * authorizing each by the peer's uid.
+ *
+ * Crash safety: additions change the kernel first and record the state
+ * after; removals record the state first.  At start, links with netd's
+ * prefixes that the state does not know are deleted, networks whose bridge
+ * is missing get it back, endpoints whose veth is gone are dropped, and
+ * the nft table is rebuilt from the state in one transaction.  So a
+ * kill -9 anywhere leaves nothing behind and loses nothing recorded. */
+#include "netd/netd-int.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/nsfs.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define MAX_CLIENTS 256
+
+struct server {
+	struct netd_config cfg;
+	struct netd_state st;
+	struct dns_server *dns;
+	char *state_path;
+	unsigned mtu;
+	int crash_at; /* tests: SIGKILL self at this attach step */
+};
+
+/* A request being served: who asks, the args, an fd passed along. */
+struct call {
+	uid_t uid;
+	json_t *args;
+	int fd;
+	struct orch_err *e;
+};
+
+static const char *arg_str(const struct call *c, const char *key)
+{
+	const char *s = json_string_value(json_object_get(c->args, key));
+	return s && *s ? s : NULL;
+}
+
+static long arg_int(const struct call *c, const char *key)
+{
+	return (long)json_integer_value(json_object_get(c->args, key));
+}
+
+static bool arg_bool(const struct call *c, const char *key)
+{
+	return json_is_true(json_object_get(c->args, key));
+}
+
+static char **arg_strv(const struct call *c, const char *key)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t i;
+	json_t *item;
+	json_array_foreach(json_object_get(c->args, key), i, item)
+		strv_push(&v, json_string_value(item));
+	return v;
+}
+
+/* Test hook: kill -9 ourselves between two steps of an attach. */
+static void crash_point(struct server *s, int step)
+{
+	if (s->crash_at == step)
+		raise(SIGKILL);
+}
+
+static int save(struct server *s, struct orch_err *e)
+{
+	return state_save(s->state_path, &s->st, e);
+}
+
+/* Applies an incremental script; if the kernel disagrees with it, the
+ * table is rebuilt from the state instead (same end result). */
+static int fw_sync(struct server *s, struct strbuf *script, struct orch_err *e)
+{
+	int r = fw_apply(script->buf, e);
+	sb_free(script);
+	if (r == 0)
+		return 0;
+	log_warn("%s; rebuilding the table", e->msg);
+	struct strbuf full;
+	sb_init(&full);
+	if (s->st.n_nets)
+		fw_gen_table(s->st.nets, s->st.n_nets, &full);
+	else
+		fw_gen_table_delete(&full);
+	r = fw_apply(full.buf, e);
+	sb_free(&full);
+	return r;
+}
+
+static int read_sysctl(const char *path)
+{
+	_cleanup_free_ char *v = NULL;
+	if (read_file(path, &v, NULL, NULL) < 0)
+		return -1;
+	return atoi(v);
+}
+
+static int write_sysctl(const char *path, int v, struct orch_err *e)
+{
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%d", v);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || RETRY_EINTR(write(fd, buf, strlen(buf))) < 0)
+		return err_sys(e, errno, "setting %s to %d", path, v);
+	return 0;
+}
+
+#define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
+#define BRIDGE_NF "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+/* Forwarding, and bridged traffic through the inet table (link-only
+ * policy inside a bridge), are needed while a network exists; the host's
+ * previous values are recorded first so that they survive a crash. */
+static int host_settings_on(struct server *s, struct orch_err *e)
+{
+	int fwd = read_sysctl(IP_FORWARD), bnf = read_sysctl(BRIDGE_NF);
+	bool change = false;
+	if (fwd != 1 && s->st.saved_ip_forward < 0) {
+		s->st.saved_ip_forward = fwd;
+		change = true;
+	}
+	if (bnf >= 0 && bnf != 1 && s->st.saved_bridge_nf < 0) {
+		s->st.saved_bridge_nf = bnf;
+		change = true;
+	}
+	if (change) {
+		int r = save(s, e);
+		if (r < 0)
+			return r;
+	}
+	if (fwd != 1) {
+		int r = write_sysctl(IP_FORWARD, 1, e);
+		if (r < 0)
+			return r;
+	}
+	if (bnf >= 0 && bnf != 1)
+		return write_sysctl(BRIDGE_NF, 1, e);
+	return 0;
+}
+
+static void host_settings_restore(struct server *s)
+{
+	struct orch_err e;
+	if (s->st.saved_ip_forward >= 0 &&
+	    write_sysctl(IP_FORWARD, s->st.saved_ip_forward, &e) < 0)
+		log_warn("%s", e.msg);
+	if (s->st.saved_bridge_nf >= 0 &&
+	    write_sysctl(BRIDGE_NF, s->st.saved_bridge_nf, &e) < 0)
+		log_warn("%s", e.msg);
+	s->st.saved_ip_forward = s->st.saved_bridge_nf = -1;
+}
+
+/* ---- authorization and quotas ----------------------------------------- */
+
+static int authorize(const struct netd_network *n, uid_t uid, const char *what,
+		     struct orch_err *e)
+{
+	if (uid == 0 || uid == n->owner)
+		return 0;
+	return err_set(e, EPERM,
+		       "%s network %s: permission denied (it belongs to uid %u, "
+		       "you are uid %u)",
+		       what, n->name, (unsigned)n->owner, (unsigned)uid);
+}
+
+static struct netd_network *find_net(struct server *s, const char *name,
+				     uid_t uid, const char *what,
+				     struct orch_err *e)
+{
+	struct netd_network *n = state_find(&s->st, name);
+	if (!n) {
+		err_set(e, ENOENT, "%s network %s: no such network", what, name);
+		return NULL;
+	}
+	if (authorize(n, uid, what, e) < 0)
+		return NULL;
+	return n;
+}
+
+static void usage_of(struct server *s, uid_t uid, unsigned *nets,
+		     unsigned *eps, unsigned *ports)
+{
+	*nets = *eps = *ports = 0;
+	for (size_t i = 0; i < s->st.n_nets; i++) {
+		if (s->st.nets[i].owner != uid)
+			continue;
+		(*nets)++;
+		*eps += (unsigned)s->st.nets[i].n_endpoints;
+		*ports += (unsigned)s->st.nets[i].n_ports;
+	}
+}
+
+static int quota(struct server *s, uid_t uid, int which, unsigned more,
+		 struct orch_err *e)
+{
+	if (uid == 0)
+		return 0;
+	unsigned u[3], lim[3] = {s->cfg.quota_networks, s->cfg.quota_endpoints,
+				 s->cfg.quota_ports};
+	static const char *const names[] = {"networks", "endpoints",
+					    "published ports"};
+	usage_of(s, uid, &u[0], &u[1], &u[2]);
+	if (u[which] + more > lim[which])
+		return err_set(e, EDQUOT,
+			       "uid %u would exceed its quota of %u %s (has %u)",
+			       (unsigned)uid, lim[which], names[which], u[which]);
+	return 0;
+}
+
+/* ---- networks -------------------------------------------------------- */
+
+static json_t *net_json(const struct netd_network *n)
+{
+	return netd_network_to_json(n);
+}
+
+static bool same_settings(const struct netd_network *n, const struct call *c)
+{
+	const char *subnet = arg_str(c, "subnet");
+	const char *gw = arg_str(c, "gateway");
+	const char *project = arg_str(c, "project");
+	return n->internal == arg_bool(c, "internal") &&
+	       n->icc == arg_bool(c, "icc") &&
+	       streq(n->project, project ? project : "") &&
+	       (!subnet || streq(n->subnet, subnet)) &&
+	       (!gw || streq(n->gateway, gw));
+}
+
+static int pick_subnet(struct server *s, const struct call *c,
+		       struct cidr *out)
+{
+	const char *name = arg_str(c, "name");
+	const char *want = arg_str(c, "subnet");
+	_cleanup_free_ struct cidr *host = NULL;
+	size_t n_host = 0;
+	int r = link_host_cidrs(&host, &n_host, c->e);
+	if (r < 0)
+		return r;
+	if (want) {
+		r = ipam_parse_cidr(want, out, c->e);
+		if (r < 0)
+			return r;
+		if (out->prefix > 30)
+			return err_set(c->e, EINVAL,
+				       "subnet %s is too small for a network", want);
+		for (size_t i = 0; i < s->st.n_nets; i++) {
+			struct cidr o;
+			if (ipam_parse_cidr(s->st.nets[i].subnet, &o, NULL) == 0 &&
+			    ipam_overlap(o, *out))
+				return err_set(c->e, EEXIST,
+					       "subnet %s overlaps %s of network "
+					       "%s (project %s)",
+					       want, s->st.nets[i].subnet,
+					       s->st.nets[i].name,
+					       s->st.nets[i].project);
+		}
+		for (size_t i = 0; i < n_host; i++)
+			if (ipam_overlap(host[i], *out)) {
+				_cleanup_free_ char *h = ipam_format_cidr(host[i]);
+				return err_set(c->e, EEXIST,
+					       "subnet %s overlaps the host's "
+					       "route %s",
+					       want, h);
+			}
+		return 0;
+	}
+	size_t n_taken = n_host + s->st.n_nets;
+	_cleanup_free_ struct cidr *taken = xcalloc(n_taken + 1, sizeof(*taken));
+	memcpy(taken, host, n_host * sizeof(*host));
+	size_t k = n_host;
+	for (size_t i = 0; i < s->st.n_nets; i++)
+		if (ipam_parse_cidr(s->st.nets[i].subnet, &taken[k], NULL) == 0)
+			k++;
+	r = ipam_subnet_next(s->cfg.pool, s->cfg.subnet_prefix, taken, k, out);
+	if (r < 0) {
+		_cleanup_free_ char *p = ipam_format_cidr(s->cfg.pool);
+		return err_set(c->e, ENOSPC,
+			       "creating network %s: no free /%d subnet left in "
+			       "the pool %s",
+			       name, s->cfg.subnet_prefix, p);
+	}
+	return 0;
+}
+
+static int op_network_create(struct server *s, struct call *c, json_t **res)
+{
+	const char *name = arg_str(c, "name");
+	struct netd_network *old = state_find(&s->st, name);
+	if (old) {
+		int r = authorize(old, c->uid, "creating", c->e);
+		if (r < 0)
+			return r;
+		if (!same_settings(old, c))
+			return err_set(c->e, EEXIST,
+				       "network %s already exists with other "
+				       "settings (project %s, subnet %s)",
+				       name, old->project, old->subnet);
+		*res = net_json(old);
+		return 0;
+	}
+	int r = quota(s, c->uid, 0, 1, c->e);
+	if (r < 0)
+		return r;
+	struct cidr subnet;
+	r = pick_subnet(s, c, &subnet);
+	if (r < 0)
+		return err_wrap(c->e, "creating network %s", name);
+	uint32_t gw;
+	const char *gwarg = arg_str(c, "gateway");
+	if (gwarg) {
+		if (ipam_parse_addr(gwarg, &gw) < 0 || !ipam_host_valid(subnet, gw))
+			return err_set(c->e, EINVAL,
+				       "creating network %s: gateway %s is not a "
+				       "host address of its subnet",
+				       name, gwarg);
+	} else {
+		gw = subnet.addr + 1;
+	}
+	struct netd_network n = {0};
+	char id[65], gwbuf[16], mac[18], hash[65];
+	random_id(id);
+	ipam_format_addr(gw, gwbuf);
+	sha256_hex(id, 64, hash);
+	/* Locally administered, unicast, stable for the network's life. */
+	snprintf(mac, sizeof(mac), "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash,
+		 hash + 2, hash + 4, hash + 6, hash + 8);
+	n.id = xstrdup(id);
+	n.name = xstrdup(name);
+	n.project = xstrdup(arg_str(c, "project"));
+	n.bridge = xasprintf(NETD_BRIDGE_PREFIX "%.12s", id);
+	n.subnet = ipam_format_cidr(subnet);
+	n.gateway = xstrdup(gwbuf);
+	n.internal = arg_bool(c, "internal");
+	n.icc = arg_bool(c, "icc");
+	n.owner = c->uid;
+	n.labels = arg_strv(c, "labels");
+	n.endpoints = xcalloc(1, sizeof(*n.endpoints));
+	n.ports = xcalloc(1, sizeof(*n.ports));
+	n.pairs = xcalloc(1, sizeof(*n.pairs));
+
+	r = host_settings_on(s, c->e);
+	if (r < 0)
+		goto fail;
+	r = link_bridge_create(n.bridge, mac, (struct cidr){gw, subnet.prefix},
+			       s->mtu, c->e);
+	if (r < 0)
+		goto fail_link;
+	s->st.nets = xrealloc(s->st.nets, (s->st.n_nets + 1) * sizeof(n));
+	s->st.nets[s->st.n_nets++] = n;
+	struct netd_network *np = &s->st.nets[s->st.n_nets - 1];
+	struct strbuf script;
+	sb_init(&script);
+	if (s->st.n_nets == 1)
+		fw_gen_table(s->st.nets, s->st.n_nets, &script);
+	else
+		fw_gen_network_add(np, &script);
+	r = fw_sync(s, &script, c->e);
+	if (r == 0)
+		r = save(s, c->e);
+	if (r < 0) {
+		s->st.n_nets--;
+		goto fail_link;
+	}
+	if (dns_network_add(s->dns, np, c->e) < 0)
+		log_warn("%s", c->e->msg);
+	log_info("created network %s (%s, bridge %s)", np->name, np->subnet,
+		 np->bridge);
+	*res = net_json(np);
+	return 0;
+fail_link:
+	link_delete(n.bridge, NULL);
+fail:
+	netd_network_clear(&n);
+	return err_wrap(c->e, "creating network %s", name);
+}
+
+/* Removes network index i: state first, then rules, then links. */
+static int network_remove_at(struct server *s, size_t i, struct orch_err *e)
+{
+	struct netd_network n = s->st.nets[i];
+	memmove(&s->st.nets[i], &s->st.nets[i + 1],
+		(s->st.n_nets - i - 1) * sizeof(n));
+	s->st.n_nets--;
+	dns_network_remove(s->dns, &n);
+	int r = save(s, e);
+	if (r < 0) {
+		/* Put it back: nothing was changed yet. */
+		s->st.nets = xrealloc(s->st.nets, (s->st.n_nets + 1) * sizeof(n));
+		memmove(&s->st.nets[i + 1], &s->st.nets[i],
+			(s->st.n_nets - i) * sizeof(n));
+		s->st.nets[i] = n;
+		s->st.n_nets++;
+		dns_network_add(s->dns, &n, NULL);
+		return r;
+	}
+	struct strbuf script;
+	sb_init(&script);
+	if (s->st.n_nets == 0)
+		fw_gen_table_delete(&script);
+	else
+		fw_gen_network_remove(&n, &script);
+	if (fw_sync(s, &script, e) < 0)
+		log_warn("removing network %s: %s", n.name, e->msg);
+	for (size_t k = 0; k < n.n_endpoints; k++)
+		if (link_delete(n.endpoints[k].host_ifname, e) < 0)
+			log_warn("removing network %s: %s", n.name, e->msg);
+	if (link_delete(n.bridge, e) < 0)
+		log_warn("removing network %s: %s", n.name, e->msg);
+	if (s->st.n_nets == 0) {
+		host_settings_restore(s);
+		if (save(s, e) < 0)
+			log_warn("%s", e->msg);
+	}
+	log_info("removed network %s", n.name);
+	netd_network_clear(&n);
+	return 0;
+}
+
+static int op_network_remove(struct server *s, struct call *c, json_t **res)
+{
+	const char *name = arg_str(c, "name");
+	struct netd_network *n = state_find(&s->st, name);
+	if (!n) {
+		*res = json_pack("{s:b}", "removed", 0);
+		return 0;
+	}
+	int r = authorize(n, c->uid, "removing", c->e);
+	if (r < 0)
+		return r;
+	r = network_remove_at(s, (size_t)(n - s->st.nets), c->e);
+	if (r < 0)
+		return err_wrap(c->e, "removing network %s", name);
+	*res = json_pack("{s:b}", "removed", 1);
+	return 0;
+}
+
+static int op_network_inspect(struct server *s, struct call *c, json_t **res)
+{
+	struct netd_network *n =
+		find_net(s, arg_str(c, "name"), c->uid, "inspecting", c->e);
+	if (!n)
+		return -c->e->code;
+	*res = net_json(n);
+	return 0;
+}
+
+static bool listed(const struct netd_network *n, const struct call *c)
+{
+	const char *project = arg_str(c, "project");
+	return (c->uid == 0 || n->owner == c->uid) &&
+	       (!project || streq(n->project, project));
+}
+
+static int op_network_list(struct server *s, struct call *c, json_t **res)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < s->st.n_nets; i++)
+		if (listed(&s->st.nets[i], c))
+			json_array_append_new(a, net_json(&s->st.nets[i]));
+	*res = json_pack("{s:o}", "networks", a);
+	return 0;
+}
+
+/* Endpoints whose container is gone: its namespace died with it and took
+ * the veth pair along. */
+static bool drop_dead_endpoints(struct netd_network *n)
+{
+	bool changed = false;
+	for (size_t i = 0; i < n->n_endpoints;) {
+		struct netd_endpoint *ep = &n->endpoints[i];
+		if (link_exists(ep->host_ifname)) {
+			i++;
+			continue;
+		}
+		log_info("dropping endpoint %s of %s: its veth %s is gone",
+			 ep->container_name, n->name, ep->host_ifname);
+		for (size_t p = 0; p < n->n_ports;) {
+			if (streq(n->ports[p].container_id, ep->container_id)) {
+				netd_port_clear(&n->ports[p]);
+				n->ports[p] = n->ports[--n->n_ports];
+			} else {
+				p++;
+			}
+		}
+		netd_endpoint_clear(ep);
+		memmove(ep, ep + 1, (n->n_endpoints - i - 1) * sizeof(*ep));
+		n->n_endpoints--;
+		changed = true;
+	}
+	return changed;
+}
+
+static int op_network_prune(struct server *s, struct call *c, json_t **res)
+{
+	json_t *removed = json_array();
+	bool changed = false;
+	for (size_t i = 0; i < s->st.n_nets; i++)
+		if (listed(&s->st.nets[i], c))
+			changed |= drop_dead_endpoints(&s->st.nets[i]);
+	if (changed) {
+		struct strbuf full;
+		sb_init(&full);
+		fw_gen_table(s->st.nets, s->st.n_nets, &full);
+		int r = fw_apply(full.buf, c->e);
+		sb_free(&full);
+		if (r < 0 || (r = save(s, c->e)) < 0) {
+			json_decref(removed);
+			return r;
+		}
+	}
+	for (size_t i = 0; i < s->st.n_nets;) {
+		struct netd_network *n = &s->st.nets[i];
+		if (!listed(n, c) || n->n_endpoints) {
+			i++;
+			continue;
+		}
+		json_t *name = json_string(n->name);
+		if (network_remove_at(s, i, c->e) < 0) {
+			json_decref(name);
+			json_decref(removed);
+			return -c->e->code;
+		}
+		json_array_append_new(removed, name);
+	}
+	*res = json_pack("{s:o}", "removed", removed);
+	return 0;
+}
+
+/* ---- endpoints ------------------------------------------------------- */
+
+/* The namespace to attach: the fd passed along, or (root only, for tools
+ * speaking the protocol by hand) the path.  Never netd's own. */
+static int attach_netns(const struct call *c, int *out)
+{
+	int fd = -1;
+	const char *path = arg_str(c, "netns_path");
+	if (c->fd >= 0) {
+		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	} else if (c->uid == 0 && path) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	} else if (c->uid == 0 && arg_int(c, "pid") > 0) {
+		_cleanup_free_ char *p =
+			xasprintf("/proc/%ld/ns/net", arg_int(c, "pid"));
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+	} else {
+		return err_set(c->e, EINVAL,
+			       "no network namespace passed (send its fd)");
+	}
+	if (fd < 0)
+		return err_sys(c->e, errno, "opening the container's network "
+					    "namespace");
+	struct stat a, b;
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		close(fd);
+		return err_set(c->e, EINVAL, "the fd passed is not a network "
+					     "namespace");
+	}
+	if (fstat(fd, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+		close(fd);
+		return err_set(c->e, EPERM,
+			       "refusing to attach the host's own network "
+			       "namespace");
+	}
+	*out = fd;
+	return 0;
+}
+
+static char *next_ifname(struct server *s, const char *cid)
+{
+	for (unsigned k = 0;; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "eth%u", k);
+		bool used = false;
+		for (size_t i = 0; i < s->st.n_nets && !used; i++) {
+			ssize_t j = state_endpoint_find(&s->st.nets[i], cid);
+			used = j >= 0 &&
+			       streq(s->st.nets[i].endpoints[j].ifname, name);
+		}
+		if (!used)
+			return xstrdup(name);
+	}
+}
+
+static bool has_default_route(struct server *s, const char *cid)
+{
+	for (size_t i = 0; i < s->st.n_nets; i++) {
+		ssize_t j = state_endpoint_find(&s->st.nets[i], cid);
+		if (j >= 0 && s->st.nets[i].endpoints[j].default_route)
+			return true;
+	}
+	return false;
+}
+
+static int pick_address(struct netd_network *n, const struct call *c,
+			uint32_t *out)
+{
+	struct cidr subnet;
+	uint32_t gw;
+	if (ipam_parse_cidr(n->subnet, &subnet, c->e) < 0 ||
+	    ipam_parse_addr(n->gateway, &gw) < 0)
+		return err_set(c->e, EINVAL, "network %s: corrupt subnet", n->name);
+	_cleanup_free_ uint32_t *used =
+		xcalloc(n->n_endpoints + 1, sizeof(uint32_t));
+	used[0] = gw;
+	for (size_t i = 0; i < n->n_endpoints; i++)
+		ipam_parse_addr(n->endpoints[i].address, &used[i + 1]);
+	const char *want = arg_str(c, "address");
+	if (!want) {
+		if (ipam_lease_next(subnet, used, n->n_endpoints + 1, out) < 0)
+			return err_set(c->e, ENOSPC, "network %s is full (%s)",
+				       n->name, n->subnet);
+		return 0;
+	}
+	if (ipam_parse_addr(want, out) < 0 || !ipam_host_valid(subnet, *out))
+		return err_set(c->e, EINVAL,
+			       "address %s is not a host address of %s", want,
+			       n->subnet);
+	if (*out == gw)
+		return err_set(c->e, EADDRINUSE,
+			       "address %s is the gateway of network %s", want,
+			       n->name);
+	for (size_t i = 0; i < n->n_endpoints; i++)
+		if (used[i + 1] == *out)
+			return err_set(c->e, EADDRINUSE,
+				       "address %s is already used by %s", want,
+				       n->endpoints[i].container_name);
+	return 0;
+}
+
+static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
+{
+	const char *cid = arg_str(c, "container_id");
+	struct netd_network *n =
+		find_net(s, arg_str(c, "network"), c->uid, "attaching to", c->e);
+	if (!n)
+		return -c->e->code;
+	ssize_t have = state_endpoint_find(n, cid);
+	if (have >= 0) {
+		*res = netd_endpoint_to_json(&n->endpoints[have]);
+		return 0;
+	}
+	int r = quota(s, c->uid, 1, 1, c->e);
+	if (r < 0)
+		return r;
+	uint32_t addr;
+	r = pick_address(n, c, &addr);
+	if (r < 0)
+		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
+	_cleanup_close_ int nsfd = -1;
+	r = attach_netns(c, &nsfd);
+	if (r < 0)
+		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
+
+	struct netd_endpoint ep = {0};
+	char abuf[16], hash[65];
+	_cleanup_free_ char *key = xasprintf("%s/%s", n->id, cid);
+	sha256_hex(key, strlen(key), hash);
+	ipam_format_addr(addr, abuf);
+	struct cidr subnet;
+	ipam_parse_cidr(n->subnet, &subnet, NULL);
+	uint32_t gw = 0;
+	ipam_parse_addr(n->gateway, &gw);
+	ep.container_id = xstrdup(cid);
+	ep.container_name = xstrdup(arg_str(c, "container_name") ?: cid);
+	ep.service = xstrdup(arg_str(c, "service"));
+	ep.aliases = arg_strv(c, "aliases");
+	ep.address = xstrdup(abuf);
+	ep.prefix = subnet.prefix;
+	ep.gateway = xstrdup(n->gateway);
+	ep.ifname = next_ifname(s, cid);
+	ep.host_ifname = xasprintf(NETD_VETH_PREFIX "%.12s", hash);
+	ep.default_route = !n->internal && !has_default_route(s, cid);
+
+	crash_point(s, 1);
+	r = link_veth_create(ep.host_ifname, n->bridge, nsfd, ep.ifname,
+			     (struct cidr){addr, subnet.prefix}, gw,
+			     ep.default_route, s->mtu, c->e);
+	if (r < 0) {
+		netd_endpoint_clear(&ep);
+		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
+	}
+	crash_point(s, 2);
+	n->endpoints = xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
+	n->endpoints[n->n_endpoints++] = ep;
+	struct strbuf script;
+	sb_init(&script);
+	fw_gen_endpoint_add(n, n->n_endpoints - 1, &script);
+	r = fw_sync(s, &script, c->e);
+	crash_point(s, 3);
+	if (r == 0)
+		r = save(s, c->e);
+	if (r < 0) {
+		n->n_endpoints--;
+		link_delete(ep.host_ifname, NULL);
+		netd_endpoint_clear(&n->endpoints[n->n_endpoints]);
+		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
+	}
+	crash_point(s, 4);
+	log_info("attached %s to %s as %s (%s)", ep.container_name, n->name,
+		 ep.ifname, ep.address);
+	*res = netd_endpoint_to_json(&n->endpoints[n->n_endpoints - 1]);
+	return 0;
+}
+
+static int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
+{
+	const char *cid = arg_str(c, "container_id");
+	struct netd_network *n = state_find(&s->st, arg_str(c, "network"));
+	ssize_t i = n ? state_endpoint_find(n, cid) : -1;
+	if (i < 0) {
+		*res = json_pack("{s:b}", "removed", 0);
+		return 0;
+	}
+	int r = authorize(n, c->uid, "detaching from", c->e);
+	if (r < 0)
+		return r;
+	struct strbuf script;
+	sb_init(&script);
+	fw_gen_endpoint_remove(n, (size_t)i, &script);
+	struct netd_endpoint ep = n->endpoints[i];
+	memmove(&n->endpoints[i], &n->endpoints[i + 1],
+		(n->n_endpoints - (size_t)i - 1) * sizeof(ep));
+	n->n_endpoints--;
+	for (size_t p = 0; p < n->n_ports;) {
+		if (streq(n->ports[p].container_id, cid)) {
+			netd_port_clear(&n->ports[p]);
+			n->ports[p] = n->ports[--n->n_ports];
+		} else {
+			p++;
+		}
+	}
+	r = save(s, c->e);
+	if (r == 0 && fw_sync(s, &script, c->e) < 0)
+		log_warn("detaching %s: %s", cid, c->e->msg);
+	sb_free(&script);
+	if (r == 0 && link_delete(ep.host_ifname, c->e) < 0)
+		log_warn("detaching %s: %s", cid, c->e->msg);
+	if (r == 0)
+		log_info("detached %s from %s", ep.container_name, n->name);
+	netd_endpoint_clear(&ep);
+	if (r < 0)
+		return err_wrap(c->e, "detaching %s from %s", cid, n->name);
+	*res = json_pack("{s:b}", "removed", 1);
+	return 0;
+}
+
+static int op_links_set(struct server *s, struct call *c, json_t **res)
+{
+	struct netd_network *n = find_net(s, arg_str(c, "network"), c->uid,
+					  "setting links of", c->e);
+	if (!n)
+		return -c->e->code;
+	json_t *pairs = json_object_get(c->args, "pairs");
+	size_t cnt = json_array_size(pairs);
+	struct netd_pair *v = xcalloc(cnt + 1, sizeof(*v));
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *p = json_array_get(pairs, i);
+		v[i].from = xstrdup(json_string_value(json_object_get(p, "from")));
+		v[i].to = xstrdup(json_string_value(json_object_get(p, "to")));
+	}
+	for (size_t i = 0; i < n->n_pairs; i++) {
+		free(n->pairs[i].from);
+		free(n->pairs[i].to);
+	}
+	free(n->pairs);
+	n->pairs = v;
+	n->n_pairs = cnt;
+	struct strbuf script;
+	sb_init(&script);
+	fw_gen_links(n, &script);
+	int r = fw_sync(s, &script, c->e);
+	if (r == 0)
+		r = save(s, c->e);
+	if (r < 0)
+		return err_wrap(c->e, "setting links of %s", n->name);
+	*res = json_object();
+	return 0;
+}
+
+/* ---- ports ----------------------------------------------------------- */
+
+struct port_args {
+	const char *proto;
+	uint32_t ip; /* 0 = every address */
+	const char *ip_text;
+	unsigned port, cport, count;
+};
+
+static int port_args_parse(const struct call *c, struct port_args *pa,
+			   bool need_ports)
+{
+	pa->proto = arg_str(c, "proto") ?: "tcp";
+	pa->ip_text = arg_str(c, "host_ip") ?: "";
+	pa->port = (unsigned)arg_int(c, "host_port");
+	pa->cport = (unsigned)arg_int(c, "container_port");
+	pa->count = (unsigned)arg_int(c, "count");
+	if (pa->count == 0)
+		pa->count = 1;
+	pa->ip = 0;
+	if (!streq(pa->proto, "tcp") && !streq(pa->proto, "udp"))
+		return err_set(c->e, EINVAL, "protocol \"%s\": expected tcp or udp",
+			       pa->proto);
+	if (*pa->ip_text && !streq(pa->ip_text, "0.0.0.0") &&
+	    ipam_parse_addr(pa->ip_text, &pa->ip) < 0)
+		return err_set(c->e, EINVAL, "host IP \"%s\" is not an IPv4 address",
+			       pa->ip_text);
+	if (!pa->ip)
+		pa->ip_text = "";
+	if (!need_ports)
+		return 0;
+	if (!arg_str(c, "container_id"))
+		return err_set(c->e, EINVAL, "publishing: container_id missing");
+	if (pa->port < 1 || pa->cport < 1 || pa->port + pa->count - 1 > 65535 ||
+	    pa->cport + pa->count - 1 > 65535)
+		return err_set(c->e, EINVAL, "ports %u->%u (x%u) out of range",
+			       pa->port, pa->cport, pa->count);
+	return 0;
+}
+
+/* Conflicts with every network's mappings, then with the host's sockets. */
+static int port_conflicts(struct server *s, const struct call *c,
+			  const struct port_args *pa)
+{
+	for (unsigned k = 0; k < pa->count; k++) {
+		unsigned hp = pa->port + k;
+		for (size_t i = 0; i < s->st.n_nets; i++) {
+			const struct netd_network *n = &s->st.nets[i];
+			for (size_t j = 0; j < n->n_ports; j++) {
+				const struct netd_port *p = &n->ports[j];
+				uint32_t pip = 0;
+				ipam_parse_addr(p->host_ip, &pip);
+				if (p->host_port != hp || !streq(p->proto, pa->proto) ||
+				    (pip && pa->ip && pip != pa->ip))
+					continue;
+				ssize_t e = state_endpoint_find(n, p->container_id);
+				return err_set(c->e, EADDRINUSE,
+					       "host port %s%s%u/%s is already "
+					       "published by %s (project %s, "
+					       "network %s)",
+					       p->host_ip, *p->host_ip ? ":" : "",
+					       hp, pa->proto,
+					       e >= 0 ? n->endpoints[e].container_name
+						      : p->container_id,
+					       n->project, n->name);
+			}
+		}
+		int r = hostport_check(pa->proto, pa->ip, hp, c->e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int op_port_publish(struct server *s, struct call *c, json_t **res,
+			   bool check_only)
+{
+	struct port_args pa;
+	int r = port_args_parse(c, &pa, true);
+	if (r < 0)
+		return r;
+	const char *cid = arg_str(c, "container_id");
+	struct netd_network *n = find_net(s, arg_str(c, "network"), c->uid,
+					  "publishing a port on", c->e);
+	if (!n)
+		return -c->e->code;
+	if (!check_only && state_endpoint_find(n, cid) < 0)
+		return err_set(c->e, ENOENT,
+			       "publishing a port of %s: it is not attached to %s",
+			       cid, n->name);
+	if ((r = quota(s, c->uid, 2, pa.count, c->e)) < 0 ||
+	    (r = port_conflicts(s, c, &pa)) < 0)
+		return r;
+	*res = json_object();
+	if (check_only)
+		return 0;
+	struct strbuf script;
+	sb_init(&script);
+	size_t first = n->n_ports;
+	n->ports = xrealloc(n->ports, (n->n_ports + pa.count) * sizeof(*n->ports));
+	for (unsigned k = 0; k < pa.count; k++) {
+		struct netd_port *p = &n->ports[n->n_ports++];
+		p->container_id = xstrdup(cid);
+		p->proto = xstrdup(pa.proto);
+		p->host_ip = xstrdup(pa.ip_text);
+		p->host_port = pa.port + k;
+		p->container_port = pa.cport + k;
+		fw_gen_port(n, p, true, &script);
+	}
+	r = fw_sync(s, &script, c->e);
+	if (r == 0)
+		r = save(s, c->e);
+	if (r < 0) {
+		while (n->n_ports > first)
+			netd_port_clear(&n->ports[--n->n_ports]);
+		return err_wrap(c->e, "publishing port %u of %s", pa.port, cid);
+	}
+	log_info("published %s%s%u/%s -> %s:%u (x%u)", pa.ip_text,
+		 *pa.ip_text ? ":" : "", pa.port, pa.proto, cid, pa.cport,
+		 pa.count);
+	return 0;
+}
+
+static int op_port_unpublish(struct server *s, struct call *c, json_t **res)
+{
+	struct port_args pa;
+	int r = port_args_parse(c, &pa, false);
+	if (r < 0)
+		return r;
+	const char *cid = arg_str(c, "container_id");
+	struct netd_network *n = state_find(&s->st, arg_str(c, "network"));
+	unsigned removed = 0;
+	if (n) {
+		if ((r = authorize(n, c->uid, "unpublishing a port of", c->e)) < 0)
+			return r;
+		struct strbuf script;
+		sb_init(&script);
+		for (size_t j = 0; j < n->n_ports;) {
+			struct netd_port *p = &n->ports[j];
+			bool match =
+				(!cid || streq(p->container_id, cid)) &&
+				(!arg_str(c, "proto") || streq(p->proto, pa.proto)) &&
+				(!arg_str(c, "host_ip") || streq(p->host_ip, pa.ip_text)) &&
+				(!pa.port || (p->host_port >= pa.port &&
+					      p->host_port < pa.port + pa.count));
+			if (!match) {
+				j++;
+				continue;
+			}
+			fw_gen_port(n, p, false, &script);
+			netd_port_clear(p);
+			*p = n->ports[--n->n_ports];
+			removed++;
+		}
+		if (removed) {
+			r = save(s, c->e);
+			if (r == 0 && fw_sync(s, &script, c->e) < 0)
+				log_warn("%s", c->e->msg);
+		}
+		sb_free(&script);
+		if (r < 0)
+			return r;
+	}
+	*res = json_pack("{s:i}", "removed", (int)removed);
+	return 0;
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+static int dispatch(struct server *s, const struct netd_request *req,
+		    struct call *c, json_t **res)
+{
+	if (streq(req->op, "ping")) {
+		*res = json_pack("{s:i}", "version", NETD_PROTO_VERSION);
+		return 0;
+	}
+	if (streq(req->op, "network.create"))
+		return op_network_create(s, c, res);
+	if (streq(req->op, "network.remove"))
+		return op_network_remove(s, c, res);
+	if (streq(req->op, "network.inspect"))
+		return op_network_inspect(s, c, res);
+	if (streq(req->op, "network.list"))
+		return op_network_list(s, c, res);
+	if (streq(req->op, "network.prune"))
+		return op_network_prune(s, c, res);
+	if (streq(req->op, "endpoint.attach"))
+		return op_endpoint_attach(s, c, res);
+	if (streq(req->op, "endpoint.detach"))
+		return op_endpoint_detach(s, c, res);
+	if (streq(req->op, "links.set"))
+		return op_links_set(s, c, res);
+	if (streq(req->op, "port.publish"))
+		return op_port_publish(s, c, res, false);
+	if (streq(req->op, "port.check"))
+		return op_port_publish(s, c, res, true);
+	if (streq(req->op, "port.unpublish"))
+		return op_port_unpublish(s, c, res);
+	return err_set(c->e, EOPNOTSUPP, "unknown operation %s", req->op);
+}
+
+/* Reads one message and answers it; false when the client is gone. */
+static bool serve_one(struct server *s, int fd)
+{
+	static char buf[NETD_MSG_MAX + 1];
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	ssize_t n = RETRY_EINTR(recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return true;
+	if (n <= 0)
+		return false;
+	int passed = -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm;
+	     cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (passed < 0)
+				passed = f;
+			else
+				close(f);
+		}
+	}
+	_cleanup_close_ int pfd = passed;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		return false;
+	struct orch_err e = {0};
+	struct netd_request req;
+	json_t *res = NULL;
+	int r;
+	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > NETD_MSG_MAX) {
+		r = err_set(&e, EMSGSIZE, "message larger than %d bytes",
+			    NETD_MSG_MAX);
+	} else if (mh.msg_flags & MSG_CTRUNC) {
+		r = err_set(&e, EINVAL, "too many fds passed");
+	} else {
+		r = netd_request_decode(buf, (size_t)n, &req, &e);
+		if (r == 0) {
+			struct call c = {.uid = cred.uid,
+					 .args = req.args,
+					 .fd = pfd,
+					 .e = &e};
+			r = dispatch(s, &req, &c, &res);
+			if (r < 0)
+				log_debug("uid %u %s: %s", (unsigned)cred.uid,
+					  req.op, e.msg);
+			netd_request_clear(&req);
+		}
+	}
+	size_t len;
+	_cleanup_free_ char *reply = r < 0 ? netd_reply_err(&e, &len)
+					   : netd_reply_ok(res, &len);
+	if (r < 0)
+		json_decref(res);
+	/* A client that does not read its replies is dropped, never waited
+	 * for. */
+	if (RETRY_EINTR(send(fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0)
+		return false;
+	return true;
+}
+
+/* ---- start: reconcile ------------------------------------------------- */
+
+static int reconcile(struct server *s, struct orch_err *e)
+{
+	for (size_t i = 0; i < s->st.n_nets; i++) {
+		struct netd_network *n = &s->st.nets[i];
+		struct cidr subnet;
+		uint32_t gw;
+		char hash[65], mac[18];
+		if (ipam_parse_cidr(n->subnet, &subnet, e) < 0 ||
+		    ipam_parse_addr(n->gateway, &gw) < 0)
+			return err_wrap(e, "network %s in the state", n->name);
+		if (!link_exists(n->bridge)) {
+			log_warn("network %s: bridge %s was missing, recreating it",
+				 n->name, n->bridge);
+			sha256_hex(n->id, strlen(n->id), hash);
+			snprintf(mac, sizeof(mac), "02:%.2s:%.2s:%.2s:%.2s:%.2s",
+				 hash, hash + 2, hash + 4, hash + 6, hash + 8);
+			int r = link_bridge_create(n->bridge, mac,
+						   (struct cidr){gw, subnet.prefix},
+						   s->mtu, e);
+			if (r < 0)
+				return r;
+		}
+		drop_dead_endpoints(n);
+	}
+	/* Links of netd's that the state does not know: left by a crash
+	 * between creating them and recording them. */
+	const char *prefixes[] = {NETD_VETH_PREFIX, NETD_BRIDGE_PREFIX};
+	for (size_t k = 0; k < ARRAY_SIZE(prefixes); k++) {
+		_cleanup_strv_ char **names = NULL;
+		int r = link_list(prefixes[k], &names, e);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; names[i]; i++) {
+			bool known = false;
+			for (size_t j = 0; j < s->st.n_nets && !known; j++) {
+				struct netd_network *n = &s->st.nets[j];
+				known = streq(n->bridge, names[i]);
+				for (size_t q = 0; q < n->n_endpoints && !known; q++)
+					known = streq(n->endpoints[q].host_ifname,
+						      names[i]);
+			}
+			if (known)
+				continue;
+			log_info("deleting leftover link %s", names[i]);
+			if (link_delete(names[i], e) < 0)
+				log_warn("%s", e->msg);
+		}
+	}
+	struct strbuf full;
+	sb_init(&full);
+	if (s->st.n_nets)
+		fw_gen_table(s->st.nets, s->st.n_nets, &full);
+	else
+		fw_gen_table_delete(&full);
+	int r = fw_apply(full.buf, e);
+	sb_free(&full);
+	if (r < 0)
+		return r;
+	if (s->st.n_nets) {
+		r = host_settings_on(s, e);
+		if (r < 0)
+			return r;
+	} else {
+		host_settings_restore(s);
+	}
+	r = save(s, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->st.n_nets; i++)
+		if (dns_network_add(s->dns, &s->st.nets[i], e) < 0)
+			log_warn("%s", e->msg);
+	return 0;
+}
+
+static int listen_socket(int *out, struct orch_err *e)
+{
+	_cleanup_free_ char *path = path_join(orch_run(), "netd.sock");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(e, ENAMETOOLONG, "socket path %s is too long", path);
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX,
+					SOCK_SEQPACKET | SOCK_CLOEXEC |
+						SOCK_NONBLOCK,
+					0);
+	if (fd < 0)
+		return err_sys(e, errno, "creating socket %s", path);
+	/* We hold the lock: a socket file left there is from a dead netd. */
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return err_sys(e, errno, "binding %s", path);
+	/* Everyone may connect; each request is authorized by its uid. */
+	if (chmod(path, 0666) < 0 || listen(fd, 64) < 0)
+		return err_sys(e, errno, "listening on %s", path);
+	*out = move_fd(fd);
+	return 0;
+}
+
+int server_run(const struct server_opts *o, struct orch_err *e)
+{
+	struct server s = {0};
+	_cleanup_close_ int lfd = -1, sfd = -1, lsock = -1;
+	_cleanup_free_ char *dir = path_join(orch_run(), "netd");
+	_cleanup_free_ char *lock = path_join(dir, "netd.pid");
+	_cleanup_free_ char *defcfg = path_join(orch_root(), "netd.json");
+	s.state_path = path_join(dir, "state.json");
+	const char *crash = getenv("NETD_TEST_CRASH_AT");
+	s.crash_at = crash ? atoi(crash) : 0;
+	int r = mkdir_p(dir, 0700, e);
+	if (r < 0)
+		goto out;
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		r = err_sys(e, errno, "locking %s (is netd already running?)",
+			    lock);
+		goto out;
+	}
+	/* The lock file names the holder, for service managers and tests. */
+	char pid[32];
+	int plen = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(lfd, 0) < 0 || pwrite(lfd, pid, (size_t)plen, 0) != plen)
+		log_warn("writing %s: %s", lock, strerror(errno));
+	if ((r = config_load(o->config ? o->config : defcfg, &s.cfg, e)) < 0 ||
+	    (r = state_load(s.state_path, &s.st, e)) < 0 ||
+	    (r = dns_server_new(&s.dns, e)) < 0)
+		goto out;
+	s.mtu = link_uplink_mtu();
+	r = reconcile(&s, e);
+	if (r < 0) {
+		err_wrap(e, "reconciling the state with the kernel");
+		goto out;
+	}
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		r = err_sys(e, errno, "creating a signalfd");
+		goto out;
+	}
+	r = listen_socket(&lsock, e);
+	if (r < 0)
+		goto out;
+	if (o->ready_fd >= 0) {
+		RETRY_EINTR(write(o->ready_fd, "", 1));
+		close(o->ready_fd);
+	}
+	log_info("serving %zu networks on %s/netd.sock (mtu %u)", s.st.n_nets,
+		 orch_run(), s.mtu);
+	int clients[MAX_CLIENTS];
+	size_t n_clients = 0;
+	for (;;) {
+		struct pollfd pfd[2 + MAX_CLIENTS + 64];
+		size_t np = 0;
+		pfd[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		pfd[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
+		for (size_t i = 0; i < n_clients; i++)
+			pfd[np++] = (struct pollfd){.fd = clients[i], .events = POLLIN};
+		int dfds[64];
+		size_t nd = dns_pollfds(s.dns, dfds, 64);
+		for (size_t i = 0; i < nd; i++)
+			pfd[np++] = (struct pollfd){.fd = dfds[i], .events = POLLIN};
+		int pr = poll(pfd, np, 1000);
+		if (pr < 0 && errno != EINTR) {
+			r = err_sys(e, errno, "poll");
+			break;
+		}
+		dns_tick(s.dns);
+		if (pr <= 0)
+			continue;
+		if (pfd[0].revents) {
+			log_info("exiting on signal; networks stay up");
+			r = 0;
+			break;
+		}
+		for (size_t i = 0; i < nd; i++)
+			if (pfd[2 + n_clients + i].revents)
+				dns_handle(s.dns, &s.st, dfds[i]);
+		for (size_t i = n_clients; i-- > 0;) {
+			short ev = pfd[2 + i].revents;
+			if (!ev)
+				continue;
+			if (ev & POLLIN) {
+				if (serve_one(&s, clients[i]))
+					continue;
+			} else if (!(ev & (POLLHUP | POLLERR | POLLNVAL))) {
+				continue;
+			}
+			close(clients[i]);
+			clients[i] = clients[--n_clients];
+		}
+		if (pfd[1].revents & POLLIN) {
+			int cfd = accept4(lsock, NULL, NULL,
+					  SOCK_CLOEXEC | SOCK_NONBLOCK);
+			/* Replies listing every network may be large. */
+			int sz = 8 * 1024 * 1024;
+			if (cfd >= 0)
+				setsockopt(cfd, SOL_SOCKET, SO_SNDBUFFORCE, &sz,
+					   sizeof(sz));
+			if (cfd >= 0 && n_clients < MAX_CLIENTS)
+				clients[n_clients++] = cfd;
+			else if (cfd >= 0)
+				close(cfd);
+		}
+	}
+	for (size_t i = 0; i < n_clients; i++)
+		close(clients[i]);
+out:
+	dns_server_free(s.dns);
+	state_clear(&s.st);
+	free(s.state_path);
+	return r;
+}
