@@ -119,9 +119,9 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 	else
 		sb_printf(&r,
 			  "oifname \"%s\" ip saddr . ip daddr @n_%s_pairs "
-			  "accept\n",
-			  n->bridge, id);
-	sb_printf(&r, "oifname \"%s\" drop\n", n->bridge);
+			  "accept\n"
+			  "oifname \"%s\" drop\n",
+			  n->bridge, id, n->bridge);
 	if (!n->internal)
 		sb_printf(&r, "ct status dnat accept\n"
 			      "oifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"

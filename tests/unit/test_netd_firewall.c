@@ -1,0 +1,138 @@
+/* netd's nftables script generation, pinned by golden files in
+ * tests/unit/golden/ (NETD_UPDATE_GOLDEN=1 rewrites them). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "netd/netd-int.h"
+
+static char *empty[] = {NULL};
+static char *www[] = {"www", NULL};
+
+static struct netd_endpoint front_eps[] = {
+	{"c-web", "p-web-1", "web", www, "10.210.0.2", 24, "10.210.0.1", "eth0",
+	 "ov-000000000001", true},
+	{"c-api", "p-api-1", "api", empty, "10.210.0.3", 24, "10.210.0.1",
+	 "eth0", "ov-000000000002", true},
+	{"c-api2", "p-api-2", "api", empty, "10.210.0.4", 24, "10.210.0.1",
+	 "eth0", "ov-000000000003", true},
+	{"c-stray", "p-stray-1", "stray", empty, "10.210.0.5", 24, "10.210.0.1",
+	 "eth0", "ov-000000000004", true},
+};
+static struct netd_port front_ports[] = {
+	{"c-web", "tcp", "", 8080, 80},
+	{"c-api", "udp", "127.0.0.1", 5353, 53},
+};
+static struct netd_pair front_pairs[] = {{"web", "api"}, {"p-stray-1", "web"}};
+static struct netd_endpoint back_eps[] = {
+	{"c-api", "p-api-1", "api", empty, "10.210.1.2", 24, "10.210.1.1", "eth1",
+	 "ov-000000000005", false},
+	{"c-db", "p-db-1", "db", empty, "10.210.1.3", 24, "10.210.1.1", "eth0",
+	 "ov-000000000006", false},
+};
+
+static struct netd_network nets[] = {
+	{"aaaaaaaaaaaa1111", "p_front", "p", "ob-aaaaaaaaaaaa", "10.210.0.0/24",
+	 "10.210.0.1", false, false, 0, empty, front_eps, 4, front_ports, 2,
+	 front_pairs, 2},
+	{"bbbbbbbbbbbb2222", "p_back", "p", "ob-bbbbbbbbbbbb", "10.210.1.0/24",
+	 "10.210.1.1", true, true, 1000, empty, back_eps, 2, NULL, 0, NULL, 0},
+};
+
+static void golden(const char *name, struct strbuf *got)
+{
+	_cleanup_free_ char *path =
+		xasprintf("tests/unit/golden/netd_%s.nft", name);
+	const char *text = got->buf ? got->buf : "";
+	if (getenv("NETD_UPDATE_GOLDEN")) {
+		struct orch_err e;
+		assert_int_equal(write_file_atomic(path, text, strlen(text), 0644,
+						   &e),
+				 0);
+	}
+	_cleanup_free_ char *want = NULL;
+	struct orch_err e;
+	if (read_file(path, &want, NULL, &e) < 0)
+		fail_msg("%s", e.msg);
+	if (!streq(want, text))
+		fail_msg("%s differs from the generated script:\n%s", path, text);
+	sb_free(got);
+}
+
+static void test_table(void **state)
+{
+	(void)state;
+	struct strbuf sb;
+	sb_init(&sb);
+	fw_gen_table(nets, 2, &sb);
+	golden("table", &sb);
+	fw_gen_table_delete(&sb);
+	golden("table_delete", &sb);
+}
+
+static void test_network(void **state)
+{
+	(void)state;
+	struct strbuf sb;
+	sb_init(&sb);
+	fw_gen_network_add(&nets[0], &sb);
+	golden("network_add", &sb);
+	fw_gen_network_remove(&nets[0], &sb);
+	golden("network_remove", &sb);
+	fw_gen_network_add(&nets[1], &sb);
+	golden("network_add_internal_icc", &sb);
+}
+
+static void test_endpoint_small(void **state)
+{
+	(void)state;
+	struct strbuf sb;
+	sb_init(&sb);
+	/* Adding an endpoint touches only its own pairs and ports. */
+	fw_gen_endpoint_add(&nets[0], 0, &sb);
+	golden("endpoint_add", &sb);
+	fw_gen_endpoint_remove(&nets[0], 0, &sb);
+	golden("endpoint_remove", &sb);
+	/* icc networks have no pairs: nothing to do. */
+	fw_gen_endpoint_add(&nets[1], 1, &sb);
+	assert_null(sb.buf);
+	fw_gen_links(&nets[0], &sb);
+	golden("links", &sb);
+	fw_gen_port(&nets[0], &front_ports[1], true, &sb);
+	golden("port_add", &sb);
+}
+
+static void test_rule_count_constant(void **state)
+{
+	(void)state;
+	/* The rules do not grow with endpoints or pairs, only elements. */
+	struct strbuf a, b;
+	sb_init(&a);
+	sb_init(&b);
+	struct netd_network n = nets[0];
+	n.n_endpoints = 1;
+	n.n_pairs = 0;
+	n.n_ports = 0;
+	fw_gen_table(&n, 1, &a);
+	fw_gen_table(&nets[0], 1, &b);
+	size_t ra = 0, rb = 0;
+	for (char *p = a.buf; (p = strstr(p, "\n\t\t")); p++)
+		ra++;
+	for (char *p = b.buf; (p = strstr(p, "\n\t\t")); p++)
+		rb++;
+	assert_int_equal(ra, rb);
+	sb_free(&a);
+	sb_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_network),
+		cmocka_unit_test(test_endpoint_small),
+		cmocka_unit_test(test_rule_count_constant),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

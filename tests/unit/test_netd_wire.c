@@ -1,0 +1,186 @@
+/* netd's wire format: requests are decoded against per-op schemas; every
+ * malformed message is an error with a message, never a crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "netd/netd.h"
+
+#include <jansson.h>
+
+static int decode(const char *msg, struct orch_err *e)
+{
+	struct netd_request req;
+	int r = netd_request_decode(msg, strlen(msg), &req, e);
+	if (r == 0)
+		netd_request_clear(&req);
+	return r;
+}
+
+static void test_valid(void **state)
+{
+	(void)state;
+	struct orch_err e = {0};
+	struct netd_request req;
+	const char *m = "{\"v\":1,\"op\":\"network.create\",\"args\":{\"name\":"
+			"\"p_front\",\"project\":\"p\",\"icc\":true,\"labels\":"
+			"[\"a=b\"]}}";
+	assert_int_equal(netd_request_decode(m, strlen(m), &req, &e), 0);
+	assert_string_equal(req.op, "network.create");
+	assert_true(json_is_true(json_object_get(req.args, "icc")));
+	netd_request_clear(&req);
+	assert_int_equal(decode("{\"v\":1,\"op\":\"ping\"}", &e), 0);
+	assert_int_equal(decode("{\"v\":1,\"op\":\"links.set\",\"args\":{"
+				"\"network\":\"n\",\"pairs\":[{\"from\":\"a\","
+				"\"to\":\"b\"}]}}",
+				&e),
+			 0);
+}
+
+static void expect_err(const char *msg, int code, const char *needle)
+{
+	struct orch_err e = {0};
+	assert_int_equal(decode(msg, &e), -code);
+	if (!strstr(e.msg, needle))
+		fail_msg("message \"%s\" lacks \"%s\"", e.msg, needle);
+}
+
+static void test_malformed(void **state)
+{
+	(void)state;
+	expect_err("", EBADMSG, "malformed");
+	expect_err("{", EBADMSG, "malformed");
+	expect_err("[1,2]", EBADMSG, "malformed");
+	expect_err("{\"v\":1}", EBADMSG, "malformed");
+	expect_err("{\"v\":2,\"op\":\"ping\"}", EPROTONOSUPPORT, "version 2");
+	expect_err("{\"v\":1,\"op\":\"nope\"}", EOPNOTSUPP, "unknown operation");
+	expect_err("{\"v\":1,\"op\":\"ping\",\"args\":[]}", EBADMSG, "malformed");
+	expect_err("{\"v\":1,\"op\":\"ping\",\"extra\":1}", EBADMSG, "malformed");
+	expect_err("{\"v\":1,\"op\":\"ping\",\"v\":1}", EBADMSG, "malformed");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{}}", EINVAL,
+		   "missing argument \"name\"");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"name\":5}}",
+		   EINVAL, "expected a string");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"name\":"
+		   "\"../x\"}}",
+		   EINVAL, "invalid name");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"name\":"
+		   "\"a\\u0000b\"}}",
+		   EBADMSG, "malformed");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"name\":\"a\","
+		   "\"bogus\":1}}",
+		   EINVAL, "unknown argument");
+	expect_err("{\"v\":1,\"op\":\"port.publish\",\"args\":{\"network\":\"a\","
+		   "\"host_port\":70000}}",
+		   EINVAL, "0..65535");
+	expect_err("{\"v\":1,\"op\":\"port.publish\",\"args\":{\"network\":\"a\","
+		   "\"host_port\":-1}}",
+		   EINVAL, "0..65535");
+	expect_err("{\"v\":1,\"op\":\"network.create\",\"args\":{\"name\":\"a\","
+		   "\"project\":\"p\",\"icc\":\"yes\"}}",
+		   EINVAL, "true or false");
+	expect_err("{\"v\":1,\"op\":\"links.set\",\"args\":{\"network\":\"n\","
+		   "\"pairs\":[{\"from\":\"a\"}]}}",
+		   EINVAL, "from");
+	expect_err("{\"v\":1,\"op\":\"links.set\",\"args\":{\"network\":\"n\","
+		   "\"pairs\":[\"a\"]}}",
+		   EINVAL, "from");
+}
+
+static void test_bounds(void **state)
+{
+	(void)state;
+	struct orch_err e = {0};
+	struct netd_request req;
+	char *big = xmalloc(NETD_MSG_MAX + 2);
+	memset(big, ' ', NETD_MSG_MAX + 1);
+	big[NETD_MSG_MAX + 1] = '\0';
+	assert_int_equal(netd_request_decode(big, NETD_MSG_MAX + 1, &req, &e),
+			 -EMSGSIZE);
+	free(big);
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "{\"v\":1,\"op\":\"endpoint.attach\",\"args\":{\"network\":"
+		     "\"n\",\"container_id\":\"c\",\"aliases\":[");
+	for (int i = 0; i <= NETD_LIST_MAX; i++)
+		sb_printf(&sb, "%s\"a%d\"", i ? "," : "", i);
+	sb_adds(&sb, "]}}");
+	assert_int_equal(decode(sb.buf, &e), -E2BIG);
+	sb_free(&sb);
+	char name[NETD_NAME_MAX + 2];
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	assert_false(netd_name_valid(name));
+	name[NETD_NAME_MAX] = '\0';
+	assert_true(netd_name_valid(name));
+	assert_false(netd_name_valid(""));
+	assert_false(netd_name_valid("-x"));
+	assert_false(netd_name_valid("a b"));
+}
+
+static void test_replies_and_objects(void **state)
+{
+	(void)state;
+	struct orch_err e = {0};
+	err_set(&e, EPERM, "removing network x: permission denied");
+	size_t len;
+	char *r = netd_reply_err(&e, &len);
+	assert_non_null(strstr(r, "\"ok\":false"));
+	assert_non_null(strstr(r, "\"errno\":1"));
+	free(r);
+	r = netd_reply_ok(NULL, &len);
+	assert_string_equal(r, "{\"v\":1,\"ok\":true,\"result\":{}}");
+	free(r);
+
+	char *aliases[] = {"www", NULL};
+	struct netd_endpoint ep = {.container_id = "c1",
+				   .container_name = "p-web-1",
+				   .service = "web",
+				   .aliases = aliases,
+				   .address = "10.210.0.2",
+				   .prefix = 24,
+				   .gateway = "10.210.0.1",
+				   .ifname = "eth0",
+				   .host_ifname = "ov-1",
+				   .default_route = true};
+	struct netd_port port = {.container_id = "c1",
+				 .proto = "tcp",
+				 .host_ip = "",
+				 .host_port = 8080,
+				 .container_port = 80};
+	struct netd_pair pair = {.from = "web", .to = "db"};
+	struct netd_network n = {.id = "ab", .name = "p_front", .project = "p",
+				 .bridge = "ob-ab", .subnet = "10.210.0.0/24",
+				 .gateway = "10.210.0.1", .icc = true, .owner = 1000,
+				 .labels = aliases, .endpoints = &ep,
+				 .n_endpoints = 1, .ports = &port, .n_ports = 1,
+				 .pairs = &pair, .n_pairs = 1};
+	json_t *j = netd_network_to_json(&n);
+	struct netd_network back;
+	assert_int_equal(netd_network_from_json(j, &back, &e), 0);
+	json_decref(j);
+	assert_string_equal(back.name, "p_front");
+	assert_true(back.icc);
+	assert_int_equal(back.owner, 1000);
+	assert_int_equal(back.n_endpoints, 1);
+	assert_string_equal(back.endpoints[0].aliases[0], "www");
+	assert_true(back.endpoints[0].default_route);
+	assert_int_equal(back.ports[0].host_port, 8080);
+	assert_string_equal(back.pairs[0].to, "db");
+	netd_network_clear(&back);
+	json_t *bad = json_pack("{s:i}", "name", 3);
+	assert_true(netd_network_from_json(bad, &back, &e) < 0);
+	json_decref(bad);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_replies_and_objects),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
