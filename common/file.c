@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <openssl/evp.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -152,16 +151,6 @@ const char *orch_run(void)
 {
 	const char *r = getenv("ORCH_RUN");
 	return r && *r ? r : "/run/orch";
-}
-
-void sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
 }
 
 void random_id(char out[65])

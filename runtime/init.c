@@ -4,6 +4,7 @@
 #include "runtime/container_impl.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 static void on_signal(int sig)
@@ -35,6 +36,7 @@ int init_reaper_fork(int sync_fd, struct orch_err *e)
 		return 0;
 	}
 	close(sync_fd);
+	prctl(PR_SET_NAME, "orch-init", 0, 0, 0);
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&all, &si);

@@ -485,10 +485,77 @@ out:
 	return r;
 }
 
+/* A stable text form of a resolved profile: what the cache is keyed by. */
+static char *profile_text(const struct sc_profile *p)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_printf(&sb, "orch seccomp v1 %s %u.%u.%u %d %d\n", native_arch_name(),
+		  seccomp_version()->major, seccomp_version()->minor,
+		  seccomp_version()->micro, p->default_action, p->default_errno);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct sc_rule *r = &p->rules[i];
+		sb_printf(&sb, "%s %d %d", r->name, r->action, r->errno_ret);
+		for (size_t k = 0; k < r->n_args; k++)
+			sb_printf(&sb, " %u:%d:%llx:%llx", r->args[k].index,
+				  r->args[k].op,
+				  (unsigned long long)r->args[k].value,
+				  (unsigned long long)r->args[k].value2);
+		sb_adds(&sb, "\n");
+	}
+	return sb_steal(&sb);
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* Compiling with libseccomp takes tens of milliseconds; the program is
+ * kept in $ORCH_RUN/runtime/seccomp/<hash>.bpf (root-only, like all of
+ * $ORCH_RUN) after the full profile text, so that each profile is compiled
+ * once per boot and a hash collision can only cost a recompile. */
+static int cache_read(const char *path, const char *text, struct sc_filter *f)
+{
+	char *data;
+	size_t len, tl = strlen(text) + 1;
+	if (read_file(path, &data, &len, NULL) < 0)
+		return -ENOENT;
+	size_t plen = len - tl;
+	if (len <= tl || memcmp(data, text, tl) != 0 ||
+	    plen % sizeof(struct sock_filter) ||
+	    plen / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		free(data);
+		return -EINVAL;
+	}
+	f->prog.filter = xmalloc(plen);
+	memcpy(f->prog.filter, data + tl, plen);
+	f->prog.len = (unsigned short)(plen / sizeof(struct sock_filter));
+	free(data);
+	return 0;
+}
+
+static void cache_write(const char *dir, const char *path, const char *text,
+			const struct sc_filter *f)
+{
+	/* Best effort: a cache we cannot write only costs time. */
+	struct orch_err ignored = {0};
+	if (mkdir_p(dir, 0700, &ignored) < 0)
+		return;
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_add(&sb, text, strlen(text) + 1);
+	sb_add(&sb, f->prog.filter, f->prog.len * sizeof(struct sock_filter));
+	write_file_atomic(path, sb.buf, sb.len, 0600, &ignored);
+	sb_free(&sb);
+}
+
 struct filter_cache {
 	struct filter_cache *next;
-	char *path;
-	uint64_t caps;
+	char *text;
 	struct sc_filter f;
 };
 static struct filter_cache *cache;
@@ -496,13 +563,6 @@ static struct filter_cache *cache;
 int sc_filter_get(const char *path, uint64_t caps,
 		  const struct sc_filter **out, struct orch_err *e)
 {
-	for (struct filter_cache *c = cache; c; c = c->next)
-		if (c->caps == caps &&
-		    ((!c->path && !path) ||
-		     (c->path && path && streq(c->path, path)))) {
-			*out = &c->f;
-			return 0;
-		}
 	struct sc_profile p;
 	int r;
 	if (path) {
@@ -512,15 +572,30 @@ int sc_filter_get(const char *path, uint64_t caps,
 	} else {
 		sc_profile_default(caps, &p);
 	}
+	char *text = profile_text(&p);
+	for (struct filter_cache *c = cache; c; c = c->next)
+		if (streq(c->text, text)) {
+			free(text);
+			sc_profile_clear(&p);
+			*out = &c->f;
+			return 0;
+		}
 	struct filter_cache *c = xcalloc(1, sizeof(*c));
-	r = compile(&p, &c->f, e);
-	sc_profile_clear(&p);
-	if (r < 0) {
-		free(c);
-		return r;
+	c->text = text;
+	_cleanup_free_ char *dir = xasprintf("%s/runtime/seccomp", orch_run());
+	_cleanup_free_ char *file =
+		xasprintf("%s/%016llx.bpf", dir, (unsigned long long)fnv1a(text));
+	if (cache_read(file, text, &c->f) < 0) {
+		r = compile(&p, &c->f, e);
+		if (r < 0) {
+			sc_profile_clear(&p);
+			free(c->text);
+			free(c);
+			return r;
+		}
+		cache_write(dir, file, text, &c->f);
 	}
-	c->path = path ? xstrdup(path) : NULL;
-	c->caps = caps;
+	sc_profile_clear(&p);
 	c->next = cache;
 	cache = c;
 	*out = &c->f;

@@ -1,0 +1,146 @@
+#!/bin/sh
+# orch-runtime: cgroup limits (memory OOM, pids, cpus), detached containers
+# with exec/kill/ps/stats/pause/resume/delete, the --init reaper, joining a
+# network namespace and the host network.  After every container: no
+# mount, cgroup, process, state or upper dir left.
+. "$(dirname "$0")/lib.sh"
+
+RT=$B/orch-runtime
+R=$FIXTURE
+P=e2e-rto-$$
+
+gone() {
+	id=$P-$1
+	left=""
+	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id"; do
+		[ -e "$d" ] && left="$left cgroup:$d"
+	done
+	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
+	[ -e "$ORCH_ROOT/containers/$id" ] && left="$left upper"
+	grep -q "$id" /proc/self/mountinfo && left="$left mount"
+	procs=$(grep -ls "/orch/$id\$" /proc/[0-9]*/cgroup 2>/dev/null)
+	[ -n "$procs" ] && left="$left processes:$procs"
+	if [ -n "$left" ]; then
+		fail "nothing left of $1" "$left"
+	else
+		pass "nothing left of $1"
+	fi
+}
+on_exit "for c in \$(ls $ORCH_RUN/runtime 2>/dev/null); do $RT delete \$c; done; ip netns del $P 2>/dev/null"
+
+# A hierarchy path of the container's cgroup for a v1 controller (or v2).
+cgdir() {
+	if [ -d "/sys/fs/cgroup/$2/orch/$P-$1" ]; then
+		echo "/sys/fs/cgroup/$2/orch/$P-$1"
+	else
+		echo "/sys/fs/cgroup/orch/$P-$1"
+	fi
+}
+
+# ---- limits -----------------------------------------------------------------
+"$RT" run --name "$P-oom" --rootfs "$R" --memory 32m -- sh -c 'head -c 200m /dev/zero | tail > /dev/null' 2>/dev/null
+check_eq "--memory 32m: allocating 200 MB ends in OOM (137)" "137" "$?"
+gone oom
+check "the host is fine after the OOM" "$RT" run --name "$P-after" --rootfs "$R" -- true
+gone after
+
+"$RT" run --name "$P-pids" --detach --rootfs "$R" --pids 20 -- sh -c '(while :; do sleep 30 & done) 2>/dev/null; exec sleep 30' >/dev/null
+sleep 1
+n=$("$RT" stats "$P-pids" | sed -n 's/^pids //p')
+# 20 at the peak: the looping shell then dies of its failed fork.
+check "--pids 20 stops a fork loop at 20 processes ($n left)" sh -c '[ "$1" -ge 18 ] && [ "$1" -le 20 ]' _ "$n"
+events=$(cat "$(cgdir pids pids)/pids.events" 2>/dev/null)
+check_match "the pids cgroup refused forks" 'max [1-9]' "$events"
+"$RT" delete "$P-pids"
+gone pids
+
+"$RT" run --name "$P-cpu" --detach --rootfs "$R" --cpus 0.5 -- sh -c 'while :; do :; done' >/dev/null
+sleep 0.5
+u0=$("$RT" stats "$P-cpu" | sed -n 's/^cpu_usage_ns //p')
+sleep 2
+u1=$("$RT" stats "$P-cpu" | sed -n 's/^cpu_usage_ns //p')
+share=$(( (u1 - u0) / 20000000 ))
+# percent of one CPU over 2 s; the machine is shared, so only a wide band
+check "--cpus 0.5 holds a busy loop near half a CPU ($share%)" sh -c '[ "$1" -ge 10 ] && [ "$1" -le 65 ]' _ "$share"
+quota=$(cat "$(cgdir cpu cpu)/cpu.cfs_quota_us" 2>/dev/null || cut -d' ' -f1 "$(cgdir cpu cpu)/cpu.max")
+check_eq "the cpu quota is 50 ms per 100 ms" "50000" "$quota"
+"$RT" delete "$P-cpu"
+gone cpu
+
+# ---- detached containers, exec, kill, ps, stats, pause ----------------------------
+"$RT" run --name "$P-d" --detach --rootfs "$R" --hostname dbox --tmpfs /data -- sh -c 'echo seen > /data/f; exec sleep 60' >/dev/null
+sleep 0.3
+out=$("$RT" ps)
+check_match "ps lists the running container" "$P-d +[0-9]+ running" "$out"
+out=$("$RT" exec "$P-d" -- sh -c 'echo $$; hostname; cat /data/f; ps -o pid,comm | grep -c sleep')
+check_eq "exec sees the same pid namespace, hostname and mounts" "2
+dbox
+seen
+1" "$out"
+out=$("$RT" exec --user 1000:1000 --env X=y --workdir /tmp "$P-d" -- sh -c 'id -u; echo $X; pwd; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t" " "')
+check_eq "exec takes user, env, workdir and keeps the restrictions" "1000
+y
+/tmp
+CapEff: 0000000000000000
+NoNewPrivs: 1
+Seccomp: 2" "$out"
+"$RT" exec "$P-d" -- sh -c 'exit 3'
+check_eq "exec forwards the exit status" "3" "$?"
+"$RT" exec "$P-d" -- nosuch 2>"$T/err"
+check_eq "exec of a missing command exits 127" "127" "$?"
+check_match "exec error names the command" 'exec nosuch: No such file' "$(cat "$T/err")"
+out=$("$RT" stats "$P-d")
+check_match "stats report memory and pids" 'memory_current [1-9][0-9]*' "$out"
+check_match "stats count the processes" 'pids 1' "$out"
+"$RT" pause "$P-d"
+state=$(cat "$(cgdir d freezer)/freezer.state" 2>/dev/null || cat "$(cgdir d freezer)/cgroup.freeze")
+check_match "pause freezes the cgroup" 'FROZEN|1' "$state"
+"$RT" resume "$P-d"
+state=$(cat "$(cgdir d freezer)/freezer.state" 2>/dev/null || cat "$(cgdir d freezer)/cgroup.freeze")
+check_match "resume thaws it" 'THAWED|0' "$state"
+"$RT" kill "$P-d" KILL
+sleep 0.3
+check_match "after kill the container is stopped" "$P-d +0 stopped" "$("$RT" ps)"
+"$RT" kill "$P-d" KILL 2>"$T/err"
+check_match "killing a stopped container says so" 'not running' "$(cat "$T/err")"
+"$RT" delete "$P-d"
+check "delete removes it from ps" sh -c '! "$1" ps | grep -q "$2"' _ "$RT" "$P-d"
+gone d
+"$RT" delete "$P-d"
+check_eq "deleting what is gone succeeds" "0" "$?"
+
+"$RT" run --name "$P-live" --detach --rootfs "$R" -- sleep 60 >/dev/null
+"$RT" delete "$P-live"
+gone live
+
+# ---- init ----------------------------------------------------------------------
+out=$("$RT" run --name "$P-init" --rootfs "$R" --init -- sh -c 'echo $$; cat /proc/1/comm; sleep 0.2 & wait; echo reaped')
+check_eq "--init: the command is pid 2 under a reaper" "2
+orch-init
+reaped" "$out"
+gone init
+"$RT" run --name "$P-initsig" --detach --rootfs "$R" --init -- sleep 60 >/dev/null
+sleep 0.2
+"$RT" kill "$P-initsig" TERM
+sleep 0.3
+check_match "--init forwards SIGTERM to the command" "$P-initsig +0 stopped" "$("$RT" ps)"
+"$RT" delete "$P-initsig"
+gone initsig
+"$RT" run --name "$P-initexit" --rootfs "$R" --init -- sh -c 'exit 5'
+check_eq "--init exits with the command's status" "5" "$?"
+gone initexit
+
+# ---- networks -------------------------------------------------------------------------
+ip netns add "$P"
+ip -n "$P" addr add 10.77.0.1/32 dev lo
+out=$("$RT" run --name "$P-netns" --rootfs "$R" --netns "/run/netns/$P" -- ip -o addr show dev lo)
+check_match "--netns joins the given network namespace" '10\.77\.0\.1' "$out"
+gone netns
+ip netns del "$P"
+ip addr add 10.78.0.1/32 dev lo
+out=$("$RT" run --name "$P-hostnet" --rootfs "$R" --net host -- ip -o addr show dev lo)
+check_match "--net host shares the caller's network" '10\.78\.0\.1' "$out"
+ip addr del 10.78.0.1/32 dev lo
+gone hostnet
+
+finish

@@ -1,0 +1,508 @@
+/* Unit tests for the container half of runtime/: capability resolution,
+ * seccomp profiles, cgroup writers against fake cgroupfs directories,
+ * rlimit defaults, `orch-runtime run` argument parsing and in-root path
+ * resolution. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "runtime/container_impl.h"
+
+#include <fcntl.h>
+#include <seccomp.h>
+#include <sys/stat.h>
+
+static char *tmpdir(void)
+{
+	char *t = xstrdup("/tmp/orch-unit-rt.XXXXXX");
+	assert_non_null(mkdtemp(t));
+	return t;
+}
+
+static void put(const char *dir, const char *file, const char *content)
+{
+	_cleanup_free_ char *p = path_join(dir, file);
+	FILE *f = fopen(p, "we");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static char *get(const char *dir, const char *file)
+{
+	_cleanup_free_ char *p = path_join(dir, file);
+	char *s = NULL;
+	assert_int_equal(read_file(p, &s, NULL, NULL), 0);
+	return s;
+}
+
+/* ---- capabilities ------------------------------------------------------------ */
+
+static void test_caps_default(void **state)
+{
+	(void)state;
+	uint64_t m;
+	struct orch_err e = {0};
+	assert_int_equal(rt_caps_resolve(NULL, NULL, false, &m, &e), 0);
+	assert_int_equal(m, 0xa80425fbULL);
+}
+
+static void test_caps_add_drop(void **state)
+{
+	(void)state;
+	uint64_t m;
+	struct orch_err e = {0};
+	char *all[] = {"ALL", NULL};
+	assert_int_equal(rt_caps_resolve(NULL, all, false, &m, &e), 0);
+	assert_int_equal(m, 0);
+	char *add[] = {"NET_ADMIN", "cap_sys_time", NULL};
+	char *drop[] = {"CAP_CHOWN", "net_raw", NULL};
+	assert_int_equal(rt_caps_resolve(add, drop, false, &m, &e), 0);
+	assert_int_equal(m, (0xa80425fbULL & ~(1ULL << 0) & ~(1ULL << 13)) |
+				    (1ULL << 12) | (1ULL << 25));
+	/* drop ALL then add one: only that one */
+	char *one[] = {"KILL", NULL};
+	assert_int_equal(rt_caps_resolve(one, all, false, &m, &e), 0);
+	assert_int_equal(m, 1ULL << 5);
+	char *bad[] = {"NOT_A_CAP", NULL};
+	assert_true(rt_caps_resolve(bad, NULL, false, &m, &e) < 0);
+	assert_non_null(strstr(e.msg, "NOT_A_CAP"));
+	assert_int_equal(rt_caps_resolve(NULL, NULL, true, &m, &e), 0);
+	assert_true(m & (1ULL << 21));
+	assert_int_equal(cap_from_name("CAP_SYS_ADMIN"), 21);
+	assert_int_equal(cap_from_name("audit_write"), 29);
+	assert_int_equal(cap_from_name("nope"), -1);
+}
+
+/* ---- seccomp --------------------------------------------------------------------- */
+
+static bool allowed(const struct sc_profile *p, const char *name)
+{
+	const struct sc_rule *r = sc_profile_find(p, name);
+	return r && r->action == SC_ALLOW;
+}
+
+static void test_seccomp_default(void **state)
+{
+	(void)state;
+	struct sc_profile p;
+	sc_profile_default(CAPS_DOCKER_DEFAULT, &p);
+	assert_int_equal(p.default_action, SC_ERRNO);
+	assert_int_equal(p.default_errno, EPERM);
+	assert_true(allowed(&p, "read"));
+	assert_true(allowed(&p, "execve"));
+	assert_true(allowed(&p, "chroot")); /* SYS_CHROOT is a default cap */
+	static const char *const refused[] = {
+		"mount", "umount2", "pivot_root", "kexec_load", "init_module",
+		"finit_module", "delete_module", "reboot", "swapon", "swapoff",
+		"keyctl", "add_key", "request_key", "bpf", "perf_event_open",
+		"open_by_handle_at", "userfaultfd", "io_uring_setup",
+		"io_uring_enter", "iopl", "ioperm", "acct", "quotactl",
+		"settimeofday", "clock_settime", "unshare", "setns"};
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
+		assert_false(allowed(&p, refused[i]));
+	const struct sc_rule *c3 = sc_profile_find(&p, "clone3");
+	assert_non_null(c3);
+	assert_int_equal(c3->action, SC_ERRNO);
+	assert_int_equal(c3->errno_ret, ENOSYS);
+	const struct sc_rule *cl = sc_profile_find(&p, "clone");
+	assert_non_null(cl);
+	assert_int_equal(cl->n_args, 1);
+	assert_int_equal(cl->args[0].op, SCMP_CMP_MASKED_EQ);
+	assert_int_equal(cl->args[0].value, 0x7E020000ULL);
+	sc_profile_clear(&p);
+}
+
+static void test_seccomp_caps(void **state)
+{
+	(void)state;
+	struct sc_profile p;
+	sc_profile_default(CAPS_DOCKER_DEFAULT | (1ULL << 21) | (1ULL << 25),
+			   &p);
+	assert_true(allowed(&p, "mount"));
+	assert_true(allowed(&p, "unshare"));
+	assert_true(allowed(&p, "settimeofday"));
+	const struct sc_rule *cl = sc_profile_find(&p, "clone");
+	assert_non_null(cl);
+	assert_int_equal(cl->n_args, 0);
+	assert_true(allowed(&p, "clone3"));
+	sc_profile_clear(&p);
+	sc_profile_default(0, &p);
+	assert_false(allowed(&p, "chroot"));
+	sc_profile_clear(&p);
+}
+
+static void test_seccomp_json(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	put(t, "p.json",
+	    "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+	    "{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+	    "{\"names\":[\"mount\"],\"action\":\"SCMP_ACT_ALLOW\","
+	    "\"includes\":{\"caps\":[\"CAP_SYS_ADMIN\"]}},"
+	    "{\"names\":[\"clone3\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"errnoRet\":38},"
+	    "{\"names\":[\"socket\"],\"action\":\"SCMP_ACT_ALLOW\","
+	    "\"args\":[{\"index\":0,\"value\":40,\"op\":\"SCMP_CMP_NE\"}]}]}");
+	_cleanup_free_ char *path = path_join(t, "p.json");
+	struct sc_profile p;
+	struct orch_err e = {0};
+	assert_int_equal(sc_profile_load(path, CAPS_DOCKER_DEFAULT, &p, &e), 0);
+	assert_true(allowed(&p, "write"));
+	assert_false(allowed(&p, "mount"));
+	assert_int_equal(sc_profile_find(&p, "clone3")->errno_ret, 38);
+	assert_int_equal(sc_profile_find(&p, "socket")->args[0].op,
+			 SCMP_CMP_NE);
+	sc_profile_clear(&p);
+	assert_int_equal(sc_profile_load(path, 1ULL << 21, &p, &e), 0);
+	assert_true(allowed(&p, "mount"));
+	sc_profile_clear(&p);
+	put(t, "bad.json", "{\"defaultAction\":\"SCMP_ACT_NOPE\"}");
+	_cleanup_free_ char *bad = path_join(t, "bad.json");
+	assert_true(sc_profile_load(bad, 0, &p, &e) < 0);
+	assert_non_null(strstr(e.msg, "defaultAction"));
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+}
+
+static void test_seccomp_compile_cache(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	setenv("ORCH_RUN", t, 1);
+	const struct sc_filter *f1, *f2;
+	struct orch_err e = {0};
+	assert_int_equal(sc_filter_get(NULL, CAPS_DOCKER_DEFAULT, &f1, &e), 0);
+	assert_true(f1->prog.len > 100);
+	/* once per process */
+	assert_int_equal(sc_filter_get(NULL, CAPS_DOCKER_DEFAULT, &f2, &e), 0);
+	assert_ptr_equal(f1, f2);
+	/* a different capability set is a different program */
+	assert_int_equal(sc_filter_get(NULL, CAPS_DOCKER_DEFAULT | (1ULL << 21),
+				       &f2, &e),
+			 0);
+	assert_ptr_not_equal(f1, f2);
+	_cleanup_free_ char *dir = path_join(t, "runtime/seccomp");
+	struct stat st;
+	assert_int_equal(stat(dir, &st), 0);
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+	unsetenv("ORCH_RUN");
+}
+
+/* ---- cgroups ----------------------------------------------------------------------- */
+
+static void test_cgroup_v2_writer(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	static const char *const files[] = {"memory.max", "memory.swap.max",
+					    "cpu.max", "cpu.weight",
+					    "pids.max"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		put(t, files[i], "");
+	int dfd = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct rt_limits l = {.memory = 64 << 20,
+			      .memory_swap = 96 << 20,
+			      .cpus = 0.5,
+			      .cpu_shares = 1024,
+			      .pids = 20};
+	struct orch_err e = {0};
+	assert_int_equal(cg_v2_write_limits(dfd, &l, &e), 0);
+	char *s;
+	assert_string_equal((s = get(t, "memory.max")), "67108864");
+	free(s);
+	assert_string_equal((s = get(t, "memory.swap.max")), "33554432");
+	free(s);
+	assert_string_equal((s = get(t, "cpu.max")), "50000 100000");
+	free(s);
+	assert_string_equal((s = get(t, "cpu.weight")), "39");
+	free(s);
+	assert_string_equal((s = get(t, "pids.max")), "20");
+	free(s);
+	/* unlimited swap */
+	l.memory_swap = -1;
+	assert_int_equal(cg_v2_write_limits(dfd, &l, &e), 0);
+	assert_string_equal((s = get(t, "memory.swap.max")), "max");
+	free(s);
+	/* a limit that cannot be written is an error naming the file */
+	_cleanup_free_ char *pids = path_join(t, "pids.max");
+	unlink(pids);
+	assert_true(cg_v2_write_limits(dfd, &l, &e) < 0);
+	assert_non_null(strstr(e.msg, "pids.max"));
+	close(dfd);
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+}
+
+static void test_cgroup_v2_controllers(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	put(t, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+	put(t, "cgroup.subtree_control", "cpu\n");
+	int dfd = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct rt_limits l = {.memory = 1 << 20};
+	struct orch_err e = {0};
+	assert_int_equal(cg_v2_enable_controllers(dfd, &l, &e), 0);
+	char *s = get(t, "cgroup.subtree_control");
+	assert_string_equal(s, "+memory +pids");
+	free(s);
+	/* a needed controller the kernel lacks is an error */
+	put(t, "cgroup.controllers", "cpu io\n");
+	put(t, "cgroup.subtree_control", "cpu\n");
+	assert_true(cg_v2_enable_controllers(dfd, &l, &e) < 0);
+	assert_non_null(strstr(e.msg, "memory"));
+	/* not needed: skipped quietly */
+	struct rt_limits none = {0};
+	assert_int_equal(cg_v2_enable_controllers(dfd, &none, &e), 0);
+	close(dfd);
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+	assert_int_equal(cg_shares_to_weight(2), 1);
+	assert_int_equal(cg_shares_to_weight(262144), 10000);
+	assert_int_equal(cg_shares_to_weight(0), 0);
+}
+
+static void test_cgroup_v1_writer(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	put(t, "memory.limit_in_bytes", "");
+	put(t, "memory.memsw.limit_in_bytes", "");
+	put(t, "cpu.cfs_period_us", "");
+	put(t, "cpu.cfs_quota_us", "");
+	put(t, "cpu.shares", "");
+	put(t, "pids.max", "");
+	int dfd = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct rt_limits l = {
+		.memory = 32 << 20, .cpus = 1.5, .cpu_shares = 512, .pids = 7};
+	struct orch_err e = {0};
+	for (int c = 0; c < CG_NCTL; c++)
+		assert_int_equal(cg_v1_write_limits(dfd, c, &l, &e), 0);
+	char *s;
+	assert_string_equal((s = get(t, "memory.limit_in_bytes")), "33554432");
+	free(s);
+	/* docker's default: swap as large as memory */
+	assert_string_equal((s = get(t, "memory.memsw.limit_in_bytes")),
+			    "67108864");
+	free(s);
+	assert_string_equal((s = get(t, "cpu.cfs_period_us")), "100000");
+	free(s);
+	assert_string_equal((s = get(t, "cpu.cfs_quota_us")), "150000");
+	free(s);
+	assert_string_equal((s = get(t, "cpu.shares")), "512");
+	free(s);
+	assert_string_equal((s = get(t, "pids.max")), "7");
+	free(s);
+	/* memory+swap without swap accounting cannot be enforced */
+	_cleanup_free_ char *memsw = path_join(t, "memory.memsw.limit_in_bytes");
+	unlink(memsw);
+	l.memory_swap = 64 << 20;
+	assert_true(cg_v1_write_limits(dfd, CG_MEMORY, &l, &e) < 0);
+	assert_non_null(strstr(e.msg, "swap"));
+	close(dfd);
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+}
+
+/* ---- rlimits ------------------------------------------------------------------------ */
+
+static void test_rlimits(void **state)
+{
+	(void)state;
+	struct rt_rlimit out[4];
+	size_t n = rl_resolve(NULL, 0, 20000, out);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].resource, RLIMIT_NOFILE);
+	assert_int_equal(out[0].soft, 1024);
+	assert_int_equal(out[0].hard, 20000);
+	n = rl_resolve(NULL, 0, RLIM_INFINITY, out);
+	assert_int_equal(out[0].hard, 524288);
+	n = rl_resolve(NULL, 0, 512, out);
+	assert_int_equal(out[0].soft, 512);
+	assert_int_equal(out[0].hard, 512);
+	struct rt_rlimit spec[] = {{RLIMIT_NPROC, 100, 200},
+				   {RLIMIT_NOFILE, 4096, 1000000}};
+	n = rl_resolve(spec, 2, 20000, out);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].resource, RLIMIT_NPROC);
+	assert_int_equal(out[1].soft, 4096);
+	assert_int_equal(out[1].hard, 20000);
+}
+
+/* ---- orch-runtime run ----------------------------------------------------------------- */
+
+static int parse(struct rt_cli_run *o, struct orch_err *e, ...)
+{
+	char *argv[64];
+	int argc = 0;
+	va_list ap;
+	va_start(ap, e);
+	char *a;
+	while ((a = va_arg(ap, char *)))
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	return rt_cli_parse_run(argc, argv, o, e);
+}
+
+static void test_cli_run(void **state)
+{
+	(void)state;
+	struct rt_cli_run o;
+	struct orch_err e = {0};
+	assert_int_equal(
+		parse(&o, &e, "run", "--rootfs", "/r1", "--rootfs", "/r2",
+		      "--memory", "64m", "--cpus", "0.5", "--pids", "20",
+		      "--user", "1000:1001", "--mount", "/a:/b:ro", "--mount",
+		      "/c:/d", "--tmpfs", "/tmp:16m", "--cap-add", "NET_ADMIN",
+		      "--cap-drop", "ALL", "--net", "host", "--hostname", "h",
+		      "--env", "A=1", "--read-only", "--init", "--name", "web-1",
+		      "--", "sh", "-c", "echo hi", NULL),
+		0);
+	struct rt_spec *s = &o.spec;
+	assert_string_equal(s->id, "web-1");
+	assert_string_equal(s->lowers[0], "/r1");
+	assert_string_equal(s->lowers[1], "/r2");
+	assert_null(s->rootfs);
+	assert_int_equal(s->limits.memory, 64 << 20);
+	assert_true(s->limits.cpus > 0.49 && s->limits.cpus < 0.51);
+	assert_int_equal(s->limits.pids, 20);
+	assert_int_equal(s->uid, 1000);
+	assert_int_equal(s->gid, 1001);
+	assert_int_equal(s->n_mounts, 3);
+	assert_true(s->mounts[0].readonly);
+	assert_string_equal(s->mounts[0].target, "/b");
+	assert_false(s->mounts[1].readonly);
+	assert_int_equal(s->mounts[2].type, RT_MOUNT_TMPFS);
+	assert_int_equal(s->mounts[2].size, 16 << 20);
+	assert_string_equal(s->cap_add[0], "NET_ADMIN");
+	assert_false(s->namespaces & RT_NS_NET);
+	assert_true(s->readonly_rootfs);
+	assert_true(s->init);
+	assert_true(s->no_new_privs);
+	assert_string_equal(s->argv[2], "echo hi");
+	assert_string_equal(s->env[0], "A=1");
+	rt_cli_run_clear(&o);
+
+	assert_int_equal(parse(&o, &e, "run", "--rw", "/r", "true", NULL), 0);
+	assert_string_equal(o.spec.rootfs, "/r");
+	assert_true(o.spec.namespaces & RT_NS_NET);
+	assert_int_equal(strlen(o.spec.id), 64);
+	rt_cli_run_clear(&o);
+
+	assert_int_equal(parse(&o, &e, "run", "--netns", "/run/netns/x",
+			       "--rootfs", "/r", "--", "true", NULL),
+			 0);
+	assert_string_equal(o.spec.netns_path, "/run/netns/x");
+	assert_false(o.spec.namespaces & RT_NS_NET);
+	rt_cli_run_clear(&o);
+}
+
+static void test_cli_run_errors(void **state)
+{
+	(void)state;
+	struct rt_cli_run o;
+	struct orch_err e = {0};
+	assert_int_equal(parse(&o, &e, "run", "--bogus", "--rootfs", "/r",
+			       "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", NULL), -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "true", NULL), -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--rw", "/x",
+			       "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--memory",
+			       "lots", "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--cpus", "-1",
+			       "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--mount",
+			       "/a:rel", "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--user",
+			       "bob", "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--name",
+			       "../x", "true", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--memory",
+			 NULL),
+			 -EINVAL);
+	assert_true(rt_id_valid("web-1.a_b"));
+	assert_false(rt_id_valid("-x"));
+	assert_false(rt_id_valid("a/b"));
+	assert_false(rt_id_valid(""));
+}
+
+/* ---- paths inside the root ------------------------------------------------------------ */
+
+static void test_open_in_root(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	_cleanup_free_ char *root = path_join(t, "root");
+	_cleanup_free_ char *outside = path_join(t, "outside");
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	/* hostile links: absolute and relative, both aiming at the host */
+	_cleanup_free_ char *abs = path_join(root, "abs");
+	_cleanup_free_ char *rel = path_join(root, "rel");
+	_cleanup_free_ char *target = xasprintf("%s/outside", t);
+	assert_int_equal(symlink(target, abs), 0);
+	assert_int_equal(symlink("../../../../../../../../outside", rel), 0);
+	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct orch_err e = {0};
+	int fd = mnt_open_in_root(rootfd, "/abs/sub", true, false, &e);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = mnt_open_in_root(rootfd, "/rel/file", true, true, &e);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = mnt_open_in_root(rootfd, "/../../x/y", true, false, &e);
+	assert_true(fd >= 0);
+	close(fd);
+	struct stat st;
+	_cleanup_free_ char *esc1 = path_join(outside, "sub");
+	_cleanup_free_ char *esc2 = path_join(outside, "file");
+	assert_int_equal(stat(esc1, &st), -1);
+	assert_int_equal(stat(esc2, &st), -1);
+	/* ... they were created inside the root instead */
+	_cleanup_free_ char *in1 = xasprintf("%s%s/sub", root, target);
+	_cleanup_free_ char *in2 = xasprintf("%s/outside/file", root);
+	_cleanup_free_ char *in3 = xasprintf("%s/x/y", root);
+	assert_int_equal(stat(in1, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(stat(in2, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(stat(in3, &st), 0);
+	/* without create, a missing path is an error */
+	assert_true(mnt_open_in_root(rootfd, "/nope", false, false, &e) < 0);
+	close(rootfd);
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_caps_default),
+		cmocka_unit_test(test_caps_add_drop),
+		cmocka_unit_test(test_seccomp_default),
+		cmocka_unit_test(test_seccomp_caps),
+		cmocka_unit_test(test_seccomp_json),
+		cmocka_unit_test(test_seccomp_compile_cache),
+		cmocka_unit_test(test_cgroup_v2_writer),
+		cmocka_unit_test(test_cgroup_v2_controllers),
+		cmocka_unit_test(test_cgroup_v1_writer),
+		cmocka_unit_test(test_rlimits),
+		cmocka_unit_test(test_cli_run),
+		cmocka_unit_test(test_cli_run_errors),
+		cmocka_unit_test(test_open_in_root),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
