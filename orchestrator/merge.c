@@ -89,9 +89,10 @@ static struct ynode *merge_map(struct arena *a, struct ynode *b,
 			res = ov;
 		else
 			res = merge_value(a, o->k[i]->s, m->v[j], ov, depth + 1);
-		if (j == m->n) {
-			m->k[m->n++] = o->k[i];
-		}
+		/* The key is reported where the winning file wrote it. */
+		m->k[j] = o->k[i];
+		if (j == m->n)
+			m->n++;
 		m->v[j] = res;
 	}
 	/* Drop what !reset removed. */

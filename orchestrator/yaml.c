@@ -191,8 +191,10 @@ static int next_event(struct yparser *y, yaml_event_t *ev)
 	if (!yaml_parser_parse(&y->p, ev)) {
 		const char *problem = y->p.problem ? y->p.problem : "syntax error";
 		if (y->p.context)
-			yerror(y, y->p.problem_mark, "YAML syntax error: %s %s",
-			       y->p.context, problem);
+			yerror(y, y->p.problem_mark, "YAML syntax error: %s (%s "
+			       "started at line %d, column %d)", problem,
+			       y->p.context, (int)y->p.context_mark.line + 1,
+			       (int)y->p.context_mark.column + 1);
 		else
 			yerror(y, y->p.problem_mark, "YAML syntax error: %s",
 			       problem);
@@ -445,7 +447,8 @@ static int parse_map(struct yparser *y, struct ynode *n, int depth)
 		nvec_push(&vals, v);
 	}
 	n->k = arena_new_array(y->a, struct ynode *, keys.n ? keys.n : 1);
-	memcpy(n->k, keys.v, keys.n * sizeof(*n->k));
+	if (keys.n)
+		memcpy(n->k, keys.v, keys.n * sizeof(*n->k));
 	n->n = keys.n;
 	check_duplicates(y, n);
 	apply_merges(y, &keys, &vals, &merges);
