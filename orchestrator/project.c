@@ -467,8 +467,14 @@ int compose_load(const struct compose_opts *o, struct project **out,
 		}
 		if (!files)
 			goto fail;
-		if (!dir)
+		if (!dir) {
+			/* Found in a parent: its .env is the project's. */
 			dir = dir_of(a, path_resolve(a, l.cwd, NULL, files[0]));
+			if (!streq(dir, l.cwd)) {
+				l.env = (struct envmap){0};
+				load_env(&l, dir);
+			}
+		}
 	}
 	p->working_dir = arena_strdup(a, dir);
 	p->files = arena_new_array(a, char *, strv_len(files) + 1);

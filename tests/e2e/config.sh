@@ -139,8 +139,8 @@ services:
       - "9090:90"
 EOF
 mkdir -p sub
-check_eq "override merged (ports appended)" 4 \
-	"$(cd sub && "$B/orch" config --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["services"]["web"]["ports"]))')"
+check_eq "found from a subdirectory with its .env and override (ports appended)" "4 8080" \
+	"$(cd sub && "$B/orch" config --format json 2>/dev/null | python3 -c 'import json,sys; p=json.load(sys.stdin)["services"]["web"]["ports"]; print(len(p), p[0]["published"])')"
 rm compose.override.yaml
 
 # -f - reads standard input; environment from the process wins over .env.
