@@ -27,7 +27,7 @@
  *   "networks":[{"network","endpoint","address"}],
  *   "restart","stop_signal","stop_grace_ms","healthcheck":{...},
  *   "log_max_size","log_max_files","depends_on":[...],"labels":{...}} */
-struct project {
+struct pstate {
 	char *name;
 	char *dir;
 	int lock_fd;
@@ -36,33 +36,33 @@ struct project {
 };
 
 /* Project names as compose normalizes them: [a-z0-9][a-z0-9_-]*. */
-bool project_name_valid(const char *name);
+bool pstate_name_valid(const char *name);
 /* Opens (creating the directory when create) and locks the project; two
  * orch commands on one project serialize here.  -ENOENT when !create and
  * the project has no state. */
-int project_open(const char *name, bool create, struct project *p,
+int pstate_open(const char *name, bool create, struct pstate *p,
 		 struct orch_err *e);
-void project_close(struct project *p);
+void pstate_close(struct pstate *p);
 /* Refuses a project held by another user (unless root asks) or, when
  * workdir is set, recorded for another working directory. */
-int project_check_owner(const struct project *p, uid_t uid,
+int pstate_check_owner(const struct pstate *p, uid_t uid,
 			const char *workdir, struct orch_err *e);
 /* Records owner and working directory on a fresh state. */
-void project_claim(struct project *p, uid_t uid, const char *workdir,
+void pstate_claim(struct pstate *p, uid_t uid, const char *workdir,
 		   char *const *config_files);
-int project_save(struct project *p, struct orch_err *e);
+int pstate_save(struct pstate *p, struct orch_err *e);
 /* <dir>/<rel>; caller frees. */
-char *project_path(const struct project *p, const char *rel);
+char *pstate_path(const struct pstate *p, const char *rel);
 /* Removes the project's directory (and lock file): nothing of it stays. */
-int project_remove(struct project *p, struct orch_err *e);
+int pstate_remove(struct pstate *p, struct orch_err *e);
 /* Names of the projects with a state directory on this host. */
-int projects_list(char ***names, struct orch_err *e);
+int pstate_list(char ***names, struct orch_err *e);
 
 /* Container records in the state. */
-json_t *state_containers(struct project *p);
-json_t *state_container_find(struct project *p, const char *name_or_id);
+json_t *state_containers(struct pstate *p);
+json_t *state_container_find(struct pstate *p, const char *name_or_id);
 /* Unambiguous prefix of an id, or exact name; -ENOENT, -EEXIST (ambiguous). */
-int state_container_lookup(struct project *p, const char *ref, json_t **out,
+int state_container_lookup(struct pstate *p, const char *ref, json_t **out,
 			   struct orch_err *e);
 const char *jstr(const json_t *o, const char *key); /* NULL when absent */
 int64_t jint(const json_t *o, const char *key, int64_t dflt);
@@ -176,15 +176,15 @@ void ctrspec_clear(struct rt_spec *s);
 int supervise_main(const char *project);
 /* Starts the project's supervisor when it does not answer; waits until its
  * socket accepts. */
-int supervisor_ensure(struct project *p, struct orch_err *e);
+int supervisor_ensure(struct pstate *p, struct orch_err *e);
 /* Sends one request and reads one reply (JSON objects).  A reply with
  * "error" becomes an error return. */
-int control_call(const struct project *p, json_t *req, json_t **reply,
+int control_call(const struct pstate *p, json_t *req, json_t **reply,
 		 struct orch_err *e);
 /* Opens a connection and sends a request; the caller reads the stream of
  * JSON lines (events, logs). */
-int control_open(const struct project *p, json_t *req, int *fd,
+int control_open(const struct pstate *p, json_t *req, int *fd,
 		 struct orch_err *e);
-bool supervisor_alive(const struct project *p);
+bool supervisor_alive(const struct pstate *p);
 
 #endif

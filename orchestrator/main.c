@@ -9,6 +9,24 @@ static const struct orch_command commands[] = {
 	{"images", cmd_images, "List images"},
 	{"image", cmd_image, "Manage images"},
 	{"volume", cmd_volume, "Manage volumes"},
+	{"up", cmd_up, "Create and start containers"},
+	{"down", cmd_down, "Stop and remove containers, networks"},
+	{"ps", cmd_ps, "List containers"},
+	{"logs", cmd_logs, "View output from containers"},
+	{"exec", cmd_exec, "Execute a command in a running container"},
+	{"run", cmd_run, "Run a one-off command on a service"},
+	{"start", cmd_start, "Start services"},
+	{"stop", cmd_stop, "Stop services"},
+	{"restart", cmd_restart, "Restart service containers"},
+	{"kill", cmd_kill, "Force stop service containers"},
+	{"rm", cmd_rm, "Removes stopped service containers"},
+	{"top", cmd_top, "Display the running processes"},
+	{"port", cmd_port, "Print the public port for a port binding"},
+	{"events", cmd_events, "Receive real time events from containers"},
+	{"stats", cmd_stats, "Display a live stream of container resource "
+			     "usage statistics"},
+	{"ls", cmd_ls, "List running compose projects"},
+	{"__supervise", cmd_supervise, NULL},
 };
 
 int cmd_version(int argc, char **argv)
@@ -23,12 +41,20 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: orch [OPTIONS] COMMAND\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		if (commands[i].summary)
+			fprintf(f, "  %-10s %s\n", commands[i].name,
+				commands[i].summary);
 }
 
 int main(int argc, char **argv)
 {
 	log_init("orch");
+	/* Global options (-f, -p, ...) come before the command. */
+	int k = orch_parse_globals(argc, argv);
+	if (k < 0)
+		return 2;
+	argc -= k - 1;
+	argv += k - 1;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

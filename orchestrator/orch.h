@@ -18,4 +18,25 @@ int cmd_image(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_volume(int argc, char **argv);
 
+/* Lifecycle commands (cmd_up.c, cmd_down.c, cmd_ps.c, cmd_logs.c,
+ * cmd_exec.c, cmd_ctl.c) and the supervisor's hidden entry point. */
+int orch_parse_globals(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_port(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_supervise(int argc, char **argv);
+
 #endif

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-bool project_name_valid(const char *name)
+bool pstate_name_valid(const char *name)
 {
 	if (!name || !*name || strlen(name) > 128)
 		return false;
@@ -52,12 +52,12 @@ static int lock_path(const char *path, bool create, int *out,
 	}
 }
 
-int project_open(const char *name, bool create, struct project *p,
+int pstate_open(const char *name, bool create, struct pstate *p,
 		 struct orch_err *e)
 {
 	memset(p, 0, sizeof(*p));
 	p->lock_fd = -1;
-	if (!project_name_valid(name))
+	if (!pstate_name_valid(name))
 		return err_set(e, EINVAL,
 			       "invalid project name \"%s\": use lowercase "
 			       "letters, digits, '-' and '_', starting with a "
@@ -97,7 +97,7 @@ int project_open(const char *name, bool create, struct project *p,
 	return 0;
 }
 
-void project_close(struct project *p)
+void pstate_close(struct pstate *p)
 {
 	json_decref(p->state);
 	p->state = NULL;
@@ -109,7 +109,7 @@ void project_close(struct project *p)
 	p->name = p->dir = NULL;
 }
 
-int project_check_owner(const struct project *p, uid_t uid,
+int pstate_check_owner(const struct pstate *p, uid_t uid,
 			const char *workdir, struct orch_err *e)
 {
 	if (!p->exists)
@@ -123,7 +123,7 @@ int project_check_owner(const struct project *p, uid_t uid,
 			       p->name, (long long)json_integer_value(ou));
 	const char *wd = jstr(p->state, "working_dir");
 	if (workdir && wd && !streq(wd, workdir) &&
-	    json_array_size(state_containers((struct project *)p)) > 0)
+	    json_array_size(state_containers((struct pstate *)p)) > 0)
 		return err_set(e, EBUSY,
 			       "project name \"%s\" is already used by %s "
 			       "(user %lld); choose another name with -p",
@@ -132,7 +132,7 @@ int project_check_owner(const struct project *p, uid_t uid,
 	return 0;
 }
 
-void project_claim(struct project *p, uid_t uid, const char *workdir,
+void pstate_claim(struct pstate *p, uid_t uid, const char *workdir,
 		   char *const *config_files)
 {
 	json_object_set_new(p->state, "owner_uid", json_integer(uid));
@@ -148,7 +148,7 @@ void project_claim(struct project *p, uid_t uid, const char *workdir,
 				    json_integer(time(NULL)));
 }
 
-int project_save(struct project *p, struct orch_err *e)
+int pstate_save(struct pstate *p, struct orch_err *e)
 {
 	_cleanup_free_ char *txt = json_dumps(p->state, JSON_INDENT(1));
 	if (!txt)
@@ -161,12 +161,12 @@ int project_save(struct project *p, struct orch_err *e)
 	return 0;
 }
 
-char *project_path(const struct project *p, const char *rel)
+char *pstate_path(const struct pstate *p, const char *rel)
 {
 	return path_join(p->dir, rel);
 }
 
-int project_remove(struct project *p, struct orch_err *e)
+int pstate_remove(struct pstate *p, struct orch_err *e)
 {
 	/* The lock file goes last, still locked: a waiting command sees the
 	 * inode unlinked and starts afresh. */
@@ -195,7 +195,7 @@ int project_remove(struct project *p, struct orch_err *e)
 	return 0;
 }
 
-int projects_list(char ***names, struct orch_err *e)
+int pstate_list(char ***names, struct orch_err *e)
 {
 	*names = NULL;
 	_cleanup_free_ char *pd = projects_dir();
@@ -207,7 +207,7 @@ int projects_list(char ***names, struct orch_err *e)
 	}
 	struct dirent *de;
 	while ((de = readdir(d)))
-		if (project_name_valid(de->d_name))
+		if (pstate_name_valid(de->d_name))
 			strv_push(names, de->d_name);
 	closedir(d);
 	if (*names) {
@@ -224,7 +224,7 @@ int projects_list(char ***names, struct orch_err *e)
 	return 0;
 }
 
-json_t *state_containers(struct project *p)
+json_t *state_containers(struct pstate *p)
 {
 	json_t *c = json_object_get(p->state, "containers");
 	if (!json_is_array(c)) {
@@ -234,7 +234,7 @@ json_t *state_containers(struct project *p)
 	return c;
 }
 
-json_t *state_container_find(struct project *p, const char *name_or_id)
+json_t *state_container_find(struct pstate *p, const char *name_or_id)
 {
 	size_t i;
 	json_t *c;
@@ -247,7 +247,7 @@ json_t *state_container_find(struct project *p, const char *name_or_id)
 	return NULL;
 }
 
-int state_container_lookup(struct project *p, const char *ref, json_t **out,
+int state_container_lookup(struct pstate *p, const char *ref, json_t **out,
 			   struct orch_err *e)
 {
 	json_t *hit = state_container_find(p, ref);

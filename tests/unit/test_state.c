@@ -33,36 +33,36 @@ static int teardown(void **state)
 static void test_names(void **state)
 {
 	(void)state;
-	assert_true(project_name_valid("my_proj-1"));
-	assert_false(project_name_valid("My"));
-	assert_false(project_name_valid("-x"));
-	assert_false(project_name_valid(""));
-	assert_false(project_name_valid("a/b"));
-	assert_false(project_name_valid(".."));
-	struct project p;
+	assert_true(pstate_name_valid("my_proj-1"));
+	assert_false(pstate_name_valid("My"));
+	assert_false(pstate_name_valid("-x"));
+	assert_false(pstate_name_valid(""));
+	assert_false(pstate_name_valid("a/b"));
+	assert_false(pstate_name_valid(".."));
+	struct pstate p;
 	struct orch_err e = {0};
-	assert_true(project_open("../x", true, &p, &e) < 0);
+	assert_true(pstate_open("../x", true, &p, &e) < 0);
 }
 
 static void test_save_reload_remove(void **state)
 {
 	(void)state;
-	struct project p;
+	struct pstate p;
 	struct orch_err e = {0};
-	assert_int_equal(project_open("nope", false, &p, &e), -ENOENT);
-	assert_int_equal(project_open("demo", true, &p, &e), 0);
+	assert_int_equal(pstate_open("nope", false, &p, &e), -ENOENT);
+	assert_int_equal(pstate_open("demo", true, &p, &e), 0);
 	assert_false(p.exists);
-	project_claim(&p, 1000, "/src/a", NULL);
+	pstate_claim(&p, 1000, "/src/a", NULL);
 	json_array_append_new(state_containers(&p),
 			      json_pack("{s:s, s:s}", "name", "demo-web-1",
 					"id", "abcdef0123"));
 	json_array_append_new(state_containers(&p),
 			      json_pack("{s:s, s:s}", "name", "demo-db-1",
 					"id", "abc999"));
-	assert_int_equal(project_save(&p, &e), 0);
-	project_close(&p);
+	assert_int_equal(pstate_save(&p, &e), 0);
+	pstate_close(&p);
 
-	assert_int_equal(project_open("demo", false, &p, &e), 0);
+	assert_int_equal(pstate_open("demo", false, &p, &e), 0);
 	assert_true(p.exists);
 	json_t *c;
 	assert_int_equal(state_container_lookup(&p, "demo-web-1", &c, &e), 0);
@@ -72,30 +72,30 @@ static void test_save_reload_remove(void **state)
 	assert_int_equal(state_container_lookup(&p, "zz", &c, &e), -ENOENT);
 
 	/* Another user, another directory: refused, naming the holder. */
-	assert_int_equal(project_check_owner(&p, 1000, "/src/a", &e), 0);
-	assert_int_equal(project_check_owner(&p, 1001, "/src/a", &e), -EPERM);
-	assert_int_equal(project_check_owner(&p, 1000, "/src/b", &e), -EBUSY);
+	assert_int_equal(pstate_check_owner(&p, 1000, "/src/a", &e), 0);
+	assert_int_equal(pstate_check_owner(&p, 1001, "/src/a", &e), -EPERM);
+	assert_int_equal(pstate_check_owner(&p, 1000, "/src/b", &e), -EBUSY);
 	assert_non_null(strstr(e.msg, "/src/a"));
 	assert_non_null(strstr(e.msg, "-p"));
 
 	char **names = NULL;
-	assert_int_equal(projects_list(&names, &e), 0);
+	assert_int_equal(pstate_list(&names, &e), 0);
 	assert_int_equal(strv_len(names), 1);
 	strv_free(names);
 
-	assert_int_equal(project_remove(&p, &e), 0);
+	assert_int_equal(pstate_remove(&p, &e), 0);
 	_cleanup_free_ char *dir = path_join(tmpdir, "projects/demo");
 	struct stat st;
 	assert_true(stat(dir, &st) < 0);
-	project_close(&p);
+	pstate_close(&p);
 }
 
 static void test_lock_serializes(void **state)
 {
 	(void)state;
-	struct project p;
+	struct pstate p;
 	struct orch_err e = {0};
-	assert_int_equal(project_open("locked", true, &p, &e), 0);
+	assert_int_equal(pstate_open("locked", true, &p, &e), 0);
 	_cleanup_free_ char *lock = path_join(p.dir, "lock");
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -105,7 +105,7 @@ static void test_lock_serializes(void **state)
 	int st;
 	waitpid(pid, &st, 0);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	project_close(&p);
+	pstate_close(&p);
 }
 
 int main(void)

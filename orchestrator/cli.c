@@ -1,0 +1,239 @@
+/* Global command-line options (-f, -p, --project-directory, --env-file,
+ * --profile, --ansi, --progress) and loading the project they name.  They
+ * are accepted before the command, as docker compose has them, and also
+ * after it. */
+#include "orchestrator/cli.h"
+
+#include <getopt.h>
+#include <sys/stat.h>
+
+struct cli_globals cli = {.ansi = CLI_ANSI_AUTO};
+
+int cli_global_opt(int opt, const char *arg)
+{
+	switch (opt) {
+	case 'f':
+		strv_push(&cli.files, arg);
+		return 1;
+	case 'p':
+		free(cli.project_name);
+		cli.project_name = xstrdup(arg);
+		return 1;
+	case CLI_OPT_PROJECT_DIR:
+		free(cli.project_dir);
+		cli.project_dir = xstrdup(arg);
+		return 1;
+	case CLI_OPT_ENV_FILE:
+		strv_push(&cli.env_files, arg);
+		return 1;
+	case CLI_OPT_PROFILE:
+		strv_push(&cli.profiles, arg);
+		return 1;
+	case CLI_OPT_ANSI:
+		if (streq(arg, "never"))
+			cli.ansi = CLI_ANSI_NEVER;
+		else if (streq(arg, "always"))
+			cli.ansi = CLI_ANSI_ALWAYS;
+		else if (streq(arg, "auto"))
+			cli.ansi = CLI_ANSI_AUTO;
+		else {
+			fprintf(stderr, "orch: --ansi: use never, always or "
+					"auto\n");
+			return -1;
+		}
+		return 1;
+	case CLI_OPT_PROGRESS:
+		if (!streq(arg, "plain") && !streq(arg, "tty") &&
+		    !streq(arg, "auto") && !streq(arg, "quiet")) {
+			fprintf(stderr, "orch: --progress: use plain, tty, auto "
+					"or quiet\n");
+			return -1;
+		}
+		free(cli.progress);
+		cli.progress = xstrdup(arg);
+		return 1;
+	}
+	return 0;
+}
+
+int cli_parse_globals(int argc, char **argv)
+{
+	static const struct option lopts[] = {CLI_GLOBAL_LONGOPTS, {0}};
+	int i = 1;
+	while (i < argc && argv[i][0] == '-' && argv[i][1]) {
+		const char *a = argv[i];
+		if (streq(a, "--"))
+			return i + 1;
+		if (streq(a, "-h") || streq(a, "--help") || streq(a, "-v") ||
+		    streq(a, "--version"))
+			return i;
+		int opt = 0;
+		const char *val = NULL;
+		int used = 1;
+		if (a[1] != '-') {
+			opt = a[1];
+			if (opt != 'f' && opt != 'p')
+				break;
+			if (a[2])
+				val = a + 2;
+			else if (i + 1 < argc) {
+				val = argv[i + 1];
+				used = 2;
+			}
+		} else {
+			const char *name = a + 2;
+			const char *eq = strchr(name, '=');
+			size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+			for (size_t k = 0; lopts[k].name; k++)
+				if (strlen(lopts[k].name) == nl &&
+				    !strncmp(lopts[k].name, name, nl))
+					opt = lopts[k].val;
+			if (!opt)
+				break;
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < argc) {
+				val = argv[i + 1];
+				used = 2;
+			}
+		}
+		if (!val) {
+			fprintf(stderr, "orch: option %s needs a value\n", a);
+			return -1;
+		}
+		if (cli_global_opt(opt, val) < 0)
+			return -1;
+		i += used;
+	}
+	return i;
+}
+
+bool cli_color(FILE *f)
+{
+	if (cli.ansi == CLI_ANSI_ALWAYS)
+		return true;
+	if (cli.ansi == CLI_ANSI_NEVER || getenv("NO_COLOR"))
+		return false;
+	return isatty(fileno(f));
+}
+
+bool cli_progress_tty(void)
+{
+	if (cli.progress && streq(cli.progress, "plain"))
+		return false;
+	if (cli.progress && streq(cli.progress, "tty"))
+		return true;
+	return cli_color(stderr);
+}
+
+bool cli_quiet(void)
+{
+	return cli.progress && streq(cli.progress, "quiet");
+}
+
+int cli_load(struct project **out, bool all_profiles)
+{
+	struct compose_opts o = {
+		.files = cli.files,
+		.project_name = cli.project_name,
+		.project_dir = cli.project_dir,
+		.env_files = cli.env_files,
+		.profiles = cli.profiles,
+		.all_profiles = all_profiles,
+	};
+	struct orch_diag d = {0};
+	int r = compose_load(&o, out, &d);
+	diag_print(&d, stderr);
+	diag_free(&d);
+	return r;
+}
+
+int cli_project_name(char **name, struct project **model)
+{
+	*name = NULL;
+	if (model)
+		*model = NULL;
+	struct project *m = NULL;
+	/* -p alone is enough to find a project that is up; a file is read
+	 * when there is one, for its name and its services. */
+	if (cli.project_name && !cli.files) {
+		*name = project_name_normalize(cli.project_name);
+		if (!*name) {
+			fprintf(stderr, "orch: invalid project name \"%s\"\n",
+				cli.project_name);
+			return -EINVAL;
+		}
+		struct compose_opts o = {
+			.project_name = cli.project_name,
+			.project_dir = cli.project_dir,
+			.env_files = cli.env_files,
+			.profiles = cli.profiles,
+			.all_profiles = true,
+		};
+		struct orch_diag d = {0};
+		if (model && compose_load(&o, &m, &d) == 0)
+			*model = m;
+		diag_free(&d);
+		return 0;
+	}
+	int r = cli_load(&m, true);
+	if (r < 0) {
+		const char *env = getenv("COMPOSE_PROJECT_NAME");
+		if (!cli.files && env && *env) {
+			*name = project_name_normalize(env);
+			if (*name)
+				return 0;
+		}
+		return r;
+	}
+	*name = xstrdup(m->name);
+	if (model)
+		*model = m;
+	else
+		project_free(m);
+	return 0;
+}
+
+int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
+{
+	_cleanup_free_ char *name = NULL;
+	int r = cli_project_name(&name, model);
+	if (r < 0)
+		return err_set(e, -r, "no project: give a compose file (-f) or "
+				      "a project name (-p)");
+	r = pstate_open(name, false, ps, e);
+	if (r < 0 && model && *model) {
+		project_free(*model);
+		*model = NULL;
+	}
+	if (r == 0 && !ps->exists) {
+		pstate_close(ps);
+		return err_set(e, ENOENT, "no such project: %s", name);
+	}
+	return r;
+}
+
+int cli_usage(const char *cmd, const char *usage)
+{
+	fprintf(stderr, "Usage: orch %s %s\n", cmd, usage);
+	return 2;
+}
+
+int cli_fail(const struct orch_err *e)
+{
+	fprintf(stderr, "orch: %s\n", e->msg);
+	return 1;
+}
+
+int orch_parse_globals(int argc, char **argv)
+{
+	return cli_parse_globals(argc, argv);
+}
+
+int cmd_supervise(int argc, char **argv)
+{
+	if (argc != 2 || !pstate_name_valid(argv[1]))
+		return 2;
+	log_init("orch-supervisor");
+	return supervise_main(argv[1]);
+}

@@ -1,0 +1,243 @@
+/* orch up: converge the project to its compose files and, without -d,
+ * follow its logs until Ctrl-C (which stops it). */
+#include "orchestrator/cli.h"
+
+#include <signal.h>
+
+static const char up_usage[] =
+	"[-d] [--wait] [--wait-timeout S] [--build] [--force-recreate] "
+	"[--no-recreate] [--no-deps] [--no-start] [--remove-orphans] "
+	"[--abort-on-container-exit] [--exit-code-from SVC] "
+	"[--scale SVC=N] [-t S] [SERVICE...]";
+
+enum {
+	O_WAIT = CLI_OPT_LOCAL,
+	O_WAIT_TIMEOUT,
+	O_BUILD,
+	O_FORCE,
+	O_NO_RECREATE,
+	O_NO_DEPS,
+	O_NO_START,
+	O_ORPHANS,
+	O_ABORT,
+	O_EXIT_FROM,
+	O_SCALE,
+	O_NO_BUILD,
+	O_QUIET_PULL,
+	O_NO_COLOR,
+	O_PULL,
+};
+
+struct abort_watch {
+	char **names;
+	const char *exit_from; /* container name prefix of the service */
+	int code;
+	bool abort_on_exit;
+};
+
+/* Stops following when every container is done or, with
+ * --abort-on-container-exit, when one has exited. */
+static int up_should_stop(struct pstate *ps, void *arg)
+{
+	struct abort_watch *w = arg;
+	json_t *st = NULL;
+	struct orch_err e = {0};
+	if (status_get(ps, &st, &e) < 0)
+		return 1;
+	bool any_alive = false, any_exited = false;
+	size_t i;
+	json_t *c;
+	json_array_foreach(st, i, c)
+	{
+		const char *s = jstr(c, "state");
+		if (streq(s, "running") || streq(s, "restarting"))
+			any_alive = true;
+		else if (streq(s, "exited")) {
+			any_exited = true;
+			if (w->exit_from &&
+			    streq(jstr(c, "service") ?: "", w->exit_from))
+				w->code = (int)jint(c, "exit_code", 0);
+			else if (!w->exit_from && w->code == 0)
+				w->code = (int)jint(c, "exit_code", 0);
+		}
+	}
+	json_decref(st);
+	if (w->abort_on_exit && any_exited)
+		return 1;
+	return !any_alive;
+}
+
+int cmd_up(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		CLI_GLOBAL_LONGOPTS,
+		{"detach", no_argument, NULL, 'd'},
+		{"wait", no_argument, NULL, O_WAIT},
+		{"wait-timeout", required_argument, NULL, O_WAIT_TIMEOUT},
+		{"build", no_argument, NULL, O_BUILD},
+		{"no-build", no_argument, NULL, O_NO_BUILD},
+		{"force-recreate", no_argument, NULL, O_FORCE},
+		{"no-recreate", no_argument, NULL, O_NO_RECREATE},
+		{"no-deps", no_argument, NULL, O_NO_DEPS},
+		{"no-start", no_argument, NULL, O_NO_START},
+		{"remove-orphans", no_argument, NULL, O_ORPHANS},
+		{"abort-on-container-exit", no_argument, NULL, O_ABORT},
+		{"exit-code-from", required_argument, NULL, O_EXIT_FROM},
+		{"scale", required_argument, NULL, O_SCALE},
+		{"timeout", required_argument, NULL, 't'},
+		{"quiet-pull", no_argument, NULL, O_QUIET_PULL},
+		{"pull", required_argument, NULL, O_PULL},
+		{"no-color", no_argument, NULL, O_NO_COLOR},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct up_opts o = {.timeout_ms = -1};
+	const char *exit_from = NULL;
+	bool abort_on_exit = false;
+	_cleanup_strv_ char **scale = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+dt:h" CLI_GLOBAL_SHORTOPTS, lopts,
+				NULL)) != -1) {
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return 2;
+		if (g)
+			continue;
+		switch (c) {
+		case 'd':
+			o.detach = true;
+			break;
+		case O_WAIT:
+			o.wait = true;
+			o.detach = true;
+			break;
+		case O_WAIT_TIMEOUT:
+			o.wait_timeout_ms = atoll(optarg) * 1000;
+			break;
+		case O_BUILD:
+			o.build = true;
+			break;
+		case O_FORCE:
+			o.force_recreate = true;
+			break;
+		case O_NO_RECREATE:
+			o.no_recreate = true;
+			break;
+		case O_NO_DEPS:
+			o.no_deps = true;
+			break;
+		case O_NO_START:
+			o.no_start = true;
+			break;
+		case O_ORPHANS:
+			o.remove_orphans = true;
+			break;
+		case O_ABORT:
+			abort_on_exit = true;
+			break;
+		case O_EXIT_FROM:
+			exit_from = optarg;
+			abort_on_exit = true;
+			break;
+		case O_SCALE:
+			strv_push(&scale, optarg);
+			break;
+		case 't':
+			o.timeout_ms = atoll(optarg) * 1000;
+			break;
+		case O_NO_BUILD:
+		case O_QUIET_PULL:
+		case O_PULL:
+		case O_NO_COLOR:
+			break;
+		case 'h':
+			printf("Usage: orch up %s\n", up_usage);
+			return 0;
+		default:
+			return cli_usage("up", up_usage);
+		}
+	}
+	if (o.force_recreate && o.no_recreate) {
+		fprintf(stderr, "orch up: --force-recreate and --no-recreate "
+				"are incompatible\n");
+		return 2;
+	}
+	if (abort_on_exit && o.detach) {
+		fprintf(stderr, "orch up: --abort-on-container-exit and -d "
+				"are incompatible\n");
+		return 2;
+	}
+	o.scale = scale;
+	_cleanup_strv_ char **services = NULL;
+	for (int i = optind; i < argc; i++)
+		strv_push(&services, argv[i]);
+	o.services = services;
+
+	struct project *m = NULL;
+	if (cli_load(&m, false) < 0)
+		return 1;
+	struct orch_err e = {0};
+	if (o.build) {
+		fprintf(stderr, "orch up: --build is not supported yet; run "
+				"`orch build` first\n");
+		project_free(m);
+		return 1;
+	}
+	struct pstate ps;
+	int r = pstate_open(m->name, true, &ps, &e);
+	if (r == 0)
+		r = pstate_check_owner(&ps, getuid(), m->working_dir, &e);
+	if (r == 0)
+		r = reconcile_up(m, &o, &ps, &e);
+	project_free(m);
+	if (r < 0) {
+		if (ps.name)
+			pstate_close(&ps);
+		return cli_fail(&e);
+	}
+	if (o.detach || o.no_start) {
+		pstate_close(&ps);
+		return 0;
+	}
+
+	/* Attached: follow the logs; Ctrl-C stops the project. */
+	_cleanup_strv_ char **names = containers_of(&ps, services, NULL);
+	struct abort_watch w = {.names = names,
+				.exit_from = exit_from,
+				.abort_on_exit = abort_on_exit};
+	struct logs_opts lo = {.follow = true, .tail = -1};
+	/* The lock is not held while following: other commands may run. */
+	_cleanup_free_ char *name = xstrdup(ps.name);
+	pstate_close(&ps);
+	struct pstate fp = {0};
+	if (pstate_open(name, false, &fp, &e) < 0)
+		return cli_fail(&e);
+	int lockfd = fp.lock_fd;
+	fp.lock_fd = -1;
+	close(lockfd);
+	logs_run(&fp, names, &lo, up_should_stop, &w);
+	bool interrupted = logs_interrupted;
+	if (interrupted || abort_on_exit) {
+		if (interrupted)
+			fprintf(stderr, "Gracefully stopping... (press Ctrl+C "
+					"again to force)\n");
+		signal(SIGINT, SIG_DFL);
+		pstate_close(&fp);
+		if (pstate_open(name, false, &fp, &e) < 0)
+			return cli_fail(&e);
+		r = reconcile_stop(&fp, NULL, -1, "stop", &e);
+		for (size_t i = 0; r == 0 && names[i]; i++)
+			progress("Container", names[i], "Stopped");
+		if (r < 0) {
+			pstate_close(&fp);
+			return cli_fail(&e);
+		}
+		if (abort_on_exit && !interrupted)
+			up_should_stop(&fp, &w);
+	}
+	pstate_close(&fp);
+	if (interrupted)
+		return 130;
+	return abort_on_exit ? w.code : 0;
+}
