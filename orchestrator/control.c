@@ -62,18 +62,22 @@ int supervisor_ensure(struct pstate *p, struct orch_err *e)
 		setsid();
 		if (fork() != 0)
 			_exit(0);
-		int nul = open("/dev/null", O_RDONLY);
-		int lg = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0640);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int lg = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			      0640);
 		if (nul >= 0)
 			dup2(nul, 0);
 		if (lg >= 0) {
 			dup2(lg, 1);
 			dup2(lg, 2);
 		}
-		int w = fcntl(ready[1], F_DUPFD, 3);
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%d", w);
-		setenv("ORCH_SUPERVISOR_READY", buf, 1);
+		/* Nothing of ours but the readiness pipe (as fd 3) goes to
+		 * the long-lived supervisor. */
+		if (ready[1] == 3 ? fcntl(3, F_SETFD, 0) < 0
+				  : dup2(ready[1], 3) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		setenv("ORCH_SUPERVISOR_READY", "3", 1);
 		if (chdir("/") < 0)
 			_exit(127);
 		execl(exe, "orch", "__supervise", p->name, (char *)NULL);

@@ -15,7 +15,6 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/pidfd.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -88,6 +87,17 @@ static struct sup {
 	bool dirty, exiting;
 	json_t *state;
 } S;
+
+static int sig_pipe = -1;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+	ssize_t w = write(sig_pipe, &c, 1);
+	(void)w;
+	errno = saved;
+}
 
 static int64_t now_ms(void)
 {
@@ -264,7 +274,8 @@ static int fifo_open(struct sctr *c, size_t idx)
 	_cleanup_free_ char *p = log_path(c, ".fifo");
 	if (mkfifo(p, 0600) < 0 && errno != EEXIST)
 		return -errno;
-	c->fifo_fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	/* Read-write: we never see a hang-up when no container holds it. */
+	c->fifo_fd = open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (c->fifo_fd < 0)
 		return -errno;
 	ep_add(c->fifo_fd, TAG(K_FIFO, idx));
@@ -1054,17 +1065,24 @@ int supervise_main(const char *project)
 	_cleanup_free_ char *logs = path_join(S.dir, "logs");
 	mkdir(logs, 0750);
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	/* Signals come through a self-pipe rather than a signalfd: a
+	 * blocked mask (or SIG_IGN) would be inherited by the containers
+	 * across exec, while handlers are reset there. */
+	int sp[2];
+	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("supervisor of %s: %s", project, strerror(errno));
+		return 1;
+	}
+	S.sfd = sp[0];
+	sig_pipe = sp[1];
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
 	S.ep = epoll_create1(EPOLL_CLOEXEC);
-	S.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	S.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (S.ep < 0 || S.sfd < 0 || S.tfd < 0) {
+	if (S.ep < 0 || S.tfd < 0) {
 		log_error("supervisor of %s: %s", project, strerror(errno));
 		return 1;
 	}
@@ -1107,12 +1125,13 @@ int supervise_main(const char *project)
 			size_t idx = (uint32_t)evs[i].data.u64;
 			switch (kind) {
 			case K_SIGNAL: {
-				struct signalfd_siginfo si;
-				while (read(S.sfd, &si, sizeof(si)) > 0)
+				char sig;
+				while (read(S.sfd, &sig, 1) > 0)
 					/* TERM/INT/HUP: leave the
 					 * containers running; a new
 					 * supervisor adopts them. */
-					S.exiting = true;
+					if (sig != SIGPIPE)
+						S.exiting = true;
 				break;
 			}
 			case K_TIMER: {
