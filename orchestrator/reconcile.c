@@ -747,12 +747,37 @@ static int check_names(struct pstate *ps, json_t *new_recs,
 	return 0;
 }
 
-/* Published ports that this up will need are free (the project's own
- * current publications excepted). */
+/* Whether a host port is taken by a listening socket here. */
+static bool host_port_busy(const char *proto, const char *host_ip,
+			   unsigned port)
+{
+	bool udp = proto && streq(proto, "udp");
+	_cleanup_close_ int s = socket(
+		AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
+	if (host_ip && *host_ip)
+		inet_pton(AF_INET, host_ip, &sa.sin_addr);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	return bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	       errno == EADDRINUSE;
+}
+
+/* Published ports that this up will need are free: no listening socket
+ * and no other project's mapping holds them (the project's own current
+ * publications excepted).  netd's port.check needs an existing network,
+ * so the mappings are read from its network list. */
 static int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 {
+	struct netd_network *all = NULL;
+	size_t n_all = 0;
+	bool listed = false;
 	size_t i, k;
 	json_t *rec, *p;
+	int r = 0;
 	json_array_foreach(new_recs, i, rec)
 	{
 		json_array_foreach(json_object_get(rec, "port_specs"), k, p)
@@ -760,6 +785,7 @@ static int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 			unsigned lo = (unsigned)jint(p, "published", 0);
 			if (lo == 0 || jint(p, "published_end", lo) != lo)
 				continue;
+			const char *proto = jstr(p, "protocol");
 			bool ours = false;
 			size_t a, b;
 			json_t *c, *q;
@@ -768,29 +794,48 @@ static int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 						   b, q)
 			{
 				if (jint(q, "PublishedPort", 0) == lo &&
-				    streq(jstr(q, "Protocol") ?: "",
-					  jstr(p, "protocol")))
+				    streq(jstr(q, "Protocol") ?: "", proto))
 					ours = true;
 			}
 			if (ours)
 				continue;
-			struct netd_conn *nc = NULL;
-			int r = netd_get(&nc, e);
-			if (r < 0)
-				return r;
-			struct netd_port_req q2 = {
-				.proto = jstr(p, "protocol"),
-				.host_ip = jstr(p, "host_ip"),
-				.host_port = lo,
-				.container_port = (unsigned)jint(p, "target", 0),
-			};
-			r = netd_port_check(nc, &q2, e);
-			if (r < 0)
-				return err_wrap(e, "service \"%s\"",
-						jstr(rec, "service"));
+			if (!listed) {
+				struct netd_conn *nc = NULL;
+				r = netd_get(&nc, e);
+				if (r == 0)
+					r = netd_network_list(nc, NULL, &all,
+							      &n_all, e);
+				if (r < 0)
+					goto out;
+				listed = true;
+			}
+			for (size_t x = 0; x < n_all; x++)
+				for (size_t y = 0; y < all[x].n_ports; y++) {
+					struct netd_port *hp = &all[x].ports[y];
+					if (hp->host_port != lo ||
+					    !streq(hp->proto ?: "tcp", proto))
+						continue;
+					r = err_set(e, EADDRINUSE,
+						    "service \"%s\": host port "
+						    "%u/%s is already published "
+						    "by network %s (project %s)",
+						    jstr(rec, "service"), lo,
+						    proto, all[x].name,
+						    all[x].project ?: "?");
+					goto out;
+				}
+			if (host_port_busy(proto, jstr(p, "host_ip"), lo)) {
+				r = err_set(e, EADDRINUSE,
+					    "service \"%s\": host port %u/%s is "
+					    "already in use on this host",
+					    jstr(rec, "service"), lo, proto);
+				goto out;
+			}
 		}
 	}
-	return 0;
+out:
+	netd_networks_free(all, n_all);
+	return r;
 }
 
 /* ---- up --------------------------------------------------------------------- */
