@@ -1,0 +1,92 @@
+#!/bin/bash
+# orch up/down end to end: a five-service stack over three networks with
+# depends_on conditions, a named volume, two published ports and restart
+# policies; idempotent up, recreation of only what changed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lifecycle_helpers.inc"
+[ -n "${TRACE:-}" ] && { PS4='+ $(date +%S.%N | cut -c1-6) '; set -x; }
+
+project app <<'Y'
+services:
+  db:
+    image: bb:1
+    command: ["sh", "-c", "rm -f /data/ready; sleep 0.5; date +%s%N > /data/ready; exec httpd -f -p 5432 -h /data"]
+    networks: [back]
+    volumes: ["dbdata:/data"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/ready"]
+      interval: 2s
+      start_period: 10s
+      start_interval: 100ms
+    restart: always
+  migrate:
+    image: bb:1
+    command: ["sh", "-c", "test -f /data/ready && date +%s%N > /data/migrated"]
+    networks: [back]
+    volumes: ["dbdata:/data"]
+    depends_on:
+      db: {condition: service_healthy}
+  api:
+    image: bb:1
+    command: ["sh", "-c", "mkdir -p /www && echo api-ok > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    networks: [back, front]
+    ports: ["18080:8080"]
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+    restart: on-failure:3
+  web:
+    image: bb:1
+    command: ["sh", "-c", "mkdir -p /www && echo web-ok > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [front, edge]
+    ports: ["127.0.0.1:18081:80"]
+    depends_on: [api]
+    restart: unless-stopped
+  worker:
+    image: bb:1
+    command: ["sleep", "3600"]
+    networks: [back]
+    environment: {MODE: one}
+    depends_on: [db]
+networks:
+  front: {}
+  back: {}
+  edge: {}
+volumes:
+  dbdata: {}
+Y
+
+check "up -d --wait succeeds" inp app "$O" up -d --wait
+check_eq "migrate ran after db was healthy (it found db's marker)" 0 "$(psf app migrate ExitCode)"
+check_eq "migrate exited" exited "$(psf app migrate State)"
+for s in db api web worker; do
+	check_eq "$s is running" running "$(psf app $s State)"
+done
+check_eq "db is healthy" healthy "$(psf app db Health)"
+check_eq "published port 18080 answers on 127.0.0.1" api-ok "$(http_get http://127.0.0.1:18080/)"
+check_eq "published port 18081 answers on 127.0.0.1" web-ok "$(http_get http://127.0.0.1:18081/)"
+check_match "ps shows api's port" '"PublishedPort": ?18080' "$(psf app api Publishers)"
+check_match "ps shows web's port" '"URL": ?"127.0.0.1".*18081' "$(psf app web Publishers)"
+check_eq "web reaches api by name" api-ok "$(inp app "$O" exec -T web wget -qO- http://api:8080/)"
+check_match "resolv.conf points at the gateway" '^nameserver 10\.' "$(inp app "$O" exec -T web cat /etc/resolv.conf)"
+check "the named volume exists" "$O" volume inspect app_dbdata
+
+ids() { inp app "$O" ps -a -q | sort | tr '\n' ' '; }
+before=$(ids)
+check "up -d again succeeds" inp app "$O" up -d
+check_eq "up -d again keeps every container" "$before" "$(ids)"
+
+id_of() { psf app "$1" ID; }
+api_id=$(id_of api) worker_id=$(id_of worker)
+sed -i 's/MODE: one/MODE: two/' "$T/app/compose.yaml"
+check "up -d after an edit succeeds" inp app "$O" up -d
+check "the edited service is recreated" test "$(id_of worker)" != "$worker_id"
+check_eq "the others are kept" "$api_id" "$(id_of api)"
+check_eq "the new worker has the new environment" two "$(inp app "$O" exec -T worker sh -c 'echo $MODE')"
+
+check "logs show db's output" inp app "$O" logs db
+check "down succeeds" inp app "$O" down
+check_eq "nothing of the project is listed" "" "$("$O" ls -q)"
+check "down again exits 0" inp app "$O" down
+check "the named volume stays without -v" "$O" volume inspect app_dbdata
+finish
