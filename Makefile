@@ -8,6 +8,9 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -fno-strict-aliasing
+# One section per function, so that programs can drop what they never call
+# (and the shared libraries only that code needed).
+CFLAGS  += -ffunction-sections -fdata-sections
 PKGS    := yaml-0.1 libnl-3.0 libnl-route-3.0 libnftables libcap libseccomp libarchive libcrypto ldns jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -22,7 +25,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	libnftables-dev nftables libcap-dev libseccomp-dev libcmocka-dev \
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
-	iputils-ping netcat-openbsd debootstrap
+	iputils-ping netcat-openbsd debootstrap lld
 
 COMMON_SRC  := $(wildcard common/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
@@ -58,8 +61,11 @@ $(B)/%/libnetd.a: $$(call obj,$$*,$(NETD_SRC))
 LIBS_obj  := $(B)/obj/libnetd.a $(B)/obj/libruntime.a $(B)/obj/libcommon.a
 LIBS_asan := $(B)/asan/libnetd.a $(B)/asan/libruntime.a $(B)/asan/libcommon.a
 
+# orch-runtime's start-up is on every container's start: lld's --gc-sections
+# drops unused code before --as-needed decides, so the image store's
+# archive and crypto libraries are not loaded for `run` (GNU ld keeps them).
 $(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 $(B)/netd: $(B)/obj/netd/main.o $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/orch: $(call obj,obj,$(ORCH_SRC)) $(LIBS_obj)
