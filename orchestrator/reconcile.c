@@ -270,6 +270,11 @@ static void teardown_one(struct pstate *ps, json_t *rec, bool detach,
 	}
 	if (jstr(rec, "netns") && !jstr(rec, "netns_shared"))
 		netns_remove(jstr(rec, "netns"));
+	/* The runtime forgets the upper dir once a stopped container's
+	 * state is gone, so it is removed here by the path we gave it. */
+	const char *upper = jstr(json_object_get(rec, "spec"), "upper_dir");
+	if (upper)
+		rm_rf(upper, &ign);
 	_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
 	rm_rf(etc, &ign);
 	const char *sfx[] = {".log", ".log.1", ".log.2", ".log.3", ".fifo"};
@@ -512,6 +517,13 @@ static int setup_one(struct pstate *ps, const struct project *m, json_t *rec,
 		json_object_set_new(spec, "hostname", json_string(shortid));
 		hostname = jstr(spec, "hostname");
 	}
+	bool has_hn = false;
+	json_t *ev;
+	json_array_foreach(json_object_get(spec, "env"), i, ev)
+		has_hn |= startswith(json_string_value(ev), "HOSTNAME=");
+	if (!has_hn)
+		json_array_append_new(json_object_get(spec, "env"),
+				      json_sprintf("HOSTNAME=%s", hostname));
 	json_t *mounts = json_object_get(spec, "mounts");
 	if (!host) {
 		_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
@@ -1227,6 +1239,8 @@ static json_t *instantiate(const struct project *m, const struct service *s,
 	json_object_set_new(rec, "id", json_string(id));
 	json_object_set_new(rec, "name", json_string(name));
 	json_object_set_new(rec, "number", json_integer(number));
+	json_object_set_new(json_object_get(rec, "spec"), "upper_dir",
+			    json_sprintf("%s/containers/%s", orch_root(), id));
 	json_object_set_new(rec, "created", json_integer(time(NULL)));
 	json_t *lb = json_object_get(rec, "labels");
 	_cleanup_free_ char *num = xasprintf("%d", number);
@@ -1614,6 +1628,8 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 	json_object_set_new(rec, "id", json_string(id));
 	json_object_set_new(rec, "name", json_string(name));
 	json_object_set_new(rec, "number", json_integer(0));
+	json_object_set_new(json_object_get(rec, "spec"), "upper_dir",
+			    json_sprintf("%s/containers/%s", orch_root(), id));
 	json_object_set_new(rec, "oneoff", json_true());
 	json_object_set_new(rec, "restart", json_string("no"));
 	json_object_set_new(rec, "created", json_integer(time(NULL)));

@@ -1,0 +1,104 @@
+#!/bin/bash
+# `down` leaves nothing: processes, mounts, cgroups, links, addresses,
+# routes, nft rules and state files are listed before and after.  Two
+# projects with the same service and network names live side by side.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lifecycle_helpers.inc"
+
+stack() {
+	cat <<Y
+services:
+  web:
+    image: bb:1
+    command: ["sh", "-c", "mkdir -p /www && echo \$\$HOSTNAME-$1 > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [front]
+    ports: ["$2:80"]
+    depends_on: [app]
+  app:
+    image: bb:1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    networks: [front, back]
+    volumes: ["data:/data", "/anon"]
+  db:
+    image: bb:1
+    command: ["sleep", "3600"]
+    networks: [back]
+    volumes: ["data:/data"]
+networks:
+  front: {}
+  back: {}
+volumes:
+  data: {}
+Y
+}
+stack one 18091 | project one
+stack two 18092 | project two
+
+links() { ip -o link | sed 's/^[0-9]*: //' | awk '{print $1}' | sort; }
+addrs() { ip -o addr | awk '{print $2, $4}' | sort; }
+routes() { { ip route; ip -6 route; } | sort; }
+mounts() { grep -F "$T" /proc/self/mountinfo | awk '{print $5}' | sort; }
+# (the runtime's seccomp filter cache is shared by all containers)
+state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name seccomp 2>/dev/null | sort; }
+ids() { inp "$1" "$O" ps -a -q; }
+
+links0=$(links) addrs0=$(addrs) routes0=$(routes) mounts0=$(mounts) files0=$(state_files)
+
+check "up one" inp one "$O" up -d
+check "up two (same service and network names)" inp two "$O" up -d
+check_match "one answers (with its HOSTNAME)" '^[0-9a-f]{12}-one$' "$(http_get http://127.0.0.1:18091/)"
+check_match "two answers" '^[0-9a-f]{12}-two$' "$(http_get http://127.0.0.1:18092/)"
+sub() { inp "$1" "$O" exec -T app ip -o -4 addr show eth0 | awk '{print $4}'; }
+check "their networks have different subnets" test "$(sub one)" != "$(sub two)"
+
+# Another directory may not take project "one" over.
+mkdir -p "$T/elsewhere" && cp "$T/one/compose.yaml" "$T/elsewhere/"
+out=$(cd "$T/elsewhere" && "$O" -p one up -d 2>&1)
+check "up of a name held by another directory is refused" test $? -ne 0
+check_match "the refusal names the holder and suggests -p" "$T/one.*-p" "$out"
+
+# What project "one" holds in the kernel, to look for after its down.
+one_ids=$(ids one)
+one_pids=$("$PY" -c 'import json,sys; print(" ".join(str(c["pid"]) for c in json.load(open(sys.argv[1])).values() if c["pid"]))' "$ORCH_RUN/projects/one/status.json")
+one_sup=$(cat "$ORCH_RUN/projects/one/supervisor.pid")
+one_bridges=$(for n in one_front one_back; do "$B/netd" call network.inspect "{\"name\":\"$n\"}" | "$PY" -c 'import json,sys; r=json.load(sys.stdin)["result"]; print(r["bridge"], r["subnet"])'; done)
+check "one's bridges are known" test -n "$one_bridges"
+anon=$(find "$ORCH_ROOT/volumes" -mindepth 1 -maxdepth 1 -name '[0-9a-f]*' | wc -l)
+check "anonymous volumes exist (one per project)" test "$anon" -eq 2
+
+check "down one" inp one "$O" down
+for p in $one_pids $one_sup; do
+	check "process $p of one is gone" until_true 2 gone "$p"
+done
+for id in $one_ids; do
+	check_eq "no cgroup of ${id:0:12}" "" "$(find /sys/fs/cgroup -maxdepth 4 -name "*$id*" 2>/dev/null)"
+	check "no runtime state of ${id:0:12}" test ! -e "$ORCH_RUN/runtime/$id"
+	check "no container dir of ${id:0:12}" test ! -e "$ORCH_ROOT/containers/$id"
+done
+rules=$(nft list ruleset)
+for w in $one_bridges; do
+	check "no link, address or route of $w" sh -c "! { ip -o link; ip -o addr; ip route; } | grep -qF '$w'"
+	check "no nft rule mentions $w" sh -c "! printf '%s' \"\$1\" | grep -qF '$w'" _ "$rules"
+done
+check "no state directory of one" test ! -e "$ORCH_RUN/projects/one"
+check "no mount of one" sh -c "! grep -F '$ORCH_RUN/projects/one' /proc/self/mountinfo"
+check_eq "one anonymous volume left (two's)" 1 "$(find "$ORCH_ROOT/volumes" -mindepth 1 -maxdepth 1 -name '[0-9a-f]*' | wc -l)"
+
+check_match "two is intact" '^[0-9a-f]{12}-two$' "$(http_get http://127.0.0.1:18092/)"
+check_eq "two still runs its three containers" 3 "$(ids two | wc -l)"
+check "down one again exits 0" inp one "$O" down
+
+# A half-gone project: kill its supervisor and a container, remove a
+# network namespace file's mount behind its back; down still finishes.
+kill -9 "$(cat "$ORCH_RUN/projects/two/supervisor.pid")"
+kill -9 "$(pid_of two two-db-1)"
+check "down of a half-gone project succeeds" inp two "$O" down -v
+check "down -v removed the named volume" sh -c "! '$O' volume inspect two_data >/dev/null 2>&1"
+
+check_eq "links are back to before" "$links0" "$(links)"
+check_eq "addresses are back to before" "$addrs0" "$(addrs)"
+check_eq "routes are back to before" "$routes0" "$(routes)"
+check_eq "mounts are back to before" "$mounts0" "$(mounts)"
+check_eq "state files are back to before" "$files0" "$(state_files)"
+check_eq "no nft rule of either project" "" "$(nft list ruleset | grep -E 'one_|two_|10\.210\.' )"
+finish
