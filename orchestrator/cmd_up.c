@@ -192,6 +192,13 @@ int cmd_up(int argc, char **argv)
 		r = reconcile_up(m, &o, &ps, &e);
 	project_free(m);
 	if (r < 0) {
+		/* A failed first up leaves no trace of the project. */
+		struct orch_err ign = {0};
+		if (ps.name && json_array_size(state_containers(&ps)) == 0 &&
+		    json_array_size(json_object_get(ps.state, "networks")) == 0 &&
+		    json_array_size(json_object_get(ps.state, "volumes")) == 0 &&
+		    !supervisor_alive(&ps))
+			pstate_remove(&ps, &ign);
 		if (ps.name)
 			pstate_close(&ps);
 		return cli_fail(&e);

@@ -1,0 +1,145 @@
+#!/bin/bash
+# Invalid files and runtime failures: `up` fails with a clear message and
+# leaves nothing behind (no state, link, volume, network or container).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lifecycle_helpers.inc"
+
+links0=$(ip -o link | awk '{print $2}' | sort)
+vols0=$("$O" volume ls -q 2>/dev/null | sort)
+nothing_of() {
+	test ! -e "$ORCH_RUN/projects/$1" &&
+		test "$(ip -o link | awk '{print $2}' | sort)" = "$links0" &&
+		test "$("$O" volume ls -q 2>/dev/null | sort)" = "$vols0" &&
+		! { [ -S "$ORCH_RUN/netd.sock" ] && "$B/netd" call network.list '{}' | grep -q "\"$1_"; }
+}
+# fails NAME REGEX: up -d in project NAME fails, stderr matches REGEX,
+# and nothing of the project exists afterwards.
+fails() {
+	out=$(inp "$1" "$O" up -d 2>&1 >/dev/null)
+	rc=$?
+	check_eq "$1: up exits 1" 1 "$rc"
+	check_match "$1: the error says why" "$2" "$out"
+	check "$1: nothing was created" nothing_of "$1"
+}
+
+project badyaml <<'Y'
+services:
+  web:
+    image: bb:1
+    command: [sleep, 1
+Y
+fails badyaml 'compose.yaml:[0-9]+:[0-9]+'
+
+project baddep <<'Y'
+services:
+  web:
+    image: bb:1
+    depends_on: [nope]
+Y
+fails baddep 'compose.yaml:[0-9]+:[0-9]+.*nope'
+
+project cycle <<'Y'
+services:
+  a: {image: bb:1, depends_on: [b]}
+  b: {image: bb:1, depends_on: [a]}
+Y
+fails cycle 'cycle'
+
+project noimage <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [n]
+  db:
+    image: missing:7
+    networks: [n]
+networks:
+  n: {}
+Y
+fails noimage 'compose.yaml:7:[0-9]+: service "db": image "missing:7" is not present'
+
+project nocmd <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["no-such-program", "x"]
+Y
+fails nocmd 'compose.yaml:4:[0-9]+: service "web": command "no-such-program" not found'
+
+# A port held by a listening socket on the host.
+"$PY" -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 18097)); s.listen(); time.sleep(60)' &
+holder=$!
+on_exit "kill $holder"
+until_true 3 sh -c "ss -ltn | grep -q ':18097 '"
+project porttaken <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    ports: ["18097:80"]
+Y
+fails porttaken 'host port 18097/tcp is already in use'
+kill $holder
+
+# A port and a subnet held by another project.
+project holder <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [n]
+    ports: ["18098:80"]
+networks:
+  n:
+    ipam:
+      config: [{subnet: 10.99.0.0/24}]
+Y
+check "the holder project is up" inp holder "$O" up -d
+links0=$(ip -o link | awk '{print $2}' | sort)
+vols0=$("$O" volume ls -q 2>/dev/null | sort)
+project portclash <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    ports: ["18098:80"]
+Y
+fails portclash '18098/tcp is already published by network holder_n \(project holder\)'
+project subnetclash <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [n]
+networks:
+  n:
+    ipam:
+      config: [{subnet: 10.99.0.128/25}]
+Y
+fails subnetclash 'subnet 10.99.0.128/25 of network "subnetclash_n" overlaps 10.99.0.0/24 of network "holder_n" \(project holder\)'
+
+# A failure in the middle of up (exec of a file that is not a program,
+# after another service started): everything of this up is rolled back.
+project midway <<'Y'
+services:
+  first:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [n]
+    volumes: ["v:/v"]
+  second:
+    image: bb:1
+    command: ["/etc/passwd"]
+    networks: [n]
+    depends_on: [first]
+networks:
+  n: {}
+volumes:
+  v: {}
+Y
+fails midway 'second.*(Permission denied|exec)'
+check_eq "no process of midway's first service is left" "" "$(pgrep -f 'sleep 1000' -a | grep -v "$(pid_of holder holder-web-1)" )"
+check "the holder project is untouched" test "$(psf holder web State)" = running
+check "down holder" inp holder "$O" down
+finish
