@@ -86,7 +86,7 @@ static int images_ls(int argc, char **argv)
 		return 1;
 	}
 	if (!quiet)
-		printf("%-30s %-12s %-14s %-20s %s\n", "REPOSITORY", "TAG",
+		printf("%-30s %-12s %-14s %-24s %s\n", "REPOSITORY", "TAG",
 		       "IMAGE ID", "CREATED", "SIZE");
 	for (size_t i = 0; i < n; i++) {
 		struct rt_image *img = imgs[i];
@@ -104,7 +104,7 @@ static int images_ls(int argc, char **argv)
 			    xstrdup(nn ? img->names[k] : "<none>:<none>");
 			char *colon = strrchr(repo, ':');
 			*colon = '\0';
-			printf("%-30s %-12s %-14.12s %-20s %s\n", repo,
+			printf("%-30s %-12s %-14.12s %-24s %s\n", repo,
 			       colon + 1, img->id, ago, size);
 		}
 		rt_image_free(img);

@@ -73,11 +73,16 @@ int image_ref_normalize(const char *ref, char **out, struct orch_err *e)
 	} else {
 		name = xstrdup(ref);
 	}
+	/* Until stable, so that normalizing twice changes nothing. */
 	const char *n = name;
-	if (startswith(n, "docker.io/library/"))
-		n += strlen("docker.io/library/");
-	else if (startswith(n, "docker.io/"))
-		n += strlen("docker.io/");
+	for (;;) {
+		if (startswith(n, "docker.io/library/"))
+			n += strlen("docker.io/library/");
+		else if (startswith(n, "docker.io/"))
+			n += strlen("docker.io/");
+		else
+			break;
+	}
 	if (!valid_name(n) || !valid_tag(tag))
 		return err_set(
 		    e, EINVAL,
@@ -294,14 +299,13 @@ static char *image_path(const char *id, const char *file)
 	return xasprintf("%s/images/%s/%s", orch_root(), id, file);
 }
 
-/* Takes the store's lock (shared or exclusive); returns the fd. */
-static int store_lock(int op, struct orch_err *e)
+int store_lock(const char *name, int op, struct orch_err *e)
 {
 	_cleanup_free_ char *dir = images_dir();
 	int r = mkdir_p(dir, 0700, e);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *p = path_join(dir, "lock");
+	_cleanup_free_ char *p = path_join(dir, name);
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_sys(e, errno, "opening %s", p);
@@ -504,7 +508,7 @@ int image_store_config(const char *config, size_t len, char *const *refs,
 		strv_push(&norm, n);
 	}
 	sha256_hex(config, len, id);
-	_cleanup_close_ int lock = store_lock(LOCK_EX, e);
+	_cleanup_close_ int lock = store_lock(STORE_INDEX_LOCK, LOCK_EX, e);
 	if (lock < 0)
 		return lock;
 	_cleanup_free_ char *dir = xasprintf("%s/images/%s", orch_root(), id);
@@ -541,6 +545,9 @@ static char *now_rfc3339(void)
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
 		    const char *ref, char id[65], struct orch_err *e)
 {
+	_cleanup_close_ int lock = store_lock(STORE_LAYERS_LOCK, LOCK_SH, e);
+	if (lock < 0)
+		return lock;
 	for (size_t i = 0; layers && layers[i]; i++)
 		if (!layer_exists(layers[i]))
 			return err_set(e, ENOENT,
@@ -570,6 +577,9 @@ int rt_image_import(const char *tarball, const char *ref, char id[65],
 	int r = image_ref_normalize(ref, &norm, e);
 	if (r < 0)
 		return r;
+	_cleanup_close_ int lock = store_lock(STORE_LAYERS_LOCK, LOCK_SH, e);
+	if (lock < 0)
+		return lock;
 	_cleanup_free_ char *diff = NULL;
 	r = layer_store(tarball, NULL, &diff, e);
 	if (r < 0)
@@ -588,7 +598,7 @@ int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e)
 	int r = image_ref_normalize(new_ref, &norm, e);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int lock = store_lock(LOCK_EX, e);
+	_cleanup_close_ int lock = store_lock(STORE_INDEX_LOCK, LOCK_EX, e);
 	if (lock < 0)
 		return lock;
 	json_t *repos;
@@ -712,9 +722,12 @@ static void remove_unused_layers(char *const *candidates)
 	}
 }
 
-int rt_image_remove(const char *ref, bool force, struct orch_err *e)
+/* Drops ref from the index; *gone receives the image when it went away
+ * altogether (its last name, or its id). */
+static int image_unrecord(const char *ref, bool force, struct rt_image **gone,
+			  struct orch_err *e)
 {
-	_cleanup_close_ int lock = store_lock(LOCK_EX, e);
+	_cleanup_close_ int lock = store_lock(STORE_INDEX_LOCK, LOCK_EX, e);
 	if (lock < 0)
 		return lock;
 	json_t *repos;
@@ -767,7 +780,22 @@ int rt_image_remove(const char *ref, bool force, struct orch_err *e)
 	r = rm_rf(dir, e);
 	if (r < 0)
 		return r;
-	remove_unused_layers(img->layers);
+	*gone = move_ptr(img);
+	return 0;
+}
+
+int rt_image_remove(const char *ref, bool force, struct orch_err *e)
+{
+	_cleanup_image_ struct rt_image *gone = NULL;
+	int r = image_unrecord(ref, force, &gone, e);
+	if (r < 0 || !gone)
+		return r;
+	/* Loads and commits hold the layers lock shared from the moment
+	 * they find a layer stored until their image records it. */
+	_cleanup_close_ int lock = store_lock(STORE_LAYERS_LOCK, LOCK_EX, e);
+	if (lock < 0)
+		return lock;
+	remove_unused_layers(gone->layers);
 	return 0;
 }
 

@@ -108,11 +108,6 @@ int store_tmpdir(const char *what, char **out, struct orch_err *e)
 	return 0;
 }
 
-int store_remove(const char *path, struct orch_err *e)
-{
-	return rm_rf(path, e);
-}
-
 /* ---- the decompress-and-hash pipeline ---------------------------------- */
 
 struct pipeline {

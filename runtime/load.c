@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <libgen.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -408,6 +409,12 @@ int rt_image_load(const char *path, char ***refs, struct orch_err *e)
 			return err_wrap(e, "loading %s", path);
 		}
 		root = tmp;
+	}
+	_cleanup_close_ int lock = store_lock(STORE_LAYERS_LOCK, LOCK_SH, e);
+	if (lock < 0) {
+		if (tmp)
+			rm_rf(tmp, NULL);
+		return lock;
 	}
 	_cleanup_free_ char *manifest = path_join(root, "manifest.json");
 	_cleanup_free_ char *index = path_join(root, "index.json");

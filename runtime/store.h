@@ -31,6 +31,12 @@ int image_ref_normalize(const char *ref, char **out, struct orch_err *e);
 
 bool is_hex_string(const char *s, size_t min_len);
 
+/* Volume names as docker allows them: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+bool volume_name_valid(const char *name);
+/* Undoes /proc/self/mountinfo's octal escapes ("\040" for a space) in
+ * place. */
+void mountinfo_unescape(char *s);
+
 /* ---- image config JSON (pure) ------------------------------------------ */
 
 /* Fills cfg from the "config" object of an OCI image config. */
@@ -70,7 +76,13 @@ int image_store_config(const char *config, size_t len, char *const *refs,
 /* A private scratch directory under $ORCH_ROOT/tmp. */
 int store_tmpdir(const char *what, char **out, struct orch_err *e);
 
-/* Removes one file or directory tree under a store directory. */
-int store_remove(const char *path, struct orch_err *e);
+/* Locks of the store ($ORCH_ROOT/images/<name>), flock op LOCK_SH or
+ * LOCK_EX; returns the fd to close.  The index lock guards
+ * repositories.json; the layers lock keeps image removal from deleting a
+ * layer that a load or commit in progress has found stored.  Never take
+ * the layers lock while holding the index lock. */
+#define STORE_INDEX_LOCK  "lock"
+#define STORE_LAYERS_LOCK "layers.lock"
+int store_lock(const char *name, int op, struct orch_err *e);
 
 #endif

@@ -29,7 +29,7 @@
 
 #define VOLUME_MIN_SIZE (1024 * 1024)
 
-static bool volume_name_valid(const char *n)
+bool volume_name_valid(const char *n)
 {
 	if (!isalnum((unsigned char)n[0]) || strlen(n) > 255)
 		return false;
@@ -129,8 +129,7 @@ static struct rt_volume *volume_from_meta(const char *name, json_t *j)
 
 /* ---- mounts ------------------------------------------------------------ */
 
-/* Undoes mountinfo's octal escapes ("\040" for a space) in place. */
-static void unescape(char *s)
+void mountinfo_unescape(char *s)
 {
 	char *o = s;
 	for (char *p = s; *p; p++) {
@@ -168,8 +167,8 @@ static bool mounts_each(const char *mountinfo,
 		if (sscanf(line, "%*u %*u %u:%u %4095s %4095s", &m.major,
 			   &m.minor, m.root, m.point) != 4)
 			continue;
-		unescape(m.root);
-		unescape(m.point);
+		mountinfo_unescape(m.root);
+		mountinfo_unescape(m.point);
 		stop = fn(&m, data);
 	}
 	free(line);

@@ -121,6 +121,18 @@ check_eq "no layer stored from hostile archives" "$before" "$(layers_count)"
 check "no scratch left after refusals" tmp_empty
 check "hostile images not listed" sh -c "! $O images | grep -q hostile"
 
+# Device nodes: only docker's default devices are created.
+$MK hostile devices "$W/dev.tar"
+check "layer with devices imports" quiet $O image import "$W/dev.tar" devs:1
+dl=$ORCH_ROOT/layers/$(sha256sum "$W/dev.tar" | cut -c1-64)/diff
+check_eq "allowed device kept (/dev/null 1:3)" "character special file 1:3" \
+	"$(stat -c '%F %t:%T' "$dl/dev/null" 2>&1)"
+check "block device left out (/dev/sda)" test ! -e "$dl/dev/sda"
+check "other character device left out (/dev/mem)" test ! -e "$dl/dev/mem"
+check "a 0/0 device in the tar is not taken as a whiteout" test ! -e "$dl/dev/fake-whiteout"
+quiet $O image rm devs:1
+before=$(layers_count)
+
 # Digest mismatches: a wrong diff_id, a tampered OCI blob.
 $MK docker "$W/bad" bad:diff --bad-diff-id "$W/upper.tar"
 $O image load -i "$W/bad" >/dev/null 2>"$W/err"
