@@ -115,6 +115,9 @@ for kind in dotdot absolute symlink hardlink; do
 	esac
 	check_match "hostile $kind: clear error" "$want" "$(cat "$W/err")"
 done
+$O image load -i "$W/h-dotdot.tar" >/dev/null 2>"$W/err"
+check_eq "hostile archive given to load: refused" 1 $?
+check_match "hostile archive given to load: clear error" 'escapes' "$(cat "$W/err")"
 check "nothing written outside" test -z "$(ls -A "$T/outside")"
 check "no /etc/x" test ! -e /etc/x
 check_eq "no layer stored from hostile archives" "$before" "$(layers_count)"
