@@ -39,7 +39,7 @@ all:
 .SECONDEXPANSION:
 obj = $(patsubst %.c,$(B)/$(1)/%.o,$(2))
 
-all: $(B)/orch-runtime $(B)/orch $(B)/netd $(B)/rootfs/.done
+all: $(B)/orch-runtime $(B)/orch $(B)/netd $(B)/orch-supervisor $(B)/rootfs/.done
 
 # ---- objects: normal (obj) and sanitized (asan) ----------------------------
 $(B)/obj/%.o: %.c $(HDRS)
@@ -65,6 +65,11 @@ LIBS_asan := $(B)/asan/libnetd.a $(B)/asan/libruntime.a $(B)/asan/libcommon.a
 # drops unused code before --as-needed decides, so the image store's
 # archive and crypto libraries are not loaded for `run` (GNU ld keeps them).
 $(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
+	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
+# The per-project supervisor stays resident: only what it uses is linked.
+SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervise.c \
+	orchestrator/state.c orchestrator/ctrspec.c
+$(B)/orch-supervisor: $(call obj,obj,$(SUP_SRC)) $(B)/obj/libruntime.a $(B)/obj/libcommon.a
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 $(B)/netd: $(B)/obj/netd/main.o $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -129,6 +134,7 @@ install: all
 	install -D -m 0755 $(B)/orch $(DESTDIR)$(PREFIX)/bin/orch
 	install -D -m 0755 $(B)/netd $(DESTDIR)$(PREFIX)/bin/orch-netd
 	install -D -m 0755 $(B)/orch-runtime $(DESTDIR)$(PREFIX)/bin/orch-runtime
+	install -D -m 0755 $(B)/orch-supervisor $(DESTDIR)$(PREFIX)/bin/orch-supervisor
 
 clean:
 	rm -rf $(B)

@@ -80,6 +80,14 @@ int supervisor_ensure(struct pstate *p, struct orch_err *e)
 		setenv("ORCH_SUPERVISOR_READY", "3", 1);
 		if (chdir("/") < 0)
 			_exit(127);
+		/* The lean supervisor program next to orch, else the same
+		 * code inside orch. */
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			_cleanup_free_ char *sup = xasprintf(
+				"%.*s/orch-supervisor", (int)(slash - exe), exe);
+			execl(sup, "orch-supervisor", p->name, (char *)NULL);
+		}
 		execl(exe, "orch", "__supervise", p->name, (char *)NULL);
 		_exit(127);
 	}

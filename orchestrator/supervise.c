@@ -10,6 +10,7 @@
 #include "runtime/runtime.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -84,7 +85,7 @@ static struct sup {
 	size_t n;
 	struct client *cl;
 	size_t n_cl;
-	bool dirty, exiting;
+	bool dirty, exiting, trim;
 	json_t *state;
 } S;
 
@@ -365,6 +366,7 @@ static int ctr_start(struct sctr *c, size_t idx, struct orch_err *e)
 		return err_wrap(e, "starting %s", c->name);
 	}
 	c->rc = rc;
+	S.trim = true;
 	proc_watch(c, idx, rc->pid, rc->pidfd >= 0 ? dup(rc->pidfd) : -1);
 	c->started_mono = now_ms();
 	wall_ts(c->started_at, sizeof(c->started_at));
@@ -1166,6 +1168,12 @@ int supervise_main(const char *project)
 		run_timers();
 		check_waiters();
 		save_status();
+		/* Creating containers (seccomp profiles, specs) leaves freed
+		 * heap behind; give it back, this process stays resident. */
+		if (S.trim) {
+			malloc_trim(0);
+			S.trim = false;
+		}
 	}
 	save_status();
 	_cleanup_free_ char *sock = path_join(S.dir, "ctl.sock");
