@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,7 +41,11 @@ struct sctr {
 	enum cstate state;
 	pid_t pid;
 	int pidfd;
-	struct rt_container *rc; /* when started by this supervisor */
+	pid_t worker;	/* the process creating it, 0 when none */
+	int worker_fd;	/* its report: "<pid>" or "!<error>" */
+	bool queued;	/* waits for a free worker */
+	bool restarting; /* this start is a restart (event) */
+	char *start_err;
 	int exit_code, restarts;
 	bool user_stopped, stopping, gone;
 	int64_t started_mono, restart_at, stop_deadline, backoff;
@@ -63,7 +68,7 @@ struct sctr {
 	int hc_pidfd;
 };
 
-enum client_wait { W_NONE, W_STOP, W_RESTART, W_REMOVE, W_EVENTS };
+enum client_wait { W_NONE, W_STOP, W_RESTART, W_REMOVE, W_EVENTS, W_START };
 
 struct client {
 	int fd;
@@ -74,7 +79,13 @@ struct client {
 };
 
 /* epoll tags: kind in the high bits, index below. */
-enum { K_SIGNAL = 1, K_TIMER, K_LISTEN, K_CLIENT, K_PROC, K_FIFO, K_HC };
+enum { K_SIGNAL = 1, K_TIMER, K_LISTEN, K_CLIENT, K_PROC, K_FIFO, K_HC,
+       K_WORKER };
+
+/* Containers are created by short-lived worker processes, several at a
+ * time; the supervisor is their subreaper, so each container becomes its
+ * child as soon as the worker exits. */
+#define MAX_WORKERS 8
 #define TAG(k, i) (((uint64_t)(k) << 32) | (uint32_t)(i))
 
 static struct sup {
@@ -86,6 +97,7 @@ static struct sup {
 	struct client *cl;
 	size_t n_cl;
 	bool dirty, exiting, trim;
+	int n_workers;
 	json_t *state;
 } S;
 
@@ -323,51 +335,105 @@ static void proc_watch(struct sctr *c, size_t idx, pid_t pid, int pidfd)
 		ep_add(c->pidfd, TAG(K_PROC, idx));
 }
 
-static int ctr_start(struct sctr *c, size_t idx, struct orch_err *e)
+/* In the worker: creates and starts the container, reports its pid (or
+ * the error) on fd, and exits. */
+static void __attribute__((noreturn))
+worker_main(struct sctr *c, int out, int devnull, int fd)
 {
-	if (c->state == C_RUNNING)
-		return 0;
-	int r = fifo_open(c, idx);
-	if (r < 0)
-		return err_sys(e, -r, "opening the log pipe of %s", c->name);
-	_cleanup_free_ char *fifo = log_path(c, ".fifo");
-	_cleanup_close_ int out = open(fifo, O_RDWR | O_CLOEXEC);
-	if (out < 0)
-		return err_sys(e, errno, "opening %s", fifo);
-	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct orch_err e = {0};
 	struct rt_spec spec;
 	rt_spec_init(&spec);
-	r = ctrspec_load(json_object_get(c->rec, "spec"), &spec, e);
-	if (r < 0) {
-		ctrspec_clear(&spec);
-		return err_wrap(e, "starting %s", c->name);
-	}
-	spec.id = c->id;
-	spec.stdio[0] = devnull;
-	spec.stdio[1] = out;
-	spec.stdio[2] = out;
-	/* A leftover of an earlier run (cgroup, runtime state) would make
-	 * the id collide; the upper dir is kept, as docker keeps a
-	 * container's filesystem across restarts. */
-	struct orch_err ign = {0};
-	rt_delete(c->id, false, &ign);
-	struct rt_container *rc = NULL;
-	r = rt_create(&spec, &rc, e);
-	ctrspec_clear(&spec);
-	if (r < 0)
-		return err_wrap(e, "creating %s", c->name);
-	r = rt_start(rc, e);
-	if (r < 0) {
-		rt_kill(c->id, SIGKILL, &ign);
-		int st;
-		rt_wait(rc, &st, &ign);
-		rt_container_free(rc);
+	int r = ctrspec_load(json_object_get(c->rec, "spec"), &spec, &e);
+	if (r == 0) {
+		spec.id = c->id;
+		spec.stdio[0] = devnull;
+		spec.stdio[1] = out;
+		spec.stdio[2] = out;
+		/* A leftover of an earlier run (cgroup, runtime state)
+		 * would make the id collide; the upper dir is kept, as
+		 * docker keeps a container's filesystem across restarts. */
+		struct orch_err ign = {0};
 		rt_delete(c->id, false, &ign);
-		return err_wrap(e, "starting %s", c->name);
+		struct rt_container *rc = NULL;
+		r = rt_create(&spec, &rc, &e);
+		if (r < 0)
+			err_wrap(&e, "creating %s", c->name);
+		else if ((r = rt_start(rc, &e)) < 0) {
+			err_wrap(&e, "starting %s", c->name);
+			rt_kill(c->id, SIGKILL, &ign);
+			int st;
+			rt_wait(rc, &st, &ign);
+			rt_delete(c->id, false, &ign);
+		} else {
+			char buf[32];
+			int n = snprintf(buf, sizeof(buf), "%d", (int)rc->pid);
+			_exit(write(fd, buf, (size_t)n) == n ? 0 : 1);
+		}
 	}
-	c->rc = rc;
+	char buf[sizeof(e.msg) + 1];
+	int n = snprintf(buf, sizeof(buf), "!%s", e.msg);
+	_exit(write(fd, buf, (size_t)n) == n ? 0 : 1);
+}
+
+/* Starts creating c in a worker (or queues it when enough work). */
+static void ctr_start(struct sctr *c, size_t idx, bool restart)
+{
+	if (c->state == C_RUNNING || c->worker || c->queued)
+		return;
+	free(c->start_err);
+	c->start_err = NULL;
+	c->restarting = restart;
+	if (S.n_workers >= MAX_WORKERS) {
+		c->queued = true;
+		return;
+	}
+	int r = fifo_open(c, idx);
+	_cleanup_free_ char *fifo = log_path(c, ".fifo");
+	_cleanup_close_ int out =
+		r < 0 ? -1 : open(fifo, O_RDWR | O_CLOEXEC);
+	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int p[2] = {-1, -1};
+	if (out < 0 || pipe2(p, O_CLOEXEC) < 0) {
+		c->start_err = xasprintf("starting %s: opening its log pipe: %s",
+					 c->name, strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		worker_main(c, out, devnull, p[1]);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		c->start_err = xasprintf("starting %s: fork: %s", c->name,
+					 strerror(errno));
+		return;
+	}
+	c->worker = pid;
+	c->worker_fd = p[0];
+	S.n_workers++;
+	ep_add(p[0], TAG(K_WORKER, idx));
+}
+
+static void start_failed(struct sctr *c)
+{
+	log_warn("%s", c->start_err);
+	log_line(c, c->start_err, strlen(c->start_err));
+	if (!c->restarting)
+		return;
+	/* A restart that fails counts as a failed run. */
+	c->exit_code = 127;
+	if (restart_wanted(&c->rp, 127, c->restarts, c->user_stopped))
+		c->restart_at = now_ms() + backoff_next(&c->backoff, 0);
+	else
+		set_state(c, C_EXITED);
+}
+
+static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
+{
 	S.trim = true;
-	proc_watch(c, idx, rc->pid, rc->pidfd >= 0 ? dup(rc->pidfd) : -1);
+	proc_watch(c, idx, pid, -1);
 	c->started_mono = now_ms();
 	wall_ts(c->started_at, sizeof(c->started_at));
 	c->stopping = false;
@@ -380,8 +446,47 @@ static int ctr_start(struct sctr *c, size_t idx, struct orch_err *e)
 		c->hc_fails = 0;
 		hc_schedule(c, c->started_mono);
 	}
-	event(c, "start", NULL);
-	return 0;
+	event(c, c->restarting ? "restart" : "start", NULL);
+}
+
+static void worker_done(struct sctr *c, size_t idx)
+{
+	char buf[1200];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = RETRY_EINTR(
+			read(c->worker_fd, buf + len, sizeof(buf) - 1 - len));
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	ep_del(c->worker_fd);
+	close(c->worker_fd);
+	c->worker_fd = -1;
+	/* Once the worker is gone the container is our child. */
+	RETRY_EINTR(waitpid(c->worker, NULL, 0));
+	c->worker = 0;
+	S.n_workers--;
+	pid_t pid = buf[0] && buf[0] != '!' ? atoi(buf) : 0;
+	if (pid > 0) {
+		ctr_started(c, idx, pid);
+		/* A stop asked for while it was being created. */
+		if (c->user_stopped) {
+			c->stopping = true;
+			pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+		}
+	}
+	else {
+		c->start_err = xstrdup(buf[0] == '!' ? buf + 1
+						     : "the worker died");
+		start_failed(c);
+	}
+	for (size_t i = 0; i < S.n && S.n_workers < MAX_WORKERS; i++)
+		if (!S.c[i].gone && S.c[i].queued) {
+			S.c[i].queued = false;
+			ctr_start(&S.c[i], i, S.c[i].restarting);
+		}
 }
 
 /* Whether PID 1 of the container catches sig; one that does not can
@@ -437,14 +542,17 @@ static void ctr_stop(struct sctr *c, int64_t grace_ms)
 static void ctr_exited(struct sctr *c, size_t idx)
 {
 	(void)idx;
+	/* Our child since its worker exited; an adopted one is not, and
+	 * its exit code is lost (-1). */
 	int code = -1;
-	if (c->rc) {
-		struct orch_err ign = {0};
-		int st;
-		if (rt_wait(c->rc, &st, &ign) == 0)
-			code = st;
-		rt_container_free(c->rc);
-		c->rc = NULL;
+	siginfo_t si = {0};
+	if (c->pidfd >= 0 &&
+	    waitid(P_PIDFD, c->pidfd, &si, WEXITED | WNOHANG) == 0 &&
+	    si.si_pid) {
+		if (si.si_code == CLD_EXITED)
+			code = si.si_status;
+		else
+			code = 128 + si.si_status;
 	}
 	if (c->pidfd >= 0) {
 		ep_del(c->pidfd);
@@ -567,7 +675,7 @@ static void ctr_init(struct sctr *c, json_t *rec)
 		c->rp.kind = RESTART_NO;
 	c->stop_signal = (int)jint(rec, "stop_signal", SIGTERM);
 	c->stop_grace_ms = jint(rec, "stop_grace_ms", 10000);
-	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = -1;
+	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = c->worker_fd = -1;
 	c->log_max = jint(rec, "log_max_size", 10 << 20);
 	c->log_files = (int)jint(rec, "log_max_files", 2);
 	json_t *hc = json_object_get(rec, "healthcheck");
@@ -596,8 +704,11 @@ static void ctr_fini(struct sctr *c)
 	}
 	if (c->log_fd >= 0)
 		close(c->log_fd);
-	if (c->rc)
-		rt_container_free(c->rc);
+	if (c->worker_fd >= 0) {
+		ep_del(c->worker_fd);
+		close(c->worker_fd);
+	}
+	free(c->start_err);
 	json_decref(c->rec);
 	free(c->name);
 	free(c->id);
@@ -606,7 +717,7 @@ static void ctr_fini(struct sctr *c)
 	strv_free(c->hc_argv);
 	memset(c, 0, sizeof(*c));
 	c->gone = true;
-	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = -1;
+	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = c->worker_fd = -1;
 }
 
 static struct sctr *ctr_find(const char *name, size_t *idx)
@@ -797,28 +908,33 @@ static char **req_names(const json_t *req)
 	return v;
 }
 
+static void client_error(struct client *cl, const char *name, const char *msg)
+{
+	if (!cl->errors)
+		cl->errors = json_object();
+	json_object_set_new(cl->errors, name, json_string(msg));
+}
+
+/* Starts the named containers; the client is answered when every one
+ * has started or failed to. */
 static void start_names(struct client *cl, char **names)
 {
 	for (size_t k = 0; names[k]; k++) {
 		size_t idx;
 		struct sctr *c = ctr_find(names[k], &idx);
-		struct orch_err e = {0};
 		if (!c) {
-			err_set(&e, ENOENT, "no such container: %s", names[k]);
-		} else {
-			c->user_stopped = false;
-			if (c->state == C_RESTARTING)
-				c->restart_at = 0;
-			if (c->state != C_RUNNING)
-				ctr_start(c, idx, &e);
+			_cleanup_free_ char *m =
+				xasprintf("no such container: %s", names[k]);
+			client_error(cl, names[k], m);
+			continue;
 		}
-		if (e.code) {
-			if (!cl->errors)
-				cl->errors = json_object();
-			json_object_set_new(cl->errors, names[k],
-					    json_string(e.msg));
-		}
+		c->user_stopped = false;
+		if (c->state == C_RESTARTING)
+			c->restart_at = 0;
+		if (c->state != C_RUNNING)
+			ctr_start(c, idx, false);
 	}
+	cl->wait = W_START;
 }
 
 /* A waiting client is answered once none of its containers runs. */
@@ -831,13 +947,24 @@ static void check_waiters(void)
 		bool busy = false;
 		for (size_t k = 0; cl->names[k]; k++) {
 			struct sctr *c = ctr_find(cl->names[k], NULL);
-			if (c && c->state == C_RUNNING)
+			if (c && (c->worker || c->queued ||
+				  (cl->wait != W_START &&
+				   c->state == C_RUNNING)))
 				busy = true;
 		}
 		if (busy)
 			continue;
-		if (cl->wait == W_RESTART)
+		if (cl->wait == W_RESTART) {
 			start_names(cl, cl->names);
+			continue;
+		}
+		if (cl->wait == W_START)
+			for (size_t k = 0; cl->names[k]; k++) {
+				struct sctr *c = ctr_find(cl->names[k], NULL);
+				if (c && c->start_err)
+					client_error(cl, cl->names[k],
+						     c->start_err);
+			}
 		if (cl->wait == W_REMOVE)
 			for (size_t k = 0; cl->names[k]; k++) {
 				struct sctr *c = ctr_find(cl->names[k], NULL);
@@ -871,10 +998,9 @@ static void handle_request(struct client *cl, json_t *req)
 		json_decref(st);
 		reply_ok(cl);
 	} else if (streq(op, "start")) {
-		char **names = req_names(req);
-		start_names(cl, names);
-		strv_free(names);
-		reply_ok(cl);
+		cl->names = req_names(req);
+		start_names(cl, cl->names);
+		check_waiters();
 	} else if (streq(op, "stop") || streq(op, "restart") ||
 		   streq(op, "remove")) {
 		cl->names = req_names(req);
@@ -960,6 +1086,28 @@ static void client_accept(void)
 	ep_add(fd, TAG(K_CLIENT, i));
 }
 
+/* As a subreaper we inherit whatever a worker leaves behind; what is not
+ * a container, health check or worker of ours is reaped here. */
+static bool pid_known(pid_t pid)
+{
+	for (size_t i = 0; i < S.n; i++)
+		if (!S.c[i].gone && (S.c[i].pid == pid || S.c[i].worker == pid ||
+				     S.c[i].hc_pid == pid))
+			return true;
+	return false;
+}
+
+static void reap_strays(void)
+{
+	for (;;) {
+		siginfo_t si = {0};
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid == 0 || pid_known(si.si_pid))
+			return;
+		waitpid(si.si_pid, NULL, WNOHANG);
+	}
+}
+
 /* ---- timers --------------------------------------------------------------- */
 
 static void run_timers(void)
@@ -973,19 +1121,9 @@ static void run_timers(void)
 		    c->restart_at <= now) {
 			c->restart_at = 0;
 			c->restarts++;
-			struct orch_err e = {0};
-			if (ctr_start(c, i, &e) < 0) {
-				log_warn("%s", e.msg);
-				log_line(c, e.msg, strlen(e.msg));
-				c->exit_code = 127;
-				if (restart_wanted(&c->rp, 127, c->restarts,
-						   c->user_stopped)) {
-					c->restart_at =
-						now + backoff_next(&c->backoff, 0);
-				} else
-					set_state(c, C_EXITED);
-			} else
-				event(c, "restart", NULL);
+			ctr_start(c, i, true);
+			if (c->start_err)
+				start_failed(c);
 		}
 		if (c->state == C_RUNNING && c->stop_deadline &&
 		    c->stop_deadline <= now) {
@@ -1064,6 +1202,7 @@ int supervise_main(const char *project)
 		log_error("writing %s: %s", pidf, strerror(errno));
 		return 1;
 	}
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	_cleanup_free_ char *logs = path_join(S.dir, "logs");
 	mkdir(logs, 0750);
 
@@ -1157,6 +1296,12 @@ int supervise_main(const char *project)
 			case K_FIFO:
 				if (idx < S.n && !S.c[idx].gone)
 					fifo_drain(&S.c[idx]);
+				break;
+			case K_WORKER:
+				if (idx < S.n && !S.c[idx].gone &&
+				    S.c[idx].worker)
+					worker_done(&S.c[idx], idx);
+				reap_strays();
 				break;
 			case K_HC:
 				if (idx < S.n && !S.c[idx].gone &&
