@@ -1008,8 +1008,14 @@ static bool serve_one(struct server *s, int fd)
 	ssize_t n = RETRY_EINTR(recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return true;
-	if (n <= 0)
+	if (n < 0)
 		return false;
+	if (n == 0) {
+		/* An empty datagram and the peer's close both read as 0. */
+		struct pollfd hup = {.fd = fd, .events = POLLRDHUP};
+		if (poll(&hup, 1, 0) != 0 && (hup.revents & (POLLRDHUP | POLLHUP)))
+			return false;
+	}
 	int passed = -1;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm;
 	     cm = CMSG_NXTHDR(&mh, cm)) {

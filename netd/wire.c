@@ -260,9 +260,18 @@ char *netd_reply_ok(void *result, size_t *len)
 
 char *netd_reply_err(const struct orch_err *e, size_t *len)
 {
+	/* Messages quote the sender's bytes, possibly cut inside a UTF-8
+	 * sequence: keep them printable ASCII so the reply is valid JSON. */
+	char msg[sizeof(e->msg)];
+	size_t i;
+	for (i = 0; e->msg[i] && i < sizeof(msg) - 1; i++) {
+		unsigned char ch = (unsigned char)e->msg[i];
+		msg[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+	}
+	msg[i] = '\0';
 	return dump_msg(json_pack("{s:i, s:b, s:i, s:s}", "v",
 				  NETD_PROTO_VERSION, "ok", 0, "errno",
-				  e->code ? e->code : EIO, "error", e->msg),
+				  e->code ? e->code : EIO, "error", msg),
 			len);
 }
 

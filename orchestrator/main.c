@@ -27,6 +27,7 @@ static const struct orch_command commands[] = {
 			     "usage statistics"},
 	{"ls", cmd_ls, "List running compose projects"},
 	{"__supervise", cmd_supervise, NULL},
+	{"network", cmd_network, "Manage networks"},
 };
 
 int cmd_version(int argc, char **argv)

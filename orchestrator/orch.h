@@ -17,6 +17,7 @@ int cmd_images(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_volume(int argc, char **argv);
+int cmd_network(int argc, char **argv);
 
 /* Lifecycle commands (cmd_up.c, cmd_down.c, cmd_ps.c, cmd_logs.c,
  * cmd_exec.c, cmd_ctl.c) and the supervisor's hidden entry point. */

@@ -129,6 +129,11 @@ static void test_replies_and_objects(void **state)
 	assert_non_null(strstr(r, "\"ok\":false"));
 	assert_non_null(strstr(r, "\"errno\":1"));
 	free(r);
+	/* An error quoting bytes cut inside a UTF-8 sequence stays JSON. */
+	err_set(&e, EINVAL, "unknown operation \"\xc3\"");
+	r = netd_reply_err(&e, &len);
+	assert_non_null(strstr(r, "unknown operation \\\"?\\\""));
+	free(r);
 	r = netd_reply_ok(NULL, &len);
 	assert_string_equal(r, "{\"v\":1,\"ok\":true,\"result\":{}}");
 	free(r);

@@ -1,0 +1,65 @@
+#!/bin/sh
+# netd's front door: `orch` starts it on demand; SO_PEERCRED authorization
+# and per-uid quotas; malformed and oversized messages get error replies
+# and the daemon stays up; orch network ls|inspect|prune.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netd_helpers.inc"
+
+as_user() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+echo '{"quota_networks": 1}' > "$ORCH_ROOT/netd.json"
+
+check_match "orch network ls starts netd on demand" "NETWORK ID +NAME" "$("$B/orch" network ls 2>&1)"
+check "netd is running" kill -0 "$(netd_pid)"
+pid=$(netd_pid)
+
+check "root creates a network" ncallq network.create '{"name":"r_net","project":"r"}'
+ip netns add victim
+out=$(as_user "$B/netd" call network.remove '{"name":"r_net"}' 2>&1)
+check_match "uid 1000 cannot remove root's network" "permission denied \(it belongs to uid 0, you are uid 1000\)" "$out"
+out=$(as_user "$B/netd" call endpoint.attach '{"network":"r_net","container_id":"x"}' 2>&1)
+check_match "uid 1000 cannot attach to root's network" "permission denied" "$out"
+out=$(as_user "$B/netd" call network.inspect '{"name":"r_net"}' 2>&1)
+check_match "uid 1000 cannot inspect root's network" "permission denied" "$out"
+check_eq "uid 1000 does not list root's network" '[]' "$(as_user "$B/netd" call network.list | python3 -c 'import json,sys; print(json.dumps([n["name"] for n in json.load(sys.stdin)["result"]["networks"]]))')"
+check_match "root's network is still there" '"ok":true' "$(ncall network.inspect '{"name":"r_net"}')"
+check_match "uid 1000 creates its own network" '"owner":1000' "$(as_user "$B/netd" call network.create '{"name":"u_net","project":"u"}')"
+check_match "uid 1000 quota of networks" "quota of 1 networks" "$(as_user "$B/netd" call network.create '{"name":"u_two","project":"u"}')"
+check_match "uid 1000 may not attach the host's namespace" "host's own network namespace" "$(as_user "$B/netd" call endpoint.attach '{"network":"u_net","container_id":"h"}' --netns /proc/self/ns/net)"
+check_match "uid 1000 may not name a namespace path" "no network namespace passed" "$(as_user "$B/netd" call endpoint.attach '{"network":"u_net","container_id":"v","netns_path":"/run/netns/victim"}')"
+check_match "root cannot publish a port of a container that is not attached" "not attached" "$(ncall port.publish '{"network":"r_net","container_id":"nope","host_port":9000,"container_port":80}')"
+check_match "uid 1000 removes its own network" '"removed":true' "$(as_user "$B/netd" call network.remove '{"name":"u_net"}')"
+
+# Malformed messages.
+raw() { printf '%s' "$1" | "$B/netd" call --raw; }
+check_match "garbage" '"ok":false.*malformed' "$(raw 'garbage')"
+check_match "empty message" '"ok":false' "$(printf '' | "$B/netd" call --raw)"
+check_match "wrong version" 'version 9 not supported' "$(raw '{"v":9,"op":"ping"}')"
+check_match "unknown op" 'unknown operation' "$(raw '{"v":1,"op":"rm -rf"}')"
+check_match "wrong type" 'expected a string' "$(raw '{"v":1,"op":"network.remove","args":{"name":[1]}}')"
+check_match "unknown argument" 'unknown argument' "$(raw '{"v":1,"op":"network.remove","args":{"name":"a","x":1}}')"
+check_match "bad name" 'invalid name' "$(raw '{"v":1,"op":"network.create","args":{"name":"../../etc","project":"p"}}')"
+check_match "bad subnet" 'expected A.B.C.D/N' "$(raw '{"v":1,"op":"network.create","args":{"name":"b","project":"p","subnet":"10.0.0.0/99"}}')"
+check_match "oversized message" 'larger than 65536 bytes' "$(head -c 70000 /dev/zero | tr '\0' 'x' | "$B/netd" call --raw)"
+check_match "truncated JSON" 'malformed' "$(raw '{"v":1,"op":"network.create","args":{"name":"a"')"
+python3 - "$ORCH_RUN/netd.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.close()  # connects and leaves without a word
+PY
+check_eq "the daemon is still the same process" "$pid" "$(netd_pid)"
+check "and still answers" kill -0 "$pid"
+check_match "ping" '"version":1' "$(ncall ping)"
+
+# orch network commands.
+check_match "orch network ls" "r_net +bridge +10\.210\.0\.0/24" "$("$B/orch" network ls)"
+id=$(ncall network.inspect '{"name":"r_net"}' | json_get id)
+check_eq "orch network ls -q" "$(echo "$id" | cut -c1-12)" "$("$B/orch" network ls -q)"
+check_match "orch network inspect by id prefix" '"name": "r_net"' "$("$B/orch" network inspect "$(echo "$id" | cut -c1-6)")"
+"$B/orch" network inspect nope >/dev/null 2>&1
+check_eq "orch network inspect unknown fails" "1" "$?"
+"$B/orch" network ls --bogus >/dev/null 2>&1
+check_eq "bad flag is a usage error" "2" "$?"
+check_match "orch network prune removes unused networks" "Deleted Networks:.*r_net" "$("$B/orch" network prune -f | tr '\n' ' ')"
+check_eq "nothing left" "" "$("$B/orch" network ls -q)"
+finish
