@@ -258,8 +258,8 @@ static int wait_pid(pid_t pid, int pidfd, int *status)
 	return 0;
 }
 
-int rt_create(const struct rt_spec *s, struct rt_container **out,
-	      struct orch_err *e)
+static int create(const struct rt_spec *s, bool start,
+		  struct rt_container **out, struct orch_err *e)
 {
 	*out = NULL;
 	if (!rt_id_valid(s->id))
@@ -367,7 +367,7 @@ int rt_create(const struct rt_spec *s, struct rt_container **out,
 		.rlimits = rl,
 		.n_rlimits = n_rl,
 		.console = s->console,
-		.wait_start = true,
+		.wait_start = !start,
 		.init = s->init,
 	};
 	memcpy(c.plan.stdio, s->stdio, sizeof(c.plan.stdio));
@@ -435,12 +435,16 @@ int rt_create(const struct rt_spec *s, struct rt_container **out,
 	r = state_write(dir, &st, e);
 	if (r < 0)
 		goto fail;
+	/* Waiting: SYNC_READY.  Started: EOF once exec closed the socket, or
+	 * the exec error, which leaves a created container to wait for. */
 	struct sync_packet pk;
 	int n = sync_recv(sv[0], &pk);
-	if (n <= 0 || pk.type != SYNC_READY) {
+	bool ok = start ? n == 0 || (n > 0 && pk.type == SYNC_EXEC_ERROR)
+			: n > 0 && pk.type == SYNC_READY;
+	if (!ok) {
 		if (n < 0)
 			r = err_sys(e, -n, "reading from the container's setup");
-		else if (pk.type == SYNC_ERROR)
+		else if (n > 0 && pk.type == SYNC_ERROR)
 			r = err_set(e, pk.code, "%s", pk.msg);
 		else
 			r = err_set(e, EIO, "the container's setup died");
@@ -450,11 +454,15 @@ int rt_create(const struct rt_spec *s, struct rt_container **out,
 	ct->id = xstrdup(s->id);
 	ct->pid = pid;
 	ct->pidfd = pidfd;
-	ct->sync_fd = sv[0];
+	ct->sync_fd = start ? -1 : sv[0];
+	if (start)
+		close(sv[0]);
 	if (c.netns_fd >= 0)
 		close(c.netns_fd);
 	ctr_state_clear(&st);
 	*out = ct;
+	if (start && n > 0)
+		return err_set(e, pk.code, "%s", pk.msg);
 	return 0;
 
 fail:
@@ -488,6 +496,18 @@ fail_nodir:
 	return err_wrap(e, "creating container %s", s->id);
 }
 
+int rt_create(const struct rt_spec *s, struct rt_container **out,
+	      struct orch_err *e)
+{
+	return create(s, false, out, e);
+}
+
+int rt_run(const struct rt_spec *s, struct rt_container **out,
+	   struct orch_err *e)
+{
+	return create(s, true, out, e);
+}
+
 int rt_start(struct rt_container *c, struct orch_err *e)
 {
 	if (c->sync_fd < 0)
@@ -504,7 +524,7 @@ int rt_start(struct rt_container *c, struct orch_err *e)
 	c->sync_fd = -1;
 	if (n < 0)
 		return err_sys(e, -n, "starting container %s", c->id);
-	if (pk.type == SYNC_ERROR)
+	if (pk.type == SYNC_ERROR || pk.type == SYNC_EXEC_ERROR)
 		return err_set(e, pk.code, "%s", pk.msg);
 	return 0; /* EOF: exec closed the socket */
 }

@@ -172,7 +172,8 @@ struct proc_plan {
  * _exits 127. */
 void proc_exec(const struct proc_plan *p, int sync_fd) __attribute__((noreturn));
 /* Child -> parent messages over the sync socket. */
-enum sync_msg { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_PID };
+/* SYNC_EXEC_ERROR: the setup worked, exec itself failed. */
+enum sync_msg { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_EXEC_ERROR, SYNC_PID };
 struct sync_packet {
 	int type;
 	int code;
@@ -183,6 +184,8 @@ int sync_send(int fd, int type, int code, int pid, const char *msg);
 /* Reads one packet; 0 on EOF (type 0). */
 int sync_recv(int fd, struct sync_packet *p);
 void sync_send_err(int fd, const struct orch_err *e) __attribute__((noreturn));
+void sync_send_exec_err(int fd, const struct orch_err *e)
+	__attribute__((noreturn));
 
 /* ---- state (container.c) ---------------------------------------------- */
 

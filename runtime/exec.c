@@ -48,6 +48,12 @@ void sync_send_err(int fd, const struct orch_err *e)
 	_exit(127);
 }
 
+void sync_send_exec_err(int fd, const struct orch_err *e)
+{
+	sync_send(fd, SYNC_EXEC_ERROR, e->code ? e->code : EIO, 0, e->msg);
+	_exit(e->code == ENOENT ? 127 : 126);
+}
+
 static int setup_stdio(const struct proc_plan *p, struct orch_err *e)
 {
 	int null = -1;
@@ -186,7 +192,7 @@ void proc_exec(const struct proc_plan *p, int sync_fd)
 	umask(022);
 	int err = exec_path(p->argv, p->env);
 	err_sys(&e, err, "exec %s", p->argv[0]);
-	sync_send_err(sync_fd, &e);
+	sync_send_exec_err(sync_fd, &e);
 }
 
 /* ---- rt_exec -------------------------------------------------------------- */
@@ -323,7 +329,7 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 			break;
 		if (pk.type == SYNC_PID)
 			*pid = pk.pid;
-		if (pk.type == SYNC_ERROR)
+		if (pk.type == SYNC_ERROR || pk.type == SYNC_EXEC_ERROR)
 			err_set(&child_err, pk.code, "%s", pk.msg);
 	}
 	if (child_err.code) {

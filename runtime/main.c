@@ -33,11 +33,16 @@ static int usage(const char *why)
 }
 
 static int container_pidfd = -1;
+static volatile sig_atomic_t pending_signal;
 
+/* Signals to orch-runtime go to the container; one that arrives while it
+ * is being created is sent once it runs. */
 static void forward_signal(int sig)
 {
 	if (container_pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, container_pidfd, sig, NULL, 0);
+	else
+		pending_signal = sig;
 }
 
 /* --image and --volume: the image's root and defaults where the command
@@ -90,13 +95,6 @@ static int cmd_run(int argc, char **argv)
 		for (int i = 0; i < 3; i++)
 			o.spec.stdio[i] = i;
 	struct rt_container *c = NULL;
-	if (rt_create(&o.spec, &c, &e) < 0) {
-		log_error("%s", e.msg);
-		rt_cli_run_clear(&o);
-		rt_image_free(img);
-		return 125;
-	}
-	container_pidfd = c->pidfd;
 	if (!o.detach) {
 		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT,
 					   SIGUSR1, SIGUSR2};
@@ -106,18 +104,30 @@ static int cmd_run(int argc, char **argv)
 			sigaction(sigs[i], &sa, NULL);
 	}
 	int rc = 0;
-	if (rt_start(c, &e) < 0) {
+	/* Detached containers go through create + start, the path a
+	 * supervisor takes to configure the network in between. */
+	int r = o.detach ? rt_create(&o.spec, &c, &e) : rt_run(&o.spec, &c, &e);
+	if (r == 0 && o.detach)
+		r = rt_start(c, &e);
+	if (r < 0 && !c) {
+		log_error("%s", e.msg);
+		rt_cli_run_clear(&o);
+		rt_image_free(img);
+		return 125;
+	}
+	container_pidfd = c->pidfd;
+	if (pending_signal)
+		forward_signal(pending_signal);
+	if (r < 0) {
 		log_error("%s", e.msg);
 		rc = e.code == ENOENT ? 127 : e.code == EACCES ? 126 : 125;
 		int status;
 		rt_wait(c, &status, &e);
 	} else if (o.detach) {
 		printf("%s\n", o.id);
-	} else {
-		if (rt_wait(c, &rc, &e) < 0) {
-			log_error("%s", e.msg);
-			rc = 125;
-		}
+	} else if (rt_wait(c, &rc, &e) < 0) {
+		log_error("%s", e.msg);
+		rc = 125;
 	}
 	container_pidfd = -1;
 	rt_container_free(c);

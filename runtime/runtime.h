@@ -133,6 +133,13 @@ int rt_create(const struct rt_spec *spec, struct rt_container **out,
 /* Lets the child exec; returns once exec succeeded, or the exec error
  * ("exec foo: No such file or directory"). */
 int rt_start(struct rt_container *c, struct orch_err *e);
+/* rt_create and rt_start in one step, for callers with nothing to do
+ * between the two (no network namespace to configure): one round trip
+ * with the child less.  A setup error leaves nothing (*out NULL); an exec
+ * error returns with *out set, like rt_start's, to rt_wait (126/127) and
+ * rt_delete. */
+int rt_run(const struct rt_spec *spec, struct rt_container **out,
+	   struct orch_err *e);
 /* Frees the handle (not the container). */
 void rt_container_free(struct rt_container *c);
 

@@ -535,7 +535,7 @@ static int profile_key(const char *path, uint64_t caps, char **out,
 }
 
 /* Compiling with libseccomp takes tens of milliseconds; the program is
- * kept in $ORCH_RUN/runtime/seccomp/<hash>.bpf (root-only, like all of
+ * kept in $ORCH_RUN/runtime/.seccomp/<hash>.bpf (root-only, like all of
  * $ORCH_RUN) after the full profile text, so that each profile is compiled
  * once per boot and a hash collision can only cost a recompile. */
 static int cache_read(const char *path, const char *text, struct sc_filter *f)
@@ -595,7 +595,7 @@ int sc_filter_get(const char *path, uint64_t caps,
 		}
 	struct filter_cache *c = xcalloc(1, sizeof(*c));
 	c->text = key;
-	_cleanup_free_ char *dir = xasprintf("%s/runtime/seccomp", orch_run());
+	_cleanup_free_ char *dir = xasprintf("%s/runtime/.seccomp", orch_run());
 	_cleanup_free_ char *file = xasprintf(
 		"%s/%016llx.bpf", dir,
 		(unsigned long long)fnv1a(FNV_INIT, key, strlen(key)));

@@ -109,6 +109,12 @@ gone d
 "$RT" delete "$P-d"
 check_eq "deleting what is gone succeeds" "0" "$?"
 
+"$RT" run --name "$P-dnx" --detach --rootfs "$R" -- nosuch 2>"$T/err"
+check_eq "a detached container whose exec fails exits 127" "127" "$?"
+check_match "with the exec error" 'exec nosuch: No such file' "$(cat "$T/err")"
+gone dnx
+check "ps lists only containers" sh -c '[ "$("$1" ps | wc -l)" -eq 1 ]' _ "$RT"
+
 "$RT" run --name "$P-live" --detach --rootfs "$R" -- sleep 60 >/dev/null
 "$RT" delete "$P-live"
 gone live

@@ -184,7 +184,7 @@ static void test_seccomp_compile_cache(void **state)
 				       &f2, &e),
 			 0);
 	assert_ptr_not_equal(f1, f2);
-	_cleanup_free_ char *dir = path_join(t, "runtime/seccomp");
+	_cleanup_free_ char *dir = path_join(t, "runtime/.seccomp");
 	struct stat st;
 	assert_int_equal(stat(dir, &st), 0);
 	struct orch_err ig = {0};
