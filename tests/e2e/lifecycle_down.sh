@@ -39,7 +39,7 @@ addrs() { ip -o addr | awk '{print $2, $4}' | sort; }
 routes() { { ip route; ip -6 route; } | sort; }
 mounts() { grep -F "$T" /proc/self/mountinfo | awk '{print $5}' | sort; }
 # (the runtime's seccomp filter cache is shared by all containers)
-state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name seccomp 2>/dev/null | sort; }
+state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name .seccomp 2>/dev/null | sort; }
 ids() { inp "$1" "$O" ps -a -q; }
 
 links0=$(links) addrs0=$(addrs) routes0=$(routes) mounts0=$(mounts) files0=$(state_files)
