@@ -83,9 +83,26 @@ static int open_sock(struct nl_sock **out, struct orch_err *e)
 	return 0;
 }
 
+static int write_sysctl(const char *path, const char *value);
+
+/* No IPv6 on a container's interface: its link-local traffic would pass
+ * the bridge beside the IPv4 pair policy. */
+static int ipv6_off(const char *ifname, struct orch_err *e)
+{
+	_cleanup_free_ char *p =
+		xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	int r = write_sysctl(p, "1");
+	if (r < 0 && r != -ENOENT)
+		return err_sys(e, r, "disabling IPv6 on %s", ifname);
+	return 0;
+}
+
 /* A netlink socket inside the namespace nsfd: sockets keep the namespace
- * they were made in, so netd switches only for the socket() call. */
-static int open_sock_in(int nsfd, struct nl_sock **out, struct orch_err *e)
+ * they were made in, so netd switches only for the socket() call (and,
+ * /proc/sys/net being the current namespace's, to turn IPv6 off on
+ * ifname). */
+static int open_sock_in(int nsfd, const char *ifname, struct nl_sock **out,
+			struct orch_err *e)
 {
 	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
@@ -93,6 +110,8 @@ static int open_sock_in(int nsfd, struct nl_sock **out, struct orch_err *e)
 	if (setns(nsfd, CLONE_NEWNET) < 0)
 		return err_sys(e, errno, "entering the container's network namespace");
 	int r = open_sock(out, e);
+	if (r == 0)
+		r = ipv6_off(ifname, e);
 	if (setns(self, CLONE_NEWNET) < 0) {
 		/* netd would go on working in the wrong namespace. */
 		log_error("returning to netd's network namespace: %s",
@@ -302,7 +321,9 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0)
 		return nl_fail(e, r, "creating veth", host_name);
-	r = open_sock_in(nsfd, &csk, e);
+	r = ipv6_off(host_name, e);
+	if (r == 0)
+		r = open_sock_in(nsfd, ifname, &csk, e);
 	if (r < 0)
 		goto undo;
 	int idx = ifindex_of(csk, ifname);

@@ -49,6 +49,7 @@ check "attach vault" attach p_priv vault vault
 check "links set" ncallq links.set '{"network":"p_front","pairs":[{"from":"web","to":"api"}]}'
 check_eq "api has eth0 and eth1" "eth0 eth1" "$(cx api ip -o link | awk -F': ' '/eth/ {sub(/@.*/,"",$2); print $2}' | sort | xargs)"
 
+check_eq "no IPv6 on container interfaces" "" "$(cx api ip -o addr | grep inet6 | grep eth)"
 api_front=$(resolve web api)
 check_match "web resolves api" '^10\.210\.0\.' "$api_front"
 check_match "db resolves api on back" '^10\.210\.1\.' "$(resolve db api)"

@@ -6,13 +6,23 @@
 . "$(dirname "$0")/netd_helpers.inc"
 
 as_user() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
-echo '{"quota_networks": 1}' > "$ORCH_ROOT/netd.json"
+echo '{"quota_networks": 1, "pool": "10.77.0.0/16"}' > "$ORCH_ROOT/netd.json"
+# Another engine's bridge on the host: its subnet is skipped by the pool.
+ip link add other0 type veth peer name other1
+ip link set other0 up
+ip addr add 10.77.0.1/24 dev other0
 
 check_match "orch network ls starts netd on demand" "NETWORK ID +NAME" "$("$B/orch" network ls 2>&1)"
 check "netd is running" kill -0 "$(netd_pid)"
 pid=$(netd_pid)
 
-check "root creates a network" ncallq network.create '{"name":"r_net","project":"r"}'
+check_match "root creates a network from the configured pool, skipping the host's subnet" '"subnet":"10\.77\.1\.0/24"' "$(ncall network.create '{"name":"r_net","project":"r"}')"
+check_match "a requested subnet overlapping the host's routes is refused" "overlaps the host's route 10\.77\.0\.0/24" "$(ncall network.create '{"name":"r_x","project":"r","subnet":"10.77.0.128/25"}')"
+# Many projects at once never share a subnet.
+for i in 1 2 3 4 5 6 7 8; do ncall network.create "{\"name\":\"par_$i\",\"project\":\"par$i\"}" > "$T/par.$i" & done
+wait
+check_eq "eight parallel creates, eight distinct subnets" "8" "$(cat "$T"/par.* | python3 -c 'import json,sys; print(len({json.loads(l)["result"]["subnet"] for l in sys.stdin}))')"
+for i in 1 2 3 4 5 6 7 8; do ncallq network.remove "{\"name\":\"par_$i\"}"; done
 ip netns add victim
 out=$(as_user "$B/netd" call network.remove '{"name":"r_net"}' 2>&1)
 check_match "uid 1000 cannot remove root's network" "permission denied \(it belongs to uid 0, you are uid 1000\)" "$out"
@@ -52,7 +62,7 @@ check "and still answers" kill -0 "$pid"
 check_match "ping" '"version":1' "$(ncall ping)"
 
 # orch network commands.
-check_match "orch network ls" "r_net +bridge +10\.210\.0\.0/24" "$("$B/orch" network ls)"
+check_match "orch network ls" "r_net +bridge +10\.77\.1\.0/24" "$("$B/orch" network ls)"
 id=$(ncall network.inspect '{"name":"r_net"}' | json_get id)
 check_eq "orch network ls -q" "$(echo "$id" | cut -c1-12)" "$("$B/orch" network ls -q)"
 check_match "orch network inspect by id prefix" '"name": "r_net"' "$("$B/orch" network inspect "$(echo "$id" | cut -c1-6)")"
