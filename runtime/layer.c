@@ -16,10 +16,12 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 /* ---- pure helpers ------------------------------------------------------ */
 
@@ -92,19 +94,58 @@ int64_t layer_size(const char *diff_id)
 	return strtoll(s, NULL, 10);
 }
 
-int store_tmpdir(const char *what, char **out, struct orch_err *e)
+/* Removes scratch directories whose owner died: an owner holds an flock
+ * on its directory for as long as it lives.  Very young ones are spared,
+ * their owner may not have locked them yet. */
+static void tmp_sweep(const char *base)
+{
+	DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_close_ int fd =
+		    openat(dirfd(d), de->d_name,
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0 ||
+		    st.st_mtime > time(NULL) - 60 ||
+		    flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		_cleanup_free_ char *p = path_join(base, de->d_name);
+		struct orch_err e = {0};
+		if (rm_rf(p, &e) < 0)
+			log_warn("cleaning up: %s", e.msg);
+	}
+	closedir(d);
+}
+
+int store_tmpdir(const char *what, char **out, int *lock, struct orch_err *e)
 {
 	_cleanup_free_ char *base = path_join(orch_root(), "tmp");
 	int r = mkdir_p(base, 0700, e);
 	if (r < 0)
 		return r;
+	tmp_sweep(base);
 	char *t = xasprintf("%s/%s-XXXXXX", base, what);
 	if (!mkdtemp(t)) {
 		r = err_sys(e, errno, "creating a directory in %s", base);
 		free(t);
 		return r;
 	}
+	int fd = open(t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		r = err_sys(e, errno, "locking %s", t);
+		if (fd >= 0)
+			close(fd);
+		rmdir(t);
+		free(t);
+		return r;
+	}
 	*out = t;
+	*lock = fd;
 	return 0;
 }
 
@@ -640,7 +681,8 @@ int layer_store(const char *path, const struct layer_expect *want,
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *tmp = NULL;
-	r = store_tmpdir("layer", &tmp, e);
+	_cleanup_close_ int tmp_lock = -1;
+	r = store_tmpdir("layer", &tmp, &tmp_lock, e);
 	if (r < 0)
 		return r;
 	char diff[72];
@@ -862,7 +904,8 @@ int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e)
 {
 	*diff_id = NULL;
 	_cleanup_free_ char *tmp = NULL;
-	int r = store_tmpdir("upper", &tmp, e);
+	_cleanup_close_ int tmp_lock = -1;
+	int r = store_tmpdir("upper", &tmp, &tmp_lock, e);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *tarpath = path_join(tmp, "layer.tar");

@@ -397,10 +397,11 @@ int rt_image_load(const char *path, char ***refs, struct orch_err *e)
 	if (stat(path, &st) < 0)
 		return err_sys(e, errno, "loading %s", path);
 	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int tmp_lock = -1;
 	const char *root = path;
 	int r;
 	if (!S_ISDIR(st.st_mode)) {
-		r = store_tmpdir("load", &tmp, e);
+		r = store_tmpdir("load", &tmp, &tmp_lock, e);
 		if (r < 0)
 			return r;
 		r = archive_unpack_plain(path, tmp, e);

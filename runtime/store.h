@@ -73,8 +73,10 @@ int archive_unpack_plain(const char *path, const char *dest,
 int image_store_config(const char *config, size_t len, char *const *refs,
 		       char id[65], struct orch_err *e);
 
-/* A private scratch directory under $ORCH_ROOT/tmp. */
-int store_tmpdir(const char *what, char **out, struct orch_err *e);
+/* A private scratch directory under $ORCH_ROOT/tmp, locked (*lock) for
+ * as long as the caller keeps *lock open; those of dead owners are
+ * removed on the way. */
+int store_tmpdir(const char *what, char **out, int *lock, struct orch_err *e);
 
 /* Locks of the store ($ORCH_ROOT/images/<name>), flock op LOCK_SH or
  * LOCK_EX; returns the fd to close.  The index lock guards

@@ -435,6 +435,23 @@ static int run_mkfs(const char *disk, struct orch_err *e)
 	return 0;
 }
 
+/* Creations hold the volumes lock from start to end: under it, any
+ * .new-* directory is what a crashed creation left. */
+static void sweep_unfinished(void)
+{
+	_cleanup_free_ char *dir = path_join(orch_root(), "volumes");
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (startswith(de->d_name, ".new-")) {
+			_cleanup_free_ char *p = path_join(dir, de->d_name);
+			rm_rf(p, NULL);
+		}
+	closedir(d);
+}
+
 /* Builds the volume in dir (not yet visible under its name). */
 static int volume_build(const char *dir, const char *name,
 			const struct rt_volume_opts *o, struct orch_err *e)
@@ -502,6 +519,7 @@ int rt_volume_create(const char *name, const struct rt_volume_opts *o,
 		r = rm_rf(dir, e);
 	if (r < 0)
 		return err_wrap(e, "creating volume %s", name);
+	sweep_unfinished();
 	_cleanup_free_ char *tmp =
 	    xasprintf("%s/volumes/.new-%s-XXXXXX", orch_root(), name);
 	if (!mkdtemp(tmp))
@@ -842,7 +860,8 @@ static int fill_from_image(const char *name, const void *arg,
 	if (!lowers[0])
 		return 0;
 	_cleanup_free_ char *tmp = NULL;
-	int r = store_tmpdir("populate", &tmp, e);
+	_cleanup_close_ int tmp_lock = -1;
+	int r = store_tmpdir("populate", &tmp, &tmp_lock, e);
 	if (r < 0)
 		return r;
 	struct strbuf opts;

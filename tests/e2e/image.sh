@@ -41,6 +41,14 @@ n=$(layers_count)
 $O image import "$FIXTURE_TAR" busybox:again >/dev/null
 check_eq "re-import shares the layer" "$n" "$(layers_count)"
 
+# A scratch directory left by a crashed import is swept by the next one.
+mkdir -p "$ORCH_ROOT/tmp/layer-crashed/diff"
+echo partial > "$ORCH_ROOT/tmp/layer-crashed/diff/x"
+touch -d '1 hour ago' "$ORCH_ROOT/tmp/layer-crashed"
+quiet $O image import "$FIXTURE_TAR" busybox:sweep
+check "stale scratch directory removed" test ! -e "$ORCH_ROOT/tmp/layer-crashed"
+quiet $O image rm busybox:sweep
+
 # ---- tag, rm of a name ------------------------------------------------------
 check "tag" $O image tag busybox mybox:1.0
 check_match "tag listed" '^mybox +1\.0 ' "$($O images)"

@@ -15,7 +15,9 @@ on_exit "for c in vA-$sfx vB-$sfx vC-$sfx; do $R delete \$c; done"
 on_exit "for v in \$($O volume ls -q); do $O volume rm -f \$v; done"
 
 # ---- create, ls, inspect ------------------------------------------------------
+mkdir -p "$ORCH_ROOT/volumes/.new-crashed-abc123/_data"
 check_eq "create prints the name" "data1" "$($O volume create --label team=a data1)"
+check "a crashed creation's leftovers are swept" test ! -e "$ORCH_ROOT/volumes/.new-crashed-abc123"
 check "create of an existing volume succeeds" quiet $O volume create data1
 check_match "ls" 'local +data1' "$($O volume ls)"
 insp=$($O volume inspect data1)
