@@ -61,14 +61,25 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (streq(argv[1], "--help") || streq(argv[1], "-h") ||
-	    streq(argv[1], "help")) {
+	    (streq(argv[1], "help") && argc == 2)) {
 		usage(stdout);
 		return 0;
 	}
+	/* "orch help COMMAND [SUB]" is "orch COMMAND [SUB] --help". */
+	bool help = streq(argv[1], "help");
+	const char *name = help ? argv[2] : argv[1];
+	const struct orch_command *cmd = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (streq(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "orch: unknown command \"%s\"\n", argv[1]);
-	usage(stderr);
-	return 2;
+		if (commands[i].summary && streq(name, commands[i].name))
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "orch: unknown command \"%s\"\n", name);
+		usage(stderr);
+		return 2;
+	}
+	if (!help)
+		return cmd->run(argc - 1, argv + 1);
+	char *hargv[4] = {argv[2], argc > 3 ? argv[3] : "--help",
+			  argc > 3 ? "--help" : NULL, NULL};
+	return cmd->run(argc > 3 ? 3 : 2, hargv);
 }
