@@ -176,12 +176,25 @@ static int image_rm(int argc, char **argv)
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
 		struct orch_err e = {0};
-		if (rt_image_remove(argv[i], force, &e) < 0) {
+		struct rt_image *img = NULL;
+		if (rt_image_lookup(argv[i], &img, &e) < 0 ||
+		    rt_image_remove(argv[i], force, &e) < 0) {
 			log_error("%s", e.msg);
+			rt_image_free(img);
 			rc = 1;
 			continue;
 		}
-		printf("Deleted: %s\n", argv[i]);
+		/* As docker says it: the names that went, then the image if
+		 * it went too. */
+		struct rt_image *left = NULL;
+		bool still = rt_image_lookup(img->id, &left, NULL) == 0;
+		for (size_t k = 0; img->names[k]; k++)
+			if (!left || !strv_contains(left->names, img->names[k]))
+				printf("Untagged: %s\n", img->names[k]);
+		if (!still)
+			printf("Deleted: sha256:%s\n", img->id);
+		rt_image_free(left);
+		rt_image_free(img);
 	}
 	return rc;
 }

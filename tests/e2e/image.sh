@@ -52,7 +52,7 @@ quiet $O image rm busybox:sweep
 # ---- tag, rm of a name ------------------------------------------------------
 check "tag" $O image tag busybox mybox:1.0
 check_match "tag listed" '^mybox +1\.0 ' "$($O images)"
-check "rm of one name untags" quiet $O image rm mybox:1.0
+check_eq "rm of one name only untags" "Untagged: mybox:1.0" "$($O image rm mybox:1.0 2>&1)"
 check "image still there" $O image inspect busybox >/dev/null
 
 # ---- docker-archive: directory and tarball, gzip layer ----------------------
@@ -178,7 +178,8 @@ $O image rm two:layers >/dev/null 2>"$W/err"
 check_eq "rm refused while a container uses the image" 1 $?
 check_match "rm names the container" 'in use by container ctr-uses-two' "$(cat "$W/err")"
 rm -rf "$ORCH_RUN/runtime/ctr-uses-two"
-check "rm once unused" quiet $O image rm two:layers
+check_eq "rm once unused: untagged and deleted" "Untagged: two:layers
+Deleted: sha256:$two_id" "$($O image rm two:layers 2>&1)"
 check "upper layer removed with its last image" test ! -e "$up"
 check "shared lower layer kept" test -x "$lower/bin/busybox"
 $O image rm busybox:again >/dev/null
