@@ -53,14 +53,17 @@ static void human_size(int64_t b, char *buf, size_t n)
 static int image_usage(FILE *f, int code)
 {
 	fprintf(
-	    f, "Usage: orch image COMMAND\n\n"
-	       "Commands:\n"
-	       "  import FILE NAME[:TAG]  Import a rootfs tarball as an image\n"
-	       "  load -i FILE|DIR        Load a docker-archive or OCI layout\n"
-	       "  ls [-q]                 List images\n"
-	       "  rm [-f] IMAGE...        Remove images\n"
-	       "  inspect IMAGE...        Show images' config as JSON\n"
-	       "  tag SOURCE TARGET       Give an image another name\n");
+	    f,
+	    "Usage: orch image COMMAND\n\n"
+	    "Commands:\n"
+	    "  import FILE|- NAME[:TAG]  Import a rootfs tarball (- for "
+	    "stdin)\n"
+	    "  load [-i FILE|DIR]        Load a docker-archive or OCI layout\n"
+	    "                            (from stdin without -i)\n"
+	    "  ls [-q]                   List images\n"
+	    "  rm [-f] IMAGE...          Remove images\n"
+	    "  inspect IMAGE...          Show images' config as JSON\n"
+	    "  tag SOURCE TARGET         Give an image another name\n");
 	return code;
 }
 
@@ -119,7 +122,8 @@ static int image_import(int argc, char **argv)
 		return image_usage(stderr, 2);
 	struct orch_err e = {0};
 	char id[65];
-	if (rt_image_import(argv[1], argv[2], id, &e) < 0) {
+	const char *file = streq(argv[1], "-") ? "/dev/stdin" : argv[1];
+	if (rt_image_import(file, argv[2], id, &e) < 0) {
 		log_error("%s", e.msg);
 		return 1;
 	}
@@ -145,8 +149,15 @@ static int image_load(int argc, char **argv)
 		else
 			return image_usage(stderr, 2);
 	}
-	if (!input || optind != argc)
+	if (optind != argc)
 		return image_usage(stderr, 2);
+	/* Like docker load: the archive comes on stdin without -i. */
+	if (!input && isatty(0)) {
+		log_error("no input: give -i FILE|DIR or an archive on stdin");
+		return 2;
+	}
+	if (!input || streq(input, "-"))
+		input = "/dev/stdin";
 	struct orch_err e = {0};
 	_cleanup_strv_ char **refs = NULL;
 	if (rt_image_load(input, &refs, &e) < 0) {

@@ -66,6 +66,12 @@ out=$($O image load -i "$W/dock.tar" 2>&1)
 check_eq "docker-archive tarball loads" "Loaded image: dock:v1" "$out"
 check_match "inspect shows Cmd" '"/bin/echo"' "$($O image inspect dock:v1)"
 check_match "inspect shows Env" 'FROM_IMAGE=yes' "$($O image inspect dock:v1)"
+quiet $O image rm dock:v1
+out=$($O image load < "$W/dock.tar" 2>&1)
+check_eq "docker-archive on stdin loads" "Loaded image: dock:v1" "$out"
+out=$(gzip -c "$FIXTURE_TAR" | $O image import - fromstdin 2>&1)
+check_match "rootfs tarball on stdin imports" '^sha256:[0-9a-f]{64}$' "$out"
+quiet $O image rm fromstdin
 check "no scratch left" tmp_empty
 
 # ---- OCI layout: umoci-built directory, and our tarball with zstd -----------
