@@ -693,19 +693,19 @@ static int lex_variable(struct lexer *l, struct strbuf *out)
 		return r;
 	}
 	bool set = v && (!colon || *v);
+	const char *w = word.buf ? word.buf : "";
 	switch (op) {
 	case '-':
-		sb_adds(out, set ? v : word.buf);
+		sb_adds(out, set ? v : w);
 		break;
 	case '+':
 		if (set)
-			sb_adds(out, word.buf);
+			sb_adds(out, w);
 		break;
 	case '?':
 		if (!set) {
 			r = err_set(l->e, EINVAL, "%.*s: %s", (int)n, name,
-				    word.len ? word.buf
-					     : "is not set");
+				    *w ? w : "is not set");
 			sb_free(&word);
 			return r;
 		}

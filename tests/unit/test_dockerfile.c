@@ -172,6 +172,8 @@ static void test_expand(void **state)
 	expand_is("$1x", env, "");
 	expand_is("100%", env, "100%");
 	expand_is("${A:?gone}", env, "2");
+	expand_is("x${NOPE-}y", env, "xy");
+	expand_is("${A:+}", env, "");
 	struct orch_err e = {0};
 	char *out = NULL;
 	assert_true(df_expand("${NOPE:?must be set}", '\\', env, &out, &e) < 0);
