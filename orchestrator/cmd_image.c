@@ -63,7 +63,8 @@ static int image_usage(FILE *f, int code)
 	    "  ls [-q]                   List images\n"
 	    "  rm [-f] IMAGE...          Remove images\n"
 	    "  inspect IMAGE...          Show images' config as JSON\n"
-	    "  tag SOURCE TARGET         Give an image another name\n");
+	    "  tag SOURCE TARGET         Give an image another name\n"
+	    "  build [-t NAME] CONTEXT   Build an image from a Containerfile\n");
 	return code;
 }
 
@@ -266,6 +267,8 @@ int cmd_image(int argc, char **argv)
 		return image_inspect(argc - 1, argv + 1);
 	if (streq(sub, "tag"))
 		return image_tag(argc - 1, argv + 1);
+	if (streq(sub, "build"))
+		return cmd_image_build(argc - 1, argv + 1);
 	fprintf(stderr, "orch image: unknown command \"%s\"\n", sub);
 	return image_usage(stderr, 2);
 }

@@ -28,6 +28,7 @@ static const struct orch_command commands[] = {
 	{"ls", cmd_ls, "List running compose projects"},
 	{"__supervise", cmd_supervise, NULL},
 	{"network", cmd_network, "Manage networks"},
+	{"build", cmd_build, "Build or rebuild services"},
 };
 
 int cmd_version(int argc, char **argv)

@@ -39,5 +39,22 @@ int cmd_port(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
+/* Builds (cmd_build.c): `orch image build`, `orch build`. */
+int cmd_image_build(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+struct project;
+struct service;
+/* The image a service runs: image:, else the <project>-<service> its
+ * build: section produces.  Caller frees. */
+char *service_image_ref(const struct project *p, const struct service *s);
+/* Builds the images of the services (all when services is NULL or empty)
+ * that have a build: section, tagged service_image_ref (`orch build`,
+ * `orch up --build`).  Progress goes to stderr. */
+int build_service_images(struct project *p, char *const *services,
+			 bool no_cache, struct orch_err *e);
+/* The same, only for services whose image is not in the store yet (what
+ * `orch up` without --build does). */
+int build_missing_images(struct project *p, char *const *services,
+			 struct orch_err *e);
 
 #endif
