@@ -28,7 +28,7 @@ config() { $O image inspect "$1" | jq -cS ".[0].Config.$2"; }
 nlayers() { $O image inspect "$1" | jq '.[0].RootFS.Layers | length'; }
 # Nothing of a build is left: no runtime state, cgroup, mount or scratch dir.
 no_leftovers() {
-	[ -z "$(ls -A "$ORCH_RUN/runtime" 2>/dev/null)" ] &&
+	! ls -A "$ORCH_RUN/runtime" 2>/dev/null | grep -q build- &&
 		! grep -q "$T" /proc/self/mountinfo &&
 		[ -z "$(ls -d "$ORCH_ROOT"/tmp/build-* 2>/dev/null)" ] &&
 		[ -z "$(ls -d /sys/fs/cgroup/*/orch/build-* /sys/fs/cgroup/unified/orch/build-* 2>/dev/null)" ]
