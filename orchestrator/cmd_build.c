@@ -2,8 +2,7 @@
  * of services turned into build_image calls (for `orch build` and
  * `orch up --build`). */
 #include "orchestrator/build.h"
-#include "orchestrator/model.h"
-#include "orchestrator/orch.h"
+#include "orchestrator/cli.h"
 #include "runtime/runtime.h"
 
 #include <getopt.h>
@@ -265,66 +264,39 @@ int build_missing_images(struct project *p, char *const *services,
 
 static int build_usage(FILE *f, int rc)
 {
-	fprintf(f, "Usage: orch build [OPTIONS] [SERVICE...]\n\n"
+	fprintf(f, "Usage: orch [-f FILE] [-p NAME] build [OPTIONS] "
+		   "[SERVICE...]\n\n"
 		   "Build or rebuild the images of services with a build: "
 		   "section.\n\n"
 		   "Options:\n"
-		   "  -f, --file FILE            compose file (repeatable)\n"
-		   "  -p, --project-name NAME    project name\n"
-		   "      --project-directory D  project directory\n"
-		   "      --env-file FILE        environment file "
-		   "(repeatable)\n"
-		   "      --profile NAME         activate a profile "
-		   "(repeatable)\n"
-		   "      --build-arg K=V        set a build argument for "
-		   "every service\n"
-		   "      --no-cache             run every step again\n");
+		   "      --build-arg K=V   set a build argument for every "
+		   "service\n"
+		   "      --no-cache        run every step again\n");
 	return rc;
 }
 
 int cmd_build(int argc, char **argv)
 {
-	enum {
-		OPT_PROJECT_DIR = 0x100,
-		OPT_ENV_FILE,
-		OPT_PROFILE,
-		OPT_BUILD_ARG,
-		OPT_NO_CACHE,
-	};
+	enum { OPT_BUILD_ARG = CLI_OPT_LOCAL, OPT_NO_CACHE };
 	static const struct option lopts[] = {
-		{"file", required_argument, NULL, 'f'},
-		{"project-name", required_argument, NULL, 'p'},
-		{"project-directory", required_argument, NULL, OPT_PROJECT_DIR},
-		{"env-file", required_argument, NULL, OPT_ENV_FILE},
-		{"profile", required_argument, NULL, OPT_PROFILE},
+		CLI_GLOBAL_LONGOPTS,
 		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
 		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	_cleanup_strv_ char **files = NULL, **env_files = NULL,
-			    **profiles = NULL, **args = NULL;
-	struct compose_opts co = {0};
+	_cleanup_strv_ char **args = NULL;
 	bool no_cache = false;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "f:p:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_GLOBAL_SHORTOPTS "h", lopts,
+				  NULL)) != -1) {
+		int g = cli_global_opt(opt, optarg);
+		if (g < 0)
+			return 2;
+		if (g)
+			continue;
 		switch (opt) {
-		case 'f':
-			strv_push(&files, optarg);
-			break;
-		case 'p':
-			co.project_name = optarg;
-			break;
-		case OPT_PROJECT_DIR:
-			co.project_dir = optarg;
-			break;
-		case OPT_ENV_FILE:
-			strv_push(&env_files, optarg);
-			break;
-		case OPT_PROFILE:
-			strv_push(&profiles, optarg);
-			break;
 		case OPT_BUILD_ARG:
 			push_build_arg(&args, optarg);
 			break;
@@ -337,24 +309,15 @@ int cmd_build(int argc, char **argv)
 			return build_usage(stderr, 2);
 		}
 	}
-	co.files = files;
-	co.env_files = env_files;
-	co.profiles = profiles;
 	struct project *p = NULL;
-	struct orch_diag d = {0};
-	int r = compose_load(&co, &p, &d);
-	diag_print(&d, stderr);
-	diag_free(&d);
-	if (r < 0)
+	if (cli_load(&p, false) < 0)
 		return 1;
 	build_extra_args = args;
 	struct orch_err e = {0};
-	r = build_service_images(p, argv + optind, no_cache, &e);
+	int r = build_service_images(p, argv + optind, no_cache, &e);
 	build_extra_args = NULL;
 	project_free(p);
-	if (r < 0) {
-		log_error("%s", e.msg);
-		return 1;
-	}
+	if (r < 0)
+		return cli_fail(&e);
 	return 0;
 }

@@ -41,6 +41,24 @@ else
 fi
 check_eq "the binary runs on busybox with the image's config" "Bonjour, orch! cwd=/srv uid=1000" "$out"
 
+# The example's compose file: `orch build` makes <project>-<service> and
+# `orch up` runs it.
+cp -r "$EX" "$T/hello"
+stop_netd() {
+	p=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
+	[ -n "$p" ] && kill "$p" 2>/dev/null
+	while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+}
+on_exit "cd $T/hello && $O down -t 0; stop_netd"
+(cd "$T/hello" && $O build >/dev/null 2>"$T/log3")
+check_eq "orch build of the compose example" 0 $?
+check_match "orch build: every step cached from the image build" '15 steps, 6 cached, 0 containers run' "$(cat "$T/log3")"
+check_eq "orch build tags <project>-<service>" "$id" "$($O image inspect hello-hello | jq -r '.[0].Id' | sed 's/^sha256://')"
+out=$(cd "$T/hello" && timeout 60 $O up 2>&1)
+check_match "orch up runs the built image" 'hello-hello-1 \| Bonjour, orch! cwd=/srv uid=1000' "$out"
+(cd "$T/hello" && $O down -t 0 >/dev/null 2>&1)
+check_eq "orch down" 0 $?
+
 id2=$($O image build -t hello:1 "$EX" 2>"$T/log2")
 check_eq "rebuild: same image id" "$id" "$id2"
 check_match "rebuild: no container started" '0 containers run' "$(cat "$T/log2")"

@@ -182,4 +182,38 @@ check "nothing left after the failures" no_leftovers
 
 $O image build 2>/dev/null
 check_eq "no context: usage error" 2 $?
+
+# ---- compose build: sections --------------------------------------------------
+mkdir -p proj/web proj/tool
+printf 'FROM busybox\nARG FLAVOR=plain\nRUN echo $FLAVOR > /flavor\n' > proj/web/Containerfile
+printf 'FROM busybox AS one\nRUN echo one > /stage\nFROM one AS two\nRUN echo two > /stage\n' > proj/tool/Build.df
+cat > proj/compose.yaml <<'Y'
+services:
+  web:
+    build: ./web
+  tool:
+    build:
+      context: tool
+      dockerfile: Build.df
+      target: one
+      args:
+        UNUSED: x
+      labels:
+        org.example.tool: "yes"
+  plain:
+    image: busybox
+Y
+(cd proj && $O build >/dev/null 2>"$W/log6")
+check_eq "orch build: succeeds" 0 $?
+check_eq "orch build: context string, named <project>-<service>" plain "$(run_in proj-web cat /flavor)"
+check_eq "orch build: long form with dockerfile and target" one "$(run_in proj-tool cat /stage)"
+check_eq "orch build: labels" '{"org.example.tool":"yes"}' "$(config proj-tool Labels)"
+(cd proj && $O build --build-arg FLAVOR=spicy web >/dev/null 2>"$W/log7")
+check_eq "orch build SERVICE --build-arg" spicy "$(run_in proj-web cat /flavor)"
+check "orch build SERVICE builds only that service" sh -c "! grep -q 'Building tool' '$W/log7'"
+(cd proj && $O -p other build --no-cache tool >/dev/null 2>"$W/log8")
+check_match "global -p and --no-cache" 'Built [0-9a-f]{12} as other-tool: 2 steps, 0 cached, 1 containers run' "$(cat "$W/log8")"
+(cd proj && $O build nosuch >/dev/null 2>"$W/err")
+check_eq "orch build of an unknown service: exit 1" 1 $?
+check_match "orch build of an unknown service: says so" 'no such service: nosuch' "$(cat "$W/err")"
 finish
