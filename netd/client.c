@@ -30,7 +30,7 @@ static int try_connect(int *out)
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
 	_cleanup_close_ int fd =
-		socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (RETRY_EINTR(connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0)
@@ -70,12 +70,14 @@ static int spawn_netd(struct orch_err *e)
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return err_sys(e, errno, "starting netd: waiting for it");
+			return err_sys(e, errno,
+				       "starting netd: waiting for it");
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return err_set(e, EIO,
 			       "starting %s failed (exit status %d); see "
 			       "%s/netd/netd.log",
-			       bin, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			       bin,
+			       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 			       orch_run());
 	return 0;
 }
@@ -192,8 +194,8 @@ static int recv_reply(int fd, char **out, size_t *len)
 	return 0;
 }
 
-int netd_call_raw(struct netd_conn *c, const void *msg, size_t len,
-		  int pass_fd, char **reply, struct orch_err *e)
+int netd_call_raw(struct netd_conn *c, const void *msg, size_t len, int pass_fd,
+		  char **reply, struct orch_err *e)
 {
 	int r = send_request(c->fd, msg, len, pass_fd);
 	if (r < 0)
@@ -218,8 +220,9 @@ static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
 		abort();
 	size_t len = strlen(text);
 	if (len > NETD_MSG_MAX)
-		return err_set(e, EMSGSIZE, "netd %s: request of %zu bytes too large",
-			       op, len);
+		return err_set(e, EMSGSIZE,
+			       "netd %s: request of %zu bytes too large", op,
+			       len);
 	int r = send_request(c->fd, text, len, pass_fd);
 	if (r < 0)
 		return err_sys(e, r, "netd %s: sending request", op);
@@ -236,9 +239,11 @@ static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
 	}
 	if (!json_is_true(json_object_get(root, "ok"))) {
 		json_t *ecode = json_object_get(root, "errno");
-		const char *msgtext = json_string_value(json_object_get(root, "error"));
-		int code = json_is_integer(ecode) ? (int)json_integer_value(ecode)
-						  : EIO;
+		const char *msgtext =
+		    json_string_value(json_object_get(root, "error"));
+		int code = json_is_integer(ecode)
+			       ? (int)json_integer_value(ecode)
+			       : EIO;
 		r = err_set(e, code > 0 ? code : EIO, "%s",
 			    msgtext ? msgtext : "netd failed");
 		json_decref(root);
@@ -309,8 +314,8 @@ int netd_network_inspect(struct netd_conn *c, const char *name,
 			 struct netd_network *out, struct orch_err *e)
 {
 	json_t *res = NULL;
-	int r = roundtrip(c, "network.inspect", json_pack("{s:s}", "name", name),
-			  -1, &res, e);
+	int r = roundtrip(c, "network.inspect",
+			  json_pack("{s:s}", "name", name), -1, &res, e);
 	if (r == 0)
 		r = netd_network_from_json(res, out, e);
 	json_decref(res);
@@ -356,9 +361,9 @@ int netd_network_prune(struct netd_conn *c, const char *project,
 		*removed = xcalloc(1, sizeof(char *));
 		size_t i;
 		json_t *item;
-		json_array_foreach(json_object_get(res, "removed"), i, item)
-			if (json_is_string(item))
-				strv_push(removed, json_string_value(item));
+		json_array_foreach(json_object_get(res, "removed"), i,
+				   item) if (json_is_string(item))
+		    strv_push(removed, json_string_value(item));
 	}
 	json_decref(res);
 	return 0;
@@ -384,7 +389,8 @@ int netd_endpoint_attach(struct netd_conn *c, const struct netd_attach_req *req,
 	json_t *a = json_pack("{s:s, s:s}", "network", req->network,
 			      "container_id", req->container_id);
 	if (!a)
-		return err_set(e, EINVAL, "attaching: network or container missing");
+		return err_set(e, EINVAL,
+			       "attaching: network or container missing");
 	set_opt_str(a, "container_name", req->container_name);
 	set_opt_str(a, "service", req->service);
 	set_opt_strv(a, "aliases", req->aliases);
@@ -418,9 +424,10 @@ int netd_links_set(struct netd_conn *c, const char *network,
 		json_array_append_new(arr, json_pack("{s:s, s:s}", "from",
 						     pairs[i].from, "to",
 						     pairs[i].to));
-	return roundtrip(c, "links.set",
-			 json_pack("{s:s, s:o}", "network", network, "pairs", arr),
-			 -1, NULL, e);
+	return roundtrip(
+	    c, "links.set",
+	    json_pack("{s:s, s:o}", "network", network, "pairs", arr), -1, NULL,
+	    e);
 }
 
 static json_t *port_args(const struct netd_port_req *req)
@@ -432,7 +439,8 @@ static json_t *port_args(const struct netd_port_req *req)
 	set_opt_str(a, "proto", req->proto);
 	set_opt_str(a, "host_ip", req->host_ip);
 	json_object_set_new(a, "host_port", json_integer(req->host_port));
-	json_object_set_new(a, "container_port", json_integer(req->container_port));
+	json_object_set_new(a, "container_port",
+			    json_integer(req->container_port));
 	json_object_set_new(a, "count", json_integer(req->count));
 	return a;
 }
@@ -457,7 +465,8 @@ int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
 	if (r < 0)
 		return r;
 	if (removed)
-		*removed = (unsigned)json_integer_value(json_object_get(res, "removed"));
+		*removed = (unsigned)json_integer_value(
+		    json_object_get(res, "removed"));
 	json_decref(res);
 	return 0;
 }

@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define DNS_MAX_NETS 64
-#define DNS_MAX_PENDING 512
-#define DNS_MAX_UPSTREAMS 3
+#define DNS_MAX_NETS	    64
+#define DNS_MAX_PENDING	    512
+#define DNS_MAX_UPSTREAMS   3
 #define DNS_FORWARD_TIMEOUT 5 /* seconds */
 
 /* ---- answering -------------------------------------------------------- */
@@ -72,7 +72,8 @@ enum dns_verdict dns_answer(const struct netd_state *st, uint32_t asker,
 	enum dns_verdict v = DNS_DROP;
 	ldns_pkt *reply = NULL;
 	if (ldns_pkt_qr(q) || ldns_pkt_get_opcode(q) != LDNS_PACKET_QUERY ||
-	    ldns_pkt_qdcount(q) != 1 || ldns_rr_list_rr_count(ldns_pkt_question(q)) != 1)
+	    ldns_pkt_qdcount(q) != 1 ||
+	    ldns_rr_list_rr_count(ldns_pkt_question(q)) != 1)
 		goto out;
 	const ldns_rr *qrr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
 	const ldns_rdf *owner = ldns_rr_owner(qrr);
@@ -165,15 +166,18 @@ static void load_upstreams(struct dns_server *d)
 		if (sscanf(line, " nameserver %63s", addr) != 1 ||
 		    inet_pton(AF_INET, addr, &in) != 1)
 			continue;
-		d->upstreams[d->n_upstreams++] = (struct sockaddr_in){
-			.sin_family = AF_INET, .sin_port = htons(53), .sin_addr = in};
+		d->upstreams[d->n_upstreams++] =
+		    (struct sockaddr_in){.sin_family = AF_INET,
+					 .sin_port = htons(53),
+					 .sin_addr = in};
 	}
 }
 
 int dns_server_new(struct dns_server **out, struct orch_err *e)
 {
 	struct dns_server *d = xcalloc(1, sizeof(*d));
-	d->upstream_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	d->upstream_fd =
+	    socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (d->upstream_fd < 0) {
 		free(d);
 		return err_sys(e, errno, "creating the DNS forwarding socket");
@@ -199,7 +203,8 @@ int dns_network_add(struct dns_server *d, const struct netd_network *n,
 {
 	uint32_t gw;
 	if (d->n_nets == DNS_MAX_NETS)
-		return err_set(e, ENOSPC, "DNS for %s: too many networks", n->name);
+		return err_set(e, ENOSPC, "DNS for %s: too many networks",
+			       n->name);
 	if (ipam_parse_addr(n->gateway, &gw) < 0)
 		return err_set(e, EINVAL, "DNS for %s: bad gateway", n->name);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -225,7 +230,8 @@ void dns_network_remove(struct dns_server *d, const struct netd_network *n)
 		if (!streq(d->nets[i].net_id, n->id))
 			continue;
 		for (size_t p = 0; p < DNS_MAX_PENDING; p++)
-			if (d->pending[p].used && d->pending[p].fd == d->nets[i].fd)
+			if (d->pending[p].used &&
+			    d->pending[p].fd == d->nets[i].fd)
 				d->pending[p].used = false;
 		close(d->nets[i].fd);
 		d->nets[i] = d->nets[--d->n_nets];
@@ -243,8 +249,8 @@ size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 	return n;
 }
 
-static void forward(struct dns_server *d, int fd, const struct sockaddr_in *from,
-		    uint8_t *buf, size_t len)
+static void forward(struct dns_server *d, int fd,
+		    const struct sockaddr_in *from, uint8_t *buf, size_t len)
 {
 	if (!d->n_upstreams || len < 12)
 		return;
@@ -265,7 +271,8 @@ static void forward(struct dns_server *d, int fd, const struct sockaddr_in *from
 	buf[1] = (uint8_t)slot->id;
 	for (size_t i = 0; i < d->n_upstreams; i++)
 		sendto(d->upstream_fd, buf, len, MSG_DONTWAIT,
-		       (struct sockaddr *)&d->upstreams[i], sizeof(d->upstreams[i]));
+		       (struct sockaddr *)&d->upstreams[i],
+		       sizeof(d->upstreams[i]));
 }
 
 static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
@@ -275,7 +282,8 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 		return;
 	bool ours = false;
 	for (size_t i = 0; i < d->n_upstreams; i++)
-		ours |= d->upstreams[i].sin_addr.s_addr == from->sin_addr.s_addr;
+		ours |=
+		    d->upstreams[i].sin_addr.s_addr == from->sin_addr.s_addr;
 	if (!ours)
 		return;
 	uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
@@ -285,8 +293,8 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 			continue;
 		buf[0] = (uint8_t)(p->orig_id >> 8);
 		buf[1] = (uint8_t)p->orig_id;
-		sendto(p->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&p->client,
-		       sizeof(p->client));
+		sendto(p->fd, buf, len, MSG_DONTWAIT,
+		       (struct sockaddr *)&p->client, sizeof(p->client));
 		p->used = false;
 		return;
 	}
@@ -295,7 +303,8 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 {
 	uint8_t buf[4096];
-	/* Drain what is queued, bounded so the control socket is not starved. */
+	/* Drain what is queued, bounded so the control socket is not starved.
+	 */
 	for (int k = 0; k < 64; k++) {
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
@@ -309,8 +318,8 @@ void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 		}
 		uint8_t *reply = NULL;
 		size_t rlen = 0;
-		switch (dns_answer(st, ntohl(from.sin_addr.s_addr), buf, (size_t)n,
-				   &reply, &rlen)) {
+		switch (dns_answer(st, ntohl(from.sin_addr.s_addr), buf,
+				   (size_t)n, &reply, &rlen)) {
 		case DNS_ANSWER:
 			sendto(fd, reply, rlen, MSG_DONTWAIT,
 			       (struct sockaddr *)&from, fl);

@@ -17,8 +17,8 @@ static void short_id(const struct netd_network *n, char out[13])
 	snprintf(out, 13, "%.12s", n->id);
 }
 
-static const struct netd_endpoint *
-endpoint_of(const struct netd_network *n, const char *cid)
+static const struct netd_endpoint *endpoint_of(const struct netd_network *n,
+					       const char *cid)
 {
 	for (size_t i = 0; i < n->n_endpoints; i++)
 		if (streq(n->endpoints[i].container_id, cid))
@@ -45,7 +45,8 @@ static size_t gen_pair_elems(const struct netd_network *n,
 			if (!ep_is(a, n->pairs[p].from))
 				continue;
 			for (size_t j = 0; j < n->n_endpoints; j++) {
-				const struct netd_endpoint *b = &n->endpoints[j];
+				const struct netd_endpoint *b =
+				    &n->endpoints[j];
 				if (a == b || !ep_is(b, n->pairs[p].to))
 					continue;
 				if (only && a != only && b != only)
@@ -66,8 +67,8 @@ static void gen_port_elem(const struct netd_network *n,
 	sb_printf(out, "%s { %s . ", any ? "port_any" : "port_map", p->proto);
 	if (!any)
 		sb_printf(out, "%s . ", p->host_ip);
-	sb_printf(out, "%u : %s . %u }", p->host_port, ep ? ep->address : "0.0.0.0",
-		  p->container_port);
+	sb_printf(out, "%u : %s . %u }", p->host_port,
+		  ep ? ep->address : "0.0.0.0", p->container_port);
 }
 
 /* Emits a chain with its rules (one per line in rules), inside a table
@@ -88,7 +89,8 @@ static void emit_chain(const char *name, const char *rules, bool block,
 	sb_printf(out, "add chain " TABLE " %s\n", name);
 	for (const char *l = rules; *l;) {
 		size_t len = strcspn(l, "\n");
-		sb_printf(out, "add rule " TABLE " %s %.*s\n", name, (int)len, l);
+		sb_printf(out, "add rule " TABLE " %s %.*s\n", name, (int)len,
+			  l);
 		l += len + (l[len] == '\n');
 	}
 }
@@ -101,7 +103,8 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 	char id[13], name[32];
 	short_id(n, id);
 	if (block)
-		sb_printf(out, "\tset n_%s_pairs { type ipv4_addr . ipv4_addr; }\n",
+		sb_printf(out,
+			  "\tset n_%s_pairs { type ipv4_addr . ipv4_addr; }\n",
 			  id);
 	else
 		sb_printf(out,
@@ -155,11 +158,14 @@ static void gen_network_elems(const struct netd_network *n, const char *verb,
 {
 	char id[13];
 	short_id(n, id);
-	sb_printf(out, "%s element " TABLE " fwd_map { \"%s\" : jump n_%s_fwd }\n",
+	sb_printf(out,
+		  "%s element " TABLE " fwd_map { \"%s\" : jump n_%s_fwd }\n",
 		  verb, n->bridge, id);
-	sb_printf(out, "%s element " TABLE " in_map { \"%s\" : jump n_%s_in }\n",
+	sb_printf(out,
+		  "%s element " TABLE " in_map { \"%s\" : jump n_%s_in }\n",
 		  verb, n->bridge, id);
-	sb_printf(out, "%s element " TABLE " post_map { %s : jump n_%s_post }\n",
+	sb_printf(out,
+		  "%s element " TABLE " post_map { %s : jump n_%s_post }\n",
 		  verb, n->subnet, id);
 }
 
@@ -181,58 +187,57 @@ static void gen_network_contents(const struct netd_network *n,
 	}
 }
 
-void fw_gen_table(const struct netd_network *nets, size_t n,
-		  struct strbuf *out)
+void fw_gen_table(const struct netd_network *nets, size_t n, struct strbuf *out)
 {
 	/* "add" then "delete" makes the replacement work whether or not the
 	 * table exists, in the same transaction as its new contents. */
 	sb_printf(out, "add table " TABLE "\ndelete table " TABLE "\n");
 	sb_printf(
-		out,
-		"table " TABLE " {\n"
-		"\tmap fwd_map { type ifname : verdict; }\n"
-		"\tmap in_map { type ifname : verdict; }\n"
-		"\tmap post_map { type ipv4_addr : verdict; flags interval; }\n"
-		"\tmap port_map { type inet_proto . ipv4_addr . inet_service : "
-		"ipv4_addr . inet_service; }\n"
-		"\tmap port_any { type inet_proto . inet_service : ipv4_addr . "
-		"inet_service; }\n"
-		"\tchain ports {\n"
-		"\t\tdnat ip to meta l4proto . ip daddr . th dport map @port_map\n"
-		"\t\tdnat ip to meta l4proto . th dport map @port_any\n"
-		"\t}\n"
-		"\tchain raw {\n"
-		"\t\ttype filter hook prerouting priority raw; policy accept;\n"
-		/* route_localnet is on for the bridges so that 127.0.0.1 can be
-		 * published; like the CVE-2020-8558 fix, nothing arriving from
-		 * outside may reach 127.0.0.0/8. */
-		"\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n"
-		"\t}\n"
-		"\tchain prerouting {\n"
-		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-		"\t\tfib daddr type local jump ports\n"
-		"\t}\n"
-		"\tchain output {\n"
-		"\t\ttype nat hook output priority -100; policy accept;\n"
-		"\t\tfib daddr type local jump ports\n"
-		"\t}\n"
-		"\tchain forward {\n"
-		"\t\ttype filter hook forward priority filter; policy accept;\n"
-		"\t\tct state established,related accept\n"
-		"\t\tiifname vmap @fwd_map\n"
-		"\t\toifname \"" NETD_BRIDGE_PREFIX "*\" ct status dnat accept\n"
-		"\t\toifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"
-		"\t}\n"
-		"\tchain input {\n"
-		"\t\ttype filter hook input priority filter; policy accept;\n"
-		"\t\tiifname vmap @in_map\n"
-		"\t}\n"
-		"\tchain postrouting {\n"
-		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-		"\t\tip saddr 127.0.0.0/8 oifname \"" NETD_BRIDGE_PREFIX
-		"*\" masquerade\n"
-		"\t\tip saddr vmap @post_map\n"
-		"\t}\n");
+	    out,
+	    "table " TABLE " {\n"
+	    "\tmap fwd_map { type ifname : verdict; }\n"
+	    "\tmap in_map { type ifname : verdict; }\n"
+	    "\tmap post_map { type ipv4_addr : verdict; flags interval; }\n"
+	    "\tmap port_map { type inet_proto . ipv4_addr . inet_service : "
+	    "ipv4_addr . inet_service; }\n"
+	    "\tmap port_any { type inet_proto . inet_service : ipv4_addr . "
+	    "inet_service; }\n"
+	    "\tchain ports {\n"
+	    "\t\tdnat ip to meta l4proto . ip daddr . th dport map @port_map\n"
+	    "\t\tdnat ip to meta l4proto . th dport map @port_any\n"
+	    "\t}\n"
+	    "\tchain raw {\n"
+	    "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+	    /* route_localnet is on for the bridges so that 127.0.0.1 can be
+	     * published; like the CVE-2020-8558 fix, nothing arriving from
+	     * outside may reach 127.0.0.0/8. */
+	    "\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n"
+	    "\t}\n"
+	    "\tchain prerouting {\n"
+	    "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+	    "\t\tfib daddr type local jump ports\n"
+	    "\t}\n"
+	    "\tchain output {\n"
+	    "\t\ttype nat hook output priority -100; policy accept;\n"
+	    "\t\tfib daddr type local jump ports\n"
+	    "\t}\n"
+	    "\tchain forward {\n"
+	    "\t\ttype filter hook forward priority filter; policy accept;\n"
+	    "\t\tct state established,related accept\n"
+	    "\t\tiifname vmap @fwd_map\n"
+	    "\t\toifname \"" NETD_BRIDGE_PREFIX "*\" ct status dnat accept\n"
+	    "\t\toifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"
+	    "\t}\n"
+	    "\tchain input {\n"
+	    "\t\ttype filter hook input priority filter; policy accept;\n"
+	    "\t\tiifname vmap @in_map\n"
+	    "\t}\n"
+	    "\tchain postrouting {\n"
+	    "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+	    "\t\tip saddr 127.0.0.0/8 oifname \"" NETD_BRIDGE_PREFIX
+	    "*\" masquerade\n"
+	    "\t\tip saddr vmap @post_map\n"
+	    "\t}\n");
 	for (size_t i = 0; i < n; i++)
 		gen_network_objects(&nets[i], true, out);
 	sb_printf(out, "}\n");
@@ -346,16 +351,4 @@ int fw_apply(const char *script, struct orch_err *e)
 	}
 	nft_ctx_free(nft);
 	return r;
-}
-
-bool fw_table_exists(void)
-{
-	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!nft)
-		return false;
-	nft_ctx_buffer_error(nft);
-	nft_ctx_buffer_output(nft);
-	bool ok = nft_run_cmd_from_buffer(nft, "list table inet orch") == 0;
-	nft_ctx_free(nft);
-	return ok;
 }

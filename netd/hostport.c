@@ -22,8 +22,8 @@ static unsigned long socket_inode(const char *file, unsigned port)
 		unsigned st;
 		unsigned long inode;
 		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-		if (sscanf(line, "%*s %127s %*s %x %*s %*s %*s %*s %*s %lu", local,
-			   &st, &inode) != 3)
+		if (sscanf(line, "%*s %127s %*s %x %*s %*s %*s %*s %*s %lu",
+			   local, &st, &inode) != 3)
 			continue;
 		const char *colon = strrchr(local, ':');
 		if (colon && strtoul(colon + 1, NULL, 16) == port && inode)
@@ -44,7 +44,8 @@ static char *inode_owner(unsigned long inode)
 	while (!found && (de = readdir(proc))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		_cleanup_free_ char *fddir = xasprintf("/proc/%s/fd", de->d_name);
+		_cleanup_free_ char *fddir =
+		    xasprintf("/proc/%s/fd", de->d_name);
 		DIR *fds = opendir(fddir);
 		if (!fds)
 			continue;
@@ -59,7 +60,7 @@ static char *inode_owner(unsigned long inode)
 			if (!streq(link, want))
 				continue;
 			_cleanup_free_ char *comm_path =
-				xasprintf("/proc/%s/comm", de->d_name);
+			    xasprintf("/proc/%s/comm", de->d_name);
 			_cleanup_free_ char *comm = NULL;
 			if (read_file(comm_path, &comm, NULL, NULL) == 0)
 				comm[strcspn(comm, "\n")] = '\0';
@@ -77,12 +78,11 @@ int hostport_check(const char *proto, uint32_t ip, unsigned port,
 		   struct orch_err *e)
 {
 	bool udp = streq(proto, "udp");
-	_cleanup_close_ int fd = socket(AF_INET,
-					(udp ? SOCK_DGRAM : SOCK_STREAM) |
-						SOCK_CLOEXEC,
-					0);
+	_cleanup_close_ int fd =
+	    socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return err_sys(e, errno, "checking host port %u/%s", port, proto);
+		return err_sys(e, errno, "checking host port %u/%s", port,
+			       proto);
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(ip)};
@@ -92,15 +92,16 @@ int hostport_check(const char *proto, uint32_t ip, unsigned port,
 	char ipbuf[16];
 	ipam_format_addr(ip, ipbuf);
 	if (err == EADDRNOTAVAIL)
-		return err_set(e, err, "host IP %s is not an address of this host",
-			       ipbuf);
+		return err_set(
+		    e, err, "host IP %s is not an address of this host", ipbuf);
 	if (err != EADDRINUSE)
-		return err_sys(e, err, "checking host port %s:%u/%s", ipbuf, port,
-			       proto);
+		return err_sys(e, err, "checking host port %s:%u/%s", ipbuf,
+			       port, proto);
 	unsigned long inode = socket_inode(udp ? "udp" : "tcp", port);
 	if (!inode)
 		inode = socket_inode(udp ? "udp6" : "tcp6", port);
 	_cleanup_free_ char *owner = inode ? inode_owner(inode) : NULL;
-	return err_set(e, EADDRINUSE, "host port %s:%u/%s is already in use by %s",
-		       ipbuf, port, proto, owner ? owner : "another socket");
+	return err_set(e, EADDRINUSE,
+		       "host port %s:%u/%s is already in use by %s", ipbuf,
+		       port, proto, owner ? owner : "another socket");
 }

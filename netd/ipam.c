@@ -35,7 +35,8 @@ int ipam_parse_cidr(const char *s, struct cidr *out, struct orch_err *e)
 {
 	const char *slash = strchr(s, '/');
 	if (!slash || slash - s > 15)
-		return err_set(e, EINVAL, "subnet \"%.64s\": expected A.B.C.D/N", s);
+		return err_set(e, EINVAL,
+			       "subnet \"%.64s\": expected A.B.C.D/N", s);
 	char a[16];
 	memcpy(a, s, (size_t)(slash - s));
 	a[slash - s] = '\0';
@@ -44,7 +45,8 @@ int ipam_parse_cidr(const char *s, struct cidr *out, struct orch_err *e)
 	long p = strtol(slash + 1, &end, 10);
 	if (ipam_parse_addr(a, &out->addr) < 0 || !slash[1] || *end || errno ||
 	    p < 0 || p > 32)
-		return err_set(e, EINVAL, "subnet \"%.64s\": expected A.B.C.D/N", s);
+		return err_set(e, EINVAL,
+			       "subnet \"%.64s\": expected A.B.C.D/N", s);
 	out->prefix = (int)p;
 	if (out->addr & ~mask_of(out->prefix))
 		return err_set(e, EINVAL,
@@ -83,7 +85,8 @@ int ipam_subnet_next(struct cidr pool, int subnet_prefix,
 	uint64_t count = 1ull << (subnet_prefix - pool.prefix);
 	uint64_t step = 1ull << (32 - subnet_prefix);
 	for (uint64_t i = 0; i < count; i++) {
-		struct cidr c = {(uint32_t)(pool.addr + i * step), subnet_prefix};
+		struct cidr c = {(uint32_t)(pool.addr + i * step),
+				 subnet_prefix};
 		bool free_ = true;
 		for (size_t j = 0; j < n_taken && free_; j++)
 			if (ipam_overlap(c, taken[j]))

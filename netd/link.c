@@ -64,10 +64,10 @@ static void cache_freep(struct nl_cache **c)
 	if (*c)
 		nl_cache_free(*c);
 }
-#define _cleanup_sock_ __attribute__((cleanup(sock_freep)))
-#define _cleanup_link_ __attribute__((cleanup(link_putp)))
+#define _cleanup_sock_	 __attribute__((cleanup(sock_freep)))
+#define _cleanup_link_	 __attribute__((cleanup(link_putp)))
 #define _cleanup_nladdr_ __attribute__((cleanup(addr_putp)))
-#define _cleanup_cache_ __attribute__((cleanup(cache_freep)))
+#define _cleanup_cache_	 __attribute__((cleanup(cache_freep)))
 
 static int open_sock(struct nl_sock **out, struct orch_err *e)
 {
@@ -90,7 +90,7 @@ static int write_sysctl(const char *path, const char *value);
 static int ipv6_off(const char *ifname, struct orch_err *e)
 {
 	_cleanup_free_ char *p =
-		xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	    xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
 	int r = write_sysctl(p, "1");
 	if (r < 0 && r != -ENOENT)
 		return err_sys(e, r, "disabling IPv6 on %s", ifname);
@@ -104,11 +104,14 @@ static int ipv6_off(const char *ifname, struct orch_err *e)
 static int open_sock_in(int nsfd, const char *ifname, struct nl_sock **out,
 			struct orch_err *e)
 {
-	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int self =
+	    open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
-		return err_sys(e, errno, "opening netd's own network namespace");
+		return err_sys(e, errno,
+			       "opening netd's own network namespace");
 	if (setns(nsfd, CLONE_NEWNET) < 0)
-		return err_sys(e, errno, "entering the container's network namespace");
+		return err_sys(e, errno,
+			       "entering the container's network namespace");
 	int r = open_sock(out, e);
 	if (r == 0)
 		r = ipv6_off(ifname, e);
@@ -146,7 +149,8 @@ static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
 	if (!a)
 		abort();
 	_cleanup_nladdr_ struct nl_addr *local = addr_build(c.addr, c.prefix);
-	uint32_t bcast = c.addr | (c.prefix ? ~(0xffffffffu << (32 - c.prefix)) : 0);
+	uint32_t bcast =
+	    c.addr | (c.prefix ? ~(0xffffffffu << (32 - c.prefix)) : 0);
 	_cleanup_nladdr_ struct nl_addr *brd = addr_build(bcast, c.prefix);
 	rtnl_addr_set_ifindex(a, ifindex);
 	rtnl_addr_set_local(a, local);
@@ -199,8 +203,8 @@ int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 		abort();
 	_cleanup_nladdr_ struct nl_addr *ll = NULL;
 	if (nl_addr_parse(mac, AF_LLC, &ll) < 0)
-		return err_set(e, EINVAL, "creating bridge %s: bad MAC %s", name,
-			       mac);
+		return err_set(e, EINVAL, "creating bridge %s: bad MAC %s",
+			       name, mac);
 	rtnl_link_set_name(l, name);
 	/* A pinned MAC: otherwise the bridge takes the lowest of its ports'
 	 * and changes as containers come and go, stalling ARP caches. */
@@ -211,18 +215,19 @@ int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 		return nl_fail(e, r, "creating bridge", name);
 	int idx = ifindex_of(sk, name);
 	if (idx < 0)
-		return err_set(e, ENODEV, "creating bridge %s: it vanished", name);
+		return err_set(e, ENODEV, "creating bridge %s: it vanished",
+			       name);
 	r = addr_add(sk, idx, gw, name, e);
 	if (r < 0 && r != -EEXIST)
 		return r;
 	/* 127.0.0.1 may be published: DNAT'ed local traffic leaves through
 	 * the bridge with a loopback source until masqueraded. */
 	_cleanup_free_ char *p =
-		xasprintf("/proc/sys/net/ipv4/conf/%s/route_localnet", name);
+	    xasprintf("/proc/sys/net/ipv4/conf/%s/route_localnet", name);
 	r = write_sysctl(p, "1");
 	if (r < 0)
-		return err_sys(e, r, "creating bridge %s: setting route_localnet",
-			       name);
+		return err_sys(
+		    e, r, "creating bridge %s: setting route_localnet", name);
 	return set_up(sk, name, e);
 }
 
@@ -287,8 +292,9 @@ static int route_default_add(struct nl_sock *sk, int ifindex, uint32_t gw,
 	int r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_EXCL);
 	rtnl_route_put(rt);
 	if (r < 0)
-		return err_set(e, nl_errno(r), "adding the default route via %s: %s",
-			       ifname, nl_geterror(r));
+		return err_set(e, nl_errno(r),
+			       "adding the default route via %s: %s", ifname,
+			       nl_geterror(r));
 	return 0;
 }
 
@@ -303,7 +309,8 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 		return r;
 	int br = ifindex_of(sk, bridge);
 	if (br < 0)
-		return err_set(e, ENODEV, "creating veth %s: bridge %s is missing",
+		return err_set(e, ENODEV,
+			       "creating veth %s: bridge %s is missing",
 			       host_name, bridge);
 	_cleanup_link_ struct rtnl_link *veth = rtnl_link_veth_alloc();
 	if (!veth)
@@ -328,13 +335,15 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 		goto undo;
 	int idx = ifindex_of(csk, ifname);
 	if (idx < 0) {
-		r = err_set(e, ENODEV, "%s did not appear in the container", ifname);
+		r = err_set(e, ENODEV, "%s did not appear in the container",
+			    ifname);
 		goto undo;
 	}
 	if ((r = addr_add(csk, idx, addr, ifname, e)) < 0 ||
 	    (r = set_up(csk, ifname, e)) < 0 || (r = set_up(csk, "lo", e)) < 0)
 		goto undo;
-	if (default_route && (r = route_default_add(csk, idx, gw, ifname, e)) < 0)
+	if (default_route &&
+	    (r = route_default_add(csk, idx, gw, ifname, e)) < 0)
 		goto undo;
 	return 0;
 undo:
@@ -361,7 +370,8 @@ unsigned link_uplink_mtu(void)
 		    (dst && nl_addr_get_prefixlen(dst) != 0) ||
 		    rtnl_route_get_nnexthops(rt) < 1)
 			continue;
-		int idx = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0));
+		int idx =
+		    rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0));
 		struct rtnl_link *l = rtnl_link_get(links, idx);
 		if (!l)
 			continue;
@@ -395,7 +405,7 @@ int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
 			continue;
 		if (rtnl_route_get_nnexthops(rt) > 0) {
 			int idx = rtnl_route_nh_get_ifindex(
-				rtnl_route_nexthop_n(rt, 0));
+			    rtnl_route_nexthop_n(rt, 0));
 			struct rtnl_link *l = rtnl_link_get(links, idx);
 			bool ours = l && rtnl_link_get_name(l) &&
 				    startswith(rtnl_link_get_name(l),
@@ -412,7 +422,7 @@ int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
 		int p = (int)nl_addr_get_prefixlen(dst);
 		uint32_t a = ntohl(be);
 		v[cnt++] = (struct cidr){
-			p ? a & (uint32_t)(0xffffffffu << (32 - p)) : 0, p};
+		    p ? a & (uint32_t)(0xffffffffu << (32 - p)) : 0, p};
 	}
 	*out = v;
 	*n = cnt;

@@ -90,7 +90,8 @@ static int detach(int *ready_fd)
 		char c;
 		ssize_t n = RETRY_EINTR(read(p[0], &c, 1));
 		if (n != 1)
-			fprintf(stderr, "netd: failed to start, see %s/netd/netd.log\n",
+			fprintf(stderr,
+				"netd: failed to start, see %s/netd/netd.log\n",
 				orch_run());
 		_exit(n == 1 ? 0 : 1);
 	}
@@ -114,10 +115,10 @@ static int detach(int *ready_fd)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"foreground", no_argument, NULL, 'f'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct server_opts o = {.ready_fd = -1};
 	bool foreground = false;

@@ -23,7 +23,8 @@ bool ipam_contains(struct cidr net, uint32_t addr);
 /* The first subnet of size subnet_prefix inside pool that overlaps none of
  * taken[] (other networks and the host's routes and addresses). */
 int ipam_subnet_next(struct cidr pool, int subnet_prefix,
-		     const struct cidr *taken, size_t n_taken, struct cidr *out);
+		     const struct cidr *taken, size_t n_taken,
+		     struct cidr *out);
 /* The first host address of net that is not in used[] (gateway included
  * there by the caller); -ENOSPC when full. */
 int ipam_lease_next(struct cidr net, const uint32_t *used, size_t n_used,
@@ -50,13 +51,11 @@ void fw_gen_links(const struct netd_network *n, struct strbuf *out);
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 		 bool add, struct strbuf *out);
 int fw_apply(const char *script, struct orch_err *e);
-/* Whether the bridges' nft dispatch table exists. */
-bool fw_table_exists(void);
 
 /* ---- link.c: bridges, veths, addresses, routes (libnl) ----------------- */
 
 #define NETD_BRIDGE_PREFIX "ob-"
-#define NETD_VETH_PREFIX "ov-"
+#define NETD_VETH_PREFIX   "ov-"
 
 int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 		       unsigned mtu, struct orch_err *e);

@@ -38,9 +38,9 @@
 #include "common/common.h"
 
 #define NETD_PROTO_VERSION 1
-#define NETD_MSG_MAX 65536
-#define NETD_NAME_MAX 128  /* network, project, container and service names */
-#define NETD_LIST_MAX 1024 /* aliases, labels, pairs, endpoints in one msg */
+#define NETD_MSG_MAX	   65536
+#define NETD_NAME_MAX	   128 /* network, project, container and service names */
+#define NETD_LIST_MAX	   1024 /* aliases, labels, pairs, endpoints in one msg */
 
 /* ---- objects --------------------------------------------------------- */
 
@@ -188,8 +188,8 @@ int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
 
 /* Sends one raw message (for tools and tests: anything, even malformed),
  * passing pass_fd when >= 0; *reply gets the raw reply (malloc'd). */
-int netd_call_raw(struct netd_conn *c, const void *msg, size_t len,
-		  int pass_fd, char **reply, struct orch_err *e);
+int netd_call_raw(struct netd_conn *c, const void *msg, size_t len, int pass_fd,
+		  char **reply, struct orch_err *e);
 /* Connects without the version handshake and without starting netd. */
 int netd_connect_raw(struct netd_conn **out, struct orch_err *e);
 

@@ -64,7 +64,7 @@ static char **arg_strv(const struct call *c, const char *key)
 	size_t i;
 	json_t *item;
 	json_array_foreach(json_object_get(c->args, key), i, item)
-		strv_push(&v, json_string_value(item));
+	    strv_push(&v, json_string_value(item));
 	return v;
 }
 
@@ -119,7 +119,7 @@ static int write_sysctl(const char *path, int v, struct orch_err *e)
 }
 
 #define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
-#define BRIDGE_NF "/proc/sys/net/bridge/bridge-nf-call-iptables"
+#define BRIDGE_NF  "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
 /* Forwarding, and bridged traffic through the inet table (link-only
  * policy inside a bridge), are needed while a network exists; the host's
@@ -170,10 +170,11 @@ static int authorize(const struct netd_network *n, uid_t uid, const char *what,
 {
 	if (uid == 0 || uid == n->owner)
 		return 0;
-	return err_set(e, EPERM,
-		       "%s network %s: permission denied (it belongs to uid %u, "
-		       "you are uid %u)",
-		       what, n->name, (unsigned)n->owner, (unsigned)uid);
+	return err_set(
+	    e, EPERM,
+	    "%s network %s: permission denied (it belongs to uid %u, "
+	    "you are uid %u)",
+	    what, n->name, (unsigned)n->owner, (unsigned)uid);
 }
 
 static struct netd_network *find_net(struct server *s, const char *name,
@@ -182,7 +183,8 @@ static struct netd_network *find_net(struct server *s, const char *name,
 {
 	struct netd_network *n = state_find(&s->st, name);
 	if (!n) {
-		err_set(e, ENOENT, "%s network %s: no such network", what, name);
+		err_set(e, ENOENT, "%s network %s: no such network", what,
+			name);
 		return NULL;
 	}
 	if (authorize(n, uid, what, e) < 0)
@@ -190,8 +192,8 @@ static struct netd_network *find_net(struct server *s, const char *name,
 	return n;
 }
 
-static void usage_of(struct server *s, uid_t uid, unsigned *nets,
-		     unsigned *eps, unsigned *ports)
+static void usage_of(struct server *s, uid_t uid, unsigned *nets, unsigned *eps,
+		     unsigned *ports)
 {
 	*nets = *eps = *ports = 0;
 	for (size_t i = 0; i < s->st.n_nets; i++) {
@@ -214,9 +216,10 @@ static int quota(struct server *s, uid_t uid, int which, unsigned more,
 					    "published ports"};
 	usage_of(s, uid, &u[0], &u[1], &u[2]);
 	if (u[which] + more > lim[which])
-		return err_set(e, EDQUOT,
-			       "uid %u would exceed its quota of %u %s (has %u)",
-			       (unsigned)uid, lim[which], names[which], u[which]);
+		return err_set(
+		    e, EDQUOT,
+		    "uid %u would exceed its quota of %u %s (has %u)",
+		    (unsigned)uid, lim[which], names[which], u[which]);
 	return 0;
 }
 
@@ -239,8 +242,7 @@ static bool same_settings(const struct netd_network *n, const struct call *c)
 	       (!gw || streq(n->gateway, gw));
 }
 
-static int pick_subnet(struct server *s, const struct call *c,
-		       struct cidr *out)
+static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 {
 	const char *name = arg_str(c, "name");
 	const char *want = arg_str(c, "subnet");
@@ -255,21 +257,24 @@ static int pick_subnet(struct server *s, const struct call *c,
 			return r;
 		if (out->prefix > 30)
 			return err_set(c->e, EINVAL,
-				       "subnet %s is too small for a network", want);
+				       "subnet %s is too small for a network",
+				       want);
 		for (size_t i = 0; i < s->st.n_nets; i++) {
 			struct cidr o;
-			if (ipam_parse_cidr(s->st.nets[i].subnet, &o, NULL) == 0 &&
+			if (ipam_parse_cidr(s->st.nets[i].subnet, &o, NULL) ==
+				0 &&
 			    ipam_overlap(o, *out))
-				return err_set(c->e, EEXIST,
-					       "subnet %s overlaps %s of network "
-					       "%s (project %s)",
-					       want, s->st.nets[i].subnet,
-					       s->st.nets[i].name,
-					       s->st.nets[i].project);
+				return err_set(
+				    c->e, EEXIST,
+				    "subnet %s overlaps %s of network "
+				    "%s (project %s)",
+				    want, s->st.nets[i].subnet,
+				    s->st.nets[i].name, s->st.nets[i].project);
 		}
 		for (size_t i = 0; i < n_host; i++)
 			if (ipam_overlap(host[i], *out)) {
-				_cleanup_free_ char *h = ipam_format_cidr(host[i]);
+				_cleanup_free_ char *h =
+				    ipam_format_cidr(host[i]);
 				return err_set(c->e, EEXIST,
 					       "subnet %s overlaps the host's "
 					       "route %s",
@@ -278,7 +283,8 @@ static int pick_subnet(struct server *s, const struct call *c,
 		return 0;
 	}
 	size_t n_taken = n_host + s->st.n_nets;
-	_cleanup_free_ struct cidr *taken = xcalloc(n_taken + 1, sizeof(*taken));
+	_cleanup_free_ struct cidr *taken =
+	    xcalloc(n_taken + 1, sizeof(*taken));
 	memcpy(taken, host, n_host * sizeof(*host));
 	size_t k = n_host;
 	for (size_t i = 0; i < s->st.n_nets; i++)
@@ -287,10 +293,11 @@ static int pick_subnet(struct server *s, const struct call *c,
 	r = ipam_subnet_next(s->cfg.pool, s->cfg.subnet_prefix, taken, k, out);
 	if (r < 0) {
 		_cleanup_free_ char *p = ipam_format_cidr(s->cfg.pool);
-		return err_set(c->e, ENOSPC,
-			       "creating network %s: no free /%d subnet left in "
-			       "the pool %s",
-			       name, s->cfg.subnet_prefix, p);
+		return err_set(
+		    c->e, ENOSPC,
+		    "creating network %s: no free /%d subnet left in "
+		    "the pool %s",
+		    name, s->cfg.subnet_prefix, p);
 	}
 	return 0;
 }
@@ -321,11 +328,13 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	uint32_t gw;
 	const char *gwarg = arg_str(c, "gateway");
 	if (gwarg) {
-		if (ipam_parse_addr(gwarg, &gw) < 0 || !ipam_host_valid(subnet, gw))
-			return err_set(c->e, EINVAL,
-				       "creating network %s: gateway %s is not a "
-				       "host address of its subnet",
-				       name, gwarg);
+		if (ipam_parse_addr(gwarg, &gw) < 0 ||
+		    !ipam_host_valid(subnet, gw))
+			return err_set(
+			    c->e, EINVAL,
+			    "creating network %s: gateway %s is not a "
+			    "host address of its subnet",
+			    name, gwarg);
 	} else {
 		gw = subnet.addr + 1;
 	}
@@ -398,7 +407,8 @@ static int network_remove_at(struct server *s, size_t i, struct orch_err *e)
 	int r = save(s, e);
 	if (r < 0) {
 		/* Put it back: nothing was changed yet. */
-		s->st.nets = xrealloc(s->st.nets, (s->st.n_nets + 1) * sizeof(n));
+		s->st.nets =
+		    xrealloc(s->st.nets, (s->st.n_nets + 1) * sizeof(n));
 		memmove(&s->st.nets[i + 1], &s->st.nets[i],
 			(s->st.n_nets - i) * sizeof(n));
 		s->st.nets[i] = n;
@@ -450,7 +460,7 @@ static int op_network_remove(struct server *s, struct call *c, json_t **res)
 static int op_network_inspect(struct server *s, struct call *c, json_t **res)
 {
 	struct netd_network *n =
-		find_net(s, arg_str(c, "name"), c->uid, "inspecting", c->e);
+	    find_net(s, arg_str(c, "name"), c->uid, "inspecting", c->e);
 	if (!n)
 		return -c->e->code;
 	*res = net_json(n);
@@ -553,20 +563,22 @@ static int attach_netns(const struct call *c, int *out)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	} else if (c->uid == 0 && arg_int(c, "pid") > 0) {
 		_cleanup_free_ char *p =
-			xasprintf("/proc/%ld/ns/net", arg_int(c, "pid"));
+		    xasprintf("/proc/%ld/ns/net", arg_int(c, "pid"));
 		fd = open(p, O_RDONLY | O_CLOEXEC);
 	} else {
 		return err_set(c->e, EINVAL,
 			       "no network namespace passed (send its fd)");
 	}
 	if (fd < 0)
-		return err_sys(c->e, errno, "opening the container's network "
-					    "namespace");
+		return err_sys(c->e, errno,
+			       "opening the container's network "
+			       "namespace");
 	struct stat a, b;
 	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
 		close(fd);
-		return err_set(c->e, EINVAL, "the fd passed is not a network "
-					     "namespace");
+		return err_set(c->e, EINVAL,
+			       "the fd passed is not a network "
+			       "namespace");
 	}
 	if (fstat(fd, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
 	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
@@ -612,9 +624,10 @@ static int pick_address(struct netd_network *n, const struct call *c,
 	uint32_t gw;
 	if (ipam_parse_cidr(n->subnet, &subnet, c->e) < 0 ||
 	    ipam_parse_addr(n->gateway, &gw) < 0)
-		return err_set(c->e, EINVAL, "network %s: corrupt subnet", n->name);
+		return err_set(c->e, EINVAL, "network %s: corrupt subnet",
+			       n->name);
 	_cleanup_free_ uint32_t *used =
-		xcalloc(n->n_endpoints + 1, sizeof(uint32_t));
+	    xcalloc(n->n_endpoints + 1, sizeof(uint32_t));
 	used[0] = gw;
 	for (size_t i = 0; i < n->n_endpoints; i++)
 		ipam_parse_addr(n->endpoints[i].address, &used[i + 1]);
@@ -645,7 +658,7 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 {
 	const char *cid = arg_str(c, "container_id");
 	struct netd_network *n =
-		find_net(s, arg_str(c, "network"), c->uid, "attaching to", c->e);
+	    find_net(s, arg_str(c, "network"), c->uid, "attaching to", c->e);
 	if (!n)
 		return -c->e->code;
 	ssize_t have = state_endpoint_find(n, cid);
@@ -694,7 +707,8 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
 	}
 	crash_point(s, 2);
-	n->endpoints = xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
+	n->endpoints =
+	    xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
 	n->endpoints[n->n_endpoints++] = ep;
 	struct strbuf script;
 	sb_init(&script);
@@ -769,7 +783,8 @@ static int op_links_set(struct server *s, struct call *c, json_t **res)
 	struct netd_pair *v = xcalloc(cnt + 1, sizeof(*v));
 	for (size_t i = 0; i < cnt; i++) {
 		json_t *p = json_array_get(pairs, i);
-		v[i].from = xstrdup(json_string_value(json_object_get(p, "from")));
+		v[i].from =
+		    xstrdup(json_string_value(json_object_get(p, "from")));
 		v[i].to = xstrdup(json_string_value(json_object_get(p, "to")));
 	}
 	for (size_t i = 0; i < n->n_pairs; i++) {
@@ -812,18 +827,21 @@ static int port_args_parse(const struct call *c, struct port_args *pa,
 		pa->count = 1;
 	pa->ip = 0;
 	if (!streq(pa->proto, "tcp") && !streq(pa->proto, "udp"))
-		return err_set(c->e, EINVAL, "protocol \"%s\": expected tcp or udp",
+		return err_set(c->e, EINVAL,
+			       "protocol \"%s\": expected tcp or udp",
 			       pa->proto);
 	if (*pa->ip_text && !streq(pa->ip_text, "0.0.0.0") &&
 	    ipam_parse_addr(pa->ip_text, &pa->ip) < 0)
-		return err_set(c->e, EINVAL, "host IP \"%s\" is not an IPv4 address",
+		return err_set(c->e, EINVAL,
+			       "host IP \"%s\" is not an IPv4 address",
 			       pa->ip_text);
 	if (!pa->ip)
 		pa->ip_text = "";
 	if (!need_ports)
 		return 0;
 	if (!arg_str(c, "container_id"))
-		return err_set(c->e, EINVAL, "publishing: container_id missing");
+		return err_set(c->e, EINVAL,
+			       "publishing: container_id missing");
 	if (pa->port < 1 || pa->cport < 1 || pa->port + pa->count - 1 > 65535 ||
 	    pa->cport + pa->count - 1 > 65535)
 		return err_set(c->e, EINVAL, "ports %u->%u (x%u) out of range",
@@ -843,19 +861,22 @@ static int port_conflicts(struct server *s, const struct call *c,
 				const struct netd_port *p = &n->ports[j];
 				uint32_t pip = 0;
 				ipam_parse_addr(p->host_ip, &pip);
-				if (p->host_port != hp || !streq(p->proto, pa->proto) ||
+				if (p->host_port != hp ||
+				    !streq(p->proto, pa->proto) ||
 				    (pip && pa->ip && pip != pa->ip))
 					continue;
-				ssize_t e = state_endpoint_find(n, p->container_id);
-				return err_set(c->e, EADDRINUSE,
-					       "host port %s%s%u/%s is already "
-					       "published by %s (project %s, "
-					       "network %s)",
-					       p->host_ip, *p->host_ip ? ":" : "",
-					       hp, pa->proto,
-					       e >= 0 ? n->endpoints[e].container_name
-						      : p->container_id,
-					       n->project, n->name);
+				ssize_t e =
+				    state_endpoint_find(n, p->container_id);
+				return err_set(
+				    c->e, EADDRINUSE,
+				    "host port %s%s%u/%s is already "
+				    "published by %s (project %s, "
+				    "network %s)",
+				    p->host_ip, *p->host_ip ? ":" : "", hp,
+				    pa->proto,
+				    e >= 0 ? n->endpoints[e].container_name
+					   : p->container_id,
+				    n->project, n->name);
 			}
 		}
 		int r = hostport_check(pa->proto, pa->ip, hp, c->e);
@@ -878,9 +899,10 @@ static int op_port_publish(struct server *s, struct call *c, json_t **res,
 	if (!n)
 		return -c->e->code;
 	if (!check_only && state_endpoint_find(n, cid) < 0)
-		return err_set(c->e, ENOENT,
-			       "publishing a port of %s: it is not attached to %s",
-			       cid, n->name);
+		return err_set(
+		    c->e, ENOENT,
+		    "publishing a port of %s: it is not attached to %s", cid,
+		    n->name);
 	if ((r = quota(s, c->uid, 2, pa.count, c->e)) < 0 ||
 	    (r = port_conflicts(s, c, &pa)) < 0)
 		return r;
@@ -890,7 +912,8 @@ static int op_port_publish(struct server *s, struct call *c, json_t **res,
 	struct strbuf script;
 	sb_init(&script);
 	size_t first = n->n_ports;
-	n->ports = xrealloc(n->ports, (n->n_ports + pa.count) * sizeof(*n->ports));
+	n->ports =
+	    xrealloc(n->ports, (n->n_ports + pa.count) * sizeof(*n->ports));
 	for (unsigned k = 0; k < pa.count; k++) {
 		struct netd_port *p = &n->ports[n->n_ports++];
 		p->container_id = xstrdup(cid);
@@ -924,18 +947,21 @@ static int op_port_unpublish(struct server *s, struct call *c, json_t **res)
 	struct netd_network *n = state_find(&s->st, arg_str(c, "network"));
 	unsigned removed = 0;
 	if (n) {
-		if ((r = authorize(n, c->uid, "unpublishing a port of", c->e)) < 0)
+		if ((r = authorize(n, c->uid, "unpublishing a port of", c->e)) <
+		    0)
 			return r;
 		struct strbuf script;
 		sb_init(&script);
 		for (size_t j = 0; j < n->n_ports;) {
 			struct netd_port *p = &n->ports[j];
 			bool match =
-				(!cid || streq(p->container_id, cid)) &&
-				(!arg_str(c, "proto") || streq(p->proto, pa.proto)) &&
-				(!arg_str(c, "host_ip") || streq(p->host_ip, pa.ip_text)) &&
-				(!pa.port || (p->host_port >= pa.port &&
-					      p->host_port < pa.port + pa.count));
+			    (!cid || streq(p->container_id, cid)) &&
+			    (!arg_str(c, "proto") ||
+			     streq(p->proto, pa.proto)) &&
+			    (!arg_str(c, "host_ip") ||
+			     streq(p->host_ip, pa.ip_text)) &&
+			    (!pa.port || (p->host_port >= pa.port &&
+					  p->host_port < pa.port + pa.count));
 			if (!match) {
 				j++;
 				continue;
@@ -1005,7 +1031,8 @@ static bool serve_one(struct server *s, int fd)
 			    .msg_iovlen = 1,
 			    .msg_control = u.b,
 			    .msg_controllen = sizeof(u.b)};
-	ssize_t n = RETRY_EINTR(recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+	ssize_t n =
+	    RETRY_EINTR(recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return true;
 	if (n < 0)
@@ -1013,7 +1040,8 @@ static bool serve_one(struct server *s, int fd)
 	if (n == 0) {
 		/* An empty datagram and the peer's close both read as 0. */
 		struct pollfd hup = {.fd = fd, .events = POLLRDHUP};
-		if (poll(&hup, 1, 0) != 0 && (hup.revents & (POLLRDHUP | POLLHUP)))
+		if (poll(&hup, 1, 0) != 0 &&
+		    (hup.revents & (POLLRDHUP | POLLHUP)))
 			return false;
 	}
 	int passed = -1;
@@ -1024,7 +1052,8 @@ static bool serve_one(struct server *s, int fd)
 		size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < cnt; i++) {
 			int f;
-			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(int));
 			if (passed < 0)
 				passed = f;
 			else
@@ -1060,8 +1089,8 @@ static bool serve_one(struct server *s, int fd)
 		}
 	}
 	size_t len;
-	_cleanup_free_ char *reply = r < 0 ? netd_reply_err(&e, &len)
-					   : netd_reply_ok(res, &len);
+	_cleanup_free_ char *reply =
+	    r < 0 ? netd_reply_err(&e, &len) : netd_reply_ok(res, &len);
 	if (r < 0)
 		json_decref(res);
 	/* A client that does not read its replies is dropped, never waited
@@ -1084,14 +1113,16 @@ static int reconcile(struct server *s, struct orch_err *e)
 		    ipam_parse_addr(n->gateway, &gw) < 0)
 			return err_wrap(e, "network %s in the state", n->name);
 		if (!link_exists(n->bridge)) {
-			log_warn("network %s: bridge %s was missing, recreating it",
-				 n->name, n->bridge);
+			log_warn(
+			    "network %s: bridge %s was missing, recreating it",
+			    n->name, n->bridge);
 			sha256_hex(n->id, strlen(n->id), hash);
-			snprintf(mac, sizeof(mac), "02:%.2s:%.2s:%.2s:%.2s:%.2s",
-				 hash, hash + 2, hash + 4, hash + 6, hash + 8);
-			int r = link_bridge_create(n->bridge, mac,
-						   (struct cidr){gw, subnet.prefix},
-						   s->mtu, e);
+			snprintf(mac, sizeof(mac),
+				 "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash, hash + 2,
+				 hash + 4, hash + 6, hash + 8);
+			int r = link_bridge_create(
+			    n->bridge, mac, (struct cidr){gw, subnet.prefix},
+			    s->mtu, e);
 			if (r < 0)
 				return r;
 		}
@@ -1110,9 +1141,11 @@ static int reconcile(struct server *s, struct orch_err *e)
 			for (size_t j = 0; j < s->st.n_nets && !known; j++) {
 				struct netd_network *n = &s->st.nets[j];
 				known = streq(n->bridge, names[i]);
-				for (size_t q = 0; q < n->n_endpoints && !known; q++)
-					known = streq(n->endpoints[q].host_ifname,
-						      names[i]);
+				for (size_t q = 0; q < n->n_endpoints && !known;
+				     q++)
+					known =
+					    streq(n->endpoints[q].host_ifname,
+						  names[i]);
 			}
 			if (known)
 				continue;
@@ -1152,12 +1185,11 @@ static int listen_socket(int *out, struct orch_err *e)
 	_cleanup_free_ char *path = path_join(orch_run(), "netd.sock");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return err_set(e, ENAMETOOLONG, "socket path %s is too long", path);
+		return err_set(e, ENAMETOOLONG, "socket path %s is too long",
+			       path);
 	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX,
-					SOCK_SEQPACKET | SOCK_CLOEXEC |
-						SOCK_NONBLOCK,
-					0);
+	_cleanup_close_ int fd =
+	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return err_sys(e, errno, "creating socket %s", path);
 	/* We hold the lock: a socket file left there is from a dead netd. */
@@ -1233,11 +1265,13 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		pfd[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		pfd[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
 		for (size_t i = 0; i < n_clients; i++)
-			pfd[np++] = (struct pollfd){.fd = clients[i], .events = POLLIN};
+			pfd[np++] =
+			    (struct pollfd){.fd = clients[i], .events = POLLIN};
 		int dfds[64];
 		size_t nd = dns_pollfds(s.dns, dfds, 64);
 		for (size_t i = 0; i < nd; i++)
-			pfd[np++] = (struct pollfd){.fd = dfds[i], .events = POLLIN};
+			pfd[np++] =
+			    (struct pollfd){.fd = dfds[i], .events = POLLIN};
 		int pr = poll(pfd, np, 1000);
 		if (pr < 0 && errno != EINTR) {
 			r = err_sys(e, errno, "poll");

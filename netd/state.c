@@ -10,26 +10,27 @@
 int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 {
 	*cfg = (struct netd_config){
-		.pool = {0x0ad20000u, 16}, /* 10.210.0.0/16 */
-		.subnet_prefix = 24,
-		.quota_networks = 64,
-		.quota_endpoints = 1024,
-		.quota_ports = 1024,
+	    .pool = {0x0ad20000u, 16}, /* 10.210.0.0/16 */
+	    .subnet_prefix = 24,
+	    .quota_networks = 64,
+	    .quota_endpoints = 1024,
+	    .quota_ports = 1024,
 	};
 	if (!path || access(path, F_OK) < 0)
 		return 0;
 	json_error_t jerr;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return err_set(e, EINVAL, "reading config %s: line %d: %s", path,
-			       jerr.line, jerr.text);
+		return err_set(e, EINVAL, "reading config %s: line %d: %s",
+			       path, jerr.line, jerr.text);
 	int r = 0;
 	const char *key;
 	json_t *v;
 	json_object_foreach(root, key, v)
 	{
 		if (streq(key, "pool") && json_is_string(v)) {
-			r = ipam_parse_cidr(json_string_value(v), &cfg->pool, e);
+			r = ipam_parse_cidr(json_string_value(v), &cfg->pool,
+					    e);
 		} else if (streq(key, "subnet_prefix") && json_is_integer(v) &&
 			   json_integer_value(v) >= 8 &&
 			   json_integer_value(v) <= 30) {
@@ -37,22 +38,23 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 		} else if (streq(key, "quota_networks") && json_is_integer(v) &&
 			   json_integer_value(v) >= 0) {
 			cfg->quota_networks = (unsigned)json_integer_value(v);
-		} else if (streq(key, "quota_endpoints") && json_is_integer(v) &&
-			   json_integer_value(v) >= 0) {
+		} else if (streq(key, "quota_endpoints") &&
+			   json_is_integer(v) && json_integer_value(v) >= 0) {
 			cfg->quota_endpoints = (unsigned)json_integer_value(v);
 		} else if (streq(key, "quota_ports") && json_is_integer(v) &&
 			   json_integer_value(v) >= 0) {
 			cfg->quota_ports = (unsigned)json_integer_value(v);
 		} else {
-			r = err_set(e, EINVAL, "unknown or invalid setting \"%s\"",
-				    key);
+			r = err_set(e, EINVAL,
+				    "unknown or invalid setting \"%s\"", key);
 		}
 		if (r < 0)
 			break;
 	}
 	json_decref(root);
 	if (r == 0 && cfg->subnet_prefix < cfg->pool.prefix)
-		r = err_set(e, EINVAL, "subnet_prefix /%d is larger than the pool",
+		r = err_set(e, EINVAL,
+			    "subnet_prefix /%d is larger than the pool",
 			    cfg->subnet_prefix);
 	return r < 0 ? err_wrap(e, "reading config %s", path) : 0;
 }
@@ -66,18 +68,21 @@ int state_load(const char *path, struct netd_state *st, struct orch_err *e)
 	json_error_t jerr;
 	json_t *root = json_load_file(path, 0, &jerr);
 	if (!root)
-		return err_set(e, EINVAL, "reading state %s: %s", path, jerr.text);
+		return err_set(e, EINVAL, "reading state %s: %s", path,
+			       jerr.text);
 	int r = 0;
 	json_t *nets = json_object_get(root, "networks");
-	if (json_integer_value(json_object_get(root, "version")) != STATE_VERSION ||
+	if (json_integer_value(json_object_get(root, "version")) !=
+		STATE_VERSION ||
 	    !json_is_array(nets)) {
-		r = err_set(e, EINVAL, "reading state %s: unknown format", path);
+		r = err_set(e, EINVAL, "reading state %s: unknown format",
+			    path);
 		goto out;
 	}
 	st->saved_ip_forward =
-		(int)json_integer_value(json_object_get(root, "saved_ip_forward"));
+	    (int)json_integer_value(json_object_get(root, "saved_ip_forward"));
 	st->saved_bridge_nf =
-		(int)json_integer_value(json_object_get(root, "saved_bridge_nf"));
+	    (int)json_integer_value(json_object_get(root, "saved_bridge_nf"));
 	st->nets = xcalloc(json_array_size(nets) + 1, sizeof(*st->nets));
 	size_t i;
 	json_t *item;
@@ -101,10 +106,10 @@ int state_save(const char *path, const struct netd_state *st,
 	json_t *nets = json_array();
 	for (size_t i = 0; i < st->n_nets; i++)
 		json_array_append_new(nets, netd_network_to_json(&st->nets[i]));
-	json_t *root = json_pack("{s:i, s:i, s:i, s:o}", "version", STATE_VERSION,
-				 "saved_ip_forward", st->saved_ip_forward,
-				 "saved_bridge_nf", st->saved_bridge_nf,
-				 "networks", nets);
+	json_t *root =
+	    json_pack("{s:i, s:i, s:i, s:o}", "version", STATE_VERSION,
+		      "saved_ip_forward", st->saved_ip_forward,
+		      "saved_bridge_nf", st->saved_bridge_nf, "networks", nets);
 	_cleanup_free_ char *text = json_dumps(root, JSON_INDENT(1));
 	json_decref(root);
 	if (!text)
@@ -122,7 +127,8 @@ void state_clear(struct netd_state *st)
 struct netd_network *state_find(struct netd_state *st, const char *name)
 {
 	for (size_t i = 0; i < st->n_nets; i++)
-		if (streq(st->nets[i].name, name) || streq(st->nets[i].id, name))
+		if (streq(st->nets[i].name, name) ||
+		    streq(st->nets[i].id, name))
 			return &st->nets[i];
 	return NULL;
 }

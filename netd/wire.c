@@ -6,8 +6,8 @@
 #include <limits.h>
 
 enum field_type {
-	F_NAME,	 /* netd_name_valid */
-	F_TEXT,	 /* any string up to max bytes, no NUL */
+	F_NAME, /* netd_name_valid */
+	F_TEXT, /* any string up to max bytes, no NUL */
 	F_BOOL,
 	F_INT,	 /* 0..max */
 	F_NAMES, /* array of F_NAME */
@@ -27,45 +27,50 @@ struct op_schema {
 	const struct field *fields;
 };
 
-#define END {NULL, 0, false, 0}
+#define END                                                                    \
+	{                                                                      \
+		NULL, 0, false, 0                                              \
+	}
 static const struct field f_none[] = {END};
 static const struct field f_create[] = {
-	{"name", F_NAME, true, 0},	  {"project", F_NAME, true, 0},
-	{"subnet", F_TEXT, false, 64},	  {"gateway", F_TEXT, false, 64},
-	{"internal", F_BOOL, false, 0},	  {"icc", F_BOOL, false, 0},
-	{"labels", F_TEXTS, false, 1024}, END};
+    {"name", F_NAME, true, 0},	      {"project", F_NAME, true, 0},
+    {"subnet", F_TEXT, false, 64},    {"gateway", F_TEXT, false, 64},
+    {"internal", F_BOOL, false, 0},   {"icc", F_BOOL, false, 0},
+    {"labels", F_TEXTS, false, 1024}, END};
 static const struct field f_by_name[] = {{"name", F_NAME, true, 0}, END};
-static const struct field f_by_project[] = {{"project", F_NAME, false, 0},
-					    END};
-static const struct field f_attach[] = {
-	{"network", F_NAME, true, 0},	   {"container_id", F_NAME, true, 0},
-	{"container_name", F_NAME, false, 0}, {"service", F_NAME, false, 0},
-	{"aliases", F_NAMES, false, 0},	   {"netns_path", F_TEXT, false, 4096},
-	{"pid", F_INT, false, INT_MAX},	   {"address", F_TEXT, false, 64},
-	END};
-static const struct field f_detach[] = {{"network", F_NAME, true, 0},
-					{"container_id", F_NAME, true, 0}, END};
-static const struct field f_links[] = {{"network", F_NAME, true, 0},
-				       {"pairs", F_PAIRS, true, 0}, END};
+static const struct field f_by_project[] = {{"project", F_NAME, false, 0}, END};
+static const struct field f_attach[] = {{"network", F_NAME, true, 0},
+					{"container_id", F_NAME, true, 0},
+					{"container_name", F_NAME, false, 0},
+					{"service", F_NAME, false, 0},
+					{"aliases", F_NAMES, false, 0},
+					{"netns_path", F_TEXT, false, 4096},
+					{"pid", F_INT, false, INT_MAX},
+					{"address", F_TEXT, false, 64},
+					END};
+static const struct field f_detach[] = {
+    {"network", F_NAME, true, 0}, {"container_id", F_NAME, true, 0}, END};
+static const struct field f_links[] = {
+    {"network", F_NAME, true, 0}, {"pairs", F_PAIRS, true, 0}, END};
 static const struct field f_port[] = {
-	{"network", F_NAME, true, 0},	   {"container_id", F_NAME, false, 0},
-	{"proto", F_TEXT, false, 8},	   {"host_ip", F_TEXT, false, 64},
-	{"host_port", F_INT, false, 65535}, {"container_port", F_INT, false, 65535},
-	{"count", F_INT, false, 65535},	   END};
+    {"network", F_NAME, true, 0},	{"container_id", F_NAME, false, 0},
+    {"proto", F_TEXT, false, 8},	{"host_ip", F_TEXT, false, 64},
+    {"host_port", F_INT, false, 65535}, {"container_port", F_INT, false, 65535},
+    {"count", F_INT, false, 65535},	END};
 
 static const struct op_schema schemas[] = {
-	{"ping", f_none},
-	{"network.create", f_create},
-	{"network.remove", f_by_name},
-	{"network.inspect", f_by_name},
-	{"network.list", f_by_project},
-	{"network.prune", f_by_project},
-	{"endpoint.attach", f_attach},
-	{"endpoint.detach", f_detach},
-	{"links.set", f_links},
-	{"port.publish", f_port},
-	{"port.check", f_port},
-	{"port.unpublish", f_port},
+    {"ping", f_none},
+    {"network.create", f_create},
+    {"network.remove", f_by_name},
+    {"network.inspect", f_by_name},
+    {"network.list", f_by_project},
+    {"network.prune", f_by_project},
+    {"endpoint.attach", f_attach},
+    {"endpoint.detach", f_detach},
+    {"links.set", f_links},
+    {"port.publish", f_port},
+    {"port.check", f_port},
+    {"port.unpublish", f_port},
 };
 
 bool netd_name_valid(const char *s)
@@ -76,7 +81,8 @@ bool netd_name_valid(const char *s)
 	for (const char *p = s; *p; p++) {
 		char c = *p;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-'))
 			return false;
 	}
 	return true;
@@ -95,7 +101,8 @@ static int check_string(const json_t *v, bool name, long max, const char *what,
 			       "%s: invalid name (1-%d of A-Z a-z 0-9 _ . -)",
 			       what, NETD_NAME_MAX);
 	if (!name && (long)len > max)
-		return err_set(e, EINVAL, "%s: longer than %ld bytes", what, max);
+		return err_set(e, EINVAL, "%s: longer than %ld bytes", what,
+			       max);
 	return 0;
 }
 
@@ -141,9 +148,9 @@ static int check_field(const struct field *f, const json_t *v,
 			continue;
 		}
 		if (!json_is_object(item) || json_object_size(item) != 2)
-			return err_set(e, EINVAL,
-				       "%s: expected {\"from\", \"to\"} objects",
-				       f->name);
+			return err_set(
+			    e, EINVAL,
+			    "%s: expected {\"from\", \"to\"} objects", f->name);
 		r = check_string(json_object_get(item, "from"), true, 0,
 				 "pairs.from", e);
 		if (r < 0)
@@ -167,8 +174,9 @@ static int check_args(const struct op_schema *s, json_t *args,
 		while (f->name && !streq(f->name, key))
 			f++;
 		if (!f->name)
-			return err_set(e, EINVAL, "%s: unknown argument \"%.64s\"",
-				       s->op, key);
+			return err_set(e, EINVAL,
+				       "%s: unknown argument \"%.64s\"", s->op,
+				       key);
 		int r = check_field(f, v, e);
 		if (r < 0)
 			return err_wrap(e, "%s", s->op);
@@ -195,21 +203,25 @@ int netd_request_decode(const void *buf, size_t len, struct netd_request *req,
 	json_t *v = json_object_get(root, "v");
 	json_t *op = json_object_get(root, "op");
 	json_t *args = json_object_get(root, "args");
-	if (!json_is_object(root) || !json_is_integer(v) || !json_is_string(op)) {
-		r = err_set(e, EBADMSG,
-			    "malformed message: expected {\"v\", \"op\", \"args\"}");
+	if (!json_is_object(root) || !json_is_integer(v) ||
+	    !json_is_string(op)) {
+		r = err_set(
+		    e, EBADMSG,
+		    "malformed message: expected {\"v\", \"op\", \"args\"}");
 		goto out;
 	}
 	if (json_integer_value(v) != NETD_PROTO_VERSION) {
-		r = err_set(e, EPROTONOSUPPORT,
-			    "protocol version %lld not supported (netd speaks %d)",
-			    (long long)json_integer_value(v), NETD_PROTO_VERSION);
+		r = err_set(
+		    e, EPROTONOSUPPORT,
+		    "protocol version %lld not supported (netd speaks %d)",
+		    (long long)json_integer_value(v), NETD_PROTO_VERSION);
 		goto out;
 	}
 	if (json_object_size(root) != (args ? 3u : 2u) ||
 	    (args && !json_is_object(args))) {
-		r = err_set(e, EBADMSG,
-			    "malformed message: expected {\"v\", \"op\", \"args\"}");
+		r = err_set(
+		    e, EBADMSG,
+		    "malformed message: expected {\"v\", \"op\", \"args\"}");
 		goto out;
 	}
 	const struct op_schema *s = NULL;
@@ -293,47 +305,47 @@ static json_t *str_or_empty(const char *s)
 void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 {
 	return json_pack(
-		"{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:b}",
-		"container_id", str_or_empty(ep->container_id),
-		"container_name", str_or_empty(ep->container_name), "service",
-		str_or_empty(ep->service), "aliases", strv_to_json(ep->aliases),
-		"address", str_or_empty(ep->address), "prefix", ep->prefix,
-		"gateway", str_or_empty(ep->gateway), "ifname",
-		str_or_empty(ep->ifname), "host_ifname",
-		str_or_empty(ep->host_ifname), "default_route",
-		ep->default_route);
+	    "{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:b}",
+	    "container_id", str_or_empty(ep->container_id), "container_name",
+	    str_or_empty(ep->container_name), "service",
+	    str_or_empty(ep->service), "aliases", strv_to_json(ep->aliases),
+	    "address", str_or_empty(ep->address), "prefix", ep->prefix,
+	    "gateway", str_or_empty(ep->gateway), "ifname",
+	    str_or_empty(ep->ifname), "host_ifname",
+	    str_or_empty(ep->host_ifname), "default_route", ep->default_route);
 }
 
 void *netd_network_to_json(const struct netd_network *n)
 {
-	json_t *eps = json_array(), *ports = json_array(), *pairs = json_array();
+	json_t *eps = json_array(), *ports = json_array(),
+	       *pairs = json_array();
 	for (size_t i = 0; i < n->n_endpoints; i++)
-		json_array_append_new(eps, netd_endpoint_to_json(&n->endpoints[i]));
+		json_array_append_new(eps,
+				      netd_endpoint_to_json(&n->endpoints[i]));
 	for (size_t i = 0; i < n->n_ports; i++) {
 		const struct netd_port *p = &n->ports[i];
 		json_array_append_new(
-			ports, json_pack("{s:o, s:o, s:o, s:i, s:i}",
-					 "container_id",
-					 str_or_empty(p->container_id), "proto",
-					 str_or_empty(p->proto), "host_ip",
-					 str_or_empty(p->host_ip), "host_port",
-					 (int)p->host_port, "container_port",
-					 (int)p->container_port));
+		    ports,
+		    json_pack("{s:o, s:o, s:o, s:i, s:i}", "container_id",
+			      str_or_empty(p->container_id), "proto",
+			      str_or_empty(p->proto), "host_ip",
+			      str_or_empty(p->host_ip), "host_port",
+			      (int)p->host_port, "container_port",
+			      (int)p->container_port));
 	}
 	for (size_t i = 0; i < n->n_pairs; i++)
-		json_array_append_new(pairs,
-				      json_pack("{s:o, s:o}", "from",
-						str_or_empty(n->pairs[i].from),
-						"to", str_or_empty(n->pairs[i].to)));
+		json_array_append_new(
+		    pairs, json_pack("{s:o, s:o}", "from",
+				     str_or_empty(n->pairs[i].from), "to",
+				     str_or_empty(n->pairs[i].to)));
 	return json_pack(
-		"{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o, s:o, s:o}",
-		"id", str_or_empty(n->id), "name", str_or_empty(n->name),
-		"project", str_or_empty(n->project), "bridge",
-		str_or_empty(n->bridge), "subnet", str_or_empty(n->subnet),
-		"gateway", str_or_empty(n->gateway), "internal", n->internal,
-		"icc", n->icc, "owner", (json_int_t)n->owner, "labels",
-		strv_to_json(n->labels), "endpoints", eps, "ports", ports,
-		"pairs", pairs);
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o, s:o, s:o}",
+	    "id", str_or_empty(n->id), "name", str_or_empty(n->name), "project",
+	    str_or_empty(n->project), "bridge", str_or_empty(n->bridge),
+	    "subnet", str_or_empty(n->subnet), "gateway",
+	    str_or_empty(n->gateway), "internal", n->internal, "icc", n->icc,
+	    "owner", (json_int_t)n->owner, "labels", strv_to_json(n->labels),
+	    "endpoints", eps, "ports", ports, "pairs", pairs);
 }
 
 /* Reads an optional string member; absent means "". */
@@ -427,7 +439,8 @@ int netd_network_from_json(const void *json, struct netd_network *n,
 	size_t i;
 	json_t *item;
 	if (json_is_array(eps)) {
-		n->endpoints = xcalloc(json_array_size(eps) + 1, sizeof(*n->endpoints));
+		n->endpoints =
+		    xcalloc(json_array_size(eps) + 1, sizeof(*n->endpoints));
 		json_array_foreach(eps, i, item)
 		{
 			r = netd_endpoint_from_json(item, &n->endpoints[i], e);
@@ -437,20 +450,24 @@ int netd_network_from_json(const void *json, struct netd_network *n,
 		}
 	}
 	if (json_is_array(ports)) {
-		n->ports = xcalloc(json_array_size(ports) + 1, sizeof(*n->ports));
+		n->ports =
+		    xcalloc(json_array_size(ports) + 1, sizeof(*n->ports));
 		json_array_foreach(ports, i, item)
 		{
 			struct netd_port *p = &n->ports[n->n_ports++];
-			if ((r = get_str(item, "container_id", &p->container_id, e)) < 0 ||
+			if ((r = get_str(item, "container_id", &p->container_id,
+					 e)) < 0 ||
 			    (r = get_str(item, "proto", &p->proto, e)) < 0 ||
 			    (r = get_str(item, "host_ip", &p->host_ip, e)) < 0)
 				goto fail;
 			p->host_port = (unsigned)get_int(item, "host_port");
-			p->container_port = (unsigned)get_int(item, "container_port");
+			p->container_port =
+			    (unsigned)get_int(item, "container_port");
 		}
 	}
 	if (json_is_array(pairs)) {
-		n->pairs = xcalloc(json_array_size(pairs) + 1, sizeof(*n->pairs));
+		n->pairs =
+		    xcalloc(json_array_size(pairs) + 1, sizeof(*n->pairs));
 		json_array_foreach(pairs, i, item)
 		{
 			struct netd_pair *p = &n->pairs[n->n_pairs++];

@@ -1,6 +1,6 @@
 /* orch network ls|inspect|prune: netd's networks, as docker shows them. */
-#include "orchestrator/orch.h"
 #include "netd/netd.h"
+#include "orchestrator/orch.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -29,11 +29,11 @@ static int parse_opts(int argc, char **argv, const char *flag, bool *set,
 		      const char **project)
 {
 	static const struct option opts[] = {
-		{"quiet", no_argument, NULL, 'q'},
-		{"force", no_argument, NULL, 'f'},
-		{"project", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"project", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
