@@ -324,6 +324,7 @@ static int volume_unmount(const char *name, struct orch_err *e)
 struct use_probe {
 	const char *name;
 	char suffix[512]; /* "/volumes/<name>/_data" */
+	char real[4096];  /* the data directory's real path */
 	unsigned major, minor;
 	bool loop;
 };
@@ -339,9 +340,15 @@ static bool mount_uses(const struct mnt *m, void *data)
 		return false;
 	if (u->loop)
 		return true;
-	/* A bind of the directory (or below it) on the host filesystem. */
+	/* A bind of the directory (or below it) on the host filesystem:
+	 * its root, up to the data directory, is the tail of the directory's
+	 * real path (the whole path when the filesystem is mounted on /), so
+	 * another store's volume of the same name is not taken for this one. */
 	const char *at = strstr(m->root, u->suffix);
-	return at && (at[ss] == '\0' || at[ss] == '/');
+	if (!at || (at[ss] != '\0' && at[ss] != '/'))
+		return false;
+	size_t rl = (size_t)(at - m->root) + ss, ul = strlen(u->real);
+	return rl <= ul && strncmp(u->real + ul - rl, m->root, rl) == 0;
 }
 
 int rt_volume_in_use(const char *name, bool *used, char **user,
@@ -373,7 +380,7 @@ int rt_volume_in_use(const char *name, bool *used, char **user,
 		u.minor = minor(st.st_rdev);
 	} else {
 		_cleanup_free_ char *data = vol_path(name, "_data");
-		if (stat(data, &st) < 0)
+		if (stat(data, &st) < 0 || !realpath(data, u.real))
 			return err_sys(e, errno, "volume %s", name);
 		u.major = major(st.st_dev);
 		u.minor = minor(st.st_dev);

@@ -93,6 +93,19 @@ sleep 0.3
 quiet $R delete vA-$sfx
 check "rm once the container is gone" quiet $O volume rm vol2
 
+# A volume of the same name in another store is another volume.
+quiet $O volume create vol3
+mkdir -p "$T/root2"
+ORCH_ROOT=$T/root2 $O image import "$FIXTURE_TAR" plain:1 >/dev/null 2>&1
+ORCH_ROOT=$T/root2 $R run --detach --name vC-$sfx --image plain:1 --volume vol3:/data -- sleep 60 >/dev/null 2>&1
+ORCH_ROOT=$T/root2 $O volume rm vol3 >/dev/null 2>&1
+check_eq "the other store's vol3 is in use" 1 $?
+check "this store's vol3 is not" quiet $O volume rm vol3
+quiet $R kill vC-$sfx KILL
+sleep 0.3
+quiet $R delete vC-$sfx
+check "the other store's vol3 once unused" quiet env ORCH_ROOT=$T/root2 $O volume rm vol3
+
 # ENOSPC inside the container.
 out=$($R run --name vA-$sfx --image plain:1 --volume lim:/data -- \
 	sh -c 'dd if=/dev/zero of=/data/fill bs=1M count=40 2>&1; echo rc=$?' 2>&1)
