@@ -167,6 +167,8 @@ struct build_opts {
 	const char *target;	/* stage name, NULL = the last */
 	const char *tag;	/* NAME[:TAG] or NULL */
 	bool no_cache;
+	const char *network;	/* "none": RUN steps get only a loopback;
+				 * NULL or "default": the build network */
 	FILE *log;		/* progress and RUN output; NULL = stderr */
 };
 

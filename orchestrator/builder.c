@@ -5,6 +5,7 @@
  * the config.  Steps are cached by a key chained from the base image
  * through every instruction and the content it reads. */
 #include "orchestrator/build.h"
+#include "netd/netd.h"
 #include "runtime/runtime.h"
 
 #include <ctype.h>
@@ -40,6 +41,10 @@ struct builder {
 	FILE *log;
 	unsigned step, n_steps;
 	struct build_result *res;
+	/* The build network, set up at the first RUN that wants it. */
+	struct netd_conn *netd;
+	char *resolv; /* resolv.conf naming the network's DNS */
+	bool net_tried;
 };
 
 /* ---- interruption ----------------------------------------------------------- */
@@ -244,6 +249,7 @@ struct step_job {
 	const char *workdir;
 	uid_t uid;
 	gid_t gid;
+	bool network;
 	/* JOB_FS: mkdir, then copy (if copy.dest) */
 	const char *mkdir;
 	struct build_copy copy;
@@ -378,6 +384,39 @@ static int fs_run(struct builder *b, struct stage_state *s,
 	return 0;
 }
 
+/* RUN steps join netd's shared build network (outbound NAT, DNS through
+ * its gateway), as docker's default bridge.  When netd cannot be reached
+ * the build goes on with steps that have only a loopback, and says so. */
+#define BUILD_NETWORK "orch-build"
+
+static bool build_net_up(struct builder *b)
+{
+	if (b->net_tried)
+		return b->resolv != NULL;
+	b->net_tried = true;
+	struct orch_err e = {0};
+	struct netd_network net = {0};
+	struct netd_network_req q = {.name = BUILD_NETWORK,
+				     .project = BUILD_NETWORK};
+	if (netd_connect(&b->netd, &e) < 0 ||
+	    netd_network_create(b->netd, &q, &net, &e) < 0) {
+		fprintf(b->log, "warning: RUN steps have no network: %s\n",
+			e.msg);
+		return false;
+	}
+	_cleanup_free_ char *text = xasprintf("nameserver %s\n", net.gateway);
+	netd_network_clear(&net);
+	char *path = path_join(b->tmp, "resolv.conf");
+	if (write_file_atomic(path, text, strlen(text), 0644, &e) < 0) {
+		fprintf(b->log, "warning: RUN steps have no network: %s\n",
+			e.msg);
+		free(path);
+		return false;
+	}
+	b->resolv = path;
+	return true;
+}
+
 static int run_container(struct builder *b, struct stage_state *s,
 			 struct step_job *job, const char *dir,
 			 struct orch_err *e)
@@ -402,6 +441,15 @@ static int run_container(struct builder *b, struct stage_state *s,
 	spec.stdio[0] = -1;
 	spec.stdio[1] = out;
 	spec.stdio[2] = out;
+	bool net = job->network && build_net_up(b);
+	struct rt_mount resolv = {.type = RT_MOUNT_BIND,
+				  .source = b->resolv,
+				  .target = "/etc/resolv.conf",
+				  .readonly = true};
+	if (net) {
+		spec.mounts = &resolv;
+		spec.n_mounts = 1;
+	}
 	fprintf(b->log, "--> Running in %s\n", id);
 	fflush(b->log);
 	b->res->containers++;
@@ -412,6 +460,16 @@ static int run_container(struct builder *b, struct stage_state *s,
 	int status = 0;
 	victim = c->pid;
 	r = check_interrupted(e);
+	if (r == 0 && net) {
+		struct netd_attach_req q = {.network = BUILD_NETWORK,
+					    .container_id = id,
+					    .container_name = id,
+					    .service = "",
+					    .pid = c->pid};
+		r = netd_endpoint_attach(b->netd, &q, NULL, e);
+		if (r < 0)
+			err_wrap(e, "attaching %s to the build network", id);
+	}
 	if (r == 0)
 		r = rt_start(c, e);
 	if (r < 0)
@@ -422,6 +480,11 @@ static int run_container(struct builder *b, struct stage_state *s,
 		r = wr < 0 ? wr : check_interrupted(e);
 	rt_container_free(c);
 	struct orch_err de = {0};
+	if (net && netd_endpoint_detach(b->netd, BUILD_NETWORK, id, NULL,
+					&de) < 0 && r == 0) {
+		*e = de;
+		r = -de.code;
+	}
 	if (rt_delete(id, false, &de) < 0 && r == 0) {
 		*e = de;
 		r = -de.code;
@@ -505,7 +568,11 @@ static int do_run(struct builder *b, struct stage_state *s,
 		return err_set(e, ENOTSUP, "%s:%d: RUN --network=%s is not "
 					   "supported",
 			       b->df->path, in->line, net);
-	struct step_job job = {.kind = JOB_RUN};
+	struct step_job job = {
+		.kind = JOB_RUN,
+		.network = !(net && streq(net, "none")) &&
+			   !(b->o->network && streq(b->o->network, "none")),
+	};
 	_cleanup_strv_ char **argv = NULL;
 	if (in->json) {
 		argv = strv_copy(in->args);
@@ -1203,6 +1270,9 @@ out:
 	strv_free(b.meta);
 	free(b.tmp);
 	free(b.empty);
+	free(b.resolv);
+	if (b.netd)
+		netd_close(b.netd);
 	build_ctx_free(b.ctx);
 	df_free(b.df);
 	return r;

@@ -43,13 +43,21 @@ static int image_build_usage(FILE *f, int rc)
 		   "      --label k=v        add a label to the image\n"
 		   "      --target STAGE     build up to this stage\n"
 		   "      --no-cache         run every step again\n"
+		   "      --network MODE     RUN steps' network: default "
+		   "(the build network) or none\n"
 		   "  -q, --quiet            print only the image id\n");
 	return rc;
 }
 
 int cmd_image_build(int argc, char **argv)
 {
-	enum { OPT_BUILD_ARG = 0x100, OPT_TARGET, OPT_NO_CACHE, OPT_LABEL };
+	enum {
+		OPT_BUILD_ARG = 0x100,
+		OPT_TARGET,
+		OPT_NO_CACHE,
+		OPT_LABEL,
+		OPT_NETWORK,
+	};
 	static const struct option lopts[] = {
 		{"tag", required_argument, NULL, 't'},
 		{"file", required_argument, NULL, 'f'},
@@ -58,6 +66,7 @@ int cmd_image_build(int argc, char **argv)
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"target", required_argument, NULL, OPT_TARGET},
 		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+		{"network", required_argument, NULL, OPT_NETWORK},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -88,6 +97,15 @@ int cmd_image_build(int argc, char **argv)
 			break;
 		case OPT_NO_CACHE:
 			o.no_cache = true;
+			break;
+		case OPT_NETWORK:
+			if (!streq(optarg, "none") && !streq(optarg, "default")) {
+				fprintf(stderr, "orch image build: --network "
+						"%s: use default or none\n",
+					optarg);
+				return 2;
+			}
+			o.network = optarg;
 			break;
 		case 'h':
 			return image_build_usage(stdout, 0);
@@ -153,6 +171,13 @@ static int build_one(const struct project *p, const struct service *s,
 					   "supported",
 			       bd->pos.file, bd->pos.line, bd->pos.col,
 			       s->name);
+	if (bd->network && !streq(bd->network, "none") &&
+	    !streq(bd->network, "default"))
+		return err_set(e, ENOTSUP, "%s:%d:%d: service %s: build "
+					   "network %s is not supported (use "
+					   "default or none)",
+			       bd->pos.file, bd->pos.line, bd->pos.col,
+			       s->name, bd->network);
 	_cleanup_free_ char *ref = service_image_ref(p, s);
 	_cleanup_free_ char *file = NULL, *inline_dir = NULL;
 	if (bd->dockerfile_inline) {
@@ -202,6 +227,7 @@ static int build_one(const struct project *p, const struct service *s,
 		.target = bd->target,
 		.tag = ref,
 		.no_cache = no_cache,
+		.network = bd->network,
 	};
 	fprintf(stderr, "Building %s (%s)\n", s->name, ref);
 	struct build_result res;

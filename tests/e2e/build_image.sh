@@ -11,6 +11,14 @@ mkdir -p "$W"
 cd "$W" || exit 1
 
 $O image import "$FIXTURE_TAR" busybox >/dev/null || fail "importing busybox"
+# RUN steps start netd (inside this suite's namespaces) for the build
+# network: stop it at the end.
+stop_netd() {
+	p=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
+	[ -n "$p" ] && kill "$p" 2>/dev/null
+	while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+}
+on_exit stop_netd
 
 # Layer directories of an image, uppermost first (orch-runtime --rootfs).
 rootfs_args() {
@@ -86,6 +94,21 @@ check "RUN deleted a file of the base: gone in the new image" run_in app:1 test 
 check "and still present in the base image" run_in busybox test -f /etc/motd
 check_eq "copied files belong to root" "0:0" "$(run_in app:1 stat -c %u:%g /app/a.txt)"
 check "nothing left after a build" no_leftovers
+
+# ---- the build network -------------------------------------------------------
+mkdir -p net
+printf 'FROM busybox\nRUN ip -o -4 addr > /addrs; ip route > /routes; cat /etc/resolv.conf > /dns\nRUN --network=none ip -o -4 addr > /none\n' > net/Containerfile
+$O image build -t net net >/dev/null 2>"$W/lognet"
+check_eq "build with RUN on the network" 0 $?
+check_match "RUN joins the build network" 'eth0 +inet 10\.' "$(run_in net cat /addrs)"
+check_match "RUN has a default route" '^default via ' "$(run_in net cat /routes)"
+gw=$(run_in net cat /routes | sed -n 's/^default via \([0-9.]*\).*/\1/p')
+check_eq "RUN's DNS is the network's gateway" "nameserver $gw" "$(run_in net cat /dns)"
+check_eq "RUN --network=none has only a loopback" 1 "$(run_in net cat /none | wc -l)"
+check_match "the build network is netd's" 'orch-build' "$($O network ls)"
+$O image build --no-cache --network none -t net2 net >/dev/null 2>&1
+check_eq "--network none: no eth0" "" "$(run_in net2 cat /addrs | grep eth0)"
+check "nothing left after network builds" no_leftovers
 
 # ---- the cache ---------------------------------------------------------------
 id2=$($O image build -t app:1 --build-arg GREETING=bonjour ctx 2>"$W/log2")
