@@ -11,11 +11,25 @@
 size_t cpath_push(struct cctx *c, const char *fmt, ...)
 {
 	size_t old = c->path.len;
+	/* Called for every key, so the two common forms skip printf. */
+	char buf[256];
+	const char *s = buf;
 	va_list ap;
 	va_start(ap, fmt);
-	_cleanup_free_ char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
+	if (streq(fmt, "%s")) {
+		s = va_arg(ap, const char *);
+	} else if (streq(fmt, "[%zu]")) {
+		size_t i = va_arg(ap, size_t), o = sizeof(buf) - 1;
+		buf[o] = '\0';
+		buf[--o] = ']';
+		do
+			buf[--o] = (char)('0' + i % 10);
+		while ((i /= 10));
+		buf[--o] = '[';
+		s = buf + o;
+	} else {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+	}
 	va_end(ap);
 	if (c->path.len && s[0] != '[')
 		sb_adds(&c->path, ".");

@@ -169,6 +169,10 @@ const char *merge_item_key(struct arena *a, const char *key,
 const char *did_you_mean(const char *word, const char *const *names,
 			 size_t n);
 
+/* read_file for regular files only (env files, compose files). */
+int read_regular_file(const char *path, char **out, size_t *len,
+		      struct orch_err *e);
+
 /* ---- validation (needs the whole project) ----------------------------- */
 
 void validate_project(struct project *p, struct orch_diag *d);

@@ -1203,10 +1203,9 @@ static void service_environment(struct cctx *c, struct service *s,
 			char *abs = path_resolve(c->a, c->workdir, c->home, path);
 			_cleanup_free_ char *text = NULL;
 			struct orch_err e = {0};
-			if (read_file(abs, &text, NULL, &e) < 0) {
+			if (read_regular_file(abs, &text, NULL, &e) < 0) {
 				if (required || e.code != ENOENT)
-					cerr(c, pathn, "env file %s: %s", abs,
-					     strerror(e.code));
+					cerr(c, pathn, "env file: %s", e.msg);
 				continue;
 			}
 			envfile_parse(c->a, abs, text, c->env, &s->environment, c->d);

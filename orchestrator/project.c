@@ -175,6 +175,18 @@ static bool is_file(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int read_regular_file(const char *path, char **out, size_t *len,
+		      struct orch_err *e)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return err_sys(e, errno, "reading %s", path);
+	/* A FIFO or device (/dev/zero) would block or never end. */
+	if (!S_ISREG(st.st_mode))
+		return err_set(e, EINVAL, "%s is not a regular file", path);
+	return read_file(path, out, len, e);
+}
+
 static char *dir_of(struct arena *a, const char *path)
 {
 	_cleanup_free_ char *copy = xstrdup(path);
@@ -259,10 +271,9 @@ static void load_env(struct loader *l, const char *dir)
 		char *path = path_resolve(l->a, l->cwd, NULL, files[i]);
 		_cleanup_free_ char *text = NULL;
 		struct orch_err e = {0};
-		if (read_file(path, &text, NULL, &e) < 0) {
+		if (read_regular_file(path, &text, NULL, &e) < 0) {
 			if (explicit || e.code != ENOENT)
-				diag_add(l->d, M_ERROR, NULL, "env file %s: %s", path,
-					 strerror(e.code));
+				diag_add(l->d, M_ERROR, NULL, "env file: %s", e.msg);
 			continue;
 		}
 		struct m_kvlist vars = {0};
@@ -313,6 +324,9 @@ static int resolve_name(struct loader *l, const struct ynode *root)
 	_cleanup_free_ char *copy = xstrdup(l->p->working_dir);
 	_cleanup_free_ char *norm = project_name_normalize(basename(copy));
 	if (!norm) {
+		/* Not worth a second message when the files failed. */
+		if (l->d->n_errors)
+			return -EINVAL;
 		diag_add(l->d, M_ERROR, NULL, "cannot derive a project name from "
 			 "the directory %s; use -p or name:", l->p->working_dir);
 		return -EINVAL;
@@ -341,8 +355,7 @@ static int load_files(struct loader *l, char **files, struct ynode **merged)
 		} else {
 			struct orch_err e = {0};
 			if (read_file(name, &text, &len, &e) < 0) {
-				diag_add(l->d, M_ERROR, NULL, "%s: %s", name,
-					 strerror(e.code));
+				diag_add(l->d, M_ERROR, NULL, "%s", e.msg);
 				r = -e.code;
 				continue;
 			}

@@ -344,6 +344,20 @@ static void check_duplicates(struct yparser *y, struct ynode *n)
 {
 	if (n->n < 2)
 		return;
+	if (n->n <= 16) {
+		/* Small mappings, the common case: no sorting needed. */
+		for (size_t i = 1; i < n->n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (streq(n->k[i]->s, n->k[j]->s)) {
+					diag_add(y->d, M_ERROR, &n->k[i]->pos,
+						 "duplicate key \"%s\" (first defined "
+						 "at line %d)", n->k[i]->s,
+						 n->k[j]->pos.line);
+					y->failed = true;
+					break;
+				}
+		return;
+	}
 	struct ynode **sorted = xmalloc(n->n * sizeof(*sorted));
 	memcpy(sorted, n->k, n->n * sizeof(*sorted));
 	qsort(sorted, n->n, sizeof(*sorted), key_cmp);
