@@ -143,7 +143,7 @@ int mnt_open_in_root(int rootfd, const char *path, bool create, bool file,
 /* Runs as the container's PID 1: forks; the child returns 0 (and goes on
  * to exec the user's command), the parent reaps and forwards signals
  * until that child exits and never returns (exits with its status). */
-int init_reaper_fork(int sync_fd, struct orch_err *e);
+int init_reaper_fork(struct orch_err *e);
 
 /* ---- exec (container.c) ------------------------------------------------ */
 

@@ -185,7 +185,7 @@ void proc_exec(const struct proc_plan *p, int sync_fd)
 		    sync_recv(sync_fd, &pk) <= 0 || pk.type != SYNC_GO)
 			_exit(1); /* the caller gave up on us */
 	}
-	if (p->init && init_reaper_fork(sync_fd, &e) < 0)
+	if (p->init && init_reaper_fork(&e) < 0)
 		sync_send_err(sync_fd, &e);
 	/* Whatever the caller left open does not belong in the container. */
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static void on_signal(int sig)
@@ -12,7 +13,7 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
-int init_reaper_fork(int sync_fd, struct orch_err *e)
+int init_reaper_fork(struct orch_err *e)
 {
 	/* PID 1 only receives signals it has a handler for; with every signal
 	 * blocked and handled, sigwaitinfo picks them all up. */
@@ -35,7 +36,11 @@ int init_reaper_fork(int sync_fd, struct orch_err *e)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return 0;
 	}
-	close(sync_fd);
+	/* The reaper lives as long as the container: it must not hold any fd
+	 * of whoever created it (a supervisor's sockets, locks and pipes would
+	 * stay open, and a reader waiting for their end would wait forever).
+	 * The command keeps its fds; exec closes the CLOEXEC ones. */
+	syscall(SYS_close_range, 3, ~0U, 0);
 	prctl(PR_SET_NAME, "orch-init", 0, 0, 0);
 	for (;;) {
 		siginfo_t si;
