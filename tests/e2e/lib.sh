@@ -35,8 +35,19 @@ check_eq() {
 check_match() {
 	if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "[$3] does not match /$2/"; fi
 }
+# The daemons a suite started (netd on demand, project supervisors) run
+# outside its namespaces' lifetime: stop those of this suite's ORCH_RUN.
+_stop_daemons() {
+	for d in /proc/[0-9]*; do
+		case $(cat "$d/comm" 2>/dev/null) in netd | orch-supervisor) ;; *) continue ;; esac
+		tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qx "ORCH_RUN=$ORCH_RUN" &&
+			kill -9 "${d#/proc/}" 2>/dev/null
+	done
+	return 0
+}
 _finish() {
 	eval "$_exit_hooks" >/dev/null 2>&1 || true
+	_stop_daemons
 	rm -rf "$T"
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]
