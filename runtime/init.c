@@ -38,9 +38,10 @@ int init_reaper_fork(struct orch_err *e)
 	}
 	/* The reaper lives as long as the container: it must not hold any fd
 	 * of whoever created it (a supervisor's sockets, locks and pipes would
-	 * stay open, and a reader waiting for their end would wait forever).
-	 * The command keeps its fds; exec closes the CLOEXEC ones. */
-	syscall(SYS_close_range, 3, ~0U, 0);
+	 * stay open, and a reader waiting for their end would wait forever),
+	 * stdio included: the command has its own copies.  exec closes the
+	 * command's CLOEXEC ones. */
+	syscall(SYS_close_range, 0, ~0U, 0);
 	prctl(PR_SET_NAME, "orch-init", 0, 0, 0);
 	for (;;) {
 		siginfo_t si;

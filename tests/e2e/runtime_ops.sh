@@ -132,6 +132,14 @@ sleep 0.3
 check_match "--init forwards SIGTERM to the command" "$P-initsig +0 stopped" "$("$RT" ps)"
 "$RT" delete "$P-initsig"
 gone initsig
+# The reaper never execs: it must not keep the caller's descriptors (here
+# the command substitution's pipe on fd 9) open for the container's life.
+t0=$(date +%s)
+out=$("$RT" run --name "$P-initfd" --detach --rootfs "$R" --init -- sleep 20 9>&1)
+t1=$(date +%s)
+check "--init keeps none of the caller's descriptors" test $((t1 - t0)) -lt 10
+"$RT" delete "$P-initfd"
+gone initfd
 "$RT" run --name "$P-initexit" --rootfs "$R" --init -- sh -c 'exit 5'
 check_eq "--init exits with the command's status" "5" "$?"
 gone initexit
