@@ -1,6 +1,7 @@
 #!/bin/sh
 # Start-to-exit latency of one container: median wall time of N (default
-# 200) sequential `orch-runtime run --rootfs R -- /bin/true`, and, when crun
+# 200) sequential `orch-runtime run --rootfs R -- /bin/true` (overlay root),
+# of the same with R used as is (--rw --read-only), and, when crun
 # is installed, of `crun run` on the same rootfs, the two alternating run by
 # run so that both see the same machine load.  Prints both medians and the
 # ratio.  Runs in a private mount namespace; state goes to a temporary
@@ -66,6 +67,8 @@ python3 - "$N" "$B/orch-runtime" "$R" "$CRUN" "$T" <<'PY'
 import os, statistics, subprocess, sys, time
 n, rt, rootfs, crun, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ours = [rt, "run", "--rootfs", rootfs, "--", "/bin/true"]
+# The same rootfs used as is (no overlay, no upper dir), as crun's bundle.
+ours_rw = [rt, "run", "--rw", rootfs, "--read-only", "--", "/bin/true"]
 def once(cmd):
     t = time.perf_counter()
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
@@ -78,15 +81,18 @@ for _ in range(3):
     once(ours)
     if crun:
         once([crun, "--root", tmp + "/crun", "run", "-b", tmp + "/bundle", "bench-warm"])
-a, b = [], []
+a, b, c = [], [], []
 for i in range(n):
     a.append(once(ours))
+    c.append(once(ours_rw))
     if crun:
         b.append(once([crun, "--root", tmp + "/crun", "run", "-b", tmp + "/bundle", "bench-%d" % i]))
 ma = statistics.median(a)
+mc = statistics.median(c)
 print("orch-runtime run /bin/true: median %.2f ms (min %.2f, n=%d)" % (ma, min(a), n))
+print("  same, --rw --read-only:   median %.2f ms (min %.2f, n=%d)" % (mc, min(c), n))
 if crun:
     mb = statistics.median(b)
     print("crun run /bin/true:         median %.2f ms (min %.2f, n=%d)" % (mb, min(b), n))
-    print("ratio orch-runtime/crun: %.2f (goal <= 0.50)" % (ma / mb))
+    print("ratio orch-runtime/crun: %.2f (goal <= 0.50); --rw --read-only/crun: %.2f" % (ma / mb, mc / mb))
 PY
