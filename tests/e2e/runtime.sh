@@ -65,6 +65,15 @@ check_eq "/proc/sys and /sys are read-only" "done" "$(echo "$out" | tail -1)"
 check "nothing was written" sh -c '! echo "$1" | grep -q writable' _ "$out"
 gone procro
 
+out=$(run cgns --rootfs "$R" -- sh -c 'cut -d: -f3 /proc/self/cgroup | sort -u')
+check_eq "the cgroup namespace is rooted at the container's cgroup" "/" "$out"
+gone cgns
+
+out=$(run sysctl --rootfs "$R" --sysctl net.ipv4.ip_forward=1 -- cat /proc/sys/net/ipv4/ip_forward)
+check_eq "--sysctl is applied in the container's namespaces" "1" "$out"
+check_eq "and not on the host" "0" "$(cat /proc/sys/net/ipv4/ip_forward)"
+gone sysctl
+
 out=$(run iplink --rootfs "$R" -- ip -o link)
 check_eq "only lo in the network namespace" "1" "$(echo "$out" | wc -l)"
 check_match "lo is up" 'lo: <LOOPBACK,UP' "$out"
