@@ -48,8 +48,8 @@ struct df_flag {
  *   FROM: the image; WORKDIR USER STOPSIGNAL MAINTAINER: one string */
 struct df_instr {
 	enum df_cmd cmd;
-	int line;	/* the file's line where the instruction starts */
-	char *text;	/* the instruction as written, continuations joined */
+	int line;   /* the file's line where the instruction starts */
+	char *text; /* the instruction as written, continuations joined */
 	struct df_flag *flags;
 	size_t n_flags;
 	bool json;
@@ -64,8 +64,8 @@ struct df_stage {
 };
 
 struct dockerfile {
-	char *path;	    /* for messages */
-	char escape;	    /* '\\' or '`' (the escape directive) */
+	char *path;		    /* for messages */
+	char escape;		    /* '\\' or '`' (the escape directive) */
 	struct df_instr *meta_args; /* ARG lines before the first FROM */
 	size_t n_meta_args;
 	struct df_stage *stages;
@@ -92,7 +92,8 @@ int df_expand(const char *word, char escape, char *const *env, char **out,
 /* Go durations as HEALTHCHECK takes them: "30s", "1m30s", "500ms". */
 int df_duration(const char *s, int64_t *ns);
 
-/* ---- .dockerignore -------------------------------------------------------- */
+/* ---- .dockerignore --------------------------------------------------------
+ */
 
 struct df_ignore;
 /* Parses .dockerignore text (NULL or "" = ignore nothing). */
@@ -104,13 +105,15 @@ void df_ignore_free(struct df_ignore *ig);
  * re-include). */
 bool df_ignore_match(const struct df_ignore *ig, const char *path);
 
-/* ---- cache keys ------------------------------------------------------------ */
+/* ---- cache keys ------------------------------------------------------------
+ */
 
 /* sha256 over the parent key and the step's parts, each length-prefixed
  * so that no two different lists of parts hash alike. */
 void build_cache_key(const char *parent, char *const *parts, char out[65]);
 
-/* ---- the build context ---------------------------------------------------- */
+/* ---- the build context ----------------------------------------------------
+ */
 
 struct build_ctx;
 /* Opens a context directory with its .dockerignore. */
@@ -143,9 +146,9 @@ struct build_copy {
 	bool context; /* sources from the build context (else a stage) */
 	const struct df_ignore *ig;
 	char **srcs;
-	const char *dest; /* absolute, no trailing '/' ("/" for the root) */
-	bool dest_dir;	  /* written with a trailing '/' */
-	bool unpack;	  /* ADD: local tar archives are unpacked */
+	const char *dest;  /* absolute, no trailing '/' ("/" for the root) */
+	bool dest_dir;	   /* written with a trailing '/' */
+	bool unpack;	   /* ADD: local tar archives are unpacked */
 	const char *chown; /* "user[:group]", NULL = root (context) or kept */
 	bool has_chmod;
 	mode_t chmod;
@@ -157,19 +160,20 @@ int build_mkdir_p(const char *path, uid_t uid, gid_t gid, struct orch_err *e);
 int build_lookup_user(const char *spec, const char *passwd, const char *group,
 		      uid_t *uid, gid_t *gid, struct orch_err *e);
 
-/* ---- the builder ------------------------------------------------------------ */
+/* ---- the builder ------------------------------------------------------------
+ */
 
 struct build_opts {
-	const char *context;	/* directory */
-	const char *file;	/* NULL = Containerfile, else Dockerfile */
-	char **build_args;	/* "K=V" */
-	char **labels;		/* "k=v" added to the image */
-	const char *target;	/* stage name, NULL = the last */
-	const char *tag;	/* NAME[:TAG] or NULL */
+	const char *context; /* directory */
+	const char *file;    /* NULL = Containerfile, else Dockerfile */
+	char **build_args;   /* "K=V" */
+	char **labels;	     /* "k=v" added to the image */
+	const char *target;  /* stage name, NULL = the last */
+	const char *tag;     /* NAME[:TAG] or NULL */
 	bool no_cache;
-	const char *network;	/* "none": RUN steps get only a loopback;
-				 * NULL or "default": the build network */
-	FILE *log;		/* progress and RUN output; NULL = stderr */
+	const char *network; /* "none": RUN steps get only a loopback;
+			      * NULL or "default": the build network */
+	FILE *log;	     /* progress and RUN output; NULL = stderr */
 };
 
 struct build_result {

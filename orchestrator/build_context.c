@@ -57,7 +57,10 @@ void build_ctx_free(struct build_ctx *c)
 	free(c);
 }
 
-int build_ctx_fd(const struct build_ctx *c) { return c->fd; }
+int build_ctx_fd(const struct build_ctx *c)
+{
+	return c->fd;
+}
 const struct df_ignore *build_ctx_ignore(const struct build_ctx *c)
 {
 	return c->ig;
@@ -146,11 +149,11 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Names in directory rel under rootfd, sorted. */
-static int list_dir(int rootfd, const char *rel, uint64_t resolve,
-		    char ***out, struct orch_err *e)
+static int list_dir(int rootfd, const char *rel, uint64_t resolve, char ***out,
+		    struct orch_err *e)
 {
-	int fd = openat2_path(rootfd, *rel ? rel : ".",
-			      O_RDONLY | O_DIRECTORY, resolve);
+	int fd = openat2_path(rootfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY,
+			      resolve);
 	if (fd < 0)
 		return err_sys(e, errno, "listing %s", *rel ? rel : ".");
 	DIR *d = fdopendir(fd);
@@ -212,7 +215,7 @@ int build_resolve(int rootfd, bool context, const struct df_ignore *ig,
 	char **res = xcalloc(1, sizeof(char *));
 	for (size_t j = 0; cands[j]; j++) {
 		_cleanup_close_ int fd = openat2_path(
-			rootfd, *cands[j] ? cands[j] : ".", O_PATH, resolve);
+		    rootfd, *cands[j] ? cands[j] : ".", O_PATH, resolve);
 		if (fd < 0) {
 			int err = errno;
 			strv_free(res);
@@ -227,8 +230,8 @@ int build_resolve(int rootfd, bool context, const struct df_ignore *ig,
 		char *real = rel_of_fd(rootfd, fd);
 		if (!real) {
 			strv_free(res);
-			return err_set(e, EPERM, "%s: resolves outside its root",
-				       src);
+			return err_set(e, EPERM,
+				       "%s: resolves outside its root", src);
 		}
 		if (context && *real && df_ignore_match(ig, real)) {
 			free(real);
@@ -293,8 +296,8 @@ static bool link_inside(const char *rel, const char *target)
 	return true;
 }
 
-static int walk(struct walker *w, int dirfd, const char *name,
-		const char *rel, const char *sub, struct orch_err *e)
+static int walk(struct walker *w, int dirfd, const char *name, const char *rel,
+		const char *sub, struct orch_err *e)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -322,9 +325,8 @@ static int walk(struct walker *w, int dirfd, const char *name,
 	}
 	if (!S_ISDIR(st.st_mode))
 		return 0;
-	_cleanup_close_ int fd =
-		openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+	_cleanup_close_ int fd = openat(
+	    dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, errno, "opening %s", rel);
 	int lfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -378,7 +380,7 @@ static int hash_file(int dirfd, const char *name, char out[65],
 		     struct orch_err *e)
 {
 	_cleanup_close_ int fd =
-		openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	    openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, errno, "reading %s", name);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -426,9 +428,12 @@ int build_ctx_digest(struct build_ctx *c, char *const *rels, char out[65],
 {
 	struct strbuf sb;
 	sb_init(&sb);
-	struct walker w = {.rootfd = c->fd, .context = true, .ig = c->ig,
+	struct walker w = {.rootfd = c->fd,
+			   .context = true,
+			   .ig = c->ig,
 			   .ig_exceptions = df_ignore_has_exceptions(c->ig),
-			   .visit = digest_visit, .data = &sb};
+			   .visit = digest_visit,
+			   .data = &sb};
 	for (size_t i = 0; rels[i]; i++) {
 		sb_printf(&sb, "source %s\n", rels[i]);
 		int r = walk_source(&w, rels[i], e);
@@ -442,7 +447,8 @@ int build_ctx_digest(struct build_ctx *c, char *const *rels, char out[65],
 	return 0;
 }
 
-/* ---- copying into the image (in the chrooted child) ------------------------ */
+/* ---- copying into the image (in the chrooted child) ------------------------
+ */
 
 /* mkdir -p inside the current root; new directories are root's 0755. */
 int build_mkdir_p(const char *path, uid_t uid, gid_t gid, struct orch_err *e)
@@ -504,8 +510,8 @@ static int copy_data(int in, int out, const char *what, struct orch_err *e)
 		if (n == 0)
 			return 0;
 		for (ssize_t off = 0; off < n;) {
-			ssize_t m = RETRY_EINTR(write(out, buf + off,
-						      (size_t)(n - off)));
+			ssize_t m = RETRY_EINTR(
+			    write(out, buf + off, (size_t)(n - off)));
 			if (m < 0)
 				return err_sys(e, errno, "writing %s", what);
 			off += m;
@@ -522,8 +528,9 @@ static int make_room(const char *path, bool dir, struct orch_err *e)
 	if (S_ISDIR(st.st_mode)) {
 		if (dir)
 			return 1;
-		return err_set(e, EISDIR, "cannot replace directory %s with "
-					  "a file",
+		return err_set(e, EISDIR,
+			       "cannot replace directory %s with "
+			       "a file",
 			       path);
 	}
 	if (unlink(path) < 0)
@@ -538,8 +545,8 @@ static int copy_visit(struct walker *w, int dirfd, const char *name,
 	(void)rel;
 	struct copy_state *cs = w->data;
 	const struct build_copy *op = cs->op;
-	_cleanup_free_ char *dst = *sub ? xasprintf("%s/%s", cs->target, sub)
-					: xstrdup(cs->target);
+	_cleanup_free_ char *dst =
+	    *sub ? xasprintf("%s/%s", cs->target, sub) : xstrdup(cs->target);
 	uid_t uid = cs->keep_owner ? st->st_uid : cs->uid;
 	gid_t gid = cs->keep_owner ? st->st_gid : cs->gid;
 	mode_t mode = op->has_chmod ? op->chmod : (st->st_mode & 07777);
@@ -572,12 +579,11 @@ static int copy_visit(struct walker *w, int dirfd, const char *name,
 	if (r < 0)
 		return r;
 	_cleanup_close_ int in =
-		openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	    openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return err_sys(e, errno, "reading %s", sub);
-	_cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL |
-						   O_NOFOLLOW | O_CLOEXEC,
-				       0600);
+	_cleanup_close_ int out = open(
+	    dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return err_sys(e, errno, "creating %s", dst);
 	r = copy_data(in, out, dst, e);
@@ -627,11 +633,11 @@ static int unpack(struct archive *a, const char *dir, const char *what,
 		return r;
 	struct archive *w = archive_write_disk_new();
 	archive_write_disk_set_options(
-		w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-			   ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
-			   ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-			   ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-			   ARCHIVE_EXTRACT_UNLINK);
+	    w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+		   ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
+		   ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+		   ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+		   ARCHIVE_EXTRACT_UNLINK);
 	if (chdir(dir) < 0)
 		return err_sys(e, errno, "entering %s", dir);
 	struct archive_entry *ent;
@@ -761,18 +767,20 @@ int build_copy_run(const struct build_copy *op, struct orch_err *e)
 		struct orch_err ignore = {0};
 		read_file("/etc/passwd", &pw, NULL, &ignore);
 		read_file("/etc/group", &gr, NULL, &ignore);
-		int r = build_lookup_user(op->chown, pw, gr, &cs.uid, &cs.gid,
-					  e);
+		int r =
+		    build_lookup_user(op->chown, pw, gr, &cs.uid, &cs.gid, e);
 		if (r < 0)
 			return err_wrap(e, "--chown=%s", op->chown);
 		cs.keep_owner = false;
 	}
 	size_t n = strv_len(op->srcs);
 	bool dest_dir = op->dest_dir || n > 1 || is_dir(op->dest);
-	struct walker w = {.rootfd = op->src_root, .context = op->context,
+	struct walker w = {.rootfd = op->src_root,
+			   .context = op->context,
 			   .ig = op->ig,
 			   .ig_exceptions = df_ignore_has_exceptions(op->ig),
-			   .visit = copy_visit, .data = &cs};
+			   .visit = copy_visit,
+			   .data = &cs};
 	for (size_t i = 0; i < n; i++) {
 		const char *rel = op->srcs[i];
 		int fd = openat2_path(op->src_root, *rel ? rel : ".", O_RDONLY,
@@ -808,8 +816,8 @@ int build_copy_run(const struct build_copy *op, struct orch_err *e)
 			const char *base = strrchr(rel, '/');
 			base = base ? base + 1 : rel;
 			_cleanup_free_ char *target =
-				dest_dir ? xasprintf("%s/%s", op->dest, base)
-					 : xstrdup(op->dest);
+			    dest_dir ? xasprintf("%s/%s", op->dest, base)
+				     : xstrdup(op->dest);
 			_cleanup_free_ char *parent = xstrdup(target);
 			*strrchr(parent, '/') = 0;
 			if (*parent) {

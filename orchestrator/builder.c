@@ -4,8 +4,8 @@
  * directory that becomes one stored layer, metadata steps change only
  * the config.  Steps are cached by a key chained from the base image
  * through every instruction and the content it reads. */
-#include "orchestrator/build.h"
 #include "netd/netd.h"
+#include "orchestrator/build.h"
 #include "runtime/runtime.h"
 
 #include <ctype.h>
@@ -18,7 +18,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-#define DEFAULT_PATH                                                       \
+#define DEFAULT_PATH                                                           \
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct stage_state {
@@ -47,7 +47,8 @@ struct builder {
 	bool net_tried;
 };
 
-/* ---- interruption ----------------------------------------------------------- */
+/* ---- interruption -----------------------------------------------------------
+ */
 
 /* SIGINT/SIGTERM/SIGHUP during a build kill the step's process (a RUN
  * container's init takes its whole pid namespace along) so that the
@@ -123,7 +124,7 @@ static void cfg_copy(struct rt_image_config *dst,
 	dst->user = src->user ? xstrdup(src->user) : NULL;
 	dst->stop_signal = src->stop_signal ? xstrdup(src->stop_signal) : NULL;
 	dst->exposed_ports =
-		src->exposed_ports ? strv_copy(src->exposed_ports) : NULL;
+	    src->exposed_ports ? strv_copy(src->exposed_ports) : NULL;
 	dst->volumes = src->volumes ? strv_copy(src->volumes) : NULL;
 	dst->labels = src->labels ? strv_copy(src->labels) : NULL;
 	dst->shell = src->shell ? strv_copy(src->shell) : NULL;
@@ -186,7 +187,8 @@ static char **lowers_of(struct builder *b, char *const *layers)
 	return v;
 }
 
-/* ---- the cache ------------------------------------------------------------ */
+/* ---- the cache ------------------------------------------------------------
+ */
 
 static char *cache_path(const char *key)
 {
@@ -239,7 +241,8 @@ static void step_log(struct builder *b, const struct df_instr *in)
 	fflush(b->log);
 }
 
-/* ---- file-changing steps --------------------------------------------------- */
+/* ---- file-changing steps ---------------------------------------------------
+ */
 
 /* What a step does in its fresh upper directory. */
 struct step_job {
@@ -298,8 +301,8 @@ static int fs_child(struct builder *b, struct stage_state *s,
 		_cleanup_strv_ char **sl = lowers_of(b, job->from_layers);
 		if (strv_len(sl) == 1)
 			r = mount(sl[0], sdir, NULL, MS_BIND | MS_REC, NULL) < 0
-				    ? err_sys(e, errno, "mounting the source")
-				    : 0;
+				? err_sys(e, errno, "mounting the source")
+				: 0;
 		else
 			r = mount_overlay(sdir, sl, NULL, NULL, e);
 		if (r < 0)
@@ -480,8 +483,9 @@ static int run_container(struct builder *b, struct stage_state *s,
 		r = wr < 0 ? wr : check_interrupted(e);
 	rt_container_free(c);
 	struct orch_err de = {0};
-	if (net && netd_endpoint_detach(b->netd, BUILD_NETWORK, id, NULL,
-					&de) < 0 && r == 0) {
+	if (net &&
+	    netd_endpoint_detach(b->netd, BUILD_NETWORK, id, NULL, &de) < 0 &&
+	    r == 0) {
 		*e = de;
 		r = -de.code;
 	}
@@ -565,13 +569,14 @@ static int do_run(struct builder *b, struct stage_state *s,
 {
 	const char *net = df_flag(in, "network");
 	if (net && !streq(net, "none") && !streq(net, "default"))
-		return err_set(e, ENOTSUP, "%s:%d: RUN --network=%s is not "
-					   "supported",
+		return err_set(e, ENOTSUP,
+			       "%s:%d: RUN --network=%s is not "
+			       "supported",
 			       b->df->path, in->line, net);
 	struct step_job job = {
-		.kind = JOB_RUN,
-		.network = !(net && streq(net, "none")) &&
-			   !(b->o->network && streq(b->o->network, "none")),
+	    .kind = JOB_RUN,
+	    .network = !(net && streq(net, "none")) &&
+		       !(b->o->network && streq(b->o->network, "none")),
 	};
 	_cleanup_strv_ char **argv = NULL;
 	if (in->json) {
@@ -587,7 +592,7 @@ static int do_run(struct builder *b, struct stage_state *s,
 	_cleanup_strv_ char **env = strv_copy(s->cfg.env);
 	for (size_t i = 0; s->args && s->args[i]; i++) {
 		_cleanup_free_ char *k =
-			xstrndup(s->args[i], strcspn(s->args[i], "="));
+		    xstrndup(s->args[i], strcspn(s->args[i], "="));
 		if (!kv_get(env, k))
 			strv_push(&env, s->args[i]);
 	}
@@ -624,10 +629,9 @@ static char *image_path(const struct stage_state *s, const char *p)
 	struct strbuf sb;
 	sb_init(&sb);
 	_cleanup_free_ char *full =
-		p[0] == '/' ? xstrdup(p)
-			    : xasprintf("%s/%s",
-					s->cfg.workdir ? s->cfg.workdir : "",
-					p);
+	    p[0] == '/'
+		? xstrdup(p)
+		: xasprintf("%s/%s", s->cfg.workdir ? s->cfg.workdir : "", p);
 	_cleanup_free_ char *copy = xstrdup(full);
 	char **parts = NULL;
 	char *save = NULL;
@@ -707,8 +711,9 @@ static int do_copy(struct builder *b, struct stage_state *s,
 		char *end;
 		unsigned long m = strtoul(chmod_s, &end, 8);
 		if (!*chmod_s || *end || m > 07777)
-			return err_set(e, EINVAL, "%s:%d: --chmod=%s: not an "
-						  "octal mode",
+			return err_set(e, EINVAL,
+				       "%s:%d: --chmod=%s: not an "
+				       "octal mode",
 				       b->df->path, in->line, chmod_s);
 		op->has_chmod = true;
 		op->chmod = (mode_t)m;
@@ -731,10 +736,11 @@ static int do_copy(struct builder *b, struct stage_state *s,
 		if (idx >= 0) {
 			struct stage_state *src = &b->st[idx];
 			if (!src->done)
-				return err_set(e, EINVAL, "%s:%d: --from=%s: "
-							  "the stage is not "
-							  "built before this "
-							  "one",
+				return err_set(e, EINVAL,
+					       "%s:%d: --from=%s: "
+					       "the stage is not "
+					       "built before this "
+					       "one",
 					       b->df->path, in->line, from);
 			from_layers = strv_copy(src->layers);
 			strv_push(&parts, "from-stage");
@@ -788,7 +794,8 @@ static int do_copy(struct builder *b, struct stage_state *s,
 	return r < 0 ? instr_err(b, in, e) : 0;
 }
 
-/* ---- metadata steps ---------------------------------------------------------- */
+/* ---- metadata steps
+ * ---------------------------------------------------------- */
 
 static int expand_all(struct builder *b, const struct df_instr *in,
 		      char *const *env, char ***out, struct orch_err *e)
@@ -808,8 +815,7 @@ static int expand_all(struct builder *b, const struct df_instr *in,
 	return 0;
 }
 
-static char **command_of(const struct stage_state *s,
-			 const struct df_instr *in)
+static char **command_of(const struct stage_state *s, const struct df_instr *in)
 {
 	if (in->json)
 		return strv_copy(in->args);
@@ -842,11 +848,13 @@ static int do_expose(struct builder *b, struct stage_state *s,
 		    hi > 65535 || hi < lo ||
 		    (!streq(proto, "tcp") && !streq(proto, "udp") &&
 		     !streq(proto, "sctp")))
-			return err_set(e, EINVAL, "%s:%d: EXPOSE %s: not a "
-						  "port",
+			return err_set(e, EINVAL,
+				       "%s:%d: EXPOSE %s: not a "
+				       "port",
 				       b->df->path, in->line, words[i]);
 		for (unsigned long p = lo; p <= hi; p++) {
-			_cleanup_free_ char *port = xasprintf("%lu/%s", p, proto);
+			_cleanup_free_ char *port =
+			    xasprintf("%lu/%s", p, proto);
 			strv_add_unique(&s->cfg.exposed_ports, port);
 		}
 	}
@@ -867,12 +875,12 @@ static int do_healthcheck(struct builder *b, struct stage_state *s,
 	static const struct {
 		const char *flag;
 		size_t off;
-	} d[] = {{"interval", offsetof(struct rt_healthcheck, interval_ns)},
-		 {"timeout", offsetof(struct rt_healthcheck, timeout_ns)},
-		 {"start-period",
-		  offsetof(struct rt_healthcheck, start_period_ns)},
-		 {"start-interval",
-		  offsetof(struct rt_healthcheck, start_interval_ns)}};
+	} d[] = {
+	    {"interval", offsetof(struct rt_healthcheck, interval_ns)},
+	    {"timeout", offsetof(struct rt_healthcheck, timeout_ns)},
+	    {"start-period", offsetof(struct rt_healthcheck, start_period_ns)},
+	    {"start-interval",
+	     offsetof(struct rt_healthcheck, start_interval_ns)}};
 	for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
 		const char *v = df_flag(in, d[i].flag);
 		if (v) /* validated by the parser */
@@ -893,17 +901,16 @@ static int do_arg(struct builder *b, struct stage_state *s,
 	for (size_t i = 0; in->args[i]; i++) {
 		_cleanup_free_ char *name = NULL, *def = NULL;
 		const char *eq = strchr(in->args[i], '=');
-		name = xstrndup(in->args[i],
-				eq ? (size_t)(eq - in->args[i])
-				   : strlen(in->args[i]));
+		name = xstrndup(in->args[i], eq ? (size_t)(eq - in->args[i])
+						: strlen(in->args[i]));
 		if (eq) {
 			int r = expand(b, in, env, eq + 1, &def, e);
 			if (r < 0)
 				return r;
 		}
 		const char *given = kv_get(b->o->build_args, name);
-		const char *meta = into != &b->meta ? kv_get(b->meta, name)
-						    : NULL;
+		const char *meta =
+		    into != &b->meta ? kv_get(b->meta, name) : NULL;
 		const char *v = given ? given : def ? def : meta;
 		if (v)
 			kv_set(into, name, v);
@@ -955,8 +962,9 @@ static int do_meta(struct builder *b, struct stage_state *s,
 			s->cfg.user = xstrdup(words[0]);
 		} else if (in->cmd == DF_STOPSIGNAL) {
 			if (parse_signal(words[0]) < 0)
-				return err_set(e, EINVAL, "%s:%d: STOPSIGNAL "
-							  "%s: unknown signal",
+				return err_set(e, EINVAL,
+					       "%s:%d: STOPSIGNAL "
+					       "%s: unknown signal",
 					       b->df->path, in->line, words[0]);
 			free(s->cfg.stop_signal);
 			s->cfg.stop_signal = xstrdup(words[0]);
@@ -1013,7 +1021,8 @@ static int do_meta(struct builder *b, struct stage_state *s,
 	return 0;
 }
 
-/* ---- stages ------------------------------------------------------------------ */
+/* ---- stages
+ * ------------------------------------------------------------------ */
 
 static int stage_base(struct builder *b, size_t idx, char **base,
 		      struct orch_err *e)
@@ -1132,7 +1141,8 @@ static int build_stage(struct builder *b, size_t idx, struct orch_err *e)
 	return 0;
 }
 
-/* ---- the build ------------------------------------------------------------------ */
+/* ---- the build
+ * ------------------------------------------------------------------ */
 
 static int read_containerfile(const struct build_opts *o, char **path,
 			      char **text, struct orch_err *e)
@@ -1149,12 +1159,11 @@ static int read_containerfile(const struct build_opts *o, char **path,
 	return read_file(*path, text, NULL, e);
 }
 
-static int commit(struct builder *b, struct stage_state *s,
-		  struct orch_err *e)
+static int commit(struct builder *b, struct stage_state *s, struct orch_err *e)
 {
 	for (size_t i = 0; b->o->labels && b->o->labels[i]; i++) {
-		_cleanup_free_ char *k = xstrndup(b->o->labels[i],
-						  strcspn(b->o->labels[i], "="));
+		_cleanup_free_ char *k =
+		    xstrndup(b->o->labels[i], strcspn(b->o->labels[i], "="));
 		const char *v = strchr(b->o->labels[i], '=');
 		kv_set(&s->cfg.labels, k, v ? v + 1 : "");
 	}
@@ -1195,8 +1204,8 @@ static int build_run(struct builder *b, struct orch_err *e)
 {
 	/* Global ARGs first: FROM lines and --from see only these. */
 	for (size_t i = 0; i < b->df->n_meta_args; i++) {
-		int r = do_arg(b, NULL, &b->df->meta_args[i], b->meta,
-			       &b->meta, e);
+		int r =
+		    do_arg(b, NULL, &b->df->meta_args[i], b->meta, &b->meta, e);
 		if (r < 0)
 			return r;
 	}
@@ -1230,7 +1239,8 @@ int build_image(const struct build_opts *o, struct build_result *res,
 	int r = read_containerfile(o, &path, &text, e);
 	if (r < 0)
 		return r;
-	struct builder b = {.o = o, .res = res, .log = o->log ? o->log : stderr};
+	struct builder b = {
+	    .o = o, .res = res, .log = o->log ? o->log : stderr};
 	r = df_parse(path, text, &b.df, e);
 	if (r < 0)
 		return r;

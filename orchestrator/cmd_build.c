@@ -11,7 +11,8 @@
 static void print_result(FILE *log, const struct build_result *res,
 			 const char *tag)
 {
-	fprintf(log, "Built %.12s%s%s: %u steps, %u cached, %u containers run\n",
+	fprintf(log,
+		"Built %.12s%s%s: %u steps, %u cached, %u containers run\n",
 		res->id, tag ? " as " : "", tag ? tag : "", res->steps,
 		res->cached, res->containers);
 }
@@ -59,16 +60,16 @@ int cmd_image_build(int argc, char **argv)
 		OPT_NETWORK,
 	};
 	static const struct option lopts[] = {
-		{"tag", required_argument, NULL, 't'},
-		{"file", required_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"label", required_argument, NULL, OPT_LABEL},
-		{"target", required_argument, NULL, OPT_TARGET},
-		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
-		{"network", required_argument, NULL, OPT_NETWORK},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"tag", required_argument, NULL, 't'},
+	    {"file", required_argument, NULL, 'f'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+	    {"label", required_argument, NULL, OPT_LABEL},
+	    {"target", required_argument, NULL, OPT_TARGET},
+	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+	    {"network", required_argument, NULL, OPT_NETWORK},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	_cleanup_strv_ char **tags = NULL, **args = NULL, **labels = NULL;
 	struct build_opts o = {0};
@@ -99,9 +100,11 @@ int cmd_image_build(int argc, char **argv)
 			o.no_cache = true;
 			break;
 		case OPT_NETWORK:
-			if (!streq(optarg, "none") && !streq(optarg, "default")) {
-				fprintf(stderr, "orch image build: --network "
-						"%s: use default or none\n",
+			if (!streq(optarg, "none") &&
+			    !streq(optarg, "default")) {
+				fprintf(stderr,
+					"orch image build: --network "
+					"%s: use default or none\n",
 					optarg);
 				return 2;
 			}
@@ -166,18 +169,20 @@ static int build_one(const struct project *p, const struct service *s,
 {
 	const struct m_build *bd = &s->build;
 	if (strstr(bd->context, "://") || startswith(bd->context, "git@"))
-		return err_set(e, ENOTSUP, "%s:%d:%d: service %s: building "
-					   "from a remote context is not "
-					   "supported",
+		return err_set(e, ENOTSUP,
+			       "%s:%d:%d: service %s: building "
+			       "from a remote context is not "
+			       "supported",
 			       bd->pos.file, bd->pos.line, bd->pos.col,
 			       s->name);
 	if (bd->network && !streq(bd->network, "none") &&
 	    !streq(bd->network, "default"))
-		return err_set(e, ENOTSUP, "%s:%d:%d: service %s: build "
-					   "network %s is not supported (use "
-					   "default or none)",
-			       bd->pos.file, bd->pos.line, bd->pos.col,
-			       s->name, bd->network);
+		return err_set(e, ENOTSUP,
+			       "%s:%d:%d: service %s: build "
+			       "network %s is not supported (use "
+			       "default or none)",
+			       bd->pos.file, bd->pos.line, bd->pos.col, s->name,
+			       bd->network);
 	_cleanup_free_ char *ref = service_image_ref(p, s);
 	_cleanup_free_ char *file = NULL, *inline_dir = NULL;
 	if (bd->dockerfile_inline) {
@@ -197,8 +202,8 @@ static int build_one(const struct project *p, const struct service *s,
 		}
 	} else if (bd->dockerfile) {
 		file = bd->dockerfile[0] == '/'
-			       ? xstrdup(bd->dockerfile)
-			       : path_join(bd->context, bd->dockerfile);
+			   ? xstrdup(bd->dockerfile)
+			   : path_join(bd->context, bd->dockerfile);
 	}
 	_cleanup_strv_ char **args = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i < bd->args.n; i++) {
@@ -214,20 +219,20 @@ static int build_one(const struct project *p, const struct service *s,
 	_cleanup_strv_ char **labels = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i < bd->labels.n; i++) {
 		const struct m_kv *kv = &bd->labels.v[i];
-		char *l = xasprintf("%s=%s", kv->key,
-				    kv->value ? kv->value : "");
+		char *l =
+		    xasprintf("%s=%s", kv->key, kv->value ? kv->value : "");
 		strv_push(&labels, l);
 		free(l);
 	}
 	struct build_opts o = {
-		.context = bd->context,
-		.file = file,
-		.build_args = args,
-		.labels = labels,
-		.target = bd->target,
-		.tag = ref,
-		.no_cache = no_cache,
-		.network = bd->network,
+	    .context = bd->context,
+	    .file = file,
+	    .build_args = args,
+	    .labels = labels,
+	    .target = bd->target,
+	    .tag = ref,
+	    .no_cache = no_cache,
+	    .network = bd->network,
 	};
 	fprintf(stderr, "Building %s (%s)\n", s->name, ref);
 	struct build_result res;
@@ -286,7 +291,8 @@ int build_missing_images(struct project *p, char *const *services,
 	return 0;
 }
 
-/* ---- orch build ------------------------------------------------------------- */
+/* ---- orch build -------------------------------------------------------------
+ */
 
 static int build_usage(FILE *f, int rc)
 {
@@ -305,11 +311,11 @@ int cmd_build(int argc, char **argv)
 {
 	enum { OPT_BUILD_ARG = CLI_OPT_LOCAL, OPT_NO_CACHE };
 	static const struct option lopts[] = {
-		CLI_GLOBAL_LONGOPTS,
-		{"build-arg", required_argument, NULL, OPT_BUILD_ARG},
-		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    CLI_GLOBAL_LONGOPTS,
+	    {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	_cleanup_strv_ char **args = NULL;
 	bool no_cache = false;

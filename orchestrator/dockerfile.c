@@ -12,26 +12,26 @@ static const struct {
 	enum df_cmd cmd;
 	const char *const *flags; /* the flags the instruction accepts */
 } commands[] = {
-	{"ADD", DF_ADD, (const char *const[]){"chown", "chmod", "link", NULL}},
-	{"ARG", DF_ARG, NULL},
-	{"CMD", DF_CMD, NULL},
-	{"COPY", DF_COPY,
-	 (const char *const[]){"from", "chown", "chmod", "link", NULL}},
-	{"ENTRYPOINT", DF_ENTRYPOINT, NULL},
-	{"ENV", DF_ENV, NULL},
-	{"EXPOSE", DF_EXPOSE, NULL},
-	{"FROM", DF_FROM, (const char *const[]){"platform", NULL}},
-	{"HEALTHCHECK", DF_HEALTHCHECK,
-	 (const char *const[]){"interval", "timeout", "start-period",
-			       "start-interval", "retries", NULL}},
-	{"LABEL", DF_LABEL, NULL},
-	{"MAINTAINER", DF_MAINTAINER, NULL},
-	{"RUN", DF_RUN, (const char *const[]){"network", NULL}},
-	{"SHELL", DF_SHELL, NULL},
-	{"STOPSIGNAL", DF_STOPSIGNAL, NULL},
-	{"USER", DF_USER, NULL},
-	{"VOLUME", DF_VOLUME, NULL},
-	{"WORKDIR", DF_WORKDIR, NULL},
+    {"ADD", DF_ADD, (const char *const[]){"chown", "chmod", "link", NULL}},
+    {"ARG", DF_ARG, NULL},
+    {"CMD", DF_CMD, NULL},
+    {"COPY", DF_COPY,
+     (const char *const[]){"from", "chown", "chmod", "link", NULL}},
+    {"ENTRYPOINT", DF_ENTRYPOINT, NULL},
+    {"ENV", DF_ENV, NULL},
+    {"EXPOSE", DF_EXPOSE, NULL},
+    {"FROM", DF_FROM, (const char *const[]){"platform", NULL}},
+    {"HEALTHCHECK", DF_HEALTHCHECK,
+     (const char *const[]){"interval", "timeout", "start-period",
+			   "start-interval", "retries", NULL}},
+    {"LABEL", DF_LABEL, NULL},
+    {"MAINTAINER", DF_MAINTAINER, NULL},
+    {"RUN", DF_RUN, (const char *const[]){"network", NULL}},
+    {"SHELL", DF_SHELL, NULL},
+    {"STOPSIGNAL", DF_STOPSIGNAL, NULL},
+    {"USER", DF_USER, NULL},
+    {"VOLUME", DF_VOLUME, NULL},
+    {"WORKDIR", DF_WORKDIR, NULL},
 };
 
 const char *df_cmd_name(enum df_cmd cmd)
@@ -85,7 +85,8 @@ const char *df_flag(const struct df_instr *in, const char *name)
 int df_stage_index(const struct dockerfile *df, const char *name)
 {
 	for (size_t i = 0; i < df->n_stages; i++)
-		if (df->stages[i].name && strcasecmp(df->stages[i].name, name) == 0)
+		if (df->stages[i].name &&
+		    strcasecmp(df->stages[i].name, name) == 0)
 			return (int)i;
 	char *end;
 	errno = 0;
@@ -95,7 +96,8 @@ int df_stage_index(const struct dockerfile *df, const char *name)
 	return -1;
 }
 
-/* ---- lines ---------------------------------------------------------------- */
+/* ---- lines ----------------------------------------------------------------
+ */
 
 struct parser {
 	const char *path;
@@ -105,7 +107,7 @@ struct parser {
 };
 
 static int perr(struct parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int perr(struct parser *p, const char *fmt, ...)
 {
 	char msg[768];
@@ -301,8 +303,7 @@ static bool has_flag(enum df_cmd cmd, const char *name)
 }
 
 /* Peels "--name[=value]" words off the start of rest. */
-static int parse_flags(struct parser *p, struct df_instr *in,
-		       const char **rest)
+static int parse_flags(struct parser *p, struct df_instr *in, const char **rest)
 {
 	const char *s = skip_ws(*rest);
 	while (s[0] == '-' && s[1] == '-') {
@@ -313,7 +314,8 @@ static int parse_flags(struct parser *p, struct df_instr *in,
 			s = skip_ws(end);
 			break;
 		}
-		_cleanup_free_ char *word = xstrndup(s + 2, (size_t)(end - s - 2));
+		_cleanup_free_ char *word =
+		    xstrndup(s + 2, (size_t)(end - s - 2));
 		char *eq = strchr(word, '=');
 		if (eq)
 			*eq = 0;
@@ -322,8 +324,8 @@ static int parse_flags(struct parser *p, struct df_instr *in,
 				    df_cmd_name(in->cmd), word);
 		if (df_flag(in, word))
 			return perr(p, "--%s given twice", word);
-		in->flags = xrealloc(in->flags,
-				     (in->n_flags + 1) * sizeof(*in->flags));
+		in->flags =
+		    xrealloc(in->flags, (in->n_flags + 1) * sizeof(*in->flags));
 		in->flags[in->n_flags].name = xstrdup(word);
 		in->flags[in->n_flags].value = eq ? xstrdup(eq + 1) : NULL;
 		in->n_flags++;
@@ -379,8 +381,8 @@ static int parse_healthcheck(struct parser *p, struct df_instr *in,
 		strv_push(&in->args, "CMD-SHELL");
 		strv_push(&in->args, s);
 	}
-	static const char *const durations[] = {"interval", "timeout",
-						"start-period", "start-interval"};
+	static const char *const durations[] = {
+	    "interval", "timeout", "start-period", "start-interval"};
 	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
 		const char *v = df_flag(in, durations[i]);
 		int64_t ns;
@@ -436,7 +438,7 @@ static int parse_args(struct parser *p, struct df_instr *in, const char *rest)
 		    (in->cmd != DF_VOLUME && n < 2))
 			return perr(p, "%s requires at least %s", name,
 				    in->cmd == DF_VOLUME ? "one argument"
-							  : "two arguments");
+							 : "two arguments");
 		return 0;
 	case DF_EXPOSE:
 	case DF_ARG:
@@ -454,8 +456,9 @@ static int parse_args(struct parser *p, struct df_instr *in, const char *rest)
 		if (in->cmd == DF_ARG)
 			for (size_t i = 0; i < n; i++)
 				if (in->args[i][0] == '=')
-					return perr(p, "ARG: missing name in "
-						       "\"%s\"",
+					return perr(p,
+						    "ARG: missing name in "
+						    "\"%s\"",
 						    in->args[i]);
 		return 0;
 	}
@@ -468,7 +471,8 @@ static int parse_args(struct parser *p, struct df_instr *in, const char *rest)
 		while (n && isspace((unsigned char)s[n - 1]))
 			n--;
 		if (!n)
-			return perr(p, "%s requires exactly one argument", name);
+			return perr(p, "%s requires exactly one argument",
+				    name);
 		char *one = xstrndup(s, n);
 		strv_push(&in->args, one);
 		free(one);
@@ -534,8 +538,9 @@ static int add_instruction(struct parser *p, struct dockerfile *df,
 				if (df->stages[i].name &&
 				    streq(df->stages[i].name, st->name)) {
 					instr_clear(&in);
-					return perr(p, "duplicate stage name "
-						       "\"%s\"",
+					return perr(p,
+						    "duplicate stage name "
+						    "\"%s\"",
 						    st->name);
 				}
 		}
@@ -549,8 +554,8 @@ static int add_instruction(struct parser *p, struct dockerfile *df,
 			return perr(p, "%s before the first FROM",
 				    df_cmd_name(cmd));
 		}
-		df->meta_args = xrealloc(df->meta_args, (df->n_meta_args + 1) *
-								sizeof(in));
+		df->meta_args =
+		    xrealloc(df->meta_args, (df->n_meta_args + 1) * sizeof(in));
 		df->meta_args[df->n_meta_args++] = in;
 		return 0;
 	}
@@ -619,7 +624,8 @@ fail:
 	return r;
 }
 
-/* ---- variable expansion ---------------------------------------------------- */
+/* ---- variable expansion ----------------------------------------------------
+ */
 
 struct lexer {
 	const char *s;
@@ -776,8 +782,8 @@ static int lex_until(struct lexer *l, char stop, struct strbuf *out)
 int df_expand(const char *word, char escape, char *const *env, char **out,
 	      struct orch_err *e)
 {
-	struct lexer l = {.s = word, .escape = escape, .env = env, .e = e,
-			  .word = word};
+	struct lexer l = {
+	    .s = word, .escape = escape, .env = env, .e = e, .word = word};
 	struct strbuf sb;
 	sb_init(&sb);
 	int r = lex_until(&l, 0, &sb);
@@ -794,9 +800,12 @@ int df_duration(const char *s, int64_t *ns)
 	static const struct {
 		const char *unit;
 		int64_t ns;
-	} units[] = {{"ns", 1},		      {"us", 1000},
-		     {"µs", 1000},	      {"ms", 1000000},
-		     {"s", 1000000000LL},     {"m", 60000000000LL},
+	} units[] = {{"ns", 1},
+		     {"us", 1000},
+		     {"µs", 1000},
+		     {"ms", 1000000},
+		     {"s", 1000000000LL},
+		     {"m", 60000000000LL},
 		     {"h", 3600000000000LL}};
 	if (!*s)
 		return -EINVAL;
@@ -899,8 +908,8 @@ int df_ignore_parse(const char *text, struct df_ignore **out,
 			free(pat);
 			continue;
 		}
-		ig->patterns = xrealloc(ig->patterns,
-					(ig->n + 1) * sizeof(char *));
+		ig->patterns =
+		    xrealloc(ig->patterns, (ig->n + 1) * sizeof(char *));
 		ig->exclude = xrealloc(ig->exclude, (ig->n + 1) * sizeof(bool));
 		ig->patterns[ig->n] = pat;
 		ig->exclude[ig->n++] = exclude;
@@ -990,7 +999,8 @@ bool df_ignore_match(const struct df_ignore *ig, const char *path)
 	return excluded;
 }
 
-/* ---- cache keys ------------------------------------------------------------- */
+/* ---- cache keys -------------------------------------------------------------
+ */
 
 void build_cache_key(const char *parent, char *const *parts, char out[65])
 {

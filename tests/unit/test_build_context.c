@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+/* cmocka needs the three above first. */
 #include <cmocka.h>
 
 #include "orchestrator/build.h"
@@ -145,7 +146,8 @@ static void test_lookup_user(void **state)
 	assert_int_equal(build_lookup_user("42", pw, gr, &u, &g, &e), 0);
 	assert_int_equal(u, 42);
 	assert_int_equal(g, 42);
-	assert_int_equal(build_lookup_user("1000:7", NULL, NULL, &u, &g, &e), 0);
+	assert_int_equal(build_lookup_user("1000:7", NULL, NULL, &u, &g, &e),
+			 0);
 	assert_int_equal(g, 7);
 	assert_true(build_lookup_user("nobody", pw, gr, &u, &g, &e) < 0);
 	assert_true(build_lookup_user("app:nogroup", pw, gr, &u, &g, &e) < 0);
@@ -154,9 +156,9 @@ static void test_lookup_user(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_digest),
-		cmocka_unit_test(test_lookup_user),
+	    cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_digest),
+	    cmocka_unit_test(test_lookup_user),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

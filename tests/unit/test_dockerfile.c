@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+/* cmocka needs the three above first. */
 #include <cmocka.h>
 
 #include "orchestrator/build.h"
@@ -30,31 +31,31 @@ static void parse_fails(const char *text, const char *msg)
 static void test_stages_and_forms(void **state)
 {
 	(void)state;
-	struct dockerfile *df = parse_ok(
-		"# a comment\n"
-		"ARG BASE=busybox\n"
-		"ARG TAG\n"
-		"from ${BASE}:${TAG:-latest} AS Build\n"
-		"RUN echo one && \\\n"
-		"    # a comment inside a continuation\n"
-		"\n"
-		"    echo two\n"
-		"RUN [\"/bin/echo\", \"json\"]\n"
-		"COPY --from=build --chown=1:2 a \"b c\" /dst/\n"
-		"ENV A=1 B=\"two words\"\n"
-		"ENV LEGACY value with spaces\n"
-		"LABEL org.x=y\n"
-		"EXPOSE 80 53/udp\n"
-		"WORKDIR /app\n"
-		"USER user:group\n"
-		"CMD [\"run\"]\n"
-		"ENTRYPOINT exec thing\n"
-		"HEALTHCHECK --interval=5s --retries=3 CMD wget -q x\n"
-		"SHELL [\"/bin/bash\", \"-c\"]\n"
-		"STOPSIGNAL SIGINT\n"
-		"VOLUME [\"/data\"]\n"
-		"FROM scratch\n"
-		"COPY --from=0 /x /x\n");
+	struct dockerfile *df =
+	    parse_ok("# a comment\n"
+		     "ARG BASE=busybox\n"
+		     "ARG TAG\n"
+		     "from ${BASE}:${TAG:-latest} AS Build\n"
+		     "RUN echo one && \\\n"
+		     "    # a comment inside a continuation\n"
+		     "\n"
+		     "    echo two\n"
+		     "RUN [\"/bin/echo\", \"json\"]\n"
+		     "COPY --from=build --chown=1:2 a \"b c\" /dst/\n"
+		     "ENV A=1 B=\"two words\"\n"
+		     "ENV LEGACY value with spaces\n"
+		     "LABEL org.x=y\n"
+		     "EXPOSE 80 53/udp\n"
+		     "WORKDIR /app\n"
+		     "USER user:group\n"
+		     "CMD [\"run\"]\n"
+		     "ENTRYPOINT exec thing\n"
+		     "HEALTHCHECK --interval=5s --retries=3 CMD wget -q x\n"
+		     "SHELL [\"/bin/bash\", \"-c\"]\n"
+		     "STOPSIGNAL SIGINT\n"
+		     "VOLUME [\"/data\"]\n"
+		     "FROM scratch\n"
+		     "COPY --from=0 /x /x\n");
 	assert_int_equal(df->n_meta_args, 2);
 	assert_string_equal(df->meta_args[0].args[0], "BASE=busybox");
 	assert_int_equal(df->n_stages, 2);
@@ -122,19 +123,23 @@ static void test_escape_directive(void **state)
 static void test_errors_name_lines(void **state)
 {
 	(void)state;
-	parse_fails("FROM scratch\n\nFOO bar\n", "Containerfile:3: unknown instruction: FOO");
+	parse_fails("FROM scratch\n\nFOO bar\n",
+		    "Containerfile:3: unknown instruction: FOO");
 	parse_fails("RUN x\n", "Containerfile:1: RUN before the first FROM");
 	parse_fails("# nothing\n", "no FROM instruction");
 	parse_fails("FROM scratch\nCOPY onlyone\n",
 		    "Containerfile:2: COPY requires at least two arguments");
 	parse_fails("FROM scratch\nSHELL /bin/sh -c\n", ":2: SHELL requires");
-	parse_fails("FROM scratch\nCOPY --bogus=1 a b\n", "does not take --bogus");
+	parse_fails("FROM scratch\nCOPY --bogus=1 a b\n",
+		    "does not take --bogus");
 	parse_fails("FROM a AS x\nFROM b AS X\n", ":2: duplicate stage name");
 	parse_fails("FROM a b\n", "FROM takes IMAGE [AS NAME]");
-	parse_fails("FROM scratch\nONBUILD RUN x\n", "ONBUILD is not supported");
+	parse_fails("FROM scratch\nONBUILD RUN x\n",
+		    "ONBUILD is not supported");
 	parse_fails("FROM scratch\nHEALTHCHECK --interval=abc CMD x\n",
 		    "not a duration");
-	parse_fails("FROM scratch\nENV A=\"x\n", ":2: unterminated double quote");
+	parse_fails("FROM scratch\nENV A=\"x\n",
+		    ":2: unterminated double quote");
 	parse_fails("FROM scratch\nRUN\n", "RUN requires");
 	parse_fails("FROM scratch\nWORKDIR\n", "WORKDIR requires exactly one");
 	parse_fails("FROM scratch\nRUN a \\\n b \\\n c\nBAD\n", ":5: unknown");
@@ -271,13 +276,13 @@ static void test_cache_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stages_and_forms),
-		cmocka_unit_test(test_escape_directive),
-		cmocka_unit_test(test_errors_name_lines),
-		cmocka_unit_test(test_expand),
-		cmocka_unit_test(test_duration),
-		cmocka_unit_test(test_dockerignore),
-		cmocka_unit_test(test_cache_key),
+	    cmocka_unit_test(test_stages_and_forms),
+	    cmocka_unit_test(test_escape_directive),
+	    cmocka_unit_test(test_errors_name_lines),
+	    cmocka_unit_test(test_expand),
+	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_dockerignore),
+	    cmocka_unit_test(test_cache_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
