@@ -639,7 +639,11 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 					  "networks", "volumes", "configs",
 					  "secrets",  "include"};
 	c_known_keys(c, root, top, ARRAY_SIZE(top));
-	const struct ynode *v = ymap_key(root, "include");
+	const struct ynode *v = ymap_key(root, "version");
+	if (v)
+		diag_add(c->d, M_WARNING, &v->pos, "the attribute `version` is "
+			 "obsolete, it will be ignored");
+	v = ymap_key(root, "include");
 	if (v)
 		cerr(c, v, "include is not supported; pass the files with -f "
 			   "instead");

@@ -601,9 +601,42 @@ static void yaml_node(struct strbuf *sb, json_t *v, int ind, bool inline_first)
 	}
 }
 
+/* Literal dollars are doubled, as compose prints them, so that the output
+ * loads again to the same model. */
+static void escape_dollars(json_t *v)
+{
+	const char *k;
+	json_t *it;
+	size_t i;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach(v, k, it) escape_dollars(it);
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, it) escape_dollars(it);
+		break;
+	case JSON_STRING: {
+		const char *s = json_string_value(v);
+		if (!strchr(s, '$'))
+			break;
+		struct strbuf sb;
+		sb_init(&sb);
+		for (; *s; s++)
+			sb_adds(&sb, *s == '$' ? "$$" : (char[]){*s, '\0'});
+		json_string_set(v, sb.buf);
+		sb_free(&sb);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 char *project_render(const struct project *p, enum compose_format fmt)
 {
 	json_t *root = project_json(p);
+	if (!p->raw)
+		escape_dollars(root);
 	char *out;
 	if (fmt == COMPOSE_JSON) {
 		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -339,6 +339,7 @@ struct project {
 	struct m_file_obj *configs, *secrets;
 	size_t n_configs, n_secrets;
 
+	bool raw; /* loaded with no_interpolate: values keep their ${...} */
 	struct arena *arena; /* private to the loader */
 };
 

@@ -448,6 +448,7 @@ int compose_load(const struct compose_opts *o, struct project **out,
 	struct arena *a = arena_new();
 	struct project *p = arena_alloc(a, sizeof(*p));
 	p->arena = a;
+	p->raw = o->no_interpolate;
 	size_t first_diag = diags->n, first_err = diags->n_errors;
 	struct loader l = {.o = o, .d = diags, .a = a, .p = p};
 	char cwdbuf[PATH_MAX];

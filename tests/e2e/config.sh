@@ -95,7 +95,7 @@ check_eq "depends_on map with condition" "service_healthy" \
 check_eq "depends_on list becomes a map" "{'condition': 'service_started', 'required': True}" \
 	"$(py 'j["services"]["api"]["depends_on"]["db"]')"
 check_eq "environment merged from env_file and environment" \
-	"{'APP_MODE': 'production', 'DB_HOST': 'db', 'GREETING': 'hello \$USER', 'OVERRIDDEN': 'from-environment', 'PG_URL': 'postgres://db:5432/shop'}" \
+	"{'APP_MODE': 'production', 'DB_HOST': 'db', 'GREETING': 'hello \$\$USER', 'OVERRIDDEN': 'from-environment', 'PG_URL': 'postgres://db:5432/shop'}" \
 	"$(py 'j["services"]["api"]["environment"]')"
 check_eq "healthcheck durations as compose prints them" "1m30s 5s 1m0s 3" \
 	"$(py '" ".join(str(j["services"]["api"]["healthcheck"][k]) for k in ("interval","timeout","start_period","retries"))')"
@@ -120,6 +120,8 @@ check_eq "yaml output exits 0" 0 $?
 check_eq "yaml output loads again" 0 $?
 check_eq "yaml round trip keeps ports" "$(py 'j["services"]["web"]["ports"]')" \
 	"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"]["web"]["ports"])' "$T/again.json")"
+check_eq "yaml round trip keeps literal dollars" "$(py 'j["services"]["api"]["environment"]')" \
+	"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["services"]["api"]["environment"])' "$T/again.json")"
 
 check_eq "--services" "api db web" "$("$B/orch" config --services | tr '\n' ' ' | sed 's/ $//')"
 check_eq "--volumes" pgdata "$("$B/orch" config --volumes)"

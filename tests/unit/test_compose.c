@@ -821,6 +821,22 @@ static void test_durations(void **state)
 	assert_true(duration_parse("99999999999h", &ns) < 0);
 }
 
+static void test_version_warning(void **state)
+{
+	(void)state;
+	struct orch_diag d = {0};
+	struct project *p = load_text("version: \"3.8\"\nservices:\n  a: {image: x}\n",
+				      &d);
+	assert_non_null(p);
+	assert_int_equal(d.n_errors, 0);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.v[0].severity, M_WARNING);
+	assert_int_equal(d.v[0].line, 1);
+	assert_non_null(strstr(d.v[0].msg, "obsolete"));
+	project_free(p);
+	diag_free(&d);
+}
+
 static void test_render(void **state)
 {
 	(void)state;
@@ -868,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_profiles),
 		cmocka_unit_test(test_project_name),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_version_warning),
 		cmocka_unit_test(test_render),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
