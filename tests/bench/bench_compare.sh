@@ -28,6 +28,7 @@ W=$(mktemp -d /tmp/orch-bench.XXXXXX)
 export ORCH_ROOT=$W/orch-root ORCH_RUN=$W/orch-run
 ORCH=$B/orch
 HAVE_PODMAN=0
+PEER_NOTE="podman-compose not installed"
 command -v podman >/dev/null && command -v podman-compose >/dev/null && HAVE_PODMAN=1
 
 cleanup() {
@@ -39,12 +40,19 @@ cleanup() {
 		podman_clean bench
 		podman rm -af -t 0 >/dev/null 2>&1
 		podman system reset -f >/dev/null 2>&1
+		# podman's cgroupfs manager leaves its parent cgroups behind
+		for d in /sys/fs/cgroup/*/libpod_parent; do
+			[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
 	fi
-	pkill -f "iperf3 -s" 2>/dev/null
-	umount -R "$W" 2>/dev/null
+	pkill -f "iperf3 -s -p 15202" 2>/dev/null
+	[ -f "$ORCH_RUN/netd/netd.pid" ] && kill "$(cat "$ORCH_RUN/netd/netd.pid")" 2>/dev/null
+	awk -v w="$W" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m"; done
 	rm -rf "$W"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # median FILE -> "median min max" of the numbers in FILE
@@ -53,12 +61,14 @@ median() {
 		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
 		printf "%.0f %.0f %.0f", m, a[1], a[NR] }'
 }
-# pss_of REGEX -> summed PSS (KiB) of processes whose comm matches
+# pss_of REGEX [ENV] -> summed PSS (KiB) of processes whose comm matches
+# (and, given ENV, whose environment holds it: this run's, not another's)
 pss_of() {
 	local t=0 p c
 	for d in /proc/[0-9]*; do
 		c=$(cat "$d/comm" 2>/dev/null) || continue
 		[[ $c =~ $1 ]] || continue
+		[ -z "${2:-}" ] || tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qxF "$2" || continue
 		p=$(awk '/^Pss:/{print $2}' "$d/smaps_rollup" 2>/dev/null)
 		t=$((t + ${p:-0}))
 	done
@@ -147,7 +157,7 @@ EOF
 	export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
 }
 podman_clean() {
-	local ids
+	local ids n
 	ids=$(podman ps -aq --filter "label=com.docker.compose.project=$1" 2>/dev/null)
 	[ -n "$ids" ] && podman rm -f -t 0 $ids >/dev/null 2>&1
 	for n in front back data; do podman network rm -f "${1}_$n" >/dev/null 2>&1; done
@@ -157,14 +167,15 @@ podman_clean() {
 
 # time_cycle TOOL FILE OUTPREFIX: one cold up -d / down, appended in ms.
 time_cycle() {
-	local tool=$1 f=$2 out=$3 t0 t1 t2 rc
+	local tool=$1 f=$2 out=$3 t0 t1 t1b t2 rc
 	case $tool in
 	orch)
 		t0=$(now_ms)
 		"$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
 		rc=$?
 		t1=$(now_ms)
-		[ "$4" = mem ] && echo "$(pss_of '^(orch-supervisor|netd)$')" >>"$out.pss"
+		[ "$4" = mem ] && echo "$(pss_of '^(orch-supervisor|netd)$' "ORCH_RUN=$ORCH_RUN")" >>"$out.pss"
+		t1b=$(now_ms)
 		"$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms) ;;
 	podman)
@@ -174,6 +185,7 @@ time_cycle() {
 		rc=$?
 		t1=$(now_ms)
 		[ "$4" = mem ] && echo "$(pss_of '^(conmon|aardvark-dns|catatonit|podman|netavark)$')" >>"$out.pss"
+		t1b=$(now_ms)
 		podman-compose -p bench -f "$f" down >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms)
 		podman_clean bench ;;
@@ -184,7 +196,7 @@ time_cycle() {
 		return 1
 	fi
 	echo $((t1 - t0)) >>"$out.up"
-	echo $((t2 - t1)) >>"$out.down"
+	echo $((t2 - t1b)) >>"$out.down"
 }
 
 report() { # LABEL ORCHFILE PEERFILE UNIT
@@ -196,7 +208,7 @@ report() { # LABEL ORCHFILE PEERFILE UNIT
 			split(o, a, " "); split(p, b, " ")
 			printf "%-34s orch %7d %s   podman-compose %7d %s   ratio %.1fx\n", l, a[1], u, b[1], u, (a[1] > 0 ? b[1] / a[1] : 0) }'
 	else
-		printf "%-34s orch %7s %s   (podman-compose not installed)\n" "$1" "${o%% *}" "$4"
+		printf "%-34s orch %7s %s   (%s)\n" "$1" "${o%% *}" "$4" "$PEER_NOTE"
 	fi
 }
 
@@ -215,7 +227,8 @@ for n in 10 50; do
 		[ "$rep" = 1 ] && mem=mem
 		time_cycle orch "$W/stack$n.yaml" "$W/orch$n" $mem || exit 1
 		if [ $HAVE_PODMAN -eq 1 ]; then
-			time_cycle podman "$W/stack$n-podman.yaml" "$W/podman$n" $mem || HAVE_PODMAN=0
+			time_cycle podman "$W/stack$n-podman.yaml" "$W/podman$n" $mem ||
+				{ HAVE_PODMAN=0; PEER_NOTE="podman-compose failed, see above"; }
 		fi
 	done
 	report "stack$n up -d" "$W/orch$n.up" "$W/podman$n.up" ms
