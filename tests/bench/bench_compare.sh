@@ -13,7 +13,7 @@
 # (apt-get install podman podman-compose); their config and storage live in
 # a temporary directory, as do orch's.  Everything runs in a private network
 # and mount namespace and is removed afterwards.
-#   REPS=5 tests/bench/bench_compare.sh
+#   REPS=5 REPS50=1 tests/bench/bench_compare.sh
 set -u
 if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
 	export ORCH_BENCH_SANDBOX=1
@@ -24,6 +24,7 @@ ip link set lo up
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
 REPS=${REPS:-5}
+REPS50=${REPS50:-1} # podman-compose takes minutes per 50-service cycle
 W=$(mktemp -d /tmp/orch-bench.XXXXXX)
 export ORCH_ROOT=$W/orch-root ORCH_RUN=$W/orch-run
 ORCH=$B/orch
@@ -222,7 +223,9 @@ echo "orch vs podman-compose: $REPS alternating cold cycles per stack (medians; 
 for n in 10 50; do
 	gen_stack $n busybox:latest SIGKILL "$W/stack$n.yaml"
 	gen_stack $n localhost/bb:1 SIGKILL "$W/stack$n-podman.yaml"
-	for rep in $(seq 1 "$REPS"); do
+	reps=$REPS
+	[ $n -eq 50 ] && reps=$REPS50
+	for rep in $(seq 1 "$reps"); do
 		mem=no
 		[ "$rep" = 1 ] && mem=mem
 		time_cycle orch "$W/stack$n.yaml" "$W/orch$n" $mem || exit 1
