@@ -134,6 +134,26 @@ char **containers_of(struct pstate *ps, char **services, bool *unknown);
 int status_get(struct pstate *ps, json_t **containers, struct orch_err *e);
 json_t *status_find(json_t *containers, const char *name);
 
+/* ---- ctrnet.c / precheck.c ------------------------------------------------- */
+
+struct netd_conn;
+/* The connection to netd of this command (netd started when needed). */
+int netd_get(struct netd_conn **c, struct orch_err *e);
+/* Gives a fresh record its network namespace, endpoints, ports, /etc
+ * files and volumes, recording each in rec so that ctr_teardown undoes
+ * exactly that. */
+int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
+	      struct orch_err *e);
+/* Removes what ctr_setup made (endpoints on the project's own networks
+ * only when detach: they go with the networks otherwise); the first
+ * failure is left in e, teardown goes on. */
+void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
+		  bool anon_volumes, struct orch_err *e);
+void netns_remove(const char *path);
+int check_networks(const struct project *m, struct orch_err *e);
+int check_names(struct pstate *ps, json_t *new_recs, struct orch_err *e);
+int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e);
+
 struct oneoff_opts {
 	char **cmd, **env;
 	const char *user, *workdir, *name, *entrypoint;

@@ -1,38 +1,15 @@
-/* Reconciling the host with the model: `up` (plan, check, create, start,
- * roll back on failure) and the teardown shared by down, rm and
- * recreation.  Containers' network namespaces are persistent files under
- * the project directory, so endpoints are attached once and restarts
- * keep their addresses. */
+/* Reconciling the host with the model: `up` (plan, check, create, start
+ * level by level, roll back on failure), stop and removal shared by down,
+ * rm and recreation, `down` itself and `run`'s one-off containers. */
 #include "orchestrator/cli.h"
 #include "netd/netd.h"
 #include "runtime/runtime.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <signal.h>
-#include <fcntl.h>
-#include <net/if.h>
 #include <poll.h>
-#include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/pidfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
-
-static struct netd_conn *netd_c;
-
-static int netd_get(struct netd_conn **c, struct orch_err *e)
-{
-	if (!netd_c) {
-		int r = netd_connect(&netd_c, e);
-		if (r < 0)
-			return err_wrap(e, "connecting to netd");
-	}
-	*c = netd_c;
-	return 0;
-}
 
 static int64_t mono_ms(void)
 {
@@ -50,50 +27,6 @@ void progress(const char *kind, const char *name, const char *what)
 			what);
 	else
 		fprintf(stderr, " %s %s  %s\n", kind, name, what);
-}
-
-/* ---- network namespaces ----------------------------------------------------- */
-
-/* A new network namespace kept alive by a bind mount on path, with lo
- * up.  Made from this process: unshare, bind, and back. */
-static int netns_create(const char *path, struct orch_err *e)
-{
-	_cleanup_close_ int fd =
-		open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
-	if (fd < 0)
-		return err_sys(e, errno, "creating %s", path);
-	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return err_sys(e, errno, "opening our network namespace");
-	if (unshare(CLONE_NEWNET) < 0)
-		return err_sys(e, errno, "creating a network namespace");
-	int r = 0;
-	if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
-		r = err_sys(e, errno, "binding a network namespace on %s", path);
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = {0};
-	strcpy(ifr.ifr_name, "lo");
-	if (r == 0 && s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	if (setns(self, CLONE_NEWNET) < 0) {
-		/* Not being able to go back would leave orch itself in the
-		 * container's network: nothing sane can follow. */
-		log_error("returning to our network namespace: %s",
-			  strerror(errno));
-		abort();
-	}
-	if (r < 0)
-		unlink(path);
-	return r;
-}
-
-static void netns_remove(const char *path)
-{
-	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		log_warn("unmounting %s: %s", path, strerror(errno));
-	unlink(path);
 }
 
 /* ---- state helpers -------------------------------------------------------- */
@@ -245,51 +178,6 @@ int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
 	return 0;
 }
 
-/* ---- container setup and teardown ---------------------------------------- */
-
-static void teardown_one(struct pstate *ps, json_t *rec, bool detach,
-			 bool anon_volumes, struct orch_err *e)
-{
-	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
-	struct orch_err ign = {0};
-	if (id)
-		rt_delete(id, true, &ign);
-	size_t i;
-	json_t *n;
-	json_array_foreach(json_object_get(rec, "networks"), i, n)
-	{
-		if (!jstr(n, "address") ||
-		    (!detach && !jbool(n, "external")))
-			continue;
-		struct netd_conn *c = NULL;
-		if (netd_get(&c, &ign) == 0 &&
-		    netd_endpoint_detach(c, jstr(n, "network"), id, NULL, &ign) <
-			    0 &&
-		    !e->code)
-			err_wrap(&ign, "detaching %s", name), *e = ign;
-	}
-	if (jstr(rec, "netns") && !jstr(rec, "netns_shared"))
-		netns_remove(jstr(rec, "netns"));
-	/* The runtime forgets the upper dir once a stopped container's
-	 * state is gone, so it is removed here by the path we gave it. */
-	const char *upper = jstr(json_object_get(rec, "spec"), "upper_dir");
-	if (upper)
-		rm_rf(upper, &ign);
-	_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
-	rm_rf(etc, &ign);
-	const char *sfx[] = {".log", ".log.1", ".log.2", ".log.3", ".fifo"};
-	for (size_t k = 0; k < ARRAY_SIZE(sfx); k++) {
-		_cleanup_free_ char *p =
-			xasprintf("%s/logs/%s%s", ps->dir, name, sfx[k]);
-		unlink(p);
-	}
-	if (anon_volumes) {
-		json_t *v;
-		json_array_foreach(json_object_get(rec, "anon_volumes"), i, v)
-			rt_volume_remove(json_string_value(v), &ign);
-	}
-}
-
 int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 		     struct orch_err *e)
 {
@@ -319,7 +207,7 @@ int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 		{
 			if (!streq(jstr(c, "name") ?: "", names[k]))
 				continue;
-			teardown_one(ps, c, true, anon_volumes, e);
+			ctr_teardown(ps, c, true, anon_volumes, e);
 			progress("Container", names[k], "Removed");
 			json_array_remove(ctrs, i);
 			break;
@@ -331,523 +219,6 @@ int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 	if (supervisor_alive(ps))
 		call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
 	return e->code ? -e->code : 0;
-}
-
-static int write_text(const char *path, const char *txt, struct orch_err *e)
-{
-	return write_file_atomic(path, txt, strlen(txt), 0644, e);
-}
-
-static json_t *find_rec_of_service(struct pstate *ps, const char *svc)
-{
-	size_t i;
-	json_t *c;
-	json_array_foreach(state_containers(ps), i, c)
-	{
-		if (streq(jstr(c, "service") ?: "", svc))
-			return c;
-	}
-	return NULL;
-}
-
-/* Picks a host port for a publication: the first of the range that netd
- * accepts; published 0 lets the kernel choose a free one. */
-static int pick_port(struct netd_conn *c, const char *network, const char *id,
-		     json_t *spec, unsigned *port, struct orch_err *e)
-{
-	unsigned lo = (unsigned)jint(spec, "published", 0);
-	unsigned hi = (unsigned)jint(spec, "published_end", lo);
-	const char *proto = jstr(spec, "protocol");
-	if (lo == 0) {
-		_cleanup_close_ int s = socket(
-			AF_INET,
-			(streq(proto, "udp") ? SOCK_DGRAM : SOCK_STREAM) |
-				SOCK_CLOEXEC,
-			0);
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		socklen_t sl = sizeof(sa);
-		if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(s, (struct sockaddr *)&sa, &sl) < 0)
-			return err_sys(e, errno, "picking a host port");
-		*port = ntohs(sa.sin_port);
-		return 0;
-	}
-	int r = 0;
-	for (unsigned p = lo; p <= hi; p++) {
-		struct netd_port_req q = {
-			.network = network,
-			.container_id = id,
-			.proto = proto,
-			.host_ip = jstr(spec, "host_ip"),
-			.host_port = p,
-			.container_port = (unsigned)jint(spec, "target", 0),
-		};
-		r = netd_port_check(c, &q, e);
-		if (r == 0) {
-			*port = p;
-			return 0;
-		}
-	}
-	return r;
-}
-
-/* Gives a fresh record its namespace, endpoints, ports, /etc files and
- * volumes.  What was done is recorded in rec as it goes, so that
- * teardown_one undoes exactly that. */
-static int setup_one(struct pstate *ps, const struct project *m, json_t *rec,
-		     struct orch_err *e)
-{
-	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
-	json_t *spec = json_object_get(rec, "spec");
-	const char *mode = jstr(rec, "network_mode");
-	bool host = mode && streq(mode, "host");
-	int r;
-	if (host) {
-		json_object_set_new(spec, "namespaces",
-				    json_integer(RT_NS_DEFAULT & ~RT_NS_NET));
-	} else if (mode && (startswith(mode, "service:"))) {
-		json_t *other = find_rec_of_service(ps, mode + 8);
-		if (!other || !jstr(other, "netns"))
-			return err_set(e, ENOENT,
-				       "%s: network_mode %s: that service has "
-				       "no container",
-				       name, mode);
-		json_object_set_new(rec, "netns",
-				    json_string(jstr(other, "netns")));
-		json_object_set_new(rec, "netns_shared", json_true());
-	} else {
-		_cleanup_free_ char *dir = pstate_path(ps, "netns");
-		mkdir(dir, 0700);
-		_cleanup_free_ char *path = path_join(dir, name);
-		r = netns_create(path, e);
-		if (r < 0)
-			return err_wrap(e, "creating %s", name);
-		json_object_set_new(rec, "netns", json_string(path));
-	}
-	if (jstr(rec, "netns"))
-		json_object_set(spec, "netns", json_object_get(rec, "netns"));
-
-	/* Endpoints, in the service's network order. */
-	const char *gateway = NULL, *address = NULL, *first_net = NULL;
-	size_t i;
-	json_t *n;
-	bool attach = !mode || (!streq(mode, "none") && !host &&
-				!startswith(mode, "service:") &&
-				!startswith(mode, "container:"));
-	json_array_foreach(json_object_get(rec, "networks"), i, n)
-	{
-		if (!attach)
-			break;
-		struct netd_conn *c = NULL;
-		r = netd_get(&c, e);
-		if (r < 0)
-			return r;
-		_cleanup_strv_ char **aliases = jstrv(n, "aliases");
-		struct netd_attach_req q = {
-			.network = jstr(n, "network"),
-			.container_id = id,
-			.container_name = name,
-			.service = jstr(rec, "service"),
-			.aliases = aliases,
-			.netns_path = jstr(rec, "netns"),
-			.address = jstr(n, "ipv4_address"),
-		};
-		struct netd_endpoint ep = {0};
-		r = netd_endpoint_attach(c, &q, &ep, e);
-		if (r < 0)
-			return err_wrap(e, "attaching %s to %s", name,
-					q.network);
-		json_object_set_new(n, "address", json_string(ep.address));
-		json_object_set_new(n, "gateway", json_string(ep.gateway));
-		json_object_set_new(n, "ifname", json_string(ep.ifname));
-		netd_endpoint_clear(&ep);
-		if (!gateway) {
-			gateway = jstr(n, "gateway");
-			address = jstr(n, "address");
-			first_net = jstr(n, "network");
-		}
-	}
-
-	/* Published ports go to the first network's address. */
-	json_t *pubs = json_array();
-	json_object_set_new(rec, "ports", pubs);
-	json_t *p;
-	json_array_foreach(json_object_get(rec, "port_specs"), i, p)
-	{
-		if (!first_net) {
-			if (host)
-				continue;
-			return err_set(e, EINVAL,
-				       "%s: ports need a network to publish to",
-				       name);
-		}
-		struct netd_conn *c = NULL;
-		r = netd_get(&c, e);
-		if (r < 0)
-			return r;
-		unsigned hp = 0;
-		r = pick_port(c, first_net, id, p, &hp, e);
-		if (r < 0)
-			return err_wrap(e, "publishing a port of %s", name);
-		struct netd_port_req q = {
-			.network = first_net,
-			.container_id = id,
-			.proto = jstr(p, "protocol"),
-			.host_ip = jstr(p, "host_ip"),
-			.host_port = hp,
-			.container_port = (unsigned)jint(p, "target", 0),
-		};
-		r = netd_port_publish(c, &q, e);
-		if (r < 0)
-			return err_wrap(e, "publishing port %u of %s", hp, name);
-		const char *hip = jstr(p, "host_ip");
-		json_array_append_new(
-			pubs, json_pack("{s:s, s:i, s:i, s:s}", "URL",
-					hip && *hip ? hip : "0.0.0.0",
-					"TargetPort", (int)jint(p, "target", 0),
-					"PublishedPort", (int)hp, "Protocol",
-					jstr(p, "protocol")));
-	}
-
-	/* /etc/hosts, /etc/hostname, /etc/resolv.conf from files we own. */
-	char shortid[13];
-	snprintf(shortid, sizeof(shortid), "%s", id);
-	const char *hostname = jstr(spec, "hostname");
-	if (!hostname) {
-		json_object_set_new(spec, "hostname", json_string(shortid));
-		hostname = jstr(spec, "hostname");
-	}
-	bool has_hn = false;
-	json_t *ev;
-	json_array_foreach(json_object_get(spec, "env"), i, ev)
-		has_hn |= startswith(json_string_value(ev), "HOSTNAME=");
-	if (!has_hn)
-		json_array_append_new(json_object_get(spec, "env"),
-				      json_sprintf("HOSTNAME=%s", hostname));
-	json_t *mounts = json_object_get(spec, "mounts");
-	if (!host) {
-		_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
-		r = mkdir_p(etc, 0755, e);
-		if (r < 0)
-			return r;
-		struct strbuf sb;
-		sb_init(&sb);
-		sb_adds(&sb, "127.0.0.1\tlocalhost\n::1\tlocalhost "
-			     "ip6-localhost ip6-loopback\n");
-		if (address)
-			sb_printf(&sb, "%s\t%s %s\n", address, hostname, name);
-		json_t *h;
-		json_array_foreach(json_object_get(rec, "extra_hosts"), i, h)
-			sb_printf(&sb, "%s\n", json_string_value(h));
-		_cleanup_free_ char *hosts = path_join(etc, "hosts");
-		r = write_text(hosts, sb.buf, e);
-		sb_free(&sb);
-		if (r < 0)
-			return r;
-		_cleanup_free_ char *hn = path_join(etc, "hostname");
-		_cleanup_free_ char *hntxt = xasprintf("%s\n", hostname);
-		r = write_text(hn, hntxt, e);
-		if (r < 0)
-			return r;
-		sb_init(&sb);
-		if (gateway)
-			sb_printf(&sb, "nameserver %s\n", gateway);
-		else {
-			_cleanup_free_ char *hostconf = NULL;
-			struct orch_err ign = {0};
-			if (read_file("/etc/resolv.conf", &hostconf, NULL,
-				      &ign) == 0)
-				sb_adds(&sb, hostconf);
-		}
-		_cleanup_strv_ char **search = jstrv(rec, "dns_search");
-		if (search && search[0]) {
-			sb_adds(&sb, "search");
-			for (size_t k = 0; search[k]; k++)
-				sb_printf(&sb, " %s", search[k]);
-			sb_adds(&sb, "\n");
-		}
-		_cleanup_strv_ char **opts = jstrv(rec, "dns_opt");
-		if (opts && opts[0]) {
-			sb_adds(&sb, "options");
-			for (size_t k = 0; opts[k]; k++)
-				sb_printf(&sb, " %s", opts[k]);
-			sb_adds(&sb, "\n");
-		}
-		_cleanup_free_ char *rc = path_join(etc, "resolv.conf");
-		r = write_text(rc, sb.buf, e);
-		sb_free(&sb);
-		if (r < 0)
-			return r;
-		const char *files[][2] = {{hosts, "/etc/hosts"},
-					  {hn, "/etc/hostname"},
-					  {rc, "/etc/resolv.conf"}};
-		for (size_t k = 0; k < ARRAY_SIZE(files); k++)
-			json_array_append_new(
-				mounts, json_pack("{s:s, s:s, s:s}", "type",
-						  "bind", "source", files[k][0],
-						  "target", files[k][1]));
-	}
-
-	/* Volumes: named ones by their data directory, anonymous ones
-	 * created for this container. */
-	json_t *anon = json_array();
-	json_object_set_new(rec, "anon_volumes", anon);
-	json_t *mt;
-	json_array_foreach(mounts, i, mt)
-	{
-		const char *type = jstr(mt, "type");
-		if (streq(type, "bind") && jbool(mt, "create")) {
-			struct stat st;
-			if (stat(jstr(mt, "source"), &st) < 0) {
-				r = mkdir_p(jstr(mt, "source"), 0755, e);
-				if (r < 0)
-					return err_wrap(e, "%s: bind source",
-							name);
-			}
-			continue;
-		}
-		if (!streq(type, "volume"))
-			continue;
-		_cleanup_free_ char *vname = NULL;
-		if (jstr(mt, "volume"))
-			vname = xstrdup(jstr(mt, "volume"));
-		else {
-			char rid[65];
-			random_id(rid);
-			vname = xstrdup(rid);
-			char *lbl[] = {"com.docker.compose.project=", NULL};
-			_cleanup_free_ char *l0 = xasprintf(
-				"com.docker.compose.project=%s", ps->name);
-			lbl[0] = l0;
-			struct rt_volume_opts vo = {.labels = lbl};
-			bool exists;
-			r = rt_volume_create(vname, &vo, &exists, e);
-			if (r < 0)
-				return err_wrap(e, "%s: anonymous volume",
-						name);
-			json_array_append_new(anon, json_string(vname));
-		}
-		struct rt_volume *v = NULL;
-		r = rt_volume_get(vname, &v, e);
-		if (r < 0)
-			return err_wrap(e, "%s: volume %s", name, vname);
-		json_object_set_new(mt, "source", json_string(v->mountpoint));
-		rt_volume_free(v);
-	}
-	(void)m;
-	return 0;
-}
-
-/* ---- checks before any side effect ---------------------------------------- */
-
-static bool parse_cidr4(const char *s, uint32_t *net, int *bits)
-{
-	char buf[64];
-	snprintf(buf, sizeof(buf), "%s", s);
-	char *slash = strchr(buf, '/');
-	*bits = 32;
-	if (slash) {
-		*slash = '\0';
-		*bits = atoi(slash + 1);
-	}
-	struct in_addr a;
-	if (inet_pton(AF_INET, buf, &a) != 1 || *bits < 0 || *bits > 32)
-		return false;
-	uint32_t mask = *bits ? ~0u << (32 - *bits) : 0;
-	*net = ntohl(a.s_addr) & mask;
-	return true;
-}
-
-static bool cidr_overlap(const char *a, const char *b)
-{
-	uint32_t na, nb;
-	int ba, bb;
-	if (!parse_cidr4(a, &na, &ba) || !parse_cidr4(b, &nb, &bb))
-		return false;
-	int bits = ba < bb ? ba : bb;
-	uint32_t mask = bits ? ~0u << (32 - bits) : 0;
-	return (na & mask) == (nb & mask);
-}
-
-static const char *net_subnet(const struct network *n)
-{
-	return n->n_ipam > 0 ? n->ipam[0].subnet : NULL;
-}
-
-/* Networks: external ones exist, requested subnets are free. */
-static int check_networks(const struct project *m, struct orch_err *e)
-{
-	bool need = false;
-	for (size_t i = 0; i < m->n_networks; i++)
-		if (m->networks[i].external || net_subnet(&m->networks[i]))
-			need = true;
-	if (!need)
-		return 0;
-	struct netd_conn *c = NULL;
-	int r = netd_get(&c, e);
-	if (r < 0)
-		return r;
-	struct netd_network *all = NULL;
-	size_t n = 0;
-	r = netd_network_list(c, NULL, &all, &n, e);
-	if (r < 0)
-		return err_wrap(e, "listing networks");
-	for (size_t i = 0; i < m->n_networks && r == 0; i++) {
-		const struct network *net = &m->networks[i];
-		if (net->external) {
-			bool found = false;
-			for (size_t k = 0; k < n; k++)
-				found |= streq(all[k].name, net->name);
-			if (!found)
-				r = err_set(e, ENOENT,
-					    "%s:%d:%d: external network \"%s\" "
-					    "does not exist",
-					    net->pos.file, net->pos.line,
-					    net->pos.col, net->name);
-			continue;
-		}
-		const char *sub = net_subnet(net);
-		if (!sub)
-			continue;
-		for (size_t k = 0; k < n && r == 0; k++) {
-			if (streq(all[k].name, net->name) ||
-			    !all[k].subnet || !cidr_overlap(sub, all[k].subnet))
-				continue;
-			r = err_set(e, EADDRINUSE,
-				    "%s:%d:%d: subnet %s of network \"%s\" "
-				    "overlaps %s of network \"%s\" (project "
-				    "%s)",
-				    net->ipam[0].pos.file, net->ipam[0].pos.line,
-				    net->ipam[0].pos.col, sub, net->name,
-				    all[k].subnet, all[k].name,
-				    all[k].project ? all[k].project : "?");
-		}
-	}
-	netd_networks_free(all, n);
-	return r;
-}
-
-/* Container names must be free on the host: no other project holds
- * them. */
-static int check_names(struct pstate *ps, json_t *new_recs,
-		       struct orch_err *e)
-{
-	_cleanup_strv_ char **projects = NULL;
-	int r = pstate_list(&projects, e);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; projects && projects[i]; i++) {
-		if (streq(projects[i], ps->name))
-			continue;
-		_cleanup_free_ char *sf = xasprintf(
-			"%s/projects/%s/state.json", orch_run(), projects[i]);
-		json_auto_t *st = json_load_file(sf, 0, NULL);
-		if (!st)
-			continue;
-		size_t k, j;
-		json_t *a, *b;
-		json_array_foreach(json_object_get(st, "containers"), k, a)
-			json_array_foreach(new_recs, j, b)
-		{
-			if (streq(jstr(a, "name") ?: "", jstr(b, "name")))
-				return err_set(e, EEXIST,
-					       "container name \"%s\" is "
-					       "already used by project %s",
-					       jstr(b, "name"), projects[i]);
-		}
-	}
-	return 0;
-}
-
-/* Whether a host port is taken by a listening socket here. */
-static bool host_port_busy(const char *proto, const char *host_ip,
-			   unsigned port)
-{
-	bool udp = proto && streq(proto, "udp");
-	_cleanup_close_ int s = socket(
-		AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return false;
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port)};
-	if (host_ip && *host_ip)
-		inet_pton(AF_INET, host_ip, &sa.sin_addr);
-	int one = 1;
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	return bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-	       errno == EADDRINUSE;
-}
-
-/* Published ports that this up will need are free: no listening socket
- * and no other project's mapping holds them (the project's own current
- * publications excepted).  netd's port.check needs an existing network,
- * so the mappings are read from its network list. */
-static int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
-{
-	struct netd_network *all = NULL;
-	size_t n_all = 0;
-	bool listed = false;
-	size_t i, k;
-	json_t *rec, *p;
-	int r = 0;
-	json_array_foreach(new_recs, i, rec)
-	{
-		json_array_foreach(json_object_get(rec, "port_specs"), k, p)
-		{
-			unsigned lo = (unsigned)jint(p, "published", 0);
-			if (lo == 0 || jint(p, "published_end", lo) != lo)
-				continue;
-			const char *proto = jstr(p, "protocol");
-			bool ours = false;
-			size_t a, b;
-			json_t *c, *q;
-			json_array_foreach(state_containers(ps), a, c)
-				json_array_foreach(json_object_get(c, "ports"),
-						   b, q)
-			{
-				if (jint(q, "PublishedPort", 0) == lo &&
-				    streq(jstr(q, "Protocol") ?: "", proto))
-					ours = true;
-			}
-			if (ours)
-				continue;
-			if (!listed) {
-				struct netd_conn *nc = NULL;
-				r = netd_get(&nc, e);
-				if (r == 0)
-					r = netd_network_list(nc, NULL, &all,
-							      &n_all, e);
-				if (r < 0)
-					goto out;
-				listed = true;
-			}
-			for (size_t x = 0; x < n_all; x++)
-				for (size_t y = 0; y < all[x].n_ports; y++) {
-					struct netd_port *hp = &all[x].ports[y];
-					if (hp->host_port != lo ||
-					    !streq(hp->proto ?: "tcp", proto))
-						continue;
-					r = err_set(e, EADDRINUSE,
-						    "service \"%s\": host port "
-						    "%u/%s is already published "
-						    "by network %s (project %s)",
-						    jstr(rec, "service"), lo,
-						    proto, all[x].name,
-						    all[x].project ?: "?");
-					goto out;
-				}
-			if (host_port_busy(proto, jstr(p, "host_ip"), lo)) {
-				r = err_set(e, EADDRINUSE,
-					    "service \"%s\": host port %u/%s is "
-					    "already in use on this host",
-					    jstr(rec, "service"), lo, proto);
-				goto out;
-			}
-		}
-	}
-out:
-	netd_networks_free(all, n_all);
-	return r;
 }
 
 /* ---- up --------------------------------------------------------------------- */
@@ -906,7 +277,7 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		struct netd_network_req q = {
 			.name = n->name,
 			.project = u->m->name,
-			.subnet = net_subnet(n),
+			.subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
 			.gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
 			.internal = n->internal,
 			.icc = icc && icc->value && streq(icc->value, "true"),
@@ -1430,7 +801,7 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 		{
 			json_array_append(state_containers(ps), rec);
 			strv_push(&u.created_ctrs, jstr(rec, "name"));
-			r = setup_one(ps, m, rec, e);
+			r = ctr_setup(ps, m, rec, e);
 			if (r < 0)
 				goto fail;
 			progress("Container", jstr(rec, "name"), "Created");
@@ -1541,7 +912,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		struct orch_err ign = {0};
 		if (!supervisor_alive(ps) && jstr(c, "id"))
 			rt_kill(jstr(c, "id"), SIGKILL, &ign);
-		teardown_one(ps, c, false, true, &ign);
+		ctr_teardown(ps, c, false, true, &ign);
 		if (ign.code && !first.code)
 			first = ign;
 		progress("Container", jstr(c, "name"), "Removed");
@@ -1675,7 +1046,7 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 				    json_integer(colon ? atoi(colon + 1) : 0));
 	}
 	json_array_append(state_containers(ps), rec);
-	r = setup_one(ps, m, rec, e);
+	r = ctr_setup(ps, m, rec, e);
 	if (r == 0)
 		r = pstate_save(ps, e);
 	if (r < 0) {

@@ -1,0 +1,233 @@
+/* The checks `up` makes on machine state before its first side effect:
+ * external networks exist, requested subnets and published ports are
+ * free, container names are not held by another project.  A failure
+ * here means nothing was created. */
+#include "orchestrator/cli.h"
+#include "netd/netd.h"
+#include "runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- checks before any side effect ---------------------------------------- */
+
+static bool parse_cidr4(const char *s, uint32_t *net, int *bits)
+{
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", s);
+	char *slash = strchr(buf, '/');
+	*bits = 32;
+	if (slash) {
+		*slash = '\0';
+		*bits = atoi(slash + 1);
+	}
+	struct in_addr a;
+	if (inet_pton(AF_INET, buf, &a) != 1 || *bits < 0 || *bits > 32)
+		return false;
+	uint32_t mask = *bits ? ~0u << (32 - *bits) : 0;
+	*net = ntohl(a.s_addr) & mask;
+	return true;
+}
+
+static bool cidr_overlap(const char *a, const char *b)
+{
+	uint32_t na, nb;
+	int ba, bb;
+	if (!parse_cidr4(a, &na, &ba) || !parse_cidr4(b, &nb, &bb))
+		return false;
+	int bits = ba < bb ? ba : bb;
+	uint32_t mask = bits ? ~0u << (32 - bits) : 0;
+	return (na & mask) == (nb & mask);
+}
+
+static const char *net_subnet(const struct network *n)
+{
+	return n->n_ipam > 0 ? n->ipam[0].subnet : NULL;
+}
+
+/* Networks: external ones exist, requested subnets are free. */
+int check_networks(const struct project *m, struct orch_err *e)
+{
+	bool need = false;
+	for (size_t i = 0; i < m->n_networks; i++)
+		if (m->networks[i].external || net_subnet(&m->networks[i]))
+			need = true;
+	if (!need)
+		return 0;
+	struct netd_conn *c = NULL;
+	int r = netd_get(&c, e);
+	if (r < 0)
+		return r;
+	struct netd_network *all = NULL;
+	size_t n = 0;
+	r = netd_network_list(c, NULL, &all, &n, e);
+	if (r < 0)
+		return err_wrap(e, "listing networks");
+	for (size_t i = 0; i < m->n_networks && r == 0; i++) {
+		const struct network *net = &m->networks[i];
+		if (net->external) {
+			bool found = false;
+			for (size_t k = 0; k < n; k++)
+				found |= streq(all[k].name, net->name);
+			if (!found)
+				r = err_set(e, ENOENT,
+					    "%s:%d:%d: external network \"%s\" "
+					    "does not exist",
+					    net->pos.file, net->pos.line,
+					    net->pos.col, net->name);
+			continue;
+		}
+		const char *sub = net_subnet(net);
+		if (!sub)
+			continue;
+		for (size_t k = 0; k < n && r == 0; k++) {
+			if (streq(all[k].name, net->name) ||
+			    !all[k].subnet || !cidr_overlap(sub, all[k].subnet))
+				continue;
+			r = err_set(e, EADDRINUSE,
+				    "%s:%d:%d: subnet %s of network \"%s\" "
+				    "overlaps %s of network \"%s\" (project "
+				    "%s)",
+				    net->ipam[0].pos.file, net->ipam[0].pos.line,
+				    net->ipam[0].pos.col, sub, net->name,
+				    all[k].subnet, all[k].name,
+				    all[k].project ? all[k].project : "?");
+		}
+	}
+	netd_networks_free(all, n);
+	return r;
+}
+
+/* Container names must be free on the host: no other project holds
+ * them. */
+int check_names(struct pstate *ps, json_t *new_recs,
+		       struct orch_err *e)
+{
+	_cleanup_strv_ char **projects = NULL;
+	int r = pstate_list(&projects, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; projects && projects[i]; i++) {
+		if (streq(projects[i], ps->name))
+			continue;
+		_cleanup_free_ char *sf = xasprintf(
+			"%s/projects/%s/state.json", orch_run(), projects[i]);
+		json_auto_t *st = json_load_file(sf, 0, NULL);
+		if (!st)
+			continue;
+		size_t k, j;
+		json_t *a, *b;
+		json_array_foreach(json_object_get(st, "containers"), k, a)
+			json_array_foreach(new_recs, j, b)
+		{
+			if (streq(jstr(a, "name") ?: "", jstr(b, "name")))
+				return err_set(e, EEXIST,
+					       "container name \"%s\" is "
+					       "already used by project %s",
+					       jstr(b, "name"), projects[i]);
+		}
+	}
+	return 0;
+}
+
+/* Whether a host port is taken by a listening socket here. */
+static bool host_port_busy(const char *proto, const char *host_ip,
+			   unsigned port)
+{
+	bool udp = proto && streq(proto, "udp");
+	_cleanup_close_ int s = socket(
+		AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
+	if (host_ip && *host_ip)
+		inet_pton(AF_INET, host_ip, &sa.sin_addr);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	return bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	       errno == EADDRINUSE;
+}
+
+/* Published ports that this up will need are free: no listening socket
+ * and no other project's mapping holds them (the project's own current
+ * publications excepted).  netd's port.check needs an existing network,
+ * so the mappings are read from its network list. */
+int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
+{
+	struct netd_network *all = NULL;
+	size_t n_all = 0;
+	bool listed = false;
+	size_t i, k;
+	json_t *rec, *p;
+	int r = 0;
+	json_array_foreach(new_recs, i, rec)
+	{
+		json_array_foreach(json_object_get(rec, "port_specs"), k, p)
+		{
+			unsigned lo = (unsigned)jint(p, "published", 0);
+			if (lo == 0 || jint(p, "published_end", lo) != lo)
+				continue;
+			const char *proto = jstr(p, "protocol");
+			bool ours = false;
+			size_t a, b;
+			json_t *c, *q;
+			json_array_foreach(state_containers(ps), a, c)
+				json_array_foreach(json_object_get(c, "ports"),
+						   b, q)
+			{
+				if (jint(q, "PublishedPort", 0) == lo &&
+				    streq(jstr(q, "Protocol") ?: "", proto))
+					ours = true;
+			}
+			if (ours)
+				continue;
+			if (!listed) {
+				struct netd_conn *nc = NULL;
+				r = netd_get(&nc, e);
+				if (r == 0)
+					r = netd_network_list(nc, NULL, &all,
+							      &n_all, e);
+				if (r < 0)
+					goto out;
+				listed = true;
+			}
+			for (size_t x = 0; x < n_all; x++)
+				for (size_t y = 0; y < all[x].n_ports; y++) {
+					struct netd_port *hp = &all[x].ports[y];
+					if (hp->host_port != lo ||
+					    !streq(hp->proto ?: "tcp", proto))
+						continue;
+					r = err_set(e, EADDRINUSE,
+						    "service \"%s\": host port "
+						    "%u/%s is already published "
+						    "by network %s (project %s)",
+						    jstr(rec, "service"), lo,
+						    proto, all[x].name,
+						    all[x].project ?: "?");
+					goto out;
+				}
+			if (host_port_busy(proto, jstr(p, "host_ip"), lo)) {
+				r = err_set(e, EADDRINUSE,
+					    "service \"%s\": host port %u/%s is "
+					    "already in use on this host",
+					    jstr(rec, "service"), lo, proto);
+				goto out;
+			}
+		}
+	}
+out:
+	netd_networks_free(all, n_all);
+	return r;
+}
+
