@@ -93,7 +93,7 @@ int cmd_up(int argc, char **argv)
 	};
 	struct up_opts o = {.timeout_ms = -1};
 	const char *exit_from = NULL;
-	bool abort_on_exit = false;
+	bool abort_on_exit = false, no_build = false;
 	_cleanup_strv_ char **scale = NULL;
 	int c;
 	optind = 1;
@@ -147,6 +147,8 @@ int cmd_up(int argc, char **argv)
 			o.timeout_ms = atoll(optarg) * 1000;
 			break;
 		case O_NO_BUILD:
+			no_build = true;
+			break;
 		case O_QUIET_PULL:
 		case O_PULL:
 		case O_NO_COLOR:
@@ -178,11 +180,14 @@ int cmd_up(int argc, char **argv)
 	if (cli_load(&m, false) < 0)
 		return 1;
 	struct orch_err e = {0};
-	if (o.build) {
-		fprintf(stderr, "orch up: --build is not supported yet; run "
-				"`orch build` first\n");
+	/* --build rebuilds; otherwise only images never built are built
+	 * (compose's default); --no-build builds nothing. */
+	int br = o.build ? build_service_images(m, services, false, &e)
+	       : no_build ? 0
+			  : build_missing_images(m, services, &e);
+	if (br < 0) {
 		project_free(m);
-		return 1;
+		return cli_fail(&e);
 	}
 	struct pstate ps;
 	int r = pstate_open(m->name, true, &ps, &e);

@@ -1,0 +1,61 @@
+#!/bin/bash
+# The attached forms: `up` following logs with --abort-on-container-exit
+# and --exit-code-from, `run` of a one-off container, `up` building a
+# service's image first, and --wait failing fast on an unhealthy service.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lifecycle_helpers.inc"
+
+project att <<'Y'
+services:
+  server:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+  job:
+    image: bb:1
+    command: ["sh", "-c", "echo job-output; exit 5"]
+    network_mode: none
+Y
+out=$(inp att timeout 30 "$O" up --exit-code-from job 2>/dev/null)
+check_eq "up --exit-code-from returns the job's exit code" 5 "$?"
+check_match "up streams prefixed logs" 'att-job-1 +\| job-output' "$out"
+check_eq "the other service was stopped" exited "$(psf att server State)"
+
+out=$(inp att "$O" run --rm -T job sh -c 'echo from-run; exit 3')
+check_eq "run returns the command's exit code" 3 "$?"
+check_eq "run's output comes through" from-run "$out"
+check_eq "run --rm leaves no container" "" "$(inp att "$O" ps -a --format json | grep -- -run-)"
+check "down att" inp att "$O" down
+
+mkdir -p "$T/bld/ctx"
+cat > "$T/bld/ctx/Containerfile" <<'D'
+FROM bb:1
+RUN echo built-content > /built.txt
+CMD ["sleep", "3600"]
+D
+project bld <<'Y'
+services:
+  app:
+    build: ./ctx
+    network_mode: none
+Y
+check "up builds the missing image" inp bld "$O" up -d
+check_eq "the container runs the built image" built-content "$(inp bld "$O" exec -T app cat /built.txt)"
+check "down bld" inp bld "$O" down
+
+project sick <<'Y'
+services:
+  bad:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+Y
+out=$(inp sick timeout 30 "$O" up -d --wait 2>&1)
+check_eq "up --wait fails on an unhealthy service" 1 "$?"
+check_match "naming it" 'sick-bad-1 is unhealthy' "$out"
+check "down sick" inp sick "$O" down
+finish
