@@ -7,32 +7,44 @@
 
 static void config_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: orch config [OPTIONS]\n\n"
-		"Parse, resolve and render the compose files in canonical form.\n\n"
-		"Options:\n"
-		"  -f, --file FILE            Compose file (repeatable; - = stdin)\n"
-		"  -p, --project-name NAME    Project name\n"
-		"      --project-directory D  Project directory (default: the first "
-		"file's)\n"
-		"      --env-file FILE        Environment file (repeatable)\n"
-		"      --profile P            Enable a profile (repeatable)\n"
-		"      --format yaml|json     Output format (default yaml)\n"
-		"  -o, --output FILE          Write to FILE instead of stdout\n"
-		"      --services             Print the service names\n"
-		"      --volumes              Print the volume names\n"
-		"      --networks             Print the network names\n"
-		"      --profiles             Print the profile names\n"
-		"      --images               Print the image names\n"
-		"      --no-interpolate       Don't interpolate variables\n"
-		"      --no-consistency       Don't check references and conflicts\n"
-		"  -q, --quiet                Only validate\n");
+	fprintf(
+	    f,
+	    "Usage: orch config [OPTIONS]\n\n"
+	    "Parse, resolve and render the compose files in canonical form.\n\n"
+	    "Options:\n"
+	    "  -f, --file FILE            Compose file (repeatable; - = "
+	    "stdin)\n"
+	    "  -p, --project-name NAME    Project name\n"
+	    "      --project-directory D  Project directory (default: the "
+	    "first "
+	    "file's)\n"
+	    "      --env-file FILE        Environment file (repeatable)\n"
+	    "      --profile P            Enable a profile (repeatable)\n"
+	    "      --format yaml|json     Output format (default yaml)\n"
+	    "  -o, --output FILE          Write to FILE instead of stdout\n"
+	    "      --services             Print the service names\n"
+	    "      --volumes              Print the volume names\n"
+	    "      --networks             Print the network names\n"
+	    "      --profiles             Print the profile names\n"
+	    "      --images               Print the image names\n"
+	    "      --no-interpolate       Don't interpolate variables\n"
+	    "      --no-consistency       Don't check references and "
+	    "conflicts\n"
+	    "  -q, --quiet                Only validate\n");
 }
 
 enum {
-	OPT_PROFILE = 256, OPT_FORMAT, OPT_SERVICES, OPT_VOLUMES, OPT_NETWORKS,
-	OPT_PROFILES, OPT_IMAGES, OPT_ENV_FILE, OPT_PROJECT_DIR,
-	OPT_NO_INTERP, OPT_NO_CONSIST,
+	OPT_PROFILE = 256,
+	OPT_FORMAT,
+	OPT_SERVICES,
+	OPT_VOLUMES,
+	OPT_NETWORKS,
+	OPT_PROFILES,
+	OPT_IMAGES,
+	OPT_ENV_FILE,
+	OPT_PROJECT_DIR,
+	OPT_NO_INTERP,
+	OPT_NO_CONSIST,
 };
 
 static void print_profiles(const struct project *p, FILE *out)
@@ -42,7 +54,8 @@ static void print_profiles(const struct project *p, FILE *out)
 		const struct service *v = pass ? p->disabled : p->services;
 		size_t n = pass ? p->n_disabled : p->n_services;
 		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; v[i].profiles && v[i].profiles[j]; j++)
+			for (size_t j = 0; v[i].profiles && v[i].profiles[j];
+			     j++)
 				if (!strv_contains(all, v[i].profiles[j]))
 					strv_push(&all, v[i].profiles[j]);
 	}
@@ -61,25 +74,26 @@ static void print_profiles(const struct project *p, FILE *out)
 int cmd_config(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"file", required_argument, NULL, 'f'},
-		{"project-name", required_argument, NULL, 'p'},
-		{"project-directory", required_argument, NULL, OPT_PROJECT_DIR},
-		{"env-file", required_argument, NULL, OPT_ENV_FILE},
-		{"profile", required_argument, NULL, OPT_PROFILE},
-		{"format", required_argument, NULL, OPT_FORMAT},
-		{"output", required_argument, NULL, 'o'},
-		{"services", no_argument, NULL, OPT_SERVICES},
-		{"volumes", no_argument, NULL, OPT_VOLUMES},
-		{"networks", no_argument, NULL, OPT_NETWORKS},
-		{"profiles", no_argument, NULL, OPT_PROFILES},
-		{"images", no_argument, NULL, OPT_IMAGES},
-		{"no-interpolate", no_argument, NULL, OPT_NO_INTERP},
-		{"no-consistency", no_argument, NULL, OPT_NO_CONSIST},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"file", required_argument, NULL, 'f'},
+	    {"project-name", required_argument, NULL, 'p'},
+	    {"project-directory", required_argument, NULL, OPT_PROJECT_DIR},
+	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+	    {"profile", required_argument, NULL, OPT_PROFILE},
+	    {"format", required_argument, NULL, OPT_FORMAT},
+	    {"output", required_argument, NULL, 'o'},
+	    {"services", no_argument, NULL, OPT_SERVICES},
+	    {"volumes", no_argument, NULL, OPT_VOLUMES},
+	    {"networks", no_argument, NULL, OPT_NETWORKS},
+	    {"profiles", no_argument, NULL, OPT_PROFILES},
+	    {"images", no_argument, NULL, OPT_IMAGES},
+	    {"no-interpolate", no_argument, NULL, OPT_NO_INTERP},
+	    {"no-consistency", no_argument, NULL, OPT_NO_CONSIST},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
-	_cleanup_strv_ char **files = NULL, **profiles = NULL, **env_files = NULL;
+	_cleanup_strv_ char **files = NULL, **profiles = NULL,
+			    **env_files = NULL;
 	struct compose_opts o = {0};
 	enum compose_format fmt = COMPOSE_YAML;
 	const char *output = NULL;
@@ -90,30 +104,59 @@ int cmd_config(int argc, char **argv)
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "f:p:o:qh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': strv_push(&files, optarg); break;
-		case 'p': o.project_name = optarg; break;
-		case OPT_PROJECT_DIR: o.project_dir = optarg; break;
-		case OPT_ENV_FILE: strv_push(&env_files, optarg); break;
-		case OPT_PROFILE: strv_push(&profiles, optarg); break;
+		case 'f':
+			strv_push(&files, optarg);
+			break;
+		case 'p':
+			o.project_name = optarg;
+			break;
+		case OPT_PROJECT_DIR:
+			o.project_dir = optarg;
+			break;
+		case OPT_ENV_FILE:
+			strv_push(&env_files, optarg);
+			break;
+		case OPT_PROFILE:
+			strv_push(&profiles, optarg);
+			break;
 		case OPT_FORMAT:
 			if (streq(optarg, "yaml"))
 				fmt = COMPOSE_YAML;
 			else if (streq(optarg, "json"))
 				fmt = COMPOSE_JSON;
 			else {
-				fprintf(stderr, "orch config: unknown format \"%s\" "
-						"(want yaml or json)\n", optarg);
+				fprintf(stderr,
+					"orch config: unknown format \"%s\" "
+					"(want yaml or json)\n",
+					optarg);
 				return 2;
 			}
 			break;
-		case 'o': output = optarg; break;
-		case OPT_SERVICES: case OPT_VOLUMES: case OPT_NETWORKS:
-		case OPT_PROFILES: case OPT_IMAGES: list = c; break;
-		case OPT_NO_INTERP: o.no_interpolate = true; break;
-		case OPT_NO_CONSIST: o.no_consistency = true; break;
-		case 'q': quiet = true; break;
-		case 'h': config_usage(stdout); return 0;
-		default: config_usage(stderr); return 2;
+		case 'o':
+			output = optarg;
+			break;
+		case OPT_SERVICES:
+		case OPT_VOLUMES:
+		case OPT_NETWORKS:
+		case OPT_PROFILES:
+		case OPT_IMAGES:
+			list = c;
+			break;
+		case OPT_NO_INTERP:
+			o.no_interpolate = true;
+			break;
+		case OPT_NO_CONSIST:
+			o.no_consistency = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			config_usage(stdout);
+			return 0;
+		default:
+			config_usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {

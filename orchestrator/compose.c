@@ -59,7 +59,8 @@ void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
 		diag_add(c->d, M_ERROR, n ? &n->pos : NULL, "%s", s);
 }
 
-/* ---- typed reads ---------------------------------------------------------- */
+/* ---- typed reads ----------------------------------------------------------
+ */
 
 /* Values in messages are cut short so one line stays one line. */
 static const char *shown(const struct ynode *n)
@@ -172,7 +173,8 @@ bool c_duration(struct cctx *c, const struct ynode *n, int64_t *out)
 	}
 	int r = duration_parse(n->s, out);
 	if (r < 0) {
-		cerr(c, n, "invalid duration \"%s\" (want e.g. 30s, 1m30s, 500ms)",
+		cerr(c, n,
+		     "invalid duration \"%s\" (want e.g. 30s, 1m30s, 500ms)",
 		     shown(n));
 		return false;
 	}
@@ -189,8 +191,9 @@ char **c_strlist(struct cctx *c, const struct ynode *n, bool allow_string)
 	if (n->kind == Y_NULL)
 		return NULL;
 	if (n->kind != Y_SEQ) {
-		cerr(c, n, allow_string ? "must be a string or a list of strings"
-					: "must be a list of strings, not %s",
+		cerr(c, n,
+		     allow_string ? "must be a string or a list of strings"
+				  : "must be a list of strings, not %s",
 		     ykind_name(n));
 		return NULL;
 	}
@@ -221,8 +224,8 @@ void kv_set(struct arena *a, struct m_kvlist *l, const char *key,
 		}
 	/* Capacity is the next power of two: grow when n is one. */
 	if (!(l->n & (l->n - 1))) {
-		struct m_kv *v = arena_new_array(a, struct m_kv,
-						 l->n ? 2 * l->n : 4);
+		struct m_kv *v =
+		    arena_new_array(a, struct m_kv, l->n ? 2 * l->n : 4);
 		if (l->n)
 			memcpy(v, l->v, l->n * sizeof(*v));
 		l->v = v;
@@ -251,13 +254,16 @@ void c_kvlist(struct cctx *c, const struct ynode *n, enum kvmode mode,
 			const char *key = n->k[i]->s;
 			const char *val;
 			if (v->kind == Y_NULL)
-				val = mode == KV_ENV ? env_get(c->env, key) : "";
+				val =
+				    mode == KV_ENV ? env_get(c->env, key) : "";
 			else if (v->kind == Y_SCALAR)
 				val = v->s;
 			else {
 				size_t l = cpath_push(c, "%s", key);
-				cerr(c, v, "must be a string, number or boolean, "
-					   "not %s", ykind_name(v));
+				cerr(c, v,
+				     "must be a string, number or boolean, "
+				     "not %s",
+				     ykind_name(v));
 				cpath_pop(c, l);
 				continue;
 			}
@@ -266,7 +272,8 @@ void c_kvlist(struct cctx *c, const struct ynode *n, enum kvmode mode,
 		return;
 	}
 	if (n->kind != Y_SEQ) {
-		cerr(c, n, "must be a mapping or a list, not %s", ykind_name(n));
+		cerr(c, n, "must be a mapping or a list, not %s",
+		     ykind_name(n));
 		return;
 	}
 	for (size_t i = 0; i < n->n; i++) {
@@ -287,7 +294,8 @@ void c_kvlist(struct cctx *c, const struct ynode *n, enum kvmode mode,
 			val = env_get(c->env, key);
 		else if (mode == KV_HOSTS) {
 			size_t l = cpath_push(c, "[%zu]", i);
-			cerr(c, it, "invalid host entry \"%s\" (want host=address)",
+			cerr(c, it,
+			     "invalid host entry \"%s\" (want host=address)",
 			     shown(it));
 			cpath_pop(c, l);
 			continue;
@@ -317,14 +325,16 @@ void c_known_keys(struct cctx *c, const struct ynode *n,
 			continue;
 		const char *near = did_you_mean(k, names, count);
 		if (near)
-			cerr(c, n->k[i], "unknown key \"%s\" (did you mean \"%s\"?)",
-			     k, near);
+			cerr(c, n->k[i],
+			     "unknown key \"%s\" (did you mean \"%s\"?)", k,
+			     near);
 		else
 			cerr(c, n->k[i], "unknown key \"%s\"", k);
 	}
 }
 
-/* ---- did you mean ----------------------------------------------------------- */
+/* ---- did you mean -----------------------------------------------------------
+ */
 
 static size_t edit_distance(const char *a, const char *b)
 {
@@ -340,9 +350,9 @@ static size_t edit_distance(const char *a, const char *b)
 		for (size_t j = 1; j <= lb; j++) {
 			size_t cur = row[j];
 			size_t cost = tolower((unsigned char)a[i - 1]) ==
-						      tolower((unsigned char)b[j - 1])
-					      ? 0
-					      : 1;
+					      tolower((unsigned char)b[j - 1])
+					  ? 0
+					  : 1;
 			size_t best = prev + cost;
 			if (row[j] + 1 < best)
 				best = row[j] + 1;
@@ -384,8 +394,8 @@ static char *object_name(struct cctx *c, const char *key, char *name,
 }
 
 /* external: true, or the legacy external: {name: x}. */
-static void read_external(struct cctx *c, const struct ynode *v,
-			  bool *external, char **name)
+static void read_external(struct cctx *c, const struct ynode *v, bool *external,
+			  char **name)
 {
 	if (v->kind == Y_MAP) {
 		static const char *const keys[] = {"name"};
@@ -434,25 +444,33 @@ static void convert_ipam(struct cctx *c, const struct ynode *n,
 			if ((f = ymap_get(p, "subnet"))) {
 				pool->subnet = c_str(c, f);
 				if (pool->subnet &&
-				    cidr_parse(pool->subnet, &fam, addr, &prefix) < 0) {
-					cerr(c, f, "invalid subnet \"%s\" (want CIDR "
-						   "like 10.5.0.0/16)", pool->subnet);
+				    cidr_parse(pool->subnet, &fam, addr,
+					       &prefix) < 0) {
+					cerr(c, f,
+					     "invalid subnet \"%s\" (want CIDR "
+					     "like 10.5.0.0/16)",
+					     pool->subnet);
 					pool->subnet = NULL;
 				}
 			}
 			if ((f = ymap_get(p, "ip_range"))) {
 				pool->ip_range = c_str(c, f);
 				if (pool->ip_range &&
-				    cidr_parse(pool->ip_range, &fam, addr, &prefix) < 0) {
-					cerr(c, f, "invalid ip_range \"%s\" (want CIDR)",
+				    cidr_parse(pool->ip_range, &fam, addr,
+					       &prefix) < 0) {
+					cerr(c, f,
+					     "invalid ip_range \"%s\" (want "
+					     "CIDR)",
 					     pool->ip_range);
 					pool->ip_range = NULL;
 				}
 			}
 			if ((f = ymap_get(p, "gateway"))) {
 				pool->gateway = c_str(c, f);
-				if (pool->gateway && !ip_valid(pool->gateway, NULL)) {
-					cerr(c, f, "invalid gateway address \"%s\"",
+				if (pool->gateway &&
+				    !ip_valid(pool->gateway, NULL)) {
+					cerr(c, f,
+					     "invalid gateway address \"%s\"",
 					     pool->gateway);
 					pool->gateway = NULL;
 				}
@@ -469,9 +487,8 @@ static void convert_network(struct cctx *c, const struct ynode *key,
 			    const struct ynode *n, struct network *net)
 {
 	static const char *const keys[] = {
-		"driver",      "driver_opts", "ipam",	"external", "internal",
-		"attachable",  "labels",      "name",	"enable_ipv6",
-		"enable_ipv4",
+	    "driver",	  "driver_opts", "ipam", "external",	"internal",
+	    "attachable", "labels",	 "name", "enable_ipv6", "enable_ipv4",
 	};
 	net->key = key->s;
 	net->pos = key->pos;
@@ -484,7 +501,8 @@ static void convert_network(struct cctx *c, const struct ynode *key,
 			net->driver = c_str(c, v);
 		if (net->driver && !streq(net->driver, "bridge") &&
 		    !streq(net->driver, "default"))
-			cerr(c, v, "unsupported network driver \"%s\" (only bridge)",
+			cerr(c, v,
+			     "unsupported network driver \"%s\" (only bridge)",
 			     net->driver);
 		if ((v = ymap_get(n, "driver_opts")))
 			c_kvlist(c, v, KV_OPTS, &net->driver_opts);
@@ -522,7 +540,8 @@ static void convert_volume(struct cctx *c, const struct ynode *key,
 		if ((v = ymap_get(n, "driver")))
 			vol->driver = c_str(c, v);
 		if (vol->driver && !streq(vol->driver, "local"))
-			cerr(c, v, "unsupported volume driver \"%s\" (only local)",
+			cerr(c, v,
+			     "unsupported volume driver \"%s\" (only local)",
 			     vol->driver);
 		if ((v = ymap_get(n, "driver_opts")))
 			c_kvlist(c, v, KV_OPTS, &vol->driver_opts);
@@ -538,10 +557,9 @@ static void convert_file_obj(struct cctx *c, const struct ynode *key,
 			     const struct ynode *n, struct m_file_obj *o,
 			     bool secret)
 {
-	static const char *const keys[] = {"file",	 "environment", "content",
-					   "external", "labels",	"name",
-					   "driver",	 "driver_opts",
-					   "template_driver"};
+	static const char *const keys[] = {
+	    "file", "environment", "content",	  "external",	    "labels",
+	    "name", "driver",	   "driver_opts", "template_driver"};
 	o->key = key->s;
 	o->pos = key->pos;
 	if (c_map(c, n)) {
@@ -552,7 +570,8 @@ static void convert_file_obj(struct cctx *c, const struct ynode *key,
 		if ((v = ymap_get(n, "file"))) {
 			char *f = c_str(c, v);
 			if (f)
-				o->file = path_resolve(c->a, c->workdir, c->home, f);
+				o->file =
+				    path_resolve(c->a, c->workdir, c->home, f);
 		}
 		if ((v = ymap_get(n, "environment")))
 			o->environment = c_str(c, v);
@@ -562,11 +581,12 @@ static void convert_file_obj(struct cctx *c, const struct ynode *key,
 			read_external(c, v, &o->external, &o->name);
 		if ((v = ymap_get(n, "labels")))
 			c_kvlist(c, v, KV_LABELS, &o->labels);
-		int sources = !!o->file + !!o->environment + !!o->content +
-			      o->external;
+		int sources =
+		    !!o->file + !!o->environment + !!o->content + o->external;
 		if (sources != 1)
-			cerr(c, key, "%s \"%s\" needs exactly one of file, "
-				     "environment%s or external",
+			cerr(c, key,
+			     "%s \"%s\" needs exactly one of file, "
+			     "environment%s or external",
 			     secret ? "secret" : "config", o->key,
 			     secret ? "" : ", content");
 		if (secret && o->content)
@@ -576,7 +596,8 @@ static void convert_file_obj(struct cctx *c, const struct ynode *key,
 	o->name = object_name(c, o->key, o->name, o->external);
 }
 
-/* ---- the whole file --------------------------------------------------------- */
+/* ---- the whole file ---------------------------------------------------------
+ */
 
 static int svc_cmp(const void *a, const void *b)
 {
@@ -635,37 +656,42 @@ static void convert_file_objs(struct cctx *c, const struct ynode *root,
 void compose_convert(struct cctx *c, const struct ynode *root,
 		     struct project *p)
 {
-	static const char *const top[] = {"version", "name",	 "services",
+	static const char *const top[] = {"version",  "name",	 "services",
 					  "networks", "volumes", "configs",
 					  "secrets",  "include"};
 	c_known_keys(c, root, top, ARRAY_SIZE(top));
 	const struct ynode *v = ymap_key(root, "version");
 	if (v)
-		diag_add(c->d, M_WARNING, &v->pos, "the attribute `version` is "
+		diag_add(c->d, M_WARNING, &v->pos,
+			 "the attribute `version` is "
 			 "obsolete, it will be ignored");
 	v = ymap_key(root, "include");
 	if (v)
-		cerr(c, v, "include is not supported; pass the files with -f "
-			   "instead");
+		cerr(c, v,
+		     "include is not supported; pass the files with -f "
+		     "instead");
 
 	const struct ynode *sec = section(c, root, "services");
 	if (sec) {
-		p->services = arena_new_array(c->a, struct service,
-					      sec->n ? sec->n : 1);
+		p->services =
+		    arena_new_array(c->a, struct service, sec->n ? sec->n : 1);
 		for (size_t i = 0; i < sec->n; i++) {
 			size_t l = cpath_push(c, "services.%s", sec->k[i]->s);
-			convert_service(c, sec->k[i], sec->v[i], &p->services[i]);
+			convert_service(c, sec->k[i], sec->v[i],
+					&p->services[i]);
 			cpath_pop(c, l);
 		}
 		p->n_services = sec->n;
-		qsort(p->services, p->n_services, sizeof(*p->services), svc_cmp);
+		qsort(p->services, p->n_services, sizeof(*p->services),
+		      svc_cmp);
 	}
 	if ((sec = section(c, root, "networks"))) {
 		/* One spare slot for an implicit "default" network. */
 		p->networks = arena_new_array(c->a, struct network, sec->n + 1);
 		for (size_t i = 0; i < sec->n; i++) {
 			size_t l = cpath_push(c, "networks.%s", sec->k[i]->s);
-			convert_network(c, sec->k[i], sec->v[i], &p->networks[i]);
+			convert_network(c, sec->k[i], sec->v[i],
+					&p->networks[i]);
 			cpath_pop(c, l);
 		}
 		p->n_networks = sec->n;
@@ -684,8 +710,8 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 	}
 	qsort(p->networks, p->n_networks, sizeof(*p->networks), net_cmp);
 	if ((sec = section(c, root, "volumes"))) {
-		p->volumes = arena_new_array(c->a, struct volume,
-					     sec->n ? sec->n : 1);
+		p->volumes =
+		    arena_new_array(c->a, struct volume, sec->n ? sec->n : 1);
 		for (size_t i = 0; i < sec->n; i++) {
 			size_t l = cpath_push(c, "volumes.%s", sec->k[i]->s);
 			convert_volume(c, sec->k[i], sec->v[i], &p->volumes[i]);

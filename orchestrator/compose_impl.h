@@ -15,8 +15,9 @@ void *arena_alloc(struct arena *a, size_t n); /* zeroed, aligned */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_printf(struct arena *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-#define arena_new_array(a, type, n) ((type *)arena_alloc((a), sizeof(type) * (n)))
+    __attribute__((format(printf, 2, 3)));
+#define arena_new_array(a, type, n)                                            \
+	((type *)arena_alloc((a), sizeof(type) * (n)))
 
 /* ---- the YAML node tree ---------------------------------------------- */
 
@@ -42,8 +43,8 @@ struct ynode {
  * Anchors, aliases and merge keys (<<) are resolved; duplicate keys,
  * syntax errors and non-scalar keys are reported to d.  Returns the
  * number of documents, or -EINVAL after an error. */
-int yaml_load(struct arena *a, const char *file, const char *text,
-	      size_t len, struct ynode ***roots, struct orch_diag *d);
+int yaml_load(struct arena *a, const char *file, const char *text, size_t len,
+	      struct ynode ***roots, struct orch_diag *d);
 
 struct ynode *ymap_get(const struct ynode *map, const char *key);
 /* The key node itself (for positions of keys). */
@@ -103,8 +104,7 @@ int port_parse_published(const char *s, uint16_t *lo, uint16_t *hi);
 char *path_clean(struct arena *a, const char *path);
 char *path_resolve(struct arena *a, const char *base, const char *home,
 		   const char *p);
-int cidr_parse(const char *s, int *family, unsigned char addr[16],
-	       int *prefix);
+int cidr_parse(const char *s, int *family, unsigned char addr[16], int *prefix);
 bool prefix_match(const unsigned char *a, const unsigned char *b, int bits);
 
 /* Sets key in a list (replacing an earlier value, keeping its place). */
@@ -126,9 +126,9 @@ struct cctx {
 
 /* Errors about node n, prefixed with the current path. */
 void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 size_t cpath_push(struct cctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void cpath_pop(struct cctx *c, size_t len);
 
 /* Typed reads of a node; on a wrong type they report and return false /
@@ -157,6 +157,8 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 /* One service's mapping -> s (compose_svc.c). */
 void convert_service(struct cctx *c, const struct ynode *name,
 		     const struct ynode *n, struct service *s);
+/* A port in long syntax (a mapping); false after reporting an error. */
+bool port_parse_long(struct cctx *c, const struct ynode *n, struct m_port *p);
 /* Whether a service key's sequence merges item by item with a key
  * (ports, volumes, devices, configs, secrets, unique lists like dns). */
 bool merge_is_keyed(const char *key);
@@ -166,8 +168,7 @@ const char *merge_item_key(struct arena *a, const char *key,
 			   const struct ynode *item);
 
 /* Levenshtein-based suggestion among names; NULL when nothing is close. */
-const char *did_you_mean(const char *word, const char *const *names,
-			 size_t n);
+const char *did_you_mean(const char *word, const char *const *names, size_t n);
 
 /* read_file for regular files only (env files, compose files). */
 int read_regular_file(const char *path, char **out, size_t *len,

@@ -16,11 +16,12 @@ static void *grow(struct arena *a, void *arr, size_t n, size_t elem)
 		memcpy(v, arr, elem * n);
 	return v;
 }
-#define PUSH(a, arr, n) ((arr) = grow((a), (arr), (n), sizeof(*(arr))), &(arr)[(n)++])
+#define PUSH(a, arr, n)                                                        \
+	((arr) = grow((a), (arr), (n), sizeof(*(arr))), &(arr)[(n)++])
 
 /* Items of a sequence, with the path following along. */
-#define EACH_ITEM(c, n, i, l)                                              \
-	for (size_t i = 0, l = 0; i < (n)->n; i++)                          \
+#define EACH_ITEM(c, n, i, l)                                                  \
+	for (size_t i = 0, l = 0; i < (n)->n; i++)                             \
 		if ((l = cpath_push((c), "[%zu]", i)), true)
 
 static bool want_seq(struct cctx *c, const struct ynode *n)
@@ -54,7 +55,8 @@ static char **shell_split(struct cctx *c, const struct ynode *n)
 		char ch = *s;
 		if (isspace((unsigned char)ch)) {
 			if (in_word) {
-				*PUSH(c->a, out, count) = arena_strndup(c->a, word.buf, word.len);
+				*PUSH(c->a, out, count) =
+				    arena_strndup(c->a, word.buf, word.len);
 				word.len = 0;
 				in_word = false;
 			}
@@ -74,7 +76,8 @@ static char **shell_split(struct cctx *c, const struct ynode *n)
 		} else if (ch == '"') {
 			s++;
 			while (*s && *s != '"') {
-				if (*s == '\\' && s[1] && strchr("\"\\$`", s[1]))
+				if (*s == '\\' && s[1] &&
+				    strchr("\"\\$`", s[1]))
 					s++;
 				sb_add(&word, s++, 1);
 			}
@@ -86,7 +89,8 @@ static char **shell_split(struct cctx *c, const struct ynode *n)
 		}
 	}
 	if (in_word)
-		*PUSH(c->a, out, count) = arena_strndup(c->a, word.buf ? word.buf : "", word.len);
+		*PUSH(c->a, out, count) =
+		    arena_strndup(c->a, word.buf ? word.buf : "", word.len);
 	sb_free(&word);
 	out = grow(c->a, out, count, sizeof(*out));
 	if (!out)
@@ -106,13 +110,14 @@ static char **command_of(struct cctx *c, const struct ynode *n)
 	return c_strlist(c, n, false);
 }
 
-/* ---- ports ------------------------------------------------------------------- */
+/* ---- ports
+ * ------------------------------------------------------------------- */
 
-static bool port_long(struct cctx *c, const struct ynode *n, struct m_port *p)
+bool port_parse_long(struct cctx *c, const struct ynode *n, struct m_port *p)
 {
-	static const char *const keys[] = {"target",   "published", "host_ip",
-					   "protocol", "mode",	    "name",
-					   "app_protocol"};
+	static const char *const keys[] = {
+	    "target", "published", "host_ip",	  "protocol",
+	    "mode",   "name",	   "app_protocol"};
 	c_known_keys(c, n, keys, ARRAY_SIZE(keys));
 	const struct ynode *v;
 	int64_t t;
@@ -130,10 +135,12 @@ static bool port_long(struct cctx *c, const struct ynode *n, struct m_port *p)
 	p->target = (uint16_t)t;
 	if ((v = ymap_get(n, "published")) && v->kind != Y_NULL) {
 		const char *s = c_str(c, v);
-		if (!s || port_parse_published(s, &p->published, &p->published_end) < 0) {
+		if (!s || port_parse_published(s, &p->published,
+					       &p->published_end) < 0) {
 			l = cpath_push(c, "published");
-			cerr(c, v, "invalid published port \"%s\" (want a port "
-				   "0-65535 or a range like 8000-8010)",
+			cerr(c, v,
+			     "invalid published port \"%s\" (want a port "
+			     "0-65535 or a range like 8000-8010)",
 			     shown(v->s));
 			cpath_pop(c, l);
 			return false;
@@ -149,7 +156,8 @@ static bool port_long(struct cctx *c, const struct ynode *n, struct m_port *p)
 	if ((v = ymap_get(n, "protocol"))) {
 		const char *s = c_str(c, v);
 		if (s && proto_parse(s, &p->protocol) < 0) {
-			cerr(c, v, "unknown protocol \"%s\" (want tcp, udp or sctp)",
+			cerr(c, v,
+			     "unknown protocol \"%s\" (want tcp, udp or sctp)",
 			     shown(s));
 			return false;
 		}
@@ -180,22 +188,25 @@ static void svc_ports(struct cctx *c, struct service *s, const struct ynode *n)
 		const struct ynode *it = n->v[i];
 		if (it->kind == Y_MAP) {
 			struct m_port p = {0};
-			if (port_long(c, it, &p))
+			if (port_parse_long(c, it, &p))
 				*PUSH(c->a, s->ports, s->n_ports) = p;
 		} else if (it->kind == Y_SCALAR) {
 			struct m_port *ps;
 			size_t np;
 			const char *why;
 			if (port_parse_spec(c->a, it->s, &ps, &np, &why) < 0) {
-				cerr(c, it, "invalid port \"%s\": %s", shown(it->s), why);
+				cerr(c, it, "invalid port \"%s\": %s",
+				     shown(it->s), why);
 			} else {
 				for (size_t j = 0; j < np; j++) {
 					ps[j].pos = it->pos;
-					*PUSH(c->a, s->ports, s->n_ports) = ps[j];
+					*PUSH(c->a, s->ports, s->n_ports) =
+					    ps[j];
 				}
 			}
 		} else {
-			cerr(c, it, "must be a port string or a mapping, not %s",
+			cerr(c, it,
+			     "must be a port string or a mapping, not %s",
 			     ykind_name(it));
 		}
 		cpath_pop(c, l);
@@ -214,15 +225,18 @@ static void svc_expose(struct cctx *c, struct service *s, const struct ynode *n)
 		if (strchr(v[i], ':') ||
 		    port_parse_spec(c->a, v[i], &ps, &np, &why) < 0) {
 			size_t l = cpath_push(c, "[%zu]", i);
-			cerr(c, n->v[i], "invalid port \"%s\" (want e.g. 80, "
-					 "8000-8010 or 53/udp)", shown(v[i]));
+			cerr(c, n->v[i],
+			     "invalid port \"%s\" (want e.g. 80, "
+			     "8000-8010 or 53/udp)",
+			     shown(v[i]));
 			cpath_pop(c, l);
 		}
 	}
 	s->expose = v;
 }
 
-/* ---- volumes ------------------------------------------------------------------ */
+/* ---- volumes
+ * ------------------------------------------------------------------ */
 
 static bool is_path(const char *s)
 {
@@ -239,7 +253,8 @@ static bool volume_name_ok(const char *s)
 	return true;
 }
 
-static bool mount_short(struct cctx *c, const struct ynode *n, struct m_mount *m)
+static bool mount_short(struct cctx *c, const struct ynode *n,
+			struct m_mount *m)
 {
 	_cleanup_free_ char *spec = xstrdup(n->s);
 	char *parts[4] = {0};
@@ -247,7 +262,8 @@ static bool mount_short(struct cctx *c, const struct ynode *n, struct m_mount *m
 	for (char *p = spec, *tok; np < 4 && (tok = strsep(&p, ":"));)
 		parts[np++] = tok;
 	if (np == 4 || !*parts[0]) {
-		cerr(c, n, "invalid volume \"%s\" (want [SOURCE:]TARGET[:MODE])",
+		cerr(c, n,
+		     "invalid volume \"%s\" (want [SOURCE:]TARGET[:MODE])",
 		     shown(n->s));
 		return false;
 	}
@@ -256,8 +272,10 @@ static bool mount_short(struct cctx *c, const struct ynode *n, struct m_mount *m
 	const char *src = np >= 2 ? parts[0] : NULL;
 	const char *dst = np >= 2 ? parts[1] : parts[0];
 	if (dst[0] != '/') {
-		cerr(c, n, "invalid volume \"%s\": the target \"%s\" is not an "
-			   "absolute path", shown(n->s), shown(dst));
+		cerr(c, n,
+		     "invalid volume \"%s\": the target \"%s\" is not an "
+		     "absolute path",
+		     shown(n->s), shown(dst));
 		return false;
 	}
 	m->target = path_clean(c->a, dst);
@@ -288,15 +306,17 @@ static bool mount_short(struct cctx *c, const struct ynode *n, struct m_mount *m
 			m->bind_selinux = arena_strdup(c->a, tok);
 		else if (streq(tok, "nocopy") && m->type == M_MOUNT_VOLUME)
 			m->volume_nocopy = true;
-		else if (strstr(" shared rshared slave rslave private rprivate ",
-				tok) && *tok && m->type == M_MOUNT_BIND &&
-			 !strchr(tok, ' '))
+		else if (strstr(
+			     " shared rshared slave rslave private rprivate ",
+			     tok) &&
+			 *tok && m->type == M_MOUNT_BIND && !strchr(tok, ' '))
 			m->bind_propagation = arena_strdup(c->a, tok);
 		else if (streq(tok, "cached") || streq(tok, "delegated") ||
 			 streq(tok, "consistent"))
 			m->consistency = arena_strdup(c->a, tok);
 		else {
-			cerr(c, n, "invalid volume \"%s\": unknown option \"%s\"",
+			cerr(c, n,
+			     "invalid volume \"%s\": unknown option \"%s\"",
 			     shown(n->s), shown(tok));
 			return false;
 		}
@@ -325,11 +345,11 @@ static void mount_sub(struct cctx *c, const struct ynode *n, const char *key,
 
 static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 {
-	static const char *const keys[] = {"type",   "source",	"target",
+	static const char *const keys[] = {"type",	"source",      "target",
 					   "read_only", "consistency", "bind",
-					   "volume", "tmpfs",	"image"};
-	static const char *const bind_keys[] = {"propagation", "create_host_path",
-						"selinux", "recursive"};
+					   "volume",	"tmpfs",       "image"};
+	static const char *const bind_keys[] = {
+	    "propagation", "create_host_path", "selinux", "recursive"};
 	static const char *const vol_keys[] = {"nocopy", "subpath", "labels"};
 	static const char *const tmpfs_keys[] = {"size", "mode"};
 	static const char *const image_keys[] = {"subpath"};
@@ -339,12 +359,14 @@ static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 	const struct ynode *v = ymap_get(n, "type");
 	const char *type = v ? c_str(c, v) : NULL;
 	size_t t = 0;
-	while (type && t < ARRAY_SIZE(mount_types) && !streq(type, mount_types[t]))
+	while (type && t < ARRAY_SIZE(mount_types) &&
+	       !streq(type, mount_types[t]))
 		t++;
 	if (!type || t == ARRAY_SIZE(mount_types)) {
-		cerr(c, v ? v : n, type ? "invalid mount type \"%s\" (want volume, "
-					  "bind or tmpfs)"
-					: "%smount type is required",
+		cerr(c, v ? v : n,
+		     type ? "invalid mount type \"%s\" (want volume, "
+			    "bind or tmpfs)"
+			  : "%smount type is required",
 		     type ? shown(type) : "");
 		return false;
 	}
@@ -354,13 +376,15 @@ static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 		return false;
 	}
 	if (v->s[0] != '/') {
-		cerr(c, v, "target \"%s\" is not an absolute path", shown(v->s));
+		cerr(c, v, "target \"%s\" is not an absolute path",
+		     shown(v->s));
 		return false;
 	}
 	m->target = path_clean(c->a, v->s);
 	if ((v = ymap_get(n, "source")) && c_str(c, v)) {
 		if (m->type == M_MOUNT_BIND)
-			m->source = path_resolve(c->a, c->workdir, c->home, v->s);
+			m->source =
+			    path_resolve(c->a, c->workdir, c->home, v->s);
 		else if (m->type == M_MOUNT_VOLUME && !volume_name_ok(v->s)) {
 			cerr(c, v, "invalid volume name \"%s\"", shown(v->s));
 			return false;
@@ -418,7 +442,8 @@ static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 	return true;
 }
 
-static void svc_volumes(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_volumes(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	if (!want_seq(c, n))
 		return;
@@ -432,7 +457,8 @@ static void svc_volumes(struct cctx *c, struct service *s, const struct ynode *n
 		else if (it->kind == Y_MAP)
 			ok = mount_long(c, it, &m);
 		else
-			cerr(c, it, "must be a volume string or a mapping, not %s",
+			cerr(c, it,
+			     "must be a volume string or a mapping, not %s",
 			     ykind_name(it));
 		if (ok)
 			*PUSH(c->a, s->volumes, s->n_volumes) = m;
@@ -440,19 +466,21 @@ static void svc_volumes(struct cctx *c, struct service *s, const struct ynode *n
 	}
 }
 
-/* ---- networks, dependencies ------------------------------------------------------ */
+/* ---- networks, dependencies
+ * ------------------------------------------------------ */
 
-static void svc_networks(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_networks(struct cctx *c, struct service *s,
+			 const struct ynode *n)
 {
-	static const char *const keys[] = {"aliases",	   "ipv4_address",
-					   "ipv6_address", "link_local_ips",
-					   "mac_address",  "priority",
-					   "gw_priority",  "driver_opts",
-					   "interface_name"};
+	static const char *const keys[] = {
+	    "aliases",	      "ipv4_address", "ipv6_address",
+	    "link_local_ips", "mac_address",  "priority",
+	    "gw_priority",    "driver_opts",  "interface_name"};
 	if (n->kind == Y_SEQ) {
 		char **names = c_strlist(c, n, false);
 		for (size_t i = 0; names && names[i]; i++) {
-			struct m_svc_net *sn = PUSH(c->a, s->networks, s->n_networks);
+			struct m_svc_net *sn =
+			    PUSH(c->a, s->networks, s->n_networks);
 			sn->name = names[i];
 			sn->pos = n->v[i]->pos;
 			sn->priority = M_UNSET;
@@ -479,8 +507,10 @@ static void svc_networks(struct cctx *c, struct service *s, const struct ynode *
 				int fam;
 				sn->ipv4_address = c_str(c, f);
 				if (sn->ipv4_address &&
-				    (!ip_valid(sn->ipv4_address, &fam) || fam != AF_INET)) {
-					cerr(c, f, "invalid IPv4 address \"%s\"",
+				    (!ip_valid(sn->ipv4_address, &fam) ||
+				     fam != AF_INET)) {
+					cerr(c, f,
+					     "invalid IPv4 address \"%s\"",
 					     shown(sn->ipv4_address));
 					sn->ipv4_address = NULL;
 				}
@@ -489,8 +519,10 @@ static void svc_networks(struct cctx *c, struct service *s, const struct ynode *
 				int fam;
 				sn->ipv6_address = c_str(c, f);
 				if (sn->ipv6_address &&
-				    (!ip_valid(sn->ipv6_address, &fam) || fam != AF_INET6)) {
-					cerr(c, f, "invalid IPv6 address \"%s\"",
+				    (!ip_valid(sn->ipv6_address, &fam) ||
+				     fam != AF_INET6)) {
+					cerr(c, f,
+					     "invalid IPv6 address \"%s\"",
 					     shown(sn->ipv6_address));
 					sn->ipv6_address = NULL;
 				}
@@ -500,21 +532,25 @@ static void svc_networks(struct cctx *c, struct service *s, const struct ynode *
 			if ((f = ymap_get(v, "mac_address")))
 				sn->mac_address = c_str(c, f);
 			if ((f = ymap_get(v, "priority")))
-				c_int(c, f, INT32_MIN, INT32_MAX, &sn->priority);
+				c_int(c, f, INT32_MIN, INT32_MAX,
+				      &sn->priority);
 		}
 		cpath_pop(c, l);
 	}
 }
 
-static void svc_depends_on(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_depends_on(struct cctx *c, struct service *s,
+			   const struct ynode *n)
 {
 	static const char *const keys[] = {"condition", "restart", "required"};
-	static const char *const conds[] = {"service_started", "service_healthy",
+	static const char *const conds[] = {"service_started",
+					    "service_healthy",
 					    "service_completed_successfully"};
 	if (n->kind == Y_SEQ) {
 		char **names = c_strlist(c, n, false);
 		for (size_t i = 0; names && names[i]; i++) {
-			struct m_dep *d = PUSH(c->a, s->depends_on, s->n_depends_on);
+			struct m_dep *d =
+			    PUSH(c->a, s->depends_on, s->n_depends_on);
 			d->service = names[i];
 			d->pos = n->v[i]->pos;
 			d->required = true;
@@ -538,14 +574,17 @@ static void svc_depends_on(struct cctx *c, struct service *s, const struct ynode
 			if ((f = ymap_get(v, "condition"))) {
 				const char *cs = c_str(c, f);
 				size_t k = 0;
-				while (cs && k < ARRAY_SIZE(conds) && !streq(cs, conds[k]))
+				while (cs && k < ARRAY_SIZE(conds) &&
+				       !streq(cs, conds[k]))
 					k++;
 				if (cs && k < ARRAY_SIZE(conds))
 					d->condition = (enum m_dep_cond)k;
 				else if (cs)
-					cerr(c, f, "invalid condition \"%s\" (want "
-						   "service_started, service_healthy or "
-						   "service_completed_successfully)",
+					cerr(c, f,
+					     "invalid condition \"%s\" (want "
+					     "service_started, service_healthy "
+					     "or "
+					     "service_completed_successfully)",
 					     shown(cs));
 			}
 			if ((f = ymap_get(v, "restart")))
@@ -557,13 +596,15 @@ static void svc_depends_on(struct cctx *c, struct service *s, const struct ynode
 	}
 }
 
-/* ---- healthcheck, restart, deploy -------------------------------------------- */
+/* ---- healthcheck, restart, deploy
+ * -------------------------------------------- */
 
-static void svc_healthcheck(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_healthcheck(struct cctx *c, struct service *s,
+			    const struct ynode *n)
 {
-	static const char *const keys[] = {"test",	   "interval", "timeout",
-					   "retries",	   "start_period",
-					   "start_interval", "disable"};
+	static const char *const keys[] = {
+	    "test",	    "interval",	      "timeout", "retries",
+	    "start_period", "start_interval", "disable"};
 	struct m_healthcheck *h = &s->healthcheck;
 	h->present = true;
 	h->pos = n->pos;
@@ -579,10 +620,12 @@ static void svc_healthcheck(struct cctx *c, struct service *s, const struct ynod
 			h->test[1] = v->s;
 		} else if ((h->test = c_strlist(c, v, false))) {
 			const char *first = h->test[0];
-			if (!first || (!streq(first, "NONE") && !streq(first, "CMD") &&
-				       !streq(first, "CMD-SHELL")))
-				cerr(c, v, "a test list must start with \"CMD\", "
-					   "\"CMD-SHELL\" or \"NONE\"");
+			if (!first ||
+			    (!streq(first, "NONE") && !streq(first, "CMD") &&
+			     !streq(first, "CMD-SHELL")))
+				cerr(c, v,
+				     "a test list must start with \"CMD\", "
+				     "\"CMD-SHELL\" or \"NONE\"");
 			else if (streq(first, "NONE"))
 				h->disable = true;
 		}
@@ -592,10 +635,11 @@ static void svc_healthcheck(struct cctx *c, struct service *s, const struct ynod
 		const char *key;
 		size_t off;
 	} durs[] = {
-		{"interval", offsetof(struct m_healthcheck, interval_ns)},
-		{"timeout", offsetof(struct m_healthcheck, timeout_ns)},
-		{"start_period", offsetof(struct m_healthcheck, start_period_ns)},
-		{"start_interval", offsetof(struct m_healthcheck, start_interval_ns)},
+	    {"interval", offsetof(struct m_healthcheck, interval_ns)},
+	    {"timeout", offsetof(struct m_healthcheck, timeout_ns)},
+	    {"start_period", offsetof(struct m_healthcheck, start_period_ns)},
+	    {"start_interval",
+	     offsetof(struct m_healthcheck, start_interval_ns)},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(durs); i++) {
 		int64_t *dst = (int64_t *)((char *)h + durs[i].off);
@@ -619,7 +663,8 @@ static void svc_healthcheck(struct cctx *c, struct service *s, const struct ynod
 	}
 }
 
-static void svc_restart(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_restart(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	const char *v = c_str(c, n);
 	struct m_restart_policy *r = &s->restart;
@@ -641,7 +686,8 @@ static void svc_restart(struct cctx *c, struct service *s, const struct ynode *n
 		const char *num = v + strlen("on-failure:");
 		errno = 0;
 		long long m = strtoll(num, &end, 10);
-		if (!isdigit((unsigned char)*num) || *end || errno || m > INT32_MAX)
+		if (!isdigit((unsigned char)*num) || *end || errno ||
+		    m > INT32_MAX)
 			goto bad;
 		r->policy = M_RESTART_ON_FAILURE;
 		r->max_retries = m;
@@ -650,8 +696,10 @@ static void svc_restart(struct cctx *c, struct service *s, const struct ynode *n
 	return;
 bad:
 	r->present = false;
-	cerr(c, n, "invalid restart policy \"%s\" (want no, always, "
-		   "on-failure[:N] or unless-stopped)", shown(v));
+	cerr(c, n,
+	     "invalid restart policy \"%s\" (want no, always, "
+	     "on-failure[:N] or unless-stopped)",
+	     shown(v));
 }
 
 static void resources(struct cctx *c, const struct ynode *n,
@@ -683,9 +731,9 @@ static void resources(struct cctx *c, const struct ynode *n,
 static void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"mode",		 "replicas",	   "labels",	"resources",
-		"restart_policy", "placement",	   "update_config",
-		"rollback_config", "endpoint_mode",
+	    "mode",	     "replicas",	"labels",
+	    "resources",     "restart_policy",	"placement",
+	    "update_config", "rollback_config", "endpoint_mode",
 	};
 	static const char *const rp_keys[] = {"condition", "delay",
 					      "max_attempts", "window"};
@@ -731,10 +779,14 @@ static void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 			d->restart_policy.present = true;
 			if ((v = ymap_get(rp, "condition"))) {
 				const char *cs = c_str(c, v);
-				if (cs && !streq(cs, "none") && !streq(cs, "on-failure") &&
+				if (cs && !streq(cs, "none") &&
+				    !streq(cs, "on-failure") &&
 				    !streq(cs, "any"))
-					cerr(c, v, "invalid condition \"%s\" (want none, "
-						   "on-failure or any)", shown(cs));
+					cerr(c, v,
+					     "invalid condition \"%s\" (want "
+					     "none, "
+					     "on-failure or any)",
+					     shown(cs));
 				d->restart_policy.condition = (char *)cs;
 			}
 			if ((v = ymap_get(rp, "delay")))
@@ -749,17 +801,34 @@ static void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 	}
 }
 
-/* ---- build, logging, ulimits, configs/secrets ---------------------------------- */
+/* ---- build, logging, ulimits, configs/secrets
+ * ---------------------------------- */
 
 static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
-		"context",     "dockerfile", "dockerfile_inline", "args",
-		"ssh",	       "labels",     "cache_from",	  "cache_to",
-		"no_cache",    "additional_contexts", "network",  "target",
-		"secrets",     "tags",	     "ulimits",		  "platforms",
-		"privileged",  "extra_hosts", "isolation",	  "shm_size",
-		"pull",	       "entitlements",
+	    "context",
+	    "dockerfile",
+	    "dockerfile_inline",
+	    "args",
+	    "ssh",
+	    "labels",
+	    "cache_from",
+	    "cache_to",
+	    "no_cache",
+	    "additional_contexts",
+	    "network",
+	    "target",
+	    "secrets",
+	    "tags",
+	    "ulimits",
+	    "platforms",
+	    "privileged",
+	    "extra_hosts",
+	    "isolation",
+	    "shm_size",
+	    "pull",
+	    "entitlements",
 	};
 	struct m_build *b = &s->build;
 	b->present = true;
@@ -798,8 +867,9 @@ static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 			cpath_pop(c, l);
 		}
 		if (b->dockerfile && b->dockerfile_inline)
-			cerr(c, n, "dockerfile and dockerfile_inline are mutually "
-				   "exclusive");
+			cerr(c, n,
+			     "dockerfile and dockerfile_inline are mutually "
+			     "exclusive");
 	}
 	if (strstr(ctx, "://") || startswith(ctx, "git@"))
 		b->context = (char *)ctx;
@@ -807,7 +877,8 @@ static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 		b->context = path_resolve(c->a, c->workdir, c->home, ctx);
 }
 
-static void svc_logging(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_logging(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	static const char *const keys[] = {"driver", "options"};
 	if (!c_map(c, n))
@@ -821,12 +892,13 @@ static void svc_logging(struct cctx *c, struct service *s, const struct ynode *n
 }
 
 static const char *const ulimit_names[] = {
-	"core", "cpu",	"data",	 "fsize",  "locks",   "memlock", "msgqueue",
-	"nice", "nofile", "nproc", "rss",    "rtprio",  "rttime",  "sigpending",
-	"stack",
+    "core",    "cpu",	   "data",   "fsize",	   "locks",
+    "memlock", "msgqueue", "nice",   "nofile",	   "nproc",
+    "rss",     "rtprio",   "rttime", "sigpending", "stack",
 };
 
-static void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_ulimits(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	if (!c_map(c, n))
 		return;
@@ -841,8 +913,8 @@ static void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n
 		struct m_ulimit u = {.name = (char *)name, .pos = n->k[i]->pos};
 		bool ok = true;
 		if (!known) {
-			const char *near = did_you_mean(name, ulimit_names,
-							ARRAY_SIZE(ulimit_names));
+			const char *near = did_you_mean(
+			    name, ulimit_names, ARRAY_SIZE(ulimit_names));
 			cerr(c, n->k[i], "unknown ulimit \"%s\"%s%s%s", name,
 			     near ? " (did you mean \"" : "", near ? near : "",
 			     near ? "\"?)" : "");
@@ -858,10 +930,14 @@ static void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n
 			} else {
 				ok = c_int(c, sv, -1, INT64_MAX, &u.soft) &&
 				     c_int(c, hv, -1, INT64_MAX, &u.hard);
-				if (ok && u.hard >= 0 && (u.soft > u.hard || u.soft < 0)) {
-					cerr(c, v, "soft limit %lld is above the hard "
-						   "limit %lld", (long long)u.soft,
-					     (long long)u.hard);
+				if (ok && u.hard >= 0 &&
+				    (u.soft > u.hard || u.soft < 0)) {
+					cerr(
+					    c, v,
+					    "soft limit %lld is above the hard "
+					    "limit %lld",
+					    (long long)u.soft,
+					    (long long)u.hard);
 					ok = false;
 				}
 			}
@@ -905,7 +981,8 @@ static void file_refs(struct cctx *c, const struct ynode *n,
 				char *end;
 				long m = strtol(s, &end, s[0] == '0' ? 8 : 10);
 				if (!*s || *end || m < 0 || m > 07777)
-					cerr(c, v, "invalid mode \"%s\"", shown(v->s));
+					cerr(c, v, "invalid mode \"%s\"",
+					     shown(v->s));
 				else
 					r.mode = m;
 			}
@@ -918,17 +995,20 @@ static void file_refs(struct cctx *c, const struct ynode *n,
 	}
 }
 
-static void svc_configs(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_configs(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	file_refs(c, n, &s->configs, &s->n_configs);
 }
 
-static void svc_secrets(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_secrets(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	file_refs(c, n, &s->secrets, &s->n_secrets);
 }
 
-/* ---- small keys with a check of their own ------------------------------------- */
+/* ---- small keys with a check of their own
+ * ------------------------------------- */
 
 static void svc_image(struct cctx *c, struct service *s, const struct ynode *n)
 {
@@ -939,17 +1019,20 @@ static void svc_image(struct cctx *c, struct service *s, const struct ynode *n)
 	}
 }
 
-static void svc_command(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_command(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	s->command = command_of(c, n);
 }
 
-static void svc_entrypoint(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_entrypoint(struct cctx *c, struct service *s,
+			   const struct ynode *n)
 {
 	s->entrypoint = command_of(c, n);
 }
 
-static void svc_network_mode(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_network_mode(struct cctx *c, struct service *s,
+			     const struct ynode *n)
 {
 	const char *v = c_str(c, n);
 	if (!v)
@@ -957,14 +1040,17 @@ static void svc_network_mode(struct cctx *c, struct service *s, const struct yno
 	if (!streq(v, "none") && !streq(v, "host") && !streq(v, "bridge") &&
 	    !(startswith(v, "service:") && v[8]) &&
 	    !(startswith(v, "container:") && v[10])) {
-		cerr(c, n, "invalid network_mode \"%s\" (want none, host, bridge, "
-			   "service:NAME or container:NAME)", shown(v));
+		cerr(c, n,
+		     "invalid network_mode \"%s\" (want none, host, bridge, "
+		     "service:NAME or container:NAME)",
+		     shown(v));
 		return;
 	}
 	s->network_mode = (char *)v;
 }
 
-static void svc_stop_signal(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_stop_signal(struct cctx *c, struct service *s,
+			    const struct ynode *n)
 {
 	const char *v = c_str(c, n);
 	if (v && parse_signal(v) < 0) {
@@ -979,14 +1065,17 @@ static void svc_container_name(struct cctx *c, struct service *s,
 {
 	const char *v = c_str(c, n);
 	if (v && !volume_name_ok(v)) {
-		cerr(c, n, "invalid container name \"%s\" (want "
-			   "[a-zA-Z0-9][a-zA-Z0-9_.-]*)", shown(v));
+		cerr(c, n,
+		     "invalid container name \"%s\" (want "
+		     "[a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+		     shown(v));
 		return;
 	}
 	s->container_name = (char *)v;
 }
 
-static void svc_devices(struct cctx *c, struct service *s, const struct ynode *n)
+static void svc_devices(struct cctx *c, struct service *s,
+			const struct ynode *n)
 {
 	if (!want_seq(c, n))
 		return;
@@ -1008,20 +1097,36 @@ static void svc_devices(struct cctx *c, struct service *s, const struct ynode *n
 				cerr(c, it, "source is required");
 			else
 				s->devices[o++] = arena_printf(
-					c->a, "%s:%s:%s", src->s,
-					dst && dst->kind == Y_SCALAR ? dst->s : src->s,
-					perm && perm->kind == Y_SCALAR ? perm->s : "rwm");
+				    c->a, "%s:%s:%s", src->s,
+				    dst && dst->kind == Y_SCALAR ? dst->s
+								 : src->s,
+				    perm && perm->kind == Y_SCALAR ? perm->s
+								   : "rwm");
 		}
 		cpath_pop(c, l);
 	}
 }
 
-/* ---- the key table ----------------------------------------------------------- */
+/* ---- the key table
+ * ----------------------------------------------------------- */
 
 enum kkind {
-	K_FN, K_STR, K_LIST, K_LIST_OR_STR, K_BOOL, K_BYTES, K_BYTES_M1,
-	K_INT, K_INT_M1, K_DOUBLE, K_DURATION, K_LABELS, K_OPTS, K_HOSTS,
-	K_LATER, K_IGNORED,
+	K_FN,
+	K_STR,
+	K_LIST,
+	K_LIST_OR_STR,
+	K_BOOL,
+	K_BYTES,
+	K_BYTES_M1,
+	K_INT,
+	K_INT_M1,
+	K_DOUBLE,
+	K_DURATION,
+	K_LABELS,
+	K_OPTS,
+	K_HOSTS,
+	K_LATER,
+	K_IGNORED,
 };
 
 struct svc_key {
@@ -1031,100 +1136,109 @@ struct svc_key {
 	void (*fn)(struct cctx *c, struct service *s, const struct ynode *n);
 };
 
-#define F(name, fn) {#name, K_FN, 0, fn}
-#define T(name, kind) {#name, kind, offsetof(struct service, name), NULL}
-#define IGN(name) {#name, K_IGNORED, 0, NULL}
+#define F(name, fn)                                                            \
+	{                                                                      \
+#name, K_FN, 0, fn                                             \
+	}
+#define T(name, kind)                                                          \
+	{                                                                      \
+#name, kind, offsetof(struct service, name), NULL              \
+	}
+#define IGN(name)                                                              \
+	{                                                                      \
+#name, K_IGNORED, 0, NULL                                      \
+	}
 
 static const struct svc_key svc_keys[] = {
-	T(annotations, K_LABELS),
-	IGN(attach),
-	IGN(blkio_config),
-	F(build, svc_build),
-	T(cap_add, K_LIST),
-	T(cap_drop, K_LIST),
-	T(cgroup, K_STR),
-	T(cgroup_parent, K_STR),
-	F(command, svc_command),
-	F(configs, svc_configs),
-	F(container_name, svc_container_name),
-	IGN(cpu_count),
-	IGN(cpu_percent),
-	IGN(cpu_period),
-	IGN(cpu_quota),
-	IGN(cpu_rt_period),
-	IGN(cpu_rt_runtime),
-	T(cpu_shares, K_INT),
-	T(cpus, K_DOUBLE),
-	T(cpuset, K_STR),
-	IGN(credential_spec),
-	F(depends_on, svc_depends_on),
-	F(deploy, svc_deploy),
-	IGN(develop),
-	IGN(device_cgroup_rules),
-	F(devices, svc_devices),
-	T(dns, K_LIST_OR_STR),
-	T(dns_opt, K_LIST),
-	T(dns_search, K_LIST_OR_STR),
-	T(domainname, K_STR),
-	F(entrypoint, svc_entrypoint),
-	{"env_file", K_LATER, 0, NULL},
-	{"environment", K_LATER, 0, NULL},
-	F(expose, svc_expose),
-	{"extends", K_LATER, 0, NULL},
-	T(external_links, K_LIST),
-	T(extra_hosts, K_HOSTS),
-	IGN(gpus),
-	T(group_add, K_LIST),
-	F(healthcheck, svc_healthcheck),
-	T(hostname, K_STR),
-	F(image, svc_image),
-	T(init, K_BOOL),
-	T(ipc, K_STR),
-	IGN(isolation),
-	IGN(label_file),
-	T(labels, K_LABELS),
-	T(links, K_LIST),
-	F(logging, svc_logging),
-	T(mac_address, K_STR),
-	T(mem_limit, K_BYTES),
-	T(mem_reservation, K_BYTES),
-	IGN(mem_swappiness),
-	T(memswap_limit, K_BYTES_M1),
-	F(network_mode, svc_network_mode),
-	F(networks, svc_networks),
-	IGN(oom_kill_disable),
-	T(oom_score_adj, K_INT),
-	T(pid, K_STR),
-	T(pids_limit, K_INT_M1),
-	T(platform, K_STR),
-	F(ports, svc_ports),
-	IGN(post_start),
-	IGN(pre_stop),
-	T(privileged, K_BOOL),
-	T(profiles, K_LIST),
-	T(pull_policy, K_STR),
-	T(read_only, K_BOOL),
-	F(restart, svc_restart),
-	IGN(runtime),
-	T(scale, K_INT),
-	F(secrets, svc_secrets),
-	T(security_opt, K_LIST),
-	T(shm_size, K_BYTES),
-	T(stdin_open, K_BOOL),
-	{"stop_grace_period", K_DURATION,
-	 offsetof(struct service, stop_grace_period_ns), NULL},
-	F(stop_signal, svc_stop_signal),
-	IGN(storage_opt),
-	T(sysctls, K_OPTS),
-	T(tmpfs, K_LIST_OR_STR),
-	T(tty, K_BOOL),
-	F(ulimits, svc_ulimits),
-	T(user, K_STR),
-	T(userns_mode, K_STR),
-	T(uts, K_STR),
-	F(volumes, svc_volumes),
-	T(volumes_from, K_LIST),
-	T(working_dir, K_STR),
+    T(annotations, K_LABELS),
+    IGN(attach),
+    IGN(blkio_config),
+    F(build, svc_build),
+    T(cap_add, K_LIST),
+    T(cap_drop, K_LIST),
+    T(cgroup, K_STR),
+    T(cgroup_parent, K_STR),
+    F(command, svc_command),
+    F(configs, svc_configs),
+    F(container_name, svc_container_name),
+    IGN(cpu_count),
+    IGN(cpu_percent),
+    IGN(cpu_period),
+    IGN(cpu_quota),
+    IGN(cpu_rt_period),
+    IGN(cpu_rt_runtime),
+    T(cpu_shares, K_INT),
+    T(cpus, K_DOUBLE),
+    T(cpuset, K_STR),
+    IGN(credential_spec),
+    F(depends_on, svc_depends_on),
+    F(deploy, svc_deploy),
+    IGN(develop),
+    IGN(device_cgroup_rules),
+    F(devices, svc_devices),
+    T(dns, K_LIST_OR_STR),
+    T(dns_opt, K_LIST),
+    T(dns_search, K_LIST_OR_STR),
+    T(domainname, K_STR),
+    F(entrypoint, svc_entrypoint),
+    {"env_file", K_LATER, 0, NULL},
+    {"environment", K_LATER, 0, NULL},
+    F(expose, svc_expose),
+    {"extends", K_LATER, 0, NULL},
+    T(external_links, K_LIST),
+    T(extra_hosts, K_HOSTS),
+    IGN(gpus),
+    T(group_add, K_LIST),
+    F(healthcheck, svc_healthcheck),
+    T(hostname, K_STR),
+    F(image, svc_image),
+    T(init, K_BOOL),
+    T(ipc, K_STR),
+    IGN(isolation),
+    IGN(label_file),
+    T(labels, K_LABELS),
+    T(links, K_LIST),
+    F(logging, svc_logging),
+    T(mac_address, K_STR),
+    T(mem_limit, K_BYTES),
+    T(mem_reservation, K_BYTES),
+    IGN(mem_swappiness),
+    T(memswap_limit, K_BYTES_M1),
+    F(network_mode, svc_network_mode),
+    F(networks, svc_networks),
+    IGN(oom_kill_disable),
+    T(oom_score_adj, K_INT),
+    T(pid, K_STR),
+    T(pids_limit, K_INT_M1),
+    T(platform, K_STR),
+    F(ports, svc_ports),
+    IGN(post_start),
+    IGN(pre_stop),
+    T(privileged, K_BOOL),
+    T(profiles, K_LIST),
+    T(pull_policy, K_STR),
+    T(read_only, K_BOOL),
+    F(restart, svc_restart),
+    IGN(runtime),
+    T(scale, K_INT),
+    F(secrets, svc_secrets),
+    T(security_opt, K_LIST),
+    T(shm_size, K_BYTES),
+    T(stdin_open, K_BOOL),
+    {"stop_grace_period", K_DURATION,
+     offsetof(struct service, stop_grace_period_ns), NULL},
+    F(stop_signal, svc_stop_signal),
+    IGN(storage_opt),
+    T(sysctls, K_OPTS),
+    T(tmpfs, K_LIST_OR_STR),
+    T(tty, K_BOOL),
+    F(ulimits, svc_ulimits),
+    T(user, K_STR),
+    T(userns_mode, K_STR),
+    T(uts, K_STR),
+    F(volumes, svc_volumes),
+    T(volumes_from, K_LIST),
+    T(working_dir, K_STR),
 };
 
 static const char *key_names[ARRAY_SIZE(svc_keys)];
@@ -1145,26 +1259,56 @@ static const struct svc_key *svc_key_find(const char *name)
 	return NULL;
 }
 
-static void apply_key(struct cctx *c, struct service *s, const struct svc_key *k,
-		      const struct ynode *v)
+static void apply_key(struct cctx *c, struct service *s,
+		      const struct svc_key *k, const struct ynode *v)
 {
 	void *dst = (char *)s + k->off;
 	switch (k->kind) {
-	case K_FN: k->fn(c, s, v); break;
-	case K_STR: *(char **)dst = c_str(c, v); break;
-	case K_LIST: *(char ***)dst = c_strlist(c, v, false); break;
-	case K_LIST_OR_STR: *(char ***)dst = c_strlist(c, v, true); break;
-	case K_BOOL: c_bool(c, v, dst); break;
-	case K_BYTES: c_bytes(c, v, false, dst); break;
-	case K_BYTES_M1: c_bytes(c, v, true, dst); break;
-	case K_INT: c_int(c, v, INT32_MIN, INT64_MAX, dst); break;
-	case K_INT_M1: c_int(c, v, -1, INT64_MAX, dst); break;
-	case K_DOUBLE: c_double(c, v, dst); break;
-	case K_DURATION: c_duration(c, v, dst); break;
-	case K_LABELS: c_kvlist(c, v, KV_LABELS, dst); break;
-	case K_OPTS: c_kvlist(c, v, KV_OPTS, dst); break;
-	case K_HOSTS: c_kvlist(c, v, KV_HOSTS, dst); break;
-	case K_LATER: case K_IGNORED: break;
+	case K_FN:
+		k->fn(c, s, v);
+		break;
+	case K_STR:
+		*(char **)dst = c_str(c, v);
+		break;
+	case K_LIST:
+		*(char ***)dst = c_strlist(c, v, false);
+		break;
+	case K_LIST_OR_STR:
+		*(char ***)dst = c_strlist(c, v, true);
+		break;
+	case K_BOOL:
+		c_bool(c, v, dst);
+		break;
+	case K_BYTES:
+		c_bytes(c, v, false, dst);
+		break;
+	case K_BYTES_M1:
+		c_bytes(c, v, true, dst);
+		break;
+	case K_INT:
+		c_int(c, v, INT32_MIN, INT64_MAX, dst);
+		break;
+	case K_INT_M1:
+		c_int(c, v, -1, INT64_MAX, dst);
+		break;
+	case K_DOUBLE:
+		c_double(c, v, dst);
+		break;
+	case K_DURATION:
+		c_duration(c, v, dst);
+		break;
+	case K_LABELS:
+		c_kvlist(c, v, KV_LABELS, dst);
+		break;
+	case K_OPTS:
+		c_kvlist(c, v, KV_OPTS, dst);
+		break;
+	case K_HOSTS:
+		c_kvlist(c, v, KV_HOSTS, dst);
+		break;
+	case K_LATER:
+	case K_IGNORED:
+		break;
 	}
 }
 
@@ -1176,20 +1320,21 @@ static void service_environment(struct cctx *c, struct service *s,
 	if (ef && ef->kind != Y_NULL) {
 		size_t l0 = cpath_push(c, "env_file");
 		const struct ynode *one[1] = {ef};
-		const struct ynode *const *items = ef->kind == Y_SEQ
-						   ? (const struct ynode *const *)ef->v
-						   : one;
+		const struct ynode *const *items =
+		    ef->kind == Y_SEQ ? (const struct ynode *const *)ef->v
+				      : one;
 		size_t count = ef->kind == Y_SEQ ? ef->n : 1;
 		for (size_t i = 0; i < count; i++) {
 			const struct ynode *it = items[i];
 			const struct ynode *pathn = it;
 			bool required = true;
 			if (it->kind == Y_MAP) {
-				static const char *const keys[] = {"path", "required",
-								   "format"};
+				static const char *const keys[] = {
+				    "path", "required", "format"};
 				c_known_keys(c, it, keys, ARRAY_SIZE(keys));
 				pathn = ymap_get(it, "path");
-				const struct ynode *r = ymap_get(it, "required");
+				const struct ynode *r =
+				    ymap_get(it, "required");
 				if (r)
 					c_bool(c, r, &required);
 				if (!pathn) {
@@ -1200,7 +1345,8 @@ static void service_environment(struct cctx *c, struct service *s,
 			const char *path = c_str(c, pathn);
 			if (!path)
 				continue;
-			char *abs = path_resolve(c->a, c->workdir, c->home, path);
+			char *abs =
+			    path_resolve(c->a, c->workdir, c->home, path);
 			_cleanup_free_ char *text = NULL;
 			struct orch_err e = {0};
 			if (read_regular_file(abs, &text, NULL, &e) < 0) {
@@ -1208,7 +1354,8 @@ static void service_environment(struct cctx *c, struct service *s,
 					cerr(c, pathn, "env file: %s", e.msg);
 				continue;
 			}
-			envfile_parse(c->a, abs, text, c->env, &s->environment, c->d);
+			envfile_parse(c->a, abs, text, c->env, &s->environment,
+				      c->d);
 		}
 		cpath_pop(c, l0);
 	}
@@ -1241,18 +1388,17 @@ void convert_service(struct cctx *c, const struct ynode *name,
 	s->name = name->s;
 	s->pos = name->pos;
 	s->scale = s->mem_limit = s->memswap_limit = s->mem_reservation =
-		s->shm_size = s->cpu_shares = s->pids_limit = s->oom_score_adj =
-			s->stop_grace_period_ns = M_UNSET;
+	    s->shm_size = s->cpu_shares = s->pids_limit = s->oom_score_adj =
+		s->stop_grace_period_ns = M_UNSET;
 	s->cpus = -1;
 	s->healthcheck.interval_ns = s->healthcheck.timeout_ns =
-		s->healthcheck.start_period_ns =
-			s->healthcheck.start_interval_ns =
-				s->healthcheck.retries = M_UNSET;
+	    s->healthcheck.start_period_ns = s->healthcheck.start_interval_ns =
+		s->healthcheck.retries = M_UNSET;
 	s->deploy.replicas = M_UNSET;
 	s->deploy.limits = s->deploy.reservations =
-		(struct m_resources){-1, M_UNSET, M_UNSET};
+	    (struct m_resources){-1, M_UNSET, M_UNSET};
 	s->deploy.restart_policy.delay_ns = s->deploy.restart_policy.window_ns =
-		s->deploy.restart_policy.max_attempts = M_UNSET;
+	    s->deploy.restart_policy.max_attempts = M_UNSET;
 	s->restart.max_retries = M_UNSET;
 	s->build.shm_size = M_UNSET;
 	if (n->kind != Y_MAP) {
@@ -1271,8 +1417,10 @@ void convert_service(struct cctx *c, const struct ynode *name,
 			const char *near = did_you_mean(k->s, key_names,
 							ARRAY_SIZE(key_names));
 			if (near)
-				cerr(c, k, "unknown key \"%s\" (did you mean \"%s\"?)",
-				     k->s, near);
+				cerr(
+				    c, k,
+				    "unknown key \"%s\" (did you mean \"%s\"?)",
+				    k->s, near);
 			else
 				cerr(c, k, "unknown key \"%s\"", k->s);
 			continue;
@@ -1298,84 +1446,14 @@ void convert_service(struct cctx *c, const struct ynode *name,
 	}
 	if (!s->network_mode && !s->n_networks) {
 		s->networks = arena_new_array(c->a, struct m_svc_net, 1);
-		s->networks[0] = (struct m_svc_net){.name = "default",
-						    .pos = s->pos,
-						    .priority = M_UNSET};
+		s->networks[0] = (struct m_svc_net){
+		    .name = "default", .pos = s->pos, .priority = M_UNSET};
 		s->n_networks = 1;
 	}
 	if (s->n_networks > 1)
-		qsort(s->networks, s->n_networks, sizeof(*s->networks), svcnet_cmp);
+		qsort(s->networks, s->n_networks, sizeof(*s->networks),
+		      svcnet_cmp);
 	if (s->n_depends_on > 1)
 		qsort(s->depends_on, s->n_depends_on, sizeof(*s->depends_on),
 		      dep_cmp);
-}
-
-/* ---- merge keys ------------------------------------------------------------------- */
-
-static const char *const unique[] = {
-	"cap_add",    "cap_drop", "dns",    "dns_opt",	    "dns_search",
-	"env_file",   "expose",	  "external_links", "group_add", "links",
-	"profiles",   "security_opt", "tmpfs", "volumes_from",
-	"device_cgroup_rules",
-};
-
-bool merge_is_keyed(const char *key)
-{
-	static const char *const keyed[] = {"ports", "volumes", "devices",
-					    "configs", "secrets"};
-	for (size_t i = 0; i < ARRAY_SIZE(keyed); i++)
-		if (streq(key, keyed[i]))
-			return true;
-	for (size_t i = 0; i < ARRAY_SIZE(unique); i++)
-		if (streq(key, unique[i]))
-			return true;
-	return false;
-}
-
-const char *merge_item_key(struct arena *a, const char *key,
-			   const struct ynode *item)
-{
-	if (streq(key, "ports")) {
-		struct m_port one = {0}, *ps = &one;
-		size_t np = 1;
-		const char *why;
-		struct cctx c = {.a = a};
-		struct orch_diag quiet = {0};
-		c.d = &quiet;
-		bool ok = item->kind == Y_SCALAR
-				  ? port_parse_spec(a, item->s, &ps, &np, &why) == 0
-				  : item->kind == Y_MAP && port_long(&c, item, &one);
-		diag_free(&quiet);
-		sb_free(&c.path);
-		if (!ok)
-			return NULL;
-		return arena_printf(a, "%s:%u-%u:%u+%zu/%s",
-				    ps->host_ip ? ps->host_ip : "", ps->published,
-				    ps->published_end, ps->target, np,
-				    proto_name(ps->protocol));
-	}
-	if (streq(key, "volumes") || streq(key, "devices")) {
-		if (item->kind == Y_MAP) {
-			const struct ynode *t = ymap_get(item, "target");
-			return t && t->kind == Y_SCALAR ? t->s : NULL;
-		}
-		if (item->kind != Y_SCALAR)
-			return NULL;
-		const char *s = item->s, *c1 = strchr(s, ':');
-		if (!c1)
-			return s;
-		const char *c2 = strchr(c1 + 1, ':');
-		return c2 ? arena_strndup(a, c1 + 1, (size_t)(c2 - c1 - 1)) : c1 + 1;
-	}
-	if (streq(key, "configs") || streq(key, "secrets")) {
-		if (item->kind == Y_MAP) {
-			const struct ynode *t = ymap_get(item, "source");
-			return t && t->kind == Y_SCALAR ? t->s : NULL;
-		}
-		return item->kind == Y_SCALAR ? item->s : NULL;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(unique); i++)
-		if (streq(key, unique[i]))
-			return item->kind == Y_SCALAR ? item->s : NULL;
-	return NULL;
 }

@@ -52,7 +52,8 @@ static void set_strv(json_t *o, const char *k, char **v)
 
 static int kv_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct m_kv *)a)->key, ((const struct m_kv *)b)->key);
+	return strcmp(((const struct m_kv *)a)->key,
+		      ((const struct m_kv *)b)->key);
 }
 
 static json_t *kv_obj(const struct m_kvlist *l)
@@ -64,7 +65,8 @@ static json_t *kv_obj(const struct m_kvlist *l)
 	qsort(v, l->n, sizeof(*v), kv_cmp);
 	for (size_t i = 0; i < l->n; i++)
 		json_object_set_new(o, v[i].key,
-				    v[i].value ? json_string(v[i].value) : json_null());
+				    v[i].value ? json_string(v[i].value)
+					       : json_null());
 	free(v);
 	return o;
 }
@@ -97,7 +99,7 @@ static json_t *port_json(const struct m_port *p)
 }
 
 static const char *const mount_type_names[] = {"volume", "bind",  "tmpfs",
-					       "image",  "npipe", "cluster"};
+					       "image",	 "npipe", "cluster"};
 
 static json_t *mount_json(const struct m_mount *m)
 {
@@ -196,8 +198,10 @@ static json_t *service_json(const struct service *s)
 		const struct m_build *b = &s->build;
 		json_t *bo = json_object();
 		set_str(bo, "context", b->context);
-		set_str(bo, "dockerfile", b->dockerfile ? b->dockerfile
-				       : b->dockerfile_inline ? NULL : "Dockerfile");
+		set_str(bo, "dockerfile",
+			b->dockerfile	       ? b->dockerfile
+			: b->dockerfile_inline ? NULL
+					       : "Dockerfile");
 		set_str(bo, "dockerfile_inline", b->dockerfile_inline);
 		set_kv(bo, "args", &b->args);
 		set_kv(bo, "labels", &b->labels);
@@ -214,7 +218,8 @@ static json_t *service_json(const struct service *s)
 	set_str(o, "cgroup_parent", s->cgroup_parent);
 	set_strv(o, "command", s->command);
 	if (s->n_configs)
-		json_object_set_new(o, "configs", file_refs_json(s->configs, s->n_configs));
+		json_object_set_new(o, "configs",
+				    file_refs_json(s->configs, s->n_configs));
 	set_str(o, "container_name", s->container_name);
 	if (s->cpus >= 0)
 		json_object_set_new(o, "cpus", json_real(s->cpus));
@@ -227,7 +232,8 @@ static json_t *service_json(const struct service *s)
 			json_t *dj = json_object();
 			set_str(dj, "condition", cond_names[d->condition]);
 			set_true(dj, "restart", d->restart);
-			json_object_set_new(dj, "required", json_boolean(d->required));
+			json_object_set_new(dj, "required",
+					    json_boolean(d->required));
 			json_object_set_new(deps, d->service, dj);
 		}
 		json_object_set_new(o, "depends_on", deps);
@@ -247,9 +253,11 @@ static json_t *service_json(const struct service *s)
 	if (s->extra_hosts.n) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < s->extra_hosts.n; i++) {
-			_cleanup_free_ char *e = xasprintf(
-				"%s=%s", s->extra_hosts.v[i].key,
-				s->extra_hosts.v[i].value ? s->extra_hosts.v[i].value : "");
+			_cleanup_free_ char *e =
+			    xasprintf("%s=%s", s->extra_hosts.v[i].key,
+				      s->extra_hosts.v[i].value
+					  ? s->extra_hosts.v[i].value
+					  : "");
 			json_array_append_new(a, json_string(e));
 		}
 		json_object_set_new(o, "extra_hosts", a);
@@ -322,7 +330,7 @@ static json_t *service_json(const struct service *s)
 		const char *name = restart_names[s->restart.policy];
 		if (s->restart.max_retries != M_UNSET) {
 			_cleanup_free_ char *r = xasprintf(
-				"%s:%lld", name, (long long)s->restart.max_retries);
+			    "%s:%lld", name, (long long)s->restart.max_retries);
 			json_object_set_new(o, "restart", json_string(r));
 		} else {
 			set_str(o, "restart", name);
@@ -330,7 +338,8 @@ static json_t *service_json(const struct service *s)
 	}
 	set_int(o, "scale", s->scale);
 	if (s->n_secrets)
-		json_object_set_new(o, "secrets", file_refs_json(s->secrets, s->n_secrets));
+		json_object_set_new(o, "secrets",
+				    file_refs_json(s->secrets, s->n_secrets));
 	set_strv(o, "security_opt", s->security_opt);
 	set_bytes(o, "shm_size", s->shm_size);
 	set_true(o, "stdin_open", s->stdin_open);
@@ -344,11 +353,14 @@ static json_t *service_json(const struct service *s)
 		for (size_t i = 0; i < s->n_ulimits; i++) {
 			const struct m_ulimit *l = &s->ulimits[i];
 			if (l->soft == l->hard) {
-				json_object_set_new(u, l->name, json_integer(l->soft));
+				json_object_set_new(u, l->name,
+						    json_integer(l->soft));
 			} else {
 				json_t *sh = json_object();
-				json_object_set_new(sh, "soft", json_integer(l->soft));
-				json_object_set_new(sh, "hard", json_integer(l->hard));
+				json_object_set_new(sh, "soft",
+						    json_integer(l->soft));
+				json_object_set_new(sh, "hard",
+						    json_integer(l->hard));
 				json_object_set_new(u, l->name, sh);
 			}
 		}
@@ -385,7 +397,8 @@ static json_t *network_json(const struct network *n)
 				set_str(pj, "subnet", n->ipam[i].subnet);
 				set_str(pj, "gateway", n->ipam[i].gateway);
 				set_str(pj, "ip_range", n->ipam[i].ip_range);
-				set_kv(pj, "aux_addresses", &n->ipam[i].aux_addresses);
+				set_kv(pj, "aux_addresses",
+				       &n->ipam[i].aux_addresses);
 				json_array_append_new(cfg, pj);
 			}
 			json_object_set_new(ipam, "config", cfg);
@@ -451,9 +464,11 @@ static json_t *project_json(const struct project *p)
 		json_object_set_new(o, "volumes", vols);
 	}
 	if (p->n_configs)
-		json_object_set_new(o, "configs", file_objs_json(p->configs, p->n_configs));
+		json_object_set_new(o, "configs",
+				    file_objs_json(p->configs, p->n_configs));
 	if (p->n_secrets)
-		json_object_set_new(o, "secrets", file_objs_json(p->secrets, p->n_secrets));
+		json_object_set_new(o, "secrets",
+				    file_objs_json(p->secrets, p->n_secrets));
 	return o;
 }
 
@@ -463,9 +478,10 @@ static json_t *project_json(const struct project *p)
 static bool needs_quotes(const char *s)
 {
 	static const char *const special[] = {
-		"null", "Null", "NULL", "~",  "true", "True", "TRUE", "false",
-		"False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO", "on",
-		"On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N", "<<",
+	    "null",  "Null",  "NULL",  "~",   "true", "True", "TRUE",
+	    "false", "False", "FALSE", "yes", "Yes",  "YES",  "no",
+	    "No",    "NO",    "on",    "On",  "ON",   "off",  "Off",
+	    "OFF",   "y",     "Y",     "n",   "N",    "<<",
 	};
 	if (!*s)
 		return true;
@@ -490,7 +506,8 @@ static bool needs_quotes(const char *s)
 		return true;
 	/* YAML 1.1 also reads 1_000, 12:30, 0x1f, 0o17 and 0b101 as numbers. */
 	const char *d = s + (s[0] == '-' || s[0] == '+');
-	if (isdigit((unsigned char)*d) && strspn(d, "0123456789_:") == strlen(d))
+	if (isdigit((unsigned char)*d) &&
+	    strspn(d, "0123456789_:") == strlen(d))
 		return true;
 	if (d[0] == '0' && strchr("xXoObB", d[1]) && d[1] &&
 	    strspn(d + 2, "0123456789abcdefABCDEF_") == strlen(d + 2))
@@ -507,11 +524,21 @@ static void yaml_string(struct strbuf *sb, const char *s)
 	sb_adds(sb, "\"");
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		switch (*c) {
-		case '"': sb_adds(sb, "\\\""); break;
-		case '\\': sb_adds(sb, "\\\\"); break;
-		case '\n': sb_adds(sb, "\\n"); break;
-		case '\t': sb_adds(sb, "\\t"); break;
-		case '\r': sb_adds(sb, "\\r"); break;
+		case '"':
+			sb_adds(sb, "\\\"");
+			break;
+		case '\\':
+			sb_adds(sb, "\\\\");
+			break;
+		case '\n':
+			sb_adds(sb, "\\n");
+			break;
+		case '\t':
+			sb_adds(sb, "\\t");
+			break;
+		case '\r':
+			sb_adds(sb, "\\r");
+			break;
 		default:
 			if (*c < 0x20 || *c == 0x7f)
 				sb_printf(sb, "\\x%02x", *c);
@@ -525,16 +552,30 @@ static void yaml_string(struct strbuf *sb, const char *s)
 static void yaml_scalar(struct strbuf *sb, json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_STRING: yaml_string(sb, json_string_value(v)); break;
+	case JSON_STRING:
+		yaml_string(sb, json_string_value(v));
+		break;
 	case JSON_INTEGER:
 		sb_printf(sb, "%lld", (long long)json_integer_value(v));
 		break;
-	case JSON_REAL: sb_printf(sb, "%g", json_real_value(v)); break;
-	case JSON_TRUE: sb_adds(sb, "true"); break;
-	case JSON_FALSE: sb_adds(sb, "false"); break;
-	case JSON_NULL: sb_adds(sb, "null"); break;
-	case JSON_OBJECT: sb_adds(sb, "{}"); break;
-	case JSON_ARRAY: sb_adds(sb, "[]"); break;
+	case JSON_REAL:
+		sb_printf(sb, "%g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		sb_adds(sb, "true");
+		break;
+	case JSON_FALSE:
+		sb_adds(sb, "false");
+		break;
+	case JSON_NULL:
+		sb_adds(sb, "null");
+		break;
+	case JSON_OBJECT:
+		sb_adds(sb, "{}");
+		break;
+	case JSON_ARRAY:
+		sb_adds(sb, "[]");
+		break;
 	}
 }
 
@@ -554,7 +595,8 @@ static void yaml_node(struct strbuf *sb, json_t *v, int ind, bool inline_first);
 
 /* Mapping entries; the first one continues the current line when
  * inline_first (a "- " list item). */
-static void yaml_object(struct strbuf *sb, json_t *o, int ind, bool inline_first)
+static void yaml_object(struct strbuf *sb, json_t *o, int ind,
+			bool inline_first)
 {
 	const char *k;
 	json_t *v;
@@ -639,7 +681,8 @@ char *project_render(const struct project *p, enum compose_format fmt)
 		escape_dollars(root);
 	char *out;
 	if (fmt == COMPOSE_JSON) {
-		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *s =
+		    json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!s)
 			abort();
 		out = xasprintf("%s\n", s);

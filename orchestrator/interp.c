@@ -46,7 +46,8 @@ void env_set(struct arena *a, struct envmap *e, const char *key,
 	e->v[e->n++] = kv;
 }
 
-/* ---- interpolation -------------------------------------------------------- */
+/* ---- interpolation --------------------------------------------------------
+ */
 
 struct interp {
 	struct arena *a;
@@ -68,8 +69,8 @@ static bool name_char(char c)
 
 static int invalid(struct interp *in)
 {
-	diag_add(in->d, M_ERROR, in->pos, "invalid interpolation format: \"%s\"",
-		 in->whole);
+	diag_add(in->d, M_ERROR, in->pos,
+		 "invalid interpolation format: \"%s\"", in->whole);
 	return -EINVAL;
 }
 
@@ -80,9 +81,10 @@ static const char *lookup(struct interp *in, const char *name, size_t len)
 
 static void warn_unset(struct interp *in, const char *name, size_t len)
 {
-	diag_add(in->d, M_WARNING, in->pos,
-		 "the \"%.*s\" variable is not set, defaulting to a blank string",
-		 (int)len, name);
+	diag_add(
+	    in->d, M_WARNING, in->pos,
+	    "the \"%.*s\" variable is not set, defaulting to a blank string",
+	    (int)len, name);
 }
 
 static int subst(struct interp *in, const char *s, size_t len,
@@ -136,10 +138,10 @@ static int braced(struct interp *in, const char *body, size_t len,
 		sb_init(&msg);
 		int r = subst(in, word, wlen, &msg, depth + 1);
 		if (r == 0)
-			diag_add(in->d, M_ERROR, in->pos,
-				 "required variable %.*s is missing a value%s%s",
-				 (int)nlen, body, msg.len ? ": " : "",
-				 msg.buf);
+			diag_add(
+			    in->d, M_ERROR, in->pos,
+			    "required variable %.*s is missing a value%s%s",
+			    (int)nlen, body, msg.len ? ": " : "", msg.buf);
 		sb_free(&msg);
 		return -EINVAL;
 	}
@@ -172,7 +174,8 @@ static int subst(struct interp *in, const char *s, size_t len,
 			for (; k < len; k++) {
 				if (s[k] == '}' && --open == 0)
 					break;
-				if (s[k] == '$' && k + 1 < len && s[k + 1] == '{') {
+				if (s[k] == '$' && k + 1 < len &&
+				    s[k + 1] == '{') {
 					open++;
 					k++;
 				}
@@ -234,7 +237,8 @@ void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
 	}
 }
 
-/* ---- env files ------------------------------------------------------------ */
+/* ---- env files ------------------------------------------------------------
+ */
 
 static bool hspace(char c)
 {
@@ -275,12 +279,24 @@ static void unescape_double(struct strbuf *sb, const char *s, size_t n)
 		if (s[i] == '\\' && i + 1 < n) {
 			char c = s[++i];
 			switch (c) {
-			case 'n': sb_add(sb, "\n", 1); break;
-			case 'r': sb_add(sb, "\r", 1); break;
-			case 't': sb_add(sb, "\t", 1); break;
-			case '\\': sb_add(sb, "\\", 1); break;
-			case '"': sb_add(sb, "\"", 1); break;
-			case '$': sb_add(sb, "$$", 2); break;
+			case 'n':
+				sb_add(sb, "\n", 1);
+				break;
+			case 'r':
+				sb_add(sb, "\r", 1);
+				break;
+			case 't':
+				sb_add(sb, "\t", 1);
+				break;
+			case '\\':
+				sb_add(sb, "\\", 1);
+				break;
+			case '"':
+				sb_add(sb, "\"", 1);
+				break;
+			case '$':
+				sb_add(sb, "$$", 2);
+				break;
 			default:
 				sb_add(sb, "\\", 1);
 				sb_add(sb, &c, 1);
@@ -330,9 +346,10 @@ int envfile_parse(struct arena *a, const char *file, const char *text,
 		while (p < eol && hspace(*p))
 			p++;
 		if (kend == k || (p < eol && *p != '=' && *p != ':')) {
-			diag_add(d, M_ERROR, &pos,
-				 "bad line in env file: \"%.*s\" (want KEY=VALUE)",
-				 (int)(eol - k > 60 ? 60 : eol - k), k);
+			diag_add(
+			    d, M_ERROR, &pos,
+			    "bad line in env file: \"%.*s\" (want KEY=VALUE)",
+			    (int)(eol - k > 60 ? 60 : eol - k), k);
 			errors++;
 			p = eol;
 			continue;
@@ -360,7 +377,8 @@ int envfile_parse(struct arena *a, const char *file, const char *text,
 			}
 			if (!*p) {
 				diag_add(d, M_ERROR, &pos,
-					 "unterminated quoted value for %s", key);
+					 "unterminated quoted value for %s",
+					 key);
 				return -EINVAL;
 			}
 			size_t n = (size_t)(p - start);
@@ -373,7 +391,8 @@ int envfile_parse(struct arena *a, const char *file, const char *text,
 				sb_init(&sb);
 				sb_adds(&sb, "");
 				unescape_double(&sb, start, n);
-				value = envfile_expand(a, sb.buf, out, lookup, &pos, d);
+				value = envfile_expand(a, sb.buf, out, lookup,
+						       &pos, d);
 				sb_free(&sb);
 			}
 			/* Anything after the closing quote up to the end of
@@ -389,7 +408,8 @@ int envfile_parse(struct arena *a, const char *file, const char *text,
 				}
 			while (vend > p && hspace(vend[-1]))
 				vend--;
-			_cleanup_free_ char *raw = xstrndup(p, (size_t)(vend - p));
+			_cleanup_free_ char *raw =
+			    xstrndup(p, (size_t)(vend - p));
 			value = envfile_expand(a, raw, out, lookup, &pos, d);
 			p = eol;
 		}

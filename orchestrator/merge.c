@@ -9,8 +9,8 @@
 
 /* Keys whose list form ("K=V") merges as a mapping. */
 static const char *const kv_keys[] = {
-	"environment", "labels", "annotations", "extra_hosts", "sysctls",
-	"args",	       "driver_opts", "options",
+    "environment", "labels", "annotations", "extra_hosts",
+    "sysctls",	   "args",   "driver_opts", "options",
 };
 /* Keys whose list form (names) merges as a mapping of name -> {...}. */
 static const char *const name_keys[] = {"networks", "depends_on"};
@@ -62,12 +62,10 @@ static struct ynode *merge_generic(struct arena *a, const char *key,
 
 /* A mapping holding base's pairs merged with over's, in base's order then
  * over's new keys; values merged by merge_value. */
-static struct ynode *merge_map(struct arena *a, struct ynode *b,
-			       struct ynode *o, int depth,
-			       struct ynode *(*merge_value)(struct arena *,
-							    const char *,
-							    struct ynode *,
-							    struct ynode *, int))
+static struct ynode *
+merge_map(struct arena *a, struct ynode *b, struct ynode *o, int depth,
+	  struct ynode *(*merge_value)(struct arena *, const char *,
+				       struct ynode *, struct ynode *, int))
 {
 	struct ynode *m = ynode_new(a, Y_MAP, &b->pos);
 	size_t cap = b->n + o->n;
@@ -88,7 +86,8 @@ static struct ynode *merge_map(struct arena *a, struct ynode *b,
 		else if (j == m->n || ov->tag == YT_OVERRIDE || !m->v[j])
 			res = ov;
 		else
-			res = merge_value(a, o->k[i]->s, m->v[j], ov, depth + 1);
+			res =
+			    merge_value(a, o->k[i]->s, m->v[j], ov, depth + 1);
 		/* The key is reported where the winning file wrote it. */
 		m->k[j] = o->k[i];
 		if (j == m->n)
@@ -151,8 +150,9 @@ static struct ynode *as_mapping(struct arena *a, const char *key,
 {
 	if (n->kind != Y_SEQ)
 		return n;
-	struct ynode *m = list_to_map(a, n, in(kv_keys, ARRAY_SIZE(kv_keys), key),
-				      streq(key, "extra_hosts"));
+	struct ynode *m =
+	    list_to_map(a, n, in(kv_keys, ARRAY_SIZE(kv_keys), key),
+			streq(key, "extra_hosts"));
 	return m ? m : n;
 }
 
@@ -173,10 +173,12 @@ static struct ynode *merge_service_value(struct arena *a, const char *key,
 		struct ynode *both[2] = {b, o};
 		for (int i = 0; i < 2; i++)
 			if (both[i]->kind == Y_SCALAR) {
-				struct ynode *m = ynode_new(a, Y_MAP, &both[i]->pos);
+				struct ynode *m =
+				    ynode_new(a, Y_MAP, &both[i]->pos);
 				m->k = arena_new_array(a, struct ynode *, 1);
 				m->v = arena_new_array(a, struct ynode *, 1);
-				m->k[0] = yscalar_new(a, "context", &both[i]->pos);
+				m->k[0] =
+				    yscalar_new(a, "context", &both[i]->pos);
 				m->v[0] = both[i];
 				m->n = 1;
 				both[i] = m;
@@ -237,4 +239,78 @@ struct ynode *merge_roots(struct arena *a, struct ynode *base,
 	if (!over)
 		return base;
 	return merge_map(a, base, over, 0, merge_section);
+}
+
+/* ---- merge keys
+ * ------------------------------------------------------------------- */
+
+static const char *const unique[] = {
+    "cap_add", "cap_drop",	 "dns",
+    "dns_opt", "dns_search",	 "env_file",
+    "expose",  "external_links", "group_add",
+    "links",   "profiles",	 "security_opt",
+    "tmpfs",   "volumes_from",	 "device_cgroup_rules",
+};
+
+bool merge_is_keyed(const char *key)
+{
+	static const char *const keyed[] = {"ports", "volumes", "devices",
+					    "configs", "secrets"};
+	for (size_t i = 0; i < ARRAY_SIZE(keyed); i++)
+		if (streq(key, keyed[i]))
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(unique); i++)
+		if (streq(key, unique[i]))
+			return true;
+	return false;
+}
+
+const char *merge_item_key(struct arena *a, const char *key,
+			   const struct ynode *item)
+{
+	if (streq(key, "ports")) {
+		struct m_port one = {0}, *ps = &one;
+		size_t np = 1;
+		const char *why;
+		struct cctx c = {.a = a};
+		struct orch_diag quiet = {0};
+		c.d = &quiet;
+		bool ok = item->kind == Y_SCALAR
+			      ? port_parse_spec(a, item->s, &ps, &np, &why) == 0
+			      : item->kind == Y_MAP &&
+				    port_parse_long(&c, item, &one);
+		diag_free(&quiet);
+		sb_free(&c.path);
+		if (!ok)
+			return NULL;
+		return arena_printf(a, "%s:%u-%u:%u+%zu/%s",
+				    ps->host_ip ? ps->host_ip : "",
+				    ps->published, ps->published_end,
+				    ps->target, np, proto_name(ps->protocol));
+	}
+	if (streq(key, "volumes") || streq(key, "devices")) {
+		if (item->kind == Y_MAP) {
+			const struct ynode *t = ymap_get(item, "target");
+			return t && t->kind == Y_SCALAR ? t->s : NULL;
+		}
+		if (item->kind != Y_SCALAR)
+			return NULL;
+		const char *s = item->s, *c1 = strchr(s, ':');
+		if (!c1)
+			return s;
+		const char *c2 = strchr(c1 + 1, ':');
+		return c2 ? arena_strndup(a, c1 + 1, (size_t)(c2 - c1 - 1))
+			  : c1 + 1;
+	}
+	if (streq(key, "configs") || streq(key, "secrets")) {
+		if (item->kind == Y_MAP) {
+			const struct ynode *t = ymap_get(item, "source");
+			return t && t->kind == Y_SCALAR ? t->s : NULL;
+		}
+		return item->kind == Y_SCALAR ? item->s : NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(unique); i++)
+		if (streq(key, unique[i]))
+			return item->kind == Y_SCALAR ? item->s : NULL;
+	return NULL;
 }

@@ -76,7 +76,7 @@ struct m_mount {
 	bool read_only;
 	char *consistency;
 	/* bind */
-	char *bind_propagation; /* NULL or "rprivate", "shared", ... */
+	char *bind_propagation;	    /* NULL or "rprivate", "shared", ... */
 	bool bind_create_host_path; /* short syntax: true */
 	char *bind_selinux;	    /* NULL, "z" or "Z" */
 	/* volume */
@@ -114,9 +114,9 @@ struct m_dep {
 };
 
 struct m_healthcheck {
-	bool present;  /* a healthcheck key was given */
-	bool disable;  /* disable: true, or test: ["NONE"] */
-	char **test;   /* ["CMD", ...] or ["CMD-SHELL", "cmd"]; NULL = image's */
+	bool present; /* a healthcheck key was given */
+	bool disable; /* disable: true, or test: ["NONE"] */
+	char **test;  /* ["CMD", ...] or ["CMD-SHELL", "cmd"]; NULL = image's */
 	int64_t interval_ns, timeout_ns, start_period_ns, start_interval_ns;
 	int64_t retries; /* M_UNSET = image's/default */
 	struct m_pos pos;
@@ -257,7 +257,7 @@ struct service {
 	char **group_add;
 	char *working_dir;
 	bool init;
-	char *stop_signal;	     /* as written, NULL = SIGTERM */
+	char *stop_signal;	      /* as written, NULL = SIGTERM */
 	int64_t stop_grace_period_ns; /* M_UNSET = 10s */
 	struct m_ulimit *ulimits;
 	size_t n_ulimits;
@@ -287,8 +287,8 @@ struct m_ipam_pool {
 };
 
 struct network {
-	char *key;  /* the name in the compose file */
-	char *name; /* actual name: name:, else <project>_<key> */
+	char *key;    /* the name in the compose file */
+	char *name;   /* actual name: name:, else <project>_<key> */
 	char *driver; /* NULL = bridge */
 	bool external, internal, attachable, enable_ipv6;
 	char *ipam_driver;
@@ -300,7 +300,7 @@ struct network {
 
 struct volume {
 	char *key;
-	char *name; /* name:, else <project>_<key> */
+	char *name;   /* name:, else <project>_<key> */
 	char *driver; /* NULL = local */
 	bool external;
 	struct m_kvlist driver_opts, labels;
@@ -365,9 +365,8 @@ struct orch_diag {
 void diag_print(const struct orch_diag *d, FILE *f);
 void diag_free(struct orch_diag *d);
 /* Adds one message; pos may be NULL. */
-void diag_add(struct orch_diag *d, enum m_severity sev,
-	      const struct m_pos *pos, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void diag_add(struct orch_diag *d, enum m_severity sev, const struct m_pos *pos,
+	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- the loader ------------------------------------------------------ */
 
@@ -383,8 +382,8 @@ struct compose_opts {
 	const char *project_name; /* -p */
 	const char *project_dir;  /* --project-directory; NULL = the first
 				   * file's directory */
-	char **env_files; /* --env-file; NULL = <project_dir>/.env if any */
-	char **profiles;  /* --profile; COMPOSE_PROFILES when NULL */
+	char **env_files;  /* --env-file; NULL = <project_dir>/.env if any */
+	char **profiles;   /* --profile; COMPOSE_PROFILES when NULL */
 	bool all_profiles; /* activate every service (e.g. for down) */
 	/* "K=V" list used for interpolation and unset-valued environment
 	 * entries; NULL = the process environment.  Values from the

@@ -9,7 +9,8 @@
 
 extern char **environ;
 
-/* ---- diagnostics ---------------------------------------------------------- */
+/* ---- diagnostics ----------------------------------------------------------
+ */
 
 void diag_add(struct orch_diag *d, enum m_severity sev, const struct m_pos *pos,
 	      const char *fmt, ...)
@@ -162,11 +163,16 @@ struct loader {
 };
 
 static const char *const default_files[] = {
-	"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml",
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
 };
 static const char *const override_files[] = {
-	"compose.override.yaml", "compose.override.yml",
-	"docker-compose.override.yaml", "docker-compose.override.yml",
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yaml",
+    "docker-compose.override.yml",
 };
 
 static bool is_file(const char *path)
@@ -200,15 +206,17 @@ static int discover(struct loader *l, const char *dir, char ***files)
 	char *cur = arena_strdup(l->a, dir);
 	for (;;) {
 		for (size_t i = 0; i < ARRAY_SIZE(default_files); i++) {
-			char *f = arena_printf(l->a, "%s/%s", streq(cur, "/") ? "" : cur,
+			char *f = arena_printf(l->a, "%s/%s",
+					       streq(cur, "/") ? "" : cur,
 					       default_files[i]);
 			if (!is_file(f))
 				continue;
 			strv_push(files, f);
-			for (size_t j = 0; j < ARRAY_SIZE(override_files); j++) {
-				char *ov = arena_printf(l->a, "%s/%s",
-							streq(cur, "/") ? "" : cur,
-							override_files[j]);
+			for (size_t j = 0; j < ARRAY_SIZE(override_files);
+			     j++) {
+				char *ov = arena_printf(
+				    l->a, "%s/%s", streq(cur, "/") ? "" : cur,
+				    override_files[j]);
 				if (is_file(ov)) {
 					strv_push(files, ov);
 					break;
@@ -220,10 +228,11 @@ static int discover(struct loader *l, const char *dir, char ***files)
 			break;
 		cur = dir_of(l->a, cur);
 	}
-	diag_add(l->d, M_ERROR, NULL,
-		 "no configuration file provided: no compose.yaml, compose.yml, "
-		 "docker-compose.yaml or docker-compose.yml in %s or its parents",
-		 dir);
+	diag_add(
+	    l->d, M_ERROR, NULL,
+	    "no configuration file provided: no compose.yaml, compose.yml, "
+	    "docker-compose.yaml or docker-compose.yml in %s or its parents",
+	    dir);
 	return -ENOENT;
 }
 
@@ -273,20 +282,22 @@ static void load_env(struct loader *l, const char *dir)
 		struct orch_err e = {0};
 		if (read_regular_file(path, &text, NULL, &e) < 0) {
 			if (explicit || e.code != ENOENT)
-				diag_add(l->d, M_ERROR, NULL, "env file: %s", e.msg);
+				diag_add(l->d, M_ERROR, NULL, "env file: %s",
+					 e.msg);
 			continue;
 		}
 		struct m_kvlist vars = {0};
 		envfile_parse(l->a, path, text, &l->env, &vars, l->d);
 		for (size_t j = 0; j < vars.n; j++)
 			if (!env_get(&l->env, vars.v[j].key))
-				env_set(l->a, &l->env, vars.v[j].key, vars.v[j].value);
+				env_set(l->a, &l->env, vars.v[j].key,
+					vars.v[j].value);
 	}
 }
 
 static const char *const name_rule =
-	"must consist only of lowercase alphanumeric characters, hyphens, "
-	"and underscores as well as start with a letter or number";
+    "must consist only of lowercase alphanumeric characters, hyphens, "
+    "and underscores as well as start with a letter or number";
 
 static bool name_valid(const char *name)
 {
@@ -305,8 +316,10 @@ static int resolve_name(struct loader *l, const struct ynode *root)
 	}
 	if ((!name || !*name) && nn && nn->kind == Y_SCALAR && *nn->s) {
 		if (!name_valid(nn->s)) {
-			diag_add(l->d, M_ERROR, &nn->pos, "invalid project name "
-				 "\"%s\": %s", nn->s, name_rule);
+			diag_add(l->d, M_ERROR, &nn->pos,
+				 "invalid project name "
+				 "\"%s\": %s",
+				 nn->s, name_rule);
 			return -EINVAL;
 		}
 		l->p->name = nn->s;
@@ -314,8 +327,10 @@ static int resolve_name(struct loader *l, const struct ynode *root)
 	}
 	if (name && *name) {
 		if (!name_valid(name)) {
-			diag_add(l->d, M_ERROR, NULL, "invalid project name \"%s\" "
-				 "(from %s): %s", name, from, name_rule);
+			diag_add(l->d, M_ERROR, NULL,
+				 "invalid project name \"%s\" "
+				 "(from %s): %s",
+				 name, from, name_rule);
 			return -EINVAL;
 		}
 		l->p->name = arena_strdup(l->a, name);
@@ -327,8 +342,10 @@ static int resolve_name(struct loader *l, const struct ynode *root)
 		/* Not worth a second message when the files failed. */
 		if (l->d->n_errors)
 			return -EINVAL;
-		diag_add(l->d, M_ERROR, NULL, "cannot derive a project name from "
-			 "the directory %s; use -p or name:", l->p->working_dir);
+		diag_add(l->d, M_ERROR, NULL,
+			 "cannot derive a project name from "
+			 "the directory %s; use -p or name:",
+			 l->p->working_dir);
 		return -EINVAL;
 	}
 	l->p->name = arena_strdup(l->a, norm);
@@ -347,7 +364,8 @@ static int load_files(struct loader *l, char **files, struct ynode **merged)
 			len = strlen(text);
 		} else if (streq(files[i], "-")) {
 			if (read_fd(l->o->stdin_fd, &text, &len) < 0) {
-				diag_add(l->d, M_ERROR, NULL, "reading standard input: %s",
+				diag_add(l->d, M_ERROR, NULL,
+					 "reading standard input: %s",
 					 strerror(errno));
 				r = -EIO;
 				continue;
@@ -374,9 +392,11 @@ static int load_files(struct loader *l, char **files, struct ynode **merged)
 			if (!root)
 				continue;
 			if (root->kind != Y_MAP) {
-				diag_add(l->d, M_ERROR, &root->pos, "the top level of a "
-					 "compose file must be a mapping, not %s",
-					 ykind_name(root));
+				diag_add(
+				    l->d, M_ERROR, &root->pos,
+				    "the top level of a "
+				    "compose file must be a mapping, not %s",
+				    ykind_name(root));
 				r = -EINVAL;
 				continue;
 			}
@@ -458,21 +478,24 @@ int compose_load(const struct compose_opts *o, struct project **out,
 
 	/* The project directory, and with it .env, come first: .env may
 	 * set COMPOSE_FILE, COMPOSE_PROJECT_NAME and COMPOSE_PROFILES. */
-	const char *dir = o->project_dir ? path_resolve(a, l.cwd, NULL, o->project_dir)
-					 : NULL;
+	const char *dir = o->project_dir
+			      ? path_resolve(a, l.cwd, NULL, o->project_dir)
+			      : NULL;
 	if (o->files && o->files[0]) {
 		for (size_t i = 0; o->files[i]; i++)
 			strv_push(&files, o->files[i]);
 		if (!dir)
 			dir = streq(files[0], "-")
-				      ? l.cwd
-				      : dir_of(a, path_resolve(a, l.cwd, NULL, files[0]));
+				  ? l.cwd
+				  : dir_of(a, path_resolve(a, l.cwd, NULL,
+							   files[0]));
 	}
 	load_env(&l, dir ? dir : l.cwd);
 	if (!files) {
 		const char *cf = env_get(&l.env, "COMPOSE_FILE");
 		if (cf && *cf) {
-			const char *sep = env_get(&l.env, "COMPOSE_PATH_SEPARATOR");
+			const char *sep =
+			    env_get(&l.env, "COMPOSE_PATH_SEPARATOR");
 			char **v = split_list(a, cf, sep && *sep ? *sep : ':');
 			for (size_t i = 0; v[i]; i++)
 				strv_push(&files, v[i]);
@@ -494,8 +517,8 @@ int compose_load(const struct compose_opts *o, struct project **out,
 	p->files = arena_new_array(a, char *, strv_len(files) + 1);
 	for (size_t i = 0; files[i]; i++)
 		p->files[i] = streq(files[i], "-")
-				      ? "-"
-				      : path_resolve(a, l.cwd, NULL, files[i]);
+				  ? "-"
+				  : path_resolve(a, l.cwd, NULL, files[i]);
 
 	struct ynode *root = NULL;
 	load_files(&l, files, &root);
@@ -512,8 +535,12 @@ int compose_load(const struct compose_opts *o, struct project **out,
 		p->profiles = split_list(a, cp ? cp : "", ',');
 	}
 
-	struct cctx c = {.a = a, .d = diags, .env = &l.env, .workdir = dir,
-			 .home = env_get(&l.env, "HOME"), .project = p->name};
+	struct cctx c = {.a = a,
+			 .d = diags,
+			 .env = &l.env,
+			 .workdir = dir,
+			 .home = env_get(&l.env, "HOME"),
+			 .project = p->name};
 	compose_convert(&c, root, p);
 	sb_free(&c.path);
 	apply_profiles(&l);

@@ -36,8 +36,10 @@ static void check_service_ref(const struct project *p, const struct service *s,
 	if (project_service(p, name))
 		return;
 	if (disabled(p, name))
-		verr(d, pos, "service \"%s\" %s service \"%s\", which is not "
-			     "enabled by the active profiles", s->name, what, name);
+		verr(d, pos,
+		     "service \"%s\" %s service \"%s\", which is not "
+		     "enabled by the active profiles",
+		     s->name, what, name);
 	else
 		verr(d, pos, "service \"%s\" %s undefined service \"%s\"",
 		     s->name, what, name);
@@ -55,11 +57,12 @@ static void check_refs(const struct project *p, const struct service *s,
 			     s->name);
 			continue;
 		}
-		check_service_ref(p, s, "depends on", dep->service, &dep->pos, d);
+		check_service_ref(p, s, "depends on", dep->service, &dep->pos,
+				  d);
 	}
 	for (size_t i = 0; s->links && s->links[i]; i++) {
-		_cleanup_free_ char *name = xstrndup(s->links[i],
-						     strcspn(s->links[i], ":"));
+		_cleanup_free_ char *name =
+		    xstrndup(s->links[i], strcspn(s->links[i], ":"));
 		check_service_ref(p, s, "links to", name,
 				  service_key_pos(s, "links"), d);
 	}
@@ -78,15 +81,19 @@ static void check_refs(const struct project *p, const struct service *s,
 	for (size_t i = 0; i < s->n_networks; i++) {
 		const struct m_svc_net *n = &s->networks[i];
 		if (!project_network(p, n->name))
-			verr(d, &n->pos, "service \"%s\" uses undefined network "
-				       "\"%s\"", s->name, n->name);
+			verr(d, &n->pos,
+			     "service \"%s\" uses undefined network "
+			     "\"%s\"",
+			     s->name, n->name);
 	}
 	for (size_t i = 0; i < s->n_volumes; i++) {
 		const struct m_mount *m = &s->volumes[i];
 		if (m->type == M_MOUNT_VOLUME && m->source &&
 		    !project_volume(p, m->source))
-			verr(d, &m->pos, "service \"%s\" uses undefined volume "
-				       "\"%s\"", s->name, m->source);
+			verr(d, &m->pos,
+			     "service \"%s\" uses undefined volume "
+			     "\"%s\"",
+			     s->name, m->source);
 	}
 	for (size_t i = 0; i < s->n_configs; i++) {
 		const struct m_file_ref *r = &s->configs[i];
@@ -94,8 +101,10 @@ static void check_refs(const struct project *p, const struct service *s,
 		for (size_t j = 0; j < p->n_configs && !found; j++)
 			found = streq(p->configs[j].key, r->source);
 		if (!found)
-			verr(d, &r->pos, "service \"%s\" uses undefined config "
-				       "\"%s\"", s->name, r->source);
+			verr(d, &r->pos,
+			     "service \"%s\" uses undefined config "
+			     "\"%s\"",
+			     s->name, r->source);
 	}
 	for (size_t i = 0; i < s->n_secrets; i++) {
 		const struct m_file_ref *r = &s->secrets[i];
@@ -103,15 +112,20 @@ static void check_refs(const struct project *p, const struct service *s,
 		for (size_t j = 0; j < p->n_secrets && !found; j++)
 			found = streq(p->secrets[j].key, r->source);
 		if (!found)
-			verr(d, &r->pos, "service \"%s\" uses undefined secret "
-				       "\"%s\"", s->name, r->source);
+			verr(d, &r->pos,
+			     "service \"%s\" uses undefined secret "
+			     "\"%s\"",
+			     s->name, r->source);
 	}
 	if (!s->image && !s->build.present)
-		verr(d, &s->pos, "service \"%s\" has neither an image nor a "
-			       "build context specified", s->name);
+		verr(d, &s->pos,
+		     "service \"%s\" has neither an image nor a "
+		     "build context specified",
+		     s->name);
 }
 
-/* ---- dependency cycles ------------------------------------------------------ */
+/* ---- dependency cycles ------------------------------------------------------
+ */
 
 enum { WHITE, GREY, BLACK };
 
@@ -137,7 +151,8 @@ static void find_cycles(const struct project *p, struct orch_diag *d)
 				continue;
 			}
 			const struct m_dep *dep = &s->depends_on[edge[top]++];
-			const struct service *t = project_service(p, dep->service);
+			const struct service *t =
+			    project_service(p, dep->service);
 			if (!t || t == s)
 				continue;
 			size_t ti = (size_t)(t - p->services);
@@ -155,7 +170,8 @@ static void find_cycles(const struct project *p, struct orch_diag *d)
 					sb_printf(&sb, "%s -> ",
 						  p->services[stack[k]].name);
 				sb_adds(&sb, t->name);
-				verr(d, &dep->pos, "dependency cycle: %s", sb.buf);
+				verr(d, &dep->pos, "dependency cycle: %s",
+				     sb.buf);
 				sb_free(&sb);
 			}
 		}
@@ -165,7 +181,8 @@ static void find_cycles(const struct project *p, struct orch_diag *d)
 	free(edge);
 }
 
-/* ---- published ports --------------------------------------------------------- */
+/* ---- published ports
+ * --------------------------------------------------------- */
 
 struct pub {
 	const struct service *s;
@@ -206,10 +223,12 @@ static void check_ports(const struct project *p, struct orch_diag *d)
 			const struct m_port *pt = &s->ports[j];
 			if (pt->published && pt->published == pt->published_end)
 				v[n++] = (struct pub){s, pt};
-			if (pt->published && pt->published == pt->published_end &&
+			if (pt->published &&
+			    pt->published == pt->published_end &&
 			    service_replicas(s) > 1)
-				verr(d, &pt->pos, "service \"%s\" has %lld replicas "
-					       "but publishes fixed port %u/%s",
+				verr(d, &pt->pos,
+				     "service \"%s\" has %lld replicas "
+				     "but publishes fixed port %u/%s",
 				     s->name, (long long)service_replicas(s),
 				     pt->published, proto_name(pt->protocol));
 		}
@@ -222,10 +241,12 @@ static void check_ports(const struct project *p, struct orch_diag *d)
 				break;
 			if (!ip_clash(v[j].port->host_ip, v[i].port->host_ip))
 				continue;
-			verr(d, &v[i].port->pos, "published port %u/%s is already "
-				       "used by service \"%s\" (%s:%d)",
-			     v[i].port->published, proto_name(v[i].port->protocol),
-			     v[j].s->name, v[j].port->pos.file ? v[j].port->pos.file : "-",
+			verr(d, &v[i].port->pos,
+			     "published port %u/%s is already "
+			     "used by service \"%s\" (%s:%d)",
+			     v[i].port->published,
+			     proto_name(v[i].port->protocol), v[j].s->name,
+			     v[j].port->pos.file ? v[j].port->pos.file : "-",
 			     v[j].port->pos.line);
 			break;
 		}
@@ -233,7 +254,8 @@ static void check_ports(const struct project *p, struct orch_diag *d)
 	free(v);
 }
 
-/* ---- subnets and static addresses -------------------------------------------- */
+/* ---- subnets and static addresses
+ * -------------------------------------------- */
 
 struct subnet {
 	const struct network *net;
@@ -264,8 +286,9 @@ static void check_subnets(const struct project *p, struct orch_diag *d)
 			if (pool->gateway &&
 			    (inet_pton(sn->family, pool->gateway, gw) != 1 ||
 			     !prefix_match(gw, sn->addr, sn->prefix)))
-				verr(d, &pool->pos, "gateway %s of network \"%s\" is "
-					       "outside its subnet %s",
+				verr(d, &pool->pos,
+				     "gateway %s of network \"%s\" is "
+				     "outside its subnet %s",
 				     pool->gateway, net->key, pool->subnet);
 			n++;
 		}
@@ -280,17 +303,20 @@ static void check_subnets(const struct project *p, struct orch_diag *d)
 							     : v[j].prefix;
 			if (!prefix_match(v[i].addr, v[j].addr, bits))
 				continue;
-			verr(d, &v[i].pool->pos, "subnet %s of network \"%s\" "
-				       "overlaps subnet %s of network \"%s\"",
-			     v[i].pool->subnet, v[i].net->key, v[j].pool->subnet,
-			     v[j].net->key);
+			verr(d, &v[i].pool->pos,
+			     "subnet %s of network \"%s\" "
+			     "overlaps subnet %s of network \"%s\"",
+			     v[i].pool->subnet, v[i].net->key,
+			     v[j].pool->subnet, v[j].net->key);
 		}
 	for (size_t i = 0; i < p->n_services; i++) {
 		const struct service *s = &p->services[i];
 		for (size_t j = 0; j < s->n_networks; j++) {
 			const struct m_svc_net *sn = &s->networks[j];
-			const char *addrs[2] = {sn->ipv4_address, sn->ipv6_address};
-			const struct network *net = project_network(p, sn->name);
+			const char *addrs[2] = {sn->ipv4_address,
+						sn->ipv6_address};
+			const struct network *net =
+			    project_network(p, sn->name);
 			for (int a = 0; a < 2 && net; a++) {
 				if (!addrs[a])
 					continue;
@@ -299,20 +325,24 @@ static void check_subnets(const struct project *p, struct orch_diag *d)
 				inet_pton(fam, addrs[a], ip);
 				bool has = false, inside = false;
 				for (size_t k = 0; k < n; k++) {
-					if (v[k].net != net || v[k].family != fam)
+					if (v[k].net != net ||
+					    v[k].family != fam)
 						continue;
 					has = true;
-					inside |= prefix_match(ip, v[k].addr, v[k].prefix);
+					inside |= prefix_match(ip, v[k].addr,
+							       v[k].prefix);
 				}
 				if (!has)
-					verr(d, &sn->pos, "service \"%s\": a static "
-						       "address (%s) needs a subnet in "
-						       "network \"%s\"'s ipam config",
+					verr(d, &sn->pos,
+					     "service \"%s\": a static "
+					     "address (%s) needs a subnet in "
+					     "network \"%s\"'s ipam config",
 					     s->name, addrs[a], net->key);
 				else if (!inside)
-					verr(d, &sn->pos, "service \"%s\": address %s "
-						       "is outside the subnets of "
-						       "network \"%s\"",
+					verr(d, &sn->pos,
+					     "service \"%s\": address %s "
+					     "is outside the subnets of "
+					     "network \"%s\"",
 					     s->name, addrs[a], net->key);
 			}
 		}

@@ -14,9 +14,14 @@ int duration_parse(const char *s, int64_t *ns)
 		const char *unit;
 		int64_t mult;
 	} units[] = {
-		{"ns", 1},		{"us", 1000},	    {"\xc2\xb5s", 1000},
-		{"\xce\xbcs", 1000},	{"ms", 1000000},    {"s", 1000000000},
-		{"m", 60000000000LL}, {"h", 3600000000000LL},
+	    {"ns", 1},
+	    {"us", 1000},
+	    {"\xc2\xb5s", 1000},
+	    {"\xce\xbcs", 1000},
+	    {"ms", 1000000},
+	    {"s", 1000000000},
+	    {"m", 60000000000LL},
+	    {"h", 3600000000000LL},
 	};
 	if (!s || !*s)
 		return -EINVAL;
@@ -117,8 +122,8 @@ char *duration_format(int64_t ns)
 
 /* ---- ports --------------------------------------------------------------- */
 
-static int port_range(const char *s, size_t len, bool allow_zero,
-		      uint16_t *lo, uint16_t *hi)
+static int port_range(const char *s, size_t len, bool allow_zero, uint16_t *lo,
+		      uint16_t *hi)
 {
 	char buf[32];
 	if (!len || len >= sizeof(buf))
@@ -270,7 +275,8 @@ int port_parse_published(const char *s, uint16_t *lo, uint16_t *hi)
 	return port_range(s, strlen(s), true, lo, hi);
 }
 
-/* ---- paths ------------------------------------------------------------------ */
+/* ---- paths ------------------------------------------------------------------
+ */
 
 /* Lexically cleans an absolute path: "//a/./b/../c/" -> "/a/c". */
 char *path_clean(struct arena *a, const char *path)

@@ -121,10 +121,14 @@ struct ynode *ymap_key(const struct ynode *map, const char *key)
 const char *ykind_name(const struct ynode *n)
 {
 	switch (n->kind) {
-	case Y_NULL: return "null";
-	case Y_SEQ: return "a sequence";
-	case Y_MAP: return "a mapping";
-	case Y_SCALAR: break;
+	case Y_NULL:
+		return "null";
+	case Y_SEQ:
+		return "a sequence";
+	case Y_MAP:
+		return "a mapping";
+	case Y_SCALAR:
+		break;
 	}
 	return "a string";
 }
@@ -172,7 +176,7 @@ static struct m_pos mark_pos(const struct yparser *y, yaml_mark_t m)
 }
 
 static void yerror(struct yparser *y, yaml_mark_t m, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void yerror(struct yparser *y, yaml_mark_t m, const char *fmt, ...)
 {
 	va_list ap;
@@ -189,11 +193,14 @@ static void yerror(struct yparser *y, yaml_mark_t m, const char *fmt, ...)
 static int next_event(struct yparser *y, yaml_event_t *ev)
 {
 	if (!yaml_parser_parse(&y->p, ev)) {
-		const char *problem = y->p.problem ? y->p.problem : "syntax error";
+		const char *problem =
+		    y->p.problem ? y->p.problem : "syntax error";
 		if (y->p.context)
-			yerror(y, y->p.problem_mark, "YAML syntax error: %s (%s "
-			       "started at line %d, column %d)", problem,
-			       y->p.context, (int)y->p.context_mark.line + 1,
+			yerror(y, y->p.problem_mark,
+			       "YAML syntax error: %s (%s "
+			       "started at line %d, column %d)",
+			       problem, y->p.context,
+			       (int)y->p.context_mark.line + 1,
 			       (int)y->p.context_mark.column + 1);
 		else
 			yerror(y, y->p.problem_mark, "YAML syntax error: %s",
@@ -208,8 +215,10 @@ static bool count_node(struct yparser *y, yaml_mark_t m)
 	if (++y->nodes <= YAML_MAX_NODES)
 		return true;
 	if (!y->failed)
-		yerror(y, m, "document too large (more than %d nodes after "
-			     "expanding aliases)", YAML_MAX_NODES);
+		yerror(y, m,
+		       "document too large (more than %d nodes after "
+		       "expanding aliases)",
+		       YAML_MAX_NODES);
 	return false;
 }
 
@@ -249,11 +258,11 @@ static void set_anchor(struct yparser *y, const yaml_char_t *name,
 		}
 	if (y->n_anchors == y->cap_anchors) {
 		y->cap_anchors = y->cap_anchors ? 2 * y->cap_anchors : 16;
-		y->anchors = xrealloc(y->anchors,
-				      y->cap_anchors * sizeof(*y->anchors));
+		y->anchors =
+		    xrealloc(y->anchors, y->cap_anchors * sizeof(*y->anchors));
 	}
-	y->anchors[y->n_anchors++] = (struct anchor){
-		arena_strdup(y->a, (const char *)name), n};
+	y->anchors[y->n_anchors++] =
+	    (struct anchor){arena_strdup(y->a, (const char *)name), n};
 }
 
 static enum ytag tag_of(const yaml_char_t *tag)
@@ -290,7 +299,8 @@ static void nvec_push(struct nvec *nv, struct ynode *n)
 
 static struct ynode **nvec_finish(struct arena *a, struct nvec *nv)
 {
-	struct ynode **out = arena_new_array(a, struct ynode *, nv->n ? nv->n : 1);
+	struct ynode **out =
+	    arena_new_array(a, struct ynode *, nv->n ? nv->n : 1);
 	if (nv->n)
 		memcpy(out, nv->v, nv->n * sizeof(*out));
 	free(nv->v);
@@ -298,8 +308,7 @@ static struct ynode **nvec_finish(struct arena *a, struct nvec *nv)
 	return out;
 }
 
-static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev,
-				int depth);
+static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev, int depth);
 
 static int parse_seq(struct yparser *y, struct ynode *n, int depth)
 {
@@ -350,9 +359,10 @@ static void check_duplicates(struct yparser *y, struct ynode *n)
 			for (size_t j = 0; j < i; j++)
 				if (streq(n->k[i]->s, n->k[j]->s)) {
 					diag_add(y->d, M_ERROR, &n->k[i]->pos,
-						 "duplicate key \"%s\" (first defined "
-						 "at line %d)", n->k[i]->s,
-						 n->k[j]->pos.line);
+						 "duplicate key \"%s\" (first "
+						 "defined "
+						 "at line %d)",
+						 n->k[i]->s, n->k[j]->pos.line);
 					y->failed = true;
 					break;
 				}
@@ -496,7 +506,8 @@ static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev, int depth)
 			if (streq(y->anchors[i].name, name))
 				return copy_node(y, y->anchors[i].node,
 						 ev->start_mark);
-		yerror(y, ev->start_mark, "unknown anchor \"%s\" in alias", name);
+		yerror(y, ev->start_mark, "unknown anchor \"%s\" in alias",
+		       name);
 		return NULL;
 	}
 	case YAML_SCALAR_EVENT: {
@@ -534,8 +545,8 @@ static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev, int depth)
 	}
 }
 
-int yaml_load(struct arena *a, const char *file, const char *text,
-	      size_t len, struct ynode ***roots, struct orch_diag *d)
+int yaml_load(struct arena *a, const char *file, const char *text, size_t len,
+	      struct ynode ***roots, struct orch_diag *d)
 {
 	struct yparser y = {.a = a, .file = file, .d = d};
 	struct nvec docs = {0};

@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		char *files[] = {"/nonexistent/fuzz/compose.yaml", NULL};
 		const char *contents[] = {text, NULL};
-		struct compose_opts o = {.files = files, .contents = contents,
-					 .environ = env};
+		struct compose_opts o = {
+		    .files = files, .contents = contents, .environ = env};
 		struct project *p = NULL;
 		if (compose_load(&o, &p, &d) == 0) {
 			free(project_render(p, COMPOSE_JSON));

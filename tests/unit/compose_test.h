@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "orchestrator/model.h"
@@ -64,8 +65,8 @@ static inline bool has_error(const struct orch_diag *d, int line, int col,
 {
 	for (size_t i = 0; i < d->n; i++) {
 		const struct m_diag *m = &d->v[i];
-		if (m->severity == M_ERROR && m->line == line && m->col == col &&
-		    strstr(m->msg, what))
+		if (m->severity == M_ERROR && m->line == line &&
+		    m->col == col && strstr(m->msg, what))
 			return true;
 	}
 	return false;
@@ -85,8 +86,8 @@ static inline void expect_error(const char *yaml, int line, int col,
 	assert_true(has_error(&d, line, col, what));
 	for (size_t i = 0; i < d.n; i++)
 		if (d.v[i].severity == M_ERROR)
-			assert_string_equal(d.v[i].file ? d.v[i].file : TEST_FILE,
-					    TEST_FILE);
+			assert_string_equal(
+			    d.v[i].file ? d.v[i].file : TEST_FILE, TEST_FILE);
 	diag_free(&d);
 }
 

@@ -8,36 +8,37 @@
 static void test_basic_service(void **state)
 {
 	(void)state;
-	struct project *p = load_ok("services:\n"
-				    "  web:\n"
-				    "    image: nginx:${TAG}\n"
-				    "    command: nginx -g 'daemon off;'\n"
-				    "    entrypoint: [\"/bin/sh\", \"-c\"]\n"
-				    "    user: 1000\n"
-				    "    working_dir: /app\n"
-				    "    init: true\n"
-				    "    privileged: yes\n"
-				    "    read_only: true\n"
-				    "    tty: true\n"
-				    "    stdin_open: true\n"
-				    "    hostname: h\n"
-				    "    domainname: example.org\n"
-				    "    stop_signal: SIGINT\n"
-				    "    stop_grace_period: 1m30s\n"
-				    "    cap_add: [NET_ADMIN]\n"
-				    "    cap_drop: [ALL]\n"
-				    "    security_opt: [no-new-privileges:true]\n"
-				    "    container_name: my-web\n"
-				    "    pid: host\n"
-				    "    ipc: shareable\n"
-				    "    shm_size: 64m\n"
-				    "    dns: 8.8.8.8\n"
-				    "    tmpfs: /run\n"
-				    "    extra_hosts: [\"db:10.0.0.2\", \"h2=10.0.0.3\"]\n"
-				    "    sysctls: {net.core.somaxconn: 1024}\n"
-				    "    labels: [a=b, c]\n"
-				    "    logging: {driver: json-file, options: {max-size: 10m}}\n"
-				    "    x-custom: ignored\n");
+	struct project *p = load_ok(
+	    "services:\n"
+	    "  web:\n"
+	    "    image: nginx:${TAG}\n"
+	    "    command: nginx -g 'daemon off;'\n"
+	    "    entrypoint: [\"/bin/sh\", \"-c\"]\n"
+	    "    user: 1000\n"
+	    "    working_dir: /app\n"
+	    "    init: true\n"
+	    "    privileged: yes\n"
+	    "    read_only: true\n"
+	    "    tty: true\n"
+	    "    stdin_open: true\n"
+	    "    hostname: h\n"
+	    "    domainname: example.org\n"
+	    "    stop_signal: SIGINT\n"
+	    "    stop_grace_period: 1m30s\n"
+	    "    cap_add: [NET_ADMIN]\n"
+	    "    cap_drop: [ALL]\n"
+	    "    security_opt: [no-new-privileges:true]\n"
+	    "    container_name: my-web\n"
+	    "    pid: host\n"
+	    "    ipc: shareable\n"
+	    "    shm_size: 64m\n"
+	    "    dns: 8.8.8.8\n"
+	    "    tmpfs: /run\n"
+	    "    extra_hosts: [\"db:10.0.0.2\", \"h2=10.0.0.3\"]\n"
+	    "    sysctls: {net.core.somaxconn: 1024}\n"
+	    "    labels: [a=b, c]\n"
+	    "    logging: {driver: json-file, options: {max-size: 10m}}\n"
+	    "    x-custom: ignored\n");
 	assert_string_equal(p->name, "proj");
 	assert_string_equal(p->working_dir, "/nonexistent/proj");
 	assert_int_equal(p->n_services, 1);
@@ -80,23 +81,24 @@ static void test_basic_service(void **state)
 static void test_ports(void **state)
 {
 	(void)state;
-	struct project *p = load_ok("services:\n"
-				    "  web:\n"
-				    "    image: x\n"
-				    "    ports:\n"
-				    "      - 80\n"
-				    "      - \"8080:80\"\n"
-				    "      - \"127.0.0.1:5353:53/udp\"\n"
-				    "      - \"9000-9001:9000-9001\"\n"
-				    "      - \"8000-8010:81\"\n"
-				    "      - \"[::1]:6000:6000\"\n"
-				    "      - \"127.0.0.1::7000\"\n"
-				    "      - target: 443\n"
-				    "        published: \"8443\"\n"
-				    "        host_ip: 0.0.0.0\n"
-				    "        protocol: tcp\n"
-				    "        mode: host\n"
-				    "    expose: [\"3000\", 4000-4001, 53/udp]\n");
+	struct project *p =
+	    load_ok("services:\n"
+		    "  web:\n"
+		    "    image: x\n"
+		    "    ports:\n"
+		    "      - 80\n"
+		    "      - \"8080:80\"\n"
+		    "      - \"127.0.0.1:5353:53/udp\"\n"
+		    "      - \"9000-9001:9000-9001\"\n"
+		    "      - \"8000-8010:81\"\n"
+		    "      - \"[::1]:6000:6000\"\n"
+		    "      - \"127.0.0.1::7000\"\n"
+		    "      - target: 443\n"
+		    "        published: \"8443\"\n"
+		    "        host_ip: 0.0.0.0\n"
+		    "        protocol: tcp\n"
+		    "        mode: host\n"
+		    "    expose: [\"3000\", 4000-4001, 53/udp]\n");
 	struct service *s = &p->services[0];
 	assert_int_equal(s->n_ports, 9);
 	assert_int_equal(s->ports[0].target, 80);
@@ -186,37 +188,37 @@ static void test_volumes(void **state)
 static void test_networks(void **state)
 {
 	(void)state;
-	struct project *p = load_ok(
-		"services:\n"
-		"  a:\n"
-		"    image: x\n"
-		"    networks:\n"
-		"      front:\n"
-		"      back:\n"
-		"        aliases: [db, database]\n"
-		"        ipv4_address: 10.5.0.5\n"
-		"  b:\n"
-		"    image: x\n"
-		"    networks: [front]\n"
-		"  c:\n"
-		"    image: x\n"
-		"    network_mode: service:a\n"
-		"networks:\n"
-		"  front:\n"
-		"    driver: bridge\n"
-		"    internal: true\n"
-		"    driver_opts:\n"
-		"      com.docker.network.bridge.enable_icc: \"true\"\n"
-		"  back:\n"
-		"    ipam:\n"
-		"      config:\n"
-		"        - subnet: 10.5.0.0/16\n"
-		"          gateway: 10.5.0.1\n"
-		"    labels: [x=y]\n"
-		"    enable_ipv6: false\n"
-		"  outside:\n"
-		"    external: true\n"
-		"    name: the-outside\n");
+	struct project *p =
+	    load_ok("services:\n"
+		    "  a:\n"
+		    "    image: x\n"
+		    "    networks:\n"
+		    "      front:\n"
+		    "      back:\n"
+		    "        aliases: [db, database]\n"
+		    "        ipv4_address: 10.5.0.5\n"
+		    "  b:\n"
+		    "    image: x\n"
+		    "    networks: [front]\n"
+		    "  c:\n"
+		    "    image: x\n"
+		    "    network_mode: service:a\n"
+		    "networks:\n"
+		    "  front:\n"
+		    "    driver: bridge\n"
+		    "    internal: true\n"
+		    "    driver_opts:\n"
+		    "      com.docker.network.bridge.enable_icc: \"true\"\n"
+		    "  back:\n"
+		    "    ipam:\n"
+		    "      config:\n"
+		    "        - subnet: 10.5.0.0/16\n"
+		    "          gateway: 10.5.0.1\n"
+		    "    labels: [x=y]\n"
+		    "    enable_ipv6: false\n"
+		    "  outside:\n"
+		    "    external: true\n"
+		    "    name: the-outside\n");
 	struct service *a = project_service(p, "a");
 	assert_int_equal(a->n_networks, 2);
 	assert_string_equal(a->networks[0].name, "back");
@@ -243,26 +245,26 @@ static void test_networks(void **state)
 static void test_depends_on(void **state)
 {
 	(void)state;
-	struct project *p = load_ok(
-		"services:\n"
-		"  web:\n"
-		"    image: x\n"
-		"    depends_on:\n"
-		"      db:\n"
-		"        condition: service_healthy\n"
-		"        restart: true\n"
-		"      init:\n"
-		"        condition: service_completed_successfully\n"
-		"      cache:\n"
-		"        condition: service_started\n"
-		"        required: false\n"
-		"    links: [db:database]\n"
-		"  api:\n"
-		"    image: x\n"
-		"    depends_on: [db]\n"
-		"  db: {image: x}\n"
-		"  init: {image: x}\n"
-		"  cache: {image: x}\n");
+	struct project *p =
+	    load_ok("services:\n"
+		    "  web:\n"
+		    "    image: x\n"
+		    "    depends_on:\n"
+		    "      db:\n"
+		    "        condition: service_healthy\n"
+		    "        restart: true\n"
+		    "      init:\n"
+		    "        condition: service_completed_successfully\n"
+		    "      cache:\n"
+		    "        condition: service_started\n"
+		    "        required: false\n"
+		    "    links: [db:database]\n"
+		    "  api:\n"
+		    "    image: x\n"
+		    "    depends_on: [db]\n"
+		    "  db: {image: x}\n"
+		    "  init: {image: x}\n"
+		    "  cache: {image: x}\n");
 	struct service *w = project_service(p, "web");
 	assert_int_equal(w->n_depends_on, 3);
 	assert_string_equal(w->depends_on[0].service, "cache");
@@ -282,46 +284,46 @@ static void test_depends_on(void **state)
 static void test_healthcheck_restart_deploy(void **state)
 {
 	(void)state;
-	struct project *p = load_ok(
-		"services:\n"
-		"  a:\n"
-		"    image: x\n"
-		"    healthcheck:\n"
-		"      test: [\"CMD\", \"true\"]\n"
-		"      interval: 1m30s\n"
-		"      timeout: 500ms\n"
-		"      start_period: 1h\n"
-		"      start_interval: 2s\n"
-		"      retries: 3\n"
-		"    restart: on-failure:5\n"
-		"    deploy:\n"
-		"      replicas: 3\n"
-		"      resources:\n"
-		"        limits: {cpus: '0.5', memory: 1g, pids: 100}\n"
-		"        reservations: {memory: 256m}\n"
-		"      restart_policy: {condition: on-failure, delay: 5s, "
-		"max_attempts: 3}\n"
-		"  b:\n"
-		"    image: x\n"
-		"    healthcheck:\n"
-		"      test: curl -f http://localhost\n"
-		"    restart: \"no\"\n"
-		"    mem_limit: 512m\n"
-		"    memswap_limit: -1\n"
-		"    cpus: 1.5\n"
-		"    cpu_shares: 512\n"
-		"    pids_limit: 50\n"
-		"    scale: 2\n"
-		"    ulimits:\n"
-		"      nofile: {soft: 1024, hard: 2048}\n"
-		"      nproc: 65535\n"
-		"  c:\n"
-		"    image: x\n"
-		"    healthcheck: {disable: true}\n"
-		"    restart: unless-stopped\n"
-		"  d:\n"
-		"    image: x\n"
-		"    restart: always\n");
+	struct project *p =
+	    load_ok("services:\n"
+		    "  a:\n"
+		    "    image: x\n"
+		    "    healthcheck:\n"
+		    "      test: [\"CMD\", \"true\"]\n"
+		    "      interval: 1m30s\n"
+		    "      timeout: 500ms\n"
+		    "      start_period: 1h\n"
+		    "      start_interval: 2s\n"
+		    "      retries: 3\n"
+		    "    restart: on-failure:5\n"
+		    "    deploy:\n"
+		    "      replicas: 3\n"
+		    "      resources:\n"
+		    "        limits: {cpus: '0.5', memory: 1g, pids: 100}\n"
+		    "        reservations: {memory: 256m}\n"
+		    "      restart_policy: {condition: on-failure, delay: 5s, "
+		    "max_attempts: 3}\n"
+		    "  b:\n"
+		    "    image: x\n"
+		    "    healthcheck:\n"
+		    "      test: curl -f http://localhost\n"
+		    "    restart: \"no\"\n"
+		    "    mem_limit: 512m\n"
+		    "    memswap_limit: -1\n"
+		    "    cpus: 1.5\n"
+		    "    cpu_shares: 512\n"
+		    "    pids_limit: 50\n"
+		    "    scale: 2\n"
+		    "    ulimits:\n"
+		    "      nofile: {soft: 1024, hard: 2048}\n"
+		    "      nproc: 65535\n"
+		    "  c:\n"
+		    "    image: x\n"
+		    "    healthcheck: {disable: true}\n"
+		    "    restart: unless-stopped\n"
+		    "  d:\n"
+		    "    image: x\n"
+		    "    restart: always\n");
 	struct service *a = project_service(p, "a");
 	assert_true(a->healthcheck.present);
 	assert_string_equal(a->healthcheck.test[0], "CMD");
@@ -361,35 +363,35 @@ static void test_healthcheck_restart_deploy(void **state)
 	struct service *c = project_service(p, "c");
 	assert_true(c->healthcheck.disable);
 	assert_int_equal(c->restart.policy, M_RESTART_UNLESS_STOPPED);
-	assert_int_equal(project_service(p, "d")->restart.policy, M_RESTART_ALWAYS);
+	assert_int_equal(project_service(p, "d")->restart.policy,
+			 M_RESTART_ALWAYS);
 	project_free(p);
 }
 
 static void test_build_configs_secrets(void **state)
 {
 	(void)state;
-	struct project *p = load_ok(
-		"services:\n"
-		"  a:\n"
-		"    build: ./app\n"
-		"  b:\n"
-		"    build:\n"
-		"      context: .\n"
-		"      dockerfile: Dockerfile.dev\n"
-		"      args: [VERSION=1, DEBUG]\n"
-		"      target: dev\n"
-		"    image: mine:dev\n"
-		"    configs: [cfg]\n"
-		"    secrets:\n"
-		"      - source: token\n"
-		"        target: /run/secrets/t\n"
-		"        mode: 0400\n"
-		"configs:\n"
-		"  cfg:\n"
-		"    file: ./cfg.txt\n"
-		"secrets:\n"
-		"  token:\n"
-		"    environment: TOKEN\n");
+	struct project *p = load_ok("services:\n"
+				    "  a:\n"
+				    "    build: ./app\n"
+				    "  b:\n"
+				    "    build:\n"
+				    "      context: .\n"
+				    "      dockerfile: Dockerfile.dev\n"
+				    "      args: [VERSION=1, DEBUG]\n"
+				    "      target: dev\n"
+				    "    image: mine:dev\n"
+				    "    configs: [cfg]\n"
+				    "    secrets:\n"
+				    "      - source: token\n"
+				    "        target: /run/secrets/t\n"
+				    "        mode: 0400\n"
+				    "configs:\n"
+				    "  cfg:\n"
+				    "    file: ./cfg.txt\n"
+				    "secrets:\n"
+				    "  token:\n"
+				    "    environment: TOKEN\n");
 	struct service *a = project_service(p, "a");
 	assert_true(a->build.present);
 	assert_string_equal(a->build.context, "/nonexistent/proj/app");
@@ -414,27 +416,26 @@ static void test_interpolation(void **state)
 	(void)state;
 	char *env[] = {"A=a", "E=", "N=7", NULL};
 	const char *names[] = {TEST_FILE, NULL};
-	const char *texts[] = {
-		"services:\n"
-		"  s:\n"
-		"    image: x\n"
-		"    environment:\n"
-		"      V1: $A\n"
-		"      V2: ${A}-${A}\n"
-		"      V3: ${U:-def}\n"
-		"      V4: ${E:-def}\n"
-		"      V5: ${E-def}\n"
-		"      V6: ${U-def}\n"
-		"      V7: ${A:+alt}\n"
-		"      V8: ${E:+alt}\n"
-		"      V9: ${E+alt}\n"
-		"      V10: $$A\n"
-		"      V11: ${U:-${A}x}\n"
-		"      V12: ${A:?boom}\n"
-		"      V13: ${U}\n"
-		"      V14: \"pre${N}post\"\n"
-		"    cpus: ${N}\n",
-		NULL};
+	const char *texts[] = {"services:\n"
+			       "  s:\n"
+			       "    image: x\n"
+			       "    environment:\n"
+			       "      V1: $A\n"
+			       "      V2: ${A}-${A}\n"
+			       "      V3: ${U:-def}\n"
+			       "      V4: ${E:-def}\n"
+			       "      V5: ${E-def}\n"
+			       "      V6: ${U-def}\n"
+			       "      V7: ${A:+alt}\n"
+			       "      V8: ${E:+alt}\n"
+			       "      V9: ${E+alt}\n"
+			       "      V10: $$A\n"
+			       "      V11: ${U:-${A}x}\n"
+			       "      V12: ${A:?boom}\n"
+			       "      V13: ${U}\n"
+			       "      V14: \"pre${N}post\"\n"
+			       "    cpus: ${N}\n",
+			       NULL};
 	struct orch_diag d = {0};
 	struct project *p = load_files(names, texts, &d, env);
 	if (!p)
@@ -444,15 +445,16 @@ static void test_interpolation(void **state)
 	assert_int_equal(d.n_errors, 0);
 	bool warned = false;
 	for (size_t i = 0; i < d.n; i++)
-		warned |= d.v[i].severity == M_WARNING && strstr(d.v[i].msg, "\"U\"");
+		warned |=
+		    d.v[i].severity == M_WARNING && strstr(d.v[i].msg, "\"U\"");
 	assert_true(warned);
 	diag_free(&d);
 	const struct m_kvlist *e = &p->services[0].environment;
 	static const char *const want[][2] = {
-		{"V1", "a"},   {"V2", "a-a"},	{"V3", "def"}, {"V4", "def"},
-		{"V5", ""},    {"V6", "def"},	{"V7", "alt"}, {"V8", ""},
-		{"V9", "alt"}, {"V10", "$A"},	{"V11", "ax"}, {"V12", "a"},
-		{"V13", ""},   {"V14", "pre7post"},
+	    {"V1", "a"},   {"V2", "a-a"},	{"V3", "def"}, {"V4", "def"},
+	    {"V5", ""},	   {"V6", "def"},	{"V7", "alt"}, {"V8", ""},
+	    {"V9", "alt"}, {"V10", "$A"},	{"V11", "ax"}, {"V12", "a"},
+	    {"V13", ""},   {"V14", "pre7post"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 		bool found = false;
@@ -473,7 +475,8 @@ static void write_at(const char *name, const char *text)
 {
 	char *path = path_join(tmpdir, name);
 	struct orch_err e = {0};
-	assert_int_equal(write_file_atomic(path, text, strlen(text), 0644, &e), 0);
+	assert_int_equal(write_file_atomic(path, text, strlen(text), 0644, &e),
+			 0);
 	free(path);
 }
 
@@ -527,16 +530,16 @@ static void test_env_files(void **state)
 	assert_string_equal(s->image, "busybox:1.2");
 	assert_int_equal(s->ports[0].published, 8080);
 	static const char *const want[][2] = {
-		{"A", "1"},
-		{"B", "single $IMG"},
-		{"C", "double busybox\nnext"},
-		{"D", "unquoted value"},
-		{"E", "x#notacomment"},
-		{"F", "yaml-style"},
-		{"OVER", "env"},
-		{"HOME", "/home/u"},
-		{"EMPTY", ""},
-		{"Q", "a b"},
+	    {"A", "1"},
+	    {"B", "single $IMG"},
+	    {"C", "double busybox\nnext"},
+	    {"D", "unquoted value"},
+	    {"E", "x#notacomment"},
+	    {"F", "yaml-style"},
+	    {"OVER", "env"},
+	    {"HOME", "/home/u"},
+	    {"EMPTY", ""},
+	    {"Q", "a b"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 		bool found = false;
@@ -601,8 +604,8 @@ static void test_stdin(void **state)
 	assert_int_equal(write(fds[1], y, strlen(y)), (ssize_t)strlen(y));
 	close(fds[1]);
 	char *files[] = {"-", NULL};
-	struct compose_opts o = {.files = files, .stdin_fd = fds[0],
-				 .environ = test_env};
+	struct compose_opts o = {
+	    .files = files, .stdin_fd = fds[0], .environ = test_env};
 	struct orch_diag d = {0};
 	struct project *p = NULL;
 	assert_int_equal(compose_load(&o, &p, &d), 0);
@@ -620,41 +623,41 @@ static void test_merge(void **state)
 	const char *names[] = {"/nonexistent/proj/a.yaml",
 			       "/nonexistent/proj/b.yaml", NULL};
 	const char *texts[] = {
-		"services:\n"
-		"  web:\n"
-		"    image: a\n"
-		"    command: [a, b]\n"
-		"    ports: [\"8080:80\", \"9090:90\"]\n"
-		"    environment: [A=1, B=2]\n"
-		"    labels: {l1: x}\n"
-		"    volumes: [\"./a:/data\", \"/keep\"]\n"
-		"    dns: [1.1.1.1]\n"
-		"    healthcheck: {test: [CMD, a], interval: 10s}\n"
-		"    cap_add: [NET_ADMIN]\n"
-		"    build: ./dir\n"
-		"  gone: {image: g}\n"
-		"networks:\n"
-		"  n1: {internal: true}\n",
-		"services:\n"
-		"  web:\n"
-		"    image: b\n"
-		"    command: [c]\n"
-		"    ports:\n"
-		"      - target: 80\n"
-		"        published: \"8080\"\n"
-		"        name: http\n"
-		"      - \"7070:70\"\n"
-		"    environment: {B: 3, C: 4}\n"
-		"    labels: [l2=y]\n"
-		"    volumes: [\"./b:/data:ro\"]\n"
-		"    dns: [1.1.1.1, 8.8.8.8]\n"
-		"    healthcheck: {test: [CMD, b]}\n"
-		"    cap_add: !reset []\n"
-		"    build: {dockerfile: D}\n"
-		"  gone: !reset {}\n"
-		"networks:\n"
-		"  n1: {labels: {k: v}}\n",
-		NULL};
+	    "services:\n"
+	    "  web:\n"
+	    "    image: a\n"
+	    "    command: [a, b]\n"
+	    "    ports: [\"8080:80\", \"9090:90\"]\n"
+	    "    environment: [A=1, B=2]\n"
+	    "    labels: {l1: x}\n"
+	    "    volumes: [\"./a:/data\", \"/keep\"]\n"
+	    "    dns: [1.1.1.1]\n"
+	    "    healthcheck: {test: [CMD, a], interval: 10s}\n"
+	    "    cap_add: [NET_ADMIN]\n"
+	    "    build: ./dir\n"
+	    "  gone: {image: g}\n"
+	    "networks:\n"
+	    "  n1: {internal: true}\n",
+	    "services:\n"
+	    "  web:\n"
+	    "    image: b\n"
+	    "    command: [c]\n"
+	    "    ports:\n"
+	    "      - target: 80\n"
+	    "        published: \"8080\"\n"
+	    "        name: http\n"
+	    "      - \"7070:70\"\n"
+	    "    environment: {B: 3, C: 4}\n"
+	    "    labels: [l2=y]\n"
+	    "    volumes: [\"./b:/data:ro\"]\n"
+	    "    dns: [1.1.1.1, 8.8.8.8]\n"
+	    "    healthcheck: {test: [CMD, b]}\n"
+	    "    cap_add: !reset []\n"
+	    "    build: {dockerfile: D}\n"
+	    "  gone: !reset {}\n"
+	    "networks:\n"
+	    "  n1: {labels: {k: v}}\n",
+	    NULL};
 	struct orch_diag d = {0};
 	struct project *p = load_files(names, texts, &d, NULL);
 	diag_print(&d, stderr);
@@ -735,8 +738,10 @@ static void test_profiles(void **state)
 	assert_int_equal(p->n_disabled, 2);
 	project_free(p);
 	char *profiles[] = {"tools", NULL};
-	struct compose_opts o = {.files = (char **)names, .contents = texts,
-				 .environ = test_env, .profiles = profiles};
+	struct compose_opts o = {.files = (char **)names,
+				 .contents = texts,
+				 .environ = test_env,
+				 .profiles = profiles};
 	assert_int_equal(compose_load(&o, &p, &d), 0);
 	assert_int_equal(p->n_services, 2);
 	assert_non_null(project_service(p, "tools"));
@@ -780,8 +785,10 @@ static void test_project_name(void **state)
 	p = load_files(names, named, &d, env);
 	assert_string_equal(p->name, "fromenv");
 	project_free(p);
-	struct compose_opts o = {.files = (char **)names, .contents = named,
-				 .environ = env, .project_name = "fromflag"};
+	struct compose_opts o = {.files = (char **)names,
+				 .contents = named,
+				 .environ = env,
+				 .project_name = "fromflag"};
 	assert_int_equal(compose_load(&o, &p, &d), 0);
 	assert_string_equal(p->name, "fromflag");
 	project_free(p);
@@ -799,11 +806,16 @@ static void test_durations(void **state)
 		int64_t ns;
 		const char *out;
 	} cases[] = {
-		{"1m30s", 90000000000LL, "1m30s"}, {"90s", 90000000000LL, "1m30s"},
-		{"1h", 3600000000000LL, "1h0m0s"}, {"500ms", 500000000, "500ms"},
-		{"1.5s", 1500000000, "1.5s"},	   {"0", 0, "0s"},
-		{"2h45m", 9900000000000LL, "2h45m0s"}, {"10us", 10000, "10\xc2\xb5s"},
-		{"3ns", 3, "3ns"},		   {"1.5ms", 1500000, "1.5ms"},
+	    {"1m30s", 90000000000LL, "1m30s"},
+	    {"90s", 90000000000LL, "1m30s"},
+	    {"1h", 3600000000000LL, "1h0m0s"},
+	    {"500ms", 500000000, "500ms"},
+	    {"1.5s", 1500000000, "1.5s"},
+	    {"0", 0, "0s"},
+	    {"2h45m", 9900000000000LL, "2h45m0s"},
+	    {"10us", 10000, "10\xc2\xb5s"},
+	    {"3ns", 3, "3ns"},
+	    {"1.5ms", 1500000, "1.5ms"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		int64_t ns;
@@ -825,8 +837,8 @@ static void test_version_warning(void **state)
 {
 	(void)state;
 	struct orch_diag d = {0};
-	struct project *p = load_text("version: \"3.8\"\nservices:\n  a: {image: x}\n",
-				      &d);
+	struct project *p =
+	    load_text("version: \"3.8\"\nservices:\n  a: {image: x}\n", &d);
 	assert_non_null(p);
 	assert_int_equal(d.n_errors, 0);
 	assert_int_equal(d.n, 1);
@@ -840,14 +852,15 @@ static void test_version_warning(void **state)
 static void test_render(void **state)
 {
 	(void)state;
-	struct project *p = load_ok("services:\n"
-				    "  web:\n"
-				    "    image: nginx\n"
-				    "    ports: [\"8080:80\"]\n"
-				    "    environment: [\"YES=no\", \"N=1\"]\n"
-				    "    healthcheck: {test: \"true\", interval: 90s}\n"
-				    "    depends_on: [db]\n"
-				    "  db: {image: pg}\n");
+	struct project *p =
+	    load_ok("services:\n"
+		    "  web:\n"
+		    "    image: nginx\n"
+		    "    ports: [\"8080:80\"]\n"
+		    "    environment: [\"YES=no\", \"N=1\"]\n"
+		    "    healthcheck: {test: \"true\", interval: 90s}\n"
+		    "    depends_on: [db]\n"
+		    "  db: {image: pg}\n");
 	char *json = project_render(p, COMPOSE_JSON);
 	assert_non_null(strstr(json, "\"published\": \"8080\""));
 	assert_non_null(strstr(json, "\"interval\": \"1m30s\""));
@@ -855,7 +868,8 @@ static void test_render(void **state)
 	free(json);
 	char *yaml = project_render(p, COMPOSE_YAML);
 	assert_non_null(strstr(yaml, "name: proj\n"));
-	assert_non_null(strstr(yaml, "      - mode: ingress\n        target: 80\n"));
+	assert_non_null(
+	    strstr(yaml, "      - mode: ingress\n        target: 80\n"));
 	assert_non_null(strstr(yaml, "published: \"8080\""));
 	assert_non_null(strstr(yaml, "\"YES\": \"no\""));
 	assert_non_null(strstr(yaml, "\"N\": \"1\""));
@@ -866,26 +880,26 @@ static void test_render(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic_service),
-		cmocka_unit_test(test_ports),
-		cmocka_unit_test(test_volumes),
-		cmocka_unit_test(test_networks),
-		cmocka_unit_test(test_depends_on),
-		cmocka_unit_test(test_healthcheck_restart_deploy),
-		cmocka_unit_test(test_build_configs_secrets),
-		cmocka_unit_test(test_interpolation),
-		cmocka_unit_test_setup_teardown(test_env_files, make_tmpdir,
-						remove_tmpdir),
-		cmocka_unit_test_setup_teardown(test_discovery_and_override,
-						make_tmpdir, remove_tmpdir),
-		cmocka_unit_test(test_stdin),
-		cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_anchors),
-		cmocka_unit_test(test_profiles),
-		cmocka_unit_test(test_project_name),
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_version_warning),
-		cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_basic_service),
+	    cmocka_unit_test(test_ports),
+	    cmocka_unit_test(test_volumes),
+	    cmocka_unit_test(test_networks),
+	    cmocka_unit_test(test_depends_on),
+	    cmocka_unit_test(test_healthcheck_restart_deploy),
+	    cmocka_unit_test(test_build_configs_secrets),
+	    cmocka_unit_test(test_interpolation),
+	    cmocka_unit_test_setup_teardown(test_env_files, make_tmpdir,
+					    remove_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_discovery_and_override,
+					    make_tmpdir, remove_tmpdir),
+	    cmocka_unit_test(test_stdin),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_anchors),
+	    cmocka_unit_test(test_profiles),
+	    cmocka_unit_test(test_project_name),
+	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_version_warning),
+	    cmocka_unit_test(test_render),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
