@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define DNS_MAX_NETS	    64
+#define DNS_MAX_NETS	    1024
+#define DNS_MAX_TCP	    32
+#define DNS_TCP_TIMEOUT	    5 /* seconds for a TCP client to send its query */
 #define DNS_MAX_PENDING	    512
 #define DNS_MAX_UPSTREAMS   3
 #define DNS_FORWARD_TIMEOUT 5 /* seconds */
@@ -134,7 +136,16 @@ out:
 
 struct dns_listener {
 	char net_id[65];
+	int fd, tcp_fd;
+};
+
+/* A TCP client: one length-prefixed query, one answer, then closed. */
+struct dns_tcp {
 	int fd;
+	uint8_t buf[2 + 4096];
+	size_t len;
+	uint32_t peer;
+	time_t deadline;
 };
 
 struct dns_pending {
@@ -152,6 +163,8 @@ struct dns_server {
 	struct sockaddr_in upstreams[DNS_MAX_UPSTREAMS];
 	size_t n_upstreams;
 	struct dns_pending pending[DNS_MAX_PENDING];
+	struct dns_tcp tcp[DNS_MAX_TCP];
+	size_t n_tcp;
 	uint16_t next_id;
 };
 
@@ -192,8 +205,13 @@ void dns_server_free(struct dns_server *d)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->n_nets; i++)
+	for (size_t i = 0; i < d->n_nets; i++) {
 		close(d->nets[i].fd);
+		if (d->nets[i].tcp_fd >= 0)
+			close(d->nets[i].tcp_fd);
+	}
+	for (size_t i = 0; i < d->n_tcp; i++)
+		close(d->tcp[i].fd);
 	close(d->upstream_fd);
 	free(d);
 }
@@ -219,7 +237,21 @@ int dns_network_add(struct dns_server *d, const struct netd_network *n,
 		close(fd);
 		return r;
 	}
+	/* TCP too, for clients retrying a truncated answer; best effort. */
+	int tfd =
+	    socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (tfd >= 0 &&
+	    (setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	     bind(tfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	     listen(tfd, 16) < 0)) {
+		log_warn("DNS for %s: no TCP on %s:53: %s", n->name, n->gateway,
+			 strerror(errno));
+		close(tfd);
+		tfd = -1;
+	}
 	snprintf(d->nets[d->n_nets].net_id, 65, "%s", n->id);
+	d->nets[d->n_nets].tcp_fd = tfd;
 	d->nets[d->n_nets++].fd = fd;
 	return 0;
 }
@@ -234,6 +266,8 @@ void dns_network_remove(struct dns_server *d, const struct netd_network *n)
 			    d->pending[p].fd == d->nets[i].fd)
 				d->pending[p].used = false;
 		close(d->nets[i].fd);
+		if (d->nets[i].tcp_fd >= 0)
+			close(d->nets[i].tcp_fd);
 		d->nets[i] = d->nets[--d->n_nets];
 		return;
 	}
@@ -242,10 +276,21 @@ void dns_network_remove(struct dns_server *d, const struct netd_network *n)
 size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 {
 	size_t n = 0;
-	if (max > 0)
-		fds[n++] = d->upstream_fd;
-	for (size_t i = 0; i < d->n_nets && n < max; i++)
-		fds[n++] = d->nets[i].fd;
+#define ADD(f)                                                                 \
+	do {                                                                   \
+		if (fds && n < max)                                            \
+			fds[n] = (f);                                          \
+		n++;                                                           \
+	} while (0)
+	ADD(d->upstream_fd);
+	for (size_t i = 0; i < d->n_nets; i++) {
+		ADD(d->nets[i].fd);
+		if (d->nets[i].tcp_fd >= 0)
+			ADD(d->nets[i].tcp_fd);
+	}
+	for (size_t i = 0; i < d->n_tcp; i++)
+		ADD(d->tcp[i].fd);
+#undef ADD
 	return n;
 }
 
@@ -300,8 +345,82 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 	}
 }
 
+static void tcp_close(struct dns_server *d, size_t i)
+{
+	close(d->tcp[i].fd);
+	d->tcp[i] = d->tcp[--d->n_tcp];
+}
+
+static void tcp_accept(struct dns_server *d, int lfd)
+{
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	int fd = accept4(lfd, (struct sockaddr *)&from, &fl,
+			 SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (d->n_tcp == DNS_MAX_TCP || fl != sizeof(from)) {
+		close(fd);
+		return;
+	}
+	struct dns_tcp *t = &d->tcp[d->n_tcp++];
+	t->fd = fd;
+	t->len = 0;
+	t->peer = ntohl(from.sin_addr.s_addr);
+	t->deadline = time(NULL) + DNS_TCP_TIMEOUT;
+}
+
+/* Reads a TCP client's query; once whole, answers it and closes.  Names
+ * that would be forwarded are not served over TCP: the client gets the
+ * connection closed and keeps its UDP answer. */
+static void tcp_read(struct dns_server *d, const struct netd_state *st,
+		     size_t i)
+{
+	struct dns_tcp *t = &d->tcp[i];
+	ssize_t n =
+	    recv(t->fd, t->buf + t->len, sizeof(t->buf) - t->len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		tcp_close(d, i);
+		return;
+	}
+	t->len += (size_t)n;
+	if (t->len < 2)
+		return;
+	size_t want = (size_t)(t->buf[0] << 8 | t->buf[1]);
+	if (want == 0 || want > sizeof(t->buf) - 2) {
+		tcp_close(d, i);
+		return;
+	}
+	if (t->len < 2 + want)
+		return;
+	uint8_t *reply = NULL;
+	size_t rlen = 0;
+	if (dns_answer(st, t->peer, t->buf + 2, want, &reply, &rlen) ==
+		DNS_ANSWER &&
+	    rlen <= 0xffff) {
+		uint8_t hdr[2] = {(uint8_t)(rlen >> 8), (uint8_t)rlen};
+		struct iovec iov[2] = {{hdr, 2}, {reply, rlen}};
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		sendmsg(t->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	free(reply);
+	tcp_close(d, i);
+}
+
 void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 {
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (d->nets[i].tcp_fd == fd) {
+			tcp_accept(d, fd);
+			return;
+		}
+	for (size_t i = 0; i < d->n_tcp; i++)
+		if (d->tcp[i].fd == fd) {
+			tcp_read(d, st, i);
+			return;
+		}
 	uint8_t buf[4096];
 	/* Drain what is queued, bounded so the control socket is not starved.
 	 */
@@ -337,6 +456,9 @@ void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 void dns_tick(struct dns_server *d)
 {
 	time_t now = time(NULL);
+	for (size_t i = d->n_tcp; i-- > 0;)
+		if (d->tcp[i].deadline < now)
+			tcp_close(d, i);
 	for (size_t i = 0; i < DNS_MAX_PENDING; i++)
 		if (d->pending[i].used && d->pending[i].deadline < now)
 			d->pending[i].used = false;

@@ -118,7 +118,8 @@ void dns_server_free(struct dns_server *d);
 int dns_network_add(struct dns_server *d, const struct netd_network *n,
 		    struct orch_err *e);
 void dns_network_remove(struct dns_server *d, const struct netd_network *n);
-/* fds to poll (POLLIN) and the handler for a readable one. */
+/* fds to poll (POLLIN): fills up to max, returns how many there are
+ * (fds may be NULL to count); dns_handle serves a readable one. */
 size_t dns_pollfds(struct dns_server *d, int *fds, size_t max);
 void dns_handle(struct dns_server *d, const struct netd_state *st, int fd);
 void dns_tick(struct dns_server *d);

@@ -1260,15 +1260,17 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 	int clients[MAX_CLIENTS];
 	size_t n_clients = 0;
 	for (;;) {
-		struct pollfd pfd[2 + MAX_CLIENTS + 64];
+		size_t nd = dns_pollfds(s.dns, NULL, 0);
+		_cleanup_free_ int *dfds = xcalloc(nd + 1, sizeof(int));
+		nd = dns_pollfds(s.dns, dfds, nd);
+		_cleanup_free_ struct pollfd *pfd =
+		    xcalloc(2 + n_clients + nd, sizeof(*pfd));
 		size_t np = 0;
 		pfd[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		pfd[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
 		for (size_t i = 0; i < n_clients; i++)
 			pfd[np++] =
 			    (struct pollfd){.fd = clients[i], .events = POLLIN};
-		int dfds[64];
-		size_t nd = dns_pollfds(s.dns, dfds, 64);
 		for (size_t i = 0; i < nd; i++)
 			pfd[np++] =
 			    (struct pollfd){.fd = dfds[i], .events = POLLIN};

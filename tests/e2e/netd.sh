@@ -55,6 +55,8 @@ check_match "web resolves api" '^10\.210\.0\.' "$api_front"
 check_match "db resolves api on back" '^10\.210\.1\.' "$(resolve db api)"
 check_match "container names resolve" '^10\.210\.0\.' "$(resolve web p-api-1)"
 check_eq "web cannot resolve db (other network)" "" "$(resolve web db)"
+check_eq "DNS over TCP" "rcode=0 answers=1" "$(resolve_tcp web "$fgw" api 2>&1)"
+check_eq "DNS over TCP: NXDOMAIN across networks" "rcode=3 answers=0" "$(resolve_tcp web "$fgw" db 2>&1)"
 check_match "NXDOMAIN for a name of another network" "NXDOMAIN" "$(cx web nslookup db 2>&1)"
 
 check_eq "linked: web -> api over TCP by name" "api" "$(tcp web api)"
