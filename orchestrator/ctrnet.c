@@ -382,6 +382,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	 * created for this container. */
 	json_t *anon = json_array();
 	json_object_set_new(rec, "anon_volumes", anon);
+	_cleanup_image_ struct rt_image *img = NULL;
 	json_t *mt;
 	json_array_foreach(mounts, i, mt)
 	{
@@ -417,12 +418,17 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 						name);
 			json_array_append_new(anon, json_string(vname));
 		}
-		struct rt_volume *v = NULL;
-		r = rt_volume_get(vname, &v, e);
+		/* A new volume mounted over image content is first filled
+		 * with it, once (docker's copy-up). */
+		if (!img && jstr(spec, "image") &&
+		    rt_image_lookup(jstr(spec, "image"), &img, e) < 0)
+			return err_wrap(e, "%s", name);
+		_cleanup_free_ char *mountpoint = NULL;
+		r = rt_volume_prepare(vname, img, jstr(mt, "target"),
+				      &mountpoint, e);
 		if (r < 0)
 			return err_wrap(e, "%s: volume %s", name, vname);
-		json_object_set_new(mt, "source", json_string(v->mountpoint));
-		rt_volume_free(v);
+		json_object_set_new(mt, "source", json_string(mountpoint));
 	}
 	(void)m;
 	return 0;

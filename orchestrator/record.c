@@ -12,11 +12,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-static void imagefreep(struct rt_image **i)
-{
-	if (*i)
-		rt_image_free(*i);
-}
 
 
 static json_t *strv_json(char *const *v)
@@ -283,7 +278,7 @@ int record_template(const struct project *m, const struct service *s,
 		built = xasprintf("%s-%s", m->name, s->name);
 		ref = built;
 	}
-	__attribute__((cleanup(imagefreep))) struct rt_image *img = NULL;
+	_cleanup_image_ struct rt_image *img = NULL;
 	struct orch_err ie = {0};
 	if (rt_image_lookup(ref, &img, &ie) < 0)
 		return err_set(e, ENOENT,

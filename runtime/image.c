@@ -281,11 +281,10 @@ void rt_image_free(struct rt_image *img)
 	free(img);
 }
 
-static void image_freep(struct rt_image **p)
+void rt_image_freep(struct rt_image **p)
 {
 	rt_image_free(*p);
 }
-#define _cleanup_image_ __attribute__((cleanup(image_freep)))
 
 /* ---- the index --------------------------------------------------------- */
 

@@ -215,7 +215,9 @@ struct rt_image {
 /* NAME[:TAG] (tag defaults to latest) or a unique id prefix. */
 int rt_image_lookup(const char *ref, struct rt_image **out, struct orch_err *e);
 int rt_image_list(struct rt_image ***out, size_t *n, struct orch_err *e);
-void rt_image_free(struct rt_image *img);
+void rt_image_free(struct rt_image *img); /* NULL is fine */
+void rt_image_freep(struct rt_image **img);
+#define _cleanup_image_ __attribute__((cleanup(rt_image_freep)))
 void rt_image_config_clear(struct rt_image_config *c);
 /* Layer directories for rt_spec.lowers, uppermost first. */
 char **rt_image_lowers(const struct rt_image *img);

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Named volumes under `orch up`: filled from the image's content once, kept
+# across down/up, removed by down -v.
+. "$(dirname "$0")/lib.sh"
+O=$B/orch
+"$O" image import "$FIXTURE_TAR" busybox:latest >/dev/null
+mkdir -p "$T/p"
+cat >"$T/p/compose.yaml" <<'Y'
+services:
+  app:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    init: true
+    volumes:
+      - conf:/etc
+      - empty:/srv/data
+volumes:
+  conf: {}
+  empty: {}
+Y
+F=$T/p/compose.yaml
+on_exit "$O" -f "$F" down -v -t 0
+"$O" -f "$F" up -d >/dev/null 2>&1
+check "up with volumes over image content succeeds" [ $? -eq 0 ]
+check_eq "the volume holds the image's file" "orch busybox fixture" "$("$O" -f "$F" exec -T app cat /etc/motd)"
+check "the volume's directory on the host holds it too" grep -qx "orch busybox fixture" "$ORCH_ROOT/volumes/p_conf/_data/motd"
+check_eq "a volume over an empty path starts empty" "" "$("$O" -f "$F" exec -T app ls -A /srv/data)"
+"$O" -f "$F" exec -T app sh -c 'echo changed > /etc/motd; rm /etc/group'
+"$O" -f "$F" down -t 0 >/dev/null 2>&1
+"$O" -f "$F" up -d >/dev/null 2>&1
+check_eq "data survives down and up (never filled again)" "changed" "$("$O" -f "$F" exec -T app cat /etc/motd)"
+check "a deleted file stays deleted" sh -c '! "$1" -f "$2" exec -T app test -e /etc/group' _ "$O" "$F"
+"$O" -f "$F" down -v -t 0 >/dev/null 2>&1
+check "down -v removes the volumes" sh -c '! ls "$1/volumes/p_conf" 2>/dev/null' _ "$ORCH_ROOT"
+finish
