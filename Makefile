@@ -134,6 +134,7 @@ install: all
 	install -D -m 0755 $(B)/orch $(DESTDIR)$(PREFIX)/bin/orch
 	install -D -m 0755 $(B)/netd $(DESTDIR)$(PREFIX)/bin/orch-netd
 	install -D -m 0755 $(B)/orch-runtime $(DESTDIR)$(PREFIX)/bin/orch-runtime
+	install -D -m 0644 orchestrator/orch.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/orch
 	install -D -m 0755 $(B)/orch-supervisor $(DESTDIR)$(PREFIX)/bin/orch-supervisor
 
 clean:

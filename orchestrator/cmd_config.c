@@ -1,5 +1,6 @@
 /* orch config: load, validate and print the normalized project, as
  * `docker compose config` does.  Nothing is created. */
+#include "orchestrator/cli.h"
 #include "orchestrator/model.h"
 #include "orchestrator/orch.h"
 
@@ -92,9 +93,13 @@ int cmd_config(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	_cleanup_strv_ char **files = NULL, **profiles = NULL,
-			    **env_files = NULL;
-	struct compose_opts o = {0};
+	/* Global options given before the command (orch -f x config) count
+	 * as if given after it. */
+	_cleanup_strv_ char **files = strv_copy(cli.files),
+			    **profiles = strv_copy(cli.profiles),
+			    **env_files = strv_copy(cli.env_files);
+	struct compose_opts o = {.project_name = cli.project_name,
+				 .project_dir = cli.project_dir};
 	enum compose_format fmt = COMPOSE_YAML;
 	const char *output = NULL;
 	int list = 0;
@@ -165,9 +170,10 @@ int cmd_config(int argc, char **argv)
 		config_usage(stderr);
 		return 2;
 	}
-	o.files = files;
-	o.profiles = profiles;
-	o.env_files = env_files;
+	/* Empty lists mean "not given": the defaults apply. */
+	o.files = strv_len(files) ? files : NULL;
+	o.profiles = strv_len(profiles) ? profiles : NULL;
+	o.env_files = strv_len(env_files) ? env_files : NULL;
 	if (list == OPT_PROFILES)
 		o.all_profiles = true;
 

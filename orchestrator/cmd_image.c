@@ -245,6 +245,10 @@ static int image_tag(int argc, char **argv)
 
 int cmd_images(int argc, char **argv)
 {
+	if (args_want_help(argc, argv)) {
+		printf("Usage: orch images [-q]\n");
+		return 0;
+	}
 	return images_ls(argc, argv);
 }
 
@@ -253,7 +257,8 @@ int cmd_image(int argc, char **argv)
 	if (argc < 2)
 		return image_usage(stderr, 2);
 	const char *sub = argv[1];
-	if (streq(sub, "--help") || streq(sub, "-h") || streq(sub, "help"))
+	if (streq(sub, "--help") || streq(sub, "-h") || streq(sub, "help") ||
+	    (!streq(sub, "build") && args_want_help(argc - 1, argv + 1)))
 		return image_usage(stdout, 0);
 	if (streq(sub, "ls") || streq(sub, "list"))
 		return images_ls(argc - 1, argv + 1);

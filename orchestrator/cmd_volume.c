@@ -253,7 +253,8 @@ int cmd_volume(int argc, char **argv)
 	if (argc < 2)
 		return volume_usage(stderr, 2);
 	const char *sub = argv[1];
-	if (streq(sub, "--help") || streq(sub, "-h") || streq(sub, "help"))
+	if (streq(sub, "--help") || streq(sub, "-h") || streq(sub, "help") ||
+	    args_want_help(argc - 1, argv + 1))
 		return volume_usage(stdout, 0);
 	if (streq(sub, "create"))
 		return volume_create(argc - 1, argv + 1);

@@ -57,4 +57,15 @@ int build_service_images(struct project *p, char *const *services,
 int build_missing_images(struct project *p, char *const *services,
 			 struct orch_err *e);
 
+
+/* Whether a subcommand's arguments (argv[0] its name) ask for help with
+ * -h or --help, before any "--". */
+static inline bool args_want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+		if (streq(argv[i], "-h") || streq(argv[i], "--help"))
+			return true;
+	return false;
+}
+
 #endif

@@ -18,6 +18,7 @@ before=$(leftovers)
 
 # --- compose.example.yaml, through make demo's script ----------------------
 F=compose.example.yaml
+check_eq "global -f before config is honoured" "app db migrate web worker" "$("$O" -f "$F" config --services | sort | tr '\n' ' ' | sed 's/ $//')"
 on_exit "$O" -f "$TOP/$F" down -v -t 1
 out=$(examples/demo.sh 2>&1)
 check "demo script succeeds" [ $? -eq 0 ]
