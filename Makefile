@@ -108,7 +108,12 @@ deps:
 unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 	$(Q)tests/run-unit.sh $(UNIT_BINS) $(UNIT_ASAN_BINS)
 
-e2e: all
+# The Debian base for the build tests: debootstrapped once on the host's
+# network (the e2e suites run in network namespaces of their own).
+$(B)/debian-bookworm.tar: examples/images/debian-base.sh
+	$(Q)examples/images/debian-base.sh --tar-only >/dev/null
+
+e2e: all $(B)/debian-bookworm.tar
 	$(Q)tests/run-e2e.sh $(filter-out tests/e2e/lib.sh,$(wildcard tests/e2e/*.sh))
 
 test: all
