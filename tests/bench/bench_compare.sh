@@ -27,6 +27,10 @@ REPS=${REPS:-5}
 REPS50=${REPS50:-1} # podman-compose takes minutes per 50-service cycle
 W=$(mktemp -d /tmp/orch-bench.XXXXXX)
 export ORCH_ROOT=$W/orch-root ORCH_RUN=$W/orch-run
+# Runtime state lives on tmpfs (/run) on a real host: give both tools one.
+mkdir -p "$ORCH_RUN" "$W/podman/run"
+mount -t tmpfs tmpfs "$ORCH_RUN"
+mount -t tmpfs tmpfs "$W/podman/run"
 ORCH=$B/orch
 HAVE_PODMAN=0
 PEER_NOTE="podman-compose not installed"
