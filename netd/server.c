@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <linux/nsfs.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -1259,6 +1260,7 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		 orch_run(), s.mtu);
 	int clients[MAX_CLIENTS];
 	size_t n_clients = 0;
+	bool busy = true;
 	for (;;) {
 		size_t nd = dns_pollfds(s.dns, NULL, 0);
 		_cleanup_free_ int *dfds = xcalloc(nd + 1, sizeof(int));
@@ -1280,8 +1282,15 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 			break;
 		}
 		dns_tick(s.dns);
+		/* Idle for a second after work: give the heap's free pages
+		 * back, so a long-lived netd stays small. */
+		if (pr == 0 && busy) {
+			malloc_trim(0);
+			busy = false;
+		}
 		if (pr <= 0)
 			continue;
+		busy = true;
 		if (pfd[0].revents) {
 			log_info("exiting on signal; networks stay up");
 			r = 0;
