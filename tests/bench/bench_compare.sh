@@ -179,7 +179,8 @@ time_cycle() {
 		"$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
 		rc=$?
 		t1=$(now_ms)
-		[ "$4" = mem ] && echo "$(pss_of '^(orch-supervisor|netd)$' "ORCH_RUN=$ORCH_RUN")" >>"$out.pss"
+		# what stays resident: after netd's idle trim (1 s)
+		[ "$4" = mem ] && sleep 1.5 && echo "$(pss_of '^(orch-supervisor|netd)$' "ORCH_RUN=$ORCH_RUN")" >>"$out.pss"
 		t1b=$(now_ms)
 		"$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms) ;;
@@ -189,7 +190,7 @@ time_cycle() {
 		podman-compose -p bench -f "$f" up -d >"$W/log" 2>&1
 		rc=$?
 		t1=$(now_ms)
-		[ "$4" = mem ] && echo "$(pss_of '^(conmon|aardvark-dns|catatonit|podman|netavark)$')" >>"$out.pss"
+		[ "$4" = mem ] && sleep 1.5 && echo "$(pss_of '^(conmon|aardvark-dns|catatonit|podman|netavark)$')" >>"$out.pss"
 		t1b=$(now_ms)
 		podman-compose -p bench -f "$f" down >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms)
@@ -248,6 +249,7 @@ done
 # 10 s grace each (104 s measured for this stack), so only orch is timed.
 gen_stack 10 busybox:latest "" "$W/stack10-term.yaml"
 for rep in $(seq 1 "$REPS"); do time_cycle orch "$W/stack10-term.yaml" "$W/orchterm" no || exit 1; done
+PEER_NOTE="podman-compose: not run, 10 s grace per container"
 report "stack10 down, PID 1 ignores TERM" "$W/orchterm.down" /dev/null ms
 
 # Throughput (iperf3, 3 s per run) where iperf3 is installed: its binary and
