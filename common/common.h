@@ -144,6 +144,8 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 /* Reads a whole file (NUL-terminated); *len may be NULL. */
 int read_file(const char *path, char **out, size_t *len, struct orch_err *e);
 int mkdir_p(const char *path, mode_t mode, struct orch_err *e);
+/* Copies everything from in to out (copy_file_range where it can). */
+int fd_copy(int in, int out, const char *what, struct orch_err *e);
 /* Removes a tree without crossing mount points; "already gone" is success. */
 int rm_rf(const char *path, struct orch_err *e);
 char *path_join(const char *a, const char *b);

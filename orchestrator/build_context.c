@@ -487,38 +487,6 @@ struct copy_state {
 	bool keep_owner;
 };
 
-static int copy_data(int in, int out, const char *what, struct orch_err *e)
-{
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-		    errno != EOPNOTSUPP)
-			return err_sys(e, errno, "copying %s", what);
-		break;
-	}
-	char buf[65536];
-	for (;;) {
-		ssize_t n = RETRY_EINTR(read(in, buf, sizeof(buf)));
-		if (n < 0)
-			return err_sys(e, errno, "reading %s", what);
-		if (n == 0)
-			return 0;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t m = RETRY_EINTR(
-			    write(out, buf + off, (size_t)(n - off)));
-			if (m < 0)
-				return err_sys(e, errno, "writing %s", what);
-			off += m;
-		}
-	}
-}
-
 /* Removes what is at path unless it is a directory and dir is wanted. */
 static int make_room(const char *path, bool dir, struct orch_err *e)
 {
@@ -586,7 +554,7 @@ static int copy_visit(struct walker *w, int dirfd, const char *name,
 	    dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return err_sys(e, errno, "creating %s", dst);
-	r = copy_data(in, out, dst, e);
+	r = fd_copy(in, out, dst, e);
 	if (r < 0)
 		return r;
 	if (fchown(out, uid, gid) < 0 || fchmod(out, mode) < 0)

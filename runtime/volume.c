@@ -628,38 +628,6 @@ int rt_volume_remove(const char *name, struct orch_err *e)
 
 /* ---- copy-up ----------------------------------------------------------- */
 
-static int copy_data(int in, int out, const char *name, struct orch_err *e)
-{
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-		    errno != EOPNOTSUPP)
-			return err_sys(e, errno, "copying %s", name);
-		break;
-	}
-	char buf[65536];
-	for (;;) {
-		ssize_t n = RETRY_EINTR(read(in, buf, sizeof(buf)));
-		if (n < 0)
-			return err_sys(e, errno, "copying %s", name);
-		if (n == 0)
-			return 0;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = RETRY_EINTR(
-			    write(out, buf + off, (size_t)(n - off)));
-			if (w < 0)
-				return err_sys(e, errno, "copying %s", name);
-			off += w;
-		}
-	}
-}
-
 static int copy_meta(int dfd, const char *name, const struct stat *st,
 		     struct orch_err *e)
 {
@@ -726,7 +694,7 @@ static int copy_tree(int sfd, int dfd, struct orch_err *e)
 				r = err_sys(e, errno, "copying %s", n);
 				break;
 			}
-			r = copy_data(in, out, n, e);
+			r = fd_copy(in, out, n, e);
 		} else if (S_ISLNK(st.st_mode)) {
 			char target[4096];
 			ssize_t len =
