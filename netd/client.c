@@ -209,8 +209,9 @@ int netd_call_raw(struct netd_conn *c, const void *msg, size_t len, int pass_fd,
 
 /* Sends op(args) (args stolen), reads the reply; on success *result (may be
  * NULL) gets the result object.  A netd error becomes e verbatim. */
-static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
-		     int pass_fd, json_t **result, struct orch_err *e)
+/* Sends one request (taking args); its reply is read by reply_read. */
+static int request_send(struct netd_conn *c, const char *op, json_t *args,
+			int pass_fd, struct orch_err *e)
 {
 	json_t *msg = json_pack("{s:i, s:s, s:o}", "v", NETD_PROTO_VERSION,
 				"op", op, "args", args ? args : json_object());
@@ -226,9 +227,15 @@ static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
 	int r = send_request(c->fd, text, len, pass_fd);
 	if (r < 0)
 		return err_sys(e, r, "netd %s: sending request", op);
+	return 0;
+}
+
+static int reply_read(struct netd_conn *c, const char *op, json_t **result,
+		      struct orch_err *e)
+{
 	_cleanup_free_ char *reply = NULL;
 	size_t rlen = 0;
-	r = recv_reply(c->fd, &reply, &rlen);
+	int r = recv_reply(c->fd, &reply, &rlen);
 	if (r < 0)
 		return err_sys(e, r, "netd %s: reading reply", op);
 	json_error_t jerr;
@@ -256,6 +263,13 @@ static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
 	}
 	json_decref(root);
 	return 0;
+}
+
+static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
+		     int pass_fd, json_t **result, struct orch_err *e)
+{
+	int r = request_send(c, op, args, pass_fd, e);
+	return r < 0 ? r : reply_read(c, op, result, e);
 }
 
 static void set_opt_str(json_t *o, const char *key, const char *v)
@@ -310,6 +324,47 @@ int netd_network_remove(struct netd_conn *c, const char *name, bool *removed,
 	return r < 0 ? r : removed_flag(res, removed);
 }
 
+static json_t *names_json(char *const *names)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; names && names[i]; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
+/* The strings of a reply's array (never NULL). */
+static char **names_strv(const json_t *a)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t i;
+	json_t *item;
+	json_array_foreach(a, i, item)
+	{
+		if (json_is_string(item))
+			strv_push(&v, json_string_value(item));
+	}
+	return v;
+}
+
+int netd_networks_remove_start(struct netd_conn *c, char *const *names,
+			       struct orch_err *e)
+{
+	return request_send(c, "network.remove",
+			    json_pack("{s:o}", "names", names_json(names)), -1,
+			    e);
+}
+
+int netd_networks_remove_finish(struct netd_conn *c, char ***removed,
+				struct orch_err *e)
+{
+	json_t *res = NULL;
+	int r = reply_read(c, "network.remove", &res, e);
+	if (r == 0 && removed)
+		*removed = names_strv(json_object_get(res, "removed"));
+	json_decref(res);
+	return r;
+}
+
 int netd_network_inspect(struct netd_conn *c, const char *name,
 			 struct netd_network *out, struct orch_err *e)
 {
@@ -357,14 +412,8 @@ int netd_network_prune(struct netd_conn *c, const char *project,
 	int r = roundtrip(c, "network.prune", a, -1, &res, e);
 	if (r < 0)
 		return r;
-	if (removed) {
-		*removed = xcalloc(1, sizeof(char *));
-		size_t i;
-		json_t *item;
-		json_array_foreach(json_object_get(res, "removed"), i,
-				   item) if (json_is_string(item))
-		    strv_push(removed, json_string_value(item));
-	}
+	if (removed)
+		*removed = names_strv(json_object_get(res, "removed"));
 	json_decref(res);
 	return 0;
 }

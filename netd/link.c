@@ -233,16 +233,89 @@ int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 
 int link_delete(const char *name, struct orch_err *e)
 {
+	char *names[] = {(char *)name, NULL};
+	return link_delete_many(names, e);
+}
+
+/* The kernel group links go into just before they are deleted together.
+ * Any value works; a link of someone else's found in it turns the batch
+ * off. */
+#define DOOMED_GROUP 0x6f726368u /* "orch" */
+
+static void msg_freep(struct nl_msg **m)
+{
+	if (*m)
+		nlmsg_free(*m);
+}
+#define _cleanup_nlmsg_ __attribute__((cleanup(msg_freep)))
+
+/* One RTM_SETLINK or RTM_DELLINK naming the link by name, or (name NULL)
+ * the whole group; waits for the kernel's answer. */
+static int link_msg(struct nl_sock *sk, int type, const char *name,
+		    uint32_t group)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	_cleanup_nlmsg_ struct nl_msg *m = nlmsg_alloc_simple(type, NLM_F_ACK);
+	if (!m || nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    (name && nla_put_string(m, IFLA_IFNAME, name) < 0) ||
+	    nla_put_u32(m, IFLA_GROUP, group) < 0)
+		return -NLE_NOMEM;
+	int r = nl_send_auto(sk, m);
+	return r < 0 ? r : nl_wait_for_ack(sk);
+}
+
+/* Whether every link in DOOMED_GROUP is one of names. */
+static bool doomed_group_ours(struct nl_sock *sk, char *const *names)
+{
+	_cleanup_cache_ struct nl_cache *cache = NULL;
+	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache) < 0)
+		return false;
+	for (struct nl_object *o = nl_cache_get_first(cache); o;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		const char *name = rtnl_link_get_name(l);
+		if (rtnl_link_get_group(l) == DOOMED_GROUP &&
+		    (!name || !strv_contains(names, name)))
+			return false;
+	}
+	return true;
+}
+
+int link_delete_many(char *const *names, struct orch_err *e)
+{
+	if (!names || !names[0])
+		return 0;
 	_cleanup_sock_ struct nl_sock *sk = NULL;
 	int r = open_sock(&sk, e);
 	if (r < 0)
 		return r;
-	_cleanup_link_ struct rtnl_link *l = rtnl_link_alloc();
-	rtnl_link_set_name(l, name);
-	r = rtnl_link_delete(sk, l);
-	if (r < 0 && nl_errno(r) != ENODEV)
-		return nl_fail(e, r, "deleting link", name);
-	return 0;
+	/* The kernel waits for RCU grace periods on every deletion request;
+	 * a group is unregistered in one request, so they are paid once. */
+	if (names[1] && doomed_group_ours(sk, names)) {
+		bool any = false;
+		for (size_t i = 0; names[i]; i++) {
+			r = link_msg(sk, RTM_SETLINK, names[i], DOOMED_GROUP);
+			if (r < 0 && nl_errno(r) != ENODEV)
+				break;
+			any |= r >= 0;
+		}
+		if (r >= 0 || nl_errno(r) == ENODEV)
+			r = any ? link_msg(sk, RTM_DELLINK, NULL, DOOMED_GROUP)
+				: 0;
+		if (r < 0)
+			log_warn("deleting links as a group: %s; one by one",
+				 nl_geterror(r));
+	}
+	/* Whatever the batch left (or all of them without it). */
+	int first = 0;
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_link_ struct rtnl_link *l = rtnl_link_alloc();
+		rtnl_link_set_name(l, names[i]);
+		r = rtnl_link_delete(sk, l);
+		if (r < 0 && nl_errno(r) != ENODEV && !first)
+			first = nl_fail(e, r, "deleting link", names[i]);
+	}
+	return first;
 }
 
 bool link_exists(const char *name)

@@ -61,6 +61,9 @@ int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 		       unsigned mtu, struct orch_err *e);
 /* Deletes a link by name; "already gone" is success. */
 int link_delete(const char *name, struct orch_err *e);
+/* Deletes links by name in one kernel batch where it can (the kernel's
+ * waits are paid per request, not per link); "already gone" is success. */
+int link_delete_many(char *const *names, struct orch_err *e);
 bool link_exists(const char *name);
 /* Names of the links starting with prefix. */
 int link_list(const char *prefix, char ***out, struct orch_err *e);

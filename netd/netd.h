@@ -19,6 +19,7 @@
  *   ping             {}                       -> {"version": 1}
  *   network.create   netd_network_req         -> netd_network
  *   network.remove   {"name"}                 -> {"removed": bool}
+ *                    {"names": ["name"...]}   -> {"removed": ["name"...]}
  *   network.inspect  {"name"}                 -> netd_network
  *   network.list     {"project"?}             -> {"networks": [netd_network]}
  *   network.prune    {"project"?}             -> {"removed": ["name"...]}
@@ -150,6 +151,15 @@ int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
  * NULL) says whether it existed; "already gone" is success. */
 int netd_network_remove(struct netd_conn *c, const char *name, bool *removed,
 			struct orch_err *e);
+/* Removes several networks in one step (their links go in one kernel
+ * batch); names that do not exist are skipped.  _start only sends the
+ * request, so that the caller can work while netd removes; _finish reads
+ * the answer, *removed (may be NULL) getting the names that existed.
+ * Nothing else may be sent on c in between. */
+int netd_networks_remove_start(struct netd_conn *c, char *const *names,
+			       struct orch_err *e);
+int netd_networks_remove_finish(struct netd_conn *c, char ***removed,
+				struct orch_err *e);
 int netd_network_inspect(struct netd_conn *c, const char *name,
 			 struct netd_network *out, struct orch_err *e);
 /* Lists networks visible to the caller (root: all); project may be NULL. */

@@ -397,64 +397,96 @@ fail:
 	return err_wrap(c->e, "creating network %s", name);
 }
 
-/* Removes network index i: state first, then rules, then links. */
-static int network_remove_at(struct server *s, size_t i, struct orch_err *e)
+/* Removes the networks whose doomed[i] is set: state first, then rules,
+ * then links, each in one step for all of them. */
+static int networks_remove(struct server *s, const bool *doomed,
+			   struct orch_err *e)
 {
-	struct netd_network n = s->st.nets[i];
-	memmove(&s->st.nets[i], &s->st.nets[i + 1],
-		(s->st.n_nets - i - 1) * sizeof(n));
-	s->st.n_nets--;
-	dns_network_remove(s->dns, &n);
-	int r = save(s, e);
-	if (r < 0) {
+	size_t n_all = s->st.n_nets, n_keep = 0, n_gone = 0;
+	struct netd_network *all = s->st.nets;
+	struct netd_network *keep = xcalloc(n_all + 1, sizeof(*keep));
+	struct netd_network *gone = xcalloc(n_all + 1, sizeof(*gone));
+	for (size_t i = 0; i < n_all; i++) {
+		if (doomed[i])
+			gone[n_gone++] = all[i];
+		else
+			keep[n_keep++] = all[i];
+	}
+	s->st.nets = keep;
+	s->st.n_nets = n_keep;
+	int r = n_gone ? save(s, e) : 0;
+	if (r < 0 || !n_gone) {
 		/* Put it back: nothing was changed yet. */
-		s->st.nets =
-		    xrealloc(s->st.nets, (s->st.n_nets + 1) * sizeof(n));
-		memmove(&s->st.nets[i + 1], &s->st.nets[i],
-			(s->st.n_nets - i) * sizeof(n));
-		s->st.nets[i] = n;
-		s->st.n_nets++;
-		dns_network_add(s->dns, &n, NULL);
+		s->st.nets = all;
+		s->st.n_nets = n_all;
+		free(keep);
+		free(gone);
 		return r;
 	}
+	free(all);
 	struct strbuf script;
 	sb_init(&script);
-	if (s->st.n_nets == 0)
+	if (n_keep == 0)
 		fw_gen_table_delete(&script);
-	else
-		fw_gen_network_remove(&n, &script);
+	_cleanup_strv_ char **links = NULL;
+	for (size_t k = 0; k < n_gone; k++) {
+		dns_network_remove(s->dns, &gone[k]);
+		if (n_keep)
+			fw_gen_network_remove(&gone[k], &script);
+		for (size_t q = 0; q < gone[k].n_endpoints; q++)
+			strv_push(&links, gone[k].endpoints[q].host_ifname);
+		strv_push(&links, gone[k].bridge);
+	}
 	if (fw_sync(s, &script, e) < 0)
-		log_warn("removing network %s: %s", n.name, e->msg);
-	for (size_t k = 0; k < n.n_endpoints; k++)
-		if (link_delete(n.endpoints[k].host_ifname, e) < 0)
-			log_warn("removing network %s: %s", n.name, e->msg);
-	if (link_delete(n.bridge, e) < 0)
-		log_warn("removing network %s: %s", n.name, e->msg);
-	if (s->st.n_nets == 0) {
+		log_warn("removing networks: %s", e->msg);
+	if (link_delete_many(links, e) < 0)
+		log_warn("removing networks: %s", e->msg);
+	if (n_keep == 0) {
 		host_settings_restore(s);
 		if (save(s, e) < 0)
 			log_warn("%s", e->msg);
 	}
-	log_info("removed network %s", n.name);
-	netd_network_clear(&n);
+	for (size_t k = 0; k < n_gone; k++) {
+		log_info("removed network %s", gone[k].name);
+		netd_network_clear(&gone[k]);
+	}
+	free(gone);
 	return 0;
 }
 
+/* {"name"} -> {"removed": bool}; {"names": [...]} -> {"removed": [the
+ * names that existed]}.  Every network is authorized before any goes. */
 static int op_network_remove(struct server *s, struct call *c, json_t **res)
 {
-	const char *name = arg_str(c, "name");
-	struct netd_network *n = state_find(&s->st, name);
-	if (!n) {
-		*res = json_pack("{s:b}", "removed", 0);
-		return 0;
+	json_t *names = json_object_get(c->args, "names");
+	const char *one = arg_str(c, "name"); /* the schema wants one */
+	_cleanup_free_ bool *doomed = xcalloc(s->st.n_nets + 1, sizeof(bool));
+	json_t *removed = json_array();
+	for (size_t k = 0; one ? k < 1 : k < json_array_size(names); k++) {
+		const char *name =
+		    one ?: json_string_value(json_array_get(names, k));
+		struct netd_network *n = state_find(&s->st, name);
+		if (!n || doomed[n - s->st.nets])
+			continue;
+		int r = authorize(n, c->uid, "removing", c->e);
+		if (r < 0) {
+			json_decref(removed);
+			return r;
+		}
+		doomed[n - s->st.nets] = true;
+		json_array_append_new(removed, json_string(name));
 	}
-	int r = authorize(n, c->uid, "removing", c->e);
-	if (r < 0)
-		return r;
-	r = network_remove_at(s, (size_t)(n - s->st.nets), c->e);
-	if (r < 0)
-		return err_wrap(c->e, "removing network %s", name);
-	*res = json_pack("{s:b}", "removed", 1);
+	if (networks_remove(s, doomed, c->e) < 0) {
+		json_decref(removed);
+		return one ? err_wrap(c->e, "removing network %s", one)
+			   : err_wrap(c->e, "removing networks");
+	}
+	if (one) {
+		*res = json_pack("{s:b}", "removed", json_array_size(removed));
+		json_decref(removed);
+	} else {
+		*res = json_pack("{s:o}", "removed", removed);
+	}
 	return 0;
 }
 
@@ -532,19 +564,16 @@ static int op_network_prune(struct server *s, struct call *c, json_t **res)
 			return r;
 		}
 	}
-	for (size_t i = 0; i < s->st.n_nets;) {
+	_cleanup_free_ bool *doomed = xcalloc(s->st.n_nets + 1, sizeof(bool));
+	for (size_t i = 0; i < s->st.n_nets; i++) {
 		struct netd_network *n = &s->st.nets[i];
-		if (!listed(n, c) || n->n_endpoints) {
-			i++;
-			continue;
-		}
-		json_t *name = json_string(n->name);
-		if (network_remove_at(s, i, c->e) < 0) {
-			json_decref(name);
-			json_decref(removed);
-			return -c->e->code;
-		}
-		json_array_append_new(removed, name);
+		doomed[i] = listed(n, c) && !n->n_endpoints;
+		if (doomed[i])
+			json_array_append_new(removed, json_string(n->name));
+	}
+	if (networks_remove(s, doomed, c->e) < 0) {
+		json_decref(removed);
+		return -c->e->code;
 	}
 	*res = json_pack("{s:o}", "removed", removed);
 	return 0;
@@ -1132,6 +1161,7 @@ static int reconcile(struct server *s, struct orch_err *e)
 	/* Links of netd's that the state does not know: left by a crash
 	 * between creating them and recording them. */
 	const char *prefixes[] = {NETD_VETH_PREFIX, NETD_BRIDGE_PREFIX};
+	_cleanup_strv_ char **leftover = NULL;
 	for (size_t k = 0; k < ARRAY_SIZE(prefixes); k++) {
 		_cleanup_strv_ char **names = NULL;
 		int r = link_list(prefixes[k], &names, e);
@@ -1151,10 +1181,11 @@ static int reconcile(struct server *s, struct orch_err *e)
 			if (known)
 				continue;
 			log_info("deleting leftover link %s", names[i]);
-			if (link_delete(names[i], e) < 0)
-				log_warn("%s", e->msg);
+			strv_push(&leftover, names[i]);
 		}
 	}
+	if (link_delete_many(leftover, e) < 0)
+		log_warn("%s", e->msg);
 	struct strbuf full;
 	sb_init(&full);
 	if (s->st.n_nets)

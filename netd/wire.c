@@ -15,10 +15,14 @@ enum field_type {
 	F_PAIRS, /* array of {"from": name, "to": name} */
 };
 
+/* field.required: false, true, or ONE_OF (at least one of the fields so
+ * marked). */
+#define ONE_OF 2
+
 struct field {
 	const char *name;
 	enum field_type type;
-	bool required;
+	int required;
 	long max; /* F_TEXT/F_TEXTS: bytes; F_INT: value */
 };
 
@@ -38,6 +42,8 @@ static const struct field f_create[] = {
     {"internal", F_BOOL, false, 0},   {"icc", F_BOOL, false, 0},
     {"labels", F_TEXTS, false, 1024}, END};
 static const struct field f_by_name[] = {{"name", F_NAME, true, 0}, END};
+static const struct field f_remove[] = {
+    {"name", F_NAME, ONE_OF, 0}, {"names", F_NAMES, ONE_OF, 0}, END};
 static const struct field f_by_project[] = {{"project", F_NAME, false, 0}, END};
 static const struct field f_attach[] = {{"network", F_NAME, true, 0},
 					{"container_id", F_NAME, true, 0},
@@ -61,7 +67,7 @@ static const struct field f_port[] = {
 static const struct op_schema schemas[] = {
     {"ping", f_none},
     {"network.create", f_create},
-    {"network.remove", f_by_name},
+    {"network.remove", f_remove},
     {"network.inspect", f_by_name},
     {"network.list", f_by_project},
     {"network.prune", f_by_project},
@@ -181,10 +187,22 @@ static int check_args(const struct op_schema *s, json_t *args,
 		if (r < 0)
 			return err_wrap(e, "%s", s->op);
 	}
-	for (const struct field *f = s->fields; f->name; f++)
-		if (f->required && !json_object_get(args, f->name))
+	const struct field *missing = NULL;
+	bool one_of = false;
+	for (const struct field *f = s->fields; f->name; f++) {
+		bool has = json_object_get(args, f->name) != NULL;
+		if (f->required == true && !has)
 			return err_set(e, EINVAL, "%s: missing argument \"%s\"",
 				       s->op, f->name);
+		if (f->required == ONE_OF) {
+			one_of |= has;
+			if (!missing)
+				missing = f;
+		}
+	}
+	if (missing && !one_of)
+		return err_set(e, EINVAL, "%s: missing argument \"%s\"", s->op,
+			       missing->name);
 	return 0;
 }
 

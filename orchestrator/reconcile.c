@@ -905,7 +905,23 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		if (call_simple(ps, req, &se) < 0)
 			log_warn("%s", se.msg);
 	}
+	/* netd removes the networks, their endpoints and rules (on a
+	 * connection of their own) while the containers' files go. */
 	size_t i;
+	json_t *n;
+	_cleanup_strv_ char **nets = NULL;
+	json_array_foreach(json_object_get(ps->state, "networks"), i, n)
+	{
+		if (jstr(n, "name"))
+			strv_push(&nets, jstr(n, "name"));
+	}
+	struct netd_conn *nc = NULL;
+	struct orch_err ne = {0};
+	if (nets && (netd_connect(&nc, &ne) < 0 ||
+		     netd_networks_remove_start(nc, nets, &ne) < 0)) {
+		netd_close(nc);
+		nc = NULL;
+	}
 	json_t *c;
 	json_array_foreach(ctrs, i, c)
 	{
@@ -944,20 +960,13 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		if (txt && atoi(txt) > 0)
 			wait_pid_exit(atoi(txt), 2000);
 	}
-	json_t *nets = json_object_get(ps->state, "networks");
-	json_t *n;
-	json_array_foreach(nets, i, n)
-	{
-		struct netd_conn *nc = NULL;
-		struct orch_err ne = {0};
-		if (netd_get(&nc, &ne) < 0 ||
-		    netd_network_remove(nc, jstr(n, "name"), NULL, &ne) < 0) {
-			if (!first.code)
-				first = ne;
-			continue;
-		}
-		progress("Network", jstr(n, "name"), "Removed");
-	}
+	if (nc)
+		netd_networks_remove_finish(nc, NULL, &ne);
+	netd_close(nc);
+	if (ne.code && !first.code)
+		first = ne;
+	for (size_t k = 0; !ne.code && nets && nets[k]; k++)
+		progress("Network", nets[k], "Removed");
 	if (o->volumes) {
 		json_t *v;
 		json_array_foreach(json_object_get(ps->state, "volumes"), i, v)

@@ -37,6 +37,9 @@ check_match "uid 1000 quota of networks" "quota of 1 networks" "$(as_user "$B/ne
 check_match "uid 1000 may not attach the host's namespace" "host's own network namespace" "$(as_user "$B/netd" call endpoint.attach '{"network":"u_net","container_id":"h"}' --netns /proc/self/ns/net)"
 check_match "uid 1000 may not name a namespace path" "no network namespace passed" "$(as_user "$B/netd" call endpoint.attach '{"network":"u_net","container_id":"v","netns_path":"/run/netns/victim"}')"
 check_match "root cannot publish a port of a container that is not attached" "not attached" "$(ncall port.publish '{"network":"r_net","container_id":"nope","host_port":9000,"container_port":80}')"
+out=$(as_user "$B/netd" call network.remove '{"names":["u_net","r_net"]}' 2>&1)
+check_match "uid 1000 cannot remove root's network in a batch" "permission denied \(it belongs to uid 0, you are uid 1000\)" "$out"
+check_match "a refused batch removes none of it" '"ok":true' "$(as_user "$B/netd" call network.inspect '{"name":"u_net"}')"
 check_match "uid 1000 removes its own network" '"removed":true' "$(as_user "$B/netd" call network.remove '{"name":"u_net"}')"
 
 # Malformed messages.
@@ -47,6 +50,8 @@ check_match "wrong version" 'version 9 not supported' "$(raw '{"v":9,"op":"ping"
 check_match "unknown op" 'unknown operation' "$(raw '{"v":1,"op":"rm -rf"}')"
 check_match "wrong type" 'expected a string' "$(raw '{"v":1,"op":"network.remove","args":{"name":[1]}}')"
 check_match "unknown argument" 'unknown argument' "$(raw '{"v":1,"op":"network.remove","args":{"name":"a","x":1}}')"
+check_match "remove without a name" 'missing argument .*name' "$(raw '{"v":1,"op":"network.remove","args":{}}')"
+check_match "remove: a bad name in the list" 'invalid name' "$(raw '{"v":1,"op":"network.remove","args":{"names":["ok","../x"]}}')"
 check_match "bad name" 'invalid name' "$(raw '{"v":1,"op":"network.create","args":{"name":"../../etc","project":"p"}}')"
 check_match "bad subnet" 'expected A.B.C.D/N' "$(raw '{"v":1,"op":"network.create","args":{"name":"b","project":"p","subnet":"10.0.0.0/99"}}')"
 check_match "oversized message" 'larger than 65536 bytes' "$(head -c 70000 /dev/zero | tr '\0' 'x' | "$B/netd" call --raw)"

@@ -36,6 +36,10 @@ static void test_valid(void **state)
 				"\"to\":\"b\"}]}}",
 				&e),
 			 0);
+	assert_int_equal(decode("{\"v\":1,\"op\":\"network.remove\",\"args\":{"
+				"\"names\":[\"p_a\",\"p_b\"]}}",
+				&e),
+			 0);
 }
 
 static void expect_err(const char *msg, int code, const char *needle)
@@ -60,6 +64,11 @@ static void test_malformed(void **state)
 	expect_err("{\"v\":1,\"op\":\"ping\",\"v\":1}", EBADMSG, "malformed");
 	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{}}", EINVAL,
 		   "missing argument \"name\"");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"names\":"
+		   "[\"a\",\"../x\"]}}",
+		   EINVAL, "invalid name");
+	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"names\":\"a\"}}",
+		   EINVAL, "expected an array");
 	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"name\":5}}",
 		   EINVAL, "expected a string");
 	expect_err("{\"v\":1,\"op\":\"network.remove\",\"args\":{\"name\":"
