@@ -71,8 +71,9 @@ SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervise.c \
 	orchestrator/state.c orchestrator/ctrspec.c
 $(B)/orch-supervisor: $(call obj,obj,$(SUP_SRC)) $(B)/obj/libruntime.a $(B)/obj/libcommon.a
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
+# netd stays resident too; it loads libnftables itself, when it changes rules.
 $(B)/netd: $(B)/obj/netd/main.o $(LIBS_obj)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 $(B)/orch: $(call obj,obj,$(ORCH_SRC)) $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

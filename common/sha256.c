@@ -1,15 +1,23 @@
 /* sha256_hex, apart from the other file helpers so that a program that
- * does not hash (orch-runtime) does not load libcrypto at start-up. */
+ * does not hash (orch-runtime) does not load libcrypto at start-up.
+ *
+ * The low-level SHA256_* calls (deprecated in OpenSSL 3, not removed) hash
+ * without the EVP layer: its first use loads OpenSSL's provider machinery,
+ * some 2 MiB that a long-running daemon hashing a few names (netd) would
+ * then keep resident. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "common/common.h"
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 void sha256_hex(const void *data, size_t len, char out[65])
 {
-	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++)
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(md, &c);
+	for (unsigned i = 0; i < SHA256_DIGEST_LENGTH; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	out[64] = '\0';
 }

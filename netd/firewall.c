@@ -7,6 +7,7 @@
  * a script as one transaction through libnftables. */
 #include "netd/netd-int.h"
 
+#include <dlfcn.h>
 #include <nftables/libnftables.h>
 
 #define TABLE "inet orch"
@@ -329,19 +330,68 @@ void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 	sb_printf(out, "\n");
 }
 
+/* libnftables is loaded on the first rule change and unloaded when netd
+ * goes idle (fw_release): with the libraries it brings (libnftnl, libgmp,
+ * libxtables) it is over 1 MiB that a netd only answering DNS between two
+ * `up`s need not keep resident. */
+static struct {
+	void *lib;
+	__typeof__(nft_ctx_new) *ctx_new;
+	__typeof__(nft_ctx_free) *ctx_free;
+	__typeof__(nft_ctx_buffer_error) *buffer_error;
+	__typeof__(nft_ctx_buffer_output) *buffer_output;
+	__typeof__(nft_run_cmd_from_buffer) *run;
+	__typeof__(nft_ctx_get_error_buffer) *error_buffer;
+} nft;
+
+void fw_release(void)
+{
+	if (nft.lib)
+		dlclose(nft.lib);
+	memset(&nft, 0, sizeof(nft));
+}
+
+static int nft_load(struct orch_err *e)
+{
+	if (nft.lib)
+		return 0;
+	nft.lib = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!nft.lib)
+		return err_set(e, ELIBACC, "updating nftables: %s", dlerror());
+	const char *missing = NULL;
+#define SYM(field, name)                                                       \
+	if (!(*(void **)&nft.field = dlsym(nft.lib, #name)) && !missing)       \
+		missing = #name;
+	SYM(ctx_new, nft_ctx_new);
+	SYM(ctx_free, nft_ctx_free);
+	SYM(buffer_error, nft_ctx_buffer_error);
+	SYM(buffer_output, nft_ctx_buffer_output);
+	SYM(run, nft_run_cmd_from_buffer);
+	SYM(error_buffer, nft_ctx_get_error_buffer);
+#undef SYM
+	if (missing) {
+		fw_release();
+		return err_set(e, ELIBBAD, "updating nftables: %s lacks %s",
+			       "libnftables.so.1", missing);
+	}
+	return 0;
+}
+
 int fw_apply(const char *script, struct orch_err *e)
 {
 	if (!script || !*script)
 		return 0;
-	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!nft)
+	int r = nft_load(e);
+	if (r < 0)
+		return r;
+	struct nft_ctx *ctx = nft.ctx_new(NFT_CTX_DEFAULT);
+	if (!ctx)
 		return err_set(e, ENOMEM, "updating nftables: no context");
-	nft_ctx_buffer_error(nft);
-	nft_ctx_buffer_output(nft);
-	int rc = nft_run_cmd_from_buffer(nft, script);
-	int r = 0;
+	nft.buffer_error(ctx);
+	nft.buffer_output(ctx);
+	int rc = nft.run(ctx, script);
 	if (rc != 0) {
-		const char *msg = nft_ctx_get_error_buffer(nft);
+		const char *msg = nft.error_buffer(ctx);
 		/* The first line says what failed; the rest is the script. */
 		size_t len = msg ? strcspn(msg, "\n") : 0;
 		r = err_set(e, EIO, "updating nftables table inet orch: %.*s",
@@ -349,6 +399,6 @@ int fw_apply(const char *script, struct orch_err *e)
 		log_debug("nft script that failed:\n%s\n%s", script,
 			  msg ? msg : "");
 	}
-	nft_ctx_free(nft);
+	nft.ctx_free(ctx);
 	return r;
 }

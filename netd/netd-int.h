@@ -51,6 +51,8 @@ void fw_gen_links(const struct netd_network *n, struct strbuf *out);
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 		 bool add, struct strbuf *out);
 int fw_apply(const char *script, struct orch_err *e);
+/* Unloads libnftables until the next fw_apply (netd calls it when idle). */
+void fw_release(void);
 
 /* ---- link.c: bridges, veths, addresses, routes (libnl) ----------------- */
 

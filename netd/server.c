@@ -1313,9 +1313,11 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 			break;
 		}
 		dns_tick(s.dns);
-		/* Idle for a second after work: give the heap's free pages
-		 * back, so a long-lived netd stays small. */
+		/* Idle for a second after work: unload libnftables and give
+		 * the heap's free pages back, so a long-lived netd stays
+		 * small. */
 		if (pr == 0 && busy) {
+			fw_release();
 			malloc_trim(0);
 			busy = false;
 		}
