@@ -94,7 +94,8 @@ d=$T/mem
 mkdir -p "$d"
 stack 10 0 > "$d/compose.yaml"
 (cd "$d" && "$O" --progress quiet up -d) || exit 1
-sleep 1
+# netd unloads libnftables and trims its heap after a second idle.
+sleep 2
 sup=$(cat "$ORCH_RUN/projects/mem/supervisor.pid")
 netd=$(cat "$ORCH_RUN/netd/netd.pid")
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1"; }
