@@ -395,6 +395,20 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 	_cleanup_link_ struct rtnl_link *peer = rtnl_link_veth_get_peer(veth);
 	rtnl_link_set_name(peer, ifname);
 	rtnl_link_set_mtu(peer, mtu);
+	/* The MAC follows the address (as docker's 02:42:a.b.c.d): a
+	 * container recreated at the same address is reached at once,
+	 * through neighbour entries the host and its peers still hold. */
+	unsigned char mac[6] = {0x02,
+				0x42,
+				(unsigned char)(addr.addr >> 24),
+				(unsigned char)(addr.addr >> 16),
+				(unsigned char)(addr.addr >> 8),
+				(unsigned char)addr.addr};
+	_cleanup_nladdr_ struct nl_addr *lladdr =
+	    nl_addr_build(AF_LLC, mac, sizeof(mac));
+	if (!lladdr)
+		abort();
+	rtnl_link_set_addr(peer, lladdr);
 	/* Born in the container: never visible on the host under a name that
 	 * could clash, and nothing to move afterwards. */
 	rtnl_link_set_ns_fd(peer, nsfd);

@@ -83,6 +83,12 @@ check "up -d after an edit succeeds" inp app "$O" up -d
 check "the edited service is recreated" test "$(id_of worker)" != "$worker_id"
 check_eq "the others are kept" "$api_id" "$(id_of api)"
 check_eq "the new worker has the new environment" two "$(inp app "$O" exec -T worker sh -c 'echo $MODE')"
+# A recreated container gets its old address back; the host's neighbour
+# entry for it must not point at the old interface.
+check_eq "api answers before its recreation" api-ok "$(http_get http://127.0.0.1:18080/)"
+sed -i 's/echo api-ok/echo api-two/' "$T/app/compose.yaml"
+check "up -d after editing api" inp app "$O" up -d
+check_eq "the recreated api answers on its port at once" api-two "$(http_get http://127.0.0.1:18080/)"
 
 check "logs show db's output" inp app "$O" logs db
 check "down succeeds" inp app "$O" down

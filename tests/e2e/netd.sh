@@ -49,6 +49,9 @@ check "attach vault" attach p_priv vault vault
 check "links set" ncallq links.set '{"network":"p_front","pairs":[{"from":"web","to":"api"}]}'
 check_eq "api has eth0 and eth1" "eth0 eth1" "$(cx api ip -o link | awk -F': ' '/eth/ {sub(/@.*/,"",$2); print $2}' | sort | xargs)"
 
+web_ip=$(cx web ip -o -4 addr show eth0 | awk '{sub(/\/.*/, "", $4); print $4}')
+check_eq "the MAC follows the address" "$(echo "$web_ip" | awk -F. '{printf "02:42:%02x:%02x:%02x:%02x", $1, $2, $3, $4}')" \
+	"$(cx web cat /sys/class/net/eth0/address)"
 check_eq "no IPv6 on container interfaces" "" "$(cx api ip -o addr | grep inet6 | grep eth)"
 api_front=$(resolve web api)
 check_match "web resolves api" '^10\.210\.0\.' "$api_front"
