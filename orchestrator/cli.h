@@ -128,8 +128,11 @@ int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
  * endpoints and anonymous volumes, and drops them from the state. */
 int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 		     struct orch_err *e);
-/* Container names of services (all when services is NULL/empty). */
-char **containers_of(struct pstate *ps, char **services, bool *unknown);
+/* Container names of services (all when services is NULL/empty);
+ * *unknown (may be NULL) gets the first name that is neither a service of
+ * m (may be NULL) nor a service or container of the project. */
+char **containers_of(struct pstate *ps, const struct project *m,
+		     char **services, const char **unknown);
 /* The supervisor's view of every container ("containers" array). */
 int status_get(struct pstate *ps, json_t **containers, struct orch_err *e);
 json_t *status_find(json_t *containers, const char *name);

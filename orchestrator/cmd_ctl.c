@@ -44,13 +44,15 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 	o->timeout_ms = -1;
 	o->signal = SIGKILL;
 	o->index = 1;
-	_cleanup_free_ char *spec = xasprintf("+h%s" CLI_GLOBAL_SHORTOPTS,
-					      shorts);
+	/* rm's -f is --force (taking no value); -f elsewhere, and --file
+	 * everywhere, is the file. */
+	bool rm = streq(cmd, "rm");
+	_cleanup_free_ char *spec =
+		xasprintf("h%s%s", shorts, rm ? "fp:" : CLI_GLOBAL_SHORTOPTS);
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, spec, lopts, NULL)) != -1) {
-		/* rm's -f is --force; -f elsewhere is the file. */
-		if (c == 'f' && streq(cmd, "rm"))
+		if (c == 'f' && rm && !optarg)
 			c = 'F';
 		int g = c == 'F' ? 0 : cli_global_opt(c, optarg);
 		if (g < 0)
@@ -111,19 +113,21 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 static int open_with_names(struct pstate *ps, int argc, char **argv, int first,
 			   char ***names, struct orch_err *e)
 {
-	int r = cli_open(ps, NULL, e);
+	_cleanup_project_ struct project *m = NULL;
+	int r = cli_open(ps, &m, e);
 	if (r < 0)
 		return r;
 	_cleanup_strv_ char **svcs = NULL;
 	for (int i = first; i < argc; i++)
 		strv_push(&svcs, argv[i]);
-	bool unknown;
-	*names = containers_of(ps, svcs, &unknown);
+	const char *unknown;
+	*names = containers_of(ps, m, svcs, &unknown);
 	if (unknown) {
+		r = err_set(e, ENOENT, "no such service: %s", unknown);
 		pstate_close(ps);
 		strv_free(*names);
 		*names = NULL;
-		return err_set(e, ENOENT, "no such service");
+		return r;
 	}
 	return 0;
 }

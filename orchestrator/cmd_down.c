@@ -23,7 +23,7 @@ int cmd_down(int argc, char **argv)
 	const char *rmi = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+vt:h" CLI_GLOBAL_SHORTOPTS, lopts,
+	while ((c = getopt_long(argc, argv, "vt:h" CLI_GLOBAL_SHORTOPTS, lopts,
 				NULL)) != -1) {
 		int g = cli_global_opt(c, optarg);
 		if (g < 0)

@@ -226,7 +226,9 @@ int cmd_exec(int argc, char **argv)
 		    jint(c, "number", 1) == a.index)
 			rec = c;
 	}
-	if (!rec) {
+	pid_t init;
+	struct orch_err ign = {0};
+	if (!rec || !jstr(rec, "id") || rt_pid(jstr(rec, "id"), &init, &ign) < 0) {
 		pstate_close(&ps);
 		fprintf(stderr, "orch: service \"%s\" is not running\n", svc);
 		return 1;

@@ -282,7 +282,7 @@ int cmd_logs(int argc, char **argv)
 	struct logs_opts o = {.tail = -1};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+ftn:hp:", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ftn:hp:", lopts, NULL)) != -1) {
 		if (c == 'p' || (c >= CLI_OPT_PROJECT_DIR && c < CLI_OPT_LOCAL)) {
 			if (cli_global_opt(c, optarg) < 0)
 				return 2;
@@ -319,16 +319,17 @@ int cmd_logs(int argc, char **argv)
 	}
 	struct pstate ps;
 	struct orch_err e = {0};
-	if (cli_open(&ps, NULL, &e) < 0)
+	_cleanup_project_ struct project *m = NULL;
+	if (cli_open(&ps, &m, &e) < 0)
 		return cli_fail(&e);
-	bool unknown;
+	const char *unknown;
 	_cleanup_strv_ char **svcs = NULL;
 	for (int i = optind; i < argc; i++)
 		strv_push(&svcs, argv[i]);
-	_cleanup_strv_ char **names = containers_of(&ps, svcs, &unknown);
+	_cleanup_strv_ char **names = containers_of(&ps, m, svcs, &unknown);
 	if (unknown) {
 		pstate_close(&ps);
-		fprintf(stderr, "orch: no such service\n");
+		fprintf(stderr, "orch: no such service: %s\n", unknown);
 		return 1;
 	}
 	/* Following must not hold the project lock. */

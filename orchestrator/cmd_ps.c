@@ -125,7 +125,7 @@ int cmd_ps(int argc, char **argv)
 	_cleanup_strv_ char **status_filter = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+aqh" CLI_GLOBAL_SHORTOPTS, lopts,
+	while ((c = getopt_long(argc, argv, "aqh" CLI_GLOBAL_SHORTOPTS, lopts,
 				NULL)) != -1) {
 		int g = cli_global_opt(c, optarg);
 		if (g < 0)
@@ -164,7 +164,8 @@ int cmd_ps(int argc, char **argv)
 	}
 	struct pstate ps;
 	struct orch_err e = {0};
-	int r = cli_open(&ps, NULL, &e);
+	_cleanup_project_ struct project *m = NULL;
+	int r = cli_open(&ps, &m, &e);
 	if (r == -ENOENT) {
 		if (!quiet && !services && !json)
 			printf("NAME      IMAGE     COMMAND   SERVICE   CREATED   "
@@ -181,6 +182,14 @@ int cmd_ps(int argc, char **argv)
 	_cleanup_strv_ char **svcs = NULL;
 	for (int i = optind; i < argc; i++)
 		strv_push(&svcs, argv[i]);
+	const char *unknown;
+	strv_free(containers_of(&ps, m, svcs, &unknown));
+	if (unknown) {
+		json_decref(st);
+		pstate_close(&ps);
+		fprintf(stderr, "orch: no such service: %s\n", unknown);
+		return 1;
+	}
 	json_t *rows = json_array();
 	size_t i;
 	json_t *rec;
@@ -276,7 +285,7 @@ int cmd_ls(int argc, char **argv)
 	bool all = false, quiet = false, json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+aqh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "aqh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			all = true;

@@ -97,7 +97,7 @@ int cmd_up(int argc, char **argv)
 	_cleanup_strv_ char **scale = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+dt:h" CLI_GLOBAL_SHORTOPTS, lopts,
+	while ((c = getopt_long(argc, argv, "dt:h" CLI_GLOBAL_SHORTOPTS, lopts,
 				NULL)) != -1) {
 		int g = cli_global_opt(c, optarg);
 		if (g < 0)
@@ -214,7 +214,7 @@ int cmd_up(int argc, char **argv)
 	}
 
 	/* Attached: follow the logs; Ctrl-C stops the project. */
-	_cleanup_strv_ char **names = containers_of(&ps, services, NULL);
+	_cleanup_strv_ char **names = containers_of(&ps, NULL, services, NULL);
 	struct abort_watch w = {.names = names,
 				.exit_from = exit_from,
 				.abort_on_exit = abort_on_exit};

@@ -401,6 +401,12 @@ struct compose_opts {
 int compose_load(const struct compose_opts *o, struct project **out,
 		 struct orch_diag *diags);
 void project_free(struct project *p);
+static inline void project_freep(struct project **p)
+{
+	if (*p)
+		project_free(*p);
+}
+#define _cleanup_project_ __attribute__((cleanup(project_freep)))
 
 /* ---- queries --------------------------------------------------------- */
 

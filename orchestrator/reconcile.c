@@ -67,11 +67,12 @@ int status_get(struct pstate *ps, json_t **containers, struct orch_err *e)
 	return 0;
 }
 
-char **containers_of(struct pstate *ps, char **services, bool *unknown)
+char **containers_of(struct pstate *ps, const struct project *m,
+		     char **services, const char **unknown)
 {
 	char **out = xcalloc(1, sizeof(char *));
 	if (unknown)
-		*unknown = false;
+		*unknown = NULL;
 	size_t i;
 	json_t *c;
 	if (!services || !services[0]) {
@@ -80,7 +81,7 @@ char **containers_of(struct pstate *ps, char **services, bool *unknown)
 		return out;
 	}
 	for (size_t k = 0; services[k]; k++) {
-		bool found = false;
+		bool found = m && project_service(m, services[k]);
 		json_array_foreach(state_containers(ps), i, c)
 		{
 			if (streq(jstr(c, "service") ?: "", services[k]) ||
@@ -89,8 +90,8 @@ char **containers_of(struct pstate *ps, char **services, bool *unknown)
 				found = true;
 			}
 		}
-		if (!found && unknown)
-			*unknown = true;
+		if (!found && unknown && !*unknown)
+			*unknown = services[k];
 	}
 	return out;
 }
@@ -142,7 +143,7 @@ static int record_level(struct pstate *ps, const char *service, int depth)
 int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
 		   const char *op, struct orch_err *e)
 {
-	_cleanup_strv_ char **all = names ? NULL : containers_of(ps, NULL, NULL);
+	_cleanup_strv_ char **all = names ? NULL : containers_of(ps, NULL, NULL, NULL);
 	if (!names)
 		names = all;
 	size_t n = strv_len(names);
@@ -420,7 +421,7 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 		const struct m_dep *dep = &s->depends_on[d];
 		_cleanup_strv_ char **names = NULL;
 		char *svc[] = {dep->service, NULL};
-		names = containers_of(u->ps, svc, NULL);
+		names = containers_of(u->ps, NULL, svc, NULL);
 		if (!names[0])
 			continue;
 		for (;;) {
@@ -491,7 +492,7 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
 		   struct orch_err *e)
 {
-	_cleanup_strv_ char **names = containers_of(ps, services, NULL);
+	_cleanup_strv_ char **names = containers_of(ps, NULL, services, NULL);
 	int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
 	for (;;) {
 		json_t *st = NULL;
@@ -884,7 +885,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		   struct orch_err *e)
 {
 	struct orch_err first = {0};
-	_cleanup_strv_ char **names = containers_of(ps, NULL, NULL);
+	_cleanup_strv_ char **names = containers_of(ps, NULL, NULL, NULL);
 	if (names[0]) {
 		struct orch_err se = {0};
 		if (supervisor_ensure(ps, &se) == 0) {

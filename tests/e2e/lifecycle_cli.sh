@@ -27,6 +27,38 @@ check_eq "run's output comes through" from-run "$out"
 check_eq "run --rm leaves no container" "" "$(inp att "$O" ps -a --format json | grep -- -run-)"
 check "down att" inp att "$O" down
 
+# Options after service names, service names checked, rm's -f.
+project cli <<'Y'
+services:
+  a:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    restart: always
+  b:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+check "up cli" inp cli "$O" up -d
+check_match "ps SERVICE --format json (options after names)" '"Service": ?"a"' "$(inp cli "$O" ps a --format json)"
+out=$(inp cli "$O" ps nope 2>&1)
+check_eq "ps of an unknown service exits 1" 1 "$?"
+check_match "naming it" 'no such service: nope' "$out"
+out=$(inp cli "$O" stop nope 2>&1)
+check_match "stop of an unknown service names it" 'no such service: nope' "$out"
+check "stop b -t 0 (options after names)" inp cli "$O" stop b -t 0
+check_eq "b is stopped" exited "$(psf cli b State)"
+out=$(inp cli "$O" exec -T b true 2>&1)
+check_eq "exec into a stopped service exits 1" 1 "$?"
+check_match "saying it is not running" 'service "b" is not running' "$out"
+check "rm -f b" inp cli "$O" rm -f b
+check_eq "rm -f b removes b only" "a" "$(inp cli "$O" ps -a --services | xargs)"
+check "kill a" inp cli "$O" kill a
+sleep 1
+check_eq "a killed stays down despite restart: always (as docker)" exited "$(psf cli a State)"
+check "down cli" inp cli "$O" down
+
 mkdir -p "$T/bld/ctx"
 cat > "$T/bld/ctx/Containerfile" <<'D'
 FROM bb:1
