@@ -299,9 +299,11 @@ int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 	set_opt_str(a, "subnet", req->subnet);
 	set_opt_str(a, "gateway", req->gateway);
 	set_opt_strv(a, "labels", req->labels);
+	if (req->check)
+		json_object_set_new(a, "check", json_true());
 	json_t *res = NULL;
 	int r = roundtrip(c, "network.create", a, -1, &res, e);
-	if (r == 0 && out)
+	if (r == 0 && out && !req->check)
 		r = netd_network_from_json(res, out, e);
 	json_decref(res);
 	return r;

@@ -18,6 +18,7 @@
  *
  *   ping             {}                       -> {"version": 1}
  *   network.create   netd_network_req         -> netd_network
+ *                    (with "check": true only -> {"ok": true}: it could be)
  *   network.remove   {"name"}                 -> {"removed": bool}
  *                    {"names": ["name"...]}   -> {"removed": ["name"...]}
  *   network.inspect  {"name"}                 -> netd_network
@@ -106,6 +107,7 @@ struct netd_network_req {
 	bool internal;	     /* no route out, no NAT */
 	bool icc;	     /* all pairs may talk (enable_icc) */
 	char **labels;	     /* "key=value", NULL-terminated, may be NULL */
+	bool check;	     /* only check that it could be created */
 };
 
 struct netd_attach_req {
@@ -144,7 +146,8 @@ int netd_connect(struct netd_conn **out, struct orch_err *e);
 void netd_close(struct netd_conn *c);
 
 /* Creates a network.  Creating a network that exists with the same
- * settings returns it (idempotent); different settings are -EEXIST. */
+ * settings returns it (idempotent); different settings are -EEXIST.  With
+ * req->check, only says whether it could (out is left alone). */
 int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 			struct netd_network *out, struct orch_err *e);
 /* Removes a network with its endpoints, ports and rules.  *removed (may be

@@ -245,7 +245,6 @@ static bool same_settings(const struct netd_network *n, const struct call *c)
 
 static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 {
-	const char *name = arg_str(c, "name");
 	const char *want = arg_str(c, "subnet");
 	_cleanup_free_ struct cidr *host = NULL;
 	size_t n_host = 0;
@@ -294,11 +293,9 @@ static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 	r = ipam_subnet_next(s->cfg.pool, s->cfg.subnet_prefix, taken, k, out);
 	if (r < 0) {
 		_cleanup_free_ char *p = ipam_format_cidr(s->cfg.pool);
-		return err_set(
-		    c->e, ENOSPC,
-		    "creating network %s: no free /%d subnet left in "
-		    "the pool %s",
-		    name, s->cfg.subnet_prefix, p);
+		return err_set(c->e, ENOSPC,
+			       "no free /%d subnet left in the pool %s",
+			       s->cfg.subnet_prefix, p);
 	}
 	return 0;
 }
@@ -338,6 +335,10 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 			    name, gwarg);
 	} else {
 		gw = subnet.addr + 1;
+	}
+	if (arg_bool(c, "check")) {
+		*res = json_pack("{s:b}", "ok", 1);
+		return 0;
 	}
 	struct netd_network n = {0};
 	char id[65], gwbuf[16], mac[18], hash[65];

@@ -40,7 +40,8 @@ static const struct field f_create[] = {
     {"name", F_NAME, true, 0},	      {"project", F_NAME, true, 0},
     {"subnet", F_TEXT, false, 64},    {"gateway", F_TEXT, false, 64},
     {"internal", F_BOOL, false, 0},   {"icc", F_BOOL, false, 0},
-    {"labels", F_TEXTS, false, 1024}, END};
+    {"labels", F_TEXTS, false, 1024}, {"check", F_BOOL, false, 0},
+    END};
 static const struct field f_by_name[] = {{"name", F_NAME, true, 0}, END};
 static const struct field f_remove[] = {
     {"name", F_NAME, ONE_OF, 0}, {"names", F_NAMES, ONE_OF, 0}, END};

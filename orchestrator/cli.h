@@ -154,6 +154,13 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 		  bool anon_volumes, struct orch_err *e);
 void netns_remove(const char *path);
 int check_networks(const struct project *m, struct orch_err *e);
+struct netd_network_req;
+/* Whether a service of m (not in a network_mode) joins network key. */
+bool network_used(const struct project *m, const char *key);
+/* netd's request for network n of m; returns the labels it points to, for
+ * the caller to free. */
+char **network_req(const struct project *m, const struct network *n,
+		   struct netd_network_req *q);
 int check_names(struct pstate *ps, json_t *new_recs, struct orch_err *e);
 int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e);
 

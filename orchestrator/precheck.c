@@ -21,88 +21,45 @@
 
 /* ---- checks before any side effect ---------------------------------------- */
 
-static bool parse_cidr4(const char *s, uint32_t *net, int *bits)
-{
-	char buf[64];
-	snprintf(buf, sizeof(buf), "%s", s);
-	char *slash = strchr(buf, '/');
-	*bits = 32;
-	if (slash) {
-		*slash = '\0';
-		*bits = atoi(slash + 1);
-	}
-	struct in_addr a;
-	if (inet_pton(AF_INET, buf, &a) != 1 || *bits < 0 || *bits > 32)
-		return false;
-	uint32_t mask = *bits ? ~0u << (32 - *bits) : 0;
-	*net = ntohl(a.s_addr) & mask;
-	return true;
-}
-
-static bool cidr_overlap(const char *a, const char *b)
-{
-	uint32_t na, nb;
-	int ba, bb;
-	if (!parse_cidr4(a, &na, &ba) || !parse_cidr4(b, &nb, &bb))
-		return false;
-	int bits = ba < bb ? ba : bb;
-	uint32_t mask = bits ? ~0u << (32 - bits) : 0;
-	return (na & mask) == (nb & mask);
-}
-
-static const char *net_subnet(const struct network *n)
-{
-	return n->n_ipam > 0 ? n->ipam[0].subnet : NULL;
-}
-
-/* Networks: external ones exist, requested subnets are free. */
+/* Networks: external ones exist; netd could create each of the others
+ * (subnet free of other networks and of the host's routes, gateway in it,
+ * quota).  That the project's own subnets do not overlap each other is
+ * checked with the file. */
 int check_networks(const struct project *m, struct orch_err *e)
 {
-	bool need = false;
-	for (size_t i = 0; i < m->n_networks; i++)
-		if (m->networks[i].external || net_subnet(&m->networks[i]))
-			need = true;
-	if (!need)
-		return 0;
+	int r = 0;
 	struct netd_conn *c = NULL;
-	int r = netd_get(&c, e);
-	if (r < 0)
-		return r;
 	struct netd_network *all = NULL;
 	size_t n = 0;
-	r = netd_network_list(c, NULL, &all, &n, e);
-	if (r < 0)
-		return err_wrap(e, "listing networks");
 	for (size_t i = 0; i < m->n_networks && r == 0; i++) {
 		const struct network *net = &m->networks[i];
-		if (net->external) {
-			bool found = false;
-			for (size_t k = 0; k < n; k++)
-				found |= streq(all[k].name, net->name);
-			if (!found)
-				r = err_set(e, ENOENT,
-					    "%s:%d:%d: external network \"%s\" "
-					    "does not exist",
+		if (!net->external && !network_used(m, net->key))
+			continue;
+		if (!c && (r = netd_get(&c, e)) < 0)
+			return r;
+		if (!net->external) {
+			struct netd_network_req q;
+			_cleanup_strv_ char **labels = network_req(m, net, &q);
+			q.check = true;
+			if (netd_network_create(c, &q, NULL, e) < 0) {
+				struct orch_err ne = *e;
+				r = err_set(e, ne.code, "%s:%d:%d: network \"%s\": %s",
 					    net->pos.file, net->pos.line,
-					    net->pos.col, net->name);
+					    net->pos.col, net->key, ne.msg);
+			}
 			continue;
 		}
-		const char *sub = net_subnet(net);
-		if (!sub)
-			continue;
-		for (size_t k = 0; k < n && r == 0; k++) {
-			if (streq(all[k].name, net->name) ||
-			    !all[k].subnet || !cidr_overlap(sub, all[k].subnet))
-				continue;
-			r = err_set(e, EADDRINUSE,
-				    "%s:%d:%d: subnet %s of network \"%s\" "
-				    "overlaps %s of network \"%s\" (project "
-				    "%s)",
-				    net->ipam[0].pos.file, net->ipam[0].pos.line,
-				    net->ipam[0].pos.col, sub, net->name,
-				    all[k].subnet, all[k].name,
-				    all[k].project ? all[k].project : "?");
-		}
+		if (!all && (r = netd_network_list(c, NULL, &all, &n, e)) < 0)
+			return err_wrap(e, "listing networks");
+		bool found = false;
+		for (size_t k = 0; k < n; k++)
+			found |= streq(all[k].name, net->name);
+		if (!found)
+			r = err_set(e, ENOENT,
+				    "%s:%d:%d: external network \"%s\" "
+				    "does not exist",
+				    net->pos.file, net->pos.line, net->pos.col,
+				    net->name);
 	}
 	netd_networks_free(all, n);
 	return r;

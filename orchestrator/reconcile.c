@@ -233,6 +233,46 @@ struct up_ctx {
 	bool project_was_empty;
 };
 
+bool network_used(const struct project *m, const char *key)
+{
+	for (size_t s = 0; s < m->n_services; s++) {
+		const struct service *sv = &m->services[s];
+		if (sv->network_mode)
+			continue;
+		for (size_t k = 0; k < sv->n_networks; k++)
+			if (streq(sv->networks[k].name, key))
+				return true;
+	}
+	return false;
+}
+
+char **network_req(const struct project *m, const struct network *n,
+		   struct netd_network_req *q)
+{
+	char **labels = NULL;
+	_cleanup_free_ char *l0 =
+		xasprintf("com.docker.compose.project=%s", m->name);
+	_cleanup_free_ char *l1 =
+		xasprintf("com.docker.compose.network=%s", n->key);
+	strv_push(&labels, l0);
+	strv_push(&labels, l1);
+	const struct m_kv *icc = NULL;
+	for (size_t d = 0; d < n->driver_opts.n; d++)
+		if (streq(n->driver_opts.v[d].key,
+			  "com.docker.network.bridge.enable_icc"))
+			icc = &n->driver_opts.v[d];
+	*q = (struct netd_network_req){
+		.name = n->name,
+		.project = m->name,
+		.subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
+		.gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
+		.internal = n->internal,
+		.icc = icc && icc->value && streq(icc->value, "true"),
+		.labels = labels,
+	};
+	return labels;
+}
+
 static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 {
 	json_t *nets = json_object_get(u->ps->state, "networks");
@@ -242,15 +282,7 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 	}
 	for (size_t i = 0; i < u->m->n_networks; i++) {
 		const struct network *n = &u->m->networks[i];
-		bool used = false;
-		for (size_t s = 0; s < u->m->n_services && !used; s++) {
-			const struct service *sv = &u->m->services[s];
-			if (sv->network_mode)
-				continue;
-			for (size_t k = 0; k < sv->n_networks; k++)
-				used |= streq(sv->networks[k].name, n->key);
-		}
-		if (!used || n->external)
+		if (n->external || !network_used(u->m, n->key))
 			continue;
 		bool known = false;
 		size_t k;
@@ -263,31 +295,12 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		int r = netd_get(&c, e);
 		if (r < 0)
 			return r;
-		_cleanup_strv_ char **labels = NULL;
-		_cleanup_free_ char *l0 =
-			xasprintf("com.docker.compose.project=%s", u->m->name);
-		_cleanup_free_ char *l1 =
-			xasprintf("com.docker.compose.network=%s", n->key);
-		strv_push(&labels, l0);
-		strv_push(&labels, l1);
-		const struct m_kv *icc = NULL;
-		for (size_t d = 0; d < n->driver_opts.n; d++)
-			if (streq(n->driver_opts.v[d].key,
-				  "com.docker.network.bridge.enable_icc"))
-				icc = &n->driver_opts.v[d];
-		struct netd_network_req q = {
-			.name = n->name,
-			.project = u->m->name,
-			.subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
-			.gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
-			.internal = n->internal,
-			.icc = icc && icc->value && streq(icc->value, "true"),
-			.labels = labels,
-		};
+		struct netd_network_req q;
+		_cleanup_strv_ char **labels = network_req(u->m, n, &q);
 		struct netd_network out = {0};
 		r = netd_network_create(c, &q, &out, e);
 		if (r < 0)
-			return err_wrap(e, "creating network %s", n->name);
+			return r;
 		json_array_append_new(
 			nets, json_pack("{s:s, s:s, s:s?, s:s?}", "key", n->key,
 					"name", n->name, "subnet", out.subnet,

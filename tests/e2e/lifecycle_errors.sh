@@ -117,7 +117,45 @@ networks:
     ipam:
       config: [{subnet: 10.99.0.128/25}]
 Y
-fails subnetclash 'subnet 10.99.0.128/25 of network "subnetclash_n" overlaps 10.99.0.0/24 of network "holder_n" \(project holder\)'
+fails subnetclash 'compose.yaml:7:3: network "n": .*subnet 10.99.0.128/25 overlaps 10.99.0.0/24 of network holder_n \(project holder\)'
+
+# A subnet on one of the host's routes, checked before the project's
+# other network is created; two networks of one project that overlap.
+ip link add hostbr type bridge
+ip addr add 10.98.0.1/24 dev hostbr
+ip link set hostbr up
+links0=$(ip -o link | awk '{print $2}' | sort)
+project hostroute <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [a, b]
+networks:
+  a: {}
+  b:
+    ipam:
+      config: [{subnet: 10.98.0.0/16}]
+Y
+fails hostroute 'compose.yaml:8:3: network "b": .*subnet 10.98.0.0/16 overlaps the host.s route 10.98.0'
+check_eq "hostroute: no network was created on the way" "" "$(inp hostroute "$O" up -d 2>/dev/null | grep Created)"
+ip link del hostbr
+links0=$(ip -o link | awk '{print $2}' | sort)
+project selfoverlap <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [a, b]
+networks:
+  a:
+    ipam:
+      config: [{subnet: 10.97.0.0/24}]
+  b:
+    ipam:
+      config: [{subnet: 10.97.0.0/16}]
+Y
+fails selfoverlap 'compose.yaml:12:[0-9]+: subnet 10.97.0.0/16 of network "b" overlaps subnet 10.97.0.0/24 of network "a"'
 
 # A failure in the middle of up (exec of a file that is not a program,
 # after another service started): everything of this up is rolled back.
