@@ -29,8 +29,11 @@ enum {
 };
 
 struct abort_watch {
-	char **names;
-	const char *exit_from; /* container name prefix of the service */
+	char **names; /* the containers this up follows */
+	/* The service whose exit code up returns: --exit-code-from's, else
+	 * (as compose) the first that exits. */
+	const char *exit_from;
+	char *first; /* the service that exited first */
 	int code;
 	bool abort_on_exit;
 };
@@ -49,15 +52,17 @@ static int up_should_stop(struct pstate *ps, void *arg)
 	json_t *c;
 	json_array_foreach(st, i, c)
 	{
+		if (!strv_contains(w->names, jstr(c, "name") ?: ""))
+			continue;
 		const char *s = jstr(c, "state");
 		if (streq(s, "running") || streq(s, "restarting"))
 			any_alive = true;
 		else if (streq(s, "exited")) {
 			any_exited = true;
-			if (w->exit_from &&
-			    streq(jstr(c, "service") ?: "", w->exit_from))
-				w->code = (int)jint(c, "exit_code", 0);
-			else if (!w->exit_from && w->code == 0)
+			const char *svc = jstr(c, "service") ?: "";
+			if (!w->first)
+				w->first = xstrdup(svc);
+			if (streq(svc, w->exit_from ?: w->first))
 				w->code = (int)jint(c, "exit_code", 0);
 		}
 	}
@@ -195,6 +200,12 @@ int cmd_up(int argc, char **argv)
 		r = pstate_check_owner(&ps, getuid(), m->working_dir, &e);
 	if (r == 0)
 		r = reconcile_up(m, &o, &ps, &e);
+	/* Attached, up follows the services it was given (all of the
+	 * file's by default), never orphans. */
+	_cleanup_strv_ char **attach = NULL;
+	for (size_t i = 0; i < m->n_services; i++)
+		if (!services || strv_contains(services, m->services[i].name))
+			strv_push(&attach, m->services[i].name);
 	project_free(m);
 	if (r < 0) {
 		/* A failed first up leaves no trace of the project. */
@@ -214,7 +225,7 @@ int cmd_up(int argc, char **argv)
 	}
 
 	/* Attached: follow the logs; Ctrl-C stops the project. */
-	_cleanup_strv_ char **names = containers_of(&ps, NULL, services, NULL);
+	_cleanup_strv_ char **names = containers_of(&ps, NULL, attach, NULL);
 	struct abort_watch w = {.names = names,
 				.exit_from = exit_from,
 				.abort_on_exit = abort_on_exit};
@@ -234,11 +245,13 @@ int cmd_up(int argc, char **argv)
 		if (interrupted)
 			fprintf(stderr, "Gracefully stopping... (press Ctrl+C "
 					"again to force)\n");
+		else
+			fprintf(stderr, "Aborting on container exit...\n");
 		signal(SIGINT, SIG_DFL);
 		pstate_close(&fp);
 		if (pstate_open(name, false, &fp, &e) < 0)
 			return cli_fail(&e);
-		r = reconcile_stop(&fp, NULL, -1, "stop", &e);
+		r = reconcile_stop(&fp, names, -1, "stop", &e);
 		for (size_t i = 0; r == 0 && names[i]; i++)
 			progress("Container", names[i], "Stopped");
 		if (r < 0) {
@@ -249,6 +262,7 @@ int cmd_up(int argc, char **argv)
 			up_should_stop(&fp, &w);
 	}
 	pstate_close(&fp);
+	free(w.first);
 	if (interrupted)
 		return 130;
 	return abort_on_exit ? w.code : 0;

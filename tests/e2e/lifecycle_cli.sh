@@ -27,6 +27,32 @@ check_eq "run's output comes through" from-run "$out"
 check_eq "run --rm leaves no container" "" "$(inp att "$O" ps -a --format json | grep -- -run-)"
 check "down att" inp att "$O" down
 
+# --abort-on-container-exit returns the code of the first container that
+# exits (as compose), and never watches an orphan of an earlier file.
+project abort <<'Y'
+services:
+  old:
+    image: bb:1
+    command: ["true"]
+    network_mode: none
+Y
+check "up -d abort (a one-shot that will be an orphan)" inp abort "$O" up -d
+project abort <<'Y'
+services:
+  a:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+  b:
+    image: bb:1
+    command: ["sh", "-c", "sleep 1; exit 4"]
+    network_mode: none
+Y
+inp abort timeout 30 "$O" up --abort-on-container-exit >/dev/null 2>&1
+check_eq "up --abort-on-container-exit returns the first exit code" 4 "$?"
+check_eq "the other service was stopped" exited "$(psf abort a State)"
+check "down abort" inp abort "$O" down --remove-orphans
+
 # Options after service names, service names checked, rm's -f.
 project cli <<'Y'
 services:
