@@ -894,6 +894,27 @@ static void wait_pid_exit(pid_t pid, int timeout_ms)
 	close(fd);
 }
 
+/* The keeper a supervisor runs under (its parent), or 0. */
+static pid_t keeper_of(pid_t sup)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)sup);
+	_cleanup_free_ char *stat = NULL;
+	if (read_file(path, &stat, NULL, NULL) < 0)
+		return 0;
+	/* pid (comm) state ppid ...: comm may hold anything but ")". */
+	const char *rp = strrchr(stat, ')');
+	int ppid = 0;
+	if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1 || ppid <= 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", ppid);
+	_cleanup_free_ char *comm = NULL;
+	if (read_file(path, &comm, NULL, NULL) < 0 ||
+	    !startswith(comm, "orch-keeper"))
+		return 0;
+	return ppid;
+}
+
 int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		   struct orch_err *e)
 {
@@ -970,9 +991,13 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		_cleanup_free_ char *txt = NULL;
 		struct orch_err ign = {0};
 		read_file(pidf, &txt, NULL, &ign);
+		pid_t sup = txt ? atoi(txt) : 0;
+		pid_t keeper = sup > 0 ? keeper_of(sup) : 0;
 		call_simple(ps, json_pack("{s:s}", "op", "exit"), &ign);
-		if (txt && atoi(txt) > 0)
-			wait_pid_exit(atoi(txt), 2000);
+		if (sup > 0)
+			wait_pid_exit(sup, 2000);
+		if (keeper > 0)
+			wait_pid_exit(keeper, 2000);
 	}
 	if (nc)
 		netd_networks_remove_finish(nc, NULL, &ne);

@@ -539,11 +539,67 @@ static void ctr_stop(struct sctr *c, int64_t grace_ms)
 	c->stop_deadline = now_ms() + grace_ms;
 }
 
+/* ---- the keeper ------------------------------------------------------------ */
+
+/* A supervisor runs under a keeper: a copy of itself forked at start-up
+ * that only waits.  It is a subreaper, so when the supervisor is killed
+ * its containers become the keeper's children rather than init's; it
+ * reaps them and writes each exit code to exits/PID, where the next
+ * supervisor, which re-adopted them, reads it.  It exits with its last
+ * child. */
+static char *exit_record(pid_t pid)
+{
+	return xasprintf("%s/exits/%d", S.dir, (int)pid);
+}
+
+static _Noreturn void keeper_main(pid_t supervisor)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	prctl(PR_SET_NAME, "orch-keeper");
+	close_range(3, ~0U, 0);
+	_cleanup_free_ char *dir = path_join(S.dir, "exits");
+	for (;;) {
+		siginfo_t si = {0};
+		if (waitid(P_ALL, 0, &si, WEXITED) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(0); /* ECHILD: nothing left to keep */
+		}
+		if (si.si_pid == supervisor || si.si_pid <= 0)
+			continue;
+		int code = si.si_code == CLD_EXITED ? si.si_status
+						    : 128 + si.si_status;
+		mkdir(dir, 0750);
+		_cleanup_free_ char *path = exit_record(si.si_pid);
+		char txt[16];
+		int n = snprintf(txt, sizeof(txt), "%d\n", code);
+		write_file_atomic(path, txt, (size_t)n, 0640, NULL);
+	}
+}
+
+/* The exit code of an adopted process that is gone, from its keeper
+ * (which reaps it at once; give it a moment), else -1. */
+static int kept_exit_code(pid_t pid)
+{
+	_cleanup_free_ char *path = exit_record(pid);
+	for (int i = 0; i < 50; i++) {
+		_cleanup_free_ char *txt = NULL;
+		if (read_file(path, &txt, NULL, NULL) == 0) {
+			unlink(path);
+			return atoi(txt);
+		}
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
 static void ctr_exited(struct sctr *c, size_t idx)
 {
 	(void)idx;
-	/* Our child since its worker exited; an adopted one is not, and
-	 * its exit code is lost (-1). */
+	/* Our child since its worker exited; an adopted one is a child of
+	 * the keeper of the supervisor that started it, which records its
+	 * exit code. */
 	int code = -1;
 	siginfo_t si = {0};
 	if (c->pidfd >= 0 &&
@@ -553,6 +609,8 @@ static void ctr_exited(struct sctr *c, size_t idx)
 			code = si.si_status;
 		else
 			code = 128 + si.si_status;
+	} else if (c->pid > 0) {
+		code = kept_exit_code(c->pid);
 	}
 	if (c->pidfd >= 0) {
 		ep_del(c->pidfd);
@@ -762,6 +820,7 @@ static void ctr_adopt(struct sctr *c, size_t idx, const json_t *st)
 	if (rt_pid(c->id, &pid, &e) == 0)
 		pidfd = pidfd_open(pid, 0);
 	c->started_mono = now_ms();
+	c->pid = (pid_t)jint(st, "pid", 0);
 	if (pidfd >= 0) {
 		proc_watch(c, idx, pid, pidfd);
 		c->state = C_RUNNING;
@@ -1189,6 +1248,14 @@ int supervise_main(const char *project)
 	struct orch_err e = {0};
 	S.project = project;
 	S.dir = xasprintf("%s/projects/%s", orch_run(), project);
+	/* The keeper is our parent: we go on in the child. */
+	pid_t child = fork();
+	if (child > 0)
+		keeper_main(child);
+	if (child < 0)
+		log_warn("supervisor of %s: no keeper (%s): exit codes of "
+			 "containers outliving this supervisor will be lost",
+			 project, strerror(errno));
 	/* One supervisor per project: the pid file stays locked for life. */
 	_cleanup_free_ char *pidf = path_join(S.dir, "supervisor.pid");
 	int pfd = open(pidf, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

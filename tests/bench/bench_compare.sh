@@ -180,7 +180,7 @@ time_cycle() {
 		rc=$?
 		t1=$(now_ms)
 		# what stays resident: after netd's idle trim (1 s)
-		[ "$4" = mem ] && sleep 1.5 && echo "$(pss_of '^(orch-supervisor|netd)$' "ORCH_RUN=$ORCH_RUN")" >>"$out.pss"
+		[ "$4" = mem ] && sleep 1.5 && echo "$(pss_of '^(orch-supervisor|orch-keeper|netd)$' "ORCH_RUN=$ORCH_RUN")" >>"$out.pss"
 		t1b=$(now_ms)
 		"$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms) ;;

@@ -97,10 +97,12 @@ stack 10 0 > "$d/compose.yaml"
 # netd unloads libnftables and trims its heap after a second idle.
 sleep 2
 sup=$(cat "$ORCH_RUN/projects/mem/supervisor.pid")
+keeper=$(awk '{print $4}' "/proc/$sup/stat") # the supervisor's parent
 netd=$(cat "$ORCH_RUN/netd/netd.pid")
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1"; }
 sr=$(kib /proc/$sup/status VmRSS) sp=$(kib /proc/$sup/smaps_rollup Pss)
+kr=$(kib /proc/$keeper/status VmRSS) kp=$(kib /proc/$keeper/smaps_rollup Pss)
 nr=$(kib /proc/$netd/status VmRSS) np=$(kib /proc/$netd/smaps_rollup Pss)
-printf 'resident for stack10: supervisor RSS %d KiB PSS %d KiB; netd RSS %d KiB PSS %d KiB; together PSS %.2f MiB\n' \
-	"$sr" "$sp" "$nr" "$np" "$(echo "($sp + $np) / 1024" | bc -l)"
+printf 'resident for stack10: supervisor RSS %d KiB PSS %d KiB; its keeper RSS %d KiB PSS %d KiB; netd RSS %d KiB PSS %d KiB; together PSS %.2f MiB\n' \
+	"$sr" "$sp" "$kr" "$kp" "$nr" "$np" "$(echo "($sp + $kp + $np) / 1024" | bc -l)"
 (cd "$d" && "$O" --progress quiet down) >/dev/null

@@ -39,7 +39,7 @@ check_match() {
 # outside its namespaces' lifetime: stop those of this suite's ORCH_RUN.
 _stop_daemons() {
 	for d in /proc/[0-9]*; do
-		case $(cat "$d/comm" 2>/dev/null) in netd | orch-supervisor) ;; *) continue ;; esac
+		case $(cat "$d/comm" 2>/dev/null) in netd | orch-supervisor | orch-keeper) ;; *) continue ;; esac
 		tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qx "ORCH_RUN=$ORCH_RUN" &&
 			kill -9 "${d#/proc/}" 2>/dev/null
 	done

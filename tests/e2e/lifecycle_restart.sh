@@ -79,6 +79,8 @@ check "a new supervisor runs" kill -0 "$sup2"
 check "it is another process" test "$sup2" != "$sup"
 check_eq "it re-adopted the same process" "$p2" "$(pid_of rs rs-always-1)"
 check_eq "no duplicate was started" 2 "$(inp rs "$O" ps -q | wc -l)"
+check "stop the adopted graceful" inp rs "$O" stop graceful
+check_eq "an adopted container's exit code is known (from the old keeper)" 0 "$(psf rs graceful ExitCode)"
 kill -9 "$p2"
 readopted_restart() { p=$(pid_of rs rs-always-1); [ "$p" != "$p2" ] && [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; }
 check "restart policies apply again after re-adoption" until_true 2 readopted_restart
