@@ -110,8 +110,32 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 	return optind;
 }
 
-static int open_with_names(struct pstate *ps, int argc, char **argv, int first,
-			   char ***names, struct orch_err *e)
+/* Adds to *svcs, transitively, the services of m that depend on one of
+ * them with restart: true (compose restarts those with it). */
+static void add_restart_dependents(const struct project *m, char ***svcs)
+{
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (size_t i = 0; i < m->n_services; i++) {
+			const struct service *s = &m->services[i];
+			if (strv_contains(*svcs, s->name))
+				continue;
+			for (size_t d = 0; d < s->n_depends_on; d++) {
+				const struct m_dep *dep = &s->depends_on[d];
+				if (dep->restart &&
+				    strv_contains(*svcs, dep->service)) {
+					strv_push(svcs, s->name);
+					grew = true;
+					break;
+				}
+			}
+		}
+	}
+}
+
+static int open_with_names(struct pstate *ps, const char *cmd, int argc,
+			   char **argv, int first, char ***names,
+			   struct orch_err *e)
 {
 	_cleanup_project_ struct project *m = NULL;
 	int r = cli_open(ps, &m, e);
@@ -120,6 +144,8 @@ static int open_with_names(struct pstate *ps, int argc, char **argv, int first,
 	_cleanup_strv_ char **svcs = NULL;
 	for (int i = first; i < argc; i++)
 		strv_push(&svcs, argv[i]);
+	if (svcs && m && streq(cmd, "restart"))
+		add_restart_dependents(m, &svcs);
 	const char *unknown;
 	*names = containers_of(ps, m, svcs, &unknown);
 	if (unknown) {
@@ -142,7 +168,7 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, cmd, argc, argv, first, &names, &e) < 0)
 		return cli_fail(&e);
 	int r = supervisor_ensure(&ps, &e);
 	const char *done = "";
@@ -247,7 +273,7 @@ int cmd_top(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, "top", argc, argv, first, &names, &e) < 0)
 		return cli_fail(&e);
 	for (size_t i = 0; names[i]; i++) {
 		json_t *rec = state_container_find(&ps, names[i]);
@@ -443,7 +469,7 @@ int cmd_stats(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, "stats", argc, argv, first, &names, &e) < 0)
 		return cli_fail(&e);
 	size_t n = strv_len(names);
 	_cleanup_strv_ char **ids = xcalloc(n + 1, sizeof(char *));

@@ -340,9 +340,16 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (r < 0)
 			return r;
 		sb_init(&sb);
+		/* On a network, netd's resolver (which forwards what it does
+		 * not know); without one, the service's dns servers or the
+		 * host's configuration. */
+		_cleanup_strv_ char **dns = jstrv(rec, "dns");
 		if (gateway)
 			sb_printf(&sb, "nameserver %s\n", gateway);
-		else {
+		else if (dns && dns[0]) {
+			for (size_t k = 0; dns[k]; k++)
+				sb_printf(&sb, "nameserver %s\n", dns[k]);
+		} else {
 			_cleanup_free_ char *hostconf = NULL;
 			struct orch_err ign = {0};
 			if (read_file("/etc/resolv.conf", &hostconf, NULL,

@@ -433,6 +433,25 @@ static void apply_profiles(struct loader *l)
 			p->disabled[p->n_disabled++] = p->services[i];
 	}
 	p->n_services = w;
+	/* A dependency with required: false on a service that is not there
+	 * (not defined, or not enabled) is dropped, as compose does. */
+	for (size_t i = 0; i < p->n_services; i++) {
+		struct service *s = &p->services[i];
+		size_t k = 0;
+		for (size_t d = 0; d < s->n_depends_on; d++) {
+			struct m_dep *dep = &s->depends_on[d];
+			if (dep->required || project_service(p, dep->service)) {
+				s->depends_on[k++] = *dep;
+				continue;
+			}
+			diag_add(l->d, M_WARNING, &dep->pos,
+				 "service \"%s\" depends on service \"%s\", "
+				 "which is not there (required: false): "
+				 "ignored",
+				 s->name, dep->service);
+		}
+		s->n_depends_on = k;
+	}
 }
 
 static char **split_list(struct arena *a, const char *s, char sep)

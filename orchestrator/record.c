@@ -590,6 +590,7 @@ int record_template(const struct project *m, const struct service *s,
 			eh, json_sprintf("%s %s", s->extra_hosts.v[i].value ?: "",
 					 s->extra_hosts.v[i].key));
 	json_object_set_new(rec, "extra_hosts", eh);
+	json_object_set_new(rec, "dns", strv_json(s->dns));
 	json_object_set_new(rec, "dns_search", strv_json(s->dns_search));
 	json_object_set_new(rec, "dns_opt", strv_json(s->dns_opt));
 

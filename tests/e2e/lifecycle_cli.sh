@@ -53,6 +53,34 @@ check_eq "up --abort-on-container-exit returns the first exit code" 4 "$?"
 check_eq "the other service was stopped" exited "$(psf abort a State)"
 check "down abort" inp abort "$O" down --remove-orphans
 
+# depends_on: required: false on a service that is not enabled is
+# ignored; restart: true restarts the dependent with its dependency.
+project deps <<'Y'
+services:
+  app:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    depends_on:
+      extra: {condition: service_started, required: false}
+      db: {condition: service_started, restart: true}
+  db:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+  extra:
+    image: bb:1
+    network_mode: none
+    profiles: [debug]
+Y
+out=$(inp deps "$O" up -d 2>&1)
+check_eq "up with a dependency that is not required and not enabled" 0 "$?"
+check_match "warning about it" 'depends on service "extra", which is not there \(required: false\): ignored' "$out"
+app_pid=$(pid_of deps deps-app-1)
+check "restart db" inp deps "$O" restart db
+check "app was restarted with db (restart: true)" test "$(pid_of deps deps-app-1)" != "$app_pid"
+check "down deps" inp deps "$O" down
+
 # Options after service names, service names checked, rm's -f.
 project cli <<'Y'
 services:
@@ -61,12 +89,16 @@ services:
     command: ["sleep", "3600"]
     network_mode: none
     restart: always
+    dns: [192.0.2.53]
+    dns_search: [corp.example]
   b:
     image: bb:1
     command: ["sleep", "3600"]
     network_mode: none
 Y
 check "up cli" inp cli "$O" up -d
+check_eq "without a network, resolv.conf names the service's dns servers" "nameserver 192.0.2.53 search corp.example" \
+	"$(inp cli "$O" exec -T a cat /etc/resolv.conf | xargs)"
 check_match "ps SERVICE --format json (options after names)" '"Service": ?"a"' "$(inp cli "$O" ps a --format json)"
 out=$(inp cli "$O" ps nope 2>&1)
 check_eq "ps of an unknown service exits 1" 1 "$?"
