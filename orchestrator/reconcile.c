@@ -18,15 +18,25 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* When the command started: a terminal's progress lines say how long
+ * after it each object was done. */
+static int64_t started_ms;
+__attribute__((constructor)) static void progress_clock(void)
+{
+	started_ms = mono_ms();
+}
+
 void progress(const char *kind, const char *name, const char *what)
 {
 	if (cli_quiet())
 		return;
-	if (cli_progress_tty())
-		fprintf(stderr, " \033[32m\u2714\033[0m %s %-28s %s\n", kind, name,
-			what);
-	else
+	if (cli_progress_tty()) {
+		_cleanup_free_ char *obj = xasprintf("%s %s", kind, name);
+		fprintf(stderr, " \033[32m\u2714\033[0m %-38s %-8s %5.1fs\n",
+			obj, what, (double)(mono_ms() - started_ms) / 1000);
+	} else {
 		fprintf(stderr, " %s %s  %s\n", kind, name, what);
+	}
 }
 
 /* ---- state helpers -------------------------------------------------------- */

@@ -79,7 +79,9 @@ check_match "warning about it" 'depends on service "extra", which is not there \
 app_pid=$(pid_of deps deps-app-1)
 check "restart db" inp deps "$O" restart db
 check "app was restarted with db (restart: true)" test "$(pid_of deps deps-app-1)" != "$app_pid"
-check "down deps" inp deps "$O" down
+out=$(inp deps script -qec "$O down" /dev/null)
+check_eq "down on a terminal" 0 "$?"
+check_match "shows each object done, with the elapsed time" 'Container deps-app-1 +Removed +[0-9]+\.[0-9]s' "$out"
 
 # Options after service names, service names checked, rm's -f.
 project cli <<'Y'
