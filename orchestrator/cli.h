@@ -128,6 +128,8 @@ int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
  * endpoints and anonymous volumes, and drops them from the state. */
 int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 		     struct orch_err *e);
+/* Starts recorded containers under the supervisor (started if need be). */
+int reconcile_start(struct pstate *ps, char **names, struct orch_err *e);
 /* Container names of services (all when services is NULL/empty);
  * *unknown (may be NULL) gets the first name that is neither a service of
  * m (may be NULL) nor a service or container of the project. */

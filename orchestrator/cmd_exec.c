@@ -333,18 +333,30 @@ int cmd_run(int argc, char **argv)
 	}
 	_cleanup_free_ char *name = xstrdup(jstr(rec, "name"));
 	_cleanup_free_ char *id = xstrdup(jstr(rec, "id"));
+	if (a.detach) {
+		/* A detached one-off runs under the supervisor, which keeps
+		 * its output for `orch logs` and its exit code for `ps`. */
+		char *names[] = {name, NULL};
+		r = reconcile_start(&ps, names, &e);
+		if (r < 0) {
+			struct orch_err ign = {0};
+			reconcile_remove(&ps, names, true, &ign);
+			pstate_close(&ps);
+			return cli_fail(&e);
+		}
+		printf("%s\n", name);
+		pstate_close(&ps);
+		return 0;
+	}
 	struct rt_spec spec;
 	rt_spec_init(&spec);
 	r = ctrspec_load(json_object_get(rec, "spec"), &spec, &e);
-	bool tty = !a.no_tty && !a.detach && isatty(0);
-	int master = -1, slave = -1, devnull = -1;
+	bool tty = !a.no_tty && isatty(0);
+	int master = -1, slave = -1;
 	if (tty && r == 0) {
 		r = open_pty(&master, &slave, &e);
 		spec.stdio[0] = spec.stdio[1] = spec.stdio[2] = slave;
 		spec.console = true;
-	} else if (a.detach) {
-		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		spec.stdio[0] = spec.stdio[1] = spec.stdio[2] = devnull;
 	} else {
 		spec.stdio[0] = 0;
 		spec.stdio[1] = 1;
@@ -366,17 +378,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (slave >= 0)
 		close(slave);
-	if (devnull >= 0)
-		close(devnull);
 	int code = 0;
-	if (r == 0 && a.detach) {
-		/* Nobody supervises a detached one-off: it runs on its own
-		 * and `down` removes it. */
-		printf("%s\n", name);
-		rt_container_free(ct);
-		pstate_close(&ps);
-		return 0;
-	}
 	/* The project stays usable while the one-off runs. */
 	close(ps.lock_fd);
 	ps.lock_fd = -1;

@@ -1040,6 +1040,19 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 
 /* ---- run ------------------------------------------------------------------- */
 
+int reconcile_start(struct pstate *ps, char **names, struct orch_err *e)
+{
+	int r = supervisor_ensure(ps, e);
+	if (r == 0)
+		r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
+	if (r == 0)
+		r = call_simple(ps,
+				json_pack("{s:s, s:o}", "op", "start", "names",
+					  names_json(names)),
+				e);
+	return r;
+}
+
 int reconcile_oneoff(struct pstate *ps, struct project *m,
 		     const struct service *s, const struct oneoff_opts *o,
 		     json_t **out, struct orch_err *e)

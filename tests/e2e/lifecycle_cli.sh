@@ -25,6 +25,22 @@ out=$(inp att "$O" run --rm -T job sh -c 'echo from-run; exit 3')
 check_eq "run returns the command's exit code" 3 "$?"
 check_eq "run's output comes through" from-run "$out"
 check_eq "run --rm leaves no container" "" "$(inp att "$O" ps -a --format json | grep -- -run-)"
+name=$(inp att "$O" run -d job sh -c 'echo detached-out; exit 6')
+check_match "run -d prints the one-off's name" '^att-job-run-[0-9a-f]{12}$' "$name"
+oneoff_done() { inp att "$O" ps -a --format json | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    j = json.loads(l)
+    if j["Name"] == sys.argv[1] and j["State"] == "exited":
+        print(j["ExitCode"])' "$name" | grep -q .; }
+check "the detached one-off runs to its end" until_true 5 oneoff_done
+check_eq "ps has its exit code" 6 "$(inp att "$O" ps -a --format json | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    j = json.loads(l)
+    if j["Name"] == sys.argv[1]:
+        print(j["ExitCode"])' "$name")"
+check_match "logs has its output" 'detached-out' "$(inp att "$O" logs job)"
 check "down att" inp att "$O" down
 
 # --abort-on-container-exit returns the code of the first container that
