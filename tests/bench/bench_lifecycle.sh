@@ -67,6 +67,28 @@ stack() {
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# resident WHEN: what stays resident while stack10 is up: RSS and PSS of
+# the supervisor, its keeper and netd.
+resident() {
+	d=$T/mem
+	mkdir -p "$d"
+	stack 10 0 > "$d/compose.yaml"
+	(cd "$d" && "$O" --progress quiet up -d) || exit 1
+	# netd unloads libnftables and trims its heap after a second idle.
+	sleep 2
+	sup=$(cat "$ORCH_RUN/projects/mem/supervisor.pid")
+	keeper=$(awk '{print $4}' "/proc/$sup/stat") # the supervisor's parent
+	netd=$(cat "$ORCH_RUN/netd/netd.pid")
+	sr=$(kib /proc/$sup/status VmRSS) sp=$(kib /proc/$sup/smaps_rollup Pss)
+	kr=$(kib /proc/$keeper/status VmRSS) kp=$(kib /proc/$keeper/smaps_rollup Pss)
+	nr=$(kib /proc/$netd/status VmRSS) np=$(kib /proc/$netd/smaps_rollup Pss)
+	printf 'resident for stack10, %s: supervisor RSS %d KiB PSS %d KiB; its keeper RSS %d KiB PSS %d KiB; netd RSS %d KiB PSS %d KiB; together PSS %.2f MiB\n' \
+		"$1" "$sr" "$sp" "$kr" "$kp" "$nr" "$np" "$(echo "($sp + $kp + $np) / 1024" | bc -l)"
+	(cd "$d" && "$O" --progress quiet down) >/dev/null
+}
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1"; }
+resident "on a fresh netd"
+
 for handler in 0 1; do
 	for n in 10 50 200; do
 		d=$T/s$n-$handler
@@ -88,21 +110,4 @@ for handler in 0 1; do
 			"$(printf '%s\n' $ups | median)" "$(printf '%s\n' $downs | median)" "$RUNS"
 	done
 done
-
-# What stays resident while stack10 is up.
-d=$T/mem
-mkdir -p "$d"
-stack 10 0 > "$d/compose.yaml"
-(cd "$d" && "$O" --progress quiet up -d) || exit 1
-# netd unloads libnftables and trims its heap after a second idle.
-sleep 2
-sup=$(cat "$ORCH_RUN/projects/mem/supervisor.pid")
-keeper=$(awk '{print $4}' "/proc/$sup/stat") # the supervisor's parent
-netd=$(cat "$ORCH_RUN/netd/netd.pid")
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1"; }
-sr=$(kib /proc/$sup/status VmRSS) sp=$(kib /proc/$sup/smaps_rollup Pss)
-kr=$(kib /proc/$keeper/status VmRSS) kp=$(kib /proc/$keeper/smaps_rollup Pss)
-nr=$(kib /proc/$netd/status VmRSS) np=$(kib /proc/$netd/smaps_rollup Pss)
-printf 'resident for stack10: supervisor RSS %d KiB PSS %d KiB; its keeper RSS %d KiB PSS %d KiB; netd RSS %d KiB PSS %d KiB; together PSS %.2f MiB\n' \
-	"$sr" "$sp" "$kr" "$kp" "$nr" "$np" "$(echo "($sp + $kp + $np) / 1024" | bc -l)"
-(cd "$d" && "$O" --progress quiet down) >/dev/null
+resident "after the 200-container stacks"
