@@ -864,6 +864,7 @@ static int load_state(json_t *status)
 		if (!keep) {
 			if (S.c[i].state == C_RUNNING)
 				ctr_signal(&S.c[i], SIGKILL);
+			event(&S.c[i], "destroy", NULL);
 			ctr_fini(&S.c[i]);
 		}
 	}
@@ -883,7 +884,11 @@ static int load_state(json_t *status)
 		if (idx == S.n)
 			S.c = xrealloc(S.c, ++S.n * sizeof(*S.c));
 		ctr_init(&S.c[idx], r);
-		ctr_adopt(&S.c[idx], idx, json_object_get(status, name));
+		json_t *known = json_object_get(status, name);
+		if (known)
+			ctr_adopt(&S.c[idx], idx, known);
+		else
+			event(&S.c[idx], "create", NULL);
 	}
 	S.dirty = true;
 	return 0;
@@ -1031,6 +1036,7 @@ static void check_waiters(void)
 					continue;
 				struct orch_err e = {0};
 				rt_delete(c->id, true, &e);
+				event(c, "destroy", NULL);
 				ctr_fini(c);
 				S.dirty = true;
 			}

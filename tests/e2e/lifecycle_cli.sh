@@ -99,6 +99,36 @@ out=$(inp deps script -qec "$O down" /dev/null)
 check_eq "down on a terminal" 0 "$?"
 check_match "shows each object done, with the elapsed time" 'Container deps-app-1 +Removed +[0-9]+\.[0-9]s' "$out"
 
+# events: json lines for create, start, die, health_status, restart,
+# destroy.
+project ev <<'Y'
+services:
+  h:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    healthcheck: {test: ["CMD", "true"], interval: 200ms}
+  r:
+    image: bb:1
+    command: ["sh", "-c", "sleep 0.5; exit 1"]
+    network_mode: none
+    restart: on-failure:1
+Y
+check "up ev" inp ev "$O" up -d
+inp ev "$O" events --json > "$T/ev.json" &
+evpid=$!
+sleep 0.5
+check "up --scale h=2" inp ev "$O" up -d --scale h=2
+sleep 1.5
+check "down ev" inp ev "$O" down
+wait_gone() { ! kill -0 "$evpid" 2>/dev/null; }
+check "events ends with the project" until_true 3 wait_gone
+kill "$evpid" 2>/dev/null
+actions=$("$PY" -c '
+import json, sys
+print(" ".join(sorted({json.loads(l)["action"] for l in open(sys.argv[1])})))' "$T/ev.json")
+check_eq "every kind of event was seen" "create destroy die health_status restart start" "$actions"
+
 # Options after service names, service names checked, rm's -f.
 project cli <<'Y'
 services:
