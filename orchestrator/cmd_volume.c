@@ -8,7 +8,6 @@
 
 /* Marks volumes created for anonymous mounts, as docker does; prune
  * removes only those unless --all. */
-#define ANON_LABEL "com.docker.volume.anonymous"
 
 static int volume_usage(FILE *f, int code)
 {

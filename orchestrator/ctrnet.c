@@ -413,10 +413,9 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			char rid[65];
 			random_id(rid);
 			vname = xstrdup(rid);
-			char *lbl[] = {"com.docker.compose.project=", NULL};
 			_cleanup_free_ char *l0 = xasprintf(
 				"com.docker.compose.project=%s", ps->name);
-			lbl[0] = l0;
+			char *lbl[] = {l0, ANON_LABEL "=", NULL};
 			struct rt_volume_opts vo = {.labels = lbl};
 			bool exists;
 			r = rt_volume_create(vname, &vo, &exists, e);

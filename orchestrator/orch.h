@@ -5,6 +5,9 @@
 
 #include "common/common.h"
 
+/* The label docker puts on anonymous volumes. */
+#define ANON_LABEL "com.docker.volume.anonymous"
+
 /* A subcommand: argv[0] is the command's name; returns the exit code. */
 struct orch_command {
 	const char *name;

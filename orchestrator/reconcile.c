@@ -644,6 +644,103 @@ static json_t *instantiate(const struct project *m, const struct service *s,
 	return rec;
 }
 
+/* ---- what a crash left ------------------------------------------------------ */
+
+/* Whether name is a container recorded in the state. */
+static bool recorded(struct pstate *ps, const char *key, const char *value)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(ps), i, c)
+	{
+		if (streq(jstr(c, key) ?: "", value))
+			return true;
+	}
+	return false;
+}
+
+/* An up killed half-way leaves objects it made before it could record
+ * them: network namespaces in the project's directory, and endpoints (with
+ * their published ports) on the project's networks.  Removes those of no
+ * recorded container. */
+static void sweep_unrecorded(struct pstate *ps)
+{
+	_cleanup_free_ char *nsdir = pstate_path(ps, "netns");
+	DIR *d = opendir(nsdir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || recorded(ps, "name", de->d_name))
+			continue;
+		_cleanup_free_ char *p = path_join(nsdir, de->d_name);
+		netns_remove(p);
+	}
+	if (d)
+		closedir(d);
+	_cleanup_free_ char *sock = path_join(orch_run(), "netd.sock");
+	if (access(sock, F_OK) < 0)
+		return; /* no netd, no endpoints */
+	struct netd_conn *c = NULL;
+	struct orch_err ign = {0};
+	struct netd_network *nets = NULL;
+	size_t n = 0;
+	if (netd_get(&c, &ign) < 0 ||
+	    netd_network_list(c, ps->name, &nets, &n, &ign) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < nets[i].n_endpoints; k++) {
+			const char *id = nets[i].endpoints[k].container_id;
+			if (!recorded(ps, "id", id))
+				netd_endpoint_detach(c, nets[i].name, id, NULL,
+						     &ign);
+		}
+	netd_networks_free(nets, n);
+}
+
+/* The project's networks netd knows (its state may not list them all). */
+static void netd_project_networks(struct pstate *ps, char ***names)
+{
+	struct netd_conn *c = NULL;
+	struct orch_err ign = {0};
+	struct netd_network *nets = NULL;
+	size_t n = 0;
+	if (netd_get(&c, &ign) < 0 ||
+	    netd_network_list(c, ps->name, &nets, &n, &ign) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (!strv_contains(*names, nets[i].name))
+			strv_push(names, nets[i].name);
+	netd_networks_free(nets, n);
+}
+
+/* Volumes labelled as the project's: all of them, or only anonymous
+ * ones. */
+static void remove_labelled_volumes(struct pstate *ps, bool named,
+				    struct orch_err *first)
+{
+	struct rt_volume **v = NULL;
+	size_t n = 0;
+	struct orch_err ve = {0};
+	if (rt_volume_list(&v, &n, &ve) < 0)
+		return;
+	_cleanup_free_ char *mine =
+		xasprintf("com.docker.compose.project=%s", ps->name);
+	for (size_t i = 0; i < n; i++) {
+		bool ours = strv_contains(v[i]->labels, mine);
+		bool anon = false;
+		for (size_t k = 0; v[i]->labels && v[i]->labels[k]; k++)
+			anon |= startswith(v[i]->labels[k], ANON_LABEL "=");
+		if (ours && (named || anon)) {
+			if (rt_volume_remove(v[i]->name, &ve) < 0 &&
+			    ve.code != ENOENT && !first->code)
+				*first = ve;
+			else if (!anon)
+				progress("Volume", v[i]->name, "Removed");
+		}
+		rt_volume_free(v[i]);
+	}
+	free(v);
+}
+
 int reconcile_up(struct project *m, const struct up_opts *o,
 		 struct pstate *ps, struct orch_err *e)
 {
@@ -774,6 +871,7 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 					 "remove it",
 					 obs[i].name);
 	}
+	sweep_unrecorded(ps);
 	if ((r = check_names(ps, new_recs, e)) < 0 ||
 	    (r = check_networks(m, e)) < 0 ||
 	    (r = check_ports(ps, new_recs, e)) < 0)
@@ -960,6 +1058,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		if (jstr(n, "name"))
 			strv_push(&nets, jstr(n, "name"));
 	}
+	netd_project_networks(ps, &nets);
 	struct netd_conn *nc = NULL;
 	struct orch_err ne = {0};
 	if (nets && (netd_connect(&nc, &ne) < 0 ||
@@ -1028,6 +1127,8 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 				progress("Volume", jstr(v, "name"), "Removed");
 		}
 	}
+	/* Those an interrupted up made but did not record. */
+	remove_labelled_volumes(ps, o->volumes, &first);
 	if (first.code) {
 		/* Keep the state so that the next down can finish. */
 		json_object_set_new(ps->state, "containers", json_array());

@@ -101,4 +101,34 @@ check_eq "routes are back to before" "$routes0" "$(routes)"
 check_eq "mounts are back to before" "$mounts0" "$(mounts)"
 check_eq "state files are back to before" "$files0" "$(state_files)"
 check_eq "no nft rule of either project" "" "$(nft list ruleset | grep -E 'one_|two_|10\.210\.' )"
+
+# An up killed (kill -9) at any point: down still finds and removes what
+# it had made (networks, endpoints and ports, volumes, namespaces), and an
+# up after the kill completes the project.
+{
+	echo "services:"
+	for i in 1 2 3 4 5 6; do
+		echo "  s$i: {image: bb:1, command: [sleep, '3600'], networks: [a, b], ports: ['$((18300 + i)):80'], volumes: ['v$i:/v', '/anon']}"
+	done
+	echo "networks: {a: {}, b: {}}"
+	echo "volumes: {v1: {}, v2: {}, v3: {}, v4: {}, v5: {}, v6: {}}"
+} | project crash
+vols0=$("$O" volume ls -q | sort)
+for delay in 0.05 0.1 0.2 0.4; do
+	inp crash "$O" up -d >/dev/null 2>&1 &
+	up=$!
+	sleep "$delay"
+	kill -9 "$up" 2>/dev/null
+	wait "$up" 2>/dev/null
+	if [ "$delay" = 0.1 ]; then
+		check "up after an up killed after ${delay}s" inp crash "$O" up -d
+		check_eq "all six run" 6 "$(inp crash "$O" ps -q | wc -l)"
+	fi
+	check "down -v after an up killed after ${delay}s" inp crash "$O" down -v
+	check_eq "no link is left ($delay)" "$links0" "$(links)"
+	check_eq "no nft rule is left ($delay)" "" "$(nft list ruleset)"
+	check_eq "no mount is left ($delay)" "$mounts0" "$(mounts)"
+	check_eq "no volume is left ($delay)" "$vols0" "$("$O" volume ls -q | sort)"
+	check "no state directory is left ($delay)" test ! -e "$ORCH_RUN/projects/crash"
+done
 finish
