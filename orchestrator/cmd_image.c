@@ -1,8 +1,9 @@
 /* orch images / orch image import|load|ls|rm|inspect|tag. */
-#include "orchestrator/orch.h"
+#include "orchestrator/cli.h"
 #include "runtime/runtime.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <time.h>
 
 /* docker's "3 hours ago" style. */
@@ -243,13 +244,131 @@ static int image_tag(int argc, char **argv)
 	return 0;
 }
 
+/* Whether the command runs for a project: -f or -p given, or a compose
+ * file found here or above. */
+static bool in_project(void)
+{
+	if (cli.files || cli.project_name || getenv("COMPOSE_PROJECT_NAME"))
+		return true;
+	struct compose_opts o = {.project_dir = cli.project_dir,
+				 .env_files = cli.env_files,
+				 .all_profiles = true};
+	struct project *m = NULL;
+	struct orch_diag d = {0};
+	bool found = compose_load(&o, &m, &d) == 0;
+	for (size_t i = 0; !found && i < d.n; i++)
+		found = d.v[i].severity == M_ERROR &&
+			!strstr(d.v[i].msg, "no configuration file provided");
+	diag_free(&d);
+	if (m)
+		project_free(m);
+	return found;
+}
+
+/* As compose: the images of the project's containers. */
+static int project_images(int argc, char **argv, const char *usage)
+{
+	static const struct option lopts[] = {
+		CLI_GLOBAL_LONGOPTS,
+		{"quiet", no_argument, NULL, 'q'},
+		{"format", required_argument, NULL, 'F'},
+		{0},
+	};
+	bool quiet = false, json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "q" CLI_GLOBAL_SHORTOPTS, lopts,
+				NULL)) != -1) {
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return 2;
+		if (g)
+			continue;
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'F' && (streq(optarg, "json") ||
+				      streq(optarg, "table")))
+			json = streq(optarg, "json");
+		else
+			return cli_usage("images", usage);
+	}
+	struct pstate ps;
+	struct orch_err e = {0};
+	_cleanup_project_ struct project *m = NULL;
+	int r = cli_open(&ps, &m, &e);
+	if (r < 0 && r != -ENOENT)
+		return cli_fail(&e);
+	_cleanup_strv_ char **svcs = NULL;
+	for (int i = optind; i < argc; i++)
+		strv_push(&svcs, argv[i]);
+	const char *unknown = NULL;
+	_cleanup_strv_ char **names =
+		r < 0 ? xcalloc(1, sizeof(char *))
+		      : containers_of(&ps, m, svcs, &unknown);
+	if (unknown) {
+		pstate_close(&ps);
+		fprintf(stderr, "orch: no such service: %s\n", unknown);
+		return 1;
+	}
+	if (!quiet && !json)
+		printf("%-30s %-30s %-12s %-14s %s\n", "CONTAINER",
+		       "REPOSITORY", "TAG", "IMAGE ID", "SIZE");
+	json_t *rows = json_array();
+	_cleanup_strv_ char **seen = NULL;
+	for (size_t i = 0; names[i]; i++) {
+		json_t *rec = state_container_find(&ps, names[i]);
+		const char *ref = rec ? jstr(rec, "image") : NULL;
+		_cleanup_image_ struct rt_image *img = NULL;
+		struct orch_err ie = {0};
+		if (!ref || rt_image_lookup(ref, &img, &ie) < 0)
+			continue;
+		_cleanup_free_ char *repo = xstrdup(ref);
+		char *colon = strrchr(repo, ':');
+		const char *tag = "latest";
+		if (colon && !strchr(colon, '/')) {
+			*colon = '\0';
+			tag = colon + 1;
+		}
+		char size[32];
+		human_size(img->size, size, sizeof(size));
+		if (quiet) {
+			if (!strv_contains(seen, img->id))
+				printf("%.12s\n", img->id);
+			strv_push(&seen, img->id);
+		} else if (json)
+			json_array_append_new(
+				rows, json_pack("{s:s+, s:s, s:s, s:s, s:I}",
+						"ID", "sha256:", img->id,
+						"ContainerName", names[i],
+						"Repository", repo, "Tag", tag,
+						"Size", (json_int_t)img->size));
+		else
+			printf("%-30s %-30s %-12s %-14.12s %s\n", names[i],
+			       repo, tag, img->id, size);
+	}
+	if (json) {
+		_cleanup_free_ char *txt = json_dumps(rows, JSON_COMPACT);
+		printf("%s\n", txt);
+	}
+	json_decref(rows);
+	if (r == 0)
+		pstate_close(&ps);
+	return 0;
+}
+
 int cmd_images(int argc, char **argv)
 {
+	static const char usage[] = "[-q] [--format table|json] [SERVICE...]";
 	if (args_want_help(argc, argv)) {
-		printf("Usage: orch images [-q]\n");
+		printf("Usage: orch images %s\n\n"
+		       "In a project (a compose file here or above, or -f/-p): "
+		       "the images of its\ncontainers.  Elsewhere: every "
+		       "image, as `orch image ls`.\n",
+		       usage);
 		return 0;
 	}
-	return images_ls(argc, argv);
+	return in_project() ? project_images(argc, argv, usage)
+			    : images_ls(argc, argv);
 }
 
 int cmd_image(int argc, char **argv)

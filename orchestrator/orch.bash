@@ -50,7 +50,7 @@ _orch()
 		if [ -z "$sub" ]; then
 			COMPREPLY=($(compgen -W "$(orch "$cmd" --help 2>/dev/null | awk '/^  [a-z]/ {print $1}')" -- "$cur"))
 		elif [ "$cmd" = image ]; then
-			COMPREPLY=($(compgen -W "$(orch images 2>/dev/null | awk 'NR > 1 {print $1 ":" $2}')" -f -- "$cur"))
+			COMPREPLY=($(compgen -W "$(orch image ls 2>/dev/null | awk 'NR > 1 {print $1 ":" $2}')" -f -- "$cur"))
 		elif [ "$cmd" = volume ]; then
 			COMPREPLY=($(compgen -W "$(orch volume ls -q 2>/dev/null)" -- "$cur"))
 		fi ;;

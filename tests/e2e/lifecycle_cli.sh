@@ -147,6 +147,8 @@ Y
 check "up cli" inp cli "$O" up -d
 check_eq "without a network, resolv.conf names the service's dns servers" "nameserver 192.0.2.53 search corp.example" \
 	"$(inp cli "$O" exec -T a cat /etc/resolv.conf | xargs)"
+check_match "images in a project lists its containers' images" '^cli-a-1 +bb +1 +[0-9a-f]{12} ' "$(inp cli "$O" images)"
+check_match "images --format json" '"ContainerName": ?"cli-b-1"' "$(inp cli "$O" images --format json)"
 check_match "ps SERVICE --format json (options after names)" '"Service": ?"a"' "$(inp cli "$O" ps a --format json)"
 out=$(inp cli "$O" ps nope 2>&1)
 check_eq "ps of an unknown service exits 1" 1 "$?"
