@@ -38,15 +38,23 @@ static bool ep_answers(const struct netd_endpoint *ep, const char *name)
 }
 
 /* The container id of the endpoint with address a, or NULL. */
-static const char *asker_of(const struct netd_state *st, uint32_t a)
+/* The endpoint a query comes from, by its source address. */
+static const struct netd_endpoint *asker_ep(const struct netd_state *st,
+					    uint32_t a)
 {
 	char buf[16];
 	ipam_format_addr(a, buf);
 	for (size_t i = 0; i < st->n_nets; i++)
 		for (size_t j = 0; j < st->nets[i].n_endpoints; j++)
 			if (streq(st->nets[i].endpoints[j].address, buf))
-				return st->nets[i].endpoints[j].container_id;
+				return &st->nets[i].endpoints[j];
 	return NULL;
+}
+
+static const char *asker_of(const struct netd_state *st, uint32_t a)
+{
+	const struct netd_endpoint *ep = asker_ep(st, a);
+	return ep ? ep->container_id : NULL;
 }
 
 static void push_a(ldns_pkt *reply, const ldns_rdf *owner, const char *addr)
@@ -153,6 +161,9 @@ struct dns_pending {
 	uint16_t id, orig_id;
 	int fd; /* listener to answer through */
 	struct sockaddr_in client;
+	/* The servers asked: the asker's own, or (n_up == 0) the host's. */
+	struct sockaddr_in up[DNS_MAX_UPSTREAMS];
+	size_t n_up;
 	time_t deadline;
 };
 
@@ -168,6 +179,12 @@ struct dns_server {
 	uint16_t next_id;
 };
 
+static struct sockaddr_in server_addr(struct in_addr in)
+{
+	return (struct sockaddr_in){
+	    .sin_family = AF_INET, .sin_port = htons(53), .sin_addr = in};
+}
+
 static void load_upstreams(struct dns_server *d)
 {
 	_cleanup_fclose_ FILE *f = fopen("/etc/resolv.conf", "re");
@@ -179,10 +196,7 @@ static void load_upstreams(struct dns_server *d)
 		if (sscanf(line, " nameserver %63s", addr) != 1 ||
 		    inet_pton(AF_INET, addr, &in) != 1)
 			continue;
-		d->upstreams[d->n_upstreams++] =
-		    (struct sockaddr_in){.sin_family = AF_INET,
-					 .sin_port = htons(53),
-					 .sin_addr = in};
+		d->upstreams[d->n_upstreams++] = server_addr(in);
 	}
 }
 
@@ -294,10 +308,21 @@ size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 	return n;
 }
 
+/* Sends a query on to the asker's servers (own_dns, its service's dns:)
+ * or the host's, under an id of ours. */
 static void forward(struct dns_server *d, int fd,
-		    const struct sockaddr_in *from, uint8_t *buf, size_t len)
+		    const struct sockaddr_in *from, uint8_t *buf, size_t len,
+		    char *const *own_dns)
 {
-	if (!d->n_upstreams || len < 12)
+	struct sockaddr_in own[DNS_MAX_UPSTREAMS];
+	size_t n_own = 0;
+	for (size_t i = 0; own_dns && own_dns[i] && n_own < DNS_MAX_UPSTREAMS;
+	     i++) {
+		struct in_addr in;
+		if (inet_pton(AF_INET, own_dns[i], &in) == 1)
+			own[n_own++] = server_addr(in);
+	}
+	if ((!n_own && !d->n_upstreams) || len < 12)
 		return;
 	time_t now = time(NULL);
 	struct dns_pending *slot = NULL;
@@ -312,12 +337,14 @@ static void forward(struct dns_server *d, int fd,
 	slot->fd = fd;
 	slot->client = *from;
 	slot->deadline = now + DNS_FORWARD_TIMEOUT;
+	memcpy(slot->up, own, n_own * sizeof(own[0]));
+	slot->n_up = n_own;
 	buf[0] = (uint8_t)(slot->id >> 8);
 	buf[1] = (uint8_t)slot->id;
-	for (size_t i = 0; i < d->n_upstreams; i++)
+	const struct sockaddr_in *to = n_own ? own : d->upstreams;
+	for (size_t i = 0; i < (n_own ? n_own : d->n_upstreams); i++)
 		sendto(d->upstream_fd, buf, len, MSG_DONTWAIT,
-		       (struct sockaddr *)&d->upstreams[i],
-		       sizeof(d->upstreams[i]));
+		       (const struct sockaddr *)&to[i], sizeof(to[i]));
 }
 
 static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
@@ -325,17 +352,22 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 {
 	if (len < 12)
 		return;
-	bool ours = false;
-	for (size_t i = 0; i < d->n_upstreams; i++)
-		ours |=
-		    d->upstreams[i].sin_addr.s_addr == from->sin_addr.s_addr;
-	if (!ours)
-		return;
 	uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
 	for (size_t i = 0; i < DNS_MAX_PENDING; i++) {
 		struct dns_pending *p = &d->pending[i];
 		if (!p->used || p->id != id)
 			continue;
+		/* Only from a server that was asked. */
+		const struct sockaddr_in *asked =
+		    p->n_up ? p->up : d->upstreams;
+		bool ours = false;
+		for (size_t k = 0; k < (p->n_up ? p->n_up : d->n_upstreams);
+		     k++)
+			ours |=
+			    asked[k].sin_addr.s_addr == from->sin_addr.s_addr &&
+			    asked[k].sin_port == from->sin_port;
+		if (!ours)
+			return;
 		buf[0] = (uint8_t)(p->orig_id >> 8);
 		buf[1] = (uint8_t)p->orig_id;
 		sendto(p->fd, buf, len, MSG_DONTWAIT,
@@ -443,9 +475,13 @@ void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 			sendto(fd, reply, rlen, MSG_DONTWAIT,
 			       (struct sockaddr *)&from, fl);
 			break;
-		case DNS_FORWARD:
-			forward(d, fd, &from, buf, (size_t)n);
+		case DNS_FORWARD: {
+			const struct netd_endpoint *ep =
+			    asker_ep(st, ntohl(from.sin_addr.s_addr));
+			forward(d, fd, &from, buf, (size_t)n,
+				ep ? ep->dns : NULL);
 			break;
+		}
 		case DNS_DROP:
 			break;
 		}

@@ -59,6 +59,9 @@ struct netd_endpoint {
 	char *host_ifname;    /* the veth end on the bridge */
 	bool default_route;   /* this endpoint holds the container's default
 				 route (its first network, not internal) */
+	char **dns;	      /* servers for the names netd forwards, instead
+				 of the host's (the service's dns:); may be
+				 empty */
 };
 
 struct netd_port {
@@ -122,6 +125,7 @@ struct netd_attach_req {
 	const char *netns_path;
 	pid_t pid;
 	const char *address; /* fixed address, NULL = next free */
+	char **dns; /* IPv4 servers for forwarded names; NULL = the host's */
 };
 
 struct netd_port_req {

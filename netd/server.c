@@ -697,6 +697,15 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 		*res = netd_endpoint_to_json(&n->endpoints[have]);
 		return 0;
 	}
+	_cleanup_strv_ char **dns = arg_strv(c, "dns");
+	for (size_t k = 0; dns && dns[k]; k++) {
+		uint32_t a;
+		if (ipam_parse_addr(dns[k], &a) < 0)
+			return err_set(c->e, EINVAL,
+				       "attaching %s to %s: dns server \"%s\" "
+				       "is not an IPv4 address",
+				       cid, n->name, dns[k]);
+	}
 	int r = quota(s, c->uid, 1, 1, c->e);
 	if (r < 0)
 		return r;
@@ -722,6 +731,7 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	ep.container_name = xstrdup(arg_str(c, "container_name") ?: cid);
 	ep.service = xstrdup(arg_str(c, "service"));
 	ep.aliases = arg_strv(c, "aliases");
+	ep.dns = move_ptr(dns);
 	ep.address = xstrdup(abuf);
 	ep.prefix = subnet.prefix;
 	ep.gateway = xstrdup(n->gateway);

@@ -36,25 +36,25 @@ struct op_schema {
 		NULL, 0, false, 0                                              \
 	}
 static const struct field f_none[] = {END};
-static const struct field f_create[] = {
-    {"name", F_NAME, true, 0},	      {"project", F_NAME, true, 0},
-    {"subnet", F_TEXT, false, 64},    {"gateway", F_TEXT, false, 64},
-    {"internal", F_BOOL, false, 0},   {"icc", F_BOOL, false, 0},
-    {"labels", F_TEXTS, false, 1024}, {"check", F_BOOL, false, 0},
-    END};
+static const struct field f_create[] = {{"name", F_NAME, true, 0},
+					{"project", F_NAME, true, 0},
+					{"subnet", F_TEXT, false, 64},
+					{"gateway", F_TEXT, false, 64},
+					{"internal", F_BOOL, false, 0},
+					{"icc", F_BOOL, false, 0},
+					{"labels", F_TEXTS, false, 1024},
+					{"check", F_BOOL, false, 0},
+					END};
 static const struct field f_by_name[] = {{"name", F_NAME, true, 0}, END};
 static const struct field f_remove[] = {
     {"name", F_NAME, ONE_OF, 0}, {"names", F_NAMES, ONE_OF, 0}, END};
 static const struct field f_by_project[] = {{"project", F_NAME, false, 0}, END};
-static const struct field f_attach[] = {{"network", F_NAME, true, 0},
-					{"container_id", F_NAME, true, 0},
-					{"container_name", F_NAME, false, 0},
-					{"service", F_NAME, false, 0},
-					{"aliases", F_NAMES, false, 0},
-					{"netns_path", F_TEXT, false, 4096},
-					{"pid", F_INT, false, INT_MAX},
-					{"address", F_TEXT, false, 64},
-					END};
+static const struct field f_attach[] = {
+    {"network", F_NAME, true, 0},	  {"container_id", F_NAME, true, 0},
+    {"container_name", F_NAME, false, 0}, {"service", F_NAME, false, 0},
+    {"aliases", F_NAMES, false, 0},	  {"netns_path", F_TEXT, false, 4096},
+    {"pid", F_INT, false, INT_MAX},	  {"address", F_TEXT, false, 64},
+    {"dns", F_TEXTS, false, 64},	  END};
 static const struct field f_detach[] = {
     {"network", F_NAME, true, 0}, {"container_id", F_NAME, true, 0}, END};
 static const struct field f_links[] = {
@@ -324,14 +324,15 @@ static json_t *str_or_empty(const char *s)
 void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 {
 	return json_pack(
-	    "{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:b}",
+	    "{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:b, s:o}",
 	    "container_id", str_or_empty(ep->container_id), "container_name",
 	    str_or_empty(ep->container_name), "service",
 	    str_or_empty(ep->service), "aliases", strv_to_json(ep->aliases),
 	    "address", str_or_empty(ep->address), "prefix", ep->prefix,
 	    "gateway", str_or_empty(ep->gateway), "ifname",
 	    str_or_empty(ep->ifname), "host_ifname",
-	    str_or_empty(ep->host_ifname), "default_route", ep->default_route);
+	    str_or_empty(ep->host_ifname), "default_route", ep->default_route,
+	    "dns", strv_to_json(ep->dns));
 }
 
 void *netd_network_to_json(const struct netd_network *n)
@@ -421,6 +422,7 @@ int netd_endpoint_from_json(const void *json, struct netd_endpoint *ep,
 	    (r = get_str(o, "container_name", &ep->container_name, e)) < 0 ||
 	    (r = get_str(o, "service", &ep->service, e)) < 0 ||
 	    (r = get_strv(o, "aliases", &ep->aliases, e)) < 0 ||
+	    (r = get_strv(o, "dns", &ep->dns, e)) < 0 ||
 	    (r = get_str(o, "address", &ep->address, e)) < 0 ||
 	    (r = get_str(o, "gateway", &ep->gateway, e)) < 0 ||
 	    (r = get_str(o, "ifname", &ep->ifname, e)) < 0 ||
@@ -507,6 +509,7 @@ void netd_endpoint_clear(struct netd_endpoint *ep)
 	free(ep->container_name);
 	free(ep->service);
 	strv_free(ep->aliases);
+	strv_free(ep->dns);
 	free(ep->address);
 	free(ep->gateway);
 	free(ep->ifname);

@@ -123,6 +123,19 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 	}
 }
 
+/* The IPv4 addresses of v (taking v). */
+static char **ipv4_only(char **v)
+{
+	char **out = NULL;
+	for (size_t i = 0; v && v[i]; i++) {
+		struct in_addr a;
+		if (inet_pton(AF_INET, v[i], &a) == 1)
+			strv_push(&out, v[i]);
+	}
+	strv_free(v);
+	return out;
+}
+
 static int write_text(const char *path, const char *txt, struct orch_err *e)
 {
 	return write_file_atomic(path, txt, strlen(txt), 0644, e);
@@ -233,6 +246,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (r < 0)
 			return r;
 		_cleanup_strv_ char **aliases = jstrv(n, "aliases");
+		_cleanup_strv_ char **dns = ipv4_only(jstrv(rec, "dns"));
 		struct netd_attach_req q = {
 			.network = jstr(n, "network"),
 			.container_id = id,
@@ -241,6 +255,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			.aliases = aliases,
 			.netns_path = jstr(rec, "netns"),
 			.address = jstr(n, "ipv4_address"),
+			.dns = dns,
 		};
 		struct netd_endpoint ep = {0};
 		r = netd_endpoint_attach(c, &q, &ep, e);
@@ -343,7 +358,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		/* On a network, netd's resolver (which forwards what it does
 		 * not know); without one, the service's dns servers or the
 		 * host's configuration. */
-		_cleanup_strv_ char **dns = jstrv(rec, "dns");
+		_cleanup_strv_ char **dns = ipv4_only(jstrv(rec, "dns"));
 		if (gateway)
 			sb_printf(&sb, "nameserver %s\n", gateway);
 		else if (dns && dns[0]) {

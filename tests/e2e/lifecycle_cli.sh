@@ -129,6 +129,50 @@ import json, sys
 print(" ".join(sorted({json.loads(l)["action"] for l in open(sys.argv[1])})))' "$T/ev.json")
 check_eq "every kind of event was seen" "create destroy die health_status restart start" "$actions"
 
+# dns: on a network: netd forwards the names it does not know to the
+# service's servers (here a fake one on the host that answers every A
+# query with 203.0.113.7), not to the host's.
+ip link add dnsbr type bridge
+ip addr add 192.0.2.53/24 dev dnsbr
+ip link set dnsbr up
+cat > "$T/fakedns.py" <<'P'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.53", 53))
+while True:
+    q, peer = s.recvfrom(512)
+    end = 12
+    while q[end]:
+        end += q[end] + 1
+    end += 5  # the name's last zero, type, class
+    head = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00"
+    ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([203, 0, 113, 7])
+    s.sendto(head + q[12:end] + ans, peer)
+P
+"$PY" "$T/fakedns.py" &
+fakedns=$!
+on_exit "kill $fakedns; ip link del dnsbr"
+project dnsfw <<'Y'
+services:
+  c:
+    image: bb:1
+    command: ["sleep", "3600"]
+    dns: [192.0.2.53]
+Y
+check "up dnsfw" inp dnsfw "$O" up -d
+check_match "a name netd does not know goes to the service's dns server" '203\.0\.113\.7' \
+	"$(inp dnsfw "$O" exec -T c nslookup ext.example 2>&1)"
+check "down dnsfw" inp dnsfw "$O" down
+project baddns <<'Y'
+services:
+  c:
+    image: bb:1
+    dns: [not-an-address]
+Y
+out=$(inp baddns "$O" up -d 2>&1)
+check_eq "a dns server that is not an address is refused" 1 "$?"
+check_match "naming the line" 'compose.yaml:4:[0-9]+: service "c": dns server "not-an-address" is not an IP address' "$out"
+
 # Options after service names, service names checked, rm's -f.
 project cli <<'Y'
 services:

@@ -7,13 +7,13 @@ static char *none[] = {NULL};
 static char *aliases[] = {"www", "Front.Door", NULL};
 static struct netd_endpoint eps[] = {
     {"c1", "p-web-1", "web", aliases, "10.210.0.2", 24, "10.210.0.1", "eth0",
-     "ov-1", true},
+     "ov-1", true, NULL},
     {"c2", "p-db-1", "db", none, "10.210.0.3", 24, "10.210.0.1", "eth0", "ov-2",
-     true},
+     true, NULL},
 };
 static struct netd_endpoint eps2[] = {
     {"c3", "q-x-1", "x", none, "10.210.1.2", 24, "10.210.1.1", "eth0", "ov-3",
-     true},
+     true, NULL},
 };
 static struct netd_network nets[] = {
     {"aa", "p_front", "p", "ob-aa", "10.210.0.0/24", "10.210.0.1", false, false,

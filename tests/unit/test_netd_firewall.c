@@ -12,13 +12,13 @@ static char *www[] = {"www", NULL};
 
 static struct netd_endpoint front_eps[] = {
 	{"c-web", "p-web-1", "web", www, "10.210.0.2", 24, "10.210.0.1", "eth0",
-	 "ov-000000000001", true},
+	 "ov-000000000001", true, NULL},
 	{"c-api", "p-api-1", "api", empty, "10.210.0.3", 24, "10.210.0.1",
-	 "eth0", "ov-000000000002", true},
+	 "eth0", "ov-000000000002", true, NULL},
 	{"c-api2", "p-api-2", "api", empty, "10.210.0.4", 24, "10.210.0.1",
-	 "eth0", "ov-000000000003", true},
+	 "eth0", "ov-000000000003", true, NULL},
 	{"c-stray", "p-stray-1", "stray", empty, "10.210.0.5", 24, "10.210.0.1",
-	 "eth0", "ov-000000000004", true},
+	 "eth0", "ov-000000000004", true, NULL},
 };
 static struct netd_port front_ports[] = {
 	{"c-web", "tcp", "", 8080, 80},
@@ -27,9 +27,9 @@ static struct netd_port front_ports[] = {
 static struct netd_pair front_pairs[] = {{"web", "api"}, {"p-stray-1", "web"}};
 static struct netd_endpoint back_eps[] = {
 	{"c-api", "p-api-1", "api", empty, "10.210.1.2", 24, "10.210.1.1", "eth1",
-	 "ov-000000000005", false},
+	 "ov-000000000005", false, NULL},
 	{"c-db", "p-db-1", "db", empty, "10.210.1.3", 24, "10.210.1.1", "eth0",
-	 "ov-000000000006", false},
+	 "ov-000000000006", false, NULL},
 };
 
 static struct netd_network nets[] = {
