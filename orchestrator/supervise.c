@@ -1088,7 +1088,11 @@ static void handle_request(struct client *cl, json_t *req)
 		for (size_t k = 0; names[k]; k++) {
 			struct sctr *c = ctr_find(names[k], NULL);
 			if (c && c->state == C_RUNNING) {
-				c->user_stopped = true;
+				/* As docker: a signal meant to end it (SIGKILL
+				 * or its stop signal) keeps it down; another
+				 * (a reload) does not. */
+				if (sig == SIGKILL || sig == c->stop_signal)
+					c->user_stopped = true;
 				ctr_signal(c, sig);
 				event(c, "kill", json_pack("{s:s}", "signal",
 							   signal_name(sig)));

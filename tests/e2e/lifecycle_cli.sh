@@ -209,6 +209,20 @@ check_eq "rm -f b removes b only" "a" "$(inp cli "$O" ps -a --services | xargs)"
 check "kill a" inp cli "$O" kill a
 sleep 1
 check_eq "a killed stays down despite restart: always (as docker)" exited "$(psf cli a State)"
+project hup <<'Y'
+services:
+  h:
+    image: bb:1
+    command: ["sh", "-c", "trap 'exit 3' HUP; while true; do sleep 0.1; done"]
+    network_mode: none
+    restart: always
+Y
+check "up hup" inp hup "$O" up -d
+hup_pid=$(pid_of hup hup-h-1)
+check "kill -s SIGHUP h" inp hup "$O" kill -s SIGHUP h
+hup_restarted() { p=$(pid_of hup hup-h-1); [ "$p" != "$hup_pid" ] && [ "$p" != 0 ]; }
+check "a signal that is not its stop signal leaves the restart policy on" until_true 3 hup_restarted
+check "down hup" inp hup "$O" down
 check "down cli" inp cli "$O" down
 
 mkdir -p "$T/bld/ctx"
