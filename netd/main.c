@@ -162,7 +162,13 @@ int main(int argc, char **argv)
 					     ? xasprintf("%s:%s", tun, TCACHE_OFF)
 					     : xstrdup(TCACHE_OFF);
 		setenv("GLIBC_TUNABLES", t, 1);
-		execv("/proc/self/exe", argv);
+		/* By its real path, so that it keeps its name (comm). */
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0) {
+			self[n] = '\0';
+			execv(self, argv);
+		}
 		log_warn("re-executing without malloc's thread cache: %s",
 			 strerror(errno));
 	}
