@@ -659,56 +659,57 @@ static bool recorded(struct pstate *ps, const char *key, const char *value)
 	return false;
 }
 
-/* An up killed half-way leaves objects it made before it could record
- * them: network namespaces in the project's directory, and endpoints (with
- * their published ports) on the project's networks.  Removes those of no
- * recorded container. */
-static void sweep_unrecorded(struct pstate *ps)
+/* The network namespaces in the project's directory: all of them, or
+ * those of no recorded container, are removed. */
+static void netns_sweep(struct pstate *ps, bool all)
 {
 	_cleanup_free_ char *nsdir = pstate_path(ps, "netns");
 	DIR *d = opendir(nsdir);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.' || recorded(ps, "name", de->d_name))
+		if (de->d_name[0] == '.' ||
+		    (!all && recorded(ps, "name", de->d_name)))
 			continue;
 		_cleanup_free_ char *p = path_join(nsdir, de->d_name);
 		netns_remove(p);
 	}
 	if (d)
 		closedir(d);
+}
+
+/* The project's networks as netd knows them (its state may not list
+ * them all); none when netd is not running. */
+static struct netd_network *netd_project_nets(struct pstate *ps, size_t *n)
+{
+	*n = 0;
 	_cleanup_free_ char *sock = path_join(orch_run(), "netd.sock");
-	if (access(sock, F_OK) < 0)
-		return; /* no netd, no endpoints */
 	struct netd_conn *c = NULL;
 	struct orch_err ign = {0};
 	struct netd_network *nets = NULL;
-	size_t n = 0;
-	if (netd_get(&c, &ign) < 0 ||
-	    netd_network_list(c, ps->name, &nets, &n, &ign) < 0)
-		return;
+	if (access(sock, F_OK) < 0 || netd_get(&c, &ign) < 0 ||
+	    netd_network_list(c, ps->name, &nets, n, &ign) < 0)
+		return NULL;
+	return nets;
+}
+
+/* An up killed half-way leaves objects it made before it could record
+ * them: network namespaces in the project's directory, and endpoints (with
+ * their published ports) on the project's networks.  Removes those of no
+ * recorded container. */
+static void sweep_unrecorded(struct pstate *ps)
+{
+	netns_sweep(ps, false);
+	size_t n;
+	struct netd_network *nets = netd_project_nets(ps, &n);
+	struct netd_conn *c = NULL;
+	struct orch_err ign = {0};
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < nets[i].n_endpoints; k++) {
 			const char *id = nets[i].endpoints[k].container_id;
-			if (!recorded(ps, "id", id))
+			if (!recorded(ps, "id", id) && netd_get(&c, &ign) == 0)
 				netd_endpoint_detach(c, nets[i].name, id, NULL,
 						     &ign);
 		}
-	netd_networks_free(nets, n);
-}
-
-/* The project's networks netd knows (its state may not list them all). */
-static void netd_project_networks(struct pstate *ps, char ***names)
-{
-	struct netd_conn *c = NULL;
-	struct orch_err ign = {0};
-	struct netd_network *nets = NULL;
-	size_t n = 0;
-	if (netd_get(&c, &ign) < 0 ||
-	    netd_network_list(c, ps->name, &nets, &n, &ign) < 0)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (!strv_contains(*names, nets[i].name))
-			strv_push(names, nets[i].name);
 	netd_networks_free(nets, n);
 }
 
@@ -1058,7 +1059,12 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		if (jstr(n, "name"))
 			strv_push(&nets, jstr(n, "name"));
 	}
-	netd_project_networks(ps, &nets);
+	size_t n_known;
+	struct netd_network *known = netd_project_nets(ps, &n_known);
+	for (size_t k = 0; k < n_known; k++)
+		if (!strv_contains(nets, known[k].name))
+			strv_push(&nets, known[k].name);
+	netd_networks_free(known, n_known);
 	struct netd_conn *nc = NULL;
 	struct orch_err ne = {0};
 	if (nets && (netd_connect(&nc, &ne) < 0 ||
@@ -1079,21 +1085,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 	}
 	json_array_clear(ctrs);
 	/* Namespaces a crash left without a record. */
-	_cleanup_free_ char *nsdir = pstate_path(ps, "netns");
-	_cleanup_strv_ char **left = NULL;
-	{
-		DIR *d = opendir(nsdir);
-		struct dirent *de;
-		while (d && (de = readdir(d)))
-			if (de->d_name[0] != '.')
-				strv_push(&left, de->d_name);
-		if (d)
-			closedir(d);
-	}
-	for (size_t k = 0; left && left[k]; k++) {
-		_cleanup_free_ char *p = path_join(nsdir, left[k]);
-		netns_remove(p);
-	}
+	netns_sweep(ps, true);
 	/* Stop the supervisor before its directory goes. */
 	if (supervisor_alive(ps)) {
 		_cleanup_free_ char *pidf = pstate_path(ps, "supervisor.pid");
