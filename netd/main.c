@@ -158,9 +158,9 @@ int main(int argc, char **argv)
 	 * start only, hence one re-exec. */
 	const char *tun = getenv("GLIBC_TUNABLES");
 	if (!tun || !strstr(tun, TCACHE_OFF)) {
-		_cleanup_free_ char *t = tun && *tun
-					     ? xasprintf("%s:%s", tun, TCACHE_OFF)
-					     : xstrdup(TCACHE_OFF);
+		_cleanup_free_ char *t =
+		    tun && *tun ? xasprintf("%s:%s", tun, TCACHE_OFF)
+				: xstrdup(TCACHE_OFF);
 		setenv("GLIBC_TUNABLES", t, 1);
 		/* By its real path, so that it keeps its name (comm). */
 		char self[4096];

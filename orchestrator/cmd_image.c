@@ -65,7 +65,8 @@ static int image_usage(FILE *f, int code)
 	    "  rm [-f] IMAGE...          Remove images\n"
 	    "  inspect IMAGE...          Show images' config as JSON\n"
 	    "  tag SOURCE TARGET         Give an image another name\n"
-	    "  build [-t NAME] CONTEXT   Build an image from a Containerfile\n");
+	    "  build [-t NAME] CONTEXT   Build an image from a "
+	    "Containerfile\n");
 	return code;
 }
 
@@ -269,10 +270,10 @@ static bool in_project(void)
 static int project_images(int argc, char **argv, const char *usage)
 {
 	static const struct option lopts[] = {
-		CLI_GLOBAL_LONGOPTS,
-		{"quiet", no_argument, NULL, 'q'},
-		{"format", required_argument, NULL, 'F'},
-		{0},
+	    CLI_GLOBAL_LONGOPTS,
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"format", required_argument, NULL, 'F'},
+	    {0},
 	};
 	bool quiet = false, json = false;
 	int c;
@@ -286,8 +287,8 @@ static int project_images(int argc, char **argv, const char *usage)
 			continue;
 		if (c == 'q')
 			quiet = true;
-		else if (c == 'F' && (streq(optarg, "json") ||
-				      streq(optarg, "table")))
+		else if (c == 'F' &&
+			 (streq(optarg, "json") || streq(optarg, "table")))
 			json = streq(optarg, "json");
 		else
 			return cli_usage("images", usage);
@@ -303,8 +304,8 @@ static int project_images(int argc, char **argv, const char *usage)
 		strv_push(&svcs, argv[i]);
 	const char *unknown = NULL;
 	_cleanup_strv_ char **names =
-		r < 0 ? xcalloc(1, sizeof(char *))
-		      : containers_of(&ps, m, svcs, &unknown);
+	    r < 0 ? xcalloc(1, sizeof(char *))
+		  : containers_of(&ps, m, svcs, &unknown);
 	if (unknown) {
 		pstate_close(&ps);
 		fprintf(stderr, "orch: no such service: %s\n", unknown);
@@ -337,11 +338,11 @@ static int project_images(int argc, char **argv, const char *usage)
 			strv_push(&seen, img->id);
 		} else if (json)
 			json_array_append_new(
-				rows, json_pack("{s:s+, s:s, s:s, s:s, s:I}",
-						"ID", "sha256:", img->id,
-						"ContainerName", names[i],
-						"Repository", repo, "Tag", tag,
-						"Size", (json_int_t)img->size));
+			    rows,
+			    json_pack("{s:s+, s:s, s:s, s:s, s:I}", "ID",
+				      "sha256:", img->id, "ContainerName",
+				      names[i], "Repository", repo, "Tag", tag,
+				      "Size", (json_int_t)img->size));
 		else
 			printf("%-30s %-30s %-12s %-14.12s %s\n", names[i],
 			       repo, tag, img->id, size);
