@@ -79,26 +79,30 @@ static json_t *ps_json(struct pstate *ps, json_t *rec, json_t *st)
 	localtime_r(&ct, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S %z %Z", &tm);
 	_cleanup_free_ char *status = status_text(st);
-	_cleanup_free_ char *ports = ports_text(json_object_get(rec, "ports"));
+	/* As docker: a container publishes its ports only while it runs. */
+	bool up = st && streq(jstr(st, "state") ?: "", "running");
+	json_t *pubs = up ? json_object_get(rec, "ports") : NULL;
+	json_t *labels = json_object_get(rec, "labels");
+	_cleanup_free_ char *ports = ports_text(pubs);
 	_cleanup_free_ char *running = human(time(NULL) - ct);
-	json_t *pubs = json_object_get(rec, "ports");
 	json_t *nets = json_array();
 	size_t i;
 	json_t *n;
 	json_array_foreach(json_object_get(rec, "networks"), i, n)
 		json_array_append_new(nets, json_string(jstr(n, "network")));
 	return json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:O, s:s, "
-		"s:s, s:s, s:o, s:O, s:s, s:I}",
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:s, "
+		"s:s, s:s, s:o, s:o, s:s, s:I}",
 		"ID", jstr(rec, "id"), "Name", jstr(rec, "name"), "Image",
 		jstr(rec, "image") ?: "", "Command", jstr(rec, "command") ?: "",
 		"Project", ps->name, "Service", jstr(rec, "service") ?: "",
 		"State", st ? jstr(st, "state") : "created", "Health",
 		st ? jstr(st, "health") : "", "ExitCode",
 		(json_int_t)(st ? jint(st, "exit_code", 0) : 0), "Publishers",
-		pubs ? pubs : json_array(), "Status", status, "CreatedAt",
-		created, "Ports", ports, "Networks", nets, "Labels",
-		json_object_get(rec, "labels") ?: json_object(), "RunningFor",
+		pubs ? json_incref(pubs) : json_array(), "Status", status,
+		"CreatedAt", created, "Ports", ports, "Networks", nets,
+		"Labels", labels ? json_incref(labels) : json_object(),
+		"RunningFor",
 		running, "RestartCount",
 		(json_int_t)(st ? jint(st, "restarts", 0) : 0));
 }

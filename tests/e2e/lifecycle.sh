@@ -90,6 +90,11 @@ sed -i 's/echo api-ok/echo api-two/' "$T/app/compose.yaml"
 check "up -d after editing api" inp app "$O" up -d
 check_eq "the recreated api answers on its port at once" api-two "$(http_get http://127.0.0.1:18080/)"
 
+check "stop web" inp app "$O" stop web
+check_eq "a stopped container publishes nothing (as docker)" "[]" "$(psf app web Publishers)"
+check_match "its PORTS column is empty" 'app-web-1 .*Exited \([0-9]+\) [^>]*$' "$(inp app "$O" ps -a web)"
+check "start web" inp app "$O" start web
+check_match "started, it shows its port again" '18081' "$(psf app web Publishers)"
 check "logs show db's output" inp app "$O" logs db
 check "down succeeds" inp app "$O" down
 check_eq "nothing of the project is listed" "" "$("$O" ls -q)"
