@@ -137,7 +137,9 @@ char **containers_of(struct pstate *ps, const struct project *m,
 		     char **services, const char **unknown);
 /* The supervisor's view of every container ("containers" array). */
 int status_get(struct pstate *ps, json_t **containers, struct orch_err *e);
-json_t *status_find(json_t *containers, const char *name);
+/* The object of array whose "name" is name (containers of the status or
+ * the state, networks, volumes), or NULL. */
+json_t *json_find_named(json_t *array, const char *name);
 
 /* ---- ctrnet.c / precheck.c ------------------------------------------------- */
 

@@ -207,7 +207,7 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 			r = status_get(&ps, &st, &e);
 		_cleanup_strv_ char **gone = xcalloc(1, sizeof(char *));
 		for (size_t i = 0; r == 0 && names[i]; i++) {
-			json_t *s = status_find(st, names[i]);
+			json_t *s = json_find_named(st, names[i]);
 			const char *state = s ? jstr(s, "state") : "created";
 			if (streq(state, "running") && !o.force)
 				continue;

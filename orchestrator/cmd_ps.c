@@ -202,7 +202,7 @@ int cmd_ps(int argc, char **argv)
 		const char *svc = jstr(rec, "service") ?: "";
 		if (svcs && !strv_contains(svcs, svc))
 			continue;
-		json_t *s = status_find(st, jstr(rec, "name"));
+		json_t *s = json_find_named(st, jstr(rec, "name"));
 		const char *state = s ? jstr(s, "state") : "created";
 		if (status_filter && !strv_contains(status_filter, state))
 			continue;

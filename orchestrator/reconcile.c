@@ -41,11 +41,11 @@ void progress(const char *kind, const char *name, const char *what)
 
 /* ---- state helpers -------------------------------------------------------- */
 
-json_t *status_find(json_t *containers, const char *name)
+json_t *json_find_named(json_t *array, const char *name)
 {
 	size_t i;
 	json_t *c;
-	json_array_foreach(containers, i, c)
+	json_array_foreach(array, i, c)
 	{
 		if (jstr(c, "name") && streq(jstr(c, "name"), name))
 			return c;
@@ -294,12 +294,7 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		const struct network *n = &u->m->networks[i];
 		if (n->external || !network_used(u->m, n->key))
 			continue;
-		bool known = false;
-		size_t k;
-		json_t *j;
-		json_array_foreach(nets, k, j)
-			known |= streq(jstr(j, "name") ?: "", n->name);
-		if (known)
+		if (json_find_named(nets, n->name))
 			continue;
 		struct netd_conn *c = NULL;
 		int r = netd_get(&c, e);
@@ -339,12 +334,7 @@ static int ensure_volumes(struct up_ctx *u, json_t *new_recs,
 			project_volume(u->m, json_string_value(key));
 		if (!v || v->external)
 			continue;
-		bool known = false;
-		size_t j;
-		json_t *x;
-		json_array_foreach(vols, j, x)
-			known |= streq(jstr(x, "name") ?: "", v->name);
-		if (known)
+		if (json_find_named(vols, v->name))
 			continue;
 		_cleanup_free_ char *l0 =
 			xasprintf("com.docker.compose.project=%s", u->m->name);
@@ -454,7 +444,7 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 				return r;
 			bool done = true;
 			for (size_t k = 0; names[k] && r == 0; k++) {
-				json_t *c = status_find(st, names[k]);
+				json_t *c = json_find_named(st, names[k]);
 				const char *state = c ? jstr(c, "state") : "";
 				const char *health = c ? jstr(c, "health") : "";
 				int code = (int)jint(c, "exit_code", 0);
@@ -524,7 +514,7 @@ int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
 			return r;
 		bool done = true;
 		for (size_t k = 0; names[k] && r == 0; k++) {
-			json_t *c = status_find(st, names[k]);
+			json_t *c = json_find_named(st, names[k]);
 			const char *state = c ? jstr(c, "state") : "";
 			const char *health = c ? jstr(c, "health") : "";
 			int code = (int)jint(c, "exit_code", 0);
@@ -646,19 +636,6 @@ static json_t *instantiate(const struct project *m, const struct service *s,
 
 /* ---- what a crash left ------------------------------------------------------ */
 
-/* Whether name is a container recorded in the state. */
-static bool recorded(struct pstate *ps, const char *key, const char *value)
-{
-	size_t i;
-	json_t *c;
-	json_array_foreach(state_containers(ps), i, c)
-	{
-		if (streq(jstr(c, key) ?: "", value))
-			return true;
-	}
-	return false;
-}
-
 /* The network namespaces in the project's directory: all of them, or
  * those of no recorded container, are removed. */
 static void netns_sweep(struct pstate *ps, bool all)
@@ -668,7 +645,7 @@ static void netns_sweep(struct pstate *ps, bool all)
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.' ||
-		    (!all && recorded(ps, "name", de->d_name)))
+		    (!all && state_container_find(ps, de->d_name)))
 			continue;
 		_cleanup_free_ char *p = path_join(nsdir, de->d_name);
 		netns_remove(p);
@@ -706,7 +683,7 @@ static void sweep_unrecorded(struct pstate *ps)
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < nets[i].n_endpoints; k++) {
 			const char *id = nets[i].endpoints[k].container_id;
-			if (!recorded(ps, "id", id) && netd_get(&c, &ign) == 0)
+			if (!state_container_find(ps, id) && netd_get(&c, &ign) == 0)
 				netd_endpoint_detach(c, nets[i].name, id, NULL,
 						     &ign);
 		}
@@ -808,7 +785,7 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 		json_t *c;
 		json_array_foreach(state_containers(ps), i, c)
 		{
-			json_t *st = status ? status_find(status, jstr(c, "name"))
+			json_t *st = status ? json_find_named(status, jstr(c, "name"))
 					    : NULL;
 			obs[i] = (struct plan_observed){
 				.name = jstr(c, "name"),
