@@ -30,6 +30,10 @@ struct ynode {
 	bool quoted; /* a non-plain scalar (or !!str): always a string */
 	struct m_pos pos;
 	char *s;	  /* scalar text ("" or "null"... for Y_NULL) */
+	/* A scalar holding a '$': its source text from pos on, so that an
+	 * interpolation error can point at the '$' itself. */
+	const char *raw;
+	size_t raw_len;
 	size_t n;	  /* items (sequence) or pairs (mapping) */
 	struct ynode **k; /* mapping keys (scalars) */
 	struct ynode **v; /* sequence items or mapping values */
@@ -68,10 +72,15 @@ const char *env_get(const struct envmap *e, const char *key);
 void env_set(struct arena *a, struct envmap *e, const char *key,
 	     const char *value); /* adds or replaces */
 
-/* Interpolates s (compose's rules).  Returns the result, or NULL after
- * reporting an error at pos. */
+/* Interpolates s (compose's rules: a '$' not followed by a name, '{' or
+ * '$' is kept as it is).  Returns the result, or NULL after reporting an
+ * error at pos. */
 char *interp_string(struct arena *a, const char *s, const struct envmap *env,
 		    const struct m_pos *pos, struct orch_diag *d);
+/* The same for a scalar node: an error points at the '$' that starts
+ * the bad expression, using the node's source text. */
+char *interp_node(struct arena *a, const struct ynode *n,
+		  const struct envmap *env, struct orch_diag *d);
 /* Interpolates every scalar value (not keys) in the tree in place. */
 void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
 		 struct orch_diag *d);

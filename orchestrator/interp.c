@@ -54,7 +54,8 @@ struct interp {
 	const struct envmap *env;
 	const struct m_pos *pos;
 	struct orch_diag *d;
-	const char *whole; /* the template, for messages */
+	const char *whole;	 /* the template */
+	const struct ynode *node; /* its scalar, when it has one */
 };
 
 static bool name_start(char c)
@@ -67,10 +68,59 @@ static bool name_char(char c)
 	return c == '_' || isalnum((unsigned char)c);
 }
 
-static int invalid(struct interp *in)
+/* Where the '$' at dollar (in the template) was written: the node's
+ * source text is searched for the same '$' (the how-many-th), and its
+ * line and column counted from the node's start.  The node's position
+ * when the text does not tell. */
+static struct m_pos dollar_pos(const struct interp *in, const char *dollar)
 {
-	diag_add(in->d, M_ERROR, in->pos,
-		 "invalid interpolation format: \"%s\"", in->whole);
+	struct m_pos pos = *in->pos;
+	const struct ynode *n = in->node;
+	if (!n || !n->raw || !pos.line)
+		return pos;
+	size_t nth = 0;
+	for (const char *c = in->whole; c < dollar; c++)
+		nth += *c == '$';
+	const char *r = n->raw, *end = n->raw + n->raw_len;
+	for (; r < end; r++)
+		if (*r == '$' && nth-- == 0)
+			break;
+	if (r >= end)
+		return pos;
+	for (const char *c = n->raw; c < r; c++) {
+		if (*c == '\n') {
+			pos.line++;
+			pos.col = 1;
+		} else if (((unsigned char)*c & 0xc0) != 0x80) {
+			pos.col++;
+		}
+	}
+	return pos;
+}
+
+/* The expression that starts at dollar, for messages: up to its closing
+ * brace, else to the end of its line, cut short. */
+static int expr_len(const char *dollar, const char *end)
+{
+	const char *e = dollar;
+	int open = 0;
+	while (e < end && *e != '\n') {
+		if (*e == '{')
+			open++;
+		else if (*e == '}' && --open <= 0) {
+			e++;
+			break;
+		}
+		e++;
+	}
+	return e - dollar > 60 ? 60 : (int)(e - dollar);
+}
+
+static int invalid(struct interp *in, const char *dollar)
+{
+	struct m_pos pos = dollar_pos(in, dollar);
+	diag_add(in->d, M_ERROR, &pos, "invalid interpolation format: \"%.*s\"",
+		 expr_len(dollar, in->whole + strlen(in->whole)), dollar);
 	return -EINVAL;
 }
 
@@ -81,8 +131,9 @@ static const char *lookup(struct interp *in, const char *name, size_t len)
 
 static void warn_unset(struct interp *in, const char *name, size_t len)
 {
+	struct m_pos pos = dollar_pos(in, name - 1 - (name[-1] == '{'));
 	diag_add(
-	    in->d, M_WARNING, in->pos,
+	    in->d, M_WARNING, &pos,
 	    "the \"%.*s\" variable is not set, defaulting to a blank string",
 	    (int)len, name);
 }
@@ -90,13 +141,13 @@ static void warn_unset(struct interp *in, const char *name, size_t len)
 static int subst(struct interp *in, const char *s, size_t len,
 		 struct strbuf *out, int depth);
 
-/* ${...}: body is what is between the braces. */
-static int braced(struct interp *in, const char *body, size_t len,
-		  struct strbuf *out, int depth)
+/* ${...}: body is what is between the braces, dollar its '$'. */
+static int braced(struct interp *in, const char *dollar, const char *body,
+		  size_t len, struct strbuf *out, int depth)
 {
 	size_t nlen = 0;
 	if (!len || !name_start(body[0]))
-		return invalid(in);
+		return invalid(in, dollar);
 	while (nlen < len && name_char(body[nlen]))
 		nlen++;
 	const char *val = lookup(in, body, nlen);
@@ -110,10 +161,10 @@ static int braced(struct interp *in, const char *body, size_t len,
 	const char *op = body + nlen;
 	size_t oplen = op[0] == ':' ? 2 : 1;
 	if (oplen == 2 && nlen + 1 == len)
-		return invalid(in);
+		return invalid(in, dollar);
 	char kind = op[oplen - 1];
 	if (kind != '-' && kind != '?' && kind != '+')
-		return invalid(in);
+		return invalid(in, dollar);
 	bool colon = oplen == 2;
 	const char *word = op + oplen;
 	size_t wlen = len - nlen - oplen;
@@ -137,21 +188,40 @@ static int braced(struct interp *in, const char *body, size_t len,
 		struct strbuf msg;
 		sb_init(&msg);
 		int r = subst(in, word, wlen, &msg, depth + 1);
-		if (r == 0)
+		if (r == 0) {
+			struct m_pos pos = dollar_pos(in, dollar);
 			diag_add(
-			    in->d, M_ERROR, in->pos,
+			    in->d, M_ERROR, &pos,
 			    "required variable %.*s is missing a value%s%s",
 			    (int)nlen, body, msg.len ? ": " : "", msg.buf);
+		}
 		sb_free(&msg);
 		return -EINVAL;
 	}
+}
+
+/* The closing brace of the "${" at s[j], counting nested "${"; len when
+ * there is none. */
+static size_t closing_brace(const char *s, size_t len, size_t j)
+{
+	int open = 0;
+	size_t k = j;
+	for (; k < len; k++) {
+		if (s[k] == '}' && --open == 0)
+			break;
+		if (s[k] == '$' && k + 1 < len && s[k + 1] == '{') {
+			open++;
+			k++;
+		}
+	}
+	return k;
 }
 
 static int subst(struct interp *in, const char *s, size_t len,
 		 struct strbuf *out, int depth)
 {
 	if (depth > 32)
-		return invalid(in);
+		return invalid(in, s);
 	size_t i = 0;
 	while (i < len) {
 		const char *dollar = memchr(s + i, '$', len - i);
@@ -161,28 +231,16 @@ static int subst(struct interp *in, const char *s, size_t len,
 		}
 		size_t j = (size_t)(dollar - s);
 		sb_add(out, s + i, j - i);
-		if (j + 1 >= len)
-			return invalid(in);
-		char c = s[j + 1];
+		char c = j + 1 < len ? s[j + 1] : '\0';
 		if (c == '$') {
 			sb_adds(out, "$");
 			i = j + 2;
 		} else if (c == '{') {
-			/* The closing brace, counting nested "${". */
-			int open = 0;
-			size_t k = j;
-			for (; k < len; k++) {
-				if (s[k] == '}' && --open == 0)
-					break;
-				if (s[k] == '$' && k + 1 < len &&
-				    s[k + 1] == '{') {
-					open++;
-					k++;
-				}
-			}
+			size_t k = closing_brace(s, len, j);
 			if (k >= len)
-				return invalid(in);
-			int r = braced(in, s + j + 2, k - j - 2, out, depth);
+				return invalid(in, dollar);
+			int r = braced(in, dollar, s + j + 2, k - j - 2, out,
+				       depth);
 			if (r < 0)
 				return r;
 			i = k + 1;
@@ -197,10 +255,24 @@ static int subst(struct interp *in, const char *s, size_t len,
 				warn_unset(in, s + j + 1, k - j - 1);
 			i = k;
 		} else {
-			return invalid(in);
+			/* "$(date)", "$1", "cost $ 5", a trailing '$': kept,
+			 * as compose keeps them. */
+			sb_adds(out, "$");
+			i = j + 1;
 		}
 	}
 	return 0;
+}
+
+static char *interp_run(struct interp *in)
+{
+	struct strbuf out;
+	sb_init(&out);
+	sb_adds(&out, "");
+	int r = subst(in, in->whole, strlen(in->whole), &out, 0);
+	char *res = r < 0 ? NULL : arena_strdup(in->a, out.buf);
+	sb_free(&out);
+	return res;
 }
 
 char *interp_string(struct arena *a, const char *s, const struct envmap *env,
@@ -208,14 +280,17 @@ char *interp_string(struct arena *a, const char *s, const struct envmap *env,
 {
 	if (!strchr(s, '$'))
 		return (char *)s;
-	struct interp in = {a, env, pos, d, s};
-	struct strbuf out;
-	sb_init(&out);
-	sb_adds(&out, "");
-	int r = subst(&in, s, strlen(s), &out, 0);
-	char *res = r < 0 ? NULL : arena_strdup(a, out.buf);
-	sb_free(&out);
-	return res;
+	struct interp in = {a, env, pos, d, s, NULL};
+	return interp_run(&in);
+}
+
+char *interp_node(struct arena *a, const struct ynode *n,
+		  const struct envmap *env, struct orch_diag *d)
+{
+	if (!strchr(n->s, '$'))
+		return n->s;
+	struct interp in = {a, env, &n->pos, d, n->s, n};
+	return interp_run(&in);
 }
 
 void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
@@ -223,7 +298,7 @@ void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
 {
 	switch (n->kind) {
 	case Y_SCALAR: {
-		char *s = interp_string(a, n->s, env, &n->pos, d);
+		char *s = interp_node(a, n, env, d);
 		n->s = s ? s : "";
 		break;
 	}

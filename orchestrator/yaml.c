@@ -168,6 +168,11 @@ struct yparser {
 	size_t n_anchors, cap_anchors;
 	size_t nodes; /* budget against alias bombs */
 	bool failed;
+	/* The input, and a cursor that follows the events (which come in
+	 * file order) to find a mark's byte offset in linear time. */
+	const char *text;
+	size_t len;
+	size_t cur_line, cur_off;
 };
 
 static struct m_pos mark_pos(const struct yparser *y, yaml_mark_t m)
@@ -487,6 +492,44 @@ out:
 	return r;
 }
 
+/* The byte offset of mark m: the cursor moves on to its line, then
+ * counts its column in characters. */
+static size_t mark_offset(struct yparser *y, yaml_mark_t m)
+{
+	if (m.line < y->cur_line) {
+		y->cur_line = 0;
+		y->cur_off = 0;
+	}
+	while (y->cur_line < m.line && y->cur_off < y->len) {
+		const char *nl =
+		    memchr(y->text + y->cur_off, '\n', y->len - y->cur_off);
+		if (!nl)
+			return y->len;
+		y->cur_off = (size_t)(nl - y->text) + 1;
+		y->cur_line++;
+	}
+	size_t off = y->cur_off;
+	for (size_t col = 0; col < m.column && off < y->len; col++) {
+		off++;
+		while (off < y->len && ((unsigned char)y->text[off] & 0xc0) == 0x80)
+			off++;
+	}
+	return off;
+}
+
+/* Keeps the source text of a scalar with a '$' in it (see ynode.raw). */
+static void keep_raw(struct yparser *y, struct ynode *n, const yaml_event_t *ev)
+{
+	if (!y->text || !strchr(n->s, '$'))
+		return;
+	size_t from = mark_offset(y, ev->start_mark);
+	size_t to = mark_offset(y, ev->end_mark);
+	if (to <= from)
+		return;
+	n->raw = arena_strndup(y->a, y->text + from, to - from);
+	n->raw_len = to - from;
+}
+
 /* Builds the node that starts with ev (already read). */
 static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev, int depth)
 {
@@ -522,6 +565,7 @@ static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev, int depth)
 		n->s = arena_strndup(y->a, s, ev->data.scalar.length);
 		n->quoted = !plain;
 		n->tag = tag_of(ev->data.scalar.tag);
+		keep_raw(y, n, ev);
 		set_anchor(y, ev->data.scalar.anchor, n);
 		return n;
 	}
@@ -548,7 +592,8 @@ static struct ynode *parse_node(struct yparser *y, yaml_event_t *ev, int depth)
 int yaml_load(struct arena *a, const char *file, const char *text, size_t len,
 	      struct ynode ***roots, struct orch_diag *d)
 {
-	struct yparser y = {.a = a, .file = file, .d = d};
+	struct yparser y = {
+	    .a = a, .file = file, .d = d, .text = text, .len = len};
 	struct nvec docs = {0};
 	int r = -EINVAL;
 	if (!yaml_parser_initialize(&y.p))

@@ -274,7 +274,7 @@ static void test_required_variable(void **state)
 	(void)state;
 	expect_error("services:\n  web:\n    image: \"${IMG:?set IMG to the "
 		     "image}\"\n",
-		     3, 12,
+		     3, 13,
 		     "required variable IMG is missing a value: set IMG to "
 		     "the image");
 	expect_error("services:\n  web:\n    image: ${EMPTY:?}\n", 3, 12,
@@ -283,12 +283,16 @@ static void test_required_variable(void **state)
 	struct project *p =
 	    load_ok("services:\n  web:\n    image: x${EMPTY?}\n");
 	project_free(p);
-	expect_error("services:\n  web:\n    image: \"${}\"\n", 3, 12,
+	/* Errors point at the '$', inside the quotes. */
+	expect_error("services:\n  web:\n    image: \"${}\"\n", 3, 13,
 		     "invalid interpolation format");
-	expect_error("services:\n  web:\n    image: \"${A\"\n", 3, 12,
+	expect_error("services:\n  web:\n    image: \"${A\"\n", 3, 13,
 		     "invalid interpolation format");
-	expect_error("services:\n  web:\n    image: \"a $ b\"\n", 3, 12,
-		     "invalid interpolation format");
+	/* A '$' that starts no variable is kept, as compose keeps it. */
+	p = load_ok("services:\n  web:\n    image: x\n"
+		    "    command: \"a $ b\"\n");
+	assert_string_equal(p->services[0].command[1], "$");
+	project_free(p);
 }
 
 static void test_project_name_errors(void **state)
