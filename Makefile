@@ -131,6 +131,11 @@ fuzz:
 bench: all
 	$(Q)tests/bench/run.sh
 
+# Not in check: CYCLES (200) cycles of up, faults and down on two stacks,
+# with a leak census after each; SEED replays a run.
+soak: all
+	$(Q)CYCLES=$(or $(CYCLES),200) $(if $(SEED),SEED=$(SEED)) tests/soak/soak.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)examples/demo.sh
@@ -146,7 +151,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps unit e2e test check fuzz bench demo install clean
+.PHONY: all deps unit e2e test check fuzz bench soak demo install clean
 .SECONDARY:
 
 # ---- fuzz targets (clang, libFuzzer) -------------------------------------------
