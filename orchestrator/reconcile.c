@@ -194,7 +194,17 @@ int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 {
 	if (!names || !names[0])
 		return 0;
-	int r = 0;
+	/* Marked first: a removal cut short leaves records whose containers
+	 * are half gone, which the next up must finish removing, never
+	 * start. */
+	for (size_t i = 0; names[i]; i++) {
+		json_t *rec = state_container_find(ps, names[i]);
+		if (rec)
+			json_object_set_new(rec, "removing", json_true());
+	}
+	int r = pstate_save(ps, e);
+	if (r < 0)
+		return r;
 	if (supervisor_alive(ps)) {
 		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
 					"names", names_json(names), "force", 1);
@@ -719,14 +729,32 @@ static void remove_labelled_volumes(struct pstate *ps, bool named,
 	free(v);
 }
 
+/* Finishes the removals an interrupted command began (records marked
+ * "removing"), so that they are created anew. */
+static int finish_removals(struct pstate *ps, struct orch_err *e)
+{
+	_cleanup_strv_ char **names = NULL;
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(ps), i, c)
+	{
+		if (jbool(c, "removing") && jstr(c, "name"))
+			strv_push(&names, jstr(c, "name"));
+	}
+	return names ? reconcile_remove(ps, names, true, e) : 0;
+}
+
 int reconcile_up(struct project *m, const struct up_opts *o,
 		 struct pstate *ps, struct orch_err *e)
 {
 	struct up_ctx u = {.ps = ps, .m = m};
+	int r = finish_removals(ps, e);
+	if (r < 0)
+		return r;
 	u.project_was_empty = json_array_size(state_containers(ps)) == 0;
 	_cleanup_free_ int64_t *replicas =
 		xcalloc(m->n_services + 1, sizeof(int64_t));
-	int r = apply_scale(m, o->scale, replicas, e);
+	r = apply_scale(m, o->scale, replicas, e);
 	if (r < 0)
 		return r;
 

@@ -131,4 +131,26 @@ for delay in 0.05 0.1 0.2 0.4; do
 	check_eq "no volume is left ($delay)" "$vols0" "$("$O" volume ls -q | sort)"
 	check "no state directory is left ($delay)" test ! -e "$ORCH_RUN/projects/crash"
 done
+
+# An up killed while it removed containers (a recreation) leaves records
+# marked as being removed, whose namespaces may be gone: the next up
+# finishes the removal and creates them anew rather than starting them.
+check "up crash" inp crash "$O" up -d
+old=$(inp crash "$O" ps -q s1)
+ns=$("$PY" - "$ORCH_RUN/projects/crash/state.json" <<'E'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for c in s["containers"]:
+    if c["name"] == "crash-s1-1":
+        c["removing"] = True
+        print(c["netns"])
+json.dump(s, open(sys.argv[1], "w"))
+E
+)
+umount "$ns" && rm "$ns"
+check "up after a removal cut short" inp crash "$O" up -d
+check_eq "all six run" 6 "$(inp crash "$O" ps -q | wc -l)"
+check "s1 is a new container" test "$(inp crash "$O" ps -q s1)" != "$old"
+check "s1 has its namespace again" mountpoint -q "$ns"
+check "down -v" inp crash "$O" down -v
 finish
