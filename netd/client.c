@@ -288,6 +288,37 @@ static void set_opt_strv(json_t *o, const char *key, char *const *v)
 	json_object_set_new(o, key, a);
 }
 
+/* What netd hands back is the network asked for, ours: an answer that is
+ * not (an older or a misbehaving daemon) must never put our containers on
+ * someone else's bridge. */
+static int network_is_ours(const struct netd_network *n,
+			   const struct netd_network_req *req,
+			   struct orch_err *e)
+{
+	const char *project = req->project ? req->project : "";
+	if (n->owner != geteuid())
+		return err_set(e, EPERM,
+			       "network %s belongs to uid %u (project %s), "
+			       "not to uid %u: refusing to use it",
+			       req->name, (unsigned)n->owner,
+			       n->project ? n->project : "?",
+			       (unsigned)geteuid());
+	if (!n->name || !streq(n->name, req->name) || !n->project ||
+	    !streq(n->project, project))
+		return err_set(e, EEXIST,
+			       "network %s belongs to project %s, not %s: "
+			       "refusing to use it",
+			       req->name, n->project ? n->project : "?",
+			       project);
+	for (size_t i = 0; req->labels && req->labels[i]; i++)
+		if (!strv_contains(n->labels, req->labels[i]))
+			return err_set(e, EEXIST,
+				       "network %s lacks the label %s: "
+				       "refusing to use it",
+				       req->name, req->labels[i]);
+	return 0;
+}
+
 int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 			struct netd_network *out, struct orch_err *e)
 {
@@ -303,8 +334,11 @@ int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 		json_object_set_new(a, "check", json_true());
 	json_t *res = NULL;
 	int r = roundtrip(c, "network.create", a, -1, &res, e);
-	if (r == 0 && out && !req->check)
+	if (r == 0 && out && !req->check) {
 		r = netd_network_from_json(res, out, e);
+		if (r == 0 && (r = network_is_ours(out, req, e)) < 0)
+			netd_network_clear(out);
+	}
 	json_decref(res);
 	return r;
 }

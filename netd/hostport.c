@@ -105,3 +105,14 @@ int hostport_check(const char *proto, uint32_t ip, unsigned port,
 		       "host port %s:%u/%s is already in use by %s", ipbuf,
 		       port, proto, owner ? owner : "another socket");
 }
+
+unsigned hostport_unprivileged_start(void)
+{
+	_cleanup_free_ char *v = NULL;
+	if (read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", &v, NULL,
+		      NULL) < 0)
+		return 1024;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	return end == v || n > 65536 ? 1024 : (unsigned)n;
+}

@@ -82,10 +82,22 @@ int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e);
 
 /* ---- state.c: persisted state ----------------------------------------- */
 
+/* Host ports lo..hi that uid may publish although they are privileged. */
+struct port_allowance {
+	uid_t uid;
+	unsigned lo, hi;
+};
+
 struct netd_config {
 	struct cidr pool;
 	int subnet_prefix;
 	unsigned quota_networks, quota_endpoints, quota_ports; /* non-root */
+	/* Where users (non-root) may ask for a subnet of their own, besides
+	 * the pool; and the privileged ports they may publish. */
+	struct cidr *user_subnets;
+	size_t n_user_subnets;
+	struct port_allowance *user_ports;
+	size_t n_user_ports;
 };
 
 struct netd_state {
@@ -98,6 +110,7 @@ struct netd_state {
 };
 
 int config_load(const char *path, struct netd_config *cfg, struct orch_err *e);
+void config_clear(struct netd_config *cfg);
 int state_load(const char *path, struct netd_state *st, struct orch_err *e);
 int state_save(const char *path, const struct netd_state *st,
 	       struct orch_err *e);
@@ -129,12 +142,32 @@ size_t dns_pollfds(struct dns_server *d, int *fds, size_t max);
 void dns_handle(struct dns_server *d, const struct netd_state *st, int fd);
 void dns_tick(struct dns_server *d);
 
+/* ---- policy.c: who may have which subnet and port (pure) -------------- */
+
+/* The special block c overlaps ("loopback (127.0.0.0/8)"), or NULL. */
+const char *policy_subnet_special(struct cidr c);
+/* 0 when uid may create a network on want: not in a special block; for
+ * users inside the pool or their user_subnets; overlapping none of the
+ * host's routes host[] (whoever asks).  Else an error naming the subnet
+ * and the reason. */
+int policy_subnet_check(const struct netd_config *cfg, uid_t uid,
+			struct cidr want, const struct cidr *host,
+			size_t n_host, struct orch_err *e);
+/* 0 when uid may publish host ports port..port+count-1: root always,
+ * users the ports from unpriv_start up and those netd.json allows them. */
+int policy_port_check(const struct netd_config *cfg, uid_t uid, unsigned port,
+		      unsigned count, unsigned unpriv_start,
+		      struct orch_err *e);
+
 /* ---- hostport.c: who holds a host port -------------------------------- */
 
 /* 0 when proto/ip:port can be bound on the host; else -EADDRINUSE with a
  * message naming the process holding it, or another error. */
 int hostport_check(const char *proto, uint32_t ip, unsigned port,
 		   struct orch_err *e);
+/* net.ipv4.ip_unprivileged_port_start of netd's namespace (1024 when it
+ * cannot be read). */
+unsigned hostport_unprivileged_start(void);
 
 /* ---- server.c --------------------------------------------------------- */
 

@@ -33,7 +33,8 @@
  *
  * Authorization: the daemon reads the peer's uid with SO_PEERCRED.  Each
  * network records the uid that created it; only that uid or root may
- * change, remove, inspect or attach to it. */
+ * change, remove, inspect or attach to it, and network.create returns an
+ * existing network only to that uid. */
 #ifndef ORCH_NETD_H
 #define ORCH_NETD_H
 
@@ -150,7 +151,9 @@ int netd_connect(struct netd_conn **out, struct orch_err *e);
 void netd_close(struct netd_conn *c);
 
 /* Creates a network.  Creating a network that exists with the same
- * settings returns it (idempotent); different settings are -EEXIST.  With
+ * owner, project, labels and settings returns it (idempotent); another
+ * owner's is -EPERM (root's requests included), other settings -EEXIST,
+ * both naming the owner.  What netd returns is checked to be ours.  With
  * req->check, only says whether it could (out is left alone). */
 int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 			struct netd_network *out, struct orch_err *e);

@@ -15,6 +15,7 @@
 #include <linux/nsfs.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -235,12 +236,66 @@ static bool same_settings(const struct netd_network *n, const struct call *c)
 {
 	const char *subnet = arg_str(c, "subnet");
 	const char *gw = arg_str(c, "gateway");
-	const char *project = arg_str(c, "project");
 	return n->internal == arg_bool(c, "internal") &&
 	       n->icc == arg_bool(c, "icc") &&
-	       streq(n->project, project ? project : "") &&
 	       (!subnet || streq(n->subnet, subnet)) &&
 	       (!gw || streq(n->gateway, gw));
+}
+
+/* The requested labels, as a set, are the network's. */
+static bool same_labels(const struct netd_network *n, const struct call *c)
+{
+	_cleanup_strv_ char **want = arg_strv(c, "labels");
+	for (size_t i = 0; want[i]; i++)
+		if (!strv_contains(n->labels, want[i]))
+			return false;
+	for (size_t i = 0; n->labels && n->labels[i]; i++)
+		if (!strv_contains(want, n->labels[i]))
+			return false;
+	return true;
+}
+
+/* "uid 1001 (alice)" or "uid 1001". */
+static char *uid_text(uid_t uid)
+{
+	char buf[1024];
+	struct passwd pw, *found = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found)
+		return xasprintf("uid %u (%s)", (unsigned)uid, pw.pw_name);
+	return xasprintf("uid %u", (unsigned)uid);
+}
+
+/* An existing network is handed back only to the uid that created it (root
+ * included: root never joins a user's network), and only when the request
+ * describes that same network: project, labels and options. */
+static int existing_network(const struct netd_network *old,
+			    const struct call *c, json_t **res)
+{
+	_cleanup_free_ char *owner = uid_text(old->owner);
+	const char *project = arg_str(c, "project");
+	if (old->owner != c->uid)
+		return err_set(c->e, EPERM,
+			       "network %s already exists and belongs to %s "
+			       "(project %s); it is not yours to use",
+			       old->name, owner, old->project);
+	if (!streq(old->project, project ? project : ""))
+		return err_set(c->e, EEXIST,
+			       "network %s already exists for project %s "
+			       "(owner %s), not for project %s",
+			       old->name, old->project, owner,
+			       project ? project : "");
+	if (!same_labels(old, c))
+		return err_set(c->e, EEXIST,
+			       "network %s already exists with other labels "
+			       "(owner %s, project %s)",
+			       old->name, owner, old->project);
+	if (!same_settings(old, c))
+		return err_set(c->e, EEXIST,
+			       "network %s already exists with other "
+			       "settings (owner %s, project %s, subnet %s)",
+			       old->name, owner, old->project, old->subnet);
+	*res = net_json(old);
+	return 0;
 }
 
 static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
@@ -259,6 +314,10 @@ static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 			return err_set(c->e, EINVAL,
 				       "subnet %s is too small for a network",
 				       want);
+		r = policy_subnet_check(&s->cfg, c->uid, *out, host, n_host,
+					c->e);
+		if (r < 0)
+			return r;
 		for (size_t i = 0; i < s->st.n_nets; i++) {
 			struct cidr o;
 			if (ipam_parse_cidr(s->st.nets[i].subnet, &o, NULL) ==
@@ -271,15 +330,6 @@ static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 				    want, s->st.nets[i].subnet,
 				    s->st.nets[i].name, s->st.nets[i].project);
 		}
-		for (size_t i = 0; i < n_host; i++)
-			if (ipam_overlap(host[i], *out)) {
-				_cleanup_free_ char *h =
-				    ipam_format_cidr(host[i]);
-				return err_set(c->e, EEXIST,
-					       "subnet %s overlaps the host's "
-					       "route %s",
-					       want, h);
-			}
 		return 0;
 	}
 	size_t n_taken = n_host + s->st.n_nets;
@@ -304,18 +354,8 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 {
 	const char *name = arg_str(c, "name");
 	struct netd_network *old = state_find(&s->st, name);
-	if (old) {
-		int r = authorize(old, c->uid, "creating", c->e);
-		if (r < 0)
-			return r;
-		if (!same_settings(old, c))
-			return err_set(c->e, EEXIST,
-				       "network %s already exists with other "
-				       "settings (project %s, subnet %s)",
-				       name, old->project, old->subnet);
-		*res = net_json(old);
-		return 0;
-	}
+	if (old)
+		return existing_network(old, c, res);
 	int r = quota(s, c->uid, 0, 1, c->e);
 	if (r < 0)
 		return r;
@@ -944,7 +984,9 @@ static int op_port_publish(struct server *s, struct call *c, json_t **res,
 		    c->e, ENOENT,
 		    "publishing a port of %s: it is not attached to %s", cid,
 		    n->name);
-	if ((r = quota(s, c->uid, 2, pa.count, c->e)) < 0 ||
+	if ((r = policy_port_check(&s->cfg, c->uid, pa.port, pa.count,
+				   hostport_unprivileged_start(), c->e)) < 0 ||
+	    (r = quota(s, c->uid, 2, pa.count, c->e)) < 0 ||
 	    (r = port_conflicts(s, c, &pa)) < 0)
 		return r;
 	*res = json_object();
@@ -1373,6 +1415,7 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 	for (size_t i = 0; i < n_clients; i++)
 		close(clients[i]);
 out:
+	config_clear(&s.cfg);
 	dns_server_free(s.dns);
 	state_clear(&s.st);
 	free(s.state_path);

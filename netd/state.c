@@ -4,8 +4,123 @@
 #include "netd/netd-int.h"
 
 #include <jansson.h>
+#include <pwd.h>
 
 #define STATE_VERSION 1
+
+/* "user_subnets": ["10.200.0.0/16", ...] */
+static int config_user_subnets(json_t *v, struct netd_config *cfg,
+			       struct orch_err *e)
+{
+	if (!json_is_array(v))
+		return err_set(e, EINVAL,
+			       "user_subnets: expected a list of subnets");
+	size_t i;
+	json_t *item;
+	cfg->user_subnets =
+	    xcalloc(json_array_size(v) + 1, sizeof(struct cidr));
+	json_array_foreach(v, i, item)
+	{
+		struct cidr *c = &cfg->user_subnets[cfg->n_user_subnets];
+		if (!json_is_string(item))
+			return err_set(e, EINVAL,
+				       "user_subnets: expected a list of "
+				       "subnets");
+		int r = ipam_parse_cidr(json_string_value(item), c, e);
+		if (r < 0)
+			return err_wrap(e, "user_subnets");
+		cfg->n_user_subnets++;
+	}
+	return 0;
+}
+
+/* One port "80" or range "8000-8100", or a number. */
+static int port_range_parse(json_t *item, unsigned *lo, unsigned *hi)
+{
+	if (json_is_integer(item)) {
+		json_int_t n = json_integer_value(item);
+		*lo = *hi = (unsigned)n;
+		return n >= 1 && n <= 65535 ? 0 : -EINVAL;
+	}
+	const char *s = json_string_value(item);
+	if (!s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long a = strtoul(s, &end, 10), b = a;
+	if (end == s || errno)
+		return -EINVAL;
+	if (*end == '-') {
+		const char *t = end + 1;
+		b = strtoul(t, &end, 10);
+		if (end == t || errno)
+			return -EINVAL;
+	}
+	if (*end || a < 1 || b > 65535 || a > b)
+		return -EINVAL;
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return 0;
+}
+
+/* "user_ports": {"1001": ["80", "8000-8100"], "alice": [443]} */
+static int config_user_ports(json_t *v, struct netd_config *cfg,
+			     struct orch_err *e)
+{
+	if (!json_is_object(v))
+		return err_set(e, EINVAL,
+			       "user_ports: expected {\"UID or user\": "
+			       "[\"PORT\" or \"LO-HI\", ...]}");
+	const char *who;
+	json_t *list;
+	json_object_foreach(v, who, list)
+	{
+		char *end;
+		errno = 0;
+		unsigned long uid = strtoul(who, &end, 10);
+		if (end == who || *end || errno || uid > UINT32_MAX - 1) {
+			char buf[1024];
+			struct passwd pw, *found = NULL;
+			if (getpwnam_r(who, &pw, buf, sizeof(buf), &found) ||
+			    !found)
+				return err_set(e, EINVAL,
+					       "user_ports: no such user "
+					       "\"%s\"",
+					       who);
+			uid = pw.pw_uid;
+		}
+		if (!json_is_array(list))
+			return err_set(e, EINVAL,
+				       "user_ports \"%s\": expected a list",
+				       who);
+		size_t i;
+		json_t *item;
+		json_array_foreach(list, i, item)
+		{
+			struct port_allowance a = {.uid = (uid_t)uid};
+			if (port_range_parse(item, &a.lo, &a.hi) < 0)
+				return err_set(e, EINVAL,
+					       "user_ports \"%s\": item %zu: "
+					       "expected a port or LO-HI "
+					       "(1-65535)",
+					       who, i + 1);
+			cfg->user_ports =
+			    xrealloc(cfg->user_ports,
+				     (cfg->n_user_ports + 1) * sizeof(a));
+			cfg->user_ports[cfg->n_user_ports++] = a;
+		}
+	}
+	return 0;
+}
+
+void config_clear(struct netd_config *cfg)
+{
+	free(cfg->user_subnets);
+	free(cfg->user_ports);
+	cfg->user_subnets = NULL;
+	cfg->user_ports = NULL;
+	cfg->n_user_subnets = cfg->n_user_ports = 0;
+}
 
 int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 {
@@ -44,6 +159,10 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 		} else if (streq(key, "quota_ports") && json_is_integer(v) &&
 			   json_integer_value(v) >= 0) {
 			cfg->quota_ports = (unsigned)json_integer_value(v);
+		} else if (streq(key, "user_subnets")) {
+			r = config_user_subnets(v, cfg, e);
+		} else if (streq(key, "user_ports")) {
+			r = config_user_ports(v, cfg, e);
 		} else {
 			r = err_set(e, EINVAL,
 				    "unknown or invalid setting \"%s\"", key);
@@ -56,6 +175,16 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 		r = err_set(e, EINVAL,
 			    "subnet_prefix /%d is larger than the pool",
 			    cfg->subnet_prefix);
+	const char *what = policy_subnet_special(cfg->pool);
+	for (size_t i = 0; r == 0 && !what && i < cfg->n_user_subnets; i++)
+		what = policy_subnet_special(cfg->user_subnets[i]);
+	if (r == 0 && what)
+		r = err_set(e, EINVAL,
+			    "the pool and user_subnets may not reach into "
+			    "%s address space",
+			    what);
+	if (r < 0)
+		config_clear(cfg);
 	return r < 0 ? err_wrap(e, "reading config %s", path) : 0;
 }
 

@@ -392,6 +392,15 @@ static int fs_run(struct builder *b, struct stage_state *s,
  * the build goes on with steps that have only a loopback, and says so. */
 #define BUILD_NETWORK "orch-build"
 
+/* One per uid: a user's build network is never root's. */
+static void build_network(char out[32])
+{
+	if (geteuid() == 0)
+		snprintf(out, 32, BUILD_NETWORK);
+	else
+		snprintf(out, 32, BUILD_NETWORK "-%u", (unsigned)geteuid());
+}
+
 static bool build_net_up(struct builder *b)
 {
 	if (b->net_tried)
@@ -399,8 +408,9 @@ static bool build_net_up(struct builder *b)
 	b->net_tried = true;
 	struct orch_err e = {0};
 	struct netd_network net = {0};
-	struct netd_network_req q = {.name = BUILD_NETWORK,
-				     .project = BUILD_NETWORK};
+	char name[32];
+	build_network(name);
+	struct netd_network_req q = {.name = name, .project = name};
 	if (netd_connect(&b->netd, &e) < 0 ||
 	    netd_network_create(b->netd, &q, &net, &e) < 0) {
 		fprintf(b->log, "warning: RUN steps have no network: %s\n",
@@ -463,8 +473,10 @@ static int run_container(struct builder *b, struct stage_state *s,
 	int status = 0;
 	victim = c->pid;
 	r = check_interrupted(e);
+	char netname[32];
+	build_network(netname);
 	if (r == 0 && net) {
-		struct netd_attach_req q = {.network = BUILD_NETWORK,
+		struct netd_attach_req q = {.network = netname,
 					    .container_id = id,
 					    .container_name = id,
 					    .service = "",
@@ -484,7 +496,7 @@ static int run_container(struct builder *b, struct stage_state *s,
 	rt_container_free(c);
 	struct orch_err de = {0};
 	if (net &&
-	    netd_endpoint_detach(b->netd, BUILD_NETWORK, id, NULL, &de) < 0 &&
+	    netd_endpoint_detach(b->netd, netname, id, NULL, &de) < 0 &&
 	    r == 0) {
 		*e = de;
 		r = -de.code;

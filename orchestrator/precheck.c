@@ -43,9 +43,17 @@ int check_networks(const struct project *m, struct orch_err *e)
 			q.check = true;
 			if (netd_network_create(c, &q, NULL, e) < 0) {
 				struct orch_err ne = *e;
-				r = err_set(e, ne.code, "%s:%d:%d: network \"%s\": %s",
-					    net->pos.file, net->pos.line,
-					    net->pos.col, net->key, ne.msg);
+				/* The implicit default network has no place
+				 * in the file. */
+				if (net->pos.file)
+					r = err_set(e, ne.code,
+						    "%s:%d:%d: network \"%s\": %s",
+						    net->pos.file, net->pos.line,
+						    net->pos.col, net->key, ne.msg);
+				else
+					r = err_set(e, ne.code,
+						    "network \"%s\": %s",
+						    net->key, ne.msg);
 			}
 			continue;
 		}

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Attacks on netd by a second, real local user (and by root where it
+# applies), each of which must fail with a clear message and leave the
+# host as it was: another user's network by name, subnets outside the
+# user's ranges or over special space and the host's routes, privileged
+# and busy host ports.  Also: a 20,000-port range publishes in seconds,
+# and any orch command brings a killed netd back with its DNS.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netd_helpers.inc"
+. "$(dirname "$0")/lifecycle_helpers.inc"
+
+U=osec$$
+useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$U" || { echo "cannot add user $U"; exit 1; }
+on_exit "userdel $U"
+UUID=$(id -u "$U")
+as_u() { setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups "$@"; }
+ucall() { as_u "$B/netd" call "$@" 2>&1; }
+
+cat > "$ORCH_ROOT/netd.json" <<J
+{"pool": "10.77.0.0/16", "user_subnets": ["10.200.0.0/16"],
+ "user_ports": {"$U": ["81"]}}
+J
+# A host network of this namespace: its route is the host's.
+ip link add hostv0 type veth peer name hostv1
+ip addr add 10.99.5.1/24 dev hostv0
+ip link set hostv0 up
+
+# What the host looks like: routes, firewall, listeners.
+host_view() { ip -4 route show table all; nft list ruleset; ss -Hlntu | sort; }
+same_host() { host_view > "$T/after"; cmp -s "$T/before" "$T/after"; }
+snap() { host_view > "$T/before"; }
+
+"$O" network ls >/dev/null
+check_match "netd runs" '"version":1' "$(ncall ping)"
+
+# ---- 3: another user's network, by name -------------------------------------
+project sq <<Y
+services:
+  web: {image: bb:1, command: [sleep, '3600']}
+Y
+out=$(ucall network.create '{"name":"sq_default","project":"sq","labels":["com.docker.compose.project=sq","com.docker.compose.network=default"]}')
+check_match "the user pre-creates sq_default with root's labels" "\"owner\":$UUID" "$out"
+snap
+out=$(inp sq "$O" up -d 2>&1)
+check_eq "root's up on that name fails" "1" "$(inp sq "$O" up -d >/dev/null 2>&1; echo $?)"
+check_match "naming the owner" "^orch: network \"default\": network sq_default already exists and belongs to uid $UUID \($U\)" "$out"
+check_match "root's network.create never returns the user's network" "belongs to uid $UUID \($U\).*not yours" "$(ncall network.create '{"name":"sq_default","project":"sq","labels":["com.docker.compose.project=sq","com.docker.compose.network=default"]}' 2>&1)"
+check_eq "nothing joined the user's network" "0" "$(ucall network.inspect '{"name":"sq_default"}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"]["endpoints"]))')"
+check "no container of root's project runs" test -z "$(inp sq "$O" ps -q 2>/dev/null)"
+check "the host did not change" same_host
+check_match "root's own network" '"owner":0' "$(ncall network.create '{"name":"r_net","project":"r","labels":["a=b"]}')"
+check_match "the user cannot take root's network by name" "r_net already exists and belongs to uid 0 \(root\)" "$(ucall network.create '{"name":"r_net","project":"r","labels":["a=b"]}')"
+check_match "root again with other labels: refused, naming the owner" "r_net already exists with other labels \(owner uid 0 \(root\)" "$(ncall network.create '{"name":"r_net","project":"r","labels":["a=c"]}' 2>&1)"
+check_match "root again with another project: refused" "r_net already exists for project r \(owner uid 0 \(root\)\), not for project x" "$(ncall network.create '{"name":"r_net","project":"x","labels":["a=b"]}' 2>&1)"
+check_match "root again, same request: its own network back" '"name":"r_net"' "$(ncall network.create '{"name":"r_net","project":"r","labels":["a=b"]}')"
+check_match "the user removes its network" '"removed":true' "$(ucall network.remove '{"name":"sq_default"}')"
+inp sq "$O" up -d >/dev/null 2>&1
+check_match "then root's up makes its own" '"owner":0' "$(ncall network.inspect '{"name":"sq_default"}')"
+inp sq "$O" down -t 0 >/dev/null 2>&1
+
+# ---- 4: subnets --------------------------------------------------------------
+snap
+for s in 8.8.8.0/24 1.0.0.0/8 169.254.169.0/24 224.0.0.0/24 10.0.0.0/8; do
+	check_match "the user may not create $s" "subnet $s is (outside the ranges uid $UUID may use|in .* address space)" "$(ucall network.create "{\"name\":\"u_bad\",\"project\":\"u\",\"subnet\":\"$s\"}")"
+done
+for s in 224.0.0.0/24:multicast 127.0.0.0/16:loopback 169.254.0.0/24:link-local 0.0.0.0/8:unspecified 255.255.255.0/24:broadcast; do
+	check_match "nobody, root included, may create ${s%%:*}" "subnet ${s%%:*} is in ${s#*:} .*address space" "$(ncall network.create "{\"name\":\"r_bad\",\"project\":\"r\",\"subnet\":\"${s%%:*}\"}" 2>&1)"
+done
+check_match "a subnet covering a host route is refused for root" "subnet 10.99.0.0/16 overlaps the host's route 10.99.5.0/24" "$(ncall network.create '{"name":"r_bad","project":"r","subnet":"10.99.0.0/16"}' 2>&1)"
+check_match "so is one inside it" "overlaps the host's route 10.99.5.0/24" "$(ncall network.create '{"name":"r_bad","project":"r","subnet":"10.99.5.128/25"}' 2>&1)"
+check "the host did not change" same_host
+check_match "the user may create a subnet of user_subnets" '"subnet":"10.200.5.0/24"' "$(ucall network.create '{"name":"u_net","project":"u","subnet":"10.200.5.0/24"}')"
+check_match "root may create 8.8.8.0/24 (not a host route here)" '"subnet":"8.8.8.0/24"' "$(ncall network.create '{"name":"r_eight","project":"r","subnet":"8.8.8.0/24"}')"
+ncallq network.remove '{"name":"r_eight"}'
+
+# ---- 5: privileged and busy ports ------------------------------------------
+ip netns add "u$$"
+on_exit "ip netns del u$$"
+ip netns exec "u$$" setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups sleep 600 &
+upid=$!
+on_exit "kill $upid"
+until_true 5 test "$(stat -c %u /proc/$upid 2>/dev/null)" = "$UUID"
+check_match "the user attaches a namespace of its own" '"address":"10\.200\.5\.' "$(ucall endpoint.attach '{"network":"u_net","container_id":"uc"}' --netns /proc/$upid/ns/net)"
+snap
+check_match "the user may not publish port 80" "host port 80 is privileged \(below 1024" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":80,"container_port":80}')"
+check_match "nor a range reaching into privileged ports" "host port 1000 is privileged" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":1000,"container_port":80,"count":30}')"
+check_match "port.check says so too" "privileged" "$(ucall port.check '{"network":"u_net","container_id":"uc","host_port":443,"container_port":80}')"
+check "nothing listens on port 80 and the firewall is as it was" same_host
+check_match "netd.json allows the user port 81" '"ok":true' "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":81,"container_port":80}')"
+check_match "root may publish port 80" '"ok":true' "$(ncall port.publish '{"network":"u_net","container_id":"uc","host_port":80,"container_port":80}')"
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",18555)); s.listen(); time.sleep(600)' &
+lpid=$!
+on_exit "kill $lpid"
+until_true 5 sh -c "ss -Hltn | grep -q ':18555 '"
+snap
+check_match "a port a host process listens on is refused for root" "18555/tcp is already in use by pid $lpid" "$(ncall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}' 2>&1)"
+check_match "and for the user" "18555/tcp is already in use" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}')"
+check "the listener and the firewall are as they were" same_host
+kill $lpid
+ncallq network.remove '{"name":"u_net"}'
+ncallq network.remove '{"name":"r_net"}'
+finish
