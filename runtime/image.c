@@ -27,72 +27,6 @@ bool is_hex_string(const char *s, size_t min_len)
 	return n >= min_len;
 }
 
-static bool valid_name(const char *name)
-{
-	if (!*name || *name == '/' || name[strlen(name) - 1] == '/')
-		return false;
-	/* The first component may be a registry host with a port. */
-	const char *slash = strchr(name, '/');
-	for (const char *p = name; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (islower(c) || isdigit(c) || c == '.' || c == '_' ||
-		    c == '-' || c == '/')
-			continue;
-		if (slash && p < slash && (c == ':' || isupper(c)))
-			continue;
-		return false;
-	}
-	return !strstr(name, "//");
-}
-
-static bool valid_tag(const char *tag)
-{
-	size_t n = strlen(tag);
-	if (n == 0 || n > 128 || tag[0] == '.' || tag[0] == '-')
-		return false;
-	for (const char *p = tag; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' &&
-		    *p != '-')
-			return false;
-	return true;
-}
-
-int image_ref_normalize(const char *ref, char **out, struct orch_err *e)
-{
-	if (strchr(ref, '@'))
-		return err_set(e, EINVAL,
-			       "image reference \"%s\": digests are not "
-			       "supported, use NAME[:TAG]",
-			       ref);
-	_cleanup_free_ char *name = NULL;
-	const char *tag = "latest";
-	const char *colon = strrchr(ref, ':');
-	if (colon && !strchr(colon, '/')) {
-		name = xstrndup(ref, (size_t)(colon - ref));
-		tag = colon + 1;
-	} else {
-		name = xstrdup(ref);
-	}
-	/* Until stable, so that normalizing twice changes nothing. */
-	const char *n = name;
-	for (;;) {
-		if (startswith(n, "docker.io/library/"))
-			n += strlen("docker.io/library/");
-		else if (startswith(n, "docker.io/"))
-			n += strlen("docker.io/");
-		else
-			break;
-	}
-	if (!valid_name(n) || !valid_tag(tag))
-		return err_set(
-		    e, EINVAL,
-		    "invalid image reference \"%s\": want NAME[:TAG] "
-		    "(lowercase name, tag of letters, digits, _.-)",
-		    ref);
-	*out = xasprintf("%s:%s", n, tag);
-	return 0;
-}
-
 /* ---- config JSON ------------------------------------------------------- */
 
 static char **json_strv(json_t *arr)
@@ -276,6 +210,7 @@ void rt_image_free(struct rt_image *img)
 	if (!img)
 		return;
 	strv_free(img->names);
+	strv_free(img->digests);
 	strv_free(img->layers);
 	rt_image_config_clear(&img->config);
 	free(img);
@@ -408,8 +343,9 @@ static int image_load_id(const char *id, json_t *repos, struct rt_image **out,
 	img->names = xcalloc(1, sizeof(char *));
 	const char *k;
 	json_t *v;
+	img->digests = xcalloc(1, sizeof(char *));
 	json_object_foreach(repos, k, v) if (streq(json_string_value(v), id))
-	    strv_push(&img->names, k);
+	    strv_push(strchr(k, '@') ? &img->digests : &img->names, k);
 	*out = move_ptr(img);
 	return 0;
 }
@@ -597,6 +533,10 @@ int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e)
 	int r = image_ref_normalize(new_ref, &norm, e);
 	if (r < 0)
 		return r;
+	if (strchr(norm, '@'))
+		return err_set(e, EINVAL,
+			       "tagging %s as %s: a tag cannot name a digest",
+			       ref, new_ref);
 	_cleanup_close_ int lock = store_lock(STORE_INDEX_LOCK, LOCK_EX, e);
 	if (lock < 0)
 		return lock;
@@ -632,6 +572,7 @@ int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e)
 	json_t *out = json_object();
 	json_object_set_new(out, "Id", json_sprintf("sha256:%s", img->id));
 	json_object_set_new(out, "RepoTags", strv_json(img->names));
+	json_object_set_new(out, "RepoDigests", strv_json(img->digests));
 	json_object_set_new(out, "Created",
 			    json_incref(json_object_get(j, "created")));
 	json_object_set_new(out, "Size", json_integer(img->size));
@@ -771,6 +712,8 @@ static int image_unrecord(const char *ref, bool force, struct rt_image **gone,
 	}
 	for (size_t i = 0; img->names[i]; i++)
 		json_object_del(repos, img->names[i]);
+	for (size_t i = 0; img->digests[i]; i++)
+		json_object_del(repos, img->digests[i]);
 	r = repos_write(repos, e);
 	json_decref(repos);
 	if (r < 0)

@@ -206,6 +206,7 @@ struct rt_image_config {
 struct rt_image {
 	char id[65];   /* sha256 of the config JSON */
 	char **names;  /* "repo:tag" */
+	char **digests; /* "repo@sha256:<hex>" of the manifests pulled */
 	char **layers; /* diff_ids "sha256:<hex>", bottom first */
 	struct rt_image_config config;
 	int64_t created; /* unix seconds */

@@ -24,9 +24,32 @@ enum whiteout_kind {
  * WHITEOUT_FILE, *target is the path of the deleted entry. */
 enum whiteout_kind whiteout_parse(const char *path, char **target);
 
-/* Parses NAME[:TAG] (tag defaults to "latest"; "docker.io/library/"
- * is dropped as docker displays it) into "name:tag".  Refuses digests
- * and malformed names with a message. */
+/* An image reference as docker parses it (runtime/refparse.c):
+ * "busybox" is domain "docker.io", path "library/busybox", tag "latest". */
+struct image_ref {
+	char *domain; /* "docker.io", "localhost:5000", "[::1]:5000" */
+	char *path;   /* "library/busybox", "team/app" */
+	char *tag;    /* NULL when only a digest was given */
+	char *digest; /* "sha256:<hex>" or NULL */
+};
+int image_ref_parse(const char *ref, struct image_ref *r, struct orch_err *e);
+void image_ref_clear(struct image_ref *r);
+/* The name as docker shows it: "busybox", "me/app", "localhost:5000/app". */
+char *image_ref_familiar(const struct image_ref *r);
+/* "domain/path". */
+char *image_ref_repo(const struct image_ref *r);
+/* familiar[:tag][@digest] */
+char *image_ref_string(const struct image_ref *r);
+/* The host to connect to: docker.io's registry is registry-1.docker.io. */
+const char *image_ref_registry_host(const struct image_ref *r);
+/* localhost, 127.0.0.0/8 and [::1] may answer in plain http. */
+bool registry_allows_http(const char *domain);
+/* "sha256:" + 64 lowercase hex digits (or sha512: + 128). */
+bool digest_valid(const char *digest);
+
+/* The store's key for a reference: "name:tag", or "name@sha256:..." when
+ * it has a digest, with name in its familiar form.  Refuses malformed
+ * references with a message. */
 int image_ref_normalize(const char *ref, char **out, struct orch_err *e);
 
 bool is_hex_string(const char *s, size_t min_len);
