@@ -1,9 +1,15 @@
-/* Volume pure logic: names and mountinfo escapes. */
+/* Volume pure logic: names and mountinfo escapes; what a crashed
+ * creation leaves is swept. */
 #include "runtime/store.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -47,11 +53,59 @@ static void test_mountinfo_unescape(void **state)
 	unescaped("", "");
 }
 
+static bool exists(const char *dir, const char *name)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/volumes/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+/* A creation killed half-way leaves volumes/.new-NAME-XXXXXX: listing the
+ * volumes (as every down does) removes it, unless a creation holds the
+ * volumes lock. */
+static void test_list_sweeps_unfinished(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/orch-unit-vol.XXXXXX";
+	assert_non_null(mkdtemp(root));
+	setenv("ORCH_ROOT", root, 1);
+	char p[4096], vols[1024];
+	snprintf(vols, sizeof(vols), "%s/volumes", root);
+	assert_int_equal(mkdir(vols, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.new-data-abc123", vols);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.new-data-abc123/_data", vols);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.lock", vols);
+	int lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(lock >= 0);
+
+	struct rt_volume **v = NULL;
+	size_t n = 1;
+	struct orch_err e = {0};
+	assert_int_equal(flock(lock, LOCK_EX), 0);
+	assert_int_equal(rt_volume_list(&v, &n, &e), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	assert_true(exists(root, ".new-data-abc123"));
+
+	assert_int_equal(flock(lock, LOCK_UN), 0);
+	assert_int_equal(rt_volume_list(&v, &n, &e), 0);
+	free(v);
+	assert_false(exists(root, ".new-data-abc123"));
+	close(lock);
+	unlink(p);
+	rmdir(vols);
+	rmdir(root);
+	unsetenv("ORCH_ROOT");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_mountinfo_unescape),
+	    cmocka_unit_test(test_list_sweeps_unfinished),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
