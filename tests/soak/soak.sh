@@ -6,7 +6,7 @@
 # cycle a census of what orch holds in the kernel and on disk must match
 # the one after the first cycle: links, addresses, routes, nft ruleset,
 # mounts, loop devices, cgroups, processes, netd's fds, files under
-# ORCH_RUN and ORCH_ROOT.  netd's PSS (measured idle, every PSS_EVERY
+# ORCH_RUN and ORCH_ROOT.  netd's memory (measured idle, every PSS_EVERY
 # cycles) must stay within 10% of its value after the first cycle.
 #
 # Runs in its own network, mount and pid namespaces (so every process it
@@ -81,6 +81,13 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # A random delay in [0, $1] ms, as seconds for sleep.
 rand_delay() { local ms=$((RANDOM * RANDOM % ($1 + 1))); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
 container_pids() { grep -o '"pid":[1-9][0-9]*' "$ORCH_RUN/projects/$P/status.json" 2>/dev/null | cut -d: -f2; }
+pid_gone() { ! container_pids | grep -qx "$1"; }
+# until_true SECONDS CMD...: polls CMD every 50 ms.
+until_true() {
+	local n=$(($1 * 20)); shift
+	while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
+	return 1
+}
 pick() { local a=($1); [ ${#a[@]} -gt 0 ] && echo "${a[RANDOM % ${#a[@]}]}"; }
 # Every container id this stack has had: its cgroups are looked for.
 note_ids() {
@@ -110,7 +117,10 @@ fault() {
 	1) p=$(pick "$SERVICES"); echo "restart-$p"; orc restart -t 0 "$p" >/dev/null 2>&1 ;;
 	2 | 3)
 		p=$(pick "$(container_pids)")
-		echo "kill-container"; [ -n "$p" ] && kill -9 "$p" ;;
+		echo "kill-container"
+		# The supervisor records the exit before anything else is done,
+		# as a user who saw it die would wait (bounded: it may be dead).
+		[ -n "$p" ] && kill -9 "$p" && until_true 3 pid_gone "$p" ;;
 	4) echo "kill-supervisor"; kill -9 "$(cat "$ORCH_RUN/projects/$P/supervisor.pid" 2>/dev/null)" 2>/dev/null ;;
 	5) echo "kill-netd"; kill -9 "$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)" 2>/dev/null ;;
 	6) echo "kill-up-recreate"; up_killed --force-recreate ;;
@@ -154,8 +164,10 @@ census() {
 # What may be new after the first cycle: netd and the folders orch keeps.
 FIRST_OWN='^(process: netd |netd fd: |nft: |file: .*/(netd|netd\.sock|netd/.*|projects|runtime|runtime/\.seccomp.*|containers|volumes|volumes/\.lock|tmp)$)'
 
-# pss_kib PID: the process's PSS, and its private memory, in KiB.
-pss_kib() { awk '$1 == "Pss:" {p = $2} $1 ~ /^Private_/ {v += $2} END {print p + 0, v + 0}' "/proc/$1/smaps_rollup" 2>/dev/null; }
+# pss_kib PID: the process's PSS and the anonymous part of it (its heap
+# and stacks), in KiB.  The rest, its share of the libraries' pages, moves
+# with how many other processes on the host map them.
+pss_kib() { awk '$1 == "Pss:" {p = $2} $1 == "Pss_Anon:" {a = $2} END {print p + 0, a + 0}' "/proc/$1/smaps_rollup" 2>/dev/null; }
 # netd_idle_pss: netd's PSS once it is idle (libnftables unloaded, heap
 # trimmed, a second after its last request).
 netd_idle_pss() {
@@ -221,7 +233,7 @@ n_done() {
 	fi
 	if [ -n "$leaked" ] || [ $((n % PSS_EVERY)) = 0 -o "$n" = 1 -o "$n" = "$CYCLES" ]; then
 		pss=$(netd_idle_pss)
-		echo "$P $n $pss" >> "$T/netd-pss"
+		echo "$P $n $pss $(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)" >> "$T/netd-pss"
 	fi
 	ms=$(($(now_ms) - $2))
 	TOTAL_MS=$((TOTAL_MS + ms))
@@ -260,13 +272,14 @@ for s in $STACKS; do
 	done
 	echo "# $P: $n cycles in $((TOTAL_MS / 1000)) s ($((TOTAL_MS / n)) ms a cycle; an up took $UP_MS ms)"
 	awk -v p="$P" '{print "# " p " supervisor PSS after up, cycle " $1 ": " $2 " KiB"}' "$T/sup-pss-$P" 2>/dev/null | sed -n '1p;$p'
-	# netd's memory is flat: within 10% of its value after the first cycle.
+	# netd's memory is flat: its heap within 10% of its size after the
+	# first cycle (its PSS is shown too).
 	grep "^$P " "$T/netd-pss" > "$T/netd-pss-$P"
-	f=$(awk 'NR == 1 {print $3}' "$T/netd-pss-$P") l=$(awk 'END {print $3}' "$T/netd-pss-$P")
-	max=$(awk 'm < $3 {m = $3} END {print m}' "$T/netd-pss-$P")
-	echo "# $P: netd PSS idle after cycle 1: $f KiB, after cycle $n: $l KiB, highest $max KiB"
-	check "$P: netd PSS after the last cycle ($l KiB) within 10% of the first ($f KiB)" \
-		test "$((l * 10))" -le "$((f * 11))"
+	f=($(head -1 "$T/netd-pss-$P")) l=($(tail -1 "$T/netd-pss-$P"))
+	echo "# $P: netd idle after cycle 1: PSS ${f[2]} KiB (anonymous ${f[3]}), after cycle ${l[1]}: PSS ${l[2]} KiB (anonymous ${l[3]}); highest PSS $(awk 'm < $3 {m = $3} END {print m}' "$T/netd-pss-$P") KiB"
+	echo "# $P: netd PSS/anonymous KiB by cycle (pid): $(awk '{printf "%s:%s/%s(%s) ", $2, $3, $4, $5}' "$T/netd-pss-$P")"
+	check "$P: netd's anonymous memory after the last cycle (${l[3]} KiB) within 10% of the first (${f[3]} KiB)" \
+		test "$((l[3] * 10))" -le "$((f[3] * 11))"
 done
 check_eq "leaked objects" 0 "$LEAKS"
 echo "# soak took $((($(now_ms) - START) / 1000)) s; seed $SEED"
