@@ -8,6 +8,21 @@ static const char down_usage[] =
 
 enum { O_ORPHANS = CLI_OPT_LOCAL, O_RMI };
 
+/* An up killed before it recorded anything leaves the project's directory
+ * and its lock, and no state: they go too. */
+static void remove_unrecorded(void)
+{
+	_cleanup_free_ char *name = NULL;
+	struct pstate ps;
+	struct orch_err ign = {0};
+	if (cli_project_name(&name, NULL) < 0 ||
+	    pstate_open(name, false, &ps, &ign) < 0)
+		return;
+	if (!ps.exists)
+		pstate_remove(&ps, &ign);
+	pstate_close(&ps);
+}
+
 int cmd_down(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -57,8 +72,10 @@ int cmd_down(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	int r = cli_open(&ps, NULL, &e);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		remove_unrecorded();
 		return 0; /* nothing to do is success */
+	}
 	if (r < 0)
 		return cli_fail(&e);
 	r = pstate_check_owner(&ps, getuid(), NULL, &e);

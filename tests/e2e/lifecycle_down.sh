@@ -153,4 +153,10 @@ check_eq "all six run" 6 "$(inp crash "$O" ps -q | wc -l)"
 check "s1 is a new container" test "$(inp crash "$O" ps -q s1)" != "$old"
 check "s1 has its namespace again" mountpoint -q "$ns"
 check "down -v" inp crash "$O" down -v
+
+# An up killed before it recorded anything leaves the project's directory
+# and lock: down removes them.
+mkdir -p "$ORCH_RUN/projects/crash" && : > "$ORCH_RUN/projects/crash/lock"
+check "down of a project with nothing recorded" inp crash "$O" down
+check "its directory and lock are gone" test ! -e "$ORCH_RUN/projects/crash"
 finish
