@@ -665,11 +665,6 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 		diag_add(c->d, M_WARNING, &v->pos,
 			 "the attribute `version` is "
 			 "obsolete, it will be ignored");
-	v = ymap_key(root, "include");
-	if (v)
-		cerr(c, v,
-		     "include is not supported; pass the files with -f "
-		     "instead");
 
 	const struct ynode *sec = section(c, root, "services");
 	if (sec) {

@@ -29,7 +29,7 @@ struct ynode {
 	enum ytag tag;
 	bool quoted; /* a non-plain scalar (or !!str): always a string */
 	struct m_pos pos;
-	char *s;	  /* scalar text ("" or "null"... for Y_NULL) */
+	char *s; /* scalar text ("" or "null"... for Y_NULL) */
 	/* A scalar holding a '$': its source text from pos on, so that an
 	 * interpolation error can point at the '$' itself. */
 	const char *raw;
@@ -100,6 +100,39 @@ int envfile_parse(struct arena *a, const char *file, const char *text,
  * merged root (base may be NULL). */
 struct ynode *merge_roots(struct arena *a, struct ynode *base,
 			  struct ynode *over, struct orch_diag *d);
+
+/* One service's mapping over another's (extends), by the same rules. */
+struct ynode *merge_service_nodes(struct arena *a, struct ynode *base,
+				  struct ynode *over);
+
+/* ---- files read while loading one (extends.c, include.c) --------------- */
+
+/* How a file is read: its variables and whether to interpolate. */
+struct compose_read {
+	const struct envmap *env;
+	bool interpolate;
+	const char *home;
+};
+/* The file at path parsed (its documents merged) and interpolated;
+ * NULL after an error (reading it is reported at from). */
+struct ynode *compose_read(struct arena *a, const char *path,
+			   const struct compose_read *rd,
+			   const struct m_pos *from, struct orch_diag *d);
+/* Relative paths (build contexts, bind sources, env_file, configs and
+ * secrets files) made absolute against dir, in place. */
+void rebase_service_paths(struct arena *a, struct ynode *svc, const char *dir);
+void rebase_paths(struct arena *a, struct ynode *root, const char *dir);
+/* Applies every service's extends in root (the file path, whose
+ * relative extends files resolve in dir), in place. */
+void extends_apply(struct arena *a, struct ynode *root, const char *path,
+		   const char *dir, const struct compose_read *rd,
+		   struct orch_diag *d);
+/* Loads what root's include names and brings its resources into root
+ * (path is root's file, dir where its relative paths resolve); the
+ * include key is removed. */
+void include_apply(struct arena *a, struct ynode *root, const char *path,
+		   const char *dir, const struct compose_read *rd,
+		   struct orch_diag *d);
 
 /* ---- value syntaxes (values.c) ----------------------------------------- */
 

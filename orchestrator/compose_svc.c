@@ -1431,10 +1431,6 @@ void convert_service(struct cctx *c, const struct ynode *name,
 				 c->path.buf, k->s);
 			continue;
 		}
-		if (streq(k->s, "extends")) {
-			cerr(c, k, "extends is not supported");
-			continue;
-		}
 		size_t l = cpath_push(c, "%s", k->s);
 		apply_key(c, s, key, n->v[i]);
 		cpath_pop(c, l);

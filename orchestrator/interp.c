@@ -54,7 +54,7 @@ struct interp {
 	const struct envmap *env;
 	const struct m_pos *pos;
 	struct orch_diag *d;
-	const char *whole;	 /* the template */
+	const char *whole;	  /* the template */
 	const struct ynode *node; /* its scalar, when it has one */
 };
 

@@ -230,6 +230,12 @@ static struct ynode *merge_section(struct arena *a, const char *key,
 	return merge_map(a, b, o, depth, merge_generic);
 }
 
+struct ynode *merge_service_nodes(struct arena *a, struct ynode *base,
+				  struct ynode *over)
+{
+	return merge_service(a, "", base, over, 1);
+}
+
 struct ynode *merge_roots(struct arena *a, struct ynode *base,
 			  struct ynode *over, struct orch_diag *d)
 {

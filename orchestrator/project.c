@@ -402,6 +402,13 @@ static int load_files(struct loader *l, char **files, struct ynode **merged)
 			}
 			if (!l->o->no_interpolate)
 				interp_tree(l->a, root, &l->env, l->d);
+			struct compose_read rd = {&l->env,
+						  !l->o->no_interpolate,
+						  env_get(&l->env, "HOME")};
+			include_apply(l->a, root, name, l->p->working_dir, &rd,
+				      l->d);
+			extends_apply(l->a, root, name, l->p->working_dir, &rd,
+				      l->d);
 			*merged = merge_roots(l->a, *merged, root, l->d);
 		}
 	}

@@ -511,7 +511,8 @@ static size_t mark_offset(struct yparser *y, yaml_mark_t m)
 	size_t off = y->cur_off;
 	for (size_t col = 0; col < m.column && off < y->len; col++) {
 		off++;
-		while (off < y->len && ((unsigned char)y->text[off] & 0xc0) == 0x80)
+		while (off < y->len &&
+		       ((unsigned char)y->text[off] & 0xc0) == 0x80)
 			off++;
 	}
 	return off;

@@ -255,7 +255,7 @@ static void test_values(void **state)
 		     "    networks: [a]\nnetworks: {a: {}}\n",
 		     5, 5, "network_mode and networks cannot be used together");
 	expect_error("services:\n  web:\n    image: x\n    extends: base\n", 4,
-		     5, "extends is not supported");
+		     14, "extends: no service \"base\" in this file");
 	expect_error("services:\n  web:\n    image: x\nnetworks:\n  n:\n"
 		     "    driver: overlay\n",
 		     6, 13, "unsupported network driver \"overlay\"");

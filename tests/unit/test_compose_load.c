@@ -27,7 +27,75 @@ static int teardown_dir(void **state)
 	return rm_rf(tmpdir, &e) < 0 ? -1 : 0;
 }
 
-/* ---- golden files --------------------------------------------------------- */
+/* Writes text to tmpdir/rel, making its directories. */
+static void put(const char *rel, const char *text)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", tmpdir, rel);
+	_cleanup_free_ char *dir = xstrdup(path);
+	*strrchr(dir, '/') = '\0';
+	struct orch_err e;
+	assert_int_equal(mkdir_p(dir, 0755, &e), 0);
+	assert_int_equal(write_file_atomic(path, text, strlen(text), 0644, &e),
+			 0);
+}
+
+/* Loads tmpdir/rel (and more -f files after it) from disk. */
+static struct project *load_disk(const char *const *rels, char **env,
+				 struct orch_diag *d)
+{
+	_cleanup_strv_ char **files = NULL;
+	for (size_t i = 0; rels[i]; i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", tmpdir, rels[i]);
+		strv_push(&files, f);
+	}
+	struct compose_opts o = {0};
+	o.files = files;
+	o.environ = env ? env : test_env;
+	struct project *p = NULL;
+	int r = compose_load(&o, &p, d);
+	if (r < 0)
+		assert_null(p);
+	return p;
+}
+
+static struct project *load_disk_ok(const char *rel, char **env)
+{
+	const char *rels[] = {rel, NULL};
+	struct orch_diag d = {0};
+	struct project *p = load_disk(rels, env, &d);
+	if (!p || d.n_errors)
+		diag_print(&d, stderr);
+	assert_non_null(p);
+	diag_free(&d);
+	return p;
+}
+
+/* Loading rel fails with an error in file (relative to tmpdir) at
+ * line:col whose message holds what. */
+static void disk_error(const char *rel, const char *file, int line, int col,
+		       const char *what)
+{
+	const char *rels[] = {rel, NULL};
+	struct orch_diag d = {0};
+	struct project *p = load_disk(rels, NULL, &d);
+	assert_null(p);
+	_cleanup_free_ char *want = xasprintf("%s/%s", tmpdir, file);
+	bool found = false;
+	for (size_t i = 0; i < d.n; i++)
+		found |= d.v[i].severity == M_ERROR && d.v[i].file &&
+			 streq(d.v[i].file, want) && d.v[i].line == line &&
+			 d.v[i].col == col && strstr(d.v[i].msg, what);
+	if (!found) {
+		fprintf(stderr, "wanted %s:%d:%d: %s; got:\n", want, line, col,
+			what);
+		diag_print(&d, stderr);
+	}
+	assert_true(found);
+	diag_free(&d);
+}
+
+/* ---- golden files ---------------------------------------------------------
+ */
 
 /* The project as `orch config` prints it, tmpdir written as @DIR@. */
 static char *rendered(const struct project *p)
@@ -64,7 +132,8 @@ static void golden(const char *name, const struct project *p)
 		fail_msg("%s differs from the output:\n%s", path, got);
 }
 
-/* ---- interpolation --------------------------------------------------------- */
+/* ---- interpolation ---------------------------------------------------------
+ */
 
 /* A '$' that starts no variable is kept; $$ still escapes. */
 static void test_interp_dollar_kept(void **state)
@@ -142,11 +211,200 @@ static void test_interp_errors_point_at_dollar(void **state)
 	diag_free(&d);
 }
 
+/* ---- extends
+ * ------------------------------------------------------------------- */
+
+static void put_extends_chain(void)
+{
+	put("chain/compose.yaml", "name: chain\n"
+				  "services:\n"
+				  "  web:\n"
+				  "    extends:\n"
+				  "      file: common/base.yaml\n"
+				  "      service: app\n"
+				  "    environment:\n"
+				  "      LEVEL: web\n"
+				  "    ports: [\"8080:80\"]\n"
+				  "    command: [\"serve\", \"--web\"]\n"
+				  "  worker:\n"
+				  "    extends: web\n"
+				  "    ports: !reset []\n"
+				  "    labels: [role=worker]\n"
+				  "volumes:\n  named: {}\n");
+	put("chain/common/base.yaml",
+	    "services:\n"
+	    "  root:\n"
+	    "    image: busybox:${TAG}\n"
+	    "    build: ./ctx\n"
+	    "    environment:\n"
+	    "      LEVEL: root\n"
+	    "      ROOT: \"1\"\n"
+	    "    volumes: [\"./data:/data\", \"named:/named\"]\n"
+	    "    env_file: vars.env\n"
+	    "    labels: {tier: base}\n"
+	    "  app:\n"
+	    "    extends: root\n"
+	    "    environment: [LEVEL=app, APP=1]\n"
+	    "    ports: [\"9090:90\"]\n"
+	    "    command: serve\n"
+	    "    cap_add: [NET_ADMIN]\n");
+	put("chain/common/vars.env", "FROM_FILE=yes\n");
+	put("chain/common/ctx/Dockerfile", "FROM scratch\n");
+}
+
+/* A chain through another file: the base's relative paths stay relative
+ * to its own file, keys merge as in an override file. */
+static void test_extends_chain(void **state)
+{
+	(void)state;
+	put_extends_chain();
+	struct project *p = load_disk_ok("chain/compose.yaml", NULL);
+	/* Only the project's own services: the base file's are not in. */
+	assert_int_equal(p->n_services, 2);
+	golden("extends_chain", p);
+	const struct service *web = project_service(p, "web");
+	_cleanup_free_ char *base =
+	    xasprintf("%s/chain/common/base.yaml", tmpdir);
+	/* The image was written in the base file, and is reported there. */
+	assert_string_equal(service_key_pos(web, "image")->file, base);
+	assert_int_equal(service_key_pos(web, "image")->line, 3);
+	project_free(p);
+}
+
+static void test_extends_errors(void **state)
+{
+	(void)state;
+	put("x/cycle.yaml", "services:\n"
+			    "  a:\n    extends: b\n"
+			    "  b:\n    extends: c\n"
+			    "  c:\n    extends: a\n    image: x\n");
+	disk_error("x/cycle.yaml", "x/cycle.yaml", 2, 3, "cycle: a (");
+	put("x/self.yaml", "services:\n  a:\n    image: x\n    extends: a\n");
+	disk_error("x/self.yaml", "x/self.yaml", 2, 3, "cycle");
+	put("x/across.yaml",
+	    "services:\n"
+	    "  a:\n    extends: {file: other.yaml, service: b}\n");
+	put("x/other.yaml",
+	    "services:\n"
+	    "  b:\n    extends: {file: across.yaml, service: a}\n");
+	disk_error("x/across.yaml", "x/across.yaml", 2, 3, "extends: cycle");
+	put("x/missing.yaml", "services:\n  a:\n    extends: nope\n");
+	disk_error("x/missing.yaml", "x/missing.yaml", 3, 14,
+		   "no service \"nope\" in this file");
+	put("x/nofile.yaml",
+	    "services:\n  a:\n    extends:\n      file: gone.yaml\n"
+	    "      service: b\n");
+	disk_error("x/nofile.yaml", "x/nofile.yaml", 4, 13, "gone.yaml");
+	put("x/noservice.yaml",
+	    "services:\n  a:\n    extends:\n      file: gone.yaml\n");
+	disk_error("x/noservice.yaml", "x/noservice.yaml", 4, 7,
+		   "extends: service is required");
+	/* A bad value in the base is reported in the base's file. */
+	put("x/uses.yaml", "services:\n  a:\n    extends:\n"
+			   "      file: sub/bad.yaml\n      service: b\n");
+	put("x/sub/bad.yaml",
+	    "services:\n  b:\n    image: x\n    ports: [\"80:abc\"]\n");
+	disk_error("x/uses.yaml", "x/sub/bad.yaml", 4, 13, "invalid port");
+}
+
+/* ---- include
+ * --------------------------------------------------------------------- */
+
+static void put_include_tree(void)
+{
+	put("tree/compose.yaml", "name: tree\n"
+				 "include:\n"
+				 "  - sub/a.yaml\n"
+				 "  - path: [b/b.yaml, b/b.override.yaml]\n"
+				 "    env_file: b/custom.env\n"
+				 "  - path: c/c.yaml\n"
+				 "    project_directory: cdir\n"
+				 "services:\n"
+				 "  front:\n"
+				 "    image: nginx:${TAG}\n"
+				 "    depends_on: [a, b, c, n]\n"
+				 "    environment: [ONLY_B]\n");
+	put("tree/sub/.env", "A_IMG=alpine-a\n");
+	put("tree/sub/a.yaml", "include:\n  - nested/n.yaml\n"
+			       "services:\n"
+			       "  a:\n"
+			       "    image: ${A_IMG}\n"
+			       "    build: .\n"
+			       "    volumes: [\"./x:/x\", \"shared:/s\"]\n"
+			       "volumes:\n  shared: {}\n");
+	put("tree/sub/nested/n.yaml",
+	    "services:\n  n:\n    image: n:${A_IMG:-none}\n"
+	    "    networks: [back]\n"
+	    "networks:\n  back: {}\n");
+	put("tree/b/b.yaml", "services:\n"
+			     "  b:\n"
+			     "    image: ${B_IMG}\n"
+			     "    environment: [ONLY_B]\n");
+	put("tree/b/b.override.yaml",
+	    "services:\n  b:\n    ports: [\"8081:81\"]\n");
+	put("tree/b/custom.env", "B_IMG=bb\nONLY_B=from-env\n");
+	put("tree/c/c.yaml", "services:\n  c:\n    build: ./ctx\n");
+}
+
+/* Each included project has its own directory and variables; its
+ * resources join the including file's. */
+static void test_include_tree(void **state)
+{
+	(void)state;
+	put_include_tree();
+	struct project *p = load_disk_ok("tree/compose.yaml", NULL);
+	assert_int_equal(p->n_services, 5);
+	golden("include_tree", p);
+	/* Positions stay in the file that wrote the value. */
+	const struct service *b = project_service(p, "b");
+	_cleanup_free_ char *over =
+	    xasprintf("%s/tree/b/b.override.yaml", tmpdir);
+	assert_string_equal(b->ports[0].pos.file, over);
+	/* The including project does not see the included one's .env. */
+	assert_null(
+	    kv_get_value(&project_service(p, "front")->environment, "ONLY_B"));
+	project_free(p);
+}
+
+static void test_include_errors(void **state)
+{
+	(void)state;
+	put("inc/cycle.yaml", "include: [one/one.yaml]\nservices: {}\n");
+	put("inc/one/one.yaml", "include: [../cycle.yaml]\n");
+	disk_error("inc/cycle.yaml", "inc/one/one.yaml", 1, 11,
+		   "include cycle: ");
+	put("inc/conflict.yaml", "include: [part.yaml]\n"
+				 "services:\n  web: {image: mine}\n");
+	put("inc/part.yaml", "services:\n  web: {image: theirs}\n");
+	disk_error("inc/conflict.yaml", "inc/conflict.yaml", 3, 3,
+		   "services.web conflicts with the one of the same name in");
+	/* The very same definition on both sides is no conflict. */
+	put("inc/same.yaml", "include: [part.yaml]\n"
+			     "services:\n  web: {image: theirs}\n");
+	struct project *p = load_disk_ok("inc/same.yaml", NULL);
+	project_free(p);
+	put("inc/nofile.yaml", "include:\n  - path: gone.yaml\n");
+	disk_error("inc/nofile.yaml", "inc/nofile.yaml", 2, 11, "gone.yaml");
+	put("inc/badkey.yaml", "include:\n  - paht: x.yaml\n");
+	disk_error("inc/badkey.yaml", "inc/badkey.yaml", 2, 5,
+		   "unknown key \"paht\"");
+	/* Errors in an included file name that file. */
+	put("inc/uses.yaml", "include: [bad/bad.yaml]\n");
+	put("inc/bad/bad.yaml",
+	    "services:\n  b:\n    image: x\n    mem_limit: lots\n");
+	disk_error("inc/uses.yaml", "inc/bad/bad.yaml", 4, 16,
+		   "invalid byte size");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_interp_dollar_kept),
 	    cmocka_unit_test(test_interp_errors_point_at_dollar),
+	    cmocka_unit_test(test_extends_chain),
+	    cmocka_unit_test(test_extends_errors),
+	    cmocka_unit_test(test_include_tree),
+	    cmocka_unit_test(test_include_errors),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
