@@ -10,7 +10,7 @@ W=$T/work
 mkdir -p "$W"
 cd "$W" || exit 1
 quiet() { "$@" >/dev/null 2>&1; }
-sfx=$$
+sfx=$ID
 on_exit "for c in iA-$sfx iB-$sfx iC-$sfx; do $R delete \$c; done"
 
 # ---- every format runs --------------------------------------------------------------

@@ -1,18 +1,40 @@
-# Sourced by every e2e suite.  Re-executes the suite in its own network and
-# mount namespaces, with ORCH_ROOT/ORCH_RUN in a temporary directory, and
-# counts checks.  A suite calls `check DESC CMD...` (or pass/fail), may
-# register teardown with `on_exit CMD`, and ends with `finish`.
+# Sourced by every e2e suite.  Re-executes the suite in its own network,
+# mount and pid namespaces, with ORCH_ROOT/ORCH_RUN in a temporary
+# directory, and counts checks.  A suite calls `check DESC CMD...` (or
+# pass/fail), may register teardown with `on_exit CMD`, and ends with
+# `finish`.  A suite that stops before `finish` (an error, `exit`, a
+# signal, an unset variable) says so and exits non-zero: it never prints
+# the "N passed, N failed" of a suite that ran to its end.
+#
+# The pid namespace: /proc shows only the suite's own processes, and
+# everything it started (netd, supervisors, containers) dies with it.  $$
+# is therefore the same small number in every suite: names that must be
+# unique on the host (runtime containers, cgroups) use $ID instead.
 set -u
 if [ -z "${ORCH_E2E_SANDBOX:-}" ]; then
 	export ORCH_E2E_SANDBOX=1
-	exec unshare --net --mount --fork -- "$0" "$@"
+	# PID 1 is a small reaper: it forwards INT/TERM/HUP to the suite, reaps
+	# the orphans (daemons whose parent exited) and exits with the suite's
+	# status; the kernel then kills whatever is left in the namespace.
+	exec unshare --net --mount --pid --fork --mount-proc --kill-child -- perl -e '
+		my $c = fork() // die "fork: $!\n";
+		if (!$c) { exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"; }
+		$SIG{$_} = sub { kill $_[0], $c } for qw(INT TERM HUP);
+		my $s = 0;
+		while ((my $p = wait()) != -1) { if ($p == $c) { $s = $?; last } }
+		exit($s & 127 ? 128 + ($s & 127) : $s >> 8);' -- "$0" "$@"
 fi
 mount --make-rprivate /
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
 FIXTURE=$B/rootfs
 FIXTURE_TAR=$B/busybox-rootfs.tar
+# Every suite needs the busybox fixture that `make all` builds.
+[ -x "$FIXTURE/bin/busybox" ] && [ -s "$FIXTURE_TAR" ] ||
+	{ echo "no busybox fixture in $B: run make all first" >&2; exit 1; }
 T=$(mktemp -d /tmp/orch-e2e.XXXXXX)
+# ID: unique on the host for as long as the suite runs.
+ID=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 export ORCH_ROOT=$T/root ORCH_RUN=$T/run
 mkdir -p "$ORCH_ROOT" "$ORCH_RUN"
 # /run/orch and /var/lib/orch are never touched: hide them to be sure.
@@ -21,11 +43,22 @@ ip link set lo up
 PASS=0
 FAIL=0
 _exit_hooks=""
+# Every check appends a line here, so that checks made in a subshell (a
+# pipeline, a `( ... )`) count too.
+_results=$T/.results
+: >"$_results"
 
 on_exit() { _exit_hooks="$*; $_exit_hooks"; }
-pass() { PASS=$((PASS + 1)); echo "ok - $1"; }
-fail() { FAIL=$((FAIL + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '  %s\n' "$2"; return 0; }
-# check DESC CMD... : passes when CMD succeeds.
+pass() { PASS=$((PASS + 1)); echo ok >>"$_results"; echo "ok - $1"; }
+fail() {
+	FAIL=$((FAIL + 1))
+	echo "not ok" >>"$_results"
+	echo "not ok - $1"
+	[ $# -gt 1 ] && printf '  %s\n' "$2"
+	return 0
+}
+# check DESC CMD... : passes when CMD succeeds.  The ok/not ok line goes to
+# the suite's output: silence CMD itself with `quiet`, never the check.
 check() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
 # check_eq DESC WANT GOT
 check_eq() {
@@ -35,8 +68,23 @@ check_eq() {
 check_match() {
 	if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "[$3] does not match /$2/"; fi
 }
-# The daemons a suite started (netd on demand, project supervisors) run
-# outside its namespaces' lifetime: stop those of this suite's ORCH_RUN.
+# quiet CMD... : CMD with its standard output discarded.
+quiet() { "$@" >/dev/null; }
+# wait_for SECONDS CMD... : polls CMD every 0.1 s until it succeeds; fails
+# when it still fails after SECONDS (whole seconds).  Use it instead of a
+# fixed sleep before a check.
+wait_for() {
+	local end
+	end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+# The daemons a suite started (netd on demand, project supervisors) die with
+# its pid namespace; stop those of this suite's ORCH_RUN before its
+# clean-up removes their files.  /proc shows only the suite's processes.
 _stop_daemons() {
 	for d in /proc/[0-9]*; do
 		case $(cat "$d/comm" 2>/dev/null) in netd | orch-supervisor | orch-keeper) ;; *) continue ;; esac
@@ -45,16 +93,31 @@ _stop_daemons() {
 	done
 	return 0
 }
-_finish() {
+_count() { grep -c "^$1\$" "$_results" 2>/dev/null || true; }
+_cleanup() {
 	eval "$_exit_hooks" >/dev/null 2>&1 || true
 	_stop_daemons
+	_ok=$(_count ok) _notok=$(_count "not ok")
 	rm -rf "$T"
-	echo "$PASS passed, $FAIL failed"
-	[ "$FAIL" -eq 0 ]
 }
 finish() {
 	trap - EXIT
-	_finish
+	_cleanup
+	echo "$_ok passed, $_notok failed"
+	[ "$_notok" -eq 0 ]
 	exit $?
 }
-trap '_finish' EXIT
+# The EXIT trap runs only when the suite did not reach `finish`.
+_ended_early() {
+	trap - EXIT
+	trap '' INT TERM HUP
+	_cleanup
+	echo "suite ended early (${_signal:-exit $1}) after $((_ok + _notok)) checks, $_notok of them not ok"
+	[ "$1" -ne 0 ] && exit "$1"
+	exit 1
+}
+_signal=""
+trap '_ended_early $?' EXIT
+trap '_signal=SIGHUP; exit 129' HUP
+trap '_signal=SIGINT; exit 130' INT
+trap '_signal=SIGTERM; exit 143' TERM

@@ -7,7 +7,7 @@
 
 RT=$B/orch-runtime
 R=$FIXTURE
-P=e2e-rt-$$
+P=e2e-rt-$ID
 N=0
 
 # run NAME [orch-runtime run args...]: a container with a unique id.

@@ -2,7 +2,7 @@
 # init: true — the reaper that is PID 1 holds nothing of its creator.
 . "$(dirname "$0")/lib.sh"
 R=$B/orch-runtime
-id=init-fds-$$
+id=init-fds-$ID
 # fd 7 stands for a creator's pipe, socket or lock: open, not close-on-exec.
 exec 7>"$T/creator-lock"
 "$R" run --detach --name "$id" --init --rootfs "$FIXTURE" -- sleep 30 >/dev/null

@@ -7,7 +7,7 @@
 
 RT=$B/orch-runtime
 R=$FIXTURE
-P=e2e-rto-$$
+P=e2e-rto-$ID
 
 gone() {
 	id=$P-$1

@@ -10,7 +10,7 @@ W=$T/work
 mkdir -p "$W"
 cd "$W" || exit 1
 quiet() { "$@" >/dev/null 2>&1; }
-sfx=$$
+sfx=$ID
 on_exit "for c in vA-$sfx vB-$sfx vC-$sfx; do $R delete \$c; done"
 on_exit "for v in \$($O volume ls -q); do $O volume rm -f \$v; done"
 
