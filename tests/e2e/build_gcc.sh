@@ -11,7 +11,7 @@ EX=$TOP/examples/build-hello
 check_eq "debian base image imported" 0 $?
 [ -s "$T/base.err" ] && cat "$T/base.err"
 $O image import "$FIXTURE_TAR" busybox >/dev/null
-check "busybox imported" $O image inspect busybox >/dev/null
+check "busybox imported" quiet $O image inspect busybox
 
 id=$($O image build -t hello:1 "$EX" 2>"$T/log")
 rc=$?

@@ -8,7 +8,6 @@ O=$B/orch
 W=$T/work
 mkdir -p "$W"
 cd "$W" || exit 1
-quiet() { "$@" >/dev/null; }
 
 layers_count() { find "$ORCH_ROOT/layers" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l; }
 # Everything in the store's scratch dir is gone after each command.
@@ -28,8 +27,8 @@ check "layer extracted with busybox" test -x "$lower/bin/busybox"
 check "absolute symlinks kept as links" test "$(readlink "$lower/bin/sh")" = /bin/busybox
 check_eq "owner kept (home/user is 1000)" "1000" "$(stat -c %u "$lower/home/user")"
 check_eq "mode kept (tmp is 1777)" "1777" "$(stat -c %a "$lower/tmp")"
-check "lookup by id prefix" $O image inspect "$(printf %.8s "$id")" >/dev/null
-check "lookup by sha256:id" $O image inspect "sha256:$id" >/dev/null
+check "lookup by id prefix" quiet $O image inspect "$(printf %.8s "$id")"
+check "lookup by sha256:id" quiet $O image inspect "sha256:$id"
 $O image inspect nosuch >/dev/null 2>"$W/err"
 check_eq "unknown image: exit 1" 1 $?
 check_match "unknown image: clear message" "no such image: nosuch" "$(cat "$W/err")"
@@ -53,7 +52,7 @@ quiet $O image rm busybox:sweep
 check "tag" $O image tag busybox mybox:1.0
 check_match "tag listed" '^mybox +1\.0 ' "$($O images)"
 check_eq "rm of one name only untags" "Untagged: mybox:1.0" "$($O image rm mybox:1.0 2>&1)"
-check "image still there" $O image inspect busybox >/dev/null
+check "image still there" quiet $O image inspect busybox
 
 # ---- docker-archive: directory and tarball, gzip layer ----------------------
 gzip -c "$FIXTURE_TAR" > "$W/base.tar.gz"
@@ -97,7 +96,7 @@ echo replaced > "$W/up/etc/hostname"
 echo new > "$W/up/home/only-new"
 $MK tar "$W/upper.tar" "$W/up" --whiteout etc/motd --opaque home
 $MK docker "$W/two" two:layers "$FIXTURE_TAR" "$W/upper.tar"
-check "two-layer image loads" $O image load -i "$W/two" >/dev/null
+check "two-layer image loads" quiet $O image load -i "$W/two"
 up=$(ls -d "$ORCH_ROOT"/layers/"$(sha256sum "$W/upper.tar" | cut -c1-64)"/diff)
 check_eq "whiteout became a 0/0 char device" "character special file 0:0" \
 	"$(stat -c '%F %t:%T' "$up/etc/motd" 2>&1)"
