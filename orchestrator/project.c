@@ -160,6 +160,10 @@ struct loader {
 	struct project *p;
 	struct envmap env;
 	const char *cwd;
+	/* Every document of every file, in order, and its file. */
+	struct ynode **docs;
+	const char **doc_files;
+	size_t n_docs;
 };
 
 static const char *const default_files[] = {
@@ -305,24 +309,26 @@ static bool name_valid(const char *name)
 	return norm && streq(norm, name);
 }
 
-static int resolve_name(struct loader *l, const struct ynode *root)
+/* The project name: -p, COMPOSE_PROJECT_NAME, the files' name: (fname,
+ * interpolated, written at fpos), the directory. */
+static int resolve_name(struct loader *l, const char *fname,
+			const struct m_pos *fpos)
 {
 	const char *name = l->o->project_name;
 	const char *from = "-p";
-	const struct ynode *nn = ymap_get(root, "name");
 	if (!name || !*name) {
 		name = env_get(&l->env, "COMPOSE_PROJECT_NAME");
 		from = "COMPOSE_PROJECT_NAME";
 	}
-	if ((!name || !*name) && nn && nn->kind == Y_SCALAR && *nn->s) {
-		if (!name_valid(nn->s)) {
-			diag_add(l->d, M_ERROR, &nn->pos,
+	if ((!name || !*name) && fname && *fname) {
+		if (!name_valid(fname)) {
+			diag_add(l->d, M_ERROR, fpos,
 				 "invalid project name "
 				 "\"%s\": %s",
-				 nn->s, name_rule);
+				 fname, name_rule);
 			return -EINVAL;
 		}
-		l->p->name = nn->s;
+		l->p->name = arena_strdup(l->a, fname);
 		return 0;
 	}
 	if (name && *name) {
@@ -352,7 +358,8 @@ static int resolve_name(struct loader *l, const struct ynode *root)
 	return 0;
 }
 
-static int load_files(struct loader *l, char **files, struct ynode **merged)
+/* Reads and parses every file; each document goes to l->docs. */
+static int parse_files(struct loader *l, char **files)
 {
 	int r = 0;
 	for (size_t i = 0; files[i]; i++) {
@@ -400,19 +407,78 @@ static int load_files(struct loader *l, char **files, struct ynode **merged)
 				r = -EINVAL;
 				continue;
 			}
-			if (!l->o->no_interpolate)
-				interp_tree(l->a, root, &l->env, l->d);
-			struct compose_read rd = {&l->env,
-						  !l->o->no_interpolate,
-						  env_get(&l->env, "HOME")};
-			include_apply(l->a, root, name, l->p->working_dir, &rd,
-				      l->d);
-			extends_apply(l->a, root, name, l->p->working_dir, &rd,
-				      l->d);
-			*merged = merge_roots(l->a, *merged, root, l->d);
+			/* Capacity is the next power of two. */
+			if (!(l->n_docs & (l->n_docs - 1))) {
+				size_t cap = l->n_docs ? 2 * l->n_docs : 4;
+				struct ynode **d =
+				    arena_new_array(l->a, struct ynode *, cap);
+				const char **f =
+				    arena_new_array(l->a, const char *, cap);
+				if (l->n_docs) {
+					memcpy(d, l->docs,
+					       l->n_docs * sizeof(*d));
+					memcpy(f, l->doc_files,
+					       l->n_docs * sizeof(*f));
+				}
+				l->docs = d;
+				l->doc_files = f;
+			}
+			l->docs[l->n_docs] = root;
+			l->doc_files[l->n_docs++] = name;
 		}
 	}
 	return r;
+}
+
+/* The last name: of the files, interpolated now, as compose does, so
+ * that COMPOSE_PROJECT_NAME can be set before the rest is; the node
+ * keeps the value (its '$' escaped, as it is interpolated again). */
+static const char *file_project_name(struct loader *l, struct m_pos *pos)
+{
+	const char *found = NULL;
+	for (size_t i = 0; i < l->n_docs; i++) {
+		struct ynode *n = ymap_get(l->docs[i], "name");
+		if (!n || n->kind != Y_SCALAR)
+			continue;
+		const char *v = n->s;
+		if (!l->o->no_interpolate) {
+			v = interp_node(l->a, n, &l->env, l->d);
+			struct strbuf sb;
+			sb_init(&sb);
+			sb_adds(&sb, "");
+			for (const char *c = v ? v : ""; *c; c++) {
+				if (*c == '$')
+					sb_adds(&sb, "$");
+				sb_add(&sb, c, 1);
+			}
+			n->s = arena_strdup(l->a, sb.buf);
+			n->raw = NULL;
+			sb_free(&sb);
+		}
+		if (v && *v) {
+			found = v;
+			*pos = n->pos;
+		}
+	}
+	return found;
+}
+
+/* Interpolates, includes, extends and merges the documents in order. */
+static struct ynode *assemble(struct loader *l)
+{
+	struct ynode *merged = NULL;
+	struct compose_read rd = {&l->env, !l->o->no_interpolate,
+				  env_get(&l->env, "HOME")};
+	for (size_t i = 0; i < l->n_docs; i++) {
+		struct ynode *root = l->docs[i];
+		const char *file = l->doc_files[i];
+		if (!l->o->no_interpolate)
+			interp_tree(l->a, root, &l->env, l->d);
+		include_apply(l->a, root, file, l->p->working_dir, &rd, l->d);
+		extends_apply(l->a, root, file, l->p->working_dir, &rd, l->d);
+		merged = merge_roots(l->a, merged, root, l->d);
+	}
+	return merged;
 }
 
 static bool profile_active(const struct service *s, char **active, bool all)
@@ -546,14 +612,18 @@ int compose_load(const struct compose_opts *o, struct project **out,
 				  ? "-"
 				  : path_resolve(a, l.cwd, NULL, files[i]);
 
-	struct ynode *root = NULL;
-	load_files(&l, files, &root);
+	parse_files(&l, files);
+	struct m_pos name_pos = {0};
+	const char *fname = file_project_name(&l, &name_pos);
+	if (resolve_name(&l, fname, &name_pos) < 0)
+		p->name = "invalid";
+	/* The files see the project's name, as compose's do. */
+	env_set(a, &l.env, "COMPOSE_PROJECT_NAME", p->name);
+	struct ynode *root = assemble(&l);
 	if (!root) {
 		root = ynode_new(a, Y_MAP, NULL);
 		root->k = root->v = NULL;
 	}
-	if (resolve_name(&l, root) < 0)
-		p->name = "invalid";
 	if (o->profiles) {
 		p->profiles = arena_strv(a, o->profiles);
 	} else {

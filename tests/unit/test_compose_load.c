@@ -396,11 +396,80 @@ static void test_include_errors(void **state)
 		   "invalid byte size");
 }
 
+/* ---- COMPOSE_PROJECT_NAME
+ * ---------------------------------------------------- */
+
+static const char *container_name_with(const char *yaml, const char *pflag,
+				       char **env, char *buf, size_t len)
+{
+	const char *names[] = {TEST_FILE, NULL};
+	const char *texts[] = {yaml, NULL};
+	struct compose_opts o = {0};
+	o.files = (char **)names;
+	o.contents = texts;
+	o.environ = env;
+	o.project_name = pflag;
+	struct project *p = NULL;
+	struct orch_diag d = {0};
+	if (compose_load(&o, &p, &d) < 0)
+		diag_print(&d, stderr);
+	assert_non_null(p);
+	diag_free(&d);
+	snprintf(buf, len, "%s %s", p->name, p->services[0].container_name);
+	project_free(p);
+	return buf;
+}
+
+/* The files are interpolated with COMPOSE_PROJECT_NAME set to the
+ * project's name, wherever the name came from. */
+static void test_project_name_variable(void **state)
+{
+	(void)state;
+	char buf[128];
+	const char *plain = "services:\n  s:\n    image: x\n"
+			    "    container_name: ${COMPOSE_PROJECT_NAME}-a\n";
+	const char *named = "name: ${PREFIX:-dflt}-app\n"
+			    "services:\n  s:\n    image: x\n"
+			    "    container_name: ${COMPOSE_PROJECT_NAME}-a\n";
+	char *none[] = {NULL};
+	char *fromenv[] = {"COMPOSE_PROJECT_NAME=envname", NULL};
+	char *prefix[] = {"PREFIX=my", NULL};
+	/* The directory's name. */
+	assert_string_equal(
+	    container_name_with(plain, NULL, none, buf, sizeof(buf)),
+	    "proj proj-a");
+	assert_string_equal(
+	    container_name_with(plain, "given", none, buf, sizeof(buf)),
+	    "given given-a");
+	assert_string_equal(
+	    container_name_with(plain, NULL, fromenv, buf, sizeof(buf)),
+	    "envname envname-a");
+	/* name: is interpolated first, then seen by the rest. */
+	assert_string_equal(
+	    container_name_with(named, NULL, prefix, buf, sizeof(buf)),
+	    "my-app my-app-a");
+	assert_string_equal(
+	    container_name_with(named, NULL, none, buf, sizeof(buf)),
+	    "dflt-app dflt-app-a");
+	assert_string_equal(
+	    container_name_with(named, "given", prefix, buf, sizeof(buf)),
+	    "given given-a");
+	/* A mistake in name: is reported once, at its '$'. */
+	struct orch_diag d = {0};
+	struct project *p =
+	    load_text("name: x${NEED:?}\nservices:\n  s: {image: x}\n", &d);
+	assert_null(p);
+	assert_true(has_error(&d, 1, 8, "required variable NEED"));
+	assert_int_equal(d.n_errors, 1);
+	diag_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_interp_dollar_kept),
 	    cmocka_unit_test(test_interp_errors_point_at_dollar),
+	    cmocka_unit_test(test_project_name_variable),
 	    cmocka_unit_test(test_extends_chain),
 	    cmocka_unit_test(test_extends_errors),
 	    cmocka_unit_test(test_include_tree),
