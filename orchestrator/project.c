@@ -597,12 +597,12 @@ int compose_load(const struct compose_opts *o, struct project **out,
 		if (!files)
 			goto fail;
 		if (!dir) {
-			/* Found in a parent: its .env is the project's. */
+			/* Found in a parent, or named by COMPOSE_FILE: the
+			 * project directory's .env fills in what the working
+			 * directory's left unset, as compose does. */
 			dir = dir_of(a, path_resolve(a, l.cwd, NULL, files[0]));
-			if (!streq(dir, l.cwd)) {
-				l.env = (struct envmap){0};
+			if (!streq(dir, l.cwd) && !o->env_files)
 				load_env(&l, dir);
-			}
 		}
 	}
 	p->working_dir = arena_strdup(a, dir);
