@@ -71,17 +71,30 @@ check_match() {
 # quiet CMD... : CMD with its standard output discarded.
 quiet() { "$@" >/dev/null; }
 # wait_for SECONDS CMD... : polls CMD every 0.1 s until it succeeds; fails
-# when it still fails after SECONDS (whole seconds).  Use it instead of a
-# fixed sleep before a check.
+# when it still fails after SECONDS.  Use it instead of a fixed sleep before
+# a check, with a bound that holds on a loaded machine.
 wait_for() {
 	local end
-	end=$(($(date +%s) + $1))
+	end=$(($(_now_ms) + $1 * 1000))
 	shift
 	until "$@"; do
-		[ "$(date +%s)" -lt "$end" ] || return 1
+		[ "$(_now_ms)" -lt "$end" ] || return 1
 		sleep 0.1
 	done
 }
+# holds SECONDS CMD... : CMD succeeds every time it is polled for SECONDS
+# (for what must not happen, as a restart that should not come).
+holds() {
+	local end
+	end=$(($(_now_ms) + $1 * 1000))
+	shift
+	while "$@"; do
+		[ "$(_now_ms)" -lt "$end" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # The daemons a suite started (netd on demand, project supervisors) die with
 # its pid namespace; stop those of this suite's ORCH_RUN before its
 # clean-up removes their files.  /proc shows only the suite's processes.

@@ -33,7 +33,7 @@ for l in sys.stdin:
     j = json.loads(l)
     if j["Name"] == sys.argv[1] and j["State"] == "exited":
         print(j["ExitCode"])' "$name" | grep -q .; }
-check "the detached one-off runs to its end" until_true 5 oneoff_done
+check "the detached one-off runs to its end" wait_for 20 oneoff_done
 check_eq "ps has its exit code" 6 "$(inp att "$O" ps -a --format json | "$PY" -c '
 import json, sys
 for l in sys.stdin:
@@ -114,20 +114,25 @@ services:
     network_mode: none
     restart: on-failure:1
 Y
-check "up ev" inp ev "$O" up -d
-inp ev "$O" events --json > "$T/ev.json" &
+check "up ev h" inp ev "$O" up -d h
+(cd "$T/ev" && exec "$O" events --json) > "$T/ev.json" &
 evpid=$!
-sleep 0.5
-check "up --scale h=2" inp ev "$O" up -d --scale h=2
-sleep 1.5
-check "down ev" inp ev "$O" down
-wait_gone() { ! kill -0 "$evpid" 2>/dev/null; }
-check "events ends with the project" until_true 3 wait_gone
-kill "$evpid" 2>/dev/null
-actions=$("$PY" -c '
+# It listens once it waits for the supervisor's first line.
+listening() { grep -q '^unix_stream' "/proc/$evpid/wchan" 2>/dev/null; }
+wait_for 10 listening
+check "up --scale h=2 (and r, which fails once)" inp ev "$O" up -d --scale h=2
+actions() {
+	"$PY" -c '
 import json, sys
-print(" ".join(sorted({json.loads(l)["action"] for l in open(sys.argv[1])})))' "$T/ev.json")
-check_eq "every kind of event was seen" "create destroy die health_status restart start" "$actions"
+print(" ".join(sorted({json.loads(l)["action"] for l in open(sys.argv[1])})))' "$T/ev.json"
+}
+seen() { [ "$(actions)" = "$1" ]; }
+check "events: create, start, health_status, die and restart" \
+	wait_for 30 seen "create die health_status restart start"
+check "down ev" inp ev "$O" down
+check "events ends with the project" wait_for 10 gone "$evpid"
+kill "$evpid" 2>/dev/null
+check_eq "every kind of event was seen" "create destroy die health_status restart start" "$(actions)"
 
 # dns: on a network: netd forwards the names it does not know to the
 # service's servers (here a fake one on the host that answers every A
@@ -207,8 +212,9 @@ check_match "saying it is not running" 'service "b" is not running' "$out"
 check "rm -f b" inp cli "$O" rm -f b
 check_eq "rm -f b removes b only" "a" "$(inp cli "$O" ps -a --services | xargs)"
 check "kill a" inp cli "$O" kill a
-sleep 1
-check_eq "a killed stays down despite restart: always (as docker)" exited "$(psf cli a State)"
+a_exited() { [ "$(psf cli a State)" = exited ]; }
+wait_for 10 a_exited
+check "a killed stays down despite restart: always (as docker)" holds 2 a_exited
 project hup <<'Y'
 services:
   h:
@@ -221,7 +227,7 @@ check "up hup" inp hup "$O" up -d
 hup_pid=$(pid_of hup hup-h-1)
 check "kill -s SIGHUP h" inp hup "$O" kill -s SIGHUP h
 hup_restarted() { p=$(pid_of hup hup-h-1); [ "$p" != "$hup_pid" ] && [ "$p" != 0 ]; }
-check "a signal that is not its stop signal leaves the restart policy on" until_true 3 hup_restarted
+check "a signal that is not its stop signal leaves the restart policy on" wait_for 10 hup_restarted
 check "down hup" inp hup "$O" down
 check "down cli" inp cli "$O" down
 

@@ -41,16 +41,15 @@ inp rs "$O" logs -f always > "$T/follow.log" 2>&1 &
 follower=$!
 kill -9 "$p1"
 restarted() { p=$(pid_of rs rs-always-1); [ "$p" != "$p1" ] && [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; }
-check "always is running again within 1 s after kill -9" until_true 1 restarted
+check "always is running again after kill -9" wait_for 10 restarted
 check_eq "always: restart count 1" 1 "$(psf rs always RestartCount)"
 check_eq "always: running" running "$(psf rs always State)"
-check "logs -f follows across the restart" until_true 3 sh -c "[ \$(grep -c started '$T/follow.log') -ge 2 ]"
+check "logs -f follows across the restart" wait_for 10 sh -c "[ \$(grep -c started '$T/follow.log') -ge 2 ]"
 kill "$follower" 2>/dev/null
 
 done_failing() { [ "$(psf rs onfail State)" = exited ] && [ "$(psf rs onfail RestartCount)" = 2 ]; }
-check "on-failure:2 stops after 2 restarts" until_true 5 done_failing
-sleep 0.5
-check_eq "on-failure:2: still 2 restarts later" 2 "$(psf rs onfail RestartCount)"
+check "on-failure:2 stops after 2 restarts" wait_for 20 done_failing
+check "on-failure:2: still 2 restarts a second later" holds 1 done_failing
 check_eq "on-failure:2: exit code 3" 3 "$(psf rs onfail ExitCode)"
 check_eq "on-failure:2: three runs logged" 3 "$(inp rs "$O" logs onfail | grep -c failing)"
 check_eq "no: stays exited" exited "$(psf rs never State)"
@@ -59,9 +58,9 @@ check_eq "no: never restarted" 0 "$(psf rs never RestartCount)"
 # A PID 1 without a TERM handler cannot get TERM: no 60 s grace wait.
 start=$(date +%s)
 check "stop of a PID 1 without handler succeeds" inp rs "$O" stop unless
-check "it did not wait the 60 s grace period" test $(($(date +%s) - start)) -lt 20
-sleep 1
-check_eq "unless-stopped: stays stopped after stop" exited "$(psf rs unless State)"
+check "it did not wait the 60 s grace period" test $(($(date +%s) - start)) -lt 30
+unless_exited() { [ "$(psf rs unless State)" = exited ]; }
+check "unless-stopped: stays stopped after stop" holds 1 unless_exited
 check "stop of a PID 1 with a TERM handler" inp rs "$O" stop graceful
 check_eq "it got TERM and exited by itself" 0 "$(psf rs graceful ExitCode)"
 check "start brings it back" inp rs "$O" start graceful
@@ -71,7 +70,7 @@ check_eq "graceful: running again" running "$(psf rs graceful State)"
 sup=$(cat "$ORCH_RUN/projects/rs/supervisor.pid")
 p2=$(pid_of rs rs-always-1)
 kill -9 "$sup"
-sleep 0.2
+wait_for 10 gone "$sup"
 check "the container outlives its supervisor" kill -0 "$p2"
 check "ps works (and starts a supervisor)" inp rs "$O" ps
 sup2=$(cat "$ORCH_RUN/projects/rs/supervisor.pid")
@@ -83,13 +82,13 @@ check "stop the adopted graceful" inp rs "$O" stop graceful
 check_eq "an adopted container's exit code is known (from the old keeper)" 0 "$(psf rs graceful ExitCode)"
 kill -9 "$p2"
 readopted_restart() { p=$(pid_of rs rs-always-1); [ "$p" != "$p2" ] && [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; }
-check "restart policies apply again after re-adoption" until_true 2 readopted_restart
+check "restart policies apply again after re-adoption" wait_for 10 readopted_restart
 check_eq "unless-stopped is still stopped" exited "$(psf rs unless State)"
 
 pids=$("$PY" -c 'import json,sys; print(" ".join(str(c["pid"]) for c in json.load(open(sys.argv[1])).values() if c["pid"]))' "$ORCH_RUN/projects/rs/status.json")
 check "down succeeds" inp rs "$O" down
-check "the supervisor is gone" until_true 2 gone "$sup2"
+check "the supervisor is gone" wait_for 10 gone "$sup2"
 for p in $pids; do
-	check "container process $p is gone" until_true 2 gone "$p"
+	check "container process $p is gone" wait_for 10 gone "$p"
 done
 finish
