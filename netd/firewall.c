@@ -60,16 +60,25 @@ static size_t gen_pair_elems(const struct netd_network *n,
 	return count;
 }
 
+/* The map and its elements for a port or a range: one element per port
+ * (a map cannot add an offset to a port), all in one command, so that a
+ * range costs one rule change however long it is. */
 static void gen_port_elem(const struct netd_network *n,
 			  const struct netd_port *p, struct strbuf *out)
 {
 	const struct netd_endpoint *ep = endpoint_of(n, p->container_id);
+	const char *addr = ep ? ep->address : "0.0.0.0";
 	bool any = !p->host_ip || !*p->host_ip;
-	sb_printf(out, "%s { %s . ", any ? "port_any" : "port_map", p->proto);
-	if (!any)
-		sb_printf(out, "%s . ", p->host_ip);
-	sb_printf(out, "%u : %s . %u }", p->host_port,
-		  ep ? ep->address : "0.0.0.0", p->container_port);
+	unsigned count = p->count ? p->count : 1;
+	sb_printf(out, "%s { ", any ? "port_any" : "port_map");
+	for (unsigned k = 0; k < count; k++) {
+		sb_printf(out, "%s%s . ", k ? ", " : "", p->proto);
+		if (!any)
+			sb_printf(out, "%s . ", p->host_ip);
+		sb_printf(out, "%u : %s . %u", p->host_port + k, addr,
+			  p->container_port + k);
+	}
+	sb_printf(out, " }");
 }
 
 /* Emits a chain with its rules (one per line in rules), inside a table

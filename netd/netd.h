@@ -65,11 +65,15 @@ struct netd_endpoint {
 				 empty */
 };
 
+/* A published port, or a range of them: host_port+k -> container_port+k
+ * for k < count.  A range is one object everywhere (state, wire, checks),
+ * so that it costs about what one port costs. */
 struct netd_port {
 	char *container_id;
 	char *proto;   /* "tcp" or "udp" */
 	char *host_ip; /* "" = every host address */
 	unsigned host_port, container_port;
+	unsigned count; /* >= 1 */
 };
 
 /* "from" may open connections to "to" (service names); replies are

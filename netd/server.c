@@ -203,7 +203,8 @@ static void usage_of(struct server *s, uid_t uid, unsigned *nets, unsigned *eps,
 			continue;
 		(*nets)++;
 		*eps += (unsigned)s->st.nets[i].n_endpoints;
-		*ports += (unsigned)s->st.nets[i].n_ports;
+		for (size_t j = 0; j < s->st.nets[i].n_ports; j++)
+			*ports += s->st.nets[i].ports[j].count;
 	}
 }
 
@@ -930,37 +931,39 @@ static int port_args_parse(const struct call *c, struct port_args *pa,
 	return 0;
 }
 
-/* Conflicts with every network's mappings, then with the host's sockets. */
+/* Conflicts with every network's mappings (ranges against ranges), then
+ * with the host's sockets. */
 static int port_conflicts(struct server *s, const struct call *c,
 			  const struct port_args *pa)
 {
-	for (unsigned k = 0; k < pa->count; k++) {
-		unsigned hp = pa->port + k;
-		for (size_t i = 0; i < s->st.n_nets; i++) {
-			const struct netd_network *n = &s->st.nets[i];
-			for (size_t j = 0; j < n->n_ports; j++) {
-				const struct netd_port *p = &n->ports[j];
-				uint32_t pip = 0;
-				ipam_parse_addr(p->host_ip, &pip);
-				if (p->host_port != hp ||
-				    !streq(p->proto, pa->proto) ||
-				    (pip && pa->ip && pip != pa->ip))
-					continue;
-				ssize_t e =
-				    state_endpoint_find(n, p->container_id);
-				return err_set(
-				    c->e, EADDRINUSE,
-				    "host port %s%s%u/%s is already "
-				    "published by %s (project %s, "
-				    "network %s)",
-				    p->host_ip, *p->host_ip ? ":" : "", hp,
-				    pa->proto,
-				    e >= 0 ? n->endpoints[e].container_name
-					   : p->container_id,
-				    n->project, n->name);
-			}
+	unsigned last = pa->port + pa->count - 1;
+	for (size_t i = 0; i < s->st.n_nets; i++) {
+		const struct netd_network *n = &s->st.nets[i];
+		for (size_t j = 0; j < n->n_ports; j++) {
+			const struct netd_port *p = &n->ports[j];
+			unsigned plast = p->host_port + p->count - 1;
+			uint32_t pip = 0;
+			ipam_parse_addr(p->host_ip, &pip);
+			if (plast < pa->port || p->host_port > last ||
+			    !streq(p->proto, pa->proto) ||
+			    (pip && pa->ip && pip != pa->ip))
+				continue;
+			unsigned hp =
+			    p->host_port > pa->port ? p->host_port : pa->port;
+			ssize_t e = state_endpoint_find(n, p->container_id);
+			return err_set(c->e, EADDRINUSE,
+				       "host port %s%s%u/%s is already "
+				       "published by %s (project %s, "
+				       "network %s)",
+				       p->host_ip, *p->host_ip ? ":" : "", hp,
+				       pa->proto,
+				       e >= 0 ? n->endpoints[e].container_name
+					      : p->container_id,
+				       n->project, n->name);
 		}
-		int r = hostport_check(pa->proto, pa->ip, hp, c->e);
+	}
+	for (unsigned k = 0; k < pa->count; k++) {
+		int r = hostport_check(pa->proto, pa->ip, pa->port + k, c->e);
 		if (r < 0)
 			return r;
 	}
@@ -994,30 +997,73 @@ static int op_port_publish(struct server *s, struct call *c, json_t **res,
 		return 0;
 	struct strbuf script;
 	sb_init(&script);
-	size_t first = n->n_ports;
-	n->ports =
-	    xrealloc(n->ports, (n->n_ports + pa.count) * sizeof(*n->ports));
-	for (unsigned k = 0; k < pa.count; k++) {
-		struct netd_port *p = &n->ports[n->n_ports++];
-		p->container_id = xstrdup(cid);
-		p->proto = xstrdup(pa.proto);
-		p->host_ip = xstrdup(pa.ip_text);
-		p->host_port = pa.port + k;
-		p->container_port = pa.cport + k;
-		fw_gen_port(n, p, true, &script);
-	}
+	n->ports = xrealloc(n->ports, (n->n_ports + 1) * sizeof(*n->ports));
+	struct netd_port *p = &n->ports[n->n_ports++];
+	*p = (struct netd_port){.container_id = xstrdup(cid),
+				.proto = xstrdup(pa.proto),
+				.host_ip = xstrdup(pa.ip_text),
+				.host_port = pa.port,
+				.container_port = pa.cport,
+				.count = pa.count};
+	fw_gen_port(n, p, true, &script);
 	r = fw_sync(s, &script, c->e);
 	if (r == 0)
 		r = save(s, c->e);
 	if (r < 0) {
-		while (n->n_ports > first)
-			netd_port_clear(&n->ports[--n->n_ports]);
+		netd_port_clear(&n->ports[--n->n_ports]);
 		return err_wrap(c->e, "publishing port %u of %s", pa.port, cid);
 	}
 	log_info("published %s%s%u/%s -> %s:%u (x%u)", pa.ip_text,
 		 *pa.ip_text ? ":" : "", pa.port, pa.proto, cid, pa.cport,
 		 pa.count);
 	return 0;
+}
+
+/* Unpublishes host ports lo..lo+count-1 (every port when lo is 0) of
+ * n->ports[*j], which keeps what is left of its range (split in two when
+ * the cut is in its middle; *j steps back when it goes).  Returns how
+ * many ports went. */
+static unsigned port_cut(struct netd_network *n, size_t *j, unsigned lo,
+			 unsigned count, struct strbuf *script)
+{
+	struct netd_port *p = &n->ports[*j];
+	unsigned first = p->host_port, last = p->host_port + p->count - 1;
+	unsigned a = first, b = last;
+	if (lo) {
+		if (lo + count - 1 < first || lo > last)
+			return 0;
+		a = lo > first ? lo : first;
+		b = lo + count - 1 < last ? lo + count - 1 : last;
+	}
+	struct netd_port cut = *p;
+	cut.host_port = a;
+	cut.container_port = p->container_port + (a - first);
+	cut.count = b - a + 1;
+	fw_gen_port(n, &cut, false, script);
+	if (a == first && b == last) {
+		netd_port_clear(p);
+		*p = n->ports[--n->n_ports];
+		(*j)--;
+		return cut.count;
+	}
+	struct netd_port right = *p;
+	right.host_port = b + 1;
+	right.container_port = p->container_port + (b + 1 - first);
+	right.count = last - b;
+	if (a == first) {
+		*p = right;
+		return cut.count;
+	}
+	p->count = a - first;
+	if (b < last) {
+		right.container_id = xstrdup(p->container_id);
+		right.proto = xstrdup(p->proto);
+		right.host_ip = xstrdup(p->host_ip);
+		n->ports =
+		    xrealloc(n->ports, (n->n_ports + 1) * sizeof(*n->ports));
+		n->ports[n->n_ports++] = right;
+	}
+	return cut.count;
 }
 
 static int op_port_unpublish(struct server *s, struct call *c, json_t **res)
@@ -1035,25 +1081,14 @@ static int op_port_unpublish(struct server *s, struct call *c, json_t **res)
 			return r;
 		struct strbuf script;
 		sb_init(&script);
-		for (size_t j = 0; j < n->n_ports;) {
-			struct netd_port *p = &n->ports[j];
-			bool match =
-			    (!cid || streq(p->container_id, cid)) &&
+		for (size_t j = 0; j < n->n_ports; j++)
+			if ((!cid || streq(n->ports[j].container_id, cid)) &&
 			    (!arg_str(c, "proto") ||
-			     streq(p->proto, pa.proto)) &&
+			     streq(n->ports[j].proto, pa.proto)) &&
 			    (!arg_str(c, "host_ip") ||
-			     streq(p->host_ip, pa.ip_text)) &&
-			    (!pa.port || (p->host_port >= pa.port &&
-					  p->host_port < pa.port + pa.count));
-			if (!match) {
-				j++;
-				continue;
-			}
-			fw_gen_port(n, p, false, &script);
-			netd_port_clear(p);
-			*p = n->ports[--n->n_ports];
-			removed++;
-		}
+			     streq(n->ports[j].host_ip, pa.ip_text)))
+				removed +=
+				    port_cut(n, &j, pa.port, pa.count, &script);
 		if (removed) {
 			r = save(s, c->e);
 			if (r == 0 && fw_sync(s, &script, c->e) < 0)

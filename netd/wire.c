@@ -344,14 +344,16 @@ void *netd_network_to_json(const struct netd_network *n)
 				      netd_endpoint_to_json(&n->endpoints[i]));
 	for (size_t i = 0; i < n->n_ports; i++) {
 		const struct netd_port *p = &n->ports[i];
-		json_array_append_new(
-		    ports,
-		    json_pack("{s:o, s:o, s:o, s:i, s:i}", "container_id",
-			      str_or_empty(p->container_id), "proto",
-			      str_or_empty(p->proto), "host_ip",
-			      str_or_empty(p->host_ip), "host_port",
-			      (int)p->host_port, "container_port",
-			      (int)p->container_port));
+		json_t *o = json_pack(
+		    "{s:o, s:o, s:o, s:i, s:i}", "container_id",
+		    str_or_empty(p->container_id), "proto",
+		    str_or_empty(p->proto), "host_ip", str_or_empty(p->host_ip),
+		    "host_port", (int)p->host_port, "container_port",
+		    (int)p->container_port);
+		if (p->count > 1)
+			json_object_set_new(o, "count",
+					    json_integer((json_int_t)p->count));
+		json_array_append_new(ports, o);
 	}
 	for (size_t i = 0; i < n->n_pairs; i++)
 		json_array_append_new(
@@ -484,6 +486,8 @@ int netd_network_from_json(const void *json, struct netd_network *n,
 			p->host_port = (unsigned)get_int(item, "host_port");
 			p->container_port =
 			    (unsigned)get_int(item, "container_port");
+			long cnt = get_int(item, "count");
+			p->count = cnt > 1 && cnt <= 65535 ? (unsigned)cnt : 1;
 		}
 	}
 	if (json_is_array(pairs)) {

@@ -194,6 +194,67 @@ static int pick_port(struct netd_conn *c, const char *network, const char *id,
 	return r;
 }
 
+/* How many specs from first on form one range of fixed ports, host and
+ * container ports both counting up by one: netd publishes such a range in
+ * one request (a 20,000-port range costs about what a port costs). */
+static size_t port_run_length(json_t *specs, size_t first)
+{
+	json_t *a = json_array_get(specs, first);
+	unsigned lo = (unsigned)jint(a, "published", 0);
+	if (lo == 0 || (unsigned)jint(a, "published_end", lo) != lo)
+		return 1;
+	size_t n = 1;
+	for (json_t *b; (b = json_array_get(specs, first + n)); n++) {
+		unsigned p = (unsigned)jint(b, "published", 0);
+		if (p != lo + n || (unsigned)jint(b, "published_end", p) != p ||
+		    jint(b, "target", 0) != jint(a, "target", 0) + (long)n ||
+		    !streq(jstr(b, "protocol") ?: "", jstr(a, "protocol") ?: "") ||
+		    !streq(jstr(b, "host_ip") ?: "", jstr(a, "host_ip") ?: ""))
+			break;
+	}
+	return n;
+}
+
+/* Publishes specs[first] and the specs of its range (*n of them), and
+ * records each port in pubs as ps shows them. */
+static int publish_run(struct netd_conn *c, const char *network,
+		       const char *id, json_t *specs, size_t first,
+		       json_t *pubs, size_t *n, struct orch_err *e)
+{
+	json_t *p = json_array_get(specs, first);
+	*n = port_run_length(specs, first);
+	unsigned hp = 0;
+	int r = *n > 1 ? 0 : pick_port(c, network, id, p, &hp, e);
+	if (r < 0)
+		return r;
+	if (*n > 1)
+		hp = (unsigned)jint(p, "published", 0);
+	unsigned target = (unsigned)jint(p, "target", 0);
+	struct netd_port_req q = {
+		.network = network,
+		.container_id = id,
+		.proto = jstr(p, "protocol"),
+		.host_ip = jstr(p, "host_ip"),
+		.host_port = hp,
+		.container_port = target,
+		.count = (unsigned)*n,
+	};
+	r = netd_port_publish(c, &q, e);
+	if (r < 0)
+		return *n > 1 ? err_wrap(e, "publishing ports %u-%u", hp,
+					 hp + (unsigned)*n - 1)
+			      : err_wrap(e, "publishing port %u", hp);
+	const char *hip = jstr(p, "host_ip");
+	for (size_t k = 0; k < *n; k++)
+		json_array_append_new(
+			pubs, json_pack("{s:s, s:i, s:i, s:s}", "URL",
+					hip && *hip ? hip : "0.0.0.0",
+					"TargetPort", (int)(target + k),
+					"PublishedPort", (int)(hp + k),
+					"Protocol", jstr(p, "protocol")));
+	return 0;
+}
+
 /* Gives a fresh record its namespace, endpoints, ports, /etc files and
  * volumes.  What was done is recorded in rec as it goes, so that
  * teardown_one undoes exactly that. */
@@ -276,12 +337,11 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	/* Published ports go to the first network's address. */
 	json_t *pubs = json_array();
 	json_object_set_new(rec, "ports", pubs);
-	json_t *p;
-	json_array_foreach(json_object_get(rec, "port_specs"), i, p)
-	{
+	json_t *specs = json_object_get(rec, "port_specs");
+	for (i = 0; i < json_array_size(specs);) {
 		if (!first_net) {
 			if (host)
-				continue;
+				break;
 			return err_set(e, EINVAL,
 				       "%s: ports need a network to publish to",
 				       name);
@@ -290,28 +350,11 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		r = netd_get(&c, e);
 		if (r < 0)
 			return r;
-		unsigned hp = 0;
-		r = pick_port(c, first_net, id, p, &hp, e);
+		size_t cnt = 0;
+		r = publish_run(c, first_net, id, specs, i, pubs, &cnt, e);
 		if (r < 0)
-			return err_wrap(e, "publishing a port of %s", name);
-		struct netd_port_req q = {
-			.network = first_net,
-			.container_id = id,
-			.proto = jstr(p, "protocol"),
-			.host_ip = jstr(p, "host_ip"),
-			.host_port = hp,
-			.container_port = (unsigned)jint(p, "target", 0),
-		};
-		r = netd_port_publish(c, &q, e);
-		if (r < 0)
-			return err_wrap(e, "publishing port %u of %s", hp, name);
-		const char *hip = jstr(p, "host_ip");
-		json_array_append_new(
-			pubs, json_pack("{s:s, s:i, s:i, s:s}", "URL",
-					hip && *hip ? hip : "0.0.0.0",
-					"TargetPort", (int)jint(p, "target", 0),
-					"PublishedPort", (int)hp, "Protocol",
-					jstr(p, "protocol")));
+			return err_wrap(e, "publishing ports of %s", name);
+		i += cnt;
 	}
 
 	/* /etc/hosts, /etc/hostname, /etc/resolv.conf from files we own. */

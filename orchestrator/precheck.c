@@ -124,6 +124,46 @@ static bool host_port_busy(const char *proto, const char *host_ip,
 	       errno == EADDRINUSE;
 }
 
+/* Host ports by protocol (tcp, udp), one bit each: a range of any length
+ * is checked in one pass. */
+struct port_bits {
+	uint8_t b[2][65536 / 8];
+};
+
+static int proto_index(const char *proto)
+{
+	return proto && streq(proto, "udp");
+}
+
+static void bits_set(struct port_bits *pb, const char *proto, unsigned port)
+{
+	if (port && port < 65536)
+		pb->b[proto_index(proto)][port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+static bool bits_get(const struct port_bits *pb, const char *proto,
+		     unsigned port)
+{
+	return port < 65536 &&
+	       (pb->b[proto_index(proto)][port / 8] & (1u << (port % 8)));
+}
+
+/* The netd network publishing proto/port, or NULL. */
+static const struct netd_network *published_by(const struct netd_network *all,
+					       size_t n_all, const char *proto,
+					       unsigned port)
+{
+	for (size_t x = 0; x < n_all; x++)
+		for (size_t y = 0; y < all[x].n_ports; y++) {
+			const struct netd_port *hp = &all[x].ports[y];
+			if (port >= hp->host_port &&
+			    port < hp->host_port + hp->count &&
+			    streq(hp->proto ?: "tcp", proto ?: "tcp"))
+				return &all[x];
+		}
+	return NULL;
+}
+
 /* Published ports that this up will need are free: no listening socket
  * and no other project's mapping holds them (the project's own current
  * publications excepted).  netd's port.check needs an existing network,
@@ -136,6 +176,12 @@ int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 	size_t i, k;
 	json_t *rec, *p;
 	int r = 0;
+	_cleanup_free_ struct port_bits *ours = xcalloc(1, sizeof(*ours));
+	_cleanup_free_ struct port_bits *theirs = xcalloc(1, sizeof(*theirs));
+	json_array_foreach(state_containers(ps), i, rec)
+		json_array_foreach(json_object_get(rec, "ports"), k, p)
+			bits_set(ours, jstr(p, "Protocol"),
+				 (unsigned)jint(p, "PublishedPort", 0));
 	json_array_foreach(new_recs, i, rec)
 	{
 		json_array_foreach(json_object_get(rec, "port_specs"), k, p)
@@ -144,18 +190,7 @@ int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 			if (lo == 0 || jint(p, "published_end", lo) != lo)
 				continue;
 			const char *proto = jstr(p, "protocol");
-			bool ours = false;
-			size_t a, b;
-			json_t *c, *q;
-			json_array_foreach(state_containers(ps), a, c)
-				json_array_foreach(json_object_get(c, "ports"),
-						   b, q)
-			{
-				if (jint(q, "PublishedPort", 0) == lo &&
-				    streq(jstr(q, "Protocol") ?: "", proto))
-					ours = true;
-			}
-			if (ours)
+			if (bits_get(ours, proto, lo))
 				continue;
 			if (!listed) {
 				struct netd_conn *nc = NULL;
@@ -166,22 +201,32 @@ int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 				if (r < 0)
 					goto out;
 				listed = true;
+				for (size_t x = 0; x < n_all; x++)
+					for (size_t y = 0; y < all[x].n_ports;
+					     y++) {
+						struct netd_port *hp =
+							&all[x].ports[y];
+						for (unsigned c = 0;
+						     c < hp->count; c++)
+							bits_set(theirs,
+								 hp->proto,
+								 hp->host_port +
+									 c);
+					}
 			}
-			for (size_t x = 0; x < n_all; x++)
-				for (size_t y = 0; y < all[x].n_ports; y++) {
-					struct netd_port *hp = &all[x].ports[y];
-					if (hp->host_port != lo ||
-					    !streq(hp->proto ?: "tcp", proto))
-						continue;
-					r = err_set(e, EADDRINUSE,
-						    "service \"%s\": host port "
-						    "%u/%s is already published "
-						    "by network %s (project %s)",
-						    jstr(rec, "service"), lo,
-						    proto, all[x].name,
-						    all[x].project ?: "?");
-					goto out;
-				}
+			if (bits_get(theirs, proto, lo)) {
+				const struct netd_network *by =
+					published_by(all, n_all, proto, lo);
+				r = err_set(e, EADDRINUSE,
+					    "service \"%s\": host port "
+					    "%u/%s is already published "
+					    "by network %s (project %s)",
+					    jstr(rec, "service"), lo, proto,
+					    by ? by->name : "?",
+					    by && by->project ? by->project
+							      : "?");
+				goto out;
+			}
 			if (host_port_busy(proto, jstr(p, "host_ip"), lo)) {
 				r = err_set(e, EADDRINUSE,
 					    "service \"%s\": host port %u/%s is "

@@ -97,6 +97,36 @@ check_match "a port a host process listens on is refused for root" "18555/tcp is
 check_match "and for the user" "18555/tcp is already in use" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}')"
 check "the listener and the firewall are as they were" same_host
 kill $lpid
+snap
+ncallq port.publish '{"network":"u_net","container_id":"uc","host_port":40000,"container_port":100,"count":10}'
+check_match "unpublishing the middle of a range" '"removed":3' "$(ncall port.unpublish '{"network":"u_net","container_id":"uc","host_port":40003,"count":3}')"
+check_eq "leaves both ends" "40000 40001 40002 40006 40007 40008 40009" "$(nft list map inet orch port_any | grep -oE 'tcp \. 400[0-9]+ ' | awk '{printf "%s%s", s, $3; s=" "}')"
+check_match "and the rest goes" '"removed":7' "$(ncall port.unpublish '{"network":"u_net","container_id":"uc","host_port":40000,"count":10}')"
+check "the firewall is as it was" same_host
 ncallq network.remove '{"name":"u_net"}'
 ncallq network.remove '{"name":"r_net"}'
+
+# ---- a range of 20,000 ports ---------------------------------------------------
+project big <<Y
+services:
+  web:
+    image: bb:1
+    command: [sh, -c, 'mkdir -p /w && echo big > /w/index.html && exec httpd -f -p 80 -h /w']
+    ports: ["20000-39999:80-20079"]
+Y
+snap
+t0=$(date +%s%N)
+inp big "$O" up -d >/dev/null 2>&1
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+echo "# up publishing 20000 ports: $ms ms"
+check "up publishing 20,000 ports takes seconds, not minutes ($ms ms)" test "$ms" -lt 20000
+check_eq "every port is one map element" "20000" "$(nft -j list map inet orch port_any | python3 -c 'import json,sys; print(sum(len(o["map"].get("elem",[])) for o in json.load(sys.stdin)["nftables"] if "map" in o))')"
+check_eq "ps lists them" "20000" "$(psf big web Publishers | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+check_match "host port 20000 reaches container port 80" "big" "$(until_true 5 sh -c 'wget -qO- http://127.0.0.1:20000/ 2>/dev/null | grep -q big' && wget -qO- http://127.0.0.1:20000/)"
+t0=$(date +%s%N)
+inp big "$O" down -t 0 >/dev/null 2>&1
+t1=$(date +%s%N)
+echo "# down: $(( (t1 - t0) / 1000000 )) ms"
+check "down removes them all: the host is as it was" same_host
 finish

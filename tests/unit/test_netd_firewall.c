@@ -21,9 +21,11 @@ static struct netd_endpoint front_eps[] = {
 	 "eth0", "ov-000000000004", true, NULL},
 };
 static struct netd_port front_ports[] = {
-	{"c-web", "tcp", "", 8080, 80},
-	{"c-api", "udp", "127.0.0.1", 5353, 53},
+	{"c-web", "tcp", "", 8080, 80, 1},
+	{"c-api", "udp", "127.0.0.1", 5353, 53, 1},
 };
+/* host ports 9000-9003 -> 90-93: one command, one element per port */
+static struct netd_port range_port = {"c-api", "tcp", "", 9000, 90, 4};
 static struct netd_pair front_pairs[] = {{"web", "api"}, {"p-stray-1", "web"}};
 static struct netd_endpoint back_eps[] = {
 	{"c-api", "p-api-1", "api", empty, "10.210.1.2", 24, "10.210.1.1", "eth1",
@@ -101,6 +103,10 @@ static void test_endpoint_small(void **state)
 	golden("links", &sb);
 	fw_gen_port(&nets[0], &front_ports[1], true, &sb);
 	golden("port_add", &sb);
+	fw_gen_port(&nets[0], &range_port, true, &sb);
+	golden("port_range_add", &sb);
+	fw_gen_port(&nets[0], &range_port, false, &sb);
+	golden("port_range_remove", &sb);
 }
 
 static void test_rule_count_constant(void **state)
