@@ -44,11 +44,6 @@ check_eq "the binary runs on busybox with the image's config" "Bonjour, orch! cw
 # The example's compose file: `orch build` makes <project>-<service> and
 # `orch up` runs it.
 cp -r "$EX" "$T/hello"
-stop_netd() {
-	p=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
-	[ -n "$p" ] && kill "$p" 2>/dev/null
-	while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-}
 on_exit "cd $T/hello && $O down -t 0; stop_netd"
 (cd "$T/hello" && $O build >/dev/null 2>"$T/log3")
 check_eq "orch build of the compose example" 0 $?

@@ -13,11 +13,6 @@ cd "$W" || exit 1
 $O image import "$FIXTURE_TAR" busybox >/dev/null || fail "importing busybox"
 # RUN steps start netd (inside this suite's namespaces) for the build
 # network: stop it at the end.
-stop_netd() {
-	p=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
-	[ -n "$p" ] && kill "$p" 2>/dev/null
-	while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-}
 on_exit stop_netd
 
 # Layer directories of an image, uppermost first (orch-runtime --rootfs).
@@ -34,12 +29,21 @@ run_in() {
 }
 config() { $O image inspect "$1" | jq -cS ".[0].Config.$2"; }
 nlayers() { $O image inspect "$1" | jq '.[0].RootFS.Layers | length'; }
+# The build containers this suite ran, from its build logs ("Running in").
+build_ids() { grep -rhoa 'Running in build-[0-9a-f]*' "$W" | sed 's/^Running in //' | sort -u; }
+# cgroups of this suite's build containers (other builds may run on the
+# host at the same time: their cgroups are theirs).
+build_cgroups() {
+	for id in $(build_ids); do
+		ls -d /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" 2>/dev/null
+	done
+}
 # Nothing of a build is left: no runtime state, cgroup, mount or scratch dir.
 no_leftovers() {
 	! ls -A "$ORCH_RUN/runtime" 2>/dev/null | grep -q build- &&
 		! grep -q "$T" /proc/self/mountinfo &&
 		[ -z "$(ls -d "$ORCH_ROOT"/tmp/build-* 2>/dev/null)" ] &&
-		[ -z "$(ls -d /sys/fs/cgroup/*/orch/build-* /sys/fs/cgroup/unified/orch/build-* 2>/dev/null)" ]
+		[ -z "$(build_cgroups)" ]
 }
 
 # ---- a single-stage build --------------------------------------------------
@@ -93,6 +97,7 @@ check "excluded by .dockerignore: **/*.key" run_in app:1 test ! -e /ctx/dir/secr
 check "RUN deleted a file of the base: gone in the new image" run_in app:1 test ! -e /etc/motd
 check "and still present in the base image" run_in busybox test -f /etc/motd
 check_eq "copied files belong to root" "0:0" "$(run_in app:1 stat -c %u:%g /app/a.txt)"
+check "the build log names its containers" test -n "$(build_ids)"
 check "nothing left after a build" no_leftovers
 
 # ---- the build network -------------------------------------------------------
@@ -106,7 +111,7 @@ gw=$(run_in net cat /routes | sed -n 's/^default via \([0-9.]*\).*/\1/p')
 check_eq "RUN's DNS is the network's gateway" "nameserver $gw" "$(run_in net cat /dns)"
 check_eq "RUN --network=none has only a loopback" 1 "$(run_in net cat /none | wc -l)"
 check_match "the build network is netd's" 'orch-build' "$($O network ls)"
-$O image build --no-cache --network none -t net2 net >/dev/null 2>&1
+$O image build --no-cache --network none -t net2 net >/dev/null 2>"$W/lognet2"
 check_eq "--network none: no eth0" "" "$(run_in net2 cat /addrs | grep eth0)"
 check "nothing left after network builds" no_leftovers
 
@@ -148,7 +153,7 @@ check_eq "scratch + COPY --from: 3 layers" 3 "$(nlayers ms)"
 check_eq "COPY --from a stage" built "$(run_in ms /bin/busybox cat /data/artifact)"
 check_eq "--chown" "1000:1000" "$(run_in ms /bin/busybox stat -c %u:%g /data/artifact)"
 check_eq "ADD unpacks a local tarball" inside "$(run_in ms /bin/busybox cat /opt/payload/file)"
-$O image build --target builder -t ms-builder ms >/dev/null 2>&1
+$O image build --target builder -t ms-builder ms >/dev/null 2>"$W/logms"
 check "--target builds up to a stage" run_in ms-builder test -f /out/other
 
 # ---- errors -------------------------------------------------------------------
@@ -178,7 +183,7 @@ check "failing RUN: no container, cgroup, mount or scratch dir left" no_leftover
 printf 'FROM busybox\nRUN echo started; sleep 60\n' > bad/Containerfile
 $O image build -t interrupted bad >/dev/null 2>"$W/err" &
 bpid=$!
-for _ in $(seq 50); do grep -q started "$W/err" && break; sleep 0.1; done
+wait_for 30 grep -q started "$W/err"
 kill -TERM $bpid
 wait $bpid
 check_eq "interrupted build: exit 1" 1 $?

@@ -76,7 +76,9 @@ $O image rm two:1 >/dev/null 2>"$W/err"
 check_eq "rm refused while containers use the image" 1 $?
 check_match "rm names a container" "in use by container i[AB]-$sfx" "$(cat "$W/err")"
 for c in iA-$sfx iB-$sfx; do quiet $R kill $c KILL; done
-sleep 0.3
+# stopped NAME: orch-runtime ps shows the container stopped.
+stopped() { $R ps | grep -Eq "^$1 +0 stopped"; }
+for c in iA-$sfx iB-$sfx; do wait_for 10 stopped $c; done
 for c in iA-$sfx iB-$sfx; do quiet $R delete $c; done
 check "rm once the containers are gone" quiet $O image rm two:1
 check "the image's own layer is gone" test ! -e "$ORCH_ROOT/layers/$(sha256sum "$W/upper.tar" | cut -c1-64)"

@@ -95,6 +95,16 @@ holds() {
 	return 1
 }
 _now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# stop_netd: stops the netd of this suite's ORCH_RUN, if one runs, and
+# waits until it has exited.
+stop_netd() {
+	local p
+	p=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
+	[ -n "$p" ] && kill "$p" 2>/dev/null && wait_for 10 _exited "$p"
+	return 0
+}
+# _exited PID: gone, or a zombie that this suite's reaper is about to collect.
+_exited() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 # The daemons a suite started (netd on demand, project supervisors) die with
 # its pid namespace; stop those of this suite's ORCH_RUN before its
 # clean-up removes their files.  /proc shows only the suite's processes.

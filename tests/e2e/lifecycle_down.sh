@@ -68,7 +68,7 @@ check "anonymous volumes exist (one per project)" test "$anon" -eq 2
 
 check "down one" inp one "$O" down
 for p in $one_pids $one_sup; do
-	check "process $p of one is gone" until_true 2 gone "$p"
+	check "process $p of one is gone" wait_for 10 gone "$p"
 done
 for id in $one_ids; do
 	check_eq "no cgroup of ${id:0:12}" "" "$(find /sys/fs/cgroup -maxdepth 4 -name "*$id*" 2>/dev/null)"

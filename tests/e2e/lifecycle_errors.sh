@@ -71,7 +71,7 @@ fails nocmd 'compose.yaml:4:[0-9]+: service "web": command "no-such-program" not
 "$PY" -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 18097)); s.listen(); time.sleep(60)' &
 holder=$!
 on_exit "kill $holder"
-until_true 3 sh -c "ss -ltn | grep -q ':18097 '"
+wait_for 20 sh -c "ss -ltn | grep -q ':18097 '"
 project porttaken <<'Y'
 services:
   web:
@@ -163,7 +163,7 @@ project midway <<'Y'
 services:
   first:
     image: bb:1
-    command: ["sleep", "1000"]
+    command: ["sleep", "1001"]
     networks: [n]
     volumes: ["v:/v"]
   second:
@@ -177,7 +177,9 @@ volumes:
   v: {}
 Y
 fails midway 'second.*(Permission denied|exec)'
-check_eq "no process of midway's first service is left" "" "$(pgrep -f 'sleep 1000' -a | grep -v "$(pid_of holder holder-web-1)" )"
+# /proc (and so pgrep) shows only this suite's processes: its own pid
+# namespace, and the containers' nested in it.
+check_eq "no process of midway's first service is left" "" "$(pgrep -a -x -f 'sleep 1001')"
 check "the holder project is untouched" test "$(psf holder web State)" = running
 check "down holder" inp holder "$O" down
 finish

@@ -80,7 +80,7 @@ check_eq "internal has no default route" "" "$(cx vault ip route | grep default)
 busybox httpd -f -p 81 -h "$T/outside" &  # a service of the host's own
 hostsvc=$!
 on_exit "kill $hostsvc"
-sleep 0.2
+wait_for 10 sh -c "ss -Hltn | grep -q ':81 '"
 check_eq "containers cannot reach host services" "" "$(tcp web 192.0.2.1:81)"
 
 # Published ports.

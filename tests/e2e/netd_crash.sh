@@ -56,8 +56,11 @@ check_match "pair element rebuilt" '10\.210\.0\.2 \. 10\.210\.0\.3' "$(nft list 
 check_match "port element rebuilt" 'tcp \. 9001' "$(nft list map inet orch port_any)"
 
 # A container that died: its namespace (and veth) vanish; prune collects.
+n_ov=$(ip -o link | grep -c ' ov-')
 ip netns del k3
-sleep 0.2
+# The kernel destroys the namespace, and its veth with it, in the background.
+veth_gone() { [ "$(ip -o link | grep -c ' ov-')" -lt "$n_ov" ]; }
+wait_for 10 veth_gone
 check_match "prune drops the dead endpoint, keeps the network" '"removed":\[\]' "$(ncall network.prune '{}')"
 check "dead endpoint gone" not_in_state k3
 

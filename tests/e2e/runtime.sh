@@ -79,11 +79,13 @@ check_eq "only lo in the network namespace" "1" "$(echo "$out" | wc -l)"
 check_match "lo is up" 'lo: <LOOPBACK,UP' "$out"
 gone iplink
 
-out=$(run ps --rootfs "$R" -- sh -c 'sleep 5 & sleep 0.2; ps -o pid,comm; true')
+# Waits (with builtins only, so that no pid is used) until the child has
+# become sleep.
+out=$(run ps --rootfs "$R" -- sh -c 'sleep 5 & until read -r c </proc/$!/comm && [ "$c" = sleep ]; do :; done; ps -o pid,comm; true')
 check_eq "ps shows only the container's processes" "PID   COMMAND
     1 sh
     2 sleep
-    4 ps" "$out"
+    3 ps" "$out"
 gone ps
 
 run rootfs --rootfs "$R" -- sh -c 'echo x > /newfile; rm /etc/motd; mkdir /d' >/dev/null
@@ -159,10 +161,7 @@ check_eq "the exit status is forwarded" "42" "$?"
 gone exit
 "$RT" run --name "$P-sig" --rootfs "$R" -- sleep 30 &
 runpid=$!
-for i in 1 2 3 4 5 6 7 8 9 10; do
-	"$RT" kill "$P-sig" KILL 2>/dev/null && break
-	sleep 0.2
-done
+wait_for 30 quiet "$RT" kill "$P-sig" KILL 2>/dev/null
 wait $runpid
 check_eq "death by signal N exits 128+N" "137" "$?"
 gone sig

@@ -89,7 +89,9 @@ $O volume rm vol2 >/dev/null 2>"$W/err"
 check_eq "rm refused while a container uses the volume" 1 $?
 check_match "rm says it is in use" 'in use' "$(cat "$W/err")"
 quiet $R kill vA-$sfx KILL
-sleep 0.3
+# stopped NAME: orch-runtime ps shows the container stopped.
+stopped() { $R ps | grep -Eq "^$1 +0 stopped"; }
+wait_for 10 stopped vA-$sfx
 quiet $R delete vA-$sfx
 check "rm once the container is gone" quiet $O volume rm vol2
 
@@ -102,7 +104,7 @@ ORCH_ROOT=$T/root2 $O volume rm vol3 >/dev/null 2>&1
 check_eq "the other store's vol3 is in use" 1 $?
 check "this store's vol3 is not" quiet $O volume rm vol3
 quiet $R kill vC-$sfx KILL
-sleep 0.3
+wait_for 10 stopped vC-$sfx
 quiet $R delete vC-$sfx
 check "the other store's vol3 once unused" quiet env ORCH_ROOT=$T/root2 $O volume rm vol3
 
