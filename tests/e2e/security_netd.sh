@@ -9,7 +9,7 @@
 . "$(dirname "$0")/netd_helpers.inc"
 . "$(dirname "$0")/lifecycle_helpers.inc"
 
-U=osec$$
+U=osec$ID
 useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$U" || { echo "cannot add user $U"; exit 1; }
 on_exit "userdel $U"
 UUID=$(id -u "$U")
@@ -74,12 +74,12 @@ check_match "root may create 8.8.8.0/24 (not a host route here)" '"subnet":"8.8.
 ncallq network.remove '{"name":"r_eight"}'
 
 # ---- 5: privileged and busy ports ------------------------------------------
-ip netns add "u$$"
-on_exit "ip netns del u$$"
-ip netns exec "u$$" setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups sleep 600 &
+ip netns add "u$ID"
+on_exit "ip netns del u$ID"
+ip netns exec "u$ID" setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups sleep 600 &
 upid=$!
 on_exit "kill $upid"
-until_true 5 test "$(stat -c %u /proc/$upid 2>/dev/null)" = "$UUID"
+wait_for 10 sh -c '[ "$(stat -c %u "/proc/$1" 2>/dev/null)" = "$2" ]' _ "$upid" "$UUID"
 check_match "the user attaches a namespace of its own" '"address":"10\.200\.5\.' "$(ucall endpoint.attach '{"network":"u_net","container_id":"uc"}' --netns /proc/$upid/ns/net)"
 snap
 check_match "the user may not publish port 80" "host port 80 is privileged \(below 1024" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":80,"container_port":80}')"
@@ -91,7 +91,7 @@ check_match "root may publish port 80" '"ok":true' "$(ncall port.publish '{"netw
 python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",18555)); s.listen(); time.sleep(600)' &
 lpid=$!
 on_exit "kill $lpid"
-until_true 5 sh -c "ss -Hltn | grep -q ':18555 '"
+wait_for 10 sh -c "ss -Hltn | grep -q ':18555 '"
 snap
 check_match "a port a host process listens on is refused for root" "18555/tcp is already in use by pid $lpid" "$(ncall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}' 2>&1)"
 check_match "and for the user" "18555/tcp is already in use" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}')"
