@@ -3,6 +3,7 @@
  * are accepted before the command, as docker compose has them, and also
  * after it. */
 #include "orchestrator/cli.h"
+#include "netd/netd.h"
 
 #include <getopt.h>
 #include <sys/stat.h>
@@ -194,6 +195,21 @@ int cli_project_name(char **name, struct project **model)
 	return 0;
 }
 
+/* netd answers the containers' DNS: a command that finds it gone (killed)
+ * starts it again, as up would, and it comes back with its state.  Only
+ * root can; users' netd runs as a service. */
+static void netd_revive(const struct pstate *ps)
+{
+	if (geteuid() != 0 ||
+	    !json_array_size(json_object_get(ps->state, "networks")))
+		return;
+	struct netd_conn *c = NULL;
+	struct orch_err e = {0};
+	if (netd_connect(&c, &e) < 0)
+		log_warn("%s", e.msg);
+	netd_close(c);
+}
+
 int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
 {
 	_cleanup_free_ char *name = NULL;
@@ -210,6 +226,8 @@ int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
 		pstate_close(ps);
 		return err_set(e, ENOENT, "no such project: %s", name);
 	}
+	if (r == 0)
+		netd_revive(ps);
 	return r;
 }
 

@@ -129,4 +129,49 @@ inp big "$O" down -t 0 >/dev/null 2>&1
 t1=$(date +%s%N)
 echo "# down: $(( (t1 - t0) / 1000000 )) ms"
 check "down removes them all: the host is as it was" same_host
+
+# ---- netd killed: any orch command brings it back, with its DNS -------------------
+# dns_a NETNS SERVER NAME: the first A record SERVER gives for NAME over UDP.
+dns_a() {
+	nsenter --net="$1" python3 - "$2" "$3" <<'PY'
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 9, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[2].split(".")) + b"\0\0\1\0\1"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+try:
+    s.sendto(q, (sys.argv[1], 53))
+    r = s.recv(4096)
+except OSError:
+    sys.exit(1)
+if struct.unpack(">H", r[6:8])[0] and r[-6:-4] == b"\0\4":
+    print(socket.inet_ntoa(r[-4:]))
+PY
+}
+# resolves NETNS SERVER NAME ADDRESS
+resolves() { [ "$(dns_a "$1" "$2" "$3")" = "$4" ]; }
+project dn <<Y
+services:
+  web: {image: bb:1, command: [sleep, '3600']}
+  cli: {image: bb:1, command: [sleep, '3600'], depends_on: [web]}
+Y
+inp dn "$O" up -d >/dev/null 2>&1
+gw=$(ncall network.inspect '{"name":"dn_default"}' | json_get gateway)
+ns=$ORCH_RUN/projects/dn/netns/dn-cli-1
+web_ip=$(ncall network.inspect '{"name":"dn_default"}' | python3 -c 'import json,sys; print([e["address"] for e in json.load(sys.stdin)["result"]["endpoints"] if e["service"]=="web"][0])')
+check_eq "a container resolves a service name" "$web_ip" "$(dns_a "$ns" "$gw" web)"
+old=$(netd_pid)
+netd_kill9
+check "with netd killed, the name does not resolve" test -z "$(dns_a "$ns" "$gw" web)"
+inp dn "$O" ps >/dev/null 2>&1
+check "orch ps starts netd again" test -n "$(netd_pid)" -a "$(netd_pid)" != "$old"
+check "and the name resolves again" until_true 10 resolves "$ns" "$gw" web "$web_ip"
+for cmd in "logs" "exec -T cli true"; do
+	old=$(netd_pid)
+	netd_kill9
+	inp dn "$O" $cmd >/dev/null 2>&1
+	check "orch $cmd starts netd again" test -n "$(netd_pid)" -a "$(netd_pid)" != "$old"
+done
+check "and the name still resolves" until_true 10 resolves "$ns" "$gw" web "$web_ip"
+inp dn "$O" down -t 0 >/dev/null 2>&1
 finish
