@@ -623,16 +623,30 @@ static int fobj_cmp(const void *a, const void *b)
 		      ((const struct m_file_obj *)b)->key);
 }
 
-static const struct ynode *section(struct cctx *c, const struct ynode *root,
-				   const char *name)
+/* A top-level mapping with at most max entries (0: no bound), or NULL
+ * after reporting why not. */
+static const struct ynode *section_max(struct cctx *c, const struct ynode *root,
+				       const char *name, size_t max)
 {
 	const struct ynode *v = ymap_get(root, name);
 	if (!v || v->kind == Y_NULL)
 		return NULL;
 	size_t l = cpath_push(c, "%s", name);
 	bool ok = c_map(c, v);
+	if (ok && max && v->n > max) {
+		cerr(c, ymap_key(root, name),
+		     "%zu entries, more than the %zu a project may have",
+		     v->n, max);
+		ok = false;
+	}
 	cpath_pop(c, l);
 	return ok ? v : NULL;
+}
+
+static const struct ynode *section(struct cctx *c, const struct ynode *root,
+				   const char *name)
+{
+	return section_max(c, root, name, 0);
 }
 
 static void convert_file_objs(struct cctx *c, const struct ynode *root,
@@ -666,7 +680,8 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 			 "the attribute `version` is "
 			 "obsolete, it will be ignored");
 
-	const struct ynode *sec = section(c, root, "services");
+	const struct ynode *sec =
+	    section_max(c, root, "services", ORCH_MAX_SERVICES);
 	if (sec) {
 		p->services =
 		    arena_new_array(c->a, struct service, sec->n ? sec->n : 1);
@@ -680,7 +695,7 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 		qsort(p->services, p->n_services, sizeof(*p->services),
 		      svc_cmp);
 	}
-	if ((sec = section(c, root, "networks"))) {
+	if ((sec = section_max(c, root, "networks", ORCH_MAX_NETWORKS))) {
 		/* One spare slot for an implicit "default" network. */
 		p->networks = arena_new_array(c->a, struct network, sec->n + 1);
 		for (size_t i = 0; i < sec->n; i++) {
@@ -704,7 +719,7 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 		net->name = arena_printf(c->a, "%s_default", c->project);
 	}
 	qsort(p->networks, p->n_networks, sizeof(*p->networks), net_cmp);
-	if ((sec = section(c, root, "volumes"))) {
+	if ((sec = section_max(c, root, "volumes", ORCH_MAX_VOLUMES))) {
 		p->volumes =
 		    arena_new_array(c->a, struct volume, sec->n ? sec->n : 1);
 		for (size_t i = 0; i < sec->n; i++) {

@@ -164,6 +164,7 @@ struct cctx {
 	const char *home;	  /* "~" in paths */
 	const char *project;	  /* the project name (object names) */
 	struct strbuf path;	  /* "services.web.ports[0]" for messages */
+	size_t n_ports;		  /* ports and expose entries so far */
 };
 
 /* Errors about node n, prefixed with the current path. */
@@ -219,5 +220,9 @@ int read_regular_file(const char *path, char **out, size_t *len,
 /* ---- validation (needs the whole project) ----------------------------- */
 
 void validate_project(struct project *p, struct orch_diag *d);
+/* Values that reach the host or a generated file (sysctls, host names,
+ * addresses, working_dir, memory) and the project's counts; run on every
+ * load (compose_check.c). */
+void compose_check_values(struct project *p, struct orch_diag *d);
 
 #endif

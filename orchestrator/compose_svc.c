@@ -179,6 +179,21 @@ bool port_parse_long(struct cctx *c, const struct ynode *n, struct m_port *p)
 	return true;
 }
 
+/* Ports (ranges expanded) of the whole project stay under
+ * ORCH_MAX_PORTS: one more item of count is refused past it. */
+static bool ports_bounded(struct cctx *c, const struct ynode *it, size_t count)
+{
+	if (c->n_ports + count <= ORCH_MAX_PORTS) {
+		c->n_ports += count;
+		return true;
+	}
+	cerr(c, it,
+	     "too many ports: a project declares at most %d (ports and "
+	     "expose, each port of a range counted)",
+	     ORCH_MAX_PORTS);
+	return false;
+}
+
 static void svc_ports(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	if (!want_seq(c, n))
@@ -186,9 +201,15 @@ static void svc_ports(struct cctx *c, struct service *s, const struct ynode *n)
 	EACH_ITEM(c, n, i, l)
 	{
 		const struct ynode *it = n->v[i];
+		if (c->n_ports >= ORCH_MAX_PORTS) {
+			ports_bounded(c, it, 1);
+			cpath_pop(c, l);
+			break;
+		}
 		if (it->kind == Y_MAP) {
 			struct m_port p = {0};
-			if (port_parse_long(c, it, &p))
+			if (port_parse_long(c, it, &p) &&
+			    ports_bounded(c, it, 1))
 				*PUSH(c->a, s->ports, s->n_ports) = p;
 		} else if (it->kind == Y_SCALAR) {
 			struct m_port *ps;
@@ -197,7 +218,7 @@ static void svc_ports(struct cctx *c, struct service *s, const struct ynode *n)
 			if (port_parse_spec(c->a, it->s, &ps, &np, &why) < 0) {
 				cerr(c, it, "invalid port \"%s\": %s",
 				     shown(it->s), why);
-			} else {
+			} else if (ports_bounded(c, it, np)) {
 				for (size_t j = 0; j < np; j++) {
 					ps[j].pos = it->pos;
 					*PUSH(c->a, s->ports, s->n_ports) =
@@ -222,6 +243,12 @@ static void svc_expose(struct cctx *c, struct service *s, const struct ynode *n)
 		struct m_port *ps;
 		size_t np;
 		const char *why;
+		if (c->n_ports >= ORCH_MAX_PORTS) {
+			size_t l = cpath_push(c, "[%zu]", i);
+			ports_bounded(c, n->v[i], 1);
+			cpath_pop(c, l);
+			break;
+		}
 		if (strchr(v[i], ':') ||
 		    port_parse_spec(c->a, v[i], &ps, &np, &why) < 0) {
 			size_t l = cpath_push(c, "[%zu]", i);
@@ -229,6 +256,10 @@ static void svc_expose(struct cctx *c, struct service *s, const struct ynode *n)
 			     "invalid port \"%s\" (want e.g. 80, "
 			     "8000-8010 or 53/udp)",
 			     shown(v[i]));
+			cpath_pop(c, l);
+		} else {
+			size_t l = cpath_push(c, "[%zu]", i);
+			ports_bounded(c, n->v[i], np);
 			cpath_pop(c, l);
 		}
 	}
@@ -749,7 +780,7 @@ static void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 		d->mode = c_str(c, v);
 	if ((v = ymap_get(n, "replicas"))) {
 		l = cpath_push(c, "replicas");
-		c_int(c, v, 0, INT32_MAX, &d->replicas);
+		c_int(c, v, 0, ORCH_MAX_REPLICAS, &d->replicas);
 		cpath_pop(c, l);
 	}
 	if ((v = ymap_get(n, "labels")))
@@ -1019,6 +1050,11 @@ static void svc_image(struct cctx *c, struct service *s, const struct ynode *n)
 	}
 }
 
+static void svc_scale(struct cctx *c, struct service *s, const struct ynode *n)
+{
+	c_int(c, n, 0, ORCH_MAX_REPLICAS, &s->scale);
+}
+
 static void svc_command(struct cctx *c, struct service *s,
 			const struct ynode *n)
 {
@@ -1220,7 +1256,7 @@ static const struct svc_key svc_keys[] = {
     T(read_only, K_BOOL),
     F(restart, svc_restart),
     IGN(runtime),
-    T(scale, K_INT),
+    F(scale, svc_scale),
     F(secrets, svc_secrets),
     T(security_opt, K_LIST),
     T(shm_size, K_BYTES),

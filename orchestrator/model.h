@@ -418,6 +418,16 @@ struct volume *project_volume(const struct project *p, const char *key);
  * service's own position when the key is absent. */
 const struct m_pos *service_key_pos(const struct service *s, const char *key);
 
+/* Bounds on what a compose file may ask for, so that a hostile file is
+ * refused before it costs memory or kernel objects (README, "Limits"). */
+#define ORCH_MAX_SERVICES 1000	 /* services in a project */
+#define ORCH_MAX_NETWORKS 1000	 /* networks in a project */
+#define ORCH_MAX_VOLUMES 1000	 /* volumes in a project */
+#define ORCH_MAX_REPLICAS 1000	 /* deploy.replicas, scale, --scale */
+#define ORCH_MAX_CONTAINERS 2000 /* replicas of all services together */
+#define ORCH_MAX_PORTS 65536	 /* port entries (ranges expanded) */
+#define ORCH_MIN_MEMORY (6 << 20) /* docker's smallest memory limit */
+
 /* Containers to run: deploy.replicas, else scale, else 1. */
 int64_t service_replicas(const struct service *s);
 

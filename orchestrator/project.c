@@ -640,6 +640,7 @@ int compose_load(const struct compose_opts *o, struct project **out,
 	compose_convert(&c, root, p);
 	sb_free(&c.path);
 	apply_profiles(&l);
+	compose_check_values(p, diags);
 	if (!o->no_consistency)
 		validate_project(p, diags);
 	diag_sort(diags, first_diag);

@@ -605,9 +605,10 @@ static int apply_scale(struct project *m, char **scale, int64_t *replicas,
 		*eq = '\0';
 		char *end;
 		long n = strtol(eq + 1, &end, 10);
-		if (*end || n < 0 || n > 10000)
-			return err_set(e, EINVAL, "--scale %s: bad number",
-				       scale[k]);
+		if (end == eq + 1 || *end || n < 0 || n > ORCH_MAX_REPLICAS)
+			return err_set(e, EINVAL,
+				       "--scale %s: want a number from 0 to %d",
+				       scale[k], ORCH_MAX_REPLICAS);
 		bool found = false;
 		for (size_t i = 0; i < m->n_services; i++)
 			if (streq(m->services[i].name, s)) {
@@ -618,6 +619,14 @@ static int apply_scale(struct project *m, char **scale, int64_t *replicas,
 			return err_set(e, ENOENT, "--scale: no such service: %s",
 				       s);
 	}
+	int64_t total = 0;
+	for (size_t i = 0; i < m->n_services; i++)
+		total += replicas[i];
+	if (total > ORCH_MAX_CONTAINERS)
+		return err_set(e, EINVAL,
+			       "--scale: the project would run %lld containers, "
+			       "more than %d",
+			       (long long)total, ORCH_MAX_CONTAINERS);
 	return 0;
 }
 

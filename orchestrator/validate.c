@@ -350,25 +350,10 @@ static void check_subnets(const struct project *p, struct orch_diag *d)
 	free(v);
 }
 
-/* dns: IP addresses (IPv4 ones are used; netd has no IPv6). */
-static void check_dns(const struct service *s, struct orch_diag *d)
-{
-	for (size_t i = 0; s->dns && s->dns[i]; i++) {
-		unsigned char buf[16];
-		if (inet_pton(AF_INET, s->dns[i], buf) != 1 &&
-		    inet_pton(AF_INET6, s->dns[i], buf) != 1)
-			verr(d, service_key_pos(s, "dns"),
-			     "service \"%s\": dns server \"%s\" is not an IP "
-			     "address",
-			     s->name, s->dns[i]);
-	}
-}
-
 void validate_project(struct project *p, struct orch_diag *d)
 {
 	for (size_t i = 0; i < p->n_services; i++) {
 		check_refs(p, &p->services[i], d);
-		check_dns(&p->services[i], d);
 	}
 	find_cycles(p, d);
 	check_ports(p, d);

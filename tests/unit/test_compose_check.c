@@ -1,0 +1,246 @@
+/* Unit tests for the values a hostile compose file could use against the
+ * host: sysctls outside the container's namespaces, names and addresses
+ * that would inject lines into /etc/hosts or /etc/resolv.conf, relative
+ * working directories, tiny memory limits and counts that allocate. */
+#include "tests/unit/compose_test.h"
+
+#define SVC "services:\n  web:\n    image: x\n"
+
+/* Loads SVC followed by more, which must fail at line:col with what. */
+static void expect_svc_error(const char *more, int line, int col,
+			     const char *what)
+{
+	_cleanup_free_ char *yaml = xasprintf(SVC "%s", more);
+	expect_error(yaml, line, col, what);
+}
+
+static void expect_svc_ok(const char *more)
+{
+	_cleanup_free_ char *yaml = xasprintf(SVC "%s", more);
+	project_free(load_ok(yaml));
+}
+
+static void test_sysctls_host_wide(void **state)
+{
+	(void)state;
+	expect_svc_error("    sysctls:\n      kernel.printk_ratelimit: 6\n", 5,
+			 7,
+			 "sysctl \"kernel.printk_ratelimit\" is refused: it is "
+			 "not in a namespace");
+	expect_svc_error("    sysctls: [\"kernel.core_pattern=|/tmp/x\"]\n", 4,
+			 15, "sysctl \"kernel.core_pattern\" is refused");
+	expect_svc_error("    sysctls:\n      vm.overcommit_memory: 1\n", 5, 7,
+			 "is refused");
+	/* The '/' form is the same sysctl. */
+	expect_svc_error("    sysctls:\n      kernel/core_pattern: x\n", 5, 7,
+			 "sysctl \"kernel/core_pattern\" is refused");
+	expect_svc_error("    sysctls:\n      kernel.hostname: x\n", 5, 7,
+			 "set the host name with hostname: instead");
+	expect_svc_error("    sysctls:\n      \"net..x\": 1\n", 5, 7,
+			 "\"net..x\" is not a sysctl name");
+	expect_svc_error("    sysctls:\n      \"net/../kernel/x\": 1\n", 5, 7,
+			 "is not a sysctl name");
+}
+
+static void test_sysctls_namespaced(void **state)
+{
+	(void)state;
+	expect_svc_ok(
+	    "    sysctls:\n      net.ipv4.ip_forward: 1\n"
+	    "      net/ipv4/conf/eth0.100/rp_filter: 1\n"
+	    "      kernel.msgmax: 1\n      kernel.sem: 1 2 3 4\n"
+	    "      kernel.shmmax: 1\n      kernel.shm_rmid_forced: 1\n"
+	    "      fs.mqueue.msg_max: 10\n"
+	    "      kernel.domainname: x\n");
+	/* Joining another service's namespace keeps them namespaced. */
+	expect_svc_ok("    network_mode: service:db\n"
+		      "    sysctls: [net.core.somaxconn=1]\n"
+		      "  db:\n    image: x\n");
+}
+
+static void test_sysctls_shared_namespace(void **state)
+{
+	(void)state;
+	expect_svc_error("    network_mode: host\n"
+			 "    sysctls: [net.core.somaxconn=1]\n",
+			 5, 15, "not allowed with network_mode: host");
+	expect_svc_error("    ipc: host\n    sysctls: [kernel.shmmax=1]\n", 5,
+			 15, "not allowed with ipc: host");
+	expect_svc_error("    ipc: host\n    sysctls: [fs.mqueue.msg_max=1]\n",
+			 5, 15, "not allowed with ipc: host");
+	expect_svc_error("    uts: host\n    sysctls: [kernel.domainname=x]\n",
+			 5, 15, "not allowed with uts: host");
+}
+
+static void test_host_names(void **state)
+{
+	(void)state;
+	expect_svc_error("    hostname: \"good\\nbad\"\n", 4, 5,
+			 "services.web.hostname: \"good\\nbad\" is not a valid "
+			 "host name");
+	expect_svc_error("    hostname: ../x\n", 4, 5, "not a valid host name");
+	expect_svc_error("    hostname: -x\n", 4, 5, "not a valid host name");
+	expect_svc_error("    hostname: a..b\n", 4, 5, "not a valid host name");
+	/* 65 bytes: more than the kernel keeps. */
+	expect_svc_error("    hostname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+			 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+			 4, 5, "not a valid host name");
+	expect_svc_error("    domainname: \"x.com\\nsearch evil\"\n", 4, 5,
+			 "not a valid domain name");
+	expect_svc_ok("    hostname: web-1.example_internal\n"
+		      "    domainname: example.com.\n");
+}
+
+static void test_resolver_lines(void **state)
+{
+	(void)state;
+	expect_svc_error("    dns_search: [\"x.com\\nnameserver 6.6.6.6\"]\n",
+			 4, 5,
+			 "services.web.dns_search: \"x.com\\nnameserver "
+			 "6.6.6.6\" is not a valid search domain");
+	expect_svc_error("    dns_search: \"a/b\"\n", 4, 5,
+			 "not a valid search domain");
+	expect_svc_error("    dns_opt: [\"ndots:1\\nnameserver 6.6.6.6\"]\n", 4,
+			 5, "is not a resolver option");
+	expect_svc_error("    dns: [\"1.1.1.1\\nnameserver 6.6.6.6\"]\n", 4, 5,
+			 "is not an IP address");
+	expect_svc_ok("    dns: [1.1.1.1, \"2001:db8::1\"]\n"
+		      "    dns_search: [corp.example, example.org.]\n"
+		      "    dns_opt: [ndots:2, rotate, use-vc]\n");
+}
+
+static void test_extra_hosts(void **state)
+{
+	(void)state;
+	expect_svc_error(
+	    "    extra_hosts: [\"evil\\n6.6.6.6 injected:1.2.3.4\"]\n", 4, 19,
+	    "services.web.extra_hosts: \"evil\\n6.6.6.6 injected\" is not a "
+	    "valid host name");
+	expect_svc_error("    extra_hosts: [\"h:1.2.3.4\\n6.6.6.6 x\"]\n", 4,
+			 19, "is not an IP address");
+	expect_svc_error("    extra_hosts:\n      h: not-an-ip\n", 5, 7,
+			 "\"not-an-ip\" is not an IP address");
+	struct project *p = load_ok(SVC "    extra_hosts:\n"
+					"      - a:1.2.3.4\n"
+					"      - b=2001:db8::1\n"
+					"      - c=[2001:db8::2]\n");
+	const struct service *s = &p->services[0];
+	assert_string_equal(kv_get_value(&s->extra_hosts, "a"), "1.2.3.4");
+	assert_string_equal(kv_get_value(&s->extra_hosts, "b"), "2001:db8::1");
+	assert_string_equal(kv_get_value(&s->extra_hosts, "c"), "2001:db8::2");
+	project_free(p);
+}
+
+static void test_aliases(void **state)
+{
+	(void)state;
+	expect_svc_error(
+	    "    networks:\n      n:\n        aliases: [\"a\\nb\"]\n"
+	    "networks:\n  n: {}\n",
+	    5, 7, "\"a\\nb\" is not a valid network alias");
+	expect_svc_error("    networks:\n      n:\n        aliases: [../../x]\n"
+			 "networks:\n  n: {}\n",
+			 5, 7, "\"../../x\" is not a valid network alias");
+	expect_svc_error("    links: [\"db:../x\"]\n  db:\n    image: x\n", 4,
+			 5, "\"../x\" is not a valid link alias");
+	expect_svc_ok("    links: [\"db:database\"]\n    networks:\n      n:\n"
+		      "        aliases: [api, api.internal]\n"
+		      "  db:\n    image: x\n    networks: [n]\n"
+		      "networks:\n  n: {}\n");
+}
+
+static void test_object_names(void **state)
+{
+	(void)state;
+	expect_error("services:\n  \"a\\nb\":\n    image: x\n", 2, 3,
+		     "invalid service name \"a\\nb\"");
+	expect_error("services:\n  ..:\n    image: x\n", 2, 3,
+		     "invalid service name \"..\"");
+	expect_error(
+	    "services:\n  web:\n    image: x\n    networks: [\"../n\"]\n"
+	    "networks:\n  \"../n\": {}\n",
+	    6, 3, "invalid network name \"../n\"");
+	expect_error("services:\n  web:\n    image: x\n"
+		     "networks:\n  n:\n    name: \"a/b\"\n",
+		     5, 3, "invalid network name \"a/b\"");
+	expect_error("services:\n  web:\n    image: x\nvolumes:\n  v:\n"
+		     "    name: \"../v\"\n",
+		     5, 3, "invalid volume name \"../v\"");
+	expect_error("services:\n  web:\n    image: x\n    container_name: "
+		     "\"a/b\"\n",
+		     4, 21, "invalid container name");
+}
+
+static void test_working_dir_memory(void **state)
+{
+	(void)state;
+	expect_svc_error("    working_dir: app\n", 4, 5,
+			 "services.web.working_dir: \"app\" is not an absolute "
+			 "path");
+	expect_svc_error("    mem_limit: 1m\n", 4, 5,
+			 "services.web.mem_limit: 1048576 bytes is below the "
+			 "smallest memory limit");
+	expect_svc_error("    deploy:\n      resources:\n        limits:\n"
+			 "          memory: 4m\n",
+			 4, 5, "deploy.resources.limits.memory: 4194304 bytes");
+	expect_svc_ok("    working_dir: /app\n    mem_limit: 6m\n");
+}
+
+static void test_counts(void **state)
+{
+	(void)state;
+	expect_svc_error("    deploy: {replicas: 1000000}\n", 4, 24,
+			 "1000000 is out of range (0 to 1000)");
+	expect_svc_error("    scale: 1001\n", 4, 12,
+			 "1001 is out of range (0 to 1000)");
+	expect_svc_ok("    scale: 1000\n");
+	expect_error("services:\n  a:\n    image: x\n    scale: 1000\n"
+		     "  b:\n    image: x\n    scale: 1000\n"
+		     "  c:\n    image: x\n",
+		     8, 3, "more than 2000 containers");
+	/* Ports of all replicas together. */
+	expect_error("services:\n  a:\n    image: x\n    scale: 2\n"
+		     "    ports: [\"1-40000\"]\n",
+		     5, 5, "publish more than 65536 ports");
+	/* Ranges expanded count; the bound stops before allocating more. */
+	expect_svc_error("    ports: [\"1-65535\", \"1-65535\"]\n", 4, 24,
+			 "too many ports");
+	expect_svc_error("    expose: [\"1-65535\", \"1-65535\"]\n", 4, 25,
+			 "too many ports");
+}
+
+static void test_too_many_objects(void **state)
+{
+	(void)state;
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "services:\n");
+	for (int i = 0; i <= ORCH_MAX_SERVICES; i++)
+		sb_printf(&sb, "  s%d: {image: x}\n", i);
+	expect_error(sb.buf, 1, 1,
+		     "services: 1001 entries, more than the 1000");
+	sb.len = 0;
+	sb_adds(&sb, "services:\n  web: {image: x}\nnetworks:\n");
+	for (int i = 0; i <= ORCH_MAX_NETWORKS; i++)
+		sb_printf(&sb, "  n%d: {}\n", i);
+	expect_error(sb.buf, 3, 1, "networks: 1001 entries");
+	sb_free(&sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sysctls_host_wide),
+	    cmocka_unit_test(test_sysctls_namespaced),
+	    cmocka_unit_test(test_sysctls_shared_namespace),
+	    cmocka_unit_test(test_host_names),
+	    cmocka_unit_test(test_resolver_lines),
+	    cmocka_unit_test(test_extra_hosts),
+	    cmocka_unit_test(test_aliases),
+	    cmocka_unit_test(test_object_names),
+	    cmocka_unit_test(test_working_dir_memory),
+	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_too_many_objects),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
