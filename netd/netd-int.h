@@ -165,6 +165,11 @@ int policy_port_check(const struct netd_config *cfg, uid_t uid, unsigned port,
  * message naming the process holding it, or another error. */
 int hostport_check(const char *proto, uint32_t ip, unsigned port,
 		   struct orch_err *e);
+/* The same for ports port..port+count-1; a long range in one pass over
+ * the host's socket tables (a socket bound but neither listening nor
+ * connected is not in them). */
+int hostport_check_range(const char *proto, uint32_t ip, unsigned port,
+			 unsigned count, struct orch_err *e);
 /* net.ipv4.ip_unprivileged_port_start of netd's namespace (1024 when it
  * cannot be read). */
 unsigned hostport_unprivileged_start(void);

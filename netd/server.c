@@ -962,12 +962,8 @@ static int port_conflicts(struct server *s, const struct call *c,
 				       n->project, n->name);
 		}
 	}
-	for (unsigned k = 0; k < pa->count; k++) {
-		int r = hostport_check(pa->proto, pa->ip, pa->port + k, c->e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return hostport_check_range(pa->proto, pa->ip, pa->port, pa->count,
+				    c->e);
 }
 
 static int op_port_publish(struct server *s, struct call *c, json_t **res,

@@ -95,6 +95,7 @@ wait_for 10 sh -c "ss -Hltn | grep -q ':18555 '"
 snap
 check_match "a port a host process listens on is refused for root" "18555/tcp is already in use by pid $lpid" "$(ncall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}' 2>&1)"
 check_match "and for the user" "18555/tcp is already in use" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":18555,"container_port":80}')"
+check_match "and in the middle of a long range" "18555/tcp is already in use by pid $lpid" "$(ncall port.publish '{"network":"u_net","container_id":"uc","host_port":18500,"container_port":80,"count":100}' 2>&1)"
 check "the listener and the firewall are as they were" same_host
 kill $lpid
 snap

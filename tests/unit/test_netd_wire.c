@@ -158,17 +158,24 @@ static void test_replies_and_objects(void **state)
 				   .ifname = "eth0",
 				   .host_ifname = "ov-1",
 				   .default_route = true};
-	struct netd_port port = {.container_id = "c1",
-				 .proto = "tcp",
-				 .host_ip = "",
-				 .host_port = 8080,
-				 .container_port = 80};
+	struct netd_port port[] = {{.container_id = "c1",
+				    .proto = "tcp",
+				    .host_ip = "",
+				    .host_port = 8080,
+				    .container_port = 80,
+				    .count = 1},
+				   {.container_id = "c1",
+				    .proto = "udp",
+				    .host_ip = "",
+				    .host_port = 20000,
+				    .container_port = 20000,
+				    .count = 20000}};
 	struct netd_pair pair = {.from = "web", .to = "db"};
 	struct netd_network n = {.id = "ab", .name = "p_front", .project = "p",
 				 .bridge = "ob-ab", .subnet = "10.210.0.0/24",
 				 .gateway = "10.210.0.1", .icc = true, .owner = 1000,
 				 .labels = aliases, .endpoints = &ep,
-				 .n_endpoints = 1, .ports = &port, .n_ports = 1,
+				 .n_endpoints = 1, .ports = port, .n_ports = 2,
 				 .pairs = &pair, .n_pairs = 1};
 	json_t *j = netd_network_to_json(&n);
 	struct netd_network back;
@@ -181,6 +188,11 @@ static void test_replies_and_objects(void **state)
 	assert_string_equal(back.endpoints[0].aliases[0], "www");
 	assert_true(back.endpoints[0].default_route);
 	assert_int_equal(back.ports[0].host_port, 8080);
+	assert_int_equal(back.ports[0].count, 1);
+	/* A range stays one object, whatever its length. */
+	assert_int_equal(back.n_ports, 2);
+	assert_int_equal(back.ports[1].host_port, 20000);
+	assert_int_equal(back.ports[1].count, 20000);
 	assert_string_equal(back.pairs[0].to, "db");
 	netd_network_clear(&back);
 	json_t *bad = json_pack("{s:i}", "name", 3);
