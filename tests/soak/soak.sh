@@ -81,6 +81,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # A random delay in [0, $1] ms, as seconds for sleep.
 rand_delay() { local ms=$((RANDOM * RANDOM % ($1 + 1))); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
 container_pids() { grep -o '"pid":[1-9][0-9]*' "$ORCH_RUN/projects/$P/status.json" 2>/dev/null | cut -d: -f2; }
+sup_alive() { kill -0 "$(cat "$ORCH_RUN/projects/$P/supervisor.pid" 2>/dev/null)" 2>/dev/null; }
 pid_gone() { ! container_pids | grep -qx "$1"; }
 # until_true SECONDS CMD...: polls CMD every 50 ms.
 until_true() {
@@ -119,8 +120,8 @@ fault() {
 		p=$(pick "$(container_pids)")
 		echo "kill-container"
 		# The supervisor records the exit before anything else is done,
-		# as a user who saw it die would wait (bounded: it may be dead).
-		[ -n "$p" ] && kill -9 "$p" && until_true 3 pid_gone "$p" ;;
+		# as a user who saw it die would wait (if it lives).
+		[ -n "$p" ] && kill -9 "$p" && sup_alive && until_true 3 pid_gone "$p" ;;
 	4) echo "kill-supervisor"; kill -9 "$(cat "$ORCH_RUN/projects/$P/supervisor.pid" 2>/dev/null)" 2>/dev/null ;;
 	5) echo "kill-netd"; kill -9 "$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)" 2>/dev/null ;;
 	6) echo "kill-up-recreate"; up_killed --force-recreate ;;
@@ -240,7 +241,7 @@ n_done() {
 	if [ -n "$4" ]; then
 		fail "$P cycle $n ($3) ${ms} ms" "$4"
 	elif [ -n "$leaked" ]; then
-		fail "$P cycle $n ($3) ${ms} ms: leaked" "$(echo "$leaked" | head -40)"
+		fail "$P cycle $n ($3) ${ms} ms: leaked" "$(echo "$leaked" | head -40 | sed "2,\$s/^/  /")"
 		LEAKS=$((LEAKS + $(echo "$leaked" | wc -l)))
 		# Report each leak once.
 		LC_ALL=C sort -m "$T/census.ref" <(echo "$leaked") > "$T/census.ref2"
