@@ -95,9 +95,10 @@ int64_t layer_size(const char *diff_id)
 }
 
 /* Removes scratch directories whose owner died: an owner holds an flock
- * on its directory for as long as it lives.  Very young ones are spared,
- * their owner may not have locked them yet. */
-static void tmp_sweep(const char *base)
+ * on its directory for as long as it lives, and creates and locks it
+ * under a shared lock on tmp itself, which the sweep holds exclusively:
+ * a directory it can lock is dead. */
+static void tmp_sweep_locked(const char *base)
 {
 	DIR *d = opendir(base);
 	if (!d)
@@ -109,10 +110,7 @@ static void tmp_sweep(const char *base)
 		_cleanup_close_ int fd =
 		    openat(dirfd(d), de->d_name,
 			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		struct stat st;
-		if (fd < 0 || fstat(fd, &st) < 0 ||
-		    st.st_mtime > time(NULL) - 60 ||
-		    flock(fd, LOCK_EX | LOCK_NB) < 0)
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
 			continue;
 		_cleanup_free_ char *p = path_join(base, de->d_name);
 		struct orch_err e = {0};
@@ -122,13 +120,33 @@ static void tmp_sweep(const char *base)
 	closedir(d);
 }
 
+/* tmp itself, open to be locked, or -1. */
+static int tmp_lock_open(const char *base)
+{
+	return open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+void store_tmp_sweep(void)
+{
+	_cleanup_free_ char *base = path_join(orch_root(), "tmp");
+	_cleanup_close_ int lock = tmp_lock_open(base);
+	if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+		tmp_sweep_locked(base);
+}
+
 int store_tmpdir(const char *what, char **out, int *lock, struct orch_err *e)
 {
 	_cleanup_free_ char *base = path_join(orch_root(), "tmp");
 	int r = mkdir_p(base, 0700, e);
 	if (r < 0)
 		return r;
-	tmp_sweep(base);
+	_cleanup_close_ int tl = tmp_lock_open(base);
+	if (tl < 0)
+		return err_sys(e, errno, "opening %s", base);
+	if (flock(tl, LOCK_EX | LOCK_NB) == 0)
+		tmp_sweep_locked(base);
+	if (RETRY_EINTR(flock(tl, LOCK_SH)) < 0)
+		return err_sys(e, errno, "locking %s", base);
 	char *t = xasprintf("%s/%s-XXXXXX", base, what);
 	if (!mkdtemp(t)) {
 		r = err_sys(e, errno, "creating a directory in %s", base);

@@ -100,6 +100,9 @@ int image_store_config(const char *config, size_t len, char *const *refs,
  * as long as the caller keeps *lock open; those of dead owners are
  * removed on the way. */
 int store_tmpdir(const char *what, char **out, int *lock, struct orch_err *e);
+/* Removes the scratch directories of dead owners, unless another process
+ * is making one at this moment. */
+void store_tmp_sweep(void);
 
 /* Locks of the store ($ORCH_ROOT/images/<name>), flock op LOCK_SH or
  * LOCK_EX; returns the fd to close.  The index lock guards

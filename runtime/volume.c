@@ -459,13 +459,15 @@ static void sweep_unfinished(void)
 	closedir(d);
 }
 
-/* Sweeps what crashed creations left, unless a creation runs now. */
+/* Sweeps what crashed creations and populations left, unless one runs
+ * now. */
 static void sweep_unfinished_if_idle(void)
 {
 	_cleanup_free_ char *p = path_join(orch_root(), "volumes/.lock");
 	_cleanup_close_ int fd = open(p, O_RDWR | O_CLOEXEC);
 	if (fd >= 0 && RETRY_EINTR(flock(fd, LOCK_EX | LOCK_NB)) == 0)
 		sweep_unfinished();
+	store_tmp_sweep();
 }
 
 /* Builds the volume in dir (not yet visible under its name). */
@@ -582,8 +584,8 @@ int rt_volume_list(struct rt_volume ***out, size_t *n, struct orch_err *e)
 	_cleanup_free_ char *dir = path_join(orch_root(), "volumes");
 	struct rt_volume **v = xcalloc(1, sizeof(*v));
 	size_t k = 0;
-	/* Every down lists the volumes: a creation an up was killed in
-	 * leaves nothing behind it. */
+	/* Every down lists the volumes: a creation or population an up was
+	 * killed in leaves nothing behind it. */
 	sweep_unfinished_if_idle();
 	DIR *d = opendir(dir);
 	if (!d && errno != ENOENT) {

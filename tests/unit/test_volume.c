@@ -100,12 +100,50 @@ static void test_list_sweeps_unfinished(void **state)
 	unsetenv("ORCH_ROOT");
 }
 
+/* A scratch directory whose owner died (it holds no lock on it) goes at
+ * the next listing, however young; a live owner's stays. */
+static void test_list_sweeps_dead_scratch(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/orch-unit-vol.XXXXXX";
+	assert_non_null(mkdtemp(root));
+	setenv("ORCH_ROOT", root, 1);
+	char *live = NULL;
+	int live_lock = -1;
+	struct orch_err e = {0};
+	assert_int_equal(store_tmpdir("populate", &live, &live_lock, &e), 0);
+	char dead[1024];
+	snprintf(dead, sizeof(dead), "%s/tmp/populate-dead", root);
+	assert_int_equal(mkdir(dead, 0700), 0);
+
+	struct rt_volume **v = NULL;
+	size_t n = 1;
+	assert_int_equal(rt_volume_list(&v, &n, &e), 0);
+	free(v);
+	assert_int_equal(access(dead, F_OK), -1);
+	assert_int_equal(access(live, F_OK), 0);
+
+	close(live_lock);
+	assert_int_equal(rt_volume_list(&v, &n, &e), 0);
+	free(v);
+	assert_int_equal(access(live, F_OK), -1);
+	free(live);
+	char p[1100];
+	snprintf(p, sizeof(p), "%s/tmp", root);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/volumes", root);
+	rmdir(p);
+	rmdir(root);
+	unsetenv("ORCH_ROOT");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_mountinfo_unescape),
 	    cmocka_unit_test(test_list_sweeps_unfinished),
+	    cmocka_unit_test(test_list_sweeps_dead_scratch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
