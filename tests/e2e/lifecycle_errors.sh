@@ -68,7 +68,7 @@ Y
 fails nocmd 'compose.yaml:4:[0-9]+: service "web": command "no-such-program" not found'
 
 # A port held by a listening socket on the host.
-"$PY" -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 18097)); s.listen(); time.sleep(60)' &
+"$PY" -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 18097)); s.listen(); time.sleep(600)' &
 holder=$!
 on_exit "kill $holder"
 wait_for 20 sh -c "ss -ltn | grep -q ':18097 '"
