@@ -78,8 +78,10 @@ sed 's/"-h", "\/var\/www"/"-h", "\/"/; /^version:/d' "$(dirname "$0")/stack10.ya
 # orc CMD...: orch on the current stack; a command that hangs is killed.
 orc() { timeout -s KILL 120 "$O" --progress quiet -p "$P" -f "$T/$P/compose.yaml" "$@"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# A random delay in [0, $1] ms, as seconds for sleep.
-rand_delay() { local ms=$((RANDOM * RANDOM % ($1 + 1))); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
+# Random choices are made by this shell, never in a subshell (bash seeds
+# each subshell afresh): a run is replayed from its seed.
+# rand_delay MS: DELAY, a random delay in [0, MS] ms, in seconds.
+rand_delay() { local ms=$((RANDOM * RANDOM % ($1 + 1))); DELAY=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000))); }
 container_pids() { grep -o '"pid":[1-9][0-9]*' "$ORCH_RUN/projects/$P/status.json" 2>/dev/null | cut -d: -f2; }
 sup_alive() { kill -0 "$(cat "$ORCH_RUN/projects/$P/supervisor.pid" 2>/dev/null)" 2>/dev/null; }
 pid_gone() { ! container_pids | grep -qx "$1"; }
@@ -89,7 +91,8 @@ until_true() {
 	while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
 	return 1
 }
-pick() { local a=($1); [ ${#a[@]} -gt 0 ] && echo "${a[RANDOM % ${#a[@]}]}"; }
+# pick WORDS: PICKED, one of them at random (empty if none).
+pick() { local a=($1); PICKED=; [ ${#a[@]} -gt 0 ] && PICKED=${a[RANDOM % ${#a[@]}]}; return 0; }
 # Every container id this stack has had: its cgroups are looked for.
 note_ids() {
 	touch "$T/ids"
@@ -104,27 +107,28 @@ note_ids() {
 up_killed() {
 	"$O" --progress quiet -p "$P" -f "$T/$P/compose.yaml" up -d "$@" >/dev/null 2>&1 &
 	local up=$!
-	sleep "$(rand_delay "$UP_MS")"
+	rand_delay "$UP_MS"
+	sleep "$DELAY"
 	kill -9 "$up" 2>/dev/null
 	wait "$up" 2>/dev/null
 	note_ids
 }
 
-# fault: one random fault; prints its name.
+# fault: one random fault; OP is its name.
 fault() {
 	local p
 	case $((RANDOM % 7)) in
-	0) echo "restart"; orc restart -t 0 >/dev/null 2>&1 ;;
-	1) p=$(pick "$SERVICES"); echo "restart-$p"; orc restart -t 0 "$p" >/dev/null 2>&1 ;;
+	0) OP=restart; orc restart -t 0 >/dev/null 2>&1 ;;
+	1) pick "$SERVICES"; OP="restart-$PICKED"; orc restart -t 0 "$PICKED" >/dev/null 2>&1 ;;
 	2 | 3)
-		p=$(pick "$(container_pids)")
-		echo "kill-container"
+		pick "$(container_pids)"; p=$PICKED
+		OP=kill-container
 		# The supervisor records the exit before anything else is done,
 		# as a user who saw it die would wait (if it lives).
 		[ -n "$p" ] && kill -9 "$p" && sup_alive && until_true 3 pid_gone "$p" ;;
-	4) echo "kill-supervisor"; kill -9 "$(cat "$ORCH_RUN/projects/$P/supervisor.pid" 2>/dev/null)" 2>/dev/null ;;
-	5) echo "kill-netd"; kill -9 "$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)" 2>/dev/null ;;
-	6) echo "kill-up-recreate"; up_killed --force-recreate ;;
+	4) OP=kill-supervisor; kill -9 "$(cat "$ORCH_RUN/projects/$P/supervisor.pid" 2>/dev/null)" 2>/dev/null ;;
+	5) OP=kill-netd; kill -9 "$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)" 2>/dev/null ;;
+	6) OP=kill-up-recreate; up_killed --force-recreate ;;
 	esac
 	return 0
 }
@@ -184,7 +188,7 @@ netd_idle_pss() {
 # ---- a cycle -------------------------------------------------------------
 # cycle N: up, faults, up again, down, census; one ok/not ok line.
 cycle() {
-	local n=$1 ops="" k t0 t1 running why=""
+	local n=$1 ops="" k nf t0 t1 running why=""
 	t0=$(now_ms)
 	# A quarter of the cycles start with an up killed at a random moment;
 	# half of those go straight to down.
@@ -201,8 +205,10 @@ cycle() {
 	orc up -d --wait >"$T/out" 2>&1 || why="up --wait failed: $(tail -3 "$T/out")"
 	note_ids
 	if [ -z "$why" ]; then
-		for k in $(seq 1 $((1 + RANDOM % 3))); do
-			ops="$ops $(fault)"
+		nf=$((1 + RANDOM % 3))
+		for k in $(seq 1 "$nf"); do
+			fault
+			ops="$ops $OP"
 			note_ids
 		done
 		orc up -d --wait >"$T/out" 2>&1 || why="up --wait after the faults failed: $(tail -3 "$T/out")"
