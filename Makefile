@@ -11,7 +11,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -fno-strict-aliasi
 # One section per function, so that programs can drop what they never call
 # (and the shared libraries only that code needed).
 CFLAGS  += -ffunction-sections -fdata-sections
-PKGS    := yaml-0.1 libnl-3.0 libnl-route-3.0 libnftables libcap libseccomp libarchive libcrypto ldns jansson
+PKGS    := yaml-0.1 libnl-3.0 libnl-route-3.0 libnftables libcap libseccomp libarchive libcrypto ldns jansson libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  += $(PKG_CFLAGS)
@@ -24,6 +24,7 @@ Q       := @
 DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev \
 	libnftables-dev nftables libcap-dev libseccomp-dev libcmocka-dev \
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
+	libcurl4-openssl-dev docker-registry skopeo apache2-utils \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
 	iputils-ping netcat-openbsd debootstrap lld
 

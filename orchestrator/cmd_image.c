@@ -61,26 +61,66 @@ static int image_usage(FILE *f, int code)
 	    "stdin)\n"
 	    "  load [-i FILE|DIR]        Load a docker-archive or OCI layout\n"
 	    "                            (from stdin without -i)\n"
-	    "  ls [-q]                   List images\n"
+	    "  ls [-q] [--digests]       List images\n"
 	    "  rm [-f] IMAGE...          Remove images\n"
 	    "  inspect IMAGE...          Show images' config as JSON\n"
 	    "  tag SOURCE TARGET         Give an image another name\n"
 	    "  build [-t NAME] CONTEXT   Build an image from a "
-	    "Containerfile\n");
+	    "Containerfile\n"
+	    "  pull [--platform P] REF   Pull an image from a registry\n");
 	return code;
+}
+
+/* The digest recorded for repo (of "repo:tag"), or "<none>". */
+static const char *repo_digest(const struct rt_image *img, const char *repo)
+{
+	size_t n = strlen(repo);
+	for (size_t i = 0; img->digests && img->digests[i]; i++)
+		if (strncmp(img->digests[i], repo, n) == 0 &&
+		    img->digests[i][n] == '@')
+			return img->digests[i] + n + 1;
+	return "<none>";
+}
+
+static void images_ls_row(const struct rt_image *img, bool digests)
+{
+	char ago[64], size[32];
+	human_ago(img->created, ago, sizeof(ago));
+	human_size(img->size, size, sizeof(size));
+	size_t nn = strv_len(img->names), nd = strv_len(img->digests);
+	/* An image pulled by digest alone has no tag: one row per digest. */
+	size_t rows = nn ? nn : nd ? nd : 1;
+	for (size_t k = 0; k < rows; k++) {
+		_cleanup_free_ char *repo = xstrdup(
+		    nn ? img->names[k] : nd ? img->digests[k] : "<none>:<none>");
+		char *sep = nn || !nd ? strrchr(repo, ':') : strchr(repo, '@');
+		*sep = '\0';
+		const char *tag = nn || !nd ? sep + 1 : "<none>";
+		if (digests)
+			printf("%-30s %-12s %-71s %-14.12s %-24s %s\n", repo,
+			       tag, repo_digest(img, repo), img->id, ago,
+			       size);
+		else
+			printf("%-30s %-12s %-14.12s %-24s %s\n", repo, tag,
+			       img->id, ago, size);
+	}
 }
 
 static int images_ls(int argc, char **argv)
 {
-	bool quiet = false;
+	bool quiet = false, digests = false;
 	static const struct option opts[] = {{"quiet", no_argument, 0, 'q'},
+					     {"digests", no_argument, 0, 'd'},
 					     {0, 0, 0, 0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
-		if (c != 'q')
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'd')
+			digests = true;
+		else
 			return image_usage(stderr, 2);
-		quiet = true;
 	}
 	if (optind != argc)
 		return image_usage(stderr, 2);
@@ -91,29 +131,18 @@ static int images_ls(int argc, char **argv)
 		log_error("%s", e.msg);
 		return 1;
 	}
-	if (!quiet)
+	if (!quiet && digests)
+		printf("%-30s %-12s %-71s %-14s %-24s %s\n", "REPOSITORY", "TAG",
+		       "DIGEST", "IMAGE ID", "CREATED", "SIZE");
+	else if (!quiet)
 		printf("%-30s %-12s %-14s %-24s %s\n", "REPOSITORY", "TAG",
 		       "IMAGE ID", "CREATED", "SIZE");
 	for (size_t i = 0; i < n; i++) {
-		struct rt_image *img = imgs[i];
-		if (quiet) {
-			printf("%.12s\n", img->id);
-			rt_image_free(img);
-			continue;
-		}
-		char ago[64], size[32];
-		human_ago(img->created, ago, sizeof(ago));
-		human_size(img->size, size, sizeof(size));
-		size_t nn = strv_len(img->names);
-		for (size_t k = 0; k < (nn ? nn : 1); k++) {
-			_cleanup_free_ char *repo =
-			    xstrdup(nn ? img->names[k] : "<none>:<none>");
-			char *colon = strrchr(repo, ':');
-			*colon = '\0';
-			printf("%-30s %-12s %-14.12s %-24s %s\n", repo,
-			       colon + 1, img->id, ago, size);
-		}
-		rt_image_free(img);
+		if (quiet)
+			printf("%.12s\n", imgs[i]->id);
+		else
+			images_ls_row(imgs[i], digests);
+		rt_image_free(imgs[i]);
 	}
 	free(imgs);
 	return 0;
@@ -359,7 +388,7 @@ static int project_images(int argc, char **argv, const char *usage)
 
 int cmd_images(int argc, char **argv)
 {
-	static const char usage[] = "[-q] [--format table|json] [SERVICE...]";
+	static const char usage[] = "[-q] [--digests] [--format table|json] [SERVICE...]";
 	if (args_want_help(argc, argv)) {
 		printf("Usage: orch images %s\n\n"
 		       "In a project (a compose file here or above, or -f/-p): "
@@ -394,6 +423,8 @@ int cmd_image(int argc, char **argv)
 		return image_tag(argc - 1, argv + 1);
 	if (streq(sub, "build"))
 		return cmd_image_build(argc - 1, argv + 1);
+	if (streq(sub, "pull"))
+		return cmd_image_pull(argc - 1, argv + 1);
 	fprintf(stderr, "orch image: unknown command \"%s\"\n", sub);
 	return image_usage(stderr, 2);
 }

@@ -44,6 +44,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
 /* Builds (cmd_build.c): `orch image build`, `orch build`. */
 int cmd_image_build(int argc, char **argv);
+int cmd_image_pull(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 struct project;
 struct service;

@@ -221,16 +221,12 @@ static void pipeline_close(struct pipeline *p)
 	free(p);
 }
 
-static int pipeline_open(const char *path, struct pipeline **out,
-			 struct orch_err *e)
+/* Takes fd over: pipeline_close closes it. */
+static int pipeline_open_fd(int fd, const char *path, struct pipeline **out,
+			    struct orch_err *e)
 {
 	struct pipeline *p = xcalloc(1, sizeof(*p));
-	p->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (p->fd < 0) {
-		int r = err_sys(e, errno, "opening %s", path);
-		free(p);
-		return r;
-	}
+	p->fd = fd;
 	p->blob = EVP_MD_CTX_new();
 	p->diff = EVP_MD_CTX_new();
 	if (!p->blob || !p->diff)
@@ -262,6 +258,15 @@ static int pipeline_open(const char *path, struct pipeline **out,
 	}
 	*out = p;
 	return 0;
+}
+
+static int pipeline_open(const char *path, struct pipeline **out,
+			 struct orch_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	return pipeline_open_fd(fd, path, out, e);
 }
 
 /* Reads what follows the tar's end marker so that both digests cover the
@@ -643,10 +648,11 @@ static int extract_all(struct pipeline *p, int rootfd, bool overlay,
 	}
 }
 
-static int layer_extract_tmp(const char *path, const char *tmp,
+static int layer_extract_tmp(int fd, const char *path, const char *tmp,
 			     const struct layer_expect *want, char diff[72],
 			     struct orch_err *e)
 {
+	_cleanup_close_ int in = fd;
 	_cleanup_free_ char *diffdir = path_join(tmp, "diff");
 	if (mkdir(diffdir, 0755) < 0)
 		return err_sys(e, errno, "creating %s", diffdir);
@@ -655,7 +661,7 @@ static int layer_extract_tmp(const char *path, const char *tmp,
 	if (rootfd < 0)
 		return err_sys(e, errno, "opening %s", diffdir);
 	struct pipeline *p;
-	int r = pipeline_open(path, &p, e);
+	int r = pipeline_open_fd(move_fd(in), path, &p, e);
 	if (r < 0)
 		return r;
 	char blob[72];
@@ -694,6 +700,21 @@ int layer_store(const char *path, const struct layer_expect *want,
 			*diff_id_out = xstrdup(want->diff_id);
 		return 0;
 	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	return layer_store_fd(fd, path, want, diff_id_out, e);
+}
+
+int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
+		   char **diff_id_out, struct orch_err *e)
+{
+	_cleanup_close_ int in = fd;
+	if (want && want->diff_id && layer_exists(want->diff_id)) {
+		if (diff_id_out)
+			*diff_id_out = xstrdup(want->diff_id);
+		return 0;
+	}
 	_cleanup_free_ char *layers = path_join(orch_root(), "layers");
 	int r = mkdir_p(layers, 0700, e);
 	if (r < 0)
@@ -704,7 +725,7 @@ int layer_store(const char *path, const struct layer_expect *want,
 	if (r < 0)
 		return r;
 	char diff[72];
-	r = layer_extract_tmp(path, tmp, want, diff, e);
+	r = layer_extract_tmp(move_fd(in), path, tmp, want, diff, e);
 	if (r < 0) {
 		rm_rf(tmp, NULL);
 		return r;

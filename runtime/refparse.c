@@ -217,7 +217,8 @@ int image_ref_parse(const char *ref, struct image_ref *r, struct orch_err *e)
 	}
 	if (!domain_valid(r->domain)) {
 		image_ref_clear(r);
-		return ref_fail(e, ref, "the registry is not a valid host[:port]");
+		return ref_fail(e, ref,
+				"the registry is not a valid host[:port]");
 	}
 	for (const char *p = r->path; *p; p++)
 		if (isupper((unsigned char)*p)) {

@@ -229,6 +229,44 @@ int rt_image_import(const char *tarball, const char *ref, char id[65],
 int rt_image_load(const char *path, char ***refs, struct orch_err *e);
 int rt_image_remove(const char *ref, bool force, struct orch_err *e);
 int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e);
+
+/* ---- registries (pull.c, push.c, regauth.c) ---------------------------- */
+
+/* What a pull or push tells as it goes: per layer (layer = its digest),
+ * a status ("Waiting", "Downloading", "Pull complete", "Already exists",
+ * "Pushed", ...) with bytes done/total when known (else -1). */
+typedef void (*rt_progress_fn)(void *ctx, const char *ref, const char *layer,
+			       const char *status, int64_t done,
+			       int64_t total);
+
+struct rt_pull_opts {
+	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
+	rt_progress_fn progress;
+	void *progress_ctx;
+};
+
+struct rt_pull_result {
+	char id[65];	  /* the image id */
+	char digest[136]; /* "sha256:..." of the manifest (or index) */
+	bool updated;	  /* false: the image was already in the store */
+};
+
+/* Pulls ref from its registry into the store: manifest (or index, then
+ * the platform's manifest), config and layers verified against their
+ * digests; layers streamed, fetched in parallel (ORCH_PULL_JOBS, 4) and
+ * never twice, even by concurrent pulls.  The image is recorded (as
+ * name:tag and name@digest) only once everything is verified. */
+int rt_image_pull(const char *ref, const struct rt_pull_opts *o,
+		  struct rt_pull_result *res, struct orch_err *e);
+/* Pushes a stored image to the registry ref names (layers gzipped, blobs
+ * the registry has skipped); *digest receives the manifest's. */
+int rt_image_push(const char *ref, const struct rt_pull_opts *o,
+		  char **digest, struct orch_err *e);
+/* Checks user/pass with registry (NULL: docker.io) and stores them in the
+ * docker config file; logout removes them (1 when there were some). */
+int rt_registry_login(const char *registry, const char *user,
+		      const char *pass, struct orch_err *e);
+int rt_registry_logout(const char *registry, struct orch_err *e);
 /* The image's config as OCI JSON text. */
 int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
 

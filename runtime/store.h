@@ -86,6 +86,12 @@ struct layer_expect {
 int layer_store(const char *path, const struct layer_expect *want,
 		char **diff_id_out, struct orch_err *e);
 
+/* The same, reading the tarball from fd (closed on return, whatever
+ * happens); path only names it in messages.  The whole stream is read
+ * (and hashed) unless an error stops it early. */
+int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
+		   char **diff_id_out, struct orch_err *e);
+
 /* Unpacks a plain archive (a docker-save or OCI tarball) into dest with
  * the same path checks, regular files and directories only. */
 int archive_unpack_plain(const char *path, const char *dest,

@@ -123,9 +123,8 @@ static void test_strings(void **state)
 {
 	(void)state;
 	struct image_ref r;
-	assert_int_equal(image_ref_parse("localhost:5000/a:v@sha256:" D64, &r,
-					 NULL),
-			 0);
+	assert_int_equal(
+	    image_ref_parse("localhost:5000/a:v@sha256:" D64, &r, NULL), 0);
 	char *s = image_ref_string(&r);
 	assert_string_equal(s, "localhost:5000/a:v@sha256:" D64);
 	free(s);
@@ -144,9 +143,8 @@ static void test_strings(void **state)
 			 0);
 	assert_string_equal(k, "busybox@sha256:" D64);
 	free(k);
-	assert_int_equal(image_ref_normalize("docker.io/library/busybox:1",
-					     &k, NULL),
-			 0);
+	assert_int_equal(
+	    image_ref_normalize("docker.io/library/busybox:1", &k, NULL), 0);
 	assert_string_equal(k, "busybox:1");
 	free(k);
 }
@@ -169,9 +167,12 @@ static void test_plain_http(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_docker_hub), cmocka_unit_test(test_registries),
-	    cmocka_unit_test(test_digests),    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_strings),    cmocka_unit_test(test_plain_http),
+	    cmocka_unit_test(test_docker_hub),
+	    cmocka_unit_test(test_registries),
+	    cmocka_unit_test(test_digests),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_plain_http),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
