@@ -104,7 +104,7 @@ deps:
 	@tools=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
 	if [ -n "$$tools" ]; then \
 		echo "installing:" $$tools; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tools >/dev/null; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $$tools >/dev/null; \
 	fi
 
 unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
