@@ -486,8 +486,12 @@ int netd_network_from_json(const void *json, struct netd_network *n,
 			p->host_port = (unsigned)get_int(item, "host_port");
 			p->container_port =
 			    (unsigned)get_int(item, "container_port");
+			/* A range stays inside the port space. */
 			long cnt = get_int(item, "count");
-			p->count = cnt > 1 && cnt <= 65535 ? (unsigned)cnt : 1;
+			p->count = cnt > 1 && p->host_port + cnt - 1 <= 65535 &&
+					   p->container_port + cnt - 1 <= 65535
+				       ? (unsigned)cnt
+				       : 1;
 		}
 	}
 	if (json_is_array(pairs)) {
