@@ -150,6 +150,12 @@ int fd_copy(int in, int out, const char *what, struct orch_err *e);
 int rm_rf(const char *path, struct orch_err *e);
 char *path_join(const char *a, const char *b);
 
+/* One bit per port (bits[p / 8] & 1 << p % 8): the local ports of this
+ * network namespace's TCP (or UDP) sockets, listening, connected or
+ * waiting; a socket bound but neither listening nor connected is not
+ * listed.  malloc'd. */
+uint8_t *host_ports_held(bool udp);
+
 /* ---- state roots ------------------------------------------------------- */
 
 /* $ORCH_ROOT (default /var/lib/orch) and $ORCH_RUN (default /run/orch). */

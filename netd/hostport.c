@@ -106,39 +106,14 @@ int hostport_check(const char *proto, uint32_t ip, unsigned port,
 		       port, proto, owner ? owner : "another socket");
 }
 
-/* Marks in bits (one per port) the local ports of the sockets listed in
- * /proc/net/<file>: listening, connected or waiting, whatever the state. */
-static void ports_in_table(const char *file, uint8_t *bits)
-{
-	_cleanup_free_ char *path = xasprintf("/proc/net/%s", file);
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char line[512];
-	if (!f || !fgets(line, sizeof(line), f))
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char local[128];
-		if (sscanf(line, "%*s %127s", local) != 1)
-			continue;
-		const char *colon = strrchr(local, ':');
-		unsigned long port = colon ? strtoul(colon + 1, NULL, 16) : 0;
-		if (port && port < 65536)
-			bits[port / 8] |= (uint8_t)(1u << (port % 8));
-	}
-}
-
 int hostport_check_range(const char *proto, uint32_t ip, unsigned port,
 			 unsigned count, struct orch_err *e)
 {
 	/* A few ports: ask the kernel for each.  A range: ask it only for
 	 * the ports a socket of this host has (from one read of its socket
 	 * tables), so that 20,000 ports cost one pass. */
-	bool udp = streq(proto, "udp");
-	_cleanup_free_ uint8_t *bits = NULL;
-	if (count > 16) {
-		bits = xcalloc(65536 / 8, 1);
-		ports_in_table(udp ? "udp" : "tcp", bits);
-		ports_in_table(udp ? "udp6" : "tcp6", bits);
-	}
+	_cleanup_free_ uint8_t *bits =
+	    count > 16 ? host_ports_held(streq(proto, "udp")) : NULL;
 	for (unsigned p = port; p < port + count; p++) {
 		if (bits && !(bits[p / 8] & (1u << (p % 8))))
 			continue;

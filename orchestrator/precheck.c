@@ -178,6 +178,12 @@ int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 	int r = 0;
 	_cleanup_free_ struct port_bits *ours = xcalloc(1, sizeof(*ours));
 	_cleanup_free_ struct port_bits *theirs = xcalloc(1, sizeof(*theirs));
+	/* Many ports: bind only those a socket of the host holds. */
+	_cleanup_free_ uint8_t *held_tcp = NULL;
+	_cleanup_free_ uint8_t *held_udp = NULL;
+	size_t n_specs = 0;
+	json_array_foreach(new_recs, i, rec)
+		n_specs += json_array_size(json_object_get(rec, "port_specs"));
 	json_array_foreach(state_containers(ps), i, rec)
 		json_array_foreach(json_object_get(rec, "ports"), k, p)
 			bits_set(ours, jstr(p, "Protocol"),
@@ -227,7 +233,12 @@ int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
 							      : "?");
 				goto out;
 			}
-			if (host_port_busy(proto, jstr(p, "host_ip"), lo)) {
+			bool udp = proto_index(proto);
+			uint8_t **held = udp ? &held_udp : &held_tcp;
+			if (n_specs > 16 && !*held)
+				*held = host_ports_held(udp);
+			if ((!*held || ((*held)[lo / 8] & (1u << (lo % 8)))) &&
+			    host_port_busy(proto, jstr(p, "host_ip"), lo)) {
 				r = err_set(e, EADDRINUSE,
 					    "service \"%s\": host port %u/%s is "
 					    "already in use on this host",

@@ -108,6 +108,17 @@ ncallq network.remove '{"name":"u_net"}'
 ncallq network.remove '{"name":"r_net"}'
 
 # ---- a range of 20,000 ports ---------------------------------------------------
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",30555)); s.listen(); time.sleep(600)' &
+lpid=$!
+on_exit "kill $lpid"
+wait_for 10 sh -c "ss -Hltn | grep -q ':30555 '"
+project busy <<Y
+services:
+  web: {image: bb:1, command: [sleep, '3600'], ports: ["30500-30599:80-179"]}
+Y
+check_match "up refuses a range holding a host listener, naming the port" 'host port 30555/tcp is already in use' "$(inp busy "$O" up -d 2>&1)"
+check "and creates nothing" test -z "$(ncall network.list | grep busy_default)"
+kill $lpid
 project big <<Y
 services:
   web:
