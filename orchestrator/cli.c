@@ -141,9 +141,20 @@ int cli_load(struct project **out, bool all_profiles)
 		.env_files = cli.env_files,
 		.profiles = cli.profiles,
 		.all_profiles = all_profiles,
+		.defer_env_files = true,
 	};
 	struct orch_diag d = {0};
 	int r = compose_load(&o, out, &d);
+	diag_print(&d, stderr);
+	diag_free(&d);
+	return r;
+}
+
+int cli_env_check(const struct project *m, char *const *services,
+		  bool with_deps)
+{
+	struct orch_diag d = {0};
+	int r = project_env_check(m, services, with_deps, &d);
 	diag_print(&d, stderr);
 	diag_free(&d);
 	return r;
@@ -170,6 +181,7 @@ int cli_project_name(char **name, struct project **model)
 			.env_files = cli.env_files,
 			.profiles = cli.profiles,
 			.all_profiles = true,
+			.defer_env_files = true,
 		};
 		struct orch_diag d = {0};
 		if (model && compose_load(&o, &m, &d) == 0)
@@ -214,6 +226,9 @@ int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
 {
 	_cleanup_free_ char *name = NULL;
 	int r = cli_project_name(&name, model);
+	if (r < 0 && cli.files)
+		return err_set(e, -r, "no project: %s could not be loaded",
+			       cli.files[0]);
 	if (r < 0)
 		return err_set(e, -r, "no project: give a compose file (-f) or "
 				      "a project name (-p)");

@@ -53,8 +53,14 @@ int cli_parse_globals(int argc, char **argv);
 bool cli_color(FILE *f);
 bool cli_progress_tty(void);
 bool cli_quiet(void);
-/* Loads the compose files named by the globals; diagnostics printed. */
+/* Loads the compose files named by the globals; diagnostics printed.
+ * An env_file that cannot be read fails only cli_env_check. */
 int cli_load(struct project **out, bool all_profiles);
+/* For commands that run services (NULL = all), and with_deps what they
+ * depend on: fails, with the errors printed, when an env_file of theirs
+ * cannot be read. */
+int cli_env_check(const struct project *m, char *const *services,
+		  bool with_deps);
 /* The project a command is about: -p, else the compose file's, else
  * COMPOSE_PROJECT_NAME.  *model (when asked for) is the loaded model or
  * NULL when no file could be loaded. */

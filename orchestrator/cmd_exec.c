@@ -300,6 +300,11 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "orch: no such service: %s\n", svc);
 		return 1;
 	}
+	char *one[] = {(char *)svc, NULL};
+	if (cli_env_check(m, one, !a.no_deps) < 0) {
+		project_free(m);
+		return 1;
+	}
 	struct pstate ps;
 	int r = pstate_open(m->name, true, &ps, &e);
 	if (r == 0)

@@ -184,6 +184,10 @@ int cmd_up(int argc, char **argv)
 	struct project *m = NULL;
 	if (cli_load(&m, false) < 0)
 		return 1;
+	if (cli_env_check(m, services, true) < 0) {
+		project_free(m);
+		return 1;
+	}
 	struct orch_err e = {0};
 	/* --build rebuilds; otherwise only images never built are built
 	 * (compose's default); --no-build builds nothing. */

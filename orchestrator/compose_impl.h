@@ -163,6 +163,7 @@ struct cctx {
 	const char *workdir;	  /* relative paths resolve here */
 	const char *home;	  /* "~" in paths */
 	const char *project;	  /* the project name (object names) */
+	bool defer_env_files;	  /* see compose_opts */
 	struct strbuf path;	  /* "services.web.ports[0]" for messages */
 	size_t n_ports;		  /* ports and expose entries so far */
 };

@@ -1386,8 +1386,15 @@ static void service_environment(struct cctx *c, struct service *s,
 			_cleanup_free_ char *text = NULL;
 			struct orch_err e = {0};
 			if (read_regular_file(abs, &text, NULL, &e) < 0) {
-				if (required || e.code != ENOENT)
+				if (required && c->defer_env_files &&
+				    !s->env_file_error) {
+					s->env_file_error = arena_printf(
+					    c->a, "%s: env file: %s",
+					    c->path.buf, e.msg);
+					s->env_file_error_pos = pathn->pos;
+				} else if (required || e.code != ENOENT) {
 					cerr(c, pathn, "env file: %s", e.msg);
+				}
 				continue;
 			}
 			envfile_parse(c->a, abs, text, c->env, &s->environment,

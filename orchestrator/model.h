@@ -276,6 +276,11 @@ struct service {
 
 	struct m_keypos *keys;
 	size_t n_keys;
+
+	/* With compose_opts.defer_env_files: why a required env_file could
+	 * not be read (NULL when all were), and where it is named. */
+	char *env_file_error;
+	struct m_pos env_file_error_pos;
 };
 
 /* ---- top-level objects ----------------------------------------------- */
@@ -393,6 +398,10 @@ struct compose_opts {
 	/* Skip consistency checks (undefined references, cycles, port
 	 * clashes...); syntax, types and values are still checked. */
 	bool no_consistency;
+	/* A required env_file that cannot be read is no error here: the
+	 * service records it (env_file_error), and only the commands that
+	 * need that service's environment fail (project_env_check). */
+	bool defer_env_files;
 };
 
 /* Loads, interpolates, merges, validates and normalizes.  Returns 0 and
@@ -409,6 +418,12 @@ static inline void project_freep(struct project **p)
 #define _cleanup_project_ __attribute__((cleanup(project_freep)))
 
 /* ---- queries --------------------------------------------------------- */
+
+/* With defer_env_files: reports the env_file errors of the services
+ * named (NULL = every one) and, with_deps, of those they depend on;
+ * -EINVAL when there was one. */
+int project_env_check(const struct project *p, char *const *services,
+		      bool with_deps, struct orch_diag *d);
 
 struct service *project_service(const struct project *p, const char *name);
 struct network *project_network(const struct project *p, const char *key);

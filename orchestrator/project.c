@@ -145,6 +145,41 @@ struct m_resources service_limits(const struct service *s)
 	return r;
 }
 
+/* Marks service s and what it depends on (by index) in need[]. */
+static void env_need(const struct project *p, const struct service *s,
+		     bool with_deps, bool *need)
+{
+	size_t i = (size_t)(s - p->services);
+	if (need[i])
+		return;
+	need[i] = true;
+	for (size_t d = 0; with_deps && d < s->n_depends_on; d++) {
+		const struct service *dep =
+		    project_service(p, s->depends_on[d].service);
+		if (dep)
+			env_need(p, dep, with_deps, need);
+	}
+}
+
+int project_env_check(const struct project *p, char *const *services,
+		      bool with_deps, struct orch_diag *d)
+{
+	_cleanup_free_ bool *need =
+	    xcalloc(p->n_services ? p->n_services : 1, sizeof(*need));
+	for (size_t i = 0; i < p->n_services; i++)
+		if (!services ||
+		    strv_contains(services, p->services[i].name))
+			env_need(p, &p->services[i], with_deps, need);
+	int r = 0;
+	for (size_t i = 0; i < p->n_services; i++)
+		if (need[i] && p->services[i].env_file_error) {
+			diag_add(d, M_ERROR, &p->services[i].env_file_error_pos,
+				 "%s", p->services[i].env_file_error);
+			r = -EINVAL;
+		}
+	return r;
+}
+
 void project_free(struct project *p)
 {
 	if (p)
@@ -636,7 +671,8 @@ int compose_load(const struct compose_opts *o, struct project **out,
 			 .env = &l.env,
 			 .workdir = dir,
 			 .home = env_get(&l.env, "HOME"),
-			 .project = p->name};
+			 .project = p->name,
+			 .defer_env_files = o->defer_env_files};
 	compose_convert(&c, root, p);
 	sb_free(&c.path);
 	apply_profiles(&l);

@@ -66,4 +66,47 @@ check_eq "COMPOSE_PROJECT_NAME from .env" "fromdotenv fromdotenv-b" \
 		"$B/orch" -f - config --format json 2>/dev/null |
 		jq_py 'j["name"] + " " + j["services"]["b"]["container_name"]')"
 
+# ---- a missing env_file fails only the commands that need its service -----
+. "$(dirname "$0")/lifecycle_helpers.inc"
+project envf <<'EOF'
+services:
+  ok:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+  needs:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    env_file: missing.env
+  soft:
+    image: bb:1
+    command: ["sh", "-c", "echo soft-$${SOFT:-unset}; exec sleep 3600"]
+    network_mode: none
+    env_file:
+      - path: absent.env
+        required: false
+EOF
+out=$(inp envf "$O" up -d 2>&1)
+check_eq "up of every service fails" 1 $?
+check_match "naming the env_file where it is written" \
+	"compose.yaml:10:15: services.needs.env_file: env file: .*missing.env" "$out"
+check "up of the other services works" inp envf "$O" up -d ok soft
+out=$(inp envf "$O" -f compose.yaml ps --services 2>&1)
+check_eq "ps works (with -f)" "ok soft" "$(printf '%s\n' "$out" | sort | tr '\n' ' ' | sed 's/ $//')"
+soft_logged() { inp envf "$O" logs soft 2>/dev/null | grep -q soft-unset; }
+check "logs work; required: false leaves the variable unset" until_true 10 soft_logged
+out=$(inp envf "$O" run --rm needs true 2>&1)
+check_eq "run of that service fails" 1 $?
+check_match "and says why" "missing.env" "$out"
+out=$(inp envf "$O" -f compose.yaml down -t 0 2>&1)
+check_eq "down works" 0 $?
+check "nothing is left" test -z "$(inp envf "$O" ps -a -q 2>/dev/null)"
+printf 'services:\n  a: [\n' > "$T/envf/broken.yaml"
+out=$(inp envf "$O" -f broken.yaml ps 2>&1)
+check_eq "ps on a broken -f file fails" 1 $?
+check_match "naming the file" "broken.yaml:[0-9]+:[0-9]+: " "$out"
+case $out in *"give a compose file"*) fail "never asking for a compose file given with -f" ;;
+*) pass "never asking for a compose file given with -f" ;; esac
+
 finish

@@ -464,6 +464,53 @@ static void test_project_name_variable(void **state)
 	diag_free(&d);
 }
 
+/* ---- env_file
+ * ------------------------------------------------------------------ */
+
+/* With defer_env_files a missing env_file fails only the services that
+ * need it (and those that depend on them). */
+static void test_env_file_deferred(void **state)
+{
+	(void)state;
+	put("envf/compose.yaml", "services:\n"
+				 "  ok: {image: x}\n"
+				 "  needs:\n"
+				 "    image: x\n"
+				 "    env_file: [present.env, gone.env]\n"
+				 "  front:\n"
+				 "    image: x\n"
+				 "    depends_on: [needs]\n");
+	put("envf/present.env", "A=1\n");
+	_cleanup_free_ char *file = xasprintf("%s/envf/compose.yaml", tmpdir);
+	char *files[] = {file, NULL};
+	struct compose_opts o = {0};
+	o.files = files;
+	o.environ = test_env;
+	struct project *p = NULL;
+	struct orch_diag d = {0};
+	/* Without it, loading fails. */
+	assert_int_equal(compose_load(&o, &p, &d), -EINVAL);
+	assert_true(has_error(&d, 5, 29, "gone.env"));
+	diag_free(&d);
+	o.defer_env_files = true;
+	assert_int_equal(compose_load(&o, &p, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	char *ok[] = {"ok", NULL}, *front[] = {"front", NULL};
+	assert_int_equal(project_env_check(p, ok, true, &d), 0);
+	assert_int_equal(project_env_check(p, front, false, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(project_env_check(p, front, true, &d), -EINVAL);
+	assert_true(has_error(&d, 5, 29, "services.needs.env_file: env file:"));
+	diag_free(&d);
+	assert_int_equal(project_env_check(p, NULL, true, &d), -EINVAL);
+	assert_int_equal(d.n_errors, 1);
+	diag_free(&d);
+	/* The file that could be read still counts. */
+	assert_string_equal(
+	    kv_get_value(&project_service(p, "needs")->environment, "A"), "1");
+	project_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +521,7 @@ int main(void)
 	    cmocka_unit_test(test_extends_errors),
 	    cmocka_unit_test(test_include_tree),
 	    cmocka_unit_test(test_include_errors),
+	    cmocka_unit_test(test_env_file_deferred),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
