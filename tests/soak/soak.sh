@@ -13,10 +13,6 @@
 # sees is one it started), with ORCH_ROOT/ORCH_RUN in a temporary
 # directory.  SEED=N replays a run; STACKS="10 50" picks the stacks.
 set -u
-if [ -z "${ORCH_E2E_SANDBOX:-}" ]; then
-	export ORCH_E2E_SANDBOX=1
-	exec unshare --net --mount --pid --fork --mount-proc -- "$0" "$@"
-fi
 . "$(dirname "$0")/../e2e/lib.sh"
 CYCLES=${CYCLES:-200}
 STACKS=${STACKS:-10 50}
@@ -255,7 +251,7 @@ n_done() {
 	elif [ "${VERBOSE:-0}" = 1 ] || [ $((n % 10)) = 0 ]; then
 		pass "$P cycle $n ($3) ${ms} ms"
 	else
-		PASS=$((PASS + 1))
+		pass "$P cycle $n" >/dev/null
 	fi
 }
 
