@@ -59,15 +59,27 @@ int check_networks(const struct project *m, struct orch_err *e)
 		}
 		if (!all && (r = netd_network_list(c, NULL, &all, &n, e)) < 0)
 			return err_wrap(e, "listing networks");
-		bool found = false;
-		for (size_t k = 0; k < n; k++)
-			found |= streq(all[k].name, net->name);
+		const struct netd_network *found = NULL;
+		for (size_t k = 0; k < n && !found; k++)
+			if (streq(all[k].name, net->name))
+				found = &all[k];
 		if (!found)
 			r = err_set(e, ENOENT,
 				    "%s:%d:%d: external network \"%s\" "
 				    "does not exist",
 				    net->pos.file, net->pos.line, net->pos.col,
 				    net->name);
+		/* root sees every user's networks: it never puts its
+		 * containers on one of them (users cannot anyway). */
+		else if (found->owner != geteuid())
+			r = err_set(e, EPERM,
+				    "%s:%d:%d: external network \"%s\" "
+				    "belongs to uid %u (project %s), not to "
+				    "uid %u: refusing to attach to it",
+				    net->pos.file, net->pos.line, net->pos.col,
+				    net->name, (unsigned)found->owner,
+				    found->project ? found->project : "?",
+				    (unsigned)geteuid());
 	}
 	netd_networks_free(all, n);
 	return r;

@@ -53,6 +53,14 @@ check_match "the user cannot take root's network by name" "r_net already exists 
 check_match "root again with other labels: refused, naming the owner" "r_net already exists with other labels \(owner uid 0 \(root\)" "$(ncall network.create '{"name":"r_net","project":"r","labels":["a=c"]}' 2>&1)"
 check_match "root again with another project: refused" "r_net already exists for project r \(owner uid 0 \(root\)\), not for project x" "$(ncall network.create '{"name":"r_net","project":"x","labels":["a=b"]}' 2>&1)"
 check_match "root again, same request: its own network back" '"name":"r_net"' "$(ncall network.create '{"name":"r_net","project":"r","labels":["a=b"]}')"
+project ext <<Y
+services:
+  web: {image: bb:1, command: [sleep, '3600'], networks: [outside]}
+networks:
+  outside: {external: true, name: sq_default}
+Y
+check_match "root's up refuses the user's network as an external one" 'external network "sq_default" belongs to uid '"$UUID"' \(project sq\), not to uid 0' "$(inp ext "$O" up -d 2>&1)"
+check_eq "still nothing joined the user's network" "0" "$(ucall network.inspect '{"name":"sq_default"}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"]["endpoints"]))')"
 check_match "the user removes its network" '"removed":true' "$(ucall network.remove '{"name":"sq_default"}')"
 inp sq "$O" up -d >/dev/null 2>&1
 check_match "then root's up makes its own" '"owner":0' "$(ncall network.inspect '{"name":"sq_default"}')"
