@@ -66,6 +66,44 @@ check_eq "COMPOSE_PROJECT_NAME from .env" "fromdotenv fromdotenv-b" \
 		"$B/orch" -f - config --format json 2>/dev/null |
 		jq_py 'j["name"] + " " + j["services"]["b"]["container_name"]')"
 
+# ---- extends and include across directories --------------------------------
+X=$T/xi
+mkdir -p "$X/base/ctx" "$X/lib"
+cat > "$X/compose.yaml" <<'EOF'
+include:
+  - path: lib/lib.yaml
+services:
+  web:
+    extends:
+      file: base/common.yaml
+      service: app
+    environment: [LEVEL=web]
+EOF
+cat > "$X/base/common.yaml" <<'EOF'
+services:
+  app:
+    image: busybox
+    build: ./ctx
+    environment: [LEVEL=app, FROM=base]
+EOF
+cat > "$X/lib/lib.yaml" <<'EOF'
+services:
+  cache:
+    image: ${CACHE_IMG}
+    volumes: ["./data:/data"]
+EOF
+printf 'CACHE_IMG=redis:7\n' > "$X/lib/.env"
+out=$(cfg "$X")
+check_eq "extends: merged, build context relative to the base's file" \
+	"$X/base/ctx {'FROM': 'base', 'LEVEL': 'web'}" \
+	"$(printf '%s' "$out" | jq_py 'j["services"]["web"]["build"]["context"] + " " + str(j["services"]["web"]["environment"])')"
+check_eq "include: its own .env and relative paths" "redis:7 $X/lib/data" \
+	"$(printf '%s' "$out" | jq_py 'j["services"]["cache"]["image"] + " " + j["services"]["cache"]["volumes"][0]["source"]')"
+printf 'services:\n  cache:\n    image: x\n    mem_limit: lots\n' > "$X/lib/lib.yaml"
+cfg "$X" >/dev/null
+check_eq "an error in an included file exits 1" 1 $?
+check_match "and names that file's line and column" "lib/lib.yaml:4:16: " "$(cat "$T/err")"
+
 # ---- a missing env_file fails only the commands that need its service -----
 . "$(dirname "$0")/lifecycle_helpers.inc"
 project envf <<'EOF'
