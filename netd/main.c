@@ -108,7 +108,13 @@ static int detach(int *ready_fd)
 		dup2(out, 1);
 		dup2(out, 2);
 	}
-	*ready_fd = p[1];
+	/* A daemon holds nothing its caller's callers left open (a make's
+	 * jobserver pipe, a test harness's): only the pipe to its parent. */
+	int ready = p[1];
+	if (ready > 3)
+		close_range(3, (unsigned)ready - 1, 0);
+	close_range((unsigned)ready + 1, ~0U, 0);
+	*ready_fd = ready;
 	return 0;
 }
 

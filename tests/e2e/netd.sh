@@ -19,7 +19,8 @@ mkdir -p "$T/outside" && echo outside > "$T/outside/index.html"
 ip netns exec outside busybox httpd -p 80 -h "$T/outside"
 on_exit 'ip netns pids outside | xargs -r kill'
 
-check "netd starts" netd_start
+check "netd starts" netd_start 7>"$T/held"
+check "netd holds no fd its caller left open" sh -c "! ls -l /proc/$(netd_pid)/fd | grep -qF '$T/held'"
 check_eq "netd runs under its own name (ps, pkill, the suites' clean-up)" netd "$(cat /proc/$(netd_pid)/comm)"
 check_match "without malloc's thread cache" 'tcache_count=0' "$(tr '\0' '\n' < /proc/$(netd_pid)/environ | grep GLIBC_TUNABLES)"
 front=$(ncall network.create '{"name":"p_front","project":"p"}')
