@@ -191,8 +191,14 @@ int cli_project_name(char **name, struct project **model)
 	}
 	int r = cli_load(&m, true);
 	if (r < 0) {
-		const char *env = getenv("COMPOSE_PROJECT_NAME");
-		if (!cli.files && env && *env) {
+		/* No compose file: COMPOSE_PROJECT_NAME from the
+		 * environment or a .env names the project, as compose. */
+		struct compose_opts o = {.project_dir = cli.project_dir,
+					 .env_files = cli.env_files};
+		_cleanup_free_ char *env =
+		    cli.files ? NULL
+			      : compose_env_lookup(&o, "COMPOSE_PROJECT_NAME");
+		if (env && *env) {
 			*name = project_name_normalize(env);
 			if (*name)
 				return 0;

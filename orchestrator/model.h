@@ -410,6 +410,11 @@ struct compose_opts {
 int compose_load(const struct compose_opts *o, struct project **out,
 		 struct orch_diag *diags);
 void project_free(struct project *p);
+/* The value of variable key as the loader would see it without a compose
+ * file: the environment, then the .env (or --env-file) files of
+ * o->project_dir or the working directory.  NULL when unset; caller
+ * frees. */
+char *compose_env_lookup(const struct compose_opts *o, const char *key);
 static inline void project_freep(struct project **p)
 {
 	if (*p)

@@ -334,6 +334,23 @@ static void load_env(struct loader *l, const char *dir)
 	}
 }
 
+char *compose_env_lookup(const struct compose_opts *o, const char *key)
+{
+	struct arena *a = arena_new();
+	struct orch_diag quiet = {0};
+	struct loader l = {.o = o, .d = &quiet, .a = a};
+	char cwdbuf[PATH_MAX];
+	l.cwd = arena_strdup(a, getcwd(cwdbuf, sizeof(cwdbuf)) ? cwdbuf : "/");
+	load_env(&l, o->project_dir ? path_resolve(a, l.cwd, NULL,
+						   o->project_dir)
+				    : l.cwd);
+	const char *v = env_get(&l.env, key);
+	char *r = v ? xstrdup(v) : NULL;
+	diag_free(&quiet);
+	arena_free(a);
+	return r;
+}
+
 static const char *const name_rule =
     "must consist only of lowercase alphanumeric characters, hyphens, "
     "and underscores as well as start with a letter or number";

@@ -134,6 +134,9 @@ out=$(inp envf "$O" -f compose.yaml ps --services 2>&1)
 check_eq "ps works (with -f)" "ok soft" "$(printf '%s\n' "$out" | sort | tr '\n' ' ' | sed 's/ $//')"
 soft_logged() { inp envf "$O" logs soft 2>/dev/null | grep -q soft-unset; }
 check "logs work; required: false leaves the variable unset" until_true 10 soft_logged
+mkdir -p "$T/nofile" && printf 'COMPOSE_PROJECT_NAME=envf\n' > "$T/nofile/.env"
+check_eq "without a compose file, COMPOSE_PROJECT_NAME from .env names the project" "ok soft" \
+	"$(cd "$T/nofile" && "$O" ps --services 2>/dev/null | sort | tr '\n' ' ' | sed 's/ $//')"
 out=$(inp envf "$O" run --rm needs true 2>&1)
 check_eq "run of that service fails" 1 $?
 check_match "and says why" "missing.env" "$out"
