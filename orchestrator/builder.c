@@ -7,6 +7,7 @@
 #include "netd/netd.h"
 #include "orchestrator/build.h"
 #include "runtime/runtime.h"
+#include "runtime/store.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -1248,6 +1249,9 @@ int build_image(const struct build_opts *o, struct build_result *res,
 {
 	memset(res, 0, sizeof(*res));
 	_cleanup_free_ char *path = NULL, *text = NULL;
+	/* Held for the whole build: a directory under tmp that nobody
+	 * locks is a dead owner's, and other commands remove it. */
+	_cleanup_close_ int tmp_lock = -1;
 	int r = read_containerfile(o, &path, &text, e);
 	if (r < 0)
 		return r;
@@ -1259,10 +1263,7 @@ int build_image(const struct build_opts *o, struct build_result *res,
 	r = build_ctx_open(o->context, &b.ctx, e);
 	if (r < 0)
 		goto out;
-	char rid[65];
-	random_id(rid);
-	b.tmp = xasprintf("%s/tmp/build-%.16s", orch_root(), rid);
-	r = mkdir_p(b.tmp, 0700, e);
+	r = store_tmpdir("build", &b.tmp, &tmp_lock, e);
 	if (r < 0)
 		goto out;
 	b.empty = path_join(b.tmp, "empty");
