@@ -14,11 +14,18 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#define CG_ROOT "/sys/fs/cgroup"
+/* ORCH_CGROUP_ROOT moves the root, for tests: a cgroup2 mount there
+ * (the unified one of a hybrid host) makes orch use cgroup v2. */
+static const char *cg_root(void)
+{
+	const char *r = getenv("ORCH_CGROUP_ROOT");
+	return r && r[0] == '/' ? r : "/sys/fs/cgroup";
+}
 
 static const char *const v1_names[CG_NCTL] = {
 	[CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
 	[CG_PIDS] = "pids",	[CG_FREEZER] = "freezer",
+	[CG_DEVICES] = "devices",
 };
 
 static int write_at(int dfd, const char *file, const char *val,
@@ -37,6 +44,12 @@ static int write_at(int dfd, const char *file, const char *val,
 		return err_set(e, EIO, "writing \"%s\" to %s: short write", val,
 			       file);
 	return 0;
+}
+
+int cg_write_file(int dfd, const char *file, const char *val,
+		  struct orch_err *e)
+{
+	return write_at(dfd, file, val, e);
 }
 
 static int read_at(int dfd, const char *file, char *buf, size_t size)
@@ -225,7 +238,7 @@ static int cg_mode(void)
 	static int mode = -1; /* 0 v1, 1 v2 */
 	if (mode < 0) {
 		struct statfs sf;
-		mode = statfs(CG_ROOT, &sf) == 0 &&
+		mode = statfs(cg_root(), &sf) == 0 &&
 		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC;
 	}
 	return mode;
@@ -284,18 +297,18 @@ static void rmdir_parent(const char *dir)
 }
 
 static int v2_create(const char *parent, const char *id,
-		     const struct rt_limits *l, pid_t pid, struct cg *out,
-		     struct orch_err *e)
+		     const struct rt_limits *l, const struct dev_policy *dev,
+		     pid_t pid, struct cg *out, struct orch_err *e)
 {
 	int r;
-	int root = open(CG_ROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int root = open(cg_root(), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
-		return err_sys(e, errno, "opening %s", CG_ROOT);
+		return err_sys(e, errno, "opening %s", cg_root());
 	r = cg_v2_enable_controllers(root, l, e);
 	close(root);
 	if (r < 0)
-		return err_wrap(e, "%s", CG_ROOT);
-	_cleanup_free_ char *pdir = path_join(CG_ROOT, parent);
+		return err_wrap(e, "%s", cg_root());
+	_cleanup_free_ char *pdir = path_join(cg_root(), parent);
 	if (mkdir(pdir, 0755) < 0 && errno != EEXIST)
 		return err_sys(e, errno, "creating cgroup %s", pdir);
 	int pfd = open(pdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -305,7 +318,7 @@ static int v2_create(const char *parent, const char *id,
 	close(pfd);
 	if (r < 0)
 		return err_wrap(e, "%s", pdir);
-	r = make_dir(CG_ROOT, parent, id, &out->dir[0], e);
+	r = make_dir(cg_root(), parent, id, &out->dir[0], e);
 	if (r < 0)
 		return r;
 	out->v2 = true;
@@ -313,35 +326,78 @@ static int v2_create(const char *parent, const char *id,
 	if (dfd < 0)
 		return err_sys(e, errno, "opening %s", out->dir[0]);
 	r = cg_v2_write_limits(dfd, l, e);
+	if (r == 0)
+		r = dev_cgroup_v2_apply(dfd, dev, e);
 	close(dfd);
 	if (r < 0)
 		return err_wrap(e, "cgroup %s", out->dir[0]);
 	return write_pid(out->dir[0], pid, e);
 }
 
-static bool v1_needed(enum cg_ctl c, const struct rt_limits *l)
+static bool v1_needed(enum cg_ctl c, const struct rt_limits *l,
+		      const struct dev_policy *dev)
 {
 	switch (c) {
 	case CG_MEMORY: return l->memory || l->memory_swap;
 	case CG_CPU: return l->cpus > 0 || l->cpu_shares;
 	case CG_PIDS: return l->pids;
+	case CG_DEVICES: return !dev->allow_all;
 	default: return false;
 	}
 }
 
+/* The directory made for controller c: its own, or that of the controller
+ * it is co-mounted with (cpu,cpuacct). */
+static const char *v1_dir(const struct cg *cg, enum cg_ctl c)
+{
+	if (cg->dir[c])
+		return cg->dir[c];
+	_cleanup_free_ char *want = path_join(cg_root(), v1_names[c]);
+	struct stat a;
+	if (stat(want, &a) < 0)
+		return NULL;
+	for (int k = 0; k < CG_NCTL; k++) {
+		_cleanup_free_ char *have = path_join(cg_root(), v1_names[k]);
+		struct stat b;
+		if (cg->dir[k] && stat(have, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			return cg->dir[k];
+	}
+	return NULL;
+}
+
+static int v1_apply(const struct cg *cg, enum cg_ctl c,
+		    const struct rt_limits *l, const struct dev_policy *dev,
+		    struct orch_err *e)
+{
+	const char *dir = v1_dir(cg, c);
+	if (!dir)
+		return err_set(e, ENOENT, "no %s cgroup", v1_names[c]);
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	int r = c == CG_DEVICES ? dev_cgroup_v1_apply(dfd, dev, e)
+				: cg_v1_write_limits(dfd, c, l, e);
+	close(dfd);
+	if (r < 0)
+		return err_wrap(e, "cgroup %s", dir);
+	return 0;
+}
+
 static int v1_create(const char *parent, const char *id,
-		     const struct rt_limits *l, pid_t pid, struct cg *out,
-		     struct orch_err *e)
+		     const struct rt_limits *l, const struct dev_policy *dev,
+		     pid_t pid, struct cg *out, struct orch_err *e)
 {
 	struct stat seen[CG_NCTL];
 	size_t n_seen = 0;
 	for (int c = 0; c < CG_NCTL; c++) {
-		_cleanup_free_ char *base = path_join(CG_ROOT, v1_names[c]);
+		_cleanup_free_ char *base = path_join(cg_root(), v1_names[c]);
 		struct stat st;
 		if (stat(base, &st) < 0) {
-			if (v1_needed(c, l))
+			if (v1_needed(c, l, dev))
 				return err_set(e, ENOTSUP,
-					       "cannot enforce the limit: no %s cgroup hierarchy at %s",
+					       "cannot enforce the %s: no %s cgroup hierarchy at %s",
+					       c == CG_DEVICES ? "device policy" : "limit",
 					       v1_names[c], base);
 			continue;
 		}
@@ -360,26 +416,11 @@ static int v1_create(const char *parent, const char *id,
 			return r;
 	}
 	for (int c = 0; c < CG_NCTL; c++) {
-		if (!v1_needed(c, l))
+		if (!v1_needed(c, l, dev))
 			continue;
-		const char *dir = out->dir[c];
-		if (!dir) /* co-mounted with another listed controller */
-			for (int k = 0; k < CG_NCTL && !dir; k++) {
-				_cleanup_free_ char *want = path_join(CG_ROOT, v1_names[c]);
-				_cleanup_free_ char *have = path_join(CG_ROOT, v1_names[k]);
-				struct stat a, b;
-				if (out->dir[k] && stat(want, &a) == 0 &&
-				    stat(have, &b) == 0 && a.st_ino == b.st_ino &&
-				    a.st_dev == b.st_dev)
-					dir = out->dir[k];
-			}
-		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return err_sys(e, errno, "opening %s", dir);
-		int r = cg_v1_write_limits(dfd, c, l, e);
-		close(dfd);
+		int r = v1_apply(out, c, l, dev, e);
 		if (r < 0)
-			return err_wrap(e, "cgroup %s", dir);
+			return r;
 	}
 	for (int c = 0; c < CG_NCTL; c++) {
 		if (!out->dir[c])
@@ -392,11 +433,12 @@ static int v1_create(const char *parent, const char *id,
 }
 
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
-	      pid_t pid, struct cg *out, struct orch_err *e)
+	      const struct dev_policy *dev, pid_t pid, struct cg *out,
+	      struct orch_err *e)
 {
 	memset(out, 0, sizeof(*out));
-	int r = cg_mode() ? v2_create(parent, id, l, pid, out, e)
-			  : v1_create(parent, id, l, pid, out, e);
+	int r = cg_mode() ? v2_create(parent, id, l, dev, pid, out, e)
+			  : v1_create(parent, id, l, dev, pid, out, e);
 	if (r < 0) {
 		struct orch_err ignored = {0};
 		cg_destroy(out, &ignored);

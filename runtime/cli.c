@@ -13,6 +13,8 @@ void rt_cli_run_clear(struct rt_cli_run *o)
 	strv_free(s->cap_add);
 	strv_free(s->cap_drop);
 	strv_free(s->sysctls);
+	strv_free(s->devices);
+	strv_free(s->device_rules);
 	strv_free(s->argv);
 	strv_free(o->volumes);
 	for (size_t i = 0; i < s->n_mounts; i++) {
@@ -104,7 +106,8 @@ enum {
 	OPT_MOUNT, OPT_TMPFS, OPT_READONLY, OPT_MEMORY, OPT_MEMSWAP, OPT_CPUS,
 	OPT_SHARES, OPT_PIDS, OPT_CAPADD, OPT_CAPDROP, OPT_NOSECCOMP,
 	OPT_SECCOMP, OPT_INIT, OPT_NETNS, OPT_NET, OPT_DETACH, OPT_NAME,
-	OPT_PRIV, OPT_SYSCTL, OPT_STOPSIG, OPT_IMAGE, OPT_VOLUME,
+	OPT_PRIV, OPT_SYSCTL, OPT_STOPSIG, OPT_IMAGE, OPT_VOLUME, OPT_DEVICE,
+	OPT_DEVRULE,
 };
 
 static const struct option run_opts[] = {
@@ -136,6 +139,8 @@ static const struct option run_opts[] = {
 	{"stop-signal", required_argument, NULL, OPT_STOPSIG},
 	{"image", required_argument, NULL, OPT_IMAGE},
 	{"volume", required_argument, NULL, OPT_VOLUME},
+	{"device", required_argument, NULL, OPT_DEVICE},
+	{"device-cgroup-rule", required_argument, NULL, OPT_DEVRULE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -236,6 +241,17 @@ int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
 			break;
 		case OPT_PRIV: s->privileged = true; break;
 		case OPT_SYSCTL: strv_push(&s->sysctls, optarg); break;
+		case OPT_DEVICE: {
+			struct rt_device d;
+			r = rt_device_parse(optarg, &d, e);
+			rt_device_clear(&d);
+			strv_push(&s->devices, optarg);
+			break;
+		}
+		case OPT_DEVRULE:
+			r = rt_device_rule_check(optarg, e);
+			strv_push(&s->device_rules, optarg);
+			break;
 		case OPT_STOPSIG:
 			s->stop_signal = parse_signal(optarg);
 			if (s->stop_signal <= 0)

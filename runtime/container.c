@@ -187,6 +187,8 @@ struct child_ctx {
 	int netns_fd;
 	const char *mnt, *upper, *work;
 	const char *hostname;
+	const struct dev_node *nodes;
+	size_t n_nodes;
 	struct proc_plan plan;
 };
 
@@ -210,7 +212,8 @@ static void child_main(struct child_ctx *c)
 	if ((s->namespaces & RT_NS_NET) && ns_loopback_up(&e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(0);
-	if (mnt_setup_rootfs(s, c->mnt, c->upper, c->work, &e) < 0)
+	if (mnt_setup_rootfs(s, c->mnt, c->upper, c->work, c->nodes, c->n_nodes,
+			     &e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(022);
 	if (s->namespaces & RT_NS_UTS) {
@@ -281,6 +284,9 @@ static int create(const struct rt_spec *s, bool start,
 	_cleanup_free_ char *mnt = NULL, *upper = NULL, *work = NULL;
 	_cleanup_strv_ char **env = NULL;
 	struct rt_rlimit *rl = NULL;
+	struct dev_node *nodes = NULL;
+	size_t n_nodes = 0;
+	struct dev_policy dev = {0};
 	int r;
 
 	r = rt_caps_resolve(s->cap_add, s->cap_drop, s->privileged, &st.caps, e);
@@ -291,6 +297,14 @@ static int create(const struct rt_spec *s, bool start,
 		r = sc_filter_get(s->seccomp_profile, st.caps, &filter, e);
 		if (r < 0)
 			return err_wrap(e, "container %s", s->id);
+	}
+	r = dev_nodes_resolve(s->devices, &nodes, &n_nodes, e);
+	if (r == 0)
+		r = dev_policy_build(s->privileged, nodes, n_nodes,
+				     s->device_rules, &dev, e);
+	if (r < 0) {
+		dev_nodes_free(nodes, n_nodes);
+		return err_wrap(e, "container %s", s->id);
 	}
 	struct rlimit host;
 	if (getrlimit(RLIMIT_NOFILE, &host) < 0)
@@ -353,6 +367,8 @@ static int create(const struct rt_spec *s, bool start,
 	c.upper = upper;
 	c.work = work;
 	c.hostname = hostname;
+	c.nodes = nodes;
+	c.n_nodes = n_nodes;
 	c.plan = (struct proc_plan){
 		.argv = s->argv,
 		.env = env,
@@ -403,7 +419,7 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 	}
 	r = cg_create(s->cgroup_parent ? s->cgroup_parent : "orch", s->id,
-		      &s->limits, pid, &st.cg, e);
+		      &s->limits, &dev, pid, &st.cg, e);
 	if (r < 0)
 		goto fail;
 	r = sync_send(sv[0], SYNC_GO, 0, 0, NULL);
@@ -460,6 +476,8 @@ static int create(const struct rt_spec *s, bool start,
 	if (c.netns_fd >= 0)
 		close(c.netns_fd);
 	ctr_state_clear(&st);
+	dev_nodes_free(nodes, n_nodes);
+	dev_policy_clear(&dev);
 	*out = ct;
 	if (start && n > 0)
 		return err_set(e, pk.code, "%s", pk.msg);
@@ -493,6 +511,8 @@ fail_nodir:
 		close(c.netns_fd);
 	free(rl);
 	ctr_state_clear(&st);
+	dev_nodes_free(nodes, n_nodes);
+	dev_policy_clear(&dev);
 	return err_wrap(e, "creating container %s", s->id);
 }
 

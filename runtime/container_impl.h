@@ -67,9 +67,75 @@ int sc_filter_get(const char *path, uint64_t caps,
 		  const struct sc_filter **out, struct orch_err *e);
 int sc_filter_load(const struct sc_filter *f);
 
+/* ---- devices.c (pure) and device_cgroup.c ----------------------------- */
+
+/* Access bits, as the kernel's BPF device context numbers them. */
+enum { DEV_MKNOD = 1, DEV_READ = 2, DEV_WRITE = 4, DEV_RWM = 7 };
+#define DEV_ANY (-1)
+/* One allow rule; type 'c' or 'b' (an 'a' rule is expanded into both). */
+struct dev_rule {
+	char type;
+	int64_t major, minor; /* DEV_ANY = * */
+	unsigned access;      /* DEV_* bits, not 0 */
+};
+/* What a container may do with device nodes: everything (privileged), or
+ * only what one of the rules allows in full. */
+struct dev_policy {
+	bool allow_all;
+	struct dev_rule *rules;
+	size_t n_rules;
+};
+/* A host device node to create in the container (from rt_spec.devices),
+ * resolved on the host. */
+struct dev_node {
+	struct rt_device dev;
+	char type; /* 'c' or 'b' */
+	unsigned major, minor;
+	mode_t mode; /* permission bits */
+	uid_t uid;
+	gid_t gid;
+};
+/* "rwm" -> DEV_* bits; -EINVAL for anything else or nothing. */
+int dev_access_parse(const char *s, unsigned *access);
+/* A device cgroup rule -> one or two rules ('a' gives 'c' and 'b');
+ * returns how many, or -EINVAL with the reason. */
+int dev_rule_parse(const char *text, struct dev_rule out[2],
+		   struct orch_err *e);
+/* The rule in cgroup v1's devices.allow syntax ("c 1:3 rwm"). */
+void dev_rule_format(const struct dev_rule *r, char *buf, size_t size);
+/* Docker's defaults, then the nodes, then the rules; privileged allows
+ * all (the rules are still checked). */
+int dev_policy_build(bool privileged, const struct dev_node *nodes,
+		     size_t n_nodes, char *const *rules, struct dev_policy *p,
+		     struct orch_err *e);
+void dev_policy_clear(struct dev_policy *p);
+/* Whether the policy allows access (DEV_* bits) to the node type:major:
+ * minor; the reference the BPF program and v1 rules must agree with. */
+bool dev_policy_allows(const struct dev_policy *p, char type, unsigned major,
+		       unsigned minor, unsigned access);
+/* The policy as a BPF_PROG_TYPE_CGROUP_DEVICE program (malloc'ed, *n
+ * instructions); not for an allow_all policy. */
+struct bpf_insn;
+struct bpf_insn *dev_bpf_program(const struct dev_policy *p, size_t *n);
+
+/* Stats every rt_spec.devices entry on the host: *nodes (n of them). */
+int dev_nodes_resolve(char *const *devices, struct dev_node **nodes,
+		      size_t *n, struct orch_err *e);
+void dev_nodes_free(struct dev_node *nodes, size_t n);
+/* Applies the policy to a cgroup v1 devices directory (deny all, then
+ * allow each rule). */
+int dev_cgroup_v1_apply(int dfd, const struct dev_policy *p,
+			struct orch_err *e);
+/* Loads the policy's BPF program and attaches it to the cgroup v2
+ * directory (alongside any program of its ancestors). */
+int dev_cgroup_v2_apply(int dfd, const struct dev_policy *p,
+			struct orch_err *e);
+
 /* ---- cgroup.c ---------------------------------------------------------- */
 
-enum cg_ctl { CG_MEMORY, CG_CPU, CG_CPUACCT, CG_PIDS, CG_FREEZER, CG_NCTL };
+enum cg_ctl {
+	CG_MEMORY, CG_CPU, CG_CPUACCT, CG_PIDS, CG_FREEZER, CG_DEVICES, CG_NCTL
+};
 struct cg {
 	bool v2;
 	/* v2: dir[0] is the container's cgroup.  v1: one directory per
@@ -77,14 +143,18 @@ struct cg {
 	 * a hierarchy already listed. */
 	char *dir[CG_NCTL];
 };
-/* Creates <parent>/<id> in every hierarchy, applies limits, moves pid in.
- * On error nothing is left. */
+/* Creates <parent>/<id> in every hierarchy, applies limits and the device
+ * policy, moves pid in.  On error nothing is left. */
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
-	      pid_t pid, struct cg *out, struct orch_err *e);
+	      const struct dev_policy *dev, pid_t pid, struct cg *out,
+	      struct orch_err *e);
 /* Kills what is left in the cgroup, removes it and the parent when empty.
  * "Already gone" is success. */
 int cg_destroy(struct cg *cg, struct orch_err *e);
 void cg_clear(struct cg *cg);
+/* Writes val to file in the cgroup directory dfd. */
+int cg_write_file(int dfd, const char *file, const char *val,
+		  struct orch_err *e);
 /* Moves the calling process into the cgroup. */
 int cg_enter_self(const struct cg *cg, struct orch_err *e);
 int cg_stats(const struct cg *cg, struct rt_stats *st, struct orch_err *e);
@@ -128,10 +198,13 @@ uint64_t ns_pid_start_time(pid_t pid);
 /* ---- mount.c ----------------------------------------------------------- */
 
 /* In the child, in its own mount namespace: builds the root filesystem
- * at mnt (overlay or bind), the spec's mounts, /proc /sys /dev, creates
- * workdir, pivots into it and detaches the old root. */
+ * at mnt (overlay or bind), the spec's mounts, /proc /sys /dev with the
+ * device nodes, creates workdir, pivots into it and detaches the old
+ * root. */
 int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
-		     const char *upper, const char *work, struct orch_err *e);
+		     const char *upper, const char *work,
+		     const struct dev_node *nodes, size_t n_nodes,
+		     struct orch_err *e);
 /* Opens path under root without leaving it (RESOLVE_IN_ROOT); with
  * create, missing components become directories (the last one a file
  * when file). */

@@ -14,6 +14,7 @@ static const char usage_text[] =
 	"           [--memory BYTES] [--memory-swap BYTES] [--cpus F] [--cpu-shares N]\n"
 	"           [--pids N] [--cap-add C]... [--cap-drop C]... [--privileged]\n"
 	"           [--no-seccomp] [--seccomp-profile FILE] [--sysctl K=V]...\n"
+	"           [--device HOST[:CONTAINER][:PERMS]]... [--device-cgroup-rule R]...\n"
 	"           [--init] [--netns PATH | --net host|none] [--stop-signal SIG]\n"
 	"           [--detach] [--name NAME] [--image NAME[:TAG]]\n"
 	"           [--volume NAME:DST[:ro]]... -- CMD [ARG]...\n"

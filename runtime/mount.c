@@ -478,6 +478,69 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 			     MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, e);
 }
 
+/* One node of the spec's devices at its path in the container, as the
+ * host has it (type, numbers, mode, owner); in a user namespace, which
+ * may not mknod, the host's node bound there. */
+static int make_device(int rootfd, const struct dev_node *d, bool userns,
+		       struct orch_err *e)
+{
+	const char *path = d->dev.path;
+	const char *slash = strrchr(path, '/');
+	const char *name = slash + 1;
+	if (!*name || streq(name, ".") || streq(name, ".."))
+		return err_set(e, EINVAL, "device path %s names no file", path);
+	_cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
+	_cleanup_close_ int dfd = openat2_in_root(rootfd, *dir ? dir : "/",
+						  O_RDONLY | O_DIRECTORY);
+	if (dfd == -ENOENT) {
+		int fd = mnt_open_in_root(rootfd, dir, true, false, e);
+		if (fd < 0)
+			return fd;
+		close(fd);
+		dfd = openat2_in_root(rootfd, dir, O_RDONLY | O_DIRECTORY);
+	}
+	if (dfd < 0)
+		return err_sys(e, -dfd, "opening the directory of %s", path);
+	/* A node the image or our /dev already has is replaced. */
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		return err_sys(e, errno, "replacing %s", path);
+	if (!userns) {
+		mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
+		if (mknodat(dfd, name, type | d->mode,
+			    makedev(d->major, d->minor)) < 0)
+			return err_sys(e, errno, "creating device %s", path);
+		if (fchownat(dfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return err_sys(e, errno, "setting the owner of %s", path);
+		return 0;
+	}
+	int fd = openat(dfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+			0600);
+	if (fd < 0)
+		return err_sys(e, errno, "creating %s", path);
+	close(fd);
+	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	int r = mount_fd(d->dev.host_path, fd, NULL, MS_BIND, NULL);
+	close(fd);
+	if (r < 0)
+		return err_sys(e, -r, "binding %s on %s", d->dev.host_path, path);
+	return 0;
+}
+
+static int make_devices(int rootfd, const struct rt_spec *s,
+			const struct dev_node *nodes, size_t n,
+			struct orch_err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = make_device(rootfd, &nodes[i], s->namespaces & RT_NS_USER,
+				    e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int mount_root(const struct rt_spec *s, const char *mnt,
 		      const char *upper, const char *work, struct orch_err *e)
 {
@@ -503,7 +566,9 @@ static int mount_root(const struct rt_spec *s, const char *mnt,
 }
 
 int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
-		     const char *upper, const char *work, struct orch_err *e)
+		     const char *upper, const char *work,
+		     const struct dev_node *nodes, size_t n_nodes,
+		     struct orch_err *e)
 {
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -522,6 +587,8 @@ int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
 		r = setup_sys(rootfd, s, e);
 	if (r == 0)
 		r = setup_dev(rootfd, s, e);
+	if (r == 0)
+		r = make_devices(rootfd, s, nodes, n_nodes, e);
 	if (r == 0 && s->workdir && *s->workdir) {
 		int fd = mnt_open_in_root(rootfd, s->workdir, true, false, e);
 		if (fd < 0)

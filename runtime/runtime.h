@@ -103,6 +103,15 @@ struct rt_spec {
 	bool no_new_privs;	     /* set by default (true unless disabled) */
 	bool allow_new_privs;
 
+	/* Devices, as Docker: every device is denied but the standard
+	 * character devices (null, zero, full, random, urandom, tty, console,
+	 * ptmx, pts) and mknod of any node.  devices adds host nodes,
+	 * "HOST[:CONTAINER][:PERMS]" (created in the container, allowed with
+	 * PERMS, default rwm); device_rules adds cgroup rules ("c 10:229 rwm",
+	 * "b 7:* r").  privileged allows every device. */
+	char **devices;
+	char **device_rules;
+
 	struct rt_rlimit *rlimits;
 	size_t n_rlimits;
 	struct rt_limits limits;
@@ -182,6 +191,24 @@ int rt_pid(const char *id, pid_t *pid, struct orch_err *e);
  * adjusted by add/drop).  Pure; for callers and tests. */
 int rt_caps_resolve(char *const *add, char *const *drop, bool privileged,
 		    uint64_t *mask, struct orch_err *e);
+
+/* A device of rt_spec.devices, parsed (Docker's --device syntax). */
+struct rt_device {
+	char *host_path; /* absolute */
+	char *path;	 /* absolute, inside the container */
+	char access[4];	 /* non-empty subset of "rwm" */
+};
+/* "HOST[:CONTAINER][:PERMS]" -> d (owned strings); bad syntax -> -EINVAL
+ * with the reason.  Pure: the host node is not looked at. */
+int rt_device_parse(const char *text, struct rt_device *d,
+		    struct orch_err *e);
+void rt_device_clear(struct rt_device *d);
+/* Checks each entry of rt_spec.devices: its syntax, and that the host
+ * path is a character or block device. */
+int rt_devices_check(char *const *devices, struct orch_err *e);
+/* Checks a device cgroup rule ("TYPE MAJOR:MINOR PERMS", TYPE a, b or c,
+ * MAJOR and MINOR a number or *, PERMS a subset of rwm). */
+int rt_device_rule_check(const char *rule, struct orch_err *e);
 
 /* ======================================================================
  * Image store ($ORCH_ROOT/images, $ORCH_ROOT/layers)
