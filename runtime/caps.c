@@ -59,13 +59,31 @@ static uint64_t caps_all(void)
 	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 }
 
-/* Docker's order: start from the default set (or all), drop, then add;
- * "ALL" in add means every capability, "ALL" in drop empties the start. */
-int rt_caps_resolve(char *const *add, char *const *drop, bool privileged,
-		    uint64_t *mask, struct orch_err *e)
+uint64_t rt_caps_held(void)
 {
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2] = {0};
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;
+	uint64_t m = (uint64_t)data[0].permitted |
+		     (uint64_t)data[1].permitted << 32;
+	for (int c = 0; c <= cap_last(); c++)
+		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1)
+			m &= ~(1ULL << c);
+	return m & caps_all();
+}
+
+/* Docker's order: start from the default set (or all), drop, then add;
+ * "ALL" in add means every capability, "ALL" in drop empties the start.
+ * Only what is available can be given, as podman: privileged, ALL and the
+ * defaults shrink to it; a capability named in add must be in it. */
+int rt_caps_resolve(char *const *add, char *const *drop, bool privileged,
+		    uint64_t available, uint64_t *mask, struct orch_err *e)
+{
+	available &= caps_all();
 	if (privileged) {
-		*mask = caps_all();
+		*mask = available;
 		return 0;
 	}
 	uint64_t m = CAPS_DOCKER_DEFAULT, add_m = 0, drop_m = 0;
@@ -82,17 +100,23 @@ int rt_caps_resolve(char *const *add, char *const *drop, bool privileged,
 	}
 	for (size_t i = 0; add && add[i]; i++) {
 		if (strcasecmp(add[i], "ALL") == 0) {
-			add_m = caps_all();
+			add_m = available;
 			continue;
 		}
 		int c = cap_from_name(add[i]);
 		if (c < 0)
 			return err_set(e, EINVAL, "unknown capability %s",
 				       add[i]);
+		if (!(available & (1ULL << c)))
+			return err_set(e, EPERM,
+				       "cap_add: CAP_%s is not available: this "
+				       "host's capability bounding set lacks it, "
+				       "so orch cannot give it",
+				       cap_names[c]);
 		add_m |= 1ULL << c;
 	}
 	m = (m & ~drop_m) | add_m;
-	*mask = m & caps_all();
+	*mask = m & available;
 	return 0;
 }
 

@@ -289,7 +289,8 @@ static int create(const struct rt_spec *s, bool start,
 	struct dev_policy dev = {0};
 	int r;
 
-	r = rt_caps_resolve(s->cap_add, s->cap_drop, s->privileged, &st.caps, e);
+	r = rt_caps_resolve(s->cap_add, s->cap_drop, s->privileged,
+			    rt_caps_held(), &st.caps, e);
 	if (r < 0)
 		return err_wrap(e, "container %s", s->id);
 	const struct sc_filter *filter = NULL;

@@ -188,9 +188,14 @@ int rt_list(char ***ids, struct orch_err *e);
 int rt_pid(const char *id, pid_t *pid, struct orch_err *e);
 
 /* Capability names -> the resulting effective mask (Docker's defaults
- * adjusted by add/drop).  Pure; for callers and tests. */
+ * adjusted by add/drop), within available: privileged, "ALL" and the
+ * defaults get what is available; a capability named in add that is not
+ * is an error naming it.  Pure; for callers and tests. */
 int rt_caps_resolve(char *const *add, char *const *drop, bool privileged,
-		    uint64_t *mask, struct orch_err *e);
+		    uint64_t available, uint64_t *mask, struct orch_err *e);
+/* The capabilities this process can give: its permitted set within its
+ * bounding set. */
+uint64_t rt_caps_held(void);
 
 /* A device of rt_spec.devices, parsed (Docker's --device syntax). */
 struct rt_device {

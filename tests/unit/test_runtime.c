@@ -44,7 +44,7 @@ static void test_caps_default(void **state)
 	(void)state;
 	uint64_t m;
 	struct orch_err e = {0};
-	assert_int_equal(rt_caps_resolve(NULL, NULL, false, &m, &e), 0);
+	assert_int_equal(rt_caps_resolve(NULL, NULL, false, ~0ULL, &m, &e), 0);
 	assert_int_equal(m, 0xa80425fbULL);
 }
 
@@ -54,25 +54,50 @@ static void test_caps_add_drop(void **state)
 	uint64_t m;
 	struct orch_err e = {0};
 	char *all[] = {"ALL", NULL};
-	assert_int_equal(rt_caps_resolve(NULL, all, false, &m, &e), 0);
+	assert_int_equal(rt_caps_resolve(NULL, all, false, ~0ULL, &m, &e), 0);
 	assert_int_equal(m, 0);
 	char *add[] = {"NET_ADMIN", "cap_sys_time", NULL};
 	char *drop[] = {"CAP_CHOWN", "net_raw", NULL};
-	assert_int_equal(rt_caps_resolve(add, drop, false, &m, &e), 0);
+	assert_int_equal(rt_caps_resolve(add, drop, false, ~0ULL, &m, &e), 0);
 	assert_int_equal(m, (0xa80425fbULL & ~(1ULL << 0) & ~(1ULL << 13)) |
 				    (1ULL << 12) | (1ULL << 25));
 	/* drop ALL then add one: only that one */
 	char *one[] = {"KILL", NULL};
-	assert_int_equal(rt_caps_resolve(one, all, false, &m, &e), 0);
+	assert_int_equal(rt_caps_resolve(one, all, false, ~0ULL, &m, &e), 0);
 	assert_int_equal(m, 1ULL << 5);
 	char *bad[] = {"NOT_A_CAP", NULL};
-	assert_true(rt_caps_resolve(bad, NULL, false, &m, &e) < 0);
+	assert_true(rt_caps_resolve(bad, NULL, false, ~0ULL, &m, &e) < 0);
 	assert_non_null(strstr(e.msg, "NOT_A_CAP"));
-	assert_int_equal(rt_caps_resolve(NULL, NULL, true, &m, &e), 0);
+	assert_int_equal(rt_caps_resolve(NULL, NULL, true, ~0ULL, &m, &e), 0);
 	assert_true(m & (1ULL << 21));
 	assert_int_equal(cap_from_name("CAP_SYS_ADMIN"), 21);
 	assert_int_equal(cap_from_name("audit_write"), 29);
 	assert_int_equal(cap_from_name("nope"), -1);
+}
+
+/* A host whose bounding set lacks SYS_RESOURCE (24) and MKNOD (27):
+ * privileged, ALL and the defaults get what there is; naming one fails. */
+static void test_caps_available(void **state)
+{
+	(void)state;
+	uint64_t m, avail = ~0ULL & ~(1ULL << 24) & ~(1ULL << 27);
+	struct orch_err e = {0};
+	assert_int_equal(rt_caps_resolve(NULL, NULL, true, avail, &m, &e), 0);
+	assert_false(m & (1ULL << 24));
+	assert_true(m & (1ULL << 21));
+	char *all[] = {"ALL", NULL};
+	assert_int_equal(rt_caps_resolve(all, NULL, false, avail, &m, &e), 0);
+	assert_false(m & (1ULL << 24));
+	assert_true(m & (1ULL << 12));
+	assert_int_equal(rt_caps_resolve(NULL, NULL, false, avail, &m, &e), 0);
+	assert_int_equal(m, 0xa80425fbULL & ~(1ULL << 27));
+	char *res[] = {"NET_ADMIN", "sys_resource", NULL};
+	assert_int_equal(rt_caps_resolve(res, NULL, false, avail, &m, &e),
+			 -EPERM);
+	assert_non_null(strstr(e.msg, "CAP_SYS_RESOURCE"));
+	/* Dropping what the host lacks anyway is fine. */
+	char *drop[] = {"SYS_RESOURCE", NULL};
+	assert_int_equal(rt_caps_resolve(NULL, drop, false, avail, &m, &e), 0);
 }
 
 /* ---- seccomp --------------------------------------------------------------------- */
@@ -492,6 +517,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caps_default),
 		cmocka_unit_test(test_caps_add_drop),
+		cmocka_unit_test(test_caps_available),
 		cmocka_unit_test(test_seccomp_default),
 		cmocka_unit_test(test_seccomp_caps),
 		cmocka_unit_test(test_seccomp_json),
