@@ -1210,7 +1210,7 @@ static const struct svc_key svc_keys[] = {
     F(depends_on, svc_depends_on),
     F(deploy, svc_deploy),
     IGN(develop),
-    IGN(device_cgroup_rules),
+    T(device_cgroup_rules, K_LIST),
     F(devices, svc_devices),
     T(dns, K_LIST_OR_STR),
     T(dns_opt, K_LIST),

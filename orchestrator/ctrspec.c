@@ -79,6 +79,8 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 	s->cap_add = borrow_strv(j, "cap_add");
 	s->cap_drop = borrow_strv(j, "cap_drop");
 	s->privileged = jbool(j, "privileged");
+	s->devices = borrow_strv(j, "devices");
+	s->device_rules = borrow_strv(j, "device_rules");
 	json_t *r = json_object_get(j, "rlimits");
 	if (json_is_array(r) && json_array_size(r) > 0) {
 		s->rlimits = xcalloc(json_array_size(r), sizeof(*s->rlimits));
@@ -117,9 +119,11 @@ void ctrspec_clear(struct rt_spec *s)
 	free(s->sysctls);
 	free(s->cap_add);
 	free(s->cap_drop);
+	free(s->devices);
+	free(s->device_rules);
 	free(s->rlimits);
 	s->lowers = s->argv = s->env = s->sysctls = s->cap_add = s->cap_drop =
-		NULL;
+		s->devices = s->device_rules = NULL;
 	s->groups = NULL;
 	s->mounts = NULL;
 	s->rlimits = NULL;

@@ -240,6 +240,7 @@ static json_t *service_json(const struct service *s)
 	}
 	if (s->deploy.present)
 		json_object_set_new(o, "deploy", deploy_json(&s->deploy));
+	set_strv(o, "device_cgroup_rules", s->device_cgroup_rules);
 	set_strv(o, "devices", s->devices);
 	set_strv(o, "dns", s->dns);
 	set_strv(o, "dns_opt", s->dns_opt);

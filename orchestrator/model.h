@@ -263,6 +263,7 @@ struct service {
 	size_t n_ulimits;
 	struct m_kvlist sysctls;
 	char **devices;
+	char **device_cgroup_rules;
 
 	struct m_kvlist labels;
 	struct m_kvlist annotations;

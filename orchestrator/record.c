@@ -267,6 +267,35 @@ static char *command_string(char *const *argv)
 	return sb_steal(&sb);
 }
 
+/* devices: and device_cgroup_rules:, checked (syntax, and the host's
+ * nodes) before anything is created. */
+static int devices_json(const struct service *s, json_t *spec,
+			struct orch_err *e)
+{
+	int r = 0;
+	const char *key = "devices";
+	if (s->devices) {
+		r = rt_devices_check(s->devices, e);
+		if (r == 0)
+			json_object_set_new(spec, "devices", strv_json(s->devices));
+	}
+	for (size_t i = 0; r == 0 && s->device_cgroup_rules &&
+			   s->device_cgroup_rules[i];
+	     i++) {
+		key = "device_cgroup_rules";
+		r = rt_device_rule_check(s->device_cgroup_rules[i], e);
+	}
+	if (r == 0 && s->device_cgroup_rules)
+		json_object_set_new(spec, "device_rules",
+				    strv_json(s->device_cgroup_rules));
+	if (r < 0) {
+		const struct m_pos *p = service_key_pos(s, key);
+		err_wrap(e, "%s:%d:%d: service \"%s\"", p->file, p->line,
+			 p->col, s->name);
+	}
+	return r;
+}
+
 int record_template(const struct project *m, const struct service *s,
 		    json_t **out, struct orch_err *e)
 {
@@ -379,6 +408,9 @@ int record_template(const struct project *m, const struct service *s,
 		json_object_set_new(spec, "cap_add", strv_json(s->cap_add));
 	if (s->cap_drop)
 		json_object_set_new(spec, "cap_drop", strv_json(s->cap_drop));
+	r = devices_json(s, spec, e);
+	if (r < 0)
+		return r;
 	if (s->cgroup_parent)
 		json_object_set_new(spec, "cgroup_parent",
 				    json_string(s->cgroup_parent));

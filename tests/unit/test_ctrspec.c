@@ -20,7 +20,9 @@ static void test_load(void **state)
 		"\"/s\",\"target\":\"/etc/hosts\"}],"
 		"\"limits\":{\"memory\":1048576,\"cpus\":0.5,\"pids\":64},"
 		"\"rlimits\":[{\"resource\":7,\"soft\":10,\"hard\":20}],"
-		"\"stop_signal\":15,\"init\":true}",
+		"\"stop_signal\":15,\"init\":true,"
+		"\"devices\":[\"/dev/fuse\",\"/dev/loop0:/dev/l:r\"],"
+		"\"device_rules\":[\"c 10:200 rwm\"]}",
 		0, NULL);
 	assert_non_null(j);
 	struct rt_spec s;
@@ -49,6 +51,9 @@ static void test_load(void **state)
 	assert_int_equal(s.n_rlimits, 1);
 	assert_int_equal(s.rlimits[0].hard, 20);
 	assert_true(s.init);
+	assert_string_equal(s.devices[1], "/dev/loop0:/dev/l:r");
+	assert_null(s.devices[2]);
+	assert_string_equal(s.device_rules[0], "c 10:200 rwm");
 	ctrspec_clear(&s);
 	json_decref(j);
 }
