@@ -305,6 +305,13 @@ int cmd_run(int argc, char **argv)
 		project_free(m);
 		return 1;
 	}
+	/* The images of the service (and of its dependencies) first. */
+	struct pull_request prq = {
+	    .services = one, .with_deps = !a.no_deps, .quiet = cli_quiet()};
+	if (pull_service_images(m, &prq, &e) < 0) {
+		project_free(m);
+		return cli_fail(&e);
+	}
 	struct pstate ps;
 	int r = pstate_open(m->name, true, &ps, &e);
 	if (r == 0)

@@ -178,3 +178,248 @@ int cmd_image_pull(int argc, char **argv)
 	       ref);
 	return 0;
 }
+
+/* ---- services' images: pull_policy, `orch pull`, up's pulls ------------- */
+
+enum pull_when { PULL_NEVER, PULL_MISSING, PULL_ALWAYS, PULL_AGED };
+
+/* What a service's pull_policy (or the command's override) says. */
+static int pull_policy_of(const struct service *s, const char *override,
+			  enum pull_when *when, int64_t *max_age_s,
+			  struct orch_err *e)
+{
+	const char *p = override ? override : s->pull_policy;
+	*max_age_s = 0;
+	if (!p)
+		/* A service that builds its image is built, not pulled. */
+		*when = s->build.present ? PULL_NEVER : PULL_MISSING;
+	else if (streq(p, "always"))
+		*when = PULL_ALWAYS;
+	else if (streq(p, "missing") || streq(p, "if_not_present"))
+		*when = PULL_MISSING;
+	else if (streq(p, "never") || streq(p, "build"))
+		*when = PULL_NEVER;
+	else if (streq(p, "daily") || streq(p, "weekly")) {
+		*when = PULL_AGED;
+		*max_age_s = streq(p, "daily") ? 86400 : 7 * 86400;
+	} else if (startswith(p, "every_")) {
+		int64_t ns;
+		if (duration_parse(p + 6, &ns) < 0 || ns <= 0)
+			goto bad;
+		*when = PULL_AGED;
+		*max_age_s = ns / 1000000000;
+	} else {
+		goto bad;
+	}
+	return 0;
+bad:
+	if (override)
+		return err_set(e, EINVAL,
+			       "invalid --pull \"%s\": want always, missing "
+			       "or never",
+			       p);
+	const struct m_pos *pos = service_key_pos(s, "pull_policy");
+	return err_set(e, EINVAL,
+		       "%s:%d:%d: service \"%s\": invalid pull_policy \"%s\": "
+		       "want always, missing, never, build, daily, weekly or "
+		       "every_<duration>",
+		       pos ? pos->file : "?", pos ? pos->line : 0,
+		       pos ? pos->col : 0, s->name, p);
+}
+
+static bool image_stored(const char *ref)
+{
+	struct rt_image *img = NULL;
+	if (rt_image_lookup(ref, &img, NULL) < 0)
+		return false;
+	rt_image_free(img);
+	return true;
+}
+
+struct svc_pull {
+	const struct service *s;
+	const char *ref;
+	const char *platform;
+	struct pull_view *view;
+	pthread_t thread;
+	bool started;
+	int rc;
+	struct orch_err err;
+	struct rt_pull_result res;
+};
+
+static void *svc_pull_run(void *arg)
+{
+	struct svc_pull *sp = arg;
+	struct rt_pull_opts o = {.platform = sp->platform,
+				 .progress = view_progress,
+				 .progress_ctx = sp->view};
+	sp->rc = rt_image_pull(sp->ref, &o, &sp->res, &sp->err);
+	return NULL;
+}
+
+/* Whether services (none: all) names s, or a service that depends on s
+ * (with_deps). */
+static bool svc_selected(const struct project *m, char *const *services,
+			 const struct service *s, bool with_deps, int depth)
+{
+	if (!services || !services[0])
+		return true;
+	if (strv_contains(services, s->name))
+		return true;
+	if (!with_deps || depth > 64)
+		return false;
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *o = &m->services[i];
+		for (size_t d = 0; d < o->n_depends_on; d++)
+			if (streq(o->depends_on[d].service, s->name) &&
+			    svc_selected(m, services, o, true, depth + 1))
+				return true;
+	}
+	return false;
+}
+
+/* Decides which services' images to pull. */
+static int pull_plan(const struct project *m, const struct pull_request *rq,
+		     struct svc_pull **out, size_t *n, struct orch_err *e)
+{
+	struct svc_pull *v = xcalloc(m->n_services + 1, sizeof(*v));
+	size_t k = 0;
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		if (!s->image ||
+		    !svc_selected(m, rq->services, s, rq->with_deps, 0))
+			continue;
+		enum pull_when when;
+		int64_t max_age;
+		int r = pull_policy_of(s, rq->policy, &when, &max_age, e);
+		if (r < 0) {
+			free(v);
+			return r;
+		}
+		bool need = when == PULL_ALWAYS ||
+			    ((when == PULL_MISSING || when == PULL_AGED) &&
+			     !image_stored(s->image));
+		if (when == PULL_AGED && !need)
+			need =
+			    (int64_t)time(NULL) - rt_image_pulled_at(s->image) >
+			    max_age;
+		bool dup = false;
+		for (size_t j = 0; j < k && !dup; j++)
+			dup = streq(v[j].ref, s->image);
+		if (!need || dup)
+			continue;
+		v[k].s = s;
+		v[k].ref = s->image;
+		v[k].platform = s->platform;
+		k++;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int pull_service_images(const struct project *m, const struct pull_request *rq,
+			struct orch_err *e)
+{
+	struct svc_pull *v;
+	size_t n;
+	int r = pull_plan(m, rq, &v, &n, e);
+	if (r < 0)
+		return r;
+	/* Layer lines only for a single image on a terminal: compose's
+	 * service lines otherwise. */
+	struct pull_view view;
+	view_init(&view, rq->quiet || n != 1 || !cli_progress_tty());
+	view.out = stderr;
+	for (size_t i = 0; i < n; i++) {
+		v[i].view = &view;
+		if (!rq->quiet)
+			fprintf(stderr, " %s Pulling\n", v[i].s->name);
+		v[i].started = pthread_create(&v[i].thread, NULL, svc_pull_run,
+					      &v[i]) == 0;
+		if (!v[i].started)
+			svc_pull_run(&v[i]);
+	}
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].started)
+			pthread_join(v[i].thread, NULL);
+		if (v[i].rc < 0) {
+			if (rq->ignore_failures)
+				fprintf(stderr, " %s Warning %s\n",
+					v[i].s->name, v[i].err.msg);
+			else if (!failed++)
+				err_set(e, -v[i].rc == 0 ? EIO : -v[i].rc,
+					"service \"%s\": pulling %s: %s",
+					v[i].s->name, v[i].ref, v[i].err.msg);
+		} else if (!rq->quiet) {
+			fprintf(stderr, " %s Pulled\n", v[i].s->name);
+		}
+	}
+	view_free(&view);
+	free(v);
+	return failed ? -EIO : 0;
+}
+
+static const char *pull_cmd_usage =
+    "pull [--ignore-pull-failures] [-q] [--policy missing|always] "
+    "[--include-deps] [SERVICE...]";
+
+int cmd_pull(int argc, char **argv)
+{
+	enum { O_IGNORE = CLI_OPT_LOCAL, O_POLICY, O_DEPS, O_BUILDABLE };
+	static const struct option lopts[] = {
+	    CLI_GLOBAL_LONGOPTS,
+	    {"ignore-pull-failures", no_argument, NULL, O_IGNORE},
+	    {"ignore-buildable", no_argument, NULL, O_BUILDABLE},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"policy", required_argument, NULL, O_POLICY},
+	    {"include-deps", no_argument, NULL, O_DEPS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0}};
+	struct pull_request rq = {.policy = "always"};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS, lopts,
+				NULL)) != -1) {
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return 2;
+		if (g)
+			continue;
+		if (c == O_IGNORE)
+			rq.ignore_failures = true;
+		else if (c == 'q')
+			rq.quiet = true;
+		else if (c == O_DEPS)
+			rq.with_deps = true;
+		else if (c == O_BUILDABLE)
+			continue;
+		else if (c == O_POLICY &&
+			 (streq(optarg, "missing") || streq(optarg, "always")))
+			rq.policy = optarg;
+		else if (c == 'h') {
+			printf("Usage: orch %s\n", pull_cmd_usage);
+			return 0;
+		} else
+			return cli_usage("pull", pull_cmd_usage);
+	}
+	struct project *m = NULL;
+	if (cli_load(&m, false) < 0)
+		return 1;
+	_cleanup_strv_ char **services = xcalloc(1, sizeof(char *));
+	for (int i = optind; i < argc; i++) {
+		if (!project_service(m, argv[i])) {
+			fprintf(stderr, "orch: no such service: %s\n", argv[i]);
+			project_free(m);
+			return 1;
+		}
+		strv_push(&services, argv[i]);
+	}
+	rq.services = services;
+	struct orch_err e = {0};
+	int r = pull_service_images(m, &rq, &e);
+	project_free(m);
+	return r < 0 ? cli_fail(&e) : 0;
+}

@@ -8,7 +8,8 @@ static const char up_usage[] =
 	"[-d] [--wait] [--wait-timeout S] [--build] [--force-recreate] "
 	"[--no-recreate] [--no-deps] [--no-start] [--remove-orphans] "
 	"[--abort-on-container-exit] [--exit-code-from SVC] "
-	"[--scale SVC=N] [-t S] [SERVICE...]";
+	"[--scale SVC=N] [-t S] [--pull always|missing|never] [--quiet-pull] "
+	"[SERVICE...]";
 
 enum {
 	O_WAIT = CLI_OPT_LOCAL,
@@ -99,6 +100,7 @@ int cmd_up(int argc, char **argv)
 	struct up_opts o = {.timeout_ms = -1};
 	const char *exit_from = NULL;
 	bool abort_on_exit = false, no_build = false;
+	const char *pull = NULL;
 	_cleanup_strv_ char **scale = NULL;
 	int c;
 	optind = 1;
@@ -155,7 +157,20 @@ int cmd_up(int argc, char **argv)
 			no_build = true;
 			break;
 		case O_QUIET_PULL:
+			o.quiet_pull = true;
+			break;
 		case O_PULL:
+			if (!streq(optarg, "always") &&
+			    !streq(optarg, "missing") &&
+			    !streq(optarg, "never")) {
+				fprintf(stderr,
+					"orch up: invalid --pull \"%s\": want "
+					"always, missing or never\n",
+					optarg);
+				return 2;
+			}
+			pull = optarg;
+			break;
 		case O_NO_COLOR:
 			break;
 		case 'h':
@@ -189,6 +204,16 @@ int cmd_up(int argc, char **argv)
 		return 1;
 	}
 	struct orch_err e = {0};
+	/* Every image is there before anything is created: pulled as the
+	 * services' pull_policy (or --pull) says, then built. */
+	struct pull_request prq = {.services = services,
+				   .with_deps = !o.no_deps,
+				   .policy = pull,
+				   .quiet = o.quiet_pull || cli_quiet()};
+	if (pull_service_images(m, &prq, &e) < 0) {
+		project_free(m);
+		return cli_fail(&e);
+	}
 	/* --build rebuilds; otherwise only images never built are built
 	 * (compose's default); --no-build builds nothing. */
 	int br = o.build ? build_service_images(m, services, false, &e)

@@ -8,6 +8,7 @@ static const struct orch_command commands[] = {
 	{"version", cmd_version, "Show the orch version information"},
 	{"images", cmd_images, "List images"},
 	{"image", cmd_image, "Manage images"},
+	{"pull", cmd_pull, "Pull service images"},
 	{"volume", cmd_volume, "Manage volumes"},
 	{"up", cmd_up, "Create and start containers"},
 	{"down", cmd_down, "Stop and remove containers, networks"},

@@ -45,6 +45,7 @@ int cmd_supervise(int argc, char **argv);
 /* Builds (cmd_build.c): `orch image build`, `orch build`. */
 int cmd_image_build(int argc, char **argv);
 int cmd_image_pull(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 struct project;
 struct service;
@@ -60,6 +61,19 @@ int build_service_images(struct project *p, char *const *services,
  * `orch up` without --build does). */
 int build_missing_images(struct project *p, char *const *services,
 			 struct orch_err *e);
+
+/* Pulls (cmd_pull.c): the images of the selected services (none: all)
+ * that their pull_policy, or policy when given ("always", "missing",
+ * "never"), says to pull, in parallel; fails (after all have finished)
+ * when one failed, unless ignore_failures. */
+struct pull_request {
+	char *const *services;
+	bool with_deps; /* and the services they depend on */
+	const char *policy;
+	bool quiet, ignore_failures;
+};
+int pull_service_images(const struct project *m,
+			const struct pull_request *rq, struct orch_err *e);
 
 
 /* Whether a subcommand's arguments (argv[0] its name) ask for help with

@@ -35,6 +35,8 @@ struct pull {
 	atomic_bool failed; /* a layer failed: the others stop */
 };
 
+static void pulled_mark(const char *ref);
+
 /* ---- bounded parallelism ----------------------------------------------- */
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -558,9 +560,42 @@ int rt_image_pull(const char *ref, const struct rt_pull_opts *o,
 		return r;
 	p.name = image_ref_string(&p.ref);
 	r = pull_run(&p, res, e);
+	if (r == 0)
+		pulled_mark(ref);
 	reg_close(p.c);
 	free(p.config);
 	free(p.name);
 	image_ref_clear(&p.ref);
 	return r;
+}
+
+/* ---- when a reference was pulled --------------------------------------- */
+
+static char *pulled_marker(const char *ref)
+{
+	_cleanup_free_ char *key = NULL;
+	if (image_ref_normalize(ref, &key, NULL) < 0)
+		return NULL;
+	char hex[65];
+	sha256_hex(key, strlen(key), hex);
+	return xasprintf("%s/images/pulled/%s", orch_root(), hex);
+}
+
+static void pulled_mark(const char *ref)
+{
+	_cleanup_free_ char *p = pulled_marker(ref);
+	_cleanup_free_ char *dir = path_join(orch_root(), "images/pulled");
+	if (!p || mkdir_p(dir, 0700, NULL) < 0)
+		return;
+	_cleanup_free_ char *now = xasprintf("%lld\n", (long long)time(NULL));
+	write_file_atomic(p, now, strlen(now), 0600, NULL);
+}
+
+int64_t rt_image_pulled_at(const char *ref)
+{
+	_cleanup_free_ char *p = pulled_marker(ref);
+	_cleanup_free_ char *s = NULL;
+	if (!p || read_file(p, &s, NULL, NULL) < 0)
+		return 0;
+	return strtoll(s, NULL, 10);
 }

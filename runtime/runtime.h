@@ -290,6 +290,8 @@ struct rt_pull_result {
  * name:tag and name@digest) only once everything is verified. */
 int rt_image_pull(const char *ref, const struct rt_pull_opts *o,
 		  struct rt_pull_result *res, struct orch_err *e);
+/* When ref was last pulled (unix seconds), 0 when never. */
+int64_t rt_image_pulled_at(const char *ref);
 /* Pushes a stored image to the registry ref names (layers gzipped, blobs
  * the registry has skipped); *digest receives the manifest's. */
 int rt_image_push(const char *ref, const struct rt_pull_opts *o,
