@@ -423,3 +423,122 @@ int cmd_pull(int argc, char **argv)
 	project_free(m);
 	return r < 0 ? cli_fail(&e) : 0;
 }
+
+/* ---- orch login / logout ------------------------------------------------ */
+
+/* "https://host:port/v1/" -> "host:port"; NULL stays NULL (Docker Hub). */
+static char *registry_arg(const char *arg)
+{
+	if (!arg)
+		return NULL;
+	const char *p = arg;
+	if (startswith(p, "https://"))
+		p += 8;
+	else if (startswith(p, "http://"))
+		p += 7;
+	return xstrndup(p, strcspn(p, "/"));
+}
+
+static char *read_line(FILE *f, bool echo_off)
+{
+	struct termios old, quiet;
+	bool tty =
+	    echo_off && isatty(fileno(f)) && tcgetattr(fileno(f), &old) == 0;
+	if (tty) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(f), TCSAFLUSH, &quiet);
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, f);
+	if (tty) {
+		tcsetattr(fileno(f), TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	return line;
+}
+
+static const char *login_usage =
+    "login [-u USER] [-p PASSWORD | --password-stdin] [REGISTRY]";
+
+int cmd_login(int argc, char **argv)
+{
+	enum { O_STDIN = CLI_OPT_LOCAL };
+	static const struct option opts[] = {
+	    {"username", required_argument, NULL, 'u'},
+	    {"password", required_argument, NULL, 'p'},
+	    {"password-stdin", no_argument, NULL, O_STDIN},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	_cleanup_free_ char *user = NULL, *pass = NULL;
+	bool from_stdin = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "u:p:h", opts, NULL)) != -1) {
+		if (c == 'u') {
+			free(user);
+			user = xstrdup(optarg);
+		} else if (c == 'p') {
+			free(pass);
+			pass = xstrdup(optarg);
+		} else if (c == O_STDIN) {
+			from_stdin = true;
+		} else if (c == 'h') {
+			printf("Usage: orch %s\n", login_usage);
+			return 0;
+		} else {
+			return cli_usage("login", login_usage);
+		}
+	}
+	if (argc - optind > 1 || (from_stdin && pass))
+		return cli_usage("login", login_usage);
+	_cleanup_free_ char *reg =
+	    registry_arg(optind < argc ? argv[optind] : NULL);
+	if (!user) {
+		fprintf(stderr, "Username: ");
+		user = read_line(stdin, false);
+	}
+	if (from_stdin)
+		pass = read_line(stdin, false);
+	else if (!pass) {
+		fprintf(stderr, "Password: ");
+		pass = read_line(stdin, true);
+	}
+	if (!user || !*user || !pass || !*pass) {
+		fprintf(stderr, "orch login: a user name and a password are "
+				"needed\n");
+		return 1;
+	}
+	struct orch_err e = {0};
+	if (rt_registry_login(reg, user, pass, &e) < 0)
+		return cli_fail(&e);
+	printf("Login Succeeded\n");
+	return 0;
+}
+
+int cmd_logout(int argc, char **argv)
+{
+	if (args_want_help(argc, argv)) {
+		printf("Usage: orch logout [REGISTRY]\n");
+		return 0;
+	}
+	if (argc > 2)
+		return cli_usage("logout", "[REGISTRY]");
+	_cleanup_free_ char *reg = registry_arg(argc == 2 ? argv[1] : NULL);
+	const char *name = reg ? reg : "docker.io";
+	struct orch_err e = {0};
+	int r = rt_registry_logout(reg, &e);
+	if (r < 0)
+		return cli_fail(&e);
+	if (r == 0)
+		printf("Not logged in to %s\n", name);
+	else
+		printf("Removing login credentials for %s\n", name);
+	return 0;
+}

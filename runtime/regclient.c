@@ -743,13 +743,18 @@ static int reg_ping(struct reg_client *c, struct orch_err *e)
 	struct orch_err first = {0};
 	int r = ping(c, https, &st, &first);
 	if (r < 0 && http_ok) {
+		/* Plain http only when something answers it as a registry:
+		 * a TLS registry with an unknown CA keeps its TLS error. */
 		_cleanup_free_ char *http = xasprintf("http://%s", c->host);
-		r = ping(c, http, &st, e);
-	} else if (r < 0) {
-		*e = first;
+		struct orch_err second = {0};
+		if (ping(c, http, &st, &second) == 0 &&
+		    (st == 200 || st == 401))
+			return 0;
 	}
-	if (r < 0)
+	if (r < 0) {
+		*e = first;
 		return r;
+	}
 	if (st != 200 && st != 401)
 		return err_set(e, EPROTO,
 			       "%s does not look like a registry: /v2/ "
