@@ -62,4 +62,34 @@ check_eq "DOCKER_CONFIG's credentials used: exit 0" 0 $?
 DOCKER_CONFIG=$T/other $O logout "$R" >/dev/null
 check_match "logout keeps the file's other keys" '"psFormat": "x"' "$(cat "$T/other/config.json")"
 
+# ---- a token service (Bearer) ---------------------------------------------------------------
+RT=127.0.0.1:5444
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token-signer \
+	-keyout "$T/tok.key" -out "$T/tok.crt" 2>/dev/null
+python3 "$TOP/tests/fixtures/token-server.py" 127.0.0.1:5001 "$T/tok.key" "$T/tok.crt" \
+	test-issuer bob:t0ken "$T/tokens.log" 2>"$T/token-server.err" &
+on_exit "kill $!"
+REG_EXTRA="auth:
+  token:
+    realm: http://127.0.0.1:5001/token
+    service: test-registry
+    issuer: test-issuer
+    rootcertbundle: $T/tok.crt" reg_start token "$RT" || { fail "token registry starts"; finish; }
+mkdir -p "$W/extra/data" && echo extra >"$W/extra/data/file"
+$MK tar "$W/extra.tar" "$W/extra"
+$MK docker "$W/two" two:v1 --cmd /bin/sh "$FIXTURE_TAR" "$W/extra.tar"
+docker_archive "$W/two" "$W/two.tar"
+skopeo_put "docker-archive:$W/two.tar" "$RT/team/two:v1" --dest-creds bob:t0ken
+$O image pull "$RT/team/two:v1" >/dev/null 2>"$W/err"
+check_eq "anonymous, token service refuses: exit 1" 1 $?
+check_match "token refused: names the registry and orch login" "$RT: the token service refused anonymous access.*orch login $RT" "$(cat "$W/err")"
+echo t0ken | $O login -u bob --password-stdin "$RT" >/dev/null 2>"$W/err"
+check_eq "login through the token service: exit 0" 0 $?
+: >"$T/tokens.log"
+$O image pull "$RT/team/two:v1" >/dev/null 2>"$W/err"
+check_eq "pull with a bearer token: exit 0" 0 $?
+check_match "pulled the 2-layer image" "^$RT/team/two +v1 " "$($O images)"
+check_eq "one token for the repository, reused for every blob" \
+	"token repository:team/two:pull" "$(cat "$T/tokens.log")"
+
 finish
