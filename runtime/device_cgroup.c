@@ -17,8 +17,8 @@ void dev_nodes_free(struct dev_node *nodes, size_t n)
 	free(nodes);
 }
 
-int dev_nodes_resolve(char *const *devices, struct dev_node **nodes,
-		      size_t *n, struct orch_err *e)
+int dev_nodes_resolve(char *const *devices, struct dev_node **nodes, size_t *n,
+		      struct orch_err *e)
 {
 	size_t count = strv_len(devices);
 	struct dev_node *v = xcalloc(count + 1, sizeof(*v));
@@ -29,9 +29,10 @@ int dev_nodes_resolve(char *const *devices, struct dev_node **nodes,
 		if (r == 0 && stat(d->dev.host_path, &st) < 0)
 			r = err_sys(e, errno, "device %s", d->dev.host_path);
 		else if (r == 0 && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
-			r = err_set(e, EINVAL,
-				    "device %s: not a character or block device",
-				    d->dev.host_path);
+			r = err_set(
+			    e, EINVAL,
+			    "device %s: not a character or block device",
+			    d->dev.host_path);
 		if (r < 0) {
 			dev_nodes_free(v, i + 1);
 			return r;
@@ -48,8 +49,7 @@ int dev_nodes_resolve(char *const *devices, struct dev_node **nodes,
 	return 0;
 }
 
-int dev_cgroup_v1_apply(int dfd, const struct dev_policy *p,
-			struct orch_err *e)
+int dev_cgroup_v1_apply(int dfd, const struct dev_policy *p, struct orch_err *e)
 {
 	if (p->allow_all)
 		return 0; /* the parent's rules, as created: everything */
@@ -77,8 +77,7 @@ static long sys_bpf(int cmd, union bpf_attr *attr)
 	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
 }
 
-int dev_cgroup_v2_apply(int dfd, const struct dev_policy *p,
-			struct orch_err *e)
+int dev_cgroup_v2_apply(int dfd, const struct dev_policy *p, struct orch_err *e)
 {
 	if (p->allow_all)
 		return 0;
@@ -86,13 +85,13 @@ int dev_cgroup_v2_apply(int dfd, const struct dev_policy *p,
 	_cleanup_free_ struct bpf_insn *prog = dev_bpf_program(p, &n);
 	char log[4096] = "";
 	union bpf_attr load = {
-		.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE,
-		.insns = (uint64_t)(uintptr_t)prog,
-		.insn_cnt = (uint32_t)n,
-		.license = (uint64_t)(uintptr_t) "GPL",
-		.log_buf = (uint64_t)(uintptr_t)log,
-		.log_size = sizeof(log),
-		.log_level = 1,
+	    .prog_type = BPF_PROG_TYPE_CGROUP_DEVICE,
+	    .insns = (uint64_t)(uintptr_t)prog,
+	    .insn_cnt = (uint32_t)n,
+	    .license = (uint64_t)(uintptr_t) "GPL",
+	    .log_buf = (uint64_t)(uintptr_t)log,
+	    .log_size = sizeof(log),
+	    .log_level = 1,
 	};
 	/* bpf() makes its fds O_CLOEXEC. */
 	_cleanup_close_ int prog_fd = (int)sys_bpf(BPF_PROG_LOAD, &load);
@@ -104,19 +103,20 @@ int dev_cgroup_v2_apply(int dfd, const struct dev_policy *p,
 		prog_fd = (int)sys_bpf(BPF_PROG_LOAD, &load);
 	}
 	if (prog_fd < 0)
-		return err_sys(e, errno, "loading the device BPF program%s%.200s",
+		return err_sys(e, errno,
+			       "loading the device BPF program%s%.200s",
 			       log[0] ? ": " : "", log);
-	_cleanup_close_ int cg_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY |
-							    O_CLOEXEC);
+	_cleanup_close_ int cg_fd =
+	    openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg_fd < 0)
 		return err_sys(e, errno, "opening the cgroup");
 	/* ALLOW_MULTI: an ancestor's device program (systemd's) keeps
 	 * running too; an access is allowed only if every one allows it. */
 	union bpf_attr attach = {
-		.target_fd = (uint32_t)cg_fd,
-		.attach_bpf_fd = (uint32_t)prog_fd,
-		.attach_type = BPF_CGROUP_DEVICE,
-		.attach_flags = BPF_F_ALLOW_MULTI,
+	    .target_fd = (uint32_t)cg_fd,
+	    .attach_bpf_fd = (uint32_t)prog_fd,
+	    .attach_type = BPF_CGROUP_DEVICE,
+	    .attach_flags = BPF_F_ALLOW_MULTI,
 	};
 	if (sys_bpf(BPF_PROG_ATTACH, &attach) < 0)
 		return err_sys(e, errno, "attaching the device BPF program");

@@ -10,12 +10,17 @@
 /* Docker's default: mknod of any node, and the standard character
  * devices (null, zero, full, random, urandom, tty, console, ptmx, pts). */
 static const struct dev_rule docker_default[] = {
-	{'c', DEV_ANY, DEV_ANY, DEV_MKNOD}, {'b', DEV_ANY, DEV_ANY, DEV_MKNOD},
-	{'c', 1, 3, DEV_RWM},		     {'c', 1, 5, DEV_RWM},
-	{'c', 1, 7, DEV_RWM},		     {'c', 1, 8, DEV_RWM},
-	{'c', 1, 9, DEV_RWM},		     {'c', 5, 0, DEV_RWM},
-	{'c', 5, 1, DEV_RWM},		     {'c', 5, 2, DEV_RWM},
-	{'c', 136, DEV_ANY, DEV_RWM},
+    {'c', DEV_ANY, DEV_ANY, DEV_MKNOD},
+    {'b', DEV_ANY, DEV_ANY, DEV_MKNOD},
+    {'c', 1, 3, DEV_RWM},
+    {'c', 1, 5, DEV_RWM},
+    {'c', 1, 7, DEV_RWM},
+    {'c', 1, 8, DEV_RWM},
+    {'c', 1, 9, DEV_RWM},
+    {'c', 5, 0, DEV_RWM},
+    {'c', 5, 1, DEV_RWM},
+    {'c', 5, 2, DEV_RWM},
+    {'c', 136, DEV_ANY, DEV_RWM},
 };
 
 int dev_access_parse(const char *s, unsigned *access)
@@ -24,7 +29,7 @@ int dev_access_parse(const char *s, unsigned *access)
 	if (!*s)
 		return -EINVAL;
 	for (; *s; s++) {
-		unsigned bit = *s == 'r' ? DEV_READ
+		unsigned bit = *s == 'r'   ? DEV_READ
 			       : *s == 'w' ? DEV_WRITE
 			       : *s == 'm' ? DEV_MKNOD
 					   : 0;
@@ -71,13 +76,15 @@ int rt_device_parse(const char *text, struct rt_device *d, struct orch_err *e)
 	if (!inside || !*inside)
 		inside = host;
 	if (host[0] != '/')
-		return err_set(e, EINVAL,
-			       "device \"%s\": the host path %s is not absolute",
-			       text, host);
+		return err_set(
+		    e, EINVAL,
+		    "device \"%s\": the host path %s is not absolute", text,
+		    host);
 	if (inside[0] != '/')
-		return err_set(e, EINVAL,
-			       "device \"%s\": the container path %s is not absolute",
-			       text, inside);
+		return err_set(
+		    e, EINVAL,
+		    "device \"%s\": the container path %s is not absolute",
+		    text, inside);
 	if (dev_access_parse(perms, &acc) < 0)
 		return err_set(e, EINVAL,
 			       "device \"%s\": bad permissions \"%s\" (want a "
@@ -111,8 +118,7 @@ static int parse_devnum(const char *s, size_t len, int64_t *out)
 	return 0;
 }
 
-int dev_rule_parse(const char *text, struct dev_rule out[2],
-		   struct orch_err *e)
+int dev_rule_parse(const char *text, struct dev_rule out[2], struct orch_err *e)
 {
 	char type = text[0];
 	const char *p = text + 1;
@@ -127,7 +133,8 @@ int dev_rule_parse(const char *text, struct dev_rule out[2],
 		const char *space = colon ? strchr(colon, ' ') : NULL;
 		if (!colon || !space ||
 		    parse_devnum(p, (size_t)(colon - p), &major) < 0 ||
-		    parse_devnum(colon + 1, (size_t)(space - colon - 1), &minor) < 0 ||
+		    parse_devnum(colon + 1, (size_t)(space - colon - 1),
+				 &minor) < 0 ||
 		    dev_access_parse(space + 1, &access) < 0)
 			goto bad;
 		if (major > 0xfff)
@@ -143,11 +150,12 @@ int dev_rule_parse(const char *text, struct dev_rule out[2],
 	out[1].type = 'b';
 	return 2;
 bad:
-	return err_set(e, EINVAL,
-		       "device cgroup rule \"%s\": want \"TYPE MAJOR:MINOR "
-		       "PERMS\" (TYPE a, b or c; MAJOR and MINOR a number or *; "
-		       "PERMS of r, w, m)",
-		       text);
+	return err_set(
+	    e, EINVAL,
+	    "device cgroup rule \"%s\": want \"TYPE MAJOR:MINOR "
+	    "PERMS\" (TYPE a, b or c; MAJOR and MINOR a number or *; "
+	    "PERMS of r, w, m)",
+	    text);
 }
 
 int rt_device_rule_check(const char *rule, struct orch_err *e)
@@ -195,8 +203,9 @@ int dev_policy_build(bool privileged, const struct dev_node *nodes,
 				     nodes[i].minor, 0};
 		if (dev_access_parse(nodes[i].dev.access, &r.access) < 0) {
 			dev_policy_clear(&out);
-			return err_set(e, EINVAL, "device %s: bad permissions \"%s\"",
-				       nodes[i].dev.host_path, nodes[i].dev.access);
+			return err_set(
+			    e, EINVAL, "device %s: bad permissions \"%s\"",
+			    nodes[i].dev.host_path, nodes[i].dev.access);
 		}
 		policy_add(&out, &r);
 	}
@@ -240,13 +249,16 @@ bool dev_policy_allows(const struct dev_policy *p, char type, unsigned major,
 	return false;
 }
 
-/* ---- the BPF program ------------------------------------------------------- */
+/* ---- the BPF program ---------------------------------------------------- */
 
-static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src,
-			    int16_t off, int32_t imm)
+static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off,
+			    int32_t imm)
 {
-	return (struct bpf_insn){.code = code, .dst_reg = dst & 0xf,
-				 .src_reg = src & 0xf, .off = off, .imm = imm};
+	return (struct bpf_insn){.code = code,
+				 .dst_reg = dst & 0xf,
+				 .src_reg = src & 0xf,
+				 .off = off,
+				 .imm = imm};
 }
 
 /* Registers while the rules are checked: type, access, major, minor. */
@@ -280,7 +292,8 @@ static void emit_rule(struct prog *pr, const struct dev_rule *r)
 		 r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
 	if ((r->access & DEV_RWM) != DEV_RWM) {
 		/* Any access bit the rule lacks: not this rule. */
-		emit(pr, insn(BPF_ALU | BPF_MOV | BPF_X, R_CTX, R_ACCESS, 0, 0));
+		emit(pr,
+		     insn(BPF_ALU | BPF_MOV | BPF_X, R_CTX, R_ACCESS, 0, 0));
 		emit(pr, insn(BPF_ALU | BPF_AND | BPF_K, R_CTX, 0, 0,
 			      (int32_t)(~r->access & DEV_RWM)));
 		emit_jne(pr, R_CTX, 0);

@@ -5,13 +5,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "runtime/container_impl.h"
 
 #include <linux/bpf.h>
 
-/* ---- rt_device_parse ------------------------------------------------------- */
+/* ---- rt_device_parse ---------------------------------------------------- */
 
 static void expect_device(const char *text, const char *host, const char *path,
 			  const char *access)
@@ -36,9 +37,13 @@ static void test_device_parse(void **state)
 	expect_device("/dev/sda::mr", "/dev/sda", "/dev/sda", "mr");
 
 	static const char *const bad[] = {
-		"dev/fuse",	       "/dev/fuse:dev/x",  "/dev/fuse:/x:rx",
-		"/dev/fuse:/x:",       "/dev/fuse:/x:rr",  "/a:/b:r:w",
-		"",
+	    "dev/fuse",
+	    "/dev/fuse:dev/x",
+	    "/dev/fuse:/x:rx",
+	    "/dev/fuse:/x:",
+	    "/dev/fuse:/x:rr",
+	    "/a:/b:r:w",
+	    "",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct rt_device d;
@@ -49,7 +54,7 @@ static void test_device_parse(void **state)
 	}
 }
 
-/* ---- rules ---------------------------------------------------------------------- */
+/* ---- rules -------------------------------------------------------------- */
 
 static void test_rule_parse(void **state)
 {
@@ -75,9 +80,9 @@ static void test_rule_parse(void **state)
 	assert_int_equal(r[0].major, DEV_ANY);
 
 	static const char *const bad[] = {
-		"x 1:3 r",   "c 1:3",	   "c 1:3 ",	"c 1:3 rq", "c 1 r",
-		"c a:3 r",   "c 1:3 rr",   "c 4096:0 r", "c 1:9999999 r",
-		"c  1:3 r",  "c 1:3 r ",   "",		"c -1:3 r",
+	    "x 1:3 r",	"c 1:3",    "c 1:3 ",	  "c 1:3 rq",	   "c 1 r",
+	    "c a:3 r",	"c 1:3 rr", "c 4096:0 r", "c 1:9999999 r", "c  1:3 r",
+	    "c 1:3 r ", "",	    "c -1:3 r",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		e = (struct orch_err){0};
@@ -96,8 +101,8 @@ static void test_policy_default(void **state)
 	assert_int_equal(dev_policy_build(false, NULL, 0, NULL, &p, &e), 0);
 	assert_false(p.allow_all);
 	/* The standard character devices work. */
-	static const unsigned ok[][2] = {{1, 3}, {1, 5}, {1, 7}, {1, 8},
-					 {1, 9}, {5, 0}, {5, 1}, {5, 2},
+	static const unsigned ok[][2] = {{1, 3},   {1, 5},   {1, 7}, {1, 8},
+					 {1, 9},   {5, 0},   {5, 1}, {5, 2},
 					 {136, 0}, {136, 77}};
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
 		assert_true(dev_policy_allows(&p, 'c', ok[i][0], ok[i][1],
@@ -107,10 +112,12 @@ static void test_policy_default(void **state)
 	assert_true(dev_policy_allows(&p, 'c', 4, 0, DEV_MKNOD));
 	assert_false(dev_policy_allows(&p, 'b', 7, 0, DEV_READ));
 	assert_false(dev_policy_allows(&p, 'b', 7, 0, DEV_MKNOD | DEV_READ));
-	assert_false(dev_policy_allows(&p, 'c', 10, 237, DEV_READ)); /* loop-control */
-	assert_false(dev_policy_allows(&p, 'c', 4, 0, DEV_WRITE));  /* tty0 */
+	assert_false(
+	    dev_policy_allows(&p, 'c', 10, 237, DEV_READ)); /* loop-control */
+	assert_false(dev_policy_allows(&p, 'c', 4, 0, DEV_WRITE));   /* tty0 */
 	assert_false(dev_policy_allows(&p, 'c', 10, 229, DEV_READ)); /* fuse */
-	assert_false(dev_policy_allows(&p, 'b', 1, 3, DEV_READ)); /* type counts */
+	assert_false(
+	    dev_policy_allows(&p, 'b', 1, 3, DEV_READ)); /* type counts */
 
 	char lines[512] = "";
 	for (size_t i = 0; i < p.n_rules; i++) {
@@ -119,9 +126,10 @@ static void test_policy_default(void **state)
 		strcat(lines, line);
 		strcat(lines, "\n");
 	}
-	assert_string_equal(lines, "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\n"
-				   "c 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"
-				   "c 5:1 rwm\nc 5:2 rwm\nc 136:* rwm\n");
+	assert_string_equal(lines,
+			    "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\n"
+			    "c 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"
+			    "c 5:1 rwm\nc 5:2 rwm\nc 136:* rwm\n");
 	dev_policy_clear(&p);
 }
 
@@ -129,12 +137,18 @@ static void test_policy_devices(void **state)
 {
 	(void)state;
 	struct dev_node nodes[2] = {
-		{.dev = {.host_path = "/dev/fuse", .path = "/dev/fuse",
-			 .access = "rwm"},
-		 .type = 'c', .major = 10, .minor = 229},
-		{.dev = {.host_path = "/dev/loop0", .path = "/dev/loop0",
-			 .access = "r"},
-		 .type = 'b', .major = 7, .minor = 0},
+	    {.dev = {.host_path = "/dev/fuse",
+		     .path = "/dev/fuse",
+		     .access = "rwm"},
+	     .type = 'c',
+	     .major = 10,
+	     .minor = 229},
+	    {.dev = {.host_path = "/dev/loop0",
+		     .path = "/dev/loop0",
+		     .access = "r"},
+	     .type = 'b',
+	     .major = 7,
+	     .minor = 0},
 	};
 	char *rules[] = {"c 42:* rw", NULL};
 	struct dev_policy p;
@@ -157,11 +171,12 @@ static void test_policy_devices(void **state)
 	dev_policy_clear(&p);
 	char *bad[] = {"c 1:3 z", NULL};
 	assert_int_equal(dev_policy_build(true, NULL, 0, bad, &p, &e), -EINVAL);
-	assert_int_equal(dev_policy_build(false, NULL, 0, bad, &p, &e), -EINVAL);
+	assert_int_equal(dev_policy_build(false, NULL, 0, bad, &p, &e),
+			 -EINVAL);
 	assert_non_null(strstr(e.msg, "c 1:3 z"));
 }
 
-/* ---- the BPF program ------------------------------------------------------------ */
+/* ---- the BPF program ---------------------------------------------------- */
 
 /* Runs prog on one struct bpf_cgroup_dev_ctx; fails the test on anything
  * the generator should never emit or a jump out of the program. */
@@ -178,14 +193,16 @@ static int bpf_run(const struct bpf_insn *prog, size_t n,
 		case BPF_LDX | BPF_MEM | BPF_W: {
 			assert_int_equal(i->src_reg, 1);
 			assert_true(r1_ctx);
-			assert_true(i->off >= 0 && i->off + 4 <= (int)sizeof(*ctx));
+			assert_true(i->off >= 0 &&
+				    i->off + 4 <= (int)sizeof(*ctx));
 			uint32_t v;
 			memcpy(&v, mem + i->off, 4);
 			reg[i->dst_reg] = v;
 			break;
 		}
 		case BPF_ALU | BPF_AND | BPF_K:
-			reg[i->dst_reg] = (uint32_t)reg[i->dst_reg] & (uint32_t)i->imm;
+			reg[i->dst_reg] =
+			    (uint32_t)reg[i->dst_reg] & (uint32_t)i->imm;
 			break;
 		case BPF_ALU | BPF_RSH | BPF_K:
 			reg[i->dst_reg] = (uint32_t)reg[i->dst_reg] >> i->imm;
@@ -208,7 +225,8 @@ static int bpf_run(const struct bpf_insn *prog, size_t n,
 		case BPF_JMP | BPF_EXIT:
 			return (int)reg[0];
 		default:
-			fail_msg("unexpected BPF opcode 0x%x at %zu", i->code, pc);
+			fail_msg("unexpected BPF opcode 0x%x at %zu", i->code,
+				 pc);
 		}
 	}
 	fail_msg("the program runs off its end");
@@ -228,16 +246,16 @@ static void check_program(const struct dev_policy *p)
 			for (size_t b = 0; b < ARRAY_SIZE(minors); b++)
 				for (unsigned acc = 1; acc <= DEV_RWM; acc++) {
 					struct bpf_cgroup_dev_ctx ctx = {
-						.access_type =
-							(t ? BPF_DEVCG_DEV_BLOCK
-							   : BPF_DEVCG_DEV_CHAR) |
-							(acc << 16),
-						.major = majors[a],
-						.minor = minors[b],
+					    .access_type =
+						(t ? BPF_DEVCG_DEV_BLOCK
+						   : BPF_DEVCG_DEV_CHAR) |
+						(acc << 16),
+					    .major = majors[a],
+					    .minor = minors[b],
 					};
 					bool want = dev_policy_allows(
-						p, t ? 'b' : 'c', majors[a],
-						minors[b], acc);
+					    p, t ? 'b' : 'c', majors[a],
+					    minors[b], acc);
 					assert_int_equal(bpf_run(prog, n, &ctx),
 							 want);
 				}
@@ -253,10 +271,12 @@ static void test_bpf_program(void **state)
 	check_program(&p);
 	dev_policy_clear(&p);
 
-	struct dev_node fuse = {
-		.dev = {.host_path = "/dev/fuse", .path = "/dev/fuse",
-			.access = "rw"},
-		.type = 'c', .major = 10, .minor = 229};
+	struct dev_node fuse = {.dev = {.host_path = "/dev/fuse",
+					.path = "/dev/fuse",
+					.access = "rw"},
+				.type = 'c',
+				.major = 10,
+				.minor = 229};
 	char *rules[] = {"b 7:* r", "a 42:5 w", "c *:8 rwm", NULL};
 	assert_int_equal(dev_policy_build(false, &fuse, 1, rules, &p, &e), 0);
 	check_program(&p);
@@ -276,11 +296,11 @@ static void test_bpf_program(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_device_parse),
-		cmocka_unit_test(test_rule_parse),
-		cmocka_unit_test(test_policy_default),
-		cmocka_unit_test(test_policy_devices),
-		cmocka_unit_test(test_bpf_program),
+	    cmocka_unit_test(test_device_parse),
+	    cmocka_unit_test(test_rule_parse),
+	    cmocka_unit_test(test_policy_default),
+	    cmocka_unit_test(test_policy_devices),
+	    cmocka_unit_test(test_bpf_program),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
