@@ -299,7 +299,7 @@ static int create(const struct rt_spec *s, bool start,
 		if (r < 0)
 			return err_wrap(e, "container %s", s->id);
 	}
-	r = dev_nodes_resolve(s->devices, &nodes, &n_nodes, e);
+	r = dev_nodes_resolve(s->devices, s->privileged, &nodes, &n_nodes, e);
 	if (r == 0)
 		r = dev_policy_build(s->privileged, nodes, n_nodes,
 				     s->device_rules, &dev, e);

@@ -118,9 +118,12 @@ bool dev_policy_allows(const struct dev_policy *p, char type, unsigned major,
 struct bpf_insn;
 struct bpf_insn *dev_bpf_program(const struct dev_policy *p, size_t *n);
 
-/* Stats every rt_spec.devices entry on the host: *nodes (n of them). */
-int dev_nodes_resolve(char *const *devices, struct dev_node **nodes,
-		      size_t *n, struct orch_err *e);
+/* Stats every rt_spec.devices entry on the host: *nodes (n of them);
+ * with host_all (privileged, as Docker) every device node under the
+ * host's /dev comes first, but those the container's /dev has of its own
+ * (null, zero, ..., ptmx, console, pts/, shm/, mqueue/). */
+int dev_nodes_resolve(char *const *devices, bool host_all,
+		      struct dev_node **nodes, size_t *n, struct orch_err *e);
 void dev_nodes_free(struct dev_node *nodes, size_t n);
 /* Applies the policy to a cgroup v1 devices directory (deny all, then
  * allow each rule). */

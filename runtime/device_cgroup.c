@@ -4,6 +4,7 @@
  * The policy itself is built in devices.c. */
 #include "runtime/container_impl.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <sys/stat.h>
@@ -17,13 +18,81 @@ void dev_nodes_free(struct dev_node *nodes, size_t n)
 	free(nodes);
 }
 
-int dev_nodes_resolve(char *const *devices, struct dev_node **nodes, size_t *n,
-		      struct orch_err *e)
+static void node_fill(struct dev_node *d, const struct stat *st)
 {
-	size_t count = strv_len(devices);
-	struct dev_node *v = xcalloc(count + 1, sizeof(*v));
-	for (size_t i = 0; i < count; i++) {
-		struct dev_node *d = &v[i];
+	d->type = S_ISCHR(st->st_mode) ? 'c' : 'b';
+	d->major = major(st->st_rdev);
+	d->minor = minor(st->st_rdev);
+	d->mode = st->st_mode & 07777;
+	d->uid = st->st_uid;
+	d->gid = st->st_gid;
+}
+
+static void nodes_push(struct dev_node **v, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	memset(&(*v)[*n], 0, sizeof(**v));
+}
+
+/* What the container's /dev makes itself. */
+static bool host_node_skipped(const char *path)
+{
+	static const char *const own[] = {
+	    "/dev/null",    "/dev/zero", "/dev/full",	"/dev/random",
+	    "/dev/urandom", "/dev/tty",	 "/dev/ptmx",	"/dev/console",
+	    "/dev/pts",	    "/dev/shm",	 "/dev/mqueue", "/dev/fd",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++)
+		if (streq(path, own[i]))
+			return true;
+	return false;
+}
+
+/* The device nodes under dir (recursively, a few levels), not following
+ * symbolic links. */
+static void host_nodes(const char *dir, int depth, struct dev_node **v,
+		       size_t *n, size_t *cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *path = path_join(dir, de->d_name);
+		struct stat st;
+		if (host_node_skipped(path) || lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < 4) {
+			host_nodes(path, depth + 1, v, n, cap);
+			continue;
+		}
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			continue;
+		nodes_push(v, n, cap);
+		struct dev_node *node = &(*v)[(*n)++];
+		node->dev.host_path = xstrdup(path);
+		node->dev.path = xstrdup(path);
+		snprintf(node->dev.access, sizeof(node->dev.access), "rwm");
+		node_fill(node, &st);
+	}
+	closedir(d);
+}
+
+int dev_nodes_resolve(char *const *devices, bool host_all,
+		      struct dev_node **nodes, size_t *n, struct orch_err *e)
+{
+	struct dev_node *v = NULL;
+	size_t count = 0, cap = 0;
+	if (host_all)
+		host_nodes("/dev", 0, &v, &count, &cap);
+	for (size_t i = 0; devices && devices[i]; i++) {
+		nodes_push(&v, &count, &cap);
+		struct dev_node *d = &v[count++];
 		int r = rt_device_parse(devices[i], &d->dev, e);
 		struct stat st;
 		if (r == 0 && stat(d->dev.host_path, &st) < 0)
@@ -34,15 +103,10 @@ int dev_nodes_resolve(char *const *devices, struct dev_node **nodes, size_t *n,
 			    "device %s: not a character or block device",
 			    d->dev.host_path);
 		if (r < 0) {
-			dev_nodes_free(v, i + 1);
+			dev_nodes_free(v, count);
 			return r;
 		}
-		d->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
-		d->major = major(st.st_rdev);
-		d->minor = minor(st.st_rdev);
-		d->mode = st.st_mode & 07777;
-		d->uid = st.st_uid;
-		d->gid = st.st_gid;
+		node_fill(d, &st);
 	}
 	*nodes = v;
 	*n = count;
@@ -66,7 +130,7 @@ int rt_devices_check(char *const *devices, struct orch_err *e)
 {
 	struct dev_node *nodes;
 	size_t n;
-	int r = dev_nodes_resolve(devices, &nodes, &n, e);
+	int r = dev_nodes_resolve(devices, false, &nodes, &n, e);
 	if (r == 0)
 		dev_nodes_free(nodes, n);
 	return r;

@@ -96,6 +96,14 @@ device_checks() {
 		mknod /tmp/L0 b $MAJ $MIN && head -c 32 /tmp/L0 | grep -q TOPSECRET && echo read-ok")
 	check_eq "$m: privileged reads the loop device (on a reduced bounding set)" read-ok "$out"
 	gone "$m-priv"
+	out=$("$RT" run --name "$P-$m-pdev" --privileged --rootfs "$R" -- sh -c "
+		head -c 32 $LOOP | grep -q TOPSECRET && echo read-ok; [ -L /dev/ptmx ] && echo own-ptmx")
+	check_eq "$m: privileged has the host's device nodes in /dev (its own ptmx)" "read-ok
+own-ptmx" "$out"
+	gone "$m-pdev"
+	out=$("$RT" run --name "$P-$m-nodev" --rootfs "$R" -- sh -c "[ -e $LOOP ] && echo HAS-LOOP; ls -lR /dev | grep -c '^b'")
+	check_eq "$m: a default container has no host device node in /dev" 0 "$out"
+	gone "$m-nodev"
 }
 
 fs_type() { stat -f -c %T "$1" 2>/dev/null; }
