@@ -274,7 +274,7 @@ for s in $STACKS; do
 		[ "$FAIL" -gt 20 ] && { echo "# stopping: more than 20 failures"; break; }
 	done
 	echo "# $P: $n cycles in $((TOTAL_MS / 1000)) s ($((TOTAL_MS / n)) ms a cycle; an up took $UP_MS ms)"
-	awk -v p="$P" '{print "# " p " supervisor PSS after up, cycle " $1 ": " $2 " KiB"}' "$T/sup-pss-$P" 2>/dev/null | sed -n '1p;$p'
+	awk -v p="$P" '{print "# " p " supervisor PSS after up, cycle " $1 ": " $2 " KiB"}' "$T/sup-pss-$P" 2>/dev/null | sed -n '1p;$p' | uniq
 	# netd's memory is flat: its heap within 10% of its size after the
 	# first cycle (its PSS is shown too).
 	grep "^$P " "$T/netd-pss" > "$T/netd-pss-$P"
