@@ -24,7 +24,7 @@ Q       := @
 DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev \
 	libnftables-dev nftables libcap-dev libseccomp-dev libcmocka-dev \
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
-	libcurl4-openssl-dev docker-registry skopeo apache2-utils \
+	libcurl4-openssl-dev docker-registry skopeo apache2-utils curl openssl \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
 	iputils-ping netcat-openbsd debootstrap lld
 
