@@ -91,15 +91,15 @@ static void images_ls_row(const struct rt_image *img, bool digests)
 	/* An image pulled by digest alone has no tag: one row per digest. */
 	size_t rows = nn ? nn : nd ? nd : 1;
 	for (size_t k = 0; k < rows; k++) {
-		_cleanup_free_ char *repo = xstrdup(
-		    nn ? img->names[k] : nd ? img->digests[k] : "<none>:<none>");
+		_cleanup_free_ char *repo = xstrdup(nn	 ? img->names[k]
+						    : nd ? img->digests[k]
+							 : "<none>:<none>");
 		char *sep = nn || !nd ? strrchr(repo, ':') : strchr(repo, '@');
 		*sep = '\0';
 		const char *tag = nn || !nd ? sep + 1 : "<none>";
 		if (digests)
 			printf("%-30s %-12s %-71s %-14.12s %-24s %s\n", repo,
-			       tag, repo_digest(img, repo), img->id, ago,
-			       size);
+			       tag, repo_digest(img, repo), img->id, ago, size);
 		else
 			printf("%-30s %-12s %-14.12s %-24s %s\n", repo, tag,
 			       img->id, ago, size);
@@ -132,8 +132,8 @@ static int images_ls(int argc, char **argv)
 		return 1;
 	}
 	if (!quiet && digests)
-		printf("%-30s %-12s %-71s %-14s %-24s %s\n", "REPOSITORY", "TAG",
-		       "DIGEST", "IMAGE ID", "CREATED", "SIZE");
+		printf("%-30s %-12s %-71s %-14s %-24s %s\n", "REPOSITORY",
+		       "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE");
 	else if (!quiet)
 		printf("%-30s %-12s %-14s %-24s %s\n", "REPOSITORY", "TAG",
 		       "IMAGE ID", "CREATED", "SIZE");
@@ -388,7 +388,8 @@ static int project_images(int argc, char **argv, const char *usage)
 
 int cmd_images(int argc, char **argv)
 {
-	static const char usage[] = "[-q] [--digests] [--format table|json] [SERVICE...]";
+	static const char usage[] =
+	    "[-q] [--digests] [--format table|json] [SERVICE...]";
 	if (args_want_help(argc, argv)) {
 		printf("Usage: orch images %s\n\n"
 		       "In a project (a compose file here or above, or -f/-p): "

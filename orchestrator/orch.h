@@ -74,9 +74,8 @@ struct pull_request {
 	const char *policy;
 	bool quiet, ignore_failures;
 };
-int pull_service_images(const struct project *m,
-			const struct pull_request *rq, struct orch_err *e);
-
+int pull_service_images(const struct project *m, const struct pull_request *rq,
+			struct orch_err *e);
 
 /* Whether a subcommand's arguments (argv[0] its name) ask for help with
  * -h or --help, before any "--". */
