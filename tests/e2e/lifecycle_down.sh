@@ -115,7 +115,8 @@ check_eq "no nft rule of either project" "" "$(nft list ruleset | grep -E 'one_|
 } | project crash
 vols0=$("$O" volume ls -q | sort)
 for delay in 0.05 0.1 0.2 0.4; do
-	inp crash "$O" up -d >/dev/null 2>&1 &
+	# exec: $! is orch itself, not a subshell whose kill would leave it running.
+	(cd "$T/crash" && exec "$O" up -d) >/dev/null 2>&1 &
 	up=$!
 	sleep "$delay"
 	kill -9 "$up" 2>/dev/null

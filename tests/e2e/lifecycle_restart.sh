@@ -37,7 +37,7 @@ Y
 check "up -d succeeds" inp rs "$O" up -d
 p1=$(pid_of rs rs-always-1)
 check "always runs" kill -0 "$p1"
-inp rs "$O" logs -f always > "$T/follow.log" 2>&1 &
+(cd "$T/rs" && exec "$O" logs -f always) > "$T/follow.log" 2>&1 &
 follower=$!
 kill -9 "$p1"
 restarted() { p=$(pid_of rs rs-always-1); [ "$p" != "$p1" ] && [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; }
