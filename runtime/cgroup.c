@@ -437,8 +437,15 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      struct orch_err *e)
 {
 	memset(out, 0, sizeof(*out));
-	int r = cg_mode() ? v2_create(parent, id, l, dev, pid, out, e)
-			  : v1_create(parent, id, l, dev, pid, out, e);
+	int r;
+	/* Under systemd (and only in the real hierarchy): a delegated scope. */
+	if (!parent && cg_mode() && strcmp(cg_root(), "/sys/fs/cgroup") == 0 &&
+	    cg_systemd_host())
+		r = cg_systemd_create(id, l, dev, pid, out, e);
+	else if (cg_mode())
+		r = v2_create(parent ? parent : "orch", id, l, dev, pid, out, e);
+	else
+		r = v1_create(parent ? parent : "orch", id, l, dev, pid, out, e);
 	if (r < 0) {
 		struct orch_err ignored = {0};
 		cg_destroy(out, &ignored);

@@ -419,8 +419,7 @@ static int create(const struct rt_spec *s, bool start,
 		if (r < 0)
 			goto fail;
 	}
-	r = cg_create(s->cgroup_parent ? s->cgroup_parent : "orch", s->id,
-		      &s->limits, &dev, pid, &st.cg, e);
+	r = cg_create(s->cgroup_parent, s->id, &s->limits, &dev, pid, &st.cg, e);
 	if (r < 0)
 		goto fail;
 	r = sync_send(sv[0], SYNC_GO, 0, 0, NULL);

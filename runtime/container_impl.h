@@ -147,10 +147,20 @@ struct cg {
 	char *dir[CG_NCTL];
 };
 /* Creates <parent>/<id> in every hierarchy, applies limits and the device
- * policy, moves pid in.  On error nothing is left. */
+ * policy, moves pid in.  parent NULL is orch's own place: "orch", or on a
+ * cgroup v2 host run by systemd a delegated scope (cgroup_systemd.c).  On
+ * error nothing is left. */
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      const struct dev_policy *dev, pid_t pid, struct cg *out,
 	      struct orch_err *e);
+/* cgroup_systemd.c: true when systemd manages the unified hierarchy. */
+bool cg_systemd_host(void);
+/* Makes the scope orch.slice/orch-<id>-<pid>.scope holding pid, and the
+ * container's cgroup <scope>/<id> with the limits and the device policy,
+ * pid moved in. */
+int cg_systemd_create(const char *id, const struct rt_limits *l,
+		      const struct dev_policy *dev, pid_t pid, struct cg *out,
+		      struct orch_err *e);
 /* Kills what is left in the cgroup, removes it and the parent when empty.
  * "Already gone" is success. */
 int cg_destroy(struct cg *cg, struct orch_err *e);

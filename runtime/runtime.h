@@ -115,7 +115,7 @@ struct rt_spec {
 	struct rt_rlimit *rlimits;
 	size_t n_rlimits;
 	struct rt_limits limits;
-	const char *cgroup_parent; /* default "orch" */
+	const char *cgroup_parent; /* default: "orch", or a systemd scope */
 
 	int stdio[3];	/* fds to give the container; -1 = /dev/null */
 	bool console;	/* stdio[0] is a pty slave: setsid + controlling tty */

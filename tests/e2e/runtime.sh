@@ -21,13 +21,14 @@ run() {
 gone() {
 	id=$P-$1
 	left=""
-	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id"; do
+	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" \
+		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope; do
 		[ -e "$d" ] && left="$left cgroup:$d"
 	done
 	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
 	[ -e "$ORCH_ROOT/containers/$id" ] && left="$left upper"
 	grep -q "$id" /proc/self/mountinfo && left="$left mount"
-	procs=$(grep -ls "/orch/$id\$" /proc/[0-9]*/cgroup 2>/dev/null)
+	procs=$(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null)
 	[ -n "$procs" ] && left="$left processes:$procs"
 	if [ -n "$left" ]; then
 		fail "nothing left of $1" "$left"

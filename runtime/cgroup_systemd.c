@@ -1,0 +1,169 @@
+/* cgroups on a host run by systemd with the unified hierarchy.  systemd
+ * owns that tree: it writes the controllers of every cgroup outside the
+ * subtrees it delegates, and would undo what another manager enables there.
+ * So each container asks systemd for a transient scope
+ * orch.slice/orch-<id>-<pid>.scope with Delegate=yes (StartTransientUnit
+ * on the system bus, through busctl: no D-Bus library), and orch manages
+ * only inside it: the container's
+ * processes live in the leaf <scope>/<id>, where its limits are written.
+ * When the container is gone the scope empties and systemd collects it.
+ * Without a system bus (systemd refuses this call on its private socket)
+ * orch cannot ask, and keeps to /sys/fs/cgroup/orch as on other hosts. */
+#include "runtime/container_impl.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define SYSTEM_BUS "/run/dbus/system_bus_socket"
+
+extern char **environ;
+
+bool cg_systemd_host(void)
+{
+	static int host = -1;
+	if (host < 0) {
+		struct statfs sf;
+		host = geteuid() == 0 && statfs("/sys/fs/cgroup", &sf) == 0 &&
+		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC &&
+		       access("/run/systemd/system", F_OK) == 0 &&
+		       access(SYSTEM_BUS, F_OK) == 0;
+	}
+	return host;
+}
+
+/* Runs argv; on failure, its first line of stderr is the error. */
+static int run_quiet(char *const argv[], struct orch_err *e)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "pipe");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	pid_t pid;
+	int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (r != 0) {
+		close(p[0]);
+		return err_sys(e, r, "running %s", argv[0]);
+	}
+	char msg[512];
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof(msg) - 1 &&
+	       (k = RETRY_EINTR(read(p[0], msg + n, sizeof(msg) - 1 - n))) > 0)
+		n += (size_t)k;
+	close(p[0]);
+	msg[n] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_sys(e, errno, "waiting for %s", argv[0]);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_set(e, EIO, "%s: %s", argv[0],
+			       *msg ? msg : "failed");
+	return 0;
+}
+
+static bool pid_in(pid_t pid, const char *cgpath)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f || !fgets(line, sizeof(line), f))
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	return strncmp(line, "0::", 3) == 0 && strcmp(line + 3, cgpath) == 0;
+}
+
+static int cg_systemd_scope(const char *id, pid_t pid, char **out,
+			    struct orch_err *e)
+{
+	_cleanup_free_ char *unit = xasprintf("orch-%s-%d.scope", id, (int)pid);
+	_cleanup_free_ char *desc = xasprintf("orch container %s", id);
+	char pidbuf[16];
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	/* clang-format off */
+	char *argv[] = {
+		"busctl", "--quiet", "call", "org.freedesktop.systemd1",
+		"/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+		"StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail", "5",
+		"Description", "s", desc,
+		"Slice", "s", "orch.slice",
+		"Delegate", "b", "true",
+		"CollectMode", "s", "inactive-or-failed",
+		"PIDs", "au", "1", pidbuf,
+		"0", NULL};
+	/* clang-format on */
+	int r = run_quiet(argv, e);
+	if (r < 0)
+		return err_wrap(e, "asking systemd for the scope %s", unit);
+	/* The job runs right after the call returns: wait for the move. */
+	_cleanup_free_ char *cgpath = xasprintf("/orch.slice/%s", unit);
+	for (int i = 0; !pid_in(pid, cgpath); i++) {
+		if (i == 1000)
+			return err_set(e, ETIMEDOUT,
+				       "systemd did not move %d into %s",
+				       (int)pid, unit);
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	}
+	*out = xasprintf("/sys/fs/cgroup%s", cgpath);
+	return 0;
+}
+
+static int enter_pid(const char *dir, pid_t pid, struct orch_err *e)
+{
+	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
+	_cleanup_close_ int fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", procs);
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+	if (RETRY_EINTR(write(fd, buf, (size_t)n)) < 0)
+		return err_sys(e, errno, "moving %d into %s", (int)pid, dir);
+	return 0;
+}
+
+int cg_systemd_create(const char *id, const struct rt_limits *l,
+		      const struct dev_policy *dev, pid_t pid, struct cg *out,
+		      struct orch_err *e)
+{
+	_cleanup_free_ char *scope = NULL;
+	int r = cg_systemd_scope(id, pid, &scope, e);
+	if (r < 0)
+		return r;
+	out->v2 = true;
+	out->dir[0] = path_join(scope, id);
+	if (mkdir(out->dir[0], 0755) < 0)
+		return err_sys(e, errno, "creating cgroup %s", out->dir[0]);
+	r = enter_pid(out->dir[0], pid, e);
+	if (r < 0)
+		return r;
+	/* Only now is the scope free of processes, as a cgroup must be to
+	 * hand its controllers down. */
+	_cleanup_close_ int sfd = open(scope, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0)
+		return err_sys(e, errno, "opening %s", scope);
+	r = cg_v2_enable_controllers(sfd, l, e);
+	if (r < 0)
+		return err_wrap(e, "%s", scope);
+	_cleanup_close_ int dfd =
+	    open(out->dir[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_sys(e, errno, "opening %s", out->dir[0]);
+	r = cg_v2_write_limits(dfd, l, e);
+	if (r == 0)
+		r = dev_cgroup_v2_apply(dfd, dev, e);
+	if (r < 0)
+		return err_wrap(e, "cgroup %s", out->dir[0]);
+	return 0;
+}
