@@ -23,6 +23,16 @@
 
 extern char **environ;
 
+/* The pids orch hands systemd mean the same to it only in its own pid
+ * namespace, where it is PID 1. */
+static bool in_systemd_pidns(void)
+{
+	char comm[32] = "";
+	_cleanup_fclose_ FILE *f = fopen("/proc/1/comm", "re");
+	return f && fgets(comm, sizeof(comm), f) &&
+	       strcmp(comm, "systemd\n") == 0;
+}
+
 bool cg_systemd_host(void)
 {
 	static int host = -1;
@@ -31,7 +41,7 @@ bool cg_systemd_host(void)
 		host = geteuid() == 0 && statfs("/sys/fs/cgroup", &sf) == 0 &&
 		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC &&
 		       access("/run/systemd/system", F_OK) == 0 &&
-		       access(SYSTEM_BUS, F_OK) == 0;
+		       access(SYSTEM_BUS, F_OK) == 0 && in_systemd_pidns();
 	}
 	return host;
 }
