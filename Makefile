@@ -126,6 +126,16 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test
 
+# Not in check (CI runs it after check when it has the time): the suites
+# that touch cgroups, devices, the supervisor or netd, and make demo, in a
+# Debian 12 VM with systemd on cgroup v2 (tests/vm/; the image is built
+# once under build/vm/, with DEB_PKGS preinstalled).
+VM_DEB_PKGS := qemu-system-x86 e2fsprogs
+check-vm:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(VM_DEB_PKGS)"
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)DEB_PKGS="$(DEB_PKGS)" tests/vm/check-vm.sh
+
 fuzz:
 	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)
 
@@ -152,7 +162,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps unit e2e test check fuzz bench soak demo install clean
+.PHONY: all deps unit e2e test check check-vm fuzz bench soak demo install clean
 .SECONDARY:
 
 # ---- fuzz targets (clang, libFuzzer) -------------------------------------------

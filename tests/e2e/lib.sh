@@ -13,10 +13,18 @@
 set -u
 if [ -z "${ORCH_E2E_SANDBOX:-}" ]; then
 	export ORCH_E2E_SANDBOX=1
+	# In make check-vm's throwaway VM (ORCH_E2E_VM) the suite stays in
+	# systemd's pid namespace, so that orch asks systemd for its cgroups as
+	# on a real host, and with ORCH_E2E_NETD=system in the VM's network
+	# namespace too, to use the netd systemd started.
+	ns="--net --pid --mount-proc"
+	[ -n "${ORCH_E2E_VM:-}" ] && ns=--net
+	[ "${ORCH_E2E_NETD:-}" = system ] && ns=
 	# PID 1 is a small reaper: it forwards INT/TERM/HUP to the suite, reaps
 	# the orphans (daemons whose parent exited) and exits with the suite's
 	# status; the kernel then kills whatever is left in the namespace.
-	exec unshare --net --mount --pid --fork --mount-proc --kill-child -- perl -e '
+	# shellcheck disable=SC2086
+	exec unshare $ns --mount --fork --kill-child -- perl -e '
 		my $c = fork() // die "fork: $!\n";
 		if (!$c) { exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"; }
 		$SIG{$_} = sub { kill $_[0], $c } for qw(INT TERM HUP);
@@ -37,8 +45,10 @@ T=$(mktemp -d /tmp/orch-e2e.XXXXXX)
 ID=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 export ORCH_ROOT=$T/root ORCH_RUN=$T/run
 mkdir -p "$ORCH_ROOT" "$ORCH_RUN"
-# /run/orch and /var/lib/orch are never touched: hide them to be sure.
-mount -t tmpfs tmpfs /run 2>/dev/null || true
+# /run/orch and /var/lib/orch are never touched: hide them to be sure
+# (but in check-vm's VM, where /run is systemd's, which orch talks to).
+[ -n "${ORCH_E2E_VM:-}" ] || mount -t tmpfs tmpfs /run 2>/dev/null || true
+[ "${ORCH_E2E_NETD:-}" = system ] && ln -s /run/orch/netd.sock "$ORCH_RUN/netd.sock"
 ip link set lo up
 PASS=0
 FAIL=0

@@ -1,0 +1,57 @@
+#!/bin/sh
+# Runs inside the check-vm VM (from orch-vm-check.service, as root, with
+# systemd as PID 1 on the unified cgroup v2 hierarchy).  The work disk is at
+# /mnt/work: built/ is the tree with the host's binaries, fresh/ a plain
+# copy.  Installs orch and starts netd as a systemd service, runs the e2e
+# suites that touch cgroups, devices, the supervisor or netd (the lifecycle
+# suites against the systemd-started netd), then `make demo` in the fresh
+# copy.  Writes "check-vm: result N" last; the VM powers off when it ends.
+set -u
+W=/mnt/work
+exec 2>&1
+echo "check-vm: started on $(uname -r), /sys/fs/cgroup is $(stat -fc %T /sys/fs/cgroup), PID 1 is $(cat /proc/1/comm)"
+failed=0
+bad() { echo "check-vm: FAILED: $*"; failed=1; }
+cd "$W/built" || { echo "check-vm: result 1"; exit 1; }
+
+# As the README says a user installs it: binaries, then netd's unit.
+make -s -o all install >/dev/null || bad "make install"
+install -m 0644 examples/orch-netd.service /etc/systemd/system/
+systemctl daemon-reload
+systemctl enable --now orch-netd >/dev/null 2>&1 || bad "systemctl enable --now orch-netd"
+for _ in $(seq 100); do [ -S /run/orch/netd.sock ] && break; sleep 0.1; done
+systemctl is-active --quiet orch-netd && [ -S /run/orch/netd.sock ] ||
+	{ bad "orch-netd.service is not running"; systemctl status orch-netd --no-pager; }
+
+# Every suite with a bound: a hang is a failure, reported, not a dead VM.
+suites() {
+	for s in "$@"; do [ -f "$s" ] && echo "$s"; done
+}
+export ORCH_E2E_VM=1
+run() {
+	t0=$(date +%s)
+	timeout -k 10 "${SUITE_TIMEOUT:-1500}" tests/run-e2e.sh "$@" || bad "e2e: $*"
+	echo "check-vm: $(($(date +%s) - t0)) s"
+}
+run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices.sh)
+ORCH_E2E_NETD=system run $(suites tests/e2e/lifecycle*.sh)
+systemctl is-active --quiet orch-netd || bad "orch-netd.service died during the suites"
+
+# A new user on a fresh machine: make demo in a plain copy of the tree
+# (make deps finds every package already installed: the VM has no network).
+t0=$(date +%s)
+echo "== make demo (fresh copy of the tree)"
+if (cd "$W/fresh" && timeout 1800 make demo); then
+	echo "check-vm: make demo: $(($(date +%s) - t0)) s"
+	# orch's cgroups are where systemd expects them: nothing of orch's at
+	# the root of the hierarchy, the containers in scopes of orch.slice.
+	stray=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d ! -name '*.slice' ! -name '*.scope')
+	[ -z "$stray" ] || bad "cgroups outside systemd's units at the root: $stray"
+	n=$(systemctl list-units --no-legend --state=running 'orch-*.scope' | wc -l)
+	[ "$n" -ge 1 ] || bad "no running orch-*.scope unit while the demo stack is up"
+	echo "check-vm: demo containers in $n running scope(s) of orch.slice"
+	(cd "$W/fresh" && build/orch -f compose.example.yaml down -v) || bad "demo down"
+else
+	bad "make demo"
+fi
+echo "check-vm: result $failed"
