@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #define MAX_CLIENTS 256
 
@@ -123,11 +124,41 @@ static int write_sysctl(const char *path, int v, struct orch_err *e)
 #define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
 #define BRIDGE_NF  "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
+/* Bridged traffic reaches the inet table only through br_netfilter, which
+ * a fresh host has not loaded: without it, link-only isolation inside a
+ * network would silently not hold. */
+static int bridge_nf_load(struct orch_err *e)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return err_sys(e, errno, "loading br_netfilter: fork");
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl("/sbin/modprobe", "modprobe", "br_netfilter", (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (read_sysctl(BRIDGE_NF) < 0)
+		return err_set(e, ENOENT,
+			       "bridged traffic cannot be filtered: the "
+			       "br_netfilter module is not loaded and modprobe "
+			       "br_netfilter failed");
+	return 0;
+}
+
 /* Forwarding, and bridged traffic through the inet table (link-only
  * policy inside a bridge), are needed while a network exists; the host's
  * previous values are recorded first so that they survive a crash. */
 static int host_settings_on(struct server *s, struct orch_err *e)
 {
+	if (read_sysctl(BRIDGE_NF) < 0) {
+		int r = bridge_nf_load(e);
+		if (r < 0)
+			return r;
+	}
 	int fwd = read_sysctl(IP_FORWARD), bnf = read_sysctl(BRIDGE_NF);
 	bool change = false;
 	if (fwd != 1 && s->st.saved_ip_forward < 0) {
