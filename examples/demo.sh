@@ -22,9 +22,12 @@ $orch -f "$file" ps
 
 echo
 echo "==> a request through the published port: wget -qO- http://127.0.0.1:8080/cgi-bin/hello"
+# A fresh Debian has no wget of its own; busybox (make deps) has one.
+wget=wget
+command -v wget >/dev/null || wget="busybox wget"
 ok=0
 for i in 1 2 3 4 5 6 7 8 9 10; do
-	if out=$(timeout 3 wget -q -O - http://127.0.0.1:8080/cgi-bin/hello 2>/dev/null) && [ -n "$out" ]; then
+	if out=$(timeout 3 $wget -q -O - http://127.0.0.1:8080/cgi-bin/hello 2>/dev/null) && [ -n "$out" ]; then
 		echo "$out"
 		ok=1
 		break
