@@ -27,10 +27,11 @@ systemctl is-active --quiet orch-netd && [ -S /run/orch/netd.sock ] ||
 suites() {
 	for s in "$@"; do [ -f "$s" ] && echo "$s"; done
 }
-export ORCH_E2E_VM=1
+# Emulation is slow: a suite gets more time than make check gives it.
+export ORCH_E2E_VM=1 E2E_TIMEOUT=${E2E_TIMEOUT:-1500}
 run() {
 	t0=$(date +%s)
-	timeout -k 10 "${SUITE_TIMEOUT:-1500}" tests/run-e2e.sh "$@" || bad "e2e: $*"
+	tests/run-e2e.sh "$@" || bad "e2e: $*"
 	echo "check-vm: $(($(date +%s) - t0)) s"
 }
 run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices.sh)
