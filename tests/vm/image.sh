@@ -13,9 +13,12 @@ set -eu
 dir=$1
 shift
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-base="systemd systemd-sysv dbus udev linux-image-amd64 initramfs-tools e2fsprogs"
-pkgs=$(echo $base "$@" | tr ' ' '\n' | sort -u | tr '\n' ',' | sed 's/,$//')
-key=$( (cat "$0"; echo "$pkgs") | sha256sum | cut -c1-16)
+# What a standard Debian install has and minbase leaves out, too: netbase
+# (/etc/protocols, which nft uses to name protocols), kmod.
+base="systemd systemd-sysv dbus udev linux-image-amd64 initramfs-tools e2fsprogs netbase kmod"
+base=$(echo $base | tr ' ' ',')
+pkgs=$(echo "$@" | tr ' ' '\n' | sort -u | tr '\n' ' ')
+key=$( (cat "$0"; echo "$base $pkgs") | sha256sum | cut -c1-16)
 if [ -s "$dir/root.img" ] && [ "$(cat "$dir/key" 2>/dev/null)" = "$key" ]; then
 	exit 0
 fi
@@ -27,11 +30,19 @@ work=$(mktemp -d "$dir/image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 r=$work/rootfs
 echo "check-vm: debootstrapping the Debian 12 image (once; a few minutes)" >&2
-# debootstrap mounts /proc and /sys in the target: a private mount
-# namespace makes sure nothing stays mounted if it fails halfway.
-unshare --mount --propagation private -- \
-	debootstrap --variant=minbase --include="$pkgs" bookworm "$r" "$mirror" \
-	>"$work/log" 2>&1 ||
+# debootstrap the base, then apt-get the packages as make deps would (apt,
+# unlike debootstrap, resolves virtual packages).  Mounts go in a private
+# mount namespace: nothing stays mounted if it fails halfway.
+# shellcheck disable=SC2016
+unshare --mount --propagation private -- sh -ec '
+	debootstrap --variant=minbase --include="$1" bookworm "$2" "$3"
+	cp /etc/resolv.conf "$2/etc/resolv.conf"
+	mount -t proc proc "$2/proc"
+	chroot "$2" apt-get update -qq
+	chroot "$2" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $4
+	umount "$2/proc"
+	rm -f "$2/etc/resolv.conf"' sh "$base" "$r" "$mirror" "$pkgs" >"$work/log" 2>&1 ||
 	{ tail -20 "$work/log" >&2; echo "check-vm: debootstrap failed" >&2; exit 1; }
 
 echo orchvm >"$r/etc/hostname"

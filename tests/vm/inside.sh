@@ -34,9 +34,18 @@ run() {
 	tests/run-e2e.sh "$@" || bad "e2e: $*"
 	echo "check-vm: $(($(date +%s) - t0)) s"
 }
-run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices.sh)
-ORCH_E2E_NETD=system run $(suites tests/e2e/lifecycle*.sh)
+# Each with a netd of its own in its own network namespace, as in make
+# check: those that start netd themselves, and the lifecycle suites that
+# check that a network namespace is left empty.
+run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices.sh \
+	tests/e2e/lifecycle_down.sh tests/e2e/lifecycle_errors.sh)
+# The other lifecycle suites against the netd systemd started; they must
+# leave no network in it.
+ORCH_E2E_NETD=system run $(suites tests/e2e/lifecycle.sh tests/e2e/lifecycle_cli.sh \
+	tests/e2e/lifecycle_restart.sh)
 systemctl is-active --quiet orch-netd || bad "orch-netd.service died during the suites"
+nets=$(orch-netd call network.list | python3 -c 'import json,sys; print(" ".join(n["name"] for n in json.load(sys.stdin)["result"]["networks"]))')
+[ -z "$nets" ] || bad "networks left in the systemd-started netd: $nets"
 
 # A new user on a fresh machine: make demo in a plain copy of the tree
 # (make deps finds every package already installed: the VM has no network).
@@ -52,6 +61,12 @@ if (cd "$W/fresh" && timeout 1800 make demo); then
 	[ "$n" -ge 1 ] || bad "no running orch-*.scope unit while the demo stack is up"
 	echo "check-vm: demo containers in $n running scope(s) of orch.slice"
 	(cd "$W/fresh" && build/orch -f compose.example.yaml down -v) || bad "demo down"
+	# and systemd collects them once the containers are gone.
+	scopes() { systemctl list-units --no-legend --all 'orch-*.scope' | grep -c . ; }
+	for _ in $(seq 100); do [ "$(scopes)" -eq 0 ] && break; sleep 0.2; done
+	[ "$(scopes)" -eq 0 ] || { bad "orch scopes left after down"; systemctl list-units --all 'orch-*.scope'; }
+	left=$(find /sys/fs/cgroup/orch.slice -mindepth 1 -type d 2>/dev/null)
+	[ -z "$left" ] || bad "cgroups left after down: $left"
 else
 	bad "make demo"
 fi
