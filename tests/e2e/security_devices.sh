@@ -20,7 +20,8 @@ LESS=(setpriv --bounding-set -sys_resource --)
 gone() {
 	id=$P-$1
 	left=""
-	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id"; do
+	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" \
+		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope; do
 		[ -e "$d" ] && left="$left cgroup:$d"
 	done
 	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
