@@ -30,6 +30,10 @@ skopeo_put "docker-archive:$W/bb.tar" "$R/bb:v1" --dest-creds alice:s3cret
 $O image pull "$R/bb:v1" >/dev/null 2>"$W/err"
 check_eq "unknown CA: exit 1" 1 $?
 check_match "unknown CA: a certificate error naming the registry" "$R.*(certificate|SSL)" "$(cat "$W/err")"
+printf '{"insecure-registries": ["%s"]}\n' "$R" >"$ORCH_ROOT/registries.json"
+$O image pull "$R/bb:v1" >/dev/null 2>"$W/err"
+check_match "listed as insecure: TLS not verified (the registry's 401 comes through)" "HTTP 401" "$(cat "$W/err")"
+rm "$ORCH_ROOT/registries.json"
 mkdir -p "$ORCH_ROOT/certs.d/$R"
 cp "$T/ca.crt" "$ORCH_ROOT/certs.d/$R/ca.crt"
 
