@@ -53,9 +53,11 @@ t0=$(date +%s)
 echo "== make demo (fresh copy of the tree)"
 if (cd "$W/fresh" && timeout 1800 make demo); then
 	echo "check-vm: make demo: $(($(date +%s) - t0)) s"
-	# orch's cgroups are where systemd expects them: nothing of orch's at
-	# the root of the hierarchy, the containers in scopes of orch.slice.
-	stray=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d ! -name '*.slice' ! -name '*.scope')
+	# orch's cgroups are where systemd expects them: nothing but systemd's
+	# units at the root of the hierarchy, the containers in scopes of
+	# orch.slice.
+	stray=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d ! -name '*.slice' \
+		! -name '*.scope' ! -name '*.mount' ! -name '*.swap' ! -name '*.service')
 	[ -z "$stray" ] || bad "cgroups outside systemd's units at the root: $stray"
 	n=$(systemctl list-units --no-legend --state=running 'orch-*.scope' | wc -l)
 	[ "$n" -ge 1 ] || bad "no running orch-*.scope unit while the demo stack is up"
