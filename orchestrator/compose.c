@@ -708,15 +708,18 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 	} else {
 		p->networks = arena_new_array(c->a, struct network, 1);
 	}
-	bool need_default = false;
-	for (size_t i = 0; i < p->n_services; i++)
+	/* The implicit default network is where its first service is
+	 * written, so that errors about it name a place in the file. */
+	const struct m_pos *need_default = NULL;
+	for (size_t i = 0; i < p->n_services && !need_default; i++)
 		for (size_t j = 0; j < p->services[i].n_networks; j++)
 			if (streq(p->services[i].networks[j].name, "default"))
-				need_default = true;
+				need_default = &p->services[i].networks[j].pos;
 	if (need_default && !project_network(p, "default")) {
 		struct network *net = &p->networks[p->n_networks++];
 		net->key = "default";
 		net->name = arena_printf(c->a, "%s_default", c->project);
+		net->pos = *need_default;
 	}
 	qsort(p->networks, p->n_networks, sizeof(*p->networks), net_cmp);
 	if ((sec = section_max(c, root, "volumes", ORCH_MAX_VOLUMES))) {

@@ -43,8 +43,9 @@ int check_networks(const struct project *m, struct orch_err *e)
 			q.check = true;
 			if (netd_network_create(c, &q, NULL, e) < 0) {
 				struct orch_err ne = *e;
-				/* The implicit default network has no place
-				 * in the file. */
+				/* The implicit default network is placed at
+				 * its first service; a model built by hand
+				 * may have no place at all. */
 				if (net->pos.file)
 					r = err_set(e, ne.code,
 						    "%s:%d:%d: network \"%s\": %s",

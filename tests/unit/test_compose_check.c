@@ -227,6 +227,21 @@ static void test_too_many_objects(void **state)
 	sb_free(&sb);
 }
 
+/* The implicit default network is placed at its first service, so that
+ * an error about it (a subnet held elsewhere) names the file. */
+static void test_default_network_position(void **state)
+{
+	(void)state;
+	struct project *p = load_ok("services:\n  web:\n    image: x\n"
+				    "  api:\n    image: x\n");
+	const struct network *n = project_network(p, "default");
+	assert_non_null(n);
+	assert_string_equal(n->pos.file, TEST_FILE);
+	assert_int_equal(n->pos.line, 4);
+	assert_int_equal(n->pos.col, 3);
+	project_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +256,7 @@ int main(void)
 	    cmocka_unit_test(test_working_dir_memory),
 	    cmocka_unit_test(test_counts),
 	    cmocka_unit_test(test_too_many_objects),
+	    cmocka_unit_test(test_default_network_position),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
