@@ -160,7 +160,26 @@ int cli_env_check(const struct project *m, char *const *services,
 	return r;
 }
 
-int cli_project_name(char **name, struct project **model)
+/* A project name given by the user (-p, COMPOSE_PROJECT_NAME) is used
+ * as it is or refused, as compose does; only a directory's name is
+ * normalized.  The same check as the loader's and the state's. */
+static int given_name(const char *raw, const char *from, char **name,
+		      struct orch_err *e)
+{
+	if (!pstate_name_valid(raw))
+		return err_set(e, EINVAL,
+			       "invalid project name \"%s\" (from %s): must "
+			       "consist only of lowercase alphanumeric "
+			       "characters, hyphens, and underscores as well "
+			       "as start with a letter or number",
+			       raw, from);
+	*name = xstrdup(raw);
+	return 0;
+}
+
+/* cli_project_name with the reason for no name in e. */
+static int project_name_of(char **name, struct project **model,
+			   struct orch_err *e)
 {
 	*name = NULL;
 	if (model)
@@ -169,12 +188,9 @@ int cli_project_name(char **name, struct project **model)
 	/* -p alone is enough to find a project that is up; a file is read
 	 * when there is one, for its name and its services. */
 	if (cli.project_name && !cli.files) {
-		*name = project_name_normalize(cli.project_name);
-		if (!*name) {
-			fprintf(stderr, "orch: invalid project name \"%s\"\n",
-				cli.project_name);
-			return -EINVAL;
-		}
+		int r = given_name(cli.project_name, "-p", name, e);
+		if (r < 0)
+			return r;
 		struct compose_opts o = {
 			.project_name = cli.project_name,
 			.project_dir = cli.project_dir,
@@ -198,12 +214,14 @@ int cli_project_name(char **name, struct project **model)
 		_cleanup_free_ char *env =
 		    cli.files ? NULL
 			      : compose_env_lookup(&o, "COMPOSE_PROJECT_NAME");
-		if (env && *env) {
-			*name = project_name_normalize(env);
-			if (*name)
-				return 0;
-		}
-		return r;
+		if (env && *env)
+			return given_name(env, "COMPOSE_PROJECT_NAME", name, e);
+		if (cli.files)
+			return err_set(e, -r, "no project: %s could not be loaded",
+				       cli.files[0]);
+		return err_set(e, -r,
+			       "no project: give a compose file (-f) or a "
+			       "project name (-p)");
 	}
 	*name = xstrdup(m->name);
 	if (model)
@@ -211,6 +229,12 @@ int cli_project_name(char **name, struct project **model)
 	else
 		project_free(m);
 	return 0;
+}
+
+int cli_project_name(char **name, struct project **model)
+{
+	struct orch_err e = {0};
+	return project_name_of(name, model, &e);
 }
 
 /* netd answers the containers' DNS: a command that finds it gone (killed)
@@ -231,13 +255,9 @@ static void netd_revive(const struct pstate *ps)
 int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
 {
 	_cleanup_free_ char *name = NULL;
-	int r = cli_project_name(&name, model);
-	if (r < 0 && cli.files)
-		return err_set(e, -r, "no project: %s could not be loaded",
-			       cli.files[0]);
+	int r = project_name_of(&name, model, e);
 	if (r < 0)
-		return err_set(e, -r, "no project: give a compose file (-f) or "
-				      "a project name (-p)");
+		return r;
 	r = pstate_open(name, false, ps, e);
 	if (r < 0 && model && *model) {
 		project_free(*model);
