@@ -1,5 +1,5 @@
-/* Internal to runtime/: the OCI distribution client shared by pull.c,
- * push.c and regauth.c (regclient.c is the HTTP side).  Nothing outside
+/* Internal to runtime/: the OCI distribution client shared by pull.c
+ * and regauth.c (regclient.c is the HTTP side).  Nothing outside
  * runtime/ includes this; the public API is runtime.h. */
 #ifndef ORCH_RUNTIME_REGISTRY_H
 #define ORCH_RUNTIME_REGISTRY_H

@@ -262,9 +262,9 @@ int rt_image_load(const char *path, char ***refs, struct orch_err *e);
 int rt_image_remove(const char *ref, bool force, struct orch_err *e);
 int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e);
 
-/* ---- registries (pull.c, push.c, regauth.c) ---------------------------- */
+/* ---- registries (pull.c, regauth.c) ---------------------------- */
 
-/* What a pull or push tells as it goes: per layer (layer = its digest),
+/* What a pull tells as it goes: per layer (layer = its digest),
  * a status ("Waiting", "Downloading", "Pull complete", "Already exists",
  * "Pushed", ...) with bytes done/total when known (else -1). */
 typedef void (*rt_progress_fn)(void *ctx, const char *ref, const char *layer,
@@ -292,10 +292,6 @@ int rt_image_pull(const char *ref, const struct rt_pull_opts *o,
 		  struct rt_pull_result *res, struct orch_err *e);
 /* When ref was last pulled (unix seconds), 0 when never. */
 int64_t rt_image_pulled_at(const char *ref);
-/* Pushes a stored image to the registry ref names (layers gzipped, blobs
- * the registry has skipped); *digest receives the manifest's. */
-int rt_image_push(const char *ref, const struct rt_pull_opts *o,
-		  char **digest, struct orch_err *e);
 /* Checks user/pass with registry (NULL: docker.io) and stores them in the
  * docker config file; logout removes them (1 when there were some). */
 int rt_registry_login(const char *registry, const char *user,
