@@ -349,10 +349,15 @@ int pull_service_images(const struct project *m, const struct pull_request *rq,
 			if (rq->ignore_failures)
 				fprintf(stderr, " %s Warning %s\n",
 					v[i].s->name, v[i].err.msg);
-			else if (!failed++)
+			else if (!failed++) {
+				const struct m_pos *p =
+				    service_key_pos(v[i].s, "image");
 				err_set(e, -v[i].rc == 0 ? EIO : -v[i].rc,
-					"service \"%s\": pulling %s: %s",
-					v[i].s->name, v[i].ref, v[i].err.msg);
+					"%s:%d:%d: service \"%s\": pulling "
+					"%s: %s",
+					p->file, p->line, p->col, v[i].s->name,
+					v[i].ref, v[i].err.msg);
+			}
 		} else if (!rq->quiet) {
 			fprintf(stderr, " %s Pulled\n", v[i].s->name);
 		}
