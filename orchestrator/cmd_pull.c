@@ -290,8 +290,8 @@ static int pull_plan(const struct project *m, const struct pull_request *rq,
 		if (!s->image ||
 		    !svc_selected(m, rq->services, s, rq->with_deps, 0))
 			continue;
-		enum pull_when when;
-		int64_t max_age;
+		enum pull_when when = PULL_MISSING;
+		int64_t max_age = 0;
 		int r = pull_policy_of(s, rq->policy, &when, &max_age, e);
 		if (r < 0) {
 			free(v);

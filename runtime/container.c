@@ -320,9 +320,10 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 	}
 	if (mkdir(dir, 0700) < 0) {
-		r = errno == EEXIST
-			    ? err_set(e, EEXIST, "container %s exists already", s->id)
-			    : err_sys(e, errno, "creating %s", dir);
+		if (errno == EEXIST)
+			err_set(e, EEXIST, "container %s exists already", s->id);
+		else
+			err_sys(e, errno, "creating %s", dir);
 		goto fail_nodir;
 	}
 	made_dir = true;
@@ -336,7 +337,7 @@ static int create(const struct rt_spec *s, bool start,
 		upper = path_join(st.upper_dir, "upper");
 		work = path_join(st.upper_dir, "work");
 		if (mkdir(mnt, 0700) < 0) {
-			r = err_sys(e, errno, "creating %s", mnt);
+			err_sys(e, errno, "creating %s", mnt);
 			goto fail;
 		}
 		made_upper = true;
@@ -346,14 +347,14 @@ static int create(const struct rt_spec *s, bool start,
 				goto fail;
 		}
 		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
-			r = err_sys(e, errno, "creating %s", work);
+			err_sys(e, errno, "creating %s", work);
 			goto fail;
 		}
 	}
 	if (s->netns_path) {
 		c.netns_fd = open(s->netns_path, O_RDONLY | O_CLOEXEC);
 		if (c.netns_fd < 0) {
-			r = err_sys(e, errno, "opening network namespace %s",
+			err_sys(e, errno, "opening network namespace %s",
 				    s->netns_path);
 			goto fail;
 		}
@@ -390,7 +391,7 @@ static int create(const struct rt_spec *s, bool start,
 	memcpy(c.plan.stdio, s->stdio, sizeof(c.plan.stdio));
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = err_sys(e, errno, "creating a socket pair");
+		err_sys(e, errno, "creating a socket pair");
 		goto fail;
 	}
 	c.sync_fd = sv[1];
@@ -405,7 +406,7 @@ static int create(const struct rt_spec *s, bool start,
 	};
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
-		r = err_sys(e, errno, "cloning into new namespaces");
+		err_sys(e, errno, "cloning into new namespaces");
 		goto fail;
 	}
 	if (pid == 0) {
@@ -424,7 +425,7 @@ static int create(const struct rt_spec *s, bool start,
 		goto fail;
 	r = sync_send(sv[0], SYNC_GO, 0, 0, NULL);
 	if (r < 0) {
-		r = err_sys(e, -r, "starting the container's setup");
+		err_sys(e, -r, "starting the container's setup");
 		goto fail;
 	}
 	/* Written while the child builds its mounts. */
@@ -459,11 +460,11 @@ static int create(const struct rt_spec *s, bool start,
 			: n > 0 && pk.type == SYNC_READY;
 	if (!ok) {
 		if (n < 0)
-			r = err_sys(e, -n, "reading from the container's setup");
+			err_sys(e, -n, "reading from the container's setup");
 		else if (n > 0 && pk.type == SYNC_ERROR)
-			r = err_set(e, pk.code, "%s", pk.msg);
+			err_set(e, pk.code, "%s", pk.msg);
 		else
-			r = err_set(e, EIO, "the container's setup died");
+			err_set(e, EIO, "the container's setup died");
 		goto fail;
 	}
 	struct rt_container *ct = xcalloc(1, sizeof(*ct));

@@ -161,7 +161,7 @@ static int resolve_manifest(struct pull *p, json_t **manifest,
 	const char *reference = p->ref.digest ? p->ref.digest : p->ref.tag;
 	json_t *j;
 	_cleanup_free_ char *mt = NULL;
-	char digest[72];
+	char digest[72] = "";
 	int r = fetch_manifest(p, reference, p->ref.digest, &j, &mt, digest, e);
 	if (r < 0)
 		return r;
