@@ -13,7 +13,7 @@
 
 RT=$B/orch-runtime
 R=$FIXTURE
-P=e2e-dev-$$
+P=e2e-dev-$ID
 # A bounding set without CAP_SYS_RESOURCE, whatever the host's.
 LESS=(setpriv --bounding-set -sys_resource --)
 
