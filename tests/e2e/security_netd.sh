@@ -43,7 +43,7 @@ check_match "the user pre-creates sq_default with root's labels" "\"owner\":$UUI
 snap
 out=$(inp sq "$O" up -d 2>&1)
 check_eq "root's up on that name fails" "1" "$(inp sq "$O" up -d >/dev/null 2>&1; echo $?)"
-check_match "naming the owner" "^orch: network \"default\": network sq_default already exists and belongs to uid $UUID \($U\)" "$out"
+check_match "naming the owner" "^orch: [^ ]*/compose.yaml:[0-9]+:[0-9]+: network \"default\": network sq_default already exists and belongs to uid $UUID \($U\)" "$out"
 check_match "root's network.create never returns the user's network" "belongs to uid $UUID \($U\).*not yours" "$(ncall network.create '{"name":"sq_default","project":"sq","labels":["com.docker.compose.project=sq","com.docker.compose.network=default"]}' 2>&1)"
 check_eq "nothing joined the user's network" "0" "$(ucall network.inspect '{"name":"sq_default"}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"]["endpoints"]))')"
 check "no container of root's project runs" test -z "$(inp sq "$O" ps -q 2>/dev/null)"
