@@ -174,7 +174,48 @@ int hostport_check_range(const char *proto, uint32_t ip, unsigned port,
  * cannot be read). */
 unsigned hostport_unprivileged_start(void);
 
-/* ---- server.c --------------------------------------------------------- */
+/* ---- server.c: the daemon (publish.c serves the port ops) ---------------- */
+
+struct server {
+	struct netd_config cfg;
+	struct netd_state st;
+	struct dns_server *dns;
+	char *state_path;
+	unsigned mtu;
+	int crash_at; /* tests: SIGKILL self at this attach step */
+};
+
+/* A request being served: who asks, the args (a json_t), an fd passed
+ * along, where the error goes. */
+struct call {
+	uid_t uid;
+	struct json_t *args;
+	int fd;
+	struct orch_err *e;
+};
+
+/* The request's string (NULL when absent or empty) and integer args. */
+const char *call_str(const struct call *c, const char *key);
+long call_int(const struct call *c, const char *key);
+/* 0 when uid may act on n (its owner, or root); else -EPERM saying what. */
+int server_authorize(const struct netd_network *n, uid_t uid, const char *what,
+		     struct orch_err *e);
+/* The network named name that uid may act on, or NULL with e set. */
+struct netd_network *server_find_net(struct server *s, const char *name,
+				     uid_t uid, const char *what,
+				     struct orch_err *e);
+/* Whether uid may have more of its networks (which 0), endpoints (1) or
+ * published ports (2); root has no quota. */
+int server_quota(struct server *s, uid_t uid, int which, unsigned more,
+		 struct orch_err *e);
+/* Applies an nft script (freed), rebuilding the table if it fails. */
+int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e);
+int server_save(struct server *s, struct orch_err *e);
+
+/* publish.c: the port ops; res gets the reply's result. */
+int op_port_publish(struct server *s, struct call *c, struct json_t **res,
+		    bool check_only);
+int op_port_unpublish(struct server *s, struct call *c, struct json_t **res);
 
 struct server_opts {
 	const char *config; /* NULL: $ORCH_ROOT/netd.json when present */

@@ -28,30 +28,13 @@
 
 #define MAX_CLIENTS 256
 
-struct server {
-	struct netd_config cfg;
-	struct netd_state st;
-	struct dns_server *dns;
-	char *state_path;
-	unsigned mtu;
-	int crash_at; /* tests: SIGKILL self at this attach step */
-};
-
-/* A request being served: who asks, the args, an fd passed along. */
-struct call {
-	uid_t uid;
-	json_t *args;
-	int fd;
-	struct orch_err *e;
-};
-
-static const char *arg_str(const struct call *c, const char *key)
+const char *call_str(const struct call *c, const char *key)
 {
 	const char *s = json_string_value(json_object_get(c->args, key));
 	return s && *s ? s : NULL;
 }
 
-static long arg_int(const struct call *c, const char *key)
+long call_int(const struct call *c, const char *key)
 {
 	return (long)json_integer_value(json_object_get(c->args, key));
 }
@@ -78,14 +61,14 @@ static void crash_point(struct server *s, int step)
 		raise(SIGKILL);
 }
 
-static int save(struct server *s, struct orch_err *e)
+int server_save(struct server *s, struct orch_err *e)
 {
 	return state_save(s->state_path, &s->st, e);
 }
 
 /* Applies an incremental script; if the kernel disagrees with it, the
  * table is rebuilt from the state instead (same end result). */
-static int fw_sync(struct server *s, struct strbuf *script, struct orch_err *e)
+int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e)
 {
 	int r = fw_apply(script->buf, e);
 	sb_free(script);
@@ -170,7 +153,7 @@ static int host_settings_on(struct server *s, struct orch_err *e)
 		change = true;
 	}
 	if (change) {
-		int r = save(s, e);
+		int r = server_save(s, e);
 		if (r < 0)
 			return r;
 	}
@@ -198,7 +181,7 @@ static void host_settings_restore(struct server *s)
 
 /* ---- authorization and quotas ----------------------------------------- */
 
-static int authorize(const struct netd_network *n, uid_t uid, const char *what,
+int server_authorize(const struct netd_network *n, uid_t uid, const char *what,
 		     struct orch_err *e)
 {
 	if (uid == 0 || uid == n->owner)
@@ -210,7 +193,7 @@ static int authorize(const struct netd_network *n, uid_t uid, const char *what,
 	    what, n->name, (unsigned)n->owner, (unsigned)uid);
 }
 
-static struct netd_network *find_net(struct server *s, const char *name,
+struct netd_network *server_find_net(struct server *s, const char *name,
 				     uid_t uid, const char *what,
 				     struct orch_err *e)
 {
@@ -220,7 +203,7 @@ static struct netd_network *find_net(struct server *s, const char *name,
 			name);
 		return NULL;
 	}
-	if (authorize(n, uid, what, e) < 0)
+	if (server_authorize(n, uid, what, e) < 0)
 		return NULL;
 	return n;
 }
@@ -239,7 +222,7 @@ static void usage_of(struct server *s, uid_t uid, unsigned *nets, unsigned *eps,
 	}
 }
 
-static int quota(struct server *s, uid_t uid, int which, unsigned more,
+int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 		 struct orch_err *e)
 {
 	if (uid == 0)
@@ -266,8 +249,8 @@ static json_t *net_json(const struct netd_network *n)
 
 static bool same_settings(const struct netd_network *n, const struct call *c)
 {
-	const char *subnet = arg_str(c, "subnet");
-	const char *gw = arg_str(c, "gateway");
+	const char *subnet = call_str(c, "subnet");
+	const char *gw = call_str(c, "gateway");
 	return n->internal == arg_bool(c, "internal") &&
 	       n->icc == arg_bool(c, "icc") &&
 	       (!subnet || streq(n->subnet, subnet)) &&
@@ -304,7 +287,7 @@ static int existing_network(const struct netd_network *old,
 			    const struct call *c, json_t **res)
 {
 	_cleanup_free_ char *owner = uid_text(old->owner);
-	const char *project = arg_str(c, "project");
+	const char *project = call_str(c, "project");
 	if (old->owner != c->uid)
 		return err_set(c->e, EPERM,
 			       "network %s already exists and belongs to %s "
@@ -332,7 +315,7 @@ static int existing_network(const struct netd_network *old,
 
 static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 {
-	const char *want = arg_str(c, "subnet");
+	const char *want = call_str(c, "subnet");
 	_cleanup_free_ struct cidr *host = NULL;
 	size_t n_host = 0;
 	int r = link_host_cidrs(&host, &n_host, c->e);
@@ -384,11 +367,11 @@ static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 
 static int op_network_create(struct server *s, struct call *c, json_t **res)
 {
-	const char *name = arg_str(c, "name");
+	const char *name = call_str(c, "name");
 	struct netd_network *old = state_find(&s->st, name);
 	if (old)
 		return existing_network(old, c, res);
-	int r = quota(s, c->uid, 0, 1, c->e);
+	int r = server_quota(s, c->uid, 0, 1, c->e);
 	if (r < 0)
 		return r;
 	struct cidr subnet;
@@ -396,7 +379,7 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	if (r < 0)
 		return err_wrap(c->e, "creating network %s", name);
 	uint32_t gw;
-	const char *gwarg = arg_str(c, "gateway");
+	const char *gwarg = call_str(c, "gateway");
 	if (gwarg) {
 		if (ipam_parse_addr(gwarg, &gw) < 0 ||
 		    !ipam_host_valid(subnet, gw))
@@ -422,7 +405,7 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 		 hash + 2, hash + 4, hash + 6, hash + 8);
 	n.id = xstrdup(id);
 	n.name = xstrdup(name);
-	n.project = xstrdup(arg_str(c, "project"));
+	n.project = xstrdup(call_str(c, "project"));
 	n.bridge = xasprintf(NETD_BRIDGE_PREFIX "%.12s", id);
 	n.subnet = ipam_format_cidr(subnet);
 	n.gateway = xstrdup(gwbuf);
@@ -450,9 +433,9 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 		fw_gen_table(s->st.nets, s->st.n_nets, &script);
 	else
 		fw_gen_network_add(np, &script);
-	r = fw_sync(s, &script, c->e);
+	r = server_fw_sync(s, &script, c->e);
 	if (r == 0)
-		r = save(s, c->e);
+		r = server_save(s, c->e);
 	if (r < 0) {
 		s->st.n_nets--;
 		goto fail_link;
@@ -487,7 +470,7 @@ static int networks_remove(struct server *s, const bool *doomed,
 	}
 	s->st.nets = keep;
 	s->st.n_nets = n_keep;
-	int r = n_gone ? save(s, e) : 0;
+	int r = n_gone ? server_save(s, e) : 0;
 	if (r < 0 || !n_gone) {
 		/* Put it back: nothing was changed yet. */
 		s->st.nets = all;
@@ -510,13 +493,13 @@ static int networks_remove(struct server *s, const bool *doomed,
 			strv_push(&links, gone[k].endpoints[q].host_ifname);
 		strv_push(&links, gone[k].bridge);
 	}
-	if (fw_sync(s, &script, e) < 0)
+	if (server_fw_sync(s, &script, e) < 0)
 		log_warn("removing networks: %s", e->msg);
 	if (link_delete_many(links, e) < 0)
 		log_warn("removing networks: %s", e->msg);
 	if (n_keep == 0) {
 		host_settings_restore(s);
-		if (save(s, e) < 0)
+		if (server_save(s, e) < 0)
 			log_warn("%s", e->msg);
 	}
 	for (size_t k = 0; k < n_gone; k++) {
@@ -532,7 +515,7 @@ static int networks_remove(struct server *s, const bool *doomed,
 static int op_network_remove(struct server *s, struct call *c, json_t **res)
 {
 	json_t *names = json_object_get(c->args, "names");
-	const char *one = arg_str(c, "name"); /* the schema wants one */
+	const char *one = call_str(c, "name"); /* the schema wants one */
 	_cleanup_free_ bool *doomed = xcalloc(s->st.n_nets + 1, sizeof(bool));
 	json_t *removed = json_array();
 	for (size_t k = 0; one ? k < 1 : k < json_array_size(names); k++) {
@@ -541,7 +524,7 @@ static int op_network_remove(struct server *s, struct call *c, json_t **res)
 		struct netd_network *n = state_find(&s->st, name);
 		if (!n || doomed[n - s->st.nets])
 			continue;
-		int r = authorize(n, c->uid, "removing", c->e);
+		int r = server_authorize(n, c->uid, "removing", c->e);
 		if (r < 0) {
 			json_decref(removed);
 			return r;
@@ -566,7 +549,7 @@ static int op_network_remove(struct server *s, struct call *c, json_t **res)
 static int op_network_inspect(struct server *s, struct call *c, json_t **res)
 {
 	struct netd_network *n =
-	    find_net(s, arg_str(c, "name"), c->uid, "inspecting", c->e);
+	    server_find_net(s, call_str(c, "name"), c->uid, "inspecting", c->e);
 	if (!n)
 		return -c->e->code;
 	*res = net_json(n);
@@ -575,7 +558,7 @@ static int op_network_inspect(struct server *s, struct call *c, json_t **res)
 
 static bool listed(const struct netd_network *n, const struct call *c)
 {
-	const char *project = arg_str(c, "project");
+	const char *project = call_str(c, "project");
 	return (c->uid == 0 || n->owner == c->uid) &&
 	       (!project || streq(n->project, project));
 }
@@ -632,7 +615,7 @@ static int op_network_prune(struct server *s, struct call *c, json_t **res)
 		fw_gen_table(s->st.nets, s->st.n_nets, &full);
 		int r = fw_apply(full.buf, c->e);
 		sb_free(&full);
-		if (r < 0 || (r = save(s, c->e)) < 0) {
+		if (r < 0 || (r = server_save(s, c->e)) < 0) {
 			json_decref(removed);
 			return r;
 		}
@@ -659,14 +642,14 @@ static int op_network_prune(struct server *s, struct call *c, json_t **res)
 static int attach_netns(const struct call *c, int *out)
 {
 	int fd = -1;
-	const char *path = arg_str(c, "netns_path");
+	const char *path = call_str(c, "netns_path");
 	if (c->fd >= 0) {
 		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 	} else if (c->uid == 0 && path) {
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-	} else if (c->uid == 0 && arg_int(c, "pid") > 0) {
+	} else if (c->uid == 0 && call_int(c, "pid") > 0) {
 		_cleanup_free_ char *p =
-		    xasprintf("/proc/%ld/ns/net", arg_int(c, "pid"));
+		    xasprintf("/proc/%ld/ns/net", call_int(c, "pid"));
 		fd = open(p, O_RDONLY | O_CLOEXEC);
 	} else {
 		return err_set(c->e, EINVAL,
@@ -734,7 +717,7 @@ static int pick_address(struct netd_network *n, const struct call *c,
 	used[0] = gw;
 	for (size_t i = 0; i < n->n_endpoints; i++)
 		ipam_parse_addr(n->endpoints[i].address, &used[i + 1]);
-	const char *want = arg_str(c, "address");
+	const char *want = call_str(c, "address");
 	if (!want) {
 		if (ipam_lease_next(subnet, used, n->n_endpoints + 1, out) < 0)
 			return err_set(c->e, ENOSPC, "network %s is full (%s)",
@@ -759,9 +742,9 @@ static int pick_address(struct netd_network *n, const struct call *c,
 
 static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 {
-	const char *cid = arg_str(c, "container_id");
-	struct netd_network *n =
-	    find_net(s, arg_str(c, "network"), c->uid, "attaching to", c->e);
+	const char *cid = call_str(c, "container_id");
+	struct netd_network *n = server_find_net(s, call_str(c, "network"),
+						 c->uid, "attaching to", c->e);
 	if (!n)
 		return -c->e->code;
 	ssize_t have = state_endpoint_find(n, cid);
@@ -778,7 +761,7 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 				       "is not an IPv4 address",
 				       cid, n->name, dns[k]);
 	}
-	int r = quota(s, c->uid, 1, 1, c->e);
+	int r = server_quota(s, c->uid, 1, 1, c->e);
 	if (r < 0)
 		return r;
 	uint32_t addr;
@@ -800,8 +783,8 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	uint32_t gw = 0;
 	ipam_parse_addr(n->gateway, &gw);
 	ep.container_id = xstrdup(cid);
-	ep.container_name = xstrdup(arg_str(c, "container_name") ?: cid);
-	ep.service = xstrdup(arg_str(c, "service"));
+	ep.container_name = xstrdup(call_str(c, "container_name") ?: cid);
+	ep.service = xstrdup(call_str(c, "service"));
 	ep.aliases = arg_strv(c, "aliases");
 	ep.dns = move_ptr(dns);
 	ep.address = xstrdup(abuf);
@@ -826,10 +809,10 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	struct strbuf script;
 	sb_init(&script);
 	fw_gen_endpoint_add(n, n->n_endpoints - 1, &script);
-	r = fw_sync(s, &script, c->e);
+	r = server_fw_sync(s, &script, c->e);
 	crash_point(s, 3);
 	if (r == 0)
-		r = save(s, c->e);
+		r = server_save(s, c->e);
 	if (r < 0) {
 		n->n_endpoints--;
 		link_delete(ep.host_ifname, NULL);
@@ -845,14 +828,14 @@ static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 
 static int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 {
-	const char *cid = arg_str(c, "container_id");
-	struct netd_network *n = state_find(&s->st, arg_str(c, "network"));
+	const char *cid = call_str(c, "container_id");
+	struct netd_network *n = state_find(&s->st, call_str(c, "network"));
 	ssize_t i = n ? state_endpoint_find(n, cid) : -1;
 	if (i < 0) {
 		*res = json_pack("{s:b}", "removed", 0);
 		return 0;
 	}
-	int r = authorize(n, c->uid, "detaching from", c->e);
+	int r = server_authorize(n, c->uid, "detaching from", c->e);
 	if (r < 0)
 		return r;
 	struct strbuf script;
@@ -870,8 +853,8 @@ static int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 			p++;
 		}
 	}
-	r = save(s, c->e);
-	if (r == 0 && fw_sync(s, &script, c->e) < 0)
+	r = server_save(s, c->e);
+	if (r == 0 && server_fw_sync(s, &script, c->e) < 0)
 		log_warn("detaching %s: %s", cid, c->e->msg);
 	sb_free(&script);
 	if (r == 0 && link_delete(ep.host_ifname, c->e) < 0)
@@ -887,8 +870,8 @@ static int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 
 static int op_links_set(struct server *s, struct call *c, json_t **res)
 {
-	struct netd_network *n = find_net(s, arg_str(c, "network"), c->uid,
-					  "setting links of", c->e);
+	struct netd_network *n = server_find_net(
+	    s, call_str(c, "network"), c->uid, "setting links of", c->e);
 	if (!n)
 		return -c->e->code;
 	json_t *pairs = json_object_get(c->args, "pairs");
@@ -910,222 +893,12 @@ static int op_links_set(struct server *s, struct call *c, json_t **res)
 	struct strbuf script;
 	sb_init(&script);
 	fw_gen_links(n, &script);
-	int r = fw_sync(s, &script, c->e);
+	int r = server_fw_sync(s, &script, c->e);
 	if (r == 0)
-		r = save(s, c->e);
+		r = server_save(s, c->e);
 	if (r < 0)
 		return err_wrap(c->e, "setting links of %s", n->name);
 	*res = json_object();
-	return 0;
-}
-
-/* ---- ports ----------------------------------------------------------- */
-
-struct port_args {
-	const char *proto;
-	uint32_t ip; /* 0 = every address */
-	const char *ip_text;
-	unsigned port, cport, count;
-};
-
-static int port_args_parse(const struct call *c, struct port_args *pa,
-			   bool need_ports)
-{
-	pa->proto = arg_str(c, "proto") ?: "tcp";
-	pa->ip_text = arg_str(c, "host_ip") ?: "";
-	pa->port = (unsigned)arg_int(c, "host_port");
-	pa->cport = (unsigned)arg_int(c, "container_port");
-	pa->count = (unsigned)arg_int(c, "count");
-	if (pa->count == 0)
-		pa->count = 1;
-	pa->ip = 0;
-	if (!streq(pa->proto, "tcp") && !streq(pa->proto, "udp"))
-		return err_set(c->e, EINVAL,
-			       "protocol \"%s\": expected tcp or udp",
-			       pa->proto);
-	if (*pa->ip_text && !streq(pa->ip_text, "0.0.0.0") &&
-	    ipam_parse_addr(pa->ip_text, &pa->ip) < 0)
-		return err_set(c->e, EINVAL,
-			       "host IP \"%s\" is not an IPv4 address",
-			       pa->ip_text);
-	if (!pa->ip)
-		pa->ip_text = "";
-	if (!need_ports)
-		return 0;
-	if (!arg_str(c, "container_id"))
-		return err_set(c->e, EINVAL,
-			       "publishing: container_id missing");
-	if (pa->port < 1 || pa->cport < 1 || pa->port + pa->count - 1 > 65535 ||
-	    pa->cport + pa->count - 1 > 65535)
-		return err_set(c->e, EINVAL, "ports %u->%u (x%u) out of range",
-			       pa->port, pa->cport, pa->count);
-	return 0;
-}
-
-/* Conflicts with every network's mappings (ranges against ranges), then
- * with the host's sockets. */
-static int port_conflicts(struct server *s, const struct call *c,
-			  const struct port_args *pa)
-{
-	unsigned last = pa->port + pa->count - 1;
-	for (size_t i = 0; i < s->st.n_nets; i++) {
-		const struct netd_network *n = &s->st.nets[i];
-		for (size_t j = 0; j < n->n_ports; j++) {
-			const struct netd_port *p = &n->ports[j];
-			unsigned plast = p->host_port + p->count - 1;
-			uint32_t pip = 0;
-			ipam_parse_addr(p->host_ip, &pip);
-			if (plast < pa->port || p->host_port > last ||
-			    !streq(p->proto, pa->proto) ||
-			    (pip && pa->ip && pip != pa->ip))
-				continue;
-			unsigned hp =
-			    p->host_port > pa->port ? p->host_port : pa->port;
-			ssize_t e = state_endpoint_find(n, p->container_id);
-			return err_set(c->e, EADDRINUSE,
-				       "host port %s%s%u/%s is already "
-				       "published by %s (project %s, "
-				       "network %s)",
-				       p->host_ip, *p->host_ip ? ":" : "", hp,
-				       pa->proto,
-				       e >= 0 ? n->endpoints[e].container_name
-					      : p->container_id,
-				       n->project, n->name);
-		}
-	}
-	return hostport_check_range(pa->proto, pa->ip, pa->port, pa->count,
-				    c->e);
-}
-
-static int op_port_publish(struct server *s, struct call *c, json_t **res,
-			   bool check_only)
-{
-	struct port_args pa;
-	int r = port_args_parse(c, &pa, true);
-	if (r < 0)
-		return r;
-	const char *cid = arg_str(c, "container_id");
-	struct netd_network *n = find_net(s, arg_str(c, "network"), c->uid,
-					  "publishing a port on", c->e);
-	if (!n)
-		return -c->e->code;
-	if (!check_only && state_endpoint_find(n, cid) < 0)
-		return err_set(
-		    c->e, ENOENT,
-		    "publishing a port of %s: it is not attached to %s", cid,
-		    n->name);
-	if ((r = policy_port_check(&s->cfg, c->uid, pa.port, pa.count,
-				   hostport_unprivileged_start(), c->e)) < 0 ||
-	    (r = quota(s, c->uid, 2, pa.count, c->e)) < 0 ||
-	    (r = port_conflicts(s, c, &pa)) < 0)
-		return r;
-	*res = json_object();
-	if (check_only)
-		return 0;
-	struct strbuf script;
-	sb_init(&script);
-	n->ports = xrealloc(n->ports, (n->n_ports + 1) * sizeof(*n->ports));
-	struct netd_port *p = &n->ports[n->n_ports++];
-	*p = (struct netd_port){.container_id = xstrdup(cid),
-				.proto = xstrdup(pa.proto),
-				.host_ip = xstrdup(pa.ip_text),
-				.host_port = pa.port,
-				.container_port = pa.cport,
-				.count = pa.count};
-	fw_gen_port(n, p, true, &script);
-	r = fw_sync(s, &script, c->e);
-	if (r == 0)
-		r = save(s, c->e);
-	if (r < 0) {
-		netd_port_clear(&n->ports[--n->n_ports]);
-		return err_wrap(c->e, "publishing port %u of %s", pa.port, cid);
-	}
-	log_info("published %s%s%u/%s -> %s:%u (x%u)", pa.ip_text,
-		 *pa.ip_text ? ":" : "", pa.port, pa.proto, cid, pa.cport,
-		 pa.count);
-	return 0;
-}
-
-/* Unpublishes host ports lo..lo+count-1 (every port when lo is 0) of
- * n->ports[*j], which keeps what is left of its range (split in two when
- * the cut is in its middle; *j steps back when it goes).  Returns how
- * many ports went. */
-static unsigned port_cut(struct netd_network *n, size_t *j, unsigned lo,
-			 unsigned count, struct strbuf *script)
-{
-	struct netd_port *p = &n->ports[*j];
-	unsigned first = p->host_port, last = p->host_port + p->count - 1;
-	unsigned a = first, b = last;
-	if (lo) {
-		if (lo + count - 1 < first || lo > last)
-			return 0;
-		a = lo > first ? lo : first;
-		b = lo + count - 1 < last ? lo + count - 1 : last;
-	}
-	struct netd_port cut = *p;
-	cut.host_port = a;
-	cut.container_port = p->container_port + (a - first);
-	cut.count = b - a + 1;
-	fw_gen_port(n, &cut, false, script);
-	if (a == first && b == last) {
-		netd_port_clear(p);
-		*p = n->ports[--n->n_ports];
-		(*j)--;
-		return cut.count;
-	}
-	struct netd_port right = *p;
-	right.host_port = b + 1;
-	right.container_port = p->container_port + (b + 1 - first);
-	right.count = last - b;
-	if (a == first) {
-		*p = right;
-		return cut.count;
-	}
-	p->count = a - first;
-	if (b < last) {
-		right.container_id = xstrdup(p->container_id);
-		right.proto = xstrdup(p->proto);
-		right.host_ip = xstrdup(p->host_ip);
-		n->ports =
-		    xrealloc(n->ports, (n->n_ports + 1) * sizeof(*n->ports));
-		n->ports[n->n_ports++] = right;
-	}
-	return cut.count;
-}
-
-static int op_port_unpublish(struct server *s, struct call *c, json_t **res)
-{
-	struct port_args pa;
-	int r = port_args_parse(c, &pa, false);
-	if (r < 0)
-		return r;
-	const char *cid = arg_str(c, "container_id");
-	struct netd_network *n = state_find(&s->st, arg_str(c, "network"));
-	unsigned removed = 0;
-	if (n) {
-		if ((r = authorize(n, c->uid, "unpublishing a port of", c->e)) <
-		    0)
-			return r;
-		struct strbuf script;
-		sb_init(&script);
-		for (size_t j = 0; j < n->n_ports; j++)
-			if ((!cid || streq(n->ports[j].container_id, cid)) &&
-			    (!arg_str(c, "proto") ||
-			     streq(n->ports[j].proto, pa.proto)) &&
-			    (!arg_str(c, "host_ip") ||
-			     streq(n->ports[j].host_ip, pa.ip_text)))
-				removed +=
-				    port_cut(n, &j, pa.port, pa.count, &script);
-		if (removed) {
-			r = save(s, c->e);
-			if (r == 0 && fw_sync(s, &script, c->e) < 0)
-				log_warn("%s", c->e->msg);
-		}
-		sb_free(&script);
-		if (r < 0)
-			return r;
-	}
-	*res = json_pack("{s:i}", "removed", (int)removed);
 	return 0;
 }
 
@@ -1318,7 +1091,7 @@ static int reconcile(struct server *s, struct orch_err *e)
 	} else {
 		host_settings_restore(s);
 	}
-	r = save(s, e);
+	r = server_save(s, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < s->st.n_nets; i++)
