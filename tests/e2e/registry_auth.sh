@@ -62,7 +62,9 @@ check_eq "after logout: 401 again" 1 $?
 mkdir -p "$T/other"
 printf '{"auths":{"%s":{"auth":"%s"}},"psFormat":"x"}\n' "$R" "$(printf alice:s3cret | base64)" >"$T/other/config.json"
 DOCKER_CONFIG=$T/other $O image pull "$R/bb:v1" >/dev/null 2>"$W/err"
-check_eq "DOCKER_CONFIG's credentials used: exit 0" 0 $?
+rc=$?
+check_eq "DOCKER_CONFIG's credentials used: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || sed "s/^/  /" "$W/err"
 DOCKER_CONFIG=$T/other $O logout "$R" >/dev/null
 check_match "logout keeps the file's other keys" '"psFormat": "x"' "$(cat "$T/other/config.json")"
 
