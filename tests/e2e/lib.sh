@@ -115,6 +115,26 @@ stop_netd() {
 }
 # _exited PID: gone, or a zombie that this suite's reaper is about to collect.
 _exited() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# gone NAME: nothing of the runtime's container $P-NAME is left on the
+# host (cgroup, runtime state, upper directory, mount, process).
+gone() {
+	id=$P-$1
+	left=""
+	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" \
+		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope; do
+		[ -e "$d" ] && left="$left cgroup:$d"
+	done
+	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
+	[ -e "$ORCH_ROOT/containers/$id" ] && left="$left upper"
+	grep -q "$id" /proc/self/mountinfo && left="$left mount"
+	procs=$(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null)
+	[ -n "$procs" ] && left="$left processes:$procs"
+	if [ -n "$left" ]; then
+		fail "nothing left of $1" "$left"
+	else
+		pass "nothing left of $1"
+	fi
+}
 # The daemons a suite started (netd on demand, project supervisors) die with
 # its pid namespace; stop those of this suite's ORCH_RUN before its
 # clean-up removes their files.  /proc shows only the suite's processes.

@@ -17,25 +17,6 @@ run() {
 	"$RT" run --name "$P-$n" "$@"
 }
 
-# gone NAME: nothing of the container is left on the host.
-gone() {
-	id=$P-$1
-	left=""
-	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" \
-		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope; do
-		[ -e "$d" ] && left="$left cgroup:$d"
-	done
-	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
-	[ -e "$ORCH_ROOT/containers/$id" ] && left="$left upper"
-	grep -q "$id" /proc/self/mountinfo && left="$left mount"
-	procs=$(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null)
-	[ -n "$procs" ] && left="$left processes:$procs"
-	if [ -n "$left" ]; then
-		fail "nothing left of $1" "$left"
-	else
-		pass "nothing left of $1"
-	fi
-}
 on_exit "for c in \$(ls $ORCH_RUN/runtime 2>/dev/null); do $RT delete \$c; done"
 
 out=$(run pid1 --rootfs "$R" -- sh -c 'echo $$')

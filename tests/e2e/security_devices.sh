@@ -17,21 +17,6 @@ P=e2e-dev-$ID
 # A bounding set without CAP_SYS_RESOURCE, whatever the host's.
 LESS=(setpriv --bounding-set -sys_resource --)
 
-gone() {
-	id=$P-$1
-	left=""
-	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" \
-		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope; do
-		[ -e "$d" ] && left="$left cgroup:$d"
-	done
-	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
-	grep -q "$id" /proc/self/mountinfo && left="$left mount"
-	if [ -n "$left" ]; then
-		fail "nothing left of $1" "$left"
-	else
-		pass "nothing left of $1"
-	fi
-}
 
 # The victim: a loop device over a file with a marker in it.
 IMG=$T/victim.img
