@@ -131,10 +131,12 @@ check: deps
 # Debian 12 VM with systemd on cgroup v2 (tests/vm/; the image is built
 # once under build/vm/, with DEB_PKGS preinstalled).
 VM_DEB_PKGS := qemu-system-x86 e2fsprogs
+# and inside the VM, to print the backtrace of any crash from its core.
+VM_IMAGE_PKGS := gdb file
 check-vm:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(VM_DEB_PKGS)"
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)DEB_PKGS="$(DEB_PKGS)" tests/vm/check-vm.sh
+	$(Q)DEB_PKGS="$(DEB_PKGS) $(VM_IMAGE_PKGS)" tests/vm/check-vm.sh
 
 fuzz:
 	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)

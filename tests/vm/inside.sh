@@ -13,6 +13,20 @@ echo "check-vm: started on $(uname -r), /sys/fs/cgroup is $(stat -fc %T /sys/fs/
 failed=0
 bad() { echo "check-vm: FAILED: $*"; failed=1; }
 cd "$W/built" || { echo "check-vm: result 1"; exit 1; }
+# A crash anywhere leaves a core on the work disk; its backtrace is printed
+# at the end, so that a failure in the VM can be read from the host.
+mkdir -p "$W/cores"
+sysctl -q kernel.core_pattern="$W/cores/core.%e.%p" || true
+ulimit -c unlimited
+backtraces() {
+	for c in "$W"/cores/core.*; do
+		[ -e "$c" ] || continue
+		exe=$(file -b "$c" | sed -n "s/.*execfn: '\([^']*\)'.*/\1/p")
+		echo "check-vm: core $(basename "$c") of ${exe:-?}"
+		[ -n "$exe" ] && command -v gdb >/dev/null &&
+			gdb -q -batch -ex bt "$exe" "$c" 2>&1 | grep -v '^\[' | head -40
+	done
+}
 
 # As the README says a user installs it: binaries, then netd's unit.
 make -s -o all install >/dev/null || bad "make install"
@@ -72,4 +86,5 @@ if (cd "$W/fresh" && timeout 1800 make demo); then
 else
 	bad "make demo"
 fi
+backtraces
 echo "check-vm: result $failed"
