@@ -76,14 +76,27 @@ struct orch_err {
 };
 
 /* Sets the message (printf format) and code; returns -code. */
-int err_set(struct orch_err *e, int code, const char *fmt, ...)
+int err_set_(struct orch_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Like err_set, with ": strerror(code)" appended. */
-int err_sys(struct orch_err *e, int code, const char *fmt, ...)
+int err_sys_(struct orch_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Prefixes context to an existing message: "ctx: old"; returns -code. */
-int err_wrap(struct orch_err *e, const char *fmt, ...)
+int err_wrap_(struct orch_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Each of them returns a negative errno, always.  The macros say so where
+ * they are called, so that the compiler and the static analyzer know that
+ * a caller's `if (r < 0)` catches every failure. */
+#define ERR_NEG(x)                                                         \
+	__extension__({                                                    \
+		int err_r_ = (x);                                          \
+		if (err_r_ >= 0)                                           \
+			__builtin_unreachable();                           \
+		err_r_;                                                    \
+	})
+#define err_set(...) ERR_NEG(err_set_(__VA_ARGS__))
+#define err_sys(...) ERR_NEG(err_sys_(__VA_ARGS__))
+#define err_wrap(...) ERR_NEG(err_wrap_(__VA_ARGS__))
 void err_clear(struct orch_err *e);
 
 /* ---- logging ----------------------------------------------------------- */
@@ -149,6 +162,13 @@ int fd_copy(int in, int out, const char *what, struct orch_err *e);
 /* Removes a tree without crossing mount points; "already gone" is success. */
 int rm_rf(const char *path, struct orch_err *e);
 char *path_join(const char *a, const char *b);
+/* The components of a path, cleaned lexically as Go's filepath.Clean does:
+ * empty and "." ones dropped, ".." removes the one before it.  A ".." with
+ * nothing before it is dropped too, and sets *above (when given): it would
+ * climb above the path's root.  Never NULL. */
+char **path_components(const char *p, bool *above);
+/* The strings of v with sep between them ("" for none). */
+char *strv_join(char *const *v, const char *sep);
 
 /* One bit per port (bits[p / 8] & 1 << p % 8): the local ports of this
  * network namespace's TCP (or UDP) sockets, listening, connected or

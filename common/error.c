@@ -6,7 +6,7 @@
 /* Messages are bounded; truncating a very long one is intended. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
-int err_set(struct orch_err *e, int code, const char *fmt, ...)
+int err_set_(struct orch_err *e, int code, const char *fmt, ...)
 {
 	if (code < 0)
 		code = -code;
@@ -22,7 +22,7 @@ int err_set(struct orch_err *e, int code, const char *fmt, ...)
 	return -code;
 }
 
-int err_sys(struct orch_err *e, int code, const char *fmt, ...)
+int err_sys_(struct orch_err *e, int code, const char *fmt, ...)
 {
 	if (code < 0)
 		code = -code;
@@ -40,7 +40,7 @@ int err_sys(struct orch_err *e, int code, const char *fmt, ...)
 	return -code;
 }
 
-int err_wrap(struct orch_err *e, const char *fmt, ...)
+int err_wrap_(struct orch_err *e, const char *fmt, ...)
 {
 	if (!e)
 		return -EIO;
