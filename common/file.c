@@ -141,6 +141,31 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%s/%s", a, b);
 }
 
+char **path_components(const char *p, bool *above)
+{
+	char **parts = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	_cleanup_free_ char *copy = xstrdup(p);
+	char *save = NULL;
+	if (above)
+		*above = false;
+	for (char *c = strtok_r(copy, "/", &save); c;
+	     c = strtok_r(NULL, "/", &save)) {
+		if (streq(c, "."))
+			continue;
+		if (!streq(c, "..")) {
+			strv_push(&parts, c);
+			n++;
+		} else if (n) {
+			free(parts[--n]);
+			parts[n] = NULL;
+		} else if (above) {
+			*above = true;
+		}
+	}
+	return parts;
+}
+
 const char *orch_root(void)
 {
 	const char *r = getenv("ORCH_ROOT");

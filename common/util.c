@@ -82,6 +82,15 @@ char **strv_copy(char *const *v)
 	return c;
 }
 
+char *strv_join(char *const *v, const char *sep)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; v && v[i]; i++)
+		sb_printf(&sb, "%s%s", i ? sep : "", v[i]);
+	return sb_steal(&sb);
+}
+
 void strv_free(char **v)
 {
 	for (size_t i = 0; v && v[i]; i++)

@@ -105,29 +105,12 @@ static char *rel_of_fd(int rootfd, int fd)
 static int clean_components(const char *src, bool context, char ***out,
 			    struct orch_err *e)
 {
-	char **parts = xcalloc(1, sizeof(char *));
-	_cleanup_free_ char *copy = xstrdup(src);
-	char *save = NULL;
-	for (char *c = strtok_r(copy, "/", &save); c;
-	     c = strtok_r(NULL, "/", &save)) {
-		if (streq(c, "."))
-			continue;
-		if (streq(c, "..")) {
-			size_t n = strv_len(parts);
-			if (n == 0 && context) {
-				strv_free(parts);
-				return err_set(e, EPERM,
-					       "%s: path outside the build "
-					       "context",
-					       src);
-			}
-			if (n) {
-				free(parts[n - 1]);
-				parts[n - 1] = NULL;
-			}
-			continue;
-		}
-		strv_push(&parts, c);
+	bool above;
+	char **parts = path_components(src, &above);
+	if (above && context) {
+		strv_free(parts);
+		return err_set(e, EPERM, "%s: path outside the build context",
+			       src);
 	}
 	*out = parts;
 	return 0;

@@ -639,35 +639,13 @@ static int do_run(struct builder *b, struct stage_state *s,
 /* An absolute, cleaned path: relative ones are under the workdir. */
 static char *image_path(const struct stage_state *s, const char *p)
 {
-	struct strbuf sb;
-	sb_init(&sb);
 	_cleanup_free_ char *full =
 	    p[0] == '/'
 		? xstrdup(p)
 		: xasprintf("%s/%s", s->cfg.workdir ? s->cfg.workdir : "", p);
-	_cleanup_free_ char *copy = xstrdup(full);
-	char **parts = NULL;
-	char *save = NULL;
-	for (char *c = strtok_r(copy, "/", &save); c;
-	     c = strtok_r(NULL, "/", &save)) {
-		if (streq(c, "."))
-			continue;
-		if (streq(c, "..")) {
-			size_t n = strv_len(parts);
-			if (n) {
-				free(parts[n - 1]);
-				parts[n - 1] = NULL;
-			}
-			continue;
-		}
-		strv_push(&parts, c);
-	}
-	for (size_t i = 0; parts && parts[i]; i++)
-		sb_printf(&sb, "/%s", parts[i]);
-	strv_free(parts);
-	if (!sb.len)
-		sb_adds(&sb, "/");
-	return sb_steal(&sb);
+	_cleanup_strv_ char **parts = path_components(full, NULL);
+	_cleanup_free_ char *rel = strv_join(parts, "/");
+	return xasprintf("/%s", rel);
 }
 
 static int do_workdir(struct builder *b, struct stage_state *s,

@@ -853,31 +853,10 @@ struct df_ignore {
  * a leading "/". */
 static char *clean_pattern(const char *p)
 {
-	char **parts = NULL;
-	_cleanup_free_ char *copy = xstrdup(p);
-	char *save = NULL;
-	for (char *c = strtok_r(copy, "/", &save); c;
-	     c = strtok_r(NULL, "/", &save)) {
-		if (streq(c, "."))
-			continue;
-		if (streq(c, "..")) {
-			size_t n = strv_len(parts);
-			if (n) {
-				free(parts[n - 1]);
-				parts[n - 1] = NULL;
-			}
-			continue;
-		}
-		strv_push(&parts, c);
-	}
-	struct strbuf sb;
-	sb_init(&sb);
-	for (size_t i = 0; parts && parts[i]; i++)
-		sb_printf(&sb, "%s%s", i ? "/" : "", parts[i]);
-	strv_free(parts);
-	if (!sb.len)
-		sb_adds(&sb, ".");
-	return sb_steal(&sb);
+	_cleanup_strv_ char **parts = path_components(p, NULL);
+	if (!parts[0])
+		return xstrdup(".");
+	return strv_join(parts, "/");
 }
 
 int df_ignore_parse(const char *text, struct df_ignore **out,

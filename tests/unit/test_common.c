@@ -85,6 +85,36 @@ static void test_strv_sb(void **state)
 	assert_string_equal(id, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+/* Cleaned as Go's filepath.Clean would, split into components. */
+static void test_path_components(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *want;
+		bool above;
+	} cases[] = {
+	    {"", "", false},
+	    {"/", "", false},
+	    {"a/b/c", "a/b/c", false},
+	    {"//a//./b/", "a/b", false},
+	    {"a/../b", "b", false},
+	    {"a/b/../../c/.", "c", false},
+	    {"..", "", true},
+	    {"/../a", "a", true},
+	    {"a/../../b", "b", true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool above = !cases[i].above;
+		_cleanup_strv_ char **parts =
+		    path_components(cases[i].in, &above);
+		_cleanup_free_ char *got = strv_join(parts, "/");
+		assert_string_equal(got, cases[i].want);
+		assert_int_equal(above, cases[i].above);
+	}
+	_cleanup_strv_ char **none = path_components("./.", NULL);
+	assert_null(none[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +123,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_strv_sb),
+		cmocka_unit_test(test_path_components),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
