@@ -272,6 +272,23 @@ int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
 	return r;
 }
 
+int cli_opt_num(const char *cmd, const char *opt, const char *val,
+		long long min, long long max, long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = val ? strtoll(val, &end, 10) : 0;
+	if (!val || !*val || *end || errno || v < min || v > max) {
+		fprintf(stderr,
+			"orch %s: invalid value \"%s\" for %s: a whole number "
+			"from %lld to %lld is expected\n",
+			cmd, val ? val : "", opt, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int cli_usage(const char *cmd, const char *usage)
 {
 	fprintf(stderr, "Usage: orch %s %s\n", cmd, usage);

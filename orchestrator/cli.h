@@ -8,6 +8,7 @@
 #include "orchestrator/orch.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 
 enum cli_ansi { CLI_ANSI_AUTO, CLI_ANSI_NEVER, CLI_ANSI_ALWAYS };
@@ -69,6 +70,13 @@ int cli_project_name(char **name, struct project **model);
 /* Opens the project the command names (without creating it); -ENOENT
  * when it is not up.  model may be NULL. */
 int cli_open(struct pstate *ps, struct project **model, struct orch_err *e);
+/* A command's whole-number option (opt as the user writes it: "--timeout")
+ * in [min, max] into *out; prints what is wrong and returns -1 when val is
+ * not one. */
+/* The largest --timeout and --wait-timeout, in seconds (about 30 years). */
+#define CLI_TIMEOUT_MAX 1000000000LL
+int cli_opt_num(const char *cmd, const char *opt, const char *val,
+		long long min, long long max, long long *out);
 /* Prints "Usage: orch CMD USAGE" and returns 2. */
 int cli_usage(const char *cmd, const char *usage);
 /* Prints the error and returns 1. */

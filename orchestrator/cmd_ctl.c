@@ -51,6 +51,7 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 		xasprintf("h%s%s", shorts, rm ? "fp:" : CLI_GLOBAL_SHORTOPTS);
 	int c;
 	optind = 1;
+	long long num;
 	while ((c = getopt_long(argc, argv, spec, lopts, NULL)) != -1) {
 		if (c == 'f' && rm && !optarg)
 			c = 'F';
@@ -61,7 +62,10 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 			continue;
 		switch (c) {
 		case 't':
-			o->timeout_ms = atoll(optarg) * 1000;
+			if (cli_opt_num(cmd, "--timeout", optarg, 0,
+					CLI_TIMEOUT_MAX, &num) < 0)
+				return -1;
+			o->timeout_ms = num * 1000;
 			break;
 		case 's':
 			if (streq(cmd, "rm")) {
@@ -94,7 +98,10 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 			o->protocol = optarg;
 			break;
 		case O_INDEX:
-			o->index = atoi(optarg);
+			if (cli_opt_num(cmd, "--index", optarg, 1, INT_MAX,
+					&num) < 0)
+				return -1;
+			o->index = (int)num;
 			break;
 		case O_FORMAT:
 			o->json = streq(optarg, "json");

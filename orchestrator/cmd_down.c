@@ -38,6 +38,7 @@ int cmd_down(int argc, char **argv)
 	const char *rmi = NULL;
 	int c;
 	optind = 1;
+	long long num;
 	while ((c = getopt_long(argc, argv, "vt:h" CLI_GLOBAL_SHORTOPTS, lopts,
 				NULL)) != -1) {
 		int g = cli_global_opt(c, optarg);
@@ -53,7 +54,10 @@ int cmd_down(int argc, char **argv)
 			o.remove_orphans = true;
 			break;
 		case 't':
-			o.timeout_ms = atoll(optarg) * 1000;
+			if (cli_opt_num("down", "--timeout", optarg, 0,
+					CLI_TIMEOUT_MAX, &num) < 0)
+				return 2;
+			o.timeout_ms = num * 1000;
 			break;
 		case O_RMI:
 			if (!streq(optarg, "local") && !streq(optarg, "all"))

@@ -138,6 +138,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 	a->index = 1;
 	int c;
 	optind = 1;
+	long long num;
 	while ((c = getopt_long(argc, argv, "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS,
 				lopts, NULL)) != -1) {
 		int g = cli_global_opt(c, optarg);
@@ -162,7 +163,10 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 			a->workdir = optarg;
 			break;
 		case O_INDEX:
-			a->index = atoi(optarg);
+			if (cli_opt_num(cmd, "--index", optarg, 1, INT_MAX,
+					&num) < 0)
+				return -1;
+			a->index = (int)num;
 			break;
 		case O_RM:
 			a->rm = true;

@@ -282,6 +282,7 @@ int cmd_logs(int argc, char **argv)
 	struct logs_opts o = {.tail = -1};
 	int c;
 	optind = 1;
+	long long num;
 	while ((c = getopt_long(argc, argv, "ftn:hp:", lopts, NULL)) != -1) {
 		if (c == 'p' || (c >= CLI_OPT_PROJECT_DIR && c < CLI_OPT_LOCAL)) {
 			if (cli_global_opt(c, optarg) < 0)
@@ -296,7 +297,13 @@ int cmd_logs(int argc, char **argv)
 			o.timestamps = true;
 			break;
 		case 'n':
-			o.tail = streq(optarg, "all") ? -1 : atoll(optarg);
+			if (streq(optarg, "all"))
+				o.tail = -1;
+			else if (cli_opt_num("logs", "--tail", optarg, 0,
+					     LLONG_MAX, &num) < 0)
+				return 2;
+			else
+				o.tail = num;
 			break;
 		case O_SINCE:
 			o.since = optarg;

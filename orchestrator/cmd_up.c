@@ -104,6 +104,7 @@ int cmd_up(int argc, char **argv)
 	_cleanup_strv_ char **scale = NULL;
 	int c;
 	optind = 1;
+	long long num;
 	while ((c = getopt_long(argc, argv, "dt:h" CLI_GLOBAL_SHORTOPTS, lopts,
 				NULL)) != -1) {
 		int g = cli_global_opt(c, optarg);
@@ -120,7 +121,10 @@ int cmd_up(int argc, char **argv)
 			o.detach = true;
 			break;
 		case O_WAIT_TIMEOUT:
-			o.wait_timeout_ms = atoll(optarg) * 1000;
+			if (cli_opt_num("up", "--wait-timeout", optarg, 0,
+					CLI_TIMEOUT_MAX, &num) < 0)
+				return 2;
+			o.wait_timeout_ms = num * 1000;
 			break;
 		case O_BUILD:
 			o.build = true;
@@ -151,7 +155,10 @@ int cmd_up(int argc, char **argv)
 			strv_push(&scale, optarg);
 			break;
 		case 't':
-			o.timeout_ms = atoll(optarg) * 1000;
+			if (cli_opt_num("up", "--timeout", optarg, 0,
+					CLI_TIMEOUT_MAX, &num) < 0)
+				return 2;
+			o.timeout_ms = num * 1000;
 			break;
 		case O_NO_BUILD:
 			no_build = true;

@@ -262,4 +262,13 @@ out=$(inp sick timeout 30 "$O" up -d --wait 2>&1)
 check_eq "up --wait fails on an unhealthy service" 1 "$?"
 check_match "naming it" 'sick-bad-1 is unhealthy' "$out"
 check "down sick" inp sick "$O" down
+# A number option that is not one is a usage error, before anything is done.
+for a in "stop -t abc:--timeout" "restart -t -1:--timeout" "down -t 5x:--timeout" \
+	"up -d -t 1.5:--timeout" "up -d --wait-timeout 1e3:--wait-timeout" \
+	"logs --tail ten:--tail" "exec --index 0 a true:--index"; do
+	out=$(inp sick "$O" ${a%%:*} 2>&1)
+	check_eq "${a%%:*}: exits 2" 2 "$?"
+	check_match "${a%%:*}: names the option and the value" "invalid value \".*\" for ${a##*:}" "$out"
+done
+check "and nothing was created" test ! -e "$ORCH_RUN/projects/sick"
 finish
