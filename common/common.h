@@ -129,7 +129,8 @@ char **strv_copy(char *const *v);
 void strv_free(char **v);
 bool strv_contains(char *const *v, const char *s);
 
-/* A growable byte buffer, always NUL-terminated. */
+/* A growable byte buffer, always NUL-terminated: buf is a string (never
+ * NULL) from sb_init on. */
 struct strbuf {
 	char *buf;
 	size_t len, cap;
@@ -141,6 +142,7 @@ void sb_adds(struct strbuf *sb, const char *s);
 void sb_printf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 char *sb_steal(struct strbuf *sb);
+void sb_truncate(struct strbuf *sb, size_t len); /* len <= sb->len */
 
 /* "64m", "1g", "512k", "1024", "1.5g" (docker's units, powers of 1024). */
 int parse_bytes(const char *s, int64_t *out);

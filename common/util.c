@@ -111,15 +111,20 @@ bool strv_contains(char *const *v, const char *s)
 	return false;
 }
 
+/* Until the first byte is added, buf is a shared empty string (cap 0), so
+ * that it is a string from the start without costing an allocation. */
+static char sb_empty[1];
+
 void sb_init(struct strbuf *sb)
 {
-	sb->buf = NULL;
+	sb->buf = sb_empty;
 	sb->len = sb->cap = 0;
 }
 
 void sb_free(struct strbuf *sb)
 {
-	free(sb->buf);
+	if (sb->cap)
+		free(sb->buf);
 	sb_init(sb);
 }
 
@@ -130,7 +135,7 @@ static void sb_grow(struct strbuf *sb, size_t extra)
 	size_t cap = sb->cap ? sb->cap : 64;
 	while (cap < sb->len + extra + 1)
 		cap *= 2;
-	sb->buf = xrealloc(sb->buf, cap);
+	sb->buf = sb->cap ? xrealloc(sb->buf, cap) : xcalloc(1, cap);
 	sb->cap = cap;
 }
 
@@ -162,9 +167,17 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
+void sb_truncate(struct strbuf *sb, size_t len)
+{
+	if (len < sb->len) {
+		sb->len = len;
+		sb->buf[len] = '\0';
+	}
+}
+
 char *sb_steal(struct strbuf *sb)
 {
-	char *p = sb->buf ? sb->buf : xstrdup("");
+	char *p = sb->cap ? sb->buf : xstrdup("");
 	sb_init(sb);
 	return p;
 }

@@ -64,7 +64,7 @@ static int call(int argc, char **argv)
 	if (r == 0)
 		r = netd_connect_raw(&c, &e);
 	if (r == 0)
-		r = netd_call_raw(c, msg.buf ? msg.buf : "", msg.len, nsfd,
+		r = netd_call_raw(c, msg.buf, msg.len, nsfd,
 				  &reply, &e);
 	netd_close(c);
 	sb_free(&msg);

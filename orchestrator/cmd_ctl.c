@@ -437,7 +437,7 @@ int cmd_events(int argc, char **argv)
 			}
 			printf("%s container %s %s (%s)\n", jstr(ev, "time"),
 			       jstr(ev, "action"), jstr(ev, "id"),
-			       sb.buf ? sb.buf : "");
+			       sb.buf);
 			sb_free(&sb);
 		}
 		fflush(stdout);

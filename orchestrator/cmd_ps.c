@@ -362,7 +362,7 @@ int cmd_ls(int argc, char **argv)
 			rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "Name",
 					names[i], "Status",
 					sb.len ? sb.buf : "empty", "ConfigFiles",
-					files.buf ? files.buf : "", "Owner",
+					files.buf, "Owner",
 					owner, "WorkingDir",
 					jstr(state, "working_dir") ?: ""));
 		sb_free(&sb);

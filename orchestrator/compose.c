@@ -39,9 +39,7 @@ size_t cpath_push(struct cctx *c, const char *fmt, ...)
 
 void cpath_pop(struct cctx *c, size_t len)
 {
-	c->path.len = len;
-	if (c->path.buf)
-		c->path.buf[len] = '\0';
+	sb_truncate(&c->path, len);
 }
 
 void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)

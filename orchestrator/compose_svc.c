@@ -90,7 +90,7 @@ static char **shell_split(struct cctx *c, const struct ynode *n)
 	}
 	if (in_word)
 		*PUSH(c->a, out, count) =
-		    arena_strndup(c->a, word.buf ? word.buf : "", word.len);
+		    arena_strndup(c->a, word.buf, word.len);
 	sb_free(&word);
 	out = grow(c->a, out, count, sizeof(*out));
 	if (!out)

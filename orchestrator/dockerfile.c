@@ -699,7 +699,7 @@ static int lex_variable(struct lexer *l, struct strbuf *out)
 		return r;
 	}
 	bool set = v && (!colon || *v);
-	const char *w = word.buf ? word.buf : "";
+	const char *w = word.buf;
 	switch (op) {
 	case '-':
 		sb_adds(out, set ? v : w);

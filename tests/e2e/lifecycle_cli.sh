@@ -178,6 +178,23 @@ out=$(inp baddns "$O" up -d 2>&1)
 check_eq "a dns server that is not an address is refused" 1 "$?"
 check_match "naming the line" 'compose.yaml:4:[0-9]+: service "c": dns server "not-an-address" is not an IP address' "$out"
 
+# A host without a resolver (an empty /etc/resolv.conf, as on a machine with
+# no network; bind-mounted in the suite's own mount namespace): a service
+# without a network gets an empty one.
+project nodns <<'Y'
+services:
+  c:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+: >"$T/empty-resolv.conf"
+mount --bind "$T/empty-resolv.conf" /etc/resolv.conf
+check "up with an empty host resolv.conf" inp nodns "$O" up -d
+check_eq "the container's resolv.conf is empty too" "" "$(inp nodns "$O" exec -T c cat /etc/resolv.conf)"
+check "down nodns" inp nodns "$O" down
+umount /etc/resolv.conf
+
 # Options after service names, service names checked, rm's -f.
 project cli <<'Y'
 services:

@@ -76,6 +76,9 @@ static void test_strv_sb(void **state)
 	assert_true(strv_contains(v, "b"));
 	struct strbuf sb;
 	sb_init(&sb);
+	assert_string_equal(sb.buf, "");
+	_cleanup_free_ char *none = sb_steal(&sb);
+	assert_string_equal(none, "");
 	sb_printf(&sb, "%d-%s", 7, "x");
 	sb_adds(&sb, "!");
 	_cleanup_free_ char *s = sb_steal(&sb);
