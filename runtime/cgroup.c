@@ -285,6 +285,21 @@ static int make_dir(const char *base, const char *parent, const char *id,
 	return r;
 }
 
+/* systemd's units (a container's delegated scope, a slice named as
+ * cgroup_parent) are systemd's to remove: it collects an empty scope
+ * itself, and one removed under it can stay listed as running. */
+static bool systemd_unit_dir(const char *name)
+{
+	static const char *const kinds[] = {".scope", ".slice", ".service"};
+	size_t n = strlen(name);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		size_t k = strlen(kinds[i]);
+		if (n > k && streq(name + n - k, kinds[i]))
+			return true;
+	}
+	return false;
+}
+
 static void rmdir_parent(const char *dir)
 {
 	_cleanup_free_ char *p = xstrdup(dir);
@@ -292,6 +307,9 @@ static void rmdir_parent(const char *dir)
 	if (!slash)
 		return;
 	*slash = '\0';
+	char *base = strrchr(p, '/');
+	if (systemd_unit_dir(base ? base + 1 : p))
+		return;
 	/* Busy or gone: another container still uses it, or it is done. */
 	rmdir(p);
 }
