@@ -5,10 +5,13 @@
 # copy.  Installs orch and starts netd as a systemd service, runs the e2e
 # suites that touch cgroups, devices, the supervisor or netd (the lifecycle
 # suites against the systemd-started netd), then `make demo` in the fresh
-# copy.  Writes "check-vm: result N" last; the VM powers off when it ends.
+# copy.  Writes "check-vm: result N" last, then powers the VM off.
 set -u
 W=/mnt/work
 exec 2>&1
+# The VM ends with the checks, whatever they left running: systemd's own
+# poweroff would first wait for every process of this unit to stop.
+trap 'sync; systemctl poweroff -ff || echo o >/proc/sysrq-trigger' EXIT
 echo "check-vm: started on $(uname -r), /sys/fs/cgroup is $(stat -fc %T /sys/fs/cgroup), PID 1 is $(cat /proc/1/comm)"
 failed=0
 bad() { echo "check-vm: FAILED: $*"; failed=1; }
@@ -58,8 +61,15 @@ run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices
 ORCH_E2E_NETD=system run $(suites tests/e2e/lifecycle.sh tests/e2e/lifecycle_cli.sh \
 	tests/e2e/lifecycle_restart.sh)
 systemctl is-active --quiet orch-netd || bad "orch-netd.service died during the suites"
-nets=$(orch-netd call network.list | python3 -c 'import json,sys; print(" ".join(n["name"] for n in json.load(sys.stdin)["result"]["networks"]))')
-[ -z "$nets" ] || bad "networks left in the systemd-started netd: $nets"
+netd_nets() { orch-netd call network.list | python3 -c 'import json,sys; print(" ".join(n["name"] for n in json.load(sys.stdin)["result"]["networks"]))'; }
+# Every project's network is gone; the shared build network (docker's
+# default bridge, for RUN steps) stays until `orch network prune`.
+nets=$(netd_nets)
+[ -z "$(echo "$nets" | tr ' ' '\n' | grep -vx orch-build)" ] ||
+	bad "networks left in the systemd-started netd: $nets"
+orch network prune -f >/dev/null || bad "orch network prune"
+nets=$(netd_nets)
+[ -z "$nets" ] || bad "networks left in the systemd-started netd after prune: $nets"
 
 # A new user on a fresh machine: make demo in a plain copy of the tree
 # (make deps finds every package already installed: the VM has no network).
