@@ -116,14 +116,19 @@ stop_netd() {
 # _exited PID: gone, or a zombie that this suite's reaper is about to collect.
 _exited() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 # gone NAME: nothing of the runtime's container $P-NAME is left on the
-# host (cgroup, runtime state, upper directory, mount, process).
+# host (cgroup, runtime state, upper directory, mount, process).  Under
+# systemd, the container's leaf is orch's and gone at once; its scope is
+# systemd's, which collects it once empty.
+_no_scope() { ! ls -d /sys/fs/cgroup/orch.slice/orch-"$1"-[0-9]*.scope >/dev/null 2>&1; }
 gone() {
 	id=$P-$1
 	left=""
 	for d in /sys/fs/cgroup/*/orch/"$id" /sys/fs/cgroup/orch/"$id" \
-		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope; do
+		/sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope/"$id"; do
 		[ -e "$d" ] && left="$left cgroup:$d"
 	done
+	wait_for 10 _no_scope "$id" ||
+		left="$left scope:$(echo /sys/fs/cgroup/orch.slice/orch-"$id"-[0-9]*.scope)"
 	[ -e "$ORCH_RUN/runtime/$id" ] && left="$left state"
 	[ -e "$ORCH_ROOT/containers/$id" ] && left="$left upper"
 	grep -q "$id" /proc/self/mountinfo && left="$left mount"
