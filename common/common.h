@@ -123,7 +123,13 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* NULL-terminated string vectors. */
-size_t strv_len(char *const *v);
+static inline size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
 void strv_push(char ***v, const char *s); /* copies s */
 char **strv_copy(char *const *v);
 void strv_free(char **v);
@@ -171,6 +177,7 @@ char *path_join(const char *a, const char *b);
 char **path_components(const char *p, bool *above);
 /* The strings of v with sep between them ("" for none). */
 char *strv_join(char *const *v, const char *sep);
+void strv_sort(char **v); /* in strcmp order */
 
 /* One bit per port (bits[p / 8] & 1 << p % 8): the local ports of this
  * network namespace's TCP (or UDP) sockets, listening, connected or

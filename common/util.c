@@ -57,14 +57,6 @@ char *xasprintf(const char *fmt, ...)
 	return p;
 }
 
-size_t strv_len(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 void strv_push(char ***v, const char *s)
 {
 	size_t n = strv_len(*v);
@@ -80,6 +72,17 @@ char **strv_copy(char *const *v)
 	for (size_t i = 0; i < n; i++)
 		c[i] = xstrdup(v[i]);
 	return c;
+}
+
+static int strv_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(char **v)
+{
+	if (v)
+		qsort(v, strv_len(v), sizeof(char *), strv_cmp);
 }
 
 char *strv_join(char *const *v, const char *sep)

@@ -385,7 +385,7 @@ static void tcp_close(struct dns_server *d, size_t i)
 
 static void tcp_accept(struct dns_server *d, int lfd)
 {
-	struct sockaddr_in from;
+	struct sockaddr_in from = {0};
 	socklen_t fl = sizeof(from);
 	int fd = accept4(lfd, (struct sockaddr *)&from, &fl,
 			 SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -457,7 +457,7 @@ void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 	/* Drain what is queued, bounded so the control socket is not starved.
 	 */
 	for (int k = 0; k < 64; k++) {
-		struct sockaddr_in from;
+		struct sockaddr_in from = {0};
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
 				     (struct sockaddr *)&from, &fl);

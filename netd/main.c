@@ -68,6 +68,8 @@ static int call(int argc, char **argv)
 				  &reply, &e);
 	netd_close(c);
 	sb_free(&msg);
+	if (r >= 0 && !reply)
+		r = err_set(&e, EPROTO, "netd sent no reply");
 	if (r < 0) {
 		log_error("%s", e.msg);
 		return 1;

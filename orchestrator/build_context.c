@@ -126,11 +126,6 @@ static char *join_rel(const char *a, const char *b)
 	return *a ? xasprintf("%s/%s", a, b) : xstrdup(b);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Names in directory rel under rootfd, sorted. */
 static int list_dir(int rootfd, const char *rel, uint64_t resolve, char ***out,
 		    struct orch_err *e)
@@ -150,7 +145,7 @@ static int list_dir(int rootfd, const char *rel, uint64_t resolve, char ***out,
 		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
 			strv_push(&v, de->d_name);
 	closedir(d);
-	qsort(v, strv_len(v), sizeof(char *), cmp_str);
+	strv_sort(v);
 	*out = v;
 	return 0;
 }
@@ -325,7 +320,7 @@ static int walk(struct walker *w, int dirfd, const char *name, const char *rel,
 		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
 			strv_push(&names, de->d_name);
 	closedir(d);
-	qsort(names, strv_len(names), sizeof(char *), cmp_str);
+	strv_sort(names);
 	for (size_t i = 0; names[i]; i++) {
 		_cleanup_free_ char *crel = join_rel(rel, names[i]);
 		_cleanup_free_ char *csub = join_rel(sub, names[i]);

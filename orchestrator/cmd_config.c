@@ -60,15 +60,8 @@ static void print_profiles(const struct project *p, FILE *out)
 				if (!strv_contains(all, v[i].profiles[j]))
 					strv_push(&all, v[i].profiles[j]);
 	}
-	size_t n = strv_len(all);
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = i + 1; j < n; j++)
-			if (strcmp(all[j], all[i]) < 0) {
-				char *t = all[i];
-				all[i] = all[j];
-				all[j] = t;
-			}
-	for (size_t i = 0; i < n; i++)
+	strv_sort(all);
+	for (size_t i = 0; all && all[i]; i++)
 		fprintf(out, "%s\n", all[i]);
 }
 

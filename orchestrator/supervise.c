@@ -358,7 +358,7 @@ worker_main(struct sctr *c, int out, int devnull, int fd)
 		r = rt_create(&spec, &rc, &e);
 		if (r < 0)
 			err_wrap(&e, "creating %s", c->name);
-		else if ((r = rt_start(rc, &e)) < 0) {
+		else if (rt_start(rc, &e) < 0) {
 			err_wrap(&e, "starting %s", c->name);
 			rt_kill(c->id, SIGKILL, &ign);
 			int st;

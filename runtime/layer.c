@@ -877,11 +877,6 @@ static int tar_entry(struct tar_writer *w, int dfd, const char *name,
 	return tar_dir(w, fd, rel, e);
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The entries of a directory in name order, so that the same tree always
  * gives the same tar and digest. */
 static int tar_dir(struct tar_writer *w, int dfd, const char *prefix,
@@ -901,7 +896,7 @@ static int tar_dir(struct tar_writer *w, int dfd, const char *prefix,
 		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
 			strv_push(&names, de->d_name);
 	closedir(d);
-	qsort(names, strv_len(names), sizeof(char *), name_cmp);
+	strv_sort(names);
 	for (size_t i = 0; names[i]; i++) {
 		int r = tar_entry(w, dfd, names[i], prefix, e);
 		if (r < 0)
