@@ -134,6 +134,10 @@ struct down_opts {
 /* Removes everything of the project; "already gone" is success. */
 int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		   struct orch_err *e);
+/* Removes the volumes labelled as the project's: all of them, or only
+ * anonymous ones; the first error goes to *first (when it has none). */
+void remove_project_volumes(const char *project, bool named,
+			    struct orch_err *first);
 /* Stops (dependents first, one dependency level at a time, in parallel
  * within a level) the named containers, all when names is NULL. */
 int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,

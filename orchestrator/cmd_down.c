@@ -8,19 +8,24 @@ static const char down_usage[] =
 
 enum { O_ORPHANS = CLI_OPT_LOCAL, O_RMI };
 
-/* An up killed before it recorded anything leaves the project's directory
- * and its lock, and no state: they go too. */
-static void remove_unrecorded(void)
+/* A project with no state: an up killed before it recorded anything
+ * leaves the project's directory and its lock, which go too; with -v, its
+ * volumes go as well (those a down without -v kept), as compose does. */
+static int down_unrecorded(bool volumes)
 {
 	_cleanup_free_ char *name = NULL;
 	struct pstate ps;
-	struct orch_err ign = {0};
-	if (cli_project_name(&name, NULL) < 0 ||
-	    pstate_open(name, false, &ps, &ign) < 0)
-		return;
-	if (!ps.exists)
+	struct orch_err e = {0}, ign = {0};
+	if (cli_project_name(&name, NULL) < 0)
+		return 0;
+	bool locked = pstate_open(name, false, &ps, &ign) == 0;
+	if (locked && !ps.exists)
 		pstate_remove(&ps, &ign);
-	pstate_close(&ps);
+	if (volumes)
+		remove_project_volumes(name, true, &e);
+	if (locked)
+		pstate_close(&ps);
+	return e.code ? cli_fail(&e) : 0;
 }
 
 int cmd_down(int argc, char **argv)
@@ -76,10 +81,8 @@ int cmd_down(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	int r = cli_open(&ps, NULL, &e);
-	if (r == -ENOENT) {
-		remove_unrecorded();
-		return 0; /* nothing to do is success */
-	}
+	if (r == -ENOENT)
+		return down_unrecorded(o.volumes); /* little to do is success */
 	if (r < 0)
 		return cli_fail(&e);
 	r = pstate_check_owner(&ps, getuid(), NULL, &e);

@@ -709,10 +709,8 @@ static void sweep_unrecorded(struct pstate *ps)
 	netd_networks_free(nets, n);
 }
 
-/* Volumes labelled as the project's: all of them, or only anonymous
- * ones. */
-static void remove_labelled_volumes(struct pstate *ps, bool named,
-				    struct orch_err *first)
+void remove_project_volumes(const char *project, bool named,
+			    struct orch_err *first)
 {
 	struct rt_volume **v = NULL;
 	size_t n = 0;
@@ -720,7 +718,7 @@ static void remove_labelled_volumes(struct pstate *ps, bool named,
 	if (rt_volume_list(&v, &n, &ve) < 0)
 		return;
 	_cleanup_free_ char *mine =
-		xasprintf("com.docker.compose.project=%s", ps->name);
+		xasprintf("com.docker.compose.project=%s", project);
 	for (size_t i = 0; i < n; i++) {
 		bool ours = strv_contains(v[i]->labels, mine);
 		bool anon = false;
@@ -1134,7 +1132,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		}
 	}
 	/* Those an interrupted up made but did not record. */
-	remove_labelled_volumes(ps, o->volumes, &first);
+	remove_project_volumes(ps->name, o->volumes, &first);
 	if (first.code) {
 		/* Keep the state so that the next down can finish. */
 		json_object_set_new(ps->state, "containers", json_array());

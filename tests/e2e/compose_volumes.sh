@@ -32,4 +32,12 @@ check_eq "data survives down and up (never filled again)" "changed" "$("$O" -f "
 check "a deleted file stays deleted" sh -c '! "$1" -f "$2" exec -T app test -e /etc/group' _ "$O" "$F"
 "$O" -f "$F" down -v -t 0 >/dev/null 2>&1
 check "down -v removes the volumes" sh -c '! ls "$1/volumes/p_conf" 2>/dev/null' _ "$ORCH_ROOT"
+# down, then down -v: the volumes the first down kept go (as compose does).
+"$O" -f "$F" up -d >/dev/null 2>&1
+"$O" -f "$F" down -t 0 >/dev/null 2>&1
+check "down keeps the named volume" test -d "$ORCH_ROOT/volumes/p_conf"
+out=$("$O" -f "$F" down -v 2>&1)
+check_eq "down -v of a project with no containers exits 0" 0 "$?"
+check_match "and says the volume went" 'Volume p_conf +Removed' "$out"
+check "and removes it" test ! -e "$ORCH_ROOT/volumes/p_conf"
 finish
