@@ -135,6 +135,12 @@ char **strv_copy(char *const *v);
 void strv_free(char **v);
 bool strv_contains(char *const *v, const char *s);
 
+/* Terminal columns that UTF-8 text takes (a wide character 2, "…" 1),
+ * counting no further than max columns: *nbytes (may be NULL) gets the
+ * bytes of the longest prefix that fits, never half a character.  Bytes
+ * that are not UTF-8 take a column each. */
+size_t text_columns(const char *s, size_t max, size_t *nbytes);
+
 /* A growable byte buffer, always NUL-terminated: buf is a string (never
  * NULL) from sb_init on. */
 struct strbuf {

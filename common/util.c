@@ -2,8 +2,11 @@
 #include "common/common.h"
 
 #include <ctype.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <wchar.h>
 
 void *xmalloc(size_t n)
 {
@@ -112,6 +115,43 @@ bool strv_contains(char *const *v, const char *s)
 		if (streq(v[i], s))
 			return true;
 	return false;
+}
+
+/* Width tables come with a UTF-8 locale, whatever the caller's. */
+static locale_t utf8;
+static void utf8_open(void)
+{
+	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+size_t text_columns(const char *s, size_t max, size_t *nbytes)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, utf8_open);
+	locale_t old = utf8 ? uselocale(utf8) : (locale_t)0;
+	mbstate_t st;
+	memset(&st, 0, sizeof(st));
+	size_t cols = 0, i = 0, len = strlen(s);
+	while (i < len) {
+		wchar_t wc;
+		size_t k = mbrtowc(&wc, s + i, len - i, &st);
+		int w = 1;
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			k = 1;
+			memset(&st, 0, sizeof(st));
+		} else if ((w = wcwidth(wc)) < 0) {
+			w = 1;
+		}
+		if (cols + (size_t)w > max)
+			break;
+		cols += (size_t)w;
+		i += k;
+	}
+	if (old)
+		uselocale(old);
+	if (nbytes)
+		*nbytes = i;
+	return cols;
 }
 
 /* Until the first byte is added, buf is a shared empty string (cap 0), so

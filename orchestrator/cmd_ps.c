@@ -109,6 +109,19 @@ static json_t *ps_json(struct pstate *ps, json_t *rec, json_t *st)
 
 enum { O_FORMAT = CLI_OPT_LOCAL, O_SERVICES, O_STATUS, O_NO_TRUNC, O_ORPHANS };
 
+/* A cell of a table padded to width columns and followed by the column
+ * gap; width 0 is the last column, which ends the line. */
+static void print_cell(const char *text, size_t width)
+{
+	fputs(text, stdout);
+	if (!width) {
+		putchar('\n');
+		return;
+	}
+	for (size_t c = text_columns(text, SIZE_MAX, NULL); c < width + 3; c++)
+		putchar(' ');
+}
+
 int cmd_ps(int argc, char **argv)
 {
 	static const char usage[] = "[-a] [-q] [--format table|json] "
@@ -236,37 +249,36 @@ int cmd_ps(int argc, char **argv)
 				     "CREATED", "STATUS", "PORTS"};
 		const char *keys[] = {"Name",	   "Image",  "Command", "Service",
 				      "RunningFor", "Status", "Ports"};
-		int w[7];
+		size_t w[7];
 		for (int k = 0; k < 7; k++)
-			w[k] = (int)strlen(hdr[k]);
-		json_array_foreach(rows, i, row) for (int k = 0; k < 6; k++)
+			w[k] = strlen(hdr[k]);
+		size_t n = json_array_size(rows);
+		char **cells = xcalloc(n * 7 + 1, sizeof(char *));
+		json_array_foreach(rows, i, row) for (int k = 0; k < 7; k++)
 		{
 			const char *v = jstr(row, keys[k]);
-			int len = (int)strlen(v) + (k == 2 ? 2 : 0) +
-				  (k == 4 ? 4 : 0);
-			if (k == 2 && len > 22)
-				len = 22;
-			if (len > w[k])
-				w[k] = len;
+			char **cell = &cells[i * 7 + k];
+			size_t cut;
+			if (k == 2 && text_columns(v, SIZE_MAX, NULL) > 18) {
+				text_columns(v, 17, &cut);
+				*cell = xasprintf("\"%.*s…\"", (int)cut, v);
+			} else if (k == 2) {
+				*cell = xasprintf("\"%s\"", v);
+			} else if (k == 4) {
+				*cell = xasprintf("%s ago", v);
+			} else {
+				*cell = xstrdup(v);
+			}
+			size_t cols = text_columns(*cell, SIZE_MAX, NULL);
+			if (k < 6 && cols > w[k])
+				w[k] = cols;
 		}
 		for (int k = 0; k < 7; k++)
-			printf(k < 6 ? "%-*s   " : "%-*s\n", w[k], hdr[k]);
-		json_array_foreach(rows, i, row)
-		{
-			char cmd[32];
-			const char *cm = jstr(row, "Command");
-			if (strlen(cm) > 18)
-				snprintf(cmd, sizeof(cmd), "\"%.17s…\"", cm);
-			else
-				snprintf(cmd, sizeof(cmd), "\"%s\"", cm);
-			_cleanup_free_ char *ago =
-				xasprintf("%s ago", jstr(row, "RunningFor"));
-			printf("%-*s   %-*s   %-*s   %-*s   %-*s   %-*s   %s\n",
-			       w[0], jstr(row, "Name"), w[1],
-			       jstr(row, "Image"), w[2], cmd, w[3],
-			       jstr(row, "Service"), w[4], ago, w[5],
-			       jstr(row, "Status"), jstr(row, "Ports"));
-		}
+			print_cell(hdr[k], k < 6 ? w[k] : 0);
+		for (size_t r = 0; r < n; r++)
+			for (int k = 0; k < 7; k++)
+				print_cell(cells[r * 7 + k], k < 6 ? w[k] : 0);
+		strv_free(cells);
 	}
 	json_decref(rows);
 	json_decref(st);

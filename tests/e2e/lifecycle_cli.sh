@@ -279,6 +279,38 @@ out=$(inp sick timeout 30 "$O" up -d --wait 2>&1)
 check_eq "up --wait fails on an unhealthy service" 1 "$?"
 check_match "naming it" 'sick-bad-1 is unhealthy' "$out"
 check "down sick" inp sick "$O" down
+# ps pads by display width: a long command cut with "…", accented letters
+# and CJK (two columns each) keep every column aligned.
+project wide <<'Y'
+services:
+  a:
+    image: bb:1
+    command: ["sh", "-c", "echo héllo wörld; sleep 3600"]
+    network_mode: none
+  b:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+  c:
+    image: bb:1
+    command: ["sh", "-c", "echo 日本; sleep 3600"]
+    network_mode: none
+Y
+check "up wide" quiet inp wide "$O" up -d
+# Each row's SERVICE cell starts at the header's column, counted in
+# terminal columns (a CJK character takes two).
+cols=$(inp wide "$O" ps | perl -CSD -ne '
+	chomp; my $w = 0; my @c;
+	for my $ch (split //) { push @c, [$w, $ch]; $w += ($ch =~ /\p{East_Asian_Width=Wide}/) ? 2 : 1 }
+	my $line = $_;
+	if ($. == 1) { $h = index($line, "SERVICE"); $hc = $c[$h][0]; next }
+	my ($svc) = $line =~ /^wide-(\w)-1 /;
+	my $i = 0; $i++ while $i < @c && $c[$i][0] < $hc;
+	print substr($line, $i, 1) eq $svc ? "ok " : "off($svc) ";')
+check_eq "ps: the SERVICE column is aligned on every row" "ok ok ok " "$cols"
+check_match "ps: a long command is cut with … after 17 columns" '"sh -c "echo héllo…" +a ' "$(inp wide "$O" ps)"
+check "down wide" quiet inp wide "$O" down -t 0
+
 # A number option that is not one is a usage error, before anything is done.
 for a in "stop -t abc:--timeout" "restart -t -1:--timeout" "down -t 5x:--timeout" \
 	"up -d -t 1.5:--timeout" "up -d --wait-timeout 1e3:--wait-timeout" \

@@ -118,6 +118,26 @@ static void test_path_components(void **state)
 	assert_null(none[0]);
 }
 
+/* Terminal columns, and prefixes that never split a character. */
+static void test_text_columns(void **state)
+{
+	(void)state;
+	size_t n;
+	assert_int_equal(text_columns("abc", SIZE_MAX, &n), 3);
+	assert_int_equal(n, 3);
+	assert_int_equal(text_columns("a\u2026", SIZE_MAX, &n), 2);
+	assert_int_equal(n, 4);
+	assert_int_equal(text_columns("\u65e5\u672c", SIZE_MAX, NULL), 4);
+	/* A wide character that does not fit is left out whole. */
+	assert_int_equal(text_columns("a\u65e5b", 2, &n), 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(text_columns("h\u00e9llo", 2, &n), 2);
+	assert_int_equal(n, 3);
+	/* Bytes that are not UTF-8: a column each. */
+	assert_int_equal(text_columns("\xff\xfe", SIZE_MAX, &n), 2);
+	assert_int_equal(n, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_strv_sb),
 		cmocka_unit_test(test_path_components),
+		cmocka_unit_test(test_text_columns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
