@@ -187,6 +187,8 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 		r = reconcile_stop(&ps, names, o.timeout_ms, "stop", &e);
 		done = "Stopped";
 	} else if (r == 0 && streq(cmd, "restart")) {
+		for (size_t i = 0; names[i]; i++)
+			progress("Container", names[i], "Restarting");
 		r = reconcile_stop(&ps, names, o.timeout_ms, "restart", &e);
 		done = "Started";
 	} else if (r == 0 && streq(cmd, "start")) {

@@ -957,9 +957,13 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 		_cleanup_strv_ char **names = xcalloc(1, sizeof(char *));
 		for (size_t i = 0; i < plan.n; i++) {
 			struct plan_action *a = &plan.actions[i];
-			if (a->level != l || a->op == PLAN_REMOVE ||
-			    a->op == PLAN_KEEP)
+			if (a->level != l || a->op == PLAN_REMOVE)
 				continue;
+			if (a->op == PLAN_KEEP) {
+				/* Nothing to change: said, as compose does. */
+				progress("Container", a->name, "Running");
+				continue;
+			}
 			const struct service *s = project_service(m, a->service);
 			if (a->number == 1 && (r = wait_deps(&u, s, e)) < 0)
 				goto fail;

@@ -309,6 +309,13 @@ cols=$(inp wide "$O" ps | perl -CSD -ne '
 	print substr($line, $i, 1) eq $svc ? "ok " : "off($svc) ";')
 check_eq "ps: the SERVICE column is aligned on every row" "ok ok ok " "$cols"
 check_match "ps: a long command is cut with … after 17 columns" '"sh -c "echo héllo…" +a ' "$(inp wide "$O" ps)"
+out=$(inp wide "$O" up -d 2>&1)
+check_eq "up -d with nothing to change says each container is Running" \
+	"Container wide-a-1 Running|Container wide-b-1 Running|Container wide-c-1 Running|" \
+	"$(echo "$out" | awk '{printf "%s %s %s|", $1, $2, $3}')"
+out=$(inp wide "$O" restart -t 0 b 2>&1)
+check_eq "restart says Restarting, then Started" "Container wide-b-1 Restarting|Container wide-b-1 Started|" \
+	"$(echo "$out" | awk '{printf "%s %s %s|", $1, $2, $3}')"
 check "down wide" quiet inp wide "$O" down -t 0
 
 # A number option that is not one is a usage error, before anything is done.
