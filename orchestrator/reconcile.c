@@ -251,6 +251,9 @@ struct up_ctx {
 	json_t *created_vols;	/* names created by this up */
 	char **created_ctrs;	/* containers made by this up */
 	bool project_was_empty;
+	/* A dependency failed on its own (unhealthy, exited, exit code):
+	 * the containers stay, as compose keeps them, for logs and ps. */
+	bool dep_failed;
 };
 
 bool network_used(const struct project *m, const char *key)
@@ -464,7 +467,8 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 					break;
 				case M_DEP_HEALTHY:
 					if (streq(health, "unhealthy") ||
-					    exited)
+					    exited) {
+						u->dep_failed = true;
 						r = err_set(
 							e, EIO,
 							"dependency failed to "
@@ -473,7 +477,7 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 							names[k],
 							exited ? "exited"
 							       : "unhealthy");
-					else if (!streq(health, "healthy") &&
+					} else if (!streq(health, "healthy") &&
 						 *health)
 						done = false;
 					else if (!*health)
@@ -486,14 +490,15 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 							s->name, dep->service);
 					break;
 				case M_DEP_COMPLETED:
-					if (exited && code != 0)
+					if (exited && code != 0) {
+						u->dep_failed = true;
 						r = err_set(
 							e, EIO,
 							"service %s didn't "
 							"complete successfully:"
 							" exit %d",
 							dep->service, code);
-					else if (!exited)
+					} else if (!exited)
 						done = false;
 					break;
 				}
@@ -966,7 +971,7 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 			}
 			const struct service *s = project_service(m, a->service);
 			if (a->number == 1 && (r = wait_deps(&u, s, e)) < 0)
-				goto fail;
+				goto dep_fail;
 			_cleanup_free_ char *name =
 				s->container_name && a->number == 1
 					? xstrdup(s->container_name)
@@ -989,6 +994,9 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 			goto out; /* started fine; only not healthy */
 	}
 	goto out;
+dep_fail:
+	if (u.dep_failed)
+		goto out;
 fail:
 	{
 		struct orch_err saved = *e;

@@ -318,6 +318,33 @@ check_eq "restart says Restarting, then Started" "Container wide-b-1 Restarting|
 	"$(echo "$out" | awk '{printf "%s %s %s|", $1, $2, $3}')"
 check "down wide" quiet inp wide "$O" down -t 0
 
+# A dependency that turns unhealthy fails up, and its containers stay (as
+# compose keeps them), so that ps and logs show why.
+project keep <<'Y'
+services:
+  db:
+    image: bb:1
+    command: ["sh", "-c", "echo db is broken; sleep 3600"]
+    network_mode: none
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+  app:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    depends_on:
+      db: {condition: service_healthy}
+Y
+out=$(inp keep timeout 60 "$O" up -d 2>&1)
+check_eq "up fails when a service_healthy dependency turns unhealthy" 1 "$?"
+check_match "naming it" 'dependency failed to start: container keep-db-1 is unhealthy' "$out"
+check_match "its containers stay: ps -a lists them" 'keep-app-1.*keep-db-1|keep-db-1.*keep-app-1' \
+	"$(inp keep "$O" ps -a | tr '\n' ' ')"
+check_match "and logs shows why" 'db is broken' "$(inp keep "$O" logs db)"
+check "down keep" quiet inp keep "$O" down -t 0
+
 # A number option that is not one is a usage error, before anything is done.
 for a in "stop -t abc:--timeout" "restart -t -1:--timeout" "down -t 5x:--timeout" \
 	"up -d -t 1.5:--timeout" "up -d --wait-timeout 1e3:--wait-timeout" \
