@@ -331,6 +331,19 @@ void c_known_keys(struct cctx *c, const struct ynode *n,
 	}
 }
 
+void c_ignored_keys(struct cctx *c, const struct ynode *n,
+		    const char *const *names, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct ynode *k = ymap_key(n, names[i]);
+		if (k)
+			diag_add(c->d, M_WARNING, &k->pos,
+				 "%s%s%s is not supported and is ignored",
+				 c->path.buf, c->path.len ? ": " : "",
+				 names[i]);
+	}
+}
+
 /* ---- did you mean -----------------------------------------------------------
  */
 
@@ -670,8 +683,10 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 {
 	static const char *const top[] = {"version",  "name",	 "services",
 					  "networks", "volumes", "configs",
-					  "secrets",  "include"};
+					  "secrets",  "include",  "models"};
+	static const char *const ignored[] = {"models"};
 	c_known_keys(c, root, top, ARRAY_SIZE(top));
+	c_ignored_keys(c, root, ignored, ARRAY_SIZE(ignored));
 	const struct ynode *v = ymap_key(root, "version");
 	if (v)
 		diag_add(c->d, M_WARNING, &v->pos,

@@ -193,6 +193,10 @@ void c_kvlist(struct cctx *c, const struct ynode *n, enum kvmode mode,
 /* Reports keys of map n not in names (x- keys are free). */
 void c_known_keys(struct cctx *c, const struct ynode *n,
 		  const char *const *names, size_t count);
+/* Warns, once per key present in n, that one of these keys (which
+ * c_known_keys accepts) has no effect in orch. */
+void c_ignored_keys(struct cctx *c, const struct ynode *n,
+		    const char *const *names, size_t count);
 
 /* Fills p's services/networks/volumes/configs/secrets from the merged
  * root; errors (types, unknown keys, bad values) go to c->d. */

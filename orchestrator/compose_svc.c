@@ -774,6 +774,10 @@ static void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 	if (!c_map(c, n))
 		return;
 	c_known_keys(c, n, keys, ARRAY_SIZE(keys));
+	static const char *const ignored[] = {"placement", "update_config",
+					      "rollback_config",
+					      "endpoint_mode"};
+	c_ignored_keys(c, n, ignored, ARRAY_SIZE(ignored));
 	const struct ynode *v;
 	size_t l;
 	if ((v = ymap_get(n, "mode")))
@@ -861,6 +865,12 @@ static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	    "pull",
 	    "entitlements",
 	};
+	/* Known to compose, without effect on orch's builder. */
+	static const char *const ignored[] = {
+	    "ssh",	 "cache_to",	"additional_contexts", "secrets",
+	    "ulimits",	 "platforms",	"privileged",	       "extra_hosts",
+	    "isolation", "no_cache",	"pull",		       "entitlements",
+	};
 	struct m_build *b = &s->build;
 	b->present = true;
 	b->pos = n->pos;
@@ -869,6 +879,7 @@ static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 		ctx = n->s;
 	} else if (c_map(c, n)) {
 		c_known_keys(c, n, keys, ARRAY_SIZE(keys));
+		c_ignored_keys(c, n, ignored, ARRAY_SIZE(ignored));
 		const struct ynode *v;
 		if ((v = ymap_get(n, "context")) && c_str(c, v))
 			ctx = v->s;
@@ -1185,6 +1196,18 @@ struct svc_key {
 #name, K_IGNORED, 0, NULL                                      \
 	}
 
+/* A provider service is run by a plugin of docker compose's (a model
+ * runner, a cloud service), not as a container: it cannot run here, which
+ * is said once, here (validate_project does not add that it has no
+ * image). */
+static void svc_provider(struct cctx *c, struct service *s,
+			 const struct ynode *n)
+{
+	(void)s;
+	cerr(c, ymap_key(n, "type") ? ymap_get(n, "type") : n,
+	     "provider services are not supported: orch runs containers only");
+}
+
 static const struct svc_key svc_keys[] = {
     T(annotations, K_LABELS),
     IGN(attach),
@@ -1231,7 +1254,7 @@ static const struct svc_key svc_keys[] = {
     T(init, K_BOOL),
     T(ipc, K_STR),
     IGN(isolation),
-    IGN(label_file),
+    {"label_file", K_LATER, 0, NULL},
     T(labels, K_LABELS),
     T(links, K_LIST),
     F(logging, svc_logging),
@@ -1252,6 +1275,7 @@ static const struct svc_key svc_keys[] = {
     IGN(pre_stop),
     T(privileged, K_BOOL),
     T(profiles, K_LIST),
+    F(provider, svc_provider),
     T(pull_policy, K_STR),
     T(read_only, K_BOOL),
     F(restart, svc_restart),
@@ -1410,6 +1434,40 @@ static void service_environment(struct cctx *c, struct service *s,
 	}
 }
 
+/* label_file: files of KEY=VALUE lines (an env file's syntax), under what
+ * labels says. */
+static void service_label_files(struct cctx *c, struct service *s,
+				const struct ynode *n)
+{
+	const struct ynode *lf = ymap_get(n, "label_file");
+	if (!lf || lf->kind == Y_NULL)
+		return;
+	size_t l0 = cpath_push(c, "label_file");
+	const struct ynode *one[1] = {lf};
+	const struct ynode *const *items =
+	    lf->kind == Y_SEQ ? (const struct ynode *const *)lf->v : one;
+	size_t count = lf->kind == Y_SEQ ? lf->n : 1;
+	struct m_kvlist found = {0};
+	for (size_t i = 0; i < count; i++) {
+		const char *path = c_str(c, items[i]);
+		if (!path)
+			continue;
+		char *abs = path_resolve(c->a, c->workdir, c->home, path);
+		_cleanup_free_ char *text = NULL;
+		struct orch_err e = {0};
+		if (read_regular_file(abs, &text, NULL, &e) < 0) {
+			cerr(c, items[i], "label file: %s", e.msg);
+			continue;
+		}
+		envfile_parse(c->a, abs, text, c->env, &found, c->d);
+	}
+	for (size_t i = 0; i < found.n; i++)
+		if (!kv_get(&s->labels, found.v[i].key))
+			kv_set(c->a, &s->labels, found.v[i].key,
+			       found.v[i].value, &found.v[i].pos);
+	cpath_pop(c, l0);
+}
+
 static int svcnet_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct m_svc_net *)a)->name,
@@ -1479,6 +1537,7 @@ void convert_service(struct cctx *c, const struct ynode *name,
 		cpath_pop(c, l);
 	}
 	service_environment(c, s, n);
+	service_label_files(c, s, n);
 	if (s->network_mode && s->n_networks) {
 		const struct ynode *k = ymap_key(n, "networks");
 		cerr(c, k, "network_mode and networks cannot be used together");

@@ -279,6 +279,7 @@ const char *merge_item_key(struct arena *a, const char *key,
 		size_t np = 1;
 		const char *why;
 		struct cctx c = {.a = a};
+		sb_init(&c.path);
 		struct orch_diag quiet = {0};
 		c.d = &quiet;
 		bool ok = item->kind == Y_SCALAR

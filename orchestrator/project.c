@@ -690,6 +690,7 @@ int compose_load(const struct compose_opts *o, struct project **out,
 			 .home = env_get(&l.env, "HOME"),
 			 .project = p->name,
 			 .defer_env_files = o->defer_env_files};
+	sb_init(&c.path);
 	compose_convert(&c, root, p);
 	sb_free(&c.path);
 	apply_profiles(&l);

@@ -117,7 +117,10 @@ static void check_refs(const struct project *p, const struct service *s,
 			     "\"%s\"",
 			     s->name, r->source);
 	}
-	if (!s->image && !s->build.present)
+	bool provider = false; /* refused where it is */
+	for (size_t i = 0; i < s->n_keys; i++)
+		provider |= streq(s->keys[i].key, "provider");
+	if (!s->image && !s->build.present && !provider)
 		verr(d, &s->pos,
 		     "service \"%s\" has neither an image nor a "
 		     "build context specified",

@@ -150,4 +150,50 @@ check_match "naming the file" "broken.yaml:[0-9]+:[0-9]+: " "$out"
 case $out in *"give a compose file"*) fail "never asking for a compose file given with -f" ;;
 *) pass "never asking for a compose file given with -f" ;; esac
 
+# Keys compose knows that have no effect here: one warning each, naming the
+# service, key and position; the file still loads.  label_file works.
+K=$T/keys
+mkdir -p "$K"
+printf 'com.example.a=1\ncom.example.b=two\n' > "$K/labels.env"
+cat > "$K/compose.yaml" <<'EOF'
+services:
+  web:
+    image: bb
+    build:
+      context: .
+      platforms: [linux/amd64]
+      ssh: [default]
+    deploy:
+      placement: {constraints: [node.role==manager]}
+      update_config: {parallelism: 2}
+    label_file: ./labels.env
+    labels: {com.example.b: "2"}
+models:
+  m: {model: ai/smollm2}
+EOF
+out=$(cfg "$K")
+check_eq "a file with ignored keys loads" 0 "$?"
+err=$(cat "$T/err")
+for w in "6:7: warning: services.web.build: platforms is not supported and is ignored" \
+	"7:7: warning: services.web.build: ssh is not supported and is ignored" \
+	"9:7: warning: services.web.deploy: placement is not supported and is ignored" \
+	"10:7: warning: services.web.deploy: update_config is not supported and is ignored" \
+	"13:1: warning: models is not supported and is ignored"; do
+	check_match "warns: ${w#*warning: }" "compose.yaml:$w" "$err"
+done
+check_eq "one line each, and nothing else" 5 "$(echo "$err" | grep -c .)"
+check_match "label_file's labels are the service's" '"com.example.a": ?"1"' "$out"
+check_match "labels win over label_file" '"com.example.b": ?"2"' "$out"
+cat > "$K/compose.yaml" <<'EOF'
+services:
+  ai:
+    provider:
+      type: model
+EOF
+out=$(cfg "$K")
+check_eq "a provider service is refused" 1 "$?"
+check_eq "with one error, at its type" \
+	"$K/compose.yaml:4:13: services.ai.provider: provider services are not supported: orch runs containers only" \
+	"$(cat "$T/err")"
+
 finish
