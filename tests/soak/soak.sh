@@ -149,9 +149,15 @@ census() {
 		nft list ruleset | sed 's/ # handle [0-9]*//; s/^[[:space:]]*//; /^$/d; s/^/nft: /'
 		awk '{print "mount: " $5 " " $9}' /proc/self/mountinfo
 		losetup -n -l -O NAME,BACK-FILE 2>/dev/null | grep -F "$T" | sed 's/^/loop: /'
-		# cgroups named for a container id this soak has had.
-		find /sys/fs/cgroup/*/orch /sys/fs/cgroup/orch -mindepth 1 -maxdepth 1 -type d 2>/dev/null |
-			awk 'NR == FNR {ours[$1] = 1; next} {n = split($0, p, "/")} p[n] in ours {print "cgroup: " $0}' "$T/ids" -
+		# cgroups named for a container id this soak has had: orch's own
+		# place, or under systemd the scopes of orch.slice
+		# (orch-<id>-<pid>.scope).
+		find /sys/fs/cgroup/*/orch /sys/fs/cgroup/orch /sys/fs/cgroup/orch.slice \
+			-mindepth 1 -maxdepth 1 -type d 2>/dev/null |
+			awk 'NR == FNR {ours[$1] = 1; next}
+				{n = split($0, p, "/"); id = p[n]}
+				id ~ /^orch-.*-[0-9]+\.scope$/ {sub(/^orch-/, "", id); sub(/-[0-9]+\.scope$/, "", id)}
+				id in ours {print "cgroup: " $0}' "$T/ids" -
 		local n
 		n=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
 		[ -n "$n" ] && for d in /proc/"$n"/fd/*; do
