@@ -335,6 +335,10 @@ static void check_subnets(const struct project *p, struct orch_diag *d)
 					inside |= prefix_match(ip, v[k].addr,
 							       v[k].prefix);
 				}
+				/* An external network's subnets are netd's
+				 * to know: up checks the address there. */
+				if (!has && net->external)
+					continue;
 				if (!has)
 					verr(d, &sn->pos,
 					     "service \"%s\": a static "

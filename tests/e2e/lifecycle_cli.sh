@@ -345,6 +345,44 @@ check_match "its containers stay: ps -a lists them" 'keep-app-1.*keep-db-1|keep-
 check_match "and logs shows why" 'db is broken' "$(inp keep "$O" logs db)"
 check "down keep" quiet inp keep "$O" down -t 0
 
+# A static address on an external network: accepted by config (the
+# network's subnet is netd's to know), checked at up.
+project netowner <<'Y'
+services:
+  o:
+    image: bb:1
+    command: ["sleep", "3600"]
+    networks: [shared]
+networks:
+  shared:
+    name: shared-net
+    ipam:
+      config: [{subnet: 10.123.0.0/24}]
+Y
+check "up netowner" quiet inp netowner "$O" up -d
+project netuser <<'Y'
+services:
+  u:
+    image: bb:1
+    command: ["sleep", "3600"]
+    networks:
+      ext: {ipv4_address: 10.123.0.50}
+networks:
+  ext:
+    name: shared-net
+    external: true
+Y
+check "config accepts a static address on an external network" quiet inp netuser "$O" config
+check "up netuser" quiet inp netuser "$O" up -d
+check_match "the container has that address" 'inet 10\.123\.0\.50/24' "$(inp netuser "$O" exec -T u ip -4 addr)"
+check "down netuser" quiet inp netuser "$O" down -t 0
+sed -i 's/10\.123\.0\.50/10.124.0.50/' "$T/netuser/compose.yaml"
+out=$(inp netuser "$O" up -d 2>&1)
+check_eq "an address outside the external network's subnet fails up" 1 "$?"
+check_match "naming the address" '10\.124\.0\.50' "$out"
+check "down netuser" quiet inp netuser "$O" down -t 0
+check "down netowner" quiet inp netowner "$O" down -t 0
+
 # A number option that is not one is a usage error, before anything is done.
 for a in "stop -t abc:--timeout" "restart -t -1:--timeout" "down -t 5x:--timeout" \
 	"up -d -t 1.5:--timeout" "up -d --wait-timeout 1e3:--wait-timeout" \
