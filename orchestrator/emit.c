@@ -115,7 +115,10 @@ static json_t *mount_json(const struct m_mount *m)
 		if (m->bind_create_host_path)
 			json_object_set_new(b, "create_host_path", json_true());
 		set_str(b, "selinux", m->bind_selinux);
-		json_object_set_new(o, "bind", b);
+		if (json_object_size(b))
+			json_object_set_new(o, "bind", b);
+		else
+			json_decref(b);
 	} else if (m->type == M_MOUNT_VOLUME) {
 		json_t *v = json_object();
 		set_true(v, "nocopy", m->volume_nocopy);
@@ -148,6 +151,25 @@ static const char *const restart_names[] = {"no", "always", "on-failure",
 					    "unless-stopped"};
 static const char *const cond_names[] = {"service_started", "service_healthy",
 					 "service_completed_successfully"};
+
+/* devices in compose's long form: HOST[:CONTAINER[:PERMISSIONS]] becomes
+ * source, target (the host path when not given) and permissions. */
+static json_t *devices_json(char *const *devices)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; devices[i]; i++) {
+		_cleanup_free_ char *copy = xstrdup(devices[i]);
+		char *rest = copy;
+		const char *src = strsep(&rest, ":");
+		const char *dst = rest ? strsep(&rest, ":") : NULL;
+		json_t *o = json_object();
+		set_str(o, "source", src);
+		set_str(o, "target", dst && *dst ? dst : src);
+		set_str(o, "permissions", rest && *rest ? rest : "rwm");
+		json_array_append_new(a, o);
+	}
+	return a;
+}
 
 static json_t *deploy_json(const struct m_deploy *d)
 {
@@ -185,7 +207,11 @@ static json_t *file_refs_json(const struct m_file_ref *r, size_t n)
 		set_str(o, "target", r[i].target);
 		set_str(o, "uid", r[i].uid);
 		set_str(o, "gid", r[i].gid);
-		set_int(o, "mode", r[i].mode);
+		/* A file mode in octal, as a string, as compose prints it. */
+		if (r[i].mode != M_UNSET)
+			json_object_set_new(
+			    o, "mode",
+			    json_sprintf("%04llo", (long long)r[i].mode));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -241,7 +267,8 @@ static json_t *service_json(const struct service *s)
 	if (s->deploy.present)
 		json_object_set_new(o, "deploy", deploy_json(&s->deploy));
 	set_strv(o, "device_cgroup_rules", s->device_cgroup_rules);
-	set_strv(o, "devices", s->devices);
+	if (s->devices)
+		json_object_set_new(o, "devices", devices_json(s->devices));
 	set_strv(o, "dns", s->dns);
 	set_strv(o, "dns_opt", s->dns_opt);
 	set_strv(o, "dns_search", s->dns_search);

@@ -196,4 +196,30 @@ check_eq "with one error, at its type" \
 	"$K/compose.yaml:4:13: services.ai.provider: provider services are not supported: orch runs containers only" \
 	"$(cat "$T/err")"
 
+# config prints values as compose does, and reads its own output back.
+Y=$T/types
+mkdir -p "$Y"
+echo x > "$Y/s.txt"
+cat > "$Y/compose.yaml" <<'EOF'
+services:
+  web:
+    image: bb
+    devices: ["/dev/fuse:/dev/fuse:rw", "/dev/null"]
+    volumes:
+      - type: bind
+        source: ./d2
+        target: /d2
+    secrets:
+      - source: s
+        mode: 0440
+secrets:
+  s: {file: ./s.txt}
+EOF
+out=$(cd "$Y" && "$B/orch" config 2>&1)
+check_match "a file mode prints as an octal string" 'mode: "0440"' "$out"
+check_match "devices print in the long form" 'source: /dev/fuse +target: /dev/fuse +permissions: rw +- source: /dev/null +target: /dev/null +permissions: rwm' "$(echo $out)"
+case $out in *"bind: {}"*) fail "no empty bind: {}" "$out" ;; *) pass "no empty bind: {}" ;; esac
+echo "$out" > "$Y/out.yaml"
+check_eq "config reads its own output back unchanged" "$out" "$("$B/orch" -f "$Y/out.yaml" config 2>&1)"
+
 finish
