@@ -1174,8 +1174,13 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 		     const struct service *s, const struct oneoff_opts *o,
 		     json_t **out, struct orch_err *e)
 {
+	/* The command given to run stands in for the service's when the
+	 * template is made: a service may have none of its own. */
+	struct service given = *s;
+	if (o->cmd && !o->entrypoint)
+		given.command = o->cmd;
 	json_t *tmpl = NULL;
-	int r = record_template(m, s, &tmpl, e);
+	int r = record_template(m, &given, &tmpl, e);
 	if (r < 0)
 		return r;
 	char id[65];
@@ -1233,14 +1238,38 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 		json_object_set_new(spec, "gid",
 				    json_integer(colon ? atoi(colon + 1) : 0));
 	}
-	json_array_append(state_containers(ps), rec);
-	r = ctr_setup(ps, m, rec, e);
+	/* The networks and volumes it needs, when no up made them yet (as
+	 * compose's run makes them). */
+	struct up_ctx u = {.ps = ps,
+			   .m = m,
+			   .created_nets = json_array(),
+			   .created_vols = json_array()};
+	json_t *one = json_pack("[O]", rec);
+	r = ensure_networks(&u, e);
 	if (r == 0)
-		r = pstate_save(ps, e);
+		r = ensure_volumes(&u, one, e);
+	if (r == 0 && json_array_size(u.created_nets))
+		r = set_links(&u, e);
+	json_decref(one);
+	if (r == 0) {
+		json_array_append(state_containers(ps), rec);
+		r = ctr_setup(ps, m, rec, e);
+		if (r == 0)
+			r = pstate_save(ps, e);
+		if (r < 0) {
+			struct orch_err ign = {0};
+			char *names[] = {name, NULL};
+			reconcile_remove(ps, names, true, &ign);
+		}
+	}
 	if (r < 0) {
-		struct orch_err ign = {0};
-		char *names[] = {name, NULL};
-		reconcile_remove(ps, names, true, &ign);
+		struct orch_err saved = *e;
+		rollback(&u);
+		*e = saved;
+	}
+	json_decref(u.created_nets);
+	json_decref(u.created_vols);
+	if (r < 0) {
 		json_decref(rec);
 		return r;
 	}

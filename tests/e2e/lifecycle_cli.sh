@@ -383,6 +383,25 @@ check_match "naming the address" '10\.124\.0\.50' "$out"
 check "down netuser" quiet inp netuser "$O" down -t 0
 check "down netowner" quiet inp netowner "$O" down -t 0
 
+# run before any up makes the networks and volumes the service needs (as
+# compose's run does); down removes them.
+project firstrun <<'Y'
+services:
+  a:
+    image: bb:1
+    volumes: [data:/data]
+volumes:
+  data: {}
+Y
+out=$(inp firstrun "$O" run --rm a sh -c 'echo kept > /data/f; ip -4 -o addr show eth0' 2>&1)
+check_eq "run before any up works" 0 "$?"
+check_match "on the project's default network" 'Network firstrun_default +Created' "$out"
+check_match "attached to it" 'eth0 +inet 1' "$out"
+check_eq "with its named volume" kept "$(inp firstrun "$O" run --rm a cat /data/f 2>/dev/null)"
+check "down -v firstrun" quiet inp firstrun "$O" down -v
+check "removes its network" sh -c '! "$1" network ls | grep -q firstrun_default' _ "$O"
+check "nor the volume" test ! -e "$ORCH_ROOT/volumes/firstrun_data"
+
 # A number option that is not one is a usage error, before anything is done.
 for a in "stop -t abc:--timeout" "restart -t -1:--timeout" "down -t 5x:--timeout" \
 	"up -d -t 1.5:--timeout" "up -d --wait-timeout 1e3:--wait-timeout" \
