@@ -224,7 +224,10 @@ int read_regular_file(const char *path, char **out, size_t *len,
 
 /* ---- validation (needs the whole project) ----------------------------- */
 
-void validate_project(struct project *p, struct orch_diag *d);
+/* read_diags: how many of d's entries came from reading the files
+ * (include, extends), before they were converted. */
+void validate_project(struct project *p, struct orch_diag *d,
+		      size_t read_diags);
 /* Values that reach the host or a generated file (sysctls, host names,
  * addresses, working_dir, memory) and the project's counts; run on every
  * load (compose_check.c). */

@@ -691,12 +691,13 @@ int compose_load(const struct compose_opts *o, struct project **out,
 			 .project = p->name,
 			 .defer_env_files = o->defer_env_files};
 	sb_init(&c.path);
+	size_t read_diags = diags->n; /* reading, include, extends */
 	compose_convert(&c, root, p);
 	sb_free(&c.path);
 	apply_profiles(&l);
 	compose_check_values(p, diags);
 	if (!o->no_consistency)
-		validate_project(p, diags);
+		validate_project(p, diags, read_diags);
 	diag_sort(diags, first_diag);
 	if (diags->n_errors > first_err)
 		goto fail;

@@ -5,6 +5,7 @@
 #include "orchestrator/compose_impl.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 
 static void verr(struct orch_diag *d, const struct m_pos *pos, const char *fmt,
 		 ...) __attribute__((format(printf, 3, 4)));
@@ -45,8 +46,34 @@ static void check_service_ref(const struct project *p, const struct service *s,
 		     s->name, what, name);
 }
 
+/* Whether one of the first n diagnostics (those of reading the files:
+ * include, extends) is an error inside service s, from its key to the
+ * next service's in the same file.  A failed extends leaves its service
+ * without an image; that error, not its consequence, is the one to say. */
+static bool read_error_in(const struct project *p, const struct service *s,
+			     const struct orch_diag *d, size_t n)
+{
+	if (!s->pos.file)
+		return false;
+	int end = INT_MAX;
+	for (size_t i = 0; i < p->n_services; i++) {
+		const struct m_pos *o = &p->services[i].pos;
+		if (o->file && streq(o->file, s->pos.file) &&
+		    o->line > s->pos.line && o->line < end)
+			end = o->line;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct m_diag *m = &d->v[i];
+		if (m->severity == M_ERROR && m->file &&
+		    streq(m->file, s->pos.file) && m->line >= s->pos.line &&
+		    m->line < end)
+			return true;
+	}
+	return false;
+}
+
 static void check_refs(const struct project *p, const struct service *s,
-		       struct orch_diag *d)
+		       struct orch_diag *d, size_t read_diags)
 {
 	for (size_t i = 0; i < s->n_depends_on; i++) {
 		const struct m_dep *dep = &s->depends_on[i];
@@ -117,10 +144,13 @@ static void check_refs(const struct project *p, const struct service *s,
 			     "\"%s\"",
 			     s->name, r->source);
 	}
-	bool provider = false; /* refused where it is */
+	/* Not when the service's extends failed, or it is a provider
+	 * service (refused): that is the cause to say. */
+	bool provider = false;
 	for (size_t i = 0; i < s->n_keys; i++)
 		provider |= streq(s->keys[i].key, "provider");
-	if (!s->image && !s->build.present && !provider)
+	if (!s->image && !s->build.present && !provider &&
+	    !read_error_in(p, s, d, read_diags))
 		verr(d, &s->pos,
 		     "service \"%s\" has neither an image nor a "
 		     "build context specified",
@@ -357,11 +387,11 @@ static void check_subnets(const struct project *p, struct orch_diag *d)
 	free(v);
 }
 
-void validate_project(struct project *p, struct orch_diag *d)
+void validate_project(struct project *p, struct orch_diag *d,
+		      size_t read_diags)
 {
-	for (size_t i = 0; i < p->n_services; i++) {
-		check_refs(p, &p->services[i], d);
-	}
+	for (size_t i = 0; i < p->n_services; i++)
+		check_refs(p, &p->services[i], d, read_diags);
 	find_cycles(p, d);
 	check_ports(p, d);
 	check_subnets(p, d);

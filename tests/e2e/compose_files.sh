@@ -222,4 +222,25 @@ case $out in *"bind: {}"*) fail "no empty bind: {}" "$out" ;; *) pass "no empty 
 echo "$out" > "$Y/out.yaml"
 check_eq "config reads its own output back unchanged" "$out" "$("$B/orch" -f "$Y/out.yaml" config 2>&1)"
 
+# A failed extends is said once: not followed by "neither an image nor a
+# build context" for the service it left without one.
+Z=$T/badext
+mkdir -p "$Z"
+cat > "$Z/compose.yaml" <<'EOF'
+services:
+  web:
+    extends:
+      file: nope.yaml
+      service: base
+  api:
+    extends: {service: missing}
+  plain: {}
+EOF
+cfg "$Z" >/dev/null
+err=$(cat "$T/err")
+check_match "the missing file is named" 'compose.yaml:4:13: reading .*nope.yaml' "$err"
+check_match "the missing service is named" 'compose.yaml:7:24: services.api.extends: no service "missing"' "$err"
+check_eq "and nothing else about them" 0 "$(echo "$err" | grep -c 'service "web" has neither\|service "api" has neither')"
+check_match "a service with no error of its own still gets it" 'service "plain" has neither an image nor a build context' "$err"
+
 finish
