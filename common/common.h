@@ -184,6 +184,10 @@ char **path_components(const char *p, bool *above);
 /* The strings of v with sep between them ("" for none). */
 char *strv_join(char *const *v, const char *sep);
 void strv_sort(char **v); /* in strcmp order */
+/* Splits s in place at each sep: parts gets the first max fields (max >=
+ * 1; parts[0] is s).  Returns how many fields there are, which may be
+ * more than max. */
+size_t str_fields(char *s, char sep, char **parts, size_t max);
 
 /* One bit per port (bits[p / 8] & 1 << p % 8): the local ports of this
  * network namespace's TCP (or UDP) sockets, listening, connected or

@@ -88,6 +88,21 @@ void strv_sort(char **v)
 		qsort(v, strv_len(v), sizeof(char *), strv_cmp);
 }
 
+size_t str_fields(char *s, char sep, char **parts, size_t max)
+{
+	size_t n = 1;
+	parts[0] = s;
+	for (char *c = s; *c; c++) {
+		if (*c != sep)
+			continue;
+		*c = '\0';
+		if (n < max)
+			parts[n] = c + 1;
+		n++;
+	}
+	return n;
+}
+
 char *strv_join(char *const *v, const char *sep)
 {
 	struct strbuf sb;

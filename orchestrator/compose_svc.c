@@ -288,11 +288,9 @@ static bool mount_short(struct cctx *c, const struct ynode *n,
 			struct m_mount *m)
 {
 	_cleanup_free_ char *spec = xstrdup(n->s);
-	char *parts[4] = {0};
-	int np = 0;
-	for (char *p = spec, *tok; np < 4 && (tok = strsep(&p, ":"));)
-		parts[np++] = tok;
-	if (np == 4 || !*parts[0]) {
+	char *parts[3] = {0};
+	size_t np = str_fields(spec, ':', parts, 3);
+	if (np > 3 || !*parts[0]) {
 		cerr(c, n,
 		     "invalid volume \"%s\" (want [SOURCE:]TARGET[:MODE])",
 		     shown(n->s));

@@ -152,20 +152,24 @@ static const char *const restart_names[] = {"no", "always", "on-failure",
 static const char *const cond_names[] = {"service_started", "service_healthy",
 					 "service_completed_successfully"};
 
-/* devices in compose's long form: HOST[:CONTAINER[:PERMISSIONS]] becomes
+/* devices in compose's long form: HOST[:CONTAINER][:PERMISSIONS] becomes
  * source, target (the host path when not given) and permissions. */
 static json_t *devices_json(char *const *devices)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; devices[i]; i++) {
 		_cleanup_free_ char *copy = xstrdup(devices[i]);
-		char *rest = copy;
-		const char *src = strsep(&rest, ":");
-		const char *dst = rest ? strsep(&rest, ":") : NULL;
+		char *f[3] = {0};
+		/* HOST:PERMS is short for HOST:HOST:PERMS. */
+		if (str_fields(copy, ':', f, 3) == 2 && *f[1] &&
+		    strspn(f[1], "rwm") == strlen(f[1])) {
+			f[2] = f[1];
+			f[1] = NULL;
+		}
 		json_t *o = json_object();
-		set_str(o, "source", src);
-		set_str(o, "target", dst && *dst ? dst : src);
-		set_str(o, "permissions", rest && *rest ? rest : "rwm");
+		set_str(o, "source", f[0]);
+		set_str(o, "target", f[1] && *f[1] ? f[1] : f[0]);
+		set_str(o, "permissions", f[2] && *f[2] ? f[2] : "rwm");
 		json_array_append_new(a, o);
 	}
 	return a;

@@ -54,11 +54,9 @@ int rt_device_parse(const char *text, struct rt_device *d, struct orch_err *e)
 {
 	memset(d, 0, sizeof(*d));
 	_cleanup_free_ char *copy = xstrdup(text);
-	char *part[4] = {0};
-	size_t n = 0;
-	for (char *p = copy, *tok; n < 4 && (tok = strsep(&p, ":"));)
-		part[n++] = tok;
-	if (n > 3 || (n == 3 && part[2] == NULL))
+	char *part[3] = {0};
+	size_t n = str_fields(copy, ':', part, 3);
+	if (n > 3)
 		return err_set(e, EINVAL,
 			       "device \"%s\": want HOST[:CONTAINER][:PERMS]",
 			       text);

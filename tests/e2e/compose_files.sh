@@ -218,6 +218,8 @@ EOF
 out=$(cd "$Y" && "$B/orch" config 2>&1)
 check_match "a file mode prints as an octal string" 'mode: "0440"' "$out"
 check_match "devices print in the long form" 'source: /dev/fuse +target: /dev/fuse +permissions: rw +- source: /dev/null +target: /dev/null +permissions: rwm' "$(echo $out)"
+out2=$(cd "$Y" && sed "s#/dev/fuse:/dev/fuse:rw#/dev/fuse:r#" compose.yaml > c2.yaml && "$B/orch" -f c2.yaml config 2>&1)
+check_match "HOST:PERMS keeps the host path as the target" "source: /dev/fuse +target: /dev/fuse +permissions: r " "$(echo $out2)"
 case $out in *"bind: {}"*) fail "no empty bind: {}" "$out" ;; *) pass "no empty bind: {}" ;; esac
 echo "$out" > "$Y/out.yaml"
 check_eq "config reads its own output back unchanged" "$out" "$("$B/orch" -f "$Y/out.yaml" config 2>&1)"

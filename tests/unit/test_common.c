@@ -138,6 +138,21 @@ static void test_text_columns(void **state)
 	assert_int_equal(n, 2);
 }
 
+static void test_str_fields(void **state)
+{
+	(void)state;
+	char a[] = "x:y:z:w", b[] = "", c[] = "one";
+	char *f[3] = {0};
+	assert_int_equal(str_fields(a, ':', f, 3), 4);
+	assert_string_equal(f[0], "x");
+	assert_string_equal(f[1], "y");
+	assert_string_equal(f[2], "z");
+	assert_int_equal(str_fields(b, ':', f, 3), 1);
+	assert_string_equal(f[0], "");
+	assert_int_equal(str_fields(c, ':', f, 1), 1);
+	assert_string_equal(f[0], "one");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_strv_sb),
 		cmocka_unit_test(test_path_components),
 		cmocka_unit_test(test_text_columns),
+		cmocka_unit_test(test_str_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
