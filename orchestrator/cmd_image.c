@@ -67,7 +67,8 @@ static int image_usage(FILE *f, int code)
 	    "  tag SOURCE TARGET         Give an image another name\n"
 	    "  build [-t NAME] CONTEXT   Build an image from a "
 	    "Containerfile\n"
-	    "  pull [--platform P] REF   Pull an image from a registry\n");
+	    "  pull [--platform P] REF   Pull an image from a registry\n"
+	    "  push REF                  Push an image to a registry\n");
 	return code;
 }
 
@@ -426,6 +427,8 @@ int cmd_image(int argc, char **argv)
 		return cmd_image_build(argc - 1, argv + 1);
 	if (streq(sub, "pull"))
 		return cmd_image_pull(argc - 1, argv + 1);
+	if (streq(sub, "push"))
+		return cmd_image_push(argc - 1, argv + 1);
 	fprintf(stderr, "orch image: unknown command \"%s\"\n", sub);
 	return image_usage(stderr, 2);
 }

@@ -51,7 +51,8 @@ static const char *short_digest(const char *d)
 
 static void view_line_text(const struct view_line *l, char *buf, size_t n)
 {
-	if (l->total > 0 && l->done >= 0 && streq(l->status, "Downloading")) {
+	if (l->total > 0 && l->done >= 0 &&
+	    (streq(l->status, "Downloading") || streq(l->status, "Pushing"))) {
 		int width = 30;
 		int fill = (int)(l->done * width / l->total);
 		if (fill > width)
@@ -177,6 +178,153 @@ int cmd_image_pull(int argc, char **argv)
 			   : "Image is up to date for",
 	       ref);
 	return 0;
+}
+
+static bool svc_selected(const struct project *m, char *const *services,
+			 const struct service *s, bool with_deps, int depth);
+
+/* ---- orch image push, orch push ---------------------------------------- */
+
+/* Pushes ref, its layers' lines in view; the digest line as docker
+ * prints it unless quiet. */
+static int push_one(const char *ref, struct pull_view *view, bool quiet,
+		    struct orch_err *e)
+{
+	struct rt_push_opts o = {.progress = view_progress,
+				 .progress_ctx = view};
+	struct rt_push_result res;
+	int r = rt_image_push(ref, &o, &res, e);
+	if (r < 0 || quiet)
+		return r;
+	const char *colon = strrchr(ref, ':');
+	const char *tag = colon && !strchr(colon, '/') ? colon + 1 : "latest";
+	fprintf(view->out, "%s: digest: %s size: %lld\n", tag, res.digest,
+		(long long)res.size);
+	return 0;
+}
+
+static const char *push_usage = "image push [-q] NAME[:TAG]";
+
+int cmd_image_push(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"all-tags", no_argument, NULL, 'a'},
+	    {NULL, 0, NULL, 0}};
+	bool quiet = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qa", opts, NULL)) != -1) {
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'a') {
+			fprintf(stderr, "orch: image push: --all-tags is not "
+					"supported\n");
+			return 2;
+		} else
+			return cli_usage("image push", push_usage);
+	}
+	if (optind + 1 != argc)
+		return cli_usage("image push", push_usage);
+	const char *ref = argv[optind];
+	struct pull_view view;
+	view_init(&view, quiet);
+	if (!quiet) {
+		printf("The push refers to %s\n", ref);
+		fflush(stdout);
+	}
+	struct orch_err e = {0};
+	int r = push_one(ref, &view, quiet, &e);
+	view_free(&view);
+	if (r < 0) {
+		fprintf(stderr, "orch: image push: %s\n", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
+static const char *push_cmd_usage =
+    "push [--ignore-push-failures] [-q] [--include-deps] [SERVICE...]";
+
+int cmd_push(int argc, char **argv)
+{
+	enum { O_IGNORE = CLI_OPT_LOCAL, O_DEPS };
+	static const struct option lopts[] = {
+	    CLI_GLOBAL_LONGOPTS,
+	    {"ignore-push-failures", no_argument, NULL, O_IGNORE},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"include-deps", no_argument, NULL, O_DEPS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0}};
+	bool ignore = false, quiet = false, with_deps = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS, lopts,
+				NULL)) != -1) {
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return 2;
+		if (g)
+			continue;
+		if (c == O_IGNORE)
+			ignore = true;
+		else if (c == 'q')
+			quiet = true;
+		else if (c == O_DEPS)
+			with_deps = true;
+		else if (c == 'h') {
+			printf("Usage: orch %s\n", push_cmd_usage);
+			return 0;
+		} else
+			return cli_usage("push", push_cmd_usage);
+	}
+	struct project *m = NULL;
+	if (cli_load(&m, false) < 0)
+		return 1;
+	_cleanup_strv_ char **services = xcalloc(1, sizeof(char *));
+	for (int i = optind; i < argc; i++) {
+		if (!project_service(m, argv[i])) {
+			fprintf(stderr, "orch: no such service: %s\n", argv[i]);
+			project_free(m);
+			return 1;
+		}
+		strv_push(&services, argv[i]);
+	}
+	/* As compose: the services that are built and name their image;
+	 * each image once. */
+	struct pull_view view;
+	view_init(&view, quiet || !cli_progress_tty());
+	view.out = stderr;
+	_cleanup_strv_ char **done = xcalloc(1, sizeof(char *));
+	int failed = 0;
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		if (!s->image || !s->build.present ||
+		    !svc_selected(m, services, s, with_deps, 0))
+			continue;
+		/* The image, then the build's extra tags. */
+		for (size_t t = 0; t <= strv_len(s->build.tags); t++) {
+			const char *ref = t ? s->build.tags[t - 1] : s->image;
+			if (strv_contains(done, ref))
+				continue;
+			strv_push(&done, ref);
+			if (!quiet)
+				fprintf(stderr, " %s Pushing %s\n", s->name,
+					ref);
+			struct orch_err e = {0};
+			if (push_one(ref, &view, true, &e) < 0) {
+				fprintf(stderr, " %s %s %s\n", s->name,
+					ignore ? "Warning" : "Error", e.msg);
+				failed += !ignore;
+			} else if (!quiet) {
+				fprintf(stderr, " %s Pushed %s\n", s->name,
+					ref);
+			}
+		}
+	}
+	view_free(&view);
+	project_free(m);
+	return failed ? 1 : 0;
 }
 
 /* ---- services' images: pull_policy, `orch pull`, up's pulls ------------- */

@@ -9,6 +9,7 @@ static const struct orch_command commands[] = {
 	{"images", cmd_images, "List images"},
 	{"image", cmd_image, "Manage images"},
 	{"pull", cmd_pull, "Pull service images"},
+	{"push", cmd_push, "Push service images"},
 	{"login", cmd_login, "Log in to a registry"},
 	{"logout", cmd_logout, "Log out from a registry"},
 	{"volume", cmd_volume, "Manage volumes"},

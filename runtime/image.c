@@ -554,6 +554,13 @@ int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e)
 	return r;
 }
 
+int image_config_read(const char *id, char **data, size_t *len,
+		      struct orch_err *e)
+{
+	_cleanup_free_ char *p = image_path(id, "config.json");
+	return read_file(p, data, len, e);
+}
+
 int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e)
 {
 	struct rt_image *img;

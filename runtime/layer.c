@@ -171,12 +171,28 @@ int store_tmpdir(const char *what, char **out, int *lock, struct orch_err *e)
 
 struct pipeline {
 	int fd;
+	int keep_fd; /* the input is copied here as it is read, or -1 */
+	int keep_errno;
 	EVP_MD_CTX *blob, *diff;
 	struct archive *outer, *inner;
 	char inbuf[65536], midbuf[65536];
-	int64_t tar_bytes;
+	int64_t tar_bytes, blob_bytes;
 	char outer_err[512];
 };
+
+static void pipeline_keep(struct pipeline *p, const void *buf, size_t n)
+{
+	const char *c = buf;
+	while (p->keep_fd >= 0 && !p->keep_errno && n > 0) {
+		ssize_t w = RETRY_EINTR(write(p->keep_fd, c, n));
+		if (w <= 0) {
+			p->keep_errno = w < 0 ? errno : EIO;
+			return;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+}
 
 static ssize_t outer_read(struct archive *a, void *data, const void **buf)
 {
@@ -187,6 +203,8 @@ static ssize_t outer_read(struct archive *a, void *data, const void **buf)
 		return -1;
 	}
 	EVP_DigestUpdate(p->blob, p->inbuf, (size_t)n);
+	p->blob_bytes += n;
+	pipeline_keep(p, p->inbuf, (size_t)n);
 	*buf = p->inbuf;
 	return n;
 }
@@ -221,12 +239,14 @@ static void pipeline_close(struct pipeline *p)
 	free(p);
 }
 
-/* Takes fd over: pipeline_close closes it. */
-static int pipeline_open_fd(int fd, const char *path, struct pipeline **out,
-			    struct orch_err *e)
+/* Takes fd over: pipeline_close closes it.  Every byte read from fd is
+ * also written to keep_fd (unless -1). */
+static int pipeline_open_fd(int fd, int keep_fd, const char *path,
+			    struct pipeline **out, struct orch_err *e)
 {
 	struct pipeline *p = xcalloc(1, sizeof(*p));
 	p->fd = fd;
+	p->keep_fd = keep_fd;
 	p->blob = EVP_MD_CTX_new();
 	p->diff = EVP_MD_CTX_new();
 	if (!p->blob || !p->diff)
@@ -266,7 +286,7 @@ static int pipeline_open(const char *path, struct pipeline **out,
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, errno, "opening %s", path);
-	return pipeline_open_fd(fd, path, out, e);
+	return pipeline_open_fd(fd, -1, path, out, e);
 }
 
 /* Reads what follows the tar's end marker so that both digests cover the
@@ -293,7 +313,11 @@ static int pipeline_finish(struct pipeline *p, char blob[72], char diff[72],
 		if (n == 0)
 			break;
 		EVP_DigestUpdate(p->blob, buf, (size_t)n);
+		p->blob_bytes += n;
+		pipeline_keep(p, buf, (size_t)n);
 	}
+	if (p->keep_errno)
+		return err_sys(e, p->keep_errno, "keeping a copy of the layer");
 	unsigned char md[32];
 	unsigned int len;
 	EVP_MD_CTX *ctx[2] = {p->blob, p->diff};
@@ -648,9 +672,45 @@ static int extract_all(struct pipeline *p, int rootfd, bool overlay,
 	}
 }
 
-static int layer_extract_tmp(int fd, const char *path, const char *tmp,
-			     const struct layer_expect *want, char diff[72],
-			     struct orch_err *e)
+/* The layer's archive, kept as it came (blob, blob.json) so that a push
+ * sends the very bytes its digests name.  own is a file of the store's
+ * own (a build's tarball), linked rather than copied; anything else is
+ * copied as the pipeline reads it. */
+static int keep_open(const char *tmp, const char *own, int *fd,
+		     struct orch_err *e)
+{
+	_cleanup_free_ char *blob = path_join(tmp, "blob");
+	*fd = -1;
+	if (own && link(own, blob) == 0)
+		return 0;
+	*fd = open(blob, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return err_sys(e, errno, "creating %s", blob);
+	return 0;
+}
+
+static int keep_record(const char *tmp, const char *digest, int64_t size,
+		       int filter, struct orch_err *e)
+{
+	const char *comp = filter == ARCHIVE_FILTER_GZIP   ? "gzip"
+			   : filter == ARCHIVE_FILTER_ZSTD ? "zstd"
+			   : filter == ARCHIVE_FILTER_NONE ? "none"
+							   : NULL;
+	if (!comp)
+		return 0; /* kept, but never pushed as it is */
+	json_t *j = json_pack("{s:s,s:I,s:s}", "digest", digest, "size",
+			      (json_int_t)size, "compression", comp);
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	_cleanup_free_ char *path = path_join(tmp, "blob.json");
+	int r = write_file_atomic(path, text, strlen(text), 0644, e);
+	free(text);
+	return r;
+}
+
+static int layer_extract_tmp(int fd, const char *path, const char *own,
+			     const char *tmp, const struct layer_expect *want,
+			     char diff[72], struct orch_err *e)
 {
 	_cleanup_close_ int in = fd;
 	_cleanup_free_ char *diffdir = path_join(tmp, "diff");
@@ -660,15 +720,20 @@ static int layer_extract_tmp(int fd, const char *path, const char *tmp,
 	    open(diffdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return err_sys(e, errno, "opening %s", diffdir);
+	_cleanup_close_ int keep = -1;
+	int r = keep_open(tmp, own, &keep, e);
+	if (r < 0)
+		return r;
 	struct pipeline *p;
-	int r = pipeline_open_fd(move_fd(in), path, &p, e);
+	r = pipeline_open_fd(move_fd(in), keep, path, &p, e);
 	if (r < 0)
 		return r;
 	char blob[72];
 	r = extract_all(p, rootfd, true, path, e);
 	if (r == 0 && (r = pipeline_finish(p, blob, diff, e)) < 0)
 		err_wrap(e, "reading %s", path);
-	int64_t bytes = p->tar_bytes;
+	int64_t bytes = p->tar_bytes, blob_bytes = p->blob_bytes;
+	int filter = archive_filter_code(p->outer, 0);
 	pipeline_close(p);
 	if (r < 0)
 		return r;
@@ -684,6 +749,8 @@ static int layer_extract_tmp(int fd, const char *path, const char *tmp,
 	_cleanup_free_ char *sizef = path_join(tmp, "size");
 	_cleanup_free_ char *sz = xasprintf("%lld\n", (long long)bytes);
 	r = write_file_atomic(sizef, sz, strlen(sz), 0644, e);
+	if (r == 0)
+		r = keep_record(tmp, blob, blob_bytes, filter, e);
 	if (r < 0)
 		return r;
 	/* The tree must be on disk before the rename publishes it. */
@@ -706,8 +773,9 @@ int layer_store(const char *path, const struct layer_expect *want,
 	return layer_store_fd(fd, path, want, diff_id_out, e);
 }
 
-int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
-		   char **diff_id_out, struct orch_err *e)
+static int layer_store_own(int fd, const char *path, const char *own,
+			   const struct layer_expect *want, char **diff_id_out,
+			   struct orch_err *e)
 {
 	_cleanup_close_ int in = fd;
 	if (want && want->diff_id && layer_exists(want->diff_id)) {
@@ -725,7 +793,7 @@ int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
 	if (r < 0)
 		return r;
 	char diff[72];
-	r = layer_extract_tmp(move_fd(in), path, tmp, want, diff, e);
+	r = layer_extract_tmp(move_fd(in), path, own, tmp, want, diff, e);
 	if (r < 0) {
 		rm_rf(tmp, NULL);
 		return r;
@@ -741,6 +809,42 @@ int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
 	}
 	if (diff_id_out)
 		*diff_id_out = xstrdup(diff);
+	return 0;
+}
+
+int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
+		   char **diff_id_out, struct orch_err *e)
+{
+	return layer_store_own(fd, path, NULL, want, diff_id_out, e);
+}
+
+int layer_blob_get(const char *diff_id, struct layer_blob *b,
+		   struct orch_err *e)
+{
+	memset(b, 0, sizeof(*b));
+	_cleanup_free_ char *meta = xasprintf("%s/layers/%s/blob.json",
+					      orch_root(), digest_hex(diff_id));
+	json_error_t je;
+	json_t *j = json_load_file(meta, 0, &je);
+	const char *dg = json_string_value(json_object_get(j, "digest"));
+	const char *comp =
+	    json_string_value(json_object_get(j, "compression"));
+	json_int_t size = json_integer_value(json_object_get(j, "size"));
+	if (!dg || !digest_valid(dg) || !comp || size < 0) {
+		json_decref(j);
+		return err_set(e, ENOENT,
+			       "layer %s: its archive is not kept in the store "
+			       "(stored by an older orch, or in a form that "
+			       "cannot be sent): pull or build the image "
+			       "again",
+			       diff_id);
+	}
+	snprintf(b->digest, sizeof(b->digest), "%s", dg);
+	snprintf(b->compression, sizeof(b->compression), "%s", comp);
+	b->size = size;
+	b->path = xasprintf("%s/layers/%s/blob", orch_root(),
+			    digest_hex(diff_id));
+	json_decref(j);
 	return 0;
 }
 
@@ -945,8 +1049,12 @@ int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e)
 	_cleanup_free_ char *tarpath = path_join(tmp, "layer.tar");
 	size_t entries = 0;
 	r = write_upper_tar(upper, tarpath, &entries, e);
+	int fd = r == 0 && entries > 0 ? open(tarpath, O_RDONLY | O_CLOEXEC)
+					: -1;
 	if (r == 0 && entries > 0)
-		r = layer_store(tarpath, NULL, diff_id, e);
+		r = fd < 0 ? err_sys(e, errno, "opening %s", tarpath)
+			   : layer_store_own(fd, tarpath, tarpath, NULL,
+					     diff_id, e);
 	rm_rf(tmp, NULL);
 	if (r < 0)
 		return err_wrap(e, "making a layer of %s", upper);

@@ -37,33 +37,6 @@ struct pull {
 
 static void pulled_mark(const char *ref);
 
-/* ---- bounded parallelism ----------------------------------------------- */
-
-static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t slots_cond = PTHREAD_COND_INITIALIZER;
-static int slots_used, slots_max;
-
-static void slot_take(void)
-{
-	pthread_mutex_lock(&slots_lock);
-	if (!slots_max) {
-		const char *v = getenv("ORCH_PULL_JOBS");
-		slots_max = v && atoi(v) > 0 ? atoi(v) : 4;
-	}
-	while (slots_used >= slots_max)
-		pthread_cond_wait(&slots_cond, &slots_lock);
-	slots_used++;
-	pthread_mutex_unlock(&slots_lock);
-}
-
-static void slot_give(void)
-{
-	pthread_mutex_lock(&slots_lock);
-	slots_used--;
-	pthread_cond_signal(&slots_cond);
-	pthread_mutex_unlock(&slots_lock);
-}
-
 /* ---- small helpers ----------------------------------------------------- */
 
 static void digest_of(const void *data, size_t len, char out[72])
@@ -371,10 +344,10 @@ static void *layer_job_run(void *arg)
 	} else if (atomic_load(&j->p->failed)) {
 		j->rc = -ECANCELED;
 	} else {
-		slot_take();
+		reg_slot_take();
 		progress(j->p, j->blob, "Downloading", 0, j->size);
 		j->rc = layer_fetch(j, &j->err);
-		slot_give();
+		reg_slot_give();
 		if (j->rc == 0)
 			progress(j->p, j->blob, "Pull complete", j->size,
 				 j->size);

@@ -31,12 +31,43 @@ struct reg_client {
 	struct auth_challenge chal;
 	pthread_mutex_t lock; /* token and chal */
 	char *token;
+	/* Held while a token is asked for: parallel requests wait for it
+	 * rather than each asking. */
+	pthread_mutex_t token_fetch;
+	char **extra_scopes; /* asked for with the repository's */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- bounded parallelism ----------------------------------------------- */
+
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slots_cond = PTHREAD_COND_INITIALIZER;
+static int slots_used, slots_max;
+
+void reg_slot_take(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	if (!slots_max) {
+		const char *v = getenv("ORCH_PULL_JOBS");
+		slots_max = v && atoi(v) > 0 ? atoi(v) : 4;
+	}
+	while (slots_used >= slots_max)
+		pthread_cond_wait(&slots_cond, &slots_lock);
+	slots_used++;
+	pthread_mutex_unlock(&slots_lock);
+}
+
+void reg_slot_give(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	slots_used--;
+	pthread_cond_signal(&slots_cond);
+	pthread_mutex_unlock(&slots_lock);
 }
 
 /* ---- pure helpers ------------------------------------------------------ */
@@ -574,8 +605,9 @@ static int fetch_token(struct reg_client *c, const char *scope,
 		curl_free(s);
 		sep = '&';
 	}
-	if (scope) {
-		char *s = curl_easy_escape(h, scope, 0);
+	for (size_t i = 0; scope && i <= strv_len(c->extra_scopes); i++) {
+		const char *one = i ? c->extra_scopes[i - 1] : scope;
+		char *s = curl_easy_escape(h, one, 0);
 		sb_printf(&url, "%cscope=%s", sep, s);
 		curl_free(s);
 		sep = '&';
@@ -667,8 +699,13 @@ int reg_do(struct reg_client *c, const struct reg_req *rq,
 		bool had_token = c->token != NULL;
 		pthread_mutex_unlock(&c->lock);
 		if (need_token) {
+			pthread_mutex_lock(&c->token_fetch);
+			pthread_mutex_lock(&c->lock);
+			need_token = !c->token;
+			pthread_mutex_unlock(&c->lock);
 			_cleanup_free_ char *scope = repo_scope(c);
-			int r = fetch_token(c, scope, e);
+			int r = need_token ? fetch_token(c, scope, e) : 0;
+			pthread_mutex_unlock(&c->token_fetch);
 			if (r < 0)
 				return r;
 			had_token = true;
@@ -769,6 +806,7 @@ int reg_open(const char *domain, const char *path, const char *actions,
 {
 	struct reg_client *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->token_fetch, NULL);
 	c->domain = xstrdup(domain);
 	c->host = xstrdup(streq(domain, "docker.io") ? "registry-1.docker.io"
 						     : domain);
@@ -810,7 +848,23 @@ void reg_close(struct reg_client *c)
 	free(c->token);
 	auth_challenge_clear(&c->chal);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->token_fetch);
+	strv_free(c->extra_scopes);
 	free(c);
+}
+
+void reg_add_scope(struct reg_client *c, const char *scope)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->extra_scopes)
+		c->extra_scopes = xcalloc(1, sizeof(char *));
+	if (!strv_contains(c->extra_scopes, scope)) {
+		strv_push(&c->extra_scopes, scope);
+		/* The next request asks for a token that covers it. */
+		free(c->token);
+		c->token = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 const char *reg_domain(const struct reg_client *c)

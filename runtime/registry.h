@@ -58,6 +58,9 @@ int reg_open(const char *domain, const char *path, const char *actions,
 	     struct orch_err *e);
 void reg_close(struct reg_client *c);
 const char *reg_domain(const struct reg_client *c);
+/* Another scope the client's tokens should cover ("repository:R:pull",
+ * to mount R's blobs). */
+void reg_add_scope(struct reg_client *c, const char *scope);
 /* Verifies that the registry accepts the client's credentials. */
 int reg_check_login(struct reg_client *c, struct orch_err *e);
 
@@ -105,6 +108,11 @@ int reg_do(struct reg_client *c, const struct reg_req *req,
  * 404 names what, others quote the registry's error message. */
 int reg_fail(struct reg_client *c, const struct reg_resp *resp,
 	     const char *what, struct orch_err *e);
+
+/* A slot among the transfers the process runs at once (ORCH_PULL_JOBS,
+ * 4), taken for the time of one blob's transfer. */
+void reg_slot_take(void);
+void reg_slot_give(void);
 
 /* ---- configuration ($ORCH_ROOT/registries.json) ------------------------ */
 

@@ -290,6 +290,25 @@ struct rt_pull_result {
  * name:tag and name@digest) only once everything is verified. */
 int rt_image_pull(const char *ref, const struct rt_pull_opts *o,
 		  struct rt_pull_result *res, struct orch_err *e);
+struct rt_push_opts {
+	rt_progress_fn progress; /* per layer: "Preparing", "Pushing",
+				    "Pushed", "Layer already exists",
+				    "Mounted from REPO" */
+	void *progress_ctx;
+};
+
+struct rt_push_result {
+	char digest[136]; /* "sha256:..." of the manifest pushed */
+	int64_t size;	  /* of the manifest */
+};
+
+/* Pushes the store's image ref (name:tag, its registry from the name)
+ * to its registry: layers as they were stored (gzip when they came
+ * uncompressed), skipping blobs the registry has, the config, then the
+ * manifest under the tag.  The image is then also known as
+ * name@digest. */
+int rt_image_push(const char *ref, const struct rt_push_opts *o,
+		  struct rt_push_result *res, struct orch_err *e);
 /* When ref was last pulled (unix seconds), 0 when never. */
 int64_t rt_image_pulled_at(const char *ref);
 /* Checks user/pass with registry (NULL: docker.io) and stores them in the

@@ -92,6 +92,17 @@ int layer_store(const char *path, const struct layer_expect *want,
 int layer_store_fd(int fd, const char *path, const struct layer_expect *want,
 		   char **diff_id_out, struct orch_err *e);
 
+/* The archive a layer was stored from, kept beside it (a pull's blob as
+ * the registry sent it, a build's or a load's tarball). */
+struct layer_blob {
+	char digest[72];     /* "sha256:<hex>" of the file */
+	char compression[8]; /* "gzip", "zstd" or "none" */
+	int64_t size;
+	char *path;
+};
+int layer_blob_get(const char *diff_id, struct layer_blob *b,
+		   struct orch_err *e);
+
 /* Unpacks a plain archive (a docker-save or OCI tarball) into dest with
  * the same path checks, regular files and directories only. */
 int archive_unpack_plain(const char *path, const char *dest,
@@ -101,6 +112,10 @@ int archive_unpack_plain(const char *path, const char *dest,
  * tags it with each of refs. */
 int image_store_config(const char *config, size_t len, char *const *refs,
 		       char id[65], struct orch_err *e);
+
+/* The raw bytes of image id's config (their sha256 is id). */
+int image_config_read(const char *id, char **data, size_t *len,
+		      struct orch_err *e);
 
 /* A private scratch directory under $ORCH_ROOT/tmp, locked (*lock) for
  * as long as the caller keeps *lock open; those of dead owners are

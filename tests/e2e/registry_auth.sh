@@ -53,6 +53,9 @@ check_eq "credentials stored as docker does (base64 user:password)" "$(printf al
 $O image pull "$R/bb:v1" >/dev/null 2>"$W/err"
 check_eq "pull with stored credentials: exit 0" 0 $?
 check_match "pulled" "^$R/bb +v1 " "$($O images)"
+$O image tag "$R/bb:v1" "$R/mine:v1"
+$O image push "$R/mine:v1" >/dev/null 2>"$W/err"
+check_eq "push with stored Basic credentials: exit 0" 0 $?
 check_eq "logout" "Removing login credentials for $R" "$($O logout "$R")"
 check_eq "logout again" "Not logged in to $R" "$($O logout "$R")"
 $O image rm "$R/bb:v1" >/dev/null
@@ -97,5 +100,18 @@ check_eq "pull with a bearer token: exit 0" 0 $?
 check_match "pulled the 2-layer image" "^$RT/team/two +v1 " "$($O images)"
 check_eq "one token for the repository, reused for every blob" \
 	"token repository:team/two:pull" "$(cat "$T/tokens.log")"
+$O image tag "$RT/team/two:v1" "$RT/team/copy:v1"
+: >"$T/tokens.log"
+$O image push "$RT/team/copy:v1" >"$W/out" 2>"$W/err"
+rc=$?
+check_eq "push with a bearer token: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || sed "s/^/  /" "$W/err"
+check_eq "one token, for pushing there and reading where the image came from" \
+	"token repository:team/copy:pull,push repository:team/two:pull" "$(cat "$T/tokens.log")"
+check_match "its layers are mounted from there" "Mounted from team/two" "$(cat "$W/out")"
+$O logout "$RT" >/dev/null
+$O image push "$RT/team/copy:v1" >/dev/null 2>"$W/err"
+check_eq "anonymous push: exit 1" 1 $?
+check_match "anonymous push: names the registry and orch login" "$RT.*orch login $RT" "$(cat "$W/err")"
 
 finish
