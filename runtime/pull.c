@@ -483,11 +483,13 @@ static int pull_record(struct pull *p, struct rt_pull_result *res,
 	return image_store_config(p->config, p->config_len, refs, res->id, e);
 }
 
-static int pull_run(struct pull *p, struct rt_pull_result *res,
-		    struct orch_err *e)
+/* Pulls from one endpoint (a mirror, or the registry). */
+static int pull_from(struct pull *p, const struct reg_endpoint *ep,
+		     struct rt_pull_result *res, struct orch_err *e)
 {
-	int r =
-	    reg_open(p->ref.domain, p->ref.path, "pull", NULL, NULL, &p->c, e);
+	reg_close(p->c);
+	p->c = NULL;
+	int r = reg_open(ep->domain, ep->path, "pull", NULL, NULL, &p->c, e);
 	if (r < 0)
 		return r;
 	json_t *m = NULL;
@@ -520,6 +522,29 @@ static int pull_run(struct pull *p, struct rt_pull_result *res,
 	}
 	json_decref(cfg);
 	json_decref(m);
+	return r;
+}
+
+/* The mirrors first, then the registry: a mirror that fails (down, or
+ * without the image) is passed over, and the registry's own answer is
+ * the one reported. */
+static int pull_run(struct pull *p, struct rt_pull_result *res,
+		    struct orch_err *e)
+{
+	struct reg_endpoints eps;
+	int r = registry_endpoints(p->ref.domain, p->ref.path, &eps, e);
+	for (size_t i = 0; r == 0 && i < eps.n; i++) {
+		struct orch_err me = {0};
+		r = pull_from(p, &eps.v[i], res, eps.v[i].mirror ? &me : e);
+		if (r < 0 && eps.v[i].mirror) {
+			log_info("%s: mirror %s: %s; trying the next", p->name,
+				 eps.v[i].domain, me.msg);
+			r = 0;
+			continue;
+		}
+		break;
+	}
+	registry_endpoints_clear(&eps);
 	return r;
 }
 

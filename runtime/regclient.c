@@ -2,8 +2,8 @@
  *
  * A client is one repository of one registry.  Opening it pings /v2/:
  * that chooses the scheme (https; plain http only for localhost,
- * 127.0.0.0/8, [::1] and the registries listed as insecure in
- * $ORCH_ROOT/registries.json) and learns the registry's challenge.  Basic
+ * 127.0.0.0/8, [::1] and the registries configured as insecure, see
+ * regconf.c) and learns the registry's challenge.  Basic
  * credentials (from the docker config) are sent as they are; a Bearer
  * challenge is answered with a token from its realm, scoped to the
  * repository, and that token is reused for every request of the client
@@ -147,20 +147,6 @@ int auth_challenge_parse(const char *hdr, struct auth_challenge *c)
 }
 
 /* ---- configuration ----------------------------------------------------- */
-
-bool registry_insecure(const char *domain)
-{
-	_cleanup_free_ char *p = path_join(orch_root(), "registries.json");
-	json_t *j = json_load_file(p, 0, NULL);
-	bool found = false;
-	size_t i;
-	json_t *v;
-	json_array_foreach(json_object_get(j, "insecure-registries"), i, v)
-	    found = found ||
-		    (json_is_string(v) && streq(json_string_value(v), domain));
-	json_decref(j);
-	return found;
-}
 
 /* The first certs.d directory that has files for domain. */
 static void find_certs(struct reg_client *c)

@@ -114,10 +114,29 @@ int reg_fail(struct reg_client *c, const struct reg_resp *resp,
 void reg_slot_take(void);
 void reg_slot_give(void);
 
-/* ---- configuration ($ORCH_ROOT/registries.json) ------------------------ */
+/* ---- configuration (regconf.c) ------------------------------------------ */
 
-/* Whether domain is listed in "insecure-registries". */
-bool registry_insecure(const char *domain);
+/* Whether host[:port] may be reached without TLS verification (and over
+ * plain http): "insecure-registries" of $ORCH_ROOT/registries.json, or
+ * insecure = true in registries.conf. */
+bool registry_insecure(const char *host);
+
+/* Where a pull of domain/path goes, in order: the mirrors configured for
+ * it, then the registry itself (its location may be rewritten by
+ * registries.conf). */
+struct reg_endpoint {
+	char *domain; /* host[:port] */
+	char *path;   /* the repository there */
+	bool mirror;
+};
+struct reg_endpoints {
+	struct reg_endpoint *v;
+	size_t n;
+};
+/* Fails when registries.conf blocks the registry. */
+int registry_endpoints(const char *domain, const char *path,
+		       struct reg_endpoints *out, struct orch_err *e);
+void registry_endpoints_clear(struct reg_endpoints *eps);
 
 /* ---- pure helpers (regclient.c), unit-tested --------------------------- */
 

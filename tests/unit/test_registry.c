@@ -87,12 +87,82 @@ static void test_platform_pick(void **state)
 	json_decref(m);
 }
 
+/* registries.conf as podman users write it, and registries.json. */
+static void test_endpoints(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/orch-regconf-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	setenv("ORCH_ROOT", dir, 1);
+	char *conf = xasprintf("%s/registries.conf", dir);
+	const char *text =
+	    "unqualified-search-registries = [\n  \"docker.io\",\n]\n"
+	    "[[registry]]\n"
+	    "prefix = \"example.com/team\"  # rewritten\n"
+	    "location = 'internal.lan:5000/mirror/team'\n"
+	    "[[registry.mirror]]\n"
+	    "location = \"cache.lan\"\n"
+	    "insecure = true\n"
+	    "[[registry]]\n"
+	    "location = \"blocked.lan\"\n"
+	    "blocked = true\n"
+	    "[aliases]\n"
+	    "\"location\" = \"not-a-registry\"\n";
+	assert_int_equal(write_file_atomic(conf, text, strlen(text), 0644,
+					   NULL),
+			 0);
+	setenv("CONTAINERS_REGISTRIES_CONF", conf, 1);
+	char *json = xasprintf("%s/registries.json", dir);
+	const char *j = "{\"registry-mirrors\": [\"https://hub.lan/\"]}";
+	assert_int_equal(write_file_atomic(json, j, strlen(j), 0644, NULL), 0);
+
+	struct reg_endpoints eps;
+	struct orch_err e = {0};
+	assert_int_equal(
+	    registry_endpoints("example.com", "team/app", &eps, &e), 0);
+	assert_int_equal(eps.n, 2);
+	assert_string_equal(eps.v[0].domain, "cache.lan");
+	assert_string_equal(eps.v[0].path, "app");
+	assert_true(eps.v[0].mirror);
+	assert_string_equal(eps.v[1].domain, "internal.lan:5000");
+	assert_string_equal(eps.v[1].path, "mirror/team/app");
+	assert_false(eps.v[1].mirror);
+	registry_endpoints_clear(&eps);
+	/* "example.com/teams" is not under the prefix "example.com/team". */
+	assert_int_equal(
+	    registry_endpoints("example.com", "teams/app", &eps, &e), 0);
+	assert_int_equal(eps.n, 1);
+	assert_string_equal(eps.v[0].domain, "example.com");
+	registry_endpoints_clear(&eps);
+	assert_int_equal(
+	    registry_endpoints("docker.io", "library/busybox", &eps, &e), 0);
+	assert_int_equal(eps.n, 2);
+	assert_string_equal(eps.v[0].domain, "hub.lan");
+	assert_string_equal(eps.v[0].path, "library/busybox");
+	assert_string_equal(eps.v[1].domain, "docker.io");
+	registry_endpoints_clear(&eps);
+	assert_int_equal(registry_endpoints("blocked.lan", "a", &eps, &e),
+			 -EACCES);
+	assert_non_null(strstr(e.msg, "blocked"));
+	assert_true(registry_insecure("cache.lan"));
+	assert_false(registry_insecure("internal.lan:5000"));
+	assert_false(registry_insecure("not-a-registry"));
+
+	unsetenv("CONTAINERS_REGISTRIES_CONF");
+	unlink(conf);
+	unlink(json);
+	rmdir(dir);
+	free(conf);
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_challenge_bearer),
 	    cmocka_unit_test(test_challenge_basic_and_odd),
 	    cmocka_unit_test(test_platform_pick),
+	    cmocka_unit_test(test_endpoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
