@@ -109,6 +109,21 @@ check_eq "push with a bearer token: exit 0" 0 "$rc"
 check_eq "one token, for pushing there and reading where the image came from" \
 	"token repository:team/copy:pull,push repository:team/two:pull" "$(cat "$T/tokens.log")"
 check_match "its layers are mounted from there" "Mounted from team/two" "$(cat "$W/out")"
+# Blobs redirected to another host (object storage): followed, and the
+# token is not sent there.
+RP=127.0.0.1:5445
+python3 "$TOP/tests/fixtures/redirect-proxy.py" "$RP" "$RT" 127.0.0.2:5446 "$T/token" \
+	"$T/blobs.log" 2>"$T/redirect.err" &
+on_exit "kill $!"
+wait_for 5 curl -s -o /dev/null "http://$RP/v2/" || fail "the redirecting front listens"
+echo t0ken | $O login -u bob --password-stdin "$RP" >/dev/null 2>"$W/err"
+ORCH_ROOT=$T/redirected $O image pull "$RP/team/two:v1" >/dev/null 2>"$W/err"
+rc=$?
+check_eq "pull with blobs redirected to another host: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || sed "s/^/  /" "$W/err"
+check_eq "both layers (and the config) came from the blob host" 3 "$(wc -l <"$T/blobs.log")"
+check_eq "without the registry's credentials" 0 "$(grep -c 'auth=yes' "$T/blobs.log")"
+$O logout "$RP" >/dev/null
 $O logout "$RT" >/dev/null
 $O image push "$RT/team/copy:v1" >/dev/null 2>"$W/err"
 check_eq "anonymous push: exit 1" 1 $?
