@@ -690,7 +690,8 @@ static int keep_open(const char *tmp, const char *own, int *fd,
 }
 
 static int keep_record(const char *tmp, const char *digest, int64_t size,
-		       int filter, struct orch_err *e)
+		       int filter, const struct layer_expect *want,
+		       struct orch_err *e)
 {
 	const char *comp = filter == ARCHIVE_FILTER_GZIP   ? "gzip"
 			   : filter == ARCHIVE_FILTER_ZSTD ? "zstd"
@@ -700,6 +701,12 @@ static int keep_record(const char *tmp, const char *digest, int64_t size,
 		return 0; /* kept, but never pushed as it is */
 	json_t *j = json_pack("{s:s,s:I,s:s}", "digest", digest, "size",
 			      (json_int_t)size, "compression", comp);
+	if (want && want->foreign_type) {
+		json_object_set_new(j, "foreignType",
+				    json_string(want->foreign_type));
+		if (want->foreign_urls)
+			json_object_set(j, "foreignUrls", want->foreign_urls);
+	}
 	char *text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	_cleanup_free_ char *path = path_join(tmp, "blob.json");
@@ -750,7 +757,7 @@ static int layer_extract_tmp(int fd, const char *path, const char *own,
 	_cleanup_free_ char *sz = xasprintf("%lld\n", (long long)bytes);
 	r = write_file_atomic(sizef, sz, strlen(sz), 0644, e);
 	if (r == 0)
-		r = keep_record(tmp, blob, blob_bytes, filter, e);
+		r = keep_record(tmp, blob, blob_bytes, filter, want, e);
 	if (r < 0)
 		return r;
 	/* The tree must be on disk before the rename publishes it. */
@@ -844,8 +851,21 @@ int layer_blob_get(const char *diff_id, struct layer_blob *b,
 	b->size = size;
 	b->path = xasprintf("%s/layers/%s/blob", orch_root(),
 			    digest_hex(diff_id));
+	const char *ft = json_string_value(json_object_get(j, "foreignType"));
+	if (ft) {
+		b->foreign_type = xstrdup(ft);
+		b->foreign_urls = json_incref(json_object_get(j, "foreignUrls"));
+	}
 	json_decref(j);
 	return 0;
+}
+
+void layer_blob_clear(struct layer_blob *b)
+{
+	free(b->path);
+	free(b->foreign_type);
+	json_decref(b->foreign_urls);
+	memset(b, 0, sizeof(*b));
 }
 
 int archive_unpack_plain(const char *path, const char *dest, struct orch_err *e)

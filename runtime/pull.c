@@ -238,6 +238,8 @@ static bool layer_type_known(const char *mt)
 struct layer_job {
 	struct pull *p;
 	const char *blob, *diff_id;
+	const char *foreign_type; /* a foreign layer's media type */
+	json_t *urls;		  /* where a foreign layer may be found */
 	int64_t size;
 	pthread_t thread;
 	int rc;
@@ -261,24 +263,58 @@ static int on_layer_progress(void *ctx, int64_t done)
 	return 0;
 }
 
+/* As docker: a foreign layer is fetched from the URLs its descriptor
+ * gives (without the registry's credentials), the registry being the
+ * last resort.  A URL that does not answer 200 is passed over; one that
+ * breaks off mid-way fails the layer (the bytes are already read). */
 static void *layer_transfer(void *arg)
 {
 	struct layer_job *j = arg;
-	_cleanup_free_ char *url = xasprintf("blobs/%s", j->blob);
 	_cleanup_free_ char *what =
 	    xasprintf("%s: layer %s", j->p->name, j->blob);
-	struct reg_req rq = {.url = url,
-			     .to_sink = true,
-			     .sink_fd = j->sink,
-			     .sink_size = j->size > 0 ? j->size : -1,
-			     .progress = on_layer_progress,
-			     .progress_ctx = j,
-			     .what = what};
-	struct reg_resp resp;
-	j->xrc = reg_do(j->p->c, &rq, &resp, &j->xerr);
-	if (j->xrc == 0 && resp.status != 200 && resp.status != 206)
-		j->xrc = reg_fail(j->p->c, &resp, what, &j->xerr);
-	reg_resp_clear(&resp);
+	size_t n_urls = j->foreign_type ? json_array_size(j->urls) : 0;
+	for (size_t i = 0; i <= n_urls; i++) {
+		const char *foreign =
+		    i < n_urls ? json_string_value(json_array_get(j->urls, i))
+			       : NULL;
+		if (i < n_urls && (!foreign || (!startswith(foreign, "http://") &&
+						!startswith(foreign,
+							    "https://"))))
+			continue;
+		_cleanup_free_ char *url =
+		    foreign ? xstrdup(foreign) : xasprintf("blobs/%s", j->blob);
+		struct reg_req rq = {.url = url,
+				     .anonymous = foreign != NULL,
+				     .to_sink = true,
+				     .sink_fd = j->sink,
+				     .sink_size = j->size > 0 ? j->size : -1,
+				     .progress = on_layer_progress,
+				     .progress_ctx = j,
+				     .what = what};
+		struct reg_resp resp;
+		struct orch_err fe = {0};
+		j->xrc = reg_do(j->p->c, &rq, &resp, foreign ? &fe : &j->xerr);
+		bool ok = j->xrc == 0 &&
+			  (resp.status == 200 || resp.status == 206);
+		if (foreign && !ok && j->xrc == 0) {
+			log_info("%s: %s answered HTTP %ld; trying the next",
+				 what, foreign, resp.status);
+			reg_resp_clear(&resp);
+			continue;
+		}
+		if (foreign && j->xrc < 0 && fe.code != EPIPE && fe.code != EFBIG) {
+			log_info("%s: %s: %s; trying the next", what, foreign,
+				 fe.msg);
+			reg_resp_clear(&resp);
+			continue;
+		}
+		if (foreign && j->xrc < 0)
+			j->xerr = fe;
+		if (j->xrc == 0 && !ok)
+			j->xrc = reg_fail(j->p->c, &resp, what, &j->xerr);
+		reg_resp_clear(&resp);
+		break;
+	}
 	close(j->sink);
 	return NULL;
 }
@@ -300,7 +336,9 @@ static int layer_fetch(struct layer_job *j, struct orch_err *e)
 	_cleanup_free_ char *what =
 	    xasprintf("%s: layer %s", j->p->name, j->blob);
 	struct layer_expect want = {.diff_id = j->diff_id,
-				    .blob_digest = j->blob};
+				    .blob_digest = j->blob,
+				    .foreign_type = j->foreign_type,
+				    .foreign_urls = j->urls};
 	r = layer_store_fd(sv[0], what, &want, NULL, e);
 	pthread_join(t, NULL);
 	if (j->xrc < 0) {
@@ -375,6 +413,12 @@ static int pull_layers(struct pull *p, json_t *layers, json_t *diff_ids,
 		j->blob = json_get_str(d, "digest");
 		j->diff_id = json_string_value(json_array_get(diff_ids, i));
 		j->size = json_integer_value(json_object_get(d, "size"));
+		const char *mt = json_get_str(d, "mediaType");
+		if (mt && (streq(mt, MT_DOCKER_FOREIGN) ||
+			   startswith(mt, MT_OCI_LAYER_ND))) {
+			j->foreign_type = mt;
+			j->urls = json_object_get(d, "urls");
+		}
 		progress(p, j->blob, "Waiting", -1, -1);
 		int pr = pthread_create(&j->thread, NULL, layer_job_run, j);
 		if (pr != 0) {

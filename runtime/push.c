@@ -275,7 +275,8 @@ static int blob_push(struct push *p, struct push_layer *l, const char *digest,
 static int layer_prepare(struct push_layer *l, struct orch_err *e)
 {
 	int r = layer_blob_get(l->diff_id, &l->blob, e);
-	if (r < 0 || !streq(l->blob.compression, "none"))
+	if (r < 0 || l->blob.foreign_type ||
+	    !streq(l->blob.compression, "none"))
 		return r;
 	r = store_tmpdir("push", &l->tmp, &l->tmp_lock, e);
 	if (r < 0)
@@ -295,7 +296,11 @@ static void *layer_push_run(void *arg)
 	} else {
 		progress(p, l->diff_id, "Preparing", -1, -1);
 		l->rc = layer_prepare(l, &l->err);
-		if (l->rc == 0)
+		/* As docker: a foreign layer is named, not sent. */
+		if (l->rc == 0 && l->blob.foreign_type)
+			progress(p, l->diff_id, "Skipped foreign layer", -1,
+				 -1);
+		else if (l->rc == 0)
 			l->rc = blob_push(p, l, l->blob.digest, l->blob.size,
 					  l->blob.path, NULL, &l->err);
 	}
@@ -344,7 +349,7 @@ static void layers_free(struct push_layer *ls, size_t n)
 		free(ls[i].tmp);
 		if (ls[i].tmp_lock >= 0)
 			close(ls[i].tmp_lock);
-		free(ls[i].blob.path);
+		layer_blob_clear(&ls[i].blob);
 	}
 	free(ls);
 }
@@ -356,19 +361,26 @@ static char *manifest_make(const struct push_layer *ls, size_t n,
 			   const char **mt)
 {
 	bool oci = false;
-	for (size_t i = 0; i < n; i++)
-		oci = oci || !streq(ls[i].blob.compression, "gzip");
+	for (size_t i = 0; i < n; i++) {
+		const char *ft = ls[i].blob.foreign_type;
+		oci = oci || (ft ? !streq(ft, MT_DOCKER_FOREIGN)
+				 : !streq(ls[i].blob.compression, "gzip"));
+	}
 	*mt = oci ? MT_OCI_MANIFEST : MT_DOCKER_MANIFEST;
 	json_t *layers = json_array();
 	for (size_t i = 0; i < n; i++) {
+		const struct layer_blob *b = &ls[i].blob;
 		_cleanup_free_ char *lmt =
-		    oci ? xasprintf("%s+%s", MT_OCI_LAYER,
-				    ls[i].blob.compression)
-			: xstrdup(MT_DOCKER_LAYER);
-		json_array_append_new(
-		    layers, json_pack("{s:s,s:I,s:s}", "mediaType", lmt, "size",
-				      (json_int_t)ls[i].blob.size, "digest",
-				      ls[i].blob.digest));
+		    b->foreign_type ? xstrdup(b->foreign_type)
+		    : !oci	    ? xstrdup(MT_DOCKER_LAYER)
+		    : streq(b->compression, "none")
+			? xstrdup(MT_OCI_LAYER)
+			: xasprintf("%s+%s", MT_OCI_LAYER, b->compression);
+		json_t *d = json_pack("{s:s,s:I,s:s}", "mediaType", lmt, "size",
+				      (json_int_t)b->size, "digest", b->digest);
+		if (b->foreign_urls)
+			json_object_set(d, "urls", b->foreign_urls);
+		json_array_append_new(layers, d);
 	}
 	json_t *m = json_pack(
 	    "{s:i,s:s,s:{s:s,s:I,s:s},s:o}", "schemaVersion", 2, "mediaType",

@@ -83,6 +83,7 @@ typedef int (*reg_progress_fn)(void *ctx, int64_t done);
 struct reg_req {
 	const char *method; /* GET (default), HEAD, PUT, POST, PATCH */
 	const char *url;    /* absolute, or relative to /v2/<repo>/ */
+	bool anonymous;	    /* no credentials (a URL outside the registry) */
 	const char *accept;
 	const char *content_type;
 	const void *body; /* uploads: from memory */

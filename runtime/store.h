@@ -78,6 +78,10 @@ int64_t layer_size(const char *diff_id);
 struct layer_expect {
 	const char *diff_id;	 /* "sha256:<hex>" the tar must hash to */
 	const char *blob_digest; /* "sha256:<hex>" the file must hash to */
+	/* A foreign (non-distributable) layer's descriptor, as the manifest
+	 * gave it: kept, so that a push names it instead of sending it. */
+	const char *foreign_type;
+	json_t *foreign_urls;
 };
 /* Extracts a (possibly gzip/zstd compressed) layer tarball into the store
  * once, verifying the digests given while reading; *diff_id_out (may be
@@ -99,7 +103,10 @@ struct layer_blob {
 	char compression[8]; /* "gzip", "zstd" or "none" */
 	int64_t size;
 	char *path;
+	char *foreign_type; /* a foreign layer's media type, else NULL */
+	json_t *foreign_urls;
 };
+void layer_blob_clear(struct layer_blob *b);
 int layer_blob_get(const char *diff_id, struct layer_blob *b,
 		   struct orch_err *e);
 

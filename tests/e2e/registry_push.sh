@@ -4,7 +4,8 @@
 # same image id; a second push that finds every blob there; a retag pushed
 # to another repository (blobs mounted); an imported (uncompressed) image
 # sent gzip-compressed; a zstd image kept zstd (OCI manifest); RepoDigests
-# recorded; and the failures, each with its message.
+# recorded; a foreign layer fetched from its URL and named, not sent, by a
+# push; and the failures, each with its message.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/registry_helpers.inc"
 cd "$W" || exit 1
@@ -14,7 +15,8 @@ reg_start reg "$R" || { fail "registry starts"; finish; }
 on_exit stop_netd
 
 image_id() { $O image inspect "$1" | jq -r '.[0].Id'; }
-manifest() { curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' "http://$R/v2/$1/manifests/$2"; }
+manifest_at() { curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' "http://$1/v2/$2/manifests/$3"; }
+manifest() { manifest_at "$R" "$@"; }
 # A clean store of its own, for pulling back what was pushed.
 clean() { _n=$1; shift; ORCH_ROOT=$T/clean$_n $O "$@"; }
 
@@ -119,6 +121,64 @@ check_eq "an OCI manifest" application/vnd.oci.image.manifest.v1+json "$(printf 
 check_eq "its layer zstd, as pulled" application/vnd.oci.image.layer.v1.tar+zstd "$(printf '%s' "$m" | jq -r '.layers[0].mediaType')"
 check_eq "pulled back: the same image id" "$zid" \
 	"$(clean 4 image pull -q "$R/bbz2:v1" >/dev/null && clean 4 image inspect "$R/bbz2:v1" | jq -r '.[0].Id')"
+
+# ---- a foreign layer: fetched from its URL, named (not sent) by a push ----------------
+RF=127.0.0.1:5002
+REG_EXTRA="validation: {manifests: {urls: {allow: ['^http://127\\.0\\.0\\.1:5010/']}}}" \
+	reg_start foreign "$RF" || fail "registry accepting foreign URLs starts"
+mkdir -p "$W/fsrv" "$W/fl/etc" && echo foreign >"$W/fl/etc/foreign"
+$MK tar "$W/fl.tar" "$W/fl"
+gzip -n -c "$W/fl.tar" >"$W/fsrv/fl.tar.gz"
+(cd "$W/fsrv" && exec python3 -m http.server --bind 127.0.0.1 5010 >"$T/fsrv.log" 2>&1) &
+on_exit "kill $!"
+wait_for 5 curl -s -o /dev/null http://127.0.0.1:5010/ || fail "the foreign layer's server listens"
+$MK docker "$W/bb" bb:v1 --cmd /bin/sh "$FIXTURE_TAR"
+docker_archive "$W/bb" "$W/bb.tar"
+skopeo_put "docker-archive:$W/bb.tar" "$RF/fbase:v1"
+# The image: busybox's layer, then the foreign one, which the registry
+# never holds (as Windows base layers are published).
+python3 - "$RF" "$W/fl.tar" "$W/fsrv/fl.tar.gz" <<'PY' || fail "the foreign image is made"
+import hashlib, json, sys, urllib.request
+reg, tar, gz = sys.argv[1:4]
+def call(method, url, data=None, ctype=None, accept=None):
+    rq = urllib.request.Request("http://%s%s" % (reg, url) if url.startswith("/") else url,
+                                data=data, method=method)
+    if ctype: rq.add_header("Content-Type", ctype)
+    if accept: rq.add_header("Accept", accept)
+    return urllib.request.urlopen(rq)
+D2 = "application/vnd.docker.distribution.manifest.v2+json"
+m = json.load(call("GET", "/v2/fbase/manifests/v1", accept=D2))
+cfg = json.load(call("GET", "/v2/fbase/blobs/" + m["config"]["digest"]))
+cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(open(tar, "rb").read()).hexdigest())
+cb = json.dumps(cfg).encode()
+cd = "sha256:" + hashlib.sha256(cb).hexdigest()
+loc = call("POST", "/v2/fimg/blobs/uploads/").headers["Location"]
+call("PUT", loc + ("&" if "?" in loc else "?") + "digest=" + cd, cb, "application/octet-stream")
+call("POST", "/v2/fimg/blobs/uploads/?mount=%s&from=fbase" % m["layers"][0]["digest"])
+g = open(gz, "rb").read()
+m["config"] = {"mediaType": m["config"]["mediaType"], "size": len(cb), "digest": cd}
+m["layers"].append({"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                    "size": len(g), "digest": "sha256:" + hashlib.sha256(g).hexdigest(),
+                    "urls": ["http://127.0.0.1:5010/fl.tar.gz"]})
+call("PUT", "/v2/fimg/manifests/v1", json.dumps(m).encode(), D2)
+PY
+fdigest=sha256:$(sha256sum <"$W/fsrv/fl.tar.gz" | cut -d' ' -f1)
+check_eq "the registry does not hold the foreign layer" 404 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "http://$RF/v2/fimg/blobs/$fdigest")"
+out=$(clean 6 image pull "$RF/fimg:v1" 2>&1)
+check_eq "pull of an image with a foreign layer: exit 0" 0 $?
+check_match "the foreign layer came from its URL" "GET /fl.tar.gz" "$(cat "$T/fsrv.log")"
+check "and is in the image" grep -rqx foreign "$T/clean6/layers" --include=foreign
+clean 6 image tag "$RF/fimg:v1" "$RF/fcopy:v1"
+out=$(clean 6 image push "$RF/fcopy:v1" 2>&1)
+check_eq "push of an image with a foreign layer: exit 0" 0 $?
+check_match "the foreign layer is skipped, as docker does" "Skipped foreign layer" "$out"
+check_eq "and not sent to the registry" 404 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "http://$RF/v2/fcopy/blobs/$fdigest")"
+check_eq "the manifest names it with its URL" "http://127.0.0.1:5010/fl.tar.gz" \
+	"$(manifest_at "$RF" fcopy v1 | jq -r '.layers[1].urls[0]')"
+check_eq "pulled back from there: the same image id" "$(clean 6 image inspect "$RF/fimg:v1" | jq -r '.[0].Id')" \
+	"$(clean 7 image pull -q "$RF/fcopy:v1" >/dev/null && clean 7 image inspect "$RF/fcopy:v1" | jq -r '.[0].Id')"
 
 # ---- failures ------------------------------------------------------------------
 out=$($O image push "$R/nosuch:v1" 2>&1)
