@@ -687,6 +687,7 @@ void compose_convert(struct cctx *c, const struct ynode *root,
 	static const char *const ignored[] = {"models"};
 	c_known_keys(c, root, top, ARRAY_SIZE(top));
 	c_ignored_keys(c, root, ignored, ARRAY_SIZE(ignored));
+	p->root = root;
 	const struct ynode *v = ymap_key(root, "version");
 	if (v)
 		diag_add(c->d, M_WARNING, &v->pos,

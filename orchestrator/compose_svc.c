@@ -1382,10 +1382,13 @@ static void service_environment(struct cctx *c, struct service *s,
 		    ef->kind == Y_SEQ ? (const struct ynode *const *)ef->v
 				      : one;
 		size_t count = ef->kind == Y_SEQ ? ef->n : 1;
+		s->env_files =
+		    arena_new_array(c->a, struct m_env_file, count ? count : 1);
 		for (size_t i = 0; i < count; i++) {
 			const struct ynode *it = items[i];
 			const struct ynode *pathn = it;
 			bool required = true;
+			const char *format = NULL;
 			if (it->kind == Y_MAP) {
 				static const char *const keys[] = {
 				    "path", "required", "format"};
@@ -1395,6 +1398,9 @@ static void service_environment(struct cctx *c, struct service *s,
 				    ymap_get(it, "required");
 				if (r)
 					c_bool(c, r, &required);
+				const struct ynode *f = ymap_get(it, "format");
+				if (f)
+					format = c_str(c, f);
 				if (!pathn) {
 					cerr(c, it, "path is required");
 					continue;
@@ -1405,6 +1411,9 @@ static void service_environment(struct cctx *c, struct service *s,
 				continue;
 			char *abs =
 			    path_resolve(c->a, c->workdir, c->home, path);
+			s->env_files[s->n_env_files++] = (struct m_env_file){
+			    abs, required,
+			    format ? arena_strdup(c->a, format) : NULL};
 			_cleanup_free_ char *text = NULL;
 			struct orch_err e = {0};
 			if (read_regular_file(abs, &text, NULL, &e) < 0) {

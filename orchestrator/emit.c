@@ -33,11 +33,12 @@ static void set_dur(json_t *o, const char *k, int64_t ns)
 	json_object_set_new(o, k, json_string(s));
 }
 
-/* Byte sizes print as numbers of bytes, as compose does. */
+/* Byte sizes print as strings of a number of bytes, as compose does
+ * (its UnitBytes), in YAML and in JSON. */
 static void set_bytes(json_t *o, const char *k, int64_t v)
 {
 	if (v != M_UNSET)
-		json_object_set_new(o, k, json_integer(v));
+		json_object_set_new(o, k, json_sprintf("%lld", (long long)v));
 }
 
 static void set_strv(json_t *o, const char *k, char **v)
@@ -278,6 +279,17 @@ static json_t *service_json(const struct service *s)
 	set_strv(o, "dns_search", s->dns_search);
 	set_str(o, "domainname", s->domainname);
 	set_strv(o, "entrypoint", s->entrypoint);
+	if (s->n_env_files) {
+		json_t *ef = json_array();
+		for (size_t i = 0; i < s->n_env_files; i++) {
+			const struct m_env_file *f = &s->env_files[i];
+			json_t *e = json_pack("{s:s,s:b}", "path", f->path,
+					      "required", f->required);
+			set_str(e, "format", f->format);
+			json_array_append_new(ef, e);
+		}
+		json_object_set_new(o, "env_file", ef);
+	}
 	if (s->environment.n)
 		json_object_set_new(o, "environment", kv_obj(&s->environment));
 	set_strv(o, "expose", s->expose);
@@ -706,9 +718,100 @@ static void escape_dollars(json_t *v)
 	}
 }
 
+/* ---- x-* extensions ------------------------------------------------------ */
+
+/* A scalar as YAML 1.2's core schema reads it (compose's reader). */
+static json_t *scalar_json(const struct ynode *n)
+{
+	if (n->kind == Y_NULL)
+		return json_null();
+	const char *s = n->s;
+	if (n->quoted)
+		return json_string(s);
+	if (streq(s, "true") || streq(s, "True") || streq(s, "TRUE"))
+		return json_true();
+	if (streq(s, "false") || streq(s, "False") || streq(s, "FALSE"))
+		return json_false();
+	if (!*s || streq(s, "~") || streq(s, "null") || streq(s, "Null") ||
+	    streq(s, "NULL"))
+		return json_null();
+	char *end;
+	errno = 0;
+	long long i = strtoll(s, &end, 10);
+	if (!*end && errno == 0 && (isdigit((unsigned char)*s) ||
+				    ((*s == '-' || *s == '+') && s[1])))
+		return json_integer(i);
+	double d = strtod(s, &end);
+	if (!*end && (isdigit((unsigned char)*s) || *s == '-' || *s == '+' ||
+		      *s == '.'))
+		return json_real(d);
+	return json_string(s);
+}
+
+static json_t *ynode_json(const struct ynode *n)
+{
+	if (n->kind == Y_SEQ) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n->n; i++)
+			json_array_append_new(a, ynode_json(n->v[i]));
+		return a;
+	}
+	if (n->kind == Y_MAP) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < n->n; i++)
+			json_object_set_new(o, n->k[i]->s, ynode_json(n->v[i]));
+		return o;
+	}
+	return scalar_json(n);
+}
+
+static bool has_extensions(const struct ynode *n)
+{
+	for (size_t i = 0; n->kind == Y_MAP && i < n->n; i++)
+		if (startswith(n->k[i]->s, "x-"))
+			return true;
+	return false;
+}
+
+/* out's value for k; a null there becomes an object when the file's
+ * mapping has extensions to keep (a network attached with no options). */
+static json_t *slot_for(json_t *out, const char *k, const struct ynode *n)
+{
+	json_t *v = json_object_get(out, k);
+	if (json_is_null(v) && has_extensions(n)) {
+		v = json_object();
+		json_object_set_new(out, k, v);
+	}
+	return v;
+}
+
+/* Copies the x-* keys of the file's mappings to the output's objects at
+ * the same place, at every level where the two have the same shape. */
+static void copy_extensions(json_t *out, const struct ynode *n, int depth)
+{
+	if (!n || depth > YAML_MAX_DEPTH)
+		return;
+	if (n->kind == Y_MAP && json_is_object(out)) {
+		for (size_t i = 0; i < n->n; i++) {
+			const char *k = n->k[i]->s;
+			if (startswith(k, "x-"))
+				json_object_set_new(out, k, ynode_json(n->v[i]));
+			else
+				copy_extensions(slot_for(out, k, n->v[i]),
+						n->v[i], depth + 1);
+		}
+	} else if (n->kind == Y_SEQ && json_is_array(out) &&
+		   json_array_size(out) == n->n) {
+		for (size_t i = 0; i < n->n; i++)
+			copy_extensions(json_array_get(out, i), n->v[i],
+					depth + 1);
+	}
+}
+
 char *project_render(const struct project *p, enum compose_format fmt)
 {
 	json_t *root = project_json(p);
+	copy_extensions(root, p->root, 0);
 	if (!p->raw)
 		escape_dollars(root);
 	char *out;

@@ -212,6 +212,12 @@ struct service {
 	/* env_file files (in order), then environment:, with .env-style
 	 * parsing; later entries override earlier ones. */
 	struct m_kvlist environment;
+	struct m_env_file {
+		char *path; /* absolute */
+		bool required;
+		char *format;
+	} *env_files; /* as given, for config's output */
+	size_t n_env_files;
 
 	struct m_port *ports;
 	size_t n_ports;
@@ -346,6 +352,9 @@ struct project {
 	size_t n_configs, n_secrets;
 
 	bool raw; /* loaded with no_interpolate: values keep their ${...} */
+	/* The merged, interpolated file: config's output takes the x-*
+	 * extensions from it. */
+	const struct ynode *root;
 	struct arena *arena; /* private to the loader */
 };
 

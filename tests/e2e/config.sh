@@ -203,4 +203,44 @@ check_match "did-you-mean" 'unknown key "imgae" \(did you mean "image"\?\)' "$(c
 check_eq "missing file exits 1" 1 $?
 check_match "missing file named" "does-not-exist.yaml" "$(cat "$T/err")"
 
+# x-* extensions kept at every level, env_file kept, byte sizes as compose
+# prints them (strings of bytes), and the output read back unchanged.
+mkdir -p "$T/ext" && echo A=1 >"$T/ext/web.env"
+cat >"$T/ext/compose.yaml" <<'EOF'
+x-common: &common
+  restart: always
+x-top: {a: 1, b: [x, "2"], c: null}
+services:
+  web:
+    <<: *common
+    image: busybox
+    x-svc: hello
+    env_file: [web.env, {path: opt.env, required: false}]
+    mem_limit: 512m
+    build: {context: ., x-bld: true}
+    networks:
+      back: {x-att: 2}
+networks:
+  back: {x-net: 3.5}
+volumes:
+  data: {x-vol: "4"}
+EOF
+"$B/orch" -f "$T/ext/compose.yaml" config --format json >"$T/ext.json" 2>"$T/err"
+check_eq "config with extensions: exit 0" 0 $?
+jqx() { jq -c "$1" "$T/ext.json"; }
+check_eq "top-level x-* kept (anchors resolved)" '{"restart":"always"}' "$(jqx '."x-common"')"
+check_eq "top-level x-* keeps its types" '{"a":1,"b":["x","2"],"c":null}' "$(jqx '."x-top"')"
+check_eq "a service's x-*" '"hello"' "$(jqx '.services.web."x-svc"')"
+check_eq "build's x-*" 'true' "$(jqx '.services.web.build."x-bld"')"
+check_eq "a network attachment's x-*" '{"x-att":2}' "$(jqx '.services.web.networks.back')"
+check_eq "a network's x-*" '3.5' "$(jqx '.networks.back."x-net"')"
+check_eq "a volume's x-*" '"4"' "$(jqx '.volumes.data."x-vol"')"
+check_eq "env_file kept, absolute, with required" \
+	"[{\"path\":\"$T/ext/web.env\",\"required\":true},{\"path\":\"$T/ext/opt.env\",\"required\":false}]" \
+	"$(jqx '.services.web.env_file')"
+check_eq "byte sizes as strings of bytes, as compose prints them" '"536870912"' "$(jqx '.services.web.mem_limit')"
+"$B/orch" -f "$T/ext/compose.yaml" config >"$T/ext1.yaml"
+(cd "$T/ext" && "$B/orch" -f - config <"$T/ext1.yaml" >"$T/ext2.yaml" 2>"$T/err")
+check_eq "the output reads back to itself" "$(cat "$T/ext1.yaml")" "$(cat "$T/ext2.yaml")"
+
 finish
