@@ -146,8 +146,21 @@ int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
  * endpoints and anonymous volumes, and drops them from the state. */
 int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 		     struct orch_err *e);
-/* Starts recorded containers under the supervisor (started if need be). */
+/* Starts recorded containers under the supervisor (started if need be),
+ * then runs their post_start hooks. */
 int reconcile_start(struct pstate *ps, char **names, struct orch_err *e);
+
+/* Lifecycle hooks (hooks.c): a service's hooks as a container record
+ * keeps them, and running those of kind ("post_start", "pre_stop") in
+ * the named containers that are running, in order; the first failure
+ * stops them. */
+json_t *hooks_json(const struct m_hook *h, size_t n);
+int hooks_run(struct pstate *ps, char *const *names, const char *kind,
+	      struct orch_err *e);
+/* A service's pre_start hooks, each in a one-off container of the
+ * service run to its end and removed; the first failure stops them. */
+int hooks_pre_start(struct pstate *ps, struct project *m,
+		    const struct service *s, struct orch_err *e);
 /* Container names of services (all when services is NULL/empty);
  * *unknown (may be NULL) gets the first name that is neither a service of
  * m (may be NULL) nor a service or container of the project. */

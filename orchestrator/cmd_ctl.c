@@ -200,6 +200,8 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 		r = control_call(&ps, req, &rep, &e);
 		json_decref(req);
 		json_decref(rep);
+		if (r == 0)
+			r = hooks_run(&ps, names, "post_start", &e);
 		done = "Started";
 	} else if (r == 0 && streq(cmd, "kill")) {
 		json_t *a = json_array();

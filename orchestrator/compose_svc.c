@@ -1064,6 +1064,73 @@ static void svc_scale(struct cctx *c, struct service *s, const struct ynode *n)
 	c_int(c, n, 0, ORCH_MAX_REPLICAS, &s->scale);
 }
 
+/* post_start, pre_stop, pre_start: lists of {command, user,
+ * privileged, working_dir, environment}. */
+static void hooks_of(struct cctx *c, const struct ynode *n,
+		     struct m_hook **out, size_t *count)
+{
+	static const char *const keys[] = {"command", "user", "privileged",
+					   "working_dir", "environment"};
+	if (n->kind == Y_NULL)
+		return;
+	if (n->kind != Y_SEQ) {
+		cerr(c, n, "must be a list of hooks, not %s", ykind_name(n));
+		return;
+	}
+	*out = arena_new_array(c->a, struct m_hook, n->n ? n->n : 1);
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *h = n->v[i];
+		size_t l = cpath_push(c, "[%zu]", i);
+		if (!c_map(c, h)) {
+			cpath_pop(c, l);
+			continue;
+		}
+		c_known_keys(c, h, keys, ARRAY_SIZE(keys));
+		struct m_hook *k = &(*out)[*count];
+		k->pos = h->pos;
+		const struct ynode *v;
+		if ((v = ymap_get(h, "command")))
+			k->command = command_of(c, v);
+		if (!k->command || !k->command[0]) {
+			cerr(c, v ? v : h, "a hook needs a command");
+			cpath_pop(c, l);
+			continue;
+		}
+		if ((v = ymap_get(h, "user")))
+			k->user = c_str(c, v);
+		if ((v = ymap_get(h, "working_dir"))) {
+			k->working_dir = c_str(c, v);
+			if (k->working_dir && k->working_dir[0] != '/')
+				cerr(c, v,
+				     "working_dir must be an absolute path");
+		}
+		if ((v = ymap_get(h, "privileged")))
+			c_bool(c, v, &k->privileged);
+		if ((v = ymap_get(h, "environment")))
+			c_kvlist(c, v, KV_ENV, &k->environment);
+		(*count)++;
+		cpath_pop(c, l);
+	}
+}
+
+static void svc_post_start(struct cctx *c, struct service *s,
+			   const struct ynode *n)
+{
+	hooks_of(c, n, &s->post_start, &s->n_post_start);
+}
+
+static void svc_pre_stop(struct cctx *c, struct service *s,
+			 const struct ynode *n)
+{
+	hooks_of(c, n, &s->pre_stop, &s->n_pre_stop);
+}
+
+static void svc_pre_start(struct cctx *c, struct service *s,
+			  const struct ynode *n)
+{
+	hooks_of(c, n, &s->pre_start, &s->n_pre_start);
+}
+
 static void svc_command(struct cctx *c, struct service *s,
 			const struct ynode *n)
 {
@@ -1269,8 +1336,9 @@ static const struct svc_key svc_keys[] = {
     T(pids_limit, K_INT_M1),
     T(platform, K_STR),
     F(ports, svc_ports),
-    IGN(post_start),
-    IGN(pre_stop),
+    F(post_start, svc_post_start),
+    F(pre_start, svc_pre_start),
+    F(pre_stop, svc_pre_stop),
     T(privileged, K_BOOL),
     T(profiles, K_LIST),
     F(provider, svc_provider),

@@ -222,6 +222,24 @@ static json_t *file_refs_json(const struct m_file_ref *r, size_t n)
 	return a;
 }
 
+static void set_hooks(json_t *o, const char *k, const struct m_hook *h,
+		      size_t n)
+{
+	if (!n)
+		return;
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = json_object();
+		set_strv(j, "command", h[i].command);
+		set_kv(j, "environment", &h[i].environment);
+		set_true(j, "privileged", h[i].privileged);
+		set_str(j, "user", h[i].user);
+		set_str(j, "working_dir", h[i].working_dir);
+		json_array_append_new(a, j);
+	}
+	json_object_set_new(o, k, a);
+}
+
 static json_t *service_json(const struct service *s)
 {
 	json_t *o = json_object();
@@ -366,6 +384,9 @@ static json_t *service_json(const struct service *s)
 			json_array_append_new(a, port_json(&s->ports[i]));
 		json_object_set_new(o, "ports", a);
 	}
+	set_hooks(o, "post_start", s->post_start, s->n_post_start);
+	set_hooks(o, "pre_start", s->pre_start, s->n_pre_start);
+	set_hooks(o, "pre_stop", s->pre_stop, s->n_pre_stop);
 	set_true(o, "privileged", s->privileged);
 	set_strv(o, "profiles", s->profiles);
 	set_str(o, "pull_policy", s->pull_policy);

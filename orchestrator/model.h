@@ -172,6 +172,17 @@ struct m_build {
 	struct m_pos pos;
 };
 
+/* A lifecycle hook (post_start, pre_stop, pre_start): a command run in
+ * the service's container. */
+struct m_hook {
+	char **command;
+	char *user;
+	char *working_dir;
+	bool privileged;
+	struct m_kvlist environment;
+	struct m_pos pos;
+};
+
 struct m_ulimit {
 	char *name; /* "nofile", "nproc", ... */
 	int64_t soft, hard;
@@ -212,6 +223,12 @@ struct service {
 	/* env_file files (in order), then environment:, with .env-style
 	 * parsing; later entries override earlier ones. */
 	struct m_kvlist environment;
+	/* post_start after each start by orch (up, start, restart);
+	 * pre_stop before each stop (stop, restart, down, a recreate);
+	 * pre_start in a one-off container of the service before its
+	 * container is created. */
+	struct m_hook *post_start, *pre_stop, *pre_start;
+	size_t n_post_start, n_pre_stop, n_pre_start;
 	struct m_env_file {
 		char *path; /* absolute */
 		bool required;

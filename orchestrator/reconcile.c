@@ -162,6 +162,11 @@ int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
 	int r = supervisor_ensure(ps, e);
 	if (r < 0)
 		return r;
+	/* pre_stop: its failure is said, and the container stopped all the
+	 * same, as compose does. */
+	struct orch_err he = {0};
+	if (hooks_run(ps, names, "pre_stop", &he) < 0)
+		log_warn("%s", he.msg);
 	_cleanup_free_ int *lv = xcalloc(n, sizeof(int));
 	int max = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -186,7 +191,7 @@ int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return streq(op, "restart") ? hooks_run(ps, names, "post_start", e) : 0;
 }
 
 int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
@@ -972,6 +977,9 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 			const struct service *s = project_service(m, a->service);
 			if (a->number == 1 && (r = wait_deps(&u, s, e)) < 0)
 				goto dep_fail;
+			if (a->number == 1 &&
+			    (r = hooks_pre_start(ps, m, s, e)) < 0)
+				goto out;
 			_cleanup_free_ char *name =
 				s->container_name && a->number == 1
 					? xstrdup(s->container_name)
@@ -987,6 +995,10 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 			goto fail;
 		for (size_t k = 0; names[k]; k++)
 			progress("Container", names[k], "Started");
+		/* A failed post_start fails up; the containers stay, for
+		 * logs and ps to tell why. */
+		if ((r = hooks_run(ps, names, "post_start", e)) < 0)
+			goto out;
 	}
 	if (o->wait) {
 		r = reconcile_wait(ps, o->services, o->wait_timeout_ms, e);
@@ -1167,6 +1179,8 @@ int reconcile_start(struct pstate *ps, char **names, struct orch_err *e)
 				json_pack("{s:s, s:o}", "op", "start", "names",
 					  names_json(names)),
 				e);
+	if (r == 0)
+		r = hooks_run(ps, names, "post_start", e);
 	return r;
 }
 

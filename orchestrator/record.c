@@ -631,6 +631,13 @@ int record_template(const struct project *m, const struct service *s,
 		json_object_set_new(labels, s->labels.v[i].key,
 				    json_string(s->labels.v[i].value ?: ""));
 	json_object_set_new(rec, "labels", labels);
+	if (s->n_post_start || s->n_pre_stop)
+		json_object_set_new(
+		    rec, "hooks",
+		    json_pack("{s:o, s:o}", "post_start",
+			      hooks_json(s->post_start, s->n_post_start),
+			      "pre_stop",
+			      hooks_json(s->pre_stop, s->n_pre_stop)));
 	json_object_set_new(rec, "spec", move_ptr(spec));
 
 	/* The hash covers everything above: any change recreates. */

@@ -268,8 +268,11 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 		if (r < 0)
 			goto out;
 	}
+	if (x->privileged)
+		plan.caps = rt_caps_held();
 	if (st.seccomp) {
-		r = sc_filter_get(st.seccomp_profile, st.caps, &plan.seccomp, e);
+		r = sc_filter_get(st.seccomp_profile, plan.caps, &plan.seccomp,
+				  e);
 		if (r < 0)
 			goto out;
 	}

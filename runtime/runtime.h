@@ -168,6 +168,7 @@ struct rt_exec_spec {
 	const char *user;    /* "uid[:gid]" or NULL = container's */
 	int stdio[3];
 	bool console;
+	bool privileged; /* every capability this process holds */
 };
 /* Starts a process inside a running container: all its namespaces, its
  * cgroup, caps, seccomp and user.  *pid is a child of the caller. */
