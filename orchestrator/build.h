@@ -37,6 +37,14 @@ struct df_flag {
 	char *value;
 };
 
+/* A here-document of BuildKit's syntax ("<<EOF" ... "EOF"). */
+struct df_heredoc {
+	char *name;  /* the delimiter */
+	char *body;  /* the lines between, each with its "\n" ("<<-": leading
+			tabs removed) */
+	bool expand; /* an unquoted delimiter: variables are expanded */
+};
+
 /* One instruction.  args are raw (not expanded, quotes kept) except in
  * JSON form, where they are the array's strings:
  *   RUN CMD ENTRYPOINT: JSON array, or one string (the shell command)
@@ -47,6 +55,11 @@ struct df_flag {
  *   ARG: "name" or "name=default" per argument
  *   FROM: the image; WORKDIR USER STOPSIGNAL MAINTAINER: one string */
 struct df_instr {
+	/* RUN: a heredoc that is the whole command became args[0] (the
+	 * script); others were appended to the command for the shell.
+	 * COPY/ADD: sources written "<<NAME" are the heredocs of that name. */
+	struct df_heredoc *heredocs;
+	size_t n_heredocs;
 	enum df_cmd cmd;
 	int line;   /* the file's line where the instruction starts */
 	char *text; /* the instruction as written, continuations joined */
@@ -80,8 +93,37 @@ void df_free(struct dockerfile *df);
 const char *df_cmd_name(enum df_cmd cmd);
 /* The flag's value (or "" for a bare flag), NULL when absent. */
 const char *df_flag(const struct df_instr *in, const char *name);
+/* The heredoc a COPY/ADD source word ("<<NAME") names, or NULL. */
+const struct df_heredoc *df_heredoc_of(const struct df_instr *in,
+				       const char *word);
 /* The stage named name (case-insensitive) or with that index; -1 if none. */
 int df_stage_index(const struct dockerfile *df, const char *name);
+
+/* One RUN --mount (BuildKit's syntax, after variable expansion):
+ * "type=cache,target=/root/.cache,sharing=locked". */
+enum df_mount_type {
+	DF_MOUNT_BIND,
+	DF_MOUNT_CACHE,
+	DF_MOUNT_TMPFS,
+	DF_MOUNT_SECRET,
+	DF_MOUNT_SSH,
+};
+enum df_sharing { DF_SHARED, DF_PRIVATE, DF_LOCKED };
+struct df_mount {
+	enum df_mount_type type;
+	char *target; /* absolute, cleaned; secret: default /run/secrets/ID */
+	char *source; /* bind: a path in the context or the from; "" = root */
+	char *from;   /* bind, cache: a stage or an image */
+	char *id;     /* cache: default the target; secret: required */
+	enum df_sharing sharing;
+	bool rw, required;
+	long mode; /* -1: default (cache 0755, secret 0400) */
+	long uid, gid;
+	int64_t size; /* tmpfs; 0 = default */
+};
+/* Parses one --mount value; errors name the option ("--mount: ..."). */
+int df_mount_parse(const char *spec, struct df_mount *m, struct orch_err *e);
+void df_mount_clear(struct df_mount *m);
 
 /* Expands one raw word as docker does: quotes removed, the escape
  * character honoured, $VAR ${VAR} ${VAR:-x} ${VAR-x} ${VAR:+x} ${VAR+x}
@@ -174,6 +216,8 @@ struct build_opts {
 	const char *network; /* "none": RUN steps get only a loopback;
 			      * NULL or "default": the build network */
 	FILE *log;	     /* progress and RUN output; NULL = stderr */
+	char **secrets;	     /* "ID=PATH": what RUN --mount=type=secret
+				reads */
 };
 
 struct build_result {

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -254,6 +255,11 @@ struct step_job {
 	uid_t uid;
 	gid_t gid;
 	bool network;
+	struct rt_mount *mounts; /* RUN --mount */
+	size_t n_mounts;
+	/* Paths (relative, deepest first) that the mounts' targets add to
+	 * the image only as mount points: removed from the layer after. */
+	char **mount_points;
 	/* JOB_FS: mkdir, then copy (if copy.dest) */
 	const char *mkdir;
 	struct build_copy copy;
@@ -431,6 +437,23 @@ static bool build_net_up(struct builder *b)
 	return true;
 }
 
+/* After a RUN: the empty directories and files its mounts' targets left
+ * in the upper directory where the image had nothing, as BuildKit leaves
+ * no trace of a mount in the layer. */
+static void drop_mount_points(const char *dir, char *const *rels)
+{
+	for (size_t i = 0; rels && rels[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/upper/%s", dir, rels[i]);
+		struct stat st;
+		if (lstat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			(void)rmdir(p); /* only when empty */
+		else if (S_ISREG(st.st_mode) && st.st_size == 0)
+			(void)unlink(p);
+	}
+}
+
 static int run_container(struct builder *b, struct stage_state *s,
 			 struct step_job *job, const char *dir,
 			 struct orch_err *e)
@@ -456,14 +479,18 @@ static int run_container(struct builder *b, struct stage_state *s,
 	spec.stdio[1] = out;
 	spec.stdio[2] = out;
 	bool net = job->network && build_net_up(b);
-	struct rt_mount resolv = {.type = RT_MOUNT_BIND,
-				  .source = b->resolv,
-				  .target = "/etc/resolv.conf",
-				  .readonly = true};
-	if (net) {
-		spec.mounts = &resolv;
-		spec.n_mounts = 1;
-	}
+	_cleanup_free_ struct rt_mount *mounts =
+	    xcalloc(job->n_mounts + 1, sizeof(*mounts));
+	if (job->n_mounts)
+		memcpy(mounts, job->mounts, job->n_mounts * sizeof(*mounts));
+	spec.mounts = mounts;
+	spec.n_mounts = job->n_mounts;
+	if (net)
+		mounts[spec.n_mounts++] = (struct rt_mount){
+		    .type = RT_MOUNT_BIND,
+		    .source = b->resolv,
+		    .target = "/etc/resolv.conf",
+		    .readonly = true};
 	fprintf(b->log, "--> Running in %s\n", id);
 	fflush(b->log);
 	b->res->containers++;
@@ -506,6 +533,7 @@ static int run_container(struct builder *b, struct stage_state *s,
 		*e = de;
 		r = -de.code;
 	}
+	drop_mount_points(dir, job->mount_points);
 	if (r < 0)
 		return r;
 	if (status != 0)
@@ -577,6 +605,306 @@ static char *image_file(struct builder *b, struct stage_state *s,
 	return NULL;
 }
 
+/* ---- RUN --mount -------------------------------------------------------- */
+
+/* Whether rel exists in one of the stage's layers. */
+static bool in_layers(char *const *lowers, const char *rel)
+{
+	for (size_t i = 0; lowers && lowers[i]; i++) {
+		_cleanup_free_ char *p = path_join(lowers[i], rel);
+		struct stat st;
+		if (lstat(p, &st) == 0)
+			return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+	}
+	return false;
+}
+
+/* The target and its parents the image lacks, deepest first. */
+static void mount_points_add(char ***out, char *const *lowers,
+			     const char *target)
+{
+	_cleanup_strv_ char **parts = path_components(target, NULL);
+	for (size_t n = strv_len(parts); n > 0; n--) {
+		char *saved = parts[n];
+		parts[n] = NULL;
+		_cleanup_free_ char *rel = strv_join(parts, "/");
+		parts[n] = saved;
+		if (in_layers(lowers, rel))
+			break;
+		if (!strv_contains(*out, rel))
+			strv_push(out, rel);
+	}
+}
+
+/* What a RUN's mounts hold while it runs: the mounts, the cache locks,
+ * the overlays mounted for bind sources. */
+struct run_mounts {
+	struct rt_mount *v;
+	size_t n;
+	int *locks;
+	size_t n_locks;
+	char **overlays; /* mount points to detach */
+};
+
+static void run_mounts_release(struct run_mounts *rm)
+{
+	for (size_t i = 0; i < rm->n; i++) {
+		free(rm->v[i].source);
+		free(rm->v[i].target);
+	}
+	free(rm->v);
+	for (size_t i = 0; i < rm->n_locks; i++)
+		close(rm->locks[i]);
+	free(rm->locks);
+	/* Pairs: the mount point, then its scratch directory (removed only
+	 * once the mount is gone). */
+	for (size_t i = 0; rm->overlays && rm->overlays[i] &&
+			   rm->overlays[i + 1];
+	     i += 2)
+		if ((umount2(rm->overlays[i], MNT_DETACH) == 0 ||
+		     errno == EINVAL) &&
+		    rmdir(rm->overlays[i]) == 0)
+			rm_rf(rm->overlays[i + 1], NULL);
+	strv_free(rm->overlays);
+	memset(rm, 0, sizeof(*rm));
+}
+
+static struct rt_mount *mount_add(struct run_mounts *rm, enum rt_mount_type t,
+				  const char *source, const char *target,
+				  bool readonly)
+{
+	rm->v = xrealloc(rm->v, (rm->n + 1) * sizeof(*rm->v));
+	struct rt_mount *m = &rm->v[rm->n++];
+	*m = (struct rt_mount){.type = t,
+			       .source = source ? xstrdup(source) : NULL,
+			       .target = xstrdup(target),
+			       .readonly = readonly};
+	return m;
+}
+
+/* A cache mount: $ORCH_ROOT/build-cache/<sha256 of its id>/data, kept
+ * across builds; locked: one RUN at a time; private: a fresh directory
+ * when another RUN holds it. */
+static int mount_cache(struct builder *b, const struct df_mount *m,
+		       struct run_mounts *rm, struct orch_err *e)
+{
+	char hex[65];
+	sha256_hex(m->id, strlen(m->id), hex);
+	_cleanup_free_ char *top =
+	    xasprintf("%s/build-cache/%.32s", orch_root(), hex);
+	_cleanup_free_ char *data = path_join(top, "data");
+	bool fresh = access(data, F_OK) != 0;
+	int r = mkdir_p(data, 0755, e);
+	if (r < 0)
+		return r;
+	if (fresh && (chmod(data, m->mode >= 0 ? (mode_t)m->mode : 0755) < 0 ||
+		      chown(data, m->uid >= 0 ? (uid_t)m->uid : 0,
+			    m->gid >= 0 ? (gid_t)m->gid : 0) < 0))
+		return err_sys(e, errno, "preparing the cache %s", data);
+	_cleanup_free_ char *source = xstrdup(data);
+	if (m->sharing != DF_SHARED) {
+		_cleanup_free_ char *lp = path_join(top, "lock");
+		int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return err_sys(e, errno, "opening %s", lp);
+		int op = LOCK_EX | (m->sharing == DF_PRIVATE ? LOCK_NB : 0);
+		if (RETRY_EINTR(flock(fd, op)) < 0) {
+			int err = errno;
+			close(fd);
+			if (err != EWOULDBLOCK)
+				return err_sys(e, err, "locking %s", lp);
+			/* private, and in use: a directory of this RUN's */
+			free(source);
+			source = xasprintf("%s/cache-%zu", b->tmp, rm->n);
+			if (mkdir(source, m->mode >= 0 ? (mode_t)m->mode
+						      : 0755) < 0)
+				return err_sys(e, errno, "creating %s", source);
+			fd = -1;
+		}
+		if (fd >= 0) {
+			rm->locks = xrealloc(rm->locks, (rm->n_locks + 1) *
+							    sizeof(int));
+			rm->locks[rm->n_locks++] = fd;
+		}
+	}
+	mount_add(rm, RT_MOUNT_BIND, source, m->target, false);
+	return 0;
+}
+
+/* The directories a bind mount's from= names: a stage's layers (built
+ * before this one) or an image's. */
+static int from_lowers(struct builder *b, const struct df_mount *m,
+		       char ***lowers, char **key, struct orch_err *e)
+{
+	int idx = df_stage_index(b->df, m->from);
+	if (idx >= 0) {
+		if (!b->st[idx].done)
+			return err_set(e, EINVAL,
+				       "--mount from=%s: the stage is not "
+				       "built before this one",
+				       m->from);
+		*lowers = lowers_of(b, b->st[idx].layers);
+		*key = xstrdup(b->st[idx].key);
+		return 0;
+	}
+	struct rt_image *img;
+	int r = rt_image_lookup(m->from, &img, e);
+	if (r < 0)
+		return err_wrap(e, "--mount from=%s", m->from);
+	*lowers = rt_image_lowers(img);
+	*key = xstrdup(img->id);
+	rt_image_free(img);
+	return 0;
+}
+
+/* A bind mount: a path of the context (its content in the step's key)
+ * or of a stage or an image, read-only; rw gives the RUN a scratch layer
+ * over it whose writes are thrown away, as BuildKit does. */
+static int mount_bind(struct builder *b, const struct df_mount *m,
+		      struct run_mounts *rm, char ***parts, struct orch_err *e)
+{
+	const char *src = m->source && *m->source ? m->source : ".";
+	_cleanup_strv_ char **lowers = NULL;
+	_cleanup_free_ char *key = NULL;
+	_cleanup_strv_ char **rels = NULL;
+	int r;
+	if (m->from) {
+		r = from_lowers(b, m, &lowers, &key, e);
+		if (r < 0)
+			return r;
+	} else {
+		r = build_ctx_resolve(b->ctx, src, &rels, e);
+		if (r < 0)
+			return r;
+		char digest[65];
+		r = build_ctx_digest(b->ctx, rels, digest, e);
+		if (r < 0)
+			return r;
+		key = xstrdup(digest);
+		strv_push(&lowers, b->o->context);
+	}
+	strv_push(parts, m->from ? "bind-from" : "bind-context");
+	strv_push(parts, key);
+	strv_push(parts, src);
+	strv_push(parts, m->target);
+	strv_push(parts, m->rw ? "rw" : "ro");
+	/* The source's tree, as one directory: an overlay of its layers
+	 * (with a scratch upper when rw). */
+	_cleanup_free_ char *top = xasprintf("%s/bind-%zu", b->tmp, rm->n);
+	_cleanup_free_ char *mnt = path_join(top, "mnt");
+	_cleanup_free_ char *up = path_join(top, "upper");
+	_cleanup_free_ char *wk = path_join(top, "work");
+	if ((r = mkdir_p(mnt, 0755, e)) < 0 || (r = mkdir_p(up, 0755, e)) < 0 ||
+	    (r = mkdir_p(wk, 0755, e)) < 0)
+		return r;
+	/* Always an overlay, never a bind of the context: a file system of
+	 * its own, which no removal of the scratch directory goes into. A
+	 * read-only overlay needs two lower layers: the empty one. */
+	if (strv_len(lowers) == 1 && !m->rw)
+		strv_push(&lowers, b->empty);
+	r = mount_overlay(mnt, lowers, m->rw ? up : NULL, m->rw ? wk : NULL,
+			  e);
+	if (r < 0)
+		return r;
+	strv_push(&rm->overlays, mnt);
+	strv_push(&rm->overlays, top);
+	_cleanup_free_ char *rel = NULL;
+	if (rels) {
+		rel = xstrdup(rels[0] ? rels[0] : "");
+	} else {
+		_cleanup_close_ int fd =
+		    open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		char **one = NULL;
+		r = fd < 0 ? err_sys(e, errno, "opening %s", mnt)
+			   : build_resolve(fd, false, NULL, src, &one, e);
+		if (r < 0)
+			return r;
+		rel = xstrdup(one[0] ? one[0] : "");
+		strv_free(one);
+	}
+	_cleanup_free_ char *path =
+	    *rel && !streq(rel, ".") ? path_join(mnt, rel) : xstrdup(mnt);
+	mount_add(rm, RT_MOUNT_BIND, path, m->target, !m->rw);
+	return 0;
+}
+
+static int mount_secret(struct builder *b, const struct df_mount *m,
+			struct run_mounts *rm, struct orch_err *e)
+{
+	const char *path = NULL;
+	size_t n = strlen(m->id);
+	for (size_t i = 0; b->o->secrets && b->o->secrets[i] && !path; i++)
+		if (strncmp(b->o->secrets[i], m->id, n) == 0 &&
+		    b->o->secrets[i][n] == '=')
+			path = b->o->secrets[i] + n + 1;
+	if (!path && m->required)
+		return err_set(e, ENOENT,
+			       "--mount: secret \"%s\" is not given (compose's "
+			       "build.secrets, or --secret id=%s,src=FILE)",
+			       m->id, m->id);
+	if (!path)
+		return 0;
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return err_set(e, ENOENT, "--mount: secret \"%s\": %s is not "
+					  "a regular file",
+			       m->id, path);
+	mount_add(rm, RT_MOUNT_BIND, path, m->target, true);
+	return 0;
+}
+
+/* Every --mount of a RUN, set up on the host; what they are (and a bind
+ * source's content) goes into the step's cache key. */
+static int run_mounts_prepare(struct builder *b, const struct df_instr *in,
+			      char *const *env, struct run_mounts *rm,
+			      char ***parts, struct orch_err *e)
+{
+	for (size_t i = 0; i < in->n_flags; i++) {
+		if (!streq(in->flags[i].name, "mount"))
+			continue;
+		_cleanup_free_ char *v = NULL;
+		int r = expand(b, in, env,
+			       in->flags[i].value ? in->flags[i].value : "",
+			       &v, e);
+		if (r < 0)
+			return r;
+		struct df_mount m;
+		if ((r = df_mount_parse(v, &m, e)) < 0)
+			return r;
+		switch (m.type) {
+		case DF_MOUNT_CACHE:
+			strv_push(parts, "cache");
+			strv_push(parts, m.target);
+			r = m.from ? err_set(e, ENOTSUP,
+					     "--mount: a cache seeded from= is "
+					     "not supported")
+				   : mount_cache(b, &m, rm, e);
+			break;
+		case DF_MOUNT_TMPFS:
+			strv_push(parts, "tmpfs");
+			strv_push(parts, m.target);
+			mount_add(rm, RT_MOUNT_TMPFS, NULL, m.target, false)
+			    ->size = m.size;
+			break;
+		case DF_MOUNT_BIND:
+			r = mount_bind(b, &m, rm, parts, e);
+			break;
+		case DF_MOUNT_SECRET:
+			r = mount_secret(b, &m, rm, e);
+			break;
+		case DF_MOUNT_SSH:
+			r = err_set(e, ENOTSUP,
+				    "--mount=type=ssh is not supported (no SSH "
+				    "agent is forwarded to builds)");
+			break;
+		}
+		df_mount_clear(&m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int do_run(struct builder *b, struct stage_state *s,
 		  const struct df_instr *in, struct orch_err *e)
 {
@@ -630,7 +958,18 @@ static int do_run(struct builder *b, struct stage_state *s,
 	strv_push(&parts, user);
 	strv_push(&parts, "workdir");
 	strv_push(&parts, job.workdir);
-	r = file_step(b, s, parts, &job, e);
+	struct run_mounts rm = {0};
+	r = run_mounts_prepare(b, in, env, &rm, &parts, e);
+	job.mounts = rm.v;
+	job.n_mounts = rm.n;
+	_cleanup_strv_ char **lowers = lowers_of(b, s->layers);
+	_cleanup_strv_ char **points = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < rm.n; i++)
+		mount_points_add(&points, lowers, rm.v[i].target);
+	job.mount_points = points;
+	if (r == 0)
+		r = file_step(b, s, parts, &job, e);
+	run_mounts_release(&rm);
 	if (r < 0)
 		return instr_err(b, in, e);
 	return 0;
@@ -663,6 +1002,77 @@ static int do_workdir(struct builder *b, struct stage_state *s,
 	char *parts[] = {"WORKDIR", path, NULL};
 	r = file_step(b, s, parts, &job, e);
 	return r < 0 ? instr_err(b, in, e) : 0;
+}
+
+/* A heredoc's text with $NAME and ${NAME} replaced from env, as BuildKit
+ * expands an unquoted heredoc of COPY (quotes are left alone). */
+static char *heredoc_expand(const char *body, char *const *env)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "");
+	for (const char *c = body; *c; c++) {
+		if (*c == '\\' && c[1] == '$') {
+			sb_add(&sb, "$", 1);
+			c++;
+			continue;
+		}
+		if (*c != '$') {
+			sb_add(&sb, c, 1);
+			continue;
+		}
+		bool brace = c[1] == '{';
+		const char *n = c + 1 + brace;
+		size_t len = 0;
+		while (isalnum((unsigned char)n[len]) || n[len] == '_')
+			len++;
+		if (!len || (brace && n[len] != '}')) {
+			sb_add(&sb, c, 1);
+			continue;
+		}
+		_cleanup_free_ char *name = xstrndup(n, len);
+		const char *v = kv_get(env, name);
+		sb_adds(&sb, v ? v : "");
+		c = n + len + brace - 1;
+	}
+	return sb_steal(&sb);
+}
+
+/* COPY's heredoc sources: written as files named after them in a scratch
+ * directory of the build, which becomes the copy's source. */
+static int copy_heredocs(struct builder *b, const struct df_instr *in,
+			 char *const *env, char ***parts, struct build_copy *op,
+			 char ***rels, int *dirfd, struct orch_err *e)
+{
+	char n[32];
+	snprintf(n, sizeof(n), "heredoc-%u", b->step);
+	_cleanup_free_ char *dir = path_join(b->tmp, n);
+	if (mkdir(dir, 0700) < 0)
+		return err_sys(e, errno, "creating %s", dir);
+	for (size_t i = 0; in->args[i + 1]; i++) {
+		const struct df_heredoc *h = df_heredoc_of(in, in->args[i]);
+		if (!h)
+			return err_set(e, EINVAL,
+				       "%s:%d: %s mixes heredocs with other "
+				       "sources",
+				       b->df->path, in->line,
+				       df_cmd_name(in->cmd));
+		_cleanup_free_ char *text =
+		    h->expand ? heredoc_expand(h->body, env) : xstrdup(h->body);
+		_cleanup_free_ char *path = path_join(dir, h->name);
+		int r = write_file_atomic(path, text, strlen(text), 0644, e);
+		if (r < 0)
+			return r;
+		strv_push(rels, h->name);
+		strv_push(parts, "heredoc");
+		strv_push(parts, text);
+	}
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	op->src_root = *dirfd;
+	op->srcs = *rels;
+	return 0;
 }
 
 static int do_copy(struct builder *b, struct stage_state *s,
@@ -722,6 +1132,7 @@ static int do_copy(struct builder *b, struct stage_state *s,
 	free((char *)dest_raw);
 	_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
 	_cleanup_strv_ char **from_layers = NULL;
+	_cleanup_close_ int heredoc_fd = -1;
 	if (from) {
 		int idx = df_stage_index(b->df, from);
 		if (idx >= 0) {
@@ -750,6 +1161,11 @@ static int do_copy(struct builder *b, struct stage_state *s,
 		job.from_other = true;
 		job.from_layers = from_layers;
 		job.raw_srcs = words;
+	} else if (in->n_heredocs) {
+		r = copy_heredocs(b, in, env, &parts, op, &rels, &heredoc_fd,
+				  e);
+		if (r < 0)
+			return instr_err(b, in, e);
 	} else {
 		for (size_t i = 0; words[i]; i++) {
 			if (add && (startswith(words[i], "http://") ||
@@ -1042,6 +1458,23 @@ static int stage_ref(struct builder *b, size_t idx, const char *ref,
 }
 
 /* Marks the stages the target needs, and counts their steps. */
+/* The from= of a --mount value (NULL when it has none). */
+static int mount_from(struct builder *b, const struct df_instr *in,
+		      const char *value, char **out, struct orch_err *e)
+{
+	*out = NULL;
+	_cleanup_free_ char *v = NULL;
+	int r = expand(b, in, b->meta, value, &v, e);
+	if (r < 0)
+		return r;
+	struct df_mount m;
+	if (df_mount_parse(v, &m, e) < 0)
+		return instr_err(b, in, e);
+	*out = m.from ? xstrdup(m.from) : NULL;
+	df_mount_clear(&m);
+	return 0;
+}
+
 static int mark_needed(struct builder *b, size_t idx, struct orch_err *e)
 {
 	struct stage_state *s = &b->st[idx];
@@ -1058,16 +1491,24 @@ static int mark_needed(struct builder *b, size_t idx, struct orch_err *e)
 	if (dep >= 0 && (r = mark_needed(b, (size_t)dep, e)) < 0)
 		return r;
 	for (size_t i = 0; i < st->n_instrs; i++) {
-		const char *from = df_flag(&st->instrs[i], "from");
-		if (!from)
-			continue;
-		_cleanup_free_ char *f = NULL;
-		r = expand(b, &st->instrs[i], b->meta, from, &f, e);
-		if (r < 0)
-			return r;
-		dep = stage_ref(b, idx, f, true);
-		if (dep >= 0 && (r = mark_needed(b, (size_t)dep, e)) < 0)
-			return r;
+		const struct df_instr *in = &st->instrs[i];
+		/* COPY --from, and RUN --mount=...,from= */
+		for (size_t k = 0; k < in->n_flags; k++) {
+			const struct df_flag *fl = &in->flags[k];
+			_cleanup_free_ char *f = NULL;
+			if (streq(fl->name, "from") && fl->value)
+				r = expand(b, in, b->meta, fl->value, &f, e);
+			else if (streq(fl->name, "mount") && fl->value)
+				r = mount_from(b, in, fl->value, &f, e);
+			else
+				continue;
+			if (r < 0)
+				return r;
+			dep = f ? stage_ref(b, idx, f, true) : -1;
+			if (dep >= 0 &&
+			    (r = mark_needed(b, (size_t)dep, e)) < 0)
+				return r;
+		}
 	}
 	return 0;
 }

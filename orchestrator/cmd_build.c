@@ -46,8 +46,39 @@ static int image_build_usage(FILE *f, int rc)
 		   "      --no-cache         run every step again\n"
 		   "      --network MODE     RUN steps' network: default "
 		   "(the build network) or none\n"
+		   "      --secret id=ID,src=FILE  a secret for RUN "
+		   "--mount=type=secret\n"
 		   "  -q, --quiet            print only the image id\n");
 	return rc;
+}
+
+/* --secret id=ID,src=FILE (or source=FILE), as docker buildx takes it. */
+static int secret_arg(const char *arg, char ***out)
+{
+	_cleanup_free_ char *copy = xstrdup(arg);
+	const char *id = NULL, *src = NULL;
+	char *save = NULL;
+	for (char *kv = strtok_r(copy, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		if (eq)
+			*eq++ = 0;
+		if (eq && streq(kv, "id"))
+			id = eq;
+		else if (eq && (streq(kv, "src") || streq(kv, "source")))
+			src = eq;
+		else
+			goto bad;
+	}
+	if (id && *id && src && *src) {
+		_cleanup_free_ char *one = xasprintf("%s=%s", id, src);
+		strv_push(out, one);
+		return 0;
+	}
+bad:
+	fprintf(stderr,
+		"orch image build: --secret %s: want id=ID,src=FILE\n", arg);
+	return -1;
 }
 
 int cmd_image_build(int argc, char **argv)
@@ -58,6 +89,7 @@ int cmd_image_build(int argc, char **argv)
 		OPT_NO_CACHE,
 		OPT_LABEL,
 		OPT_NETWORK,
+		OPT_SECRET,
 	};
 	static const struct option lopts[] = {
 	    {"tag", required_argument, NULL, 't'},
@@ -68,10 +100,12 @@ int cmd_image_build(int argc, char **argv)
 	    {"target", required_argument, NULL, OPT_TARGET},
 	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
 	    {"network", required_argument, NULL, OPT_NETWORK},
+	    {"secret", required_argument, NULL, OPT_SECRET},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	_cleanup_strv_ char **tags = NULL, **args = NULL, **labels = NULL;
+	_cleanup_strv_ char **secrets = xcalloc(1, sizeof(char *));
 	struct build_opts o = {0};
 	bool quiet = false;
 	int opt;
@@ -110,6 +144,10 @@ int cmd_image_build(int argc, char **argv)
 			}
 			o.network = optarg;
 			break;
+		case OPT_SECRET:
+			if (secret_arg(optarg, &secrets) < 0)
+				return 2;
+			break;
 		case 'h':
 			return image_build_usage(stdout, 0);
 		default:
@@ -121,6 +159,7 @@ int cmd_image_build(int argc, char **argv)
 	o.context = argv[optind];
 	o.build_args = args;
 	o.labels = labels;
+	o.secrets = secrets;
 	o.tag = tags ? tags[0] : NULL;
 	_cleanup_fclose_ FILE *devnull = NULL;
 	if (quiet) {
@@ -183,6 +222,29 @@ static int build_one(const struct project *p, const struct service *s,
 			       "default or none)",
 			       bd->pos.file, bd->pos.line, bd->pos.col, s->name,
 			       bd->network);
+	/* build.secrets: ID=FILE for RUN --mount=type=secret,id=ID (the
+	 * target names the id, else the source). */
+	_cleanup_strv_ char **secrets = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < bd->n_secrets; i++) {
+		const struct m_file_ref *ref = &bd->secrets[i];
+		const struct m_file_obj *obj = NULL;
+		for (size_t k = 0; k < p->n_secrets && !obj; k++)
+			if (streq(p->secrets[k].key, ref->source))
+				obj = &p->secrets[k];
+		if (!obj || !obj->file)
+			return err_set(e, EINVAL,
+				       "%s:%d:%d: service %s: build secret "
+				       "\"%s\" %s",
+				       ref->pos.file, ref->pos.line,
+				       ref->pos.col, s->name, ref->source,
+				       obj ? "is not a file secret (a build "
+					     "reads only those)"
+					   : "is not defined in the top-level "
+					     "secrets");
+		_cleanup_free_ char *kv = xasprintf(
+		    "%s=%s", ref->target ? ref->target : ref->source, obj->file);
+		strv_push(&secrets, kv);
+	}
 	_cleanup_free_ char *ref = service_image_ref(p, s);
 	_cleanup_free_ char *file = NULL, *inline_dir = NULL;
 	if (bd->dockerfile_inline) {
@@ -233,6 +295,7 @@ static int build_one(const struct project *p, const struct service *s,
 	    .tag = ref,
 	    .no_cache = no_cache,
 	    .network = bd->network,
+	    .secrets = secrets,
 	};
 	fprintf(stderr, "Building %s (%s)\n", s->name, ref);
 	struct build_result res;

@@ -837,6 +837,9 @@ static void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 /* ---- build, logging, ulimits, configs/secrets
  * ---------------------------------- */
 
+static void file_refs(struct cctx *c, const struct ynode *n,
+		      struct m_file_ref **out, size_t *n_out);
+
 static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
@@ -865,9 +868,9 @@ static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
-	    "ssh",	 "cache_to",	"additional_contexts", "secrets",
-	    "ulimits",	 "platforms",	"privileged",	       "extra_hosts",
-	    "isolation", "no_cache",	"pull",		       "entitlements",
+	    "ssh",	 "cache_to",  "additional_contexts", "ulimits",
+	    "platforms", "privileged", "extra_hosts",	     "isolation",
+	    "no_cache",	 "pull",       "entitlements",
 	};
 	struct m_build *b = &s->build;
 	b->present = true;
@@ -900,6 +903,11 @@ static void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 			b->cache_from = c_strlist(c, v, false);
 		if ((v = ymap_get(n, "tags")))
 			b->tags = c_strlist(c, v, false);
+		if ((v = ymap_get(n, "secrets"))) {
+			size_t l = cpath_push(c, "secrets");
+			file_refs(c, v, &b->secrets, &b->n_secrets);
+			cpath_pop(c, l);
+		}
 		b->shm_size = M_UNSET;
 		if ((v = ymap_get(n, "shm_size"))) {
 			size_t l = cpath_push(c, "shm_size");

@@ -26,7 +26,7 @@ static const struct {
 			   "start-interval", "retries", NULL}},
     {"LABEL", DF_LABEL, NULL},
     {"MAINTAINER", DF_MAINTAINER, NULL},
-    {"RUN", DF_RUN, (const char *const[]){"network", NULL}},
+    {"RUN", DF_RUN, (const char *const[]){"network", "mount", NULL}},
     {"SHELL", DF_SHELL, NULL},
     {"STOPSIGNAL", DF_STOPSIGNAL, NULL},
     {"USER", DF_USER, NULL},
@@ -51,6 +51,11 @@ static void instr_clear(struct df_instr *in)
 	}
 	free(in->flags);
 	strv_free(in->args);
+	for (size_t i = 0; i < in->n_heredocs; i++) {
+		free(in->heredocs[i].name);
+		free(in->heredocs[i].body);
+	}
+	free(in->heredocs);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -322,7 +327,8 @@ static int parse_flags(struct parser *p, struct df_instr *in, const char **rest)
 		if (!has_flag(in->cmd, word))
 			return perr(p, "%s does not take --%s",
 				    df_cmd_name(in->cmd), word);
-		if (df_flag(in, word))
+		/* --mount may be given once per mount. */
+		if (df_flag(in, word) && !streq(word, "mount"))
 			return perr(p, "--%s given twice", word);
 		in->flags =
 		    xrealloc(in->flags, (in->n_flags + 1) * sizeof(*in->flags));
@@ -508,11 +514,164 @@ static int parse_instruction(struct parser *p, const char *text,
 	return perr(p, "unknown instruction: %.*s", (int)n, kw);
 }
 
+/* ---- heredocs ----------------------------------------------------------- */
+
+struct marker {
+	char *name;
+	bool strip, expand;
+	size_t start, end; /* of "<<...", in the instruction's text */
+};
+
+/* The heredoc markers of an instruction's text, outside quotes:
+ * <<NAME, <<-NAME, <<"NAME", <<'NAME' (NAME a shell word). */
+static size_t find_markers(const char *t, struct marker *out, size_t max)
+{
+	size_t n = 0;
+	char quote = 0;
+	for (size_t i = 0; t[i] && n < max; i++) {
+		char c = t[i];
+		if (quote) {
+			quote = c == quote ? 0 : quote;
+			continue;
+		}
+		if (c == '"' || c == '\'') {
+			quote = c;
+			continue;
+		}
+		if (c != '<' || t[i + 1] != '<' || (i > 0 && t[i - 1] == '<'))
+			continue;
+		size_t j = i + 2;
+		bool strip = t[j] == '-';
+		j += strip;
+		char q = t[j] == '"' || t[j] == '\'' ? t[j] : 0;
+		j += q != 0;
+		size_t ns = j;
+		if (!(isalpha((unsigned char)t[j]) || t[j] == '_'))
+			continue;
+		while (isalnum((unsigned char)t[j]) || t[j] == '_' ||
+		       t[j] == '-' || t[j] == '.')
+			j++;
+		size_t ne = j;
+		if (q && t[j] != q)
+			continue;
+		j += q != 0;
+		out[n++] = (struct marker){xstrndup(t + ns, ne - ns), strip,
+					   q == 0, i, j};
+		i = j - 1;
+	}
+	return n;
+}
+
+/* Reads the bodies of the markers' heredocs from the lines after the
+ * instruction (*s moves past them, *lineno with it). */
+static int read_heredocs(struct parser *p, const char **s, int *lineno,
+			 struct marker *m, size_t n, struct df_instr *in)
+{
+	in->heredocs = xcalloc(n, sizeof(*in->heredocs));
+	for (size_t k = 0; k < n; k++) {
+		struct strbuf body;
+		sb_init(&body);
+		sb_adds(&body, "");
+		bool closed = false;
+		while (**s && !closed) {
+			const char *nl = strchr(*s, '\n');
+			size_t len = nl ? (size_t)(nl - *s) : strlen(*s);
+			_cleanup_free_ char *line = xstrndup(*s, len);
+			*s += len + (nl ? 1 : 0);
+			(*lineno)++;
+			if (len && line[len - 1] == '\r')
+				line[--len] = 0;
+			const char *l = line;
+			if (m[k].strip)
+				while (*l == '\t')
+					l++;
+			if (streq(l, m[k].name)) {
+				closed = true;
+				break;
+			}
+			sb_printf(&body, "%s\n", l);
+		}
+		in->heredocs[in->n_heredocs++] = (struct df_heredoc){
+		    xstrdup(m[k].name), sb_steal(&body), m[k].expand};
+		if (!closed)
+			return perr(p, "heredoc <<%s is not closed (no line "
+				       "\"%s\" after it)",
+				    m[k].name, m[k].name);
+	}
+	return 0;
+}
+
+const struct df_heredoc *df_heredoc_of(const struct df_instr *in,
+				       const char *word)
+{
+	if (!startswith(word, "<<"))
+		return NULL;
+	struct marker m;
+	if (find_markers(word, &m, 1) != 1)
+		return NULL;
+	const struct df_heredoc *found = NULL;
+	for (size_t i = 0; i < in->n_heredocs && !found; i++)
+		if (streq(in->heredocs[i].name, m.name))
+			found = &in->heredocs[i];
+	free(m.name);
+	return found;
+}
+
+/* RUN: a heredoc that is the whole command is the script (run by the
+ * shell, or by its own "#!" interpreter); others are handed to the shell
+ * with the command, which reads them as its own here-documents. */
+static void run_heredocs(struct df_instr *in, const struct marker *m,
+			 size_t n)
+{
+	if (in->json || !in->args || !in->args[0])
+		return;
+	const char *cmd = skip_ws(in->args[0]);
+	size_t clen = strlen(cmd);
+	while (clen && isspace((unsigned char)cmd[clen - 1]))
+		clen--;
+	const char *t = in->text;
+	size_t mlen = m[0].end - m[0].start;
+	bool whole = n == 1 && clen == mlen &&
+		     strncmp(cmd, t + m[0].start, mlen) == 0;
+	char *script;
+	if (whole && startswith(in->heredocs[0].body, "#!"))
+		script = xasprintf(
+		    "f=$(mktemp) && cat >\"$f\" <<'%s'\n%s%s\nchmod +x "
+		    "\"$f\" && \"$f\"; r=$?; rm -f \"$f\"; exit $r",
+		    in->heredocs[0].name, in->heredocs[0].body,
+		    in->heredocs[0].name);
+	else if (whole)
+		script = xstrdup(in->heredocs[0].body);
+	else {
+		struct strbuf sb;
+		sb_init(&sb);
+		sb_printf(&sb, "%.*s\n", (int)clen, cmd);
+		for (size_t k = 0; k < in->n_heredocs; k++)
+			sb_printf(&sb, "%s%s\n", in->heredocs[k].body,
+				  in->heredocs[k].name);
+		script = sb_steal(&sb);
+	}
+	free(in->args[0]);
+	in->args[0] = script;
+}
+
 static int add_instruction(struct parser *p, struct dockerfile *df,
-			   const char *text)
+			   const char *text, const char **s, int *lineno)
 {
 	struct df_instr in = {0};
 	int r = parse_instruction(p, text, &in);
+	struct marker m[16];
+	size_t nm = r == 0 && (in.cmd == DF_RUN || in.cmd == DF_COPY ||
+			       in.cmd == DF_ADD)
+			? find_markers(in.text, m, ARRAY_SIZE(m))
+			: 0;
+	if (nm > 0) {
+		r = read_heredocs(p, s, lineno, m, nm, &in);
+		if (r == 0 && in.cmd == DF_RUN)
+			run_heredocs(&in, m, nm);
+		for (size_t k = 0; k < nm; k++)
+			free(m[k].name);
+	}
 	if (r < 0) {
 		instr_clear(&in);
 		return r;
@@ -598,14 +757,14 @@ int df_parse(const char *path, const char *text, struct dockerfile **out,
 		sb_add(&logical, line, n);
 		if (pending)
 			continue;
-		r = add_instruction(&p, df, logical.buf);
+		r = add_instruction(&p, df, logical.buf, &s, &lineno);
 		if (r < 0)
 			goto fail;
 		logical.len = 0;
 		logical.buf[0] = 0;
 	}
 	if (pending && *skip_ws(logical.buf)) {
-		r = add_instruction(&p, df, logical.buf);
+		r = add_instruction(&p, df, logical.buf, &s, &lineno);
 		if (r < 0)
 			goto fail;
 	}
@@ -621,6 +780,176 @@ int df_parse(const char *path, const char *text, struct dockerfile **out,
 fail:
 	sb_free(&logical);
 	df_free(df);
+	return r;
+}
+
+/* ---- RUN --mount ---------------------------------------------------------- */
+
+void df_mount_clear(struct df_mount *m)
+{
+	free(m->target);
+	free(m->source);
+	free(m->from);
+	free(m->id);
+	memset(m, 0, sizeof(*m));
+}
+
+/* "/a/./b//c/" -> "/a/b/c"; NULL when relative or with "..". */
+static char *clean_abs(const char *p)
+{
+	if (p[0] != '/')
+		return NULL;
+	struct strbuf sb;
+	sb_init(&sb);
+	_cleanup_free_ char *copy = xstrdup(p);
+	char *save = NULL;
+	for (char *c = strtok_r(copy, "/", &save); c;
+	     c = strtok_r(NULL, "/", &save)) {
+		if (streq(c, "."))
+			continue;
+		if (streq(c, "..")) {
+			sb_free(&sb);
+			return NULL;
+		}
+		sb_printf(&sb, "/%s", c);
+	}
+	if (!sb.len)
+		sb_adds(&sb, "/");
+	return sb_steal(&sb);
+}
+
+static int mount_bool(const char *k, const char *v, bool *out,
+		      struct orch_err *e)
+{
+	if (!v || streq(v, "true") || streq(v, "1")) {
+		*out = true;
+		return 0;
+	}
+	if (streq(v, "false") || streq(v, "0")) {
+		*out = false;
+		return 0;
+	}
+	return err_set(e, EINVAL, "--mount: %s=%s: want true or false", k, v);
+}
+
+static int mount_num(const char *k, const char *v, int base, long max,
+		     long *out, struct orch_err *e)
+{
+	char *end;
+	errno = 0;
+	long n = v ? strtol(v, &end, base) : -1;
+	if (!v || !*v || *end || errno || n < 0 || n > max)
+		return err_set(e, EINVAL, "--mount: %s=%s: not a valid number",
+			       k, v ? v : "");
+	*out = n;
+	return 0;
+}
+
+static int mount_option(struct df_mount *m, const char *k, const char *v,
+			struct orch_err *e)
+{
+	if (streq(k, "type")) {
+		static const char *const names[] = {"bind", "cache", "tmpfs",
+						    "secret", "ssh"};
+		for (size_t i = 0; v && i < ARRAY_SIZE(names); i++)
+			if (streq(v, names[i])) {
+				m->type = (enum df_mount_type)i;
+				return 0;
+			}
+		return err_set(e, EINVAL,
+			       "--mount: unknown type \"%s\" (want bind, "
+			       "cache, tmpfs, secret or ssh)",
+			       v ? v : "");
+	}
+	if (streq(k, "target") || streq(k, "dst") ||
+	    streq(k, "destination")) {
+		free(m->target);
+		m->target = v ? clean_abs(v) : NULL;
+		return m->target ? 0
+				 : err_set(e, EINVAL,
+					   "--mount: %s=%s: an absolute path "
+					   "without \"..\" is needed",
+					   k, v ? v : "");
+	}
+	char **slot = streq(k, "source") || streq(k, "src") ? &m->source
+		      : streq(k, "from")			 ? &m->from
+		      : streq(k, "id")				 ? &m->id
+								 : NULL;
+	if (slot) {
+		if (!v || !*v)
+			return err_set(e, EINVAL, "--mount: %s needs a value",
+				       k);
+		free(*slot);
+		*slot = xstrdup(v);
+		return 0;
+	}
+	if (streq(k, "rw") || streq(k, "readwrite"))
+		return mount_bool(k, v, &m->rw, e);
+	if (streq(k, "ro") || streq(k, "readonly")) {
+		bool ro;
+		int r = mount_bool(k, v, &ro, e);
+		m->rw = !ro;
+		return r;
+	}
+	if (streq(k, "required"))
+		return mount_bool(k, v, &m->required, e);
+	if (streq(k, "sharing")) {
+		if (v && streq(v, "shared"))
+			m->sharing = DF_SHARED;
+		else if (v && streq(v, "private"))
+			m->sharing = DF_PRIVATE;
+		else if (v && streq(v, "locked"))
+			m->sharing = DF_LOCKED;
+		else
+			return err_set(e, EINVAL,
+				       "--mount: sharing=%s: want shared, "
+				       "private or locked",
+				       v ? v : "");
+		return 0;
+	}
+	if (streq(k, "mode"))
+		return mount_num(k, v, 8, 07777, &m->mode, e);
+	if (streq(k, "uid"))
+		return mount_num(k, v, 10, 0x7fffffff, &m->uid, e);
+	if (streq(k, "gid"))
+		return mount_num(k, v, 10, 0x7fffffff, &m->gid, e);
+	if (streq(k, "size")) {
+		long n;
+		int r = mount_num(k, v, 10, 0x7fffffff, &n, e);
+		m->size = n;
+		return r;
+	}
+	return err_set(e, EINVAL, "--mount: unknown option \"%s\"", k);
+}
+
+int df_mount_parse(const char *spec, struct df_mount *m, struct orch_err *e)
+{
+	memset(m, 0, sizeof(*m));
+	m->mode = m->uid = m->gid = -1;
+	_cleanup_free_ char *copy = xstrdup(spec);
+	char *save = NULL;
+	int r = 0;
+	for (char *opt = strtok_r(copy, ",", &save); opt && r == 0;
+	     opt = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(opt, '=');
+		if (eq)
+			*eq = 0;
+		r = mount_option(m, opt, eq ? eq + 1 : NULL, e);
+	}
+	if (r == 0 && m->type == DF_MOUNT_SECRET && !m->id && m->target) {
+		const char *base = strrchr(m->target, '/');
+		m->id = xstrdup(base + 1);
+	}
+	if (r == 0 && m->type == DF_MOUNT_SECRET && !m->id)
+		r = err_set(e, EINVAL, "--mount: a secret needs an id");
+	if (r == 0 && m->type == DF_MOUNT_SECRET && !m->target)
+		m->target = xasprintf("/run/secrets/%s", m->id);
+	if (r == 0 && !m->target && m->type != DF_MOUNT_SSH)
+		r = err_set(e, EINVAL, "--mount: a target is needed");
+	if (r == 0 && m->type == DF_MOUNT_CACHE && !m->id)
+		m->id = xstrdup(m->target);
+	if (r < 0)
+		df_mount_clear(m);
 	return r;
 }
 

@@ -257,6 +257,10 @@ static json_t *service_json(const struct service *s)
 		set_str(bo, "target", b->target);
 		set_str(bo, "network", b->network);
 		set_strv(bo, "cache_from", b->cache_from);
+		if (b->n_secrets)
+			json_object_set_new(
+			    bo, "secrets",
+			    file_refs_json(b->secrets, b->n_secrets));
 		set_strv(bo, "tags", b->tags);
 		set_bytes(bo, "shm_size", b->shm_size);
 		json_object_set_new(o, "build", bo);

@@ -157,6 +157,14 @@ struct m_deploy {
 	struct m_pos pos;
 };
 
+struct m_file_ref {
+	char *source;
+	char *target; /* NULL when not given */
+	char *uid, *gid;
+	int64_t mode; /* M_UNSET when not given */
+	struct m_pos pos;
+};
+
 struct m_build {
 	bool present;
 	char *context;	  /* absolute path (or a URL, kept as is) */
@@ -168,6 +176,8 @@ struct m_build {
 	char *network;
 	char **cache_from;
 	char **tags;
+	struct m_file_ref *secrets; /* for RUN --mount=type=secret */
+	size_t n_secrets;
 	int64_t shm_size; /* M_UNSET when not given */
 	struct m_pos pos;
 };
@@ -195,13 +205,7 @@ struct m_logging {
 };
 
 /* A service's use of a project config or secret. */
-struct m_file_ref {
-	char *source;
-	char *target; /* NULL when not given */
-	char *uid, *gid;
-	int64_t mode; /* M_UNSET when not given */
-	struct m_pos pos;
-};
+
 
 /* Where a key of a service was written (after merging). */
 struct m_keypos {

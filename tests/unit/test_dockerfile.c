@@ -273,12 +273,102 @@ static void test_cache_key(void **state)
 	assert_string_equal(a, again);
 }
 
+/* BuildKit's heredocs: RUN's script, a command's input, COPY's files;
+ * the lines after a heredoc are instructions again. */
+static void test_heredocs(void **state)
+{
+	(void)state;
+	struct dockerfile *df = parse_ok(
+	    "# syntax=docker/dockerfile:1.4\n"
+	    "FROM x\n"
+	    "RUN <<EOF\n"
+	    "echo a\n"
+	    "# not a comment here\n"
+	    "EOF\n"
+	    "RUN cat <<-'END' >/f\n"
+	    "\tb $X\n"
+	    "\tEND\n"
+	    "COPY <<ONE <<\"TWO\" /dir/\n"
+	    "1 $X\n"
+	    "ONE\n"
+	    "2\n"
+	    "TWO\n"
+	    "RUN echo $((1<<2))\n");
+	const struct df_stage *st = &df->stages[0];
+	assert_int_equal(st->n_instrs, 4);
+	assert_string_equal(st->instrs[0].args[0],
+			    "echo a\n# not a comment here\n");
+	assert_string_equal(st->instrs[1].args[0],
+			    "cat <<-'END' >/f\nb $X\nEND\n");
+	const struct df_instr *cp = &st->instrs[2];
+	assert_int_equal(cp->n_heredocs, 2);
+	assert_string_equal(df_heredoc_of(cp, "<<ONE")->body, "1 $X\n");
+	assert_true(df_heredoc_of(cp, "<<ONE")->expand);
+	assert_false(df_heredoc_of(cp, "<<\"TWO\"")->expand);
+	assert_null(df_heredoc_of(cp, "/dir/"));
+	/* A shift is no heredoc. */
+	assert_int_equal(st->instrs[3].n_heredocs, 0);
+	df_free(df);
+	parse_fails("FROM x\nRUN <<EOF\necho\n", "heredoc <<EOF is not closed");
+}
+
+static void test_mount_specs(void **state)
+{
+	(void)state;
+	struct orch_err e = {0};
+	struct df_mount m;
+	assert_int_equal(df_mount_parse("type=cache,target=/root/.cache/../x/,"
+					"sharing=locked,mode=0700,uid=1",
+					&m, &e),
+			 -EINVAL);
+	assert_non_null(strstr(e.msg, "without \"..\""));
+	assert_int_equal(df_mount_parse("type=cache,target=/root//.cache/,"
+					"sharing=locked,mode=0700,uid=1",
+					&m, &e),
+			 0);
+	assert_int_equal(m.type, DF_MOUNT_CACHE);
+	assert_string_equal(m.target, "/root/.cache");
+	assert_string_equal(m.id, "/root/.cache");
+	assert_int_equal(m.sharing, DF_LOCKED);
+	assert_int_equal(m.mode, 0700);
+	assert_int_equal(m.uid, 1);
+	assert_int_equal(m.gid, -1);
+	df_mount_clear(&m);
+	/* bind is the default type; ro and rw */
+	assert_int_equal(df_mount_parse("target=/src,source=app,rw", &m, &e),
+			 0);
+	assert_int_equal(m.type, DF_MOUNT_BIND);
+	assert_true(m.rw);
+	df_mount_clear(&m);
+	assert_int_equal(df_mount_parse("type=secret,id=tok", &m, &e), 0);
+	assert_string_equal(m.target, "/run/secrets/tok");
+	df_mount_clear(&m);
+	static const char *const bad[][2] = {
+	    {"type=nfs,target=/x", "unknown type \"nfs\""},
+	    {"type=cache", "a target is needed"},
+	    {"type=secret", "a secret needs an id"},
+	    {"type=cache,target=/x,sharing=often", "sharing=often"},
+	    {"type=cache,target=/x,mode=999", "mode=999"},
+	    {"type=tmpfs,target=/x,colour=red", "unknown option \"colour\""},
+	    {"type=bind,target=/x,rw=maybe", "rw=maybe"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		assert_true(df_mount_parse(bad[i][0], &m, &e) < 0);
+		if (!strstr(e.msg, bad[i][1]))
+			fail_msg("%s: want [%s] in [%s]", bad[i][0], bad[i][1],
+				 e.msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stages_and_forms),
 	    cmocka_unit_test(test_escape_directive),
 	    cmocka_unit_test(test_errors_name_lines),
+	    cmocka_unit_test(test_heredocs),
+	    cmocka_unit_test(test_mount_specs),
 	    cmocka_unit_test(test_expand),
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_dockerignore),

@@ -1,0 +1,132 @@
+#!/bin/sh
+# BuildKit's Dockerfile syntax, as real Dockerfiles use it: a `# syntax=`
+# line; heredocs (RUN <<EOF as a script, with a #! interpreter, fed to a
+# command, <<- and quoted delimiters; COPY <<EOF with variables expanded
+# unless quoted); RUN --mount of a cache (kept across builds, not in the
+# image), of the context (read-only; rw writes thrown away), of another
+# stage, of a tmpfs and of a secret from compose's build.secrets; and the
+# errors, each with the Dockerfile's line.
+. "$(dirname "$0")/lib.sh"
+O=$B/orch
+W=$T/work
+mkdir -p "$W"
+cd "$W" || exit 1
+$O image import "$FIXTURE_TAR" busybox >/dev/null || fail "importing busybox"
+on_exit stop_netd
+
+rootfs_args() {
+	$O image inspect "$1" | jq -r '.[0].RootFS.Layers | reverse | .[]' |
+		while read -r l; do printf -- '--rootfs %s/layers/%s/diff ' "$ORCH_ROOT" "${l#sha256:}"; done
+}
+# shellcheck disable=SC2046
+in_image() { img=$1; shift; "$B/orch-runtime" run --net none $(rootfs_args "$img") -- "$@"; }
+
+mkdir -p app/data
+echo from-context >app/data/x
+echo s3cr3t >token.txt
+cat >app/Dockerfile <<'DF'
+# syntax=docker/dockerfile:1.4
+FROM busybox AS gen
+RUN echo generated >/gen.txt
+
+FROM busybox
+ARG GREETING=hello
+ENV WHO=world
+RUN --mount=type=cache,target=/root/.cache,sharing=locked \
+    sh -c 'echo run >>/root/.cache/runs; wc -l </root/.cache/runs >/cache-count'
+RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/x >/from-context
+RUN --mount=type=bind,target=/ctx sh -c 'if touch /ctx/new 2>/dev/null; then echo writable; else echo read-only; fi >/bind-ro'
+RUN --mount=type=bind,target=/ctx,rw touch /ctx/written-by-rw
+RUN --mount=type=bind,from=gen,source=/gen.txt,target=/g.txt cp /g.txt /from-stage
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo x >/scratch/f && grep -q " /scratch tmpfs " /proc/mounts && echo tmpfs >/tmpfs-ok'
+RUN --mount=type=secret,id=token,required cat /run/secrets/token >/secret-seen
+RUN <<EOF
+echo "script $GREETING $WHO" >/heredoc-run
+echo second line >>/heredoc-run
+EOF
+RUN <<EOF
+#!/bin/sh -e
+echo "run by its own interpreter" >/heredoc-shebang
+EOF
+RUN cat >/heredoc-fed <<-END && echo after >>/heredoc-fed
+	fed to cat
+	END
+COPY <<CONF /etc/app.conf
+greeting=$GREETING
+who=${WHO}
+CONF
+COPY <<'RAW' /raw.txt
+kept $GREETING
+RAW
+DF
+cat >compose.yaml <<'YAML'
+services:
+  app:
+    build:
+      context: ./app
+      secrets: [token]
+    image: bk:1
+secrets:
+  token:
+    file: ./token.txt
+YAML
+
+$O build app >"$W/build1.log" 2>&1
+rc=$?
+check_eq "build with BuildKit syntax: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || tail -5 "$W/build1.log" | sed 's/^/  /'
+check_eq "a cache mount: the first build's RUN saw one run" 1 "$(in_image bk:1 cat /cache-count)"
+check "the cache's content is not in the image" in_image bk:1 sh -c '! test -e /root/.cache/runs'
+check_eq "a bind mount of the context" from-context "$(in_image bk:1 cat /from-context)"
+check_eq "is read-only" read-only "$(in_image bk:1 cat /bind-ro)"
+check "rw: the RUN's writes are thrown away, the context untouched" test ! -e app/written-by-rw
+check_eq "a bind mount from another stage" generated "$(in_image bk:1 cat /from-stage)"
+check_eq "a tmpfs mount" tmpfs "$(in_image bk:1 cat /tmpfs-ok)"
+check "the tmpfs's content is not in the image" in_image bk:1 sh -c '! test -e /scratch/f'
+check_eq "a secret from compose's build.secrets" s3cr3t "$(in_image bk:1 cat /secret-seen)"
+check "the secret is not in the image" in_image bk:1 sh -c '! test -e /run/secrets/token'
+check_eq "RUN <<EOF: the heredoc is the script, variables seen" "script hello world
+second line" "$(in_image bk:1 cat /heredoc-run)"
+check_eq "RUN <<EOF with #!: run by its interpreter" "run by its own interpreter" "$(in_image bk:1 cat /heredoc-shebang)"
+check_eq "RUN cmd <<-END: fed to the command, tabs stripped" "fed to cat
+after" "$(in_image bk:1 cat /heredoc-fed)"
+check_eq "COPY <<CONF: a file, variables expanded" "greeting=hello
+who=world" "$(in_image bk:1 cat /etc/app.conf)"
+check_eq "COPY <<'RAW': quoted, kept as written" 'kept $GREETING' "$(in_image bk:1 cat /raw.txt)"
+
+# The cache outlives the build: a second build (no step cache) sees it.
+$O build --no-cache app >"$W/build2.log" 2>&1
+check_eq "second build: exit 0" 0 $?
+check_eq "a cache mount: the second build's RUN found the first one's file" 2 "$(in_image bk:1 cat /cache-count)"
+check_eq "the cache is kept under the store" 1 "$(find "$ORCH_ROOT/build-cache" -name runs | wc -l)"
+# A changed bind source changes the step's key; an unchanged one is cached.
+$O build app >"$W/build3.log" 2>&1
+check_match "unchanged: the bind step is taken from the cache" "Using cache" "$(cat "$W/build3.log")"
+echo changed >app/data/x
+$O build app >/dev/null 2>&1
+check_eq "a changed bind source runs its step again" changed "$(in_image bk:1 cat /from-context)"
+check_eq "no mount or scratch directory is left" "" \
+	"$(grep " $ORCH_ROOT" /proc/self/mounts; find "$ORCH_ROOT/tmp" -mindepth 1 -maxdepth 1 -name 'build-*' 2>/dev/null)"
+
+# ---- errors -----------------------------------------------------------------------
+bad() {
+	printf 'FROM busybox\n%s\n' "$2" >bad.Dockerfile
+	out=$($O image build -f bad.Dockerfile --network none . 2>&1)
+	check_eq "$1: exit 1" 1 $?
+	check_match "$1: says so, at line 2" "bad.Dockerfile:2.*$3" "$out"
+}
+mkdir -p ctx-bad && cd ctx-bad || exit 1
+bad "unknown mount type" 'RUN --mount=type=nfs,target=/x true' 'unknown type "nfs"'
+bad "unknown mount option" 'RUN --mount=type=cache,target=/x,colour=blue true' 'unknown option "colour"'
+bad "relative target" 'RUN --mount=type=tmpfs,target=x true' 'target=x: an absolute path'
+bad "ssh" 'RUN --mount=type=ssh true' 'type=ssh is not supported'
+bad "a required secret not given" 'RUN --mount=type=secret,id=nope,required true' 'secret "nope" is not given'
+bad "a bind source out of the context" 'RUN --mount=type=bind,source=../..,target=/x true' ''
+bad "an unclosed heredoc" 'RUN <<EOF
+echo never closed' 'heredoc <<EOF is not closed'
+cd "$W" || exit 1
+printf 'services:\n  app:\n    build:\n      context: ./app\n      secrets: [nosuch]\n' >bad-secret.yaml
+out=$($O -f bad-secret.yaml build app 2>&1)
+check_eq "a build secret not defined: exit 1" 1 $?
+check_match "named with its place" 'bad-secret.yaml:5:17: service app: build secret "nosuch" is not defined' "$out"
+finish
