@@ -206,4 +206,7 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* 64 random hex digits (ids of containers and networks). */
 void random_id(char out[65]);
 
+/* Milliseconds of the monotonic clock. */
+int64_t mono_ms(void);
+
 #endif

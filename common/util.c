@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <wchar.h>
 
 void *xmalloc(size_t n)
@@ -317,4 +318,11 @@ const char *signal_name(int sig)
 		}
 	snprintf(buf, sizeof(buf), "%d", sig);
 	return buf;
+}
+
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -150,6 +150,11 @@ int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
  * then runs their post_start hooks. */
 int reconcile_start(struct pstate *ps, char **names, struct orch_err *e);
 
+/* develop.watch (watch.c): follows the selected services' watch rules
+ * (all services' when services is NULL or empty) until SIGINT/SIGTERM. */
+int watch_project(struct project *m, char *const *services,
+		  struct orch_err *e);
+
 /* Lifecycle hooks (hooks.c): a service's hooks as a container record
  * keeps them, and running those of kind ("post_start", "pre_stop") in
  * the named containers that are running, in order; the first failure

@@ -9,7 +9,7 @@ static const char up_usage[] =
 	"[--no-recreate] [--no-deps] [--no-start] [--remove-orphans] "
 	"[--abort-on-container-exit] [--exit-code-from SVC] "
 	"[--scale SVC=N] [-t S] [--pull always|missing|never] [--quiet-pull] "
-	"[SERVICE...]";
+	"[--watch] [SERVICE...]";
 
 enum {
 	O_WAIT = CLI_OPT_LOCAL,
@@ -26,6 +26,7 @@ enum {
 	O_NO_BUILD,
 	O_QUIET_PULL,
 	O_NO_COLOR,
+	O_WATCH,
 	O_PULL,
 };
 
@@ -94,12 +95,13 @@ int cmd_up(int argc, char **argv)
 		{"quiet-pull", no_argument, NULL, O_QUIET_PULL},
 		{"pull", required_argument, NULL, O_PULL},
 		{"no-color", no_argument, NULL, O_NO_COLOR},
+		{"watch", no_argument, NULL, O_WATCH},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct up_opts o = {.timeout_ms = -1};
 	const char *exit_from = NULL;
-	bool abort_on_exit = false, no_build = false;
+	bool abort_on_exit = false, no_build = false, watch = false;
 	const char *pull = NULL;
 	_cleanup_strv_ char **scale = NULL;
 	int c;
@@ -180,6 +182,9 @@ int cmd_up(int argc, char **argv)
 			break;
 		case O_NO_COLOR:
 			break;
+		case O_WATCH:
+			watch = true;
+			break;
 		case 'h':
 			printf("Usage: orch up %s\n", up_usage);
 			return 0;
@@ -255,6 +260,29 @@ int cmd_up(int argc, char **argv)
 			pstate_close(&ps);
 		return cli_fail(&e);
 	}
+	if (watch && !o.no_start) {
+		/* The project runs; the watch follows its files until Ctrl-C,
+		 * which stops what up started, as attached up does. */
+		_cleanup_strv_ char **names =
+		    containers_of(&ps, NULL, attach, NULL);
+		_cleanup_free_ char *pname = xstrdup(ps.name);
+		pstate_close(&ps);
+		struct project *wm = NULL;
+		if (cli_load(&wm, false) < 0)
+			return 1;
+		r = watch_project(wm, services, &e);
+		project_free(wm);
+		if (r < 0)
+			return cli_fail(&e);
+		fprintf(stderr, "Gracefully stopping...\n");
+		if (pstate_open(pname, false, &ps, &e) < 0)
+			return cli_fail(&e);
+		r = reconcile_stop(&ps, names, -1, "stop", &e);
+		for (size_t i = 0; r == 0 && names[i]; i++)
+			progress("Container", names[i], "Stopped");
+		pstate_close(&ps);
+		return r < 0 ? cli_fail(&e) : 0;
+	}
 	if (o.detach || o.no_start) {
 		pstate_close(&ps);
 		return 0;
@@ -302,4 +330,68 @@ int cmd_up(int argc, char **argv)
 	if (interrupted)
 		return 130;
 	return abort_on_exit ? w.code : 0;
+}
+
+static const char watch_usage[] = "[--no-up] [SERVICE...]";
+
+/* orch watch: up -d (unless --no-up), then follow the services'
+ * develop.watch rules until Ctrl-C; the containers keep running. */
+int cmd_watch(int argc, char **argv)
+{
+	enum { O_NO_UP = CLI_OPT_LOCAL, O_PRUNE, O_QUIET };
+	static const struct option lopts[] = {
+		CLI_GLOBAL_LONGOPTS,
+		{"no-up", no_argument, NULL, O_NO_UP},
+		{"prune", no_argument, NULL, O_PRUNE},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool no_up = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h" CLI_GLOBAL_SHORTOPTS, lopts,
+				NULL)) != -1) {
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return 2;
+		if (g)
+			continue;
+		if (c == O_NO_UP)
+			no_up = true;
+		else if (c == O_PRUNE || c == O_QUIET)
+			continue;
+		else if (c == 'h') {
+			printf("Usage: orch watch %s\n", watch_usage);
+			return 0;
+		} else
+			return cli_usage("watch", watch_usage);
+	}
+	_cleanup_strv_ char **services = xcalloc(1, sizeof(char *));
+	for (int i = optind; i < argc; i++)
+		strv_push(&services, argv[i]);
+	if (!no_up) {
+		_cleanup_strv_ char **up = NULL;
+		strv_push(&up, "up");
+		strv_push(&up, "-d");
+		for (size_t i = 0; services[i]; i++)
+			strv_push(&up, services[i]);
+		int r = cmd_up((int)strv_len(up), up);
+		if (r != 0)
+			return r;
+	}
+	struct project *m = NULL;
+	if (cli_load(&m, false) < 0)
+		return 1;
+	for (size_t i = 0; services[i]; i++)
+		if (!project_service(m, services[i])) {
+			fprintf(stderr, "orch: no such service: %s\n",
+				services[i]);
+			project_free(m);
+			return 1;
+		}
+	struct orch_err e = {0};
+	int r = watch_project(m, services, &e);
+	project_free(m);
+	return r < 0 ? cli_fail(&e) : 0;
 }

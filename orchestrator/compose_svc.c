@@ -1121,6 +1121,90 @@ static void hooks_of(struct cctx *c, const struct ynode *n,
 	}
 }
 
+static const char *const watch_actions[] = {"sync", "rebuild",
+					     "sync+restart"};
+
+static void watch_rule(struct cctx *c, const struct ynode *it,
+		       struct m_watch *w, bool *ok)
+{
+	static const char *const keys[] = {"path", "action", "target",
+					   "ignore", "include", "initial_sync",
+					   "exec"};
+	*ok = false;
+	if (!c_map(c, it))
+		return;
+	c_known_keys(c, it, keys, ARRAY_SIZE(keys));
+	static const char *const unsupported[] = {"include", "initial_sync",
+						  "exec"};
+	c_ignored_keys(c, it, unsupported, ARRAY_SIZE(unsupported));
+	w->pos = it->pos;
+	const struct ynode *v = ymap_get(it, "action");
+	const char *a = v ? c_str(c, v) : NULL;
+	size_t k = 0;
+	while (a && k < ARRAY_SIZE(watch_actions) && !streq(a, watch_actions[k]))
+		k++;
+	if (!v) {
+		cerr(c, it, "a watch rule needs an action");
+		return;
+	}
+	if (!a || k == ARRAY_SIZE(watch_actions)) {
+		cerr(c, v,
+		     "unknown watch action \"%s\" (want sync, rebuild or "
+		     "sync+restart)",
+		     a ? shown(a) : "");
+		return;
+	}
+	w->action = (enum m_watch_action)k;
+	v = ymap_get(it, "path");
+	const char *p = v ? c_str(c, v) : NULL;
+	if (!p || !*p) {
+		cerr(c, v ? v : it, "a watch rule needs a path");
+		return;
+	}
+	w->path = path_resolve(c->a, c->workdir, c->home, p);
+	v = ymap_get(it, "target");
+	if (v)
+		w->target = c_str(c, v);
+	if (w->action != M_WATCH_REBUILD &&
+	    (!w->target || w->target[0] != '/')) {
+		cerr(c, v ? v : it,
+		     "a %s rule needs an absolute target in the container",
+		     watch_actions[k]);
+		return;
+	}
+	if ((v = ymap_get(it, "ignore")))
+		w->ignore = c_strlist(c, v, false);
+	*ok = true;
+}
+
+static void svc_develop(struct cctx *c, struct service *s,
+			const struct ynode *n)
+{
+	static const char *const keys[] = {"watch"};
+	if (!c_map(c, n))
+		return;
+	c_known_keys(c, n, keys, ARRAY_SIZE(keys));
+	const struct ynode *w = ymap_get(n, "watch");
+	if (!w || w->kind == Y_NULL)
+		return;
+	size_t l0 = cpath_push(c, "watch");
+	if (w->kind != Y_SEQ) {
+		cerr(c, w, "watch must be a list of rules, not %s",
+		     ykind_name(w));
+		cpath_pop(c, l0);
+		return;
+	}
+	s->watch = arena_new_array(c->a, struct m_watch, w->n ? w->n : 1);
+	for (size_t i = 0; i < w->n; i++) {
+		size_t l = cpath_push(c, "[%zu]", i);
+		bool ok;
+		watch_rule(c, w->v[i], &s->watch[s->n_watch], &ok);
+		s->n_watch += ok;
+		cpath_pop(c, l);
+	}
+	cpath_pop(c, l0);
+}
+
 static void svc_post_start(struct cctx *c, struct service *s,
 			   const struct ynode *n)
 {
@@ -1305,7 +1389,7 @@ static const struct svc_key svc_keys[] = {
     IGN(credential_spec),
     F(depends_on, svc_depends_on),
     F(deploy, svc_deploy),
-    IGN(develop),
+    F(develop, svc_develop),
     T(device_cgroup_rules, K_LIST),
     F(devices, svc_devices),
     T(dns, K_LIST_OR_STR),

@@ -293,6 +293,21 @@ static json_t *service_json(const struct service *s)
 	}
 	if (s->deploy.present)
 		json_object_set_new(o, "deploy", deploy_json(&s->deploy));
+	if (s->n_watch) {
+		static const char *const actions[] = {"sync", "rebuild",
+						      "sync+restart"};
+		json_t *a = json_array();
+		for (size_t i = 0; i < s->n_watch; i++) {
+			const struct m_watch *w = &s->watch[i];
+			json_t *r = json_pack("{s:s, s:s}", "action",
+					      actions[w->action], "path",
+					      w->path);
+			set_str(r, "target", w->target);
+			set_strv(r, "ignore", w->ignore);
+			json_array_append_new(a, r);
+		}
+		json_object_set_new(o, "develop", json_pack("{s:o}", "watch", a));
+	}
 	set_strv(o, "device_cgroup_rules", s->device_cgroup_rules);
 	if (s->devices)
 		json_object_set_new(o, "devices", devices_json(s->devices));

@@ -33,6 +33,8 @@ static const struct orch_command commands[] = {
 	{"__supervise", cmd_supervise, NULL},
 	{"network", cmd_network, "Manage networks"},
 	{"build", cmd_build, "Build or rebuild services"},
+	{"watch", cmd_watch, "Watch the build context and rebuild or sync "
+			     "containers on changes"},
 };
 
 int cmd_version(int argc, char **argv)

@@ -193,6 +193,20 @@ struct m_hook {
 	struct m_pos pos;
 };
 
+/* A develop.watch rule. */
+enum m_watch_action {
+	M_WATCH_SYNC,
+	M_WATCH_REBUILD,
+	M_WATCH_SYNC_RESTART,
+};
+struct m_watch {
+	enum m_watch_action action;
+	char *path;   /* absolute, on the host */
+	char *target; /* absolute, in the container (sync actions) */
+	char **ignore; /* .dockerignore patterns, relative to path */
+	struct m_pos pos;
+};
+
 struct m_ulimit {
 	char *name; /* "nofile", "nproc", ... */
 	int64_t soft, hard;
@@ -233,6 +247,9 @@ struct service {
 	 * container is created. */
 	struct m_hook *post_start, *pre_stop, *pre_start;
 	size_t n_post_start, n_pre_stop, n_pre_start;
+	/* develop.watch: what `orch watch` and `up --watch` follow. */
+	struct m_watch *watch;
+	size_t n_watch;
 	struct m_env_file {
 		char *path; /* absolute */
 		bool required;

@@ -55,7 +55,7 @@ _orch()
 			COMPREPLY=($(compgen -W "$(orch volume ls -q 2>/dev/null)" -- "$cur"))
 		fi ;;
 	help) COMPREPLY=($(compgen -W "$(orch help 2>/dev/null | awk '/^Commands:/ {on=1; next} on && NF {print $1}')" -- "$cur")) ;;
-	up | down | ps | logs | exec | run | start | stop | restart | kill | rm | top | port | stats | events | build | config | pull | push)
+	up | down | ps | logs | exec | run | start | stop | restart | kill | rm | top | port | stats | events | build | config | pull | push | watch)
 		COMPREPLY=($(compgen -W "$(_orch_services)" -- "$cur")) ;;
 	esac
 }

@@ -11,13 +11,6 @@
 #include <sys/pidfd.h>
 #include <time.h>
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* When the command started: a terminal's progress lines say how long
  * after it each object was done. */
 static int64_t started_ms;

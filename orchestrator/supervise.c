@@ -112,13 +112,6 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* RFC 3339 with nanoseconds, UTC (docker's log and event time format). */
 static void wall_ts(char *buf, size_t n)
 {
@@ -425,7 +418,7 @@ static void start_failed(struct sctr *c)
 	/* A restart that fails counts as a failed run. */
 	c->exit_code = 127;
 	if (restart_wanted(&c->rp, 127, c->restarts, c->user_stopped))
-		c->restart_at = now_ms() + backoff_next(&c->backoff, 0);
+		c->restart_at = mono_ms() + backoff_next(&c->backoff, 0);
 	else
 		set_state(c, C_EXITED);
 }
@@ -434,7 +427,7 @@ static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 {
 	S.trim = true;
 	proc_watch(c, idx, pid, -1);
-	c->started_mono = now_ms();
+	c->started_mono = mono_ms();
 	wall_ts(c->started_at, sizeof(c->started_at));
 	c->stopping = false;
 	c->stop_deadline = 0;
@@ -536,7 +529,7 @@ static void ctr_stop(struct sctr *c, int64_t grace_ms)
 		return;
 	}
 	ctr_signal(c, sig);
-	c->stop_deadline = now_ms() + grace_ms;
+	c->stop_deadline = mono_ms() + grace_ms;
 }
 
 /* ---- the keeper ------------------------------------------------------------ */
@@ -632,10 +625,10 @@ static void ctr_exited(struct sctr *c, size_t idx)
 	c->stopping = false;
 	json_t *a = json_pack("{s:i}", "exitCode", code);
 	event(c, "die", a);
-	int64_t ran = now_ms() - c->started_mono;
+	int64_t ran = mono_ms() - c->started_mono;
 	if (!was_stopping &&
 	    restart_wanted(&c->rp, code, c->restarts, c->user_stopped)) {
-		c->restart_at = now_ms() + backoff_next(&c->backoff, ran);
+		c->restart_at = mono_ms() + backoff_next(&c->backoff, ran);
 		set_state(c, C_RESTARTING);
 	} else
 		set_state(c, C_EXITED);
@@ -697,7 +690,7 @@ static void hc_done(struct sctr *c)
 	c->hc_pid = 0;
 	c->hc_deadline = 0;
 	if (c->state == C_RUNNING)
-		hc_result(c, ok, now_ms());
+		hc_result(c, ok, mono_ms());
 }
 
 /* ---- the container table -------------------------------------------------- */
@@ -819,7 +812,7 @@ static void ctr_adopt(struct sctr *c, size_t idx, const json_t *st)
 	int pidfd = -1;
 	if (rt_pid(c->id, &pid, &e) == 0)
 		pidfd = pidfd_open(pid, 0);
-	c->started_mono = now_ms();
+	c->started_mono = mono_ms();
 	c->pid = (pid_t)jint(st, "pid", 0);
 	if (pidfd >= 0) {
 		proc_watch(c, idx, pid, pidfd);
@@ -1181,7 +1174,7 @@ static void reap_strays(void)
 
 static void run_timers(void)
 {
-	int64_t now = now_ms();
+	int64_t now = mono_ms();
 	for (size_t i = 0; i < S.n; i++) {
 		struct sctr *c = &S.c[i];
 		if (c->gone)
@@ -1224,7 +1217,7 @@ static void arm_timer(void)
 	}
 	struct itimerspec its = {0};
 	if (next) {
-		int64_t d = next - now_ms();
+		int64_t d = next - mono_ms();
 		if (d < 1)
 			d = 1;
 		its.it_value.tv_sec = d / 1000;
