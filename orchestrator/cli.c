@@ -132,6 +132,21 @@ bool cli_quiet(void)
 	return cli.progress && streq(cli.progress, "quiet");
 }
 
+char **cli_service_args(const struct project *m, int argc, char **argv,
+			int first)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	for (int i = first; i < argc; i++) {
+		if (!project_service(m, argv[i])) {
+			fprintf(stderr, "orch: no such service: %s\n", argv[i]);
+			strv_free(v);
+			return NULL;
+		}
+		strv_push(&v, argv[i]);
+	}
+	return v;
+}
+
 int cli_load(struct project **out, bool all_profiles)
 {
 	struct compose_opts o = {

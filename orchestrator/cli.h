@@ -57,6 +57,10 @@ bool cli_quiet(void);
 /* Loads the compose files named by the globals; diagnostics printed.
  * An env_file that cannot be read fails only cli_env_check. */
 int cli_load(struct project **out, bool all_profiles);
+/* The SERVICE arguments argv[first..argc) as a list (empty when none);
+ * NULL, said, when one is not a service of m. */
+char **cli_service_args(const struct project *m, int argc, char **argv,
+			int first);
 /* For commands that run services (NULL = all), and with_deps what they
  * depend on: fails, with the errors printed, when an env_file of theirs
  * cannot be read. */

@@ -281,14 +281,11 @@ int cmd_push(int argc, char **argv)
 	struct project *m = NULL;
 	if (cli_load(&m, false) < 0)
 		return 1;
-	_cleanup_strv_ char **services = xcalloc(1, sizeof(char *));
-	for (int i = optind; i < argc; i++) {
-		if (!project_service(m, argv[i])) {
-			fprintf(stderr, "orch: no such service: %s\n", argv[i]);
-			project_free(m);
-			return 1;
-		}
-		strv_push(&services, argv[i]);
+	_cleanup_strv_ char **services =
+	    cli_service_args(m, argc, argv, optind);
+	if (!services) {
+		project_free(m);
+		return 1;
 	}
 	/* As compose: the services that are built and name their image;
 	 * each image once. */
@@ -561,14 +558,11 @@ int cmd_pull(int argc, char **argv)
 	struct project *m = NULL;
 	if (cli_load(&m, false) < 0)
 		return 1;
-	_cleanup_strv_ char **services = xcalloc(1, sizeof(char *));
-	for (int i = optind; i < argc; i++) {
-		if (!project_service(m, argv[i])) {
-			fprintf(stderr, "orch: no such service: %s\n", argv[i]);
-			project_free(m);
-			return 1;
-		}
-		strv_push(&services, argv[i]);
+	_cleanup_strv_ char **services =
+	    cli_service_args(m, argc, argv, optind);
+	if (!services) {
+		project_free(m);
+		return 1;
 	}
 	rq.services = services;
 	struct orch_err e = {0};

@@ -383,13 +383,12 @@ int cmd_watch(int argc, char **argv)
 	struct project *m = NULL;
 	if (cli_load(&m, false) < 0)
 		return 1;
-	for (size_t i = 0; services[i]; i++)
-		if (!project_service(m, services[i])) {
-			fprintf(stderr, "orch: no such service: %s\n",
-				services[i]);
-			project_free(m);
-			return 1;
-		}
+	_cleanup_strv_ char **checked =
+	    cli_service_args(m, argc, argv, optind);
+	if (!checked) {
+		project_free(m);
+		return 1;
+	}
 	struct orch_err e = {0};
 	int r = watch_project(m, services, &e);
 	project_free(m);

@@ -797,25 +797,17 @@ void df_mount_clear(struct df_mount *m)
 /* "/a/./b//c/" -> "/a/b/c"; NULL when relative or with "..". */
 static char *clean_abs(const char *p)
 {
+	for (const char *c = p; *c;) {
+		const char *end = strchrnul(c, '/');
+		if (end - c == 2 && c[0] == '.' && c[1] == '.')
+			return NULL;
+		c = *end ? end + 1 : end;
+	}
 	if (p[0] != '/')
 		return NULL;
-	struct strbuf sb;
-	sb_init(&sb);
-	_cleanup_free_ char *copy = xstrdup(p);
-	char *save = NULL;
-	for (char *c = strtok_r(copy, "/", &save); c;
-	     c = strtok_r(NULL, "/", &save)) {
-		if (streq(c, "."))
-			continue;
-		if (streq(c, "..")) {
-			sb_free(&sb);
-			return NULL;
-		}
-		sb_printf(&sb, "/%s", c);
-	}
-	if (!sb.len)
-		sb_adds(&sb, "/");
-	return sb_steal(&sb);
+	_cleanup_strv_ char **parts = path_components(p, NULL);
+	_cleanup_free_ char *rel = strv_join(parts, "/");
+	return xasprintf("/%s", rel);
 }
 
 static int mount_bool(const char *k, const char *v, bool *out,
