@@ -130,11 +130,17 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 	if (n->icc)
 		sb_printf(&r, "oifname \"%s\" accept\n", n->bridge);
 	else
+		/* Link-only: what no link allows is refused at once (a
+		 * TCP reset, an ICMP "administratively prohibited"), so
+		 * that a client fails fast instead of hanging. */
 		sb_printf(&r,
 			  "oifname \"%s\" ip saddr . ip daddr @n_%s_pairs "
 			  "accept\n"
-			  "oifname \"%s\" drop\n",
-			  n->bridge, id, n->bridge);
+			  "oifname \"%s\" meta l4proto tcp reject with tcp "
+			  "reset\n"
+			  "oifname \"%s\" reject with icmpx type "
+			  "admin-prohibited\n",
+			  n->bridge, id, n->bridge, n->bridge);
 	if (!n->internal)
 		sb_printf(&r, "ct status dnat accept\n"
 			      "oifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"

@@ -69,6 +69,31 @@ check_eq "linked: web -> api over TCP by name" "api" "$(tcp web api)"
 check "linked: web -> api over UDP" udp web "$api_front" api
 check_eq "unlinked: stray -> api refused" "" "$(tcp stray api)"
 check "unlinked: stray -> api over UDP refused" udp_refused stray "$api_front" api
+# Refused at once, not left to time out: a TCP reset ("connection
+# refused"), an ICMP "administratively prohibited" for UDP.
+refusal() {
+	nsenter --net="/run/netns/$1" python3 - "$2" "$3" <<'PY'
+import socket, sys, time
+ip, proto = sys.argv[1], sys.argv[2]
+t = time.monotonic()
+try:
+    if proto == "tcp":
+        socket.create_connection((ip, 80), timeout=10)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(10)
+        s.connect((ip, 5000))
+        s.send(b"x")
+        s.recv(10)
+    print("answered")
+except socket.timeout:
+    print("timed out")
+except OSError as e:
+    print(e.strerror if time.monotonic() - t < 5 else "slow: " + e.strerror)
+PY
+}
+check_eq "unlinked TCP fails at once: connection refused" "Connection refused" "$(refusal stray "$api_front" tcp)"
+check_eq "unlinked UDP fails at once: administratively prohibited" "No route to host" "$(refusal stray "$api_front" udp)"
 check_eq "reverse of a link: api -> web refused" "" "$(tcp api web)"
 check_eq "icc: db -> api" "api" "$(tcp db api)"
 check_eq "icc: api -> db" "db" "$(tcp api db)"
