@@ -215,6 +215,8 @@ int cmd_up(int argc, char **argv)
 		project_free(m);
 		return 1;
 	}
+	if (!cli_quiet())
+		links_warn(m);
 	struct orch_err e = {0};
 	/* Every image is there before anything is created: pulled as the
 	 * services' pull_policy (or --pull) says, then built. */

@@ -32,6 +32,7 @@ static const struct orch_command commands[] = {
 	{"ls", cmd_ls, "List running compose projects"},
 	{"__supervise", cmd_supervise, NULL},
 	{"network", cmd_network, "Manage networks"},
+	{"links", cmd_links, "Show who may connect to whom (link-only)"},
 	{"build", cmd_build, "Build or rebuild services"},
 	{"watch", cmd_watch, "Watch the build context and rebuild or sync "
 			     "containers on changes"},

@@ -277,18 +277,13 @@ char **network_req(const struct project *m, const struct network *n,
 		xasprintf("com.docker.compose.network=%s", n->key);
 	strv_push(&labels, l0);
 	strv_push(&labels, l1);
-	const struct m_kv *icc = NULL;
-	for (size_t d = 0; d < n->driver_opts.n; d++)
-		if (streq(n->driver_opts.v[d].key,
-			  "com.docker.network.bridge.enable_icc"))
-			icc = &n->driver_opts.v[d];
 	*q = (struct netd_network_req){
 		.name = n->name,
 		.project = m->name,
 		.subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
 		.gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
 		.internal = n->internal,
-		.icc = icc && icc->value && streq(icc->value, "true"),
+		.icc = network_icc(n),
 		.labels = labels,
 	};
 	return labels;
@@ -382,27 +377,12 @@ static void link_pairs(const struct project *m, const char *net_key,
 	size_t cap = 0;
 	for (size_t i = 0; i < m->n_services; i++) {
 		const struct service *a = &m->services[i];
-		bool on = false;
-		for (size_t k = 0; k < a->n_networks; k++)
-			on |= streq(a->networks[k].name, net_key);
-		if (!on)
+		if (!service_on(a, net_key))
 			continue;
-		char **targets = NULL;
-		for (size_t k = 0; k < a->n_depends_on; k++)
-			strv_push(&targets, a->depends_on[k].service);
-		for (size_t k = 0; a->links && a->links[k]; k++) {
-			_cleanup_free_ char *t = xstrdup(a->links[k]);
-			char *colon = strchr(t, ':');
-			if (colon)
-				*colon = '\0';
-			strv_push(&targets, t);
-		}
-		for (size_t k = 0; targets && targets[k]; k++) {
-			const struct service *b = project_service(m, targets[k]);
-			bool bon = false;
-			for (size_t j = 0; b && j < b->n_networks; j++)
-				bon |= streq(b->networks[j].name, net_key);
-			if (!bon)
+		for (size_t j = 0; j < m->n_services; j++) {
+			const struct service *b = &m->services[j];
+			if (i == j || !service_on(b, net_key) ||
+			    !link_allowed(a, b->name))
 				continue;
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 8;
@@ -412,7 +392,6 @@ static void link_pairs(const struct project *m, const char *net_key,
 			(*out)[*n].to = b->name;
 			(*n)++;
 		}
-		strv_free(targets);
 	}
 }
 
