@@ -104,7 +104,8 @@ static int ctl_parse(const char *cmd, const char *usage, const char *shorts,
 			o->index = (int)num;
 			break;
 		case O_FORMAT:
-			if (!streq(optarg, "json") && !streq(optarg, "table")) {
+			if (!optarg ||
+			    (!streq(optarg, "json") && !streq(optarg, "table"))) {
 				cli_usage(cmd, usage);
 				return -1;
 			}

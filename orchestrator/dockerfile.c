@@ -453,7 +453,7 @@ static int parse_args(struct parser *p, struct df_instr *in, const char *rest)
 		if (r < 0)
 			return r;
 		n = strv_len(in->args);
-		if (n < 1)
+		if (n < 1 || !in->args)
 			return perr(p, "%s requires at least one argument",
 				    name);
 		if (in->cmd == DF_FROM &&
@@ -878,7 +878,7 @@ static int mount_option(struct df_mount *m, const char *k, const char *v,
 	if (streq(k, "rw") || streq(k, "readwrite"))
 		return mount_bool(k, v, &m->rw, e);
 	if (streq(k, "ro") || streq(k, "readonly")) {
-		bool ro;
+		bool ro = true;
 		int r = mount_bool(k, v, &ro, e);
 		m->rw = !ro;
 		return r;
@@ -906,7 +906,7 @@ static int mount_option(struct df_mount *m, const char *k, const char *v,
 	if (streq(k, "gid"))
 		return mount_num(k, v, 10, 0x7fffffff, &m->gid, e);
 	if (streq(k, "size")) {
-		long n;
+		long n = 0;
 		int r = mount_num(k, v, 10, 0x7fffffff, &n, e);
 		m->size = n;
 		return r;

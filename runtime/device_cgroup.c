@@ -93,8 +93,8 @@ int dev_nodes_resolve(char *const *devices, bool host_all,
 	for (size_t i = 0; devices && devices[i]; i++) {
 		nodes_push(&v, &count, &cap);
 		struct dev_node *d = &v[count++];
+		struct stat st = {0};
 		int r = rt_device_parse(devices[i], &d->dev, e);
-		struct stat st;
 		if (r == 0 && stat(d->dev.host_path, &st) < 0)
 			r = err_sys(e, errno, "device %s", d->dev.host_path);
 		else if (r == 0 && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -102,9 +102,9 @@ int dev_nodes_resolve(char *const *devices, bool host_all,
 			    e, EINVAL,
 			    "device %s: not a character or block device",
 			    d->dev.host_path);
-		if (r < 0) {
+		if (r != 0) {
 			dev_nodes_free(v, count);
-			return r;
+			return r < 0 ? r : -EINVAL;
 		}
 		node_fill(d, &st);
 	}

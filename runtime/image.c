@@ -563,10 +563,10 @@ int image_config_read(const char *id, char **data, size_t *len,
 
 int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e)
 {
-	struct rt_image *img;
+	struct rt_image *img = NULL;
 	int r = rt_image_lookup(ref, &img, e);
-	if (r < 0)
-		return r;
+	if (r < 0 || !img)
+		return r < 0 ? r : -ENOENT;
 	_cleanup_free_ char *p = image_path(img->id, "config.json");
 	json_error_t je;
 	json_t *j = json_load_file(p, 0, &je);

@@ -132,7 +132,7 @@ static int resolve_manifest(struct pull *p, json_t **manifest,
 			    struct orch_err *e)
 {
 	const char *reference = p->ref.digest ? p->ref.digest : p->ref.tag;
-	json_t *j;
+	json_t *j = NULL;
 	_cleanup_free_ char *mt = NULL;
 	char digest[72] = "";
 	int r = fetch_manifest(p, reference, p->ref.digest, &j, &mt, digest, e);

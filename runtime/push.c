@@ -240,6 +240,8 @@ static int blob_push(struct push *p, struct push_layer *l, const char *digest,
 	}
 	if (!location && (r = upload_start(p, digest, NULL, &location, e)) < 0)
 		return r;
+	if (!location || (!data && !path))
+		return err_set(e, EINVAL, "%s: nothing to upload", p->name);
 	_cleanup_close_ int fd = -1;
 	if (!data && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return err_sys(e, errno, "opening %s", path);
