@@ -116,6 +116,10 @@ bool image_has_command(char *const *lowers, char *const *env,
 struct up_opts {
 	bool detach, wait, build, force_recreate, no_recreate, no_deps,
 		remove_orphans, no_start, quiet_pull;
+	/* compose's semantics: every service may connect to every other on
+	 * the networks this up creates (up --open-networks, or x-orch:
+	 * {open_networks: true} in the file) */
+	bool open_networks;
 	int64_t wait_timeout_ms;
 	int64_t timeout_ms; /* -t: stop grace for recreations, -1 = service's */
 	char **services;
@@ -162,6 +166,11 @@ bool network_icc(const struct network *n);
 bool service_on(const struct service *s, const char *net_key);
 bool link_allowed(const struct service *a, const char *b);
 void links_warn(const struct project *m);
+/* Whether the file asks for compose's open networks (x-orch:
+ * {open_networks: true}). */
+bool project_open_networks(const struct project *m);
+/* Whether this project's networks were made open (its state says so). */
+bool pstate_open_networks(struct pstate *ps);
 
 /* develop.watch (watch.c): follows the selected services' watch rules
  * (all services' when services is NULL or empty) until SIGINT/SIGTERM. */

@@ -191,6 +191,12 @@ int cmd_ps(int argc, char **argv)
 	}
 	if (r < 0)
 		return cli_fail(&e);
+	if (pstate_open_networks(&ps) && !quiet && !json)
+		fprintf(stderr,
+			"orch: the networks of project %s are open (up "
+			"--open-networks): every service may connect to every "
+			"other, as in docker compose\n",
+			ps.name);
 	json_t *st = NULL;
 	if (status_get(&ps, &st, &e) < 0) {
 		pstate_close(&ps);

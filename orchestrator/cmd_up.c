@@ -9,7 +9,7 @@ static const char up_usage[] =
 	"[--no-recreate] [--no-deps] [--no-start] [--remove-orphans] "
 	"[--abort-on-container-exit] [--exit-code-from SVC] "
 	"[--scale SVC=N] [-t S] [--pull always|missing|never] [--quiet-pull] "
-	"[--watch] [SERVICE...]";
+	"[--watch] [--open-networks] [SERVICE...]";
 
 enum {
 	O_WAIT = CLI_OPT_LOCAL,
@@ -27,6 +27,7 @@ enum {
 	O_QUIET_PULL,
 	O_NO_COLOR,
 	O_WATCH,
+	O_OPEN_NETWORKS,
 	O_PULL,
 };
 
@@ -96,6 +97,7 @@ int cmd_up(int argc, char **argv)
 		{"pull", required_argument, NULL, O_PULL},
 		{"no-color", no_argument, NULL, O_NO_COLOR},
 		{"watch", no_argument, NULL, O_WATCH},
+		{"open-networks", no_argument, NULL, O_OPEN_NETWORKS},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -185,6 +187,9 @@ int cmd_up(int argc, char **argv)
 		case O_WATCH:
 			watch = true;
 			break;
+		case O_OPEN_NETWORKS:
+			o.open_networks = true;
+			break;
 		case 'h':
 			printf("Usage: orch up %s\n", up_usage);
 			return 0;
@@ -215,7 +220,7 @@ int cmd_up(int argc, char **argv)
 		project_free(m);
 		return 1;
 	}
-	if (!cli_quiet())
+	if (!cli_quiet() && !o.open_networks && !project_open_networks(m))
 		links_warn(m);
 	struct orch_err e = {0};
 	/* Every image is there before anything is created: pulled as the

@@ -3,6 +3,7 @@
  * when a service names another one that it is not linked to, before any
  * of its connections is refused. */
 #include "orchestrator/cli.h"
+#include "orchestrator/compose_impl.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -55,6 +56,21 @@ static const struct network *shared_link_only(const struct project *m,
 			lo = n;
 	}
 	return lo;
+}
+
+bool project_open_networks(const struct project *m)
+{
+	const struct ynode *x = m->root ? ymap_get(m->root, "x-orch") : NULL;
+	const struct ynode *v = x && x->kind == Y_MAP
+				    ? ymap_get(x, "open_networks")
+				    : NULL;
+	bool on = false;
+	return v && ybool(v, &on) == 0 && on;
+}
+
+bool pstate_open_networks(struct pstate *ps)
+{
+	return json_is_true(json_object_get(ps->state, "open_networks"));
 }
 
 /* ---- the warning at up ---------------------------------------------------- */
@@ -138,9 +154,10 @@ static struct edge *edges_of(const struct project *m, size_t *count)
 {
 	struct edge *v = xcalloc(1, sizeof(*v));
 	size_t n = 0;
+	bool open = project_open_networks(m);
 	for (size_t k = 0; k < m->n_networks; k++) {
 		const struct network *net = &m->networks[k];
-		bool icc = network_icc(net);
+		bool icc = open || network_icc(net);
 		for (size_t i = 0; i < m->n_services; i++) {
 			const struct service *a = &m->services[i];
 			if (!service_on(a, net->key))
@@ -166,7 +183,9 @@ static void print_table(const struct project *m, const struct edge *v,
 	printf("%-20s %-20s %-20s %s\n", "FROM", "TO", "NETWORK", "WHY");
 	for (size_t i = 0; i < n; i++)
 		printf("%-20s %-20s %-20s %s\n", v[i].from, v[i].to, v[i].net,
-		       v[i].icc ? "enable_icc" : "links/depends_on");
+		       v[i].icc ? (project_open_networks(m) ? "open_networks"
+							    : "enable_icc")
+				: "links/depends_on");
 	for (size_t k = 0; k < m->n_networks; k++) {
 		bool any = false;
 		for (size_t i = 0; i < n && !any; i++)

@@ -252,6 +252,7 @@ struct up_ctx {
 	/* A dependency failed on its own (unhealthy, exited, exit code):
 	 * the containers stay, as compose keeps them, for logs and ps. */
 	bool dep_failed;
+	bool open_networks; /* networks made now let every pair talk */
 };
 
 bool network_used(const struct project *m, const char *key)
@@ -300,14 +301,26 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		const struct network *n = &u->m->networks[i];
 		if (n->external || !network_used(u->m, n->key))
 			continue;
-		if (json_find_named(nets, n->name))
+		if (json_find_named(nets, n->name)) {
+			if (u->open_networks && !pstate_open_networks(u->ps))
+				return err_set(e, EEXIST,
+					       "network %s exists link-only: "
+					       "run `orch down` first to make "
+					       "the project's networks open",
+					       n->name);
 			continue;
+		}
 		struct netd_conn *c = NULL;
 		int r = netd_get(&c, e);
 		if (r < 0)
 			return r;
 		struct netd_network_req q;
 		_cleanup_strv_ char **labels = network_req(u->m, n, &q);
+		if (u->open_networks) {
+			q.icc = true;
+			json_object_set_new(u->ps->state, "open_networks",
+					    json_true());
+		}
 		struct netd_network out = {0};
 		r = netd_network_create(c, &q, &out, e);
 		if (r < 0)
@@ -736,7 +749,10 @@ static int finish_removals(struct pstate *ps, struct orch_err *e)
 int reconcile_up(struct project *m, const struct up_opts *o,
 		 struct pstate *ps, struct orch_err *e)
 {
-	struct up_ctx u = {.ps = ps, .m = m};
+	struct up_ctx u = {.ps = ps,
+			   .m = m,
+			   .open_networks = o->open_networks ||
+					    project_open_networks(m)};
 	int r = finish_removals(ps, e);
 	if (r < 0)
 		return r;
@@ -1228,6 +1244,7 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 	 * compose's run makes them). */
 	struct up_ctx u = {.ps = ps,
 			   .m = m,
+			   .open_networks = project_open_networks(m),
 			   .created_nets = json_array(),
 			   .created_vols = json_array()};
 	json_t *one = json_pack("[O]", rec);

@@ -60,6 +60,31 @@ out=$(inp lk "$O" links --format png 2>&1)
 check_eq "links: an unknown format exits 2" 2 $?
 check "down" inp lk "$O" down
 
+# up --open-networks: compose's semantics, said by ps.
+out=$(inp lk "$O" up -d --open-networks 2>&1)
+check_eq "up --open-networks: exit 0" 0 $?
+case $out in
+*warning*) fail "open networks: no link warning" ;;
+*) pass "open networks: no link warning" ;;
+esac
+until_true 10 sh -c "cd '$T/lk' && '$O' exec -T app wget -qO- http://db/ 2>/dev/null | grep -q db-answer"
+check_eq "open networks: app reaches db without a link" db-answer "$(inp lk timeout 20 "$O" exec -T app wget -qO- http://db/ 2>/dev/null)"
+check_match "ps says the networks are open" "networks of project lk are open" "$(inp lk "$O" ps 2>&1 >/dev/null)"
+check "down" inp lk "$O" down
+check "up, link-only" inp lk "$O" up -d
+out=$(inp lk "$O" up -d --open-networks 2>&1)
+check_eq "--open-networks on link-only networks that exist: exit 1" 1 $?
+check_match "says to run down first" "exists link-only: run \`orch down\` first" "$out"
+check "down" inp lk "$O" down
+# The same, as a setting of the file.
+printf 'x-orch:\n  open_networks: true\n' >>"$T/lk/compose.yaml"
+check "up with x-orch open_networks" inp lk "$O" up -d
+until_true 10 sh -c "cd '$T/lk' && '$O' exec -T app wget -qO- http://db/ 2>/dev/null | grep -q db-answer"
+check_eq "x-orch open_networks: app reaches db" db-answer "$(inp lk timeout 20 "$O" exec -T app wget -qO- http://db/ 2>/dev/null)"
+check_match "orch links says why" "app +db +default +open_networks" "$(inp lk "$O" links)"
+check "down" inp lk "$O" down
+sed -i '/^x-orch:$/,$d' "$T/lk/compose.yaml"
+
 # The same stack with the link: no warning, and app reaches db.
 sed -i 's/^      APP_DB_HOST: db:80$/      APP_DB_HOST: db:80\n    links: [db]/' "$T/lk/compose.yaml"
 out=$(inp lk "$O" up -d 2>&1)
