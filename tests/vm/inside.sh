@@ -59,7 +59,7 @@ run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices
 # The other lifecycle suites against the netd systemd started; they must
 # leave no network in it.
 ORCH_E2E_NETD=system run $(suites tests/e2e/lifecycle.sh tests/e2e/lifecycle_cli.sh \
-	tests/e2e/lifecycle_restart.sh)
+	tests/e2e/lifecycle_restart.sh tests/e2e/lifecycle_hooks.sh)
 systemctl is-active --quiet orch-netd || bad "orch-netd.service died during the suites"
 netd_nets() { orch-netd call network.list | python3 -c 'import json,sys; print(" ".join(n["name"] for n in json.load(sys.stdin)["result"]["networks"]))'; }
 # Every project's network is gone; the shared build network (docker's
