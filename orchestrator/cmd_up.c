@@ -401,3 +401,22 @@ int cmd_watch(int argc, char **argv)
 	project_free(m);
 	return r < 0 ? cli_fail(&e) : 0;
 }
+
+/* orch create: compose's create, which is up without starting anything
+ * (the images pulled and built as up does, the containers created). */
+int cmd_create(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (streq(argv[i], "-d") || streq(argv[i], "--detach") ||
+		    streq(argv[i], "--wait") || streq(argv[i], "--watch")) {
+			fprintf(stderr, "orch create: unknown option %s\n",
+				argv[i]);
+			return 2;
+		}
+	_cleanup_strv_ char **up = NULL;
+	strv_push(&up, "up");
+	strv_push(&up, "--no-start");
+	for (int i = 1; i < argc; i++)
+		strv_push(&up, argv[i]);
+	return cmd_up((int)strv_len(up), up);
+}

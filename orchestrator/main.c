@@ -14,6 +14,7 @@ static const struct orch_command commands[] = {
 	{"logout", cmd_logout, "Log out from a registry"},
 	{"volume", cmd_volume, "Manage volumes"},
 	{"up", cmd_up, "Create and start containers"},
+	{"create", cmd_create, "Creates containers for a service"},
 	{"down", cmd_down, "Stop and remove containers, networks"},
 	{"ps", cmd_ps, "List containers"},
 	{"logs", cmd_logs, "View output from containers"},

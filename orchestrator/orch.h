@@ -49,6 +49,7 @@ int cmd_pull(int argc, char **argv);
 int cmd_image_push(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_create(int argc, char **argv);
 int cmd_links(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);

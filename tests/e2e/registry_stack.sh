@@ -49,6 +49,12 @@ check "second up pulls nothing (missing is the default)" test -z "$(grep Pulling
 inp st "$O" up -d --pull always >"$W/out" 2>&1
 check_match "up --pull always pulls again" " web Pulling" "$(cat "$W/out")"
 check "down st" silent inp st "$O" down -t 0
+"$O" image rm "$R/bb:v1" >/dev/null 2>&1
+inp st "$O" create web >"$W/out" 2>&1
+check_eq "create pulls what is missing: exit 0" 0 $?
+check_match "create says it pulled web" " web Pulled" "$(cat "$W/out")"
+check_eq "create makes the container without starting it" created "$(psf st web State)"
+check "down st" silent inp st "$O" down -t 0
 
 # ---- pull_policy ------------------------------------------------------------------
 project pp <<Y
