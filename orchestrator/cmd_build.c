@@ -267,15 +267,7 @@ static int build_one(const struct project *p, const struct service *s,
 			   ? xstrdup(bd->dockerfile)
 			   : path_join(bd->context, bd->dockerfile);
 	}
-	_cleanup_strv_ char **args = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; i < bd->args.n; i++) {
-		const struct m_kv *kv = &bd->args.v[i];
-		if (kv->value) {
-			char *a = xasprintf("%s=%s", kv->key, kv->value);
-			strv_push(&args, a);
-			free(a);
-		}
-	}
+	_cleanup_strv_ char **args = kvlist_assignments(&bd->args);
 	for (size_t i = 0; build_extra_args && build_extra_args[i]; i++)
 		strv_push(&args, build_extra_args[i]);
 	_cleanup_strv_ char **labels = xcalloc(1, sizeof(char *));

@@ -12,14 +12,11 @@ json_t *hooks_json(const struct m_hook *h, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
+		_cleanup_strv_ char **assign =
+		    kvlist_assignments(&h[i].environment);
 		json_t *env = json_array();
-		for (size_t k = 0; k < h[i].environment.n; k++) {
-			const struct m_kv *kv = &h[i].environment.v[k];
-			if (kv->value)
-				json_array_append_new(
-				    env, json_sprintf("%s=%s", kv->key,
-						      kv->value));
-		}
+		for (size_t k = 0; assign[k]; k++)
+			json_array_append_new(env, json_string(assign[k]));
 		json_t *o = json_pack("{s:o, s:o, s:b}", "argv",
 				      json_array(), "env", env, "privileged",
 				      h[i].privileged);
@@ -106,14 +103,7 @@ static int pre_start_one(struct pstate *ps, struct project *m,
 			 const struct service *s, const struct m_hook *h,
 			 struct orch_err *e)
 {
-	_cleanup_strv_ char **env = xcalloc(1, sizeof(char *));
-	for (size_t k = 0; k < h->environment.n; k++)
-		if (h->environment.v[k].value) {
-			_cleanup_free_ char *kv =
-			    xasprintf("%s=%s", h->environment.v[k].key,
-				      h->environment.v[k].value);
-			strv_push(&env, kv);
-		}
+	_cleanup_strv_ char **env = kvlist_assignments(&h->environment);
 	struct oneoff_opts oo = {.cmd = h->command,
 				 .env = env,
 				 .user = h->user,

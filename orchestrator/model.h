@@ -479,6 +479,9 @@ int project_env_check(const struct project *p, char *const *services,
 		      bool with_deps, struct orch_diag *d);
 
 struct service *project_service(const struct project *p, const char *name);
+/* "KEY=VALUE" for each entry of l that has a value (an environment, build
+ * args), in order; malloc'd. */
+char **kvlist_assignments(const struct m_kvlist *l);
 struct network *project_network(const struct project *p, const char *key);
 struct volume *project_volume(const struct project *p, const char *key);
 

@@ -84,6 +84,18 @@ static void diag_sort(struct orch_diag *d, size_t from)
 
 /* ---- queries ------------------------------------------------------------- */
 
+char **kvlist_assignments(const struct m_kvlist *l)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].value) {
+			_cleanup_free_ char *kv =
+			    xasprintf("%s=%s", l->v[i].key, l->v[i].value);
+			strv_push(&v, kv);
+		}
+	return v;
+}
+
 struct service *project_service(const struct project *p, const char *name)
 {
 	size_t lo = 0, hi = p->n_services;
