@@ -14,13 +14,6 @@ cd "$W" || exit 1
 $O image import "$FIXTURE_TAR" busybox >/dev/null || fail "importing busybox"
 on_exit stop_netd
 
-rootfs_args() {
-	$O image inspect "$1" | jq -r '.[0].RootFS.Layers | reverse | .[]' |
-		while read -r l; do printf -- '--rootfs %s/layers/%s/diff ' "$ORCH_ROOT" "${l#sha256:}"; done
-}
-# shellcheck disable=SC2046
-in_image() { img=$1; shift; "$B/orch-runtime" run --net none $(rootfs_args "$img") -- "$@"; }
-
 mkdir -p app/data
 echo from-context >app/data/x
 echo s3cr3t >token.txt
@@ -75,36 +68,36 @@ $O build app >"$W/build1.log" 2>&1
 rc=$?
 check_eq "build with BuildKit syntax: exit 0" 0 "$rc"
 [ "$rc" = 0 ] || tail -5 "$W/build1.log" | sed 's/^/  /'
-check_eq "a cache mount: the first build's RUN saw one run" 1 "$(in_image bk:1 cat /cache-count)"
-check "the cache's content is not in the image" in_image bk:1 sh -c '! test -e /root/.cache/runs'
-check_eq "a bind mount of the context" from-context "$(in_image bk:1 cat /from-context)"
-check_eq "is read-only" read-only "$(in_image bk:1 cat /bind-ro)"
+check_eq "a cache mount: the first build's RUN saw one run" 1 "$(run_in bk:1 cat /cache-count)"
+check "the cache's content is not in the image" run_in bk:1 sh -c '! test -e /root/.cache/runs'
+check_eq "a bind mount of the context" from-context "$(run_in bk:1 cat /from-context)"
+check_eq "is read-only" read-only "$(run_in bk:1 cat /bind-ro)"
 check "rw: the RUN's writes are thrown away, the context untouched" test ! -e app/written-by-rw
-check_eq "a bind mount from another stage" generated "$(in_image bk:1 cat /from-stage)"
-check_eq "a tmpfs mount" tmpfs "$(in_image bk:1 cat /tmpfs-ok)"
-check "the tmpfs's content is not in the image" in_image bk:1 sh -c '! test -e /scratch/f'
-check_eq "a secret from compose's build.secrets" s3cr3t "$(in_image bk:1 cat /secret-seen)"
-check "the secret is not in the image" in_image bk:1 sh -c '! test -e /run/secrets/token'
+check_eq "a bind mount from another stage" generated "$(run_in bk:1 cat /from-stage)"
+check_eq "a tmpfs mount" tmpfs "$(run_in bk:1 cat /tmpfs-ok)"
+check "the tmpfs's content is not in the image" run_in bk:1 sh -c '! test -e /scratch/f'
+check_eq "a secret from compose's build.secrets" s3cr3t "$(run_in bk:1 cat /secret-seen)"
+check "the secret is not in the image" run_in bk:1 sh -c '! test -e /run/secrets/token'
 check_eq "RUN <<EOF: the heredoc is the script, variables seen" "script hello world
-second line" "$(in_image bk:1 cat /heredoc-run)"
-check_eq "RUN <<EOF with #!: run by its interpreter" "run by its own interpreter" "$(in_image bk:1 cat /heredoc-shebang)"
+second line" "$(run_in bk:1 cat /heredoc-run)"
+check_eq "RUN <<EOF with #!: run by its interpreter" "run by its own interpreter" "$(run_in bk:1 cat /heredoc-shebang)"
 check_eq "RUN cmd <<-END: fed to the command, tabs stripped" "fed to cat
-after" "$(in_image bk:1 cat /heredoc-fed)"
+after" "$(run_in bk:1 cat /heredoc-fed)"
 check_eq "COPY <<CONF: a file, variables expanded" "greeting=hello
-who=world" "$(in_image bk:1 cat /etc/app.conf)"
-check_eq "COPY <<'RAW': quoted, kept as written" 'kept $GREETING' "$(in_image bk:1 cat /raw.txt)"
+who=world" "$(run_in bk:1 cat /etc/app.conf)"
+check_eq "COPY <<'RAW': quoted, kept as written" 'kept $GREETING' "$(run_in bk:1 cat /raw.txt)"
 
 # The cache outlives the build: a second build (no step cache) sees it.
 $O build --no-cache app >"$W/build2.log" 2>&1
 check_eq "second build: exit 0" 0 $?
-check_eq "a cache mount: the second build's RUN found the first one's file" 2 "$(in_image bk:1 cat /cache-count)"
+check_eq "a cache mount: the second build's RUN found the first one's file" 2 "$(run_in bk:1 cat /cache-count)"
 check_eq "the cache is kept under the store" 1 "$(find "$ORCH_ROOT/build-cache" -name runs | wc -l)"
 # A changed bind source changes the step's key; an unchanged one is cached.
 $O build app >"$W/build3.log" 2>&1
 check_match "unchanged: the bind step is taken from the cache" "Using cache" "$(cat "$W/build3.log")"
 echo changed >app/data/x
 $O build app >/dev/null 2>&1
-check_eq "a changed bind source runs its step again" changed "$(in_image bk:1 cat /from-context)"
+check_eq "a changed bind source runs its step again" changed "$(run_in bk:1 cat /from-context)"
 check_eq "no mount or scratch directory is left" "" \
 	"$(grep " $ORCH_ROOT" /proc/self/mounts; find "$ORCH_ROOT/tmp" -mindepth 1 -maxdepth 1 -name 'build-*' 2>/dev/null)"
 

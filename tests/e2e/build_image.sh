@@ -15,18 +15,6 @@ $O image import "$FIXTURE_TAR" busybox >/dev/null || fail "importing busybox"
 # network: stop it at the end.
 on_exit stop_netd
 
-# Layer directories of an image, uppermost first (orch-runtime --rootfs).
-rootfs_args() {
-	$O image inspect "$1" | jq -r '.[0].RootFS.Layers | reverse | .[]' |
-		while read -r l; do printf -- '--rootfs %s/layers/%s/diff ' "$ORCH_ROOT" "${l#sha256:}"; done
-}
-# Runs CMD in a container of IMAGE.
-run_in() {
-	img=$1
-	shift
-	# shellcheck disable=SC2046
-	"$B/orch-runtime" run --net none $(rootfs_args "$img") -- "$@"
-}
 config() { $O image inspect "$1" | jq -cS ".[0].Config.$2"; }
 nlayers() { $O image inspect "$1" | jq '.[0].RootFS.Layers | length'; }
 # The build containers this suite ran, from its build logs ("Running in").

@@ -107,6 +107,19 @@ holds() {
 _now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # stop_netd: stops the netd of this suite's ORCH_RUN, if one runs, and
 # waits until it has exited.
+# rootfs_args IMAGE: an image's layer directories, uppermost first, as
+# orch-runtime's --rootfs options; run_in IMAGE CMD...: CMD in a container
+# of IMAGE with no network.
+rootfs_args() {
+	"$B/orch" image inspect "$1" | jq -r '.[0].RootFS.Layers | reverse | .[]' |
+		while read -r l; do printf -- '--rootfs %s/layers/%s/diff ' "$ORCH_ROOT" "${l#sha256:}"; done
+}
+run_in() {
+	_img=$1
+	shift
+	# shellcheck disable=SC2046
+	"$B/orch-runtime" run --net none $(rootfs_args "$_img") -- "$@"
+}
 stop_netd() {
 	local p
 	p=$(cat "$ORCH_RUN/netd/netd.pid" 2>/dev/null)
