@@ -1,8 +1,9 @@
 # orch — build, test, benchmark.  `make check` is what CI runs.
 #
-# Sources are picked up by directory: every runtime/*.c goes into
+# Sources are picked up by directory: every runtime/**.c goes into
 # libruntime.a, common/*.c into libcommon.a, netd/*.c (but main.c) into
-# libnetd.a, orchestrator/*.c into build/orch.  A cmocka test is
+# libnetd.a, orchestrator/*/*.c into build/orch (its folders: compose/,
+# build/, engine/, supervisor/, cli/).  A cmocka test is
 # tests/unit/test_<name>.c; a shell suite is tests/e2e/<name>.sh.
 
 CC      ?= cc
@@ -31,9 +32,9 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 COMMON_SRC  := $(wildcard common/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 NETD_SRC    := $(filter-out netd/main.c,$(wildcard netd/*.c))
-ORCH_SRC    := $(wildcard orchestrator/*.c)
+ORCH_SRC    := $(filter-out orchestrator/supervisor/main.c,$(wildcard orchestrator/*/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
-HDRS        := $(wildcard */*.h)
+HDRS        := $(wildcard */*.h */*/*.h)
 
 all:
 
@@ -68,8 +69,8 @@ LIBS_asan := $(B)/asan/libnetd.a $(B)/asan/libruntime.a $(B)/asan/libcommon.a
 $(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 # The per-project supervisor stays resident: only what it uses is linked.
-SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervise.c \
-	orchestrator/state.c orchestrator/ctrspec.c
+SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervisor/supervise.c \
+	orchestrator/engine/state.c orchestrator/engine/ctrspec.c
 $(B)/orch-supervisor: $(call obj,obj,$(SUP_SRC)) $(B)/obj/libruntime.a $(B)/obj/libcommon.a
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 # netd stays resident too; it loads libnftables itself, when it changes rules.
@@ -80,7 +81,7 @@ $(B)/orch: $(call obj,obj,$(ORCH_SRC)) $(LIBS_obj)
 
 # Unit tests link everything but the programs' main files.  The orchestrator's
 # main.c is excluded so tests can link the orchestrator's logic.
-ORCH_LIB_SRC := $(filter-out orchestrator/main.c,$(ORCH_SRC))
+ORCH_LIB_SRC := $(filter-out orchestrator/cli/main.c,$(ORCH_SRC))
 $(B)/%/liborch.a: $$(call obj,$$*,$(ORCH_LIB_SRC))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -162,7 +163,7 @@ install: all
 	install -D -m 0755 $(B)/orch $(DESTDIR)$(PREFIX)/bin/orch
 	install -D -m 0755 $(B)/netd $(DESTDIR)$(PREFIX)/bin/orch-netd
 	install -D -m 0755 $(B)/orch-runtime $(DESTDIR)$(PREFIX)/bin/orch-runtime
-	install -D -m 0644 orchestrator/orch.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/orch
+	install -D -m 0644 orchestrator/cli/orch.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/orch
 	install -D -m 0755 $(B)/orch-supervisor $(DESTDIR)$(PREFIX)/bin/orch-supervisor
 
 clean:

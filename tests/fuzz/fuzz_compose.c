@@ -1,7 +1,7 @@
 /* libFuzzer target over the compose loader: arbitrary bytes as a compose
  * file (parse, interpolate, convert, validate, render), and as an env file
  * when the first byte says so.  Must never crash, leak or hang. */
-#include "orchestrator/compose_impl.h"
+#include "orchestrator/compose/compose_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* Fuzzes the Containerfile parser, variable expansion and the
  * .dockerignore matcher with arbitrary text. */
-#include "orchestrator/build.h"
+#include "orchestrator/build/build.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

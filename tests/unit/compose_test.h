@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "orchestrator/model.h"
+#include "orchestrator/compose/compose.h"
 
 #define TEST_FILE "/nonexistent/proj/compose.yaml"
 

@@ -6,7 +6,7 @@
 /* cmocka needs the three above first. */
 #include <cmocka.h>
 
-#include "orchestrator/build.h"
+#include "orchestrator/build/build.h"
 
 #include <sys/stat.h>
 

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "orchestrator/lifecycle.h"
+#include "orchestrator/engine/engine.h"
 #include "runtime/runtime.h"
 
 static void test_load(void **state)

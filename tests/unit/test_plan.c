@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "orchestrator/lifecycle.h"
+#include "orchestrator/engine/engine.h"
 
 static char *d_db[] = {NULL};
 static char *d_api[] = {"db", "cache", NULL};

@@ -1,0 +1,1314 @@
+/* The Containerfile/Dockerfile parser, docker's variable expansion, the
+ * .dockerignore matcher and build cache keys.  Pure: no file system, no
+ * kernel; the builder gives it text and environments. */
+#include "orchestrator/build/build.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <jansson.h>
+
+static const struct {
+	const char *name;
+	enum df_cmd cmd;
+	const char *const *flags; /* the flags the instruction accepts */
+} commands[] = {
+    {"ADD", DF_ADD, (const char *const[]){"chown", "chmod", "link", NULL}},
+    {"ARG", DF_ARG, NULL},
+    {"CMD", DF_CMD, NULL},
+    {"COPY", DF_COPY,
+     (const char *const[]){"from", "chown", "chmod", "link", NULL}},
+    {"ENTRYPOINT", DF_ENTRYPOINT, NULL},
+    {"ENV", DF_ENV, NULL},
+    {"EXPOSE", DF_EXPOSE, NULL},
+    {"FROM", DF_FROM, (const char *const[]){"platform", NULL}},
+    {"HEALTHCHECK", DF_HEALTHCHECK,
+     (const char *const[]){"interval", "timeout", "start-period",
+			   "start-interval", "retries", NULL}},
+    {"LABEL", DF_LABEL, NULL},
+    {"MAINTAINER", DF_MAINTAINER, NULL},
+    {"RUN", DF_RUN, (const char *const[]){"network", "mount", NULL}},
+    {"SHELL", DF_SHELL, NULL},
+    {"STOPSIGNAL", DF_STOPSIGNAL, NULL},
+    {"USER", DF_USER, NULL},
+    {"VOLUME", DF_VOLUME, NULL},
+    {"WORKDIR", DF_WORKDIR, NULL},
+};
+
+const char *df_cmd_name(enum df_cmd cmd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].cmd == cmd)
+			return commands[i].name;
+	return "?";
+}
+
+static void instr_clear(struct df_instr *in)
+{
+	free(in->text);
+	for (size_t i = 0; i < in->n_flags; i++) {
+		free(in->flags[i].name);
+		free(in->flags[i].value);
+	}
+	free(in->flags);
+	strv_free(in->args);
+	for (size_t i = 0; i < in->n_heredocs; i++) {
+		free(in->heredocs[i].name);
+		free(in->heredocs[i].body);
+	}
+	free(in->heredocs);
+	memset(in, 0, sizeof(*in));
+}
+
+void df_free(struct dockerfile *df)
+{
+	if (!df)
+		return;
+	for (size_t i = 0; i < df->n_meta_args; i++)
+		instr_clear(&df->meta_args[i]);
+	free(df->meta_args);
+	for (size_t s = 0; s < df->n_stages; s++) {
+		struct df_stage *st = &df->stages[s];
+		free(st->name);
+		instr_clear(&st->from);
+		for (size_t i = 0; i < st->n_instrs; i++)
+			instr_clear(&st->instrs[i]);
+		free(st->instrs);
+	}
+	free(df->stages);
+	free(df->path);
+	free(df);
+}
+
+const char *df_flag(const struct df_instr *in, const char *name)
+{
+	for (size_t i = 0; i < in->n_flags; i++)
+		if (streq(in->flags[i].name, name))
+			return in->flags[i].value ? in->flags[i].value : "";
+	return NULL;
+}
+
+int df_stage_index(const struct dockerfile *df, const char *name)
+{
+	for (size_t i = 0; i < df->n_stages; i++)
+		if (df->stages[i].name &&
+		    strcasecmp(df->stages[i].name, name) == 0)
+			return (int)i;
+	char *end;
+	errno = 0;
+	long n = strtol(name, &end, 10);
+	if (*name && !*end && !errno && n >= 0 && (size_t)n < df->n_stages)
+		return (int)n;
+	return -1;
+}
+
+/* ---- lines ----------------------------------------------------------------
+ */
+
+struct parser {
+	const char *path;
+	char escape;
+	struct orch_err *e;
+	int line; /* of the instruction being parsed */
+};
+
+static int perr(struct parser *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int perr(struct parser *p, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return err_set(p->e, EINVAL, "%s:%d: %s", p->path, p->line, msg);
+}
+
+static const char *skip_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* A parser directive ("# escape=`"): only at the very top of the file,
+ * before any blank line, comment or instruction.  Returns true when line
+ * is one (and applies it). */
+static bool parse_directive(struct parser *p, const char *line)
+{
+	const char *s = skip_ws(line);
+	if (*s != '#')
+		return false;
+	s = skip_ws(s + 1);
+	const char *name = s;
+	while (isalnum((unsigned char)*s))
+		s++;
+	size_t nlen = (size_t)(s - name);
+	s = skip_ws(s);
+	if (nlen == 0 || *s != '=')
+		return false;
+	s = skip_ws(s + 1);
+	size_t vlen = strlen(s);
+	while (vlen && isspace((unsigned char)s[vlen - 1]))
+		vlen--;
+	if (nlen == 6 && strncasecmp(name, "escape", 6) == 0) {
+		if (vlen == 1 && (s[0] == '\\' || s[0] == '`'))
+			p->escape = s[0];
+		return true;
+	}
+	/* syntax= and check= select frontends and linters of BuildKit: they
+	 * have no meaning here but stay directives. */
+	return (nlen == 6 && strncasecmp(name, "syntax", 6) == 0) ||
+	       (nlen == 5 && strncasecmp(name, "check", 5) == 0);
+}
+
+/* Whether the line ends with the escape character (then optional blanks):
+ * a continuation.  *len is cut to before the escape character. */
+static bool continues(const char *line, size_t *len, char escape)
+{
+	size_t n = *len;
+	while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
+		     line[n - 1] == '\r'))
+		n--;
+	if (n && line[n - 1] == escape) {
+		*len = n - 1;
+		return true;
+	}
+	return false;
+}
+
+/* ---- argument forms ------------------------------------------------------ */
+
+/* The rest as a JSON array of strings, if it is one. */
+static bool parse_json_array(const char *rest, char ***out)
+{
+	const char *s = skip_ws(rest);
+	if (*s != '[')
+		return false;
+	json_error_t jerr;
+	json_t *a = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+	if (!a || !json_is_array(a)) {
+		json_decref(a);
+		return false;
+	}
+	char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
+	size_t i;
+	json_t *it;
+	json_array_foreach(a, i, it)
+	{
+		if (!json_is_string(it)) {
+			strv_free(v);
+			json_decref(a);
+			return false;
+		}
+		v[i] = xstrdup(json_string_value(it));
+	}
+	json_decref(a);
+	*out = v;
+	return true;
+}
+
+/* Splits on blanks outside quotes, keeping quotes and escapes for the
+ * expansion done at build time. */
+static int split_raw(struct parser *p, const char *s, char ***out)
+{
+	char **v = NULL;
+	struct strbuf w;
+	sb_init(&w);
+	bool in_word = false;
+	char quote = 0;
+	for (; *s; s++) {
+		char c = *s;
+		if (!quote && (c == ' ' || c == '\t')) {
+			if (in_word) {
+				strv_push(&v, w.buf);
+				w.len = 0;
+				w.buf[0] = 0;
+				in_word = false;
+			}
+			continue;
+		}
+		in_word = true;
+		if (c == p->escape && s[1] && quote != '\'') {
+			sb_add(&w, s, 2);
+			s++;
+			continue;
+		}
+		if (quote && c == quote)
+			quote = 0;
+		else if (!quote && (c == '\'' || c == '"'))
+			quote = c;
+		sb_add(&w, &c, 1);
+	}
+	if (quote) {
+		sb_free(&w);
+		strv_free(v);
+		return perr(p, "unterminated %s quote",
+			    quote == '"' ? "double" : "single");
+	}
+	if (in_word)
+		strv_push(&v, w.buf);
+	sb_free(&w);
+	if (!v)
+		v = xcalloc(1, sizeof(char *));
+	*out = v;
+	return 0;
+}
+
+/* ENV and LABEL: "k=v k2=v2" pairs, or the legacy "k value with spaces"
+ * (ENV only, one pair). */
+static int parse_pairs(struct parser *p, struct df_instr *in, const char *rest)
+{
+	_cleanup_strv_ char **words = NULL;
+	int r = split_raw(p, rest, &words);
+	if (r < 0)
+		return r;
+	const char *name = df_cmd_name(in->cmd);
+	if (!words[0])
+		return perr(p, "%s requires at least one argument", name);
+	char **v = NULL;
+	if (!strchr(words[0], '=')) {
+		if (in->cmd != DF_ENV && in->cmd != DF_LABEL)
+			return perr(p, "%s needs key=value", name);
+		if (!words[1])
+			return perr(p, "%s %s: missing value", name, words[0]);
+		/* Legacy form: the value is the rest of the line as written. */
+		const char *val = skip_ws(rest);
+		val = skip_ws(val + strlen(words[0]));
+		strv_push(&v, words[0]);
+		strv_push(&v, val);
+		in->args = v;
+		return 0;
+	}
+	for (size_t i = 0; words[i]; i++) {
+		char *eq = strchr(words[i], '=');
+		if (!eq || eq == words[i]) {
+			strv_free(v);
+			return perr(p, "%s: \"%s\" is not key=value", name,
+				    words[i]);
+		}
+		char *key = xstrndup(words[i], (size_t)(eq - words[i]));
+		strv_push(&v, key);
+		strv_push(&v, eq + 1);
+		free(key);
+	}
+	in->args = v;
+	return 0;
+}
+
+static bool has_flag(enum df_cmd cmd, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (commands[i].cmd != cmd || !commands[i].flags)
+			continue;
+		for (const char *const *f = commands[i].flags; *f; f++)
+			if (streq(*f, name))
+				return true;
+	}
+	return false;
+}
+
+/* Peels "--name[=value]" words off the start of rest. */
+static int parse_flags(struct parser *p, struct df_instr *in, const char **rest)
+{
+	const char *s = skip_ws(*rest);
+	while (s[0] == '-' && s[1] == '-') {
+		const char *end = s;
+		while (*end && *end != ' ' && *end != '\t')
+			end++;
+		if (end == s + 2) { /* "--" ends the flags */
+			s = skip_ws(end);
+			break;
+		}
+		_cleanup_free_ char *word =
+		    xstrndup(s + 2, (size_t)(end - s - 2));
+		char *eq = strchr(word, '=');
+		if (eq)
+			*eq = 0;
+		if (!has_flag(in->cmd, word))
+			return perr(p, "%s does not take --%s",
+				    df_cmd_name(in->cmd), word);
+		/* --mount may be given once per mount. */
+		if (df_flag(in, word) && !streq(word, "mount"))
+			return perr(p, "--%s given twice", word);
+		in->flags =
+		    xrealloc(in->flags, (in->n_flags + 1) * sizeof(*in->flags));
+		in->flags[in->n_flags].name = xstrdup(word);
+		in->flags[in->n_flags].value = eq ? xstrdup(eq + 1) : NULL;
+		in->n_flags++;
+		s = skip_ws(end);
+	}
+	*rest = s;
+	return 0;
+}
+
+/* RUN, CMD, ENTRYPOINT and the command of HEALTHCHECK. */
+static int parse_command(struct parser *p, struct df_instr *in,
+			 const char *rest)
+{
+	if (parse_json_array(rest, &in->args)) {
+		in->json = true;
+		return 0;
+	}
+	rest = skip_ws(rest);
+	if (!*rest && in->cmd == DF_RUN)
+		return perr(p, "RUN requires at least one argument");
+	in->args = NULL;
+	strv_push(&in->args, rest);
+	return 0;
+}
+
+static int parse_healthcheck(struct parser *p, struct df_instr *in,
+			     const char *rest)
+{
+	const char *s = skip_ws(rest);
+	const char *w = s;
+	while (*s && *s != ' ' && *s != '\t' && *s != '[')
+		s++;
+	size_t n = (size_t)(s - w);
+	if (n == 4 && strncasecmp(w, "NONE", 4) == 0) {
+		if (*skip_ws(s) || in->n_flags)
+			return perr(p, "HEALTHCHECK NONE takes no arguments");
+		strv_push(&in->args, "NONE");
+		return 0;
+	}
+	if (n != 3 || strncasecmp(w, "CMD", 3) != 0)
+		return perr(p, "HEALTHCHECK needs CMD or NONE");
+	char **cmd = NULL;
+	if (parse_json_array(s, &cmd)) {
+		in->json = true;
+		strv_push(&in->args, "CMD");
+		for (size_t i = 0; cmd[i]; i++)
+			strv_push(&in->args, cmd[i]);
+		strv_free(cmd);
+	} else {
+		s = skip_ws(s);
+		if (!*s)
+			return perr(p, "HEALTHCHECK CMD needs a command");
+		strv_push(&in->args, "CMD-SHELL");
+		strv_push(&in->args, s);
+	}
+	static const char *const durations[] = {
+	    "interval", "timeout", "start-period", "start-interval"};
+	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
+		const char *v = df_flag(in, durations[i]);
+		int64_t ns;
+		if (v && (df_duration(v, &ns) < 0 || ns < 0))
+			return perr(p, "HEALTHCHECK --%s=%s: not a duration",
+				    durations[i], v);
+	}
+	const char *r = df_flag(in, "retries");
+	if (r) {
+		char *end;
+		long v = strtol(r, &end, 10);
+		if (!*r || *end || v < 0)
+			return perr(p, "HEALTHCHECK --retries=%s: not a count",
+				    r);
+	}
+	return 0;
+}
+
+static int parse_args(struct parser *p, struct df_instr *in, const char *rest)
+{
+	const char *name = df_cmd_name(in->cmd);
+	size_t n;
+	switch (in->cmd) {
+	case DF_RUN:
+	case DF_CMD:
+	case DF_ENTRYPOINT:
+		return parse_command(p, in, rest);
+	case DF_HEALTHCHECK:
+		return parse_healthcheck(p, in, rest);
+	case DF_SHELL:
+		if (!parse_json_array(rest, &in->args))
+			return perr(p, "SHELL requires the arguments to be "
+				       "in JSON form");
+		in->json = true;
+		if (!in->args[0])
+			return perr(p, "SHELL requires at least one argument");
+		return 0;
+	case DF_ENV:
+	case DF_LABEL:
+		return parse_pairs(p, in, rest);
+	case DF_COPY:
+	case DF_ADD:
+	case DF_VOLUME:
+		if (parse_json_array(rest, &in->args)) {
+			in->json = true;
+		} else {
+			int r = split_raw(p, rest, &in->args);
+			if (r < 0)
+				return r;
+		}
+		n = strv_len(in->args);
+		if ((in->cmd == DF_VOLUME && n < 1) ||
+		    (in->cmd != DF_VOLUME && n < 2))
+			return perr(p, "%s requires at least %s", name,
+				    in->cmd == DF_VOLUME ? "one argument"
+							 : "two arguments");
+		return 0;
+	case DF_EXPOSE:
+	case DF_ARG:
+	case DF_FROM: {
+		int r = split_raw(p, rest, &in->args);
+		if (r < 0)
+			return r;
+		n = strv_len(in->args);
+		if (n < 1 || !in->args)
+			return perr(p, "%s requires at least one argument",
+				    name);
+		if (in->cmd == DF_FROM &&
+		    !(n == 1 || (n == 3 && strcasecmp(in->args[1], "AS") == 0)))
+			return perr(p, "FROM takes IMAGE [AS NAME]");
+		if (in->cmd == DF_ARG)
+			for (size_t i = 0; i < n; i++)
+				if (in->args[i][0] == '=')
+					return perr(p,
+						    "ARG: missing name in "
+						    "\"%s\"",
+						    in->args[i]);
+		return 0;
+	}
+	case DF_WORKDIR:
+	case DF_USER:
+	case DF_STOPSIGNAL:
+	case DF_MAINTAINER: {
+		const char *s = skip_ws(rest);
+		n = strlen(s);
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (!n)
+			return perr(p, "%s requires exactly one argument",
+				    name);
+		char *one = xstrndup(s, n);
+		strv_push(&in->args, one);
+		free(one);
+		return 0;
+	}
+	}
+	return perr(p, "unhandled instruction %s", name);
+}
+
+static int parse_instruction(struct parser *p, const char *text,
+			     struct df_instr *in)
+{
+	const char *s = skip_ws(text);
+	const char *kw = s;
+	while (*s && !isspace((unsigned char)*s))
+		s++;
+	size_t n = (size_t)(s - kw);
+	in->line = p->line;
+	in->text = xstrdup(kw);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strlen(commands[i].name) == n &&
+		    strncasecmp(commands[i].name, kw, n) == 0) {
+			in->cmd = commands[i].cmd;
+			const char *rest = s;
+			int r = parse_flags(p, in, &rest);
+			if (r < 0)
+				return r;
+			return parse_args(p, in, rest);
+		}
+	}
+	if (n == 7 && strncasecmp(kw, "ONBUILD", 7) == 0)
+		return perr(p, "ONBUILD is not supported");
+	return perr(p, "unknown instruction: %.*s", (int)n, kw);
+}
+
+/* ---- heredocs ----------------------------------------------------------- */
+
+struct marker {
+	char *name;
+	bool strip, expand;
+	size_t start, end; /* of "<<...", in the instruction's text */
+};
+
+/* The heredoc markers of an instruction's text, outside quotes:
+ * <<NAME, <<-NAME, <<"NAME", <<'NAME' (NAME a shell word). */
+static size_t find_markers(const char *t, struct marker *out, size_t max)
+{
+	size_t n = 0;
+	char quote = 0;
+	for (size_t i = 0; t[i] && n < max; i++) {
+		char c = t[i];
+		if (quote) {
+			quote = c == quote ? 0 : quote;
+			continue;
+		}
+		if (c == '"' || c == '\'') {
+			quote = c;
+			continue;
+		}
+		if (c != '<' || t[i + 1] != '<' || (i > 0 && t[i - 1] == '<'))
+			continue;
+		size_t j = i + 2;
+		bool strip = t[j] == '-';
+		j += strip;
+		char q = t[j] == '"' || t[j] == '\'' ? t[j] : 0;
+		j += q != 0;
+		size_t ns = j;
+		if (!(isalpha((unsigned char)t[j]) || t[j] == '_'))
+			continue;
+		while (isalnum((unsigned char)t[j]) || t[j] == '_' ||
+		       t[j] == '-' || t[j] == '.')
+			j++;
+		size_t ne = j;
+		if (q && t[j] != q)
+			continue;
+		j += q != 0;
+		out[n++] = (struct marker){xstrndup(t + ns, ne - ns), strip,
+					   q == 0, i, j};
+		i = j - 1;
+	}
+	return n;
+}
+
+/* Reads the bodies of the markers' heredocs from the lines after the
+ * instruction (*s moves past them, *lineno with it). */
+static int read_heredocs(struct parser *p, const char **s, int *lineno,
+			 struct marker *m, size_t n, struct df_instr *in)
+{
+	in->heredocs = xcalloc(n, sizeof(*in->heredocs));
+	for (size_t k = 0; k < n; k++) {
+		struct strbuf body;
+		sb_init(&body);
+		sb_adds(&body, "");
+		bool closed = false;
+		while (**s && !closed) {
+			const char *nl = strchr(*s, '\n');
+			size_t len = nl ? (size_t)(nl - *s) : strlen(*s);
+			_cleanup_free_ char *line = xstrndup(*s, len);
+			*s += len + (nl ? 1 : 0);
+			(*lineno)++;
+			if (len && line[len - 1] == '\r')
+				line[--len] = 0;
+			const char *l = line;
+			if (m[k].strip)
+				while (*l == '\t')
+					l++;
+			if (streq(l, m[k].name)) {
+				closed = true;
+				break;
+			}
+			sb_printf(&body, "%s\n", l);
+		}
+		in->heredocs[in->n_heredocs++] = (struct df_heredoc){
+		    xstrdup(m[k].name), sb_steal(&body), m[k].expand};
+		if (!closed)
+			return perr(p, "heredoc <<%s is not closed (no line "
+				       "\"%s\" after it)",
+				    m[k].name, m[k].name);
+	}
+	return 0;
+}
+
+const struct df_heredoc *df_heredoc_of(const struct df_instr *in,
+				       const char *word)
+{
+	if (!startswith(word, "<<"))
+		return NULL;
+	struct marker m;
+	if (find_markers(word, &m, 1) != 1)
+		return NULL;
+	const struct df_heredoc *found = NULL;
+	for (size_t i = 0; i < in->n_heredocs && !found; i++)
+		if (streq(in->heredocs[i].name, m.name))
+			found = &in->heredocs[i];
+	free(m.name);
+	return found;
+}
+
+/* RUN: a heredoc that is the whole command is the script (run by the
+ * shell, or by its own "#!" interpreter); others are handed to the shell
+ * with the command, which reads them as its own here-documents. */
+static void run_heredocs(struct df_instr *in, const struct marker *m,
+			 size_t n)
+{
+	if (in->json || !in->args || !in->args[0])
+		return;
+	const char *cmd = skip_ws(in->args[0]);
+	size_t clen = strlen(cmd);
+	while (clen && isspace((unsigned char)cmd[clen - 1]))
+		clen--;
+	const char *t = in->text;
+	size_t mlen = m[0].end - m[0].start;
+	bool whole = n == 1 && clen == mlen &&
+		     strncmp(cmd, t + m[0].start, mlen) == 0;
+	char *script;
+	if (whole && startswith(in->heredocs[0].body, "#!"))
+		script = xasprintf(
+		    "f=$(mktemp) && cat >\"$f\" <<'%s'\n%s%s\nchmod +x "
+		    "\"$f\" && \"$f\"; r=$?; rm -f \"$f\"; exit $r",
+		    in->heredocs[0].name, in->heredocs[0].body,
+		    in->heredocs[0].name);
+	else if (whole)
+		script = xstrdup(in->heredocs[0].body);
+	else {
+		struct strbuf sb;
+		sb_init(&sb);
+		sb_printf(&sb, "%.*s\n", (int)clen, cmd);
+		for (size_t k = 0; k < in->n_heredocs; k++)
+			sb_printf(&sb, "%s%s\n", in->heredocs[k].body,
+				  in->heredocs[k].name);
+		script = sb_steal(&sb);
+	}
+	free(in->args[0]);
+	in->args[0] = script;
+}
+
+static int add_instruction(struct parser *p, struct dockerfile *df,
+			   const char *text, const char **s, int *lineno)
+{
+	struct df_instr in = {0};
+	int r = parse_instruction(p, text, &in);
+	struct marker m[16];
+	size_t nm = r == 0 && (in.cmd == DF_RUN || in.cmd == DF_COPY ||
+			       in.cmd == DF_ADD)
+			? find_markers(in.text, m, ARRAY_SIZE(m))
+			: 0;
+	if (nm > 0) {
+		r = read_heredocs(p, s, lineno, m, nm, &in);
+		if (r == 0 && in.cmd == DF_RUN)
+			run_heredocs(&in, m, nm);
+		for (size_t k = 0; k < nm; k++)
+			free(m[k].name);
+	}
+	if (r < 0) {
+		instr_clear(&in);
+		return r;
+	}
+	if (in.cmd == DF_FROM) {
+		df->stages = xrealloc(df->stages,
+				      (df->n_stages + 1) * sizeof(*df->stages));
+		struct df_stage *st = &df->stages[df->n_stages++];
+		memset(st, 0, sizeof(*st));
+		if (in.args[1]) {
+			st->name = xstrdup(in.args[2]);
+			for (char *c = st->name; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			if (!isalpha((unsigned char)st->name[0]) ||
+			    st->name[strspn(st->name,
+					    "abcdefghijklmnopqrstuvwxyz"
+					    "0123456789_.-")]) {
+				instr_clear(&in);
+				return perr(p, "invalid stage name \"%s\"",
+					    st->name);
+			}
+			for (size_t i = 0; i + 1 < df->n_stages; i++)
+				if (df->stages[i].name &&
+				    streq(df->stages[i].name, st->name)) {
+					instr_clear(&in);
+					return perr(p,
+						    "duplicate stage name "
+						    "\"%s\"",
+						    st->name);
+				}
+		}
+		st->from = in;
+		return 0;
+	}
+	if (df->n_stages == 0) {
+		if (in.cmd != DF_ARG) {
+			enum df_cmd cmd = in.cmd;
+			instr_clear(&in);
+			return perr(p, "%s before the first FROM",
+				    df_cmd_name(cmd));
+		}
+		df->meta_args =
+		    xrealloc(df->meta_args, (df->n_meta_args + 1) * sizeof(in));
+		df->meta_args[df->n_meta_args++] = in;
+		return 0;
+	}
+	struct df_stage *st = &df->stages[df->n_stages - 1];
+	st->instrs = xrealloc(st->instrs, (st->n_instrs + 1) * sizeof(in));
+	st->instrs[st->n_instrs++] = in;
+	return 0;
+}
+
+int df_parse(const char *path, const char *text, struct dockerfile **out,
+	     struct orch_err *e)
+{
+	struct parser p = {.path = path, .escape = '\\', .e = e};
+	struct dockerfile *df = xcalloc(1, sizeof(*df));
+	df->path = xstrdup(path);
+	struct strbuf logical;
+	sb_init(&logical);
+	bool directives = true, pending = false;
+	int lineno = 0, r = 0;
+	const char *s = text;
+	while (*s) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+		_cleanup_free_ char *line = xstrndup(s, len);
+		s += len + (nl ? 1 : 0);
+		lineno++;
+		if (directives && parse_directive(&p, line))
+			continue;
+		directives = false;
+		const char *t = skip_ws(line);
+		bool blank = !*t || *t == '\r';
+		/* Comments are whole lines, also inside a continuation;
+		 * blank lines inside one are dropped too. */
+		if (*t == '#' || blank)
+			continue;
+		if (!pending)
+			p.line = lineno;
+		size_t n = strlen(line);
+		pending = continues(line, &n, p.escape);
+		sb_add(&logical, line, n);
+		if (pending)
+			continue;
+		r = add_instruction(&p, df, logical.buf, &s, &lineno);
+		if (r < 0)
+			goto fail;
+		logical.len = 0;
+		logical.buf[0] = 0;
+	}
+	if (pending && *skip_ws(logical.buf)) {
+		r = add_instruction(&p, df, logical.buf, &s, &lineno);
+		if (r < 0)
+			goto fail;
+	}
+	if (df->n_stages == 0) {
+		p.line = lineno ? lineno : 1;
+		r = perr(&p, "no FROM instruction");
+		goto fail;
+	}
+	df->escape = p.escape;
+	sb_free(&logical);
+	*out = df;
+	return 0;
+fail:
+	sb_free(&logical);
+	df_free(df);
+	return r;
+}
+
+/* ---- RUN --mount ---------------------------------------------------------- */
+
+void df_mount_clear(struct df_mount *m)
+{
+	free(m->target);
+	free(m->source);
+	free(m->from);
+	free(m->id);
+	memset(m, 0, sizeof(*m));
+}
+
+/* "/a/./b//c/" -> "/a/b/c"; NULL when relative or with "..". */
+static char *clean_abs(const char *p)
+{
+	for (const char *c = p; *c;) {
+		const char *end = strchrnul(c, '/');
+		if (end - c == 2 && c[0] == '.' && c[1] == '.')
+			return NULL;
+		c = *end ? end + 1 : end;
+	}
+	if (p[0] != '/')
+		return NULL;
+	_cleanup_strv_ char **parts = path_components(p, NULL);
+	_cleanup_free_ char *rel = strv_join(parts, "/");
+	return xasprintf("/%s", rel);
+}
+
+static int mount_bool(const char *k, const char *v, bool *out,
+		      struct orch_err *e)
+{
+	if (!v || streq(v, "true") || streq(v, "1")) {
+		*out = true;
+		return 0;
+	}
+	if (streq(v, "false") || streq(v, "0")) {
+		*out = false;
+		return 0;
+	}
+	return err_set(e, EINVAL, "--mount: %s=%s: want true or false", k, v);
+}
+
+static int mount_num(const char *k, const char *v, int base, long max,
+		     long *out, struct orch_err *e)
+{
+	char *end;
+	errno = 0;
+	long n = v ? strtol(v, &end, base) : -1;
+	if (!v || !*v || *end || errno || n < 0 || n > max)
+		return err_set(e, EINVAL, "--mount: %s=%s: not a valid number",
+			       k, v ? v : "");
+	*out = n;
+	return 0;
+}
+
+static int mount_option(struct df_mount *m, const char *k, const char *v,
+			struct orch_err *e)
+{
+	if (streq(k, "type")) {
+		static const char *const names[] = {"bind", "cache", "tmpfs",
+						    "secret", "ssh"};
+		for (size_t i = 0; v && i < ARRAY_SIZE(names); i++)
+			if (streq(v, names[i])) {
+				m->type = (enum df_mount_type)i;
+				return 0;
+			}
+		return err_set(e, EINVAL,
+			       "--mount: unknown type \"%s\" (want bind, "
+			       "cache, tmpfs, secret or ssh)",
+			       v ? v : "");
+	}
+	if (streq(k, "target") || streq(k, "dst") ||
+	    streq(k, "destination")) {
+		free(m->target);
+		m->target = v ? clean_abs(v) : NULL;
+		return m->target ? 0
+				 : err_set(e, EINVAL,
+					   "--mount: %s=%s: an absolute path "
+					   "without \"..\" is needed",
+					   k, v ? v : "");
+	}
+	char **slot = streq(k, "source") || streq(k, "src") ? &m->source
+		      : streq(k, "from")			 ? &m->from
+		      : streq(k, "id")				 ? &m->id
+								 : NULL;
+	if (slot) {
+		if (!v || !*v)
+			return err_set(e, EINVAL, "--mount: %s needs a value",
+				       k);
+		free(*slot);
+		*slot = xstrdup(v);
+		return 0;
+	}
+	if (streq(k, "rw") || streq(k, "readwrite"))
+		return mount_bool(k, v, &m->rw, e);
+	if (streq(k, "ro") || streq(k, "readonly")) {
+		bool ro = true;
+		int r = mount_bool(k, v, &ro, e);
+		m->rw = !ro;
+		return r;
+	}
+	if (streq(k, "required"))
+		return mount_bool(k, v, &m->required, e);
+	if (streq(k, "sharing")) {
+		if (v && streq(v, "shared"))
+			m->sharing = DF_SHARED;
+		else if (v && streq(v, "private"))
+			m->sharing = DF_PRIVATE;
+		else if (v && streq(v, "locked"))
+			m->sharing = DF_LOCKED;
+		else
+			return err_set(e, EINVAL,
+				       "--mount: sharing=%s: want shared, "
+				       "private or locked",
+				       v ? v : "");
+		return 0;
+	}
+	if (streq(k, "mode"))
+		return mount_num(k, v, 8, 07777, &m->mode, e);
+	if (streq(k, "uid"))
+		return mount_num(k, v, 10, 0x7fffffff, &m->uid, e);
+	if (streq(k, "gid"))
+		return mount_num(k, v, 10, 0x7fffffff, &m->gid, e);
+	if (streq(k, "size")) {
+		long n = 0;
+		int r = mount_num(k, v, 10, 0x7fffffff, &n, e);
+		m->size = n;
+		return r;
+	}
+	return err_set(e, EINVAL, "--mount: unknown option \"%s\"", k);
+}
+
+int df_mount_parse(const char *spec, struct df_mount *m, struct orch_err *e)
+{
+	memset(m, 0, sizeof(*m));
+	m->mode = m->uid = m->gid = -1;
+	_cleanup_free_ char *copy = xstrdup(spec);
+	char *save = NULL;
+	int r = 0;
+	for (char *opt = strtok_r(copy, ",", &save); opt && r == 0;
+	     opt = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(opt, '=');
+		if (eq)
+			*eq = 0;
+		r = mount_option(m, opt, eq ? eq + 1 : NULL, e);
+	}
+	if (r == 0 && m->type == DF_MOUNT_SECRET && !m->id && m->target) {
+		const char *base = strrchr(m->target, '/');
+		m->id = xstrdup(base + 1);
+	}
+	if (r == 0 && m->type == DF_MOUNT_SECRET && !m->id)
+		r = err_set(e, EINVAL, "--mount: a secret needs an id");
+	if (r == 0 && m->type == DF_MOUNT_SECRET && !m->target)
+		m->target = xasprintf("/run/secrets/%s", m->id);
+	if (r == 0 && !m->target && m->type != DF_MOUNT_SSH)
+		r = err_set(e, EINVAL, "--mount: a target is needed");
+	if (r == 0 && m->type == DF_MOUNT_CACHE && !m->id)
+		m->id = xstrdup(m->target);
+	if (r < 0)
+		df_mount_clear(m);
+	return r;
+}
+
+/* ---- variable expansion ----------------------------------------------------
+ */
+
+struct lexer {
+	const char *s;
+	char escape;
+	char *const *env;
+	struct orch_err *e;
+	const char *word; /* for messages */
+};
+
+static const char *env_get(char *const *env, const char *name, size_t n)
+{
+	const char *found = NULL;
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+			found = env[i] + n + 1;
+	return found;
+}
+
+static int lex_until(struct lexer *l, char stop, struct strbuf *out);
+
+static bool is_name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+/* After a '$': a variable reference, or a literal '$'. */
+static int lex_variable(struct lexer *l, struct strbuf *out)
+{
+	const char *s = l->s;
+	if (*s != '{') {
+		const char *name = s;
+		while (is_name_char(*s))
+			s++;
+		if (s == name) {
+			sb_add(out, "$", 1);
+			return 0;
+		}
+		const char *v = env_get(l->env, name, (size_t)(s - name));
+		if (v)
+			sb_adds(out, v);
+		l->s = s;
+		return 0;
+	}
+	const char *name = ++s;
+	while (is_name_char(*s))
+		s++;
+	size_t n = (size_t)(s - name);
+	if (n == 0)
+		return err_set(l->e, EINVAL, "bad substitution in \"%s\"",
+			       l->word);
+	const char *v = env_get(l->env, name, n);
+	if (*s == '}') {
+		if (v)
+			sb_adds(out, v);
+		l->s = s + 1;
+		return 0;
+	}
+	bool colon = *s == ':';
+	if (colon)
+		s++;
+	char op = *s;
+	if (op != '-' && op != '+' && op != '?')
+		return err_set(l->e, EINVAL, "unsupported modifier in \"%s\"",
+			       l->word);
+	l->s = s + 1;
+	struct strbuf word;
+	sb_init(&word);
+	int r = lex_until(l, '}', &word);
+	if (r < 0) {
+		sb_free(&word);
+		return r;
+	}
+	bool set = v && (!colon || *v);
+	const char *w = word.buf;
+	switch (op) {
+	case '-':
+		sb_adds(out, set ? v : w);
+		break;
+	case '+':
+		if (set)
+			sb_adds(out, w);
+		break;
+	case '?':
+		if (!set) {
+			r = err_set(l->e, EINVAL, "%.*s: %s", (int)n, name,
+				    *w ? w : "is not set");
+			sb_free(&word);
+			return r;
+		}
+		sb_adds(out, v);
+		break;
+	}
+	sb_free(&word);
+	return 0;
+}
+
+/* Processes until stop (consumed) or the end when stop is 0. */
+static int lex_until(struct lexer *l, char stop, struct strbuf *out)
+{
+	while (*l->s) {
+		char c = *l->s++;
+		if (stop && c == stop)
+			return 0;
+		if (c == '\'') {
+			const char *end = strchr(l->s, '\'');
+			if (!end)
+				return err_set(l->e, EINVAL,
+					       "unterminated single quote in "
+					       "\"%s\"",
+					       l->word);
+			sb_add(out, l->s, (size_t)(end - l->s));
+			l->s = end + 1;
+		} else if (c == '"') {
+			for (;;) {
+				char d = *l->s++;
+				if (!d)
+					return err_set(l->e, EINVAL,
+						       "unterminated double "
+						       "quote in \"%s\"",
+						       l->word);
+				if (d == '"')
+					break;
+				if (d == l->escape &&
+				    (*l->s == '"' || *l->s == '$' ||
+				     *l->s == l->escape)) {
+					sb_add(out, l->s++, 1);
+				} else if (d == '$') {
+					int r = lex_variable(l, out);
+					if (r < 0)
+						return r;
+				} else {
+					sb_add(out, &d, 1);
+				}
+			}
+		} else if (c == l->escape) {
+			if (*l->s)
+				sb_add(out, l->s++, 1);
+			else
+				sb_add(out, &c, 1);
+		} else if (c == '$') {
+			int r = lex_variable(l, out);
+			if (r < 0)
+				return r;
+		} else {
+			sb_add(out, &c, 1);
+		}
+	}
+	if (stop)
+		return err_set(l->e, EINVAL, "missing '%c' in \"%s\"", stop,
+			       l->word);
+	return 0;
+}
+
+int df_expand(const char *word, char escape, char *const *env, char **out,
+	      struct orch_err *e)
+{
+	struct lexer l = {
+	    .s = word, .escape = escape, .env = env, .e = e, .word = word};
+	struct strbuf sb;
+	sb_init(&sb);
+	int r = lex_until(&l, 0, &sb);
+	if (r < 0) {
+		sb_free(&sb);
+		return r;
+	}
+	*out = sb_steal(&sb);
+	return 0;
+}
+
+int df_duration(const char *s, int64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		int64_t ns;
+	} units[] = {{"ns", 1},
+		     {"us", 1000},
+		     {"µs", 1000},
+		     {"ms", 1000000},
+		     {"s", 1000000000LL},
+		     {"m", 60000000000LL},
+		     {"h", 3600000000000LL}};
+	if (!*s)
+		return -EINVAL;
+	if (streq(s, "0")) {
+		*ns = 0;
+		return 0;
+	}
+	double total = 0;
+	while (*s) {
+		char *end;
+		if (!isdigit((unsigned char)*s) && *s != '.')
+			return -EINVAL;
+		double v = strtod(s, &end);
+		if (end == s)
+			return -EINVAL;
+		s = end;
+		size_t best = SIZE_MAX, blen = 0;
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+			size_t ul = strlen(units[i].unit);
+			if (strncmp(s, units[i].unit, ul) == 0 && ul > blen) {
+				best = i;
+				blen = ul;
+			}
+		}
+		if (best == SIZE_MAX)
+			return -EINVAL;
+		total += v * (double)units[best].ns;
+		s += blen;
+	}
+	if (total > 9.2e18)
+		return -ERANGE;
+	*ns = (int64_t)total;
+	return 0;
+}
+
+/* ---- .dockerignore ------------------------------------------------------- */
+
+struct df_ignore {
+	char **patterns; /* cleaned, without the "!" */
+	bool *exclude;	 /* false for "!" patterns */
+	size_t n;
+};
+
+/* Cleans a pattern as Go's filepath.Clean does (".", "..", "//"), without
+ * a leading "/". */
+static char *clean_pattern(const char *p)
+{
+	_cleanup_strv_ char **parts = path_components(p, NULL);
+	if (!parts[0])
+		return xstrdup(".");
+	return strv_join(parts, "/");
+}
+
+int df_ignore_parse(const char *text, struct df_ignore **out,
+		    struct orch_err *e)
+{
+	(void)e;
+	struct df_ignore *ig = xcalloc(1, sizeof(*ig));
+	const char *s = text ? text : "";
+	while (*s) {
+		size_t len = strcspn(s, "\n");
+		_cleanup_free_ char *line = xstrndup(s, len);
+		s += len + (s[len] ? 1 : 0);
+		size_t n = strlen(line);
+		while (n && isspace((unsigned char)line[n - 1]))
+			line[--n] = 0;
+		const char *t = skip_ws(line);
+		if (!*t || *t == '#')
+			continue;
+		bool exclude = true;
+		if (*t == '!') {
+			exclude = false;
+			t = skip_ws(t + 1);
+		}
+		char *pat = clean_pattern(t);
+		if (streq(pat, ".") && exclude) {
+			/* "." would exclude the whole context; docker
+			 * ignores it too. */
+			free(pat);
+			continue;
+		}
+		ig->patterns =
+		    xrealloc(ig->patterns, (ig->n + 1) * sizeof(char *));
+		ig->exclude = xrealloc(ig->exclude, (ig->n + 1) * sizeof(bool));
+		ig->patterns[ig->n] = pat;
+		ig->exclude[ig->n++] = exclude;
+	}
+	*out = ig;
+	return 0;
+}
+
+void df_ignore_free(struct df_ignore *ig)
+{
+	if (!ig)
+		return;
+	for (size_t i = 0; i < ig->n; i++)
+		free(ig->patterns[i]);
+	free(ig->patterns);
+	free(ig->exclude);
+	free(ig);
+}
+
+bool df_ignore_has_exceptions(const struct df_ignore *ig)
+{
+	for (size_t i = 0; ig && i < ig->n; i++)
+		if (!ig->exclude[i])
+			return true;
+	return false;
+}
+
+/* Matches pattern against path component by component; a "**" component
+ * matches any number of path components, zero included. */
+static bool match_parts(char **pat, char **path)
+{
+	if (!*pat)
+		return !*path;
+	if (streq(*pat, "**")) {
+		for (char **p = path;; p++) {
+			if (match_parts(pat + 1, p))
+				return true;
+			if (!*p)
+				return false;
+		}
+	}
+	if (!*path)
+		return false;
+	if (fnmatch(*pat, *path, 0) != 0)
+		return false;
+	return match_parts(pat + 1, path + 1);
+}
+
+static char **split_path(const char *s)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *copy = xstrdup(s);
+	char *save = NULL;
+	for (char *c = strtok_r(copy, "/", &save); c;
+	     c = strtok_r(NULL, "/", &save))
+		strv_push(&v, c);
+	return v;
+}
+
+static bool match_or_parent(char **pat, char **path)
+{
+	size_t n = strv_len(path);
+	for (size_t len = n; len > 0; len--) {
+		char *saved = path[len];
+		path[len] = NULL;
+		bool m = match_parts(pat, path);
+		path[len] = saved;
+		if (m)
+			return true;
+	}
+	return false;
+}
+
+bool df_ignore_match(const struct df_ignore *ig, const char *path)
+{
+	if (!ig || !ig->n)
+		return false;
+	_cleanup_strv_ char **parts = split_path(path);
+	bool excluded = false;
+	for (size_t i = 0; i < ig->n; i++) {
+		if (excluded == ig->exclude[i])
+			continue; /* cannot change the outcome */
+		_cleanup_strv_ char **pat = split_path(ig->patterns[i]);
+		if (match_or_parent(pat, parts))
+			excluded = ig->exclude[i];
+	}
+	return excluded;
+}
+
+/* ---- cache keys -------------------------------------------------------------
+ */
+
+void build_cache_key(const char *parent, char *const *parts, char out[65])
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_printf(&sb, "%zu:%s", strlen(parent), parent);
+	for (size_t i = 0; parts && parts[i]; i++)
+		sb_printf(&sb, "\n%zu:%s", strlen(parts[i]), parts[i]);
+	sha256_hex(sb.buf, sb.len, out);
+	sb_free(&sb);
+}

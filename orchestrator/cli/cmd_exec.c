@@ -1,0 +1,426 @@
+/* orch exec (a command in a running container) and orch run (a one-off
+ * container of a service), attached to the terminal: a pty when standard
+ * input is one, plain pipes of our own stdio otherwise (-T). */
+#include "orchestrator/cli/cli.h"
+#include "runtime/runtime.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+static int open_pty(int *master, int *slave, struct orch_err *e)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+		int r = err_sys(e, errno, "allocating a pty");
+		if (m >= 0)
+			close(m);
+		return r;
+	}
+	char name[128];
+	if (ptsname_r(m, name, sizeof(name)) != 0) {
+		close(m);
+		return err_sys(e, errno, "allocating a pty");
+	}
+	int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0) {
+		close(m);
+		return err_sys(e, errno, "opening %s", name);
+	}
+	struct winsize ws;
+	if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+		ioctl(m, TIOCSWINSZ, &ws);
+	*master = m;
+	*slave = s;
+	return 0;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = RETRY_EINTR(write(fd, p, n));
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Copies the terminal to the pty and back, in raw mode, until the
+ * process (pidfd) exits and its output is drained. */
+static void relay(int master, int pidfd)
+{
+	struct termios saved, raw;
+	bool tty = tcgetattr(0, &saved) == 0;
+	if (tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(0, TCSANOW, &raw);
+	}
+	char buf[8192];
+	bool in_open = true, done = false;
+	while (!done) {
+		struct pollfd p[3] = {{master, POLLIN, 0},
+				      {in_open ? 0 : -1, POLLIN, 0},
+				      {pidfd, POLLIN, 0}};
+		if (RETRY_EINTR(poll(p, 3, -1)) < 0)
+			break;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = read(master, buf, sizeof(buf));
+			if (n > 0)
+				write_all(1, buf, (size_t)n);
+			else if (p[2].revents)
+				done = true;
+		}
+		if (p[1].revents & (POLLIN | POLLHUP)) {
+			ssize_t n = read(0, buf, sizeof(buf));
+			if (n > 0)
+				write_all(master, buf, (size_t)n);
+			else
+				in_open = false;
+		}
+		if (p[2].revents & POLLIN && !(p[0].revents & POLLIN))
+			done = true;
+	}
+	if (tty)
+		tcsetattr(0, TCSANOW, &saved);
+}
+
+static int wait_code(pid_t pid)
+{
+	int st;
+	if (RETRY_EINTR(waitpid(pid, &st, 0)) < 0)
+		return 1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 1;
+}
+
+enum { O_INDEX = CLI_OPT_LOCAL, O_RM, O_NO_DEPS, O_NAME, O_ENTRYPOINT,
+       O_SERVICE_PORTS };
+
+struct exec_args {
+	bool detach, no_tty, rm, no_deps, service_ports;
+	int index;
+	char **env;
+	const char *user, *workdir, *name, *entrypoint;
+};
+
+static int exec_parse(const char *cmd, const char *usage, int argc,
+		      char **argv, struct exec_args *a)
+{
+	static const struct option lopts[] = {
+		CLI_GLOBAL_LONGOPTS,
+		{"detach", no_argument, NULL, 'd'},
+		{"no-TTY", no_argument, NULL, 'T'},
+		{"env", required_argument, NULL, 'e'},
+		{"user", required_argument, NULL, 'u'},
+		{"workdir", required_argument, NULL, 'w'},
+		{"index", required_argument, NULL, O_INDEX},
+		{"rm", no_argument, NULL, O_RM},
+		{"no-deps", no_argument, NULL, O_NO_DEPS},
+		{"name", required_argument, NULL, O_NAME},
+		{"entrypoint", required_argument, NULL, O_ENTRYPOINT},
+		{"service-ports", no_argument, NULL, O_SERVICE_PORTS},
+		{"interactive", no_argument, NULL, 'i'},
+		{"tty", no_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	memset(a, 0, sizeof(*a));
+	a->index = 1;
+	int c;
+	optind = 1;
+	long long num;
+	while ((c = getopt_long(argc, argv, "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS,
+				lopts, NULL)) != -1) {
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return -1;
+		if (g)
+			continue;
+		switch (c) {
+		case 'd':
+			a->detach = true;
+			break;
+		case 'T':
+			a->no_tty = true;
+			break;
+		case 'e':
+			strv_push(&a->env, optarg);
+			break;
+		case 'u':
+			a->user = optarg;
+			break;
+		case 'w':
+			a->workdir = optarg;
+			break;
+		case O_INDEX:
+			if (cli_opt_num(cmd, "--index", optarg, 1, INT_MAX,
+					&num) < 0)
+				return -1;
+			a->index = (int)num;
+			break;
+		case O_RM:
+			a->rm = true;
+			break;
+		case O_NO_DEPS:
+			a->no_deps = true;
+			break;
+		case O_NAME:
+			a->name = optarg;
+			break;
+		case O_ENTRYPOINT:
+			a->entrypoint = optarg;
+			break;
+		case O_SERVICE_PORTS:
+			a->service_ports = true;
+			break;
+		case 'i':
+		case 't':
+			break;
+		case 'h':
+			printf("Usage: orch %s %s\n", cmd, usage);
+			exit(0);
+		default:
+			cli_usage(cmd, usage);
+			return -1;
+		}
+	}
+	/* -e NAME without a value takes it from our environment. */
+	for (size_t i = 0; a->env && a->env[i]; i++)
+		if (!strchr(a->env[i], '=')) {
+			const char *v = getenv(a->env[i]);
+			char *kv = xasprintf("%s=%s", a->env[i], v ? v : "");
+			free(a->env[i]);
+			a->env[i] = kv;
+		}
+	return optind;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+	static const char usage[] = "[-d] [-T] [-e K=V] [-u USER] [-w DIR] "
+				    "[--index N] SERVICE COMMAND [ARGS...]";
+	struct exec_args a;
+	int first = exec_parse("exec", usage, argc, argv, &a);
+	if (first < 0)
+		return 2;
+	_cleanup_strv_ char **env = a.env;
+	if (argc - first < 2)
+		return cli_usage("exec", usage);
+	struct pstate ps;
+	struct orch_err e = {0};
+	if (cli_open(&ps, NULL, &e) < 0)
+		return cli_fail(&e);
+	const char *svc = argv[first];
+	json_t *rec = NULL;
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(&ps), i, c)
+	{
+		if (streq(jstr(c, "service") ?: "", svc) &&
+		    jint(c, "number", 1) == a.index)
+			rec = c;
+	}
+	pid_t init;
+	struct orch_err ign = {0};
+	if (!rec || !jstr(rec, "id") || rt_pid(jstr(rec, "id"), &init, &ign) < 0) {
+		pstate_close(&ps);
+		fprintf(stderr, "orch: service \"%s\" is not running\n", svc);
+		return 1;
+	}
+	_cleanup_free_ char *id = xstrdup(jstr(rec, "id"));
+	pstate_close(&ps);
+
+	bool tty = !a.no_tty && !a.detach && isatty(0);
+	int master = -1, slave = -1, devnull = -1;
+	struct rt_exec_spec x = {
+		.argv = argv + first + 1,
+		.env = env,
+		.workdir = a.workdir,
+		.user = a.user,
+		.stdio = {0, 1, 2},
+	};
+	if (tty) {
+		if (open_pty(&master, &slave, &e) < 0)
+			return cli_fail(&e);
+		x.stdio[0] = x.stdio[1] = x.stdio[2] = slave;
+		x.console = true;
+	} else if (a.detach) {
+		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		x.stdio[0] = x.stdio[1] = x.stdio[2] = devnull;
+	}
+	pid_t pid;
+	int r = rt_exec(id, &x, &pid, &e);
+	if (slave >= 0)
+		close(slave);
+	if (devnull >= 0)
+		close(devnull);
+	if (r < 0) {
+		if (master >= 0)
+			close(master);
+		fprintf(stderr, "orch: %s\n", e.msg);
+		return e.code == ENOENT ? 127 : 126;
+	}
+	if (a.detach)
+		return 0;
+	if (tty) {
+		int pfd = pidfd_open(pid, 0);
+		relay(master, pfd);
+		close(pfd);
+		close(master);
+	}
+	return wait_code(pid);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const char usage[] = "[--rm] [-d] [-T] [-e K=V] [-u USER] "
+				    "[-w DIR] [--no-deps] [--name NAME] "
+				    "[--entrypoint CMD] SERVICE [COMMAND...]";
+	struct exec_args a;
+	int first = exec_parse("run", usage, argc, argv, &a);
+	if (first < 0)
+		return 2;
+	_cleanup_strv_ char **env = a.env;
+	if (argc - first < 1)
+		return cli_usage("run", usage);
+	const char *svc = argv[first];
+	struct project *m = NULL;
+	if (cli_load(&m, false) < 0)
+		return 1;
+	struct orch_err e = {0};
+	const struct service *s = project_service(m, svc);
+	if (!s) {
+		project_free(m);
+		fprintf(stderr, "orch: no such service: %s\n", svc);
+		return 1;
+	}
+	char *one[] = {(char *)svc, NULL};
+	if (cli_env_check(m, one, !a.no_deps) < 0) {
+		project_free(m);
+		return 1;
+	}
+	/* The images of the service (and of its dependencies) first. */
+	struct pull_request prq = {
+	    .services = one, .with_deps = !a.no_deps, .quiet = cli_quiet()};
+	if (pull_service_images(m, &prq, &e) < 0) {
+		project_free(m);
+		return cli_fail(&e);
+	}
+	struct pstate ps;
+	int r = pstate_open(m->name, true, &ps, &e);
+	if (r == 0)
+		r = pstate_check_owner(&ps, getuid(), m->working_dir, &e);
+	if (r == 0 && !a.no_deps && s->n_depends_on) {
+		_cleanup_strv_ char **deps = NULL;
+		for (size_t i = 0; i < s->n_depends_on; i++)
+			strv_push(&deps, s->depends_on[i].service);
+		struct up_opts uo = {.detach = true,
+				     .timeout_ms = -1,
+				     .services = deps};
+		r = reconcile_up(m, &uo, &ps, &e);
+	}
+	json_t *rec = NULL;
+	struct oneoff_opts oo = {
+		.cmd = argc - first > 1 ? argv + first + 1 : NULL,
+		.env = env,
+		.user = a.user,
+		.workdir = a.workdir,
+		.name = a.name,
+		.entrypoint = a.entrypoint,
+		.service_ports = a.service_ports,
+	};
+	if (r == 0)
+		r = reconcile_oneoff(&ps, m, s, &oo, &rec, &e);
+	project_free(m);
+	if (r < 0) {
+		if (ps.name)
+			pstate_close(&ps);
+		return cli_fail(&e);
+	}
+	_cleanup_free_ char *name = xstrdup(jstr(rec, "name"));
+	_cleanup_free_ char *id = xstrdup(jstr(rec, "id"));
+	if (a.detach) {
+		/* A detached one-off runs under the supervisor, which keeps
+		 * its output for `orch logs` and its exit code for `ps`. */
+		char *names[] = {name, NULL};
+		r = reconcile_start(&ps, names, &e);
+		if (r < 0) {
+			struct orch_err ign = {0};
+			reconcile_remove(&ps, names, true, &ign);
+			pstate_close(&ps);
+			return cli_fail(&e);
+		}
+		printf("%s\n", name);
+		pstate_close(&ps);
+		return 0;
+	}
+	struct rt_spec spec;
+	rt_spec_init(&spec);
+	r = ctrspec_load(json_object_get(rec, "spec"), &spec, &e);
+	bool tty = !a.no_tty && isatty(0);
+	int master = -1, slave = -1;
+	if (tty && r == 0) {
+		r = open_pty(&master, &slave, &e);
+		spec.stdio[0] = spec.stdio[1] = spec.stdio[2] = slave;
+		spec.console = true;
+	} else {
+		spec.stdio[0] = 0;
+		spec.stdio[1] = 1;
+		spec.stdio[2] = 2;
+	}
+	spec.id = id;
+	struct rt_container *ct = NULL;
+	if (r == 0)
+		r = rt_create(&spec, &ct, &e);
+	ctrspec_clear(&spec);
+	if (r == 0) {
+		r = rt_start(ct, &e);
+		if (r < 0) {
+			struct orch_err ign = {0};
+			int st;
+			rt_kill(id, SIGKILL, &ign);
+			rt_wait(ct, &st, &ign);
+		}
+	}
+	if (slave >= 0)
+		close(slave);
+	int code = 0;
+	/* The project stays usable while the one-off runs. */
+	close(ps.lock_fd);
+	ps.lock_fd = -1;
+	if (r == 0) {
+		if (tty) {
+			relay(master, ct->pidfd);
+			close(master);
+		}
+		int st = 0;
+		struct orch_err we = {0};
+		if (rt_wait(ct, &st, &we) == 0)
+			code = st;
+		rt_container_free(ct);
+	} else {
+		fprintf(stderr, "orch: %s\n", e.msg);
+		code = e.code == ENOENT ? 127 : 126;
+	}
+	_cleanup_free_ char *pname = xstrdup(ps.name);
+	pstate_close(&ps);
+	if (a.rm || r < 0) {
+		struct pstate p2;
+		if (pstate_open(pname, false, &p2, &e) == 0) {
+			char *names[] = {name, NULL};
+			reconcile_remove(&p2, names, true, &e);
+			pstate_close(&p2);
+		}
+	}
+	return code;
+}

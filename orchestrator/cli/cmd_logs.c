@@ -1,0 +1,348 @@
+/* orch logs: the containers' log files, merged by time, with compose's
+ * "name  | " prefixes; -f follows them across restarts and rotations. */
+#include "orchestrator/cli/cli.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
+volatile sig_atomic_t logs_interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	logs_interrupted = 1;
+}
+
+struct line {
+	char *ts, *text; /* text includes no newline */
+	size_t who;
+};
+
+struct follow {
+	char *path;
+	FILE *f;
+	ino_t ino;
+	struct strbuf part;
+};
+
+static const int colors[] = {36, 33, 32, 35, 34, 96, 93, 92, 95, 94};
+
+static void print_line(const char *who, size_t idx, int width, const char *ts,
+		       const char *text, const struct logs_opts *o, bool color)
+{
+	if (!o->no_prefix) {
+		if (color)
+			printf("\033[%dm%-*s |\033[0m ",
+			       colors[idx % ARRAY_SIZE(colors)], width, who);
+		else
+			printf("%-*s | ", width, who);
+	}
+	if (o->timestamps)
+		printf("%s ", ts);
+	printf("%s\n", text);
+}
+
+/* Splits "<ts> <text>" in place. */
+static void split_line(char *l, char **ts, char **text)
+{
+	char *sp = strchr(l, ' ');
+	if (!sp) {
+		*ts = (char *)"";
+		*text = l;
+		return;
+	}
+	*sp = '\0';
+	*ts = l;
+	*text = sp + 1;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct line *x = a, *y = b;
+	int c = strcmp(x->ts, y->ts);
+	return c ? c : (x->who > y->who) - (x->who < y->who);
+}
+
+/* "2026-01-02T03:04:05Z"-style times compare as strings; a duration
+ * like "10m" means that long ago. */
+static char *time_bound(const char *s)
+{
+	if (!s)
+		return NULL;
+	int64_t ns;
+	if (duration_parse(s, &ns) == 0) {
+		time_t t = time(NULL) - (time_t)(ns / 1000000000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		char buf[40];
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+		return xstrdup(buf);
+	}
+	return xstrdup(s);
+}
+
+static void read_all(const char *path, size_t who, struct line **v, size_t *n,
+		     size_t *cap, const char *since, const char *until)
+{
+	_cleanup_free_ char *txt = NULL;
+	struct orch_err e = {0};
+	if (read_file(path, &txt, NULL, &e) < 0)
+		return;
+	char *save = NULL;
+	for (char *l = strtok_r(txt, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char *ts, *text;
+		split_line(l, &ts, &text);
+		if (since && strcmp(ts, since) < 0)
+			continue;
+		if (until && strcmp(ts, until) >= 0)
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			*v = xrealloc(*v, *cap * sizeof(**v));
+		}
+		(*v)[(*n)++] = (struct line){xstrdup(ts), xstrdup(text), who};
+	}
+}
+
+static void follow_poll(struct follow *fl, const char *who, size_t idx,
+			int width, const struct logs_opts *o, bool color)
+{
+	struct stat st;
+	if (stat(fl->path, &st) == 0 && fl->f && st.st_ino != fl->ino) {
+		/* Rotated: finish the old file, then start the new one. */
+		fclose(fl->f);
+		fl->f = NULL;
+	}
+	if (!fl->f) {
+		fl->f = fopen(fl->path, "re");
+		if (!fl->f)
+			return;
+		struct stat fs;
+		fstat(fileno(fl->f), &fs);
+		fl->ino = fs.st_ino;
+	}
+	char buf[8192];
+	size_t k;
+	clearerr(fl->f);
+	while ((k = fread(buf, 1, sizeof(buf), fl->f)) > 0) {
+		for (size_t i = 0; i < k; i++) {
+			if (buf[i] != '\n') {
+				sb_add(&fl->part, &buf[i], 1);
+				continue;
+			}
+			char *ts, *text;
+			split_line(fl->part.buf, &ts, &text);
+			print_line(who, idx, width, ts, text, o, color);
+			fl->part.len = 0;
+			fl->part.buf[0] = '\0';
+		}
+	}
+	fflush(stdout);
+}
+
+int logs_run(struct pstate *ps, char **names, const struct logs_opts *o,
+	     int (*stop)(struct pstate *ps, void *arg), void *arg)
+{
+	size_t n = strv_len(names);
+	int width = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((int)strlen(names[i]) > width)
+			width = (int)strlen(names[i]);
+	bool color = cli_color(stdout);
+	_cleanup_free_ char *since = time_bound(o->since);
+	_cleanup_free_ char *until = time_bound(o->until);
+
+	/* What is there already, merged by time. */
+	struct line *v = NULL;
+	size_t nl = 0, cap = 0;
+	struct follow *fl = xcalloc(n + 1, sizeof(*fl));
+	for (size_t i = 0; i < n; i++) {
+		size_t start = nl;
+		for (int k = 3; k >= 0; k--) {
+			_cleanup_free_ char *p =
+				k ? xasprintf("%s/logs/%s.log.%d", ps->dir,
+					      names[i], k)
+				  : xasprintf("%s/logs/%s.log", ps->dir,
+					      names[i]);
+			read_all(p, i, &v, &nl, &cap, since, until);
+		}
+		if (o->tail >= 0 && nl - start > (size_t)o->tail) {
+			size_t drop = nl - start - (size_t)o->tail;
+			for (size_t k = start; k < start + drop; k++) {
+				free(v[k].ts);
+				free(v[k].text);
+			}
+			memmove(&v[start], &v[start + drop],
+				(nl - start - drop) * sizeof(*v));
+			nl -= drop;
+		}
+		fl[i].path = xasprintf("%s/logs/%s.log", ps->dir, names[i]);
+		sb_init(&fl[i].part);
+		if (o->follow) {
+			/* Follow from the current end. */
+			fl[i].f = fopen(fl[i].path, "re");
+			if (fl[i].f) {
+				struct stat st;
+				fstat(fileno(fl[i].f), &st);
+				fl[i].ino = st.st_ino;
+				fseek(fl[i].f, 0, SEEK_END);
+			}
+		}
+	}
+	if (nl)
+		qsort(v, nl, sizeof(*v), line_cmp);
+	for (size_t i = 0; i < nl; i++) {
+		print_line(names[v[i].who], v[i].who, width, v[i].ts,
+			   v[i].text, o, color);
+		free(v[i].ts);
+		free(v[i].text);
+	}
+	free(v);
+	fflush(stdout);
+
+	if (o->follow) {
+		struct sigaction sa = {.sa_handler = on_interrupt};
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		int tick = 0;
+		while (!logs_interrupted) {
+			for (size_t i = 0; i < n; i++)
+				follow_poll(&fl[i], names[i], i, width, o,
+					    color);
+			if (stop && ++tick % 5 == 0 && stop(ps, arg)) {
+				/* One last read for what came meanwhile. */
+				for (size_t i = 0; i < n; i++)
+					follow_poll(&fl[i], names[i], i, width,
+						    o, color);
+				break;
+			}
+			usleep(50000);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (fl[i].f)
+			fclose(fl[i].f);
+		free(fl[i].path);
+		sb_free(&fl[i].part);
+	}
+	free(fl);
+	return 0;
+}
+
+/* `logs -f` ends when the project is gone or nothing runs any more. */
+static int logs_should_stop(struct pstate *ps, void *arg)
+{
+	(void)arg;
+	_cleanup_free_ char *sf = pstate_path(ps, "state.json");
+	if (access(sf, F_OK) < 0)
+		return 1;
+	_cleanup_free_ char *stf = pstate_path(ps, "status.json");
+	json_auto_t *st = json_load_file(stf, 0, NULL);
+	if (!st)
+		return 0;
+	const char *k;
+	json_t *c;
+	json_object_foreach(st, k, c)
+	{
+		const char *s = jstr(c, "state");
+		if (s && (streq(s, "running") || streq(s, "restarting")))
+			return 0;
+	}
+	return 1;
+}
+
+enum { O_SINCE = CLI_OPT_LOCAL, O_UNTIL, O_NO_PREFIX, O_NO_COLOR };
+
+int cmd_logs(int argc, char **argv)
+{
+	static const char usage[] = "[-f] [-t] [-n N|--tail N] [--since T] "
+				    "[--until T] [--no-log-prefix] "
+				    "[SERVICE...]";
+	/* -f here is --follow, as in compose: the file option goes before
+	 * the command. */
+	static const struct option lopts[] = {
+		{"project-name", required_argument, NULL, 'p'},
+		{"project-directory", required_argument, NULL,
+		 CLI_OPT_PROJECT_DIR},
+		{"env-file", required_argument, NULL, CLI_OPT_ENV_FILE},
+		{"profile", required_argument, NULL, CLI_OPT_PROFILE},
+		{"ansi", required_argument, NULL, CLI_OPT_ANSI},
+		{"follow", no_argument, NULL, 'f'},
+		{"timestamps", no_argument, NULL, 't'},
+		{"tail", required_argument, NULL, 'n'},
+		{"since", required_argument, NULL, O_SINCE},
+		{"until", required_argument, NULL, O_UNTIL},
+		{"no-log-prefix", no_argument, NULL, O_NO_PREFIX},
+		{"no-color", no_argument, NULL, O_NO_COLOR},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct logs_opts o = {.tail = -1};
+	int c;
+	optind = 1;
+	long long num;
+	while ((c = getopt_long(argc, argv, "ftn:hp:", lopts, NULL)) != -1) {
+		if (c == 'p' || (c >= CLI_OPT_PROJECT_DIR && c < CLI_OPT_LOCAL)) {
+			if (cli_global_opt(c, optarg) < 0)
+				return 2;
+			continue;
+		}
+		switch (c) {
+		case 'f':
+			o.follow = true;
+			break;
+		case 't':
+			o.timestamps = true;
+			break;
+		case 'n':
+			if (streq(optarg, "all"))
+				o.tail = -1;
+			else if (cli_opt_num("logs", "--tail", optarg, 0,
+					     LLONG_MAX, &num) < 0)
+				return 2;
+			else
+				o.tail = num;
+			break;
+		case O_SINCE:
+			o.since = optarg;
+			break;
+		case O_UNTIL:
+			o.until = optarg;
+			break;
+		case O_NO_PREFIX:
+			o.no_prefix = true;
+			break;
+		case O_NO_COLOR:
+			cli.ansi = CLI_ANSI_NEVER;
+			break;
+		case 'h':
+			printf("Usage: orch logs %s\n", usage);
+			return 0;
+		default:
+			return cli_usage("logs", usage);
+		}
+	}
+	struct pstate ps;
+	struct orch_err e = {0};
+	_cleanup_project_ struct project *m = NULL;
+	if (cli_open(&ps, &m, &e) < 0)
+		return cli_fail(&e);
+	const char *unknown;
+	_cleanup_strv_ char **svcs = NULL;
+	for (int i = optind; i < argc; i++)
+		strv_push(&svcs, argv[i]);
+	_cleanup_strv_ char **names = containers_of(&ps, m, svcs, &unknown);
+	if (unknown) {
+		pstate_close(&ps);
+		fprintf(stderr, "orch: no such service: %s\n", unknown);
+		return 1;
+	}
+	/* Following must not hold the project lock. */
+	close(ps.lock_fd);
+	ps.lock_fd = -1;
+	logs_run(&ps, names, &o, logs_should_stop, NULL);
+	pstate_close(&ps);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* orch — the command line. */
+#include "orchestrator/cli/orch.h"
+
+#define ORCH_VERSION "0.1.0"
+
+static const struct orch_command commands[] = {
+	{"config", cmd_config, "Parse, resolve and render compose file in canonical format"},
+	{"version", cmd_version, "Show the orch version information"},
+	{"images", cmd_images, "List images"},
+	{"image", cmd_image, "Manage images"},
+	{"pull", cmd_pull, "Pull service images"},
+	{"push", cmd_push, "Push service images"},
+	{"login", cmd_login, "Log in to a registry"},
+	{"logout", cmd_logout, "Log out from a registry"},
+	{"volume", cmd_volume, "Manage volumes"},
+	{"up", cmd_up, "Create and start containers"},
+	{"create", cmd_create, "Creates containers for a service"},
+	{"down", cmd_down, "Stop and remove containers, networks"},
+	{"ps", cmd_ps, "List containers"},
+	{"logs", cmd_logs, "View output from containers"},
+	{"exec", cmd_exec, "Execute a command in a running container"},
+	{"run", cmd_run, "Run a one-off command on a service"},
+	{"start", cmd_start, "Start services"},
+	{"stop", cmd_stop, "Stop services"},
+	{"restart", cmd_restart, "Restart service containers"},
+	{"kill", cmd_kill, "Force stop service containers"},
+	{"rm", cmd_rm, "Removes stopped service containers"},
+	{"top", cmd_top, "Display the running processes"},
+	{"port", cmd_port, "Print the public port for a port binding"},
+	{"events", cmd_events, "Receive real time events from containers"},
+	{"stats", cmd_stats, "Display a live stream of container resource "
+			     "usage statistics"},
+	{"ls", cmd_ls, "List running compose projects"},
+	{"__supervise", cmd_supervise, NULL},
+	{"network", cmd_network, "Manage networks"},
+	{"links", cmd_links, "Show who may connect to whom (link-only)"},
+	{"build", cmd_build, "Build or rebuild services"},
+	{"watch", cmd_watch, "Watch the build context and rebuild or sync "
+			     "containers on changes"},
+};
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("orch version %s\n", ORCH_VERSION);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: orch [OPTIONS] COMMAND\n\nCommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].summary)
+			fprintf(f, "  %-10s %s\n", commands[i].name,
+				commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	log_init("orch");
+	/* Global options (-f, -p, ...) come before the command. */
+	int k = orch_parse_globals(argc, argv);
+	if (k < 0)
+		return 2;
+	argc -= k - 1;
+	argv += k - 1;
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (streq(argv[1], "--help") || streq(argv[1], "-h") ||
+	    (streq(argv[1], "help") && argc == 2)) {
+		usage(stdout);
+		return 0;
+	}
+	/* "orch help COMMAND [SUB]" is "orch COMMAND [SUB] --help". */
+	bool help = streq(argv[1], "help");
+	const char *name = help ? argv[2] : argv[1];
+	const struct orch_command *cmd = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].summary && streq(name, commands[i].name))
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "orch: unknown command \"%s\"\n", name);
+		usage(stderr);
+		return 2;
+	}
+	if (!help)
+		return cmd->run(argc - 1, argv + 1);
+	char *hargv[4] = {argv[2], argc > 3 ? argv[3] : "--help",
+			  argc > 3 ? "--help" : NULL, NULL};
+	return cmd->run(argc > 3 ? 3 : 2, hargv);
+}

@@ -1,0 +1,171 @@
+/* The CLI side of a project's control socket: starting the supervisor on
+ * demand and exchanging JSON lines with it. */
+#include "orchestrator/engine/engine.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+static int ctl_connect(const struct pstate *p, int *out, struct orch_err *e)
+{
+	_cleanup_free_ char *path = pstate_path(p, "ctl.sock");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(e, ENAMETOOLONG, "socket path too long: %s",
+			       path);
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_sys(e, errno, "creating a socket");
+	if (RETRY_EINTR(connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0)
+		return err_sys(e, errno, "connecting to the supervisor of %s",
+			       p->name);
+	*out = move_fd(fd);
+	return 0;
+}
+
+bool supervisor_alive(const struct pstate *p)
+{
+	struct orch_err e = {0};
+	int fd;
+	if (ctl_connect(p, &fd, &e) < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+int supervisor_ensure(struct pstate *p, struct orch_err *e)
+{
+	if (supervisor_alive(p))
+		return 0;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return err_sys(e, errno, "finding orch's own executable");
+	exe[n] = '\0';
+	_cleanup_free_ char *logf = pstate_path(p, "supervisor.log");
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "creating a pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = err_sys(e, errno, "starting the supervisor of %s",
+				p->name);
+		close(ready[0]);
+		close(ready[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* Detached: its own session, reparented away from us. */
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int lg = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			      0640);
+		if (nul >= 0)
+			dup2(nul, 0);
+		if (lg >= 0) {
+			dup2(lg, 1);
+			dup2(lg, 2);
+		}
+		/* Nothing of ours but the readiness pipe (as fd 3) goes to
+		 * the long-lived supervisor. */
+		if (ready[1] == 3 ? fcntl(3, F_SETFD, 0) < 0
+				  : dup2(ready[1], 3) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		setenv("ORCH_SUPERVISOR_READY", "3", 1);
+		if (chdir("/") < 0)
+			_exit(127);
+		/* The lean supervisor program next to orch, else the same
+		 * code inside orch. */
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			_cleanup_free_ char *sup = xasprintf(
+				"%.*s/orch-supervisor", (int)(slash - exe), exe);
+			execl(sup, "orch-supervisor", p->name, (char *)NULL);
+		}
+		execl(exe, "orch", "__supervise", p->name, (char *)NULL);
+		_exit(127);
+	}
+	close(ready[1]);
+	int st;
+	RETRY_EINTR(waitpid(pid, &st, 0));
+	char c;
+	ssize_t r = RETRY_EINTR(read(ready[0], &c, 1));
+	close(ready[0]);
+	if (r != 1) {
+		_cleanup_free_ char *txt = NULL;
+		struct orch_err ign = {0};
+		read_file(logf, &txt, NULL, &ign);
+		return err_set(e, EIO, "the supervisor of %s did not start%s%s",
+			       p->name, txt ? ": " : "", txt ? txt : "");
+	}
+	return 0;
+}
+
+int control_open(const struct pstate *p, json_t *req, int *out,
+		 struct orch_err *e)
+{
+	int fd;
+	int r = ctl_connect(p, &fd, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *txt = json_dumps(req, JSON_COMPACT);
+	size_t len = strlen(txt);
+	txt[len] = '\n';
+	ssize_t w = RETRY_EINTR(send(fd, txt, len + 1, MSG_NOSIGNAL));
+	txt[len] = '\0';
+	if (w != (ssize_t)len + 1) {
+		close(fd);
+		return err_sys(e, errno, "talking to the supervisor of %s",
+			       p->name);
+	}
+	*out = fd;
+	return 0;
+}
+
+int control_call(const struct pstate *p, json_t *req, json_t **reply,
+		 struct orch_err *e)
+{
+	*reply = NULL;
+	_cleanup_close_ int fd = -1;
+	int r = control_open(p, req, &fd, e);
+	if (r < 0)
+		return r;
+	struct strbuf sb;
+	sb_init(&sb);
+	char buf[65536];
+	for (;;) {
+		ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf)));
+		if (n < 0) {
+			sb_free(&sb);
+			return err_sys(e, errno,
+				       "reading from the supervisor of %s",
+				       p->name);
+		}
+		if (n == 0)
+			break;
+		sb_add(&sb, buf, (size_t)n);
+		if (memchr(buf, '\n', (size_t)n))
+			break;
+	}
+	json_t *j = json_loads(sb.buf, JSON_DISABLE_EOF_CHECK, NULL);
+	sb_free(&sb);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return err_set(e, EIO, "the supervisor of %s gave no answer",
+			       p->name);
+	}
+	const char *err = jstr(j, "error");
+	if (err) {
+		r = err_set(e, EIO, "%s", err);
+		*reply = j;
+		return r;
+	}
+	*reply = j;
+	return 0;
+}

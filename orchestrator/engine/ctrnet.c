@@ -1,0 +1,500 @@
+/* A container's surroundings, set up before it first starts and torn
+ * down after it is gone: its persistent network namespace (a bind mount
+ * under the project directory, so netd attaches endpoints once and
+ * restarts keep their addresses), endpoints, published ports, the
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf it mounts, and its
+ * volumes. */
+#include "orchestrator/cli/cli.h"
+#include "netd/netd.h"
+#include "runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static struct netd_conn *netd_c;
+
+int netd_get(struct netd_conn **c, struct orch_err *e)
+{
+	if (!netd_c) {
+		int r = netd_connect(&netd_c, e);
+		if (r < 0)
+			return err_wrap(e, "connecting to netd");
+	}
+	*c = netd_c;
+	return 0;
+}
+
+/* ---- network namespaces ----------------------------------------------------- */
+
+/* A new network namespace kept alive by a bind mount on path, with lo
+ * up.  Made from this process: unshare, bind, and back. */
+static int netns_create(const char *path, struct orch_err *e)
+{
+	_cleanup_close_ int fd =
+		open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return err_sys(e, errno, "creating %s", path);
+	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return err_sys(e, errno, "opening our network namespace");
+	if (unshare(CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "creating a network namespace");
+	int r = 0;
+	if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+		r = err_sys(e, errno, "binding a network namespace on %s", path);
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "lo");
+	if (r == 0 && s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* Not being able to go back would leave orch itself in the
+		 * container's network: nothing sane can follow. */
+		log_error("returning to our network namespace: %s",
+			  strerror(errno));
+		abort();
+	}
+	if (r < 0)
+		unlink(path);
+	return r;
+}
+
+void netns_remove(const char *path)
+{
+	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		log_warn("unmounting %s: %s", path, strerror(errno));
+	unlink(path);
+}
+
+/* ---- container setup and teardown ---------------------------------------- */
+
+void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
+			 bool anon_volumes, struct orch_err *e)
+{
+	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
+	struct orch_err ign = {0};
+	if (id)
+		rt_delete(id, true, &ign);
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(rec, "networks"), i, n)
+	{
+		if (!jstr(n, "address") ||
+		    (!detach && !jbool(n, "external")))
+			continue;
+		struct netd_conn *c = NULL;
+		if (netd_get(&c, &ign) == 0 &&
+		    netd_endpoint_detach(c, jstr(n, "network"), id, NULL, &ign) <
+			    0 &&
+		    !e->code)
+			err_wrap(&ign, "detaching %s", name), *e = ign;
+	}
+	if (jstr(rec, "netns") && !jstr(rec, "netns_shared"))
+		netns_remove(jstr(rec, "netns"));
+	/* The runtime forgets the upper dir once a stopped container's
+	 * state is gone, so it is removed here by the path we gave it. */
+	const char *upper = jstr(json_object_get(rec, "spec"), "upper_dir");
+	if (upper)
+		rm_rf(upper, &ign);
+	_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
+	rm_rf(etc, &ign);
+	const char *sfx[] = {".log", ".log.1", ".log.2", ".log.3", ".fifo"};
+	for (size_t k = 0; k < ARRAY_SIZE(sfx); k++) {
+		_cleanup_free_ char *p =
+			xasprintf("%s/logs/%s%s", ps->dir, name, sfx[k]);
+		unlink(p);
+	}
+	if (anon_volumes) {
+		json_t *v;
+		json_array_foreach(json_object_get(rec, "anon_volumes"), i, v)
+			rt_volume_remove(json_string_value(v), &ign);
+	}
+}
+
+/* The IPv4 addresses of v (taking v). */
+static char **ipv4_only(char **v)
+{
+	char **out = NULL;
+	for (size_t i = 0; v && v[i]; i++) {
+		struct in_addr a;
+		if (inet_pton(AF_INET, v[i], &a) == 1)
+			strv_push(&out, v[i]);
+	}
+	strv_free(v);
+	return out;
+}
+
+static int write_text(const char *path, const char *txt, struct orch_err *e)
+{
+	return write_file_atomic(path, txt, strlen(txt), 0644, e);
+}
+
+static json_t *find_rec_of_service(struct pstate *ps, const char *svc)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(ps), i, c)
+	{
+		if (streq(jstr(c, "service") ?: "", svc))
+			return c;
+	}
+	return NULL;
+}
+
+/* Picks a host port for a publication: the first of the range that netd
+ * accepts; published 0 lets the kernel choose a free one. */
+static int pick_port(struct netd_conn *c, const char *network, const char *id,
+		     json_t *spec, unsigned *port, struct orch_err *e)
+{
+	unsigned lo = (unsigned)jint(spec, "published", 0);
+	unsigned hi = (unsigned)jint(spec, "published_end", lo);
+	const char *proto = jstr(spec, "protocol");
+	if (lo == 0) {
+		_cleanup_close_ int s = socket(
+			AF_INET,
+			(streq(proto, "udp") ? SOCK_DGRAM : SOCK_STREAM) |
+				SOCK_CLOEXEC,
+			0);
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		socklen_t sl = sizeof(sa);
+		if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    getsockname(s, (struct sockaddr *)&sa, &sl) < 0)
+			return err_sys(e, errno, "picking a host port");
+		*port = ntohs(sa.sin_port);
+		return 0;
+	}
+	int r = 0;
+	for (unsigned p = lo; p <= hi; p++) {
+		struct netd_port_req q = {
+			.network = network,
+			.container_id = id,
+			.proto = proto,
+			.host_ip = jstr(spec, "host_ip"),
+			.host_port = p,
+			.container_port = (unsigned)jint(spec, "target", 0),
+		};
+		r = netd_port_check(c, &q, e);
+		if (r == 0) {
+			*port = p;
+			return 0;
+		}
+	}
+	return r;
+}
+
+/* How many specs from first on form one range of fixed ports, host and
+ * container ports both counting up by one: netd publishes such a range in
+ * one request (a 20,000-port range costs about what a port costs). */
+static size_t port_run_length(json_t *specs, size_t first)
+{
+	json_t *a = json_array_get(specs, first);
+	unsigned lo = (unsigned)jint(a, "published", 0);
+	if (lo == 0 || (unsigned)jint(a, "published_end", lo) != lo)
+		return 1;
+	size_t n = 1;
+	for (json_t *b; (b = json_array_get(specs, first + n)); n++) {
+		unsigned p = (unsigned)jint(b, "published", 0);
+		if (p != lo + n || (unsigned)jint(b, "published_end", p) != p ||
+		    jint(b, "target", 0) != jint(a, "target", 0) + (long)n ||
+		    !streq(jstr(b, "protocol") ?: "", jstr(a, "protocol") ?: "") ||
+		    !streq(jstr(b, "host_ip") ?: "", jstr(a, "host_ip") ?: ""))
+			break;
+	}
+	return n;
+}
+
+/* Publishes specs[first] and the specs of its range (*n of them), and
+ * records each port in pubs as ps shows them. */
+static int publish_run(struct netd_conn *c, const char *network,
+		       const char *id, json_t *specs, size_t first,
+		       json_t *pubs, size_t *n, struct orch_err *e)
+{
+	json_t *p = json_array_get(specs, first);
+	*n = port_run_length(specs, first);
+	unsigned hp = 0;
+	int r = *n > 1 ? 0 : pick_port(c, network, id, p, &hp, e);
+	if (r < 0)
+		return r;
+	if (*n > 1)
+		hp = (unsigned)jint(p, "published", 0);
+	unsigned target = (unsigned)jint(p, "target", 0);
+	struct netd_port_req q = {
+		.network = network,
+		.container_id = id,
+		.proto = jstr(p, "protocol"),
+		.host_ip = jstr(p, "host_ip"),
+		.host_port = hp,
+		.container_port = target,
+		.count = (unsigned)*n,
+	};
+	r = netd_port_publish(c, &q, e);
+	if (r < 0)
+		return *n > 1 ? err_wrap(e, "publishing ports %u-%u", hp,
+					 hp + (unsigned)*n - 1)
+			      : err_wrap(e, "publishing port %u", hp);
+	const char *hip = jstr(p, "host_ip");
+	for (size_t k = 0; k < *n; k++)
+		json_array_append_new(
+			pubs, json_pack("{s:s, s:i, s:i, s:s}", "URL",
+					hip && *hip ? hip : "0.0.0.0",
+					"TargetPort", (int)(target + k),
+					"PublishedPort", (int)(hp + k),
+					"Protocol", jstr(p, "protocol")));
+	return 0;
+}
+
+/* Gives a fresh record its namespace, endpoints, ports, /etc files and
+ * volumes.  What was done is recorded in rec as it goes, so that
+ * teardown_one undoes exactly that. */
+int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
+		     struct orch_err *e)
+{
+	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
+	json_t *spec = json_object_get(rec, "spec");
+	const char *mode = jstr(rec, "network_mode");
+	bool host = mode && streq(mode, "host");
+	int r;
+	if (host) {
+		json_object_set_new(spec, "namespaces",
+				    json_integer(RT_NS_DEFAULT & ~RT_NS_NET));
+	} else if (mode && (startswith(mode, "service:"))) {
+		json_t *other = find_rec_of_service(ps, mode + 8);
+		if (!other || !jstr(other, "netns"))
+			return err_set(e, ENOENT,
+				       "%s: network_mode %s: that service has "
+				       "no container",
+				       name, mode);
+		json_object_set_new(rec, "netns",
+				    json_string(jstr(other, "netns")));
+		json_object_set_new(rec, "netns_shared", json_true());
+	} else {
+		_cleanup_free_ char *dir = pstate_path(ps, "netns");
+		mkdir(dir, 0700);
+		_cleanup_free_ char *path = path_join(dir, name);
+		r = netns_create(path, e);
+		if (r < 0)
+			return err_wrap(e, "creating %s", name);
+		json_object_set_new(rec, "netns", json_string(path));
+	}
+	if (jstr(rec, "netns"))
+		json_object_set(spec, "netns", json_object_get(rec, "netns"));
+
+	/* Endpoints, in the service's network order. */
+	const char *gateway = NULL, *address = NULL, *first_net = NULL;
+	size_t i;
+	json_t *n;
+	bool attach = !mode || (!streq(mode, "none") && !host &&
+				!startswith(mode, "service:") &&
+				!startswith(mode, "container:"));
+	json_array_foreach(json_object_get(rec, "networks"), i, n)
+	{
+		if (!attach)
+			break;
+		struct netd_conn *c = NULL;
+		r = netd_get(&c, e);
+		if (r < 0)
+			return r;
+		_cleanup_strv_ char **aliases = jstrv(n, "aliases");
+		_cleanup_strv_ char **dns = ipv4_only(jstrv(rec, "dns"));
+		struct netd_attach_req q = {
+			.network = jstr(n, "network"),
+			.container_id = id,
+			.container_name = name,
+			.service = jstr(rec, "service"),
+			.aliases = aliases,
+			.netns_path = jstr(rec, "netns"),
+			.address = jstr(n, "ipv4_address"),
+			.dns = dns,
+		};
+		struct netd_endpoint ep = {0};
+		r = netd_endpoint_attach(c, &q, &ep, e);
+		if (r < 0)
+			return err_wrap(e, "attaching %s to %s", name,
+					q.network);
+		json_object_set_new(n, "address", json_string(ep.address));
+		json_object_set_new(n, "gateway", json_string(ep.gateway));
+		json_object_set_new(n, "ifname", json_string(ep.ifname));
+		netd_endpoint_clear(&ep);
+		if (!gateway) {
+			gateway = jstr(n, "gateway");
+			address = jstr(n, "address");
+			first_net = jstr(n, "network");
+		}
+	}
+
+	/* Published ports go to the first network's address. */
+	json_t *pubs = json_array();
+	json_object_set_new(rec, "ports", pubs);
+	json_t *specs = json_object_get(rec, "port_specs");
+	for (i = 0; i < json_array_size(specs);) {
+		if (!first_net) {
+			if (host)
+				break;
+			return err_set(e, EINVAL,
+				       "%s: ports need a network to publish to",
+				       name);
+		}
+		struct netd_conn *c = NULL;
+		r = netd_get(&c, e);
+		if (r < 0)
+			return r;
+		size_t cnt = 0;
+		r = publish_run(c, first_net, id, specs, i, pubs, &cnt, e);
+		if (r < 0)
+			return err_wrap(e, "publishing ports of %s", name);
+		i += cnt;
+	}
+
+	/* /etc/hosts, /etc/hostname, /etc/resolv.conf from files we own. */
+	char shortid[13];
+	snprintf(shortid, sizeof(shortid), "%s", id);
+	const char *hostname = jstr(spec, "hostname");
+	if (!hostname) {
+		json_object_set_new(spec, "hostname", json_string(shortid));
+		hostname = jstr(spec, "hostname");
+	}
+	bool has_hn = false;
+	json_t *ev;
+	json_array_foreach(json_object_get(spec, "env"), i, ev)
+		has_hn |= startswith(json_string_value(ev), "HOSTNAME=");
+	if (!has_hn)
+		json_array_append_new(json_object_get(spec, "env"),
+				      json_sprintf("HOSTNAME=%s", hostname));
+	json_t *mounts = json_object_get(spec, "mounts");
+	if (!host) {
+		_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
+		r = mkdir_p(etc, 0755, e);
+		if (r < 0)
+			return r;
+		struct strbuf sb;
+		sb_init(&sb);
+		sb_adds(&sb, "127.0.0.1\tlocalhost\n::1\tlocalhost "
+			     "ip6-localhost ip6-loopback\n");
+		if (address)
+			sb_printf(&sb, "%s\t%s %s\n", address, hostname, name);
+		json_t *h;
+		json_array_foreach(json_object_get(rec, "extra_hosts"), i, h)
+			sb_printf(&sb, "%s\n", json_string_value(h));
+		_cleanup_free_ char *hosts = path_join(etc, "hosts");
+		r = write_text(hosts, sb.buf, e);
+		sb_free(&sb);
+		if (r < 0)
+			return r;
+		_cleanup_free_ char *hn = path_join(etc, "hostname");
+		_cleanup_free_ char *hntxt = xasprintf("%s\n", hostname);
+		r = write_text(hn, hntxt, e);
+		if (r < 0)
+			return r;
+		sb_init(&sb);
+		/* On a network, netd's resolver (which forwards what it does
+		 * not know); without one, the service's dns servers or the
+		 * host's configuration. */
+		_cleanup_strv_ char **dns = ipv4_only(jstrv(rec, "dns"));
+		if (gateway)
+			sb_printf(&sb, "nameserver %s\n", gateway);
+		else if (dns && dns[0]) {
+			for (size_t k = 0; dns[k]; k++)
+				sb_printf(&sb, "nameserver %s\n", dns[k]);
+		} else {
+			_cleanup_free_ char *hostconf = NULL;
+			struct orch_err ign = {0};
+			if (read_file("/etc/resolv.conf", &hostconf, NULL,
+				      &ign) == 0)
+				sb_adds(&sb, hostconf);
+		}
+		_cleanup_strv_ char **search = jstrv(rec, "dns_search");
+		if (search && search[0]) {
+			sb_adds(&sb, "search");
+			for (size_t k = 0; search[k]; k++)
+				sb_printf(&sb, " %s", search[k]);
+			sb_adds(&sb, "\n");
+		}
+		_cleanup_strv_ char **opts = jstrv(rec, "dns_opt");
+		if (opts && opts[0]) {
+			sb_adds(&sb, "options");
+			for (size_t k = 0; opts[k]; k++)
+				sb_printf(&sb, " %s", opts[k]);
+			sb_adds(&sb, "\n");
+		}
+		_cleanup_free_ char *rc = path_join(etc, "resolv.conf");
+		r = write_text(rc, sb.buf, e);
+		sb_free(&sb);
+		if (r < 0)
+			return r;
+		const char *files[][2] = {{hosts, "/etc/hosts"},
+					  {hn, "/etc/hostname"},
+					  {rc, "/etc/resolv.conf"}};
+		for (size_t k = 0; k < ARRAY_SIZE(files); k++)
+			json_array_append_new(
+				mounts, json_pack("{s:s, s:s, s:s}", "type",
+						  "bind", "source", files[k][0],
+						  "target", files[k][1]));
+	}
+
+	/* Volumes: named ones by their data directory, anonymous ones
+	 * created for this container. */
+	json_t *anon = json_array();
+	json_object_set_new(rec, "anon_volumes", anon);
+	_cleanup_image_ struct rt_image *img = NULL;
+	json_t *mt;
+	json_array_foreach(mounts, i, mt)
+	{
+		const char *type = jstr(mt, "type");
+		if (streq(type, "bind") && jbool(mt, "create")) {
+			struct stat st;
+			if (stat(jstr(mt, "source"), &st) < 0) {
+				r = mkdir_p(jstr(mt, "source"), 0755, e);
+				if (r < 0)
+					return err_wrap(e, "%s: bind source",
+							name);
+			}
+			continue;
+		}
+		if (!streq(type, "volume"))
+			continue;
+		_cleanup_free_ char *vname = NULL;
+		if (jstr(mt, "volume"))
+			vname = xstrdup(jstr(mt, "volume"));
+		else {
+			char rid[65];
+			random_id(rid);
+			vname = xstrdup(rid);
+			_cleanup_free_ char *l0 = xasprintf(
+				"com.docker.compose.project=%s", ps->name);
+			char *lbl[] = {l0, ANON_LABEL "=", NULL};
+			struct rt_volume_opts vo = {.labels = lbl};
+			bool exists;
+			r = rt_volume_create(vname, &vo, &exists, e);
+			if (r < 0)
+				return err_wrap(e, "%s: anonymous volume",
+						name);
+			json_array_append_new(anon, json_string(vname));
+		}
+		/* A new volume mounted over image content is first filled
+		 * with it, once (docker's copy-up). */
+		if (!img && jstr(spec, "image") &&
+		    rt_image_lookup(jstr(spec, "image"), &img, e) < 0)
+			return err_wrap(e, "%s", name);
+		_cleanup_free_ char *mountpoint = NULL;
+		r = rt_volume_prepare(vname, img, jstr(mt, "target"),
+				      &mountpoint, e);
+		if (r < 0)
+			return err_wrap(e, "%s: volume %s", name, vname);
+		json_object_set_new(mt, "source", json_string(mountpoint));
+	}
+	(void)m;
+	return 0;
+}
+

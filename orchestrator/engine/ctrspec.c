@@ -1,0 +1,130 @@
+/* A container record's "spec" object -> struct rt_spec.  The record is
+ * what the supervisor keeps to (re)create a container at any time, so it
+ * holds everything the runtime needs and nothing compose-specific. */
+#include "orchestrator/engine/engine.h"
+#include "runtime/runtime.h"
+
+/* Borrowed string array: pointers into the JSON, array malloc'ed. */
+static char **borrow_strv(const json_t *o, const char *key)
+{
+	json_t *a = json_object_get(o, key);
+	if (!json_is_array(a))
+		return NULL;
+	char **v = xcalloc(json_array_size(a) + 1, sizeof(char *));
+	size_t i, n = 0;
+	json_t *s;
+	json_array_foreach(a, i, s)
+	{
+		if (json_is_string(s))
+			v[n++] = (char *)json_string_value(s);
+	}
+	return v;
+}
+
+int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
+{
+	if (!json_is_object(j))
+		return err_set(e, EINVAL, "container record has no spec");
+	s->image = jstr(j, "image");
+	s->lowers = borrow_strv(j, "lowers");
+	s->rootfs = jstr(j, "rootfs");
+	s->upper_dir = jstr(j, "upper_dir");
+	s->readonly_rootfs = jbool(j, "readonly_rootfs");
+	s->argv = borrow_strv(j, "argv");
+	if (!s->argv || !s->argv[0])
+		return err_set(e, EINVAL, "container record has no command");
+	s->env = borrow_strv(j, "env");
+	s->workdir = jstr(j, "workdir");
+	s->uid = (uid_t)jint(j, "uid", 0);
+	s->gid = (gid_t)jint(j, "gid", 0);
+	json_t *g = json_object_get(j, "groups");
+	if (json_is_array(g) && json_array_size(g) > 0) {
+		s->groups = xcalloc(json_array_size(g), sizeof(gid_t));
+		size_t i;
+		json_t *v;
+		json_array_foreach(g, i, v) s->groups[s->n_groups++] =
+			(gid_t)json_integer_value(v);
+	}
+	s->hostname = jstr(j, "hostname");
+	s->domainname = jstr(j, "domainname");
+	s->netns_path = jstr(j, "netns");
+	if (json_object_get(j, "namespaces"))
+		s->namespaces = (unsigned)jint(j, "namespaces", RT_NS_DEFAULT);
+	if (s->netns_path)
+		s->namespaces &= ~(unsigned)RT_NS_NET;
+
+	json_t *m = json_object_get(j, "mounts");
+	if (json_is_array(m) && json_array_size(m) > 0) {
+		s->mounts = xcalloc(json_array_size(m), sizeof(*s->mounts));
+		size_t i;
+		json_t *v;
+		json_array_foreach(m, i, v)
+		{
+			struct rt_mount *mt = &s->mounts[s->n_mounts++];
+			const char *t = jstr(v, "type");
+			mt->type = t && streq(t, "tmpfs")    ? RT_MOUNT_TMPFS
+				   : t && streq(t, "volume") ? RT_MOUNT_VOLUME
+							     : RT_MOUNT_BIND;
+			mt->source = (char *)jstr(v, "source");
+			mt->target = (char *)jstr(v, "target");
+			mt->readonly = jbool(v, "readonly");
+			mt->size = jint(v, "size", 0);
+			mt->mode = (mode_t)jint(v, "mode", 0);
+			if (!mt->target)
+				return err_set(e, EINVAL,
+					       "mount without a target");
+		}
+	}
+	s->sysctls = borrow_strv(j, "sysctls");
+	s->cap_add = borrow_strv(j, "cap_add");
+	s->cap_drop = borrow_strv(j, "cap_drop");
+	s->privileged = jbool(j, "privileged");
+	s->devices = borrow_strv(j, "devices");
+	s->device_rules = borrow_strv(j, "device_rules");
+	json_t *r = json_object_get(j, "rlimits");
+	if (json_is_array(r) && json_array_size(r) > 0) {
+		s->rlimits = xcalloc(json_array_size(r), sizeof(*s->rlimits));
+		size_t i;
+		json_t *v;
+		json_array_foreach(r, i, v)
+		{
+			struct rt_rlimit *rl = &s->rlimits[s->n_rlimits++];
+			rl->resource = (int)jint(v, "resource", 0);
+			rl->soft = (uint64_t)jint(v, "soft", 0);
+			rl->hard = (uint64_t)jint(v, "hard", 0);
+		}
+	}
+	json_t *l = json_object_get(j, "limits");
+	if (json_is_object(l)) {
+		s->limits.memory = jint(l, "memory", 0);
+		s->limits.memory_swap = jint(l, "memory_swap", 0);
+		json_t *c = json_object_get(l, "cpus");
+		s->limits.cpus = json_is_number(c) ? json_number_value(c) : 0;
+		s->limits.cpu_shares = (uint64_t)jint(l, "cpu_shares", 0);
+		s->limits.pids = jint(l, "pids", 0);
+	}
+	s->cgroup_parent = jstr(j, "cgroup_parent");
+	s->init = jbool(j, "init");
+	s->stop_signal = (int)jint(j, "stop_signal", 0);
+	return 0;
+}
+
+void ctrspec_clear(struct rt_spec *s)
+{
+	free(s->lowers);
+	free(s->argv);
+	free(s->env);
+	free(s->groups);
+	free(s->mounts);
+	free(s->sysctls);
+	free(s->cap_add);
+	free(s->cap_drop);
+	free(s->devices);
+	free(s->device_rules);
+	free(s->rlimits);
+	s->lowers = s->argv = s->env = s->sysctls = s->cap_add = s->cap_drop =
+		s->devices = s->device_rules = NULL;
+	s->groups = NULL;
+	s->mounts = NULL;
+	s->rlimits = NULL;
+}

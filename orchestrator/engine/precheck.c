@@ -1,0 +1,267 @@
+/* The checks `up` makes on machine state before its first side effect:
+ * external networks exist, requested subnets and published ports are
+ * free, container names are not held by another project.  A failure
+ * here means nothing was created. */
+#include "orchestrator/cli/cli.h"
+#include "netd/netd.h"
+#include "runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- checks before any side effect ---------------------------------------- */
+
+/* Networks: external ones exist; netd could create each of the others
+ * (subnet free of other networks and of the host's routes, gateway in it,
+ * quota).  That the project's own subnets do not overlap each other is
+ * checked with the file. */
+int check_networks(const struct project *m, struct orch_err *e)
+{
+	int r = 0;
+	struct netd_conn *c = NULL;
+	struct netd_network *all = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_networks && r == 0; i++) {
+		const struct network *net = &m->networks[i];
+		if (!net->external && !network_used(m, net->key))
+			continue;
+		if (!c && (r = netd_get(&c, e)) < 0)
+			return r;
+		if (!net->external) {
+			struct netd_network_req q;
+			_cleanup_strv_ char **labels = network_req(m, net, &q);
+			q.check = true;
+			if (netd_network_create(c, &q, NULL, e) < 0) {
+				struct orch_err ne = *e;
+				/* The implicit default network is placed at
+				 * its first service; a model built by hand
+				 * may have no place at all. */
+				if (net->pos.file)
+					r = err_set(e, ne.code,
+						    "%s:%d:%d: network \"%s\": %s",
+						    net->pos.file, net->pos.line,
+						    net->pos.col, net->key, ne.msg);
+				else
+					r = err_set(e, ne.code,
+						    "network \"%s\": %s",
+						    net->key, ne.msg);
+			}
+			continue;
+		}
+		if (!all && (r = netd_network_list(c, NULL, &all, &n, e)) < 0)
+			return err_wrap(e, "listing networks");
+		const struct netd_network *found = NULL;
+		for (size_t k = 0; k < n && !found; k++)
+			if (streq(all[k].name, net->name))
+				found = &all[k];
+		if (!found)
+			r = err_set(e, ENOENT,
+				    "%s:%d:%d: external network \"%s\" "
+				    "does not exist",
+				    net->pos.file, net->pos.line, net->pos.col,
+				    net->name);
+		/* root sees every user's networks: it never puts its
+		 * containers on one of them (users cannot anyway). */
+		else if (found->owner != geteuid())
+			r = err_set(e, EPERM,
+				    "%s:%d:%d: external network \"%s\" "
+				    "belongs to uid %u (project %s), not to "
+				    "uid %u: refusing to attach to it",
+				    net->pos.file, net->pos.line, net->pos.col,
+				    net->name, (unsigned)found->owner,
+				    found->project ? found->project : "?",
+				    (unsigned)geteuid());
+	}
+	netd_networks_free(all, n);
+	return r;
+}
+
+/* Container names must be free on the host: no other project holds
+ * them. */
+int check_names(struct pstate *ps, json_t *new_recs,
+		       struct orch_err *e)
+{
+	_cleanup_strv_ char **projects = NULL;
+	int r = pstate_list(&projects, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; projects && projects[i]; i++) {
+		if (streq(projects[i], ps->name))
+			continue;
+		_cleanup_free_ char *sf = xasprintf(
+			"%s/projects/%s/state.json", orch_run(), projects[i]);
+		json_auto_t *st = json_load_file(sf, 0, NULL);
+		if (!st)
+			continue;
+		size_t k, j;
+		json_t *a, *b;
+		json_array_foreach(json_object_get(st, "containers"), k, a)
+			json_array_foreach(new_recs, j, b)
+		{
+			if (streq(jstr(a, "name") ?: "", jstr(b, "name")))
+				return err_set(e, EEXIST,
+					       "container name \"%s\" is "
+					       "already used by project %s",
+					       jstr(b, "name"), projects[i]);
+		}
+	}
+	return 0;
+}
+
+/* Whether a host port is taken by a listening socket here. */
+static bool host_port_busy(const char *proto, const char *host_ip,
+			   unsigned port)
+{
+	bool udp = proto && streq(proto, "udp");
+	_cleanup_close_ int s = socket(
+		AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
+	if (host_ip && *host_ip)
+		inet_pton(AF_INET, host_ip, &sa.sin_addr);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	return bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	       errno == EADDRINUSE;
+}
+
+/* Host ports by protocol (tcp, udp), one bit each: a range of any length
+ * is checked in one pass. */
+struct port_bits {
+	uint8_t b[2][65536 / 8];
+};
+
+static int proto_index(const char *proto)
+{
+	return proto && streq(proto, "udp");
+}
+
+static void bits_set(struct port_bits *pb, const char *proto, unsigned port)
+{
+	if (port && port < 65536)
+		pb->b[proto_index(proto)][port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+static bool bits_get(const struct port_bits *pb, const char *proto,
+		     unsigned port)
+{
+	return port < 65536 &&
+	       (pb->b[proto_index(proto)][port / 8] & (1u << (port % 8)));
+}
+
+/* The netd network publishing proto/port, or NULL. */
+static const struct netd_network *published_by(const struct netd_network *all,
+					       size_t n_all, const char *proto,
+					       unsigned port)
+{
+	for (size_t x = 0; x < n_all; x++)
+		for (size_t y = 0; y < all[x].n_ports; y++) {
+			const struct netd_port *hp = &all[x].ports[y];
+			if (port >= hp->host_port &&
+			    port < hp->host_port + hp->count &&
+			    streq(hp->proto ?: "tcp", proto ?: "tcp"))
+				return &all[x];
+		}
+	return NULL;
+}
+
+/* Published ports that this up will need are free: no listening socket
+ * and no other project's mapping holds them (the project's own current
+ * publications excepted).  netd's port.check needs an existing network,
+ * so the mappings are read from its network list. */
+int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e)
+{
+	struct netd_network *all = NULL;
+	size_t n_all = 0;
+	bool listed = false;
+	size_t i, k;
+	json_t *rec, *p;
+	int r = 0;
+	_cleanup_free_ struct port_bits *ours = xcalloc(1, sizeof(*ours));
+	_cleanup_free_ struct port_bits *theirs = xcalloc(1, sizeof(*theirs));
+	/* Many ports: bind only those a socket of the host holds. */
+	_cleanup_free_ uint8_t *held_tcp = NULL;
+	_cleanup_free_ uint8_t *held_udp = NULL;
+	size_t n_specs = 0;
+	json_array_foreach(new_recs, i, rec)
+		n_specs += json_array_size(json_object_get(rec, "port_specs"));
+	json_array_foreach(state_containers(ps), i, rec)
+		json_array_foreach(json_object_get(rec, "ports"), k, p)
+			bits_set(ours, jstr(p, "Protocol"),
+				 (unsigned)jint(p, "PublishedPort", 0));
+	json_array_foreach(new_recs, i, rec)
+	{
+		json_array_foreach(json_object_get(rec, "port_specs"), k, p)
+		{
+			unsigned lo = (unsigned)jint(p, "published", 0);
+			if (lo == 0 || jint(p, "published_end", lo) != lo)
+				continue;
+			const char *proto = jstr(p, "protocol");
+			if (bits_get(ours, proto, lo))
+				continue;
+			if (!listed) {
+				struct netd_conn *nc = NULL;
+				r = netd_get(&nc, e);
+				if (r == 0)
+					r = netd_network_list(nc, NULL, &all,
+							      &n_all, e);
+				if (r < 0)
+					goto out;
+				listed = true;
+				for (size_t x = 0; x < n_all; x++)
+					for (size_t y = 0; y < all[x].n_ports;
+					     y++) {
+						struct netd_port *hp =
+							&all[x].ports[y];
+						for (unsigned c = 0;
+						     c < hp->count; c++)
+							bits_set(theirs,
+								 hp->proto,
+								 hp->host_port +
+									 c);
+					}
+			}
+			if (bits_get(theirs, proto, lo)) {
+				const struct netd_network *by =
+					published_by(all, n_all, proto, lo);
+				r = err_set(e, EADDRINUSE,
+					    "service \"%s\": host port "
+					    "%u/%s is already published "
+					    "by network %s (project %s)",
+					    jstr(rec, "service"), lo, proto,
+					    by ? by->name : "?",
+					    by && by->project ? by->project
+							      : "?");
+				goto out;
+			}
+			bool udp = proto_index(proto);
+			uint8_t **held = udp ? &held_udp : &held_tcp;
+			if (n_specs > 16 && !*held)
+				*held = host_ports_held(udp);
+			if ((!*held || ((*held)[lo / 8] & (1u << (lo % 8)))) &&
+			    host_port_busy(proto, jstr(p, "host_ip"), lo)) {
+				r = err_set(e, EADDRINUSE,
+					    "service \"%s\": host port %u/%s is "
+					    "already in use on this host",
+					    jstr(rec, "service"), lo, proto);
+				goto out;
+			}
+		}
+	}
+out:
+	netd_networks_free(all, n_all);
+	return r;
+}
+

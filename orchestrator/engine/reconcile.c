@@ -1,0 +1,1282 @@
+/* Reconciling the host with the model: `up` (plan, check, create, start
+ * level by level, roll back on failure), stop and removal shared by down,
+ * rm and recreation, `down` itself and `run`'s one-off containers. */
+#include "orchestrator/cli/cli.h"
+#include "netd/netd.h"
+#include "runtime/runtime.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <poll.h>
+#include <sys/pidfd.h>
+#include <time.h>
+
+/* When the command started: a terminal's progress lines say how long
+ * after it each object was done. */
+static int64_t started_ms;
+__attribute__((constructor)) static void progress_clock(void)
+{
+	started_ms = mono_ms();
+}
+
+void progress(const char *kind, const char *name, const char *what)
+{
+	if (cli_quiet())
+		return;
+	if (cli_progress_tty()) {
+		_cleanup_free_ char *obj = xasprintf("%s %s", kind, name);
+		fprintf(stderr, " \033[32m\u2714\033[0m %-38s %-8s %5.1fs\n",
+			obj, what, (double)(mono_ms() - started_ms) / 1000);
+	} else {
+		fprintf(stderr, " %s %s  %s\n", kind, name, what);
+	}
+}
+
+/* ---- state helpers -------------------------------------------------------- */
+
+json_t *json_find_named(json_t *array, const char *name)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(array, i, c)
+	{
+		if (jstr(c, "name") && streq(jstr(c, "name"), name))
+			return c;
+	}
+	return NULL;
+}
+
+int status_get(struct pstate *ps, json_t **containers, struct orch_err *e)
+{
+	*containers = NULL;
+	if (json_array_size(state_containers(ps)) == 0) {
+		*containers = json_array();
+		return 0;
+	}
+	int r = supervisor_ensure(ps, e);
+	if (r < 0)
+		return r;
+	json_t *req = json_pack("{s:s}", "op", "status"), *rep = NULL;
+	r = control_call(ps, req, &rep, e);
+	json_decref(req);
+	if (r < 0) {
+		json_decref(rep);
+		return r;
+	}
+	*containers = json_incref(json_object_get(rep, "containers"));
+	json_decref(rep);
+	if (!*containers)
+		*containers = json_array();
+	return 0;
+}
+
+char **containers_of(struct pstate *ps, const struct project *m,
+		     char **services, const char **unknown)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	if (unknown)
+		*unknown = NULL;
+	size_t i;
+	json_t *c;
+	if (!services || !services[0]) {
+		json_array_foreach(state_containers(ps), i, c)
+			strv_push(&out, jstr(c, "name"));
+		return out;
+	}
+	for (size_t k = 0; services[k]; k++) {
+		bool found = m && project_service(m, services[k]);
+		json_array_foreach(state_containers(ps), i, c)
+		{
+			if (streq(jstr(c, "service") ?: "", services[k]) ||
+			    streq(jstr(c, "name"), services[k])) {
+				strv_push(&out, jstr(c, "name"));
+				found = true;
+			}
+		}
+		if (!found && unknown && !*unknown)
+			*unknown = services[k];
+	}
+	return out;
+}
+
+static int call_simple(struct pstate *ps, json_t *req, struct orch_err *e)
+{
+	json_t *rep = NULL;
+	int r = control_call(ps, req, &rep, e);
+	json_decref(req);
+	json_decref(rep);
+	return r;
+}
+
+static json_t *names_json(char *const *names)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; names && names[i]; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
+/* Dependency level of each recorded container's service, from the
+ * depends_on kept in the records. */
+static int record_level(struct pstate *ps, const char *service, int depth)
+{
+	if (depth > 64)
+		return depth;
+	int lv = 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(ps), i, c)
+	{
+		if (!streq(jstr(c, "service") ?: "", service))
+			continue;
+		size_t k;
+		json_t *d;
+		json_array_foreach(json_object_get(c, "depends_on"), k, d)
+		{
+			int l = record_level(ps, json_string_value(d),
+					     depth + 1) + 1;
+			if (l > lv)
+				lv = l;
+		}
+		break;
+	}
+	return lv;
+}
+
+int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
+		   const char *op, struct orch_err *e)
+{
+	_cleanup_strv_ char **all = names ? NULL : containers_of(ps, NULL, NULL, NULL);
+	if (!names)
+		names = all;
+	size_t n = strv_len(names);
+	if (n == 0)
+		return 0;
+	int r = supervisor_ensure(ps, e);
+	if (r < 0)
+		return r;
+	/* pre_stop: its failure is said, and the container stopped all the
+	 * same, as compose does. */
+	struct orch_err he = {0};
+	if (hooks_run(ps, names, "pre_stop", &he) < 0)
+		log_warn("%s", he.msg);
+	_cleanup_free_ int *lv = xcalloc(n, sizeof(int));
+	int max = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *c = state_container_find(ps, names[i]);
+		lv[i] = c ? record_level(ps, jstr(c, "service") ?: "", 0) : 0;
+		if (lv[i] > max)
+			max = lv[i];
+	}
+	/* Dependents first, each level in one request (in parallel). */
+	for (int l = max; l >= 0; l--) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++)
+			if (lv[i] == l)
+				json_array_append_new(a, json_string(names[i]));
+		if (json_array_size(a) == 0) {
+			json_decref(a);
+			continue;
+		}
+		json_t *req = json_pack("{s:s, s:o, s:I}", "op", op, "names", a,
+					"timeout_ms", (json_int_t)timeout_ms);
+		r = call_simple(ps, req, e);
+		if (r < 0)
+			return r;
+	}
+	return streq(op, "restart") ? hooks_run(ps, names, "post_start", e) : 0;
+}
+
+int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
+		     struct orch_err *e)
+{
+	if (!names || !names[0])
+		return 0;
+	/* Marked first: a removal cut short leaves records whose containers
+	 * are half gone, which the next up must finish removing, never
+	 * start. */
+	for (size_t i = 0; names[i]; i++) {
+		json_t *rec = state_container_find(ps, names[i]);
+		if (rec)
+			json_object_set_new(rec, "removing", json_true());
+	}
+	int r = pstate_save(ps, e);
+	if (r < 0)
+		return r;
+	if (supervisor_alive(ps)) {
+		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
+					"names", names_json(names), "force", 1);
+		r = call_simple(ps, req, e);
+		if (r < 0)
+			return r;
+	} else {
+		/* No supervisor (and none could be started): kill directly. */
+		for (size_t i = 0; names[i]; i++) {
+			json_t *rec = state_container_find(ps, names[i]);
+			struct orch_err ign = {0};
+			if (rec && jstr(rec, "id"))
+				rt_kill(jstr(rec, "id"), SIGKILL, &ign);
+		}
+	}
+	json_t *ctrs = state_containers(ps);
+	for (size_t k = 0; names[k]; k++) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(ctrs, i, c)
+		{
+			if (!streq(jstr(c, "name") ?: "", names[k]))
+				continue;
+			ctr_teardown(ps, c, true, anon_volumes, e);
+			progress("Container", names[k], "Removed");
+			json_array_remove(ctrs, i);
+			break;
+		}
+	}
+	r = pstate_save(ps, e);
+	if (r < 0)
+		return r;
+	if (supervisor_alive(ps))
+		call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
+	return e->code ? -e->code : 0;
+}
+
+/* ---- up --------------------------------------------------------------------- */
+
+struct up_ctx {
+	struct pstate *ps;
+	struct project *m;
+	json_t *created_nets;	/* names created by this up */
+	json_t *created_vols;	/* names created by this up */
+	char **created_ctrs;	/* containers made by this up */
+	bool project_was_empty;
+	/* A dependency failed on its own (unhealthy, exited, exit code):
+	 * the containers stay, as compose keeps them, for logs and ps. */
+	bool dep_failed;
+	bool open_networks; /* networks made now let every pair talk */
+};
+
+bool network_used(const struct project *m, const char *key)
+{
+	for (size_t s = 0; s < m->n_services; s++) {
+		const struct service *sv = &m->services[s];
+		if (sv->network_mode)
+			continue;
+		for (size_t k = 0; k < sv->n_networks; k++)
+			if (streq(sv->networks[k].name, key))
+				return true;
+	}
+	return false;
+}
+
+char **network_req(const struct project *m, const struct network *n,
+		   struct netd_network_req *q)
+{
+	char **labels = NULL;
+	_cleanup_free_ char *l0 =
+		xasprintf("com.docker.compose.project=%s", m->name);
+	_cleanup_free_ char *l1 =
+		xasprintf("com.docker.compose.network=%s", n->key);
+	strv_push(&labels, l0);
+	strv_push(&labels, l1);
+	*q = (struct netd_network_req){
+		.name = n->name,
+		.project = m->name,
+		.subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
+		.gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
+		.internal = n->internal,
+		.icc = network_icc(n),
+		.labels = labels,
+	};
+	return labels;
+}
+
+static int ensure_networks(struct up_ctx *u, struct orch_err *e)
+{
+	json_t *nets = json_object_get(u->ps->state, "networks");
+	if (!json_is_array(nets)) {
+		nets = json_array();
+		json_object_set_new(u->ps->state, "networks", nets);
+	}
+	for (size_t i = 0; i < u->m->n_networks; i++) {
+		const struct network *n = &u->m->networks[i];
+		if (n->external || !network_used(u->m, n->key))
+			continue;
+		if (json_find_named(nets, n->name)) {
+			if (u->open_networks && !pstate_open_networks(u->ps))
+				return err_set(e, EEXIST,
+					       "network %s exists link-only: "
+					       "run `orch down` first to make "
+					       "the project's networks open",
+					       n->name);
+			continue;
+		}
+		struct netd_conn *c = NULL;
+		int r = netd_get(&c, e);
+		if (r < 0)
+			return r;
+		struct netd_network_req q;
+		_cleanup_strv_ char **labels = network_req(u->m, n, &q);
+		if (u->open_networks) {
+			q.icc = true;
+			json_object_set_new(u->ps->state, "open_networks",
+					    json_true());
+		}
+		struct netd_network out = {0};
+		r = netd_network_create(c, &q, &out, e);
+		if (r < 0)
+			return r;
+		json_array_append_new(
+			nets, json_pack("{s:s, s:s, s:s?, s:s?}", "key", n->key,
+					"name", n->name, "subnet", out.subnet,
+					"gateway", out.gateway));
+		json_array_append_new(u->created_nets, json_string(n->name));
+		netd_network_clear(&out);
+		progress("Network", n->name, "Created");
+	}
+	return 0;
+}
+
+static int ensure_volumes(struct up_ctx *u, json_t *new_recs,
+			  struct orch_err *e)
+{
+	json_t *vols = json_object_get(u->ps->state, "volumes");
+	if (!json_is_array(vols)) {
+		vols = json_array();
+		json_object_set_new(u->ps->state, "volumes", vols);
+	}
+	size_t i, k;
+	json_t *rec, *key;
+	json_array_foreach(new_recs, i, rec)
+		json_array_foreach(json_object_get(rec, "named_volumes"), k, key)
+	{
+		const struct volume *v =
+			project_volume(u->m, json_string_value(key));
+		if (!v || v->external)
+			continue;
+		if (json_find_named(vols, v->name))
+			continue;
+		_cleanup_free_ char *l0 =
+			xasprintf("com.docker.compose.project=%s", u->m->name);
+		_cleanup_free_ char *l1 =
+			xasprintf("com.docker.compose.volume=%s", v->key);
+		char *labels[] = {l0, l1, NULL};
+		struct rt_volume_opts o = {.labels = labels};
+		for (size_t d = 0; d < v->driver_opts.n; d++)
+			if (streq(v->driver_opts.v[d].key, "size") &&
+			    v->driver_opts.v[d].value)
+				parse_bytes(v->driver_opts.v[d].value,
+					    &o.size_limit);
+		bool exists = false;
+		int r = rt_volume_create(v->name, &o, &exists, e);
+		if (r < 0)
+			return err_wrap(e, "creating volume %s", v->name);
+		json_array_append_new(vols,
+				      json_pack("{s:s, s:s}", "key", v->key,
+						"name", v->name));
+		if (!exists) {
+			json_array_append_new(u->created_vols,
+					      json_string(v->name));
+			progress("Volume", v->name, "Created");
+		}
+	}
+	return 0;
+}
+
+static void link_pairs(const struct project *m, const char *net_key,
+		       struct netd_pair **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *a = &m->services[i];
+		if (!service_on(a, net_key))
+			continue;
+		for (size_t j = 0; j < m->n_services; j++) {
+			const struct service *b = &m->services[j];
+			if (i == j || !service_on(b, net_key) ||
+			    !link_allowed(a, b->name))
+				continue;
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 8;
+				*out = xrealloc(*out, cap * sizeof(**out));
+			}
+			(*out)[*n].from = a->name;
+			(*out)[*n].to = b->name;
+			(*n)++;
+		}
+	}
+}
+
+static int set_links(struct up_ctx *u, struct orch_err *e)
+{
+	json_t *nets = json_object_get(u->ps->state, "networks");
+	size_t i;
+	json_t *n;
+	json_array_foreach(nets, i, n)
+	{
+		struct netd_pair *pairs;
+		size_t np;
+		link_pairs(u->m, jstr(n, "key"), &pairs, &np);
+		struct netd_conn *c = NULL;
+		int r = netd_get(&c, e);
+		if (r == 0)
+			r = netd_links_set(c, jstr(n, "name"), pairs, np, e);
+		free(pairs);
+		if (r < 0)
+			return err_wrap(e, "setting links on %s", jstr(n, "name"));
+	}
+	return 0;
+}
+
+/* Waits for the depends_on conditions of service s to hold. */
+static int wait_deps(struct up_ctx *u, const struct service *s,
+		     struct orch_err *e)
+{
+	for (size_t d = 0; d < s->n_depends_on; d++) {
+		const struct m_dep *dep = &s->depends_on[d];
+		_cleanup_strv_ char **names = NULL;
+		char *svc[] = {dep->service, NULL};
+		names = containers_of(u->ps, NULL, svc, NULL);
+		if (!names[0])
+			continue;
+		for (;;) {
+			json_t *st = NULL;
+			int r = status_get(u->ps, &st, e);
+			if (r < 0)
+				return r;
+			bool done = true;
+			for (size_t k = 0; names[k] && r == 0; k++) {
+				json_t *c = json_find_named(st, names[k]);
+				const char *state = c ? jstr(c, "state") : "";
+				const char *health = c ? jstr(c, "health") : "";
+				int code = (int)jint(c, "exit_code", 0);
+				bool exited = streq(state, "exited");
+				switch (dep->condition) {
+				case M_DEP_STARTED:
+					break;
+				case M_DEP_HEALTHY:
+					if (streq(health, "unhealthy") ||
+					    exited) {
+						u->dep_failed = true;
+						r = err_set(
+							e, EIO,
+							"dependency failed to "
+							"start: container %s "
+							"is %s",
+							names[k],
+							exited ? "exited"
+							       : "unhealthy");
+					} else if (!streq(health, "healthy") &&
+						 *health)
+						done = false;
+					else if (!*health)
+						r = err_set(
+							e, EINVAL,
+							"service %s depends on "
+							"%s being healthy, "
+							"which has no health "
+							"check",
+							s->name, dep->service);
+					break;
+				case M_DEP_COMPLETED:
+					if (exited && code != 0) {
+						u->dep_failed = true;
+						r = err_set(
+							e, EIO,
+							"service %s didn't "
+							"complete successfully:"
+							" exit %d",
+							dep->service, code);
+					} else if (!exited)
+						done = false;
+					break;
+				}
+			}
+			json_decref(st);
+			if (r < 0)
+				return r;
+			if (done)
+				break;
+			usleep(20000);
+		}
+		if (dep->condition == M_DEP_HEALTHY)
+			for (size_t k = 0; names[k]; k++)
+				progress("Container", names[k], "Healthy");
+	}
+	return 0;
+}
+
+int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
+		   struct orch_err *e)
+{
+	_cleanup_strv_ char **names = containers_of(ps, NULL, services, NULL);
+	int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+	for (;;) {
+		json_t *st = NULL;
+		int r = status_get(ps, &st, e);
+		if (r < 0)
+			return r;
+		bool done = true;
+		for (size_t k = 0; names[k] && r == 0; k++) {
+			json_t *c = json_find_named(st, names[k]);
+			const char *state = c ? jstr(c, "state") : "";
+			const char *health = c ? jstr(c, "health") : "";
+			int code = (int)jint(c, "exit_code", 0);
+			if (streq(state, "exited")) {
+				if (code != 0)
+					r = err_set(e, EIO,
+						    "container %s exited (%d)",
+						    names[k], code);
+			} else if (streq(health, "unhealthy"))
+				r = err_set(e, EIO, "container %s is unhealthy",
+					    names[k]);
+			else if (!streq(state, "running") ||
+				 (*health && !streq(health, "healthy")))
+				done = false;
+		}
+		json_decref(st);
+		if (r < 0)
+			return r;
+		if (done)
+			return 0;
+		if (deadline && mono_ms() > deadline)
+			return err_set(e, ETIMEDOUT,
+				       "timed out waiting for the project to be "
+				       "running and healthy");
+		usleep(20000);
+	}
+}
+
+static void rollback(struct up_ctx *u)
+{
+	struct orch_err ign = {0};
+	if (u->created_ctrs && u->created_ctrs[0]) {
+		if (supervisor_alive(u->ps))
+			reconcile_stop(u->ps, u->created_ctrs, 0, "stop", &ign);
+		reconcile_remove(u->ps, u->created_ctrs, true, &ign);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(u->created_vols, i, v)
+		rt_volume_remove(json_string_value(v), &ign);
+	json_t *nets = json_object_get(u->ps->state, "networks");
+	json_array_foreach(u->created_nets, i, v)
+	{
+		struct netd_conn *c = NULL;
+		if (netd_get(&c, &ign) == 0)
+			netd_network_remove(c, json_string_value(v), NULL, &ign);
+		size_t k;
+		json_t *n;
+		json_array_foreach(nets, k, n)
+		{
+			if (streq(jstr(n, "name") ?: "", json_string_value(v))) {
+				json_array_remove(nets, k);
+				break;
+			}
+		}
+	}
+	if (u->project_was_empty &&
+	    json_array_size(state_containers(u->ps)) == 0) {
+		if (supervisor_alive(u->ps))
+			call_simple(u->ps, json_pack("{s:s}", "op", "exit"),
+				    &ign);
+		pstate_remove(u->ps, &ign);
+	} else
+		pstate_save(u->ps, &ign);
+}
+
+static int apply_scale(struct project *m, char **scale, int64_t *replicas,
+		       struct orch_err *e)
+{
+	for (size_t i = 0; i < m->n_services; i++)
+		replicas[i] = service_replicas(&m->services[i]);
+	for (size_t k = 0; scale && scale[k]; k++) {
+		_cleanup_free_ char *s = xstrdup(scale[k]);
+		char *eq = strchr(s, '=');
+		if (!eq)
+			return err_set(e, EINVAL, "--scale %s: use SERVICE=N",
+				       scale[k]);
+		*eq = '\0';
+		char *end;
+		long n = strtol(eq + 1, &end, 10);
+		if (end == eq + 1 || *end || n < 0 || n > ORCH_MAX_REPLICAS)
+			return err_set(e, EINVAL,
+				       "--scale %s: want a number from 0 to %d",
+				       scale[k], ORCH_MAX_REPLICAS);
+		bool found = false;
+		for (size_t i = 0; i < m->n_services; i++)
+			if (streq(m->services[i].name, s)) {
+				replicas[i] = n;
+				found = true;
+			}
+		if (!found)
+			return err_set(e, ENOENT, "--scale: no such service: %s",
+				       s);
+	}
+	int64_t total = 0;
+	for (size_t i = 0; i < m->n_services; i++)
+		total += replicas[i];
+	if (total > ORCH_MAX_CONTAINERS)
+		return err_set(e, EINVAL,
+			       "--scale: the project would run %lld containers, "
+			       "more than %d",
+			       (long long)total, ORCH_MAX_CONTAINERS);
+	return 0;
+}
+
+static json_t *instantiate(const struct project *m, const struct service *s,
+			   json_t *tmpl, int number)
+{
+	json_t *rec = json_deep_copy(tmpl);
+	char id[65];
+	random_id(id);
+	_cleanup_free_ char *name =
+		s->container_name && number == 1
+			? xstrdup(s->container_name)
+			: xasprintf("%s-%s-%d", m->name, s->name, number);
+	json_object_set_new(rec, "id", json_string(id));
+	json_object_set_new(rec, "name", json_string(name));
+	json_object_set_new(rec, "number", json_integer(number));
+	json_object_set_new(json_object_get(rec, "spec"), "upper_dir",
+			    json_sprintf("%s/containers/%s", orch_root(), id));
+	json_object_set_new(rec, "created", json_integer(time(NULL)));
+	json_t *lb = json_object_get(rec, "labels");
+	_cleanup_free_ char *num = xasprintf("%d", number);
+	json_object_set_new(lb, "com.docker.compose.container-number",
+			    json_string(num));
+	return rec;
+}
+
+/* ---- what a crash left ------------------------------------------------------ */
+
+/* The network namespaces in the project's directory: all of them, or
+ * those of no recorded container, are removed. */
+static void netns_sweep(struct pstate *ps, bool all)
+{
+	_cleanup_free_ char *nsdir = pstate_path(ps, "netns");
+	DIR *d = opendir(nsdir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' ||
+		    (!all && state_container_find(ps, de->d_name)))
+			continue;
+		_cleanup_free_ char *p = path_join(nsdir, de->d_name);
+		netns_remove(p);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The project's networks as netd knows them (its state may not list
+ * them all); none when netd is not running. */
+static struct netd_network *netd_project_nets(struct pstate *ps, size_t *n)
+{
+	*n = 0;
+	_cleanup_free_ char *sock = path_join(orch_run(), "netd.sock");
+	struct netd_conn *c = NULL;
+	struct orch_err ign = {0};
+	struct netd_network *nets = NULL;
+	if (access(sock, F_OK) < 0 || netd_get(&c, &ign) < 0 ||
+	    netd_network_list(c, ps->name, &nets, n, &ign) < 0)
+		return NULL;
+	return nets;
+}
+
+/* An up killed half-way leaves objects it made before it could record
+ * them: network namespaces in the project's directory, and endpoints (with
+ * their published ports) on the project's networks.  Removes those of no
+ * recorded container. */
+static void sweep_unrecorded(struct pstate *ps)
+{
+	netns_sweep(ps, false);
+	size_t n;
+	struct netd_network *nets = netd_project_nets(ps, &n);
+	struct netd_conn *c = NULL;
+	struct orch_err ign = {0};
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < nets[i].n_endpoints; k++) {
+			const char *id = nets[i].endpoints[k].container_id;
+			if (!state_container_find(ps, id) && netd_get(&c, &ign) == 0)
+				netd_endpoint_detach(c, nets[i].name, id, NULL,
+						     &ign);
+		}
+	netd_networks_free(nets, n);
+}
+
+void remove_project_volumes(const char *project, bool named,
+			    struct orch_err *first)
+{
+	struct rt_volume **v = NULL;
+	size_t n = 0;
+	struct orch_err ve = {0};
+	if (rt_volume_list(&v, &n, &ve) < 0)
+		return;
+	_cleanup_free_ char *mine =
+		xasprintf("com.docker.compose.project=%s", project);
+	for (size_t i = 0; i < n; i++) {
+		bool ours = strv_contains(v[i]->labels, mine);
+		bool anon = false;
+		for (size_t k = 0; v[i]->labels && v[i]->labels[k]; k++)
+			anon |= startswith(v[i]->labels[k], ANON_LABEL "=");
+		if (ours && (named || anon)) {
+			if (rt_volume_remove(v[i]->name, &ve) < 0 &&
+			    ve.code != ENOENT && !first->code)
+				*first = ve;
+			else if (!anon)
+				progress("Volume", v[i]->name, "Removed");
+		}
+		rt_volume_free(v[i]);
+	}
+	free(v);
+}
+
+/* Finishes the removals an interrupted command began (records marked
+ * "removing"), so that they are created anew. */
+static int finish_removals(struct pstate *ps, struct orch_err *e)
+{
+	_cleanup_strv_ char **names = NULL;
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(ps), i, c)
+	{
+		if (jbool(c, "removing") && jstr(c, "name"))
+			strv_push(&names, jstr(c, "name"));
+	}
+	return names ? reconcile_remove(ps, names, true, e) : 0;
+}
+
+int reconcile_up(struct project *m, const struct up_opts *o,
+		 struct pstate *ps, struct orch_err *e)
+{
+	struct up_ctx u = {.ps = ps,
+			   .m = m,
+			   .open_networks = o->open_networks ||
+					    project_open_networks(m)};
+	int r = finish_removals(ps, e);
+	if (r < 0)
+		return r;
+	u.project_was_empty = json_array_size(state_containers(ps)) == 0;
+	_cleanup_free_ int64_t *replicas =
+		xcalloc(m->n_services + 1, sizeof(int64_t));
+	r = apply_scale(m, o->scale, replicas, e);
+	if (r < 0)
+		return r;
+
+	/* Templates: images and commands are checked here, before anything
+	 * happens; a service that fails only matters if it is to be
+	 * created. */
+	json_auto_t *tmpls = json_object();
+	json_auto_t *tmpl_errs = json_object();
+	_cleanup_free_ struct plan_service *ps_svcs =
+		xcalloc(m->n_services + 1, sizeof(*ps_svcs));
+	char ***deps = xcalloc(m->n_services + 1, sizeof(char **));
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		json_t *t = NULL;
+		struct orch_err te = {0};
+		if (record_template(m, s, &t, &te) < 0)
+			json_object_set_new(tmpl_errs, s->name,
+					    json_string(te.msg));
+		else
+			json_object_set_new(tmpls, s->name, t);
+		for (size_t k = 0; k < s->n_depends_on; k++)
+			strv_push(&deps[i], s->depends_on[k].service);
+		for (size_t k = 0; s->links && s->links[k]; k++) {
+			_cleanup_free_ char *l = xstrdup(s->links[k]);
+			char *colon = strchr(l, ':');
+			if (colon)
+				*colon = '\0';
+			if (!strv_contains(deps[i], l))
+				strv_push(&deps[i], l);
+		}
+		if (s->network_mode && startswith(s->network_mode, "service:") &&
+		    !strv_contains(deps[i], s->network_mode + 8))
+			strv_push(&deps[i], s->network_mode + 8);
+		ps_svcs[i] = (struct plan_service){
+			.name = s->name,
+			.deps = deps[i],
+			.scale = (int)replicas[i],
+			.hash = t ? jstr(t, "hash") : NULL,
+		};
+	}
+	struct plan plan = {0};
+	_cleanup_free_ struct plan_observed *obs = NULL;
+	json_t *status = NULL;
+	json_auto_t *new_recs = json_array();
+
+	/* What exists. */
+	size_t n_obs = json_array_size(state_containers(ps));
+	obs = xcalloc(n_obs + 1, sizeof(*obs));
+	if (n_obs) {
+		r = status_get(ps, &status, e);
+		if (r < 0)
+			goto out;
+	}
+	{
+		size_t i;
+		json_t *c;
+		json_array_foreach(state_containers(ps), i, c)
+		{
+			json_t *st = status ? json_find_named(status, jstr(c, "name"))
+					    : NULL;
+			obs[i] = (struct plan_observed){
+				.name = jstr(c, "name"),
+				.service = jstr(c, "service") ?: "",
+				.number = (int)jint(c, "number", 1),
+				.hash = jstr(c, "hash"),
+				.running = st && streq(jstr(st, "state") ?: "",
+						       "running"),
+			};
+		}
+	}
+	struct plan_opts po = {
+		.force_recreate = o->force_recreate,
+		.no_recreate = o->no_recreate,
+		.no_deps = o->no_deps,
+		.remove_orphans = o->remove_orphans,
+		.services = o->services,
+	};
+	r = plan_compute(ps_svcs, m->n_services, obs, n_obs, &po, &plan, e);
+	if (r < 0)
+		goto out;
+
+	/* The records this up will create, then every machine check. */
+	for (size_t i = 0; i < plan.n; i++) {
+		struct plan_action *a = &plan.actions[i];
+		if (a->op != PLAN_CREATE && a->op != PLAN_RECREATE)
+			continue;
+		const char *terr = jstr(tmpl_errs, a->service);
+		if (terr) {
+			/* Every failing service is named, not only the
+			 * first. */
+			const char *k;
+			json_t *v;
+			json_object_foreach(tmpl_errs, k, v)
+			{
+				if (v != json_object_get(tmpl_errs, a->service))
+					fprintf(stderr, "%s\n",
+						json_string_value(v));
+			}
+			r = err_set(e, ENOENT, "%s", terr);
+			goto out;
+		}
+		const struct service *s = project_service(m, a->service);
+		json_t *rec = instantiate(
+			m, s, json_object_get(tmpls, a->service), a->number);
+		json_array_append_new(new_recs, rec);
+	}
+	if (!o->remove_orphans) {
+		for (size_t i = 0; i < n_obs; i++)
+			if (!project_service(m, obs[i].service) &&
+			    !(m->disabled &&
+			      ({
+				      bool d = false;
+				      for (size_t k = 0; k < m->n_disabled; k++)
+					      d |= streq(m->disabled[k].name,
+							 obs[i].service);
+				      d;
+			      })))
+				log_warn("found orphan container %s for this "
+					 "project; run with --remove-orphans to "
+					 "remove it",
+					 obs[i].name);
+	}
+	sweep_unrecorded(ps);
+	if ((r = check_names(ps, new_recs, e)) < 0 ||
+	    (r = check_networks(m, e)) < 0 ||
+	    (r = check_ports(ps, new_recs, e)) < 0)
+		goto out;
+	for (size_t i = 0; i < m->n_volumes; i++) {
+		const struct volume *v = &m->volumes[i];
+		struct rt_volume *rv = NULL;
+		if (!v->external)
+			continue;
+		if (rt_volume_get(v->name, &rv, e) < 0) {
+			r = err_set(e, ENOENT,
+				    "%s:%d:%d: external volume \"%s\" does "
+				    "not exist",
+				    v->pos.file, v->pos.line, v->pos.col,
+				    v->name);
+			goto out;
+		}
+		rt_volume_free(rv);
+	}
+
+	/* Side effects from here on; failures roll back. */
+	u.created_nets = json_array();
+	u.created_vols = json_array();
+	pstate_claim(ps, getuid(), m->working_dir, m->files);
+	if ((r = pstate_save(ps, e)) < 0)
+		goto fail;
+	if ((r = ensure_networks(&u, e)) < 0 ||
+	    (r = ensure_volumes(&u, new_recs, e)) < 0)
+		goto fail;
+	{
+		/* Removals and the old halves of recreations. */
+		_cleanup_strv_ char **gone = xcalloc(1, sizeof(char *));
+		for (size_t i = 0; i < plan.n; i++)
+			if (plan.actions[i].op == PLAN_REMOVE ||
+			    plan.actions[i].op == PLAN_RECREATE)
+				strv_push(&gone, plan.actions[i].name);
+		if (gone[0]) {
+			r = reconcile_stop(ps, gone, o->timeout_ms, "stop", e);
+			if (r == 0)
+				r = reconcile_remove(ps, gone, true, e);
+			if (r < 0)
+				goto fail;
+		}
+	}
+	{
+		size_t i;
+		json_t *rec;
+		json_array_foreach(new_recs, i, rec)
+		{
+			json_array_append(state_containers(ps), rec);
+			strv_push(&u.created_ctrs, jstr(rec, "name"));
+			r = ctr_setup(ps, m, rec, e);
+			if (r < 0)
+				goto fail;
+			progress("Container", jstr(rec, "name"), "Created");
+		}
+	}
+	if ((r = set_links(&u, e)) < 0)
+		goto fail;
+	if ((r = pstate_save(ps, e)) < 0)
+		goto fail;
+	if (o->no_start)
+		goto out;
+	if ((r = supervisor_ensure(ps, e)) < 0 ||
+	    (r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e)) < 0)
+		goto fail;
+
+	/* Start, one dependency level after the other. */
+	for (int l = 0; l < plan.levels; l++) {
+		_cleanup_strv_ char **names = xcalloc(1, sizeof(char *));
+		for (size_t i = 0; i < plan.n; i++) {
+			struct plan_action *a = &plan.actions[i];
+			if (a->level != l || a->op == PLAN_REMOVE)
+				continue;
+			if (a->op == PLAN_KEEP) {
+				/* Nothing to change: said, as compose does. */
+				progress("Container", a->name, "Running");
+				continue;
+			}
+			const struct service *s = project_service(m, a->service);
+			if (a->number == 1 && (r = wait_deps(&u, s, e)) < 0)
+				goto dep_fail;
+			if (a->number == 1 &&
+			    (r = hooks_pre_start(ps, m, s, e)) < 0)
+				goto out;
+			_cleanup_free_ char *name =
+				s->container_name && a->number == 1
+					? xstrdup(s->container_name)
+					: xasprintf("%s-%s-%d", m->name,
+						    s->name, a->number);
+			strv_push(&names, name);
+		}
+		if (!names[0])
+			continue;
+		json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
+					names_json(names));
+		if ((r = call_simple(ps, req, e)) < 0)
+			goto fail;
+		for (size_t k = 0; names[k]; k++)
+			progress("Container", names[k], "Started");
+		/* A failed post_start fails up; the containers stay, for
+		 * logs and ps to tell why. */
+		if ((r = hooks_run(ps, names, "post_start", e)) < 0)
+			goto out;
+	}
+	if (o->wait) {
+		r = reconcile_wait(ps, o->services, o->wait_timeout_ms, e);
+		if (r < 0)
+			goto out; /* started fine; only not healthy */
+	}
+	goto out;
+dep_fail:
+	if (u.dep_failed)
+		goto out;
+fail:
+	{
+		struct orch_err saved = *e;
+		rollback(&u);
+		*e = saved;
+	}
+out:
+	plan_free(&plan);
+	json_decref(status);
+	json_decref(u.created_nets);
+	json_decref(u.created_vols);
+	strv_free(u.created_ctrs);
+	for (size_t i = 0; i < m->n_services; i++)
+		strv_free(deps[i]);
+	free(deps);
+	return r;
+}
+
+/* ---- down ------------------------------------------------------------------ */
+
+static void wait_pid_exit(pid_t pid, int timeout_ms)
+{
+	int fd = pidfd_open(pid, 0);
+	if (fd < 0)
+		return;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	RETRY_EINTR(poll(&p, 1, timeout_ms));
+	close(fd);
+}
+
+/* The keeper a supervisor runs under (its parent), or 0. */
+static pid_t keeper_of(pid_t sup)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)sup);
+	_cleanup_free_ char *stat = NULL;
+	if (read_file(path, &stat, NULL, NULL) < 0)
+		return 0;
+	/* pid (comm) state ppid ...: comm may hold anything but ")". */
+	const char *rp = strrchr(stat, ')');
+	int ppid = 0;
+	if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1 || ppid <= 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", ppid);
+	_cleanup_free_ char *comm = NULL;
+	if (read_file(path, &comm, NULL, NULL) < 0 ||
+	    !startswith(comm, "orch-keeper"))
+		return 0;
+	return ppid;
+}
+
+int reconcile_down(struct pstate *ps, const struct down_opts *o,
+		   struct orch_err *e)
+{
+	struct orch_err first = {0};
+	_cleanup_strv_ char **names = containers_of(ps, NULL, NULL, NULL);
+	if (names[0]) {
+		struct orch_err se = {0};
+		if (supervisor_ensure(ps, &se) == 0) {
+			if (reconcile_stop(ps, names, o->timeout_ms, "stop",
+					   &se) < 0)
+				log_warn("%s", se.msg);
+			for (size_t i = 0; names[i]; i++)
+				progress("Container", names[i], "Stopped");
+		} else
+			log_warn("%s", se.msg);
+	}
+	/* Endpoints on our own networks go with the networks. */
+	json_t *ctrs = state_containers(ps);
+	if (supervisor_alive(ps)) {
+		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
+					"names", names_json(names), "force", 1);
+		struct orch_err se = {0};
+		if (call_simple(ps, req, &se) < 0)
+			log_warn("%s", se.msg);
+	}
+	/* netd removes the networks, their endpoints and rules (on a
+	 * connection of their own) while the containers' files go. */
+	size_t i;
+	json_t *n;
+	_cleanup_strv_ char **nets = NULL;
+	json_array_foreach(json_object_get(ps->state, "networks"), i, n)
+	{
+		if (jstr(n, "name"))
+			strv_push(&nets, jstr(n, "name"));
+	}
+	size_t n_known;
+	struct netd_network *known = netd_project_nets(ps, &n_known);
+	for (size_t k = 0; k < n_known; k++)
+		if (!strv_contains(nets, known[k].name))
+			strv_push(&nets, known[k].name);
+	netd_networks_free(known, n_known);
+	struct netd_conn *nc = NULL;
+	struct orch_err ne = {0};
+	if (nets && (netd_connect(&nc, &ne) < 0 ||
+		     netd_networks_remove_start(nc, nets, &ne) < 0)) {
+		netd_close(nc);
+		nc = NULL;
+	}
+	json_t *c;
+	json_array_foreach(ctrs, i, c)
+	{
+		struct orch_err ign = {0};
+		if (!supervisor_alive(ps) && jstr(c, "id"))
+			rt_kill(jstr(c, "id"), SIGKILL, &ign);
+		ctr_teardown(ps, c, false, true, &ign);
+		if (ign.code && !first.code)
+			first = ign;
+		progress("Container", jstr(c, "name"), "Removed");
+	}
+	json_array_clear(ctrs);
+	/* Namespaces a crash left without a record. */
+	netns_sweep(ps, true);
+	/* Stop the supervisor before its directory goes. */
+	if (supervisor_alive(ps)) {
+		_cleanup_free_ char *pidf = pstate_path(ps, "supervisor.pid");
+		_cleanup_free_ char *txt = NULL;
+		struct orch_err ign = {0};
+		read_file(pidf, &txt, NULL, &ign);
+		pid_t sup = txt ? atoi(txt) : 0;
+		pid_t keeper = sup > 0 ? keeper_of(sup) : 0;
+		call_simple(ps, json_pack("{s:s}", "op", "exit"), &ign);
+		if (sup > 0)
+			wait_pid_exit(sup, 2000);
+		if (keeper > 0)
+			wait_pid_exit(keeper, 2000);
+	}
+	if (nc)
+		netd_networks_remove_finish(nc, NULL, &ne);
+	netd_close(nc);
+	if (ne.code && !first.code)
+		first = ne;
+	for (size_t k = 0; !ne.code && nets && nets[k]; k++)
+		progress("Network", nets[k], "Removed");
+	if (o->volumes) {
+		json_t *v;
+		json_array_foreach(json_object_get(ps->state, "volumes"), i, v)
+		{
+			struct orch_err ve = {0};
+			if (rt_volume_remove(jstr(v, "name"), &ve) < 0 &&
+			    ve.code != ENOENT && !first.code)
+				first = ve;
+			else
+				progress("Volume", jstr(v, "name"), "Removed");
+		}
+	}
+	/* Those an interrupted up made but did not record. */
+	remove_project_volumes(ps->name, o->volumes, &first);
+	if (first.code) {
+		/* Keep the state so that the next down can finish. */
+		json_object_set_new(ps->state, "containers", json_array());
+		pstate_save(ps, e);
+		*e = first;
+		return -first.code;
+	}
+	return pstate_remove(ps, e);
+}
+
+/* ---- run ------------------------------------------------------------------- */
+
+int reconcile_start(struct pstate *ps, char **names, struct orch_err *e)
+{
+	int r = supervisor_ensure(ps, e);
+	if (r == 0)
+		r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
+	if (r == 0)
+		r = call_simple(ps,
+				json_pack("{s:s, s:o}", "op", "start", "names",
+					  names_json(names)),
+				e);
+	if (r == 0)
+		r = hooks_run(ps, names, "post_start", e);
+	return r;
+}
+
+int reconcile_oneoff(struct pstate *ps, struct project *m,
+		     const struct service *s, const struct oneoff_opts *o,
+		     json_t **out, struct orch_err *e)
+{
+	/* The command given to run stands in for the service's when the
+	 * template is made: a service may have none of its own. */
+	struct service given = *s;
+	if (o->cmd && !o->entrypoint)
+		given.command = o->cmd;
+	json_t *tmpl = NULL;
+	int r = record_template(m, &given, &tmpl, e);
+	if (r < 0)
+		return r;
+	char id[65];
+	random_id(id);
+	_cleanup_free_ char *name =
+		o->name ? xstrdup(o->name)
+			: xasprintf("%s-%s-run-%.12s", m->name, s->name, id);
+	json_t *rec = tmpl;
+	json_object_set_new(rec, "id", json_string(id));
+	json_object_set_new(rec, "name", json_string(name));
+	json_object_set_new(rec, "number", json_integer(0));
+	json_object_set_new(json_object_get(rec, "spec"), "upper_dir",
+			    json_sprintf("%s/containers/%s", orch_root(), id));
+	json_object_set_new(rec, "oneoff", json_true());
+	json_object_set_new(rec, "restart", json_string("no"));
+	json_object_set_new(rec, "created", json_integer(time(NULL)));
+	json_object_set_new(json_object_get(rec, "labels"),
+			    "com.docker.compose.oneoff", json_string("True"));
+	if (!o->service_ports)
+		json_object_set_new(rec, "port_specs", json_array());
+	json_t *spec = json_object_get(rec, "spec");
+	if (o->entrypoint || o->cmd) {
+		json_t *argv = json_array();
+		if (o->entrypoint)
+			json_array_append_new(argv, json_string(o->entrypoint));
+		else if (!o->cmd) {
+			json_decref(argv);
+			argv = NULL;
+		}
+		for (size_t i = 0; argv && o->cmd && o->cmd[i]; i++)
+			json_array_append_new(argv, json_string(o->cmd[i]));
+		if (argv && !o->entrypoint && s->entrypoint) {
+			json_t *full = json_array();
+			for (size_t i = 0; s->entrypoint[i]; i++)
+				json_array_append_new(
+					full, json_string(s->entrypoint[i]));
+			json_array_extend(full, argv);
+			json_decref(argv);
+			argv = full;
+		}
+		if (argv)
+			json_object_set_new(spec, "argv", argv);
+	}
+	json_t *env = json_object_get(spec, "env");
+	for (size_t i = 0; o->env && o->env[i]; i++)
+		json_array_append_new(env, json_string(o->env[i]));
+	if (o->workdir)
+		json_object_set_new(spec, "workdir", json_string(o->workdir));
+	if (o->user) {
+		/* Only numeric ids here; names are resolved by the image's
+		 * files in record_template. */
+		char *colon = strchr(o->user, ':');
+		json_object_set_new(spec, "uid",
+				    json_integer(atoi(o->user)));
+		json_object_set_new(spec, "gid",
+				    json_integer(colon ? atoi(colon + 1) : 0));
+	}
+	/* The networks and volumes it needs, when no up made them yet (as
+	 * compose's run makes them). */
+	struct up_ctx u = {.ps = ps,
+			   .m = m,
+			   .open_networks = project_open_networks(m),
+			   .created_nets = json_array(),
+			   .created_vols = json_array()};
+	json_t *one = json_pack("[O]", rec);
+	r = ensure_networks(&u, e);
+	if (r == 0)
+		r = ensure_volumes(&u, one, e);
+	if (r == 0 && json_array_size(u.created_nets))
+		r = set_links(&u, e);
+	json_decref(one);
+	if (r == 0) {
+		json_array_append(state_containers(ps), rec);
+		r = ctr_setup(ps, m, rec, e);
+		if (r == 0)
+			r = pstate_save(ps, e);
+		if (r < 0) {
+			struct orch_err ign = {0};
+			char *names[] = {name, NULL};
+			reconcile_remove(ps, names, true, &ign);
+		}
+	}
+	if (r < 0) {
+		struct orch_err saved = *e;
+		rollback(&u);
+		*e = saved;
+	}
+	json_decref(u.created_nets);
+	json_decref(u.created_vols);
+	if (r < 0) {
+		json_decref(rec);
+		return r;
+	}
+	*out = rec;
+	json_decref(rec); /* the state holds it */
+	return 0;
+}

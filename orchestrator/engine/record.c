@@ -1,0 +1,674 @@
+/* A compose service -> the container record the supervisor runs from:
+ * the image's defaults overridden by the service, as docker does, and the
+ * config hash that says whether a running container is still what the
+ * file asks for. */
+#include "orchestrator/cli/cli.h"
+#include "runtime/runtime.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+
+
+static json_t *strv_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* Opens path inside one layer without leaving it (symlinks resolve
+ * against the layer's root). */
+static int layer_open(const char *layer, const char *path, int flags)
+{
+	_cleanup_close_ int root =
+		open(layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -1;
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+}
+
+static bool layers_have(char *const *lowers, const char *path)
+{
+	for (size_t i = 0; lowers && lowers[i]; i++) {
+		int fd = layer_open(lowers[i], path, O_PATH);
+		if (fd >= 0) {
+			close(fd);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool image_has_command(char *const *lowers, char *const *env,
+		       const char *cmd)
+{
+	if (!lowers || !lowers[0])
+		return true;
+	if (strchr(cmd, '/'))
+		return layers_have(lowers, cmd);
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/"
+			   "bin:/sbin:/bin";
+	for (size_t i = 0; env && env[i]; i++)
+		if (startswith(env[i], "PATH="))
+			path = env[i] + 5;
+	_cleanup_free_ char *dup = xstrdup(path);
+	char *save = NULL;
+	for (char *d = strtok_r(dup, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *full = xasprintf("%s/%s", d, cmd);
+		if (layers_have(lowers, full))
+			return true;
+	}
+	return false;
+}
+
+/* "name[:group]" or "uid[:gid]" -> ids, names looked up in the image's
+ * /etc/passwd and /etc/group (the uppermost layer that has them). */
+static int lookup_id(char *const *lowers, const char *file, const char *name,
+		     int field, long *out)
+{
+	char *end;
+	long v = strtol(name, &end, 10);
+	if (*name && !*end) {
+		*out = v;
+		return 0;
+	}
+	for (size_t i = 0; lowers && lowers[i]; i++) {
+		int fd = layer_open(lowers[i], file, O_RDONLY);
+		if (fd < 0)
+			continue;
+		_cleanup_fclose_ FILE *f = fdopen(fd, "re");
+		if (!f) {
+			close(fd);
+			continue;
+		}
+		char line[1024];
+		while (fgets(line, sizeof(line), f)) {
+			char *save = NULL, *tok = strtok_r(line, ":", &save);
+			if (!tok || !streq(tok, name))
+				continue;
+			char *fields[4] = {0};
+			for (int k = 0; k < 3; k++)
+				fields[k] = strtok_r(NULL, ":", &save);
+			if (!fields[field - 1])
+				continue;
+			*out = strtol(fields[field - 1], NULL, 10);
+			return 0;
+		}
+		return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+static int resolve_user(char *const *lowers, const char *user, json_t *spec,
+			struct orch_err *e)
+{
+	if (!user || !*user)
+		return 0;
+	_cleanup_free_ char *u = xstrdup(user);
+	char *g = strchr(u, ':');
+	if (g)
+		*g++ = '\0';
+	long uid = 0, gid = 0;
+	if (lookup_id(lowers, "/etc/passwd", u, 2, &uid) < 0)
+		return err_set(e, ENOENT,
+			       "user \"%s\" not found in the image's "
+			       "/etc/passwd",
+			       u);
+	if (g) {
+		if (lookup_id(lowers, "/etc/group", g, 2, &gid) < 0)
+			return err_set(e, ENOENT,
+				       "group \"%s\" not found in the image's "
+				       "/etc/group",
+				       g);
+	} else if (lookup_id(lowers, "/etc/passwd", u, 3, &gid) < 0)
+		gid = 0;
+	json_object_set_new(spec, "uid", json_integer(uid));
+	json_object_set_new(spec, "gid", json_integer(gid));
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int res;
+} ulimit_names[] = {
+	{"core", RLIMIT_CORE},	     {"cpu", RLIMIT_CPU},
+	{"data", RLIMIT_DATA},	     {"fsize", RLIMIT_FSIZE},
+	{"locks", RLIMIT_LOCKS},     {"memlock", RLIMIT_MEMLOCK},
+	{"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+	{"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},
+	{"rss", RLIMIT_RSS},	     {"rtprio", RLIMIT_RTPRIO},
+	{"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
+	{"stack", RLIMIT_STACK},
+};
+
+/* "/run:size=64m,mode=1777" */
+static json_t *tmpfs_mount(const char *spec)
+{
+	_cleanup_free_ char *s = xstrdup(spec);
+	char *opts = strchr(s, ':');
+	if (opts)
+		*opts++ = '\0';
+	json_t *m = json_pack("{s:s, s:s}", "type", "tmpfs", "target", s);
+	char *save = NULL;
+	for (char *o = opts ? strtok_r(opts, ",", &save) : NULL; o;
+	     o = strtok_r(NULL, ",", &save)) {
+		int64_t v;
+		if (startswith(o, "size=") && parse_bytes(o + 5, &v) == 0)
+			json_object_set_new(m, "size", json_integer(v));
+		else if (startswith(o, "mode="))
+			json_object_set_new(
+				m, "mode",
+				json_integer(strtol(o + 5, NULL, 8)));
+		else if (streq(o, "ro"))
+			json_object_set_new(m, "readonly", json_true());
+	}
+	return m;
+}
+
+static int64_t ns_to_ms(int64_t ns, int64_t dflt)
+{
+	return ns < 0 ? dflt : ns / 1000000;
+}
+
+static json_t *healthcheck_json(const struct service *s,
+				const struct rt_image *img)
+{
+	const struct m_healthcheck *h = &s->healthcheck;
+	if (h->present && h->disable)
+		return NULL;
+	const struct rt_healthcheck *ih =
+		img ? img->config.healthcheck : NULL;
+	char **test = h->present && h->test ? h->test : ih ? ih->test : NULL;
+	if (!test || !test[0] || streq(test[0], "NONE"))
+		return NULL;
+	int64_t iv = h->present ? h->interval_ns : M_UNSET;
+	int64_t to = h->present ? h->timeout_ns : M_UNSET;
+	int64_t sp = h->present ? h->start_period_ns : M_UNSET;
+	int64_t si = h->present ? h->start_interval_ns : M_UNSET;
+	int64_t rt = h->present ? h->retries : M_UNSET;
+	if (ih) {
+		if (iv < 0 && ih->interval_ns > 0)
+			iv = ih->interval_ns;
+		if (to < 0 && ih->timeout_ns > 0)
+			to = ih->timeout_ns;
+		if (sp < 0 && ih->start_period_ns > 0)
+			sp = ih->start_period_ns;
+		if (si < 0 && ih->start_interval_ns > 0)
+			si = ih->start_interval_ns;
+		if (rt < 0 && ih->retries > 0)
+			rt = ih->retries;
+	}
+	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I}", "test",
+			 strv_json(test), "interval_ms",
+			 (json_int_t)ns_to_ms(iv, 30000), "timeout_ms",
+			 (json_int_t)ns_to_ms(to, 30000), "start_period_ms",
+			 (json_int_t)ns_to_ms(sp, 0), "start_interval_ms",
+			 (json_int_t)ns_to_ms(si, 5000), "retries",
+			 (json_int_t)(rt < 0 ? 3 : rt));
+}
+
+static char *restart_string(const struct service *s)
+{
+	if (s->restart.present) {
+		switch (s->restart.policy) {
+		case M_RESTART_NO:
+			return xstrdup("no");
+		case M_RESTART_ALWAYS:
+			return xstrdup("always");
+		case M_RESTART_UNLESS_STOPPED:
+			return xstrdup("unless-stopped");
+		case M_RESTART_ON_FAILURE:
+			return s->restart.max_retries > 0
+				       ? xasprintf("on-failure:%lld",
+						   (long long)s->restart
+							   .max_retries)
+				       : xstrdup("on-failure");
+		}
+	}
+	if (s->deploy.present && s->deploy.restart_policy.present) {
+		const char *c = s->deploy.restart_policy.condition;
+		int64_t n = s->deploy.restart_policy.max_attempts;
+		if (!c || streq(c, "any"))
+			return xstrdup("always");
+		if (streq(c, "on-failure"))
+			return n > 0 ? xasprintf("on-failure:%lld",
+						 (long long)n)
+				     : xstrdup("on-failure");
+		return xstrdup("no");
+	}
+	return xstrdup("no");
+}
+
+/* Shell-like rendering of argv for `ps`. */
+static char *command_string(char *const *argv)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; argv && argv[i]; i++) {
+		if (i)
+			sb_adds(&sb, " ");
+		bool plain = *argv[i] && !strpbrk(argv[i], " \t\"'$\\");
+		if (plain)
+			sb_adds(&sb, argv[i]);
+		else
+			sb_printf(&sb, "\"%s\"", argv[i]);
+	}
+	return sb_steal(&sb);
+}
+
+/* devices: and device_cgroup_rules:, checked (syntax, and the host's
+ * nodes) before anything is created. */
+static int devices_json(const struct service *s, json_t *spec,
+			struct orch_err *e)
+{
+	int r = 0;
+	const char *key = "devices";
+	if (s->devices) {
+		r = rt_devices_check(s->devices, e);
+		if (r == 0)
+			json_object_set_new(spec, "devices", strv_json(s->devices));
+	}
+	for (size_t i = 0; r == 0 && s->device_cgroup_rules &&
+			   s->device_cgroup_rules[i];
+	     i++) {
+		key = "device_cgroup_rules";
+		r = rt_device_rule_check(s->device_cgroup_rules[i], e);
+	}
+	if (r == 0 && s->device_cgroup_rules)
+		json_object_set_new(spec, "device_rules",
+				    strv_json(s->device_cgroup_rules));
+	if (r < 0) {
+		const struct m_pos *p = service_key_pos(s, key);
+		err_wrap(e, "%s:%d:%d: service \"%s\"", p->file, p->line,
+			 p->col, s->name);
+	}
+	return r;
+}
+
+int record_template(const struct project *m, const struct service *s,
+		    json_t **out, struct orch_err *e)
+{
+	*out = NULL;
+	const struct m_pos *ipos = service_key_pos(s, "image");
+	char *ref = s->image;
+	_cleanup_free_ char *built = NULL;
+	if (!ref) {
+		built = xasprintf("%s-%s", m->name, s->name);
+		ref = built;
+	}
+	_cleanup_image_ struct rt_image *img = NULL;
+	struct orch_err ie = {0};
+	if (rt_image_lookup(ref, &img, &ie) < 0)
+		return err_set(e, ENOENT,
+			       "%s:%d:%d: service \"%s\": image \"%s\" is not "
+			       "present (import or build it first): %s",
+			       ipos->file, ipos->line, ipos->col, s->name, ref,
+			       ie.msg);
+	_cleanup_strv_ char **lowers = rt_image_lowers(img);
+	const struct rt_image_config *ic = &img->config;
+
+	json_auto_t *spec = json_object();
+	json_object_set_new(spec, "image", json_string(img->id));
+	json_object_set_new(spec, "lowers", strv_json(lowers));
+
+	/* An entrypoint given by the service drops the image's CMD, as in
+	 * docker. */
+	char **ep = s->entrypoint ? s->entrypoint : ic->entrypoint;
+	char **cmd = s->command		   ? s->command
+		     : s->entrypoint	   ? NULL
+					   : ic->cmd;
+	_cleanup_strv_ char **argv = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; ep && ep[i]; i++)
+		strv_push(&argv, ep[i]);
+	for (size_t i = 0; cmd && cmd[i]; i++)
+		strv_push(&argv, cmd[i]);
+	int r;
+	if (!argv[0]) {
+		const struct m_pos *p = service_key_pos(s, "command");
+		r = err_set(e, EINVAL,
+			    "%s:%d:%d: service \"%s\": no command (the image "
+			    "has none and the service gives none)",
+			    p->file, p->line, p->col, s->name);
+		return r;
+	}
+	json_object_set_new(spec, "argv", strv_json(argv));
+
+	_cleanup_strv_ char **env = xcalloc(1, sizeof(char *));
+	bool has_path = false;
+	for (size_t i = 0; ic->env && ic->env[i]; i++) {
+		strv_push(&env, ic->env[i]);
+		has_path |= startswith(ic->env[i], "PATH=");
+	}
+	if (!has_path)
+		strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/"
+				"sbin:/usr/bin:/sbin:/bin");
+	for (size_t i = 0; i < s->environment.n; i++) {
+		const struct m_kv *kv = &s->environment.v[i];
+		if (!kv->value)
+			continue;
+		_cleanup_free_ char *line =
+			xasprintf("%s=%s", kv->key, kv->value);
+		size_t kl = strlen(kv->key);
+		bool replaced = false;
+		for (size_t k = 0; env[k]; k++)
+			if (!strncmp(env[k], kv->key, kl) && env[k][kl] == '=') {
+				free(env[k]);
+				env[k] = xstrdup(line);
+				replaced = true;
+			}
+		if (!replaced)
+			strv_push(&env, line);
+	}
+	json_object_set_new(spec, "env", strv_json(env));
+
+	if (!image_has_command(lowers, env, argv[0])) {
+		const struct m_pos *p = service_key_pos(
+			s, s->command ? "command" : "entrypoint");
+		r = err_set(e, ENOENT,
+			    "%s:%d:%d: service \"%s\": command \"%s\" not "
+			    "found in image \"%s\"",
+			    p->file, p->line, p->col, s->name, argv[0], ref);
+		return r;
+	}
+
+	const char *wd = s->working_dir ? s->working_dir : ic->workdir;
+	if (wd && *wd)
+		json_object_set_new(spec, "workdir", json_string(wd));
+	const char *user = s->user ? s->user : ic->user;
+	r = resolve_user(lowers, user, spec, e);
+	if (r < 0) {
+		const struct m_pos *p = service_key_pos(s, "user");
+		err_wrap(e, "%s:%d:%d: service \"%s\"", p->file, p->line,
+			 p->col, s->name);
+		return r;
+	}
+	if (s->hostname)
+		json_object_set_new(spec, "hostname", json_string(s->hostname));
+	if (s->domainname)
+		json_object_set_new(spec, "domainname",
+				    json_string(s->domainname));
+	if (s->read_only)
+		json_object_set_new(spec, "readonly_rootfs", json_true());
+	if (s->privileged)
+		json_object_set_new(spec, "privileged", json_true());
+	if (s->init)
+		json_object_set_new(spec, "init", json_true());
+	if (s->cap_add)
+		json_object_set_new(spec, "cap_add", strv_json(s->cap_add));
+	if (s->cap_drop)
+		json_object_set_new(spec, "cap_drop", strv_json(s->cap_drop));
+	r = devices_json(s, spec, e);
+	if (r < 0)
+		return r;
+	if (s->cgroup_parent)
+		json_object_set_new(spec, "cgroup_parent",
+				    json_string(s->cgroup_parent));
+	if (s->sysctls.n) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < s->sysctls.n; i++)
+			json_array_append_new(
+				a, json_sprintf("%s=%s", s->sysctls.v[i].key,
+						s->sysctls.v[i].value ?: ""));
+		json_object_set_new(spec, "sysctls", a);
+	}
+	if (s->n_ulimits) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < s->n_ulimits; i++)
+			for (size_t k = 0; k < ARRAY_SIZE(ulimit_names); k++)
+				if (streq(ulimit_names[k].name,
+					  s->ulimits[i].name))
+					json_array_append_new(
+						a,
+						json_pack("{s:i, s:I, s:I}",
+							  "resource",
+							  ulimit_names[k].res,
+							  "soft",
+							  (json_int_t)s
+								  ->ulimits[i]
+								  .soft,
+							  "hard",
+							  (json_int_t)s
+								  ->ulimits[i]
+								  .hard));
+		json_object_set_new(spec, "rlimits", a);
+	}
+	struct m_resources lim = service_limits(s);
+	json_t *limits = json_object();
+	if (lim.memory > 0)
+		json_object_set_new(limits, "memory", json_integer(lim.memory));
+	if (s->memswap_limit != M_UNSET)
+		json_object_set_new(limits, "memory_swap",
+				    json_integer(s->memswap_limit));
+	if (lim.cpus > 0)
+		json_object_set_new(limits, "cpus", json_real(lim.cpus));
+	if (s->cpu_shares > 0)
+		json_object_set_new(limits, "cpu_shares",
+				    json_integer(s->cpu_shares));
+	if (lim.pids > 0)
+		json_object_set_new(limits, "pids", json_integer(lim.pids));
+	json_object_set_new(spec, "limits", limits);
+
+	int sig = SIGTERM;
+	const char *ss = s->stop_signal ? s->stop_signal : ic->stop_signal;
+	if (ss && *ss) {
+		sig = parse_signal(ss);
+		if (sig <= 0) {
+			const struct m_pos *p = service_key_pos(s, "stop_signal");
+			r = err_set(e, EINVAL,
+				    "%s:%d:%d: service \"%s\": unknown stop "
+				    "signal \"%s\"",
+				    p->file, p->line, p->col, s->name, ss);
+			return r;
+		}
+	}
+	json_object_set_new(spec, "stop_signal", json_integer(sig));
+
+	/* Mounts whose source does not depend on the container. */
+	json_t *mounts = json_array();
+	json_t *named = json_array();
+	for (size_t i = 0; i < s->n_volumes; i++) {
+		const struct m_mount *mt = &s->volumes[i];
+		json_t *j = NULL;
+		switch (mt->type) {
+		case M_MOUNT_BIND:
+			j = json_pack("{s:s, s:s, s:s, s:b, s:b}", "type",
+				      "bind", "source", mt->source, "target",
+				      mt->target, "readonly", mt->read_only,
+				      "create", mt->bind_create_host_path);
+			break;
+		case M_MOUNT_TMPFS:
+			j = json_pack("{s:s, s:s, s:b}", "type", "tmpfs",
+				      "target", mt->target, "readonly",
+				      mt->read_only);
+			if (mt->tmpfs_size > 0)
+				json_object_set_new(j, "size",
+						    json_integer(mt->tmpfs_size));
+			if (mt->tmpfs_mode > 0)
+				json_object_set_new(j, "mode",
+						    json_integer(mt->tmpfs_mode));
+			break;
+		case M_MOUNT_VOLUME: {
+			const struct volume *v =
+				mt->source ? project_volume(m, mt->source)
+					   : NULL;
+			/* Named volumes get their data directory when the
+			 * container is made; anonymous ones a fresh volume. */
+			j = json_pack("{s:s, s:s, s:b}", "type", "volume",
+				      "target", mt->target, "readonly",
+				      mt->read_only);
+			if (v) {
+				json_object_set_new(j, "volume",
+						    json_string(v->name));
+				json_array_append_new(named,
+						      json_string(v->key));
+			}
+			break;
+		}
+		default: {
+			const struct m_pos *p = &mt->pos;
+			json_decref(mounts);
+			json_decref(named);
+			r = err_set(e, ENOTSUP,
+				    "%s:%d:%d: service \"%s\": this mount "
+				    "type is not supported",
+				    p->file, p->line, p->col, s->name);
+			return r;
+		}
+		}
+		json_array_append_new(mounts, j);
+	}
+	for (size_t i = 0; s->tmpfs && s->tmpfs[i]; i++)
+		json_array_append_new(mounts, tmpfs_mount(s->tmpfs[i]));
+	/* The image's VOLUMEs not covered by the service get anonymous
+	 * volumes, as docker gives them. */
+	for (size_t i = 0; ic->volumes && ic->volumes[i]; i++) {
+		bool covered = false;
+		size_t k;
+		json_t *mj;
+		json_array_foreach(mounts, k, mj)
+		{
+			if (streq(jstr(mj, "target"), ic->volumes[i]))
+				covered = true;
+		}
+		if (!covered)
+			json_array_append_new(
+				mounts, json_pack("{s:s, s:s}", "type",
+						  "volume", "target",
+						  ic->volumes[i]));
+	}
+	json_object_set_new(spec, "mounts", mounts);
+
+	/* Everything else the supervisor and ps need. */
+	json_t *rec = json_object();
+	json_object_set_new(rec, "service", json_string(s->name));
+	json_object_set_new(rec, "image", json_string(ref));
+	json_object_set_new(rec, "image_id", json_string(img->id));
+	_cleanup_free_ char *cmdline = command_string(argv);
+	json_object_set_new(rec, "command", json_string(cmdline));
+	_cleanup_free_ char *restart = restart_string(s);
+	json_object_set_new(rec, "restart", json_string(restart));
+	json_object_set_new(rec, "stop_signal", json_integer(sig));
+	json_object_set_new(
+		rec, "stop_grace_ms",
+		json_integer(ns_to_ms(s->stop_grace_period_ns, 10000)));
+	json_t *hc = healthcheck_json(s, img);
+	if (hc)
+		json_object_set_new(rec, "healthcheck", hc);
+	const struct m_kv *ms = NULL, *mf = NULL;
+	for (size_t i = 0; i < s->logging.options.n; i++) {
+		if (streq(s->logging.options.v[i].key, "max-size"))
+			ms = &s->logging.options.v[i];
+		if (streq(s->logging.options.v[i].key, "max-file"))
+			mf = &s->logging.options.v[i];
+	}
+	int64_t lmax = 10 << 20;
+	if (ms && ms->value)
+		parse_bytes(ms->value, &lmax);
+	json_object_set_new(rec, "log_max_size", json_integer(lmax));
+	json_object_set_new(rec, "log_max_files",
+			    json_integer(mf && mf->value ? atoi(mf->value) : 2));
+
+	json_t *deps = json_array();
+	for (size_t i = 0; i < s->n_depends_on; i++)
+		json_array_append_new(deps,
+				      json_string(s->depends_on[i].service));
+	json_object_set_new(rec, "depends_on", deps);
+	json_object_set_new(rec, "named_volumes", named);
+
+	json_t *nets = json_array();
+	for (size_t i = 0; i < s->n_networks; i++) {
+		const struct m_svc_net *sn = &s->networks[i];
+		const struct network *n = project_network(m, sn->name);
+		json_t *nj = json_pack("{s:s, s:s, s:o}", "key", sn->name,
+				       "network", n ? n->name : sn->name,
+				       "aliases", strv_json(sn->aliases));
+		if (sn->ipv4_address)
+			json_object_set_new(nj, "ipv4_address",
+					    json_string(sn->ipv4_address));
+		json_array_append_new(nets, nj);
+	}
+	json_object_set_new(rec, "networks", nets);
+	if (s->network_mode)
+		json_object_set_new(rec, "network_mode",
+				    json_string(s->network_mode));
+
+	json_t *ports = json_array();
+	for (size_t i = 0; i < s->n_ports; i++) {
+		const struct m_port *p = &s->ports[i];
+		json_array_append_new(
+			ports,
+			json_pack("{s:s, s:i, s:i, s:i, s:s}", "host_ip",
+				  p->host_ip ? p->host_ip : "", "target",
+				  p->target, "published", p->published,
+				  "published_end", p->published_end,
+				  "protocol",
+				  p->protocol == M_PROTO_UDP ? "udp" : "tcp"));
+	}
+	json_object_set_new(rec, "port_specs", ports);
+	json_t *eh = json_array();
+	for (size_t i = 0; i < s->extra_hosts.n; i++)
+		json_array_append_new(
+			eh, json_sprintf("%s %s", s->extra_hosts.v[i].value ?: "",
+					 s->extra_hosts.v[i].key));
+	json_object_set_new(rec, "extra_hosts", eh);
+	json_object_set_new(rec, "dns", strv_json(s->dns));
+	json_object_set_new(rec, "dns_search", strv_json(s->dns_search));
+	json_object_set_new(rec, "dns_opt", strv_json(s->dns_opt));
+
+	json_t *labels = json_object();
+	for (size_t i = 0; i < s->labels.n; i++)
+		json_object_set_new(labels, s->labels.v[i].key,
+				    json_string(s->labels.v[i].value ?: ""));
+	json_object_set_new(rec, "labels", labels);
+	if (s->n_post_start || s->n_pre_stop)
+		json_object_set_new(
+		    rec, "hooks",
+		    json_pack("{s:o, s:o}", "post_start",
+			      hooks_json(s->post_start, s->n_post_start),
+			      "pre_stop",
+			      hooks_json(s->pre_stop, s->n_pre_stop)));
+	json_object_set_new(rec, "spec", move_ptr(spec));
+
+	/* The hash covers everything above: any change recreates. */
+	_cleanup_free_ char *canon =
+		json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	char hash[65];
+	sha256_hex(canon, strlen(canon), hash);
+	json_object_set_new(rec, "hash", json_string(hash));
+	json_t *lb = json_object_get(rec, "labels");
+	json_object_set_new(lb, "com.docker.compose.project",
+			    json_string(m->name));
+	json_object_set_new(lb, "com.docker.compose.service",
+			    json_string(s->name));
+	json_object_set_new(lb, "com.docker.compose.config-hash",
+			    json_string(hash));
+	json_object_set_new(lb, "com.docker.compose.project.working_dir",
+			    json_string(m->working_dir ? m->working_dir : ""));
+	_cleanup_free_ char *files = NULL;
+	{
+		struct strbuf sb;
+		sb_init(&sb);
+		for (size_t i = 0; m->files && m->files[i]; i++)
+			sb_printf(&sb, "%s%s", i ? "," : "", m->files[i]);
+		files = sb_steal(&sb);
+	}
+	json_object_set_new(lb, "com.docker.compose.project.config_files",
+			    json_string(files));
+	json_object_set_new(lb, "com.docker.compose.oneoff",
+			    json_string("False"));
+	json_object_set_new(lb, "com.docker.compose.image",
+			    json_string(img->id));
+	*out = rec;
+	return 0;
+}
