@@ -69,7 +69,7 @@ LIBS_asan := $(B)/asan/libnetd.a $(B)/asan/libruntime.a $(B)/asan/libcommon.a
 $(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 # The per-project supervisor stays resident: only what it uses is linked.
-SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervisor/supervise.c \
+SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervisor/supervise.c orchestrator/supervisor/policy.c \
 	orchestrator/engine/state.c orchestrator/engine/ctrspec.c
 $(B)/orch-supervisor: $(call obj,obj,$(SUP_SRC)) $(B)/obj/libruntime.a $(B)/obj/libcommon.a
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)

@@ -7,6 +7,7 @@
 #define ORCH_BUILD_H
 
 #include "common/common.h"
+#include "orchestrator/compose/compose.h"
 
 /* ---- the parsed file ---------------------------------------------------- */
 
@@ -231,5 +232,26 @@ struct build_result {
  * and no container, mount or temporary directory is left. */
 int build_image(const struct build_opts *o, struct build_result *res,
 		struct orch_err *e);
+
+/* ---- the services of a compose project (services.c) ---------------------- */
+
+/* The image a service runs: image:, else the <project>-<service> its
+ * build: section produces.  Caller frees. */
+char *service_image_ref(const struct project *p, const struct service *s);
+/* Builds the images of the services (all when services is NULL or empty)
+ * that have a build: section, tagged service_image_ref (`orch build`,
+ * `orch up --build`), with extra_args (NULL: none) over each one's
+ * build.args.  Progress goes to stderr. */
+int build_service_images(struct project *p, char *const *services,
+			 bool no_cache, char *const *extra_args,
+			 struct orch_err *e);
+/* The same, only for services whose image is not in the store yet (what
+ * `orch up` without --build does). */
+int build_missing_images(struct project *p, char *const *services,
+			 struct orch_err *e);
+
+/* "Built <id> as <tag>: N steps, N cached, N containers run". */
+void build_result_print(FILE *log, const struct build_result *res,
+			const char *tag);
 
 #endif

@@ -42,6 +42,7 @@ int cli_global_opt(int opt, const char *arg)
 					"auto\n");
 			return -1;
 		}
+		cli_progress_apply();
 		return 1;
 	case CLI_OPT_PROGRESS:
 		if (!streq(arg, "plain") && !streq(arg, "tty") &&
@@ -52,6 +53,7 @@ int cli_global_opt(int opt, const char *arg)
 		}
 		free(cli.progress);
 		cli.progress = xstrdup(arg);
+		cli_progress_apply();
 		return 1;
 	}
 	return 0;
@@ -61,6 +63,7 @@ int cli_parse_globals(int argc, char **argv)
 {
 	static const struct option lopts[] = {CLI_GLOBAL_LONGOPTS, {0}};
 	int i = 1;
+	cli_progress_apply();
 	while (i < argc && argv[i][0] == '-' && argv[i][1]) {
 		const char *a = argv[i];
 		if (streq(a, "--"))
@@ -130,6 +133,13 @@ bool cli_progress_tty(void)
 bool cli_quiet(void)
 {
 	return cli.progress && streq(cli.progress, "quiet");
+}
+
+void cli_progress_apply(void)
+{
+	progress_mode = cli_quiet()	    ? PROGRESS_QUIET
+			: cli_progress_tty() ? PROGRESS_TTY
+					     : PROGRESS_PLAIN;
 }
 
 char **cli_service_args(const struct project *m, int argc, char **argv,
@@ -314,11 +324,6 @@ int cli_fail(const struct orch_err *e)
 {
 	fprintf(stderr, "orch: %s\n", e->msg);
 	return 1;
-}
-
-int orch_parse_globals(int argc, char **argv)
-{
-	return cli_parse_globals(argc, argv);
 }
 
 int cmd_supervise(int argc, char **argv)

@@ -3,9 +3,10 @@
 #ifndef ORCH_CLI_H
 #define ORCH_CLI_H
 
-#include "orchestrator/engine/engine.h"
+#include "orchestrator/build/build.h"
 #include "orchestrator/compose/compose.h"
-#include "orchestrator/cli/orch.h"
+#include "orchestrator/engine/engine.h"
+#include "orchestrator/supervisor/supervisor.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -54,6 +55,8 @@ int cli_parse_globals(int argc, char **argv);
 bool cli_color(FILE *f);
 bool cli_progress_tty(void);
 bool cli_quiet(void);
+/* Gives the engine's progress lines the mode the options ask for. */
+void cli_progress_apply(void);
 /* Loads the compose files named by the globals; diagnostics printed.
  * An env_file that cannot be read fails only cli_env_check. */
 int cli_load(struct project **out, bool all_profiles);
@@ -100,144 +103,79 @@ int logs_run(struct pstate *ps, char **names, const struct logs_opts *o,
 /* Set by SIGINT/SIGTERM while logs_run follows. */
 extern volatile sig_atomic_t logs_interrupted;
 
-/* ---- record.c: a service -> its container record ---------------------- */
-
-/* The record shared by all replicas of s (image defaults overridden by
- * the service) with its config hash and compose's labels.  Fails, with
- * the file position, when the image or the command is missing. */
-int record_template(const struct project *m, const struct service *s,
-		    json_t **out, struct orch_err *e);
-/* Whether cmd resolves (PATH from env) in the image layers. */
-bool image_has_command(char *const *lowers, char *const *env,
-		       const char *cmd);
-
-/* ---- reconcile.c: turning the model into containers and back ------------ */
-
-struct up_opts {
-	bool detach, wait, build, force_recreate, no_recreate, no_deps,
-		remove_orphans, no_start, quiet_pull;
-	/* compose's semantics: every service may connect to every other on
-	 * the networks this up creates (up --open-networks, or x-orch:
-	 * {open_networks: true} in the file) */
-	bool open_networks;
-	int64_t wait_timeout_ms;
-	int64_t timeout_ms; /* -t: stop grace for recreations, -1 = service's */
-	char **services;
-	char **scale; /* "svc=N" */
-};
-
-/* Converges the host to the model for the selected services.  On error
- * what this call created is removed again. */
-int reconcile_up(struct project *m, const struct up_opts *o,
-		 struct pstate *ps, struct orch_err *e);
-/* Waits until the containers of the selected services are running (and
- * healthy when they have a health check), or exited 0 for one-shots. */
-int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
-		   struct orch_err *e);
-
-struct down_opts {
-	bool volumes, remove_orphans;
-	int64_t timeout_ms; /* -1 = each service's grace period */
-};
-/* Removes everything of the project; "already gone" is success. */
-int reconcile_down(struct pstate *ps, const struct down_opts *o,
-		   struct orch_err *e);
-/* Removes the volumes labelled as the project's: all of them, or only
- * anonymous ones; the first error goes to *first (when it has none). */
-void remove_project_volumes(const char *project, bool named,
-			    struct orch_err *first);
-/* Stops (dependents first, one dependency level at a time, in parallel
- * within a level) the named containers, all when names is NULL. */
-int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
-		   const char *op, struct orch_err *e);
-/* Removes containers (stopped first) with their network namespace,
- * endpoints and anonymous volumes, and drops them from the state. */
-int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
-		     struct orch_err *e);
-/* Starts recorded containers under the supervisor (started if need be),
- * then runs their post_start hooks. */
-int reconcile_start(struct pstate *ps, char **names, struct orch_err *e);
-
-/* The link-only policy (links.c): whether network n lets every pair
- * talk (enable_icc), whether s is on network net_key, whether a may open
- * connections to b (links or depends_on), and the warnings of up for
- * services that name one they are not linked to. */
-bool network_icc(const struct network *n);
-bool service_on(const struct service *s, const char *net_key);
-bool link_allowed(const struct service *a, const char *b);
-void links_warn(const struct project *m);
-/* Whether the file asks for compose's open networks (x-orch:
- * {open_networks: true}). */
-bool project_open_networks(const struct project *m);
-/* Whether this project's networks were made open (its state says so). */
-bool pstate_open_networks(struct pstate *ps);
-
 /* develop.watch (watch.c): follows the selected services' watch rules
  * (all services' when services is NULL or empty) until SIGINT/SIGTERM. */
 int watch_project(struct project *m, char *const *services,
 		  struct orch_err *e);
 
-/* Lifecycle hooks (hooks.c): a service's hooks as a container record
- * keeps them, and running those of kind ("post_start", "pre_stop") in
- * the named containers that are running, in order; the first failure
- * stops them. */
-json_t *hooks_json(const struct m_hook *h, size_t n);
-int hooks_run(struct pstate *ps, char *const *names, const char *kind,
-	      struct orch_err *e);
-/* A service's pre_start hooks, each in a one-off container of the
- * service run to its end and removed; the first failure stops them. */
-int hooks_pre_start(struct pstate *ps, struct project *m,
-		    const struct service *s, struct orch_err *e);
-/* Container names of services (all when services is NULL/empty);
- * *unknown (may be NULL) gets the first name that is neither a service of
- * m (may be NULL) nor a service or container of the project. */
-char **containers_of(struct pstate *ps, const struct project *m,
-		     char **services, const char **unknown);
-/* The supervisor's view of every container ("containers" array). */
-int status_get(struct pstate *ps, json_t **containers, struct orch_err *e);
-/* The object of array whose "name" is name (containers of the status or
- * the state, networks, volumes), or NULL. */
-json_t *json_find_named(json_t *array, const char *name);
+/* ---- commands ------------------------------------------------------------ */
 
-/* ---- ctrnet.c / precheck.c ------------------------------------------------- */
-
-struct netd_conn;
-/* The connection to netd of this command (netd started when needed). */
-int netd_get(struct netd_conn **c, struct orch_err *e);
-/* Gives a fresh record its network namespace, endpoints, ports, /etc
- * files and volumes, recording each in rec so that ctr_teardown undoes
- * exactly that. */
-int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
-	      struct orch_err *e);
-/* Removes what ctr_setup made (endpoints on the project's own networks
- * only when detach: they go with the networks otherwise); the first
- * failure is left in e, teardown goes on. */
-void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
-		  bool anon_volumes, struct orch_err *e);
-void netns_remove(const char *path);
-int check_networks(const struct project *m, struct orch_err *e);
-struct netd_network_req;
-/* Whether a service of m (not in a network_mode) joins network key. */
-bool network_used(const struct project *m, const char *key);
-/* netd's request for network n of m; returns the labels it points to, for
- * the caller to free. */
-char **network_req(const struct project *m, const struct network *n,
-		   struct netd_network_req *q);
-int check_names(struct pstate *ps, json_t *new_recs, struct orch_err *e);
-int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e);
-
-struct oneoff_opts {
-	char **cmd, **env;
-	const char *user, *workdir, *name, *entrypoint;
-	bool service_ports;
+/* A subcommand: argv[0] is the command's name; returns the exit code. */
+struct orch_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
 };
-/* A one-off container of s for `run`: recorded in the state (oneoff),
- * namespace, endpoints and /etc files set up, not started. */
-int reconcile_oneoff(struct pstate *ps, struct project *m,
-		     const struct service *s, const struct oneoff_opts *o,
-		     json_t **rec, struct orch_err *e);
 
-/* Progress lines: " Container web-1  Started". */
-void progress(const char *kind, const char *name, const char *what);
+int cmd_version(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_volume(int argc, char **argv);
+int cmd_network(int argc, char **argv);
+
+/* Lifecycle commands (cmd_up.c, cmd_down.c, cmd_ps.c, cmd_logs.c,
+ * cmd_exec.c, cmd_ctl.c) and the supervisor's hidden entry point. */
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_port(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_supervise(int argc, char **argv);
+/* Builds (cmd_build.c): `orch image build`, `orch build`. */
+int cmd_image_build(int argc, char **argv);
+int cmd_image_pull(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_image_push(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_links(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+/* Pulls (cmd_pull.c): the images of the selected services (none: all)
+ * that their pull_policy, or policy when given ("always", "missing",
+ * "never"), says to pull, in parallel; fails (after all have finished)
+ * when one failed, unless ignore_failures. */
+struct pull_request {
+	char *const *services;
+	bool with_deps; /* and the services they depend on */
+	const char *policy;
+	bool quiet, ignore_failures;
+};
+int pull_service_images(const struct project *m, const struct pull_request *rq,
+			struct orch_err *e);
+
+/* Whether a subcommand's arguments (argv[0] its name) ask for help with
+ * -h or --help, before any "--". */
+static inline bool args_want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+		if (streq(argv[i], "-h") || streq(argv[i], "--help"))
+			return true;
+	return false;
+}
 
 #endif

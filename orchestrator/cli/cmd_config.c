@@ -2,7 +2,7 @@
  * `docker compose config` does.  Nothing is created. */
 #include "orchestrator/cli/cli.h"
 #include "orchestrator/compose/compose.h"
-#include "orchestrator/cli/orch.h"
+#include "orchestrator/cli/cli.h"
 
 #include <getopt.h>
 

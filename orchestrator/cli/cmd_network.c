@@ -1,6 +1,6 @@
 /* orch network ls|inspect|prune: netd's networks, as docker shows them. */
 #include "netd/netd.h"
-#include "orchestrator/cli/orch.h"
+#include "orchestrator/cli/cli.h"
 
 #include <getopt.h>
 #include <jansson.h>

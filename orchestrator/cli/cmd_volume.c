@@ -1,5 +1,5 @@
 /* orch volume create|ls|inspect|rm|prune. */
-#include "orchestrator/cli/orch.h"
+#include "orchestrator/cli/cli.h"
 #include "runtime/runtime.h"
 
 #include <getopt.h>

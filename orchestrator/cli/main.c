@@ -1,5 +1,5 @@
 /* orch — the command line. */
-#include "orchestrator/cli/orch.h"
+#include "orchestrator/cli/cli.h"
 
 #define ORCH_VERSION "0.1.0"
 
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 {
 	log_init("orch");
 	/* Global options (-f, -p, ...) come before the command. */
-	int k = orch_parse_globals(argc, argv);
+	int k = cli_parse_globals(argc, argv);
 	if (k < 0)
 		return 2;
 	argc -= k - 1;

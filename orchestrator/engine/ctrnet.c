@@ -4,7 +4,7 @@
  * restarts keep their addresses), endpoints, published ports, the
  * /etc/hosts, /etc/hostname and /etc/resolv.conf it mounts, and its
  * volumes. */
-#include "orchestrator/cli/cli.h"
+#include "orchestrator/engine/engine.h"
 #include "netd/netd.h"
 #include "runtime/runtime.h"
 

@@ -5,8 +5,12 @@
 #define ORCH_LIFECYCLE_H
 
 #include "common/common.h"
+#include "orchestrator/compose/compose.h"
 
 #include <jansson.h>
+
+/* The label docker puts on anonymous volumes. */
+#define ANON_LABEL "com.docker.volume.anonymous"
 
 /* ======================================================================
  * Project state ($ORCH_RUN/projects/<name>/), state.c
@@ -68,37 +72,6 @@ const char *jstr(const json_t *o, const char *key); /* NULL when absent */
 int64_t jint(const json_t *o, const char *key, int64_t dflt);
 bool jbool(const json_t *o, const char *key);
 char **jstrv(const json_t *o, const char *key); /* copy; NULL when absent */
-
-/* ======================================================================
- * Restart policy and backoff (pure), state.c
- * ====================================================================== */
-
-enum restart_kind {
-	RESTART_NO,
-	RESTART_ALWAYS,
-	RESTART_ON_FAILURE,
-	RESTART_UNLESS_STOPPED,
-};
-struct restart_policy {
-	enum restart_kind kind;
-	int max_retries; /* on-failure:N, 0 = unlimited */
-};
-/* "no", "always", "on-failure[:N]", "unless-stopped". */
-int restart_policy_parse(const char *s, struct restart_policy *rp,
-			 struct orch_err *e);
-/* Whether a container that exited with code (exit_code < 0: unknown) and
- * has been restarted `restarts` times is restarted again.  user_stopped:
- * it was stopped by a command, never restarted. */
-bool restart_wanted(const struct restart_policy *rp, int exit_code,
-		    int restarts, bool user_stopped);
-
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 30000
-#define BACKOFF_RESET_MS 10000
-/* The delay before the next restart: 100 ms doubling to 30 s; a container
- * that ran for 10 s or more starts again from 100 ms.  *cur is the delay
- * used last time (0 = none yet); updated. */
-int64_t backoff_next(int64_t *cur, int64_t ran_ms);
 
 /* ======================================================================
  * Planner (pure), plan.c
@@ -168,12 +141,9 @@ int ctrspec_load(const json_t *spec, struct rt_spec *s, struct orch_err *e);
 void ctrspec_clear(struct rt_spec *s);
 
 /* ======================================================================
- * Supervisor and its control socket, supervise.c / control.c
+ * The supervisor's control socket, control.c
  * ====================================================================== */
 
-/* Runs the supervisor of a project in this process (never returns but by
- * exit status); the hidden command `orch __supervise NAME`. */
-int supervise_main(const char *project);
 /* Starts the project's supervisor when it does not answer; waits until its
  * socket accepts. */
 int supervisor_ensure(struct pstate *p, struct orch_err *e);
@@ -186,5 +156,148 @@ int control_call(const struct pstate *p, json_t *req, json_t **reply,
 int control_open(const struct pstate *p, json_t *req, int *fd,
 		 struct orch_err *e);
 bool supervisor_alive(const struct pstate *p);
+
+/* ======================================================================
+ * Containers: records, reconciliation, networks, hooks
+ * ====================================================================== */
+
+/* ---- record.c: a service -> its container record ---------------------- */
+
+/* The record shared by all replicas of s (image defaults overridden by
+ * the service) with its config hash and compose's labels.  Fails, with
+ * the file position, when the image or the command is missing. */
+int record_template(const struct project *m, const struct service *s,
+		    json_t **out, struct orch_err *e);
+/* Whether cmd resolves (PATH from env) in the image layers. */
+bool image_has_command(char *const *lowers, char *const *env,
+		       const char *cmd);
+
+/* ---- reconcile.c: turning the model into containers and back ------------ */
+
+struct up_opts {
+	bool detach, wait, build, force_recreate, no_recreate, no_deps,
+		remove_orphans, no_start, quiet_pull;
+	/* compose's semantics: every service may connect to every other on
+	 * the networks this up creates (up --open-networks, or x-orch:
+	 * {open_networks: true} in the file) */
+	bool open_networks;
+	int64_t wait_timeout_ms;
+	int64_t timeout_ms; /* -t: stop grace for recreations, -1 = service's */
+	char **services;
+	char **scale; /* "svc=N" */
+};
+
+/* Converges the host to the model for the selected services.  On error
+ * what this call created is removed again. */
+int reconcile_up(struct project *m, const struct up_opts *o,
+		 struct pstate *ps, struct orch_err *e);
+/* Waits until the containers of the selected services are running (and
+ * healthy when they have a health check), or exited 0 for one-shots. */
+int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
+		   struct orch_err *e);
+
+struct down_opts {
+	bool volumes, remove_orphans;
+	int64_t timeout_ms; /* -1 = each service's grace period */
+};
+/* Removes everything of the project; "already gone" is success. */
+int reconcile_down(struct pstate *ps, const struct down_opts *o,
+		   struct orch_err *e);
+/* Removes the volumes labelled as the project's: all of them, or only
+ * anonymous ones; the first error goes to *first (when it has none). */
+void remove_project_volumes(const char *project, bool named,
+			    struct orch_err *first);
+/* Stops (dependents first, one dependency level at a time, in parallel
+ * within a level) the named containers, all when names is NULL. */
+int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
+		   const char *op, struct orch_err *e);
+/* Removes containers (stopped first) with their network namespace,
+ * endpoints and anonymous volumes, and drops them from the state. */
+int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
+		     struct orch_err *e);
+/* Starts recorded containers under the supervisor (started if need be),
+ * then runs their post_start hooks. */
+int reconcile_start(struct pstate *ps, char **names, struct orch_err *e);
+
+/* The link-only policy (links.c): whether network n lets every pair
+ * talk (enable_icc), whether s is on network net_key, whether a may open
+ * connections to b (links or depends_on), and the warnings of up for
+ * services that name one they are not linked to. */
+bool network_icc(const struct network *n);
+bool service_on(const struct service *s, const char *net_key);
+bool link_allowed(const struct service *a, const char *b);
+void links_warn(const struct project *m);
+/* Whether the file asks for compose's open networks (x-orch:
+ * {open_networks: true}). */
+bool project_open_networks(const struct project *m);
+/* Whether this project's networks were made open (its state says so). */
+bool pstate_open_networks(struct pstate *ps);
+
+/* Lifecycle hooks (hooks.c): a service's hooks as a container record
+ * keeps them, and running those of kind ("post_start", "pre_stop") in
+ * the named containers that are running, in order; the first failure
+ * stops them. */
+json_t *hooks_json(const struct m_hook *h, size_t n);
+int hooks_run(struct pstate *ps, char *const *names, const char *kind,
+	      struct orch_err *e);
+/* A service's pre_start hooks, each in a one-off container of the
+ * service run to its end and removed; the first failure stops them. */
+int hooks_pre_start(struct pstate *ps, struct project *m,
+		    const struct service *s, struct orch_err *e);
+/* Container names of services (all when services is NULL/empty);
+ * *unknown (may be NULL) gets the first name that is neither a service of
+ * m (may be NULL) nor a service or container of the project. */
+char **containers_of(struct pstate *ps, const struct project *m,
+		     char **services, const char **unknown);
+/* The supervisor's view of every container ("containers" array). */
+int status_get(struct pstate *ps, json_t **containers, struct orch_err *e);
+/* The object of array whose "name" is name (containers of the status or
+ * the state, networks, volumes), or NULL. */
+json_t *json_find_named(json_t *array, const char *name);
+
+/* ---- ctrnet.c / precheck.c ------------------------------------------------- */
+
+struct netd_conn;
+/* The connection to netd of this command (netd started when needed). */
+int netd_get(struct netd_conn **c, struct orch_err *e);
+/* Gives a fresh record its network namespace, endpoints, ports, /etc
+ * files and volumes, recording each in rec so that ctr_teardown undoes
+ * exactly that. */
+int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
+	      struct orch_err *e);
+/* Removes what ctr_setup made (endpoints on the project's own networks
+ * only when detach: they go with the networks otherwise); the first
+ * failure is left in e, teardown goes on. */
+void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
+		  bool anon_volumes, struct orch_err *e);
+void netns_remove(const char *path);
+int check_networks(const struct project *m, struct orch_err *e);
+struct netd_network_req;
+/* Whether a service of m (not in a network_mode) joins network key. */
+bool network_used(const struct project *m, const char *key);
+/* netd's request for network n of m; returns the labels it points to, for
+ * the caller to free. */
+char **network_req(const struct project *m, const struct network *n,
+		   struct netd_network_req *q);
+int check_names(struct pstate *ps, json_t *new_recs, struct orch_err *e);
+int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e);
+
+struct oneoff_opts {
+	char **cmd, **env;
+	const char *user, *workdir, *name, *entrypoint;
+	bool service_ports;
+};
+/* A one-off container of s for `run`: recorded in the state (oneoff),
+ * namespace, endpoints and /etc files set up, not started. */
+int reconcile_oneoff(struct pstate *ps, struct project *m,
+		     const struct service *s, const struct oneoff_opts *o,
+		     json_t **rec, struct orch_err *e);
+
+/* Progress lines (" Container web-1  Started"), shown as the command
+ * line says (--progress, --ansi): plain lines, a terminal's check marks
+ * with the time since the start, or nothing. */
+enum progress_mode { PROGRESS_PLAIN, PROGRESS_TTY, PROGRESS_QUIET };
+extern enum progress_mode progress_mode;
+void progress(const char *kind, const char *name, const char *what);
 
 #endif

@@ -2,7 +2,7 @@
  * container, as compose runs them.  A container record carries its
  * service's hooks (record.c), so that a stop or a down finds them in the
  * project's state even without the compose file. */
-#include "orchestrator/cli/cli.h"
+#include "orchestrator/engine/engine.h"
 #include "runtime/runtime.h"
 
 #include <fcntl.h>

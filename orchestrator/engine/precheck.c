@@ -2,7 +2,7 @@
  * external networks exist, requested subnets and published ports are
  * free, container names are not held by another project.  A failure
  * here means nothing was created. */
-#include "orchestrator/cli/cli.h"
+#include "orchestrator/engine/engine.h"
 #include "netd/netd.h"
 #include "runtime/runtime.h"
 

@@ -1,7 +1,7 @@
 /* Reconciling the host with the model: `up` (plan, check, create, start
  * level by level, roll back on failure), stop and removal shared by down,
  * rm and recreation, `down` itself and `run`'s one-off containers. */
-#include "orchestrator/cli/cli.h"
+#include "orchestrator/engine/engine.h"
 #include "netd/netd.h"
 #include "runtime/runtime.h"
 
@@ -19,11 +19,13 @@ __attribute__((constructor)) static void progress_clock(void)
 	started_ms = mono_ms();
 }
 
+enum progress_mode progress_mode = PROGRESS_PLAIN;
+
 void progress(const char *kind, const char *name, const char *what)
 {
-	if (cli_quiet())
+	if (progress_mode == PROGRESS_QUIET)
 		return;
-	if (cli_progress_tty()) {
+	if (progress_mode == PROGRESS_TTY) {
 		_cleanup_free_ char *obj = xasprintf("%s %s", kind, name);
 		fprintf(stderr, " \033[32m\u2714\033[0m %-38s %-8s %5.1fs\n",
 			obj, what, (double)(mono_ms() - started_ms) / 1000);

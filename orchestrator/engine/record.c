@@ -2,7 +2,7 @@
  * the image's defaults overridden by the service, as docker does, and the
  * config hash that says whether a running container is still what the
  * file asks for. */
-#include "orchestrator/cli/cli.h"
+#include "orchestrator/engine/engine.h"
 #include "runtime/runtime.h"
 
 #include <fcntl.h>

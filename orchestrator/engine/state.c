@@ -310,68 +310,7 @@ char **jstrv(const json_t *o, const char *key)
 	return v;
 }
 
-/* ---- restart policies and backoff -------------------------------------- */
-
-int restart_policy_parse(const char *s, struct restart_policy *rp,
-			 struct orch_err *e)
+bool pstate_open_networks(struct pstate *ps)
 {
-	memset(rp, 0, sizeof(*rp));
-	if (!s || !*s || streq(s, "no") || streq(s, "none"))
-		rp->kind = RESTART_NO;
-	else if (streq(s, "always") || streq(s, "any"))
-		rp->kind = RESTART_ALWAYS;
-	else if (streq(s, "unless-stopped"))
-		rp->kind = RESTART_UNLESS_STOPPED;
-	else if (startswith(s, "on-failure")) {
-		rp->kind = RESTART_ON_FAILURE;
-		const char *n = s + strlen("on-failure");
-		if (*n == ':') {
-			char *end;
-			errno = 0;
-			long v = strtol(n + 1, &end, 10);
-			if (errno || *end || end == n + 1 || v < 0 ||
-			    v > 1000000)
-				return err_set(e, EINVAL,
-					       "invalid restart policy \"%s\"", s);
-			rp->max_retries = (int)v;
-		} else if (*n)
-			return err_set(e, EINVAL,
-				       "invalid restart policy \"%s\"", s);
-	} else
-		return err_set(e, EINVAL,
-			       "invalid restart policy \"%s\": use no, always, "
-			       "on-failure[:N] or unless-stopped",
-			       s);
-	return 0;
-}
-
-bool restart_wanted(const struct restart_policy *rp, int exit_code,
-		    int restarts, bool user_stopped)
-{
-	if (user_stopped)
-		return false;
-	switch (rp->kind) {
-	case RESTART_NO:
-		return false;
-	case RESTART_ALWAYS:
-	case RESTART_UNLESS_STOPPED:
-		return true;
-	case RESTART_ON_FAILURE:
-		if (exit_code == 0)
-			return false;
-		return rp->max_retries == 0 || restarts < rp->max_retries;
-	}
-	return false;
-}
-
-int64_t backoff_next(int64_t *cur, int64_t ran_ms)
-{
-	if (*cur <= 0 || ran_ms >= BACKOFF_RESET_MS)
-		*cur = BACKOFF_MIN_MS;
-	else {
-		*cur *= 2;
-		if (*cur > BACKOFF_MAX_MS)
-			*cur = BACKOFF_MAX_MS;
-	}
-	return *cur;
+	return json_is_true(json_object_get(ps->state, "open_networks"));
 }

@@ -6,6 +6,7 @@
  *
  * It keeps what it knows in status.json so that a supervisor started after
  * a kill -9 of the previous one re-adopts the running containers. */
+#include "orchestrator/supervisor/supervisor.h"
 #include "orchestrator/engine/engine.h"
 #include "runtime/runtime.h"
 
@@ -28,9 +29,6 @@
 enum cstate { C_CREATED, C_RUNNING, C_EXITED, C_RESTARTING };
 static const char *const cstate_names[] = {"created", "running", "exited",
 					   "restarting"};
-enum health { H_NONE, H_STARTING, H_HEALTHY, H_UNHEALTHY };
-static const char *const health_names[] = {"", "starting", "healthy",
-					   "unhealthy"};
 
 struct sctr {
 	char *name, *id, *service;
@@ -60,8 +58,8 @@ struct sctr {
 
 	/* health check */
 	char **hc_argv;
-	int64_t hc_interval, hc_timeout, hc_start_period, hc_start_interval;
-	int hc_retries, hc_fails;
+	struct hc_policy hc;
+	int hc_fails;
 	enum health health;
 	int64_t hc_next, hc_deadline;
 	pid_t hc_pid;
@@ -179,11 +177,17 @@ static char *log_path(const struct sctr *c, const char *suffix)
 	return xasprintf("%s/logs/%s%s", S.dir, c->name, suffix);
 }
 
+static char *log_gen(const struct sctr *c, int generation)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/logs", S.dir);
+	return log_file(dir, c->name, generation);
+}
+
 static void log_open(struct sctr *c)
 {
 	if (c->log_fd >= 0)
 		return;
-	_cleanup_free_ char *p = log_path(c, ".log");
+	_cleanup_free_ char *p = log_gen(c, 0);
 	c->log_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	struct stat st;
 	c->log_size = c->log_fd >= 0 && fstat(c->log_fd, &st) == 0
@@ -199,18 +203,12 @@ static void log_rotate(struct sctr *c)
 		close(c->log_fd);
 	c->log_fd = -1;
 	for (int i = c->log_files - 1; i >= 1; i--) {
-		_cleanup_free_ char *from =
-			i == 1 ? log_path(c, ".log") : NULL;
-		if (!from) {
-			_cleanup_free_ char *sfx = xasprintf(".log.%d", i - 1);
-			from = log_path(c, sfx);
-		}
-		_cleanup_free_ char *sfx = xasprintf(".log.%d", i);
-		_cleanup_free_ char *to = log_path(c, sfx);
+		_cleanup_free_ char *from = log_gen(c, i - 1);
+		_cleanup_free_ char *to = log_gen(c, i);
 		rename(from, to);
 	}
 	if (c->log_files <= 1) {
-		_cleanup_free_ char *p = log_path(c, ".log");
+		_cleanup_free_ char *p = log_gen(c, 0);
 		unlink(p);
 	}
 	log_open(c);
@@ -221,7 +219,7 @@ static void log_line(struct sctr *c, const char *line, size_t len)
 	log_open(c);
 	if (c->log_fd < 0)
 		return;
-	if (c->log_max > 0 && c->log_size + (int64_t)len + 40 > c->log_max)
+	if (log_full(c->log_size, len, c->log_max))
 		log_rotate(c);
 	char ts[40];
 	wall_ts(ts, sizeof(ts));
@@ -300,11 +298,7 @@ static void hc_schedule(struct sctr *c, int64_t now)
 {
 	if (!c->hc_argv)
 		return;
-	bool in_start = now - c->started_mono < c->hc_start_period &&
-			c->health == H_STARTING;
-	c->hc_next = now + (in_start && c->hc_start_interval > 0
-				    ? c->hc_start_interval
-				    : c->hc_interval);
+	c->hc_next = now + hc_delay(&c->hc, c->health, now - c->started_mono);
 }
 
 static void hc_cancel(struct sctr *c)
@@ -656,23 +650,17 @@ static void hc_run(struct sctr *c, size_t idx, int64_t now)
 	c->hc_pidfd = pidfd_open(pid, 0);
 	if (c->hc_pidfd >= 0)
 		ep_add(c->hc_pidfd, TAG(K_HC, idx));
-	c->hc_deadline = now + c->hc_timeout;
+	c->hc_deadline = now + c->hc.timeout;
 }
 
 static void hc_result(struct sctr *c, bool ok, int64_t now)
 {
 	enum health before = c->health;
-	bool in_start = now - c->started_mono < c->hc_start_period;
-	if (ok) {
-		c->hc_fails = 0;
-		c->health = H_HEALTHY;
-	} else if (!in_start || c->health != H_STARTING) {
-		if (++c->hc_fails >= c->hc_retries)
-			c->health = H_UNHEALTHY;
-	}
+	c->health = hc_judge(&c->hc, c->health, &c->hc_fails, ok,
+			     now - c->started_mono);
 	if (c->health != before) {
 		json_t *a = json_pack("{s:s}", "healthStatus",
-				      health_names[c->health]);
+				      health_name(c->health));
 		event(c, "health_status", a);
 	}
 	hc_schedule(c, now);
@@ -732,13 +720,13 @@ static void ctr_init(struct sctr *c, json_t *rec)
 	json_t *hc = json_object_get(rec, "healthcheck");
 	if (json_is_object(hc)) {
 		c->hc_argv = hc_argv_of(hc);
-		c->hc_interval = jint(hc, "interval_ms", 30000);
-		c->hc_timeout = jint(hc, "timeout_ms", 30000);
-		c->hc_start_period = jint(hc, "start_period_ms", 0);
-		c->hc_start_interval = jint(hc, "start_interval_ms", 5000);
-		c->hc_retries = (int)jint(hc, "retries", 3);
-		if (c->hc_retries < 1)
-			c->hc_retries = 1;
+		c->hc.interval = jint(hc, "interval_ms", 30000);
+		c->hc.timeout = jint(hc, "timeout_ms", 30000);
+		c->hc.start_period = jint(hc, "start_period_ms", 0);
+		c->hc.start_interval = jint(hc, "start_interval_ms", 5000);
+		c->hc.retries = (int)jint(hc, "retries", 3);
+		if (c->hc.retries < 1)
+			c->hc.retries = 1;
 	}
 }
 
@@ -894,7 +882,7 @@ static json_t *ctr_status(const struct sctr *c)
 		"name", c->name, "id", c->id, "service", c->service, "state",
 		cstate_names[c->state], "exit_code", c->exit_code, "restarts",
 		c->restarts, "user_stopped", c->user_stopped, "health",
-		health_names[c->health], "started_at", c->started_at,
+		health_name(c->health), "started_at", c->started_at,
 		"finished_at", c->finished_at, "pid", (int)c->pid);
 	return j;
 }

@@ -1,4 +1,4 @@
-/* Unit tests for the planner, restart policies and backoff. */
+/* Unit tests for the planner. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,45 +156,6 @@ static void test_select_and_scale(void **state)
 	assert_non_null(strstr(e.msg, "no such service: nope"));
 }
 
-static void test_restart_policy(void **state)
-{
-	(void)state;
-	struct restart_policy rp;
-	struct orch_err e = {0};
-	assert_int_equal(restart_policy_parse("on-failure:2", &rp, &e), 0);
-	assert_int_equal(rp.kind, RESTART_ON_FAILURE);
-	assert_int_equal(rp.max_retries, 2);
-	assert_true(restart_wanted(&rp, 1, 0, false));
-	assert_true(restart_wanted(&rp, 1, 1, false));
-	assert_false(restart_wanted(&rp, 1, 2, false));
-	assert_false(restart_wanted(&rp, 0, 0, false));
-	assert_int_equal(restart_policy_parse("always", &rp, &e), 0);
-	assert_true(restart_wanted(&rp, 0, 50, false));
-	assert_false(restart_wanted(&rp, 0, 0, true));
-	assert_int_equal(restart_policy_parse("no", &rp, &e), 0);
-	assert_false(restart_wanted(&rp, 1, 0, false));
-	assert_int_equal(restart_policy_parse("unless-stopped", &rp, &e), 0);
-	assert_true(restart_wanted(&rp, 137, 3, false));
-	assert_false(restart_wanted(&rp, 137, 3, true));
-	assert_true(restart_policy_parse("sometimes", &rp, &e) < 0);
-	assert_true(restart_policy_parse("on-failure:x", &rp, &e) < 0);
-	assert_true(restart_policy_parse("on-failurex", &rp, &e) < 0);
-}
-
-static void test_backoff(void **state)
-{
-	(void)state;
-	int64_t cur = 0;
-	assert_int_equal(backoff_next(&cur, 5), 100);
-	assert_int_equal(backoff_next(&cur, 5), 200);
-	assert_int_equal(backoff_next(&cur, 5), 400);
-	for (int i = 0; i < 20; i++)
-		backoff_next(&cur, 5);
-	assert_int_equal(cur, 30000);
-	assert_int_equal(backoff_next(&cur, 10000), 100);
-	assert_int_equal(backoff_next(&cur, 9999), 200);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,8 +164,6 @@ int main(void)
 		cmocka_unit_test(test_fresh_up),
 		cmocka_unit_test(test_converge),
 		cmocka_unit_test(test_select_and_scale),
-		cmocka_unit_test(test_restart_policy),
-		cmocka_unit_test(test_backoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,173 @@
+/* The compose side of builds: the build: sections of a project's services
+ * turned into build_image calls (`orch build`, `orch up --build`, watch's
+ * rebuild), and the line that reports a build. */
+#include "orchestrator/build/build.h"
+#include "runtime/runtime.h"
+
+void build_result_print(FILE *log, const struct build_result *res,
+			 const char *tag)
+{
+	fprintf(log,
+		"Built %.12s%s%s: %u steps, %u cached, %u containers run\n",
+		res->id, tag ? " as " : "", tag ? tag : "", res->steps,
+		res->cached, res->containers);
+}
+
+char *service_image_ref(const struct project *p, const struct service *s)
+{
+	if (s->image)
+		return xstrdup(s->image);
+	/* docker compose names a built image <project>-<service>. */
+	return xasprintf("%s-%s", p->name, s->name);
+}
+
+static bool selected(char *const *services, const char *name)
+{
+	return !services || !services[0] || strv_contains(services, name);
+}
+
+static int build_one(const struct project *p, const struct service *s,
+		     bool no_cache, char *const *extra_args,
+		     struct orch_err *e)
+{
+	const struct m_build *bd = &s->build;
+	if (strstr(bd->context, "://") || startswith(bd->context, "git@"))
+		return err_set(e, ENOTSUP,
+			       "%s:%d:%d: service %s: building "
+			       "from a remote context is not "
+			       "supported",
+			       bd->pos.file, bd->pos.line, bd->pos.col,
+			       s->name);
+	if (bd->network && !streq(bd->network, "none") &&
+	    !streq(bd->network, "default"))
+		return err_set(e, ENOTSUP,
+			       "%s:%d:%d: service %s: build "
+			       "network %s is not supported (use "
+			       "default or none)",
+			       bd->pos.file, bd->pos.line, bd->pos.col, s->name,
+			       bd->network);
+	/* build.secrets: ID=FILE for RUN --mount=type=secret,id=ID (the
+	 * target names the id, else the source). */
+	_cleanup_strv_ char **secrets = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < bd->n_secrets; i++) {
+		const struct m_file_ref *ref = &bd->secrets[i];
+		const struct m_file_obj *obj = NULL;
+		for (size_t k = 0; k < p->n_secrets && !obj; k++)
+			if (streq(p->secrets[k].key, ref->source))
+				obj = &p->secrets[k];
+		if (!obj || !obj->file)
+			return err_set(e, EINVAL,
+				       "%s:%d:%d: service %s: build secret "
+				       "\"%s\" %s",
+				       ref->pos.file, ref->pos.line,
+				       ref->pos.col, s->name, ref->source,
+				       obj ? "is not a file secret (a build "
+					     "reads only those)"
+					   : "is not defined in the top-level "
+					     "secrets");
+		_cleanup_free_ char *kv = xasprintf(
+		    "%s=%s", ref->target ? ref->target : ref->source, obj->file);
+		strv_push(&secrets, kv);
+	}
+	_cleanup_free_ char *ref = service_image_ref(p, s);
+	_cleanup_free_ char *file = NULL, *inline_dir = NULL;
+	if (bd->dockerfile_inline) {
+		char rid[65];
+		random_id(rid);
+		inline_dir = xasprintf("%s/tmp/inline-%.16s", orch_root(), rid);
+		int r = mkdir_p(inline_dir, 0700, e);
+		if (r < 0)
+			return r;
+		file = path_join(inline_dir, "Containerfile");
+		r = write_file_atomic(file, bd->dockerfile_inline,
+				      strlen(bd->dockerfile_inline), 0600, e);
+		if (r < 0) {
+			struct orch_err ignore = {0};
+			rm_rf(inline_dir, &ignore);
+			return r;
+		}
+	} else if (bd->dockerfile) {
+		file = bd->dockerfile[0] == '/'
+			   ? xstrdup(bd->dockerfile)
+			   : path_join(bd->context, bd->dockerfile);
+	}
+	_cleanup_strv_ char **args = kvlist_assignments(&bd->args);
+	for (size_t i = 0; extra_args && extra_args[i]; i++)
+		strv_push(&args, extra_args[i]);
+	_cleanup_strv_ char **labels = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < bd->labels.n; i++) {
+		const struct m_kv *kv = &bd->labels.v[i];
+		char *l =
+		    xasprintf("%s=%s", kv->key, kv->value ? kv->value : "");
+		strv_push(&labels, l);
+		free(l);
+	}
+	struct build_opts o = {
+	    .context = bd->context,
+	    .file = file,
+	    .build_args = args,
+	    .labels = labels,
+	    .target = bd->target,
+	    .tag = ref,
+	    .no_cache = no_cache,
+	    .network = bd->network,
+	    .secrets = secrets,
+	};
+	fprintf(stderr, "Building %s (%s)\n", s->name, ref);
+	struct build_result res;
+	int r = build_image(&o, &res, e);
+	if (inline_dir) {
+		struct orch_err ignore = {0};
+		rm_rf(inline_dir, &ignore);
+	}
+	if (r < 0)
+		return err_wrap(e, "building service %s", s->name);
+	for (size_t i = 0; bd->tags && bd->tags[i]; i++) {
+		r = rt_image_tag(res.id, bd->tags[i], e);
+		if (r < 0)
+			return err_wrap(e, "building service %s", s->name);
+	}
+	build_result_print(stderr, &res, ref);
+	return 0;
+}
+
+int build_service_images(struct project *p, char *const *services,
+			 bool no_cache, char *const *extra_args,
+			 struct orch_err *e)
+{
+	for (size_t i = 0; services && services[i]; i++)
+		if (!project_service(p, services[i]))
+			return err_set(e, ENOENT, "no such service: %s",
+				       services[i]);
+	for (size_t i = 0; i < p->n_services; i++) {
+		const struct service *s = &p->services[i];
+		if (!s->build.present || !selected(services, s->name))
+			continue;
+		int r = build_one(p, s, no_cache, extra_args, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int build_missing_images(struct project *p, char *const *services,
+			 struct orch_err *e)
+{
+	for (size_t i = 0; i < p->n_services; i++) {
+		const struct service *s = &p->services[i];
+		if (!s->build.present || !selected(services, s->name))
+			continue;
+		_cleanup_free_ char *ref = service_image_ref(p, s);
+		struct rt_image *img = NULL;
+		struct orch_err ignore = {0};
+		if (rt_image_lookup(ref, &img, &ignore) == 0) {
+			rt_image_free(img);
+			continue;
+		}
+		int r = build_one(p, s, false, NULL, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
