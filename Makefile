@@ -30,7 +30,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	iputils-ping netcat-openbsd debootstrap lld
 
 COMMON_SRC  := $(wildcard common/*.c)
-RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
 NETD_SRC    := $(filter-out netd/main.c,$(wildcard netd/*.c))
 ORCH_SRC    := $(filter-out orchestrator/supervisor/main.c,$(wildcard orchestrator/*/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)

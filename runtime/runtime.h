@@ -1,11 +1,14 @@
-/* runtime — turns a container spec into an isolated Linux process, and owns
- * the on-disk image store (content-addressed layers) and named volumes.
- * It knows nothing of YAML, projects or networks.  This is the part's one
- * public header. */
+/* runtime — turns a container spec into an isolated Linux process: its
+ * namespaces, root file system, cgroups, capabilities, seccomp filter and
+ * devices.  The images and volumes it runs come from the store
+ * (runtime/store/), images from registries through runtime/registry/.
+ * It knows nothing of YAML, projects or networks.  This is the container
+ * runtime's one public header. */
 #ifndef ORCH_RUNTIME_H
 #define ORCH_RUNTIME_H
 
 #include "common/common.h"
+#include "runtime/store/store.h"
 
 #include <sys/resource.h>
 
@@ -217,108 +220,8 @@ int rt_devices_check(char *const *devices, struct orch_err *e);
 int rt_device_rule_check(const char *rule, struct orch_err *e);
 
 /* ======================================================================
- * Image store ($ORCH_ROOT/images, $ORCH_ROOT/layers)
+ * Running an image (image_apply.c)
  * ====================================================================== */
-
-struct rt_healthcheck {
-	char **test; /* ["CMD", ...] / ["CMD-SHELL", "..."] / ["NONE"] */
-	int64_t interval_ns, timeout_ns, start_period_ns, start_interval_ns;
-	int retries;
-};
-
-struct rt_image_config {
-	char **entrypoint, **cmd, **env;
-	char *workdir, *user, *stop_signal;
-	char **exposed_ports; /* "80/tcp" */
-	char **volumes;	      /* "/data" */
-	char **labels;	      /* "k=v" */
-	char **shell;	      /* SHELL, default ["/bin/sh","-c"] */
-	struct rt_healthcheck *healthcheck;
-};
-
-struct rt_image {
-	char id[65];   /* sha256 of the config JSON */
-	char **names;  /* "repo:tag" */
-	char **digests; /* "repo@sha256:<hex>" of the manifests pulled */
-	char **layers; /* diff_ids "sha256:<hex>", bottom first */
-	struct rt_image_config config;
-	int64_t created; /* unix seconds */
-	int64_t size;	 /* bytes of all layers */
-};
-
-/* NAME[:TAG] (tag defaults to latest) or a unique id prefix. */
-int rt_image_lookup(const char *ref, struct rt_image **out, struct orch_err *e);
-int rt_image_list(struct rt_image ***out, size_t *n, struct orch_err *e);
-void rt_image_free(struct rt_image *img); /* NULL is fine */
-void rt_image_freep(struct rt_image **img);
-#define _cleanup_image_ __attribute__((cleanup(rt_image_freep)))
-void rt_image_config_clear(struct rt_image_config *c);
-/* Layer directories for rt_spec.lowers, uppermost first. */
-char **rt_image_lowers(const struct rt_image *img);
-
-int rt_image_import(const char *tarball, const char *ref, char id[65],
-		    struct orch_err *e);
-/* docker-archive or OCI layout (directory or tarball); loaded names out. */
-int rt_image_load(const char *path, char ***refs, struct orch_err *e);
-int rt_image_remove(const char *ref, bool force, struct orch_err *e);
-int rt_image_tag(const char *ref, const char *new_ref, struct orch_err *e);
-
-/* ---- registries (pull.c, regauth.c) ---------------------------- */
-
-/* What a pull tells as it goes: per layer (layer = its digest),
- * a status ("Waiting", "Downloading", "Pull complete", "Already exists",
- * "Pushed", ...) with bytes done/total when known (else -1). */
-typedef void (*rt_progress_fn)(void *ctx, const char *ref, const char *layer,
-			       const char *status, int64_t done,
-			       int64_t total);
-
-struct rt_pull_opts {
-	const char *platform; /* "os/arch[/variant]"; NULL: the host's */
-	rt_progress_fn progress;
-	void *progress_ctx;
-};
-
-struct rt_pull_result {
-	char id[65];	  /* the image id */
-	char digest[136]; /* "sha256:..." of the manifest (or index) */
-	bool updated;	  /* false: the image was already in the store */
-};
-
-/* Pulls ref from its registry into the store: manifest (or index, then
- * the platform's manifest), config and layers verified against their
- * digests; layers streamed, fetched in parallel (ORCH_PULL_JOBS, 4) and
- * never twice, even by concurrent pulls.  The image is recorded (as
- * name:tag and name@digest) only once everything is verified. */
-int rt_image_pull(const char *ref, const struct rt_pull_opts *o,
-		  struct rt_pull_result *res, struct orch_err *e);
-struct rt_push_opts {
-	rt_progress_fn progress; /* per layer: "Preparing", "Pushing",
-				    "Pushed", "Layer already exists",
-				    "Mounted from REPO" */
-	void *progress_ctx;
-};
-
-struct rt_push_result {
-	char digest[136]; /* "sha256:..." of the manifest pushed */
-	int64_t size;	  /* of the manifest */
-};
-
-/* Pushes the store's image ref (name:tag, its registry from the name)
- * to its registry: layers as they were stored (gzip when they came
- * uncompressed), skipping blobs the registry has, the config, then the
- * manifest under the tag.  The image is then also known as
- * name@digest. */
-int rt_image_push(const char *ref, const struct rt_push_opts *o,
-		  struct rt_push_result *res, struct orch_err *e);
-/* When ref was last pulled (unix seconds), 0 when never. */
-int64_t rt_image_pulled_at(const char *ref);
-/* Checks user/pass with registry (NULL: docker.io) and stores them in the
- * docker config file; logout removes them (1 when there were some). */
-int rt_registry_login(const char *registry, const char *user,
-		      const char *pass, struct orch_err *e);
-int rt_registry_logout(const char *registry, struct orch_err *e);
-/* The image's config as OCI JSON text. */
-int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
 
 /* Makes spec run img: the image's layers become spec->lowers (unless a
  * root is already set), and its entrypoint + cmd, env, working dir and
@@ -329,54 +232,5 @@ int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
  * which must outlive the spec. */
 int rt_image_apply(const struct rt_image *img, struct rt_spec *spec,
 		   bool keep_user, struct orch_err *e);
-
-/* Builds: turns an overlay upper directory into a stored layer (overlay
- * whiteouts become OCI whiteouts); *diff_id = "sha256:<hex>".  A layer
- * with no changes gives *diff_id = NULL and returns 0. */
-int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e);
-/* Records an image from layers + config, tags it with ref (may be NULL). */
-int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
-		    const char *ref, char id[65], struct orch_err *e);
-
-/* ======================================================================
- * Named volumes ($ORCH_ROOT/volumes/<name>)
- * ====================================================================== */
-
-struct rt_volume {
-	char *name;
-	char *mountpoint; /* the data directory containers mount */
-	char **labels;	  /* "k=v" */
-	int64_t size_limit; /* bytes, 0 = none */
-	int64_t created;
-};
-
-struct rt_volume_opts {
-	char **labels;
-	int64_t size_limit; /* driver_opts size */
-};
-
-/* Creating an existing volume is success (exists = true). */
-int rt_volume_create(const char *name, const struct rt_volume_opts *o,
-		     bool *exists, struct orch_err *e);
-int rt_volume_get(const char *name, struct rt_volume **out, struct orch_err *e);
-int rt_volume_list(struct rt_volume ***out, size_t *n, struct orch_err *e);
-int rt_volume_remove(const char *name, struct orch_err *e);
-void rt_volume_free(struct rt_volume *v);
-/* Fills a new, empty volume with src's content once (docker's copy-up). */
-int rt_volume_populate(const char *name, const char *src,
-		       struct orch_err *e);
-/* The same, from path inside an image (its layers merged read-only). */
-int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
-				  const char *path, struct orch_err *e);
-/* For a container mounting volume name at target: creates the volume if
- * needed, fills it once from img's content at target (img may be NULL),
- * mounts a size-limited one, and returns the directory to mount. */
-int rt_volume_prepare(const char *name, const struct rt_image *img,
-		      const char *target, char **mountpoint,
-		      struct orch_err *e);
-/* Whether a mount of the volume exists outside the store (a container's),
- * in any mount namespace; *user (may be NULL) names a process using it. */
-int rt_volume_in_use(const char *name, bool *used, char **user,
-		     struct orch_err *e);
 
 #endif

@@ -7,7 +7,7 @@
 #include "netd/netd.h"
 #include "orchestrator/build/build.h"
 #include "runtime/runtime.h"
-#include "runtime/store.h"
+#include "runtime/store/store.h"
 
 #include <ctype.h>
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 /* orch image pull|push, orch login|logout, and the progress lines of
  * pulls and pushes. */
 #include "orchestrator/cli/cli.h"
+#include "runtime/registry/registry.h"
 #include "runtime/runtime.h"
 
 #include <getopt.h>

@@ -2,7 +2,7 @@
  * pipeline and the extraction into a scratch $ORCH_ROOT, which must end
  * with either a stored layer or an error, never a crash; a second stage
  * checks that nothing appeared next to the store. */
-#include "runtime/store.h"
+#include "runtime/store/store.h"
 
 #include <sys/stat.h>
 

@@ -1,6 +1,6 @@
 /* Image store pure logic: references, tar path checks, whiteouts, config
  * JSON. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  * rt_layer_from_upper, layer_store, rt_image_commit and lookup, in a
  * temporary $ORCH_ROOT.  Whiteouts need CAP_MKNOD and are checked only as
  * root. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <fcntl.h>
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /* Image references parsed as docker parses them. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* The registry client's pure parts: WWW-Authenticate challenges and the
  * choice of a platform in an image index. */
-#include "runtime/registry.h"
+#include "runtime/registry/registry_impl.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

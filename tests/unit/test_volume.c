@@ -1,6 +1,6 @@
 /* Volume pure logic: names and mountinfo escapes; what a crashed
  * creation leaves is swept. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <fcntl.h>
 #include <setjmp.h>

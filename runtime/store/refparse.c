@@ -9,7 +9,7 @@
  * "localhost", or has an uppercase letter; otherwise the name is on
  * docker.io, where a one-component path gets "library/" in front.  Pure:
  * no I/O. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <ctype.h>
 

@@ -1,10 +1,11 @@
-/* Internal to runtime/: the OCI distribution client shared by pull.c
- * and regauth.c (regclient.c is the HTTP side).  Nothing outside
- * runtime/ includes this; the public API is runtime.h. */
-#ifndef ORCH_RUNTIME_REGISTRY_H
-#define ORCH_RUNTIME_REGISTRY_H
+/* Private to runtime/registry/: the OCI distribution client shared by
+ * pull.c, push.c and regauth.c (regclient.c is the HTTP side, regconf.c
+ * the registries configuration).  The public API is registry.h. */
+#ifndef ORCH_RUNTIME_REGISTRY_IMPL_H
+#define ORCH_RUNTIME_REGISTRY_IMPL_H
 
-#include "runtime/store.h"
+#include "runtime/registry/registry.h"
+#include "runtime/store/store.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

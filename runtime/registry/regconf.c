@@ -13,7 +13,7 @@
  *    and are passed over.
  * A pull tries the mirrors in order, then the registry itself; a push
  * goes to the registry only. */
-#include "runtime/registry.h"
+#include "runtime/registry/registry_impl.h"
 
 #include <ctype.h>
 #include <dirent.h>

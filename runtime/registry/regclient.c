@@ -11,7 +11,7 @@
  * auth options, which curl never sends to another host on a redirect.
  * TLS is verified against the system CAs plus certs.d/<host:port>/ca.crt
  * ($ORCH_ROOT/certs.d, /etc/docker/certs.d, /etc/containers/certs.d). */
-#include "runtime/registry.h"
+#include "runtime/registry/registry_impl.h"
 
 #include <ctype.h>
 #include <sys/socket.h>

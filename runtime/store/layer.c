@@ -8,7 +8,7 @@
  * private temporary directory, so no entry can land outside it, whatever
  * the archive says; the tree is renamed into place only when both digests
  * match.  OCI whiteouts become overlayfs ones on the way. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <archive.h>
 #include <archive_entry.h>

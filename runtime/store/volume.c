@@ -10,7 +10,7 @@
  * devices over one ext4 image would corrupt it).  The mount is made
  * again on demand (after a reboot, or from a mount namespace that does
  * not see it) by rt_volume_get. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -3,7 +3,7 @@
  * {"auth": base64("user:password")}, so that a user logged in with
  * docker is logged in here too.  Other keys of the file are kept as they
  * are.  Credential helpers (credsStore) are not used. */
-#include "runtime/registry.h"
+#include "runtime/registry/registry_impl.h"
 
 #include <openssl/evp.h>
 #include <pwd.h>

@@ -11,7 +11,7 @@
  * (4) at once in the process; a lock per blob makes a second puller of
  * the same layer (another image of the stack, another process) wait and
  * then find it stored.  The image is recorded last. */
-#include "runtime/registry.h"
+#include "runtime/registry/registry_impl.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>

@@ -11,7 +11,7 @@
  * uploaded in parallel (the same bound as pulls).  The config goes last
  * but one, the manifest last: a Docker v2 schema 2 manifest, or an OCI
  * one when a layer is zstd, as docker and podman write them. */
-#include "runtime/registry.h"
+#include "runtime/registry/registry_impl.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -3,7 +3,7 @@
  * directories only, with the layer extraction's path checks) into a
  * scratch directory of the store.  Every blob whose digest is named is
  * verified while it is read. */
-#include "runtime/store.h"
+#include "runtime/store/store_impl.h"
 
 #include <ctype.h>
 #include <libgen.h>
