@@ -233,4 +233,40 @@ void validate_project(struct project *p, struct orch_diag *d,
  * load (compose_check.c). */
 void compose_check_values(struct project *p, struct orch_diag *d);
 
+/* ---- the service keys (compose_svc.c, svc_wiring.c, svc_runtime.c) ---- */
+
+/* Arrays built one element at a time keep a power-of-two capacity. */
+void *arena_grow(struct arena *a, void *arr, size_t n, size_t elem);
+#define PUSH(a, arr, n)                                                        \
+	((arr) = arena_grow((a), (arr), (n), sizeof(*(arr))), &(arr)[(n)++])
+
+/* Items of a sequence, with the path following along. */
+#define EACH_ITEM(c, n, i, l)                                                  \
+	for (size_t i = 0, l = 0; i < (n)->n; i++)                             \
+		if ((l = cpath_push((c), "[%zu]", i)), true)
+
+/* Whether n is a sequence; says so when it is not. */
+bool want_seq(struct cctx *c, const struct ynode *n);
+/* s, or its first 56 bytes and "..." when long, for messages. */
+const char *shown_value(const char *s);
+
+/* The handlers of service keys, one per key, that compose_svc.c's key
+ * table calls with the key's value: how a service runs (svc_runtime.c) */
+void svc_healthcheck(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_restart(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_build(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_logging(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_configs(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_secrets(struct cctx *c, struct service *s, const struct ynode *n);
+/* and how it is wired to the rest (svc_wiring.c). */
+void svc_ports(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_expose(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_volumes(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_networks(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_depends_on(struct cctx *c, struct service *s, const struct ynode *n);
+/* A named volume's name as docker allows it in a service's volumes. */
+bool volume_name_ok(const char *s);
+
 #endif
