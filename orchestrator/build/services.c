@@ -5,7 +5,7 @@
 #include "runtime/runtime.h"
 
 void build_result_print(FILE *log, const struct build_result *res,
-			 const char *tag)
+			const char *tag)
 {
 	fprintf(log,
 		"Built %.12s%s%s: %u steps, %u cached, %u containers run\n",
@@ -27,8 +27,7 @@ static bool selected(char *const *services, const char *name)
 }
 
 static int build_one(const struct project *p, const struct service *s,
-		     bool no_cache, char *const *extra_args,
-		     struct orch_err *e)
+		     bool no_cache, char *const *extra_args, struct orch_err *e)
 {
 	const struct m_build *bd = &s->build;
 	if (strstr(bd->context, "://") || startswith(bd->context, "git@"))
@@ -65,8 +64,9 @@ static int build_one(const struct project *p, const struct service *s,
 					     "reads only those)"
 					   : "is not defined in the top-level "
 					     "secrets");
-		_cleanup_free_ char *kv = xasprintf(
-		    "%s=%s", ref->target ? ref->target : ref->source, obj->file);
+		_cleanup_free_ char *kv =
+		    xasprintf("%s=%s", ref->target ? ref->target : ref->source,
+			      obj->file);
 		strv_push(&secrets, kv);
 	}
 	_cleanup_free_ char *ref = service_image_ref(p, s);
@@ -170,4 +170,3 @@ int build_missing_images(struct project *p, char *const *services,
 	}
 	return 0;
 }
-

@@ -37,8 +37,7 @@ static struct edge *edges_of(const struct project *m, size_t *count)
 	return v;
 }
 
-static void print_table(const struct project *m, const struct edge *v,
-			size_t n)
+static void print_table(const struct project *m, const struct edge *v, size_t n)
 {
 	printf("%-20s %-20s %-20s %s\n", "FROM", "TO", "NETWORK", "WHY");
 	for (size_t i = 0; i < n; i++)
@@ -59,8 +58,8 @@ static void print_table(const struct project *m, const struct edge *v,
 
 /* A node's id: its network's and its service's indexes (names may hold
  * characters a graph language reads otherwise). */
-static void node_id(const struct project *m, const char *net,
-		    const char *svc, char out[48])
+static void node_id(const struct project *m, const char *net, const char *svc,
+		    char out[48])
 {
 	size_t k = 0, i = 0;
 	while (k < m->n_networks && !streq(m->networks[k].key, net))
@@ -70,8 +69,8 @@ static void node_id(const struct project *m, const char *net,
 	snprintf(out, 48, "n%zu_s%zu", k, i);
 }
 
-static void print_graph(const struct project *m, const struct edge *v,
-			size_t n, bool dot)
+static void print_graph(const struct project *m, const struct edge *v, size_t n,
+			bool dot)
 {
 	printf(dot ? "digraph \"%s\" {\n\trankdir=LR;\n" : "flowchart LR\n",
 	       m->name);
@@ -80,8 +79,9 @@ static void print_graph(const struct project *m, const struct edge *v,
 		const struct network *net = &m->networks[k];
 		const char *icc = network_icc(net) ? " (enable_icc)" : "";
 		if (dot)
-			printf("\tsubgraph cluster_%zu {\n\t\tlabel=\"%s%s\";\n",
-			       k, net->key, icc);
+			printf(
+			    "\tsubgraph cluster_%zu {\n\t\tlabel=\"%s%s\";\n",
+			    k, net->key, icc);
 		else
 			printf("\tsubgraph net%zu [\"%s%s\"]\n", k, net->key,
 			       icc);
@@ -124,9 +124,9 @@ int cmd_links(int argc, char **argv)
 			return 2;
 		if (g)
 			continue;
-		if (c == O_FORMAT && (streq(optarg, "table") ||
-				      streq(optarg, "dot") ||
-				      streq(optarg, "mermaid")))
+		if (c == O_FORMAT &&
+		    (streq(optarg, "table") || streq(optarg, "dot") ||
+		     streq(optarg, "mermaid")))
 			format = optarg;
 		else if (c == 'h') {
 			printf("Usage: orch links %s\n", links_usage);

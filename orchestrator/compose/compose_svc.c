@@ -109,7 +109,8 @@ static void svc_image(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	s->image = c_str(c, n);
 	if (s->image && (!*s->image || strpbrk(s->image, " \t\n"))) {
-		cerr(c, n, "invalid image reference \"%s\"", shown_value(s->image));
+		cerr(c, n, "invalid image reference \"%s\"",
+		     shown_value(s->image));
 		s->image = NULL;
 	}
 }
@@ -121,8 +122,8 @@ static void svc_scale(struct cctx *c, struct service *s, const struct ynode *n)
 
 /* post_start, pre_stop, pre_start: lists of {command, user,
  * privileged, working_dir, environment}. */
-static void hooks_of(struct cctx *c, const struct ynode *n,
-		     struct m_hook **out, size_t *count)
+static void hooks_of(struct cctx *c, const struct ynode *n, struct m_hook **out,
+		     size_t *count)
 {
 	static const char *const keys[] = {"command", "user", "privileged",
 					   "working_dir", "environment"};
@@ -168,13 +169,12 @@ static void hooks_of(struct cctx *c, const struct ynode *n,
 	}
 }
 
-static const char *const watch_actions[] = {"sync", "rebuild",
-					     "sync+restart"};
+static const char *const watch_actions[] = {"sync", "rebuild", "sync+restart"};
 
 static void watch_rule(struct cctx *c, const struct ynode *it,
 		       struct m_watch *w, bool *ok)
 {
-	static const char *const keys[] = {"path", "action", "target",
+	static const char *const keys[] = {"path",   "action",	"target",
 					   "ignore", "include", "initial_sync",
 					   "exec"};
 	*ok = false;
@@ -188,7 +188,8 @@ static void watch_rule(struct cctx *c, const struct ynode *it,
 	const struct ynode *v = ymap_get(it, "action");
 	const char *a = v ? c_str(c, v) : NULL;
 	size_t k = 0;
-	while (a && k < ARRAY_SIZE(watch_actions) && !streq(a, watch_actions[k]))
+	while (a && k < ARRAY_SIZE(watch_actions) &&
+	       !streq(a, watch_actions[k]))
 		k++;
 	if (!v) {
 		cerr(c, it, "a watch rule needs an action");

@@ -2,6 +2,7 @@
  * (replicas, resources, restart_policy), build, logging, ulimits, configs
  * and secrets. */
 #include "orchestrator/compose/compose_impl.h"
+
 #include <ctype.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -9,8 +10,7 @@
 /* ---- healthcheck, restart, deploy
  * -------------------------------------------- */
 
-void svc_healthcheck(struct cctx *c, struct service *s,
-			    const struct ynode *n)
+void svc_healthcheck(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
 	    "test",	    "interval",	      "timeout", "retries",
@@ -73,8 +73,7 @@ void svc_healthcheck(struct cctx *c, struct service *s,
 	}
 }
 
-void svc_restart(struct cctx *c, struct service *s,
-			const struct ynode *n)
+void svc_restart(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	const char *v = c_str(c, n);
 	struct m_restart_policy *r = &s->restart;
@@ -153,9 +152,8 @@ void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 	if (!c_map(c, n))
 		return;
 	c_known_keys(c, n, keys, ARRAY_SIZE(keys));
-	static const char *const ignored[] = {"placement", "update_config",
-					      "rollback_config",
-					      "endpoint_mode"};
+	static const char *const ignored[] = {
+	    "placement", "update_config", "rollback_config", "endpoint_mode"};
 	c_ignored_keys(c, n, ignored, ARRAY_SIZE(ignored));
 	const struct ynode *v;
 	size_t l;
@@ -249,8 +247,8 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
-	    "ssh",	 "cache_to",  "additional_contexts", "ulimits",
-	    "platforms", "privileged", "extra_hosts",	     "isolation",
+	    "ssh",	 "cache_to",   "additional_contexts", "ulimits",
+	    "platforms", "privileged", "extra_hosts",	      "isolation",
 	    "no_cache",	 "pull",       "entitlements",
 	};
 	struct m_build *b = &s->build;
@@ -306,8 +304,7 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 		b->context = path_resolve(c->a, c->workdir, c->home, ctx);
 }
 
-void svc_logging(struct cctx *c, struct service *s,
-			const struct ynode *n)
+void svc_logging(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {"driver", "options"};
 	if (!c_map(c, n))
@@ -326,8 +323,7 @@ static const char *const ulimit_names[] = {
     "rss",     "rtprio",   "rttime", "sigpending", "stack",
 };
 
-void svc_ulimits(struct cctx *c, struct service *s,
-			const struct ynode *n)
+void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	if (!c_map(c, n))
 		return;
@@ -424,14 +420,12 @@ static void file_refs(struct cctx *c, const struct ynode *n,
 	}
 }
 
-void svc_configs(struct cctx *c, struct service *s,
-			const struct ynode *n)
+void svc_configs(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	file_refs(c, n, &s->configs, &s->n_configs);
 }
 
-void svc_secrets(struct cctx *c, struct service *s,
-			const struct ynode *n)
+void svc_secrets(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	file_refs(c, n, &s->secrets, &s->n_secrets);
 }

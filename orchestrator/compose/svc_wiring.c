@@ -1,6 +1,7 @@
 /* Service keys that wire a service to the rest: ports and expose,
  * volumes (short and long syntax), networks and depends_on. */
 #include "orchestrator/compose/compose_impl.h"
+
 #include <ctype.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -44,7 +45,8 @@ bool port_parse_long(struct cctx *c, const struct ynode *n, struct m_port *p)
 	if ((v = ymap_get(n, "host_ip"))) {
 		p->host_ip = c_str(c, v);
 		if (p->host_ip && !ip_valid(p->host_ip, NULL)) {
-			cerr(c, v, "invalid host_ip \"%s\"", shown_value(p->host_ip));
+			cerr(c, v, "invalid host_ip \"%s\"",
+			     shown_value(p->host_ip));
 			return false;
 		}
 	}
@@ -310,7 +312,8 @@ static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 			m->source =
 			    path_resolve(c->a, c->workdir, c->home, v->s);
 		else if (m->type == M_MOUNT_VOLUME && !volume_name_ok(v->s)) {
-			cerr(c, v, "invalid volume name \"%s\"", shown_value(v->s));
+			cerr(c, v, "invalid volume name \"%s\"",
+			     shown_value(v->s));
 			return false;
 		} else
 			m->source = v->s;
@@ -356,7 +359,8 @@ static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 				s += 2;
 			long mode = strtol(s, &end, base);
 			if (!*s || *end || mode < 0 || mode > 07777)
-				cerr(c, v, "invalid mode \"%s\"", shown_value(v->s));
+				cerr(c, v, "invalid mode \"%s\"",
+				     shown_value(v->s));
 			else
 				m->tmpfs_mode = mode;
 			cpath_pop(c, l);
@@ -366,8 +370,7 @@ static bool mount_long(struct cctx *c, const struct ynode *n, struct m_mount *m)
 	return true;
 }
 
-void svc_volumes(struct cctx *c, struct service *s,
-			const struct ynode *n)
+void svc_volumes(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	if (!want_seq(c, n))
 		return;
@@ -393,8 +396,7 @@ void svc_volumes(struct cctx *c, struct service *s,
 /* ---- networks, dependencies
  * ------------------------------------------------------ */
 
-void svc_networks(struct cctx *c, struct service *s,
-			 const struct ynode *n)
+void svc_networks(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {
 	    "aliases",	      "ipv4_address", "ipv6_address",
@@ -463,8 +465,7 @@ void svc_networks(struct cctx *c, struct service *s,
 	}
 }
 
-void svc_depends_on(struct cctx *c, struct service *s,
-			   const struct ynode *n)
+void svc_depends_on(struct cctx *c, struct service *s, const struct ynode *n)
 {
 	static const char *const keys[] = {"condition", "restart", "required"};
 	static const char *const conds[] = {"service_started",

@@ -23,7 +23,8 @@ int restart_policy_parse(const char *s, struct restart_policy *rp,
 			if (errno || *end || end == n + 1 || v < 0 ||
 			    v > 1000000)
 				return err_set(e, EINVAL,
-					       "invalid restart policy \"%s\"", s);
+					       "invalid restart policy \"%s\"",
+					       s);
 			rp->max_retries = (int)v;
 		} else if (*n)
 			return err_set(e, EINVAL,
@@ -80,7 +81,7 @@ int64_t hc_delay(const struct hc_policy *p, enum health h, int64_t ran_ms)
 {
 	bool in_start = ran_ms < p->start_period && h == H_STARTING;
 	return in_start && p->start_interval > 0 ? p->start_interval
-						  : p->interval;
+						 : p->interval;
 }
 
 enum health hc_judge(const struct hc_policy *p, enum health h, int *fails,

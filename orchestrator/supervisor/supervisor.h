@@ -36,8 +36,8 @@ int restart_policy_parse(const char *s, struct restart_policy *rp,
 bool restart_wanted(const struct restart_policy *rp, int exit_code,
 		    int restarts, bool user_stopped);
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 30000
+#define BACKOFF_MIN_MS	 100
+#define BACKOFF_MAX_MS	 30000
 #define BACKOFF_RESET_MS 10000
 /* The delay before the next restart: 100 ms doubling to 30 s; a container
  * that ran for 10 s or more starts again from 100 ms.  *cur is the delay
