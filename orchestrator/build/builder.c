@@ -6,6 +6,7 @@
  * through every instruction and the content it reads. */
 #include "netd/netd.h"
 #include "orchestrator/build/build.h"
+#include "orchestrator/build/builder_impl.h"
 #include "runtime/runtime.h"
 #include "runtime/store/store.h"
 
@@ -19,35 +20,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
-
-#define DEFAULT_PATH                                                           \
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-struct stage_state {
-	bool needed, done;
-	char **layers; /* diff_ids, bottom first */
-	struct rt_image_config cfg;
-	char key[65];
-	char **args; /* ARG values declared in the stage, "K=V" */
-	bool cmd_set;
-};
-
-struct builder {
-	const struct build_opts *o;
-	struct dockerfile *df;
-	struct build_ctx *ctx;
-	char **meta; /* global ARG values, "K=V" */
-	struct stage_state *st;
-	char *tmp;   /* private scratch directory of this build */
-	char *empty; /* an empty directory: the root of scratch */
-	FILE *log;
-	unsigned step, n_steps;
-	struct build_result *res;
-	/* The build network, set up at the first RUN that wants it. */
-	struct netd_conn *netd;
-	char *resolv; /* resolv.conf naming the network's DNS */
-	bool net_tried;
-};
 
 /* ---- interruption -----------------------------------------------------------
  */
@@ -75,7 +47,7 @@ static int check_interrupted(struct orch_err *e)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static const char *kv_get(char *const *v, const char *key)
+const char *build_kv_get(char *const *v, const char *key)
 {
 	size_t n = strlen(key);
 	const char *found = NULL;
@@ -86,7 +58,7 @@ static const char *kv_get(char *const *v, const char *key)
 }
 
 /* Sets key=value in a "K=V" list, replacing an earlier value in place. */
-static void kv_set(char ***v, const char *key, const char *value)
+void build_kv_set(char ***v, const char *key, const char *value)
 {
 	size_t n = strlen(key);
 	char *kv = xasprintf("%s=%s", key, value);
@@ -100,7 +72,7 @@ static void kv_set(char ***v, const char *key, const char *value)
 	free(kv);
 }
 
-static void strv_add_unique(char ***v, const char *s)
+void strv_add_unique(char ***v, const char *s)
 {
 	if (!strv_contains(*v, s))
 		strv_push(v, s);
@@ -150,9 +122,8 @@ static char **stage_env(const struct stage_state *s)
 	return v;
 }
 
-static int expand(struct builder *b, const struct df_instr *in,
-		  char *const *env, const char *word, char **out,
-		  struct orch_err *e)
+int build_expand(struct builder *b, const struct df_instr *in, char *const *env,
+		 const char *word, char **out, struct orch_err *e)
 {
 	int r = df_expand(word, b->df->escape, env, out, e);
 	if (r < 0)
@@ -160,8 +131,7 @@ static int expand(struct builder *b, const struct df_instr *in,
 	return 0;
 }
 
-static int instr_err(struct builder *b, const struct df_instr *in,
-		     struct orch_err *e)
+int instr_err(struct builder *b, const struct df_instr *in, struct orch_err *e)
 {
 	return err_wrap(e, "%s:%d: %s", b->df->path, in->line, in->text);
 }
@@ -181,7 +151,7 @@ static bool layer_present(const char *diff_id)
 
 /* Lower directories for an overlay over layers; scratch gets the empty
  * directory, since overlayfs needs at least one lower. */
-static char **lowers_of(struct builder *b, char *const *layers)
+char **build_lowers(struct builder *b, char *const *layers)
 {
 	char **v = layer_dirs(layers);
 	if (!v[0])
@@ -246,31 +216,8 @@ static void step_log(struct builder *b, const struct df_instr *in)
 /* ---- file-changing steps ---------------------------------------------------
  */
 
-/* What a step does in its fresh upper directory. */
-struct step_job {
-	enum { JOB_RUN, JOB_FS } kind;
-	/* JOB_RUN */
-	char **argv, **env;
-	const char *workdir;
-	uid_t uid;
-	gid_t gid;
-	bool network;
-	struct rt_mount *mounts; /* RUN --mount */
-	size_t n_mounts;
-	/* Paths (relative, deepest first) that the mounts' targets add to
-	 * the image only as mount points: removed from the layer after. */
-	char **mount_points;
-	/* JOB_FS: mkdir, then copy (if copy.dest) */
-	const char *mkdir;
-	struct build_copy copy;
-	char **from_layers; /* COPY --from: the source's layers */
-	bool from_other;    /* sources come from from_layers, not context */
-	char **raw_srcs;    /* unresolved, for --from (resolved in there) */
-};
-
-static int mount_overlay(const char *target, char *const *lowers,
-			 const char *upper, const char *work,
-			 struct orch_err *e)
+int build_mount_overlay(const char *target, char *const *lowers,
+			const char *upper, const char *work, struct orch_err *e)
 {
 	struct strbuf o;
 	sb_init(&o);
@@ -298,20 +245,20 @@ static int fs_child(struct builder *b, struct stage_state *s,
 	_cleanup_free_ char *root = path_join(dir, "root");
 	_cleanup_free_ char *upper = path_join(dir, "upper");
 	_cleanup_free_ char *work = path_join(dir, "work");
-	_cleanup_strv_ char **lowers = lowers_of(b, s->layers);
-	int r = mount_overlay(root, lowers, upper, work, e);
+	_cleanup_strv_ char **lowers = build_lowers(b, s->layers);
+	int r = build_mount_overlay(root, lowers, upper, work, e);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int src = -1;
 	if (job->from_other) {
 		_cleanup_free_ char *sdir = path_join(dir, "src");
-		_cleanup_strv_ char **sl = lowers_of(b, job->from_layers);
+		_cleanup_strv_ char **sl = build_lowers(b, job->from_layers);
 		if (strv_len(sl) == 1)
 			r = mount(sl[0], sdir, NULL, MS_BIND | MS_REC, NULL) < 0
 				? err_sys(e, errno, "mounting the source")
 				: 0;
 		else
-			r = mount_overlay(sdir, sl, NULL, NULL, e);
+			r = build_mount_overlay(sdir, sl, NULL, NULL, e);
 		if (r < 0)
 			return r;
 		src = open(sdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -461,7 +408,7 @@ static int run_container(struct builder *b, struct stage_state *s,
 	char rid[65];
 	random_id(rid);
 	_cleanup_free_ char *id = xasprintf("build-%.12s", rid);
-	_cleanup_strv_ char **lowers = lowers_of(b, s->layers);
+	_cleanup_strv_ char **lowers = build_lowers(b, s->layers);
 	struct rt_spec spec;
 	rt_spec_init(&spec);
 	spec.id = id;
@@ -486,11 +433,11 @@ static int run_container(struct builder *b, struct stage_state *s,
 	spec.mounts = mounts;
 	spec.n_mounts = job->n_mounts;
 	if (net)
-		mounts[spec.n_mounts++] = (struct rt_mount){
-		    .type = RT_MOUNT_BIND,
-		    .source = b->resolv,
-		    .target = "/etc/resolv.conf",
-		    .readonly = true};
+		mounts[spec.n_mounts++] =
+		    (struct rt_mount){.type = RT_MOUNT_BIND,
+				      .source = b->resolv,
+				      .target = "/etc/resolv.conf",
+				      .readonly = true};
 	fprintf(b->log, "--> Running in %s\n", id);
 	fflush(b->log);
 	b->res->containers++;
@@ -523,8 +470,7 @@ static int run_container(struct builder *b, struct stage_state *s,
 		r = wr < 0 ? wr : check_interrupted(e);
 	rt_container_free(c);
 	struct orch_err de = {0};
-	if (net &&
-	    netd_endpoint_detach(b->netd, netname, id, NULL, &de) < 0 &&
+	if (net && netd_endpoint_detach(b->netd, netname, id, NULL, &de) < 0 &&
 	    r == 0) {
 		*e = de;
 		r = -de.code;
@@ -543,9 +489,8 @@ static int run_container(struct builder *b, struct stage_state *s,
 }
 
 /* Runs a file-changing step, or takes its layer from the cache. */
-static int file_step(struct builder *b, struct stage_state *s,
-		     char *const *parts, struct step_job *job,
-		     struct orch_err *e)
+int file_step(struct builder *b, struct stage_state *s, char *const *parts,
+	      struct step_job *job, struct orch_err *e)
 {
 	char key[65];
 	build_cache_key(s->key, parts, key);
@@ -584,10 +529,9 @@ static int file_step(struct builder *b, struct stage_state *s,
 }
 
 /* The (last) entry of name in a passwd-format file of the image. */
-static char *image_file(struct builder *b, struct stage_state *s,
-			const char *rel)
+char *stage_file(struct builder *b, struct stage_state *s, const char *rel)
 {
-	_cleanup_strv_ char **dirs = lowers_of(b, s->layers);
+	_cleanup_strv_ char **dirs = build_lowers(b, s->layers);
 	for (size_t i = 0; dirs[i]; i++) {
 		_cleanup_free_ char *p = path_join(dirs[i], rel);
 		struct stat st;
@@ -605,829 +549,6 @@ static char *image_file(struct builder *b, struct stage_state *s,
 	return NULL;
 }
 
-/* ---- RUN --mount -------------------------------------------------------- */
-
-/* Whether rel exists in one of the stage's layers. */
-static bool in_layers(char *const *lowers, const char *rel)
-{
-	for (size_t i = 0; lowers && lowers[i]; i++) {
-		_cleanup_free_ char *p = path_join(lowers[i], rel);
-		struct stat st;
-		if (lstat(p, &st) == 0)
-			return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);
-	}
-	return false;
-}
-
-/* The target and its parents the image lacks, deepest first. */
-static void mount_points_add(char ***out, char *const *lowers,
-			     const char *target)
-{
-	_cleanup_strv_ char **parts = path_components(target, NULL);
-	for (size_t n = strv_len(parts); n > 0; n--) {
-		char *saved = parts[n];
-		parts[n] = NULL;
-		_cleanup_free_ char *rel = strv_join(parts, "/");
-		parts[n] = saved;
-		if (in_layers(lowers, rel))
-			break;
-		if (!strv_contains(*out, rel))
-			strv_push(out, rel);
-	}
-}
-
-/* What a RUN's mounts hold while it runs: the mounts, the cache locks,
- * the overlays mounted for bind sources. */
-struct run_mounts {
-	struct rt_mount *v;
-	size_t n;
-	int *locks;
-	size_t n_locks;
-	char **overlays; /* mount points to detach */
-};
-
-static void run_mounts_release(struct run_mounts *rm)
-{
-	for (size_t i = 0; i < rm->n; i++) {
-		free(rm->v[i].source);
-		free(rm->v[i].target);
-	}
-	free(rm->v);
-	for (size_t i = 0; i < rm->n_locks; i++)
-		close(rm->locks[i]);
-	free(rm->locks);
-	/* Pairs: the mount point, then its scratch directory (removed only
-	 * once the mount is gone). */
-	for (size_t i = 0; rm->overlays && rm->overlays[i] &&
-			   rm->overlays[i + 1];
-	     i += 2)
-		if ((umount2(rm->overlays[i], MNT_DETACH) == 0 ||
-		     errno == EINVAL) &&
-		    rmdir(rm->overlays[i]) == 0)
-			rm_rf(rm->overlays[i + 1], NULL);
-	strv_free(rm->overlays);
-	memset(rm, 0, sizeof(*rm));
-}
-
-static struct rt_mount *mount_add(struct run_mounts *rm, enum rt_mount_type t,
-				  const char *source, const char *target,
-				  bool readonly)
-{
-	rm->v = xrealloc(rm->v, (rm->n + 1) * sizeof(*rm->v));
-	struct rt_mount *m = &rm->v[rm->n++];
-	*m = (struct rt_mount){.type = t,
-			       .source = source ? xstrdup(source) : NULL,
-			       .target = xstrdup(target),
-			       .readonly = readonly};
-	return m;
-}
-
-/* A cache mount: $ORCH_ROOT/build-cache/<sha256 of its id>/data, kept
- * across builds; locked: one RUN at a time; private: a fresh directory
- * when another RUN holds it. */
-static int mount_cache(struct builder *b, const struct df_mount *m,
-		       struct run_mounts *rm, struct orch_err *e)
-{
-	char hex[65];
-	sha256_hex(m->id, strlen(m->id), hex);
-	_cleanup_free_ char *top =
-	    xasprintf("%s/build-cache/%.32s", orch_root(), hex);
-	_cleanup_free_ char *data = path_join(top, "data");
-	bool fresh = access(data, F_OK) != 0;
-	int r = mkdir_p(data, 0755, e);
-	if (r < 0)
-		return r;
-	if (fresh && (chmod(data, m->mode >= 0 ? (mode_t)m->mode : 0755) < 0 ||
-		      chown(data, m->uid >= 0 ? (uid_t)m->uid : 0,
-			    m->gid >= 0 ? (gid_t)m->gid : 0) < 0))
-		return err_sys(e, errno, "preparing the cache %s", data);
-	_cleanup_free_ char *source = xstrdup(data);
-	if (m->sharing != DF_SHARED) {
-		_cleanup_free_ char *lp = path_join(top, "lock");
-		int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return err_sys(e, errno, "opening %s", lp);
-		int op = LOCK_EX | (m->sharing == DF_PRIVATE ? LOCK_NB : 0);
-		if (RETRY_EINTR(flock(fd, op)) < 0) {
-			int err = errno;
-			close(fd);
-			if (err != EWOULDBLOCK)
-				return err_sys(e, err, "locking %s", lp);
-			/* private, and in use: a directory of this RUN's */
-			free(source);
-			source = xasprintf("%s/cache-%zu", b->tmp, rm->n);
-			if (mkdir(source, m->mode >= 0 ? (mode_t)m->mode
-						      : 0755) < 0)
-				return err_sys(e, errno, "creating %s", source);
-			fd = -1;
-		}
-		if (fd >= 0) {
-			rm->locks = xrealloc(rm->locks, (rm->n_locks + 1) *
-							    sizeof(int));
-			rm->locks[rm->n_locks++] = fd;
-		}
-	}
-	mount_add(rm, RT_MOUNT_BIND, source, m->target, false);
-	return 0;
-}
-
-/* The directories a bind mount's from= names: a stage's layers (built
- * before this one) or an image's. */
-static int from_lowers(struct builder *b, const struct df_mount *m,
-		       char ***lowers, char **key, struct orch_err *e)
-{
-	int idx = df_stage_index(b->df, m->from);
-	if (idx >= 0) {
-		if (!b->st[idx].done)
-			return err_set(e, EINVAL,
-				       "--mount from=%s: the stage is not "
-				       "built before this one",
-				       m->from);
-		*lowers = lowers_of(b, b->st[idx].layers);
-		*key = xstrdup(b->st[idx].key);
-		return 0;
-	}
-	struct rt_image *img;
-	int r = rt_image_lookup(m->from, &img, e);
-	if (r < 0)
-		return err_wrap(e, "--mount from=%s", m->from);
-	*lowers = rt_image_lowers(img);
-	*key = xstrdup(img->id);
-	rt_image_free(img);
-	return 0;
-}
-
-/* A bind mount: a path of the context (its content in the step's key)
- * or of a stage or an image, read-only; rw gives the RUN a scratch layer
- * over it whose writes are thrown away, as BuildKit does. */
-static int mount_bind(struct builder *b, const struct df_mount *m,
-		      struct run_mounts *rm, char ***parts, struct orch_err *e)
-{
-	const char *src = m->source && *m->source ? m->source : ".";
-	_cleanup_strv_ char **lowers = NULL;
-	_cleanup_free_ char *key = NULL;
-	_cleanup_strv_ char **rels = NULL;
-	int r;
-	if (m->from) {
-		r = from_lowers(b, m, &lowers, &key, e);
-		if (r < 0)
-			return r;
-	} else {
-		r = build_ctx_resolve(b->ctx, src, &rels, e);
-		if (r < 0)
-			return r;
-		char digest[65];
-		r = build_ctx_digest(b->ctx, rels, digest, e);
-		if (r < 0)
-			return r;
-		key = xstrdup(digest);
-		strv_push(&lowers, b->o->context);
-	}
-	strv_push(parts, m->from ? "bind-from" : "bind-context");
-	strv_push(parts, key);
-	strv_push(parts, src);
-	strv_push(parts, m->target);
-	strv_push(parts, m->rw ? "rw" : "ro");
-	/* The source's tree, as one directory: an overlay of its layers
-	 * (with a scratch upper when rw). */
-	_cleanup_free_ char *top = xasprintf("%s/bind-%zu", b->tmp, rm->n);
-	_cleanup_free_ char *mnt = path_join(top, "mnt");
-	_cleanup_free_ char *up = path_join(top, "upper");
-	_cleanup_free_ char *wk = path_join(top, "work");
-	if ((r = mkdir_p(mnt, 0755, e)) < 0 || (r = mkdir_p(up, 0755, e)) < 0 ||
-	    (r = mkdir_p(wk, 0755, e)) < 0)
-		return r;
-	/* Always an overlay, never a bind of the context: a file system of
-	 * its own, which no removal of the scratch directory goes into. A
-	 * read-only overlay needs two lower layers: the empty one. */
-	if (strv_len(lowers) == 1 && !m->rw)
-		strv_push(&lowers, b->empty);
-	r = mount_overlay(mnt, lowers, m->rw ? up : NULL, m->rw ? wk : NULL,
-			  e);
-	if (r < 0)
-		return r;
-	strv_push(&rm->overlays, mnt);
-	strv_push(&rm->overlays, top);
-	_cleanup_free_ char *rel = NULL;
-	if (rels) {
-		rel = xstrdup(rels[0] ? rels[0] : "");
-	} else {
-		_cleanup_close_ int fd =
-		    open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		char **one = NULL;
-		r = fd < 0 ? err_sys(e, errno, "opening %s", mnt)
-			   : build_resolve(fd, false, NULL, src, &one, e);
-		if (r < 0)
-			return r;
-		rel = xstrdup(one[0] ? one[0] : "");
-		strv_free(one);
-	}
-	_cleanup_free_ char *path =
-	    *rel && !streq(rel, ".") ? path_join(mnt, rel) : xstrdup(mnt);
-	mount_add(rm, RT_MOUNT_BIND, path, m->target, !m->rw);
-	return 0;
-}
-
-static int mount_secret(struct builder *b, const struct df_mount *m,
-			struct run_mounts *rm, struct orch_err *e)
-{
-	const char *path = NULL;
-	size_t n = strlen(m->id);
-	for (size_t i = 0; b->o->secrets && b->o->secrets[i] && !path; i++)
-		if (strncmp(b->o->secrets[i], m->id, n) == 0 &&
-		    b->o->secrets[i][n] == '=')
-			path = b->o->secrets[i] + n + 1;
-	if (!path && m->required)
-		return err_set(e, ENOENT,
-			       "--mount: secret \"%s\" is not given (compose's "
-			       "build.secrets, or --secret id=%s,src=FILE)",
-			       m->id, m->id);
-	if (!path)
-		return 0;
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return err_set(e, ENOENT, "--mount: secret \"%s\": %s is not "
-					  "a regular file",
-			       m->id, path);
-	mount_add(rm, RT_MOUNT_BIND, path, m->target, true);
-	return 0;
-}
-
-/* Every --mount of a RUN, set up on the host; what they are (and a bind
- * source's content) goes into the step's cache key. */
-static int run_mounts_prepare(struct builder *b, const struct df_instr *in,
-			      char *const *env, struct run_mounts *rm,
-			      char ***parts, struct orch_err *e)
-{
-	for (size_t i = 0; i < in->n_flags; i++) {
-		if (!streq(in->flags[i].name, "mount"))
-			continue;
-		_cleanup_free_ char *v = NULL;
-		int r = expand(b, in, env,
-			       in->flags[i].value ? in->flags[i].value : "",
-			       &v, e);
-		if (r < 0)
-			return r;
-		struct df_mount m;
-		if ((r = df_mount_parse(v, &m, e)) < 0)
-			return r;
-		switch (m.type) {
-		case DF_MOUNT_CACHE:
-			strv_push(parts, "cache");
-			strv_push(parts, m.target);
-			r = m.from ? err_set(e, ENOTSUP,
-					     "--mount: a cache seeded from= is "
-					     "not supported")
-				   : mount_cache(b, &m, rm, e);
-			break;
-		case DF_MOUNT_TMPFS:
-			strv_push(parts, "tmpfs");
-			strv_push(parts, m.target);
-			mount_add(rm, RT_MOUNT_TMPFS, NULL, m.target, false)
-			    ->size = m.size;
-			break;
-		case DF_MOUNT_BIND:
-			r = mount_bind(b, &m, rm, parts, e);
-			break;
-		case DF_MOUNT_SECRET:
-			r = mount_secret(b, &m, rm, e);
-			break;
-		case DF_MOUNT_SSH:
-			r = err_set(e, ENOTSUP,
-				    "--mount=type=ssh is not supported (no SSH "
-				    "agent is forwarded to builds)");
-			break;
-		}
-		df_mount_clear(&m);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int do_run(struct builder *b, struct stage_state *s,
-		  const struct df_instr *in, struct orch_err *e)
-{
-	const char *net = df_flag(in, "network");
-	if (net && !streq(net, "none") && !streq(net, "default"))
-		return err_set(e, ENOTSUP,
-			       "%s:%d: RUN --network=%s is not "
-			       "supported",
-			       b->df->path, in->line, net);
-	struct step_job job = {
-	    .kind = JOB_RUN,
-	    .network = !(net && streq(net, "none")) &&
-		       !(b->o->network && streq(b->o->network, "none")),
-	};
-	_cleanup_strv_ char **argv = NULL;
-	if (in->json) {
-		argv = strv_copy(in->args);
-	} else {
-		argv = s->cfg.shell ? strv_copy(s->cfg.shell) : NULL;
-		if (!argv) {
-			strv_push(&argv, "/bin/sh");
-			strv_push(&argv, "-c");
-		}
-		strv_push(&argv, in->args[0]);
-	}
-	_cleanup_strv_ char **env = strv_copy(s->cfg.env);
-	for (size_t i = 0; s->args && s->args[i]; i++) {
-		_cleanup_free_ char *k =
-		    xstrndup(s->args[i], strcspn(s->args[i], "="));
-		if (!kv_get(env, k))
-			strv_push(&env, s->args[i]);
-	}
-	const char *user = s->cfg.user && *s->cfg.user ? s->cfg.user : "0";
-	_cleanup_free_ char *pw = image_file(b, s, "etc/passwd");
-	_cleanup_free_ char *gr = image_file(b, s, "etc/group");
-	int r = build_lookup_user(user, pw, gr, &job.uid, &job.gid, e);
-	if (r < 0)
-		return instr_err(b, in, e);
-	job.argv = argv;
-	job.env = env;
-	job.workdir = s->cfg.workdir && *s->cfg.workdir ? s->cfg.workdir : "/";
-	_cleanup_strv_ char **parts = NULL;
-	strv_push(&parts, "RUN");
-	strv_push(&parts, in->json ? "exec" : "shell");
-	for (size_t i = 0; argv[i]; i++)
-		strv_push(&parts, argv[i]);
-	strv_push(&parts, "env");
-	for (size_t i = 0; env[i]; i++)
-		strv_push(&parts, env[i]);
-	strv_push(&parts, "user");
-	strv_push(&parts, user);
-	strv_push(&parts, "workdir");
-	strv_push(&parts, job.workdir);
-	struct run_mounts rm = {0};
-	r = run_mounts_prepare(b, in, env, &rm, &parts, e);
-	job.mounts = rm.v;
-	job.n_mounts = rm.n;
-	_cleanup_strv_ char **lowers = lowers_of(b, s->layers);
-	_cleanup_strv_ char **points = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; i < rm.n; i++)
-		mount_points_add(&points, lowers, rm.v[i].target);
-	job.mount_points = points;
-	if (r == 0)
-		r = file_step(b, s, parts, &job, e);
-	run_mounts_release(&rm);
-	if (r < 0)
-		return instr_err(b, in, e);
-	return 0;
-}
-
-/* An absolute, cleaned path: relative ones are under the workdir. */
-static char *image_path(const struct stage_state *s, const char *p)
-{
-	_cleanup_free_ char *full =
-	    p[0] == '/'
-		? xstrdup(p)
-		: xasprintf("%s/%s", s->cfg.workdir ? s->cfg.workdir : "", p);
-	_cleanup_strv_ char **parts = path_components(full, NULL);
-	_cleanup_free_ char *rel = strv_join(parts, "/");
-	return xasprintf("/%s", rel);
-}
-
-static int do_workdir(struct builder *b, struct stage_state *s,
-		      const struct df_instr *in, char *const *env,
-		      struct orch_err *e)
-{
-	_cleanup_free_ char *w = NULL;
-	int r = expand(b, in, env, in->args[0], &w, e);
-	if (r < 0)
-		return r;
-	char *path = image_path(s, w);
-	free(s->cfg.workdir);
-	s->cfg.workdir = path;
-	struct step_job job = {.kind = JOB_FS, .mkdir = path};
-	char *parts[] = {"WORKDIR", path, NULL};
-	r = file_step(b, s, parts, &job, e);
-	return r < 0 ? instr_err(b, in, e) : 0;
-}
-
-/* A heredoc's text with $NAME and ${NAME} replaced from env, as BuildKit
- * expands an unquoted heredoc of COPY (quotes are left alone). */
-static char *heredoc_expand(const char *body, char *const *env)
-{
-	struct strbuf sb;
-	sb_init(&sb);
-	sb_adds(&sb, "");
-	for (const char *c = body; *c; c++) {
-		if (*c == '\\' && c[1] == '$') {
-			sb_add(&sb, "$", 1);
-			c++;
-			continue;
-		}
-		if (*c != '$') {
-			sb_add(&sb, c, 1);
-			continue;
-		}
-		bool brace = c[1] == '{';
-		const char *n = c + 1 + brace;
-		size_t len = 0;
-		while (isalnum((unsigned char)n[len]) || n[len] == '_')
-			len++;
-		if (!len || (brace && n[len] != '}')) {
-			sb_add(&sb, c, 1);
-			continue;
-		}
-		_cleanup_free_ char *name = xstrndup(n, len);
-		const char *v = kv_get(env, name);
-		sb_adds(&sb, v ? v : "");
-		c = n + len + brace - 1;
-	}
-	return sb_steal(&sb);
-}
-
-/* COPY's heredoc sources: written as files named after them in a scratch
- * directory of the build, which becomes the copy's source. */
-static int copy_heredocs(struct builder *b, const struct df_instr *in,
-			 char *const *env, char ***parts, struct build_copy *op,
-			 char ***rels, int *dirfd, struct orch_err *e)
-{
-	char n[32];
-	snprintf(n, sizeof(n), "heredoc-%u", b->step);
-	_cleanup_free_ char *dir = path_join(b->tmp, n);
-	if (mkdir(dir, 0700) < 0)
-		return err_sys(e, errno, "creating %s", dir);
-	for (size_t i = 0; in->args[i + 1]; i++) {
-		const struct df_heredoc *h = df_heredoc_of(in, in->args[i]);
-		if (!h)
-			return err_set(e, EINVAL,
-				       "%s:%d: %s mixes heredocs with other "
-				       "sources",
-				       b->df->path, in->line,
-				       df_cmd_name(in->cmd));
-		_cleanup_free_ char *text =
-		    h->expand ? heredoc_expand(h->body, env) : xstrdup(h->body);
-		_cleanup_free_ char *path = path_join(dir, h->name);
-		int r = write_file_atomic(path, text, strlen(text), 0644, e);
-		if (r < 0)
-			return r;
-		strv_push(rels, h->name);
-		strv_push(parts, "heredoc");
-		strv_push(parts, text);
-	}
-	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (*dirfd < 0)
-		return err_sys(e, errno, "opening %s", dir);
-	op->src_root = *dirfd;
-	op->srcs = *rels;
-	return 0;
-}
-
-static int do_copy(struct builder *b, struct stage_state *s,
-		   const struct df_instr *in, char *const *env,
-		   struct orch_err *e)
-{
-	bool add = in->cmd == DF_ADD;
-	_cleanup_free_ char *from = NULL, *chown = NULL, *chmod_s = NULL;
-	int r = 0;
-	if (df_flag(in, "from"))
-		r = expand(b, in, env, df_flag(in, "from"), &from, e);
-	if (r == 0 && df_flag(in, "chown"))
-		r = expand(b, in, env, df_flag(in, "chown"), &chown, e);
-	if (r == 0 && df_flag(in, "chmod"))
-		r = expand(b, in, env, df_flag(in, "chmod"), &chmod_s, e);
-	if (r < 0)
-		return r;
-	_cleanup_strv_ char **words = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; in->args[i]; i++) {
-		char *w;
-		r = expand(b, in, env, in->args[i], &w, e);
-		if (r < 0)
-			return r;
-		strv_push(&words, w);
-		free(w);
-	}
-	size_t n = strv_len(words);
-	const char *dest_raw = words[n - 1];
-	struct step_job job = {.kind = JOB_FS};
-	struct build_copy *op = &job.copy;
-	_cleanup_free_ char *dest = image_path(s, dest_raw);
-	op->dest = dest;
-	op->dest_dir = dest_raw[strlen(dest_raw) - 1] == '/';
-	op->unpack = add;
-	op->chown = chown;
-	if (chmod_s) {
-		char *end;
-		unsigned long m = strtoul(chmod_s, &end, 8);
-		if (!*chmod_s || *end || m > 07777)
-			return err_set(e, EINVAL,
-				       "%s:%d: --chmod=%s: not an "
-				       "octal mode",
-				       b->df->path, in->line, chmod_s);
-		op->has_chmod = true;
-		op->chmod = (mode_t)m;
-	}
-	_cleanup_strv_ char **parts = NULL;
-	strv_push(&parts, df_cmd_name(in->cmd));
-	for (size_t i = 0; i < in->n_flags; i++)
-		if (!streq(in->flags[i].name, "from"))
-			strv_push(&parts, in->flags[i].name);
-	strv_push(&parts, chown ? chown : "");
-	strv_push(&parts, chmod_s ? chmod_s : "");
-	for (size_t i = 0; i < n; i++)
-		strv_push(&parts, words[i]);
-	words[n - 1] = NULL; /* the sources only, from here on */
-	free((char *)dest_raw);
-	_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
-	_cleanup_strv_ char **from_layers = NULL;
-	_cleanup_close_ int heredoc_fd = -1;
-	if (from) {
-		int idx = df_stage_index(b->df, from);
-		if (idx >= 0) {
-			struct stage_state *src = &b->st[idx];
-			if (!src->done)
-				return err_set(e, EINVAL,
-					       "%s:%d: --from=%s: "
-					       "the stage is not "
-					       "built before this "
-					       "one",
-					       b->df->path, in->line, from);
-			from_layers = strv_copy(src->layers);
-			strv_push(&parts, "from-stage");
-			strv_push(&parts, src->key);
-		} else {
-			struct rt_image *img;
-			r = rt_image_lookup(from, &img, e);
-			if (r < 0)
-				return err_wrap(e, "%s:%d: --from=%s",
-						b->df->path, in->line, from);
-			from_layers = strv_copy(img->layers);
-			strv_push(&parts, "from-image");
-			strv_push(&parts, img->id);
-			rt_image_free(img);
-		}
-		job.from_other = true;
-		job.from_layers = from_layers;
-		job.raw_srcs = words;
-	} else if (in->n_heredocs) {
-		r = copy_heredocs(b, in, env, &parts, op, &rels, &heredoc_fd,
-				  e);
-		if (r < 0)
-			return instr_err(b, in, e);
-	} else {
-		for (size_t i = 0; words[i]; i++) {
-			if (add && (startswith(words[i], "http://") ||
-				    startswith(words[i], "https://") ||
-				    startswith(words[i], "git@")))
-				return err_set(e, ENOTSUP,
-					       "%s:%d: ADD from a URL is not "
-					       "supported (use RUN with a "
-					       "download tool)",
-					       b->df->path, in->line);
-			char **one;
-			r = build_ctx_resolve(b->ctx, words[i], &one, e);
-			if (r < 0)
-				return instr_err(b, in, e);
-			for (size_t k = 0; one[k]; k++)
-				strv_push(&rels, one[k]);
-			strv_free(one);
-		}
-		char digest[65];
-		r = build_ctx_digest(b->ctx, rels, digest, e);
-		if (r < 0)
-			return instr_err(b, in, e);
-		strv_push(&parts, "content");
-		strv_push(&parts, digest);
-		op->context = true;
-		op->src_root = build_ctx_fd(b->ctx);
-		op->ig = build_ctx_ignore(b->ctx);
-		op->srcs = rels;
-	}
-	r = file_step(b, s, parts, &job, e);
-	if (job.copy.srcs != rels)
-		strv_free(job.copy.srcs);
-	return r < 0 ? instr_err(b, in, e) : 0;
-}
-
-/* ---- metadata steps
- * ---------------------------------------------------------- */
-
-static int expand_all(struct builder *b, const struct df_instr *in,
-		      char *const *env, char ***out, struct orch_err *e)
-{
-	char **v = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; in->args[i]; i++) {
-		char *w;
-		int r = expand(b, in, env, in->args[i], &w, e);
-		if (r < 0) {
-			strv_free(v);
-			return r;
-		}
-		strv_push(&v, w);
-		free(w);
-	}
-	*out = v;
-	return 0;
-}
-
-static char **command_of(const struct stage_state *s, const struct df_instr *in)
-{
-	if (in->json)
-		return strv_copy(in->args);
-	char **v = s->cfg.shell ? strv_copy(s->cfg.shell) : NULL;
-	if (!v) {
-		strv_push(&v, "/bin/sh");
-		strv_push(&v, "-c");
-	}
-	strv_push(&v, in->args[0]);
-	return v;
-}
-
-static int do_expose(struct builder *b, struct stage_state *s,
-		     const struct df_instr *in, char *const *words,
-		     struct orch_err *e)
-{
-	for (size_t i = 0; words[i]; i++) {
-		_cleanup_free_ char *w = xstrdup(words[i]);
-		char *slash = strchr(w, '/');
-		if (slash)
-			*slash = 0;
-		_cleanup_free_ char *proto = xstrdup(slash ? slash + 1 : "tcp");
-		for (char *c = proto; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-		char *dash = strchr(w, '-');
-		char *end1, *end2 = NULL;
-		unsigned long lo = strtoul(w, &end1, 10);
-		unsigned long hi = dash ? strtoul(dash + 1, &end2, 10) : lo;
-		if (!*w || (dash ? end1 != dash || *end2 : *end1) || lo == 0 ||
-		    hi > 65535 || hi < lo ||
-		    (!streq(proto, "tcp") && !streq(proto, "udp") &&
-		     !streq(proto, "sctp")))
-			return err_set(e, EINVAL,
-				       "%s:%d: EXPOSE %s: not a "
-				       "port",
-				       b->df->path, in->line, words[i]);
-		for (unsigned long p = lo; p <= hi; p++) {
-			_cleanup_free_ char *port =
-			    xasprintf("%lu/%s", p, proto);
-			strv_add_unique(&s->cfg.exposed_ports, port);
-		}
-	}
-	return 0;
-}
-
-static int do_healthcheck(struct builder *b, struct stage_state *s,
-			  const struct df_instr *in, struct orch_err *e)
-{
-	(void)b;
-	(void)e;
-	if (s->cfg.healthcheck) {
-		strv_free(s->cfg.healthcheck->test);
-		free(s->cfg.healthcheck);
-	}
-	struct rt_healthcheck *h = xcalloc(1, sizeof(*h));
-	h->test = strv_copy(in->args);
-	static const struct {
-		const char *flag;
-		size_t off;
-	} d[] = {
-	    {"interval", offsetof(struct rt_healthcheck, interval_ns)},
-	    {"timeout", offsetof(struct rt_healthcheck, timeout_ns)},
-	    {"start-period", offsetof(struct rt_healthcheck, start_period_ns)},
-	    {"start-interval",
-	     offsetof(struct rt_healthcheck, start_interval_ns)}};
-	for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
-		const char *v = df_flag(in, d[i].flag);
-		if (v) /* validated by the parser */
-			df_duration(v, (int64_t *)((char *)h + d[i].off));
-	}
-	const char *r = df_flag(in, "retries");
-	if (r)
-		h->retries = atoi(r);
-	s->cfg.healthcheck = h;
-	return 0;
-}
-
-static int do_arg(struct builder *b, struct stage_state *s,
-		  const struct df_instr *in, char *const *env, char ***into,
-		  struct orch_err *e)
-{
-	(void)s;
-	for (size_t i = 0; in->args[i]; i++) {
-		_cleanup_free_ char *name = NULL, *def = NULL;
-		const char *eq = strchr(in->args[i], '=');
-		name = xstrndup(in->args[i], eq ? (size_t)(eq - in->args[i])
-						: strlen(in->args[i]));
-		if (eq) {
-			int r = expand(b, in, env, eq + 1, &def, e);
-			if (r < 0)
-				return r;
-		}
-		const char *given = kv_get(b->o->build_args, name);
-		const char *meta =
-		    into != &b->meta ? kv_get(b->meta, name) : NULL;
-		const char *v = given ? given : def ? def : meta;
-		if (v)
-			kv_set(into, name, v);
-	}
-	return 0;
-}
-
-static int do_pairs(struct builder *b, struct stage_state *s,
-		    const struct df_instr *in, char *const *env,
-		    struct orch_err *e)
-{
-	for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 2) {
-		_cleanup_free_ char *k = NULL, *v = NULL;
-		int r = expand(b, in, env, in->args[i], &k, e);
-		if (r == 0)
-			r = expand(b, in, env, in->args[i + 1], &v, e);
-		if (r < 0)
-			return r;
-		kv_set(in->cmd == DF_ENV ? &s->cfg.env : &s->cfg.labels, k, v);
-	}
-	return 0;
-}
-
-/* Metadata instructions: they change the config only; they still chain
- * into the cache key, since later steps see their effect. */
-static int do_meta(struct builder *b, struct stage_state *s,
-		   const struct df_instr *in, char *const *env,
-		   struct orch_err *e)
-{
-	_cleanup_strv_ char **words = NULL;
-	int r = 0;
-	switch (in->cmd) {
-	case DF_ENV:
-	case DF_LABEL:
-		r = do_pairs(b, s, in, env, e);
-		break;
-	case DF_ARG:
-		r = do_arg(b, s, in, env, &s->args, e);
-		break;
-	case DF_USER:
-	case DF_STOPSIGNAL:
-	case DF_EXPOSE:
-	case DF_VOLUME:
-		r = expand_all(b, in, env, &words, e);
-		if (r < 0)
-			break;
-		if (in->cmd == DF_USER) {
-			free(s->cfg.user);
-			s->cfg.user = xstrdup(words[0]);
-		} else if (in->cmd == DF_STOPSIGNAL) {
-			if (parse_signal(words[0]) < 0)
-				return err_set(e, EINVAL,
-					       "%s:%d: STOPSIGNAL "
-					       "%s: unknown signal",
-					       b->df->path, in->line, words[0]);
-			free(s->cfg.stop_signal);
-			s->cfg.stop_signal = xstrdup(words[0]);
-		} else if (in->cmd == DF_EXPOSE) {
-			r = do_expose(b, s, in, words, e);
-		} else {
-			for (size_t i = 0; words[i]; i++)
-				strv_add_unique(&s->cfg.volumes, words[i]);
-		}
-		break;
-	case DF_CMD:
-		strv_free(s->cfg.cmd);
-		s->cfg.cmd = command_of(s, in);
-		s->cmd_set = true;
-		break;
-	case DF_ENTRYPOINT:
-		strv_free(s->cfg.entrypoint);
-		s->cfg.entrypoint = command_of(s, in);
-		/* As docker: a CMD inherited from the base image is reset
-		 * by a new ENTRYPOINT. */
-		if (!s->cmd_set) {
-			strv_free(s->cfg.cmd);
-			s->cfg.cmd = NULL;
-		}
-		break;
-	case DF_SHELL:
-		strv_free(s->cfg.shell);
-		s->cfg.shell = strv_copy(in->args);
-		break;
-	case DF_HEALTHCHECK:
-		r = do_healthcheck(b, s, in, e);
-		break;
-	case DF_MAINTAINER:
-		/* Deprecated by docker in favour of LABEL; the image config
-		 * has no author field. */
-		break;
-	default:
-		break;
-	}
-	if (r < 0)
-		return r;
-	_cleanup_strv_ char **parts = NULL;
-	strv_push(&parts, df_cmd_name(in->cmd));
-	strv_push(&parts, in->json ? "json" : "text");
-	for (size_t i = 0; in->args[i]; i++)
-		strv_push(&parts, in->args[i]);
-	for (size_t i = 0; i < in->n_flags; i++)
-		strv_push(&parts, in->flags[i].name);
-	for (size_t i = 0; words && words[i]; i++)
-		strv_push(&parts, words[i]);
-	for (size_t i = 0; env[i]; i++)
-		strv_push(&parts, env[i]);
-	build_cache_key(s->key, parts, s->key);
-	return 0;
-}
-
 /* ---- stages
  * ------------------------------------------------------------------ */
 
@@ -1435,7 +556,7 @@ static int stage_base(struct builder *b, size_t idx, char **base,
 		      struct orch_err *e)
 {
 	const struct df_instr *from = &b->df->stages[idx].from;
-	int r = expand(b, from, b->meta, from->args[0], base, e);
+	int r = build_expand(b, from, b->meta, from->args[0], base, e);
 	if (r < 0)
 		return r;
 	if (!**base)
@@ -1464,7 +585,7 @@ static int mount_from(struct builder *b, const struct df_instr *in,
 {
 	*out = NULL;
 	_cleanup_free_ char *v = NULL;
-	int r = expand(b, in, b->meta, value, &v, e);
+	int r = build_expand(b, in, b->meta, value, &v, e);
 	if (r < 0)
 		return r;
 	struct df_mount m;
@@ -1497,7 +618,8 @@ static int mark_needed(struct builder *b, size_t idx, struct orch_err *e)
 			const struct df_flag *fl = &in->flags[k];
 			_cleanup_free_ char *f = NULL;
 			if (streq(fl->name, "from") && fl->value)
-				r = expand(b, in, b->meta, fl->value, &f, e);
+				r = build_expand(b, in, b->meta, fl->value, &f,
+						 e);
 			else if (streq(fl->name, "mount") && fl->value)
 				r = mount_from(b, in, fl->value, &f, e);
 			else
@@ -1597,7 +719,7 @@ static int commit(struct builder *b, struct stage_state *s, struct orch_err *e)
 		_cleanup_free_ char *k =
 		    xstrndup(b->o->labels[i], strcspn(b->o->labels[i], "="));
 		const char *v = strchr(b->o->labels[i], '=');
-		kv_set(&s->cfg.labels, k, v ? v + 1 : "");
+		build_kv_set(&s->cfg.labels, k, v ? v + 1 : "");
 	}
 	_cleanup_strv_ char **parts = NULL;
 	strv_push(&parts, "COMMIT");

@@ -1,0 +1,469 @@
+/* The builder's instructions other than RUN: WORKDIR, COPY and ADD (with
+ * heredocs), and the metadata steps (ENV, LABEL, EXPOSE, HEALTHCHECK,
+ * ARG, CMD, ENTRYPOINT, USER...) that change only the image config. */
+#include "netd/netd.h"
+#include "orchestrator/build/build.h"
+#include "orchestrator/build/builder_impl.h"
+#include "runtime/runtime.h"
+#include "runtime/store/store.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
+/* An absolute, cleaned path: relative ones are under the workdir. */
+static char *image_path(const struct stage_state *s, const char *p)
+{
+	_cleanup_free_ char *full =
+	    p[0] == '/'
+		? xstrdup(p)
+		: xasprintf("%s/%s", s->cfg.workdir ? s->cfg.workdir : "", p);
+	_cleanup_strv_ char **parts = path_components(full, NULL);
+	_cleanup_free_ char *rel = strv_join(parts, "/");
+	return xasprintf("/%s", rel);
+}
+
+int do_workdir(struct builder *b, struct stage_state *s,
+	       const struct df_instr *in, char *const *env, struct orch_err *e)
+{
+	_cleanup_free_ char *w = NULL;
+	int r = build_expand(b, in, env, in->args[0], &w, e);
+	if (r < 0)
+		return r;
+	char *path = image_path(s, w);
+	free(s->cfg.workdir);
+	s->cfg.workdir = path;
+	struct step_job job = {.kind = JOB_FS, .mkdir = path};
+	char *parts[] = {"WORKDIR", path, NULL};
+	r = file_step(b, s, parts, &job, e);
+	return r < 0 ? instr_err(b, in, e) : 0;
+}
+
+/* A heredoc's text with $NAME and ${NAME} replaced from env, as BuildKit
+ * expands an unquoted heredoc of COPY (quotes are left alone). */
+static char *heredoc_expand(const char *body, char *const *env)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "");
+	for (const char *c = body; *c; c++) {
+		if (*c == '\\' && c[1] == '$') {
+			sb_add(&sb, "$", 1);
+			c++;
+			continue;
+		}
+		if (*c != '$') {
+			sb_add(&sb, c, 1);
+			continue;
+		}
+		bool brace = c[1] == '{';
+		const char *n = c + 1 + brace;
+		size_t len = 0;
+		while (isalnum((unsigned char)n[len]) || n[len] == '_')
+			len++;
+		if (!len || (brace && n[len] != '}')) {
+			sb_add(&sb, c, 1);
+			continue;
+		}
+		_cleanup_free_ char *name = xstrndup(n, len);
+		const char *v = build_kv_get(env, name);
+		sb_adds(&sb, v ? v : "");
+		c = n + len + brace - 1;
+	}
+	return sb_steal(&sb);
+}
+
+/* COPY's heredoc sources: written as files named after them in a scratch
+ * directory of the build, which becomes the copy's source. */
+static int copy_heredocs(struct builder *b, const struct df_instr *in,
+			 char *const *env, char ***parts, struct build_copy *op,
+			 char ***rels, int *dirfd, struct orch_err *e)
+{
+	char n[32];
+	snprintf(n, sizeof(n), "heredoc-%u", b->step);
+	_cleanup_free_ char *dir = path_join(b->tmp, n);
+	if (mkdir(dir, 0700) < 0)
+		return err_sys(e, errno, "creating %s", dir);
+	for (size_t i = 0; in->args[i + 1]; i++) {
+		const struct df_heredoc *h = df_heredoc_of(in, in->args[i]);
+		if (!h)
+			return err_set(e, EINVAL,
+				       "%s:%d: %s mixes heredocs with other "
+				       "sources",
+				       b->df->path, in->line,
+				       df_cmd_name(in->cmd));
+		_cleanup_free_ char *text =
+		    h->expand ? heredoc_expand(h->body, env) : xstrdup(h->body);
+		_cleanup_free_ char *path = path_join(dir, h->name);
+		int r = write_file_atomic(path, text, strlen(text), 0644, e);
+		if (r < 0)
+			return r;
+		strv_push(rels, h->name);
+		strv_push(parts, "heredoc");
+		strv_push(parts, text);
+	}
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	op->src_root = *dirfd;
+	op->srcs = *rels;
+	return 0;
+}
+
+int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
+	    char *const *env, struct orch_err *e)
+{
+	bool add = in->cmd == DF_ADD;
+	_cleanup_free_ char *from = NULL, *chown = NULL, *chmod_s = NULL;
+	int r = 0;
+	if (df_flag(in, "from"))
+		r = build_expand(b, in, env, df_flag(in, "from"), &from, e);
+	if (r == 0 && df_flag(in, "chown"))
+		r = build_expand(b, in, env, df_flag(in, "chown"), &chown, e);
+	if (r == 0 && df_flag(in, "chmod"))
+		r = build_expand(b, in, env, df_flag(in, "chmod"), &chmod_s, e);
+	if (r < 0)
+		return r;
+	_cleanup_strv_ char **words = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; in->args[i]; i++) {
+		char *w;
+		r = build_expand(b, in, env, in->args[i], &w, e);
+		if (r < 0)
+			return r;
+		strv_push(&words, w);
+		free(w);
+	}
+	size_t n = strv_len(words);
+	const char *dest_raw = words[n - 1];
+	struct step_job job = {.kind = JOB_FS};
+	struct build_copy *op = &job.copy;
+	_cleanup_free_ char *dest = image_path(s, dest_raw);
+	op->dest = dest;
+	op->dest_dir = dest_raw[strlen(dest_raw) - 1] == '/';
+	op->unpack = add;
+	op->chown = chown;
+	if (chmod_s) {
+		char *end;
+		unsigned long m = strtoul(chmod_s, &end, 8);
+		if (!*chmod_s || *end || m > 07777)
+			return err_set(e, EINVAL,
+				       "%s:%d: --chmod=%s: not an "
+				       "octal mode",
+				       b->df->path, in->line, chmod_s);
+		op->has_chmod = true;
+		op->chmod = (mode_t)m;
+	}
+	_cleanup_strv_ char **parts = NULL;
+	strv_push(&parts, df_cmd_name(in->cmd));
+	for (size_t i = 0; i < in->n_flags; i++)
+		if (!streq(in->flags[i].name, "from"))
+			strv_push(&parts, in->flags[i].name);
+	strv_push(&parts, chown ? chown : "");
+	strv_push(&parts, chmod_s ? chmod_s : "");
+	for (size_t i = 0; i < n; i++)
+		strv_push(&parts, words[i]);
+	words[n - 1] = NULL; /* the sources only, from here on */
+	free((char *)dest_raw);
+	_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
+	_cleanup_strv_ char **from_layers = NULL;
+	_cleanup_close_ int heredoc_fd = -1;
+	if (from) {
+		int idx = df_stage_index(b->df, from);
+		if (idx >= 0) {
+			struct stage_state *src = &b->st[idx];
+			if (!src->done)
+				return err_set(e, EINVAL,
+					       "%s:%d: --from=%s: "
+					       "the stage is not "
+					       "built before this "
+					       "one",
+					       b->df->path, in->line, from);
+			from_layers = strv_copy(src->layers);
+			strv_push(&parts, "from-stage");
+			strv_push(&parts, src->key);
+		} else {
+			struct rt_image *img;
+			r = rt_image_lookup(from, &img, e);
+			if (r < 0)
+				return err_wrap(e, "%s:%d: --from=%s",
+						b->df->path, in->line, from);
+			from_layers = strv_copy(img->layers);
+			strv_push(&parts, "from-image");
+			strv_push(&parts, img->id);
+			rt_image_free(img);
+		}
+		job.from_other = true;
+		job.from_layers = from_layers;
+		job.raw_srcs = words;
+	} else if (in->n_heredocs) {
+		r = copy_heredocs(b, in, env, &parts, op, &rels, &heredoc_fd,
+				  e);
+		if (r < 0)
+			return instr_err(b, in, e);
+	} else {
+		for (size_t i = 0; words[i]; i++) {
+			if (add && (startswith(words[i], "http://") ||
+				    startswith(words[i], "https://") ||
+				    startswith(words[i], "git@")))
+				return err_set(e, ENOTSUP,
+					       "%s:%d: ADD from a URL is not "
+					       "supported (use RUN with a "
+					       "download tool)",
+					       b->df->path, in->line);
+			char **one;
+			r = build_ctx_resolve(b->ctx, words[i], &one, e);
+			if (r < 0)
+				return instr_err(b, in, e);
+			for (size_t k = 0; one[k]; k++)
+				strv_push(&rels, one[k]);
+			strv_free(one);
+		}
+		char digest[65];
+		r = build_ctx_digest(b->ctx, rels, digest, e);
+		if (r < 0)
+			return instr_err(b, in, e);
+		strv_push(&parts, "content");
+		strv_push(&parts, digest);
+		op->context = true;
+		op->src_root = build_ctx_fd(b->ctx);
+		op->ig = build_ctx_ignore(b->ctx);
+		op->srcs = rels;
+	}
+	r = file_step(b, s, parts, &job, e);
+	if (job.copy.srcs != rels)
+		strv_free(job.copy.srcs);
+	return r < 0 ? instr_err(b, in, e) : 0;
+}
+
+/* ---- metadata steps
+ * ---------------------------------------------------------- */
+
+static int expand_all(struct builder *b, const struct df_instr *in,
+		      char *const *env, char ***out, struct orch_err *e)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; in->args[i]; i++) {
+		char *w;
+		int r = build_expand(b, in, env, in->args[i], &w, e);
+		if (r < 0) {
+			strv_free(v);
+			return r;
+		}
+		strv_push(&v, w);
+		free(w);
+	}
+	*out = v;
+	return 0;
+}
+
+static char **command_of(const struct stage_state *s, const struct df_instr *in)
+{
+	if (in->json)
+		return strv_copy(in->args);
+	char **v = s->cfg.shell ? strv_copy(s->cfg.shell) : NULL;
+	if (!v) {
+		strv_push(&v, "/bin/sh");
+		strv_push(&v, "-c");
+	}
+	strv_push(&v, in->args[0]);
+	return v;
+}
+
+static int do_expose(struct builder *b, struct stage_state *s,
+		     const struct df_instr *in, char *const *words,
+		     struct orch_err *e)
+{
+	for (size_t i = 0; words[i]; i++) {
+		_cleanup_free_ char *w = xstrdup(words[i]);
+		char *slash = strchr(w, '/');
+		if (slash)
+			*slash = 0;
+		_cleanup_free_ char *proto = xstrdup(slash ? slash + 1 : "tcp");
+		for (char *c = proto; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		char *dash = strchr(w, '-');
+		char *end1, *end2 = NULL;
+		unsigned long lo = strtoul(w, &end1, 10);
+		unsigned long hi = dash ? strtoul(dash + 1, &end2, 10) : lo;
+		if (!*w || (dash ? end1 != dash || *end2 : *end1) || lo == 0 ||
+		    hi > 65535 || hi < lo ||
+		    (!streq(proto, "tcp") && !streq(proto, "udp") &&
+		     !streq(proto, "sctp")))
+			return err_set(e, EINVAL,
+				       "%s:%d: EXPOSE %s: not a "
+				       "port",
+				       b->df->path, in->line, words[i]);
+		for (unsigned long p = lo; p <= hi; p++) {
+			_cleanup_free_ char *port =
+			    xasprintf("%lu/%s", p, proto);
+			strv_add_unique(&s->cfg.exposed_ports, port);
+		}
+	}
+	return 0;
+}
+
+static int do_healthcheck(struct builder *b, struct stage_state *s,
+			  const struct df_instr *in, struct orch_err *e)
+{
+	(void)b;
+	(void)e;
+	if (s->cfg.healthcheck) {
+		strv_free(s->cfg.healthcheck->test);
+		free(s->cfg.healthcheck);
+	}
+	struct rt_healthcheck *h = xcalloc(1, sizeof(*h));
+	h->test = strv_copy(in->args);
+	static const struct {
+		const char *flag;
+		size_t off;
+	} d[] = {
+	    {"interval", offsetof(struct rt_healthcheck, interval_ns)},
+	    {"timeout", offsetof(struct rt_healthcheck, timeout_ns)},
+	    {"start-period", offsetof(struct rt_healthcheck, start_period_ns)},
+	    {"start-interval",
+	     offsetof(struct rt_healthcheck, start_interval_ns)}};
+	for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
+		const char *v = df_flag(in, d[i].flag);
+		if (v) /* validated by the parser */
+			df_duration(v, (int64_t *)((char *)h + d[i].off));
+	}
+	const char *r = df_flag(in, "retries");
+	if (r)
+		h->retries = atoi(r);
+	s->cfg.healthcheck = h;
+	return 0;
+}
+
+int do_arg(struct builder *b, struct stage_state *s, const struct df_instr *in,
+	   char *const *env, char ***into, struct orch_err *e)
+{
+	(void)s;
+	for (size_t i = 0; in->args[i]; i++) {
+		_cleanup_free_ char *name = NULL, *def = NULL;
+		const char *eq = strchr(in->args[i], '=');
+		name = xstrndup(in->args[i], eq ? (size_t)(eq - in->args[i])
+						: strlen(in->args[i]));
+		if (eq) {
+			int r = build_expand(b, in, env, eq + 1, &def, e);
+			if (r < 0)
+				return r;
+		}
+		const char *given = build_kv_get(b->o->build_args, name);
+		const char *meta =
+		    into != &b->meta ? build_kv_get(b->meta, name) : NULL;
+		const char *v = given ? given : def ? def : meta;
+		if (v)
+			build_kv_set(into, name, v);
+	}
+	return 0;
+}
+
+static int do_pairs(struct builder *b, struct stage_state *s,
+		    const struct df_instr *in, char *const *env,
+		    struct orch_err *e)
+{
+	for (size_t i = 0; in->args[i] && in->args[i + 1]; i += 2) {
+		_cleanup_free_ char *k = NULL, *v = NULL;
+		int r = build_expand(b, in, env, in->args[i], &k, e);
+		if (r == 0)
+			r = build_expand(b, in, env, in->args[i + 1], &v, e);
+		if (r < 0)
+			return r;
+		build_kv_set(in->cmd == DF_ENV ? &s->cfg.env : &s->cfg.labels,
+			     k, v);
+	}
+	return 0;
+}
+
+/* Metadata instructions: they change the config only; they still chain
+ * into the cache key, since later steps see their effect. */
+int do_meta(struct builder *b, struct stage_state *s, const struct df_instr *in,
+	    char *const *env, struct orch_err *e)
+{
+	_cleanup_strv_ char **words = NULL;
+	int r = 0;
+	switch (in->cmd) {
+	case DF_ENV:
+	case DF_LABEL:
+		r = do_pairs(b, s, in, env, e);
+		break;
+	case DF_ARG:
+		r = do_arg(b, s, in, env, &s->args, e);
+		break;
+	case DF_USER:
+	case DF_STOPSIGNAL:
+	case DF_EXPOSE:
+	case DF_VOLUME:
+		r = expand_all(b, in, env, &words, e);
+		if (r < 0)
+			break;
+		if (in->cmd == DF_USER) {
+			free(s->cfg.user);
+			s->cfg.user = xstrdup(words[0]);
+		} else if (in->cmd == DF_STOPSIGNAL) {
+			if (parse_signal(words[0]) < 0)
+				return err_set(e, EINVAL,
+					       "%s:%d: STOPSIGNAL "
+					       "%s: unknown signal",
+					       b->df->path, in->line, words[0]);
+			free(s->cfg.stop_signal);
+			s->cfg.stop_signal = xstrdup(words[0]);
+		} else if (in->cmd == DF_EXPOSE) {
+			r = do_expose(b, s, in, words, e);
+		} else {
+			for (size_t i = 0; words[i]; i++)
+				strv_add_unique(&s->cfg.volumes, words[i]);
+		}
+		break;
+	case DF_CMD:
+		strv_free(s->cfg.cmd);
+		s->cfg.cmd = command_of(s, in);
+		s->cmd_set = true;
+		break;
+	case DF_ENTRYPOINT:
+		strv_free(s->cfg.entrypoint);
+		s->cfg.entrypoint = command_of(s, in);
+		/* As docker: a CMD inherited from the base image is reset
+		 * by a new ENTRYPOINT. */
+		if (!s->cmd_set) {
+			strv_free(s->cfg.cmd);
+			s->cfg.cmd = NULL;
+		}
+		break;
+	case DF_SHELL:
+		strv_free(s->cfg.shell);
+		s->cfg.shell = strv_copy(in->args);
+		break;
+	case DF_HEALTHCHECK:
+		r = do_healthcheck(b, s, in, e);
+		break;
+	case DF_MAINTAINER:
+		/* Deprecated by docker in favour of LABEL; the image config
+		 * has no author field. */
+		break;
+	default:
+		break;
+	}
+	if (r < 0)
+		return r;
+	_cleanup_strv_ char **parts = NULL;
+	strv_push(&parts, df_cmd_name(in->cmd));
+	strv_push(&parts, in->json ? "json" : "text");
+	for (size_t i = 0; in->args[i]; i++)
+		strv_push(&parts, in->args[i]);
+	for (size_t i = 0; i < in->n_flags; i++)
+		strv_push(&parts, in->flags[i].name);
+	for (size_t i = 0; words && words[i]; i++)
+		strv_push(&parts, words[i]);
+	for (size_t i = 0; env[i]; i++)
+		strv_push(&parts, env[i]);
+	build_cache_key(s->key, parts, s->key);
+	return 0;
+}
