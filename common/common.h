@@ -55,6 +55,13 @@ void strvfreep(char ***v);
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define startswith(s, p) (strncmp((s), (p), strlen(p)) == 0)
+/* s past its leading spaces and tabs. */
+static inline const char *skip_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
 #define RETRY_EINTR(expr)                                                  \
 	({                                                                 \
 		long _r;                                                   \

@@ -1,13 +1,13 @@
 /* Reconciling the host with the model: `up` (plan, check, create, start
  * level by level, roll back on failure), stop and removal shared by down,
  * rm and recreation, `down` itself and `run`'s one-off containers. */
-#include "orchestrator/engine/engine.h"
 #include "netd/netd.h"
+#include "orchestrator/engine/engine_impl.h"
 #include "runtime/runtime.h"
 
 #include <dirent.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/pidfd.h>
 #include <time.h>
 
@@ -34,7 +34,8 @@ void progress(const char *kind, const char *name, const char *what)
 	}
 }
 
-/* ---- state helpers -------------------------------------------------------- */
+/* ---- state helpers --------------------------------------------------------
+ */
 
 json_t *json_find_named(json_t *array, const char *name)
 {
@@ -82,7 +83,7 @@ char **containers_of(struct pstate *ps, const struct project *m,
 	json_t *c;
 	if (!services || !services[0]) {
 		json_array_foreach(state_containers(ps), i, c)
-			strv_push(&out, jstr(c, "name"));
+		    strv_push(&out, jstr(c, "name"));
 		return out;
 	}
 	for (size_t k = 0; services[k]; k++) {
@@ -101,155 +102,15 @@ char **containers_of(struct pstate *ps, const struct project *m,
 	return out;
 }
 
-static int call_simple(struct pstate *ps, json_t *req, struct orch_err *e)
-{
-	json_t *rep = NULL;
-	int r = control_call(ps, req, &rep, e);
-	json_decref(req);
-	json_decref(rep);
-	return r;
-}
-
-static json_t *names_json(char *const *names)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; names && names[i]; i++)
-		json_array_append_new(a, json_string(names[i]));
-	return a;
-}
-
-/* Dependency level of each recorded container's service, from the
- * depends_on kept in the records. */
-static int record_level(struct pstate *ps, const char *service, int depth)
-{
-	if (depth > 64)
-		return depth;
-	int lv = 0;
-	size_t i;
-	json_t *c;
-	json_array_foreach(state_containers(ps), i, c)
-	{
-		if (!streq(jstr(c, "service") ?: "", service))
-			continue;
-		size_t k;
-		json_t *d;
-		json_array_foreach(json_object_get(c, "depends_on"), k, d)
-		{
-			int l = record_level(ps, json_string_value(d),
-					     depth + 1) + 1;
-			if (l > lv)
-				lv = l;
-		}
-		break;
-	}
-	return lv;
-}
-
-int reconcile_stop(struct pstate *ps, char **names, int64_t timeout_ms,
-		   const char *op, struct orch_err *e)
-{
-	_cleanup_strv_ char **all = names ? NULL : containers_of(ps, NULL, NULL, NULL);
-	if (!names)
-		names = all;
-	size_t n = strv_len(names);
-	if (n == 0)
-		return 0;
-	int r = supervisor_ensure(ps, e);
-	if (r < 0)
-		return r;
-	/* pre_stop: its failure is said, and the container stopped all the
-	 * same, as compose does. */
-	struct orch_err he = {0};
-	if (hooks_run(ps, names, "pre_stop", &he) < 0)
-		log_warn("%s", he.msg);
-	_cleanup_free_ int *lv = xcalloc(n, sizeof(int));
-	int max = 0;
-	for (size_t i = 0; i < n; i++) {
-		json_t *c = state_container_find(ps, names[i]);
-		lv[i] = c ? record_level(ps, jstr(c, "service") ?: "", 0) : 0;
-		if (lv[i] > max)
-			max = lv[i];
-	}
-	/* Dependents first, each level in one request (in parallel). */
-	for (int l = max; l >= 0; l--) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < n; i++)
-			if (lv[i] == l)
-				json_array_append_new(a, json_string(names[i]));
-		if (json_array_size(a) == 0) {
-			json_decref(a);
-			continue;
-		}
-		json_t *req = json_pack("{s:s, s:o, s:I}", "op", op, "names", a,
-					"timeout_ms", (json_int_t)timeout_ms);
-		r = call_simple(ps, req, e);
-		if (r < 0)
-			return r;
-	}
-	return streq(op, "restart") ? hooks_run(ps, names, "post_start", e) : 0;
-}
-
-int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
-		     struct orch_err *e)
-{
-	if (!names || !names[0])
-		return 0;
-	/* Marked first: a removal cut short leaves records whose containers
-	 * are half gone, which the next up must finish removing, never
-	 * start. */
-	for (size_t i = 0; names[i]; i++) {
-		json_t *rec = state_container_find(ps, names[i]);
-		if (rec)
-			json_object_set_new(rec, "removing", json_true());
-	}
-	int r = pstate_save(ps, e);
-	if (r < 0)
-		return r;
-	if (supervisor_alive(ps)) {
-		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
-					"names", names_json(names), "force", 1);
-		r = call_simple(ps, req, e);
-		if (r < 0)
-			return r;
-	} else {
-		/* No supervisor (and none could be started): kill directly. */
-		for (size_t i = 0; names[i]; i++) {
-			json_t *rec = state_container_find(ps, names[i]);
-			struct orch_err ign = {0};
-			if (rec && jstr(rec, "id"))
-				rt_kill(jstr(rec, "id"), SIGKILL, &ign);
-		}
-	}
-	json_t *ctrs = state_containers(ps);
-	for (size_t k = 0; names[k]; k++) {
-		size_t i;
-		json_t *c;
-		json_array_foreach(ctrs, i, c)
-		{
-			if (!streq(jstr(c, "name") ?: "", names[k]))
-				continue;
-			ctr_teardown(ps, c, true, anon_volumes, e);
-			progress("Container", names[k], "Removed");
-			json_array_remove(ctrs, i);
-			break;
-		}
-	}
-	r = pstate_save(ps, e);
-	if (r < 0)
-		return r;
-	if (supervisor_alive(ps))
-		call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
-	return e->code ? -e->code : 0;
-}
-
-/* ---- up --------------------------------------------------------------------- */
+/* ---- up ---------------------------------------------------------------------
+ */
 
 struct up_ctx {
 	struct pstate *ps;
 	struct project *m;
-	json_t *created_nets;	/* names created by this up */
-	json_t *created_vols;	/* names created by this up */
-	char **created_ctrs;	/* containers made by this up */
+	json_t *created_nets; /* names created by this up */
+	json_t *created_vols; /* names created by this up */
+	char **created_ctrs;  /* containers made by this up */
 	bool project_was_empty;
 	/* A dependency failed on its own (unhealthy, exited, exit code):
 	 * the containers stay, as compose keeps them, for logs and ps. */
@@ -275,19 +136,19 @@ char **network_req(const struct project *m, const struct network *n,
 {
 	char **labels = NULL;
 	_cleanup_free_ char *l0 =
-		xasprintf("com.docker.compose.project=%s", m->name);
+	    xasprintf("com.docker.compose.project=%s", m->name);
 	_cleanup_free_ char *l1 =
-		xasprintf("com.docker.compose.network=%s", n->key);
+	    xasprintf("com.docker.compose.network=%s", n->key);
 	strv_push(&labels, l0);
 	strv_push(&labels, l1);
 	*q = (struct netd_network_req){
-		.name = n->name,
-		.project = m->name,
-		.subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
-		.gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
-		.internal = n->internal,
-		.icc = network_icc(n),
-		.labels = labels,
+	    .name = n->name,
+	    .project = m->name,
+	    .subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
+	    .gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
+	    .internal = n->internal,
+	    .icc = network_icc(n),
+	    .labels = labels,
 	};
 	return labels;
 }
@@ -328,9 +189,9 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		if (r < 0)
 			return r;
 		json_array_append_new(
-			nets, json_pack("{s:s, s:s, s:s?, s:s?}", "key", n->key,
-					"name", n->name, "subnet", out.subnet,
-					"gateway", out.gateway));
+		    nets, json_pack("{s:s, s:s, s:s?, s:s?}", "key", n->key,
+				    "name", n->name, "subnet", out.subnet,
+				    "gateway", out.gateway));
 		json_array_append_new(u->created_nets, json_string(n->name));
 		netd_network_clear(&out);
 		progress("Network", n->name, "Created");
@@ -349,18 +210,18 @@ static int ensure_volumes(struct up_ctx *u, json_t *new_recs,
 	size_t i, k;
 	json_t *rec, *key;
 	json_array_foreach(new_recs, i, rec)
-		json_array_foreach(json_object_get(rec, "named_volumes"), k, key)
+	    json_array_foreach(json_object_get(rec, "named_volumes"), k, key)
 	{
 		const struct volume *v =
-			project_volume(u->m, json_string_value(key));
+		    project_volume(u->m, json_string_value(key));
 		if (!v || v->external)
 			continue;
 		if (json_find_named(vols, v->name))
 			continue;
 		_cleanup_free_ char *l0 =
-			xasprintf("com.docker.compose.project=%s", u->m->name);
+		    xasprintf("com.docker.compose.project=%s", u->m->name);
 		_cleanup_free_ char *l1 =
-			xasprintf("com.docker.compose.volume=%s", v->key);
+		    xasprintf("com.docker.compose.volume=%s", v->key);
 		char *labels[] = {l0, l1, NULL};
 		struct rt_volume_opts o = {.labels = labels};
 		for (size_t d = 0; d < v->driver_opts.n; d++)
@@ -372,9 +233,8 @@ static int ensure_volumes(struct up_ctx *u, json_t *new_recs,
 		int r = rt_volume_create(v->name, &o, &exists, e);
 		if (r < 0)
 			return err_wrap(e, "creating volume %s", v->name);
-		json_array_append_new(vols,
-				      json_pack("{s:s, s:s}", "key", v->key,
-						"name", v->name));
+		json_array_append_new(vols, json_pack("{s:s, s:s}", "key",
+						      v->key, "name", v->name));
 		if (!exists) {
 			json_array_append_new(u->created_vols,
 					      json_string(v->name));
@@ -426,7 +286,8 @@ static int set_links(struct up_ctx *u, struct orch_err *e)
 			r = netd_links_set(c, jstr(n, "name"), pairs, np, e);
 		free(pairs);
 		if (r < 0)
-			return err_wrap(e, "setting links on %s", jstr(n, "name"));
+			return err_wrap(e, "setting links on %s",
+					jstr(n, "name"));
 	}
 	return 0;
 }
@@ -462,34 +323,34 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 					    exited) {
 						u->dep_failed = true;
 						r = err_set(
-							e, EIO,
-							"dependency failed to "
-							"start: container %s "
-							"is %s",
-							names[k],
-							exited ? "exited"
-							       : "unhealthy");
+						    e, EIO,
+						    "dependency failed to "
+						    "start: container %s "
+						    "is %s",
+						    names[k],
+						    exited ? "exited"
+							   : "unhealthy");
 					} else if (!streq(health, "healthy") &&
-						 *health)
+						   *health)
 						done = false;
 					else if (!*health)
 						r = err_set(
-							e, EINVAL,
-							"service %s depends on "
-							"%s being healthy, "
-							"which has no health "
-							"check",
-							s->name, dep->service);
+						    e, EINVAL,
+						    "service %s depends on "
+						    "%s being healthy, "
+						    "which has no health "
+						    "check",
+						    s->name, dep->service);
 					break;
 				case M_DEP_COMPLETED:
 					if (exited && code != 0) {
 						u->dep_failed = true;
 						r = err_set(
-							e, EIO,
-							"service %s didn't "
-							"complete successfully:"
-							" exit %d",
-							dep->service, code);
+						    e, EIO,
+						    "service %s didn't "
+						    "complete successfully:"
+						    " exit %d",
+						    dep->service, code);
 					} else if (!exited)
 						done = false;
 					break;
@@ -543,9 +404,10 @@ int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
 		if (done)
 			return 0;
 		if (deadline && mono_ms() > deadline)
-			return err_set(e, ETIMEDOUT,
-				       "timed out waiting for the project to be "
-				       "running and healthy");
+			return err_set(
+			    e, ETIMEDOUT,
+			    "timed out waiting for the project to be "
+			    "running and healthy");
 		usleep(20000);
 	}
 }
@@ -561,18 +423,20 @@ static void rollback(struct up_ctx *u)
 	size_t i;
 	json_t *v;
 	json_array_foreach(u->created_vols, i, v)
-		rt_volume_remove(json_string_value(v), &ign);
+	    rt_volume_remove(json_string_value(v), &ign);
 	json_t *nets = json_object_get(u->ps->state, "networks");
 	json_array_foreach(u->created_nets, i, v)
 	{
 		struct netd_conn *c = NULL;
 		if (netd_get(&c, &ign) == 0)
-			netd_network_remove(c, json_string_value(v), NULL, &ign);
+			netd_network_remove(c, json_string_value(v), NULL,
+					    &ign);
 		size_t k;
 		json_t *n;
 		json_array_foreach(nets, k, n)
 		{
-			if (streq(jstr(n, "name") ?: "", json_string_value(v))) {
+			if (streq(jstr(n, "name") ?: "",
+				  json_string_value(v))) {
 				json_array_remove(nets, k);
 				break;
 			}
@@ -613,17 +477,18 @@ static int apply_scale(struct project *m, char **scale, int64_t *replicas,
 				found = true;
 			}
 		if (!found)
-			return err_set(e, ENOENT, "--scale: no such service: %s",
-				       s);
+			return err_set(e, ENOENT,
+				       "--scale: no such service: %s", s);
 	}
 	int64_t total = 0;
 	for (size_t i = 0; i < m->n_services; i++)
 		total += replicas[i];
 	if (total > ORCH_MAX_CONTAINERS)
-		return err_set(e, EINVAL,
-			       "--scale: the project would run %lld containers, "
-			       "more than %d",
-			       (long long)total, ORCH_MAX_CONTAINERS);
+		return err_set(
+		    e, EINVAL,
+		    "--scale: the project would run %lld containers, "
+		    "more than %d",
+		    (long long)total, ORCH_MAX_CONTAINERS);
 	return 0;
 }
 
@@ -634,9 +499,9 @@ static json_t *instantiate(const struct project *m, const struct service *s,
 	char id[65];
 	random_id(id);
 	_cleanup_free_ char *name =
-		s->container_name && number == 1
-			? xstrdup(s->container_name)
-			: xasprintf("%s-%s-%d", m->name, s->name, number);
+	    s->container_name && number == 1
+		? xstrdup(s->container_name)
+		: xasprintf("%s-%s-%d", m->name, s->name, number);
 	json_object_set_new(rec, "id", json_string(id));
 	json_object_set_new(rec, "name", json_string(name));
 	json_object_set_new(rec, "number", json_integer(number));
@@ -650,117 +515,19 @@ static json_t *instantiate(const struct project *m, const struct service *s,
 	return rec;
 }
 
-/* ---- what a crash left ------------------------------------------------------ */
-
-/* The network namespaces in the project's directory: all of them, or
- * those of no recorded container, are removed. */
-static void netns_sweep(struct pstate *ps, bool all)
-{
-	_cleanup_free_ char *nsdir = pstate_path(ps, "netns");
-	DIR *d = opendir(nsdir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.' ||
-		    (!all && state_container_find(ps, de->d_name)))
-			continue;
-		_cleanup_free_ char *p = path_join(nsdir, de->d_name);
-		netns_remove(p);
-	}
-	if (d)
-		closedir(d);
-}
-
-/* The project's networks as netd knows them (its state may not list
- * them all); none when netd is not running. */
-static struct netd_network *netd_project_nets(struct pstate *ps, size_t *n)
-{
-	*n = 0;
-	_cleanup_free_ char *sock = path_join(orch_run(), "netd.sock");
-	struct netd_conn *c = NULL;
-	struct orch_err ign = {0};
-	struct netd_network *nets = NULL;
-	if (access(sock, F_OK) < 0 || netd_get(&c, &ign) < 0 ||
-	    netd_network_list(c, ps->name, &nets, n, &ign) < 0)
-		return NULL;
-	return nets;
-}
-
-/* An up killed half-way leaves objects it made before it could record
- * them: network namespaces in the project's directory, and endpoints (with
- * their published ports) on the project's networks.  Removes those of no
- * recorded container. */
-static void sweep_unrecorded(struct pstate *ps)
-{
-	netns_sweep(ps, false);
-	size_t n;
-	struct netd_network *nets = netd_project_nets(ps, &n);
-	struct netd_conn *c = NULL;
-	struct orch_err ign = {0};
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < nets[i].n_endpoints; k++) {
-			const char *id = nets[i].endpoints[k].container_id;
-			if (!state_container_find(ps, id) && netd_get(&c, &ign) == 0)
-				netd_endpoint_detach(c, nets[i].name, id, NULL,
-						     &ign);
-		}
-	netd_networks_free(nets, n);
-}
-
-void remove_project_volumes(const char *project, bool named,
-			    struct orch_err *first)
-{
-	struct rt_volume **v = NULL;
-	size_t n = 0;
-	struct orch_err ve = {0};
-	if (rt_volume_list(&v, &n, &ve) < 0)
-		return;
-	_cleanup_free_ char *mine =
-		xasprintf("com.docker.compose.project=%s", project);
-	for (size_t i = 0; i < n; i++) {
-		bool ours = strv_contains(v[i]->labels, mine);
-		bool anon = false;
-		for (size_t k = 0; v[i]->labels && v[i]->labels[k]; k++)
-			anon |= startswith(v[i]->labels[k], ANON_LABEL "=");
-		if (ours && (named || anon)) {
-			if (rt_volume_remove(v[i]->name, &ve) < 0 &&
-			    ve.code != ENOENT && !first->code)
-				*first = ve;
-			else if (!anon)
-				progress("Volume", v[i]->name, "Removed");
-		}
-		rt_volume_free(v[i]);
-	}
-	free(v);
-}
-
-/* Finishes the removals an interrupted command began (records marked
- * "removing"), so that they are created anew. */
-static int finish_removals(struct pstate *ps, struct orch_err *e)
-{
-	_cleanup_strv_ char **names = NULL;
-	size_t i;
-	json_t *c;
-	json_array_foreach(state_containers(ps), i, c)
-	{
-		if (jbool(c, "removing") && jstr(c, "name"))
-			strv_push(&names, jstr(c, "name"));
-	}
-	return names ? reconcile_remove(ps, names, true, e) : 0;
-}
-
-int reconcile_up(struct project *m, const struct up_opts *o,
-		 struct pstate *ps, struct orch_err *e)
+int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
+		 struct orch_err *e)
 {
 	struct up_ctx u = {.ps = ps,
 			   .m = m,
-			   .open_networks = o->open_networks ||
-					    project_open_networks(m)};
+			   .open_networks =
+			       o->open_networks || project_open_networks(m)};
 	int r = finish_removals(ps, e);
 	if (r < 0)
 		return r;
 	u.project_was_empty = json_array_size(state_containers(ps)) == 0;
 	_cleanup_free_ int64_t *replicas =
-		xcalloc(m->n_services + 1, sizeof(int64_t));
+	    xcalloc(m->n_services + 1, sizeof(int64_t));
 	r = apply_scale(m, o->scale, replicas, e);
 	if (r < 0)
 		return r;
@@ -771,7 +538,7 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 	json_auto_t *tmpls = json_object();
 	json_auto_t *tmpl_errs = json_object();
 	_cleanup_free_ struct plan_service *ps_svcs =
-		xcalloc(m->n_services + 1, sizeof(*ps_svcs));
+	    xcalloc(m->n_services + 1, sizeof(*ps_svcs));
 	char ***deps = xcalloc(m->n_services + 1, sizeof(char **));
 	for (size_t i = 0; i < m->n_services; i++) {
 		const struct service *s = &m->services[i];
@@ -792,14 +559,15 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 			if (!strv_contains(deps[i], l))
 				strv_push(&deps[i], l);
 		}
-		if (s->network_mode && startswith(s->network_mode, "service:") &&
+		if (s->network_mode &&
+		    startswith(s->network_mode, "service:") &&
 		    !strv_contains(deps[i], s->network_mode + 8))
 			strv_push(&deps[i], s->network_mode + 8);
 		ps_svcs[i] = (struct plan_service){
-			.name = s->name,
-			.deps = deps[i],
-			.scale = (int)replicas[i],
-			.hash = t ? jstr(t, "hash") : NULL,
+		    .name = s->name,
+		    .deps = deps[i],
+		    .scale = (int)replicas[i],
+		    .hash = t ? jstr(t, "hash") : NULL,
 		};
 	}
 	struct plan plan = {0};
@@ -820,24 +588,25 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 		json_t *c;
 		json_array_foreach(state_containers(ps), i, c)
 		{
-			json_t *st = status ? json_find_named(status, jstr(c, "name"))
-					    : NULL;
+			json_t *st =
+			    status ? json_find_named(status, jstr(c, "name"))
+				   : NULL;
 			obs[i] = (struct plan_observed){
-				.name = jstr(c, "name"),
-				.service = jstr(c, "service") ?: "",
-				.number = (int)jint(c, "number", 1),
-				.hash = jstr(c, "hash"),
-				.running = st && streq(jstr(st, "state") ?: "",
-						       "running"),
+			    .name = jstr(c, "name"),
+			    .service = jstr(c, "service") ?: "",
+			    .number = (int)jint(c, "number", 1),
+			    .hash = jstr(c, "hash"),
+			    .running =
+				st && streq(jstr(st, "state") ?: "", "running"),
 			};
 		}
 	}
 	struct plan_opts po = {
-		.force_recreate = o->force_recreate,
-		.no_recreate = o->no_recreate,
-		.no_deps = o->no_deps,
-		.remove_orphans = o->remove_orphans,
-		.services = o->services,
+	    .force_recreate = o->force_recreate,
+	    .no_recreate = o->no_recreate,
+	    .no_deps = o->no_deps,
+	    .remove_orphans = o->remove_orphans,
+	    .services = o->services,
 	};
 	r = plan_compute(ps_svcs, m->n_services, obs, n_obs, &po, &plan, e);
 	if (r < 0)
@@ -865,24 +634,24 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 		}
 		const struct service *s = project_service(m, a->service);
 		json_t *rec = instantiate(
-			m, s, json_object_get(tmpls, a->service), a->number);
+		    m, s, json_object_get(tmpls, a->service), a->number);
 		json_array_append_new(new_recs, rec);
 	}
 	if (!o->remove_orphans) {
 		for (size_t i = 0; i < n_obs; i++)
 			if (!project_service(m, obs[i].service) &&
-			    !(m->disabled &&
-			      ({
+			    !(m->disabled && ({
 				      bool d = false;
 				      for (size_t k = 0; k < m->n_disabled; k++)
 					      d |= streq(m->disabled[k].name,
 							 obs[i].service);
 				      d;
 			      })))
-				log_warn("found orphan container %s for this "
-					 "project; run with --remove-orphans to "
-					 "remove it",
-					 obs[i].name);
+				log_warn(
+				    "found orphan container %s for this "
+				    "project; run with --remove-orphans to "
+				    "remove it",
+				    obs[i].name);
 	}
 	sweep_unrecorded(ps);
 	if ((r = check_names(ps, new_recs, e)) < 0 ||
@@ -964,17 +733,18 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 				progress("Container", a->name, "Running");
 				continue;
 			}
-			const struct service *s = project_service(m, a->service);
+			const struct service *s =
+			    project_service(m, a->service);
 			if (a->number == 1 && (r = wait_deps(&u, s, e)) < 0)
 				goto dep_fail;
 			if (a->number == 1 &&
 			    (r = hooks_pre_start(ps, m, s, e)) < 0)
 				goto out;
 			_cleanup_free_ char *name =
-				s->container_name && a->number == 1
-					? xstrdup(s->container_name)
-					: xasprintf("%s-%s-%d", m->name,
-						    s->name, a->number);
+			    s->container_name && a->number == 1
+				? xstrdup(s->container_name)
+				: xasprintf("%s-%s-%d", m->name, s->name,
+					    a->number);
 			strv_push(&names, name);
 		}
 		if (!names[0])
@@ -999,12 +769,11 @@ int reconcile_up(struct project *m, const struct up_opts *o,
 dep_fail:
 	if (u.dep_failed)
 		goto out;
-fail:
-	{
-		struct orch_err saved = *e;
-		rollback(&u);
-		*e = saved;
-	}
+fail : {
+	struct orch_err saved = *e;
+	rollback(&u);
+	*e = saved;
+}
 out:
 	plan_free(&plan);
 	json_decref(status);
@@ -1017,147 +786,8 @@ out:
 	return r;
 }
 
-/* ---- down ------------------------------------------------------------------ */
-
-static void wait_pid_exit(pid_t pid, int timeout_ms)
-{
-	int fd = pidfd_open(pid, 0);
-	if (fd < 0)
-		return;
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	RETRY_EINTR(poll(&p, 1, timeout_ms));
-	close(fd);
-}
-
-/* The keeper a supervisor runs under (its parent), or 0. */
-static pid_t keeper_of(pid_t sup)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)sup);
-	_cleanup_free_ char *stat = NULL;
-	if (read_file(path, &stat, NULL, NULL) < 0)
-		return 0;
-	/* pid (comm) state ppid ...: comm may hold anything but ")". */
-	const char *rp = strrchr(stat, ')');
-	int ppid = 0;
-	if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1 || ppid <= 1)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/comm", ppid);
-	_cleanup_free_ char *comm = NULL;
-	if (read_file(path, &comm, NULL, NULL) < 0 ||
-	    !startswith(comm, "orch-keeper"))
-		return 0;
-	return ppid;
-}
-
-int reconcile_down(struct pstate *ps, const struct down_opts *o,
-		   struct orch_err *e)
-{
-	struct orch_err first = {0};
-	_cleanup_strv_ char **names = containers_of(ps, NULL, NULL, NULL);
-	if (names[0]) {
-		struct orch_err se = {0};
-		if (supervisor_ensure(ps, &se) == 0) {
-			if (reconcile_stop(ps, names, o->timeout_ms, "stop",
-					   &se) < 0)
-				log_warn("%s", se.msg);
-			for (size_t i = 0; names[i]; i++)
-				progress("Container", names[i], "Stopped");
-		} else
-			log_warn("%s", se.msg);
-	}
-	/* Endpoints on our own networks go with the networks. */
-	json_t *ctrs = state_containers(ps);
-	if (supervisor_alive(ps)) {
-		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
-					"names", names_json(names), "force", 1);
-		struct orch_err se = {0};
-		if (call_simple(ps, req, &se) < 0)
-			log_warn("%s", se.msg);
-	}
-	/* netd removes the networks, their endpoints and rules (on a
-	 * connection of their own) while the containers' files go. */
-	size_t i;
-	json_t *n;
-	_cleanup_strv_ char **nets = NULL;
-	json_array_foreach(json_object_get(ps->state, "networks"), i, n)
-	{
-		if (jstr(n, "name"))
-			strv_push(&nets, jstr(n, "name"));
-	}
-	size_t n_known;
-	struct netd_network *known = netd_project_nets(ps, &n_known);
-	for (size_t k = 0; k < n_known; k++)
-		if (!strv_contains(nets, known[k].name))
-			strv_push(&nets, known[k].name);
-	netd_networks_free(known, n_known);
-	struct netd_conn *nc = NULL;
-	struct orch_err ne = {0};
-	if (nets && (netd_connect(&nc, &ne) < 0 ||
-		     netd_networks_remove_start(nc, nets, &ne) < 0)) {
-		netd_close(nc);
-		nc = NULL;
-	}
-	json_t *c;
-	json_array_foreach(ctrs, i, c)
-	{
-		struct orch_err ign = {0};
-		if (!supervisor_alive(ps) && jstr(c, "id"))
-			rt_kill(jstr(c, "id"), SIGKILL, &ign);
-		ctr_teardown(ps, c, false, true, &ign);
-		if (ign.code && !first.code)
-			first = ign;
-		progress("Container", jstr(c, "name"), "Removed");
-	}
-	json_array_clear(ctrs);
-	/* Namespaces a crash left without a record. */
-	netns_sweep(ps, true);
-	/* Stop the supervisor before its directory goes. */
-	if (supervisor_alive(ps)) {
-		_cleanup_free_ char *pidf = pstate_path(ps, "supervisor.pid");
-		_cleanup_free_ char *txt = NULL;
-		struct orch_err ign = {0};
-		read_file(pidf, &txt, NULL, &ign);
-		pid_t sup = txt ? atoi(txt) : 0;
-		pid_t keeper = sup > 0 ? keeper_of(sup) : 0;
-		call_simple(ps, json_pack("{s:s}", "op", "exit"), &ign);
-		if (sup > 0)
-			wait_pid_exit(sup, 2000);
-		if (keeper > 0)
-			wait_pid_exit(keeper, 2000);
-	}
-	if (nc)
-		netd_networks_remove_finish(nc, NULL, &ne);
-	netd_close(nc);
-	if (ne.code && !first.code)
-		first = ne;
-	for (size_t k = 0; !ne.code && nets && nets[k]; k++)
-		progress("Network", nets[k], "Removed");
-	if (o->volumes) {
-		json_t *v;
-		json_array_foreach(json_object_get(ps->state, "volumes"), i, v)
-		{
-			struct orch_err ve = {0};
-			if (rt_volume_remove(jstr(v, "name"), &ve) < 0 &&
-			    ve.code != ENOENT && !first.code)
-				first = ve;
-			else
-				progress("Volume", jstr(v, "name"), "Removed");
-		}
-	}
-	/* Those an interrupted up made but did not record. */
-	remove_project_volumes(ps->name, o->volumes, &first);
-	if (first.code) {
-		/* Keep the state so that the next down can finish. */
-		json_object_set_new(ps->state, "containers", json_array());
-		pstate_save(ps, e);
-		*e = first;
-		return -first.code;
-	}
-	return pstate_remove(ps, e);
-}
-
-/* ---- run ------------------------------------------------------------------- */
+/* ---- run -------------------------------------------------------------------
+ */
 
 int reconcile_start(struct pstate *ps, char **names, struct orch_err *e)
 {
@@ -1190,8 +820,8 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 	char id[65];
 	random_id(id);
 	_cleanup_free_ char *name =
-		o->name ? xstrdup(o->name)
-			: xasprintf("%s-%s-run-%.12s", m->name, s->name, id);
+	    o->name ? xstrdup(o->name)
+		    : xasprintf("%s-%s-run-%.12s", m->name, s->name, id);
 	json_t *rec = tmpl;
 	json_object_set_new(rec, "id", json_string(id));
 	json_object_set_new(rec, "name", json_string(name));
@@ -1220,7 +850,7 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 			json_t *full = json_array();
 			for (size_t i = 0; s->entrypoint[i]; i++)
 				json_array_append_new(
-					full, json_string(s->entrypoint[i]));
+				    full, json_string(s->entrypoint[i]));
 			json_array_extend(full, argv);
 			json_decref(argv);
 			argv = full;
@@ -1237,8 +867,7 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 		/* Only numeric ids here; names are resolved by the image's
 		 * files in record_template. */
 		char *colon = strchr(o->user, ':');
-		json_object_set_new(spec, "uid",
-				    json_integer(atoi(o->user)));
+		json_object_set_new(spec, "uid", json_integer(atoi(o->user)));
 		json_object_set_new(spec, "gid",
 				    json_integer(colon ? atoi(colon + 1) : 0));
 	}
