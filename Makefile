@@ -69,8 +69,8 @@ LIBS_asan := $(B)/asan/libnetd.a $(B)/asan/libruntime.a $(B)/asan/libcommon.a
 $(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 # The per-project supervisor stays resident: only what it uses is linked.
-SUP_SRC := orchestrator/supervisor/main.c orchestrator/supervisor/supervise.c orchestrator/supervisor/policy.c \
-	orchestrator/engine/state.c orchestrator/engine/ctrspec.c
+SUP_SRC := $(wildcard orchestrator/supervisor/*.c) orchestrator/engine/state.c \
+	orchestrator/engine/ctrspec.c
 $(B)/orch-supervisor: $(call obj,obj,$(SUP_SRC)) $(B)/obj/libruntime.a $(B)/obj/libcommon.a
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
 # netd stays resident too; it loads libnftables itself, when it changes rules.

@@ -2,8 +2,8 @@
  * linked with only what it uses, so that what stays resident for a
  * project is small.  `orch` starts it; `orch __supervise` is the same
  * code inside orch, used when this program is not installed. */
-#include "orchestrator/supervisor/supervisor.h"
 #include "orchestrator/engine/engine.h"
+#include "orchestrator/supervisor/supervisor.h"
 
 int main(int argc, char **argv)
 {

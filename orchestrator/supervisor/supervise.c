@@ -6,9 +6,7 @@
  *
  * It keeps what it knows in status.json so that a supervisor started after
  * a kill -9 of the previous one re-adopts the running containers. */
-#include "orchestrator/supervisor/supervisor.h"
-#include "orchestrator/engine/engine.h"
-#include "runtime/runtime.h"
+#include "orchestrator/supervisor/supervise_impl.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -16,8 +14,8 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -26,78 +24,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-enum cstate { C_CREATED, C_RUNNING, C_EXITED, C_RESTARTING };
-static const char *const cstate_names[] = {"created", "running", "exited",
-					   "restarting"};
-
-struct sctr {
-	char *name, *id, *service;
-	json_t *rec; /* owned reference */
-	struct restart_policy rp;
-	int stop_signal;
-	int64_t stop_grace_ms;
-	enum cstate state;
-	pid_t pid;
-	int pidfd;
-	pid_t worker;	/* the process creating it, 0 when none */
-	int worker_fd;	/* its report: "<pid>" or "!<error>" */
-	bool queued;	/* waits for a free worker */
-	bool restarting; /* this start is a restart (event) */
-	char *start_err;
-	int exit_code, restarts;
-	bool user_stopped, stopping, gone;
-	int64_t started_mono, restart_at, stop_deadline, backoff;
-	char started_at[40], finished_at[40];
-
-	/* logs: the FIFO's read end, the log file, a partial line */
-	int fifo_fd, log_fd;
-	int64_t log_size, log_max;
-	int log_files;
-	char *part;
-	size_t part_len;
-
-	/* health check */
-	char **hc_argv;
-	struct hc_policy hc;
-	int hc_fails;
-	enum health health;
-	int64_t hc_next, hc_deadline;
-	pid_t hc_pid;
-	int hc_pidfd;
-};
-
-enum client_wait { W_NONE, W_STOP, W_RESTART, W_REMOVE, W_EVENTS, W_START };
-
-struct client {
-	int fd;
-	enum client_wait wait;
-	char **names;
-	json_t *errors;
-	bool used;
-};
-
-/* epoll tags: kind in the high bits, index below. */
-enum { K_SIGNAL = 1, K_TIMER, K_LISTEN, K_CLIENT, K_PROC, K_FIFO, K_HC,
-       K_WORKER };
-
-/* Containers are created by short-lived worker processes, several at a
- * time; the supervisor is their subreaper, so each container becomes its
- * child as soon as the worker exits. */
-#define MAX_WORKERS 8
-#define TAG(k, i) (((uint64_t)(k) << 32) | (uint32_t)(i))
-
-static struct sup {
-	const char *project;
-	char *dir;
-	int ep, sfd, tfd, lfd;
-	struct sctr *c;
-	size_t n;
-	struct client *cl;
-	size_t n_cl;
-	bool dirty, exiting, trim;
-	int n_workers;
-	json_t *state;
-} S;
+struct sup sup;
+const char *const cstate_names[] = {"created", "running", "exited",
+				    "restarting"};
 
 static int sig_pipe = -1;
 
@@ -111,7 +40,7 @@ static void on_signal(int sig)
 }
 
 /* RFC 3339 with nanoseconds, UTC (docker's log and event time format). */
-static void wall_ts(char *buf, size_t n)
+void wall_ts(char *buf, size_t n)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -121,169 +50,16 @@ static void wall_ts(char *buf, size_t n)
 	snprintf(buf + k, n - k, ".%09ldZ", ts.tv_nsec);
 }
 
-static void ep_add(int fd, uint64_t tag)
+void ep_add(int fd, uint64_t tag)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-	if (epoll_ctl(S.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (epoll_ctl(sup.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
 		log_warn("epoll add fd %d: %s", fd, strerror(errno));
 }
 
-static void ep_del(int fd)
+void ep_del(int fd)
 {
-	epoll_ctl(S.ep, EPOLL_CTL_DEL, fd, NULL);
-}
-
-/* ---- events ------------------------------------------------------------ */
-
-static void send_line(int fd, json_t *j)
-{
-	char *txt = json_dumps(j, JSON_COMPACT);
-	if (!txt)
-		return;
-	size_t len = strlen(txt);
-	txt[len] = '\0';
-	struct iovec iov[2] = {{txt, len}, {"\n", 1}};
-	/* Clients read promptly; a client that does not is dropped rather
-	 * than stalling the loop. */
-	ssize_t w = RETRY_EINTR(writev(fd, iov, 2));
-	(void)w;
-	free(txt);
-}
-
-static void event(struct sctr *c, const char *action, json_t *attrs)
-{
-	char ts[40];
-	wall_ts(ts, sizeof(ts));
-	if (!attrs)
-		attrs = json_object();
-	json_object_set_new(attrs, "name", json_string(c->name));
-	json_object_set_new(attrs, "image",
-			    json_string(jstr(c->rec, "image") ?: ""));
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "time", ts,
-			       "type", "container", "action", action, "id",
-			       c->id, "service", c->service, "attributes",
-			       attrs);
-	for (size_t i = 0; i < S.n_cl; i++)
-		if (S.cl[i].used && S.cl[i].wait == W_EVENTS)
-			send_line(S.cl[i].fd, ev);
-	json_decref(ev);
-	S.dirty = true;
-}
-
-/* ---- logs ---------------------------------------------------------------- */
-
-static char *log_path(const struct sctr *c, const char *suffix)
-{
-	return xasprintf("%s/logs/%s%s", S.dir, c->name, suffix);
-}
-
-static char *log_gen(const struct sctr *c, int generation)
-{
-	_cleanup_free_ char *dir = xasprintf("%s/logs", S.dir);
-	return log_file(dir, c->name, generation);
-}
-
-static void log_open(struct sctr *c)
-{
-	if (c->log_fd >= 0)
-		return;
-	_cleanup_free_ char *p = log_gen(c, 0);
-	c->log_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	struct stat st;
-	c->log_size = c->log_fd >= 0 && fstat(c->log_fd, &st) == 0
-			      ? st.st_size
-			      : 0;
-}
-
-/* Keeps at most log_files files of log_max bytes: <name>.log is the
- * current one, <name>.log.1 the previous, and so on. */
-static void log_rotate(struct sctr *c)
-{
-	if (c->log_fd >= 0)
-		close(c->log_fd);
-	c->log_fd = -1;
-	for (int i = c->log_files - 1; i >= 1; i--) {
-		_cleanup_free_ char *from = log_gen(c, i - 1);
-		_cleanup_free_ char *to = log_gen(c, i);
-		rename(from, to);
-	}
-	if (c->log_files <= 1) {
-		_cleanup_free_ char *p = log_gen(c, 0);
-		unlink(p);
-	}
-	log_open(c);
-}
-
-static void log_line(struct sctr *c, const char *line, size_t len)
-{
-	log_open(c);
-	if (c->log_fd < 0)
-		return;
-	if (log_full(c->log_size, len, c->log_max))
-		log_rotate(c);
-	char ts[40];
-	wall_ts(ts, sizeof(ts));
-	struct iovec iov[3] = {{ts, strlen(ts)}, {" ", 1}, {(void *)line, len}};
-	char nl = '\n';
-	struct iovec all[4] = {iov[0], iov[1], iov[2], {&nl, 1}};
-	ssize_t w = RETRY_EINTR(writev(c->log_fd, all, 4));
-	if (w > 0)
-		c->log_size += w;
-}
-
-#define PART_MAX 16384
-
-static void fifo_drain(struct sctr *c)
-{
-	char buf[8192];
-	for (;;) {
-		ssize_t n = RETRY_EINTR(read(c->fifo_fd, buf, sizeof(buf)));
-		if (n <= 0)
-			return;
-		size_t start = 0;
-		for (size_t i = 0; i < (size_t)n; i++) {
-			if (buf[i] != '\n')
-				continue;
-			if (c->part_len) {
-				c->part = xrealloc(c->part,
-						   c->part_len + i - start);
-				memcpy(c->part + c->part_len, buf + start,
-				       i - start);
-				log_line(c, c->part, c->part_len + i - start);
-				c->part_len = 0;
-			} else
-				log_line(c, buf + start, i - start);
-			start = i + 1;
-		}
-		size_t rest = (size_t)n - start;
-		if (rest) {
-			c->part = xrealloc(c->part, c->part_len + rest);
-			memcpy(c->part + c->part_len, buf + start, rest);
-			c->part_len += rest;
-			if (c->part_len >= PART_MAX) {
-				log_line(c, c->part, c->part_len);
-				c->part_len = 0;
-			}
-		}
-	}
-}
-
-/* The FIFO outlives any supervisor: the container holds it open for
- * reading and writing, so it never gets SIGPIPE while no supervisor
- * reads, and a new supervisor reopens it and finds the data waiting. */
-static int fifo_open(struct sctr *c, size_t idx)
-{
-	if (c->fifo_fd >= 0)
-		return 0;
-	_cleanup_free_ char *p = log_path(c, ".fifo");
-	if (mkfifo(p, 0600) < 0 && errno != EEXIST)
-		return -errno;
-	/* Read-write: we never see a hang-up when no container holds it. */
-	c->fifo_fd = open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (c->fifo_fd < 0)
-		return -errno;
-	ep_add(c->fifo_fd, TAG(K_FIFO, idx));
-	return 0;
+	epoll_ctl(sup.ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
 /* ---- containers ---------------------------------------------------------- */
@@ -291,7 +67,7 @@ static int fifo_open(struct sctr *c, size_t idx)
 static void set_state(struct sctr *c, enum cstate st)
 {
 	c->state = st;
-	S.dirty = true;
+	sup.dirty = true;
 }
 
 static void hc_schedule(struct sctr *c, int64_t now)
@@ -363,26 +139,26 @@ worker_main(struct sctr *c, int out, int devnull, int fd)
 }
 
 /* Starts creating c in a worker (or queues it when enough work). */
-static void ctr_start(struct sctr *c, size_t idx, bool restart)
+void ctr_start(struct sctr *c, size_t idx, bool restart)
 {
 	if (c->state == C_RUNNING || c->worker || c->queued)
 		return;
 	free(c->start_err);
 	c->start_err = NULL;
 	c->restarting = restart;
-	if (S.n_workers >= MAX_WORKERS) {
+	if (sup.n_workers >= MAX_WORKERS) {
 		c->queued = true;
 		return;
 	}
 	int r = fifo_open(c, idx);
-	_cleanup_free_ char *fifo = log_path(c, ".fifo");
-	_cleanup_close_ int out =
-		r < 0 ? -1 : open(fifo, O_RDWR | O_CLOEXEC);
+	_cleanup_free_ char *fifo = ctr_log_path(c, ".fifo");
+	_cleanup_close_ int out = r < 0 ? -1 : open(fifo, O_RDWR | O_CLOEXEC);
 	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int p[2] = {-1, -1};
 	if (out < 0 || pipe2(p, O_CLOEXEC) < 0) {
-		c->start_err = xasprintf("starting %s: opening its log pipe: %s",
-					 c->name, strerror(errno));
+		c->start_err =
+		    xasprintf("starting %s: opening its log pipe: %s", c->name,
+			      strerror(errno));
 		return;
 	}
 	pid_t pid = fork();
@@ -399,14 +175,14 @@ static void ctr_start(struct sctr *c, size_t idx, bool restart)
 	}
 	c->worker = pid;
 	c->worker_fd = p[0];
-	S.n_workers++;
+	sup.n_workers++;
 	ep_add(p[0], TAG(K_WORKER, idx));
 }
 
 static void start_failed(struct sctr *c)
 {
 	log_warn("%s", c->start_err);
-	log_line(c, c->start_err, strlen(c->start_err));
+	ctr_log_line(c, c->start_err, strlen(c->start_err));
 	if (!c->restarting)
 		return;
 	/* A restart that fails counts as a failed run. */
@@ -419,7 +195,7 @@ static void start_failed(struct sctr *c)
 
 static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 {
-	S.trim = true;
+	sup.trim = true;
 	proc_watch(c, idx, pid, -1);
 	c->started_mono = mono_ms();
 	wall_ts(c->started_at, sizeof(c->started_at));
@@ -433,7 +209,7 @@ static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 		c->hc_fails = 0;
 		hc_schedule(c, c->started_mono);
 	}
-	event(c, c->restarting ? "restart" : "start", NULL);
+	ctr_event(c, c->restarting ? "restart" : "start", NULL);
 }
 
 static void worker_done(struct sctr *c, size_t idx)
@@ -442,7 +218,7 @@ static void worker_done(struct sctr *c, size_t idx)
 	size_t len = 0;
 	for (;;) {
 		ssize_t n = RETRY_EINTR(
-			read(c->worker_fd, buf + len, sizeof(buf) - 1 - len));
+		    read(c->worker_fd, buf + len, sizeof(buf) - 1 - len));
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -454,7 +230,7 @@ static void worker_done(struct sctr *c, size_t idx)
 	/* Once the worker is gone the container is our child. */
 	RETRY_EINTR(waitpid(c->worker, NULL, 0));
 	c->worker = 0;
-	S.n_workers--;
+	sup.n_workers--;
 	pid_t pid = buf[0] && buf[0] != '!' ? atoi(buf) : 0;
 	if (pid > 0) {
 		ctr_started(c, idx, pid);
@@ -463,16 +239,15 @@ static void worker_done(struct sctr *c, size_t idx)
 			c->stopping = true;
 			pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
 		}
-	}
-	else {
-		c->start_err = xstrdup(buf[0] == '!' ? buf + 1
-						     : "the worker died");
+	} else {
+		c->start_err =
+		    xstrdup(buf[0] == '!' ? buf + 1 : "the worker died");
 		start_failed(c);
 	}
-	for (size_t i = 0; i < S.n && S.n_workers < MAX_WORKERS; i++)
-		if (!S.c[i].gone && S.c[i].queued) {
-			S.c[i].queued = false;
-			ctr_start(&S.c[i], i, S.c[i].restarting);
+	for (size_t i = 0; i < sup.n && sup.n_workers < MAX_WORKERS; i++)
+		if (!sup.c[i].gone && sup.c[i].queued) {
+			sup.c[i].queued = false;
+			ctr_start(&sup.c[i], i, sup.c[i].restarting);
 		}
 }
 
@@ -494,7 +269,7 @@ static bool catches(pid_t pid, int sig)
 	return true;
 }
 
-static void ctr_signal(struct sctr *c, int sig)
+void ctr_signal(struct sctr *c, int sig)
 {
 	if (c->pidfd >= 0 && pidfd_send_signal(c->pidfd, sig, NULL, 0) == 0)
 		return;
@@ -502,7 +277,7 @@ static void ctr_signal(struct sctr *c, int sig)
 	rt_kill(c->id, sig, &ign);
 }
 
-static void ctr_stop(struct sctr *c, int64_t grace_ms)
+void ctr_stop(struct sctr *c, int64_t grace_ms)
 {
 	c->user_stopped = true;
 	c->restart_at = 0;
@@ -526,7 +301,8 @@ static void ctr_stop(struct sctr *c, int64_t grace_ms)
 	c->stop_deadline = mono_ms() + grace_ms;
 }
 
-/* ---- the keeper ------------------------------------------------------------ */
+/* ---- the keeper ------------------------------------------------------------
+ */
 
 /* A supervisor runs under a keeper: a copy of itself forked at start-up
  * that only waits.  It is a subreaper, so when the supervisor is killed
@@ -536,7 +312,7 @@ static void ctr_stop(struct sctr *c, int64_t grace_ms)
  * child. */
 static char *exit_record(pid_t pid)
 {
-	return xasprintf("%s/exits/%d", S.dir, (int)pid);
+	return xasprintf("%s/exits/%d", sup.dir, (int)pid);
 }
 
 static _Noreturn void keeper_main(pid_t supervisor)
@@ -544,7 +320,7 @@ static _Noreturn void keeper_main(pid_t supervisor)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	prctl(PR_SET_NAME, "orch-keeper");
 	close_range(3, ~0U, 0);
-	_cleanup_free_ char *dir = path_join(S.dir, "exits");
+	_cleanup_free_ char *dir = path_join(sup.dir, "exits");
 	for (;;) {
 		siginfo_t si = {0};
 		if (waitid(P_ALL, 0, &si, WEXITED) < 0) {
@@ -618,7 +394,7 @@ static void ctr_exited(struct sctr *c, size_t idx)
 	bool was_stopping = c->stopping;
 	c->stopping = false;
 	json_t *a = json_pack("{s:i}", "exitCode", code);
-	event(c, "die", a);
+	ctr_event(c, "die", a);
 	int64_t ran = mono_ms() - c->started_mono;
 	if (!was_stopping &&
 	    restart_wanted(&c->rp, code, c->restarts, c->user_stopped)) {
@@ -634,8 +410,8 @@ static void hc_run(struct sctr *c, size_t idx, int64_t now)
 {
 	_cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	struct rt_exec_spec x = {
-		.argv = c->hc_argv,
-		.stdio = {devnull, devnull, devnull},
+	    .argv = c->hc_argv,
+	    .stdio = {devnull, devnull, devnull},
 	};
 	struct orch_err e = {0};
 	pid_t pid;
@@ -659,9 +435,9 @@ static void hc_result(struct sctr *c, bool ok, int64_t now)
 	c->health = hc_judge(&c->hc, c->health, &c->hc_fails, ok,
 			     now - c->started_mono);
 	if (c->health != before) {
-		json_t *a = json_pack("{s:s}", "healthStatus",
-				      health_name(c->health));
-		event(c, "health_status", a);
+		json_t *a =
+		    json_pack("{s:s}", "healthStatus", health_name(c->health));
+		ctr_event(c, "health_status", a);
 	}
 	hc_schedule(c, now);
 }
@@ -681,7 +457,8 @@ static void hc_done(struct sctr *c)
 		hc_result(c, ok, mono_ms());
 }
 
-/* ---- the container table -------------------------------------------------- */
+/* ---- the container table --------------------------------------------------
+ */
 
 static char **hc_argv_of(const json_t *hc)
 {
@@ -730,7 +507,7 @@ static void ctr_init(struct sctr *c, json_t *rec)
 	}
 }
 
-static void ctr_fini(struct sctr *c)
+void ctr_fini(struct sctr *c)
 {
 	hc_cancel(c);
 	if (c->pidfd >= 0) {
@@ -759,14 +536,14 @@ static void ctr_fini(struct sctr *c)
 	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = c->worker_fd = -1;
 }
 
-static struct sctr *ctr_find(const char *name, size_t *idx)
+struct sctr *ctr_find(const char *name, size_t *idx)
 {
-	for (size_t i = 0; i < S.n; i++)
-		if (!S.c[i].gone && (streq(S.c[i].name, name) ||
-				     streq(S.c[i].id, name))) {
+	for (size_t i = 0; i < sup.n; i++)
+		if (!sup.c[i].gone &&
+		    (streq(sup.c[i].name, name) || streq(sup.c[i].id, name))) {
 			if (idx)
 				*idx = i;
-			return &S.c[i];
+			return &sup.c[i];
 		}
 	return NULL;
 }
@@ -820,18 +597,18 @@ static void ctr_adopt(struct sctr *c, size_t idx, const json_t *st)
 
 /* (Re)reads state.json: new records are added as created, records gone
  * from it are dropped (the CLI stopped them first). */
-static int load_state(json_t *status)
+int load_state(json_t *status)
 {
-	_cleanup_free_ char *sf = path_join(S.dir, "state.json");
+	_cleanup_free_ char *sf = path_join(sup.dir, "state.json");
 	json_error_t je;
 	json_t *st = json_load_file(sf, 0, &je);
 	if (!st)
 		return -ENOENT;
-	json_decref(S.state);
-	S.state = st;
+	json_decref(sup.state);
+	sup.state = st;
 	json_t *ctrs = json_object_get(st, "containers");
-	for (size_t i = 0; i < S.n; i++) {
-		if (S.c[i].gone)
+	for (size_t i = 0; i < sup.n; i++) {
+		if (sup.c[i].gone)
 			continue;
 		bool keep = false;
 		size_t k;
@@ -839,14 +616,14 @@ static int load_state(json_t *status)
 		json_array_foreach(ctrs, k, r)
 		{
 			const char *id = jstr(r, "id");
-			if (id && streq(id, S.c[i].id))
+			if (id && streq(id, sup.c[i].id))
 				keep = true;
 		}
 		if (!keep) {
-			if (S.c[i].state == C_RUNNING)
-				ctr_signal(&S.c[i], SIGKILL);
-			event(&S.c[i], "destroy", NULL);
-			ctr_fini(&S.c[i]);
+			if (sup.c[i].state == C_RUNNING)
+				ctr_signal(&sup.c[i], SIGKILL);
+			ctr_event(&sup.c[i], "destroy", NULL);
+			ctr_fini(&sup.c[i]);
 		}
 	}
 	size_t k;
@@ -856,293 +633,64 @@ static int load_state(json_t *status)
 		const char *id = jstr(r, "id"), *name = jstr(r, "name");
 		if (!id || !name || ctr_find(id, NULL))
 			continue;
-		size_t idx = S.n;
-		for (size_t i = 0; i < S.n; i++)
-			if (S.c[i].gone) {
+		size_t idx = sup.n;
+		for (size_t i = 0; i < sup.n; i++)
+			if (sup.c[i].gone) {
 				idx = i;
 				break;
 			}
-		if (idx == S.n)
-			S.c = xrealloc(S.c, ++S.n * sizeof(*S.c));
-		ctr_init(&S.c[idx], r);
+		if (idx == sup.n)
+			sup.c = xrealloc(sup.c, ++sup.n * sizeof(*sup.c));
+		ctr_init(&sup.c[idx], r);
 		json_t *known = json_object_get(status, name);
 		if (known)
-			ctr_adopt(&S.c[idx], idx, known);
+			ctr_adopt(&sup.c[idx], idx, known);
 		else
-			event(&S.c[idx], "create", NULL);
+			ctr_event(&sup.c[idx], "create", NULL);
 	}
-	S.dirty = true;
+	sup.dirty = true;
 	return 0;
 }
 
-static json_t *ctr_status(const struct sctr *c)
+json_t *ctr_status(const struct sctr *c)
 {
 	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:s, s:s, s:i}",
-		"name", c->name, "id", c->id, "service", c->service, "state",
-		cstate_names[c->state], "exit_code", c->exit_code, "restarts",
-		c->restarts, "user_stopped", c->user_stopped, "health",
-		health_name(c->health), "started_at", c->started_at,
-		"finished_at", c->finished_at, "pid", (int)c->pid);
+	    "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:s, s:s, s:i}", "name",
+	    c->name, "id", c->id, "service", c->service, "state",
+	    cstate_names[c->state], "exit_code", c->exit_code, "restarts",
+	    c->restarts, "user_stopped", c->user_stopped, "health",
+	    health_name(c->health), "started_at", c->started_at, "finished_at",
+	    c->finished_at, "pid", (int)c->pid);
 	return j;
 }
 
 static void save_status(void)
 {
-	if (!S.dirty)
+	if (!sup.dirty)
 		return;
-	S.dirty = false;
+	sup.dirty = false;
 	json_t *all = json_object();
-	for (size_t i = 0; i < S.n; i++)
-		if (!S.c[i].gone)
-			json_object_set_new(all, S.c[i].name,
-					    ctr_status(&S.c[i]));
+	for (size_t i = 0; i < sup.n; i++)
+		if (!sup.c[i].gone)
+			json_object_set_new(all, sup.c[i].name,
+					    ctr_status(&sup.c[i]));
 	char *txt = json_dumps(all, JSON_COMPACT);
 	json_decref(all);
-	_cleanup_free_ char *sf = path_join(S.dir, "status.json");
+	_cleanup_free_ char *sf = path_join(sup.dir, "status.json");
 	struct orch_err e = {0};
 	if (txt && write_file_atomic(sf, txt, strlen(txt), 0644, &e) < 0)
 		log_warn("%s", e.msg);
 	free(txt);
 }
 
-/* ---- control socket ------------------------------------------------------- */
-
-static void client_close(struct client *cl)
-{
-	ep_del(cl->fd);
-	close(cl->fd);
-	strv_free(cl->names);
-	json_decref(cl->errors);
-	memset(cl, 0, sizeof(*cl));
-}
-
-static void reply(struct client *cl, json_t *j)
-{
-	send_line(cl->fd, j);
-	json_decref(j);
-	client_close(cl);
-}
-
-static void reply_ok(struct client *cl)
-{
-	json_t *j = json_pack("{s:b}", "ok", 1);
-	if (cl->errors && json_object_size(cl->errors) > 0) {
-		json_t *msgs = json_array();
-		const char *k;
-		json_t *v;
-		json_object_foreach(cl->errors, k, v)
-			json_array_append(msgs, v);
-		json_object_set_new(j, "error", json_string(json_string_value(
-							json_array_get(msgs, 0))));
-		json_object_set_new(j, "errors", msgs);
-	}
-	reply(cl, j);
-}
-
-static char **req_names(const json_t *req)
-{
-	char **v = jstrv(req, "names");
-	if (v && v[0])
-		return v;
-	strv_free(v);
-	v = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; i < S.n; i++)
-		if (!S.c[i].gone)
-			strv_push(&v, S.c[i].name);
-	return v;
-}
-
-static void client_error(struct client *cl, const char *name, const char *msg)
-{
-	if (!cl->errors)
-		cl->errors = json_object();
-	json_object_set_new(cl->errors, name, json_string(msg));
-}
-
-/* Starts the named containers; the client is answered when every one
- * has started or failed to. */
-static void start_names(struct client *cl, char **names)
-{
-	for (size_t k = 0; names[k]; k++) {
-		size_t idx;
-		struct sctr *c = ctr_find(names[k], &idx);
-		if (!c) {
-			_cleanup_free_ char *m =
-				xasprintf("no such container: %s", names[k]);
-			client_error(cl, names[k], m);
-			continue;
-		}
-		c->user_stopped = false;
-		if (c->state == C_RESTARTING)
-			c->restart_at = 0;
-		if (c->state != C_RUNNING)
-			ctr_start(c, idx, false);
-	}
-	cl->wait = W_START;
-}
-
-/* A waiting client is answered once none of its containers runs. */
-static void check_waiters(void)
-{
-	for (size_t i = 0; i < S.n_cl; i++) {
-		struct client *cl = &S.cl[i];
-		if (!cl->used || cl->wait == W_NONE || cl->wait == W_EVENTS)
-			continue;
-		bool busy = false;
-		for (size_t k = 0; cl->names[k]; k++) {
-			struct sctr *c = ctr_find(cl->names[k], NULL);
-			if (c && (c->worker || c->queued ||
-				  (cl->wait != W_START &&
-				   c->state == C_RUNNING)))
-				busy = true;
-		}
-		if (busy)
-			continue;
-		if (cl->wait == W_RESTART) {
-			start_names(cl, cl->names);
-			continue;
-		}
-		if (cl->wait == W_START)
-			for (size_t k = 0; cl->names[k]; k++) {
-				struct sctr *c = ctr_find(cl->names[k], NULL);
-				if (c && c->start_err)
-					client_error(cl, cl->names[k],
-						     c->start_err);
-			}
-		if (cl->wait == W_REMOVE)
-			for (size_t k = 0; cl->names[k]; k++) {
-				struct sctr *c = ctr_find(cl->names[k], NULL);
-				if (!c)
-					continue;
-				struct orch_err e = {0};
-				rt_delete(c->id, true, &e);
-				event(c, "destroy", NULL);
-				ctr_fini(c);
-				S.dirty = true;
-			}
-		reply_ok(cl);
-	}
-}
-
-static void handle_request(struct client *cl, json_t *req)
-{
-	const char *op = jstr(req, "op");
-	if (!op)
-		op = "";
-	if (streq(op, "status")) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < S.n; i++)
-			if (!S.c[i].gone)
-				json_array_append_new(a, ctr_status(&S.c[i]));
-		reply(cl, json_pack("{s:b, s:o, s:i}", "ok", 1, "containers",
-				    a, "pid", (int)getpid()));
-	} else if (streq(op, "reload")) {
-		_cleanup_free_ char *sf = path_join(S.dir, "status.json");
-		json_t *st = json_load_file(sf, 0, NULL);
-		load_state(st);
-		json_decref(st);
-		reply_ok(cl);
-	} else if (streq(op, "start")) {
-		cl->names = req_names(req);
-		start_names(cl, cl->names);
-		check_waiters();
-	} else if (streq(op, "stop") || streq(op, "restart") ||
-		   streq(op, "remove")) {
-		cl->names = req_names(req);
-		int64_t t = jint(req, "timeout_ms", -1);
-		for (size_t k = 0; cl->names[k]; k++) {
-			struct sctr *c = ctr_find(cl->names[k], NULL);
-			if (c)
-				ctr_stop(c, streq(op, "remove") &&
-						    jbool(req, "force")
-					    ? 0
-					    : t);
-		}
-		cl->wait = streq(op, "stop")	  ? W_STOP
-			   : streq(op, "restart") ? W_RESTART
-						  : W_REMOVE;
-		check_waiters();
-	} else if (streq(op, "kill")) {
-		char **names = req_names(req);
-		int sig = (int)jint(req, "signal", SIGKILL);
-		for (size_t k = 0; names[k]; k++) {
-			struct sctr *c = ctr_find(names[k], NULL);
-			if (c && c->state == C_RUNNING) {
-				/* As docker: a signal meant to end it (SIGKILL
-				 * or its stop signal) keeps it down; another
-				 * (a reload) does not. */
-				if (sig == SIGKILL || sig == c->stop_signal)
-					c->user_stopped = true;
-				ctr_signal(c, sig);
-				event(c, "kill", json_pack("{s:s}", "signal",
-							   signal_name(sig)));
-			}
-		}
-		strv_free(names);
-		reply_ok(cl);
-	} else if (streq(op, "events")) {
-		cl->wait = W_EVENTS;
-	} else if (streq(op, "exit")) {
-		S.exiting = true;
-		reply_ok(cl);
-	} else
-		reply(cl, json_pack("{s:s}", "error", "unknown request"));
-}
-
-static void client_read(struct client *cl)
-{
-	char buf[65536];
-	ssize_t n = RETRY_EINTR(recv(cl->fd, buf, sizeof(buf) - 1, 0));
-	if (n <= 0) {
-		client_close(cl);
-		return;
-	}
-	if (cl->wait != W_NONE)
-		return; /* nothing more is expected from a waiting client */
-	buf[n] = '\0';
-	json_t *req = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
-	if (!json_is_object(req)) {
-		json_decref(req);
-		reply(cl, json_pack("{s:s}", "error", "malformed request"));
-		return;
-	}
-	handle_request(cl, req);
-	json_decref(req);
-}
-
-static void client_accept(void)
-{
-	int fd = accept4(S.lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	/* Only the project's owner (and root) may drive it. */
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	uid_t owner = (uid_t)jint(S.state, "owner_uid", 0);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-	    (cr.uid != 0 && cr.uid != owner && cr.uid != getuid())) {
-		close(fd);
-		return;
-	}
-	size_t i = 0;
-	while (i < S.n_cl && S.cl[i].used)
-		i++;
-	if (i == S.n_cl)
-		S.cl = xrealloc(S.cl, ++S.n_cl * sizeof(*S.cl));
-	memset(&S.cl[i], 0, sizeof(S.cl[i]));
-	S.cl[i].fd = fd;
-	S.cl[i].used = true;
-	ep_add(fd, TAG(K_CLIENT, i));
-}
-
 /* As a subreaper we inherit whatever a worker leaves behind; what is not
  * a container, health check or worker of ours is reaped here. */
 static bool pid_known(pid_t pid)
 {
-	for (size_t i = 0; i < S.n; i++)
-		if (!S.c[i].gone && (S.c[i].pid == pid || S.c[i].worker == pid ||
-				     S.c[i].hc_pid == pid))
+	for (size_t i = 0; i < sup.n; i++)
+		if (!sup.c[i].gone &&
+		    (sup.c[i].pid == pid || sup.c[i].worker == pid ||
+		     sup.c[i].hc_pid == pid))
 			return true;
 	return false;
 }
@@ -1158,13 +706,14 @@ static void reap_strays(void)
 	}
 }
 
-/* ---- timers --------------------------------------------------------------- */
+/* ---- timers ---------------------------------------------------------------
+ */
 
 static void run_timers(void)
 {
 	int64_t now = mono_ms();
-	for (size_t i = 0; i < S.n; i++) {
-		struct sctr *c = &S.c[i];
+	for (size_t i = 0; i < sup.n; i++) {
+		struct sctr *c = &sup.c[i];
 		if (c->gone)
 			continue;
 		if (c->state == C_RESTARTING && c->restart_at &&
@@ -1180,7 +729,8 @@ static void run_timers(void)
 			c->stop_deadline = 0;
 			ctr_signal(c, SIGKILL);
 		}
-		if (c->hc_deadline && c->hc_deadline <= now && c->hc_pidfd >= 0) {
+		if (c->hc_deadline && c->hc_deadline <= now &&
+		    c->hc_pidfd >= 0) {
 			hc_cancel(c);
 			hc_result(c, false, now);
 		}
@@ -1193,8 +743,8 @@ static void run_timers(void)
 static void arm_timer(void)
 {
 	int64_t next = 0;
-	for (size_t i = 0; i < S.n; i++) {
-		struct sctr *c = &S.c[i];
+	for (size_t i = 0; i < sup.n; i++) {
+		struct sctr *c = &sup.c[i];
 		if (c->gone)
 			continue;
 		int64_t t[] = {c->restart_at, c->stop_deadline, c->hc_deadline,
@@ -1211,24 +761,26 @@ static void arm_timer(void)
 		its.it_value.tv_sec = d / 1000;
 		its.it_value.tv_nsec = (d % 1000) * 1000000;
 	}
-	timerfd_settime(S.tfd, 0, &its, NULL);
+	timerfd_settime(sup.tfd, 0, &its, NULL);
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- main ------------------------------------------------------------------
+ */
 
 static int listen_ctl(struct orch_err *e)
 {
-	_cleanup_free_ char *path = path_join(S.dir, "ctl.sock");
+	_cleanup_free_ char *path = path_join(sup.dir, "ctl.sock");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_set(e, ENAMETOOLONG, "socket path too long: %s",
 			       path);
 	strcpy(sa.sun_path, path);
 	unlink(path);
-	S.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (S.lfd < 0 ||
-	    bind(S.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(S.lfd, 64) < 0)
+	sup.lfd =
+	    socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sup.lfd < 0 ||
+	    bind(sup.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(sup.lfd, 64) < 0)
 		return err_sys(e, errno, "listening on %s", path);
 	chmod(path, 0666);
 	return 0;
@@ -1237,8 +789,8 @@ static int listen_ctl(struct orch_err *e)
 int supervise_main(const char *project)
 {
 	struct orch_err e = {0};
-	S.project = project;
-	S.dir = xasprintf("%s/projects/%s", orch_run(), project);
+	sup.project = project;
+	sup.dir = xasprintf("%s/projects/%s", orch_run(), project);
 	/* The keeper is our parent: we go on in the child. */
 	pid_t child = fork();
 	if (child > 0)
@@ -1248,7 +800,7 @@ int supervise_main(const char *project)
 			 "containers outliving this supervisor will be lost",
 			 project, strerror(errno));
 	/* One supervisor per project: the pid file stays locked for life. */
-	_cleanup_free_ char *pidf = path_join(S.dir, "supervisor.pid");
+	_cleanup_free_ char *pidf = path_join(sup.dir, "supervisor.pid");
 	int pfd = open(pidf, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (pfd < 0 || flock(pfd, LOCK_EX | LOCK_NB) < 0) {
 		log_error("project %s already has a supervisor", project);
@@ -1261,7 +813,7 @@ int supervise_main(const char *project)
 		return 1;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	_cleanup_free_ char *logs = path_join(S.dir, "logs");
+	_cleanup_free_ char *logs = path_join(sup.dir, "logs");
 	mkdir(logs, 0750);
 
 	/* Signals come through a self-pipe rather than a signalfd: a
@@ -1272,23 +824,23 @@ int supervise_main(const char *project)
 		log_error("supervisor of %s: %s", project, strerror(errno));
 		return 1;
 	}
-	S.sfd = sp[0];
+	sup.sfd = sp[0];
 	sig_pipe = sp[1];
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
-	S.ep = epoll_create1(EPOLL_CLOEXEC);
-	S.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (S.ep < 0 || S.tfd < 0) {
+	sup.ep = epoll_create1(EPOLL_CLOEXEC);
+	sup.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sup.ep < 0 || sup.tfd < 0) {
 		log_error("supervisor of %s: %s", project, strerror(errno));
 		return 1;
 	}
-	ep_add(S.sfd, TAG(K_SIGNAL, 0));
-	ep_add(S.tfd, TAG(K_TIMER, 0));
+	ep_add(sup.sfd, TAG(K_SIGNAL, 0));
+	ep_add(sup.tfd, TAG(K_TIMER, 0));
 
-	_cleanup_free_ char *sf = path_join(S.dir, "status.json");
+	_cleanup_free_ char *sf = path_join(sup.dir, "status.json");
 	json_t *status = json_load_file(sf, 0, NULL);
 	int r = load_state(status);
 	json_decref(status);
@@ -1300,7 +852,7 @@ int supervise_main(const char *project)
 		log_error("%s", e.msg);
 		return 1;
 	}
-	ep_add(S.lfd, TAG(K_LISTEN, 0));
+	ep_add(sup.lfd, TAG(K_LISTEN, 0));
 	save_status();
 
 	/* Tell the starter we listen. */
@@ -1313,10 +865,10 @@ int supervise_main(const char *project)
 		unsetenv("ORCH_SUPERVISOR_READY");
 	}
 
-	while (!S.exiting) {
+	while (!sup.exiting) {
 		arm_timer();
 		struct epoll_event evs[32];
-		int k = epoll_wait(S.ep, evs, ARRAY_SIZE(evs), -1);
+		int k = epoll_wait(sup.ep, evs, ARRAY_SIZE(evs), -1);
 		if (k < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < k; i++) {
@@ -1325,17 +877,17 @@ int supervise_main(const char *project)
 			switch (kind) {
 			case K_SIGNAL: {
 				char sig;
-				while (read(S.sfd, &sig, 1) > 0)
+				while (read(sup.sfd, &sig, 1) > 0)
 					/* TERM/INT/HUP: leave the
 					 * containers running; a new
 					 * supervisor adopts them. */
 					if (sig != SIGPIPE)
-						S.exiting = true;
+						sup.exiting = true;
 				break;
 			}
 			case K_TIMER: {
 				uint64_t x;
-				ssize_t rd = read(S.tfd, &x, sizeof(x));
+				ssize_t rd = read(sup.tfd, &x, sizeof(x));
 				(void)rd;
 				break;
 			}
@@ -1343,28 +895,28 @@ int supervise_main(const char *project)
 				client_accept();
 				break;
 			case K_CLIENT:
-				if (idx < S.n_cl && S.cl[idx].used)
-					client_read(&S.cl[idx]);
+				if (idx < sup.n_cl && sup.cl[idx].used)
+					client_read(&sup.cl[idx]);
 				break;
 			case K_PROC:
-				if (idx < S.n && !S.c[idx].gone &&
-				    S.c[idx].pidfd >= 0)
-					ctr_exited(&S.c[idx], idx);
+				if (idx < sup.n && !sup.c[idx].gone &&
+				    sup.c[idx].pidfd >= 0)
+					ctr_exited(&sup.c[idx], idx);
 				break;
 			case K_FIFO:
-				if (idx < S.n && !S.c[idx].gone)
-					fifo_drain(&S.c[idx]);
+				if (idx < sup.n && !sup.c[idx].gone)
+					fifo_drain(&sup.c[idx]);
 				break;
 			case K_WORKER:
-				if (idx < S.n && !S.c[idx].gone &&
-				    S.c[idx].worker)
-					worker_done(&S.c[idx], idx);
+				if (idx < sup.n && !sup.c[idx].gone &&
+				    sup.c[idx].worker)
+					worker_done(&sup.c[idx], idx);
 				reap_strays();
 				break;
 			case K_HC:
-				if (idx < S.n && !S.c[idx].gone &&
-				    S.c[idx].hc_pidfd >= 0)
-					hc_done(&S.c[idx]);
+				if (idx < sup.n && !sup.c[idx].gone &&
+				    sup.c[idx].hc_pidfd >= 0)
+					hc_done(&sup.c[idx]);
 				break;
 			}
 		}
@@ -1373,13 +925,13 @@ int supervise_main(const char *project)
 		save_status();
 		/* Creating containers (seccomp profiles, specs) leaves freed
 		 * heap behind; give it back, this process stays resident. */
-		if (S.trim) {
+		if (sup.trim) {
 			malloc_trim(0);
-			S.trim = false;
+			sup.trim = false;
 		}
 	}
 	save_status();
-	_cleanup_free_ char *sock = path_join(S.dir, "ctl.sock");
+	_cleanup_free_ char *sock = path_join(sup.dir, "ctl.sock");
 	unlink(sock);
 	return 0;
 }

@@ -1,0 +1,173 @@
+/* A container's output and its events: the log file each line goes to
+ * (with its time, rotated by size), and the events sent to the clients
+ * that follow them. */
+#include "orchestrator/supervisor/supervise_impl.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* ---- events ------------------------------------------------------------ */
+
+void send_line(int fd, json_t *j)
+{
+	char *txt = json_dumps(j, JSON_COMPACT);
+	if (!txt)
+		return;
+	size_t len = strlen(txt);
+	txt[len] = '\0';
+	struct iovec iov[2] = {{txt, len}, {"\n", 1}};
+	/* Clients read promptly; a client that does not is dropped rather
+	 * than stalling the loop. */
+	ssize_t w = RETRY_EINTR(writev(fd, iov, 2));
+	(void)w;
+	free(txt);
+}
+
+void ctr_event(struct sctr *c, const char *action, json_t *attrs)
+{
+	char ts[40];
+	wall_ts(ts, sizeof(ts));
+	if (!attrs)
+		attrs = json_object();
+	json_object_set_new(attrs, "name", json_string(c->name));
+	json_object_set_new(attrs, "image",
+			    json_string(jstr(c->rec, "image") ?: ""));
+	json_t *ev =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "time", ts, "type",
+		      "container", "action", action, "id", c->id, "service",
+		      c->service, "attributes", attrs);
+	for (size_t i = 0; i < sup.n_cl; i++)
+		if (sup.cl[i].used && sup.cl[i].wait == W_EVENTS)
+			send_line(sup.cl[i].fd, ev);
+	json_decref(ev);
+	sup.dirty = true;
+}
+
+/* ---- logs ---------------------------------------------------------------- */
+
+char *ctr_log_path(const struct sctr *c, const char *suffix)
+{
+	return xasprintf("%s/logs/%s%s", sup.dir, c->name, suffix);
+}
+
+static char *log_gen(const struct sctr *c, int generation)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/logs", sup.dir);
+	return log_file(dir, c->name, generation);
+}
+
+static void log_open(struct sctr *c)
+{
+	if (c->log_fd >= 0)
+		return;
+	_cleanup_free_ char *p = log_gen(c, 0);
+	c->log_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct stat st;
+	c->log_size =
+	    c->log_fd >= 0 && fstat(c->log_fd, &st) == 0 ? st.st_size : 0;
+}
+
+/* Keeps at most log_files files of log_max bytes: <name>.log is the
+ * current one, <name>.log.1 the previous, and so on. */
+static void log_rotate(struct sctr *c)
+{
+	if (c->log_fd >= 0)
+		close(c->log_fd);
+	c->log_fd = -1;
+	for (int i = c->log_files - 1; i >= 1; i--) {
+		_cleanup_free_ char *from = log_gen(c, i - 1);
+		_cleanup_free_ char *to = log_gen(c, i);
+		rename(from, to);
+	}
+	if (c->log_files <= 1) {
+		_cleanup_free_ char *p = log_gen(c, 0);
+		unlink(p);
+	}
+	log_open(c);
+}
+
+void ctr_log_line(struct sctr *c, const char *line, size_t len)
+{
+	log_open(c);
+	if (c->log_fd < 0)
+		return;
+	if (log_full(c->log_size, len, c->log_max))
+		log_rotate(c);
+	char ts[40];
+	wall_ts(ts, sizeof(ts));
+	struct iovec iov[3] = {{ts, strlen(ts)}, {" ", 1}, {(void *)line, len}};
+	char nl = '\n';
+	struct iovec all[4] = {iov[0], iov[1], iov[2], {&nl, 1}};
+	ssize_t w = RETRY_EINTR(writev(c->log_fd, all, 4));
+	if (w > 0)
+		c->log_size += w;
+}
+
+#define PART_MAX 16384
+
+void fifo_drain(struct sctr *c)
+{
+	char buf[8192];
+	for (;;) {
+		ssize_t n = RETRY_EINTR(read(c->fifo_fd, buf, sizeof(buf)));
+		if (n <= 0)
+			return;
+		size_t start = 0;
+		for (size_t i = 0; i < (size_t)n; i++) {
+			if (buf[i] != '\n')
+				continue;
+			if (c->part_len) {
+				c->part =
+				    xrealloc(c->part, c->part_len + i - start);
+				memcpy(c->part + c->part_len, buf + start,
+				       i - start);
+				ctr_log_line(c, c->part,
+					     c->part_len + i - start);
+				c->part_len = 0;
+			} else
+				ctr_log_line(c, buf + start, i - start);
+			start = i + 1;
+		}
+		size_t rest = (size_t)n - start;
+		if (rest) {
+			c->part = xrealloc(c->part, c->part_len + rest);
+			memcpy(c->part + c->part_len, buf + start, rest);
+			c->part_len += rest;
+			if (c->part_len >= PART_MAX) {
+				ctr_log_line(c, c->part, c->part_len);
+				c->part_len = 0;
+			}
+		}
+	}
+}
+
+/* The FIFO outlives any supervisor: the container holds it open for
+ * reading and writing, so it never gets SIGPIPE while no supervisor
+ * reads, and a new supervisor reopens it and finds the data waiting. */
+int fifo_open(struct sctr *c, size_t idx)
+{
+	if (c->fifo_fd >= 0)
+		return 0;
+	_cleanup_free_ char *p = ctr_log_path(c, ".fifo");
+	if (mkfifo(p, 0600) < 0 && errno != EEXIST)
+		return -errno;
+	/* Read-write: we never see a hang-up when no container holds it. */
+	c->fifo_fd = open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (c->fifo_fd < 0)
+		return -errno;
+	ep_add(c->fifo_fd, TAG(K_FIFO, idx));
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* Private to orchestrator/supervisor/: the supervisor's tables (its
+ * containers and its control clients) and what its files share:
+ * supervise.c runs the loop, the containers and their health checks,
+ * logs.c their log files and events, control_server.c the control
+ * socket. */
+#ifndef ORCH_SUPERVISE_IMPL_H
+#define ORCH_SUPERVISE_IMPL_H
+
+#include "orchestrator/engine/engine.h"
+#include "orchestrator/supervisor/supervisor.h"
+#include "runtime/runtime.h"
+
+enum cstate { C_CREATED, C_RUNNING, C_EXITED, C_RESTARTING };
+extern const char *const cstate_names[];
+
+struct sctr {
+	char *name, *id, *service;
+	json_t *rec; /* owned reference */
+	struct restart_policy rp;
+	int stop_signal;
+	int64_t stop_grace_ms;
+	enum cstate state;
+	pid_t pid;
+	int pidfd;
+	pid_t worker;	 /* the process creating it, 0 when none */
+	int worker_fd;	 /* its report: "<pid>" or "!<error>" */
+	bool queued;	 /* waits for a free worker */
+	bool restarting; /* this start is a restart (event) */
+	char *start_err;
+	int exit_code, restarts;
+	bool user_stopped, stopping, gone;
+	int64_t started_mono, restart_at, stop_deadline, backoff;
+	char started_at[40], finished_at[40];
+
+	/* logs: the FIFO's read end, the log file, a partial line */
+	int fifo_fd, log_fd;
+	int64_t log_size, log_max;
+	int log_files;
+	char *part;
+	size_t part_len;
+
+	/* health check */
+	char **hc_argv;
+	struct hc_policy hc;
+	int hc_fails;
+	enum health health;
+	int64_t hc_next, hc_deadline;
+	pid_t hc_pid;
+	int hc_pidfd;
+};
+
+enum client_wait { W_NONE, W_STOP, W_RESTART, W_REMOVE, W_EVENTS, W_START };
+
+struct client {
+	int fd;
+	enum client_wait wait;
+	char **names;
+	json_t *errors;
+	bool used;
+};
+
+/* epoll tags: kind in the high bits, index below. */
+enum {
+	K_SIGNAL = 1,
+	K_TIMER,
+	K_LISTEN,
+	K_CLIENT,
+	K_PROC,
+	K_FIFO,
+	K_HC,
+	K_WORKER
+};
+
+/* Containers are created by short-lived worker processes, several at a
+ * time; the supervisor is their subreaper, so each container becomes its
+ * child as soon as the worker exits. */
+#define MAX_WORKERS 8
+#define TAG(k, i)   (((uint64_t)(k) << 32) | (uint32_t)(i))
+
+struct sup {
+	const char *project;
+	char *dir;
+	int ep, sfd, tfd, lfd;
+	struct sctr *c;
+	size_t n;
+	struct client *cl;
+	size_t n_cl;
+	bool dirty, exiting, trim;
+	int n_workers;
+	json_t *state;
+};
+/* The one supervisor of this process. */
+extern struct sup sup;
+
+/* ---- supervise.c: the loop and the containers --------------------------- */
+
+/* Watch fd in the loop under tag (TAG(kind, index)), or stop watching. */
+void ep_add(int fd, uint64_t tag);
+void ep_del(int fd);
+/* RFC 3339 with nanoseconds, UTC (docker's log and event time format). */
+void wall_ts(char *buf, size_t n);
+/* Starts (restart: after an exit, under its policy) container idx. */
+void ctr_start(struct sctr *c, size_t idx, bool restart);
+void ctr_signal(struct sctr *c, int sig);
+/* SIGTERM (its stop signal), SIGKILL after grace_ms. */
+void ctr_stop(struct sctr *c, int64_t grace_ms);
+void ctr_fini(struct sctr *c);
+/* The container of that name or id (its index in *idx), or NULL. */
+struct sctr *ctr_find(const char *name, size_t *idx);
+/* (Re)reads state.json: new records are added as created, records gone
+ * from it are dropped (the CLI stopped them first). */
+int load_state(json_t *status);
+/* A container as `ps` shows it (the "containers" of a status reply). */
+json_t *ctr_status(const struct sctr *c);
+
+/* ---- logs.c: events and log files ---------------------------------------- */
+
+/* One JSON line to a client. */
+void send_line(int fd, json_t *j);
+/* An event of c (attrs consumed, may be NULL) to the clients following
+ * events. */
+void ctr_event(struct sctr *c, const char *action, json_t *attrs);
+/* <logs>/<name><suffix>: the log file, its FIFO. */
+char *ctr_log_path(const struct sctr *c, const char *suffix);
+void ctr_log_line(struct sctr *c, const char *line, size_t len);
+/* Reads what the container wrote to its FIFO, line by line, into its log. */
+void fifo_drain(struct sctr *c);
+int fifo_open(struct sctr *c, size_t idx);
+
+/* ---- control_server.c: the control socket -------------------------------- */
+
+/* Answers the clients whose wait (stop, restart, remove, start) is over. */
+void check_waiters(void);
+void client_read(struct client *cl);
+void client_accept(void);
+
+#endif
