@@ -197,6 +197,10 @@ struct call {
 /* The request's string (NULL when absent or empty) and integer args. */
 const char *call_str(const struct call *c, const char *key);
 long call_int(const struct call *c, const char *key);
+/* A list argument's strings (empty when absent). */
+char **arg_strv(const struct call *c, const char *key);
+/* Test hook: kill -9 ourselves between two steps of an attach. */
+void crash_point(struct server *s, int step);
 /* 0 when uid may act on n (its owner, or root); else -EPERM saying what. */
 int server_authorize(const struct netd_network *n, uid_t uid, const char *what,
 		     struct orch_err *e);
@@ -212,6 +216,11 @@ int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e);
 int server_save(struct server *s, struct orch_err *e);
 
+/* endpoint.c: the endpoint ops and the project's link pairs; res gets the
+ * reply's result. */
+int op_endpoint_attach(struct server *s, struct call *c, struct json_t **res);
+int op_endpoint_detach(struct server *s, struct call *c, struct json_t **res);
+int op_links_set(struct server *s, struct call *c, struct json_t **res);
 /* publish.c: the port ops; res gets the reply's result. */
 int op_port_publish(struct server *s, struct call *c, struct json_t **res,
 		    bool check_only);

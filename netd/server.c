@@ -44,7 +44,7 @@ static bool arg_bool(const struct call *c, const char *key)
 	return json_is_true(json_object_get(c->args, key));
 }
 
-static char **arg_strv(const struct call *c, const char *key)
+char **arg_strv(const struct call *c, const char *key)
 {
 	char **v = xcalloc(1, sizeof(char *));
 	size_t i;
@@ -55,7 +55,7 @@ static char **arg_strv(const struct call *c, const char *key)
 }
 
 /* Test hook: kill -9 ourselves between two steps of an attach. */
-static void crash_point(struct server *s, int step)
+void crash_point(struct server *s, int step)
 {
 	if (s->crash_at == step)
 		raise(SIGKILL);
@@ -119,7 +119,8 @@ static int bridge_nf_load(struct orch_err *e)
 		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl("/sbin/modprobe", "modprobe", "br_netfilter", (char *)NULL);
+		execl("/sbin/modprobe", "modprobe", "br_netfilter",
+		      (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -632,273 +633,6 @@ static int op_network_prune(struct server *s, struct call *c, json_t **res)
 		return -c->e->code;
 	}
 	*res = json_pack("{s:o}", "removed", removed);
-	return 0;
-}
-
-/* ---- endpoints ------------------------------------------------------- */
-
-/* The namespace to attach: the fd passed along, or (root only, for tools
- * speaking the protocol by hand) the path.  Never netd's own. */
-static int attach_netns(const struct call *c, int *out)
-{
-	int fd = -1;
-	const char *path = call_str(c, "netns_path");
-	if (c->fd >= 0) {
-		fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
-	} else if (c->uid == 0 && path) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	} else if (c->uid == 0 && call_int(c, "pid") > 0) {
-		_cleanup_free_ char *p =
-		    xasprintf("/proc/%ld/ns/net", call_int(c, "pid"));
-		fd = open(p, O_RDONLY | O_CLOEXEC);
-	} else {
-		return err_set(c->e, EINVAL,
-			       "no network namespace passed (send its fd)");
-	}
-	if (fd < 0)
-		return err_sys(c->e, errno,
-			       "opening the container's network "
-			       "namespace");
-	struct stat a, b;
-	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
-		close(fd);
-		return err_set(c->e, EINVAL,
-			       "the fd passed is not a network "
-			       "namespace");
-	}
-	if (fstat(fd, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
-		close(fd);
-		return err_set(c->e, EPERM,
-			       "refusing to attach the host's own network "
-			       "namespace");
-	}
-	*out = fd;
-	return 0;
-}
-
-static char *next_ifname(struct server *s, const char *cid)
-{
-	for (unsigned k = 0;; k++) {
-		char name[16];
-		snprintf(name, sizeof(name), "eth%u", k);
-		bool used = false;
-		for (size_t i = 0; i < s->st.n_nets && !used; i++) {
-			ssize_t j = state_endpoint_find(&s->st.nets[i], cid);
-			used = j >= 0 &&
-			       streq(s->st.nets[i].endpoints[j].ifname, name);
-		}
-		if (!used)
-			return xstrdup(name);
-	}
-}
-
-static bool has_default_route(struct server *s, const char *cid)
-{
-	for (size_t i = 0; i < s->st.n_nets; i++) {
-		ssize_t j = state_endpoint_find(&s->st.nets[i], cid);
-		if (j >= 0 && s->st.nets[i].endpoints[j].default_route)
-			return true;
-	}
-	return false;
-}
-
-static int pick_address(struct netd_network *n, const struct call *c,
-			uint32_t *out)
-{
-	struct cidr subnet;
-	uint32_t gw;
-	if (ipam_parse_cidr(n->subnet, &subnet, c->e) < 0 ||
-	    ipam_parse_addr(n->gateway, &gw) < 0)
-		return err_set(c->e, EINVAL, "network %s: corrupt subnet",
-			       n->name);
-	_cleanup_free_ uint32_t *used =
-	    xcalloc(n->n_endpoints + 1, sizeof(uint32_t));
-	used[0] = gw;
-	for (size_t i = 0; i < n->n_endpoints; i++)
-		ipam_parse_addr(n->endpoints[i].address, &used[i + 1]);
-	const char *want = call_str(c, "address");
-	if (!want) {
-		if (ipam_lease_next(subnet, used, n->n_endpoints + 1, out) < 0)
-			return err_set(c->e, ENOSPC, "network %s is full (%s)",
-				       n->name, n->subnet);
-		return 0;
-	}
-	if (ipam_parse_addr(want, out) < 0 || !ipam_host_valid(subnet, *out))
-		return err_set(c->e, EINVAL,
-			       "address %s is not a host address of %s", want,
-			       n->subnet);
-	if (*out == gw)
-		return err_set(c->e, EADDRINUSE,
-			       "address %s is the gateway of network %s", want,
-			       n->name);
-	for (size_t i = 0; i < n->n_endpoints; i++)
-		if (used[i + 1] == *out)
-			return err_set(c->e, EADDRINUSE,
-				       "address %s is already used by %s", want,
-				       n->endpoints[i].container_name);
-	return 0;
-}
-
-static int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
-{
-	const char *cid = call_str(c, "container_id");
-	struct netd_network *n = server_find_net(s, call_str(c, "network"),
-						 c->uid, "attaching to", c->e);
-	if (!n)
-		return -c->e->code;
-	ssize_t have = state_endpoint_find(n, cid);
-	if (have >= 0) {
-		*res = netd_endpoint_to_json(&n->endpoints[have]);
-		return 0;
-	}
-	_cleanup_strv_ char **dns = arg_strv(c, "dns");
-	for (size_t k = 0; dns && dns[k]; k++) {
-		uint32_t a;
-		if (ipam_parse_addr(dns[k], &a) < 0)
-			return err_set(c->e, EINVAL,
-				       "attaching %s to %s: dns server \"%s\" "
-				       "is not an IPv4 address",
-				       cid, n->name, dns[k]);
-	}
-	int r = server_quota(s, c->uid, 1, 1, c->e);
-	if (r < 0)
-		return r;
-	uint32_t addr;
-	r = pick_address(n, c, &addr);
-	if (r < 0)
-		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
-	_cleanup_close_ int nsfd = -1;
-	r = attach_netns(c, &nsfd);
-	if (r < 0)
-		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
-
-	struct netd_endpoint ep = {0};
-	char abuf[16], hash[65];
-	_cleanup_free_ char *key = xasprintf("%s/%s", n->id, cid);
-	sha256_hex(key, strlen(key), hash);
-	ipam_format_addr(addr, abuf);
-	struct cidr subnet;
-	ipam_parse_cidr(n->subnet, &subnet, NULL);
-	uint32_t gw = 0;
-	ipam_parse_addr(n->gateway, &gw);
-	ep.container_id = xstrdup(cid);
-	ep.container_name = xstrdup(call_str(c, "container_name") ?: cid);
-	ep.service = xstrdup(call_str(c, "service"));
-	ep.aliases = arg_strv(c, "aliases");
-	ep.dns = move_ptr(dns);
-	ep.address = xstrdup(abuf);
-	ep.prefix = subnet.prefix;
-	ep.gateway = xstrdup(n->gateway);
-	ep.ifname = next_ifname(s, cid);
-	ep.host_ifname = xasprintf(NETD_VETH_PREFIX "%.12s", hash);
-	ep.default_route = !n->internal && !has_default_route(s, cid);
-
-	crash_point(s, 1);
-	r = link_veth_create(ep.host_ifname, n->bridge, nsfd, ep.ifname,
-			     (struct cidr){addr, subnet.prefix}, gw,
-			     ep.default_route, s->mtu, c->e);
-	if (r < 0) {
-		netd_endpoint_clear(&ep);
-		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
-	}
-	crash_point(s, 2);
-	n->endpoints =
-	    xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
-	n->endpoints[n->n_endpoints++] = ep;
-	struct strbuf script;
-	sb_init(&script);
-	fw_gen_endpoint_add(n, n->n_endpoints - 1, &script);
-	r = server_fw_sync(s, &script, c->e);
-	crash_point(s, 3);
-	if (r == 0)
-		r = server_save(s, c->e);
-	if (r < 0) {
-		n->n_endpoints--;
-		link_delete(ep.host_ifname, NULL);
-		netd_endpoint_clear(&n->endpoints[n->n_endpoints]);
-		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
-	}
-	crash_point(s, 4);
-	log_info("attached %s to %s as %s (%s)", ep.container_name, n->name,
-		 ep.ifname, ep.address);
-	*res = netd_endpoint_to_json(&n->endpoints[n->n_endpoints - 1]);
-	return 0;
-}
-
-static int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
-{
-	const char *cid = call_str(c, "container_id");
-	struct netd_network *n = state_find(&s->st, call_str(c, "network"));
-	ssize_t i = n ? state_endpoint_find(n, cid) : -1;
-	if (i < 0) {
-		*res = json_pack("{s:b}", "removed", 0);
-		return 0;
-	}
-	int r = server_authorize(n, c->uid, "detaching from", c->e);
-	if (r < 0)
-		return r;
-	struct strbuf script;
-	sb_init(&script);
-	fw_gen_endpoint_remove(n, (size_t)i, &script);
-	struct netd_endpoint ep = n->endpoints[i];
-	memmove(&n->endpoints[i], &n->endpoints[i + 1],
-		(n->n_endpoints - (size_t)i - 1) * sizeof(ep));
-	n->n_endpoints--;
-	for (size_t p = 0; p < n->n_ports;) {
-		if (streq(n->ports[p].container_id, cid)) {
-			netd_port_clear(&n->ports[p]);
-			n->ports[p] = n->ports[--n->n_ports];
-		} else {
-			p++;
-		}
-	}
-	r = server_save(s, c->e);
-	if (r == 0 && server_fw_sync(s, &script, c->e) < 0)
-		log_warn("detaching %s: %s", cid, c->e->msg);
-	sb_free(&script);
-	if (r == 0 && link_delete(ep.host_ifname, c->e) < 0)
-		log_warn("detaching %s: %s", cid, c->e->msg);
-	if (r == 0)
-		log_info("detached %s from %s", ep.container_name, n->name);
-	netd_endpoint_clear(&ep);
-	if (r < 0)
-		return err_wrap(c->e, "detaching %s from %s", cid, n->name);
-	*res = json_pack("{s:b}", "removed", 1);
-	return 0;
-}
-
-static int op_links_set(struct server *s, struct call *c, json_t **res)
-{
-	struct netd_network *n = server_find_net(
-	    s, call_str(c, "network"), c->uid, "setting links of", c->e);
-	if (!n)
-		return -c->e->code;
-	json_t *pairs = json_object_get(c->args, "pairs");
-	size_t cnt = json_array_size(pairs);
-	struct netd_pair *v = xcalloc(cnt + 1, sizeof(*v));
-	for (size_t i = 0; i < cnt; i++) {
-		json_t *p = json_array_get(pairs, i);
-		v[i].from =
-		    xstrdup(json_string_value(json_object_get(p, "from")));
-		v[i].to = xstrdup(json_string_value(json_object_get(p, "to")));
-	}
-	for (size_t i = 0; i < n->n_pairs; i++) {
-		free(n->pairs[i].from);
-		free(n->pairs[i].to);
-	}
-	free(n->pairs);
-	n->pairs = v;
-	n->n_pairs = cnt;
-	struct strbuf script;
-	sb_init(&script);
-	fw_gen_links(n, &script);
-	int r = server_fw_sync(s, &script, c->e);
-	if (r == 0)
-		r = server_save(s, c->e);
-	if (r < 0)
-		return err_wrap(c->e, "setting links of %s", n->name);
-	*res = json_object();
 	return 0;
 }
 
