@@ -780,9 +780,9 @@ int layer_store(const char *path, const struct layer_expect *want,
 	return layer_store_fd(fd, path, want, diff_id_out, e);
 }
 
-static int layer_store_own(int fd, const char *path, const char *own,
-			   const struct layer_expect *want, char **diff_id_out,
-			   struct orch_err *e)
+int layer_store_own(int fd, const char *path, const char *own,
+		    const struct layer_expect *want, char **diff_id_out,
+		    struct orch_err *e)
 {
 	_cleanup_close_ int in = fd;
 	if (want && want->diff_id && layer_exists(want->diff_id)) {
@@ -834,8 +834,7 @@ int layer_blob_get(const char *diff_id, struct layer_blob *b,
 	json_error_t je;
 	json_t *j = json_load_file(meta, 0, &je);
 	const char *dg = json_string_value(json_object_get(j, "digest"));
-	const char *comp =
-	    json_string_value(json_object_get(j, "compression"));
+	const char *comp = json_string_value(json_object_get(j, "compression"));
 	json_int_t size = json_integer_value(json_object_get(j, "size"));
 	if (!dg || !digest_valid(dg) || !comp || size < 0) {
 		json_decref(j);
@@ -849,12 +848,13 @@ int layer_blob_get(const char *diff_id, struct layer_blob *b,
 	snprintf(b->digest, sizeof(b->digest), "%s", dg);
 	snprintf(b->compression, sizeof(b->compression), "%s", comp);
 	b->size = size;
-	b->path = xasprintf("%s/layers/%s/blob", orch_root(),
-			    digest_hex(diff_id));
+	b->path =
+	    xasprintf("%s/layers/%s/blob", orch_root(), digest_hex(diff_id));
 	const char *ft = json_string_value(json_object_get(j, "foreignType"));
 	if (ft) {
 		b->foreign_type = xstrdup(ft);
-		b->foreign_urls = json_incref(json_object_get(j, "foreignUrls"));
+		b->foreign_urls =
+		    json_incref(json_object_get(j, "foreignUrls"));
 	}
 	json_decref(j);
 	return 0;
@@ -881,202 +881,4 @@ int archive_unpack_plain(const char *path, const char *dest, struct orch_err *e)
 	r = extract_all(p, rootfd, false, path, e);
 	pipeline_close(p);
 	return r;
-}
-
-/* ---- layers from overlay upper directories ------------------------------ */
-
-struct tar_writer {
-	struct archive *a;
-	struct archive_entry_linkresolver *links;
-	size_t entries;
-};
-
-static int tw_write(struct tar_writer *w, struct archive_entry *ent, int fd,
-		    const char *path, struct orch_err *e)
-{
-	struct archive_entry *sparse = NULL;
-	archive_entry_linkify(w->links, &ent, &sparse);
-	if (!ent)
-		return 0; /* held back by the resolver: none with pax */
-	if (archive_write_header(w->a, ent) < ARCHIVE_WARN)
-		return err_set(e, EIO, "adding %s to the layer: %s", path,
-			       archive_error_string(w->a));
-	w->entries++;
-	if (fd < 0 || archive_entry_size(ent) == 0)
-		return 0;
-	char buf[65536];
-	for (;;) {
-		ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf)));
-		if (n < 0)
-			return err_sys(e, errno, "reading %s", path);
-		if (n == 0)
-			return 0;
-		if (archive_write_data(w->a, buf, (size_t)n) < 0)
-			return err_set(e, EIO, "adding %s to the layer: %s",
-				       path, archive_error_string(w->a));
-	}
-}
-
-static struct archive_entry *entry_for(const char *rel, const struct stat *st)
-{
-	struct archive_entry *ent = archive_entry_new();
-	if (!ent)
-		abort();
-	archive_entry_copy_stat(ent, st);
-	archive_entry_set_pathname(ent, rel);
-	return ent;
-}
-
-static int tar_dir(struct tar_writer *w, int dfd, const char *prefix,
-		   struct orch_err *e);
-
-/* One entry of the upper directory: overlay whiteouts (0/0 character
- * devices) become ".wh." files, opaque directories get ".wh..wh..opq". */
-static int tar_entry(struct tar_writer *w, int dfd, const char *name,
-		     const char *prefix, struct orch_err *e)
-{
-	_cleanup_free_ char *rel =
-	    *prefix ? xasprintf("%s/%s", prefix, name) : xstrdup(name);
-	struct stat st;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return err_sys(e, errno, "reading %s", rel);
-	struct archive_entry *ent;
-	int r = 0;
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
-		_cleanup_free_ char *wh =
-		    *prefix ? xasprintf("%s/.wh.%s", prefix, name)
-			    : xasprintf(".wh.%s", name);
-		struct stat z = {.st_mode = S_IFREG | 0644,
-				 .st_mtim = st.st_mtim};
-		ent = entry_for(wh, &z);
-		r = tw_write(w, ent, -1, rel, e);
-		archive_entry_free(ent);
-		return r;
-	}
-	if (S_ISSOCK(st.st_mode))
-		return 0;
-	ent = entry_for(rel, &st);
-	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
-		if (n < 0) {
-			archive_entry_free(ent);
-			return err_sys(e, errno, "reading %s", rel);
-		}
-		target[n] = '\0';
-		archive_entry_copy_symlink(ent, target);
-	}
-	_cleanup_close_ int fd = -1;
-	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-		fd = openat(dfd, name,
-			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-				(S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
-		if (fd < 0) {
-			archive_entry_free(ent);
-			return err_sys(e, errno, "opening %s", rel);
-		}
-		char cap[256];
-		ssize_t n =
-		    fgetxattr(fd, "security.capability", cap, sizeof(cap));
-		if (n > 0)
-			archive_entry_xattr_add_entry(
-			    ent, "security.capability", cap, (size_t)n);
-	}
-	r = tw_write(w, ent, S_ISREG(st.st_mode) ? fd : -1, rel, e);
-	archive_entry_free(ent);
-	if (r < 0 || !S_ISDIR(st.st_mode))
-		return r;
-	char v[8];
-	ssize_t n = fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v));
-	if (n == 1 && v[0] == 'y') {
-		_cleanup_free_ char *opq = xasprintf("%s/.wh..wh..opq", rel);
-		struct stat z = {.st_mode = S_IFREG | 0644,
-				 .st_mtim = st.st_mtim};
-		ent = entry_for(opq, &z);
-		r = tw_write(w, ent, -1, rel, e);
-		archive_entry_free(ent);
-		if (r < 0)
-			return r;
-	}
-	return tar_dir(w, fd, rel, e);
-}
-
-/* The entries of a directory in name order, so that the same tree always
- * gives the same tar and digest. */
-static int tar_dir(struct tar_writer *w, int dfd, const char *prefix,
-		   struct orch_err *e)
-{
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
-	if (!d) {
-		int r = err_sys(e, errno, "reading %s", *prefix ? prefix : "/");
-		if (dup >= 0)
-			close(dup);
-		return r;
-	}
-	_cleanup_strv_ char **names = xcalloc(1, sizeof(char *));
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-			strv_push(&names, de->d_name);
-	closedir(d);
-	strv_sort(names);
-	for (size_t i = 0; names[i]; i++) {
-		int r = tar_entry(w, dfd, names[i], prefix, e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int write_upper_tar(const char *upper, const char *tarpath,
-			   size_t *entries, struct orch_err *e)
-{
-	_cleanup_close_ int ufd =
-	    open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ufd < 0)
-		return err_sys(e, errno, "opening %s", upper);
-	struct tar_writer w = {.a = archive_write_new(),
-			       .links = archive_entry_linkresolver_new()};
-	if (!w.a || !w.links)
-		abort();
-	archive_write_set_format_pax_restricted(w.a);
-	archive_entry_linkresolver_set_strategy(
-	    w.links, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
-	int r = 0;
-	if (archive_write_open_filename(w.a, tarpath) != ARCHIVE_OK)
-		r = err_set(e, EIO, "creating %s: %s", tarpath,
-			    archive_error_string(w.a));
-	if (r == 0)
-		r = tar_dir(&w, ufd, "", e);
-	if (r == 0 && archive_write_close(w.a) != ARCHIVE_OK)
-		r = err_set(e, EIO, "writing %s: %s", tarpath,
-			    archive_error_string(w.a));
-	archive_write_free(w.a);
-	archive_entry_linkresolver_free(w.links);
-	*entries = w.entries;
-	return r;
-}
-
-int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e)
-{
-	*diff_id = NULL;
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int tmp_lock = -1;
-	int r = store_tmpdir("upper", &tmp, &tmp_lock, e);
-	if (r < 0)
-		return r;
-	_cleanup_free_ char *tarpath = path_join(tmp, "layer.tar");
-	size_t entries = 0;
-	r = write_upper_tar(upper, tarpath, &entries, e);
-	int fd = r == 0 && entries > 0 ? open(tarpath, O_RDONLY | O_CLOEXEC)
-					: -1;
-	if (r == 0 && entries > 0)
-		r = fd < 0 ? err_sys(e, errno, "opening %s", tarpath)
-			   : layer_store_own(fd, tarpath, tarpath, NULL,
-					     diff_id, e);
-	rm_rf(tmp, NULL);
-	if (r < 0)
-		return err_wrap(e, "making a layer of %s", upper);
-	return 0;
 }

@@ -55,4 +55,10 @@ int archive_unpack_plain(const char *path, const char *dest,
  * is making one at this moment. */
 void store_tmp_sweep(void);
 
+/* layer_store_fd for a tarball the store made itself (own: its path,
+ * hard-linked as the layer's blob rather than copied); layer_upper.c's. */
+int layer_store_own(int fd, const char *path, const char *own,
+		    const struct layer_expect *want, char **diff_id_out,
+		    struct orch_err *e);
+
 #endif
