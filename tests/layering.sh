@@ -7,7 +7,9 @@
 #    (store_impl.h, netd-int.h);
 #  - folders depend downwards only, in the order below: each folder may
 #    include the public headers of folders of a lower layer, never of its
-#    own layer or a higher one, so that there is no cycle.
+#    own layer or a higher one, so that there is no cycle;
+#  - the runtime (runtime/ and its folders) and netd know nothing of each
+#    other, whatever their layers.
 # Fails naming the offending file and header.  `layering.sh --self-test`
 # first checks that the checker catches a private include and a cycle.
 #
@@ -27,6 +29,11 @@ orchestrator/engine 3
 orchestrator/supervisor 4
 orchestrator/cli 5
 '
+# from-prefix to-prefix: never, whatever the layers.
+APART='
+runtime netd
+netd runtime
+'
 
 # check ROOT: prints the violations and a summary; exits 1 on any.
 check() {
@@ -36,7 +43,7 @@ check() {
 		while read -r f; do
 			sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f" |
 				while read -r h; do echo "$f $h"; done
-		done) | awk -v layers="$LAYERS" '
+		done) | awk -v layers="$LAYERS" -v apart="$APART" '
 	function dir(p) { sub(/\/[^\/]*$/, "", p); return p }
 	function base(p) { sub(/^.*\//, "", p); return p }
 	function last(d) { sub(/^.*\//, "", d); return d }
@@ -44,7 +51,12 @@ check() {
 		n = split(layers, l, "\n")
 		for (i = 1; i <= n; i++)
 			if (split(l[i], w, " ") == 2) rank[w[1]] = w[2]
+		na = 0
+		n = split(apart, l, "\n")
+		for (i = 1; i <= n; i++)
+			if (split(l[i], w, " ") == 2) { af[++na] = w[1]; at[na] = w[2] }
 	}
+	function under(d, p) { return d == p || index(d, p "/") == 1 }
 	{
 		from = dir($1); to = dir($2); files++
 		if (!(from in rank)) {
@@ -64,6 +76,11 @@ check() {
 			printf "layering: %s includes %s: %s (layer %d) may not depend on %s (layer %d)\n", $1, $2, from, rank[from], to, rank[to]
 			bad++
 		}
+		for (i = 1; i <= na; i++)
+			if (under(from, af[i]) && under(to, at[i])) {
+				printf "layering: %s includes %s: %s and %s must stay apart\n", $1, $2, af[i], at[i]
+				bad++
+			}
 		edges[from " -> " to] = 1
 	}
 	END {
@@ -93,6 +110,14 @@ self_test() {
 	fi
 	grep -q 'runtime/store (layer 1) may not depend on orchestrator/compose' \
 		"$t/out" || return 1
+	mkdir -p "$t/runtime/registry" "$t/netd"
+	: >"$t/orchestrator/compose/a.c"
+	echo '#include "netd/netd.h"' >"$t/runtime/registry/b.c"
+	if check "$t" >"$t/out"; then
+		echo "layering: self-test: runtime -> netd was not caught"
+		return 1
+	fi
+	grep -q 'runtime and netd must stay apart' "$t/out" || return 1
 	echo "layering: self-test passed"
 }
 
