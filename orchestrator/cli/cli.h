@@ -1,5 +1,7 @@
-/* What the lifecycle commands share: global options, project loading,
- * reconciliation steps and progress output.  Internal to orchestrator/. */
+/* orchestrator/cli — the `orch` command line, and this folder's one public
+ * header (main.c's): the command table, the global options (-f, -p,
+ * --project-directory, --env-file, --profile, --ansi, --progress), project
+ * loading and what the command families share. */
 #ifndef ORCH_CLI_H
 #define ORCH_CLI_H
 

@@ -1,4 +1,10 @@
-/* The project model: what compose files mean once loaded, interpolated,
+/* orchestrator/compose — the Compose Specification, and this folder's one
+ * public header: compose files (with their .env, env files, extends and
+ * include) in, the project model and diagnostics naming file, line and
+ * column out; the normalized file back out (`orch config`) and the
+ * link-only policy over the model.  It depends on common/ only.
+ *
+ * The project model: what compose files mean once loaded, interpolated,
  * merged, validated and normalized.  Every other part of the orchestrator
  * works from this model and never from YAML.
  *
@@ -15,8 +21,8 @@
  * 1-based line and column of its key or list item, in the file that won
  * the merge.  Services also record the position of each of their keys
  * (service_key_pos). */
-#ifndef ORCH_MODEL_H
-#define ORCH_MODEL_H
+#ifndef ORCH_COMPOSE_H
+#define ORCH_COMPOSE_H
 
 #include "common/common.h"
 

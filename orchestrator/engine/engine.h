@@ -1,8 +1,11 @@
-/* The lifecycle side of the orchestrator: per-project state, the planner,
- * the supervisor and what the lifecycle commands share.  Internal to
- * orchestrator/. */
-#ifndef ORCH_LIFECYCLE_H
-#define ORCH_LIFECYCLE_H
+/* orchestrator/engine — turning a project model into containers and back,
+ * and this folder's one public header: per-project state (state.json, its
+ * lock), the planner, pre-checks, reconcile (up, wait, stop, remove, down,
+ * one-off containers), container records and the runtime specs made from
+ * them, container networking through netd, lifecycle hooks, and the
+ * client of the supervisor's control socket. */
+#ifndef ORCH_ENGINE_H
+#define ORCH_ENGINE_H
 
 #include "common/common.h"
 #include "orchestrator/compose/compose.h"
