@@ -325,11 +325,3 @@ int cli_fail(const struct orch_err *e)
 	fprintf(stderr, "orch: %s\n", e->msg);
 	return 1;
 }
-
-int cmd_supervise(int argc, char **argv)
-{
-	if (argc != 2 || !pstate_name_valid(argv[1]))
-		return 2;
-	log_init("orch-supervisor");
-	return supervise_main(argv[1]);
-}

@@ -127,7 +127,7 @@ int cmd_volume(int argc, char **argv);
 int cmd_network(int argc, char **argv);
 
 /* Lifecycle commands (cmd_up.c, cmd_down.c, cmd_ps.c, cmd_logs.c,
- * cmd_exec.c, cmd_ctl.c) and the supervisor's hidden entry point. */
+ * cmd_exec.c, cmd_ctl.c). */
 int cmd_up(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
@@ -144,7 +144,6 @@ int cmd_top(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
-int cmd_supervise(int argc, char **argv);
 /* Builds (cmd_build.c): `orch image build`, `orch build`. */
 int cmd_image_build(int argc, char **argv);
 int cmd_image_pull(int argc, char **argv);

@@ -31,7 +31,7 @@ static const struct orch_command commands[] = {
 	{"stats", cmd_stats, "Display a live stream of container resource "
 			     "usage statistics"},
 	{"ls", cmd_ls, "List running compose projects"},
-	{"__supervise", cmd_supervise, NULL},
+	{"__supervise", supervisor_program, NULL},
 	{"network", cmd_network, "Manage networks"},
 	{"links", cmd_links, "Show who may connect to whom (link-only)"},
 	{"build", cmd_build, "Build or rebuild services"},

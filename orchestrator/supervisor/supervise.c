@@ -786,7 +786,7 @@ static int listen_ctl(struct orch_err *e)
 	return 0;
 }
 
-int supervise_main(const char *project)
+static int supervise_main(const char *project)
 {
 	struct orch_err e = {0};
 	sup.project = project;
@@ -934,4 +934,14 @@ int supervise_main(const char *project)
 	_cleanup_free_ char *sock = path_join(sup.dir, "ctl.sock");
 	unlink(sock);
 	return 0;
+}
+
+int supervisor_program(int argc, char **argv)
+{
+	log_init("orch-supervisor");
+	if (argc != 2 || !pstate_name_valid(argv[1])) {
+		fprintf(stderr, "usage: orch-supervisor PROJECT\n");
+		return 2;
+	}
+	return supervise_main(argv[1]);
 }

@@ -9,9 +9,11 @@
 
 #include "common/common.h"
 
-/* Runs the supervisor of a project in this process (never returns but by
- * exit status). */
-int supervise_main(const char *project);
+/* The supervisor as a program: argv[1] names the project, whose
+ * supervisor runs in this process (it returns only to exit).  The main of
+ * orch-supervisor, and of the hidden `orch __supervise NAME` that orch
+ * falls back on when orch-supervisor is not installed beside it. */
+int supervisor_program(int argc, char **argv);
 
 /* ======================================================================
  * Restart policy and backoff (pure), policy.c
