@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 	const char *name = help ? argv[2] : argv[1];
 	const struct orch_command *cmd = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (commands[i].summary && streq(name, commands[i].name))
+		if (streq(name, commands[i].name))
 			cmd = &commands[i];
 	if (!cmd) {
 		fprintf(stderr, "orch: unknown command \"%s\"\n", name);

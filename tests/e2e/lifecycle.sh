@@ -100,4 +100,19 @@ check "down succeeds" inp app "$O" down
 check_eq "nothing of the project is listed" "" "$("$O" ls -q)"
 check "down again exits 0" inp app "$O" down
 check "the named volume stays without -v" "$O" volume inspect app_dbdata
+# orch alone, without orch-supervisor beside it, runs the same supervisor
+# code itself (orch __supervise).
+mkdir -p "$T/solo/bin"
+cp "$O" "$T/solo/bin/orch"
+cat >"$T/solo/compose.yaml" <<'YAML'
+services:
+  one:
+    image: bb:1
+    command: ["sleep", "300"]
+YAML
+check "orch without orch-supervisor beside it: up -d" inp solo "$T/solo/bin/orch" up -d
+check_match "its supervisor is orch __supervise" '__supervise solo' \
+	"$(tr '\0' ' ' </proc/"$(cat "$ORCH_RUN/projects/solo/supervisor.pid" 2>/dev/null || echo 0)"/cmdline 2>/dev/null)"
+check_eq "the container runs" running "$(psf solo one State)"
+check "down" inp solo "$T/solo/bin/orch" down -t 0
 finish
