@@ -556,3 +556,76 @@ int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
 	json_decref(res);
 	return 0;
 }
+
+/* ---- refusals ------------------------------------------------------------ */
+
+int netd_refusals_watch(const char *project, struct netd_conn **out,
+			struct orch_err *e)
+{
+	struct netd_conn *c = NULL;
+	int r = netd_connect_raw(&c, e);
+	if (r < 0)
+		return r;
+	json_t *res = NULL;
+	r = roundtrip(c, "refusals.watch", json_pack("{s:s}", "project", project),
+		      -1, &res, e);
+	json_decref(res);
+	if (r < 0) {
+		netd_close(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int netd_conn_fd(const struct netd_conn *c)
+{
+	return c->fd;
+}
+
+void netd_refusal_clear(struct netd_refusal *r)
+{
+	free(r->network);
+	free(r->from_container);
+	free(r->from_service);
+	free(r->to_container);
+	free(r->to_service);
+	free(r->to_address);
+	free(r->proto);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *jdup(const json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return xstrdup(v ? v : "");
+}
+
+int netd_refusal_next(struct netd_conn *c, struct netd_refusal *out,
+		      struct orch_err *e)
+{
+	_cleanup_free_ char *msg = NULL;
+	size_t len = 0;
+	int r = recv_reply(c->fd, &msg, &len);
+	if (r < 0)
+		return err_sys(e, r, "reading netd's refusals");
+	json_t *root = json_loadb(msg, len, 0, NULL);
+	json_t *v = json_object_get(root, "refused");
+	if (!json_is_object(v) ||
+	    !json_is_integer(json_object_get(v, "port"))) {
+		json_decref(root);
+		return err_set(e, EBADMSG, "netd sent a malformed refusal");
+	}
+	*out = (struct netd_refusal){
+	    .network = jdup(v, "network"),
+	    .from_container = jdup(v, "from_container"),
+	    .from_service = jdup(v, "from_service"),
+	    .to_container = jdup(v, "to_container"),
+	    .to_service = jdup(v, "to_service"),
+	    .to_address = jdup(v, "to_address"),
+	    .proto = jdup(v, "proto"),
+	    .port = (unsigned)json_integer_value(json_object_get(v, "port")),
+	};
+	json_decref(root);
+	return 0;
+}

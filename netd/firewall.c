@@ -12,6 +12,13 @@
 
 #define TABLE "inet orch"
 
+static bool log_refusals = true;
+
+void fw_log_refusals(bool on)
+{
+	log_refusals = on;
+}
+
 /* Chain and set names use the first 12 hex digits of the network id. */
 static void short_id(const struct netd_network *n, char out[13])
 {
@@ -129,18 +136,27 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 	sb_printf(&r, "oifname \"%s\" ct status dnat accept\n", n->bridge);
 	if (n->icc)
 		sb_printf(&r, "oifname \"%s\" accept\n", n->bridge);
-	else
+	else {
 		/* Link-only: what no link allows is refused at once (a
 		 * TCP reset, an ICMP "administratively prohibited"), so
-		 * that a client fails fast instead of hanging. */
+		 * that a client fails fast instead of hanging, and logged
+		 * (rate-limited) for netd to explain. */
 		sb_printf(&r,
 			  "oifname \"%s\" ip saddr . ip daddr @n_%s_pairs "
-			  "accept\n"
+			  "accept\n",
+			  n->bridge, id);
+		if (log_refusals)
+			sb_printf(&r,
+				  "oifname \"%s\" limit rate 20/second burst "
+				  "40 packets log group %d prefix \"%s\"\n",
+				  n->bridge, NETD_NFLOG_GROUP, id);
+		sb_printf(&r,
 			  "oifname \"%s\" meta l4proto tcp reject with tcp "
 			  "reset\n"
 			  "oifname \"%s\" reject with icmpx type "
 			  "admin-prohibited\n",
-			  n->bridge, id, n->bridge, n->bridge);
+			  n->bridge, n->bridge);
+	}
 	if (!n->internal)
 		sb_printf(&r, "ct status dnat accept\n"
 			      "oifname \"" NETD_BRIDGE_PREFIX "*\" drop\n"

@@ -51,6 +51,9 @@ void fw_gen_links(const struct netd_network *n, struct strbuf *out);
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 		 bool add, struct strbuf *out);
 int fw_apply(const char *script, struct orch_err *e);
+/* Whether link-only refusals are also logged to NETD_NFLOG_GROUP (on by
+ * default; off where the kernel cannot report them). */
+void fw_log_refusals(bool on);
 /* Unloads libnftables until the next fw_apply (netd calls it when idle). */
 void fw_release(void);
 
@@ -174,6 +177,26 @@ int hostport_check_range(const char *proto, uint32_t ip, unsigned port,
  * cannot be read). */
 unsigned hostport_unprivileged_start(void);
 
+/* ---- nflog.c: the refusals the kernel reports ------------------------- */
+
+/* The NFLOG group of link-only refusals; each log carries the refusing
+ * network's short id (12 hex digits) as its prefix. */
+#define NETD_NFLOG_GROUP 4271
+
+struct nflog_packet {
+	char prefix[32];
+	uint32_t src, dst; /* host byte order */
+	uint8_t proto;	   /* IPPROTO_TCP, _UDP, ... */
+	unsigned dport;	   /* 0 when none (or not a first fragment) */
+};
+/* Binds a netfilter netlink socket (non-blocking) to group. */
+int nflog_open(uint16_t group, int *out, struct orch_err *e);
+/* Reads the packets logged so far, up to max; 0 when none. */
+size_t nflog_read(int fd, struct nflog_packet *out, size_t max);
+/* The addresses, protocol and destination port of an IPv4 packet's first
+ * len bytes (pure); false when it is not one. */
+bool nflog_parse_ip(const uint8_t *p, size_t len, struct nflog_packet *out);
+
 /* ---- server.c: the daemon (publish.c serves the port ops) ---------------- */
 
 struct server {
@@ -183,12 +206,20 @@ struct server {
 	char *state_path;
 	unsigned mtu;
 	int crash_at; /* tests: SIGKILL self at this attach step */
+	/* Link-only refusals: the NFLOG socket (-1 when the kernel cannot
+	 * report them), the clients watching them, and the last ones told
+	 * (one line per connection attempt, not per packet). */
+	int nflog_fd;
+	struct refusal_watcher *watchers;
+	size_t n_watchers;
+	struct refusal_seen *seen;
 };
 
 /* A request being served: who asks, the args (a json_t), an fd passed
  * along, where the error goes. */
 struct call {
 	uid_t uid;
+	int client; /* the connection the request came on */
 	struct json_t *args;
 	int fd;
 	struct orch_err *e;
@@ -221,6 +252,13 @@ int server_save(struct server *s, struct orch_err *e);
 int op_endpoint_attach(struct server *s, struct call *c, struct json_t **res);
 int op_endpoint_detach(struct server *s, struct call *c, struct json_t **res);
 int op_links_set(struct server *s, struct call *c, struct json_t **res);
+/* refusal.c: refusals.watch (the connection then receives every refusal
+ * on the project's networks), what netd does with the packets nflog.c
+ * reads, and forgetting a watcher whose connection closed. */
+int op_refusals_watch(struct server *s, struct call *c, struct json_t **res);
+void refusals_handle(struct server *s);
+void refusals_unwatch(struct server *s, int client);
+void refusals_clear(struct server *s);
 /* publish.c: the port ops; res gets the reply's result. */
 int op_port_publish(struct server *s, struct call *c, struct json_t **res,
 		    bool check_only);

@@ -30,6 +30,10 @@
  *   port.publish     netd_port_req            -> {}
  *   port.check       netd_port_req            -> {}   (conflicts only)
  *   port.unpublish   netd_port_req            -> {"removed": n}
+ *   refusals.watch   {"project"}              -> {}, then, unasked, one
+ *                    {"v": 1, "refused": netd_refusal} per connection
+ *                    that link-only refused on the project's networks
+ *                    (of the caller's; root: any), until it closes
  *
  * Authorization: the daemon reads the peer's uid with SO_PEERCRED.  Each
  * network records the uid that created it; only that uid or root may
@@ -210,6 +214,24 @@ int netd_port_check(struct netd_conn *c, const struct netd_port_req *req,
 int netd_port_unpublish(struct netd_conn *c, const struct netd_port_req *req,
 			unsigned *removed, struct orch_err *e);
 
+/* A connection that link-only refused on a network of a project. */
+struct netd_refusal {
+	char *network;			    /* "myproj_back" */
+	char *from_container, *from_service; /* who opened it */
+	char *to_container, *to_service;     /* whom it was for */
+	char *to_address;
+	char *proto; /* "tcp", "udp", "icmp"... */
+	unsigned port; /* 0 when none */
+};
+void netd_refusal_clear(struct netd_refusal *r);
+/* A connection of its own that receives the refusals on project's
+ * networks (the caller's); netd is not started for it.  Poll
+ * netd_conn_fd and read each with netd_refusal_next. */
+int netd_refusals_watch(const char *project, struct netd_conn **out,
+			struct orch_err *e);
+int netd_conn_fd(const struct netd_conn *c);
+int netd_refusal_next(struct netd_conn *c, struct netd_refusal *out,
+		      struct orch_err *e);
 /* Sends one raw message (for tools and tests: anything, even malformed),
  * passing pass_fd when >= 0; *reply gets the raw reply (malloc'd). */
 int netd_call_raw(struct netd_conn *c, const void *msg, size_t len, int pass_fd,

@@ -26,7 +26,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#define MAX_CLIENTS 256
+#define MAX_CLIENTS 1024
 
 const char *call_str(const struct call *c, const char *key)
 {
@@ -661,6 +661,8 @@ static int dispatch(struct server *s, const struct netd_request *req,
 		return op_endpoint_detach(s, c, res);
 	if (streq(req->op, "links.set"))
 		return op_links_set(s, c, res);
+	if (streq(req->op, "refusals.watch"))
+		return op_refusals_watch(s, c, res);
 	if (streq(req->op, "port.publish"))
 		return op_port_publish(s, c, res, false);
 	if (streq(req->op, "port.check"))
@@ -730,6 +732,7 @@ static bool serve_one(struct server *s, int fd)
 		r = netd_request_decode(buf, (size_t)n, &req, &e);
 		if (r == 0) {
 			struct call c = {.uid = cred.uid,
+					 .client = fd,
 					 .args = req.args,
 					 .fd = pfd,
 					 .e = &e};
@@ -859,7 +862,7 @@ static int listen_socket(int *out, struct orch_err *e)
 
 int server_run(const struct server_opts *o, struct orch_err *e)
 {
-	struct server s = {0};
+	struct server s = {.nflog_fd = -1};
 	_cleanup_close_ int lfd = -1, sfd = -1, lsock = -1;
 	_cleanup_free_ char *dir = path_join(orch_run(), "netd");
 	_cleanup_free_ char *lock = path_join(dir, "netd.pid");
@@ -886,6 +889,14 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 	    (r = dns_server_new(&s.dns, e)) < 0)
 		goto out;
 	s.mtu = link_uplink_mtu();
+	/* Link-only refusals are explained where the kernel can report
+	 * them; elsewhere they are still refused, only silently. */
+	struct orch_err nle = {0};
+	if (nflog_open(NETD_NFLOG_GROUP, &s.nflog_fd, &nle) < 0) {
+		log_warn("link-only refusals will not be explained: %s",
+			 nle.msg);
+		fw_log_refusals(false);
+	}
 	r = reconcile(&s, e);
 	if (r < 0) {
 		err_wrap(e, "reconciling the state with the kernel");
@@ -919,7 +930,7 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		_cleanup_free_ int *dfds = xcalloc(nd + 1, sizeof(int));
 		nd = dns_pollfds(s.dns, dfds, nd);
 		_cleanup_free_ struct pollfd *pfd =
-		    xcalloc(2 + n_clients + nd, sizeof(*pfd));
+		    xcalloc(3 + n_clients + nd, sizeof(*pfd));
 		size_t np = 0;
 		pfd[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		pfd[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
@@ -929,6 +940,7 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		for (size_t i = 0; i < nd; i++)
 			pfd[np++] =
 			    (struct pollfd){.fd = dfds[i], .events = POLLIN};
+		pfd[np++] = (struct pollfd){.fd = s.nflog_fd, .events = POLLIN};
 		int pr = poll(pfd, np, 1000);
 		if (pr < 0 && errno != EINTR) {
 			r = err_sys(e, errno, "poll");
@@ -954,6 +966,8 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		for (size_t i = 0; i < nd; i++)
 			if (pfd[2 + n_clients + i].revents)
 				dns_handle(s.dns, &s.st, dfds[i]);
+		if (pfd[np - 1].revents)
+			refusals_handle(&s);
 		for (size_t i = n_clients; i-- > 0;) {
 			short ev = pfd[2 + i].revents;
 			if (!ev)
@@ -964,6 +978,7 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 			} else if (!(ev & (POLLHUP | POLLERR | POLLNVAL))) {
 				continue;
 			}
+			refusals_unwatch(&s, clients[i]);
 			close(clients[i]);
 			clients[i] = clients[--n_clients];
 		}
@@ -984,6 +999,9 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 	for (size_t i = 0; i < n_clients; i++)
 		close(clients[i]);
 out:
+	refusals_clear(&s);
+	if (s.nflog_fd >= 0)
+		close(s.nflog_fd);
 	config_clear(&s.cfg);
 	dns_server_free(s.dns);
 	state_clear(&s.st);

@@ -111,3 +111,18 @@ char *log_file(const char *dir, const char *name, int generation)
 		return xasprintf("%s/%s.log", dir, name);
 	return xasprintf("%s/%s.log.%d", dir, name, generation);
 }
+
+/* ---- link-only refusals -------------------------------------------------- */
+
+char *refusal_text(const char *from, const char *to, const char *proto,
+		   unsigned port, const char *net)
+{
+	_cleanup_free_ char *dest =
+	    !port		   ? xasprintf("%s (%s)", to, proto)
+	    : streq(proto, "tcp") ? xasprintf("%s:%u", to, port)
+				  : xasprintf("%s:%u/%s", to, port, proto);
+	return xasprintf("%s \u2192 %s refused: %s is not linked to %s (add "
+			 "\"links: [%s]\" or \"depends_on\", or set "
+			 "enable_icc on network %s)",
+			 from, dest, from, to, to, net);
+}

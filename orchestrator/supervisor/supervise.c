@@ -712,6 +712,7 @@ static void reap_strays(void)
 static void run_timers(void)
 {
 	int64_t now = mono_ms();
+	refusals_connect(now);
 	for (size_t i = 0; i < sup.n; i++) {
 		struct sctr *c = &sup.c[i];
 		if (c->gone)
@@ -753,6 +754,9 @@ static void arm_timer(void)
 			if (t[k] && (!next || t[k] < next))
 				next = t[k];
 	}
+	int64_t w = refusals_deadline();
+	if (w && (!next || w < next))
+		next = w;
 	struct itimerspec its = {0};
 	if (next) {
 		int64_t d = next - mono_ms();
@@ -912,6 +916,9 @@ static int supervise_main(const char *project)
 				    sup.c[idx].worker)
 					worker_done(&sup.c[idx], idx);
 				reap_strays();
+				break;
+			case K_NETD:
+				refusals_read();
 				break;
 			case K_HC:
 				if (idx < sup.n && !sup.c[idx].gone &&

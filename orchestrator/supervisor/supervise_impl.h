@@ -68,7 +68,8 @@ enum {
 	K_PROC,
 	K_FIFO,
 	K_HC,
-	K_WORKER
+	K_WORKER,
+	K_NETD
 };
 
 /* Containers are created by short-lived worker processes, several at a
@@ -133,5 +134,14 @@ int fifo_open(struct sctr *c, size_t idx);
 void check_waiters(void);
 void client_read(struct client *cl);
 void client_accept(void);
+
+/* ---- refusals.c: link-only refusals told by netd -------------------------- */
+
+/* Watches the project's refusals, unless it does or must wait (now is
+ * mono_ms()); the deadline of the next try, 0 when none is due. */
+void refusals_connect(int64_t now);
+int64_t refusals_deadline(void);
+/* Reads one refusal: a line in the refused container's log, an event. */
+void refusals_read(void);
 
 #endif

@@ -71,6 +71,17 @@ enum health hc_judge(const struct hc_policy *p, enum health h, int *fails,
 		     bool ok, int64_t ran_ms);
 
 /* ======================================================================
+ * Link-only refusals (pure), policy.c
+ * ====================================================================== */
+
+/* What a user reads when link-only refused a connection from service from
+ * to service to (proto "tcp", "udp"..., port 0 when none) on the network
+ * the project calls net: who, why, and the three ways to allow it.
+ * Caller frees. */
+char *refusal_text(const char *from, const char *to, const char *proto,
+		   unsigned port, const char *net);
+
+/* ======================================================================
  * Log files (pure), policy.c
  * ====================================================================== */
 

@@ -2,8 +2,10 @@
 # Link-only that explains itself: a stack whose services talk without
 # links fails at once (TCP refused in well under a second, not a hang),
 # up warns for each service that names one it is not linked to (with the
-# variable), `orch links` shows the policy as a table and as dot and
-# mermaid graphs, and the same stack with links works.
+# variable), each refusal is explained by one line in `orch logs`, `orch
+# events` and an attached `up` (rate-limited under a flood, never for
+# allowed traffic), `orch links` shows the policy as a table and as dot
+# and mermaid graphs, and the same stack with links works.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lifecycle_helpers.inc"
 
@@ -25,6 +27,8 @@ services:
 EOF
 out=$(inp lk "$O" up -d 2>&1)
 check_eq "up: exit 0" 0 $?
+inp lk "$O" events >"$T/events.out" 2>&1 &
+events_pid=$!
 check_match "up warns for a service that names one it is not linked to, with the variable" \
 	'service "app" names service "db" \(APP_DB_HOST=db:80\) but is not linked to it: network "default" is link-only' "$out"
 check_match "and says what to do" 'add "links: \[db\]" or "depends_on", or set enable_icc on network default' "$out"
@@ -43,6 +47,48 @@ if [ "$dt" -lt 3000 ]; then
 else
 	fail "at once (${dt} ms), not after the client's timeout"
 fi
+why='orch: app → db:80 refused: app is not linked to db \(add "links: \[db\]" or "depends_on", or set enable_icc on network default\)'
+logs_have() { inp lk "$O" logs "$1" 2>/dev/null | grep -q "$2"; }
+check "the refusal is explained in orch logs app" wait_for 10 logs_have app 'orch: app → db:80 refused'
+check_match "with who, why and what to do" "$why" "$(inp lk "$O" logs app)"
+check "and in orch events" wait_for 10 grep -q 'container refused .*reason=app → db:80 refused: app is not linked to db.*name=lk-app-1' "$T/events.out"
+kill "$events_pid" 2>/dev/null
+wait "$events_pid" 2>/dev/null
+# UDP: an ICMP "administratively prohibited" reaches the client at once
+# (a DNS query to db itself).
+t0=$(_now_ms)
+out=$(inp lk timeout 20 "$O" exec -T app nslookup example db 2>&1)
+dt=$(($(_now_ms) - t0))
+check_match "udp: the client is told at once" "No route to host" "$out"
+if [ "$dt" -lt 3000 ]; then
+	pass "udp: refused at once (${dt} ms)"
+else
+	fail "udp: refused at once (${dt} ms: $out)"
+fi
+check "udp: explained too" wait_for 10 logs_have app 'orch: app → db:53/udp refused'
+check_eq "no refusal line for allowed traffic" 0 "$(inp lk "$O" logs web | grep -c refused)"
+# A flood of refused connections: a few lines, not one per attempt.
+inp lk "$O" exec -T app sh -c 'p=2000; while [ $p -lt 2400 ]; do nc -w 1 db $p </dev/null 2>/dev/null; p=$((p+1)); done'
+check "the flood is explained" wait_for 10 logs_have app 'db:2000 refused'
+n=$(inp lk "$O" logs app | grep -c 'refused: app is not linked')
+if [ "$n" -ge 2 ] && [ "$n" -lt 200 ]; then
+	pass "and rate-limited: $n lines for 400 refused connections"
+else
+	fail "and rate-limited: $n lines for 400 refused connections"
+fi
+# An attached up shows the lines as they come, with the container's prefix.
+(cd "$T/lk" && exec "$O" up >"$T/attached.out" 2>&1) &
+up_pid=$!
+# (refused again until up, once attached, shows it)
+refused_shown() {
+	inp lk "$O" exec -T app nc -w 1 db 7777 </dev/null >/dev/null 2>&1
+	grep -q 'lk-app-1 *| orch: app → db:7777 refused' "$T/attached.out"
+}
+check "attached up shows the refusal" wait_for 20 refused_shown
+kill -INT "$up_pid" 2>/dev/null
+check "attached up ends on SIGINT" wait_for 30 sh -c "! kill -0 $up_pid 2>/dev/null"
+wait "$up_pid" 2>/dev/null
+check "up -d again" inp lk "$O" up -d
 
 out=$(inp lk "$O" links)
 check_match "orch links: a table of who may connect to whom" "web +db +default +links/depends_on" "$out"

@@ -132,10 +132,62 @@ static void test_rule_count_constant(void **state)
 	sb_free(&b);
 }
 
+/* Where the kernel cannot report refusals, the rules only refuse. */
+static void test_refusal_log(void **state)
+{
+	(void)state;
+	struct strbuf sb;
+	sb_init(&sb);
+	fw_gen_network_add(&nets[0], &sb);
+	assert_non_null(strstr(sb.buf, "log group 4271 prefix \"aaaaaaaaaaaa\""));
+	assert_non_null(strstr(sb.buf, "limit rate 20/second"));
+	sb_free(&sb);
+	fw_log_refusals(false);
+	fw_gen_network_add(&nets[0], &sb);
+	fw_log_refusals(true);
+	assert_null(strstr(sb.buf, "log group"));
+	assert_non_null(strstr(sb.buf, "reject with tcp reset"));
+	sb_free(&sb);
+}
+
+/* The packets NFLOG hands over: IPv4 only, ports of first fragments. */
+static void test_nflog_parse(void **state)
+{
+	(void)state;
+	uint8_t p[28] = {0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 6, 0, 0,
+			 10,   210, 3, 2, 10, 210, 3, 5, 0x9c, 0x40, 0x1f, 0x90};
+	struct nflog_packet pkt;
+	assert_true(nflog_parse_ip(p, sizeof(p), &pkt));
+	assert_int_equal(pkt.proto, 6);
+	assert_int_equal(pkt.src, 0x0ad20302);
+	assert_int_equal(pkt.dst, 0x0ad20305);
+	assert_int_equal(pkt.dport, 8080);
+	p[9] = 17;
+	assert_true(nflog_parse_ip(p, sizeof(p), &pkt));
+	assert_int_equal(pkt.dport, 8080);
+	/* A later fragment carries no ports. */
+	p[7] = 0x10;
+	assert_true(nflog_parse_ip(p, sizeof(p), &pkt));
+	assert_int_equal(pkt.dport, 0);
+	p[7] = 0;
+	/* Too short for its header, a header length below 20, IPv6. */
+	assert_false(nflog_parse_ip(p, 19, &pkt));
+	p[0] = 0x44;
+	assert_false(nflog_parse_ip(p, sizeof(p), &pkt));
+	p[0] = 0x60;
+	assert_false(nflog_parse_ip(p, sizeof(p), &pkt));
+	/* Ports cut off: the addresses still count. */
+	p[0] = 0x45;
+	assert_true(nflog_parse_ip(p, 22, &pkt));
+	assert_int_equal(pkt.dport, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_refusal_log),
+		cmocka_unit_test(test_nflog_parse),
 		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_endpoint_small),
 		cmocka_unit_test(test_rule_count_constant),

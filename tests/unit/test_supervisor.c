@@ -112,6 +112,23 @@ static void test_log_rotation(void **state)
 	free(f);
 }
 
+static void test_refusal_text(void **state)
+{
+	(void)state;
+	char *t = refusal_text("web", "words", "tcp", 8080, "back");
+	assert_string_equal(t, "web \u2192 words:8080 refused: web is not linked "
+			       "to words (add \"links: [words]\" or "
+			       "\"depends_on\", or set enable_icc on network "
+			       "back)");
+	free(t);
+	t = refusal_text("a", "db", "udp", 53, "default");
+	assert_non_null(strstr(t, "a \u2192 db:53/udp refused"));
+	free(t);
+	t = refusal_text("a", "db", "icmp", 0, "default");
+	assert_non_null(strstr(t, "a \u2192 db (icmp) refused"));
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +137,7 @@ int main(void)
 		cmocka_unit_test(test_hc_delay),
 		cmocka_unit_test(test_hc_judge),
 		cmocka_unit_test(test_log_rotation),
+		cmocka_unit_test(test_refusal_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
