@@ -95,6 +95,7 @@ struct netd_config {
 	struct cidr pool;
 	int subnet_prefix;
 	unsigned quota_networks, quota_endpoints, quota_ports; /* non-root */
+	bool explain_refusals; /* log link-only refusals for the projects */
 	/* Where users (non-root) may ask for a subnet of their own, besides
 	 * the pool; and the privileged ports they may publish. */
 	struct cidr *user_subnets;

@@ -892,7 +892,9 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 	/* Link-only refusals are explained where the kernel can report
 	 * them; elsewhere they are still refused, only silently. */
 	struct orch_err nle = {0};
-	if (nflog_open(NETD_NFLOG_GROUP, &s.nflog_fd, &nle) < 0) {
+	if (!s.cfg.explain_refusals)
+		fw_log_refusals(false);
+	else if (nflog_open(NETD_NFLOG_GROUP, &s.nflog_fd, &nle) < 0) {
 		log_warn("link-only refusals will not be explained: %s",
 			 nle.msg);
 		fw_log_refusals(false);

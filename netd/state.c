@@ -130,6 +130,7 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 	    .quota_networks = 64,
 	    .quota_endpoints = 1024,
 	    .quota_ports = 1024,
+	    .explain_refusals = true,
 	};
 	if (!path || access(path, F_OK) < 0)
 		return 0;
@@ -159,6 +160,8 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 		} else if (streq(key, "quota_ports") && json_is_integer(v) &&
 			   json_integer_value(v) >= 0) {
 			cfg->quota_ports = (unsigned)json_integer_value(v);
+		} else if (streq(key, "explain_refusals") && json_is_boolean(v)) {
+			cfg->explain_refusals = json_is_true(v);
 		} else if (streq(key, "user_subnets")) {
 			r = config_user_subnets(v, cfg, e);
 		} else if (streq(key, "user_ports")) {
