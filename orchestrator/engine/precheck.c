@@ -25,6 +25,49 @@
  * (subnet free of other networks and of the host's routes, gateway in it,
  * quota).  That the project's own subnets do not overlap each other is
  * checked with the file. */
+/* What netd cannot give a network yet, refused rather than ignored: IPv6
+ * (enable_ipv6, an IPv6 ipam subnet, a service's ipv6_address) and more
+ * than one ipam pool. */
+static int network_supported(const struct project *m, const struct network *n,
+			     struct orch_err *e)
+{
+	if (n->enable_ipv6)
+		return err_set(e, ENOTSUP,
+			       "%s:%d:%d: network \"%s\": enable_ipv6 is not "
+			       "supported: orch's networks are IPv4 only",
+			       n->pos.file, n->pos.line, n->pos.col, n->key);
+	for (size_t i = 0; i < n->n_ipam; i++) {
+		const struct m_ipam_pool *p = &n->ipam[i];
+		if (p->subnet && strchr(p->subnet, ':'))
+			return err_set(e, ENOTSUP,
+				       "%s:%d:%d: network \"%s\": IPv6 subnet "
+				       "%s is not supported: orch's networks "
+				       "are IPv4 only",
+				       p->pos.file, p->pos.line, p->pos.col,
+				       n->key, p->subnet);
+		if (i > 0)
+			return err_set(e, ENOTSUP,
+				       "%s:%d:%d: network \"%s\": a second "
+				       "ipam pool is not supported: a network "
+				       "has one subnet",
+				       p->pos.file, p->pos.line, p->pos.col,
+				       n->key);
+	}
+	for (size_t i = 0; i < m->n_services; i++)
+		for (size_t k = 0; k < m->services[i].n_networks; k++) {
+			const struct m_svc_net *sn = &m->services[i].networks[k];
+			if (streq(sn->name, n->key) && sn->ipv6_address)
+				return err_set(
+				    e, ENOTSUP,
+				    "%s:%d:%d: service \"%s\": ipv6_address "
+				    "on network \"%s\" is not supported: "
+				    "orch's networks are IPv4 only",
+				    sn->pos.file, sn->pos.line, sn->pos.col,
+				    m->services[i].name, n->key);
+		}
+	return 0;
+}
+
 int check_networks(const struct project *m, struct orch_err *e)
 {
 	int r = 0;
@@ -35,6 +78,8 @@ int check_networks(const struct project *m, struct orch_err *e)
 		const struct network *net = &m->networks[i];
 		if (!net->external && !network_used(m, net->key))
 			continue;
+		if (!net->external && (r = network_supported(m, net, e)) < 0)
+			break;
 		if (!c && (r = netd_get(&c, e)) < 0)
 			return r;
 		if (!net->external) {

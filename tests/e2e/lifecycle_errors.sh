@@ -45,6 +45,37 @@ services:
 Y
 fails cycle 'cycle'
 
+# IPv6 is refused where it is asked for, never silently ignored.
+project v6net <<'Y'
+services:
+  web: {image: bb:1, command: [sleep, "100"], networks: [back]}
+networks:
+  back:
+    enable_ipv6: true
+Y
+fails v6net 'compose.yaml:4:3: network "back": enable_ipv6 is not supported: orch.s networks are IPv4 only'
+project v6subnet <<'Y'
+services:
+  web: {image: bb:1, command: [sleep, "100"], networks: [back]}
+networks:
+  back:
+    ipam:
+      config:
+        - subnet: 10.77.0.0/24
+        - subnet: fd00:77::/64
+Y
+fails v6subnet 'compose.yaml:8:11: network "back": IPv6 subnet fd00:77::/64 is not supported'
+project v6addr <<'Y'
+services:
+  web:
+    image: bb:1
+    command: [sleep, "100"]
+    networks:
+      default:
+        ipv6_address: fd00:77::5
+Y
+fails v6addr 'compose.yaml:6:7: service "web": a static address \(fd00:77::5\) needs a subnet'
+
 project noimage <<'Y'
 services:
   web:
