@@ -76,6 +76,14 @@ if [ "$n" -ge 2 ] && [ "$n" -lt 200 ]; then
 else
 	fail "and rate-limited: $n lines for 400 refused connections"
 fi
+# netd restarted: the supervisor watches again on its own.
+stop_netd
+check "netd back (any command starts it)" inp lk "$O" ps -q
+again_shown() {
+	inp lk "$O" exec -T app nc -w 1 db 6666 </dev/null >/dev/null 2>&1
+	logs_have app 'orch: app → db:6666 refused'
+}
+check "after a netd restart, refusals are still explained" wait_for 30 again_shown
 # An attached up shows the lines as they come, with the container's prefix.
 (cd "$T/lk" && exec "$O" up >"$T/attached.out" 2>&1) &
 up_pid=$!
