@@ -566,6 +566,11 @@ int netd_refusals_watch(const char *project, struct netd_conn **out,
 	int r = netd_connect_raw(&c, e);
 	if (r < 0)
 		return r;
+	/* The watcher (a supervisor) has its own work: a netd that does not
+	 * answer within two seconds is tried again later. */
+	struct timeval tv = {.tv_sec = 2};
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	json_t *res = NULL;
 	r = roundtrip(c, "refusals.watch", json_pack("{s:s}", "project", project),
 		      -1, &res, e);
