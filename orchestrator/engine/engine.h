@@ -175,7 +175,7 @@ int record_template(const struct project *m, const struct service *s,
 bool image_has_command(char *const *lowers, char *const *env,
 		       const char *cmd);
 
-/* ---- reconcile.c: turning the model into containers and back ------------ */
+/* ---- reconcile.c, teardown.c: the model into containers and back -------- */
 
 struct up_opts {
 	bool detach, wait, build, force_recreate, no_recreate, no_deps,
