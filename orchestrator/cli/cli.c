@@ -59,6 +59,21 @@ int cli_global_opt(int opt, const char *arg)
 	return 0;
 }
 
+int cli_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *lopts)
+{
+	for (;;) {
+		int c = getopt_long(argc, argv, shortopts, lopts, NULL);
+		if (c == -1)
+			return -1;
+		int g = cli_global_opt(c, optarg);
+		if (g < 0)
+			return CLI_OPT_BAD;
+		if (!g)
+			return c;
+	}
+}
+
 int cli_parse_globals(int argc, char **argv)
 {
 	static const struct option lopts[] = {CLI_GLOBAL_LONGOPTS, {0}};

@@ -51,6 +51,12 @@ enum {
 /* 1 when opt was a global option (and recorded), 0 when not, -1 when its
  * value is bad. */
 int cli_global_opt(int opt, const char *arg);
+/* getopt_long over a command's own options and the global ones, which it
+ * records: the next option of the command's own, -1 at the end, or
+ * CLI_OPT_BAD when a global option's value is bad (said). */
+#define CLI_OPT_BAD (-2)
+int cli_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *lopts);
 /* Parses the global options before the command; returns the command's
  * index in argv, or -1 on a usage error. */
 int cli_parse_globals(int argc, char **argv);

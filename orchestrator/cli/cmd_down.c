@@ -44,13 +44,10 @@ int cmd_down(int argc, char **argv)
 	int c;
 	optind = 1;
 	long long num;
-	while ((c = getopt_long(argc, argv, "vt:h" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "vt:h" CLI_GLOBAL_SHORTOPTS,
+			       lopts)) != -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		switch (c) {
 		case 'v':
 			o.volumes = true;

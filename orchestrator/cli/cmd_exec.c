@@ -139,13 +139,10 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 	int c;
 	optind = 1;
 	long long num;
-	while ((c = getopt_long(argc, argv, "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS,
-				lopts, NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS,
+			       lopts)) != -1) {
+		if (c == CLI_OPT_BAD)
 			return -1;
-		if (g)
-			continue;
 		switch (c) {
 		case 'd':
 			a->detach = true;

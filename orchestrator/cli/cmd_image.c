@@ -308,13 +308,10 @@ static int project_images(int argc, char **argv, const char *usage)
 	bool quiet = false, json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "q" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "q" CLI_GLOBAL_SHORTOPTS, lopts)) !=
+	       -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		if (c == 'q')
 			quiet = true;
 		else if (c == 'F' &&

@@ -117,13 +117,10 @@ int cmd_links(int argc, char **argv)
 	const char *format = "table";
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "h" CLI_GLOBAL_SHORTOPTS, lopts)) !=
+	       -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		if (c == O_FORMAT &&
 		    (streq(optarg, "table") || streq(optarg, "dot") ||
 		     streq(optarg, "mermaid")))

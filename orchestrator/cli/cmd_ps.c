@@ -142,13 +142,10 @@ int cmd_ps(int argc, char **argv)
 	_cleanup_strv_ char **status_filter = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "aqh" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "aqh" CLI_GLOBAL_SHORTOPTS,
+			       lopts)) != -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		switch (c) {
 		case 'a':
 			all = true;

@@ -260,13 +260,10 @@ int cmd_push(int argc, char **argv)
 	bool ignore = false, quiet = false, with_deps = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS, lopts)) !=
+	       -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		if (c == O_IGNORE)
 			ignore = true;
 		else if (c == 'q')
@@ -532,13 +529,10 @@ int cmd_pull(int argc, char **argv)
 	struct pull_request rq = {.policy = "always"};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS, lopts)) !=
+	       -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		if (c == O_IGNORE)
 			rq.ignore_failures = true;
 		else if (c == 'q')

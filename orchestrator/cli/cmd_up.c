@@ -109,13 +109,10 @@ int cmd_up(int argc, char **argv)
 	int c;
 	optind = 1;
 	long long num;
-	while ((c = getopt_long(argc, argv, "dt:h" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "dt:h" CLI_GLOBAL_SHORTOPTS,
+			       lopts)) != -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		switch (c) {
 		case 'd':
 			o.detach = true;
@@ -357,13 +354,10 @@ int cmd_watch(int argc, char **argv)
 	bool no_up = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h" CLI_GLOBAL_SHORTOPTS, lopts,
-				NULL)) != -1) {
-		int g = cli_global_opt(c, optarg);
-		if (g < 0)
+	while ((c = cli_getopt(argc, argv, "h" CLI_GLOBAL_SHORTOPTS, lopts)) !=
+	       -1) {
+		if (c == CLI_OPT_BAD)
 			return 2;
-		if (g)
-			continue;
 		if (c == O_NO_UP)
 			no_up = true;
 		else if (c == O_PRUNE || c == O_QUIET)
