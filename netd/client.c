@@ -600,12 +600,6 @@ void netd_refusal_clear(struct netd_refusal *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static char *jdup(const json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-	return xstrdup(v ? v : "");
-}
-
 int netd_refusal_next(struct netd_conn *c, struct netd_refusal *out,
 		      struct orch_err *e)
 {
@@ -615,22 +609,7 @@ int netd_refusal_next(struct netd_conn *c, struct netd_refusal *out,
 	if (r < 0)
 		return err_sys(e, r, "reading netd's refusals");
 	json_t *root = json_loadb(msg, len, 0, NULL);
-	json_t *v = json_object_get(root, "refused");
-	if (!json_is_object(v) ||
-	    !json_is_integer(json_object_get(v, "port"))) {
-		json_decref(root);
-		return err_set(e, EBADMSG, "netd sent a malformed refusal");
-	}
-	*out = (struct netd_refusal){
-	    .network = jdup(v, "network"),
-	    .from_container = jdup(v, "from_container"),
-	    .from_service = jdup(v, "from_service"),
-	    .to_container = jdup(v, "to_container"),
-	    .to_service = jdup(v, "to_service"),
-	    .to_address = jdup(v, "to_address"),
-	    .proto = jdup(v, "proto"),
-	    .port = (unsigned)json_integer_value(json_object_get(v, "port")),
-	};
+	r = netd_refusal_from_json(json_object_get(root, "refused"), out, e);
 	json_decref(root);
-	return 0;
+	return r < 0 ? err_wrap(e, "netd sent a malformed refusal") : 0;
 }

@@ -263,6 +263,9 @@ int netd_network_from_json(const void *json, struct netd_network *out,
 void *netd_endpoint_to_json(const struct netd_endpoint *ep);
 int netd_endpoint_from_json(const void *json, struct netd_endpoint *out,
 			    struct orch_err *e);
+void *netd_refusal_to_json(const struct netd_refusal *r);
+int netd_refusal_from_json(const void *json, struct netd_refusal *out,
+			   struct orch_err *e);
 
 /* A name that netd accepts: 1..NETD_NAME_MAX of [A-Za-z0-9_.-], not
  * starting with '.' or '-'. */

@@ -110,14 +110,18 @@ static json_t *refusal_json(const struct netd_network *n,
 	const struct netd_endpoint *to = endpoint_at(n, p->dst);
 	if (!from || !to)
 		return NULL;
-	json_t *r =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "network",
-		      n->name, "from_container", from->container_name,
-		      "from_service", from->service ? from->service : "",
-		      "to_container", to->container_name, "to_service",
-		      to->service ? to->service : "", "to_address", to->address,
-		      "proto", proto_name(p->proto), "port", (int)p->dport);
-	return json_pack("{s:i, s:o}", "v", NETD_PROTO_VERSION, "refused", r);
+	const struct netd_refusal r = {
+	    .network = n->name,
+	    .from_container = from->container_name,
+	    .from_service = from->service,
+	    .to_container = to->container_name,
+	    .to_service = to->service,
+	    .to_address = to->address,
+	    .proto = (char *)proto_name(p->proto),
+	    .port = p->dport,
+	};
+	return json_pack("{s:i, s:o}", "v", NETD_PROTO_VERSION, "refused",
+			 netd_refusal_to_json(&r));
 }
 
 static void tell(struct server *s, const struct netd_network *n, json_t *msg)

@@ -564,3 +564,38 @@ void netd_networks_free(struct netd_network *v, size_t n)
 		netd_network_clear(&v[i]);
 	free(v);
 }
+
+void *netd_refusal_to_json(const struct netd_refusal *r)
+{
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "network",
+	    str_or_empty(r->network), "from_container",
+	    str_or_empty(r->from_container), "from_service",
+	    str_or_empty(r->from_service), "to_container",
+	    str_or_empty(r->to_container), "to_service",
+	    str_or_empty(r->to_service), "to_address", str_or_empty(r->to_address),
+	    "proto", str_or_empty(r->proto), "port", (int)r->port);
+}
+
+int netd_refusal_from_json(const void *json, struct netd_refusal *out,
+			   struct orch_err *e)
+{
+	const json_t *o = json;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(o) || !json_is_integer(json_object_get(o, "port")))
+		return err_set(e, EBADMSG, "refusal: expected an object with a "
+					   "port");
+	int r;
+	if ((r = get_str(o, "network", &out->network, e)) < 0 ||
+	    (r = get_str(o, "from_container", &out->from_container, e)) < 0 ||
+	    (r = get_str(o, "from_service", &out->from_service, e)) < 0 ||
+	    (r = get_str(o, "to_container", &out->to_container, e)) < 0 ||
+	    (r = get_str(o, "to_service", &out->to_service, e)) < 0 ||
+	    (r = get_str(o, "to_address", &out->to_address, e)) < 0 ||
+	    (r = get_str(o, "proto", &out->proto, e)) < 0) {
+		netd_refusal_clear(out);
+		return r;
+	}
+	out->port = (unsigned)get_int(o, "port");
+	return 0;
+}

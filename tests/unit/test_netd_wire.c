@@ -200,6 +200,38 @@ static void test_replies_and_objects(void **state)
 	json_decref(bad);
 }
 
+/* A refusal as netd sends it and as a watcher reads it back. */
+static void test_refusal(void **state)
+{
+	(void)state;
+	struct netd_refusal r = {.network = "p_back",
+				 .from_container = "p-web-1",
+				 .from_service = "web",
+				 .to_container = "p-words-1",
+				 .to_service = "words",
+				 .to_address = "10.210.3.5",
+				 .proto = "tcp",
+				 .port = 8080};
+	json_t *j = netd_refusal_to_json(&r);
+	struct netd_refusal back;
+	struct orch_err e = {0};
+	assert_int_equal(netd_refusal_from_json(j, &back, &e), 0);
+	assert_string_equal(back.network, "p_back");
+	assert_string_equal(back.from_service, "web");
+	assert_string_equal(back.to_container, "p-words-1");
+	assert_string_equal(back.proto, "tcp");
+	assert_int_equal(back.port, 8080);
+	netd_refusal_clear(&back);
+	/* A field of the wrong type, or no port, is refused. */
+	json_object_set_new(j, "to_service", json_integer(3));
+	assert_true(netd_refusal_from_json(j, &back, &e) < 0);
+	assert_non_null(strstr(e.msg, "to_service"));
+	json_object_del(j, "port");
+	assert_true(netd_refusal_from_json(j, &back, &e) < 0);
+	assert_true(netd_refusal_from_json(NULL, &back, &e) < 0);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_replies_and_objects),
+		cmocka_unit_test(test_refusal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
