@@ -94,7 +94,7 @@ refused_shown() {
 }
 check "attached up shows the refusal" wait_for 20 refused_shown
 kill -INT "$up_pid" 2>/dev/null
-check "attached up ends on SIGINT" wait_for 30 sh -c "! kill -0 $up_pid 2>/dev/null"
+check "attached up ends on SIGINT" wait_for 30 _exited "$up_pid"
 wait "$up_pid" 2>/dev/null
 check "up -d again" inp lk "$O" up -d
 
