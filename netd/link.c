@@ -83,15 +83,13 @@ static int open_sock(struct nl_sock **out, struct orch_err *e)
 	return 0;
 }
 
-static int write_sysctl(const char *path, const char *value);
-
 /* No IPv6 on a container's interface: its link-local traffic would pass
  * the bridge beside the IPv4 pair policy. */
 static int ipv6_off(const char *ifname, struct orch_err *e)
 {
 	_cleanup_free_ char *p =
 	    xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
-	int r = write_sysctl(p, "1");
+	int r = sysctl_write(p, "1");
 	if (r < 0 && r != -ENOENT)
 		return err_sys(e, r, "disabling IPv6 on %s", ifname);
 	return 0;
@@ -180,17 +178,6 @@ static int set_up(struct nl_sock *sk, const char *name, struct orch_err *e)
 	return 0;
 }
 
-static int write_sysctl(const char *path, const char *value)
-{
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(value);
-	if (RETRY_EINTR(write(fd, value, len)) != (ssize_t)len)
-		return -errno;
-	return 0;
-}
-
 int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 		       unsigned mtu, struct orch_err *e)
 {
@@ -224,7 +211,7 @@ int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 	 * the bridge with a loopback source until masqueraded. */
 	_cleanup_free_ char *p =
 	    xasprintf("/proc/sys/net/ipv4/conf/%s/route_localnet", name);
-	r = write_sysctl(p, "1");
+	r = sysctl_write(p, "1");
 	if (r < 0)
 		return err_sys(
 		    e, r, "creating bridge %s: setting route_localnet", name);

@@ -83,6 +83,13 @@ unsigned link_uplink_mtu(void);
  * netd's own bridges. */
 int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e);
 
+/* ---- host.c: sysctls and the host settings networks need --------------- */
+
+/* A sysctl file's integer (-1 when it cannot be read); writing returns 0
+ * or -errno. */
+int sysctl_read(const char *path);
+int sysctl_write(const char *path, const char *value);
+
 /* ---- state.c: persisted state ----------------------------------------- */
 
 /* Host ports lo..hi that uid may publish although they are privileged. */
@@ -248,6 +255,11 @@ int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e);
 int server_save(struct server *s, struct orch_err *e);
 
+/* host.c: forwarding and br_netfilter's bridge-nf-call-iptables on while
+ * a network exists (the host's values recorded first, in the state, so
+ * that they survive a crash), and the recorded values back. */
+int host_settings_on(struct server *s, struct orch_err *e);
+void host_settings_restore(struct server *s);
 /* endpoint.c: the endpoint ops and the project's link pairs; res gets the
  * reply's result. */
 int op_endpoint_attach(struct server *s, struct call *c, struct json_t **res);
