@@ -329,6 +329,12 @@ int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 		return err_set(e, EINVAL, "creating network: name missing");
 	set_opt_str(a, "subnet", req->subnet);
 	set_opt_str(a, "gateway", req->gateway);
+	if (req->ipv6)
+		json_object_set_new(a, "ipv6", json_true());
+	if (req->no_ipv4)
+		json_object_set_new(a, "no_ipv4", json_true());
+	set_opt_str(a, "subnet6", req->subnet6);
+	set_opt_str(a, "gateway6", req->gateway6);
 	set_opt_strv(a, "labels", req->labels);
 	if (req->check)
 		json_object_set_new(a, "check", json_true());
@@ -482,6 +488,7 @@ int netd_endpoint_attach(struct netd_conn *c, const struct netd_attach_req *req,
 	set_opt_strv(a, "dns", req->dns);
 	set_opt_str(a, "netns_path", path);
 	set_opt_str(a, "address", req->address);
+	set_opt_str(a, "address6", req->address6);
 	json_t *res = NULL;
 	int r = roundtrip(c, "endpoint.attach", a, nsfd, &res, e);
 	if (r == 0 && out)

@@ -37,42 +37,48 @@ static bool ep_answers(const struct netd_endpoint *ep, const char *name)
 	return false;
 }
 
-/* The container id of the endpoint with address a, or NULL. */
-/* The endpoint a query comes from, by its source address. */
+/* The endpoint a query comes from, by its source address (IPv4 or IPv6,
+ * as text). */
 static const struct netd_endpoint *asker_ep(const struct netd_state *st,
-					    uint32_t a)
+					    const char *a)
 {
-	char buf[16];
-	ipam_format_addr(a, buf);
 	for (size_t i = 0; i < st->n_nets; i++)
-		for (size_t j = 0; j < st->nets[i].n_endpoints; j++)
-			if (streq(st->nets[i].endpoints[j].address, buf))
-				return &st->nets[i].endpoints[j];
+		for (size_t j = 0; j < st->nets[i].n_endpoints; j++) {
+			const struct netd_endpoint *ep =
+			    &st->nets[i].endpoints[j];
+			if (streq(ep->address, a) ||
+			    (has_str(ep->address6) && streq(ep->address6, a)))
+				return ep;
+		}
 	return NULL;
 }
 
-static const char *asker_of(const struct netd_state *st, uint32_t a)
+static const char *asker_of(const struct netd_state *st, const char *a)
 {
 	const struct netd_endpoint *ep = asker_ep(st, a);
 	return ep ? ep->container_id : NULL;
 }
 
-static void push_a(ldns_pkt *reply, const ldns_rdf *owner, const char *addr)
+/* An A (v6: AAAA) record for addr, when it is one of that family. */
+static void push_a(ldns_pkt *reply, const ldns_rdf *owner, const char *addr,
+		   bool v6)
 {
-	struct in_addr in;
-	if (inet_pton(AF_INET, addr, &in) != 1)
+	uint8_t in[16];
+	if (!addr || inet_pton(v6 ? AF_INET6 : AF_INET, addr, in) != 1)
 		return;
 	ldns_rr *rr = ldns_rr_new();
 	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
-	ldns_rr_set_type(rr, LDNS_RR_TYPE_A);
+	ldns_rr_set_type(rr, v6 ? LDNS_RR_TYPE_AAAA : LDNS_RR_TYPE_A);
 	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
 	/* Addresses change as containers are recreated: never cache long. */
 	ldns_rr_set_ttl(rr, 5);
-	ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &in));
+	ldns_rr_push_rdf(rr, v6 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16,
+							in)
+				: ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, in));
 	ldns_pkt_push_rr(reply, LDNS_SECTION_ANSWER, rr);
 }
 
-enum dns_verdict dns_answer(const struct netd_state *st, uint32_t asker,
+enum dns_verdict dns_answer(const struct netd_state *st, const char *asker,
 			    const void *query, size_t len, uint8_t **out,
 			    size_t *out_len)
 {
@@ -112,9 +118,14 @@ enum dns_verdict dns_answer(const struct netd_state *st, uint32_t asker,
 			if (!shared)
 				continue;
 			found = true;
-			if (ldns_rr_get_type(qrr) == LDNS_RR_TYPE_A &&
-			    ldns_rr_get_class(qrr) == LDNS_RR_CLASS_IN)
-				push_a(reply, owner, n->endpoints[j].address);
+			if (ldns_rr_get_class(qrr) != LDNS_RR_CLASS_IN)
+				continue;
+			if (ldns_rr_get_type(qrr) == LDNS_RR_TYPE_A)
+				push_a(reply, owner, n->endpoints[j].address,
+				       false);
+			if (ldns_rr_get_type(qrr) == LDNS_RR_TYPE_AAAA)
+				push_a(reply, owner, n->endpoints[j].address6,
+				       true);
 		}
 	}
 	if (found) {
@@ -142,17 +153,41 @@ out:
 
 /* ---- the server ------------------------------------------------------- */
 
+/* A network's resolver: UDP and TCP on its IPv4 gateway ([0]) and its
+ * IPv6 gateway ([1]); -1 where there is none. */
 struct dns_listener {
 	char net_id[65];
-	int fd, tcp_fd;
+	int fd[2], tcp_fd[2];
 };
+
+/* A client's address: IPv4 or IPv6. */
+union peer {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* The client's address as text ("" when neither family). */
+static void peer_text(const union peer *p, char out[INET6_ADDRSTRLEN])
+{
+	out[0] = '\0';
+	if (p->sa.sa_family == AF_INET)
+		inet_ntop(AF_INET, &p->in.sin_addr, out, INET6_ADDRSTRLEN);
+	else if (p->sa.sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &p->in6.sin6_addr, out, INET6_ADDRSTRLEN);
+}
+
+static socklen_t peer_len(const union peer *p)
+{
+	return p->sa.sa_family == AF_INET6 ? sizeof(p->in6) : sizeof(p->in);
+}
 
 /* A TCP client: one length-prefixed query, one answer, then closed. */
 struct dns_tcp {
 	int fd;
 	uint8_t buf[2 + 4096];
 	size_t len;
-	uint32_t peer;
+	char peer[INET6_ADDRSTRLEN];
 	time_t deadline;
 };
 
@@ -160,7 +195,7 @@ struct dns_pending {
 	bool used;
 	uint16_t id, orig_id;
 	int fd; /* listener to answer through */
-	struct sockaddr_in client;
+	union peer client;
 	/* The servers asked: the asker's own, or (n_up == 0) the host's. */
 	struct sockaddr_in up[DNS_MAX_UPSTREAMS];
 	size_t n_up;
@@ -215,58 +250,88 @@ int dns_server_new(struct dns_server **out, struct orch_err *e)
 	return 0;
 }
 
+static void listener_close(struct dns_listener *l)
+{
+	for (int k = 0; k < 2; k++) {
+		if (l->fd[k] >= 0)
+			close(l->fd[k]);
+		if (l->tcp_fd[k] >= 0)
+			close(l->tcp_fd[k]);
+	}
+}
+
 void dns_server_free(struct dns_server *d)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->n_nets; i++) {
-		close(d->nets[i].fd);
-		if (d->nets[i].tcp_fd >= 0)
-			close(d->nets[i].tcp_fd);
-	}
+	for (size_t i = 0; i < d->n_nets; i++)
+		listener_close(&d->nets[i]);
 	for (size_t i = 0; i < d->n_tcp; i++)
 		close(d->tcp[i].fd);
 	close(d->upstream_fd);
 	free(d);
 }
 
-int dns_network_add(struct dns_server *d, const struct netd_network *n,
-		    struct orch_err *e)
+/* UDP (and, best effort, TCP) port 53 on gw (IPv4 or IPv6). */
+static int listen_on(const char *net, const char *gw, int *ufd, int *tfd,
+		     struct orch_err *e)
 {
-	uint32_t gw;
-	if (d->n_nets == DNS_MAX_NETS)
-		return err_set(e, ENOSPC, "DNS for %s: too many networks",
-			       n->name);
-	if (ipam_parse_addr(n->gateway, &gw) < 0)
-		return err_set(e, EINVAL, "DNS for %s: bad gateway", n->name);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return err_sys(e, errno, "DNS for %s: socket", n->name);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(53),
-				 .sin_addr.s_addr = htonl(gw)};
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = err_sys(e, errno, "DNS for %s: binding %s:53", n->name,
-				n->gateway);
-		close(fd);
+	union peer sa = {0};
+	int fam = strchr(gw, ':') ? AF_INET6 : AF_INET;
+	if (fam == AF_INET6) {
+		sa.in6.sin6_family = AF_INET6;
+		sa.in6.sin6_port = htons(53);
+		if (inet_pton(AF_INET6, gw, &sa.in6.sin6_addr) != 1)
+			return err_set(e, EINVAL, "DNS for %s: bad gateway %s",
+				       net, gw);
+	} else {
+		sa.in.sin_family = AF_INET;
+		sa.in.sin_port = htons(53);
+		if (inet_pton(AF_INET, gw, &sa.in.sin_addr) != 1)
+			return err_set(e, EINVAL, "DNS for %s: bad gateway %s",
+				       net, gw);
+	}
+	*ufd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*ufd < 0)
+		return err_sys(e, errno, "DNS for %s: socket", net);
+	if (bind(*ufd, &sa.sa, peer_len(&sa)) < 0) {
+		int r = err_sys(e, errno, "DNS for %s: binding %s port 53", net,
+				gw);
+		close(*ufd);
+		*ufd = -1;
 		return r;
 	}
 	/* TCP too, for clients retrying a truncated answer; best effort. */
-	int tfd =
-	    socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	*tfd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
-	if (tfd >= 0 &&
-	    (setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	     bind(tfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	     listen(tfd, 16) < 0)) {
-		log_warn("DNS for %s: no TCP on %s:53: %s", n->name, n->gateway,
+	if (*tfd >= 0 &&
+	    (setsockopt(*tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) <
+		 0 ||
+	     bind(*tfd, &sa.sa, peer_len(&sa)) < 0 || listen(*tfd, 16) < 0)) {
+		log_warn("DNS for %s: no TCP on %s port 53: %s", net, gw,
 			 strerror(errno));
-		close(tfd);
-		tfd = -1;
+		close(*tfd);
+		*tfd = -1;
 	}
-	snprintf(d->nets[d->n_nets].net_id, 65, "%s", n->id);
-	d->nets[d->n_nets].tcp_fd = tfd;
-	d->nets[d->n_nets++].fd = fd;
+	return 0;
+}
+
+int dns_network_add(struct dns_server *d, const struct netd_network *n,
+		    struct orch_err *e)
+{
+	if (d->n_nets == DNS_MAX_NETS)
+		return err_set(e, ENOSPC, "DNS for %s: too many networks",
+			       n->name);
+	struct dns_listener l = {.fd = {-1, -1}, .tcp_fd = {-1, -1}};
+	snprintf(l.net_id, sizeof(l.net_id), "%s", n->id);
+	const char *gw[2] = {n->gateway, n->gateway6};
+	for (int k = 0; k < 2; k++)
+		if (has_str(gw[k]) &&
+		    listen_on(n->name, gw[k], &l.fd[k], &l.tcp_fd[k], e) < 0) {
+			listener_close(&l);
+			return -e->code;
+		}
+	d->nets[d->n_nets++] = l;
 	return 0;
 }
 
@@ -277,11 +342,10 @@ void dns_network_remove(struct dns_server *d, const struct netd_network *n)
 			continue;
 		for (size_t p = 0; p < DNS_MAX_PENDING; p++)
 			if (d->pending[p].used &&
-			    d->pending[p].fd == d->nets[i].fd)
+			    (d->pending[p].fd == d->nets[i].fd[0] ||
+			     d->pending[p].fd == d->nets[i].fd[1]))
 				d->pending[p].used = false;
-		close(d->nets[i].fd);
-		if (d->nets[i].tcp_fd >= 0)
-			close(d->nets[i].tcp_fd);
+		listener_close(&d->nets[i]);
 		d->nets[i] = d->nets[--d->n_nets];
 		return;
 	}
@@ -297,11 +361,13 @@ size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 		n++;                                                           \
 	} while (0)
 	ADD(d->upstream_fd);
-	for (size_t i = 0; i < d->n_nets; i++) {
-		ADD(d->nets[i].fd);
-		if (d->nets[i].tcp_fd >= 0)
-			ADD(d->nets[i].tcp_fd);
-	}
+	for (size_t i = 0; i < d->n_nets; i++)
+		for (int k = 0; k < 2; k++) {
+			if (d->nets[i].fd[k] >= 0)
+				ADD(d->nets[i].fd[k]);
+			if (d->nets[i].tcp_fd[k] >= 0)
+				ADD(d->nets[i].tcp_fd[k]);
+		}
 	for (size_t i = 0; i < d->n_tcp; i++)
 		ADD(d->tcp[i].fd);
 #undef ADD
@@ -310,8 +376,8 @@ size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 
 /* Sends a query on to the asker's servers (own_dns, its service's dns:)
  * or the host's, under an id of ours. */
-static void forward(struct dns_server *d, int fd,
-		    const struct sockaddr_in *from, uint8_t *buf, size_t len,
+static void forward(struct dns_server *d, int fd, const union peer *from,
+		    uint8_t *buf, size_t len,
 		    char *const *own_dns)
 {
 	struct sockaddr_in own[DNS_MAX_UPSTREAMS];
@@ -370,8 +436,8 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 			return;
 		buf[0] = (uint8_t)(p->orig_id >> 8);
 		buf[1] = (uint8_t)p->orig_id;
-		sendto(p->fd, buf, len, MSG_DONTWAIT,
-		       (struct sockaddr *)&p->client, sizeof(p->client));
+		sendto(p->fd, buf, len, MSG_DONTWAIT, &p->client.sa,
+		       peer_len(&p->client));
 		p->used = false;
 		return;
 	}
@@ -385,20 +451,19 @@ static void tcp_close(struct dns_server *d, size_t i)
 
 static void tcp_accept(struct dns_server *d, int lfd)
 {
-	struct sockaddr_in from = {0};
+	union peer from = {0};
 	socklen_t fl = sizeof(from);
-	int fd = accept4(lfd, (struct sockaddr *)&from, &fl,
-			 SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(lfd, &from.sa, &fl, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	if (d->n_tcp == DNS_MAX_TCP || fl != sizeof(from)) {
+	if (d->n_tcp == DNS_MAX_TCP || fl != peer_len(&from)) {
 		close(fd);
 		return;
 	}
 	struct dns_tcp *t = &d->tcp[d->n_tcp++];
 	t->fd = fd;
 	t->len = 0;
-	t->peer = ntohl(from.sin_addr.s_addr);
+	peer_text(&from, t->peer);
 	t->deadline = time(NULL) + DNS_TCP_TIMEOUT;
 }
 
@@ -444,7 +509,7 @@ static void tcp_read(struct dns_server *d, const struct netd_state *st,
 void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 {
 	for (size_t i = 0; i < d->n_nets; i++)
-		if (d->nets[i].tcp_fd == fd) {
+		if (d->nets[i].tcp_fd[0] == fd || d->nets[i].tcp_fd[1] == fd) {
 			tcp_accept(d, fd);
 			return;
 		}
@@ -457,27 +522,29 @@ void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 	/* Drain what is queued, bounded so the control socket is not starved.
 	 */
 	for (int k = 0; k < 64; k++) {
-		struct sockaddr_in from = {0};
+		union peer from = {0};
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
-				     (struct sockaddr *)&from, &fl);
-		if (n <= 0 || fl != sizeof(from) || from.sin_family != AF_INET)
+				     &from.sa, &fl);
+		if (n <= 0 || fl != peer_len(&from) ||
+		    (from.sa.sa_family != AF_INET &&
+		     from.sa.sa_family != AF_INET6))
 			return;
 		if (fd == d->upstream_fd) {
-			upstream_reply(d, buf, (size_t)n, &from);
+			if (from.sa.sa_family == AF_INET)
+				upstream_reply(d, buf, (size_t)n, &from.in);
 			continue;
 		}
+		char asker[INET6_ADDRSTRLEN];
+		peer_text(&from, asker);
 		uint8_t *reply = NULL;
 		size_t rlen = 0;
-		switch (dns_answer(st, ntohl(from.sin_addr.s_addr), buf,
-				   (size_t)n, &reply, &rlen)) {
+		switch (dns_answer(st, asker, buf, (size_t)n, &reply, &rlen)) {
 		case DNS_ANSWER:
-			sendto(fd, reply, rlen, MSG_DONTWAIT,
-			       (struct sockaddr *)&from, fl);
+			sendto(fd, reply, rlen, MSG_DONTWAIT, &from.sa, fl);
 			break;
 		case DNS_FORWARD: {
-			const struct netd_endpoint *ep =
-			    asker_ep(st, ntohl(from.sin_addr.s_addr));
+			const struct netd_endpoint *ep = asker_ep(st, asker);
 			forward(d, fd, &from, buf, (size_t)n,
 				ep ? ep->dns : NULL);
 			break;

@@ -148,9 +148,10 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	int r = server_quota(s, c->uid, 1, 1, c->e);
 	if (r < 0)
 		return r;
-	uint32_t addr;
-	r = pick_address(n, c, &addr);
-	if (r < 0)
+	struct link_addrs a;
+	if ((r = net_gateways(n, &a, c->e)) < 0 ||
+	    (has_str(n->subnet) && (r = pick_address(n, c, &a.v4.addr)) < 0) ||
+	    (has_str(n->subnet6) && (r = net6_lease(n, c, a.v6.addr)) < 0))
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
 	_cleanup_close_ int nsfd = -1;
 	r = attach_netns(c, &nsfd);
@@ -158,29 +159,28 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
 
 	struct netd_endpoint ep = {0};
-	char abuf[16], hash[65];
+	char abuf[16], a6buf[46], hash[65];
 	_cleanup_free_ char *key = xasprintf("%s/%s", n->id, cid);
 	sha256_hex(key, strlen(key), hash);
-	ipam_format_addr(addr, abuf);
-	struct cidr subnet;
-	ipam_parse_cidr(n->subnet, &subnet, NULL);
-	uint32_t gw = 0;
-	ipam_parse_addr(n->gateway, &gw);
+	ipam_format_addr(a.v4.addr, abuf);
+	ipam6_format_addr(a.v6.addr, a6buf);
 	ep.container_id = xstrdup(cid);
 	ep.container_name = xstrdup(call_str(c, "container_name") ?: cid);
 	ep.service = xstrdup(call_str(c, "service"));
 	ep.aliases = arg_strv(c, "aliases");
 	ep.dns = move_ptr(dns);
-	ep.address = xstrdup(abuf);
-	ep.prefix = subnet.prefix;
+	ep.address = xstrdup(a.v4.prefix ? abuf : "");
+	ep.prefix = a.v4.prefix;
 	ep.gateway = xstrdup(n->gateway);
+	ep.address6 = xstrdup(a.v6.prefix ? a6buf : "");
+	ep.prefix6 = a.v6.prefix;
+	ep.gateway6 = xstrdup(n->gateway6);
 	ep.ifname = next_ifname(s, cid);
 	ep.host_ifname = xasprintf(NETD_VETH_PREFIX "%.12s", hash);
 	ep.default_route = !n->internal && !has_default_route(s, cid);
 
 	crash_point(s, 1);
-	r = link_veth_create(ep.host_ifname, n->bridge, nsfd, ep.ifname,
-			     (struct cidr){addr, subnet.prefix}, gw,
+	r = link_veth_create(ep.host_ifname, n->bridge, nsfd, ep.ifname, &a,
 			     ep.default_route, s->mtu, c->e);
 	if (r < 0) {
 		netd_endpoint_clear(&ep);
@@ -204,8 +204,9 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
 	}
 	crash_point(s, 4);
-	log_info("attached %s to %s as %s (%s)", ep.container_name, n->name,
-		 ep.ifname, ep.address);
+	log_info("attached %s to %s as %s (%s%s%s)", ep.container_name,
+		 n->name, ep.ifname, ep.address,
+		 *ep.address && *ep.address6 ? " " : "", ep.address6);
 	*res = netd_endpoint_to_json(&n->endpoints[n->n_endpoints - 1]);
 	return 0;
 }

@@ -40,10 +40,17 @@ static bool ep_is(const struct netd_endpoint *ep, const char *s)
 	return streq(ep->service, s) || streq(ep->container_name, s);
 }
 
-/* The pair elements "a . b" of n; only those involving endpoint only
- * (when not NULL).  Returns how many were written. */
+/* The endpoint's address of one family (v6: IPv6), "" when none. */
+static const char *addr_of(const struct netd_endpoint *ep, bool v6)
+{
+	const char *a = v6 ? ep->address6 : ep->address;
+	return a ? a : "";
+}
+
+/* The pair elements "a . b" of n of one family; only those involving
+ * endpoint only (when not NULL).  Returns how many were written. */
 static size_t gen_pair_elems(const struct netd_network *n,
-			     const struct netd_endpoint *only,
+			     const struct netd_endpoint *only, bool v6,
 			     struct strbuf *out)
 {
 	size_t count = 0;
@@ -57,35 +64,53 @@ static size_t gen_pair_elems(const struct netd_network *n,
 				    &n->endpoints[j];
 				if (a == b || !ep_is(b, n->pairs[p].to))
 					continue;
-				if (only && a != only && b != only)
+				if ((only && a != only && b != only) ||
+				    !*addr_of(a, v6) || !*addr_of(b, v6))
 					continue;
 				sb_printf(out, "%s%s . %s", count ? ", " : "",
-					  a->address, b->address);
+					  addr_of(a, v6), addr_of(b, v6));
 				count++;
 			}
 		}
 	return count;
 }
 
-/* The map and its elements for a port or a range: one element per port
- * (a map cannot add an offset to a port), all in one command, so that a
- * range costs one rule change however long it is. */
-static void gen_port_elem(const struct netd_network *n,
-			  const struct netd_port *p, struct strbuf *out)
+/* "", "0.0.0.0" and "::": every host address (of both families, of
+ * IPv4, of IPv6). */
+static bool host_ip_any(const char *ip)
+{
+	return !ip || !*ip || streq(ip, "0.0.0.0") || streq(ip, "::");
+}
+
+/* The map elements of a port or a range, one command per family the
+ * endpoint and the host address have: one element per port (a map
+ * cannot add an offset to a port), all in one command, so that a range
+ * costs one rule change however long it is.  "::1" is served by netd's
+ * own relay (relay.c): the kernel does not route loopback to a bridge. */
+static void gen_port_cmds(const struct netd_network *n,
+			  const struct netd_port *p, const char *verb,
+			  struct strbuf *out)
 {
 	const struct netd_endpoint *ep = endpoint_of(n, p->container_id);
-	const char *addr = ep ? ep->address : "0.0.0.0";
-	bool any = !p->host_ip || !*p->host_ip;
+	bool any = host_ip_any(p->host_ip);
+	bool ip6 = p->host_ip && strchr(p->host_ip, ':');
 	unsigned count = p->count ? p->count : 1;
-	sb_printf(out, "%s { ", any ? "port_any" : "port_map");
-	for (unsigned k = 0; k < count; k++) {
-		sb_printf(out, "%s%s . ", k ? ", " : "", p->proto);
-		if (!any)
-			sb_printf(out, "%s . ", p->host_ip);
-		sb_printf(out, "%u : %s . %u", p->host_port + k, addr,
-			  p->container_port + k);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *addr = ep ? addr_of(ep, v6) : "";
+		if (!*addr || (has_str(p->host_ip) && ip6 != v6) ||
+		    (v6 && streq(p->host_ip, "::1")))
+			continue;
+		sb_printf(out, "%s element " TABLE " %s%s { ", verb,
+			  any ? "port_any" : "port_map", v6 ? "6" : "");
+		for (unsigned k = 0; k < count; k++) {
+			sb_printf(out, "%s%s . ", k ? ", " : "", p->proto);
+			if (!any)
+				sb_printf(out, "%s . ", p->host_ip);
+			sb_printf(out, "%u : %s . %u", p->host_port + k, addr,
+				  p->container_port + k);
+		}
+		sb_printf(out, " }\n");
 	}
-	sb_printf(out, " }");
 }
 
 /* Emits a chain with its rules (one per line in rules), inside a table
@@ -119,21 +144,23 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 {
 	char id[13], name[32];
 	short_id(n, id);
-	if (block)
-		sb_printf(out,
-			  "\tset n_%s_pairs { type ipv4_addr . ipv4_addr; }\n",
-			  id);
-	else
-		sb_printf(out,
-			  "add set " TABLE " n_%s_pairs { type ipv4_addr . "
-			  "ipv4_addr; }\n",
-			  id);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *t = v6 ? "ipv6_addr" : "ipv4_addr";
+		sb_printf(out, "%sset %sn_%s_pairs%s { type %s . %s; }\n",
+			  block ? "\t" : "add ", block ? "" : TABLE " ", id,
+			  v6 ? "6" : "", t, t);
+	}
 	struct strbuf r;
 	sb_init(&r);
 	/* From the bridge, being forwarded: inside the network only the
 	 * allowed pairs (or all, icc) and published ports; out of it only
 	 * to the outside, never to another network. */
 	sb_printf(&r, "oifname \"%s\" ct status dnat accept\n", n->bridge);
+	/* IPv6 neighbours find each other across the bridge. */
+	sb_printf(&r,
+		  "oifname \"%s\" icmpv6 type { nd-neighbor-solicit, "
+		  "nd-neighbor-advert } accept\n",
+		  n->bridge);
 	if (n->icc)
 		sb_printf(&r, "oifname \"%s\" accept\n", n->bridge);
 	else {
@@ -143,8 +170,10 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 		 * (rate-limited) for netd to explain. */
 		sb_printf(&r,
 			  "oifname \"%s\" ip saddr . ip daddr @n_%s_pairs "
+			  "accept\n"
+			  "oifname \"%s\" ip6 saddr . ip6 daddr @n_%s_pairs6 "
 			  "accept\n",
-			  n->bridge, id);
+			  n->bridge, id, n->bridge, id);
 		if (log_refusals)
 			sb_printf(&r,
 				  "oifname \"%s\" limit rate 20/second burst "
@@ -166,12 +195,22 @@ static void gen_network_objects(const struct netd_network *n, bool block,
 	snprintf(name, sizeof(name), "n_%s_fwd", id);
 	emit_chain(name, r.buf, block, out);
 	sb_free(&r);
-	/* From the bridge to the host itself: only replies and DNS. */
-	sb_printf(&r,
-		  "ct state established,related accept\n"
-		  "ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n"
-		  "drop\n",
-		  n->gateway);
+	/* From the bridge to the host itself: only replies, DNS and (IPv6)
+	 * neighbour discovery. */
+	sb_printf(&r, "ct state established,related accept\n");
+	if (has_str(n->gateway))
+		sb_printf(&r,
+			  "ip daddr %s meta l4proto { tcp, udp } th dport 53 "
+			  "accept\n",
+			  n->gateway);
+	if (has_str(n->gateway6))
+		sb_printf(&r,
+			  "ip6 daddr %s meta l4proto { tcp, udp } th dport 53 "
+			  "accept\n"
+			  "icmpv6 type { nd-neighbor-solicit, "
+			  "nd-neighbor-advert } accept\n",
+			  n->gateway6);
+	sb_printf(&r, "drop\n");
 	snprintf(name, sizeof(name), "n_%s_in", id);
 	emit_chain(name, r.buf, block, out);
 	sb_free(&r);
@@ -196,27 +235,42 @@ static void gen_network_elems(const struct netd_network *n, const char *verb,
 	sb_printf(out,
 		  "%s element " TABLE " in_map { \"%s\" : jump n_%s_in }\n",
 		  verb, n->bridge, id);
-	sb_printf(out,
-		  "%s element " TABLE " post_map { %s : jump n_%s_post }\n",
-		  verb, n->subnet, id);
+	if (has_str(n->subnet))
+		sb_printf(out,
+			  "%s element " TABLE
+			  " post_map { %s : jump n_%s_post }\n",
+			  verb, n->subnet, id);
+	if (has_str(n->subnet6))
+		sb_printf(out,
+			  "%s element " TABLE
+			  " post_map6 { %s : jump n_%s_post }\n",
+			  verb, n->subnet6, id);
+}
+
+/* The pair set elements of one family, with verb ("add", "delete"). */
+static void gen_pairs(const struct netd_network *n,
+		      const struct netd_endpoint *only, const char *verb,
+		      struct strbuf *out)
+{
+	char id[13];
+	short_id(n, id);
+	for (int v6 = 0; v6 < 2 && !n->icc; v6++) {
+		struct strbuf elems;
+		sb_init(&elems);
+		if (gen_pair_elems(n, only, v6, &elems))
+			sb_printf(out,
+				  "%s element " TABLE " n_%s_pairs%s { %s }\n",
+				  verb, id, v6 ? "6" : "", elems.buf);
+		sb_free(&elems);
+	}
 }
 
 static void gen_network_contents(const struct netd_network *n,
 				 struct strbuf *out)
 {
-	char id[13];
-	short_id(n, id);
-	struct strbuf elems;
-	sb_init(&elems);
-	if (!n->icc && gen_pair_elems(n, NULL, &elems))
-		sb_printf(out, "add element " TABLE " n_%s_pairs { %s }\n", id,
-			  elems.buf);
-	sb_free(&elems);
-	for (size_t i = 0; i < n->n_ports; i++) {
-		sb_printf(out, "add element " TABLE " ");
-		gen_port_elem(n, &n->ports[i], out);
-		sb_printf(out, "\n");
-	}
+	gen_pairs(n, NULL, "add", out);
+	for (size_t i = 0; i < n->n_ports; i++)
+		gen_port_cmds(n, &n->ports[i], "add", out);
 }
 
 void fw_gen_table(const struct netd_network *nets, size_t n, struct strbuf *out)
@@ -230,13 +284,23 @@ void fw_gen_table(const struct netd_network *nets, size_t n, struct strbuf *out)
 	    "\tmap fwd_map { type ifname : verdict; }\n"
 	    "\tmap in_map { type ifname : verdict; }\n"
 	    "\tmap post_map { type ipv4_addr : verdict; flags interval; }\n"
+	    "\tmap post_map6 { type ipv6_addr : verdict; flags interval; }\n"
 	    "\tmap port_map { type inet_proto . ipv4_addr . inet_service : "
 	    "ipv4_addr . inet_service; }\n"
 	    "\tmap port_any { type inet_proto . inet_service : ipv4_addr . "
 	    "inet_service; }\n"
+	    "\tmap port_map6 { type inet_proto . ipv6_addr . inet_service : "
+	    "ipv6_addr . inet_service; }\n"
+	    "\tmap port_any6 { type inet_proto . inet_service : ipv6_addr . "
+	    "inet_service; }\n"
 	    "\tchain ports {\n"
 	    "\t\tdnat ip to meta l4proto . ip daddr . th dport map @port_map\n"
 	    "\t\tdnat ip to meta l4proto . th dport map @port_any\n"
+	    /* ::1 is netd's relay's (see gen_port_cmds). */
+	    "\t\tip6 daddr ::1 return\n"
+	    "\t\tdnat ip6 to meta l4proto . ip6 daddr . th dport map "
+	    "@port_map6\n"
+	    "\t\tdnat ip6 to meta l4proto . th dport map @port_any6\n"
 	    "\t}\n"
 	    "\tchain raw {\n"
 	    "\t\ttype filter hook prerouting priority raw; policy accept;\n"
@@ -244,6 +308,7 @@ void fw_gen_table(const struct netd_network *nets, size_t n, struct strbuf *out)
 	     * published; like the CVE-2020-8558 fix, nothing arriving from
 	     * outside may reach 127.0.0.0/8. */
 	    "\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n"
+	    "\t\tiifname != \"lo\" ip6 daddr ::1 drop\n"
 	    "\t}\n"
 	    "\tchain prerouting {\n"
 	    "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -269,6 +334,7 @@ void fw_gen_table(const struct netd_network *nets, size_t n, struct strbuf *out)
 	    "\t\tip saddr 127.0.0.0/8 oifname \"" NETD_BRIDGE_PREFIX
 	    "*\" masquerade\n"
 	    "\t\tip saddr vmap @post_map\n"
+	    "\t\tip6 saddr vmap @post_map6\n"
 	    "\t}\n");
 	for (size_t i = 0; i < n; i++)
 		gen_network_objects(&nets[i], true, out);
@@ -295,37 +361,24 @@ void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out)
 {
 	char id[13];
 	short_id(n, id);
-	for (size_t i = 0; i < n->n_ports; i++) {
-		sb_printf(out, "delete element " TABLE " ");
-		gen_port_elem(n, &n->ports[i], out);
-		sb_printf(out, "\n");
-	}
+	for (size_t i = 0; i < n->n_ports; i++)
+		gen_port_cmds(n, &n->ports[i], "delete", out);
 	gen_network_elems(n, "delete", out);
 	sb_printf(out, "delete chain " TABLE " n_%s_fwd\n", id);
 	sb_printf(out, "delete chain " TABLE " n_%s_in\n", id);
 	sb_printf(out, "delete chain " TABLE " n_%s_post\n", id);
 	sb_printf(out, "delete set " TABLE " n_%s_pairs\n", id);
+	sb_printf(out, "delete set " TABLE " n_%s_pairs6\n", id);
 }
 
 static void gen_endpoint(const struct netd_network *n, size_t i,
 			 const char *verb, struct strbuf *out)
 {
-	char id[13];
-	short_id(n, id);
 	const struct netd_endpoint *ep = &n->endpoints[i];
-	struct strbuf elems;
-	sb_init(&elems);
-	if (!n->icc && gen_pair_elems(n, ep, &elems))
-		sb_printf(out, "%s element " TABLE " n_%s_pairs { %s }\n", verb,
-			  id, elems.buf);
-	sb_free(&elems);
-	for (size_t p = 0; p < n->n_ports; p++) {
-		if (!streq(n->ports[p].container_id, ep->container_id))
-			continue;
-		sb_printf(out, "%s element " TABLE " ", verb);
-		gen_port_elem(n, &n->ports[p], out);
-		sb_printf(out, "\n");
-	}
+	gen_pairs(n, ep, verb, out);
+	for (size_t p = 0; p < n->n_ports; p++)
+		if (streq(n->ports[p].container_id, ep->container_id))
+			gen_port_cmds(n, &n->ports[p], verb, out);
 }
 
 void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
@@ -345,20 +398,14 @@ void fw_gen_links(const struct netd_network *n, struct strbuf *out)
 	char id[13];
 	short_id(n, id);
 	sb_printf(out, "flush set " TABLE " n_%s_pairs\n", id);
-	struct strbuf elems;
-	sb_init(&elems);
-	if (!n->icc && gen_pair_elems(n, NULL, &elems))
-		sb_printf(out, "add element " TABLE " n_%s_pairs { %s }\n", id,
-			  elems.buf);
-	sb_free(&elems);
+	sb_printf(out, "flush set " TABLE " n_%s_pairs6\n", id);
+	gen_pairs(n, NULL, "add", out);
 }
 
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 		 bool add, struct strbuf *out)
 {
-	sb_printf(out, "%s element " TABLE " ", add ? "add" : "delete");
-	gen_port_elem(n, p, out);
-	sb_printf(out, "\n");
+	gen_port_cmds(n, p, add ? "add" : "delete", out);
 }
 
 /* libnftables is loaded on the first rule change and unloaded when netd

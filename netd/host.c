@@ -65,49 +65,69 @@ static int bridge_nf_load(struct orch_err *e)
 	return 0;
 }
 
+#define IP6_FORWARD "/proc/sys/net/ipv6/conf/all/forwarding"
+#define BRIDGE_NF6  "/proc/sys/net/bridge/bridge-nf-call-ip6tables"
+
+/* Sets path to 1, its previous value recorded in *saved first (when it
+ * has none yet); *change says the state must be written. */
+static int turn_on(const char *path, int *saved, bool record_only,
+		   bool *change, struct orch_err *e)
+{
+	int v = sysctl_read(path);
+	if (v < 0 || v == 1)
+		return 0;
+	if (record_only) {
+		if (*saved < 0) {
+			*saved = v;
+			*change = true;
+		}
+		return 0;
+	}
+	return sysctl_set(path, 1, e);
+}
+
 /* Forwarding, and bridged traffic through the inet table (link-only
- * policy inside a bridge), are needed while a network exists; the host's
- * previous values are recorded first so that they survive a crash. */
-int host_settings_on(struct server *s, struct orch_err *e)
+ * policy inside a bridge), are needed while a network exists (IPv6's
+ * while a network has IPv6); the host's previous values are recorded
+ * first so that they survive a crash. */
+int host_settings_on(struct server *s, bool ipv6, struct orch_err *e)
 {
 	if (sysctl_read(BRIDGE_NF) < 0) {
 		int r = bridge_nf_load(e);
 		if (r < 0)
 			return r;
 	}
-	int fwd = sysctl_read(IP_FORWARD), bnf = sysctl_read(BRIDGE_NF);
-	bool change = false;
-	if (fwd != 1 && s->st.saved_ip_forward < 0) {
-		s->st.saved_ip_forward = fwd;
-		change = true;
-	}
-	if (bnf >= 0 && bnf != 1 && s->st.saved_bridge_nf < 0) {
-		s->st.saved_bridge_nf = bnf;
-		change = true;
-	}
-	if (change) {
-		int r = server_save(s, e);
-		if (r < 0)
+	struct netd_state *st = &s->st;
+	for (int pass = 0; pass < 2; pass++) {
+		bool rec = pass == 0, change = false;
+		int r;
+		if ((r = turn_on(IP_FORWARD, &st->saved_ip_forward, rec,
+				 &change, e)) < 0 ||
+		    (r = turn_on(BRIDGE_NF, &st->saved_bridge_nf, rec, &change,
+				 e)) < 0 ||
+		    (ipv6 && (r = turn_on(IP6_FORWARD, &st->saved_ip6_forward,
+					  rec, &change, e)) < 0) ||
+		    (ipv6 && (r = turn_on(BRIDGE_NF6, &st->saved_bridge_nf6,
+					  rec, &change, e)) < 0))
+			return r;
+		if (change && (r = server_save(s, e)) < 0)
 			return r;
 	}
-	if (fwd != 1) {
-		int r = sysctl_set(IP_FORWARD, 1, e);
-		if (r < 0)
-			return r;
-	}
-	if (bnf >= 0 && bnf != 1)
-		return sysctl_set(BRIDGE_NF, 1, e);
 	return 0;
+}
+
+static void restore(const char *path, int *saved)
+{
+	struct orch_err e;
+	if (*saved >= 0 && sysctl_set(path, *saved, &e) < 0)
+		log_warn("%s", e.msg);
+	*saved = -1;
 }
 
 void host_settings_restore(struct server *s)
 {
-	struct orch_err e;
-	if (s->st.saved_ip_forward >= 0 &&
-	    sysctl_set(IP_FORWARD, s->st.saved_ip_forward, &e) < 0)
-		log_warn("%s", e.msg);
-	if (s->st.saved_bridge_nf >= 0 &&
-	    sysctl_set(BRIDGE_NF, s->st.saved_bridge_nf, &e) < 0)
-		log_warn("%s", e.msg);
-	s->st.saved_ip_forward = s->st.saved_bridge_nf = -1;
+	restore(IP_FORWARD, &s->st.saved_ip_forward);
+	restore(BRIDGE_NF, &s->st.saved_bridge_nf);
+	restore(IP6_FORWARD, &s->st.saved_ip6_forward);
+	restore(BRIDGE_NF6, &s->st.saved_bridge_nf6);
 }

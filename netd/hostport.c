@@ -74,39 +74,60 @@ static char *inode_owner(unsigned long inode)
 	return found;
 }
 
-int hostport_check(const char *proto, uint32_t ip, unsigned port,
+int hostport_check(const char *proto, const char *ip, unsigned port,
 		   struct orch_err *e)
 {
 	bool udp = streq(proto, "udp");
-	_cleanup_close_ int fd =
-	    socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	bool v6 = strchr(ip, ':') != NULL;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} sa = {0};
+	if (v6) {
+		sa.in6.sin6_family = AF_INET6;
+		sa.in6.sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, ip, &sa.in6.sin6_addr) != 1)
+			return err_set(e, EINVAL, "host IP \"%s\" is not an "
+						  "address", ip);
+	} else {
+		sa.in.sin_family = AF_INET;
+		sa.in.sin_port = htons((uint16_t)port);
+		if (*ip && inet_pton(AF_INET, ip, &sa.in.sin_addr) != 1)
+			return err_set(e, EINVAL, "host IP \"%s\" is not an "
+						  "address", ip);
+	}
+	_cleanup_close_ int fd = socket(
+	    v6 ? AF_INET6 : AF_INET,
+	    (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_sys(e, errno, "checking host port %u/%s", port,
 			       proto);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(ip)};
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+	int one = 1;
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &sa.sa, v6 ? sizeof(sa.in6) : sizeof(sa.in)) == 0)
 		return 0;
 	int err = errno;
-	char ipbuf[16];
-	ipam_format_addr(ip, ipbuf);
+	const char *shown = *ip ? ip : "0.0.0.0";
 	if (err == EADDRNOTAVAIL)
 		return err_set(
-		    e, err, "host IP %s is not an address of this host", ipbuf);
+		    e, err, "host IP %s is not an address of this host", shown);
 	if (err != EADDRINUSE)
-		return err_sys(e, err, "checking host port %s:%u/%s", ipbuf,
-			       port, proto);
+		return err_sys(e, err, "checking host port %s%s%s:%u/%s",
+			       v6 ? "[" : "", shown, v6 ? "]" : "", port,
+			       proto);
 	unsigned long inode = socket_inode(udp ? "udp" : "tcp", port);
 	if (!inode)
 		inode = socket_inode(udp ? "udp6" : "tcp6", port);
 	_cleanup_free_ char *owner = inode ? inode_owner(inode) : NULL;
 	return err_set(e, EADDRINUSE,
-		       "host port %s:%u/%s is already in use by %s", ipbuf,
-		       port, proto, owner ? owner : "another socket");
+		       "host port %s%s%s:%u/%s is already in use by %s",
+		       v6 ? "[" : "", shown, v6 ? "]" : "", port, proto,
+		       owner ? owner : "another socket");
 }
 
-int hostport_check_range(const char *proto, uint32_t ip, unsigned port,
+int hostport_check_range(const char *proto, const char *ip, unsigned port,
 			 unsigned count, struct orch_err *e)
 {
 	/* A few ports: ask the kernel for each.  A range: ask it only for

@@ -98,7 +98,7 @@ static int ipv6_off(const char *ifname, struct orch_err *e)
 /* A netlink socket inside the namespace nsfd: sockets keep the namespace
  * they were made in, so netd switches only for the socket() call (and,
  * /proc/sys/net being the current namespace's, to turn IPv6 off on
- * ifname). */
+ * ifname unless it is NULL). */
 static int open_sock_in(int nsfd, const char *ifname, struct nl_sock **out,
 			struct orch_err *e)
 {
@@ -111,7 +111,7 @@ static int open_sock_in(int nsfd, const char *ifname, struct nl_sock **out,
 		return err_sys(e, errno,
 			       "entering the container's network namespace");
 	int r = open_sock(out, e);
-	if (r == 0)
+	if (r == 0 && ifname)
 		r = ipv6_off(ifname, e);
 	if (setns(self, CLONE_NEWNET) < 0) {
 		/* netd would go on working in the wrong namespace. */
@@ -164,6 +164,47 @@ static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
 	return 0;
 }
 
+/* IPv6 addresses skip duplicate address detection: netd hands each one
+ * out once, and a tentative address would not answer for a second. */
+static int addr6_add(struct nl_sock *sk, int ifindex, const struct cidr6 *c,
+		     const char *ifname, struct orch_err *e)
+{
+	struct rtnl_addr *a = rtnl_addr_alloc();
+	if (!a)
+		abort();
+	_cleanup_nladdr_ struct nl_addr *local =
+	    nl_addr_build(AF_INET6, c->addr, 16);
+	if (!local)
+		abort();
+	nl_addr_set_prefixlen(local, c->prefix);
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_local(a, local);
+	rtnl_addr_set_flags(a, IFA_F_NODAD);
+	int r = rtnl_addr_add(sk, a, 0);
+	rtnl_addr_put(a);
+	if (r < 0) {
+		_cleanup_free_ char *s = ipam6_format_cidr(c);
+		return err_set(e, nl_errno(r), "adding address %s to %s: %s", s,
+			       ifname, nl_geterror(r));
+	}
+	return 0;
+}
+
+/* The addresses of a link_addrs that are set, on ifindex. */
+static int addrs_add(struct nl_sock *sk, int ifindex,
+		     const struct link_addrs *a, const char *ifname,
+		     struct orch_err *e)
+{
+	int r = 0;
+	if (a->v4.prefix)
+		r = addr_add(sk, ifindex, a->v4, ifname, e);
+	if (r == -EEXIST)
+		r = 0;
+	if (r == 0 && a->v6.prefix)
+		r = addr6_add(sk, ifindex, &a->v6, ifname, e);
+	return r == -EEXIST ? 0 : r;
+}
+
 static int set_up(struct nl_sock *sk, const char *name, struct orch_err *e)
 {
 	_cleanup_link_ struct rtnl_link *l = NULL;
@@ -178,8 +219,9 @@ static int set_up(struct nl_sock *sk, const char *name, struct orch_err *e)
 	return 0;
 }
 
-int link_bridge_create(const char *name, const char *mac, struct cidr gw,
-		       unsigned mtu, struct orch_err *e)
+int link_bridge_create(const char *name, const char *mac,
+		       const struct link_addrs *gw, unsigned mtu,
+		       struct orch_err *e)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
 	int r = open_sock(&sk, e);
@@ -204,8 +246,8 @@ int link_bridge_create(const char *name, const char *mac, struct cidr gw,
 	if (idx < 0)
 		return err_set(e, ENODEV, "creating bridge %s: it vanished",
 			       name);
-	r = addr_add(sk, idx, gw, name, e);
-	if (r < 0 && r != -EEXIST)
+	r = addrs_add(sk, idx, gw, name, e);
+	if (r < 0)
 		return r;
 	/* 127.0.0.1 may be published: DNAT'ed local traffic leaves through
 	 * the bridge with a loopback source until masqueraded. */
@@ -334,16 +376,24 @@ int link_list(const char *prefix, char ***out, struct orch_err *e)
 	return 0;
 }
 
-static int route_default_add(struct nl_sock *sk, int ifindex, uint32_t gw,
-			     const char *ifname, struct orch_err *e)
+/* The default route of family (AF_INET, AF_INET6) via gw (4 or 16
+ * bytes). */
+static int route_default_add(struct nl_sock *sk, int ifindex, int family,
+			     const void *gw, const char *ifname,
+			     struct orch_err *e)
 {
 	struct rtnl_route *rt = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 	if (!rt || !nh)
 		abort();
-	_cleanup_nladdr_ struct nl_addr *dst = addr_build(0, 0);
-	_cleanup_nladdr_ struct nl_addr *via = addr_build(gw, 32);
-	rtnl_route_set_family(rt, AF_INET);
+	size_t len = family == AF_INET6 ? 16 : 4;
+	static const uint8_t zero[16];
+	_cleanup_nladdr_ struct nl_addr *dst = nl_addr_build(family, zero, len);
+	_cleanup_nladdr_ struct nl_addr *via = nl_addr_build(family, gw, len);
+	if (!dst || !via)
+		abort();
+	nl_addr_set_prefixlen(dst, 0);
+	rtnl_route_set_family(rt, (uint8_t)family);
 	rtnl_route_set_table(rt, RT_TABLE_MAIN);
 	rtnl_route_set_dst(rt, dst);
 	rtnl_route_nh_set_ifindex(nh, ifindex);
@@ -353,13 +403,14 @@ static int route_default_add(struct nl_sock *sk, int ifindex, uint32_t gw,
 	rtnl_route_put(rt);
 	if (r < 0)
 		return err_set(e, nl_errno(r),
-			       "adding the default route via %s: %s", ifname,
+			       "adding the default %sroute via %s: %s",
+			       family == AF_INET6 ? "IPv6 " : "", ifname,
 			       nl_geterror(r));
 	return 0;
 }
 
 int link_veth_create(const char *host_name, const char *bridge, int nsfd,
-		     const char *ifname, struct cidr addr, uint32_t gw,
+		     const char *ifname, const struct link_addrs *addr,
 		     bool default_route, unsigned mtu, struct orch_err *e)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
@@ -385,12 +436,17 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 	/* The MAC follows the address (as docker's 02:42:a.b.c.d): a
 	 * container recreated at the same address is reached at once,
 	 * through neighbour entries the host and its peers still hold. */
+	uint32_t low = addr->v4.prefix ? addr->v4.addr
+				       : (uint32_t)addr->v6.addr[12] << 24 |
+					     (uint32_t)addr->v6.addr[13] << 16 |
+					     (uint32_t)addr->v6.addr[14] << 8 |
+					     addr->v6.addr[15];
 	unsigned char mac[6] = {0x02,
 				0x42,
-				(unsigned char)(addr.addr >> 24),
-				(unsigned char)(addr.addr >> 16),
-				(unsigned char)(addr.addr >> 8),
-				(unsigned char)addr.addr};
+				(unsigned char)(low >> 24),
+				(unsigned char)(low >> 16),
+				(unsigned char)(low >> 8),
+				(unsigned char)low};
 	_cleanup_nladdr_ struct nl_addr *lladdr =
 	    nl_addr_build(AF_LLC, mac, sizeof(mac));
 	if (!lladdr)
@@ -404,7 +460,7 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 		return nl_fail(e, r, "creating veth", host_name);
 	r = ipv6_off(host_name, e);
 	if (r == 0)
-		r = open_sock_in(nsfd, ifname, &csk, e);
+		r = open_sock_in(nsfd, addr->v6.prefix ? NULL : ifname, &csk, e);
 	if (r < 0)
 		goto undo;
 	int idx = ifindex_of(csk, ifname);
@@ -413,11 +469,18 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 			    ifname);
 		goto undo;
 	}
-	if ((r = addr_add(csk, idx, addr, ifname, e)) < 0 ||
+	if ((r = addrs_add(csk, idx, addr, ifname, e)) < 0 ||
 	    (r = set_up(csk, ifname, e)) < 0 || (r = set_up(csk, "lo", e)) < 0)
 		goto undo;
-	if (default_route &&
-	    (r = route_default_add(csk, idx, gw, ifname, e)) < 0)
+	if (default_route && addr->v4.prefix) {
+		uint32_t be = htonl(addr->gw4);
+		r = route_default_add(csk, idx, AF_INET, &be, ifname, e);
+		if (r < 0)
+			goto undo;
+	}
+	if (default_route && addr->v6.prefix &&
+	    (r = route_default_add(csk, idx, AF_INET6, addr->gw6, ifname, e)) <
+		0)
 		goto undo;
 	return 0;
 undo:
@@ -457,7 +520,11 @@ unsigned link_uplink_mtu(void)
 	return 1500;
 }
 
-int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
+/* Calls take(addr, prefix) for each route of family but default routes
+ * and routes on netd's own bridges. */
+static int host_routes(int family,
+		       void (*take)(const uint8_t *a, int prefix, void *ctx),
+		       void *ctx, struct orch_err *e)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
 	int r = open_sock(&sk, e);
@@ -465,17 +532,16 @@ int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
 		return r;
 	_cleanup_cache_ struct nl_cache *routes = NULL;
 	_cleanup_cache_ struct nl_cache *links = NULL;
-	if ((r = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes)) < 0 ||
+	if ((r = rtnl_route_alloc_cache(sk, family, 0, &routes)) < 0 ||
 	    (r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &links)) < 0)
 		return nl_fail(e, r, "listing", "routes");
-	size_t cap = 16, cnt = 0;
-	struct cidr *v = xcalloc(cap, sizeof(*v));
+	unsigned len = family == AF_INET6 ? 16 : 4;
 	for (struct nl_object *o = nl_cache_get_first(routes); o;
 	     o = nl_cache_get_next(o)) {
 		struct rtnl_route *rt = (struct rtnl_route *)o;
 		struct nl_addr *dst = rtnl_route_get_dst(rt);
 		if (!dst || nl_addr_get_prefixlen(dst) == 0 ||
-		    nl_addr_get_len(dst) != 4)
+		    nl_addr_get_len(dst) != len)
 			continue;
 		if (rtnl_route_get_nnexthops(rt) > 0) {
 			int idx = rtnl_route_nh_get_ifindex(
@@ -489,16 +555,56 @@ int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
 			if (ours)
 				continue;
 		}
-		uint32_t be;
-		memcpy(&be, nl_addr_get_binary_addr(dst), 4);
-		if (cnt == cap)
-			v = xrealloc(v, (cap *= 2) * sizeof(*v));
-		int p = (int)nl_addr_get_prefixlen(dst);
-		uint32_t a = ntohl(be);
-		v[cnt++] = (struct cidr){
-		    p ? a & (uint32_t)(0xffffffffu << (32 - p)) : 0, p};
+		take(nl_addr_get_binary_addr(dst),
+		     (int)nl_addr_get_prefixlen(dst), ctx);
 	}
-	*out = v;
-	*n = cnt;
 	return 0;
+}
+
+struct cidrs {
+	void *v;
+	size_t n, cap, size;
+};
+
+static void *cidrs_next(struct cidrs *c)
+{
+	if (c->n == c->cap)
+		c->v = xrealloc(c->v, (c->cap = c->cap * 2 + 16) * c->size);
+	return (char *)c->v + c->n++ * c->size;
+}
+
+static void take4(const uint8_t *a, int p, void *ctx)
+{
+	uint32_t be;
+	memcpy(&be, a, 4);
+	uint32_t h = ntohl(be);
+	*(struct cidr *)cidrs_next(ctx) =
+	    (struct cidr){p ? h & (uint32_t)(0xffffffffu << (32 - p)) : 0, p};
+}
+
+static void take6(const uint8_t *a, int p, void *ctx)
+{
+	struct cidr6 *c = cidrs_next(ctx);
+	memset(c, 0, sizeof(*c));
+	c->prefix = p;
+	for (int i = 0; i < p; i++)
+		c->addr[i / 8] |= a[i / 8] & (0x80 >> (i % 8));
+}
+
+int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e)
+{
+	struct cidrs c = {.size = sizeof(**out)};
+	int r = host_routes(AF_INET, take4, &c, e);
+	*out = c.v ? c.v : xcalloc(1, c.size);
+	*n = c.n;
+	return r;
+}
+
+int link_host_cidrs6(struct cidr6 **out, size_t *n, struct orch_err *e)
+{
+	struct cidrs c = {.size = sizeof(**out)};
+	int r = host_routes(AF_INET6, take6, &c, e);
+	*out = c.v ? c.v : xcalloc(1, c.size);
+	*n = c.n;
+	return r;
 }

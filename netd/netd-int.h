@@ -32,6 +32,33 @@ int ipam_lease_next(struct cidr net, const uint32_t *used, size_t n_used,
 /* A usable host address of net: not the network or broadcast address. */
 bool ipam_host_valid(struct cidr net, uint32_t addr);
 
+/* The same for IPv6 (addresses as 16 bytes, network order). */
+struct cidr6 {
+	uint8_t addr[16];
+	int prefix;
+};
+int ipam6_parse_cidr(const char *s, struct cidr6 *out, struct orch_err *e);
+int ipam6_parse_addr(const char *s, uint8_t out[16]);
+void ipam6_format_addr(const uint8_t a[16], char out[46]);
+char *ipam6_format_cidr(const struct cidr6 *c); /* malloc'd */
+bool ipam6_overlap(const struct cidr6 *a, const struct cidr6 *b);
+bool ipam6_contains(const struct cidr6 *net, const uint8_t a[16]);
+/* Not the all-zeros host (the subnet-router anycast address). */
+bool ipam6_host_valid(const struct cidr6 *net, const uint8_t a[16]);
+/* The first /subnet_prefix of pool overlapping none of taken[] (of the
+ * first 65,536). */
+int ipam6_subnet_next(const struct cidr6 *pool, int subnet_prefix,
+		      const struct cidr6 *taken, size_t n_taken,
+		      struct cidr6 *out);
+/* The lowest host address of net not in used[]. */
+int ipam6_lease_next(const struct cidr6 *net, const uint8_t (*used)[16],
+		     size_t n_used, uint8_t out[16]);
+/* Whether a network or endpoint string field is set ("" is unset). */
+static inline bool has_str(const char *s)
+{
+	return s && *s;
+}
+
 /* ---- firewall.c ------------------------------------------------------- */
 
 /* Pure generation of nft scripts from netd's state (pinned by golden
@@ -62,8 +89,19 @@ void fw_release(void);
 #define NETD_BRIDGE_PREFIX "ob-"
 #define NETD_VETH_PREFIX   "ov-"
 
-int link_bridge_create(const char *name, const char *mac, struct cidr gw,
-		       unsigned mtu, struct orch_err *e);
+/* The addresses of a bridge (its gateways) or of a container's end: an
+ * IPv4 and an IPv6 address, either absent when its prefix is 0, and the
+ * gateways a container's default routes go through. */
+struct link_addrs {
+	struct cidr v4;
+	struct cidr6 v6;
+	uint32_t gw4;
+	uint8_t gw6[16];
+};
+
+int link_bridge_create(const char *name, const char *mac,
+		       const struct link_addrs *gw, unsigned mtu,
+		       struct orch_err *e);
 /* Deletes a link by name; "already gone" is success. */
 int link_delete(const char *name, struct orch_err *e);
 /* Deletes links by name in one kernel batch where it can (the kernel's
@@ -73,15 +111,18 @@ bool link_exists(const char *name);
 /* Names of the links starting with prefix. */
 int link_list(const char *prefix, char ***out, struct orch_err *e);
 /* The veth pair host_name <-> ifname, ifname born in the namespace nsfd,
- * addressed and up, its default route via gw when default_route. */
+ * addressed and up (IPv6 off on it unless it has an IPv6 address), its
+ * default routes via the gateways when default_route. */
 int link_veth_create(const char *host_name, const char *bridge, int nsfd,
-		     const char *ifname, struct cidr addr, uint32_t gw,
+		     const char *ifname, const struct link_addrs *addr,
 		     bool default_route, unsigned mtu, struct orch_err *e);
 /* The MTU of the interface holding the default route (1500 if none). */
 unsigned link_uplink_mtu(void);
 /* The host's IPv4 routes and addresses, but default routes and routes on
  * netd's own bridges. */
 int link_host_cidrs(struct cidr **out, size_t *n, struct orch_err *e);
+/* The same for IPv6 (link-local and multicast routes included). */
+int link_host_cidrs6(struct cidr6 **out, size_t *n, struct orch_err *e);
 
 /* ---- host.c: sysctls and the host settings networks need --------------- */
 
@@ -101,6 +142,8 @@ struct port_allowance {
 struct netd_config {
 	struct cidr pool;
 	int subnet_prefix;
+	struct cidr6 pool6; /* where IPv6 subnets come from */
+	int subnet_prefix6;
 	unsigned quota_networks, quota_endpoints, quota_ports; /* non-root */
 	bool explain_refusals; /* log link-only refusals for the projects */
 	/* Where users (non-root) may ask for a subnet of their own, besides
@@ -118,6 +161,8 @@ struct netd_state {
 	 * -1 = untouched. */
 	int saved_ip_forward;
 	int saved_bridge_nf;
+	int saved_ip6_forward;
+	int saved_bridge_nf6;
 };
 
 int config_load(const char *path, struct netd_config *cfg, struct orch_err *e);
@@ -133,10 +178,10 @@ ssize_t state_endpoint_find(const struct netd_network *n, const char *cid);
 /* ---- dns.c ------------------------------------------------------------ */
 
 enum dns_verdict { DNS_ANSWER, DNS_FORWARD, DNS_DROP };
-/* Answers a query from asker (an address on network n of st): names of
- * endpoints on the networks the asker is on.  Pure: builds the reply in
- * *reply (malloc'd). */
-enum dns_verdict dns_answer(const struct netd_state *st, uint32_t asker,
+/* Answers a query from asker (an IPv4 or IPv6 address of an endpoint of
+ * st, as text): names of endpoints on the networks the asker is on, A
+ * and AAAA.  Pure: builds the reply in *reply (malloc'd). */
+enum dns_verdict dns_answer(const struct netd_state *st, const char *asker,
 			    const void *query, size_t len, uint8_t **reply,
 			    size_t *reply_len);
 
@@ -172,14 +217,15 @@ int policy_port_check(const struct netd_config *cfg, uid_t uid, unsigned port,
 
 /* ---- hostport.c: who holds a host port -------------------------------- */
 
-/* 0 when proto/ip:port can be bound on the host; else -EADDRINUSE with a
- * message naming the process holding it, or another error. */
-int hostport_check(const char *proto, uint32_t ip, unsigned port,
+/* 0 when proto/ip:port can be bound on the host (ip: IPv4 or IPv6 text,
+ * "" every IPv4 address); else -EADDRINUSE with a message naming the
+ * process holding it, or another error. */
+int hostport_check(const char *proto, const char *ip, unsigned port,
 		   struct orch_err *e);
 /* The same for ports port..port+count-1; a long range in one pass over
  * the host's socket tables (a socket bound but neither listening nor
  * connected is not in them). */
-int hostport_check_range(const char *proto, uint32_t ip, unsigned port,
+int hostport_check_range(const char *proto, const char *ip, unsigned port,
 			 unsigned count, struct orch_err *e);
 /* net.ipv4.ip_unprivileged_port_start of netd's namespace (1024 when it
  * cannot be read). */
@@ -193,17 +239,35 @@ unsigned hostport_unprivileged_start(void);
 
 struct nflog_packet {
 	char prefix[32];
-	uint32_t src, dst; /* host byte order */
-	uint8_t proto;	   /* IPPROTO_TCP, _UDP, ... */
+	char src[46], dst[46]; /* IPv4 or IPv6 addresses, as text */
+	uint8_t proto;	       /* IPPROTO_TCP, _UDP, ... */
 	unsigned dport;	   /* 0 when none (or not a first fragment) */
 };
 /* Binds a netfilter netlink socket (non-blocking) to group. */
 int nflog_open(uint16_t group, int *out, struct orch_err *e);
 /* Reads the packets logged so far, up to max; 0 when none. */
 size_t nflog_read(int fd, struct nflog_packet *out, size_t max);
-/* The addresses, protocol and destination port of an IPv4 packet's first
- * len bytes (pure); false when it is not one. */
+/* The addresses, protocol and destination port of an IPv4 or IPv6
+ * packet's first len bytes (pure); false when it is neither. */
 bool nflog_parse_ip(const uint8_t *p, size_t len, struct nflog_packet *out);
+
+/* ---- relay.c: published ports on ::1 ---------------------------------- */
+
+struct pollfd;
+struct relay;
+struct relay *relay_new(void);
+void relay_free(struct relay *r);
+/* Whether port p of n is relayed on ::1: published on every address or
+ * on ::1, to an endpoint with an IPv6 address. */
+bool relay_wanted(const struct netd_network *n, const struct netd_port *p);
+/* Opens the listeners st's ports want and closes the others. */
+void relay_sync(struct relay *r, const struct netd_state *st);
+/* The fds to poll with their events (out may be NULL to count), and
+ * what to do with the ones that are ready. */
+size_t relay_pollfds(const struct relay *r, struct pollfd *out, size_t max);
+void relay_handle(struct relay *r, const struct pollfd *p, size_t n);
+/* Forgets idle UDP clients. */
+void relay_tick(struct relay *r);
 
 /* ---- server.c: the daemon (publish.c serves the port ops) ---------------- */
 
@@ -211,6 +275,7 @@ struct server {
 	struct netd_config cfg;
 	struct netd_state st;
 	struct dns_server *dns;
+	struct relay *relay;
 	char *state_path;
 	unsigned mtu;
 	int crash_at; /* tests: SIGKILL self at this attach step */
@@ -258,8 +323,18 @@ int server_save(struct server *s, struct orch_err *e);
 /* host.c: forwarding and br_netfilter's bridge-nf-call-iptables on while
  * a network exists (the host's values recorded first, in the state, so
  * that they survive a crash), and the recorded values back. */
-int host_settings_on(struct server *s, struct orch_err *e);
+int host_settings_on(struct server *s, bool ipv6, struct orch_err *e);
 void host_settings_restore(struct server *s);
+/* ipv6.c: a network's IPv6 subnet (asked for, or from the pool) and
+ * gateway; an endpoint's IPv6 address (asked for, or the next free). */
+const char *policy_subnet6_special(const struct cidr6 *c);
+int net6_pick(struct server *s, const struct call *c, struct cidr6 *sub,
+	      uint8_t gw[16]);
+int net6_lease(const struct netd_network *n, const struct call *c,
+	       uint8_t out[16]);
+/* A network's gateways with their prefixes, as its bridge has them. */
+int net_gateways(const struct netd_network *n, struct link_addrs *out,
+		 struct orch_err *e);
 /* endpoint.c: the endpoint ops and the project's link pairs; res gets the
  * reply's result. */
 int op_endpoint_attach(struct server *s, struct call *c, struct json_t **res);

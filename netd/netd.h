@@ -67,6 +67,12 @@ struct netd_endpoint {
 	char **dns;	      /* servers for the names netd forwards, instead
 				 of the host's (the service's dns:); may be
 				 empty */
+	/* On a network with IPv6 (else ""): "fd6f:7263:6800:3::2", 64, and
+	 * the network's IPv6 gateway.  On an IPv6-only network address,
+	 * gateway are "" and prefix 0. */
+	char *address6;
+	int prefix6;
+	char *gateway6;
 };
 
 /* A published port, or a range of them: host_port+k -> container_port+k
@@ -91,7 +97,7 @@ struct netd_network {
 	char *name;
 	char *project;
 	char *bridge;  /* kernel name of the bridge */
-	char *subnet;  /* "10.210.3.0/24" */
+	char *subnet;  /* "10.210.3.0/24"; "" on an IPv6-only network */
 	char *gateway; /* "10.210.3.1" */
 	bool internal, icc;
 	uid_t owner;
@@ -102,6 +108,8 @@ struct netd_network {
 	size_t n_ports;
 	struct netd_pair *pairs;
 	size_t n_pairs;
+	char *subnet6;	/* "fd6f:7263:6800:3::/64"; "" without IPv6 */
+	char *gateway6; /* "fd6f:7263:6800:3::1" */
 };
 
 void netd_endpoint_clear(struct netd_endpoint *ep);
@@ -116,6 +124,10 @@ struct netd_network_req {
 	const char *project; /* owning project: "myproj" */
 	const char *subnet;  /* "10.1.2.0/24"; NULL = next free from the pool */
 	const char *gateway; /* NULL = first host address of the subnet */
+	/* IPv6 (enable_ipv6): subnet6 NULL = a /64 from the IPv6 pool */
+	bool ipv6;
+	const char *subnet6, *gateway6;
+	bool no_ipv4; /* IPv6 only (enable_ipv4: false) */
 	bool internal;	     /* no route out, no NAT */
 	bool icc;	     /* all pairs may talk (enable_icc) */
 	char **labels;	     /* "key=value", NULL-terminated, may be NULL */
@@ -134,6 +146,7 @@ struct netd_attach_req {
 	const char *netns_path;
 	pid_t pid;
 	const char *address; /* fixed address, NULL = next free */
+	const char *address6; /* the same for IPv6 */
 	char **dns; /* IPv4 servers for forwarded names; NULL = the host's */
 };
 

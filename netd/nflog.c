@@ -87,22 +87,32 @@ int nflog_open(uint16_t group, int *out, struct orch_err *e)
 
 bool nflog_parse_ip(const uint8_t *p, size_t len, struct nflog_packet *out)
 {
-	if (len < 20 || (p[0] >> 4) != 4)
+	size_t hl;
+	bool first = true;
+	if (len >= 40 && (p[0] >> 4) == 6) {
+		/* IPv6: the next header right after the fixed one is the
+		 * transport (containers send no extension headers here; any
+		 * other gets no port). */
+		hl = 40;
+		out->proto = p[6];
+		inet_ntop(AF_INET6, p + 8, out->src, sizeof(out->src));
+		inet_ntop(AF_INET6, p + 24, out->dst, sizeof(out->dst));
+	} else if (len >= 20 && (p[0] >> 4) == 4) {
+		hl = (size_t)(p[0] & 0x0f) * 4;
+		if (hl < 20 || len < hl)
+			return false;
+		out->proto = p[9];
+		inet_ntop(AF_INET, p + 12, out->src, sizeof(out->src));
+		inet_ntop(AF_INET, p + 16, out->dst, sizeof(out->dst));
+		/* Ports only in a first fragment (offset 0). */
+		first = (((p[6] & 0x1f) << 8) | p[7]) == 0;
+	} else {
 		return false;
-	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
-	if (ihl < 20 || len < ihl)
-		return false;
-	out->proto = p[9];
-	memcpy(&out->src, p + 12, 4);
-	memcpy(&out->dst, p + 16, 4);
-	out->src = ntohl(out->src);
-	out->dst = ntohl(out->dst);
+	}
 	out->dport = 0;
-	/* Ports only in a first fragment (offset 0). */
-	bool first = (((p[6] & 0x1f) << 8) | p[7]) == 0;
 	if ((out->proto == IPPROTO_TCP || out->proto == IPPROTO_UDP) && first &&
-	    len >= ihl + 4)
-		out->dport = (unsigned)((p[ihl + 2] << 8) | p[ihl + 3]);
+	    len >= hl + 4)
+		out->dport = (unsigned)((p[hl + 2] << 8) | p[hl + 3]);
 	return true;
 }
 

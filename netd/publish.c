@@ -5,10 +5,17 @@
 
 #include <jansson.h>
 
+#include <arpa/inet.h>
+
+/* A range longer than this is not relayed on ::1 (a socket per port). */
+#define RELAY_MAX_RANGE 100
+
 struct port_args {
 	const char *proto;
-	uint32_t ip; /* 0 = every address */
+	/* "" (every address, both families), "::" (every IPv6 address),
+	 * or one address, IPv4 or IPv6 (canonical) */
 	const char *ip_text;
+	char ip_buf[INET6_ADDRSTRLEN];
 	unsigned port, cport, count;
 };
 
@@ -22,18 +29,23 @@ static int port_args_parse(const struct call *c, struct port_args *pa,
 	pa->count = (unsigned)call_int(c, "count");
 	if (pa->count == 0)
 		pa->count = 1;
-	pa->ip = 0;
 	if (!streq(pa->proto, "tcp") && !streq(pa->proto, "udp"))
 		return err_set(c->e, EINVAL,
 			       "protocol \"%s\": expected tcp or udp",
 			       pa->proto);
-	if (*pa->ip_text && !streq(pa->ip_text, "0.0.0.0") &&
-	    ipam_parse_addr(pa->ip_text, &pa->ip) < 0)
-		return err_set(c->e, EINVAL,
-			       "host IP \"%s\" is not an IPv4 address",
-			       pa->ip_text);
-	if (!pa->ip)
+	uint8_t a[16];
+	int fam = strchr(pa->ip_text, ':') ? AF_INET6 : AF_INET;
+	if (streq(pa->ip_text, "0.0.0.0"))
 		pa->ip_text = "";
+	if (*pa->ip_text) {
+		if (inet_pton(fam, pa->ip_text, a) != 1)
+			return err_set(c->e, EINVAL,
+				       "host IP \"%s\" is not an IPv4 or "
+				       "IPv6 address",
+				       pa->ip_text);
+		inet_ntop(fam, a, pa->ip_buf, sizeof(pa->ip_buf));
+		pa->ip_text = pa->ip_buf;
+	}
 	if (!need_ports)
 		return 0;
 	if (!call_str(c, "container_id"))
@@ -46,9 +58,21 @@ static int port_args_parse(const struct call *c, struct port_args *pa,
 	return 0;
 }
 
+/* Whether mappings on host addresses a and b can take the same port. */
+static bool ips_clash(const char *a, const char *b)
+{
+	if (!*a || !*b)
+		return true;
+	if ((strchr(a, ':') != NULL) != (strchr(b, ':') != NULL))
+		return false;
+	return streq(a, "::") || streq(b, "::") || streq(a, b);
+}
+
 /* Conflicts with every network's mappings (ranges against ranges), then
- * with the host's sockets. */
+ * with the host's sockets: on the addresses asked for, and on IPv6's
+ * when the network has IPv6 and they are all. */
 static int port_conflicts(struct server *s, const struct call *c,
+			  const struct netd_network *net,
 			  const struct port_args *pa)
 {
 	unsigned last = pa->port + pa->count - 1;
@@ -57,11 +81,9 @@ static int port_conflicts(struct server *s, const struct call *c,
 		for (size_t j = 0; j < n->n_ports; j++) {
 			const struct netd_port *p = &n->ports[j];
 			unsigned plast = p->host_port + p->count - 1;
-			uint32_t pip = 0;
-			ipam_parse_addr(p->host_ip, &pip);
 			if (plast < pa->port || p->host_port > last ||
 			    !streq(p->proto, pa->proto) ||
-			    (pip && pa->ip && pip != pa->ip))
+			    !ips_clash(p->host_ip, pa->ip_text))
 				continue;
 			unsigned hp =
 			    p->host_port > pa->port ? p->host_port : pa->port;
@@ -77,8 +99,28 @@ static int port_conflicts(struct server *s, const struct call *c,
 				       n->project, n->name);
 		}
 	}
-	return hostport_check_range(pa->proto, pa->ip, pa->port, pa->count,
-				    c->e);
+	bool v6 = has_str(net->subnet6);
+	bool ip6 = strchr(pa->ip_text, ':') != NULL;
+	if ((ip6 && !v6) || (*pa->ip_text && !ip6 && !has_str(net->subnet)))
+		return err_set(c->e, EAFNOSUPPORT,
+			       "host IP %s: network %s has no IPv%d (%s)",
+			       pa->ip_text, net->name, ip6 ? 6 : 4,
+			       ip6 ? "enable_ipv6" : "enable_ipv4");
+	bool relayed = v6 && (!*pa->ip_text || streq(pa->ip_text, "::") ||
+			      streq(pa->ip_text, "::1"));
+	if (relayed && pa->count > RELAY_MAX_RANGE)
+		return err_set(c->e, EINVAL,
+			       "host ports %u-%u: on an IPv6 network netd "
+			       "relays ::1 for at most %d ports of a range; "
+			       "publish a longer range on one address "
+			       "(0.0.0.0 or an IPv6 address of the host)",
+			       pa->port, last, RELAY_MAX_RANGE);
+	int r = hostport_check_range(pa->proto, pa->ip_text, pa->port,
+				     pa->count, c->e);
+	if (r == 0 && v6 && !*pa->ip_text)
+		r = hostport_check_range(pa->proto, "::", pa->port, pa->count,
+					 c->e);
+	return r;
 }
 
 int op_port_publish(struct server *s, struct call *c, json_t **res,
@@ -101,7 +143,7 @@ int op_port_publish(struct server *s, struct call *c, json_t **res,
 	if ((r = policy_port_check(&s->cfg, c->uid, pa.port, pa.count,
 				   hostport_unprivileged_start(), c->e)) < 0 ||
 	    (r = server_quota(s, c->uid, 2, pa.count, c->e)) < 0 ||
-	    (r = port_conflicts(s, c, &pa)) < 0)
+	    (r = port_conflicts(s, c, n, &pa)) < 0)
 		return r;
 	*res = json_object();
 	if (check_only)

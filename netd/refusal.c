@@ -66,7 +66,7 @@ static bool seen_recently(struct server *s, const struct nflog_packet *p)
 	int64_t now = mono_ms();
 	for (size_t i = 0; i < SEEN_SLOTS; i++)
 		if (r->at[i] && now - r->at[i] < SEEN_MS &&
-		    r->v[i].src == p->src && r->v[i].dst == p->dst &&
+		    streq(r->v[i].src, p->src) && streq(r->v[i].dst, p->dst) &&
 		    r->v[i].proto == p->proto && r->v[i].dport == p->dport)
 			return true;
 	r->v[r->next] = *p;
@@ -76,12 +76,12 @@ static bool seen_recently(struct server *s, const struct nflog_packet *p)
 }
 
 static const struct netd_endpoint *endpoint_at(const struct netd_network *n,
-					       uint32_t addr)
+					       const char *a)
 {
-	char a[16];
-	ipam_format_addr(addr, a);
 	for (size_t i = 0; i < n->n_endpoints; i++)
-		if (streq(n->endpoints[i].address, a))
+		if (streq(n->endpoints[i].address, a) ||
+		    (has_str(n->endpoints[i].address6) &&
+		     streq(n->endpoints[i].address6, a)))
 			return &n->endpoints[i];
 	return NULL;
 }
@@ -95,6 +95,8 @@ static const char *proto_name(uint8_t proto)
 		return "udp";
 	case IPPROTO_ICMP:
 		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
 	case IPPROTO_SCTP:
 		return "sctp";
 	}
@@ -116,7 +118,7 @@ static json_t *refusal_json(const struct netd_network *n,
 	    .from_service = from->service,
 	    .to_container = to->container_name,
 	    .to_service = to->service,
-	    .to_address = to->address,
+	    .to_address = (char *)p->dst,
 	    .proto = (char *)proto_name(p->proto),
 	    .port = p->dport,
 	};

@@ -61,9 +61,13 @@ void crash_point(struct server *s, int step)
 		raise(SIGKILL);
 }
 
+/* Writes the state; the ::1 relays follow it. */
 int server_save(struct server *s, struct orch_err *e)
 {
-	return state_save(s->state_path, &s->st, e);
+	int r = state_save(s->state_path, &s->st, e);
+	if (r == 0 && s->relay)
+		relay_sync(s->relay, &s->st);
+	return r;
 }
 
 /* Applies an incremental script; if the kernel disagrees with it, the
@@ -158,10 +162,17 @@ static bool same_settings(const struct netd_network *n, const struct call *c)
 {
 	const char *subnet = call_str(c, "subnet");
 	const char *gw = call_str(c, "gateway");
+	const char *subnet6 = call_str(c, "subnet6");
+	const char *gw6 = call_str(c, "gateway6");
+	bool v6 = arg_bool(c, "ipv6") || subnet6 || gw6;
 	return n->internal == arg_bool(c, "internal") &&
 	       n->icc == arg_bool(c, "icc") &&
 	       (!subnet || streq(n->subnet, subnet)) &&
-	       (!gw || streq(n->gateway, gw));
+	       (!gw || streq(n->gateway, gw)) &&
+	       has_str(n->subnet6) == v6 &&
+	       has_str(n->subnet) == !arg_bool(c, "no_ipv4") &&
+	       (!subnet6 || streq(n->subnet6, subnet6)) &&
+	       (!gw6 || streq(n->gateway6, gw6));
 }
 
 /* The requested labels, as a set, are the network's. */
@@ -281,31 +292,44 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	int r = server_quota(s, c->uid, 0, 1, c->e);
 	if (r < 0)
 		return r;
-	struct cidr subnet;
-	r = pick_subnet(s, c, &subnet);
-	if (r < 0)
+	/* Its gateways and their prefixes (a prefix 0: that family is off). */
+	struct link_addrs gw = {0};
+	bool v4 = !arg_bool(c, "no_ipv4");
+	bool v6 = arg_bool(c, "ipv6") || call_str(c, "subnet6") ||
+		  call_str(c, "gateway6");
+	if (!v4 && !v6)
+		return err_set(c->e, EINVAL,
+			       "creating network %s: IPv4 off and IPv6 not on "
+			       "leaves it no address",
+			       name);
+	struct cidr subnet = {0};
+	if (v4 && (r = pick_subnet(s, c, &subnet)) < 0)
 		return err_wrap(c->e, "creating network %s", name);
-	uint32_t gw;
 	const char *gwarg = call_str(c, "gateway");
-	if (gwarg) {
-		if (ipam_parse_addr(gwarg, &gw) < 0 ||
-		    !ipam_host_valid(subnet, gw))
+	if (v4 && gwarg) {
+		if (ipam_parse_addr(gwarg, &gw.gw4) < 0 ||
+		    !ipam_host_valid(subnet, gw.gw4))
 			return err_set(
 			    c->e, EINVAL,
 			    "creating network %s: gateway %s is not a "
 			    "host address of its subnet",
 			    name, gwarg);
-	} else {
-		gw = subnet.addr + 1;
+	} else if (v4) {
+		gw.gw4 = subnet.addr + 1;
 	}
+	gw.v4 = (struct cidr){gw.gw4, subnet.prefix};
+	if (v6 && (r = net6_pick(s, c, &gw.v6, gw.gw6)) < 0)
+		return err_wrap(c->e, "creating network %s", name);
+	memcpy(gw.v6.addr, gw.gw6, 16);
 	if (arg_bool(c, "check")) {
 		*res = json_pack("{s:b}", "ok", 1);
 		return 0;
 	}
 	struct netd_network n = {0};
-	char id[65], gwbuf[16], mac[18], hash[65];
+	char id[65], gwbuf[16], gw6buf[46], mac[18], hash[65];
 	random_id(id);
-	ipam_format_addr(gw, gwbuf);
+	ipam_format_addr(gw.gw4, gwbuf);
+	ipam6_format_addr(gw.gw6, gw6buf);
 	sha256_hex(id, 64, hash);
 	/* Locally administered, unicast, stable for the network's life. */
 	snprintf(mac, sizeof(mac), "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash,
@@ -314,8 +338,17 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	n.name = xstrdup(name);
 	n.project = xstrdup(call_str(c, "project"));
 	n.bridge = xasprintf(NETD_BRIDGE_PREFIX "%.12s", id);
-	n.subnet = ipam_format_cidr(subnet);
-	n.gateway = xstrdup(gwbuf);
+	n.subnet = v4 ? ipam_format_cidr(subnet) : xstrdup("");
+	n.gateway = xstrdup(v4 ? gwbuf : "");
+	if (v6) {
+		struct cidr6 sub6 = gw.v6;
+		for (int b = sub6.prefix; b < 128; b++)
+			sub6.addr[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		n.subnet6 = ipam6_format_cidr(&sub6);
+	} else {
+		n.subnet6 = xstrdup("");
+	}
+	n.gateway6 = xstrdup(v6 ? gw6buf : "");
 	n.internal = arg_bool(c, "internal");
 	n.icc = arg_bool(c, "icc");
 	n.owner = c->uid;
@@ -324,11 +357,10 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	n.ports = xcalloc(1, sizeof(*n.ports));
 	n.pairs = xcalloc(1, sizeof(*n.pairs));
 
-	r = host_settings_on(s, c->e);
+	r = host_settings_on(s, v6, c->e);
 	if (r < 0)
 		goto fail;
-	r = link_bridge_create(n.bridge, mac, (struct cidr){gw, subnet.prefix},
-			       s->mtu, c->e);
+	r = link_bridge_create(n.bridge, mac, &gw, s->mtu, c->e);
 	if (r < 0)
 		goto fail_link;
 	s->st.nets = xrealloc(s->st.nets, (s->st.n_nets + 1) * sizeof(n));
@@ -349,8 +381,9 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	}
 	if (dns_network_add(s->dns, np, c->e) < 0)
 		log_warn("%s", c->e->msg);
-	log_info("created network %s (%s, bridge %s)", np->name, np->subnet,
-		 np->bridge);
+	log_info("created network %s (%s%s%s, bridge %s)", np->name,
+		 np->subnet, *np->subnet && *np->subnet6 ? " " : "",
+		 np->subnet6, np->bridge);
 	*res = net_json(np);
 	return 0;
 fail_link:
@@ -667,11 +700,9 @@ static int reconcile(struct server *s, struct orch_err *e)
 {
 	for (size_t i = 0; i < s->st.n_nets; i++) {
 		struct netd_network *n = &s->st.nets[i];
-		struct cidr subnet;
-		uint32_t gw;
+		struct link_addrs gw;
 		char hash[65], mac[18];
-		if (ipam_parse_cidr(n->subnet, &subnet, e) < 0 ||
-		    ipam_parse_addr(n->gateway, &gw) < 0)
+		if (net_gateways(n, &gw, e) < 0)
 			return err_wrap(e, "network %s in the state", n->name);
 		if (!link_exists(n->bridge)) {
 			log_warn(
@@ -681,9 +712,8 @@ static int reconcile(struct server *s, struct orch_err *e)
 			snprintf(mac, sizeof(mac),
 				 "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash, hash + 2,
 				 hash + 4, hash + 6, hash + 8);
-			int r = link_bridge_create(
-			    n->bridge, mac, (struct cidr){gw, subnet.prefix},
-			    s->mtu, e);
+			int r = link_bridge_create(n->bridge, mac, &gw, s->mtu,
+						   e);
 			if (r < 0)
 				return r;
 		}
@@ -727,8 +757,11 @@ static int reconcile(struct server *s, struct orch_err *e)
 	sb_free(&full);
 	if (r < 0)
 		return r;
+	bool v6 = false;
+	for (size_t i = 0; i < s->st.n_nets; i++)
+		v6 = v6 || has_str(s->st.nets[i].subnet6);
 	if (s->st.n_nets) {
-		r = host_settings_on(s, e);
+		r = host_settings_on(s, v6, e);
 		if (r < 0)
 			return r;
 	} else {
@@ -810,6 +843,8 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		err_wrap(e, "reconciling the state with the kernel");
 		goto out;
 	}
+	s.relay = relay_new();
+	relay_sync(s.relay, &s.st);
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -837,8 +872,9 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		size_t nd = dns_pollfds(s.dns, NULL, 0);
 		_cleanup_free_ int *dfds = xcalloc(nd + 1, sizeof(int));
 		nd = dns_pollfds(s.dns, dfds, nd);
+		size_t nr = relay_pollfds(s.relay, NULL, 0);
 		_cleanup_free_ struct pollfd *pfd =
-		    xcalloc(3 + n_clients + nd, sizeof(*pfd));
+		    xcalloc(3 + n_clients + nd + nr, sizeof(*pfd));
 		size_t np = 0;
 		pfd[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		pfd[np++] = (struct pollfd){.fd = lsock, .events = POLLIN};
@@ -849,12 +885,15 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 			pfd[np++] =
 			    (struct pollfd){.fd = dfds[i], .events = POLLIN};
 		pfd[np++] = (struct pollfd){.fd = s.nflog_fd, .events = POLLIN};
+		struct pollfd *rfd = &pfd[np];
+		np += relay_pollfds(s.relay, rfd, nr);
 		int pr = poll(pfd, np, 1000);
 		if (pr < 0 && errno != EINTR) {
 			r = err_sys(e, errno, "poll");
 			break;
 		}
 		dns_tick(s.dns);
+		relay_tick(s.relay);
 		/* Idle for a second after work: unload libnftables and give
 		 * the heap's free pages back, so a long-lived netd stays
 		 * small. */
@@ -874,8 +913,9 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		for (size_t i = 0; i < nd; i++)
 			if (pfd[2 + n_clients + i].revents)
 				dns_handle(s.dns, &s.st, dfds[i]);
-		if (pfd[np - 1].revents)
+		if (rfd[-1].revents)
 			refusals_handle(&s);
+		relay_handle(s.relay, rfd, nr);
 		for (size_t i = n_clients; i-- > 0;) {
 			short ev = pfd[2 + i].revents;
 			if (!ev)
@@ -912,6 +952,7 @@ out:
 		close(s.nflog_fd);
 	config_clear(&s.cfg);
 	dns_server_free(s.dns);
+	relay_free(s.relay);
 	state_clear(&s.st);
 	free(s.state_path);
 	return r;

@@ -127,6 +127,9 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 	*cfg = (struct netd_config){
 	    .pool = {0x0ad20000u, 16}, /* 10.210.0.0/16 */
 	    .subnet_prefix = 24,
+	    /* A ULA /48 ("orch" in its global id), split into /64s. */
+	    .pool6 = {{0xfd, 0x6f, 0x72, 0x63, 0x68}, 48},
+	    .subnet_prefix6 = 64,
 	    .quota_networks = 64,
 	    .quota_endpoints = 1024,
 	    .quota_ports = 1024,
@@ -147,6 +150,13 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 		if (streq(key, "pool") && json_is_string(v)) {
 			r = ipam_parse_cidr(json_string_value(v), &cfg->pool,
 					    e);
+		} else if (streq(key, "pool6") && json_is_string(v)) {
+			r = ipam6_parse_cidr(json_string_value(v), &cfg->pool6,
+					     e);
+		} else if (streq(key, "subnet_prefix6") && json_is_integer(v) &&
+			   json_integer_value(v) >= 48 &&
+			   json_integer_value(v) <= 120) {
+			cfg->subnet_prefix6 = (int)json_integer_value(v);
 		} else if (streq(key, "subnet_prefix") && json_is_integer(v) &&
 			   json_integer_value(v) >= 8 &&
 			   json_integer_value(v) <= 30) {
@@ -178,6 +188,14 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 		r = err_set(e, EINVAL,
 			    "subnet_prefix /%d is larger than the pool",
 			    cfg->subnet_prefix);
+	if (r == 0 && cfg->subnet_prefix6 < cfg->pool6.prefix)
+		r = err_set(e, EINVAL,
+			    "subnet_prefix6 /%d is larger than pool6",
+			    cfg->subnet_prefix6);
+	if (r == 0 && policy_subnet6_special(&cfg->pool6))
+		r = err_set(e, EINVAL, "pool6 may not reach into %s address "
+				       "space",
+			    policy_subnet6_special(&cfg->pool6));
 	const char *what = policy_subnet_special(cfg->pool);
 	for (size_t i = 0; r == 0 && !what && i < cfg->n_user_subnets; i++)
 		what = policy_subnet_special(cfg->user_subnets[i]);
@@ -191,10 +209,18 @@ int config_load(const char *path, struct netd_config *cfg, struct orch_err *e)
 	return r < 0 ? err_wrap(e, "reading config %s", path) : 0;
 }
 
+/* A host setting recorded in the state; -1 (untouched) when absent. */
+static int saved_value(const json_t *root, const char *key)
+{
+	const json_t *v = json_object_get(root, key);
+	return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+}
+
 int state_load(const char *path, struct netd_state *st, struct orch_err *e)
 {
 	memset(st, 0, sizeof(*st));
 	st->saved_ip_forward = st->saved_bridge_nf = -1;
+	st->saved_ip6_forward = st->saved_bridge_nf6 = -1;
 	if (access(path, F_OK) < 0)
 		return 0;
 	json_error_t jerr;
@@ -211,10 +237,10 @@ int state_load(const char *path, struct netd_state *st, struct orch_err *e)
 			    path);
 		goto out;
 	}
-	st->saved_ip_forward =
-	    (int)json_integer_value(json_object_get(root, "saved_ip_forward"));
-	st->saved_bridge_nf =
-	    (int)json_integer_value(json_object_get(root, "saved_bridge_nf"));
+	st->saved_ip_forward = saved_value(root, "saved_ip_forward");
+	st->saved_bridge_nf = saved_value(root, "saved_bridge_nf");
+	st->saved_ip6_forward = saved_value(root, "saved_ip6_forward");
+	st->saved_bridge_nf6 = saved_value(root, "saved_bridge_nf6");
 	st->nets = xcalloc(json_array_size(nets) + 1, sizeof(*st->nets));
 	size_t i;
 	json_t *item;
@@ -239,9 +265,12 @@ int state_save(const char *path, const struct netd_state *st,
 	for (size_t i = 0; i < st->n_nets; i++)
 		json_array_append_new(nets, netd_network_to_json(&st->nets[i]));
 	json_t *root =
-	    json_pack("{s:i, s:i, s:i, s:o}", "version", STATE_VERSION,
-		      "saved_ip_forward", st->saved_ip_forward,
-		      "saved_bridge_nf", st->saved_bridge_nf, "networks", nets);
+	    json_pack("{s:i, s:i, s:i, s:i, s:i, s:o}", "version",
+		      STATE_VERSION, "saved_ip_forward", st->saved_ip_forward,
+		      "saved_bridge_nf", st->saved_bridge_nf,
+		      "saved_ip6_forward", st->saved_ip6_forward,
+		      "saved_bridge_nf6", st->saved_bridge_nf6, "networks",
+		      nets);
 	_cleanup_free_ char *text = json_dumps(root, JSON_INDENT(1));
 	json_decref(root);
 	if (!text)

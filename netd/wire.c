@@ -40,6 +40,10 @@ static const struct field f_create[] = {{"name", F_NAME, true, 0},
 					{"project", F_NAME, true, 0},
 					{"subnet", F_TEXT, false, 64},
 					{"gateway", F_TEXT, false, 64},
+					{"ipv6", F_BOOL, false, 0},
+					{"subnet6", F_TEXT, false, 64},
+					{"gateway6", F_TEXT, false, 64},
+					{"no_ipv4", F_BOOL, false, 0},
 					{"internal", F_BOOL, false, 0},
 					{"icc", F_BOOL, false, 0},
 					{"labels", F_TEXTS, false, 1024},
@@ -54,7 +58,8 @@ static const struct field f_attach[] = {
     {"container_name", F_NAME, false, 0}, {"service", F_NAME, false, 0},
     {"aliases", F_NAMES, false, 0},	  {"netns_path", F_TEXT, false, 4096},
     {"pid", F_INT, false, INT_MAX},	  {"address", F_TEXT, false, 64},
-    {"dns", F_TEXTS, false, 64},	  END};
+    {"address6", F_TEXT, false, 64},	  {"dns", F_TEXTS, false, 64},
+    END};
 static const struct field f_detach[] = {
     {"network", F_NAME, true, 0}, {"container_id", F_NAME, true, 0}, END};
 static const struct field f_links[] = {
@@ -325,7 +330,7 @@ static json_t *str_or_empty(const char *s)
 
 void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 {
-	return json_pack(
+	json_t *o = json_pack(
 	    "{s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:b, s:o}",
 	    "container_id", str_or_empty(ep->container_id), "container_name",
 	    str_or_empty(ep->container_name), "service",
@@ -335,6 +340,12 @@ void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 	    str_or_empty(ep->ifname), "host_ifname",
 	    str_or_empty(ep->host_ifname), "default_route", ep->default_route,
 	    "dns", strv_to_json(ep->dns));
+	if (ep->address6 && *ep->address6)
+		json_object_update_new(
+		    o, json_pack("{s:s, s:i, s:o}", "address6", ep->address6,
+				 "prefix6", ep->prefix6, "gateway6",
+				 str_or_empty(ep->gateway6)));
+	return o;
 }
 
 void *netd_network_to_json(const struct netd_network *n)
@@ -362,7 +373,7 @@ void *netd_network_to_json(const struct netd_network *n)
 		    pairs, json_pack("{s:o, s:o}", "from",
 				     str_or_empty(n->pairs[i].from), "to",
 				     str_or_empty(n->pairs[i].to)));
-	return json_pack(
+	json_t *o = json_pack(
 	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o, s:o, s:o}",
 	    "id", str_or_empty(n->id), "name", str_or_empty(n->name), "project",
 	    str_or_empty(n->project), "bridge", str_or_empty(n->bridge),
@@ -370,6 +381,11 @@ void *netd_network_to_json(const struct netd_network *n)
 	    str_or_empty(n->gateway), "internal", n->internal, "icc", n->icc,
 	    "owner", (json_int_t)n->owner, "labels", strv_to_json(n->labels),
 	    "endpoints", eps, "ports", ports, "pairs", pairs);
+	if (n->subnet6 && *n->subnet6)
+		json_object_update_new(
+		    o, json_pack("{s:s, s:o}", "subnet6", n->subnet6,
+				 "gateway6", str_or_empty(n->gateway6)));
+	return o;
 }
 
 /* Reads an optional string member; absent means "". */
@@ -430,11 +446,14 @@ int netd_endpoint_from_json(const void *json, struct netd_endpoint *ep,
 	    (r = get_str(o, "address", &ep->address, e)) < 0 ||
 	    (r = get_str(o, "gateway", &ep->gateway, e)) < 0 ||
 	    (r = get_str(o, "ifname", &ep->ifname, e)) < 0 ||
-	    (r = get_str(o, "host_ifname", &ep->host_ifname, e)) < 0) {
+	    (r = get_str(o, "host_ifname", &ep->host_ifname, e)) < 0 ||
+	    (r = get_str(o, "address6", &ep->address6, e)) < 0 ||
+	    (r = get_str(o, "gateway6", &ep->gateway6, e)) < 0) {
 		netd_endpoint_clear(ep);
 		return r;
 	}
 	ep->prefix = (int)get_int(o, "prefix");
+	ep->prefix6 = (int)get_int(o, "prefix6");
 	ep->default_route = get_bool(o, "default_route");
 	return 0;
 }
@@ -453,6 +472,8 @@ int netd_network_from_json(const void *json, struct netd_network *n,
 	    (r = get_str(o, "bridge", &n->bridge, e)) < 0 ||
 	    (r = get_str(o, "subnet", &n->subnet, e)) < 0 ||
 	    (r = get_str(o, "gateway", &n->gateway, e)) < 0 ||
+	    (r = get_str(o, "subnet6", &n->subnet6, e)) < 0 ||
+	    (r = get_str(o, "gateway6", &n->gateway6, e)) < 0 ||
 	    (r = get_strv(o, "labels", &n->labels, e)) < 0)
 		goto fail;
 	n->internal = get_bool(o, "internal");
@@ -522,6 +543,8 @@ void netd_endpoint_clear(struct netd_endpoint *ep)
 	strv_free(ep->dns);
 	free(ep->address);
 	free(ep->gateway);
+	free(ep->address6);
+	free(ep->gateway6);
 	free(ep->ifname);
 	free(ep->host_ifname);
 	memset(ep, 0, sizeof(*ep));
@@ -543,6 +566,8 @@ void netd_network_clear(struct netd_network *n)
 	free(n->bridge);
 	free(n->subnet);
 	free(n->gateway);
+	free(n->subnet6);
+	free(n->gateway6);
 	strv_free(n->labels);
 	for (size_t i = 0; i < n->n_endpoints; i++)
 		netd_endpoint_clear(&n->endpoints[i]);

@@ -527,6 +527,16 @@ static void convert_network(struct cctx *c, const struct ynode *key,
 			c_bool(c, v, &net->attachable);
 		if ((v = ymap_get(n, "enable_ipv6")))
 			c_bool(c, v, &net->enable_ipv6);
+		bool v4 = true;
+		const struct ynode *v4node = ymap_get(n, "enable_ipv4");
+		if (v4node && c_bool(c, v4node, &v4) && !v4) {
+			net->ipv4_off = true;
+			if (!net->enable_ipv6)
+				cerr(c, v4node,
+				     "enable_ipv4: false needs enable_ipv6: "
+				     "true (a network needs addresses of one "
+				     "family)");
+		}
 		if ((v = ymap_get(n, "ipam"))) {
 			size_t l = cpath_push(c, "ipam");
 			convert_ipam(c, v, net);

@@ -347,6 +347,7 @@ struct network {
 	char *name;   /* actual name: name:, else <project>_<key> */
 	char *driver; /* NULL = bridge */
 	bool external, internal, attachable, enable_ipv6;
+	bool ipv4_off; /* enable_ipv4: false (an IPv6-only network) */
 	char *ipam_driver;
 	struct m_ipam_pool *ipam;
 	size_t n_ipam;

@@ -492,6 +492,8 @@ static json_t *network_json(const struct network *n)
 	set_true(o, "external", n->external);
 	set_true(o, "internal", n->internal);
 	set_true(o, "attachable", n->attachable);
+	if (n->ipv4_off)
+		json_object_set_new(o, "enable_ipv4", json_false());
 	set_true(o, "enable_ipv6", n->enable_ipv6);
 	set_kv(o, "labels", &n->labels);
 	return o;

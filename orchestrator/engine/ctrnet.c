@@ -292,7 +292,8 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		json_object_set(spec, "netns", json_object_get(rec, "netns"));
 
 	/* Endpoints, in the service's network order. */
-	const char *gateway = NULL, *address = NULL, *first_net = NULL;
+	const char *gateway = NULL, *address = NULL, *address6 = NULL;
+	const char *first_net = NULL;
 	size_t i;
 	json_t *n;
 	bool attach = !mode || (!streq(mode, "none") && !host &&
@@ -316,6 +317,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			.aliases = aliases,
 			.netns_path = jstr(rec, "netns"),
 			.address = jstr(n, "ipv4_address"),
+			.address6 = jstr(n, "ipv6_address"),
 			.dns = dns,
 		};
 		struct netd_endpoint ep = {0};
@@ -326,10 +328,19 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		json_object_set_new(n, "address", json_string(ep.address));
 		json_object_set_new(n, "gateway", json_string(ep.gateway));
 		json_object_set_new(n, "ifname", json_string(ep.ifname));
+		if (ep.address6 && *ep.address6) {
+			json_object_set_new(n, "address6",
+					    json_string(ep.address6));
+			json_object_set_new(n, "gateway6",
+					    json_string(ep.gateway6));
+		}
 		netd_endpoint_clear(&ep);
-		if (!gateway) {
-			gateway = jstr(n, "gateway");
+		if (!first_net) {
+			/* netd's resolver listens on both gateways. */
+			gateway = *jstr(n, "gateway") ? jstr(n, "gateway")
+						      : jstr(n, "gateway6");
 			address = jstr(n, "address");
+			address6 = jstr(n, "address6");
 			first_net = jstr(n, "network");
 		}
 	}
@@ -382,8 +393,10 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		sb_init(&sb);
 		sb_adds(&sb, "127.0.0.1\tlocalhost\n::1\tlocalhost "
 			     "ip6-localhost ip6-loopback\n");
-		if (address)
+		if (address && *address)
 			sb_printf(&sb, "%s\t%s %s\n", address, hostname, name);
+		if (address6)
+			sb_printf(&sb, "%s\t%s %s\n", address6, hostname, name);
 		json_t *h;
 		json_array_foreach(json_object_get(rec, "extra_hosts"), i, h)
 			sb_printf(&sb, "%s\n", json_string_value(h));

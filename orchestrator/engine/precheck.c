@@ -25,45 +25,52 @@
  * (subnet free of other networks and of the host's routes, gateway in it,
  * quota).  That the project's own subnets do not overlap each other is
  * checked with the file. */
-/* What netd cannot give a network yet, refused rather than ignored: IPv6
- * (enable_ipv6, an IPv6 ipam subnet, a service's ipv6_address) and more
- * than one ipam pool. */
+/* What a network's addresses cannot be, refused rather than ignored: two
+ * ipam pools of one family (a network has one subnet of each), a pool of
+ * a family the network does not have, a service's fixed address of such
+ * a family. */
 static int network_supported(const struct project *m, const struct network *n,
 			     struct orch_err *e)
 {
-	if (n->enable_ipv6)
-		return err_set(e, ENOTSUP,
-			       "%s:%d:%d: network \"%s\": enable_ipv6 is not "
-			       "supported: orch's networks are IPv4 only",
-			       n->pos.file, n->pos.line, n->pos.col, n->key);
+	bool seen[2] = {false, false};
 	for (size_t i = 0; i < n->n_ipam; i++) {
 		const struct m_ipam_pool *p = &n->ipam[i];
-		if (p->subnet && strchr(p->subnet, ':'))
-			return err_set(e, ENOTSUP,
-				       "%s:%d:%d: network \"%s\": IPv6 subnet "
-				       "%s is not supported: orch's networks "
-				       "are IPv4 only",
+		bool v6 = p->subnet && strchr(p->subnet, ':');
+		if (p->subnet && (v6 ? !n->enable_ipv6 : n->ipv4_off))
+			return err_set(e, EINVAL,
+				       "%s:%d:%d: network \"%s\": subnet %s "
+				       "is IPv%d but the network has %s",
 				       p->pos.file, p->pos.line, p->pos.col,
-				       n->key, p->subnet);
-		if (i > 0)
+				       n->key, p->subnet, v6 ? 6 : 4,
+				       v6 ? "no IPv6 (set enable_ipv6: true)"
+					  : "enable_ipv4: false");
+		if (p->subnet && seen[v6])
 			return err_set(e, ENOTSUP,
 				       "%s:%d:%d: network \"%s\": a second "
-				       "ipam pool is not supported: a network "
-				       "has one subnet",
+				       "IPv%d ipam pool is not supported: a "
+				       "network has one subnet of each family",
 				       p->pos.file, p->pos.line, p->pos.col,
-				       n->key);
+				       n->key, v6 ? 6 : 4);
+		if (p->subnet)
+			seen[v6] = true;
 	}
 	for (size_t i = 0; i < m->n_services; i++)
 		for (size_t k = 0; k < m->services[i].n_networks; k++) {
 			const struct m_svc_net *sn = &m->services[i].networks[k];
-			if (streq(sn->name, n->key) && sn->ipv6_address)
+			if (!streq(sn->name, n->key))
+				continue;
+			bool bad6 = sn->ipv6_address && !n->enable_ipv6;
+			if (bad6 || (sn->ipv4_address && n->ipv4_off))
 				return err_set(
-				    e, ENOTSUP,
-				    "%s:%d:%d: service \"%s\": ipv6_address "
-				    "on network \"%s\" is not supported: "
-				    "orch's networks are IPv4 only",
+				    e, EINVAL,
+				    "%s:%d:%d: service \"%s\": %s on network "
+				    "\"%s\", which has %s",
 				    sn->pos.file, sn->pos.line, sn->pos.col,
-				    m->services[i].name, n->key);
+				    m->services[i].name,
+				    bad6 ? "ipv6_address" : "ipv4_address",
+				    n->key,
+				    bad6 ? "no IPv6 (set enable_ipv6: true)"
+					 : "enable_ipv4: false");
 		}
 	return 0;
 }

@@ -144,12 +144,20 @@ char **network_req(const struct project *m, const struct network *n,
 	*q = (struct netd_network_req){
 	    .name = n->name,
 	    .project = m->name,
-	    .subnet = n->n_ipam ? n->ipam[0].subnet : NULL,
-	    .gateway = n->n_ipam ? n->ipam[0].gateway : NULL,
+	    .ipv6 = n->enable_ipv6,
+	    .no_ipv4 = n->ipv4_off,
 	    .internal = n->internal,
 	    .icc = network_icc(n),
 	    .labels = labels,
 	};
+	/* One pool of each family (checked before). */
+	for (size_t i = 0; i < n->n_ipam; i++) {
+		const struct m_ipam_pool *p = &n->ipam[i];
+		bool v6 = (p->subnet && strchr(p->subnet, ':')) ||
+			  (p->gateway && strchr(p->gateway, ':'));
+		*(v6 ? &q->subnet6 : &q->subnet) = p->subnet;
+		*(v6 ? &q->gateway6 : &q->gateway) = p->gateway;
+	}
 	return labels;
 }
 
@@ -189,9 +197,11 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		if (r < 0)
 			return r;
 		json_array_append_new(
-		    nets, json_pack("{s:s, s:s, s:s?, s:s?}", "key", n->key,
-				    "name", n->name, "subnet", out.subnet,
-				    "gateway", out.gateway));
+		    nets, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "key",
+				    n->key, "name", n->name, "subnet",
+				    out.subnet, "gateway", out.gateway,
+				    "subnet6", out.subnet6, "gateway6",
+				    out.gateway6));
 		json_array_append_new(u->created_nets, json_string(n->name));
 		netd_network_clear(&out);
 		progress("Network", n->name, "Created");

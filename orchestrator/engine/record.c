@@ -596,6 +596,9 @@ int record_template(const struct project *m, const struct service *s,
 		if (sn->ipv4_address)
 			json_object_set_new(nj, "ipv4_address",
 					    json_string(sn->ipv4_address));
+		if (sn->ipv6_address)
+			json_object_set_new(nj, "ipv6_address",
+					    json_string(sn->ipv6_address));
 		json_array_append_new(nets, nj);
 	}
 	json_object_set_new(rec, "networks", nets);

@@ -45,15 +45,20 @@ services:
 Y
 fails cycle 'cycle'
 
-# IPv6 is refused where it is asked for, never silently ignored.
+# What a network's addresses cannot be is refused, never ignored (IPv6
+# itself: ipv6.sh).
 project v6net <<'Y'
 services:
   web: {image: bb:1, command: [sleep, "100"], networks: [back]}
 networks:
   back:
     enable_ipv6: true
+    ipam:
+      config:
+        - subnet: fd00:78::/64
+        - subnet: fd00:79::/64
 Y
-fails v6net 'compose.yaml:4:3: network "back": enable_ipv6 is not supported: orch.s networks are IPv4 only'
+fails v6net 'compose.yaml:9:11: network "back": a second IPv6 ipam pool is not supported: a network has one subnet of each family'
 project v6subnet <<'Y'
 services:
   web: {image: bb:1, command: [sleep, "100"], networks: [back]}
@@ -64,7 +69,7 @@ networks:
         - subnet: 10.77.0.0/24
         - subnet: fd00:77::/64
 Y
-fails v6subnet 'compose.yaml:8:11: network "back": IPv6 subnet fd00:77::/64 is not supported'
+fails v6subnet 'compose.yaml:8:11: network "back": subnet fd00:77::/64 is IPv6 but the network has no IPv6 \(set enable_ipv6: true\)'
 project v6addr <<'Y'
 services:
   web:

@@ -12,34 +12,40 @@ static char *www[] = {"www", NULL};
 
 static struct netd_endpoint front_eps[] = {
 	{"c-web", "p-web-1", "web", www, "10.210.0.2", 24, "10.210.0.1", "eth0",
-	 "ov-000000000001", true, NULL},
+	 "ov-000000000001", true, NULL, "fd6f:7263:6800::2", 64,
+	 "fd6f:7263:6800::1"},
 	{"c-api", "p-api-1", "api", empty, "10.210.0.3", 24, "10.210.0.1",
-	 "eth0", "ov-000000000002", true, NULL},
+	 "eth0", "ov-000000000002", true, NULL, "fd6f:7263:6800::3", 64,
+	 "fd6f:7263:6800::1"},
 	{"c-api2", "p-api-2", "api", empty, "10.210.0.4", 24, "10.210.0.1",
-	 "eth0", "ov-000000000003", true, NULL},
+	 "eth0", "ov-000000000003", true, NULL, "", 0, ""},
 	{"c-stray", "p-stray-1", "stray", empty, "10.210.0.5", 24, "10.210.0.1",
-	 "eth0", "ov-000000000004", true, NULL},
+	 "eth0", "ov-000000000004", true, NULL, "", 0, ""},
 };
 static struct netd_port front_ports[] = {
 	{"c-web", "tcp", "", 8080, 80, 1},
 	{"c-api", "udp", "127.0.0.1", 5353, 53, 1},
+	/* IPv6 only (the host's, not ::1: netd relays that one) */
+	{"c-web", "tcp", "::", 8443, 443, 1},
+	{"c-web", "tcp", "::1", 8444, 443, 1},
 };
 /* host ports 9000-9003 -> 90-93: one command, one element per port */
 static struct netd_port range_port = {"c-api", "tcp", "", 9000, 90, 4};
 static struct netd_pair front_pairs[] = {{"web", "api"}, {"p-stray-1", "web"}};
 static struct netd_endpoint back_eps[] = {
 	{"c-api", "p-api-1", "api", empty, "10.210.1.2", 24, "10.210.1.1", "eth1",
-	 "ov-000000000005", false, NULL},
+	 "ov-000000000005", false, NULL, "", 0, ""},
 	{"c-db", "p-db-1", "db", empty, "10.210.1.3", 24, "10.210.1.1", "eth0",
-	 "ov-000000000006", false, NULL},
+	 "ov-000000000006", false, NULL, "", 0, ""},
 };
 
 static struct netd_network nets[] = {
 	{"aaaaaaaaaaaa1111", "p_front", "p", "ob-aaaaaaaaaaaa", "10.210.0.0/24",
-	 "10.210.0.1", false, false, 0, empty, front_eps, 4, front_ports, 2,
-	 front_pairs, 2},
+	 "10.210.0.1", false, false, 0, empty, front_eps, 4, front_ports, 4,
+	 front_pairs, 2, "fd6f:7263:6800::/64", "fd6f:7263:6800::1"},
 	{"bbbbbbbbbbbb2222", "p_back", "p", "ob-bbbbbbbbbbbb", "10.210.1.0/24",
-	 "10.210.1.1", true, true, 1000, empty, back_eps, 2, NULL, 0, NULL, 0},
+	 "10.210.1.1", true, true, 1000, empty, back_eps, 2, NULL, 0, NULL, 0,
+	 "", ""},
 };
 
 static void golden(const char *name, struct strbuf *got)
@@ -107,6 +113,14 @@ static void test_endpoint_small(void **state)
 	golden("port_range_add", &sb);
 	fw_gen_port(&nets[0], &range_port, false, &sb);
 	golden("port_range_remove", &sb);
+	/* "::": IPv6 only; "::1": no element (relayed). */
+	fw_gen_port(&nets[0], &front_ports[2], true, &sb);
+	assert_non_null(strstr(sb.buf, "port_any6 { tcp . 8443 : "
+					"fd6f:7263:6800::2 . 443 }"));
+	assert_null(strstr(sb.buf, "port_any {"));
+	sb_free(&sb);
+	fw_gen_port(&nets[0], &front_ports[3], true, &sb);
+	assert_int_equal(sb.len, 0);
 }
 
 static void test_rule_count_constant(void **state)
@@ -159,8 +173,8 @@ static void test_nflog_parse(void **state)
 	struct nflog_packet pkt;
 	assert_true(nflog_parse_ip(p, sizeof(p), &pkt));
 	assert_int_equal(pkt.proto, 6);
-	assert_int_equal(pkt.src, 0x0ad20302);
-	assert_int_equal(pkt.dst, 0x0ad20305);
+	assert_string_equal(pkt.src, "10.210.3.2");
+	assert_string_equal(pkt.dst, "10.210.3.5");
 	assert_int_equal(pkt.dport, 8080);
 	p[9] = 17;
 	assert_true(nflog_parse_ip(p, sizeof(p), &pkt));
@@ -170,16 +184,31 @@ static void test_nflog_parse(void **state)
 	assert_true(nflog_parse_ip(p, sizeof(p), &pkt));
 	assert_int_equal(pkt.dport, 0);
 	p[7] = 0;
-	/* Too short for its header, a header length below 20, IPv6. */
+	/* Too short for its header, a header length below 20, IPv6 cut
+	 * short, another version. */
 	assert_false(nflog_parse_ip(p, 19, &pkt));
 	p[0] = 0x44;
 	assert_false(nflog_parse_ip(p, sizeof(p), &pkt));
 	p[0] = 0x60;
 	assert_false(nflog_parse_ip(p, sizeof(p), &pkt));
+	p[0] = 0x55;
+	assert_false(nflog_parse_ip(p, sizeof(p), &pkt));
 	/* Ports cut off: the addresses still count. */
 	p[0] = 0x45;
 	assert_true(nflog_parse_ip(p, 22, &pkt));
 	assert_int_equal(pkt.dport, 0);
+	/* IPv6: TCP from fd00::2 to fd00::3 port 5432. */
+	uint8_t q[44] = {0x60, 0, 0, 0, 0, 4, 6, 64};
+	q[8] = q[24] = 0xfd;
+	q[23] = 2;
+	q[39] = 3;
+	q[42] = 0x15;
+	q[43] = 0x38;
+	assert_true(nflog_parse_ip(q, sizeof(q), &pkt));
+	assert_int_equal(pkt.proto, 6);
+	assert_string_equal(pkt.src, "fd00::2");
+	assert_string_equal(pkt.dst, "fd00::3");
+	assert_int_equal(pkt.dport, 5432);
 }
 
 int main(void)
