@@ -85,7 +85,10 @@ static int network_ls(int argc, char **argv)
 			printf("%.12s\n", nets[i].id);
 		else
 			printf("%-14.12s %-30s %-8s %-18s %s\n", nets[i].id,
-			       nets[i].name, "bridge", nets[i].subnet, "local");
+			       nets[i].name, "bridge",
+			       *nets[i].subnet ? nets[i].subnet
+					       : nets[i].subnet6,
+			       "local");
 	}
 	netd_networks_free(nets, n);
 	return 0;

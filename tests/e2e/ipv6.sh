@@ -11,6 +11,8 @@
 
 # The host side has an IPv6 address of its own (on a veth pair, in the
 # suite's namespace) to publish on.
+# A UDP echo server needs more than busybox: Debian's perl.
+"$O" image import "$B/debian-bookworm.tar" deb:1 >/dev/null || fail "import the Debian base"
 ip link add hostv6 type veth peer name hostv6p && ip link set hostv6 up &&
 	ip link set hostv6p up && ip addr add fd99::10/64 dev hostv6 nodad ||
 	fail "a host IPv6 address for the suite"
@@ -37,6 +39,19 @@ services:
     command: ["sleep", "1000"]
     networks: [front]
     links: [web]
+  udp:
+    image: deb:1
+    command:
+      - perl
+      - -MIO::Socket::IP
+      - -e
+      - |
+        $$| = 1;
+        my $$s = IO::Socket::IP->new(LocalHost => "::", LocalPort => 5353,
+            Proto => "udp", V6Only => 0) or die "$$!";
+        while (defined $$s->recv(my $$m, 2048)) { print $$m; $$s->send("echo:$$m"); }
+    networks: [front]
+    ports: ["5353:5353/udp"]
   stranger:
     image: bb:1
     command: ["sleep", "1000"]
@@ -79,6 +94,19 @@ check "published: [::1]:8080 answers" wait_for 10 sh -c "curl -gsf --max-time 3 
 check_eq "published: [fd99::10]:8080 answers" web-answer "$(curl -gsf --max-time 3 'http://[fd99::10]:8080/')"
 check_eq "published: 127.0.0.1:8080 still answers" web-answer "$(curl -gsf --max-time 3 http://127.0.0.1:8080/)"
 check_eq "ps shows the mapping" "1" "$(inp six "$O" ps | grep -c '8080->80')"
+check_match "network inspect shows the IPv6 subnet and gateway" '"subnet6": "fd6f:7263:68[0-9a-f:]*::/64",.*"gateway6": "fd' "$(inp six "$O" network inspect six_front | tr -d '\n')"
+check_match "and each endpoint's IPv6 address" "\"address6\": \"$web6\"" "$(inp six "$O" network inspect six_front)"
+# UDP on ::1 goes through the relay too.
+udp_echo() {
+	"$PY" -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.sendto(b"hello-udp-relay\n", ("::1", 5353))
+print(s.recv(100).decode().strip())' 2>/dev/null
+}
+check_eq "UDP on [::1]:5353: the container answers through the relay" "echo:hello-udp-relay" "$(for i in 1 2 3 4 5; do udp_echo && break; done)"
+check "the datagram is in the container's log" wait_for 5 sh -c "cd '$T/six' && '$O' logs udp 2>/dev/null | grep -q hello-udp-relay"
 
 # IPv6 only.
 project only6 <<'EOF'

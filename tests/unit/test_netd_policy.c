@@ -116,6 +116,38 @@ static void test_user_subnets(void **state)
 }
 
 static int load_text(const char *text, struct netd_config *cfg,
+		     struct orch_err *e);
+
+/* IPv6: the default pool is a ULA /48 of /64s; netd.json may set
+ * another, never in a special block. */
+static void test_pool6(void **state)
+{
+	(void)state;
+	struct netd_config cfg;
+	struct orch_err e;
+	assert_int_equal(config_load(NULL, &cfg, &e), 0);
+	_cleanup_free_ char *def = ipam6_format_cidr(&cfg.pool6);
+	assert_string_equal(def, "fd6f:7263:6800::/48");
+	assert_int_equal(cfg.subnet_prefix6, 64);
+	config_clear(&cfg);
+	assert_int_equal(load_text("{\"pool6\": \"fd12:3456::/32\", "
+				   "\"subnet_prefix6\": 80}",
+				   &cfg, &e),
+			 0);
+	_cleanup_free_ char *set = ipam6_format_cidr(&cfg.pool6);
+	assert_string_equal(set, "fd12:3456::/32");
+	assert_int_equal(cfg.subnet_prefix6, 80);
+	config_clear(&cfg);
+	struct cidr6 c;
+	assert_int_equal(ipam6_parse_cidr("fe80::/64", &c, &e), 0);
+	assert_non_null(policy_subnet6_special(&c));
+	assert_int_equal(ipam6_parse_cidr("ff02::/16", &c, &e), 0);
+	assert_non_null(policy_subnet6_special(&c));
+	assert_int_equal(ipam6_parse_cidr("fd00::/64", &c, &e), 0);
+	assert_null(policy_subnet6_special(&c));
+}
+
+static int load_text(const char *text, struct netd_config *cfg,
 		     struct orch_err *e)
 {
 	char path[] = "/tmp/netd-policy-XXXXXX";
@@ -170,6 +202,11 @@ static void test_ports(void **state)
 	    "{\"user_subnets\": \"10.0.0.0/8\"}",
 	    "{\"user_subnets\": [\"127.0.0.0/16\"]}",
 	    "{\"pool\": \"224.0.0.0/16\"}",
+	    "{\"pool6\": \"fe80::/48\"}",
+	    "{\"pool6\": \"::1/128\"}",
+	    "{\"pool6\": \"fd00::1/48\"}",
+	    "{\"pool6\": \"fd00::/64\", \"subnet_prefix6\": 56}",
+	    "{\"pool6\": \"fd00::/48\", \"subnet_prefix6\": 40}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(load_text(bad[i], &cfg, &e), -EINVAL);
@@ -181,6 +218,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_special_blocks),
+	    cmocka_unit_test(test_pool6),
 	    cmocka_unit_test(test_host_routes),
 	    cmocka_unit_test(test_user_subnets),
 	    cmocka_unit_test(test_ports),

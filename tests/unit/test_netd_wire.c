@@ -155,6 +155,9 @@ static void test_replies_and_objects(void **state)
 				   .address = "10.210.0.2",
 				   .prefix = 24,
 				   .gateway = "10.210.0.1",
+				   .address6 = "fd6f:7263:6800::2",
+				   .prefix6 = 64,
+				   .gateway6 = "fd6f:7263:6800::1",
 				   .ifname = "eth0",
 				   .host_ifname = "ov-1",
 				   .default_route = true};
@@ -176,7 +179,9 @@ static void test_replies_and_objects(void **state)
 				 .gateway = "10.210.0.1", .icc = true, .owner = 1000,
 				 .labels = aliases, .endpoints = &ep,
 				 .n_endpoints = 1, .ports = port, .n_ports = 2,
-				 .pairs = &pair, .n_pairs = 1};
+				 .pairs = &pair, .n_pairs = 1,
+				 .subnet6 = "fd6f:7263:6800::/64",
+				 .gateway6 = "fd6f:7263:6800::1"};
 	json_t *j = netd_network_to_json(&n);
 	struct netd_network back;
 	assert_int_equal(netd_network_from_json(j, &back, &e), 0);
@@ -194,6 +199,21 @@ static void test_replies_and_objects(void **state)
 	assert_int_equal(back.ports[1].host_port, 20000);
 	assert_int_equal(back.ports[1].count, 20000);
 	assert_string_equal(back.pairs[0].to, "db");
+	/* IPv6: the network's subnet and gateway, the endpoint's address. */
+	assert_string_equal(back.subnet6, "fd6f:7263:6800::/64");
+	assert_string_equal(back.gateway6, "fd6f:7263:6800::1");
+	assert_string_equal(back.endpoints[0].address6, "fd6f:7263:6800::2");
+	assert_int_equal(back.endpoints[0].prefix6, 64);
+	netd_network_clear(&back);
+	/* Without IPv6, nothing of it on the wire, "" read back. */
+	n.subnet6 = n.gateway6 = NULL;
+	ep.address6 = ep.gateway6 = NULL;
+	j = netd_network_to_json(&n);
+	assert_null(json_object_get(j, "subnet6"));
+	assert_int_equal(netd_network_from_json(j, &back, &e), 0);
+	json_decref(j);
+	assert_string_equal(back.subnet6, "");
+	assert_string_equal(back.endpoints[0].address6, "");
 	netd_network_clear(&back);
 	json_t *bad = json_pack("{s:i}", "name", 3);
 	assert_true(netd_network_from_json(bad, &back, &e) < 0);
