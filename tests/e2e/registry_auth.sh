@@ -51,11 +51,15 @@ check_match "login: Login Succeeded" "Login Succeeded" "$(cat "$W/out")"
 auth=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["auths"][sys.argv[2]]["auth"])' "$DOCKER_CONFIG/config.json" "$R")
 check_eq "credentials stored as docker does (base64 user:password)" "$(printf alice:s3cret | base64)" "$auth"
 $O image pull "$R/bb:v1" >/dev/null 2>"$W/err"
-check_eq "pull with stored credentials: exit 0" 0 $?
+rc=$?
+check_eq "pull with stored credentials: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || sed "s/^/  /" "$W/err"
 check_match "pulled" "^$R/bb +v1 " "$($O images)"
 $O image tag "$R/bb:v1" "$R/mine:v1"
 $O image push "$R/mine:v1" >/dev/null 2>"$W/err"
-check_eq "push with stored Basic credentials: exit 0" 0 $?
+rc=$?
+check_eq "push with stored Basic credentials: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || sed "s/^/  /" "$W/err"
 check_eq "logout" "Removing login credentials for $R" "$($O logout "$R")"
 check_eq "logout again" "Not logged in to $R" "$($O logout "$R")"
 $O image rm "$R/bb:v1" >/dev/null
@@ -96,7 +100,9 @@ echo t0ken | $O login -u bob --password-stdin "$RT" >/dev/null 2>"$W/err"
 check_eq "login through the token service: exit 0" 0 $?
 : >"$T/tokens.log"
 $O image pull "$RT/team/two:v1" >/dev/null 2>"$W/err"
-check_eq "pull with a bearer token: exit 0" 0 $?
+rc=$?
+check_eq "pull with a bearer token: exit 0" 0 "$rc"
+[ "$rc" = 0 ] || sed "s/^/  /" "$W/err" "$T/token-server.err"
 check_match "pulled the 2-layer image" "^$RT/team/two +v1 " "$($O images)"
 check_eq "one token for the repository, reused for every blob" \
 	"token repository:team/two:pull" "$(cat "$T/tokens.log")"
