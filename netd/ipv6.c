@@ -102,11 +102,12 @@ int net6_pick(struct server *s, const struct call *c, struct cidr6 *sub,
 		}
 	}
 	const char *gwarg = call_str(c, "gateway6");
-	if (!gwarg)
-		return ipam6_lease_next(sub, NULL, 0, gw) < 0
-			   ? err_set(c->e, EINVAL, "subnet %s has no room",
-				     want)
-			   : 0;
+	if (!gwarg) {
+		if (ipam6_lease_next(sub, NULL, 0, gw) == 0)
+			return 0;
+		_cleanup_free_ char *t = ipam6_format_cidr(sub);
+		return err_set(c->e, EINVAL, "subnet %s has no room", t);
+	}
 	if (ipam6_parse_addr(gwarg, gw) < 0 || !ipam6_host_valid(sub, gw))
 		return err_set(c->e, EINVAL,
 			       "gateway %s is not a host address of its IPv6 "

@@ -318,8 +318,10 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 		gw.gw4 = subnet.addr + 1;
 	}
 	gw.v4 = (struct cidr){gw.gw4, subnet.prefix};
-	if (v6 && (r = net6_pick(s, c, &gw.v6, gw.gw6)) < 0)
+	struct cidr6 subnet6 = {{0}, 0};
+	if (v6 && (r = net6_pick(s, c, &subnet6, gw.gw6)) < 0)
 		return err_wrap(c->e, "creating network %s", name);
+	gw.v6.prefix = subnet6.prefix;
 	memcpy(gw.v6.addr, gw.gw6, 16);
 	if (arg_bool(c, "check")) {
 		*res = json_pack("{s:b}", "ok", 1);
@@ -340,14 +342,7 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	n.bridge = xasprintf(NETD_BRIDGE_PREFIX "%.12s", id);
 	n.subnet = v4 ? ipam_format_cidr(subnet) : xstrdup("");
 	n.gateway = xstrdup(v4 ? gwbuf : "");
-	if (v6) {
-		struct cidr6 sub6 = gw.v6;
-		for (int b = sub6.prefix; b < 128; b++)
-			sub6.addr[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
-		n.subnet6 = ipam6_format_cidr(&sub6);
-	} else {
-		n.subnet6 = xstrdup("");
-	}
+	n.subnet6 = v6 ? ipam6_format_cidr(&subnet6) : xstrdup("");
 	n.gateway6 = xstrdup(v6 ? gw6buf : "");
 	n.internal = arg_bool(c, "internal");
 	n.icc = arg_bool(c, "icc");
