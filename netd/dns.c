@@ -42,15 +42,10 @@ static bool ep_answers(const struct netd_endpoint *ep, const char *name)
 static const struct netd_endpoint *asker_ep(const struct netd_state *st,
 					    const char *a)
 {
-	for (size_t i = 0; i < st->n_nets; i++)
-		for (size_t j = 0; j < st->nets[i].n_endpoints; j++) {
-			const struct netd_endpoint *ep =
-			    &st->nets[i].endpoints[j];
-			if (streq(ep->address, a) ||
-			    (has_str(ep->address6) && streq(ep->address6, a)))
-				return ep;
-		}
-	return NULL;
+	const struct netd_endpoint *ep = NULL;
+	for (size_t i = 0; i < st->n_nets && !ep; i++)
+		ep = state_endpoint_at(&st->nets[i], a);
+	return ep;
 }
 
 static const char *asker_of(const struct netd_state *st, const char *a)

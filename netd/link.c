@@ -140,28 +140,39 @@ static int ifindex_of(struct nl_sock *sk, const char *name)
 	return rtnl_link_get_ifindex(l);
 }
 
-static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
+/* Adds local (with brd, when not NULL, as its broadcast address) to
+ * ifindex; shown is the address as the error names it. */
+static int addr_put(struct nl_sock *sk, int ifindex, struct nl_addr *local,
+		    struct nl_addr *brd, unsigned flags, const char *shown,
 		    const char *ifname, struct orch_err *e)
 {
 	struct rtnl_addr *a = rtnl_addr_alloc();
 	if (!a)
 		abort();
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_local(a, local);
+	if (brd)
+		rtnl_addr_set_broadcast(a, brd);
+	if (flags)
+		rtnl_addr_set_flags(a, flags);
+	int r = rtnl_addr_add(sk, a, 0);
+	rtnl_addr_put(a);
+	if (r < 0)
+		return err_set(e, nl_errno(r), "adding address %s to %s: %s",
+			       shown, ifname, nl_geterror(r));
+	return 0;
+}
+
+static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
+		    const char *ifname, struct orch_err *e)
+{
 	_cleanup_nladdr_ struct nl_addr *local = addr_build(c.addr, c.prefix);
 	uint32_t bcast =
 	    c.addr | (c.prefix ? ~(0xffffffffu << (32 - c.prefix)) : 0);
 	_cleanup_nladdr_ struct nl_addr *brd = addr_build(bcast, c.prefix);
-	rtnl_addr_set_ifindex(a, ifindex);
-	rtnl_addr_set_local(a, local);
-	if (c.prefix < 31)
-		rtnl_addr_set_broadcast(a, brd);
-	int r = rtnl_addr_add(sk, a, 0);
-	rtnl_addr_put(a);
-	if (r < 0) {
-		_cleanup_free_ char *s = ipam_format_cidr(c);
-		return err_set(e, nl_errno(r), "adding address %s to %s: %s", s,
-			       ifname, nl_geterror(r));
-	}
-	return 0;
+	_cleanup_free_ char *shown = ipam_format_cidr(c);
+	return addr_put(sk, ifindex, local, c.prefix < 31 ? brd : NULL, 0,
+			shown, ifname, e);
 }
 
 /* IPv6 addresses skip duplicate address detection: netd hands each one
@@ -169,25 +180,14 @@ static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
 static int addr6_add(struct nl_sock *sk, int ifindex, const struct cidr6 *c,
 		     const char *ifname, struct orch_err *e)
 {
-	struct rtnl_addr *a = rtnl_addr_alloc();
-	if (!a)
-		abort();
 	_cleanup_nladdr_ struct nl_addr *local =
 	    nl_addr_build(AF_INET6, c->addr, 16);
 	if (!local)
 		abort();
 	nl_addr_set_prefixlen(local, c->prefix);
-	rtnl_addr_set_ifindex(a, ifindex);
-	rtnl_addr_set_local(a, local);
-	rtnl_addr_set_flags(a, IFA_F_NODAD);
-	int r = rtnl_addr_add(sk, a, 0);
-	rtnl_addr_put(a);
-	if (r < 0) {
-		_cleanup_free_ char *s = ipam6_format_cidr(c);
-		return err_set(e, nl_errno(r), "adding address %s to %s: %s", s,
-			       ifname, nl_geterror(r));
-	}
-	return 0;
+	_cleanup_free_ char *shown = ipam6_format_cidr(c);
+	return addr_put(sk, ifindex, local, NULL, IFA_F_NODAD, shown, ifname,
+			e);
 }
 
 /* The addresses of a link_addrs that are set, on ifindex. */

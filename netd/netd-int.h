@@ -174,6 +174,9 @@ void state_clear(struct netd_state *st);
 struct netd_network *state_find(struct netd_state *st, const char *name);
 /* Index of the container's endpoint in n, or -1. */
 ssize_t state_endpoint_find(const struct netd_network *n, const char *cid);
+/* The endpoint of n with address a (IPv4 or IPv6, as text), or NULL. */
+const struct netd_endpoint *state_endpoint_at(const struct netd_network *n,
+					      const char *a);
 
 /* ---- dns.c ------------------------------------------------------------ */
 

@@ -75,17 +75,6 @@ static bool seen_recently(struct server *s, const struct nflog_packet *p)
 	return false;
 }
 
-static const struct netd_endpoint *endpoint_at(const struct netd_network *n,
-					       const char *a)
-{
-	for (size_t i = 0; i < n->n_endpoints; i++)
-		if (streq(n->endpoints[i].address, a) ||
-		    (has_str(n->endpoints[i].address6) &&
-		     streq(n->endpoints[i].address6, a)))
-			return &n->endpoints[i];
-	return NULL;
-}
-
 static const char *proto_name(uint8_t proto)
 {
 	switch (proto) {
@@ -108,8 +97,8 @@ static const char *proto_name(uint8_t proto)
 static json_t *refusal_json(const struct netd_network *n,
 			    const struct nflog_packet *p)
 {
-	const struct netd_endpoint *from = endpoint_at(n, p->src);
-	const struct netd_endpoint *to = endpoint_at(n, p->dst);
+	const struct netd_endpoint *from = state_endpoint_at(n, p->src);
+	const struct netd_endpoint *to = state_endpoint_at(n, p->dst);
 	if (!from || !to)
 		return NULL;
 	const struct netd_refusal r = {

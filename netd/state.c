@@ -301,3 +301,15 @@ ssize_t state_endpoint_find(const struct netd_network *n, const char *cid)
 			return (ssize_t)i;
 	return -1;
 }
+
+const struct netd_endpoint *state_endpoint_at(const struct netd_network *n,
+					      const char *a)
+{
+	for (size_t i = 0; *a && i < n->n_endpoints; i++) {
+		const struct netd_endpoint *ep = &n->endpoints[i];
+		if (streq(ep->address, a) ||
+		    streq(ep->address6 ? ep->address6 : "", a))
+			return ep;
+	}
+	return NULL;
+}
