@@ -149,9 +149,9 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	if (r < 0)
 		return r;
 	struct link_addrs a;
-	if ((r = net_gateways(n, &a, c->e)) < 0 ||
-	    (has_str(n->subnet) && (r = pick_address(n, c, &a.v4.addr)) < 0) ||
-	    (has_str(n->subnet6) && (r = net6_lease(n, c, a.v6.addr)) < 0))
+	if (net_gateways(n, &a, c->e) < 0 ||
+	    (has_str(n->subnet) && pick_address(n, c, &a.v4.addr) < 0) ||
+	    (has_str(n->subnet6) && net6_lease(n, c, a.v6.addr) < 0))
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
 	_cleanup_close_ int nsfd = -1;
 	r = attach_netns(c, &nsfd);

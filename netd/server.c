@@ -303,7 +303,7 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 			       "leaves it no address",
 			       name);
 	struct cidr subnet = {0};
-	if (v4 && (r = pick_subnet(s, c, &subnet)) < 0)
+	if (v4 && pick_subnet(s, c, &subnet) < 0)
 		return err_wrap(c->e, "creating network %s", name);
 	const char *gwarg = call_str(c, "gateway");
 	if (v4 && gwarg) {
@@ -319,7 +319,7 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 	}
 	gw.v4 = (struct cidr){gw.gw4, subnet.prefix};
 	struct cidr6 subnet6 = {{0}, 0};
-	if (v6 && (r = net6_pick(s, c, &subnet6, gw.gw6)) < 0)
+	if (v6 && net6_pick(s, c, &subnet6, gw.gw6) < 0)
 		return err_wrap(c->e, "creating network %s", name);
 	gw.v6.prefix = subnet6.prefix;
 	memcpy(gw.v6.addr, gw.gw6, 16);
