@@ -107,6 +107,14 @@ print(s.recv(100).decode().strip())' 2>/dev/null
 }
 check_eq "UDP on [::1]:5353: the container answers through the relay" "echo:hello-udp-relay" "$(for i in 1 2 3 4 5; do udp_echo && break; done)"
 check "the datagram is in the container's log" wait_for 5 sh -c "cd '$T/six' && '$O' logs udp 2>/dev/null | grep -q hello-udp-relay"
+# netd killed: the next command brings it back, with its relays and its
+# resolver on both gateways, from its state.
+netd_pid=$(cat "$ORCH_RUN/netd/netd.pid")
+kill -9 "$netd_pid"
+wait_for 10 _exited "$netd_pid"
+inp six "$O" ps >/dev/null 2>&1
+check "after a netd crash: [::1]:8080 answers again" wait_for 10 sh -c "curl -gsf --max-time 3 'http://[::1]:8080/' | grep -q web-answer"
+check_match "and names still answer AAAA" "Address: $web6" "$(inp six "$O" exec -T client nslookup -type=AAAA web 2>&1)"
 
 # IPv6 only.
 project only6 <<'EOF'
