@@ -85,6 +85,12 @@ dt=$(($(_now_ms) - t0))
 check_match "unlinked: stranger -> web over IPv6 is refused" "refused" "$out"
 check "at once, not after the client's timeout" test "$dt" -lt 3000
 check "the refusal is explained" wait_for 10 sh -c "cd '$T/six' && '$O' logs stranger 2>/dev/null | grep -q 'stranger → web:80 refused'"
+t0=$(_now_ms)
+out=$(inp six timeout 20 "$O" exec -T stranger nslookup example "$web6" 2>&1)
+dt=$(($(_now_ms) - t0))
+check_match "udp over IPv6: the client is told at once" "No route to host|Permission denied|refused|unreachable" "$out"
+check "udp over IPv6: refused at once (${dt} ms)" test "$dt" -lt 3000
+check "udp over IPv6: explained too" wait_for 10 sh -c "cd '$T/six' && '$O' logs stranger 2>/dev/null | grep -q 'stranger → web:53/udp refused'"
 db6=fd42:1:2:3::42
 out=$(inp six timeout 20 "$O" exec -T client wget -T 3 -qO- "http://[$db6]/" 2>&1)
 check "another network is out of reach over IPv6" test "$(echo "$out" | grep -c db-answer)" = 0
