@@ -65,9 +65,14 @@ static char *ports_text(json_t *ports)
 	size_t i;
 	json_t *p;
 	json_array_foreach(ports, i, p)
-		sb_printf(&sb, "%s%s:%d->%d/%s", i ? ", " : "", jstr(p, "URL"),
+	{
+		const char *url = jstr(p, "URL");
+		bool v6 = strchr(url, ':') != NULL;
+		sb_printf(&sb, "%s%s%s%s:%d->%d/%s", i ? ", " : "",
+			  v6 ? "[" : "", url, v6 ? "]" : "",
 			  (int)jint(p, "PublishedPort", 0),
 			  (int)jint(p, "TargetPort", 0), jstr(p, "Protocol"));
+	}
 	return sb_steal(&sb);
 }
 

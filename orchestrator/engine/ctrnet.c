@@ -216,9 +216,11 @@ static size_t port_run_length(json_t *specs, size_t first)
 }
 
 /* Publishes specs[first] and the specs of its range (*n of them), and
- * records each port in pubs as ps shows them. */
+ * records each port in pubs as ps shows them: on every address, once
+ * for IPv4 ("0.0.0.0") and, when the container has IPv6 (v6), once for
+ * IPv6 ("::"), as docker shows them. */
 static int publish_run(struct netd_conn *c, const char *network,
-		       const char *id, json_t *specs, size_t first,
+		       const char *id, bool v6, json_t *specs, size_t first,
 		       json_t *pubs, size_t *n, struct orch_err *e)
 {
 	json_t *p = json_array_get(specs, first);
@@ -245,13 +247,17 @@ static int publish_run(struct netd_conn *c, const char *network,
 					 hp + (unsigned)*n - 1)
 			      : err_wrap(e, "publishing port %u", hp);
 	const char *hip = jstr(p, "host_ip");
-	for (size_t k = 0; k < *n; k++)
-		json_array_append_new(
-			pubs, json_pack("{s:s, s:i, s:i, s:s}", "URL",
-					hip && *hip ? hip : "0.0.0.0",
-					"TargetPort", (int)(target + k),
-					"PublishedPort", (int)(hp + k),
-					"Protocol", jstr(p, "protocol")));
+	const char *urls[2] = {hip && *hip ? hip : "0.0.0.0",
+			       hip && *hip ? NULL : v6 ? "::" : NULL};
+	for (size_t u = 0; u < 2 && urls[u]; u++)
+		for (size_t k = 0; k < *n; k++)
+			json_array_append_new(
+				pubs,
+				json_pack("{s:s, s:i, s:i, s:s}", "URL",
+					  urls[u], "TargetPort",
+					  (int)(target + k), "PublishedPort",
+					  (int)(hp + k), "Protocol",
+					  jstr(p, "protocol")));
 	return 0;
 }
 
@@ -294,6 +300,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	/* Endpoints, in the service's network order. */
 	const char *gateway = NULL, *address = NULL, *address6 = NULL;
 	const char *first_net = NULL;
+	bool first_v6 = false;
 	size_t i;
 	json_t *n;
 	bool attach = !mode || (!streq(mode, "none") && !host &&
@@ -341,6 +348,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 						      : jstr(n, "gateway6");
 			address = jstr(n, "address");
 			address6 = jstr(n, "address6");
+			first_v6 = address6 != NULL;
 			first_net = jstr(n, "network");
 		}
 	}
@@ -362,7 +370,8 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (r < 0)
 			return r;
 		size_t cnt = 0;
-		r = publish_run(c, first_net, id, specs, i, pubs, &cnt, e);
+		r = publish_run(c, first_net, id, first_v6, specs, i, pubs,
+				&cnt, e);
 		if (r < 0)
 			return err_wrap(e, "publishing ports of %s", name);
 		i += cnt;

@@ -175,17 +175,31 @@ static bool host_port_busy(const char *proto, const char *host_ip,
 			   unsigned port)
 {
 	bool udp = proto && streq(proto, "udp");
-	_cleanup_close_ int s = socket(
-		AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	bool v6 = host_ip && strchr(host_ip, ':');
+	_cleanup_close_ int s =
+		socket(v6 ? AF_INET6 : AF_INET,
+		       (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return false;
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port)};
-	if (host_ip && *host_ip)
-		inet_pton(AF_INET, host_ip, &sa.sin_addr);
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} a = {0};
+	a.in.sin_family = AF_INET;
+	a.in.sin_port = htons((uint16_t)port);
+	if (v6) {
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, host_ip, &a.in6.sin6_addr);
+	} else if (host_ip && *host_ip) {
+		inet_pton(AF_INET, host_ip, &a.in.sin_addr);
+	}
 	int one = 1;
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	return bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	if (v6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	return bind(s, &a.sa, v6 ? sizeof(a.in6) : sizeof(a.in)) < 0 &&
 	       errno == EADDRINUSE;
 }
 

@@ -33,7 +33,7 @@ services:
     command: ["sh", "-c", "echo web-answer >/www/index.html; exec httpd -f -p 80 -h /www"]
     tmpfs: [/www]
     networks: [front]
-    ports: ["8080:80"]
+    ports: ["8080:80", "[::1]:8082:80"]
   client:
     image: bb:1
     command: ["sleep", "1000"]
@@ -99,7 +99,11 @@ check "another network is out of reach over IPv6" test "$(echo "$out" | grep -c 
 check "published: [::1]:8080 answers" wait_for 10 sh -c "curl -gsf --max-time 3 'http://[::1]:8080/' | grep -q web-answer"
 check_eq "published: [fd99::10]:8080 answers" web-answer "$(curl -gsf --max-time 3 'http://[fd99::10]:8080/')"
 check_eq "published: 127.0.0.1:8080 still answers" web-answer "$(curl -gsf --max-time 3 http://127.0.0.1:8080/)"
-check_eq "ps shows the mapping" "1" "$(inp six "$O" ps | grep -c '8080->80')"
+ps_out=$(inp six "$O" ps)
+check_match "ps shows the mapping on both families, as docker" '0\.0\.0\.0:8080->80/tcp, \[::\]:8080->80/tcp' "$ps_out"
+check_match "and one on ::1 in brackets" '\[::1\]:8082->80/tcp' "$ps_out"
+check_eq "a port published on [::1] answers there" web-answer "$(curl -gsf --max-time 3 'http://[::1]:8082/')"
+check "and not on 127.0.0.1" sh -c "! curl -gsf --max-time 3 http://127.0.0.1:8082/ >/dev/null"
 check_match "network inspect shows the IPv6 subnet and gateway" '"subnet6": "fd6f:7263:68[0-9a-f:]*::/64",.*"gateway6": "fd' "$(inp six "$O" network inspect six_front | tr -d '\n')"
 check_match "and each endpoint's IPv6 address" "\"address6\": \"$web6\"" "$(inp six "$O" network inspect six_front)"
 # UDP on ::1 goes through the relay too.
