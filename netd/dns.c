@@ -192,7 +192,7 @@ struct dns_pending {
 	int fd; /* listener to answer through */
 	union peer client;
 	/* The servers asked: the asker's own, or (n_up == 0) the host's. */
-	struct sockaddr_in up[DNS_MAX_UPSTREAMS];
+	union peer up[DNS_MAX_UPSTREAMS];
 	size_t n_up;
 	time_t deadline;
 };
@@ -200,8 +200,8 @@ struct dns_pending {
 struct dns_server {
 	struct dns_listener nets[DNS_MAX_NETS];
 	size_t n_nets;
-	int upstream_fd;
-	struct sockaddr_in upstreams[DNS_MAX_UPSTREAMS];
+	int upstream_fd[2]; /* IPv4, IPv6 (-1 without it) */
+	union peer upstreams[DNS_MAX_UPSTREAMS];
 	size_t n_upstreams;
 	struct dns_pending pending[DNS_MAX_PENDING];
 	struct dns_tcp tcp[DNS_MAX_TCP];
@@ -209,10 +209,29 @@ struct dns_server {
 	uint16_t next_id;
 };
 
-static struct sockaddr_in server_addr(struct in_addr in)
+/* A DNS server's address (IPv4 or IPv6, port 53) from its text. */
+static bool server_addr(const char *text, union peer *out)
 {
-	return (struct sockaddr_in){
-	    .sin_family = AF_INET, .sin_port = htons(53), .sin_addr = in};
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET6, text, &out->in6.sin6_addr) == 1) {
+		out->in6.sin6_family = AF_INET6;
+		out->in6.sin6_port = htons(53);
+		return true;
+	}
+	out->in.sin_family = AF_INET;
+	out->in.sin_port = htons(53);
+	return inet_pton(AF_INET, text, &out->in.sin_addr) == 1;
+}
+
+static bool peer_same(const union peer *a, const union peer *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+	return a->in.sin_port == b->in.sin_port &&
+	       a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
 }
 
 static void load_upstreams(struct dns_server *d)
@@ -222,23 +241,24 @@ static void load_upstreams(struct dns_server *d)
 	while (f && fgets(line, sizeof(line), f) &&
 	       d->n_upstreams < DNS_MAX_UPSTREAMS) {
 		char addr[64];
-		struct in_addr in;
-		if (sscanf(line, " nameserver %63s", addr) != 1 ||
-		    inet_pton(AF_INET, addr, &in) != 1)
-			continue;
-		d->upstreams[d->n_upstreams++] = server_addr(in);
+		if (sscanf(line, " nameserver %63s", addr) == 1 &&
+		    server_addr(addr, &d->upstreams[d->n_upstreams]))
+			d->n_upstreams++;
 	}
 }
 
 int dns_server_new(struct dns_server **out, struct orch_err *e)
 {
 	struct dns_server *d = xcalloc(1, sizeof(*d));
-	d->upstream_fd =
+	d->upstream_fd[0] =
 	    socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (d->upstream_fd < 0) {
+	if (d->upstream_fd[0] < 0) {
 		free(d);
 		return err_sys(e, errno, "creating the DNS forwarding socket");
 	}
+	/* A host without IPv6 forwards over IPv4 only. */
+	d->upstream_fd[1] =
+	    socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	load_upstreams(d);
 	d->next_id = (uint16_t)(time(NULL) ^ getpid());
 	*out = d;
@@ -263,7 +283,9 @@ void dns_server_free(struct dns_server *d)
 		listener_close(&d->nets[i]);
 	for (size_t i = 0; i < d->n_tcp; i++)
 		close(d->tcp[i].fd);
-	close(d->upstream_fd);
+	close(d->upstream_fd[0]);
+	if (d->upstream_fd[1] >= 0)
+		close(d->upstream_fd[1]);
 	free(d);
 }
 
@@ -355,7 +377,9 @@ size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 			fds[n] = (f);                                          \
 		n++;                                                           \
 	} while (0)
-	ADD(d->upstream_fd);
+	ADD(d->upstream_fd[0]);
+	if (d->upstream_fd[1] >= 0)
+		ADD(d->upstream_fd[1]);
 	for (size_t i = 0; i < d->n_nets; i++)
 		for (int k = 0; k < 2; k++) {
 			if (d->nets[i].fd[k] >= 0)
@@ -375,14 +399,12 @@ static void forward(struct dns_server *d, int fd, const union peer *from,
 		    uint8_t *buf, size_t len,
 		    char *const *own_dns)
 {
-	struct sockaddr_in own[DNS_MAX_UPSTREAMS];
+	union peer own[DNS_MAX_UPSTREAMS];
 	size_t n_own = 0;
 	for (size_t i = 0; own_dns && own_dns[i] && n_own < DNS_MAX_UPSTREAMS;
-	     i++) {
-		struct in_addr in;
-		if (inet_pton(AF_INET, own_dns[i], &in) == 1)
-			own[n_own++] = server_addr(in);
-	}
+	     i++)
+		if (server_addr(own_dns[i], &own[n_own]))
+			n_own++;
 	if ((!n_own && !d->n_upstreams) || len < 12)
 		return;
 	time_t now = time(NULL);
@@ -402,14 +424,17 @@ static void forward(struct dns_server *d, int fd, const union peer *from,
 	slot->n_up = n_own;
 	buf[0] = (uint8_t)(slot->id >> 8);
 	buf[1] = (uint8_t)slot->id;
-	const struct sockaddr_in *to = n_own ? own : d->upstreams;
-	for (size_t i = 0; i < (n_own ? n_own : d->n_upstreams); i++)
-		sendto(d->upstream_fd, buf, len, MSG_DONTWAIT,
-		       (const struct sockaddr *)&to[i], sizeof(to[i]));
+	const union peer *to = n_own ? own : d->upstreams;
+	for (size_t i = 0; i < (n_own ? n_own : d->n_upstreams); i++) {
+		int ufd = d->upstream_fd[to[i].sa.sa_family == AF_INET6];
+		if (ufd >= 0)
+			sendto(ufd, buf, len, MSG_DONTWAIT, &to[i].sa,
+			       peer_len(&to[i]));
+	}
 }
 
 static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
-			   const struct sockaddr_in *from)
+			   const union peer *from)
 {
 	if (len < 12)
 		return;
@@ -419,14 +444,11 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 		if (!p->used || p->id != id)
 			continue;
 		/* Only from a server that was asked. */
-		const struct sockaddr_in *asked =
-		    p->n_up ? p->up : d->upstreams;
+		const union peer *asked = p->n_up ? p->up : d->upstreams;
 		bool ours = false;
 		for (size_t k = 0; k < (p->n_up ? p->n_up : d->n_upstreams);
 		     k++)
-			ours |=
-			    asked[k].sin_addr.s_addr == from->sin_addr.s_addr &&
-			    asked[k].sin_port == from->sin_port;
+			ours |= peer_same(&asked[k], from);
 		if (!ours)
 			return;
 		buf[0] = (uint8_t)(p->orig_id >> 8);
@@ -525,9 +547,8 @@ void dns_handle(struct dns_server *d, const struct netd_state *st, int fd)
 		    (from.sa.sa_family != AF_INET &&
 		     from.sa.sa_family != AF_INET6))
 			return;
-		if (fd == d->upstream_fd) {
-			if (from.sa.sa_family == AF_INET)
-				upstream_reply(d, buf, (size_t)n, &from.in);
+		if (fd == d->upstream_fd[0] || fd == d->upstream_fd[1]) {
+			upstream_reply(d, buf, (size_t)n, &from);
 			continue;
 		}
 		char asker[INET6_ADDRSTRLEN];

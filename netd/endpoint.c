@@ -139,10 +139,12 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	_cleanup_strv_ char **dns = arg_strv(c, "dns");
 	for (size_t k = 0; dns && dns[k]; k++) {
 		uint32_t a;
-		if (ipam_parse_addr(dns[k], &a) < 0)
+		uint8_t a6[16];
+		if (ipam_parse_addr(dns[k], &a) < 0 &&
+		    ipam6_parse_addr(dns[k], a6) < 0)
 			return err_set(c->e, EINVAL,
 				       "attaching %s to %s: dns server \"%s\" "
-				       "is not an IPv4 address",
+				       "is not an IP address",
 				       cid, n->name, dns[k]);
 	}
 	int r = server_quota(s, c->uid, 1, 1, c->e);

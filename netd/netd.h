@@ -147,7 +147,7 @@ struct netd_attach_req {
 	pid_t pid;
 	const char *address; /* fixed address, NULL = next free */
 	const char *address6; /* the same for IPv6 */
-	char **dns; /* IPv4 servers for forwarded names; NULL = the host's */
+	char **dns; /* servers (IPv4, IPv6) for forwarded names; NULL = the host's */
 };
 
 struct netd_port_req {

@@ -123,13 +123,14 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 	}
 }
 
-/* The IPv4 addresses of v (taking v). */
-static char **ipv4_only(char **v)
+/* The IP addresses (IPv4 or IPv6) of v (taking v). */
+static char **ip_only(char **v)
 {
 	char **out = NULL;
 	for (size_t i = 0; v && v[i]; i++) {
-		struct in_addr a;
-		if (inet_pton(AF_INET, v[i], &a) == 1)
+		struct in6_addr a;
+		if (inet_pton(AF_INET, v[i], &a) == 1 ||
+		    inet_pton(AF_INET6, v[i], &a) == 1)
 			strv_push(&out, v[i]);
 	}
 	strv_free(v);
@@ -315,7 +316,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (r < 0)
 			return r;
 		_cleanup_strv_ char **aliases = jstrv(n, "aliases");
-		_cleanup_strv_ char **dns = ipv4_only(jstrv(rec, "dns"));
+		_cleanup_strv_ char **dns = ip_only(jstrv(rec, "dns"));
 		struct netd_attach_req q = {
 			.network = jstr(n, "network"),
 			.container_id = id,
@@ -423,7 +424,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		/* On a network, netd's resolver (which forwards what it does
 		 * not know); without one, the service's dns servers or the
 		 * host's configuration. */
-		_cleanup_strv_ char **dns = ipv4_only(jstrv(rec, "dns"));
+		_cleanup_strv_ char **dns = ip_only(jstrv(rec, "dns"));
 		if (gateway)
 			sb_printf(&sb, "nameserver %s\n", gateway);
 		else if (dns && dns[0]) {

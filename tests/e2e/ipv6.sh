@@ -126,7 +126,26 @@ inp six "$O" ps >/dev/null 2>&1
 check "after a netd crash: [::1]:8080 answers again" wait_for 10 sh -c "curl -gsf --max-time 3 'http://[::1]:8080/' | grep -q web-answer"
 check_match "and names still answer AAAA" "Address: $web6" "$(inp six "$O" exec -T client nslookup -type=AAAA web 2>&1)"
 
-# IPv6 only.
+# IPv6 only.  Names netd does not know go to the service's dns server,
+# here a fake one on the host's IPv6 address that answers every query
+# with 203.0.113.7.
+ip addr add fd99::53/64 dev hostv6 nodad
+cat > "$T/fakedns.py" <<'P'
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("fd99::53", 53))
+while True:
+    q, peer = s.recvfrom(512)
+    end = 12
+    while q[end]:
+        end += q[end] + 1
+    end += 5  # the name's last zero, type, class
+    head = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00"
+    ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([203, 0, 113, 7])
+    s.sendto(head + q[12:end] + ans, peer)
+P
+"$PY" "$T/fakedns.py" &
+on_exit "kill $!"
 project only6 <<'EOF'
 networks:
   v6:
@@ -143,6 +162,7 @@ services:
     command: ["sleep", "1000"]
     networks: [v6]
     links: [a]
+    dns: ["fd99::53"]
 EOF
 out=$(inp only6 "$O" up -d 2>&1)
 check_eq "IPv6-only: up: exit 0" 0 $?
@@ -151,6 +171,8 @@ check_eq "IPv6-only: no IPv4 address" "" "$(inp only6 "$O" exec -T b ip -4 -o ad
 check_match "IPv6-only: the resolver is the IPv6 gateway" "^nameserver fd" "$(inp only6 "$O" exec -T b cat /etc/resolv.conf)"
 check "IPv6-only: b reaches a by name" wait_for 10 sh -c "cd '$T/only6' && '$O' exec -T b wget -qO- http://a/ 2>/dev/null | grep -q a-answer"
 check_eq "IPv6-only: ps works" 2 "$(inp only6 "$O" ps -q | wc -l)"
+check_match "IPv6-only: other names go to the service's IPv6 dns server" '203\.0\.113\.7' \
+	"$(inp only6 "$O" exec -T b nslookup ext.example 2>&1)"
 
 # Refused with the file and line.
 project bad1 <<'EOF'
