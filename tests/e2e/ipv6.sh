@@ -151,7 +151,14 @@ networks:
   v6:
     enable_ipv6: true
     enable_ipv4: false
+  closed:
+    enable_ipv6: true
+    internal: true
 services:
+  c:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [closed]
   a:
     image: bb:1
     command: ["sh", "-c", "echo a-answer >/www/index.html; exec httpd -f -p 80 -h /www"]
@@ -170,7 +177,9 @@ check_eq "IPv6-only: up: exit 0" 0 $?
 check_eq "IPv6-only: no IPv4 address" "" "$(inp only6 "$O" exec -T b ip -4 -o addr show scope global 2>/dev/null)"
 check_match "IPv6-only: the resolver is the IPv6 gateway" "^nameserver fd" "$(inp only6 "$O" exec -T b cat /etc/resolv.conf)"
 check "IPv6-only: b reaches a by name" wait_for 10 sh -c "cd '$T/only6' && '$O' exec -T b wget -qO- http://a/ 2>/dev/null | grep -q a-answer"
-check_eq "IPv6-only: ps works" 2 "$(inp only6 "$O" ps -q | wc -l)"
+check_eq "IPv6-only: ps works" 3 "$(inp only6 "$O" ps -q | wc -l)"
+check_eq "an internal network has no IPv6 route out" "" "$(inp only6 "$O" exec -T c ip -6 route show default)"
+check_match "but an IPv6 address" '^fd' "$(inp only6 "$O" exec -T c ip -6 -o addr show scope global | awk '{print $4}')"
 check_match "IPv6-only: other names go to the service's IPv6 dns server" '203\.0\.113\.7' \
 	"$(inp only6 "$O" exec -T b nslookup ext.example 2>&1)"
 
