@@ -209,7 +209,8 @@ struct dns_server {
 	uint16_t next_id;
 };
 
-/* A DNS server's address (IPv4 or IPv6, port 53) from its text. */
+/* A DNS server's address (IPv4 or IPv6, port 53) from its text: an
+ * upstream's, or a gateway's to listen on. */
 static bool server_addr(const char *text, union peer *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -293,21 +294,11 @@ void dns_server_free(struct dns_server *d)
 static int listen_on(const char *net, const char *gw, int *ufd, int *tfd,
 		     struct orch_err *e)
 {
-	union peer sa = {0};
-	int fam = strchr(gw, ':') ? AF_INET6 : AF_INET;
-	if (fam == AF_INET6) {
-		sa.in6.sin6_family = AF_INET6;
-		sa.in6.sin6_port = htons(53);
-		if (inet_pton(AF_INET6, gw, &sa.in6.sin6_addr) != 1)
-			return err_set(e, EINVAL, "DNS for %s: bad gateway %s",
-				       net, gw);
-	} else {
-		sa.in.sin_family = AF_INET;
-		sa.in.sin_port = htons(53);
-		if (inet_pton(AF_INET, gw, &sa.in.sin_addr) != 1)
-			return err_set(e, EINVAL, "DNS for %s: bad gateway %s",
-				       net, gw);
-	}
+	union peer sa;
+	if (!server_addr(gw, &sa))
+		return err_set(e, EINVAL, "DNS for %s: bad gateway %s", net,
+			       gw);
+	int fam = sa.sa.sa_family;
 	*ufd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (*ufd < 0)
 		return err_sys(e, errno, "DNS for %s: socket", net);
