@@ -260,9 +260,10 @@ struct pollfd;
 struct relay;
 struct relay *relay_new(void);
 void relay_free(struct relay *r);
-/* Whether port p of n is relayed on ::1: published on every address or
- * on ::1, to an endpoint with an IPv6 address. */
-bool relay_wanted(const struct netd_network *n, const struct netd_port *p);
+/* Whether a port published on host IP ip ("" for every address, as
+ * publish.c normalizes it) is relayed on ::1 when its endpoint has IPv6:
+ * every address, every IPv6 address, or ::1 itself. */
+bool relay_host_ip(const char *ip);
 /* Opens the listeners st's ports want and closes the others. */
 void relay_sync(struct relay *r, const struct netd_state *st);
 /* The fds to poll with their events (out may be NULL to count), and

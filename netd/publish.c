@@ -106,9 +106,7 @@ static int port_conflicts(struct server *s, const struct call *c,
 			       "host IP %s: network %s has no IPv%d (%s)",
 			       pa->ip_text, net->name, ip6 ? 6 : 4,
 			       ip6 ? "enable_ipv6" : "enable_ipv4");
-	bool relayed = v6 && (!*pa->ip_text || streq(pa->ip_text, "::") ||
-			      streq(pa->ip_text, "::1"));
-	if (relayed && pa->count > RELAY_MAX_RANGE)
+	if (v6 && relay_host_ip(pa->ip_text) && pa->count > RELAY_MAX_RANGE)
 		return err_set(c->e, EINVAL,
 			       "host ports %u-%u: on an IPv6 network netd "
 			       "relays ::1 for at most %d ports of a range; "

@@ -75,10 +75,17 @@ void relay_free(struct relay *r)
 	free(r);
 }
 
-bool relay_wanted(const struct netd_network *n, const struct netd_port *p)
+bool relay_host_ip(const char *ip)
 {
-	if (!streq(p->host_ip, "") && !streq(p->host_ip, "::") &&
-	    !streq(p->host_ip, "::1"))
+	return !*ip || streq(ip, "::") || streq(ip, "::1");
+}
+
+/* Whether port p of n is relayed: on such a host IP, to an endpoint with
+ * an IPv6 address. */
+static bool relay_wanted(const struct netd_network *n,
+			 const struct netd_port *p)
+{
+	if (!relay_host_ip(p->host_ip))
 		return false;
 	ssize_t e = state_endpoint_find(n, p->container_id);
 	return e >= 0 && has_str(n->endpoints[e].address6);
