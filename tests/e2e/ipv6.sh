@@ -130,21 +130,7 @@ check_match "and names still answer AAAA" "Address: $web6" "$(inp six "$O" exec 
 # here a fake one on the host's IPv6 address that answers every query
 # with 203.0.113.7.
 ip addr add fd99::53/64 dev hostv6 nodad
-cat > "$T/fakedns.py" <<'P'
-import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind(("fd99::53", 53))
-while True:
-    q, peer = s.recvfrom(512)
-    end = 12
-    while q[end]:
-        end += q[end] + 1
-    end += 5  # the name's last zero, type, class
-    head = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00"
-    ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([203, 0, 113, 7])
-    s.sendto(head + q[12:end] + ans, peer)
-P
-"$PY" "$T/fakedns.py" &
+"$PY" "$TOP/tests/fixtures/fake-dns.py" fd99::53 &
 on_exit "kill $!"
 project only6 <<'EOF'
 networks:

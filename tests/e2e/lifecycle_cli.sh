@@ -140,21 +140,7 @@ check_eq "every kind of event was seen" "create destroy die health_status restar
 ip link add dnsbr type bridge
 ip addr add 192.0.2.53/24 dev dnsbr
 ip link set dnsbr up
-cat > "$T/fakedns.py" <<'P'
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("192.0.2.53", 53))
-while True:
-    q, peer = s.recvfrom(512)
-    end = 12
-    while q[end]:
-        end += q[end] + 1
-    end += 5  # the name's last zero, type, class
-    head = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00"
-    ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([203, 0, 113, 7])
-    s.sendto(head + q[12:end] + ans, peer)
-P
-"$PY" "$T/fakedns.py" &
+"$PY" "$TOP/tests/fixtures/fake-dns.py" 192.0.2.53 &
 fakedns=$!
 on_exit "kill $fakedns; ip link del dnsbr"
 project dnsfw <<'Y'
