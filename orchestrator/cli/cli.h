@@ -175,6 +175,42 @@ struct pull_request {
 int pull_service_images(const struct project *m, const struct pull_request *rq,
 			struct orch_err *e);
 
+/* ---- kube.c: the project as Kubernetes objects ---------------------------- */
+
+enum kube_publish {
+	KUBE_PUBLISH_CLUSTERIP,	   /* published ports only inside */
+	KUBE_PUBLISH_NODEPORT,	   /* a NodePort Service */
+	KUBE_PUBLISH_LOADBALANCER, /* a LoadBalancer Service */
+	KUBE_PUBLISH_HOSTPORT,	   /* the container's hostPort */
+};
+struct kube_opts {
+	char *const *services; /* NULL or empty = all */
+	const char *ns;	       /* NULL = the project's name */
+	enum kube_publish publish;
+	bool allow_hostpath;
+	const char *wait_image; /* the image of the wait init containers */
+	/* The image a service's image reference should be pinned to (a
+	 * digest), malloc'd; NULL to keep the reference. */
+	char *(*pin)(const char *image, void *arg);
+	void *pin_arg;
+};
+struct kube_doc {
+	char *kind, *name;
+	json_t *obj;
+};
+/* The objects of the project, sorted by kind then name; warnings for
+ * what has no faithful form and errors (then -EINVAL and no objects)
+ * in d. */
+int kube_generate(const struct project *m, const struct kube_opts *o,
+		  struct kube_doc **out, size_t *count, struct orch_diag *d);
+void kube_docs_free(struct kube_doc *docs, size_t n);
+/* A DNS-1123 label made from a compose name; NULL when none is left. */
+char *kube_name(const char *name);
+/* The wait init containers' default image: kubectl, from the project
+ * that ships it. */
+#define KUBE_WAIT_IMAGE "registry.k8s.io/kubectl:v1.32.4"
+int cmd_kube(int argc, char **argv);
+
 /* Whether a subcommand's arguments (argv[0] its name) ask for help with
  * -h or --help, before any "--". */
 static inline bool args_want_help(int argc, char **argv)

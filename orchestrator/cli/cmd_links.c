@@ -5,39 +5,7 @@
 
 #include <getopt.h>
 
-struct edge {
-	const char *from, *to, *net;
-	bool icc; /* every pair of the network */
-};
-
-static struct edge *edges_of(const struct project *m, size_t *count)
-{
-	struct edge *v = xcalloc(1, sizeof(*v));
-	size_t n = 0;
-	bool open = project_open_networks(m);
-	for (size_t k = 0; k < m->n_networks; k++) {
-		const struct network *net = &m->networks[k];
-		bool icc = open || network_icc(net);
-		for (size_t i = 0; i < m->n_services; i++) {
-			const struct service *a = &m->services[i];
-			if (!service_on(a, net->key))
-				continue;
-			for (size_t j = 0; j < m->n_services; j++) {
-				const struct service *b = &m->services[j];
-				if (i == j || !service_on(b, net->key) ||
-				    (!icc && !link_allowed(a, b->name)))
-					continue;
-				v = xrealloc(v, (n + 1) * sizeof(*v));
-				v[n++] = (struct edge){a->name, b->name,
-						       net->key, icc};
-			}
-		}
-	}
-	*count = n;
-	return v;
-}
-
-static void print_table(const struct project *m, const struct edge *v, size_t n)
+static void print_table(const struct project *m, const struct link_edge *v, size_t n)
 {
 	printf("%-20s %-20s %-20s %s\n", "FROM", "TO", "NETWORK", "WHY");
 	for (size_t i = 0; i < n; i++)
@@ -69,7 +37,7 @@ static void node_id(const struct project *m, const char *net, const char *svc,
 	snprintf(out, 48, "n%zu_s%zu", k, i);
 }
 
-static void print_graph(const struct project *m, const struct edge *v, size_t n,
+static void print_graph(const struct project *m, const struct link_edge *v, size_t n,
 			bool dot)
 {
 	printf(dot ? "digraph \"%s\" {\n\trankdir=LR;\n" : "flowchart LR\n",
@@ -137,7 +105,7 @@ int cmd_links(int argc, char **argv)
 	if (cli_load(&m, false) < 0)
 		return 1;
 	size_t n;
-	struct edge *v = edges_of(m, &n);
+	struct link_edge *v = link_edges(m, &n);
 	if (streq(format, "table"))
 		print_table(m, v, n);
 	else

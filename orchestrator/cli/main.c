@@ -34,6 +34,7 @@ static const struct orch_command commands[] = {
 	{"__supervise", supervisor_program, NULL},
 	{"network", cmd_network, "Manage networks"},
 	{"links", cmd_links, "Show who may connect to whom (link-only)"},
+	{"kube", cmd_kube, "Write the project as Kubernetes manifests"},
 	{"build", cmd_build, "Build or rebuild services"},
 	{"watch", cmd_watch, "Watch the build context and rebuild or sync "
 			     "containers on changes"},

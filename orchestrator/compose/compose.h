@@ -524,10 +524,36 @@ char *duration_format(int64_t ns);
  * "0" -> ns; -EINVAL when malformed, -ERANGE when too long. */
 int duration_parse(const char *s, int64_t *ns);
 
+/* ---- the link-only policy ------------------------------------------- */
+
+/* The link-only policy (links.c): whether network n lets every pair
+ * talk (enable_icc), whether s is on network net_key, whether a may open
+ * connections to b (links or depends_on), and the warnings of up for
+ * services that name one they are not linked to. */
+bool network_icc(const struct network *n);
+bool service_on(const struct service *s, const char *net_key);
+bool link_allowed(const struct service *a, const char *b);
+void links_warn(const struct project *m);
+/* Whether the file asks for compose's open networks (x-orch:
+ * {open_networks: true}). */
+bool project_open_networks(const struct project *m);
+/* Every (from, to, network) where from may open connections to to, by
+ * network then service order; icc when the network lets every pair talk
+ * (enable_icc, or open networks).  Strings are m's; free the array. */
+struct link_edge {
+	const char *from, *to, *net;
+	bool icc;
+};
+struct link_edge *link_edges(const struct project *m, size_t *count);
+
 /* ---- output (orch config) --------------------------------------------- */
 
 enum compose_format { COMPOSE_YAML, COMPOSE_JSON };
 /* The normalized project as `docker compose config` prints it. */
 char *project_render(const struct project *p, enum compose_format fmt);
+/* A JSON tree (jansson's json_t) as block YAML, keys in their order,
+ * strings quoted wherever they would read back as something else. */
+struct json_t;
+char *yaml_render(struct json_t *v);
 
 #endif

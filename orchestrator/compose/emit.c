@@ -865,12 +865,22 @@ char *project_render(const struct project *p, enum compose_format fmt)
 		out = xasprintf("%s\n", s);
 		free(s);
 	} else {
-		struct strbuf sb;
-		sb_init(&sb);
-		sb_adds(&sb, "");
-		yaml_node(&sb, root, 0, false);
-		out = sb_steal(&sb);
+		out = yaml_render(root);
 	}
 	json_decref(root);
 	return out;
+}
+
+char *yaml_render(json_t *v)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "");
+	if (is_block(v))
+		yaml_node(&sb, v, 0, false);
+	else {
+		yaml_scalar(&sb, v);
+		sb_adds(&sb, "\n");
+	}
+	return sb_steal(&sb);
 }

@@ -68,6 +68,33 @@ bool project_open_networks(const struct project *m)
 	return v && ybool(v, &on) == 0 && on;
 }
 
+struct link_edge *link_edges(const struct project *m, size_t *count)
+{
+	struct link_edge *v = xcalloc(1, sizeof(*v));
+	size_t n = 0;
+	bool open = project_open_networks(m);
+	for (size_t k = 0; k < m->n_networks; k++) {
+		const struct network *net = &m->networks[k];
+		bool icc = open || network_icc(net);
+		for (size_t i = 0; i < m->n_services; i++) {
+			const struct service *a = &m->services[i];
+			if (!service_on(a, net->key))
+				continue;
+			for (size_t j = 0; j < m->n_services; j++) {
+				const struct service *b = &m->services[j];
+				if (i == j || !service_on(b, net->key) ||
+				    (!icc && !link_allowed(a, b->name)))
+					continue;
+				v = xrealloc(v, (n + 1) * sizeof(*v));
+				v[n++] = (struct link_edge){a->name, b->name,
+							    net->key, icc};
+			}
+		}
+	}
+	*count = n;
+	return v;
+}
+
 /* ---- the warning at up ---------------------------------------------------- */
 
 static bool host_char(char c)

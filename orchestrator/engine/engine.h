@@ -222,17 +222,6 @@ int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
  * then runs their post_start hooks. */
 int reconcile_start(struct pstate *ps, char **names, struct orch_err *e);
 
-/* The link-only policy (links.c): whether network n lets every pair
- * talk (enable_icc), whether s is on network net_key, whether a may open
- * connections to b (links or depends_on), and the warnings of up for
- * services that name one they are not linked to. */
-bool network_icc(const struct network *n);
-bool service_on(const struct service *s, const char *net_key);
-bool link_allowed(const struct service *a, const char *b);
-void links_warn(const struct project *m);
-/* Whether the file asks for compose's open networks (x-orch:
- * {open_networks: true}). */
-bool project_open_networks(const struct project *m);
 /* Whether this project's networks were made open (its state says so). */
 bool pstate_open_networks(struct pstate *ps);
 
