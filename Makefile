@@ -27,7 +27,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
 	libcurl4-openssl-dev docker-registry skopeo apache2-utils curl openssl \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
-	iputils-ping netcat-openbsd debootstrap lld
+	iputils-ping netcat-openbsd debootstrap lld python3-yaml nodejs podman runc
 
 COMMON_SRC  := $(wildcard common/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
@@ -119,6 +119,8 @@ deps:
 		echo "installing:" $$tools; \
 		apt-get update -qq -o DPkg::Lock::Timeout=600 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $$tools >/dev/null; \
 	fi
+	@# npm comes with some builds of nodejs, else in Debian's own package.
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 npm >/dev/null
 
 unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 	$(Q)tests/run-unit.sh $(UNIT_BINS) $(UNIT_ASAN_BINS)
@@ -128,7 +130,16 @@ unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 $(B)/debian-bookworm.tar: examples/images/debian-base.sh
 	$(Q)examples/images/debian-base.sh --tar-only >/dev/null
 
-e2e: all $(B)/debian-bookworm.tar
+# The Kubernetes schemas and tools that check `orch kube generate`
+# (tests/kube/package.json, versions pinned by its lock file), from the
+# npm registry.
+$(B)/kube-tools/.done: tests/kube/package.json tests/kube/package-lock.json tests/kube/validate.mjs
+	@mkdir -p $(dir $@)
+	$(Q)cp tests/kube/package.json tests/kube/package-lock.json tests/kube/validate.mjs $(dir $@)
+	$(Q)cd $(dir $@) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+e2e: all $(B)/debian-bookworm.tar $(B)/kube-tools/.done
 	$(Q)tests/run-e2e.sh $(filter-out tests/e2e/lib.sh,$(wildcard tests/e2e/*.sh))
 
 # Folders depend downwards only, through public headers (tests/layering.sh).

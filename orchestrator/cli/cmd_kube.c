@@ -37,8 +37,35 @@ static void kube_help(void)
 	       kube_usage_text, KUBE_WAIT_IMAGE);
 }
 
-/* repo@digest of the image the store holds for ref, when it came from a
- * registry. */
+/* The repository of an image reference as a registry knows it: without
+ * its tag or digest, Docker Hub's short names in full ("busybox" is
+ * docker.io/library/busybox). */
+static size_t repo_len(const char *ref)
+{
+	size_t n = strcspn(ref, "@");
+	const char *slash = strrchr(ref, '/');
+	const char *colon = strrchr(slash ? slash : ref, ':');
+	if (colon && (size_t)(colon - ref) < n)
+		n = (size_t)(colon - ref);
+	return n;
+}
+
+static char *full_repo(const char *ref)
+{
+	size_t n = repo_len(ref);
+	size_t first = strcspn(ref, "/");
+	bool host = first < n && (memchr(ref, '.', first) ||
+				  memchr(ref, ':', first) ||
+				  (first == 9 && !strncmp(ref, "localhost", 9)));
+	if (host)
+		return xstrndup(ref, n);
+	return xasprintf("docker.io/%s%.*s", first < n ? "" : "library/",
+			 (int)n, ref);
+}
+
+/* ref as repo@digest of the manifest the store's image for ref was pulled
+ * or pushed as, in ref's own repository; NULL when it has none (an image
+ * built or loaded here). */
 static char *pin_digest(const char *ref, void *arg)
 {
 	(void)arg;
@@ -46,24 +73,16 @@ static char *pin_digest(const char *ref, void *arg)
 	_cleanup_image_ struct rt_image *img = NULL;
 	if (rt_image_lookup(ref, &img, &e) < 0 || !img->digests)
 		return NULL;
-	/* The repository of ref: without its tag (a ':' after the last
-	 * '/') or digest. */
-	size_t n = strcspn(ref, "@");
-	const char *slash = strrchr(ref, '/');
-	const char *colon = strrchr(slash ? slash : ref, ':');
-	if (colon && (size_t)(colon - ref) < n)
-		n = (size_t)(colon - ref);
+	_cleanup_free_ char *want = full_repo(ref);
 	for (size_t i = 0; img->digests[i]; i++) {
 		const char *at = strchr(img->digests[i], '@');
 		if (!at)
 			continue;
-		size_t rn = (size_t)(at - img->digests[i]);
-		/* "busybox" names docker.io/library/busybox. */
-		bool same = (rn == n && strncmp(img->digests[i], ref, n) == 0) ||
-			    (rn > n && img->digests[i][rn - n - 1] == '/' &&
-			     strncmp(img->digests[i] + rn - n, ref, n) == 0);
-		if (same)
-			return xasprintf("%.*s%s", (int)n, ref, at);
+		_cleanup_free_ char *repo =
+		    full_repo(strndupa(img->digests[i],
+				       (size_t)(at - img->digests[i])));
+		if (streq(repo, want))
+			return xasprintf("%.*s%s", (int)repo_len(ref), ref, at);
 	}
 	return NULL;
 }
@@ -84,8 +103,7 @@ static int write_docs(const char *output, const struct kube_doc *docs,
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *y = yaml_render(docs[i].obj);
 		if (!dir) {
-			if (output || i)
-				sb_adds(&all, "---\n");
+			sb_adds(&all, "---\n");
 			sb_adds(&all, y);
 			continue;
 		}

@@ -1211,8 +1211,8 @@ static json_t *pod_peer(const struct gen *g, const char *svc)
 /* A default deny for the project's pods, then per service: ingress from
  * the services that may connect to it (link_edges), on its ports, and
  * from anywhere on its published ports; for a service whose networks are
- * all internal, egress only inside the namespace (and to the cluster's
- * DNS). */
+ * all internal (no route out), egress only to the services it may connect
+ * to and to the cluster's DNS. */
 static void add_policies(struct gen *g)
 {
 	json_t *o = new_doc(g, "networking.k8s.io/v1", "NetworkPolicy",
@@ -1299,14 +1299,28 @@ static void add_policies(struct gen *g)
 			json_array_append_new(arr_child(ps, "ingress"), rule);
 		}
 		if (internal) {
+			/* No route out: only to the services it may connect
+			 * to (whose ingress rules say on which ports). */
 			json_t *eg = arr_child(ps, "egress");
-			json_t *rule = json_object();
-			json_t *to = arr_child(rule, "to");
-			json_t *any_pod = json_object();
-			json_object_set_new(any_pod, "podSelector",
-					    json_object());
-			json_array_append_new(to, any_pod);
-			json_array_append_new(eg, rule);
+			_cleanup_strv_ char **to_peers = NULL;
+			for (size_t e = 0; e < g->n_edges; e++) {
+				const struct service *to =
+				    project_service(g->m, g->edges[e].to);
+				if (!streq(g->edges[e].from, s->name) || !to)
+					continue;
+				const char *tn = g->names[to - g->m->services];
+				if (!strv_contains(to_peers, tn))
+					strv_push(&to_peers, tn);
+			}
+			if (to_peers) {
+				strv_sort(to_peers);
+				json_t *rule = json_object();
+				json_t *to = arr_child(rule, "to");
+				for (size_t k = 0; to_peers[k]; k++)
+					json_array_append_new(
+					    to, pod_peer(g, to_peers[k]));
+				json_array_append_new(eg, rule);
+			}
 			/* The cluster's DNS, which lives in kube-system. */
 			json_t *dns = json_object();
 			json_t *peer = json_object();
