@@ -25,6 +25,8 @@ struct kport {
 	const char *name;
 };
 
+static const char *const kind_names[] = {"Deployment", "StatefulSet", "Job"};
+
 struct gen {
 	const struct project *m;
 	const struct kube_opts *o;
@@ -741,19 +743,20 @@ static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 			continue;
 		size_t di = (size_t)(dep - g->m->services);
 		const char *dn = g->names[di];
-		char *cmd;
-		if (d->condition == M_DEP_COMPLETED) {
-			if (g->kind[di] != KIND_JOB) {
-				warn(g, s, "depends_on",
-				     "%s runs as a Deployment (its restart "
-				     "policy is not \"no\"), which never "
-				     "completes: no wait is made",
-				     d->service);
-				continue;
-			}
-			cmd = xasprintf("kubectl wait --for=condition=complete "
-					"--timeout=-1s job/%s",
-					dn);
+		_cleanup_free_ char *what = NULL;
+		json_t *argv;
+		if (g->kind[di] == KIND_JOB) {
+			what = xasprintf("job/%s", dn);
+			argv = json_pack("[sssss]", "kubectl", "wait",
+					 "--for=condition=complete",
+					 "--timeout=-1s", what);
+		} else if (d->condition == M_DEP_COMPLETED) {
+			warn(g, s, "depends_on",
+			     "%s restarts (restart: always or on-failure), so "
+			     "it is a %s, which never completes: no wait is "
+			     "made",
+			     d->service, kind_names[g->kind[di]]);
+			continue;
 		} else {
 			if (!dep->healthcheck.present ||
 			    dep->healthcheck.disable || !dep->healthcheck.test)
@@ -761,22 +764,21 @@ static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 				     "%s has no healthcheck: ready means "
 				     "started",
 				     d->service);
-			cmd = xasprintf("kubectl rollout status %s/%s",
-					g->kind[di] == KIND_STATEFULSET
-					    ? "statefulset"
-					    : "deployment",
-					dn);
+			what = xasprintf("%s/%s",
+					 g->kind[di] == KIND_STATEFULSET
+					     ? "statefulset"
+					     : "deployment",
+					 dn);
+			argv = json_pack("[ssss]", "kubectl", "rollout",
+					 "status", what);
 		}
+		/* The image may have no shell (registry.k8s.io/kubectl is
+		 * distroless): kubectl is run directly. */
 		json_t *c = json_object();
 		_cleanup_free_ char *name = xasprintf("wait-%s", dn);
 		set_str(c, "name", name);
 		set_str(c, "image", g->o->wait_image);
-		json_t *argv = json_array();
-		json_array_append_new(argv, json_string("/bin/sh"));
-		json_array_append_new(argv, json_string("-c"));
-		json_array_append_new(argv, json_string(cmd));
 		json_object_set_new(c, "command", argv);
-		free(cmd);
 		json_array_append_new(inits, c);
 	}
 	if (json_array_size(inits)) {
@@ -788,8 +790,6 @@ static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 }
 
 /* ---- workloads -------------------------------------------------------------- */
-
-static const char *const kind_names[] = {"Deployment", "StatefulSet", "Job"};
 
 static json_t *container_of(struct gen *g, const struct service *s,
 			    const char *name, const struct kport *ports,
@@ -1430,12 +1430,13 @@ static int doc_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Which services become Jobs: run once (restart: "no"), and waited for
- * with service_completed_successfully by another. */
+/* Which services become Jobs: run once (restart: "no", compose's
+ * default), and waited for with service_completed_successfully by
+ * another. */
 static enum workload workload_of(const struct project *m, size_t i)
 {
 	const struct service *s = &m->services[i];
-	if (s->restart.present && s->restart.policy == M_RESTART_NO)
+	if (!s->restart.present || s->restart.policy == M_RESTART_NO)
 		for (size_t k = 0; k < m->n_services; k++)
 			for (size_t d = 0; d < m->services[k].n_depends_on; d++)
 				if (streq(m->services[k].depends_on[d].service,

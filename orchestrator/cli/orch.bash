@@ -28,6 +28,8 @@ _orch()
 		return ;;
 	--ansi) COMPREPLY=($(compgen -W "never always auto" -- "$cur")); return ;;
 	--progress) COMPREPLY=($(compgen -W "plain tty" -- "$cur")); return ;;
+	--publish) COMPREPLY=($(compgen -W "clusterip nodeport loadbalancer hostport" -- "$cur")); return ;;
+	-o | --output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--format) COMPREPLY=($(compgen -W "table json yaml" -- "$cur")); return ;;
 	-s | --signal) COMPREPLY=($(compgen -W "SIGTERM SIGKILL SIGINT SIGHUP SIGUSR1 SIGUSR2 SIGQUIT" -- "$cur")); return ;;
 	esac
@@ -53,6 +55,12 @@ _orch()
 			COMPREPLY=($(compgen -W "$(orch image ls 2>/dev/null | awk 'NR > 1 {print $1 ":" $2}')" -f -- "$cur"))
 		elif [ "$cmd" = volume ]; then
 			COMPREPLY=($(compgen -W "$(orch volume ls -q 2>/dev/null)" -- "$cur"))
+		fi ;;
+	kube)
+		if [ -z "$sub" ]; then
+			COMPREPLY=($(compgen -W "generate" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "$(_orch_services)" -- "$cur"))
 		fi ;;
 	help) COMPREPLY=($(compgen -W "$(orch help 2>/dev/null | awk '/^Commands:/ {on=1; next} on && NF {print $1}')" -- "$cur")) ;;
 	up | down | ps | logs | exec | run | start | stop | restart | kill | rm | top | port | stats | events | build | config | pull | push | watch)
