@@ -189,9 +189,9 @@ struct kube_opts {
 	enum kube_publish publish;
 	bool allow_hostpath;
 	const char *wait_image; /* the image of the wait init containers */
-	/* The image a service's image reference should be pinned to (a
-	 * digest), malloc'd; NULL to keep the reference. */
-	char *(*pin)(const char *image, void *arg);
+	/* The reference a service's image should be pinned to (by
+	 * digest), malloc'd; NULL to keep the reference as written. */
+	char *(*pin)(const char *service, const char *image, void *arg);
 	void *pin_arg;
 };
 struct kube_doc {

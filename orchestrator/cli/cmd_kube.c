@@ -63,15 +63,17 @@ static char *full_repo(const char *ref)
 			 (int)n, ref);
 }
 
-/* ref as repo@digest of the manifest the store's image for ref was pulled
- * or pushed as, in ref's own repository; NULL when it has none (an image
- * built or loaded here). */
-static char *pin_digest(const char *ref, void *arg)
+/* ref as repo@digest of the manifest its image was pulled or pushed as,
+ * in ref's own repository: the image a running container of the service
+ * uses (state, when the project is up), else the store's image for ref;
+ * NULL when it has none (an image built or loaded here). */
+static char *pin_digest(const char *service, const char *ref, void *arg)
 {
-	(void)arg;
+	json_t *running = arg;
+	const char *id = json_string_value(json_object_get(running, service));
 	struct orch_err e = {0};
 	_cleanup_image_ struct rt_image *img = NULL;
-	if (rt_image_lookup(ref, &img, &e) < 0 || !img->digests)
+	if (rt_image_lookup(id ? id : ref, &img, &e) < 0 || !img->digests)
 		return NULL;
 	_cleanup_free_ char *want = full_repo(ref);
 	for (size_t i = 0; img->digests[i]; i++) {
@@ -201,10 +203,30 @@ static int kube_generate_cmd(int argc, char **argv)
 	if (!services)
 		return 1;
 	o.services = services;
+	/* The images the project's containers run, when it is up. */
+	json_t *running = json_object();
+	struct pstate ps;
+	struct orch_err e = {0};
+	if (pstate_open(m->name, false, &ps, &e) == 0) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(state_containers(&ps), i, c)
+		{
+			const char *svc = json_string_value(
+			    json_object_get(c, "service"));
+			json_t *img = json_object_get(c, "image_id");
+			if (svc && json_is_string(img) &&
+			    !json_object_get(running, svc))
+				json_object_set(running, svc, img);
+		}
+		pstate_close(&ps);
+	}
+	o.pin_arg = running;
 	struct orch_diag d = {0};
 	struct kube_doc *docs = NULL;
 	size_t n = 0;
 	int r = kube_generate(m, &o, &docs, &n, &d);
+	json_decref(running);
 	diag_print(&d, stderr);
 	diag_free(&d);
 	if (r < 0)

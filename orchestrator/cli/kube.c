@@ -804,7 +804,7 @@ static json_t *container_of(struct gen *g, const struct service *s,
 		     "the image is built here: push %s where the cluster "
 		     "pulls from",
 		     image);
-	char *pinned = g->o->pin ? g->o->pin(image, g->o->pin_arg) : NULL;
+	char *pinned = g->o->pin ? g->o->pin(s->name, image, g->o->pin_arg) : NULL;
 	set_str(c, "image", pinned ? pinned : image);
 	free(pinned);
 	free(image);

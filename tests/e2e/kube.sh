@@ -191,12 +191,27 @@ if reg_start reg "$R"; then
 		"http://$R/v2/bb/manifests/1" | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
 	project pin <<EOF
 services:
-  app: {image: "$R/bb:1"}
+  app: {image: "$R/bb:1", command: ["sleep", "1000"]}
   local: {image: "bb:1"}
 EOF
 	out=$(inp pin "$O" kube generate 2>/dev/null)
 	check_match "an image from a registry is pinned by its digest" "image: $R/bb@$digest" "$out"
 	check_match "a local image keeps its name" "image: bb:1" "$out"
+	# A running project: the digest of the image its container runs,
+	# even when the tag has moved on since.
+	inp pin "$O" up -d app >/dev/null 2>&1
+	check_eq "up the pinned project" 0 $?
+	cp "$FIXTURE_TAR" "$T/bb2.tar" && echo two >"$T/marker" && tar -rf "$T/bb2.tar" -C "$T" marker &&
+		"$O" image import "$T/bb2.tar" "$R/bb:1" >/dev/null && "$O" image push "$R/bb:1" >/dev/null 2>&1
+	check_eq "a new image pushed under the same tag" 0 $?
+	digest2=$(curl -sfI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' \
+		"http://$R/v2/bb/manifests/1" | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+	check "with another digest" test -n "$digest2" -a "$digest2" != "$digest"
+	check_match "the running project is pinned to what its container runs" \
+		"image: $R/bb@$digest" "$(inp pin "$O" kube generate app 2>/dev/null)"
+	inp pin "$O" down -t 0 >/dev/null 2>&1
+	check_match "once it is down, to the tag's image" \
+		"image: $R/bb@$digest2" "$(inp pin "$O" kube generate app 2>/dev/null)"
 else
 	fail "the registry starts"
 fi
