@@ -21,7 +21,8 @@
 struct kport {
 	uint16_t port;
 	enum m_proto proto;
-	uint16_t published; /* 0: not published */
+	bool published;	    /* under ports: (reachable from outside) */
+	uint16_t host_port; /* 0: any free port the host picks */
 	const char *name;
 };
 
@@ -32,6 +33,7 @@ struct gen {
 	const struct kube_opts *o;
 	struct orch_diag *d;
 	const char *ns;
+	char *part; /* the project's name as a label value */
 	struct kube_doc *docs;
 	size_t n_docs;
 	char **names; /* k8s names of the project's services, by index */
@@ -125,7 +127,7 @@ static json_t *labels_of(const struct gen *g, const char *svc)
 	json_t *l = json_object();
 	if (svc)
 		set_str(l, L_NAME, svc);
-	set_str(l, L_PART, g->m->name);
+	set_str(l, L_PART, g->part);
 	return l;
 }
 
@@ -189,9 +191,20 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 			     "Kubernetes form; %u is used",
 			     p->published, p->published_end, p->target,
 			     p->published);
+		bool seen = false;
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = v[j].port == p->target &&
+			       v[j].proto == p->protocol;
+		if (seen) {
+			warn(g, s, "ports",
+			     "container port %u is published twice: Kubernetes "
+			     "gives a port one Service port; the first is kept",
+			     p->target);
+			continue;
+		}
 		v = xrealloc(v, (n + 1) * sizeof(*v));
-		v[n++] = (struct kport){p->target, p->protocol, p->published,
-					p->name};
+		v[n++] = (struct kport){p->target, p->protocol, true,
+					p->published, p->name};
 	}
 	for (size_t i = 0; s->expose && s->expose[i]; i++) {
 		unsigned lo = 0, hi = 0;
@@ -224,7 +237,7 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 			if (seen)
 				continue;
 			v = xrealloc(v, (n + 1) * sizeof(*v));
-			v[n++] = (struct kport){(uint16_t)p, pr, 0, NULL};
+			v[n++] = (struct kport){(uint16_t)p, pr, false, 0, NULL};
 		}
 	}
 	*count = n;
@@ -404,13 +417,35 @@ static json_t *security_of(struct gen *g, const struct service *s)
 /* ---- volumes --------------------------------------------------------------- */
 
 /* A volume of the pod, named uniquely; returns its name. */
-static void add_volume(json_t *vols, const char *name, const char *src,
-		       json_t *src_val)
+/* Adds a volume of the pod (kind: its source's key) named base, or
+ * base-2, base-3... when another volume has that name; the same volume
+ * twice (two mounts of one claim) is one.  Takes src; the name is
+ * written to name (at most 63 characters). */
+static void add_volume(json_t *vols, const char *base, const char *kind,
+		       json_t *src, char name[64])
 {
-	json_t *v = json_object();
-	set_str(v, "name", name);
-	json_object_set_new(v, src, src_val);
-	json_array_append_new(vols, v);
+	for (int n = 1;; n++) {
+		if (n == 1)
+			snprintf(name, 64, "%.63s", base);
+		else
+			snprintf(name, 64, "%.56s-%u", base, (unsigned)n & 0xfffu);
+		json_t *same = NULL, *it;
+		size_t k;
+		json_array_foreach(vols, k, it) if (streq(
+		    json_string_value(json_object_get(it, "name")), name)) same =
+		    it;
+		if (same && json_equal(json_object_get(same, kind), src)) {
+			json_decref(src);
+			return;
+		}
+		if (same)
+			continue;
+		json_t *v = json_object();
+		set_str(v, "name", name);
+		json_object_set_new(v, kind, src);
+		json_array_append_new(vols, v);
+		return;
+	}
 }
 
 static void add_mount(json_t *mounts, const char *name, const char *path,
@@ -496,16 +531,9 @@ static void set_volumes(struct gen *g, const struct service *s, json_t *pod,
 			     mt->target);
 			continue;
 		}
-		bool dup = false;
-		size_t k;
-		json_t *it;
-		json_array_foreach(vols, k, it) dup |= streq(
-		    json_string_value(json_object_get(it, "name")), name);
-		if (!dup)
-			add_volume(vols, name, kind, src);
-		else
-			json_decref(src);
-		add_mount(mounts, name, mt->target, mt->read_only,
+		char vname[64];
+		add_volume(vols, name, kind, src, vname);
+		add_mount(mounts, vname, mt->target, mt->read_only,
 			  mt->volume_subpath);
 	}
 	for (size_t i = 0; s->tmpfs && s->tmpfs[i]; i++) {
@@ -513,8 +541,9 @@ static void set_volumes(struct gen *g, const struct service *s, json_t *pod,
 		snprintf(name, sizeof(name), "tmpfs-%zu", tmp++);
 		_cleanup_free_ char *path = xstrndup(
 		    s->tmpfs[i], strcspn(s->tmpfs[i], ":"));
-		add_volume(vols, name, "emptyDir", memory_dir(0));
-		add_mount(mounts, name, path, false, NULL);
+		char vname[64];
+		add_volume(vols, name, "emptyDir", memory_dir(0), vname);
+		add_mount(mounts, vname, path, false, NULL);
 		if (strchr(s->tmpfs[i], ':'))
 			warn(g, s, "tmpfs",
 			     "the options of %s have no Kubernetes form",
@@ -547,7 +576,8 @@ static void set_volumes(struct gen *g, const struct service *s, json_t *pod,
 				warn(g, s, files[f].what,
 				     "the owner of %s has no Kubernetes form",
 				     r->source);
-			add_volume(vols, name, files[f].src, src);
+			char vname[64];
+			add_volume(vols, name, files[f].src, src, vname);
 			_cleanup_free_ char *target =
 			    r->target && r->target[0] == '/'
 				? xstrdup(r->target)
@@ -556,7 +586,7 @@ static void set_volumes(struct gen *g, const struct service *s, json_t *pod,
 				     : xasprintf("/run/secrets/%s",
 						 r->target ? r->target
 							   : r->source);
-			add_mount(mounts, name, target, true, r->source);
+			add_mount(mounts, vname, target, true, r->source);
 		}
 	if (json_array_size(vols))
 		json_object_set(pod, "volumes", vols);
@@ -789,6 +819,32 @@ static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 	json_decref(inits);
 }
 
+/* A qualified name as label and annotation keys take: an optional
+ * DNS-subdomain prefix and '/', then at most 63 of [-_.A-Za-z0-9],
+ * alphanumeric at both ends. */
+static bool qualified_name(const char *k)
+{
+	const char *slash = strchr(k, '/');
+	const char *name = slash ? slash + 1 : k;
+	if (slash) {
+		size_t pl = (size_t)(slash - k);
+		if (!pl || pl > 253)
+			return false;
+		for (const char *c = k; c < slash; c++)
+			if (!islower((unsigned char)*c) &&
+			    !isdigit((unsigned char)*c) && *c != '-' && *c != '.')
+				return false;
+	}
+	size_t n = strlen(name);
+	if (!n || n > 63 || !isalnum((unsigned char)name[0]) ||
+	    !isalnum((unsigned char)name[n - 1]))
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
+			return false;
+	return true;
+}
+
 /* ---- workloads -------------------------------------------------------------- */
 
 static json_t *container_of(struct gen *g, const struct service *s,
@@ -838,11 +894,18 @@ static json_t *container_of(struct gen *g, const struct service *s,
 		json_t *pa = arr_child(c, "ports");
 		for (size_t i = 0; i < n_ports; i++) {
 			json_t *p = port_entry(&ports[i]);
-			if (ports[i].published &&
+			if (ports[i].host_port &&
 			    g->o->publish == KUBE_PUBLISH_HOSTPORT)
 				json_object_set_new(
 				    p, "hostPort",
-				    json_integer(ports[i].published));
+				    json_integer(ports[i].host_port));
+			else if (ports[i].published &&
+				 g->o->publish == KUBE_PUBLISH_HOSTPORT)
+				warn(g, s, "ports",
+				     "port %u is published on a port the host "
+				     "picks, which a hostPort cannot say: it "
+				     "gets none",
+				     ports[i].port);
 			json_array_append_new(pa, p);
 		}
 	}
@@ -899,18 +962,22 @@ static void add_workload(struct gen *g, size_t i)
 	json_t *tmpl = obj_child(spec, "template");
 	json_t *meta = obj_child(tmpl, "metadata");
 	json_object_set_new(meta, "labels", labels_of(g, name));
-	if (s->labels.n || s->annotations.n) {
-		json_t *an = obj_child(meta, "annotations");
-		for (size_t k = 0; k < s->labels.n; k++)
-			set_str(an, s->labels.v[k].key,
-				s->labels.v[k].value ? s->labels.v[k].value
-						     : "");
-		for (size_t k = 0; k < s->annotations.n; k++)
-			set_str(an, s->annotations.v[k].key,
-				s->annotations.v[k].value
-				    ? s->annotations.v[k].value
-				    : "");
-	}
+	/* Labels and annotations of the container: the pod's annotations
+	 * (label values are too narrow for what compose allows). */
+	const struct m_kvlist *notes[] = {&s->labels, &s->annotations};
+	for (size_t l = 0; l < ARRAY_SIZE(notes); l++)
+		for (size_t k = 0; k < notes[l]->n; k++) {
+			const struct m_kv *kv = &notes[l]->v[k];
+			if (!qualified_name(kv->key)) {
+				warn(g, s, l ? "annotations" : "labels",
+				     "\"%s\" is not a Kubernetes annotation "
+				     "name; left out",
+				     kv->key);
+				continue;
+			}
+			set_str(obj_child(meta, "annotations"), kv->key,
+				kv->value ? kv->value : "");
+		}
 	json_t *pod = obj_child(tmpl, "spec");
 	set_waits(g, s, pod);
 	json_t *c = container_of(g, s, name, g->ports[i], g->n_ports[i]);
@@ -979,7 +1046,7 @@ static void add_services(struct gen *g, size_t i)
 		}
 	bool published = false;
 	for (size_t p = 0; p < n_ports; p++)
-		published |= ports[p].published != 0;
+		published |= ports[p].published;
 	for (size_t k = 0; names[k]; k++) {
 		json_t *o = new_doc(g, "v1", "Service", names[k], g->names[i]);
 		json_t *spec = obj_child(o, "spec");
@@ -1005,26 +1072,26 @@ static void add_services(struct gen *g, size_t i)
 				 ports[p].port);
 			set_str(e, "name", pname);
 			uint16_t front = ports[p].port;
-			if (ports[p].published &&
+			if (ports[p].host_port &&
 			    g->o->publish == KUBE_PUBLISH_LOADBALANCER)
-				front = ports[p].published;
+				front = ports[p].host_port;
 			json_object_set_new(e, "port", json_integer(front));
 			json_object_set_new(e, "targetPort",
 					    json_integer(ports[p].port));
 			set_str(e, "protocol", pr);
-			if (ports[p].published &&
+			if (ports[p].host_port &&
 			    g->o->publish == KUBE_PUBLISH_NODEPORT) {
-				if (ports[p].published >= 30000 &&
-				    ports[p].published <= 32767)
+				if (ports[p].host_port >= 30000 &&
+				    ports[p].host_port <= 32767)
 					json_object_set_new(
 					    e, "nodePort",
-					    json_integer(ports[p].published));
+					    json_integer(ports[p].host_port));
 				else if (k == 0)
 					warn(g, s, "ports",
 					     "%u is outside Kubernetes' node "
 					     "port range (30000-32767): the "
 					     "cluster picks the node port",
-					     ports[p].published);
+					     ports[p].host_port);
 			}
 			json_array_append_new(pa, e);
 		}
@@ -1244,7 +1311,7 @@ static void add_policies(struct gen *g)
 			strv_sort(peers);
 		bool published = false, internal = s->n_networks > 0;
 		for (size_t p = 0; p < n_ports; p++)
-			published |= ports[p].published != 0;
+			published |= ports[p].published;
 		for (size_t k = 0; k < s->n_networks; k++) {
 			const struct network *n =
 			    project_network(g->m, s->networks[k].name);
@@ -1465,6 +1532,7 @@ int kube_generate(const struct project *m, const struct kube_opts *o,
 		return -EINVAL;
 	}
 	g.ns = ns;
+	g.part = kube_name(m->name);
 	g.names = xcalloc(m->n_services + 1, sizeof(*g.names));
 	g.selected = xcalloc(m->n_services + 1, sizeof(*g.selected));
 	g.kind = xcalloc(m->n_services + 1, sizeof(*g.kind));
@@ -1513,6 +1581,7 @@ int kube_generate(const struct project *m, const struct kube_opts *o,
 		free(g.ports[i]);
 	}
 	free(g.names);
+	free(g.part);
 	free(g.ports);
 	free(g.n_ports);
 	free(g.selected);

@@ -27,7 +27,7 @@ n=0
 for f in compose.example.yaml examples/internal-network/compose.yaml \
 	examples/limits/compose.yaml examples/test-teardown/compose.yaml \
 	examples/build-hello/compose.yaml tests/soak/stack10.yaml \
-	tests/unit/kube/features.yaml; do
+	tests/unit/kube/features.yaml tests/unit/kube/edges.yaml; do
 	for how in clusterip nodeport loadbalancer hostport; do
 		n=$((n + 1))
 		gen -f "$TOP/$f" --allow-hostpath --publish $how >"$T/schema-$n.yaml" 2>/dev/null ||

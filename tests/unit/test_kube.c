@@ -1,7 +1,8 @@
 /* orch kube generate's objects, pinned by golden files in
  * tests/unit/golden/kube_*.yaml (KUBE_UPDATE_GOLDEN=1 rewrites them) for
- * the reference stacks: the example stack, examples/, stack10 and a file
- * with every key the generator maps (tests/unit/kube/features.yaml).
+ * the reference stacks: the example stack, examples/, stack10, a file
+ * with every key the generator maps (tests/unit/kube/features.yaml) and
+ * one with names and shapes Kubernetes spells otherwise (edges.yaml).
  * Each golden file starts with the warnings, as comments.  The schemas
  * and the NetworkPolicies are checked against Kubernetes and against
  * orch's own isolation by tests/e2e/kube.sh. */
@@ -130,6 +131,7 @@ static void test_features(void **state)
 	(void)state;
 	stack("features", "tests/unit/kube/features.yaml",
 	      KUBE_PUBLISH_NODEPORT);
+	stack("edges", "tests/unit/kube/edges.yaml", KUBE_PUBLISH_HOSTPORT);
 }
 
 /* A bind mount is refused without allow_hostpath: an error naming the
