@@ -12,11 +12,14 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 
 #define L_NAME "app.kubernetes.io/name"
 #define L_PART "app.kubernetes.io/part-of"
 #define L_MANAGED "app.kubernetes.io/managed-by"
 #define WAIT_ACCOUNT "orch-wait"
+/* What one ConfigMap or Secret may hold (etcd's object limit). */
+#define KUBE_OBJECT_MAX (1 << 20)
 
 struct kport {
 	uint16_t port;
@@ -642,6 +645,17 @@ static void warn_unmapped(struct gen *g, const struct service *s)
 		     "Kubernetes sets pid limits per node; left out");
 	if (s->n_pre_start)
 		warn(g, s, "pre_start", "no Kubernetes form; left out");
+	if (s->deploy.mode && streq(s->deploy.mode, "global"))
+		warn(g, s, "deploy",
+		     "mode global (one per node) is made a %s of %lld "
+		     "replicas, not a DaemonSet",
+		     kind_names[g->kind[s - g->m->services]],
+		     (long long)service_replicas(s));
+	if (s->deploy.restart_policy.present)
+		warn(g, s, "deploy",
+		     "restart_policy has no Kubernetes form: the %s restarts "
+		     "as its kind does",
+		     kind_names[g->kind[s - g->m->services]]);
 	if (s->network_mode)
 		warn(g, s, "network_mode",
 		     "\"%s\" has no Kubernetes form: the pod joins the "
@@ -945,6 +959,18 @@ static void add_workload(struct gen *g, size_t i)
 	enum workload kind = g->kind[i];
 	json_t *o = new_doc(g, kind == KIND_JOB ? "batch/v1" : "apps/v1",
 			    kind_names[kind], name, name);
+	for (size_t k = 0; k < s->deploy.labels.n; k++) {
+		const struct m_kv *kv = &s->deploy.labels.v[k];
+		if (qualified_name(kv->key))
+			set_str(obj_child(json_object_get(o, "metadata"),
+					  "annotations"),
+				kv->key, kv->value ? kv->value : "");
+		else
+			warn(g, s, "deploy",
+			     "label \"%s\" is not a Kubernetes annotation "
+			     "name; left out",
+			     kv->key);
+	}
 	json_t *spec = obj_child(o, "spec");
 	int64_t replicas = service_replicas(s);
 	if (kind == KIND_JOB) {
@@ -1164,6 +1190,22 @@ static void add_file_objects(struct gen *g)
 			_cleanup_free_ char *name = kube_name(c->key);
 			_cleanup_free_ char *data = NULL;
 			size_t len = 0;
+			/* Not a FIFO or a device, which could be read
+			 * forever. */
+			struct stat st;
+			const char *bad = !c->file		   ? NULL
+					  : stat(c->file, &st) < 0 ? strerror(errno)
+					  : !S_ISREG(st.st_mode)
+					      ? "not a regular file"
+					  : st.st_size > KUBE_OBJECT_MAX
+					      ? "larger than the 1 MiB a "
+						"Kubernetes object holds"
+					      : NULL;
+			if (bad) {
+				diag_add(g->d, M_ERROR, &c->pos, "%s %s: %s: %s",
+					 what, c->key, c->file, bad);
+				continue;
+			}
 			if (c->file) {
 				struct orch_err e = {0};
 				if (read_file(c->file, &data, &len, &e) < 0) {
@@ -1189,6 +1231,13 @@ static void add_file_objects(struct gen *g)
 			}
 			if (!name || !data)
 				continue;
+			if (len > KUBE_OBJECT_MAX) {
+				diag_add(g->d, M_ERROR, &c->pos,
+					 "%s %s: larger than the 1 MiB a "
+					 "Kubernetes object holds",
+					 what, c->key);
+				continue;
+			}
 			json_t *o =
 			    new_doc(g, "v1", sets[f].secret ? "Secret"
 							    : "ConfigMap",

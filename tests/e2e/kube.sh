@@ -90,6 +90,15 @@ check_match "says what it takes" "clusterip, nodeport, loadbalancer or hostport"
 out=$(inp st "$O" kube generate -n Bad_NS --allow-hostpath 2>&1)
 check_eq "a namespace that is not a DNS label: exit 1" 1 $?
 check_match "named" 'namespace "Bad_NS" is not a DNS label' "$out"
+project cf <<'EOF'
+services:
+  a: {image: bb:1, configs: [zero]}
+configs:
+  zero: {file: /dev/zero}
+EOF
+out=$(inp cf timeout 20 "$O" kube generate 2>&1)
+check_eq "a config read from a device: exit 1, at once" 1 $?
+check_match "named, with why" "config zero: /dev/zero: not a regular file" "$out"
 check_eq "--namespace on every namespaced object" 7 \
 	"$(inp st "$O" kube generate -n team-a --allow-hostpath 2>/dev/null | grep -c '^  namespace: team-a$')"
 
