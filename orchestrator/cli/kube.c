@@ -464,7 +464,7 @@ static void add_mount(json_t *mounts, const char *name, const char *path,
 	json_array_append_new(mounts, m);
 }
 
-/* "size=64m,mode=1777" of a tmpfs: entry, as an emptyDir sizeLimit. */
+/* A tmpfs: an emptyDir in memory, its size (bytes, 0: none) the limit. */
 static json_t *memory_dir(int64_t size)
 {
 	json_t *e = json_object();
@@ -521,11 +521,8 @@ static void set_volumes(struct gen *g, const struct service *s, json_t *pod,
 			snprintf(name, sizeof(name), "host-%zu", host++);
 			src = json_object();
 			set_str(src, "path", mt->source);
-			set_str(src, "type", mt->bind_create_host_path
-						 ? "DirectoryOrCreate"
-						 : "");
-			if (!mt->bind_create_host_path)
-				json_object_del(src, "type");
+			if (mt->bind_create_host_path)
+				set_str(src, "type", "DirectoryOrCreate");
 			kind = "hostPath";
 			break;
 		default:
@@ -1546,6 +1543,28 @@ static int doc_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+struct keyed {
+	const char *key;
+	const struct m_pos *pos;
+};
+
+/* An error for each two of v[0..n) whose keys make the same DNS label. */
+static void names_clash(struct orch_diag *d, const char *what,
+			const struct keyed *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *a = kube_name(v[i].key);
+		for (size_t j = 0; a && j < i; j++) {
+			_cleanup_free_ char *b = kube_name(v[j].key);
+			if (b && streq(a, b))
+				diag_add(d, M_ERROR, v[i].pos,
+					 "%s %s and %s have the same Kubernetes "
+					 "name %s",
+					 what, v[j].key, v[i].key, a);
+		}
+	}
+}
+
 /* Which services become Jobs: run once (restart: "no", compose's
  * default), and waited for with service_completed_successfully by
  * another. */
@@ -1594,17 +1613,26 @@ int kube_generate(const struct project *m, const struct kube_opts *o,
 		g.selected[i] = !o->services || !o->services[0] ||
 				strv_contains(o->services, s->name);
 		g.kind[i] = workload_of(m, i);
-		for (size_t k = 0; k < i && g.names[i]; k++)
-			if (g.names[k] && streq(g.names[k], g.names[i]))
-				diag_add(d, M_ERROR, &s->pos,
-					 "services %s and %s have the same "
-					 "Kubernetes name %s",
-					 m->services[k].name, s->name,
-					 g.names[i]);
 		if (!g.names[i])
 			diag_add(d, M_ERROR, &s->pos,
 				 "service %s has no Kubernetes name", s->name);
 	}
+	/* Objects whose names meet once made DNS labels. */
+	size_t most = m->n_services + m->n_volumes + m->n_configs +
+		      m->n_secrets + 1;
+	_cleanup_free_ struct keyed *k = xcalloc(most, sizeof(*k));
+	for (size_t i = 0; i < m->n_services; i++)
+		k[i] = (struct keyed){m->services[i].name, &m->services[i].pos};
+	names_clash(d, "services", k, m->n_services);
+	for (size_t i = 0; i < m->n_volumes; i++)
+		k[i] = (struct keyed){m->volumes[i].key, &m->volumes[i].pos};
+	names_clash(d, "volumes", k, m->n_volumes);
+	for (size_t i = 0; i < m->n_configs; i++)
+		k[i] = (struct keyed){m->configs[i].key, &m->configs[i].pos};
+	names_clash(d, "configs", k, m->n_configs);
+	for (size_t i = 0; i < m->n_secrets; i++)
+		k[i] = (struct keyed){m->secrets[i].key, &m->secrets[i].pos};
+	names_clash(d, "secrets", k, m->n_secrets);
 	if (d->n_errors == errors) {
 		new_doc(&g, "v1", "Namespace", ns, NULL);
 		json_object_del(

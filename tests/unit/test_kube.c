@@ -169,6 +169,43 @@ static void test_selected(void **state)
 	assert_null(strstr(got, "kind: Job"));
 }
 
+/* Names that meet once made DNS labels are errors, with no object. */
+static void test_clashes(void **state)
+{
+	(void)state;
+	char *files[] = {"/nonexistent/clash/compose.yaml", NULL};
+	const char *texts[] = {"services:\n"
+			       "  a_b: {image: x, volumes: [v_1:/a, v-1:/b]}\n"
+			       "  a.b: {image: x}\n"
+			       "volumes:\n"
+			       "  v_1: {}\n"
+			       "  v-1: {}\n",
+			       NULL};
+	struct compose_opts co = {.files = files, .contents = texts,
+				  .environ = env};
+	struct orch_diag d = {0};
+	_cleanup_project_ struct project *p = NULL;
+	assert_int_equal(compose_load(&co, &p, &d), 0);
+	diag_free(&d);
+	struct kube_opts o = {.wait_image = KUBE_WAIT_IMAGE};
+	struct kube_doc *docs = NULL;
+	size_t n = 0;
+	assert_int_equal(kube_generate(p, &o, &docs, &n, &d), -EINVAL);
+	assert_null(docs);
+	assert_int_equal(d.n_errors, 2);
+	_cleanup_free_ char *all = NULL;
+	for (size_t i = 0; i < d.n; i++) {
+		char *next = xasprintf("%s%s\n", all ? all : "", d.v[i].msg);
+		free(all);
+		all = next;
+	}
+	assert_non_null(strstr(all, "services a.b and a_b have the same "
+				    "Kubernetes name a-b"));
+	assert_non_null(strstr(all, "volumes v-1 and v_1 have the same "
+				    "Kubernetes name v-1"));
+	diag_free(&d);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -196,6 +233,7 @@ int main(void)
 	    cmocka_unit_test(test_features),
 	    cmocka_unit_test(test_hostpath_refused),
 	    cmocka_unit_test(test_selected),
+	    cmocka_unit_test(test_clashes),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
