@@ -210,14 +210,15 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 					p->published, p->name};
 	}
 	for (size_t i = 0; s->expose && s->expose[i]; i++) {
-		unsigned lo = 0, hi = 0;
-		char proto[8] = "tcp";
-		int k = sscanf(s->expose[i], "%u-%u/%7s", &lo, &hi, proto);
-		if (k < 2) {
-			hi = lo;
-			k = sscanf(s->expose[i], "%u/%7s", &lo, proto);
-			hi = lo;
-		}
+		/* "80", "8000-8010", "53/udp" */
+		const char *e = s->expose[i];
+		char *end;
+		unsigned long lo = strtoul(e, &end, 10), hi = lo;
+		if (*end == '-')
+			hi = strtoul(end + 1, &end, 10);
+		const char *proto = *end == '/' ? end + 1 : "tcp";
+		if (end == e || (*end && *end != '/'))
+			lo = 0;
 		if (lo == 0 || lo > 65535 || hi < lo || hi > 65535) {
 			warn(g, s, "expose", "\"%s\" is not a port; left out",
 			     s->expose[i]);
@@ -225,7 +226,7 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 		}
 		if (hi - lo > 100) {
 			warn(g, s, "expose",
-			     "the range %s is more than 100 ports; only %u is "
+			     "the range %s is more than 100 ports; only %lu is "
 			     "exposed",
 			     s->expose[i], lo);
 			hi = lo;
@@ -233,7 +234,7 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 		enum m_proto pr = streq(proto, "udp")	 ? M_PROTO_UDP
 				  : streq(proto, "sctp") ? M_PROTO_SCTP
 							 : M_PROTO_TCP;
-		for (unsigned p = lo; p <= hi; p++) {
+		for (unsigned long p = lo; p <= hi; p++) {
 			bool seen = false;
 			for (size_t j = 0; j < n && !seen; j++)
 				seen = v[j].port == p && v[j].proto == pr;
