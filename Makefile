@@ -14,7 +14,9 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -fno-strict-aliasi
 CFLAGS  += -ffunction-sections -fdata-sections
 PKGS    := yaml-0.1 libnl-3.0 libnl-route-3.0 libnftables libcap libseccomp libarchive libcrypto ldns jansson libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is opened when a registry is first asked (runtime/registry/curl.c),
+# not linked: loading it costs every command about 9 ms.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 CFLAGS  += $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread
 

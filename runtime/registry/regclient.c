@@ -37,12 +37,6 @@ struct reg_client {
 	char **extra_scopes; /* asked for with the repository's */
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ---- bounded parallelism ----------------------------------------------- */
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -326,25 +320,24 @@ void reg_resp_clear(struct reg_resp *r)
 static void set_tls(CURL *h, const struct reg_client *c)
 {
 	if (c->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+		reg_curl.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		reg_curl.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 		return;
 	}
 	if (c->cafile) {
 		/* Added to the system's CAs, which CAPATH keeps. */
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
-		curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+		reg_curl.easy_setopt(h, CURLOPT_CAINFO, c->cafile);
+		reg_curl.easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
 	if (c->certfile) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, c->certfile);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, c->keyfile);
+		reg_curl.easy_setopt(h, CURLOPT_SSLCERT, c->certfile);
+		reg_curl.easy_setopt(h, CURLOPT_SSLKEY, c->keyfile);
 	}
 }
 
 static CURL *handle_new(void)
 {
-	pthread_once(&curl_once, curl_init_once);
-	CURL *h = curl_easy_init();
+	CURL *h = reg_curl.easy_init();
 	if (!h)
 		abort();
 	return h;
@@ -352,7 +345,8 @@ static CURL *handle_new(void)
 
 static void slist_cleanup(struct curl_slist **l)
 {
-	curl_slist_free_all(*l);
+	if (*l)
+		reg_curl.slist_free_all(*l);
 }
 #define _cleanup_slist_ __attribute__((cleanup(slist_cleanup)))
 
@@ -370,18 +364,18 @@ static void set_auth(CURL *h, struct reg_client *c, enum auth_mode mode)
 	pthread_mutex_lock(&c->lock);
 	if (mode == AUTH_BASIC) {
 		if (c->user) {
-			curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-			curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
-			curl_easy_setopt(h, CURLOPT_PASSWORD, c->pass);
+			reg_curl.easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+			reg_curl.easy_setopt(h, CURLOPT_USERNAME, c->user);
+			reg_curl.easy_setopt(h, CURLOPT_PASSWORD, c->pass);
 		}
 	} else if (c->token) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, c->token);
+		reg_curl.easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		reg_curl.easy_setopt(h, CURLOPT_XOAUTH2_BEARER, c->token);
 	} else if (c->user && c->chal.scheme &&
 		   streq(c->chal.scheme, "basic")) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, c->pass);
+		reg_curl.easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		reg_curl.easy_setopt(h, CURLOPT_USERNAME, c->user);
+		reg_curl.easy_setopt(h, CURLOPT_PASSWORD, c->pass);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -399,19 +393,19 @@ static char *abs_url(const struct reg_client *c, const char *url)
 static CURLcode perform(CURL *h, struct reg_client *c, const struct reg_req *rq,
 			struct xfer *x, enum auth_mode auth)
 {
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "orch");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	reg_curl.easy_reset(h);
+	reg_curl.easy_setopt(h, CURLOPT_USERAGENT, "orch");
+	reg_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	reg_curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	reg_curl.easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+	reg_curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	reg_curl.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	reg_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
 	set_tls(h, c);
 	_cleanup_free_ char *url = abs_url(c, rq->url);
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	reg_curl.easy_setopt(h, CURLOPT_URL, url);
 	_cleanup_slist_ struct curl_slist *hdrs = NULL;
 	_cleanup_free_ char *accept =
 	    rq->accept ? xasprintf("Accept: %s", rq->accept) : NULL;
@@ -419,53 +413,55 @@ static CURLcode perform(CURL *h, struct reg_client *c, const struct reg_req *rq,
 	    rq->content_type ? xasprintf("Content-Type: %s", rq->content_type)
 			     : NULL;
 	if (accept)
-		hdrs = curl_slist_append(hdrs, accept);
+		hdrs = reg_curl.slist_append(hdrs, accept);
 	if (ctype)
-		hdrs = curl_slist_append(hdrs, ctype);
+		hdrs = reg_curl.slist_append(hdrs, ctype);
 	const char *method = rq->method ? rq->method : "GET";
 	if (streq(method, "HEAD")) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		reg_curl.easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (!streq(method, "GET")) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+		reg_curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		reg_curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		reg_curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)rq->body_len);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		reg_curl.easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		reg_curl.easy_setopt(h, CURLOPT_READDATA, x);
 		/* No "Expect: 100-continue" round trip. */
-		hdrs = curl_slist_append(hdrs, "Expect:");
+		hdrs = reg_curl.slist_append(hdrs, "Expect:");
 	}
 	_cleanup_free_ char *range = NULL;
 	if (rq->to_sink && x->sent > 0) {
 		range = xasprintf("%lld-", (long long)x->sent);
-		curl_easy_setopt(h, CURLOPT_RANGE, range);
+		reg_curl.easy_setopt(h, CURLOPT_RANGE, range);
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+	reg_curl.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	reg_curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	reg_curl.easy_setopt(h, CURLOPT_HEADERDATA, x);
+	reg_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	reg_curl.easy_setopt(h, CURLOPT_WRITEDATA, x);
+	reg_curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	reg_curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	reg_curl.easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	set_auth(h, c, auth);
 	x->upload_off = 0;
-	return curl_easy_perform(h);
+	return reg_curl.easy_perform(h);
 }
 
 /* Each thread keeps one handle, so that its connections are reused. */
 static pthread_key_t handle_key;
 static void handle_free(void *h)
 {
-	curl_easy_cleanup(h);
+	reg_curl.easy_cleanup(h);
 }
 static void handle_key_init(void)
 {
-	pthread_once(&curl_once, curl_init_once);
 	pthread_key_create(&handle_key, handle_free);
 }
-static CURL *thread_handle(void)
+/* The thread's handle; NULL (said) when libcurl cannot be loaded. */
+static CURL *thread_handle(struct orch_err *e)
 {
+	if (!curl_fns(e))
+		return NULL;
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, handle_key_init);
 	CURL *h = pthread_getspecific(handle_key);
@@ -517,7 +513,7 @@ static int curl_fail(struct reg_client *c, CURLcode rc, const char *what,
 		       : rc == CURLE_COULDNT_CONNECT  ? ECONNREFUSED
 						      : EIO,
 		       "%s: talking to %s: %s", what, c->domain,
-		       curl_easy_strerror(rc));
+		       reg_curl.easy_strerror(rc));
 }
 
 /* One request with retries; no auth dance. */
@@ -525,7 +521,9 @@ static int do_retrying(struct reg_client *c, const struct reg_req *rq,
 		       struct reg_resp *resp, enum auth_mode auth,
 		       struct orch_err *e)
 {
-	CURL *h = thread_handle();
+	CURL *h = thread_handle(e);
+	if (!h)
+		return -e->code;
 	struct xfer x = {.req = rq, .resp = resp};
 	sb_init(&x.body);
 	const char *what = rq->what ? rq->what : rq->url;
@@ -539,7 +537,7 @@ static int do_retrying(struct reg_client *c, const struct reg_req *rq,
 				       what);
 		}
 		if (rc == CURLE_OK) {
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
+			reg_curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE,
 					  &resp->status);
 			if (!status_retryable(resp->status) ||
 			    attempt + 1 >= ATTEMPTS)
@@ -570,7 +568,9 @@ static int do_retrying(struct reg_client *c, const struct reg_req *rq,
 static int fetch_token(struct reg_client *c, const char *scope,
 		       struct orch_err *e)
 {
-	CURL *h = thread_handle();
+	CURL *h = thread_handle(e);
+	if (!h)
+		return -e->code;
 	pthread_mutex_lock(&c->lock);
 	_cleanup_free_ char *realm =
 	    c->chal.realm ? xstrdup(c->chal.realm) : NULL;
@@ -586,22 +586,22 @@ static int fetch_token(struct reg_client *c, const char *scope,
 	sb_adds(&url, realm);
 	char sep = strchr(realm, '?') ? '&' : '?';
 	if (service) {
-		char *s = curl_easy_escape(h, service, 0);
+		char *s = reg_curl.easy_escape(h, service, 0);
 		sb_printf(&url, "%cservice=%s", sep, s);
-		curl_free(s);
+		reg_curl.free(s);
 		sep = '&';
 	}
 	for (size_t i = 0; scope && i <= strv_len(c->extra_scopes); i++) {
 		const char *one = i ? c->extra_scopes[i - 1] : scope;
-		char *s = curl_easy_escape(h, one, 0);
+		char *s = reg_curl.easy_escape(h, one, 0);
 		sb_printf(&url, "%cscope=%s", sep, s);
-		curl_free(s);
+		reg_curl.free(s);
 		sep = '&';
 	}
 	if (c->user) {
-		char *s = curl_easy_escape(h, c->user, 0);
+		char *s = reg_curl.easy_escape(h, c->user, 0);
 		sb_printf(&url, "%caccount=%s", sep, s);
-		curl_free(s);
+		reg_curl.free(s);
 	}
 	_cleanup_free_ char *u = sb_steal(&url);
 	struct reg_req rq = {

@@ -26,6 +26,32 @@
 #define MT_OCI_LAYER_ND                                                        \
 	"application/vnd.oci.image.layer.nondistributable.v1.tar"
 
+/* ---- libcurl (curl.c) -------------------------------------------------- */
+
+/* The libcurl functions the client calls, from the library opened at the
+ * first request rather than linked in. */
+struct curl_fns {
+	bool loaded;
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *h);
+	void (*easy_reset)(CURL *h);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	const char *(*easy_strerror)(CURLcode rc);
+	char *(*easy_escape)(CURL *h, const char *s, int len);
+	void (*free)(void *p);
+	struct curl_slist *(*slist_append)(struct curl_slist *l,
+					   const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+};
+/* libcurl, opened (and globally initialized) once; NULL, said in e, when
+ * it cannot be.  reg_curl is usable by a thread once it has had a
+ * non-NULL answer. */
+const struct curl_fns *curl_fns(struct orch_err *e);
+extern struct curl_fns reg_curl;
+
 /* Largest manifest and config accepted (docker's limits). */
 #define REG_MANIFEST_MAX (4u << 20)
 #define REG_CONFIG_MAX	 (8u << 20)
