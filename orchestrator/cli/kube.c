@@ -1185,6 +1185,17 @@ static void add_file_objects(struct gen *g)
 					 what, c->key);
 				continue;
 			}
+			/* The object's one key is the compose key, which the
+			 * mounts name with subPath. */
+			if (strspn(c->key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+					   "KLMNOPQRSTUVWXYZ0123456789-._") !=
+			    strlen(c->key)) {
+				diag_add(g->d, M_ERROR, &c->pos,
+					 "%s %s: Kubernetes keys take only "
+					 "letters, digits, '-', '.' and '_'",
+					 what, c->key);
+				continue;
+			}
 			_cleanup_free_ char *name = kube_name(c->key);
 			_cleanup_free_ char *data = NULL;
 			size_t len = 0;
