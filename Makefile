@@ -29,7 +29,8 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
 	libcurl4-openssl-dev docker-registry skopeo apache2-utils curl openssl \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
-	iputils-ping netcat-openbsd debootstrap lld python3-yaml nodejs podman runc
+	iputils-ping netcat-openbsd debootstrap lld python3-yaml nodejs podman runc \
+	netavark aardvark-dns iptables catatonit
 
 COMMON_SRC  := $(wildcard common/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
