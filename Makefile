@@ -29,8 +29,10 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	libarchive-dev libssl-dev libldns-dev libjansson-dev libzstd-dev zstd \
 	libcurl4-openssl-dev docker-registry skopeo apache2-utils curl openssl \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
-	iputils-ping netcat-openbsd debootstrap lld python3-yaml nodejs podman runc \
-	netavark aardvark-dns iptables catatonit
+	iputils-ping netcat-openbsd debootstrap lld
+# What only the tests need besides (make check installs them too): the
+# checks of orch kube generate (tests/e2e/kube.sh).
+TEST_PKGS := python3-yaml nodejs podman runc netavark aardvark-dns iptables catatonit
 
 COMMON_SRC  := $(wildcard common/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
@@ -122,8 +124,9 @@ deps:
 		echo "installing:" $$tools; \
 		apt-get update -qq -o DPkg::Lock::Timeout=600 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $$tools >/dev/null; \
 	fi
-	@# npm comes with some builds of nodejs, else in Debian's own package.
-	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 npm >/dev/null
+
+test-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(TEST_PKGS)"
 
 unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 	$(Q)tests/run-unit.sh $(UNIT_BINS) $(UNIT_ASAN_BINS)
@@ -139,6 +142,8 @@ $(B)/debian-bookworm.tar: examples/images/debian-base.sh
 $(B)/kube-tools/.done: tests/kube/package.json tests/kube/package-lock.json tests/kube/validate.mjs
 	@mkdir -p $(dir $@)
 	$(Q)cp tests/kube/package.json tests/kube/package-lock.json tests/kube/validate.mjs $(dir $@)
+	@# npm comes with some builds of nodejs, else in Debian's own package.
+	$(Q)command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 npm >/dev/null
 	$(Q)cd $(dir $@) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	@touch $@
 
@@ -154,7 +159,7 @@ test: all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory e2e
 
-check: deps
+check: deps test-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test
 
@@ -200,7 +205,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps layering unit e2e test check check-vm fuzz bench soak demo install clean
+.PHONY: all deps test-deps layering unit e2e test check check-vm fuzz bench soak demo install clean
 .SECONDARY:
 
 # ---- fuzz targets (clang, libFuzzer) -------------------------------------------
