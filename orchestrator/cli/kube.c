@@ -814,8 +814,8 @@ static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 			argv = json_pack("[ssss]", "kubectl", "rollout",
 					 "status", what);
 		}
-		/* The image may have no shell (registry.k8s.io/kubectl is
-		 * distroless): kubectl is run directly. */
+		/* kubectl images may have no shell (distroless ones have
+		 * none): kubectl is run directly. */
 		json_t *c = json_object();
 		_cleanup_free_ char *name = xasprintf("wait-%s", dn);
 		set_str(c, "name", name);
