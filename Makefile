@@ -144,7 +144,9 @@ $(B)/kube-tools/.done: tests/kube/package.json tests/kube/package-lock.json test
 	$(Q)cp tests/kube/package.json tests/kube/package-lock.json tests/kube/validate.mjs $(dir $@)
 	@# npm comes with some builds of nodejs, else in Debian's own package.
 	$(Q)command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 npm >/dev/null
-	$(Q)cd $(dir $@) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	$(Q)cd $(dir $@) && for i in 1 2 3; do \
+		npm ci --no-audit --no-fund --loglevel=error >/dev/null && exit 0; sleep 5; \
+	done; echo "npm ci failed 3 times (is the npm registry reachable?)" >&2; exit 1
 	@touch $@
 
 e2e: all $(B)/debian-bookworm.tar $(B)/kube-tools/.done
