@@ -85,6 +85,7 @@ static json_t *arr_child(json_t *o, const char *k)
 	return c;
 }
 
+/* A warning at where s wrote key: "service S KEY: why". */
 static void warn(struct gen *g, const struct service *s, const char *key,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void warn(struct gen *g, const struct service *s, const char *key,
@@ -96,9 +97,8 @@ static void warn(struct gen *g, const struct service *s, const char *key,
 	if (vasprintf(&why, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	diag_add(g->d, M_WARNING, s ? service_key_pos(s, key) : NULL,
-		 "%s%s%s%s: %s", s ? "service " : "", s ? s->name : "",
-		 s ? " " : "", key, why);
+	diag_add(g->d, M_WARNING, service_key_pos(s, key), "service %s %s: %s",
+		 s->name, key, why);
 }
 
 /* A DNS-1123 label from a compose name: lower case, '_' and '.' as '-',
@@ -857,6 +857,25 @@ static bool qualified_name(const char *k)
 	return true;
 }
 
+/* l as meta's annotations; a warning (at s's key) for each name that
+ * Kubernetes cannot take. */
+static void set_annotations(struct gen *g, const struct service *s,
+			    const char *key, json_t *meta,
+			    const struct m_kvlist *l)
+{
+	for (size_t k = 0; k < l->n; k++) {
+		const struct m_kv *kv = &l->v[k];
+		if (qualified_name(kv->key))
+			set_str(obj_child(meta, "annotations"), kv->key,
+				kv->value ? kv->value : "");
+		else
+			warn(g, s, key,
+			     "\"%s\" is not a Kubernetes annotation name; "
+			     "left out",
+			     kv->key);
+	}
+}
+
 /* ---- workloads -------------------------------------------------------------- */
 
 static json_t *container_of(struct gen *g, const struct service *s,
@@ -957,18 +976,8 @@ static void add_workload(struct gen *g, size_t i)
 	enum workload kind = g->kind[i];
 	json_t *o = new_doc(g, kind == KIND_JOB ? "batch/v1" : "apps/v1",
 			    kind_names[kind], name, name);
-	for (size_t k = 0; k < s->deploy.labels.n; k++) {
-		const struct m_kv *kv = &s->deploy.labels.v[k];
-		if (qualified_name(kv->key))
-			set_str(obj_child(json_object_get(o, "metadata"),
-					  "annotations"),
-				kv->key, kv->value ? kv->value : "");
-		else
-			warn(g, s, "deploy",
-			     "label \"%s\" is not a Kubernetes annotation "
-			     "name; left out",
-			     kv->key);
-	}
+	set_annotations(g, s, "deploy", json_object_get(o, "metadata"),
+			&s->deploy.labels);
 	json_t *spec = obj_child(o, "spec");
 	int64_t replicas = service_replicas(s);
 	if (kind == KIND_JOB) {
@@ -988,20 +997,8 @@ static void add_workload(struct gen *g, size_t i)
 	json_object_set_new(meta, "labels", labels_of(g, name));
 	/* Labels and annotations of the container: the pod's annotations
 	 * (label values are too narrow for what compose allows). */
-	const struct m_kvlist *notes[] = {&s->labels, &s->annotations};
-	for (size_t l = 0; l < ARRAY_SIZE(notes); l++)
-		for (size_t k = 0; k < notes[l]->n; k++) {
-			const struct m_kv *kv = &notes[l]->v[k];
-			if (!qualified_name(kv->key)) {
-				warn(g, s, l ? "annotations" : "labels",
-				     "\"%s\" is not a Kubernetes annotation "
-				     "name; left out",
-				     kv->key);
-				continue;
-			}
-			set_str(obj_child(meta, "annotations"), kv->key,
-				kv->value ? kv->value : "");
-		}
+	set_annotations(g, s, "labels", meta, &s->labels);
+	set_annotations(g, s, "annotations", meta, &s->annotations);
 	json_t *pod = obj_child(tmpl, "spec");
 	set_waits(g, s, pod);
 	json_t *c = container_of(g, s, name, g->ports[i], g->n_ports[i]);
