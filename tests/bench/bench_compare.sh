@@ -1,13 +1,23 @@
 #!/bin/bash
-# orch side by side with podman-compose on the same machine, same image and
-# same stacks, runs alternating:
-#   - `up -d` and `down` wall time for a 10-service stack (3 networks,
-#     2 published ports, 1 named volume; the reference topology) and a
-#     50-service one; and orch's `down` when PID 1 ignores SIGTERM;
-#   - memory left resident per project (PSS of the tool's processes);
+# orch side by side with podman on the same machine, the same image and the
+# same stacks, the tools alternating run by run:
+#   - `up -d` and `down` wall time for stack10 (tests/soak/stack10.yaml,
+#     which is ../shared/anchors/stack10.yaml: 3 networks, 2 published
+#     ports, 1 named volume), driven by orch, by plain podman commands
+#     (podman-raw-stack10.sh: what podman itself costs) and by
+#     podman-compose 1.0.3, which sleeps 1 s after each `podman run`; and a
+#     50-service stack (orch and podman-compose); and orch's `down` when
+#     PID 1 ignores SIGTERM;
+#   - memory left resident per project: RSS and PSS of the tools' own
+#     processes of this run (orch: supervisor, keeper, netd; podman:
+#     conmon, aardvark-dns), not of the containers;
 #   - TCP throughput container to container on one network, and through a
 #     published port, against the same on the host's loopback (iperf3).
-# Container start latency against crun is bench_runtime.sh's.
+# Every timed `down` does the same work on every side: containers,
+# networks and the volume (podman-compose's `down -v` leaves the networks,
+# which are removed in the timed part).  One warm-up cycle per tool and
+# stack is run first and not counted.  Container start latency against
+# crun is bench_runtime.sh's.
 #
 # podman and podman-compose are measured when installed
 # (apt-get install podman podman-compose); their config and storage live in
@@ -34,10 +44,13 @@ mount -t tmpfs tmpfs "$W/podman/run"
 ORCH=$B/orch
 HAVE_PODMAN=0
 PEER_NOTE="podman-compose not installed"
+STACK10=$TOP/tests/soak/stack10.yaml
+ANCHOR=$TOP/../shared/anchors/stack10.yaml
+[ -f "$ANCHOR" ] && ! cmp -s "$ANCHOR" "$STACK10" && STACK10=$ANCHOR
 command -v podman >/dev/null && command -v podman-compose >/dev/null && HAVE_PODMAN=1
 
 cleanup() {
-	for f in "$W"/stack*.yaml; do
+	for f in "$STACK10" "$W"/stack*.yaml; do
 		[ -e "$f" ] && "$ORCH" -p bench -f "$f" down -v -t 0 >/dev/null 2>&1
 	done
 	[ -e "$W/tp.yaml" ] && "$ORCH" -p tp -f "$W/tp.yaml" down -t 0 >/dev/null 2>&1
@@ -66,18 +79,25 @@ median() {
 		m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
 		printf "%.0f %.0f %.0f", m, a[1], a[NR] }'
 }
-# pss_of REGEX [ENV] -> summed PSS (KiB) of processes whose comm matches
-# (and, given ENV, whose environment holds it: this run's, not another's)
-pss_of() {
-	local t=0 p c
+# mem_of REGEX ENV OUT: appends to OUT.rss, OUT.pss and OUT.priv the summed
+# RSS, PSS and private (RSS minus shared) KiB of the processes whose comm
+# matches REGEX and whose environment holds ENV (this run's, not another's).
+# RSS counts shared libraries in full, PSS shares them with whoever else
+# maps them, private counts them not at all: all three are reported.
+mem_of() {
+	local r=0 p=0 u=0 c v
 	for d in /proc/[0-9]*; do
 		c=$(cat "$d/comm" 2>/dev/null) || continue
 		[[ $c =~ $1 ]] || continue
-		[ -z "${2:-}" ] || tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qxF "$2" || continue
-		p=$(awk '/^Pss:/{print $2}' "$d/smaps_rollup" 2>/dev/null)
-		t=$((t + ${p:-0}))
+		tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qxF "$2" || continue
+		v=$(awk '/^Rss:/{r=$2} /^Pss:/{p=$2} /^Private_(Clean|Dirty):/{u+=$2}
+			END{print r+0, p+0, u+0}' "$d/smaps_rollup" 2>/dev/null)
+		set -- "$1" "$2" "$3" $v
+		r=$((r + ${4:-0})) p=$((p + ${5:-0})) u=$((u + ${6:-0}))
 	done
-	echo $t
+	echo $r >>"$3.rss"
+	echo $p >>"$3.pss"
+	echo $u >>"$3.priv"
 }
 
 # gen_stack N IMAGE STOPSIG FILE: web1 and web2 (httpd, published 18080 and
@@ -170,7 +190,8 @@ podman_clean() {
 	true
 }
 
-# time_cycle TOOL FILE OUTPREFIX: one cold up -d / down, appended in ms.
+# time_cycle TOOL FILE OUTPREFIX [mem]: one cold up -d / down, appended in
+# ms (and, with mem, what stays resident while it is up).
 time_cycle() {
 	local tool=$1 f=$2 out=$3 t0 t1 t1b t2 rc
 	case $tool in
@@ -180,19 +201,29 @@ time_cycle() {
 		rc=$?
 		t1=$(now_ms)
 		# what stays resident: after netd's idle trim (1 s)
-		[ "$4" = mem ] && sleep 1.5 && echo "$(pss_of '^(orch-supervisor|orch-keeper|netd)$' "ORCH_RUN=$ORCH_RUN")" >>"$out.pss"
+		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
 		t1b=$(now_ms)
 		"$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms) ;;
-	podman)
+	raw | podman)
 		podman_clean bench
 		t0=$(now_ms)
-		podman-compose -p bench -f "$f" up -d >"$W/log" 2>&1
+		if [ "$tool" = raw ]; then
+			"$TOP/tests/bench/podman-raw-stack10.sh" up bench >"$W/log" 2>&1
+		else
+			podman-compose -p bench -f "$f" up -d >"$W/log" 2>&1
+		fi
 		rc=$?
 		t1=$(now_ms)
-		[ "$4" = mem ] && sleep 1.5 && echo "$(pss_of '^(conmon|aardvark-dns|catatonit|podman|netavark)$')" >>"$out.pss"
+		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(conmon|aardvark-dns|podman|netavark)$' "CONTAINERS_CONF=$CONTAINERS_CONF" "$out"
 		t1b=$(now_ms)
-		podman-compose -p bench -f "$f" down >>"$W/log" 2>&1 || rc=1
+		if [ "$tool" = raw ]; then
+			"$TOP/tests/bench/podman-raw-stack10.sh" down bench >>"$W/log" 2>&1 || rc=1
+		else
+			# down -v, and the networks podman-compose leaves
+			podman-compose -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
+			podman_clean bench
+		fi
 		t2=$(now_ms)
 		podman_clean bench ;;
 	esac
@@ -205,43 +236,60 @@ time_cycle() {
 	echo $((t2 - t1b)) >>"$out.down"
 }
 
-report() { # LABEL ORCHFILE PEERFILE UNIT
-	local o p
-	o=$(median "$2")
-	if [ -s "$3" ]; then
-		p=$(median "$3")
-		awk -v l="$1" -v o="$o" -v p="$p" -v u="$4" 'BEGIN {
-			split(o, a, " "); split(p, b, " ")
-			printf "%-34s orch %7d %s   podman-compose %7d %s   ratio %.1fx\n", l, a[1], u, b[1], u, (a[1] > 0 ? b[1] / a[1] : 0) }'
-	else
-		printf "%-34s orch %7s %s   (%s)\n" "$1" "${o%% *}" "$4" "$PEER_NOTE"
-	fi
+# report LABEL UNIT ORCH RAW COMPOSE: medians, and each peer's ratio to orch
+# (a missing file: that peer did not run).
+report() {
+	local l=$1 u=$2 o r c
+	o=$(median "$3")
+	printf "%-34s orch %6d %s" "$l" "${o%% *}" "$u"
+	for f in "$4" "$5"; do
+		[ -s "$f" ] || continue
+		r=$(median "$f")
+		c="podman CLI"
+		[ "$f" = "$5" ] && c="podman-compose"
+		awk -v c="$c" -v o="${o%% *}" -v p="${r%% *}" -v u="$u" 'BEGIN {
+			printf "   %s %6d %s (%.1fx)", c, p, u, (o > 0 ? p / o : 0) }'
+	done
+	[ -s "$4" ] || [ -s "$5" ] || printf "   (%s)" "$PEER_NOTE"
+	echo
 }
 
 "$ORCH" image import "$B/busybox-rootfs.tar" busybox:latest >/dev/null || exit 1
+"$ORCH" image import "$B/busybox-rootfs.tar" localhost/bb:1 >/dev/null || exit 1
 if [ $HAVE_PODMAN -eq 1 ]; then
 	podman_env
-	podman import "$B/busybox-rootfs.tar" localhost/bb:1 >/dev/null || HAVE_PODMAN=0
+	podman import "$B/busybox-rootfs.tar" localhost/bb:1 >/dev/null 2>&1 || HAVE_PODMAN=0
 fi
 
-echo "orch vs podman-compose: $REPS alternating cold cycles per stack (medians; load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "orch vs podman: $REPS alternating cold cycles per stack after one warm-up cycle each (medians)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); command: REPS=$REPS REPS50=$REPS50 $0"
+echo "podman CLI: the stack as plain podman commands (podman-raw-stack10.sh); podman-compose 1.0.3"
+echo "sleeps 1 s after each podman run: 10 s of its stack10 up -d, 50 s of stack50's, are that sleep."
 for n in 10 50; do
-	gen_stack $n busybox:latest SIGKILL "$W/stack$n.yaml"
-	gen_stack $n localhost/bb:1 SIGKILL "$W/stack$n-podman.yaml"
-	reps=$REPS
-	[ $n -eq 50 ] && reps=$REPS50
-	for rep in $(seq 1 "$reps"); do
-		mem=no
-		[ "$rep" = 1 ] && mem=mem
-		time_cycle orch "$W/stack$n.yaml" "$W/orch$n" $mem || exit 1
-		if [ $HAVE_PODMAN -eq 1 ]; then
-			time_cycle podman "$W/stack$n-podman.yaml" "$W/podman$n" $mem ||
-				{ HAVE_PODMAN=0; PEER_NOTE="podman-compose failed, see above"; }
-		fi
+	if [ $n -eq 10 ]; then
+		f=$STACK10 tools="orch raw podman" reps=$REPS
+	else
+		gen_stack $n localhost/bb:1 SIGKILL "$W/stack$n.yaml"
+		f=$W/stack$n.yaml tools="orch podman" reps=$REPS50
+	fi
+	for rep in $(seq 0 "$reps"); do
+		for t in $tools; do
+			[ "$t" != orch ] && [ $HAVE_PODMAN -eq 0 ] && continue
+			out=$W/$t$n
+			[ "$rep" = 0 ] && out=$W/warmup
+			mem=no
+			[ "$rep" = 1 ] && mem=mem
+			time_cycle $t "$f" "$out" $mem || {
+				[ $t = orch ] && exit 1
+				HAVE_PODMAN=0 PEER_NOTE="podman failed, see above"
+			}
+		done
 	done
-	report "stack$n up -d" "$W/orch$n.up" "$W/podman$n.up" ms
-	report "stack$n down" "$W/orch$n.down" "$W/podman$n.down" ms
-	report "stack$n resident (PSS)" "$W/orch$n.pss" "$W/podman$n.pss" KiB
+	report "stack$n up -d" ms "$W/orch$n.up" "$W/raw$n.up" "$W/podman$n.up"
+	report "stack$n down -v" ms "$W/orch$n.down" "$W/raw$n.down" "$W/podman$n.down"
+	report "stack$n resident RSS" KiB "$W/orch$n.rss" "$W/raw$n.rss" "$W/podman$n.rss"
+	report "stack$n resident PSS" KiB "$W/orch$n.pss" "$W/raw$n.pss" "$W/podman$n.pss"
+	report "stack$n resident private" KiB "$W/orch$n.priv" "$W/raw$n.priv" "$W/podman$n.priv"
 done
 
 # down when PID 1 ignores SIGTERM (no stop_signal: sleep and httpd as PID 1
@@ -250,7 +298,7 @@ done
 gen_stack 10 busybox:latest "" "$W/stack10-term.yaml"
 for rep in $(seq 1 "$REPS"); do time_cycle orch "$W/stack10-term.yaml" "$W/orchterm" no || exit 1; done
 PEER_NOTE="podman-compose: not run, 10 s grace per container"
-report "stack10 down, PID 1 ignores TERM" "$W/orchterm.down" /dev/null ms
+report "stack10 down, PID 1 ignores TERM" ms "$W/orchterm.down" /dev/null /dev/null
 
 # Throughput (iperf3, 3 s per run) where iperf3 is installed: its binary and
 # libraries are added to the busybox rootfs to make a bench image.
