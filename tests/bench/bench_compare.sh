@@ -154,32 +154,8 @@ EOF
 }
 
 podman_env() {
-	local P=$W/podman
-	mkdir -p "$P/root" "$P/run" "$P/tmp" "$P/networks" "$P/volumes"
-	# Root here lacks CAP_SYS_RESOURCE and its hard RLIMIT_NOFILE is 20000:
-	# podman's default ulimits cannot be set, so lower them; no systemd.
-	cat >"$P/containers.conf" <<EOF
-[containers]
-log_driver = "k8s-file"
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$P/events.log"
-tmp_dir = "$P/tmp"
-volume_path = "$P/volumes"
-[network]
-network_backend = "netavark"
-network_config_dir = "$P/networks"
-EOF
-	cat >"$P/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$P/root"
-runroot = "$P/run"
-EOF
-	export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
+	"$TOP/tests/fixtures/podman-conf.sh" "$W/podman"
+	export CONTAINERS_CONF=$W/podman/containers.conf CONTAINERS_STORAGE_CONF=$W/podman/storage.conf
 }
 podman_clean() {
 	local ids n
@@ -272,6 +248,7 @@ for n in 10 50; do
 		gen_stack $n localhost/bb:1 SIGKILL "$W/stack$n.yaml"
 		f=$W/stack$n.yaml tools="orch podman" reps=$REPS50
 	fi
+	[ "$reps" -gt 0 ] || continue
 	for rep in $(seq 0 "$reps"); do
 		for t in $tools; do
 			[ "$t" != orch ] && [ $HAVE_PODMAN -eq 0 ] && continue

@@ -227,25 +227,7 @@ fi
 
 # ---- a real run under podman kube play ---------------------------------------------
 PA=$T/podman
-mkdir -p "$PA/root" "$PA/run" "$PA/tmp" "$PA/networks" "$PA/volumes"
-# As ../shared/anchors/podman-env.sh: storage and config in $T, open files
-# below the host's hard limit, runc (crun refuses hybrid cgroups).
-cat >"$PA/containers.conf" <<EOF
-[containers]
-log_driver = "k8s-file"
-default_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$PA/events.log"
-tmp_dir = "$PA/tmp"
-volume_path = "$PA/volumes"
-[network]
-network_backend = "netavark"
-network_config_dir = "$PA/networks"
-EOF
-printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$PA/root" "$PA/run" >"$PA/storage.conf"
+"$TOP/tests/fixtures/podman-conf.sh" "$PA"
 export CONTAINERS_CONF=$PA/containers.conf CONTAINERS_STORAGE_CONF=$PA/storage.conf
 pm() { podman "$@"; }
 pm_cleanup() { pm pod rm -fa -t 0 >/dev/null 2>&1; pm volume rm -fa >/dev/null 2>&1; }

@@ -3,6 +3,7 @@
  * by golden files in tests/unit/golden/compose_*.yaml
  * (COMPOSE_UPDATE_GOLDEN=1 rewrites them). */
 #include "tests/unit/compose_test.h"
+#include "tests/unit/golden.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -121,15 +122,7 @@ static void golden(const char *name, const struct project *p)
 	_cleanup_free_ char *got = rendered(p);
 	_cleanup_free_ char *path =
 	    xasprintf("tests/unit/golden/compose_%s.yaml", name);
-	struct orch_err e;
-	if (getenv("COMPOSE_UPDATE_GOLDEN"))
-		assert_int_equal(
-		    write_file_atomic(path, got, strlen(got), 0644, &e), 0);
-	_cleanup_free_ char *want = NULL;
-	if (read_file(path, &want, NULL, &e) < 0)
-		fail_msg("%s", e.msg);
-	if (!streq(want, got))
-		fail_msg("%s differs from the output:\n%s", path, got);
+	golden_check(path, got, "COMPOSE_UPDATE_GOLDEN");
 }
 
 /* ---- interpolation ---------------------------------------------------------

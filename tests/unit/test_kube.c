@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "orchestrator/cli/cli.h"
+#include "tests/unit/golden.h"
 
 static char *env[] = {"HOME=/home/u", NULL};
 
@@ -79,15 +80,7 @@ static void golden(const char *name, const char *got)
 {
 	_cleanup_free_ char *path =
 	    xasprintf("tests/unit/golden/kube_%s.yaml", name);
-	struct orch_err e;
-	if (getenv("KUBE_UPDATE_GOLDEN"))
-		assert_int_equal(
-		    write_file_atomic(path, got, strlen(got), 0644, &e), 0);
-	_cleanup_free_ char *want = NULL;
-	if (read_file(path, &want, NULL, &e) < 0)
-		fail_msg("%s", e.msg);
-	if (!streq(want, got))
-		fail_msg("%s differs from the output:\n%s", path, got);
+	golden_check(path, got, "KUBE_UPDATE_GOLDEN");
 }
 
 static void stack(const char *name, const char *file, enum kube_publish pub)

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "netd/netd-int.h"
+#include "tests/unit/golden.h"
 
 static char *empty[] = {NULL};
 static char *www[] = {"www", NULL};
@@ -52,19 +53,7 @@ static void golden(const char *name, struct strbuf *got)
 {
 	_cleanup_free_ char *path =
 		xasprintf("tests/unit/golden/netd_%s.nft", name);
-	const char *text = got->buf ? got->buf : "";
-	if (getenv("NETD_UPDATE_GOLDEN")) {
-		struct orch_err e;
-		assert_int_equal(write_file_atomic(path, text, strlen(text), 0644,
-						   &e),
-				 0);
-	}
-	_cleanup_free_ char *want = NULL;
-	struct orch_err e;
-	if (read_file(path, &want, NULL, &e) < 0)
-		fail_msg("%s", e.msg);
-	if (!streq(want, text))
-		fail_msg("%s differs from the generated script:\n%s", path, text);
+	golden_check(path, got->buf ? got->buf : "", "NETD_UPDATE_GOLDEN");
 	sb_free(got);
 }
 
