@@ -37,32 +37,6 @@ static void kube_help(void)
 	       kube_usage_text, KUBE_WAIT_IMAGE);
 }
 
-/* The repository of an image reference as a registry knows it: without
- * its tag or digest, Docker Hub's short names in full ("busybox" is
- * docker.io/library/busybox). */
-static size_t repo_len(const char *ref)
-{
-	size_t n = strcspn(ref, "@");
-	const char *slash = strrchr(ref, '/');
-	const char *colon = strrchr(slash ? slash : ref, ':');
-	if (colon && (size_t)(colon - ref) < n)
-		n = (size_t)(colon - ref);
-	return n;
-}
-
-static char *full_repo(const char *ref)
-{
-	size_t n = repo_len(ref);
-	size_t first = strcspn(ref, "/");
-	bool host = first < n && (memchr(ref, '.', first) ||
-				  memchr(ref, ':', first) ||
-				  (first == 9 && !strncmp(ref, "localhost", 9)));
-	if (host)
-		return xstrndup(ref, n);
-	return xasprintf("docker.io/%s%.*s", first < n ? "" : "library/",
-			 (int)n, ref);
-}
-
 /* ref as repo@digest of the manifest its image was pulled or pushed as,
  * in ref's own repository: the image a running container of the service
  * uses (state, when the project is up), else the store's image for ref;
@@ -73,20 +47,25 @@ static char *pin_digest(const char *service, const char *ref, void *arg)
 	const char *id = json_string_value(json_object_get(running, service));
 	struct orch_err e = {0};
 	_cleanup_image_ struct rt_image *img = NULL;
-	if (rt_image_lookup(id ? id : ref, &img, &e) < 0 || !img->digests)
+	struct image_ref want = {0};
+	if (rt_image_lookup(id ? id : ref, &img, &e) < 0 || !img->digests ||
+	    image_ref_parse(ref, &want, &e) < 0)
 		return NULL;
-	_cleanup_free_ char *want = full_repo(ref);
-	for (size_t i = 0; img->digests[i]; i++) {
-		const char *at = strchr(img->digests[i], '@');
-		if (!at)
+	_cleanup_free_ char *want_repo = image_ref_repo(&want);
+	char *pinned = NULL;
+	for (size_t i = 0; img->digests[i] && !pinned; i++) {
+		struct image_ref got = {0};
+		if (image_ref_parse(img->digests[i], &got, &e) < 0)
 			continue;
-		_cleanup_free_ char *repo =
-		    full_repo(strndupa(img->digests[i],
-				       (size_t)(at - img->digests[i])));
-		if (streq(repo, want))
-			return xasprintf("%.*s%s", (int)repo_len(ref), ref, at);
+		_cleanup_free_ char *repo = image_ref_repo(&got);
+		if (got.digest && streq(repo, want_repo)) {
+			_cleanup_free_ char *name = image_ref_familiar(&want);
+			pinned = xasprintf("%s@%s", name, got.digest);
+		}
+		image_ref_clear(&got);
 	}
-	return NULL;
+	image_ref_clear(&want);
+	return pinned;
 }
 
 static int write_docs(const char *output, const struct kube_doc *docs,
