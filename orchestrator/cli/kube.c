@@ -26,7 +26,6 @@ struct kport {
 	enum m_proto proto;
 	bool published;	    /* under ports: (reachable from outside) */
 	uint16_t host_port; /* 0: any free port the host picks */
-	const char *name;
 };
 
 static const char *const kind_names[] = {"Deployment", "StatefulSet", "Job"};
@@ -207,7 +206,7 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 		}
 		v = xrealloc(v, (n + 1) * sizeof(*v));
 		v[n++] = (struct kport){p->target, p->protocol, true,
-					p->published, p->name};
+					p->published};
 	}
 	for (size_t i = 0; s->expose && s->expose[i]; i++) {
 		/* "80", "8000-8010", "53/udp" */
@@ -241,7 +240,7 @@ static struct kport *service_ports(struct gen *g, const struct service *s,
 			if (seen)
 				continue;
 			v = xrealloc(v, (n + 1) * sizeof(*v));
-			v[n++] = (struct kport){(uint16_t)p, pr, false, 0, NULL};
+			v[n++] = (struct kport){(uint16_t)p, pr, false, 0};
 		}
 	}
 	*count = n;
