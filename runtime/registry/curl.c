@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 
 struct curl_fns reg_curl;
+static bool loaded;
 static char load_error[512];
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
@@ -46,18 +47,16 @@ static void load(void)
 		}
 	}
 	reg_curl.global_init(CURL_GLOBAL_DEFAULT);
-	reg_curl.loaded = true;
+	loaded = true;
 }
 
-const struct curl_fns *curl_fns(struct orch_err *e)
+int curl_load(struct orch_err *e)
 {
 	pthread_once(&load_once, load);
-	if (!reg_curl.loaded) {
-		err_set(e, ELIBACC,
-			"loading libcurl (package libcurl4) to talk to "
-			"registries: %s",
-			load_error);
-		return NULL;
-	}
-	return &reg_curl;
+	if (!loaded)
+		return err_set(e, ELIBACC,
+			       "loading libcurl (package libcurl4) to talk to "
+			       "registries: %s",
+			       load_error);
+	return 0;
 }

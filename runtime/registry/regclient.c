@@ -460,7 +460,7 @@ static void handle_key_init(void)
 /* The thread's handle; NULL (said) when libcurl cannot be loaded. */
 static CURL *thread_handle(struct orch_err *e)
 {
-	if (!curl_fns(e))
+	if (curl_load(e) < 0)
 		return NULL;
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, handle_key_init);

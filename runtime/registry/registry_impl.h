@@ -31,7 +31,6 @@
 /* The libcurl functions the client calls, from the library opened at the
  * first request rather than linked in. */
 struct curl_fns {
-	bool loaded;
 	CURLcode (*global_init)(long flags);
 	CURL *(*easy_init)(void);
 	void (*easy_cleanup)(CURL *h);
@@ -46,10 +45,9 @@ struct curl_fns {
 					   const char *s);
 	void (*slist_free_all)(struct curl_slist *l);
 };
-/* libcurl, opened (and globally initialized) once; NULL, said in e, when
- * it cannot be.  reg_curl is usable by a thread once it has had a
- * non-NULL answer. */
-const struct curl_fns *curl_fns(struct orch_err *e);
+/* Opens (and globally initializes) libcurl, once; -ELIBACC, said in e,
+ * when it cannot be.  reg_curl is usable by a thread once it has had 0. */
+int curl_load(struct orch_err *e);
 extern struct curl_fns reg_curl;
 
 /* Largest manifest and config accepted (docker's limits). */
