@@ -1329,6 +1329,27 @@ static json_t *pod_peer(const struct gen *g, const char *svc)
 	return peer;
 }
 
+/* The Kubernetes names of the services that may connect to s (incoming)
+ * or that s may connect to, sorted, each once; NULL when none. */
+static char **edge_peers(const struct gen *g, const struct service *s,
+			 bool incoming)
+{
+	char **v = NULL;
+	for (size_t e = 0; e < g->n_edges; e++) {
+		const struct link_edge *l = &g->edges[e];
+		const struct service *peer =
+		    project_service(g->m, incoming ? l->from : l->to);
+		if (!streq(incoming ? l->to : l->from, s->name) || !peer)
+			continue;
+		const char *pn = g->names[peer - g->m->services];
+		if (!strv_contains(v, pn))
+			strv_push(&v, pn);
+	}
+	if (v)
+		strv_sort(v);
+	return v;
+}
+
 /* A default deny for the project's pods, then per service: ingress from
  * the services that may connect to it (link_edges), on its ports, and
  * from anywhere on its published ports; for a service whose networks are
@@ -1351,18 +1372,7 @@ static void add_policies(struct gen *g)
 		const struct service *s = &g->m->services[i];
 		const struct kport *ports = g->ports[i];
 		size_t n_ports = g->n_ports[i];
-		_cleanup_strv_ char **peers = NULL;
-		for (size_t e = 0; e < g->n_edges; e++) {
-			const struct service *from =
-			    project_service(g->m, g->edges[e].from);
-			if (!streq(g->edges[e].to, s->name) || !from)
-				continue;
-			const char *fn = g->names[from - g->m->services];
-			if (!strv_contains(peers, fn))
-				strv_push(&peers, fn);
-		}
-		if (peers)
-			strv_sort(peers);
+		_cleanup_strv_ char **peers = edge_peers(g, s, true);
 		bool published = false, internal = s->n_networks > 0;
 		for (size_t p = 0; p < n_ports; p++)
 			published |= ports[p].published;
@@ -1423,18 +1433,8 @@ static void add_policies(struct gen *g)
 			/* No route out: only to the services it may connect
 			 * to (whose ingress rules say on which ports). */
 			json_t *eg = arr_child(ps, "egress");
-			_cleanup_strv_ char **to_peers = NULL;
-			for (size_t e = 0; e < g->n_edges; e++) {
-				const struct service *to =
-				    project_service(g->m, g->edges[e].to);
-				if (!streq(g->edges[e].from, s->name) || !to)
-					continue;
-				const char *tn = g->names[to - g->m->services];
-				if (!strv_contains(to_peers, tn))
-					strv_push(&to_peers, tn);
-			}
+			_cleanup_strv_ char **to_peers = edge_peers(g, s, false);
 			if (to_peers) {
-				strv_sort(to_peers);
 				json_t *rule = json_object();
 				json_t *to = arr_child(rule, "to");
 				for (size_t k = 0; to_peers[k]; k++)
