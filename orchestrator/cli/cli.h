@@ -188,7 +188,8 @@ struct kube_opts {
 	const char *ns;	       /* NULL = the project's name */
 	enum kube_publish publish;
 	bool allow_hostpath;
-	const char *wait_image; /* the image of the wait init containers */
+	/* The image of the wait init containers; NULL: no waits. */
+	const char *wait_image;
 	/* The reference a service's image should be pinned to (by
 	 * digest), malloc'd; NULL to keep the reference as written. */
 	char *(*pin)(const char *service, const char *image, void *arg);

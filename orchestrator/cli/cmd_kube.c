@@ -11,7 +11,7 @@
 static const char kube_usage_text[] =
     "generate [SERVICE...] [-o FILE|DIR] [--namespace NS]\n"
     "       [--publish clusterip|nodeport|loadbalancer|hostport]\n"
-    "       [--allow-hostpath] [--wait-image IMAGE]";
+    "       [--allow-hostpath] [--wait-image IMAGE | --no-waits]";
 
 static void kube_help(void)
 {
@@ -33,7 +33,11 @@ static void kube_help(void)
 	       "      --wait-image IMAGE  Image of the init containers "
 	       "that wait for\n"
 	       "                          dependencies (needs kubectl; "
-	       "default %s)\n",
+	       "default %s)\n"
+	       "      --no-waits          No such init containers, for "
+	       "runtimes without the\n"
+	       "                          Kubernetes API (podman kube "
+	       "play)\n",
 	       kube_usage_text, KUBE_WAIT_IMAGE);
 }
 
@@ -116,6 +120,7 @@ static int kube_generate_cmd(int argc, char **argv)
 		O_PUBLISH = CLI_OPT_LOCAL,
 		O_HOSTPATH,
 		O_WAIT_IMAGE,
+		O_NO_WAITS,
 	};
 	static const struct option lopts[] = {
 	    CLI_GLOBAL_LONGOPTS,
@@ -124,6 +129,7 @@ static int kube_generate_cmd(int argc, char **argv)
 	    {"publish", required_argument, NULL, O_PUBLISH},
 	    {"allow-hostpath", no_argument, NULL, O_HOSTPATH},
 	    {"wait-image", required_argument, NULL, O_WAIT_IMAGE},
+	    {"no-waits", no_argument, NULL, O_NO_WAITS},
 	    {"help", no_argument, NULL, 'h'},
 	    {0, 0, 0, 0}};
 	struct kube_opts o = {.wait_image = KUBE_WAIT_IMAGE,
@@ -150,6 +156,9 @@ static int kube_generate_cmd(int argc, char **argv)
 			break;
 		case O_WAIT_IMAGE:
 			o.wait_image = optarg;
+			break;
+		case O_NO_WAITS:
+			o.wait_image = NULL;
 			break;
 		case O_PUBLISH:
 			if (streq(optarg, "clusterip"))

@@ -771,7 +771,7 @@ static json_t *hook_of(const struct m_hook *h)
 
 /* One init container per dependency to wait for: rollout of a Deployment
  * or StatefulSet whose readiness is its healthcheck, or completion of a
- * Job. */
+ * Job; none (each said) without a wait image. */
 static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 {
 	json_t *inits = json_array();
@@ -782,6 +782,13 @@ static void set_waits(struct gen *g, const struct service *s, json_t *pod)
 		const struct service *dep = project_service(g->m, d->service);
 		if (!dep)
 			continue;
+		if (!g->o->wait_image) {
+			warn(g, s, "depends_on",
+			     "%s is not waited for (--no-waits): the pods start "
+			     "together",
+			     d->service);
+			continue;
+		}
 		size_t di = (size_t)(dep - g->m->services);
 		const char *dn = g->names[di];
 		_cleanup_free_ char *what = NULL;
@@ -1461,7 +1468,8 @@ static void add_policies(struct gen *g)
 			}
 			json_array_append_new(eg, dns);
 			bool waits = false;
-			for (size_t k = 0; k < s->n_depends_on; k++)
+			for (size_t k = 0; g->o->wait_image && k < s->n_depends_on;
+			     k++)
 				waits |= s->depends_on[k].condition !=
 					 M_DEP_STARTED;
 			if (waits) {

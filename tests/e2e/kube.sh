@@ -12,8 +12,9 @@
 #     of services and port, agree with what orch really lets through on a
 #     running project, probed from inside its containers;
 #   - an image that came from a registry is pinned by its digest;
-#   - the example stack's claim and web's Deployment run under `podman
-#     kube play` (Debian's podman) and answer on the published port.
+#   - the example stack's claim and Deployments (made without wait init
+#     containers, which need the Kubernetes API) run under `podman kube
+#     play` (Debian's podman) and answer on the published port.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lifecycle_helpers.inc"
 . "$(dirname "$0")/registry_helpers.inc"
@@ -234,17 +235,26 @@ pm_cleanup() { pm pod rm -fa -t 0 >/dev/null 2>&1; pm volume rm -fa >/dev/null 2
 on_exit pm_cleanup
 pm import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$FIXTURE_TAR" docker.io/library/busybox:latest >/dev/null 2>&1
 check_eq "podman has the busybox image" 0 $?
-gen -f "$TOP/compose.example.yaml" --allow-hostpath --publish hostport -o "$T/ex/" 2>/dev/null
-check_eq "generate the example stack with hostPorts" 0 $?
+# podman has no Kubernetes API, which the wait init containers ask:
+# --no-waits leaves them out.
+gen -f "$TOP/compose.example.yaml" --allow-hostpath --publish hostport --no-waits -o "$T/ex/" 2>/dev/null
+check_eq "generate the example stack with hostPorts and no waits" 0 $?
 # podman 4.3 plays Pods, Deployments and PersistentVolumeClaims (not
-# StatefulSets, Jobs, Services or policies): the claim, then web's
-# Deployment (app's and worker's init containers wait for db through the
-# Kubernetes API, which podman does not have).
+# StatefulSets, Jobs, Services or policies): the claim, then every
+# Deployment.
 pm kube play "$T/ex/persistentvolumeclaim-data.yaml" >"$T/play.log" 2>&1
 check_eq "podman plays the claim" 0 $?
 check_match "as a podman volume" "^data$" "$(pm volume ls --format '{{.Name}}')"
-pm kube play "$T/ex/deployment-web.yaml" >"$T/play.log" 2>&1
-check_eq "podman plays web's Deployment" 0 $?
+deps=$(cd "$T/ex" && ls deployment-*.yaml | sed 's/^deployment-//; s/\.yaml$//' | tr '\n' ' ')
+check_eq "the example stack's Deployments" "app web worker " "$deps"
+for d in $deps; do
+	pm kube play "$T/ex/deployment-$d.yaml" >"$T/play.log" 2>&1
+	rc=$?
+	[ $rc -eq 0 ] || cat "$T/play.log"
+	check_eq "podman plays $d's Deployment" 0 $rc
+	check "and its pod runs" wait_for 30 sh -c \
+		"podman pod ps --format '{{.Name}} {{.Status}}' | grep -q '^$d-pod-0 Running'"
+done
 check "the example stack answers on its published port" wait_for 30 sh -c \
 	"curl -sf http://127.0.0.1:8080/ | grep -q 'orch example'"
 pm_cleanup

@@ -162,6 +162,24 @@ static void test_selected(void **state)
 	assert_null(strstr(got, "kind: Job"));
 }
 
+/* Without a wait image: no init containers and no account for them, and
+ * each dependency not waited for is said. */
+static void test_no_waits(void **state)
+{
+	(void)state;
+	struct kube_opts o = {.allow_hostpath = true};
+	int rc;
+	_cleanup_free_ char *got = generate("compose.example.yaml", &o, &rc);
+	assert_int_equal(rc, 0);
+	assert_null(strstr(got, "initContainers"));
+	assert_null(strstr(got, "orch-wait"));
+	assert_non_null(strstr(got, "warning: service app depends_on: db is "
+				    "not waited for (--no-waits)"));
+	assert_non_null(strstr(got, "warning: service app depends_on: "
+				    "migrate is not waited for"));
+	assert_non_null(strstr(got, "kind: StatefulSet\nmetadata:\n  name: db"));
+}
+
 /* Names that meet once made DNS labels are errors, with no object. */
 static void test_clashes(void **state)
 {
@@ -227,6 +245,7 @@ int main(void)
 	    cmocka_unit_test(test_hostpath_refused),
 	    cmocka_unit_test(test_selected),
 	    cmocka_unit_test(test_clashes),
+	    cmocka_unit_test(test_no_waits),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
