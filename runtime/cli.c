@@ -107,7 +107,7 @@ enum {
 	OPT_SHARES, OPT_PIDS, OPT_CAPADD, OPT_CAPDROP, OPT_NOSECCOMP,
 	OPT_SECCOMP, OPT_INIT, OPT_NETNS, OPT_NET, OPT_DETACH, OPT_NAME,
 	OPT_PRIV, OPT_SYSCTL, OPT_STOPSIG, OPT_IMAGE, OPT_VOLUME, OPT_DEVICE,
-	OPT_DEVRULE,
+	OPT_DEVRULE, OPT_USERNS,
 };
 
 static const struct option run_opts[] = {
@@ -141,6 +141,7 @@ static const struct option run_opts[] = {
 	{"volume", required_argument, NULL, OPT_VOLUME},
 	{"device", required_argument, NULL, OPT_DEVICE},
 	{"device-cgroup-rule", required_argument, NULL, OPT_DEVRULE},
+	{"userns", required_argument, NULL, OPT_USERNS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -252,6 +253,25 @@ int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
 			r = rt_device_rule_check(optarg, e);
 			strv_push(&s->device_rules, optarg);
 			break;
+		case OPT_USERNS: {
+			/* BASE[:COUNT]: ids 0.. map to BASE.., 65536 of them */
+			unsigned long long b = strtoull(optarg, &end, 10), n = 65536;
+			if (end != optarg && *end == ':') {
+				const char *c = end + 1;
+				n = strtoull(c, &end, 10);
+				if (end == c)
+					n = 0;
+			}
+			if (end == optarg || *end || n == 0 || b + n > UINT32_MAX) {
+				r = err_set(e, EINVAL, "--userns %s: want BASE[:COUNT] (host ids)", optarg);
+				break;
+			}
+			o->idmap = (struct rt_idmap){0, (uint32_t)b, (uint32_t)n};
+			s->uid_map = s->gid_map = &o->idmap;
+			s->n_uid_map = s->n_gid_map = 1;
+			s->namespaces |= RT_NS_USER;
+			break;
+		}
 		case OPT_STOPSIG:
 			s->stop_signal = parse_signal(optarg);
 			if (s->stop_signal <= 0)
@@ -275,6 +295,9 @@ int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
 		return r;
 	}
 	s->rootfs = o->rw;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		s->mounts[i].idmap = (s->namespaces & RT_NS_USER) &&
+				     s->mounts[i].type == RT_MOUNT_BIND;
 	s->argv = strv_copy(argv + optind);
 	if (!o->id) {
 		char id[65];

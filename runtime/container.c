@@ -185,6 +185,8 @@ struct child_ctx {
 	const struct rt_spec *spec;
 	int sync_fd;
 	int netns_fd;
+	bool net_joined; /* the parent cloned us in netns_fd already */
+	const struct ns_mounts *nm; /* made by the parent (user namespace) */
 	const char *mnt, *upper, *work;
 	const char *hostname;
 	const struct dev_node *nodes;
@@ -201,19 +203,27 @@ static void child_main(struct child_ctx *c)
 	/* The parent sets up the cgroup and id maps, then lets us go on. */
 	if (sync_recv(c->sync_fd, &pk) <= 0 || pk.type != SYNC_GO)
 		_exit(1);
+	/* Cloned as the host's root, which the new namespace does not map:
+	 * become its root before making anything. */
+	if ((s->namespaces & RT_NS_USER) &&
+	    (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+		err_sys(&e, errno, "becoming root in the user namespace");
+		sync_send_err(c->sync_fd, &e);
+	}
 	if ((s->namespaces & RT_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
 		err_sys(&e, errno, "creating the cgroup namespace");
 		sync_send_err(c->sync_fd, &e);
 	}
-	if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) {
+	if (c->netns_fd >= 0 && !c->net_joined &&
+	    setns(c->netns_fd, CLONE_NEWNET) < 0) {
 		err_sys(&e, errno, "joining network namespace %s", s->netns_path);
 		sync_send_err(c->sync_fd, &e);
 	}
 	if ((s->namespaces & RT_NS_NET) && ns_loopback_up(&e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(0);
-	if (mnt_setup_rootfs(s, c->mnt, c->upper, c->work, c->nodes, c->n_nodes,
-			     &e) < 0)
+	if (mnt_setup_rootfs(s, c->mnt, c->upper, c->work, c->nm, c->nodes,
+			     c->n_nodes, &e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(022);
 	if (s->namespaces & RT_NS_UTS) {
@@ -261,6 +271,51 @@ static int wait_pid(pid_t pid, int pidfd, int *status)
 	return 0;
 }
 
+/* Back to the network namespace *self was opened on, once. */
+static int net_restore(int *self, struct orch_err *e)
+{
+	if (*self < 0)
+		return 0;
+	int r = setns(*self, CLONE_NEWNET) < 0
+			? err_sys(e, errno, "returning to the host's network namespace")
+			: 0;
+	close(*self);
+	*self = -1;
+	return r;
+}
+
+/* For a child in a user namespace, which cannot join the network
+ * namespace (the host's user namespace owns it) nor make its mounts: the
+ * calling thread joins it, so the child is cloned into it, and makes
+ * them there, with the namespace's sysctls. */
+static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
+			    const char *upper_dir, struct ns_mounts *nm,
+			    int *self_net, struct orch_err *e)
+{
+	if (c->netns_fd >= 0) {
+		*self_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (*self_net < 0)
+			return err_sys(e, errno, "opening this thread's network namespace");
+		if (setns(c->netns_fd, CLONE_NEWNET) < 0) {
+			int saved = errno;
+			close(*self_net);
+			*self_net = -1;
+			return err_sys(e, saved, "joining network namespace %s",
+				       s->netns_path);
+		}
+		c->net_joined = true;
+	}
+	int r = ns_mounts_prepare(s, upper_dir, nm, e);
+	if (r == 0 && c->net_joined) {
+		_cleanup_close_ int proc =
+			open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = proc < 0 ? err_sys(e, errno, "opening /proc")
+			     : mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
+	}
+	c->nm = nm;
+	return r;
+}
+
 static int create(const struct rt_spec *s, bool start,
 		  struct rt_container **out, struct orch_err *e)
 {
@@ -287,8 +342,11 @@ static int create(const struct rt_spec *s, bool start,
 	struct dev_node *nodes = NULL;
 	size_t n_nodes = 0;
 	struct dev_policy dev = {0};
+	struct ns_mounts nm;
+	int self_net = -1;
 	int r;
 
+	ns_mounts_init(&nm);
 	r = rt_caps_resolve(s->cap_add, s->cap_drop, s->privileged,
 			    rt_caps_held(), &st.caps, e);
 	if (r < 0)
@@ -395,6 +453,9 @@ static int create(const struct rt_spec *s, bool start,
 		goto fail;
 	}
 	c.sync_fd = sv[1];
+	if ((s->namespaces & RT_NS_USER) &&
+	    (r = prepare_remapped(s, &c, st.upper_dir, &nm, &self_net, e)) < 0)
+		goto fail;
 	/* The cgroup namespace is made by the child once it is in its
 	 * cgroup, so that cgroup becomes the namespace's root. */
 	struct clone_args ca = {
@@ -405,14 +466,18 @@ static int create(const struct rt_spec *s, bool start,
 		.exit_signal = SIGCHLD,
 	};
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid < 0) {
-		err_sys(e, errno, "cloning into new namespaces");
-		goto fail;
-	}
+	int clone_errno = errno;
 	if (pid == 0) {
 		close(sv[0]);
 		child_main(&c);
 	}
+	r = net_restore(&self_net, e);
+	if (pid < 0 || r < 0) {
+		if (pid < 0)
+			err_sys(e, clone_errno, "cloning into new namespaces");
+		goto fail;
+	}
+	ns_mounts_clear(&nm);
 	close(sv[1]);
 	sv[1] = -1;
 	if (s->namespaces & RT_NS_USER) {
@@ -485,6 +550,11 @@ static int create(const struct rt_spec *s, bool start,
 	return 0;
 
 fail:
+	{
+		struct orch_err ignored = {0};
+		net_restore(&self_net, &ignored);
+	}
+	ns_mounts_clear(&nm);
 	if (pid > 0) {
 		int status;
 		if (pidfd >= 0)

@@ -198,7 +198,7 @@ size_t rl_resolve(const struct rt_rlimit *spec, size_t n,
 
 /* CLONE_NEW* flags for enum rt_ns bits. */
 int ns_clone_flags(unsigned ns);
-/* Writes uid_map/gid_map (and setgroups deny) of pid. */
+/* Writes uid_map and gid_map of pid (setgroups stays allowed). */
 int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e);
 /* Brings lo up in the current network namespace. */
 int ns_loopback_up(struct orch_err *e);
@@ -208,6 +208,34 @@ int ns_pidfd_open_checked(pid_t pid, uint64_t start_time);
 /* Start time (clock ticks since boot) of pid, 0 when gone. */
 uint64_t ns_pid_start_time(pid_t pid);
 
+/* ---- idmap.c ---------------------------------------------------------- */
+
+/* Whether the spec's maps are one range from 0, the same for uids and
+ * gids: its first host id and size. */
+bool idmap_single(const struct rt_spec *s, uint32_t *base, uint32_t *count);
+/* The map of an idmapped bind for the range (see rt_mount.idmap): out has
+ * room for 2; returns how many extents. */
+size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2]);
+/* Mounts the parent makes for a child in a user namespace, detached (-1:
+ * none): the root, the sysfs of the network namespace it joins, and per
+ * spec mount a clone of its source.  Fds the parent opened name the
+ * parent's mount namespace, so the child attaches them onto paths of its
+ * own: the root over "/", the others inside the root. */
+struct ns_mounts {
+	int root, sys;
+	int *binds;
+	size_t n_binds;
+};
+void ns_mounts_init(struct ns_mounts *m);
+void ns_mounts_clear(struct ns_mounts *m);
+/* In the parent, already in the network namespace the child joins. */
+int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
+		      struct ns_mounts *m, struct orch_err *e);
+/* Attaches a detached mount onto the file target_fd names (AT_FDCWD:
+ * over "/"). */
+int ns_attach(int mount_fd, int target_fd, const char *what,
+	      struct orch_err *e);
+
 /* ---- mount.c ----------------------------------------------------------- */
 
 /* In the child, in its own mount namespace: builds the root filesystem
@@ -216,8 +244,13 @@ uint64_t ns_pid_start_time(pid_t pid);
  * root. */
 int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
 		     const char *upper, const char *work,
-		     const struct dev_node *nodes, size_t n_nodes,
-		     struct orch_err *e);
+		     const struct ns_mounts *nm, const struct dev_node *nodes,
+		     size_t n_nodes, struct orch_err *e);
+/* Which of the spec's sysctls: the network namespace's ones (net.*) are
+ * written by the parent of a remapped child, which does not own it. */
+enum sysctl_set { SYSCTL_ALL, SYSCTL_NET, SYSCTL_NOT_NET };
+int mnt_write_sysctls(int procfd, char **sysctls, enum sysctl_set which,
+		      struct orch_err *e);
 /* Opens path under root without leaving it (RESOLVE_IN_ROOT); with
  * create, missing components become directories (the last one a file
  * when file). */
@@ -315,6 +348,7 @@ struct rt_cli_run {
 	const char *image; /* --image NAME[:TAG]: root and defaults from it */
 	char **volumes;	   /* --volume NAME:DST[:ro] */
 	bool user_set;
+	struct rt_idmap idmap; /* --userns */
 };
 /* argv[0] is "run"; bad usage -> -EINVAL with the reason in e. */
 int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,

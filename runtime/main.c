@@ -17,7 +17,7 @@ static const char usage_text[] =
 	"           [--device HOST[:CONTAINER][:PERMS]]... [--device-cgroup-rule R]...\n"
 	"           [--init] [--netns PATH | --net host|none] [--stop-signal SIG]\n"
 	"           [--detach] [--name NAME] [--image NAME[:TAG]]\n"
-	"           [--volume NAME:DST[:ro]]... -- CMD [ARG]...\n"
+	"           [--volume NAME:DST[:ro]]... [--userns BASE[:COUNT]] -- CMD [ARG]...\n"
 	"       orch-runtime exec [--env K=V]... [--workdir D] [--user UID[:GID]] NAME -- CMD [ARG]...\n"
 	"       orch-runtime kill NAME [SIGNAL]\n"
 	"       orch-runtime ps\n"

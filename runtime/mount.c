@@ -224,7 +224,7 @@ static int mount_in_root(int rootfd, const char *target, bool file,
 }
 
 static int setup_user_mounts(int rootfd, const struct rt_spec *s,
-			     struct orch_err *e)
+			     const struct ns_mounts *nm, struct orch_err *e)
 {
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct rt_mount *m = &s->mounts[i];
@@ -245,6 +245,18 @@ static int setup_user_mounts(int rootfd, const struct rt_spec *s,
 					  MS_NOSUID | MS_NODEV |
 						  (m->readonly ? MS_RDONLY : 0),
 					  opts, e);
+		} else if (nm && i < nm->n_binds && nm->binds[i] >= 0) {
+			/* Made by the parent, read-only already. */
+			struct stat st;
+			if (fstat(nm->binds[i], &st) < 0)
+				return err_sys(e, errno, "bind mount source %s",
+					       m->source);
+			int fd = mnt_open_in_root(rootfd, m->target, true,
+						  !S_ISDIR(st.st_mode), e);
+			if (fd < 0)
+				return fd;
+			r = ns_attach(nm->binds[i], fd, m->target, e);
+			close(fd);
 		} else {
 			struct stat st;
 			if (!m->source || stat(m->source, &st) < 0)
@@ -263,9 +275,14 @@ static int setup_user_mounts(int rootfd, const struct rt_spec *s,
 	return 0;
 }
 
-static int write_sysctls(int procfd, char **sysctls, struct orch_err *e)
+int mnt_write_sysctls(int procfd, char **sysctls, enum sysctl_set which,
+		      struct orch_err *e)
 {
 	for (size_t i = 0; sysctls && sysctls[i]; i++) {
+		bool net = startswith(sysctls[i], "net.");
+		if ((which == SYSCTL_NET && !net) ||
+		    (which == SYSCTL_NOT_NET && net))
+			continue;
 		const char *eq = strchr(sysctls[i], '=');
 		if (!eq || eq == sysctls[i])
 			return err_set(e, EINVAL, "bad sysctl %s", sysctls[i]);
@@ -354,7 +371,8 @@ static int readonly_paths(int dirfd, const char *const *names, size_t n,
 	return 0;
 }
 
-static int setup_proc(int rootfd, const struct rt_spec *s, struct orch_err *e)
+static int setup_proc(int rootfd, const struct rt_spec *s,
+		      const struct ns_mounts *nm, struct orch_err *e)
 {
 	int r = mount_in_root(rootfd, "/proc", false, "proc", "proc",
 			      MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, e);
@@ -369,7 +387,9 @@ static int setup_proc(int rootfd, const struct rt_spec *s, struct orch_err *e)
 					  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pdir < 0)
 		return err_sys(e, errno, "opening the container's /proc");
-	r = write_sysctls(pdir, s->sysctls, e);
+	r = mnt_write_sysctls(pdir, s->sysctls,
+			      nm && nm->sys >= 0 ? SYSCTL_NOT_NET : SYSCTL_ALL,
+			      e);
 	if (r < 0)
 		return r;
 	if (s->privileged)
@@ -381,19 +401,31 @@ static int setup_proc(int rootfd, const struct rt_spec *s, struct orch_err *e)
 			      e);
 }
 
-static int setup_sys(int rootfd, const struct rt_spec *s, struct orch_err *e)
+static int setup_sys(int rootfd, const struct rt_spec *s,
+		     const struct ns_mounts *nm, struct orch_err *e)
 {
 	unsigned long ro = s->privileged ? 0 : MS_RDONLY;
 	int fd = mnt_open_in_root(rootfd, "/sys", true, false, e);
 	if (fd < 0)
 		return fd;
-	int r = mount_fd("sysfs", fd, "sysfs",
-			 ro | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	if (r == -EPERM) /* sysfs of a netns we do not own: bind the host's */
-		r = mount_fd("/sys", fd, NULL, MS_BIND | MS_REC, NULL);
-	close(fd);
-	if (r < 0)
-		return err_sys(e, -r, "mounting /sys");
+	int r;
+	if (nm && nm->sys >= 0) {
+		r = ns_attach(nm->sys, fd, "/sys", e);
+		close(fd);
+		if (r < 0)
+			return r;
+	} else {
+		r = mount_fd("sysfs", fd, "sysfs",
+			     ro | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		close(fd);
+		if (r == -EPERM) /* sysfs of a netns we do not own */
+			r = mount_in_root(rootfd, "/sys", false, "/sys", NULL,
+					  MS_BIND | MS_REC | ro, NULL, e);
+		else if (r < 0)
+			r = err_sys(e, -r, "mounting /sys");
+		if (r < 0)
+			return r;
+	}
 	if (s->privileged)
 		return 0;
 	_cleanup_close_ int sdir = openat2_in_root(rootfd, "/sys",
@@ -542,8 +574,11 @@ static int make_devices(int rootfd, const struct rt_spec *s,
 }
 
 static int mount_root(const struct rt_spec *s, const char *mnt,
-		      const char *upper, const char *work, struct orch_err *e)
+		      const char *upper, const char *work,
+		      const struct ns_mounts *nm, struct orch_err *e)
 {
+	if (nm) /* over "/": the host's path to mnt may be closed to us */
+		return ns_attach(nm->root, AT_FDCWD, "the root filesystem", e);
 	if (s->rootfs) {
 		if (mount(s->rootfs, mnt, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return err_sys(e, errno, "binding the root filesystem %s",
@@ -567,24 +602,26 @@ static int mount_root(const struct rt_spec *s, const char *mnt,
 
 int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
 		     const char *upper, const char *work,
-		     const struct dev_node *nodes, size_t n_nodes,
-		     struct orch_err *e)
+		     const struct ns_mounts *nm, const struct dev_node *nodes,
+		     size_t n_nodes, struct orch_err *e)
 {
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return err_sys(e, errno, "making mounts private");
-	int r = mount_root(s, mnt, upper, work, e);
+	int r = mount_root(s, mnt, upper, work, nm, e);
 	if (r < 0)
 		return r;
+	/* A remapped child may not walk the host's path to mnt. */
 	_cleanup_close_ int rootfd =
-		open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		nm ? openat(nm->root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)
+		   : open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return err_sys(e, errno, "opening the root %s", mnt);
-	r = setup_user_mounts(rootfd, s, e);
+	r = setup_user_mounts(rootfd, s, nm, e);
 	if (r == 0)
-		r = setup_proc(rootfd, s, e);
+		r = setup_proc(rootfd, s, nm, e);
 	if (r == 0)
-		r = setup_sys(rootfd, s, e);
+		r = setup_sys(rootfd, s, nm, e);
 	if (r == 0)
 		r = setup_dev(rootfd, s, e);
 	if (r == 0)

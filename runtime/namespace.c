@@ -63,9 +63,9 @@ int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e)
 			       "a user namespace needs uid and gid maps");
 	_cleanup_free_ char *u = format_map(s->uid_map, s->n_uid_map);
 	_cleanup_free_ char *g = format_map(s->gid_map, s->n_gid_map);
+	/* Written by a privileged parent: setgroups stays allowed, so the
+	 * container keeps its supplementary groups. */
 	int r = write_proc(pid, "uid_map", u, e);
-	if (r == 0)
-		r = write_proc(pid, "setgroups", "deny", e);
 	if (r == 0)
 		r = write_proc(pid, "gid_map", g, e);
 	return r;

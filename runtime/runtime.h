@@ -42,6 +42,10 @@ struct rt_mount {
 	bool readonly;
 	int64_t size; /* tmpfs: bytes, 0 = kernel default */
 	mode_t mode;  /* tmpfs: 0 = 01777 */
+	/* A bind in a user namespace, idmapped: host id k (k >= 1) shows
+	 * as k, the container's root is the range's first id, and the
+	 * host's root is nobody (as podman's :idmap, but root stays out). */
+	bool idmap;
 };
 
 struct rt_idmap {
@@ -89,6 +93,10 @@ struct rt_spec {
 	const char *domainname;
 
 	unsigned namespaces;	/* enum rt_ns bits to create */
+	/* RT_NS_USER: one range from 0, the same for uids and gids (0 BASE
+	 * COUNT).  The layers, the upper directory and the root given by
+	 * rootfs are idmapped through it, so the store keeps the image's
+	 * owners; joined namespaces (netns_path) stay the host's. */
 	struct rt_idmap *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
 	const char *netns_path; /* join this network namespace (not RT_NS_NET) */

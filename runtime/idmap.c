@@ -1,0 +1,375 @@
+/* A container in a user namespace gets its mounts from the parent: the
+ * overlay root over idmapped layers, its binds, and the sysfs of the
+ * network namespace it joins are made here, in the initial user namespace,
+ * as detached mounts the child attaches.  The child could not make them
+ * itself: idmapping a mount, reading an image's trusted.overlay.* xattrs
+ * and mounting the sysfs of a network namespace it does not own all need
+ * the initial namespace's CAP_SYS_ADMIN, and the store's directories are
+ * not even reachable to a remapped root. */
+#include "runtime/container_impl.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+bool idmap_single(const struct rt_spec *s, uint32_t *base, uint32_t *count)
+{
+	if (s->n_uid_map != 1 || s->n_gid_map != 1 ||
+	    s->uid_map[0].inside != 0 || s->gid_map[0].inside != 0 ||
+	    s->uid_map[0].outside != s->gid_map[0].outside ||
+	    s->uid_map[0].count != s->gid_map[0].count)
+		return false;
+	*base = s->uid_map[0].outside;
+	*count = s->uid_map[0].count;
+	return true;
+}
+
+size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2])
+{
+	/* Host id k shows as k (k >= 1), the container's root is the
+	 * range's first id on both sides, and the host's root is unmapped:
+	 * root-owned host files are nobody's to the container. */
+	size_t n = 0;
+	if (count > 1)
+		out[n++] = (struct rt_idmap){1, base + 1, count - 1};
+	out[n++] = (struct rt_idmap){base, base, 1};
+	return n;
+}
+
+static char *map_text(const struct rt_idmap *m, size_t n)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < n; i++)
+		sb_printf(&sb, "%u %u %u\n", m[i].inside, m[i].outside,
+			  m[i].count);
+	return sb_steal(&sb);
+}
+
+static int write_map(pid_t pid, const char *file, const char *text,
+		     struct orch_err *e)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	ssize_t n = RETRY_EINTR(write(fd, text, strlen(text)));
+	int saved = errno;
+	close(fd);
+	return n < 0 ? err_sys(e, saved, "writing %s", path) : 0;
+}
+
+/* A user namespace with this map for uids and gids, held by an fd: made
+ * by a child that waits in it while the maps are written, then exits.
+ * Cached for the life of the process (a supervisor makes many containers
+ * of one project). */
+static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
+{
+	static struct {
+		char *key;
+		int fd;
+	} cache[8];
+	static size_t next;
+	_cleanup_free_ char *text = map_text(m, n);
+	for (size_t i = 0; i < ARRAY_SIZE(cache); i++)
+		if (cache[i].key && streq(cache[i].key, text))
+			return cache[i].fd;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "creating a pipe");
+	int pidfd = -1;
+	struct clone_args ca = {
+		.flags = CLONE_NEWUSER | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid < 0) {
+		int saved = errno;
+		close(p[0]);
+		close(p[1]);
+		return err_sys(e, saved, "creating a user namespace");
+	}
+	if (pid == 0) {
+		char c;
+		close(p[1]);
+		(void)!read(p[0], &c, 1);
+		_exit(0);
+	}
+	close(p[0]);
+	int r = write_map(pid, "uid_map", text, e);
+	if (r == 0)
+		r = write_map(pid, "gid_map", text, e);
+	int fd = -1;
+	if (r == 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r = err_sys(e, errno, "opening %s", path);
+	}
+	close(p[1]);
+	siginfo_t si;
+	RETRY_EINTR(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED));
+	close(pidfd);
+	if (r < 0)
+		return r;
+	if (cache[next].key) {
+		free(cache[next].key);
+		close(cache[next].fd);
+	}
+	cache[next].key = move_ptr(text);
+	cache[next].fd = fd;
+	next = (next + 1) % ARRAY_SIZE(cache);
+	return fd;
+}
+
+/* A detached copy of the mount tree at path (recursive when rec),
+ * idmapped through userns when it is >= 0, read-only when ro. */
+static int clone_tree(const char *path, bool rec, int userns, bool ro,
+		      struct orch_err *e)
+{
+	unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+			 (rec ? AT_RECURSIVE : 0);
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
+	if (fd < 0)
+		return err_sys(e, errno, "cloning the mount of %s", path);
+	struct mount_attr a = {0};
+	if (userns >= 0) {
+		a.attr_set |= MOUNT_ATTR_IDMAP;
+		a.userns_fd = (uint64_t)userns;
+	}
+	if (ro)
+		a.attr_set |= MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+			      MOUNT_ATTR_NODEV;
+	if (a.attr_set &&
+	    syscall(SYS_mount_setattr, fd, "",
+		    AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0) {
+		int saved = errno;
+		close(fd);
+		if (userns >= 0 && (saved == EINVAL || saved == EPERM))
+			return err_set(e, saved,
+				       "%s: its file system cannot be idmapped "
+				       "(kernel 5.12+, and a file system that "
+				       "supports it); run the service with "
+				       "userns_mode: host",
+				       path);
+		return err_sys(e, saved, "setting the attributes of %s", path);
+	}
+	return fd;
+}
+
+static int fs_config(int fs, const char *key, const char *value,
+		     struct orch_err *e)
+{
+	unsigned cmd = value ? FSCONFIG_SET_STRING : FSCONFIG_CMD_CREATE;
+	if (syscall(SYS_fsconfig, fs, cmd, key, value, 0) < 0)
+		return err_sys(e, errno, "configuring the mount (%s)",
+			       key ? key : "create");
+	return 0;
+}
+
+/* fsmount of a configured fs context, closing it. */
+static int fs_mount(int fs, unsigned attrs, const char *what,
+		    struct orch_err *e)
+{
+	int r = fs_config(fs, NULL, NULL, e);
+	int fd = -1;
+	if (r == 0) {
+		fd = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+		if (fd < 0)
+			r = err_sys(e, errno, "mounting %s", what);
+	}
+	close(fs);
+	return r < 0 ? r : fd;
+}
+
+static int fs_open(const char *type, struct orch_err *e)
+{
+	int fs = (int)syscall(SYS_fsopen, type, FSOPEN_CLOEXEC);
+	return fs < 0 ? err_sys(e, errno, "opening a %s file system", type)
+		      : fs;
+}
+
+/* The overlay root: every layer idmapped through the container's map,
+ * so the store keeps the image's own owners and the container sees them.
+ * The upper directory is not: overlayfs writes it with the mounter's
+ * credentials (ours, the host's root), which an idmapped mount of the
+ * range could not store.  It holds the range's ids, its root owned by the
+ * container's root. */
+static int overlay_root(const struct rt_spec *s, const char *upper_dir,
+			uint32_t base, int userns, struct orch_err *e)
+{
+	size_t n = strv_len(s->lowers);
+	int *fds = xcalloc(n + 1, sizeof(int));
+	int fs = -1, r = 0;
+	for (size_t i = 0; i < n; i++)
+		fds[i] = -1;
+	struct strbuf sb;
+	sb_init(&sb);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		fds[i] = clone_tree(s->lowers[i], false, userns, false, e);
+		if (fds[i] < 0)
+			r = fds[i];
+		else
+			sb_printf(&sb, "%s/proc/self/fd/%d", i ? ":" : "",
+				  fds[i]);
+	}
+	_cleanup_free_ char *up = path_join(upper_dir, "upper");
+	_cleanup_free_ char *work = path_join(upper_dir, "work");
+	if (r == 0 && chown(up, base, base) < 0)
+		r = err_sys(e, errno, "giving %s to the container's root", up);
+	if (r == 0) {
+		fs = fs_open("overlay", e);
+		r = fs < 0 ? fs : 0;
+	}
+	if (r == 0)
+		r = fs_config(fs, "lowerdir", sb.buf, e);
+	if (r == 0)
+		r = fs_config(fs, "upperdir", up, e);
+	if (r == 0)
+		r = fs_config(fs, "workdir", work, e);
+	int root = -1;
+	if (r == 0) {
+		root = fs_mount(fs, 0, "the overlay root", e);
+		fs = -1;
+		r = root < 0 ? root : 0;
+	}
+	if (fs >= 0)
+		close(fs);
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	sb_free(&sb);
+	return r < 0 ? r : root;
+}
+
+void ns_mounts_init(struct ns_mounts *m)
+{
+	*m = (struct ns_mounts){.root = -1, .sys = -1};
+}
+
+void ns_mounts_clear(struct ns_mounts *m)
+{
+	if (m->root >= 0)
+		close(m->root);
+	if (m->sys >= 0)
+		close(m->sys);
+	for (size_t i = 0; i < m->n_binds; i++)
+		if (m->binds[i] >= 0)
+			close(m->binds[i]);
+	free(m->binds);
+	ns_mounts_init(m);
+}
+
+int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
+		      struct ns_mounts *m,
+		      struct orch_err *e)
+{
+	ns_mounts_init(m);
+	uint32_t base, count;
+	if (!idmap_single(s, &base, &count))
+		return err_set(e, EINVAL,
+			       "a user namespace needs one range of ids from "
+			       "0, the same for uids and gids");
+	if (base < count)
+		return err_set(e, EINVAL,
+			       "the id range %u-%u overlaps the ids it maps",
+			       base, base + count - 1);
+	int r = 0;
+	int ns = userns_fd(s->uid_map, 1, e);
+	if (ns < 0)
+		return ns;
+	if (s->rootfs)
+		m->root = clone_tree(s->rootfs, true, ns, false, e);
+	else
+		m->root = overlay_root(s, upper_dir, base, ns, e);
+	if (m->root < 0) {
+		r = m->root;
+		m->root = -1;
+		goto fail;
+	}
+	m->binds = xcalloc(s->n_mounts + 1, sizeof(int));
+	m->n_binds = s->n_mounts;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		m->binds[i] = -1;
+	int bind_ns = -1;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct rt_mount *mt = &s->mounts[i];
+		if (mt->type == RT_MOUNT_TMPFS)
+			continue;
+		if (!mt->source) {
+			r = err_set(e, EINVAL, "bind mount of %s has no source",
+				    mt->target ? mt->target : "(none)");
+			goto fail;
+		}
+		if (mt->idmap && bind_ns < 0) {
+			struct rt_idmap bm[2];
+			size_t nb = idmap_bind_map(base, count, bm);
+			bind_ns = userns_fd(bm, nb, e);
+			if (bind_ns < 0) {
+				r = bind_ns;
+				goto fail;
+			}
+		}
+		m->binds[i] = clone_tree(mt->source, true,
+					 mt->idmap ? bind_ns : -1,
+					 mt->readonly, e);
+		if (m->binds[i] < 0) {
+			r = m->binds[i];
+			m->binds[i] = -1;
+			goto fail;
+		}
+	}
+	/* Made here, in the network namespace the container joins, which
+	 * its own user namespace does not own. */
+	if (s->netns_path) {
+		int fs = fs_open("sysfs", e);
+		if (fs < 0) {
+			r = fs;
+			goto fail;
+		}
+		m->sys = fs_mount(fs,
+				  (s->privileged ? 0 : MOUNT_ATTR_RDONLY) |
+					  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					  MOUNT_ATTR_NOEXEC,
+				  "sysfs", e);
+		if (m->sys < 0) {
+			r = m->sys;
+			m->sys = -1;
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	ns_mounts_clear(m);
+	return r;
+}
+
+int ns_attach(int mount_fd, int target_fd, const char *what,
+	      struct orch_err *e)
+{
+	if (syscall(SYS_move_mount, mount_fd, "", target_fd,
+		    target_fd == AT_FDCWD ? "/" : "",
+		    MOVE_MOUNT_F_EMPTY_PATH |
+			    (target_fd == AT_FDCWD ? 0 : MOVE_MOUNT_T_EMPTY_PATH)) < 0)
+		return err_sys(e, errno, "attaching %s", what);
+	return 0;
+}
