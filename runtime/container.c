@@ -307,10 +307,18 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 	}
 	int r = ns_mounts_prepare(s, upper_dir, nm, e);
 	if (r == 0 && c->net_joined) {
+		/* Its root's capabilities do not reach a namespace the host
+		 * owns: low ports and ping are open to every id there, as
+		 * docker does for every container. */
+		char *open_to_all[] = {
+			"net.ipv4.ip_unprivileged_port_start=0",
+			"net.ipv4.ping_group_range=0 2147483647", NULL};
 		_cleanup_close_ int proc =
 			open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		r = proc < 0 ? err_sys(e, errno, "opening /proc")
-			     : mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
+			     : mnt_write_sysctls(proc, open_to_all, SYSCTL_NET, e);
+		if (r == 0)
+			r = mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
 	}
 	c->nm = nm;
 	return r;

@@ -384,6 +384,28 @@ static void check_memory(const struct service *s, struct orch_diag *d)
 	     (long long)r.memory);
 }
 
+/* orch remaps every container but those that opt out (userns_mode:
+ * host, privileged); keep-id is rootless podman's, for a user's own id. */
+static void check_userns_mode(const struct project *p, const struct service *s,
+			      struct orch_diag *d)
+{
+	const char *v = s->userns_mode;
+	char b[96];
+	if (!v || is_host(v) || raw_value(p, v))
+		return;
+	if (streq(v, "keep-id"))
+		serr(d, service_key_pos(s, "userns_mode"), s, "userns_mode",
+		     "keep-id maps the calling user into the container, which "
+		     "only a rootless orch does; run by root, each project's "
+		     "containers get an id range of their own (or use host)");
+	else
+		serr(d, service_key_pos(s, "userns_mode"), s, "userns_mode",
+		     "\"%s\" is not a mode orch knows: host runs the service "
+		     "without a user namespace; leave it out for a range of "
+		     "the project's own",
+		     quoted(b, v));
+}
+
 /* Containers and published ports of all replicas together. */
 static void check_counts(const struct project *p, struct orch_diag *d)
 {
@@ -419,6 +441,7 @@ static void check_service(struct project *p, struct service *s,
 	check_sysctls(p, s, d);
 	check_working_dir(p, s, d);
 	check_memory(s, d);
+	check_userns_mode(p, s, d);
 }
 
 void compose_check_values(struct project *p, struct orch_diag *d)

@@ -273,6 +273,14 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	const char *mode = jstr(rec, "network_mode");
 	bool host = mode && streq(mode, "host");
 	int r;
+	/* The project's id range, taken at its first remapped container. */
+	uint32_t base = 0;
+	if (jbool(spec, "userns")) {
+		r = userns_acquire(ps->name, &base, e);
+		if (r < 0)
+			return err_wrap(e, "%s", name);
+		json_object_set_new(spec, "userns_base", json_integer(base));
+	}
 	if (host) {
 		json_object_set_new(spec, "namespaces",
 				    json_integer(RT_NS_DEFAULT & ~RT_NS_NET));
@@ -456,6 +464,12 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		sb_free(&sb);
 		if (r < 0)
 			return r;
+		/* The container's root may edit them, as anywhere else. */
+		const char *owned[] = {hosts, hn, rc};
+		for (size_t k = 0; base && k < ARRAY_SIZE(owned); k++)
+			if (chown(owned[k], base, base) < 0)
+				return err_sys(e, errno, "giving %s to the "
+					       "container's root", owned[k]);
 		const char *files[][2] = {{hosts, "/etc/hosts"},
 					  {hn, "/etc/hostname"},
 					  {rc, "/etc/resolv.conf"}};
@@ -511,7 +525,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		    rt_image_lookup(jstr(spec, "image"), &img, e) < 0)
 			return err_wrap(e, "%s", name);
 		_cleanup_free_ char *mountpoint = NULL;
-		r = rt_volume_prepare(vname, img, jstr(mt, "target"),
+		r = rt_volume_prepare(vname, img, jstr(mt, "target"), base,
 				      &mountpoint, e);
 		if (r < 0)
 			return err_wrap(e, "%s: volume %s", name, vname);

@@ -52,6 +52,13 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 		s->namespaces = (unsigned)jint(j, "namespaces", RT_NS_DEFAULT);
 	if (s->netns_path)
 		s->namespaces &= ~(unsigned)RT_NS_NET;
+	json_int_t base = jint(j, "userns_base", 0);
+	if (jbool(j, "userns") && base > 0) {
+		s->uid_map = s->gid_map = xcalloc(1, sizeof(*s->uid_map));
+		*s->uid_map = (struct rt_idmap){0, (uint32_t)base, USERNS_SIZE};
+		s->n_uid_map = s->n_gid_map = 1;
+		s->namespaces |= RT_NS_USER;
+	}
 
 	json_t *m = json_object_get(j, "mounts");
 	if (json_is_array(m) && json_array_size(m) > 0) {
@@ -68,6 +75,7 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 			mt->source = (char *)jstr(v, "source");
 			mt->target = (char *)jstr(v, "target");
 			mt->readonly = jbool(v, "readonly");
+			mt->idmap = jbool(v, "idmap");
 			mt->size = jint(v, "size", 0);
 			mt->mode = (mode_t)jint(v, "mode", 0);
 			if (!mt->target)
@@ -111,6 +119,7 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 
 void ctrspec_clear(struct rt_spec *s)
 {
+	free(s->uid_map);
 	free(s->lowers);
 	free(s->argv);
 	free(s->env);
@@ -125,6 +134,7 @@ void ctrspec_clear(struct rt_spec *s)
 	s->lowers = s->argv = s->env = s->sysctls = s->cap_add = s->cap_drop =
 		s->devices = s->device_rules = NULL;
 	s->groups = NULL;
+	s->uid_map = s->gid_map = NULL;
 	s->mounts = NULL;
 	s->rlimits = NULL;
 }

@@ -6,6 +6,7 @@
 #include "runtime/runtime.h"
 
 #include <fcntl.h>
+#include <strings.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -296,6 +297,48 @@ static int devices_json(const struct service *s, json_t *spec,
 	return r;
 }
 
+/* Capabilities that act only in the host's user namespace, or (NET_ADMIN)
+ * on the network namespace netd made, which the host's user namespace
+ * owns: a remapped container would hold them in name only. */
+static const char *const host_only_caps[] = {
+	"NET_ADMIN",
+	"SYS_MODULE", "SYS_RAWIO",   "SYS_TIME",      "SYS_BOOT",
+	"MAC_ADMIN",  "MAC_OVERRIDE", "SYSLOG",	       "WAKE_ALARM",
+	"BLOCK_SUSPEND", "AUDIT_CONTROL", "AUDIT_READ", "LINUX_IMMUTABLE",
+	"SYS_PACCT",  "PERFMON",     "BPF",
+};
+
+/* Whether the service runs in the project's user namespace; a
+ * capability it adds that would mean nothing there is an error. */
+static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
+{
+	struct userns_conf c;
+	int r = userns_config(&c, e);
+	if (r < 0)
+		return r;
+	*remap = c.enabled && !s->privileged &&
+		 !(s->userns_mode && streq(s->userns_mode, "host"));
+	for (size_t i = 0; *remap && s->cap_add && s->cap_add[i]; i++) {
+		const char *n = s->cap_add[i];
+		if (!strncasecmp(n, "CAP_", 4))
+			n += 4;
+		for (size_t k = 0; k < ARRAY_SIZE(host_only_caps); k++)
+			if (!strcasecmp(n, host_only_caps[k])) {
+				const struct m_pos *p =
+					service_key_pos(s, "cap_add");
+				return err_set(e, EPERM,
+					       "%s:%d:%d: service \"%s\": cap_add "
+					       "%s acts only outside the "
+					       "container's user namespace; set "
+					       "userns_mode: host for this "
+					       "service to give it",
+					       p->file, p->line, p->col, s->name,
+					       s->cap_add[i]);
+			}
+	}
+	return 0;
+}
+
 int record_template(const struct project *m, const struct service *s,
 		    json_t **out, struct orch_err *e)
 {
@@ -402,6 +445,12 @@ int record_template(const struct project *m, const struct service *s,
 		json_object_set_new(spec, "readonly_rootfs", json_true());
 	if (s->privileged)
 		json_object_set_new(spec, "privileged", json_true());
+	bool remap;
+	r = userns_of(s, &remap, e);
+	if (r < 0)
+		return r;
+	if (remap)
+		json_object_set_new(spec, "userns", json_true());
 	if (s->init)
 		json_object_set_new(spec, "init", json_true());
 	if (s->cap_add)
@@ -486,6 +535,8 @@ int record_template(const struct project *m, const struct service *s,
 				      "bind", "source", mt->source, "target",
 				      mt->target, "readonly", mt->read_only,
 				      "create", mt->bind_create_host_path);
+			if (remap)
+				json_object_set_new(j, "idmap", json_true());
 			break;
 		case M_MOUNT_TMPFS:
 			j = json_pack("{s:s, s:s, s:b}", "type", "tmpfs",

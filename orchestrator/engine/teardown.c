@@ -392,5 +392,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		*e = first;
 		return -first.code;
 	}
-	return pstate_remove(ps, e);
+	/* Its containers are gone: the id range goes back to the pool. */
+	int r = userns_release(ps->name, e);
+	return r < 0 ? r : pstate_remove(ps, e);
 }

@@ -98,11 +98,18 @@ int rt_volume_populate(const char *name, const char *src,
 /* The same, from path inside an image (its layers merged read-only). */
 int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
 				  const char *path, struct orch_err *e);
+/* The ids of a user namespace's range are VOLUME_ID_RANGE from its base. */
+#define VOLUME_ID_RANGE 65536u
+/* Gives the volume's content to the range at base (0: the host's own
+ * ids): the owners in the range it had move to the new one, the others
+ * stay.  Refused while a container uses it. */
+int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e);
 /* For a container mounting volume name at target: creates the volume if
  * needed, fills it once from img's content at target (img may be NULL),
- * mounts a size-limited one, and returns the directory to mount. */
+ * gives it to the container's id range at base (0: none), mounts a
+ * size-limited one, and returns the directory to mount. */
 int rt_volume_prepare(const char *name, const struct rt_image *img,
-		      const char *target, char **mountpoint,
+		      const char *target, uint32_t base, char **mountpoint,
 		      struct orch_err *e);
 /* Whether a mount of the volume exists outside the store (a container's),
  * in any mount namespace; *user (may be NULL) names a process using it. */

@@ -915,12 +915,127 @@ int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
 	return populate_once(name, fill_from_image, &s, e);
 }
 
+/* ---- id ranges -------------------------------------------------------- */
+
+/* id moved from the range at old to the one at base; ids outside it (a
+ * host user's files) stay. */
+static uint32_t shift_id(uint32_t id, uint32_t old, uint32_t base)
+{
+	return id >= old && id - old < VOLUME_ID_RANGE ? id - old + base : id;
+}
+
+static int shift_one(int dfd, const char *n, const struct stat *st,
+		     uint32_t old, uint32_t base, struct orch_err *e)
+{
+	uid_t u = shift_id(st->st_uid, old, base);
+	gid_t g = shift_id(st->st_gid, old, base);
+	if (u == st->st_uid && g == st->st_gid)
+		return 0;
+	if (fchownat(dfd, n, u, g, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
+		return err_sys(e, errno, "changing the owner of %s", n);
+	/* chown drops set-id bits: put them back. */
+	if (!S_ISLNK(st->st_mode) && (st->st_mode & 06000) &&
+	    (*n ? fchmodat(dfd, n, st->st_mode & 07777, 0)
+		: fchmod(dfd, st->st_mode & 07777)) < 0)
+		return err_sys(e, errno, "restoring the mode of %s", n);
+	return 0;
+}
+
+static int shift_tree(int dfd, uint32_t old, uint32_t base, int depth,
+		      struct orch_err *e)
+{
+	if (depth > 256)
+		return err_set(e, ELOOP, "a volume nested too deep");
+	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup < 0 ? NULL : fdopendir(dup);
+	if (!d) {
+		if (dup >= 0)
+			close(dup);
+		return err_sys(e, errno, "reading a volume directory");
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (streq(n, ".") || streq(n, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = err_sys(e, errno, "reading %s", n);
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int sub = openat(
+			    dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = sub < 0 ? err_sys(e, errno, "opening %s", n)
+				    : shift_tree(sub, old, base, depth + 1, e);
+		}
+		if (r == 0)
+			r = shift_one(dfd, n, &st, old, base, e);
+	}
+	closedir(d);
+	return r;
+}
+
+int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e)
+{
+	int r = check_name(name, e);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int lock = volumes_lock(e);
+	if (lock < 0)
+		return lock;
+	json_t *j;
+	r = meta_read(name, &j, e);
+	if (r < 0)
+		return r;
+	uint32_t old = (uint32_t)json_integer_value(json_object_get(j, "id_base"));
+	bool limited = json_integer_value(json_object_get(j, "size_limit")) > 0;
+	if (old == base) {
+		json_decref(j);
+		return 0;
+	}
+	bool used = false;
+	_cleanup_free_ char *user = NULL;
+	r = rt_volume_in_use(name, &used, &user, e);
+	if (r == 0 && used)
+		r = err_set(e, EBUSY,
+			    "volume %s is in use (%s) with the ids of another "
+			    "range (%u, wanted %u): stop what uses it first",
+			    name, user, old, base);
+	if (r == 0 && limited)
+		r = volume_mount(name, e);
+	_cleanup_free_ char *data = vol_path(name, "_data");
+	_cleanup_close_ int dfd =
+	    r < 0 ? -1 : open(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (r == 0 && dfd < 0)
+		r = err_sys(e, errno, "opening %s", data);
+	struct stat st;
+	if (r == 0)
+		r = shift_tree(dfd, old, base, 0, e);
+	if (r == 0 && fstat(dfd, &st) < 0)
+		r = err_sys(e, errno, "reading %s", data);
+	if (r == 0)
+		r = shift_one(dfd, "", &st, old, base, e);
+	if (r == 0) {
+		_cleanup_free_ char *dir = vol_path(name, NULL);
+		json_object_set_new(j, "id_base", json_integer(base));
+		r = meta_write(dir, j, e);
+	}
+	json_decref(j);
+	return r < 0 ? err_wrap(e, "giving volume %s to ids from %u", name, base)
+		     : 0;
+}
+
 int rt_volume_prepare(const char *name, const struct rt_image *img,
-		      const char *target, char **mountpoint, struct orch_err *e)
+		      const char *target, uint32_t base, char **mountpoint,
+		      struct orch_err *e)
 {
 	int r = rt_volume_create(name, NULL, NULL, e);
 	if (r == 0 && img)
 		r = rt_volume_populate_from_image(name, img, target, e);
+	if (r == 0)
+		r = rt_volume_shift(name, base, e);
 	struct rt_volume *v = NULL;
 	if (r == 0)
 		r = rt_volume_get(name, &v, e);

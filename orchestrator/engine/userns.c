@@ -1,0 +1,316 @@
+/* The host-wide pool of user-namespace id ranges: each project whose
+ * containers are remapped holds one range of USERNS_SIZE uids and gids
+ * from the first up to down.  The pool is the subordinate range of the
+ * user "orch" in /etc/subuid and /etc/subgid, else the "userns" range of
+ * $ORCH_ROOT/orch.json, else orch's default.  Held ranges are recorded in
+ * $ORCH_ROOT/userns.json, under a lock and written atomically, before any
+ * container uses them, so a crash loses none; each project's last range
+ * is remembered, and given back to it when free, so that its volumes
+ * (owned by the range) keep their owners across down and up. */
+#include "orchestrator/engine/engine.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+
+/* Default pool: 2^30 up to the top of the range systemd sets apart for
+ * containers (1879048191): 12288 projects. */
+#define POOL_DEFAULT_START 1073741824u
+#define POOL_DEFAULT_COUNT 805306368u
+
+/* /etc/subuid-style file: the range of the first line naming user or uid. */
+static int subid_range(const char *path, const char *user, uid_t uid,
+		       uint32_t *start, uint32_t *count, struct orch_err *e)
+{
+	_cleanup_free_ char *text = NULL;
+	struct orch_err re = {0};
+	if (read_file(path, &text, NULL, &re) < 0)
+		return re.code == ENOENT ? 0 : err_set(e, re.code, "%s", re.msg);
+	char uidtxt[16];
+	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)uid);
+	int line = 0;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		line++;
+		char *c1 = strchr(l, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c1 = '\0';
+		if (!streq(l, user) && !streq(l, uidtxt))
+			continue;
+		char *end;
+		unsigned long long s = strtoull(c1 + 1, &end, 10);
+		unsigned long long n = end != c1 + 1 && end == c2
+					       ? strtoull(c2 + 1, &end, 10)
+					       : 0;
+		if (n < USERNS_SIZE || *end || s + n > UINT32_MAX || s == 0)
+			return err_set(e, EINVAL,
+				       "%s:%d: the range of user %s must be "
+				       "START:COUNT with COUNT >= %u",
+				       path, line, user, USERNS_SIZE);
+		*start = (uint32_t)s;
+		*count = (uint32_t)n;
+		return 1;
+	}
+	return 0;
+}
+
+static int config_read(struct userns_conf *c, struct orch_err *e)
+{
+	*c = (struct userns_conf){.enabled = true,
+				  .start = POOL_DEFAULT_START,
+				  .count = POOL_DEFAULT_COUNT,
+				  .source = "orch's default"};
+	const char *env = getenv("ORCH_USERNS");
+	if (env && *env && !streq(env, "host") && !streq(env, "remap"))
+		return err_set(e, EINVAL,
+			       "ORCH_USERNS=%s: want host or remap", env);
+	if (env && streq(env, "host"))
+		c->enabled = false;
+	/* orch.json: {"userns": "host"} or {"userns": {"start": N,
+	 * "count": M}} */
+	_cleanup_free_ char *conf = path_join(orch_root(), "orch.json");
+	json_error_t je;
+	json_auto_t *j = json_load_file(conf, 0, &je);
+	if (!j && access(conf, F_OK) == 0)
+		return err_set(e, EINVAL, "%s:%d:%d: %s", conf, je.line,
+			       je.column, je.text);
+	json_t *u = j ? json_object_get(j, "userns") : NULL;
+	bool conf_range = false;
+	if (u && json_is_string(u) && streq(json_string_value(u), "host")) {
+		if (!env || !*env)
+			c->enabled = false;
+	} else if (json_is_object(u)) {
+		json_t *s = json_object_get(u, "start"),
+		       *n = json_object_get(u, "count");
+		json_int_t sv = json_integer_value(s), nv = json_integer_value(n);
+		if (!json_is_integer(s) || !json_is_integer(n) || sv <= 0 ||
+		    nv < USERNS_SIZE || sv + nv > (json_int_t)UINT32_MAX)
+			return err_set(e, EINVAL,
+				       "%s: \"userns\" wants {\"start\": N, "
+				       "\"count\": M} with N > 0 and M >= %u "
+				       "(or \"host\")",
+				       conf, USERNS_SIZE);
+		c->start = (uint32_t)sv;
+		c->count = (uint32_t)nv;
+		c->source = "orch.json";
+		conf_range = true;
+	} else if (u) {
+		return err_set(e, EINVAL,
+			       "%s: \"userns\" wants \"host\" or {\"start\": N, "
+			       "\"count\": M}",
+			       conf);
+	}
+	struct passwd *pw = getpwnam("orch");
+	uid_t ouid = pw ? pw->pw_uid : (uid_t)-1;
+	uint32_t us = 0, un = 0, gs = 0, gn = 0;
+	int hu = subid_range("/etc/subuid", "orch", ouid, &us, &un, e);
+	if (hu < 0)
+		return hu;
+	int hg = subid_range("/etc/subgid", "orch", ouid, &gs, &gn, e);
+	if (hg < 0)
+		return hg;
+	if (hu || hg) {
+		if (!hu || !hg || us != gs || un != gn)
+			return err_set(e, EINVAL,
+				       "user orch needs the same range in "
+				       "/etc/subuid and /etc/subgid");
+		c->start = us;
+		c->count = un;
+		c->source = "/etc/subuid";
+	} else if (!conf_range && c->enabled) {
+		/* The default must not take ids a user was given. */
+		static const char *const files[] = {"/etc/subuid",
+						    "/etc/subgid"};
+		for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
+			_cleanup_free_ char *text = NULL;
+			struct orch_err ign = {0};
+			if (read_file(files[f], &text, NULL, &ign) < 0)
+				continue;
+			for (char *save = NULL,
+				  *l = strtok_r(text, "\n", &save);
+			     l; l = strtok_r(NULL, "\n", &save)) {
+				unsigned long long s, n;
+				char *p = strchr(l, ':');
+				if (!p || sscanf(p, ":%llu:%llu", &s, &n) != 2)
+					continue;
+				if (s < (unsigned long long)c->start + c->count &&
+				    s + n > c->start)
+					return err_set(
+						e, EEXIST,
+						"%s gives ids of orch's default "
+						"user-namespace pool (%u-%u) to "
+						"%.*s: give user orch a range of "
+						"its own there, or set "
+						"\"userns\" in %s",
+						files[f], c->start,
+						c->start + c->count - 1,
+						(int)(p - l), l, conf);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Read once per process (an up asks for every service), unless
+ * ORCH_ROOT or ORCH_USERNS changed. */
+int userns_config(struct userns_conf *c, struct orch_err *e)
+{
+	static struct userns_conf conf;
+	static struct orch_err err;
+	static char *key;
+	const char *env = getenv("ORCH_USERNS");
+	_cleanup_free_ char *k = xasprintf("%s\n%s", orch_root(), env ? env : "");
+	if (!key || !streq(key, k)) {
+		free(key);
+		key = move_ptr(k);
+		err = (struct orch_err){0};
+		config_read(&conf, &err);
+	}
+	*c = conf;
+	if (err.code) {
+		*e = err;
+		return -err.code;
+	}
+	return 0;
+}
+
+static int pool_lock(struct orch_err *e)
+{
+	_cleanup_free_ char *path = path_join(orch_root(), "userns.lock");
+	int r = mkdir_p(orch_root(), 0711, e);
+	if (r < 0)
+		return r;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	if (RETRY_EINTR(flock(fd, LOCK_EX)) < 0) {
+		int saved = errno;
+		close(fd);
+		return err_sys(e, saved, "locking %s", path);
+	}
+	return fd;
+}
+
+static json_t *pool_read(const char *path, struct orch_err *e)
+{
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je);
+	if (!j) {
+		if (access(path, F_OK) == 0) {
+			err_set(e, EINVAL, "%s:%d:%d: %s", path, je.line,
+				je.column, je.text);
+			return NULL;
+		}
+		j = json_object();
+	}
+	if (!json_is_object(json_object_get(j, "held")))
+		json_object_set_new(j, "held", json_object());
+	if (!json_is_object(json_object_get(j, "last")))
+		json_object_set_new(j, "last", json_object());
+	return j;
+}
+
+static int pool_write(const char *path, json_t *j, struct orch_err *e)
+{
+	_cleanup_free_ char *text = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1));
+	return write_file_atomic(path, text, strlen(text), 0600, e);
+}
+
+static bool base_taken(json_t *map, const char *project, json_int_t base)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(map, k, v) if (!streq(k, project) &&
+					   json_integer_value(v) == base) return true;
+	return false;
+}
+
+static bool base_valid(const struct userns_conf *c, json_int_t b)
+{
+	return b >= c->start && b + USERNS_SIZE <= (json_int_t)c->start + c->count &&
+	       (b - c->start) % USERNS_SIZE == 0;
+}
+
+int userns_acquire(const char *project, uint32_t *base, struct orch_err *e)
+{
+	struct userns_conf c;
+	int r = userns_config(&c, e);
+	if (r < 0)
+		return r;
+	int lock = pool_lock(e);
+	if (lock < 0)
+		return lock;
+	_cleanup_free_ char *path = path_join(orch_root(), "userns.json");
+	json_t *j = pool_read(path, e);
+	if (!j) {
+		close(lock);
+		return -EINVAL;
+	}
+	json_t *held = json_object_get(j, "held"), *last = json_object_get(j, "last");
+	json_t *mine = json_object_get(held, project);
+	json_int_t b = -1;
+	if (mine && base_valid(&c, json_integer_value(mine))) {
+		b = json_integer_value(mine);
+	} else {
+		json_t *prev = json_object_get(last, project);
+		if (prev && base_valid(&c, json_integer_value(prev)) &&
+		    !base_taken(held, project, json_integer_value(prev)))
+			b = json_integer_value(prev);
+		/* First a range nobody used last, then any free one. */
+		for (int pass = 0; pass < 2 && b < 0; pass++)
+			for (json_int_t k = c.start;
+			     k + USERNS_SIZE <= (json_int_t)c.start + c.count;
+			     k += USERNS_SIZE)
+				if (!base_taken(held, project, k) &&
+				    (pass || !base_taken(last, project, k))) {
+					b = k;
+					break;
+				}
+	}
+	if (b < 0) {
+		r = err_set(e, ENOSPC,
+			    "no user-namespace id range is free (the pool from "
+			    "%s, %u-%u, is held by other projects)",
+			    c.source, c.start, c.start + c.count - 1);
+	} else {
+		json_object_set_new(held, project, json_integer(b));
+		json_object_set_new(last, project, json_integer(b));
+		r = pool_write(path, j, e);
+		*base = (uint32_t)b;
+	}
+	json_decref(j);
+	close(lock);
+	return r;
+}
+
+int userns_release(const char *project, struct orch_err *e)
+{
+	int lock = pool_lock(e);
+	if (lock < 0)
+		return lock;
+	_cleanup_free_ char *path = path_join(orch_root(), "userns.json");
+	int r = 0;
+	json_t *j = pool_read(path, e);
+	if (!j)
+		r = -EINVAL;
+	else if (json_object_get(json_object_get(j, "held"), project)) {
+		json_object_del(json_object_get(j, "held"), project);
+		r = pool_write(path, j, e);
+	}
+	json_decref(j);
+	close(lock);
+	return r;
+}
+
+int userns_held(const char *project, uint32_t *base)
+{
+	_cleanup_free_ char *path = path_join(orch_root(), "userns.json");
+	json_auto_t *j = json_load_file(path, 0, NULL);
+	json_t *v = json_object_get(json_object_get(j, "held"), project);
+	if (!json_is_integer(v))
+		return -ENOENT;
+	*base = (uint32_t)json_integer_value(v);
+	return 0;
+}
