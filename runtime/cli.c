@@ -296,8 +296,9 @@ int rt_cli_parse_run(int argc, char **argv, struct rt_cli_run *o,
 	}
 	s->rootfs = o->rw;
 	for (size_t i = 0; i < s->n_mounts; i++)
-		s->mounts[i].idmap = (s->namespaces & RT_NS_USER) &&
-				     s->mounts[i].type == RT_MOUNT_BIND;
+		if ((s->namespaces & RT_NS_USER) &&
+		    s->mounts[i].type == RT_MOUNT_BIND)
+			s->mounts[i].idmap = RT_IDMAP_HOST;
 	s->argv = strv_copy(argv + optind);
 	if (!o->id) {
 		char id[65];

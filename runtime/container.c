@@ -305,7 +305,7 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 		}
 		c->net_joined = true;
 	}
-	int r = ns_mounts_prepare(s, upper_dir, nm, e);
+	int r = ns_mounts_prepare(s, upper_dir, c->nodes, c->n_nodes, nm, e);
 	if (r == 0 && c->net_joined) {
 		/* Its root's capabilities do not reach a namespace the host
 		 * owns: low ports and ping are open to every id there, as

@@ -217,19 +217,24 @@ bool idmap_single(const struct rt_spec *s, uint32_t *base, uint32_t *count);
  * room for 2; returns how many extents. */
 size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2]);
 /* Mounts the parent makes for a child in a user namespace, detached (-1:
- * none): the root, the sysfs of the network namespace it joins, and per
- * spec mount a clone of its source.  Fds the parent opened name the
+ * none): the root, the sysfs of the network namespace it joins, per spec
+ * mount a clone of its source, and per device node one made in a tmpfs
+ * of the parent's (the child may not mknod, and the host's node belongs
+ * to an id the namespace does not map).  Fds the parent opened name the
  * parent's mount namespace, so the child attaches them onto paths of its
  * own: the root over "/", the others inside the root. */
 struct ns_mounts {
 	int root, sys;
 	int *binds;
 	size_t n_binds;
+	int *devs;
+	size_t n_devs;
 };
 void ns_mounts_init(struct ns_mounts *m);
 void ns_mounts_clear(struct ns_mounts *m);
 /* In the parent, already in the network namespace the child joins. */
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
+		      const struct dev_node *nodes, size_t n_nodes,
 		      struct ns_mounts *m, struct orch_err *e);
 /* Attaches a detached mount onto the file target_fd names (AT_FDCWD:
  * over "/"). */

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -276,12 +277,60 @@ void ns_mounts_clear(struct ns_mounts *m)
 		if (m->binds[i] >= 0)
 			close(m->binds[i]);
 	free(m->binds);
+	for (size_t i = 0; i < m->n_devs; i++)
+		if (m->devs[i] >= 0)
+			close(m->devs[i]);
+	free(m->devs);
 	ns_mounts_init(m);
 }
 
+/* The spec's device nodes, made in a tmpfs of ours with the host node's
+ * mode and its owner as the container sees it (the host's root is the
+ * container's); one detached mount each. */
+static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
+			uint32_t count, struct ns_mounts *m, struct orch_err *e)
+{
+	m->devs = xcalloc(n + 1, sizeof(int));
+	m->n_devs = n;
+	for (size_t i = 0; i < n; i++)
+		m->devs[i] = -1;
+	if (!n)
+		return 0;
+	int fs = fs_open("tmpfs", e);
+	if (fs < 0)
+		return fs;
+	int r = fs_config(fs, "mode", "0700", e);
+	if (r < 0) {
+		close(fs);
+		return r;
+	}
+	int tmp = fs_mount(fs, MOUNT_ATTR_NOEXEC, "a tmpfs for device nodes", e);
+	if (tmp < 0)
+		return tmp;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct dev_node *d = &nodes[i];
+		char name[32];
+		snprintf(name, sizeof(name), "%zu", i);
+		uid_t u = d->uid < count ? base + d->uid : base;
+		gid_t g = d->gid < count ? base + d->gid : base;
+		if (mknodat(tmp, name, (d->type == 'b' ? S_IFBLK : S_IFCHR) | d->mode,
+			    makedev(d->major, d->minor)) < 0 ||
+		    fchownat(tmp, name, u, g, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = err_sys(e, errno, "making device %s", d->dev.path);
+			break;
+		}
+		m->devs[i] = (int)syscall(SYS_open_tree, tmp, name,
+					  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (m->devs[i] < 0)
+			r = err_sys(e, errno, "making device %s", d->dev.path);
+	}
+	close(tmp);
+	return r;
+}
+
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
-		      struct ns_mounts *m,
-		      struct orch_err *e)
+		      const struct dev_node *nodes, size_t n_nodes,
+		      struct ns_mounts *m, struct orch_err *e)
 {
 	ns_mounts_init(m);
 	uint32_t base, count;
@@ -320,7 +369,7 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 				    mt->target ? mt->target : "(none)");
 			goto fail;
 		}
-		if (mt->idmap && bind_ns < 0) {
+		if (mt->idmap == RT_IDMAP_HOST && bind_ns < 0) {
 			struct rt_idmap bm[2];
 			size_t nb = idmap_bind_map(base, count, bm);
 			bind_ns = userns_fd(bm, nb, e);
@@ -329,15 +378,19 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 				goto fail;
 			}
 		}
-		m->binds[i] = clone_tree(mt->source, true,
-					 mt->idmap ? bind_ns : -1,
-					 mt->readonly, e);
+		int via = mt->idmap == RT_IDMAP_HOST	? bind_ns
+			  : mt->idmap == RT_IDMAP_IMAGE ? ns
+							: -1;
+		m->binds[i] = clone_tree(mt->source, true, via, mt->readonly, e);
 		if (m->binds[i] < 0) {
 			r = m->binds[i];
 			m->binds[i] = -1;
 			goto fail;
 		}
 	}
+	r = device_nodes(nodes, n_nodes, base, count, m, e);
+	if (r < 0)
+		goto fail;
 	/* Made here, in the network namespace the container joins, which
 	 * its own user namespace does not own. */
 	if (s->netns_path) {

@@ -512,8 +512,8 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 
 /* One node of the spec's devices at its path in the container, as the
  * host has it (type, numbers, mode, owner); in a user namespace, which
- * may not mknod, the host's node bound there. */
-static int make_device(int rootfd, const struct dev_node *d, bool userns,
+ * may not mknod, the node the parent made for it (made_fd) bound there. */
+static int make_device(int rootfd, const struct dev_node *d, int made_fd,
 		       struct orch_err *e)
 {
 	const char *path = d->dev.path;
@@ -536,7 +536,7 @@ static int make_device(int rootfd, const struct dev_node *d, bool userns,
 	/* A node the image or our /dev already has is replaced. */
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return err_sys(e, errno, "replacing %s", path);
-	if (!userns) {
+	if (made_fd < 0) {
 		mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
 		if (mknodat(dfd, name, type | d->mode,
 			    makedev(d->major, d->minor)) < 0)
@@ -553,20 +553,18 @@ static int make_device(int rootfd, const struct dev_node *d, bool userns,
 	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, errno, "opening %s", path);
-	int r = mount_fd(d->dev.host_path, fd, NULL, MS_BIND, NULL);
+	int r = ns_attach(made_fd, fd, path, e);
 	close(fd);
-	if (r < 0)
-		return err_sys(e, -r, "binding %s on %s", d->dev.host_path, path);
-	return 0;
+	return r;
 }
 
-static int make_devices(int rootfd, const struct rt_spec *s,
+static int make_devices(int rootfd, const struct ns_mounts *nm,
 			const struct dev_node *nodes, size_t n,
 			struct orch_err *e)
 {
 	for (size_t i = 0; i < n; i++) {
-		int r = make_device(rootfd, &nodes[i], s->namespaces & RT_NS_USER,
-				    e);
+		int r = make_device(rootfd, &nodes[i],
+				    nm && i < nm->n_devs ? nm->devs[i] : -1, e);
 		if (r < 0)
 			return r;
 	}
@@ -625,7 +623,7 @@ int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
 	if (r == 0)
 		r = setup_dev(rootfd, s, e);
 	if (r == 0)
-		r = make_devices(rootfd, s, nodes, n_nodes, e);
+		r = make_devices(rootfd, nm, nodes, n_nodes, e);
 	if (r == 0 && s->workdir && *s->workdir) {
 		int fd = mnt_open_in_root(rootfd, s->workdir, true, false, e);
 		if (fd < 0)

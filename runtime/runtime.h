@@ -35,6 +35,17 @@ enum rt_mount_type {
 	RT_MOUNT_TMPFS,	 /* source unused */
 };
 
+enum rt_idmap_kind {
+	RT_IDMAP_NONE,
+	/* Host id k (k >= 1) shows as k, the container's root is the
+	 * range's first id, the host's root is nobody: a host directory
+	 * (as podman's :idmap, but root stays out). */
+	RT_IDMAP_HOST,
+	/* Through the container's own map: stored as the image's layers
+	 * are, root as 0 (the builder's cache and secret mounts). */
+	RT_IDMAP_IMAGE,
+};
+
 struct rt_mount {
 	enum rt_mount_type type;
 	char *source;
@@ -42,10 +53,9 @@ struct rt_mount {
 	bool readonly;
 	int64_t size; /* tmpfs: bytes, 0 = kernel default */
 	mode_t mode;  /* tmpfs: 0 = 01777 */
-	/* A bind in a user namespace, idmapped: host id k (k >= 1) shows
-	 * as k, the container's root is the range's first id, and the
-	 * host's root is nobody (as podman's :idmap, but root stays out). */
-	bool idmap;
+	/* A bind in a user namespace: as is (the host's ids, shown
+	 * through the container's map), or idmapped. */
+	enum rt_idmap_kind idmap;
 };
 
 struct rt_idmap {
@@ -226,6 +236,31 @@ int rt_devices_check(char *const *devices, struct orch_err *e);
 /* Checks a device cgroup rule ("TYPE MAJOR:MINOR PERMS", TYPE a, b or c,
  * MAJOR and MINOR a number or *, PERMS a subset of rwm). */
 int rt_device_rule_check(const char *rule, struct orch_err *e);
+
+/* ======================================================================
+ * User-namespace id ranges (idpool.c)
+ * ====================================================================== */
+
+/* A range (RT_IDRANGE_SIZE, store.h): uids and gids 0.. in a container
+ * are BASE.. on the host. */
+struct rt_userns_conf {
+	bool enabled; /* containers are remapped (ORCH_USERNS, orch.json) */
+	uint32_t start, count; /* the pool */
+	const char *source;    /* where the pool comes from */
+};
+/* The host's settings: ORCH_USERNS=host|remap, then $ORCH_ROOT/orch.json
+ * {"userns": "host" | {"start", "count"}}, the range of user orch in
+ * /etc/subuid and /etc/subgid (which wins for the pool), else orch's
+ * default pool (refused when it meets a range /etc/subuid gives). */
+int rt_userns_config(struct rt_userns_conf *c, struct orch_err *e);
+/* owner's range (a project's name, or the builder's ".build"): the one
+ * it holds, else its last one when free, else a free one; recorded
+ * before it returns. */
+int rt_idrange_acquire(const char *owner, uint32_t *base, struct orch_err *e);
+/* Gives owner's range back (it is remembered for owner). */
+int rt_idrange_release(const char *owner, struct orch_err *e);
+/* The range owner holds, or -ENOENT. */
+int rt_idrange_held(const char *owner, uint32_t *base);
 
 /* ======================================================================
  * Running an image (image_apply.c)

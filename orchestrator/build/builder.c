@@ -421,6 +421,20 @@ static int run_container(struct builder *b, struct stage_state *s,
 	spec.gid = job->gid;
 	spec.hostname = "build";
 	spec.namespaces = RT_NS_DEFAULT;
+	struct rt_userns_conf uc;
+	int r = rt_userns_config(&uc, e);
+	if (r < 0)
+		return r;
+	struct rt_idmap map = {0, 0, RT_IDRANGE_SIZE};
+	if (uc.enabled) {
+		r = rt_idrange_acquire(".build", &map.outside, e);
+		if (r < 0)
+			return err_wrap(e, "the builder's id range");
+		spec.uid_map = spec.gid_map = &map;
+		spec.n_uid_map = spec.n_gid_map = 1;
+		spec.namespaces |= RT_NS_USER;
+	}
+	b->id_base = uc.enabled ? map.outside : 0;
 	int out = fileno(b->log);
 	spec.stdio[0] = -1;
 	spec.stdio[1] = out;
@@ -430,6 +444,10 @@ static int run_container(struct builder *b, struct stage_state *s,
 	    xcalloc(job->n_mounts + 1, sizeof(*mounts));
 	if (job->n_mounts)
 		memcpy(mounts, job->mounts, job->n_mounts * sizeof(*mounts));
+	/* Cache and secret mounts keep the image's ids, as layers do. */
+	for (size_t i = 0; uc.enabled && i < job->n_mounts; i++)
+		if (mounts[i].type != RT_MOUNT_TMPFS)
+			mounts[i].idmap = RT_IDMAP_IMAGE;
 	spec.mounts = mounts;
 	spec.n_mounts = job->n_mounts;
 	if (net)
@@ -442,7 +460,7 @@ static int run_container(struct builder *b, struct stage_state *s,
 	fflush(b->log);
 	b->res->containers++;
 	struct rt_container *c = NULL;
-	int r = rt_create(&spec, &c, e);
+	r = rt_create(&spec, &c, e);
 	if (r < 0)
 		return err_wrap(e, "creating build container %s", id);
 	int status = 0;
@@ -511,7 +529,9 @@ int file_step(struct builder *b, struct stage_state *s, char *const *parts,
 					     : fs_run(b, s, job, dir, e);
 		if (r == 0) {
 			_cleanup_free_ char *upper = path_join(dir, "upper");
-			r = rt_layer_from_upper(upper, &layer, e);
+			r = rt_layer_from_upper(
+				upper, job->kind == JOB_RUN ? b->id_base : 0,
+				&layer, e);
 		}
 		struct orch_err re = {0};
 		rm_rf(dir, &re);

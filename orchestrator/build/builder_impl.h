@@ -35,6 +35,9 @@ struct builder {
 	struct netd_conn *netd;
 	char *resolv; /* resolv.conf naming the network's DNS */
 	bool net_tried;
+	/* RUN steps run remapped to the builder's id range from here (0:
+	 * not remapped): their uppers hold its ids. */
+	uint32_t id_base;
 };
 
 /* What a step does in its fresh upper directory. */

@@ -115,8 +115,17 @@ static int open_in_root(int rootfd, const char *path, int flags)
 	return fd;
 }
 
+/* What sync makes belongs to the container's root: the host's, or the
+ * first id of its range (base). */
+static void give(int dfd, const char *name, uint32_t base)
+{
+	if (base)
+		(void)fchownat(dfd, name, base, base, AT_SYMLINK_NOFOLLOW);
+}
+
 /* The directory dir inside the container, made where missing. */
-static int mkdir_in_root(int rootfd, const char *dir, struct orch_err *e)
+static int mkdir_in_root(int rootfd, const char *dir, uint32_t base,
+			 struct orch_err *e)
 {
 	_cleanup_strv_ char **parts = path_components(dir, NULL);
 	int cur = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
@@ -125,7 +134,9 @@ static int mkdir_in_root(int rootfd, const char *dir, struct orch_err *e)
 	/* Each step from the container's root: a link resolves as the
 	 * container would resolve it, and never out of it. */
 	for (size_t i = 0; cur >= 0 && parts[i]; i++) {
-		if (mkdirat(cur, parts[i], 0755) < 0 && errno != EEXIST) {
+		if (mkdirat(cur, parts[i], 0755) == 0)
+			give(cur, parts[i], base);
+		else if (errno != EEXIST) {
 			int err = errno;
 			close(cur);
 			sb_free(&prefix);
@@ -144,12 +155,12 @@ static int mkdir_in_root(int rootfd, const char *dir, struct orch_err *e)
 }
 
 static int sync_path(int rootfd, const char *src, const char *dest,
-		     int depth, struct orch_err *e);
+		     uint32_t base, int depth, struct orch_err *e);
 
-static int sync_dir(int rootfd, const char *src, const char *dest, int depth,
-		    struct orch_err *e)
+static int sync_dir(int rootfd, const char *src, const char *dest,
+		    uint32_t base, int depth, struct orch_err *e)
 {
-	int fd = mkdir_in_root(rootfd, dest, e);
+	int fd = mkdir_in_root(rootfd, dest, base, e);
 	if (fd < 0)
 		return fd;
 	close(fd);
@@ -162,7 +173,7 @@ static int sync_dir(int rootfd, const char *src, const char *dest, int depth,
 		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
 			_cleanup_free_ char *s = path_join(src, de->d_name);
 			_cleanup_free_ char *t = path_join(dest, de->d_name);
-			r = sync_path(rootfd, s, t, depth + 1, e);
+			r = sync_path(rootfd, s, t, base, depth + 1, e);
 		}
 	closedir(d);
 	return r;
@@ -171,13 +182,13 @@ static int sync_dir(int rootfd, const char *src, const char *dest, int depth,
 /* Makes dest in the container what src is on the host (gone when src is
  * gone). */
 static int sync_path(int rootfd, const char *src, const char *dest,
-		     int depth, struct orch_err *e)
+		     uint32_t base, int depth, struct orch_err *e)
 {
 	if (depth > 64)
 		return err_set(e, ELOOP, "%s: too deep", src);
 	_cleanup_free_ char *copy = xstrdup(dest);
 	char *slash = strrchr(copy, '/');
-	const char *base = slash ? slash + 1 : copy;
+	const char *name = slash ? slash + 1 : copy;
 	if (slash)
 		*slash = '\0';
 	const char *parent = *copy ? copy : "/";
@@ -187,26 +198,27 @@ static int sync_path(int rootfd, const char *src, const char *dest,
 			return err_sys(e, errno, "reading %s", src);
 		_cleanup_close_ int pfd =
 		    open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
-		if (pfd >= 0 && unlinkat(pfd, base, 0) < 0 && errno == EISDIR)
-			(void)unlinkat(pfd, base, AT_REMOVEDIR);
+		if (pfd >= 0 && unlinkat(pfd, name, 0) < 0 && errno == EISDIR)
+			(void)unlinkat(pfd, name, AT_REMOVEDIR);
 		return 0;
 	}
 	if (S_ISDIR(st.st_mode))
-		return sync_dir(rootfd, src, dest, depth, e);
-	_cleanup_close_ int pfd = mkdir_in_root(rootfd, parent, e);
+		return sync_dir(rootfd, src, dest, base, depth, e);
+	_cleanup_close_ int pfd = mkdir_in_root(rootfd, parent, base, e);
 	if (pfd < 0)
 		return pfd;
 	/* Whatever is there (a file, a link the container made) goes. */
-	(void)unlinkat(pfd, base, 0);
+	(void)unlinkat(pfd, name, 0);
 	if (S_ISLNK(st.st_mode)) {
 		char target[4096];
 		ssize_t n = readlink(src, target, sizeof(target) - 1);
 		if (n < 0)
 			return err_sys(e, errno, "reading %s", src);
 		target[n] = '\0';
-		return symlinkat(target, pfd, base) < 0
-			   ? err_sys(e, errno, "creating %s", dest)
-			   : 0;
+		if (symlinkat(target, pfd, name) < 0)
+			return err_sys(e, errno, "creating %s", dest);
+		give(pfd, name, base);
+		return 0;
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
@@ -214,10 +226,11 @@ static int sync_path(int rootfd, const char *src, const char *dest,
 	if (in < 0)
 		return errno == ENOENT ? 0 : err_sys(e, errno, "opening %s", src);
 	_cleanup_close_ int out =
-	    openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		   st.st_mode & 07777);
 	if (out < 0)
 		return err_sys(e, errno, "creating %s in the container", dest);
+	give(pfd, name, base);
 	return fd_copy(in, out, src, e);
 }
 
@@ -250,6 +263,8 @@ static int sync_service(struct pstate *ps, const struct service *s,
 		struct orch_err ign = {0};
 		if (!id || rt_pid(id, &pid, &ign) < 0)
 			continue;
+		uint32_t base = (uint32_t)jint(json_object_get(rec, "spec"),
+					       "userns_base", 0);
 		_cleanup_free_ char *root = xasprintf("/proc/%d/root", (int)pid);
 		_cleanup_close_ int rootfd =
 		    open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -262,7 +277,7 @@ static int sync_service(struct pstate *ps, const struct service *s,
 			_cleanup_free_ char *dest =
 			    *rels[k] ? path_join(w->target, rels[k])
 				     : xstrdup(w->target);
-			int r = sync_path(rootfd, src, dest, 0, e);
+			int r = sync_path(rootfd, src, dest, base, 0, e);
 			if (r < 0)
 				return err_wrap(e, "service %s: syncing %s",
 						s->name, src);

@@ -276,7 +276,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	/* The project's id range, taken at its first remapped container. */
 	uint32_t base = 0;
 	if (jbool(spec, "userns")) {
-		r = userns_acquire(ps->name, &base, e);
+		r = rt_idrange_acquire(ps->name, &base, e);
 		if (r < 0)
 			return err_wrap(e, "%s", name);
 		json_object_set_new(spec, "userns_base", json_integer(base));
@@ -496,6 +496,11 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 				if (r < 0)
 					return err_wrap(e, "%s: bind source",
 							name);
+				/* Made for the container: its root's. */
+				if (base &&
+				    chown(jstr(mt, "source"), base, base) < 0)
+					return err_sys(e, errno, "%s: bind source %s",
+						       name, jstr(mt, "source"));
 			}
 			continue;
 		}

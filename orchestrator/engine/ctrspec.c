@@ -55,7 +55,7 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 	json_int_t base = jint(j, "userns_base", 0);
 	if (jbool(j, "userns") && base > 0) {
 		s->uid_map = s->gid_map = xcalloc(1, sizeof(*s->uid_map));
-		*s->uid_map = (struct rt_idmap){0, (uint32_t)base, USERNS_SIZE};
+		*s->uid_map = (struct rt_idmap){0, (uint32_t)base, RT_IDRANGE_SIZE};
 		s->n_uid_map = s->n_gid_map = 1;
 		s->namespaces |= RT_NS_USER;
 	}
@@ -75,7 +75,8 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 			mt->source = (char *)jstr(v, "source");
 			mt->target = (char *)jstr(v, "target");
 			mt->readonly = jbool(v, "readonly");
-			mt->idmap = jbool(v, "idmap");
+			if (jbool(v, "idmap"))
+				mt->idmap = RT_IDMAP_HOST;
 			mt->size = jint(v, "size", 0);
 			mt->mode = (mode_t)jint(v, "mode", 0);
 			if (!mt->target)

@@ -16,31 +16,6 @@
 #define ANON_LABEL "com.docker.volume.anonymous"
 
 /* ======================================================================
- * User-namespace id ranges (userns.c)
- * ====================================================================== */
-
-/* Ids of one project's range: uids and gids 0..USERNS_SIZE-1 in its
- * containers are BASE.. on the host. */
-#define USERNS_SIZE 65536u
-struct userns_conf {
-	bool enabled; /* containers are remapped (ORCH_USERNS, orch.json) */
-	uint32_t start, count; /* the pool */
-	const char *source;    /* where the pool comes from */
-};
-/* The host's settings: ORCH_USERNS=host|remap, then $ORCH_ROOT/orch.json
- * {"userns": "host" | {"start", "count"}}, the range of user orch in
- * /etc/subuid and /etc/subgid (which wins for the pool), else orch's
- * default pool (refused when it meets a range /etc/subuid gives). */
-int userns_config(struct userns_conf *c, struct orch_err *e);
-/* The project's range: the one it holds, else its last one when free,
- * else a free one; recorded before it returns. */
-int userns_acquire(const char *project, uint32_t *base, struct orch_err *e);
-/* Gives the project's range back (it is remembered for the project). */
-int userns_release(const char *project, struct orch_err *e);
-/* The range the project holds, or -ENOENT. */
-int userns_held(const char *project, uint32_t *base);
-
-/* ======================================================================
  * Project state ($ORCH_RUN/projects/<name>/), state.c
  * ====================================================================== */
 

@@ -312,12 +312,21 @@ static const char *const host_only_caps[] = {
  * capability it adds that would mean nothing there is an error. */
 static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
 {
-	struct userns_conf c;
-	int r = userns_config(&c, e);
+	struct rt_userns_conf c;
+	int r = rt_userns_config(&c, e);
 	if (r < 0)
 		return r;
 	*remap = c.enabled && !s->privileged &&
 		 !(s->userns_mode && streq(s->userns_mode, "host"));
+	if (*remap && s->device_cgroup_rules && s->device_cgroup_rules[0]) {
+		const struct m_pos *p = service_key_pos(s, "device_cgroup_rules");
+		return err_set(e, EPERM,
+			       "%s:%d:%d: service \"%s\": device_cgroup_rules "
+			       "let a container mknod, which its user namespace "
+			       "forbids; give the nodes with devices:, or set "
+			       "userns_mode: host for this service",
+			       p->file, p->line, p->col, s->name);
+	}
 	for (size_t i = 0; *remap && s->cap_add && s->cap_add[i]; i++) {
 		const char *n = s->cap_add[i];
 		if (!strncasecmp(n, "CAP_", 4))
@@ -445,12 +454,6 @@ int record_template(const struct project *m, const struct service *s,
 		json_object_set_new(spec, "readonly_rootfs", json_true());
 	if (s->privileged)
 		json_object_set_new(spec, "privileged", json_true());
-	bool remap;
-	r = userns_of(s, &remap, e);
-	if (r < 0)
-		return r;
-	if (remap)
-		json_object_set_new(spec, "userns", json_true());
 	if (s->init)
 		json_object_set_new(spec, "init", json_true());
 	if (s->cap_add)
@@ -460,6 +463,12 @@ int record_template(const struct project *m, const struct service *s,
 	r = devices_json(s, spec, e);
 	if (r < 0)
 		return r;
+	bool remap;
+	r = userns_of(s, &remap, e);
+	if (r < 0)
+		return r;
+	if (remap)
+		json_object_set_new(spec, "userns", json_true());
 	if (s->cgroup_parent)
 		json_object_set_new(spec, "cgroup_parent",
 				    json_string(s->cgroup_parent));

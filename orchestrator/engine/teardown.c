@@ -393,6 +393,6 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		return -first.code;
 	}
 	/* Its containers are gone: the id range goes back to the pool. */
-	int r = userns_release(ps->name, e);
+	int r = rt_idrange_release(ps->name, e);
 	return r < 0 ? r : pstate_remove(ps, e);
 }

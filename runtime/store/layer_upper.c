@@ -22,6 +22,7 @@ struct tar_writer {
 	struct archive *a;
 	struct archive_entry_linkresolver *links;
 	size_t entries;
+	uint32_t id_base; /* the upper holds a range's ids from here */
 };
 
 static int tw_write(struct tar_writer *w, struct archive_entry *ent, int fd,
@@ -50,13 +51,20 @@ static int tw_write(struct tar_writer *w, struct archive_entry *ent, int fd,
 	}
 }
 
-static struct archive_entry *entry_for(const char *rel, const struct stat *st)
+static struct archive_entry *entry_for(const struct tar_writer *w,
+				       const char *rel, const struct stat *st)
 {
 	struct archive_entry *ent = archive_entry_new();
 	if (!ent)
 		abort();
 	archive_entry_copy_stat(ent, st);
 	archive_entry_set_pathname(ent, rel);
+	/* A remapped container's files: the layer keeps the image's ids. */
+	uint32_t b = w->id_base;
+	if (b && st->st_uid >= b && st->st_uid - b < RT_IDRANGE_SIZE)
+		archive_entry_set_uid(ent, st->st_uid - b);
+	if (b && st->st_gid >= b && st->st_gid - b < RT_IDRANGE_SIZE)
+		archive_entry_set_gid(ent, st->st_gid - b);
 	return ent;
 }
 
@@ -81,14 +89,14 @@ static int tar_entry(struct tar_writer *w, int dfd, const char *name,
 			    : xasprintf(".wh.%s", name);
 		struct stat z = {.st_mode = S_IFREG | 0644,
 				 .st_mtim = st.st_mtim};
-		ent = entry_for(wh, &z);
+		ent = entry_for(w, wh, &z);
 		r = tw_write(w, ent, -1, rel, e);
 		archive_entry_free(ent);
 		return r;
 	}
 	if (S_ISSOCK(st.st_mode))
 		return 0;
-	ent = entry_for(rel, &st);
+	ent = entry_for(w, rel, &st);
 	if (S_ISLNK(st.st_mode)) {
 		char target[4096];
 		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
@@ -125,7 +133,7 @@ static int tar_entry(struct tar_writer *w, int dfd, const char *name,
 		_cleanup_free_ char *opq = xasprintf("%s/.wh..wh..opq", rel);
 		struct stat z = {.st_mode = S_IFREG | 0644,
 				 .st_mtim = st.st_mtim};
-		ent = entry_for(opq, &z);
+		ent = entry_for(w, opq, &z);
 		r = tw_write(w, ent, -1, rel, e);
 		archive_entry_free(ent);
 		if (r < 0)
@@ -162,15 +170,17 @@ static int tar_dir(struct tar_writer *w, int dfd, const char *prefix,
 	return 0;
 }
 
-static int write_upper_tar(const char *upper, const char *tarpath,
-			   size_t *entries, struct orch_err *e)
+static int write_upper_tar(const char *upper, uint32_t id_base,
+			   const char *tarpath, size_t *entries,
+			   struct orch_err *e)
 {
 	_cleanup_close_ int ufd =
 	    open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ufd < 0)
 		return err_sys(e, errno, "opening %s", upper);
 	struct tar_writer w = {.a = archive_write_new(),
-			       .links = archive_entry_linkresolver_new()};
+			       .links = archive_entry_linkresolver_new(),
+			       .id_base = id_base};
 	if (!w.a || !w.links)
 		abort();
 	archive_write_set_format_pax_restricted(w.a);
@@ -191,7 +201,8 @@ static int write_upper_tar(const char *upper, const char *tarpath,
 	return r;
 }
 
-int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e)
+int rt_layer_from_upper(const char *upper, uint32_t id_base, char **diff_id,
+			struct orch_err *e)
 {
 	*diff_id = NULL;
 	_cleanup_free_ char *tmp = NULL;
@@ -201,7 +212,7 @@ int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e)
 		return r;
 	_cleanup_free_ char *tarpath = path_join(tmp, "layer.tar");
 	size_t entries = 0;
-	r = write_upper_tar(upper, tarpath, &entries, e);
+	r = write_upper_tar(upper, id_base, tarpath, &entries, e);
 	int fd =
 	    r == 0 && entries > 0 ? open(tarpath, O_RDONLY | O_CLOEXEC) : -1;
 	if (r == 0 && entries > 0)

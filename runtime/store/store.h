@@ -62,8 +62,11 @@ int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
 
 /* Builds: turns an overlay upper directory into a stored layer (overlay
  * whiteouts become OCI whiteouts); *diff_id = "sha256:<hex>".  A layer
- * with no changes gives *diff_id = NULL and returns 0. */
-int rt_layer_from_upper(const char *upper, char **diff_id, struct orch_err *e);
+ * with no changes gives *diff_id = NULL and returns 0.  An upper written
+ * by a container remapped to the range at id_base (0: none) holds that
+ * range's ids: the layer gets the container's own. */
+int rt_layer_from_upper(const char *upper, uint32_t id_base, char **diff_id,
+			struct orch_err *e);
 /* Records an image from layers + config, tags it with ref (may be NULL). */
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
 		    const char *ref, char id[65], struct orch_err *e);
@@ -98,8 +101,8 @@ int rt_volume_populate(const char *name, const char *src,
 /* The same, from path inside an image (its layers merged read-only). */
 int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
 				  const char *path, struct orch_err *e);
-/* The ids of a user namespace's range are VOLUME_ID_RANGE from its base. */
-#define VOLUME_ID_RANGE 65536u
+/* The ids of a user namespace's range: this many from its base. */
+#define RT_IDRANGE_SIZE 65536u
 /* Gives the volume's content to the range at base (0: the host's own
  * ids): the owners in the range it had move to the new one, the others
  * stay.  Refused while a container uses it. */

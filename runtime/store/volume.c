@@ -921,7 +921,7 @@ int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
  * host user's files) stay. */
 static uint32_t shift_id(uint32_t id, uint32_t old, uint32_t base)
 {
-	return id >= old && id - old < VOLUME_ID_RANGE ? id - old + base : id;
+	return id >= old && id - old < RT_IDRANGE_SIZE ? id - old + base : id;
 }
 
 static int shift_one(int dfd, const char *n, const struct stat *st,

@@ -9,7 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lifecycle_helpers.inc"
 
-mkdir -p "$T/out" && chmod 777 "$T/out"
+# Owned by a user: in a user namespace nothing of the host's root is
+# writable, whatever its mode.
+mkdir -p "$T/out" && chmod 777 "$T/out" && chown 1000:1000 "$T/out"
 project hk <<EOF
 services:
   app:

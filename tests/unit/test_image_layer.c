@@ -58,7 +58,7 @@ static void test_empty_upper(void **state)
 	assert_int_equal(mkdir(up, 0755), 0);
 	char *diff = (char *)"unset";
 	struct orch_err e = {0};
-	assert_int_equal(rt_layer_from_upper(up, &diff, &e), 0);
+	assert_int_equal(rt_layer_from_upper(up, 0, &diff, &e), 0);
 	assert_null(diff);
 	free(up);
 }
@@ -89,13 +89,13 @@ static void test_round_trip(void **state)
 
 	char *diff = NULL, *again = NULL;
 	struct orch_err e = {0};
-	assert_int_equal(rt_layer_from_upper(up, &diff, &e), 0);
+	assert_int_equal(rt_layer_from_upper(up, 0, &diff, &e), 0);
 	assert_non_null(diff);
 	assert_true(startswith(diff, "sha256:"));
 	assert_true(layer_exists(diff));
 	assert_true(layer_size(diff) > 0);
 	/* Same tree, same digest. */
-	assert_int_equal(rt_layer_from_upper(up, &again, &e), 0);
+	assert_int_equal(rt_layer_from_upper(up, 0, &again, &e), 0);
 	assert_string_equal(diff, again);
 
 	char *dir = layer_dir(diff);

@@ -1,20 +1,22 @@
-/* The host-wide pool of user-namespace id ranges: each project whose
- * containers are remapped holds one range of USERNS_SIZE uids and gids
- * from the first up to down.  The pool is the subordinate range of the
+/* The host-wide pool of user-namespace id ranges: each owner (a owner
+ * whose containers are remapped, from its first up to its down; the
+ * builder) holds one range of RT_IDRANGE_SIZE uids and gids.  The pool is the subordinate range of the
  * user "orch" in /etc/subuid and /etc/subgid, else the "userns" range of
  * $ORCH_ROOT/orch.json, else orch's default.  Held ranges are recorded in
  * $ORCH_ROOT/userns.json, under a lock and written atomically, before any
- * container uses them, so a crash loses none; each project's last range
+ * container uses them, so a crash loses none; each owner's last range
  * is remembered, and given back to it when free, so that its volumes
  * (owned by the range) keep their owners across down and up. */
-#include "orchestrator/engine/engine.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
 
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
 
 /* Default pool: 2^30 up to the top of the range systemd sets apart for
- * containers (1879048191): 12288 projects. */
+ * containers (1879048191): 12288 owners. */
 #define POOL_DEFAULT_START 1073741824u
 #define POOL_DEFAULT_COUNT 805306368u
 
@@ -44,11 +46,11 @@ static int subid_range(const char *path, const char *user, uid_t uid,
 		unsigned long long n = end != c1 + 1 && end == c2
 					       ? strtoull(c2 + 1, &end, 10)
 					       : 0;
-		if (n < USERNS_SIZE || *end || s + n > UINT32_MAX || s == 0)
+		if (n < RT_IDRANGE_SIZE || *end || s + n > UINT32_MAX || s == 0)
 			return err_set(e, EINVAL,
 				       "%s:%d: the range of user %s must be "
 				       "START:COUNT with COUNT >= %u",
-				       path, line, user, USERNS_SIZE);
+				       path, line, user, RT_IDRANGE_SIZE);
 		*start = (uint32_t)s;
 		*count = (uint32_t)n;
 		return 1;
@@ -56,9 +58,9 @@ static int subid_range(const char *path, const char *user, uid_t uid,
 	return 0;
 }
 
-static int config_read(struct userns_conf *c, struct orch_err *e)
+static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 {
-	*c = (struct userns_conf){.enabled = true,
+	*c = (struct rt_userns_conf){.enabled = true,
 				  .start = POOL_DEFAULT_START,
 				  .count = POOL_DEFAULT_COUNT,
 				  .source = "orch's default"};
@@ -86,12 +88,12 @@ static int config_read(struct userns_conf *c, struct orch_err *e)
 		       *n = json_object_get(u, "count");
 		json_int_t sv = json_integer_value(s), nv = json_integer_value(n);
 		if (!json_is_integer(s) || !json_is_integer(n) || sv <= 0 ||
-		    nv < USERNS_SIZE || sv + nv > (json_int_t)UINT32_MAX)
+		    nv < RT_IDRANGE_SIZE || sv + nv > (json_int_t)UINT32_MAX)
 			return err_set(e, EINVAL,
 				       "%s: \"userns\" wants {\"start\": N, "
 				       "\"count\": M} with N > 0 and M >= %u "
 				       "(or \"host\")",
-				       conf, USERNS_SIZE);
+				       conf, RT_IDRANGE_SIZE);
 		c->start = (uint32_t)sv;
 		c->count = (uint32_t)nv;
 		c->source = "orch.json";
@@ -155,9 +157,9 @@ static int config_read(struct userns_conf *c, struct orch_err *e)
 
 /* Read once per process (an up asks for every service), unless
  * ORCH_ROOT or ORCH_USERNS changed. */
-int userns_config(struct userns_conf *c, struct orch_err *e)
+int rt_userns_config(struct rt_userns_conf *c, struct orch_err *e)
 {
-	static struct userns_conf conf;
+	static struct rt_userns_conf conf;
 	static struct orch_err err;
 	static char *key;
 	const char *env = getenv("ORCH_USERNS");
@@ -218,25 +220,25 @@ static int pool_write(const char *path, json_t *j, struct orch_err *e)
 	return write_file_atomic(path, text, strlen(text), 0600, e);
 }
 
-static bool base_taken(json_t *map, const char *project, json_int_t base)
+static bool base_taken(json_t *map, const char *owner, json_int_t base)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(map, k, v) if (!streq(k, project) &&
+	json_object_foreach(map, k, v) if (!streq(k, owner) &&
 					   json_integer_value(v) == base) return true;
 	return false;
 }
 
-static bool base_valid(const struct userns_conf *c, json_int_t b)
+static bool base_valid(const struct rt_userns_conf *c, json_int_t b)
 {
-	return b >= c->start && b + USERNS_SIZE <= (json_int_t)c->start + c->count &&
-	       (b - c->start) % USERNS_SIZE == 0;
+	return b >= c->start && b + RT_IDRANGE_SIZE <= (json_int_t)c->start + c->count &&
+	       (b - c->start) % RT_IDRANGE_SIZE == 0;
 }
 
-int userns_acquire(const char *project, uint32_t *base, struct orch_err *e)
+int rt_idrange_acquire(const char *owner, uint32_t *base, struct orch_err *e)
 {
-	struct userns_conf c;
-	int r = userns_config(&c, e);
+	struct rt_userns_conf c;
+	int r = rt_userns_config(&c, e);
 	if (r < 0)
 		return r;
 	int lock = pool_lock(e);
@@ -249,34 +251,36 @@ int userns_acquire(const char *project, uint32_t *base, struct orch_err *e)
 		return -EINVAL;
 	}
 	json_t *held = json_object_get(j, "held"), *last = json_object_get(j, "last");
-	json_t *mine = json_object_get(held, project);
+	json_t *mine = json_object_get(held, owner);
 	json_int_t b = -1;
 	if (mine && base_valid(&c, json_integer_value(mine))) {
-		b = json_integer_value(mine);
-	} else {
-		json_t *prev = json_object_get(last, project);
-		if (prev && base_valid(&c, json_integer_value(prev)) &&
-		    !base_taken(held, project, json_integer_value(prev)))
-			b = json_integer_value(prev);
-		/* First a range nobody used last, then any free one. */
-		for (int pass = 0; pass < 2 && b < 0; pass++)
-			for (json_int_t k = c.start;
-			     k + USERNS_SIZE <= (json_int_t)c.start + c.count;
-			     k += USERNS_SIZE)
-				if (!base_taken(held, project, k) &&
-				    (pass || !base_taken(last, project, k))) {
-					b = k;
-					break;
-				}
+		*base = (uint32_t)json_integer_value(mine);
+		json_decref(j);
+		close(lock);
+		return 0;
 	}
+	json_t *prev = json_object_get(last, owner);
+	if (prev && base_valid(&c, json_integer_value(prev)) &&
+	    !base_taken(held, owner, json_integer_value(prev)))
+		b = json_integer_value(prev);
+	/* First a range nobody used last, then any free one. */
+	for (int pass = 0; pass < 2 && b < 0; pass++)
+		for (json_int_t k = c.start;
+		     k + RT_IDRANGE_SIZE <= (json_int_t)c.start + c.count;
+		     k += RT_IDRANGE_SIZE)
+			if (!base_taken(held, owner, k) &&
+			    (pass || !base_taken(last, owner, k))) {
+				b = k;
+				break;
+			}
 	if (b < 0) {
 		r = err_set(e, ENOSPC,
 			    "no user-namespace id range is free (the pool from "
-			    "%s, %u-%u, is held by other projects)",
+			    "%s, %u-%u, is held by other owners)",
 			    c.source, c.start, c.start + c.count - 1);
 	} else {
-		json_object_set_new(held, project, json_integer(b));
-		json_object_set_new(last, project, json_integer(b));
+		json_object_set_new(held, owner, json_integer(b));
+		json_object_set_new(last, owner, json_integer(b));
 		r = pool_write(path, j, e);
 		*base = (uint32_t)b;
 	}
@@ -285,7 +289,7 @@ int userns_acquire(const char *project, uint32_t *base, struct orch_err *e)
 	return r;
 }
 
-int userns_release(const char *project, struct orch_err *e)
+int rt_idrange_release(const char *owner, struct orch_err *e)
 {
 	int lock = pool_lock(e);
 	if (lock < 0)
@@ -295,8 +299,8 @@ int userns_release(const char *project, struct orch_err *e)
 	json_t *j = pool_read(path, e);
 	if (!j)
 		r = -EINVAL;
-	else if (json_object_get(json_object_get(j, "held"), project)) {
-		json_object_del(json_object_get(j, "held"), project);
+	else if (json_object_get(json_object_get(j, "held"), owner)) {
+		json_object_del(json_object_get(j, "held"), owner);
 		r = pool_write(path, j, e);
 	}
 	json_decref(j);
@@ -304,11 +308,11 @@ int userns_release(const char *project, struct orch_err *e)
 	return r;
 }
 
-int userns_held(const char *project, uint32_t *base)
+int rt_idrange_held(const char *owner, uint32_t *base)
 {
 	_cleanup_free_ char *path = path_join(orch_root(), "userns.json");
 	json_auto_t *j = json_load_file(path, 0, NULL);
-	json_t *v = json_object_get(json_object_get(j, "held"), project);
+	json_t *v = json_object_get(json_object_get(j, "held"), owner);
 	if (!json_is_integer(v))
 		return -ENOENT;
 	*base = (uint32_t)json_integer_value(v);
