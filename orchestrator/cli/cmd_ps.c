@@ -1,6 +1,7 @@
 /* orch ps (the project's containers) and orch ls (every project on the
  * host), with docker compose's columns and JSON field names. */
 #include "orchestrator/cli/cli.h"
+#include "runtime/runtime.h"
 
 #include <pwd.h>
 #include <time.h>
@@ -95,7 +96,15 @@ static json_t *ps_json(struct pstate *ps, json_t *rec, json_t *st)
 	json_t *n;
 	json_array_foreach(json_object_get(rec, "networks"), i, n)
 		json_array_append_new(nets, json_string(jstr(n, "network")));
-	return json_pack(
+	/* The user namespace: host, or the project's range (inside:host:
+	 * count, as podman's --uidmap). */
+	json_t *spec = json_object_get(rec, "spec");
+	json_int_t base = jint(spec, "userns_base", 0);
+	json_t *map = jbool(spec, "userns") && base
+			      ? json_sprintf("0:%lld:%u", (long long)base,
+					     RT_IDRANGE_SIZE)
+			      : json_string("");
+	json_t *o = json_pack(
 		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:s, "
 		"s:s, s:s, s:o, s:o, s:s, s:I}",
 		"ID", jstr(rec, "id"), "Name", jstr(rec, "name"), "Image",
@@ -110,6 +119,12 @@ static json_t *ps_json(struct pstate *ps, json_t *rec, json_t *st)
 		"RunningFor",
 		running, "RestartCount",
 		(json_int_t)(st ? jint(st, "restarts", 0) : 0));
+	json_object_set_new(o, "UsernsMode",
+			    json_string(*json_string_value(map) ? "private"
+								: "host"));
+	json_object_set(o, "UidMap", map);
+	json_object_set_new(o, "GidMap", map);
+	return o;
 }
 
 enum { O_FORMAT = CLI_OPT_LOCAL, O_SERVICES, O_STATUS, O_NO_TRUNC, O_ORPHANS };
