@@ -427,6 +427,148 @@ static void test_cli_run(void **state)
 	rt_cli_run_clear(&o);
 }
 
+static void test_cli_userns(void **state)
+{
+	(void)state;
+	struct rt_cli_run o;
+	struct orch_err e = {0};
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--userns",
+			       "200000", "--mount", "/a:/b", "--tmpfs", "/t",
+			       "true", NULL),
+			 0);
+	struct rt_spec *s = &o.spec;
+	assert_true(s->namespaces & RT_NS_USER);
+	assert_int_equal(s->n_uid_map, 1);
+	assert_int_equal(s->n_gid_map, 1);
+	assert_int_equal(s->uid_map[0].inside, 0);
+	assert_int_equal(s->uid_map[0].outside, 200000);
+	assert_int_equal(s->uid_map[0].count, 65536);
+	assert_int_equal(s->mounts[0].idmap, RT_IDMAP_HOST);
+	assert_int_equal(s->mounts[1].idmap, RT_IDMAP_NONE);
+	uint32_t base, count;
+	assert_true(idmap_single(s, &base, &count));
+	assert_int_equal(base, 200000);
+	rt_cli_run_clear(&o);
+	assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r", "--userns",
+			       "100000:10", "true", NULL),
+			 0);
+	assert_int_equal(o.spec.uid_map[0].count, 10);
+	rt_cli_run_clear(&o);
+	static const char *const bad[] = {"x", "5:0", "5:", "4294967295:2",
+					  "1:2:3", ""};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		e = (struct orch_err){0};
+		assert_int_equal(parse(&o, &e, "run", "--rootfs", "/r",
+				       "--userns", bad[i], "true", NULL),
+				 -EINVAL);
+		assert_non_null(strstr(e.msg, "--userns"));
+	}
+}
+
+static void test_idmap_bind_map(void **state)
+{
+	(void)state;
+	struct rt_idmap m[2];
+	/* Host ids 1.. show as themselves, the range's root as root, and
+	 * the host's root not at all. */
+	assert_int_equal(idmap_bind_map(200000, 65536, m), 2);
+	assert_int_equal(m[0].inside, 1);
+	assert_int_equal(m[0].outside, 200001);
+	assert_int_equal(m[0].count, 65535);
+	assert_int_equal(m[1].inside, 200000);
+	assert_int_equal(m[1].outside, 200000);
+	assert_int_equal(m[1].count, 1);
+	assert_int_equal(idmap_bind_map(7, 1, m), 1);
+	assert_int_equal(m[0].inside, 7);
+	struct rt_spec s;
+	rt_spec_init(&s);
+	struct rt_idmap u = {0, 1000, 65536}, g = {0, 2000, 65536};
+	s.uid_map = &u;
+	s.gid_map = &g;
+	s.n_uid_map = s.n_gid_map = 1;
+	uint32_t base, count;
+	assert_false(idmap_single(&s, &base, &count)); /* uids != gids */
+	g.outside = 1000;
+	g.inside = 1;
+	assert_false(idmap_single(&s, &base, &count)); /* not from 0 */
+}
+
+/* The pool in a scratch ORCH_ROOT: three ranges from orch.json. */
+static void test_idpool(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/orch-test-idpool.XXXXXX";
+	assert_non_null(mkdtemp(root));
+	setenv("ORCH_ROOT", root, 1);
+	unsetenv("ORCH_USERNS");
+	char conf[256];
+	snprintf(conf, sizeof(conf), "%s/orch.json", root);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("{\"userns\": {\"start\": 300000, \"count\": 196608}}\n", f);
+	fclose(f);
+	struct orch_err e = {0};
+	struct rt_userns_conf c;
+	assert_int_equal(rt_userns_config(&c, &e), 0);
+	assert_true(c.enabled);
+	assert_int_equal(c.start, 300000);
+	uint32_t a, b, x, d;
+	assert_int_equal(rt_idrange_acquire("a", &a, &e), 0);
+	assert_int_equal(rt_idrange_acquire("b", &b, &e), 0);
+	assert_int_equal(a, 300000);
+	assert_int_equal(b, 365536);
+	assert_int_equal(rt_idrange_acquire("a", &x, &e), 0);
+	assert_int_equal(x, a); /* held: the same */
+	assert_int_equal(rt_idrange_held("a", &x), 0);
+	assert_int_equal(rt_idrange_release("a", &e), 0);
+	assert_int_equal(rt_idrange_held("a", &x), -ENOENT);
+	/* A new owner takes a range nobody had before a's last one... */
+	assert_int_equal(rt_idrange_acquire("c", &x, &e), 0);
+	assert_int_equal(x, 431072);
+	/* ...and a's when nothing else is free. */
+	assert_int_equal(rt_idrange_acquire("d", &d, &e), 0);
+	assert_int_equal(d, 300000);
+	e = (struct orch_err){0};
+	assert_int_equal(rt_idrange_acquire("a", &x, &e), -ENOSPC);
+	assert_non_null(strstr(e.msg, "no user-namespace id range is free"));
+	/* a gets its own back once free. */
+	assert_int_equal(rt_idrange_release("c", &e), 0);
+	assert_int_equal(rt_idrange_release("d", &e), 0);
+	assert_int_equal(rt_idrange_acquire("a", &x, &e), 0);
+	assert_int_equal(x, 300000);
+
+	setenv("ORCH_USERNS", "host", 1);
+	assert_int_equal(rt_userns_config(&c, &e), 0);
+	assert_false(c.enabled);
+	setenv("ORCH_USERNS", "maybe", 1);
+	e = (struct orch_err){0};
+	assert_int_equal(rt_userns_config(&c, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "ORCH_USERNS=maybe"));
+	unsetenv("ORCH_USERNS");
+	/* The config is read again when ORCH_ROOT or ORCH_USERNS change. */
+	char root2[] = "/tmp/orch-test-idpool.XXXXXX";
+	assert_non_null(mkdtemp(root2));
+	setenv("ORCH_ROOT", root2, 1);
+	snprintf(conf, sizeof(conf), "%s/orch.json", root2);
+	f = fopen(conf, "w");
+	fputs("{\n  \"userns\": [1,\n}\n", f);
+	fclose(f);
+	e = (struct orch_err){0};
+	assert_int_equal(rt_userns_config(&c, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "orch.json:3:"));
+	f = fopen(conf, "w");
+	fputs("{\"userns\": {\"start\": 1, \"count\": 10}}\n", f);
+	fclose(f);
+	setenv("ORCH_USERNS", "remap", 1);
+	e = (struct orch_err){0};
+	assert_int_equal(rt_userns_config(&c, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "M >= 65536"));
+	unsetenv("ORCH_USERNS");
+	unsetenv("ORCH_ROOT");
+	rm_rf(root, NULL);
+	rm_rf(root2, NULL);
+}
+
 static void test_cli_run_errors(void **state)
 {
 	(void)state;
@@ -528,6 +670,9 @@ int main(void)
 		cmocka_unit_test(test_rlimits),
 		cmocka_unit_test(test_cli_run),
 		cmocka_unit_test(test_cli_run_errors),
+		cmocka_unit_test(test_cli_userns),
+		cmocka_unit_test(test_idmap_bind_map),
+		cmocka_unit_test(test_idpool),
 		cmocka_unit_test(test_open_in_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
