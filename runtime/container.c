@@ -186,7 +186,9 @@ struct child_ctx {
 	int sync_fd;
 	int netns_fd;
 	bool net_joined; /* the parent cloned us in netns_fd already */
-	const struct ns_mounts *nm; /* made by the parent (user namespace) */
+	/* User namespace: the mounts the parent makes (sys inherited, the
+	 * rest received with SYNC_GO into arrays allocated for them). */
+	struct ns_mounts *nm;
 	const char *mnt, *upper, *work;
 	const char *hostname;
 	const struct dev_node *nodes;
@@ -201,8 +203,14 @@ static void child_main(struct child_ctx *c)
 	struct orch_err e = {0};
 	struct sync_packet pk;
 	/* The parent sets up the cgroup and id maps, then lets us go on. */
-	if (sync_recv(c->sync_fd, &pk) <= 0 || pk.type != SYNC_GO)
+	int fds[NS_MOUNTS_MAX_FDS];
+	int n = c->nm ? sync_recv_fds(c->sync_fd, &pk, fds,
+				      ns_mounts_nfds(s, c->n_nodes))
+		      : sync_recv(c->sync_fd, &pk);
+	if (n <= 0 || pk.type != SYNC_GO)
 		_exit(1);
+	if (c->nm)
+		ns_mounts_take(s, fds, c->nm);
 	/* Cloned as the host's root, which the new namespace does not map:
 	 * become its root before making anything. */
 	if ((s->namespaces & RT_NS_USER) &&
@@ -284,13 +292,14 @@ static int net_restore(int *self, struct orch_err *e)
 	return r;
 }
 
-/* For a child in a user namespace, which cannot join the network
+/* For a child in a user namespace, which can neither join the network
  * namespace (the host's user namespace owns it) nor make its mounts: the
- * calling thread joins it, so the child is cloned into it, and makes
- * them there, with the namespace's sysctls. */
+ * calling thread joins it, so that the child is cloned into it, and
+ * makes the namespace's sysfs and sets its sysctls there; nm gets room
+ * for the mounts the child will be sent. */
 static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
-			    const char *upper_dir, struct ns_mounts *nm,
-			    int *self_net, struct orch_err *e)
+			    struct ns_mounts *nm, int *self_net,
+			    struct orch_err *e)
 {
 	if (c->netns_fd >= 0) {
 		*self_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -305,7 +314,21 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 		}
 		c->net_joined = true;
 	}
-	int r = ns_mounts_prepare(s, upper_dir, c->nodes, c->n_nodes, nm, e);
+	if (ns_mounts_nfds(s, c->n_nodes) > NS_MOUNTS_MAX_FDS)
+		return err_set(e, E2BIG, "more than %d mounts and devices",
+			       NS_MOUNTS_MAX_FDS - 1);
+	nm->binds = xcalloc(s->n_mounts + 1, sizeof(int));
+	nm->n_binds = s->n_mounts;
+	nm->devs = xcalloc(c->n_nodes + 1, sizeof(int));
+	nm->n_devs = c->n_nodes;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		nm->binds[i] = -1;
+	for (size_t i = 0; i < c->n_nodes; i++)
+		nm->devs[i] = -1;
+	c->nm = nm;
+	int r = 0;
+	if (c->net_joined)
+		r = ns_mounts_sysfs(s, nm, e);
 	if (r == 0 && c->net_joined) {
 		/* Its root's capabilities do not reach a namespace the host
 		 * owns: low ports and ping are open to every id there, as
@@ -320,8 +343,29 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 		if (r == 0)
 			r = mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
 	}
-	c->nm = nm;
 	return r;
+}
+
+/* Once the child's id maps are written: its mounts, idmapped through its
+ * own user namespace, go with the word to go on. */
+static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
+		       const char *upper_dir, const struct dev_node *nodes,
+		       size_t n_nodes, struct orch_err *e)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return err_sys(e, errno, "opening %s", path);
+	struct ns_mounts made;
+	int r = ns_mounts_prepare(s, upper_dir, nodes, n_nodes, ns, &made, e);
+	if (r < 0)
+		return r;
+	int fds[NS_MOUNTS_MAX_FDS];
+	size_t n = ns_mounts_fds(&made, fds);
+	r = sync_send_fds(sync_fd, SYNC_GO, fds, n);
+	ns_mounts_clear(&made);
+	return r < 0 ? err_sys(e, -r, "starting the container's setup") : 0;
 }
 
 static int create(const struct rt_spec *s, bool start,
@@ -462,7 +506,7 @@ static int create(const struct rt_spec *s, bool start,
 	}
 	c.sync_fd = sv[1];
 	if ((s->namespaces & RT_NS_USER) &&
-	    (r = prepare_remapped(s, &c, st.upper_dir, &nm, &self_net, e)) < 0)
+	    (r = prepare_remapped(s, &c, &nm, &self_net, e)) < 0)
 		goto fail;
 	/* The cgroup namespace is made by the child once it is in its
 	 * cgroup, so that cgroup becomes the namespace's root. */
@@ -496,8 +540,11 @@ static int create(const struct rt_spec *s, bool start,
 	r = cg_create(s->cgroup_parent, s->id, &s->limits, &dev, pid, &st.cg, e);
 	if (r < 0)
 		goto fail;
-	r = sync_send(sv[0], SYNC_GO, 0, 0, NULL);
-	if (r < 0) {
+	if (s->namespaces & RT_NS_USER) {
+		r = go_remapped(s, pid, sv[0], st.upper_dir, nodes, n_nodes, e);
+		if (r < 0)
+			goto fail;
+	} else if ((r = sync_send(sv[0], SYNC_GO, 0, 0, NULL)) < 0) {
 		err_sys(e, -r, "starting the container's setup");
 		goto fail;
 	}

@@ -232,10 +232,23 @@ struct ns_mounts {
 };
 void ns_mounts_init(struct ns_mounts *m);
 void ns_mounts_clear(struct ns_mounts *m);
-/* In the parent, already in the network namespace the child joins. */
+/* In the parent, once the child's id maps are written: the root, binds
+ * and device nodes, idmapped through ns (the child's user namespace). */
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
-		      const struct dev_node *nodes, size_t n_nodes,
+		      const struct dev_node *nodes, size_t n_nodes, int ns,
 		      struct ns_mounts *m, struct orch_err *e);
+/* In the parent, before the clone, in the network namespace the child
+ * joins: its sysfs, which the child inherits. */
+int ns_mounts_sysfs(const struct rt_spec *s, struct ns_mounts *m,
+		    struct orch_err *e);
+/* The prepared mounts travel to the child over the sync socket, in one
+ * order: the root, each mount's but tmpfs ones, each device node's. */
+#define NS_MOUNTS_MAX_FDS 250
+size_t ns_mounts_nfds(const struct rt_spec *s, size_t n_nodes);
+size_t ns_mounts_fds(const struct ns_mounts *m, int *fds);
+/* The child's side: m's arrays (allocated by the parent) filled from fds. */
+void ns_mounts_take(const struct rt_spec *s, const int *fds,
+		    struct ns_mounts *m);
 /* Attaches a detached mount onto the file target_fd names (AT_FDCWD:
  * over "/"). */
 int ns_attach(int mount_fd, int target_fd, const char *what,
@@ -307,6 +320,10 @@ struct sync_packet {
 int sync_send(int fd, int type, int code, int pid, const char *msg);
 /* Reads one packet; 0 on EOF (type 0). */
 int sync_recv(int fd, struct sync_packet *p);
+/* A bare packet carrying n file descriptors, and its reading: exactly n
+ * must come (-EBADMSG otherwise). */
+int sync_send_fds(int fd, int type, const int *fds, size_t n);
+int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n);
 void sync_send_err(int fd, const struct orch_err *e) __attribute__((noreturn));
 void sync_send_exec_err(int fd, const struct orch_err *e)
 	__attribute__((noreturn));

@@ -76,10 +76,10 @@ static int write_map(pid_t pid, const char *file, const char *text,
 	return n < 0 ? err_sys(e, saved, "writing %s", path) : 0;
 }
 
-/* A user namespace with this map for uids and gids, held by an fd: made
- * by a child that waits in it while the maps are written, then exits.
- * Cached for the life of the process (a supervisor makes many containers
- * of one project). */
+/* A user namespace with this map for uids and gids (the binds' map, which
+ * is not the container's), held by an fd: made by a child that waits in
+ * it while the maps are written, then exits.  Cached for the life of the
+ * process (a supervisor makes many containers of one project). */
 static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 {
 	static struct {
@@ -329,7 +329,7 @@ static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
 }
 
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
-		      const struct dev_node *nodes, size_t n_nodes,
+		      const struct dev_node *nodes, size_t n_nodes, int ns,
 		      struct ns_mounts *m, struct orch_err *e)
 {
 	ns_mounts_init(m);
@@ -343,9 +343,6 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 			       "the id range %u-%u overlaps the ids it maps",
 			       base, base + count - 1);
 	int r = 0;
-	int ns = userns_fd(s->uid_map, 1, e);
-	if (ns < 0)
-		return ns;
 	if (s->rootfs)
 		m->root = clone_tree(s->rootfs, true, ns, false, e);
 	else
@@ -391,29 +388,58 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 	r = device_nodes(nodes, n_nodes, base, count, m, e);
 	if (r < 0)
 		goto fail;
-	/* Made here, in the network namespace the container joins, which
-	 * its own user namespace does not own. */
-	if (s->netns_path) {
-		int fs = fs_open("sysfs", e);
-		if (fs < 0) {
-			r = fs;
-			goto fail;
-		}
-		m->sys = fs_mount(fs,
-				  (s->privileged ? 0 : MOUNT_ATTR_RDONLY) |
-					  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-					  MOUNT_ATTR_NOEXEC,
-				  "sysfs", e);
-		if (m->sys < 0) {
-			r = m->sys;
-			m->sys = -1;
-			goto fail;
-		}
-	}
 	return 0;
 fail:
 	ns_mounts_clear(m);
 	return r;
+}
+
+int ns_mounts_sysfs(const struct rt_spec *s, struct ns_mounts *m,
+		    struct orch_err *e)
+{
+	int fs = fs_open("sysfs", e);
+	if (fs < 0)
+		return fs;
+	int fd = fs_mount(fs,
+			  (s->privileged ? 0 : MOUNT_ATTR_RDONLY) |
+				  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+				  MOUNT_ATTR_NOEXEC,
+			  "sysfs", e);
+	if (fd < 0)
+		return fd;
+	m->sys = fd;
+	return 0;
+}
+
+size_t ns_mounts_nfds(const struct rt_spec *s, size_t n_nodes)
+{
+	size_t n = 1 + n_nodes;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		n += s->mounts[i].type != RT_MOUNT_TMPFS;
+	return n;
+}
+
+size_t ns_mounts_fds(const struct ns_mounts *m, int *fds)
+{
+	size_t n = 0;
+	fds[n++] = m->root;
+	for (size_t i = 0; i < m->n_binds; i++)
+		if (m->binds[i] >= 0)
+			fds[n++] = m->binds[i];
+	for (size_t i = 0; i < m->n_devs; i++)
+		fds[n++] = m->devs[i];
+	return n;
+}
+
+void ns_mounts_take(const struct rt_spec *s, const int *fds,
+		    struct ns_mounts *m)
+{
+	size_t n = 0;
+	m->root = fds[n++];
+	for (size_t i = 0; i < m->n_binds; i++)
+		m->binds[i] = s->mounts[i].type != RT_MOUNT_TMPFS ? fds[n++] : -1;
+	for (size_t i = 0; i < m->n_devs; i++)
+		m->devs[i] = fds[n++];
 }
 
 int ns_attach(int mount_fd, int target_fd, const char *what,

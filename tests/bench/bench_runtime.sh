@@ -112,6 +112,13 @@ if os.path.exists(prof):
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
         "syscalls": rules}
 json.dump(c, open(path, "w"))
+# The same in a user namespace mapped as orch-runtime --userns maps it.
+c["linux"]["namespaces"].append({"type": "user"})
+m = [{"containerID": 0, "hostID": 2000000000, "size": 65536}]
+c["linux"]["uidMappings"] = m
+c["linux"]["gidMappings"] = m
+os.makedirs(os.path.dirname(path) + "-userns", exist_ok=True)
+json.dump(c, open(os.path.dirname(path) + "-userns/config.json", "w"))
 PY
 		CRUN=crun
 	else
@@ -130,6 +137,8 @@ n, rt, rootfs, crun, tmp, runc = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys
 ours = [rt, "run", "--rootfs", rootfs, "--", "/bin/true"]
 # The same rootfs used as is (no overlay, no upper dir), as crun's bundle.
 ours_rw = [rt, "run", "--rw", rootfs, "--read-only", "--", "/bin/true"]
+# In a user namespace of 65536 ids (the layers idmapped).
+ours_ns = [rt, "run", "--rootfs", rootfs, "--userns", "2000000000", "--", "/bin/true"]
 def once(cmd):
     t = time.perf_counter()
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
@@ -147,20 +156,24 @@ floor = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net",
 if runc:
     for _ in range(3):
         once([runc, "--root", tmp + "/runc", "run", "-b", tmp + "/bundle", "bench-warm"])
-a, b, c, d, f = [], [], [], [], []
+a, b, c, d, f, u, v = [], [], [], [], [], [], []
 for i in range(n):
     a.append(once(ours))
     c.append(once(ours_rw))
+    u.append(once(ours_ns))
     f.append(once(floor))
     if crun:
         b.append(once([crun, "--root", tmp + "/crun", "run", "-b", tmp + "/bundle", "bench-%d" % i]))
+        v.append(once([crun, "--root", tmp + "/crun", "run", "-b", tmp + "/bundle-userns", "bench-u%d" % i]))
     if runc:
         d.append(once([runc, "--root", tmp + "/runc", "run", "-b", tmp + "/bundle", "bench-%d" % i]))
 def row(name, v):
     print("%-34s median %6.2f ms (min %.2f, n=%d)" % (name, statistics.median(v), min(v), len(v)))
 row("orch-runtime run /bin/true", a)
 row("  same, --rw --read-only", c)
+row("  same, --userns (user namespace)", u)
 if crun: row("crun run /bin/true", b)
+if crun: row("  same, in a user namespace", v)
 if runc: row("runc run /bin/true", d)
 row("floor: unshare ... chroot", f)
 ma, mf = statistics.median(a), statistics.median(f)
@@ -170,6 +183,12 @@ if crun:
     print("ratio orch-runtime/crun: %.2f (goal <= 0.50); --rw --read-only/crun: %.2f" % (ma / mb, statistics.median(c) / mb))
 if runc:
     print("ratio orch-runtime/runc: %.2f" % (ma / statistics.median(d)))
+print("user namespace cost: orch-runtime %+.1f%% (goal < 10%%)" % (100 * (statistics.median(u) / ma - 1)), end="")
+if crun:
+    print(", crun %+.1f%%; orch-runtime --userns/crun in a user namespace: %.2f" % (
+        100 * (statistics.median(v) / statistics.median(b) - 1), statistics.median(u) / statistics.median(v)))
+else:
+    print()
 print("what still differs: orch-runtime mounts an overlay with an upper dir (crun and runc use the")
 print("directory as is: compare the --rw row); its /dev is its own tmpfs with Docker's device nodes")
 print("and cgroup rules, crun's and runc's are their defaults; cgroups on v1: orch-runtime makes one")
