@@ -171,15 +171,18 @@ podman_clean() {
 time_cycle() {
 	local tool=$1 f=$2 out=$3 t0 t1 t1b t2 rc
 	case $tool in
-	orch)
+	orch | orchhost)
+		# orchhost: without user namespaces
+		local ns=remap
+		[ "$tool" = orchhost ] && ns=host
 		t0=$(now_ms)
-		"$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
+		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
 		rc=$?
 		t1=$(now_ms)
 		# what stays resident: after netd's idle trim (1 s)
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
 		t1b=$(now_ms)
-		"$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
+		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms) ;;
 	raw | podman)
 		podman_clean bench
@@ -243,7 +246,7 @@ echo "podman CLI: the stack as plain podman commands (podman-raw-stack10.sh); po
 echo "sleeps 1 s after each podman run: 10 s of its stack10 up -d, 50 s of stack50's, are that sleep."
 for n in 10 50; do
 	if [ $n -eq 10 ]; then
-		f=$STACK10 tools="orch raw podman" reps=$REPS
+		f=$STACK10 tools="orch orchhost raw podman" reps=$REPS
 	else
 		gen_stack $n localhost/bb:1 SIGKILL "$W/stack$n.yaml"
 		f=$W/stack$n.yaml tools="orch podman" reps=$REPS50
@@ -251,13 +254,13 @@ for n in 10 50; do
 	[ "$reps" -gt 0 ] || continue
 	for rep in $(seq 0 "$reps"); do
 		for t in $tools; do
-			[ "$t" != orch ] && [ $HAVE_PODMAN -eq 0 ] && continue
+			case $t in raw | podman) [ $HAVE_PODMAN -eq 0 ] && continue ;; esac
 			out=$W/$t$n
 			[ "$rep" = 0 ] && out=$W/warmup
 			mem=no
 			[ "$rep" = 1 ] && mem=mem
 			time_cycle $t "$f" "$out" $mem || {
-				[ $t = orch ] && exit 1
+				[ $t = orch ] || [ $t = orchhost ] && exit 1
 				HAVE_PODMAN=0 PEER_NOTE="podman failed, see above"
 			}
 		done
@@ -267,6 +270,13 @@ for n in 10 50; do
 	report "stack$n resident RSS" KiB "$W/orch$n.rss" "$W/raw$n.rss" "$W/podman$n.rss"
 	report "stack$n resident PSS" KiB "$W/orch$n.pss" "$W/raw$n.pss" "$W/podman$n.pss"
 	report "stack$n resident private" KiB "$W/orch$n.priv" "$W/raw$n.priv" "$W/podman$n.priv"
+	[ -s "$W/orchhost$n.up" ] || continue
+	o=$(median "$W/orch$n.up")
+	h=$(median "$W/orchhost$n.up")
+	awk -v o="${o%% *}" -v h="${h%% *}" -v n="$n" 'BEGIN {
+		printf "%-34s orch %6d ms: user namespaces cost %+.1f%% (goal < 10%%)\n",
+			"stack" n " up -d, no user namespace", h,
+			(h > 0 ? 100 * (o / h - 1) : 0) }'
 done
 
 # down when PID 1 ignores SIGTERM (no stop_signal: sleep and httpd as PID 1

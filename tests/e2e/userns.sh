@@ -47,8 +47,13 @@ services:
     image: bb:1
     userns_mode: host
     command: ["sleep", "1000"]
+  copy:
+    image: bb:1
+    command: ["sleep", "1000"]
+    volumes: ["etc:/etc"]
 volumes:
   data: {}
+  etc: {}
 EOF
 check "up -d --wait" inp un "$O" up -d --wait
 base=$(held un)
@@ -73,6 +78,12 @@ check_eq "and its file belongs to the range's root" "$base" \
 	"$(stat -c %u "$T/host1000/byroot")"
 check_eq "the host's root is nobody in the bind" 65534 \
 	"$(inp un "$O" exec -T app stat -c %u /hr/file)"
+check_eq "a new volume is filled from the image's content" root \
+	"$(inp un "$O" exec -T copy sh -c 'head -1 /etc/passwd | cut -d: -f1')"
+check_eq "which the container's root owns" 0 \
+	"$(inp un "$O" exec -T copy stat -c %u /etc/passwd)"
+check_eq "and BASE on the host" "$base" \
+	"$(stat -c %u "$ORCH_ROOT/volumes/un_etc/_data/passwd")"
 check_eq "userns_mode: host opts out" host "$(psf un hostns UsernsMode)"
 check_eq "and its container runs as the host's root" 0 \
 	"$(ps -o uid= -p "$(pid_of un un-hostns-1)" | tr -d ' ')"
@@ -138,6 +149,21 @@ check "gets a range disjoint from the first ($base2)" \
 check_eq "which its container runs in" "0 $base2 65536" "$(uidmap un2 a)"
 check "down" inp un "$O" down -t 0
 check_eq "after down the range is back in the pool" "" "$(held un)"
+# Two ups at once take two ranges: the pool is locked.
+project un3 <<EOF
+services:
+  a:
+    image: bb:1
+    command: ["sleep", "1000"]
+EOF
+inp un3 "$O" up -d >/dev/null 2>&1 &
+p3=$!
+inp un "$O" up -d >/dev/null 2>&1
+wait $p3
+check "two ups at once get two ranges ($(held un), $(held un3))" \
+	[ -n "$(held un)" ] && [ -n "$(held un3)" ] && [ "$(held un)" != "$(held un3)" ]
+check "down" inp un3 "$O" down -t 0
+check "down" inp un "$O" down -t 0
 check "up again" inp un "$O" up -d --wait
 check_eq "the project gets its range back" "$base" "$(held un)"
 check_eq "and its volume's files are still its root's" 0 \
