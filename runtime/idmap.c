@@ -208,16 +208,16 @@ static int fs_open(const char *type, struct orch_err *e)
 		      : fs;
 }
 
-/* The overlay root: every layer idmapped through the container's map,
- * so the store keeps the image's own owners and the container sees them.
- * The upper directory is not: overlayfs writes it with the mounter's
- * credentials (ours, the host's root), which an idmapped mount of the
- * range could not store.  It holds the range's ids, its root owned by the
- * container's root. */
-static int overlay_root(const struct rt_spec *s, const char *upper_dir,
-			uint32_t base, int userns, struct orch_err *e)
+/* An overlay (read-only without up) with every layer idmapped through
+ * the container's map, so the store keeps the image's own owners and the
+ * container sees them.  The upper directory is not: overlayfs writes it
+ * with the mounter's credentials (ours, the host's root), which an
+ * idmapped mount of the range could not store.  It holds the range's ids,
+ * its root owned by the container's root. */
+static int overlay_fd(char *const *lowers, const char *up, const char *work,
+		      uint32_t base, int userns, struct orch_err *e)
 {
-	size_t n = strv_len(s->lowers);
+	size_t n = strv_len(lowers);
 	int *fds = xcalloc(n + 1, sizeof(int));
 	int fs = -1, r = 0;
 	for (size_t i = 0; i < n; i++)
@@ -225,16 +225,14 @@ static int overlay_root(const struct rt_spec *s, const char *upper_dir,
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		fds[i] = clone_tree(s->lowers[i], false, userns, false, e);
+		fds[i] = clone_tree(lowers[i], false, userns, false, e);
 		if (fds[i] < 0)
 			r = fds[i];
 		else
 			sb_printf(&sb, "%s/proc/self/fd/%d", i ? ":" : "",
 				  fds[i]);
 	}
-	_cleanup_free_ char *up = path_join(upper_dir, "upper");
-	_cleanup_free_ char *work = path_join(upper_dir, "work");
-	if (r == 0 && chown(up, base, base) < 0)
+	if (r == 0 && up && chown(up, base, base) < 0)
 		r = err_sys(e, errno, "giving %s to the container's root", up);
 	if (r == 0) {
 		fs = fs_open("overlay", e);
@@ -242,13 +240,13 @@ static int overlay_root(const struct rt_spec *s, const char *upper_dir,
 	}
 	if (r == 0)
 		r = fs_config(fs, "lowerdir", sb.buf, e);
-	if (r == 0)
+	if (r == 0 && up)
 		r = fs_config(fs, "upperdir", up, e);
-	if (r == 0)
+	if (r == 0 && up)
 		r = fs_config(fs, "workdir", work, e);
 	int root = -1;
 	if (r == 0) {
-		root = fs_mount(fs, 0, "the overlay root", e);
+		root = fs_mount(fs, up ? 0 : MOUNT_ATTR_RDONLY, "an overlay", e);
 		fs = -1;
 		r = root < 0 ? root : 0;
 	}
@@ -260,6 +258,33 @@ static int overlay_root(const struct rt_spec *s, const char *upper_dir,
 	free(fds);
 	sb_free(&sb);
 	return r < 0 ? r : root;
+}
+
+static int overlay_root(const struct rt_spec *s, const char *upper_dir,
+			uint32_t base, int userns, struct orch_err *e)
+{
+	_cleanup_free_ char *up = path_join(upper_dir, "upper");
+	_cleanup_free_ char *work = path_join(upper_dir, "work");
+	return overlay_fd(s->lowers, up, work, base, userns, e);
+}
+
+int rt_overlay_mount(const char *target, char *const *lowers,
+		     const char *upper, const char *work, uint32_t base,
+		     struct orch_err *e)
+{
+	struct rt_idmap m = {0, base, RT_IDRANGE_SIZE};
+	int ns = userns_fd(&m, 1, e);
+	if (ns < 0)
+		return ns;
+	int fd = overlay_fd(lowers, upper, work, base, ns, e);
+	if (fd < 0)
+		return err_wrap(e, "mounting an overlay at %s", target);
+	int r = 0;
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target,
+		    MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		r = err_sys(e, errno, "mounting an overlay at %s", target);
+	close(fd);
+	return r;
 }
 
 void ns_mounts_init(struct ns_mounts *m)

@@ -261,6 +261,13 @@ int rt_idrange_acquire(const char *owner, uint32_t *base, struct orch_err *e);
 int rt_idrange_release(const char *owner, struct orch_err *e);
 /* The range owner holds, or -ENOENT. */
 int rt_idrange_held(const char *owner, uint32_t *base);
+/* Mounts at target an overlay of lowers (uppermost first; upper and work
+ * NULL: read-only) as a container remapped to the range at base sees its
+ * image: each lower through the range's map (idmapped), the upper
+ * holding the range's ids. */
+int rt_overlay_mount(const char *target, char *const *lowers,
+		     const char *upper, const char *work, uint32_t base,
+		     struct orch_err *e);
 
 /* ======================================================================
  * Running an image (image_apply.c)

@@ -81,16 +81,20 @@ static void run_mounts_release(struct run_mounts *rm)
 	memset(rm, 0, sizeof(*rm));
 }
 
+/* In a remapped RUN, a host directory (a cache, a secret) is seen as the
+ * image's files are, through the range (idmap RT_IDMAP_IMAGE); a bind
+ * source's overlay is mounted that way already (RT_IDMAP_NONE). */
 static struct rt_mount *mount_add(struct run_mounts *rm, enum rt_mount_type t,
 				  const char *source, const char *target,
-				  bool readonly)
+				  bool readonly, enum rt_idmap_kind idmap)
 {
 	rm->v = xrealloc(rm->v, (rm->n + 1) * sizeof(*rm->v));
 	struct rt_mount *m = &rm->v[rm->n++];
 	*m = (struct rt_mount){.type = t,
 			       .source = source ? xstrdup(source) : NULL,
 			       .target = xstrdup(target),
-			       .readonly = readonly};
+			       .readonly = readonly,
+			       .idmap = idmap};
 	return m;
 }
 
@@ -139,7 +143,7 @@ static int mount_cache(struct builder *b, const struct df_mount *m,
 			rm->locks[rm->n_locks++] = fd;
 		}
 	}
-	mount_add(rm, RT_MOUNT_BIND, source, m->target, false);
+	mount_add(rm, RT_MOUNT_BIND, source, m->target, false, RT_IDMAP_IMAGE);
 	return 0;
 }
 
@@ -214,8 +218,13 @@ static int mount_bind(struct builder *b, const struct df_mount *m,
 	 * read-only overlay needs two lower layers: the empty one. */
 	if (strv_len(lowers) == 1 && !m->rw)
 		strv_push(&lowers, b->empty);
-	r = build_mount_overlay(mnt, lowers, m->rw ? up : NULL,
-				m->rw ? wk : NULL, e);
+	r = build_ids(b, e);
+	if (r < 0)
+		return r;
+	r = b->id_base ? rt_overlay_mount(mnt, lowers, m->rw ? up : NULL,
+					  m->rw ? wk : NULL, b->id_base, e)
+		       : build_mount_overlay(mnt, lowers, m->rw ? up : NULL,
+					     m->rw ? wk : NULL, e);
 	if (r < 0)
 		return r;
 	strv_push(&rm->overlays, mnt);
@@ -236,7 +245,7 @@ static int mount_bind(struct builder *b, const struct df_mount *m,
 	}
 	_cleanup_free_ char *path =
 	    *rel && !streq(rel, ".") ? path_join(mnt, rel) : xstrdup(mnt);
-	mount_add(rm, RT_MOUNT_BIND, path, m->target, !m->rw);
+	mount_add(rm, RT_MOUNT_BIND, path, m->target, !m->rw, RT_IDMAP_NONE);
 	return 0;
 }
 
@@ -262,7 +271,7 @@ static int mount_secret(struct builder *b, const struct df_mount *m,
 			       "--mount: secret \"%s\": %s is not "
 			       "a regular file",
 			       m->id, path);
-	mount_add(rm, RT_MOUNT_BIND, path, m->target, true);
+	mount_add(rm, RT_MOUNT_BIND, path, m->target, true, RT_IDMAP_IMAGE);
 	return 0;
 }
 
@@ -296,7 +305,8 @@ static int run_mounts_prepare(struct builder *b, const struct df_instr *in,
 		case DF_MOUNT_TMPFS:
 			strv_push(parts, "tmpfs");
 			strv_push(parts, m.target);
-			mount_add(rm, RT_MOUNT_TMPFS, NULL, m.target, false)
+			mount_add(rm, RT_MOUNT_TMPFS, NULL, m.target, false,
+				  RT_IDMAP_NONE)
 			    ->size = m.size;
 			break;
 		case DF_MOUNT_BIND:

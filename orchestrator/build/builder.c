@@ -401,6 +401,19 @@ static void drop_mount_points(const char *dir, char *const *rels)
 	}
 }
 
+int build_ids(struct builder *b, struct orch_err *e)
+{
+	if (b->ids_known)
+		return 0;
+	struct rt_userns_conf uc;
+	int r = rt_userns_config(&uc, e);
+	if (r == 0 && uc.enabled &&
+	    (r = rt_idrange_acquire(".build", &b->id_base, e)) < 0)
+		err_wrap(e, "the builder's id range");
+	b->ids_known = r == 0;
+	return r;
+}
+
 static int run_container(struct builder *b, struct stage_state *s,
 			 struct step_job *job, const char *dir,
 			 struct orch_err *e)
@@ -421,20 +434,15 @@ static int run_container(struct builder *b, struct stage_state *s,
 	spec.gid = job->gid;
 	spec.hostname = "build";
 	spec.namespaces = RT_NS_DEFAULT;
-	struct rt_userns_conf uc;
-	int r = rt_userns_config(&uc, e);
+	int r = build_ids(b, e);
 	if (r < 0)
 		return r;
-	struct rt_idmap map = {0, 0, RT_IDRANGE_SIZE};
-	if (uc.enabled) {
-		r = rt_idrange_acquire(".build", &map.outside, e);
-		if (r < 0)
-			return err_wrap(e, "the builder's id range");
+	struct rt_idmap map = {0, b->id_base, RT_IDRANGE_SIZE};
+	if (b->id_base) {
 		spec.uid_map = spec.gid_map = &map;
 		spec.n_uid_map = spec.n_gid_map = 1;
 		spec.namespaces |= RT_NS_USER;
 	}
-	b->id_base = uc.enabled ? map.outside : 0;
 	int out = fileno(b->log);
 	spec.stdio[0] = -1;
 	spec.stdio[1] = out;
@@ -444,10 +452,6 @@ static int run_container(struct builder *b, struct stage_state *s,
 	    xcalloc(job->n_mounts + 1, sizeof(*mounts));
 	if (job->n_mounts)
 		memcpy(mounts, job->mounts, job->n_mounts * sizeof(*mounts));
-	/* Cache and secret mounts keep the image's ids, as layers do. */
-	for (size_t i = 0; uc.enabled && i < job->n_mounts; i++)
-		if (mounts[i].type != RT_MOUNT_TMPFS)
-			mounts[i].idmap = RT_IDMAP_IMAGE;
 	spec.mounts = mounts;
 	spec.n_mounts = job->n_mounts;
 	if (net)

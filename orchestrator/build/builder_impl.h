@@ -36,9 +36,15 @@ struct builder {
 	char *resolv; /* resolv.conf naming the network's DNS */
 	bool net_tried;
 	/* RUN steps run remapped to the builder's id range from here (0:
-	 * not remapped): their uppers hold its ids. */
+	 * not remapped): their uppers hold its ids.  Known once build_ids
+	 * ran. */
 	uint32_t id_base;
+	bool ids_known;
 };
+
+/* Sets b->id_base: the builder's range (".build") when containers are
+ * remapped, else 0. */
+int build_ids(struct builder *b, struct orch_err *e);
 
 /* What a step does in its fresh upper directory. */
 struct step_job {
