@@ -3,9 +3,10 @@
 # systemd as PID 1 on the unified cgroup v2 hierarchy).  The work disk is at
 # /mnt/work: built/ is the tree with the host's binaries, fresh/ a plain
 # copy.  Installs orch and starts netd as a systemd service, runs the e2e
-# suites that touch cgroups, devices, the supervisor or netd (the lifecycle
-# suites against the systemd-started netd), then `make demo` in the fresh
-# copy.  Writes "check-vm: result N" last, then powers the VM off.
+# suites that touch cgroups, devices, user namespaces, the supervisor or
+# netd (the lifecycle suites against the systemd-started netd), then `make
+# demo` in the fresh copy.  Writes "check-vm: result N" last, then powers
+# the VM off.
 set -u
 W=/mnt/work
 exec 2>&1
@@ -55,7 +56,7 @@ run() {
 # check: those that start netd themselves, and the lifecycle suites that
 # check that a network namespace is left empty.
 run $(suites tests/e2e/runtime*.sh tests/e2e/netd*.sh tests/e2e/security_devices.sh \
-	tests/e2e/lifecycle_down.sh tests/e2e/lifecycle_errors.sh)
+	tests/e2e/lifecycle_down.sh tests/e2e/lifecycle_errors.sh tests/e2e/userns.sh)
 # The other lifecycle suites against the netd systemd started; they must
 # leave no network in it.
 ORCH_E2E_NETD=system run $(suites tests/e2e/lifecycle.sh tests/e2e/lifecycle_cli.sh \
