@@ -534,6 +534,8 @@ static int create(const struct rt_spec *s, bool start,
 	sv[1] = -1;
 	if (s->namespaces & RT_NS_USER) {
 		r = ns_write_idmaps(pid, s, e);
+		if (r == 0)
+			r = ns_set_rlimits(pid, rl, n_rl, e);
 		if (r < 0)
 			goto fail;
 	}

@@ -200,6 +200,10 @@ size_t rl_resolve(const struct rt_rlimit *spec, size_t n,
 int ns_clone_flags(unsigned ns);
 /* Writes uid_map and gid_map of pid (setgroups stays allowed). */
 int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e);
+/* Sets pid's rlimits from here: a process in a user namespace may not
+ * raise its own. */
+int ns_set_rlimits(pid_t pid, const struct rt_rlimit *rl, size_t n,
+		   struct orch_err *e);
 /* Brings lo up in the current network namespace. */
 int ns_loopback_up(struct orch_err *e);
 /* pidfd of pid, checked against the start time recorded for it so a

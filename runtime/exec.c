@@ -345,6 +345,9 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 		struct orch_err ce = {0};
 		if (cg_enter_self(&st.cg, &ce) < 0)
 			sync_send_err(sv[1], &ce);
+		/* Before a user namespace, in which they could not rise. */
+		if (ns_set_rlimits(0, plan.rlimits, plan.n_rlimits, &ce) < 0)
+			sync_send_err(sv[1], &ce);
 		if (setns(pidfd, nsflags) < 0) {
 			err_sys(&ce, errno, "joining the namespaces of container %s", id);
 			sync_send_err(sv[1], &ce);

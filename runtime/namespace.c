@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -69,6 +70,20 @@ int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e)
 	if (r == 0)
 		r = write_proc(pid, "gid_map", g, e);
 	return r;
+}
+
+int ns_set_rlimits(pid_t pid, const struct rt_rlimit *rl, size_t n,
+		   struct orch_err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct rlimit v = {rl[i].soft, rl[i].hard};
+		if (prlimit(pid, rl[i].resource, &v, NULL) < 0)
+			return err_sys(e, errno, "setting rlimit %d to %llu/%llu",
+				       rl[i].resource,
+				       (unsigned long long)v.rlim_cur,
+				       (unsigned long long)v.rlim_max);
+	}
+	return 0;
 }
 
 int ns_loopback_up(struct orch_err *e)

@@ -37,6 +37,7 @@ services:
       - $T/escape:/escape:ro
     mem_limit: 64m
     pids_limit: 20
+    ulimits: {nofile: {soft: 2048, hard: 4096}}
     healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 30}
   user:
     image: bb:1
@@ -89,6 +90,9 @@ check_eq "and its container runs as the host's root" 0 \
 	"$(ps -o uid= -p "$(pid_of un un-hostns-1)" | tr -d ' ')"
 check_eq "with the host's map" "0 0 4294967295" "$(uidmap un hostns)"
 check_eq "health checks run remapped" healthy "$(psf un app Health)"
+check_eq "ulimits apply in exec" 2048 "$(inp un "$O" exec -T app sh -c 'ulimit -n')"
+check_eq "and to the container's process" "2048 4096" \
+	"$(grep 'open files' /proc/$pid/limits | awk '{print $4, $5}')"
 check_match "logs of a remapped container" "started as 0" "$(inp un "$O" logs app 2>&1)"
 
 # ---- escapes, as root in the remapped container -----------------------------
