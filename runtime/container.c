@@ -349,8 +349,9 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 /* Once the child's id maps are written: its mounts, idmapped through its
  * own user namespace, go with the word to go on. */
 static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
-		       const char *upper_dir, const struct dev_node *nodes,
-		       size_t n_nodes, struct orch_err *e)
+		       const char *upper_dir, const char *scratch,
+		       const struct dev_node *nodes, size_t n_nodes,
+		       struct orch_err *e)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
@@ -358,7 +359,8 @@ static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
 	if (ns < 0)
 		return err_sys(e, errno, "opening %s", path);
 	struct ns_mounts made;
-	int r = ns_mounts_prepare(s, upper_dir, nodes, n_nodes, ns, &made, e);
+	int r = ns_mounts_prepare(s, upper_dir, scratch, nodes, n_nodes, ns,
+				  &made, e);
 	if (r < 0)
 		return r;
 	int fds[NS_MOUNTS_MAX_FDS];
@@ -543,7 +545,8 @@ static int create(const struct rt_spec *s, bool start,
 	if (r < 0)
 		goto fail;
 	if (s->namespaces & RT_NS_USER) {
-		r = go_remapped(s, pid, sv[0], st.upper_dir, nodes, n_nodes, e);
+		r = go_remapped(s, pid, sv[0], st.upper_dir, mnt, nodes,
+				n_nodes, e);
 		if (r < 0)
 			goto fail;
 	} else if ((r = sync_send(sv[0], SYNC_GO, 0, 0, NULL)) < 0) {

@@ -237,10 +237,13 @@ struct ns_mounts {
 void ns_mounts_init(struct ns_mounts *m);
 void ns_mounts_clear(struct ns_mounts *m);
 /* In the parent, once the child's id maps are written: the root, binds
- * and device nodes, idmapped through ns (the child's user namespace). */
+ * and device nodes, idmapped through ns (the child's user namespace);
+ * scratch is a directory a helper may mount over in a mount namespace of
+ * its own (older kernels, see idmap.c). */
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
-		      const struct dev_node *nodes, size_t n_nodes, int ns,
-		      struct ns_mounts *m, struct orch_err *e);
+		      const char *scratch, const struct dev_node *nodes,
+		      size_t n_nodes, int ns, struct ns_mounts *m,
+		      struct orch_err *e);
 /* In the parent, before the clone, in the network namespace the child
  * joins: its sysfs, which the child inherits. */
 int ns_mounts_sysfs(const struct rt_spec *s, struct ns_mounts *m,

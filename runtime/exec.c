@@ -83,8 +83,15 @@ int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
 	size_t got = c && c->cmsg_type == SCM_RIGHTS
 			     ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int)
 			     : 0;
-	if (got != n || (mh.msg_flags & MSG_CTRUNC))
+	if (got != n || (mh.msg_flags & MSG_CTRUNC)) {
+		/* p holds what came (an error packet, say); fds none. */
+		for (size_t i = 0; i < got; i++) {
+			int x;
+			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			close(x);
+		}
 		return -EBADMSG;
+	}
 	memcpy(fds, CMSG_DATA(c), n * sizeof(int));
 	return (int)r;
 }

@@ -13,6 +13,8 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -176,21 +178,33 @@ static int clone_tree(const char *path, bool rec, int userns, bool ro,
 	return fd;
 }
 
-static int fs_config(int fs, const char *key, const char *value,
-		     struct orch_err *e)
+/* fs's option key=value, or (key NULL) the file system made; an error
+ * says what the file system logged about it. */
+static int fs_config(int fs, const char *type, const char *key,
+		     const char *value, struct orch_err *e)
 {
-	unsigned cmd = value ? FSCONFIG_SET_STRING : FSCONFIG_CMD_CREATE;
-	if (syscall(SYS_fsconfig, fs, cmd, key, value, 0) < 0)
-		return err_sys(e, errno, "configuring the mount (%s)",
-			       key ? key : "create");
-	return 0;
+	unsigned cmd = key ? FSCONFIG_SET_STRING : FSCONFIG_CMD_CREATE;
+	if (syscall(SYS_fsconfig, fs, cmd, key, value, 0) == 0)
+		return 0;
+	int err = errno;
+	char log[256] = "";
+	ssize_t n = read(fs, log, sizeof(log) - 1);
+	log[n > 0 ? n : 0] = '\0';
+	log[strcspn(log, "\n")] = '\0';
+	/* "e overlay: ...": the message after the severity */
+	const char *why = n > 2 ? log + 2 : "";
+	return key ? err_set(e, err, "%s option %s=%s: %s%s%s", type, key,
+			     value, *why ? why : "", *why ? ": " : "",
+			     strerror(err))
+		   : err_set(e, err, "making a %s file system: %s%s%s", type,
+			     *why ? why : "", *why ? ": " : "", strerror(err));
 }
 
 /* fsmount of a configured fs context, closing it. */
 static int fs_mount(int fs, unsigned attrs, const char *what,
 		    struct orch_err *e)
 {
-	int r = fs_config(fs, NULL, NULL, e);
+	int r = fs_config(fs, what, NULL, NULL, e);
 	int fd = -1;
 	if (r == 0) {
 		fd = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
@@ -208,64 +222,190 @@ static int fs_open(const char *type, struct orch_err *e)
 		      : fs;
 }
 
+/* Every layer idmapped through the container's map, detached: fds[i]. */
+static int clone_layers(char *const *lowers, int userns, int *fds,
+			struct orch_err *e)
+{
+	for (size_t i = 0; lowers[i]; i++)
+		fds[i] = -1;
+	for (size_t i = 0; lowers[i]; i++) {
+		fds[i] = clone_tree(lowers[i], false, userns, false, e);
+		if (fds[i] < 0)
+			return fds[i];
+	}
+	return 0;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
 /* An overlay (read-only without up) with every layer idmapped through
  * the container's map, so the store keeps the image's own owners and the
  * container sees them.  The upper directory is not: overlayfs writes it
  * with the mounter's credentials (ours, the host's root), which an
  * idmapped mount of the range could not store.  It holds the range's ids,
- * its root owned by the container's root. */
-static int overlay_fd(char *const *lowers, const char *up, const char *work,
-		      uint32_t base, int userns, struct orch_err *e)
+ * its root owned by the container's root.  Made with the mount API: the
+ * layers detached, one "lowerdir+" each (an option's value is at most
+ * 255 bytes); -EINVAL where the kernel cannot (older ones). */
+static int overlay_make(char *const *lowers, const char *up, const char *work,
+			int userns, struct orch_err *e)
 {
 	size_t n = strv_len(lowers);
 	int *fds = xcalloc(n + 1, sizeof(int));
-	int fs = -1, r = 0;
-	for (size_t i = 0; i < n; i++)
-		fds[i] = -1;
-	struct strbuf sb;
-	sb_init(&sb);
-	for (size_t i = 0; i < n && r == 0; i++) {
-		fds[i] = clone_tree(lowers[i], false, userns, false, e);
-		if (fds[i] < 0)
-			r = fds[i];
-		else
-			sb_printf(&sb, "%s/proc/self/fd/%d", i ? ":" : "",
-				  fds[i]);
+	int ufd = -1, wfd = -1, fs = -1;
+	int r = clone_layers(lowers, userns, fds, e);
+	if (r == 0 && up) {
+		ufd = open(up, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		wfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (ufd < 0 || wfd < 0)
+			r = err_sys(e, errno, "opening %s", ufd < 0 ? up : work);
 	}
-	if (r == 0 && up && chown(up, base, base) < 0)
-		r = err_sys(e, errno, "giving %s to the container's root", up);
 	if (r == 0) {
 		fs = fs_open("overlay", e);
 		r = fs < 0 ? fs : 0;
 	}
-	if (r == 0)
-		r = fs_config(fs, "lowerdir", sb.buf, e);
-	if (r == 0 && up)
-		r = fs_config(fs, "upperdir", up, e);
-	if (r == 0 && up)
-		r = fs_config(fs, "workdir", work, e);
+	char p[32];
+	for (size_t i = 0; i < n && r == 0; i++) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fds[i]);
+		r = fs_config(fs, "overlay", "lowerdir+", p, e);
+	}
+	if (r == 0 && up) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", ufd);
+		r = fs_config(fs, "overlay", "upperdir", p, e);
+	}
+	if (r == 0 && up) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", wfd);
+		r = fs_config(fs, "overlay", "workdir", p, e);
+	}
 	int root = -1;
 	if (r == 0) {
-		root = fs_mount(fs, up ? 0 : MOUNT_ATTR_RDONLY, "an overlay", e);
+		root = fs_mount(fs, up ? 0 : MOUNT_ATTR_RDONLY, "overlay", e);
 		fs = -1;
 		r = root < 0 ? root : 0;
 	}
 	if (fs >= 0)
 		close(fs);
-	for (size_t i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(fds);
-	sb_free(&sb);
+	if (ufd >= 0)
+		close(ufd);
+	if (wfd >= 0)
+		close(wfd);
+	close_all(fds, n);
 	return r < 0 ? r : root;
 }
 
+/* Older kernels take overlay layers only from the caller's mount
+ * namespace, and no "lowerdir+": a helper process, in a mount namespace
+ * of its own (nothing of it reaches the host), attaches the layers on a
+ * tmpfs it mounts over scratch (any directory), mounts the overlay there
+ * with mount(2) and hands back a detached copy of it. */
+static int overlay_in_helper(char *const *lowers, const char *up,
+			     const char *work, int userns, const char *scratch,
+			     struct orch_err *e)
+{
+	size_t n = strv_len(lowers);
+	struct strbuf o;
+	sb_init(&o);
+	sb_adds(&o, "lowerdir=");
+	for (size_t i = 0; i < n; i++)
+		sb_printf(&o, "%s%zu", i ? ":" : "", i);
+	if (up)
+		sb_printf(&o, ",upperdir=%s,workdir=%s", up, work);
+	if (o.len >= 4096) {
+		sb_free(&o);
+		return err_set(e, E2BIG, "mounting an overlay: %zu layers make the options too long", n);
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		sb_free(&o);
+		return err_sys(e, errno, "creating a socket pair");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		struct orch_err ce = {0};
+		int *fds = xcalloc(n + 1, sizeof(int));
+		int fd = -1;
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", scratch, "tmpfs", 0, "mode=0700") < 0 ||
+		    chdir(scratch) < 0 || mkdir("root", 0700) < 0)
+			err_sys(&ce, errno, "a mount namespace for the layers");
+		else if (clone_layers(lowers, userns, fds, &ce) == 0) {
+			for (size_t i = 0; i < n && !ce.code; i++) {
+				char at[32];
+				snprintf(at, sizeof(at), "%zu", i);
+				if (mkdir(at, 0700) < 0 ||
+				    syscall(SYS_move_mount, fds[i], "", AT_FDCWD,
+					    at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+					err_sys(&ce, errno, "attaching layer %s",
+						lowers[i]);
+			}
+			if (!ce.code &&
+			    mount("overlay", "root", "overlay", up ? 0 : MS_RDONLY,
+				  o.buf) < 0)
+				err_sys(&ce, errno, "mounting the overlay");
+			if (!ce.code) {
+				fd = (int)syscall(SYS_open_tree, AT_FDCWD, "root",
+						  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+				if (fd < 0)
+					err_sys(&ce, errno, "cloning the overlay");
+			}
+		}
+		if (fd < 0)
+			sync_send_err(sv[1], &ce);
+		_exit(sync_send_fds(sv[1], SYNC_GO, &fd, 1) < 0);
+	}
+	sb_free(&o);
+	close(sv[1]);
+	int r = 0, fd = -1;
+	if (pid < 0)
+		r = err_sys(e, errno, "forking");
+	struct sync_packet pk = {0};
+	int got = r < 0 ? 0 : sync_recv_fds(sv[0], &pk, &fd, 1);
+	if (r == 0 && (got <= 0 || pk.type != SYNC_GO))
+		r = pk.type == SYNC_ERROR
+			    ? err_set(e, pk.code, "%s", pk.msg)
+			    : err_set(e, EIO, "making the overlay: the helper died");
+	close(sv[0]);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	return r < 0 ? r : fd;
+}
+
+static int overlay_fd(char *const *lowers, const char *up, const char *work,
+		      uint32_t base, int userns, const char *scratch,
+		      struct orch_err *e)
+{
+	/* Learnt once: this kernel wants the older way. */
+	static bool older;
+	if (up && chown(up, base, base) < 0)
+		return err_sys(e, errno, "giving %s to the container's root", up);
+	if (!older) {
+		struct orch_err de = {0};
+		int fd = overlay_make(lowers, up, work, userns, &de);
+		if (fd >= 0 || de.code != EINVAL) {
+			if (fd < 0)
+				*e = de;
+			return fd;
+		}
+		older = true;
+	}
+	return overlay_in_helper(lowers, up, work, userns, scratch, e);
+}
+
 static int overlay_root(const struct rt_spec *s, const char *upper_dir,
-			uint32_t base, int userns, struct orch_err *e)
+			const char *scratch, uint32_t base, int userns,
+			struct orch_err *e)
 {
 	_cleanup_free_ char *up = path_join(upper_dir, "upper");
 	_cleanup_free_ char *work = path_join(upper_dir, "work");
-	return overlay_fd(s->lowers, up, work, base, userns, e);
+	return overlay_fd(s->lowers, up, work, base, userns, scratch, e);
 }
 
 int rt_overlay_mount(const char *target, char *const *lowers,
@@ -276,7 +416,7 @@ int rt_overlay_mount(const char *target, char *const *lowers,
 	int ns = userns_fd(&m, 1, e);
 	if (ns < 0)
 		return ns;
-	int fd = overlay_fd(lowers, upper, work, base, ns, e);
+	int fd = overlay_fd(lowers, upper, work, base, ns, target, e);
 	if (fd < 0)
 		return err_wrap(e, "mounting an overlay at %s", target);
 	int r = 0;
@@ -324,12 +464,12 @@ static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
 	int fs = fs_open("tmpfs", e);
 	if (fs < 0)
 		return fs;
-	int r = fs_config(fs, "mode", "0700", e);
+	int r = fs_config(fs, "tmpfs", "mode", "0700", e);
 	if (r < 0) {
 		close(fs);
 		return r;
 	}
-	int tmp = fs_mount(fs, MOUNT_ATTR_NOEXEC, "a tmpfs for device nodes", e);
+	int tmp = fs_mount(fs, MOUNT_ATTR_NOEXEC, "tmpfs", e);
 	if (tmp < 0)
 		return tmp;
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -354,8 +494,9 @@ static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
 }
 
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
-		      const struct dev_node *nodes, size_t n_nodes, int ns,
-		      struct ns_mounts *m, struct orch_err *e)
+		      const char *scratch, const struct dev_node *nodes,
+		      size_t n_nodes, int ns, struct ns_mounts *m,
+		      struct orch_err *e)
 {
 	ns_mounts_init(m);
 	uint32_t base, count;
@@ -371,7 +512,7 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 	if (s->rootfs)
 		m->root = clone_tree(s->rootfs, true, ns, false, e);
 	else
-		m->root = overlay_root(s, upper_dir, base, ns, e);
+		m->root = overlay_root(s, upper_dir, scratch, base, ns, e);
 	if (m->root < 0) {
 		r = m->root;
 		m->root = -1;
