@@ -507,9 +507,11 @@ static int create(const struct rt_spec *s, bool start,
 		goto fail;
 	}
 	c.sync_fd = sv[1];
-	if ((s->namespaces & RT_NS_USER) &&
-	    (r = prepare_remapped(s, &c, &nm, &self_net, e)) < 0)
-		goto fail;
+	if (s->namespaces & RT_NS_USER) {
+		r = prepare_remapped(s, &c, &nm, &self_net, e);
+		if (r < 0)
+			goto fail;
+	}
 	/* The cgroup namespace is made by the child once it is in its
 	 * cgroup, so that cgroup becomes the namespace's root. */
 	struct clone_args ca = {

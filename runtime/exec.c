@@ -85,14 +85,15 @@ int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
 			     : 0;
 	if (got != n || (mh.msg_flags & MSG_CTRUNC)) {
 		/* p holds what came (an error packet, say); fds none. */
-		for (size_t i = 0; i < got; i++) {
+		for (size_t i = 0; c && i < got; i++) {
 			int x;
 			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 			close(x);
 		}
 		return -EBADMSG;
 	}
-	memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+	if (n)
+		memcpy(fds, CMSG_DATA(c), n * sizeof(int));
 	return (int)r;
 }
 
