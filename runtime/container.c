@@ -537,7 +537,8 @@ static int create(const struct rt_spec *s, bool start,
 	close(sv[1]);
 	sv[1] = -1;
 	if (s->namespaces & RT_NS_USER) {
-		r = ns_write_idmaps(pid, s, e);
+		r = ns_write_idmaps(pid, s->uid_map, s->n_uid_map, s->gid_map,
+				    s->n_gid_map, e);
 		if (r == 0)
 			r = ns_set_rlimits(pid, rl, n_rl, e);
 		if (r < 0)

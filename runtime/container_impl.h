@@ -198,8 +198,11 @@ size_t rl_resolve(const struct rt_rlimit *spec, size_t n,
 
 /* CLONE_NEW* flags for enum rt_ns bits. */
 int ns_clone_flags(unsigned ns);
-/* Writes uid_map and gid_map of pid (setgroups stays allowed). */
-int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e);
+/* "inside outside count" lines of a map. */
+char *ns_map_text(const struct rt_idmap *m, size_t n);
+/* Writes pid's uid_map and gid_map (setgroups stays allowed). */
+int ns_write_idmaps(pid_t pid, const struct rt_idmap *u, size_t nu,
+		    const struct rt_idmap *g, size_t ng, struct orch_err *e);
 /* Sets pid's rlimits from here: a process in a user namespace may not
  * raise its own. */
 int ns_set_rlimits(pid_t pid, const struct rt_rlimit *rl, size_t n,

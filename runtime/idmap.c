@@ -54,30 +54,6 @@ size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2])
 	return n;
 }
 
-static char *map_text(const struct rt_idmap *m, size_t n)
-{
-	struct strbuf sb;
-	sb_init(&sb);
-	for (size_t i = 0; i < n; i++)
-		sb_printf(&sb, "%u %u %u\n", m[i].inside, m[i].outside,
-			  m[i].count);
-	return sb_steal(&sb);
-}
-
-static int write_map(pid_t pid, const char *file, const char *text,
-		     struct orch_err *e)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(e, errno, "opening %s", path);
-	ssize_t n = RETRY_EINTR(write(fd, text, strlen(text)));
-	int saved = errno;
-	close(fd);
-	return n < 0 ? err_sys(e, saved, "writing %s", path) : 0;
-}
-
 /* A user namespace with this map for uids and gids (the binds' map, which
  * is not the container's), held by an fd: made by a child that waits in
  * it while the maps are written, then exits.  Cached for the life of the
@@ -89,7 +65,7 @@ static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 		int fd;
 	} cache[8];
 	static size_t next;
-	_cleanup_free_ char *text = map_text(m, n);
+	_cleanup_free_ char *text = ns_map_text(m, n);
 	for (size_t i = 0; i < ARRAY_SIZE(cache); i++)
 		if (cache[i].key && streq(cache[i].key, text))
 			return cache[i].fd;
@@ -116,9 +92,7 @@ static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 		_exit(0);
 	}
 	close(p[0]);
-	int r = write_map(pid, "uid_map", text, e);
-	if (r == 0)
-		r = write_map(pid, "gid_map", text, e);
+	int r = ns_write_idmaps(pid, m, n, m, n, e);
 	int fd = -1;
 	if (r == 0) {
 		char path[64];

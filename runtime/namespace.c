@@ -47,7 +47,7 @@ static int write_proc(pid_t pid, const char *file, const char *data,
 	return 0;
 }
 
-static char *format_map(const struct rt_idmap *m, size_t n)
+char *ns_map_text(const struct rt_idmap *m, size_t n)
 {
 	struct strbuf sb;
 	sb_init(&sb);
@@ -57,18 +57,19 @@ static char *format_map(const struct rt_idmap *m, size_t n)
 	return sb_steal(&sb);
 }
 
-int ns_write_idmaps(pid_t pid, const struct rt_spec *s, struct orch_err *e)
+int ns_write_idmaps(pid_t pid, const struct rt_idmap *u, size_t nu,
+		    const struct rt_idmap *g, size_t ng, struct orch_err *e)
 {
-	if (!s->n_uid_map || !s->n_gid_map)
+	if (!nu || !ng)
 		return err_set(e, EINVAL,
 			       "a user namespace needs uid and gid maps");
-	_cleanup_free_ char *u = format_map(s->uid_map, s->n_uid_map);
-	_cleanup_free_ char *g = format_map(s->gid_map, s->n_gid_map);
+	_cleanup_free_ char *ut = ns_map_text(u, nu);
+	_cleanup_free_ char *gt = ns_map_text(g, ng);
 	/* Written by a privileged parent: setgroups stays allowed, so the
 	 * container keeps its supplementary groups. */
-	int r = write_proc(pid, "uid_map", u, e);
+	int r = write_proc(pid, "uid_map", ut, e);
 	if (r == 0)
-		r = write_proc(pid, "gid_map", g, e);
+		r = write_proc(pid, "gid_map", gt, e);
 	return r;
 }
 

@@ -657,17 +657,19 @@ static int copy_meta(int dfd, const char *name, const struct stat *st,
 	return 0;
 }
 
-/* Copies the content of directory sfd into directory dfd: files, links,
- * fifos, owners, modes and times; never follows a link. */
-static int copy_tree(int sfd, int dfd, struct orch_err *e)
+typedef int (*entry_fn)(int dfd, const char *name, const struct stat *st,
+			void *arg, struct orch_err *e);
+
+/* fn for each entry of directory dfd but . and .. (with its lstat), until
+ * one fails. */
+static int dir_each(int dfd, entry_fn fn, void *arg, struct orch_err *e)
 {
-	int dup = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
-	if (dup < 0)
-		return err_sys(e, errno, "copying");
-	DIR *d = fdopendir(dup);
+	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup < 0 ? NULL : fdopendir(dup);
 	if (!d) {
-		close(dup);
-		return err_sys(e, errno, "copying");
+		if (dup >= 0)
+			close(dup);
+		return err_sys(e, errno, "reading a directory");
 	}
 	int r = 0;
 	struct dirent *de;
@@ -676,61 +678,65 @@ static int copy_tree(int sfd, int dfd, struct orch_err *e)
 		if (streq(n, ".") || streq(n, ".."))
 			continue;
 		struct stat st;
-		if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = err_sys(e, errno, "copying %s", n);
-			break;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (mkdirat(dfd, n, 0700) < 0 && errno != EEXIST) {
-				r = err_sys(e, errno, "copying %s", n);
-				break;
-			}
-			_cleanup_close_ int s2 = openat(
-			    sfd, n,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			_cleanup_close_ int d2 = openat(
-			    dfd, n,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (s2 < 0 || d2 < 0) {
-				r = err_sys(e, errno, "copying %s", n);
-				break;
-			}
-			r = copy_tree(s2, d2, e);
-		} else if (S_ISREG(st.st_mode)) {
-			_cleanup_close_ int in =
-			    openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			_cleanup_close_ int out =
-			    openat(dfd, n,
-				   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				       O_CLOEXEC,
-				   0600);
-			if (in < 0 || out < 0) {
-				r = err_sys(e, errno, "copying %s", n);
-				break;
-			}
-			r = fd_copy(in, out, n, e);
-		} else if (S_ISLNK(st.st_mode)) {
-			char target[4096];
-			ssize_t len =
-			    readlinkat(sfd, n, target, sizeof(target) - 1);
-			if (len < 0) {
-				r = err_sys(e, errno, "copying %s", n);
-				break;
-			}
-			target[len] = '\0';
-			if (symlinkat(target, dfd, n) < 0)
-				r = err_sys(e, errno, "copying %s", n);
-		} else if (S_ISFIFO(st.st_mode)) {
-			if (mknodat(dfd, n, S_IFIFO | 0600, 0) < 0)
-				r = err_sys(e, errno, "copying %s", n);
-		} else {
-			continue; /* devices and sockets stay in the image */
-		}
-		if (r == 0)
-			r = copy_meta(dfd, n, &st, e);
+		r = fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0
+			    ? err_sys(e, errno, "reading %s", n)
+			    : fn(dfd, n, &st, arg, e);
 	}
 	closedir(d);
 	return r;
+}
+
+static int copy_tree(int sfd, int dfd, struct orch_err *e);
+
+/* Entry n of sfd copied into *(int *)arg; devices and sockets stay in
+ * the image. */
+static int copy_entry(int sfd, const char *n, const struct stat *st,
+		      void *arg, struct orch_err *e)
+{
+	int dfd = *(int *)arg;
+	int r = 0;
+	if (S_ISDIR(st->st_mode)) {
+		if (mkdirat(dfd, n, 0700) < 0 && errno != EEXIST)
+			return err_sys(e, errno, "copying %s", n);
+		_cleanup_close_ int s2 =
+		    openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int d2 =
+		    openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (s2 < 0 || d2 < 0)
+			return err_sys(e, errno, "copying %s", n);
+		r = copy_tree(s2, d2, e);
+	} else if (S_ISREG(st->st_mode)) {
+		_cleanup_close_ int in =
+		    openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int out =
+		    openat(dfd, n,
+			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			   0600);
+		if (in < 0 || out < 0)
+			return err_sys(e, errno, "copying %s", n);
+		r = fd_copy(in, out, n, e);
+	} else if (S_ISLNK(st->st_mode)) {
+		char target[4096];
+		ssize_t len = readlinkat(sfd, n, target, sizeof(target) - 1);
+		if (len < 0)
+			return err_sys(e, errno, "copying %s", n);
+		target[len] = '\0';
+		if (symlinkat(target, dfd, n) < 0)
+			return err_sys(e, errno, "copying %s", n);
+	} else if (S_ISFIFO(st->st_mode)) {
+		if (mknodat(dfd, n, S_IFIFO | 0600, 0) < 0)
+			return err_sys(e, errno, "copying %s", n);
+	} else {
+		return 0;
+	}
+	return r < 0 ? r : copy_meta(dfd, n, st, e);
+}
+
+/* Copies the content of directory sfd into directory dfd: files, links,
+ * fifos, owners, modes and times; never follows a link. */
+static int copy_tree(int sfd, int dfd, struct orch_err *e)
+{
+	return dir_each(sfd, copy_entry, &dfd, e);
 }
 
 static bool dir_is_empty(const char *path)
@@ -786,6 +792,20 @@ static int populate_from(const char *name, const char *root, const char *path,
 	return 0;
 }
 
+/* Checks name, takes the volumes' lock (*lock, to close) and reads the
+ * volume's metadata. */
+static int meta_locked(const char *name, int *lock, json_t **j,
+		       struct orch_err *e)
+{
+	int r = check_name(name, e);
+	if (r < 0)
+		return r;
+	*lock = volumes_lock(e);
+	if (*lock < 0)
+		return *lock;
+	return meta_read(name, j, e);
+}
+
 typedef int (*fill_fn)(const char *name, const void *arg, struct orch_err *e);
 
 /* Runs fill once in the volume's life: only when it was never filled and
@@ -793,14 +813,9 @@ typedef int (*fill_fn)(const char *name, const void *arg, struct orch_err *e);
 static int populate_once(const char *name, fill_fn fill, const void *arg,
 			 struct orch_err *e)
 {
-	int r = check_name(name, e);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int lock = volumes_lock(e);
-	if (lock < 0)
-		return lock;
+	_cleanup_close_ int lock = -1;
 	json_t *j;
-	r = meta_read(name, &j, e);
+	int r = meta_locked(name, &lock, &j, e);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *data = vol_path(name, "_data");
@@ -941,52 +956,35 @@ static int shift_one(int dfd, const char *n, const struct stat *st,
 	return 0;
 }
 
-static int shift_tree(int dfd, uint32_t old, uint32_t base, int depth,
-		      struct orch_err *e)
+struct shift {
+	uint32_t old, base;
+	int depth;
+};
+
+static int shift_entry(int dfd, const char *n, const struct stat *st,
+		       void *arg, struct orch_err *e)
 {
-	if (depth > 256)
-		return err_set(e, ELOOP, "a volume nested too deep");
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup < 0 ? NULL : fdopendir(dup);
-	if (!d) {
-		if (dup >= 0)
-			close(dup);
-		return err_sys(e, errno, "reading a volume directory");
+	struct shift *s = arg;
+	if (S_ISDIR(st->st_mode)) {
+		if (s->depth >= 256)
+			return err_set(e, ELOOP, "a volume nested too deep");
+		_cleanup_close_ int sub =
+		    openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			return err_sys(e, errno, "opening %s", n);
+		struct shift below = {s->old, s->base, s->depth + 1};
+		int r = dir_each(sub, shift_entry, &below, e);
+		if (r < 0)
+			return r;
 	}
-	int r = 0;
-	struct dirent *de;
-	while (r == 0 && (de = readdir(d))) {
-		const char *n = de->d_name;
-		if (streq(n, ".") || streq(n, ".."))
-			continue;
-		struct stat st;
-		if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = err_sys(e, errno, "reading %s", n);
-			break;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(
-			    dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			r = sub < 0 ? err_sys(e, errno, "opening %s", n)
-				    : shift_tree(sub, old, base, depth + 1, e);
-		}
-		if (r == 0)
-			r = shift_one(dfd, n, &st, old, base, e);
-	}
-	closedir(d);
-	return r;
+	return shift_one(dfd, n, st, s->old, s->base, e);
 }
 
 int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e)
 {
-	int r = check_name(name, e);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int lock = volumes_lock(e);
-	if (lock < 0)
-		return lock;
+	_cleanup_close_ int lock = -1;
 	json_t *j;
-	r = meta_read(name, &j, e);
+	int r = meta_locked(name, &lock, &j, e);
 	if (r < 0)
 		return r;
 	uint32_t old = (uint32_t)json_integer_value(json_object_get(j, "id_base"));
@@ -1011,8 +1009,9 @@ int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e)
 	if (r == 0 && dfd < 0)
 		r = err_sys(e, errno, "opening %s", data);
 	struct stat st;
+	struct shift top = {old, base, 0};
 	if (r == 0)
-		r = shift_tree(dfd, old, base, 0, e);
+		r = dir_each(dfd, shift_entry, &top, e);
 	if (r == 0 && fstat(dfd, &st) < 0)
 		r = err_sys(e, errno, "reading %s", data);
 	if (r == 0)
