@@ -210,7 +210,7 @@ static void child_main(struct child_ctx *c)
 	if (n <= 0 || pk.type != SYNC_GO)
 		_exit(1);
 	if (c->nm)
-		ns_mounts_take(s, fds, c->nm);
+		ns_mounts_take(s, c->n_nodes, fds, c->nm);
 	/* Cloned as the host's root, which the new namespace does not map:
 	 * become its root before making anything. */
 	if ((s->namespaces & RT_NS_USER) &&
@@ -319,12 +319,8 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 			       NS_MOUNTS_MAX_FDS - 1);
 	nm->binds = xcalloc(s->n_mounts + 1, sizeof(int));
 	nm->n_binds = s->n_mounts;
-	nm->devs = xcalloc(c->n_nodes + 1, sizeof(int));
-	nm->n_devs = c->n_nodes;
 	for (size_t i = 0; i < s->n_mounts; i++)
 		nm->binds[i] = -1;
-	for (size_t i = 0; i < c->n_nodes; i++)
-		nm->devs[i] = -1;
 	c->nm = nm;
 	int r = 0;
 	if (c->net_joined)

@@ -225,17 +225,16 @@ bool idmap_single(const struct rt_spec *s, uint32_t *base, uint32_t *count);
 size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2]);
 /* Mounts the parent makes for a child in a user namespace, detached (-1:
  * none): the root, the sysfs of the network namespace it joins, per spec
- * mount a clone of its source, and per device node one made in a tmpfs
- * of the parent's (the child may not mknod, and the host's node belongs
- * to an id the namespace does not map).  Fds the parent opened name the
+ * mount a clone of its source, and a tmpfs with the spec's device nodes
+ * (the child may not mknod, and the host's nodes belong to an id the
+ * namespace does not map).  Fds the parent opened name the
  * parent's mount namespace, so the child attaches them onto paths of its
  * own: the root over "/", the others inside the root. */
 struct ns_mounts {
 	int root, sys;
 	int *binds;
 	size_t n_binds;
-	int *devs;
-	size_t n_devs;
+	int nodes; /* a tmpfs holding the device nodes "0", "1"... */
 };
 void ns_mounts_init(struct ns_mounts *m);
 void ns_mounts_clear(struct ns_mounts *m);
@@ -252,12 +251,13 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 int ns_mounts_sysfs(const struct rt_spec *s, struct ns_mounts *m,
 		    struct orch_err *e);
 /* The prepared mounts travel to the child over the sync socket, in one
- * order: the root, each mount's but tmpfs ones, each device node's. */
+ * order: the root, each mount's but tmpfs ones, the nodes' tmpfs. */
 #define NS_MOUNTS_MAX_FDS 250
 size_t ns_mounts_nfds(const struct rt_spec *s, size_t n_nodes);
 size_t ns_mounts_fds(const struct ns_mounts *m, int *fds);
-/* The child's side: m's arrays (allocated by the parent) filled from fds. */
-void ns_mounts_take(const struct rt_spec *s, const int *fds,
+/* The child's side: m (its array allocated by the parent) filled from
+ * fds. */
+void ns_mounts_take(const struct rt_spec *s, size_t n_nodes, const int *fds,
 		    struct ns_mounts *m);
 /* Attaches a detached mount onto the file target_fd names (AT_FDCWD:
  * over "/"). */

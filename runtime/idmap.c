@@ -403,7 +403,7 @@ int rt_overlay_mount(const char *target, char *const *lowers,
 
 void ns_mounts_init(struct ns_mounts *m)
 {
-	*m = (struct ns_mounts){.root = -1, .sys = -1};
+	*m = (struct ns_mounts){.root = -1, .sys = -1, .nodes = -1};
 }
 
 void ns_mounts_clear(struct ns_mounts *m)
@@ -416,29 +416,25 @@ void ns_mounts_clear(struct ns_mounts *m)
 		if (m->binds[i] >= 0)
 			close(m->binds[i]);
 	free(m->binds);
-	for (size_t i = 0; i < m->n_devs; i++)
-		if (m->devs[i] >= 0)
-			close(m->devs[i]);
-	free(m->devs);
+	if (m->nodes >= 0)
+		close(m->nodes);
 	ns_mounts_init(m);
 }
 
-/* The spec's device nodes, made in a tmpfs of ours with the host node's
+/* The spec's device nodes, made in a tmpfs of ours (not the container's,
+ * where a device cannot be opened) as "0", "1"..., with the host node's
  * mode and its owner as the container sees it (the host's root is the
- * container's); one detached mount each. */
+ * container's). */
 static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
 			uint32_t count, struct ns_mounts *m, struct orch_err *e)
 {
-	m->devs = xcalloc(n + 1, sizeof(int));
-	m->n_devs = n;
-	for (size_t i = 0; i < n; i++)
-		m->devs[i] = -1;
 	if (!n)
 		return 0;
 	int fs = fs_open("tmpfs", e);
 	if (fs < 0)
 		return fs;
-	int r = fs_config(fs, "tmpfs", "mode", "0700", e);
+	/* Searchable by the container's root, which it does not map. */
+	int r = fs_config(fs, "tmpfs", "mode", "0711", e);
 	if (r < 0) {
 		close(fs);
 		return r;
@@ -446,7 +442,7 @@ static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
 	int tmp = fs_mount(fs, MOUNT_ATTR_NOEXEC, "tmpfs", e);
 	if (tmp < 0)
 		return tmp;
-	for (size_t i = 0; i < n && r == 0; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct dev_node *d = &nodes[i];
 		char name[32];
 		snprintf(name, sizeof(name), "%zu", i);
@@ -454,17 +450,15 @@ static int device_nodes(const struct dev_node *nodes, size_t n, uint32_t base,
 		gid_t g = d->gid < count ? base + d->gid : base;
 		if (mknodat(tmp, name, (d->type == 'b' ? S_IFBLK : S_IFCHR) | d->mode,
 			    makedev(d->major, d->minor)) < 0 ||
-		    fchownat(tmp, name, u, g, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = err_sys(e, errno, "making device %s", d->dev.path);
-			break;
+		    fchownat(tmp, name, u, g, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    fchmodat(tmp, name, d->mode, 0) < 0) { /* past the umask */
+			int saved = errno;
+			close(tmp);
+			return err_sys(e, saved, "making device %s", d->dev.path);
 		}
-		m->devs[i] = (int)syscall(SYS_open_tree, tmp, name,
-					  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-		if (m->devs[i] < 0)
-			r = err_sys(e, errno, "making device %s", d->dev.path);
 	}
-	close(tmp);
-	return r;
+	m->nodes = tmp;
+	return 0;
 }
 
 int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
@@ -553,7 +547,7 @@ int ns_mounts_sysfs(const struct rt_spec *s, struct ns_mounts *m,
 
 size_t ns_mounts_nfds(const struct rt_spec *s, size_t n_nodes)
 {
-	size_t n = 1 + n_nodes;
+	size_t n = 1 + (n_nodes > 0);
 	for (size_t i = 0; i < s->n_mounts; i++)
 		n += s->mounts[i].type != RT_MOUNT_TMPFS;
 	return n;
@@ -566,20 +560,20 @@ size_t ns_mounts_fds(const struct ns_mounts *m, int *fds)
 	for (size_t i = 0; i < m->n_binds; i++)
 		if (m->binds[i] >= 0)
 			fds[n++] = m->binds[i];
-	for (size_t i = 0; i < m->n_devs; i++)
-		fds[n++] = m->devs[i];
+	if (m->nodes >= 0)
+		fds[n++] = m->nodes;
 	return n;
 }
 
-void ns_mounts_take(const struct rt_spec *s, const int *fds,
+void ns_mounts_take(const struct rt_spec *s, size_t n_nodes, const int *fds,
 		    struct ns_mounts *m)
 {
 	size_t n = 0;
 	m->root = fds[n++];
 	for (size_t i = 0; i < m->n_binds; i++)
 		m->binds[i] = s->mounts[i].type != RT_MOUNT_TMPFS ? fds[n++] : -1;
-	for (size_t i = 0; i < m->n_devs; i++)
-		m->devs[i] = fds[n++];
+	if (n_nodes)
+		m->nodes = fds[n++];
 }
 
 int ns_attach(int mount_fd, int target_fd, const char *what,

@@ -512,8 +512,9 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 
 /* One node of the spec's devices at its path in the container, as the
  * host has it (type, numbers, mode, owner); in a user namespace, which
- * may not mknod, the node the parent made for it (made_fd) bound there. */
-static int make_device(int rootfd, const struct dev_node *d, int made_fd,
+ * may not mknod, the node the parent made for it (made, a path) bound
+ * there. */
+static int make_device(int rootfd, const struct dev_node *d, const char *made,
 		       struct orch_err *e)
 {
 	const char *path = d->dev.path;
@@ -536,7 +537,7 @@ static int make_device(int rootfd, const struct dev_node *d, int made_fd,
 	/* A node the image or our /dev already has is replaced. */
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return err_sys(e, errno, "replacing %s", path);
-	if (made_fd < 0) {
+	if (!made) {
 		mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
 		if (mknodat(dfd, name, type | d->mode,
 			    makedev(d->major, d->minor)) < 0)
@@ -553,22 +554,53 @@ static int make_device(int rootfd, const struct dev_node *d, int made_fd,
 	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, errno, "opening %s", path);
-	int r = ns_attach(made_fd, fd, path, e);
+	int r = mount_fd(made, fd, NULL, MS_BIND, NULL);
 	close(fd);
-	return r;
+	return r < 0 ? err_sys(e, -r, "binding device %s", path) : 0;
 }
+
+/* Where the parent's tmpfs of nodes is attached while they are bound:
+ * a bind's source must be a mount of our own namespace. */
+#define NODES_DIR ".orch-nodes"
 
 static int make_devices(int rootfd, const struct ns_mounts *nm,
 			const struct dev_node *nodes, size_t n,
 			struct orch_err *e)
 {
-	for (size_t i = 0; i < n; i++) {
-		int r = make_device(rootfd, &nodes[i],
-				    nm && i < nm->n_devs ? nm->devs[i] : -1, e);
+	if (!n)
+		return 0;
+	bool staged = nm && nm->nodes >= 0;
+	_cleanup_close_ int dev = -1;
+	if (staged) {
+		dev = openat2_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY);
+		if (dev < 0)
+			return err_sys(e, -dev, "opening the container's /dev");
+		if (mkdirat(dev, NODES_DIR, 0700) < 0)
+			return err_sys(e, errno, "creating /dev/" NODES_DIR);
+		_cleanup_close_ int at =
+			openat(dev, NODES_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (at < 0)
+			return err_sys(e, errno, "opening /dev/" NODES_DIR);
+		int r = ns_attach(nm->nodes, at, "the device nodes", e);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char made[64];
+		snprintf(made, sizeof(made), "/proc/self/fd/%d/%zu",
+			 staged ? nm->nodes : -1, i);
+		r = make_device(rootfd, &nodes[i], staged ? made : NULL, e);
+	}
+	if (staged) {
+		/* nm->nodes names the attached tmpfs's root now. */
+		char p[32];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", nm->nodes);
+		if ((umount2(p, MNT_DETACH) < 0 ||
+		     unlinkat(dev, NODES_DIR, AT_REMOVEDIR) < 0) && r == 0)
+			r = err_sys(e, errno, "removing /dev/" NODES_DIR);
+	}
+	return r;
 }
 
 static int mount_root(const struct rt_spec *s, const char *mnt,
