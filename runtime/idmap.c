@@ -1,11 +1,12 @@
 /* A container in a user namespace gets its mounts from the parent: the
- * overlay root over idmapped layers, its binds, and the sysfs of the
- * network namespace it joins are made here, in the initial user namespace,
- * as detached mounts the child attaches.  The child could not make them
- * itself: idmapping a mount, reading an image's trusted.overlay.* xattrs
- * and mounting the sysfs of a network namespace it does not own all need
- * the initial namespace's CAP_SYS_ADMIN, and the store's directories are
- * not even reachable to a remapped root. */
+ * overlay root over idmapped layers, its binds, a tmpfs with its device
+ * nodes, and the sysfs of the network namespace it joins are made here,
+ * in the initial user namespace, as detached mounts the child receives
+ * with its word to go on and attaches.  The child could not make them
+ * itself: idmapping a mount, reading an image's trusted.overlay.* xattrs,
+ * mknod and mounting the sysfs of a network namespace it does not own all
+ * need the initial namespace's capabilities, and the store's directories
+ * are not even reachable to a remapped root. */
 #include "runtime/container_impl.h"
 
 #include <fcntl.h>
