@@ -322,24 +322,22 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 	for (size_t i = 0; i < s->n_mounts; i++)
 		nm->binds[i] = -1;
 	c->nm = nm;
-	int r = 0;
-	if (c->net_joined)
-		r = ns_mounts_sysfs(s, nm, e);
-	if (r == 0 && c->net_joined) {
-		/* Its root's capabilities do not reach a namespace the host
-		 * owns: low ports and ping are open to every id there, as
-		 * docker does for every container. */
-		char *open_to_all[] = {
-			"net.ipv4.ip_unprivileged_port_start=0",
-			"net.ipv4.ping_group_range=0 2147483647", NULL};
-		_cleanup_close_ int proc =
-			open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		r = proc < 0 ? err_sys(e, errno, "opening /proc")
-			     : mnt_write_sysctls(proc, open_to_all, SYSCTL_NET, e);
-		if (r == 0)
-			r = mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
-	}
-	return r;
+	if (!c->net_joined)
+		return 0;
+	int r = ns_mounts_sysfs(s, nm, e);
+	if (r < 0)
+		return r;
+	/* Its root's capabilities do not reach a namespace the host owns:
+	 * low ports and ping are open to every id there, as docker does for
+	 * every container. */
+	char *open_to_all[] = {"net.ipv4.ip_unprivileged_port_start=0",
+			       "net.ipv4.ping_group_range=0 2147483647", NULL};
+	_cleanup_close_ int proc =
+		open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (proc < 0)
+		return err_sys(e, errno, "opening /proc");
+	r = mnt_write_sysctls(proc, open_to_all, SYSCTL_NET, e);
+	return r < 0 ? r : mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
 }
 
 /* Once the child's id maps are written: its mounts, idmapped through its
