@@ -20,40 +20,71 @@
 #define POOL_DEFAULT_START 1073741824u
 #define POOL_DEFAULT_COUNT 805306368u
 
-/* /etc/subuid-style file: the range of the first line naming user or uid. */
-static int subid_range(const char *path, const char *user, uid_t uid,
-		       uint32_t *start, uint32_t *count, struct orch_err *e)
+/* What an /etc/subuid-style file says: the range of user orch (by name
+ * or uid), and the first entry of another user that meets the default
+ * pool. */
+struct subids {
+	bool found;
+	uint32_t start, count;
+	char clash[64]; /* that user, "" when none */
+};
+
+/* "who:start:count" -> its parts: -1 without the two colons (who not
+ * set), 0 when the numbers do not read, 1 when something follows count,
+ * 2 for exactly that. */
+static int subid_parse(char *line, char **who, unsigned long long *start,
+		       unsigned long long *count)
 {
+	char *c1 = strchr(line, ':');
+	char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c2)
+		return -1;
+	*c1 = '\0';
+	*who = line;
+	char *end;
+	*start = strtoull(c1 + 1, &end, 10);
+	if (end == c1 + 1 || end != c2)
+		return 0;
+	*count = strtoull(c2 + 1, &end, 10);
+	if (end == c2 + 1)
+		return 0;
+	return *end ? 1 : 2;
+}
+
+static int subid_scan(const char *path, uid_t orch_uid, struct subids *s,
+		      struct orch_err *e)
+{
+	*s = (struct subids){0};
 	_cleanup_free_ char *text = NULL;
 	struct orch_err re = {0};
 	if (read_file(path, &text, NULL, &re) < 0)
 		return re.code == ENOENT ? 0 : err_set(e, re.code, "%s", re.msg);
 	char uidtxt[16];
-	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)uid);
+	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)orch_uid);
 	int line = 0;
 	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		line++;
-		char *c1 = strchr(l, ':');
-		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (!c2)
+		char *who;
+		unsigned long long st = 0, n = 0;
+		int k = subid_parse(l, &who, &st, &n);
+		if (k < 0)
 			continue;
-		*c1 = '\0';
-		if (!streq(l, user) && !streq(l, uidtxt))
+		if (!streq(who, "orch") && !streq(who, uidtxt)) {
+			if (k > 0 && !*s->clash &&
+			    st < (unsigned long long)POOL_DEFAULT_START + POOL_DEFAULT_COUNT &&
+			    st + n > POOL_DEFAULT_START)
+				snprintf(s->clash, sizeof(s->clash), "%s", who);
 			continue;
-		char *end;
-		unsigned long long s = strtoull(c1 + 1, &end, 10);
-		unsigned long long n = end != c1 + 1 && end == c2
-					       ? strtoull(c2 + 1, &end, 10)
-					       : 0;
-		if (n < RT_IDRANGE_SIZE || *end || s + n > UINT32_MAX || s == 0)
+		}
+		if (s->found)
+			continue;
+		if (k != 2 || n < RT_IDRANGE_SIZE || st + n > UINT32_MAX || st == 0)
 			return err_set(e, EINVAL,
-				       "%s:%d: the range of user %s must be "
+				       "%s:%d: the range of user orch must be "
 				       "START:COUNT with COUNT >= %u",
-				       path, line, user, RT_IDRANGE_SIZE);
-		*start = (uint32_t)s;
-		*count = (uint32_t)n;
-		return 1;
+				       path, line, RT_IDRANGE_SIZE);
+		*s = (struct subids){true, (uint32_t)st, (uint32_t)n, ""};
 	}
 	return 0;
 }
@@ -106,51 +137,30 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 	}
 	struct passwd *pw = getpwnam("orch");
 	uid_t ouid = pw ? pw->pw_uid : (uid_t)-1;
-	uint32_t us = 0, un = 0, gs = 0, gn = 0;
-	int hu = subid_range("/etc/subuid", "orch", ouid, &us, &un, e);
-	if (hu < 0)
-		return hu;
-	int hg = subid_range("/etc/subgid", "orch", ouid, &gs, &gn, e);
-	if (hg < 0)
-		return hg;
-	if (hu || hg) {
-		if (!hu || !hg || us != gs || un != gn)
+	struct subids su, sg;
+	int r = subid_scan("/etc/subuid", ouid, &su, e);
+	if (r == 0)
+		r = subid_scan("/etc/subgid", ouid, &sg, e);
+	if (r < 0)
+		return r;
+	if (su.found || sg.found) {
+		if (!su.found || !sg.found || su.start != sg.start ||
+		    su.count != sg.count)
 			return err_set(e, EINVAL,
 				       "user orch needs the same range in "
 				       "/etc/subuid and /etc/subgid");
-		c->start = us;
-		c->count = un;
+		c->start = su.start;
+		c->count = su.count;
 		c->source = "/etc/subuid";
-	} else if (!conf_range && c->enabled) {
+	} else if (!conf_range && c->enabled && (*su.clash || *sg.clash)) {
 		/* The default must not take ids a user was given. */
-		static const char *const files[] = {"/etc/subuid",
-						    "/etc/subgid"};
-		for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
-			_cleanup_free_ char *text = NULL;
-			struct orch_err ign = {0};
-			if (read_file(files[f], &text, NULL, &ign) < 0)
-				continue;
-			for (char *save = NULL,
-				  *l = strtok_r(text, "\n", &save);
-			     l; l = strtok_r(NULL, "\n", &save)) {
-				unsigned long long s, n;
-				char *p = strchr(l, ':');
-				if (!p || sscanf(p, ":%llu:%llu", &s, &n) != 2)
-					continue;
-				if (s < (unsigned long long)c->start + c->count &&
-				    s + n > c->start)
-					return err_set(
-						e, EEXIST,
-						"%s gives ids of orch's default "
-						"user-namespace pool (%u-%u) to "
-						"%.*s: give user orch a range of "
-						"its own there, or set "
-						"\"userns\" in %s",
-						files[f], c->start,
-						c->start + c->count - 1,
-						(int)(p - l), l, conf);
-			}
-		}
+		return err_set(e, EEXIST,
+			       "%s gives ids of orch's default user-namespace "
+			       "pool (%u-%u) to %s: give user orch a range of "
+			       "its own there, or set \"userns\" in %s",
+			       *su.clash ? "/etc/subuid" : "/etc/subgid",
+			       c->start, c->start + c->count - 1,
+			       *su.clash ? su.clash : sg.clash, conf);
 	}
 	return 0;
 }

@@ -200,14 +200,35 @@ check "down" inp bld "$O" down -t 0
 # In this suite's mount namespace only.
 printf 'someone:100000:65536\norch:500000:131072\n' >"$T/subuid"
 cp "$T/subuid" "$T/subgid"
+# SUBUID, SUBGID: the files seen there, to write to.
 if [ -e /etc/subuid ] && [ -e /etc/subgid ]; then
+	SUBUID=$T/subuid SUBGID=$T/subgid
 	check "a private /etc/subuid" mount --bind "$T/subuid" /etc/subuid
 	check "and /etc/subgid" mount --bind "$T/subgid" /etc/subgid
 else # a private copy of /etc, to add them to
+	SUBUID=$T/etc/subuid SUBGID=$T/etc/subgid
 	cp -a /etc "$T/etc" && cp "$T/subuid" "$T/subgid" "$T/etc/"
 	check "a private /etc with subuid and subgid" mount --bind "$T/etc" /etc
 fi
 check "up with the pool of user orch" inp un2 "$O" up -d
 check_eq "gives a range from user orch's" "0 500000 65536" "$(uidmap un2 a)"
+check "down" inp un2 "$O" down -t 0
+# Without user orch or orch.json, the default pool, which must not take
+# what /etc/subuid gives a user.
+rm "$ORCH_ROOT/orch.json"
+printf 'bob:1073741824:65536\n' >"$SUBUID"
+printf 'bob:1073741824:65536\n' >"$SUBGID"
+out=$(inp un2 "$O" up -d 2>&1)
+check "the default pool meeting a user's range fails" [ $? -ne 0 ]
+check_match "naming the file, the user and the way out" \
+	'/etc/subuid gives ids of orch.s default user-namespace pool .* to bob: .*orch.json' "$out"
+printf 'orch:x:y\n' >"$SUBUID"
+out=$(inp un2 "$O" up -d 2>&1)
+check_match "a bad range of user orch is refused at its line" \
+	'/etc/subuid:1: the range of user orch must be START:COUNT' "$out"
+printf '\n' >"$SUBUID"
+printf '\n' >"$SUBGID"
+check "up with the default pool" inp un2 "$O" up -d
+check_eq "gives its first range" "0 1073741824 65536" "$(uidmap un2 a)"
 check "down" inp un2 "$O" down -t 0
 finish
