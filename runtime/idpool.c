@@ -137,7 +137,7 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 	}
 	struct passwd *pw = getpwnam("orch");
 	uid_t ouid = pw ? pw->pw_uid : (uid_t)-1;
-	struct subids su, sg;
+	struct subids su = {0}, sg = {0};
 	int r = subid_scan("/etc/subuid", ouid, &su, e);
 	if (r == 0)
 		r = subid_scan("/etc/subgid", ouid, &sg, e);
