@@ -178,6 +178,23 @@ const char *orch_run(void)
 	return r && *r ? r : "/run/orch";
 }
 
+uid_t host_uid(void)
+{
+	uid_t me = geteuid();
+	_cleanup_free_ char *map = NULL;
+	struct orch_err ign = {0};
+	if (read_file("/proc/self/uid_map", &map, NULL, &ign) < 0)
+		return me;
+	for (char *save = NULL, *l = strtok_r(map, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		unsigned long in, out, n;
+		if (sscanf(l, "%lu %lu %lu", &in, &out, &n) == 3 && me >= in &&
+		    me - in < n)
+			return (uid_t)(out + (me - in));
+	}
+	return (uid_t)-1; /* unmapped: nobody */
+}
+
 void random_id(char out[65])
 {
 	unsigned char raw[32];

@@ -17,14 +17,15 @@ struct netd_conn {
 	int fd;
 };
 
-static char *socket_path(void)
+char *netd_socket_path(void)
 {
-	return path_join(orch_run(), "netd.sock");
+	const char *p = getenv("ORCH_NETD_SOCKET");
+	return p && *p ? xstrdup(p) : path_join(orch_run(), "netd.sock");
 }
 
 static int try_connect(int *out)
 {
-	_cleanup_free_ char *path = socket_path();
+	_cleanup_free_ char *path = netd_socket_path();
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -90,11 +91,15 @@ int netd_connect(struct netd_conn **out, struct orch_err *e)
 	int fd = -1;
 	int r = try_connect(&fd);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
-		if (geteuid() != 0) {
-			_cleanup_free_ char *path = socket_path();
+		if (host_uid() != 0) {
+			_cleanup_free_ char *path = netd_socket_path();
 			return err_sys(e, r,
-				       "connecting to netd at %s (netd is not "
-				       "running and only root can start it)",
+				       "connecting to netd at %s: netd is not "
+				       "running, and only root can start it: "
+				       "ask the administrator to install and "
+				       "start its service (examples/"
+				       "orch-netd.service: systemctl enable "
+				       "--now orch-netd)",
 				       path);
 		}
 		int sr = spawn_netd(e);
@@ -110,7 +115,7 @@ int netd_connect(struct netd_conn **out, struct orch_err *e)
 			return sr;
 	}
 	if (r < 0) {
-		_cleanup_free_ char *path = socket_path();
+		_cleanup_free_ char *path = netd_socket_path();
 		return err_sys(e, r, "connecting to netd at %s", path);
 	}
 	struct netd_conn *c = xcalloc(1, sizeof(*c));
@@ -140,7 +145,7 @@ int netd_connect_raw(struct netd_conn **out, struct orch_err *e)
 	int fd = -1;
 	int r = try_connect(&fd);
 	if (r < 0) {
-		_cleanup_free_ char *path = socket_path();
+		_cleanup_free_ char *path = netd_socket_path();
 		return err_sys(e, r, "connecting to netd at %s", path);
 	}
 	struct netd_conn *c = xcalloc(1, sizeof(*c));
@@ -296,13 +301,13 @@ static int network_is_ours(const struct netd_network *n,
 			   struct orch_err *e)
 {
 	const char *project = req->project ? req->project : "";
-	if (n->owner != geteuid())
+	if (n->owner != host_uid())
 		return err_set(e, EPERM,
 			       "network %s belongs to uid %u (project %s), "
 			       "not to uid %u: refusing to use it",
 			       req->name, (unsigned)n->owner,
 			       n->project ? n->project : "?",
-			       (unsigned)geteuid());
+			       (unsigned)host_uid());
 	if (!n->name || !streq(n->name, req->name) || !n->project ||
 	    !streq(n->project, project))
 		return err_set(e, EEXIST,
@@ -521,6 +526,20 @@ int netd_links_set(struct netd_conn *c, const char *network,
 	    c, "links.set",
 	    json_pack("{s:s, s:o}", "network", network, "pairs", arr), -1, NULL,
 	    e);
+}
+
+int netd_cgroup_delegate(struct netd_conn *c, char **parent,
+			 struct orch_err *e)
+{
+	json_t *res = NULL;
+	int r = roundtrip(c, "cgroup.delegate", NULL, -1, &res, e);
+	const char *p = json_string_value(json_object_get(res, "parent"));
+	if (r == 0 && !p)
+		r = err_set(e, EPROTO, "netd gave no cgroup parent");
+	if (r == 0)
+		*parent = xstrdup(p);
+	json_decref(res);
+	return r;
 }
 
 static json_t *port_args(const struct netd_port_req *req)

@@ -21,6 +21,34 @@
 
 /* ---- endpoints ------------------------------------------------------- */
 
+/* 0 when the network namespace nsfd belongs to a user namespace that uid
+ * made (one it may do anything in anyway); a user may not hand netd the
+ * namespace of another user's container, or one of the host's. */
+static int netns_owned_by(int nsfd, uid_t uid, struct orch_err *e)
+{
+	_cleanup_close_ int userns = ioctl(nsfd, NS_GET_USERNS);
+	if (userns < 0)
+		return err_sys(e, errno,
+			       "finding the owner of the network namespace "
+			       "passed");
+	uid_t owner = (uid_t)-1;
+	if (ioctl(userns, NS_GET_OWNER_UID, &owner) < 0)
+		return err_sys(e, errno,
+			       "finding the owner of the network namespace "
+			       "passed");
+	if (owner != uid) {
+		log_warn("uid %u passed a network namespace owned by uid %u: "
+			 "refused",
+			 (unsigned)uid, (unsigned)owner);
+		return err_set(e, EPERM,
+			       "the network namespace passed belongs to uid %u, "
+			       "not to you (uid %u): a user attaches only the "
+			       "namespaces of a user namespace they made",
+			       (unsigned)owner, (unsigned)uid);
+	}
+	return 0;
+}
+
 /* The namespace to attach: the fd passed along, or (root only, for tools
  * speaking the protocol by hand) the path.  Never netd's own. */
 static int attach_netns(const struct call *c, int *out)
@@ -56,6 +84,11 @@ static int attach_netns(const struct call *c, int *out)
 		return err_set(c->e, EPERM,
 			       "refusing to attach the host's own network "
 			       "namespace");
+	}
+	int r = c->uid == 0 ? 0 : netns_owned_by(fd, c->uid, c->e);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	*out = fd;
 	return 0;

@@ -14,7 +14,8 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: netd [--foreground] [--config FILE]\n"
 		   "       netd call OP [JSON-ARGS] [--netns PATH]\n"
 		   "       netd call --raw [--netns PATH] < MESSAGE\n"
-		   "Serves $ORCH_RUN/netd.sock (default /run/orch/netd.sock).\n"
+		   "Serves $ORCH_NETD_SOCKET, else $ORCH_RUN/netd.sock (default\n"
+		   "/run/orch/netd.sock).\n"
 		   "Config: FILE, else $ORCH_ROOT/netd.json when present.\n"
 		   "`call` sends one request (or raw message) and prints the "
 		   "reply;\nit exits 1 when the reply is an error.\n");

@@ -296,6 +296,8 @@ struct server {
  * along, where the error goes. */
 struct call {
 	uid_t uid;
+	gid_t gid;
+	pid_t pid;
 	int client; /* the connection the request came on */
 	struct json_t *args;
 	int fd;
@@ -348,6 +350,8 @@ int op_links_set(struct server *s, struct call *c, struct json_t **res);
  * on the project's networks), what netd does with the packets nflog.c
  * reads, and forgetting a watcher whose connection closed. */
 int op_refusals_watch(struct server *s, struct call *c, struct json_t **res);
+/* cgdeleg.c */
+int op_cgroup_delegate(struct server *s, struct call *c, struct json_t **res);
 void refusals_handle(struct server *s);
 void refusals_unwatch(struct server *s, int client);
 void refusals_clear(struct server *s);

@@ -165,7 +165,9 @@ struct netd_port_req {
 
 struct netd_conn;
 
-/* Connects to $ORCH_RUN/netd.sock.  When nothing answers there and we are
+/* $ORCH_NETD_SOCKET, else $ORCH_RUN/netd.sock (malloc'd). */
+char *netd_socket_path(void);
+/* Connects to netd_socket_path().  When nothing answers there and we are
  * root, starts netd (next to our own executable, else orch-netd from PATH)
  * and waits for it.  A version mismatch is an error. */
 int netd_connect(struct netd_conn **out, struct orch_err *e);
@@ -218,6 +220,11 @@ int netd_links_set(struct netd_conn *c, const char *network,
 
 /* Publishes host ports to an endpoint.  A port in use (another mapping or
  * a listening socket) is -EADDRINUSE naming the holder. */
+/* The cgroup parent, relative to each hierarchy, that netd made and handed
+ * to the caller's uid ("orch" for root); on cgroup v2 the caller is moved
+ * below it. */
+int netd_cgroup_delegate(struct netd_conn *c, char **parent,
+			 struct orch_err *e);
 int netd_port_publish(struct netd_conn *c, const struct netd_port_req *req,
 		      struct orch_err *e);
 /* Only checks that netd_port_publish would not conflict. */

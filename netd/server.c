@@ -601,6 +601,8 @@ static int dispatch(struct server *s, const struct netd_request *req,
 		return op_port_publish(s, c, res, false);
 	if (streq(req->op, "port.check"))
 		return op_port_publish(s, c, res, true);
+	if (streq(req->op, "cgroup.delegate"))
+		return op_cgroup_delegate(s, c, res);
 	if (streq(req->op, "port.unpublish"))
 		return op_port_unpublish(s, c, res);
 	return err_set(c->e, EOPNOTSUPP, "unknown operation %s", req->op);
@@ -666,6 +668,8 @@ static bool serve_one(struct server *s, int fd)
 		r = netd_request_decode(buf, (size_t)n, &req, &e);
 		if (r == 0) {
 			struct call c = {.uid = cred.uid,
+					 .gid = cred.gid,
+					 .pid = cred.pid,
 					 .client = fd,
 					 .args = req.args,
 					 .fd = pfd,
@@ -773,7 +777,7 @@ static int reconcile(struct server *s, struct orch_err *e)
 
 static int listen_socket(int *out, struct orch_err *e)
 {
-	_cleanup_free_ char *path = path_join(orch_run(), "netd.sock");
+	_cleanup_free_ char *path = netd_socket_path();
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_set(e, ENAMETOOLONG, "socket path %s is too long",
@@ -858,8 +862,10 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		RETRY_EINTR(write(o->ready_fd, "", 1));
 		close(o->ready_fd);
 	}
-	log_info("serving %zu networks on %s/netd.sock (mtu %u)", s.st.n_nets,
-		 orch_run(), s.mtu);
+	char *sock = netd_socket_path();
+	log_info("serving %zu networks on %s (mtu %u)", s.st.n_nets, sock,
+		 s.mtu);
+	free(sock);
 	int clients[MAX_CLIENTS];
 	size_t n_clients = 0;
 	bool busy = true;

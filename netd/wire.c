@@ -85,6 +85,7 @@ static const struct op_schema schemas[] = {
     {"port.check", f_port},
     {"port.unpublish", f_port},
     {"refusals.watch", f_watch},
+    {"cgroup.delegate", f_none},
 };
 
 bool netd_name_valid(const char *s)

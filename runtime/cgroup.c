@@ -455,6 +455,16 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      struct orch_err *e)
 {
 	memset(out, 0, sizeof(*out));
+	/* A rootless orch's: the cgroup netd handed it. */
+	const char *given = getenv("ORCH_CGROUP_PARENT");
+	if (!parent && given && *given)
+		parent = given;
+	/* Only the host's root may set a device cgroup.  A user's containers
+	 * need none: a user namespace may not mknod, and opens the host's
+	 * nodes only as their modes let the user. */
+	const struct dev_policy all = {.allow_all = true};
+	if (rt_rootless())
+		dev = &all;
 	int r;
 	/* Under systemd (and only in the real hierarchy): a delegated scope. */
 	if (!parent && cg_mode() && strcmp(cg_root(), "/sys/fs/cgroup") == 0 &&

@@ -38,7 +38,7 @@ bool cg_systemd_host(void)
 	static int host = -1;
 	if (host < 0) {
 		struct statfs sf;
-		host = geteuid() == 0 && statfs("/sys/fs/cgroup", &sf) == 0 &&
+		host = host_uid() == 0 && statfs("/sys/fs/cgroup", &sf) == 0 &&
 		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC &&
 		       access("/run/systemd/system", F_OK) == 0 &&
 		       access(SYSTEM_BUS, F_OK) == 0 && in_systemd_pidns();

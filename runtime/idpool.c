@@ -20,8 +20,8 @@
 #define POOL_DEFAULT_START 1073741824u
 #define POOL_DEFAULT_COUNT 805306368u
 
-/* What an /etc/subuid-style file says: the range of user orch (by name
- * or uid), and the first entry of another user that meets the default
+/* What an /etc/subuid-style file says: the range of a user (by name or
+ * uid), and the first entry of another user that meets the default
  * pool. */
 struct subids {
 	bool found;
@@ -51,8 +51,8 @@ static int subid_parse(char *line, char **who, unsigned long long *start,
 	return *end ? 1 : 2;
 }
 
-static int subid_scan(const char *path, uid_t orch_uid, struct subids *s,
-		      struct orch_err *e)
+static int subid_scan(const char *path, const char *user, uid_t uid,
+		      struct subids *s, struct orch_err *e)
 {
 	*s = (struct subids){0};
 	_cleanup_free_ char *text = NULL;
@@ -60,7 +60,7 @@ static int subid_scan(const char *path, uid_t orch_uid, struct subids *s,
 	if (read_file(path, &text, NULL, &re) < 0)
 		return re.code == ENOENT ? 0 : err_set(e, re.code, "%s", re.msg);
 	char uidtxt[16];
-	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)orch_uid);
+	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)uid);
 	int line = 0;
 	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
@@ -70,7 +70,7 @@ static int subid_scan(const char *path, uid_t orch_uid, struct subids *s,
 		int k = subid_parse(l, &who, &st, &n);
 		if (k < 0)
 			continue;
-		if (!streq(who, "orch") && !streq(who, uidtxt)) {
+		if (!streq(who, user) && !streq(who, uidtxt)) {
 			if (k > 0 && !*s->clash &&
 			    st < (unsigned long long)POOL_DEFAULT_START + POOL_DEFAULT_COUNT &&
 			    st + n > POOL_DEFAULT_START)
@@ -81,9 +81,9 @@ static int subid_scan(const char *path, uid_t orch_uid, struct subids *s,
 			continue;
 		if (k != 2 || n < RT_IDRANGE_SIZE || st + n > UINT32_MAX || st == 0)
 			return err_set(e, EINVAL,
-				       "%s:%d: the range of user orch must be "
+				       "%s:%d: the range of user %s must be "
 				       "START:COUNT with COUNT >= %u",
-				       path, line, RT_IDRANGE_SIZE);
+				       path, line, user, RT_IDRANGE_SIZE);
 		*s = (struct subids){true, (uint32_t)st, (uint32_t)n, ""};
 	}
 	return 0;
@@ -95,6 +95,12 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 				  .start = POOL_DEFAULT_START,
 				  .count = POOL_DEFAULT_COUNT,
 				  .source = "orch's default"};
+	if (rt_rootless()) {
+		/* Containers share the user's own user namespace. */
+		c->enabled = false;
+		c->source = "the user's /etc/subuid range";
+		return 0;
+	}
 	const char *env = getenv("ORCH_USERNS");
 	if (env && *env && !streq(env, "host") && !streq(env, "remap"))
 		return err_set(e, EINVAL,
@@ -138,9 +144,9 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 	struct passwd *pw = getpwnam("orch");
 	uid_t ouid = pw ? pw->pw_uid : (uid_t)-1;
 	struct subids su = {0}, sg = {0};
-	int r = subid_scan("/etc/subuid", ouid, &su, e);
+	int r = subid_scan("/etc/subuid", "orch", ouid, &su, e);
 	if (r == 0)
-		r = subid_scan("/etc/subgid", ouid, &sg, e);
+		r = subid_scan("/etc/subgid", "orch", ouid, &sg, e);
 	if (r < 0)
 		return r;
 	if (su.found || sg.found) {
@@ -162,6 +168,21 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 			       c->start, c->start + c->count - 1,
 			       *su.clash ? su.clash : sg.clash, conf);
 	}
+	return 0;
+}
+
+int rt_subid_range(const char *path, const char *user, uid_t uid,
+		   uint32_t *start, uint32_t *count, struct orch_err *e)
+{
+	struct subids s = {0};
+	int r = subid_scan(path, user, uid, &s, e);
+	if (r < 0)
+		return r;
+	if (!s.found)
+		return err_set(e, ENOENT, "%s gives user %s no range", path,
+			       user);
+	*start = s.start;
+	*count = s.count;
 	return 0;
 }
 

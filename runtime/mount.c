@@ -453,7 +453,7 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 		{"null", 1, 3},	  {"zero", 1, 5},    {"full", 1, 7},
 		{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 	};
-	bool userns = s->namespaces & RT_NS_USER;
+	bool userns = (s->namespaces & RT_NS_USER) || rt_rootless();
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
 		if (!userns) {
 			if (mknodat(dev, nodes[i].name, S_IFCHR | 0666,

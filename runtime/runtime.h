@@ -253,6 +253,23 @@ struct rt_userns_conf {
  * /etc/subuid and /etc/subgid (which wins for the pool), else orch's
  * default pool (refused when it meets a range /etc/subuid gives). */
 int rt_userns_config(struct rt_userns_conf *c, struct orch_err *e);
+/* Rootless (rootless.c): orch run by a user without privileges.  Whether
+ * we are (host_uid() is not root). */
+bool rt_rootless(void);
+/* For a user without privileges in the host's user namespace: joins the
+ * user's own user and mount namespaces (made from /etc/subuid and
+ * /etc/subgid by newuidmap and newgidmap, kept by a holder process), where
+ * we are root.  Nothing for root, or once inside.  Must run before any
+ * thread is started. */
+int rt_rootless_enter(struct orch_err *e);
+/* Stops the holder (after the user's last project is gone). */
+int rt_rootless_leave(struct orch_err *e);
+
+/* user's (by name or uid) range in an /etc/subuid-style file; -ENOENT
+ * when it gives none, -EINVAL when it is malformed or under
+ * RT_IDRANGE_SIZE ids. */
+int rt_subid_range(const char *path, const char *user, uid_t uid,
+		   uint32_t *start, uint32_t *count, struct orch_err *e);
 /* owner's range (a project's name, or the builder's ".build"): the one
  * it holds, else its last one when free, else a free one; recorded
  * before it returns. */

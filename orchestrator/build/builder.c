@@ -349,10 +349,11 @@ static int fs_run(struct builder *b, struct stage_state *s,
 /* One per uid: a user's build network is never root's. */
 static void build_network(char out[32])
 {
-	if (geteuid() == 0)
+	uid_t uid = host_uid();
+	if (uid == 0)
 		snprintf(out, 32, BUILD_NETWORK);
 	else
-		snprintf(out, 32, BUILD_NETWORK "-%u", (unsigned)geteuid());
+		snprintf(out, 32, BUILD_NETWORK "-%u", (unsigned)uid);
 }
 
 static bool build_net_up(struct builder *b)

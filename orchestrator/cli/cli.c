@@ -282,7 +282,7 @@ int cli_project_name(char **name, struct project **model)
  * root can; users' netd runs as a service. */
 static void netd_revive(const struct pstate *ps)
 {
-	if (geteuid() != 0 ||
+	if (host_uid() != 0 ||
 	    !json_array_size(json_object_get(ps->state, "networks")))
 		return;
 	struct netd_conn *c = NULL;

@@ -48,6 +48,14 @@ enum {
 		{"progress", required_argument, NULL, CLI_OPT_PROGRESS}
 #define CLI_GLOBAL_SHORTOPTS "f:p:"
 
+/* For a user without privileges (rootless.c): the user's state
+ * directories ($ORCH_RUN, $ORCH_ROOT, netd's socket, when not set), then
+ * the user's namespaces and netd's cgroup.  Nothing for root. */
+int cli_rootless_setup(struct orch_err *e);
+/* After a down: a rootless orch with no project left stops the holder of
+ * its namespaces, so that nothing of the user's remains. */
+void cli_rootless_done(void);
+
 /* 1 when opt was a global option (and recorded), 0 when not, -1 when its
  * value is bad. */
 int cli_global_opt(int opt, const char *arg);

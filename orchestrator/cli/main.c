@@ -87,6 +87,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	struct orch_err e = {0};
+	if (!help && !streq(cmd->name, "version") &&
+	    cli_rootless_setup(&e) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
 	if (!help)
 		return cmd->run(argc - 1, argv + 1);
 	char *hargv[4] = {argv[2], argc > 3 ? argv[3] : "--help",

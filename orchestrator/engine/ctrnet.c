@@ -19,6 +19,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static struct netd_conn *netd_c;
@@ -36,29 +37,77 @@ int netd_get(struct netd_conn **c, struct orch_err *e)
 
 /* ---- network namespaces ----------------------------------------------------- */
 
+/* In a new network namespace: binds it on path and sets lo up. */
+static int netns_bind_new(const char *path, struct orch_err *e)
+{
+	if (unshare(CLONE_NEWNET) < 0)
+		return err_sys(e, errno, "creating a network namespace");
+	if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+		return err_sys(e, errno, "binding a network namespace on %s",
+			       path);
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "lo");
+	if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	return 0;
+}
+
+/* The same from a child process: a rootless orch cannot go back to the
+ * host's network namespace once it left it. */
+static int netns_bind_new_child(const char *path, struct orch_err *e)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "making a pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		struct orch_err ce = {0};
+		netns_bind_new(path, &ce);
+		if (ce.code && write(p[1], &ce, sizeof(ce)) < 0)
+			_exit(2);
+		_exit(ce.code ? 1 : 0);
+	}
+	close(p[1]);
+	_cleanup_close_ int rfd = p[0];
+	if (pid < 0)
+		return err_sys(e, errno, "forking");
+	struct orch_err ce = {0};
+	ssize_t n = read(rfd, &ce, sizeof(ce));
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof(ce) && ce.code) {
+		*e = ce;
+		return -ce.code;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return err_set(e, ECHILD, "creating a network namespace failed");
+	return 0;
+}
+
 /* A new network namespace kept alive by a bind mount on path, with lo
- * up.  Made from this process: unshare, bind, and back. */
+ * up.  Made from this process (unshare, bind, and back), or a child. */
 static int netns_create(const char *path, struct orch_err *e)
 {
 	_cleanup_close_ int fd =
 		open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
 	if (fd < 0)
 		return err_sys(e, errno, "creating %s", path);
+	int r;
+	if (rt_rootless()) {
+		r = netns_bind_new_child(path, e);
+		if (r < 0)
+			unlink(path);
+		return r;
+	}
 	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return err_sys(e, errno, "opening our network namespace");
-	if (unshare(CLONE_NEWNET) < 0)
-		return err_sys(e, errno, "creating a network namespace");
-	int r = 0;
-	if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
-		r = err_sys(e, errno, "binding a network namespace on %s", path);
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = {0};
-	strcpy(ifr.ifr_name, "lo");
-	if (r == 0 && s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
+	r = netns_bind_new(path, e);
 	if (setns(self, CLONE_NEWNET) < 0) {
 		/* Not being able to go back would leave orch itself in the
 		 * container's network: nothing sane can follow. */

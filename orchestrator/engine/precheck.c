@@ -124,7 +124,7 @@ int check_networks(const struct project *m, struct orch_err *e)
 				    net->name);
 		/* root sees every user's networks: it never puts its
 		 * containers on one of them (users cannot anyway). */
-		else if (found->owner != geteuid())
+		else if (found->owner != host_uid())
 			r = err_set(e, EPERM,
 				    "%s:%d:%d: external network \"%s\" "
 				    "belongs to uid %u (project %s), not to "
@@ -132,7 +132,7 @@ int check_networks(const struct project *m, struct orch_err *e)
 				    net->pos.file, net->pos.line, net->pos.col,
 				    net->name, (unsigned)found->owner,
 				    found->project ? found->project : "?",
-				    (unsigned)geteuid());
+				    (unsigned)host_uid());
 	}
 	netd_networks_free(all, n);
 	return r;

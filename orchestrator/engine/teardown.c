@@ -180,7 +180,7 @@ static void netns_sweep(struct pstate *ps, bool all)
 static struct netd_network *netd_project_nets(struct pstate *ps, size_t *n)
 {
 	*n = 0;
-	_cleanup_free_ char *sock = path_join(orch_run(), "netd.sock");
+	_cleanup_free_ char *sock = netd_socket_path();
 	struct netd_conn *c = NULL;
 	struct orch_err ign = {0};
 	struct netd_network *nets = NULL;

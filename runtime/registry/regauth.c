@@ -15,7 +15,7 @@ char *docker_config_path(void)
 		return path_join(dir, "config.json");
 	const char *home = getenv("HOME");
 	if (!home || !*home) {
-		struct passwd *pw = getpwuid(getuid());
+		struct passwd *pw = getpwuid(host_uid());
 		home = pw ? pw->pw_dir : "/";
 	}
 	return xasprintf("%s/.docker/config.json", home);

@@ -1,0 +1,149 @@
+/* cgroups for users: a user's orch may not create cgroups under the
+ * host's, so netd makes orch/user-UID in every hierarchy orch uses and
+ * hands it over (chowned to the user, as systemd delegates user@UID).  The
+ * user's containers then live below it with their limits enforced.  On
+ * cgroup v2 the kernel lets a process move only between cgroups under
+ * one the mover may write, so netd also moves the caller into
+ * orch/user-UID/orch.cli, from where the processes it starts may be moved
+ * into their own. */
+#include "netd/netd-int.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+/* Where the runtime looks (ORCH_CGROUP_ROOT moves both, for tests). */
+static const char *cg_root(void)
+{
+	const char *r = getenv("ORCH_CGROUP_ROOT");
+	return r && r[0] == '/' ? r : "/sys/fs/cgroup";
+}
+
+/* The v1 hierarchies the runtime uses, by their mount's name. */
+static const char *const v1_names[] = {"memory", "cpu",	    "cpuacct",
+				       "pids",	 "freezer", "devices"};
+
+/* The files of a delegated cgroup its user writes (systemd's list). */
+static const char *const delegated[] = {"cgroup.procs", "cgroup.threads",
+					"cgroup.subtree_control", "tasks"};
+
+static bool is_v2(const char *dir)
+{
+	struct statfs sf;
+	return statfs(dir, &sf) == 0 &&
+	       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static int write_file(const char *dir, const char *file, const char *val,
+		      struct orch_err *e)
+{
+	_cleanup_free_ char *p = path_join(dir, file);
+	_cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, strlen(val)) < 0)
+		return err_sys(e, errno, "writing \"%s\" to %s", val, p);
+	return 0;
+}
+
+/* The controllers of dir's parent made available below dir. */
+static int v2_enable(const char *dir, struct orch_err *e)
+{
+	_cleanup_free_ char *ctl = path_join(dir, "cgroup.controllers");
+	_cleanup_free_ char *have = NULL;
+	if (read_file(ctl, &have, NULL, e) < 0)
+		return -e->code;
+	char *save = NULL;
+	for (char *t = strtok_r(have, " \n", &save); t;
+	     t = strtok_r(NULL, " \n", &save)) {
+		_cleanup_free_ char *v = xasprintf("+%s", t);
+		struct orch_err ign = {0};
+		/* One that cannot be enabled (a threaded one, say) leaves
+		 * the others; a limit that needs it fails by name later. */
+		if (write_file(dir, "cgroup.subtree_control", v, &ign) < 0)
+			log_debug("%s: %s", dir, ign.msg);
+	}
+	return 0;
+}
+
+/* base/orch/user-UID, made and handed to uid. */
+static int delegate_one(const char *base, uid_t uid, gid_t gid, bool v2,
+			struct orch_err *e)
+{
+	_cleanup_free_ char *orch = path_join(base, "orch");
+	_cleanup_free_ char *name = xasprintf("user-%u", (unsigned)uid);
+	_cleanup_free_ char *dir = path_join(orch, name);
+	if (mkdir(orch, 0755) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating cgroup %s", orch);
+	if (v2 && (v2_enable(base, e) < 0 || v2_enable(orch, e) < 0))
+		return -e->code;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating cgroup %s", dir);
+	if (chown(dir, uid, gid) < 0)
+		return err_sys(e, errno, "handing cgroup %s to uid %u", dir,
+			       (unsigned)uid);
+	for (size_t i = 0; i < ARRAY_SIZE(delegated); i++) {
+		_cleanup_free_ char *f = path_join(dir, delegated[i]);
+		if (chown(f, uid, gid) < 0 && errno != ENOENT)
+			return err_sys(e, errno, "handing %s to uid %u", f,
+				       (unsigned)uid);
+	}
+	if (v2 && v2_enable(dir, e) < 0)
+		return -e->code;
+	return 0;
+}
+
+/* The caller, moved into base/orch/user-UID/orch.cli (cgroup v2). */
+static int v2_move_caller(const char *base, const struct call *c,
+			  struct orch_err *e)
+{
+	_cleanup_free_ char *leaf =
+	    xasprintf("%s/orch/user-%u/orch.cli", base, (unsigned)c->uid);
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating cgroup %s", leaf);
+	if (chown(leaf, c->uid, c->gid) < 0)
+		return err_sys(e, errno, "handing cgroup %s to uid %u", leaf,
+			       (unsigned)c->uid);
+	for (size_t i = 0; i < ARRAY_SIZE(delegated); i++) {
+		_cleanup_free_ char *f = path_join(leaf, delegated[i]);
+		if (chown(f, c->uid, c->gid) < 0 && errno != ENOENT)
+			return err_sys(e, errno, "handing %s to uid %u", f,
+				       (unsigned)c->uid);
+	}
+	char pid[24];
+	snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+	return write_file(leaf, "cgroup.procs", pid, e);
+}
+
+/* {} -> {"parent": "orch/user-UID"}: the cgroup parent, relative to each
+ * hierarchy, under which the caller's containers go. */
+int op_cgroup_delegate(struct server *s, struct call *c, json_t **res)
+{
+	(void)s;
+	if (c->uid == 0) {
+		*res = json_pack("{s:s}", "parent", "orch");
+		return 0;
+	}
+	const char *root = cg_root();
+	int r = 0;
+	if (is_v2(root)) {
+		r = delegate_one(root, c->uid, c->gid, true, c->e);
+		if (r == 0)
+			r = v2_move_caller(root, c, c->e);
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(v1_names) && r == 0; i++) {
+			_cleanup_free_ char *base = path_join(root, v1_names[i]);
+			struct stat st;
+			if (stat(base, &st) == 0)
+				r = delegate_one(base, c->uid, c->gid, false,
+						 c->e);
+		}
+	}
+	if (r < 0)
+		return r;
+	log_info("handed cgroup orch/user-%u to uid %u", (unsigned)c->uid,
+		 (unsigned)c->uid);
+	_cleanup_free_ char *parent = xasprintf("orch/user-%u", (unsigned)c->uid);
+	*res = json_pack("{s:s}", "parent", parent);
+	return 0;
+}
