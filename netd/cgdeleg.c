@@ -115,16 +115,41 @@ static int v2_move_caller(const char *base, const struct call *c,
 	return write_file(leaf, "cgroup.procs", pid, e);
 }
 
+/* rmdir of base/orch/user-UID (and its orch.cli): false when in use. */
+static bool release_one(const char *base, uid_t uid)
+{
+	_cleanup_free_ char *dir =
+	    xasprintf("%s/orch/user-%u", base, (unsigned)uid);
+	_cleanup_free_ char *leaf = path_join(dir, "orch.cli");
+	if (rmdir(leaf) < 0 && errno != ENOENT)
+		return false;
+	return rmdir(dir) == 0 || errno == ENOENT;
+}
+
 /* {} -> {"parent": "orch/user-UID"}: the cgroup parent, relative to each
- * hierarchy, under which the caller's containers go. */
+ * hierarchy, under which the caller's containers go.  {"release": true}
+ * -> {"released": bool}: removes it when the user has nothing in it. */
 int op_cgroup_delegate(struct server *s, struct call *c, json_t **res)
 {
 	(void)s;
+	const char *root = cg_root();
+	if (json_is_true(json_object_get(c->args, "release"))) {
+		bool done = true;
+		if (c->uid != 0 && is_v2(root))
+			done = release_one(root, c->uid);
+		for (size_t i = 0; i < ARRAY_SIZE(v1_names) && c->uid != 0 &&
+				   !is_v2(root);
+		     i++) {
+			_cleanup_free_ char *base = path_join(root, v1_names[i]);
+			done &= release_one(base, c->uid);
+		}
+		*res = json_pack("{s:b}", "released", done);
+		return 0;
+	}
 	if (c->uid == 0) {
 		*res = json_pack("{s:s}", "parent", "orch");
 		return 0;
 	}
-	const char *root = cg_root();
 	int r = 0;
 	if (is_v2(root)) {
 		r = delegate_one(root, c->uid, c->gid, true, c->e);

@@ -542,6 +542,12 @@ int netd_cgroup_delegate(struct netd_conn *c, char **parent,
 	return r;
 }
 
+int netd_cgroup_release(struct netd_conn *c, struct orch_err *e)
+{
+	return roundtrip(c, "cgroup.delegate",
+			 json_pack("{s:b}", "release", true), -1, NULL, e);
+}
+
 static json_t *port_args(const struct netd_port_req *req)
 {
 	json_t *a = json_pack("{s:s}", "network", req->network);

@@ -225,6 +225,8 @@ int netd_links_set(struct netd_conn *c, const char *network,
  * below it. */
 int netd_cgroup_delegate(struct netd_conn *c, char **parent,
 			 struct orch_err *e);
+/* Removes the caller's cgroup when nothing is left in it. */
+int netd_cgroup_release(struct netd_conn *c, struct orch_err *e);
 int netd_port_publish(struct netd_conn *c, const struct netd_port_req *req,
 		      struct orch_err *e);
 /* Only checks that netd_port_publish would not conflict. */

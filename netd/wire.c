@@ -65,6 +65,7 @@ static const struct field f_detach[] = {
 static const struct field f_links[] = {
     {"network", F_NAME, true, 0}, {"pairs", F_PAIRS, true, 0}, END};
 static const struct field f_watch[] = {{"project", F_NAME, true, 0}, END};
+static const struct field f_cgroup[] = {{"release", F_BOOL, false, 0}, END};
 static const struct field f_port[] = {
     {"network", F_NAME, true, 0},	{"container_id", F_NAME, false, 0},
     {"proto", F_TEXT, false, 8},	{"host_ip", F_TEXT, false, 64},
@@ -85,7 +86,7 @@ static const struct op_schema schemas[] = {
     {"port.check", f_port},
     {"port.unpublish", f_port},
     {"refusals.watch", f_watch},
-    {"cgroup.delegate", f_none},
+    {"cgroup.delegate", f_cgroup},
 };
 
 bool netd_name_valid(const char *s)

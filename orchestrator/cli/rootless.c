@@ -92,7 +92,12 @@ void cli_rootless_done(void)
 		any = de->d_name[0] != '.';
 	if (d)
 		closedir(d);
+	if (any)
+		return;
 	struct orch_err e = {0};
-	if (!any && rt_rootless_leave(&e) < 0)
+	struct netd_conn *c = NULL;
+	if (netd_get(&c, &e) == 0)
+		netd_cgroup_release(c, &e);
+	if (rt_rootless_leave(&e) < 0)
 		log_warn("%s", e.msg);
 }

@@ -1,0 +1,173 @@
+#!/bin/bash
+# Rootless: two real users without privileges (made here, in a private
+# /etc) run orch with their ranges from /etc/subuid, while netd runs as
+# root; each gets bridges, link-only isolation, DNS, published ports and
+# cgroup limits, and neither can see, touch or reach the other's.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lifecycle_helpers.inc"
+
+# ---- two users, in a private /etc ----------------------------------------
+cp -a /etc "$T/etc" && mount --bind "$T/etc" /etc
+echo '{"quota_networks": 3}' >"$ORCH_ROOT/netd.json"
+for u in alice bob; do
+	useradd -m -d "$T/home/$u" -s /bin/sh "$u" ||
+		{ echo "cannot add user $u"; exit 1; }
+	mkdir -p "$T/home/$u/run" && chown "$u:" "$T/home/$u/run" && chmod 700 "$T/home/$u/run"
+done
+ALICE=$(id -u alice) BOB=$(id -u bob)
+check_match "useradd gave alice a range in /etc/subuid" "^alice:[0-9]+:65536$" "$(grep ^alice: /etc/subuid)"
+cc -static -O1 -o "$T/escape" "$TOP/tests/fixtures/escape.c" ||
+	{ echo "cannot build the escape helper"; exit 1; }
+chmod 755 "$T/escape"
+
+"$O" network ls >/dev/null # root starts netd
+export ORCH_NETD_SOCKET=$ORCH_RUN/netd.sock
+# as USER CMD...: CMD as USER, in a login-like environment, in the cwd.
+as() {
+	local u=$1
+	shift
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home/$u" \
+		XDG_RUNTIME_DIR="$T/home/$u/run" ORCH_NETD_SOCKET="$ORCH_NETD_SOCKET" \
+		setpriv --reuid "$u" --regid "$u" --init-groups -- "$@"
+}
+# uproject USER NAME: $T/home/USER/NAME/compose.yaml from stdin.
+uproject() { mkdir -p "$T/home/$1/$2" && cat >"$T/home/$1/$2/compose.yaml" && chown -R "$1:" "$T/home/$1/$2"; }
+uin() { local u=$1 d=$2; shift 2; (cd "$T/home/$u/$d" && as "$u" "$@"); }
+user_down_all() {
+	for u in alice bob; do
+		for d in "$T/home/$u"/run/orch/projects/*/; do
+			[ -d "$d" ] && (cd / && as "$u" "$O" -p "$(basename "$d")" down -v -t 0 >/dev/null 2>&1)
+		done
+		pkill -KILL -u "$u" 2>/dev/null
+	done
+	return 0
+}
+on_exit user_down_all
+cgdirs() { ls -d /sys/fs/cgroup/*/orch/user-"$1" /sys/fs/cgroup/orch/user-"$1" 2>/dev/null; }
+
+# ---- alice: the example stack ------------------------------------------------
+mkdir -p "$T/home/alice/ex/examples"
+cp "$TOP/compose.example.yaml" "$T/home/alice/ex/compose.yaml"
+cp -r "$TOP/examples/app" "$T/home/alice/ex/examples/"
+chown -R alice: "$T/home/alice/ex"
+ex() { uin alice ex "$O" "$@"; }
+check "alice imports an image" quiet as alice "$O" image import "$FIXTURE_TAR" busybox:latest
+check "her images live under ~/.local/share/orch" test -d "$T/home/alice/.local/share/orch"
+check_eq "and belong to her" "$ALICE" "$(stat -c %u "$T/home/alice/.local/share/orch")"
+check "her state lives under \$XDG_RUNTIME_DIR/orch" test -d "$T/home/alice/run/orch"
+out=$(ex up -d --wait --wait-timeout 60 2>&1)
+check "alice: up -d of the example stack succeeds" [ $? -eq 0 ]
+[ $? -eq 0 ] || echo "$out"
+check_eq "ps lists its five services" "app db migrate web worker" \
+	"$(ex ps -a --format json | "$PY" -c 'import json,sys; print(" ".join(sorted(json.loads(l)["Service"] for l in sys.stdin if l.strip())))')"
+check_match "the published port answers from the host" 'hello-from-orch' "$(http_get http://127.0.0.1:8080/cgi-bin/hello)"
+check "app reaches db by name (linked)" ex exec -T app timeout 2 wget -q -O /dev/null "http://db:7000/cgi-bin/kv?get=greeting"
+check "web cannot reach db (different networks)" sh -c '! "$@" exec -T web timeout 2 wget -q -O /dev/null "http://db:7000/cgi-bin/kv?get=greeting" 2>/dev/null' _ uin alice ex "$O"
+check "worker cannot reach app (link-only)" sh -c '! "$@" exec -T worker timeout 2 wget -q -O /dev/null "http://app:8000/" 2>/dev/null' _ uin alice ex "$O"
+out=$(ex exec -T web nslookup db 2>&1)
+check "web does not resolve db (DNS scope)" sh -c '! printf "%s" "$1" | grep -q "^Address: 10\."' _ "$out"
+check_match "logs work" 'migrate' "$(ex logs migrate 2>&1 | head -3)"
+check_eq "exec gives root in the container" "0" "$(ex exec -T app id -u)"
+pid=$(pid_of_user() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["pid"])' "$T/home/alice/run/orch/projects/orch-example/status.json" "$1"; }; pid_of_user orch-example-app-1)
+check_eq "its processes run as alice on the host" "$ALICE" "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
+check_match "in her cgroup" "orch/user-$ALICE/" "$(cat "/proc/$pid/cgroup")"
+check_match "the container's root is her uid, the rest her range" "^0 $ALICE 1 1 [0-9]+ 65536 $" "$(awk '{printf "%s %s %s ", $1, $2, $3}' "/proc/$pid/uid_map")"
+
+# ---- limits ----------------------------------------------------------------
+uproject alice lim <<Y
+services:
+  m:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    mem_limit: 64m
+    pids_limit: 20
+    volumes: ["$T/escape:/escape:ro"]
+  b:
+    build: .
+    image: mine:1
+    command: ["cat", "/f"]
+    profiles: [build]
+Y
+printf 'FROM busybox:latest\nRUN echo built > /f\n' >"$T/home/alice/lim/Dockerfile"
+check "alice: a stack with limits starts" quiet uin alice lim "$O" up -d
+uin alice lim "$O" exec -T m /escape alloc 256 >/dev/null 2>&1
+rc=$?
+check "an allocation past mem_limit is killed ($rc)" [ "$rc" -eq 137 ]
+out=$(uin alice lim "$O" exec -T m /escape forks 40 2>/dev/null)
+check "pids_limit stops forks (${out:-?} of 40)" [ "${out:-40}" -lt 40 ]
+check "build works" quiet uin alice lim "$O" --profile build build b
+check_eq "and its image runs" "built" "$(uin alice lim "$O" --profile build run --rm -T b 2>/dev/null)"
+
+# ---- quotas ------------------------------------------------------------------
+# Her two stacks hold 3 networks: the quota netd.json gives.
+uproject alice q <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+Y
+out=$(uin alice q "$O" up -d 2>&1)
+check_match "a fourth network is refused by netd's quota" "quota of 3 networks" "$out"
+uin alice q "$O" down -t 0 >/dev/null 2>&1
+
+# ---- bob cannot see, touch, reach or take what is alice's -----------------------
+mkdir -p "$T/home/bob/ex" && cp "$T/home/alice/ex/compose.yaml" "$T/home/bob/ex/" &&
+	cp -r "$T/home/alice/ex/examples" "$T/home/bob/ex/" && chown -R bob: "$T/home/bob/ex"
+as bob "$O" image import "$FIXTURE_TAR" busybox:latest >/dev/null
+check_eq "bob's ls shows none of alice's projects" "" "$(as bob "$O" ls -q 2>&1)"
+check_match "bob cannot stop alice's project" "no such project" "$(cd / && as bob "$O" -p orch-example stop 2>&1)"
+out=$(cd / && as bob env ORCH_RUN="$T/home/alice/run/orch" "$O" -p orch-example exec -T app id 2>&1)
+check_match "nor exec into it through her state directory" "ermission denied|belongs to uid" "$out"
+check "nor read her logs" as bob sh -c '! cat "$1"/home/alice/run/orch/projects/orch-example/logs/*.log 2>/dev/null' _ "$T"
+out=$(uin bob ex "$O" up -d 2>&1)
+check_match "bob cannot take alice's project's networks" "belongs to uid $ALICE" "$out"
+uin bob ex "$O" down -t 0 >/dev/null 2>&1
+uproject bob port <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "80"]
+    ports: ["8080:80"]
+Y
+out=$(uin bob port "$O" up -d 2>&1)
+check_match "nor publish a port alice holds" "8080" "$out"
+check "and that creates nothing" sh -c '! "$@" ps -q 2>/dev/null | grep -q .' _ uin bob port "$O"
+uin bob port "$O" down -t 0 >/dev/null 2>&1
+uproject bob att <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    networks: [theirs]
+networks:
+  theirs:
+    external: true
+    name: orch-example_back
+Y
+out=$(uin bob att "$O" up -d 2>&1)
+check_match "nor attach to alice's network (he does not even see it)" "does not exist|belongs to uid $ALICE" "$out"
+uproject bob own <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+Y
+check "bob runs a stack of his own" quiet uin bob own "$O" up -d
+dbip=$(ex exec -T db ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+check "bob's container cannot reach alice's db ($dbip)" sh -c '! "$@" exec -T s timeout 2 wget -q -O /dev/null "http://$0:7000/" 2>/dev/null' "$dbip" uin bob own "$O"
+touch "$T/rootns" && unshare --net="$T/rootns" true
+out=$(as bob "$B/netd" call endpoint.attach '{"network":"own_default","container_id":"x"}' --netns "$T/rootns" 2>&1)
+check_match "netd refuses bob a network namespace that is not his" "belongs to uid 0" "$out"
+umount "$T/rootns"
+check "bob's down succeeds" quiet uin bob own "$O" down -t 0
+
+# ---- nothing left -------------------------------------------------------------
+check "alice's down succeeds" quiet ex down -v -t 0
+check "and the limits stack's" quiet uin alice lim "$O" down -v -t 0
+check "no process of alice's is left" wait_for 10 sh -c '! pgrep -u alice >/dev/null'
+check "no process of bob's is left" wait_for 10 sh -c '! pgrep -u bob >/dev/null'
+check_eq "no cgroup of theirs is left" "" "$(cgdirs "$ALICE"; cgdirs "$BOB")"
+check_eq "no link is left but lo" "lo" "$(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | tr '\n' ' ' | sed 's/ $//')"
+check_eq "no rule of theirs is left" "" "$(nft list table inet orch 2>/dev/null | grep -E 'elements|dnat')"
+check "no holder of their namespaces is left" sh -c '! pgrep -x orch-userns'
+finish
