@@ -264,6 +264,7 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 		  bool anon_volumes, struct orch_err *e);
 void netns_remove(const char *path);
 int check_networks(const struct project *m, struct orch_err *e);
+int check_rootless(const struct project *m, struct orch_err *e);
 struct netd_network_req;
 /* Whether a service of m (not in a network_mode) joins network key. */
 bool network_used(const struct project *m, const char *key);

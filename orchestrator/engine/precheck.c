@@ -75,6 +75,55 @@ static int network_supported(const struct project *m, const struct network *n,
 	return 0;
 }
 
+/* What only the host's root may do, refused to a rootless orch before
+ * anything is made, at the place it is asked for. */
+int check_rootless(const struct project *m, struct orch_err *e)
+{
+	if (!rt_rootless())
+		return 0;
+	static const char *const keys[] = {"privileged", "devices",
+					   "device_cgroup_rules",
+					   "cgroup_parent"};
+	static const char *const why[] = {
+	    "the host's devices and kernel settings",
+	    "device nodes (a user namespace may not make them)",
+	    "a device cgroup (only the host's root may set one)",
+	    "a cgroup outside the one netd hands you"};
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		bool set[] = {s->privileged, s->devices && s->devices[0],
+			      s->device_cgroup_rules &&
+				  s->device_cgroup_rules[0],
+			      s->cgroup_parent != NULL};
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+			const struct m_pos *p = service_key_pos(s, keys[k]);
+			if (set[k])
+				return err_set(
+				    e, EPERM,
+				    "%s:%d:%d: service \"%s\": %s needs root "
+				    "(%s): orch runs without root here",
+				    p ? p->file : s->pos.file,
+				    p ? p->line : s->pos.line,
+				    p ? p->col : s->pos.col, s->name, keys[k],
+				    why[k]);
+		}
+	}
+	for (size_t i = 0; i < m->n_volumes; i++) {
+		const struct volume *v = &m->volumes[i];
+		for (size_t d = 0; d < v->driver_opts.n && !v->external; d++)
+			if (streq(v->driver_opts.v[d].key, "size"))
+				return err_set(
+				    e, EPERM,
+				    "%s:%d:%d: volume \"%s\": a size limit "
+				    "needs a loop device, which only root may "
+				    "attach: ask the administrator, or drop "
+				    "driver_opts.size",
+				    v->pos.file, v->pos.line, v->pos.col,
+				    v->key);
+	}
+	return 0;
+}
+
 int check_networks(const struct project *m, struct orch_err *e)
 {
 	int r = 0;

@@ -43,6 +43,9 @@ user_down_all() {
 	return 0
 }
 on_exit user_down_all
+# fails CMD...: CMD exits non-zero; empty CMD...: it prints nothing.
+fails() { ! "$@" >/dev/null 2>&1; }
+empty() { [ -z "$("$@" 2>/dev/null)" ]; }
 cgdirs() { ls -d /sys/fs/cgroup/*/orch/user-"$1" /sys/fs/cgroup/orch/user-"$1" 2>/dev/null; }
 
 # ---- alice: the example stack ------------------------------------------------
@@ -62,8 +65,8 @@ check_eq "ps lists its five services" "app db migrate web worker" \
 	"$(ex ps -a --format json | "$PY" -c 'import json,sys; print(" ".join(sorted(json.loads(l)["Service"] for l in sys.stdin if l.strip())))')"
 check_match "the published port answers from the host" 'hello-from-orch' "$(http_get http://127.0.0.1:8080/cgi-bin/hello)"
 check "app reaches db by name (linked)" ex exec -T app timeout 2 wget -q -O /dev/null "http://db:7000/cgi-bin/kv?get=greeting"
-check "web cannot reach db (different networks)" sh -c '! "$@" exec -T web timeout 2 wget -q -O /dev/null "http://db:7000/cgi-bin/kv?get=greeting" 2>/dev/null' _ uin alice ex "$O"
-check "worker cannot reach app (link-only)" sh -c '! "$@" exec -T worker timeout 2 wget -q -O /dev/null "http://app:8000/" 2>/dev/null' _ uin alice ex "$O"
+check "web cannot reach db (different networks)" fails ex exec -T web timeout 2 wget -q -O /dev/null "http://db:7000/cgi-bin/kv?get=greeting"
+check "worker cannot reach app (link-only)" fails ex exec -T worker timeout 2 wget -q -O /dev/null "http://app:8000/"
 out=$(ex exec -T web nslookup db 2>&1)
 check "web does not resolve db (DNS scope)" sh -c '! printf "%s" "$1" | grep -q "^Address: 10\."' _ "$out"
 check_match "logs work" 'migrate' "$(ex logs migrate 2>&1 | head -3)"
@@ -131,8 +134,43 @@ services:
 Y
 out=$(uin bob port "$O" up -d 2>&1)
 check_match "nor publish a port alice holds" "8080" "$out"
-check "and that creates nothing" sh -c '! "$@" ps -q 2>/dev/null | grep -q .' _ uin bob port "$O"
+check "and that creates nothing" empty uin bob port "$O" ps -aq
 uin bob port "$O" down -t 0 >/dev/null 2>&1
+uproject bob low <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["httpd", "-f", "-p", "80"]
+    ports: ["80:80"]
+Y
+out=$(uin bob low "$O" up -d 2>&1)
+check_match "a user may not publish a port below ip_unprivileged_port_start" "port 80.*unprivileged" "$out"
+uin bob low "$O" down -t 0 >/dev/null 2>&1
+uproject bob root <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    privileged: true
+Y
+uproject bob vol <<'Y'
+services:
+  t:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    volumes: [big:/big]
+volumes:
+  big:
+    driver_opts: {size: 10m}
+Y
+out=$(uin bob root "$O" up -d 2>&1)
+check_match "what needs root is refused at its place" "compose.yaml:5:5: service \"s\": privileged needs root" "$out"
+out=$(uin bob vol "$O" up -d 2>&1)
+check_match "a size-limited volume too, with the way out" "compose.yaml:7:3: volume \"big\": a size limit needs a loop device.*administrator" "$out"
+check "and no container is made" empty uin bob vol "$O" ps -aq
+check_eq "nor a volume" "" "$(as bob "$O" volume ls -q 2>&1)"
+out=$(cd / && as bob env ORCH_NETD_SOCKET="$T/nothing.sock" "$O" -p x -f "$T/home/bob/port/compose.yaml" up -d 2>&1)
+check_match "without netd, a user is told what to do" "netd is not running.*install and start its service" "$out"
 uproject bob att <<'Y'
 services:
   s:
@@ -154,7 +192,8 @@ services:
 Y
 check "bob runs a stack of his own" quiet uin bob own "$O" up -d
 dbip=$(ex exec -T db ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
-check "bob's container cannot reach alice's db ($dbip)" sh -c '! "$@" exec -T s timeout 2 wget -q -O /dev/null "http://$0:7000/" 2>/dev/null' "$dbip" uin bob own "$O"
+check "alice's app reaches her db by address ($dbip)" ex exec -T app timeout 2 wget -q -O /dev/null "http://$dbip:7000/cgi-bin/kv?get=greeting"
+check "bob's container cannot reach alice's db" fails uin bob own "$O" exec -T s timeout 2 wget -q -O /dev/null "http://$dbip:7000/cgi-bin/kv?get=greeting"
 touch "$T/rootns" && unshare --net="$T/rootns" true
 out=$(as bob "$B/netd" call endpoint.attach '{"network":"own_default","container_id":"x"}' --netns "$T/rootns" 2>&1)
 check_match "netd refuses bob a network namespace that is not his" "belongs to uid 0" "$out"
