@@ -46,9 +46,12 @@ static int write_file(const char *dir, const char *file, const char *val,
 	return 0;
 }
 
-/* The controllers of dir's parent made available below dir. */
+/* The controllers that containers' limits use, of those dir's parent
+ * gives, made available below dir (no others: on a hybrid host the
+ * unified hierarchy's controllers stay as they were). */
 static int v2_enable(const char *dir, struct orch_err *e)
 {
+	static const char *const used[] = {"cpu", "memory", "pids", "io"};
 	_cleanup_free_ char *ctl = path_join(dir, "cgroup.controllers");
 	_cleanup_free_ char *have = NULL;
 	if (read_file(ctl, &have, NULL, e) < 0)
@@ -56,6 +59,11 @@ static int v2_enable(const char *dir, struct orch_err *e)
 	char *save = NULL;
 	for (char *t = strtok_r(have, " \n", &save); t;
 	     t = strtok_r(NULL, " \n", &save)) {
+		bool want = false;
+		for (size_t i = 0; i < ARRAY_SIZE(used); i++)
+			want |= streq(t, used[i]);
+		if (!want)
+			continue;
 		_cleanup_free_ char *v = xasprintf("+%s", t);
 		struct orch_err ign = {0};
 		/* One that cannot be enabled (a threaded one, say) leaves
@@ -115,6 +123,19 @@ static int v2_move_caller(const char *base, const struct call *c,
 	return write_file(leaf, "cgroup.procs", pid, e);
 }
 
+/* Whether pid's cgroup v2 path starts with prefix. */
+static bool v2_in(pid_t pid, const char *prefix)
+{
+	_cleanup_free_ char *p = xasprintf("/proc/%d/cgroup", (int)pid);
+	_cleanup_free_ char *txt = NULL;
+	struct orch_err ign = {0};
+	if (read_file(p, &txt, NULL, &ign) < 0)
+		return false;
+	char *l = strstr(txt, "0::");
+	return l && (l == txt || l[-1] == '\n') &&
+	       strncmp(l + 3, prefix, strlen(prefix)) == 0;
+}
+
 /* rmdir of base/orch/user-UID (and its orch.cli): false when in use. */
 static bool release_one(const char *base, uid_t uid)
 {
@@ -135,8 +156,19 @@ int op_cgroup_delegate(struct server *s, struct call *c, json_t **res)
 	const char *root = cg_root();
 	if (json_is_true(json_object_get(c->args, "release"))) {
 		bool done = true;
-		if (c->uid != 0 && is_v2(root))
+		if (c->uid != 0 && is_v2(root)) {
+			/* The caller itself sits in orch.cli (where netd put
+			 * it, and only then): it is leaving, to the root
+			 * (which may hold processes). */
+			_cleanup_free_ char *cli = xasprintf(
+			    "/orch/user-%u/orch.cli\n", (unsigned)c->uid);
+			char pid[24];
+			struct orch_err ign = {0};
+			snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+			if (v2_in(c->pid, cli))
+				write_file(root, "cgroup.procs", pid, &ign);
 			done = release_one(root, c->uid);
+		}
 		for (size_t i = 0; i < ARRAY_SIZE(v1_names) && c->uid != 0 &&
 				   !is_v2(root);
 		     i++) {
@@ -152,8 +184,10 @@ int op_cgroup_delegate(struct server *s, struct call *c, json_t **res)
 	}
 	int r = 0;
 	if (is_v2(root)) {
+		_cleanup_free_ char *mine =
+		    xasprintf("/orch/user-%u/", (unsigned)c->uid);
 		r = delegate_one(root, c->uid, c->gid, true, c->e);
-		if (r == 0)
+		if (r == 0 && !v2_in(c->pid, mine))
 			r = v2_move_caller(root, c, c->e);
 	} else {
 		for (size_t i = 0; i < ARRAY_SIZE(v1_names) && r == 0; i++) {

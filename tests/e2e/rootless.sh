@@ -28,6 +28,7 @@ as() {
 	shift
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home/$u" \
 		XDG_RUNTIME_DIR="$T/home/$u/run" ORCH_NETD_SOCKET="$ORCH_NETD_SOCKET" \
+		${ORCH_CGROUP_ROOT:+ORCH_CGROUP_ROOT=$ORCH_CGROUP_ROOT} \
 		setpriv --reuid "$u" --regid "$u" --init-groups -- "$@"
 }
 # uproject USER NAME: $T/home/USER/NAME/compose.yaml from stdin.
@@ -199,6 +200,21 @@ out=$(as bob "$B/netd" call endpoint.attach '{"network":"own_default","container
 check_match "netd refuses bob a network namespace that is not his" "belongs to uid 0" "$out"
 umount "$T/rootns"
 check "bob's down succeeds" quiet uin bob own "$O" down -t 0
+
+# ---- cgroup v2: netd moves the user's orch below the cgroup it hands over ------
+# The unified hierarchy of this hybrid host, for netd and alice alike.
+stop_netd
+export ORCH_CGROUP_ROOT=/sys/fs/cgroup/unified
+"$O" network ls >/dev/null
+check "on cgroup v2, a user's stack starts" quiet uin bob own "$O" up -d
+pid=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["own-s-1"]["pid"])' "$T/home/bob/run/orch/projects/own/status.json")
+check_match "in the cgroup netd handed over" "^0::/orch/user-$BOB/[0-9a-f]{64}$" "$(grep ^0:: "/proc/$pid/cgroup")"
+check_eq "which belongs to bob" "$BOB" "$(stat -c %u "$ORCH_CGROUP_ROOT/orch/user-$BOB")"
+check "on cgroup v2, his down succeeds" quiet uin bob own "$O" down -t 0
+check_eq "and his cgroup is gone" "" "$(ls -d "$ORCH_CGROUP_ROOT/orch/user-$BOB" 2>/dev/null)"
+stop_netd
+unset ORCH_CGROUP_ROOT
+"$O" network ls >/dev/null
 
 # ---- nothing left -------------------------------------------------------------
 check "alice's down succeeds" quiet ex down -v -t 0
