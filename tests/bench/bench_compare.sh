@@ -290,13 +290,7 @@ report "stack10 down, PID 1 ignores TERM" ms "$W/orchterm.down" /dev/null /dev/n
 # Throughput (iperf3, 3 s per run) where iperf3 is installed: its binary and
 # libraries are added to the busybox rootfs to make a bench image.
 if command -v iperf3 >/dev/null; then
-	R=$W/iperf-rootfs
-	cp -a "$B/rootfs" "$R"
-	for f in $(command -v iperf3) $(ldd "$(command -v iperf3)" | grep -o '/[^ ]*'); do
-		mkdir -p "$R$(dirname "$f")"
-		cp -L "$f" "$R$f"
-	done
-	tar -C "$R" -cf "$W/iperf.tar" .
+	"$TOP/tests/bench/iperf-image.sh" "$W/iperf.tar"
 	"$ORCH" image import "$W/iperf.tar" bench-iperf:latest >/dev/null
 	cat >"$W/tp.yaml" <<EOF
 services:

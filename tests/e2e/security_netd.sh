@@ -82,12 +82,19 @@ check_match "root may create 8.8.8.0/24 (not a host route here)" '"subnet":"8.8.
 ncallq network.remove '{"name":"r_eight"}'
 
 # ---- 5: privileged and busy ports ------------------------------------------
+# A namespace root made, where a process of the user's runs: not the
+# user's to hand over (only one of a user namespace the user made is).
 ip netns add "u$ID"
 on_exit "ip netns del u$ID"
 ip netns exec "u$ID" setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups sleep 600 &
+rpid=$!
+on_exit "kill $rpid"
+wait_for 10 sh -c '[ "$(stat -c %u "/proc/$1" 2>/dev/null)" = "$2" ]' _ "$rpid" "$UUID"
+check_match "the user may not attach a namespace root made" "belongs to uid 0, not to you" "$(ucall endpoint.attach '{"network":"u_net","container_id":"uc"}' --netns /proc/$rpid/ns/net)"
+setpriv --reuid="$U" --regid="$(id -g "$U")" --init-groups unshare --user --net sleep 600 &
 upid=$!
 on_exit "kill $upid"
-wait_for 10 sh -c '[ "$(stat -c %u "/proc/$1" 2>/dev/null)" = "$2" ]' _ "$upid" "$UUID"
+wait_for 10 sh -c '[ "$(readlink "/proc/$1/ns/user")" != "$(readlink /proc/self/ns/user)" ]' _ "$upid"
 check_match "the user attaches a namespace of its own" '"address":"10\.200\.5\.' "$(ucall endpoint.attach '{"network":"u_net","container_id":"uc"}' --netns /proc/$upid/ns/net)"
 snap
 check_match "the user may not publish port 80" "host port 80 is privileged \(below 1024" "$(ucall port.publish '{"network":"u_net","container_id":"uc","host_port":80,"container_port":80}')"

@@ -1,0 +1,161 @@
+#!/bin/bash
+# Rootless orch against root orch and against rootless podman (Debian's
+# podman with slirp4netns), as the same user, in one run:
+#   - TCP throughput (iperf3, 3 s per run) container to container on one
+#     network, and from the host to a published port;
+#   - stack10 `up -d` wall time, root and rootless orch alternating.
+# Goals (issue: rootless): rootless orch >= 90% of root orch and >= 5x
+# rootless podman for both throughputs; rootless stack10 up -d within
+# 1.5x of root's.
+# A user is made in a private /etc; netd runs as root, as on a shared
+# server.  Everything runs in a private network and mount namespace
+# and is removed afterwards.
+#   REPS=5 tests/bench/bench_rootless.sh
+set -u
+if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
+	export ORCH_BENCH_SANDBOX=1
+	exec unshare --net --mount --fork -- "$0" "$@"
+fi
+mount --make-rprivate /
+ip link set lo up
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+B=$TOP/build
+ORCH=$B/orch
+REPS=${REPS:-5}
+command -v iperf3 >/dev/null || { echo "iperf3 is not installed (make bench installs it)"; exit 1; }
+W=$(mktemp -d /tmp/orch-bench-rl.XXXXXX)
+chmod 755 "$W"
+export ORCH_ROOT=$W/root ORCH_RUN=$W/run
+mkdir -p "$ORCH_ROOT" "$ORCH_RUN"
+chmod 755 "$ORCH_RUN"
+cp -a /etc "$W/etc" && mount --bind "$W/etc" /etc
+useradd -m -d "$W/home/bench" -s /bin/sh bench || exit 1
+U=bench
+mkdir -p "$W/home/$U/run" && chown "$U:" "$W/home/$U/run" && chmod 700 "$W/home/$U/run"
+# slirp4netns opens /dev/net/tun, root's alone on this host: a node of our
+# own, open to all, over it in this mount namespace only.
+mkdir "$W/tun" && mount -t tmpfs tmpfs "$W/tun" && mknod -m 666 "$W/tun/tun" c 10 200 &&
+	mount --bind "$W/tun/tun" /dev/net/tun
+STACK10=$TOP/tests/soak/stack10.yaml
+ANCHOR=$TOP/../shared/anchors/stack10.yaml
+[ -f "$ANCHOR" ] && STACK10=$ANCHOR
+cp "$STACK10" "$W/stack10.yaml" && chmod 644 "$W/stack10.yaml"
+export ORCH_NETD_SOCKET=$ORCH_RUN/netd.sock
+as() {
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home/$U" \
+		XDG_RUNTIME_DIR="$W/home/$U/run" ORCH_NETD_SOCKET="$ORCH_NETD_SOCKET" \
+		setpriv --reuid "$U" --regid "$U" --init-groups -- "$@"
+}
+HAVE_PODMAN=0
+command -v podman >/dev/null && command -v slirp4netns >/dev/null && HAVE_PODMAN=1
+cleanup() {
+	"$ORCH" -p tp -f "$W/tp.yaml" down -t 0 >/dev/null 2>&1
+	"$ORCH" -p s10 -f "$W/stack10.yaml" down -v -t 0 >/dev/null 2>&1
+	(cd "$W" && as "$ORCH" -p tp -f "$W/tp.yaml" down -t 0 >/dev/null 2>&1)
+	(cd "$W" && as "$ORCH" -p s10 -f "$W/stack10.yaml" down -v -t 0 >/dev/null 2>&1)
+	[ $HAVE_PODMAN -eq 1 ] && (cd "$W" && as podman rm -af -t 0 >/dev/null 2>&1 &&
+		as podman system reset -f >/dev/null 2>&1)
+	[ -f "$ORCH_RUN/netd/netd.pid" ] && kill "$(cat "$ORCH_RUN/netd/netd.pid")" 2>/dev/null
+	pkill -KILL -u "$U" 2>/dev/null
+	awk -v w="$W" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m"; done
+	umount -l /dev/net/tun 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap "echo interrupted >&2; exit 130" INT TERM
+
+"$TOP/tests/bench/iperf-image.sh" "$W/iperf.tar" && chmod 644 "$W/iperf.tar"
+"$ORCH" image import "$W/iperf.tar" bench-iperf:latest >/dev/null || exit 1
+"$ORCH" image import "$B/busybox-rootfs.tar" localhost/bb:1 >/dev/null || exit 1
+cd "$W" || exit 1
+as "$ORCH" image import "$W/iperf.tar" bench-iperf:latest >/dev/null || { echo "rootless orch cannot import"; exit 1; }
+as "$ORCH" image import "$B/busybox-rootfs.tar" localhost/bb:1 >/dev/null || exit 1
+cat >"$W/tp.yaml" <<Y
+services:
+  server:
+    image: bench-iperf:latest
+    command: ["iperf3", "-s"]
+    ports: ["\${PORT}:5201"]
+  client:
+    image: bench-iperf:latest
+    command: ["sleep", "3600"]
+    init: true
+    depends_on: [server]
+Y
+chmod 644 "$W/tp.yaml"
+gbps() { awk '/receiver/ { v=$7; u=$8; if (u ~ /^M/) v/=1000; if (u ~ /^K/) v/=1000000; printf "%.2f", v }'; }
+# until_up PORT: the published port answers (bounded).
+until_up() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# throughput NAME RUN...: c2c and pub for one side; RUN prefixes commands.
+orch_tp() { # NAME PORT [as]
+	local name=$1 port=$2
+	shift 2
+	PORT=$port "$@" env PORT="$port" "$ORCH" -p tp -f "$W/tp.yaml" up -d >/dev/null 2>&1 || { echo "$name: throughput stack failed"; return 1; }
+	until_up "$port"
+	c2c=$("$@" "$ORCH" -p tp -f "$W/tp.yaml" exec -T client iperf3 -c server -t 3 2>/dev/null | gbps)
+	pub=$(iperf3 -c 127.0.0.1 -p "$port" -t 3 2>/dev/null | gbps)
+	"$@" env PORT="$port" "$ORCH" -p tp -f "$W/tp.yaml" down -t 0 >/dev/null 2>&1
+	echo "$c2c $pub"
+}
+podman_tp() {
+	local port=$1
+	as podman network create tp >/dev/null 2>&1
+	as podman import "$W/iperf.tar" localhost/bench-iperf:latest >/dev/null 2>&1
+	as podman run -d --name server --network tp -p "$port:5201" localhost/bench-iperf:latest iperf3 -s >/dev/null 2>&1 &&
+		as podman run -d --name client --network tp localhost/bench-iperf:latest sleep 3600 >/dev/null 2>&1 ||
+		{ echo "? ?"; return; }
+	until_up "$port"
+	c2c=$(as podman exec client iperf3 -c server -t 3 2>/dev/null | gbps)
+	pub=$(iperf3 -c 127.0.0.1 -p "$port" -t 3 2>/dev/null | gbps)
+	as podman rm -f -t 0 server client >/dev/null 2>&1
+	as podman network rm tp >/dev/null 2>&1
+	echo "${c2c:-?} ${pub:-?}"
+}
+if [ $HAVE_PODMAN -eq 1 ]; then
+	mkdir -p "$W/home/$U/.config/containers"
+	# As in ../shared/anchors/podman-env.sh: this host's hard open-files
+	# limit, runc (crun refuses the hybrid cgroups), no systemd.
+	cat >"$W/home/$U/.config/containers/containers.conf" <<C
+[containers]
+default_ulimits = ["nofile=20000:20000"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+[network]
+default_rootless_network_cmd = "slirp4netns"
+C
+	chown -R "$U:" "$W/home/$U/.config"
+fi
+
+read -r root_c2c root_pub <<<"$(orch_tp root 15201)"
+read -r rl_c2c rl_pub <<<"$(orch_tp rootless 15202 as)"
+pm_c2c="?" pm_pub="?"
+[ $HAVE_PODMAN -eq 1 ] && read -r pm_c2c pm_pub <<<"$(podman_tp 15203)"
+printf "%-40s %12s %12s %12s\n" "TCP throughput, Gbit/s (iperf3)" "root orch" "rootless" "podman rl"
+printf "%-40s %12s %12s %12s\n" "container -> container" "$root_c2c" "$rl_c2c" "$pm_c2c"
+printf "%-40s %12s %12s %12s\n" "host -> published port" "$root_pub" "$rl_pub" "$pm_pub"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "?" }'; }
+echo "rootless/root orch: container->container $(ratio "$rl_c2c" "$root_c2c") (goal >= 0.90), published port $(ratio "$rl_pub" "$root_pub") (goal >= 0.90)"
+echo "rootless orch/rootless podman: container->container $(ratio "$rl_c2c" "$pm_c2c")x (goal >= 5x), published port $(ratio "$rl_pub" "$pm_pub")x (goal >= 5x)"
+
+# stack10 up -d, alternating; down between (not timed); one warm-up each.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+median() { sort -n "$1" | awk '{a[NR]=$1} END { m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.0f", m }'; }
+: >"$W/root.up"
+: >"$W/rl.up"
+for rep in $(seq 0 "$REPS"); do
+	for side in root rl; do
+		pre=""
+		[ $side = rl ] && pre=as
+		t0=$(now_ms)
+		$pre "$ORCH" -p s10 -f "$W/stack10.yaml" up -d >/dev/null 2>&1 || { echo "$side: stack10 up failed"; exit 1; }
+		t1=$(now_ms)
+		$pre "$ORCH" -p s10 -f "$W/stack10.yaml" down -v -t 0 >/dev/null 2>&1
+		[ "$rep" -gt 0 ] && echo $((t1 - t0)) >>"$W/$side.up"
+	done
+done
+r=$(median "$W/root.up") l=$(median "$W/rl.up")
+printf "%-40s root orch %s ms, rootless orch %s ms: %sx (goal <= 1.5x)\n" "stack10 up -d (median of $REPS)" "$r" "$l" "$(ratio "$l" "$r")"
