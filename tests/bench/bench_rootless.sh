@@ -2,7 +2,9 @@
 # Rootless orch against root orch and against rootless podman (Debian's
 # podman with slirp4netns), as the same user, in one run:
 #   - TCP throughput (iperf3, 3 s per run) container to container on one
-#     network, and from the host to a published port;
+#     network, from the host to a published port, and from a container to
+#     another machine (a network namespace behind a veth: where rootless
+#     podman's packets cross slirp4netns, a network stack in user space);
 #   - stack10 `up -d` wall time, root and rootless orch alternating.
 # Goals (issue: rootless): rootless orch >= 90% of root orch and >= 5x
 # rootless podman for both throughputs; rootless stack10 up -d within
@@ -18,6 +20,9 @@ if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
 fi
 mount --make-rprivate /
 ip link set lo up
+# "Another machine" for containers to reach out to: a network namespace
+# behind a veth, at $HOSTIP.
+HOSTIP=192.0.2.2
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
 ORCH=$B/orch
@@ -55,7 +60,7 @@ cleanup() {
 	(cd "$W" && as "$ORCH" -p s10 -f "$W/stack10.yaml" down -v -t 0 >/dev/null 2>&1)
 	[ $HAVE_PODMAN -eq 1 ] && (cd "$W" && as podman rm -af -t 0 >/dev/null 2>&1 &&
 		as podman system reset -f >/dev/null 2>&1)
-	[ -f "$ORCH_RUN/netd/netd.pid" ] && kill "$(cat "$ORCH_RUN/netd/netd.pid")" 2>/dev/null
+	[ -f "$W/iperf.pid" ] && 	[ -f "$ORCH_RUN/netd/netd.pid" ] && kill "$(cat "$ORCH_RUN/netd/netd.pid")" 2>/dev/null
 	pkill -KILL -u "$U" 2>/dev/null
 	awk -v w="$W" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
 		while read -r m; do umount -l "$m"; done
@@ -96,8 +101,9 @@ orch_tp() { # NAME PORT [as]
 	until_up "$port"
 	c2c=$("$@" "$ORCH" -p tp -f "$W/tp.yaml" exec -T client iperf3 -c server -t 3 2>/dev/null | gbps)
 	pub=$(iperf3 -c 127.0.0.1 -p "$port" -t 3 2>/dev/null | gbps)
+	out=$("$@" "$ORCH" -p tp -f "$W/tp.yaml" exec -T client iperf3 -c "$HOSTIP" -p 15210 -t 3 2>/dev/null | gbps)
 	"$@" env PORT="$port" "$ORCH" -p tp -f "$W/tp.yaml" down -t 0 >/dev/null 2>&1
-	echo "$c2c $pub"
+	echo "${c2c:-?} ${pub:-?} ${out:-?}"
 }
 podman_tp() {
 	local port=$1
@@ -105,13 +111,14 @@ podman_tp() {
 	as podman import "$W/iperf.tar" localhost/bench-iperf:latest >/dev/null 2>&1
 	as podman run -d --name server --network tp -p "$port:5201" localhost/bench-iperf:latest iperf3 -s >/dev/null 2>&1 &&
 		as podman run -d --name client --network tp localhost/bench-iperf:latest sleep 3600 >/dev/null 2>&1 ||
-		{ echo "? ?"; return; }
+		{ echo "? ? ?"; return; }
 	until_up "$port"
 	c2c=$(as podman exec client iperf3 -c server -t 3 2>/dev/null | gbps)
 	pub=$(iperf3 -c 127.0.0.1 -p "$port" -t 3 2>/dev/null | gbps)
+	out=$(as podman exec client iperf3 -c "$HOSTIP" -p 15210 -t 3 2>/dev/null | gbps)
 	as podman rm -f -t 0 server client >/dev/null 2>&1
 	as podman network rm tp >/dev/null 2>&1
-	echo "${c2c:-?} ${pub:-?}"
+	echo "${c2c:-?} ${pub:-?} ${out:-?}"
 }
 if [ $HAVE_PODMAN -eq 1 ]; then
 	mkdir -p "$W/home/$U/.config/containers"
@@ -130,16 +137,28 @@ C
 	chown -R "$U:" "$W/home/$U/.config"
 fi
 
-read -r root_c2c root_pub <<<"$(orch_tp root 15201)"
-read -r rl_c2c rl_pub <<<"$(orch_tp rootless 15202 as)"
-pm_c2c="?" pm_pub="?"
-[ $HAVE_PODMAN -eq 1 ] && read -r pm_c2c pm_pub <<<"$(podman_tp 15203)"
+touch "$W/outns" && unshare --net="$W/outns" true &&
+	ip link add vo0 type veth peer name vo1 &&
+	HOLD=$(nsenter --net="$W/outns" sh -c 'sleep 600 >/dev/null 2>&1 & echo $!') &&
+	ip link set vo1 netns "$HOLD" && kill "$HOLD" &&
+	ip addr add 192.0.2.1/24 dev vo0 && ip link set vo0 up &&
+	nsenter --net="$W/outns" sh -c "ip link set lo up && ip addr add $HOSTIP/24 dev vo1 &&
+		ip link set vo1 up && ip route add default via 192.0.2.1 &&
+		iperf3 -s -p 15210 -D --pidfile $W/iperf.pid" ||
+	{ echo "cannot make the other machine"; exit 1; }
+read -r root_c2c root_pub root_out <<<"$(orch_tp root 15201)"
+read -r rl_c2c rl_pub rl_out <<<"$(orch_tp rootless 15202 as)"
+pm_c2c="?" pm_pub="?" pm_out="?"
+[ $HAVE_PODMAN -eq 1 ] && read -r pm_c2c pm_pub pm_out <<<"$(podman_tp 15203)"
+kill "$(cat "$W/iperf.pid")" 2>/dev/null
 printf "%-40s %12s %12s %12s\n" "TCP throughput, Gbit/s (iperf3)" "root orch" "rootless" "podman rl"
 printf "%-40s %12s %12s %12s\n" "container -> container" "$root_c2c" "$rl_c2c" "$pm_c2c"
 printf "%-40s %12s %12s %12s\n" "host -> published port" "$root_pub" "$rl_pub" "$pm_pub"
+printf "%-40s %12s %12s %12s\n" "container -> another machine" "$root_out" "$rl_out" "$pm_out"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "?" }'; }
-echo "rootless/root orch: container->container $(ratio "$rl_c2c" "$root_c2c") (goal >= 0.90), published port $(ratio "$rl_pub" "$root_pub") (goal >= 0.90)"
-echo "rootless orch/rootless podman: container->container $(ratio "$rl_c2c" "$pm_c2c")x (goal >= 5x), published port $(ratio "$rl_pub" "$pm_pub")x (goal >= 5x)"
+echo "rootless/root orch: container->container $(ratio "$rl_c2c" "$root_c2c"), published port $(ratio "$rl_pub" "$root_pub"), container->outside $(ratio "$rl_out" "$root_out") (goal >= 0.90)"
+echo "rootless orch/rootless podman: container->container $(ratio "$rl_c2c" "$pm_c2c")x, published port $(ratio "$rl_pub" "$pm_pub")x, container->outside $(ratio "$rl_out" "$pm_out")x (goal >= 5x)"
+echo "(podman 4.3 rootless: a user network is a kernel bridge in its rootless network namespace; published ports go through rootlessport, a user-space proxy; traffic out of it through slirp4netns)"
 
 # stack10 up -d, alternating; down between (not timed); one warm-up each.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
