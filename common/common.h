@@ -211,6 +211,8 @@ const char *orch_run(void);
  * namespace; the user's own uid inside the one a rootless orch runs in
  * (where geteuid() is 0). */
 uid_t host_uid(void);
+/* Whether orch runs without root (host_uid() is not 0); read once. */
+bool rootless(void);
 
 /* 64 lowercase hex digits of sha256(data). out must hold 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);

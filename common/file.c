@@ -195,6 +195,14 @@ uid_t host_uid(void)
 	return (uid_t)-1; /* unmapped: nobody */
 }
 
+bool rootless(void)
+{
+	static int r = -1;
+	if (r < 0)
+		r = host_uid() != 0;
+	return r;
+}
+
 void random_id(char out[65])
 {
 	unsigned char raw[32];

@@ -463,7 +463,7 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	 * need none: a user namespace may not mknod, and opens the host's
 	 * nodes only as their modes let the user. */
 	const struct dev_policy all = {.allow_all = true};
-	if (rt_rootless())
+	if (rootless())
 		dev = &all;
 	int r;
 	/* Under systemd (and only in the real hierarchy): a delegated scope. */

@@ -95,7 +95,7 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 				  .start = POOL_DEFAULT_START,
 				  .count = POOL_DEFAULT_COUNT,
 				  .source = "orch's default"};
-	if (rt_rootless()) {
+	if (rootless()) {
 		/* Containers share the user's own user namespace. */
 		c->enabled = false;
 		c->source = "the user's /etc/subuid range";

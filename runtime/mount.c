@@ -453,7 +453,7 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 		{"null", 1, 3},	  {"zero", 1, 5},    {"full", 1, 7},
 		{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 	};
-	bool userns = (s->namespaces & RT_NS_USER) || rt_rootless();
+	bool userns = (s->namespaces & RT_NS_USER) || rootless();
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
 		if (!userns) {
 			if (mknodat(dev, nodes[i].name, S_IFCHR | 0666,
@@ -620,7 +620,8 @@ static int mount_root(const struct rt_spec *s, const char *mnt,
 	sb_adds(&sb, "lowerdir=");
 	for (size_t i = 0; s->lowers[i]; i++)
 		sb_printf(&sb, "%s%s", i ? ":" : "", s->lowers[i]);
-	sb_printf(&sb, ",upperdir=%s,workdir=%s", upper, work);
+	sb_printf(&sb, ",upperdir=%s,workdir=%s%s", upper, work,
+		  rootless() ? ",userxattr" : "");
 	int r = 0;
 	if (sb.len >= 4096)
 		r = err_set(e, E2BIG, "mounting the overlay root: %zu lower directories make the options too long", strv_len(s->lowers));

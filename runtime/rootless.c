@@ -29,10 +29,6 @@ extern char **environ;
 
 #define HOLDER_NAME "orch-userns"
 
-bool rt_rootless(void)
-{
-	return host_uid() != 0;
-}
 
 /* Whether we are in the host's user namespace (its map is the identity of
  * every id). */
@@ -204,7 +200,7 @@ static bool holder_open(pid_t pid, int *userns, int *mntns)
 
 int rt_rootless_enter(struct orch_err *e)
 {
-	if (!rt_rootless() || !in_host_userns())
+	if (!rootless() || !in_host_userns())
 		return 0;
 	const char *run = orch_run();
 	if (mkdir_p(run, 0700, e) < 0)

@@ -47,7 +47,7 @@ static void set_default(const char *name, const char *value)
 int cli_rootless_setup(struct orch_err *e)
 {
 	uid_t uid = geteuid();
-	if (!rt_rootless() || uid == 0)
+	if (!rootless() || uid == 0)
 		return 0; /* root, or already inside (the supervisor) */
 	_cleanup_free_ char *run = run_dir(uid);
 	_cleanup_free_ char *data = getenv("ORCH_ROOT") ? NULL : data_dir(e);
@@ -83,7 +83,7 @@ int cli_rootless_setup(struct orch_err *e)
 
 void cli_rootless_done(void)
 {
-	if (!rt_rootless())
+	if (!rootless())
 		return;
 	_cleanup_free_ char *dir = path_join(orch_run(), "projects");
 	DIR *d = opendir(dir);

@@ -98,7 +98,7 @@ static int netns_create(const char *path, struct orch_err *e)
 	if (fd < 0)
 		return err_sys(e, errno, "creating %s", path);
 	int r;
-	if (rt_rootless()) {
+	if (rootless()) {
 		r = netns_bind_new_child(path, e);
 		if (r < 0)
 			unlink(path);

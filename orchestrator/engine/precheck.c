@@ -79,7 +79,7 @@ static int network_supported(const struct project *m, const struct network *n,
  * anything is made, at the place it is asked for. */
 int check_rootless(const struct project *m, struct orch_err *e)
 {
-	if (!rt_rootless())
+	if (!rootless())
 		return 0;
 	static const char *const keys[] = {"privileged", "devices",
 					   "device_cgroup_rules",

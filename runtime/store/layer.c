@@ -50,6 +50,14 @@ int tar_path_clean(const char *name, char **out)
 	return 0;
 }
 
+const char *store_overlay_xattr(const char *name)
+{
+	static char buf[64];
+	snprintf(buf, sizeof(buf), "%s.overlay.%s",
+		 rootless() ? "user" : "trusted", name);
+	return buf;
+}
+
 enum whiteout_kind whiteout_parse(const char *path, char **target)
 {
 	const char *slash = strrchr(path, '/');
@@ -525,7 +533,7 @@ static int extract_whiteout(struct extract *x, enum whiteout_kind kind,
 	if (pfd < 0)
 		return pfd;
 	if (kind == WHITEOUT_OPAQUE) {
-		if (fsetxattr(pfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+		if (fsetxattr(pfd, store_overlay_xattr("opaque"), "y", 1, 0) < 0)
 			return err_sys(e, errno, "entry %s: marking opaque",
 				       entry);
 		return 0;

@@ -128,7 +128,7 @@ static int tar_entry(struct tar_writer *w, int dfd, const char *name,
 	if (r < 0 || !S_ISDIR(st.st_mode))
 		return r;
 	char v[8];
-	ssize_t n = fgetxattr(fd, "trusted.overlay.opaque", v, sizeof(v));
+	ssize_t n = fgetxattr(fd, store_overlay_xattr("opaque"), v, sizeof(v));
 	if (n == 1 && v[0] == 'y') {
 		_cleanup_free_ char *opq = xasprintf("%s/.wh..wh..opq", rel);
 		struct stat z = {.st_mode = S_IFREG | 0644,

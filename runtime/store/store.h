@@ -10,6 +10,11 @@
 
 #include <jansson.h>
 
+/* overlayfs's xattr name: "trusted.overlay.NAME", or "user.overlay.NAME"
+ * for a rootless orch (which mounts with userxattr: trusted.* is the host
+ * root's).  Static storage. */
+const char *store_overlay_xattr(const char *name);
+
 /* ======================================================================
  * Image store ($ORCH_ROOT/images, $ORCH_ROOT/layers)
  * ====================================================================== */

@@ -870,7 +870,7 @@ static int fill_from_image(const char *name, const void *arg,
 		return r;
 	struct strbuf opts;
 	sb_init(&opts);
-	sb_adds(&opts, "ro,lowerdir=");
+	sb_adds(&opts, rootless() ? "ro,userxattr,lowerdir=" : "ro,lowerdir=");
 	for (size_t i = 0; lowers[i]; i++)
 		sb_printf(&opts, "%s%s", i ? ":" : "", lowers[i]);
 	/* overlayfs wants two lowers without an upper; a single layer is

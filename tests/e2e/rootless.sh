@@ -92,7 +92,9 @@ services:
     command: ["cat", "/f"]
     profiles: [build]
 Y
-printf 'FROM busybox:latest\nRUN echo built > /f\n' >"$T/home/alice/lim/Dockerfile"
+# The last step replaces a directory: an opaque one (user.overlay.opaque in
+# a user's namespace), which must hide what the layer below holds.
+printf 'FROM busybox:latest\nRUN echo built > /f && mkdir /d && touch /d/old\nRUN rm -rf /d && mkdir /d && touch /d/new\n' >"$T/home/alice/lim/Dockerfile"
 check "alice: a stack with limits starts" quiet uin alice lim "$O" up -d
 uin alice lim "$O" exec -T m /escape alloc 256 >/dev/null 2>&1
 rc=$?
@@ -101,6 +103,7 @@ out=$(uin alice lim "$O" exec -T m /escape forks 40 2>/dev/null)
 check "pids_limit stops forks (${out:-?} of 40)" [ "${out:-40}" -lt 40 ]
 check "build works" quiet uin alice lim "$O" --profile build build b
 check_eq "and its image runs" "built" "$(uin alice lim "$O" --profile build run --rm -T b 2>/dev/null)"
+check_eq "a directory replaced by a step hides the one below" "new" "$(uin alice lim "$O" --profile build run --rm -T b ls /d 2>/dev/null)"
 
 # ---- quotas ------------------------------------------------------------------
 # Her two stacks hold 3 networks: the quota netd.json gives.
