@@ -105,6 +105,31 @@ check "build works" quiet uin alice lim "$O" --profile build build b
 check_eq "and its image runs" "built" "$(uin alice lim "$O" --profile build run --rm -T b 2>/dev/null)"
 check_eq "a directory replaced by a step hides the one below" "new" "$(uin alice lim "$O" --profile build run --rm -T b ls /d 2>/dev/null)"
 
+# ---- pull, from a real registry: an image with a whiteout and an opaque dir --
+. "$(dirname "$0")/registry_helpers.inc"
+R=127.0.0.1:5000
+reg_start reg "$R" || { fail "registry starts"; finish; }
+mkdir -p "$W/l1/data" "$W/l1/opq" "$W/l2/opq"
+echo gone >"$W/l1/data/a"
+echo old >"$W/l1/opq/old"
+echo new >"$W/l2/opq/new"
+$MK tar "$W/l1.tar" "$W/l1"
+$MK tar "$W/l2.tar" "$W/l2" --whiteout data/a --opaque opq
+$MK docker "$W/wh" wh:v1 --cmd /bin/sh "$FIXTURE_TAR" "$W/l1.tar" "$W/l2.tar"
+docker_archive "$W/wh" "$W/wh.tar"
+skopeo_put "docker-archive:$W/wh.tar" "$R/wh:v1"
+check "alice pulls from a registry" quiet as alice "$O" image pull "$R/wh:v1"
+uproject alice pl <<Y
+services:
+  s:
+    image: $R/wh:v1
+    command: ["sleep", "1000"]
+    network_mode: none
+Y
+check "and runs the image" quiet uin alice pl "$O" up -d
+check_eq "its whiteout and opaque directory hold" "new" "$(uin alice pl "$O" exec -T s sh -c 'ls /data; ls /opq')"
+check "its down succeeds" quiet uin alice pl "$O" down -t 0
+
 # ---- quotas ------------------------------------------------------------------
 # Her two stacks hold 3 networks: the quota netd.json gives.
 uproject alice q <<'Y'
