@@ -74,17 +74,11 @@ static int v2_enable(const char *dir, struct orch_err *e)
 	return 0;
 }
 
-/* base/orch/user-UID, made and handed to uid. */
-static int delegate_one(const char *base, uid_t uid, gid_t gid, bool v2,
-			struct orch_err *e)
+/* dir, made when missing, and the files of it the user writes, chowned to
+ * uid. */
+static int hand_over(const char *dir, uid_t uid, gid_t gid,
+		     struct orch_err *e)
 {
-	_cleanup_free_ char *orch = path_join(base, "orch");
-	_cleanup_free_ char *name = xasprintf("user-%u", (unsigned)uid);
-	_cleanup_free_ char *dir = path_join(orch, name);
-	if (mkdir(orch, 0755) < 0 && errno != EEXIST)
-		return err_sys(e, errno, "creating cgroup %s", orch);
-	if (v2 && (v2_enable(base, e) < 0 || v2_enable(orch, e) < 0))
-		return -e->code;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return err_sys(e, errno, "creating cgroup %s", dir);
 	if (chown(dir, uid, gid) < 0)
@@ -96,28 +90,52 @@ static int delegate_one(const char *base, uid_t uid, gid_t gid, bool v2,
 			return err_sys(e, errno, "handing %s to uid %u", f,
 				       (unsigned)uid);
 	}
+	return 0;
+}
+
+/* base/orch/user-UID, made and handed to uid. */
+static int delegate_one(const char *base, uid_t uid, gid_t gid, bool v2,
+			struct orch_err *e)
+{
+	_cleanup_free_ char *orch = path_join(base, "orch");
+	_cleanup_free_ char *name = xasprintf("user-%u", (unsigned)uid);
+	_cleanup_free_ char *dir = path_join(orch, name);
+	if (mkdir(orch, 0755) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating cgroup %s", orch);
+	if (v2 && (v2_enable(base, e) < 0 || v2_enable(orch, e) < 0))
+		return -e->code;
+	if (hand_over(dir, uid, gid, e) < 0)
+		return -e->code;
 	if (v2 && v2_enable(dir, e) < 0)
 		return -e->code;
 	return 0;
+}
+
+/* Whether pid still runs as uid (all of its uids): the pid
+ * SO_PEERCRED gave is the caller's unless it exited and was reused. */
+static bool runs_as(pid_t pid, uid_t uid)
+{
+	_cleanup_free_ char *p = xasprintf("/proc/%d/status", (int)pid);
+	_cleanup_free_ char *txt = NULL;
+	struct orch_err ign = {0};
+	if (read_file(p, &txt, NULL, &ign) < 0)
+		return false;
+	const char *l = strstr(txt, "\nUid:");
+	unsigned r, eu, s, f;
+	return l && sscanf(l + 5, "%u %u %u %u", &r, &eu, &s, &f) == 4 &&
+	       r == uid && eu == uid && s == uid && f == uid;
 }
 
 /* The caller, moved into base/orch/user-UID/orch.cli (cgroup v2). */
 static int v2_move_caller(const char *base, const struct call *c,
 			  struct orch_err *e)
 {
+	if (!runs_as(c->pid, c->uid))
+		return err_set(e, ESRCH, "the calling process is gone");
 	_cleanup_free_ char *leaf =
 	    xasprintf("%s/orch/user-%u/orch.cli", base, (unsigned)c->uid);
-	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
-		return err_sys(e, errno, "creating cgroup %s", leaf);
-	if (chown(leaf, c->uid, c->gid) < 0)
-		return err_sys(e, errno, "handing cgroup %s to uid %u", leaf,
-			       (unsigned)c->uid);
-	for (size_t i = 0; i < ARRAY_SIZE(delegated); i++) {
-		_cleanup_free_ char *f = path_join(leaf, delegated[i]);
-		if (chown(f, c->uid, c->gid) < 0 && errno != ENOENT)
-			return err_sys(e, errno, "handing %s to uid %u", f,
-				       (unsigned)c->uid);
-	}
+	if (hand_over(leaf, c->uid, c->gid, e) < 0)
+		return -e->code;
 	char pid[24];
 	snprintf(pid, sizeof(pid), "%d", (int)c->pid);
 	return write_file(leaf, "cgroup.procs", pid, e);
@@ -165,7 +183,7 @@ int op_cgroup_delegate(struct server *s, struct call *c, json_t **res)
 			char pid[24];
 			struct orch_err ign = {0};
 			snprintf(pid, sizeof(pid), "%d", (int)c->pid);
-			if (v2_in(c->pid, cli))
+			if (v2_in(c->pid, cli) && runs_as(c->pid, c->uid))
 				write_file(root, "cgroup.procs", pid, &ign);
 			done = release_one(root, c->uid);
 		}
