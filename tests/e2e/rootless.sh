@@ -253,4 +253,5 @@ check_eq "no cgroup of theirs is left" "" "$(cgdirs "$ALICE"; cgdirs "$BOB")"
 check_eq "no link is left but lo" "lo" "$(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | tr '\n' ' ' | sed 's/ $//')"
 check_eq "no rule of theirs is left" "" "$(nft list table inet orch 2>/dev/null | grep -E 'elements|dnat')"
 check "no holder of their namespaces is left" sh -c '! pgrep -x orch-userns'
+check_eq "no mount of theirs is left" "" "$(grep "$T/home" /proc/mounts)"
 finish
