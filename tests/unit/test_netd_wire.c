@@ -40,6 +40,11 @@ static void test_valid(void **state)
 				"\"names\":[\"p_a\",\"p_b\"]}}",
 				&e),
 			 0);
+	assert_int_equal(decode("{\"v\":1,\"op\":\"cgroup.delegate\"}", &e), 0);
+	assert_int_equal(decode("{\"v\":1,\"op\":\"cgroup.delegate\",\"args\":"
+				"{\"release\":true}}",
+				&e),
+			 0);
 }
 
 static void expect_err(const char *msg, int code, const char *needle)
@@ -95,6 +100,13 @@ static void test_malformed(void **state)
 	expect_err("{\"v\":1,\"op\":\"links.set\",\"args\":{\"network\":\"n\","
 		   "\"pairs\":[\"a\"]}}",
 		   EINVAL, "from");
+	/* A user names no cgroup, path or pid: netd takes them from the
+	 * caller's credentials. */
+	expect_err("{\"v\":1,\"op\":\"cgroup.delegate\",\"args\":{\"path\":"
+		   "\"/sys/fs/cgroup\"}}",
+		   EINVAL, "unknown argument");
+	expect_err("{\"v\":1,\"op\":\"cgroup.delegate\",\"args\":{\"release\":1}}",
+		   EINVAL, "true or false");
 }
 
 static void test_bounds(void **state)

@@ -494,6 +494,38 @@ static void test_idmap_bind_map(void **state)
 }
 
 /* The pool in a scratch ORCH_ROOT: three ranges from orch.json. */
+/* A user's range in an /etc/subuid-style file, by name or by uid. */
+static void test_subid_range(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/orch-test-subuid.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "# comment\nbob:100000:65536\n1003:300000:70000\n"
+			   "carol:200000:10\ndave:1:2:3\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	struct orch_err e = {0};
+	uint32_t s = 0, n = 0;
+	assert_int_equal(rt_subid_range(path, "bob", 1002, &s, &n, &e), 0);
+	assert_int_equal(s, 100000);
+	assert_int_equal(n, 65536);
+	assert_int_equal(rt_subid_range(path, "erin", 1003, &s, &n, &e), 0);
+	assert_int_equal(s, 300000);
+	assert_int_equal(n, 70000);
+	assert_int_equal(rt_subid_range(path, "frank", 1009, &s, &n, &e),
+			 -ENOENT);
+	assert_non_null(strstr(e.msg, "no range"));
+	e = (struct orch_err){0};
+	assert_int_equal(rt_subid_range(path, "carol", 1004, &s, &n, &e),
+			 -EINVAL);
+	assert_non_null(strstr(e.msg, ":4: the range of user carol"));
+	e = (struct orch_err){0};
+	assert_int_equal(rt_subid_range(path, "dave", 1005, &s, &n, &e),
+			 -EINVAL);
+	unlink(path);
+}
+
 static void test_idpool(void **state)
 {
 	(void)state;
@@ -672,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_cli_run_errors),
 		cmocka_unit_test(test_cli_userns),
 		cmocka_unit_test(test_idmap_bind_map),
+		cmocka_unit_test(test_subid_range),
 		cmocka_unit_test(test_idpool),
 		cmocka_unit_test(test_open_in_root),
 	};
