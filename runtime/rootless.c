@@ -107,7 +107,7 @@ static int holder_start(pid_t *out, struct orch_err *e)
 	gid_t gid = getegid();
 	struct passwd *pw = getpwuid(uid);
 	const char *user = pw ? pw->pw_name : "";
-	uint32_t us, un, gs, gn;
+	uint32_t us = 0, un = 0, gs = 0, gn = 0;
 	int r = rt_subid_range("/etc/subuid", user, uid, &us, &un, e);
 	if (r == 0)
 		r = rt_subid_range("/etc/subgid", user, uid, &gs, &gn, e);
