@@ -207,12 +207,14 @@ uint8_t *host_ports_held(bool udp);
 /* $ORCH_ROOT (default /var/lib/orch) and $ORCH_RUN (default /run/orch). */
 const char *orch_root(void);
 const char *orch_run(void);
-/* Our effective uid as the host sees it: geteuid() outside a user
- * namespace; the user's own uid inside the one a rootless orch runs in
- * (where geteuid() is 0). */
+/* Our effective uid as the host sees it, read once: geteuid() outside a
+ * user namespace; the user's own uid inside the one a rootless orch runs
+ * in (where geteuid() is 0). */
 uid_t host_uid(void);
-/* Whether orch runs without root (host_uid() is not 0); read once. */
+/* Whether orch runs without root (host_uid() is not 0). */
 bool rootless(void);
+/* $ORCH_CGROUP_ROOT when absolute (tests), else /sys/fs/cgroup. */
+const char *orch_cgroup_root(void);
 
 /* 64 lowercase hex digits of sha256(data). out must hold 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);

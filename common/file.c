@@ -172,13 +172,19 @@ const char *orch_root(void)
 	return r && *r ? r : "/var/lib/orch";
 }
 
+const char *orch_cgroup_root(void)
+{
+	const char *r = getenv("ORCH_CGROUP_ROOT");
+	return r && r[0] == '/' ? r : "/sys/fs/cgroup";
+}
+
 const char *orch_run(void)
 {
 	const char *r = getenv("ORCH_RUN");
 	return r && *r ? r : "/run/orch";
 }
 
-uid_t host_uid(void)
+static uid_t read_host_uid(void)
 {
 	uid_t me = geteuid();
 	_cleanup_free_ char *map = NULL;
@@ -195,12 +201,22 @@ uid_t host_uid(void)
 	return (uid_t)-1; /* unmapped: nobody */
 }
 
+/* Read once: the same before and after a rootless orch joins the user's
+ * namespace (the user's uid, seen from outside or through the map). */
+uid_t host_uid(void)
+{
+	static bool known;
+	static uid_t uid;
+	if (!known) {
+		uid = read_host_uid();
+		known = true;
+	}
+	return uid;
+}
+
 bool rootless(void)
 {
-	static int r = -1;
-	if (r < 0)
-		r = host_uid() != 0;
-	return r;
+	return host_uid() != 0;
 }
 
 void random_id(char out[65])

@@ -14,13 +14,6 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
-/* Where the runtime looks (ORCH_CGROUP_ROOT moves both, for tests). */
-static const char *cg_root(void)
-{
-	const char *r = getenv("ORCH_CGROUP_ROOT");
-	return r && r[0] == '/' ? r : "/sys/fs/cgroup";
-}
-
 /* The v1 hierarchies the runtime uses, by their mount's name. */
 static const char *const v1_names[] = {"memory", "cpu",	    "cpuacct",
 				       "pids",	 "freezer", "devices"};
@@ -171,7 +164,7 @@ static bool release_one(const char *base, uid_t uid)
 int op_cgroup_delegate(struct server *s, struct call *c, json_t **res)
 {
 	(void)s;
-	const char *root = cg_root();
+	const char *root = orch_cgroup_root();
 	if (json_is_true(json_object_get(c->args, "release"))) {
 		bool done = true;
 		if (c->uid != 0 && is_v2(root)) {

@@ -14,13 +14,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-/* ORCH_CGROUP_ROOT moves the root, for tests: a cgroup2 mount there
- * (the unified one of a hybrid host) makes orch use cgroup v2. */
-static const char *cg_root(void)
-{
-	const char *r = getenv("ORCH_CGROUP_ROOT");
-	return r && r[0] == '/' ? r : "/sys/fs/cgroup";
-}
+/* The root is orch_cgroup_root(): ORCH_CGROUP_ROOT moves it, for tests,
+ * and a cgroup2 mount there (the unified one of a hybrid host) makes orch
+ * use cgroup v2. */
 
 static const char *const v1_names[CG_NCTL] = {
 	[CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
@@ -238,7 +234,7 @@ static int cg_mode(void)
 	static int mode = -1; /* 0 v1, 1 v2 */
 	if (mode < 0) {
 		struct statfs sf;
-		mode = statfs(cg_root(), &sf) == 0 &&
+		mode = statfs(orch_cgroup_root(), &sf) == 0 &&
 		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC;
 	}
 	return mode;
@@ -319,14 +315,14 @@ static int v2_create(const char *parent, const char *id,
 		     pid_t pid, struct cg *out, struct orch_err *e)
 {
 	int r;
-	int root = open(cg_root(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int root = open(orch_cgroup_root(), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
-		return err_sys(e, errno, "opening %s", cg_root());
+		return err_sys(e, errno, "opening %s", orch_cgroup_root());
 	r = cg_v2_enable_controllers(root, l, e);
 	close(root);
 	if (r < 0)
-		return err_wrap(e, "%s", cg_root());
-	_cleanup_free_ char *pdir = path_join(cg_root(), parent);
+		return err_wrap(e, "%s", orch_cgroup_root());
+	_cleanup_free_ char *pdir = path_join(orch_cgroup_root(), parent);
 	if (mkdir(pdir, 0755) < 0 && errno != EEXIST)
 		return err_sys(e, errno, "creating cgroup %s", pdir);
 	int pfd = open(pdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -336,7 +332,7 @@ static int v2_create(const char *parent, const char *id,
 	close(pfd);
 	if (r < 0)
 		return err_wrap(e, "%s", pdir);
-	r = make_dir(cg_root(), parent, id, &out->dir[0], e);
+	r = make_dir(orch_cgroup_root(), parent, id, &out->dir[0], e);
 	if (r < 0)
 		return r;
 	out->v2 = true;
@@ -370,12 +366,12 @@ static const char *v1_dir(const struct cg *cg, enum cg_ctl c)
 {
 	if (cg->dir[c])
 		return cg->dir[c];
-	_cleanup_free_ char *want = path_join(cg_root(), v1_names[c]);
+	_cleanup_free_ char *want = path_join(orch_cgroup_root(), v1_names[c]);
 	struct stat a;
 	if (stat(want, &a) < 0)
 		return NULL;
 	for (int k = 0; k < CG_NCTL; k++) {
-		_cleanup_free_ char *have = path_join(cg_root(), v1_names[k]);
+		_cleanup_free_ char *have = path_join(orch_cgroup_root(), v1_names[k]);
 		struct stat b;
 		if (cg->dir[k] && stat(have, &b) == 0 && a.st_ino == b.st_ino &&
 		    a.st_dev == b.st_dev)
@@ -409,7 +405,7 @@ static int v1_create(const char *parent, const char *id,
 	struct stat seen[CG_NCTL];
 	size_t n_seen = 0;
 	for (int c = 0; c < CG_NCTL; c++) {
-		_cleanup_free_ char *base = path_join(cg_root(), v1_names[c]);
+		_cleanup_free_ char *base = path_join(orch_cgroup_root(), v1_names[c]);
 		struct stat st;
 		if (stat(base, &st) < 0) {
 			if (v1_needed(c, l, dev))
@@ -467,7 +463,7 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 		dev = &all;
 	int r;
 	/* Under systemd (and only in the real hierarchy): a delegated scope. */
-	if (!parent && cg_mode() && strcmp(cg_root(), "/sys/fs/cgroup") == 0 &&
+	if (!parent && cg_mode() && strcmp(orch_cgroup_root(), "/sys/fs/cgroup") == 0 &&
 	    cg_systemd_host())
 		r = cg_systemd_create(id, l, dev, pid, out, e);
 	else if (cg_mode())

@@ -4,7 +4,6 @@
 #include "netd/netd.h"
 #include "runtime/runtime.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 /* $XDG_RUNTIME_DIR/orch, else /run/user/UID/orch when that is ours, else
@@ -85,16 +84,10 @@ void cli_rootless_done(void)
 {
 	if (!rootless())
 		return;
-	_cleanup_free_ char *dir = path_join(orch_run(), "projects");
-	DIR *d = opendir(dir);
-	bool any = false;
-	for (struct dirent *de; d && !any && (de = readdir(d));)
-		any = de->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	if (any)
-		return;
 	struct orch_err e = {0};
+	_cleanup_strv_ char **left = NULL;
+	if (pstate_list(&left, &e) < 0 || (left && left[0]))
+		return;
 	struct netd_conn *c = NULL;
 	if (netd_get(&c, &e) == 0)
 		netd_cgroup_release(c, &e);

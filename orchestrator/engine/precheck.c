@@ -96,16 +96,16 @@ int check_rootless(const struct project *m, struct orch_err *e)
 				  s->device_cgroup_rules[0],
 			      s->cgroup_parent != NULL};
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+			if (!set[k])
+				continue;
 			const struct m_pos *p = service_key_pos(s, keys[k]);
-			if (set[k])
-				return err_set(
-				    e, EPERM,
-				    "%s:%d:%d: service \"%s\": %s needs root "
-				    "(%s): orch runs without root here",
-				    p ? p->file : s->pos.file,
-				    p ? p->line : s->pos.line,
-				    p ? p->col : s->pos.col, s->name, keys[k],
-				    why[k]);
+			if (!p)
+				p = &s->pos;
+			return err_set(e, EPERM,
+				       "%s:%d:%d: service \"%s\": %s needs root "
+				       "(%s): orch runs without root here",
+				       p->file, p->line, p->col, s->name,
+				       keys[k], why[k]);
 		}
 	}
 	for (size_t i = 0; i < m->n_volumes; i++) {
