@@ -304,8 +304,10 @@ static void rmdir_parent(const char *dir)
 		return;
 	*slash = '\0';
 	char *base = strrchr(p, '/');
-	if (systemd_unit_dir(base ? base + 1 : p))
+	if (systemd_unit_dir(base ? base + 1 : p)) {
+		cg_systemd_release(p);
 		return;
+	}
 	/* Busy or gone: another container still uses it, or it is done. */
 	rmdir(p);
 }

@@ -143,6 +143,33 @@ static int enter_pid(const char *dir, pid_t pid, struct orch_err *e)
 	return 0;
 }
 
+/* systemd removes a scope's cgroup when it collects the unit, but only if
+ * the cgroup is empty then.  If it saw the container's processes gone
+ * before orch removed the leaf, the directory stays behind with no unit
+ * left to remove it (seen under load).  So once the leaf is gone, orch
+ * waits for one or the other: the directory gone, or the unit collected
+ * (its transient file goes with it), and then removes the directory.  Only
+ * for the scopes orch asks for; a bound keeps a stuck systemd from holding
+ * down. */
+void cg_systemd_release(const char *scope)
+{
+	const char *name = strrchr(scope, '/');
+	name = name ? name + 1 : scope;
+	size_t n = strlen(name);
+	if (!startswith(name, "orch-") || n < 6 || !streq(name + n - 6, ".scope"))
+		return;
+	_cleanup_free_ char *unit = path_join("/run/systemd/transient", name);
+	for (int i = 0; i < 400; i++) {
+		if (access(scope, F_OK) < 0)
+			return;
+		if (access(unit, F_OK) < 0) {
+			rmdir(scope);
+			return;
+		}
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	}
+}
+
 int cg_systemd_create(const char *id, const struct rt_limits *l,
 		      const struct dev_policy *dev, pid_t pid, struct cg *out,
 		      struct orch_err *e)

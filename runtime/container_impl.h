@@ -155,6 +155,8 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      struct orch_err *e);
 /* cgroup_systemd.c: true when systemd manages the unified hierarchy. */
 bool cg_systemd_host(void);
+/* After a container's leaf is gone: sees its scope removed (cgroup_systemd.c). */
+void cg_systemd_release(const char *scope);
 /* Makes the scope orch.slice/orch-<id>-<pid>.scope holding pid, and the
  * container's cgroup <scope>/<id> with the limits and the device policy,
  * pid moved in. */
