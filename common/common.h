@@ -211,6 +211,7 @@ const char *orch_run(void);
  * user namespace; the user's own uid inside the one a rootless orch runs
  * in (where geteuid() is 0). */
 uid_t host_uid(void);
+gid_t host_gid(void); /* the same for the group */
 /* Whether orch runs without root (host_uid() is not 0). */
 bool rootless(void);
 /* $ORCH_CGROUP_ROOT when absolute (tests), else /sys/fs/cgroup. */

@@ -184,21 +184,21 @@ const char *orch_run(void)
 	return r && *r ? r : "/run/orch";
 }
 
-static uid_t read_host_uid(void)
+/* me (an id in our namespace) as the host sees it, through map_path. */
+static unsigned long read_host_id(const char *map_path, unsigned long me)
 {
-	uid_t me = geteuid();
 	_cleanup_free_ char *map = NULL;
 	struct orch_err ign = {0};
-	if (read_file("/proc/self/uid_map", &map, NULL, &ign) < 0)
+	if (read_file(map_path, &map, NULL, &ign) < 0)
 		return me;
 	for (char *save = NULL, *l = strtok_r(map, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		unsigned long in, out, n;
 		if (sscanf(l, "%lu %lu %lu", &in, &out, &n) == 3 && me >= in &&
 		    me - in < n)
-			return (uid_t)(out + (me - in));
+			return out + (me - in);
 	}
-	return (uid_t)-1; /* unmapped: nobody */
+	return (unsigned long)-1; /* unmapped: nobody */
 }
 
 /* Read once: the same before and after a rootless orch joins the user's
@@ -208,10 +208,21 @@ uid_t host_uid(void)
 	static bool known;
 	static uid_t uid;
 	if (!known) {
-		uid = read_host_uid();
+		uid = (uid_t)read_host_id("/proc/self/uid_map", geteuid());
 		known = true;
 	}
 	return uid;
+}
+
+gid_t host_gid(void)
+{
+	static bool known;
+	static gid_t gid;
+	if (!known) {
+		gid = (gid_t)read_host_id("/proc/self/gid_map", getegid());
+		known = true;
+	}
+	return gid;
 }
 
 bool rootless(void)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -196,6 +197,15 @@ struct child_ctx {
 	struct proc_plan plan;
 };
 
+/* A rootless orch may not idmap a mount: a container of a user namespace
+ * of its own (keep-id) runs on copies of its layers whose owners went
+ * through its map (rt_layers_shifted), and makes its mounts itself, as a
+ * container without one does; only its sysfs comes from us. */
+static bool own_mounts(const struct rt_spec *s)
+{
+	return (s->namespaces & RT_NS_USER) && rootless();
+}
+
 static void child_main(struct child_ctx *c) __attribute__((noreturn));
 static void child_main(struct child_ctx *c)
 {
@@ -204,12 +214,13 @@ static void child_main(struct child_ctx *c)
 	struct sync_packet pk;
 	/* The parent sets up the cgroup and id maps, then lets us go on. */
 	int fds[NS_MOUNTS_MAX_FDS];
-	int n = c->nm ? sync_recv_fds(c->sync_fd, &pk, fds,
-				      ns_mounts_nfds(s, c->n_nodes))
-		      : sync_recv(c->sync_fd, &pk);
+	bool sent = c->nm && !own_mounts(s);
+	int n = sent ? sync_recv_fds(c->sync_fd, &pk, fds,
+				     ns_mounts_nfds(s, c->n_nodes))
+		     : sync_recv(c->sync_fd, &pk);
 	if (n <= 0 || pk.type != SYNC_GO)
 		_exit(1);
-	if (c->nm)
+	if (sent)
 		ns_mounts_take(s, c->n_nodes, fds, c->nm);
 	/* Cloned as the host's root, which the new namespace does not map:
 	 * become its root before making anything. */
@@ -330,14 +341,34 @@ static int prepare_remapped(const struct rt_spec *s, struct child_ctx *c,
 	/* Its root's capabilities do not reach a namespace the host owns:
 	 * low ports and ping are open to every id there, as docker does for
 	 * every container. */
-	char *open_to_all[] = {"net.ipv4.ip_unprivileged_port_start=0",
-			       "net.ipv4.ping_group_range=0 2147483647", NULL};
+	char ping[64] = "net.ipv4.ping_group_range=0 2147483647";
+	uint32_t top;
+	if (rootless()) { /* every gid of the user's namespace */
+		int r = userns_top_id(true, &top, e);
+		if (r < 0)
+			return r;
+		snprintf(ping, sizeof(ping), "net.ipv4.ping_group_range=0 %u",
+			 top);
+	}
+	char *open_to_all[] = {"net.ipv4.ip_unprivileged_port_start=0", ping,
+			       NULL};
 	_cleanup_close_ int proc =
 		open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (proc < 0)
 		return err_sys(e, errno, "opening /proc");
 	r = mnt_write_sysctls(proc, open_to_all, SYSCTL_NET, e);
 	return r < 0 ? r : mnt_write_sysctls(proc, s->sysctls, SYSCTL_NET, e);
+}
+
+static int layers_for(const struct rt_spec *s, char ***out, struct orch_err *e)
+{
+	struct rt_ids ids = {.n_uid = s->n_uid_map, .n_gid = s->n_gid_map};
+	if (ids.n_uid > ARRAY_SIZE(ids.uid) || ids.n_gid > ARRAY_SIZE(ids.gid))
+		return err_set(e, EINVAL, "more than %zu id map entries",
+			       ARRAY_SIZE(ids.uid));
+	memcpy(ids.uid, s->uid_map, ids.n_uid * sizeof(ids.uid[0]));
+	memcpy(ids.gid, s->gid_map, ids.n_gid * sizeof(ids.gid[0]));
+	return rt_layers_shifted(s->lowers, &ids, out, e);
 }
 
 /* Once the child's id maps are written: its mounts, idmapped through its
@@ -364,6 +395,60 @@ static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
 	return r < 0 ? err_sys(e, -r, "starting the container's setup") : 0;
 }
 
+/* Clones the container's process: joins its network namespace first
+ * when the process is born in a user namespace (prepare_remapped), and
+ * returns to ours after, where self_net is given. */
+struct spawn {
+	struct child_ctx *c;
+	struct ns_mounts *nm;
+	int sync_parent; /* our end of the socket pair: the child closes it */
+	pid_t pid;
+	int pidfd;
+	struct orch_err err;
+};
+
+static void spawn_run(struct spawn *sp, int *self_net)
+{
+	const struct rt_spec *s = sp->c->spec;
+	int own_net = -1;
+	if ((s->namespaces & RT_NS_USER) &&
+	    prepare_remapped(s, sp->c, sp->nm, self_net ? self_net : &own_net,
+			     &sp->err) < 0) {
+		if (own_net >= 0)
+			close(own_net);
+		return;
+	}
+	if (own_net >= 0)
+		close(own_net);
+	/* The cgroup namespace is made by the child once it is in its
+	 * cgroup, so that cgroup becomes the namespace's root. */
+	struct clone_args ca = {
+		.flags = (uint64_t)(ns_clone_flags(s->namespaces) &
+				    ~CLONE_NEWCGROUP) |
+			 CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&sp->pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	sp->pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	int clone_errno = errno;
+	if (sp->pid == 0) {
+		close(sp->sync_parent);
+		child_main(sp->c);
+	}
+	if (sp->pid < 0)
+		err_sys(&sp->err, clone_errno, "cloning into new namespaces");
+	struct orch_err ignored = {0};
+	if (self_net) /* on error, the caller kills the child */
+		net_restore(self_net, sp->err.code ? &ignored : &sp->err);
+}
+
+/* The thread ends in the container's network namespace, and with it. */
+static void *spawn_thread(void *arg)
+{
+	spawn_run(arg, NULL);
+	return NULL;
+}
+
 static int create(const struct rt_spec *s, bool start,
 		  struct rt_container **out, struct orch_err *e)
 {
@@ -377,6 +462,16 @@ static int create(const struct rt_spec *s, bool start,
 		return err_set(e, EINVAL, "container %s needs a mount namespace", s->id);
 	if (s->netns_path && (s->namespaces & RT_NS_NET))
 		return err_set(e, EINVAL, "container %s: joining a network namespace and creating one are exclusive", s->id);
+	struct rt_spec own;
+	_cleanup_strv_ char **shifted = NULL;
+	if (own_mounts(s) && !s->rootfs) {
+		int r = layers_for(s, &shifted, e);
+		if (r < 0)
+			return err_wrap(e, "container %s", s->id);
+		own = *s;
+		own.lowers = shifted;
+		s = &own;
+	}
 
 	struct ctr_state st = {0};
 	struct child_ctx c = {.spec = s, .sync_fd = -1, .netns_fd = -1};
@@ -456,6 +551,16 @@ static int create(const struct rt_spec *s, bool start,
 			err_sys(e, errno, "creating %s", work);
 			goto fail;
 		}
+		/* The merged root is the upper's: the container's root owns
+		 * it. */
+		uint32_t ru = 0, rg = 0;
+		if (own_mounts(s) &&
+		    rt_idmap_find(s->uid_map, s->n_uid_map, 0, false, &ru) &&
+		    rt_idmap_find(s->gid_map, s->n_gid_map, 0, false, &rg) &&
+		    chown(upper, ru, rg) < 0) {
+			err_sys(e, errno, "giving %s to the container's root", upper);
+			goto fail;
+		}
 	}
 	if (s->netns_path) {
 		c.netns_fd = open(s->netns_path, O_RDONLY | O_CLOEXEC);
@@ -501,30 +606,24 @@ static int create(const struct rt_spec *s, bool start,
 		goto fail;
 	}
 	c.sync_fd = sv[1];
-	if (s->namespaces & RT_NS_USER) {
-		r = prepare_remapped(s, &c, &nm, &self_net, e);
-		if (r < 0)
+	struct spawn sp = {&c, &nm, sv[0], -1, -1, {0}};
+	/* A rootless orch cannot return to the host's network namespace
+	 * once it joined a container's: a thread of its own joins it. */
+	if ((s->namespaces & RT_NS_USER) && rootless() && c.netns_fd >= 0) {
+		pthread_t t;
+		r = pthread_create(&t, NULL, spawn_thread, &sp);
+		if (r != 0) {
+			err_sys(e, r, "starting a thread");
 			goto fail;
+		}
+		pthread_join(t, NULL);
+	} else {
+		spawn_run(&sp, &self_net);
 	}
-	/* The cgroup namespace is made by the child once it is in its
-	 * cgroup, so that cgroup becomes the namespace's root. */
-	struct clone_args ca = {
-		.flags = (uint64_t)(ns_clone_flags(s->namespaces) &
-				    ~CLONE_NEWCGROUP) |
-			 CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = SIGCHLD,
-	};
-	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	int clone_errno = errno;
-	if (pid == 0) {
-		close(sv[0]);
-		child_main(&c);
-	}
-	r = net_restore(&self_net, e);
-	if (pid < 0 || r < 0) {
-		if (pid < 0)
-			err_sys(e, clone_errno, "cloning into new namespaces");
+	pid = sp.pid;
+	pidfd = sp.pidfd;
+	if (sp.err.code) {
+		*e = sp.err;
 		goto fail;
 	}
 	ns_mounts_clear(&nm);
@@ -541,7 +640,7 @@ static int create(const struct rt_spec *s, bool start,
 	r = cg_create(s->cgroup_parent, s->id, &s->limits, &dev, pid, &st.cg, e);
 	if (r < 0)
 		goto fail;
-	if (s->namespaces & RT_NS_USER) {
+	if ((s->namespaces & RT_NS_USER) && !own_mounts(s)) {
 		r = go_remapped(s, pid, sv[0], st.upper_dir, mnt, nodes,
 				n_nodes, e);
 		if (r < 0)

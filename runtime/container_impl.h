@@ -155,6 +155,8 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      struct orch_err *e);
 /* cgroup_systemd.c: true when systemd manages the unified hierarchy. */
 bool cg_systemd_host(void);
+/* rootless.c: the highest uid (gid when group) our user namespace maps. */
+int userns_top_id(bool group, uint32_t *top, struct orch_err *e);
 /* After a container's leaf is gone: sees its scope removed (cgroup_systemd.c). */
 void cg_systemd_release(const char *scope);
 /* Makes the scope orch.slice/orch-<id>-<pid>.scope holding pid, and the

@@ -68,9 +68,9 @@ static int apply_image(struct rt_cli_run *o, struct rt_image **img,
 		if (!dst || dst[0] != '/' || (mode && !streq(mode, "ro") && !streq(mode, "rw")))
 			return err_set(e, EINVAL, "--volume %s: want NAME:/DST[:ro]", o->volumes[i]);
 		char *mp;
-		r = rt_volume_prepare(name, *img, dst,
-				      s->n_uid_map ? s->uid_map[0].outside : 0,
-				      &mp, e);
+		struct rt_ids ids;
+		rt_ids_base(&ids, s->n_uid_map ? s->uid_map[0].outside : 0);
+		r = rt_volume_prepare(name, *img, dst, &ids, &mp, e);
 		if (r < 0)
 			return r;
 		s->mounts = xrealloc(s->mounts, (s->n_mounts + 1) * sizeof(*s->mounts));

@@ -607,7 +607,7 @@ static int mount_root(const struct rt_spec *s, const char *mnt,
 		      const char *upper, const char *work,
 		      const struct ns_mounts *nm, struct orch_err *e)
 {
-	if (nm) /* over "/": the host's path to mnt may be closed to us */
+	if (nm && nm->root >= 0) /* over "/": the host's path to mnt may be closed to us */
 		return ns_attach(nm->root, AT_FDCWD, "the root filesystem", e);
 	if (s->rootfs) {
 		if (mount(s->rootfs, mnt, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -644,7 +644,8 @@ int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
 		return r;
 	/* A remapped child may not walk the host's path to mnt. */
 	_cleanup_close_ int rootfd =
-		nm ? openat(nm->root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)
+		nm && nm->root >= 0
+		    ? openat(nm->root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)
 		   : open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return err_sys(e, errno, "opening the root %s", mnt);

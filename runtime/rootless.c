@@ -249,3 +249,49 @@ int rt_rootless_leave(struct orch_err *e)
 	unlink(pidp);
 	return 0;
 }
+
+int userns_top_id(bool group, uint32_t *top, struct orch_err *e)
+{
+	_cleanup_free_ char *map = NULL;
+	int r = read_file(group ? "/proc/self/gid_map" : "/proc/self/uid_map",
+			  &map, NULL, e);
+	if (r < 0)
+		return r;
+	uint64_t hi = 0;
+	for (char *save = NULL, *l = strtok_r(map, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		unsigned long in, out, n;
+		if (sscanf(l, "%lu %lu %lu", &in, &out, &n) == 3 && n > 0 &&
+		    in + n - 1 > hi)
+			hi = in + n - 1;
+	}
+	*top = (uint32_t)(hi > UINT32_MAX - 1 ? UINT32_MAX - 1 : hi);
+	return 0;
+}
+
+static size_t keepid_map(uint32_t id, uint32_t top, struct rt_idmap out[3])
+{
+	size_t n = 0;
+	uint32_t below = id < top ? id : top;
+	if (below > 0)
+		out[n++] = (struct rt_idmap){0, 1, below};
+	out[n++] = (struct rt_idmap){id, 0, 1};
+	if (id < top)
+		out[n++] = (struct rt_idmap){id + 1, id + 1, top - id};
+	return n;
+}
+
+int rt_keepid_ids(struct rt_ids *ids, struct orch_err *e)
+{
+	uint32_t utop, gtop;
+	if (!rootless())
+		return err_set(e, EPERM, "userns_mode keep-id is for a rootless orch");
+	int r = userns_top_id(false, &utop, e);
+	if (r == 0)
+		r = userns_top_id(true, &gtop, e);
+	if (r < 0)
+		return r;
+	ids->n_uid = keepid_map((uint32_t)host_uid(), utop, ids->uid);
+	ids->n_gid = keepid_map((uint32_t)host_gid(), gtop, ids->gid);
+	return 0;
+}

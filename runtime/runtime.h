@@ -58,10 +58,6 @@ struct rt_mount {
 	enum rt_idmap_kind idmap;
 };
 
-struct rt_idmap {
-	uint32_t inside, outside, count;
-};
-
 struct rt_rlimit {
 	int resource; /* RLIMIT_* */
 	uint64_t soft, hard;
@@ -262,6 +258,11 @@ int rt_userns_config(struct rt_userns_conf *c, struct orch_err *e);
 int rt_rootless_enter(struct orch_err *e);
 /* Stops the holder (after the user's last project is gone). */
 int rt_rootless_leave(struct orch_err *e);
+/* userns_mode: keep-id, inside the user's namespace: the maps (container
+ * to ours) of a container where the user's own uid and gid are
+ * themselves, and its other ids take the rest of the range in order
+ * around them, as podman's keep-id does. */
+int rt_keepid_ids(struct rt_ids *ids, struct orch_err *e);
 
 /* user's (by name or uid) range in an /etc/subuid-style file; -ENOENT
  * when it gives none, -EINVAL when it is malformed or under

@@ -385,7 +385,8 @@ static void check_memory(const struct service *s, struct orch_diag *d)
 }
 
 /* orch remaps every container but those that opt out (userns_mode:
- * host, privileged); keep-id is rootless podman's, for a user's own id. */
+ * host, privileged); keep-id is rootless podman's, for a user's own id,
+ * and a rootless orch's too. */
 static void check_userns_mode(const struct project *p, const struct service *s,
 			      struct orch_diag *d)
 {
@@ -393,12 +394,15 @@ static void check_userns_mode(const struct project *p, const struct service *s,
 	char b[96];
 	if (!v || is_host(v) || raw_value(p, v))
 		return;
-	if (streq(v, "keep-id"))
-		serr(d, service_key_pos(s, "userns_mode"), s, "userns_mode",
-		     "keep-id maps the calling user into the container, which "
-		     "only a rootless orch does; run by root, each project's "
-		     "containers get an id range of their own (or use host)");
-	else
+	if (streq(v, "keep-id")) {
+		if (!rootless())
+			serr(d, service_key_pos(s, "userns_mode"), s,
+			     "userns_mode",
+			     "keep-id maps the calling user into the "
+			     "container, which only a rootless orch does; run "
+			     "by root, each project's containers get an id "
+			     "range of their own (or use host)");
+	} else
 		serr(d, service_key_pos(s, "userns_mode"), s, "userns_mode",
 		     "\"%s\" is not a mode orch knows: host runs the service "
 		     "without a user namespace; leave it out for a range of "

@@ -330,6 +330,16 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			return err_wrap(e, "%s", name);
 		json_object_set_new(spec, "userns_base", json_integer(base));
 	}
+	/* How the container's ids are stored, and its root's. */
+	struct rt_ids ids;
+	rt_ids_base(&ids, base);
+	if (jbool(spec, "keep_id") && (r = rt_keepid_ids(&ids, e)) < 0)
+		return err_wrap(e, "%s", name);
+	uid_t root_uid = 0;
+	gid_t root_gid = 0;
+	rt_idmap_find(ids.uid, ids.n_uid, 0, false, &root_uid);
+	rt_idmap_find(ids.gid, ids.n_gid, 0, false, &root_gid);
+	bool shifted = root_uid || root_gid;
 	if (host) {
 		json_object_set_new(spec, "namespaces",
 				    json_integer(RT_NS_DEFAULT & ~RT_NS_NET));
@@ -515,8 +525,8 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			return r;
 		/* The container's root may edit them, as anywhere else. */
 		const char *owned[] = {hosts, hn, rc};
-		for (size_t k = 0; base && k < ARRAY_SIZE(owned); k++)
-			if (chown(owned[k], base, base) < 0)
+		for (size_t k = 0; shifted && k < ARRAY_SIZE(owned); k++)
+			if (chown(owned[k], root_uid, root_gid) < 0)
 				return err_sys(e, errno, "giving %s to the "
 					       "container's root", owned[k]);
 		const char *files[][2] = {{hosts, "/etc/hosts"},
@@ -546,8 +556,9 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 					return err_wrap(e, "%s: bind source",
 							name);
 				/* Made for the container: its root's. */
-				if (base &&
-				    chown(jstr(mt, "source"), base, base) < 0)
+				if (shifted &&
+				    chown(jstr(mt, "source"), root_uid,
+					  root_gid) < 0)
 					return err_sys(e, errno, "%s: bind source %s",
 						       name, jstr(mt, "source"));
 			}
@@ -579,7 +590,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		    rt_image_lookup(jstr(spec, "image"), &img, e) < 0)
 			return err_wrap(e, "%s", name);
 		_cleanup_free_ char *mountpoint = NULL;
-		r = rt_volume_prepare(vname, img, jstr(mt, "target"), base,
+		r = rt_volume_prepare(vname, img, jstr(mt, "target"), &ids,
 				      &mountpoint, e);
 		if (r < 0)
 			return err_wrap(e, "%s: volume %s", name, vname);

@@ -58,6 +58,20 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 		*s->uid_map = (struct rt_idmap){0, (uint32_t)base, RT_IDRANGE_SIZE};
 		s->n_uid_map = s->n_gid_map = 1;
 		s->namespaces |= RT_NS_USER;
+	} else if (jbool(j, "keep_id")) {
+		struct rt_ids ids;
+		int r = rt_keepid_ids(&ids, e);
+		if (r < 0)
+			return r;
+		/* One block, freed through uid_map. */
+		s->uid_map = xcalloc(ARRAY_SIZE(ids.uid) + ARRAY_SIZE(ids.gid),
+				     sizeof(*s->uid_map));
+		s->gid_map = s->uid_map + ARRAY_SIZE(ids.uid);
+		memcpy(s->uid_map, ids.uid, sizeof(ids.uid));
+		memcpy(s->gid_map, ids.gid, sizeof(ids.gid));
+		s->n_uid_map = ids.n_uid;
+		s->n_gid_map = ids.n_gid;
+		s->namespaces |= RT_NS_USER;
 	}
 
 	json_t *m = json_object_get(j, "mounts");

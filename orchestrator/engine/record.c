@@ -437,7 +437,14 @@ int record_template(const struct project *m, const struct service *s,
 	const char *wd = s->working_dir ? s->working_dir : ic->workdir;
 	if (wd && *wd)
 		json_object_set_new(spec, "workdir", json_string(wd));
-	const char *user = s->user ? s->user : ic->user;
+	/* keep-id runs as the user unless the service names another, as
+	 * podman's does. */
+	bool keep_id = s->userns_mode && streq(s->userns_mode, "keep-id");
+	const char *user = s->user ? s->user : keep_id ? NULL : ic->user;
+	if (keep_id && !s->user) {
+		json_object_set_new(spec, "uid", json_integer(host_uid()));
+		json_object_set_new(spec, "gid", json_integer(host_gid()));
+	}
 	r = resolve_user(lowers, user, spec, e);
 	if (r < 0) {
 		const struct m_pos *p = service_key_pos(s, "user");
@@ -469,6 +476,8 @@ int record_template(const struct project *m, const struct service *s,
 		return r;
 	if (remap)
 		json_object_set_new(spec, "userns", json_true());
+	else if (s->userns_mode && streq(s->userns_mode, "keep-id"))
+		json_object_set_new(spec, "keep_id", json_true());
 	if (s->cgroup_parent)
 		json_object_set_new(spec, "cgroup_parent",
 				    json_string(s->cgroup_parent));

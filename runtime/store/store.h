@@ -19,6 +19,11 @@ const char *store_overlay_xattr(const char *name);
  * Image store ($ORCH_ROOT/images, $ORCH_ROOT/layers)
  * ====================================================================== */
 
+/* A run of ids: inside.. in a user namespace are outside.. in its parent. */
+struct rt_idmap {
+	uint32_t inside, outside, count;
+};
+
 struct rt_healthcheck {
 	char **test; /* ["CMD", ...] / ["CMD-SHELL", "..."] / ["NONE"] */
 	int64_t interval_ns, timeout_ns, start_period_ns, start_interval_ns;
@@ -108,17 +113,37 @@ int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
 				  const char *path, struct orch_err *e);
 /* The ids of a user namespace's range: this many from its base. */
 #define RT_IDRANGE_SIZE 65536u
-/* Gives the volume's content to the range at base (0: the host's own
- * ids): the owners in the range it had move to the new one, the others
- * stay.  Refused while a container uses it. */
-int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e);
+/* How a container's ids are stored on disk: its uid and gid maps (the
+ * container's ids to ours).  A range at base is {0, base, RANGE} for both
+ * (base 0: the ids as they are); keep-id's has up to three entries. */
+struct rt_ids {
+	struct rt_idmap uid[3], gid[3];
+	size_t n_uid, n_gid;
+};
+void rt_ids_base(struct rt_ids *ids, uint32_t base);
+/* id through n entries of m (inside to outside), or out to back; false
+ * when none holds it. */
+bool rt_idmap_find(const struct rt_idmap *m, size_t n, uint32_t id, bool back,
+		   uint32_t *out);
+/* Copies of lowers (layer directories, uppermost first) with every
+ * owner moved through ids, made once per layer and map, kept with the
+ * layer: a rootless orch cannot idmap a mount, so a container of its own
+ * user namespace (keep-id) runs on these.  *out is a NULL-ended list. */
+int rt_layers_shifted(char *const *lowers, const struct rt_ids *ids,
+		      char ***out, struct orch_err *e);
+
+/* Gives the volume's content to ids (a container's, as stored): the
+ * owners the volume's last ids held move to the new ones, the others (a
+ * host user's files) stay.  Refused while a container uses it. */
+int rt_volume_shift(const char *name, const struct rt_ids *ids,
+		    struct orch_err *e);
 /* For a container mounting volume name at target: creates the volume if
  * needed, fills it once from img's content at target (img may be NULL),
- * gives it to the container's id range at base (0: none), mounts a
- * size-limited one, and returns the directory to mount. */
+ * gives it to the container's ids, mounts a size-limited one, and returns
+ * the directory to mount. */
 int rt_volume_prepare(const char *name, const struct rt_image *img,
-		      const char *target, uint32_t base, char **mountpoint,
-		      struct orch_err *e);
+		      const char *target, const struct rt_ids *ids,
+		      char **mountpoint, struct orch_err *e);
 /* Whether a mount of the volume exists outside the store (a container's),
  * in any mount namespace; *user (may be NULL) names a process using it. */
 int rt_volume_in_use(const char *name, bool *used, char **user,

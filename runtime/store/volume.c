@@ -642,103 +642,6 @@ int rt_volume_remove(const char *name, struct orch_err *e)
 
 /* ---- copy-up ----------------------------------------------------------- */
 
-static int copy_meta(int dfd, const char *name, const struct stat *st,
-		     struct orch_err *e)
-{
-	if (fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) <
-	    0)
-		return err_sys(e, errno, "copying %s: owner", name);
-	if (!S_ISLNK(st->st_mode) &&
-	    fchmodat(dfd, name, st->st_mode & 07777, 0) < 0)
-		return err_sys(e, errno, "copying %s: mode", name);
-	struct timespec ts[2] = {st->st_atim, st->st_mtim};
-	if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return err_sys(e, errno, "copying %s: times", name);
-	return 0;
-}
-
-typedef int (*entry_fn)(int dfd, const char *name, const struct stat *st,
-			void *arg, struct orch_err *e);
-
-/* fn for each entry of directory dfd but . and .. (with its lstat), until
- * one fails. */
-static int dir_each(int dfd, entry_fn fn, void *arg, struct orch_err *e)
-{
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup < 0 ? NULL : fdopendir(dup);
-	if (!d) {
-		if (dup >= 0)
-			close(dup);
-		return err_sys(e, errno, "reading a directory");
-	}
-	int r = 0;
-	struct dirent *de;
-	while (r == 0 && (de = readdir(d))) {
-		const char *n = de->d_name;
-		if (streq(n, ".") || streq(n, ".."))
-			continue;
-		struct stat st;
-		r = fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0
-			    ? err_sys(e, errno, "reading %s", n)
-			    : fn(dfd, n, &st, arg, e);
-	}
-	closedir(d);
-	return r;
-}
-
-static int copy_tree(int sfd, int dfd, struct orch_err *e);
-
-/* Entry n of sfd copied into *(int *)arg; devices and sockets stay in
- * the image. */
-static int copy_entry(int sfd, const char *n, const struct stat *st,
-		      void *arg, struct orch_err *e)
-{
-	int dfd = *(int *)arg;
-	int r = 0;
-	if (S_ISDIR(st->st_mode)) {
-		if (mkdirat(dfd, n, 0700) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "copying %s", n);
-		_cleanup_close_ int s2 =
-		    openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		_cleanup_close_ int d2 =
-		    openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (s2 < 0 || d2 < 0)
-			return err_sys(e, errno, "copying %s", n);
-		r = copy_tree(s2, d2, e);
-	} else if (S_ISREG(st->st_mode)) {
-		_cleanup_close_ int in =
-		    openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		_cleanup_close_ int out =
-		    openat(dfd, n,
-			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			   0600);
-		if (in < 0 || out < 0)
-			return err_sys(e, errno, "copying %s", n);
-		r = fd_copy(in, out, n, e);
-	} else if (S_ISLNK(st->st_mode)) {
-		char target[4096];
-		ssize_t len = readlinkat(sfd, n, target, sizeof(target) - 1);
-		if (len < 0)
-			return err_sys(e, errno, "copying %s", n);
-		target[len] = '\0';
-		if (symlinkat(target, dfd, n) < 0)
-			return err_sys(e, errno, "copying %s", n);
-	} else if (S_ISFIFO(st->st_mode)) {
-		if (mknodat(dfd, n, S_IFIFO | 0600, 0) < 0)
-			return err_sys(e, errno, "copying %s", n);
-	} else {
-		return 0;
-	}
-	return r < 0 ? r : copy_meta(dfd, n, st, e);
-}
-
-/* Copies the content of directory sfd into directory dfd: files, links,
- * fifos, owners, modes and times; never follows a link. */
-static int copy_tree(int sfd, int dfd, struct orch_err *e)
-{
-	return dir_each(sfd, copy_entry, &dfd, e);
-}
-
 static bool dir_is_empty(const char *path)
 {
 	DIR *d = opendir(path);
@@ -782,7 +685,7 @@ static int populate_from(const char *name, const char *root, const char *path,
 	    open(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return err_sys(e, errno, "opening %s", data);
-	int r = copy_tree(sfd, dfd, e);
+	int r = tree_copy(sfd, dfd, &(struct tree_copy){0}, e);
 	if (r < 0)
 		return r;
 	struct stat st;
@@ -874,7 +777,7 @@ static int fill_from_image(const char *name, const void *arg,
 	for (size_t i = 0; lowers[i]; i++)
 		sb_printf(&opts, "%s%s", i ? ":" : "", lowers[i]);
 	/* overlayfs wants two lowers without an upper; a single layer is
-	 * read as is (copy_tree skips its whiteout devices). */
+	 * read as is (the copy skips its whiteout devices). */
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		sb_free(&opts);
@@ -932,18 +835,81 @@ int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
 
 /* ---- id ranges -------------------------------------------------------- */
 
-/* id moved from the range at old to the one at base; ids outside it (a
- * host user's files) stay. */
-static uint32_t shift_id(uint32_t id, uint32_t old, uint32_t base)
+/* A volume's ids: "id_map" {"uid": [[in, out, count]...], "gid": ...},
+ * else the range at "id_base" (0: the ids as they are). */
+static void ids_read(json_t *j, struct rt_ids *ids)
 {
-	return id >= old && id - old < RT_IDRANGE_SIZE ? id - old + base : id;
+	rt_ids_base(ids, (uint32_t)json_integer_value(json_object_get(j, "id_base")));
+	json_t *m = json_object_get(j, "id_map");
+	if (!json_is_object(m))
+		return;
+	const char *keys[2] = {"uid", "gid"};
+	for (int k = 0; k < 2; k++) {
+		struct rt_idmap *v = k ? ids->gid : ids->uid;
+		size_t *n = k ? &ids->n_gid : &ids->n_uid;
+		json_t *a = json_object_get(m, keys[k]);
+		*n = 0;
+		for (size_t i = 0; i < json_array_size(a) && i < 3; i++) {
+			json_t *x = json_array_get(a, i);
+			v[(*n)++] = (struct rt_idmap){
+			    (uint32_t)json_integer_value(json_array_get(x, 0)),
+			    (uint32_t)json_integer_value(json_array_get(x, 1)),
+			    (uint32_t)json_integer_value(json_array_get(x, 2))};
+		}
+	}
 }
 
-static int shift_one(int dfd, const char *n, const struct stat *st,
-		     uint32_t old, uint32_t base, struct orch_err *e)
+static json_t *map_json(const struct rt_idmap *m, size_t n)
 {
-	uid_t u = shift_id(st->st_uid, old, base);
-	gid_t g = shift_id(st->st_gid, old, base);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("[I,I,I]", (json_int_t)m[i].inside,
+						   (json_int_t)m[i].outside,
+						   (json_int_t)m[i].count));
+	return a;
+}
+
+static void ids_write(json_t *j, const struct rt_ids *ids)
+{
+	json_object_del(j, "id_base");
+	json_object_set_new(j, "id_map",
+			    json_pack("{s:o, s:o}", "uid",
+				      map_json(ids->uid, ids->n_uid), "gid",
+				      map_json(ids->gid, ids->n_gid)));
+}
+
+static bool ids_equal(const struct rt_ids *a, const struct rt_ids *b)
+{
+	return a->n_uid == b->n_uid && a->n_gid == b->n_gid &&
+	       !memcmp(a->uid, b->uid, a->n_uid * sizeof(a->uid[0])) &&
+	       !memcmp(a->gid, b->gid, a->n_gid * sizeof(a->gid[0]));
+}
+
+/* id stored for the old ids, stored for the new: back to the container's
+ * id, then out through the new map.  An id the old map does not give (a
+ * host user's file) stays. */
+static uint32_t shift_id(uint32_t id, const struct rt_idmap *old, size_t n_old,
+			 const struct rt_idmap *to, size_t n_to)
+{
+	uint32_t k, out;
+	return rt_idmap_find(old, n_old, id, true, &k) &&
+			       rt_idmap_find(to, n_to, k, false, &out)
+		       ? out
+		       : id;
+}
+
+struct shift {
+	const struct rt_ids *old, *to;
+	int depth;
+};
+
+static int shift_one(int dfd, const char *n, const struct stat *st,
+		     const struct shift *s, struct orch_err *e)
+{
+	uid_t u = shift_id(st->st_uid, s->old->uid, s->old->n_uid, s->to->uid,
+			   s->to->n_uid);
+	gid_t g = shift_id(st->st_gid, s->old->gid, s->old->n_gid, s->to->gid,
+			   s->to->n_gid);
 	if (u == st->st_uid && g == st->st_gid)
 		return 0;
 	if (fchownat(dfd, n, u, g, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
@@ -956,11 +922,6 @@ static int shift_one(int dfd, const char *n, const struct stat *st,
 	return 0;
 }
 
-struct shift {
-	uint32_t old, base;
-	int depth;
-};
-
 static int shift_entry(int dfd, const char *n, const struct stat *st,
 		       void *arg, struct orch_err *e)
 {
@@ -972,24 +933,26 @@ static int shift_entry(int dfd, const char *n, const struct stat *st,
 		    openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			return err_sys(e, errno, "opening %s", n);
-		struct shift below = {s->old, s->base, s->depth + 1};
+		struct shift below = {s->old, s->to, s->depth + 1};
 		int r = dir_each(sub, shift_entry, &below, e);
 		if (r < 0)
 			return r;
 	}
-	return shift_one(dfd, n, st, s->old, s->base, e);
+	return shift_one(dfd, n, st, s, e);
 }
 
-int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e)
+int rt_volume_shift(const char *name, const struct rt_ids *ids,
+		    struct orch_err *e)
 {
 	_cleanup_close_ int lock = -1;
 	json_t *j;
 	int r = meta_locked(name, &lock, &j, e);
 	if (r < 0)
 		return r;
-	uint32_t old = (uint32_t)json_integer_value(json_object_get(j, "id_base"));
+	struct rt_ids old;
+	ids_read(j, &old);
 	bool limited = json_integer_value(json_object_get(j, "size_limit")) > 0;
-	if (old == base) {
+	if (ids_equal(&old, ids)) {
 		json_decref(j);
 		return 0;
 	}
@@ -999,8 +962,9 @@ int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e)
 	if (r == 0 && used)
 		r = err_set(e, EBUSY,
 			    "volume %s is in use (%s) with the ids of another "
-			    "range (%u, wanted %u): stop what uses it first",
-			    name, user, old, base);
+			    "user namespace (from %u, wanted from %u): stop "
+			    "what uses it first",
+			    name, user, old.uid[0].outside, ids->uid[0].outside);
 	if (r == 0 && limited)
 		r = volume_mount(name, e);
 	_cleanup_free_ char *data = vol_path(name, "_data");
@@ -1009,32 +973,32 @@ int rt_volume_shift(const char *name, uint32_t base, struct orch_err *e)
 	if (r == 0 && dfd < 0)
 		r = err_sys(e, errno, "opening %s", data);
 	struct stat st;
-	struct shift top = {old, base, 0};
+	struct shift top = {&old, ids, 0};
 	if (r == 0)
 		r = dir_each(dfd, shift_entry, &top, e);
 	if (r == 0 && fstat(dfd, &st) < 0)
 		r = err_sys(e, errno, "reading %s", data);
 	if (r == 0)
-		r = shift_one(dfd, "", &st, old, base, e);
+		r = shift_one(dfd, "", &st, &top, e);
 	if (r == 0) {
 		_cleanup_free_ char *dir = vol_path(name, NULL);
-		json_object_set_new(j, "id_base", json_integer(base));
+		ids_write(j, ids);
 		r = meta_write(dir, j, e);
 	}
 	json_decref(j);
-	return r < 0 ? err_wrap(e, "giving volume %s to ids from %u", name, base)
+	return r < 0 ? err_wrap(e, "giving volume %s to a container's ids", name)
 		     : 0;
 }
 
 int rt_volume_prepare(const char *name, const struct rt_image *img,
-		      const char *target, uint32_t base, char **mountpoint,
-		      struct orch_err *e)
+		      const char *target, const struct rt_ids *ids,
+		      char **mountpoint, struct orch_err *e)
 {
 	int r = rt_volume_create(name, NULL, NULL, e);
 	if (r == 0 && img)
 		r = rt_volume_populate_from_image(name, img, target, e);
 	if (r == 0)
-		r = rt_volume_shift(name, base, e);
+		r = rt_volume_shift(name, ids, e);
 	struct rt_volume *v = NULL;
 	if (r == 0)
 		r = rt_volume_get(name, &v, e);

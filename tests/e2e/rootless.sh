@@ -130,6 +130,48 @@ check "and runs the image" quiet uin alice pl "$O" up -d
 check_eq "its whiteout and opaque directory hold" "new" "$(uin alice pl "$O" exec -T s sh -c 'ls /data; ls /opq')"
 check "its down succeeds" quiet uin alice pl "$O" down -t 0
 
+# ---- userns_mode: keep-id: alice is herself in the container ----------------
+mkdir -p "$T/home/alice/kid/share"
+uproject alice kid <<Y
+services:
+  k:
+    image: $R/wh:v1
+    command: ["sleep", "1000"]
+    network_mode: none
+    userns_mode: keep-id
+    volumes: ["./share:/share", "kv:/opq"]
+  r:
+    image: $R/wh:v1
+    command: ["sleep", "1000"]
+    network_mode: none
+    userns_mode: keep-id
+    user: "0"
+volumes:
+  kv:
+Y
+AGID=$(id -g alice)
+check "alice: a keep-id stack starts" quiet uin alice kid "$O" up -d
+kx() { uin alice kid "$O" exec -T "$@" 2>&1; }
+check_eq "its process runs as alice's own uid and gid" "$ALICE $AGID" "$(kx k sh -c 'echo $(id -u) $(id -g)')"
+kpid=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["pid"])' \
+	"$T/home/alice/run/orch/projects/kid/status.json" kid-k-1)
+check_match "her uid is itself, the rest her range around it" \
+	"^0 [0-9]+ $ALICE $ALICE $ALICE 1 $((ALICE + 1)) [0-9]+ $((65536 - ALICE)) $" \
+	"$(awk '{printf "%s %s %s ", $1, $2, $3}' "/proc/$kpid/uid_map")"
+check_eq "on the host, the process is alice" "$ALICE" "$(awk '/^Uid:/ {print $2}' "/proc/$kpid/status")"
+check_eq "the image's files keep the image's owners" "0 0" "$(kx k stat -c '%u %g' /bin/busybox)"
+check_eq "its whiteout and opaque directory hold" "new" "$(kx k sh -c 'ls /data; ls /opq')"
+kx k touch /share/made >/dev/null
+check_eq "a file she makes in a bind mount is hers on the host" "$ALICE" "$(stat -c %u "$T/home/alice/kid/share/made" 2>&1)"
+check_eq "a volume filled from the image keeps the image's owners" "0" "$(kx k stat -c %u /opq/new)"
+check_eq "user: 0 overrides keep-id's user" "0" "$(kx r id -u)"
+check_eq "and is the first id of her range on the host" \
+	"$(awk -F: '$1 == "alice" {print $2}' /etc/subuid)" \
+	"$(awk '/^Uid:/ {print $2}' "/proc/$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["pid"])' "$T/home/alice/run/orch/projects/kid/status.json" kid-r-1)/status")"
+check "the shifted copies are kept with the layers" \
+	sh -c 'ls -d "$1"/layers/*/ids-* >/dev/null' _ "$T/home/alice/.local/share/orch"
+check "its down succeeds" quiet uin alice kid "$O" down -v -t 0
+
 # ---- quotas ------------------------------------------------------------------
 # Her two stacks hold 3 networks: the quota netd.json gives.
 uproject alice q <<'Y'
