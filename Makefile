@@ -176,7 +176,7 @@ check: deps test-deps
 # once under build/vm/, with DEB_PKGS preinstalled).
 VM_DEB_PKGS := qemu-system-x86 e2fsprogs
 # and inside the VM, to print the backtrace of any crash from its core.
-VM_IMAGE_PKGS := gdb file
+VM_IMAGE_PKGS := gdb file dbus-user-session
 check-vm:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(VM_DEB_PKGS)"
 	$(Q)$(MAKE) --no-print-directory all

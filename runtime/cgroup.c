@@ -465,8 +465,7 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 		dev = &all;
 	int r;
 	/* Under systemd (and only in the real hierarchy): a delegated scope. */
-	if (!parent && cg_mode() && strcmp(orch_cgroup_root(), "/sys/fs/cgroup") == 0 &&
-	    cg_systemd_host())
+	if (!parent && cg_mode() && rt_cgroup_systemd())
 		r = cg_systemd_create(id, l, dev, pid, out, e);
 	else if (cg_mode())
 		r = v2_create(parent ? parent : "orch", id, l, dev, pid, out, e);

@@ -8,7 +8,15 @@
  * processes live in the leaf <scope>/<id>, where its limits are written.
  * When the container is gone the scope empties and systemd collects it.
  * Without a system bus (systemd refuses this call on its private socket)
- * orch cannot ask, and keeps to /sys/fs/cgroup/orch as on other hosts. */
+ * orch cannot ask, and keeps to /sys/fs/cgroup/orch as on other hosts.
+ *
+ * A rootless orch asks the user's own manager (user@UID.service, which
+ * systemd delegates to the user) on the user's bus, as rootless podman
+ * does: its scopes are user@UID.service/orch.slice/orch-<id>-<pid>.scope.
+ * The command itself first moves into a scope of that manager
+ * (orch-cli-<pid>.scope), so that the processes it makes and moves (exec)
+ * stay inside what the user owns.  Without the user's manager (no login,
+ * no lingering), netd hands over a cgroup instead (netd/cgdeleg.c). */
 #include "runtime/container_impl.h"
 
 #include <fcntl.h>
@@ -33,17 +41,42 @@ static bool in_systemd_pidns(void)
 	       strcmp(comm, "systemd\n") == 0;
 }
 
+/* The user's bus, where the user's manager listens. */
+static bool user_bus(void)
+{
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	if (!x || x[0] != '/')
+		return false;
+	_cleanup_free_ char *bus = path_join(x, "bus");
+	return access(bus, F_OK) == 0;
+}
+
 bool cg_systemd_host(void)
 {
 	static int host = -1;
 	if (host < 0) {
 		struct statfs sf;
-		host = host_uid() == 0 && statfs("/sys/fs/cgroup", &sf) == 0 &&
+		host = statfs("/sys/fs/cgroup", &sf) == 0 &&
 		       (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC &&
 		       access("/run/systemd/system", F_OK) == 0 &&
-		       access(SYSTEM_BUS, F_OK) == 0 && in_systemd_pidns();
+		       (rootless() ? user_bus() : access(SYSTEM_BUS, F_OK) == 0) &&
+		       in_systemd_pidns();
 	}
 	return host;
+}
+
+bool rt_cgroup_systemd(void)
+{
+	return cg_systemd_host() && !getenv("ORCH_CGROUP_PARENT") &&
+	       streq(orch_cgroup_root(), "/sys/fs/cgroup");
+}
+
+/* Where the manager keeps its transient units' files. */
+static char *transient_dir(void)
+{
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	return rootless() && x ? path_join(x, "systemd/transient")
+			       : xstrdup("/run/systemd/transient");
 }
 
 /* Runs argv; on failure, its first line of stderr is the error. */
@@ -84,30 +117,37 @@ static int run_quiet(char *const argv[], struct orch_err *e)
 	return 0;
 }
 
-static bool pid_in(pid_t pid, const char *cgpath)
+/* pid's cgroup when it is orch.slice/unit (under the user's manager for
+ * a rootless orch), else NULL. */
+static char *pid_scope(pid_t pid, const char *unit)
 {
 	char path[64], line[4096];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	if (!f || !fgets(line, sizeof(line), f))
-		return false;
+		return NULL;
 	line[strcspn(line, "\n")] = '\0';
-	return strncmp(line, "0::", 3) == 0 && strcmp(line + 3, cgpath) == 0;
+	_cleanup_free_ char *tail = xasprintf("/orch.slice/%s", unit);
+	size_t n = strlen(line), k = strlen(tail);
+	if (strncmp(line, "0::", 3) != 0 || n < k || !streq(line + n - k, tail))
+		return NULL;
+	return xasprintf("/sys/fs/cgroup%s", line + 3);
 }
 
-static int cg_systemd_scope(const char *id, pid_t pid, char **out,
-			    struct orch_err *e)
+/* Asks the manager for the scope unit in orch.slice holding pid, and
+ * waits for pid to be moved: *out is its cgroup directory (may be NULL). */
+static int systemd_scope(const char *unit, const char *desc, pid_t pid,
+			 char **out, struct orch_err *e)
 {
-	_cleanup_free_ char *unit = xasprintf("orch-%s-%d.scope", id, (int)pid);
-	_cleanup_free_ char *desc = xasprintf("orch container %s", id);
 	char pidbuf[16];
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
 	/* clang-format off */
 	char *argv[] = {
-		"busctl", "--quiet", "call", "org.freedesktop.systemd1",
+		"busctl", "--quiet", rootless() ? "--user" : "--system",
+		"call", "org.freedesktop.systemd1",
 		"/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-		"StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail", "5",
-		"Description", "s", desc,
+		"StartTransientUnit", "ssa(sv)a(sa(sv))", (char *)unit, "fail", "5",
+		"Description", "s", (char *)desc,
 		"Slice", "s", "orch.slice",
 		"Delegate", "b", "true",
 		"CollectMode", "s", "inactive-or-failed",
@@ -116,18 +156,39 @@ static int cg_systemd_scope(const char *id, pid_t pid, char **out,
 	/* clang-format on */
 	int r = run_quiet(argv, e);
 	if (r < 0)
-		return err_wrap(e, "asking systemd for the scope %s", unit);
+		return err_wrap(e, "asking systemd%s for the scope %s",
+				rootless() ? " (your user's manager)" : "", unit);
 	/* The job runs right after the call returns: wait for the move. */
-	_cleanup_free_ char *cgpath = xasprintf("/orch.slice/%s", unit);
-	for (int i = 0; !pid_in(pid, cgpath); i++) {
+	char *dir;
+	for (int i = 0; !(dir = pid_scope(pid, unit)); i++) {
 		if (i == 1000)
 			return err_set(e, ETIMEDOUT,
 				       "systemd did not move %d into %s",
 				       (int)pid, unit);
 		nanosleep(&(struct timespec){0, 5000000}, NULL);
 	}
-	*out = xasprintf("/sys/fs/cgroup%s", cgpath);
+	if (out)
+		*out = dir;
+	else
+		free(dir);
 	return 0;
+}
+
+static int cg_systemd_scope(const char *id, pid_t pid, char **out,
+			    struct orch_err *e)
+{
+	_cleanup_free_ char *unit = xasprintf("orch-%s-%d.scope", id, (int)pid);
+	_cleanup_free_ char *desc = xasprintf("orch container %s", id);
+	return systemd_scope(unit, desc, pid, out, e);
+}
+
+int rt_cgroup_systemd_enter(struct orch_err *e)
+{
+	if (!rootless() || !rt_cgroup_systemd())
+		return 0;
+	_cleanup_free_ char *unit =
+	    xasprintf("orch-cli-%d.scope", (int)getpid());
+	return systemd_scope(unit, "orch command", getpid(), NULL, e);
 }
 
 static int enter_pid(const char *dir, pid_t pid, struct orch_err *e)
@@ -158,7 +219,8 @@ void cg_systemd_release(const char *scope)
 	size_t n = strlen(name);
 	if (!startswith(name, "orch-") || n < 6 || !streq(name + n - 6, ".scope"))
 		return;
-	_cleanup_free_ char *unit = path_join("/run/systemd/transient", name);
+	_cleanup_free_ char *dir = transient_dir();
+	_cleanup_free_ char *unit = path_join(dir, name);
 	for (int i = 0; i < 400; i++) {
 		if (access(scope, F_OK) < 0)
 			return;

@@ -256,6 +256,14 @@ int rt_userns_config(struct rt_userns_conf *c, struct orch_err *e);
  * we are root.  Nothing for root, or once inside.  Must run before any
  * thread is started. */
 int rt_rootless_enter(struct orch_err *e);
+/* Whether containers get systemd scopes (cgroup_systemd.c): on a cgroup
+ * v2 host run by systemd, from its manager for root, from the user's own
+ * (user@UID.service, on the user's bus) for a rootless orch. */
+bool rt_cgroup_systemd(void);
+/* Rootless, where rt_cgroup_systemd(): moves this process into a scope of
+ * the user's manager, so that what it makes and moves stays in the
+ * subtree the user owns.  Nothing otherwise. */
+int rt_cgroup_systemd_enter(struct orch_err *e);
 /* Stops the holder (after the user's last project is gone). */
 int rt_rootless_leave(struct orch_err *e);
 /* userns_mode: keep-id, inside the user's namespace: the maps (container

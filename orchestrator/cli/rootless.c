@@ -64,11 +64,14 @@ int cli_rootless_setup(struct orch_err *e)
 			       orch_run(), (unsigned)st.st_uid);
 	if (mkdir_p(orch_root(), 0700, e) < 0)
 		return err_wrap(e, "creating %s", orch_root());
-	int r = rt_rootless_enter(e);
-	if (r < 0)
+	/* On a systemd host, the user's manager makes our cgroups. */
+	int r = rt_cgroup_systemd_enter(e);
+	if (r == 0)
+		r = rt_rootless_enter(e);
+	if (r < 0 || rt_cgroup_systemd())
 		return r;
-	/* The cgroup netd hands us: our containers go below it.  Without
-	 * netd, what needs it says so when it asks. */
+	/* Elsewhere, the cgroup netd hands us: our containers go below it.
+	 * Without netd, what needs it says so when it asks. */
 	struct netd_conn *c = NULL;
 	struct orch_err ign = {0};
 	_cleanup_free_ char *parent = NULL;
@@ -89,7 +92,7 @@ void cli_rootless_done(void)
 	if (pstate_list(&left, &e) < 0 || (left && left[0]))
 		return;
 	struct netd_conn *c = NULL;
-	if (netd_get(&c, &e) == 0)
+	if (!rt_cgroup_systemd() && netd_get(&c, &e) == 0)
 		netd_cgroup_release(c, &e);
 	if (rt_rootless_leave(&e) < 0)
 		log_warn("%s", e.msg);

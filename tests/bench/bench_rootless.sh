@@ -5,6 +5,8 @@
 #     network, from the host to a published port, and from a container to
 #     another machine (a network namespace behind a veth: where rootless
 #     podman's packets cross slirp4netns, a network stack in user space);
+#     podman twice: with every container on slirp4netns (the issue's
+#     peer), and on a user network (a bridge in its own namespace);
 #   - stack10 `up -d` wall time, root and rootless orch alternating.
 # Goals (issue: rootless): rootless orch >= 90% of root orch and >= 5x
 # rootless podman for both throughputs; rootless stack10 up -d within
@@ -124,6 +126,24 @@ podman_tp() {
 	as podman network rm tp >/dev/null 2>&1
 	echo "${c2c:-?} ${pub:-?} ${out:-?}"
 }
+# The same with every container on slirp4netns of its own, published
+# ports through slirp4netns's port handler: podman's rootless network
+# when the containers are not on a user network.  One container reaches
+# the other only through a published port (allow_host_loopback: the
+# host's 127.0.0.1 is 10.0.2.2 there).
+podman_slirp_tp() {
+	local port=$1 net="slirp4netns:port_handler=slirp4netns,allow_host_loopback=true"
+	as podman import "$W/iperf.tar" localhost/bench-iperf:latest >/dev/null 2>&1
+	as podman run -d --name server --network "$net" -p "$port:5201" localhost/bench-iperf:latest iperf3 -s >/dev/null 2>&1 &&
+		as podman run -d --name client --network "$net" localhost/bench-iperf:latest sleep 3600 >/dev/null 2>&1 ||
+		{ echo "? ? ?"; return; }
+	until_up "$port"
+	c2c=$(as podman exec client iperf3 -c 10.0.2.2 -p "$port" -t 3 2>/dev/null | gbps)
+	pub=$(iperf3 -c 127.0.0.1 -p "$port" -t 3 2>/dev/null | gbps)
+	out=$(as podman exec client iperf3 -c "$HOSTIP" -p 15210 -t 3 2>/dev/null | gbps)
+	as podman rm -f -t 0 server client >/dev/null 2>&1
+	echo "${c2c:-?} ${pub:-?} ${out:-?}"
+}
 if [ $HAVE_PODMAN -eq 1 ]; then
 	mkdir -p "$W/home/$U/.config/containers"
 	# As in ../shared/anchors/podman-env.sh: this host's hard open-files
@@ -152,17 +172,20 @@ touch "$W/outns" && unshare --net="$W/outns" true &&
 	{ echo "cannot make the other machine"; exit 1; }
 read -r root_c2c root_pub root_out <<<"$(orch_tp root 15201)"
 read -r rl_c2c rl_pub rl_out <<<"$(orch_tp rootless 15202 as)"
-pm_c2c="?" pm_pub="?" pm_out="?"
+pm_c2c="?" pm_pub="?" pm_out="?" ps_c2c="?" ps_pub="?" ps_out="?"
 [ $HAVE_PODMAN -eq 1 ] && read -r pm_c2c pm_pub pm_out <<<"$(podman_tp 15203)"
+[ $HAVE_PODMAN -eq 1 ] && read -r ps_c2c ps_pub ps_out <<<"$(podman_slirp_tp 15204)"
 kill "$(cat "$W/iperf.pid")" 2>/dev/null
-printf "%-40s %12s %12s %12s\n" "TCP throughput, Gbit/s (iperf3)" "root orch" "rootless" "podman rl"
-printf "%-40s %12s %12s %12s\n" "container -> container" "$root_c2c" "$rl_c2c" "$pm_c2c"
-printf "%-40s %12s %12s %12s\n" "host -> published port" "$root_pub" "$rl_pub" "$pm_pub"
-printf "%-40s %12s %12s %12s\n" "container -> another machine" "$root_out" "$rl_out" "$pm_out"
+row() { printf "%-34s %10s %10s %13s %13s\n" "$@"; }
+row "TCP throughput, Gbit/s (iperf3)" "root orch" "rootless" "podman-rl net" "podman-rl slirp"
+row "container -> container" "$root_c2c" "$rl_c2c" "$pm_c2c" "$ps_c2c"
+row "host -> published port" "$root_pub" "$rl_pub" "$pm_pub" "$ps_pub"
+row "container -> another machine" "$root_out" "$rl_out" "$pm_out" "$ps_out"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "?" }'; }
 echo "rootless/root orch: container->container $(ratio "$rl_c2c" "$root_c2c"), published port $(ratio "$rl_pub" "$root_pub"), container->outside $(ratio "$rl_out" "$root_out") (goal >= 0.90)"
-echo "rootless orch/rootless podman: container->container $(ratio "$rl_c2c" "$pm_c2c")x, published port $(ratio "$rl_pub" "$pm_pub")x, container->outside $(ratio "$rl_out" "$pm_out")x (goal >= 5x)"
-echo "(podman 4.3 rootless: a user network is a kernel bridge in its rootless network namespace; published ports go through rootlessport, a user-space proxy; traffic out of it through slirp4netns)"
+echo "rootless orch/rootless podman with slirp4netns: container->container $(ratio "$rl_c2c" "$ps_c2c")x, published port $(ratio "$rl_pub" "$ps_pub")x, container->outside $(ratio "$rl_out" "$ps_out")x (goal >= 5x)"
+echo "rootless orch/rootless podman on a user network: container->container $(ratio "$rl_c2c" "$pm_c2c")x, published port $(ratio "$rl_pub" "$pm_pub")x, container->outside $(ratio "$rl_out" "$pm_out")x"
+echo "(podman-rl slirp: each container on slirp4netns, ports through its port handler, one container reaching the other through a published port.  podman-rl net: a user network, which podman 4.3 makes a kernel bridge inside its rootless network namespace, with published ports through rootlessport, a user-space proxy, and traffic out through slirp4netns)"
 
 # stack10 up -d, alternating; down between (not timed); one warm-up each.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

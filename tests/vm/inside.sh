@@ -97,5 +97,62 @@ if (cd "$W/fresh" && timeout 1800 make demo); then
 else
 	bad "make demo"
 fi
+
+# A user on a systemd host: the user's own manager (user@UID.service, on
+# the user's bus) makes the containers' cgroups, as it does podman's, and
+# netd makes none.
+echo "== rootless, under the user's systemd manager"
+useradd -m -s /bin/sh carol || bad "useradd carol"
+RU=$(id -u carol)
+RUN=/run/user/$RU
+loginctl enable-linger carol || bad "loginctl enable-linger carol"
+for _ in $(seq 300); do [ -S "$RUN/bus" ] && break; sleep 0.1; done
+[ -S "$RUN/bus" ] || bad "carol's manager and bus did not start"
+mkdir -p /home/carol/s
+cp build/busybox-rootfs.tar /home/carol/
+cat >/home/carol/s/compose.yaml <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    mem_limit: 64m
+    pids_limit: 20
+Y
+chown -R carol: /home/carol
+carol() {
+	(cd /home/carol/s && setpriv --reuid carol --regid carol --init-groups \
+		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/carol \
+		XDG_RUNTIME_DIR="$RUN" "$@")
+}
+MGR=/sys/fs/cgroup/user.slice/user-$RU.slice/user@$RU.service
+carol orch image import /home/carol/busybox-rootfs.tar busybox:latest >/dev/null ||
+	bad "rootless: image import"
+if carol orch up -d; then
+	pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s-s-1"]["pid"])' \
+		"$RUN/orch/projects/s/status.json")
+	cg=$(cat "/proc/$pid/cgroup")
+	case "$cg" in
+	"0::/user.slice/user-$RU.slice/user@$RU.service/orch.slice/orch-"*.scope/*)
+		echo "check-vm: rootless container in $cg" ;;
+	*) bad "carol's container is not in a scope of her manager: $cg" ;;
+	esac
+	dir=/sys/fs/cgroup${cg#0::}
+	[ "$(cat "$dir/memory.max" 2>&1)" = 67108864 ] || bad "rootless mem_limit: $(cat "$dir/memory.max" 2>&1)"
+	[ "$(cat "$dir/pids.max" 2>&1)" = 20 ] || bad "rootless pids_limit: $(cat "$dir/pids.max" 2>&1)"
+	[ "$(carol orch exec -T s id -u 2>&1)" = 0 ] || bad "rootless exec: $(carol orch exec -T s id -u 2>&1)"
+	[ -z "$(ls -d /sys/fs/cgroup/orch/user-"$RU" 2>/dev/null)" ] ||
+		bad "netd made a cgroup for carol, whose manager makes them"
+	carol orch down -t 0 || bad "rootless down"
+	for _ in $(seq 100); do
+		[ -z "$(find "$MGR/orch.slice" -mindepth 1 -type d 2>/dev/null)" ] && break
+		sleep 0.2
+	done
+	left=$(find "$MGR/orch.slice" -mindepth 1 -type d 2>/dev/null)
+	[ -z "$left" ] || bad "carol's cgroups left after down: $left"
+	[ -z "$(pgrep -u carol orch 2>/dev/null)" ] || bad "carol's orch processes left: $(pgrep -a -u carol orch)"
+else
+	bad "rootless up under the user's manager"
+fi
+loginctl disable-linger carol
 backtraces
 echo "check-vm: result $failed"
