@@ -726,8 +726,15 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		goto fail;
 	if ((r = pstate_save(ps, e)) < 0)
 		goto fail;
-	if (o->no_start)
+	/* Created only: a supervisor already running learns of them, so
+	 * that a later start finds them. */
+	if (o->no_start) {
+		if (supervisor_alive(ps))
+			r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
+		if (r < 0)
+			goto fail;
 		goto out;
+	}
 	if ((r = supervisor_ensure(ps, e)) < 0 ||
 	    (r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e)) < 0)
 		goto fail;

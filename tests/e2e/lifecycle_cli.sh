@@ -41,6 +41,13 @@ for l in sys.stdin:
     if j["Name"] == sys.argv[1]:
         print(j["ExitCode"])' "$name")"
 check_match "logs has its output" 'detached-out' "$(inp att "$O" logs job)"
+# create then start, while the project's supervisor runs.
+inp att "$O" up -d server >/dev/null 2>&1
+inp att "$O" rm -f -s server >/dev/null 2>&1
+check "create makes the container again" quiet inp att "$O" create server
+check_eq "which is created" created "$(psf att server State)"
+check "and start starts it, with the supervisor already running" quiet inp att "$O" start server
+check_eq "which runs" running "$(psf att server State)"
 check "down att" inp att "$O" down
 
 # --abort-on-container-exit returns the code of the first container that
