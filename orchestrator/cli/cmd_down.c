@@ -82,7 +82,7 @@ int cmd_down(int argc, char **argv)
 		return down_unrecorded(o.volumes); /* little to do is success */
 	if (r < 0)
 		return cli_fail(&e);
-	r = pstate_check_owner(&ps, getuid(), NULL, &e);
+	r = pstate_check_owner(&ps, host_uid(), NULL, &e);
 	_cleanup_strv_ char **images = NULL;
 	if (r == 0 && rmi) {
 		size_t i;

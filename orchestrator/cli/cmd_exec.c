@@ -316,7 +316,7 @@ int cmd_run(int argc, char **argv)
 	struct pstate ps;
 	int r = pstate_open(m->name, true, &ps, &e);
 	if (r == 0)
-		r = pstate_check_owner(&ps, getuid(), m->working_dir, &e);
+		r = pstate_check_owner(&ps, host_uid(), m->working_dir, &e);
 	if (r == 0 && !a.no_deps && s->n_depends_on) {
 		_cleanup_strv_ char **deps = NULL;
 		for (size_t i = 0; i < s->n_depends_on; i++)

@@ -242,7 +242,7 @@ int cmd_up(int argc, char **argv)
 	struct pstate ps;
 	int r = pstate_open(m->name, true, &ps, &e);
 	if (r == 0)
-		r = pstate_check_owner(&ps, getuid(), m->working_dir, &e);
+		r = pstate_check_owner(&ps, host_uid(), m->working_dir, &e);
 	if (r == 0)
 		r = reconcile_up(m, &o, &ps, &e);
 	/* Attached, up follows the services it was given (all of the

@@ -688,7 +688,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	/* Side effects from here on; failures roll back. */
 	u.created_nets = json_array();
 	u.created_vols = json_array();
-	pstate_claim(ps, getuid(), m->working_dir, m->files);
+	pstate_claim(ps, host_uid(), m->working_dir, m->files);
 	if ((r = pstate_save(ps, e)) < 0)
 		goto fail;
 	if ((r = ensure_networks(&u, e)) < 0 ||

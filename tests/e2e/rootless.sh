@@ -71,6 +71,7 @@ check "worker cannot reach app (link-only)" fails ex exec -T worker timeout 2 wg
 out=$(ex exec -T web nslookup db 2>&1)
 check "web does not resolve db (DNS scope)" sh -c '! printf "%s" "$1" | grep -q "^Address: 10\."' _ "$out"
 check_match "logs work" 'migrate' "$(ex logs migrate 2>&1 | head -3)"
+check_match "ls names alice as the owner" '^orch-example .* alice +/' "$(ex ls 2>&1)"
 check_eq "exec gives root in the container" "0" "$(ex exec -T app id -u)"
 pid=$(pid_of_user() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["pid"])' "$T/home/alice/run/orch/projects/orch-example/status.json" "$1"; }; pid_of_user orch-example-app-1)
 check_eq "its processes run as alice on the host" "$ALICE" "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
