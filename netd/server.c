@@ -791,9 +791,18 @@ static int listen_socket(int *out, struct orch_err *e)
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return err_sys(e, errno, "binding %s", path);
-	/* Everyone may connect; each request is authorized by its uid. */
+	/* Everyone may connect; each request is authorized by its uid.  So
+	 * everyone may reach the socket: its directory ($ORCH_RUN, made
+	 * 0700 by whoever came first) gets search permission, not listing;
+	 * what is in it keeps its own modes. */
 	if (chmod(path, 0666) < 0 || listen(fd, 64) < 0)
 		return err_sys(e, errno, "listening on %s", path);
+	_cleanup_free_ char *dir = xstrdup(path);
+	*strrchr(dir, '/') = '\0';
+	struct stat st;
+	if (*dir && stat(dir, &st) == 0 && (st.st_mode & 0111) != 0111 &&
+	    chmod(dir, (st.st_mode & 07777) | 0111) < 0)
+		return err_sys(e, errno, "letting users reach %s", path);
 	*out = move_fd(fd);
 	return 0;
 }

@@ -154,7 +154,7 @@ int pstate_save(struct pstate *p, struct orch_err *e)
 	if (!txt)
 		return err_set(e, ENOMEM, "serializing state of %s", p->name);
 	_cleanup_free_ char *sf = path_join(p->dir, "state.json");
-	int r = write_file_atomic(sf, txt, strlen(txt), 0644, e);
+	int r = write_file_atomic(sf, txt, strlen(txt), 0600, e);
 	if (r < 0)
 		return err_wrap(e, "saving project %s", p->name);
 	p->exists = true;

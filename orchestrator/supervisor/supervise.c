@@ -678,7 +678,7 @@ static void save_status(void)
 	json_decref(all);
 	_cleanup_free_ char *sf = path_join(sup.dir, "status.json");
 	struct orch_err e = {0};
-	if (txt && write_file_atomic(sf, txt, strlen(txt), 0644, &e) < 0)
+	if (txt && write_file_atomic(sf, txt, strlen(txt), 0600, &e) < 0)
 		log_warn("%s", e.msg);
 	free(txt);
 }

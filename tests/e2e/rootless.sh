@@ -20,6 +20,9 @@ cc -static -O1 -o "$T/escape" "$TOP/tests/fixtures/escape.c" ||
 	{ echo "cannot build the escape helper"; exit 1; }
 chmod 755 "$T/escape"
 
+# As on a fresh host, root's state directory lets no one in: netd opens
+# the way to its socket, and only that.
+chmod 0700 "$ORCH_RUN"
 "$O" network ls >/dev/null # root starts netd
 export ORCH_NETD_SOCKET=$ORCH_RUN/netd.sock
 # as USER CMD...: CMD as USER, in a login-like environment, in the cwd.
