@@ -283,7 +283,7 @@ static size_t keepid_map(uint32_t id, uint32_t top, struct rt_idmap out[3])
 
 int rt_keepid_ids(struct rt_ids *ids, struct orch_err *e)
 {
-	uint32_t utop, gtop;
+	uint32_t utop = 0, gtop = 0;
 	if (!rootless())
 		return err_set(e, EPERM, "userns_mode keep-id is for a rootless orch");
 	int r = userns_top_id(false, &utop, e);

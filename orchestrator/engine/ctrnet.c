@@ -333,7 +333,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	/* How the container's ids are stored, and its root's. */
 	struct rt_ids ids;
 	rt_ids_base(&ids, base);
-	if (jbool(spec, "keep_id") && (r = rt_keepid_ids(&ids, e)) < 0)
+	if (jbool(spec, "keep_id") && rt_keepid_ids(&ids, e) < 0)
 		return err_wrap(e, "%s", name);
 	uid_t root_uid = 0;
 	gid_t root_gid = 0;
