@@ -71,7 +71,7 @@ cleanup() {
 	awk -v w="$W" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
 		while read -r m; do umount -l "$m"; done
 	umount -l /dev/net/tun 2>/dev/null
-	rm -rf "$W"
+	rm -rf "$W" ${PTMP:+"$PTMP"}
 }
 trap cleanup EXIT
 trap "echo interrupted >&2; exit 130" INT TERM
@@ -134,9 +134,9 @@ podman_tp() {
 podman_slirp_tp() {
 	local port=$1 net="slirp4netns:port_handler=slirp4netns,allow_host_loopback=true"
 	as podman import "$W/iperf.tar" localhost/bench-iperf:latest >/dev/null 2>&1
-	as podman run -d --name server --network "$net" -p "$port:5201" localhost/bench-iperf:latest iperf3 -s >/dev/null 2>&1 &&
-		as podman run -d --name client --network "$net" localhost/bench-iperf:latest sleep 3600 >/dev/null 2>&1 ||
-		{ echo "? ? ?"; return; }
+	as podman run -d --name server --network "$net" -p "$port:5201" localhost/bench-iperf:latest iperf3 -s >/dev/null 2>"$W/slirp.err" &&
+		as podman run -d --name client --network "$net" localhost/bench-iperf:latest sleep 3600 >/dev/null 2>>"$W/slirp.err" ||
+		{ echo "podman with slirp4netns failed: $(head -c 300 "$W/slirp.err")" >&2; echo "? ? ?"; return; }
 	until_up "$port"
 	c2c=$(as podman exec client iperf3 -c 10.0.2.2 -p "$port" -t 3 2>/dev/null | gbps)
 	pub=$(iperf3 -c 127.0.0.1 -p "$port" -t 3 2>/dev/null | gbps)
@@ -145,6 +145,9 @@ podman_slirp_tp() {
 	echo "${c2c:-?} ${pub:-?} ${out:-?}"
 }
 if [ $HAVE_PODMAN -eq 1 ]; then
+	# podman's run-time directory holds slirp4netns's API socket, named
+	# by the container's 64-digit id: its path must stay under 108 bytes.
+	PTMP=$(mktemp -d /tmp/pbXXXXXX) && chown "$U:" "$PTMP"
 	mkdir -p "$W/home/$U/.config/containers"
 	# As in ../shared/anchors/podman-env.sh: this host's hard open-files
 	# limit, runc (crun refuses the hybrid cgroups), no systemd.
@@ -155,6 +158,7 @@ default_ulimits = ["nofile=20000:20000"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+tmp_dir = "$PTMP"
 [network]
 default_rootless_network_cmd = "slirp4netns"
 C
