@@ -198,6 +198,11 @@ static bool holder_open(pid_t pid, int *userns, int *mntns)
 	return true;
 }
 
+/* userns.lock, held shared by each command of the user from its entry
+ * to its exit (exclusive while one starts the holder): the last one out
+ * may stop the holder. */
+static int entered_lock = -1;
+
 int rt_rootless_enter(struct orch_err *e)
 {
 	if (!rootless() || !in_host_userns())
@@ -237,7 +242,15 @@ int rt_rootless_enter(struct orch_err *e)
 		return err_sys(e, errno, "joining your mount namespace");
 	if (cwd && chdir(cwd) < 0)
 		return err_sys(e, errno, "returning to %s", cwd);
+	if (flock(lock, LOCK_SH) < 0)
+		return err_sys(e, errno, "locking %s", lockp);
+	entered_lock = move_fd(lock);
 	return 0;
+}
+
+bool rt_rootless_last(void)
+{
+	return entered_lock >= 0 && flock(entered_lock, LOCK_EX | LOCK_NB) == 0;
 }
 
 int rt_rootless_leave(struct orch_err *e)

@@ -264,6 +264,9 @@ bool rt_cgroup_systemd(void);
  * the user's manager, so that what it makes and moves stays in the
  * subtree the user owns.  Nothing otherwise. */
 int rt_cgroup_systemd_enter(struct orch_err *e);
+/* Whether no other command of the user runs now (nor starts before this
+ * one exits): then it may stop the holder. */
+bool rt_rootless_last(void);
 /* Stops the holder (after the user's last project is gone). */
 int rt_rootless_leave(struct orch_err *e);
 /* userns_mode: keep-id, inside the user's namespace: the maps (container

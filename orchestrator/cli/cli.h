@@ -52,8 +52,9 @@ enum {
  * directories ($ORCH_RUN, $ORCH_ROOT, netd's socket, when not set), then
  * the user's namespaces and netd's cgroup.  Nothing for root. */
 int cli_rootless_setup(struct orch_err *e);
-/* After a down: a rootless orch with no project left stops the holder of
- * its namespaces, so that nothing of the user's remains. */
+/* After every command: a rootless orch with no project left, and no other
+ * command of the user running, stops the holder of its namespaces and
+ * gives netd's cgroup back, so that nothing of the user's remains. */
 void cli_rootless_done(void);
 
 /* 1 when opt was a global option (and recorded), 0 when not, -1 when its

@@ -105,7 +105,6 @@ int cmd_down(int argc, char **argv)
 	pstate_close(&ps);
 	if (r < 0)
 		return cli_fail(&e);
-	cli_rootless_done();
 	for (size_t i = 0; images && images[i]; i++) {
 		struct orch_err ie = {0};
 		if (rt_image_remove(images[i], false, &ie) == 0)

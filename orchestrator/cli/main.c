@@ -93,8 +93,13 @@ int main(int argc, char **argv)
 		log_error("%s", e.msg);
 		return 1;
 	}
-	if (!help)
-		return cmd->run(argc - 1, argv + 1);
+	if (!help) {
+		int rc = cmd->run(argc - 1, argv + 1);
+		/* A user's last command out, with no project left, leaves
+		 * nothing behind: no holder, no cgroup. */
+		cli_rootless_done();
+		return rc;
+	}
 	char *hargv[4] = {argv[2], argc > 3 ? argv[3] : "--help",
 			  argc > 3 ? "--help" : NULL, NULL};
 	return cmd->run(argc > 3 ? 3 : 2, hargv);

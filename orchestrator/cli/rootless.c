@@ -85,7 +85,7 @@ int cli_rootless_setup(struct orch_err *e)
 
 void cli_rootless_done(void)
 {
-	if (!rootless())
+	if (!rootless() || !rt_rootless_last())
 		return;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **left = NULL;

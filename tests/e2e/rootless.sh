@@ -293,6 +293,9 @@ unset ORCH_CGROUP_ROOT
 # ---- nothing left -------------------------------------------------------------
 check "alice's down succeeds" quiet ex down -v -t 0
 check "and the limits stack's" quiet uin alice lim "$O" down -v -t 0
+# Commands with no project to work on leave nothing either.
+check "alice lists her images" quiet as alice "$O" images
+check "bob lists his projects" quiet as bob "$O" ls
 check "no process of alice's is left" wait_for 10 sh -c '! pgrep -u alice >/dev/null'
 check "no process of bob's is left" wait_for 10 sh -c '! pgrep -u bob >/dev/null'
 check_eq "no cgroup of theirs is left" "" "$(cgdirs "$ALICE"; cgdirs "$BOB")"
