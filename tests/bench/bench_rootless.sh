@@ -62,7 +62,8 @@ cleanup() {
 	(cd "$W" && as "$ORCH" -p s10 -f "$W/stack10.yaml" down -v -t 0 >/dev/null 2>&1)
 	[ $HAVE_PODMAN -eq 1 ] && (cd "$W" && as podman rm -af -t 0 >/dev/null 2>&1 &&
 		as podman system reset -f >/dev/null 2>&1)
-	[ -f "$W/iperf.pid" ] && 	# Every netd of this network namespace (a down above may have started
+	[ -f "$W/iperf.pid" ] && kill "$(cat "$W/iperf.pid")" 2>/dev/null
+	# Every netd of this network namespace (a down above may have started
 	# one again).
 	for p in $(pgrep -x netd); do
 		[ "$(readlink "/proc/$p/ns/net")" = "$(readlink /proc/self/ns/net)" ] && kill "$p"
