@@ -147,15 +147,19 @@ static bool v2_in(pid_t pid, const char *prefix)
 	       strncmp(l + 3, prefix, strlen(prefix)) == 0;
 }
 
-/* rmdir of base/orch/user-UID (and its orch.cli): false when in use. */
+/* rmdir of base/orch/user-UID (and its orch.cli): false when in use.
+ * base/orch goes too once nothing else is in it, as a container's does. */
 static bool release_one(const char *base, uid_t uid)
 {
-	_cleanup_free_ char *dir =
-	    xasprintf("%s/orch/user-%u", base, (unsigned)uid);
+	_cleanup_free_ char *orch = path_join(base, "orch");
+	_cleanup_free_ char *dir = xasprintf("%s/user-%u", orch, (unsigned)uid);
 	_cleanup_free_ char *leaf = path_join(dir, "orch.cli");
 	if (rmdir(leaf) < 0 && errno != ENOENT)
 		return false;
-	return rmdir(dir) == 0 || errno == ENOENT;
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		return false;
+	rmdir(orch); /* busy while root's or another user's containers run */
+	return true;
 }
 
 /* {} -> {"parent": "orch/user-UID"}: the cgroup parent, relative to each
