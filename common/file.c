@@ -202,27 +202,30 @@ static unsigned long read_host_id(const char *map_path, unsigned long me)
 }
 
 /* Read once: the same before and after a rootless orch joins the user's
- * namespace (the user's uid, seen from outside or through the map). */
-uid_t host_uid(void)
+ * namespace (the user's ids, seen from outside or through the maps). */
+static const struct host_ids {
+	uid_t uid;
+	gid_t gid;
+} *host_ids(void)
 {
+	static struct host_ids ids;
 	static bool known;
-	static uid_t uid;
 	if (!known) {
-		uid = (uid_t)read_host_id("/proc/self/uid_map", geteuid());
+		ids.uid = (uid_t)read_host_id("/proc/self/uid_map", geteuid());
+		ids.gid = (gid_t)read_host_id("/proc/self/gid_map", getegid());
 		known = true;
 	}
-	return uid;
+	return &ids;
+}
+
+uid_t host_uid(void)
+{
+	return host_ids()->uid;
 }
 
 gid_t host_gid(void)
 {
-	static bool known;
-	static gid_t gid;
-	if (!known) {
-		gid = (gid_t)read_host_id("/proc/self/gid_map", getegid());
-		known = true;
-	}
-	return gid;
+	return host_ids()->gid;
 }
 
 bool rootless(void)

@@ -250,7 +250,7 @@ struct rt_userns_conf {
  * default pool (refused when it meets a range /etc/subuid gives). */
 int rt_userns_config(struct rt_userns_conf *c, struct orch_err *e);
 /* Rootless (rootless.c): orch run by a user without privileges
- * (rootless() in common).  For a user without privileges in the host's user namespace: joins the
+ * (rootless() in common).  In the host's user namespace, joins the
  * user's own user and mount namespaces (made from /etc/subuid and
  * /etc/subgid by newuidmap and newgidmap, kept by a holder process), where
  * we are root.  Nothing for root, or once inside.  Must run before any

@@ -476,7 +476,7 @@ int record_template(const struct project *m, const struct service *s,
 		return r;
 	if (remap)
 		json_object_set_new(spec, "userns", json_true());
-	else if (s->userns_mode && streq(s->userns_mode, "keep-id"))
+	else if (keep_id)
 		json_object_set_new(spec, "keep_id", json_true());
 	if (s->cgroup_parent)
 		json_object_set_new(spec, "cgroup_parent",

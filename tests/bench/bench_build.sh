@@ -6,12 +6,7 @@
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
-if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
-	export ORCH_BENCH_SANDBOX=1
-	exec unshare --net --mount --fork -- "$0" "$@"
-fi
-mount --make-rprivate /
-ip link set lo up
+. "$(dirname "$0")/sandbox.inc"
 T=$(mktemp -d /tmp/orch-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export ORCH_ROOT=$T/root ORCH_RUN=$T/run

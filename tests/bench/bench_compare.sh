@@ -25,12 +25,7 @@
 # and mount namespace and is removed afterwards.
 #   REPS=5 REPS50=1 tests/bench/bench_compare.sh
 set -u
-if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
-	export ORCH_BENCH_SANDBOX=1
-	exec unshare --net --mount --fork -- "$0" "$@"
-fi
-mount --make-rprivate /
-ip link set lo up
+. "$(dirname "$0")/sandbox.inc"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
 REPS=${REPS:-5}

@@ -13,12 +13,7 @@
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
-if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
-	export ORCH_BENCH_SANDBOX=1
-	exec unshare --net --mount --fork -- "$0" "$@"
-fi
-mount --make-rprivate /
-ip link set lo up
+. "$(dirname "$0")/sandbox.inc"
 REPS=${REPS:-3}
 T=$(mktemp -d /tmp/orch-bench-pull.XXXXXX)
 trap 'kill $REG 2>/dev/null; rm -rf "$T"' EXIT

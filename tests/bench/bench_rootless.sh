@@ -16,12 +16,7 @@
 # and is removed afterwards.
 #   REPS=5 tests/bench/bench_rootless.sh
 set -u
-if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
-	export ORCH_BENCH_SANDBOX=1
-	exec unshare --net --mount --fork -- "$0" "$@"
-fi
-mount --make-rprivate /
-ip link set lo up
+. "$(dirname "$0")/sandbox.inc"
 # "Another machine" for containers to reach out to: a network namespace
 # behind a veth, at $HOSTIP.
 HOSTIP=192.0.2.2

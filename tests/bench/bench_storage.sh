@@ -4,11 +4,7 @@
 # (the bare overlay, then whole `orch-runtime run` containers).  Runs in
 # its own mount and network namespaces with a temporary ORCH_ROOT.
 set -eu
-if [ -z "${ORCH_BENCH_SANDBOX:-}" ]; then
-	export ORCH_BENCH_SANDBOX=1
-	exec unshare --net --mount --fork -- "$0" "$@"
-fi
-mount --make-rprivate /
+. "$(dirname "$0")/sandbox.inc"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
 T=$(mktemp -d /tmp/orch-bench.XXXXXX)
