@@ -206,13 +206,28 @@ static bool own_mounts(const struct rt_spec *s)
 	return (s->namespaces & RT_NS_USER) && rootless();
 }
 
+/* The parent's second word: the child is in its cgroup, where it makes
+ * its cgroup namespace. */
+static int child_in_cgroup(void *arg, struct orch_err *e)
+{
+	struct child_ctx *c = arg;
+	struct sync_packet pk;
+	int n = sync_recv(c->sync_fd, &pk);
+	if (n <= 0 || pk.type != SYNC_GO)
+		_exit(1);
+	if ((c->spec->namespaces & RT_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		return err_sys(e, errno, "creating the cgroup namespace");
+	return 0;
+}
+
 static void child_main(struct child_ctx *c) __attribute__((noreturn));
 static void child_main(struct child_ctx *c)
 {
 	const struct rt_spec *s = c->spec;
 	struct orch_err e = {0};
 	struct sync_packet pk;
-	/* The parent sets up the cgroup and id maps, then lets us go on. */
+	/* The parent writes the id maps, then lets us go on; it makes the
+	 * cgroup while we mount (child_in_cgroup). */
 	int fds[NS_MOUNTS_MAX_FDS];
 	bool sent = c->nm && !own_mounts(s);
 	int n = sent ? sync_recv_fds(c->sync_fd, &pk, fds,
@@ -229,10 +244,6 @@ static void child_main(struct child_ctx *c)
 		err_sys(&e, errno, "becoming root in the user namespace");
 		sync_send_err(c->sync_fd, &e);
 	}
-	if ((s->namespaces & RT_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0) {
-		err_sys(&e, errno, "creating the cgroup namespace");
-		sync_send_err(c->sync_fd, &e);
-	}
 	if (c->netns_fd >= 0 && !c->net_joined &&
 	    setns(c->netns_fd, CLONE_NEWNET) < 0) {
 		err_sys(&e, errno, "joining network namespace %s", s->netns_path);
@@ -241,8 +252,17 @@ static void child_main(struct child_ctx *c)
 	if ((s->namespaces & RT_NS_NET) && ns_loopback_up(&e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(0);
-	if (mnt_setup_rootfs(s, c->mnt, c->upper, c->work, c->nm, c->nodes,
-			     c->n_nodes, &e) < 0)
+	const struct mnt_root root = {
+	    .mnt = c->mnt,
+	    .upper = c->upper,
+	    .work = c->work,
+	    .nm = c->nm,
+	    .nodes = c->nodes,
+	    .n_nodes = c->n_nodes,
+	    .in_cgroup = child_in_cgroup,
+	    .arg = c,
+	};
+	if (mnt_setup_rootfs(s, &root, &e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(022);
 	if (s->namespaces & RT_NS_UTS) {
@@ -637,8 +657,12 @@ static int create(const struct rt_spec *s, bool start,
 		if (r < 0)
 			goto fail;
 	}
-	r = cg_create(s->cgroup_parent, s->id, &s->limits, &dev, pid, &st.cg, e);
-	if (r < 0)
+	/* Root makes the cgroup while the child mounts its root.  A user's
+	 * cgroup takes in only a process that is still the user's, so hers
+	 * is made before the child becomes its namespace's root. */
+	bool cg_early = rootless();
+	if (cg_early && (r = cg_create(s->cgroup_parent, s->id, &s->limits,
+				       &dev, pid, &st.cg, e)) < 0)
 		goto fail;
 	if ((s->namespaces & RT_NS_USER) && !own_mounts(s)) {
 		r = go_remapped(s, pid, sv[0], st.upper_dir, mnt, nodes,
@@ -649,6 +673,14 @@ static int create(const struct rt_spec *s, bool start,
 		err_sys(e, -r, "starting the container's setup");
 		goto fail;
 	}
+	/* The child waits for its cgroup before it makes /sys, its device
+	 * nodes and anything that runs. */
+	if (!cg_early && (r = cg_create(s->cgroup_parent, s->id, &s->limits,
+					&dev, pid, &st.cg, e)) < 0)
+		goto fail;
+	/* A child that failed before it got this word said why: that is
+	 * read below, in place of this error. */
+	bool child_gone = sync_send(sv[0], SYNC_GO, 0, 0, NULL) < 0;
 	/* Written while the child builds its mounts. */
 	st.id = xstrdup(s->id);
 	st.pid = pid;
@@ -677,8 +709,9 @@ static int create(const struct rt_spec *s, bool start,
 	 * the exec error, which leaves a created container to wait for. */
 	struct sync_packet pk;
 	int n = sync_recv(sv[0], &pk);
-	bool ok = start ? n == 0 || (n > 0 && pk.type == SYNC_EXEC_ERROR)
-			: n > 0 && pk.type == SYNC_READY;
+	bool ok = !child_gone &&
+		  (start ? n == 0 || (n > 0 && pk.type == SYNC_EXEC_ERROR)
+			 : n > 0 && pk.type == SYNC_READY);
 	if (!ok) {
 		if (n < 0)
 			err_sys(e, -n, "reading from the container's setup");

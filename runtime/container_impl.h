@@ -271,13 +271,20 @@ int ns_attach(int mount_fd, int target_fd, const char *what,
 /* ---- mount.c ----------------------------------------------------------- */
 
 /* In the child, in its own mount namespace: builds the root filesystem
- * at mnt (overlay or bind), the spec's mounts, /proc /sys /dev with the
- * device nodes, creates workdir, pivots into it and detaches the old
- * root. */
-int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
-		     const char *upper, const char *work,
-		     const struct ns_mounts *nm, const struct dev_node *nodes,
-		     size_t n_nodes, struct orch_err *e);
+ * at mnt (overlay or bind), the spec's mounts and /proc, then calls
+ * in_cgroup (which returns once the process is in its cgroup), then
+ * /sys /dev with the device nodes, creates workdir, pivots into it and
+ * detaches the old root. */
+struct mnt_root {
+	const char *mnt, *upper, *work;
+	const struct ns_mounts *nm;
+	const struct dev_node *nodes;
+	size_t n_nodes;
+	int (*in_cgroup)(void *arg, struct orch_err *e);
+	void *arg;
+};
+int mnt_setup_rootfs(const struct rt_spec *s, const struct mnt_root *m,
+		     struct orch_err *e);
 /* Which of the spec's sysctls: the network namespace's ones (net.*) are
  * written by the parent of a remapped child, which does not own it. */
 enum sysctl_set { SYSCTL_ALL, SYSCTL_NET, SYSCTL_NOT_NET };

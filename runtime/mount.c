@@ -631,15 +631,15 @@ static int mount_root(const struct rt_spec *s, const char *mnt,
 	return r;
 }
 
-int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
-		     const char *upper, const char *work,
-		     const struct ns_mounts *nm, const struct dev_node *nodes,
-		     size_t n_nodes, struct orch_err *e)
+int mnt_setup_rootfs(const struct rt_spec *s, const struct mnt_root *m,
+		     struct orch_err *e)
 {
+	const char *mnt = m->mnt;
+	const struct ns_mounts *nm = m->nm;
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return err_sys(e, errno, "making mounts private");
-	int r = mount_root(s, mnt, upper, work, nm, e);
+	int r = mount_root(s, mnt, m->upper, m->work, nm, e);
 	if (r < 0)
 		return r;
 	/* A remapped child may not walk the host's path to mnt. */
@@ -652,12 +652,16 @@ int mnt_setup_rootfs(const struct rt_spec *s, const char *mnt,
 	r = setup_user_mounts(rootfd, s, nm, e);
 	if (r == 0)
 		r = setup_proc(rootfd, s, nm, e);
+	/* /sys/fs/cgroup shows the cgroup namespace, made in the cgroup;
+	 * device nodes are made under the container's device rules. */
+	if (r == 0)
+		r = m->in_cgroup(m->arg, e);
 	if (r == 0)
 		r = setup_sys(rootfd, s, nm, e);
 	if (r == 0)
 		r = setup_dev(rootfd, s, e);
 	if (r == 0)
-		r = make_devices(rootfd, nm, nodes, n_nodes, e);
+		r = make_devices(rootfd, nm, m->nodes, m->n_nodes, e);
 	if (r == 0 && s->workdir && *s->workdir) {
 		int fd = mnt_open_in_root(rootfd, s->workdir, true, false, e);
 		if (fd < 0)
