@@ -2,13 +2,13 @@
  * The asker is known by its source address; it sees the names (services,
  * aliases, container names) of the networks it is on.  Names of other
  * networks, and unknown single-label names, get NXDOMAIN; other names go
- * to the host's resolvers from /etc/resolv.conf.  Messages are parsed and
- * built with ldns; the answering logic (dns_answer) is pure. */
+ * to the host's resolvers from /etc/resolv.conf.  The answering logic
+ * (dns_answer) is pure. */
 #include "netd/netd-int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <ldns/ldns.h>
+#include <resolv.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -54,53 +54,79 @@ static const char *asker_of(const struct netd_state *st, const char *a)
 	return ep ? ep->container_id : NULL;
 }
 
-/* An A (v6: AAAA) record for addr, when it is one of that family. */
-static void push_a(ldns_pkt *reply, const ldns_rdf *owner, const char *addr,
+/* The wire format (RFC 1035 4.1) is read and written here: a query's
+ * header and question, and answers of one A or AAAA record each, whose
+ * name points at the question's.  A DNS library would bring its own
+ * dependencies (ldns: libssl and libcrypto, some 700 KiB of relocated
+ * pages) into a daemon that stays resident. */
+enum {
+	DNS_HDR = 12,		 /* id, flags, four counts */
+	DNS_QR = 0x80,		 /* flags[0]: a response */
+	DNS_OPCODE = 0x78,	 /* flags[0]: 0 is QUERY */
+	DNS_AA = 0x04,		 /* flags[0]: authoritative */
+	DNS_RD = 0x01,		 /* flags[0]: recursion desired */
+	DNS_RA = 0x80,		 /* flags[1]: recursion available */
+	DNS_T_A = 1,
+	DNS_T_AAAA = 28,
+	DNS_C_IN = 1,
+	DNS_NOERROR = 0,
+	DNS_NXDOMAIN = 3,
+	DNS_REFUSED = 5,
+	/* Addresses change as containers are recreated: never cache long. */
+	DNS_TTL = 5,
+};
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static void put16(struct strbuf *b, unsigned v)
+{
+	sb_add(b, (const char[]){(char)(v >> 8), (char)v}, 2);
+}
+
+/* An A (v6: AAAA) record for addr, when it is one of that family; its
+ * name is a pointer to the question's, right after the header. */
+static void push_a(struct strbuf *reply, unsigned *count, const char *addr,
 		   bool v6)
 {
 	uint8_t in[16];
 	if (!addr || inet_pton(v6 ? AF_INET6 : AF_INET, addr, in) != 1)
 		return;
-	ldns_rr *rr = ldns_rr_new();
-	ldns_rr_set_owner(rr, ldns_rdf_clone(owner));
-	ldns_rr_set_type(rr, v6 ? LDNS_RR_TYPE_AAAA : LDNS_RR_TYPE_A);
-	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
-	/* Addresses change as containers are recreated: never cache long. */
-	ldns_rr_set_ttl(rr, 5);
-	ldns_rr_push_rdf(rr, v6 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16,
-							in)
-				: ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, in));
-	ldns_pkt_push_rr(reply, LDNS_SECTION_ANSWER, rr);
+	put16(reply, 0xc000 | DNS_HDR);
+	put16(reply, v6 ? DNS_T_AAAA : DNS_T_A);
+	put16(reply, DNS_C_IN);
+	put16(reply, 0);
+	put16(reply, DNS_TTL);
+	put16(reply, v6 ? 16 : 4);
+	sb_add(reply, (const char *)in, v6 ? 16 : 4);
+	(*count)++;
 }
 
 enum dns_verdict dns_answer(const struct netd_state *st, const char *asker,
 			    const void *query, size_t len, uint8_t **out,
 			    size_t *out_len)
 {
-	ldns_pkt *q = NULL;
-	if (ldns_wire2pkt(&q, query, len) != LDNS_STATUS_OK)
+	const uint8_t *q = query;
+	/* One question, in a query that is no response: its name (which
+	 * dn_expand checks, pointers included), type and class. */
+	if (len < DNS_HDR || (q[2] & (DNS_QR | DNS_OPCODE)) ||
+	    get16(q + 4) != 1)
 		return DNS_DROP;
-	enum dns_verdict v = DNS_DROP;
-	ldns_pkt *reply = NULL;
-	if (ldns_pkt_qr(q) || ldns_pkt_get_opcode(q) != LDNS_PACKET_QUERY ||
-	    ldns_pkt_qdcount(q) != 1 ||
-	    ldns_rr_list_rr_count(ldns_pkt_question(q)) != 1)
-		goto out;
-	const ldns_rr *qrr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
-	const ldns_rdf *owner = ldns_rr_owner(qrr);
-	char *text = ldns_rdf2str(owner);
-	if (!text)
-		goto out;
+	char text[1025];
+	int nl = dn_expand(q, q + len, q + DNS_HDR, text, sizeof(text));
+	if (nl < 0 || (size_t)nl + 4 > len - DNS_HDR)
+		return DNS_DROP;
+	size_t qend = DNS_HDR + (size_t)nl + 4;
+	unsigned qtype = get16(q + qend - 4), qclass = get16(q + qend - 2);
 	size_t tl = strlen(text);
 	if (tl && text[tl - 1] == '.')
 		text[--tl] = '\0';
-	reply = ldns_pkt_new();
-	ldns_pkt_set_id(reply, ldns_pkt_id(q));
-	ldns_pkt_set_qr(reply, true);
-	ldns_pkt_set_opcode(reply, LDNS_PACKET_QUERY);
-	ldns_pkt_set_rd(reply, ldns_pkt_rd(q));
-	ldns_pkt_set_ra(reply, true);
-	ldns_pkt_push_rr(reply, LDNS_SECTION_QUESTION, ldns_rr_clone(qrr));
+	/* The header's counts are written last. */
+	struct strbuf reply;
+	sb_init(&reply);
+	sb_add(&reply, (const char *)q, 2);
+	sb_add(&reply, (const char[DNS_HDR - 2]){0}, DNS_HDR - 2);
+	sb_add(&reply, (const char *)q + DNS_HDR, qend - DNS_HDR);
+	unsigned answers = 0;
 	const char *cid = asker_of(st, asker);
 	bool known_anywhere = false, found = false;
 	for (size_t i = 0; i < st->n_nets; i++) {
@@ -113,37 +139,37 @@ enum dns_verdict dns_answer(const struct netd_state *st, const char *asker,
 			if (!shared)
 				continue;
 			found = true;
-			if (ldns_rr_get_class(qrr) != LDNS_RR_CLASS_IN)
+			if (qclass != DNS_C_IN)
 				continue;
-			if (ldns_rr_get_type(qrr) == LDNS_RR_TYPE_A)
-				push_a(reply, owner, n->endpoints[j].address,
-				       false);
-			if (ldns_rr_get_type(qrr) == LDNS_RR_TYPE_AAAA)
-				push_a(reply, owner, n->endpoints[j].address6,
-				       true);
+			if (qtype == DNS_T_A)
+				push_a(&reply, &answers,
+				       n->endpoints[j].address, false);
+			if (qtype == DNS_T_AAAA)
+				push_a(&reply, &answers,
+				       n->endpoints[j].address6, true);
 		}
 	}
+	int rcode;
 	if (found) {
-		ldns_pkt_set_aa(reply, true);
-		ldns_pkt_set_rcode(reply, LDNS_RCODE_NOERROR);
-		v = DNS_ANSWER;
+		rcode = DNS_NOERROR;
 	} else if (known_anywhere || !strchr(text, '.') || !cid) {
 		/* Not the asker's to see, or a bare name no upstream knows,
 		 * or an asker that is no container of ours. */
-		ldns_pkt_set_rcode(reply, cid ? LDNS_RCODE_NXDOMAIN
-					      : LDNS_RCODE_REFUSED);
-		v = DNS_ANSWER;
+		rcode = cid ? DNS_NXDOMAIN : DNS_REFUSED;
 	} else {
-		v = DNS_FORWARD;
+		sb_free(&reply);
+		return DNS_FORWARD;
 	}
-	free(text);
-	if (v == DNS_ANSWER &&
-	    ldns_pkt2wire(out, reply, out_len) != LDNS_STATUS_OK)
-		v = DNS_DROP;
-out:
-	ldns_pkt_free(reply);
-	ldns_pkt_free(q);
-	return v;
+	uint8_t *h = (uint8_t *)reply.buf;
+	h[2] = (uint8_t)(DNS_QR | (found ? DNS_AA : 0) | (q[2] & DNS_RD));
+	h[3] = (uint8_t)(DNS_RA | rcode);
+	h[4] = 0;
+	h[5] = 1;
+	h[6] = (uint8_t)(answers >> 8);
+	h[7] = (uint8_t)answers;
+	*out_len = reply.len;
+	*out = (uint8_t *)sb_steal(&reply);
+	return DNS_ANSWER;
 }
 
 /* ---- the server ------------------------------------------------------- */
@@ -362,25 +388,25 @@ void dns_network_remove(struct dns_server *d, const struct netd_network *n)
 size_t dns_pollfds(struct dns_server *d, int *fds, size_t max)
 {
 	size_t n = 0;
-#define ADD(f)                                                                 \
+#define ADD_FD(f)                                                              \
 	do {                                                                   \
 		if (fds && n < max)                                            \
 			fds[n] = (f);                                          \
 		n++;                                                           \
 	} while (0)
-	ADD(d->upstream_fd[0]);
+	ADD_FD(d->upstream_fd[0]);
 	if (d->upstream_fd[1] >= 0)
-		ADD(d->upstream_fd[1]);
+		ADD_FD(d->upstream_fd[1]);
 	for (size_t i = 0; i < d->n_nets; i++)
 		for (int k = 0; k < 2; k++) {
 			if (d->nets[i].fd[k] >= 0)
-				ADD(d->nets[i].fd[k]);
+				ADD_FD(d->nets[i].fd[k]);
 			if (d->nets[i].tcp_fd[k] >= 0)
-				ADD(d->nets[i].tcp_fd[k]);
+				ADD_FD(d->nets[i].tcp_fd[k]);
 		}
 	for (size_t i = 0; i < d->n_tcp; i++)
-		ADD(d->tcp[i].fd);
-#undef ADD
+		ADD_FD(d->tcp[i].fd);
+#undef ADD_FD
 	return n;
 }
 

@@ -194,9 +194,9 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);
 
 	struct netd_endpoint ep = {0};
-	char abuf[16], a6buf[46], hash[65];
+	char abuf[16], a6buf[46], hash[17];
 	_cleanup_free_ char *key = xasprintf("%s/%s", n->id, cid);
-	sha256_hex(key, strlen(key), hash);
+	link_name_hash(key, hash);
 	ipam_format_addr(a.v4.addr, abuf);
 	ipam6_format_addr(a.v6.addr, a6buf);
 	ep.container_id = xstrdup(cid);

@@ -89,6 +89,11 @@ void fw_release(void);
 #define NETD_BRIDGE_PREFIX "ob-"
 #define NETD_VETH_PREFIX   "ov-"
 
+/* 16 hex digits that stand for s (FNV-1a, 64 bits), for the names and
+ * MAC addresses made from random ids: they need to differ, not to be
+ * secret, and netd stays free of libcrypto. */
+void link_name_hash(const char *s, char out[17]);
+
 /* The addresses of a bridge (its gateways) or of a container's end: an
  * IPv4 and an IPv6 address, either absent when its prefix is 0, and the
  * gateways a container's default routes go through. */

@@ -283,6 +283,16 @@ static int pick_subnet(struct server *s, const struct call *c, struct cidr *out)
 	return 0;
 }
 
+/* A bridge's MAC: locally administered, unicast, made from the network's
+ * id so that it stays the same for the network's life. */
+static void bridge_mac(const char *id, char mac[18])
+{
+	char hash[17];
+	link_name_hash(id, hash);
+	snprintf(mac, 18, "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash, hash + 2,
+		 hash + 4, hash + 6, hash + 8);
+}
+
 static int op_network_create(struct server *s, struct call *c, json_t **res)
 {
 	const char *name = call_str(c, "name");
@@ -328,14 +338,11 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 		return 0;
 	}
 	struct netd_network n = {0};
-	char id[65], gwbuf[16], gw6buf[46], mac[18], hash[65];
+	char id[65], gwbuf[16], gw6buf[46], mac[18];
 	random_id(id);
 	ipam_format_addr(gw.gw4, gwbuf);
 	ipam6_format_addr(gw.gw6, gw6buf);
-	sha256_hex(id, 64, hash);
-	/* Locally administered, unicast, stable for the network's life. */
-	snprintf(mac, sizeof(mac), "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash,
-		 hash + 2, hash + 4, hash + 6, hash + 8);
+	bridge_mac(id, mac);
 	n.id = xstrdup(id);
 	n.name = xstrdup(name);
 	n.project = xstrdup(call_str(c, "project"));
@@ -700,17 +707,14 @@ static int reconcile(struct server *s, struct orch_err *e)
 	for (size_t i = 0; i < s->st.n_nets; i++) {
 		struct netd_network *n = &s->st.nets[i];
 		struct link_addrs gw;
-		char hash[65], mac[18];
+		char mac[18];
 		if (net_gateways(n, &gw, e) < 0)
 			return err_wrap(e, "network %s in the state", n->name);
 		if (!link_exists(n->bridge)) {
 			log_warn(
 			    "network %s: bridge %s was missing, recreating it",
 			    n->name, n->bridge);
-			sha256_hex(n->id, strlen(n->id), hash);
-			snprintf(mac, sizeof(mac),
-				 "02:%.2s:%.2s:%.2s:%.2s:%.2s", hash, hash + 2,
-				 hash + 4, hash + 6, hash + 8);
+			bridge_mac(n->id, mac);
 			int r = link_bridge_create(n->bridge, mac, &gw, s->mtu,
 						   e);
 			if (r < 0)

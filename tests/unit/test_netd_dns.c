@@ -130,11 +130,90 @@ static void test_who_sees_what(void **state)
 			 DNS_FORWARD);
 }
 
+/* The reply as a resolver reads it: the query's id, question and
+ * recursion flag; a name compressed in the question (a pointer, RFC 1035
+ * 4.1.4) is followed. */
+static void test_reply_wire(void **state)
+{
+	(void)state;
+	ldns_pkt *q = NULL;
+	assert_int_equal(ldns_pkt_query_new_frm_str(&q, "WEB.", LDNS_RR_TYPE_A,
+						    LDNS_RR_CLASS_IN, LDNS_RD),
+			 LDNS_STATUS_OK);
+	ldns_pkt_set_id(q, 0x1234);
+	uint8_t *wire = NULL, *reply = NULL;
+	size_t wlen = 0, rlen = 0;
+	assert_int_equal(ldns_pkt2wire(&wire, q, &wlen), LDNS_STATUS_OK);
+	ldns_pkt_free(q);
+	assert_int_equal(dns_answer(&st, "10.210.0.3", wire, wlen, &reply,
+				    &rlen),
+			 DNS_ANSWER);
+	ldns_pkt *r = NULL;
+	assert_int_equal(ldns_wire2pkt(&r, reply, rlen), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_id(r), 0x1234);
+	assert_true(ldns_pkt_qr(r) && ldns_pkt_aa(r) && ldns_pkt_rd(r));
+	assert_int_equal(ldns_pkt_qdcount(r), 1);
+	assert_int_equal(ldns_pkt_ancount(r), 1);
+	char *owner = ldns_rdf2str(
+	    ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_answer(r), 0)));
+	assert_string_equal(owner, "WEB.");
+	free(owner);
+	assert_int_equal(
+	    ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r), 0)), 5);
+	ldns_pkt_free(r);
+	free(reply);
+	free(wire);
+}
+
+/* What is no single well-formed query gets no answer at all. */
+static void test_malformed(void **state)
+{
+	(void)state;
+	static const uint8_t web_a[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0,
+					0, 0, 0, 0, 3, 'w', 'e', 'b', 0, 0,
+					1, 0, 1};
+	uint8_t buf[sizeof(web_a)], *reply = NULL;
+	size_t rlen = 0;
+	memcpy(buf, web_a, sizeof(buf));
+	assert_int_equal(dns_answer(&st, "10.210.0.3", buf, sizeof(buf),
+				    &reply, &rlen),
+			 DNS_ANSWER);
+	free(reply);
+	/* Cut anywhere before its end. */
+	for (size_t n = 0; n < sizeof(buf); n++)
+		assert_int_equal(dns_answer(&st, "10.210.0.3", buf, n, &reply,
+					    &rlen),
+				 DNS_DROP);
+	/* A response, another opcode, two questions. */
+	buf[2] = 0x81;
+	assert_int_equal(dns_answer(&st, "10.210.0.3", buf, sizeof(buf),
+				    &reply, &rlen),
+			 DNS_DROP);
+	buf[2] = 0x11;
+	assert_int_equal(dns_answer(&st, "10.210.0.3", buf, sizeof(buf),
+				    &reply, &rlen),
+			 DNS_DROP);
+	buf[2] = 0x01;
+	buf[5] = 2;
+	assert_int_equal(dns_answer(&st, "10.210.0.3", buf, sizeof(buf),
+				    &reply, &rlen),
+			 DNS_DROP);
+	/* A name that points at itself. */
+	buf[5] = 1;
+	buf[12] = 0xc0;
+	buf[13] = 12;
+	assert_int_equal(dns_answer(&st, "10.210.0.3", buf, sizeof(buf),
+				    &reply, &rlen),
+			 DNS_DROP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_and_aaaa),
 	    cmocka_unit_test(test_who_sees_what),
+	    cmocka_unit_test(test_reply_wire),
+	    cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
