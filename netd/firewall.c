@@ -411,19 +411,28 @@ void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 /* libnftables is loaded on the first rule change and unloaded when netd
  * goes idle (fw_release): with the libraries it brings (libnftnl, libgmp,
  * libxtables) it is over 1 MiB that a netd only answering DNS between two
- * `up`s need not keep resident. */
+ * `up`s need not keep resident.
+ *
+ * One context serves until then.  Closing a context's netlink socket
+ * waits for the kernel to finish destroying what the last transaction
+ * removed (an RCU grace period, 5-15 ms here): paid when idle, not by
+ * each change. */
 static struct {
 	void *lib;
+	struct nft_ctx *ctx;
 	__typeof__(nft_ctx_new) *ctx_new;
 	__typeof__(nft_ctx_free) *ctx_free;
 	__typeof__(nft_ctx_buffer_error) *buffer_error;
 	__typeof__(nft_ctx_buffer_output) *buffer_output;
 	__typeof__(nft_run_cmd_from_buffer) *run;
 	__typeof__(nft_ctx_get_error_buffer) *error_buffer;
+	__typeof__(nft_ctx_get_output_buffer) *output_buffer;
 } nft;
 
 void fw_release(void)
 {
+	if (nft.ctx)
+		nft.ctx_free(nft.ctx);
 	if (nft.lib)
 		dlclose(nft.lib);
 	memset(&nft, 0, sizeof(nft));
@@ -446,12 +455,20 @@ static int nft_load(struct orch_err *e)
 	SYM(buffer_output, nft_ctx_buffer_output);
 	SYM(run, nft_run_cmd_from_buffer);
 	SYM(error_buffer, nft_ctx_get_error_buffer);
+	SYM(output_buffer, nft_ctx_get_output_buffer);
 #undef SYM
 	if (missing) {
 		fw_release();
 		return err_set(e, ELIBBAD, "updating nftables: %s lacks %s",
 			       "libnftables.so.1", missing);
 	}
+	nft.ctx = nft.ctx_new(NFT_CTX_DEFAULT);
+	if (!nft.ctx) {
+		fw_release();
+		return err_set(e, ENOMEM, "updating nftables: no context");
+	}
+	nft.buffer_error(nft.ctx);
+	nft.buffer_output(nft.ctx);
 	return 0;
 }
 
@@ -462,14 +479,11 @@ int fw_apply(const char *script, struct orch_err *e)
 	int r = nft_load(e);
 	if (r < 0)
 		return r;
-	struct nft_ctx *ctx = nft.ctx_new(NFT_CTX_DEFAULT);
-	if (!ctx)
-		return err_set(e, ENOMEM, "updating nftables: no context");
-	nft.buffer_error(ctx);
-	nft.buffer_output(ctx);
-	int rc = nft.run(ctx, script);
+	int rc = nft.run(nft.ctx, script);
+	/* Read (and so emptied) after every run, so that neither grows. */
+	const char *msg = nft.error_buffer(nft.ctx);
+	nft.output_buffer(nft.ctx);
 	if (rc != 0) {
-		const char *msg = nft.error_buffer(ctx);
 		/* The first line says what failed; the rest is the script. */
 		size_t len = msg ? strcspn(msg, "\n") : 0;
 		r = err_set(e, EIO, "updating nftables table inet orch: %.*s",
@@ -477,6 +491,5 @@ int fw_apply(const char *script, struct orch_err *e)
 		log_debug("nft script that failed:\n%s\n%s", script,
 			  msg ? msg : "");
 	}
-	nft.ctx_free(ctx);
 	return r;
 }
