@@ -36,8 +36,9 @@ bool supervisor_alive(const struct pstate *p)
 	return true;
 }
 
-int supervisor_ensure(struct pstate *p, struct orch_err *e)
+int supervisor_spawn(struct pstate *p, int *ready_fd, struct orch_err *e)
 {
+	*ready_fd = -1;
 	if (supervisor_alive(p))
 		return 0;
 	char exe[4096];
@@ -94,10 +95,19 @@ int supervisor_ensure(struct pstate *p, struct orch_err *e)
 	close(ready[1]);
 	int st;
 	RETRY_EINTR(waitpid(pid, &st, 0));
+	*ready_fd = ready[0];
+	return 0;
+}
+
+int supervisor_wait(struct pstate *p, int ready_fd, struct orch_err *e)
+{
+	if (ready_fd < 0)
+		return 0;
 	char c;
-	ssize_t r = RETRY_EINTR(read(ready[0], &c, 1));
-	close(ready[0]);
+	ssize_t r = RETRY_EINTR(read(ready_fd, &c, 1));
+	close(ready_fd);
 	if (r != 1) {
+		_cleanup_free_ char *logf = pstate_path(p, "supervisor.log");
 		_cleanup_free_ char *txt = NULL;
 		struct orch_err ign = {0};
 		read_file(logf, &txt, NULL, &ign);
@@ -105,6 +115,13 @@ int supervisor_ensure(struct pstate *p, struct orch_err *e)
 			       p->name, txt ? ": " : "", txt ? txt : "");
 	}
 	return 0;
+}
+
+int supervisor_ensure(struct pstate *p, struct orch_err *e)
+{
+	int ready;
+	int r = supervisor_spawn(p, &ready, e);
+	return r < 0 ? r : supervisor_wait(p, ready, e);
 }
 
 int control_open(const struct pstate *p, json_t *req, int *out,
@@ -132,10 +149,17 @@ int control_call(const struct pstate *p, json_t *req, json_t **reply,
 		 struct orch_err *e)
 {
 	*reply = NULL;
-	_cleanup_close_ int fd = -1;
+	int fd = -1;
 	int r = control_open(p, req, &fd, e);
-	if (r < 0)
-		return r;
+	return r < 0 ? r : control_reply(p, fd, reply, e);
+}
+
+int control_reply(const struct pstate *p, int fd, json_t **reply,
+		  struct orch_err *e)
+{
+	*reply = NULL;
+	_cleanup_close_ int own = fd;
+	int r;
 	struct strbuf sb;
 	sb_init(&sb);
 	char buf[65536];

@@ -150,10 +150,19 @@ void ctrspec_clear(struct rt_spec *s);
 /* Starts the project's supervisor when it does not answer; waits until its
  * socket accepts. */
 int supervisor_ensure(struct pstate *p, struct orch_err *e);
+/* The same in two halves: spawn starts it (*ready_fd is -1 when it was
+ * running already), wait waits until its socket accepts and closes
+ * ready_fd. */
+int supervisor_spawn(struct pstate *p, int *ready_fd, struct orch_err *e);
+int supervisor_wait(struct pstate *p, int ready_fd, struct orch_err *e);
 /* Sends one request and reads one reply (JSON objects).  A reply with
  * "error" becomes an error return. */
 int control_call(const struct pstate *p, json_t *req, json_t **reply,
 		 struct orch_err *e);
+/* The reply half: reads the reply to the request sent on fd (by
+ * control_open), and closes fd. */
+int control_reply(const struct pstate *p, int fd, json_t **reply,
+		  struct orch_err *e);
 /* Opens a connection and sends a request; the caller reads the stream of
  * JSON lines (events, logs). */
 int control_open(const struct pstate *p, json_t *req, int *fd,

@@ -116,6 +116,8 @@ struct up_ctx {
 	 * the containers stay, as compose keeps them, for logs and ps. */
 	bool dep_failed;
 	bool open_networks; /* networks made now let every pair talk */
+	int sup_ready;	    /* the supervisor being started: its pipe */
+	int start_fd;	    /* a start request whose reply is awaited */
 };
 
 bool network_used(const struct project *m, const char *key)
@@ -302,6 +304,38 @@ static int set_links(struct up_ctx *u, struct orch_err *e)
 	return 0;
 }
 
+/* The records of new_recs at dependency level l (all, l < 0) are
+ * recorded and their containers made (not started); the state is
+ * saved. */
+static int setup_level(struct up_ctx *u, json_t *new_recs, int l,
+		       struct orch_err *e)
+{
+	size_t i;
+	json_t *rec;
+	json_array_foreach(new_recs, i, rec)
+	{
+		if (!json_object_get(rec, "level") ||
+		    (l >= 0 && jint(rec, "level", -1) != l))
+			continue;
+		json_object_del(rec, "level");
+		json_array_append(state_containers(u->ps), rec);
+		strv_push(&u->created_ctrs, jstr(rec, "name"));
+		int r = ctr_setup(u->ps, u->m, rec, e);
+		if (r < 0)
+			return r;
+		progress("Container", jstr(rec, "name"), "Created");
+	}
+	return pstate_save(u->ps, e);
+}
+
+/* The supervisor started by this up, once it listens. */
+static int supervisor_ready(struct up_ctx *u, struct orch_err *e)
+{
+	int fd = u->sup_ready;
+	u->sup_ready = -1;
+	return supervisor_wait(u->ps, fd, e);
+}
+
 /* Waits for the depends_on conditions of service s to hold. */
 static int wait_deps(struct up_ctx *u, const struct service *s,
 		     struct orch_err *e)
@@ -425,6 +459,7 @@ int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
 static void rollback(struct up_ctx *u)
 {
 	struct orch_err ign = {0};
+	supervisor_ready(u, &ign);
 	if (u->created_ctrs && u->created_ctrs[0]) {
 		if (supervisor_alive(u->ps))
 			reconcile_stop(u->ps, u->created_ctrs, 0, "stop", &ign);
@@ -530,6 +565,8 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 {
 	struct up_ctx u = {.ps = ps,
 			   .m = m,
+			   .sup_ready = -1,
+			   .start_fd = -1,
 			   .open_networks =
 			       o->open_networks || project_open_networks(m)};
 	int r = finish_removals(ps, e);
@@ -581,6 +618,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		};
 	}
 	struct plan plan = {0};
+	char **started = NULL; /* the names of the start request awaited */
 	_cleanup_free_ struct plan_observed *obs = NULL;
 	json_t *status = NULL;
 	json_auto_t *new_recs = json_array();
@@ -645,6 +683,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		const struct service *s = project_service(m, a->service);
 		json_t *rec = instantiate(
 		    m, s, json_object_get(tmpls, a->service), a->number);
+		json_object_set_new(rec, "level", json_integer(a->level));
 		json_array_append_new(new_recs, rec);
 	}
 	if (!o->remove_orphans) {
@@ -691,8 +730,16 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	pstate_claim(ps, host_uid(), m->working_dir, m->files);
 	if ((r = pstate_save(ps, e)) < 0)
 		goto fail;
-	if ((r = ensure_networks(&u, e)) < 0 ||
-	    (r = ensure_volumes(&u, new_recs, e)) < 0)
+	/* The supervisor starts while networks and containers are made. */
+	if (!o->no_start && (r = supervisor_spawn(ps, &u.sup_ready, e)) < 0)
+		goto fail;
+	if ((r = ensure_networks(&u, e)) < 0)
+		goto fail;
+	if ((r = ensure_volumes(&u, new_recs, e)) < 0)
+		goto fail;
+	/* Link-only pairs are by service: each endpoint gets its own as it
+	 * is attached. */
+	if ((r = set_links(&u, e)) < 0)
 		goto fail;
 	{
 		/* Removals and the old halves of recreations. */
@@ -702,45 +749,52 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 			    plan.actions[i].op == PLAN_RECREATE)
 				strv_push(&gone, plan.actions[i].name);
 		if (gone[0]) {
-			r = reconcile_stop(ps, gone, o->timeout_ms, "stop", e);
+			r = supervisor_ready(&u, e);
+			if (r == 0)
+				r = reconcile_stop(ps, gone, o->timeout_ms,
+						   "stop", e);
 			if (r == 0)
 				r = reconcile_remove(ps, gone, true, e);
 			if (r < 0)
 				goto fail;
 		}
 	}
-	{
-		size_t i;
-		json_t *rec;
-		json_array_foreach(new_recs, i, rec)
-		{
-			json_array_append(state_containers(ps), rec);
-			strv_push(&u.created_ctrs, jstr(rec, "name"));
-			r = ctr_setup(ps, m, rec, e);
-			if (r < 0)
-				goto fail;
-			progress("Container", jstr(rec, "name"), "Created");
-		}
-	}
-	if ((r = set_links(&u, e)) < 0)
-		goto fail;
-	if ((r = pstate_save(ps, e)) < 0)
-		goto fail;
 	/* Created only: a supervisor already running learns of them, so
 	 * that a later start finds them. */
 	if (o->no_start) {
+		if ((r = setup_level(&u, new_recs, -1, e)) < 0)
+			goto fail;
 		if (supervisor_alive(ps))
 			r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
 		if (r < 0)
 			goto fail;
 		goto out;
 	}
-	if ((r = supervisor_ensure(ps, e)) < 0 ||
-	    (r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e)) < 0)
-		goto fail;
 
-	/* Start, one dependency level after the other. */
-	for (int l = 0; l < plan.levels; l++) {
+	/* One dependency level after the other: a level's containers are
+	 * made, then started, and the next level's are made while they
+	 * start. */
+	for (int l = 0; l <= plan.levels; l++) {
+		if (l < plan.levels && (r = setup_level(&u, new_recs, l, e)) < 0)
+			goto fail;
+		if (u.start_fd >= 0) {
+			json_t *rep = NULL;
+			r = control_reply(ps, u.start_fd, &rep, e);
+			json_decref(rep);
+			u.start_fd = -1;
+			if (r < 0)
+				goto fail;
+			for (size_t k = 0; started[k]; k++)
+				progress("Container", started[k], "Started");
+			/* A failed post_start fails up; the containers stay,
+			 * for logs and ps to tell why. */
+			if ((r = hooks_run(ps, started, "post_start", e)) < 0)
+				goto out;
+			strv_free(started);
+			started = NULL;
+		}
+		if (l == plan.levels)
+			break;
 		_cleanup_strv_ char **names = xcalloc(1, sizeof(char *));
 		for (size_t i = 0; i < plan.n; i++) {
 			struct plan_action *a = &plan.actions[i];
@@ -767,16 +821,17 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		}
 		if (!names[0])
 			continue;
+		if ((r = supervisor_ready(&u, e)) < 0 ||
+		    (r = call_simple(ps, json_pack("{s:s}", "op", "reload"),
+				     e)) < 0)
+			goto fail;
 		json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
 					names_json(names));
-		if ((r = call_simple(ps, req, e)) < 0)
+		r = control_open(ps, req, &u.start_fd, e);
+		json_decref(req);
+		if (r < 0)
 			goto fail;
-		for (size_t k = 0; names[k]; k++)
-			progress("Container", names[k], "Started");
-		/* A failed post_start fails up; the containers stay, for
-		 * logs and ps to tell why. */
-		if ((r = hooks_run(ps, names, "post_start", e)) < 0)
-			goto out;
+		started = move_ptr(names);
 	}
 	if (o->wait) {
 		r = reconcile_wait(ps, o->services, o->wait_timeout_ms, e);
@@ -793,6 +848,15 @@ fail : {
 	*e = saved;
 }
 out:
+	if (u.sup_ready >= 0) {
+		/* Started, and nothing was asked of it: it runs, as after any
+		 * up. */
+		struct orch_err ign = {0};
+		supervisor_ready(&u, &ign);
+	}
+	if (u.start_fd >= 0)
+		close(u.start_fd);
+	strv_free(started);
 	plan_free(&plan);
 	json_decref(status);
 	json_decref(u.created_nets);
