@@ -186,7 +186,7 @@ fuzz:
 	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # The peers measured side by side (podman for pulls and builds).
-BENCH_DEB_PKGS := podman podman-compose iperf3 slirp4netns uidmap
+BENCH_DEB_PKGS := podman podman-compose iperf3 slirp4netns uidmap crun
 bench:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) $(BENCH_DEB_PKGS)"
 	$(Q)$(MAKE) --no-print-directory all $(B)/debian-bookworm.tar

@@ -6,6 +6,14 @@
 # --fork --pid --mount --uts --ipc --net chroot R /bin/true`, all
 # interleaved run by run so that they see the same machine load.
 #
+# Each run starts after a pause (BENCH_PAUSE_MS, 50): moving a process
+# into a cgroup takes the kernel's global cgroup migration lock, whose
+# first taker after a quiet moment waits for an RCU grace period (some
+# 10 ms here, on cgroup v1).  Back to back, a runtime would find the lock
+# warm or cold depending on which tool ran just before it; after a pause
+# every runtime finds it as a start after other work does, and pays it
+# (the floor, which makes no cgroup, does not).
+#
 # crun and runc get the isolation orch-runtime gives (the OCI bundle is
 # made to match, not `crun spec`'s defaults): the same six namespaces
 # (pid, mount, uts, ipc, net, cgroup), Docker's 14 capabilities, Docker's
@@ -22,6 +30,7 @@
 # the binding) goes away with the namespace.
 set -eu
 N=${BENCH_RUNS:-200}
+PAUSE_MS=${BENCH_PAUSE_MS:-50}
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
 R=$B/rootfs
@@ -61,8 +70,12 @@ mkdir -p "$T/run" "$T/root" "$T/crun" "$T/bundle" "$T/cg/hugetlb"
 mount -t tmpfs tmpfs "$T/run"
 export ORCH_RUN=$T/run ORCH_ROOT=$T/root
 
-CRUN=""
-if command -v crun >/dev/null 2>&1; then
+# The OCI bundle (made with `crun spec`, or `runc spec` without crun) is
+# the same for both.
+CRUN="" RUNC="" SPEC=""
+command -v runc >/dev/null 2>&1 && SPEC=runc
+command -v crun >/dev/null 2>&1 && SPEC=crun
+if [ -n "$SPEC" ]; then
 	# Mounted on every hybrid host, also when a hierarchy of a run just
 	# ended still holds hugetlb (the kernel releases it a moment later);
 	# named hugetlb: runc names a v1 hierarchy after its mount point.
@@ -70,7 +83,7 @@ if command -v crun >/dev/null 2>&1; then
 		mount -t cgroup -o hugetlb cgroup "$T/cg/hugetlb" 2>/dev/null || true
 	fi
 	if [ -z "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
-		(cd "$T/bundle" && crun spec)
+		(cd "$T/bundle" && $SPEC spec)
 		python3 - "$T/bundle/config.json" "$R" <<'PY'
 import json, os, sys
 path, rootfs = sys.argv[1], sys.argv[2]
@@ -120,26 +133,26 @@ c["linux"]["gidMappings"] = m
 os.makedirs(os.path.dirname(path) + "-userns", exist_ok=True)
 json.dump(c, open(os.path.dirname(path) + "-userns/config.json", "w"))
 PY
-		CRUN=crun
+		[ "$SPEC" = crun ] && CRUN=crun
+		command -v runc >/dev/null 2>&1 && RUNC=runc
 	else
-		echo "crun: cannot free cgroup2's controllers here; measuring orch-runtime only"
+		echo "crun, runc: cannot free cgroup2's controllers here; measuring orch-runtime only"
 	fi
-else
-	echo "crun not installed; measuring orch-runtime only"
 fi
-
-RUNC=""
-[ -n "$CRUN" ] && command -v runc >/dev/null 2>&1 && RUNC=runc
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); command: BENCH_RUNS=$N $0"
-python3 - "$N" "$B/orch-runtime" "$R" "$CRUN" "$T" "$RUNC" <<'PY'
+[ -n "$CRUN" ] || echo "crun not installed (apt-get install crun): no ratio to crun"
+[ -n "$RUNC" ] || echo "runc not installed (apt-get install runc): no ratio to runc"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); command: BENCH_RUNS=$N BENCH_PAUSE_MS=$PAUSE_MS $0"
+python3 - "$N" "$B/orch-runtime" "$R" "$CRUN" "$T" "$RUNC" "$PAUSE_MS" <<'PY'
 import os, statistics, subprocess, sys, time
 n, rt, rootfs, crun, tmp, runc = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+pause = int(sys.argv[7]) / 1000
 ours = [rt, "run", "--rootfs", rootfs, "--", "/bin/true"]
 # The same rootfs used as is (no overlay, no upper dir), as crun's bundle.
 ours_rw = [rt, "run", "--rw", rootfs, "--read-only", "--", "/bin/true"]
 # In a user namespace of 65536 ids (the layers idmapped).
 ours_ns = [rt, "run", "--rootfs", rootfs, "--userns", "2000000000", "--", "/bin/true"]
 def once(cmd):
+    time.sleep(pause)
     t = time.perf_counter()
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
     dt = time.perf_counter() - t
@@ -193,5 +206,6 @@ print("what still differs: orch-runtime mounts an overlay with an upper dir (cru
 print("directory as is: compare the --rw row); its /dev is its own tmpfs with Docker's device nodes")
 print("and cgroup rules, crun's and runc's are their defaults; cgroups on v1: orch-runtime makes one")
 print("in memory, cpu(acct), pids, freezer and devices, crun and runc in every mounted controller;")
-print("the floor has no cgroups, mounts, capabilities or seccomp.")
+print("the floor has no cgroups, mounts, capabilities or seccomp.  Each run came %d ms after the" % (pause * 1000))
+print("one before: each runtime's move into its cgroup waited for the kernel's migration lock.")
 PY
