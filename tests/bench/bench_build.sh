@@ -40,7 +40,8 @@ echo "orch build, 10 RUN steps (--no-cache):    $(ms "$t2" "$t3") ms"
 if command -v podman >/dev/null 2>&1; then
 	pt=$T/podman
 	mkdir -p "$pt"
-	pm() { podman --root "$pt/root" --runroot "$pt/run" --cgroup-manager cgroupfs "$@"; }
+	# runc: Debian's crun refuses hybrid cgroup hosts.
+	pm() { podman --root "$pt/root" --runroot "$pt/run" --cgroup-manager cgroupfs --runtime runc "$@"; }
 	# chroot isolation (crun refuses this host's hybrid cgroup layout),
 	# which only runs on the host network: inside this namespace, none.
 	pb() { pm build -q --isolation chroot --network host -f "$ctx/Podmanfile" -t bench "$ctx"; }
