@@ -441,6 +441,13 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 	_cleanup_link_ struct rtnl_link *peer = rtnl_link_veth_get_peer(veth);
 	rtnl_link_set_name(peer, ifname);
 	rtnl_link_set_mtu(peer, mtu);
+	/* One queue each, asked for: a veth made with the default (one per
+	 * CPU) is cut down to one after it is registered, and each end
+	 * waits for an RCU grace period there. */
+	rtnl_link_set_num_tx_queues(veth, 1);
+	rtnl_link_set_num_rx_queues(veth, 1);
+	rtnl_link_set_num_tx_queues(peer, 1);
+	rtnl_link_set_num_rx_queues(peer, 1);
 	/* The MAC follows the address (as docker's 02:42:a.b.c.d): a
 	 * container recreated at the same address is reached at once,
 	 * through neighbour entries the host and its peers still hold. */
