@@ -117,8 +117,15 @@ struct up_ctx {
 	bool dep_failed;
 	bool open_networks; /* networks made now let every pair talk */
 	int sup_ready;	    /* the supervisor being started: its pipe */
-	int start_fd;	    /* a start request whose reply is awaited */
+	/* Start requests whose replies are awaited, and their names. */
+	int *start_fds;
+	size_t n_start_fds;
+	char **starting;
 };
+
+/* Containers made per start request within a level: the supervisor's
+ * workers start one chunk while the next is made. */
+#define START_CHUNK 8
 
 bool network_used(const struct project *m, const char *key)
 {
@@ -304,16 +311,19 @@ static int set_links(struct up_ctx *u, struct orch_err *e)
 	return 0;
 }
 
-/* The records of new_recs at dependency level l (all, l < 0) are
- * recorded and their containers made (not started); the state is
- * saved. */
-static int setup_level(struct up_ctx *u, json_t *new_recs, int l,
+/* Up to max (all, max < 0) of the records of new_recs at dependency
+ * level l (any, l < 0) not made yet are recorded and their containers
+ * made (not started); the state is saved.  Returns how many. */
+static int setup_level(struct up_ctx *u, json_t *new_recs, int l, int max,
 		       struct orch_err *e)
 {
+	int made = 0;
 	size_t i;
 	json_t *rec;
 	json_array_foreach(new_recs, i, rec)
 	{
+		if (made == max)
+			break;
 		if (!json_object_get(rec, "level") ||
 		    (l >= 0 && jint(rec, "level", -1) != l))
 			continue;
@@ -324,8 +334,68 @@ static int setup_level(struct up_ctx *u, json_t *new_recs, int l,
 		if (r < 0)
 			return r;
 		progress("Container", jstr(rec, "name"), "Created");
+		made++;
 	}
-	return pstate_save(u->ps, e);
+	int r = made ? pstate_save(u->ps, e) : 0;
+	return r < 0 ? r : made;
+}
+
+/* Whether name's container is still to be made (its record is in
+ * new_recs with its level). */
+static bool to_be_made(json_t *new_recs, const char *name)
+{
+	json_t *rec = json_find_named(new_recs, name);
+	return rec && json_object_get(rec, "level");
+}
+
+/* Asks the supervisor to start names, without waiting. */
+static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
+{
+	int r = call_simple(u->ps, json_pack("{s:s}", "op", "reload"), e);
+	if (r < 0)
+		return r;
+	json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
+				names_json(names));
+	int fd;
+	r = control_open(u->ps, req, &fd, e);
+	json_decref(req);
+	if (r < 0)
+		return r;
+	u->start_fds = xrealloc(u->start_fds,
+				(u->n_start_fds + 1) * sizeof(int));
+	u->start_fds[u->n_start_fds++] = fd;
+	for (size_t k = 0; names[k]; k++)
+		strv_push(&u->starting, names[k]);
+	return 0;
+}
+
+/* Reads the replies to every start request sent; the first failure is
+ * the error.  *hook_failed: they started, but a post_start hook
+ * failed. */
+static int starts_finish(struct up_ctx *u, bool *hook_failed,
+			 struct orch_err *e)
+{
+	*hook_failed = false;
+	int first = 0;
+	for (size_t i = 0; i < u->n_start_fds; i++) {
+		json_t *rep = NULL;
+		struct orch_err se = {0};
+		int r = control_reply(u->ps, u->start_fds[i], &rep, &se);
+		json_decref(rep);
+		if (r < 0 && !first) {
+			first = r;
+			*e = se;
+		}
+	}
+	u->n_start_fds = 0;
+	_cleanup_strv_ char **names = move_ptr(u->starting);
+	if (first < 0 || !names)
+		return first;
+	for (size_t k = 0; names[k]; k++)
+		progress("Container", names[k], "Started");
+	int r = hooks_run(u->ps, names, "post_start", e);
+	*hook_failed = r < 0;
+	return r;
 }
 
 /* The supervisor started by this up, once it listens. */
@@ -566,7 +636,6 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	struct up_ctx u = {.ps = ps,
 			   .m = m,
 			   .sup_ready = -1,
-			   .start_fd = -1,
 			   .open_networks =
 			       o->open_networks || project_open_networks(m)};
 	int r = finish_removals(ps, e);
@@ -618,7 +687,6 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		};
 	}
 	struct plan plan = {0};
-	char **started = NULL; /* the names of the start request awaited */
 	_cleanup_free_ struct plan_observed *obs = NULL;
 	json_t *status = NULL;
 	json_auto_t *new_recs = json_array();
@@ -762,7 +830,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	/* Created only: a supervisor already running learns of them, so
 	 * that a later start finds them. */
 	if (o->no_start) {
-		if ((r = setup_level(&u, new_recs, -1, e)) < 0)
+		if ((r = setup_level(&u, new_recs, -1, -1, e)) < 0)
 			goto fail;
 		if (supervisor_alive(ps))
 			r = call_simple(ps, json_pack("{s:s}", "op", "reload"), e);
@@ -771,27 +839,20 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		goto out;
 	}
 
-	/* One dependency level after the other: a level's containers are
-	 * made, then started, and the next level's are made while they
-	 * start. */
+	/* One dependency level after the other, a chunk of containers at a
+	 * time: a chunk is started while the next is made, and the first
+	 * chunk of a level is made while the level before starts. */
 	for (int l = 0; l <= plan.levels; l++) {
-		if (l < plan.levels && (r = setup_level(&u, new_recs, l, e)) < 0)
+		if (l < plan.levels &&
+		    (r = setup_level(&u, new_recs, l, START_CHUNK, e)) < 0)
 			goto fail;
-		if (u.start_fd >= 0) {
-			json_t *rep = NULL;
-			r = control_reply(ps, u.start_fd, &rep, e);
-			json_decref(rep);
-			u.start_fd = -1;
-			if (r < 0)
-				goto fail;
-			for (size_t k = 0; started[k]; k++)
-				progress("Container", started[k], "Started");
+		bool hook_failed;
+		if ((r = starts_finish(&u, &hook_failed, e)) < 0) {
 			/* A failed post_start fails up; the containers stay,
 			 * for logs and ps to tell why. */
-			if ((r = hooks_run(ps, started, "post_start", e)) < 0)
+			if (hook_failed)
 				goto out;
-			strv_free(started);
-			started = NULL;
+			goto fail;
 		}
 		if (l == plan.levels)
 			break;
@@ -821,17 +882,27 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		}
 		if (!names[0])
 			continue;
-		if ((r = supervisor_ready(&u, e)) < 0 ||
-		    (r = call_simple(ps, json_pack("{s:s}", "op", "reload"),
-				     e)) < 0)
+		if ((r = supervisor_ready(&u, e)) < 0)
 			goto fail;
-		json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
-					names_json(names));
-		r = control_open(ps, req, &u.start_fd, e);
-		json_decref(req);
-		if (r < 0)
-			goto fail;
-		started = move_ptr(names);
+		_cleanup_free_ bool *sent =
+		    xcalloc(strv_len(names) + 1, sizeof(bool));
+		for (;;) {
+			_cleanup_strv_ char **chunk = xcalloc(1, sizeof(char *));
+			for (size_t k = 0; names[k]; k++)
+				if (!sent[k] && !to_be_made(new_recs, names[k])) {
+					sent[k] = true;
+					strv_push(&chunk, names[k]);
+				}
+			if (chunk[0] && (r = starts_send(&u, chunk, e)) < 0)
+				goto fail;
+			int made = setup_level(&u, new_recs, l, START_CHUNK, e);
+			if (made < 0) {
+				r = made;
+				goto fail;
+			}
+			if (made == 0)
+				break;
+		}
 	}
 	if (o->wait) {
 		r = reconcile_wait(ps, o->services, o->wait_timeout_ms, e);
@@ -854,9 +925,10 @@ out:
 		struct orch_err ign = {0};
 		supervisor_ready(&u, &ign);
 	}
-	if (u.start_fd >= 0)
-		close(u.start_fd);
-	strv_free(started);
+	for (size_t i = 0; i < u.n_start_fds; i++)
+		close(u.start_fds[i]);
+	free(u.start_fds);
+	strv_free(u.starting);
 	plan_free(&plan);
 	json_decref(status);
 	json_decref(u.created_nets);
