@@ -13,6 +13,10 @@
 #     conmon, aardvark-dns), not of the containers;
 #   - TCP throughput container to container on one network, and through a
 #     published port, against the same on the host's loopback (iperf3).
+# Every timed `up` and `down` starts after a pause (0.2 s): the kernel's
+# cgroup migration lock, which every container start takes, is then as
+# cold for each tool (its first taker waits for an RCU grace period, some
+# 10 ms on this kind of host) whichever tool ran before it.
 # Every timed `down` does the same work on every side: containers,
 # networks and the volume (podman-compose's `down -v` leaves the networks,
 # which are removed in the timed part).  One warm-up cycle per tool and
@@ -170,17 +174,20 @@ time_cycle() {
 		# orchhost: without user namespaces
 		local ns=remap
 		[ "$tool" = orchhost ] && ns=host
+		sleep 0.2
 		t0=$(now_ms)
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
 		rc=$?
 		t1=$(now_ms)
 		# what stays resident: after netd's idle trim (1 s)
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
+		sleep 0.2
 		t1b=$(now_ms)
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
 		t2=$(now_ms) ;;
 	raw | podman)
 		podman_clean bench
+		sleep 0.2
 		t0=$(now_ms)
 		if [ "$tool" = raw ]; then
 			"$TOP/tests/bench/podman-raw-stack10.sh" up bench >"$W/log" 2>&1
@@ -190,6 +197,7 @@ time_cycle() {
 		rc=$?
 		t1=$(now_ms)
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(conmon|aardvark-dns|podman|netavark)$' "CONTAINERS_CONF=$CONTAINERS_CONF" "$out"
+		sleep 0.2
 		t1b=$(now_ms)
 		if [ "$tool" = raw ]; then
 			"$TOP/tests/bench/podman-raw-stack10.sh" down bench >>"$W/log" 2>&1 || rc=1
