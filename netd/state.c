@@ -271,11 +271,12 @@ int state_save(const char *path, const struct netd_state *st,
 		      "saved_ip6_forward", st->saved_ip6_forward,
 		      "saved_bridge_nf6", st->saved_bridge_nf6, "networks",
 		      nets);
-	_cleanup_free_ char *text = json_dumps(root, JSON_INDENT(1));
+	_cleanup_free_ char *text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	if (!text)
 		abort();
-	return write_file_atomic(path, text, strlen(text), 0600, e);
+	int r = write_file_atomic(path, text, strlen(text), 0600, e);
+	return r;
 }
 
 void state_clear(struct netd_state *st)

@@ -27,7 +27,7 @@ check_match "network survived" '"name":"k_net"' "$(ncall network.inspect '{"name
 attach() { ncall endpoint.attach "{\"network\":\"k_net\",\"container_id\":\"$1\",\"service\":\"$1\"}" --netns "/run/netns/$1"; }
 has_eth0() { ip netns exec "$1" ip -o link show eth0 >/dev/null 2>&1; }
 no_eth0() { ! has_eth0 "$1"; }
-in_state() { grep -q "\"container_id\": \"$1\"" "$STATE"; }
+in_state() { grep -qE "\"container_id\": ?\"$1\"" "$STATE"; }
 not_in_state() { ! in_state "$1"; }
 for step in 1 2 3 4; do
 	c=k$step
