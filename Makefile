@@ -34,7 +34,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 # checks of orch kube generate (tests/e2e/kube.sh).
 TEST_PKGS := python3-yaml nodejs podman runc netavark aardvark-dns iptables catatonit
 
-COMMON_SRC  := $(wildcard common/*.c)
+COMMON_SRC  := $(wildcard common/*.c common/*/*.c)
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
 NETD_SRC    := $(filter-out netd/main.c,$(wildcard netd/*.c))
 ORCH_SRC    := $(filter-out orchestrator/supervisor/main.c,$(wildcard orchestrator/*/*.c))

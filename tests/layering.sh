@@ -18,16 +18,17 @@ set -u
 
 # folder layer: lower numbers are lower in the house.
 LAYERS='
-common 0
-netd 1
-runtime/store 1
-orchestrator/compose 1
-runtime/registry 2
-runtime 2
-orchestrator/build 3
-orchestrator/engine 3
-orchestrator/supervisor 4
-orchestrator/cli 5
+common/lazylib 0
+common 1
+netd 2
+runtime/store 2
+orchestrator/compose 2
+runtime/registry 3
+runtime 3
+orchestrator/build 4
+orchestrator/engine 4
+orchestrator/supervisor 5
+orchestrator/cli 6
 '
 # from-prefix to-prefix: never, whatever the layers.
 APART='
@@ -108,7 +109,7 @@ self_test() {
 		echo "layering: self-test: a cycle was not caught"
 		return 1
 	fi
-	grep -q 'runtime/store (layer 1) may not depend on orchestrator/compose' \
+	grep -q 'runtime/store (layer 2) may not depend on orchestrator/compose' \
 		"$t/out" || return 1
 	mkdir -p "$t/runtime/registry" "$t/netd"
 	: >"$t/orchestrator/compose/a.c"

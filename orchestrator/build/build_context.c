@@ -6,13 +6,11 @@
  * the image) resolve inside the image and never on the host. */
 #include "orchestrator/build/build.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "common/lazylib/lazylib.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 

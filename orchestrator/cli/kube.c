@@ -11,7 +11,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <openssl/evp.h>
+#include "common/lazylib/lazylib.h"
 #include <sys/stat.h>
 
 #define L_NAME "app.kubernetes.io/name"

@@ -14,7 +14,6 @@
 #include "runtime/registry/registry_impl.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/socket.h>

@@ -13,10 +13,8 @@
  * one when a layer is zstd, as docker and podman write them. */
 #include "runtime/registry/registry_impl.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "common/lazylib/lazylib.h"
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdatomic.h>
 
 struct push {

@@ -5,7 +5,7 @@
  * are.  Credential helpers (credsStore) are not used. */
 #include "runtime/registry/registry_impl.h"
 
-#include <openssl/evp.h>
+#include "common/lazylib/lazylib.h"
 #include <pwd.h>
 
 char *docker_config_path(void)

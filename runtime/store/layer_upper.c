@@ -3,12 +3,10 @@
  * like any other layer. */
 #include "runtime/store/store_impl.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "common/lazylib/lazylib.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
