@@ -448,6 +448,14 @@ static int v1_create(const char *parent, const char *id,
 	return 0;
 }
 
+bool cg_wants_idle_process(const char *parent)
+{
+	const char *given = getenv("ORCH_CGROUP_PARENT");
+	if (!parent && given && *given)
+		parent = given;
+	return rootless() || (!parent && cg_mode() && rt_cgroup_systemd());
+}
+
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      const struct dev_policy *dev, pid_t pid, struct cg *out,
 	      struct orch_err *e)

@@ -415,6 +415,17 @@ static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
 	return r < 0 ? err_sys(e, -r, "starting the container's setup") : 0;
 }
 
+/* When the child has sent its error on sync_fd (within a moment: it
+ * sends it before it exits), that becomes e. */
+static void child_error(int sync_fd, struct orch_err *e)
+{
+	struct pollfd p = {.fd = sync_fd, .events = POLLIN};
+	struct sync_packet pk;
+	if (RETRY_EINTR(poll(&p, 1, 100)) == 1 && sync_recv(sync_fd, &pk) > 0 &&
+	    pk.type == SYNC_ERROR)
+		err_set(e, pk.code, "%s", pk.msg);
+}
+
 /* Clones the container's process: joins its network namespace first
  * when the process is born in a user namespace (prepare_remapped), and
  * returns to ours after, where self_net is given. */
@@ -657,10 +668,9 @@ static int create(const struct rt_spec *s, bool start,
 		if (r < 0)
 			goto fail;
 	}
-	/* Root makes the cgroup while the child mounts its root.  A user's
-	 * cgroup takes in only a process that is still the user's, so hers
-	 * is made before the child becomes its namespace's root. */
-	bool cg_early = rootless();
+	/* The cgroup is made while the child mounts its root, unless it
+	 * wants a process that has done nothing yet. */
+	bool cg_early = cg_wants_idle_process(s->cgroup_parent);
 	if (cg_early && (r = cg_create(s->cgroup_parent, s->id, &s->limits,
 				       &dev, pid, &st.cg, e)) < 0)
 		goto fail;
@@ -676,8 +686,12 @@ static int create(const struct rt_spec *s, bool start,
 	/* The child waits for its cgroup before it makes /sys, its device
 	 * nodes and anything that runs. */
 	if (!cg_early && (r = cg_create(s->cgroup_parent, s->id, &s->limits,
-					&dev, pid, &st.cg, e)) < 0)
+					&dev, pid, &st.cg, e)) < 0) {
+		/* A child that failed meanwhile (and so cannot be moved) said
+		 * why first: that is the error. */
+		child_error(sv[0], e);
 		goto fail;
+	}
 	/* A child that failed before it got this word said why: that is
 	 * read below, in place of this error. */
 	bool child_gone = sync_send(sv[0], SYNC_GO, 0, 0, NULL) < 0;

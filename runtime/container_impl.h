@@ -153,6 +153,11 @@ struct cg {
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      const struct dev_policy *dev, pid_t pid, struct cg *out,
 	      struct orch_err *e);
+/* Whether cg_create for parent wants a process that has done nothing
+ * yet: a user's cgroup takes in only a process that is still the user's,
+ * and systemd must find it alive to move it into a scope.  Otherwise the
+ * cgroup may be made while the process mounts its root. */
+bool cg_wants_idle_process(const char *parent);
 /* cgroup_systemd.c: true when systemd manages the unified hierarchy. */
 bool cg_systemd_host(void);
 /* rootless.c: the highest uid (gid when group) our user namespace maps. */

@@ -34,6 +34,11 @@ int sync_recv(int fd, struct sync_packet *p)
 {
 	memset(p, 0, sizeof(*p));
 	ssize_t n = RETRY_EINTR(recv(fd, p, sizeof(*p) - 1, 0));
+	/* A peer that exits with a message of ours unread makes the kernel
+	 * report ECONNRESET once, ahead of what the peer sent before it
+	 * went (its error): read that. */
+	if (n < 0 && errno == ECONNRESET)
+		n = RETRY_EINTR(recv(fd, p, sizeof(*p) - 1, 0));
 	if (n < 0)
 		return -errno;
 	if (n == 0)
