@@ -671,8 +671,8 @@ static int create(const struct rt_spec *s, bool start,
 	/* The cgroup is made while the child mounts its root, unless it
 	 * wants a process that has done nothing yet. */
 	bool cg_early = cg_wants_idle_process(s->cgroup_parent);
-	if (cg_early && (r = cg_create(s->cgroup_parent, s->id, &s->limits,
-				       &dev, pid, &st.cg, e)) < 0)
+	if (cg_early && cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
+				  pid, &st.cg, e) < 0)
 		goto fail;
 	if ((s->namespaces & RT_NS_USER) && !own_mounts(s)) {
 		r = go_remapped(s, pid, sv[0], st.upper_dir, mnt, nodes,
@@ -685,8 +685,8 @@ static int create(const struct rt_spec *s, bool start,
 	}
 	/* The child waits for its cgroup before it makes /sys, its device
 	 * nodes and anything that runs. */
-	if (!cg_early && (r = cg_create(s->cgroup_parent, s->id, &s->limits,
-					&dev, pid, &st.cg, e)) < 0) {
+	if (!cg_early && cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
+				   pid, &st.cg, e) < 0) {
 		/* A child that failed meanwhile (and so cannot be moved) said
 		 * why first: that is the error. */
 		child_error(sv[0], e);
