@@ -448,12 +448,18 @@ static int v1_create(const char *parent, const char *id,
 	return 0;
 }
 
-bool cg_wants_idle_process(const char *parent)
+/* The parent asked for, else a rootless orch's: the cgroup netd handed
+ * it; NULL is orch's own place. */
+static const char *cg_parent(const char *parent)
 {
 	const char *given = getenv("ORCH_CGROUP_PARENT");
-	if (!parent && given && *given)
-		parent = given;
-	return rootless() || (!parent && cg_mode() && rt_cgroup_systemd());
+	return !parent && given && *given ? given : parent;
+}
+
+bool cg_wants_idle_process(const char *parent)
+{
+	return rootless() ||
+	       (!cg_parent(parent) && cg_mode() && rt_cgroup_systemd());
 }
 
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
@@ -461,10 +467,7 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      struct orch_err *e)
 {
 	memset(out, 0, sizeof(*out));
-	/* A rootless orch's: the cgroup netd handed it. */
-	const char *given = getenv("ORCH_CGROUP_PARENT");
-	if (!parent && given && *given)
-		parent = given;
+	parent = cg_parent(parent);
 	/* Only the host's root may set a device cgroup.  A user's containers
 	 * need none: a user namespace may not mknod, and opens the host's
 	 * nodes only as their modes let the user. */
