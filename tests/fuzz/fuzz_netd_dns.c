@@ -27,10 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	struct netd_state st = {.nets = nets, .n_nets = 2};
-	/* The first byte picks the asker: a known endpoint or a stranger. */
-	static const uint32_t askers[] = {0x0ad20002, 0x0ad20003, 0x0ad20102,
-					  0x7f000001};
-	uint32_t asker = askers[data[0] % 4];
+	/* The first byte picks the asker (by its address, as text): a known
+	 * endpoint or a stranger. */
+	static const char *const askers[] = {"10.210.0.2", "10.210.0.3",
+					     "10.210.1.2", "127.0.0.1"};
+	const char *asker = askers[data[0] % 4];
 	uint8_t *reply = NULL;
 	size_t len = 0;
 	if (dns_answer(&st, asker, data + 1, size - 1, &reply, &len) ==
