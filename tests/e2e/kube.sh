@@ -231,7 +231,17 @@ PA=$T/podman
 "$TOP/tests/fixtures/podman-conf.sh" "$PA"
 export CONTAINERS_CONF=$PA/containers.conf CONTAINERS_STORAGE_CONF=$PA/storage.conf
 pm() { podman "$@"; }
-pm_cleanup() { pm pod rm -fa -t 0 >/dev/null 2>&1; pm volume rm -fa >/dev/null 2>&1; }
+# podman's cgroupfs manager makes a libpod_parent cgroup in every
+# hierarchy and leaves it: those this suite made go with its pods.
+pm_cgroups=$(for d in /sys/fs/cgroup/*/; do [ -d "${d}libpod_parent" ] || echo "${d}libpod_parent"; done)
+pm_cleanup() {
+	pm pod rm -fa -t 0 >/dev/null 2>&1
+	pm volume rm -fa >/dev/null 2>&1
+	for d in $pm_cgroups; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	true
+}
 on_exit pm_cleanup
 pm import --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' "$FIXTURE_TAR" docker.io/library/busybox:latest >/dev/null 2>&1
 check_eq "podman has the busybox image" 0 $?
