@@ -28,40 +28,25 @@ static void lazy_open(const char *lib, const char *const *names, size_t n,
 
 #define LAZY_NAME(f) #f,
 
-static struct lazy_archive archive_table;
-static const char *const archive_names[] = {LAZY_ARCHIVE(LAZY_NAME)};
+/* lazy_<name>(): the table of struct lazy_<name>, filled from soname
+ * with the functions of LIST at its first call. */
+#define LAZY_TABLE(name, soname, LIST)                                         \
+	static struct lazy_##name name##_table;                                \
+	static const char *const name##_names[] = {LIST(LAZY_NAME)};           \
+	_Static_assert(sizeof(name##_table) ==                                 \
+			   N_OF(name##_names) * sizeof(void *),                \
+		       "one pointer per name");                                \
+	static void name##_load(void)                                          \
+	{                                                                      \
+		lazy_open(soname, name##_names, N_OF(name##_names),             \
+			  (void **)&name##_table);                               \
+	}                                                                      \
+	const struct lazy_##name *lazy_##name(void)                            \
+	{                                                                      \
+		static pthread_once_t once = PTHREAD_ONCE_INIT;                \
+		pthread_once(&once, name##_load);                              \
+		return &name##_table;                                          \
+	}
 
-static void archive_load(void)
-{
-	_Static_assert(sizeof(archive_table) ==
-			   N_OF(archive_names) * sizeof(void *),
-		       "one pointer per name");
-	lazy_open("libarchive.so.13", archive_names, N_OF(archive_names),
-		  (void **)&archive_table);
-}
-
-const struct lazy_archive *lazy_archive(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, archive_load);
-	return &archive_table;
-}
-
-static struct lazy_crypto crypto_table;
-static const char *const crypto_names[] = {LAZY_CRYPTO(LAZY_NAME)};
-
-static void crypto_load(void)
-{
-	_Static_assert(sizeof(crypto_table) ==
-			   N_OF(crypto_names) * sizeof(void *),
-		       "one pointer per name");
-	lazy_open("libcrypto.so.3", crypto_names, N_OF(crypto_names),
-		  (void **)&crypto_table);
-}
-
-const struct lazy_crypto *lazy_crypto(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, crypto_load);
-	return &crypto_table;
-}
+LAZY_TABLE(archive, "libarchive.so.13", LAZY_ARCHIVE)
+LAZY_TABLE(crypto, "libcrypto.so.3", LAZY_CRYPTO)
