@@ -221,6 +221,10 @@ const char *orch_cgroup_root(void);
 void sha256_hex(const void *data, size_t len, char out[65]);
 /* 64 random hex digits (ids of containers and networks). */
 void random_id(char out[65]);
+/* FNV-1a, 64 bits, of n bytes, on from h (FNV_INIT to begin): a key that
+ * must tell things apart, not keep a secret. */
+#define FNV_INIT 0xcbf29ce484222325ULL
+uint64_t fnv1a(uint64_t h, const void *data, size_t n);
 
 /* Milliseconds of the monotonic clock. */
 int64_t mono_ms(void);

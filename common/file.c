@@ -233,6 +233,14 @@ bool rootless(void)
 	return host_uid() != 0;
 }
 
+uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 void random_id(char out[65])
 {
 	unsigned char raw[32];

@@ -432,7 +432,7 @@ static void forward(struct dns_server *d, int fd, const union peer *from,
 	if (!slot)
 		return; /* overloaded: the client retries */
 	slot->used = true;
-	slot->orig_id = (uint16_t)(buf[0] << 8 | buf[1]);
+	slot->orig_id = get16(buf);
 	slot->id = d->next_id++;
 	slot->fd = fd;
 	slot->client = *from;
@@ -455,7 +455,7 @@ static void upstream_reply(struct dns_server *d, uint8_t *buf, size_t len,
 {
 	if (len < 12)
 		return;
-	uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
+	uint16_t id = get16(buf);
 	for (size_t i = 0; i < DNS_MAX_PENDING; i++) {
 		struct dns_pending *p = &d->pending[i];
 		if (!p->used || p->id != id)

@@ -312,10 +312,8 @@ static bool doomed_group_ours(struct nl_sock *sk, char *const *names)
 
 void link_name_hash(const char *s, char out[17])
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	snprintf(out, 17, "%016llx",
+		 (unsigned long long)fnv1a(FNV_INIT, s, strlen(s)));
 }
 
 int link_delete_many(char *const *names, struct orch_err *e)

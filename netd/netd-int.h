@@ -89,7 +89,7 @@ void fw_release(void);
 #define NETD_BRIDGE_PREFIX "ob-"
 #define NETD_VETH_PREFIX   "ov-"
 
-/* 16 hex digits that stand for s (FNV-1a, 64 bits), for the names and
+/* 16 hex digits that stand for s (fnv1a), for the names and
  * MAC addresses made from random ids: they need to differ, not to be
  * secret, and netd stays free of libcrypto. */
 void link_name_hash(const char *s, char out[17]);

@@ -488,15 +488,6 @@ out:
 	return r;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ULL
-
 /* What a compiled filter depends on, in one line: the profile's source
  * (the built-in tables, or the JSON file's bytes), the capability mask,
  * the architecture and libseccomp's version.  Built without resolving
