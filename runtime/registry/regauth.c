@@ -79,15 +79,15 @@ int creds_lookup(const char *domain, char **user, char **pass,
 	size_t n = strlen(b64);
 	_cleanup_free_ unsigned char *raw = xmalloc(n + 1);
 	int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-	json_decref(cfg);
-	if (len < 0)
-		return err_set(e, EINVAL, "%s: the auth of %s is not base64",
-			       path, domain);
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
 	while (n > 0 && b64[n - 1] == '=' && len > 0) {
 		n--;
 		len--;
 	}
+	json_decref(cfg); /* b64 was in it */
+	if (len < 0)
+		return err_set(e, EINVAL, "%s: the auth of %s is not base64",
+			       path, domain);
 	raw[len] = '\0';
 	char *colon = strchr((char *)raw, ':');
 	if (!colon)

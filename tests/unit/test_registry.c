@@ -156,6 +156,42 @@ static void test_endpoints(void **state)
 	free(json);
 }
 
+/* Credentials stored as docker stores them read back the same, with
+ * every length of base64 padding; a malformed entry is named. */
+static void test_credentials(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/orch-creds-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	setenv("DOCKER_CONFIG", dir, 1);
+	const char *pass[] = {"s3cret", "s3cre", "s3cr", "p:with:colons"};
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+		struct orch_err e = {0};
+		assert_int_equal(creds_store("r.lan:5000", "alice", pass[i], &e),
+				 0);
+		char *user, *pw;
+		assert_int_equal(creds_lookup("r.lan:5000", &user, &pw, &e), 0);
+		assert_string_equal(user, "alice");
+		assert_string_equal(pw, pass[i]);
+		free(user);
+		free(pw);
+	}
+	char *cfg = xasprintf("%s/config.json", dir);
+	const char *bad = "{\"auths\": {\"r.lan\": {\"auth\": \"bm9jb2xvbg==\"}}}";
+	assert_int_equal(write_file_atomic(cfg, bad, strlen(bad), 0600, NULL),
+			 0);
+	struct orch_err e = {0};
+	char *user, *pw;
+	assert_int_equal(creds_lookup("r.lan", &user, &pw, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "not user:password"));
+	assert_int_equal(creds_lookup("other.lan", &user, &pw, &e), 0);
+	assert_null(user);
+	unsetenv("DOCKER_CONFIG");
+	unlink(cfg);
+	rmdir(dir);
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +199,7 @@ int main(void)
 	    cmocka_unit_test(test_challenge_basic_and_odd),
 	    cmocka_unit_test(test_platform_pick),
 	    cmocka_unit_test(test_endpoints),
+	    cmocka_unit_test(test_credentials),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
