@@ -173,7 +173,7 @@ struct netd_state {
 int config_load(const char *path, struct netd_config *cfg, struct orch_err *e);
 void config_clear(struct netd_config *cfg);
 int state_load(const char *path, struct netd_state *st, struct orch_err *e);
-int state_save(const char *path, const struct netd_state *st,
+int state_save(const char *path, struct netd_state *st,
 	       struct orch_err *e);
 void state_clear(struct netd_state *st);
 struct netd_network *state_find(struct netd_state *st, const char *name);

@@ -73,6 +73,9 @@ struct netd_endpoint {
 	char *address6;
 	int prefix6;
 	char *gateway6;
+	/* netd's own: this endpoint's text in its state file, made at the
+	 * first save (an endpoint never changes); NULL elsewhere. */
+	char *saved;
 };
 
 /* A published port, or a range of them: host_port+k -> container_port+k
@@ -280,6 +283,8 @@ char *netd_reply_err(const struct orch_err *e, size_t *len);
 
 /* Object <-> JSON (json_t *), used by both sides. */
 void *netd_network_to_json(const struct netd_network *n);
+/* The same without its endpoints. */
+void *netd_network_head_to_json(const struct netd_network *n);
 int netd_network_from_json(const void *json, struct netd_network *out,
 			   struct orch_err *e);
 void *netd_endpoint_to_json(const struct netd_endpoint *ep);

@@ -258,24 +258,54 @@ out:
 	return r;
 }
 
-int state_save(const char *path, const struct netd_state *st,
-	       struct orch_err *e)
+/* Appends o's compact text without its closing brace, and drops o. */
+static void add_open_object(struct strbuf *sb, json_t *o)
 {
-	json_t *nets = json_array();
-	for (size_t i = 0; i < st->n_nets; i++)
-		json_array_append_new(nets, netd_network_to_json(&st->nets[i]));
-	json_t *root =
-	    json_pack("{s:i, s:i, s:i, s:i, s:i, s:o}", "version",
-		      STATE_VERSION, "saved_ip_forward", st->saved_ip_forward,
-		      "saved_bridge_nf", st->saved_bridge_nf,
-		      "saved_ip6_forward", st->saved_ip6_forward,
-		      "saved_bridge_nf6", st->saved_bridge_nf6, "networks",
-		      nets);
-	_cleanup_free_ char *text = json_dumps(root, JSON_COMPACT);
-	json_decref(root);
-	if (!text)
+	char *t = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!t)
 		abort();
-	int r = write_file_atomic(path, text, strlen(text), 0600, e);
+	sb_add(sb, t, strlen(t) - 1);
+	free(t);
+}
+
+/* The state file is compact JSON made here from pieces: each endpoint's
+ * text is made once and kept in it (endpoints never change), so a save
+ * after one attach copies the others' text instead of serializing them
+ * again.  With hundreds of endpoints that serialization was most of the
+ * cost of an attach (1.4 ms of 2.1 at 330). */
+int state_save(const char *path, struct netd_state *st, struct orch_err *e)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	add_open_object(
+	    &sb, json_pack("{s:i, s:i, s:i, s:i, s:i}", "version",
+			   STATE_VERSION, "saved_ip_forward",
+			   st->saved_ip_forward, "saved_bridge_nf",
+			   st->saved_bridge_nf, "saved_ip6_forward",
+			   st->saved_ip6_forward, "saved_bridge_nf6",
+			   st->saved_bridge_nf6));
+	sb_adds(&sb, ",\"networks\":[");
+	for (size_t i = 0; i < st->n_nets; i++) {
+		struct netd_network *n = &st->nets[i];
+		add_open_object(&sb, netd_network_head_to_json(n));
+		sb_adds(&sb, ",\"endpoints\":[");
+		for (size_t k = 0; k < n->n_endpoints; k++) {
+			struct netd_endpoint *ep = &n->endpoints[k];
+			if (!ep->saved) {
+				json_t *o = netd_endpoint_to_json(ep);
+				ep->saved = json_dumps(o, JSON_COMPACT);
+				json_decref(o);
+				if (!ep->saved)
+					abort();
+			}
+			sb_printf(&sb, "%s%s", k ? "," : "", ep->saved);
+		}
+		sb_printf(&sb, "]}%s", i + 1 < st->n_nets ? "," : "");
+	}
+	sb_adds(&sb, "]}");
+	int r = write_file_atomic(path, sb.buf, sb.len, 0600, e);
+	sb_free(&sb);
 	return r;
 }
 

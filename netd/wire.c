@@ -352,11 +352,18 @@ void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 
 void *netd_network_to_json(const struct netd_network *n)
 {
-	json_t *eps = json_array(), *ports = json_array(),
-	       *pairs = json_array();
+	json_t *o = netd_network_head_to_json(n);
+	json_t *eps = json_array();
 	for (size_t i = 0; i < n->n_endpoints; i++)
 		json_array_append_new(eps,
 				      netd_endpoint_to_json(&n->endpoints[i]));
+	json_object_set_new(o, "endpoints", eps);
+	return o;
+}
+
+void *netd_network_head_to_json(const struct netd_network *n)
+{
+	json_t *ports = json_array(), *pairs = json_array();
 	for (size_t i = 0; i < n->n_ports; i++) {
 		const struct netd_port *p = &n->ports[i];
 		json_t *o = json_pack(
@@ -376,13 +383,13 @@ void *netd_network_to_json(const struct netd_network *n)
 				     str_or_empty(n->pairs[i].from), "to",
 				     str_or_empty(n->pairs[i].to)));
 	json_t *o = json_pack(
-	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o, s:o, s:o}",
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o, s:o}",
 	    "id", str_or_empty(n->id), "name", str_or_empty(n->name), "project",
 	    str_or_empty(n->project), "bridge", str_or_empty(n->bridge),
 	    "subnet", str_or_empty(n->subnet), "gateway",
 	    str_or_empty(n->gateway), "internal", n->internal, "icc", n->icc,
 	    "owner", (json_int_t)n->owner, "labels", strv_to_json(n->labels),
-	    "endpoints", eps, "ports", ports, "pairs", pairs);
+	    "ports", ports, "pairs", pairs);
 	if (n->subnet6 && *n->subnet6)
 		json_object_update_new(
 		    o, json_pack("{s:s, s:o}", "subnet6", n->subnet6,
@@ -549,6 +556,7 @@ void netd_endpoint_clear(struct netd_endpoint *ep)
 	free(ep->gateway6);
 	free(ep->ifname);
 	free(ep->host_ifname);
+	free(ep->saved);
 	memset(ep, 0, sizeof(*ep));
 }
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "netd/netd.h"
+#include "netd/netd-int.h"
 
 #include <jansson.h>
 
@@ -264,6 +264,63 @@ static void test_refusal(void **state)
 	json_decref(j);
 }
 
+/* netd's state file, made from each endpoint's kept text, reads back
+ * as what was saved, and saving again writes the same bytes. */
+static void test_state_file(void **state)
+{
+	(void)state;
+	char *none[] = {NULL}, *al[] = {"db", "cache", NULL},
+	     *dns[] = {"1.1.1.1", NULL};
+	struct netd_endpoint eps[] = {
+	    {"c1", "p-web-1", "web", none, "10.210.0.2", 24, "10.210.0.1",
+	     "eth0", "ov-1", true, dns, "fd6f::2", 64, "fd6f::1", NULL},
+	    {"c2", "p-db-1", "db", al, "10.210.0.3", 24, "10.210.0.1", "eth1",
+	     "ov-2", false, none, "", 0, "", NULL},
+	};
+	char *labels[] = {"a=b", NULL};
+	struct netd_network nets[] = {
+	    {"aa", "p_front", "p", "ob-aa", "10.210.0.0/24", "10.210.0.1",
+	     false, true, 0, labels, eps, 2, NULL, 0, NULL, 0, "fd6f::/64",
+	     "fd6f::1"},
+	    {"bb", "p_empty", "p", "ob-bb", "10.210.1.0/24", "10.210.1.1", true,
+	     false, 1000, none, NULL, 0, NULL, 0, NULL, 0, "", ""},
+	};
+	struct netd_state st = {.nets = nets, .n_nets = 2,
+				.saved_ip_forward = 1};
+	char dir[] = "/tmp/orch-netdstate-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/state.json", dir);
+	struct orch_err e = {0};
+	assert_int_equal(state_save(path, &st, &e), 0);
+	assert_non_null(eps[1].saved);
+	char *first = NULL, *second = NULL;
+	size_t n1, n2;
+	assert_int_equal(read_file(path, &first, &n1, &e), 0);
+	assert_int_equal(state_save(path, &st, &e), 0);
+	assert_int_equal(read_file(path, &second, &n2, &e), 0);
+	assert_string_equal(first, second);
+
+	struct netd_state back = {0};
+	assert_int_equal(state_load(path, &back, &e), 0);
+	assert_int_equal(back.n_nets, 2);
+	assert_int_equal(back.saved_ip_forward, 1);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *a = netd_network_to_json(&nets[i]);
+		json_t *b = netd_network_to_json(&back.nets[i]);
+		assert_true(json_equal(a, b));
+		json_decref(a);
+		json_decref(b);
+	}
+	state_clear(&back);
+	for (size_t i = 0; i < 2; i++)
+		free(eps[i].saved);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(first);
+	free(second);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_replies_and_objects),
 		cmocka_unit_test(test_refusal),
+		cmocka_unit_test(test_state_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
