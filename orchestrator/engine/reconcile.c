@@ -348,16 +348,25 @@ static bool to_be_made(json_t *new_recs, const char *name)
 	return rec && json_object_get(rec, "level");
 }
 
-/* Asks the supervisor to start names, without waiting. */
+/* Whether a container of level l is still to be made. */
+static bool any_to_be_made(json_t *new_recs, int l)
+{
+	size_t i;
+	json_t *rec;
+	json_array_foreach(new_recs, i, rec)
+		if (json_object_get(rec, "level") && jint(rec, "level", -1) == l)
+			return true;
+	return false;
+}
+
+/* Asks the supervisor to read the state again and start names, without
+ * waiting. */
 static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
 {
-	int r = call_simple(u->ps, json_pack("{s:s}", "op", "reload"), e);
-	if (r < 0)
-		return r;
-	json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
-				names_json(names));
+	json_t *req = json_pack("{s:s, s:b, s:o}", "op", "start", "reload", 1,
+				"names", names_json(names));
 	int fd;
-	r = control_open(u->ps, req, &fd, e);
+	int r = control_open(u->ps, req, &fd, e);
 	json_decref(req);
 	if (r < 0)
 		return r;
@@ -367,6 +376,18 @@ static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
 	for (size_t k = 0; names[k]; k++)
 		strv_push(&u->starting, names[k]);
 	return 0;
+}
+
+/* Whether the supervisor has answered every start request sent (it is
+ * done with them). */
+static bool starts_answered(const struct up_ctx *u)
+{
+	for (size_t i = 0; i < u->n_start_fds; i++) {
+		struct pollfd p = {.fd = u->start_fds[i], .events = POLLIN};
+		if (poll(&p, 1, 0) == 0)
+			return false;
+	}
+	return true;
 }
 
 /* Reads the replies to every start request sent; the first failure is
@@ -886,7 +907,22 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 			goto fail;
 		_cleanup_free_ bool *sent =
 		    xcalloc(strv_len(names) + 1, sizeof(bool));
-		for (;;) {
+		/* The containers made so far go to the supervisor whenever
+		 * it is done with those sent before: while it starts them,
+		 * the next are made.  The slower side sets the pace, and a
+		 * slow supervisor gets larger and fewer requests (each makes
+		 * it read the whole state again). */
+		for (bool more = true;;) {
+			more = more && any_to_be_made(new_recs, l);
+			if (more && !starts_answered(&u)) {
+				int made = setup_level(&u, new_recs, l,
+						       START_CHUNK, e);
+				if (made < 0) {
+					r = made;
+					goto fail;
+				}
+				continue;
+			}
 			_cleanup_strv_ char **chunk = xcalloc(1, sizeof(char *));
 			for (size_t k = 0; names[k]; k++)
 				if (!sent[k] && !to_be_made(new_recs, names[k])) {
@@ -895,13 +931,13 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 				}
 			if (chunk[0] && (r = starts_send(&u, chunk, e)) < 0)
 				goto fail;
+			if (!more)
+				break;
 			int made = setup_level(&u, new_recs, l, START_CHUNK, e);
 			if (made < 0) {
 				r = made;
 				goto fail;
 			}
-			if (made == 0)
-				break;
 		}
 	}
 	if (o->wait) {

@@ -140,6 +140,16 @@ void check_waiters(void)
 	}
 }
 
+/* Re-reads state.json, keeping what status.json knows of each
+ * container. */
+static void reload(void)
+{
+	_cleanup_free_ char *sf = path_join(sup.dir, "status.json");
+	json_t *st = json_load_file(sf, 0, NULL);
+	load_state(st);
+	json_decref(st);
+}
+
 static void handle_request(struct client *cl, json_t *req)
 {
 	const char *op = jstr(req, "op");
@@ -153,12 +163,13 @@ static void handle_request(struct client *cl, json_t *req)
 		reply(cl, json_pack("{s:b, s:o, s:i}", "ok", 1, "containers", a,
 				    "pid", (int)getpid()));
 	} else if (streq(op, "reload")) {
-		_cleanup_free_ char *sf = path_join(sup.dir, "status.json");
-		json_t *st = json_load_file(sf, 0, NULL);
-		load_state(st);
-		json_decref(st);
+		reload();
 		reply_ok(cl);
 	} else if (streq(op, "start")) {
+		/* "reload": containers the state has just gained, which up
+		 * starts without waiting for a reload of its own. */
+		if (jbool(req, "reload"))
+			reload();
 		cl->names = req_names(req);
 		start_names(cl, cl->names);
 		check_waiters();
