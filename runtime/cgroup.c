@@ -438,7 +438,7 @@ static int v1_create(const char *parent, const char *id,
 		if (r < 0)
 			return r;
 	}
-	for (int c = 0; c < CG_NCTL; c++) {
+	for (int c = 0; c < CG_NCTL && pid; c++) {
 		if (!out->dir[c])
 			continue;
 		int r = write_pid(out->dir[c], pid, e);
@@ -460,6 +460,42 @@ bool cg_wants_idle_process(const char *parent)
 {
 	return rootless() ||
 	       (!cg_parent(parent) && cg_mode() && rt_cgroup_systemd());
+}
+
+bool cg_joined_by_self(const char *parent)
+{
+	return !cg_wants_idle_process(parent) && !cg_mode();
+}
+
+int cg_join_fds(const struct cg *cg, int fds[CG_NCTL], size_t *n,
+		struct orch_err *e)
+{
+	*n = 0;
+	for (int c = 0; c < CG_NCTL; c++) {
+		if (!cg->dir[c])
+			continue;
+		_cleanup_free_ char *p = path_join(cg->dir[c], "tasks");
+		int fd = open(p, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int r = err_sys(e, errno, "opening %s", p);
+			while (*n > 0)
+				close(fds[--*n]);
+			return r;
+		}
+		fds[(*n)++] = fd;
+	}
+	return 0;
+}
+
+int cg_join(int *fds, size_t n, struct orch_err *e)
+{
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0 && RETRY_EINTR(write(fds[i], "0", 1)) < 0)
+			r = err_sys(e, errno, "joining the container's cgroup");
+		close(fds[i]);
+	}
+	return r;
 }
 
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,

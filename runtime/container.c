@@ -206,15 +206,20 @@ static bool own_mounts(const struct rt_spec *s)
 	return (s->namespaces & RT_NS_USER) && rootless();
 }
 
-/* The parent's second word: the child is in its cgroup, where it makes
- * its cgroup namespace. */
+/* The parent's second word: the child is in its cgroup, or joins it
+ * through the files passed along (cg_join), and makes its cgroup
+ * namespace there. */
 static int child_in_cgroup(void *arg, struct orch_err *e)
 {
 	struct child_ctx *c = arg;
 	struct sync_packet pk;
-	int n = sync_recv(c->sync_fd, &pk);
+	int fds[CG_NCTL];
+	size_t n_fds = 0;
+	int n = sync_recv_fds_upto(c->sync_fd, &pk, fds, CG_NCTL, &n_fds);
 	if (n <= 0 || pk.type != SYNC_GO)
 		_exit(1);
+	if (cg_join(fds, n_fds, e) < 0)
+		return -e->code;
 	if ((c->spec->namespaces & RT_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		return err_sys(e, errno, "creating the cgroup namespace");
 	return 0;
@@ -684,9 +689,14 @@ static int create(const struct rt_spec *s, bool start,
 		goto fail;
 	}
 	/* The child waits for its cgroup before it makes /sys, its device
-	 * nodes and anything that runs. */
-	if (!cg_early && cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
-				   pid, &st.cg, e) < 0) {
+	 * nodes and anything that runs; it may join it itself. */
+	bool self_join = !cg_early && cg_joined_by_self(s->cgroup_parent);
+	int join[CG_NCTL];
+	size_t n_join = 0;
+	if (!cg_early &&
+	    (cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
+		       self_join ? 0 : pid, &st.cg, e) < 0 ||
+	     (self_join && cg_join_fds(&st.cg, join, &n_join, e) < 0))) {
 		/* A child that failed meanwhile (and so cannot be moved) said
 		 * why first: that is the error. */
 		child_error(sv[0], e);
@@ -694,7 +704,9 @@ static int create(const struct rt_spec *s, bool start,
 	}
 	/* A child that failed before it got this word said why: that is
 	 * read below, in place of this error. */
-	bool child_gone = sync_send(sv[0], SYNC_GO, 0, 0, NULL) < 0;
+	bool child_gone = sync_send_fds(sv[0], SYNC_GO, join, n_join) < 0;
+	for (size_t i = 0; i < n_join; i++)
+		close(join[i]);
 	/* Written while the child builds its mounts. */
 	st.id = xstrdup(s->id);
 	st.pid = pid;

@@ -147,7 +147,8 @@ struct cg {
 	char *dir[CG_NCTL];
 };
 /* Creates <parent>/<id> in every hierarchy, applies limits and the device
- * policy, moves pid in.  parent NULL is orch's own place: "orch", or on a
+ * policy, moves pid in (pid 0: nobody, see cg_join).  parent NULL is
+ * orch's own place: "orch", or on a
  * cgroup v2 host run by systemd a delegated scope (cgroup_systemd.c).  On
  * error nothing is left. */
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
@@ -158,6 +159,20 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
  * and systemd must find it alive to move it into a scope.  Otherwise the
  * cgroup may be made while the process mounts its root. */
 bool cg_wants_idle_process(const char *parent);
+/* Whether the process joins the cgroup cg_create makes for parent itself
+ * (cg_join), which on cgroup v1 is much faster: writing "0" to a
+ * hierarchy's tasks file moves the writing thread alone, which the kernel
+ * does without its global threadgroup lock.  The first taker of that
+ * lock after a quiet moment waits for an RCU grace period (~10 ms). */
+bool cg_joined_by_self(const char *parent);
+/* cg's tasks files, opened here for the process that joins it: *n of
+ * them in fds. */
+int cg_join_fds(const struct cg *cg, int fds[CG_NCTL], size_t *n,
+		struct orch_err *e);
+/* Moves the calling thread, its process's only one, into the cgroup
+ * whose tasks files are fds (cg_join_fds), and closes them.  The kernel
+ * checks the credentials of whoever opened them. */
+int cg_join(int *fds, size_t n, struct orch_err *e);
 /* cgroup_systemd.c: true when systemd manages the unified hierarchy. */
 bool cg_systemd_host(void);
 /* rootless.c: the highest uid (gid when group) our user namespace maps. */
@@ -347,9 +362,11 @@ int sync_send(int fd, int type, int code, int pid, const char *msg);
 /* Reads one packet; 0 on EOF (type 0). */
 int sync_recv(int fd, struct sync_packet *p);
 /* A bare packet carrying n file descriptors, and its reading: exactly n
- * must come (-EBADMSG otherwise). */
+ * must come (-EBADMSG otherwise), or up to max, *got of them. */
 int sync_send_fds(int fd, int type, const int *fds, size_t n);
 int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n);
+int sync_recv_fds_upto(int fd, struct sync_packet *p, int *fds, size_t max,
+		       size_t *got);
 void sync_send_err(int fd, const struct orch_err *e) __attribute__((noreturn));
 void sync_send_exec_err(int fd, const struct orch_err *e)
 	__attribute__((noreturn));

@@ -73,6 +73,20 @@ int sync_send_fds(int fd, int type, const int *fds, size_t n)
 
 int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
 {
+	size_t got = 0;
+	int r = sync_recv_fds_upto(fd, p, fds, n, &got);
+	if (r > 0 && got != n) {
+		for (size_t i = 0; i < got; i++)
+			close(fds[i]);
+		return -EBADMSG;
+	}
+	return r;
+}
+
+int sync_recv_fds_upto(int fd, struct sync_packet *p, int *fds, size_t max,
+		       size_t *got)
+{
+	*got = 0;
 	memset(p, 0, sizeof(*p));
 	union {
 		char buf[CMSG_SPACE(NS_MOUNTS_MAX_FDS * sizeof(int))];
@@ -85,12 +99,12 @@ int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
 	if (r <= 0)
 		return r < 0 ? -errno : 0;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	size_t got = c && c->cmsg_type == SCM_RIGHTS
-			     ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int)
-			     : 0;
-	if (got != n || (mh.msg_flags & MSG_CTRUNC)) {
+	size_t n = c && c->cmsg_type == SCM_RIGHTS
+			   ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int)
+			   : 0;
+	if (n > max || (mh.msg_flags & MSG_CTRUNC)) {
 		/* p holds what came (an error packet, say); fds none. */
-		for (size_t i = 0; c && i < got; i++) {
+		for (size_t i = 0; c && i < n; i++) {
 			int x;
 			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 			close(x);
@@ -99,6 +113,7 @@ int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
 	}
 	if (n)
 		memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+	*got = n;
 	return (int)r;
 }
 
