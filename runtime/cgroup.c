@@ -240,14 +240,16 @@ static int cg_mode(void)
 	return mode;
 }
 
-static int write_pid(const char *dir, pid_t pid, struct orch_err *e)
+/* Writes pid to file (cgroup.procs, or tasks) in dir. */
+static int write_pid(const char *dir, const char *file, pid_t pid,
+		     struct orch_err *e)
 {
 	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return err_sys(e, errno, "opening %s", dir);
 	char buf[16];
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
-	int r = write_at(dfd, "cgroup.procs", buf, e);
+	int r = write_at(dfd, file, buf, e);
 	close(dfd);
 	if (r < 0)
 		return err_wrap(e, "%s", dir);
@@ -347,7 +349,7 @@ static int v2_create(const char *parent, const char *id,
 	close(dfd);
 	if (r < 0)
 		return err_wrap(e, "cgroup %s", out->dir[0]);
-	return write_pid(out->dir[0], pid, e);
+	return write_pid(out->dir[0], "cgroup.procs", pid, e);
 }
 
 static bool v1_needed(enum cg_ctl c, const struct rt_limits *l,
@@ -441,7 +443,7 @@ static int v1_create(const char *parent, const char *id,
 	for (int c = 0; c < CG_NCTL && pid; c++) {
 		if (!out->dir[c])
 			continue;
-		int r = write_pid(out->dir[c], pid, e);
+		int r = write_pid(out->dir[c], "cgroup.procs", pid, e);
 		if (r < 0)
 			return r;
 	}
@@ -599,7 +601,8 @@ int cg_enter_self(const struct cg *cg, struct orch_err *e)
 	for (int c = 0; c < CG_NCTL; c++) {
 		if (!cg->dir[c])
 			continue;
-		int r = write_pid(cg->dir[c], 0, e);
+		int r = write_pid(cg->dir[c], cg->v2 ? "cgroup.procs" : "tasks",
+				  0, e);
 		if (r < 0)
 			return r;
 	}

@@ -192,7 +192,9 @@ void cg_clear(struct cg *cg);
 /* Writes val to file in the cgroup directory dfd. */
 int cg_write_file(int dfd, const char *file, const char *val,
 		  struct orch_err *e);
-/* Moves the calling process into the cgroup. */
+/* Moves the calling process, which has one thread, into the cgroup; on
+ * v1 through the tasks files, without the kernel's global lock (see
+ * cg_joined_by_self). */
 int cg_enter_self(const struct cg *cg, struct orch_err *e);
 int cg_stats(const struct cg *cg, struct rt_stats *st, struct orch_err *e);
 int cg_freeze(const struct cg *cg, bool frozen, struct orch_err *e);

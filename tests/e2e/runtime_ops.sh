@@ -82,6 +82,10 @@ check_eq "exec sees the same pid namespace, hostname and mounts" "2
 dbox
 seen
 1" "$out"
+out=$("$RT" exec "$P-d" -- sh -c 'cat /proc/1/cgroup; echo ==; cat /proc/self/cgroup')
+check_eq "exec joins every cgroup of the container" "${out%%
+==*}" "${out#*==
+}"
 out=$("$RT" exec --user 1000:1000 --env X=y --workdir /tmp "$P-d" -- sh -c 'id -u; echo $X; pwd; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t" " "')
 check_eq "exec takes user, env, workdir and keeps the restrictions" "1000
 y
