@@ -11,8 +11,10 @@
 # first taker after a quiet moment waits for an RCU grace period (some
 # 10 ms here, on cgroup v1).  Back to back, a runtime would find the lock
 # warm or cold depending on which tool ran just before it; after a pause
-# every runtime finds it as a start after other work does, and pays it
-# (the floor, which makes no cgroup, does not).
+# every runtime that takes it finds it as a start after other work does,
+# and pays it.  On cgroup v1 orch-runtime's container joins its cgroup
+# itself, through the tasks files, which the kernel does without that
+# lock; the floor makes no cgroup.
 #
 # crun and runc get the isolation orch-runtime gives (the OCI bundle is
 # made to match, not `crun spec`'s defaults): the same six namespaces
@@ -207,5 +209,6 @@ print("directory as is: compare the --rw row); its /dev is its own tmpfs with Do
 print("and cgroup rules, crun's and runc's are their defaults; cgroups on v1: orch-runtime makes one")
 print("in memory, cpu(acct), pids, freezer and devices, crun and runc in every mounted controller;")
 print("the floor has no cgroups, mounts, capabilities or seccomp.  Each run came %d ms after the" % (pause * 1000))
-print("one before: each runtime's move into its cgroup waited for the kernel's migration lock.")
+print("one before: crun's and runc's moves into their cgroups waited for the kernel's migration")
+print("lock; on cgroup v1 orch-runtime's container joins its own through the tasks files, without it.")
 PY
