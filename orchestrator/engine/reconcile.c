@@ -433,6 +433,9 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 {
 	for (size_t d = 0; d < s->n_depends_on; d++) {
 		const struct m_dep *dep = &s->depends_on[d];
+		/* Its level started before this one: nothing to ask. */
+		if (dep->condition == M_DEP_STARTED)
+			continue;
 		_cleanup_strv_ char **names = NULL;
 		char *svc[] = {dep->service, NULL};
 		names = containers_of(u->ps, NULL, svc, NULL);
@@ -451,7 +454,7 @@ static int wait_deps(struct up_ctx *u, const struct service *s,
 				int code = (int)jint(c, "exit_code", 0);
 				bool exited = streq(state, "exited");
 				switch (dep->condition) {
-				case M_DEP_STARTED:
+				case M_DEP_STARTED: /* not asked, above */
 					break;
 				case M_DEP_HEALTHY:
 					if (streq(health, "unhealthy") ||
@@ -861,14 +864,22 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	}
 
 	/* One dependency level after the other, a chunk of containers at a
-	 * time: a chunk is started while the next is made, and the first
-	 * chunk of a level is made while the level before starts. */
+	 * time: a chunk is started while the next is made, and a level's
+	 * containers are made while the level before starts (a chunk, and
+	 * more for as long as the supervisor is busy with those). */
 	for (int l = 0; l <= plan.levels; l++) {
-		if (l < plan.levels &&
-		    (r = setup_level(&u, new_recs, l, START_CHUNK, e)) < 0)
-			goto fail;
+		for (int made = 1; l < plan.levels && made > 0;) {
+			made = setup_level(&u, new_recs, l, START_CHUNK, e);
+			if (made < 0) {
+				r = made;
+				goto fail;
+			}
+			if (starts_answered(&u))
+				break;
+		}
 		bool hook_failed;
-		if ((r = starts_finish(&u, &hook_failed, e)) < 0) {
+		r = starts_finish(&u, &hook_failed, e);
+		if (r < 0) {
 			/* A failed post_start fails up; the containers stay,
 			 * for logs and ps to tell why. */
 			if (hook_failed)
