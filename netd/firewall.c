@@ -54,15 +54,22 @@ static size_t gen_pair_elems(const struct netd_network *n,
 			     struct strbuf *out)
 {
 	size_t count = 0;
-	for (size_t p = 0; p < n->n_pairs; p++)
+	for (size_t p = 0; p < n->n_pairs; p++) {
+		const char *from = n->pairs[p].from, *to = n->pairs[p].to;
+		/* With only, a pair that does not name it is passed over
+		 * without a look at the others: an attach costs what its
+		 * own pairs do, not the network's. */
+		if (only && !ep_is(only, from) && !ep_is(only, to))
+			continue;
 		for (size_t i = 0; i < n->n_endpoints; i++) {
 			const struct netd_endpoint *a = &n->endpoints[i];
-			if (!ep_is(a, n->pairs[p].from))
+			if (!ep_is(a, from) || (only && a != only &&
+						!ep_is(only, to)))
 				continue;
 			for (size_t j = 0; j < n->n_endpoints; j++) {
 				const struct netd_endpoint *b =
 				    &n->endpoints[j];
-				if (a == b || !ep_is(b, n->pairs[p].to))
+				if (a == b || !ep_is(b, to))
 					continue;
 				if ((only && a != only && b != only) ||
 				    !*addr_of(a, v6) || !*addr_of(b, v6))
@@ -72,6 +79,7 @@ static size_t gen_pair_elems(const struct netd_network *n,
 				count++;
 			}
 		}
+	}
 	return count;
 }
 
