@@ -75,6 +75,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* As docker compose: "--version" and "-v" are "version". */
+	if (streq(argv[1], "--version") || streq(argv[1], "-v"))
+		return cmd_version(argc - 1, argv + 1);
 	/* "orch help COMMAND [SUB]" is "orch COMMAND [SUB] --help". */
 	bool help = streq(argv[1], "help");
 	const char *name = help ? argv[2] : argv[1];

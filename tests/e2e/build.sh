@@ -4,6 +4,9 @@
 . "$(dirname "$0")/lib.sh"
 
 check_match "orch version prints a version number" '^orch version [0-9]+\.[0-9]+\.[0-9]+$' "$("$B/orch" version)"
+check_eq "orch --version and -v print the same" "$("$B/orch" version)
+$("$B/orch" version)" "$("$B/orch" --version)
+$("$B/orch" -v)"
 for cmd in orch orch-runtime netd; do
 	out=$("$B/$cmd" --help 2>&1)
 	check_eq "$cmd --help exits 0" 0 $?
