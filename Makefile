@@ -216,7 +216,7 @@ clean:
 .SECONDARY:
 
 # ---- fuzz targets (clang, libFuzzer) -------------------------------------------
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined
 FUZZ_LIB_SRC := $(COMMON_SRC) $(RUNTIME_SRC) $(NETD_SRC) $(ORCH_LIB_SRC)
 # The compose loader's target links the loader and common/ alone.
 build/fuzz/fuzz_compose: FUZZ_LIB_SRC := $(COMMON_SRC) $(COMPOSE_SRC)

@@ -3,8 +3,11 @@
 
 #include <time.h>
 
-/* Messages are bounded; truncating a very long one is intended. */
+/* Messages are bounded; truncating a very long one is intended (clang
+ * has no such warning). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 int err_set_(struct orch_err *e, int code, const char *fmt, ...)
 {

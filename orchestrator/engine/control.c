@@ -164,7 +164,7 @@ int control_reply(const struct pstate *p, int fd, json_t **reply,
 	sb_init(&sb);
 	char buf[65536];
 	for (;;) {
-		ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf)));
+		ssize_t n = RETRY_EINTR(read(own, buf, sizeof(buf)));
 		if (n < 0) {
 			sb_free(&sb);
 			return err_sys(e, errno,

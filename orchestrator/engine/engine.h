@@ -277,10 +277,12 @@ int check_rootless(const struct project *m, struct orch_err *e);
 struct netd_network_req;
 /* Whether a service of m (not in a network_mode) joins network key. */
 bool network_used(const struct project *m, const char *key);
-/* netd's request for network n of m; returns the labels it points to, for
- * the caller to free. */
-char **network_req(const struct project *m, const struct network *n,
-		   struct netd_network_req *q);
+/* netd's request for network n of m; its labels are the caller's, to
+ * free with network_req_clear (or _cleanup_network_req_). */
+void network_req(const struct project *m, const struct network *n,
+		 struct netd_network_req *q);
+void network_req_clear(struct netd_network_req *q);
+#define _cleanup_network_req_ __attribute__((cleanup(network_req_clear)))
 int check_names(struct pstate *ps, json_t *new_recs, struct orch_err *e);
 int check_ports(struct pstate *ps, json_t *new_recs, struct orch_err *e);
 

@@ -139,8 +139,8 @@ int check_networks(const struct project *m, struct orch_err *e)
 		if (!c && (r = netd_get(&c, e)) < 0)
 			return r;
 		if (!net->external) {
-			struct netd_network_req q;
-			_cleanup_strv_ char **labels = network_req(m, net, &q);
+			_cleanup_network_req_ struct netd_network_req q;
+			network_req(m, net, &q);
 			q.check = true;
 			if (netd_network_create(c, &q, NULL, e) < 0) {
 				struct orch_err ne = *e;

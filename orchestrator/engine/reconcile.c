@@ -140,8 +140,8 @@ bool network_used(const struct project *m, const char *key)
 	return false;
 }
 
-char **network_req(const struct project *m, const struct network *n,
-		   struct netd_network_req *q)
+void network_req(const struct project *m, const struct network *n,
+		 struct netd_network_req *q)
 {
 	char **labels = NULL;
 	_cleanup_free_ char *l0 =
@@ -167,7 +167,12 @@ char **network_req(const struct project *m, const struct network *n,
 		*(v6 ? &q->subnet6 : &q->subnet) = p->subnet;
 		*(v6 ? &q->gateway6 : &q->gateway) = p->gateway;
 	}
-	return labels;
+}
+
+void network_req_clear(struct netd_network_req *q)
+{
+	strv_free(q->labels);
+	q->labels = NULL;
 }
 
 static int ensure_networks(struct up_ctx *u, struct orch_err *e)
@@ -194,8 +199,8 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 		int r = netd_get(&c, e);
 		if (r < 0)
 			return r;
-		struct netd_network_req q;
-		_cleanup_strv_ char **labels = network_req(u->m, n, &q);
+		_cleanup_network_req_ struct netd_network_req q;
+		network_req(u->m, n, &q);
 		if (u->open_networks) {
 			q.icc = true;
 			json_object_set_new(u->ps->state, "open_networks",

@@ -1,7 +1,7 @@
 /* Image references, tar entry names, whiteouts and image config JSON:
  * parsers of untrusted text must not crash, and what they accept must be
  * well-formed. */
-#include "runtime/store/store.h"
+#include "runtime/store/store_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
