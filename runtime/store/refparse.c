@@ -180,6 +180,21 @@ static int ref_split(const char *ref, struct image_ref *r, char **name,
 	return 0;
 }
 
+/* Whether the first component of name (up to its '/') is a registry, as
+ * docker reads it: with a '.' or a ':', "localhost", or an uppercase
+ * letter. */
+static bool names_domain(const char *name)
+{
+	size_t n = strcspn(name, "/");
+	if (!name[n])
+		return false;
+	bool yes = memchr(name, '.', n) || memchr(name, ':', n) ||
+		   (n == 9 && startswith(name, "localhost"));
+	for (size_t i = 0; i < n && !yes; i++)
+		yes = isupper((unsigned char)name[i]);
+	return yes;
+}
+
 int image_ref_parse(const char *ref, struct image_ref *r, struct orch_err *e)
 {
 	memset(r, 0, sizeof(*r));
@@ -196,15 +211,7 @@ int image_ref_parse(const char *ref, struct image_ref *r, struct orch_err *e)
 		return ref_fail(e, ref, "the name is longer than 255 bytes");
 	}
 	char *slash = strchr(name, '/');
-	bool has_domain = false;
-	if (slash) {
-		size_t n = (size_t)(slash - name);
-		has_domain = memchr(name, '.', n) || memchr(name, ':', n) ||
-			     (n == 9 && startswith(name, "localhost"));
-		for (size_t i = 0; i < n && !has_domain; i++)
-			has_domain = isupper((unsigned char)name[i]);
-	}
-	if (has_domain) {
+	if (slash && names_domain(name)) {
 		r->domain = xstrndup(name, (size_t)(slash - name));
 		r->path = xstrdup(slash + 1);
 	} else {
@@ -233,15 +240,18 @@ int image_ref_parse(const char *ref, struct image_ref *r, struct orch_err *e)
 				"digits separated by '/', '.', '_' or '-'");
 	}
 	if (streq(r->domain, DOCKER_DOMAIN) && !strchr(r->path, '/')) {
-		if (strlen(r->path) == 64 && is_hex_string(r->path, 64)) {
-			image_ref_clear(r);
-			return ref_fail(e, ref,
-					"a repository name cannot be 64 "
-					"hexadecimal digits");
-		}
 		char *p = xasprintf("library/%s", r->path);
 		free(r->path);
 		r->path = p;
+	}
+	/* An official image is named without "library/": one named as an
+	 * image id would read as that id. */
+	if (streq(r->domain, DOCKER_DOMAIN) && startswith(r->path, "library/") &&
+	    strlen(r->path) == 8 + 64 && is_hex_string(r->path + 8, 64)) {
+		image_ref_clear(r);
+		return ref_fail(e, ref,
+				"a repository name cannot be 64 hexadecimal "
+				"digits");
 	}
 	if (!r->tag && !r->digest)
 		r->tag = xstrdup("latest");
@@ -250,7 +260,9 @@ int image_ref_parse(const char *ref, struct image_ref *r, struct orch_err *e)
 
 char *image_ref_familiar(const struct image_ref *r)
 {
-	if (!streq(r->domain, DOCKER_DOMAIN))
+	/* Docker Hub's name is left out, unless the path would then read
+	 * as naming a registry ("docker.io/index.docker.io/x"). */
+	if (!streq(r->domain, DOCKER_DOMAIN) || names_domain(r->path))
 		return xasprintf("%s/%s", r->domain, r->path);
 	const char *p = r->path;
 	if (startswith(p, "library/") && !strchr(p + 8, '/'))

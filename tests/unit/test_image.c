@@ -37,7 +37,9 @@ static void test_refs(void **state)
 	ref_ok("localhost:5000/team/app:v1.2-rc_1",
 	       "localhost:5000/team/app:v1.2-rc_1");
 	ref_ok("my-app_2.x", "my-app_2.x:latest");
-	ref_ok("docker.io/docker.io/ii", "docker.io/ii:latest");
+	/* The path "docker.io/ii" on Docker Hub: "docker.io/ii" alone would
+	 * be library/ii. */
+	ref_ok("docker.io/docker.io/ii", "docker.io/docker.io/ii:latest");
 	ref_bad("");
 	ref_bad("Busybox");
 	ref_bad("bad name");

@@ -112,6 +112,9 @@ static void test_refused(void **state)
 	refused("h:x/app", "registry");
 	refused("-h.com/app", "registry");
 	refused(D64, "64 hexadecimal");
+	/* Its short form would be the id itself. */
+	refused("library/" D64, "64 hexadecimal");
+	refused("docker.io/library/" D64 ":1", "64 hexadecimal");
 	char long_tag[200];
 	memset(long_tag, 'a', sizeof(long_tag));
 	memcpy(long_tag, "x:", 2);
@@ -147,6 +150,22 @@ static void test_strings(void **state)
 	    image_ref_normalize("docker.io/library/busybox:1", &k, NULL), 0);
 	assert_string_equal(k, "busybox:1");
 	free(k);
+	/* A Docker Hub path that starts as a registry would keep its
+	 * "docker.io/": without it, it would name another image. */
+	const char *hub[][2] = {
+	    {"docker.io/index.docker.io/cc", "docker.io/index.docker.io/cc:latest"},
+	    {"docker.io/localhost/x:1", "docker.io/localhost/x:1"},
+	    {"index.docker.io/cc", "cc:latest"},
+	};
+	for (size_t i = 0; i < sizeof(hub) / sizeof(hub[0]); i++) {
+		char *again = NULL;
+		assert_int_equal(image_ref_normalize(hub[i][0], &k, NULL), 0);
+		assert_string_equal(k, hub[i][1]);
+		assert_int_equal(image_ref_normalize(k, &again, NULL), 0);
+		assert_string_equal(again, k);
+		free(again);
+		free(k);
+	}
 }
 
 static void test_plain_http(void **state)
