@@ -148,9 +148,8 @@ struct cg {
 };
 /* Creates <parent>/<id> in every hierarchy, applies limits and the device
  * policy, moves pid in (pid 0: nobody, see cg_join).  parent NULL is
- * orch's own place: "orch", or on a
- * cgroup v2 host run by systemd a delegated scope (cgroup_systemd.c).  On
- * error nothing is left. */
+ * orch's own place: "orch", or on a cgroup v2 host run by systemd a
+ * delegated scope (cgroup_systemd.c).  On error nothing is left. */
 int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 	      const struct dev_policy *dev, pid_t pid, struct cg *out,
 	      struct orch_err *e);
