@@ -316,6 +316,14 @@ static int set_links(struct up_ctx *u, struct orch_err *e)
 	return 0;
 }
 
+/* Whether rec's container is still to be made, at dependency level l
+ * (any, l < 0): its record keeps its level until then. */
+static bool to_make_at(json_t *rec, int l)
+{
+	return json_object_get(rec, "level") &&
+	       (l < 0 || jint(rec, "level", -1) == l);
+}
+
 /* Up to max (all, max < 0) of the records of new_recs at dependency
  * level l (any, l < 0) not made yet are recorded and their containers
  * made (not started); the state is saved.  Returns how many. */
@@ -329,8 +337,7 @@ static int setup_level(struct up_ctx *u, json_t *new_recs, int l, int max,
 	{
 		if (made == max)
 			break;
-		if (!json_object_get(rec, "level") ||
-		    (l >= 0 && jint(rec, "level", -1) != l))
+		if (!to_make_at(rec, l))
 			continue;
 		json_object_del(rec, "level");
 		json_array_append(state_containers(u->ps), rec);
@@ -350,7 +357,19 @@ static int setup_level(struct up_ctx *u, json_t *new_recs, int l, int max,
 static bool to_be_made(json_t *new_recs, const char *name)
 {
 	json_t *rec = json_find_named(new_recs, name);
-	return rec && json_object_get(rec, "level");
+	return rec && to_make_at(rec, -1);
+}
+
+/* Those of names made and not yet marked sent, marked now. */
+static char **take_made(json_t *new_recs, char **names, bool *sent)
+{
+	char **made = xcalloc(1, sizeof(char *));
+	for (size_t k = 0; names[k]; k++)
+		if (!sent[k] && !to_be_made(new_recs, names[k])) {
+			sent[k] = true;
+			strv_push(&made, names[k]);
+		}
+	return made;
 }
 
 /* Whether a container of level l is still to be made. */
@@ -359,7 +378,7 @@ static bool any_to_be_made(json_t *new_recs, int l)
 	size_t i;
 	json_t *rec;
 	json_array_foreach(new_recs, i, rec)
-		if (json_object_get(rec, "level") && jint(rec, "level", -1) == l)
+		if (to_make_at(rec, l))
 			return true;
 	return false;
 }
@@ -883,8 +902,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 				break;
 		}
 		bool hook_failed;
-		r = starts_finish(&u, &hook_failed, e);
-		if (r < 0) {
+		if ((r = starts_finish(&u, &hook_failed, e)) < 0) {
 			/* A failed post_start fails up; the containers stay,
 			 * for logs and ps to tell why. */
 			if (hook_failed)
@@ -928,25 +946,15 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		 * the next are made.  The slower side sets the pace, and a
 		 * slow supervisor gets larger and fewer requests (each makes
 		 * it read the whole state again). */
-		for (bool more = true;;) {
-			more = more && any_to_be_made(new_recs, l);
-			if (more && !starts_answered(&u)) {
-				int made = setup_level(&u, new_recs, l,
-						       START_CHUNK, e);
-				if (made < 0) {
-					r = made;
+		for (;;) {
+			bool more = any_to_be_made(new_recs, l);
+			if (!more || starts_answered(&u)) {
+				_cleanup_strv_ char **chunk =
+				    take_made(new_recs, names, sent);
+				if (chunk[0] &&
+				    (r = starts_send(&u, chunk, e)) < 0)
 					goto fail;
-				}
-				continue;
 			}
-			_cleanup_strv_ char **chunk = xcalloc(1, sizeof(char *));
-			for (size_t k = 0; names[k]; k++)
-				if (!sent[k] && !to_be_made(new_recs, names[k])) {
-					sent[k] = true;
-					strv_push(&chunk, names[k]);
-				}
-			if (chunk[0] && (r = starts_send(&u, chunk, e)) < 0)
-				goto fail;
 			if (!more)
 				break;
 			int made = setup_level(&u, new_recs, l, START_CHUNK, e);
