@@ -690,7 +690,7 @@ static int create(const struct rt_spec *s, bool start,
 	}
 	/* The child waits for its cgroup before it makes /sys, its device
 	 * nodes and anything that runs; it may join it itself. */
-	bool self_join = !cg_early && cg_joined_by_self(s->cgroup_parent);
+	bool self_join = cg_joined_by_self(s->cgroup_parent);
 	int join[CG_NCTL];
 	size_t n_join = 0;
 	if (!cg_early &&
