@@ -467,14 +467,17 @@ int image_store_config(const char *config, size_t len, char *const *refs,
 	return r;
 }
 
+/* Now, to the nanosecond as docker writes it: two builds of the same
+ * steps within one second are still two images. */
 static char *now_rfc3339(void)
 {
-	time_t t = time(NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	struct tm tm;
-	gmtime_r(&t, &tm);
+	gmtime_r(&ts.tv_sec, &tm);
 	char buf[64];
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return xstrdup(buf);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	return xasprintf("%s.%09ldZ", buf, ts.tv_nsec);
 }
 
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
