@@ -84,9 +84,11 @@ static void holder_main(int ready, int go)
 	/* Our mounts stay ours; the host's still reach us. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		_exit(1);
+	/* Named before "done": the parent then knows us by that name
+	 * (is_holder). */
+	prctl(PR_SET_NAME, HOLDER_NAME);
 	if (write(ready, "d", 1) != 1)
 		_exit(1);
-	prctl(PR_SET_NAME, HOLDER_NAME);
 	setsid();
 	if (chdir("/") < 0)
 		_exit(1);
