@@ -24,22 +24,26 @@ static const char *const v1_names[CG_NCTL] = {
 	[CG_DEVICES] = "devices",
 };
 
-static int write_at(int dfd, const char *file, const char *val,
-		    struct orch_err *e)
+int cg_write_fd(int fd, const char *file, const char *val,
+		struct orch_err *e)
 {
-	int fd = openat(dfd, file, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(e, errno, "opening %s", file);
 	size_t n = strlen(val);
 	ssize_t w = RETRY_EINTR(write(fd, val, n));
-	int saved = errno;
-	close(fd);
 	if (w < 0)
-		return err_sys(e, saved, "writing \"%s\" to %s", val, file);
+		return err_sys(e, errno, "writing \"%s\" to %s", val, file);
 	if ((size_t)w != n)
 		return err_set(e, EIO, "writing \"%s\" to %s: short write", val,
 			       file);
 	return 0;
+}
+
+static int write_at(int dfd, const char *file, const char *val,
+		    struct orch_err *e)
+{
+	_cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", file);
+	return cg_write_fd(fd, file, val, e);
 }
 
 int cg_write_file(int dfd, const char *file, const char *val,

@@ -187,6 +187,7 @@ struct child_ctx {
 	int sync_fd;
 	int netns_fd;
 	bool net_joined; /* the parent cloned us in netns_fd already */
+	bool first_go;	 /* the parent says when to start */
 	/* User namespace: the mounts the parent makes (sys inherited, the
 	 * rest received with SYNC_GO into arrays allocated for them). */
 	struct ns_mounts *nm;
@@ -230,18 +231,22 @@ static void child_main(struct child_ctx *c)
 {
 	const struct rt_spec *s = c->spec;
 	struct orch_err e = {0};
-	struct sync_packet pk;
-	/* The parent writes the id maps, then lets us go on; it makes the
-	 * cgroup while we mount (child_in_cgroup). */
-	int fds[NS_MOUNTS_MAX_FDS];
-	bool sent = c->nm && !own_mounts(s);
-	int n = sent ? sync_recv_fds(c->sync_fd, &pk, fds,
-				     ns_mounts_nfds(s, c->n_nodes))
-		     : sync_recv(c->sync_fd, &pk);
-	if (n <= 0 || pk.type != SYNC_GO)
-		_exit(1);
-	if (sent)
-		ns_mounts_take(s, c->n_nodes, fds, c->nm);
+	/* The parent writes the id maps of a user namespace, or puts us in
+	 * a cgroup that wants a process that has done nothing yet, then
+	 * lets us go on.  Otherwise it makes the cgroup while we mount
+	 * (child_in_cgroup). */
+	if (c->first_go) {
+		struct sync_packet pk;
+		int fds[NS_MOUNTS_MAX_FDS];
+		bool sent = c->nm && !own_mounts(s);
+		int n = sent ? sync_recv_fds(c->sync_fd, &pk, fds,
+					     ns_mounts_nfds(s, c->n_nodes))
+			     : sync_recv(c->sync_fd, &pk);
+		if (n <= 0 || pk.type != SYNC_GO)
+			_exit(1);
+		if (sent)
+			ns_mounts_take(s, c->n_nodes, fds, c->nm);
+	}
 	/* Cloned as the host's root, which the new namespace does not map:
 	 * become its root before making anything. */
 	if ((s->namespaces & RT_NS_USER) &&
@@ -636,6 +641,10 @@ static int create(const struct rt_spec *s, bool start,
 		.init = s->init,
 	};
 	memcpy(c.plan.stdio, s->stdio, sizeof(c.plan.stdio));
+	/* The cgroup is made while the child mounts its root, unless it
+	 * wants a process that has done nothing yet. */
+	bool cg_early = cg_wants_idle_process(s->cgroup_parent);
+	c.first_go = (s->namespaces & RT_NS_USER) || cg_early;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		err_sys(e, errno, "creating a socket pair");
@@ -673,9 +682,6 @@ static int create(const struct rt_spec *s, bool start,
 		if (r < 0)
 			goto fail;
 	}
-	/* The cgroup is made while the child mounts its root, unless it
-	 * wants a process that has done nothing yet. */
-	bool cg_early = cg_wants_idle_process(s->cgroup_parent);
 	if (cg_early && cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
 				  pid, &st.cg, e) < 0)
 		goto fail;
@@ -684,7 +690,8 @@ static int create(const struct rt_spec *s, bool start,
 				n_nodes, e);
 		if (r < 0)
 			goto fail;
-	} else if ((r = sync_send(sv[0], SYNC_GO, 0, 0, NULL)) < 0) {
+	} else if (c.first_go &&
+		   (r = sync_send(sv[0], SYNC_GO, 0, 0, NULL)) < 0) {
 		err_sys(e, -r, "starting the container's setup");
 		goto fail;
 	}

@@ -191,6 +191,10 @@ void cg_clear(struct cg *cg);
 /* Writes val to file in the cgroup directory dfd. */
 int cg_write_file(int dfd, const char *file, const char *val,
 		  struct orch_err *e);
+/* Writes val to fd, file opened; the kernel takes each write whole, so
+ * an open file of rules (devices.allow) takes one rule per call. */
+int cg_write_fd(int fd, const char *file, const char *val,
+		struct orch_err *e);
 /* Moves the calling process, which has one thread, into the cgroup; on
  * v1 through the tasks files, without the kernel's global lock (see
  * cg_joined_by_self). */

@@ -118,12 +118,21 @@ int dev_cgroup_v1_apply(int dfd, const struct dev_policy *p, struct orch_err *e)
 	if (p->allow_all)
 		return 0; /* the parent's rules, as created: everything */
 	int r = cg_write_file(dfd, "devices.deny", "a", e);
-	for (size_t i = 0; r == 0 && i < p->n_rules; i++) {
+	if (r < 0 || !p->n_rules)
+		return r;
+	/* The kernel takes each write as one rule: one open file takes them
+	 * all. */
+	_cleanup_close_ int fd = openat(dfd, "devices.allow", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno, "opening devices.allow");
+	for (size_t i = 0; i < p->n_rules; i++) {
 		char line[64];
 		dev_rule_format(&p->rules[i], line, sizeof(line));
-		r = cg_write_file(dfd, "devices.allow", line, e);
+		r = cg_write_fd(fd, "devices.allow", line, e);
+		if (r < 0)
+			return r;
 	}
-	return r;
+	return 0;
 }
 
 int rt_devices_check(char *const *devices, struct orch_err *e)
