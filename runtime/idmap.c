@@ -158,7 +158,9 @@ static int clone_tree(const char *path, bool rec, int userns, bool ro,
 static int fs_config(int fs, const char *type, const char *key,
 		     const char *value, struct orch_err *e)
 {
-	unsigned cmd = key ? FSCONFIG_SET_STRING : FSCONFIG_CMD_CREATE;
+	unsigned cmd = !key ? FSCONFIG_CMD_CREATE
+		       : value ? FSCONFIG_SET_STRING
+			       : FSCONFIG_SET_FLAG;
 	if (syscall(SYS_fsconfig, fs, cmd, key, value, 0) == 0)
 		return 0;
 	int err = errno;
@@ -168,9 +170,9 @@ static int fs_config(int fs, const char *type, const char *key,
 	log[strcspn(log, "\n")] = '\0';
 	/* "e overlay: ...": the message after the severity */
 	const char *why = n > 2 ? log + 2 : "";
-	return key ? err_set(e, err, "%s option %s=%s: %s%s%s", type, key,
-			     value, *why ? why : "", *why ? ": " : "",
-			     strerror(err))
+	return key ? err_set(e, err, "%s option %s%s%s: %s%s%s", type, key,
+			     value ? "=" : "", value ? value : "",
+			     *why ? why : "", *why ? ": " : "", strerror(err))
 		   : err_set(e, err, "making a %s file system: %s%s%s", type,
 			     *why ? why : "", *why ? ": " : "", strerror(err));
 }
@@ -228,7 +230,7 @@ static void close_all(int *fds, size_t n)
  * layers detached, one "lowerdir+" each (an option's value is at most
  * 255 bytes); -EINVAL where the kernel cannot (older ones). */
 static int overlay_make(char *const *lowers, const char *up, const char *work,
-			int userns, struct orch_err *e)
+			bool vol, int userns, struct orch_err *e)
 {
 	size_t n = strv_len(lowers);
 	int *fds = xcalloc(n + 1, sizeof(int));
@@ -257,6 +259,8 @@ static int overlay_make(char *const *lowers, const char *up, const char *work,
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", wfd);
 		r = fs_config(fs, "overlay", "workdir", p, e);
 	}
+	if (r == 0 && up && vol)
+		r = fs_config(fs, "overlay", "volatile", NULL, e);
 	int root = -1;
 	if (r == 0) {
 		root = fs_mount(fs, up ? 0 : MOUNT_ATTR_RDONLY, "overlay", e);
@@ -279,8 +283,8 @@ static int overlay_make(char *const *lowers, const char *up, const char *work,
  * tmpfs it mounts over scratch (any directory), mounts the overlay there
  * with mount(2) and hands back a detached copy of it. */
 static int overlay_in_helper(char *const *lowers, const char *up,
-			     const char *work, int userns, const char *scratch,
-			     struct orch_err *e)
+			     const char *work, bool vol, int userns,
+			     const char *scratch, struct orch_err *e)
 {
 	size_t n = strv_len(lowers);
 	struct strbuf o;
@@ -289,7 +293,8 @@ static int overlay_in_helper(char *const *lowers, const char *up,
 	for (size_t i = 0; i < n; i++)
 		sb_printf(&o, "%s%zu", i ? ":" : "", i);
 	if (up)
-		sb_printf(&o, ",upperdir=%s,workdir=%s", up, work);
+		sb_printf(&o, ",upperdir=%s,workdir=%s%s", up, work,
+			  vol ? ",volatile" : "");
 	if (o.len >= 4096) {
 		sb_free(&o);
 		return err_set(e, E2BIG, "mounting an overlay: %zu layers make the options too long", n);
@@ -354,7 +359,7 @@ static int overlay_in_helper(char *const *lowers, const char *up,
 }
 
 static int overlay_fd(char *const *lowers, const char *up, const char *work,
-		      uint32_t base, int userns, const char *scratch,
+		      bool vol, uint32_t base, int userns, const char *scratch,
 		      struct orch_err *e)
 {
 	/* Learnt once: this kernel wants the older way. */
@@ -363,7 +368,7 @@ static int overlay_fd(char *const *lowers, const char *up, const char *work,
 		return err_sys(e, errno, "giving %s to the container's root", up);
 	if (!older) {
 		struct orch_err de = {0};
-		int fd = overlay_make(lowers, up, work, userns, &de);
+		int fd = overlay_make(lowers, up, work, vol, userns, &de);
 		if (fd >= 0 || de.code != EINVAL) {
 			if (fd < 0)
 				*e = de;
@@ -371,7 +376,7 @@ static int overlay_fd(char *const *lowers, const char *up, const char *work,
 		}
 		older = true;
 	}
-	return overlay_in_helper(lowers, up, work, userns, scratch, e);
+	return overlay_in_helper(lowers, up, work, vol, userns, scratch, e);
 }
 
 static int overlay_root(const struct rt_spec *s, const char *upper_dir,
@@ -380,7 +385,8 @@ static int overlay_root(const struct rt_spec *s, const char *upper_dir,
 {
 	_cleanup_free_ char *up = path_join(upper_dir, "upper");
 	_cleanup_free_ char *work = path_join(upper_dir, "work");
-	return overlay_fd(s->lowers, up, work, base, userns, scratch, e);
+	return overlay_fd(s->lowers, up, work, s->volatile_upper, base, userns,
+			  scratch, e);
 }
 
 int rt_overlay_mount(const char *target, char *const *lowers,
@@ -391,7 +397,7 @@ int rt_overlay_mount(const char *target, char *const *lowers,
 	int ns = userns_fd(&m, 1, e);
 	if (ns < 0)
 		return ns;
-	int fd = overlay_fd(lowers, upper, work, base, ns, target, e);
+	int fd = overlay_fd(lowers, upper, work, false, base, ns, target, e);
 	if (fd < 0)
 		return err_wrap(e, "mounting an overlay at %s", target);
 	int r = 0;

@@ -97,6 +97,8 @@ static int cmd_run(int argc, char **argv)
 	if (!o.detach)
 		for (int i = 0; i < 3; i++)
 			o.spec.stdio[i] = i;
+	/* Deleted when it ends, below. */
+	o.spec.volatile_upper = !o.detach;
 	struct rt_container *c = NULL;
 	if (!o.detach) {
 		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT,

@@ -620,8 +620,9 @@ static int mount_root(const struct rt_spec *s, const char *mnt,
 	sb_adds(&sb, "lowerdir=");
 	for (size_t i = 0; s->lowers[i]; i++)
 		sb_printf(&sb, "%s%s", i ? ":" : "", s->lowers[i]);
-	sb_printf(&sb, ",upperdir=%s,workdir=%s%s", upper, work,
-		  rootless() ? ",userxattr" : "");
+	sb_printf(&sb, ",upperdir=%s,workdir=%s%s%s", upper, work,
+		  rootless() ? ",userxattr" : "",
+		  s->volatile_upper ? ",volatile" : "");
 	int r = 0;
 	if (sb.len >= 4096)
 		r = err_set(e, E2BIG, "mounting the overlay root: %zu lower directories make the options too long", strv_len(s->lowers));

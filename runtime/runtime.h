@@ -85,6 +85,10 @@ struct rt_spec {
 	 * $ORCH_ROOT/containers/<id>), or one directory used as is. */
 	char **lowers;
 	const char *upper_dir;
+	/* The upper dir goes with the container (run --rm): the overlay is
+	 * volatile, never synced to disk.  Otherwise its unmount syncs the
+	 * whole filesystem the upper dir is on, and waits for it. */
+	bool volatile_upper;
 	const char *rootfs;
 	bool readonly_rootfs;
 

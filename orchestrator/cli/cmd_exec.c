@@ -376,6 +376,7 @@ int cmd_run(int argc, char **argv)
 		spec.stdio[2] = 2;
 	}
 	spec.id = id;
+	spec.volatile_upper = a.rm;
 	struct rt_container *ct = NULL;
 	if (r == 0)
 		r = rt_create(&spec, &ct, &e);

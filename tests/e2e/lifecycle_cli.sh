@@ -25,6 +25,11 @@ out=$(inp att "$O" run --rm -T job sh -c 'echo from-run; exit 3')
 check_eq "run returns the command's exit code" 3 "$?"
 check_eq "run's output comes through" from-run "$out"
 check_eq "run --rm leaves no container" "" "$(inp att "$O" ps -a --format json | grep -- -run-)"
+VOL=' / / .* - overlay .*volatile'
+check_eq "run --rm's overlay is volatile (never synced: it goes)" 1 \
+	"$(inp att "$O" run --rm -T job grep -c "$VOL" /proc/self/mountinfo)"
+check_eq "run without --rm keeps a synced one" 0 \
+	"$(inp att "$O" run -T job grep -c "$VOL" /proc/self/mountinfo)"
 name=$(inp att "$O" run -d job sh -c 'echo detached-out; exit 6')
 check_match "run -d prints the one-off's name" '^att-job-run-[0-9a-f]{12}$' "$name"
 oneoff_done() { inp att "$O" ps -a --format json | "$PY" -c '

@@ -164,6 +164,18 @@ check_match "an id in use is refused" 'exists already' "$(cat "$T/err")"
 "$RT" delete "$P-dup"
 gone dup
 
+# A run deleted when it ends has a volatile overlay, never synced to
+# disk; a detached one stays after it ends, and is synced.
+VOL=' / / .* - overlay .*volatile'
+out=$(run vol --rootfs "$R" -- grep -c "$VOL" /proc/self/mountinfo)
+check_eq "a run's overlay is volatile" "1" "$out"
+gone vol
+"$RT" run --name "$P-keep" --detach --rootfs "$R" -- sleep 30 >/dev/null
+out=$("$RT" exec "$P-keep" -- grep -c "$VOL" /proc/self/mountinfo)
+check_eq "a detached run's overlay is not" "0" "$out"
+"$RT" delete "$P-keep"
+gone keep
+
 # A hostile rootfs: symlinks aimed at the host must resolve inside it.
 cp -a "$R" "$T/evil"
 mkdir -p "$T/outside"
