@@ -277,10 +277,10 @@ int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 	if (r == 0 && server_fw_sync(s, &script, c->e) < 0)
 		log_warn("detaching %s: %s", cid, c->e->msg);
 	sb_free(&script);
-	if (r == 0 && link_delete(ep.host_ifname, c->e) < 0)
-		log_warn("detaching %s: %s", cid, c->e->msg);
-	if (r == 0)
+	if (r == 0) {
+		server_unlink_later(s, ep.host_ifname);
 		log_info("detached %s from %s", ep.container_name, n->name);
+	}
 	netd_endpoint_clear(&ep);
 	if (r < 0)
 		return err_wrap(c->e, "detaching %s from %s", cid, n->name);

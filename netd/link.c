@@ -13,6 +13,7 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 
 static int nl_errno(int nlerr)
 {
@@ -360,6 +361,17 @@ bool link_exists(const char *name)
 	if (open_sock(&sk, &e) < 0)
 		return true; /* unknown: never treat as gone */
 	return ifindex_of(sk, name) > 0;
+}
+
+bool link_any_listed(int fd, char *const *names)
+{
+	for (size_t i = 0; names && names[i]; i++) {
+		struct ifreq ifr = {0};
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", names[i]);
+		if (ioctl(fd, SIOCGIFINDEX, &ifr) == 0)
+			return true;
+	}
+	return false;
 }
 
 int link_list(const char *prefix, char ***out, struct orch_err *e)

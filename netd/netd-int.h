@@ -113,6 +113,11 @@ int link_delete(const char *name, struct orch_err *e);
  * waits are paid per request, not per link); "already gone" is success. */
 int link_delete_many(char *const *names, struct orch_err *e);
 bool link_exists(const char *name);
+/* Whether the kernel lists any of the links, asked through fd (any
+ * socket) without RTNL: a link being deleted leaves the lists at the
+ * start of its deletion, before the kernel's waits, while RTNL is
+ * held. */
+bool link_any_listed(int fd, char *const *names);
 /* Names of the links starting with prefix. */
 int link_list(const char *prefix, char ***out, struct orch_err *e);
 /* The veth pair host_name <-> ifname, ifname born in the namespace nsfd,
@@ -295,6 +300,9 @@ struct server {
 	struct refusal_watcher *watchers;
 	size_t n_watchers;
 	struct refusal_seen *seen;
+	/* Links a request removed from the state: deleted after its reply
+	 * is sent (server_unlink_later). */
+	char **unlink;
 };
 
 /* A request being served: who asks, the args (a json_t), an fd passed
@@ -330,6 +338,11 @@ int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 /* Applies an nft script (freed), rebuilding the table if it fails. */
 int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e);
 int server_save(struct server *s, struct orch_err *e);
+/* Deletes the link as the request ends: the reply goes once the kernel
+ * no longer lists it, and the next request is read once it is deleted.
+ * Only for a link the state no longer knows: a crash before it goes
+ * leaves it to the next start's reconcile. */
+void server_unlink_later(struct server *s, const char *name);
 
 /* host.c: forwarding and br_netfilter's bridge-nf-call-iptables on while
  * a network exists (the host's values recorded first, in the state, so

@@ -3,7 +3,8 @@
  * authorizing each by the peer's uid.
  *
  * Crash safety: additions change the kernel first and record the state
- * after; removals record the state first.  At start, links with netd's
+ * after; removals record the state first, and finish deleting their links
+ * after the reply (before the next request is read).  At start, links with netd's
  * prefixes that the state does not know are deleted, networks whose bridge
  * is missing get it back, endpoints whose veth is gone are dropped, and
  * the nft table is rebuilt from the state in one transaction.  So a
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define MAX_CLIENTS 1024
 
@@ -396,7 +398,7 @@ fail:
 }
 
 /* Removes the networks whose doomed[i] is set: state first, then rules,
- * then links, each in one step for all of them. */
+ * each in one step for all of them; their links go after the reply. */
 static int networks_remove(struct server *s, const bool *doomed,
 			   struct orch_err *e)
 {
@@ -426,18 +428,15 @@ static int networks_remove(struct server *s, const bool *doomed,
 	sb_init(&script);
 	if (n_keep == 0)
 		fw_gen_table_delete(&script);
-	_cleanup_strv_ char **links = NULL;
 	for (size_t k = 0; k < n_gone; k++) {
 		dns_network_remove(s->dns, &gone[k]);
 		if (n_keep)
 			fw_gen_network_remove(&gone[k], &script);
 		for (size_t q = 0; q < gone[k].n_endpoints; q++)
-			strv_push(&links, gone[k].endpoints[q].host_ifname);
-		strv_push(&links, gone[k].bridge);
+			server_unlink_later(s, gone[k].endpoints[q].host_ifname);
+		server_unlink_later(s, gone[k].bridge);
 	}
 	if (server_fw_sync(s, &script, e) < 0)
-		log_warn("removing networks: %s", e->msg);
-	if (link_delete_many(links, e) < 0)
 		log_warn("removing networks: %s", e->msg);
 	if (n_keep == 0) {
 		host_settings_restore(s);
@@ -615,6 +614,69 @@ static int dispatch(struct server *s, const struct netd_request *req,
 	return err_set(c->e, EOPNOTSUPP, "unknown operation %s", req->op);
 }
 
+void server_unlink_later(struct server *s, const char *name)
+{
+	strv_push(&s->unlink, name);
+}
+
+/* Deleting links makes the kernel wait for RCU grace periods: once per
+ * bridge under RTNL (br_multicast_dev_del) and once more at the end of
+ * the request (netdev_run_todo), tens of ms in all.  The links leave the
+ * kernel's lists at its start: from then on no one sees them (`ip link`
+ * and every RTNL request wait for the deletion).  So a child deletes
+ * them, the client is answered once none is listed, and the next request
+ * is read once the child is done.  The child holds none of netd's files:
+ * a netd killed meanwhile leaves its lock and socket to the next one at
+ * once, and the child finishes its work. */
+struct unlinker {
+	pid_t pid;
+	char **names;
+};
+
+static int unlink_now(char **names)
+{
+	struct orch_err e = {0};
+	int r = link_delete_many(names, &e);
+	if (r < 0)
+		log_warn("deleting links: %s", e.msg);
+	return r;
+}
+
+/* Starts deleting the links the request gave up; returns once none is
+ * listed (or the deletion has ended). */
+static void unlink_start(struct server *s, struct unlinker *u)
+{
+	*u = (struct unlinker){.pid = -1, .names = s->unlink};
+	s->unlink = NULL;
+	if (!u->names)
+		return;
+	u->pid = fork();
+	if (u->pid == 0) {
+		close_range(STDERR_FILENO + 1, ~0U, 0);
+		_exit(unlink_now(u->names) < 0);
+	}
+	if (u->pid < 0) {
+		unlink_now(u->names);
+		return;
+	}
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	const struct timespec tick = {.tv_nsec = 50 * 1000};
+	while (fd >= 0 && link_any_listed(fd, u->names)) {
+		if (RETRY_EINTR(waitpid(u->pid, NULL, WNOHANG)) != 0) {
+			u->pid = -1; /* done (or not ours to wait for) */
+			break;
+		}
+		nanosleep(&tick, NULL);
+	}
+}
+
+static void unlink_finish(struct unlinker *u)
+{
+	if (u->pid > 0)
+		RETRY_EINTR(waitpid(u->pid, NULL, 0));
+	strv_free(u->names);
+}
+
 /* Reads one message and answers it; false when the client is gone. */
 static bool serve_one(struct server *s, int fd)
 {
@@ -695,9 +757,12 @@ static bool serve_one(struct server *s, int fd)
 		json_decref(res);
 	/* A client that does not read its replies is dropped, never waited
 	 * for. */
-	if (RETRY_EINTR(send(fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0)
-		return false;
-	return true;
+	struct unlinker ul;
+	unlink_start(s, &ul);
+	bool sent =
+	    RETRY_EINTR(send(fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL)) >= 0;
+	unlink_finish(&ul);
+	return sent;
 }
 
 /* ---- start: reconcile ------------------------------------------------- */

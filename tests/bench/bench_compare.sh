@@ -20,7 +20,11 @@
 # 10 ms on this kind of host) whichever tool ran before it.
 # Every timed `down` does the same work on every side: containers,
 # networks and the volume (podman-compose's `down -v` leaves the networks,
-# which are removed in the timed part).  One warm-up cycle per tool and
+# which are removed in the timed part).  netd answers `down` before the
+# kernel has freed the links (the bridges' RCU grace periods) and serves
+# its next request after: orch's "links freed" line is the time until a
+# request made right after `down` is answered (`orch network ls`), what a
+# `down` then `up` waits in all.  One warm-up cycle per tool and
 # stack is run first and not counted.  Container start latency against
 # crun is bench_runtime.sh's.
 #
@@ -169,7 +173,7 @@ podman_clean() {
 # time_cycle TOOL FILE OUTPREFIX [mem]: one cold up -d / down, appended in
 # ms (and, with mem, what stays resident while it is up).
 time_cycle() {
-	local tool=$1 f=$2 out=$3 t0 t1 t1b t2 rc
+	local tool=$1 f=$2 out=$3 t0 t1 t1b t2 t3 rc
 	case $tool in
 	orch | orchhost | orchcold)
 		# orchhost: without user namespaces; orchcold: netd stopped
@@ -191,7 +195,10 @@ time_cycle() {
 		sleep 0.2
 		t1b=$(now_ms)
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
-		t2=$(now_ms) ;;
+		t2=$(now_ms)
+		"$ORCH" network ls >/dev/null 2>&1 || rc=1
+		t3=$(now_ms)
+		echo $((t3 - t1b)) >>"$out.freed" ;;
 	raw | podman)
 		podman_clean bench
 		sleep 0.2
@@ -277,6 +284,8 @@ for n in 10 50; do
 	done
 	report "stack$n up -d" ms "$W/orch$n.up" "$W/raw$n.up" "$W/podman$n.up"
 	report "stack$n down -v" ms "$W/orch$n.down" "$W/raw$n.down" "$W/podman$n.down"
+	printf "%-34s orch %6d ms\n" "stack$n down -v, links freed" \
+		"$(median "$W/orch$n.freed" | cut -d' ' -f1)"
 	report "stack$n resident RSS" KiB "$W/orch$n.rss" "$W/raw$n.rss" "$W/podman$n.rss"
 	report "stack$n resident PSS" KiB "$W/orch$n.pss" "$W/raw$n.pss" "$W/podman$n.pss"
 	report "stack$n resident private" KiB "$W/orch$n.priv" "$W/raw$n.priv" "$W/podman$n.priv"
