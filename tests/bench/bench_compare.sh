@@ -20,12 +20,14 @@
 # 10 ms on this kind of host) whichever tool ran before it.
 # Every timed `down` does the same work on every side: containers,
 # networks and the volume (podman-compose's `down -v` leaves the networks,
-# which are removed in the timed part).  netd answers `down` before the
-# kernel has freed the links (the bridges' RCU grace periods) and serves
-# its next request after: orch's "links freed" line is the time until a
-# request made right after `down` is answered (`orch network ls`), what a
-# `down` then `up` waits in all.  One warm-up cycle per tool and
-# stack is run first and not counted.  Container start latency against
+# which are removed in the timed part).  netd answers `down` once the
+# kernel lists none of the project's links, before it has freed them (the
+# bridges' RCU grace periods), and serves its next request after: orch's
+# "links freed" line is the time until a request made right after `down`
+# is answered (`orch network ls`), what a `down` then `up` waits in all.
+# The peers' ratios on that line are to it: podman's `down` returns once
+# its bridges are freed.  One warm-up cycle per tool and stack is run
+# first and not counted.  Container start latency against
 # crun is bench_runtime.sh's.
 #
 # podman and podman-compose are measured when installed
@@ -284,8 +286,7 @@ for n in 10 50; do
 	done
 	report "stack$n up -d" ms "$W/orch$n.up" "$W/raw$n.up" "$W/podman$n.up"
 	report "stack$n down -v" ms "$W/orch$n.down" "$W/raw$n.down" "$W/podman$n.down"
-	printf "%-34s orch %6d ms\n" "stack$n down -v, links freed" \
-		"$(median "$W/orch$n.freed" | cut -d' ' -f1)"
+	report "stack$n down -v, links freed" ms "$W/orch$n.freed" "$W/raw$n.down" "$W/podman$n.down"
 	report "stack$n resident RSS" KiB "$W/orch$n.rss" "$W/raw$n.rss" "$W/podman$n.rss"
 	report "stack$n resident PSS" KiB "$W/orch$n.pss" "$W/raw$n.pss" "$W/podman$n.pss"
 	report "stack$n resident private" KiB "$W/orch$n.priv" "$W/raw$n.priv" "$W/podman$n.priv"
