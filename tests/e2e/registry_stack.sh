@@ -151,7 +151,7 @@ if [ -f "$DEB" ]; then
 	check "the pull starts extracting" wait_for 60 extracting
 	kill -9 $pid
 	wait $pid 2>/dev/null
-	check_eq "killed: no image" "" "$("$O" images | grep deb)"
+	check_eq "killed: no image" "" "$("$O" images | grep "^$R/deb ")"
 	check_eq "killed: no layer published" "$layers_before" "$(layers_count)"
 	"$O" image pull "$R/deb:v1" >/dev/null 2>"$W/err"
 	check_eq "pull again: exit 0" 0 $?
