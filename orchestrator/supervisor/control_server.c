@@ -94,6 +94,7 @@ static void start_names(struct client *cl, char **names)
 		if (c->state != C_RUNNING)
 			ctr_start(c, idx, false);
 	}
+	workers_start();
 	cl->wait = W_START;
 }
 

@@ -98,47 +98,80 @@ static void proc_watch(struct sctr *c, size_t idx, pid_t pid, int pidfd)
 		ep_add(c->pidfd, TAG(K_PROC, idx));
 }
 
-/* In the worker: creates and starts the container, reports its pid (or
- * the error) on fd, and exits. */
-static void __attribute__((noreturn))
-worker_main(struct sctr *c, int out, int devnull, int fd)
+static void queued_fds_close(struct sctr *c)
+{
+	if (c->report_fd >= 0)
+		close(c->report_fd);
+	if (c->out_fd >= 0)
+		close(c->out_fd);
+	c->report_fd = c->out_fd = -1;
+}
+
+/* A worker's report on a container: "<pid>" or "!<error>". */
+enum { REPORT_MAX = 1200 };
+
+/* In the worker: creates and starts the container; its report goes to
+ * buf. */
+static void worker_create(struct sctr *c, int devnull, char *buf, size_t size)
 {
 	struct orch_err e = {0};
 	struct rt_spec spec;
+	struct rt_container *rc = NULL;
 	rt_spec_init(&spec);
 	int r = ctrspec_load(json_object_get(c->rec, "spec"), &spec, &e);
 	if (r == 0) {
 		spec.id = c->id;
 		spec.stdio[0] = devnull;
-		spec.stdio[1] = out;
-		spec.stdio[2] = out;
+		spec.stdio[1] = c->out_fd;
+		spec.stdio[2] = c->out_fd;
 		/* A leftover of an earlier run (cgroup, runtime state)
 		 * would make the id collide; the upper dir is kept, as
 		 * docker keeps a container's filesystem across restarts. */
 		struct orch_err ign = {0};
 		rt_delete(c->id, false, &ign);
-		struct rt_container *rc = NULL;
 		r = rt_create(&spec, &rc, &e);
 		if (r < 0)
 			err_wrap(&e, "creating %s", c->name);
-		else if (rt_start(rc, &e) < 0) {
+		else if ((r = rt_start(rc, &e)) < 0) {
 			err_wrap(&e, "starting %s", c->name);
 			rt_kill(c->id, SIGKILL, &ign);
 			int st;
 			rt_wait(rc, &st, &ign);
 			rt_delete(c->id, false, &ign);
-		} else {
-			char buf[32];
-			int n = snprintf(buf, sizeof(buf), "%d", (int)rc->pid);
-			_exit(write(fd, buf, (size_t)n) == n ? 0 : 1);
 		}
 	}
-	char buf[sizeof(e.msg) + 1];
-	int n = snprintf(buf, sizeof(buf), "!%s", e.msg);
-	_exit(write(fd, buf, (size_t)n) == n ? 0 : 1);
+	if (r == 0)
+		snprintf(buf, size, "%d", (int)rc->pid);
+	else
+		snprintf(buf, size, "!%s", e.msg);
+	rt_container_free(rc);
+	ctrspec_clear(&spec);
 }
 
-/* Starts creating c in a worker (or queues it when enough work). */
+/* In the worker: creates the containers of its batch, then reports on
+ * each one's pipe at once, as it exits (its containers become ours). */
+static void __attribute__((noreturn))
+worker_main(struct sctr **batch, size_t n, int devnull)
+{
+	/* The other batches' pipes are not ours to hold open. */
+	for (size_t k = 0; k < n; k++)
+		batch[k]->queued = false;
+	for (size_t i = 0; i < sup.n; i++)
+		if (sup.c[i].queued)
+			queued_fds_close(&sup.c[i]);
+	char(*reports)[REPORT_MAX] = xcalloc(n, sizeof(*reports));
+	for (size_t k = 0; k < n; k++)
+		worker_create(batch[k], devnull, reports[k], REPORT_MAX);
+	int bad = 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t len = strlen(reports[k]);
+		bad |= write(batch[k]->report_fd, reports[k], len) != (ssize_t)len;
+	}
+	_exit(bad);
+}
+
+/* Queues c for a worker, its log pipe and report pipe made; the caller
+ * then runs workers_start.  A failure here is c->start_err. */
 void ctr_start(struct sctr *c, size_t idx, bool restart)
 {
 	if (c->state == C_RUNNING || c->worker || c->queued)
@@ -146,14 +179,9 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 	free(c->start_err);
 	c->start_err = NULL;
 	c->restarting = restart;
-	if (sup.n_workers >= MAX_WORKERS) {
-		c->queued = true;
-		return;
-	}
 	int r = fifo_open(c, idx);
 	_cleanup_free_ char *fifo = ctr_log_path(c, ".fifo");
 	_cleanup_close_ int out = r < 0 ? -1 : open(fifo, O_RDWR | O_CLOEXEC);
-	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int p[2] = {-1, -1};
 	if (out < 0 || pipe2(p, O_CLOEXEC) < 0) {
 		c->start_err =
@@ -161,22 +189,71 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 			      strerror(errno));
 		return;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		worker_main(c, out, devnull, p[1]);
-	}
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		c->start_err = xasprintf("starting %s: fork: %s", c->name,
-					 strerror(errno));
-		return;
-	}
-	c->worker = pid;
 	c->worker_fd = p[0];
-	sup.n_workers++;
-	ep_add(p[0], TAG(K_WORKER, idx));
+	c->report_fd = p[1];
+	c->out_fd = move_fd(out);
+	c->queued = true;
+}
+
+static void start_failed(struct sctr *c);
+
+/* Gives the queued containers to new workers, as many as there are CPUs
+ * (at least 2) and while fewer than MAX_WORKERS run: more would only
+ * copy this process more often. */
+void workers_start(void)
+{
+	static size_t per_start;
+	if (!per_start) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		per_start = cpus < 2 ? 2 : cpus > MAX_WORKERS ? MAX_WORKERS
+							      : (size_t)cpus;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < sup.n; i++)
+		n += !sup.c[i].gone && sup.c[i].queued;
+	size_t nb = sup.n_workers < MAX_WORKERS
+			    ? (size_t)(MAX_WORKERS - sup.n_workers)
+			    : 0;
+	if (nb > per_start)
+		nb = per_start;
+	if (nb > n)
+		nb = n;
+	if (nb == 0)
+		return;
+	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ struct sctr **batch = xcalloc(n, sizeof(*batch));
+	_cleanup_free_ size_t *at = xcalloc(n, sizeof(*at));
+	for (size_t b = 0; b < nb; b++) {
+		/* Every nb-th of the queued ones, from the b-th. */
+		size_t m = 0, seen = 0;
+		for (size_t i = 0; i < sup.n; i++)
+			if (!sup.c[i].gone && sup.c[i].queued &&
+			    seen++ % (nb - b) == 0) {
+				at[m] = i;
+				batch[m++] = &sup.c[i];
+			}
+		pid_t pid = fork();
+		if (pid == 0)
+			worker_main(batch, m, devnull);
+		int fork_errno = errno;
+		if (pid > 0)
+			sup.n_workers++;
+		for (size_t k = 0; k < m; k++) {
+			struct sctr *c = batch[k];
+			queued_fds_close(c);
+			c->queued = false;
+			if (pid > 0) {
+				c->worker = pid;
+				ep_add(c->worker_fd, TAG(K_WORKER, at[k]));
+				continue;
+			}
+			close(c->worker_fd);
+			c->worker_fd = -1;
+			c->start_err = xasprintf("starting %s: fork: %s",
+						 c->name, strerror(fork_errno));
+			start_failed(c);
+		}
+	}
 }
 
 static void start_failed(struct sctr *c)
@@ -214,7 +291,7 @@ static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 
 static void worker_done(struct sctr *c, size_t idx)
 {
-	char buf[1200];
+	char buf[REPORT_MAX];
 	size_t len = 0;
 	for (;;) {
 		ssize_t n = RETRY_EINTR(
@@ -227,10 +304,18 @@ static void worker_done(struct sctr *c, size_t idx)
 	ep_del(c->worker_fd);
 	close(c->worker_fd);
 	c->worker_fd = -1;
-	/* Once the worker is gone the container is our child. */
-	RETRY_EINTR(waitpid(c->worker, NULL, 0));
+	/* The report comes as the worker exits: the container is our child.
+	 * The worker is reaped with the last report of its batch, so that
+	 * its pid stays its own until then. */
+	pid_t w = c->worker;
 	c->worker = 0;
-	sup.n_workers--;
+	bool last = true;
+	for (size_t i = 0; i < sup.n; i++)
+		last &= sup.c[i].gone || sup.c[i].worker != w;
+	if (last) {
+		RETRY_EINTR(waitpid(w, NULL, 0));
+		sup.n_workers--;
+	}
 	pid_t pid = buf[0] && buf[0] != '!' ? atoi(buf) : 0;
 	if (pid > 0) {
 		ctr_started(c, idx, pid);
@@ -244,11 +329,7 @@ static void worker_done(struct sctr *c, size_t idx)
 		    xstrdup(buf[0] == '!' ? buf + 1 : "the worker died");
 		start_failed(c);
 	}
-	for (size_t i = 0; i < sup.n && sup.n_workers < MAX_WORKERS; i++)
-		if (!sup.c[i].gone && sup.c[i].queued) {
-			sup.c[i].queued = false;
-			ctr_start(&sup.c[i], i, sup.c[i].restarting);
-		}
+	workers_start();
 }
 
 /* Whether PID 1 of the container catches sig; one that does not can
@@ -492,6 +573,7 @@ static void ctr_init(struct sctr *c, json_t *rec)
 	c->stop_signal = (int)jint(rec, "stop_signal", SIGTERM);
 	c->stop_grace_ms = jint(rec, "stop_grace_ms", 10000);
 	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = c->worker_fd = -1;
+	c->report_fd = c->out_fd = -1;
 	c->log_max = jint(rec, "log_max_size", 10 << 20);
 	c->log_files = (int)jint(rec, "log_max_files", 2);
 	json_t *hc = json_object_get(rec, "healthcheck");
@@ -524,6 +606,7 @@ void ctr_fini(struct sctr *c)
 		ep_del(c->worker_fd);
 		close(c->worker_fd);
 	}
+	queued_fds_close(c);
 	free(c->start_err);
 	json_decref(c->rec);
 	free(c->name);
@@ -534,6 +617,7 @@ void ctr_fini(struct sctr *c)
 	memset(c, 0, sizeof(*c));
 	c->gone = true;
 	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = c->worker_fd = -1;
+	c->report_fd = c->out_fd = -1;
 }
 
 struct sctr *ctr_find(const char *name, size_t *idx)
@@ -739,6 +823,7 @@ static void run_timers(void)
 		    c->hc_pidfd < 0)
 			hc_run(c, i, now);
 	}
+	workers_start();
 }
 
 static void arm_timer(void)

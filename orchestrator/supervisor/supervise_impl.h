@@ -25,6 +25,7 @@ struct sctr {
 	pid_t worker;	 /* the process creating it, 0 when none */
 	int worker_fd;	 /* its report: "<pid>" or "!<error>" */
 	bool queued;	 /* waits for a free worker */
+	int report_fd, out_fd; /* the worker's ends, while queued */
 	bool restarting; /* this start is a restart (event) */
 	char *start_err;
 	int exit_code, restarts;
@@ -73,8 +74,10 @@ enum {
 };
 
 /* Containers are created by short-lived worker processes, several at a
- * time; the supervisor is their subreaper, so each container becomes its
- * child as soon as the worker exits. */
+ * time, each creating a batch of them (a copy of this process costs more
+ * than a container's creation in the copy: every page either process
+ * writes faults); the supervisor is their subreaper, so each container
+ * becomes its child as soon as its worker exits, after its batch. */
 #define MAX_WORKERS 8
 #define TAG(k, i)   (((uint64_t)(k) << 32) | (uint32_t)(i))
 
@@ -100,8 +103,10 @@ void ep_add(int fd, uint64_t tag);
 void ep_del(int fd);
 /* RFC 3339 with nanoseconds, UTC (docker's log and event time format). */
 void wall_ts(char *buf, size_t n);
-/* Starts (restart: after an exit, under its policy) container idx. */
+/* Queues container idx to be started (restart: after an exit, under its
+ * policy); workers_start then gives what is queued to workers. */
 void ctr_start(struct sctr *c, size_t idx, bool restart);
+void workers_start(void);
 void ctr_signal(struct sctr *c, int sig);
 /* SIGTERM (its stop signal), SIGKILL after grace_ms. */
 void ctr_stop(struct sctr *c, int64_t grace_ms);

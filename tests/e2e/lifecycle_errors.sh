@@ -218,6 +218,19 @@ fails midway 'second.*(Permission denied|exec)'
 # /proc (and so pgrep) shows only this suite's processes: its own pid
 # namespace, and the containers' nested in it.
 check_eq "no process of midway's first service is left" "" "$(pgrep -a -x -f 'sleep 1001')"
+
+# One level of six, created by workers in batches, one of them failing:
+# the error is that one's, and what its batch-mates started is rolled
+# back with the rest.
+{
+	echo "services:"
+	for i in 1 2 3 4 5; do
+		printf '  ok%d:\n    image: bb:1\n    command: ["sleep", "100%d"]\n    network_mode: none\n' $i $((i + 1))
+	done
+	printf '  bad:\n    image: bb:1\n    command: ["/etc/passwd"]\n    network_mode: none\n'
+} | project batch
+fails batch 'bad.*(Permission denied|exec)'
+check_eq "batch: no process of its five good services is left" "" "$(pgrep -a -f 'sleep 100[2-6]')"
 check "the holder project is untouched" test "$(psf holder web State)" = running
 check "down holder" inp holder "$O" down
 finish
