@@ -224,7 +224,8 @@ void workers_start(void)
 	_cleanup_free_ struct sctr **batch = xcalloc(n, sizeof(*batch));
 	_cleanup_free_ size_t *at = xcalloc(n, sizeof(*at));
 	for (size_t b = 0; b < nb; b++) {
-		/* Every nb-th of the queued ones, from the b-th. */
+		/* Every (nb - b)-th of those still queued, from the first:
+		 * the batches differ by one container at most. */
 		size_t m = 0, seen = 0;
 		for (size_t i = 0; i < sup.n; i++)
 			if (!sup.c[i].gone && sup.c[i].queued &&
