@@ -195,7 +195,19 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 	c->queued = true;
 }
 
-static void start_failed(struct sctr *c);
+static void start_failed(struct sctr *c)
+{
+	log_warn("%s", c->start_err);
+	ctr_log_line(c, c->start_err, strlen(c->start_err));
+	if (!c->restarting)
+		return;
+	/* A restart that fails counts as a failed run. */
+	c->exit_code = 127;
+	if (restart_wanted(&c->rp, 127, c->restarts, c->user_stopped))
+		c->restart_at = mono_ms() + backoff_next(&c->backoff, 0);
+	else
+		set_state(c, C_EXITED);
+}
 
 /* Gives the queued containers to new workers, as many as there are CPUs
  * (at least 2) and while fewer than MAX_WORKERS run: more would only
@@ -222,17 +234,14 @@ void workers_start(void)
 		return;
 	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ struct sctr **batch = xcalloc(n, sizeof(*batch));
-	_cleanup_free_ size_t *at = xcalloc(n, sizeof(*at));
 	for (size_t b = 0; b < nb; b++) {
 		/* Every (nb - b)-th of those still queued, from the first:
 		 * the batches differ by one container at most. */
 		size_t m = 0, seen = 0;
 		for (size_t i = 0; i < sup.n; i++)
 			if (!sup.c[i].gone && sup.c[i].queued &&
-			    seen++ % (nb - b) == 0) {
-				at[m] = i;
+			    seen++ % (nb - b) == 0)
 				batch[m++] = &sup.c[i];
-			}
 		pid_t pid = fork();
 		if (pid == 0)
 			worker_main(batch, m, devnull);
@@ -245,7 +254,8 @@ void workers_start(void)
 			c->queued = false;
 			if (pid > 0) {
 				c->worker = pid;
-				ep_add(c->worker_fd, TAG(K_WORKER, at[k]));
+				ep_add(c->worker_fd,
+				       TAG(K_WORKER, (size_t)(c - sup.c)));
 				continue;
 			}
 			close(c->worker_fd);
@@ -257,19 +267,6 @@ void workers_start(void)
 	}
 }
 
-static void start_failed(struct sctr *c)
-{
-	log_warn("%s", c->start_err);
-	ctr_log_line(c, c->start_err, strlen(c->start_err));
-	if (!c->restarting)
-		return;
-	/* A restart that fails counts as a failed run. */
-	c->exit_code = 127;
-	if (restart_wanted(&c->rp, 127, c->restarts, c->user_stopped))
-		c->restart_at = mono_ms() + backoff_next(&c->backoff, 0);
-	else
-		set_state(c, C_EXITED);
-}
 
 static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 {
