@@ -77,7 +77,7 @@ $(B)/orch-runtime: $(B)/obj/runtime/main.o $(LIBS_obj)
 SUP_SRC := $(wildcard orchestrator/supervisor/*.c) orchestrator/engine/state.c \
 	orchestrator/engine/ctrspec.c
 $(B)/orch-supervisor: $(call obj,obj,$(SUP_SRC)) $(B)/obj/libnetd.a $(B)/obj/libruntime.a $(B)/obj/libcommon.a
-	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed,-z,now -o $@ $^ $(LDLIBS)
 # netd stays resident too; it loads libnftables itself, when it changes rules.
 $(B)/netd: $(B)/obj/netd/main.o $(LIBS_obj)
 	$(Q)$(CC) $(CFLAGS) -fuse-ld=lld -Wl,--gc-sections,--as-needed -o $@ $^ $(LDLIBS)
