@@ -51,6 +51,27 @@ static int subid_parse(char *line, char **who, unsigned long long *start,
 	return *end ? 1 : 2;
 }
 
+/* UID_BY_NAME for subid_scan: the user's uid is looked up (through NSS,
+ * which loads its modules) only if an entry names a user by number. */
+#define UID_BY_NAME ((uid_t)-2)
+
+/* Whether who, an entry's user, is user (of the given uid, or
+ * UID_BY_NAME: looked up here, once). */
+static bool subid_is(const char *who, const char *user, uid_t *uid)
+{
+	if (streq(who, user))
+		return true;
+	if (*who < '0' || *who > '9')
+		return false;
+	if (*uid == UID_BY_NAME) {
+		struct passwd *pw = getpwnam(user);
+		*uid = pw ? pw->pw_uid : (uid_t)-1;
+	}
+	char uidtxt[16];
+	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)*uid);
+	return *uid != (uid_t)-1 && streq(who, uidtxt);
+}
+
 static int subid_scan(const char *path, const char *user, uid_t uid,
 		      struct subids *s, struct orch_err *e)
 {
@@ -59,8 +80,6 @@ static int subid_scan(const char *path, const char *user, uid_t uid,
 	struct orch_err re = {0};
 	if (read_file(path, &text, NULL, &re) < 0)
 		return re.code == ENOENT ? 0 : err_set(e, re.code, "%s", re.msg);
-	char uidtxt[16];
-	snprintf(uidtxt, sizeof(uidtxt), "%u", (unsigned)uid);
 	int line = 0;
 	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
@@ -70,7 +89,7 @@ static int subid_scan(const char *path, const char *user, uid_t uid,
 		int k = subid_parse(l, &who, &st, &n);
 		if (k < 0)
 			continue;
-		if (!streq(who, user) && !streq(who, uidtxt)) {
+		if (!subid_is(who, user, &uid)) {
 			if (k > 0 && !*s->clash &&
 			    st < (unsigned long long)POOL_DEFAULT_START + POOL_DEFAULT_COUNT &&
 			    st + n > POOL_DEFAULT_START)
@@ -141,12 +160,10 @@ static int config_read(struct rt_userns_conf *c, struct orch_err *e)
 			       "\"count\": M}",
 			       conf);
 	}
-	struct passwd *pw = getpwnam("orch");
-	uid_t ouid = pw ? pw->pw_uid : (uid_t)-1;
 	struct subids su = {0}, sg = {0};
-	int r = subid_scan("/etc/subuid", "orch", ouid, &su, e);
+	int r = subid_scan("/etc/subuid", "orch", UID_BY_NAME, &su, e);
 	if (r == 0)
-		r = subid_scan("/etc/subgid", "orch", ouid, &sg, e);
+		r = subid_scan("/etc/subgid", "orch", UID_BY_NAME, &sg, e);
 	if (r < 0)
 		return r;
 	if (su.found || sg.found) {
