@@ -213,12 +213,36 @@ static int clone_layers(char *const *lowers, int userns, int *fds,
 	return 0;
 }
 
-static void close_all(int *fds, size_t n)
+/* The layer at path idmapped through the map {0, base, count} (which
+ * userns holds), detached, borrowed: kept for the life of the process,
+ * so that each container of a project (one id range) uses the same one.
+ * Closing such a copy dissolves it, which waits for an RCU grace period
+ * (1 to 4 ms on a busy host here): once per layer per process, not per
+ * container.  An overlay keeps its own reference to its layers once
+ * given them (fsconfig), so an older copy may go then. */
+static int layer_idmapped(const char *path, int userns, uint32_t base,
+			  uint32_t count, struct orch_err *e)
 {
-	for (size_t i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(fds);
+	static struct {
+		char *key;
+		int fd;
+	} cache[32];
+	static size_t next;
+	_cleanup_free_ char *key = xasprintf("%u:%u:%s", base, count, path);
+	for (size_t k = 0; k < ARRAY_SIZE(cache); k++)
+		if (cache[k].key && streq(cache[k].key, key))
+			return cache[k].fd;
+	int fd = clone_tree(path, false, userns, false, e);
+	if (fd < 0)
+		return fd;
+	if (cache[next].key) {
+		free(cache[next].key);
+		close(cache[next].fd);
+	}
+	cache[next].key = move_ptr(key);
+	cache[next].fd = fd;
+	next = (next + 1) % ARRAY_SIZE(cache);
+	return fd;
 }
 
 /* An overlay (read-only without up) with every layer idmapped through
@@ -230,13 +254,11 @@ static void close_all(int *fds, size_t n)
  * layers detached, one "lowerdir+" each (an option's value is at most
  * 255 bytes); -EINVAL where the kernel cannot (older ones). */
 static int overlay_make(char *const *lowers, const char *up, const char *work,
-			bool vol, int userns, struct orch_err *e)
+			bool vol, int userns, uint32_t base, uint32_t count,
+			struct orch_err *e)
 {
-	size_t n = strv_len(lowers);
-	int *fds = xcalloc(n + 1, sizeof(int));
-	int ufd = -1, wfd = -1, fs = -1;
-	int r = clone_layers(lowers, userns, fds, e);
-	if (r == 0 && up) {
+	int ufd = -1, wfd = -1, fs = -1, r = 0;
+	if (up) {
 		ufd = open(up, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		wfd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (ufd < 0 || wfd < 0)
@@ -247,8 +269,13 @@ static int overlay_make(char *const *lowers, const char *up, const char *work,
 		r = fs < 0 ? fs : 0;
 	}
 	char p[32];
-	for (size_t i = 0; i < n && r == 0; i++) {
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", fds[i]);
+	for (size_t i = 0; lowers[i] && r == 0; i++) {
+		int fd = layer_idmapped(lowers[i], userns, base, count, e);
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
 		r = fs_config(fs, "overlay", "lowerdir+", p, e);
 	}
 	if (r == 0 && up) {
@@ -273,7 +300,6 @@ static int overlay_make(char *const *lowers, const char *up, const char *work,
 		close(ufd);
 	if (wfd >= 0)
 		close(wfd);
-	close_all(fds, n);
 	return r < 0 ? r : root;
 }
 
@@ -359,8 +385,8 @@ static int overlay_in_helper(char *const *lowers, const char *up,
 }
 
 static int overlay_fd(char *const *lowers, const char *up, const char *work,
-		      bool vol, uint32_t base, int userns, const char *scratch,
-		      struct orch_err *e)
+		      bool vol, uint32_t base, uint32_t count, int userns,
+		      const char *scratch, struct orch_err *e)
 {
 	/* Learnt once: this kernel wants the older way. */
 	static bool older;
@@ -368,7 +394,8 @@ static int overlay_fd(char *const *lowers, const char *up, const char *work,
 		return err_sys(e, errno, "giving %s to the container's root", up);
 	if (!older) {
 		struct orch_err de = {0};
-		int fd = overlay_make(lowers, up, work, vol, userns, &de);
+		int fd = overlay_make(lowers, up, work, vol, userns, base,
+				      count, &de);
 		if (fd >= 0 || de.code != EINVAL) {
 			if (fd < 0)
 				*e = de;
@@ -380,13 +407,13 @@ static int overlay_fd(char *const *lowers, const char *up, const char *work,
 }
 
 static int overlay_root(const struct rt_spec *s, const char *upper_dir,
-			const char *scratch, uint32_t base, int userns,
-			struct orch_err *e)
+			const char *scratch, uint32_t base, uint32_t count,
+			int userns, struct orch_err *e)
 {
 	_cleanup_free_ char *up = path_join(upper_dir, "upper");
 	_cleanup_free_ char *work = path_join(upper_dir, "work");
-	return overlay_fd(s->lowers, up, work, s->volatile_upper, base, userns,
-			  scratch, e);
+	return overlay_fd(s->lowers, up, work, s->volatile_upper, base, count,
+			  userns, scratch, e);
 }
 
 int rt_overlay_mount(const char *target, char *const *lowers,
@@ -397,7 +424,8 @@ int rt_overlay_mount(const char *target, char *const *lowers,
 	int ns = userns_fd(&m, 1, e);
 	if (ns < 0)
 		return ns;
-	int fd = overlay_fd(lowers, upper, work, false, base, ns, target, e);
+	int fd = overlay_fd(lowers, upper, work, false, base, m.count, ns,
+			    target, e);
 	if (fd < 0)
 		return err_wrap(e, "mounting an overlay at %s", target);
 	int r = 0;
@@ -487,7 +515,7 @@ int ns_mounts_prepare(const struct rt_spec *s, const char *upper_dir,
 	if (s->rootfs)
 		m->root = clone_tree(s->rootfs, true, ns, false, e);
 	else
-		m->root = overlay_root(s, upper_dir, scratch, base, ns, e);
+		m->root = overlay_root(s, upper_dir, scratch, base, count, ns, e);
 	if (m->root < 0) {
 		r = m->root;
 		m->root = -1;
