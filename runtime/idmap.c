@@ -219,7 +219,9 @@ static int clone_layers(char *const *lowers, int userns, int *fds,
  * Closing such a copy dissolves it, which waits for an RCU grace period
  * (1 to 4 ms on a busy host here): once per layer per process, not per
  * container.  An overlay keeps its own reference to its layers once
- * given them (fsconfig), so an older copy may go then. */
+ * given them (fsconfig), so an older copy may go then.  A copy whose
+ * path has become another directory since (a layer pulled again, a
+ * build context replaced) is made again. */
 static int layer_idmapped(const char *path, int userns, uint32_t base,
 			  uint32_t count, struct orch_err *e)
 {
@@ -229,19 +231,28 @@ static int layer_idmapped(const char *path, int userns, uint32_t base,
 	} cache[32];
 	static size_t next;
 	_cleanup_free_ char *key = xasprintf("%u:%u:%s", base, count, path);
-	for (size_t k = 0; k < ARRAY_SIZE(cache); k++)
-		if (cache[k].key && streq(cache[k].key, key))
+	size_t slot = next;
+	for (size_t k = 0; k < ARRAY_SIZE(cache); k++) {
+		if (!cache[k].key || !streq(cache[k].key, key))
+			continue;
+		struct stat now, kept;
+		if (stat(path, &now) == 0 && fstat(cache[k].fd, &kept) == 0 &&
+		    now.st_dev == kept.st_dev && now.st_ino == kept.st_ino)
 			return cache[k].fd;
+		slot = k;
+		break;
+	}
 	int fd = clone_tree(path, false, userns, false, e);
 	if (fd < 0)
 		return fd;
-	if (cache[next].key) {
-		free(cache[next].key);
-		close(cache[next].fd);
+	if (cache[slot].key) {
+		free(cache[slot].key);
+		close(cache[slot].fd);
 	}
-	cache[next].key = move_ptr(key);
-	cache[next].fd = fd;
-	next = (next + 1) % ARRAY_SIZE(cache);
+	cache[slot].key = move_ptr(key);
+	cache[slot].fd = fd;
+	if (slot == next)
+		next = (next + 1) % ARRAY_SIZE(cache);
 	return fd;
 }
 
