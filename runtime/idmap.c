@@ -55,21 +55,53 @@ size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2])
 	return n;
 }
 
+/* Fds a process keeps, by key (user namespaces, idmapped layers): when
+ * every slot is taken, the oldest goes. */
+struct fd_cache {
+	struct {
+		char *key;
+		int fd;
+	} slot[32];
+	size_t next;
+};
+
+/* The slot holding key, else ARRAY_SIZE(c->slot). */
+static size_t fd_cache_find(const struct fd_cache *c, const char *key)
+{
+	size_t i = 0;
+	while (i < ARRAY_SIZE(c->slot) &&
+	       !(c->slot[i].key && streq(c->slot[i].key, key)))
+		i++;
+	return i;
+}
+
+/* fd kept under key (both taken) in slot i, or in the oldest when i is
+ * no slot; what that slot held is closed. */
+static void fd_cache_put(struct fd_cache *c, size_t i, char *key, int fd)
+{
+	if (i >= ARRAY_SIZE(c->slot)) {
+		i = c->next;
+		c->next = (c->next + 1) % ARRAY_SIZE(c->slot);
+	}
+	if (c->slot[i].key) {
+		free(c->slot[i].key);
+		close(c->slot[i].fd);
+	}
+	c->slot[i].key = key;
+	c->slot[i].fd = fd;
+}
+
 /* A user namespace with this map for uids and gids (the binds' map, which
  * is not the container's), held by an fd: made by a child that waits in
  * it while the maps are written, then exits.  Cached for the life of the
  * process (a supervisor makes many containers of one project). */
 static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 {
-	static struct {
-		char *key;
-		int fd;
-	} cache[8];
-	static size_t next;
+	static struct fd_cache cache;
 	_cleanup_free_ char *text = ns_map_text(m, n);
-	for (size_t i = 0; i < ARRAY_SIZE(cache); i++)
-		if (cache[i].key && streq(cache[i].key, text))
-			return cache[i].fd;
+	size_t i = fd_cache_find(&cache, text);
+	if (i < ARRAY_SIZE(cache.slot))
+		return cache.slot[i].fd;
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_sys(e, errno, "creating a pipe");
@@ -108,13 +140,7 @@ static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 	close(pidfd);
 	if (r < 0)
 		return r;
-	if (cache[next].key) {
-		free(cache[next].key);
-		close(cache[next].fd);
-	}
-	cache[next].key = move_ptr(text);
-	cache[next].fd = fd;
-	next = (next + 1) % ARRAY_SIZE(cache);
+	fd_cache_put(&cache, i, move_ptr(text), fd);
 	return fd;
 }
 
@@ -225,34 +251,18 @@ static int clone_layers(char *const *lowers, int userns, int *fds,
 static int layer_idmapped(const char *path, int userns, uint32_t base,
 			  uint32_t count, struct orch_err *e)
 {
-	static struct {
-		char *key;
-		int fd;
-	} cache[32];
-	static size_t next;
+	static struct fd_cache cache;
 	_cleanup_free_ char *key = xasprintf("%u:%u:%s", base, count, path);
-	size_t slot = next;
-	for (size_t k = 0; k < ARRAY_SIZE(cache); k++) {
-		if (!cache[k].key || !streq(cache[k].key, key))
-			continue;
-		struct stat now, kept;
-		if (stat(path, &now) == 0 && fstat(cache[k].fd, &kept) == 0 &&
-		    now.st_dev == kept.st_dev && now.st_ino == kept.st_ino)
-			return cache[k].fd;
-		slot = k;
-		break;
-	}
+	size_t i = fd_cache_find(&cache, key);
+	struct stat now, kept;
+	if (i < ARRAY_SIZE(cache.slot) && stat(path, &now) == 0 &&
+	    fstat(cache.slot[i].fd, &kept) == 0 && now.st_dev == kept.st_dev &&
+	    now.st_ino == kept.st_ino)
+		return cache.slot[i].fd;
 	int fd = clone_tree(path, false, userns, false, e);
 	if (fd < 0)
 		return fd;
-	if (cache[slot].key) {
-		free(cache[slot].key);
-		close(cache[slot].fd);
-	}
-	cache[slot].key = move_ptr(key);
-	cache[slot].fd = fd;
-	if (slot == next)
-		next = (next + 1) % ARRAY_SIZE(cache);
+	fd_cache_put(&cache, i, move_ptr(key), fd);
 	return fd;
 }
 
