@@ -243,11 +243,11 @@ static int clone_layers(char *const *lowers, int userns, int *fds,
  * userns holds), detached, borrowed: kept for the life of the process,
  * so that each container of a project (one id range) uses the same one.
  * Closing such a copy dissolves it, which waits for an RCU grace period
- * (1 to 4 ms on a busy host here): once per layer per process, not per
- * container.  An overlay keeps its own reference to its layers once
- * given them (fsconfig), so an older copy may go then.  A copy whose
- * path has become another directory since (a layer pulled again, a
- * build context replaced) is made again. */
+ * (0.1 to 4 ms here, the longer when the other CPU is busy): once per
+ * layer per process, not per container.  An overlay keeps its own
+ * reference to its layers once given them (fsconfig), so an older copy
+ * may go then.  A copy whose path has become another directory since (a
+ * layer pulled again, a build context replaced) is made again. */
 static int layer_idmapped(const char *path, int userns, uint32_t base,
 			  uint32_t count, struct orch_err *e)
 {
