@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -188,6 +189,13 @@ struct child_ctx {
 	int netns_fd;
 	bool net_joined; /* the parent cloned us in netns_fd already */
 	bool first_go;	 /* the parent says when to start */
+	/* Cloned with the parent's memory (vm_stack_take): it waits for one
+	 * word that brings everything, the files to join its cgroup with
+	 * (n_join, set by the parent before that word) included, and writes
+	 * only to copies of its own. */
+	bool vm;
+	size_t n_join;
+	int join_fds[CG_NCTL];
 	/* User namespace: the mounts the parent makes (sys inherited, the
 	 * rest received with SYNC_GO into arrays allocated for them). */
 	struct ns_mounts *nm;
@@ -215,9 +223,12 @@ static int child_in_cgroup(void *arg, struct orch_err *e)
 	struct child_ctx *c = arg;
 	struct sync_packet pk;
 	int fds[CG_NCTL];
-	size_t n_fds = 0;
-	int n = sync_recv_fds_upto(c->sync_fd, &pk, fds, CG_NCTL, &n_fds);
-	if (n <= 0 || pk.type != SYNC_GO)
+	size_t n_fds = c->n_join;
+	if (c->vm)
+		memcpy(fds, c->join_fds, n_fds * sizeof(int));
+	else if (sync_recv_fds_upto(c->sync_fd, &pk, fds, CG_NCTL, &n_fds) <=
+		     0 ||
+		 pk.type != SYNC_GO)
 		_exit(1);
 	if (cg_join(fds, n_fds, e) < 0)
 		return -e->code;
@@ -226,27 +237,46 @@ static int child_in_cgroup(void *arg, struct orch_err *e)
 	return 0;
 }
 
-static void child_main(struct child_ctx *c) __attribute__((noreturn));
-static void child_main(struct child_ctx *c)
+static void child_main(const struct child_ctx *given) __attribute__((noreturn));
+static void child_main(const struct child_ctx *given)
 {
+	/* What this process changes is its own, even when it shares the
+	 * parent's memory; then it touches no more than its stack until its
+	 * word (the parent's heap is the parent's until then). */
+	struct child_ctx own = *given, *c = &own;
+	struct ns_mounts nm;
 	const struct rt_spec *s = c->spec;
 	struct orch_err e = {0};
 	/* The parent writes the id maps of a user namespace, or puts us in
 	 * a cgroup that wants a process that has done nothing yet, then
 	 * lets us go on.  Otherwise it makes the cgroup while we mount
 	 * (child_in_cgroup). */
+	int fds[NS_MOUNTS_MAX_FDS];
+	bool sent = c->first_go && c->nm && !own_mounts(s);
 	if (c->first_go) {
 		struct sync_packet pk;
-		int fds[NS_MOUNTS_MAX_FDS];
-		bool sent = c->nm && !own_mounts(s);
-		int n = sent ? sync_recv_fds(c->sync_fd, &pk, fds,
-					     ns_mounts_nfds(s, c->n_nodes))
-			     : sync_recv(c->sync_fd, &pk);
+		size_t want = sent ? ns_mounts_nfds(s, c->n_nodes) : 0, got = 0;
+		int n = c->vm	 ? sync_recv_fds_upto(c->sync_fd, &pk, fds,
+						      ARRAY_SIZE(fds), &got)
+			: sent ? sync_recv_fds(c->sync_fd, &pk, fds, want)
+			       : sync_recv(c->sync_fd, &pk);
 		if (n <= 0 || pk.type != SYNC_GO)
 			_exit(1);
-		if (sent)
-			ns_mounts_take(s, c->n_nodes, fds, c->nm);
+		if (c->vm) {
+			c->n_join = given->n_join;
+			if (got != want + c->n_join)
+				_exit(1);
+			memcpy(c->join_fds, fds + want, c->n_join * sizeof(int));
+		}
 	}
+	if (given->nm) {
+		nm = *given->nm;
+		nm.binds = xcalloc(nm.n_binds + 1, sizeof(int));
+		memcpy(nm.binds, given->nm->binds, nm.n_binds * sizeof(int));
+		c->nm = &nm;
+	}
+	if (sent)
+		ns_mounts_take(s, c->n_nodes, fds, c->nm);
 	/* Cloned as the host's root, which the new namespace does not map:
 	 * become its root before making anything. */
 	if ((s->namespaces & RT_NS_USER) &&
@@ -402,11 +432,13 @@ static int layers_for(const struct rt_spec *s, char ***out, struct orch_err *e)
 }
 
 /* Once the child's id maps are written: its mounts, idmapped through its
- * own user namespace, go with the word to go on. */
+ * own user namespace, go with the word to go on (and the n_more files of
+ * more after them).  Nothing of ours is freed after the word: the child
+ * may share our memory. */
 static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
 		       const char *upper_dir, const char *scratch,
 		       const struct dev_node *nodes, size_t n_nodes,
-		       struct orch_err *e)
+		       const int *more, size_t n_more, struct orch_err *e)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
@@ -420,8 +452,19 @@ static int go_remapped(const struct rt_spec *s, pid_t pid, int sync_fd,
 		return r;
 	int fds[NS_MOUNTS_MAX_FDS];
 	size_t n = ns_mounts_fds(&made, fds);
-	r = sync_send_fds(sync_fd, SYNC_GO, fds, n);
-	ns_mounts_clear(&made);
+	if (made.sys >= 0)
+		close(made.sys);
+	free(made.binds);
+	if (n + n_more > ARRAY_SIZE(fds)) {
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+		return err_set(e, E2BIG, "more than %zu mounts and devices",
+			       ARRAY_SIZE(fds));
+	}
+	memcpy(fds + n, more, n_more * sizeof(int));
+	r = sync_send_fds(sync_fd, SYNC_GO, fds, n + n_more);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
 	return r < 0 ? err_sys(e, -r, "starting the container's setup") : 0;
 }
 
@@ -448,6 +491,62 @@ struct spawn {
 	struct orch_err err;
 };
 
+/* A child that starts at once can share our memory until its exec
+ * (CLONE_VM), as posix_spawn's does: no copy of our page tables, no
+ * copy-on-write fault on either side for every page either writes, no
+ * teardown of a copied address space at exec.  Nothing of ours runs
+ * while it does: we wait for its exec (or its end) from the moment it
+ * has its word (create), and it writes only to copies of its own
+ * (child_main).  It runs on a stack of its own, kept for the next
+ * child, which comes after this one's exec or end: the one taker of it
+ * gives it back then (a second, in another thread, clones as fork
+ * does).  Not with the sanitizers, whose per-thread state it would
+ * share. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VM_SPAWN 0
+#else
+#define VM_SPAWN 1
+#endif
+enum { VM_STACK_SIZE = 1 << 20 };
+static char *vm_stack;
+static bool vm_stack_taken;
+
+static bool vm_stack_take(void)
+{
+	if (!VM_SPAWN || __atomic_test_and_set(&vm_stack_taken, __ATOMIC_ACQUIRE))
+		return false;
+	if (!vm_stack) {
+		void *p = mmap(NULL, VM_STACK_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK |
+				   MAP_NORESERVE,
+			       -1, 0);
+		/* A guard page: an overflow faults rather than writes ours. */
+		if (p != MAP_FAILED &&
+		    mprotect(p, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE) < 0) {
+			munmap(p, VM_STACK_SIZE);
+			p = MAP_FAILED;
+		}
+		if (p == MAP_FAILED) {
+			__atomic_clear(&vm_stack_taken, __ATOMIC_RELEASE);
+			return false;
+		}
+		vm_stack = (char *)p + VM_STACK_SIZE;
+	}
+	return true;
+}
+
+static void vm_stack_give(void)
+{
+	__atomic_clear(&vm_stack_taken, __ATOMIC_RELEASE);
+}
+
+static int vm_child(void *arg)
+{
+	struct spawn *sp = arg;
+	close(sp->sync_parent);
+	child_main(sp->c);
+}
+
 static void spawn_run(struct spawn *sp, int *self_net)
 {
 	const struct rt_spec *s = sp->c->spec;
@@ -463,14 +562,20 @@ static void spawn_run(struct spawn *sp, int *self_net)
 		close(own_net);
 	/* The cgroup namespace is made by the child once it is in its
 	 * cgroup, so that cgroup becomes the namespace's root. */
-	struct clone_args ca = {
-		.flags = (uint64_t)(ns_clone_flags(s->namespaces) &
-				    ~CLONE_NEWCGROUP) |
-			 CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)&sp->pidfd,
-		.exit_signal = SIGCHLD,
-	};
-	sp->pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	uint64_t flags =
+	    (uint64_t)(ns_clone_flags(s->namespaces) & ~CLONE_NEWCGROUP) |
+	    CLONE_PIDFD;
+	if (sp->c->vm) {
+		sp->pid = clone(vm_child, vm_stack,
+				(int)flags | CLONE_VM | SIGCHLD, sp, &sp->pidfd);
+	} else {
+		struct clone_args ca = {
+			.flags = flags,
+			.pidfd = (uint64_t)(uintptr_t)&sp->pidfd,
+			.exit_signal = SIGCHLD,
+		};
+		sp->pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	}
 	int clone_errno = errno;
 	if (sp->pid == 0) {
 		close(sp->sync_parent);
@@ -488,6 +593,37 @@ static void *spawn_thread(void *arg)
 {
 	spawn_run(arg, NULL);
 	return NULL;
+}
+
+/* What the runtime keeps of a container made: its state file.  st
+ * takes the rlimits (*rl). */
+static int state_record(struct ctr_state *st, const struct rt_spec *s,
+			pid_t pid, char **env, const struct proc_plan *plan,
+			struct rt_rlimit **rl, const char *dir,
+			struct orch_err *e)
+{
+	st->id = xstrdup(s->id);
+	st->pid = pid;
+	st->start_time = ns_pid_start_time(pid);
+	st->namespaces = s->namespaces;
+	st->image = s->image ? xstrdup(s->image) : NULL;
+	st->env = strv_copy(env);
+	st->workdir = s->workdir ? xstrdup(s->workdir) : NULL;
+	st->uid = s->uid;
+	st->gid = s->gid;
+	st->groups = s->n_groups ? xmalloc(s->n_groups * sizeof(gid_t)) : NULL;
+	if (s->n_groups)
+		memcpy(st->groups, s->groups, s->n_groups * sizeof(gid_t));
+	st->n_groups = s->n_groups;
+	st->no_new_privs = plan->no_new_privs;
+	st->seccomp = plan->seccomp != NULL;
+	st->seccomp_profile =
+	    s->seccomp_profile ? xstrdup(s->seccomp_profile) : NULL;
+	st->rlimits = *rl;
+	*rl = NULL;
+	st->n_rlimits = plan->n_rlimits;
+	st->stop_signal = s->stop_signal ? s->stop_signal : SIGTERM;
+	return state_write(dir, st, e);
 }
 
 static int create(const struct rt_spec *s, bool start,
@@ -644,7 +780,13 @@ static int create(const struct rt_spec *s, bool start,
 	/* The cgroup is made while the child mounts its root, unless it
 	 * wants a process that has done nothing yet. */
 	bool cg_early = cg_wants_idle_process(s->cgroup_parent);
-	c.first_go = (s->namespaces & RT_NS_USER) || cg_early;
+	/* A child that starts at once shares our memory (vm_stack_take), but
+	 * for a rootless orch's (whose remapped child is cloned from a
+	 * thread) or one under init (which lives on as its PID 1). */
+	c.vm = start && !s->init && !rootless() &&
+	       ns_mounts_nfds(s, n_nodes) + CG_NCTL <= NS_MOUNTS_MAX_FDS &&
+	       vm_stack_take();
+	c.first_go = (s->namespaces & RT_NS_USER) || cg_early || c.vm;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		err_sys(e, errno, "creating a socket pair");
@@ -671,7 +813,10 @@ static int create(const struct rt_spec *s, bool start,
 		*e = sp.err;
 		goto fail;
 	}
-	ns_mounts_clear(&nm);
+	/* A child sharing our memory takes its copy of nm's as it starts;
+	 * ours goes once it is done. */
+	if (!c.vm)
+		ns_mounts_clear(&nm);
 	close(sv[1]);
 	sv[1] = -1;
 	if (s->namespaces & RT_NS_USER) {
@@ -682,61 +827,54 @@ static int create(const struct rt_spec *s, bool start,
 		if (r < 0)
 			goto fail;
 	}
-	if (cg_early && cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
-				  pid, &st.cg, e) < 0)
-		goto fail;
-	if ((s->namespaces & RT_NS_USER) && !own_mounts(s)) {
-		r = go_remapped(s, pid, sv[0], st.upper_dir, mnt, nodes,
-				n_nodes, e);
-		if (r < 0)
-			goto fail;
-	} else if (c.first_go &&
-		   (r = sync_send(sv[0], SYNC_GO, 0, 0, NULL)) < 0) {
-		err_sys(e, -r, "starting the container's setup");
-		goto fail;
-	}
 	/* The child waits for its cgroup before it makes /sys, its device
-	 * nodes and anything that runs; it may join it itself. */
+	 * nodes and anything that runs; it may join it itself.  It is made
+	 * while the child mounts its root, unless the child wants a process
+	 * that has done nothing yet, or shares our memory. */
 	bool self_join = cg_joined_by_self(s->cgroup_parent);
 	int join[CG_NCTL];
 	size_t n_join = 0;
-	if (!cg_early &&
+	if ((cg_early || c.vm) &&
 	    (cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
-		       self_join ? 0 : pid, &st.cg, e) < 0 ||
-	     (self_join && cg_join_fds(&st.cg, join, &n_join, e) < 0))) {
-		/* A child that failed meanwhile (and so cannot be moved) said
-		 * why first: that is the error. */
-		child_error(sv[0], e);
+		       self_join && !cg_early ? 0 : pid, &st.cg, e) < 0 ||
+	     (self_join && !cg_early &&
+	      cg_join_fds(&st.cg, join, &n_join, e) < 0)))
+		goto fail;
+	c.n_join = n_join;
+	/* The state is written once the cgroup is known: before the word
+	 * for a child sharing our memory, else while it mounts. */
+	if (c.vm && (r = state_record(&st, s, pid, env, &c.plan, &rl, dir, e)) < 0)
+		goto fail;
+	/* The word to go, with what the child needs; one sharing our memory
+	 * gets its cgroup with it, and runs alone from here to its exec. */
+	bool child_gone = false;
+	if ((s->namespaces & RT_NS_USER) && !own_mounts(s)) {
+		r = go_remapped(s, pid, sv[0], st.upper_dir, mnt, nodes,
+				n_nodes, join, n_join, e);
+		if (r < 0)
+			goto fail;
+	} else if (c.first_go &&
+		   (r = sync_send_fds(sv[0], SYNC_GO, join, n_join)) < 0) {
+		err_sys(e, -r, "starting the container's setup");
 		goto fail;
 	}
-	/* A child that failed before it got this word said why: that is
-	 * read below, in place of this error. */
-	bool child_gone = sync_send_fds(sv[0], SYNC_GO, join, n_join) < 0;
+	if (!c.vm) {
+		if (!cg_early &&
+		    (cg_create(s->cgroup_parent, s->id, &s->limits, &dev,
+			       self_join ? 0 : pid, &st.cg, e) < 0 ||
+		     (self_join && cg_join_fds(&st.cg, join, &n_join, e) < 0))) {
+			/* A child that failed meanwhile (and so cannot be
+			 * moved) said why first: that is the error. */
+			child_error(sv[0], e);
+			goto fail;
+		}
+		/* A child that failed before it got this word said why:
+		 * that is read below, in place of this error. */
+		child_gone = sync_send_fds(sv[0], SYNC_GO, join, n_join) < 0;
+	}
 	for (size_t i = 0; i < n_join; i++)
 		close(join[i]);
-	/* Written while the child builds its mounts. */
-	st.id = xstrdup(s->id);
-	st.pid = pid;
-	st.start_time = ns_pid_start_time(pid);
-	st.namespaces = s->namespaces;
-	st.image = s->image ? xstrdup(s->image) : NULL;
-	st.env = strv_copy(env);
-	st.workdir = s->workdir ? xstrdup(s->workdir) : NULL;
-	st.uid = s->uid;
-	st.gid = s->gid;
-	st.groups = s->n_groups ? xmalloc(s->n_groups * sizeof(gid_t)) : NULL;
-	if (s->n_groups)
-		memcpy(st.groups, s->groups, s->n_groups * sizeof(gid_t));
-	st.n_groups = s->n_groups;
-	st.no_new_privs = c.plan.no_new_privs;
-	st.seccomp = filter != NULL;
-	st.seccomp_profile = s->seccomp_profile ? xstrdup(s->seccomp_profile) : NULL;
-	st.rlimits = rl;
-	rl = NULL;
-	st.n_rlimits = n_rl;
-	st.stop_signal = s->stop_signal ? s->stop_signal : SIGTERM;
-	r = state_write(dir, &st, e);
-	if (r < 0)
+	if (!c.vm && (r = state_record(&st, s, pid, env, &c.plan, &rl, dir, e)) < 0)
 		goto fail;
 	/* Waiting: SYNC_READY.  Started: EOF once exec closed the socket, or
 	 * the exec error, which leaves a created container to wait for. */
@@ -754,6 +892,15 @@ static int create(const struct rt_spec *s, bool start,
 			err_set(e, EIO, "the container's setup died");
 		goto fail;
 	}
+	/* One sharing our memory that could not exec is let to end before
+	 * anything of ours changes (left to be reaped by rt_wait). */
+	if (c.vm && n > 0) {
+		siginfo_t si = {0};
+		RETRY_EINTR(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOWAIT));
+	}
+	ns_mounts_clear(&nm);
+	if (c.vm)
+		vm_stack_give();
 	struct rt_container *ct = xcalloc(1, sizeof(*ct));
 	ct->id = xstrdup(s->id);
 	ct->pid = pid;
@@ -776,7 +923,6 @@ fail:
 		struct orch_err ignored = {0};
 		net_restore(&self_net, &ignored);
 	}
-	ns_mounts_clear(&nm);
 	if (pid > 0) {
 		int status;
 		if (pidfd >= 0)
@@ -785,6 +931,10 @@ fail:
 			kill(pid, SIGKILL);
 		wait_pid(pid, pidfd, &status);
 	}
+	/* The child is gone: it may have shared these. */
+	ns_mounts_clear(&nm);
+	if (c.vm)
+		vm_stack_give();
 	{
 		struct orch_err ignored = {0};
 		cg_destroy(&st.cg, &ignored);

@@ -129,10 +129,10 @@ static void worker_create(struct sctr *c, int devnull, char *buf, size_t size)
 		 * docker keeps a container's filesystem across restarts. */
 		struct orch_err ign = {0};
 		rt_delete(c->id, false, &ign);
-		r = rt_create(&spec, &rc, &e);
-		if (r < 0)
+		r = rt_run(&spec, &rc, &e);
+		if (r < 0 && !rc)
 			err_wrap(&e, "creating %s", c->name);
-		else if ((r = rt_start(rc, &e)) < 0) {
+		else if (r < 0) {
 			err_wrap(&e, "starting %s", c->name);
 			rt_kill(c->id, SIGKILL, &ign);
 			int st;
