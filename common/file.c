@@ -26,7 +26,12 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fsync(fd) < 0) {
+	/* What lives under ORCH_RUN goes with a reboot: it must be whole,
+	 * not on the disk. */
+	const char *run = orch_run();
+	size_t rl = strlen(run);
+	bool durable = strncmp(path, run, rl) != 0 || path[rl] != '/';
+	if (durable && fsync(fd) < 0) {
 		int r = err_sys(e, errno, "syncing %s", tmp);
 		unlink(tmp);
 		return r;
@@ -36,6 +41,8 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 		unlink(tmp);
 		return r;
 	}
+	if (!durable)
+		return 0;
 	_cleanup_free_ char *dir = xstrdup(path);
 	_cleanup_close_ int dfd =
 		open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -71,17 +78,25 @@ int read_file(const char *path, char **out, size_t *len, struct orch_err *e)
 
 int mkdir_p(const char *path, mode_t mode, struct orch_err *e)
 {
+	/* From the end: where the parent exists (most calls), one mkdir. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return err_sys(e, errno, "creating directory %s", path);
 	_cleanup_free_ char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "creating directory %s", p);
-		*s = '/';
+	char *slash = strrchr(p, '/');
+	while (slash && slash > p && slash[1] == '\0') {
+		*slash = '\0'; /* a trailing slash */
+		slash = strrchr(p, '/');
 	}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
-		return err_sys(e, errno, "creating directory %s", p);
+	if (!slash || slash == p)
+		return err_sys(e, ENOENT, "creating directory %s", path);
+	*slash = '\0';
+	int r = mkdir_p(p, mode, e);
+	if (r < 0)
+		return r;
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "creating directory %s", path);
 	return 0;
 }
 

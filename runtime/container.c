@@ -691,17 +691,19 @@ static int create(const struct rt_spec *s, bool start,
 	rl = xcalloc(s->n_rlimits + 1, sizeof(*rl));
 	size_t n_rl = rl_resolve(s->rlimits, s->n_rlimits, host.rlim_max, rl);
 
-	_cleanup_free_ char *base = xasprintf("%s/runtime", orch_run());
-	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
+	int dir_err = mkdir(dir, 0700) == 0 ? 0 : errno;
+	if (dir_err == ENOENT) {
+		_cleanup_free_ char *base = xasprintf("%s/runtime", orch_run());
 		r = mkdir_p(base, 0700, e);
 		if (r < 0)
 			goto fail;
+		dir_err = mkdir(dir, 0700) == 0 ? 0 : errno;
 	}
-	if (mkdir(dir, 0700) < 0) {
-		if (errno == EEXIST)
+	if (dir_err) {
+		if (dir_err == EEXIST)
 			err_set(e, EEXIST, "container %s exists already", s->id);
 		else
-			err_sys(e, errno, "creating %s", dir);
+			err_sys(e, dir_err, "creating %s", dir);
 		goto fail_nodir;
 	}
 	made_dir = true;
@@ -719,11 +721,9 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 		}
 		made_upper = true;
-		if (mkdir(upper, 0755) < 0 && errno != EEXIST) {
-			r = mkdir_p(upper, 0755, e);
-			if (r < 0)
-				goto fail;
-		}
+		r = mkdir_p(upper, 0755, e);
+		if (r < 0)
+			goto fail;
 		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
 			err_sys(e, errno, "creating %s", work);
 			goto fail;
