@@ -172,7 +172,8 @@ const char *signal_name(int sig); /* "SIGTERM"; static storage */
 /* ---- files ------------------------------------------------------------- */
 
 /* Writes data to path atomically: temp file in the same directory, fsync,
- * rename, fsync of the directory.  A crash leaves the old or new file. */
+ * rename, fsync of the directory.  A crash leaves the old or new file.
+ * Under ORCH_RUN, which a reboot empties, without the fsyncs. */
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct orch_err *e);
 /* Reads a whole file (NUL-terminated); *len may be NULL. */
