@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 static const char *const cap_names[] = {
@@ -68,10 +69,21 @@ uint64_t rt_caps_held(void)
 		return 0;
 	uint64_t m = (uint64_t)data[0].permitted |
 		     (uint64_t)data[1].permitted << 32;
-	for (int c = 0; c <= cap_last(); c++)
-		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1)
-			m &= ~(1ULL << c);
-	return m & caps_all();
+	/* The bounding set changes with the user namespace, and when a
+	 * process drops from it, which none does before it asks: read once
+	 * per namespace (a prctl per capability, for every container). */
+	static uint64_t bset;
+	static ino_t bset_ns;
+	struct stat ns;
+	bool known = stat("/proc/self/ns/user", &ns) == 0;
+	if (!known || ns.st_ino != bset_ns) {
+		bset = 0;
+		for (int c = 0; c <= cap_last(); c++)
+			if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1)
+				bset |= 1ULL << c;
+		bset_ns = known ? ns.st_ino : 0;
+	}
+	return m & bset & caps_all();
 }
 
 /* Docker's order: start from the default set (or all), drop, then add;
