@@ -325,9 +325,13 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	/* The project's id range, taken at its first remapped container. */
 	uint32_t base = 0;
 	if (jbool(spec, "userns")) {
-		r = rt_idrange_acquire(ps->name, &base, e);
-		if (r < 0)
-			return err_wrap(e, "%s", name);
+		if (!ps->idrange_held) {
+			r = rt_idrange_acquire(ps->name, &ps->idrange_base, e);
+			if (r < 0)
+				return err_wrap(e, "%s", name);
+			ps->idrange_held = true;
+		}
+		base = ps->idrange_base;
 		json_object_set_new(spec, "userns_base", json_integer(base));
 	}
 	/* How the container's ids are stored, and its root's. */

@@ -40,6 +40,10 @@ struct pstate {
 	int lock_fd;
 	json_t *state;
 	bool exists; /* state.json was there when opened */
+	/* The project's user-namespace id range, once this process took it
+	 * (its lock keeps it the project's until down gives it back). */
+	bool idrange_held;
+	uint32_t idrange_base;
 };
 
 /* Project names as compose normalizes them: [a-z0-9][a-z0-9_-]*. */
