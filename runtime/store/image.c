@@ -270,6 +270,38 @@ static int repos_read(json_t **out, struct orch_err *e)
 	return 0;
 }
 
+/* up looks each service's image up twice, and services share images:
+ * lookups keep the index they read while its file stays the same (its
+ * inode, size and time: every write renames a new one in), and each
+ * image's config, whose name is its hash.  A reference to the index,
+ * for reading only. */
+static int repos_read_kept(json_t **out, struct orch_err *e)
+{
+	static json_t *kept;
+	static struct stat kept_st;
+	_cleanup_free_ char *p =
+	    xasprintf("%s/images/repositories.json", orch_root());
+	struct stat st;
+	if (stat(p, &st) < 0) {
+		*out = json_object();
+		return 0;
+	}
+	if (!kept || st.st_ino != kept_st.st_ino ||
+	    st.st_dev != kept_st.st_dev || st.st_size != kept_st.st_size ||
+	    st.st_mtim.tv_sec != kept_st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != kept_st.st_mtim.tv_nsec) {
+		json_t *j;
+		int r = repos_read(&j, e);
+		if (r < 0)
+			return r;
+		json_decref(kept);
+		kept = j;
+		kept_st = st;
+	}
+	*out = json_incref(kept);
+	return 0;
+}
+
 static int repos_write(json_t *repos, struct orch_err *e)
 {
 	_cleanup_free_ char *p =
@@ -312,13 +344,34 @@ static int64_t parse_created(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
+/* Image id's config.json (kept: its name is its hash, a few at a time). */
+static json_t *config_read(const char *id, json_error_t *je)
+{
+	static struct {
+		char id[65];
+		json_t *j;
+	} kept[8];
+	static size_t next;
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
+		if (kept[i].j && streq(kept[i].id, id))
+			return json_incref(kept[i].j);
+	_cleanup_free_ char *p = image_path(id, "config.json");
+	json_t *j = json_load_file(p, 0, je);
+	if (!json_is_object(j))
+		return j;
+	json_decref(kept[next].j);
+	snprintf(kept[next].id, sizeof(kept[next].id), "%s", id);
+	kept[next].j = json_incref(j);
+	next = (next + 1) % ARRAY_SIZE(kept);
+	return j;
+}
+
 /* Loads image id with its names from repos. */
 static int image_load_id(const char *id, json_t *repos, struct rt_image **out,
 			 struct orch_err *e)
 {
-	_cleanup_free_ char *p = image_path(id, "config.json");
 	json_error_t je;
-	json_t *j = json_load_file(p, 0, &je);
+	json_t *j = config_read(id, &je);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return err_set(e, EINVAL, "reading image %s: %s", id, je.text);
@@ -388,7 +441,7 @@ static int resolve_ref(const char *ref, json_t *repos, char id[65],
 int rt_image_lookup(const char *ref, struct rt_image **out, struct orch_err *e)
 {
 	json_t *repos;
-	int r = repos_read(&repos, e);
+	int r = repos_read_kept(&repos, e);
 	if (r < 0)
 		return r;
 	char id[65];
