@@ -50,18 +50,11 @@ static bool layers_have(char *const *lowers, const char *path)
 	return false;
 }
 
-bool image_has_command(char *const *lowers, char *const *env,
-		       const char *cmd)
+static bool command_found(char *const *lowers, const char *path,
+			  const char *cmd)
 {
-	if (!lowers || !lowers[0])
-		return true;
 	if (strchr(cmd, '/'))
 		return layers_have(lowers, cmd);
-	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/"
-			   "bin:/sbin:/bin";
-	for (size_t i = 0; env && env[i]; i++)
-		if (startswith(env[i], "PATH="))
-			path = env[i] + 5;
 	_cleanup_free_ char *dup = xstrdup(path);
 	char *save = NULL;
 	for (char *d = strtok_r(dup, ":", &save); d;
@@ -71,6 +64,41 @@ bool image_has_command(char *const *lowers, char *const *env,
 			return true;
 	}
 	return false;
+}
+
+bool image_has_command(char *const *lowers, char *const *env,
+		       const char *cmd)
+{
+	if (!lowers || !lowers[0])
+		return true;
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/"
+			   "bin:/sbin:/bin";
+	for (size_t i = 0; env && env[i]; i++)
+		if (startswith(env[i], "PATH="))
+			path = env[i] + 5;
+	/* Services share images and commands: the last answers are kept
+	 * (a layer does not change once stored). */
+	static struct {
+		char *key;
+		bool found;
+	} kept[8];
+	static size_t next;
+	struct strbuf k;
+	sb_init(&k);
+	for (size_t i = 0; lowers[i]; i++)
+		sb_printf(&k, "%s\n", lowers[i]);
+	sb_printf(&k, "%s\n%s", path, cmd);
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
+		if (kept[i].key && streq(kept[i].key, k.buf)) {
+			sb_free(&k);
+			return kept[i].found;
+		}
+	bool found = command_found(lowers, path, cmd);
+	free(kept[next].key);
+	kept[next].key = sb_steal(&k);
+	kept[next].found = found;
+	next = (next + 1) % ARRAY_SIZE(kept);
+	return found;
 }
 
 /* "name[:group]" or "uid[:gid]" -> ids, names looked up in the image's
