@@ -113,6 +113,10 @@ struct netd_network {
 	size_t n_pairs;
 	char *subnet6;	/* "fd6f:7263:6800:3::/64"; "" without IPv6 */
 	char *gateway6; /* "fd6f:7263:6800:3::1" */
+	/* netd's state file: the text of all but the endpoints, with the
+	 * hash of what it was made from. */
+	char *head_saved;
+	uint64_t head_hash;
 };
 
 void netd_endpoint_clear(struct netd_endpoint *ep);

@@ -578,6 +578,7 @@ void netd_network_clear(struct netd_network *n)
 	free(n->gateway);
 	free(n->subnet6);
 	free(n->gateway6);
+	free(n->head_saved);
 	strv_free(n->labels);
 	for (size_t i = 0; i < n->n_endpoints; i++)
 		netd_endpoint_clear(&n->endpoints[i]);

@@ -32,11 +32,11 @@ static struct netd_endpoint back_eps[] = {
 static struct netd_network nets[] = {
     {"aa", "p_front", "p", "ob-aa", "10.210.0.0/24", "10.210.0.1", false,
      true, 0, none, front_eps, 2, NULL, 0, NULL, 0, "fd6f:7263:6800::/64",
-     "fd6f:7263:6800::1"},
+     "fd6f:7263:6800::1", NULL, 0},
     {"bb", "p_six", "p", "ob-bb", "", "", false, true, 0, none, six_eps, 2,
-     NULL, 0, NULL, 0, "fd6f:7263:6800:1::/64", "fd6f:7263:6800:1::1"},
+     NULL, 0, NULL, 0, "fd6f:7263:6800:1::/64", "fd6f:7263:6800:1::1", NULL, 0},
     {"cc", "p_back", "p", "ob-cc", "10.210.2.0/24", "10.210.2.1", false,
-     true, 0, none, back_eps, 1, NULL, 0, NULL, 0, "", ""},
+     true, 0, none, back_eps, 1, NULL, 0, NULL, 0, "", "", NULL, 0},
 };
 static const struct netd_state st = {nets, 3, -1, -1, -1, -1};
 

@@ -43,10 +43,10 @@ static struct netd_endpoint back_eps[] = {
 static struct netd_network nets[] = {
 	{"aaaaaaaaaaaa1111", "p_front", "p", "ob-aaaaaaaaaaaa", "10.210.0.0/24",
 	 "10.210.0.1", false, false, 0, empty, front_eps, 4, front_ports, 4,
-	 front_pairs, 2, "fd6f:7263:6800::/64", "fd6f:7263:6800::1"},
+	 front_pairs, 2, "fd6f:7263:6800::/64", "fd6f:7263:6800::1", NULL, 0},
 	{"bbbbbbbbbbbb2222", "p_back", "p", "ob-bbbbbbbbbbbb", "10.210.1.0/24",
 	 "10.210.1.1", true, true, 1000, empty, back_eps, 2, NULL, 0, NULL, 0,
-	 "", ""},
+	 "", "", NULL, 0},
 };
 
 static void golden(const char *name, struct strbuf *got)

@@ -281,9 +281,9 @@ static void test_state_file(void **state)
 	struct netd_network nets[] = {
 	    {"aa", "p_front", "p", "ob-aa", "10.210.0.0/24", "10.210.0.1",
 	     false, true, 0, labels, eps, 2, NULL, 0, NULL, 0, "fd6f::/64",
-	     "fd6f::1"},
+	     "fd6f::1", NULL, 0},
 	    {"bb", "p_empty", "p", "ob-bb", "10.210.1.0/24", "10.210.1.1", true,
-	     false, 1000, none, NULL, 0, NULL, 0, NULL, 0, "", ""},
+	     false, 1000, none, NULL, 0, NULL, 0, NULL, 0, "", "", NULL, 0},
 	};
 	struct netd_state st = {.nets = nets, .n_nets = 2,
 				.saved_ip_forward = 1};
@@ -299,6 +299,13 @@ static void test_state_file(void **state)
 	assert_int_equal(state_save(path, &st, &e), 0);
 	assert_int_equal(read_file(path, &second, &n2, &e), 0);
 	assert_string_equal(first, second);
+	assert_non_null(nets[0].head_saved);
+	/* A head that changes is made again, not taken from before. */
+	struct netd_pair pair = {"web", "api"};
+	nets[1].pairs = &pair;
+	nets[1].n_pairs = 1;
+	nets[1].icc = true;
+	assert_int_equal(state_save(path, &st, &e), 0);
 
 	struct netd_state back = {0};
 	assert_int_equal(state_load(path, &back, &e), 0);
@@ -312,8 +319,10 @@ static void test_state_file(void **state)
 		json_decref(b);
 	}
 	state_clear(&back);
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < 2; i++) {
 		free(eps[i].saved);
+		free(nets[i].head_saved);
+	}
 	unlink(path);
 	rmdir(dir);
 	free(path);
