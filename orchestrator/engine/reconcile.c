@@ -383,12 +383,20 @@ static bool any_to_be_made(json_t *new_recs, int l)
 	return false;
 }
 
-/* Asks the supervisor to read the state again and start names, without
- * waiting. */
+/* Asks the supervisor to start names, without waiting, with their
+ * records (a supervisor of before takes "reload": it reads the whole
+ * state again for them). */
 static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
 {
-	json_t *req = json_pack("{s:s, s:b, s:o}", "op", "start", "reload", 1,
-				"names", names_json(names));
+	json_t *recs = json_array();
+	for (size_t k = 0; names[k]; k++) {
+		json_t *rec = json_find_named(state_containers(u->ps), names[k]);
+		if (rec)
+			json_array_append(recs, rec);
+	}
+	json_t *req = json_pack("{s:s, s:b, s:o, s:o}", "op", "start",
+				"reload", 1, "names", names_json(names),
+				"records", recs);
 	int fd;
 	int r = control_open(u->ps, req, &fd, e);
 	json_decref(req);

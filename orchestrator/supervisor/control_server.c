@@ -26,6 +26,7 @@ static void client_close(struct client *cl)
 {
 	ep_del(cl->fd);
 	close(cl->fd);
+	sb_free(&cl->in);
 	strv_free(cl->names);
 	json_decref(cl->errors);
 	memset(cl, 0, sizeof(*cl));
@@ -167,10 +168,20 @@ static void handle_request(struct client *cl, json_t *req)
 		reload();
 		reply_ok(cl);
 	} else if (streq(op, "start")) {
-		/* "reload": containers the state has just gained, which up
-		 * starts without waiting for a reload of its own. */
-		if (jbool(req, "reload"))
+		/* "records": the containers up has just made, which it starts
+		 * without the whole state read again for them (its records
+		 * are trusted as the state file is: from root or our own
+		 * user); else "reload": the state has just gained them. */
+		json_t *recs = json_object_get(req, "records");
+		if (json_is_array(recs) && (cl->uid == 0 || cl->uid == getuid())) {
+			size_t i;
+			json_t *r;
+			json_array_foreach(recs, i, r)
+				if (json_is_object(r))
+					ctr_add(r, NULL);
+		} else if (jbool(req, "reload")) {
 			reload();
+		}
 		cl->names = req_names(req);
 		start_names(cl, cl->names);
 		check_waiters();
@@ -218,18 +229,32 @@ static void handle_request(struct client *cl, json_t *req)
 		reply(cl, json_pack("{s:s}", "error", "unknown request"));
 }
 
+/* The largest request read (a start with its records). */
+#define REQUEST_MAX (16 << 20)
+
 void client_read(struct client *cl)
 {
 	char buf[65536];
-	ssize_t n = RETRY_EINTR(recv(cl->fd, buf, sizeof(buf) - 1, 0));
-	if (n <= 0) {
+	ssize_t n = RETRY_EINTR(recv(cl->fd, buf, sizeof(buf), 0));
+	if (n < 0 || (n == 0 && (cl->wait != W_NONE || !cl->in.len))) {
 		client_close(cl);
 		return;
 	}
 	if (cl->wait != W_NONE)
 		return; /* nothing more is expected from a waiting client */
-	buf[n] = '\0';
-	json_t *req = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+	/* A request is one line, read as it comes (or up to the client's
+	 * end of writing). */
+	if (n > 0) {
+		sb_add(&cl->in, buf, (size_t)n);
+		if (!memchr(buf, '\n', (size_t)n)) {
+			if (cl->in.len > REQUEST_MAX)
+				reply(cl, json_pack("{s:s}", "error",
+						    "request too large"));
+			return;
+		}
+	}
+	json_t *req = json_loadb(cl->in.buf, cl->in.len,
+				 JSON_DISABLE_EOF_CHECK, NULL);
 	if (!json_is_object(req)) {
 		json_decref(req);
 		reply(cl, json_pack("{s:s}", "error", "malformed request"));
@@ -260,6 +285,8 @@ void client_accept(void)
 		sup.cl = xrealloc(sup.cl, ++sup.n_cl * sizeof(*sup.cl));
 	memset(&sup.cl[i], 0, sizeof(sup.cl[i]));
 	sup.cl[i].fd = fd;
+	sup.cl[i].uid = cr.uid;
+	sb_init(&sup.cl[i].in);
 	sup.cl[i].used = true;
 	ep_add(fd, TAG(K_CLIENT, i));
 }

@@ -711,27 +711,29 @@ int load_state(json_t *status)
 	size_t k;
 	json_t *r;
 	json_array_foreach(ctrs, k, r)
-	{
-		const char *id = jstr(r, "id"), *name = jstr(r, "name");
-		if (!id || !name || ctr_find(id, NULL))
-			continue;
-		size_t idx = sup.n;
-		for (size_t i = 0; i < sup.n; i++)
-			if (sup.c[i].gone) {
-				idx = i;
-				break;
-			}
-		if (idx == sup.n)
-			sup.c = xrealloc(sup.c, ++sup.n * sizeof(*sup.c));
-		ctr_init(&sup.c[idx], r);
-		json_t *known = json_object_get(status, name);
-		if (known)
-			ctr_adopt(&sup.c[idx], idx, known);
-		else
-			ctr_event(&sup.c[idx], "create", NULL);
-	}
-	sup.dirty = true;
+		ctr_add(r, json_object_get(status, jstr(r, "name")));
 	return 0;
+}
+
+void ctr_add(json_t *rec, const json_t *known)
+{
+	const char *id = jstr(rec, "id"), *name = jstr(rec, "name");
+	if (!id || !name || ctr_find(id, NULL) || ctr_find(name, NULL))
+		return;
+	size_t idx = sup.n;
+	for (size_t i = 0; i < sup.n; i++)
+		if (sup.c[i].gone) {
+			idx = i;
+			break;
+		}
+	if (idx == sup.n)
+		sup.c = xrealloc(sup.c, ++sup.n * sizeof(*sup.c));
+	ctr_init(&sup.c[idx], rec);
+	if (known)
+		ctr_adopt(&sup.c[idx], idx, known);
+	else
+		ctr_event(&sup.c[idx], "create", NULL);
+	sup.dirty = true;
 }
 
 json_t *ctr_status(const struct sctr *c)

@@ -54,6 +54,8 @@ enum client_wait { W_NONE, W_STOP, W_RESTART, W_REMOVE, W_EVENTS, W_START };
 
 struct client {
 	int fd;
+	uid_t uid; /* its peer's */
+	struct strbuf in; /* its request, until its newline */
 	enum client_wait wait;
 	char **names;
 	json_t *errors;
@@ -116,6 +118,9 @@ struct sctr *ctr_find(const char *name, size_t *idx);
 /* (Re)reads state.json: new records are added as created, records gone
  * from it are dropped (the CLI stopped them first). */
 int load_state(json_t *status);
+/* Adds the container of record rec, unless one of its id or name is
+ * known: as created, or as status (known) says it was. */
+void ctr_add(json_t *rec, const json_t *known);
 /* A container as `ps` shows it (the "containers" of a status reply). */
 json_t *ctr_status(const struct sctr *c);
 
