@@ -36,17 +36,36 @@ int64_t refusals_deadline(void)
 	return watch ? 0 : retry_at;
 }
 
-/* The project's name for a network ("back" for "myproj_back"). */
-static const char *network_key(const char *name)
+static const char *key_in(const json_t *state, const char *name)
 {
 	size_t i;
 	json_t *n;
-	json_array_foreach(json_object_get(sup.state, "networks"), i, n)
+	json_array_foreach(json_object_get(state, "networks"), i, n)
 	{
 		if (streq(jstr(n, "name") ?: "", name) && jstr(n, "key"))
 			return jstr(n, "key");
 	}
-	return name;
+	return NULL;
+}
+
+/* The project's name for a network ("back" for "myproj_back").  A
+ * network made since the state was last read (up hands over its
+ * containers' records, not the state) is looked for in it again. */
+static const char *network_key(const char *name)
+{
+	const char *k = key_in(sup.state, name);
+	if (k)
+		return k;
+	_cleanup_free_ char *sf = path_join(sup.dir, "state.json");
+	json_t *st = json_load_file(sf, 0, NULL);
+	if (json_is_object(st)) {
+		json_decref(sup.state);
+		sup.state = st;
+	} else {
+		json_decref(st);
+	}
+	k = key_in(sup.state, name);
+	return k ? k : name;
 }
 
 void refusals_read(void)
