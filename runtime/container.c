@@ -843,7 +843,7 @@ static int create(const struct rt_spec *s, bool start,
 	c.n_join = n_join;
 	/* The state is written once the cgroup is known: before the word
 	 * for a child sharing our memory, else while it mounts. */
-	if (c.vm && (r = state_record(&st, s, pid, env, &c.plan, &rl, dir, e)) < 0)
+	if (c.vm && state_record(&st, s, pid, env, &c.plan, &rl, dir, e) < 0)
 		goto fail;
 	/* The word to go, with what the child needs; one sharing our memory
 	 * gets its cgroup with it, and runs alone from here to its exec. */
@@ -874,7 +874,7 @@ static int create(const struct rt_spec *s, bool start,
 	}
 	for (size_t i = 0; i < n_join; i++)
 		close(join[i]);
-	if (!c.vm && (r = state_record(&st, s, pid, env, &c.plan, &rl, dir, e)) < 0)
+	if (!c.vm && state_record(&st, s, pid, env, &c.plan, &rl, dir, e) < 0)
 		goto fail;
 	/* Waiting: SYNC_READY.  Started: EOF once exec closed the socket, or
 	 * the exec error, which leaves a created container to wait for. */
