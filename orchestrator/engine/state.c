@@ -150,7 +150,9 @@ void pstate_claim(struct pstate *p, uid_t uid, const char *workdir,
 
 int pstate_save(struct pstate *p, struct orch_err *e)
 {
-	_cleanup_free_ char *txt = json_dumps(p->state, JSON_INDENT(1));
+	/* Compact: up saves it after every few containers it makes, and it
+	 * grows with them. */
+	_cleanup_free_ char *txt = json_dumps(p->state, JSON_COMPACT);
 	if (!txt)
 		return err_set(e, ENOMEM, "serializing state of %s", p->name);
 	_cleanup_free_ char *sf = path_join(p->dir, "state.json");
