@@ -272,12 +272,13 @@ static int repos_read(json_t **out, struct orch_err *e)
 
 /* up looks each service's image up twice, and services share images:
  * lookups keep the index they read while its file stays the same (its
- * inode, size and time: every write renames a new one in), and each
- * image's config, whose name is its hash.  A reference to the index,
- * for reading only. */
+ * inode, size and time: every write renames a new one in; ours also
+ * forget it), and each image's config, whose name is its hash.  A
+ * reference to the index, for reading only. */
+static json_t *repos_kept;
+
 static int repos_read_kept(json_t **out, struct orch_err *e)
 {
-	static json_t *kept;
 	static struct stat kept_st;
 	_cleanup_free_ char *p =
 	    xasprintf("%s/images/repositories.json", orch_root());
@@ -286,7 +287,7 @@ static int repos_read_kept(json_t **out, struct orch_err *e)
 		*out = json_object();
 		return 0;
 	}
-	if (!kept || st.st_ino != kept_st.st_ino ||
+	if (!repos_kept || st.st_ino != kept_st.st_ino ||
 	    st.st_dev != kept_st.st_dev || st.st_size != kept_st.st_size ||
 	    st.st_mtim.tv_sec != kept_st.st_mtim.tv_sec ||
 	    st.st_mtim.tv_nsec != kept_st.st_mtim.tv_nsec) {
@@ -294,16 +295,18 @@ static int repos_read_kept(json_t **out, struct orch_err *e)
 		int r = repos_read(&j, e);
 		if (r < 0)
 			return r;
-		json_decref(kept);
-		kept = j;
+		json_decref(repos_kept);
+		repos_kept = j;
 		kept_st = st;
 	}
-	*out = json_incref(kept);
+	*out = json_incref(repos_kept);
 	return 0;
 }
 
 static int repos_write(json_t *repos, struct orch_err *e)
 {
+	json_decref(repos_kept);
+	repos_kept = NULL;
 	_cleanup_free_ char *p =
 	    xasprintf("%s/images/repositories.json", orch_root());
 	_cleanup_free_ char *s =
