@@ -205,7 +205,7 @@ inp six "$O" down -t 0 >/dev/null 2>&1
 check_eq "down: exit 0" 0 $?
 inp only6 "$O" down -t 0 >/dev/null 2>&1
 check_eq "no bridge left" "" "$(ip -o link show | grep -o 'ob-[0-9a-f]*')"
-check_eq "no IPv6 address of ours left" "" "$(ip -6 -o addr show | grep -E 'fd6f|fd42')"
+check_eq "no IPv6 address of ours left" "" "$(ip -6 -o addr show | grep -E 'inet6 fd(6f|42):')"
 check "nothing listens on [::1]:8080 any more" sh -c "! curl -gsf --max-time 2 'http://[::1]:8080/' >/dev/null"
-check_eq "no element left in the table" "" "$(nft list table inet orch 2>/dev/null | grep -E 'fd6f|fd42')"
+check_eq "no element left in the table" "" "$(nft list table inet orch 2>/dev/null | grep -E 'fd(6f|42):')"
 finish
