@@ -163,6 +163,27 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...)
 char *sb_steal(struct strbuf *sb);
 void sb_truncate(struct strbuf *sb, size_t len); /* len <= sb->len */
 
+/* The last values a process looked up, by key, for what cannot change
+ * under its key (a file named by its content's hash, a namespace made for
+ * a map): when every slot is taken, the oldest goes.  Zeroed to begin;
+ * drop (may be NULL) lets go of what a slot held when it is replaced. */
+union kept {
+	void *ptr;
+	int64_t num;
+};
+struct keep {
+	struct {
+		char *key;
+		union kept v;
+	} slot[32];
+	size_t next;
+	void (*drop)(union kept v);
+};
+/* Whether key is kept; *v gets its value. */
+bool keep_get(const struct keep *k, const char *key, union kept *v);
+/* Keeps v under a copy of key, in place of what key had. */
+void keep_put(struct keep *k, const char *key, union kept v);
+
 /* "64m", "1g", "512k", "1024", "1.5g" (docker's units, powers of 1024). */
 int parse_bytes(const char *s, int64_t *out);
 /* "SIGTERM", "TERM", "15" -> 15; -1 when unknown. */

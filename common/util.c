@@ -241,6 +241,40 @@ char *sb_steal(struct strbuf *sb)
 	return p;
 }
 
+static size_t keep_find(const struct keep *k, const char *key)
+{
+	size_t i = 0;
+	while (i < ARRAY_SIZE(k->slot) &&
+	       !(k->slot[i].key && streq(k->slot[i].key, key)))
+		i++;
+	return i;
+}
+
+bool keep_get(const struct keep *k, const char *key, union kept *v)
+{
+	size_t i = keep_find(k, key);
+	if (i == ARRAY_SIZE(k->slot))
+		return false;
+	*v = k->slot[i].v;
+	return true;
+}
+
+void keep_put(struct keep *k, const char *key, union kept v)
+{
+	size_t i = keep_find(k, key);
+	if (i == ARRAY_SIZE(k->slot)) {
+		i = k->next;
+		k->next = (k->next + 1) % ARRAY_SIZE(k->slot);
+	}
+	if (k->slot[i].key) {
+		free(k->slot[i].key);
+		if (k->drop)
+			k->drop(k->slot[i].v);
+	}
+	k->slot[i].key = xstrdup(key);
+	k->slot[i].v = v;
+}
+
 int parse_bytes(const char *s, int64_t *out)
 {
 	if (!s || !*s)

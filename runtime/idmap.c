@@ -55,40 +55,10 @@ size_t idmap_bind_map(uint32_t base, uint32_t count, struct rt_idmap out[2])
 	return n;
 }
 
-/* Fds a process keeps, by key (user namespaces, idmapped layers): when
- * every slot is taken, the oldest goes. */
-struct fd_cache {
-	struct {
-		char *key;
-		int fd;
-	} slot[32];
-	size_t next;
-};
-
-/* The slot holding key, else ARRAY_SIZE(c->slot). */
-static size_t fd_cache_find(const struct fd_cache *c, const char *key)
+/* Fds a process keeps, by key (user namespaces, idmapped layers). */
+static void kept_fd_close(union kept v)
 {
-	size_t i = 0;
-	while (i < ARRAY_SIZE(c->slot) &&
-	       !(c->slot[i].key && streq(c->slot[i].key, key)))
-		i++;
-	return i;
-}
-
-/* fd kept under key (both taken) in slot i, or in the oldest when i is
- * no slot; what that slot held is closed. */
-static void fd_cache_put(struct fd_cache *c, size_t i, char *key, int fd)
-{
-	if (i >= ARRAY_SIZE(c->slot)) {
-		i = c->next;
-		c->next = (c->next + 1) % ARRAY_SIZE(c->slot);
-	}
-	if (c->slot[i].key) {
-		free(c->slot[i].key);
-		close(c->slot[i].fd);
-	}
-	c->slot[i].key = key;
-	c->slot[i].fd = fd;
+	close((int)v.num);
 }
 
 /* A user namespace with this map for uids and gids (the binds' map, which
@@ -97,11 +67,11 @@ static void fd_cache_put(struct fd_cache *c, size_t i, char *key, int fd)
  * process (a supervisor makes many containers of one project). */
 static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 {
-	static struct fd_cache cache;
+	static struct keep kept = {.drop = kept_fd_close};
 	_cleanup_free_ char *text = ns_map_text(m, n);
-	size_t i = fd_cache_find(&cache, text);
-	if (i < ARRAY_SIZE(cache.slot))
-		return cache.slot[i].fd;
+	union kept v;
+	if (keep_get(&kept, text, &v))
+		return (int)v.num;
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_sys(e, errno, "creating a pipe");
@@ -140,7 +110,7 @@ static int userns_fd(const struct rt_idmap *m, size_t n, struct orch_err *e)
 	close(pidfd);
 	if (r < 0)
 		return r;
-	fd_cache_put(&cache, i, move_ptr(text), fd);
+	keep_put(&kept, text, (union kept){.num = fd});
 	return fd;
 }
 
@@ -251,18 +221,18 @@ static int clone_layers(char *const *lowers, int userns, int *fds,
 static int layer_idmapped(const char *path, int userns, uint32_t base,
 			  uint32_t count, struct orch_err *e)
 {
-	static struct fd_cache cache;
+	static struct keep kept = {.drop = kept_fd_close};
 	_cleanup_free_ char *key = xasprintf("%u:%u:%s", base, count, path);
-	size_t i = fd_cache_find(&cache, key);
-	struct stat now, kept;
-	if (i < ARRAY_SIZE(cache.slot) && stat(path, &now) == 0 &&
-	    fstat(cache.slot[i].fd, &kept) == 0 && now.st_dev == kept.st_dev &&
-	    now.st_ino == kept.st_ino)
-		return cache.slot[i].fd;
+	union kept v;
+	struct stat now, was;
+	if (keep_get(&kept, key, &v) && stat(path, &now) == 0 &&
+	    fstat((int)v.num, &was) == 0 && now.st_dev == was.st_dev &&
+	    now.st_ino == was.st_ino)
+		return (int)v.num;
 	int fd = clone_tree(path, false, userns, false, e);
 	if (fd < 0)
 		return fd;
-	fd_cache_put(&cache, i, move_ptr(key), fd);
+	keep_put(&kept, key, (union kept){.num = fd});
 	return fd;
 }
 

@@ -78,27 +78,19 @@ bool image_has_command(char *const *lowers, char *const *env,
 			path = env[i] + 5;
 	/* Services share images and commands: the last answers are kept
 	 * (a layer does not change once stored). */
-	static struct {
-		char *key;
-		bool found;
-	} kept[8];
-	static size_t next;
+	static struct keep kept;
 	struct strbuf k;
 	sb_init(&k);
 	for (size_t i = 0; lowers[i]; i++)
 		sb_printf(&k, "%s\n", lowers[i]);
 	sb_printf(&k, "%s\n%s", path, cmd);
-	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
-		if (kept[i].key && streq(kept[i].key, k.buf)) {
-			sb_free(&k);
-			return kept[i].found;
-		}
-	bool found = command_found(lowers, path, cmd);
-	free(kept[next].key);
-	kept[next].key = sb_steal(&k);
-	kept[next].found = found;
-	next = (next + 1) % ARRAY_SIZE(kept);
-	return found;
+	union kept v;
+	if (!keep_get(&kept, k.buf, &v)) {
+		v.num = command_found(lowers, path, cmd);
+		keep_put(&kept, k.buf, v);
+	}
+	sb_free(&k);
+	return v.num;
 }
 
 /* "name[:group]" or "uid[:gid]" -> ids, names looked up in the image's

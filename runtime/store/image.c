@@ -251,23 +251,52 @@ int store_lock(const char *name, int op, struct orch_err *e)
 	return fd;
 }
 
-/* The repositories map {"name:tag": id}; an absent file is empty. */
-static int repos_read(json_t **out, struct orch_err *e)
+static char *repos_path(void)
 {
-	_cleanup_free_ char *p =
-	    xasprintf("%s/images/repositories.json", orch_root());
-	if (access(p, F_OK) < 0) {
+	return xasprintf("%s/images/repositories.json", orch_root());
+}
+
+/* The repositories map {"name:tag": id} read from fd (-ENOENT: no file,
+ * an empty map), the file at path. */
+static int repos_parse(int fd, const char *path, json_t **out,
+		       struct orch_err *e)
+{
+	if (fd == -ENOENT) {
 		*out = json_object();
 		return 0;
 	}
 	json_error_t je;
-	json_t *j = json_load_file(p, 0, &je);
+	json_t *j = json_loadfd(fd, 0, &je);
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return err_set(e, EINVAL, "reading %s: %s", p, je.text);
+		return err_set(e, EINVAL, "reading %s: %s", path, je.text);
 	}
 	*out = j;
 	return 0;
+}
+
+/* An fd reading path, -ENOENT when there is none, else an error. */
+static int repos_open(const char *path, struct orch_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return -ENOENT;
+	if (fd < 0)
+		return err_sys(e, errno, "opening %s", path);
+	return fd;
+}
+
+/* The repositories map; an absent file is empty. */
+static int repos_read(json_t **out, struct orch_err *e)
+{
+	_cleanup_free_ char *p = repos_path();
+	int fd = repos_open(p, e);
+	if (fd < 0 && fd != -ENOENT)
+		return fd;
+	int r = repos_parse(fd, p, out, e);
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /* up looks each service's image up twice, and services share images:
@@ -280,19 +309,21 @@ static json_t *repos_kept;
 static int repos_read_kept(json_t **out, struct orch_err *e)
 {
 	static struct stat kept_st;
-	_cleanup_free_ char *p =
-	    xasprintf("%s/images/repositories.json", orch_root());
+	_cleanup_free_ char *p = repos_path();
+	_cleanup_close_ int fd = repos_open(p, e);
+	if (fd == -ENOENT)
+		return repos_parse(fd, p, out, e);
 	struct stat st;
-	if (stat(p, &st) < 0) {
-		*out = json_object();
-		return 0;
-	}
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return err_sys(e, errno, "reading %s", p);
 	if (!repos_kept || st.st_ino != kept_st.st_ino ||
 	    st.st_dev != kept_st.st_dev || st.st_size != kept_st.st_size ||
 	    st.st_mtim.tv_sec != kept_st.st_mtim.tv_sec ||
 	    st.st_mtim.tv_nsec != kept_st.st_mtim.tv_nsec) {
 		json_t *j;
-		int r = repos_read(&j, e);
+		int r = repos_parse(fd, p, &j, e);
 		if (r < 0)
 			return r;
 		json_decref(repos_kept);
@@ -307,8 +338,7 @@ static int repos_write(json_t *repos, struct orch_err *e)
 {
 	json_decref(repos_kept);
 	repos_kept = NULL;
-	_cleanup_free_ char *p =
-	    xasprintf("%s/images/repositories.json", orch_root());
+	_cleanup_free_ char *p = repos_path();
 	_cleanup_free_ char *s =
 	    json_dumps(repos, JSON_INDENT(2) | JSON_SORT_KEYS);
 	return write_file_atomic(p, s, strlen(s), 0600, e);
@@ -347,25 +377,22 @@ static int64_t parse_created(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
-/* Image id's config.json (kept: its name is its hash, a few at a time). */
+static void kept_json_decref(union kept v)
+{
+	json_decref(v.ptr);
+}
+
+/* Image id's config.json (kept: its name is its hash). */
 static json_t *config_read(const char *id, json_error_t *je)
 {
-	static struct {
-		char id[65];
-		json_t *j;
-	} kept[8];
-	static size_t next;
-	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
-		if (kept[i].j && streq(kept[i].id, id))
-			return json_incref(kept[i].j);
+	static struct keep kept = {.drop = kept_json_decref};
+	union kept v;
+	if (keep_get(&kept, id, &v))
+		return json_incref(v.ptr);
 	_cleanup_free_ char *p = image_path(id, "config.json");
 	json_t *j = json_load_file(p, 0, je);
-	if (!json_is_object(j))
-		return j;
-	json_decref(kept[next].j);
-	snprintf(kept[next].id, sizeof(kept[next].id), "%s", id);
-	kept[next].j = json_incref(j);
-	next = (next + 1) % ARRAY_SIZE(kept);
+	if (json_is_object(j))
+		keep_put(&kept, id, (union kept){.ptr = json_incref(j)});
 	return j;
 }
 

@@ -92,26 +92,18 @@ bool layer_exists(const char *diff_id)
 
 int64_t layer_size(const char *diff_id)
 {
-	/* Kept, a few at a time: a layer's name is its content's hash. */
-	static struct {
-		char id[72];
-		int64_t size;
-	} kept[16];
-	static size_t next;
-	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
-		if (streq(kept[i].id, diff_id))
-			return kept[i].size;
+	/* Kept: a layer's name is its content's hash. */
+	static struct keep kept;
+	union kept v;
+	if (keep_get(&kept, diff_id, &v))
+		return v.num;
 	_cleanup_free_ char *p =
 	    xasprintf("%s/layers/%s/size", orch_root(), digest_hex(diff_id));
 	_cleanup_free_ char *s = NULL;
 	if (read_file(p, &s, NULL, NULL) < 0)
 		return 0;
 	int64_t size = strtoll(s, NULL, 10);
-	if (strlen(diff_id) < sizeof(kept[0].id)) {
-		snprintf(kept[next].id, sizeof(kept[next].id), "%s", diff_id);
-		kept[next].size = size;
-		next = (next + 1) % ARRAY_SIZE(kept);
-	}
+	keep_put(&kept, diff_id, (union kept){.num = size});
 	return size;
 }
 

@@ -138,6 +138,45 @@ static void test_text_columns(void **state)
 	assert_int_equal(n, 2);
 }
 
+static int64_t dropped_sum;
+static void drop_num(union kept v)
+{
+	dropped_sum += v.num;
+}
+
+/* keep: a key's value is found again, replaced in place, and the oldest
+ * goes (dropped) once every slot is taken. */
+static void test_keep(void **state)
+{
+	(void)state;
+	struct keep k = {.drop = drop_num};
+	union kept v;
+	assert_false(keep_get(&k, "a", &v));
+	keep_put(&k, "a", (union kept){.num = 1});
+	assert_true(keep_get(&k, "a", &v));
+	assert_int_equal(v.num, 1);
+	keep_put(&k, "a", (union kept){.num = 2});
+	assert_int_equal(dropped_sum, 1);
+	assert_true(keep_get(&k, "a", &v));
+	assert_int_equal(v.num, 2);
+	size_t n = ARRAY_SIZE(k.slot);
+	for (size_t i = 1; i < n; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%zu", i);
+		keep_put(&k, key, (union kept){.num = 100});
+	}
+	assert_int_equal(dropped_sum, 1); /* every slot taken, none gone */
+	assert_true(keep_get(&k, "a", &v));
+	keep_put(&k, "new", (union kept){.num = 5});
+	assert_int_equal(dropped_sum, 3); /* "a", the oldest, went */
+	assert_false(keep_get(&k, "a", &v));
+	assert_true(keep_get(&k, "new", &v));
+	assert_int_equal(v.num, 5);
+	assert_true(keep_get(&k, "k1", &v));
+	for (size_t i = 0; i < n; i++)
+		free(k.slot[i].key);
+}
+
 static void test_str_fields(void **state)
 {
 	(void)state;
@@ -164,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_path_components),
 		cmocka_unit_test(test_text_columns),
 		cmocka_unit_test(test_str_fields),
+		cmocka_unit_test(test_keep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
