@@ -57,6 +57,23 @@ static char *netd_binary(void)
 	return xstrdup("orch-netd");
 }
 
+/* No per-thread cache of freed chunks in glibc's malloc: the chunks it
+ * holds pin heap pages that the idle trim would give back (0.6 MiB after
+ * a 200-container project). */
+#define TCACHE_OFF "glibc.malloc.tcache_count=0"
+
+bool netd_env_tunables(void)
+{
+	const char *tun = getenv("GLIBC_TUNABLES");
+	if (tun && strstr(tun, TCACHE_OFF))
+		return false;
+	_cleanup_free_ char *t = tun && *tun
+				     ? xasprintf("%s:%s", tun, TCACHE_OFF)
+				     : xstrdup(TCACHE_OFF);
+	setenv("GLIBC_TUNABLES", t, 1);
+	return true;
+}
+
 /* Starts netd and waits: it returns once it serves, detached from us. */
 static int spawn_netd(struct orch_err *e)
 {
@@ -65,6 +82,8 @@ static int spawn_netd(struct orch_err *e)
 	if (pid < 0)
 		return err_sys(e, errno, "starting netd: fork");
 	if (pid == 0) {
+		/* Set here, it saves netd a second start. */
+		netd_env_tunables();
 		execlp(bin, bin, (char *)NULL);
 		_exit(127);
 	}

@@ -121,7 +121,6 @@ static int detach(int *ready_fd)
 	return 0;
 }
 
-#define TCACHE_OFF "glibc.malloc.tcache_count=0"
 
 int main(int argc, char **argv)
 {
@@ -161,16 +160,9 @@ int main(int argc, char **argv)
 		log_error("netd must run as root");
 		return 1;
 	}
-	/* No per-thread cache of freed chunks in glibc's malloc: the chunks
-	 * it holds pin heap pages that the idle trim would give back (0.6
-	 * MiB after a 200-container project).  glibc reads its tunables at
-	 * start only, hence one re-exec. */
-	const char *tun = getenv("GLIBC_TUNABLES");
-	if (!tun || !strstr(tun, TCACHE_OFF)) {
-		_cleanup_free_ char *t =
-		    tun && *tun ? xasprintf("%s:%s", tun, TCACHE_OFF)
-				: xstrdup(TCACHE_OFF);
-		setenv("GLIBC_TUNABLES", t, 1);
+	/* glibc reads its tunables at start only, hence one re-exec when
+	 * whoever started us did not set them (orch does). */
+	if (netd_env_tunables()) {
 		/* By its real path, so that it keeps its name (comm). */
 		char self[4096];
 		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
