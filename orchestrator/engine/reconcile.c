@@ -6,6 +6,7 @@
 #include "runtime/runtime.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/pidfd.h>
@@ -175,7 +176,28 @@ void network_req_clear(struct netd_network_req *q)
 	q->labels = NULL;
 }
 
-static int ensure_networks(struct up_ctx *u, struct orch_err *e)
+/* The first dependency level at which a container of new_recs still to
+ * be made joins network key; INT_MAX when none does. */
+static int network_level(const struct project *m, json_t *new_recs,
+			 const char *key)
+{
+	int first = INT_MAX;
+	size_t i;
+	json_t *rec;
+	json_array_foreach(new_recs, i, rec)
+	{
+		int l = (int)jint(rec, "level", -1);
+		const struct service *s =
+		    project_service(m, jstr(rec, "service") ?: "");
+		if (l >= 0 && l < first && s && service_on(s, key))
+			first = l;
+	}
+	return first;
+}
+
+/* ensure_networks without the links. */
+static int networks_make(struct up_ctx *u, json_t *new_recs, int l,
+			 struct orch_err *e)
 {
 	json_t *nets = json_object_get(u->ps->state, "networks");
 	if (!json_is_array(nets)) {
@@ -195,6 +217,11 @@ static int ensure_networks(struct up_ctx *u, struct orch_err *e)
 					       n->name);
 			continue;
 		}
+		int need = new_recs && l >= 0
+			       ? network_level(u->m, new_recs, n->key)
+			       : -1;
+		if (need > l && !(l == 0 && need == INT_MAX))
+			continue;
 		struct netd_conn *c = NULL;
 		int r = netd_get(&c, e);
 		if (r < 0)
@@ -294,13 +321,16 @@ static void link_pairs(const struct project *m, const char *net_key,
 	}
 }
 
-static int set_links(struct up_ctx *u, struct orch_err *e)
+/* The link-only pairs of the project's network name (every one, NULL). */
+static int links_set(struct up_ctx *u, const char *name, struct orch_err *e)
 {
 	json_t *nets = json_object_get(u->ps->state, "networks");
 	size_t i;
 	json_t *n;
 	json_array_foreach(nets, i, n)
 	{
+		if (name && !streq(jstr(n, "name") ?: "", name))
+			continue;
 		struct netd_pair *pairs;
 		size_t np;
 		link_pairs(u->m, jstr(n, "key"), &pairs, &np);
@@ -314,6 +344,22 @@ static int set_links(struct up_ctx *u, struct orch_err *e)
 					jstr(n, "name"));
 	}
 	return 0;
+}
+
+/* Makes the project's networks that are missing and that a container of
+ * new_recs (may be NULL) joins at dependency level l or before; with l 0
+ * also those no container to be made joins, with l < 0 all of them.  Up
+ * makes a level's networks while the supervisor starts the level before.
+ * The link-only pairs of the networks made are set (*made: how many). */
+static int ensure_networks(struct up_ctx *u, json_t *new_recs, int l,
+			   size_t *made, struct orch_err *e)
+{
+	size_t before = json_array_size(u->created_nets);
+	int r = networks_make(u, new_recs, l, e);
+	*made = json_array_size(u->created_nets) - before;
+	for (size_t i = before; r == 0 && i < before + *made; i++)
+		r = links_set(u, json_string_value(json_array_get(u->created_nets, i)), e);
+	return r;
 }
 
 /* Whether rec's container is still to be made, at dependency level l
@@ -857,13 +903,16 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	/* The supervisor starts while networks and containers are made. */
 	if (!o->no_start && (r = supervisor_spawn(ps, &u.sup_ready, e)) < 0)
 		goto fail;
-	if ((r = ensure_networks(&u, e)) < 0)
+	/* The networks of the first level (of every level when none is
+	 * started); those of the others while the level before starts. */
+	if ((r = networks_make(&u, new_recs, o->no_start ? -1 : 0, e)) < 0)
 		goto fail;
 	if ((r = ensure_volumes(&u, new_recs, e)) < 0)
 		goto fail;
 	/* Link-only pairs are by service: each endpoint gets its own as it
-	 * is attached. */
-	if ((r = set_links(&u, e)) < 0)
+	 * is attached.  Those of every network the project has, for the
+	 * services as the files now say. */
+	if ((r = links_set(&u, NULL, e)) < 0)
 		goto fail;
 	{
 		/* Removals and the old halves of recreations. */
@@ -900,6 +949,10 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	 * containers are made while the level before starts (a chunk, and
 	 * more for as long as the supervisor is busy with those). */
 	for (int l = 0; l <= plan.levels; l++) {
+		size_t nets_made;
+		if (l > 0 && l < plan.levels &&
+		    (r = ensure_networks(&u, new_recs, l, &nets_made, e)) < 0)
+			goto fail;
 		for (int made = 1; l < plan.levels && made > 0;) {
 			made = setup_level(&u, new_recs, l, START_CHUNK, e);
 			if (made < 0) {
@@ -1101,11 +1154,10 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 			   .created_nets = json_array(),
 			   .created_vols = json_array()};
 	json_t *one = json_pack("[O]", rec);
-	r = ensure_networks(&u, e);
+	size_t nets_made;
+	r = ensure_networks(&u, NULL, -1, &nets_made, e);
 	if (r == 0)
 		r = ensure_volumes(&u, one, e);
-	if (r == 0 && json_array_size(u.created_nets))
-		r = set_links(&u, e);
 	json_decref(one);
 	if (r == 0) {
 		json_array_append(state_containers(ps), rec);
