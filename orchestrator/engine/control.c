@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -46,55 +47,54 @@ int supervisor_spawn(struct pstate *p, int *ready_fd, struct orch_err *e)
 	if (n < 0)
 		return err_sys(e, errno, "finding orch's own executable");
 	exe[n] = '\0';
+	if (!strchr(exe, '/'))
+		return err_set(e, EINVAL, "orch's own executable is not a path: %s", exe);
 	_cleanup_free_ char *logf = pstate_path(p, "supervisor.log");
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return err_sys(e, errno, "creating a pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		int r = err_sys(e, errno, "starting the supervisor of %s",
-				p->name);
-		close(ready[0]);
-		close(ready[1]);
-		return r;
-	}
-	if (pid == 0) {
-		/* Detached: its own session, reparented away from us. */
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		int lg = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			      0640);
-		if (nul >= 0)
-			dup2(nul, 0);
-		if (lg >= 0) {
-			dup2(lg, 1);
-			dup2(lg, 2);
-		}
-		/* Nothing of ours but the readiness pipe (as fd 3) goes to
-		 * the long-lived supervisor. */
-		if (ready[1] == 3 ? fcntl(3, F_SETFD, 0) < 0
-				  : dup2(ready[1], 3) < 0)
-			_exit(127);
-		close_range(4, ~0U, 0);
-		setenv("ORCH_SUPERVISOR_READY", "3", 1);
-		if (chdir("/") < 0)
-			_exit(127);
-		/* The lean supervisor program next to orch, else the same
-		 * code inside orch. */
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			_cleanup_free_ char *sup = xasprintf(
-				"%.*s/orch-supervisor", (int)(slash - exe), exe);
-			execl(sup, "orch-supervisor", p->name, (char *)NULL);
-		}
-		execl(exe, "orch", "__supervise", p->name, (char *)NULL);
-		_exit(127);
-	}
+	/* Spawned (the child shares our memory until its exec, as vfork's)
+	 * in a session of its own: when we exit it is reparented away from
+	 * us.  Nothing of ours but the readiness pipe (as fd 3) goes to the
+	 * long-lived supervisor. */
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, logf,
+					 O_WRONLY | O_CREAT | O_APPEND, 0640);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_adddup2(&fa, ready[1], 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	posix_spawn_file_actions_addchdir_np(&fa, "/");
+	size_t n_env = 0;
+	while (environ[n_env])
+		n_env++;
+	_cleanup_free_ char **env = xcalloc(n_env + 2, sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; i < n_env; i++)
+		if (!startswith(environ[i], "ORCH_SUPERVISOR_READY="))
+			env[k++] = environ[i];
+	env[k] = "ORCH_SUPERVISOR_READY=3";
+	/* The lean supervisor program next to orch, else the same code
+	 * inside orch. */
+	_cleanup_free_ char *lean = xasprintf(
+	    "%.*s/orch-supervisor", (int)(strrchr(exe, '/') - exe), exe);
+	char *lean_argv[] = {"orch-supervisor", p->name, NULL};
+	char *self_argv[] = {"orch", "__supervise", p->name, NULL};
+	pid_t pid;
+	int r = posix_spawn(&pid, lean, &fa, &at, lean_argv, env);
+	if (r == ENOENT)
+		r = posix_spawn(&pid, exe, &fa, &at, self_argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 	close(ready[1]);
-	int st;
-	RETRY_EINTR(waitpid(pid, &st, 0));
+	if (r != 0) {
+		close(ready[0]);
+		return err_sys(e, r, "starting the supervisor of %s", p->name);
+	}
 	*ready_fd = ready[0];
 	return 0;
 }
