@@ -4,8 +4,10 @@
 #include <ctype.h>
 #include <locale.h>
 #include <math.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <time.h>
 #include <wchar.h>
 
@@ -239,6 +241,59 @@ char *sb_steal(struct strbuf *sb)
 	char *p = sb->cap ? sb->buf : xstrdup("");
 	sb_init(sb);
 	return p;
+}
+
+/* Whether env entry e sets the variable of "K=V" kv. */
+static bool env_sets(const char *e, const char *kv)
+{
+	size_t k = strcspn(kv, "=");
+	return strncmp(e, kv, k) == 0 && e[k] == '=';
+}
+
+int daemon_spawn(const char *path, char *const argv[], const char *log,
+		 mode_t mode, const char *ready_var, const char *env_add,
+		 int *ready_fd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = xcalloc(n + 3, sizeof(char *));
+	size_t k = 0;
+	_cleanup_free_ char *ready = xasprintf("%s=3", ready_var);
+	for (size_t i = 0; i < n; i++)
+		if (!env_sets(environ[i], ready) &&
+		    !(env_add && env_sets(environ[i], env_add)))
+			env[k++] = environ[i];
+	env[k++] = ready;
+	if (env_add)
+		env[k++] = (char *)env_add;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log,
+					 O_WRONLY | O_CREAT | O_APPEND, mode);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	posix_spawn_file_actions_addchdir_np(&fa, "/");
+	pid_t pid;
+	int r = posix_spawnp(&pid, path, &fa, &at, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(env);
+	close(p[1]);
+	if (r != 0) {
+		close(p[0]);
+		return -r;
+	}
+	*ready_fd = p[0];
+	return 0;
 }
 
 static size_t keep_find(const struct keep *k, const char *key)

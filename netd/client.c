@@ -62,43 +62,36 @@ static char *netd_binary(void)
  * a 200-container project). */
 #define TCACHE_OFF "glibc.malloc.tcache_count=0"
 
-bool netd_env_tunables(void)
+char *netd_tunables(void)
 {
 	const char *tun = getenv("GLIBC_TUNABLES");
 	if (tun && strstr(tun, TCACHE_OFF))
-		return false;
-	_cleanup_free_ char *t = tun && *tun
-				     ? xasprintf("%s:%s", tun, TCACHE_OFF)
-				     : xstrdup(TCACHE_OFF);
-	setenv("GLIBC_TUNABLES", t, 1);
-	return true;
+		return NULL;
+	return tun && *tun ? xasprintf("GLIBC_TUNABLES=%s:%s", tun, TCACHE_OFF)
+			   : xstrdup("GLIBC_TUNABLES=" TCACHE_OFF);
 }
 
 /* Starts netd and waits: it returns once it serves, detached from us. */
 static int spawn_netd(struct orch_err *e)
 {
 	_cleanup_free_ char *bin = netd_binary();
-	pid_t pid = fork();
-	if (pid < 0)
-		return err_sys(e, errno, "starting netd: fork");
-	if (pid == 0) {
-		/* Set here, it saves netd a second start. */
-		netd_env_tunables();
-		execlp(bin, bin, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_sys(e, errno,
-				       "starting netd: waiting for it");
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return err_set(e, EIO,
-			       "starting %s failed (exit status %d); see "
-			       "%s/netd/netd.log",
-			       bin,
-			       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			       orch_run());
+	_cleanup_free_ char *dir = path_join(orch_run(), "netd");
+	_cleanup_free_ char *log = path_join(dir, "netd.log");
+	int r = mkdir_p(dir, 0700, e);
+	if (r < 0)
+		return err_wrap(e, "starting netd");
+	/* Its malloc settings given: it would start again to take them. */
+	_cleanup_free_ char *tun = netd_tunables();
+	char *argv[] = {bin, NULL};
+	int ready;
+	r = daemon_spawn(bin, argv, log, 0600, "ORCH_NETD_READY", tun, &ready);
+	if (r < 0)
+		return err_sys(e, -r, "starting %s", bin);
+	char c;
+	ssize_t n = RETRY_EINTR(read(ready, &c, 1));
+	close(ready);
+	if (n != 1)
+		return err_set(e, EIO, "starting %s failed; see %s", bin, log);
 	return 0;
 }
 

@@ -162,7 +162,9 @@ int main(int argc, char **argv)
 	}
 	/* glibc reads its tunables at start only, hence one re-exec when
 	 * whoever started us did not set them (orch does). */
-	if (netd_env_tunables()) {
+	_cleanup_free_ char *tun = netd_tunables();
+	if (tun) {
+		setenv("GLIBC_TUNABLES", strchr(tun, '=') + 1, 1);
 		/* By its real path, so that it keeps its name (comm). */
 		char self[4096];
 		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -173,7 +175,13 @@ int main(int argc, char **argv)
 		log_warn("re-executing without malloc's thread cache: %s",
 			 strerror(errno));
 	}
-	if (!foreground && detach(&o.ready_fd) < 0) {
+	/* Started detached by orch (daemon_spawn), which waits on fd 3. */
+	const char *spawned = getenv("ORCH_NETD_READY");
+	if (spawned && streq(spawned, "3") && fcntl(3, F_GETFD) >= 0) {
+		unsetenv("ORCH_NETD_READY");
+		fcntl(3, F_SETFD, FD_CLOEXEC);
+		o.ready_fd = 3;
+	} else if (!foreground && detach(&o.ready_fd) < 0) {
 		log_error("detaching: %s", strerror(errno));
 		return 1;
 	}

@@ -179,9 +179,9 @@ char *netd_socket_path(void);
  * and waits for it.  A version mismatch is an error. */
 int netd_connect(struct netd_conn **out, struct orch_err *e);
 void netd_close(struct netd_conn *c);
-/* Puts netd's malloc settings in this process's GLIBC_TUNABLES (glibc
- * reads them as a program starts): false when they were there already. */
-bool netd_env_tunables(void);
+/* "GLIBC_TUNABLES=..." with netd's malloc settings added to ours (glibc
+ * reads them as a program starts); NULL when they are there already. */
+char *netd_tunables(void);
 
 /* Creates a network.  Creating a network that exists with the same
  * owner, project, labels and settings returns it (idempotent); another

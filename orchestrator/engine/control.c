@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -50,52 +49,19 @@ int supervisor_spawn(struct pstate *p, int *ready_fd, struct orch_err *e)
 	if (!strchr(exe, '/'))
 		return err_set(e, EINVAL, "orch's own executable is not a path: %s", exe);
 	_cleanup_free_ char *logf = pstate_path(p, "supervisor.log");
-	int ready[2];
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		return err_sys(e, errno, "creating a pipe");
-	/* Spawned (the child shares our memory until its exec, as vfork's)
-	 * in a session of its own: when we exit it is reparented away from
-	 * us.  Nothing of ours but the readiness pipe (as fd 3) goes to the
-	 * long-lived supervisor. */
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, logf,
-					 O_WRONLY | O_CREAT | O_APPEND, 0640);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_adddup2(&fa, ready[1], 3);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	posix_spawn_file_actions_addchdir_np(&fa, "/");
-	size_t n_env = 0;
-	while (environ[n_env])
-		n_env++;
-	_cleanup_free_ char **env = xcalloc(n_env + 2, sizeof(char *));
-	size_t k = 0;
-	for (size_t i = 0; i < n_env; i++)
-		if (!startswith(environ[i], "ORCH_SUPERVISOR_READY="))
-			env[k++] = environ[i];
-	env[k] = "ORCH_SUPERVISOR_READY=3";
 	/* The lean supervisor program next to orch, else the same code
 	 * inside orch. */
 	_cleanup_free_ char *lean = xasprintf(
 	    "%.*s/orch-supervisor", (int)(strrchr(exe, '/') - exe), exe);
 	char *lean_argv[] = {"orch-supervisor", p->name, NULL};
 	char *self_argv[] = {"orch", "__supervise", p->name, NULL};
-	pid_t pid;
-	int r = posix_spawn(&pid, lean, &fa, &at, lean_argv, env);
-	if (r == ENOENT)
-		r = posix_spawn(&pid, exe, &fa, &at, self_argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	close(ready[1]);
-	if (r != 0) {
-		close(ready[0]);
-		return err_sys(e, r, "starting the supervisor of %s", p->name);
-	}
-	*ready_fd = ready[0];
+	int r = daemon_spawn(lean, lean_argv, logf, 0640,
+			     "ORCH_SUPERVISOR_READY", NULL, ready_fd);
+	if (r == -ENOENT)
+		r = daemon_spawn(exe, self_argv, logf, 0640,
+				 "ORCH_SUPERVISOR_READY", NULL, ready_fd);
+	if (r < 0)
+		return err_sys(e, -r, "starting the supervisor of %s", p->name);
 	return 0;
 }
 
