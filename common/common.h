@@ -224,11 +224,12 @@ size_t str_fields(char *s, char sep, char **parts, size_t max);
  * listed.  malloc'd. */
 uint8_t *host_ports_held(bool udp);
 
-/* Starts path (argv; looked up in PATH without a slash) as a daemon: in a session of its own, in "/", its
- * stdin /dev/null, stdout and stderr appended to log (made with mode),
- * holding nothing of ours but the write end of a pipe as fd 3, which its
- * environment names in ready_var ("ORCH_X_READY=3"); env_add ("K=V", or
- * NULL) is set there too.  It shares our memory until its exec (as
+/* Starts path (argv; looked up in PATH when it has no slash) as a
+ * daemon: in a session of its own, in "/", its stdin /dev/null, stdout
+ * and stderr appended to log (made with mode), holding nothing of ours
+ * but the write end of a pipe as fd 3, which its environment names in
+ * ready_var ("ORCH_X_READY=3"); env_add ("K=V", or NULL) is set there
+ * too.  It shares our memory until its exec (as
  * posix_spawn's child) and is reparented away from us when we exit.
  * *ready_fd: the pipe's read end, where it says it is ready (a byte; end
  * of file: it failed).  0, or -errno (-ENOENT: no such program). */

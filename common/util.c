@@ -2,9 +2,9 @@
 #include "common/common.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>

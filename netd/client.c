@@ -7,7 +7,6 @@
 #include <libgen.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 
 /* Replies may list every network with its endpoints; requests stay small. */

@@ -121,7 +121,6 @@ static int detach(int *ready_fd)
 	return 0;
 }
 
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {

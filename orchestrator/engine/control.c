@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 
 static int ctl_connect(const struct pstate *p, int *out, struct orch_err *e)
 {
@@ -47,7 +46,8 @@ int supervisor_spawn(struct pstate *p, int *ready_fd, struct orch_err *e)
 		return err_sys(e, errno, "finding orch's own executable");
 	exe[n] = '\0';
 	if (!strchr(exe, '/'))
-		return err_set(e, EINVAL, "orch's own executable is not a path: %s", exe);
+		return err_set(e, EINVAL,
+			       "orch's own executable is not a path: %s", exe);
 	_cleanup_free_ char *logf = pstate_path(p, "supervisor.log");
 	/* The lean supervisor program next to orch, else the same code
 	 * inside orch. */

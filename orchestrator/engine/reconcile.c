@@ -195,7 +195,7 @@ static int network_level(const struct project *m, json_t *new_recs,
 	return first;
 }
 
-/* ensure_networks without the links. */
+/* The networks ensure_networks makes, without their links. */
 static int networks_make(struct up_ctx *u, json_t *new_recs, int l,
 			 struct orch_err *e)
 {
@@ -350,15 +350,17 @@ static int links_set(struct up_ctx *u, const char *name, struct orch_err *e)
  * new_recs (may be NULL) joins at dependency level l or before; with l 0
  * also those no container to be made joins, with l < 0 all of them.  Up
  * makes a level's networks while the supervisor starts the level before.
- * The link-only pairs of the networks made are set (*made: how many). */
+ * The link-only pairs of the networks made are set. */
 static int ensure_networks(struct up_ctx *u, json_t *new_recs, int l,
-			   size_t *made, struct orch_err *e)
+			   struct orch_err *e)
 {
 	size_t before = json_array_size(u->created_nets);
 	int r = networks_make(u, new_recs, l, e);
-	*made = json_array_size(u->created_nets) - before;
-	for (size_t i = before; r == 0 && i < before + *made; i++)
-		r = links_set(u, json_string_value(json_array_get(u->created_nets, i)), e);
+	for (size_t i = before; r == 0 && i < json_array_size(u->created_nets);
+	     i++)
+		r = links_set(
+		    u, json_string_value(json_array_get(u->created_nets, i)),
+		    e);
 	return r;
 }
 
@@ -949,9 +951,8 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	 * containers are made while the level before starts (a chunk, and
 	 * more for as long as the supervisor is busy with those). */
 	for (int l = 0; l <= plan.levels; l++) {
-		size_t nets_made;
 		if (l > 0 && l < plan.levels &&
-		    (r = ensure_networks(&u, new_recs, l, &nets_made, e)) < 0)
+		    (r = ensure_networks(&u, new_recs, l, e)) < 0)
 			goto fail;
 		for (int made = 1; l < plan.levels && made > 0;) {
 			made = setup_level(&u, new_recs, l, START_CHUNK, e);
@@ -1154,8 +1155,7 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 			   .created_nets = json_array(),
 			   .created_vols = json_array()};
 	json_t *one = json_pack("[O]", rec);
-	size_t nets_made;
-	r = ensure_networks(&u, NULL, -1, &nets_made, e);
+	r = ensure_networks(&u, NULL, -1, e);
 	if (r == 0)
 		r = ensure_volumes(&u, one, e);
 	json_decref(one);

@@ -17,7 +17,10 @@
 # Every timed `up` and `down` starts after a pause (0.2 s): the kernel's
 # cgroup migration lock, which every container start takes, is then as
 # cold for each tool (its first taker waits for an RCU grace period, some
-# 10 ms on this kind of host) whichever tool ran before it.
+# 10 ms on this kind of host) whichever tool ran before it.  Each cycle
+# runs the peers first, then orch's variants in an order that turns from
+# cycle to cycle: the first after the peers (their processes and
+# namespaces still going away) runs slower, and is not always the same.
 # Every timed `down` does the same work on every side: containers,
 # networks and the volume (podman-compose's `down -v` leaves the networks,
 # which are removed in the timed part).  netd answers `down` once the
@@ -234,6 +237,17 @@ time_cycle() {
 	echo $((t2 - t1b)) >>"$out.down"
 }
 
+# rotate N WORD...: the words, turned left N times.
+rotate() {
+	local n=$1
+	shift
+	local k=$# i
+	for ((i = 0; i < k; i++)); do
+		local j=$(((i + n) % k + 1))
+		printf '%s ' "${!j}"
+	done
+}
+
 # report LABEL UNIT ORCH RAW COMPOSE: medians, and each peer's ratio to orch
 # (a missing file: that peer did not run).
 report() {
@@ -265,14 +279,19 @@ echo "podman CLI: the stack as plain podman commands (podman-raw-stack10.sh); po
 echo "sleeps 1 s after each podman run: 10 s of its stack10 up -d, 50 s of stack50's, are that sleep."
 for n in 10 50; do
 	if [ $n -eq 10 ]; then
-		f=$STACK10 tools="orch orchhost orchcold raw podman" reps=$REPS
+		f=$STACK10 peers="raw podman" orchs="orch orchhost orchcold" reps=$REPS
 	else
 		gen_stack $n localhost/bb:1 SIGKILL "$W/stack$n.yaml"
-		f=$W/stack$n.yaml tools="orch podman" reps=$REPS50
+		f=$W/stack$n.yaml peers=podman orchs=orch reps=$REPS50
 	fi
 	[ "$reps" -gt 0 ] || continue
 	for rep in $(seq 0 "$reps"); do
-		for t in $tools; do
+		# The peers first, then orch's variants in an order that turns
+		# each cycle: the first after the peers' work (their processes
+		# and namespaces still going away) is slower, and is not always
+		# the same one.
+		# shellcheck disable=SC2086
+		for t in $peers $(rotate "$rep" $orchs); do
 			case $t in raw | podman) [ $HAVE_PODMAN -eq 0 ] && continue ;; esac
 			out=$W/$t$n
 			[ "$rep" = 0 ] && out=$W/warmup
