@@ -205,6 +205,9 @@ int fd_copy(int in, int out, const char *what, struct orch_err *e);
 /* Removes a tree without crossing mount points; "already gone" is success. */
 int rm_rf(const char *path, struct orch_err *e);
 char *path_join(const char *a, const char *b);
+/* The path of our own executable (malloc'd); NULL and errno when it
+ * cannot be read.  A program of ours looks for its siblings beside it. */
+char *self_exe(void);
 /* The components of a path, cleaned lexically as Go's filepath.Clean does:
  * empty and "." ones dropped, ".." removes the one before it.  A ".." with
  * nothing before it is dropped too, and sets *above (when given): it would

@@ -156,6 +156,20 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%s/%s", a, b);
 }
 
+char *self_exe(void)
+{
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if (buf[0] != '/') {
+		errno = EINVAL;
+		return NULL;
+	}
+	return xstrdup(buf);
+}
+
 char **path_components(const char *p, bool *above)
 {
 	char **parts = xcalloc(1, sizeof(char *));

@@ -45,10 +45,8 @@ static char *netd_binary(void)
 	const char *env = getenv("ORCH_NETD");
 	if (env && *env)
 		return xstrdup(env);
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
+	_cleanup_free_ char *self = self_exe();
+	if (self) {
 		_cleanup_free_ char *p = path_join(dirname(self), "netd");
 		if (access(p, X_OK) == 0)
 			return move_ptr(p);

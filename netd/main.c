@@ -165,12 +165,9 @@ int main(int argc, char **argv)
 	if (tun) {
 		setenv("GLIBC_TUNABLES", strchr(tun, '=') + 1, 1);
 		/* By its real path, so that it keeps its name (comm). */
-		char self[4096];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n > 0) {
-			self[n] = '\0';
+		_cleanup_free_ char *self = self_exe();
+		if (self)
 			execv(self, argv);
-		}
 		log_warn("re-executing without malloc's thread cache: %s",
 			 strerror(errno));
 	}

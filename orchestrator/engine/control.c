@@ -40,14 +40,9 @@ int supervisor_spawn(struct pstate *p, int *ready_fd, struct orch_err *e)
 	*ready_fd = -1;
 	if (supervisor_alive(p))
 		return 0;
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
+	_cleanup_free_ char *exe = self_exe();
+	if (!exe)
 		return err_sys(e, errno, "finding orch's own executable");
-	exe[n] = '\0';
-	if (!strchr(exe, '/'))
-		return err_set(e, EINVAL,
-			       "orch's own executable is not a path: %s", exe);
 	_cleanup_free_ char *logf = pstate_path(p, "supervisor.log");
 	/* The lean supervisor program next to orch, else the same code
 	 * inside orch. */
