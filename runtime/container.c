@@ -339,11 +339,25 @@ static char **container_env(const struct rt_spec *s, const char *hostname)
 	return env;
 }
 
+/* Until the process of pidfd has ended (reaped or not): a child or not. */
+static void wait_ended(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	RETRY_EINTR(poll(&p, 1, -1));
+}
+
+/* Reaps pid; one that is not our child (a sibling) is only waited for,
+ * its status (-1) being its parent's to take. */
 static int wait_pid(pid_t pid, int pidfd, int *status)
 {
 	siginfo_t si = {0};
 	int r = pidfd >= 0 ? (int)RETRY_EINTR(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED))
 			   : (int)RETRY_EINTR(waitid(P_PID, (id_t)pid, &si, WEXITED));
+	if (r < 0 && errno == ECHILD && pidfd >= 0) {
+		wait_ended(pidfd);
+		*status = -1;
+		return 0;
+	}
 	if (r < 0)
 		return -errno;
 	*status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
@@ -564,15 +578,17 @@ static void spawn_run(struct spawn *sp, int *self_net)
 	 * cgroup, so that cgroup becomes the namespace's root. */
 	uint64_t flags =
 	    (uint64_t)(ns_clone_flags(s->namespaces) & ~CLONE_NEWCGROUP) |
-	    CLONE_PIDFD;
+	    CLONE_PIDFD | (s->sibling ? CLONE_PARENT : 0);
 	if (sp->c->vm) {
 		sp->pid = clone(vm_child, vm_stack,
 				(int)flags | CLONE_VM | SIGCHLD, sp, &sp->pidfd);
 	} else {
+		/* A sibling's exit signal is ours to our parent (clone3
+		 * wants none given with CLONE_PARENT). */
 		struct clone_args ca = {
 			.flags = flags,
 			.pidfd = (uint64_t)(uintptr_t)&sp->pidfd,
-			.exit_signal = SIGCHLD,
+			.exit_signal = s->sibling ? 0 : SIGCHLD,
 		};
 		sp->pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	}
@@ -894,10 +910,8 @@ static int create(const struct rt_spec *s, bool start,
 	}
 	/* One sharing our memory that could not exec is let to end before
 	 * anything of ours changes (left to be reaped by rt_wait). */
-	if (c.vm && n > 0) {
-		siginfo_t si = {0};
-		RETRY_EINTR(waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOWAIT));
-	}
+	if (c.vm && n > 0)
+		wait_ended(pidfd);
 	ns_mounts_clear(&nm);
 	if (c.vm)
 		vm_stack_give();

@@ -142,6 +142,9 @@ struct rt_spec {
 	bool console;	/* stdio[0] is a pty slave: setsid + controlling tty */
 	bool init;	/* run a tiny reaper as PID 1 that forwards signals */
 	int stop_signal; /* 0 = SIGTERM */
+	/* The container is a child of the caller's parent (CLONE_PARENT): a
+	 * helper making containers for its parent, which reaps them. */
+	bool sibling;
 };
 
 void rt_spec_init(struct rt_spec *s); /* zero + stdio -1 + defaults */
@@ -176,7 +179,7 @@ void rt_container_free(struct rt_container *c);
 /* Operations by id on running containers (state in $ORCH_RUN/runtime). */
 int rt_kill(const char *id, int sig, struct orch_err *e);
 /* Waits for a container started by this process: exit code, or 128+N when
- * killed by signal N. */
+ * killed by signal N (-1 for a sibling, which its parent reaps). */
 int rt_wait(struct rt_container *c, int *status, struct orch_err *e);
 /* Removes everything of the container: leftover processes, cgroup, state,
  * and the upper dir when remove_upper.  "Already gone" is success. */

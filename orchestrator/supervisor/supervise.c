@@ -98,76 +98,13 @@ static void proc_watch(struct sctr *c, size_t idx, pid_t pid, int pidfd)
 		ep_add(c->pidfd, TAG(K_PROC, idx));
 }
 
-static void queued_fds_close(struct sctr *c)
+void queued_fds_close(struct sctr *c)
 {
 	if (c->report_fd >= 0)
 		close(c->report_fd);
 	if (c->out_fd >= 0)
 		close(c->out_fd);
 	c->report_fd = c->out_fd = -1;
-}
-
-/* A worker's report on a container: "<pid>" or "!<error>". */
-enum { REPORT_MAX = 1200 };
-
-/* In the worker: creates and starts the container; its report goes to
- * buf. */
-static void worker_create(struct sctr *c, int devnull, char *buf, size_t size)
-{
-	struct orch_err e = {0};
-	struct rt_spec spec;
-	struct rt_container *rc = NULL;
-	rt_spec_init(&spec);
-	int r = ctrspec_load(json_object_get(c->rec, "spec"), &spec, &e);
-	if (r == 0) {
-		spec.id = c->id;
-		spec.stdio[0] = devnull;
-		spec.stdio[1] = c->out_fd;
-		spec.stdio[2] = c->out_fd;
-		/* A leftover of an earlier run (cgroup, runtime state)
-		 * would make the id collide; the upper dir is kept, as
-		 * docker keeps a container's filesystem across restarts. */
-		struct orch_err ign = {0};
-		rt_delete(c->id, false, &ign);
-		r = rt_run(&spec, &rc, &e);
-		if (r < 0 && !rc)
-			err_wrap(&e, "creating %s", c->name);
-		else if (r < 0) {
-			err_wrap(&e, "starting %s", c->name);
-			rt_kill(c->id, SIGKILL, &ign);
-			int st;
-			rt_wait(rc, &st, &ign);
-			rt_delete(c->id, false, &ign);
-		}
-	}
-	if (r == 0)
-		snprintf(buf, size, "%d", (int)rc->pid);
-	else
-		snprintf(buf, size, "!%s", e.msg);
-	rt_container_free(rc);
-	ctrspec_clear(&spec);
-}
-
-/* In the worker: creates the containers of its batch, then reports on
- * each one's pipe at once, as it exits (its containers become ours). */
-static void __attribute__((noreturn))
-worker_main(struct sctr **batch, size_t n, int devnull)
-{
-	/* The other batches' pipes are not ours to hold open. */
-	for (size_t k = 0; k < n; k++)
-		batch[k]->queued = false;
-	for (size_t i = 0; i < sup.n; i++)
-		if (sup.c[i].queued)
-			queued_fds_close(&sup.c[i]);
-	char(*reports)[REPORT_MAX] = xcalloc(n, sizeof(*reports));
-	for (size_t k = 0; k < n; k++)
-		worker_create(batch[k], devnull, reports[k], REPORT_MAX);
-	int bad = 0;
-	for (size_t k = 0; k < n; k++) {
-		size_t len = strlen(reports[k]);
-		bad |= write(batch[k]->report_fd, reports[k], len) != (ssize_t)len;
-	}
-	_exit(bad);
 }
 
 /* Queues c for a worker, its log pipe and report pipe made; the caller
@@ -195,7 +132,7 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 	c->queued = true;
 }
 
-static void start_failed(struct sctr *c)
+void start_failed(struct sctr *c)
 {
 	log_warn("%s", c->start_err);
 	ctr_log_line(c, c->start_err, strlen(c->start_err));
@@ -208,65 +145,6 @@ static void start_failed(struct sctr *c)
 	else
 		set_state(c, C_EXITED);
 }
-
-/* Gives the queued containers to new workers, as many as there are CPUs
- * (at least 2) and while fewer than MAX_WORKERS run: more would only
- * copy this process more often. */
-void workers_start(void)
-{
-	static size_t per_start;
-	if (!per_start) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		per_start = cpus < 2 ? 2 : cpus > MAX_WORKERS ? MAX_WORKERS
-							      : (size_t)cpus;
-	}
-	size_t n = 0;
-	for (size_t i = 0; i < sup.n; i++)
-		n += !sup.c[i].gone && sup.c[i].queued;
-	size_t nb = sup.n_workers < MAX_WORKERS
-			    ? (size_t)(MAX_WORKERS - sup.n_workers)
-			    : 0;
-	if (nb > per_start)
-		nb = per_start;
-	if (nb > n)
-		nb = n;
-	if (nb == 0)
-		return;
-	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ struct sctr **batch = xcalloc(n, sizeof(*batch));
-	for (size_t b = 0; b < nb; b++) {
-		/* Every (nb - b)-th of those still queued, from the first:
-		 * the batches differ by one container at most. */
-		size_t m = 0, seen = 0;
-		for (size_t i = 0; i < sup.n; i++)
-			if (!sup.c[i].gone && sup.c[i].queued &&
-			    seen++ % (nb - b) == 0)
-				batch[m++] = &sup.c[i];
-		pid_t pid = fork();
-		if (pid == 0)
-			worker_main(batch, m, devnull);
-		int fork_errno = errno;
-		if (pid > 0)
-			sup.n_workers++;
-		for (size_t k = 0; k < m; k++) {
-			struct sctr *c = batch[k];
-			queued_fds_close(c);
-			c->queued = false;
-			if (pid > 0) {
-				c->worker = pid;
-				ep_add(c->worker_fd,
-				       TAG(K_WORKER, (size_t)(c - sup.c)));
-				continue;
-			}
-			close(c->worker_fd);
-			c->worker_fd = -1;
-			c->start_err = xasprintf("starting %s: fork: %s",
-						 c->name, strerror(fork_errno));
-			start_failed(c);
-		}
-	}
-}
-
 
 static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 {
@@ -302,18 +180,9 @@ static void worker_done(struct sctr *c, size_t idx)
 	ep_del(c->worker_fd);
 	close(c->worker_fd);
 	c->worker_fd = -1;
-	/* The report comes as the worker exits: the container is our child.
-	 * The worker is reaped with the last report of its batch, so that
-	 * its pid stays its own until then. */
-	pid_t w = c->worker;
+	/* The container is our child already (the worker's sibling). */
+	worker_reported(c->worker);
 	c->worker = 0;
-	bool last = true;
-	for (size_t i = 0; i < sup.n; i++)
-		last &= sup.c[i].gone || sup.c[i].worker != w;
-	if (last) {
-		RETRY_EINTR(waitpid(w, NULL, 0));
-		sup.n_workers--;
-	}
 	pid_t pid = buf[0] && buf[0] != '!' ? atoi(buf) : 0;
 	if (pid > 0) {
 		ctr_started(c, idx, pid);
@@ -604,6 +473,9 @@ void ctr_fini(struct sctr *c)
 		ep_del(c->worker_fd);
 		close(c->worker_fd);
 	}
+	/* Its worker's report will find no reader. */
+	if (c->worker)
+		worker_reported(c->worker);
 	queued_fds_close(c);
 	free(c->start_err);
 	json_decref(c->rec);
@@ -773,14 +645,18 @@ static bool pid_known(pid_t pid)
 {
 	for (size_t i = 0; i < sup.n; i++)
 		if (!sup.c[i].gone &&
-		    (sup.c[i].pid == pid || sup.c[i].worker == pid ||
-		     sup.c[i].hc_pid == pid))
+		    (sup.c[i].pid == pid || sup.c[i].hc_pid == pid))
 			return true;
-	return false;
+	return worker_known(pid);
 }
 
 static void reap_strays(void)
 {
+	/* A container is our child from its birth, before its worker
+	 * reports it: none is reaped while a report is awaited. */
+	for (size_t i = 0; i < sup.n; i++)
+		if (!sup.c[i].gone && sup.c[i].worker)
+			return;
 	for (;;) {
 		siginfo_t si = {0};
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
@@ -823,6 +699,7 @@ static void run_timers(void)
 		    c->hc_pidfd < 0)
 			hc_run(c, i, now);
 	}
+	workers_retire_idle(now);
 	workers_start();
 }
 
@@ -839,9 +716,10 @@ static void arm_timer(void)
 			if (t[k] && (!next || t[k] < next))
 				next = t[k];
 	}
-	int64_t w = refusals_deadline();
-	if (w && (!next || w < next))
-		next = w;
+	int64_t more[] = {refusals_deadline(), workers_deadline()};
+	for (size_t k = 0; k < ARRAY_SIZE(more); k++)
+		if (more[k] && (!next || more[k] < next))
+			next = more[k];
 	struct itimerspec its = {0};
 	if (next) {
 		int64_t d = next - mono_ms();
@@ -953,6 +831,8 @@ static int supervise_main(const char *project)
 		close(fd);
 		unsetenv("ORCH_SUPERVISOR_READY");
 	}
+	/* Ready for the first start, which is usually on its way. */
+	workers_spawn_all();
 
 	while (!sup.exiting) {
 		arm_timer();
@@ -1002,6 +882,9 @@ static int supervise_main(const char *project)
 					worker_done(&sup.c[idx], idx);
 				reap_strays();
 				break;
+			case K_WORKER_END:
+				worker_ended(idx);
+				break;
 			case K_NETD:
 				refusals_read();
 				break;
@@ -1022,6 +905,7 @@ static int supervise_main(const char *project)
 			sup.trim = false;
 		}
 	}
+	workers_stop();
 	save_status();
 	_cleanup_free_ char *sock = path_join(sup.dir, "ctl.sock");
 	unlink(sock);
@@ -1031,9 +915,16 @@ static int supervise_main(const char *project)
 int supervisor_program(int argc, char **argv)
 {
 	log_init("orch-supervisor");
-	if (argc != 2 || !pstate_name_valid(argv[1])) {
-		fprintf(stderr, "usage: orch-supervisor PROJECT\n");
+	bool worker = argc == 3 && streq(argv[1], "--worker");
+	if ((argc != 2 && !worker) || !pstate_name_valid(argv[argc - 1])) {
+		fprintf(stderr, "usage: orch-supervisor [--worker] PROJECT\n");
 		return 2;
 	}
+	if (worker)
+		return worker_program(argv[2]);
+	/* Workers run as we do: orch-supervisor, or orch __supervise. */
+	char *lean[] = {"orch-supervisor", NULL};
+	char *in_orch[] = {"orch", "__supervise", NULL};
+	workers_init(streq(argv[0], "__supervise") ? in_orch : lean, argv[1]);
 	return supervise_main(argv[1]);
 }

@@ -22,7 +22,7 @@ struct sctr {
 	enum cstate state;
 	pid_t pid;
 	int pidfd;
-	pid_t worker;	 /* the process creating it, 0 when none */
+	pid_t worker;	 /* the worker creating it, 0 when none */
 	int worker_fd;	 /* its report: "<pid>" or "!<error>" */
 	bool queued;	 /* waits for a free worker */
 	int report_fd, out_fd; /* the worker's ends, while queued */
@@ -72,16 +72,25 @@ enum {
 	K_FIFO,
 	K_HC,
 	K_WORKER,
+	K_WORKER_END,
 	K_NETD
 };
 
-/* Containers are created by short-lived worker processes, several at a
- * time, each creating a batch of them (a copy of this process costs more
- * than a container's creation in the copy: every page either process
- * writes faults); the supervisor is their subreaper, so each container
- * becomes its child as soon as its worker exits, after its batch. */
+/* Containers are created by worker processes (workers.c), several at a
+ * time; each container is the supervisor's child from its birth. */
 #define MAX_WORKERS 8
 #define TAG(k, i)   (((uint64_t)(k) << 32) | (uint32_t)(i))
+
+/* The report on a container, by its worker: "<pid>" or "!<error>". */
+enum { REPORT_MAX = 1200 };
+
+struct worker {
+	pid_t pid;	    /* 0: a free slot */
+	int sock;	    /* our end of its socket; -1 once let go */
+	int pidfd;	    /* watched: it ended */
+	size_t busy;	    /* containers handed to it, not reported yet */
+	int64_t idle_since; /* mono_ms */
+};
 
 struct sup {
 	const char *project;
@@ -92,7 +101,7 @@ struct sup {
 	struct client *cl;
 	size_t n_cl;
 	bool dirty, exiting, trim;
-	int n_workers;
+	struct worker w[MAX_WORKERS];
 	json_t *state;
 };
 /* The one supervisor of this process. */
@@ -108,7 +117,10 @@ void wall_ts(char *buf, size_t n);
 /* Queues container idx to be started (restart: after an exit, under its
  * policy); workers_start then gives what is queued to workers. */
 void ctr_start(struct sctr *c, size_t idx, bool restart);
-void workers_start(void);
+/* The worker's ends of a queued container's pipes, closed. */
+void queued_fds_close(struct sctr *c);
+/* Says why c did not start (c->start_err); a restart counts as a run. */
+void start_failed(struct sctr *c);
 void ctr_signal(struct sctr *c, int sig);
 /* SIGTERM (its stop signal), SIGKILL after grace_ms. */
 void ctr_stop(struct sctr *c, int64_t grace_ms);
@@ -123,6 +135,27 @@ int load_state(json_t *status);
 void ctr_add(json_t *rec, const json_t *known);
 /* A container as `ps` shows it (the "containers" of a status reply). */
 json_t *ctr_status(const struct sctr *c);
+
+/* ---- workers.c: the processes that create the containers -------------- */
+
+/* How workers are run: this program's argv before PROJECT. */
+void workers_init(char *const *prefix, const char *project);
+/* As many workers as are wanted, started now. */
+void workers_spawn_all(void);
+/* Gives the queued containers to workers, as they have room. */
+void workers_start(void);
+/* The worker pid reported on a container it was handed. */
+void worker_reported(pid_t pid);
+bool worker_known(pid_t pid);
+/* The worker in that slot ended (its pidfd said): reaped. */
+void worker_ended(size_t slot);
+/* When the next idle worker is to be let go (mono_ms), 0 for none. */
+int64_t workers_deadline(void);
+void workers_retire_idle(int64_t now);
+/* At exit: every worker let go and waited for. */
+void workers_stop(void);
+/* A worker's life (fd 3: its socket). */
+int worker_program(const char *project);
 
 /* ---- logs.c: events and log files ---------------------------------------- */
 

@@ -70,6 +70,19 @@ check_match "ps shows web's port" '"URL": ?"127.0.0.1".*18081' "$(psf app web Pu
 check_eq "web reaches api by name" api-ok "$(inp app "$O" exec -T web wget -qO- http://api:8080/)"
 check_match "resolv.conf points at the gateway" '^nameserver 10\.' "$(inp app "$O" exec -T web cat /etc/resolv.conf)"
 check "the named volume exists" "$O" volume inspect app_dbdata
+# Worker processes make the containers, each one a child of the
+# supervisor from its birth; a project at rest has no worker.
+sup_pid=$(cat "$ORCH_RUN/projects/app/supervisor.pid")
+parent_of() { awk '/^PPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+pid_of() { jq -r .pid "$ORCH_RUN/runtime/$(psf app "$1" ID)/state.json" 2>/dev/null; }
+workers() {
+	for d in /proc/[0-9]*; do
+		[ "$(cat "$d/comm" 2>/dev/null)" = orch-worker ] && echo "${d#/proc/}"
+	done
+}
+no_workers() { [ -z "$(workers)" ]; }
+check_eq "a container's parent is its supervisor" "$sup_pid" "$(parent_of "$(pid_of worker)")"
+check "the supervisor's workers leave once idle" wait_for 10 no_workers
 
 ids() { inp app "$O" ps -a -q | sort | tr '\n' ' '; }
 before=$(ids)
@@ -96,7 +109,9 @@ check_match "its PORTS column is empty" 'app-web-1 .*Exited \([0-9]+\) [^>]*$' "
 check "start web" inp app "$O" start web
 check_match "started, it shows its port again" '18081' "$(psf app web Publishers)"
 check "logs show db's output" inp app "$O" logs db
+check "start web, by a worker started for it" inp app "$O" restart web
 check "down succeeds" inp app "$O" down
+check_eq "no worker outlives its supervisor" "" "$(workers)"
 check_eq "nothing of the project is listed" "" "$("$O" ls -q)"
 check "down again exits 0" inp app "$O" down
 check "the named volume stays without -v" "$O" volume inspect app_dbdata

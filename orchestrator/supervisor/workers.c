@@ -1,0 +1,410 @@
+/* The supervisor's workers: the processes that create its containers, so
+ * that the supervisor goes on serving while they do.
+ *
+ * A worker is this program again, spawned (it inherits none of the
+ * supervisor's descriptors) with a socket of its own on fd 3.  The
+ * supervisor hands it one container per message: its name, id and spec,
+ * with the container's log pipe and the pipe its report goes back on
+ * ("<pid>" or "!<error>").  The worker makes the container a child of the
+ * supervisor (rt_spec.sibling), so it can stay for the next ones: what it
+ * found out (the capabilities held, the seccomp program, idmapped layers)
+ * serves them all, and no start waits for a copy of the supervisor to be
+ * made.  Workers start with the supervisor (while the CLI makes the
+ * networks), one per CPU (at least 2), and are let go after WORKER_IDLE_MS
+ * with nothing to do: a project at rest has none. */
+#include "orchestrator/supervisor/supervise_impl.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+/* Containers handed to one worker and not reported yet, at most: more
+ * wait in the supervisor for whichever worker is free first. */
+enum { WORKER_QUEUE = 4 };
+enum { WORKER_IDLE_MS = 500 };
+/* The largest message: a spec is a few KiB. */
+enum { HANDOFF_MAX = 1 << 20 };
+
+/* How this program runs a worker (set by workers_init). */
+static int self_fd = -1;
+static char **worker_argv;
+
+/* ---- in the worker ---------------------------------------------------------
+ */
+
+/* Creates and starts the container; its report goes to buf. */
+static void worker_create(const char *name, const char *id, json_t *spec_j,
+			  int out_fd, int devnull, char *buf, size_t size)
+{
+	struct orch_err e = {0};
+	struct rt_spec spec;
+	struct rt_container *rc = NULL;
+	rt_spec_init(&spec);
+	int r = ctrspec_load(spec_j, &spec, &e);
+	if (r == 0) {
+		spec.id = id;
+		spec.stdio[0] = devnull;
+		spec.stdio[1] = out_fd;
+		spec.stdio[2] = out_fd;
+		spec.sibling = true;
+		/* A leftover of an earlier run (cgroup, runtime state)
+		 * would make the id collide; the upper dir is kept, as
+		 * docker keeps a container's filesystem across restarts. */
+		struct orch_err ign = {0};
+		rt_delete(id, false, &ign);
+		r = rt_run(&spec, &rc, &e);
+		if (r < 0 && !rc)
+			err_wrap(&e, "creating %s", name);
+		else if (r < 0) {
+			err_wrap(&e, "starting %s", name);
+			rt_kill(id, SIGKILL, &ign);
+			int st;
+			rt_wait(rc, &st, &ign);
+			rt_delete(id, false, &ign);
+		}
+	}
+	if (r == 0)
+		snprintf(buf, size, "%d", (int)rc->pid);
+	else
+		snprintf(buf, size, "!%s", e.msg);
+	rt_container_free(rc);
+	ctrspec_clear(&spec);
+}
+
+/* The next message on fd: its text (to free) and its two descriptors.
+ * 0 at the end of the stream. */
+static int handoff_recv(int fd, char **txt, int fds[2])
+{
+	ssize_t len = RETRY_EINTR(recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC));
+	if (len <= 0)
+		return len < 0 ? -errno : 0;
+	if (len > HANDOFF_MAX)
+		return -EMSGSIZE;
+	char *buf = xmalloc((size_t)len + 1);
+	union {
+		char b[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, (size_t)len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	ssize_t n = RETRY_EINTR(recvmsg(fd, &mh, MSG_CMSG_CLOEXEC));
+	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!c || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
+		free(buf);
+		return n < 0 ? -errno : -EBADMSG;
+	}
+	memcpy(fds, CMSG_DATA(c), 2 * sizeof(int));
+	buf[n] = '\0';
+	*txt = buf;
+	return 1;
+}
+
+/* A worker's life: containers as they come, until the supervisor closes
+ * its end. */
+static int worker_main(void)
+{
+	prctl(PR_SET_NAME, "orch-worker");
+	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (;;) {
+		char *txt = NULL;
+		int fds[2];
+		int r = handoff_recv(3, &txt, fds);
+		if (r <= 0) {
+			if (r < 0)
+				log_error("worker: %s", strerror(-r));
+			return r < 0 ? 1 : 0;
+		}
+		json_t *m = json_loads(txt, 0, NULL);
+		free(txt);
+		char report[REPORT_MAX];
+		const char *name = jstr(m, "name"), *id = jstr(m, "id");
+		if (name && id)
+			worker_create(name, id, json_object_get(m, "spec"),
+				      fds[0], devnull, report, sizeof(report));
+		else
+			snprintf(report, sizeof(report),
+				 "!a malformed request from the supervisor");
+		size_t len = strlen(report);
+		if (write(fds[1], report, len) != (ssize_t)len)
+			log_warn("worker: reporting on %s: %s",
+				 name ? name : "?", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		json_decref(m);
+	}
+}
+
+int worker_program(const char *project)
+{
+	log_init("orch-worker");
+	(void)project; /* named for ps */
+	return worker_main();
+}
+
+/* ---- in the supervisor -----------------------------------------------------
+ */
+
+void workers_init(char *const *prefix, const char *project)
+{
+	/* Our own program, held: a worker runs what this supervisor runs,
+	 * even once the file was replaced. */
+	self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	size_t n = strv_len((char **)prefix);
+	worker_argv = xcalloc(n + 3, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		worker_argv[i] = xstrdup(prefix[i]);
+	worker_argv[n] = xstrdup("--worker");
+	worker_argv[n + 1] = xstrdup(project);
+}
+
+/* Workers at most: one per CPU, at least 2. */
+static size_t workers_wanted(void)
+{
+	static size_t n;
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus < 2 ? 2 : cpus > MAX_WORKERS ? MAX_WORKERS : (size_t)cpus;
+	}
+	return n;
+}
+
+static struct worker *worker_spawn(void)
+{
+	struct worker *w = NULL;
+	for (size_t i = 0; i < MAX_WORKERS && !w; i++)
+		if (!sup.w[i].pid)
+			w = &sup.w[i];
+	if (!w || self_fd < 0)
+		return NULL;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("starting a worker: %s", strerror(errno));
+		return NULL;
+	}
+	/* Its end goes to fd 3 (by dup2, which a fd 3 already would skip,
+	 * leaving it close-on-exec). */
+	if (sv[1] == 3) {
+		int moved = fcntl(3, F_DUPFD_CLOEXEC, 4);
+		close(3);
+		sv[1] = moved;
+	}
+	_cleanup_free_ char *exe = xasprintf("/proc/self/fd/%d", self_fd);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	pid_t pid = 0;
+	int r = sv[1] < 0 ? errno
+			  : posix_spawn(&pid, exe, &fa, NULL, worker_argv,
+					environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (r != 0) {
+		close(sv[0]);
+		log_warn("starting a worker: %s", strerror(r));
+		return NULL;
+	}
+	*w = (struct worker){.pid = pid,
+			     .sock = sv[0],
+			     .pidfd = pidfd_open(pid, 0),
+			     .idle_since = mono_ms()};
+	if (w->pidfd >= 0)
+		ep_add(w->pidfd, TAG(K_WORKER_END, (size_t)(w - sup.w)));
+	return w;
+}
+
+void workers_spawn_all(void)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < MAX_WORKERS; i++)
+		live += sup.w[i].pid != 0;
+	while (live++ < workers_wanted() && worker_spawn())
+		;
+}
+
+/* The worker for the next container: an idle one, else a new one while
+ * there are fewer than wanted, else the least busy with room.  NULL when
+ * every one is busy, or (*none) there is none and none can be started. */
+static struct worker *worker_pick(bool *none)
+{
+	struct worker *best = NULL;
+	size_t live = 0;
+	for (size_t i = 0; i < MAX_WORKERS; i++) {
+		struct worker *w = &sup.w[i];
+		if (!w->pid || w->sock < 0)
+			continue;
+		live++;
+		if (!best || w->busy < best->busy)
+			best = w;
+	}
+	if (best && best->busy == 0)
+		return best;
+	if (live < workers_wanted()) {
+		struct worker *w = worker_spawn();
+		if (w)
+			return w;
+	}
+	*none = !best;
+	return best && best->busy < WORKER_QUEUE ? best : NULL;
+}
+
+/* Hands c to w: its spec, and its log and report pipes. */
+static int handoff_send(struct worker *w, const struct sctr *c)
+{
+	json_t *spec = json_object_get(c->rec, "spec");
+	json_t *m = json_pack("{s:s, s:s, s:O}", "name", c->name, "id", c->id,
+			      "spec", spec ? spec : json_null());
+	char *txt = m ? json_dumps(m, JSON_COMPACT) : NULL;
+	json_decref(m);
+	if (!txt)
+		return -ENOMEM;
+	int fds[2] = {c->out_fd, c->report_fd};
+	union {
+		char b[CMSG_SPACE(sizeof(fds))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = {txt, strlen(txt)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	ssize_t n = RETRY_EINTR(
+	    sendmsg(w->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
+	free(txt);
+	return n < 0 ? -errno : 0;
+}
+
+void workers_start(void)
+{
+	for (size_t i = 0; i < sup.n; i++) {
+		struct sctr *c = &sup.c[i];
+		if (c->gone || !c->queued)
+			continue;
+		bool none = false;
+		struct worker *w = worker_pick(&none);
+		if (!w && !none)
+			return; /* the others wait for a report */
+		int r = w ? handoff_send(w, c) : -ECHILD;
+		if (r == -EAGAIN)
+			return;
+		queued_fds_close(c);
+		c->queued = false;
+		if (r < 0) {
+			close(c->worker_fd);
+			c->worker_fd = -1;
+			c->start_err =
+			    w ? xasprintf("starting %s: handing it to a "
+					  "worker: %s",
+					  c->name, strerror(-r))
+			      : xasprintf("starting %s: no worker could be "
+					  "started (see the supervisor's log)",
+					  c->name);
+			start_failed(c);
+			continue;
+		}
+		c->worker = w->pid;
+		w->busy++;
+		ep_add(c->worker_fd, TAG(K_WORKER, i));
+	}
+}
+
+void worker_reported(pid_t pid)
+{
+	for (size_t i = 0; i < MAX_WORKERS; i++) {
+		struct worker *w = &sup.w[i];
+		if (w->pid == pid && w->busy && --w->busy == 0)
+			w->idle_since = mono_ms();
+	}
+}
+
+bool worker_known(pid_t pid)
+{
+	for (size_t i = 0; i < MAX_WORKERS; i++)
+		if (sup.w[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Lets a worker go: it sees the end of its socket and exits. */
+static void worker_retire(struct worker *w)
+{
+	if (w->pid && w->sock >= 0)
+		close(w->sock);
+	w->sock = -1;
+}
+
+void worker_ended(size_t slot)
+{
+	if (slot >= MAX_WORKERS || !sup.w[slot].pid)
+		return;
+	struct worker *w = &sup.w[slot];
+	/* Containers it had not reported on see their report pipe close:
+	 * "the worker died". */
+	RETRY_EINTR(waitpid(w->pid, NULL, 0));
+	worker_retire(w);
+	if (w->pidfd >= 0) {
+		ep_del(w->pidfd);
+		close(w->pidfd);
+	}
+	*w = (struct worker){.sock = -1, .pidfd = -1};
+	workers_start();
+}
+
+int64_t workers_deadline(void)
+{
+	int64_t next = 0;
+	for (size_t i = 0; i < MAX_WORKERS; i++) {
+		const struct worker *w = &sup.w[i];
+		if (!w->pid || w->sock < 0 || w->busy)
+			continue;
+		int64_t t = w->idle_since + WORKER_IDLE_MS;
+		if (!next || t < next)
+			next = t;
+	}
+	return next;
+}
+
+void workers_retire_idle(int64_t now)
+{
+	for (size_t i = 0; i < MAX_WORKERS; i++) {
+		struct worker *w = &sup.w[i];
+		if (w->pid && w->sock >= 0 && !w->busy &&
+		    w->idle_since + WORKER_IDLE_MS <= now)
+			worker_retire(w);
+	}
+}
+
+void workers_stop(void)
+{
+	for (size_t i = 0; i < MAX_WORKERS; i++)
+		worker_retire(&sup.w[i]);
+	/* One making a container finishes it first; a stuck one is
+	 * killed. */
+	for (size_t i = 0; i < MAX_WORKERS; i++) {
+		struct worker *w = &sup.w[i];
+		if (!w->pid)
+			continue;
+		struct pollfd p = {.fd = w->pidfd, .events = POLLIN};
+		if (w->pidfd >= 0 && RETRY_EINTR(poll(&p, 1, 10000)) == 0)
+			pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0);
+		RETRY_EINTR(waitpid(w->pid, NULL, 0));
+		if (w->pidfd >= 0)
+			close(w->pidfd);
+		*w = (struct worker){.sock = -1, .pidfd = -1};
+	}
+}
