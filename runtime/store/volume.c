@@ -756,16 +756,49 @@ struct image_src {
 	const char *path;
 };
 
-/* Mounts the image's layers read-only in a private mount namespace of a
- * child process, so that nothing stays mounted whatever happens, and
- * copies path from there; the child reports errors through a pipe. */
+/* Whether path is in none of the layers, surely: no layer has it, nor a
+ * symlink on the way to it (which could lead into another layer); a
+ * whiteout there counts as something. */
+static bool layers_lack(char *const *lowers, const char *path)
+{
+	struct open_how how = {
+	    .flags = O_PATH | O_CLOEXEC,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+		       RESOLVE_NO_MAGICLINKS,
+	};
+	while (*path == '/')
+		path++;
+	if (!*path)
+		return false;
+	for (size_t i = 0; lowers[i]; i++) {
+		_cleanup_close_ int root =
+		    open(lowers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (root < 0)
+			return false;
+		_cleanup_close_ int fd = (int)syscall(SYS_openat2, root, path,
+						      &how, sizeof(how));
+		if (fd >= 0 || (errno != ENOENT && errno != ENOTDIR))
+			return false;
+	}
+	return true;
+}
+
+/* Copies path of the image: from its one layer, or from its layers
+ * mounted read-only in a private mount namespace of a child process, so
+ * that nothing stays mounted whatever happens (the child reports errors
+ * through a pipe). */
 static int fill_from_image(const char *name, const void *arg,
 			   struct orch_err *e)
 {
 	const struct image_src *s = arg;
 	_cleanup_strv_ char **lowers = rt_image_lowers(s->img);
-	if (!lowers[0])
+	/* Most volumes go where the image has nothing: no child to fork. */
+	if (!lowers[0] || layers_lack(lowers, s->path))
 		return 0;
+	/* One layer is read as it is, here (the copy skips its whiteout
+	 * devices); overlayfs wants two lowers without an upper. */
+	if (!lowers[1])
+		return populate_from(name, lowers[0], s->path, e);
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int tmp_lock = -1;
 	int r = store_tmpdir("populate", &tmp, &tmp_lock, e);
@@ -776,8 +809,6 @@ static int fill_from_image(const char *name, const void *arg,
 	sb_adds(&opts, rootless() ? "ro,userxattr,lowerdir=" : "ro,lowerdir=");
 	for (size_t i = 0; lowers[i]; i++)
 		sb_printf(&opts, "%s%s", i ? ":" : "", lowers[i]);
-	/* overlayfs wants two lowers without an upper; a single layer is
-	 * read as is (the copy skips its whiteout devices). */
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		sb_free(&opts);
@@ -792,15 +823,11 @@ static int fill_from_image(const char *name, const void *arg,
 		if (unshare(CLONE_NEWNS) < 0 ||
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			cr = err_sys(&ce, errno, "entering a mount namespace");
-		else if (strv_len(lowers) > 1 &&
-			 mount("overlay", tmp, "overlay", MS_RDONLY, opts.buf) <
-			     0)
+		else if (mount("overlay", tmp, "overlay", MS_RDONLY, opts.buf) <
+			 0)
 			cr = err_sys(&ce, errno, "mounting the image's layers");
-		if (cr == 0) {
-			cr = populate_from(
-			    name, strv_len(lowers) > 1 ? tmp : lowers[0],
-			    s->path, &ce);
-		}
+		if (cr == 0)
+			cr = populate_from(name, tmp, s->path, &ce);
 		if (cr < 0)
 			(void)!write(pfd[1], ce.msg, strlen(ce.msg));
 		_exit(cr < 0 ? 1 : 0);

@@ -82,6 +82,18 @@ check_eq "an emptied volume is never filled again" "" "$out"
 out=$($R run --name vC-$sfx --image plain:1 --volume vol2:/etc -- cat /etc/motd 2>&1)
 check_eq "fills from the image's path (/etc)" "orch busybox fixture" "$out"
 check "volume survives its containers" test -d "$ORCH_ROOT/volumes/vol2/_data"
+# A path the image reaches through a symlink of another layer is content
+# too; a path no layer has is none.
+mkdir -p "$W/l3"
+ln -s /seed "$W/l3/seedlink"
+$MK tar "$W/l3.tar" "$W/l3"
+$MK docker "$W/img3" linked:1 "$FIXTURE_TAR" "$W/l2.tar" "$W/l3.tar"
+quiet $O image load -i "$W/img3"
+out=$($R run --name vD-$sfx --image linked:1 --volume vol4:/seedlink -- cat /seed/hello 2>&1)
+check_eq "filled through a symlink of another layer" from-image "$(cat "$ORCH_ROOT/volumes/vol4/_data/hello" 2>&1)"
+out=$($R run --name vE-$sfx --image linked:1 --volume vol5:/nowhere/data -- ls -A /nowhere/data 2>&1)
+check_eq "a path no layer has gives an empty volume" "" "$out"
+quiet $O volume rm vol4 vol5
 
 # In use by a running container: rm refused; afterwards it works.
 $R run --detach --name vA-$sfx --image plain:1 --volume vol2:/data -- sleep 60 >/dev/null 2>&1
