@@ -32,8 +32,10 @@ static void client_close(struct client *cl)
 	memset(cl, 0, sizeof(*cl));
 }
 
+/* What a client is told is on disk first. */
 static void reply(struct client *cl, json_t *j)
 {
+	save_status();
 	send_line(cl->fd, j);
 	json_decref(j);
 	client_close(cl);

@@ -620,11 +620,18 @@ json_t *ctr_status(const struct sctr *c)
 	return j;
 }
 
-static void save_status(void)
+/* status.json is written before any reply (what a client was told is
+ * on disk), else at most every STATUS_SAVE_MS: a burst of starts writes
+ * it a few times, not once per container. */
+enum { STATUS_SAVE_MS = 100 };
+static int64_t status_saved_at;
+
+void save_status(void)
 {
 	if (!sup.dirty)
 		return;
 	sup.dirty = false;
+	status_saved_at = mono_ms();
 	json_t *all = json_object();
 	for (size_t i = 0; i < sup.n; i++)
 		if (!sup.c[i].gone)
@@ -716,7 +723,8 @@ static void arm_timer(void)
 			if (t[k] && (!next || t[k] < next))
 				next = t[k];
 	}
-	int64_t more[] = {refusals_deadline(), workers_deadline()};
+	int64_t more[] = {refusals_deadline(), workers_deadline(),
+			  sup.dirty ? status_saved_at + STATUS_SAVE_MS : 0};
 	for (size_t k = 0; k < ARRAY_SIZE(more); k++)
 		if (more[k] && (!next || more[k] < next))
 			next = more[k];
@@ -897,7 +905,8 @@ static int supervise_main(const char *project)
 		}
 		run_timers();
 		check_waiters();
-		save_status();
+		if (sup.dirty && mono_ms() >= status_saved_at + STATUS_SAVE_MS)
+			save_status();
 		/* Creating containers (seccomp profiles, specs) leaves freed
 		 * heap behind; give it back, this process stays resident. */
 		if (sup.trim) {

@@ -133,6 +133,8 @@ int load_state(json_t *status);
 /* Adds the container of record rec, unless one of its id or name is
  * known: as created, or as status (known) says it was. */
 void ctr_add(json_t *rec, const json_t *known);
+/* status.json written now, if anything changed since. */
+void save_status(void);
 /* A container as `ps` shows it (the "containers" of a status reply). */
 json_t *ctr_status(const struct sctr *c);
 
