@@ -28,6 +28,7 @@ static void client_close(struct client *cl)
 	close(cl->fd);
 	sb_free(&cl->in);
 	strv_free(cl->names);
+	free(cl->at);
 	json_decref(cl->errors);
 	memset(cl, 0, sizeof(*cl));
 }
@@ -109,8 +110,11 @@ void check_waiters(void)
 		if (!cl->used || cl->wait == W_NONE || cl->wait == W_EVENTS)
 			continue;
 		bool busy = false;
+		if (!cl->at)
+			cl->at = xcalloc(strv_len(cl->names) + 1,
+					 sizeof(*cl->at));
 		for (size_t k = 0; cl->names[k]; k++) {
-			struct sctr *c = ctr_find(cl->names[k], NULL);
+			struct sctr *c = ctr_find_at(cl->names[k], &cl->at[k]);
 			if (c &&
 			    (c->worker || c->queued ||
 			     (cl->wait != W_START && c->state == C_RUNNING)))

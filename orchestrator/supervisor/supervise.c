@@ -30,6 +30,9 @@ const char *const cstate_names[] = {"created", "running", "exited",
 
 static int sig_pipe = -1;
 
+/* The heap is trimmed this long after the last start. */
+enum { TRIM_DELAY_MS = 500 };
+
 static void on_signal(int sig)
 {
 	int saved = errno;
@@ -148,7 +151,7 @@ void start_failed(struct sctr *c)
 
 static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 {
-	sup.trim = true;
+	sup.trim_at = mono_ms() + TRIM_DELAY_MS;
 	proc_watch(c, idx, pid, -1);
 	c->started_mono = mono_ms();
 	wall_ts(c->started_at, sizeof(c->started_at));
@@ -478,6 +481,7 @@ void ctr_fini(struct sctr *c)
 		worker_reported(c->worker);
 	queued_fds_close(c);
 	free(c->start_err);
+	free(c->status_txt);
 	json_decref(c->rec);
 	free(c->name);
 	free(c->id);
@@ -488,6 +492,13 @@ void ctr_fini(struct sctr *c)
 	c->gone = true;
 	c->pidfd = c->fifo_fd = c->log_fd = c->hc_pidfd = c->worker_fd = -1;
 	c->report_fd = c->out_fd = -1;
+}
+
+struct sctr *ctr_find_at(const char *name, size_t *at)
+{
+	if (*at < sup.n && !sup.c[*at].gone && streq(sup.c[*at].name, name))
+		return &sup.c[*at];
+	return ctr_find(name, at);
 }
 
 struct sctr *ctr_find(const char *name, size_t *idx)
@@ -626,24 +637,56 @@ json_t *ctr_status(const struct sctr *c)
 enum { STATUS_SAVE_MS = 100 };
 static int64_t status_saved_at;
 
+static void status_key_of(const struct sctr *c, struct status_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->state = c->state;
+	k->exit_code = c->exit_code;
+	k->restarts = c->restarts;
+	k->user_stopped = c->user_stopped;
+	k->health = c->health;
+	k->pid = c->pid;
+	memcpy(k->started_at, c->started_at, sizeof(k->started_at));
+	memcpy(k->finished_at, c->finished_at, sizeof(k->finished_at));
+}
+
+/* Each container's entry is made again only when its status changed. */
 void save_status(void)
 {
 	if (!sup.dirty)
 		return;
 	sup.dirty = false;
 	status_saved_at = mono_ms();
-	json_t *all = json_object();
-	for (size_t i = 0; i < sup.n; i++)
-		if (!sup.c[i].gone)
-			json_object_set_new(all, sup.c[i].name,
-					    ctr_status(&sup.c[i]));
-	char *txt = json_dumps(all, JSON_COMPACT);
-	json_decref(all);
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "{");
+	for (size_t i = 0; i < sup.n; i++) {
+		struct sctr *c = &sup.c[i];
+		if (c->gone)
+			continue;
+		struct status_key k;
+		status_key_of(c, &k);
+		if (!c->status_txt || memcmp(&k, &c->status_key, sizeof(k))) {
+			json_t *o = json_object();
+			json_object_set_new(o, c->name, ctr_status(c));
+			char *t = json_dumps(o, JSON_COMPACT);
+			json_decref(o);
+			free(c->status_txt);
+			/* Without the braces around it. */
+			c->status_txt = t ? xstrndup(t + 1, strlen(t) - 2) : NULL;
+			free(t);
+			c->status_key = k;
+		}
+		if (c->status_txt)
+			sb_printf(&sb, "%s%s", sb.len > 1 ? "," : "",
+				  c->status_txt);
+	}
+	sb_adds(&sb, "}");
 	_cleanup_free_ char *sf = path_join(sup.dir, "status.json");
 	struct orch_err e = {0};
-	if (txt && write_file_atomic(sf, txt, strlen(txt), 0600, &e) < 0)
+	if (write_file_atomic(sf, sb.buf, sb.len, 0600, &e) < 0)
 		log_warn("%s", e.msg);
-	free(txt);
+	sb_free(&sb);
 }
 
 /* As a subreaper we inherit whatever a worker leaves behind; what is not
@@ -724,7 +767,8 @@ static void arm_timer(void)
 				next = t[k];
 	}
 	int64_t more[] = {refusals_deadline(), workers_deadline(),
-			  sup.dirty ? status_saved_at + STATUS_SAVE_MS : 0};
+			  sup.dirty ? status_saved_at + STATUS_SAVE_MS : 0,
+			  sup.trim_at};
 	for (size_t k = 0; k < ARRAY_SIZE(more); k++)
 		if (more[k] && (!next || more[k] < next))
 			next = more[k];
@@ -907,11 +951,14 @@ static int supervise_main(const char *project)
 		check_waiters();
 		if (sup.dirty && mono_ms() >= status_saved_at + STATUS_SAVE_MS)
 			save_status();
-		/* Creating containers (seccomp profiles, specs) leaves freed
-		 * heap behind; give it back, this process stays resident. */
-		if (sup.trim) {
+		/* Starting containers (their records, their status) leaves
+		 * freed heap behind; given back once a burst of starts is
+		 * over (this process stays resident), not after each: each
+		 * trim flushes the other CPUs' TLBs, and the next start
+		 * faults the pages in again. */
+		if (sup.trim_at && mono_ms() >= sup.trim_at) {
 			malloc_trim(0);
-			sup.trim = false;
+			sup.trim_at = 0;
 		}
 	}
 	workers_stop();

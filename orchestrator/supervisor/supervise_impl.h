@@ -13,6 +13,16 @@
 enum cstate { C_CREATED, C_RUNNING, C_EXITED, C_RESTARTING };
 extern const char *const cstate_names[];
 
+/* What of a container's status changes (status.json's entry). */
+struct status_key {
+	enum cstate state;
+	int exit_code, restarts;
+	bool user_stopped;
+	enum health health;
+	pid_t pid;
+	char started_at[40], finished_at[40];
+};
+
 struct sctr {
 	char *name, *id, *service;
 	json_t *rec; /* owned reference */
@@ -48,6 +58,11 @@ struct sctr {
 	int64_t hc_next, hc_deadline;
 	pid_t hc_pid;
 	int hc_pidfd;
+
+	/* Its entry in status.json as last written ("name":{...}), and
+	 * what that was made from. */
+	char *status_txt;
+	struct status_key status_key;
 };
 
 enum client_wait { W_NONE, W_STOP, W_RESTART, W_REMOVE, W_EVENTS, W_START };
@@ -58,6 +73,7 @@ struct client {
 	struct strbuf in; /* its request, until its newline */
 	enum client_wait wait;
 	char **names;
+	size_t *at; /* where each of names was last found in sup.c */
 	json_t *errors;
 	bool used;
 };
@@ -100,7 +116,8 @@ struct sup {
 	size_t n;
 	struct client *cl;
 	size_t n_cl;
-	bool dirty, exiting, trim;
+	bool dirty, exiting;
+	int64_t trim_at; /* when to give the heap back (mono_ms), 0: no need */
 	struct worker w[MAX_WORKERS];
 	json_t *state;
 };
@@ -127,6 +144,9 @@ void ctr_stop(struct sctr *c, int64_t grace_ms);
 void ctr_fini(struct sctr *c);
 /* The container of that name or id (its index in *idx), or NULL. */
 struct sctr *ctr_find(const char *name, size_t *idx);
+/* The same, looked for by name at *at first (where it was last found;
+ * updated). */
+struct sctr *ctr_find_at(const char *name, size_t *at);
 /* (Re)reads state.json: new records are added as created, records gone
  * from it are dropped (the CLI stopped them first). */
 int load_state(json_t *status);
