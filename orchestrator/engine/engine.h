@@ -62,6 +62,19 @@ int pstate_check_owner(const struct pstate *p, uid_t uid,
 void pstate_claim(struct pstate *p, uid_t uid, const char *workdir,
 		   char *const *config_files);
 int pstate_save(struct pstate *p, struct orch_err *e);
+/* The texts of the container records a save wrote, by position. */
+struct pstate_kept {
+	json_t **rec;
+	char **txt;
+	size_t n;
+};
+/* pstate_save for a state whose containers only grow (at the end), each
+ * record left as it is once saved, as up's levels make them: each
+ * record is written out once, its text kept in k for the next saves
+ * (a 200-service up saves some 30 times). */
+int pstate_save_kept(struct pstate *p, struct pstate_kept *k,
+		     struct orch_err *e);
+void pstate_kept_clear(struct pstate_kept *k);
 /* <dir>/<rel>; caller frees. */
 char *pstate_path(const struct pstate *p, const char *rel);
 /* Removes the project's directory (and lock file): nothing of it stays. */

@@ -122,6 +122,9 @@ struct up_ctx {
 	int *start_fds;
 	size_t n_start_fds;
 	char **starting;
+	/* The records' texts setup_level's saves wrote: a record made is
+	 * left as it is until up ends. */
+	struct pstate_kept kept;
 };
 
 /* Containers made per start request within a level: the supervisor's
@@ -396,7 +399,7 @@ static int setup_level(struct up_ctx *u, json_t *new_recs, int l, int max,
 		progress("Container", jstr(rec, "name"), "Created");
 		made++;
 	}
-	int r = made ? pstate_save(u->ps, e) : 0;
+	int r = made ? pstate_save_kept(u->ps, &u->kept, e) : 0;
 	return r < 0 ? r : made;
 }
 
@@ -1052,6 +1055,7 @@ out:
 	free(u.start_fds);
 	strv_free(u.starting);
 	plan_free(&plan);
+	pstate_kept_clear(&u.kept);
 	json_decref(status);
 	json_decref(u.created_nets);
 	json_decref(u.created_vols);

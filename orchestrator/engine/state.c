@@ -163,6 +163,92 @@ int pstate_save(struct pstate *p, struct orch_err *e)
 	return 0;
 }
 
+static char *dump_any(json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+int pstate_save_kept(struct pstate *p, struct pstate_kept *k,
+		     struct orch_err *e)
+{
+	json_t *ctrs = json_object_get(p->state, "containers");
+	size_t n = json_array_size(ctrs);
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "{");
+	const char *key;
+	json_t *v;
+	json_object_foreach(p->state, key, v)
+	{
+		if (v == ctrs)
+			continue;
+		json_t *kj = json_string(key);
+		char *kt = dump_any(kj), *vt = dump_any(v);
+		json_decref(kj);
+		if (!kt || !vt) {
+			free(kt);
+			free(vt);
+			sb_free(&sb);
+			return err_set(e, ENOMEM, "serializing state of %s",
+				       p->name);
+		}
+		sb_printf(&sb, "%s:%s,", kt, vt);
+		free(kt);
+		free(vt);
+	}
+	sb_adds(&sb, "\"containers\":[");
+	/* Kept texts hold while each is still the record at its place (a
+	 * reference is kept: no other record takes its address). */
+	size_t same = 0;
+	while (same < k->n && same < n &&
+	       k->rec[same] == json_array_get(ctrs, same))
+		same++;
+	for (size_t i = same; i < k->n; i++) {
+		json_decref(k->rec[i]);
+		free(k->txt[i]);
+	}
+	k->rec = xrealloc(k->rec, (n + 1) * sizeof(*k->rec));
+	k->txt = xrealloc(k->txt, (n + 1) * sizeof(*k->txt));
+	k->n = same;
+	for (size_t i = 0; i < n; i++) {
+		if (i >= k->n) {
+			json_t *rec = json_array_get(ctrs, i);
+			char *t = dump_any(rec);
+			if (!t) {
+				sb_free(&sb);
+				return err_set(e, ENOMEM,
+					       "serializing state of %s",
+					       p->name);
+			}
+			k->rec[i] = json_incref(rec);
+			k->txt[i] = t;
+			k->n = i + 1;
+		}
+		if (i)
+			sb_adds(&sb, ",");
+		sb_adds(&sb, k->txt[i]);
+	}
+	sb_adds(&sb, "]}");
+	_cleanup_free_ char *sf = path_join(p->dir, "state.json");
+	int r = write_file_atomic(sf, sb.buf, sb.len, 0600, e);
+	sb_free(&sb);
+	if (r < 0)
+		return err_wrap(e, "saving project %s", p->name);
+	p->exists = true;
+	return 0;
+}
+
+void pstate_kept_clear(struct pstate_kept *k)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		json_decref(k->rec[i]);
+		free(k->txt[i]);
+	}
+	free(k->rec);
+	free(k->txt);
+	*k = (struct pstate_kept){0};
+}
+
 char *pstate_path(const struct pstate *p, const char *rel)
 {
 	return path_join(p->dir, rel);

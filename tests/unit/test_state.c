@@ -90,6 +90,53 @@ static void test_save_reload_remove(void **state)
 	pstate_close(&p);
 }
 
+/* The file a save wrote, as JSON. */
+static json_t *saved(const struct pstate *p)
+{
+	_cleanup_free_ char *f = path_join(p->dir, "state.json");
+	json_t *j = json_load_file(f, 0, NULL);
+	assert_non_null(j);
+	return j;
+}
+
+/* A kept save writes what a whole save does, as records come and go. */
+static void test_save_kept(void **state)
+{
+	(void)state;
+	struct pstate p;
+	struct orch_err e = {0};
+	struct pstate_kept k = {0};
+	assert_int_equal(pstate_open("kept", true, &p, &e), 0);
+	pstate_claim(&p, 0, "/src/k", NULL);
+	json_t *ctrs = state_containers(&p);
+	for (int round = 0; round < 4; round++) {
+		/* Two more each round; the second round drops the first
+		 * record and changes the networks. */
+		for (int i = 0; i < 2; i++)
+			json_array_append_new(
+			    ctrs, json_pack("{s:s, s:i, s:s}", "name", "c",
+					    "n", round * 2 + i, "q", "a\"b"));
+		if (round == 1) {
+			json_array_remove(ctrs, 0);
+			json_object_set_new(p.state, "networks",
+					    json_pack("[s]", "kept_default"));
+		}
+		assert_int_equal(pstate_save_kept(&p, &k, &e), 0);
+		json_t *a = saved(&p);
+		assert_int_equal(pstate_save(&p, &e), 0);
+		json_t *b = saved(&p);
+		assert_true(json_equal(a, b));
+		assert_int_equal(json_array_size(json_object_get(a,
+								 "containers")),
+				 json_array_size(ctrs));
+		json_decref(a);
+		json_decref(b);
+	}
+	pstate_kept_clear(&k);
+	assert_int_equal(pstate_remove(&p, &e), 0);
+	pstate_close(&p);
+}
+
 static void test_lock_serializes(void **state)
 {
 	(void)state;
@@ -113,6 +160,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_save_reload_remove),
+		cmocka_unit_test(test_save_kept),
 		cmocka_unit_test(test_lock_serializes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
