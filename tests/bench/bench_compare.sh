@@ -196,7 +196,7 @@ time_cycle() {
 		rc=$?
 		t1=$(now_ms)
 		# what stays resident: after netd's idle trim (1 s)
-		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
+		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|orch-worker|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
 		sleep 0.2
 		t1b=$(now_ms)
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
