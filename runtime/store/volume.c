@@ -1017,14 +1017,57 @@ int rt_volume_shift(const char *name, const struct rt_ids *ids,
 		     : 0;
 }
 
+/* A volume's first use, where the image has nothing at target: given
+ * to the container's ids and counted as filled in one write (*done).
+ * Never filled, it was never mounted: nothing uses it to look for, as
+ * rt_volume_shift does.  Not for one with a size limit (its files are
+ * on its own filesystem, mounted for the shift). */
+static int first_use(const char *name, const struct rt_image *img,
+		     const char *target, const struct rt_ids *ids, bool *done,
+		     struct orch_err *e)
+{
+	*done = false;
+	_cleanup_close_ int lock = -1;
+	json_t *j;
+	int r = meta_locked(name, &lock, &j, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *data = vol_path(name, "_data");
+	_cleanup_strv_ char **lowers = img ? rt_image_lowers(img) : NULL;
+	if (json_is_true(json_object_get(j, "initialized")) ||
+	    json_integer_value(json_object_get(j, "size_limit")) > 0 ||
+	    !dir_is_empty(data) ||
+	    (lowers && lowers[0] && !layers_lack(lowers, target))) {
+		json_decref(j);
+		return 0;
+	}
+	uint32_t ru = 0, rg = 0;
+	if (rt_idmap_find(ids->uid, ids->n_uid, 0, false, &ru) &&
+	    rt_idmap_find(ids->gid, ids->n_gid, 0, false, &rg) &&
+	    chown(data, ru, rg) < 0)
+		r = err_sys(e, errno, "giving %s to the container's root", data);
+	if (r == 0) {
+		_cleanup_free_ char *dir = vol_path(name, NULL);
+		ids_write(j, ids);
+		json_object_set_new(j, "initialized", json_true());
+		r = meta_write(dir, j, e);
+	}
+	json_decref(j);
+	*done = r == 0;
+	return r;
+}
+
 int rt_volume_prepare(const char *name, const struct rt_image *img,
 		      const char *target, const struct rt_ids *ids,
 		      char **mountpoint, struct orch_err *e)
 {
+	bool done = false;
 	int r = rt_volume_create(name, NULL, NULL, e);
-	if (r == 0 && img)
-		r = rt_volume_populate_from_image(name, img, target, e);
 	if (r == 0)
+		r = first_use(name, img, target, ids, &done, e);
+	if (r == 0 && img && !done)
+		r = rt_volume_populate_from_image(name, img, target, e);
+	if (r == 0 && !done)
 		r = rt_volume_shift(name, ids, e);
 	struct rt_volume *v = NULL;
 	if (r == 0)
