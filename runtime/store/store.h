@@ -105,12 +105,6 @@ int rt_volume_get(const char *name, struct rt_volume **out, struct orch_err *e);
 int rt_volume_list(struct rt_volume ***out, size_t *n, struct orch_err *e);
 int rt_volume_remove(const char *name, struct orch_err *e);
 void rt_volume_free(struct rt_volume *v);
-/* Fills a new, empty volume with src's content once (docker's copy-up). */
-int rt_volume_populate(const char *name, const char *src,
-		       struct orch_err *e);
-/* The same, from path inside an image (its layers merged read-only). */
-int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
-				  const char *path, struct orch_err *e);
 /* The ids of a user namespace's range: this many from its base. */
 #define RT_IDRANGE_SIZE 65536u
 /* How a container's ids are stored on disk: its uid and gid maps (the

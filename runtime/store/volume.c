@@ -662,8 +662,9 @@ static bool dir_is_empty(const char *path)
  * directory's owner and mode, as docker does.  Nothing at path is no
  * content. */
 static int populate_from(const char *name, const char *root, const char *path,
-			 struct orch_err *e)
+			 bool *copied, struct orch_err *e)
 {
+	*copied = false;
 	_cleanup_free_ char *data = vol_path(name, "_data");
 	_cleanup_close_ int rfd =
 	    open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -681,6 +682,7 @@ static int populate_from(const char *name, const char *root, const char *path,
 		return errno == ENOENT || errno == ENOTDIR
 			   ? 0
 			   : err_sys(e, errno, "opening %s in %s", path, root);
+	*copied = true;
 	_cleanup_close_ int dfd =
 	    open(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
@@ -707,48 +709,6 @@ static int meta_locked(const char *name, int *lock, json_t **j,
 	if (*lock < 0)
 		return *lock;
 	return meta_read(name, j, e);
-}
-
-typedef int (*fill_fn)(const char *name, const void *arg, struct orch_err *e);
-
-/* Runs fill once in the volume's life: only when it was never filled and
- * is empty; afterwards the volume is marked initialized whatever came. */
-static int populate_once(const char *name, fill_fn fill, const void *arg,
-			 struct orch_err *e)
-{
-	_cleanup_close_ int lock = -1;
-	json_t *j;
-	int r = meta_locked(name, &lock, &j, e);
-	if (r < 0)
-		return r;
-	_cleanup_free_ char *data = vol_path(name, "_data");
-	bool limited = json_integer_value(json_object_get(j, "size_limit")) > 0;
-	if (json_is_true(json_object_get(j, "initialized")) ||
-	    (limited && (r = volume_mount(name, e)) < 0) ||
-	    !dir_is_empty(data)) {
-		json_decref(j);
-		return r;
-	}
-	r = fill(name, arg, e);
-	if (r == 0) {
-		_cleanup_free_ char *dir = vol_path(name, NULL);
-		json_object_set_new(j, "initialized", json_true());
-		r = meta_write(dir, j, e);
-	}
-	json_decref(j);
-	if (r < 0)
-		return err_wrap(e, "filling volume %s", name);
-	return 0;
-}
-
-static int fill_from_dir(const char *name, const void *arg, struct orch_err *e)
-{
-	return populate_from(name, arg, "", e);
-}
-
-int rt_volume_populate(const char *name, const char *src, struct orch_err *e)
-{
-	return populate_once(name, fill_from_dir, src, e);
 }
 
 struct image_src {
@@ -787,18 +747,20 @@ static bool layers_lack(char *const *lowers, const char *path)
  * mounted read-only in a private mount namespace of a child process, so
  * that nothing stays mounted whatever happens (the child reports errors
  * through a pipe). */
-static int fill_from_image(const char *name, const void *arg,
-			   struct orch_err *e)
+/* *copied: false when there was surely nothing to copy. */
+static int fill_from_image(const char *name, const struct image_src *s,
+			   bool *copied, struct orch_err *e)
 {
-	const struct image_src *s = arg;
 	_cleanup_strv_ char **lowers = rt_image_lowers(s->img);
 	/* Most volumes go where the image has nothing: no child to fork. */
-	if (!lowers[0] || layers_lack(lowers, s->path))
+	if (!lowers[0] || layers_lack(lowers, s->path)) {
+		*copied = false;
 		return 0;
+	}
 	/* One layer is read as it is, here (the copy skips its whiteout
 	 * devices); overlayfs wants two lowers without an upper. */
 	if (!lowers[1])
-		return populate_from(name, lowers[0], s->path, e);
+		return populate_from(name, lowers[0], s->path, copied, e);
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int tmp_lock = -1;
 	int r = store_tmpdir("populate", &tmp, &tmp_lock, e);
@@ -826,8 +788,9 @@ static int fill_from_image(const char *name, const void *arg,
 		else if (mount("overlay", tmp, "overlay", MS_RDONLY, opts.buf) <
 			 0)
 			cr = err_sys(&ce, errno, "mounting the image's layers");
+		bool any;
 		if (cr == 0)
-			cr = populate_from(name, tmp, s->path, &ce);
+			cr = populate_from(name, tmp, s->path, &any, &ce);
 		if (cr < 0)
 			(void)!write(pfd[1], ce.msg, strlen(ce.msg));
 		_exit(cr < 0 ? 1 : 0);
@@ -853,11 +816,51 @@ static int fill_from_image(const char *name, const void *arg,
 		       s->img->id, n > 0 ? msg : "failed");
 }
 
-int rt_volume_populate_from_image(const char *name, const struct rt_image *img,
-				  const char *path, struct orch_err *e)
+static void ids_write(json_t *j, const struct rt_ids *ids);
+
+/* Fills the volume from s once in its life (docker's copy-up): only
+ * when it was never filled and is empty; afterwards it is marked
+ * initialized whatever came.
+ * Given nothing, it is given to ids in the same write: never filled, it
+ * was never mounted, so nothing uses it that rt_volume_shift would have
+ * to look for first. */
+static int populate_once(const char *name, const struct image_src *s,
+			 const struct rt_ids *ids, struct orch_err *e)
 {
-	struct image_src s = {img, path};
-	return populate_once(name, fill_from_image, &s, e);
+	_cleanup_close_ int lock = -1;
+	json_t *j;
+	int r = meta_locked(name, &lock, &j, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *data = vol_path(name, "_data");
+	bool limited = json_integer_value(json_object_get(j, "size_limit")) > 0;
+	if (json_is_true(json_object_get(j, "initialized")) ||
+	    (limited && (r = volume_mount(name, e)) < 0) ||
+	    !dir_is_empty(data)) {
+		json_decref(j);
+		return r;
+	}
+	bool copied = true;
+	r = fill_from_image(name, s, &copied, e);
+	uint32_t ru = 0, rg = 0;
+	if (r == 0 && !copied) {
+		if (rt_idmap_find(ids->uid, ids->n_uid, 0, false, &ru) &&
+		    rt_idmap_find(ids->gid, ids->n_gid, 0, false, &rg) &&
+		    chown(data, ru, rg) < 0)
+			r = err_sys(e, errno, "giving %s to the container's root",
+				    data);
+		else
+			ids_write(j, ids);
+	}
+	if (r == 0) {
+		_cleanup_free_ char *dir = vol_path(name, NULL);
+		json_object_set_new(j, "initialized", json_true());
+		r = meta_write(dir, j, e);
+	}
+	json_decref(j);
+	if (r < 0)
+		return err_wrap(e, "filling volume %s", name);
+	return 0;
 }
 
 /* ---- id ranges -------------------------------------------------------- */
@@ -1017,57 +1020,15 @@ int rt_volume_shift(const char *name, const struct rt_ids *ids,
 		     : 0;
 }
 
-/* A volume's first use, where the image has nothing at target: given
- * to the container's ids and counted as filled in one write (*done).
- * Never filled, it was never mounted: nothing uses it to look for, as
- * rt_volume_shift does.  Not for one with a size limit (its files are
- * on its own filesystem, mounted for the shift). */
-static int first_use(const char *name, const struct rt_image *img,
-		     const char *target, const struct rt_ids *ids, bool *done,
-		     struct orch_err *e)
-{
-	*done = false;
-	_cleanup_close_ int lock = -1;
-	json_t *j;
-	int r = meta_locked(name, &lock, &j, e);
-	if (r < 0)
-		return r;
-	_cleanup_free_ char *data = vol_path(name, "_data");
-	_cleanup_strv_ char **lowers = img ? rt_image_lowers(img) : NULL;
-	if (json_is_true(json_object_get(j, "initialized")) ||
-	    json_integer_value(json_object_get(j, "size_limit")) > 0 ||
-	    !dir_is_empty(data) ||
-	    (lowers && lowers[0] && !layers_lack(lowers, target))) {
-		json_decref(j);
-		return 0;
-	}
-	uint32_t ru = 0, rg = 0;
-	if (rt_idmap_find(ids->uid, ids->n_uid, 0, false, &ru) &&
-	    rt_idmap_find(ids->gid, ids->n_gid, 0, false, &rg) &&
-	    chown(data, ru, rg) < 0)
-		r = err_sys(e, errno, "giving %s to the container's root", data);
-	if (r == 0) {
-		_cleanup_free_ char *dir = vol_path(name, NULL);
-		ids_write(j, ids);
-		json_object_set_new(j, "initialized", json_true());
-		r = meta_write(dir, j, e);
-	}
-	json_decref(j);
-	*done = r == 0;
-	return r;
-}
-
 int rt_volume_prepare(const char *name, const struct rt_image *img,
 		      const char *target, const struct rt_ids *ids,
 		      char **mountpoint, struct orch_err *e)
 {
-	bool done = false;
 	int r = rt_volume_create(name, NULL, NULL, e);
+	struct image_src s = {img, target};
+	if (r == 0 && img)
+		r = populate_once(name, &s, ids, e);
 	if (r == 0)
-		r = first_use(name, img, target, ids, &done, e);
-	if (r == 0 && img && !done)
-		r = rt_volume_populate_from_image(name, img, target, e);
-	if (r == 0 && !done)
 		r = rt_volume_shift(name, ids, e);
 	struct rt_volume *v = NULL;
 	if (r == 0)

@@ -74,7 +74,10 @@ check "the named volume exists" "$O" volume inspect app_dbdata
 # supervisor from its birth; a project at rest has no worker.
 sup_pid=$(cat "$ORCH_RUN/projects/app/supervisor.pid")
 parent_of() { awk '/^PPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
-pid_of() { jq -r .pid "$ORCH_RUN/runtime/$(psf app "$1" ID)/state.json" 2>/dev/null; }
+pid_of() {
+	"$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' \
+		"$ORCH_RUN/runtime/$(psf app "$1" ID)/state.json" 2>/dev/null
+}
 workers() {
 	for d in /proc/[0-9]*; do
 		[ "$(cat "$d/comm" 2>/dev/null)" = orch-worker ] && echo "${d#/proc/}"
