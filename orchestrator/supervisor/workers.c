@@ -116,7 +116,7 @@ static int worker_main(void)
 	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (;;) {
 		char *txt = NULL;
-		int fds[2];
+		int fds[2] = {-1, -1};
 		int r = handoff_recv(3, &txt, fds);
 		if (r <= 0) {
 			if (r < 0)
