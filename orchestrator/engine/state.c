@@ -150,19 +150,14 @@ void pstate_claim(struct pstate *p, uid_t uid, const char *workdir,
 
 int pstate_save(struct pstate *p, struct orch_err *e)
 {
-	/* Compact: up saves it after every few containers it makes, and it
-	 * grows with them. */
-	_cleanup_free_ char *txt = json_dumps(p->state, JSON_COMPACT);
-	if (!txt)
-		return err_set(e, ENOMEM, "serializing state of %s", p->name);
-	_cleanup_free_ char *sf = path_join(p->dir, "state.json");
-	int r = write_file_atomic(sf, txt, strlen(txt), 0600, e);
-	if (r < 0)
-		return err_wrap(e, "saving project %s", p->name);
-	p->exists = true;
-	return 0;
+	struct pstate_kept k = {0};
+	int r = pstate_save_kept(p, &k, e);
+	pstate_kept_clear(&k);
+	return r;
 }
 
+/* Compact: up saves the state after every few containers it makes, and
+ * it grows with them. */
 static char *dump_any(json_t *j)
 {
 	return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);

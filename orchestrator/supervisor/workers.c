@@ -190,24 +190,16 @@ static struct worker *worker_spawn(void)
 		log_warn("starting a worker: %s", strerror(errno));
 		return NULL;
 	}
-	/* Its end goes to fd 3 (by dup2, which a fd 3 already would skip,
-	 * leaving it close-on-exec). */
-	if (sv[1] == 3) {
-		int moved = fcntl(3, F_DUPFD_CLOEXEC, 4);
-		close(3);
-		sv[1] = moved;
-	}
+	/* Its end goes to fd 3 (posix_spawn's dup2 onto itself clears
+	 * close-on-exec, as daemon_spawn's does). */
 	_cleanup_free_ char *exe = xasprintf("/proc/self/fd/%d", self_fd);
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	pid_t pid = 0;
-	int r = sv[1] < 0 ? errno
-			  : posix_spawn(&pid, exe, &fa, NULL, worker_argv,
-					environ);
+	int r = posix_spawn(&pid, exe, &fa, NULL, worker_argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	close(sv[1]);
 	if (r != 0) {
 		close(sv[0]);
 		log_warn("starting a worker: %s", strerror(r));
