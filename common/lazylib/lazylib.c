@@ -50,3 +50,4 @@ static void lazy_open(const char *lib, const char *const *names, size_t n,
 
 LAZY_TABLE(archive, "libarchive.so.13", LAZY_ARCHIVE)
 LAZY_TABLE(crypto, "libcrypto.so.3", LAZY_CRYPTO)
+LAZY_TABLE(md, "libmd.so.0", LAZY_MD)
