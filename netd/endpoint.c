@@ -294,6 +294,9 @@ int op_links_set(struct server *s, struct call *c, json_t **res)
 	    s, call_str(c, "network"), c->uid, "setting links of", c->e);
 	if (!n)
 		return -c->e->code;
+	struct strbuf before;
+	sb_init(&before);
+	fw_gen_links(n, &before);
 	json_t *pairs = json_object_get(c->args, "pairs");
 	size_t cnt = json_array_size(pairs);
 	struct netd_pair *v = xcalloc(cnt + 1, sizeof(*v));
@@ -313,7 +316,15 @@ int op_links_set(struct server *s, struct call *c, json_t **res)
 	struct strbuf script;
 	sb_init(&script);
 	fw_gen_links(n, &script);
-	int r = server_fw_sync(s, &script, c->e);
+	/* The same elements (a network without endpoints, an up that
+	 * changes no link): the sets hold them already. */
+	bool same = streq(before.buf, script.buf);
+	sb_free(&before);
+	int r = 0;
+	if (same)
+		sb_free(&script);
+	else
+		r = server_fw_sync(s, &script, c->e);
 	if (r == 0)
 		r = server_save(s, c->e);
 	if (r < 0)

@@ -98,6 +98,21 @@ check "attached up ends on SIGINT" wait_for 30 _exited "$up_pid"
 wait "$up_pid" 2>/dev/null
 check "up -d again" inp lk "$O" up -d
 
+# An up that changes nothing changes no rule: the link pairs are not
+# emptied and made again.  Markers (a table made and deleted, until the
+# monitor shows it) bound what it saw.
+nft monitor > "$T/monitor.out" 2>&1 &
+monitor=$!
+mark() { nft add table inet "$1" && nft delete table inet "$1" && grep -q "delete table inet $1" "$T/monitor.out"; }
+check "nft monitor listens" wait_for 10 mark mark1
+check "up -d once more, nothing changed" inp lk "$O" up -d
+check "nft monitor saw the marker after it" wait_for 10 mark mark2
+kill "$monitor"
+wait "$monitor" 2>/dev/null
+check_eq "an up that changes nothing changes no rule" "" \
+	"$(sed -n '/delete table inet mark1/,/table inet mark2/p' "$T/monitor.out" |
+		grep -v -e 'table inet mark[12]' -e '^# new generation .* (nft)$')"
+
 out=$(inp lk "$O" links)
 check_match "orch links: a table of who may connect to whom" "web +db +default +links/depends_on" "$out"
 case $out in
