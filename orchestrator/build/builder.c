@@ -489,8 +489,12 @@ static int run_container(struct builder *b, struct stage_state *s,
 		kill(c->pid, SIGKILL);
 	int wr = rt_wait(c, &status, r < 0 ? &(struct orch_err){0} : e);
 	victim = 0;
-	if (r == 0)
-		r = wr < 0 ? wr : check_interrupted(e);
+	/* An interruption explains whatever failed after its kill (the
+	 * start's sync socket, say), as for the file steps. */
+	if (interrupted)
+		r = check_interrupted(e);
+	else if (r == 0)
+		r = wr;
 	rt_container_free(c);
 	struct orch_err de = {0};
 	if (net && netd_endpoint_detach(b->netd, netname, id, NULL, &de) < 0 &&
