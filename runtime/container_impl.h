@@ -61,6 +61,10 @@ const struct sc_rule *sc_profile_find(const struct sc_profile *p,
 struct sc_filter {
 	struct sock_fprog prog;
 };
+/* The profile as a BPF program for the native architectures, a binary
+ * search on the syscall number (seccomp_bpf.c; pure). */
+int sc_compile(const struct sc_profile *p, struct sc_filter *out,
+	       struct orch_err *e);
 /* Compiles the profile for the native architectures (cached per process
  * by (path, caps)); the result is owned by the cache. */
 int sc_filter_get(const char *path, uint64_t caps,

@@ -1,14 +1,12 @@
 /* seccomp: profiles as data (Docker's default as a table, or a Docker-format
- * JSON file), resolved for a capability mask, compiled once per process
- * with libseccomp into a BPF program the container's child loads with one
+ * JSON file), resolved for a capability mask, compiled once per boot
+ * (seccomp_bpf.c) into a BPF program the container's child loads with one
  * syscall. */
 #include "runtime/container_impl.h"
 
 #include <jansson.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 /* Docker's default allowlist (profiles/seccomp/default.json), without
@@ -351,6 +349,14 @@ int sc_profile_load(const char *path, uint64_t caps, struct sc_profile *p,
 			}
 			int op = parse_op(
 				json_string_value(json_object_get(a, "op")));
+			json_int_t index =
+				json_integer_value(json_object_get(a, "index"));
+			if (index < 0 || index > 5) {
+				r = err_set(e, EINVAL,
+					    "seccomp profile %s: syscalls[%zu]: bad argument index",
+					    path, i);
+				goto out;
+			}
 			if (op < 0) {
 				r = err_set(e, EINVAL,
 					    "seccomp profile %s: syscalls[%zu]: bad op",
@@ -358,8 +364,7 @@ int sc_profile_load(const char *path, uint64_t caps, struct sc_profile *p,
 				goto out;
 			}
 			sr.args[sr.n_args++] = (struct sc_arg){
-				(unsigned)json_integer_value(
-					json_object_get(a, "index")),
+				(unsigned)index,
 				op,
 				(uint64_t)json_integer_value(
 					json_object_get(a, "value")),
@@ -388,105 +393,7 @@ out:
 	return r;
 }
 
-/* ---- compiling ------------------------------------------------------------ */
-
-static uint32_t scmp_action(enum sc_action a, int err)
-{
-	switch (a) {
-	case SC_ALLOW: return SCMP_ACT_ALLOW;
-	case SC_ERRNO: return SCMP_ACT_ERRNO((uint32_t)err);
-	case SC_KILL: return SCMP_ACT_KILL_PROCESS;
-	case SC_TRAP: return SCMP_ACT_TRAP;
-	case SC_LOG: return SCMP_ACT_LOG;
-	}
-	return SCMP_ACT_KILL_PROCESS;
-}
-
-static int compile(const struct sc_profile *p, struct sc_filter *out,
-		   struct orch_err *e)
-{
-	scmp_filter_ctx ctx =
-		seccomp_init(scmp_action(p->default_action, p->default_errno));
-	if (!ctx)
-		return err_set(e, ENOMEM, "creating the seccomp filter");
-	int r;
-	static const uint32_t extra[] = {
-#if defined(__x86_64__)
-		SCMP_ARCH_X86,
-#elif defined(__aarch64__)
-		SCMP_ARCH_ARM,
-#endif
-		0};
-	for (size_t i = 0; extra[i]; i++) {
-		r = seccomp_arch_add(ctx, extra[i]);
-		if (r < 0 && r != -EEXIST) {
-			r = err_sys(e, -r, "adding an architecture to the seccomp filter");
-			goto out;
-		}
-	}
-	/* Without it libseccomp turns the filter off when no_new_privs is
-	 * missing; we set no_new_privs ourselves when asked. */
-	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-	/* A binary tree of syscall numbers: each syscall of the container
-	 * walks O(log n) instructions instead of the whole list. */
-	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct sc_rule *sr = &p->rules[i];
-		if (sr->action == p->default_action &&
-		    (sr->action != SC_ERRNO ||
-		     sr->errno_ret == p->default_errno))
-			continue;
-		int nr = seccomp_syscall_resolve_name(sr->name);
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not a syscall of this architecture */
-		struct scmp_arg_cmp cmp[ARRAY_SIZE(sr->args)];
-		for (size_t k = 0; k < sr->n_args; k++)
-			cmp[k] = (struct scmp_arg_cmp){
-				.arg = sr->args[k].index,
-				.op = (enum scmp_compare)sr->args[k].op,
-				.datum_a = sr->args[k].value,
-				.datum_b = sr->args[k].value2};
-		r = seccomp_rule_add_array(ctx,
-					   scmp_action(sr->action, sr->errno_ret),
-					   nr, (unsigned)sr->n_args, cmp);
-		if (r < 0 && r != -EEXIST) {
-			r = err_sys(e, -r, "adding seccomp rule for %s",
-				    sr->name);
-			goto out;
-		}
-	}
-	int mfd = memfd_create("seccomp", MFD_CLOEXEC);
-	if (mfd < 0) {
-		r = err_sys(e, errno, "creating a memfd for the seccomp filter");
-		goto out;
-	}
-	r = seccomp_export_bpf(ctx, mfd);
-	if (r < 0) {
-		close(mfd);
-		r = err_sys(e, -r, "exporting the seccomp filter");
-		goto out;
-	}
-	off_t len = lseek(mfd, 0, SEEK_END);
-	if (len <= 0 || len % (off_t)sizeof(struct sock_filter)) {
-		close(mfd);
-		r = err_set(e, EIO, "exporting the seccomp filter: bad size");
-		goto out;
-	}
-	struct sock_filter *insns = xmalloc((size_t)len);
-	if (pread(mfd, insns, (size_t)len, 0) != len) {
-		close(mfd);
-		free(insns);
-		r = err_set(e, EIO, "reading back the seccomp filter");
-		goto out;
-	}
-	close(mfd);
-	out->prog.filter = insns;
-	out->prog.len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
-	r = 0;
-out:
-	seccomp_release(ctx);
-	return r;
-}
+/* ---- compiling (seccomp_bpf.c) and caching ------------------------------- */
 
 /* What a compiled filter depends on, in one line: the profile's source
  * (the built-in tables, or the JSON file's bytes), the capability mask,
@@ -517,7 +424,7 @@ static int profile_key(const char *path, uint64_t caps, char **out,
 		}
 	}
 	const struct scmp_version *v = seccomp_version();
-	*out = xasprintf("orch seccomp v2 %s %s:%016llx:%zu caps=%016llx "
+	*out = xasprintf("orch seccomp v3 %s %s:%016llx:%zu caps=%016llx "
 			 "libseccomp=%u.%u.%u",
 			 native_arch_name(), path ? "json" : "default",
 			 (unsigned long long)h, len, (unsigned long long)caps,
@@ -525,7 +432,7 @@ static int profile_key(const char *path, uint64_t caps, char **out,
 	return 0;
 }
 
-/* Compiling with libseccomp takes tens of milliseconds; the program is
+/* Compiling takes a few milliseconds (resolving names); the program is
  * kept in $ORCH_RUN/runtime/.seccomp/<hash>.bpf (root-only, like all of
  * $ORCH_RUN) after the full profile text, so that each profile is compiled
  * once per boot and a hash collision can only cost a recompile. */
@@ -597,7 +504,7 @@ int sc_filter_get(const char *path, uint64_t caps,
 		else
 			sc_profile_default(caps, &p);
 		if (r == 0) {
-			r = compile(&p, &c->f, e);
+			r = sc_compile(&p, &c->f, e);
 			sc_profile_clear(&p);
 		}
 		if (r < 0) {

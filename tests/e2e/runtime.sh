@@ -37,6 +37,35 @@ gone status
 check "mount fails inside" sh -c '! "$1" run --name "$2" --rootfs "$3" -- mount -t tmpfs x /mnt 2>/dev/null' _ "$RT" "$P-mnt" "$R"
 gone mnt
 
+# The filter at work in the kernel: a user namespace needs no capability,
+# only the profile's leave (given with CAP_SYS_ADMIN, as Docker's).
+out=$(run scun --rootfs "$R" -- sh -c 'unshare -U true 2>&1; echo rc=$?')
+check_match "seccomp refuses unshare without CAP_SYS_ADMIN" 'Operation not permitted' "$out"
+check_match "and the refusal is an error, not a kill" 'rc=1' "$out"
+gone scun
+out=$(run scunok --rootfs "$R" --cap-add SYS_ADMIN -- sh -c 'unshare -U true 2>&1; echo rc=$?')
+check_eq "with CAP_SYS_ADMIN it is allowed" "rc=0" "$out"
+gone scunok
+
+# A Docker-format profile: argument checks, errno, kill, default allow.
+T=$(mktemp -d)
+on_exit "rm -rf $T"
+cat >"$T/profile.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+ {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+  "args": [{"index": 1, "value": 511, "op": "SCMP_CMP_EQ"}]},
+ {"names": ["fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+  "args": [{"index": 2, "value": 511, "op": "SCMP_CMP_EQ"}]},
+ {"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]}
+EOF
+out=$(run scjson --rootfs "$R" --seccomp-profile "$T/profile.json" -- sh -c 'touch /tmp/f; chmod 755 /tmp/f && echo 755 ok; chmod 777 /tmp/f 2>&1; unshare -U true && echo unshare ok')
+check_match "a profile's argument check lets other values through" '755 ok' "$out"
+check_match "and refuses the listed one with its errno" 'Permission denied' "$out"
+check_match "its default allows the rest" 'unshare ok' "$out"
+gone scjson
+check "a syscall the profile kills ends the container with SIGSYS" sh -c '"$1" run --name "$2" --rootfs "$3" --seccomp-profile "$4" -- uname >/dev/null 2>&1; [ $? = 159 ]' _ "$RT" "$P-sckill" "$R" "$T/profile.json"
+gone sckill
+
 out=$(run kcore --rootfs "$R" -- sh -c 'cat /proc/kcore 2>/dev/null | wc -c; cat /proc/keys /proc/timer_list 2>/dev/null | wc -c')
 check_eq "masked /proc files read empty" "0
 0" "$out"

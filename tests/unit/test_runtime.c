@@ -10,6 +10,9 @@
 #include "runtime/container_impl.h"
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/stat.h>
 
@@ -190,6 +193,298 @@ static void test_seccomp_json(void **state)
 	assert_non_null(strstr(e.msg, "defaultAction"));
 	struct orch_err ig = {0};
 	rm_rf(t, &ig);
+}
+
+/* ---- the compiled program, run by a classic BPF interpreter ---------------------- */
+
+/* Runs the program on one syscall; fails the test on an instruction
+ * seccomp programs do not need, or on a jump out of the program. */
+static uint32_t bpf_run(const struct sock_fprog *p, const struct seccomp_data *d)
+{
+	uint32_t a = 0;
+	for (size_t pc = 0; pc < p->len; pc++) {
+		const struct sock_filter *f = &p->filter[pc];
+		switch (f->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+			assert_true(f->k + 4 <= sizeof(*d) && f->k % 4 == 0);
+			memcpy(&a, (const char *)d + f->k, 4);
+			break;
+		case BPF_ALU | BPF_AND | BPF_K: a &= f->k; break;
+		case BPF_JMP | BPF_JA: pc += f->k; break;
+		case BPF_JMP | BPF_JEQ | BPF_K: pc += a == f->k ? f->jt : f->jf; break;
+		case BPF_JMP | BPF_JGT | BPF_K: pc += a > f->k ? f->jt : f->jf; break;
+		case BPF_JMP | BPF_JGE | BPF_K: pc += a >= f->k ? f->jt : f->jf; break;
+		case BPF_JMP | BPF_JSET | BPF_K: pc += (a & f->k) ? f->jt : f->jf; break;
+		case BPF_RET | BPF_K: return f->k;
+		default: fail_msg("instruction %#x at %zu", f->code, pc);
+		}
+	}
+	fail_msg("ran off the end of the program");
+	return 0;
+}
+
+/* The same profile compiled by libseccomp, as orch did before. */
+static void libseccomp_compile(const struct sc_profile *p, struct sock_fprog *out)
+{
+	static const uint32_t acts[] = {
+		[SC_ALLOW] = SCMP_ACT_ALLOW, [SC_KILL] = SCMP_ACT_KILL_PROCESS,
+		[SC_TRAP] = SCMP_ACT_TRAP, [SC_LOG] = SCMP_ACT_LOG};
+#define ACT(a, err) ((a) == SC_ERRNO ? SCMP_ACT_ERRNO((uint32_t)(err)) : acts[a])
+	scmp_filter_ctx ctx = seccomp_init(ACT(p->default_action, p->default_errno));
+	assert_non_null(ctx);
+	assert_true(seccomp_arch_add(ctx, SCMP_ARCH_X86) >= 0 || errno == EEXIST);
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct sc_rule *sr = &p->rules[i];
+		if (sr->action == p->default_action &&
+		    (sr->action != SC_ERRNO || sr->errno_ret == p->default_errno))
+			continue;
+		int nr = seccomp_syscall_resolve_name(sr->name);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		struct scmp_arg_cmp cmp[2];
+		for (size_t k = 0; k < sr->n_args; k++)
+			cmp[k] = (struct scmp_arg_cmp){sr->args[k].index,
+						       (enum scmp_compare)sr->args[k].op,
+						       sr->args[k].value,
+						       sr->args[k].value2};
+		int r = seccomp_rule_add_array(ctx, ACT(sr->action, sr->errno_ret), nr,
+					       (unsigned)sr->n_args, cmp);
+		assert_true(r == 0 || r == -EEXIST);
+	}
+#undef ACT
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(seccomp_export_bpf(ctx, fileno(f)), 0);
+	long len = lseek(fileno(f), 0, SEEK_END);
+	out->filter = xmalloc((size_t)len);
+	assert_int_equal(pread(fileno(f), out->filter, (size_t)len, 0), len);
+	out->len = (unsigned short)(len / (long)sizeof(struct sock_filter));
+	fclose(f);
+	seccomp_release(ctx);
+}
+
+/* Both kills end the process for the caller's purpose. */
+static uint32_t outcome(uint32_t ret)
+{
+	uint32_t act = ret & SECCOMP_RET_ACTION_FULL;
+	return act == SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ret;
+}
+
+/* Every syscall number of both architectures (and x32's, and a foreign
+ * architecture's), with arguments around each rule's values, decides the
+ * same in orch's program as in libseccomp's. */
+static void same_as_libseccomp(const struct sc_profile *p)
+{
+	struct sc_filter ours;
+	struct orch_err e = {0};
+	assert_int_equal(sc_compile(p, &ours, &e), 0);
+	struct sock_fprog ref;
+	libseccomp_compile(p, &ref);
+	uint64_t vals[64] = {0, 1, 0xffffffffULL, 0x100000000ULL,
+			     ~0ULL, 0x7fffffffULL};
+	size_t n_vals = 6;
+	for (size_t i = 0; i < p->n_rules; i++)
+		for (size_t k = 0; k < p->rules[i].n_args; k++) {
+			const struct sc_arg *a = &p->rules[i].args[k];
+			uint64_t v = a->op == SCMP_CMP_MASKED_EQ ? a->value2 : a->value;
+			uint64_t cand[] = {v, v - 1, v + 1, v | a->value,
+					   v ^ (1ULL << 33)};
+			for (size_t c = 0; c < ARRAY_SIZE(cand) && n_vals < ARRAY_SIZE(vals); c++)
+				vals[n_vals++] = cand[c];
+		}
+	static const uint32_t nrs_extra[] = {0x40000000, 0x40000001, 0x400000ff,
+					     0x7fffffff, 0xfffffffe, 0xffffffff};
+	static const uint32_t arches[] = {AUDIT_ARCH_X86_64, AUDIT_ARCH_I386,
+					  AUDIT_ARCH_AARCH64};
+	for (size_t ai = 0; ai < ARRAY_SIZE(arches); ai++)
+		for (uint32_t i = 0; i < 1100 + ARRAY_SIZE(nrs_extra); i++) {
+			uint32_t nr = i < 1100 ? i : nrs_extra[i - 1100];
+			for (size_t v = 0; v < n_vals; v++)
+				for (unsigned slot = 0; slot < 2; slot++) {
+					struct seccomp_data d = {.nr = (int)nr,
+								 .arch = arches[ai]};
+					/* 32-bit arguments on i386 */
+					uint64_t val = arches[ai] == AUDIT_ARCH_I386
+							       ? (uint32_t)vals[v]
+							       : vals[v];
+					d.args[slot] = val;
+					uint32_t a = bpf_run(&ours.prog, &d);
+					uint32_t b = bpf_run(&ref, &d);
+					if (outcome(a) != outcome(b))
+						fail_msg("arch %#x nr %u arg%u %#llx: %#x, libseccomp %#x",
+							 arches[ai], nr, slot,
+							 (unsigned long long)val, a, b);
+				}
+		}
+	free(ours.prog.filter);
+	free(ref.filter);
+}
+
+static void test_seccomp_bpf_default(void **state)
+{
+	(void)state;
+	static const uint64_t caps[] = {CAPS_DOCKER_DEFAULT, 0, ~0ULL >> 23,
+					CAPS_DOCKER_DEFAULT | (1ULL << 21)};
+	for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
+		struct sc_profile p;
+		sc_profile_default(caps[i], &p);
+		same_as_libseccomp(&p);
+		sc_profile_clear(&p);
+	}
+	/* a few numbers spelled out: x86_64 read, mount, clone with and
+	 * without a namespace flag, x32's read, i386 socket(AF_VSOCK) */
+	struct sc_profile p;
+	sc_profile_default(CAPS_DOCKER_DEFAULT, &p);
+	struct sc_filter f;
+	struct orch_err e = {0};
+	assert_int_equal(sc_compile(&p, &f, &e), 0);
+	assert_true(f.prog.len < 450); /* libseccomp's: 685 */
+	struct {
+		uint32_t arch;
+		int nr;
+		uint64_t arg0;
+		uint32_t want;
+	} cases[] = {
+		{AUDIT_ARCH_X86_64, 0, 0, SECCOMP_RET_ALLOW},
+		{AUDIT_ARCH_X86_64, 165, 0, SECCOMP_RET_ERRNO | EPERM},
+		{AUDIT_ARCH_X86_64, 56, 0x11, SECCOMP_RET_ALLOW},
+		{AUDIT_ARCH_X86_64, 56, 0x20000000, SECCOMP_RET_ERRNO | EPERM},
+		{AUDIT_ARCH_X86_64, 435, 0, SECCOMP_RET_ERRNO | ENOSYS},
+		{AUDIT_ARCH_X86_64, 0x40000000, 0, SECCOMP_RET_KILL_PROCESS},
+		{AUDIT_ARCH_X86_64, -1, 0, SECCOMP_RET_ERRNO | EPERM},
+		{AUDIT_ARCH_I386, 359, 40, SECCOMP_RET_ERRNO | EPERM},
+		{AUDIT_ARCH_I386, 359, 2, SECCOMP_RET_ALLOW},
+		{0x12345678, 0, 0, SECCOMP_RET_KILL_PROCESS},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct seccomp_data d = {.nr = cases[i].nr, .arch = cases[i].arch,
+					 .args = {cases[i].arg0}};
+		assert_int_equal(bpf_run(&f.prog, &d), cases[i].want);
+	}
+	free(f.prog.filter);
+	sc_profile_clear(&p);
+}
+
+/* A deny-list profile with every action and every comparison, 64-bit
+ * values included. */
+static void test_seccomp_bpf_json(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *t = tmpdir();
+	put(t, "p.json",
+	    "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
+	    "{\"names\":[\"mount\",\"umount2\",\"reboot\"],\"action\":\"SCMP_ACT_ERRNO\"},"
+	    "{\"names\":[\"kexec_load\"],\"action\":\"SCMP_ACT_KILL\"},"
+	    "{\"names\":[\"acct\"],\"action\":\"SCMP_ACT_TRAP\"},"
+	    "{\"names\":[\"swapon\"],\"action\":\"SCMP_ACT_LOG\"},"
+	    "{\"names\":[\"socket\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":97,"
+	    "\"args\":[{\"index\":0,\"value\":40,\"op\":\"SCMP_CMP_EQ\"}]},"
+	    "{\"names\":[\"ioctl\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":1,\"value\":21522,\"op\":\"SCMP_CMP_EQ\"}]},"
+	    "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":1,\"value\":9,\"op\":\"SCMP_CMP_GE\"},"
+	    "{\"index\":0,\"value\":4294967296,\"op\":\"SCMP_CMP_LT\"}]},"
+	    "{\"names\":[\"setuid\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":0,\"value\":0,\"op\":\"SCMP_CMP_NE\"}]},"
+	    "{\"names\":[\"setgid\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":0,\"value\":1000,\"op\":\"SCMP_CMP_GT\"}]},"
+	    "{\"names\":[\"setpgid\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":0,\"value\":1000,\"op\":\"SCMP_CMP_LE\"}]},"
+	    "{\"names\":[\"lseek\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":2,\"value\":8589934594,\"op\":\"SCMP_CMP_GT\"}]},"
+	    "{\"names\":[\"mmap\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":2,\"value\":6,\"valueTwo\":6,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
+	    "{\"names\":[\"unshare\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":0,\"value\":12884901888,\"valueTwo\":4294967296,"
+	    "\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]}");
+	_cleanup_free_ char *path = path_join(t, "p.json");
+	struct sc_profile p;
+	struct orch_err e = {0};
+	assert_int_equal(sc_profile_load(path, 0, &p, &e), 0);
+	same_as_libseccomp(&p);
+	sc_profile_clear(&p);
+	put(t, "idx.json",
+	    "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
+	    "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ERRNO\","
+	    "\"args\":[{\"index\":6,\"value\":9,\"op\":\"SCMP_CMP_EQ\"}]}]}");
+	_cleanup_free_ char *idx = path_join(t, "idx.json");
+	assert_true(sc_profile_load(idx, 0, &p, &e) < 0);
+	assert_non_null(strstr(e.msg, "syscalls[0]: bad argument index"));
+	struct orch_err ig = {0};
+	rm_rf(t, &ig);
+}
+
+/* Several rules on one syscall: a holding conditional rule decides before
+ * the unconditional one, in the profile's order. */
+static void test_seccomp_bpf_precedence(void **state)
+{
+	(void)state;
+	struct sc_rule rules[] = {
+		{.name = "ioctl", .action = SC_ALLOW},
+		{.name = "ioctl", .action = SC_ERRNO, .errno_ret = EPERM,
+		 .n_args = 1, .args = {{1, SCMP_CMP_EQ, 0x5412, 0}}},
+		{.name = "ioctl", .action = SC_KILL,
+		 .n_args = 1, .args = {{1, SCMP_CMP_GE, 0x5412, 0}}},
+	};
+	struct sc_profile p = {.default_action = SC_ERRNO, .default_errno = ENOSYS,
+			       .rules = rules, .n_rules = ARRAY_SIZE(rules)};
+	struct sc_filter f;
+	struct orch_err e = {0};
+	assert_int_equal(sc_compile(&p, &f, &e), 0);
+	struct seccomp_data d = {.nr = 16, .arch = AUDIT_ARCH_X86_64};
+	d.args[1] = 0x5412;
+	assert_int_equal(bpf_run(&f.prog, &d), SECCOMP_RET_ERRNO | EPERM);
+	d.args[1] = 0x5413;
+	assert_int_equal(bpf_run(&f.prog, &d), SECCOMP_RET_KILL_PROCESS);
+	d.args[1] = 0x5411;
+	assert_int_equal(bpf_run(&f.prog, &d), SECCOMP_RET_ALLOW);
+	d.nr = 17;
+	assert_int_equal(bpf_run(&f.prog, &d), SECCOMP_RET_ERRNO | ENOSYS);
+	free(f.prog.filter);
+	/* i386's socketcall and ipc: a refusal of an operation refuses it
+	 * through the multiplexer too, an allowance with argument checks
+	 * does not allow it there (its arguments are behind a pointer). */
+	struct sc_rule mux[] = {
+		{.name = "socket", .action = SC_ALLOW,
+		 .n_args = 1, .args = {{0, SCMP_CMP_NE, 40, 0}}},
+		{.name = "shmget", .action = SC_ALLOW},
+		{.name = "bind", .action = SC_KILL,
+		 .n_args = 1, .args = {{2, SCMP_CMP_EQ, 3, 0}}},
+		{.name = "socketcall", .action = SC_ALLOW},
+	};
+	struct sc_profile pm = {.default_action = SC_ERRNO, .default_errno = EPERM,
+				.rules = mux, .n_rules = ARRAY_SIZE(mux)};
+	assert_int_equal(sc_compile(&pm, &f, &e), 0);
+	struct {
+		int nr;
+		uint64_t arg0, arg2;
+		uint32_t want;
+	} i386[] = {
+		{359, 2, 0, SECCOMP_RET_ALLOW},	       /* socket(AF_INET) */
+		{359, 40, 0, SECCOMP_RET_ERRNO | EPERM}, /* socket(AF_VSOCK) */
+		{102, 1, 0, SECCOMP_RET_ALLOW},	       /* socketcall(SOCKET): its own rule */
+		{102, 2, 0, SECCOMP_RET_KILL_PROCESS},   /* socketcall(BIND) */
+		{361, 0, 3, SECCOMP_RET_KILL_PROCESS},   /* bind(.., 3) */
+		{361, 0, 4, SECCOMP_RET_ERRNO | EPERM},
+		{117, 23, 0, SECCOMP_RET_ALLOW},	       /* ipc(SHMGET) */
+		{117, 21, 0, SECCOMP_RET_ERRNO | EPERM}, /* ipc(SHMAT) */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(i386); i++) {
+		struct seccomp_data d = {.nr = i386[i].nr, .arch = AUDIT_ARCH_I386,
+					 .args = {i386[i].arg0, 0, i386[i].arg2}};
+		assert_int_equal(bpf_run(&f.prog, &d), i386[i].want);
+	}
+	free(f.prog.filter);
+	mux[3].action = SC_ERRNO; /* without socketcall's own allowance */
+	mux[3].errno_ret = EPERM;
+	assert_int_equal(sc_compile(&pm, &f, &e), 0);
+	struct seccomp_data d386 = {.nr = 102, .arch = AUDIT_ARCH_I386, .args = {1}};
+	assert_int_equal(bpf_run(&f.prog, &d386), SECCOMP_RET_ERRNO | EPERM);
+	free(f.prog.filter);
+	rules[2].args[0].index = 6;
+	assert_true(sc_compile(&p, &f, &e) < 0);
+	assert_non_null(strstr(e.msg, "ioctl"));
 }
 
 static void test_seccomp_compile_cache(void **state)
@@ -695,6 +990,9 @@ int main(void)
 		cmocka_unit_test(test_seccomp_default),
 		cmocka_unit_test(test_seccomp_caps),
 		cmocka_unit_test(test_seccomp_json),
+		cmocka_unit_test(test_seccomp_bpf_default),
+		cmocka_unit_test(test_seccomp_bpf_json),
+		cmocka_unit_test(test_seccomp_bpf_precedence),
 		cmocka_unit_test(test_seccomp_compile_cache),
 		cmocka_unit_test(test_cgroup_v2_writer),
 		cmocka_unit_test(test_cgroup_v2_controllers),
