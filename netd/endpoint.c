@@ -225,10 +225,11 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	n->endpoints =
 	    xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
 	n->endpoints[n->n_endpoints++] = ep;
+	struct set_batch pairs = {0};
 	struct strbuf script;
 	sb_init(&script);
-	fw_gen_endpoint_add(n, n->n_endpoints - 1, &script);
-	r = server_fw_sync(s, &script, c->e);
+	fw_gen_endpoint_add(n, n->n_endpoints - 1, &pairs, &script);
+	r = server_fw_sync(s, &pairs, &script, c->e);
 	crash_point(s, 3);
 	if (r == 0)
 		r = server_save(s, c->e);
@@ -258,9 +259,10 @@ int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 	int r = server_authorize(n, c->uid, "detaching from", c->e);
 	if (r < 0)
 		return r;
+	struct set_batch pairs = {0};
 	struct strbuf script;
 	sb_init(&script);
-	fw_gen_endpoint_remove(n, (size_t)i, &script);
+	fw_gen_endpoint_remove(n, (size_t)i, &pairs, &script);
 	struct netd_endpoint ep = n->endpoints[i];
 	memmove(&n->endpoints[i], &n->endpoints[i + 1],
 		(n->n_endpoints - (size_t)i - 1) * sizeof(ep));
@@ -274,8 +276,9 @@ int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 		}
 	}
 	r = server_save(s, c->e);
-	if (r == 0 && server_fw_sync(s, &script, c->e) < 0)
+	if (r == 0 && server_fw_sync(s, &pairs, &script, c->e) < 0)
 		log_warn("detaching %s: %s", cid, c->e->msg);
+	set_batch_free(&pairs);
 	sb_free(&script);
 	if (r == 0) {
 		server_unlink_later(s, ep.host_ifname);
@@ -294,8 +297,7 @@ int op_links_set(struct server *s, struct call *c, json_t **res)
 	    s, call_str(c, "network"), c->uid, "setting links of", c->e);
 	if (!n)
 		return -c->e->code;
-	struct strbuf before;
-	sb_init(&before);
+	struct set_batch before = {0};
 	fw_gen_links(n, &before);
 	json_t *pairs = json_object_get(c->args, "pairs");
 	size_t cnt = json_array_size(pairs);
@@ -313,18 +315,18 @@ int op_links_set(struct server *s, struct call *c, json_t **res)
 	free(n->pairs);
 	n->pairs = v;
 	n->n_pairs = cnt;
-	struct strbuf script;
-	sb_init(&script);
-	fw_gen_links(n, &script);
+	struct set_batch after = {0};
+	fw_gen_links(n, &after);
 	/* The same elements (a network without endpoints, an up that
 	 * changes no link): the sets hold them already. */
-	bool same = streq(before.buf, script.buf);
-	sb_free(&before);
+	bool same = before.msgs.len == after.msgs.len &&
+		    memcmp(before.msgs.buf, after.msgs.buf, after.msgs.len) == 0;
+	set_batch_free(&before);
 	int r = 0;
 	if (same)
-		sb_free(&script);
+		set_batch_free(&after);
 	else
-		r = server_fw_sync(s, &script, c->e);
+		r = server_fw_sync(s, &after, NULL, c->e);
 	if (r == 0)
 		r = server_save(s, c->e);
 	if (r < 0)

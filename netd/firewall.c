@@ -3,10 +3,13 @@
  * dispatch on the bridge through verdict maps to one small chain per
  * network, allowed pairs are a set of address pairs per network, and
  * published ports are two maps.  Adding an endpoint or a port only adds
- * elements.  Script generation is pure (golden-file tests); fw_apply runs
- * a script as one transaction through libnftables. */
+ * elements.  Generation is pure (golden-file tests); fw_apply runs a
+ * script as one transaction through libnftables, and the pair sets'
+ * elements, which every attach changes, go as netlink batches
+ * (nftset.c). */
 #include "netd/netd-int.h"
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <nftables/libnftables.h>
 
@@ -47,11 +50,13 @@ static const char *addr_of(const struct netd_endpoint *ep, bool v6)
 	return a ? a : "";
 }
 
-/* The pair elements "a . b" of n of one family; only those involving
- * endpoint only (when not NULL).  Returns how many were written. */
-static size_t gen_pair_elems(const struct netd_network *n,
-			     const struct netd_endpoint *only, bool v6,
-			     struct strbuf *out)
+/* Calls each(a, b, ctx) for the addresses of the pairs of n of one
+ * family; only those involving endpoint only (when not NULL).  Returns
+ * how many there were. */
+static size_t each_pair(const struct netd_network *n,
+			const struct netd_endpoint *only, bool v6,
+			void (*each)(const char *a, const char *b, void *ctx),
+			void *ctx)
 {
 	size_t count = 0;
 	for (size_t p = 0; p < n->n_pairs; p++) {
@@ -74,8 +79,7 @@ static size_t gen_pair_elems(const struct netd_network *n,
 				if ((only && a != only && b != only) ||
 				    !*addr_of(a, v6) || !*addr_of(b, v6))
 					continue;
-				sb_printf(out, "%s%s . %s", count ? ", " : "",
-					  addr_of(a, v6), addr_of(b, v6));
+				each(addr_of(a, v6), addr_of(b, v6), ctx);
 				count++;
 			}
 		}
@@ -255,28 +259,72 @@ static void gen_network_elems(const struct netd_network *n, const char *verb,
 			  verb, n->subnet6, id);
 }
 
-/* The pair set elements of one family, with verb ("add", "delete"). */
-static void gen_pairs(const struct netd_network *n,
-		      const struct netd_endpoint *only, const char *verb,
-		      struct strbuf *out)
+static void pair_text(const char *a, const char *b, void *ctx)
+{
+	struct strbuf *out = ctx;
+	sb_printf(out, "%s%s . %s", out->len ? ", " : "", a, b);
+}
+
+/* A pair as the key of its set (type ipv4_addr . ipv4_addr, or ipv6):
+ * the two addresses in network order, each in a 32-bit multiple. */
+static void pair_key(const char *a, const char *b, void *ctx)
+{
+	struct strbuf *keys = ctx;
+	bool v6 = strchr(a, ':') != NULL;
+	unsigned char key[32] = {0};
+	size_t half = v6 ? 16 : 4;
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, a, key) != 1 ||
+	    inet_pton(v6 ? AF_INET6 : AF_INET, b, key + half) != 1)
+		log_warn("pair %s . %s: not an address", a, b);
+	sb_add(keys, key, 2 * half);
+}
+
+static void pairs_set_name(const struct netd_network *n, bool v6,
+			   char out[32])
 {
 	char id[13];
 	short_id(n, id);
+	snprintf(out, 32, "n_%s_pairs%s", id, v6 ? "6" : "");
+}
+
+/* The network's pair elements as script commands (all of them, added). */
+static void gen_pairs(const struct netd_network *n, struct strbuf *out)
+{
 	for (int v6 = 0; v6 < 2 && !n->icc; v6++) {
 		struct strbuf elems;
 		sb_init(&elems);
-		if (gen_pair_elems(n, only, v6, &elems))
-			sb_printf(out,
-				  "%s element " TABLE " n_%s_pairs%s { %s }\n",
-				  verb, id, v6 ? "6" : "", elems.buf);
+		char set[32];
+		pairs_set_name(n, v6, set);
+		if (each_pair(n, NULL, v6, pair_text, &elems))
+			sb_printf(out, "add element " TABLE " %s { %s }\n",
+				  set, elems.buf);
 		sb_free(&elems);
+	}
+}
+
+/* The pair elements that involve only (all when NULL), added or deleted,
+ * into a batch. */
+static void batch_pairs(const struct netd_network *n,
+			const struct netd_endpoint *only, bool add,
+			struct set_batch *b)
+{
+	for (int v6 = 0; v6 < 2 && !n->icc; v6++) {
+		struct strbuf keys;
+		sb_init(&keys);
+		char set[32];
+		pairs_set_name(n, v6, set);
+		size_t count = each_pair(n, only, v6, pair_key, &keys);
+		if (count)
+			set_batch_elems(b, add, set, keys.buf, keys.len / count,
+					count);
+		sb_free(&keys);
 	}
 }
 
 static void gen_network_contents(const struct netd_network *n,
 				 struct strbuf *out)
 {
-	gen_pairs(n, NULL, "add", out);
+	gen_pairs(n, out);
 	for (size_t i = 0; i < n->n_ports; i++)
 		gen_port_cmds(n, &n->ports[i], "add", out);
 }
@@ -379,35 +427,37 @@ void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out)
 	sb_printf(out, "delete set " TABLE " n_%s_pairs6\n", id);
 }
 
-static void gen_endpoint(const struct netd_network *n, size_t i,
-			 const char *verb, struct strbuf *out)
+static void gen_endpoint(const struct netd_network *n, size_t i, bool add,
+			 struct set_batch *pairs, struct strbuf *script)
 {
 	const struct netd_endpoint *ep = &n->endpoints[i];
-	gen_pairs(n, ep, verb, out);
+	batch_pairs(n, ep, add, pairs);
 	for (size_t p = 0; p < n->n_ports; p++)
 		if (streq(n->ports[p].container_id, ep->container_id))
-			gen_port_cmds(n, &n->ports[p], verb, out);
+			gen_port_cmds(n, &n->ports[p], add ? "add" : "delete",
+				      script);
 }
 
 void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
-			 struct strbuf *out)
+			 struct set_batch *pairs, struct strbuf *script)
 {
-	gen_endpoint(n, i, "add", out);
+	gen_endpoint(n, i, true, pairs, script);
 }
 
 void fw_gen_endpoint_remove(const struct netd_network *n, size_t i,
-			    struct strbuf *out)
+			    struct set_batch *pairs, struct strbuf *script)
 {
-	gen_endpoint(n, i, "delete", out);
+	gen_endpoint(n, i, false, pairs, script);
 }
 
-void fw_gen_links(const struct netd_network *n, struct strbuf *out)
+void fw_gen_links(const struct netd_network *n, struct set_batch *out)
 {
-	char id[13];
-	short_id(n, id);
-	sb_printf(out, "flush set " TABLE " n_%s_pairs\n", id);
-	sb_printf(out, "flush set " TABLE " n_%s_pairs6\n", id);
-	gen_pairs(n, NULL, "add", out);
+	for (int v6 = 0; v6 < 2; v6++) {
+		char set[32];
+		pairs_set_name(n, v6, set);
+		set_batch_flush(out, set);
+	}
+	batch_pairs(n, NULL, true, out);
 }
 
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
@@ -439,6 +489,7 @@ static struct {
 
 void fw_release(void)
 {
+	set_batch_release();
 	if (nft.ctx)
 		nft.ctx_free(nft.ctx);
 	if (nft.lib)

@@ -61,20 +61,41 @@ static inline bool has_str(const char *s)
 
 /* ---- firewall.c ------------------------------------------------------- */
 
-/* Pure generation of nft scripts from netd's state (pinned by golden
- * files); fw_apply runs one script as one transaction. */
+/* ---- nftset.c: set elements as one nf_tables netlink batch ------------- */
+
+/* Changes to sets of table inet orch, built in memory (pure) and sent as
+ * one transaction by set_batch_commit. */
+struct set_batch {
+	struct strbuf msgs; /* netlink messages, without sequence numbers */
+	unsigned n;
+};
+/* Empties the set. */
+void set_batch_flush(struct set_batch *b, const char *set);
+/* Adds or deletes n elements whose keys are key_len bytes each, in the
+ * kernel's layout of the set's type. */
+void set_batch_elems(struct set_batch *b, bool add, const char *set,
+		     const void *keys, size_t key_len, size_t n);
+int set_batch_commit(struct set_batch *b, struct orch_err *e);
+void set_batch_free(struct set_batch *b);
+/* Closes the netlink socket until the next commit (netd idle). */
+void set_batch_release(void);
+
+/* Pure generation of nft scripts and set batches from netd's state
+ * (pinned by golden files); fw_apply runs one script as one
+ * transaction. */
 void fw_gen_table(const struct netd_network *nets, size_t n,
 		  struct strbuf *out);
 void fw_gen_table_delete(struct strbuf *out);
 void fw_gen_network_add(const struct netd_network *n, struct strbuf *out);
 void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out);
-/* Elements that involve endpoint index i of n (its pairs and ports). */
+/* Elements that involve endpoint index i of n: its pairs into pairs, its
+ * ports into script. */
 void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
-			 struct strbuf *out);
+			 struct set_batch *pairs, struct strbuf *script);
 void fw_gen_endpoint_remove(const struct netd_network *n, size_t i,
-			    struct strbuf *out);
-/* Replaces the network's pair set from n->pairs. */
-void fw_gen_links(const struct netd_network *n, struct strbuf *out);
+			    struct set_batch *pairs, struct strbuf *script);
+/* Replaces the network's pair sets from n->pairs. */
+void fw_gen_links(const struct netd_network *n, struct set_batch *out);
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 		 bool add, struct strbuf *out);
 int fw_apply(const char *script, struct orch_err *e);
@@ -335,8 +356,10 @@ struct netd_network *server_find_net(struct server *s, const char *name,
  * published ports (2); root has no quota. */
 int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 		 struct orch_err *e);
-/* Applies an nft script (freed), rebuilding the table if it fails. */
-int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e);
+/* Applies set changes and an nft script (either may be NULL; both are
+ * freed), rebuilding the table if either fails. */
+int server_fw_sync(struct server *s, struct set_batch *pairs,
+		   struct strbuf *script, struct orch_err *e);
 int server_save(struct server *s, struct orch_err *e);
 /* Deletes the link as the request ends: the reply goes once the kernel
  * no longer lists it, and the next request is read once it is deleted.

@@ -157,7 +157,7 @@ int op_port_publish(struct server *s, struct call *c, json_t **res,
 				.container_port = pa.cport,
 				.count = pa.count};
 	fw_gen_port(n, p, true, &script);
-	r = server_fw_sync(s, &script, c->e);
+	r = server_fw_sync(s, NULL, &script, c->e);
 	if (r == 0)
 		r = server_save(s, c->e);
 	if (r < 0) {
@@ -242,7 +242,8 @@ int op_port_unpublish(struct server *s, struct call *c, json_t **res)
 				    port_cut(n, &j, pa.port, pa.count, &script);
 		if (removed) {
 			r = server_save(s, c->e);
-			if (r == 0 && server_fw_sync(s, &script, c->e) < 0)
+			if (r == 0 &&
+			    server_fw_sync(s, NULL, &script, c->e) < 0)
 				log_warn("%s", c->e->msg);
 		}
 		sb_free(&script);

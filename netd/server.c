@@ -72,12 +72,21 @@ int server_save(struct server *s, struct orch_err *e)
 	return r;
 }
 
-/* Applies an incremental script; if the kernel disagrees with it, the
+/* Applies incremental changes; if the kernel disagrees with them, the
  * table is rebuilt from the state instead (same end result). */
-int server_fw_sync(struct server *s, struct strbuf *script, struct orch_err *e)
+int server_fw_sync(struct server *s, struct set_batch *pairs,
+		   struct strbuf *script, struct orch_err *e)
 {
-	int r = fw_apply(script->buf, e);
-	sb_free(script);
+	int r = 0;
+	if (pairs) {
+		r = set_batch_commit(pairs, e);
+		set_batch_free(pairs);
+	}
+	if (script) {
+		if (r == 0)
+			r = fw_apply(script->buf, e);
+		sb_free(script);
+	}
 	if (r == 0)
 		return 0;
 	log_warn("%s; rebuilding the table", e->msg);
@@ -376,7 +385,7 @@ static int op_network_create(struct server *s, struct call *c, json_t **res)
 		fw_gen_table(s->st.nets, s->st.n_nets, &script);
 	else
 		fw_gen_network_add(np, &script);
-	r = server_fw_sync(s, &script, c->e);
+	r = server_fw_sync(s, NULL, &script, c->e);
 	if (r == 0)
 		r = server_save(s, c->e);
 	if (r < 0) {
@@ -436,7 +445,7 @@ static int networks_remove(struct server *s, const bool *doomed,
 			server_unlink_later(s, gone[k].endpoints[q].host_ifname);
 		server_unlink_later(s, gone[k].bridge);
 	}
-	if (server_fw_sync(s, &script, e) < 0)
+	if (server_fw_sync(s, NULL, &script, e) < 0)
 		log_warn("removing networks: %s", e->msg);
 	if (n_keep == 0) {
 		host_settings_restore(s);

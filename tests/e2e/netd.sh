@@ -95,6 +95,18 @@ PY
 check_eq "unlinked TCP fails at once: connection refused" "Connection refused" "$(refusal stray "$api_front" tcp)"
 check_eq "unlinked UDP fails at once: administratively prohibited" "No route to host" "$(refusal stray "$api_front" udp)"
 check_eq "reverse of a link: api -> web refused" "" "$(tcp api web)"
+# Pair changes go to the kernel as netlink batches; one it refuses (the
+# table removed behind netd's back) is made good by a rebuild from the
+# state, and a later change empties the sets it replaces.
+nft delete table inet orch
+check "links set after the table was removed" ncallq links.set '{"network":"p_front","pairs":[{"from":"web","to":"api"},{"from":"stray","to":"api"}]}'
+check_match "netd rebuilt the table" 'rebuilding the table' "$(cat "$ORCH_RUN/netd/netd.log")"
+check_eq "rebuilt: web -> api" "api" "$(tcp web api)"
+check_eq "rebuilt: the new link, stray -> api" "api" "$(tcp stray api)"
+check "links set back" ncallq links.set '{"network":"p_front","pairs":[{"from":"web","to":"api"}]}'
+check_eq "a link taken away: stray -> api refused again" "" "$(tcp stray api)"
+check_eq "and web -> api still linked" "api" "$(tcp web api)"
+check_eq "no second rebuild" "1" "$(grep -c 'rebuilding the table' "$ORCH_RUN/netd/netd.log")"
 check_eq "icc: db -> api" "api" "$(tcp db api)"
 check_eq "icc: api -> db" "db" "$(tcp api db)"
 db_ip=$(resolve api db)

@@ -1,5 +1,6 @@
 /* netd's nftables script generation, pinned by golden files in
- * tests/unit/golden/ (NETD_UPDATE_GOLDEN=1 rewrites them). */
+ * tests/unit/golden/ (NETD_UPDATE_GOLDEN=1 rewrites them); set batches are
+ * decoded from their netlink messages back into nft's syntax for that. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,14 @@
 
 #include "netd/netd-int.h"
 #include "tests/unit/golden.h"
+
+#include <arpa/inet.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
 static char *empty[] = {NULL};
 static char *www[] = {"www", NULL};
@@ -49,6 +58,85 @@ static struct netd_network nets[] = {
 	 "", "", NULL, 0},
 };
 
+/* One key of a pair set: two IPv4 or two IPv6 addresses. */
+static void key_text(const unsigned char *k, size_t len, struct strbuf *out)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int af = len == 32 ? AF_INET6 : AF_INET;
+	assert_true(len == 8 || len == 32);
+	assert_non_null(inet_ntop(af, k, a, sizeof(a)));
+	assert_non_null(inet_ntop(af, k + len / 2, b, sizeof(b)));
+	sb_printf(out, "%s . %s", a, b);
+}
+
+/* The batch's messages as the nft commands they stand for, after
+ * checking what the kernel needs of each. */
+static void batch_text(struct set_batch *b, struct strbuf *out)
+{
+	size_t off = 0;
+	unsigned n = 0;
+	while (off < b->msgs.len) {
+		struct nlmsghdr *h = (struct nlmsghdr *)(b->msgs.buf + off);
+		assert_true(h->nlmsg_len >= NLMSG_HDRLEN + sizeof(struct nfgenmsg));
+		off += NLMSG_ALIGN(h->nlmsg_len);
+		n++;
+		assert_int_equal(h->nlmsg_type >> 8, NFNL_SUBSYS_NFTABLES);
+		int cmd = h->nlmsg_type & 0xff;
+		assert_true(cmd == NFT_MSG_NEWSETELEM || cmd == NFT_MSG_DELSETELEM);
+		assert_true(h->nlmsg_flags & NLM_F_REQUEST);
+		assert_true(h->nlmsg_flags & NLM_F_ACK);
+		assert_int_equal(!!(h->nlmsg_flags & NLM_F_CREATE),
+				 cmd == NFT_MSG_NEWSETELEM);
+		const struct nfgenmsg *g = nlmsg_data(h);
+		assert_int_equal(g->nfgen_family, NFPROTO_INET);
+		const char *table = NULL, *set = NULL;
+		struct nlattr *elems = NULL, *a;
+		int rem;
+		nla_for_each_attr(a, nlmsg_attrdata(h, sizeof(*g)),
+				  nlmsg_attrlen(h, sizeof(*g)), rem)
+		{
+			if (nla_type(a) == NFTA_SET_ELEM_LIST_TABLE)
+				table = nla_get_string(a);
+			else if (nla_type(a) == NFTA_SET_ELEM_LIST_SET)
+				set = nla_get_string(a);
+			else if (nla_type(a) == NFTA_SET_ELEM_LIST_ELEMENTS)
+				elems = a;
+			else
+				fail_msg("attribute %d", nla_type(a));
+		}
+		assert_string_equal(table, "orch");
+		assert_non_null(set);
+		if (!elems) {
+			assert_int_equal(cmd, NFT_MSG_DELSETELEM);
+			sb_printf(out, "flush set inet orch %s\n", set);
+			continue;
+		}
+		sb_printf(out, "%s element inet orch %s { ",
+			  cmd == NFT_MSG_NEWSETELEM ? "add" : "delete", set);
+		struct nlattr *el, *key, *v;
+		int r1, r2, r3;
+		bool first = true;
+		nla_for_each_nested(el, elems, r1)
+		{
+			assert_int_equal(nla_type(el), NFTA_LIST_ELEM);
+			nla_for_each_nested(key, el, r2)
+			{
+				assert_int_equal(nla_type(key), NFTA_SET_ELEM_KEY);
+				nla_for_each_nested(v, key, r3)
+				{
+					assert_int_equal(nla_type(v), NFTA_DATA_VALUE);
+					sb_adds(out, first ? "" : ", ");
+					key_text(nla_data(v), (size_t)nla_len(v), out);
+					first = false;
+				}
+			}
+		}
+		sb_adds(out, " }\n");
+	}
+	assert_int_equal(n, b->n);
+	set_batch_free(b);
+}
+
 static void golden(const char *name, struct strbuf *got)
 {
 	_cleanup_free_ char *path =
@@ -84,17 +172,27 @@ static void test_network(void **state)
 static void test_endpoint_small(void **state)
 {
 	(void)state;
-	struct strbuf sb;
+	struct strbuf sb, script;
 	sb_init(&sb);
+	sb_init(&script);
+	struct set_batch b = {0};
 	/* Adding an endpoint touches only its own pairs and ports. */
-	fw_gen_endpoint_add(&nets[0], 0, &sb);
+	fw_gen_endpoint_add(&nets[0], 0, &b, &script);
+	batch_text(&b, &sb);
+	sb_adds(&sb, script.buf ? script.buf : "");
+	sb_free(&script);
 	golden("endpoint_add", &sb);
-	fw_gen_endpoint_remove(&nets[0], 0, &sb);
+	fw_gen_endpoint_remove(&nets[0], 0, &b, &script);
+	batch_text(&b, &sb);
+	sb_adds(&sb, script.buf ? script.buf : "");
+	sb_free(&script);
 	golden("endpoint_remove", &sb);
 	/* icc networks have no pairs: nothing to do. */
-	fw_gen_endpoint_add(&nets[1], 1, &sb);
-	assert_int_equal(sb.len, 0);
-	fw_gen_links(&nets[0], &sb);
+	fw_gen_endpoint_add(&nets[1], 1, &b, &script);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(script.len, 0);
+	fw_gen_links(&nets[0], &b);
+	batch_text(&b, &sb);
 	golden("links", &sb);
 	fw_gen_port(&nets[0], &front_ports[1], true, &sb);
 	golden("port_add", &sb);
