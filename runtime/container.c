@@ -6,11 +6,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -642,6 +644,38 @@ static int state_record(struct ctr_state *st, const struct rt_spec *s,
 	return state_write(dir, st, e);
 }
 
+/* Marks the directory that holds the containers' upper directories as the
+ * top of unrelated trees (chattr +T), once per process: ext4's allocator
+ * then spreads each container's directory, and the files made in it, over
+ * the block groups, instead of putting them all beside their parent.
+ * Each overlay mount makes and frees a few inodes in its workdir; on ext4
+ * without a journal a new inode skips every one freed in the last minute
+ * in its group, so with all containers in one group each mount of a
+ * 200-service `up` scanned the ones before it (7.7% of the machine's CPU
+ * in __ext4_new_inode, 0.9% with the flag).  Best effort: other file
+ * systems have no such flag. */
+static void mark_containers_dir(const char *upper_dir)
+{
+	static char *done;
+	_cleanup_free_ char *parent = xstrdup(upper_dir);
+	char *slash = strrchr(parent, '/');
+	if (!slash || slash == parent || (done && streq(done, parent)))
+		return;
+	*slash = '\0';
+	_cleanup_close_ int fd =
+	    open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int flags;
+	if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
+	    !(flags & FS_TOPDIR_FL)) {
+		flags |= FS_TOPDIR_FL;
+		ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	if (fd >= 0) {
+		free(done);
+		done = xstrdup(parent);
+	}
+}
+
 static int create(const struct rt_spec *s, bool start,
 		  struct rt_container **out, struct orch_err *e)
 {
@@ -737,7 +771,13 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 		}
 		made_upper = true;
+		/* Before the container's directory is made, for it to be
+		 * placed by the flag; and after, when the first container's
+		 * mkdir_p made the parent. */
+		mark_containers_dir(st.upper_dir);
 		r = mkdir_p(upper, 0755, e);
+		if (r == 0)
+			mark_containers_dir(st.upper_dir);
 		if (r < 0)
 			goto fail;
 		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
