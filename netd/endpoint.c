@@ -225,7 +225,7 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	n->endpoints =
 	    xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
 	n->endpoints[n->n_endpoints++] = ep;
-	struct set_batch pairs = {0};
+	struct nlb pairs = {0};
 	struct strbuf script;
 	sb_init(&script);
 	fw_gen_endpoint_add(n, n->n_endpoints - 1, &pairs, &script);
@@ -259,7 +259,7 @@ int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 	int r = server_authorize(n, c->uid, "detaching from", c->e);
 	if (r < 0)
 		return r;
-	struct set_batch pairs = {0};
+	struct nlb pairs = {0};
 	struct strbuf script;
 	sb_init(&script);
 	fw_gen_endpoint_remove(n, (size_t)i, &pairs, &script);
@@ -278,7 +278,7 @@ int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 	r = server_save(s, c->e);
 	if (r == 0 && server_fw_sync(s, &pairs, &script, c->e) < 0)
 		log_warn("detaching %s: %s", cid, c->e->msg);
-	set_batch_free(&pairs);
+	nlb_free(&pairs);
 	sb_free(&script);
 	if (r == 0) {
 		server_unlink_later(s, ep.host_ifname);
@@ -297,7 +297,7 @@ int op_links_set(struct server *s, struct call *c, json_t **res)
 	    s, call_str(c, "network"), c->uid, "setting links of", c->e);
 	if (!n)
 		return -c->e->code;
-	struct set_batch before = {0};
+	struct nlb before = {0};
 	fw_gen_links(n, &before);
 	json_t *pairs = json_object_get(c->args, "pairs");
 	size_t cnt = json_array_size(pairs);
@@ -315,16 +315,16 @@ int op_links_set(struct server *s, struct call *c, json_t **res)
 	free(n->pairs);
 	n->pairs = v;
 	n->n_pairs = cnt;
-	struct set_batch after = {0};
+	struct nlb after = {0};
 	fw_gen_links(n, &after);
 	/* The same elements (a network without endpoints, an up that
 	 * changes no link): the sets hold them already. */
 	bool same = before.msgs.len == after.msgs.len &&
 		    memcmp(before.msgs.buf, after.msgs.buf, after.msgs.len) == 0;
-	set_batch_free(&before);
+	nlb_free(&before);
 	int r = 0;
 	if (same)
-		set_batch_free(&after);
+		nlb_free(&after);
 	else
 		r = server_fw_sync(s, &after, NULL, c->e);
 	if (r == 0)

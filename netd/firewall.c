@@ -306,7 +306,7 @@ static void gen_pairs(const struct netd_network *n, struct strbuf *out)
  * into a batch. */
 static void batch_pairs(const struct netd_network *n,
 			const struct netd_endpoint *only, bool add,
-			struct set_batch *b)
+			struct nlb *b)
 {
 	for (int v6 = 0; v6 < 2 && !n->icc; v6++) {
 		struct strbuf keys;
@@ -315,7 +315,7 @@ static void batch_pairs(const struct netd_network *n,
 		pairs_set_name(n, v6, set);
 		size_t count = each_pair(n, only, v6, pair_key, &keys);
 		if (count)
-			set_batch_elems(b, add, set, keys.buf, keys.len / count,
+			nftset_elems(b, add, set, keys.buf, keys.len / count,
 					count);
 		sb_free(&keys);
 	}
@@ -428,7 +428,7 @@ void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out)
 }
 
 static void gen_endpoint(const struct netd_network *n, size_t i, bool add,
-			 struct set_batch *pairs, struct strbuf *script)
+			 struct nlb *pairs, struct strbuf *script)
 {
 	const struct netd_endpoint *ep = &n->endpoints[i];
 	batch_pairs(n, ep, add, pairs);
@@ -439,23 +439,23 @@ static void gen_endpoint(const struct netd_network *n, size_t i, bool add,
 }
 
 void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
-			 struct set_batch *pairs, struct strbuf *script)
+			 struct nlb *pairs, struct strbuf *script)
 {
 	gen_endpoint(n, i, true, pairs, script);
 }
 
 void fw_gen_endpoint_remove(const struct netd_network *n, size_t i,
-			    struct set_batch *pairs, struct strbuf *script)
+			    struct nlb *pairs, struct strbuf *script)
 {
 	gen_endpoint(n, i, false, pairs, script);
 }
 
-void fw_gen_links(const struct netd_network *n, struct set_batch *out)
+void fw_gen_links(const struct netd_network *n, struct nlb *out)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
 		char set[32];
 		pairs_set_name(n, v6, set);
-		set_batch_flush(out, set);
+		nftset_flush(out, set);
 	}
 	batch_pairs(n, NULL, true, out);
 }
@@ -489,7 +489,7 @@ static struct {
 
 void fw_release(void)
 {
-	set_batch_release();
+	nftset_release();
 	if (nft.ctx)
 		nft.ctx_free(nft.ctx);
 	if (nft.lib)

@@ -141,11 +141,44 @@ static int ifindex_of(struct nl_sock *sk, const char *name)
 	return rtnl_link_get_ifindex(l);
 }
 
+/* Requests made together (nlbatch.c), each with what its error says. */
+struct link_reqs {
+	struct nlb b;
+	char *what[8];
+	bool exist_ok[8]; /* an address already there is as good */
+};
+
+static void req_add(struct link_reqs *q, struct nl_msg *m, bool exist_ok,
+		    char *what)
+{
+	if (q->b.n == ARRAY_SIZE(q->what))
+		abort();
+	q->what[q->b.n] = what;
+	q->exist_ok[q->b.n] = exist_ok;
+	nlmsg_hdr(m)->nlmsg_flags |= NLM_F_ACK;
+	nlb_add(&q->b, m);
+}
+
+/* Sends the requests; the first that failed is the error. */
+static int reqs_send(struct nl_sock *sk, struct link_reqs *q,
+		     struct orch_err *e)
+{
+	int errs[ARRAY_SIZE(q->what)];
+	unsigned n = q->b.n;
+	int r = nlb_send(sk, &q->b, errs, e);
+	for (unsigned i = 0; r == 0 && i < n; i++)
+		if (errs[i] && !(errs[i] == -EEXIST && q->exist_ok[i]))
+			r = err_sys(e, -errs[i], "%s", q->what[i]);
+	for (unsigned i = 0; i < n; i++)
+		free(q->what[i]);
+	nlb_free(&q->b);
+	return r;
+}
+
 /* Adds local (with brd, when not NULL, as its broadcast address) to
- * ifindex; shown is the address as the error names it. */
-static int addr_put(struct nl_sock *sk, int ifindex, struct nl_addr *local,
-		    struct nl_addr *brd, unsigned flags, const char *shown,
-		    const char *ifname, struct orch_err *e)
+ * ifindex. */
+static void addr_req(struct link_reqs *q, int ifindex, struct nl_addr *local,
+		     struct nl_addr *brd, unsigned flags, char *what)
 {
 	struct rtnl_addr *a = rtnl_addr_alloc();
 	if (!a)
@@ -156,68 +189,54 @@ static int addr_put(struct nl_sock *sk, int ifindex, struct nl_addr *local,
 		rtnl_addr_set_broadcast(a, brd);
 	if (flags)
 		rtnl_addr_set_flags(a, flags);
-	int r = rtnl_addr_add(sk, a, 0);
-	rtnl_addr_put(a);
-	if (r < 0)
-		return err_set(e, nl_errno(r), "adding address %s to %s: %s",
-			       shown, ifname, nl_geterror(r));
-	return 0;
-}
-
-static int addr_add(struct nl_sock *sk, int ifindex, struct cidr c,
-		    const char *ifname, struct orch_err *e)
-{
-	_cleanup_nladdr_ struct nl_addr *local = addr_build(c.addr, c.prefix);
-	uint32_t bcast =
-	    c.addr | (c.prefix ? ~(0xffffffffu << (32 - c.prefix)) : 0);
-	_cleanup_nladdr_ struct nl_addr *brd = addr_build(bcast, c.prefix);
-	_cleanup_free_ char *shown = ipam_format_cidr(c);
-	return addr_put(sk, ifindex, local, c.prefix < 31 ? brd : NULL, 0,
-			shown, ifname, e);
-}
-
-/* IPv6 addresses skip duplicate address detection: netd hands each one
- * out once, and a tentative address would not answer for a second. */
-static int addr6_add(struct nl_sock *sk, int ifindex, const struct cidr6 *c,
-		     const char *ifname, struct orch_err *e)
-{
-	_cleanup_nladdr_ struct nl_addr *local =
-	    nl_addr_build(AF_INET6, c->addr, 16);
-	if (!local)
+	struct nl_msg *m;
+	if (rtnl_addr_build_add_request(a, 0, &m) < 0)
 		abort();
-	nl_addr_set_prefixlen(local, c->prefix);
-	_cleanup_free_ char *shown = ipam6_format_cidr(c);
-	return addr_put(sk, ifindex, local, NULL, IFA_F_NODAD, shown, ifname,
-			e);
+	rtnl_addr_put(a);
+	req_add(q, m, true, what);
 }
 
-/* The addresses of a link_addrs that are set, on ifindex. */
-static int addrs_add(struct nl_sock *sk, int ifindex,
-		     const struct link_addrs *a, const char *ifname,
-		     struct orch_err *e)
+/* The addresses of a link_addrs that are set, on ifindex.  IPv6 ones
+ * skip duplicate address detection: netd hands each one out once, and a
+ * tentative address would not answer for a second. */
+static void addrs_req(struct link_reqs *q, int ifindex,
+		      const struct link_addrs *a, const char *ifname)
 {
-	int r = 0;
-	if (a->v4.prefix)
-		r = addr_add(sk, ifindex, a->v4, ifname, e);
-	if (r == -EEXIST)
-		r = 0;
-	if (r == 0 && a->v6.prefix)
-		r = addr6_add(sk, ifindex, &a->v6, ifname, e);
-	return r == -EEXIST ? 0 : r;
+	if (a->v4.prefix) {
+		struct cidr c = a->v4;
+		_cleanup_nladdr_ struct nl_addr *local =
+		    addr_build(c.addr, c.prefix);
+		uint32_t bcast =
+		    c.addr | (c.prefix ? ~(0xffffffffu << (32 - c.prefix)) : 0);
+		_cleanup_nladdr_ struct nl_addr *brd =
+		    addr_build(bcast, c.prefix);
+		_cleanup_free_ char *shown = ipam_format_cidr(c);
+		addr_req(q, ifindex, local, c.prefix < 31 ? brd : NULL, 0,
+			 xasprintf("adding address %s to %s", shown, ifname));
+	}
+	if (a->v6.prefix) {
+		_cleanup_nladdr_ struct nl_addr *local =
+		    nl_addr_build(AF_INET6, a->v6.addr, 16);
+		if (!local)
+			abort();
+		nl_addr_set_prefixlen(local, a->v6.prefix);
+		_cleanup_free_ char *shown = ipam6_format_cidr(&a->v6);
+		addr_req(q, ifindex, local, NULL, IFA_F_NODAD,
+			 xasprintf("adding address %s to %s", shown, ifname));
+	}
 }
 
-static int set_up(struct nl_sock *sk, const char *name, struct orch_err *e)
+/* Sets the link up, by index: no lookup. */
+static void up_req(struct link_reqs *q, int ifindex, const char *name)
 {
-	_cleanup_link_ struct rtnl_link *l = NULL;
-	int r = rtnl_link_get_kernel(sk, 0, name, &l);
-	if (r < 0)
-		return nl_fail(e, r, "finding link", name);
-	_cleanup_link_ struct rtnl_link *chg = rtnl_link_alloc();
-	rtnl_link_set_flags(chg, IFF_UP);
-	r = rtnl_link_change(sk, l, chg, 0);
-	if (r < 0)
-		return nl_fail(e, r, "setting up link", name);
-	return 0;
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINK, 0);
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC,
+				.ifi_index = ifindex,
+				.ifi_flags = IFF_UP,
+				.ifi_change = IFF_UP};
+	if (!m || nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+		abort();
+	req_add(q, m, false, xasprintf("setting up link %s", name));
 }
 
 int link_bridge_create(const char *name, const char *mac,
@@ -247,9 +266,6 @@ int link_bridge_create(const char *name, const char *mac,
 	if (idx < 0)
 		return err_set(e, ENODEV, "creating bridge %s: it vanished",
 			       name);
-	r = addrs_add(sk, idx, gw, name, e);
-	if (r < 0)
-		return r;
 	/* 127.0.0.1 may be published: DNAT'ed local traffic leaves through
 	 * the bridge with a loopback source until masqueraded. */
 	_cleanup_free_ char *p =
@@ -258,7 +274,10 @@ int link_bridge_create(const char *name, const char *mac,
 	if (r < 0)
 		return err_sys(
 		    e, r, "creating bridge %s: setting route_localnet", name);
-	return set_up(sk, name, e);
+	struct link_reqs q = {0};
+	addrs_req(&q, idx, gw, name);
+	up_req(&q, idx, name);
+	return reqs_send(sk, &q, e);
 }
 
 int link_delete(const char *name, struct orch_err *e)
@@ -396,9 +415,8 @@ int link_list(const char *prefix, char ***out, struct orch_err *e)
 
 /* The default route of family (AF_INET, AF_INET6) via gw (4 or 16
  * bytes). */
-static int route_default_add(struct nl_sock *sk, int ifindex, int family,
-			     const void *gw, const char *ifname,
-			     struct orch_err *e)
+static void route_default_req(struct link_reqs *q, int ifindex, int family,
+			      const void *gw, const char *ifname)
 {
 	struct rtnl_route *rt = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
@@ -417,14 +435,13 @@ static int route_default_add(struct nl_sock *sk, int ifindex, int family,
 	rtnl_route_nh_set_ifindex(nh, ifindex);
 	rtnl_route_nh_set_gateway(nh, via);
 	rtnl_route_add_nexthop(rt, nh);
-	int r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_EXCL);
+	struct nl_msg *m;
+	if (rtnl_route_build_add_request(rt, NLM_F_CREATE | NLM_F_EXCL, &m) < 0)
+		abort();
 	rtnl_route_put(rt);
-	if (r < 0)
-		return err_set(e, nl_errno(r),
-			       "adding the default %sroute via %s: %s",
-			       family == AF_INET6 ? "IPv6 " : "", ifname,
-			       nl_geterror(r));
-	return 0;
+	req_add(q, m, false,
+		xasprintf("adding the default %sroute via %s",
+			  family == AF_INET6 ? "IPv6 " : "", ifname));
 }
 
 int link_veth_create(const char *host_name, const char *bridge, int nsfd,
@@ -494,18 +511,20 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 			    ifname);
 		goto undo;
 	}
-	if ((r = addrs_add(csk, idx, addr, ifname, e)) < 0 ||
-	    (r = set_up(csk, ifname, e)) < 0 || (r = set_up(csk, "lo", e)) < 0)
-		goto undo;
+	/* The rest in one send: addresses, the link and lo (always index 1
+	 * in a namespace) up, default routes. */
+	struct link_reqs q = {0};
+	addrs_req(&q, idx, addr, ifname);
+	up_req(&q, idx, ifname);
+	up_req(&q, 1, "lo");
 	if (default_route && addr->v4.prefix) {
 		uint32_t be = htonl(addr->gw4);
-		r = route_default_add(csk, idx, AF_INET, &be, ifname, e);
-		if (r < 0)
-			goto undo;
+		route_default_req(&q, idx, AF_INET, &be, ifname);
 	}
-	if (default_route && addr->v6.prefix &&
-	    (r = route_default_add(csk, idx, AF_INET6, addr->gw6, ifname, e)) <
-		0)
+	if (default_route && addr->v6.prefix)
+		route_default_req(&q, idx, AF_INET6, addr->gw6, ifname);
+	r = reqs_send(csk, &q, e);
+	if (r < 0)
 		goto undo;
 	return 0;
 undo:

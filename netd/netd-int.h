@@ -61,24 +61,37 @@ static inline bool has_str(const char *s)
 
 /* ---- firewall.c ------------------------------------------------------- */
 
-/* ---- nftset.c: set elements as one nf_tables netlink batch ------------- */
+/* ---- nlbatch.c: netlink requests sent together ------------------------ */
 
-/* Changes to sets of table inet orch, built in memory (pure) and sent as
- * one transaction by set_batch_commit. */
-struct set_batch {
-	struct strbuf msgs; /* netlink messages, without sequence numbers */
+struct nl_msg;
+struct nl_sock;
+/* Netlink requests built in memory, sent in one send by nlb_send. */
+struct nlb {
+	struct strbuf msgs; /* the messages, without sequence numbers */
 	unsigned n;
 };
+/* Appends the message (freed). */
+void nlb_add(struct nlb *b, struct nl_msg *m);
+void nlb_free(struct nlb *b);
+/* Sends the requests and reads their answers: errs[i] (b->n of them) is
+ * 0 or the negative errno the kernel gave the i-th.  Fails when sending
+ * fails or a request with NLM_F_ACK got no answer. */
+int nlb_send(struct nl_sock *sk, struct nlb *b, int *errs,
+	     struct orch_err *e);
+
+/* ---- nftset.c: set elements as one nf_tables transaction --------------- */
+
+/* Changes to sets of table inet orch, built in memory (pure) and sent as
+ * one transaction by nftset_commit. */
 /* Empties the set. */
-void set_batch_flush(struct set_batch *b, const char *set);
+void nftset_flush(struct nlb *b, const char *set);
 /* Adds or deletes n elements whose keys are key_len bytes each, in the
  * kernel's layout of the set's type. */
-void set_batch_elems(struct set_batch *b, bool add, const char *set,
-		     const void *keys, size_t key_len, size_t n);
-int set_batch_commit(struct set_batch *b, struct orch_err *e);
-void set_batch_free(struct set_batch *b);
+void nftset_elems(struct nlb *b, bool add, const char *set,
+		  const void *keys, size_t key_len, size_t n);
+int nftset_commit(struct nlb *b, struct orch_err *e);
 /* Closes the netlink socket until the next commit (netd idle). */
-void set_batch_release(void);
+void nftset_release(void);
 
 /* Pure generation of nft scripts and set batches from netd's state
  * (pinned by golden files); fw_apply runs one script as one
@@ -91,11 +104,11 @@ void fw_gen_network_remove(const struct netd_network *n, struct strbuf *out);
 /* Elements that involve endpoint index i of n: its pairs into pairs, its
  * ports into script. */
 void fw_gen_endpoint_add(const struct netd_network *n, size_t i,
-			 struct set_batch *pairs, struct strbuf *script);
+			 struct nlb *pairs, struct strbuf *script);
 void fw_gen_endpoint_remove(const struct netd_network *n, size_t i,
-			    struct set_batch *pairs, struct strbuf *script);
+			    struct nlb *pairs, struct strbuf *script);
 /* Replaces the network's pair sets from n->pairs. */
-void fw_gen_links(const struct netd_network *n, struct set_batch *out);
+void fw_gen_links(const struct netd_network *n, struct nlb *out);
 void fw_gen_port(const struct netd_network *n, const struct netd_port *p,
 		 bool add, struct strbuf *out);
 int fw_apply(const char *script, struct orch_err *e);
@@ -358,7 +371,7 @@ int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 		 struct orch_err *e);
 /* Applies set changes and an nft script (either may be NULL; both are
  * freed), rebuilding the table if either fails. */
-int server_fw_sync(struct server *s, struct set_batch *pairs,
+int server_fw_sync(struct server *s, struct nlb *pairs,
 		   struct strbuf *script, struct orch_err *e);
 int server_save(struct server *s, struct orch_err *e);
 /* Deletes the link as the request ends: the reply goes once the kernel

@@ -74,13 +74,13 @@ int server_save(struct server *s, struct orch_err *e)
 
 /* Applies incremental changes; if the kernel disagrees with them, the
  * table is rebuilt from the state instead (same end result). */
-int server_fw_sync(struct server *s, struct set_batch *pairs,
+int server_fw_sync(struct server *s, struct nlb *pairs,
 		   struct strbuf *script, struct orch_err *e)
 {
 	int r = 0;
 	if (pairs) {
-		r = set_batch_commit(pairs, e);
-		set_batch_free(pairs);
+		r = nftset_commit(pairs, e);
+		nlb_free(pairs);
 	}
 	if (script) {
 		if (r == 0)

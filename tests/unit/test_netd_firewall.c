@@ -71,7 +71,7 @@ static void key_text(const unsigned char *k, size_t len, struct strbuf *out)
 
 /* The batch's messages as the nft commands they stand for, after
  * checking what the kernel needs of each. */
-static void batch_text(struct set_batch *b, struct strbuf *out)
+static void batch_text(struct nlb *b, struct strbuf *out)
 {
 	size_t off = 0;
 	unsigned n = 0;
@@ -134,7 +134,7 @@ static void batch_text(struct set_batch *b, struct strbuf *out)
 		sb_adds(out, " }\n");
 	}
 	assert_int_equal(n, b->n);
-	set_batch_free(b);
+	nlb_free(b);
 }
 
 static void golden(const char *name, struct strbuf *got)
@@ -175,7 +175,7 @@ static void test_endpoint_small(void **state)
 	struct strbuf sb, script;
 	sb_init(&sb);
 	sb_init(&script);
-	struct set_batch b = {0};
+	struct nlb b = {0};
 	/* Adding an endpoint touches only its own pairs and ports. */
 	fw_gen_endpoint_add(&nets[0], 0, &b, &script);
 	batch_text(&b, &sb);
