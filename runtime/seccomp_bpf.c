@@ -87,6 +87,18 @@ static uint32_t arg_word(unsigned index, bool high)
 #define LD(p, off)	      emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, off)
 #define JMP(p, op, k, jt, jf) emit(p, BPF_JMP | (op) | BPF_K, jt, jf, k)
 
+/* Points the jumps to label made since start past the last instruction. */
+static void resolve(struct prog *p, size_t start, uint8_t label)
+{
+	for (size_t i = start; i < p->n; i++) {
+		uint8_t past = (uint8_t)(p->n - i - 1);
+		if (p->ins[i].jt == label)
+			p->ins[i].jt = past;
+		if (p->ins[i].jf == label)
+			p->ins[i].jf = past;
+	}
+}
+
 /* One argument check: falls through when it holds, J_FAIL when not. */
 static void emit_check(struct prog *p, const struct sc_arg *a, bool wide)
 {
@@ -142,13 +154,7 @@ static void emit_check(struct prog *p, const struct sc_arg *a, bool wide)
 		JMP(p, BPF_JEQ, (uint32_t)a->value2, 0, J_FAIL);
 		break;
 	}
-	for (size_t i = start; i < p->n; i++) {
-		uint8_t past = (uint8_t)(p->n - i - 1);
-		if (p->ins[i].jt == J_NEXT)
-			p->ins[i].jt = past;
-		if (p->ins[i].jf == J_NEXT)
-			p->ins[i].jf = past;
-	}
+	resolve(p, start, J_NEXT);
 }
 
 /* A conditional rule: its checks, then its return; J_FAIL lands on the
@@ -159,13 +165,7 @@ static void emit_rule(struct prog *p, const struct sc_rule *r, bool wide)
 	for (size_t k = 0; k < r->n_args; k++)
 		emit_check(p, &r->args[k], wide);
 	emit(p, BPF_RET | BPF_K, 0, 0, ret_value(r->action, r->errno_ret));
-	for (size_t i = start; i < p->n; i++) {
-		uint8_t past = (uint8_t)(p->n - i - 1);
-		if (p->ins[i].jt == J_FAIL)
-			p->ins[i].jt = past;
-		if (p->ins[i].jf == J_FAIL)
-			p->ins[i].jf = past;
-	}
+	resolve(p, start, J_FAIL);
 }
 
 /* One syscall of one architecture: the rules naming it, in profile order. */
