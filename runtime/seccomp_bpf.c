@@ -299,11 +299,11 @@ static int syscall_nr(uint32_t arch, const char *name)
 	return -1;
 }
 
-static void add_pair(struct nr_rule **pairs, size_t *n, int nr, size_t order,
+/* Appends to pairs, which has room for two per rule of the profile. */
+static void add_pair(struct nr_rule *pairs, size_t *n, int nr, size_t order,
 		     const struct sc_rule *r)
 {
-	*pairs = xrealloc(*pairs, (*n + 1) * sizeof(**pairs));
-	(*pairs)[(*n)++] = (struct nr_rule){(uint32_t)nr, order, *r};
+	pairs[(*n)++] = (struct nr_rule){(uint32_t)nr, order, *r};
 }
 
 /* A rule naming one of socketcall's or ipc's operations also applies to
@@ -312,7 +312,7 @@ static void add_pair(struct nr_rule **pairs, size_t *n, int nr, size_t order,
  * operation's own arguments are behind a pointer there: a rule that
  * refuses refuses the operation whatever they are; one that allows only
  * for some arguments allows nothing through the multiplexer. */
-static void add_multiplexed(struct nr_rule **pairs, size_t *n, uint32_t arch,
+static void add_multiplexed(struct nr_rule *pairs, size_t *n, uint32_t arch,
 			    size_t order, const struct sc_rule *r)
 {
 	int pseudo = seccomp_syscall_resolve_name_arch(arch, r->name);
@@ -337,14 +337,15 @@ static void add_multiplexed(struct nr_rule **pairs, size_t *n, uint32_t arch,
 static void emit_arch(struct prog *p, const struct sc_profile *prof,
 		      uint32_t arch)
 {
-	struct nr_rule *pairs = NULL;
+	/* Each rule applies to its syscall and at most one multiplexer. */
+	struct nr_rule *pairs = xcalloc(2 * prof->n_rules + 1, sizeof(*pairs));
 	size_t n_pairs = 0;
 	for (size_t i = 0; i < prof->n_rules; i++) {
 		const struct sc_rule *r = &prof->rules[i];
 		int nr = syscall_nr(arch, r->name);
 		if (nr >= 0)
-			add_pair(&pairs, &n_pairs, nr, i, r);
-		add_multiplexed(&pairs, &n_pairs, arch, i, r);
+			add_pair(pairs, &n_pairs, nr, i, r);
+		add_multiplexed(pairs, &n_pairs, arch, i, r);
 	}
 	if (n_pairs)
 		qsort(pairs, n_pairs, sizeof(*pairs), nr_rule_cmp);
