@@ -659,9 +659,11 @@ static void mark_containers_dir(const char *upper_dir)
 	static char *done;
 	_cleanup_free_ char *parent = xstrdup(upper_dir);
 	char *slash = strrchr(parent, '/');
-	if (!slash || slash == parent || (done && streq(done, parent)))
+	if (!slash || slash == parent)
 		return;
 	*slash = '\0';
+	if (done && streq(done, parent))
+		return;
 	_cleanup_close_ int fd =
 	    open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	int flags;
