@@ -432,7 +432,7 @@ static int profile_key(const char *path, uint64_t caps, char **out,
 	return 0;
 }
 
-/* Compiling takes a few milliseconds (resolving names); the program is
+/* Compiling takes about a millisecond (resolving names); the program is
  * kept in $ORCH_RUN/runtime/.seccomp/<hash>.bpf (root-only, like all of
  * $ORCH_RUN) after the full profile text, so that each profile is compiled
  * once per boot and a hash collision can only cost a recompile. */

@@ -215,16 +215,21 @@ static uint32_t sys_fallback(const struct arch_ctx *c,
 	return c->dflt;
 }
 
-/* Whether some conditional rule would return something else than the
- * fallback (else the syscall is a plain return). */
+/* Whether the rule has checks that can change what the syscall returns
+ * (fb when no conditional rule holds). */
+static bool rule_decides(const struct sc_rule *r, uint32_t fb)
+{
+	return r->n_args && ret_value(r->action, r->errno_ret) != fb;
+}
+
+/* Whether some conditional rule decides (else the syscall is a plain
+ * return). */
 static bool sys_has_checks(const struct arch_ctx *c, const struct sys_rules *s)
 {
 	uint32_t fb = sys_fallback(c, s);
-	for (size_t i = 0; i < s->n; i++) {
-		const struct sc_rule *r = &c->pairs[s->first + i].rule;
-		if (r->n_args && ret_value(r->action, r->errno_ret) != fb)
+	for (size_t i = 0; i < s->n; i++)
+		if (rule_decides(&c->pairs[s->first + i].rule, fb))
 			return true;
-	}
 	return false;
 }
 
@@ -234,7 +239,7 @@ static void emit_sys(struct prog *p, const struct arch_ctx *c,
 	uint32_t fb = sys_fallback(c, s);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct sc_rule *r = &c->pairs[s->first + i].rule;
-		if (r->n_args && ret_value(r->action, r->errno_ret) != fb)
+		if (rule_decides(r, fb))
 			emit_rule(p, r, c->wide);
 	}
 	emit(p, BPF_RET | BPF_K, 0, 0, fb);
@@ -279,23 +284,30 @@ static void add_run(struct run **runs, size_t *n, uint32_t start, uint32_t ret,
 	(*runs)[(*n)++] = (struct run){start, ret, sys};
 }
 
+/* An architecture's syscall names by number, read from libseccomp's
+ * table once, when first needed. */
+#define NAMED_NRS 1024
+struct nr_names {
+	char *name[NAMED_NRS];
+	bool filled;
+};
+
 /* The syscall's number on arch, or -1.  libseccomp names i386's socket
  * and IPC calls as pseudo-syscalls (negative: operations of socketcall
  * and ipc), which it also turns into their own syscalls (socket is 359):
  * those numbers come from its table the other way round.  The
  * multiplexers themselves get only the rules that name them. */
-static int syscall_nr(uint32_t arch, const char *name)
+static int syscall_nr(uint32_t arch, const char *name, struct nr_names *t)
 {
 	int nr = seccomp_syscall_resolve_name_arch(arch, name);
 	if (nr >= 0 || nr == __NR_SCMP_ERROR)
 		return nr >= 0 ? nr : -1;
-	for (int n = 0; n < 1024; n++) {
-		char *s = seccomp_syscall_resolve_num_arch(arch, n);
-		bool same = s && streq(s, name);
-		free(s);
-		if (same)
+	for (int n = 0; !t->filled && n < NAMED_NRS; n++)
+		t->name[n] = seccomp_syscall_resolve_num_arch(arch, n);
+	t->filled = true;
+	for (int n = 0; n < NAMED_NRS; n++)
+		if (t->name[n] && streq(t->name[n], name))
 			return n;
-	}
 	return -1;
 }
 
@@ -340,13 +352,17 @@ static void emit_arch(struct prog *p, const struct sc_profile *prof,
 	/* Each rule applies to its syscall and at most one multiplexer. */
 	struct nr_rule *pairs = xcalloc(2 * prof->n_rules + 1, sizeof(*pairs));
 	size_t n_pairs = 0;
+	struct nr_names *names = xcalloc(1, sizeof(*names));
 	for (size_t i = 0; i < prof->n_rules; i++) {
 		const struct sc_rule *r = &prof->rules[i];
-		int nr = syscall_nr(arch, r->name);
+		int nr = syscall_nr(arch, r->name, names);
 		if (nr >= 0)
 			add_pair(pairs, &n_pairs, nr, i, r);
 		add_multiplexed(pairs, &n_pairs, arch, i, r);
 	}
+	for (size_t n = 0; n < NAMED_NRS; n++)
+		free(names->name[n]);
+	free(names);
 	if (n_pairs)
 		qsort(pairs, n_pairs, sizeof(*pairs), nr_rule_cmp);
 	struct sys_rules *sys = xcalloc(n_pairs + 1, sizeof(*sys));
