@@ -200,6 +200,32 @@ check_eq "enable_ipv4: false alone: exit 1" 1 $?
 check_match "names the line" 'compose.yaml:3:[0-9]+: .*enable_ipv4: false needs enable_ipv6: true' "$out"
 check_eq "nothing was created by the refused files" "" "$(ls "$ORCH_RUN/projects" 2>/dev/null | grep -E '^bad')"
 
+# A container on a dual-stack and an IPv4-only network: IPv6 on the
+# interface of the first only (each is born so, in either order), and lo
+# keeps ::1.
+project mix <<'EOF'
+networks:
+  plain: {}
+  dual:
+    enable_ipv6: true
+services:
+  m1:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [dual, plain]
+  m2:
+    image: bb:1
+    command: ["sleep", "1000"]
+    networks: [plain, dual]
+EOF
+check "mixed networks: up" inp mix "$O" up -d
+for s in m1 m2; do
+	# Per interface: IPv6 disabled (0/1), then its global IPv6 addresses.
+	check_eq "$s: IPv6 on the dual-stack interface only" "0 1 1 0" "$(inp mix "$O" exec -T "$s" sh -c 'for i in eth0 eth1; do echo "$(cat /proc/sys/net/ipv6/conf/$i/disable_ipv6) $(ip -6 -o addr show dev $i scope global | wc -l)"; done' | sort | xargs)"
+	check_match "$s: lo keeps ::1" "::1/128" "$(inp mix "$O" exec -T "$s" ip -6 -o addr show dev lo)"
+done
+inp mix "$O" down -t 0 >/dev/null 2>&1
+
 # down removes everything.
 inp six "$O" down -t 0 >/dev/null 2>&1
 check_eq "down: exit 0" 0 $?
