@@ -199,6 +199,9 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct orch_err *e);
 /* Reads a whole file (NUL-terminated); *len may be NULL. */
 int read_file(const char *path, char **out, size_t *len, struct orch_err *e);
+/* The same from fd, to its end; what names it in errors. */
+int read_fd(int fd, const char *what, char **out, size_t *len,
+	    struct orch_err *e);
 int mkdir_p(const char *path, mode_t mode, struct orch_err *e);
 /* Copies everything from in to out (copy_file_range where it can). */
 int fd_copy(int in, int out, const char *what, struct orch_err *e);

@@ -56,13 +56,19 @@ int read_file(const char *path, char **out, size_t *len, struct orch_err *e)
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, errno, "opening %s", path);
+	return read_fd(fd, path, out, len, e);
+}
+
+int read_fd(int fd, const char *what, char **out, size_t *len,
+	    struct orch_err *e)
+{
 	struct strbuf sb;
 	sb_init(&sb);
 	char buf[65536];
 	for (;;) {
 		ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf)));
 		if (n < 0) {
-			int r = err_sys(e, errno, "reading %s", path);
+			int r = err_sys(e, errno, "reading %s", what);
 			sb_free(&sb);
 			return r;
 		}

@@ -287,28 +287,6 @@ static int discover(struct loader *l, const char *dir, char ***files)
 	return -ENOENT;
 }
 
-static int read_fd(int fd, char **out, size_t *len)
-{
-	struct strbuf sb;
-	sb_init(&sb);
-	sb_adds(&sb, "");
-	char buf[65536];
-	for (;;) {
-		ssize_t n = RETRY_EINTR(read(fd, buf, sizeof(buf)));
-		if (n < 0) {
-			int r = -errno;
-			sb_free(&sb);
-			return r;
-		}
-		if (!n)
-			break;
-		sb_add(&sb, buf, (size_t)n);
-	}
-	*len = sb.len;
-	*out = sb_steal(&sb);
-	return 0;
-}
-
 /* The variables for interpolation: the process environment (or the
  * caller's), then env files for what it does not define. */
 static void load_env(struct loader *l, const char *dir)
@@ -434,10 +412,10 @@ static int parse_files(struct loader *l, char **files)
 			text = xstrdup(l->o->contents[i]);
 			len = strlen(text);
 		} else if (streq(files[i], "-")) {
-			if (read_fd(l->o->stdin_fd, &text, &len) < 0) {
-				diag_add(l->d, M_ERROR, NULL,
-					 "reading standard input: %s",
-					 strerror(errno));
+			struct orch_err e = {0};
+			if (read_fd(l->o->stdin_fd, "standard input", &text,
+				    &len, &e) < 0) {
+				diag_add(l->d, M_ERROR, NULL, "%s", e.msg);
 				r = -EIO;
 				continue;
 			}

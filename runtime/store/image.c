@@ -265,8 +265,15 @@ static int repos_parse(int fd, const char *path, json_t **out,
 		*out = json_object();
 		return 0;
 	}
+	/* Read whole: jansson reads a descriptor a byte per read(2). */
+	char *txt;
+	size_t len;
+	int r = read_fd(fd, path, &txt, &len, e);
+	if (r < 0)
+		return r;
 	json_error_t je;
-	json_t *j = json_loadfd(fd, 0, &je);
+	json_t *j = json_loadb(txt, len, 0, &je);
+	free(txt);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return err_set(e, EINVAL, "reading %s: %s", path, je.text);
