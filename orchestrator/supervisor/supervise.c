@@ -971,16 +971,9 @@ static int supervise_main(const char *project)
 int supervisor_program(int argc, char **argv)
 {
 	log_init("orch-supervisor");
-	bool worker = argc == 3 && streq(argv[1], "--worker");
-	if ((argc != 2 && !worker) || !pstate_name_valid(argv[argc - 1])) {
-		fprintf(stderr, "usage: orch-supervisor [--worker] PROJECT\n");
+	if (argc != 2 || !pstate_name_valid(argv[1])) {
+		fprintf(stderr, "usage: orch-supervisor PROJECT\n");
 		return 2;
 	}
-	if (worker)
-		return worker_program(argv[2]);
-	/* Workers run as we do: orch-supervisor, or orch __supervise. */
-	char *lean[] = {"orch-supervisor", NULL};
-	char *in_orch[] = {"orch", "__supervise", NULL};
-	workers_init(streq(argv[0], "__supervise") ? in_orch : lean, argv[1]);
 	return supervise_main(argv[1]);
 }

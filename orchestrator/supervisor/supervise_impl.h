@@ -160,8 +160,6 @@ json_t *ctr_status(const struct sctr *c);
 
 /* ---- workers.c: the processes that create the containers -------------- */
 
-/* How workers are run: this program's argv before PROJECT. */
-void workers_init(char *const *prefix, const char *project);
 /* As many workers as are wanted, started now. */
 void workers_spawn_all(void);
 /* Gives the queued containers to workers, as they have room. */
@@ -176,8 +174,6 @@ int64_t workers_deadline(void);
 void workers_retire_idle(int64_t now);
 /* At exit: every worker let go and waited for. */
 void workers_stop(void);
-/* A worker's life (fd 3: its socket). */
-int worker_program(const char *project);
 
 /* ---- logs.c: events and log files ---------------------------------------- */
 

@@ -1,8 +1,11 @@
 /* The supervisor's workers: the processes that create its containers, so
  * that the supervisor goes on serving while they do.
  *
- * A worker is this program again, spawned (it inherits none of the
- * supervisor's descriptors) with a socket of its own on fd 3.  The
+ * A worker is a fork of the supervisor that keeps none of its descriptors
+ * but a socket of its own on fd 3, and none of its signal handlers (as an
+ * exec would): it runs the same code, and an exec would only add its cost
+ * (loading the program and its libraries: some 2 ms of CPU a worker on a
+ * virtual machine, where even /bin/true takes that).  The
  * supervisor hands it one container per message: its name, id and spec,
  * with the container's log pipe and the pipe its report goes back on
  * ("<pid>" or "!<error>").  The worker makes the container a child of the
@@ -15,12 +18,13 @@
 #include "orchestrator/supervisor/supervise_impl.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 /* Containers handed to one worker and not reported yet, at most: more
@@ -29,10 +33,6 @@ enum { WORKER_QUEUE = 4 };
 enum { WORKER_IDLE_MS = 500 };
 /* The largest message: a spec is a few KiB. */
 enum { HANDOFF_MAX = 1 << 20 };
-
-/* How this program runs a worker (set by workers_init). */
-static int self_fd = -1;
-static char **worker_argv;
 
 /* ---- in the worker ---------------------------------------------------------
  */
@@ -112,7 +112,6 @@ static int handoff_recv(int fd, char **txt, int fds[2])
  * its end. */
 static int worker_main(void)
 {
-	prctl(PR_SET_NAME, "orch-worker");
 	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (;;) {
 		char *txt = NULL;
@@ -143,28 +142,24 @@ static int worker_main(void)
 	}
 }
 
-int worker_program(const char *project)
+/* The child's side of worker_spawn: sock becomes fd 3, the rest of the
+ * supervisor's descriptors and handlers go. */
+static _Noreturn void worker_child(int sock)
 {
+	if (sock != 3 && dup2(sock, 3) < 0)
+		_exit(127);
+	syscall(SYS_close_range, 4, ~0U, 0);
+	const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE};
+	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
+		signal(caught[i], SIG_DFL);
+	prctl(PR_SET_NAME, "orch-worker");
 	log_init("orch-worker");
-	(void)project; /* named for ps */
-	return worker_main();
+	/* _exit: the supervisor's atexit handlers and stdio are its own. */
+	_exit(worker_main());
 }
 
 /* ---- in the supervisor -----------------------------------------------------
  */
-
-void workers_init(char *const *prefix, const char *project)
-{
-	/* Our own program, held: a worker runs what this supervisor runs,
-	 * even once the file was replaced. */
-	self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	size_t n = strv_len((char **)prefix);
-	worker_argv = xcalloc(n + 3, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		worker_argv[i] = xstrdup(prefix[i]);
-	worker_argv[n] = xstrdup("--worker");
-	worker_argv[n + 1] = xstrdup(project);
-}
 
 /* Workers at most: one per CPU, at least 2. */
 static size_t workers_wanted(void)
@@ -183,26 +178,22 @@ static struct worker *worker_spawn(void)
 	for (size_t i = 0; i < MAX_WORKERS && !w; i++)
 		if (!sup.w[i].pid)
 			w = &sup.w[i];
-	if (!w || self_fd < 0)
+	if (!w)
 		return NULL;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_warn("starting a worker: %s", strerror(errno));
 		return NULL;
 	}
-	/* Its end goes to fd 3 (posix_spawn's dup2 onto itself clears
-	 * close-on-exec, as daemon_spawn's does). */
-	_cleanup_free_ char *exe = xasprintf("/proc/self/fd/%d", self_fd);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	pid_t pid = 0;
-	int r = posix_spawn(&pid, exe, &fa, NULL, worker_argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		worker_child(sv[1]);
+	int err = errno;
 	close(sv[1]);
-	if (r != 0) {
+	if (pid < 0) {
 		close(sv[0]);
-		log_warn("starting a worker: %s", strerror(r));
+		log_warn("starting a worker: %s", strerror(err));
 		return NULL;
 	}
 	*w = (struct worker){.pid = pid,
