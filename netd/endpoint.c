@@ -232,7 +232,7 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	r = server_fw_sync(s, &pairs, &script, c->e);
 	crash_point(s, 3);
 	if (r == 0)
-		r = server_save(s, c->e);
+		r = server_journal(s, n, n->n_endpoints - 1, NULL, c->e);
 	if (r < 0) {
 		n->n_endpoints--;
 		link_delete(ep.host_ifname, NULL);
@@ -263,19 +263,9 @@ int op_endpoint_detach(struct server *s, struct call *c, json_t **res)
 	struct strbuf script;
 	sb_init(&script);
 	fw_gen_endpoint_remove(n, (size_t)i, &pairs, &script);
-	struct netd_endpoint ep = n->endpoints[i];
-	memmove(&n->endpoints[i], &n->endpoints[i + 1],
-		(n->n_endpoints - (size_t)i - 1) * sizeof(ep));
-	n->n_endpoints--;
-	for (size_t p = 0; p < n->n_ports;) {
-		if (streq(n->ports[p].container_id, cid)) {
-			netd_port_clear(&n->ports[p]);
-			n->ports[p] = n->ports[--n->n_ports];
-		} else {
-			p++;
-		}
-	}
-	r = server_save(s, c->e);
+	struct netd_endpoint ep;
+	state_endpoint_remove(n, (size_t)i, &ep);
+	r = server_journal(s, n, 0, cid, c->e);
 	if (r == 0 && server_fw_sync(s, &pairs, &script, c->e) < 0)
 		log_warn("detaching %s: %s", cid, c->e->msg);
 	nlb_free(&pairs);

@@ -207,6 +207,13 @@ struct netd_state {
 	int saved_bridge_nf;
 	int saved_ip6_forward;
 	int saved_bridge_nf6;
+	/* The journal beside the state file (state_journal): the id its
+	 * first line and the state file share, the records after it, its
+	 * size and the state file's, and whether it may be appended to. */
+	uint64_t journal_id;
+	size_t journal_records;
+	size_t journal_bytes, state_bytes;
+	bool journal_ok;
 };
 
 int config_load(const char *path, struct netd_config *cfg, struct orch_err *e);
@@ -214,6 +221,16 @@ void config_clear(struct netd_config *cfg);
 int state_load(const char *path, struct netd_state *st, struct orch_err *e);
 int state_save(const char *path, struct netd_state *st,
 	       struct orch_err *e);
+/* Records endpoint i of n as attached (or, detach, that container as
+ * detached from n) in the journal: an append instead of writing the
+ * whole state, which state_load replays.  Writes the whole state when the
+ * journal would outgrow it, or cannot be appended to. */
+int state_journal(const char *path, struct netd_state *st,
+		  struct netd_network *n, size_t i, const char *detach,
+		  struct orch_err *e);
+/* Takes endpoint i out of n into *out, with n's ports for it. */
+void state_endpoint_remove(struct netd_network *n, size_t i,
+			   struct netd_endpoint *out);
 void state_clear(struct netd_state *st);
 struct netd_network *state_find(struct netd_state *st, const char *name);
 /* Index of the container's endpoint in n, or -1. */
@@ -374,6 +391,9 @@ int server_quota(struct server *s, uid_t uid, int which, unsigned more,
 int server_fw_sync(struct server *s, struct nlb *pairs,
 		   struct strbuf *script, struct orch_err *e);
 int server_save(struct server *s, struct orch_err *e);
+/* The same for one attach (detach: that container's detach) of n. */
+int server_journal(struct server *s, struct netd_network *n, size_t i,
+		   const char *detach, struct orch_err *e);
 /* Deletes the link as the request ends: the reply goes once the kernel
  * no longer lists it, and the next request is read once it is deleted.
  * Only for a link the state no longer knows: a crash before it goes

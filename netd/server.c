@@ -72,6 +72,16 @@ int server_save(struct server *s, struct orch_err *e)
 	return r;
 }
 
+/* Records an attach (or a detach) in the journal; the ::1 relays follow. */
+int server_journal(struct server *s, struct netd_network *n, size_t i,
+		   const char *detach, struct orch_err *e)
+{
+	int r = state_journal(s->state_path, &s->st, n, i, detach, e);
+	if (r == 0 && s->relay)
+		relay_sync(s->relay, &s->st);
+	return r;
+}
+
 /* Applies incremental changes; if the kernel disagrees with them, the
  * table is rebuilt from the state instead (same end result). */
 int server_fw_sync(struct server *s, struct nlb *pairs,
@@ -982,10 +992,13 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		}
 		dns_tick(s.dns);
 		relay_tick(s.relay);
-		/* Idle for a second after work: unload libnftables and give
-		 * the heap's free pages back, so a long-lived netd stays
-		 * small. */
+		/* Idle for a second after work: the journal into the state
+		 * file, libnftables unloaded and the heap's free pages given
+		 * back, so a long-lived netd stays small. */
 		if (pr == 0 && busy) {
+			struct orch_err se = {0};
+			if (s.st.journal_records && server_save(&s, &se) < 0)
+				log_warn("%s", se.msg);
 			fw_release();
 			malloc_trim(0);
 			busy = false;

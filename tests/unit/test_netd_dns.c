@@ -38,7 +38,12 @@ static struct netd_network nets[] = {
     {"cc", "p_back", "p", "ob-cc", "10.210.2.0/24", "10.210.2.1", false,
      true, 0, none, back_eps, 1, NULL, 0, NULL, 0, "", "", NULL, 0},
 };
-static const struct netd_state st = {nets, 3, -1, -1, -1, -1};
+static const struct netd_state st = {.nets = nets,
+				     .n_nets = 3,
+				     .saved_ip_forward = -1,
+				     .saved_bridge_nf = -1,
+				     .saved_ip6_forward = -1,
+				     .saved_bridge_nf6 = -1};
 
 /* Asks name/type as asker; returns the verdict, *rcode and the answers'
  * addresses joined by spaces in out. */

@@ -264,6 +264,121 @@ static void test_refusal(void **state)
 	json_decref(j);
 }
 
+static void assert_same_state(const struct netd_state *a,
+			      const struct netd_state *b)
+{
+	assert_int_equal(a->n_nets, b->n_nets);
+	for (size_t i = 0; i < a->n_nets; i++) {
+		json_t *x = netd_network_to_json(&a->nets[i]);
+		json_t *y = netd_network_to_json(&b->nets[i]);
+		assert_true(json_equal(x, y));
+		json_decref(x);
+		json_decref(y);
+	}
+}
+
+/* live (as state_load made it from path) read back from path. */
+static void assert_reads_back(const char *path, const struct netd_state *live,
+			      size_t records, bool ok)
+{
+	struct orch_err e = {0};
+	struct netd_state back = {0};
+	assert_int_equal(state_load(path, &back, &e), 0);
+	assert_same_state(live, &back);
+	assert_int_equal(back.journal_records, records);
+	assert_int_equal(back.journal_ok, ok);
+	state_clear(&back);
+}
+
+/* Endpoint cid of n, a copy of n's first with another id and address. */
+static void attach_copy(struct netd_network *n, const struct netd_endpoint *from,
+			const char *cid, const char *addr)
+{
+	json_t *j = netd_endpoint_to_json(from);
+	json_object_set_new(j, "container_id", json_string(cid));
+	json_object_set_new(j, "address", json_string(addr));
+	struct netd_endpoint ep;
+	struct orch_err e = {0};
+	assert_int_equal(netd_endpoint_from_json(j, &ep, &e), 0);
+	json_decref(j);
+	n->endpoints = xrealloc(n->endpoints, (n->n_endpoints + 1) * sizeof(ep));
+	n->endpoints[n->n_endpoints++] = ep;
+}
+
+static void detach(struct netd_network *n, const char *cid)
+{
+	ssize_t i = state_endpoint_find(n, cid);
+	assert_true(i >= 0);
+	struct netd_endpoint ep;
+	state_endpoint_remove(n, (size_t)i, &ep);
+	netd_endpoint_clear(&ep);
+}
+
+/* Attaches and detaches go to the journal, which state_load replays on
+ * the state file it follows: not a record cut short, not a journal a
+ * later state file holds already. */
+static void journal_checks(const char *path, struct netd_state *live)
+{
+	struct orch_err e = {0};
+	_cleanup_free_ char *jp = xasprintf("%s.journal", path);
+	assert_int_equal(state_save(path, live, &e), 0);
+	struct netd_network *front = &live->nets[0], *empty = &live->nets[1];
+	attach_copy(empty, &front->endpoints[0], "c3", "10.210.1.2");
+	assert_int_equal(state_journal(path, live, empty, 0, NULL, &e), 0);
+	detach(front, "c2");
+	assert_int_equal(state_journal(path, live, front, 0, "c2", &e), 0);
+	assert_int_equal(live->journal_records, 2);
+	assert_reads_back(path, live, 2, true);
+
+	/* netd killed while writing a record: the record goes, and the next
+	 * change writes the whole state and a new journal. */
+	_cleanup_free_ char *txt = NULL;
+	size_t len;
+	assert_int_equal(read_file(jp, &txt, &len, &e), 0);
+	_cleanup_free_ char *torn =
+	    xasprintf("%s{\"attach\":\"aa\",\"endpoint\":{\"contai", txt);
+	assert_int_equal(write_file_atomic(jp, torn, strlen(torn), 0600, &e),
+			 0);
+	assert_reads_back(path, live, 2, false);
+	struct netd_state b = {0};
+	assert_int_equal(state_load(path, &b, &e), 0);
+	detach(&b.nets[0], "c1");
+	assert_int_equal(state_journal(path, &b, &b.nets[0], 0, "c1", &e), 0);
+	assert_int_equal(b.journal_records, 0);
+	assert_true(b.journal_ok);
+	assert_reads_back(path, &b, 0, true);
+
+	/* A detach journalled, the container back, the whole state written,
+	 * netd killed before the journal is emptied: the detach is not
+	 * replayed on the state file that holds it already. */
+	attach_copy(&b.nets[0], &b.nets[1].endpoints[0], "c4", "10.210.0.4");
+	assert_int_equal(state_save(path, &b, &e), 0);
+	detach(&b.nets[0], "c4");
+	assert_int_equal(state_journal(path, &b, &b.nets[0], 0, "c4", &e), 0);
+	free(txt);
+	txt = NULL;
+	assert_int_equal(read_file(jp, &txt, &len, &e), 0);
+	attach_copy(&b.nets[0], &b.nets[1].endpoints[0], "c4", "10.210.0.4");
+	assert_int_equal(state_save(path, &b, &e), 0);
+	assert_int_equal(write_file_atomic(jp, txt, len, 0600, &e), 0);
+	assert_reads_back(path, &b, 0, false);
+
+	/* The journal never grows past the state file. */
+	for (int i = 0; i < 40; i++) {
+		char cid[16];
+		snprintf(cid, sizeof(cid), "x%d", i);
+		attach_copy(&b.nets[1], &b.nets[1].endpoints[0], cid, "10.210.1.9");
+		assert_int_equal(state_journal(path, &b, &b.nets[1],
+					       b.nets[1].n_endpoints - 1, NULL,
+					       &e),
+				 0);
+		assert_true(b.journal_bytes <= b.state_bytes);
+	}
+	assert_reads_back(path, &b, b.journal_records, true);
+	state_clear(&b);
+	unlink(jp);
+}
+
 /* netd's state file, made from each endpoint's kept text, reads back
  * as what was saved, and saving again writes the same bytes. */
 static void test_state_file(void **state)
@@ -318,6 +433,7 @@ static void test_state_file(void **state)
 		json_decref(a);
 		json_decref(b);
 	}
+	journal_checks(path, &back);
 	state_clear(&back);
 	for (size_t i = 0; i < 2; i++) {
 		free(eps[i].saved);
