@@ -975,5 +975,6 @@ int supervisor_program(int argc, char **argv)
 		fprintf(stderr, "usage: orch-supervisor PROJECT\n");
 		return 2;
 	}
+	workers_init(argv, argc);
 	return supervise_main(argv[1]);
 }

@@ -160,6 +160,9 @@ json_t *ctr_status(const struct sctr *c);
 
 /* ---- workers.c: the processes that create the containers -------------- */
 
+/* Where the command line is (the argv the program was given), for a
+ * worker to say what it is there. */
+void workers_init(char **argv, int argc);
 /* As many workers as are wanted, started now. */
 void workers_spawn_all(void);
 /* Gives the queued containers to workers, as they have room. */

@@ -142,6 +142,16 @@ static int worker_main(void)
 	}
 }
 
+/* The supervisor's command line, which a worker's replaces (ps shows it). */
+static char *cmdline;
+static size_t cmdline_len;
+
+void workers_init(char **argv, int argc)
+{
+	cmdline = argv[0];
+	cmdline_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
+}
+
 /* The child's side of worker_spawn: sock becomes fd 3, the rest of the
  * supervisor's descriptors and handlers go. */
 static _Noreturn void worker_child(int sock)
@@ -153,6 +163,14 @@ static _Noreturn void worker_child(int sock)
 	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
 		signal(caught[i], SIG_DFL);
 	prctl(PR_SET_NAME, "orch-worker");
+	if (cmdline) {
+		/* "orch-worker PROJECT", in the room the supervisor's had. */
+		char t[256];
+		snprintf(t, sizeof(t), "orch-worker %s", sup.project);
+		size_t n = strlen(t) < cmdline_len ? strlen(t) : cmdline_len;
+		memset(cmdline, 0, cmdline_len);
+		memcpy(cmdline, t, n);
+	}
 	log_init("orch-worker");
 	/* _exit: the supervisor's atexit handlers and stdio are its own. */
 	_exit(worker_main());
