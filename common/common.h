@@ -197,6 +197,9 @@ const char *signal_name(int sig); /* "SIGTERM"; static storage */
  * Under ORCH_RUN, which a reboot empties, without the fsyncs. */
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct orch_err *e);
+/* Syncs the directory holding path (its entries: a rename into it), as
+ * far as it can. */
+void fsync_parent(const char *path);
 /* Reads a whole file (NUL-terminated); *len may be NULL. */
 int read_file(const char *path, char **out, size_t *len, struct orch_err *e);
 /* The same from fd, to its end; what names it in errors. */

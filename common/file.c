@@ -41,14 +41,18 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 		unlink(tmp);
 		return r;
 	}
-	if (!durable)
-		return 0;
+	if (durable)
+		fsync_parent(path);
+	return 0;
+}
+
+void fsync_parent(const char *path)
+{
 	_cleanup_free_ char *dir = xstrdup(path);
 	_cleanup_close_ int dfd =
 		open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		fsync(dfd);
-	return 0;
 }
 
 int read_file(const char *path, char **out, size_t *len, struct orch_err *e)

@@ -549,6 +549,9 @@ int rt_volume_create(const char *name, const struct rt_volume_opts *o,
 		rm_rf(tmp, NULL);
 		return err_wrap(e, "creating volume %s", name);
 	}
+	/* On the disk under its name: else a crash could leave it .new-*,
+	 * which the next creation sweeps, data and all. */
+	fsync_parent(dir);
 	if (o && o->size_limit > 0) {
 		r = volume_mount(name, e);
 		if (r < 0)
