@@ -156,13 +156,16 @@ void workers_init(char **argv, int argc)
  * supervisor's descriptors and handlers go. */
 static _Noreturn void worker_child(int sock)
 {
-	if (sock != 3 && dup2(sock, 3) < 0)
+	/* Close-on-exec still: the containers it makes get none of it. */
+	if (sock != 3 && dup3(sock, 3, O_CLOEXEC) < 0)
 		_exit(127);
 	syscall(SYS_close_range, 4, ~0U, 0);
 	const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE};
 	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
 		signal(caught[i], SIG_DFL);
 	prctl(PR_SET_NAME, "orch-worker");
+	/* The project's name is in the room rewritten below. */
+	sup.project = xstrdup(sup.project);
 	if (cmdline) {
 		/* "orch-worker PROJECT", in the room the supervisor's had. */
 		char t[256];
