@@ -546,17 +546,9 @@ static bool drop_dead_endpoints(struct netd_network *n)
 		}
 		log_info("dropping endpoint %s of %s: its veth %s is gone",
 			 ep->container_name, n->name, ep->host_ifname);
-		for (size_t p = 0; p < n->n_ports;) {
-			if (streq(n->ports[p].container_id, ep->container_id)) {
-				netd_port_clear(&n->ports[p]);
-				n->ports[p] = n->ports[--n->n_ports];
-			} else {
-				p++;
-			}
-		}
-		netd_endpoint_clear(ep);
-		memmove(ep, ep + 1, (n->n_endpoints - i - 1) * sizeof(*ep));
-		n->n_endpoints--;
+		struct netd_endpoint gone;
+		state_endpoint_remove(n, i, &gone);
+		netd_endpoint_clear(&gone);
 		changed = true;
 	}
 	return changed;

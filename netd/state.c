@@ -403,6 +403,19 @@ static uint64_t head_hash(const struct netd_network *n)
 	return h;
 }
 
+/* An endpoint's compact text, made once (endpoints never change). */
+static const char *endpoint_text(struct netd_endpoint *ep)
+{
+	if (!ep->saved) {
+		json_t *o = netd_endpoint_to_json(ep);
+		ep->saved = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (!ep->saved)
+			abort();
+	}
+	return ep->saved;
+}
+
 /* The state file is compact JSON made here from pieces: each endpoint's
  * text is made once and kept in it (endpoints never change), and each
  * network's head while what it is made of stays the same (its hash), so
@@ -440,17 +453,9 @@ int state_save(const char *path, struct netd_state *st, struct orch_err *e)
 		sb_adds(&sb, n->head_saved);
 		sb_adds(&sb, ",\"endpoints\":[");
 		for (size_t k = 0; k < n->n_endpoints; k++) {
-			struct netd_endpoint *ep = &n->endpoints[k];
-			if (!ep->saved) {
-				json_t *o = netd_endpoint_to_json(ep);
-				ep->saved = json_dumps(o, JSON_COMPACT);
-				json_decref(o);
-				if (!ep->saved)
-					abort();
-			}
 			if (k)
 				sb_adds(&sb, ",");
-			sb_adds(&sb, ep->saved);
+			sb_adds(&sb, endpoint_text(&n->endpoints[k]));
 		}
 		sb_adds(&sb, i + 1 < st->n_nets ? "]}," : "]}");
 	}
@@ -483,16 +488,8 @@ int state_journal(const char *path, struct netd_state *st,
 		add_open_object(&rec, o);
 		sb_adds(&rec, "}\n");
 	} else {
-		struct netd_endpoint *ep = &n->endpoints[i];
-		if (!ep->saved) {
-			json_t *o = netd_endpoint_to_json(ep);
-			ep->saved = json_dumps(o, JSON_COMPACT);
-			json_decref(o);
-			if (!ep->saved)
-				abort();
-		}
 		sb_printf(&rec, "{\"attach\":\"%s\",\"endpoint\":%s}\n", n->id,
-			  ep->saved);
+			  endpoint_text(&n->endpoints[i]));
 	}
 	bool appended = false;
 	if (st->journal_ok &&
