@@ -259,8 +259,9 @@ void ctr_stop(struct sctr *c, int64_t grace_ms)
  * that only waits.  It is a subreaper, so when the supervisor is killed
  * its containers become the keeper's children rather than init's; it
  * reaps them and writes each exit code to exits/PID, where the next
- * supervisor, which re-adopted them, reads it.  It exits with its last
- * child. */
+ * supervisor, which re-adopted them, reads it.  Its workers come too (they
+ * end with their supervisor): theirs would only wait there for a
+ * container that gets the same pid.  It exits with its last child. */
 static char *exit_record(pid_t pid)
 {
 	return xasprintf("%s/exits/%d", sup.dir, (int)pid);
@@ -274,12 +275,26 @@ static _Noreturn void keeper_main(pid_t supervisor)
 	_cleanup_free_ char *dir = path_join(sup.dir, "exits");
 	for (;;) {
 		siginfo_t si = {0};
-		if (waitid(P_ALL, 0, &si, WEXITED) < 0) {
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(0); /* ECHILD: nothing left to keep */
 		}
-		if (si.si_pid == supervisor || si.si_pid <= 0)
+		/* A worker's name, still readable until it is reaped: a
+		 * container's process has its program's (a container that
+		 * takes that name only loses its exit code). */
+		char comm[32] = "";
+		char cpath[48];
+		snprintf(cpath, sizeof(cpath), "/proc/%d/comm", (int)si.si_pid);
+		int cfd = open(cpath, O_RDONLY | O_CLOEXEC);
+		if (cfd >= 0) {
+			ssize_t n = read(cfd, comm, sizeof(comm) - 1);
+			comm[n > 0 ? n : 0] = '\0';
+			close(cfd);
+		}
+		siginfo_t reaped;
+		if (waitid(P_PID, (id_t)si.si_pid, &reaped, WEXITED) < 0 ||
+		    si.si_pid == supervisor || streq(comm, "orch-worker\n"))
 			continue;
 		int code = si.si_code == CLD_EXITED ? si.si_status
 						    : 128 + si.si_status;
