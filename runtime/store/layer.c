@@ -826,6 +826,9 @@ int layer_store_own(int fd, const char *path, const char *own,
 		if (err != EEXIST && err != ENOTEMPTY)
 			return err_sys(e, err, "storing layer %s as %s", path,
 				       final);
+	} else {
+		/* The name on disk too, before an image names the layer. */
+		fsync_parent(final);
 	}
 	if (diff_id_out)
 		*diff_id_out = xstrdup(diff);
