@@ -1,5 +1,5 @@
 #!/bin/bash
-# Wall time of `orch up -d` and `orch down` for stacks of 10, 50 and 200
+# Wall time of `orch up -d` and `orch down` for stacks of 10, 50, 100 and 200
 # containers (median of BENCH_RUNS, default 3), once with `sleep` as PID 1
 # (no SIGTERM handler: no grace wait) and once with a PID 1 that handles
 # SIGTERM; then the memory that stays resident while the reference stack10
@@ -93,7 +93,7 @@ kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1"; }
 resident "on a fresh netd"
 
 for handler in 0 1; do
-	for n in 10 50 200; do
+	for n in 10 50 100 200; do
 		d=$T/s$n-$handler
 		mkdir -p "$d"
 		stack "$n" "$handler" > "$d/compose.yaml"
