@@ -71,8 +71,10 @@ check_eq "graceful: running again" running "$(psf rs graceful State)"
 # exit record for a container that would get the same pid.
 sup=$(cat "$ORCH_RUN/projects/rs/supervisor.pid")
 p2=$(pid_of rs rs-always-1)
-inp rs "$O" restart graceful >/dev/null
-workers=$(pgrep -P "$sup" -x orch-worker)
+for _ in 1 2 3 4 5; do
+	inp rs "$O" restart graceful >/dev/null
+	workers=$(pgrep -P "$sup" -x orch-worker) && break
+done
 kill -9 "$sup"
 wait_for 10 gone "$sup"
 check "workers ran when the supervisor was killed" test -n "$workers"
