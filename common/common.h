@@ -202,6 +202,9 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 void fsync_parent(const char *path);
 /* Reads a whole file (NUL-terminated); *len may be NULL. */
 int read_file(const char *path, char **out, size_t *len, struct orch_err *e);
+/* Process pid's name (its comm, without the newline; a zombie's too), to
+ * free; NULL once it is gone. */
+char *proc_comm(pid_t pid);
 /* The same from fd, to its end; what names it in errors. */
 int read_fd(int fd, const char *what, char **out, size_t *len,
 	    struct orch_err *e);

@@ -63,6 +63,17 @@ int read_file(const char *path, char **out, size_t *len, struct orch_err *e)
 	return read_fd(fd, path, out, len, e);
 }
 
+char *proc_comm(pid_t pid)
+{
+	char path[48];
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	char *comm = NULL;
+	if (pid <= 0 || read_file(path, &comm, NULL, NULL) < 0)
+		return NULL;
+	comm[strcspn(comm, "\n")] = '\0';
+	return comm;
+}
+
 int read_fd(int fd, const char *what, char **out, size_t *len,
 	    struct orch_err *e)
 {

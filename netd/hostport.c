@@ -59,11 +59,8 @@ static char *inode_owner(unsigned long inode)
 			link[n] = '\0';
 			if (!streq(link, want))
 				continue;
-			_cleanup_free_ char *comm_path =
-			    xasprintf("/proc/%s/comm", de->d_name);
-			_cleanup_free_ char *comm = NULL;
-			if (read_file(comm_path, &comm, NULL, NULL) == 0)
-				comm[strcspn(comm, "\n")] = '\0';
+			_cleanup_free_ char *comm =
+			    proc_comm((pid_t)atoi(de->d_name));
 			found = xasprintf("pid %s (%s)", de->d_name,
 					  comm ? comm : "?");
 			break;

@@ -163,14 +163,8 @@ static int holder_start(pid_t *out, struct orch_err *e)
 /* Whether pid is a holder (of anyone's). */
 static bool is_holder(pid_t pid)
 {
-	char p[64];
-	snprintf(p, sizeof(p), "/proc/%d/comm", (int)pid);
-	_cleanup_free_ char *comm = NULL;
-	struct orch_err ign = {0};
-	if (pid <= 0 || read_file(p, &comm, NULL, &ign) < 0)
-		return false;
-	comm[strcspn(comm, "\n")] = '\0';
-	return streq(comm, HOLDER_NAME);
+	_cleanup_free_ char *comm = proc_comm(pid);
+	return comm && streq(comm, HOLDER_NAME);
 }
 
 /* The pid $ORCH_RUN/userns.pid names, 0 when none. */

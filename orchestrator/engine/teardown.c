@@ -280,10 +280,8 @@ static pid_t keeper_of(pid_t sup)
 	int ppid = 0;
 	if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1 || ppid <= 1)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/comm", ppid);
-	_cleanup_free_ char *comm = NULL;
-	if (read_file(path, &comm, NULL, NULL) < 0 ||
-	    !startswith(comm, "orch-keeper"))
+	_cleanup_free_ char *comm = proc_comm(ppid);
+	if (!comm || !startswith(comm, "orch-keeper"))
 		return 0;
 	return ppid;
 }

@@ -283,18 +283,11 @@ static _Noreturn void keeper_main(pid_t supervisor)
 		/* A worker's name, still readable until it is reaped: a
 		 * container's process has its program's (a container that
 		 * takes that name only loses its exit code). */
-		char comm[32] = "";
-		char cpath[48];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/comm", (int)si.si_pid);
-		int cfd = open(cpath, O_RDONLY | O_CLOEXEC);
-		if (cfd >= 0) {
-			ssize_t n = read(cfd, comm, sizeof(comm) - 1);
-			comm[n > 0 ? n : 0] = '\0';
-			close(cfd);
-		}
+		_cleanup_free_ char *comm = proc_comm(si.si_pid);
 		siginfo_t reaped;
 		if (waitid(P_PID, (id_t)si.si_pid, &reaped, WEXITED) < 0 ||
-		    si.si_pid == supervisor || streq(comm, "orch-worker\n"))
+		    si.si_pid == supervisor ||
+		    (comm && streq(comm, "orch-worker")))
 			continue;
 		int code = si.si_code == CLD_EXITED ? si.si_status
 						    : 128 + si.si_status;
