@@ -276,4 +276,19 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t n);
 /* Milliseconds of the monotonic clock. */
 int64_t mono_ms(void);
 
+/* ---- network namespaces (netns.c) --------------------------------------- */
+
+/* Brings lo up in the calling thread's network namespace. */
+int netns_lo_up(struct orch_err *e);
+/* Moves the calling thread into a new network namespace, lo up. */
+int netns_unshare(struct orch_err *e);
+/* A new network namespace with lo up, held by the fd returned
+ * (close-on-exec); the calling thread stays where it is, which needs
+ * CAP_SYS_ADMIN over its own namespace (a rootless caller cannot come
+ * back: it calls netns_unshare in a child). */
+int netns_make(struct orch_err *e);
+/* 0 when fd is a network namespace other than the caller's; -EINVAL when
+ * it is no network namespace, -EPERM when it is the caller's own. */
+int netns_other(int fd);
+
 #endif

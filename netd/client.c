@@ -163,30 +163,12 @@ int netd_connect_raw(struct netd_conn **out, struct orch_err *e)
 	return 0;
 }
 
-static int send_request(int fd, const char *msg, size_t len, int pass_fd)
+/* One reply; *passed (may be NULL) gets the fd it carried, else -1 (any
+ * other is closed). */
+static int recv_reply(int fd, char **out, size_t *len, int *passed)
 {
-	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	if (pass_fd >= 0) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	if (RETRY_EINTR(sendmsg(fd, &mh, MSG_NOSIGNAL)) < 0)
-		return -errno;
-	return 0;
-}
-
-static int recv_reply(int fd, char **out, size_t *len)
-{
+	if (passed)
+		*passed = -1;
 	char probe;
 	ssize_t n = RETRY_EINTR(recv(fd, &probe, 1, MSG_PEEK | MSG_TRUNC));
 	if (n < 0)
@@ -196,11 +178,30 @@ static int recv_reply(int fd, char **out, size_t *len)
 	if (n > NETD_REPLY_MAX)
 		return -EMSGSIZE;
 	char *buf = xmalloc((size_t)n + 1);
-	ssize_t got = RETRY_EINTR(recv(fd, buf, (size_t)n, 0));
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = buf, .iov_len = (size_t)n};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	ssize_t got = RETRY_EINTR(recvmsg(fd, &mh, MSG_CMSG_CLOEXEC));
 	if (got < 0) {
 		int r = -errno;
 		free(buf);
 		return r;
+	}
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+		int f;
+		memcpy(&f, CMSG_DATA(cm), sizeof(int));
+		if (passed)
+			*passed = f;
+		else
+			close(f);
 	}
 	buf[got] = '\0';
 	*out = buf;
@@ -211,11 +212,11 @@ static int recv_reply(int fd, char **out, size_t *len)
 int netd_call_raw(struct netd_conn *c, const void *msg, size_t len, int pass_fd,
 		  char **reply, struct orch_err *e)
 {
-	int r = send_request(c->fd, msg, len, pass_fd);
+	int r = netd_msg_send(c->fd, msg, len, pass_fd, 0);
 	if (r < 0)
 		return err_sys(e, r, "sending a message to netd");
 	size_t rlen;
-	r = recv_reply(c->fd, reply, &rlen);
+	r = recv_reply(c->fd, reply, &rlen, NULL);
 	if (r < 0)
 		return err_sys(e, r, "reading netd's reply");
 	return 0;
@@ -238,18 +239,18 @@ static int request_send(struct netd_conn *c, const char *op, json_t *args,
 		return err_set(e, EMSGSIZE,
 			       "netd %s: request of %zu bytes too large", op,
 			       len);
-	int r = send_request(c->fd, text, len, pass_fd);
+	int r = netd_msg_send(c->fd, text, len, pass_fd, 0);
 	if (r < 0)
 		return err_sys(e, r, "netd %s: sending request", op);
 	return 0;
 }
 
-static int reply_read(struct netd_conn *c, const char *op, json_t **result,
-		      struct orch_err *e)
+static int reply_read_fd(struct netd_conn *c, const char *op, json_t **result,
+			 int *passed, struct orch_err *e)
 {
 	_cleanup_free_ char *reply = NULL;
 	size_t rlen = 0;
-	int r = recv_reply(c->fd, &reply, &rlen);
+	int r = recv_reply(c->fd, &reply, &rlen, passed);
 	if (r < 0)
 		return err_sys(e, r, "netd %s: reading reply", op);
 	json_error_t jerr;
@@ -277,6 +278,12 @@ static int reply_read(struct netd_conn *c, const char *op, json_t **result,
 	}
 	json_decref(root);
 	return 0;
+}
+
+static int reply_read(struct netd_conn *c, const char *op, json_t **result,
+		      struct orch_err *e)
+{
+	return reply_read_fd(c, op, result, NULL, e);
 }
 
 static int roundtrip(struct netd_conn *c, const char *op, json_t *args,
@@ -333,8 +340,9 @@ static int network_is_ours(const struct netd_network *n,
 	return 0;
 }
 
-int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
-			struct netd_network *out, struct orch_err *e)
+int netd_network_create_start(struct netd_conn *c,
+			      const struct netd_network_req *req,
+			      struct orch_err *e)
 {
 	json_t *a = json_pack("{s:s, s:s, s:b, s:b}", "name", req->name,
 			      "project", req->project ? req->project : "",
@@ -352,8 +360,15 @@ int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 	set_opt_strv(a, "labels", req->labels);
 	if (req->check)
 		json_object_set_new(a, "check", json_true());
+	return request_send(c, "network.create", a, -1, e);
+}
+
+int netd_network_create_finish(struct netd_conn *c,
+			       const struct netd_network_req *req,
+			       struct netd_network *out, struct orch_err *e)
+{
 	json_t *res = NULL;
-	int r = roundtrip(c, "network.create", a, -1, &res, e);
+	int r = reply_read(c, "network.create", &res, e);
 	if (r == 0 && out && !req->check) {
 		r = netd_network_from_json(res, out, e);
 		if (r == 0 && (r = network_is_ours(out, req, e)) < 0)
@@ -361,6 +376,13 @@ int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 	}
 	json_decref(res);
 	return r;
+}
+
+int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
+			struct netd_network *out, struct orch_err *e)
+{
+	int r = netd_network_create_start(c, req, e);
+	return r < 0 ? r : netd_network_create_finish(c, req, out, e);
 }
 
 static int removed_flag(json_t *res, bool *removed)
@@ -551,6 +573,30 @@ int netd_cgroup_delegate(struct netd_conn *c, char **parent,
 	return r;
 }
 
+int netd_netns_take(struct netd_conn *c, int *fd, struct orch_err *e)
+{
+	*fd = -1;
+	int r = request_send(c, "netns.take", NULL, -1, e);
+	json_t *res = NULL;
+	int got = -1;
+	if (r == 0)
+		r = reply_read_fd(c, "netns.take", &res, &got, e);
+	bool given = json_is_true(json_object_get(res, "netns"));
+	json_decref(res);
+	_cleanup_close_ int ns = got;
+	if (r < 0 || (!given && ns < 0))
+		return r;
+	/* Only a network namespace of its own may become a container's:
+	 * never the one we are in. */
+	if (!given || ns < 0 || netns_other(ns) < 0)
+		return err_set(e, EPROTO,
+			       "netd netns.take: the reply does not carry a "
+			       "new network namespace");
+	*fd = ns;
+	ns = -1;
+	return 0;
+}
+
 int netd_cgroup_release(struct netd_conn *c, struct orch_err *e)
 {
 	return roundtrip(c, "cgroup.delegate",
@@ -646,7 +692,7 @@ int netd_refusal_next(struct netd_conn *c, struct netd_refusal *out,
 {
 	_cleanup_free_ char *msg = NULL;
 	size_t len = 0;
-	int r = recv_reply(c->fd, &msg, &len);
+	int r = recv_reply(c->fd, &msg, &len, NULL);
 	if (r < 0)
 		return err_sys(e, r, "reading netd's refusals");
 	json_t *root = json_loadb(msg, len, 0, NULL);

@@ -71,21 +71,18 @@ static int attach_netns(const struct call *c, int *out)
 		return err_sys(c->e, errno,
 			       "opening the container's network "
 			       "namespace");
-	struct stat a, b;
-	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+	int r = netns_other(fd);
+	if (r == -EINVAL || r == -EPERM) {
 		close(fd);
-		return err_set(c->e, EINVAL,
-			       "the fd passed is not a network "
-			       "namespace");
+		return r == -EINVAL
+			   ? err_set(c->e, EINVAL,
+				     "the fd passed is not a network "
+				     "namespace")
+			   : err_set(c->e, EPERM,
+				     "refusing to attach the host's own "
+				     "network namespace");
 	}
-	if (fstat(fd, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
-		close(fd);
-		return err_set(c->e, EPERM,
-			       "refusing to attach the host's own network "
-			       "namespace");
-	}
-	int r = c->uid == 0 ? 0 : netns_owned_by(fd, c->uid, c->e);
+	r = c->uid == 0 ? 0 : netns_owned_by(fd, c->uid, c->e);
 	if (r < 0) {
 		close(fd);
 		return r;

@@ -334,6 +334,29 @@ void relay_handle(struct relay *r, const struct pollfd *p, size_t n);
 /* Forgets idle UDP clients. */
 void relay_tick(struct relay *r);
 
+/* ---- nspool.c: network namespaces made ahead --------------------------- */
+
+/* Making a network namespace takes the kernel's RTNL lock (0.5-1 ms),
+ * on the path of every container `up` sets up: netd makes them while
+ * idle, as many as the last burst of requests asked for, at most
+ * NSPOOL_MAX (some 150 KiB of kernel memory each). */
+#define NSPOOL_MAX     32
+#define NSPOOL_IDLE_MS 100 /* without a request before one is made */
+struct nspool {
+	int fd[NSPOOL_MAX];
+	unsigned n;	 /* ready */
+	unsigned target; /* to keep ready */
+	unsigned asked;	 /* taken or missed since the last one was made */
+	bool off;	 /* the kernel refused one: none made any more */
+};
+/* A ready namespace (the caller's), or -1; counted as asked either way. */
+int nspool_take(struct nspool *p);
+/* Whether the pool is to change once netd is idle. */
+bool nspool_wants(const struct nspool *p);
+/* Idle: sizes the pool to the burst of requests before, and makes one. */
+void nspool_fill_one(struct nspool *p);
+void nspool_clear(struct nspool *p);
+
 /* ---- server.c: the daemon (publish.c serves the port ops) ---------------- */
 
 struct server {
@@ -354,6 +377,8 @@ struct server {
 	/* Links a request removed from the state: deleted after its reply
 	 * is sent (server_unlink_later). */
 	char **unlink;
+	struct nspool pool;
+	int64_t last_request; /* mono_ms() */
 };
 
 /* A request being served: who asks, the args (a json_t), an fd passed
@@ -365,6 +390,7 @@ struct call {
 	int client; /* the connection the request came on */
 	struct json_t *args;
 	int fd;
+	int reply_fd; /* sent with the reply, then closed (-1: none) */
 	struct orch_err *e;
 };
 
@@ -426,6 +452,8 @@ int op_links_set(struct server *s, struct call *c, struct json_t **res);
 int op_refusals_watch(struct server *s, struct call *c, struct json_t **res);
 /* cgdeleg.c */
 int op_cgroup_delegate(struct server *s, struct call *c, struct json_t **res);
+/* nspool.c */
+int op_netns_take(struct server *s, struct call *c, struct json_t **res);
 void refusals_handle(struct server *s);
 void refusals_unwatch(struct server *s, int client);
 void refusals_clear(struct server *s);

@@ -30,6 +30,9 @@
  *   port.publish     netd_port_req            -> {}
  *   port.check       netd_port_req            -> {}   (conflicts only)
  *   port.unpublish   netd_port_req            -> {"removed": n}
+ *   netns.take       {}                       -> {"netns": bool}, and when
+ *                    true the fd (SCM_RIGHTS) of a new network namespace
+ *                    with lo up, made ahead while idle; root only
  *   refusals.watch   {"project"}              -> {}, then, unasked, one
  *                    {"v": 1, "refused": netd_refusal} per connection
  *                    that link-only refused on the project's networks
@@ -190,6 +193,15 @@ char *netd_tunables(void);
  * req->check, only says whether it could (out is left alone). */
 int netd_network_create(struct netd_conn *c, const struct netd_network_req *req,
 			struct netd_network *out, struct orch_err *e);
+/* The same in two steps, the caller working while netd makes it: _start
+ * sends the request, _finish reads the answer (nothing else may be sent
+ * on c in between). */
+int netd_network_create_start(struct netd_conn *c,
+			      const struct netd_network_req *req,
+			      struct orch_err *e);
+int netd_network_create_finish(struct netd_conn *c,
+			       const struct netd_network_req *req,
+			       struct netd_network *out, struct orch_err *e);
 /* Removes a network with its endpoints, ports and rules.  *removed (may be
  * NULL) says whether it existed; "already gone" is success. */
 int netd_network_remove(struct netd_conn *c, const char *name, bool *removed,
@@ -237,6 +249,9 @@ int netd_cgroup_delegate(struct netd_conn *c, char **parent,
 			 struct orch_err *e);
 /* Removes the caller's cgroup when nothing is left in it. */
 int netd_cgroup_release(struct netd_conn *c, struct orch_err *e);
+/* A new network namespace (lo up) netd made ahead, for root: *fd gets it,
+ * or -1 when netd has none ready. */
+int netd_netns_take(struct netd_conn *c, int *fd, struct orch_err *e);
 int netd_port_publish(struct netd_conn *c, const struct netd_port_req *req,
 		      struct orch_err *e);
 /* Only checks that netd_port_publish would not conflict. */
@@ -283,6 +298,10 @@ struct netd_request {
 int netd_request_decode(const void *buf, size_t len, struct netd_request *req,
 			struct orch_err *e);
 void netd_request_clear(struct netd_request *req);
+/* Sends one message, with pass_fd (-1: none) as SCM_RIGHTS; flags are
+ * send(2)'s (MSG_NOSIGNAL is added).  0 or -errno. */
+int netd_msg_send(int fd, const void *msg, size_t len, int pass_fd,
+		  int flags);
 /* Reply encoding: result is a json_t * (stolen) or NULL; returns a
  * malloc'd NUL-terminated message. */
 char *netd_reply_ok(void *result, size_t *len);

@@ -620,6 +620,8 @@ static int dispatch(struct server *s, const struct netd_request *req,
 		return op_port_publish(s, c, res, true);
 	if (streq(req->op, "cgroup.delegate"))
 		return op_cgroup_delegate(s, c, res);
+	if (streq(req->op, "netns.take"))
+		return op_netns_take(s, c, res);
 	if (streq(req->op, "port.unpublish"))
 		return op_port_unpublish(s, c, res);
 	return err_set(c->e, EOPNOTSUPP, "unknown operation %s", req->op);
@@ -735,9 +737,11 @@ static bool serve_one(struct server *s, int fd)
 	socklen_t clen = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
 		return false;
+	s->last_request = mono_ms();
 	struct orch_err e = {0};
 	struct netd_request req;
 	json_t *res = NULL;
+	_cleanup_close_ int give = -1;
 	int r;
 	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > NETD_MSG_MAX) {
 		r = err_set(&e, EMSGSIZE, "message larger than %d bytes",
@@ -753,8 +757,10 @@ static bool serve_one(struct server *s, int fd)
 					 .client = fd,
 					 .args = req.args,
 					 .fd = pfd,
+					 .reply_fd = -1,
 					 .e = &e};
 			r = dispatch(s, &req, &c, &res);
+			give = c.reply_fd;
 			if (r < 0)
 				log_debug("uid %u %s: %s", (unsigned)cred.uid,
 					  req.op, e.msg);
@@ -770,8 +776,7 @@ static bool serve_one(struct server *s, int fd)
 	 * for. */
 	struct unlinker ul;
 	unlink_start(s, &ul);
-	bool sent =
-	    RETRY_EINTR(send(fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL)) >= 0;
+	bool sent = netd_msg_send(fd, reply, len, give, MSG_DONTWAIT) == 0;
 	unlink_finish(&ul);
 	return sent;
 }
@@ -977,13 +982,27 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 		pfd[np++] = (struct pollfd){.fd = s.nflog_fd, .events = POLLIN};
 		struct pollfd *rfd = &pfd[np];
 		np += relay_pollfds(s.relay, rfd, nr);
-		int pr = poll(pfd, np, 1000);
+		/* Network namespaces are made ahead once no request came for
+		 * a while, one per turn: a request is never kept waiting
+		 * for more than one. */
+		int timeout = 1000;
+		if (nspool_wants(&s.pool)) {
+			int64_t idle = mono_ms() - s.last_request;
+			timeout = idle >= NSPOOL_IDLE_MS
+				      ? 0
+				      : (int)(NSPOOL_IDLE_MS - idle);
+		}
+		int pr = poll(pfd, np, timeout);
 		if (pr < 0 && errno != EINTR) {
 			r = err_sys(e, errno, "poll");
 			break;
 		}
 		dns_tick(s.dns);
 		relay_tick(s.relay);
+		if (pr == 0 && timeout < 1000) {
+			nspool_fill_one(&s.pool);
+			continue;
+		}
 		/* Idle for a second after work: the journal into the state
 		 * file, libnftables unloaded and the heap's free pages given
 		 * back, so a long-lived netd stays small. */
@@ -1040,6 +1059,7 @@ int server_run(const struct server_opts *o, struct orch_err *e)
 	for (size_t i = 0; i < n_clients; i++)
 		close(clients[i]);
 out:
+	nspool_clear(&s.pool);
 	refusals_clear(&s);
 	if (s.nflog_fd >= 0)
 		close(s.nflog_fd);

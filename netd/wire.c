@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <sys/socket.h>
 
 enum field_type {
 	F_NAME, /* netd_name_valid */
@@ -87,7 +88,31 @@ static const struct op_schema schemas[] = {
     {"port.unpublish", f_port},
     {"refusals.watch", f_watch},
     {"cgroup.delegate", f_cgroup},
+    {"netns.take", f_none},
 };
+
+int netd_msg_send(int fd, const void *msg, size_t len, int pass_fd,
+		  int flags)
+{
+	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	if (pass_fd >= 0) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	if (RETRY_EINTR(sendmsg(fd, &mh, flags | MSG_NOSIGNAL)) < 0)
+		return -errno;
+	return 0;
+}
 
 bool netd_name_valid(const char *s)
 {

@@ -291,7 +291,7 @@ static void child_main(const struct child_ctx *given)
 		err_sys(&e, errno, "joining network namespace %s", s->netns_path);
 		sync_send_err(c->sync_fd, &e);
 	}
-	if ((s->namespaces & RT_NS_NET) && ns_loopback_up(&e) < 0)
+	if ((s->namespaces & RT_NS_NET) && netns_lo_up(&e) < 0)
 		sync_send_err(c->sync_fd, &e);
 	umask(0);
 	const struct mnt_root root = {

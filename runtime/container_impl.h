@@ -241,7 +241,6 @@ int ns_write_idmaps(pid_t pid, const struct rt_idmap *u, size_t nu,
 int ns_set_rlimits(pid_t pid, const struct rt_rlimit *rl, size_t n,
 		   struct orch_err *e);
 /* Brings lo up in the current network namespace. */
-int ns_loopback_up(struct orch_err *e);
 /* pidfd of pid, checked against the start time recorded for it so a
  * recycled pid is never signalled; -ESRCH when gone. */
 int ns_pidfd_open_checked(pid_t pid, uint64_t start_time);

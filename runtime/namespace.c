@@ -1,14 +1,11 @@
-/* Namespaces: clone flags, user-namespace id maps, the loopback of a new
- * network namespace, pidfds checked against pid reuse, and the rlimits a
- * container starts with. */
+/* Namespaces: clone flags, user-namespace id maps, pidfds checked against
+ * pid reuse, and the rlimits a container starts with (a new network
+ * namespace's loopback: common/netns.c). */
 #include "runtime/container_impl.h"
 
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 
 int ns_clone_flags(unsigned ns)
@@ -85,25 +82,6 @@ int ns_set_rlimits(pid_t pid, const struct rt_rlimit *rl, size_t n,
 				       (unsigned long long)v.rlim_max);
 	}
 	return 0;
-}
-
-int ns_loopback_up(struct orch_err *e)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_sys(e, errno, "opening a socket to bring lo up");
-	struct ifreq ifr = {0};
-	strcpy(ifr.ifr_name, "lo");
-	int r = 0;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
-		r = err_sys(e, errno, "reading the flags of lo");
-	} else if (!(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-			r = err_sys(e, errno, "bringing lo up");
-	}
-	close(fd);
-	return r;
 }
 
 uint64_t ns_pid_start_time(pid_t pid)

@@ -11,11 +11,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,26 +34,9 @@ int netd_get(struct netd_conn **c, struct orch_err *e)
 
 /* ---- network namespaces ----------------------------------------------------- */
 
-/* In a new network namespace: binds it on path and sets lo up. */
-static int netns_bind_new(const char *path, struct orch_err *e)
-{
-	if (unshare(CLONE_NEWNET) < 0)
-		return err_sys(e, errno, "creating a network namespace");
-	if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
-		return err_sys(e, errno, "binding a network namespace on %s",
-			       path);
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = {0};
-	strcpy(ifr.ifr_name, "lo");
-	if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	return 0;
-}
-
-/* The same from a child process: a rootless orch cannot go back to the
- * host's network namespace once it left it. */
+/* A new network namespace bound on path, made by a child process: a
+ * rootless orch cannot go back to the host's network namespace once it
+ * left it. */
 static int netns_bind_new_child(const char *path, struct orch_err *e)
 {
 	int p[2];
@@ -66,7 +46,10 @@ static int netns_bind_new_child(const char *path, struct orch_err *e)
 	if (pid == 0) {
 		close(p[0]);
 		struct orch_err ce = {0};
-		netns_bind_new(path, &ce);
+		if (netns_unshare(&ce) == 0 &&
+		    mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+			err_sys(&ce, errno, "binding a network namespace on %s",
+				path);
 		if (ce.code && write(p[1], &ce, sizeof(ce)) < 0)
 			_exit(2);
 		_exit(ce.code ? 1 : 0);
@@ -89,8 +72,20 @@ static int netns_bind_new_child(const char *path, struct orch_err *e)
 	return 0;
 }
 
+/* A new network namespace with lo up: one netd made ahead, while it was
+ * idle, when up already talks to netd (the project has networks); else
+ * made here. */
+static int netns_new(struct orch_err *e)
+{
+	int fd = -1;
+	struct orch_err ign = {0};
+	if (netd_c && netd_netns_take(netd_c, &fd, &ign) == 0 && fd >= 0)
+		return fd;
+	return netns_make(e);
+}
+
 /* A new network namespace kept alive by a bind mount on path, with lo
- * up.  Made from this process (unshare, bind, and back), or a child. */
+ * up.  Made from this process (or netd), or a child when rootless. */
 static int netns_create(const char *path, struct orch_err *e)
 {
 	_cleanup_close_ int fd =
@@ -104,20 +99,20 @@ static int netns_create(const char *path, struct orch_err *e)
 			unlink(path);
 		return r;
 	}
-	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return err_sys(e, errno, "opening our network namespace");
-	r = netns_bind_new(path, e);
-	if (setns(self, CLONE_NEWNET) < 0) {
-		/* Not being able to go back would leave orch itself in the
-		 * container's network: nothing sane can follow. */
-		log_error("returning to our network namespace: %s",
-			  strerror(errno));
-		abort();
-	}
-	if (r < 0)
+	_cleanup_close_ int ns = netns_new(e);
+	if (ns < 0) {
 		unlink(path);
-	return r;
+		return ns;
+	}
+	char src[64];
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", ns);
+	if (mount(src, path, NULL, MS_BIND, NULL) < 0) {
+		r = err_sys(e, errno, "binding a network namespace on %s",
+			    path);
+		unlink(path);
+		return r;
+	}
+	return 0;
 }
 
 void netns_remove(const char *path)
@@ -311,6 +306,16 @@ static int publish_run(struct netd_conn *c, const char *network,
 	return 0;
 }
 
+int ctr_idrange(struct pstate *ps, struct orch_err *e)
+{
+	if (ps->idrange_held)
+		return 0;
+	int r = rt_idrange_acquire(ps->name, &ps->idrange_base, e);
+	if (r == 0)
+		ps->idrange_held = true;
+	return r;
+}
+
 /* Gives a fresh record its namespace, endpoints, ports, /etc files and
  * volumes.  What was done is recorded in rec as it goes, so that
  * teardown_one undoes exactly that. */
@@ -322,15 +327,10 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	const char *mode = jstr(rec, "network_mode");
 	bool host = mode && streq(mode, "host");
 	int r;
-	/* The project's id range, taken at its first remapped container. */
 	uint32_t base = 0;
 	if (jbool(spec, "userns")) {
-		if (!ps->idrange_held) {
-			r = rt_idrange_acquire(ps->name, &ps->idrange_base, e);
-			if (r < 0)
-				return err_wrap(e, "%s", name);
-			ps->idrange_held = true;
-		}
+		if ((r = ctr_idrange(ps, e)) < 0)
+			return err_wrap(e, "%s", name);
 		base = ps->idrange_base;
 		json_object_set_new(spec, "userns_base", json_integer(base));
 	}

@@ -283,6 +283,9 @@ int netd_get(struct netd_conn **c, struct orch_err *e);
  * exactly that. */
 int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	      struct orch_err *e);
+/* The project's user-namespace id range, taken (and recorded on the disk)
+ * for its first remapped container, or ahead by up. */
+int ctr_idrange(struct pstate *ps, struct orch_err *e);
 /* Removes what ctr_setup made (endpoints on the project's own networks
  * only when detach: they go with the networks otherwise); the first
  * failure is left in e, teardown goes on. */

@@ -198,9 +198,16 @@ static int network_level(const struct project *m, json_t *new_recs,
 	return first;
 }
 
-/* The networks ensure_networks makes, without their links. */
+/* Work of up's own that meanwhile runs while netd makes a network. */
+typedef int meanwhile_fn(struct up_ctx *u, json_t *new_recs,
+			 struct orch_err *e);
+
+/* The networks ensure_networks makes, without their links.  meanwhile
+ * (may be NULL) runs once, while netd makes the first of them (after
+ * them when there is none); its failure is returned once that network
+ * is recorded (for rollback to remove). */
 static int networks_make(struct up_ctx *u, json_t *new_recs, int l,
-			 struct orch_err *e)
+			 meanwhile_fn *meanwhile, struct orch_err *e)
 {
 	json_t *nets = json_object_get(u->ps->state, "networks");
 	if (!json_is_array(nets)) {
@@ -237,7 +244,13 @@ static int networks_make(struct up_ctx *u, json_t *new_recs, int l,
 					    json_true());
 		}
 		struct netd_network out = {0};
-		r = netd_network_create(c, &q, &out, e);
+		r = netd_network_create_start(c, &q, e);
+		if (r < 0)
+			return r;
+		struct orch_err me = {0};
+		int mr = meanwhile ? meanwhile(u, new_recs, &me) : 0;
+		meanwhile = NULL;
+		r = netd_network_create_finish(c, &q, &out, e);
 		if (r < 0)
 			return r;
 		json_array_append_new(
@@ -249,8 +262,12 @@ static int networks_make(struct up_ctx *u, json_t *new_recs, int l,
 		json_array_append_new(u->created_nets, json_string(n->name));
 		netd_network_clear(&out);
 		progress("Network", n->name, "Created");
+		if (mr < 0) {
+			*e = me;
+			return mr;
+		}
 	}
-	return 0;
+	return meanwhile ? meanwhile(u, new_recs, e) : 0;
 }
 
 static int ensure_volumes(struct up_ctx *u, json_t *new_recs,
@@ -296,6 +313,24 @@ static int ensure_volumes(struct up_ctx *u, json_t *new_recs,
 		}
 	}
 	return 0;
+}
+
+/* What up makes on the disk before any container, each synced: the named
+ * volumes, and the project's id range when a container is remapped. */
+static int disk_make(struct up_ctx *u, json_t *new_recs, struct orch_err *e)
+{
+	int r = ensure_volumes(u, new_recs, e);
+	size_t i;
+	json_t *rec;
+	json_array_foreach(new_recs, i, rec)
+	{
+		if (r == 0 && jbool(json_object_get(rec, "spec"), "userns")) {
+			if ((r = ctr_idrange(u->ps, e)) < 0)
+				err_wrap(e, "%s", jstr(rec, "name"));
+			break;
+		}
+	}
+	return r;
 }
 
 static void link_pairs(const struct project *m, const char *net_key,
@@ -358,7 +393,7 @@ static int ensure_networks(struct up_ctx *u, json_t *new_recs, int l,
 			   struct orch_err *e)
 {
 	size_t before = json_array_size(u->created_nets);
-	int r = networks_make(u, new_recs, l, e);
+	int r = networks_make(u, new_recs, l, NULL, e);
 	for (size_t i = before; r == 0 && i < json_array_size(u->created_nets);
 	     i++)
 		r = links_set(
@@ -909,10 +944,10 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	if (!o->no_start && (r = supervisor_spawn(ps, &u.sup_ready, e)) < 0)
 		goto fail;
 	/* The networks of the first level (of every level when none is
-	 * started); those of the others while the level before starts. */
-	if ((r = networks_make(&u, new_recs, o->no_start ? -1 : 0, e)) < 0)
-		goto fail;
-	if ((r = ensure_volumes(&u, new_recs, e)) < 0)
+	 * started); those of the others while the level before starts.  What
+	 * goes on the disk first (each synced) is made meanwhile. */
+	if ((r = networks_make(&u, new_recs, o->no_start ? -1 : 0, disk_make,
+			       e)) < 0)
 		goto fail;
 	/* Link-only pairs are by service: each endpoint gets its own as it
 	 * is attached.  Those of every network the project has, for the

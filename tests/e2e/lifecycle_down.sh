@@ -160,4 +160,21 @@ check "down -v" inp crash "$O" down -v
 mkdir -p "$ORCH_RUN/projects/crash" && : > "$ORCH_RUN/projects/crash/lock"
 check "down of a project with nothing recorded" inp crash "$O" down
 check "its directory and lock are gone" test ! -e "$ORCH_RUN/projects/crash"
+
+# Network namespaces netd makes while idle, as many as the last up took:
+# each becomes one container's (lo up), never two's, and netd keeps none
+# it gave.
+netd_nsfds() { ls -l "/proc/$(cat "$ORCH_RUN/netd/netd.pid")/fd" | grep -o 'net:\[[0-9]*\]' | sort -u; }
+ns_ahead() { [ "$(netd_nsfds | wc -l)" -ge 6 ]; }
+check "up crash" inp crash "$O" up -d
+check "down -v" inp crash "$O" down -v
+check "netd makes six network namespaces ahead once idle" wait_for 10 ns_ahead
+ahead=$(netd_nsfds)
+check "up crash, with them" inp crash "$O" up -d
+used=$(for i in 1 2 3 4 5 6; do readlink "/proc/$(pid_of crash "crash-s$i-1")/ns/net"; done | sort)
+check_eq "six containers, six network namespaces" 6 "$(echo "$used" | sort -u | grep -c net:)"
+check_eq "each one netd made ahead" 6 "$(comm -12 <(echo "$ahead") <(echo "$used") | wc -l)"
+check_eq "netd holds none of them any more" 0 "$(comm -12 <(netd_nsfds) <(echo "$used") | wc -l)"
+check_match "lo is up in them" "state UNKNOWN|LOOPBACK,UP" "$(nsenter --net="/proc/$(pid_of crash crash-s1-1)/ns/net" ip -o link show lo)"
+check "down -v" inp crash "$O" down -v
 finish

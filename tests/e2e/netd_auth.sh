@@ -41,6 +41,14 @@ out=$(as_user "$B/netd" call network.remove '{"names":["u_net","r_net"]}' 2>&1)
 check_match "uid 1000 cannot remove root's network in a batch" "permission denied \(it belongs to uid 0, you are uid 1000\)" "$out"
 check_match "a refused batch removes none of it" '"ok":true' "$(as_user "$B/netd" call network.inspect '{"name":"u_net"}')"
 check_match "uid 1000 removes its own network" '"removed":true' "$(as_user "$B/netd" call network.remove '{"name":"u_net"}')"
+# Network namespaces made ahead are root's: a user's containers live in
+# its own user namespace.
+check_match "uid 1000 takes no network namespace from netd" "only root's containers" "$(as_user "$B/netd" call netns.take 2>&1)"
+check_match "none is made before one is asked for" '"netns":false' "$(ncall netns.take)"
+ns_held() { ls -l "/proc/$pid/fd" | grep -q 'net:\['; }
+check "one is made once netd is idle" wait_for 5 ns_held
+check_match "root takes it" '"netns":true' "$(ncall netns.take)"
+check_match "netns.take takes no arguments" 'unknown argument' "$(ncall netns.take '{"n":2}' 2>&1)"
 
 # Malformed messages.
 raw() { printf '%s' "$1" | "$B/netd" call --raw; }
