@@ -174,6 +174,18 @@ check_eq "and its volume's files are still its root's" 0 \
 	"$(inp un "$O" exec -T app stat -c %u /data/f)"
 check "down -v" inp un "$O" down -v -t 0
 check "down" inp un2 "$O" down -t 0
+# An up that fails once it began making things takes nothing with it.
+project unfail <<EOF
+services:
+  a:
+    image: bb:1
+    command: ["sleep", "1000"]
+    network_mode: none
+    ports: ["18099:80"]
+EOF
+out=$(inp unfail "$O" up -d 2>&1)
+check_match "an up failing in a container's set-up says why" "ports need a network" "$out"
+check_eq "and leaves no range held" "" "$(held unfail)"
 check_eq "no range is held" "{}" "$("$PY" -c 'import json, sys
 print(json.dumps(json.load(open(sys.argv[1]))["held"]))' "$ORCH_ROOT/userns.json")"
 
