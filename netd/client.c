@@ -592,8 +592,7 @@ int netd_netns_take(struct netd_conn *c, int *fd, struct orch_err *e)
 		return err_set(e, EPROTO,
 			       "netd netns.take: the reply does not carry a "
 			       "new network namespace");
-	*fd = ns;
-	ns = -1;
+	*fd = move_fd(ns);
 	return 0;
 }
 

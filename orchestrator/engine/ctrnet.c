@@ -329,7 +329,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	int r;
 	uint32_t base = 0;
 	if (jbool(spec, "userns")) {
-		if ((r = ctr_idrange(ps, e)) < 0)
+		if (ctr_idrange(ps, e) < 0)
 			return err_wrap(e, "%s", name);
 		base = ps->idrange_base;
 		json_object_set_new(spec, "userns_base", json_integer(base));
