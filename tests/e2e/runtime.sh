@@ -48,8 +48,6 @@ check_eq "with CAP_SYS_ADMIN it is allowed" "rc=0" "$out"
 gone scunok
 
 # A Docker-format profile: argument checks, errno, kill, default allow.
-T=$(mktemp -d)
-on_exit "rm -rf $T"
 cat >"$T/profile.json" <<'EOF'
 {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
  {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
