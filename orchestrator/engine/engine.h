@@ -77,7 +77,9 @@ int pstate_save_kept(struct pstate *p, struct pstate_kept *k,
 void pstate_kept_clear(struct pstate_kept *k);
 /* <dir>/<rel>; caller frees. */
 char *pstate_path(const struct pstate *p, const char *rel);
-/* Removes the project's directory (and lock file): nothing of it stays. */
+/* Removes the project's directory (and lock file): nothing of it stays.
+ * Its user-namespace id range, if it holds one, goes back to the pool
+ * first; when that fails the directory stays, for the next down. */
 int pstate_remove(struct pstate *p, struct orch_err *e);
 /* Names of the projects with a state directory on this host. */
 int pstate_list(char ***names, struct orch_err *e);

@@ -704,10 +704,6 @@ static void rollback(struct up_ctx *u)
 		if (supervisor_alive(u->ps))
 			call_simple(u->ps, json_pack("{s:s}", "op", "exit"),
 				    &ign);
-		/* Nothing of the project is left to be given its ids. */
-		if (u->ps->idrange_held &&
-		    rt_idrange_release(u->ps->name, &ign) == 0)
-			u->ps->idrange_held = false;
 		pstate_remove(u->ps, &ign);
 	} else
 		pstate_save(u->ps, &ign);

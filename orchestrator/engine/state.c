@@ -1,6 +1,7 @@
 /* Per-project state under $ORCH_RUN/projects/<name>/, the project lock,
  * restart policies and backoff. */
 #include "orchestrator/engine/engine.h"
+#include "runtime/runtime.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -251,6 +252,10 @@ char *pstate_path(const struct pstate *p, const char *rel)
 
 int pstate_remove(struct pstate *p, struct orch_err *e)
 {
+	int r = rt_idrange_release(p->name, e);
+	if (r < 0)
+		return r;
+	p->idrange_held = false;
 	/* The lock file goes last, still locked: a waiting command sees the
 	 * inode unlinked and starts afresh. */
 	DIR *d = opendir(p->dir);
@@ -261,7 +266,7 @@ int pstate_remove(struct pstate *p, struct orch_err *e)
 			    streq(de->d_name, "lock"))
 				continue;
 			_cleanup_free_ char *sub = path_join(p->dir, de->d_name);
-			int r = rm_rf(sub, e);
+			r = rm_rf(sub, e);
 			if (r < 0) {
 				closedir(d);
 				return err_wrap(e, "removing project %s",

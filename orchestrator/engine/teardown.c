@@ -390,8 +390,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 		*e = first;
 		return -first.code;
 	}
-	/* Its containers are gone: the id range goes back to the pool. */
-	int r = rt_idrange_release(ps->name, e);
-	ps->idrange_held = false;
-	return r < 0 ? r : pstate_remove(ps, e);
+	/* Its containers are gone: the id range goes back to the pool with
+	 * the state. */
+	return pstate_remove(ps, e);
 }
