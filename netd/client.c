@@ -193,16 +193,11 @@ static int recv_reply(int fd, char **out, size_t *len, int *passed)
 		free(buf);
 		return r;
 	}
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
-		int f;
-		memcpy(&f, CMSG_DATA(cm), sizeof(int));
-		if (passed)
-			*passed = f;
-		else
-			close(f);
-	}
+	int f = netd_msg_fd(&mh);
+	if (passed)
+		*passed = f;
+	else if (f >= 0)
+		close(f);
 	buf[got] = '\0';
 	*out = buf;
 	*len = (size_t)got;

@@ -302,6 +302,10 @@ void netd_request_clear(struct netd_request *req);
  * send(2)'s (MSG_NOSIGNAL is added).  0 or -errno. */
 int netd_msg_send(int fd, const void *msg, size_t len, int pass_fd,
 		  int flags);
+struct msghdr;
+/* The first fd a message received with mh carried (-1: none), the others
+ * closed. */
+int netd_msg_fd(struct msghdr *mh);
 /* Reply encoding: result is a json_t * (stolen) or NULL; returns a
  * malloc'd NUL-terminated message. */
 char *netd_reply_ok(void *result, size_t *len);

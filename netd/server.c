@@ -716,23 +716,7 @@ static bool serve_one(struct server *s, int fd)
 		    (hup.revents & (POLLRDHUP | POLLHUP)))
 			return false;
 	}
-	int passed = -1;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm;
-	     cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < cnt; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int),
-			       sizeof(int));
-			if (passed < 0)
-				passed = f;
-			else
-				close(f);
-		}
-	}
-	_cleanup_close_ int pfd = passed;
+	_cleanup_close_ int pfd = netd_msg_fd(&mh);
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)

@@ -114,6 +114,27 @@ int netd_msg_send(int fd, const void *msg, size_t len, int pass_fd,
 	return 0;
 }
 
+int netd_msg_fd(struct msghdr *mh)
+{
+	int passed = -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm;
+	     cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(int));
+			if (passed < 0)
+				passed = f;
+			else
+				close(f);
+		}
+	}
+	return passed;
+}
+
 bool netd_name_valid(const char *s)
 {
 	size_t n = strlen(s);
