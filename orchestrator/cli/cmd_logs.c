@@ -82,13 +82,17 @@ static char *time_bound(const char *s)
 	return xstrdup(s);
 }
 
-static void read_all(const char *path, size_t who, struct line **v, size_t *n,
-		     size_t *cap, const char *since, const char *until)
+/* Adds txt's lines to v. A last line with no newline yet goes to *rest
+ * when given (the follower ends it), else to v. */
+static void add_lines(char *txt, size_t who, struct line **v, size_t *n,
+		      size_t *cap, const char *since, const char *until,
+		      struct strbuf *rest)
 {
-	_cleanup_free_ char *txt = NULL;
-	struct orch_err e = {0};
-	if (read_file(path, &txt, NULL, &e) < 0)
-		return;
+	char *end = strrchr(txt, '\n');
+	if (rest && *(end ? end + 1 : txt)) {
+		sb_adds(rest, end ? end + 1 : txt);
+		*(end ? end + 1 : txt) = '\0';
+	}
 	char *save = NULL;
 	for (char *l = strtok_r(txt, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
@@ -106,12 +110,43 @@ static void read_all(const char *path, size_t who, struct line **v, size_t *n,
 	}
 }
 
+/* What is left to read of f, as a string. */
+static char *read_rest(FILE *f)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	char buf[8192];
+	size_t k;
+	clearerr(f);
+	while ((k = fread(buf, 1, sizeof(buf), f)) > 0)
+		sb_add(&sb, buf, k);
+	return sb_steal(&sb);
+}
+
+/* Prints fl's new complete lines; a partial one waits in fl->part. */
+static void follow_read(struct follow *fl, const char *who, size_t idx,
+			int width, const struct logs_opts *o, bool color)
+{
+	_cleanup_free_ char *txt = read_rest(fl->f);
+	for (char *c = txt; *c; c++) {
+		if (*c != '\n') {
+			sb_add(&fl->part, c, 1);
+			continue;
+		}
+		char *ts, *text;
+		split_line(fl->part.buf, &ts, &text);
+		print_line(who, idx, width, ts, text, o, color);
+		sb_truncate(&fl->part, 0);
+	}
+}
+
 static void follow_poll(struct follow *fl, const char *who, size_t idx,
 			int width, const struct logs_opts *o, bool color)
 {
 	struct stat st;
 	if (stat(fl->path, &st) == 0 && fl->f && st.st_ino != fl->ino) {
 		/* Rotated: finish the old file, then start the new one. */
+		follow_read(fl, who, idx, width, o, color);
 		fclose(fl->f);
 		fl->f = NULL;
 	}
@@ -123,22 +158,7 @@ static void follow_poll(struct follow *fl, const char *who, size_t idx,
 		fstat(fileno(fl->f), &fs);
 		fl->ino = fs.st_ino;
 	}
-	char buf[8192];
-	size_t k;
-	clearerr(fl->f);
-	while ((k = fread(buf, 1, sizeof(buf), fl->f)) > 0) {
-		for (size_t i = 0; i < k; i++) {
-			if (buf[i] != '\n') {
-				sb_add(&fl->part, &buf[i], 1);
-				continue;
-			}
-			char *ts, *text;
-			split_line(fl->part.buf, &ts, &text);
-			print_line(who, idx, width, ts, text, o, color);
-			fl->part.len = 0;
-			fl->part.buf[0] = '\0';
-		}
-	}
+	follow_read(fl, who, idx, width, o, color);
 	fflush(stdout);
 }
 
@@ -160,13 +180,38 @@ int logs_run(struct pstate *ps, char **names, const struct logs_opts *o,
 	struct follow *fl = xcalloc(n + 1, sizeof(*fl));
 	for (size_t i = 0; i < n; i++) {
 		size_t start = nl;
-		for (int k = 3; k >= 0; k--) {
-			_cleanup_free_ char *p =
-				k ? xasprintf("%s/logs/%s.log.%d", ps->dir,
-					      names[i], k)
-				  : xasprintf("%s/logs/%s.log", ps->dir,
-					      names[i]);
-			read_all(p, i, &v, &nl, &cap, since, until);
+		fl[i].path = xasprintf("%s/logs/%s.log", ps->dir, names[i]);
+		sb_init(&fl[i].part);
+		/* The current file is opened first: what is written or rotated
+		 * from now on is either read here or found by the follower,
+		 * which goes on from where this read ends. */
+		FILE *cur = fopen(fl[i].path, "re");
+		struct stat cst = {0};
+		if (cur && fstat(fileno(cur), &cst) < 0) {
+			fclose(cur);
+			cur = NULL;
+		}
+		for (int k = 3; k >= 1; k--) {
+			_cleanup_free_ char *p = xasprintf(
+				"%s/logs/%s.log.%d", ps->dir, names[i], k);
+			struct stat st;
+			if (cur && stat(p, &st) == 0 && st.st_ino == cst.st_ino)
+				continue; /* rotated since: read as cur */
+			_cleanup_free_ char *txt = NULL;
+			struct orch_err e = {0};
+			if (read_file(p, &txt, NULL, &e) == 0)
+				add_lines(txt, i, &v, &nl, &cap, since, until,
+					  NULL);
+		}
+		if (cur) {
+			_cleanup_free_ char *txt = read_rest(cur);
+			add_lines(txt, i, &v, &nl, &cap, since, until,
+				  o->follow ? &fl[i].part : NULL);
+			if (o->follow) {
+				fl[i].f = cur;
+				fl[i].ino = cst.st_ino;
+			} else
+				fclose(cur);
 		}
 		if (o->tail >= 0 && nl - start > (size_t)o->tail) {
 			size_t drop = nl - start - (size_t)o->tail;
@@ -177,18 +222,6 @@ int logs_run(struct pstate *ps, char **names, const struct logs_opts *o,
 			memmove(&v[start], &v[start + drop],
 				(nl - start - drop) * sizeof(*v));
 			nl -= drop;
-		}
-		fl[i].path = xasprintf("%s/logs/%s.log", ps->dir, names[i]);
-		sb_init(&fl[i].part);
-		if (o->follow) {
-			/* Follow from the current end. */
-			fl[i].f = fopen(fl[i].path, "re");
-			if (fl[i].f) {
-				struct stat st;
-				fstat(fileno(fl[i].f), &st);
-				fl[i].ino = st.st_ino;
-				fseek(fl[i].f, 0, SEEK_END);
-			}
 		}
 	}
 	if (nl)

@@ -21,6 +21,21 @@ check_eq "up --exit-code-from returns the job's exit code" 5 "$?"
 check_match "up streams prefixed logs" 'att-job-1 +\| job-output' "$out"
 check_eq "the other service was stopped" exited "$(psf att server State)"
 
+# logs -f started while a container writes fast loses no line and shows
+# none twice: what is there, then from where that read ended.
+project stream <<'Y'
+services:
+  w:
+    image: bb:1
+    command: ["sh", "-c", "i=0; while [ $$i -lt 100000 ]; do echo $$i; i=$$((i+1)); done"]
+    network_mode: none
+Y
+inp stream "$O" up -d >/dev/null 2>&1
+inp stream timeout 60 "$O" logs -f --no-log-prefix w > "$T/stream.out"
+check_eq "logs -f from the middle of a fast writer: every line once, in order" \
+	"$(seq 0 99999 | md5sum)" "$(md5sum < "$T/stream.out")"
+check "down stream" inp stream "$O" down
+
 out=$(inp att "$O" run --rm -T job sh -c 'echo from-run; exit 3')
 check_eq "run returns the command's exit code" 3 "$?"
 check_eq "run's output comes through" from-run "$out"
