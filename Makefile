@@ -152,7 +152,8 @@ $(B)/kube-tools/.done: tests/kube/package.json tests/kube/package-lock.json test
 # Every suite runs with user namespaces (orch's default); those that make
 # containers of every kind run again without (ORCH_USERNS=host).
 E2E_HOSTNS := lifecycle lifecycle_links lifecycle_restart lifecycle_down \
-	lifecycle_hooks build build_image compose_volumes ipv6 security_devices
+	lifecycle_hooks build build_image compose_volumes compose_secrets ipv6 \
+	security_devices
 e2e: all $(B)/debian-bookworm.tar $(B)/kube-tools/.done
 	$(Q)tests/run-e2e.sh $(filter-out tests/e2e/lib.sh,$(wildcard tests/e2e/*.sh))
 	$(Q)ORCH_USERNS=host tests/run-e2e.sh $(E2E_HOSTNS:%=tests/e2e/%.sh)

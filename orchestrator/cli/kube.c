@@ -1230,7 +1230,7 @@ static void add_file_objects(struct gen *g)
 				data = xstrdup(c->content);
 				len = strlen(data);
 			} else if (c->environment) {
-				const char *v = getenv(c->environment);
+				const char *v = c->env_value;
 				if (!v) {
 					diag_add(g->d, M_ERROR, &c->pos,
 						 "%s %s: variable %s is not "

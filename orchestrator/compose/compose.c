@@ -596,6 +596,11 @@ static void convert_file_obj(struct cctx *c, const struct ynode *key,
 		}
 		if ((v = ymap_get(n, "environment")))
 			o->environment = c_str(c, v);
+		const char *ev = o->environment && c->env
+				     ? env_get(c->env, o->environment)
+				     : NULL;
+		if (ev)
+			o->env_value = arena_strdup(c->a, ev);
 		if ((v = ymap_get(n, "content")))
 			o->content = c_str(c, v);
 		if ((v = ymap_get(n, "external")))

@@ -370,6 +370,7 @@ struct m_file_obj {
 	char *name;	   /* name:, else <project>_<key> */
 	char *file;	   /* absolute path */
 	char *environment; /* variable name */
+	char *env_value;   /* its value when loaded, NULL when unset */
 	char *content;
 	bool external;
 	struct m_kvlist labels;

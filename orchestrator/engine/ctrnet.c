@@ -543,6 +543,10 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 						  "target", files[k][1]));
 	}
 
+	r = ctr_files(ps, m, rec, &ids, mounts, e);
+	if (r < 0)
+		return r;
+
 	/* Volumes: named ones by their data directory, anonymous ones
 	 * created for this container. */
 	json_t *anon = json_array();

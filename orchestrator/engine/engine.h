@@ -285,6 +285,15 @@ int netd_get(struct netd_conn **c, struct orch_err *e);
  * exactly that. */
 int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	      struct orch_err *e);
+struct rt_ids;
+/* Adds to mounts the secrets and configs of rec's service (ctrfiles.c),
+ * those not bound from their file written for the container, whose ids
+ * ids maps. */
+int ctr_files(struct pstate *ps, const struct project *m, json_t *rec,
+	      const struct rt_ids *ids, json_t *mounts, struct orch_err *e);
+/* Whether the secrets and configs of the containers of new_recs can be
+ * had (before up makes anything). */
+int check_files(const struct project *m, json_t *new_recs, struct orch_err *e);
 /* The project's user-namespace id range, taken (and recorded on the disk)
  * for its first remapped container, or ahead by up. */
 int ctr_idrange(struct pstate *ps, struct orch_err *e);
