@@ -499,9 +499,12 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 			  e);
 	if (r < 0)
 		return r;
+	char shm_opts[64];
+	snprintf(shm_opts, sizeof(shm_opts), "mode=1777,size=%lldk",
+		 s->shm_size > 0 ? (long long)(s->shm_size + 1023) / 1024
+				 : 65536LL);
 	r = mount_in_root(rootfd, "/dev/shm", false, "shm", "tmpfs",
-			  MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  "mode=1777,size=65536k", e);
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC, shm_opts, e);
 	if (r < 0)
 		return r;
 	if (!(s->namespaces & RT_NS_IPC))

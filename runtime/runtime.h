@@ -101,6 +101,7 @@ struct rt_spec {
 	size_t n_groups;
 	const char *hostname;
 	const char *domainname;
+	int64_t shm_size; /* bytes of /dev/shm; 0: 64 MiB, as docker */
 
 	unsigned namespaces;	/* enum rt_ns bits to create */
 	/* RT_NS_USER: one range from 0, the same for uids and gids (0 BASE

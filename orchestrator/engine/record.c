@@ -477,6 +477,9 @@ int record_template(const struct project *m, const struct service *s,
 	if (s->domainname)
 		json_object_set_new(spec, "domainname",
 				    json_string(s->domainname));
+	if (s->shm_size > 0)
+		json_object_set_new(spec, "shm_size",
+				    json_integer(s->shm_size));
 	if (s->read_only)
 		json_object_set_new(spec, "readonly_rootfs", json_true());
 	if (s->privileged)

@@ -48,6 +48,7 @@ services:
     image: bb:1
     userns_mode: host
     command: ["sleep", "1000"]
+    shm_size: 96m
   copy:
     image: bb:1
     command: ["sleep", "1000"]
@@ -94,6 +95,9 @@ check_eq "ulimits apply in exec" 2048 "$(inp un "$O" exec -T app sh -c 'ulimit -
 check_eq "and to the container's process" "2048 4096" \
 	"$(grep 'open files' /proc/$pid/limits | awk '{print $4, $5}')"
 check_match "logs of a remapped container" "started as 0" "$(inp un "$O" logs app 2>&1)"
+shm_kib() { inp un "$O" exec -T "$1" df -k /dev/shm | awk 'NR == 2 {print $2}'; }
+check_eq "/dev/shm is 64 MiB by default" 65536 "$(shm_kib app)"
+check_eq "shm_size sets it" 98304 "$(shm_kib hostns)"
 
 # ---- escapes, as root in the remapped container -----------------------------
 esc() { inp un "$O" exec -T app /escape "$@" 2>&1; }
