@@ -154,7 +154,8 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 		rm_rf(upper, &ign);
 	_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
 	rm_rf(etc, &ign);
-	const char *sfx[] = {".log", ".log.1", ".log.2", ".log.3", ".fifo"};
+	const char *sfx[] = {".log",	".log.1", ".log.2",
+			     ".log.3", ".fifo",	 ".stdin"};
 	for (size_t k = 0; k < ARRAY_SIZE(sfx); k++) {
 		_cleanup_free_ char *p =
 			xasprintf("%s/logs/%s%s", ps->dir, name, sfx[k]);

@@ -480,6 +480,12 @@ int record_template(const struct project *m, const struct service *s,
 	if (s->shm_size > 0)
 		json_object_set_new(spec, "shm_size",
 				    json_integer(s->shm_size));
+	/* Read by the supervisor's worker: a pty, or a standard input that
+	 * stays open (docker's -t and -i). */
+	if (s->tty)
+		json_object_set_new(spec, "tty", json_true());
+	if (s->stdin_open)
+		json_object_set_new(spec, "stdin_open", json_true());
 	if (s->read_only)
 		json_object_set_new(spec, "readonly_rootfs", json_true());
 	if (s->privileged)

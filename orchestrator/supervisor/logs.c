@@ -4,19 +4,23 @@
 #include "orchestrator/supervisor/supervise_impl.h"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 
 /* ---- events ------------------------------------------------------------ */
@@ -152,6 +156,60 @@ void fifo_drain(struct sctr *c)
 			}
 		}
 	}
+}
+
+/* The relay of a container's pty: what its processes write, copied to
+ * the log pipe, until the last of them closes the terminal. */
+static _Noreturn void tty_relay(int master, int out_fd)
+{
+	prctl(PR_SET_NAME, "orch-tty");
+	if (dup3(master, 3, O_CLOEXEC) < 0 || dup3(out_fd, 4, O_CLOEXEC) < 0)
+		_exit(1);
+	close_range(5, ~0U, 0);
+	char buf[8192];
+	for (;;) {
+		ssize_t n = RETRY_EINTR(read(3, buf, sizeof(buf)));
+		if (n <= 0)
+			_exit(0); /* EIO: no process holds the terminal */
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = RETRY_EINTR(
+			    write(4, buf + off, (size_t)(n - off)));
+			if (w <= 0)
+				_exit(1);
+			off += w;
+		}
+	}
+}
+
+int tty_make(int out_fd, int *term, struct orch_err *e)
+{
+	_cleanup_close_ int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	char name[64];
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 ||
+	    ptsname_r(m, name, sizeof(name)) != 0)
+		return err_sys(e, errno, "making a pty");
+	_cleanup_close_ int t = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	struct termios tio;
+	struct winsize ws = {.ws_row = 24, .ws_col = 80};
+	if (t < 0 || tcgetattr(t, &tio) < 0)
+		return err_sys(e, errno, "opening the pty %s", name);
+	tio.c_oflag &= ~(tcflag_t)ONLCR;
+	if (tcsetattr(t, TCSANOW, &tio) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0)
+		return err_sys(e, errno, "setting up the pty %s", name);
+	/* The keeper's child (CLONE_PARENT), which reaps it when it ends,
+	 * and under which it outlives this supervisor as the container
+	 * does.  Its exit signal is ours to the keeper (SIGCHLD). */
+	struct clone_args ca = {.flags = CLONE_PARENT};
+	fflush(NULL);
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0) {
+		close(t);
+		tty_relay(m, out_fd);
+	}
+	if (pid < 0)
+		return err_sys(e, errno, "starting the relay of a pty");
+	*term = move_fd(t);
+	return 0;
 }
 
 /* The FIFO outlives any supervisor: the container holds it open for

@@ -129,6 +129,19 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 			      strerror(errno));
 		return;
 	}
+	struct orch_err e = {0};
+	int term = -1;
+	if (jbool(json_object_get(c->rec, "spec"), "tty") &&
+	    tty_make(out, &term, &e) < 0) {
+		close(p[0]);
+		close(p[1]);
+		c->start_err = xasprintf("starting %s: %s", c->name, e.msg);
+		return;
+	}
+	if (term >= 0) {
+		close(out);
+		out = term;
+	}
 	c->worker_fd = p[0];
 	c->report_fd = p[1];
 	c->out_fd = move_fd(out);
@@ -287,7 +300,8 @@ static _Noreturn void keeper_main(pid_t supervisor)
 		siginfo_t reaped;
 		if (waitid(P_PID, (id_t)si.si_pid, &reaped, WEXITED) < 0 ||
 		    si.si_pid == supervisor ||
-		    (comm && streq(comm, "orch-worker")))
+		    (comm && (streq(comm, "orch-worker") ||
+			      streq(comm, "orch-tty"))))
 			continue;
 		int code = si.si_code == CLD_EXITED ? si.si_status
 						    : 128 + si.si_status;

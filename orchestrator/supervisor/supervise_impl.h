@@ -191,6 +191,10 @@ void ctr_log_line(struct sctr *c, const char *line, size_t len);
 /* Reads what the container wrote to its FIFO, line by line, into its log. */
 void fifo_drain(struct sctr *c);
 int fifo_open(struct sctr *c, size_t idx);
+/* A pty for a container with tty: its terminal in *term, the other end
+ * copied into out_fd by a process of its own (the keeper's child).
+ * Lines end in "\n" alone, as the log wants them. */
+int tty_make(int out_fd, int *term, struct orch_err *e);
 
 /* ---- control_server.c: the control socket -------------------------------- */
 

@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* Containers handed to one worker and not reported yet, at most: more
@@ -37,6 +38,18 @@ enum { HANDOFF_MAX = 1 << 20 };
 /* ---- in the worker ---------------------------------------------------------
  */
 
+/* The standard input of a container with stdin_open: a FIFO of its own
+ * that it holds open for writing too, so that reading it waits (as on
+ * docker's open pipe) and never ends. */
+static int stdin_held(const char *name, struct orch_err *e)
+{
+	_cleanup_free_ char *p = xasprintf("%s/logs/%s.stdin", sup.dir, name);
+	if (mkfifo(p, 0600) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "making %s", p);
+	int fd = open(p, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? err_sys(e, errno, "opening %s", p) : fd;
+}
+
 /* Creates and starts the container; its report goes to buf. */
 static void worker_create(const char *name, const char *id, json_t *spec_j,
 			  int out_fd, int devnull, char *buf, size_t size)
@@ -45,12 +58,19 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 	struct rt_spec spec;
 	struct rt_container *rc = NULL;
 	rt_spec_init(&spec);
+	/* With tty, out_fd is the terminal of a pty (ctr_start's). */
+	bool tty = jbool(spec_j, "tty");
+	_cleanup_close_ int in = -1;
 	int r = ctrspec_load(spec_j, &spec, &e);
+	if (r == 0 && !tty && jbool(spec_j, "stdin_open") &&
+	    (in = stdin_held(name, &e)) < 0)
+		r = in;
 	if (r == 0) {
 		spec.id = id;
-		spec.stdio[0] = devnull;
+		spec.stdio[0] = tty ? out_fd : in >= 0 ? in : devnull;
 		spec.stdio[1] = out_fd;
 		spec.stdio[2] = out_fd;
+		spec.console = tty;
 		spec.sibling = true;
 		/* A leftover of an earlier run (cgroup, runtime state)
 		 * would make the id collide; the upper dir is kept, as

@@ -158,7 +158,7 @@ gone() {
 # clean-up removes their files.  /proc shows only the suite's processes.
 _stop_daemons() {
 	for d in /proc/[0-9]*; do
-		case $(cat "$d/comm" 2>/dev/null) in netd | orch-supervisor | orch-keeper | orch-worker) ;; *) continue ;; esac
+		case $(cat "$d/comm" 2>/dev/null) in netd | orch-supervisor | orch-keeper | orch-worker | orch-tty) ;; *) continue ;; esac
 		tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qx "ORCH_RUN=$ORCH_RUN" &&
 			kill -9 "${d#/proc/}" 2>/dev/null
 	done

@@ -424,4 +424,54 @@ for a in "stop -t abc:--timeout" "restart -t -1:--timeout" "down -t 5x:--timeout
 	check_match "${a%%:*}: names the option and the value" "invalid value \".*\" for ${a##*:}" "$out"
 done
 check "and nothing was created" test ! -e "$ORCH_RUN/projects/sick"
+
+# tty and stdin_open (docker's -t and -i): a shell given either waits for
+# input instead of ending at once; with tty its output is a terminal's,
+# logged line by line, and a relay of its own holds the pty's other end.
+project term <<'Y'
+services:
+  both:
+    image: bb:1
+    command: sh
+    network_mode: none
+    stdin_open: true
+    tty: true
+  tty:
+    image: bb:1
+    command: ["sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; printf 'a\\nb\\n'; exec sh"]
+    network_mode: none
+    tty: true
+  stdin:
+    image: bb:1
+    command: sh
+    network_mode: none
+    stdin_open: true
+  plain:
+    image: bb:1
+    command: sh
+    network_mode: none
+Y
+relays() { for d in /proc/[0-9]*; do [ "$(cat "$d/comm" 2>/dev/null)" = orch-tty ] && echo "${d#/proc/}"; done; }
+check "up" quiet inp term "$O" up -d
+plain_ended() { [ "$(psf term plain State)" = exited ]; }
+check "without either, sh ends at once (its input is empty)" wait_for 10 plain_ended
+for s in both tty stdin; do
+	check_eq "$s: sh still runs" running "$(psf term "$s" State)"
+done
+check_eq "tty: the terminal is its input and output" "on-a-tty a b" \
+	"$(inp term "$O" logs --no-log-prefix tty | head -3 | xargs)"
+check_eq "tty: lines logged without a carriage return" 0 \
+	"$(inp term "$O" logs tty | grep -c $'\r')"
+check_match "stdin: its input is a pipe that stays open" "stdin" \
+	"$(inp term "$O" exec -T stdin readlink /proc/1/fd/0)"
+check_eq "a relay for each pty" 2 "$(relays | wc -l)"
+old_relays=$(relays | xargs)
+check "restart" quiet inp term "$O" restart both
+check_eq "after a restart, still running" running "$(psf term both State)"
+two_relays() { [ "$(relays | wc -l)" = 2 ] && [ "$(relays | xargs)" != "$old_relays" ]; }
+check "the old relay ends with its container, a new one serves the new" wait_for 10 two_relays
+check "down" quiet inp term "$O" down
+no_relays() { [ -z "$(relays)" ]; }
+check "no relay is left" wait_for 10 no_relays
+check_eq "nor its input's FIFO" "" "$(ls "$ORCH_RUN/projects/term/logs" 2>/dev/null | grep stdin)"
 finish
