@@ -44,6 +44,20 @@ static int write_proc(pid_t pid, const char *file, const char *data,
 	return 0;
 }
 
+int ns_set_oom_score_adj(pid_t pid, int v, struct orch_err *e)
+{
+	char txt[16];
+	snprintf(txt, sizeof(txt), "%d", v);
+	int r = write_proc(pid, "oom_score_adj", txt, e);
+	if (r == -EACCES)
+		return err_set(e, EACCES,
+			       "oom_score_adj %d: lowering it takes "
+			       "CAP_SYS_RESOURCE, which this process does not "
+			       "hold",
+			       v);
+	return r;
+}
+
 char *ns_map_text(const struct rt_idmap *m, size_t n)
 {
 	struct strbuf sb;

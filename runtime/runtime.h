@@ -102,6 +102,8 @@ struct rt_spec {
 	const char *hostname;
 	const char *domainname;
 	int64_t shm_size; /* bytes of /dev/shm; 0: 64 MiB, as docker */
+	bool has_oom_score_adj;
+	int oom_score_adj; /* -1000..1000, set from outside before the exec */
 
 	unsigned namespaces;	/* enum rt_ns bits to create */
 	/* RT_NS_USER: one range from 0, the same for uids and gids (0 BASE

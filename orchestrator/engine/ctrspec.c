@@ -48,6 +48,8 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 	s->hostname = jstr(j, "hostname");
 	s->domainname = jstr(j, "domainname");
 	s->shm_size = jint(j, "shm_size", 0);
+	s->has_oom_score_adj = json_object_get(j, "oom_score_adj") != NULL;
+	s->oom_score_adj = (int)jint(j, "oom_score_adj", 0);
 	s->netns_path = jstr(j, "netns");
 	if (json_object_get(j, "namespaces"))
 		s->namespaces = (unsigned)jint(j, "namespaces", RT_NS_DEFAULT);

@@ -93,6 +93,37 @@ bool image_has_command(char *const *lowers, char *const *env,
 	return v.num;
 }
 
+/* file (/etc/passwd, /etc/group) of the uppermost layer that has it. */
+static FILE *layers_fopen(char *const *lowers, const char *file)
+{
+	for (size_t i = 0; lowers && lowers[i]; i++) {
+		int fd = layer_open(lowers[i], file, O_RDONLY);
+		if (fd < 0)
+			continue;
+		FILE *f = fdopen(fd, "re");
+		if (!f)
+			close(fd);
+		return f;
+	}
+	return NULL;
+}
+
+/* The fields of the next line of f ("a:b:c:d"; missing ones ""). */
+static bool next_entry(FILE *f, char *line, size_t size, char *fields[4])
+{
+	if (!fgets(line, (int)size, f))
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	char *p = line;
+	for (int k = 0; k < 4; k++) {
+		fields[k] = p;
+		p += strcspn(p, ":");
+		if (*p)
+			*p++ = '\0';
+	}
+	return true;
+}
+
 /* "name[:group]" or "uid[:gid]" -> ids, names looked up in the image's
  * /etc/passwd and /etc/group (the uppermost layer that has them). */
 static int lookup_id(char *const *lowers, const char *file, const char *name,
@@ -104,31 +135,51 @@ static int lookup_id(char *const *lowers, const char *file, const char *name,
 		*out = v;
 		return 0;
 	}
-	for (size_t i = 0; lowers && lowers[i]; i++) {
-		int fd = layer_open(lowers[i], file, O_RDONLY);
-		if (fd < 0)
-			continue;
-		_cleanup_fclose_ FILE *f = fdopen(fd, "re");
-		if (!f) {
-			close(fd);
-			continue;
-		}
-		char line[1024];
-		while (fgets(line, sizeof(line), f)) {
-			char *save = NULL, *tok = strtok_r(line, ":", &save);
-			if (!tok || !streq(tok, name))
-				continue;
-			char *fields[4] = {0};
-			for (int k = 0; k < 3; k++)
-				fields[k] = strtok_r(NULL, ":", &save);
-			if (!fields[field - 1])
-				continue;
-			*out = strtol(fields[field - 1], NULL, 10);
+	_cleanup_fclose_ FILE *f = layers_fopen(lowers, file);
+	char line[1024], *fields[4];
+	while (f && next_entry(f, line, sizeof(line), fields))
+		if (streq(fields[0], name) && *fields[field]) {
+			*out = strtol(fields[field], NULL, 10);
 			return 0;
 		}
-		return -ENOENT;
-	}
 	return -ENOENT;
+}
+
+/* The supplementary groups of the container's process, as docker gives
+ * them: those of the image's /etc/group that list user as a member, then
+ * group_add's (numbers, or names looked up there). */
+static int resolve_groups(char *const *lowers, const char *user,
+			  char *const *add, json_t *spec, struct orch_err *e)
+{
+	json_t *a = json_array();
+	_cleanup_fclose_ FILE *f =
+	    user ? layers_fopen(lowers, "/etc/group") : NULL;
+	char line[4096], *fields[4];
+	while (f && next_entry(f, line, sizeof(line), fields)) {
+		char *save = NULL;
+		for (char *m = strtok_r(fields[3], ",", &save); m;
+		     m = strtok_r(NULL, ",", &save))
+			if (streq(m, user) && *fields[2])
+				json_array_append_new(
+				    a, json_integer(strtol(fields[2], NULL, 10)));
+	}
+	for (size_t i = 0; add && add[i]; i++) {
+		long gid;
+		if (lookup_id(lowers, "/etc/group", add[i], 2, &gid) < 0 ||
+		    gid < 0 || gid > UINT32_MAX - 1) {
+			json_decref(a);
+			return err_set(e, ENOENT,
+				       "group_add: group \"%s\" not found in "
+				       "the image's /etc/group",
+				       add[i]);
+		}
+		json_array_append_new(a, json_integer(gid));
+	}
+	if (json_array_size(a))
+		json_object_set_new(spec, "groups", a);
+	else
+		json_decref(a);
+	return 0;
 }
 
 static int resolve_user(char *const *lowers, const char *user, json_t *spec,
@@ -472,6 +523,20 @@ int record_template(const struct project *m, const struct service *s,
 			 p->col, s->name);
 		return r;
 	}
+	/* Membership by the user's name ("root" when none is given; none
+	 * for a number). */
+	_cleanup_free_ char *uname = user && *user
+					 ? xstrndup(user, strcspn(user, ":"))
+					 : xstrdup("root");
+	bool numeric = uname[strspn(uname, "0123456789")] == '\0';
+	r = resolve_groups(lowers, numeric ? NULL : uname, s->group_add, spec,
+			   e);
+	if (r < 0) {
+		const struct m_pos *p = service_key_pos(s, "group_add");
+		err_wrap(e, "%s:%d:%d: service \"%s\"", p->file, p->line,
+			 p->col, s->name);
+		return r;
+	}
 	if (s->hostname)
 		json_object_set_new(spec, "hostname", json_string(s->hostname));
 	if (s->domainname)
@@ -480,6 +545,20 @@ int record_template(const struct project *m, const struct service *s,
 	if (s->shm_size > 0)
 		json_object_set_new(spec, "shm_size",
 				    json_integer(s->shm_size));
+	/* -1 is M_UNSET's value too: the key's presence tells. */
+	const struct m_pos *oom = service_key_pos(s, "oom_score_adj");
+	if (oom != &s->pos) {
+		if (s->oom_score_adj < -1000 || s->oom_score_adj > 1000) {
+			const struct m_pos *p = oom;
+			return err_set(e, EINVAL,
+				       "%s:%d:%d: service \"%s\": oom_score_adj "
+				       "%lld is not in -1000..1000",
+				       p->file, p->line, p->col, s->name,
+				       (long long)s->oom_score_adj);
+		}
+		json_object_set_new(spec, "oom_score_adj",
+				    json_integer(s->oom_score_adj));
+	}
 	/* Read by the supervisor's worker: a pty, or a standard input that
 	 * stays open (docker's -t and -i). */
 	if (s->tty)

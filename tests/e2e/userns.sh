@@ -49,6 +49,8 @@ services:
     userns_mode: host
     command: ["sleep", "1000"]
     shm_size: 96m
+    oom_score_adj: 300
+    group_add: ["nogroup", "4321"]
   copy:
     image: bb:1
     command: ["sleep", "1000"]
@@ -98,6 +100,11 @@ check_match "logs of a remapped container" "started as 0" "$(inp un "$O" logs ap
 shm_kib() { inp un "$O" exec -T "$1" df -k /dev/shm | awk 'NR == 2 {print $2}'; }
 check_eq "/dev/shm is 64 MiB by default" 65536 "$(shm_kib app)"
 check_eq "shm_size sets it" 98304 "$(shm_kib hostns)"
+check_eq "oom_score_adj is the container's" 300 \
+	"$(cat /proc/"$(pid_of un un-hostns-1)"/oom_score_adj)"
+check_eq "and not another's" 0 "$(cat /proc/"$pid"/oom_score_adj)"
+check_eq "group_add: supplementary groups by name and number" "4321 65534" \
+	"$(inp un "$O" exec -T hostns id -G | tr ' ' '\n' | grep -v '^0$' | sort -n | xargs)"
 
 # ---- escapes, as root in the remapped container -----------------------------
 esc() { inp un "$O" exec -T app /escape "$@" 2>&1; }
@@ -247,4 +254,22 @@ printf '\n' >"$SUBGID"
 check "up with the default pool" inp un2 "$O" up -d
 check_eq "gives its first range" "0 1073741824 65536" "$(uidmap un2 a)"
 check "down" inp un2 "$O" down -t 0
+# Lowering it takes CAP_SYS_RESOURCE, which the suite may not hold.
+project oom <<'EOF'
+services:
+  low:
+    image: bb:1
+    command: ["sleep", "1000"]
+    network_mode: none
+    oom_score_adj: -10
+EOF
+out=$(inp oom "$O" up -d 2>&1)
+if [ $(( $(awk '/^CapEff/ {print "0x" $2}' /proc/self/status) >> 24 & 1 )) = 1 ]; then
+	check_eq "a lower oom_score_adj, with CAP_SYS_RESOURCE" -10 \
+		"$(cat /proc/"$(pid_of oom oom-low-1)"/oom_score_adj 2>&1)"
+else
+	check_match "a lower oom_score_adj, without CAP_SYS_RESOURCE: said" \
+		"oom_score_adj -10: lowering it takes CAP_SYS_RESOURCE" "$out"
+fi
+inp oom "$O" down >/dev/null 2>&1
 finish
