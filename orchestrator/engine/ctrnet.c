@@ -348,13 +348,21 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	if (host) {
 		json_object_set_new(spec, "namespaces",
 				    json_integer(RT_NS_DEFAULT & ~RT_NS_NET));
-	} else if (mode && (startswith(mode, "service:"))) {
-		json_t *other = find_rec_of_service(ps, mode + 8);
+	} else if (mode && (startswith(mode, "service:") ||
+			    startswith(mode, "container:"))) {
+		/* container:NAME: a container of this project, by name. */
+		bool svc = startswith(mode, "service:");
+		json_t *other =
+		    svc ? find_rec_of_service(ps, mode + 8)
+			: json_find_named(state_containers(ps), mode + 10);
 		if (!other || !jstr(other, "netns"))
 			return err_set(e, ENOENT,
-				       "%s: network_mode %s: that service has "
-				       "no container",
-				       name, mode);
+				       "%s: network_mode %s: %s", name, mode,
+				       svc ? "that service has no container"
+					   : "no container of this project "
+					     "has that name (a container of "
+					     "another project or of docker's "
+					     "is not joined)");
 		json_object_set_new(rec, "netns",
 				    json_string(jstr(other, "netns")));
 		json_object_set_new(rec, "netns_shared", json_true());

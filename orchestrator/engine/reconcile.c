@@ -821,6 +821,18 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		    startswith(s->network_mode, "service:") &&
 		    !strv_contains(deps[i], s->network_mode + 8))
 			strv_push(&deps[i], s->network_mode + 8);
+		/* container:NAME of a service of this project (its
+		 * container_name) is made first, as service:NAME is. */
+		for (size_t k = 0; s->network_mode &&
+				   startswith(s->network_mode, "container:") &&
+				   k < m->n_services;
+		     k++) {
+			const struct service *o = &m->services[k];
+			if (o != s && o->container_name &&
+			    streq(o->container_name, s->network_mode + 10) &&
+			    !strv_contains(deps[i], o->name))
+				strv_push(&deps[i], o->name);
+		}
 		ps_svcs[i] = (struct plan_service){
 		    .name = s->name,
 		    .deps = deps[i],

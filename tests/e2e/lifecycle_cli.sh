@@ -474,4 +474,41 @@ check "down" quiet inp term "$O" down
 no_relays() { [ -z "$(relays)" ]; }
 check "no relay is left" wait_for 10 no_relays
 check_eq "nor its input's FIFO" "" "$(ls "$ORCH_RUN/projects/term/logs" 2>/dev/null | grep stdin)"
+
+# network_mode service:NAME and container:NAME share a container's network
+# namespace (made first: no depends_on needed); a name no container of the
+# project has is refused, naming it, and nothing stays.
+project nm <<'Y'
+services:
+  zfirst:
+    image: bb:1
+    container_name: nm-owner
+    command: ["sleep", "3600"]
+  bysvc:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: "service:zfirst"
+  byname:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: "container:nm-owner"
+Y
+check "up" quiet inp nm "$O" up -d
+addr_of() { inp nm "$O" exec -T "$1" ip -o -4 addr show eth0 | awk '{print $4}'; }
+own=$(addr_of zfirst)
+check_match "the owner has an address" '^10\.' "$own"
+check_eq "service:NAME shares it" "$own" "$(addr_of bysvc)"
+check_eq "container:NAME shares it" "$own" "$(addr_of byname)"
+check "down" quiet inp nm "$O" down
+project nm2 <<'Y'
+services:
+  lost:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: "container:nobody-here"
+Y
+out=$(inp nm2 "$O" up -d 2>&1)
+check_match "container:NAME of no container: refused, naming it" \
+	"network_mode container:nobody-here: no container of this project has that name" "$out"
+check_eq "and no container stays" "" "$(inp nm2 "$O" ps -a -q)"
 finish
