@@ -304,6 +304,9 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 		  bool anon_volumes, struct orch_err *e);
 void netns_remove(const char *path);
 int check_networks(const struct project *m, struct orch_err *e);
+/* Warns (on stderr, at each key) of what the services of the containers
+ * of new_recs ask for that up does not do. */
+void warn_unapplied(const struct project *m, json_t *new_recs);
 int check_rootless(const struct project *m, struct orch_err *e);
 struct netd_network_req;
 /* Whether a service of m (not in a network_mode) joins network key. */

@@ -380,3 +380,53 @@ out:
 	return r;
 }
 
+
+/* ---- keys up reads and does not apply -------------------------------------- */
+
+void warn_unapplied(const struct project *m, json_t *new_recs)
+{
+	struct orch_diag d = {0};
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		bool made = false;
+		size_t k;
+		json_t *rec;
+		json_array_foreach(new_recs, k, rec)
+			made |= streq(jstr(rec, "service") ?: "", s->name);
+		if (!made)
+			continue;
+		/* What a value other than the default would ask. */
+		const struct {
+			const char *key;
+			bool set;
+		} keys[] = {
+		    {"cgroup", s->cgroup && !streq(s->cgroup, "private")},
+		    {"cpuset", s->cpuset != NULL},
+		    {"mem_reservation", s->mem_reservation > 0},
+		    {"mac_address", s->mac_address != NULL},
+		    {"volumes_from", s->volumes_from && s->volumes_from[0]},
+		    {"external_links",
+		     s->external_links && s->external_links[0]},
+		    {"annotations", s->annotations.n > 0},
+		    {"ipc", s->ipc && !streq(s->ipc, "private") &&
+				!streq(s->ipc, "shareable")},
+		    {"pid", s->pid != NULL},
+		    {"uts", s->uts != NULL},
+		};
+		for (size_t j = 0; j < s->n_networks; j++)
+			if (s->networks[j].mac_address)
+				diag_add(&d, M_WARNING, &s->networks[j].pos,
+					 "service \"%s\": mac_address is not "
+					 "applied by orch and is ignored",
+					 s->name);
+		for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
+			if (keys[j].set)
+				diag_add(&d, M_WARNING,
+					 service_key_pos(s, keys[j].key),
+					 "service \"%s\": %s is not applied "
+					 "by orch and is ignored",
+					 s->name, keys[j].key);
+	}
+	diag_print(&d, stderr);
+	diag_free(&d);
+}

@@ -931,6 +931,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	    (r = check_files(m, new_recs, e)) < 0 ||
 	    (r = check_ports(ps, new_recs, e)) < 0)
 		goto out;
+	warn_unapplied(m, new_recs);
 	for (size_t i = 0; i < m->n_volumes; i++) {
 		const struct volume *v = &m->volumes[i];
 		struct rt_volume *rv = NULL;

@@ -511,4 +511,28 @@ out=$(inp nm2 "$O" up -d 2>&1)
 check_match "container:NAME of no container: refused, naming it" \
 	"network_mode container:nobody-here: no container of this project has that name" "$out"
 check_eq "and no container stays" "" "$(inp nm2 "$O" ps -a -q)"
+
+# What up reads and does not do is said, at its line, and up goes on.
+project unap <<'Y'
+services:
+  s:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    cpuset: "0"
+    mem_reservation: 10m
+    volumes_from: [other]
+    pid: host
+  other:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+out=$(inp unap "$O" up -d 2>&1)
+check_eq "up with keys it does not apply succeeds" running "$(psf unap s State)"
+for k in cpuset:6 mem_reservation:7 volumes_from:8 pid:9; do
+	check_match "${k%%:*}: a warning at its line" \
+		"compose.yaml:${k##*:}:5: warning: service \"s\": ${k%%:*} is not applied by orch" "$out"
+done
+check "down" quiet inp unap "$O" down
 finish
