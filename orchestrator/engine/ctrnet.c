@@ -317,6 +317,74 @@ int ctr_idrange(struct pstate *ps, struct orch_err *e)
 	return r;
 }
 
+/* Whether path is dir or in it. */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
+/* The mounts of volumes_from: each volume and bind (not the /etc files
+ * and secrets orch made for it, not a tmpfs) of the first container of
+ * a service ("svc[:ro|:rw]"), or of a container of the project by name
+ * ("container:NAME[:ro|:rw]"), at the same target, read-only as there
+ * unless the suffix says; a target rec mounts itself stays its own. */
+static int volumes_from(struct pstate *ps, const struct project *m,
+			json_t *rec, json_t *mounts, struct orch_err *e)
+{
+	const struct service *s =
+	    m ? project_service(m, jstr(rec, "service") ?: "") : NULL;
+	const char *name = jstr(rec, "name");
+	for (size_t i = 0; s && s->volumes_from && s->volumes_from[i]; i++) {
+		_cleanup_free_ char *ref = xstrdup(s->volumes_from[i]);
+		bool by_name = startswith(ref, "container:");
+		char *who = by_name ? ref + 10 : ref;
+		char *mode = strchr(who, ':');
+		if (mode)
+			*mode++ = '\0';
+		if (mode && !streq(mode, "ro") && !streq(mode, "rw"))
+			return err_set(e, EINVAL,
+				       "%s: volumes_from %s: the mode is ro or "
+				       "rw",
+				       name, s->volumes_from[i]);
+		json_t *src = by_name
+				  ? json_find_named(state_containers(ps), who)
+				  : find_rec_of_service(ps, who);
+		if (!src || src == rec)
+			return err_set(e, ENOENT,
+				       "%s: volumes_from %s: no container of "
+				       "this project is %s",
+				       name, s->volumes_from[i],
+				       by_name ? "named so" : "of that service");
+		size_t k;
+		json_t *mt;
+		json_array_foreach(
+		    json_object_get(json_object_get(src, "spec"), "mounts"), k,
+		    mt)
+		{
+			const char *type = jstr(mt, "type") ?: "";
+			const char *from = jstr(mt, "source") ?: "";
+			const char *target = jstr(mt, "target") ?: "";
+			if (!streq(type, "volume") &&
+			    !(streq(type, "bind") && !path_under(from, ps->dir)))
+				continue;
+			bool own = false;
+			size_t j;
+			json_t *o;
+			json_array_foreach(mounts, j, o)
+				own |= streq(jstr(o, "target") ?: "", target);
+			if (own || !*from)
+				continue;
+			json_t *copy = json_deep_copy(mt);
+			if (mode)
+				json_object_set_new(copy, "readonly",
+						    json_boolean(streq(mode, "ro")));
+			json_array_append_new(mounts, copy);
+		}
+	}
+	return 0;
+}
+
 /* Gives a fresh record its namespace, endpoints, ports, /etc files and
  * volumes.  What was done is recorded in rec as it goes, so that
  * teardown_one undoes exactly that. */
@@ -613,7 +681,6 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			return err_wrap(e, "%s: volume %s", name, vname);
 		json_object_set_new(mt, "source", json_string(mountpoint));
 	}
-	(void)m;
-	return 0;
+	return volumes_from(ps, m, rec, mounts, e);
 }
 

@@ -404,7 +404,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		    {"cpuset", s->cpuset != NULL},
 		    {"mem_reservation", s->mem_reservation > 0},
 		    {"mac_address", s->mac_address != NULL},
-		    {"volumes_from", s->volumes_from && s->volumes_from[0]},
 		    {"external_links",
 		     s->external_links && s->external_links[0]},
 		    {"annotations", s->annotations.n > 0},

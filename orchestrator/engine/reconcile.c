@@ -821,6 +821,15 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		    startswith(s->network_mode, "service:") &&
 		    !strv_contains(deps[i], s->network_mode + 8))
 			strv_push(&deps[i], s->network_mode + 8);
+		/* volumes_from a service: made first. */
+		for (size_t k = 0; s->volumes_from && s->volumes_from[k];
+		     k++) {
+			_cleanup_free_ char *v = xstrdup(s->volumes_from[k]);
+			v[strcspn(v, ":")] = '\0';
+			if (!startswith(s->volumes_from[k], "container:") &&
+			    project_service(m, v) && !strv_contains(deps[i], v))
+				strv_push(&deps[i], v);
+		}
 		/* container:NAME of a service of this project (its
 		 * container_name) is made first, as service:NAME is. */
 		for (size_t k = 0; s->network_mode &&

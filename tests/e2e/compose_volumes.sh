@@ -40,4 +40,44 @@ out=$("$O" -f "$F" down -v 2>&1)
 check_eq "down -v of a project with no containers exits 0" 0 "$?"
 check_match "and says the volume went" 'Volume p_conf +Removed' "$out"
 check "and removes it" test ! -e "$ORCH_ROOT/volumes/p_conf"
+
+# volumes_from: the anonymous and named volumes and binds of a service's
+# container (made first: zsrc sorts last), read-only when asked; a target
+# the service mounts itself stays its own; an unknown source is refused.
+mkdir -p "$T/vf/hostdir" && echo from-host > "$T/vf/hostdir/h"
+cat > "$T/vf/compose.yaml" <<'Y'
+services:
+  zsrc:
+    image: busybox:latest
+    command: ["sh", "-c", "echo anon > /anon/x; echo named > /named/x; exec sleep 3600"]
+    network_mode: none
+    volumes: ["/anon", "named:/named", "./hostdir:/hostdir:ro"]
+  ro:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    network_mode: none
+    volumes_from: ["zsrc:ro"]
+  rw:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    network_mode: none
+    volumes_from: ["zsrc"]
+    volumes: ["./hostdir:/named"]
+volumes:
+  named: {}
+Y
+F=$T/vf/compose.yaml
+on_exit "$O" -f "$F" down -v -t 0
+check "up with volumes_from" quiet "$O" -f "$F" up -d
+vf() { "$O" -f "$F" exec -T "$@" 2>&1; }
+src_wrote() { [ "$(vf ro cat /anon/x)" = anon ]; }
+check "the anonymous volume is shared" wait_for 10 src_wrote
+check_eq "the named volume and the bind too" "named from-host" "$(vf ro cat /named/x /hostdir/h | xargs)"
+check_match ":ro makes them read-only" "Read-only file system" "$(vf ro touch /anon/y)"
+check "without it, as the source mounts them (read-write)" quiet "$O" -f "$F" exec -T rw touch /anon/y
+check_eq "a target the service mounts itself stays its own" from-host "$(vf rw cat /named/h)"
+check "down -v" quiet "$O" -f "$F" down -v
+sed -i 's/volumes_from: \["zsrc:ro"\]/volumes_from: ["nosuch"]/' "$F"
+out=$("$O" -f "$F" up -d 2>&1)
+check_match "an unknown source is refused, naming it" 'service "ro" takes volumes from undefined service "nosuch"' "$out"
 finish

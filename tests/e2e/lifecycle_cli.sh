@@ -521,7 +521,7 @@ services:
     network_mode: none
     cpuset: "0"
     mem_reservation: 10m
-    volumes_from: [other]
+    uts: host
     pid: host
   other:
     image: bb:1
@@ -530,7 +530,7 @@ services:
 Y
 out=$(inp unap "$O" up -d 2>&1)
 check_eq "up with keys it does not apply succeeds" running "$(psf unap s State)"
-for k in cpuset:6 mem_reservation:7 volumes_from:8 pid:9; do
+for k in cpuset:6 mem_reservation:7 uts:8 pid:9; do
 	check_match "${k%%:*}: a warning at its line" \
 		"compose.yaml:${k##*:}:5: warning: service \"s\": ${k%%:*} is not applied by orch" "$out"
 done
