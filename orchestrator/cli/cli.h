@@ -134,6 +134,14 @@ struct orch_command {
 	const char *summary;
 };
 
+/* --format TEMPLATE (format.c): rows (JSON objects) printed through a
+ * Go template ({{.Field}}, {{json .Field}}, {{json .}}; "table ..."
+ * adds a header and aligns the columns).  format_row renders one (the
+ * header's names when header). */
+int format_row(const char *tmpl, json_t *row, bool header, struct strbuf *out,
+	       struct orch_err *e);
+int format_print(const char *fmt, json_t *rows, struct orch_err *e);
+
 int cmd_version(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_image(int argc, char **argv);

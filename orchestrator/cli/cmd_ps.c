@@ -144,7 +144,7 @@ static void print_cell(const char *text, size_t width)
 
 int cmd_ps(int argc, char **argv)
 {
-	static const char usage[] = "[-a] [-q] [--format table|json] "
+	static const char usage[] = "[-a] [-q] [--format table|json|TEMPLATE] "
 				    "[--services] [--status S] [SERVICE...]";
 	static const struct option lopts[] = {
 		CLI_GLOBAL_LONGOPTS,
@@ -159,6 +159,7 @@ int cmd_ps(int argc, char **argv)
 		{0},
 	};
 	bool all = false, quiet = false, services = false, json = false;
+	const char *tmpl = NULL;
 	_cleanup_strv_ char **status_filter = NULL;
 	int c;
 	optind = 1;
@@ -174,10 +175,8 @@ int cmd_ps(int argc, char **argv)
 			quiet = true;
 			break;
 		case O_FORMAT:
-			if (streq(optarg, "json"))
-				json = true;
-			else if (!streq(optarg, "table"))
-				return cli_usage("ps", usage);
+			json = streq(optarg, "json");
+			tmpl = json || streq(optarg, "table") ? NULL : optarg;
 			break;
 		case O_SERVICES:
 			services = true;
@@ -201,6 +200,11 @@ int cmd_ps(int argc, char **argv)
 	_cleanup_project_ struct project *m = NULL;
 	int r = cli_open(&ps, &m, &e);
 	if (r == -ENOENT) {
+		if (tmpl) {
+			json_auto_t *none = json_array();
+			return format_print(tmpl, none, &e) < 0 ? cli_fail(&e)
+								 : 0;
+		}
 		if (!quiet && !services && !json)
 			printf("NAME      IMAGE     COMMAND   SERVICE   CREATED   "
 			       "STATUS    PORTS\n");
@@ -260,6 +264,8 @@ int cmd_ps(int argc, char **argv)
 		}
 	} else if (quiet) {
 		json_array_foreach(rows, i, row) printf("%s\n", jstr(row, "ID"));
+	} else if (tmpl) {
+		r = format_print(tmpl, rows, &e);
 	} else if (json) {
 		json_array_foreach(rows, i, row)
 		{
@@ -306,7 +312,7 @@ int cmd_ps(int argc, char **argv)
 	json_decref(rows);
 	json_decref(st);
 	pstate_close(&ps);
-	return 0;
+	return r < 0 ? cli_fail(&e) : 0;
 }
 
 /* ---- ls ------------------------------------------------------------------- */

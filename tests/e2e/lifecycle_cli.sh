@@ -535,4 +535,26 @@ for k in cpuset:6 mem_reservation:7 uts:8 pid:9; do
 		"compose.yaml:${k##*:}:5: warning: service \"s\": ${k%%:*} is not applied by orch" "$out"
 done
 check "down" quiet inp unap "$O" down
+
+# ps --format with a Go template, as compose takes it.
+project fmt <<'Y'
+services:
+  one:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+check_eq "a table template before up: its header" "NAME   STATE" \
+	"$(inp fmt "$O" ps --format 'table {{.Name}}\t{{.State}}')"
+check "up" quiet inp fmt "$O" up -d
+check_eq "{{.Field}}" "fmt-one-1 running" "$(inp fmt "$O" ps --format '{{.Name}} {{.State}}')"
+check_eq "table: a header, aligned columns" "NAME        EXIT CODE|fmt-one-1   0" \
+	"$(inp fmt "$O" ps --format 'table {{.Name}}\t{{.ExitCode}}' | paste -sd'|')"
+check_eq "{{json .Field}}" '"one"' "$(inp fmt "$O" ps --format '{{json .Service}}')"
+out=$(inp fmt "$O" ps --format '{{.Nope}}' 2>&1)
+check_eq "an unknown field fails" 1 "$?"
+check_match "naming it" "no field Nope" "$out"
+out=$(inp fmt "$O" ps --format '{{range .Labels}}x{{end}}' 2>&1)
+check_match "what it does not understand is refused, naming it" "\{\{range .Labels\}\}: only" "$out"
+check "down" quiet inp fmt "$O" down
 finish
