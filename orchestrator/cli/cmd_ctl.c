@@ -170,6 +170,14 @@ static int open_with_names(struct pstate *ps, const char *cmd, int argc,
 	return 0;
 }
 
+static json_t *names_array(char **names)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; names[i]; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
 static int simple(const char *cmd, const char *usage, const char *shorts,
 		  int argc, char **argv)
 {
@@ -193,10 +201,8 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 		r = reconcile_stop(&ps, names, o.timeout_ms, "restart", &e);
 		done = "Started";
 	} else if (r == 0 && streq(cmd, "start")) {
-		json_t *a = json_array();
-		for (size_t i = 0; names[i]; i++)
-			json_array_append_new(a, json_string(names[i]));
-		json_t *req = json_pack("{s:s, s:o}", "op", "start", "names", a);
+		json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
+					names_array(names));
 		json_t *rep = NULL;
 		r = control_call(&ps, req, &rep, &e);
 		json_decref(req);
@@ -204,17 +210,20 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 		if (r == 0)
 			r = hooks_run(&ps, names, "post_start", &e);
 		done = "Started";
-	} else if (r == 0 && streq(cmd, "kill")) {
-		json_t *a = json_array();
-		for (size_t i = 0; names[i]; i++)
-			json_array_append_new(a, json_string(names[i]));
-		json_t *req = json_pack("{s:s, s:o, s:i}", "op", "kill",
-					"names", a, "signal", o.signal);
+	} else if (r == 0 && (streq(cmd, "kill") || streq(cmd, "pause") ||
+			      streq(cmd, "unpause"))) {
+		json_t *req = json_pack("{s:s, s:o}", "op", cmd, "names",
+					names_array(names));
+		if (streq(cmd, "kill"))
+			json_object_set_new(req, "signal",
+					    json_integer(o.signal));
 		json_t *rep = NULL;
 		r = control_call(&ps, req, &rep, &e);
 		json_decref(req);
 		json_decref(rep);
-		done = "Killed";
+		done = streq(cmd, "kill")    ? "Killed"
+		       : streq(cmd, "pause") ? "Paused"
+					     : "Unpaused";
 	} else if (r == 0 && streq(cmd, "rm")) {
 		if (o.stop_first)
 			r = reconcile_stop(&ps, names, o.timeout_ms, "stop", &e);
@@ -260,6 +269,16 @@ int cmd_restart(int argc, char **argv)
 int cmd_kill(int argc, char **argv)
 {
 	return simple("kill", "[-s SIGNAL] [SERVICE...]", "s:", argc, argv);
+}
+
+int cmd_pause(int argc, char **argv)
+{
+	return simple("pause", "[SERVICE...]", "", argc, argv);
+}
+
+int cmd_unpause(int argc, char **argv)
+{
+	return simple("unpause", "[SERVICE...]", "", argc, argv);
 }
 
 int cmd_rm(int argc, char **argv)

@@ -44,6 +44,8 @@ static char *status_text(json_t *st)
 		_cleanup_free_ char *h =
 			human(now - parse_ts(jstr(st, "started_at")));
 		const char *health = jstr(st, "health");
+		if (jbool(st, "paused"))
+			return xasprintf("Up %s (Paused)", h);
 		if (health && *health)
 			return xasprintf("Up %s (%s)", h, health);
 		return xasprintf("Up %s", h);
@@ -110,7 +112,11 @@ static json_t *ps_json(struct pstate *ps, json_t *rec, json_t *st)
 		"ID", jstr(rec, "id"), "Name", jstr(rec, "name"), "Image",
 		jstr(rec, "image") ?: "", "Command", jstr(rec, "command") ?: "",
 		"Project", ps->name, "Service", jstr(rec, "service") ?: "",
-		"State", st ? jstr(st, "state") : "created", "Health",
+		"State",
+		!st		       ? "created"
+		: jbool(st, "paused") ? "paused"
+				       : jstr(st, "state"),
+		"Health",
 		st ? jstr(st, "health") : "", "ExitCode",
 		(json_int_t)(st ? jint(st, "exit_code", 0) : 0), "Publishers",
 		pubs ? json_incref(pubs) : json_array(), "Status", status,

@@ -24,6 +24,8 @@ static const struct orch_command commands[] = {
 	{"stop", cmd_stop, "Stop services"},
 	{"restart", cmd_restart, "Restart service containers"},
 	{"kill", cmd_kill, "Force stop service containers"},
+	{"pause", cmd_pause, "Pause services"},
+	{"unpause", cmd_unpause, "Unpause services"},
 	{"rm", cmd_rm, "Removes stopped service containers"},
 	{"top", cmd_top, "Display the running processes"},
 	{"port", cmd_port, "Print the public port for a port binding"},

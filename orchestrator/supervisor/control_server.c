@@ -226,6 +226,21 @@ static void handle_request(struct client *cl, json_t *req)
 		}
 		strv_free(names);
 		reply_ok(cl);
+	} else if (streq(op, "pause") || streq(op, "unpause")) {
+		_cleanup_strv_ char **names = req_names(req);
+		struct orch_err e = {0};
+		for (size_t k = 0; names[k] && !e.code; k++) {
+			struct sctr *c = ctr_find(names[k], NULL);
+			if (!c || c->state != C_RUNNING)
+				err_set(&e, EINVAL, "container %s is not running",
+					names[k]);
+			else
+				ctr_pause(c, streq(op, "pause"), &e);
+		}
+		if (e.code)
+			reply(cl, json_pack("{s:s}", "error", e.msg));
+		else
+			reply_ok(cl);
 	} else if (streq(op, "events")) {
 		cl->wait = W_EVENTS;
 	} else if (streq(op, "exit")) {

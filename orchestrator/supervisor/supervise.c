@@ -233,11 +233,26 @@ static bool catches(pid_t pid, int sig)
 	return true;
 }
 
+int ctr_pause(struct sctr *c, bool pause, struct orch_err *e)
+{
+	if (c->paused == pause)
+		return 0;
+	int r = pause ? rt_pause(c->id, e) : rt_resume(c->id, e);
+	if (r < 0)
+		return r;
+	c->paused = pause;
+	sup.dirty = true;
+	ctr_event(c, pause ? "pause" : "unpause", NULL);
+	return 0;
+}
+
 void ctr_signal(struct sctr *c, int sig)
 {
+	/* A frozen one would not act on it (nor could it die). */
+	struct orch_err ign = {0};
+	ctr_pause(c, false, &ign);
 	if (c->pidfd >= 0 && pidfd_send_signal(c->pidfd, sig, NULL, 0) == 0)
 		return;
-	struct orch_err ign = {0};
 	rt_kill(c->id, sig, &ign);
 }
 
@@ -354,6 +369,7 @@ static void ctr_exited(struct sctr *c, size_t idx)
 	}
 	c->pidfd = -1;
 	c->pid = 0;
+	c->paused = false;
 	hc_cancel(c);
 	/* Whatever the process wrote last is logged before it is reported
 	 * dead. */
@@ -389,6 +405,11 @@ static void hc_run(struct sctr *c, size_t idx, int64_t now)
 	struct orch_err e = {0};
 	pid_t pid;
 	c->hc_next = 0;
+	if (c->paused) {
+		/* Not run while frozen (it would hang), nor counted. */
+		hc_schedule(c, now);
+		return;
+	}
 	if (rt_exec(c->id, &x, &pid, &e) < 0) {
 		log_debug("health check of %s: %s", c->name, e.msg);
 		c->hc_fails++;
@@ -545,6 +566,7 @@ static void ctr_adopt(struct sctr *c, size_t idx, const json_t *st)
 	c->restarts = (int)jint(st, "restarts", 0);
 	c->exit_code = (int)jint(st, "exit_code", 0);
 	c->user_stopped = jbool(st, "user_stopped");
+	c->paused = jbool(st, "paused");
 	snprintf(c->started_at, sizeof(c->started_at), "%s",
 		 jstr(st, "started_at") ?: "");
 	snprintf(c->finished_at, sizeof(c->finished_at), "%s",
@@ -650,6 +672,8 @@ json_t *ctr_status(const struct sctr *c)
 	    c->restarts, "user_stopped", c->user_stopped, "health",
 	    health_name(c->health), "started_at", c->started_at, "finished_at",
 	    c->finished_at, "pid", (int)c->pid);
+	if (c->paused)
+		json_object_set_new(j, "paused", json_true());
 	return j;
 }
 
@@ -666,6 +690,7 @@ static void status_key_of(const struct sctr *c, struct status_key *k)
 	k->exit_code = c->exit_code;
 	k->restarts = c->restarts;
 	k->user_stopped = c->user_stopped;
+	k->paused = c->paused;
 	k->health = c->health;
 	k->pid = c->pid;
 	memcpy(k->started_at, c->started_at, sizeof(k->started_at));

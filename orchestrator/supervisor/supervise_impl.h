@@ -17,7 +17,7 @@ extern const char *const cstate_names[];
 struct status_key {
 	enum cstate state;
 	int exit_code, restarts;
-	bool user_stopped;
+	bool user_stopped, paused;
 	enum health health;
 	pid_t pid;
 	char started_at[40], finished_at[40];
@@ -40,6 +40,7 @@ struct sctr {
 	char *start_err;
 	int exit_code, restarts;
 	bool user_stopped, stopping, gone;
+	bool paused; /* its cgroup frozen (orch pause) */
 	int64_t started_mono, restart_at, stop_deadline, backoff;
 	char started_at[40], finished_at[40];
 
@@ -139,6 +140,8 @@ void queued_fds_close(struct sctr *c);
 /* Says why c did not start (c->start_err); a restart counts as a run. */
 void start_failed(struct sctr *c);
 void ctr_signal(struct sctr *c, int sig);
+/* Freezes (pause) or thaws its cgroup; 0 when it is so already. */
+int ctr_pause(struct sctr *c, bool pause, struct orch_err *e);
 /* SIGTERM (its stop signal), SIGKILL after grace_ms. */
 void ctr_stop(struct sctr *c, int64_t grace_ms);
 void ctr_fini(struct sctr *c);

@@ -557,4 +557,42 @@ check_match "naming it" "no field Nope" "$out"
 out=$(inp fmt "$O" ps --format '{{range .Labels}}x{{end}}' 2>&1)
 check_match "what it does not understand is refused, naming it" "\{\{range .Labels\}\}: only" "$out"
 check "down" quiet inp fmt "$O" down
+
+# pause and unpause freeze and thaw the container's cgroup; ps says so; a
+# stop thaws it first; a container not running is refused.
+project pz <<'Y'
+services:
+  one:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+frozen() {
+	local pid cg
+	pid=$(pid_of pz pz-one-1)
+	cg=$(grep -E '^[0-9]+:freezer:' /proc/"$pid"/cgroup | cut -d: -f3)
+	if [ -n "$cg" ]; then
+		grep -qx FROZEN "/sys/fs/cgroup/freezer$cg/freezer.state"
+	else
+		cg=$(grep '^0::' /proc/"$pid"/cgroup | cut -d: -f3)
+		grep -qx 'frozen 1' "/sys/fs/cgroup$cg/cgroup.events"
+	fi
+}
+thawed() { ! frozen; }
+check "up" quiet inp pz "$O" up -d
+check "thawed at first" thawed
+check_match "pause" "pz-one-1 +Paused" "$(inp pz "$O" pause one 2>&1)"
+check "its cgroup is frozen" wait_for 5 frozen
+check_eq "ps: State paused" paused "$(psf pz one State)"
+check_match "ps: Status (Paused)" "\(Paused\)" "$(psf pz one Status)"
+check_match "unpause" "pz-one-1 +Unpaused" "$(inp pz "$O" unpause one 2>&1)"
+check "thawed again" wait_for 5 thawed
+check_eq "ps: running" running "$(psf pz one State)"
+inp pz "$O" pause one >/dev/null 2>&1
+check "stop of a paused container" quiet inp pz "$O" stop one
+check_eq "stops it" exited "$(psf pz one State)"
+out=$(inp pz "$O" pause one 2>&1)
+check_eq "pause of a stopped container fails" 1 "$?"
+check_match "saying why" "container pz-one-1 is not running" "$out"
+check "down" quiet inp pz "$O" down
 finish
