@@ -163,6 +163,7 @@ int cmd_stop(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_top(int argc, char **argv);

@@ -25,6 +25,7 @@ static const struct orch_command commands[] = {
 	{"restart", cmd_restart, "Restart service containers"},
 	{"kill", cmd_kill, "Force stop service containers"},
 	{"pause", cmd_pause, "Pause services"},
+	{"cp", cmd_cp, "Copy files/folders between a service container and the local filesystem"},
 	{"unpause", cmd_unpause, "Unpause services"},
 	{"rm", cmd_rm, "Removes stopped service containers"},
 	{"top", cmd_top, "Display the running processes"},

@@ -595,4 +595,39 @@ out=$(inp pz "$O" pause one 2>&1)
 check_eq "pause of a stopped container fails" 1 "$?"
 check_match "saying why" "container pz-one-1 is not running" "$out"
 check "down" quiet inp pz "$O" down
+
+# cp, both ways: files and directories, DIR/., into an existing directory;
+# what the container links never leads out of it.
+project cpy <<'Y'
+services:
+  c:
+    image: bb:1
+    command: ["sh", "-c", "mkdir -p /d/sub; echo one > /d/f1; echo two > /d/sub/f2; ln -s /etc/passwd /d/link; ln -s /../../../../tmp /esc; exec sleep 3600"]
+    network_mode: none
+Y
+check "up" quiet inp cpy "$O" up -d
+made() { inp cpy "$O" exec -T c test -L /esc; }
+check "its files are made" wait_for 10 made
+H=$T/cpy/host
+mkdir -p "$H"
+check "cp SERVICE:DIR DEST" quiet inp cpy "$O" cp c:/d "$H/d"
+check_eq "the tree, its link a link" "one two /etc/passwd" \
+	"$({ cat "$H/d/f1" "$H/d/sub/f2"; readlink "$H/d/link"; } | xargs)"
+check "cp SERVICE:FILE DIR/" quiet inp cpy "$O" cp c:/d/f1 "$H/"
+check_eq "into the directory" one "$(cat "$H/f1")"
+check "cp SERVICE:DIR/. NEW" quiet inp cpy "$O" cp c:/d/. "$H/contents"
+check_eq "the contents" "f1 link sub" "$(ls "$H/contents" | xargs)"
+out=$(inp cpy "$O" cp c:/nosuch "$H/x" 2>&1)
+check_eq "a missing source fails" 1 "$?"
+check_match "naming it" "/nosuch: No such file or directory" "$out"
+echo hostdata > "$H/hf"
+check "cp FILE SERVICE:DIR/" quiet inp cpy "$O" cp "$H/hf" c:/tmp/
+check_eq "in the container, its root's" "hostdata 0 0" \
+	"$(inp cpy "$O" exec -T c sh -c 'cat /tmp/hf; stat -c "%u %g" /tmp/hf' | xargs)"
+check "cp DIR SERVICE:NEW" quiet inp cpy "$O" cp "$H/d" c:/tmp/copied
+check_eq "the tree in" two "$(inp cpy "$O" exec -T c cat /tmp/copied/sub/f2)"
+check "through a link the container made" quiet inp cpy "$O" cp "$H/hf" c:/esc/escaped
+check "it lands in the container" quiet inp cpy "$O" exec -T c test -f /tmp/escaped
+check "not on the host" test ! -e /tmp/escaped
+check "down" quiet inp cpy "$O" down
 finish
