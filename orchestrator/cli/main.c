@@ -45,9 +45,37 @@ static const struct orch_command commands[] = {
 
 int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	printf("orch version %s\n", ORCH_VERSION);
+	/* As compose's: --short, --format pretty|json. */
+	static const char use[] = "[--short] [--format pretty|json]";
+	static const struct option lopts[] = {
+		{"short", no_argument, NULL, 's'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool shrt = false, json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fh", lopts, NULL)) != -1) {
+		if (c == 's')
+			shrt = true;
+		else if (c == 'f' && (streq(optarg, "json") ||
+				      streq(optarg, "pretty")))
+			json = streq(optarg, "json");
+		else if (c == 'h') {
+			printf("Usage: orch version %s\n", use);
+			return 0;
+		} else
+			return cli_usage("version", use);
+	}
+	if (optind < argc)
+		return cli_usage("version", use);
+	if (json)
+		printf("{\"version\":\"%s\"}\n", ORCH_VERSION);
+	else if (shrt)
+		printf("%s\n", ORCH_VERSION);
+	else
+		printf("orch version %s\n", ORCH_VERSION);
 	return 0;
 }
 

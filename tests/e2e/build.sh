@@ -4,6 +4,10 @@
 . "$(dirname "$0")/lib.sh"
 
 check_match "orch version prints a version number" '^orch version [0-9]+\.[0-9]+\.[0-9]+$' "$("$B/orch" version)"
+check_match "version --short: the number alone" '^[0-9]+\.[0-9]+\.[0-9]+$' "$("$B/orch" version --short)"
+check_match "version --format json" '^\{"version":"[0-9.]+"\}$' "$("$B/orch" version --format json)"
+"$B/orch" version --format xml >/dev/null 2>&1
+check_eq "version --format xml: usage error" 2 "$?"
 check_eq "orch --version and -v print the same" "$("$B/orch" version)
 $("$B/orch" version)" "$("$B/orch" --version)
 $("$B/orch" -v)"
