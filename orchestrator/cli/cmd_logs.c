@@ -174,6 +174,14 @@ int logs_run(struct pstate *ps, char **names, const struct logs_opts *o,
 	_cleanup_free_ char *since = time_bound(o->since);
 	_cleanup_free_ char *until = time_bound(o->until);
 
+	for (size_t i = 0; i < n; i++) {
+		json_t *rec = state_container_find(ps, names[i]);
+		if (rec && streq(jstr(rec, "log_driver") ?: "", "none"))
+			fprintf(stderr,
+				"orch: %s: its logging driver is none: no logs "
+				"are kept\n",
+				names[i]);
+	}
 	/* What is there already, merged by time. */
 	struct line *v = NULL;
 	size_t nl = 0, cap = 0;

@@ -412,6 +412,15 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		    {"pid", s->pid != NULL},
 		    {"uts", s->uts != NULL},
 		};
+		/* Logs go to orch's files, or nowhere (none). */
+		const char *ld = s->logging.driver;
+		if (ld && !streq(ld, "json-file") && !streq(ld, "local") &&
+		    !streq(ld, "none"))
+			diag_add(&d, M_WARNING, service_key_pos(s, "logging"),
+				 "service \"%s\": logging driver %s is not "
+				 "applied by orch: its logs are kept in orch's "
+				 "files, as json-file's",
+				 s->name, ld);
 		for (size_t j = 0; j < s->n_networks; j++)
 			if (s->networks[j].mac_address)
 				diag_add(&d, M_WARNING, &s->networks[j].pos,

@@ -753,6 +753,8 @@ int record_template(const struct project *m, const struct service *s,
 	if (ms && ms->value)
 		parse_bytes(ms->value, &lmax);
 	json_object_set_new(rec, "log_max_size", json_integer(lmax));
+	if (s->logging.driver && streq(s->logging.driver, "none"))
+		json_object_set_new(rec, "log_driver", json_string("none"));
 	json_object_set_new(rec, "log_max_files",
 			    json_integer(mf && mf->value ? atoi(mf->value) : 2));
 

@@ -105,6 +105,8 @@ static void log_rotate(struct sctr *c)
 
 void ctr_log_line(struct sctr *c, const char *line, size_t len)
 {
+	if (c->log_none)
+		return;
 	log_open(c);
 	if (c->log_fd < 0)
 		return;

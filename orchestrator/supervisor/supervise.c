@@ -489,6 +489,7 @@ static void ctr_init(struct sctr *c, json_t *rec)
 	c->report_fd = c->out_fd = -1;
 	c->log_max = jint(rec, "log_max_size", 10 << 20);
 	c->log_files = (int)jint(rec, "log_max_files", 2);
+	c->log_none = streq(jstr(rec, "log_driver") ?: "", "none");
 	json_t *hc = json_object_get(rec, "healthcheck");
 	if (json_is_object(hc)) {
 		c->hc_argv = hc_argv_of(hc);

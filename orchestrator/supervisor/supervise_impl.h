@@ -46,6 +46,7 @@ struct sctr {
 
 	/* logs: the FIFO's read end, the log file, a partial line */
 	int fifo_fd, log_fd;
+	bool log_none; /* logging driver none: nothing is kept */
 	int64_t log_size, log_max;
 	int log_files;
 	char *part;

@@ -630,4 +630,30 @@ check "through a link the container made" quiet inp cpy "$O" cp "$H/hf" c:/esc/e
 check "it lands in the container" quiet inp cpy "$O" exec -T c test -f /tmp/escaped
 check "not on the host" test ! -e /tmp/escaped
 check "down" quiet inp cpy "$O" down
+
+# logging: driver none keeps nothing (and logs says so); another driver
+# is warned of, its logs kept in orch's files.
+project lg <<'Y'
+services:
+  quiet:
+    image: bb:1
+    command: ["sh", "-c", "echo not-kept; exec sleep 3600"]
+    network_mode: none
+    logging: {driver: none}
+  loud:
+    image: bb:1
+    command: ["sh", "-c", "echo kept; exec sleep 3600"]
+    network_mode: none
+    logging: {driver: syslog}
+Y
+out=$(inp lg "$O" up -d 2>&1)
+check_match "another driver: warned at its line" \
+	"compose.yaml:11:5: warning: service \"loud\": logging driver syslog is not applied" "$out"
+loud_logged() { inp lg "$O" logs loud 2>/dev/null | grep -q kept; }
+check "and its output is logged" wait_for 10 loud_logged
+out=$(inp lg "$O" logs quiet 2>&1)
+check_match "none: logs says nothing is kept" "w*lg-quiet-1: its logging driver is none" "$out"
+check "and keeps nothing" sh -c "! echo '$out' | grep -q not-kept"
+check "no log file" test ! -e "$ORCH_RUN/projects/lg/logs/lg-quiet-1.log"
+check "down" quiet inp lg "$O" down
 finish
