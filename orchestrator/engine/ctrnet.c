@@ -413,9 +413,12 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	rt_idmap_find(ids.uid, ids.n_uid, 0, false, &root_uid);
 	rt_idmap_find(ids.gid, ids.n_gid, 0, false, &root_gid);
 	bool shifted = root_uid || root_gid;
+	unsigned ns = RT_NS_DEFAULT & ~(host ? (unsigned)RT_NS_NET : 0u) &
+		      ~(jbool(spec, "uts_host") ? (unsigned)RT_NS_UTS : 0u);
+	if (ns != RT_NS_DEFAULT)
+		json_object_set_new(spec, "namespaces", json_integer(ns));
 	if (host) {
-		json_object_set_new(spec, "namespaces",
-				    json_integer(RT_NS_DEFAULT & ~RT_NS_NET));
+		/* The host's network namespace: none of its own. */
 	} else if (mode && (startswith(mode, "service:") ||
 			    startswith(mode, "container:"))) {
 		/* container:NAME: a container of this project, by name. */

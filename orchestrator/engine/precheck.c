@@ -410,7 +410,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		    {"ipc", s->ipc && !streq(s->ipc, "private") &&
 				!streq(s->ipc, "shareable")},
 		    {"pid", s->pid != NULL},
-		    {"uts", s->uts != NULL},
 		};
 		/* Logs go to orch's files, or nowhere (none). */
 		const char *ld = s->logging.driver;

@@ -537,6 +537,28 @@ int record_template(const struct project *m, const struct service *s,
 			 p->col, s->name);
 		return r;
 	}
+	/* uts: host: the host's hostname, which the container may not set
+	 * (docker refuses both together). */
+	if (s->uts && streq(s->uts, "host")) {
+		if (s->hostname || s->domainname) {
+			const struct m_pos *p = service_key_pos(s, "uts");
+			return err_set(e, EINVAL,
+				       "%s:%d:%d: service \"%s\": uts: host "
+				       "takes the host's name: hostname and "
+				       "domainname cannot be set with it",
+				       p->file, p->line, p->col, s->name);
+		}
+		char hn[256] = "";
+		gethostname(hn, sizeof(hn) - 1);
+		json_object_set_new(spec, "uts_host", json_true());
+		json_object_set_new(spec, "hostname", json_string(hn));
+	} else if (s->uts && !streq(s->uts, "private")) {
+		const struct m_pos *p = service_key_pos(s, "uts");
+		return err_set(e, EINVAL,
+			       "%s:%d:%d: service \"%s\": uts \"%s\": want "
+			       "host or private",
+			       p->file, p->line, p->col, s->name, s->uts);
+	}
 	if (s->hostname)
 		json_object_set_new(spec, "hostname", json_string(s->hostname));
 	if (s->domainname)

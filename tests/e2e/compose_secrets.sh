@@ -60,8 +60,10 @@ check_eq "a config file at its target" "first" "$(cx cat /etc/app.conf)"
 check_eq "a config with a mode, relative target under /" "-rw-r----- first" \
 	"$(cx sh -c 'stat -c %A /copied.conf; cat /copied.conf' | xargs)"
 check "the container's root cannot write a secret" \
-	sh -c "! inp sec '$O' exec -T app sh -c 'echo x > /run/secrets/token' 2>/dev/null"
-check "nor a config" sh -c "! inp sec '$O' exec -T app sh -c 'echo x > /etc/app.conf' 2>/dev/null"
+	fails inp sec "$O" exec -T app sh -c 'echo x > /run/secrets/token'
+check "nor a config" fails inp sec "$O" exec -T app sh -c 'echo x > /etc/app.conf'
+check_eq "which are unchanged" "s3cr3t first" \
+	"$(cx cat /run/secrets/token /etc/app.conf | xargs)"
 printf 'second\n' > "$T/sec/app.conf.new"
 cat "$T/sec/app.conf.new" > "$T/sec/app.conf"
 check_eq "a config's file is bound: an edit shows" "second" "$(cx cat /etc/app.conf)"

@@ -80,6 +80,8 @@ check_match() {
 }
 # quiet CMD... : CMD with its standard output discarded.
 quiet() { "$@" >/dev/null; }
+# fails CMD... : CMD fails (its output discarded).
+fails() { ! "$@" >/dev/null 2>&1; }
 # wait_for SECONDS CMD... : polls CMD every 0.1 s until it succeeds; fails
 # when it still fails after SECONDS.  Use it instead of a fixed sleep before
 # a check, with a bound that holds on a loaded machine.

@@ -521,7 +521,7 @@ services:
     network_mode: none
     cpuset: "0"
     mem_reservation: 10m
-    uts: host
+    cgroup: host
     pid: host
   other:
     image: bb:1
@@ -530,11 +530,33 @@ services:
 Y
 out=$(inp unap "$O" up -d 2>&1)
 check_eq "up with keys it does not apply succeeds" running "$(psf unap s State)"
-for k in cpuset:6 mem_reservation:7 uts:8 pid:9; do
+for k in cpuset:6 mem_reservation:7 cgroup:8 pid:9; do
 	check_match "${k%%:*}: a warning at its line" \
 		"compose.yaml:${k##*:}:5: warning: service \"s\": ${k%%:*} is not applied by orch" "$out"
 done
 check "down" quiet inp unap "$O" down
+
+# uts: host: the host's name, which the container cannot change; with a
+# hostname of its own, refused.
+project uts <<'Y'
+services:
+  h:
+    image: bb:1
+    command: ["sh", "-c", "echo $$(hostname) $$(cat /etc/hostname) $$HOSTNAME; exec sleep 3600"]
+    network_mode: none
+    uts: host
+Y
+check "up" quiet inp uts "$O" up -d
+named() { inp uts "$O" logs --no-log-prefix h 2>/dev/null | grep -q .; }
+check "it said its names" wait_for 10 named
+check_eq "hostname, /etc/hostname and HOSTNAME are the host's" \
+	"$(hostname) $(hostname) $(hostname)" "$(inp uts "$O" logs --no-log-prefix h)"
+check "it cannot change the host's" fails inp uts "$O" exec -T h hostname other
+check_eq "the host's name is unchanged" "$(uname -n)" "$(hostname)"
+check "down" quiet inp uts "$O" down
+printf '    hostname: mine\n' >> "$T/uts/compose.yaml"
+out=$(inp uts "$O" up -d 2>&1)
+check_match "with hostname: refused at its line" 'compose.yaml:6:5: service "h": uts: host takes the host' "$out"
 
 # ps --format with a Go template, as compose takes it.
 project fmt <<'Y'

@@ -47,8 +47,7 @@ user_down_all() {
 	return 0
 }
 on_exit user_down_all
-# fails CMD...: CMD exits non-zero; empty CMD...: it prints nothing.
-fails() { ! "$@" >/dev/null 2>&1; }
+# empty CMD...: it prints nothing (fails is lib.sh's).
 empty() { [ -z "$("$@" 2>/dev/null)" ]; }
 cgdirs() { ls -d /sys/fs/cgroup/*/orch/user-"$1" /sys/fs/cgroup/orch/user-"$1" 2>/dev/null; }
 
