@@ -164,6 +164,8 @@ int cmd_restart(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_top(int argc, char **argv);

@@ -281,6 +281,95 @@ int cmd_unpause(int argc, char **argv)
 	return simple("unpause", "[SERVICE...]", "", argc, argv);
 }
 
+/* wait: until the first container of the services (all, when none is
+ * named) has exited; its exit code is wait's, as compose's.  With
+ * --down-project, the project is then taken down. */
+int cmd_wait(int argc, char **argv)
+{
+	static const char usage[] = "[--down-project] SERVICE...";
+	bool down = false;
+	int first = 1;
+	for (; first < argc && argv[first][0] == '-'; first++) {
+		if (streq(argv[first], "--down-project"))
+			down = true;
+		else if (streq(argv[first], "-h") ||
+			 streq(argv[first], "--help")) {
+			printf("Usage: orch wait %s\n", usage);
+			return 0;
+		} else
+			return cli_usage("wait", usage);
+	}
+	if (first == argc)
+		return cli_usage("wait", usage);
+	struct pstate ps;
+	struct orch_err e = {0};
+	_cleanup_strv_ char **names = NULL;
+	if (open_with_names(&ps, "wait", argc, argv, first, &names, &e) < 0)
+		return cli_fail(&e);
+	_cleanup_free_ char *project = xstrdup(ps.name);
+	pstate_close(&ps);
+	int code = -1;
+	while (code < 0) {
+		struct pstate wp;
+		json_t *st = NULL;
+		if (pstate_open(project, false, &wp, &e) < 0 ||
+		    status_get(&wp, &st, &e) < 0) {
+			pstate_close(&wp);
+			return cli_fail(&e);
+		}
+		pstate_close(&wp);
+		for (size_t i = 0; names[i] && code < 0; i++) {
+			json_t *c = json_find_named(st, names[i]);
+			if (!c || streq(jstr(c, "state") ?: "", "exited"))
+				code = c ? (int)jint(c, "exit_code", 0) : 0;
+		}
+		json_decref(st);
+		if (code < 0)
+			usleep(100000);
+	}
+	if (down) {
+		char *dargv[] = {"down", NULL};
+		int r = cmd_down(1, dargv);
+		if (r != 0)
+			return r;
+	}
+	return code;
+}
+
+/* scale: up -d --no-recreate with --scale for each SERVICE=N, of those
+ * services alone (and their dependencies, unless --no-deps). */
+int cmd_scale(int argc, char **argv)
+{
+	static const char usage[] = "[--no-deps] SERVICE=REPLICAS...";
+	_cleanup_strv_ char **up = NULL;
+	strv_push(&up, "up");
+	strv_push(&up, "-d");
+	strv_push(&up, "--no-recreate");
+	_cleanup_strv_ char **svcs = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--no-deps")) {
+			strv_push(&up, "--no-deps");
+		} else if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
+			printf("Usage: orch scale %s\n", usage);
+			return 0;
+		} else if (argv[i][0] != '-' && strchr(argv[i], '=') &&
+			   argv[i][0] != '=') {
+			strv_push(&up, "--scale");
+			strv_push(&up, argv[i]);
+			_cleanup_free_ char *svc =
+			    xstrndup(argv[i], strcspn(argv[i], "="));
+			strv_push(&svcs, svc);
+		} else {
+			return cli_usage("scale", usage);
+		}
+	}
+	if (!svcs)
+		return cli_usage("scale", usage);
+	for (size_t i = 0; svcs[i]; i++)
+		strv_push(&up, svcs[i]);
+	return cmd_up((int)strv_len(up), up);
+}
+
 int cmd_rm(int argc, char **argv)
 {
 	return simple("rm", "[-f] [-s] [-v] [SERVICE...]", "sv", argc, argv);

@@ -25,6 +25,8 @@ static const struct orch_command commands[] = {
 	{"restart", cmd_restart, "Restart service containers"},
 	{"kill", cmd_kill, "Force stop service containers"},
 	{"pause", cmd_pause, "Pause services"},
+	{"wait", cmd_wait, "Block until the first service container stops"},
+	{"scale", cmd_scale, "Scale services"},
 	{"cp", cmd_cp, "Copy files/folders between a service container and the local filesystem"},
 	{"unpause", cmd_unpause, "Unpause services"},
 	{"rm", cmd_rm, "Removes stopped service containers"},

@@ -678,4 +678,29 @@ check_match "none: logs says nothing is kept" "w*lg-quiet-1: its logging driver 
 check "and keeps nothing" sh -c "! echo '$out' | grep -q not-kept"
 check "no log file" test ! -e "$ORCH_RUN/projects/lg/logs/lg-quiet-1.log"
 check "down" quiet inp lg "$O" down
+
+# wait returns the exit code of the first container to end; scale sets
+# a service's replicas, leaving the others as they are.
+project ws <<'Y'
+services:
+  job:
+    image: bb:1
+    command: ["sh", "-c", "read -t 1 x </dev/zero; exit 7"]
+    network_mode: none
+  web:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+check "up" quiet inp ws "$O" up -d
+inp ws "$O" wait job
+check_eq "wait: the job's exit code" 7 "$?"
+check "scale web=3" quiet inp ws "$O" scale web=3
+check_eq "three web containers run" "ws-web-1 ws-web-2 ws-web-3" \
+	"$(inp ws "$O" ps --format '{{.Name}}' web | xargs)"
+check "scale web=1" quiet inp ws "$O" scale web=1
+check_eq "one left" "ws-web-1" "$(inp ws "$O" ps --format '{{.Name}}' web | xargs)"
+inp ws "$O" scale web >/dev/null 2>&1
+check_eq "scale without =N: usage" 2 "$?"
+check "down" quiet inp ws "$O" down
 finish
