@@ -75,6 +75,29 @@ check "web does not resolve db (DNS scope)" sh -c '! printf "%s" "$1" | grep -q 
 check_match "logs work" 'migrate' "$(ex logs migrate 2>&1 | head -3)"
 check_match "ls names alice as the owner" '^orch-example .* alice +/' "$(ex ls 2>&1)"
 check_eq "exec gives root in the container" "0" "$(ex exec -T app id -u)"
+echo alice-data > "$T/home/alice/ex/in.txt" && chown alice: "$T/home/alice/ex/in.txt"
+check "alice: cp a file in" quiet ex cp in.txt app:/tmp/in.txt
+check_eq "it is there, her container root's" "alice-data 0" \
+	"$(ex exec -T app sh -c 'cat /tmp/in.txt; stat -c %u /tmp/in.txt' | xargs)"
+check "alice: cp it out" quiet ex cp app:/tmp/in.txt out.txt
+check_eq "out, hers" "alice-data $ALICE" \
+	"$({ cat "$T/home/alice/ex/out.txt"; stat -c %u "$T/home/alice/ex/out.txt"; } | xargs)"
+check "alice: cp of a host file she cannot read fails" fails ex cp /etc/shadow app:/tmp/
+uproject alice sec <<'Y'
+services:
+  s:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    network_mode: none
+    secrets: [shadow]
+secrets:
+  shadow:
+    file: /etc/shadow
+Y
+out=$(uin alice sec "$O" up -d 2>&1)
+check "alice: a secret from a file she cannot read fails up" [ $? -ne 0 ]
+check_match "saying so" "secret shadow: /etc/shadow.*Permission denied" "$out"
+check_eq "and leaves no container" "" "$(uin alice sec "$O" ps -a -q 2>/dev/null)"
 pid=$(pid_of_user() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["pid"])' "$T/home/alice/run/orch/projects/orch-example/status.json" "$1"; }; pid_of_user orch-example-app-1)
 check_eq "its processes run as alice on the host" "$ALICE" "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
 check_match "in her cgroup" "orch/user-$ALICE/" "$(cat "/proc/$pid/cgroup")"
