@@ -233,9 +233,9 @@ size_t rl_resolve(const struct rt_rlimit *spec, size_t n,
 int ns_clone_flags(unsigned ns);
 /* "inside outside count" lines of a map. */
 char *ns_map_text(const struct rt_idmap *m, size_t n);
-/* Writes pid's uid_map and gid_map (setgroups stays allowed). */
 /* pid's /proc/PID/oom_score_adj. */
 int ns_set_oom_score_adj(pid_t pid, int v, struct orch_err *e);
+/* Writes pid's uid_map and gid_map (setgroups stays allowed). */
 int ns_write_idmaps(pid_t pid, const struct rt_idmap *u, size_t nu,
 		    const struct rt_idmap *g, size_t ng, struct orch_err *e);
 /* Sets pid's rlimits from here: a process in a user namespace may not

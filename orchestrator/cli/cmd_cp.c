@@ -10,7 +10,6 @@
 #include "orchestrator/cli/cli.h"
 #include "runtime/runtime.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -18,10 +17,9 @@
 #include <unistd.h>
 
 struct cp_ctx {
-	bool archive;	 /* -a: keep owners */
-	uint32_t base;	 /* the container's uid/gid 0 on the host */
-	bool in;	 /* host -> container */
-	const char *what; /* for messages */
+	struct rt_tree_copy o; /* owners and replacing */
+	struct rt_ids ids;     /* the container's maps (-a) */
+	const char *what;      /* for messages */
 };
 
 /* path in the container, resolved inside root. */
@@ -45,126 +43,6 @@ static int below(int dir, const char *name, int flags)
 	};
 	int fd = (int)syscall(SYS_openat2, dir, name, &how, sizeof(how));
 	return fd < 0 ? -errno : fd;
-}
-
-/* Owner of a new entry: the container's root, or (-a) the source's,
- * moved into the container (in) or out of it. */
-static void owner_of(const struct cp_ctx *x, const struct stat *st, uid_t *u,
-		     gid_t *g)
-{
-	if (!x->in) {
-		*u = getuid();
-		*g = getgid();
-		return;
-	}
-	uint32_t su = x->archive ? (uint32_t)st->st_uid : 0;
-	uint32_t sg = x->archive ? (uint32_t)st->st_gid : 0;
-	*u = x->base && su < RT_IDRANGE_SIZE ? x->base + su : su;
-	*g = x->base && sg < RT_IDRANGE_SIZE ? x->base + sg : sg;
-}
-
-static int copy_entry(const struct cp_ctx *x, int sdir, const char *sname,
-		      int ddir, const char *dname, struct orch_err *e);
-
-static int copy_data(int in, int out, const char *name, struct orch_err *e)
-{
-	char buf[65536];
-	for (;;) {
-		ssize_t n = RETRY_EINTR(read(in, buf, sizeof(buf)));
-		if (n < 0)
-			return err_sys(e, errno, "reading %s", name);
-		if (n == 0)
-			return 0;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = RETRY_EINTR(
-			    write(out, buf + off, (size_t)(n - off)));
-			if (w < 0)
-				return err_sys(e, errno, "writing %s", name);
-			off += w;
-		}
-	}
-}
-
-/* The entries of directory fd sfd copied into directory ddir. */
-static int copy_children(const struct cp_ctx *x, int sfd, int ddir,
-			 struct orch_err *e)
-{
-	int dup = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup < 0 ? NULL : fdopendir(dup);
-	if (!d) {
-		if (dup >= 0)
-			close(dup);
-		return err_sys(e, errno, "listing a directory");
-	}
-	int r = 0;
-	struct dirent *de;
-	while (r == 0 && (de = readdir(d)))
-		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-			r = copy_entry(x, sfd, de->d_name, ddir, de->d_name,
-				       e);
-	closedir(d);
-	return r;
-}
-
-/* sname of sdir (never followed) as dname in ddir. */
-static int copy_entry(const struct cp_ctx *x, int sdir, const char *sname,
-		      int ddir, const char *dname, struct orch_err *e)
-{
-	struct stat st;
-	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return err_sys(e, errno, "%s", sname);
-	uid_t u;
-	gid_t g;
-	owner_of(x, &st, &u, &g);
-	mode_t mode = st.st_mode & 07777;
-	if (S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlinkat(sdir, sname, target, sizeof(target) - 1);
-		if (n < 0)
-			return err_sys(e, errno, "reading the link %s", sname);
-		target[n] = '\0';
-		if (symlinkat(target, ddir, dname) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "making the link %s", dname);
-		fchownat(ddir, dname, u, g, AT_SYMLINK_NOFOLLOW);
-		return 0;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (mkdirat(ddir, dname, 0700) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "making %s", dname);
-		_cleanup_close_ int s = below(sdir, sname, O_RDONLY | O_DIRECTORY);
-		_cleanup_close_ int d = below(ddir, dname, O_RDONLY | O_DIRECTORY);
-		if (s < 0 || d < 0)
-			return err_sys(e, s < 0 ? -s : -d, "opening %s", sname);
-		int r = copy_children(x, s, d, e);
-		if (r == 0 && (fchown(d, u, g) < 0 || fchmod(d, mode) < 0))
-			return err_sys(e, errno, "setting the owner of %s",
-				       dname);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "orch cp: skipping %s: not a regular file, a "
-				"directory or a link\n",
-			sname);
-		return 0;
-	}
-	_cleanup_close_ int s = below(sdir, sname, O_RDONLY);
-	if (s < 0)
-		return err_sys(e, -s, "opening %s", sname);
-	_cleanup_close_ int d =
-	    below(ddir, dname, O_WRONLY | O_CREAT | O_TRUNC);
-	if (d < 0 && d != -ENOENT)
-		return err_sys(e, -d, "creating %s", dname);
-	if (d < 0) {
-		d = openat(ddir, dname,
-			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			   0600);
-		if (d < 0)
-			return err_sys(e, errno, "creating %s", dname);
-	}
-	int r = copy_data(s, d, sname, e);
-	if (r == 0 && (fchown(d, u, g) < 0 || fchmod(d, mode) < 0))
-		return err_sys(e, errno, "setting the owner of %s", dname);
-	return r;
 }
 
 /* The last component of p ("." for "DIR/."), and its parent. */
@@ -213,21 +91,21 @@ static int do_copy(const struct cp_ctx *x, int sroot, const char *src,
 			       "%s: cannot copy a directory over the file %s",
 			       x->what, dst);
 	if (dfd >= 0 && contents)
-		return copy_children(x, sdir, dfd, e);
+		return rt_tree_copy(sdir, dfd, &x->o, e);
 	if (dfd >= 0)
-		return copy_entry(x, sdir, sbase, dfd, sbase, e);
+		return rt_tree_copy_entry(sdir, sbase, dfd, sbase, &x->o, e);
 	_cleanup_close_ int dp =
 	    side_open(droot, dparent, O_RDONLY | O_DIRECTORY);
 	if (dp < 0)
 		return err_sys(e, -dp, "%s: %s", x->what, dparent);
 	if (!contents)
-		return copy_entry(x, sdir, sbase, dp, dbase, e);
+		return rt_tree_copy_entry(sdir, sbase, dp, dbase, &x->o, e);
 	if (mkdirat(dp, dbase, 0755) < 0)
 		return err_sys(e, errno, "%s: making %s", x->what, dst);
 	_cleanup_close_ int made = below(dp, dbase, O_RDONLY | O_DIRECTORY);
 	if (made < 0)
 		return err_sys(e, -made, "%s: %s", x->what, dst);
-	return copy_children(x, sdir, made, e);
+	return rt_tree_copy(sdir, made, &x->o, e);
 }
 
 /* "SERVICE:PATH" -> service and path (NULL when a host path). */
@@ -255,7 +133,8 @@ int cmd_cp(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct cp_ctx x = {0};
+	struct cp_ctx x = {.o = {.replace = true}};
+	bool archive = false;
 	long long index = 1;
 	int c;
 	optind = 1;
@@ -265,7 +144,7 @@ int cmd_cp(int argc, char **argv)
 			return 2;
 		switch (c) {
 		case 'a':
-			x.archive = true;
+			archive = true;
 			break;
 		case O_INDEX:
 			if (cli_opt_num("cp", "--index", optarg, 1, INT_MAX,
@@ -292,7 +171,7 @@ int cmd_cp(int argc, char **argv)
 		return 2;
 	}
 	const char *svc = ssvc ? ssvc : dsvc;
-	x.in = dsvc != NULL;
+	bool in = dsvc != NULL;
 	struct pstate ps;
 	struct orch_err e = {0};
 	if (cli_open(&ps, NULL, &e) < 0)
@@ -312,10 +191,18 @@ int cmd_cp(int argc, char **argv)
 		fprintf(stderr, "orch: service \"%s\" is not running\n", svc);
 		return 1;
 	}
+	/* Copied in: the container's root's, or (-a) the source's owners
+	 * through its map; out: the caller's, or (-a) the owners the
+	 * container sees. */
 	json_t *spec = json_object_get(rec, "spec");
-	x.base = jbool(spec, "userns")
-		     ? (uint32_t)jint(spec, "userns_base", 0)
-		     : 0;
+	rt_ids_base(&x.ids, jbool(spec, "userns")
+				? (uint32_t)jint(spec, "userns_base", 0)
+				: 0);
+	x.o.ids = &x.ids;
+	x.o.back = !in;
+	x.o.own = !archive;
+	x.o.uid = in ? x.ids.uid[0].outside : getuid();
+	x.o.gid = in ? x.ids.gid[0].outside : getgid();
 	_cleanup_free_ char *what = xasprintf("cp %s", jstr(rec, "name"));
 	x.what = what;
 	pstate_close(&ps);
@@ -326,7 +213,7 @@ int cmd_cp(int argc, char **argv)
 		err_sys(&e, errno, "%s: opening its root", what);
 		return cli_fail(&e);
 	}
-	int r = x.in ? do_copy(&x, -1, spath, root, dpath, &e)
-		     : do_copy(&x, root, spath, -1, dpath, &e);
+	int r = in ? do_copy(&x, -1, spath, root, dpath, &e)
+		   : do_copy(&x, root, spath, -1, dpath, &e);
 	return r < 0 ? cli_fail(&e) : 0;
 }

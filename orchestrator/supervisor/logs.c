@@ -165,6 +165,13 @@ void fifo_drain(struct sctr *c)
 static _Noreturn void tty_relay(int master, int out_fd)
 {
 	prctl(PR_SET_NAME, "orch-tty");
+	/* None of the supervisor's signal handling: TERM ends it. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD};
+	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
+		signal(caught[i], SIG_DFL);
 	if (dup3(master, 3, O_CLOEXEC) < 0 || dup3(out_fd, 4, O_CLOEXEC) < 0)
 		_exit(1);
 	close_range(5, ~0U, 0);

@@ -119,6 +119,27 @@ void rt_ids_base(struct rt_ids *ids, uint32_t base);
  * when none holds it. */
 bool rt_idmap_find(const struct rt_idmap *m, size_t n, uint32_t id, bool back,
 		   uint32_t *out);
+/* Copies of directory trees: files, links, fifos, owners, modes and
+ * times; a link is never followed, and every entry is opened by its name
+ * in its directory (no path walks through what the source holds). */
+struct rt_tree_copy {
+	const struct rt_ids *ids; /* owners through these maps (inside to
+				     outside; back: outside to inside), or
+				     as they are */
+	bool back;
+	bool own;	/* owners uid, gid instead */
+	uid_t uid;
+	gid_t gid;
+	bool layer;	/* whiteouts and extended attributes go too */
+	bool replace;	/* a file or link already there is replaced */
+};
+/* The content of directory sfd into directory dfd. */
+int rt_tree_copy(int sfd, int dfd, const struct rt_tree_copy *o,
+		 struct orch_err *e);
+/* sname of sfd (a file, link, fifo or tree) as dname in dfd. */
+int rt_tree_copy_entry(int sfd, const char *sname, int dfd, const char *dname,
+		       const struct rt_tree_copy *o, struct orch_err *e);
+
 /* Copies of lowers (layer directories, uppermost first) with every
  * owner moved through ids, made once per layer and map, kept with the
  * layer: a rootless orch cannot idmap a mount, so a container of its own

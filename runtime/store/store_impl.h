@@ -59,13 +59,6 @@ typedef int (*entry_fn)(int dfd, const char *name, const struct stat *st,
 /* fn for each entry of directory dfd but . and .. (with its lstat), until
  * one fails. */
 int dir_each(int dfd, entry_fn fn, void *arg, struct orch_err *e);
-struct tree_copy {
-	const struct rt_ids *ids; /* owners through these maps, or as they are */
-	bool layer; /* whiteouts and extended attributes go too */
-};
-/* Copies the content of directory sfd into directory dfd: files, links,
- * fifos, owners, modes and times; never follows a link. */
-int tree_copy(int sfd, int dfd, const struct tree_copy *o, struct orch_err *e);
 
 /* Removes the scratch directories of dead owners, unless another process
  * is making one at this moment. */

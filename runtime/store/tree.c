@@ -58,24 +58,29 @@ int dir_each(int dfd, entry_fn fn, void *arg, struct orch_err *e)
 
 struct copy {
 	int dfd;
-	const struct tree_copy *o;
+	const struct rt_tree_copy *o;
 	int depth;
 };
 
 /* An owner as the copy gets it: through the map when there is one (an
  * id it does not hold stays). */
-static uint32_t copy_id(const struct rt_idmap *m, size_t n, uint32_t id)
+static uint32_t copy_id(const struct rt_idmap *m, size_t n, bool back,
+			uint32_t id)
 {
 	uint32_t out = id;
-	return m && rt_idmap_find(m, n, id, false, &out) ? out : id;
+	return m && rt_idmap_find(m, n, id, back, &out) ? out : id;
 }
 
 static int copy_meta(int dfd, const char *name, const struct stat *st,
-		     const struct tree_copy *o, struct orch_err *e)
+		     const struct rt_tree_copy *o, struct orch_err *e)
 {
 	const struct rt_ids *ids = o->ids;
-	uid_t u = ids ? copy_id(ids->uid, ids->n_uid, st->st_uid) : st->st_uid;
-	gid_t g = ids ? copy_id(ids->gid, ids->n_gid, st->st_gid) : st->st_gid;
+	uid_t u = o->own ? o->uid
+		  : ids	 ? copy_id(ids->uid, ids->n_uid, o->back, st->st_uid)
+			 : st->st_uid;
+	gid_t g = o->own ? o->gid
+		  : ids	 ? copy_id(ids->gid, ids->n_gid, o->back, st->st_gid)
+			 : st->st_gid;
 	if (fchownat(dfd, name, u, g, AT_SYMLINK_NOFOLLOW) < 0)
 		return err_sys(e, errno, "copying %s: owner", name);
 	/* After chown, which drops set-id bits. */
@@ -90,80 +95,105 @@ static int copy_meta(int dfd, const char *name, const struct stat *st,
 
 /* A layer's extended attributes (overlayfs's opaque marks, file
  * capabilities) go with it. */
-static int copy_xattrs(int sfd, int dfd, const char *n, struct orch_err *e)
+static int copy_xattrs(int sfd, const char *sn, int dfd, const char *dn,
+		       struct orch_err *e)
 {
-	_cleanup_free_ char *sp = xasprintf("/proc/self/fd/%d/%s", sfd, n);
-	_cleanup_free_ char *dp = xasprintf("/proc/self/fd/%d/%s", dfd, n);
+	_cleanup_free_ char *sp = xasprintf("/proc/self/fd/%d/%s", sfd, sn);
+	_cleanup_free_ char *dp = xasprintf("/proc/self/fd/%d/%s", dfd, dn);
 	char names[4096];
 	ssize_t len = llistxattr(sp, names, sizeof(names));
 	if (len < 0)
-		return errno == ENOTSUP ? 0 : err_sys(e, errno, "copying %s: attributes", n);
+		return errno == ENOTSUP ? 0 : err_sys(e, errno, "copying %s: attributes", sn);
 	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
 		char val[4096];
 		ssize_t vl = lgetxattr(sp, names + i, val, sizeof(val));
 		if (vl < 0 || lsetxattr(dp, names + i, val, (size_t)vl, 0) < 0)
-			return err_sys(e, errno, "copying %s: attribute %s", n,
+			return err_sys(e, errno, "copying %s: attribute %s", sn,
 				       names + i);
 	}
 	return 0;
 }
 
 static int copy_entry(int sfd, const char *n, const struct stat *st,
-		      void *arg, struct orch_err *e)
+		      void *arg, struct orch_err *e);
+
+/* sn of sfd (st) as dn in dfd, depth levels down. */
+static int copy_one(int sfd, const char *sn, const struct stat *st, int dfd,
+		    const char *dn, const struct rt_tree_copy *o, int depth,
+		    struct orch_err *e)
 {
-	const struct copy *c = arg;
-	int dfd = c->dfd;
 	int r = 0;
 	if (S_ISDIR(st->st_mode)) {
-		if (c->depth >= 512)
-			return err_set(e, ELOOP, "copying %s: nested too deep", n);
-		if (mkdirat(dfd, n, 0700) < 0 && errno != EEXIST)
-			return err_sys(e, errno, "copying %s", n);
+		if (depth >= 512)
+			return err_set(e, ELOOP, "copying %s: nested too deep", sn);
+		if (mkdirat(dfd, dn, 0700) < 0 && errno != EEXIST)
+			return err_sys(e, errno, "copying %s", sn);
 		_cleanup_close_ int s2 =
-		    openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(sfd, sn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		_cleanup_close_ int d2 =
-		    openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(dfd, dn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (s2 < 0 || d2 < 0)
-			return err_sys(e, errno, "copying %s", n);
-		struct copy below = {d2, c->o, c->depth + 1};
+			return err_sys(e, errno, "copying %s", sn);
+		struct copy below = {d2, o, depth + 1};
 		r = dir_each(s2, copy_entry, &below, e);
 	} else if (S_ISREG(st->st_mode)) {
 		_cleanup_close_ int in =
-		    openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(sfd, sn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		_cleanup_close_ int out =
-		    openat(dfd, n,
-			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    openat(dfd, dn,
+			   O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+			       (o->replace ? O_TRUNC : O_EXCL),
 			   0600);
 		if (in < 0 || out < 0)
-			return err_sys(e, errno, "copying %s", n);
-		r = fd_copy(in, out, n, e);
+			return err_sys(e, errno, "copying %s", sn);
+		r = fd_copy(in, out, sn, e);
 	} else if (S_ISLNK(st->st_mode)) {
 		char target[4096];
-		ssize_t len = readlinkat(sfd, n, target, sizeof(target) - 1);
+		ssize_t len = readlinkat(sfd, sn, target, sizeof(target) - 1);
 		if (len < 0)
-			return err_sys(e, errno, "copying %s", n);
+			return err_sys(e, errno, "copying %s", sn);
 		target[len] = '\0';
-		if (symlinkat(target, dfd, n) < 0)
-			return err_sys(e, errno, "copying %s", n);
+		if (o->replace)
+			unlinkat(dfd, dn, 0);
+		if (symlinkat(target, dfd, dn) < 0)
+			return err_sys(e, errno, "copying %s", sn);
 	} else if (S_ISFIFO(st->st_mode)) {
-		if (mknodat(dfd, n, S_IFIFO | 0600, 0) < 0)
-			return err_sys(e, errno, "copying %s", n);
-	} else if (c->o->layer && S_ISCHR(st->st_mode) && st->st_rdev == 0) {
+		if (mknodat(dfd, dn, S_IFIFO | 0600, 0) < 0 &&
+		    !(o->replace && errno == EEXIST))
+			return err_sys(e, errno, "copying %s", sn);
+	} else if (o->layer && S_ISCHR(st->st_mode) && st->st_rdev == 0) {
 		/* overlayfs's whiteout, which a user namespace may make. */
-		if (mknodat(dfd, n, S_IFCHR | 0600, 0) < 0)
-			return err_sys(e, errno, "copying %s", n);
+		if (mknodat(dfd, dn, S_IFCHR | 0600, 0) < 0)
+			return err_sys(e, errno, "copying %s", sn);
 	} else {
 		return 0; /* devices and sockets stay behind */
 	}
-	if (r == 0 && c->o->layer && !S_ISLNK(st->st_mode))
-		r = copy_xattrs(sfd, dfd, n, e);
-	return r < 0 ? r : copy_meta(dfd, n, st, c->o, e);
+	if (r == 0 && o->layer && !S_ISLNK(st->st_mode))
+		r = copy_xattrs(sfd, sn, dfd, dn, e);
+	return r < 0 ? r : copy_meta(dfd, dn, st, o, e);
 }
 
-int tree_copy(int sfd, int dfd, const struct tree_copy *o, struct orch_err *e)
+static int copy_entry(int sfd, const char *n, const struct stat *st,
+		      void *arg, struct orch_err *e)
+{
+	const struct copy *c = arg;
+	return copy_one(sfd, n, st, c->dfd, n, c->o, c->depth, e);
+}
+
+int rt_tree_copy(int sfd, int dfd, const struct rt_tree_copy *o,
+		 struct orch_err *e)
 {
 	struct copy top = {dfd, o, 0};
 	return dir_each(sfd, copy_entry, &top, e);
+}
+
+int rt_tree_copy_entry(int sfd, const char *sname, int dfd, const char *dname,
+		       const struct rt_tree_copy *o, struct orch_err *e)
+{
+	struct stat st;
+	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_sys(e, errno, "%s", sname);
+	return copy_one(sfd, sname, &st, dfd, dname, o, 0, e);
 }
 
 /* The key of a map, for the copies' names. */
@@ -210,11 +240,11 @@ static int layer_shifted(const char *lower, const struct rt_ids *ids,
 	struct stat st;
 	if (sfd < 0 || fstat(sfd, &st) < 0)
 		r = err_sys(e, errno, "opening %s", lower);
-	struct tree_copy o = {.ids = ids, .layer = true};
+	struct rt_tree_copy o = {.ids = ids, .layer = true};
 	if (r == 0)
-		r = tree_copy(sfd, tmp_lock, &o, e);
+		r = rt_tree_copy(sfd, tmp_lock, &o, e);
 	if (r == 0)
-		r = copy_xattrs(sfd, tmp_lock, ".", e);
+		r = copy_xattrs(sfd, ".", tmp_lock, ".", e);
 	if (r == 0)
 		r = copy_meta(tmp_lock, ".", &st, &o, e);
 	if (r == 0 && rename(tmp, dst) < 0 && errno != EEXIST &&

@@ -690,7 +690,7 @@ static int populate_from(const char *name, const char *root, const char *path,
 	    open(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return err_sys(e, errno, "opening %s", data);
-	int r = tree_copy(sfd, dfd, &(struct tree_copy){0}, e);
+	int r = rt_tree_copy(sfd, dfd, &(struct rt_tree_copy){0}, e);
 	if (r < 0)
 		return r;
 	struct stat st;

@@ -646,6 +646,13 @@ echo hostdata > "$H/hf"
 check "cp FILE SERVICE:DIR/" quiet inp cpy "$O" cp "$H/hf" c:/tmp/
 check_eq "in the container, its root's" "hostdata 0 0" \
 	"$(inp cpy "$O" exec -T c sh -c 'cat /tmp/hf; stat -c "%u %g" /tmp/hf' | xargs)"
+echo newer > "$H/hf" && chown 1234:1235 "$H/hf"
+check "cp again: the file is replaced" quiet inp cpy "$O" cp "$H/hf" c:/tmp/hf
+check_eq "with the new content, still its root's" "newer 0 0" \
+	"$(inp cpy "$O" exec -T c sh -c 'cat /tmp/hf; stat -c "%u %g" /tmp/hf' | xargs)"
+check "cp -a keeps the owners" quiet inp cpy "$O" cp -a "$H/hf" c:/tmp/owned
+check_eq "as the container sees them" "1234 1235" \
+	"$(inp cpy "$O" exec -T c stat -c "%u %g" /tmp/owned)"
 check "cp DIR SERVICE:NEW" quiet inp cpy "$O" cp "$H/d" c:/tmp/copied
 check_eq "the tree in" two "$(inp cpy "$O" exec -T c cat /tmp/copied/sub/f2)"
 check "through a link the container made" quiet inp cpy "$O" cp "$H/hf" c:/esc/escaped
