@@ -3,6 +3,7 @@
  * are accepted before the command, as docker compose has them, and also
  * after it. */
 #include "orchestrator/cli/cli.h"
+#include "runtime/runtime.h"
 #include "netd/netd.h"
 
 #include <getopt.h>
@@ -339,4 +340,22 @@ int cli_fail(const struct orch_err *e)
 {
 	fprintf(stderr, "orch: %s\n", e->msg);
 	return 1;
+}
+
+json_t *cli_running(struct pstate *ps, const char *svc, long long index,
+		    pid_t *pid)
+{
+	json_t *rec = NULL;
+	size_t i;
+	json_t *c;
+	json_array_foreach(state_containers(ps), i, c)
+		if (streq(jstr(c, "service") ?: "", svc) &&
+		    jint(c, "number", 1) == index)
+			rec = c;
+	struct orch_err ign = {0};
+	if (!rec || !jstr(rec, "id") || rt_pid(jstr(rec, "id"), pid, &ign) < 0) {
+		fprintf(stderr, "orch: service \"%s\" is not running\n", svc);
+		return NULL;
+	}
+	return rec;
 }

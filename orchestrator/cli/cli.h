@@ -105,6 +105,10 @@ int cli_opt_num(const char *cmd, const char *opt, const char *val,
 int cli_usage(const char *cmd, const char *usage);
 /* Prints the error and returns 1. */
 int cli_fail(const struct orch_err *e);
+/* The record of container number index of service svc when it runs
+ * (its init's pid in *pid), else NULL, said on stderr. */
+json_t *cli_running(struct pstate *ps, const char *svc, long long index,
+		    pid_t *pid);
 
 /* ---- cmd_logs.c: printing and following log files ------------------------ */
 

@@ -176,19 +176,10 @@ int cmd_cp(int argc, char **argv)
 	struct orch_err e = {0};
 	if (cli_open(&ps, NULL, &e) < 0)
 		return cli_fail(&e);
-	json_t *rec = NULL;
-	size_t i;
-	json_t *cr;
-	json_array_foreach(state_containers(&ps), i, cr)
-		if (streq(jstr(cr, "service") ?: "", svc) &&
-		    jint(cr, "number", 1) == index)
-			rec = cr;
 	pid_t pid;
-	struct orch_err ign = {0};
-	if (!rec || !jstr(rec, "id") ||
-	    rt_pid(jstr(rec, "id"), &pid, &ign) < 0) {
+	json_t *rec = cli_running(&ps, svc, index, &pid);
+	if (!rec) {
 		pstate_close(&ps);
-		fprintf(stderr, "orch: service \"%s\" is not running\n", svc);
 		return 1;
 	}
 	/* Copied in: the container's root's, or (-a) the source's owners

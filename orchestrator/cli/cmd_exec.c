@@ -217,21 +217,10 @@ int cmd_exec(int argc, char **argv)
 	struct orch_err e = {0};
 	if (cli_open(&ps, NULL, &e) < 0)
 		return cli_fail(&e);
-	const char *svc = argv[first];
-	json_t *rec = NULL;
-	size_t i;
-	json_t *c;
-	json_array_foreach(state_containers(&ps), i, c)
-	{
-		if (streq(jstr(c, "service") ?: "", svc) &&
-		    jint(c, "number", 1) == a.index)
-			rec = c;
-	}
 	pid_t init;
-	struct orch_err ign = {0};
-	if (!rec || !jstr(rec, "id") || rt_pid(jstr(rec, "id"), &init, &ign) < 0) {
+	json_t *rec = cli_running(&ps, argv[first], a.index, &init);
+	if (!rec) {
 		pstate_close(&ps);
-		fprintf(stderr, "orch: service \"%s\" is not running\n", svc);
 		return 1;
 	}
 	_cleanup_free_ char *id = xstrdup(jstr(rec, "id"));
