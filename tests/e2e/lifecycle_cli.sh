@@ -692,7 +692,7 @@ project ws <<'Y'
 services:
   job:
     image: bb:1
-    command: ["sh", "-c", "read -t 1 x </dev/zero; exit 7"]
+    command: ["sh", "-c", "exit 7"]
     network_mode: none
   web:
     image: bb:1
