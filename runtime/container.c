@@ -888,7 +888,7 @@ static int create(const struct rt_spec *s, bool start,
 	/* From here, where lowering it is allowed (in a user namespace, the
 	 * child may only raise it). */
 	if (s->has_oom_score_adj &&
-	    (r = ns_set_oom_score_adj(pid, s->oom_score_adj, e)) < 0)
+	    ns_set_oom_score_adj(pid, s->oom_score_adj, e) < 0)
 		goto fail;
 	/* The child waits for its cgroup before it makes /sys, its device
 	 * nodes and anything that runs; it may join it itself.  It is made
