@@ -70,8 +70,9 @@ F=$T/vf/compose.yaml
 on_exit "$O" -f "$F" down -v -t 0
 check "up with volumes_from" quiet "$O" -f "$F" up -d
 vf() { "$O" -f "$F" exec -T "$@" 2>&1; }
-src_wrote() { [ "$(vf ro cat /anon/x)" = anon ]; }
-check "the anonymous volume is shared" wait_for 10 src_wrote
+src_wrote() { [ "$(vf ro cat /named/x)" = named ]; }
+check "the source wrote its files" wait_for 10 src_wrote
+check_eq "the anonymous volume is shared" anon "$(vf ro cat /anon/x)"
 check_eq "the named volume and the bind too" "named from-host" "$(vf ro cat /named/x /hostdir/h | xargs)"
 check_match ":ro makes them read-only" "Read-only file system" "$(vf ro touch /anon/y)"
 check "without it, as the source mounts them (read-write)" quiet "$O" -f "$F" exec -T rw touch /anon/y

@@ -458,6 +458,8 @@ check "without either, sh ends at once (its input is empty)" wait_for 10 plain_e
 for s in both tty stdin; do
 	check_eq "$s: sh still runs" running "$(psf term "$s" State)"
 done
+tty_said() { [ "$(inp term "$O" logs --no-log-prefix tty | head -3 | wc -l)" = 3 ]; }
+check "tty: its first lines are logged" wait_for 10 tty_said
 check_eq "tty: the terminal is its input and output" "on-a-tty a b" \
 	"$(inp term "$O" logs --no-log-prefix tty | head -3 | xargs)"
 check_eq "tty: lines logged without a carriage return" 0 \
