@@ -62,9 +62,14 @@ void ctr_event(struct sctr *c, const char *action, json_t *attrs)
 
 /* ---- logs ---------------------------------------------------------------- */
 
+char *log_path(const char *name, const char *suffix)
+{
+	return xasprintf("%s/logs/%s%s", sup.dir, name, suffix);
+}
+
 char *ctr_log_path(const struct sctr *c, const char *suffix)
 {
-	return xasprintf("%s/logs/%s%s", sup.dir, c->name, suffix);
+	return log_path(c->name, suffix);
 }
 
 static char *log_gen(const struct sctr *c, int generation)

@@ -189,7 +189,9 @@ void send_line(int fd, json_t *j);
 /* An event of c (attrs consumed, may be NULL) to the clients following
  * events. */
 void ctr_event(struct sctr *c, const char *action, json_t *attrs);
-/* <logs>/<name><suffix>: the log file, its FIFO. */
+/* <logs>/<name><suffix>: the log file, its FIFO, the input FIFO of
+ * stdin_open; ctr_log_path for c's name. */
+char *log_path(const char *name, const char *suffix);
 char *ctr_log_path(const struct sctr *c, const char *suffix);
 void ctr_log_line(struct sctr *c, const char *line, size_t len);
 /* Reads what the container wrote to its FIFO, line by line, into its log. */

@@ -43,7 +43,7 @@ enum { HANDOFF_MAX = 1 << 20 };
  * docker's open pipe) and never ends. */
 static int stdin_held(const char *name, struct orch_err *e)
 {
-	_cleanup_free_ char *p = xasprintf("%s/logs/%s.stdin", sup.dir, name);
+	_cleanup_free_ char *p = log_path(name, ".stdin");
 	if (mkfifo(p, 0600) < 0 && errno != EEXIST)
 		return err_sys(e, errno, "making %s", p);
 	int fd = open(p, O_RDWR | O_CLOEXEC);
