@@ -170,14 +170,6 @@ static int open_with_names(struct pstate *ps, const char *cmd, int argc,
 	return 0;
 }
 
-static json_t *names_array(char **names)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; names[i]; i++)
-		json_array_append_new(a, json_string(names[i]));
-	return a;
-}
-
 static int simple(const char *cmd, const char *usage, const char *shorts,
 		  int argc, char **argv)
 {
@@ -202,7 +194,7 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 		done = "Started";
 	} else if (r == 0 && streq(cmd, "start")) {
 		json_t *req = json_pack("{s:s, s:o}", "op", "start", "names",
-					names_array(names));
+					strv_json(names));
 		json_t *rep = NULL;
 		r = control_call(&ps, req, &rep, &e);
 		json_decref(req);
@@ -213,7 +205,7 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 	} else if (r == 0 && (streq(cmd, "kill") || streq(cmd, "pause") ||
 			      streq(cmd, "unpause"))) {
 		json_t *req = json_pack("{s:s, s:o}", "op", cmd, "names",
-					names_array(names));
+					strv_json(names));
 		if (streq(cmd, "kill"))
 			json_object_set_new(req, "signal",
 					    json_integer(o.signal));

@@ -94,6 +94,8 @@ const char *jstr(const json_t *o, const char *key); /* NULL when absent */
 int64_t jint(const json_t *o, const char *key, int64_t dflt);
 bool jbool(const json_t *o, const char *key);
 char **jstrv(const json_t *o, const char *key); /* copy; NULL when absent */
+json_t *strv_json(char *const *v); /* a JSON array of v's strings (of none
+				      when NULL) */
 
 /* ======================================================================
  * Planner (pure), plan.c

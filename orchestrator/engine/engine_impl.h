@@ -9,8 +9,6 @@
 
 /* One request (consumed) to the supervisor, its reply dropped. */
 int call_simple(struct pstate *ps, json_t *req, struct orch_err *e);
-/* names as a JSON array of strings (empty when NULL). */
-json_t *names_json(char *const *names);
 /* Removes the network namespaces and netd objects of the project that no
  * container record names (what a crash between the two left). */
 void sweep_unrecorded(struct pstate *ps);

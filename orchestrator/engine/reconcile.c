@@ -481,7 +481,7 @@ static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
 			json_array_append(recs, rec);
 	}
 	json_t *req = json_pack("{s:s, s:b, s:o, s:o}", "op", "start",
-				"reload", 1, "names", names_json(names),
+				"reload", 1, "names", strv_json(names),
 				"records", recs);
 	int fd;
 	int r = control_open(u->ps, req, &fd, e);
@@ -1135,7 +1135,7 @@ int reconcile_start(struct pstate *ps, char **names, struct orch_err *e)
 	if (r == 0)
 		r = call_simple(ps,
 				json_pack("{s:s, s:o}", "op", "start", "names",
-					  names_json(names)),
+					  strv_json(names)),
 				e);
 	if (r == 0)
 		r = hooks_run(ps, names, "post_start", e);

@@ -15,14 +15,6 @@
 
 
 
-static json_t *strv_json(char *const *v)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 /* Opens path inside one layer without leaving it (symlinks resolve
  * against the layer's root). */
 static int layer_open(const char *layer, const char *path, int flags)

@@ -382,6 +382,14 @@ bool jbool(const json_t *o, const char *key)
 	return json_is_true(json_object_get(o, key));
 }
 
+json_t *strv_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
 char **jstrv(const json_t *o, const char *key)
 {
 	json_t *a = json_object_get(o, key);

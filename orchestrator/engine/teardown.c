@@ -20,14 +20,6 @@ int call_simple(struct pstate *ps, json_t *req, struct orch_err *e)
 	return r;
 }
 
-json_t *names_json(char *const *names)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; names && names[i]; i++)
-		json_array_append_new(a, json_string(names[i]));
-	return a;
-}
-
 /* Dependency level of each recorded container's service, from the
  * depends_on kept in the records. */
 static int record_level(struct pstate *ps, const char *service, int depth)
@@ -119,7 +111,7 @@ int reconcile_remove(struct pstate *ps, char **names, bool anon_volumes,
 		return r;
 	if (supervisor_alive(ps)) {
 		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
-					"names", names_json(names), "force", 1);
+					"names", strv_json(names), "force", 1);
 		r = call_simple(ps, req, e);
 		if (r < 0)
 			return r;
@@ -306,7 +298,7 @@ int reconcile_down(struct pstate *ps, const struct down_opts *o,
 	json_t *ctrs = state_containers(ps);
 	if (supervisor_alive(ps)) {
 		json_t *req = json_pack("{s:s, s:o, s:b}", "op", "remove",
-					"names", names_json(names), "force", 1);
+					"names", strv_json(names), "force", 1);
 		struct orch_err se = {0};
 		if (call_simple(ps, req, &se) < 0)
 			log_warn("%s", se.msg);
