@@ -273,9 +273,9 @@ int cmd_unpause(int argc, char **argv)
 	return simple("unpause", "[SERVICE...]", "", argc, argv);
 }
 
-/* wait: until the first container of the services (all, when none is
- * named) has exited; its exit code is wait's, as compose's.  With
- * --down-project, the project is then taken down. */
+/* wait: until the first container of the services named has exited;
+ * its exit code is wait's, as compose's.  With --down-project, the
+ * project is then taken down. */
 int cmd_wait(int argc, char **argv)
 {
 	static const char usage[] = "[--down-project] SERVICE...";
@@ -298,18 +298,16 @@ int cmd_wait(int argc, char **argv)
 	_cleanup_strv_ char **names = NULL;
 	if (open_with_names(&ps, "wait", argc, argv, first, &names, &e) < 0)
 		return cli_fail(&e);
-	_cleanup_free_ char *project = xstrdup(ps.name);
-	pstate_close(&ps);
+	/* Waiting must not hold the project lock. */
+	close(ps.lock_fd);
+	ps.lock_fd = -1;
 	int code = -1;
 	while (code < 0) {
-		struct pstate wp;
 		json_t *st = NULL;
-		if (pstate_open(project, false, &wp, &e) < 0 ||
-		    status_get(&wp, &st, &e) < 0) {
-			pstate_close(&wp);
+		if (status_get(&ps, &st, &e) < 0) {
+			pstate_close(&ps);
 			return cli_fail(&e);
 		}
-		pstate_close(&wp);
 		for (size_t i = 0; names[i] && code < 0; i++) {
 			json_t *c = json_find_named(st, names[i]);
 			if (!c || streq(jstr(c, "state") ?: "", "exited"))
@@ -319,6 +317,7 @@ int cmd_wait(int argc, char **argv)
 		if (code < 0)
 			usleep(100000);
 	}
+	pstate_close(&ps);
 	if (down) {
 		char *dargv[] = {"down", NULL};
 		int r = cmd_down(1, dargv);
