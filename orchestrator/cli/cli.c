@@ -293,13 +293,14 @@ static void netd_revive(const struct pstate *ps)
 	netd_close(c);
 }
 
-int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
+static int open_state(struct pstate *ps, struct project **model, bool lock,
+		      struct orch_err *e)
 {
 	_cleanup_free_ char *name = NULL;
 	int r = project_name_of(&name, model, e);
 	if (r < 0)
 		return r;
-	r = pstate_open(name, false, ps, e);
+	r = lock ? pstate_open(name, false, ps, e) : pstate_read(name, ps, e);
 	if (r < 0 && model && *model) {
 		project_free(*model);
 		*model = NULL;
@@ -311,6 +312,16 @@ int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
 	if (r == 0)
 		netd_revive(ps);
 	return r;
+}
+
+int cli_open(struct pstate *ps, struct project **model, struct orch_err *e)
+{
+	return open_state(ps, model, true, e);
+}
+
+int cli_read(struct pstate *ps, struct project **model, struct orch_err *e)
+{
+	return open_state(ps, model, false, e);
 }
 
 int cli_opt_num(const char *cmd, const char *opt, const char *val,

@@ -94,6 +94,9 @@ int cli_project_name(char **name, struct project **model);
 /* Opens the project the command names (without creating it); -ENOENT
  * when it is not up.  model may be NULL. */
 int cli_open(struct pstate *ps, struct project **model, struct orch_err *e);
+/* The same without the project's lock, for a command that only looks
+ * (pstate_read). */
+int cli_read(struct pstate *ps, struct project **model, struct orch_err *e);
 /* A command's whole-number option (opt as the user writes it: "--timeout")
  * in [min, max] into *out; prints what is wrong and returns -1 when val is
  * not one. */

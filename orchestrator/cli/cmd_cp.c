@@ -174,7 +174,7 @@ int cmd_cp(int argc, char **argv)
 	bool in = dsvc != NULL;
 	struct pstate ps;
 	struct orch_err e = {0};
-	if (cli_open(&ps, NULL, &e) < 0)
+	if (cli_read(&ps, NULL, &e) < 0)
 		return cli_fail(&e);
 	pid_t pid;
 	json_t *rec = cli_running(&ps, svc, index, &pid);

@@ -145,12 +145,15 @@ static void add_restart_dependents(const struct project *m, char ***svcs)
 	}
 }
 
-static int open_with_names(struct pstate *ps, const char *cmd, int argc,
-			   char **argv, int first, char ***names,
+/* Opens the project (locked, unless the command only looks) and finds
+ * the containers of the services named from argv[first] on (all when
+ * none is). */
+static int open_with_names(struct pstate *ps, const char *cmd, bool lock,
+			   int argc, char **argv, int first, char ***names,
 			   struct orch_err *e)
 {
 	_cleanup_project_ struct project *m = NULL;
-	int r = cli_open(ps, &m, e);
+	int r = lock ? cli_open(ps, &m, e) : cli_read(ps, &m, e);
 	if (r < 0)
 		return r;
 	_cleanup_strv_ char **svcs = NULL;
@@ -180,7 +183,7 @@ static int simple(const char *cmd, const char *usage, const char *shorts,
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, cmd, argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, cmd, true, argc, argv, first, &names, &e) < 0)
 		return cli_fail(&e);
 	int r = supervisor_ensure(&ps, &e);
 	const char *done = "";
@@ -296,11 +299,9 @@ int cmd_wait(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, "wait", argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, "wait", false, argc, argv, first, &names,
+			    &e) < 0)
 		return cli_fail(&e);
-	/* Waiting must not hold the project lock. */
-	close(ps.lock_fd);
-	ps.lock_fd = -1;
 	int code = -1;
 	while (code < 0) {
 		json_t *st = NULL;
@@ -388,7 +389,7 @@ int cmd_top(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, "top", argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, "top", false, argc, argv, first, &names, &e) < 0)
 		return cli_fail(&e);
 	for (size_t i = 0; names[i]; i++) {
 		json_t *rec = state_container_find(&ps, names[i]);
@@ -453,7 +454,7 @@ int cmd_port(int argc, char **argv)
 		return cli_usage("port", usage);
 	struct pstate ps;
 	struct orch_err e = {0};
-	if (cli_open(&ps, NULL, &e) < 0)
+	if (cli_read(&ps, NULL, &e) < 0)
 		return cli_fail(&e);
 	const char *svc = argv[first];
 	_cleanup_free_ char *port = xstrdup(argv[first + 1]);
@@ -502,7 +503,7 @@ int cmd_events(int argc, char **argv)
 		return 2;
 	struct pstate ps;
 	struct orch_err e = {0};
-	if (cli_open(&ps, NULL, &e) < 0)
+	if (cli_read(&ps, NULL, &e) < 0)
 		return cli_fail(&e);
 	_cleanup_strv_ char **svcs = NULL;
 	for (int i = first; i < argc; i++)
@@ -584,7 +585,8 @@ int cmd_stats(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_strv_ char **names = NULL;
-	if (open_with_names(&ps, "stats", argc, argv, first, &names, &e) < 0)
+	if (open_with_names(&ps, "stats", false, argc, argv, first, &names,
+			    &e) < 0)
 		return cli_fail(&e);
 	size_t n = strv_len(names);
 	_cleanup_strv_ char **ids = xcalloc(n + 1, sizeof(char *));
@@ -592,8 +594,6 @@ int cmd_stats(int argc, char **argv)
 		json_t *rec = state_container_find(&ps, names[i]);
 		ids[i] = xstrdup(rec ? jstr(rec, "id") : "");
 	}
-	close(ps.lock_fd);
-	ps.lock_fd = -1;
 	_cleanup_free_ uint64_t *prev = xcalloc(n + 1, sizeof(uint64_t));
 	double t0 = now_s();
 	for (size_t i = 0; i < n; i++) {

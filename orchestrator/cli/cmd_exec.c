@@ -215,7 +215,7 @@ int cmd_exec(int argc, char **argv)
 		return cli_usage("exec", usage);
 	struct pstate ps;
 	struct orch_err e = {0};
-	if (cli_open(&ps, NULL, &e) < 0)
+	if (cli_read(&ps, NULL, &e) < 0)
 		return cli_fail(&e);
 	pid_t init;
 	json_t *rec = cli_running(&ps, argv[first], a.index, &init);

@@ -323,7 +323,7 @@ static int project_images(int argc, char **argv, const char *usage)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_project_ struct project *m = NULL;
-	int r = cli_open(&ps, &m, &e);
+	int r = cli_read(&ps, &m, &e);
 	if (r < 0 && r != -ENOENT)
 		return cli_fail(&e);
 	_cleanup_strv_ char **svcs = NULL;

@@ -368,7 +368,7 @@ int cmd_logs(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_project_ struct project *m = NULL;
-	if (cli_open(&ps, &m, &e) < 0)
+	if (cli_read(&ps, &m, &e) < 0)
 		return cli_fail(&e);
 	const char *unknown;
 	_cleanup_strv_ char **svcs = NULL;
@@ -380,9 +380,6 @@ int cmd_logs(int argc, char **argv)
 		fprintf(stderr, "orch: no such service: %s\n", unknown);
 		return 1;
 	}
-	/* Following must not hold the project lock. */
-	close(ps.lock_fd);
-	ps.lock_fd = -1;
 	logs_run(&ps, names, &o, logs_should_stop, NULL);
 	pstate_close(&ps);
 	return 0;

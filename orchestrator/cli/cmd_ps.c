@@ -204,7 +204,7 @@ int cmd_ps(int argc, char **argv)
 	struct pstate ps;
 	struct orch_err e = {0};
 	_cleanup_project_ struct project *m = NULL;
-	int r = cli_open(&ps, &m, &e);
+	int r = cli_read(&ps, &m, &e);
 	if (r == -ENOENT) {
 		if (tmpl) {
 			json_auto_t *none = json_array();

@@ -53,6 +53,11 @@ bool pstate_name_valid(const char *name);
  * the project has no state. */
 int pstate_open(const char *name, bool create, struct pstate *p,
 		 struct orch_err *e);
+/* The project's state as last written, without its lock: for what only
+ * looks (ps, logs, exec), which an up waiting for a dependency to be
+ * healthy must not hold up.  The state file is replaced whole, never
+ * written in place. */
+int pstate_read(const char *name, struct pstate *p, struct orch_err *e);
 void pstate_close(struct pstate *p);
 /* Refuses a project held by another user (unless root asks) or, when
  * workdir is set, recorded for another working directory. */

@@ -53,8 +53,8 @@ static int lock_path(const char *path, bool create, int *out,
 	}
 }
 
-int pstate_open(const char *name, bool create, struct pstate *p,
-		 struct orch_err *e)
+static int state_open(const char *name, bool create, bool lock,
+		      struct pstate *p, struct orch_err *e)
 {
 	memset(p, 0, sizeof(*p));
 	p->lock_fd = -1;
@@ -74,10 +74,12 @@ int pstate_open(const char *name, bool create, struct pstate *p,
 		if (r < 0)
 			return r;
 	}
-	_cleanup_free_ char *lock = path_join(dir, "lock");
-	int r = lock_path(lock, create, &p->lock_fd, e);
-	if (r < 0)
-		return r;
+	if (lock) {
+		_cleanup_free_ char *lk = path_join(dir, "lock");
+		int r = lock_path(lk, create, &p->lock_fd, e);
+		if (r < 0)
+			return r;
+	}
 	p->name = xstrdup(name);
 	p->dir = move_ptr(dir);
 	_cleanup_free_ char *sf = path_join(p->dir, "state.json");
@@ -96,6 +98,17 @@ int pstate_open(const char *name, bool create, struct pstate *p,
 	p->state = json_pack("{s:i, s:s, s:[], s:[], s:[]}", "version", 1,
 			     "name", name, "networks", "volumes", "containers");
 	return 0;
+}
+
+int pstate_open(const char *name, bool create, struct pstate *p,
+		struct orch_err *e)
+{
+	return state_open(name, create, true, p, e);
+}
+
+int pstate_read(const char *name, struct pstate *p, struct orch_err *e)
+{
+	return state_open(name, false, false, p, e);
 }
 
 void pstate_close(struct pstate *p)
