@@ -1032,7 +1032,7 @@ int rt_run(const struct rt_spec *s, struct rt_container **out,
 	return create(s, true, out, e);
 }
 
-int rt_start(struct rt_container *c, struct orch_err *e)
+int rt_start_go(struct rt_container *c, struct orch_err *e)
 {
 	if (c->sync_fd < 0)
 		return err_set(e, EINVAL, "container %s was started already", c->id);
@@ -1042,6 +1042,13 @@ int rt_start(struct rt_container *c, struct orch_err *e)
 		c->sync_fd = -1;
 		return err_sys(e, -r, "starting container %s", c->id);
 	}
+	return 0;
+}
+
+int rt_start_result(struct rt_container *c, struct orch_err *e)
+{
+	if (c->sync_fd < 0)
+		return err_set(e, EINVAL, "container %s was started already", c->id);
 	struct sync_packet pk;
 	int n = sync_recv(c->sync_fd, &pk);
 	close(c->sync_fd);
@@ -1051,6 +1058,12 @@ int rt_start(struct rt_container *c, struct orch_err *e)
 	if (pk.type == SYNC_ERROR || pk.type == SYNC_EXEC_ERROR)
 		return err_set(e, pk.code, "%s", pk.msg);
 	return 0; /* EOF: exec closed the socket */
+}
+
+int rt_start(struct rt_container *c, struct orch_err *e)
+{
+	int r = rt_start_go(c, e);
+	return r < 0 ? r : rt_start_result(c, e);
 }
 
 void rt_container_free(struct rt_container *c)

@@ -169,6 +169,10 @@ int rt_create(const struct rt_spec *spec, struct rt_container **out,
 /* Lets the child exec; returns once exec succeeded, or the exec error
  * ("exec foo: No such file or directory"). */
 int rt_start(struct rt_container *c, struct orch_err *e);
+/* rt_start in two steps, for a caller that waits for many: the word to
+ * exec, then (once c->sync_fd is readable) its outcome. */
+int rt_start_go(struct rt_container *c, struct orch_err *e);
+int rt_start_result(struct rt_container *c, struct orch_err *e);
 /* rt_create and rt_start in one step, for callers with nothing to do
  * between the two (no network namespace to configure): one round trip
  * with the child less.  A setup error leaves nothing (*out NULL); an exec

@@ -438,6 +438,61 @@ static int setup_level(struct up_ctx *u, json_t *new_recs, int l, int max,
 	return r < 0 ? r : made;
 }
 
+/* Whether a container of level l is still to be made. */
+static bool any_to_be_made(json_t *new_recs, int l)
+{
+	size_t i;
+	json_t *rec;
+	json_array_foreach(new_recs, i, rec)
+		if (to_make_at(rec, l))
+			return true;
+	return false;
+}
+
+/* A request of op for the containers names, with their records (a
+ * supervisor of before takes "reload": it reads the whole state again for
+ * them). */
+static json_t *records_req(struct up_ctx *u, const char *op, char **names)
+{
+	json_t *recs = json_array();
+	for (size_t k = 0; names[k]; k++) {
+		json_t *rec = json_find_named(state_containers(u->ps), names[k]);
+		if (rec)
+			json_array_append(recs, rec);
+	}
+	return json_pack("{s:s, s:b, s:o, s:o}", "op", op, "reload", 1,
+			 "names", strv_json(names), "records", recs);
+}
+
+/* Makes the next chunk of containers still to be made, of the first level
+ * from l on that has some, after the networks they join.  Made ahead of
+ * their start (ahead), the supervisor is asked to create them now: each
+ * then waits for its start, which is only the word to exec; one that
+ * cannot (of an older orch) creates them at their start.  Returns how
+ * many were made (0: none is left). */
+static int setup_next(struct up_ctx *u, json_t *new_recs, int l, int levels,
+		      bool ahead, struct orch_err *e)
+{
+	for (; l < levels; l++) {
+		if (!any_to_be_made(new_recs, l))
+			continue;
+		int r = ensure_networks(u, new_recs, l, e);
+		int made = r < 0 ? r : setup_level(u, new_recs, l, START_CHUNK, e);
+		if (made > 0 && ahead) {
+			size_t n = strv_len(u->created_ctrs);
+			json_t *req = records_req(u, "create",
+						  u->created_ctrs + n - made);
+			json_t *rep = NULL;
+			struct orch_err ign = {0};
+			control_call(u->ps, req, &rep, &ign);
+			json_decref(req);
+			json_decref(rep);
+		}
+		return made;
+	}
+	return 0;
+}
+
 /* Whether name's container is still to be made (its record is in
  * new_recs with its level). */
 static bool to_be_made(json_t *new_recs, const char *name)
@@ -458,31 +513,11 @@ static char **take_made(json_t *new_recs, char **names, bool *sent)
 	return made;
 }
 
-/* Whether a container of level l is still to be made. */
-static bool any_to_be_made(json_t *new_recs, int l)
-{
-	size_t i;
-	json_t *rec;
-	json_array_foreach(new_recs, i, rec)
-		if (to_make_at(rec, l))
-			return true;
-	return false;
-}
 
-/* Asks the supervisor to start names, without waiting, with their
- * records (a supervisor of before takes "reload": it reads the whole
- * state again for them). */
+/* Asks the supervisor to start names, without waiting. */
 static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
 {
-	json_t *recs = json_array();
-	for (size_t k = 0; names[k]; k++) {
-		json_t *rec = json_find_named(state_containers(u->ps), names[k]);
-		if (rec)
-			json_array_append(recs, rec);
-	}
-	json_t *req = json_pack("{s:s, s:b, s:o, s:o}", "op", "start",
-				"reload", 1, "names", strv_json(names),
-				"records", recs);
+	json_t *req = records_req(u, "start", names);
 	int fd;
 	int r = control_open(u->ps, req, &fd, e);
 	json_decref(req);
@@ -1008,21 +1043,18 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	}
 
 	/* One dependency level after the other, a chunk of containers at a
-	 * time: a chunk is started while the next is made, and a level's
-	 * containers are made while the level before starts (a chunk, and
-	 * more for as long as the supervisor is busy with those). */
+	 * time: a chunk is started while the next is made, and for as long
+	 * as the supervisor is busy with a level, the containers of the
+	 * levels after it are made (with their networks), as compose creates
+	 * every container before it starts the first. */
 	for (int l = 0; l <= plan.levels; l++) {
-		if (l > 0 && l < plan.levels &&
-		    (r = ensure_networks(&u, new_recs, l, e)) < 0)
-			goto fail;
-		for (int made = 1; l < plan.levels && made > 0;) {
-			made = setup_level(&u, new_recs, l, START_CHUNK, e);
+		for (int made = 1; made > 0 && !starts_answered(&u);) {
+			made = setup_next(&u, new_recs, l, plan.levels, true,
+					  e);
 			if (made < 0) {
 				r = made;
 				goto fail;
 			}
-			if (starts_answered(&u))
-				break;
 		}
 		bool hook_failed;
 		if ((r = starts_finish(&u, &hook_failed, e)) < 0) {
@@ -1080,7 +1112,8 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 			}
 			if (!more)
 				break;
-			int made = setup_level(&u, new_recs, l, START_CHUNK, e);
+			int made = setup_next(&u, new_recs, l, plan.levels,
+					      false, e);
 			if (made < 0) {
 				r = made;
 				goto fail;

@@ -116,7 +116,7 @@ void check_waiters(void)
 		for (size_t k = 0; cl->names[k]; k++) {
 			struct sctr *c = ctr_find_at(cl->names[k], &cl->at[k]);
 			if (c &&
-			    (c->worker || c->queued ||
+			    (c->worker || c->queued || c->going ||
 			     (cl->wait != W_START && c->state == C_RUNNING)))
 				busy = true;
 		}
@@ -158,6 +158,24 @@ static void reload(void)
 	json_decref(st);
 }
 
+/* The "records" of a start or create: the containers up has just made,
+ * added without the whole state read again for them (its records are
+ * trusted as the state file is: from root or our own user); else with
+ * "reload", the state has just gained them. */
+static void records_add(const struct client *cl, const json_t *req)
+{
+	json_t *recs = json_object_get(req, "records");
+	if (json_is_array(recs) && (cl->uid == 0 || cl->uid == getuid())) {
+		size_t i;
+		json_t *r;
+		json_array_foreach(recs, i, r)
+			if (json_is_object(r))
+				ctr_add(r, NULL);
+	} else if (jbool(req, "reload")) {
+		reload();
+	}
+}
+
 static void handle_request(struct client *cl, json_t *req)
 {
 	const char *op = jstr(req, "op");
@@ -174,23 +192,23 @@ static void handle_request(struct client *cl, json_t *req)
 		reload();
 		reply_ok(cl);
 	} else if (streq(op, "start")) {
-		/* "records": the containers up has just made, which it starts
-		 * without the whole state read again for them (its records
-		 * are trusted as the state file is: from root or our own
-		 * user); else "reload": the state has just gained them. */
-		json_t *recs = json_object_get(req, "records");
-		if (json_is_array(recs) && (cl->uid == 0 || cl->uid == getuid())) {
-			size_t i;
-			json_t *r;
-			json_array_foreach(recs, i, r)
-				if (json_is_object(r))
-					ctr_add(r, NULL);
-		} else if (jbool(req, "reload")) {
-			reload();
-		}
+		records_add(cl, req);
 		cl->names = req_names(req);
 		start_names(cl, cl->names);
 		check_waiters();
+	} else if (streq(op, "create")) {
+		/* Made ahead of their start, which comes later: answered at
+		 * once. */
+		records_add(cl, req);
+		_cleanup_strv_ char **names = jstrv(req, "names");
+		for (size_t k = 0; names && names[k]; k++) {
+			size_t idx;
+			struct sctr *c = ctr_find(names[k], &idx);
+			if (c)
+				ctr_prepare(c, idx);
+		}
+		workers_start();
+		reply_ok(cl);
 	} else if (streq(op, "stop") || streq(op, "restart") ||
 		   streq(op, "remove")) {
 		cl->names = req_names(req);

@@ -110,10 +110,64 @@ void queued_fds_close(struct sctr *c)
 	c->report_fd = c->out_fd = -1;
 }
 
-/* Queues c for a worker, its log pipe and report pipe made; the caller
+void prep_drop(struct sctr *c)
+{
+	if (!c->prep)
+		return;
+	if (c->going && c->prep->sync_fd >= 0)
+		ep_del(c->prep->sync_fd);
+	/* Our child: reaped as a stray once it is no longer known. */
+	if (c->prep->pidfd >= 0)
+		pidfd_send_signal(c->prep->pidfd, SIGKILL, NULL, 0);
+	rt_container_free(c->prep);
+	c->prep = NULL;
+	c->going = false;
+}
+
+/* c did not start: what was made of it goes (the next start makes it
+ * anew). */
+static void go_failed(struct sctr *c, const struct orch_err *e)
+{
+	c->start_err = xasprintf("starting %s: %s", c->name, e->msg);
+	prep_drop(c);
+	struct orch_err ign = {0};
+	rt_delete(c->id, false, &ign);
+	start_failed(c);
+}
+
+/* The word to exec, to a container made ahead; the outcome comes on its
+ * sync socket (go_done). */
+static void prep_go(struct sctr *c, size_t idx)
+{
+	if (c->going)
+		return;
+	free(c->start_err);
+	c->start_err = NULL;
+	c->restarting = false;
+	struct orch_err e = {0};
+	if (rt_start_go(c->prep, &e) < 0) {
+		go_failed(c, &e);
+		return;
+	}
+	c->going = true;
+	ep_add(c->prep->sync_fd, TAG(K_GO, idx));
+}
+
+/* Queues c for a worker, its log pipe and report socket made; the caller
  * then runs workers_start.  A failure here is c->start_err. */
 void ctr_start(struct sctr *c, size_t idx, bool restart)
 {
+	if (c->prep) {
+		prep_go(c, idx);
+		return;
+	}
+	if (c->worker && c->prepare) {
+		c->want_start = true;
+		return;
+	}
+	/* Not handed to a worker yet: it is made and started at once. */
+	if (c->queued)
+		c->prepare = false;
 	if (c->state == C_RUNNING || c->worker || c->queued)
 		return;
 	free(c->start_err);
@@ -123,7 +177,8 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 	_cleanup_free_ char *fifo = ctr_log_path(c, ".fifo");
 	_cleanup_close_ int out = r < 0 ? -1 : open(fifo, O_RDWR | O_CLOEXEC);
 	int p[2] = {-1, -1};
-	if (out < 0 || pipe2(p, O_CLOEXEC) < 0) {
+	if (out < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0) {
 		c->start_err =
 		    xasprintf("starting %s: opening its log pipe: %s", c->name,
 			      strerror(errno));
@@ -148,6 +203,15 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 	c->queued = true;
 }
 
+void ctr_prepare(struct sctr *c, size_t idx)
+{
+	if (c->state != C_CREATED || c->prep || c->worker || c->queued)
+		return;
+	c->user_stopped = false;
+	ctr_start(c, idx, false);
+	c->prepare = c->queued;
+}
+
 void start_failed(struct sctr *c)
 {
 	log_warn("%s", c->start_err);
@@ -162,10 +226,10 @@ void start_failed(struct sctr *c)
 		set_state(c, C_EXITED);
 }
 
-static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
+static void ctr_started(struct sctr *c, size_t idx, pid_t pid, int pidfd)
 {
 	sup.trim_at = mono_ms() + TRIM_DELAY_MS;
-	proc_watch(c, idx, pid, -1);
+	proc_watch(c, idx, pid, pidfd);
 	c->started_mono = mono_ms();
 	wall_ts(c->started_at, sizeof(c->started_at));
 	c->stopping = false;
@@ -181,32 +245,82 @@ static void ctr_started(struct sctr *c, size_t idx, pid_t pid)
 	ctr_event(c, c->restarting ? "restart" : "start", NULL);
 }
 
+/* A stop asked for while it was being created or started. */
+static void stop_if_asked(struct sctr *c)
+{
+	if (c->user_stopped) {
+		c->stopping = true;
+		pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+	}
+}
+
+/* A container made ahead, created: it waits for its start (given now if
+ * one was asked for meanwhile). */
+static void ctr_prepared(struct sctr *c, size_t idx, pid_t pid,
+			 const int *fds, size_t n)
+{
+	c->prep = xcalloc(1, sizeof(*c->prep));
+	c->prep->id = xstrdup(c->id);
+	c->prep->pid = pid;
+	c->prep->sync_fd = fds[0];
+	/* Not reaped before this report is read (reap_strays). */
+	c->prep->pidfd = n == 2 ? fds[1] : pidfd_open(pid, 0);
+	bool go = c->want_start;
+	c->want_start = false;
+	if (c->user_stopped)
+		prep_drop(c);
+	else if (go)
+		prep_go(c, idx);
+}
+
+/* The outcome of the word to exec given to a container made ahead. */
+static void go_done(struct sctr *c, size_t idx)
+{
+	ep_del(c->prep->sync_fd);
+	c->going = false;
+	struct orch_err e = {0};
+	if (rt_start_result(c->prep, &e) < 0) {
+		go_failed(c, &e);
+		return;
+	}
+	pid_t pid = c->prep->pid;
+	int pidfd = c->prep->pidfd;
+	c->prep->pidfd = -1;
+	rt_container_free(c->prep);
+	c->prep = NULL;
+	ctr_started(c, idx, pid, pidfd);
+	stop_if_asked(c);
+}
+
 static void worker_done(struct sctr *c, size_t idx)
 {
 	char buf[REPORT_MAX];
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = RETRY_EINTR(
-		    read(c->worker_fd, buf + len, sizeof(buf) - 1 - len));
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
+	int fds[2] = {-1, -1};
+	size_t n_fds = 0;
+	/* One message: a container made ahead holds the worker's end until
+	 * its exec, so no end of the stream is waited for. */
+	msg_recv(c->worker_fd, buf, sizeof(buf), fds, &n_fds);
 	ep_del(c->worker_fd);
 	close(c->worker_fd);
 	c->worker_fd = -1;
 	/* The container is our child already (the worker's sibling). */
 	worker_reported(c->worker);
 	c->worker = 0;
-	pid_t pid = buf[0] && buf[0] != '!' ? atoi(buf) : 0;
+	bool prepare = c->prepare;
+	c->prepare = false;
+	pid_t pid = buf[0] == '~' ? atoi(buf + 1) : 0;
+	if (prepare && pid > 0 && n_fds) {
+		ctr_prepared(c, idx, pid, fds, n_fds);
+		workers_start();
+		return;
+	}
+	for (size_t i = 0; i < n_fds; i++)
+		close(fds[i]);
+	c->want_start = false;
+	pid = buf[0] && buf[0] != '!' && buf[0] != '~' ? atoi(buf) : 0;
 	if (pid > 0) {
-		ctr_started(c, idx, pid);
-		/* A stop asked for while it was being created. */
-		if (c->user_stopped) {
-			c->stopping = true;
-			pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
-		}
+		ctr_started(c, idx, pid, -1);
+		stop_if_asked(c);
 	} else {
 		c->start_err =
 		    xstrdup(buf[0] == '!' ? buf + 1 : "the worker died");
@@ -260,6 +374,7 @@ void ctr_stop(struct sctr *c, int64_t grace_ms)
 {
 	c->user_stopped = true;
 	c->restart_at = 0;
+	prep_drop(c);
 	if (c->state == C_RESTARTING) {
 		set_state(c, C_EXITED);
 		return;
@@ -506,6 +621,7 @@ static void ctr_init(struct sctr *c, json_t *rec)
 void ctr_fini(struct sctr *c)
 {
 	hc_cancel(c);
+	prep_drop(c);
 	if (c->pidfd >= 0) {
 		ep_del(c->pidfd);
 		close(c->pidfd);
@@ -743,7 +859,8 @@ static bool pid_known(pid_t pid)
 {
 	for (size_t i = 0; i < sup.n; i++)
 		if (!sup.c[i].gone &&
-		    (sup.c[i].pid == pid || sup.c[i].hc_pid == pid))
+		    (sup.c[i].pid == pid || sup.c[i].hc_pid == pid ||
+		     (sup.c[i].prep && sup.c[i].prep->pid == pid)))
 			return true;
 	return worker_known(pid);
 }
@@ -987,6 +1104,12 @@ static int supervise_main(const char *project)
 				break;
 			case K_NETD:
 				refusals_read();
+				break;
+			case K_GO:
+				if (idx < sup.n && !sup.c[idx].gone &&
+				    sup.c[idx].going)
+					go_done(&sup.c[idx], idx);
+				reap_strays();
 				break;
 			case K_HC:
 				if (idx < sup.n && !sup.c[idx].gone &&

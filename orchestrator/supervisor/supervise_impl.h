@@ -33,9 +33,16 @@ struct sctr {
 	pid_t pid;
 	int pidfd;
 	pid_t worker;	 /* the worker creating it, 0 when none */
-	int worker_fd;	 /* its report: "<pid>" or "!<error>" */
+	int worker_fd;	 /* its report: "<pid>", "~<pid>" or "!<error>" */
 	bool queued;	 /* waits for a free worker */
 	int report_fd, out_fd; /* the worker's ends, while queued */
+	/* Made ahead of its start (up's "create"): the worker's job is to
+	 * create it only (prepare); a start meanwhile is kept for after
+	 * (want_start); once created, prep waits for the word to exec, and
+	 * going says it was given and the exec is awaited on its sync
+	 * socket. */
+	bool prepare, want_start, going;
+	struct rt_container *prep;
 	bool restarting; /* this start is a restart (event) */
 	char *start_err;
 	int exit_code, restarts;
@@ -91,7 +98,8 @@ enum {
 	K_HC,
 	K_WORKER,
 	K_WORKER_END,
-	K_NETD
+	K_NETD,
+	K_GO
 };
 
 /* Containers are created by worker processes (workers.c), several at a
@@ -136,6 +144,11 @@ void wall_ts(char *buf, size_t n);
 /* Queues container idx to be started (restart: after an exit, under its
  * policy); workers_start then gives what is queued to workers. */
 void ctr_start(struct sctr *c, size_t idx, bool restart);
+/* Queues container idx to be created ahead of its start (a created one,
+ * not being made). */
+void ctr_prepare(struct sctr *c, size_t idx);
+/* A container made ahead and not started is let go: its process ends. */
+void prep_drop(struct sctr *c);
 /* The worker's ends of a queued container's pipes, closed. */
 void queued_fds_close(struct sctr *c);
 /* Says why c did not start (c->start_err); a restart counts as a run. */
@@ -171,6 +184,9 @@ void workers_init(char **argv, int argc);
 void workers_spawn_all(void);
 /* Gives the queued containers to workers, as they have room. */
 void workers_start(void);
+/* One message of a worker's report socket (a SOCK_SEQPACKET), with the
+ * descriptors it carries (*n, at most 2); buf is a string. */
+ssize_t msg_recv(int sock, char *buf, size_t size, int fds[2], size_t *n);
 /* The worker pid reported on a container it was handed. */
 void worker_reported(pid_t pid);
 bool worker_known(pid_t pid);

@@ -7,8 +7,11 @@
  * (loading the program and its libraries: some 2 ms of CPU a worker on a
  * virtual machine, where even /bin/true takes that).  The
  * supervisor hands it one container per message: its name, id and spec,
- * with the container's log pipe and the pipe its report goes back on
- * ("<pid>" or "!<error>").  The worker makes the container a child of the
+ * with the container's log pipe and the socket its report goes back on
+ * ("<pid>" or "!<error>").  One that up makes ahead of its start is
+ * created only: its process waits for the word to exec, which the
+ * supervisor gives, and the report is "~<pid>" with the container's sync
+ * socket and pidfd.  The worker makes the container a child of the
  * supervisor (rt_spec.sibling), so it can stay for the next ones: what it
  * found out (the capabilities held, the seccomp program, idmapped layers)
  * serves them all, and no start waits for a copy of the supervisor to be
@@ -50,9 +53,58 @@ static int stdin_held(const char *name, struct orch_err *e)
 	return fd < 0 ? err_sys(e, errno, "opening %s", p) : fd;
 }
 
-/* Creates and starts the container; its report goes to buf. */
+/* One message on a SOCK_SEQPACKET socket, with n descriptors (at most
+ * 2). */
+static int msg_send(int sock, const char *txt, const int *fds, size_t n)
+{
+	union {
+		char b[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = {(void *)txt, strlen(txt)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (n > 2)
+		return -E2BIG;
+	if (n) {
+		mh.msg_control = u.b;
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	}
+	ssize_t r = RETRY_EINTR(sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
+	return r < 0 ? -errno : 0;
+}
+
+ssize_t msg_recv(int sock, char *buf, size_t size, int fds[2], size_t *n)
+{
+	*n = 0;
+	union {
+		char b[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {buf, size - 1};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	ssize_t len = RETRY_EINTR(recvmsg(sock, &mh, MSG_CMSG_CLOEXEC));
+	buf[len > 0 ? len : 0] = '\0';
+	struct cmsghdr *c = len > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		*n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(fds, CMSG_DATA(c), *n * sizeof(int));
+	}
+	return len < 0 ? -errno : len;
+}
+
+/* Creates the container and starts it, or (prepare) leaves it waiting
+ * for its start; the report goes to report. */
 static void worker_create(const char *name, const char *id, json_t *spec_j,
-			  int out_fd, int devnull, char *buf, size_t size)
+			  bool prepare, int out_fd, int devnull, int report)
 {
 	struct orch_err e = {0};
 	struct rt_spec spec;
@@ -77,7 +129,7 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 		 * docker keeps a container's filesystem across restarts. */
 		struct orch_err ign = {0};
 		rt_delete(id, false, &ign);
-		r = rt_run(&spec, &rc, &e);
+		r = prepare ? rt_create(&spec, &rc, &e) : rt_run(&spec, &rc, &e);
 		if (r < 0 && !rc)
 			err_wrap(&e, "creating %s", name);
 		else if (r < 0) {
@@ -88,10 +140,22 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 			rt_delete(id, false, &ign);
 		}
 	}
-	if (r == 0)
-		snprintf(buf, size, "%d", (int)rc->pid);
-	else
-		snprintf(buf, size, "!%s", e.msg);
+	char buf[REPORT_MAX];
+	int fds[2] = {rc ? rc->sync_fd : -1, rc ? rc->pidfd : -1};
+	size_t n = 0;
+	if (r == 0 && prepare) {
+		snprintf(buf, sizeof(buf), "~%d", (int)rc->pid);
+		n = fds[1] >= 0 ? 2 : 1;
+	} else if (r == 0) {
+		snprintf(buf, sizeof(buf), "%d", (int)rc->pid);
+	} else {
+		snprintf(buf, sizeof(buf), "!%s", e.msg);
+	}
+	r = msg_send(report, buf, fds, n);
+	if (r < 0)
+		log_warn("worker: reporting on %s: %s", name, strerror(-r));
+	/* A container made ahead that cannot be reported waits for no
+	 * one: its sync socket closes here, and it ends. */
 	rt_container_free(rc);
 	ctrspec_clear(&spec);
 }
@@ -106,24 +170,14 @@ static int handoff_recv(int fd, char **txt, int fds[2])
 	if (len > HANDOFF_MAX)
 		return -EMSGSIZE;
 	char *buf = xmalloc((size_t)len + 1);
-	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {buf, (size_t)len};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.b,
-			    .msg_controllen = sizeof(u.b)};
-	ssize_t n = RETRY_EINTR(recvmsg(fd, &mh, MSG_CMSG_CLOEXEC));
-	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (!c || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
+	size_t n_fds;
+	ssize_t n = msg_recv(fd, buf, (size_t)len + 1, fds, &n_fds);
+	if (n <= 0 || n_fds != 2) {
+		for (size_t i = 0; i < n_fds; i++)
+			close(fds[i]);
 		free(buf);
-		return n < 0 ? -errno : -EBADMSG;
+		return n < 0 ? (int)n : -EBADMSG;
 	}
-	memcpy(fds, CMSG_DATA(c), 2 * sizeof(int));
-	buf[n] = '\0';
 	*txt = buf;
 	return 1;
 }
@@ -144,18 +198,15 @@ static int worker_main(void)
 		}
 		json_t *m = json_loads(txt, 0, NULL);
 		free(txt);
-		char report[REPORT_MAX];
 		const char *name = jstr(m, "name"), *id = jstr(m, "id");
 		if (name && id)
 			worker_create(name, id, json_object_get(m, "spec"),
-				      fds[0], devnull, report, sizeof(report));
+				      jbool(m, "prepare"), fds[0], devnull,
+				      fds[1]);
 		else
-			snprintf(report, sizeof(report),
-				 "!a malformed request from the supervisor");
-		size_t len = strlen(report);
-		if (write(fds[1], report, len) != (ssize_t)len)
-			log_warn("worker: reporting on %s: %s",
-				 name ? name : "?", strerror(errno));
+			msg_send(fds[1],
+				 "!a malformed request from the supervisor",
+				 NULL, 0);
 		close(fds[0]);
 		close(fds[1]);
 		json_decref(m);
@@ -281,36 +332,21 @@ static struct worker *worker_pick(bool *none)
 	return best && best->busy < WORKER_QUEUE ? best : NULL;
 }
 
-/* Hands c to w: its spec, and its log and report pipes. */
+/* Hands c to w: its spec, and its log pipe and report socket. */
 static int handoff_send(struct worker *w, const struct sctr *c)
 {
 	json_t *spec = json_object_get(c->rec, "spec");
-	json_t *m = json_pack("{s:s, s:s, s:O}", "name", c->name, "id", c->id,
-			      "spec", spec ? spec : json_null());
+	json_t *m = json_pack("{s:s, s:s, s:O, s:b}", "name", c->name, "id",
+			      c->id, "spec", spec ? spec : json_null(),
+			      "prepare", c->prepare);
 	char *txt = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	json_decref(m);
 	if (!txt)
 		return -ENOMEM;
 	int fds[2] = {c->out_fd, c->report_fd};
-	union {
-		char b[CMSG_SPACE(sizeof(fds))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct iovec iov = {txt, strlen(txt)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.b,
-			    .msg_controllen = sizeof(u.b)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	ssize_t n = RETRY_EINTR(
-	    sendmsg(w->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
+	int r = msg_send(w->sock, txt, fds, 2);
 	free(txt);
-	return n < 0 ? -errno : 0;
+	return r;
 }
 
 void workers_start(void)

@@ -133,4 +133,61 @@ check_match "its supervisor is orch __supervise" '__supervise solo' \
 	"$(tr '\0' ' ' </proc/"$(cat "$ORCH_RUN/projects/solo/supervisor.pid" 2>/dev/null || echo 0)"/cmdline 2>/dev/null)"
 check_eq "the container runs" running "$(psf solo one State)"
 check "down" inp solo "$T/solo/bin/orch" down -t 0
+
+# A container whose dependency is not ready yet is made meanwhile (as
+# compose creates every container before it starts the first): set up,
+# its process waits for the word to exec, which up gives once the
+# dependency is healthy.
+project ahead <<'Y'
+services:
+  slow:
+    image: bb:1
+    command: ["sh", "-c", "until test -f /tmp/go; do sleep 0.1; done; exec sleep 3601"]
+    healthcheck: {test: ["CMD", "test", "-f", "/tmp/go"], interval: 100ms, retries: 1000}
+  next:
+    image: bb:1
+    command: ["sleep", "3602"]
+    depends_on: {slow: {condition: service_healthy}}
+Y
+inp ahead "$O" up -d >"$T/ahead.out" 2>&1 &
+up_job=$!
+# The runtime's state of a container exists from its creation on.
+made() { ls -d "$ORCH_RUN/runtime/$(psf "$1" "$2" ID)"* >/dev/null 2>&1; }
+check "while slow is not healthy, next is made" wait_for 20 made ahead next
+check_eq "next shows as created (ps answers while up waits)" created "$(psf ahead next State)"
+check "logs answer while up waits" inp ahead "$O" logs slow
+check_eq "next's program has not run" "" "$(pgrep -f 'sleep 3602')"
+check "exec runs while up waits: slow is told to become healthy" inp ahead "$O" exec -T slow touch /tmp/go
+check "up then ends well" wait $up_job || cat "$T/ahead.out"
+check_eq "next runs" running "$(psf ahead next State)"
+check "next's program runs" pgrep -f 'sleep 3602'
+check "down ahead" inp ahead "$O" down -t 0
+# A dependency that fails leaves its dependents made ahead and not
+# started, as compose leaves them created: start starts one, down removes
+# the other with its waiting process.
+project sick <<'Y'
+services:
+  sick:
+    image: bb:1
+    command: ["sleep", "3603"]
+    healthcheck: {test: ["CMD", "false"], interval: 100ms, retries: 1}
+  a:
+    image: bb:1
+    command: ["sleep", "3604"]
+    depends_on: {sick: {condition: service_healthy}}
+  b:
+    image: bb:1
+    command: ["sleep", "3605"]
+    depends_on: {sick: {condition: service_healthy}}
+Y
+check "up fails on the unhealthy dependency" fails inp sick "$O" up -d
+check_eq "a is created" created "$(psf sick a State)"
+check "a is made" made sick a
+check "start a" inp sick "$O" start a
+check_eq "a runs" running "$(psf sick a State)"
+check "a's program runs" pgrep -f 'sleep 3604'
+b_id=$(psf sick b ID)
+check "down sick" inp sick "$O" down -t 0
+check "nothing of b is left" test -z "$(ls -d "$ORCH_RUN/runtime/$b_id"* 2>/dev/null)"
+check_eq "no process of sick is left" "" "$(pgrep -f 'sleep 360[345]|orch-worker sick')"
 finish
