@@ -63,10 +63,18 @@ int cli_global_opt(int opt, const char *arg)
 int cli_getopt(int argc, char **argv, const char *shortopts,
 	       const struct option *lopts)
 {
+	return cli_getopt_own(argc, argv, shortopts, lopts, "");
+}
+
+int cli_getopt_own(int argc, char **argv, const char *shortopts,
+		   const struct option *lopts, const char *own)
+{
 	for (;;) {
 		int c = getopt_long(argc, argv, shortopts, lopts, NULL);
 		if (c == -1)
 			return -1;
+		if (c > 0 && c < 256 && strchr(own, c))
+			return c;
 		int g = cli_global_opt(c, optarg);
 		if (g < 0)
 			return CLI_OPT_BAD;
@@ -175,6 +183,12 @@ char **cli_service_args(const struct project *m, int argc, char **argv,
 
 int cli_load(struct project **out, bool all_profiles)
 {
+	return cli_load_with(out, all_profiles, NULL, NULL);
+}
+
+int cli_load_with(struct project **out, bool all_profiles, const char *extra,
+		  const char *extra_name)
+{
 	struct compose_opts o = {
 		.files = cli.files,
 		.project_name = cli.project_name,
@@ -183,6 +197,8 @@ int cli_load(struct project **out, bool all_profiles)
 		.profiles = cli.profiles,
 		.all_profiles = all_profiles,
 		.defer_env_files = true,
+		.extra = extra,
+		.extra_name = extra_name,
 	};
 	struct orch_diag d = {0};
 	int r = compose_load(&o, out, &d);

@@ -66,6 +66,10 @@ int cli_global_opt(int opt, const char *arg);
 #define CLI_OPT_BAD (-2)
 int cli_getopt(int argc, char **argv, const char *shortopts,
 	       const struct option *lopts);
+/* The same, the short options in own being the command's even where a
+ * global one has that letter (run's -p is --publish, as compose's). */
+int cli_getopt_own(int argc, char **argv, const char *shortopts,
+		   const struct option *lopts, const char *own);
 /* Parses the global options before the command; returns the command's
  * index in argv, or -1 on a usage error. */
 int cli_parse_globals(int argc, char **argv);
@@ -77,6 +81,9 @@ void cli_progress_apply(void);
 /* Loads the compose files named by the globals; diagnostics printed.
  * An env_file that cannot be read fails only cli_env_check. */
 int cli_load(struct project **out, bool all_profiles);
+/* The same with a document merged after the files (compose_opts.extra). */
+int cli_load_with(struct project **out, bool all_profiles, const char *extra,
+		  const char *extra_name);
 /* The SERVICE arguments argv[first..argc) as a list (empty when none);
  * NULL, said, when one is not a service of m. */
 char **cli_service_args(const struct project *m, int argc, char **argv,

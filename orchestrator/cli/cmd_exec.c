@@ -104,14 +104,26 @@ static int wait_code(pid_t pid)
 }
 
 enum { O_INDEX = CLI_OPT_LOCAL, O_RM, O_NO_DEPS, O_NAME, O_ENTRYPOINT,
-       O_SERVICE_PORTS };
+       O_SERVICE_PORTS, O_CAP_ADD, O_CAP_DROP };
 
 struct exec_args {
 	bool detach, no_tty, rm, no_deps, service_ports;
 	int index;
 	char **env;
 	const char *user, *workdir, *name, *entrypoint;
+	/* run's additions to the service: -p, -v, -l, --cap-add/-drop */
+	char **publish, **volumes, **labels, **cap_add, **cap_drop;
 };
+
+static void exec_args_clear(struct exec_args *a)
+{
+	strv_free(a->env);
+	strv_free(a->publish);
+	strv_free(a->volumes);
+	strv_free(a->labels);
+	strv_free(a->cap_add);
+	strv_free(a->cap_drop);
+}
 
 static int exec_parse(const char *cmd, const char *usage, int argc,
 		      char **argv, struct exec_args *a)
@@ -132,6 +144,11 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 		{"interactive", no_argument, NULL, 'i'},
 		{"tty", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
+		{"publish", required_argument, NULL, 'p'},
+		{"volume", required_argument, NULL, 'v'},
+		{"label", required_argument, NULL, 'l'},
+		{"cap-add", required_argument, NULL, O_CAP_ADD},
+		{"cap-drop", required_argument, NULL, O_CAP_DROP},
 		{0},
 	};
 	memset(a, 0, sizeof(*a));
@@ -139,8 +156,14 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 	int c;
 	optind = 1;
 	long long num;
-	while ((c = cli_getopt(argc, argv, "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS,
-			       lopts)) != -1) {
+	/* run's -p is --publish (the project's name is given before the
+	 * command); exec has none of run's additions. */
+	bool run = streq(cmd, "run");
+	const char *shortopts =
+	    run ? "+dTe:u:w:ithp:v:l:" CLI_GLOBAL_SHORTOPTS
+		: "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS;
+	while ((c = cli_getopt_own(argc, argv, shortopts, lopts,
+				   run ? "p" : "")) != -1) {
 		if (c == CLI_OPT_BAD)
 			return -1;
 		switch (c) {
@@ -179,6 +202,22 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 			break;
 		case O_SERVICE_PORTS:
 			a->service_ports = true;
+			break;
+		case 'p':
+		case 'v':
+		case 'l':
+		case O_CAP_ADD:
+		case O_CAP_DROP:
+			if (!run) {
+				cli_usage(cmd, usage);
+				return -1;
+			}
+			strv_push(c == 'p'	    ? &a->publish
+				  : c == 'v'	    ? &a->volumes
+				  : c == 'l'	    ? &a->labels
+				  : c == O_CAP_ADD ? &a->cap_add
+						    : &a->cap_drop,
+				  optarg);
 			break;
 		case 'i':
 		case 't':
@@ -267,16 +306,75 @@ int cmd_exec(int argc, char **argv)
 	return wait_code(pid);
 }
 
+/* A YAML (JSON) string of v, its '$' doubled: a value of the command
+ * line is taken as it is, never interpolated. */
+static void yaml_str(struct strbuf *sb, const char *v)
+{
+	struct strbuf esc;
+	sb_init(&esc);
+	sb_adds(&esc, "");
+	for (const char *c = v; *c; c++) {
+		if (*c == '$')
+			sb_adds(&esc, "$");
+		sb_add(&esc, c, 1);
+	}
+	json_t *j = json_string(esc.buf);
+	char *txt = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	sb_adds(sb, txt ? txt : "\"\"");
+	free(txt);
+	json_decref(j);
+	sb_free(&esc);
+}
+
+static void yaml_list(struct strbuf *sb, const char *key, const char *tag,
+		      char **v)
+{
+	if (!v)
+		return;
+	sb_printf(sb, "    %s: %s[", key, tag);
+	for (size_t i = 0; v[i]; i++) {
+		if (i)
+			sb_adds(sb, ", ");
+		yaml_str(sb, v[i]);
+	}
+	sb_adds(sb, "]\n");
+}
+
+/* What run's -p, -v, -l, --cap-add and --cap-drop add to service svc, as
+ * an override file would (NULL when nothing): published ports replace
+ * the service's (which run leaves out unless --service-ports, and which
+ * that adds back), volumes and labels are merged by target and key. */
+static char *run_override(const char *svc, const struct exec_args *a)
+{
+	if (!a->publish && !a->volumes && !a->labels && !a->cap_add &&
+	    !a->cap_drop)
+		return NULL;
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "services:\n  ");
+	yaml_str(&sb, svc);
+	sb_adds(&sb, ":\n");
+	yaml_list(&sb, "ports", a->service_ports ? "" : "!override ",
+		  a->publish);
+	yaml_list(&sb, "volumes", "", a->volumes);
+	yaml_list(&sb, "labels", "", a->labels);
+	yaml_list(&sb, "cap_add", "", a->cap_add);
+	yaml_list(&sb, "cap_drop", "", a->cap_drop);
+	return sb.buf;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	static const char usage[] = "[--rm] [-d] [-T] [-e K=V] [-u USER] "
-				    "[-w DIR] [--no-deps] [--name NAME] "
-				    "[--entrypoint CMD] SERVICE [COMMAND...]";
-	struct exec_args a;
+	static const char usage[] =
+	    "[--rm] [-d] [-T] [-e K=V] [-u USER] [-w DIR] [-p PORTS] "
+	    "[-v VOLUME] [-l K=V] [--cap-add CAP] [--cap-drop CAP] "
+	    "[--service-ports] [--no-deps] [--name NAME] [--entrypoint CMD] "
+	    "SERVICE [COMMAND...]";
+	struct exec_args a __attribute__((cleanup(exec_args_clear)));
 	int first = exec_parse("run", usage, argc, argv, &a);
 	if (first < 0)
 		return 2;
-	_cleanup_strv_ char **env = a.env;
+	char **env = a.env;
 	if (argc - first < 1)
 		return cli_usage("run", usage);
 	const char *svc = argv[first];
@@ -289,6 +387,16 @@ int cmd_run(int argc, char **argv)
 		project_free(m);
 		fprintf(stderr, "orch: no such service: %s\n", svc);
 		return 1;
+	}
+	/* The service's additions, once it is known to be one (else they
+	 * would make a service of their own). */
+	_cleanup_free_ char *extra = run_override(svc, &a);
+	if (extra) {
+		project_free(m);
+		m = NULL;
+		if (cli_load_with(&m, false, extra, "the command line") < 0)
+			return 1;
+		s = project_service(m, svc);
 	}
 	char *one[] = {(char *)svc, NULL};
 	if (cli_env_check(m, one, !a.no_deps) < 0) {
@@ -323,7 +431,7 @@ int cmd_run(int argc, char **argv)
 		.workdir = a.workdir,
 		.name = a.name,
 		.entrypoint = a.entrypoint,
-		.service_ports = a.service_ports,
+		.service_ports = a.service_ports || a.publish,
 	};
 	if (r == 0)
 		r = reconcile_oneoff(&ps, m, s, &oo, &rec, &e);

@@ -458,6 +458,10 @@ struct compose_opts {
 	 * service records it (env_file_error), and only the commands that
 	 * need that service's environment fail (project_env_check). */
 	bool defer_env_files;
+	/* A document merged after the files, as one more override file
+	 * (named extra_name in messages): what `run` adds from its command
+	 * line. */
+	const char *extra, *extra_name;
 };
 
 /* Loads, interpolates, merges, validates and normalizes.  Returns 0 and

@@ -400,7 +400,53 @@ static int resolve_name(struct loader *l, const char *fname,
 	return 0;
 }
 
-/* Reads and parses every file; each document goes to l->docs. */
+/* The documents of one file's text to l->docs. */
+static int parse_text(struct loader *l, const char *name, const char *text,
+		      size_t len)
+{
+	int r = 0;
+	struct ynode **docs;
+	size_t before = l->d->n_errors;
+	int n = yaml_load(l->a, name, text, len, &docs, l->d);
+	if (n < 0)
+		return -EINVAL;
+	if (l->d->n_errors > before)
+		r = -EINVAL;
+	for (int j = 0; j < n; j++) {
+		struct ynode *root = docs[j];
+		if (!root)
+			continue;
+		if (root->kind != Y_MAP) {
+			diag_add(l->d, M_ERROR, &root->pos,
+				 "the top level of a "
+				 "compose file must be a mapping, not %s",
+				 ykind_name(root));
+			r = -EINVAL;
+			continue;
+		}
+		/* Capacity is the next power of two. */
+		if (!(l->n_docs & (l->n_docs - 1))) {
+			size_t cap = l->n_docs ? 2 * l->n_docs : 4;
+			struct ynode **d =
+			    arena_new_array(l->a, struct ynode *, cap);
+			const char **f =
+			    arena_new_array(l->a, const char *, cap);
+			if (l->n_docs) {
+				memcpy(d, l->docs, l->n_docs * sizeof(*d));
+				memcpy(f, l->doc_files,
+				       l->n_docs * sizeof(*f));
+			}
+			l->docs = d;
+			l->doc_files = f;
+		}
+		l->docs[l->n_docs] = root;
+		l->doc_files[l->n_docs++] = name;
+	}
+	return r;
+}
+
+/* Reads and parses every file, then the extra document; each document
+ * goes to l->docs. */
 static int parse_files(struct loader *l, char **files)
 {
 	int r = 0;
@@ -427,47 +473,16 @@ static int parse_files(struct loader *l, char **files)
 				continue;
 			}
 		}
-		struct ynode **docs;
-		size_t before = l->d->n_errors;
-		int n = yaml_load(l->a, name, text, len, &docs, l->d);
-		if (n < 0) {
-			r = -EINVAL;
-			continue;
-		}
-		if (l->d->n_errors > before)
-			r = -EINVAL;
-		for (int j = 0; j < n; j++) {
-			struct ynode *root = docs[j];
-			if (!root)
-				continue;
-			if (root->kind != Y_MAP) {
-				diag_add(
-				    l->d, M_ERROR, &root->pos,
-				    "the top level of a "
-				    "compose file must be a mapping, not %s",
-				    ykind_name(root));
-				r = -EINVAL;
-				continue;
-			}
-			/* Capacity is the next power of two. */
-			if (!(l->n_docs & (l->n_docs - 1))) {
-				size_t cap = l->n_docs ? 2 * l->n_docs : 4;
-				struct ynode **d =
-				    arena_new_array(l->a, struct ynode *, cap);
-				const char **f =
-				    arena_new_array(l->a, const char *, cap);
-				if (l->n_docs) {
-					memcpy(d, l->docs,
-					       l->n_docs * sizeof(*d));
-					memcpy(f, l->doc_files,
-					       l->n_docs * sizeof(*f));
-				}
-				l->docs = d;
-				l->doc_files = f;
-			}
-			l->docs[l->n_docs] = root;
-			l->doc_files[l->n_docs++] = name;
-		}
+		int pr = parse_text(l, name, text, len);
+		if (pr < 0)
+			r = pr;
+	}
+	if (l->o->extra) {
+		int pr = parse_text(
+		    l, arena_strdup(l->a, l->o->extra_name ?: "extra"),
+		    l->o->extra, strlen(l->o->extra));
+		if (pr < 0)
+			r = pr;
 	}
 	return r;
 }

@@ -70,6 +70,41 @@ check "and start starts it, with the supervisor already running" quiet inp att "
 check_eq "which runs" running "$(psf att server State)"
 check "down att" inp att "$O" down
 
+# run's additions to its service, as compose's: -v, -p (which replaces
+# the service's ports, left out of a one-off), -l, --cap-drop; a value
+# is taken as written (never interpolated), and a bad one is refused
+# naming it.  -p after run is --publish; the project's is given before.
+project runx <<'Y'
+services:
+  s:
+    image: bb:1
+    command: ["sleep", "3600"]
+    ports: ["127.0.0.1:18096:80"]
+Y
+mkdir -p "$T/runx/src"
+echo from-bind >"$T/runx/src/f"
+check_eq "run -v binds a directory, relative to the project's" from-bind \
+	"$(inp runx "$O" run --rm -T -v ./src:/src s cat /src/f 2>/dev/null)"
+check_match "run -v SRC:DST:ro binds it read-only" 'Read-only file system' \
+	"$(inp runx "$O" run --rm -T -v "$T/runx/src:/src:ro" s touch /src/x 2>&1)"
+check_eq "run --cap-drop ALL leaves the command no capability" \
+	"$(printf 'CapEff:\t0000000000000000')" \
+	"$(inp runx "$O" run --rm -T --cap-drop ALL s grep CapEff /proc/self/status 2>/dev/null)"
+lab=$(inp runx "$O" run -d -l team=blue -l 'cost=$HOME' s true 2>/dev/null)
+check_match "run -l labels the one-off" '"team": ?"blue"' \
+	"$(inp runx "$O" ps -a --format json | grep "$lab")"
+check_match "a label's \$ is kept as written" '"cost": ?"\$HOME"' \
+	"$(inp runx "$O" ps -a --format json | grep "$lab")"
+pub=$(inp runx "$O" run -d -p 127.0.0.1:18097:80 s httpd -f -p 80 -h /etc 2>/dev/null)
+check_match "run -d -p prints the one-off's name" '^runx-s-run-' "$pub"
+check "run -p publishes its port" wait_for 20 http_get http://127.0.0.1:18097/hostname
+check "and not the service's, which a one-off leaves out" fails http_get http://127.0.0.1:18096/hostname
+out=$(inp runx "$O" run --rm -p abc s true 2>&1)
+check_match "run -p with a bad value is refused, naming it" 'the command line:[0-9]+:[0-9]+: .*invalid port "abc"' "$out"
+out=$(inp runx "$O" run --rm -v :/x s true 2>&1)
+check_match "run -v with a bad value is refused, naming it" 'the command line:[0-9]+:[0-9]+: .*invalid volume ":/x"' "$out"
+check "down runx" inp runx "$O" down -t 0
+
 # --abort-on-container-exit returns the code of the first container that
 # exits (as compose), and never watches an orphan of an earlier file.
 project abort <<'Y'
