@@ -499,6 +499,11 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 			  e);
 	if (r < 0)
 		return r;
+	/* Sharing our IPC namespace (ipc: host): our /dev/shm too, as
+	 * docker binds the host's. */
+	if (!(s->namespaces & RT_NS_IPC))
+		return mount_in_root(rootfd, "/dev/shm", false, "/dev/shm", NULL,
+				     MS_BIND | MS_REC, NULL, e);
 	char shm_opts[64];
 	snprintf(shm_opts, sizeof(shm_opts), "mode=1777,size=%lldk",
 		 s->shm_size > 0 ? (long long)(s->shm_size + 1023) / 1024
@@ -507,8 +512,6 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, shm_opts, e);
 	if (r < 0)
 		return r;
-	if (!(s->namespaces & RT_NS_IPC))
-		return 0;
 	return mount_in_root(rootfd, "/dev/mqueue", false, "mqueue", "mqueue",
 			     MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, e);
 }

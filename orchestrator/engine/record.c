@@ -390,6 +390,15 @@ static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
 			       "userns_mode: host for this service",
 			       p->file, p->line, p->col, s->name);
 	}
+	if (*remap && s->pid && streq(s->pid, "host")) {
+		const struct m_pos *p = service_key_pos(s, "pid");
+		return err_set(e, EPERM,
+			       "%s:%d:%d: service \"%s\": pid: host shows the "
+			       "host's processes, for which a container in a "
+			       "user namespace of its own cannot mount /proc; "
+			       "set userns_mode: host for this service",
+			       p->file, p->line, p->col, s->name);
+	}
 	for (size_t i = 0; *remap && s->cap_add && s->cap_add[i]; i++) {
 		const char *n = s->cap_add[i];
 		if (!strncasecmp(n, "CAP_", 4))
@@ -551,6 +560,13 @@ int record_template(const struct project *m, const struct service *s,
 			       "host or private",
 			       p->file, p->line, p->col, s->name, s->uts);
 	}
+	/* ipc: host and pid: host share the host's namespace (and its
+	 * /dev/shm); their other forms (a service's, a container's) are
+	 * warned of (warn_unapplied). */
+	if (s->ipc && streq(s->ipc, "host"))
+		json_object_set_new(spec, "ipc_host", json_true());
+	if (s->pid && streq(s->pid, "host"))
+		json_object_set_new(spec, "pid_host", json_true());
 	if (s->hostname)
 		json_object_set_new(spec, "hostname", json_string(s->hostname));
 	if (s->domainname)

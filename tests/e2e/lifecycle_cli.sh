@@ -559,7 +559,7 @@ services:
     cpuset: "0"
     mem_reservation: 10m
     cgroup: host
-    pid: host
+    pid: "service:other"
   other:
     image: bb:1
     command: ["sleep", "3600"]
@@ -594,6 +594,59 @@ check "down" quiet inp uts "$O" down
 printf '    hostname: mine\n' >> "$T/uts/compose.yaml"
 out=$(inp uts "$O" up -d 2>&1)
 check_match "with hostname: refused at its line" 'compose.yaml:6:5: service "h": uts: host takes the host' "$out"
+
+# pid: host shows the host's processes (here this suite's PID namespace);
+# the container's first process is no init: the stop signal ends it,
+# and what it left is killed with it.  Refused in a user namespace of the
+# container's own.  ipc: host shares the host's IPC namespace and its
+# /dev/shm.
+project hostns <<'Y'
+services:
+  p:
+    image: bb:1
+    command: ["sh", "-c", "sleep 3706 & exec sleep 3707"]
+    network_mode: none
+    pid: host
+    userns_mode: host
+  i:
+    image: bb:1
+    command: ["sleep", "3708"]
+    network_mode: none
+    ipc: host
+  r:
+    image: bb:1
+    command: ["sleep", "3709"]
+    network_mode: none
+Y
+echo from-host >/dev/shm/orch-e2e-$$
+on_exit "rm -f /dev/shm/orch-e2e-$$"
+check "up" quiet inp hostns "$O" up -d
+check_eq "pid: host: the host's PID namespace" "$(readlink /proc/self/ns/pid)" \
+	"$(inp hostns "$O" exec -T p readlink /proc/self/ns/pid)"
+check "its /proc shows the host's processes (this suite's netd)" \
+	inp hostns "$O" exec -T p test -d "/proc/$(cat "$ORCH_RUN/netd/netd.pid")"
+check_eq "ipc: host: the host's IPC namespace" "$(readlink /proc/self/ns/ipc)" \
+	"$(inp hostns "$O" exec -T i readlink /proc/self/ns/ipc)"
+check_eq "and the host's /dev/shm" from-host \
+	"$(inp hostns "$O" exec -T i cat /dev/shm/orch-e2e-$$)"
+check "a container without it has its own" \
+	test "$(readlink /proc/self/ns/ipc)" != "$(inp hostns "$O" exec -T r readlink /proc/self/ns/ipc)"
+check "nor sees the host's /dev/shm" fails inp hostns "$O" exec -T r cat /dev/shm/orch-e2e-$$
+check "stop p" quiet inp hostns "$O" stop p
+check_eq "its first process ended on the stop signal (143), no init" 143 "$(psf hostns p ExitCode)"
+check_eq "what it started is gone with it" "" "$(pgrep -f 'sleep 370[67]')"
+check "down" quiet inp hostns "$O" down -t 0
+sed -i '/userns_mode: host/d' "$T/hostns/compose.yaml"
+out=$(inp hostns "$O" up -d 2>&1)
+if [ "${ORCH_USERNS:-remap}" = host ]; then
+	check_eq "pid: host without user namespaces needs no userns_mode" \
+		running "$(psf hostns p State)"
+	check "down" quiet inp hostns "$O" down -t 0
+else
+	check_match "pid: host in the container's own user namespace: refused at its line" \
+		'compose.yaml:6:5: service "p": pid: host shows the host' "$out"
+	check_eq "and nothing is made" "" "$(inp hostns "$O" ps -a -q)"
+fi
 
 # ps --format with a Go template, as compose takes it.
 project fmt <<'Y'
