@@ -141,15 +141,17 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 		}
 	}
 	char buf[REPORT_MAX];
-	int fds[2] = {rc ? rc->sync_fd : -1, rc ? rc->pidfd : -1};
+	int fds[2] = {-1, -1};
 	size_t n = 0;
-	if (r == 0 && prepare) {
-		snprintf(buf, sizeof(buf), "~%d", (int)rc->pid);
-		n = fds[1] >= 0 ? 2 : 1;
-	} else if (r == 0) {
-		snprintf(buf, sizeof(buf), "%d", (int)rc->pid);
+	if (r == 0 && rc) {
+		snprintf(buf, sizeof(buf), "%s%d", prepare ? "~" : "",
+			 (int)rc->pid);
+		fds[0] = rc->sync_fd;
+		fds[1] = rc->pidfd;
+		n = !prepare ? 0 : fds[1] >= 0 ? 2 : 1;
 	} else {
-		snprintf(buf, sizeof(buf), "!%s", e.msg);
+		snprintf(buf, sizeof(buf), "!%s",
+			 r < 0 ? e.msg : "the runtime made no container");
 	}
 	r = msg_send(report, buf, fds, n);
 	if (r < 0)
