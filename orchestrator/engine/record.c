@@ -371,8 +371,20 @@ static const char *const host_only_caps[] = {
 	"SYS_PACCT",  "PERFMON",     "BPF",
 };
 
-/* Whether the service runs in the project's user namespace; a
- * capability it adds that would mean nothing there is an error. */
+/* A key the service's own user namespace cannot honour: refused at its
+ * position (why), with the way out. */
+static int host_userns_needed(const struct service *s, const char *key,
+			      const char *why, struct orch_err *e)
+{
+	const struct m_pos *p = service_key_pos(s, key);
+	return err_set(e, EPERM,
+		       "%s:%d:%d: service \"%s\": %s; set userns_mode: host "
+		       "for this service",
+		       p->file, p->line, p->col, s->name, why);
+}
+
+/* Whether the service runs in the project's user namespace; what it asks
+ * for that would mean nothing there is an error. */
 static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
 {
 	struct rt_userns_conf c;
@@ -381,40 +393,30 @@ static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
 		return r;
 	*remap = c.enabled && !s->privileged &&
 		 !(s->userns_mode && streq(s->userns_mode, "host"));
-	if (*remap && s->device_cgroup_rules && s->device_cgroup_rules[0]) {
-		const struct m_pos *p = service_key_pos(s, "device_cgroup_rules");
-		return err_set(e, EPERM,
-			       "%s:%d:%d: service \"%s\": device_cgroup_rules "
-			       "let a container mknod, which its user namespace "
-			       "forbids; give the nodes with devices:, or set "
-			       "userns_mode: host for this service",
-			       p->file, p->line, p->col, s->name);
-	}
-	if (*remap && s->pid && streq(s->pid, "host")) {
-		const struct m_pos *p = service_key_pos(s, "pid");
-		return err_set(e, EPERM,
-			       "%s:%d:%d: service \"%s\": pid: host shows the "
-			       "host's processes, for which a container in a "
-			       "user namespace of its own cannot mount /proc; "
-			       "set userns_mode: host for this service",
-			       p->file, p->line, p->col, s->name);
-	}
+	if (*remap && s->device_cgroup_rules && s->device_cgroup_rules[0])
+		return host_userns_needed(
+		    s, "device_cgroup_rules",
+		    "device_cgroup_rules let a container mknod, which its "
+		    "user namespace forbids (give the nodes with devices:)",
+		    e);
+	if (*remap && s->pid && streq(s->pid, "host"))
+		return host_userns_needed(
+		    s, "pid",
+		    "pid: host shows the host's processes, for which a "
+		    "container in a user namespace of its own cannot mount "
+		    "/proc",
+		    e);
 	for (size_t i = 0; *remap && s->cap_add && s->cap_add[i]; i++) {
 		const char *n = s->cap_add[i];
 		if (!strncasecmp(n, "CAP_", 4))
 			n += 4;
 		for (size_t k = 0; k < ARRAY_SIZE(host_only_caps); k++)
 			if (!strcasecmp(n, host_only_caps[k])) {
-				const struct m_pos *p =
-					service_key_pos(s, "cap_add");
-				return err_set(e, EPERM,
-					       "%s:%d:%d: service \"%s\": cap_add "
-					       "%s acts only outside the "
-					       "container's user namespace; set "
-					       "userns_mode: host for this "
-					       "service to give it",
-					       p->file, p->line, p->col, s->name,
-					       s->cap_add[i]);
+				_cleanup_free_ char *why = xasprintf(
+				    "cap_add %s acts only outside the "
+				    "container's user namespace",
+				    s->cap_add[i]);
+				return host_userns_needed(s, "cap_add", why, e);
 			}
 	}
 	return 0;
