@@ -104,7 +104,7 @@ static int wait_code(pid_t pid)
 }
 
 enum { O_INDEX = CLI_OPT_LOCAL, O_RM, O_NO_DEPS, O_NAME, O_ENTRYPOINT,
-       O_SERVICE_PORTS, O_CAP_ADD, O_CAP_DROP };
+       O_SERVICE_PORTS, O_PUBLISH, O_CAP_ADD, O_CAP_DROP };
 
 struct exec_args {
 	bool detach, no_tty, rm, no_deps, service_ports;
@@ -144,7 +144,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 		{"interactive", no_argument, NULL, 'i'},
 		{"tty", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
-		{"publish", required_argument, NULL, 'p'},
+		{"publish", required_argument, NULL, O_PUBLISH},
 		{"volume", required_argument, NULL, 'v'},
 		{"label", required_argument, NULL, 'l'},
 		{"cap-add", required_argument, NULL, O_CAP_ADD},
@@ -204,6 +204,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 			a->service_ports = true;
 			break;
 		case 'p':
+		case O_PUBLISH:
 		case 'v':
 		case 'l':
 		case O_CAP_ADD:
@@ -212,7 +213,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 				cli_usage(cmd, usage);
 				return -1;
 			}
-			strv_push(c == 'p'	    ? &a->publish
+			strv_push(c == 'p' || c == O_PUBLISH ? &a->publish
 				  : c == 'v'	    ? &a->volumes
 				  : c == 'l'	    ? &a->labels
 				  : c == O_CAP_ADD ? &a->cap_add

@@ -513,7 +513,6 @@ static char **take_made(json_t *new_recs, char **names, bool *sent)
 	return made;
 }
 
-
 /* Asks the supervisor to start names, without waiting. */
 static int starts_send(struct up_ctx *u, char **names, struct orch_err *e)
 {
