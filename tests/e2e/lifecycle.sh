@@ -152,7 +152,11 @@ Y
 inp ahead "$O" up -d >"$T/ahead.out" 2>&1 &
 up_job=$!
 # The runtime's state of a container exists from its creation on.
-made() { ls -d "$ORCH_RUN/runtime/$(psf "$1" "$2" ID)"* >/dev/null 2>&1; }
+made() {
+	local id
+	id=$(psf "$1" "$2" ID)
+	[ -n "$id" ] && ls -d "$ORCH_RUN/runtime/$id"* >/dev/null 2>&1
+}
 check "while slow is not healthy, next is made" wait_for 20 made ahead next
 check_eq "next shows as created (ps answers while up waits)" created "$(psf ahead next State)"
 check "logs answer while up waits" inp ahead "$O" logs slow
@@ -187,6 +191,7 @@ check "start a" inp sick "$O" start a
 check_eq "a runs" running "$(psf sick a State)"
 check "a's program runs" pgrep -f 'sleep 3604'
 b_id=$(psf sick b ID)
+check "b is made too" made sick b
 check "down sick" inp sick "$O" down -t 0
 check "nothing of b is left" test -z "$(ls -d "$ORCH_RUN/runtime/$b_id"* 2>/dev/null)"
 check_eq "no process of sick is left" "" "$(pgrep -f 'sleep 360[345]|orch-worker sick')"
