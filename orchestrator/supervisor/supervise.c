@@ -139,11 +139,6 @@ static void go_failed(struct sctr *c, const struct orch_err *e)
  * sync socket (go_done). */
 static void prep_go(struct sctr *c, size_t idx)
 {
-	if (c->going)
-		return;
-	free(c->start_err);
-	c->start_err = NULL;
-	c->restarting = false;
 	struct orch_err e = {0};
 	if (rt_start_go(c->prep, &e) < 0) {
 		go_failed(c, &e);
@@ -157,10 +152,6 @@ static void prep_go(struct sctr *c, size_t idx)
  * then runs workers_start.  A failure here is c->start_err. */
 void ctr_start(struct sctr *c, size_t idx, bool restart)
 {
-	if (c->prep) {
-		prep_go(c, idx);
-		return;
-	}
 	if (c->worker && c->prepare) {
 		c->want_start = true;
 		return;
@@ -168,11 +159,15 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 	/* Not handed to a worker yet: it is made and started at once. */
 	if (c->queued)
 		c->prepare = false;
-	if (c->state == C_RUNNING || c->worker || c->queued)
+	if (c->state == C_RUNNING || c->worker || c->queued || c->going)
 		return;
 	free(c->start_err);
 	c->start_err = NULL;
 	c->restarting = restart;
+	if (c->prep) {
+		prep_go(c, idx);
+		return;
+	}
 	int r = fifo_open(c, idx);
 	_cleanup_free_ char *fifo = ctr_log_path(c, ".fifo");
 	_cleanup_close_ int out = r < 0 ? -1 : open(fifo, O_RDWR | O_CLOEXEC);
@@ -306,10 +301,10 @@ static void worker_done(struct sctr *c, size_t idx)
 	/* The container is our child already (the worker's sibling). */
 	worker_reported(c->worker);
 	c->worker = 0;
-	bool prepare = c->prepare;
+	bool prepare = c->prepare, made_ahead = buf[0] == '~';
 	c->prepare = false;
-	pid_t pid = buf[0] == '~' ? atoi(buf + 1) : 0;
-	if (prepare && pid > 0 && n_fds) {
+	pid_t pid = buf[0] && buf[0] != '!' ? atoi(buf + made_ahead) : 0;
+	if (prepare && made_ahead && pid > 0 && n_fds) {
 		ctr_prepared(c, idx, pid, fds, n_fds);
 		workers_start();
 		return;
@@ -317,8 +312,7 @@ static void worker_done(struct sctr *c, size_t idx)
 	for (size_t i = 0; i < n_fds; i++)
 		close(fds[i]);
 	c->want_start = false;
-	pid = buf[0] && buf[0] != '!' && buf[0] != '~' ? atoi(buf) : 0;
-	if (pid > 0) {
+	if (pid > 0 && !made_ahead) {
 		ctr_started(c, idx, pid, -1);
 		stop_if_asked(c);
 	} else {
