@@ -311,20 +311,13 @@ int cmd_exec(int argc, char **argv)
  * line is taken as it is, never interpolated. */
 static void yaml_str(struct strbuf *sb, const char *v)
 {
-	struct strbuf esc;
-	sb_init(&esc);
-	sb_adds(&esc, "");
-	for (const char *c = v; *c; c++) {
-		if (*c == '$')
-			sb_adds(&esc, "$");
-		sb_add(&esc, c, 1);
-	}
-	json_t *j = json_string(esc.buf);
+	json_t *j = json_string(v);
+	if (j)
+		compose_escape_dollars(j);
 	char *txt = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
 	sb_adds(sb, txt ? txt : "\"\"");
 	free(txt);
 	json_decref(j);
-	sb_free(&esc);
 }
 
 static void yaml_list(struct strbuf *sb, const char *key, const char *tag,

@@ -560,5 +560,9 @@ char *project_render(const struct project *p, enum compose_format fmt);
  * strings quoted wherever they would read back as something else. */
 struct json_t;
 char *yaml_render(struct json_t *v);
+/* The strings of v (a JSON tree) with their literal dollars doubled, as
+ * compose prints them, so that the text loads again to the same values
+ * (never interpolated). */
+void compose_escape_dollars(struct json_t *v);
 
 #endif

@@ -729,19 +729,17 @@ static void yaml_node(struct strbuf *sb, json_t *v, int ind, bool inline_first)
 	}
 }
 
-/* Literal dollars are doubled, as compose prints them, so that the output
- * loads again to the same model. */
-static void escape_dollars(json_t *v)
+void compose_escape_dollars(json_t *v)
 {
 	const char *k;
 	json_t *it;
 	size_t i;
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		json_object_foreach(v, k, it) escape_dollars(it);
+		json_object_foreach(v, k, it) compose_escape_dollars(it);
 		break;
 	case JSON_ARRAY:
-		json_array_foreach(v, i, it) escape_dollars(it);
+		json_array_foreach(v, i, it) compose_escape_dollars(it);
 		break;
 	case JSON_STRING: {
 		const char *s = json_string_value(v);
@@ -855,7 +853,7 @@ char *project_render(const struct project *p, enum compose_format fmt)
 	json_t *root = project_json(p);
 	copy_extensions(root, p->root, 0);
 	if (!p->raw)
-		escape_dollars(root);
+		compose_escape_dollars(root);
 	char *out;
 	if (fmt == COMPOSE_JSON) {
 		char *s =
