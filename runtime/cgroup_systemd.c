@@ -204,14 +204,32 @@ static int enter_pid(const char *dir, pid_t pid, struct orch_err *e)
 	return 0;
 }
 
+/* A stop job for unit: on a unit already dead it does nothing, but its
+ * end puts the unit on systemd's list of units to collect. */
+static void systemd_stop(const char *unit)
+{
+	/* clang-format off */
+	char *argv[] = {
+		"busctl", "--quiet", rootless() ? "--user" : "--system",
+		"call", "org.freedesktop.systemd1",
+		"/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+		"StopUnit", "ss", (char *)unit, "replace", NULL};
+	/* clang-format on */
+	struct orch_err ign = {0};
+	run_quiet(argv, &ign);
+}
+
 /* systemd removes a scope's cgroup when it collects the unit, but only if
  * the cgroup is empty then.  If it saw the container's processes gone
  * before orch removed the leaf, the directory stays behind with no unit
  * left to remove it (seen under load).  So once the leaf is gone, orch
- * waits for one or the other: the directory gone, or the unit collected
- * (its transient file goes with it), and then removes the directory.  Only
- * for the scopes orch asks for; a bound keeps a stuck systemd from holding
- * down. */
+ * waits for the unit to be collected (its transient file goes with it),
+ * and then removes the directory if it is still there.  A dead unit whose
+ * directory went while systemd was not looking (its cgroup's last event
+ * found no directory to read) is never collected on its own (seen in the
+ * VM): after half a second orch asks for a stop, whose end makes systemd
+ * look again.  Only for the scopes orch asks for; a bound keeps a stuck
+ * systemd from holding down. */
 void cg_systemd_release(const char *scope)
 {
 	const char *name = strrchr(scope, '/');
@@ -221,14 +239,19 @@ void cg_systemd_release(const char *scope)
 		return;
 	_cleanup_free_ char *dir = transient_dir();
 	_cleanup_free_ char *unit = path_join(dir, name);
-	for (int i = 0; i < 400; i++) {
-		if (access(scope, F_OK) < 0)
-			return;
+	bool asked = false;
+	for (int ms = 0; ms < 2000; ms++) {
+		bool gone = access(scope, F_OK) < 0;
 		if (access(unit, F_OK) < 0) {
-			rmdir(scope);
+			if (!gone)
+				rmdir(scope);
 			return;
 		}
-		nanosleep(&(struct timespec){0, 5000000}, NULL);
+		if (gone && ms >= 500 && !asked) {
+			systemd_stop(name);
+			asked = true;
+		}
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	}
 }
 

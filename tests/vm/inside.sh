@@ -15,7 +15,11 @@ exec 2>&1
 trap 'sync; systemctl poweroff -ff || echo o >/proc/sysrq-trigger' EXIT
 echo "check-vm: started on $(uname -r), /sys/fs/cgroup is $(stat -fc %T /sys/fs/cgroup), PID 1 is $(cat /proc/1/comm)"
 failed=0
-bad() { echo "check-vm: FAILED: $*"; failed=1; }
+# Every failure is said where it happens and again at the end, where the
+# last lines of a long log (all that CI may show) find it.
+fails=/tmp/check-vm-failures
+: >"$fails"
+bad() { echo "check-vm: FAILED: $*" | tee -a "$fails"; failed=1; }
 cd "$W/built" || { echo "check-vm: result 1"; exit 1; }
 # A crash anywhere leaves a core on the work disk; its backtrace is printed
 # at the end, so that a failure in the VM can be read from the host.
@@ -47,9 +51,42 @@ suites() {
 }
 # Emulation is slow: a suite gets more time than make check gives it.
 export ORCH_E2E_VM=1 E2E_TIMEOUT=${E2E_TIMEOUT:-1500}
+# orch's scopes, and what keeps one that systemd did not collect: its
+# state, what its cgroup holds, its transient file and its journal.
+scopes() { systemctl list-units --no-legend --all --plain 'orch-*.scope' | grep -c . ; }
+scopes_report() {
+	for u in $(systemctl list-units --no-legend --all --plain 'orch-*.scope' | awk '{print $1}'); do
+		echo "check-vm: scope $(systemctl show -p ActiveState,SubState,Result,ControlGroup "$u" | tr '\n' ' ')"
+		cg=$(systemctl show -P ControlGroup "$u")
+		if [ -n "$cg" ] && [ -d "/sys/fs/cgroup$cg" ]; then
+			echo "  events: $(tr '\n' ' ' <"/sys/fs/cgroup$cg/cgroup.events")"
+			for f in $(find "/sys/fs/cgroup$cg" -name cgroup.procs); do
+				for p in $(cat "$f"); do
+					echo "  $f: $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+				done
+			done
+		fi
+		ls -l "/run/systemd/transient/$u" 2>&1 | sed 's/^/  /'
+		journalctl -b --no-pager -o short-monotonic -u "$u" 2>&1 | tail -n 12 | sed 's/^/  /'
+	done
+}
+# Once a project is down, systemd collects its containers' scopes.
+scopes_gone() {
+	for _ in $(seq 100); do [ "$(scopes)" -eq 0 ] && return 0; sleep 0.2; done
+	bad "orch scopes left after $*"
+	scopes_report | tee -a "$fails"
+	return 1
+}
 run() {
 	t0=$(date +%s)
-	tests/run-e2e.sh "$@" || bad "e2e: $*"
+	for s in "$@"; do
+		{ tests/run-e2e.sh "$s"; echo $? >/tmp/suite.rc; } 2>&1 | tee /tmp/suite.log
+		if [ "$(cat /tmp/suite.rc)" != 0 ]; then
+			bad "e2e: $s"
+			grep -E '^not ok|^FAILED' /tmp/suite.log >>"$fails"
+		fi
+		scopes_gone "$s"
+	done
 	echo "check-vm: $(($(date +%s) - t0)) s"
 }
 # Each with a netd of its own in its own network namespace, as in make
@@ -89,9 +126,7 @@ if (cd "$W/fresh" && timeout 1800 make demo); then
 	echo "check-vm: demo containers in $n running scope(s) of orch.slice"
 	(cd "$W/fresh" && build/orch -f compose.example.yaml down -v) || bad "demo down"
 	# and systemd collects them once the containers are gone.
-	scopes() { systemctl list-units --no-legend --all 'orch-*.scope' | grep -c . ; }
-	for _ in $(seq 100); do [ "$(scopes)" -eq 0 ] && break; sleep 0.2; done
-	[ "$(scopes)" -eq 0 ] || { bad "orch scopes left after down"; systemctl list-units --all 'orch-*.scope'; }
+	scopes_gone "the demo's down"
 	left=$(find /sys/fs/cgroup/orch.slice -mindepth 1 -type d 2>/dev/null)
 	[ -z "$left" ] || bad "cgroups left after down: $left"
 else
@@ -155,4 +190,8 @@ else
 fi
 loginctl disable-linger carol
 backtraces
+if [ -s "$fails" ]; then
+	echo "== check-vm: the failures again"
+	cat "$fails"
+fi
 echo "check-vm: result $failed"
