@@ -682,6 +682,8 @@ static int create(const struct rt_spec *s, bool start,
 		  struct rt_container **out, struct orch_err *e)
 {
 	*out = NULL;
+	if (s->pty)
+		*s->pty = -1;
 	if (!rt_id_valid(s->id))
 		return err_set(e, EINVAL, "bad container id \"%s\"",
 			       s->id ? s->id : "");
@@ -831,6 +833,7 @@ static int create(const struct rt_spec *s, bool start,
 		.rlimits = rl,
 		.n_rlimits = n_rl,
 		.console = s->console,
+		.pty = s->pty != NULL,
 		.wait_start = !start,
 		.init = s->init,
 	};
@@ -942,7 +945,7 @@ static int create(const struct rt_spec *s, bool start,
 	/* Waiting: SYNC_READY.  Started: EOF once exec closed the socket, or
 	 * the exec error, which leaves a created container to wait for. */
 	struct sync_packet pk;
-	int n = sync_recv(sv[0], &pk);
+	int n = sync_recv_pty(sv[0], &pk, s->pty);
 	bool ok = !child_gone &&
 		  (start ? n == 0 || (n > 0 && pk.type == SYNC_EXEC_ERROR)
 			 : n > 0 && pk.type == SYNC_READY);
@@ -1005,6 +1008,10 @@ fail:
 			rm_rf(dir, &ignored);
 	}
 fail_nodir:
+	if (s->pty && *s->pty >= 0) {
+		close(*s->pty);
+		*s->pty = -1;
+	}
 	if (pidfd >= 0)
 		close(pidfd);
 	if (sv[0] >= 0)

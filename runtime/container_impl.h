@@ -351,6 +351,7 @@ struct proc_plan {
 	size_t n_rlimits;
 	int stdio[3];
 	bool console;
+	bool pty; /* stdio: a pty made here, its master sent as SYNC_PTY */
 	/* Container init: report SYNC_READY and wait for SYNC_GO before
 	 * exec; init: run the reaper as PID 1 and exec in its child. */
 	bool wait_start;
@@ -361,7 +362,8 @@ struct proc_plan {
 void proc_exec(const struct proc_plan *p, int sync_fd) __attribute__((noreturn));
 /* Child -> parent messages over the sync socket. */
 /* SYNC_EXEC_ERROR: the setup worked, exec itself failed. */
-enum sync_msg { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_EXEC_ERROR, SYNC_PID };
+enum sync_msg { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_EXEC_ERROR, SYNC_PID,
+		SYNC_PTY };
 struct sync_packet {
 	int type;
 	int code;
@@ -371,6 +373,9 @@ struct sync_packet {
 int sync_send(int fd, int type, int code, int pid, const char *msg);
 /* Reads one packet; 0 on EOF (type 0). */
 int sync_recv(int fd, struct sync_packet *p);
+/* sync_recv, past a SYNC_PTY: its master is put in *pty (when pty is
+ * non-NULL and *pty < 0), else closed. */
+int sync_recv_pty(int fd, struct sync_packet *p, int *pty);
 /* A bare packet carrying n file descriptors, and its reading: exactly n
  * must come (-EBADMSG otherwise), or up to max, *got of them. */
 int sync_send_fds(int fd, int type, const int *fds, size_t n);

@@ -117,6 +117,24 @@ int sync_recv_fds_upto(int fd, struct sync_packet *p, int *fds, size_t max,
 	return (int)r;
 }
 
+int sync_recv_pty(int fd, struct sync_packet *p, int *pty)
+{
+	for (;;) {
+		int got_fd = -1;
+		size_t n_fds = 0;
+		int r = sync_recv_fds_upto(fd, p, &got_fd, 1, &n_fds);
+		if (r <= 0 || p->type != SYNC_PTY) {
+			if (n_fds)
+				close(got_fd);
+			return r;
+		}
+		if (n_fds && pty && *pty < 0)
+			*pty = got_fd;
+		else if (n_fds)
+			close(got_fd);
+	}
+}
+
 void sync_send_err(int fd, const struct orch_err *e)
 {
 	sync_send(fd, SYNC_ERROR, e->code ? e->code : EIO, 0, e->msg);
@@ -157,6 +175,34 @@ static int setup_stdio(const struct proc_plan *p, struct orch_err *e)
 		if (ioctl(0, TIOCSCTTY, 0) < 0)
 			return err_sys(e, errno, "setting the controlling terminal");
 	}
+	return 0;
+}
+
+/* A pty of the container's own /dev/pts for stdio, made as the process's
+ * user (whose it is then, as a login's), with the size of the terminal
+ * given as stdin if any; its master goes to the caller. */
+static int pty_take(int sync_fd, struct orch_err *e)
+{
+	_cleanup_close_ int m =
+	    open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0)
+		return err_sys(e, errno, "making a pty in /dev/pts");
+	_cleanup_close_ int s =
+	    ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0)
+		return err_sys(e, errno, "opening the pty's terminal");
+	struct winsize ws;
+	if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+		ioctl(s, TIOCSWINSZ, &ws);
+	int r = sync_send_fds(sync_fd, SYNC_PTY, &m, 1);
+	if (r < 0)
+		return err_sys(e, -r, "handing the pty over");
+	for (int i = 0; i < 3; i++)
+		if (dup2(s, i) < 0)
+			return err_sys(e, errno, "setting up fd %d", i);
+	if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0)
+		return err_sys(e, errno, "making the pty the controlling terminal");
 	return 0;
 }
 
@@ -236,7 +282,7 @@ void proc_exec(const struct proc_plan *p, int sync_fd)
 		}
 	}
 	if (caps_drop_bounding(p->caps, &e) < 0 || switch_user(p, &e) < 0 ||
-	    caps_set(p->caps, &e) < 0)
+	    caps_set(p->caps, &e) < 0 || (p->pty && pty_take(sync_fd, &e) < 0))
 		sync_send_err(sync_fd, &e);
 	if (p->workdir && *p->workdir && chdir(p->workdir) < 0) {
 		err_sys(&e, errno, "entering the working directory %s",
@@ -315,6 +361,8 @@ static char **merge_env(char **base, char **extra)
 int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 	    struct orch_err *e)
 {
+	if (x->pty)
+		*x->pty = -1;
 	struct ctr_state st;
 	int r = ctr_state_read(id, &st, e);
 	if (r < 0)
@@ -332,7 +380,7 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 		.no_new_privs = st.no_new_privs,
 		.rlimits = st.rlimits,
 		.n_rlimits = st.n_rlimits,
-		.console = x->console,
+		.pty = x->pty != NULL,
 	};
 	memcpy(plan.stdio, x->stdio, sizeof(plan.stdio));
 	int pidfd = -1, sv[2] = {-1, -1};
@@ -401,7 +449,7 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 	struct orch_err child_err = {0};
 	*pid = 0;
 	for (;;) {
-		int n = sync_recv(sv[0], &pk);
+		int n = sync_recv_pty(sv[0], &pk, x->pty);
 		if (n < 0) {
 			r = err_sys(e, -n, "exec in container %s", id);
 			goto out;
@@ -428,6 +476,10 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 	}
 	r = 0;
 out:
+	if (r < 0 && x->pty && *x->pty >= 0) {
+		close(*x->pty);
+		*x->pty = -1;
+	}
 	if (pidfd >= 0)
 		close(pidfd);
 	if (sv[0] >= 0)

@@ -143,6 +143,10 @@ struct rt_spec {
 
 	int stdio[3];	/* fds to give the container; -1 = /dev/null */
 	bool console;	/* stdio[0] is a pty slave: setsid + controlling tty */
+	/* Non-NULL: stdio is a pty of the container's own /dev/pts (its
+	 * controlling terminal, named there as under docker), whose master
+	 * rt_create puts here, the caller's to close. */
+	int *pty;
 	bool init;	/* run a tiny reaper as PID 1 that forwards signals */
 	int stop_signal; /* 0 = SIGTERM */
 	/* The container is a child of the caller's parent (CLONE_PARENT): a
@@ -198,7 +202,10 @@ struct rt_exec_spec {
 	const char *workdir; /* NULL = container's */
 	const char *user;    /* "uid[:gid]" or NULL = container's */
 	int stdio[3];
-	bool console;
+	/* Non-NULL: stdio is a pty of the container's own /dev/pts (its
+	 * controlling terminal), whose master rt_exec puts here, the
+	 * caller's to close. */
+	int *pty;
 	bool privileged; /* every capability this process holds */
 };
 /* Starts a process inside a running container: all its namespaces, its

@@ -9,34 +9,16 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
 
-static int open_pty(int *master, int *slave, struct orch_err *e)
+/* The container's terminal gets our terminal's size. */
+static void pty_size(int master)
 {
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
-		int r = err_sys(e, errno, "allocating a pty");
-		if (m >= 0)
-			close(m);
-		return r;
-	}
-	char name[128];
-	if (ptsname_r(m, name, sizeof(name)) != 0) {
-		close(m);
-		return err_sys(e, errno, "allocating a pty");
-	}
-	int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (s < 0) {
-		close(m);
-		return err_sys(e, errno, "opening %s", name);
-	}
 	struct winsize ws;
 	if (ioctl(0, TIOCGWINSZ, &ws) == 0)
-		ioctl(m, TIOCSWINSZ, &ws);
-	*master = m;
-	*slave = s;
-	return 0;
+		ioctl(master, TIOCSWINSZ, &ws);
 }
 
 static bool write_all(int fd, const char *p, size_t n)
@@ -52,7 +34,8 @@ static bool write_all(int fd, const char *p, size_t n)
 }
 
 /* Copies the terminal to the pty and back, in raw mode, until the
- * process (pidfd) exits and its output is drained. */
+ * process (pidfd) exits and its output is drained; a resize of our
+ * terminal is passed on. */
 static void relay(int master, int pidfd)
 {
 	struct termios saved, raw;
@@ -62,14 +45,27 @@ static void relay(int master, int pidfd)
 		cfmakeraw(&raw);
 		tcsetattr(0, TCSANOW, &raw);
 	}
+	sigset_t winch, old;
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &winch, &old);
+	int sfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
+	pty_size(master);
 	char buf[8192];
 	bool in_open = true, done = false;
 	while (!done) {
-		struct pollfd p[3] = {{master, POLLIN, 0},
+		struct pollfd p[4] = {{master, POLLIN, 0},
 				      {in_open ? 0 : -1, POLLIN, 0},
-				      {pidfd, POLLIN, 0}};
-		if (RETRY_EINTR(poll(p, 3, -1)) < 0)
+				      {pidfd, POLLIN, 0},
+				      {sfd, POLLIN, 0}};
+		if (RETRY_EINTR(poll(p, 4, -1)) < 0)
 			break;
+		if (p[3].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si))
+				;
+			pty_size(master);
+		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = read(master, buf, sizeof(buf));
 			if (n > 0)
@@ -87,6 +83,9 @@ static void relay(int master, int pidfd)
 		if (p[2].revents & POLLIN && !(p[0].revents & POLLIN))
 			done = true;
 	}
+	if (sfd >= 0)
+		close(sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (tty)
 		tcsetattr(0, TCSANOW, &saved);
 }
@@ -267,27 +266,21 @@ int cmd_exec(int argc, char **argv)
 	pstate_close(&ps);
 
 	bool tty = !a.no_tty && !a.detach && isatty(0);
-	int master = -1, slave = -1, devnull = -1;
+	int master = -1, devnull = -1;
 	struct rt_exec_spec x = {
 		.argv = argv + first + 1,
 		.env = env,
 		.workdir = a.workdir,
 		.user = a.user,
 		.stdio = {0, 1, 2},
+		.pty = tty ? &master : NULL,
 	};
-	if (tty) {
-		if (open_pty(&master, &slave, &e) < 0)
-			return cli_fail(&e);
-		x.stdio[0] = x.stdio[1] = x.stdio[2] = slave;
-		x.console = true;
-	} else if (a.detach) {
+	if (a.detach) {
 		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		x.stdio[0] = x.stdio[1] = x.stdio[2] = devnull;
 	}
 	pid_t pid;
 	int r = rt_exec(id, &x, &pid, &e);
-	if (slave >= 0)
-		close(slave);
 	if (devnull >= 0)
 		close(devnull);
 	if (r < 0) {
@@ -456,16 +449,11 @@ int cmd_run(int argc, char **argv)
 	rt_spec_init(&spec);
 	r = ctrspec_load(json_object_get(rec, "spec"), &spec, &e);
 	bool tty = !a.no_tty && isatty(0);
-	int master = -1, slave = -1;
-	if (tty && r == 0) {
-		r = open_pty(&master, &slave, &e);
-		spec.stdio[0] = spec.stdio[1] = spec.stdio[2] = slave;
-		spec.console = true;
-	} else {
-		spec.stdio[0] = 0;
-		spec.stdio[1] = 1;
-		spec.stdio[2] = 2;
-	}
+	int master = -1;
+	spec.stdio[0] = 0;
+	spec.stdio[1] = 1;
+	spec.stdio[2] = 2;
+	spec.pty = tty ? &master : NULL;
 	spec.id = id;
 	spec.volatile_upper = a.rm;
 	struct rt_container *ct = NULL;
@@ -481,8 +469,6 @@ int cmd_run(int argc, char **argv)
 			rt_wait(ct, &st, &ign);
 		}
 	}
-	if (slave >= 0)
-		close(slave);
 	int code = 0;
 	/* The project stays usable while the one-off runs. */
 	close(ps.lock_fd);
@@ -498,6 +484,8 @@ int cmd_run(int argc, char **argv)
 			code = st;
 		rt_container_free(ct);
 	} else {
+		if (master >= 0)
+			close(master);
 		fprintf(stderr, "orch: %s\n", e.msg);
 		code = e.code == ENOENT ? 127 : 126;
 	}
