@@ -564,5 +564,7 @@ char *yaml_render(struct json_t *v);
  * compose prints them, so that the text loads again to the same values
  * (never interpolated). */
 void compose_escape_dollars(struct json_t *v);
+/* s with its dollars doubled (to free). */
+char *compose_dollars_doubled(const char *s);
 
 #endif

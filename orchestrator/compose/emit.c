@@ -729,6 +729,16 @@ static void yaml_node(struct strbuf *sb, json_t *v, int ind, bool inline_first)
 	}
 }
 
+char *compose_dollars_doubled(const char *s)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_adds(&sb, "");
+	for (; *s; s++)
+		sb_adds(&sb, *s == '$' ? "$$" : (char[]){*s, '\0'});
+	return sb_steal(&sb);
+}
+
 void compose_escape_dollars(json_t *v)
 {
 	const char *k;
@@ -745,12 +755,9 @@ void compose_escape_dollars(json_t *v)
 		const char *s = json_string_value(v);
 		if (!strchr(s, '$'))
 			break;
-		struct strbuf sb;
-		sb_init(&sb);
-		for (; *s; s++)
-			sb_adds(&sb, *s == '$' ? "$$" : (char[]){*s, '\0'});
-		json_string_set(v, sb.buf);
-		sb_free(&sb);
+		char *d = compose_dollars_doubled(s);
+		json_string_set(v, d);
+		free(d);
 		break;
 	}
 	default:

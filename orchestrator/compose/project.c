@@ -500,17 +500,10 @@ static const char *file_project_name(struct loader *l, struct m_pos *pos)
 		const char *v = n->s;
 		if (!l->o->no_interpolate) {
 			v = interp_node(l->a, n, &l->env, l->d);
-			struct strbuf sb;
-			sb_init(&sb);
-			sb_adds(&sb, "");
-			for (const char *c = v ? v : ""; *c; c++) {
-				if (*c == '$')
-					sb_adds(&sb, "$");
-				sb_add(&sb, c, 1);
-			}
-			n->s = arena_strdup(l->a, sb.buf);
+			char *d = compose_dollars_doubled(v ? v : "");
+			n->s = arena_strdup(l->a, d);
 			n->raw = NULL;
-			sb_free(&sb);
+			free(d);
 		}
 		if (v && *v) {
 			found = v;
