@@ -350,7 +350,6 @@ struct proc_plan {
 	struct rt_rlimit *rlimits;
 	size_t n_rlimits;
 	int stdio[3];
-	bool console;
 	bool pty; /* stdio: a pty made here, its master sent as SYNC_PTY */
 	/* Container init: report SYNC_READY and wait for SYNC_GO before
 	 * exec; init: run the reaper as PID 1 and exec in its child. */

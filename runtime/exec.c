@@ -169,12 +169,6 @@ static int setup_stdio(const struct proc_plan *p, struct orch_err *e)
 	}
 	if (null > 2)
 		close(null);
-	if (p->console) {
-		if (setsid() < 0)
-			return err_sys(e, errno, "creating a session");
-		if (ioctl(0, TIOCSCTTY, 0) < 0)
-			return err_sys(e, errno, "setting the controlling terminal");
-	}
 	return 0;
 }
 

@@ -142,7 +142,6 @@ struct rt_spec {
 	const char *cgroup_parent; /* default: "orch", or a systemd scope */
 
 	int stdio[3];	/* fds to give the container; -1 = /dev/null */
-	bool console;	/* stdio[0] is a pty slave: setsid + controlling tty */
 	/* Non-NULL: stdio is a pty of the container's own /dev/pts (its
 	 * controlling terminal, named there as under docker), whose master
 	 * rt_create puts here, the caller's to close. */

@@ -177,7 +177,12 @@ static _Noreturn void tty_relay(int master, int out_fd)
 	const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD};
 	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
 		signal(caught[i], SIG_DFL);
-	if (dup3(master, 3, O_CLOEXEC) < 0 || dup3(out_fd, 4, O_CLOEXEC) < 0)
+	/* Either may be 3 or 4 already: both are moved out of the way
+	 * first (dup3 onto itself fails, and one would clobber the other). */
+	int m = fcntl(master, F_DUPFD_CLOEXEC, 10);
+	int o = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
+	if (m < 0 || o < 0 || dup3(m, 3, O_CLOEXEC) < 0 ||
+	    dup3(o, 4, O_CLOEXEC) < 0)
 		_exit(1);
 	close_range(5, ~0U, 0);
 	char buf[8192];
@@ -195,35 +200,39 @@ static _Noreturn void tty_relay(int master, int out_fd)
 	}
 }
 
-int tty_make(int out_fd, int *term, struct orch_err *e)
+int log_pty_setup(int master, struct orch_err *e)
 {
-	_cleanup_close_ int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	char name[64];
-	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 ||
-	    ptsname_r(m, name, sizeof(name)) != 0)
-		return err_sys(e, errno, "making a pty");
-	_cleanup_close_ int t = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	struct termios tio;
 	struct winsize ws = {.ws_row = 24, .ws_col = 80};
-	if (t < 0 || tcgetattr(t, &tio) < 0)
-		return err_sys(e, errno, "opening the pty %s", name);
+	if (tcgetattr(master, &tio) < 0)
+		return err_sys(e, errno, "reading the pty's settings");
 	tio.c_oflag &= ~(tcflag_t)ONLCR;
-	if (tcsetattr(t, TCSANOW, &tio) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0)
-		return err_sys(e, errno, "setting up the pty %s", name);
+	if (tcsetattr(master, TCSANOW, &tio) < 0 ||
+	    ioctl(master, TIOCSWINSZ, &ws) < 0)
+		return err_sys(e, errno, "setting up the pty");
+	return 0;
+}
+
+void tty_relay_start(struct sctr *c, int master)
+{
+	_cleanup_free_ char *fifo = ctr_log_path(c, ".fifo");
+	_cleanup_close_ int out = open(fifo, O_RDWR | O_CLOEXEC);
+	if (out < 0) {
+		log_warn("%s: opening its log pipe for its terminal: %s",
+			 c->name, strerror(errno));
+		return;
+	}
 	/* The keeper's child (CLONE_PARENT), which reaps it when it ends,
 	 * and under which it outlives this supervisor as the container
 	 * does.  Its exit signal is ours to the keeper (SIGCHLD). */
 	struct clone_args ca = {.flags = CLONE_PARENT};
 	fflush(NULL);
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0) {
-		close(t);
-		tty_relay(m, out_fd);
-	}
+	if (pid == 0)
+		tty_relay(master, out);
 	if (pid < 0)
-		return err_sys(e, errno, "starting the relay of a pty");
-	*term = move_fd(t);
-	return 0;
+		log_warn("%s: starting the relay of its terminal: %s", c->name,
+			 strerror(errno));
 }
 
 /* The FIFO outlives any supervisor: the container holds it open for

@@ -179,19 +179,6 @@ void ctr_start(struct sctr *c, size_t idx, bool restart)
 			      strerror(errno));
 		return;
 	}
-	struct orch_err e = {0};
-	int term = -1;
-	if (jbool(json_object_get(c->rec, "spec"), "tty") &&
-	    tty_make(out, &term, &e) < 0) {
-		close(p[0]);
-		close(p[1]);
-		c->start_err = xasprintf("starting %s: %s", c->name, e.msg);
-		return;
-	}
-	if (term >= 0) {
-		close(out);
-		out = term;
-	}
 	c->worker_fd = p[0];
 	c->report_fd = p[1];
 	c->out_fd = move_fd(out);
@@ -290,11 +277,18 @@ static void go_done(struct sctr *c, size_t idx)
 static void worker_done(struct sctr *c, size_t idx)
 {
 	char buf[REPORT_MAX];
-	int fds[2] = {-1, -1};
+	int fds[MSG_FDS_MAX] = {-1, -1, -1};
 	size_t n_fds = 0;
 	/* One message: a container made ahead holds the worker's end until
 	 * its exec, so no end of the stream is waited for. */
 	msg_recv(c->worker_fd, buf, sizeof(buf), fds, &n_fds);
+	/* A container with a terminal: its pty's master comes last, and
+	 * the relay to the log starts now. */
+	if (buf[0] && buf[0] != '!' && strstr(buf, " pty") && n_fds) {
+		int master = fds[--n_fds];
+		tty_relay_start(c, master);
+		close(master);
+	}
 	ep_del(c->worker_fd);
 	close(c->worker_fd);
 	c->worker_fd = -1;

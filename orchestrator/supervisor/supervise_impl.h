@@ -185,8 +185,10 @@ void workers_spawn_all(void);
 /* Gives the queued containers to workers, as they have room. */
 void workers_start(void);
 /* One message of a worker's report socket (a SOCK_SEQPACKET), with the
- * descriptors it carries (*n, at most 2); buf is a string. */
-ssize_t msg_recv(int sock, char *buf, size_t size, int fds[2], size_t *n);
+ * descriptors it carries (*n, at most MSG_FDS_MAX); buf is a string. */
+enum { MSG_FDS_MAX = 3 };
+ssize_t msg_recv(int sock, char *buf, size_t size, int fds[MSG_FDS_MAX],
+		 size_t *n);
 /* The worker pid reported on a container it was handed. */
 void worker_reported(pid_t pid);
 bool worker_known(pid_t pid);
@@ -216,7 +218,12 @@ int fifo_open(struct sctr *c, size_t idx);
 /* A pty for a container with tty: its terminal in *term, the other end
  * copied into out_fd by a process of its own (the keeper's child).
  * Lines end in "\n" alone, as the log wants them. */
-int tty_make(int out_fd, int *term, struct orch_err *e);
+/* A container's pty (its master), as its log wants it: lines without a
+ * carriage return, 80 columns by 24 (in the worker, before the exec). */
+int log_pty_setup(int master, struct orch_err *e);
+/* The relay of a container's pty to its log pipe, a child of the keeper
+ * (it outlives this supervisor as the container does). */
+void tty_relay_start(struct sctr *c, int master);
 
 /* ---- control_server.c: the control socket -------------------------------- */
 

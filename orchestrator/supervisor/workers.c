@@ -54,17 +54,17 @@ static int stdin_held(const char *name, struct orch_err *e)
 }
 
 /* One message on a SOCK_SEQPACKET socket, with n descriptors (at most
- * 2). */
+ * MSG_FDS_MAX). */
 static int msg_send(int sock, const char *txt, const int *fds, size_t n)
 {
 	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
+		char b[CMSG_SPACE(MSG_FDS_MAX * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	memset(&u, 0, sizeof(u));
 	struct iovec iov = {(void *)txt, strlen(txt)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (n > 2)
+	if (n > MSG_FDS_MAX)
 		return -E2BIG;
 	if (n) {
 		mh.msg_control = u.b;
@@ -79,11 +79,12 @@ static int msg_send(int sock, const char *txt, const int *fds, size_t n)
 	return r < 0 ? -errno : 0;
 }
 
-ssize_t msg_recv(int sock, char *buf, size_t size, int fds[2], size_t *n)
+ssize_t msg_recv(int sock, char *buf, size_t size, int fds[MSG_FDS_MAX],
+		 size_t *n)
 {
 	*n = 0;
 	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
+		char b[CMSG_SPACE(MSG_FDS_MAX * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {buf, size - 1};
@@ -110,8 +111,10 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 	struct rt_spec spec;
 	struct rt_container *rc = NULL;
 	rt_spec_init(&spec);
-	/* With tty, out_fd is the terminal of a pty (ctr_start's). */
+	/* With tty, a pty of the container's own, whose master goes to the
+	 * supervisor with the report (it relays it to out_fd). */
 	bool tty = jbool(spec_j, "tty");
+	_cleanup_close_ int master = -1;
 	_cleanup_close_ int in = -1;
 	int r = ctrspec_load(spec_j, &spec, &e);
 	if (r == 0 && !tty && jbool(spec_j, "stdin_open") &&
@@ -119,17 +122,23 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 		r = in;
 	if (r == 0) {
 		spec.id = id;
-		spec.stdio[0] = tty ? out_fd : in >= 0 ? in : devnull;
+		spec.stdio[0] = in >= 0 ? in : devnull;
 		spec.stdio[1] = out_fd;
 		spec.stdio[2] = out_fd;
-		spec.console = tty;
+		spec.pty = tty ? &master : NULL;
 		spec.sibling = true;
 		/* A leftover of an earlier run (cgroup, runtime state)
 		 * would make the id collide; the upper dir is kept, as
 		 * docker keeps a container's filesystem across restarts. */
 		struct orch_err ign = {0};
 		rt_delete(id, false, &ign);
-		r = prepare ? rt_create(&spec, &rc, &e) : rt_run(&spec, &rc, &e);
+		/* A terminal is set up between the creation and the exec. */
+		r = prepare || tty ? rt_create(&spec, &rc, &e)
+				   : rt_run(&spec, &rc, &e);
+		if (r == 0 && tty)
+			r = log_pty_setup(master, &e);
+		if (r == 0 && tty && !prepare)
+			r = rt_start(rc, &e);
 		if (r < 0 && !rc)
 			err_wrap(&e, "creating %s", name);
 		else if (r < 0) {
@@ -141,14 +150,18 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 		}
 	}
 	char buf[REPORT_MAX];
-	int fds[2] = {-1, -1};
+	int fds[MSG_FDS_MAX] = {-1, -1, -1};
 	size_t n = 0;
 	if (r == 0 && rc) {
-		snprintf(buf, sizeof(buf), "%s%d", prepare ? "~" : "",
-			 (int)rc->pid);
-		fds[0] = rc->sync_fd;
-		fds[1] = rc->pidfd;
-		n = !prepare ? 0 : fds[1] >= 0 ? 2 : 1;
+		snprintf(buf, sizeof(buf), "%s%d%s", prepare ? "~" : "",
+			 (int)rc->pid, tty ? " pty" : "");
+		if (prepare) {
+			fds[n++] = rc->sync_fd;
+			if (rc->pidfd >= 0)
+				fds[n++] = rc->pidfd;
+		}
+		if (tty)
+			fds[n++] = master;
 	} else {
 		snprintf(buf, sizeof(buf), "!%s",
 			 r < 0 ? e.msg : "the runtime made no container");
@@ -164,7 +177,7 @@ static void worker_create(const char *name, const char *id, json_t *spec_j,
 
 /* The next message on fd: its text (to free) and its two descriptors.
  * 0 at the end of the stream. */
-static int handoff_recv(int fd, char **txt, int fds[2])
+static int handoff_recv(int fd, char **txt, int fds[MSG_FDS_MAX])
 {
 	ssize_t len = RETRY_EINTR(recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC));
 	if (len <= 0)
@@ -191,7 +204,7 @@ static int worker_main(void)
 	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (;;) {
 		char *txt = NULL;
-		int fds[2] = {-1, -1};
+		int fds[MSG_FDS_MAX] = {-1, -1, -1};
 		int r = handoff_recv(3, &txt, fds);
 		if (r <= 0) {
 			if (r < 0)

@@ -499,6 +499,8 @@ check_eq "tty: the terminal is its input and output" "on-a-tty a b" \
 	"$(inp term "$O" logs --no-log-prefix tty | head -3 | xargs)"
 check_eq "tty: lines logged without a carriage return" 0 \
 	"$(inp term "$O" logs tty | grep -c $'\r')"
+check_eq "tty: a pty of the container's own /dev/pts, 80 by 24" "/dev/pts/0 24 80" \
+	"$(inp term "$O" exec -T tty sh -c 'readlink /proc/1/fd/0; stty size </proc/1/fd/0' | xargs)"
 check_match "stdin: its input is a pipe that stays open" "stdin" \
 	"$(inp term "$O" exec -T stdin readlink /proc/1/fd/0)"
 check_eq "a relay for each pty" 2 "$(relays | wc -l)"
@@ -508,11 +510,11 @@ check_eq "a relay for each pty" 2 "$(relays | wc -l)"
 on_term() { inp term script -qec "stty cols 91 rows 19; $*" /dev/null | tr -d '\r' | sed 's/\^@//g'; }
 check_eq "exec on a terminal: a pty of the container's /dev/pts, sized as ours" \
 	"/dev/pts/0 19 91 root" \
-	"$(on_term "$O" exec both sh -c "'tty; stty size; stat -c %U \$(tty)'" | xargs)"
+	"$(on_term "$O" exec stdin sh -c "'tty; stty size; stat -c %U \$(tty)'" | xargs)"
 check_eq "as another user, that user's" "/dev/pts/0 1000" \
-	"$(on_term "$O" exec -u 1000 both sh -c "'tty; stat -c %u \$(tty)'" | xargs)"
+	"$(on_term "$O" exec -u 1000 stdin sh -c "'tty; stat -c %u \$(tty)'" | xargs)"
 check_eq "its input is the terminal, its exit code ours" "hi /dev/pts/0 rc=3" \
-	"$(echo 'echo hi; tty; exit 3' | on_term "$O" exec both sh -s "; echo rc=\$?" | grep -x 'hi\|/dev/pts/0\|rc=3' | xargs)"
+	"$(echo 'echo hi; tty; exit 3' | on_term "$O" exec stdin sh -s "; echo rc=\$?" | grep -x 'hi\|/dev/pts/0\|rc=3' | xargs)"
 check_eq "run on a terminal: the same" "/dev/pts/0 19 91" \
 	"$(on_term "$O" run --rm plain sh -c "'tty; stty size'" | grep -v Container | xargs)"
 check_eq "exec -T: no terminal" "not a tty" "$(inp term "$O" exec -T both tty)"
