@@ -75,6 +75,8 @@ check "web does not resolve db (DNS scope)" sh -c '! printf "%s" "$1" | grep -q 
 check_match "logs work" 'migrate' "$(ex logs migrate 2>&1 | head -3)"
 check_match "ls names alice as the owner" '^orch-example .* alice +/' "$(ex ls 2>&1)"
 check_eq "exec gives root in the container" "0" "$(ex exec -T app id -u)"
+check_eq "exec on a terminal: a pty of the container's /dev/pts, its root's" "/dev/pts/0 0" \
+	"$(uin alice ex script -qec "$O exec app sh -c 'tty; stat -c %u \$(tty)'" /dev/null | tr -d '\r' | sed 's/\^@//g' | xargs)"
 echo alice-data > "$T/home/alice/ex/in.txt" && chown alice: "$T/home/alice/ex/in.txt"
 check "alice: cp a file in" quiet ex cp in.txt app:/tmp/in.txt
 check_eq "it is there, her container root's" "alice-data 0" \
