@@ -209,6 +209,18 @@ char *proc_comm(pid_t pid);
 int read_fd(int fd, const char *what, char **out, size_t *len,
 	    struct orch_err *e);
 int mkdir_p(const char *path, mode_t mode, struct orch_err *e);
+/* One message on a Unix socket with n descriptors (SCM_RIGHTS, at most
+ * FDPASS_MAX, the kernel's bound); flags are sendmsg's (MSG_NOSIGNAL
+ * always).  0 or -errno. */
+#define FDPASS_MAX 253
+int fd_sendmsg(int sock, const void *buf, size_t len, const int *fds,
+	       size_t n, int flags);
+/* One message into buf (its length, 0 at the end, or -errno), and the
+ * descriptors it carried (close-on-exec) in fds, *n of them.  More than
+ * max, or some lost (truncated): -EBADMSG, buf filled, every one
+ * closed. */
+ssize_t fd_recvmsg(int sock, void *buf, size_t len, int *fds, size_t max,
+		   size_t *n, int flags);
 /* Copies everything from in to out (copy_file_range where it can). */
 int fd_copy(int in, int out, const char *what, struct orch_err *e);
 /* Removes a tree without crossing mount points; "already gone" is success. */

@@ -94,24 +94,7 @@ static const struct op_schema schemas[] = {
 int netd_msg_send(int fd, const void *msg, size_t len, int pass_fd,
 		  int flags)
 {
-	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	if (pass_fd >= 0) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	if (RETRY_EINTR(sendmsg(fd, &mh, flags | MSG_NOSIGNAL)) < 0)
-		return -errno;
-	return 0;
+	return fd_sendmsg(fd, msg, len, &pass_fd, pass_fd >= 0, flags);
 }
 
 int netd_msg_fd(struct msghdr *mh)

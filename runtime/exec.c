@@ -50,25 +50,9 @@ int sync_recv(int fd, struct sync_packet *p)
 int sync_send_fds(int fd, int type, const int *fds, size_t n)
 {
 	struct sync_packet p = {.type = type};
-	struct iovec iov = {&p, offsetof(struct sync_packet, msg)};
-	union {
-		char buf[CMSG_SPACE(NS_MOUNTS_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	if (n > NS_MOUNTS_MAX_FDS)
 		return -E2BIG;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (n) {
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(n * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-	}
-	ssize_t r = RETRY_EINTR(sendmsg(fd, &mh, MSG_NOSIGNAL));
-	return r < 0 ? -errno : 0;
+	return fd_sendmsg(fd, &p, offsetof(struct sync_packet, msg), fds, n, 0);
 }
 
 int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
@@ -86,35 +70,9 @@ int sync_recv_fds(int fd, struct sync_packet *p, int *fds, size_t n)
 int sync_recv_fds_upto(int fd, struct sync_packet *p, int *fds, size_t max,
 		       size_t *got)
 {
-	*got = 0;
 	memset(p, 0, sizeof(*p));
-	union {
-		char buf[CMSG_SPACE(NS_MOUNTS_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {p, sizeof(*p) - 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-	ssize_t r = RETRY_EINTR(recvmsg(fd, &mh, MSG_CMSG_CLOEXEC));
-	if (r <= 0)
-		return r < 0 ? -errno : 0;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	size_t n = c && c->cmsg_type == SCM_RIGHTS
-			   ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int)
-			   : 0;
-	if (n > max || (mh.msg_flags & MSG_CTRUNC)) {
-		/* p holds what came (an error packet, say); fds none. */
-		for (size_t i = 0; c && i < n; i++) {
-			int x;
-			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			close(x);
-		}
-		return -EBADMSG;
-	}
-	if (n)
-		memcpy(fds, CMSG_DATA(c), n * sizeof(int));
-	*got = n;
-	return (int)r;
+	/* On -EBADMSG, p holds what came (an error packet, say); fds none. */
+	return (int)fd_recvmsg(fd, p, sizeof(*p) - 1, fds, max, got, 0);
 }
 
 int sync_recv_pty(int fd, struct sync_packet *p, int *pty)

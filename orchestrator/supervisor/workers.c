@@ -57,49 +57,17 @@ static int stdin_held(const char *name, struct orch_err *e)
  * MSG_FDS_MAX). */
 static int msg_send(int sock, const char *txt, const int *fds, size_t n)
 {
-	union {
-		char b[CMSG_SPACE(MSG_FDS_MAX * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct iovec iov = {(void *)txt, strlen(txt)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (n > MSG_FDS_MAX)
 		return -E2BIG;
-	if (n) {
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
-	}
-	ssize_t r = RETRY_EINTR(sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT));
-	return r < 0 ? -errno : 0;
+	return fd_sendmsg(sock, txt, strlen(txt), fds, n, MSG_DONTWAIT);
 }
 
 ssize_t msg_recv(int sock, char *buf, size_t size, int fds[MSG_FDS_MAX],
 		 size_t *n)
 {
-	*n = 0;
-	union {
-		char b[CMSG_SPACE(MSG_FDS_MAX * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {buf, size - 1};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = u.b,
-			    .msg_controllen = sizeof(u.b)};
-	ssize_t len = RETRY_EINTR(recvmsg(sock, &mh, MSG_CMSG_CLOEXEC));
+	ssize_t len = fd_recvmsg(sock, buf, size - 1, fds, MSG_FDS_MAX, n, 0);
 	buf[len > 0 ? len : 0] = '\0';
-	struct cmsghdr *c = len > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-		*n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		memcpy(fds, CMSG_DATA(c), *n * sizeof(int));
-	}
-	return len < 0 ? -errno : len;
+	return len;
 }
 
 /* Creates the container and starts it, or (prepare) leaves it waiting
