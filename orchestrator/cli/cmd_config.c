@@ -28,6 +28,9 @@ static void config_usage(FILE *f)
 	    "      --networks             Print the network names\n"
 	    "      --profiles             Print the profile names\n"
 	    "      --images               Print the image names\n"
+	    "      --hash SERVICES        Print each service's config hash "
+	    "(\"*\" for all,\n"
+	    "                             or names separated by commas)\n"
 	    "      --no-interpolate       Don't interpolate variables\n"
 	    "      --no-consistency       Don't check references and "
 	    "conflicts\n"
@@ -46,7 +49,45 @@ enum {
 	OPT_PROJECT_DIR,
 	OPT_NO_INTERP,
 	OPT_NO_CONSIST,
+	OPT_HASH,
 };
+
+/* "NAME HASH" for each service of list ("*": all), the hash its
+ * containers are labelled with (com.docker.compose.config-hash). */
+static int print_hashes(const struct project *p, const char *list, FILE *out)
+{
+	_cleanup_strv_ char **names = NULL;
+	if (streq(list, "*")) {
+		for (size_t i = 0; i < p->n_services; i++)
+			strv_push(&names, p->services[i].name);
+	} else {
+		_cleanup_free_ char *copy = xstrdup(list);
+		char *save = NULL;
+		for (char *n = strtok_r(copy, ",", &save); n;
+		     n = strtok_r(NULL, ",", &save))
+			strv_push(&names, n);
+	}
+	for (size_t k = 0; names && names[k]; k++) {
+		const struct service *s = NULL;
+		for (size_t i = 0; i < p->n_services && !s; i++)
+			if (streq(p->services[i].name, names[k]))
+				s = &p->services[i];
+		if (!s) {
+			fprintf(stderr, "orch config: no such service: %s\n",
+				names[k]);
+			return 1;
+		}
+		json_t *t = NULL;
+		struct orch_err e = {0};
+		if (record_template(p, s, &t, &e) < 0) {
+			fprintf(stderr, "orch config: %s\n", e.msg);
+			return 1;
+		}
+		fprintf(out, "%s %s\n", s->name, jstr(t, "hash"));
+		json_decref(t);
+	}
+	return 0;
+}
 
 static void print_profiles(const struct project *p, FILE *out)
 {
@@ -80,6 +121,7 @@ int cmd_config(int argc, char **argv)
 	    {"networks", no_argument, NULL, OPT_NETWORKS},
 	    {"profiles", no_argument, NULL, OPT_PROFILES},
 	    {"images", no_argument, NULL, OPT_IMAGES},
+	    {"hash", required_argument, NULL, OPT_HASH},
 	    {"no-interpolate", no_argument, NULL, OPT_NO_INTERP},
 	    {"no-consistency", no_argument, NULL, OPT_NO_CONSIST},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -94,7 +136,7 @@ int cmd_config(int argc, char **argv)
 	struct compose_opts o = {.project_name = cli.project_name,
 				 .project_dir = cli.project_dir};
 	enum compose_format fmt = COMPOSE_YAML;
-	const char *output = NULL;
+	const char *output = NULL, *hash = NULL;
 	int list = 0;
 	bool quiet = false;
 	int c;
@@ -139,6 +181,10 @@ int cmd_config(int argc, char **argv)
 		case OPT_PROFILES:
 		case OPT_IMAGES:
 			list = c;
+			break;
+		case OPT_HASH:
+			list = c;
+			hash = optarg;
 			break;
 		case OPT_NO_INTERP:
 			o.no_interpolate = true;
@@ -203,6 +249,14 @@ int cmd_config(int argc, char **argv)
 		break;
 	case OPT_PROFILES:
 		print_profiles(p, out);
+		break;
+	case OPT_HASH:
+		if (print_hashes(p, hash, out) != 0) {
+			project_free(p);
+			if (out != stdout)
+				fclose(out);
+			return 1;
+		}
 		break;
 	case OPT_IMAGES:
 		for (size_t i = 0; i < p->n_services; i++) {

@@ -682,6 +682,13 @@ check_eq "{{json .Field}}" '"one"' "$(inp fmt "$O" ps --format '{{json .Service}
 out=$(inp fmt "$O" ps --format '{{.Nope}}' 2>&1)
 check_eq "an unknown field fails" 1 "$?"
 check_match "naming it" "no field Nope" "$out"
+label_hash=$(inp fmt "$O" ps --format '{{json .Labels}}' |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["com.docker.compose.config-hash"])')
+check_eq "config --hash: the hash its container is labelled with" "one $label_hash" \
+	"$(inp fmt "$O" config --hash '*')"
+check_match "config --hash of an unknown service: said, exit 1" \
+	'no such service: nope' "$(inp fmt "$O" config --hash one,nope 2>&1; echo "rc=$?")"
+check_match "(exit 1)" 'rc=1$' "$(inp fmt "$O" config --hash nope 2>&1; echo "rc=$?")"
 out=$(inp fmt "$O" ps --format '{{range .Labels}}x{{end}}' 2>&1)
 check_match "what it does not understand is refused, naming it" "\{\{range .Labels\}\}: only" "$out"
 check "down" quiet inp fmt "$O" down
