@@ -71,8 +71,15 @@ int sync_recv_fds_upto(int fd, struct sync_packet *p, int *fds, size_t max,
 		       size_t *got)
 {
 	memset(p, 0, sizeof(*p));
-	/* On -EBADMSG, p holds what came (an error packet, say); fds none. */
-	return (int)fd_recvmsg(fd, p, sizeof(*p) - 1, fds, max, got, 0);
+	/* On -EBADMSG, p holds what came (an error packet, say); fds none.
+	 * ECONNRESET: as in sync_recv, what the peer sent comes next. */
+	ssize_t r = fd_recvmsg(fd, p, sizeof(*p) - 1, fds, max, got, 0);
+	if (r == -ECONNRESET)
+		r = fd_recvmsg(fd, p, sizeof(*p) - 1, fds, max, got, 0);
+	if (r == 0)
+		p->type = 0;
+	p->msg[sizeof(p->msg) - 1] = '\0';
+	return (int)r;
 }
 
 int sync_recv_pty(int fd, struct sync_packet *p, int *pty)
