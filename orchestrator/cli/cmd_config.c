@@ -68,10 +68,7 @@ static int print_hashes(const struct project *p, const char *list, FILE *out)
 			strv_push(&names, n);
 	}
 	for (size_t k = 0; names && names[k]; k++) {
-		const struct service *s = NULL;
-		for (size_t i = 0; i < p->n_services && !s; i++)
-			if (streq(p->services[i].name, names[k]))
-				s = &p->services[i];
+		const struct service *s = project_service(p, names[k]);
 		if (!s) {
 			fprintf(stderr, "orch config: no such service: %s\n",
 				names[k]);

@@ -35,7 +35,7 @@ static bool write_all(int fd, const char *p, size_t n)
 
 /* Copies the terminal to the pty and back, in raw mode, until the
  * process (pidfd) exits and its output is drained; a resize of our
- * terminal is passed on. */
+ * terminal is passed on (the pty was made with its size). */
 static void relay(int master, int pidfd)
 {
 	struct termios saved, raw;
@@ -50,7 +50,6 @@ static void relay(int master, int pidfd)
 	sigaddset(&winch, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &winch, &old);
 	int sfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
-	pty_size(master);
 	char buf[8192];
 	bool in_open = true, done = false;
 	while (!done) {

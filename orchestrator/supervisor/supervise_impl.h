@@ -215,9 +215,6 @@ void ctr_log_line(struct sctr *c, const char *line, size_t len);
 /* Reads what the container wrote to its FIFO, line by line, into its log. */
 void fifo_drain(struct sctr *c);
 int fifo_open(struct sctr *c, size_t idx);
-/* A pty for a container with tty: its terminal in *term, the other end
- * copied into out_fd by a process of its own (the keeper's child).
- * Lines end in "\n" alone, as the log wants them. */
 /* A container's pty (its master), as its log wants it: lines without a
  * carriage return, 80 columns by 24 (in the worker, before the exec). */
 int log_pty_setup(int master, struct orch_err *e);
