@@ -214,6 +214,8 @@ struct build_opts {
 	const char *target;  /* stage name, NULL = the last */
 	const char *tag;     /* NAME[:TAG] or NULL */
 	bool no_cache;
+	bool pull;	     /* images the file names (FROM, --from) pulled
+				again; else only those the store lacks */
 	const char *network; /* "none": RUN steps get only a loopback;
 			      * NULL or "default": the build network */
 	FILE *log;	     /* progress and RUN output; NULL = stderr */
@@ -238,13 +240,20 @@ int build_image(const struct build_opts *o, struct build_result *res,
 /* The image a service runs: image:, else the <project>-<service> its
  * build: section produces.  Caller frees. */
 char *service_image_ref(const struct project *p, const struct service *s);
+/* How `orch build` (and `up --build`) builds a project's services. */
+struct svc_build_opts {
+	bool no_cache;		 /* or each service's build.no_cache */
+	bool pull;		 /* or each service's build.pull */
+	bool quiet;		 /* no progress */
+	char *const *extra_args; /* "K=V" over each one's build.args */
+};
+
 /* Builds the images of the services (all when services is NULL or empty)
  * that have a build: section, tagged service_image_ref (`orch build`,
- * `orch up --build`), with extra_args (NULL: none) over each one's
- * build.args.  Progress goes to stderr. */
+ * `orch up --build`), as o (NULL: the files' settings alone) says.
+ * Progress goes to stderr. */
 int build_service_images(struct project *p, char *const *services,
-			 bool no_cache, char *const *extra_args,
-			 struct orch_err *e);
+			 const struct svc_build_opts *o, struct orch_err *e);
 /* The same, only for services whose image is not in the store yet (what
  * `orch up` without --build does). */
 int build_missing_images(struct project *p, char *const *services,

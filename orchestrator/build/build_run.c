@@ -164,7 +164,7 @@ static int from_lowers(struct builder *b, const struct df_mount *m,
 		return 0;
 	}
 	struct rt_image *img;
-	int r = rt_image_lookup(m->from, &img, e);
+	int r = build_base_image(b, m->from, &img, e);
 	if (r < 0)
 		return err_wrap(e, "--mount from=%s", m->from);
 	*lowers = rt_image_lowers(img);

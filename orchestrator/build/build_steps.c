@@ -190,7 +190,7 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 			strv_push(&parts, src->key);
 		} else {
 			struct rt_image *img;
-			r = rt_image_lookup(from, &img, e);
+			r = build_base_image(b, from, &img, e);
 			if (r < 0)
 				return err_wrap(e, "%s:%d: --from=%s",
 						b->df->path, in->line, from);

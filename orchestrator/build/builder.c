@@ -7,6 +7,7 @@
 #include "netd/netd.h"
 #include "orchestrator/build/build.h"
 #include "orchestrator/build/builder_impl.h"
+#include "runtime/registry/registry.h"
 #include "runtime/runtime.h"
 #include "runtime/store/store.h"
 
@@ -664,6 +665,50 @@ static int mark_needed(struct builder *b, size_t idx, struct orch_err *e)
 	return 0;
 }
 
+/* A pull's layers as `docker pull` lists them once each is there. */
+static void pull_progress(void *ctx, const char *ref, const char *layer,
+			  const char *status, int64_t done, int64_t total)
+{
+	struct builder *b = ctx;
+	(void)ref, (void)done, (void)total;
+	if (!layer || (!streq(status, "Pull complete") &&
+		       !streq(status, "Already exists")))
+		return;
+	const char *hex = strchr(layer, ':');
+	fprintf(b->log, "%.12s: %s\n", hex ? hex + 1 : layer, status);
+	fflush(b->log);
+}
+
+int build_base_image(struct builder *b, const char *ref, struct rt_image **out,
+		     struct orch_err *e)
+{
+	/* --pull renews what came from a registry; an image built or
+	 * imported here (never pulled) has none to come from. */
+	int r = rt_image_lookup(ref, out, e);
+	if (r != -ENOENT &&
+	    (r < 0 || !b->o->pull || strv_contains(b->pulled, ref) ||
+	     rt_image_pulled_at(ref) == 0))
+		return r;
+	if (r == 0) {
+		rt_image_free(*out);
+		*out = NULL;
+	}
+	fprintf(b->log, "Pulling %s\n", ref);
+	fflush(b->log);
+	struct rt_pull_opts po = {.progress = pull_progress, .progress_ctx = b};
+	struct rt_pull_result res;
+	r = rt_image_pull(ref, &po, &res, e);
+	if (r < 0)
+		return err_wrap(e, "pulling %s", ref);
+	strv_push(&b->pulled, ref);
+	fprintf(b->log, "Digest: %s\nStatus: %s %s\n", res.digest,
+		res.updated ? "Downloaded newer image for"
+			    : "Image is up to date for",
+		ref);
+	fflush(b->log);
+	return rt_image_lookup(ref, out, e);
+}
+
 static int build_stage(struct builder *b, size_t idx, struct orch_err *e)
 {
 	struct stage_state *s = &b->st[idx];
@@ -685,7 +730,7 @@ static int build_stage(struct builder *b, size_t idx, struct orch_err *e)
 		build_cache_key("", parts, s->key);
 	} else {
 		struct rt_image *img;
-		r = rt_image_lookup(base, &img, e);
+		r = build_base_image(b, base, &img, e);
 		if (r < 0)
 			return err_wrap(e, "%s:%d: FROM %s", b->df->path,
 					st->from.line, base);
@@ -861,6 +906,7 @@ out:
 		stage_clear(&b.st[i]);
 	free(b.st);
 	strv_free(b.meta);
+	strv_free(b.pulled);
 	free(b.tmp);
 	free(b.empty);
 	free(b.resolv);

@@ -40,7 +40,15 @@ struct builder {
 	 * ran. */
 	uint32_t id_base;
 	bool ids_known;
+	char **pulled; /* images pulled by this build (--pull: once each) */
 };
+
+/* The image ref (a FROM, COPY --from or RUN --mount from that is no
+ * stage), pulled from its registry first when the store lacks it, or
+ * with --pull at its first use in the build when it came from one, as
+ * docker build does. */
+int build_base_image(struct builder *b, const char *ref, struct rt_image **out,
+		     struct orch_err *e);
 
 /* Sets b->id_base: the builder's range (".build") when containers are
  * remapped, else 0. */

@@ -27,8 +27,11 @@ static bool selected(char *const *services, const char *name)
 }
 
 static int build_one(const struct project *p, const struct service *s,
-		     bool no_cache, char *const *extra_args, struct orch_err *e)
+		     const struct svc_build_opts *so, struct orch_err *e)
 {
+	static const struct svc_build_opts none = {0};
+	if (!so)
+		so = &none;
 	const struct m_build *bd = &s->build;
 	if (strstr(bd->context, "://") || startswith(bd->context, "git@"))
 		return err_set(e, ENOTSUP,
@@ -92,8 +95,8 @@ static int build_one(const struct project *p, const struct service *s,
 			   : path_join(bd->context, bd->dockerfile);
 	}
 	_cleanup_strv_ char **args = kvlist_assignments(&bd->args);
-	for (size_t i = 0; extra_args && extra_args[i]; i++)
-		strv_push(&args, extra_args[i]);
+	for (size_t i = 0; so->extra_args && so->extra_args[i]; i++)
+		strv_push(&args, so->extra_args[i]);
 	_cleanup_strv_ char **labels = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i < bd->labels.n; i++) {
 		const struct m_kv *kv = &bd->labels.v[i];
@@ -109,11 +112,18 @@ static int build_one(const struct project *p, const struct service *s,
 	    .labels = labels,
 	    .target = bd->target,
 	    .tag = ref,
-	    .no_cache = no_cache,
+	    .no_cache = so->no_cache || bd->no_cache,
+	    .pull = so->pull || bd->pull,
 	    .network = bd->network,
 	    .secrets = secrets,
 	};
-	fprintf(stderr, "Building %s (%s)\n", s->name, ref);
+	_cleanup_fclose_ FILE *devnull = NULL;
+	if (so->quiet) {
+		devnull = fopen("/dev/null", "we");
+		o.log = devnull;
+	} else {
+		fprintf(stderr, "Building %s (%s)\n", s->name, ref);
+	}
 	struct build_result res;
 	int r = build_image(&o, &res, e);
 	if (inline_dir) {
@@ -127,13 +137,13 @@ static int build_one(const struct project *p, const struct service *s,
 		if (r < 0)
 			return err_wrap(e, "building service %s", s->name);
 	}
-	build_result_print(stderr, &res, ref);
+	if (!so->quiet)
+		build_result_print(stderr, &res, ref);
 	return 0;
 }
 
 int build_service_images(struct project *p, char *const *services,
-			 bool no_cache, char *const *extra_args,
-			 struct orch_err *e)
+			 const struct svc_build_opts *o, struct orch_err *e)
 {
 	for (size_t i = 0; services && services[i]; i++)
 		if (!project_service(p, services[i]))
@@ -143,7 +153,7 @@ int build_service_images(struct project *p, char *const *services,
 		const struct service *s = &p->services[i];
 		if (!s->build.present || !selected(services, s->name))
 			continue;
-		int r = build_one(p, s, no_cache, extra_args, e);
+		int r = build_one(p, s, o, e);
 		if (r < 0)
 			return r;
 	}
@@ -164,7 +174,7 @@ int build_missing_images(struct project *p, char *const *services,
 			rt_image_free(img);
 			continue;
 		}
-		int r = build_one(p, s, false, NULL, e);
+		int r = build_one(p, s, NULL, e);
 		if (r < 0)
 			return r;
 	}

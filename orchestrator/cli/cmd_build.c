@@ -33,6 +33,8 @@ static int image_build_usage(FILE *f, int rc)
 		   "      --label k=v        add a label to the image\n"
 		   "      --target STAGE     build up to this stage\n"
 		   "      --no-cache         run every step again\n"
+		   "      --pull             pull the images the file names "
+		   "again, even when stored\n"
 		   "      --network MODE     RUN steps' network: default "
 		   "(the build network) or none\n"
 		   "      --secret id=ID,src=FILE  a secret for RUN "
@@ -79,6 +81,7 @@ int cmd_image_build(int argc, char **argv)
 		OPT_LABEL,
 		OPT_NETWORK,
 		OPT_SECRET,
+		OPT_PULL,
 	};
 	static const struct option lopts[] = {
 	    {"tag", required_argument, NULL, 't'},
@@ -90,6 +93,7 @@ int cmd_image_build(int argc, char **argv)
 	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
 	    {"network", required_argument, NULL, OPT_NETWORK},
 	    {"secret", required_argument, NULL, OPT_SECRET},
+	    {"pull", no_argument, NULL, OPT_PULL},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -121,6 +125,9 @@ int cmd_image_build(int argc, char **argv)
 			break;
 		case OPT_NO_CACHE:
 			o.no_cache = true;
+			break;
+		case OPT_PULL:
+			o.pull = true;
 			break;
 		case OPT_NETWORK:
 			if (!streq(optarg, "none") &&
@@ -185,25 +192,30 @@ static int build_usage(FILE *f, int rc)
 		   "Options:\n"
 		   "      --build-arg K=V   set a build argument for every "
 		   "service\n"
-		   "      --no-cache        run every step again\n");
+		   "      --no-cache        run every step again\n"
+		   "      --pull            pull the images the files name "
+		   "again, even when stored\n"
+		   "  -q, --quiet           print nothing but errors\n");
 	return rc;
 }
 
 int cmd_build(int argc, char **argv)
 {
-	enum { OPT_BUILD_ARG = CLI_OPT_LOCAL, OPT_NO_CACHE };
+	enum { OPT_BUILD_ARG = CLI_OPT_LOCAL, OPT_NO_CACHE, OPT_PULL };
 	static const struct option lopts[] = {
 	    CLI_GLOBAL_LONGOPTS,
 	    {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
 	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+	    {"pull", no_argument, NULL, OPT_PULL},
+	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	_cleanup_strv_ char **args = NULL;
-	bool no_cache = false;
+	struct svc_build_opts bo = {0};
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_GLOBAL_SHORTOPTS "h", lopts,
+	while ((opt = getopt_long(argc, argv, CLI_GLOBAL_SHORTOPTS "qh", lopts,
 				  NULL)) != -1) {
 		int g = cli_global_opt(opt, optarg);
 		if (g < 0)
@@ -215,7 +227,13 @@ int cmd_build(int argc, char **argv)
 			push_build_arg(&args, optarg);
 			break;
 		case OPT_NO_CACHE:
-			no_cache = true;
+			bo.no_cache = true;
+			break;
+		case OPT_PULL:
+			bo.pull = true;
+			break;
+		case 'q':
+			bo.quiet = true;
 			break;
 		case 'h':
 			return build_usage(stdout, 0);
@@ -227,7 +245,8 @@ int cmd_build(int argc, char **argv)
 	if (cli_load(&p, false) < 0)
 		return 1;
 	struct orch_err e = {0};
-	int r = build_service_images(p, argv + optind, no_cache, args, &e);
+	bo.extra_args = args;
+	int r = build_service_images(p, argv + optind, &bo, &e);
 	project_free(p);
 	if (r < 0)
 		return cli_fail(&e);

@@ -232,7 +232,7 @@ int cmd_up(int argc, char **argv)
 	}
 	/* --build rebuilds; otherwise only images never built are built
 	 * (compose's default); --no-build builds nothing. */
-	int br = o.build ? build_service_images(m, services, false, NULL, &e)
+	int br = o.build ? build_service_images(m, services, NULL, &e)
 	       : no_build ? 0
 			  : build_missing_images(m, services, &e);
 	if (br < 0) {

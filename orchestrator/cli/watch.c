@@ -326,7 +326,7 @@ static int act(struct project *m, const struct service *s,
 				     .no_deps = true,
 				     .timeout_ms = -1,
 				     .services = one};
-		r = build_service_images(m, one, false, NULL, e);
+		r = build_service_images(m, one, NULL, e);
 		if (r == 0)
 			r = reconcile_up(m, &uo, &ps, e);
 	} else if (r == 0 && count) {

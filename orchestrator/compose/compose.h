@@ -185,6 +185,8 @@ struct m_build {
 	struct m_file_ref *secrets; /* for RUN --mount=type=secret */
 	size_t n_secrets;
 	int64_t shm_size; /* M_UNSET when not given */
+	bool no_cache;	  /* every step run again */
+	bool pull;	  /* base images pulled again, even when stored */
 	struct m_pos pos;
 };
 

@@ -263,6 +263,8 @@ static json_t *service_json(const struct service *s)
 			    file_refs_json(b->secrets, b->n_secrets));
 		set_strv(bo, "tags", b->tags);
 		set_bytes(bo, "shm_size", b->shm_size);
+		set_true(bo, "no_cache", b->no_cache);
+		set_true(bo, "pull", b->pull);
 		json_object_set_new(o, "build", bo);
 	}
 	set_strv(o, "cap_add", s->cap_add);

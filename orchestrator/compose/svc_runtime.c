@@ -247,9 +247,9 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
-	    "ssh",	 "cache_to",   "additional_contexts", "ulimits",
-	    "platforms", "privileged", "extra_hosts",	      "isolation",
-	    "no_cache",	 "pull",       "entitlements",
+	    "ssh",	   "cache_to",	"additional_contexts",
+	    "ulimits",	   "platforms", "privileged",
+	    "extra_hosts", "isolation", "entitlements",
 	};
 	struct m_build *b = &s->build;
 	b->present = true;
@@ -287,6 +287,10 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 			file_refs(c, v, &b->secrets, &b->n_secrets);
 			cpath_pop(c, l);
 		}
+		if ((v = ymap_get(n, "no_cache")))
+			c_bool(c, v, &b->no_cache);
+		if ((v = ymap_get(n, "pull")))
+			c_bool(c, v, &b->pull);
 		b->shm_size = M_UNSET;
 		if ((v = ymap_get(n, "shm_size"))) {
 			size_t l = cpath_push(c, "shm_size");

@@ -138,6 +138,49 @@ check_eq "--quiet: no output" "" "$(inp fail "$O" pull -q web 2>&1)"
 inp fail "$O" pull --policy missing web >"$W/out" 2>&1
 check "--policy missing: nothing to pull" test ! -s "$W/out"
 
+# ---- a build pulls the images its file names ----------------------------------------------
+"$O" image rm "$R/bb:v1" "$R/team/two:v1" >/dev/null 2>&1
+project bd <<Y
+services:
+  app:
+    build: .
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+cat >"$T/bd/Dockerfile" <<D
+FROM $R/bb:v1
+COPY --from=$R/team/two:v1 /data/file /copied
+D
+inp bd "$O" build >"$W/out" 2>&1
+check_eq "build on registry images: exit 0" 0 $?
+check_match "the build pulled its base" "Pulling $R/bb:v1" "$(cat "$W/out")"
+check_match "and the image COPY --from names" "Pulling $R/team/two:v1" "$(cat "$W/out")"
+check "the base is in the store after" silent "$O" image inspect "$R/bb:v1"
+inp bd "$O" up -d >/dev/null 2>&1
+check_eq "the built image holds the file copied from the pulled one" extra "$(inp bd "$O" exec -T app cat /copied)"
+check "down bd" silent inp bd "$O" down -t 0
+inp bd "$O" build >"$W/out" 2>&1
+check_eq "build again: exit 0" 0 $?
+check "build again: the stored base is not pulled" test -z "$(grep Pulling "$W/out")"
+inp bd "$O" build --pull >"$W/out" 2>&1
+check_eq "build --pull: exit 0" 0 $?
+check_match "build --pull pulls the base again" "Image is up to date for $R/bb:v1" "$(cat "$W/out")"
+check_eq "build -q: no output" "" "$(inp bd "$O" build -q 2>&1)"
+cat >>"$T/bd/compose.yaml" <<Y
+  pulled:
+    build: {context: ., pull: true}
+    network_mode: none
+Y
+inp bd "$O" build pulled >"$W/out" 2>&1
+check_match "build.pull: true pulls the base again" "Pulling $R/bb:v1" "$(cat "$W/out")"
+imgs=$(images_count)
+printf 'FROM %s\nRUN true\n' "$R/nosuch:v1" >"$T/bd/Dockerfile"
+inp bd "$O" build app >"$W/out" 2>&1
+check_eq "build on an image the registry lacks: exit 1" 1 $?
+check_match "the failure names the line, the image and the registry's answer" \
+	"Dockerfile:1: FROM $R/nosuch:v1: pulling $R/nosuch:v1: .*not found in $R" "$(cat "$W/out")"
+check_eq "the failed build left no image" "$imgs" "$(images_count)"
+
 # ---- killed half-way, then pulled again; two pulls at once ------------------------------------
 DEB=$B/debian-bookworm.tar
 if [ -f "$DEB" ]; then

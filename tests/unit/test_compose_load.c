@@ -163,6 +163,30 @@ static void test_interp_dollar_kept(void **state)
 	project_free(p);
 }
 
+/* build.pull and build.no_cache are applied, not warned of as ignored. */
+static void test_build_pull_no_cache(void **state)
+{
+	(void)state;
+	struct orch_diag d = {0};
+	struct project *p = load_text("services:\n"
+				      "  a:\n"
+				      "    build:\n"
+				      "      context: .\n"
+				      "      pull: true\n"
+				      "      no_cache: true\n"
+				      "  b:\n"
+				      "    build: .\n",
+				      &d);
+	assert_non_null(p);
+	assert_int_equal(d.n, 0);
+	assert_true(p->services[0].build.pull);
+	assert_true(p->services[0].build.no_cache);
+	assert_false(p->services[1].build.pull);
+	assert_false(p->services[1].build.no_cache);
+	diag_free(&d);
+	project_free(p);
+}
+
 static void test_interp_errors_point_at_dollar(void **state)
 {
 	(void)state;
@@ -508,6 +532,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_interp_dollar_kept),
+	    cmocka_unit_test(test_build_pull_no_cache),
 	    cmocka_unit_test(test_interp_errors_point_at_dollar),
 	    cmocka_unit_test(test_project_name_variable),
 	    cmocka_unit_test(test_extends_chain),
