@@ -192,6 +192,9 @@ const char *signal_name(int sig); /* "SIGTERM"; static storage */
 
 /* ---- files ------------------------------------------------------------- */
 
+/* Writes all len bytes to fd, past short writes and EINTR: 0, or -errno
+ * (errno set; EIO for a write of nothing). */
+int write_all(int fd, const void *data, size_t len);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory.  A crash leaves the old or new file.
  * Under ORCH_RUN, which a reboot empties, without the fsyncs. */

@@ -7,6 +7,22 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = RETRY_EINTR(write(fd, p, len));
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct orch_err *e)
 {
@@ -15,16 +31,10 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return err_sys(e, errno, "creating %s", tmp);
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = RETRY_EINTR(write(fd, p, len));
-		if (n < 0) {
-			int r = err_sys(e, errno, "writing %s", tmp);
-			unlink(tmp);
-			return r;
-		}
-		p += n;
-		len -= (size_t)n;
+	if (write_all(fd, data, len) < 0) {
+		int r = err_sys(e, errno, "writing %s", tmp);
+		unlink(tmp);
+		return r;
 	}
 	/* What lives under ORCH_RUN goes with a reboot: it must be whole,
 	 * not on the disk. */

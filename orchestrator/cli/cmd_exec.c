@@ -21,18 +21,6 @@ static void pty_size(int master)
 		ioctl(master, TIOCSWINSZ, &ws);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = RETRY_EINTR(write(fd, p, n));
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* Copies the terminal to the pty and back, in raw mode, until the
  * process (pidfd) exits and its output is drained; a resize of our
  * terminal is passed on (the pty was made with its size). */

@@ -59,17 +59,9 @@ static la_ssize_t gz_write(struct archive *a, void *data, const void *buf,
 			   size_t n)
 {
 	struct gz_out *g = data;
-	const char *c = buf;
-	size_t left = n;
-	while (left > 0) {
-		ssize_t w = RETRY_EINTR(write(g->fd, c, left));
-		if (w <= 0) {
-			archive_set_error(a, w < 0 ? errno : EIO, "writing: %s",
-					  strerror(w < 0 ? errno : EIO));
-			return -1;
-		}
-		c += w;
-		left -= (size_t)w;
+	if (write_all(g->fd, buf, n) < 0) {
+		archive_set_error(a, errno, "writing: %s", strerror(errno));
+		return -1;
 	}
 	EVP_DigestUpdate(g->md, buf, n);
 	g->size += (int64_t)n;

@@ -195,16 +195,8 @@ struct pipeline {
 
 static void pipeline_keep(struct pipeline *p, const void *buf, size_t n)
 {
-	const char *c = buf;
-	while (p->keep_fd >= 0 && !p->keep_errno && n > 0) {
-		ssize_t w = RETRY_EINTR(write(p->keep_fd, c, n));
-		if (w <= 0) {
-			p->keep_errno = w < 0 ? errno : EIO;
-			return;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
+	if (p->keep_fd >= 0 && !p->keep_errno && write_all(p->keep_fd, buf, n) < 0)
+		p->keep_errno = errno;
 }
 
 static ssize_t outer_read(struct archive *a, void *data, const void **buf)
