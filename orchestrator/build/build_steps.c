@@ -4,6 +4,7 @@
 #include "netd/netd.h"
 #include "orchestrator/build/build.h"
 #include "orchestrator/build/builder_impl.h"
+#include "runtime/registry/registry.h"
 #include "runtime/runtime.h"
 #include "runtime/store/store.h"
 
@@ -117,14 +118,134 @@ static int copy_heredocs(struct builder *b, const struct df_instr *in,
 	return 0;
 }
 
+static bool is_url(const char *w)
+{
+	return startswith(w, "http://") || startswith(w, "https://");
+}
+
+/* A git repository as BuildKit's ADD takes one. */
+static bool is_git(const char *w)
+{
+	if (startswith(w, "git@") || startswith(w, "git://"))
+		return true;
+	if (!is_url(w))
+		return false;
+	size_t n = strcspn(w, "?#");
+	return n >= 4 && !strncmp(w + n - 4, ".git", 4);
+}
+
+/* An ADD source that cannot go with the others, or at all. */
+static int add_mixed(struct builder *b, const struct df_instr *in,
+		     const char *src, struct orch_err *e)
+{
+	if (is_git(src))
+		return err_set(e, ENOTSUP,
+			       "%s:%d: ADD %s: a git repository is not "
+			       "supported (clone it in a RUN step)",
+			       b->df->path, in->line, src);
+	return err_set(e, ENOTSUP,
+		       "%s:%d: ADD %s: one ADD takes URLs or local sources, "
+		       "not both",
+		       b->df->path, in->line, src);
+}
+
+/* The name BuildKit gives a downloaded file: the URL path's last part. */
+static char *url_file_name(const char *url)
+{
+	const char *path = strchr(strstr(url, "://") + 3, '/');
+	if (!path)
+		return xstrdup("__unnamed__");
+	size_t n = strcspn(path, "?#");
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	const char *base = path + n;
+	while (base > path && base[-1] != '/')
+		base--;
+	size_t len = (size_t)(path + n - base);
+	if (!len || (len == 1 && *base == '.') ||
+	    (len == 2 && !strncmp(base, "..", 2)))
+		return xstrdup("__unnamed__");
+	return xstrndup(base, len);
+}
+
+/* ADD's URL sources: each downloaded into a directory of its own in the
+ * build's scratch space, mode 0600 and the server's Last-Modified time as
+ * docker gives them, never unpacked; their content goes into the step's
+ * key.  --checksum=sha256:HEX (one URL only) must match. */
+static int add_urls(struct builder *b, const struct df_instr *in,
+		    char *const *srcs, const char *checksum, char ***parts,
+		    struct build_copy *op, char ***rels, int *dirfd,
+		    struct orch_err *e)
+{
+	if (checksum && srcs[1])
+		return err_set(e, EINVAL,
+			       "%s:%d: ADD --checksum takes one source",
+			       b->df->path, in->line);
+	if (checksum && (!startswith(checksum, "sha256:") ||
+			 strlen(checksum) != 71 ||
+			 strspn(checksum + 7, "0123456789abcdef") != 64))
+		return err_set(e, EINVAL,
+			       "%s:%d: --checksum=%s: want sha256: and 64 "
+			       "lowercase hex digits",
+			       b->df->path, in->line, checksum);
+	char n[32];
+	snprintf(n, sizeof(n), "add-%u", b->step);
+	_cleanup_free_ char *dir = path_join(b->tmp, n);
+	if (mkdir(dir, 0700) < 0)
+		return err_sys(e, errno, "creating %s", dir);
+	for (size_t i = 0; srcs[i]; i++) {
+		if (!is_url(srcs[i]) || is_git(srcs[i]))
+			return add_mixed(b, in, srcs[i], e);
+		_cleanup_free_ char *name = url_file_name(srcs[i]);
+		_cleanup_free_ char *rel = xasprintf("%zu/%s", i, name);
+		_cleanup_free_ char *sub = xasprintf("%s/%zu", dir, i);
+		_cleanup_free_ char *path = path_join(dir, rel);
+		if (mkdir(sub, 0700) < 0)
+			return err_sys(e, errno, "creating %s", sub);
+		_cleanup_close_ int fd =
+		    open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return err_sys(e, errno, "creating %s", path);
+		struct rt_fetched got;
+		int r = rt_http_fetch(srcs[i], fd, &got, e);
+		if (r < 0)
+			return err_wrap(e, "%s:%d: ADD", b->df->path, in->line);
+		if (checksum && strcmp(checksum + 7, got.sha256))
+			return err_set(e, EINVAL,
+				       "%s:%d: ADD %s: checksum mismatch: "
+				       "want %s, got sha256:%s",
+				       b->df->path, in->line, srcs[i], checksum,
+				       got.sha256);
+		if (got.mtime) {
+			struct timespec ts[2] = {{got.mtime, 0}, {got.mtime, 0}};
+			futimens(fd, ts);
+		}
+		strv_push(rels, rel);
+		strv_push(parts, "url");
+		strv_push(parts, srcs[i]);
+		strv_push(parts, got.sha256);
+	}
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	op->src_root = *dirfd;
+	op->srcs = *rels;
+	op->unpack = false;
+	return 0;
+}
+
 int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	    char *const *env, struct orch_err *e)
 {
 	bool add = in->cmd == DF_ADD;
 	_cleanup_free_ char *from = NULL, *chown = NULL, *chmod_s = NULL;
+	_cleanup_free_ char *checksum = NULL;
 	int r = 0;
 	if (df_flag(in, "from"))
 		r = build_expand(b, in, env, df_flag(in, "from"), &from, e);
+	if (r == 0 && df_flag(in, "checksum"))
+		r = build_expand(b, in, env, df_flag(in, "checksum"), &checksum,
+				 e);
 	if (r == 0 && df_flag(in, "chown"))
 		r = build_expand(b, in, env, df_flag(in, "chown"), &chown, e);
 	if (r == 0 && df_flag(in, "chmod"))
@@ -173,7 +294,11 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	free((char *)dest_raw);
 	_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
 	_cleanup_strv_ char **from_layers = NULL;
-	_cleanup_close_ int heredoc_fd = -1;
+	_cleanup_close_ int heredoc_fd = -1, url_fd = -1;
+	if (checksum && (!add || from || in->n_heredocs || !is_url(words[0])))
+		return err_set(e, EINVAL,
+			       "%s:%d: --checksum is for ADD of a URL",
+			       b->df->path, in->line);
 	if (from) {
 		int idx = df_stage_index(b->df, from);
 		if (idx >= 0) {
@@ -207,16 +332,15 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 				  e);
 		if (r < 0)
 			return instr_err(b, in, e);
+	} else if (add && (is_url(words[0]) || is_git(words[0]))) {
+		r = add_urls(b, in, words, checksum, &parts, op, &rels, &url_fd,
+			     e);
+		if (r < 0)
+			return r;
 	} else {
 		for (size_t i = 0; words[i]; i++) {
-			if (add && (startswith(words[i], "http://") ||
-				    startswith(words[i], "https://") ||
-				    startswith(words[i], "git@")))
-				return err_set(e, ENOTSUP,
-					       "%s:%d: ADD from a URL is not "
-					       "supported (use RUN with a "
-					       "download tool)",
-					       b->df->path, in->line);
+			if (add && (is_url(words[i]) || is_git(words[i])))
+				return add_mixed(b, in, words[i], e);
 			char **one;
 			r = build_ctx_resolve(b->ctx, words[i], &one, e);
 			if (r < 0)

@@ -12,7 +12,8 @@ static const struct {
 	enum df_cmd cmd;
 	const char *const *flags; /* the flags the instruction accepts */
 } commands[] = {
-    {"ADD", DF_ADD, (const char *const[]){"chown", "chmod", "link", NULL}},
+    {"ADD", DF_ADD,
+     (const char *const[]){"chown", "chmod", "link", "checksum", NULL}},
     {"ARG", DF_ARG, NULL},
     {"CMD", DF_CMD, NULL},
     {"COPY", DF_COPY,

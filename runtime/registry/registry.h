@@ -61,4 +61,16 @@ int64_t rt_image_pulled_at(const char *ref);
 int rt_registry_login(const char *registry, const char *user,
 		      const char *pass, struct orch_err *e);
 int rt_registry_logout(const char *registry, struct orch_err *e);
+
+/* ---- plain downloads (fetch.c) ----------------------------------------- */
+
+struct rt_fetched {
+	int64_t size;
+	int64_t mtime;	 /* the server's Last-Modified, 0 when it gave none */
+	char sha256[65]; /* of the bytes written */
+};
+/* Writes what url (http or https) holds to fd, redirects followed; an
+ * answer other than 2xx is an error naming the URL and the status. */
+int rt_http_fetch(const char *url, int fd, struct rt_fetched *out,
+		  struct orch_err *e);
 #endif

@@ -4,7 +4,8 @@
 # command, <<- and quoted delimiters; COPY <<EOF with variables expanded
 # unless quoted); RUN --mount of a cache (kept across builds, not in the
 # image), of the context (read-only; rw writes thrown away), of another
-# stage, of a tmpfs and of a secret from compose's build.secrets; and the
+# stage, of a tmpfs and of a secret from compose's build.secrets; ADD of
+# URLs from a web server of the suite's own (--checksum, --chmod); and the
 # errors, each with the Dockerfile's line.
 . "$(dirname "$0")/lib.sh"
 O=$B/orch
@@ -108,7 +109,51 @@ bad() {
 	check_eq "$1: exit 1" 1 $?
 	check_match "$1: says so, at line 2" "bad.Dockerfile:2.*$3" "$out"
 }
+# ---- ADD of a URL: downloaded, 0600 unless --chmod, never unpacked, its
+# content in the step's key; --checksum checked.
+mkdir -p srv/dir ctx-url
+echo hello-url >srv/dir/file.txt
+(cd "$W" && tar cf srv/packed.tar token.txt)
+python3 -m http.server 8123 --bind 127.0.0.1 --directory srv >/dev/null 2>&1 &
+on_exit "kill $!"
+U=http://127.0.0.1:8123
+served() { curl -sf -o /dev/null "$U/dir/file.txt"; }
+check "a web server for ADD" wait_for 10 served
+sum=$(sha256sum srv/dir/file.txt | cut -d' ' -f1)
+cat >ctx-url/Dockerfile <<DF
+FROM busybox
+ADD $U/dir/file.txt /opt/
+ADD --checksum=sha256:$sum $U/dir/file.txt /named
+ADD --chmod=644 $U/dir/file.txt?v=1 $U/packed.tar /multi/
+DF
+$O image build -t url-img ctx-url >"$W/out" 2>&1
+check_eq "ADD of URLs: exit 0" 0 $?
+out=$(run_in url-img sh -c 'stat -c "%a %n" /opt/file.txt /named /multi/file.txt /multi/packed.tar; cat /named; ls /multi')
+check_match "into a directory: the URL's last part, mode 600" "600 /opt/file.txt" "$out"
+check_match "as a file name given" "600 /named" "$out"
+check_match "--chmod applies" "644 /multi/file.txt" "$out"
+check_match "a remote archive is not unpacked" "644 /multi/packed.tar" "$out"
+check_match "the content is the server's" "hello-url" "$out"
+check "nothing unpacked from the archive" test -z "$(echo "$out" | grep token.txt)"
+$O image build -t url-img ctx-url >"$W/out" 2>&1
+check_match "the same content again: from the cache" "3 cached" "$(cat "$W/out")"
+echo changed >srv/dir/file.txt
+$O image build -t url-img ctx-url >"$W/out" 2>&1
+check_eq "--checksum no longer matches: exit 1" 1 $?
+check_match "the mismatch is named with its line" "Dockerfile:3: ADD $U/dir/file.txt: checksum mismatch: want sha256:$sum, got sha256:" "$(cat "$W/out")"
+check_match "the step before it saw the new content: not from the cache" "STEP 2/4: .*
+--> sha256:" "$(cat "$W/out")"
+printf 'FROM busybox\nADD %s/dir/file.txt /opt/\n' "$U" >ctx-url/Dockerfile
+$O image build -t url-img ctx-url >/dev/null 2>&1
+check_eq "the new content is in the image" changed "$(run_in url-img cat /opt/file.txt)"
+
 mkdir -p ctx-bad && cd ctx-bad || exit 1
+bad "a URL the server has not" "ADD $U/nosuch /x" "ADD: $U/nosuch: the server answered HTTP 404"
+bad "no server there" "ADD http://127.0.0.1:1/x /x" "Couldn't connect"
+bad "a URL with a local source" "ADD $U/dir/file.txt bad.Dockerfile /x/" "one ADD takes URLs or local sources, not both"
+bad "a git repository" "ADD https://github.com/moby/buildkit.git#v0.10.1 /x" "a git repository is not supported"
+bad "--checksum on COPY" "COPY --checksum=sha256:$sum bad.Dockerfile /x" "COPY does not take --checksum"
+bad "--checksum not sha256" "ADD --checksum=md5:00 $U/dir/file.txt /x" "want sha256: and 64"
 bad "unknown mount type" 'RUN --mount=type=nfs,target=/x true' 'unknown type "nfs"'
 bad "unknown mount option" 'RUN --mount=type=cache,target=/x,colour=blue true' 'unknown option "colour"'
 bad "relative target" 'RUN --mount=type=tmpfs,target=x true' 'target=x: an absolute path'
