@@ -516,6 +516,7 @@ int netd_endpoint_attach(struct netd_conn *c, const struct netd_attach_req *req,
 	set_opt_str(a, "container_name", req->container_name);
 	set_opt_str(a, "service", req->service);
 	set_opt_strv(a, "aliases", req->aliases);
+	set_opt_strv(a, "links", req->links);
 	set_opt_strv(a, "dns", req->dns);
 	set_opt_str(a, "netns_path", path);
 	set_opt_str(a, "address", req->address);

@@ -48,10 +48,18 @@ static const struct netd_endpoint *asker_ep(const struct netd_state *st,
 	return ep;
 }
 
-static const char *asker_of(const struct netd_state *st, const char *a)
+/* The service a link alias of the asker's stands for (compose's links:
+ * SERVICE:ALIAS, resolved for the linking container alone), else name. */
+static const char *link_target(const struct netd_endpoint *asker,
+			       const char *name)
 {
-	const struct netd_endpoint *ep = asker_ep(st, a);
-	return ep ? ep->container_id : NULL;
+	for (size_t i = 0; asker && asker->links && asker->links[i]; i++) {
+		const char *eq = strchr(asker->links[i], '=');
+		if (eq && (size_t)(eq - asker->links[i]) == strlen(name) &&
+		    !strncasecmp(asker->links[i], name, strlen(name)))
+			return eq + 1;
+	}
+	return name;
 }
 
 /* The wire format (RFC 1035 4.1) is read and written here: a query's
@@ -127,13 +135,15 @@ enum dns_verdict dns_answer(const struct netd_state *st, const char *asker,
 	sb_add(&reply, (const char[DNS_HDR - 2]){0}, DNS_HDR - 2);
 	sb_add(&reply, (const char *)q + DNS_HDR, qend - DNS_HDR);
 	unsigned answers = 0;
-	const char *cid = asker_of(st, asker);
+	const struct netd_endpoint *aep = asker_ep(st, asker);
+	const char *cid = aep ? aep->container_id : NULL;
+	const char *lookup = link_target(aep, text);
 	bool known_anywhere = false, found = false;
 	for (size_t i = 0; i < st->n_nets; i++) {
 		const struct netd_network *n = &st->nets[i];
 		bool shared = cid && state_endpoint_find(n, cid) >= 0;
 		for (size_t j = 0; j < n->n_endpoints; j++) {
-			if (!ep_answers(&n->endpoints[j], text))
+			if (!ep_answers(&n->endpoints[j], lookup))
 				continue;
 			known_anywhere = true;
 			if (!shared)

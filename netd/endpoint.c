@@ -200,6 +200,7 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	ep.container_name = xstrdup(call_str(c, "container_name") ?: cid);
 	ep.service = xstrdup(call_str(c, "service"));
 	ep.aliases = arg_strv(c, "aliases");
+	ep.links = arg_strv(c, "links");
 	ep.dns = move_ptr(dns);
 	ep.address = xstrdup(a.v4.prefix ? abuf : "");
 	ep.prefix = a.v4.prefix;

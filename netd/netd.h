@@ -79,6 +79,9 @@ struct netd_endpoint {
 	/* netd's own: this endpoint's text in its state file, made at the
 	 * first save (an endpoint never changes); NULL elsewhere. */
 	char *saved;
+	/* "ALIAS=SERVICE": names only this container resolves (compose's
+	 * links: SERVICE:ALIAS); may be NULL. */
+	char **links;
 };
 
 /* A published port, or a range of them: host_port+k -> container_port+k
@@ -150,6 +153,7 @@ struct netd_attach_req {
 	const char *container_name;
 	const char *service;
 	char **aliases; /* may be NULL */
+	char **links;	/* "ALIAS=SERVICE", may be NULL */
 	/* The container's network namespace: a path (/proc/PID/ns/net,
 	 * /run/netns/x) or a pid.  The client opens it and passes the fd, so
 	 * a client can only attach namespaces it may open itself. */

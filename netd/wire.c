@@ -14,6 +14,7 @@ enum field_type {
 	F_NAMES, /* array of F_NAME */
 	F_TEXTS, /* array of F_TEXT */
 	F_PAIRS, /* array of {"from": name, "to": name} */
+	F_LINKS, /* array of "name=name" */
 };
 
 /* field.required: false, true, or ONE_OF (at least one of the fields so
@@ -60,7 +61,7 @@ static const struct field f_attach[] = {
     {"aliases", F_NAMES, false, 0},	  {"netns_path", F_TEXT, false, 4096},
     {"pid", F_INT, false, INT_MAX},	  {"address", F_TEXT, false, 64},
     {"address6", F_TEXT, false, 64},	  {"dns", F_TEXTS, false, 64},
-    END};
+    {"links", F_LINKS, false, 0},	  END};
 static const struct field f_detach[] = {
     {"network", F_NAME, true, 0}, {"container_id", F_NAME, true, 0}, END};
 static const struct field f_links[] = {
@@ -173,6 +174,7 @@ static int check_field(const struct field *f, const json_t *v,
 	case F_NAMES:
 	case F_TEXTS:
 	case F_PAIRS:
+	case F_LINKS:
 		break;
 	}
 	if (!json_is_array(v))
@@ -185,6 +187,19 @@ static int check_field(const struct field *f, const json_t *v,
 	json_array_foreach(v, i, item)
 	{
 		int r;
+		if (f->type == F_LINKS) {
+			const char *s = json_string_value(item);
+			const char *eq = s ? strchr(s, '=') : NULL;
+			_cleanup_free_ char *alias =
+			    eq ? xstrndup(s, (size_t)(eq - s)) : NULL;
+			if (!eq || !netd_name_valid(alias) ||
+			    !netd_name_valid(eq + 1))
+				return err_set(e, EINVAL,
+					       "%s: expected \"ALIAS=SERVICE\" "
+					       "names",
+					       f->name);
+			continue;
+		}
 		if (f->type != F_PAIRS) {
 			r = check_string(item, f->type == F_NAMES, f->max,
 					 f->name, e);
@@ -371,6 +386,8 @@ void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 	    str_or_empty(ep->ifname), "host_ifname",
 	    str_or_empty(ep->host_ifname), "default_route", ep->default_route,
 	    "dns", strv_to_json(ep->dns));
+	if (ep->links && ep->links[0])
+		json_object_set_new(o, "links", strv_to_json(ep->links));
 	if (ep->address6 && *ep->address6)
 		json_object_update_new(
 		    o, json_pack("{s:s, s:i, s:o}", "address6", ep->address6,
@@ -480,6 +497,7 @@ int netd_endpoint_from_json(const void *json, struct netd_endpoint *ep,
 	    (r = get_str(o, "container_name", &ep->container_name, e)) < 0 ||
 	    (r = get_str(o, "service", &ep->service, e)) < 0 ||
 	    (r = get_strv(o, "aliases", &ep->aliases, e)) < 0 ||
+	    (r = get_strv(o, "links", &ep->links, e)) < 0 ||
 	    (r = get_strv(o, "dns", &ep->dns, e)) < 0 ||
 	    (r = get_str(o, "address", &ep->address, e)) < 0 ||
 	    (r = get_str(o, "gateway", &ep->gateway, e)) < 0 ||
@@ -578,6 +596,7 @@ void netd_endpoint_clear(struct netd_endpoint *ep)
 	free(ep->container_name);
 	free(ep->service);
 	strv_free(ep->aliases);
+	strv_free(ep->links);
 	strv_free(ep->dns);
 	free(ep->address);
 	free(ep->gateway);

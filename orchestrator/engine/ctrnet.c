@@ -469,6 +469,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (r < 0)
 			return r;
 		_cleanup_strv_ char **aliases = jstrv(n, "aliases");
+		_cleanup_strv_ char **links = jstrv(rec, "links");
 		_cleanup_strv_ char **dns = ip_only(jstrv(rec, "dns"));
 		struct netd_attach_req q = {
 			.network = jstr(n, "network"),
@@ -476,6 +477,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			.container_name = name,
 			.service = jstr(rec, "service"),
 			.aliases = aliases,
+			.links = links,
 			.netns_path = jstr(rec, "netns"),
 			.address = jstr(n, "ipv4_address"),
 			.address6 = jstr(n, "ipv6_address"),

@@ -795,6 +795,24 @@ int record_template(const struct project *m, const struct service *s,
 		json_array_append_new(deps,
 				      json_string(s->depends_on[i].service));
 	json_object_set_new(rec, "depends_on", deps);
+	/* links: SERVICE:ALIAS, ALIAS resolved by this container alone. */
+	json_t *links = json_array();
+	for (size_t i = 0; s->links && s->links[i]; i++) {
+		const char *colon = strchr(s->links[i], ':');
+		if (!colon)
+			continue;
+		int n = (int)(colon - s->links[i]);
+		const char *alias = colon + 1;
+		if (*alias && (strlen(alias) != (size_t)n ||
+			       strncmp(s->links[i], alias, (size_t)n)))
+			json_array_append_new(
+			    links,
+			    json_sprintf("%s=%.*s", alias, n, s->links[i]));
+	}
+	if (json_array_size(links))
+		json_object_set_new(rec, "links", links);
+	else
+		json_decref(links);
 	json_object_set_new(rec, "named_volumes", named);
 
 	json_t *nets = json_array();

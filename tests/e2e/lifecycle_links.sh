@@ -5,7 +5,8 @@
 # variable), each refusal is explained by one line in `orch logs`, `orch
 # events` and an attached `up` (rate-limited under a flood, never for
 # allowed traffic), `orch links` shows the policy as a table and as dot
-# and mermaid graphs, and the same stack with links works.
+# and mermaid graphs, and the same stack with links works, a link's alias
+# resolving for the linking container alone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lifecycle_helpers.inc"
 
@@ -163,5 +164,15 @@ case $out in
 esac
 until_true 10 sh -c "cd '$T/lk' && '$O' exec -T app wget -qO- http://db/ 2>/dev/null | grep -q db-answer"
 check_eq "with links: app reaches db" db-answer "$(inp lk "$O" exec -T app wget -qO- http://db/ 2>/dev/null)"
+check "down" inp lk "$O" down
+
+# A link's alias (links: [SERVICE:ALIAS]) is the service's name for the
+# linking container, and for it alone.
+sed -i 's/^    links: \[db\]$/    links: ["db:database"]/' "$T/lk/compose.yaml"
+check "up with a link alias" inp lk "$O" up -d
+until_true 10 sh -c "cd '$T/lk' && '$O' exec -T app wget -qO- http://database/ 2>/dev/null | grep -q db-answer"
+check_eq "app reaches db by its alias" db-answer "$(inp lk "$O" exec -T app wget -qO- http://database/ 2>/dev/null)"
+check_match "the alias resolves to db's address" "Address: $(inp lk "$O" exec -T db hostname -i | tr -d ' ')" "$(inp lk "$O" exec -T app nslookup database 2>&1)"
+check_match "web, which has no such link, does not know the alias" "NXDOMAIN" "$(inp lk "$O" exec -T web nslookup database 2>&1)"
 check "down" inp lk "$O" down
 finish

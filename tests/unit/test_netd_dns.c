@@ -10,24 +10,27 @@
 #include "netd/netd-int.h"
 
 static char *none[] = {NULL};
+/* app's links: [web:www] */
+static char *app_links[] = {"www=web", NULL};
 
 static struct netd_endpoint front_eps[] = {
     {"c-web", "p-web-1", "web", none, "10.210.0.2", 24, "10.210.0.1", "eth0",
-     "ov-1", true, NULL, "fd6f:7263:6800::2", 64, "fd6f:7263:6800::1", NULL},
+     "ov-1", true, NULL, "fd6f:7263:6800::2", 64, "fd6f:7263:6800::1", NULL, NULL},
     {"c-app", "p-app-1", "app", none, "10.210.0.3", 24, "10.210.0.1", "eth0",
-     "ov-2", true, NULL, "fd6f:7263:6800::3", 64, "fd6f:7263:6800::1", NULL},
+     "ov-2", true, NULL, "fd6f:7263:6800::3", 64, "fd6f:7263:6800::1", NULL,
+     app_links},
 };
 /* IPv6 only */
 static struct netd_endpoint six_eps[] = {
     {"c-db", "p-db-1", "db", none, "", 0, "", "eth0", "ov-3", true, NULL,
-     "fd6f:7263:6800:1::2", 64, "fd6f:7263:6800:1::1", NULL},
+     "fd6f:7263:6800:1::2", 64, "fd6f:7263:6800:1::1", NULL, NULL},
     {"c-app", "p-app-1", "app", none, "", 0, "", "eth1", "ov-4", false,
-     NULL, "fd6f:7263:6800:1::3", 64, "fd6f:7263:6800:1::1", NULL},
+     NULL, "fd6f:7263:6800:1::3", 64, "fd6f:7263:6800:1::1", NULL, NULL},
 };
 /* IPv4 only, not shared with web */
 static struct netd_endpoint back_eps[] = {
     {"c-secret", "p-secret-1", "secret", none, "10.210.2.2", 24,
-     "10.210.2.1", "eth0", "ov-5", true, NULL, "", 0, "", NULL},
+     "10.210.2.1", "eth0", "ov-5", true, NULL, "", 0, "", NULL, NULL},
 };
 static struct netd_network nets[] = {
     {"aa", "p_front", "p", "ob-aa", "10.210.0.0/24", "10.210.0.1", false,
@@ -135,6 +138,26 @@ static void test_who_sees_what(void **state)
 			 DNS_FORWARD);
 }
 
+/* A link alias is its service's name for the linking container alone. */
+static void test_link_alias(void **state)
+{
+	(void)state;
+	char got[256];
+	int rc;
+	ask("10.210.0.3", "www.", LDNS_RR_TYPE_A, &rc, got, sizeof(got));
+	assert_int_equal(rc, LDNS_RCODE_NOERROR);
+	assert_string_equal(got, "10.210.0.2");
+	ask("fd6f:7263:6800::3", "WWW.", LDNS_RR_TYPE_AAAA, &rc, got,
+	    sizeof(got));
+	assert_string_equal(got, "fd6f:7263:6800::2");
+	/* web itself, and app on another network, do not know it. */
+	ask("10.210.0.2", "www.", LDNS_RR_TYPE_A, &rc, got, sizeof(got));
+	assert_int_equal(rc, LDNS_RCODE_NXDOMAIN);
+	ask("fd6f:7263:6800:1::3", "www.", LDNS_RR_TYPE_AAAA, &rc, got,
+	    sizeof(got));
+	assert_int_equal(rc, LDNS_RCODE_NXDOMAIN);
+}
+
 /* The reply as a resolver reads it: the query's id, question and
  * recursion flag; a name compressed in the question (a pointer, RFC 1035
  * 4.1.4) is followed. */
@@ -217,6 +240,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_a_and_aaaa),
 	    cmocka_unit_test(test_who_sees_what),
+	    cmocka_unit_test(test_link_alias),
 	    cmocka_unit_test(test_reply_wire),
 	    cmocka_unit_test(test_malformed),
 	};

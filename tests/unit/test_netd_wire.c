@@ -40,6 +40,11 @@ static void test_valid(void **state)
 				"\"names\":[\"p_a\",\"p_b\"]}}",
 				&e),
 			 0);
+	assert_int_equal(decode("{\"v\":1,\"op\":\"endpoint.attach\",\"args\":{"
+				"\"network\":\"n\",\"container_id\":\"c\","
+				"\"links\":[\"database=db\"]}}",
+				&e),
+			 0);
 	assert_int_equal(decode("{\"v\":1,\"op\":\"cgroup.delegate\"}", &e), 0);
 	assert_int_equal(decode("{\"v\":1,\"op\":\"cgroup.delegate\",\"args\":"
 				"{\"release\":true}}",
@@ -100,6 +105,15 @@ static void test_malformed(void **state)
 	expect_err("{\"v\":1,\"op\":\"links.set\",\"args\":{\"network\":\"n\","
 		   "\"pairs\":[\"a\"]}}",
 		   EINVAL, "from");
+	expect_err("{\"v\":1,\"op\":\"endpoint.attach\",\"args\":{\"network\":"
+		   "\"n\",\"container_id\":\"c\",\"links\":[\"db\"]}}",
+		   EINVAL, "ALIAS=SERVICE");
+	expect_err("{\"v\":1,\"op\":\"endpoint.attach\",\"args\":{\"network\":"
+		   "\"n\",\"container_id\":\"c\",\"links\":[\"a=../x\"]}}",
+		   EINVAL, "ALIAS=SERVICE");
+	expect_err("{\"v\":1,\"op\":\"endpoint.attach\",\"args\":{\"network\":"
+		   "\"n\",\"container_id\":\"c\",\"links\":[5]}}",
+		   EINVAL, "ALIAS=SERVICE");
 	/* A user names no cgroup, path or pid: netd takes them from the
 	 * caller's credentials. */
 	expect_err("{\"v\":1,\"op\":\"cgroup.delegate\",\"args\":{\"path\":"
@@ -385,12 +399,12 @@ static void test_state_file(void **state)
 {
 	(void)state;
 	char *none[] = {NULL}, *al[] = {"db", "cache", NULL},
-	     *dns[] = {"1.1.1.1", NULL};
+	     *dns[] = {"1.1.1.1", NULL}, *links[] = {"database=db", NULL};
 	struct netd_endpoint eps[] = {
 	    {"c1", "p-web-1", "web", none, "10.210.0.2", 24, "10.210.0.1",
-	     "eth0", "ov-1", true, dns, "fd6f::2", 64, "fd6f::1", NULL},
+	     "eth0", "ov-1", true, dns, "fd6f::2", 64, "fd6f::1", NULL, links},
 	    {"c2", "p-db-1", "db", al, "10.210.0.3", 24, "10.210.0.1", "eth1",
-	     "ov-2", false, none, "", 0, "", NULL},
+	     "ov-2", false, none, "", 0, "", NULL, NULL},
 	};
 	char *labels[] = {"a=b", NULL};
 	struct netd_network nets[] = {
