@@ -133,10 +133,10 @@ static void check_extra_hosts(struct project *p, struct service *s,
 				continue;
 			}
 		}
-		if (!raw_value(p, v) && !is_ip(v))
+		if (!raw_value(p, v) && !is_ip(v) && !streq(v, "host-gateway"))
 			serr(d, &kv->pos, s, "extra_hosts",
 			     "\"%s\" is not an IP address (want "
-			     "host=IPv4 or host=IPv6)",
+			     "host=IPv4, host=IPv6 or host=host-gateway)",
 			     quoted(b, v));
 	}
 }

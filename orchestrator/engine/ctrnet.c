@@ -453,6 +453,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 
 	/* Endpoints, in the service's network order. */
 	const char *gateway = NULL, *address = NULL, *address6 = NULL;
+	const char *host_gw = NULL, *host_gw6 = NULL;
 	const char *first_net = NULL;
 	bool first_v6 = false;
 	size_t i;
@@ -505,6 +506,8 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			address = jstr(n, "address");
 			address6 = jstr(n, "address6");
 			first_v6 = address6 != NULL;
+			host_gw = *jstr(n, "gateway") ? jstr(n, "gateway") : NULL;
+			host_gw6 = first_v6 ? jstr(n, "gateway6") : NULL;
 			first_net = jstr(n, "network");
 		}
 	}
@@ -564,7 +567,19 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			sb_printf(&sb, "%s\t%s %s\n", address6, hostname, name);
 		json_t *h;
 		json_array_foreach(json_object_get(rec, "extra_hosts"), i, h)
-			sb_printf(&sb, "%s\n", json_string_value(h));
+		{
+			/* "host-gateway": the host, as the first network's
+			 * gateway (docker's host.docker.internal). */
+			const char *line = json_string_value(h);
+			if (!startswith(line, "host-gateway ")) {
+				sb_printf(&sb, "%s\n", line);
+				continue;
+			}
+			if (host_gw)
+				sb_printf(&sb, "%s\t%s\n", host_gw, line + 13);
+			if (host_gw6)
+				sb_printf(&sb, "%s\t%s\n", host_gw6, line + 13);
+		}
 		_cleanup_free_ char *hosts = path_join(etc, "hosts");
 		r = write_text(hosts, sb.buf, e);
 		sb_free(&sb);

@@ -175,4 +175,26 @@ check_eq "app reaches db by its alias" db-answer "$(inp lk "$O" exec -T app wget
 check_match "the alias resolves to db's address" "Address: $(inp lk "$O" exec -T db hostname -i | tr -d ' ')" "$(inp lk "$O" exec -T app nslookup database 2>&1)"
 check_match "web, which has no such link, does not know the alias" "NXDOMAIN" "$(inp lk "$O" exec -T web nslookup database 2>&1)"
 check "down" inp lk "$O" down
+
+# extra_hosts "NAME:host-gateway" names the host, as the first network's
+# gateway: a container reaches published ports there (docker's
+# host.docker.internal).
+project hg <<'EOF'
+services:
+  web:
+    image: bb:1
+    command: ["sh", "-c", "echo via-host >/www/index.html; exec httpd -f -p 80 -h /www"]
+    tmpfs: [/www]
+    ports: ["8089:80"]
+  cli:
+    image: bb:1
+    command: ["sleep", "1000"]
+    extra_hosts: ["host.docker.internal:host-gateway"]
+EOF
+check "up with host-gateway" inp hg "$O" up -d
+gw=$(inp hg "$O" exec -T cli ip route | awk '/^default/ {print $3}')
+check_match "host.docker.internal is the gateway" "^$gw[[:space:]]+host.docker.internal$" "$(inp hg "$O" exec -T cli grep host.docker.internal /etc/hosts)"
+until_true 10 sh -c "cd '$T/hg' && '$O' exec -T cli wget -qO- http://host.docker.internal:8089/ 2>/dev/null | grep -q via-host"
+check_eq "a published port answers there" via-host "$(inp hg "$O" exec -T cli wget -qO- http://host.docker.internal:8089/ 2>/dev/null)"
+check "down" inp hg "$O" down -t 0
 finish

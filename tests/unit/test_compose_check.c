@@ -123,8 +123,10 @@ static void test_extra_hosts(void **state)
 	struct project *p = load_ok(SVC "    extra_hosts:\n"
 					"      - a:1.2.3.4\n"
 					"      - b=2001:db8::1\n"
-					"      - c=[2001:db8::2]\n");
+					"      - c=[2001:db8::2]\n"
+					"      - d:host-gateway\n");
 	const struct service *s = &p->services[0];
+	assert_string_equal(kv_get_value(&s->extra_hosts, "d"), "host-gateway");
 	assert_string_equal(kv_get_value(&s->extra_hosts, "a"), "1.2.3.4");
 	assert_string_equal(kv_get_value(&s->extra_hosts, "b"), "2001:db8::1");
 	assert_string_equal(kv_get_value(&s->extra_hosts, "c"), "2001:db8::2");
