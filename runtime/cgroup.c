@@ -244,6 +244,70 @@ static int cg_mode(void)
 	return mode;
 }
 
+/* A v1 hierarchy's mount options without the flags: its controllers (and
+ * a name=), "cpu,cpuacct" from "rw,cpu,cpuacct". */
+static char *v1_controllers(const char *superopts)
+{
+	static const char *const flags[] = {
+	    "rw", "ro", "xattr", "noprefix", "clone_children",
+	    "cpuset_v2_mode", "favordynmods"};
+	struct strbuf sb;
+	sb_init(&sb);
+	_cleanup_free_ char *copy = xstrdup(superopts);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		bool flag = startswith(t, "release_agent=");
+		for (size_t i = 0; i < ARRAY_SIZE(flags) && !flag; i++)
+			flag = streq(t, flags[i]);
+		if (!flag)
+			sb_printf(&sb, "%s%s", sb.len ? "," : "", t);
+	}
+	return sb_steal(&sb);
+}
+
+char **cg_view(bool *v2)
+{
+	*v2 = cg_mode();
+	if (*v2)
+		return NULL;
+	/* What limits and accounting are read from; the freezer's and the
+	 * device rules' files tell a program nothing of its own. */
+	static const enum cg_ctl shown[] = {CG_MEMORY, CG_CPU, CG_CPUACCT,
+					    CG_PIDS};
+	char **out = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *info = NULL;
+	if (read_file("/proc/self/mountinfo", &info, NULL, NULL) < 0)
+		return out;
+	const char *root = orch_cgroup_root();
+	size_t rl = strlen(root);
+	char *save = NULL;
+	for (char *line = strtok_r(info, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		/* ID PARENT MAJ:MIN ROOT POINT OPTS [OPTIONAL...] - TYPE
+		 * SOURCE SUPEROPTS: the hierarchies mounted in root. */
+		char point[4096], type[32], superopts[1024];
+		const char *dash = strstr(line, " - ");
+		if (!dash ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(dash + 3, "%31s %*s %1023s", type, superopts) != 2 ||
+		    !streq(type, "cgroup") || strncmp(point, root, rl) ||
+		    point[rl] != '/' || strchr(point + rl + 1, '/'))
+			continue;
+		_cleanup_free_ char *opts = v1_controllers(superopts);
+		_cleanup_free_ char *list = xasprintf(",%s,", opts);
+		bool want = false;
+		for (size_t i = 0; i < ARRAY_SIZE(shown) && !want; i++) {
+			_cleanup_free_ char *tok =
+			    xasprintf(",%s,", v1_names[shown[i]]);
+			want = strstr(list, tok) != NULL;
+		}
+		if (want && !strv_contains(out, opts))
+			strv_push(&out, opts);
+	}
+	return out;
+}
+
 /* Writes pid to file (cgroup.procs, or tasks) in dir. */
 static int write_pid(const char *dir, const char *file, pid_t pid,
 		     struct orch_err *e)

@@ -162,6 +162,12 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
  * and systemd must find it alive to move it into a scope.  Otherwise the
  * cgroup may be made while the process mounts its root. */
 bool cg_wants_idle_process(const char *parent);
+/* What a container sees at /sys/fs/cgroup (its own cgroups, through its
+ * cgroup namespace): on cgroup v2 one cgroup2 mount (*v2 true, NULL
+ * returned); on v1 the hierarchies of its memory, CPU and pids
+ * controllers, each once, as their mount options ("memory",
+ * "cpu,cpuacct", ...). */
+char **cg_view(bool *v2);
 /* Whether the process joins the cgroup cg_create makes for parent itself
  * (cg_join), which on cgroup v1 is much faster: writing "0" to a
  * hierarchy's tasks file moves the writing thread alone, which the kernel

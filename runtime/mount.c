@@ -435,6 +435,64 @@ static int setup_sys(int rootfd, const struct rt_spec *s,
 	return mask_paths(sdir, masked_sys, ARRAY_SIZE(masked_sys), "/sys", e);
 }
 
+/* /sys/fs/cgroup as docker gives it: the container's own cgroups, seen
+ * through its cgroup namespace (what a JVM, Go or Node.js reads its
+ * memory and CPU limits from), read-only unless privileged.  On v1 a
+ * tmpfs holds one mount per hierarchy of cg_view, named by its
+ * controllers ("cpu,cpuacct", with "cpu" and "cpuacct" links to it). */
+static int setup_cgroupfs(int rootfd, const struct rt_spec *s,
+			  struct orch_err *e)
+{
+	if (!(s->namespaces & RT_NS_CGROUP))
+		return 0;
+	unsigned long fl = (s->privileged ? 0 : MS_RDONLY) | MS_NOSUID |
+			   MS_NODEV | MS_NOEXEC;
+	_cleanup_close_ int fd =
+	    mnt_open_in_root(rootfd, "/sys/fs/cgroup", true, false, e);
+	if (fd < 0)
+		return fd;
+	bool v2;
+	_cleanup_strv_ char **hier = cg_view(&v2);
+	if (v2) {
+		int r = mount_fd("cgroup2", fd, "cgroup2", fl, NULL);
+		return r < 0 ? err_sys(e, -r, "mounting /sys/fs/cgroup") : 0;
+	}
+	if (!hier[0])
+		return 0;
+	int r = mount_fd("tmpfs", fd, "tmpfs", fl & ~MS_RDONLY,
+			 "mode=755,size=64k");
+	if (r < 0)
+		return err_sys(e, -r, "mounting a tmpfs on /sys/fs/cgroup");
+	_cleanup_close_ int dir =
+	    openat2_in_root(rootfd, "/sys/fs/cgroup", O_RDONLY | O_DIRECTORY);
+	if (dir < 0)
+		return err_sys(e, -dir, "opening the container's /sys/fs/cgroup");
+	for (size_t i = 0; hier[i]; i++) {
+		if (mkdirat(dir, hier[i], 0555) < 0)
+			return err_sys(e, errno, "creating /sys/fs/cgroup/%s",
+				       hier[i]);
+		_cleanup_close_ int h = openat(dir, hier[i],
+					       O_PATH | O_DIRECTORY | O_CLOEXEC);
+		r = h < 0 ? -errno : mount_fd("cgroup", h, "cgroup", fl, hier[i]);
+		if (r < 0)
+			return err_sys(e, -r, "mounting /sys/fs/cgroup/%s",
+				       hier[i]);
+		if (!strchr(hier[i], ','))
+			continue;
+		_cleanup_free_ char *names = xstrdup(hier[i]);
+		char *save = NULL;
+		for (char *t = strtok_r(names, ",", &save); t;
+		     t = strtok_r(NULL, ",", &save))
+			if (symlinkat(hier[i], dir, t) < 0 && errno != EEXIST)
+				return err_sys(e, errno,
+					       "linking /sys/fs/cgroup/%s", t);
+	}
+	if (!(fl & MS_RDONLY))
+		return 0;
+	r = mount_fd(NULL, dir, NULL, MS_REMOUNT | MS_BIND | fl, NULL);
+	return r < 0 ? err_sys(e, -r, "making /sys/fs/cgroup read-only") : 0;
+}
+
 static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 {
 	int r = mount_in_root(rootfd, "/dev", false, "tmpfs", "tmpfs",
@@ -665,6 +723,8 @@ int mnt_setup_rootfs(const struct rt_spec *s, const struct mnt_root *m,
 		r = m->in_cgroup(m->arg, e);
 	if (r == 0)
 		r = setup_sys(rootfd, s, nm, e);
+	if (r == 0)
+		r = setup_cgroupfs(rootfd, s, e);
 	if (r == 0)
 		r = setup_dev(rootfd, s, e);
 	if (r == 0)

@@ -195,4 +195,25 @@ check "b is made too" made sick b
 check "down sick" inp sick "$O" down -t 0
 check "nothing of b is left" test -z "$(ls -d "$ORCH_RUN/runtime/$b_id"* 2>/dev/null)"
 check_eq "no process of sick is left" "" "$(pgrep -f 'sleep 360[345]|orch-worker sick')"
+
+# ---- /sys/fs/cgroup: the container's own cgroups, with its limits -----------
+project lim <<'Y'
+services:
+  app:
+    image: bb:1
+    command: ["sleep", "3600"]
+    mem_limit: 64m
+    cpus: 0.5
+Y
+check "up lim" inp lim "$O" up -d
+cg() { inp lim "$O" exec -T app sh -c "$1" 2>&1; }
+check_eq "the memory limit is read where a JVM reads it" 67108864 \
+	"$(cg 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes')"
+check_match "and the CPU quota" "^50000( 100000)?$" \
+	"$(cg 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us')"
+check_match "it is the container's own cgroup (its pid 1 in it)" "^1$" \
+	"$(cg 'cat /sys/fs/cgroup/cgroup.procs 2>/dev/null || cat /sys/fs/cgroup/memory/cgroup.procs' | head -1)"
+check_match "read-only" "Read-only file system" \
+	"$(cg 'echo 1 >/sys/fs/cgroup/memory.max 2>&1 || echo 1 >/sys/fs/cgroup/memory/memory.limit_in_bytes')"
+check "down lim" inp lim "$O" down -t 0
 finish

@@ -124,6 +124,8 @@ Y
 # a user's namespace), which must hide what the layer below holds.
 printf 'FROM busybox:latest\nRUN echo built > /f && mkdir /d && touch /d/old\nRUN rm -rf /d && mkdir /d && touch /d/new\n' >"$T/home/alice/lim/Dockerfile"
 check "alice: a stack with limits starts" quiet uin alice lim "$O" up -d
+check_eq "her container reads its memory limit in /sys/fs/cgroup" 67108864 \
+	"$(uin alice lim "$O" exec -T m sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes' 2>&1)"
 uin alice lim "$O" exec -T m /escape alloc 256 >/dev/null 2>&1
 rc=$?
 check "an allocation past mem_limit is killed ($rc)" [ "$rc" -eq 137 ]
