@@ -141,6 +141,7 @@ void strv_push(char ***v, const char *s); /* copies s */
 char **strv_copy(char *const *v);
 void strv_free(char **v);
 bool strv_contains(char *const *v, const char *s);
+void strv_add_unique(char ***v, const char *s); /* strv_push unless there */
 
 /* Terminal columns that UTF-8 text takes (a wide character 2, "…" 1),
  * counting no further than max columns: *nbytes (may be NULL) gets the

@@ -135,6 +135,12 @@ bool strv_contains(char *const *v, const char *s)
 	return false;
 }
 
+void strv_add_unique(char ***v, const char *s)
+{
+	if (!strv_contains(*v, s))
+		strv_push(v, s);
+}
+
 /* Width tables come with a UTF-8 locale, whatever the caller's. */
 static locale_t utf8;
 static void utf8_open(void)

@@ -44,8 +44,7 @@ static void mount_points_add(char ***out, char *const *lowers,
 		parts[n] = saved;
 		if (in_layers(lowers, rel))
 			break;
-		if (!strv_contains(*out, rel))
-			strv_push(out, rel);
+		strv_add_unique(out, rel);
 	}
 }
 

@@ -73,12 +73,6 @@ void build_kv_set(char ***v, const char *key, const char *value)
 	free(kv);
 }
 
-void strv_add_unique(char ***v, const char *s)
-{
-	if (!strv_contains(*v, s))
-		strv_push(v, s);
-}
-
 static struct rt_healthcheck *hc_copy(const struct rt_healthcheck *h)
 {
 	if (!h)

@@ -82,7 +82,6 @@ struct step_job {
  * it or appends. */
 const char *build_kv_get(char *const *v, const char *key);
 void build_kv_set(char ***v, const char *key, const char *value);
-void strv_add_unique(char ***v, const char *s);
 /* word with $VAR and ${VAR...} expanded from env; errors name the
  * instruction. */
 int build_expand(struct builder *b, const struct df_instr *in, char *const *env,

@@ -1349,8 +1349,7 @@ static char **edge_peers(const struct gen *g, const struct service *s,
 		if (!streq(incoming ? l->to : l->from, s->name) || !peer)
 			continue;
 		const char *pn = g->names[peer - g->m->services];
-		if (!strv_contains(v, pn))
-			strv_push(&v, pn);
+		strv_add_unique(&v, pn);
 	}
 	if (v)
 		strv_sort(v);

@@ -69,8 +69,7 @@ static void watch_dir(struct watcher *w, const char *dir, int depth)
 
 static void changed_add(struct watcher *w, const char *path)
 {
-	if (!strv_contains(w->changed, path))
-		strv_push(&w->changed, path);
+	strv_add_unique(&w->changed, path);
 }
 
 /* Reads what inotify has; true when something changed. */

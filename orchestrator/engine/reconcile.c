@@ -848,8 +848,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 			char *colon = strchr(l, ':');
 			if (colon)
 				*colon = '\0';
-			if (!strv_contains(deps[i], l))
-				strv_push(&deps[i], l);
+			strv_add_unique(&deps[i], l);
 		}
 		if (s->network_mode &&
 		    startswith(s->network_mode, "service:") &&
