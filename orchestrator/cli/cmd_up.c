@@ -7,7 +7,9 @@
 static const char up_usage[] =
 	"[-d] [--wait] [--wait-timeout S] [--build] [--force-recreate] "
 	"[--no-recreate] [--no-deps] [--no-start] [--remove-orphans] "
-	"[--abort-on-container-exit] [--exit-code-from SVC] "
+	"[--abort-on-container-exit|--abort-on-container-failure] "
+	"[--exit-code-from SVC] [--attach SVC] [--no-attach SVC] "
+	"[--attach-dependencies] [--no-log-prefix] [--timestamps] "
 	"[--scale SVC=N] [-t S] [--pull always|missing|never] [--quiet-pull] "
 	"[--watch] [--open-networks] [SERVICE...]";
 
@@ -29,6 +31,12 @@ enum {
 	O_WATCH,
 	O_OPEN_NETWORKS,
 	O_PULL,
+	O_ABORT_FAILURE,
+	O_ATTACH,
+	O_NO_ATTACH,
+	O_ATTACH_DEPS,
+	O_NO_PREFIX,
+	O_TIMESTAMPS,
 };
 
 struct abort_watch {
@@ -39,10 +47,13 @@ struct abort_watch {
 	char *first; /* the service that exited first */
 	int code;
 	bool abort_on_exit;
+	bool abort_on_failure; /* code: the first failure's */
+	bool failed;
 };
 
 /* Stops following when every container is done or, with
- * --abort-on-container-exit, when one has exited. */
+ * --abort-on-container-exit, when one has exited (with
+ * --abort-on-container-failure, with a code other than 0). */
 static int up_should_stop(struct pstate *ps, void *arg)
 {
 	struct abort_watch *w = arg;
@@ -63,16 +74,52 @@ static int up_should_stop(struct pstate *ps, void *arg)
 		else if (streq(s, "exited")) {
 			any_exited = true;
 			const char *svc = jstr(c, "service") ?: "";
+			int code = (int)jint(c, "exit_code", 0);
 			if (!w->first)
 				w->first = xstrdup(svc);
-			if (streq(svc, w->exit_from ?: w->first))
-				w->code = (int)jint(c, "exit_code", 0);
+			if (w->abort_on_failure && code && !w->failed) {
+				w->failed = true;
+				w->code = code;
+			} else if (!w->abort_on_failure &&
+				   streq(svc, w->exit_from ?: w->first)) {
+				w->code = code;
+			}
 		}
 	}
 	json_decref(st);
-	if (w->abort_on_exit && any_exited)
+	if ((w->abort_on_exit && any_exited) || w->failed)
 		return 1;
 	return !any_alive;
+}
+
+/* The services whose logs an attached up shows: from (with their
+ * dependencies, deps), less those of not; each must be the project's. */
+static int up_shown(const struct project *m, char *const *from, bool deps,
+		    char *const *not, char ***out, struct orch_err *e)
+{
+	char *const *lists[] = {from, not};
+	for (size_t l = 0; l < ARRAY_SIZE(lists); l++)
+		for (size_t i = 0; lists[l] && lists[l][i]; i++)
+			if (!project_service(m, lists[l][i]))
+				return err_set(e, ENOENT, "no such service: %s",
+					       lists[l][i]);
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; from && from[i]; i++)
+		strv_add_unique(&v, from[i]);
+	/* v grows as dependencies are found: each is visited once. */
+	for (size_t i = 0; deps && v[i]; i++) {
+		const struct service *s = project_service(m, v[i]);
+		for (size_t k = 0; s && k < s->n_depends_on; k++)
+			if (project_service(m, s->depends_on[k].service))
+				strv_add_unique(&v, s->depends_on[k].service);
+	}
+	char **kept = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; v[i]; i++)
+		if (!strv_contains(not, v[i]))
+			strv_push(&kept, v[i]);
+	strv_free(v);
+	*out = kept;
+	return 0;
 }
 
 int cmd_up(int argc, char **argv)
@@ -98,12 +145,22 @@ int cmd_up(int argc, char **argv)
 		{"no-color", no_argument, NULL, O_NO_COLOR},
 		{"watch", no_argument, NULL, O_WATCH},
 		{"open-networks", no_argument, NULL, O_OPEN_NETWORKS},
+		{"abort-on-container-failure", no_argument, NULL,
+		 O_ABORT_FAILURE},
+		{"attach", required_argument, NULL, O_ATTACH},
+		{"no-attach", required_argument, NULL, O_NO_ATTACH},
+		{"attach-dependencies", no_argument, NULL, O_ATTACH_DEPS},
+		{"no-log-prefix", no_argument, NULL, O_NO_PREFIX},
+		{"timestamps", no_argument, NULL, O_TIMESTAMPS},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct up_opts o = {.timeout_ms = -1};
 	const char *exit_from = NULL;
 	bool abort_on_exit = false, no_build = false, watch = false;
+	bool abort_on_failure = false, attach_deps = false;
+	struct logs_opts lo = {.follow = true, .tail = -1};
+	_cleanup_strv_ char **attach_only = NULL, **no_attach = NULL;
 	const char *pull = NULL;
 	_cleanup_strv_ char **scale = NULL;
 	int c;
@@ -187,12 +244,36 @@ int cmd_up(int argc, char **argv)
 		case O_OPEN_NETWORKS:
 			o.open_networks = true;
 			break;
+		case O_ABORT_FAILURE:
+			abort_on_failure = true;
+			break;
+		case O_ATTACH:
+			strv_push(&attach_only, optarg);
+			break;
+		case O_NO_ATTACH:
+			strv_push(&no_attach, optarg);
+			break;
+		case O_ATTACH_DEPS:
+			attach_deps = true;
+			break;
+		case O_NO_PREFIX:
+			lo.no_prefix = true;
+			break;
+		case O_TIMESTAMPS:
+			lo.timestamps = true;
+			break;
 		case 'h':
 			printf("Usage: orch up %s\n", up_usage);
 			return 0;
 		default:
 			return cli_usage("up", up_usage);
 		}
+	}
+	if (abort_on_failure && abort_on_exit) {
+		fprintf(stderr, "orch up: --abort-on-container-failure and "
+				"--abort-on-container-exit (or "
+				"--exit-code-from) are incompatible\n");
+		return 2;
 	}
 	if (o.force_recreate && o.no_recreate) {
 		fprintf(stderr, "orch up: --force-recreate and --no-recreate "
@@ -217,9 +298,24 @@ int cmd_up(int argc, char **argv)
 		project_free(m);
 		return 1;
 	}
+	struct orch_err e = {0};
+	/* Attached, up follows the services it was given (all of the
+	 * file's by default), never orphans: it watches their exits and
+	 * stops them at Ctrl-C.  It shows the logs of those, or of
+	 * --attach's, with their dependencies (--attach-dependencies), less
+	 * --no-attach's. */
+	_cleanup_strv_ char **attach = NULL;
+	for (size_t i = 0; i < m->n_services; i++)
+		if (!services || strv_contains(services, m->services[i].name))
+			strv_push(&attach, m->services[i].name);
+	_cleanup_strv_ char **shown = NULL;
+	if (up_shown(m, attach_only ? attach_only : attach, attach_deps,
+		     no_attach, &shown, &e) < 0) {
+		project_free(m);
+		return cli_fail(&e);
+	}
 	if (!cli_quiet() && !o.open_networks && !project_open_networks(m))
 		links_warn(m);
-	struct orch_err e = {0};
 	/* Every image is there before anything is created: pulled as the
 	 * services' pull_policy (or --pull) says, then built. */
 	struct pull_request prq = {.services = services,
@@ -245,12 +341,6 @@ int cmd_up(int argc, char **argv)
 		r = pstate_check_owner(&ps, host_uid(), m->working_dir, &e);
 	if (r == 0)
 		r = reconcile_up(m, &o, &ps, &e);
-	/* Attached, up follows the services it was given (all of the
-	 * file's by default), never orphans. */
-	_cleanup_strv_ char **attach = NULL;
-	for (size_t i = 0; i < m->n_services; i++)
-		if (!services || strv_contains(services, m->services[i].name))
-			strv_push(&attach, m->services[i].name);
 	project_free(m);
 	if (r < 0) {
 		/* A failed first up leaves no trace of the project. */
@@ -294,10 +384,11 @@ int cmd_up(int argc, char **argv)
 
 	/* Attached: follow the logs; Ctrl-C stops the project. */
 	_cleanup_strv_ char **names = containers_of(&ps, NULL, attach, NULL);
+	_cleanup_strv_ char **followed = containers_of(&ps, NULL, shown, NULL);
 	struct abort_watch w = {.names = names,
 				.exit_from = exit_from,
-				.abort_on_exit = abort_on_exit};
-	struct logs_opts lo = {.follow = true, .tail = -1};
+				.abort_on_exit = abort_on_exit,
+				.abort_on_failure = abort_on_failure};
 	/* The lock is not held while following: other commands may run. */
 	_cleanup_free_ char *name = xstrdup(ps.name);
 	pstate_close(&ps);
@@ -307,14 +398,15 @@ int cmd_up(int argc, char **argv)
 	int lockfd = fp.lock_fd;
 	fp.lock_fd = -1;
 	close(lockfd);
-	logs_run(&fp, names, &lo, up_should_stop, &w);
+	logs_run(&fp, followed, &lo, up_should_stop, &w);
 	bool interrupted = logs_interrupted;
-	if (interrupted || abort_on_exit) {
+	if (interrupted || abort_on_exit || w.failed) {
 		if (interrupted)
 			fprintf(stderr, "Gracefully stopping... (press Ctrl+C "
 					"again to force)\n");
 		else
-			fprintf(stderr, "Aborting on container exit...\n");
+			fprintf(stderr, "Aborting on container %s...\n",
+				w.failed ? "failure" : "exit");
 		signal(SIGINT, SIG_DFL);
 		pstate_close(&fp);
 		if (pstate_open(name, false, &fp, &e) < 0)
@@ -333,7 +425,7 @@ int cmd_up(int argc, char **argv)
 	free(w.first);
 	if (interrupted)
 		return 130;
-	return abort_on_exit ? w.code : 0;
+	return abort_on_exit || w.failed ? w.code : 0;
 }
 
 static const char watch_usage[] = "[--no-up] [SERVICE...]";

@@ -131,6 +131,43 @@ check_eq "up --abort-on-container-exit returns the first exit code" 4 "$?"
 check_eq "the other service was stopped" exited "$(psf abort a State)"
 check "down abort" inp abort "$O" down --remove-orphans
 
+# --abort-on-container-failure ignores a clean exit and stops at the first
+# failure, with its code; --attach, --no-attach, --attach-dependencies,
+# --no-log-prefix and --timestamps choose what is shown.
+project fail <<'Y'
+services:
+  db:
+    image: bb:1
+    command: ["sh", "-c", "echo db-says-hi; exec sleep 3600"]
+    network_mode: none
+  ok:
+    image: bb:1
+    command: ["sh", "-c", "echo ok-done"]
+    network_mode: none
+  web:
+    image: bb:1
+    command: ["sh", "-c", "echo web-says-hi; sleep 1; exit 7"]
+    network_mode: none
+    depends_on: [db]
+Y
+out=$(inp fail timeout 30 "$O" up --abort-on-container-failure 2>/dev/null)
+check_eq "up --abort-on-container-failure returns the failure's code" 7 "$?"
+check_match "a clean exit did not stop it" "ok-done" "$out"
+check_eq "the others were stopped" exited "$(psf fail db State)"
+out=$(inp fail timeout 30 "$O" up --attach web --no-log-prefix --timestamps --abort-on-container-failure 2>/dev/null)
+check_match "--attach web --no-log-prefix --timestamps: web's lines, bare and timed" \
+	"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z web-says-hi$" "$out"
+check "and nothing of the others" test -z "$(echo "$out" | grep -e db-says-hi -e ok-done)"
+out=$(inp fail timeout 30 "$O" up web --attach-dependencies --no-attach web --abort-on-container-failure 2>/dev/null)
+check_match "--attach-dependencies shows web's dependency" "fail-db-1 +\| db-says-hi" "$out"
+check "--no-attach web hides web" test -z "$(echo "$out" | grep web-says-hi)"
+out=$(inp fail "$O" up --attach nosuch 2>&1)
+check_eq "--attach of no service: exit 1" 1 "$?"
+check_match "names it" "no such service: nosuch" "$out"
+inp fail "$O" up --abort-on-container-failure --exit-code-from web >/dev/null 2>&1
+check_eq "--abort-on-container-failure with --exit-code-from: usage" 2 "$?"
+check "down fail" inp fail "$O" down -t 0
+
 # depends_on: required: false on a service that is not enabled is
 # ignored; restart: true restarts the dependent with its dependency.
 project deps <<'Y'
