@@ -6,7 +6,7 @@
 
 static const char up_usage[] =
 	"[-d] [--wait] [--wait-timeout S] [--build] [--force-recreate] "
-	"[--no-recreate] [--no-deps] [--no-start] [--remove-orphans] "
+	"[--no-recreate] [-V] [--no-deps] [--no-start] [--remove-orphans] "
 	"[--abort-on-container-exit|--abort-on-container-failure] "
 	"[--exit-code-from SVC] [--attach SVC] [--no-attach SVC] "
 	"[--attach-dependencies] [--no-log-prefix] [--timestamps] "
@@ -152,6 +152,7 @@ int cmd_up(int argc, char **argv)
 		{"attach-dependencies", no_argument, NULL, O_ATTACH_DEPS},
 		{"no-log-prefix", no_argument, NULL, O_NO_PREFIX},
 		{"timestamps", no_argument, NULL, O_TIMESTAMPS},
+		{"renew-anon-volumes", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -166,7 +167,7 @@ int cmd_up(int argc, char **argv)
 	int c;
 	optind = 1;
 	long long num;
-	while ((c = cli_getopt(argc, argv, "dt:h" CLI_GLOBAL_SHORTOPTS,
+	while ((c = cli_getopt(argc, argv, "dVt:h" CLI_GLOBAL_SHORTOPTS,
 			       lopts)) != -1) {
 		if (c == CLI_OPT_BAD)
 			return 2;
@@ -261,6 +262,9 @@ int cmd_up(int argc, char **argv)
 			break;
 		case O_TIMESTAMPS:
 			lo.timestamps = true;
+			break;
+		case 'V':
+			o.renew_anon_volumes = true;
 			break;
 		case 'h':
 			printf("Usage: orch up %s\n", up_usage);

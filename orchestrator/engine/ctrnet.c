@@ -647,9 +647,16 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		return r;
 
 	/* Volumes: named ones by their data directory, anonymous ones
-	 * created for this container. */
+	 * those of the container this one replaces at the same target
+	 * (reuse_anon, as compose keeps them), else created for it. */
 	json_t *anon = json_array();
 	json_object_set_new(rec, "anon_volumes", anon);
+	json_t *anon_at = json_object();
+	json_object_set_new(rec, "anon_targets", anon_at);
+	json_t *inherited = json_array();
+	json_object_set_new(rec, "anon_inherited", inherited);
+	json_auto_t *reuse = json_incref(json_object_get(rec, "reuse_anon"));
+	json_object_del(rec, "reuse_anon");
 	_cleanup_image_ struct rt_image *img = NULL;
 	json_t *mt;
 	json_array_foreach(mounts, i, mt)
@@ -674,9 +681,17 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (!streq(type, "volume"))
 			continue;
 		_cleanup_free_ char *vname = NULL;
-		if (jstr(mt, "volume"))
+		const char *kept = jstr(reuse, jstr(mt, "target"));
+		if (jstr(mt, "volume")) {
 			vname = xstrdup(jstr(mt, "volume"));
-		else {
+		} else if (kept) {
+			vname = xstrdup(kept);
+			json_object_del(reuse, jstr(mt, "target"));
+			json_array_append_new(anon, json_string(vname));
+			json_array_append_new(inherited, json_string(vname));
+			json_object_set_new(anon_at, jstr(mt, "target"),
+					    json_string(vname));
+		} else {
 			char rid[65];
 			random_id(rid);
 			vname = xstrdup(rid);
@@ -690,6 +705,8 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 				return err_wrap(e, "%s: anonymous volume",
 						name);
 			json_array_append_new(anon, json_string(vname));
+			json_object_set_new(anon_at, jstr(mt, "target"),
+					    json_string(vname));
 		}
 		/* A new volume mounted over image content is first filled
 		 * with it, once (docker's copy-up). */
@@ -702,6 +719,14 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 		if (r < 0)
 			return err_wrap(e, "%s: volume %s", name, vname);
 		json_object_set_new(mt, "source", json_string(mountpoint));
+	}
+	/* Those of the replaced container this one has no target for. */
+	const char *target;
+	json_t *left;
+	json_object_foreach(reuse, target, left)
+	{
+		struct orch_err ign = {0};
+		rt_volume_remove(json_string_value(left), &ign);
 	}
 	return volumes_from(ps, m, rec, mounts, e);
 }

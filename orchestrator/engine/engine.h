@@ -215,6 +215,9 @@ bool image_has_command(char *const *lowers, char *const *env,
 struct up_opts {
 	bool detach, wait, build, force_recreate, no_recreate, no_deps,
 		remove_orphans, no_start, quiet_pull;
+	/* A recreated container gets fresh anonymous volumes (-V), not
+	 * those of the container it replaces. */
+	bool renew_anon_volumes;
 	/* compose's semantics: every service may connect to every other on
 	 * the networks this up creates (up --open-networks, or x-orch:
 	 * {open_networks: true} in the file) */

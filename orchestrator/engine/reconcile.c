@@ -702,10 +702,61 @@ int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
 	}
 }
 
+/* The anonymous volumes of old, a container being recreated, go to the
+ * record that replaces it (its service and number), as compose keeps
+ * them: old no longer removes them. */
+static void anon_hand_over(json_t *old, json_t *new_recs,
+			   const struct plan_action *a)
+{
+	json_t *at = json_object_get(old, "anon_targets");
+	if (!json_object_size(at))
+		return;
+	size_t i;
+	json_t *rec;
+	json_array_foreach(new_recs, i, rec)
+	{
+		if (!streq(jstr(rec, "service") ?: "", a->service) ||
+		    jint(rec, "number", 0) != a->number)
+			continue;
+		json_object_set(rec, "reuse_anon", at);
+		json_t *vols = json_object_get(old, "anon_volumes");
+		const char *target;
+		json_t *v;
+		json_object_foreach(at, target, v)
+		{
+			size_t k;
+			json_t *name;
+			json_array_foreach(vols, k, name)
+			{
+				if (json_equal(name, v)) {
+					json_array_remove(vols, k);
+					break;
+				}
+			}
+		}
+		return;
+	}
+}
+
 static void rollback(struct up_ctx *u)
 {
 	struct orch_err ign = {0};
 	supervisor_ready(u, &ign);
+	/* What a new container took over from the one it replaced stays,
+	 * as the project's (down removes it). */
+	for (size_t k = 0; u->created_ctrs && u->created_ctrs[k]; k++) {
+		json_t *rec = state_container_find(u->ps, u->created_ctrs[k]);
+		json_t *vols = json_object_get(rec, "anon_volumes");
+		json_t *kept = json_object_get(rec, "anon_inherited");
+		size_t i, j;
+		json_t *v, *name;
+		json_array_foreach(kept, j, v)
+			json_array_foreach(vols, i, name)
+				if (json_equal(name, v)) {
+					json_array_remove(vols, i);
+					break;
+				}
+	}
 	if (u->created_ctrs && u->created_ctrs[0]) {
 		if (supervisor_alive(u->ps))
 			reconcile_stop(u->ps, u->created_ctrs, 0, "stop", &ign);
@@ -1011,12 +1062,18 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	if ((r = links_set(&u, NULL, e)) < 0)
 		goto fail;
 	{
-		/* Removals and the old halves of recreations. */
+		/* Removals and the old halves of recreations, whose
+		 * anonymous volumes go to the new halves (unless -V). */
 		_cleanup_strv_ char **gone = xcalloc(1, sizeof(char *));
-		for (size_t i = 0; i < plan.n; i++)
-			if (plan.actions[i].op == PLAN_REMOVE ||
-			    plan.actions[i].op == PLAN_RECREATE)
-				strv_push(&gone, plan.actions[i].name);
+		for (size_t i = 0; i < plan.n; i++) {
+			const struct plan_action *a = &plan.actions[i];
+			if (a->op != PLAN_REMOVE && a->op != PLAN_RECREATE)
+				continue;
+			strv_push(&gone, a->name);
+			if (a->op == PLAN_RECREATE && !o->renew_anon_volumes)
+				anon_hand_over(state_container_find(ps, a->name),
+					       new_recs, a);
+		}
 		if (gone[0]) {
 			r = supervisor_ready(&u, e);
 			if (r == 0)

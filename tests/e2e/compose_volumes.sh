@@ -1,6 +1,7 @@
 #!/bin/sh
 # Named volumes under `orch up`: filled from the image's content once, kept
-# across down/up, removed by down -v.
+# across down/up, removed by down -v; anonymous ones kept across a
+# recreation (unless -V), removed by down.
 . "$(dirname "$0")/lib.sh"
 O=$B/orch
 "$O" image import "$FIXTURE_TAR" busybox:latest >/dev/null
@@ -81,4 +82,38 @@ check "down -v" quiet "$O" -f "$F" down -v
 sed -i 's/volumes_from: \["zsrc:ro"\]/volumes_from: ["nosuch"]/' "$F"
 out=$("$O" -f "$F" up -d 2>&1)
 check_match "an unknown source is refused, naming it" 'service "ro" takes volumes from undefined service "nosuch"' "$out"
+
+# Anonymous volumes (the service's, and an image's VOLUME) go to the
+# container that replaces theirs, as compose keeps them; -V
+# (--renew-anon-volumes) gives fresh ones; down removes them.
+mkdir -p "$T/an/img"
+printf 'FROM busybox:latest\nVOLUME /imgvol\n' >"$T/an/img/Containerfile"
+"$O" image build -t withvol:1 "$T/an/img" >/dev/null 2>&1
+cat >"$T/an/compose.yaml" <<'Y'
+services:
+  db:
+    image: withvol:1
+    command: ["sleep", "3600"]
+    volumes: ["/anon"]
+    environment: {GEN: "1"}
+Y
+A=$T/an/compose.yaml
+on_exit "$O" -f "$A" down -v -t 0
+anon_count() { "$O" volume ls -q | wc -l; }
+check "up with anonymous volumes" quiet "$O" -f "$A" up -d
+"$O" -f "$A" exec -T db sh -c 'echo kept >/anon/f; echo kept >/imgvol/f'
+n=$(anon_count)
+check_eq "two anonymous volumes" 2 "$n"
+sed -i 's/GEN: "1"/GEN: "2"/' "$A"
+out=$("$O" -f "$A" up -d 2>&1)
+check_match "a changed service is recreated" "Container an-db-1 +Created" "$out"
+check_eq "its anonymous volume's data is there" kept "$("$O" -f "$A" exec -T db cat /anon/f)"
+check_eq "and the image VOLUME's" kept "$("$O" -f "$A" exec -T db cat /imgvol/f)"
+check_eq "no volume more" "$n" "$(anon_count)"
+sed -i 's/GEN: "2"/GEN: "3"/' "$A"
+check "up -V" quiet "$O" -f "$A" up -d -V
+check_eq "-V: fresh anonymous volumes" "" "$("$O" -f "$A" exec -T db ls -A /anon)"
+check_eq "-V: the old ones are gone" "$n" "$(anon_count)"
+check "down" quiet "$O" -f "$A" down -t 0
+check_eq "down removes the anonymous volumes" 0 "$(anon_count)"
 finish
