@@ -92,6 +92,11 @@ void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
 int envfile_parse(struct arena *a, const char *file, const char *text,
 		  const struct envmap *lookup, struct m_kvlist *out,
 		  struct orch_diag *d);
+/* The same for an env_file of format: raw: KEY=VALUE lines whose value is
+ * taken as written (no quotes removed, nothing expanded); blank lines and
+ * lines starting with # are skipped. */
+int envfile_parse_raw(struct arena *a, const char *file, const char *text,
+		      struct m_kvlist *out, struct orch_diag *d);
 
 /* ---- merge -------------------------------------------------------------- */
 

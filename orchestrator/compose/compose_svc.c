@@ -609,6 +609,14 @@ static void service_environment(struct cctx *c, struct service *s,
 				const struct ynode *f = ymap_get(it, "format");
 				if (f)
 					format = c_str(c, f);
+				if (format && !streq(format, "raw") &&
+				    !streq(format, ".env")) {
+					cerr(c, f,
+					     "unsupported env_file format "
+					     "\"%s\" (want raw or .env)",
+					     format);
+					continue;
+				}
 				if (!pathn) {
 					cerr(c, it, "path is required");
 					continue;
@@ -636,8 +644,12 @@ static void service_environment(struct cctx *c, struct service *s,
 				}
 				continue;
 			}
-			envfile_parse(c->a, abs, text, c->env, &s->environment,
-				      c->d);
+			if (format && streq(format, "raw"))
+				envfile_parse_raw(c->a, abs, text, &s->environment,
+						  c->d);
+			else
+				envfile_parse(c->a, abs, text, c->env,
+					      &s->environment, c->d);
 		}
 		cpath_pop(c, l0);
 	}

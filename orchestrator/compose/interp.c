@@ -382,6 +382,44 @@ static void unescape_double(struct strbuf *sb, const char *s, size_t n)
 	}
 }
 
+int envfile_parse_raw(struct arena *a, const char *file, const char *text,
+		      struct m_kvlist *out, struct orch_diag *d)
+{
+	int line = 0, errors = 0;
+	for (const char *p = text; *p;) {
+		const char *eol = strchr(p, '\n');
+		if (!eol)
+			eol = p + strlen(p);
+		const char *end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+		const char *next = *eol ? eol + 1 : eol;
+		struct m_pos pos = {file, ++line, 1};
+		const char *k = p;
+		while (k < end && hspace(*k))
+			k++;
+		if (k == end || *k == '#') {
+			p = next;
+			continue;
+		}
+		const char *eq = memchr(k, '=', (size_t)(end - k));
+		const char *kend = eq;
+		while (kend && kend > k && hspace(kend[-1]))
+			kend--;
+		if (!eq || kend == k) {
+			diag_add(d, M_ERROR, &pos,
+				 "bad line in env file: \"%.*s\" (want "
+				 "KEY=VALUE)",
+				 (int)(end - k > 60 ? 60 : end - k), k);
+			errors++;
+			p = next;
+			continue;
+		}
+		kv_set(a, out, arena_strndup(a, k, (size_t)(kend - k)),
+		       arena_strndup(a, eq + 1, (size_t)(end - eq - 1)), &pos);
+		p = next;
+	}
+	return errors ? -EINVAL : 0;
+}
+
 int envfile_parse(struct arena *a, const char *file, const char *text,
 		  const struct envmap *lookup, struct m_kvlist *out,
 		  struct orch_diag *d)

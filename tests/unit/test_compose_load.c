@@ -528,6 +528,62 @@ static void test_env_file_deferred(void **state)
 	project_free(p);
 }
 
+/* format: raw takes values as written; an unknown format is refused at
+ * its key. */
+static void test_env_file_raw(void **state)
+{
+	(void)state;
+	put("raw/compose.yaml", "services:\n"
+				"  a:\n"
+				"    image: x\n"
+				"    env_file:\n"
+				"      - path: r.env\n"
+				"        format: raw\n"
+				"      - path: r.env\n"
+				"        format: .env\n"
+				"        required: false\n");
+	put("raw/r.env", "# note\nQ=\"quoted\"\nD=$HOME-x\n\n E = e=f \r\n");
+	const char *rels[] = {"raw/compose.yaml", NULL};
+	struct orch_diag d = {0};
+	struct project *p = load_disk(rels, NULL, &d);
+	assert_non_null(p);
+	assert_int_equal(d.n_errors, 0);
+	const struct m_kvlist *env = &p->services[0].environment;
+	/* The .env file after it wins where it parses differently. */
+	assert_string_equal(kv_get_value(env, "Q"), "quoted");
+	assert_string_equal(kv_get_value(env, "E"), "e=f");
+	project_free(p);
+	diag_free(&d);
+	put("raw/compose.yaml", "services:\n"
+				"  a:\n"
+				"    image: x\n"
+				"    env_file: [{path: r.env, format: raw}]\n");
+	p = load_disk(rels, NULL, &d);
+	assert_non_null(p);
+	env = &p->services[0].environment;
+	assert_string_equal(kv_get_value(env, "Q"), "\"quoted\"");
+	assert_string_equal(kv_get_value(env, "D"), "$HOME-x");
+	assert_string_equal(kv_get_value(env, "E"), " e=f ");
+	assert_int_equal(env->n, 3);
+	project_free(p);
+	diag_free(&d);
+	put("raw/compose.yaml", "services:\n"
+				"  a:\n"
+				"    image: x\n"
+				"    env_file: [{path: r.env, format: yaml}]\n");
+	assert_null(load_disk(rels, NULL, &d));
+	assert_true(has_error(&d, 4, 38, "unsupported env_file format"));
+	diag_free(&d);
+	put("raw/r.env", "NOEQUALS\n");
+	put("raw/compose.yaml", "services:\n"
+				"  a:\n"
+				"    image: x\n"
+				"    env_file: [{path: r.env, format: raw}]\n");
+	assert_null(load_disk(rels, NULL, &d));
+	assert_true(has_error(&d, 1, 1, "bad line in env file"));
+	diag_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +596,7 @@ int main(void)
 	    cmocka_unit_test(test_include_tree),
 	    cmocka_unit_test(test_include_errors),
 	    cmocka_unit_test(test_env_file_deferred),
+	    cmocka_unit_test(test_env_file_raw),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
