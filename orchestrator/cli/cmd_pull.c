@@ -345,6 +345,11 @@ static int pull_policy_of(const struct service *s, const char *override,
 	else if (streq(p, "daily") || streq(p, "weekly")) {
 		*when = PULL_AGED;
 		*max_age_s = streq(p, "daily") ? 86400 : 7 * 86400;
+	} else if (streq(p, "refresh") && !override) {
+		/* After pull_refresh_after, else at every up. */
+		bool aged = s->pull_refresh_after_ns > 0;
+		*when = aged ? PULL_AGED : PULL_ALWAYS;
+		*max_age_s = aged ? s->pull_refresh_after_ns / 1000000000 : 0;
 	} else if (startswith(p, "every_")) {
 		int64_t ns;
 		if (duration_parse(p + 6, &ns) < 0 || ns <= 0)
@@ -364,8 +369,8 @@ bad:
 	const struct m_pos *pos = service_key_pos(s, "pull_policy");
 	return err_set(e, EINVAL,
 		       "%s:%d:%d: service \"%s\": invalid pull_policy \"%s\": "
-		       "want always, missing, never, build, daily, weekly or "
-		       "every_<duration>",
+		       "want always, missing, never, build, daily, weekly, "
+		       "every_<duration> or refresh",
 		       pos ? pos->file : "?", pos ? pos->line : 0,
 		       pos ? pos->col : 0, s->name, p);
 }

@@ -242,6 +242,7 @@ struct service {
 	char *image; /* NULL when only build: is given */
 	struct m_build build;
 	char *pull_policy;
+	int64_t pull_refresh_after_ns; /* pull_policy refresh's; M_UNSET */
 	char *platform;
 	char **command;	   /* NULL = image's CMD; shell strings are split */
 	char **entrypoint; /* NULL = image's ENTRYPOINT */
@@ -299,6 +300,7 @@ struct service {
 	int64_t mem_limit, memswap_limit, mem_reservation, shm_size;
 	int64_t cpu_shares, pids_limit, oom_score_adj;
 	double cpus;
+	int64_t cpu_period, cpu_quota; /* microseconds: cpus = quota/period */
 	char *cpuset;
 
 	char **cap_add, **cap_drop;

@@ -384,6 +384,22 @@ static void check_memory(const struct service *s, struct orch_diag *d)
 	     (long long)r.memory);
 }
 
+/* cpu_period and cpu_quota in the kernel's range (microseconds; a quota
+ * of -1 is no limit), as docker checks them. */
+static void check_cfs(const struct service *s, struct orch_diag *d)
+{
+	if (s->cpu_period != M_UNSET &&
+	    (s->cpu_period < 1000 || s->cpu_period > 1000000))
+		serr(d, service_key_pos(s, "cpu_period"), s, "cpu_period",
+		     "%lld: want 1000 to 1000000 (microseconds)",
+		     (long long)s->cpu_period);
+	if (s->cpu_quota != M_UNSET && s->cpu_quota != -1 &&
+	    s->cpu_quota < 1000)
+		serr(d, service_key_pos(s, "cpu_quota"), s, "cpu_quota",
+		     "%lld: want at least 1000 (microseconds), or -1",
+		     (long long)s->cpu_quota);
+}
+
 /* orch remaps every container but those that opt out (userns_mode:
  * host, privileged); keep-id is rootless podman's, for a user's own id,
  * and a rootless orch's too. */
@@ -445,6 +461,7 @@ static void check_service(struct project *p, struct service *s,
 	check_sysctls(p, s, d);
 	check_working_dir(p, s, d);
 	check_memory(s, d);
+	check_cfs(s, d);
 	check_userns_mode(p, s, d);
 }
 

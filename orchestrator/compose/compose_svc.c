@@ -427,8 +427,8 @@ static const struct svc_key svc_keys[] = {
     F(container_name, svc_container_name),
     IGN(cpu_count),
     IGN(cpu_percent),
-    IGN(cpu_period),
-    IGN(cpu_quota),
+    T(cpu_period, K_INT),
+    T(cpu_quota, K_INT),
     IGN(cpu_rt_period),
     IGN(cpu_rt_runtime),
     T(cpu_shares, K_INT),
@@ -483,6 +483,8 @@ static const struct svc_key svc_keys[] = {
     T(profiles, K_LIST),
     F(provider, svc_provider),
     T(pull_policy, K_STR),
+    {"pull_refresh_after", K_DURATION,
+     offsetof(struct service, pull_refresh_after_ns), NULL},
     T(read_only, K_BOOL),
     F(restart, svc_restart),
     IGN(runtime),
@@ -499,6 +501,7 @@ static const struct svc_key svc_keys[] = {
     T(tmpfs, K_LIST_OR_STR),
     T(tty, K_BOOL),
     F(ulimits, svc_ulimits),
+    IGN(use_api_socket),
     T(user, K_STR),
     T(userns_mode, K_STR),
     T(uts, K_STR),
@@ -717,7 +720,8 @@ void convert_service(struct cctx *c, const struct ynode *name,
 	s->pos = name->pos;
 	s->scale = s->mem_limit = s->memswap_limit = s->mem_reservation =
 	    s->shm_size = s->cpu_shares = s->pids_limit = s->oom_score_adj =
-		s->stop_grace_period_ns = M_UNSET;
+		s->cpu_period = s->cpu_quota = s->stop_grace_period_ns =
+		    s->pull_refresh_after_ns = M_UNSET;
 	s->cpus = -1;
 	s->healthcheck.interval_ns = s->healthcheck.timeout_ns =
 	    s->healthcheck.start_period_ns = s->healthcheck.start_interval_ns =

@@ -279,6 +279,8 @@ static json_t *service_json(const struct service *s)
 	if (s->cpus >= 0)
 		json_object_set_new(o, "cpus", json_real(s->cpus));
 	set_int(o, "cpu_shares", s->cpu_shares);
+	set_int(o, "cpu_period", s->cpu_period);
+	set_int(o, "cpu_quota", s->cpu_quota);
 	set_str(o, "cpuset", s->cpuset);
 	if (s->n_depends_on) {
 		json_t *deps = json_object();
@@ -411,6 +413,7 @@ static json_t *service_json(const struct service *s)
 	set_true(o, "privileged", s->privileged);
 	set_strv(o, "profiles", s->profiles);
 	set_str(o, "pull_policy", s->pull_policy);
+	set_dur(o, "pull_refresh_after", s->pull_refresh_after_ns);
 	set_true(o, "read_only", s->read_only);
 	if (s->restart.present) {
 		const char *name = restart_names[s->restart.policy];

@@ -152,6 +152,10 @@ struct m_resources service_limits(const struct service *s)
 		r.memory = s->mem_limit;
 	if (s->cpus >= 0)
 		r.cpus = s->cpus;
+	/* cpu_quota/cpu_period are cpus in docker's other units. */
+	if (r.cpus < 0 && s->cpu_quota != M_UNSET && s->cpu_quota > 0)
+		r.cpus = (double)s->cpu_quota /
+			 (double)(s->cpu_period > 0 ? s->cpu_period : 100000);
 	if (s->pids_limit != M_UNSET)
 		r.pids = s->pids_limit;
 	return r;

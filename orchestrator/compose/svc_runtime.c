@@ -244,12 +244,16 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	    "shm_size",
 	    "pull",
 	    "entitlements",
+	    "no_cache_filter",
+	    "provenance",
+	    "sbom",
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
 	    "ssh",	   "cache_to",	"additional_contexts",
 	    "ulimits",	   "platforms", "privileged",
-	    "extra_hosts", "isolation", "entitlements",
+	    "extra_hosts", "isolation", "entitlements", "no_cache_filter",
+	    "provenance",  "sbom",
 	};
 	struct m_build *b = &s->build;
 	b->present = true;

@@ -97,6 +97,31 @@ inp pa "$O" up -d >"$W/out" 2>&1
 check_match "daily, pulled long ago: pulled again" " daily Pulled" "$(cat "$W/out")"
 check "down pa" silent inp pa "$O" down -t 0
 
+# pull_policy: refresh pulls again once pull_refresh_after has passed
+# (without it, at every up).
+project pr <<Y
+services:
+  fresh:
+    image: $R/bb:v2
+    pull_policy: refresh
+    pull_refresh_after: 1h
+    command: ["sleep", "3600"]
+    network_mode: none
+  every:
+    image: $R/bb:v1
+    pull_policy: refresh
+    command: ["sleep", "3600"]
+    network_mode: none
+Y
+inp pr "$O" up -d >"$W/out" 2>&1
+check_eq "pull_policy refresh: exit 0" 0 $?
+check_match "refresh without pull_refresh_after pulls at every up" " every Pulled" "$(cat "$W/out")"
+check "refresh after 1h, pulled just now: not pulled" test -z "$(grep ' fresh Pull' "$W/out")"
+for f in "$ORCH_ROOT"/images/pulled/*; do echo 1000 >"$f"; done
+inp pr "$O" up -d >"$W/out" 2>&1
+check_match "refresh after 1h, pulled long ago: pulled again" " fresh Pulled" "$(cat "$W/out")"
+check "down pr" silent inp pr "$O" down -t 0
+
 project pbad <<Y
 services:
   web:

@@ -188,6 +188,31 @@ static void test_working_dir_memory(void **state)
 	expect_svc_ok("    working_dir: /app\n    mem_limit: 6m\n");
 }
 
+/* cpu_quota/cpu_period are a CPU limit in the kernel's range, taken as
+ * cpus when cpus (or deploy's) is not given. */
+static void test_cfs_quota(void **state)
+{
+	(void)state;
+	expect_svc_error("    cpu_period: 10\n", 4, 5,
+			 "services.web.cpu_period: 10: want 1000 to 1000000");
+	expect_svc_error("    cpu_quota: 0\n", 4, 5,
+			 "services.web.cpu_quota: 0: want at least 1000");
+	struct project *p = load_ok(SVC "    cpu_quota: 50000\n"
+					"    cpu_period: 200000\n");
+	struct m_resources r = service_limits(&p->services[0]);
+	assert_true(r.cpus > 0.2499 && r.cpus < 0.2501);
+	project_free(p);
+	p = load_ok(SVC "    cpu_quota: 150000\n");
+	r = service_limits(&p->services[0]);
+	assert_true(r.cpus > 1.499 && r.cpus < 1.501);
+	project_free(p);
+	p = load_ok(SVC "    cpus: 0.5\n    cpu_quota: 150000\n");
+	r = service_limits(&p->services[0]);
+	assert_true(r.cpus > 0.499 && r.cpus < 0.501);
+	project_free(p);
+	expect_svc_ok("    cpu_quota: -1\n");
+}
+
 static void test_counts(void **state)
 {
 	(void)state;
@@ -256,6 +281,7 @@ int main(void)
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_object_names),
 	    cmocka_unit_test(test_working_dir_memory),
+	    cmocka_unit_test(test_cfs_quota),
 	    cmocka_unit_test(test_counts),
 	    cmocka_unit_test(test_too_many_objects),
 	    cmocka_unit_test(test_default_network_position),
