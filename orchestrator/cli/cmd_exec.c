@@ -90,10 +90,14 @@ static int wait_code(pid_t pid)
 }
 
 enum { O_INDEX = CLI_OPT_LOCAL, O_RM, O_NO_DEPS, O_NAME, O_ENTRYPOINT,
-       O_SERVICE_PORTS, O_PUBLISH, O_CAP_ADD, O_CAP_DROP };
+       O_SERVICE_PORTS, O_PUBLISH, O_CAP_ADD, O_CAP_DROP, O_PRIVILEGED,
+       O_BUILD, O_PULL, O_QUIET_PULL };
 
 struct exec_args {
 	bool detach, no_tty, rm, no_deps, service_ports;
+	bool privileged;	 /* exec: every capability */
+	bool build, quiet_pull;	 /* run: the service's image */
+	const char *pull;	 /* run: --pull POLICY */
 	int index;
 	char **env;
 	const char *user, *workdir, *name, *entrypoint;
@@ -135,6 +139,10 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 		{"label", required_argument, NULL, 'l'},
 		{"cap-add", required_argument, NULL, O_CAP_ADD},
 		{"cap-drop", required_argument, NULL, O_CAP_DROP},
+		{"privileged", no_argument, NULL, O_PRIVILEGED},
+		{"build", no_argument, NULL, O_BUILD},
+		{"pull", required_argument, NULL, O_PULL},
+		{"quiet-pull", no_argument, NULL, O_QUIET_PULL},
 		{0},
 	};
 	memset(a, 0, sizeof(*a));
@@ -146,7 +154,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 	 * command); exec has none of run's additions. */
 	bool run = streq(cmd, "run");
 	const char *shortopts =
-	    run ? "+dTe:u:w:ithp:v:l:" CLI_GLOBAL_SHORTOPTS
+	    run ? "+dTe:u:w:ithp:v:l:P" CLI_GLOBAL_SHORTOPTS
 		: "+dTe:u:w:ith" CLI_GLOBAL_SHORTOPTS;
 	while ((c = cli_getopt_own(argc, argv, shortopts, lopts,
 				   run ? "p" : "")) != -1) {
@@ -187,7 +195,32 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 			a->entrypoint = optarg;
 			break;
 		case O_SERVICE_PORTS:
+		case 'P':
 			a->service_ports = true;
+			break;
+		case O_PRIVILEGED:
+		case O_BUILD:
+		case O_PULL:
+		case O_QUIET_PULL:
+			/* --privileged is exec's, the others run's. */
+			if (run == (c == O_PRIVILEGED)) {
+				cli_usage(cmd, usage);
+				return -1;
+			}
+			if (c == O_PULL && !streq(optarg, "always") &&
+			    !streq(optarg, "missing") &&
+			    !streq(optarg, "never")) {
+				fprintf(stderr,
+					"orch run: invalid --pull \"%s\": want "
+					"always, missing or never\n",
+					optarg);
+				return -1;
+			}
+			a->privileged |= c == O_PRIVILEGED;
+			a->build |= c == O_BUILD;
+			a->quiet_pull |= c == O_QUIET_PULL;
+			if (c == O_PULL)
+				a->pull = optarg;
 			break;
 		case 'p':
 		case O_PUBLISH:
@@ -231,7 +264,8 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 int cmd_exec(int argc, char **argv)
 {
 	static const char usage[] = "[-d] [-T] [-e K=V] [-u USER] [-w DIR] "
-				    "[--index N] SERVICE COMMAND [ARGS...]";
+				    "[--privileged] [--index N] SERVICE "
+				    "COMMAND [ARGS...]";
 	struct exec_args a;
 	int first = exec_parse("exec", usage, argc, argv, &a);
 	if (first < 0)
@@ -261,6 +295,7 @@ int cmd_exec(int argc, char **argv)
 		.user = a.user,
 		.stdio = {0, 1, 2},
 		.pty = tty ? &master : NULL,
+		.privileged = a.privileged,
 	};
 	if (a.detach) {
 		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -342,7 +377,8 @@ int cmd_run(int argc, char **argv)
 	static const char usage[] =
 	    "[--rm] [-d] [-T] [-e K=V] [-u USER] [-w DIR] [-p PORTS] "
 	    "[-v VOLUME] [-l K=V] [--cap-add CAP] [--cap-drop CAP] "
-	    "[--service-ports] [--no-deps] [--name NAME] [--entrypoint CMD] "
+	    "[-P|--service-ports] [--no-deps] [--name NAME] [--entrypoint CMD] "
+	    "[--build] [--pull always|missing|never] [--quiet-pull] "
 	    "SERVICE [COMMAND...]";
 	struct exec_args a __attribute__((cleanup(exec_args_clear)));
 	int first = exec_parse("run", usage, argc, argv, &a);
@@ -377,10 +413,15 @@ int cmd_run(int argc, char **argv)
 		project_free(m);
 		return 1;
 	}
-	/* The images of the service (and of its dependencies) first. */
-	struct pull_request prq = {
-	    .services = one, .with_deps = !a.no_deps, .quiet = cli_quiet()};
-	if (pull_service_images(m, &prq, &e) < 0) {
+	/* The images of the service (and of its dependencies) first:
+	 * pulled, then built (again with --build). */
+	struct pull_request prq = {.services = one,
+				   .with_deps = !a.no_deps,
+				   .policy = a.pull,
+				   .quiet = a.quiet_pull || cli_quiet()};
+	if (pull_service_images(m, &prq, &e) < 0 ||
+	    (a.build ? build_service_images(m, one, NULL, &e)
+		     : build_missing_images(m, one, &e)) < 0) {
 		project_free(m);
 		return cli_fail(&e);
 	}

@@ -103,6 +103,27 @@ out=$(inp runx "$O" run --rm -p abc s true 2>&1)
 check_match "run -p with a bad value is refused, naming it" 'the command line:[0-9]+:[0-9]+: .*invalid port "abc"' "$out"
 out=$(inp runx "$O" run --rm -v :/x s true 2>&1)
 check_match "run -v with a bad value is refused, naming it" 'the command line:[0-9]+:[0-9]+: .*invalid volume ":/x"' "$out"
+# run builds the image it lacks, and again with --build; exec
+# --privileged gives the command every capability.
+mkdir -p "$T/runx/app"
+printf 'FROM bb:1\nRUN echo v1 >/ver\n' >"$T/runx/app/Dockerfile"
+cat >>"$T/runx/compose.yaml" <<'Y'
+  b:
+    build: ./app
+    network_mode: none
+Y
+check_eq "run builds the image the service lacks" v1 "$(inp runx "$O" run --rm -T b cat /ver 2>/dev/null)"
+sed -i 's/v1/v2/' "$T/runx/app/Dockerfile"
+check_eq "run without --build takes the image there" v1 "$(inp runx "$O" run --rm -T b cat /ver 2>/dev/null)"
+check_eq "run --build builds it again" v2 "$(inp runx "$O" run --rm -T --build b cat /ver 2>/dev/null)"
+inp runx "$O" run --rm -T --pull sometimes b true >/dev/null 2>&1
+check_eq "run --pull with a bad policy: usage" 2 "$?"
+check "up s" quiet inp runx "$O" up -d s
+check_eq "exec --privileged: every capability (the host's bounding set)" \
+	"$(awk '/^CapBnd/ {print $2}' /proc/self/status)" \
+	"$(inp runx "$O" exec -T --privileged s awk '/^CapEff/ {print $2}' /proc/self/status 2>/dev/null)"
+inp runx "$O" run --rm --privileged s true >/dev/null 2>&1
+check_eq "run --privileged is exec's: usage" 2 "$?"
 check "down runx" inp runx "$O" down -t 0
 
 # --abort-on-container-exit returns the code of the first container that
