@@ -210,6 +210,15 @@ struct pull_request {
 };
 int pull_service_images(const struct project *m, const struct pull_request *rq,
 			struct orch_err *e);
+/* Pushes the images of the selected services (none: all; with_deps: and
+ * what they depend on) that are built and name their image, each once,
+ * with their build's tags; returns how many failed (ignore: warned of,
+ * not counted). */
+int push_service_images(const struct project *m, char *const *services,
+			bool with_deps, bool ignore, bool quiet);
+/* The names of the selected services (none: all) and of those they
+ * depend on, in the file's order. */
+char **services_with_deps(const struct project *m, char *const *services);
 
 /* ---- kube.c: the project as Kubernetes objects ---------------------------- */
 

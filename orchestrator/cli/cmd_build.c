@@ -195,24 +195,37 @@ static int build_usage(FILE *f, int rc)
 		   "      --no-cache        run every step again\n"
 		   "      --pull            pull the images the files name "
 		   "again, even when stored\n"
+		   "      --push            push the services' images once "
+		   "built\n"
+		   "      --with-dependencies  build the services they "
+		   "depend on too\n"
 		   "  -q, --quiet           print nothing but errors\n");
 	return rc;
 }
 
 int cmd_build(int argc, char **argv)
 {
-	enum { OPT_BUILD_ARG = CLI_OPT_LOCAL, OPT_NO_CACHE, OPT_PULL };
+	enum {
+		OPT_BUILD_ARG = CLI_OPT_LOCAL,
+		OPT_NO_CACHE,
+		OPT_PULL,
+		OPT_PUSH,
+		OPT_DEPS
+	};
 	static const struct option lopts[] = {
 	    CLI_GLOBAL_LONGOPTS,
 	    {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
 	    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
 	    {"pull", no_argument, NULL, OPT_PULL},
+	    {"push", no_argument, NULL, OPT_PUSH},
+	    {"with-dependencies", no_argument, NULL, OPT_DEPS},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	_cleanup_strv_ char **args = NULL;
 	struct svc_build_opts bo = {0};
+	bool push = false, deps = false;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, CLI_GLOBAL_SHORTOPTS "qh", lopts,
@@ -235,6 +248,12 @@ int cmd_build(int argc, char **argv)
 		case 'q':
 			bo.quiet = true;
 			break;
+		case OPT_PUSH:
+			push = true;
+			break;
+		case OPT_DEPS:
+			deps = true;
+			break;
 		case 'h':
 			return build_usage(stdout, 0);
 		default:
@@ -246,9 +265,21 @@ int cmd_build(int argc, char **argv)
 		return 1;
 	struct orch_err e = {0};
 	bo.extra_args = args;
-	int r = build_service_images(p, argv + optind, &bo, &e);
+	char **named = argv + optind;
+	for (size_t i = 0; named[i]; i++)
+		if (!project_service(p, named[i])) {
+			fprintf(stderr, "orch: no such service: %s\n", named[i]);
+			project_free(p);
+			return 1;
+		}
+	_cleanup_strv_ char **with = deps && named[0]
+					 ? services_with_deps(p, named)
+					 : NULL;
+	int r = build_service_images(p, with ? with : named, &bo, &e);
+	int failed = r == 0 && push && push_service_images(p, named, deps,
+							   false, bo.quiet);
 	project_free(p);
 	if (r < 0)
 		return cli_fail(&e);
-	return 0;
+	return failed ? 1 : 0;
 }

@@ -285,6 +285,23 @@ int cmd_push(int argc, char **argv)
 		project_free(m);
 		return 1;
 	}
+	int failed = push_service_images(m, services, with_deps, ignore, quiet);
+	project_free(m);
+	return failed ? 1 : 0;
+}
+
+char **services_with_deps(const struct project *m, char *const *services)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < m->n_services; i++)
+		if (svc_selected(m, services, &m->services[i], true, 0))
+			strv_push(&v, m->services[i].name);
+	return v;
+}
+
+int push_service_images(const struct project *m, char *const *services,
+			bool with_deps, bool ignore, bool quiet)
+{
 	/* As compose: the services that are built and name their image;
 	 * each image once. */
 	struct pull_view view;
@@ -318,8 +335,7 @@ int cmd_push(int argc, char **argv)
 		}
 	}
 	view_free(&view);
-	project_free(m);
-	return failed ? 1 : 0;
+	return failed;
 }
 
 /* ---- services' images: pull_policy, `orch pull`, up's pulls ------------- */

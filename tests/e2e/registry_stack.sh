@@ -198,6 +198,30 @@ cat >>"$T/bd/compose.yaml" <<Y
 Y
 inp bd "$O" build pulled >"$W/out" 2>&1
 check_match "build.pull: true pulls the base again" "Pulling $R/bb:v1" "$(cat "$W/out")"
+# build --push pushes what it built; --with-dependencies builds what the
+# named services depend on too.
+cat >>"$T/bd/compose.yaml" <<Y
+  pushed:
+    build: .
+    image: $R/built:v1
+    network_mode: none
+  front:
+    build: .
+    network_mode: none
+    depends_on: [pushed]
+Y
+"$O" image rm "$R/built:v1" >/dev/null 2>&1
+inp bd "$O" build --with-dependencies front >"$W/out" 2>&1
+check_eq "build --with-dependencies: exit 0" 0 $?
+check_match "it built the dependency" "Building pushed" "$(cat "$W/out")"
+check "and not the others" test -z "$(grep 'Building app' "$W/out")"
+inp bd "$O" build --push pushed >"$W/out" 2>&1
+check_eq "build --push: exit 0" 0 $?
+check_match "says it pushed" "pushed Pushed $R/built:v1" "$(cat "$W/out")"
+"$O" image rm "$R/built:v1" >/dev/null 2>&1
+check "the pushed image pulls back" silent "$O" image pull "$R/built:v1"
+inp bd "$O" build --with-dependencies nosuch >/dev/null 2>&1
+check_eq "build of an unknown service: exit 1" 1 $?
 imgs=$(images_count)
 printf 'FROM %s\nRUN true\n' "$R/nosuch:v1" >"$T/bd/Dockerfile"
 inp bd "$O" build app >"$W/out" 2>&1
