@@ -357,6 +357,18 @@ int cli_opt_num(const char *cmd, const char *opt, const char *val,
 	return 0;
 }
 
+int cli_opt_pull(const char *cmd, const char *val)
+{
+	if (streq(val, "always") || streq(val, "missing") ||
+	    streq(val, "never"))
+		return 0;
+	fprintf(stderr,
+		"orch %s: invalid --pull \"%s\": want always, missing or "
+		"never\n",
+		cmd, val);
+	return -1;
+}
+
 int cli_usage(const char *cmd, const char *usage)
 {
 	fprintf(stderr, "Usage: orch %s %s\n", cmd, usage);

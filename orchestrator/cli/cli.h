@@ -111,6 +111,9 @@ int cli_read(struct pstate *ps, struct project **model, struct orch_err *e);
 #define CLI_TIMEOUT_MAX 1000000000LL
 int cli_opt_num(const char *cmd, const char *opt, const char *val,
 		long long min, long long max, long long *out);
+/* A command's --pull: always, missing or never; else prints what is
+ * wrong and returns -1. */
+int cli_opt_pull(const char *cmd, const char *val);
 /* Prints "Usage: orch CMD USAGE" and returns 2. */
 int cli_usage(const char *cmd, const char *usage);
 /* Prints the error and returns 1. */

@@ -207,15 +207,8 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 				cli_usage(cmd, usage);
 				return -1;
 			}
-			if (c == O_PULL && !streq(optarg, "always") &&
-			    !streq(optarg, "missing") &&
-			    !streq(optarg, "never")) {
-				fprintf(stderr,
-					"orch run: invalid --pull \"%s\": want "
-					"always, missing or never\n",
-					optarg);
+			if (c == O_PULL && cli_opt_pull(cmd, optarg) < 0)
 				return -1;
-			}
 			a->privileged |= c == O_PRIVILEGED;
 			a->build |= c == O_BUILD;
 			a->quiet_pull |= c == O_QUIET_PULL;

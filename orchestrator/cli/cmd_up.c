@@ -226,15 +226,8 @@ int cmd_up(int argc, char **argv)
 			o.quiet_pull = true;
 			break;
 		case O_PULL:
-			if (!streq(optarg, "always") &&
-			    !streq(optarg, "missing") &&
-			    !streq(optarg, "never")) {
-				fprintf(stderr,
-					"orch up: invalid --pull \"%s\": want "
-					"always, missing or never\n",
-					optarg);
+			if (cli_opt_pull("up", optarg) < 0)
 				return 2;
-			}
 			pull = optarg;
 			break;
 		case O_NO_COLOR:

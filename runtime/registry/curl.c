@@ -50,6 +50,19 @@ static void load(void)
 	loaded = true;
 }
 
+void curl_defaults(CURL *h)
+{
+	reg_curl.easy_setopt(h, CURLOPT_USERAGENT, "orch");
+	reg_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	reg_curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	reg_curl.easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+	reg_curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	reg_curl.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	reg_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+}
+
 int curl_load(struct orch_err *e)
 {
 	pthread_once(&load_once, load);

@@ -40,16 +40,8 @@ int rt_http_fetch(const char *url, int fd, struct rt_fetched *out,
 	struct sink s = {.fd = fd, .md = EVP_MD_CTX_new()};
 	EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
 	char curl_err[CURL_ERROR_SIZE] = "";
+	curl_defaults(h);
 	reg_curl.easy_setopt(h, CURLOPT_URL, url);
-	reg_curl.easy_setopt(h, CURLOPT_USERAGENT, "orch");
-	reg_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	reg_curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	reg_curl.easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-	reg_curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	reg_curl.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	reg_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
 	reg_curl.easy_setopt(h, CURLOPT_FAILONERROR, 1L);
 	reg_curl.easy_setopt(h, CURLOPT_FILETIME, 1L);
 	reg_curl.easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);

@@ -394,15 +394,7 @@ static CURLcode perform(CURL *h, struct reg_client *c, const struct reg_req *rq,
 			struct xfer *x, enum auth_mode auth)
 {
 	reg_curl.easy_reset(h);
-	reg_curl.easy_setopt(h, CURLOPT_USERAGENT, "orch");
-	reg_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	reg_curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	reg_curl.easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-	reg_curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	reg_curl.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	reg_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	reg_curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_defaults(h);
 	set_tls(h, c);
 	_cleanup_free_ char *url = abs_url(c, rq->url);
 	reg_curl.easy_setopt(h, CURLOPT_URL, url);

@@ -49,6 +49,10 @@ struct curl_fns {
  * when it cannot be.  reg_curl is usable by a thread once it has had 0. */
 int curl_load(struct orch_err *e);
 extern struct curl_fns reg_curl;
+/* What every request of orch's sets: its user agent, redirects (http and
+ * https only, at most 10), no signals, and its timeouts (30 s to
+ * connect, 60 s without a byte). */
+void curl_defaults(CURL *h);
 
 /* Largest manifest and config accepted (docker's limits). */
 #define REG_MANIFEST_MAX (4u << 20)
