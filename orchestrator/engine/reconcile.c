@@ -702,6 +702,20 @@ int reconcile_wait(struct pstate *ps, char **services, int64_t timeout_ms,
 	}
 }
 
+/* Removes from array the first element equal to v. */
+static void json_array_drop(json_t *array, const json_t *v)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(array, i, x)
+	{
+		if (json_equal(x, v)) {
+			json_array_remove(array, i);
+			return;
+		}
+	}
+}
+
 /* The anonymous volumes of old, a container being recreated, go to the
  * record that replaces it (its service and number), as compose keeps
  * them: old no longer removes them. */
@@ -719,21 +733,10 @@ static void anon_hand_over(json_t *old, json_t *new_recs,
 		    jint(rec, "number", 0) != a->number)
 			continue;
 		json_object_set(rec, "reuse_anon", at);
-		json_t *vols = json_object_get(old, "anon_volumes");
 		const char *target;
 		json_t *v;
 		json_object_foreach(at, target, v)
-		{
-			size_t k;
-			json_t *name;
-			json_array_foreach(vols, k, name)
-			{
-				if (json_equal(name, v)) {
-					json_array_remove(vols, k);
-					break;
-				}
-			}
-		}
+			json_array_drop(json_object_get(old, "anon_volumes"), v);
 		return;
 	}
 }
@@ -746,16 +749,10 @@ static void rollback(struct up_ctx *u)
 	 * as the project's (down removes it). */
 	for (size_t k = 0; u->created_ctrs && u->created_ctrs[k]; k++) {
 		json_t *rec = state_container_find(u->ps, u->created_ctrs[k]);
-		json_t *vols = json_object_get(rec, "anon_volumes");
-		json_t *kept = json_object_get(rec, "anon_inherited");
-		size_t i, j;
-		json_t *v, *name;
-		json_array_foreach(kept, j, v)
-			json_array_foreach(vols, i, name)
-				if (json_equal(name, v)) {
-					json_array_remove(vols, i);
-					break;
-				}
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(rec, "anon_inherited"), i, v)
+			json_array_drop(json_object_get(rec, "anon_volumes"), v);
 	}
 	if (u->created_ctrs && u->created_ctrs[0]) {
 		if (supervisor_alive(u->ps))
