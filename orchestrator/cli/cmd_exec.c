@@ -183,20 +183,23 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 			a->index = (int)num;
 			break;
 		case O_RM:
-			a->rm = true;
-			break;
 		case O_NO_DEPS:
-			a->no_deps = true;
-			break;
 		case O_NAME:
-			a->name = optarg;
-			break;
 		case O_ENTRYPOINT:
-			a->entrypoint = optarg;
-			break;
 		case O_SERVICE_PORTS:
 		case 'P':
-			a->service_ports = true;
+			/* run's alone. */
+			if (!run) {
+				cli_usage(cmd, usage);
+				return -1;
+			}
+			a->rm |= c == O_RM;
+			a->no_deps |= c == O_NO_DEPS;
+			a->service_ports |= c == O_SERVICE_PORTS || c == 'P';
+			if (c == O_NAME)
+				a->name = optarg;
+			if (c == O_ENTRYPOINT)
+				a->entrypoint = optarg;
 			break;
 		case O_PRIVILEGED:
 		case O_BUILD:

@@ -124,6 +124,8 @@ check_eq "exec --privileged: every capability (the host's bounding set)" \
 	"$(inp runx "$O" exec -T --privileged s awk '/^CapEff/ {print $2}' /proc/self/status 2>/dev/null)"
 inp runx "$O" run --rm --privileged s true >/dev/null 2>&1
 check_eq "run --privileged is exec's: usage" 2 "$?"
+inp runx "$O" exec --rm s true >/dev/null 2>&1
+check_eq "exec --rm is run's: usage" 2 "$?"
 check "down runx" inp runx "$O" down -t 0
 
 # --abort-on-container-exit returns the code of the first container that
