@@ -84,6 +84,7 @@
 	X(archive_write_header) \
 	X(archive_write_new) \
 	X(archive_write_open) \
+	X(archive_write_open_fd) \
 	X(archive_write_open_filename) \
 	X(archive_write_set_bytes_in_last_block) \
 	X(archive_write_set_filter_option) \
@@ -176,6 +177,7 @@ const struct lazy_md *lazy_md(void);
 #define archive_write_header (lazy_archive()->archive_write_header)
 #define archive_write_new (lazy_archive()->archive_write_new)
 #define archive_write_open (lazy_archive()->archive_write_open)
+#define archive_write_open_fd (lazy_archive()->archive_write_open_fd)
 #define archive_write_open_filename (lazy_archive()->archive_write_open_filename)
 #define archive_write_set_bytes_in_last_block (lazy_archive()->archive_write_set_bytes_in_last_block)
 #define archive_write_set_filter_option (lazy_archive()->archive_write_set_filter_option)

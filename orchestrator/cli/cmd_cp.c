@@ -125,7 +125,7 @@ enum { O_INDEX = CLI_OPT_LOCAL };
 int cmd_cp(int argc, char **argv)
 {
 	static const char usage[] = "[-a] [--index N] "
-				    "SERVICE:SRC DEST | SRC SERVICE:DEST";
+				    "SERVICE:SRC DEST|- | SRC SERVICE:DEST";
 	static const struct option lopts[] = {
 		CLI_GLOBAL_LONGOPTS,
 		{"archive", no_argument, NULL, 'a'},
@@ -163,12 +163,19 @@ int cmd_cp(int argc, char **argv)
 	const char *spath, *dpath;
 	_cleanup_free_ char *ssvc = service_of(argv[optind], &spath);
 	_cleanup_free_ char *dsvc = service_of(argv[optind + 1], &dpath);
-	if (!ssvc == !dsvc || streq(spath, "-") || streq(dpath, "-") ||
-	    !*spath || !*dpath) {
+	if (!ssvc == !dsvc || (dsvc && streq(spath, "-")) || !*spath ||
+	    !*dpath) {
 		fprintf(stderr, "orch cp: one side is SERVICE:PATH, the other "
-				"a path of the host (a tar stream, -, is not "
-				"taken)\n");
+				"a path of the host, or - (a tar written to "
+				"standard output; one read from standard input "
+				"is not taken)\n");
 		return 2;
+	}
+	bool to_tar = streq(dpath, "-");
+	if (to_tar && isatty(1)) {
+		fprintf(stderr, "orch cp: not writing a tar to a terminal "
+				"(redirect standard output)\n");
+		return 1;
 	}
 	const char *svc = ssvc ? ssvc : dsvc;
 	bool in = dsvc != NULL;
@@ -204,7 +211,25 @@ int cmd_cp(int argc, char **argv)
 		err_sys(&e, errno, "%s: opening its root", what);
 		return cli_fail(&e);
 	}
-	int r = in ? do_copy(&x, -1, spath, root, dpath, &e)
-		   : do_copy(&x, root, spath, -1, dpath, &e);
+	int r;
+	if (to_tar) {
+		/* The tar holds the owners the container sees. */
+		_cleanup_free_ char *parent = NULL, *base = NULL;
+		split_path(spath, &parent, &base);
+		_cleanup_close_ int pfd = in_root(
+		    root, streq(base, ".") ? spath : parent,
+		    O_RDONLY | O_DIRECTORY);
+		struct stat st;
+		if (pfd < 0)
+			r = err_sys(&e, -pfd, "%s: %s", what, spath);
+		else if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			r = err_sys(&e, errno, "%s: %s", what, spath);
+		else
+			r = rt_tree_tar(pfd, base, 1, x.ids.uid[0].outside,
+					&e);
+	} else {
+		r = in ? do_copy(&x, -1, spath, root, dpath, &e)
+		       : do_copy(&x, root, spath, -1, dpath, &e);
+	}
 	return r < 0 ? cli_fail(&e) : 0;
 }

@@ -21,6 +21,7 @@ struct tar_writer {
 	struct archive_entry_linkresolver *links;
 	size_t entries;
 	uint32_t id_base; /* the upper holds a range's ids from here */
+	bool whiteouts;	  /* an upper directory's: made OCI ones */
 };
 
 static int tw_write(struct tar_writer *w, struct archive_entry *ent, int fd,
@@ -81,7 +82,8 @@ static int tar_entry(struct tar_writer *w, int dfd, const char *name,
 		return err_sys(e, errno, "reading %s", rel);
 	struct archive_entry *ent;
 	int r = 0;
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+	if (w->whiteouts && S_ISCHR(st.st_mode) &&
+	    st.st_rdev == makedev(0, 0)) {
 		_cleanup_free_ char *wh =
 		    *prefix ? xasprintf("%s/.wh.%s", prefix, name)
 			    : xasprintf(".wh.%s", name);
@@ -126,7 +128,9 @@ static int tar_entry(struct tar_writer *w, int dfd, const char *name,
 	if (r < 0 || !S_ISDIR(st.st_mode))
 		return r;
 	char v[8];
-	ssize_t n = fgetxattr(fd, store_overlay_xattr("opaque"), v, sizeof(v));
+	ssize_t n = w->whiteouts ? fgetxattr(fd, store_overlay_xattr("opaque"),
+					     v, sizeof(v))
+				 : -1;
 	if (n == 1 && v[0] == 'y') {
 		_cleanup_free_ char *opq = xasprintf("%s/.wh..wh..opq", rel);
 		struct stat z = {.st_mode = S_IFREG | 0644,
@@ -168,6 +172,9 @@ static int tar_dir(struct tar_writer *w, int dfd, const char *prefix,
 	return 0;
 }
 
+static int tar_write(int dfd, const char *name, int out, uint32_t id_base,
+		     bool whiteouts, size_t *entries, struct orch_err *e);
+
 static int write_upper_tar(const char *upper, uint32_t id_base,
 			   const char *tarpath, size_t *entries,
 			   struct orch_err *e)
@@ -176,27 +183,47 @@ static int write_upper_tar(const char *upper, uint32_t id_base,
 	    open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ufd < 0)
 		return err_sys(e, errno, "opening %s", upper);
+	_cleanup_close_ int out =
+	    open(tarpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		return err_sys(e, errno, "creating %s", tarpath);
+	return tar_write(ufd, NULL, out, id_base, true, entries, e);
+}
+
+/* The tar of name in dfd (NULL: what dfd holds) written to out. */
+static int tar_write(int dfd, const char *name, int out, uint32_t id_base,
+		     bool whiteouts, size_t *entries, struct orch_err *e)
+{
 	struct tar_writer w = {.a = archive_write_new(),
 			       .links = archive_entry_linkresolver_new(),
-			       .id_base = id_base};
+			       .id_base = id_base,
+			       .whiteouts = whiteouts};
 	if (!w.a || !w.links)
 		abort();
 	archive_write_set_format_pax_restricted(w.a);
 	archive_entry_linkresolver_set_strategy(
 	    w.links, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
 	int r = 0;
-	if (archive_write_open_filename(w.a, tarpath) != ARCHIVE_OK)
-		r = err_set(e, EIO, "creating %s: %s", tarpath,
+	if (archive_write_open_fd(w.a, out) != ARCHIVE_OK)
+		r = err_set(e, EIO, "writing a tar: %s",
 			    archive_error_string(w.a));
 	if (r == 0)
-		r = tar_dir(&w, ufd, "", e);
+		r = name ? tar_entry(&w, dfd, name, "", e) : tar_dir(&w, dfd, "", e);
 	if (r == 0 && archive_write_close(w.a) != ARCHIVE_OK)
-		r = err_set(e, EIO, "writing %s: %s", tarpath,
+		r = err_set(e, EIO, "writing a tar: %s",
 			    archive_error_string(w.a));
 	archive_write_free(w.a);
 	archive_entry_linkresolver_free(w.links);
-	*entries = w.entries;
+	if (entries)
+		*entries = w.entries;
 	return r;
+}
+
+int rt_tree_tar(int dfd, const char *name, int out, uint32_t id_base,
+		struct orch_err *e)
+{
+	return tar_write(dfd, streq(name, ".") ? NULL : name, out, id_base,
+			 false, NULL, e);
 }
 
 int rt_layer_from_upper(const char *upper, uint32_t id_base, char **diff_id,

@@ -77,6 +77,13 @@ int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e);
  * range's ids: the layer gets the container's own. */
 int rt_layer_from_upper(const char *upper, uint32_t id_base, char **diff_id,
 			struct orch_err *e);
+/* Writes to out a tar of name in the directory dfd (a file, or a
+ * directory and what it holds; "." what dfd holds), as `docker cp SRC -`
+ * makes it: entries named from name, symbolic links kept as links (none
+ * is followed), owners of a range at id_base (0: none) moved back to the
+ * container's own ids. */
+int rt_tree_tar(int dfd, const char *name, int out, uint32_t id_base,
+		struct orch_err *e);
 /* Records an image from layers + config, tags it with ref (may be NULL). */
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
 		    const char *ref, char id[65], struct orch_err *e);

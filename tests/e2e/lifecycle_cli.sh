@@ -831,6 +831,25 @@ check_eq "the tree in" two "$(inp cpy "$O" exec -T c cat /tmp/copied/sub/f2)"
 check "through a link the container made" quiet inp cpy "$O" cp "$H/hf" c:/esc/escaped
 check "it lands in the container" quiet inp cpy "$O" exec -T c test -f /tmp/escaped
 check "not on the host" test ! -e /tmp/escaped
+# SERVICE:SRC -: a tar on standard output, named from SRC, links kept,
+# with the owners the container sees.
+inp cpy "$O" exec -T c chown 1234:1235 /d/f1
+inp cpy "$O" cp c:/d - >"$H/d.tar"
+check_eq "cp SERVICE:DIR -: exit 0" 0 "$?"
+check_eq "a tar of the directory, named from it" "d/ d/f1 d/link d/sub/ d/sub/f2" \
+	"$(tar tf "$H/d.tar" | sort | xargs)"
+check_match "its link kept as a link" "d/link -> /etc/passwd" "$(tar tvf "$H/d.tar")"
+check_match "owners as the container sees them" "1234/1235 .* d/f1" "$(tar tvf "$H/d.tar" --numeric-owner)"
+check_eq "cp SERVICE:DIR/. -: what it holds" "f1 link sub/ sub/f2" \
+	"$(inp cpy "$O" cp c:/d/. - | tar tf - | sort | xargs)"
+check_eq "cp SERVICE:FILE -" two "$(inp cpy "$O" cp c:/d/sub/f2 - | tar xOf -)"
+check_match "a link the container made is written as a link, not followed" \
+	"esc -> /../../../../tmp$" "$(inp cpy "$O" cp c:/esc - | tar tvf -)"
+out=$(inp cpy "$O" cp c:/nosuch - 2>&1 >/dev/null)
+check_eq "cp of a missing source to -: exit 1" 1 "$?"
+check_match "naming it" "/nosuch: No such file or directory" "$out"
+inp cpy "$O" cp - c:/tmp >/dev/null 2>&1 </dev/null
+check_eq "a tar on standard input is not taken: usage" 2 "$?"
 check "down" quiet inp cpy "$O" down
 
 # logging: driver none keeps nothing (and logs says so); another driver
