@@ -125,7 +125,7 @@ enum { O_INDEX = CLI_OPT_LOCAL };
 int cmd_cp(int argc, char **argv)
 {
 	static const char usage[] = "[-a] [--index N] "
-				    "SERVICE:SRC DEST|- | SRC SERVICE:DEST";
+				    "SERVICE:SRC DEST|- | SRC|- SERVICE:DEST";
 	static const struct option lopts[] = {
 		CLI_GLOBAL_LONGOPTS,
 		{"archive", no_argument, NULL, 'a'},
@@ -163,18 +163,19 @@ int cmd_cp(int argc, char **argv)
 	const char *spath, *dpath;
 	_cleanup_free_ char *ssvc = service_of(argv[optind], &spath);
 	_cleanup_free_ char *dsvc = service_of(argv[optind + 1], &dpath);
-	if (!ssvc == !dsvc || (dsvc && streq(spath, "-")) || !*spath ||
-	    !*dpath) {
+	if (!ssvc == !dsvc || !*spath || !*dpath) {
 		fprintf(stderr, "orch cp: one side is SERVICE:PATH, the other "
-				"a path of the host, or - (a tar written to "
-				"standard output; one read from standard input "
-				"is not taken)\n");
+				"a path of the host, or - (a tar on standard "
+				"input or output)\n");
 		return 2;
 	}
-	bool to_tar = streq(dpath, "-");
-	if (to_tar && isatty(1)) {
-		fprintf(stderr, "orch cp: not writing a tar to a terminal "
-				"(redirect standard output)\n");
+	bool to_tar = !dsvc && streq(dpath, "-");
+	bool from_tar = dsvc && streq(spath, "-");
+	if ((to_tar && isatty(1)) || (from_tar && isatty(0))) {
+		fprintf(stderr, "orch cp: a tar is not %s a terminal "
+				"(redirect standard %s)\n",
+			to_tar ? "written to" : "read from",
+			to_tar ? "output" : "input");
 		return 1;
 	}
 	const char *svc = ssvc ? ssvc : dsvc;
@@ -227,6 +228,12 @@ int cmd_cp(int argc, char **argv)
 		else
 			r = rt_tree_tar(pfd, base, 1, x.ids.uid[0].outside,
 					&e);
+	} else if (from_tar) {
+		/* Into a directory that is there, as docker cp - DEST. */
+		_cleanup_close_ int dfd =
+		    in_root(root, dpath, O_RDONLY | O_DIRECTORY);
+		r = dfd < 0 ? err_sys(&e, -dfd, "%s: %s", what, dpath)
+			    : rt_tree_untar(0, dfd, &x.o, &e);
 	} else {
 		r = in ? do_copy(&x, -1, spath, root, dpath, &e)
 		       : do_copy(&x, root, spath, -1, dpath, &e);

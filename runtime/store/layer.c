@@ -448,14 +448,47 @@ static int clear_slot(int pfd, const char *base, bool want_dir,
 struct extract {
 	int rootfd;
 	bool overlay; /* a layer: whiteouts translated, devices filtered */
+	/* Into a container (cp): links too, owners as this says. */
+	const struct rt_tree_copy *copy;
 	struct archive *a;
 };
 
-static int set_meta(int pfd, const char *base, struct archive_entry *ent,
-		    bool is_link, const char *entry, struct orch_err *e)
+/* The owner an entry gets: the tar's, or in a copy the copy's (own) or
+ * the tar's moved through its maps (nobody's ids outside them). */
+static void owner_of(const struct extract *x, struct archive_entry *ent,
+		     uid_t *uid, gid_t *gid)
 {
-	if (fchownat(pfd, base, (uid_t)archive_entry_uid(ent),
-		     (gid_t)archive_entry_gid(ent), AT_SYMLINK_NOFOLLOW) < 0)
+	*uid = (uid_t)archive_entry_uid(ent);
+	*gid = (gid_t)archive_entry_gid(ent);
+	const struct rt_tree_copy *o = x->copy;
+	if (!o)
+		return;
+	if (o->own) {
+		*uid = o->uid;
+		*gid = o->gid;
+		return;
+	}
+	uint32_t u = 65534, g = 65534;
+	if (o->ids) {
+		if (!rt_idmap_find(o->ids->uid, o->ids->n_uid, *uid, false, &u))
+			rt_idmap_find(o->ids->uid, o->ids->n_uid, 65534, false,
+				      &u);
+		if (!rt_idmap_find(o->ids->gid, o->ids->n_gid, *gid, false, &g))
+			rt_idmap_find(o->ids->gid, o->ids->n_gid, 65534, false,
+				      &g);
+		*uid = u;
+		*gid = g;
+	}
+}
+
+static int set_meta(struct extract *x, int pfd, const char *base,
+		    struct archive_entry *ent, bool is_link, const char *entry,
+		    struct orch_err *e)
+{
+	uid_t uid;
+	gid_t gid;
+	owner_of(x, ent, &uid, &gid);
+	if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return err_sys(e, errno, "entry %s: changing owner", entry);
 	/* After chown, which clears set-id bits. */
 	if (!is_link &&
@@ -590,7 +623,8 @@ static int extract_entry(struct extract *x, struct archive_entry *ent,
 		enum whiteout_kind k = whiteout_parse(clean, &target);
 		if (k != WHITEOUT_NONE)
 			return extract_whiteout(x, k, clean, target, entry, e);
-	} else if (link || (type != AE_IFREG && type != AE_IFDIR)) {
+	} else if (!x->copy &&
+		   (link || (type != AE_IFREG && type != AE_IFDIR))) {
 		return 0;
 	}
 	_cleanup_free_ char *path = xstrdup(clean);
@@ -599,6 +633,14 @@ static int extract_entry(struct extract *x, struct archive_entry *ent,
 	_cleanup_close_ int pfd = open_dir_beneath(x->rootfd, dir, entry, e);
 	if (pfd < 0)
 		return pfd;
+	struct stat was;
+	if (x->copy && type != AE_IFDIR &&
+	    fstatat(pfd, base, &was, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(was.st_mode))
+		return err_set(e, EISDIR,
+			       "entry %s: a directory is there (not replaced "
+			       "by what is no directory)",
+			       entry);
 	if (link)
 		return extract_hardlink(x, pfd, base, link, entry, e);
 
@@ -628,7 +670,7 @@ static int extract_entry(struct extract *x, struct archive_entry *ent,
 		if (!target || symlinkat(target, pfd, base) < 0)
 			return err_sys(e, target ? errno : EINVAL,
 				       "entry %s: creating symlink", entry);
-		return set_meta(pfd, base, ent, true, entry, e);
+		return set_meta(x, pfd, base, ent, true, entry, e);
 	}
 	case AE_IFIFO:
 		if (mknodat(pfd, base, S_IFIFO | 0600, 0) < 0)
@@ -650,17 +692,20 @@ static int extract_entry(struct extract *x, struct archive_entry *ent,
 	default:
 		return 0; /* sockets make no sense in an image */
 	}
-	if (!x->overlay)
+	if (!x->overlay && !x->copy)
 		return 0;
-	return set_meta(pfd, base, ent, false, entry, e);
+	return set_meta(x, pfd, base, ent, false, entry, e);
 }
 
 /* Runs the extraction of path into the directory rootfd. */
 static int extract_all(struct pipeline *p, int rootfd, bool overlay,
-		       const char *path, struct orch_err *e)
+		       const struct rt_tree_copy *copy, const char *path,
+		       struct orch_err *e)
 {
-	struct extract x = {
-	    .rootfd = rootfd, .overlay = overlay, .a = p->inner};
+	struct extract x = {.rootfd = rootfd,
+			    .overlay = overlay,
+			    .copy = copy,
+			    .a = p->inner};
 	struct archive_entry *ent;
 	for (;;) {
 		int r = archive_read_next_header(p->inner, &ent);
@@ -741,7 +786,7 @@ static int layer_extract_tmp(int fd, const char *path, const char *own,
 	if (r < 0)
 		return r;
 	char blob[72];
-	r = extract_all(p, rootfd, true, path, e);
+	r = extract_all(p, rootfd, true, NULL, path, e);
 	if (r == 0 && (r = pipeline_finish(p, blob, diff, e)) < 0)
 		err_wrap(e, "reading %s", path);
 	int64_t bytes = p->tar_bytes, blob_bytes = p->blob_bytes;
@@ -886,7 +931,22 @@ int archive_unpack_plain(const char *path, const char *dest, struct orch_err *e)
 	int r = pipeline_open(path, &p, e);
 	if (r < 0)
 		return r;
-	r = extract_all(p, rootfd, false, path, e);
+	r = extract_all(p, rootfd, false, NULL, path, e);
+	pipeline_close(p);
+	return r;
+}
+
+int rt_tree_untar(int fd, int dfd, const struct rt_tree_copy *o,
+		  struct orch_err *e)
+{
+	struct pipeline *p;
+	int in = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (in < 0)
+		return err_sys(e, errno, "reading the tar");
+	int r = pipeline_open_fd(in, -1, "the tar", &p, e);
+	if (r < 0)
+		return r;
+	r = extract_all(p, dfd, false, o, "the tar", e);
 	pipeline_close(p);
 	return r;
 }

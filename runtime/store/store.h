@@ -84,6 +84,14 @@ int rt_layer_from_upper(const char *upper, uint32_t id_base, char **diff_id,
  * container's own ids. */
 int rt_tree_tar(int dfd, const char *name, int out, uint32_t id_base,
 		struct orch_err *e);
+/* Extracts the tar (gzip, ...) read from fd into the directory dfd, as
+ * `docker cp - DEST` does: every entry opened beneath dfd (no "..", no
+ * absolute path, no link leading out), files, directories, links and
+ * fifos with their modes and times (device nodes left out), owners as o
+ * says; a directory there is never replaced by what is no directory. */
+struct rt_tree_copy;
+int rt_tree_untar(int fd, int dfd, const struct rt_tree_copy *o,
+		  struct orch_err *e);
 /* Records an image from layers + config, tags it with ref (may be NULL). */
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
 		    const char *ref, char id[65], struct orch_err *e);

@@ -848,8 +848,44 @@ check_match "a link the container made is written as a link, not followed" \
 out=$(inp cpy "$O" cp c:/nosuch - 2>&1 >/dev/null)
 check_eq "cp of a missing source to -: exit 1" 1 "$?"
 check_match "naming it" "/nosuch: No such file or directory" "$out"
-inp cpy "$O" cp - c:/tmp >/dev/null 2>&1 </dev/null
-check_eq "a tar on standard input is not taken: usage" 2 "$?"
+# - SERVICE:DIR: a tar from standard input, extracted in the directory,
+# its root's (or, with -a, the tar's owners through its map); nothing of
+# it leads out of the directory.
+inp cpy "$O" exec -T c mkdir -p /in
+tar cf "$H/in.tar" -C "$H" d hf
+inp cpy "$O" cp - c:/in <"$H/in.tar"
+check_eq "cp - SERVICE:DIR: exit 0" 0 "$?"
+check_eq "the tar's tree is there, its link a link" "two /etc/passwd" \
+	"$(inp cpy "$O" exec -T c sh -c 'cat /in/d/sub/f2; readlink /in/d/link' | xargs)"
+check_eq "its root's" "0 0" "$(inp cpy "$O" exec -T c stat -c '%u %g' /in/hf)"
+inp cpy "$O" cp -a - c:/in <"$H/in.tar"
+check_eq "cp -a - keeps the tar's owners" "1234 1235" "$(inp cpy "$O" exec -T c stat -c '%u %g' /in/hf)"
+"$PY" - "$H" <<'PY'
+import io, sys, tarfile
+def put(name, entries):
+    t = tarfile.open(sys.argv[1] + "/" + name, "w")
+    for n, kind, target in entries:
+        i = tarfile.TarInfo(n)
+        if kind == "link":
+            i.type, i.linkname = tarfile.SYMTYPE, target
+            t.addfile(i)
+        else:
+            i.size = 1
+            t.addfile(i, io.BytesIO(b"x"))
+    t.close()
+put("dotdot.tar", [("../../../../tmp/cp-escaped", "file", None)])
+put("abs.tar", [("/tmp/cp-escaped", "file", None)])
+put("through.tar", [("lnk", "link", "/tmp"), ("lnk/cp-escaped", "file", None)])
+PY
+for t in dotdot abs through; do
+	out=$(inp cpy "$O" cp - c:/in 2>&1 <"$H/$t.tar")
+	check_eq "a hostile tar ($t) fails" 1 "$?"
+	check "and writes nothing out of the directory, in the container or on the host" \
+		sh -c "! test -e /tmp/cp-escaped && ! '$O' -f '$T/cpy/compose.yaml' exec -T c test -e /tmp/cp-escaped"
+done
+check_match "the entry is named" "entry .*cp-escaped" "$out"
+out=$(echo notatar | inp cpy "$O" cp - c:/in 2>&1)
+check_eq "what is no tar fails" 1 "$?"
 check "down" quiet inp cpy "$O" down
 
 # logging: driver none keeps nothing (and logs says so); another driver

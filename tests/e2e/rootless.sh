@@ -85,6 +85,13 @@ check "alice: cp it out" quiet ex cp app:/tmp/in.txt out.txt
 check_eq "out, hers" "alice-data $ALICE" \
 	"$({ cat "$T/home/alice/ex/out.txt"; stat -c %u "$T/home/alice/ex/out.txt"; } | xargs)"
 check "alice: cp of a host file she cannot read fails" fails ex cp /etc/shadow app:/tmp/
+check_eq "alice: cp SERVICE:FILE - writes a tar, her container root's file" "0/0 alice-data" \
+	"$({ ex cp app:/tmp/in.txt - | tar tvf - --numeric-owner | awk '{print $2}'; ex cp app:/tmp/in.txt - | tar xOf -; } | xargs)"
+ex exec -T app mkdir -p /tmp/tarin
+tar cf - -C "$T/home/alice/ex" in.txt | ex cp - app:/tmp/tarin >/dev/null 2>&1
+check_eq "alice: cp - SERVICE:DIR reads one: exit 0" 0 "$?"
+check_eq "there, her container root's" "alice-data 0" \
+	"$(ex exec -T app sh -c 'cat /tmp/tarin/in.txt; stat -c %u /tmp/tarin/in.txt' | xargs)"
 uproject alice sec <<'Y'
 services:
   s:
