@@ -133,7 +133,14 @@ static json_t *ps_json(struct pstate *ps, json_t *rec, json_t *st)
 	return o;
 }
 
-enum { O_FORMAT = CLI_OPT_LOCAL, O_SERVICES, O_STATUS, O_NO_TRUNC, O_ORPHANS };
+enum {
+	O_FORMAT = CLI_OPT_LOCAL,
+	O_SERVICES,
+	O_STATUS,
+	O_FILTER,
+	O_NO_TRUNC,
+	O_ORPHANS
+};
 
 /* A cell of a table padded to width columns and followed by the column
  * gap; width 0 is the last column, which ends the line. */
@@ -151,7 +158,8 @@ static void print_cell(const char *text, size_t width)
 int cmd_ps(int argc, char **argv)
 {
 	static const char usage[] = "[-a] [-q] [--format table|json|TEMPLATE] "
-				    "[--services] [--status S] [SERVICE...]";
+				    "[--services] [--status S] "
+				    "[--filter status=S] [SERVICE...]";
 	static const struct option lopts[] = {
 		CLI_GLOBAL_LONGOPTS,
 		{"all", no_argument, NULL, 'a'},
@@ -159,6 +167,7 @@ int cmd_ps(int argc, char **argv)
 		{"format", required_argument, NULL, O_FORMAT},
 		{"services", no_argument, NULL, O_SERVICES},
 		{"status", required_argument, NULL, O_STATUS},
+		{"filter", required_argument, NULL, O_FILTER},
 		{"no-trunc", no_argument, NULL, O_NO_TRUNC},
 		{"orphans", no_argument, NULL, O_ORPHANS},
 		{"help", no_argument, NULL, 'h'},
@@ -186,6 +195,18 @@ int cmd_ps(int argc, char **argv)
 			break;
 		case O_SERVICES:
 			services = true;
+			break;
+		case O_FILTER:
+			/* compose takes status=S alone. */
+			if (!startswith(optarg, "status=")) {
+				fprintf(stderr,
+					"orch ps: invalid --filter \"%s\": "
+					"want status=STATE\n",
+					optarg);
+				return 2;
+			}
+			strv_push(&status_filter, optarg + 7);
+			all = true;
 			break;
 		case O_STATUS:
 			strv_push(&status_filter, optarg);

@@ -177,6 +177,11 @@ out=$(inp fail timeout 30 "$O" up --abort-on-container-failure 2>/dev/null)
 check_eq "up --abort-on-container-failure returns the failure's code" 7 "$?"
 check_match "a clean exit did not stop it" "ok-done" "$out"
 check_eq "the others were stopped" exited "$(psf fail db State)"
+check_eq "ps --filter status=exited lists them" "db ok web" \
+	"$(inp fail "$O" ps --filter status=exited --services | sort | xargs)"
+check_eq "ps --filter status=running: none" "" "$(inp fail "$O" ps --filter status=running -q)"
+inp fail "$O" ps --filter name=x >/dev/null 2>&1
+check_eq "ps --filter of another property: usage" 2 "$?"
 out=$(inp fail timeout 30 "$O" up --attach web --no-log-prefix --timestamps --abort-on-container-failure 2>/dev/null)
 check_match "--attach web --no-log-prefix --timestamps: web's lines, bare and timed" \
 	"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z web-says-hi$" "$out"
