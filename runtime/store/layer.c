@@ -195,7 +195,8 @@ struct pipeline {
 
 static void pipeline_keep(struct pipeline *p, const void *buf, size_t n)
 {
-	if (p->keep_fd >= 0 && !p->keep_errno && write_all(p->keep_fd, buf, n) < 0)
+	if (p->keep_fd >= 0 && !p->keep_errno &&
+	    write_all(p->keep_fd, buf, n) < 0)
 		p->keep_errno = errno;
 }
 

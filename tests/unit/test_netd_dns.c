@@ -15,7 +15,8 @@ static char *app_links[] = {"www=web", NULL};
 
 static struct netd_endpoint front_eps[] = {
     {"c-web", "p-web-1", "web", none, "10.210.0.2", 24, "10.210.0.1", "eth0",
-     "ov-1", true, NULL, "fd6f:7263:6800::2", 64, "fd6f:7263:6800::1", NULL, NULL},
+     "ov-1", true, NULL, "fd6f:7263:6800::2", 64, "fd6f:7263:6800::1", NULL,
+     NULL},
     {"c-app", "p-app-1", "app", none, "10.210.0.3", 24, "10.210.0.1", "eth0",
      "ov-2", true, NULL, "fd6f:7263:6800::3", 64, "fd6f:7263:6800::1", NULL,
      app_links},
