@@ -265,13 +265,11 @@ int cmd_build(int argc, char **argv)
 		return 1;
 	struct orch_err e = {0};
 	bo.extra_args = args;
-	char **named = argv + optind;
-	for (size_t i = 0; named[i]; i++)
-		if (!project_service(p, named[i])) {
-			fprintf(stderr, "orch: no such service: %s\n", named[i]);
-			project_free(p);
-			return 1;
-		}
+	_cleanup_strv_ char **named = cli_service_args(p, argc, argv, optind);
+	if (!named) {
+		project_free(p);
+		return 1;
+	}
 	_cleanup_strv_ char **with = deps && named[0]
 					 ? services_with_deps(p, named)
 					 : NULL;

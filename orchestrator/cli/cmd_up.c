@@ -103,16 +103,9 @@ static int up_shown(const struct project *m, char *const *from, bool deps,
 			if (!project_service(m, lists[l][i]))
 				return err_set(e, ENOENT, "no such service: %s",
 					       lists[l][i]);
-	char **v = xcalloc(1, sizeof(char *));
+	char **v = deps ? services_with_deps(m, from) : NULL;
 	for (size_t i = 0; from && from[i]; i++)
 		strv_add_unique(&v, from[i]);
-	/* v grows as dependencies are found: each is visited once. */
-	for (size_t i = 0; deps && v[i]; i++) {
-		const struct service *s = project_service(m, v[i]);
-		for (size_t k = 0; s && k < s->n_depends_on; k++)
-			if (project_service(m, s->depends_on[k].service))
-				strv_add_unique(&v, s->depends_on[k].service);
-	}
 	char **kept = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; v[i]; i++)
 		if (!strv_contains(not, v[i]))
