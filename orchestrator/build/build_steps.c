@@ -81,17 +81,40 @@ static char *heredoc_expand(const char *body, char *const *env)
 	return sb_steal(&sb);
 }
 
+/* A scratch directory of the build for this step's sources ("what-N"):
+ * *dir, made. */
+static int step_scratch(struct builder *b, const char *what, char **dir,
+			struct orch_err *e)
+{
+	_cleanup_free_ char *n = xasprintf("%s-%u", what, b->step);
+	*dir = path_join(b->tmp, n);
+	if (mkdir(*dir, 0700) < 0)
+		return err_sys(e, errno, "creating %s", *dir);
+	return 0;
+}
+
+/* The scratch directory dir, filled, as the copy's source of rels. */
+static int scratch_source(const char *dir, struct build_copy *op, char **rels,
+			  int *dirfd, struct orch_err *e)
+{
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return err_sys(e, errno, "opening %s", dir);
+	op->src_root = *dirfd;
+	op->srcs = rels;
+	return 0;
+}
+
 /* COPY's heredoc sources: written as files named after them in a scratch
  * directory of the build, which becomes the copy's source. */
 static int copy_heredocs(struct builder *b, const struct df_instr *in,
 			 char *const *env, char ***parts, struct build_copy *op,
 			 char ***rels, int *dirfd, struct orch_err *e)
 {
-	char n[32];
-	snprintf(n, sizeof(n), "heredoc-%u", b->step);
-	_cleanup_free_ char *dir = path_join(b->tmp, n);
-	if (mkdir(dir, 0700) < 0)
-		return err_sys(e, errno, "creating %s", dir);
+	_cleanup_free_ char *dir = NULL;
+	int r = step_scratch(b, "heredoc", &dir, e);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; in->args[i + 1]; i++) {
 		const struct df_heredoc *h = df_heredoc_of(in, in->args[i]);
 		if (!h)
@@ -103,19 +126,14 @@ static int copy_heredocs(struct builder *b, const struct df_instr *in,
 		_cleanup_free_ char *text =
 		    h->expand ? heredoc_expand(h->body, env) : xstrdup(h->body);
 		_cleanup_free_ char *path = path_join(dir, h->name);
-		int r = write_file_atomic(path, text, strlen(text), 0644, e);
+		r = write_file_atomic(path, text, strlen(text), 0644, e);
 		if (r < 0)
 			return r;
 		strv_push(rels, h->name);
 		strv_push(parts, "heredoc");
 		strv_push(parts, text);
 	}
-	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (*dirfd < 0)
-		return err_sys(e, errno, "opening %s", dir);
-	op->src_root = *dirfd;
-	op->srcs = *rels;
-	return 0;
+	return scratch_source(dir, op, *rels, dirfd, e);
 }
 
 static bool is_url(const char *w)
@@ -188,11 +206,10 @@ static int add_urls(struct builder *b, const struct df_instr *in,
 			       "%s:%d: --checksum=%s: want sha256: and 64 "
 			       "lowercase hex digits",
 			       b->df->path, in->line, checksum);
-	char n[32];
-	snprintf(n, sizeof(n), "add-%u", b->step);
-	_cleanup_free_ char *dir = path_join(b->tmp, n);
-	if (mkdir(dir, 0700) < 0)
-		return err_sys(e, errno, "creating %s", dir);
+	_cleanup_free_ char *dir = NULL;
+	int r = step_scratch(b, "add", &dir, e);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; srcs[i]; i++) {
 		if (!is_url(srcs[i]) || is_git(srcs[i]))
 			return add_mixed(b, in, srcs[i], e);
@@ -207,7 +224,7 @@ static int add_urls(struct builder *b, const struct df_instr *in,
 		if (fd < 0)
 			return err_sys(e, errno, "creating %s", path);
 		struct rt_fetched got;
-		int r = rt_http_fetch(srcs[i], fd, &got, e);
+		r = rt_http_fetch(srcs[i], fd, &got, e);
 		if (r < 0)
 			return err_wrap(e, "%s:%d: ADD", b->df->path, in->line);
 		if (checksum && strcmp(checksum + 7, got.sha256))
@@ -225,13 +242,8 @@ static int add_urls(struct builder *b, const struct df_instr *in,
 		strv_push(parts, srcs[i]);
 		strv_push(parts, got.sha256);
 	}
-	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (*dirfd < 0)
-		return err_sys(e, errno, "opening %s", dir);
-	op->src_root = *dirfd;
-	op->srcs = *rels;
 	op->unpack = false;
-	return 0;
+	return scratch_source(dir, op, *rels, dirfd, e);
 }
 
 int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
