@@ -280,6 +280,8 @@ bool rootless(void);
 /* $ORCH_CGROUP_ROOT when absolute (tests), else /sys/fs/cgroup. */
 const char *orch_cgroup_root(void);
 
+/* The 32 bytes of a digest as 64 lowercase hex digits and a NUL. */
+void hex32(const unsigned char in[32], char out[65]);
 /* 64 lowercase hex digits of sha256(data). out must hold 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 /* 64 random hex digits (ids of containers and networks). */

@@ -313,7 +313,15 @@ void random_id(char out[65])
 			abort();
 		got += (size_t)n;
 	}
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	hex32(raw, out);
+}
+
+void hex32(const unsigned char in[32], char out[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
 	out[64] = '\0';
 }

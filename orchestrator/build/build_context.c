@@ -375,8 +375,7 @@ static int hash_file(int dirfd, const char *name, char out[65],
 	unsigned char md[32];
 	EVP_DigestFinal_ex(ctx, md, NULL);
 	EVP_MD_CTX_free(ctx);
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
+	hex32(md, out);
 	return 0;
 }
 

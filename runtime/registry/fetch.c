@@ -57,8 +57,7 @@ int rt_http_fetch(const char *url, int fd, struct rt_fetched *out,
 		out->size = s.size;
 		unsigned char md[32];
 		EVP_DigestFinal_ex(s.md, md, NULL);
-		for (int i = 0; i < 32; i++)
-			sprintf(out->sha256 + 2 * i, "%02x", md[i]);
+		hex32(md, out->sha256);
 		r = 0;
 	} else if (s.err) {
 		r = err_sys(e, s.err, "%s: writing the download", url);

@@ -128,8 +128,7 @@ static int gzip_file(const char *src, const char *dst, struct layer_blob *out,
 	if (r < 0)
 		return r;
 	strcpy(out->digest, "sha256:");
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out->digest + 7 + 2 * i, 3, "%02x", md[i]);
+	hex32(md, out->digest + 7);
 	snprintf(out->compression, sizeof(out->compression), "gzip");
 	out->size = g.size;
 	free(out->path);

@@ -331,8 +331,7 @@ static int pipeline_finish(struct pipeline *p, char blob[72], char diff[72],
 	for (int k = 0; k < 2; k++) {
 		EVP_DigestFinal_ex(ctx[k], md, &len);
 		strcpy(dst[k], "sha256:");
-		for (unsigned i = 0; i < 32; i++)
-			snprintf(dst[k] + 7 + 2 * i, 3, "%02x", md[i]);
+		hex32(md, dst[k] + 7);
 	}
 	return 0;
 }
