@@ -103,7 +103,8 @@ static int up_shown(const struct project *m, char *const *from, bool deps,
 			if (!project_service(m, lists[l][i]))
 				return err_set(e, ENOENT, "no such service: %s",
 					       lists[l][i]);
-	char **v = deps ? services_with_deps(m, from) : NULL;
+	char **v = deps ? services_with_deps(m, from)
+			: xcalloc(1, sizeof(char *));
 	for (size_t i = 0; from && from[i]; i++)
 		strv_add_unique(&v, from[i]);
 	char **kept = xcalloc(1, sizeof(char *));
