@@ -175,6 +175,18 @@ podman_clean() {
 	true
 }
 
+# all_up FILE IDS: IDS (one a line) are as many as FILE's services: every
+# container of the stack is running once `up -d` returns, none of them
+# exited at once (a timing of a stack half down would flatter both sides).
+all_up() {
+	local want got
+	want=$("$ORCH" -f "$1" config --services 2>/dev/null | wc -l)
+	got=$(printf '%s' "$2" | grep -c .)
+	[ "$got" -eq "$want" ] && return 0
+	echo "$got of $want containers of $1 running after up -d" >>"$W/log"
+	return 1
+}
+
 # time_cycle TOOL FILE OUTPREFIX [mem]: one cold up -d / down, appended in
 # ms (and, with mem, what stays resident while it is up).
 time_cycle() {
@@ -195,6 +207,7 @@ time_cycle() {
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
 		rc=$?
 		t1=$(now_ms)
+		all_up "$f" "$("$ORCH" -p bench -f "$f" ps -q --status running)" || rc=1
 		# what stays resident: after netd's idle trim (1 s)
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|orch-worker|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
 		sleep 0.2
@@ -215,6 +228,7 @@ time_cycle() {
 		fi
 		rc=$?
 		t1=$(now_ms)
+		all_up "$f" "$(podman ps -q --filter label=com.docker.compose.project=bench)" || rc=1
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(conmon|aardvark-dns|podman|netavark)$' "CONTAINERS_CONF=$CONTAINERS_CONF" "$out"
 		sleep 0.2
 		t1b=$(now_ms)
