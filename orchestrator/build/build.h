@@ -252,6 +252,18 @@ struct svc_build_opts {
  * that have a build: section, tagged service_image_ref (`orch build`,
  * `orch up --build`), as o (NULL: the files' settings alone) says.
  * Progress goes to stderr. */
+/* The value of key in a "K=V" list (NULL when absent); setting replaces
+ * it or appends. */
+const char *build_kv_get(char *const *v, const char *key);
+void build_kv_set(char ***v, const char *key, const char *value);
+
+struct rt_image_config;
+/* Applies commit's --change instructions (CMD, ENTRYPOINT, ENV, EXPOSE,
+ * LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, HEALTHCHECK, SHELL) to cfg;
+ * an error names the change.  What was applied before an error stays. */
+int build_apply_changes(struct rt_image_config *cfg, char *const *changes,
+			struct orch_err *e);
+
 int build_service_images(struct project *p, char *const *services,
 			 const struct svc_build_opts *o, struct orch_err *e);
 /* The same, only for services whose image is not in the store yet (what

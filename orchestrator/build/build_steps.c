@@ -603,3 +603,68 @@ int do_meta(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	build_cache_key(s->key, parts, s->key);
 	return 0;
 }
+
+/* commit's --change: each a Dockerfile instruction that changes only
+ * the config, applied to cfg as the builder applies it (its variables
+ * from cfg's own environment, as docker commit expands them). */
+int build_apply_changes(struct rt_image_config *cfg, char *const *changes,
+			struct orch_err *e)
+{
+	static const enum df_cmd allowed[] = {
+	    DF_CMD,	 DF_ENTRYPOINT, DF_ENV,	       DF_EXPOSE,
+	    DF_LABEL,	 DF_USER,	DF_VOLUME,     DF_WORKDIR,
+	    DF_STOPSIGNAL, DF_HEALTHCHECK, DF_SHELL,
+	};
+	struct build_opts o = {0};
+	struct stage_state s = {.cfg = *cfg};
+	int r = 0;
+	for (size_t i = 0; r == 0 && changes && changes[i]; i++) {
+		_cleanup_free_ char *text =
+		    xasprintf("FROM scratch\n%s\n", changes[i]);
+		_cleanup_free_ char *what =
+		    xasprintf("--change \"%s\"", changes[i]);
+		struct dockerfile *df = NULL;
+		r = df_parse(what, text, &df, e);
+		if (r < 0)
+			break;
+		struct builder b = {.o = &o, .df = df};
+		/* The variables as they were before this change (an ENV
+		 * changes cfg's list). */
+		_cleanup_strv_ char **env = strv_copy(s.cfg.env);
+		const struct df_stage *st = &df->stages[0];
+		if (df->n_stages != 1 || st->n_instrs != 1) {
+			r = err_set(e, EINVAL, "%s: one instruction", what);
+		} else {
+			const struct df_instr *in = &st->instrs[0];
+			bool ok = false;
+			for (size_t k = 0; k < ARRAY_SIZE(allowed); k++)
+				ok |= in->cmd == allowed[k];
+			if (!ok)
+				r = err_set(e, EINVAL,
+					    "%s: %s cannot be changed (CMD, "
+					    "ENTRYPOINT, ENV, EXPOSE, LABEL, "
+					    "USER, VOLUME, WORKDIR, "
+					    "STOPSIGNAL, HEALTHCHECK, SHELL "
+					    "can)",
+					    what, df_cmd_name(in->cmd));
+			else if (in->cmd == DF_WORKDIR) {
+				_cleanup_free_ char *w = NULL;
+				r = build_expand(&b, in, env, in->args[0], &w,
+						 e);
+				if (r == 0) {
+					free(s.cfg.workdir);
+					s.cfg.workdir = image_path(&s, w);
+				}
+			} else {
+				/* A new ENTRYPOINT keeps the CMD, as docker
+				 * commit's. */
+				s.cmd_set = true;
+				r = do_meta(&b, &s, in, env, e);
+			}
+		}
+		df_free(df);
+	}
+	strv_free(s.args);
+	*cfg = s.cfg;
+	return r;
+}

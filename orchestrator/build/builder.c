@@ -815,7 +815,8 @@ static int commit(struct builder *b, struct stage_state *s, struct orch_err *e)
 	}
 	if (img)
 		rt_image_free(img);
-	int r = rt_image_commit(s->layers, &s->cfg, b->o->tag, b->res->id, e);
+	int r = rt_image_commit(s->layers, &s->cfg, NULL, b->o->tag,
+				 b->res->id, e);
 	if (r < 0)
 		return r;
 	cache_put(key, "image", b->res->id);

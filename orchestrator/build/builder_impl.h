@@ -78,10 +78,6 @@ struct step_job {
 
 /* ---- builder.c: helpers, the file-changing step ------------------------ */
 
-/* The value of key in a "K=V" list (NULL when absent); setting replaces
- * it or appends. */
-const char *build_kv_get(char *const *v, const char *key);
-void build_kv_set(char ***v, const char *key, const char *value);
 /* word with $VAR and ${VAR...} expanded from env; errors name the
  * instruction. */
 int build_expand(struct builder *b, const struct df_instr *in, char *const *env,

@@ -164,6 +164,7 @@ int cmd_images(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_volume(int argc, char **argv);
+int cmd_volumes(int argc, char **argv);
 int cmd_network(int argc, char **argv);
 
 /* Lifecycle commands (cmd_up.c, cmd_down.c, cmd_ps.c, cmd_logs.c,
@@ -181,6 +182,7 @@ int cmd_restart(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
+int cmd_commit(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);

@@ -1,4 +1,5 @@
-/* orch volume create|ls|inspect|rm|prune. */
+/* orch volume create|ls|inspect|rm|prune, and orch volumes: the
+ * project's. */
 #include "orchestrator/cli/cli.h"
 #include "runtime/runtime.h"
 
@@ -245,6 +246,117 @@ static int volume_prune(int argc, char **argv)
 	}
 	free(v);
 	return rc;
+}
+
+/* The project's volumes (named and anonymous) that the containers of
+ * services mount, all of them when services is empty. */
+static char **project_volumes(struct pstate *ps, char *const *services)
+{
+	char **names = xcalloc(1, sizeof(char *));
+	json_t *vols = json_object_get(ps->state, "volumes");
+	size_t i, k;
+	json_t *v, *rec;
+	if (!services[0])
+		json_array_foreach(vols, i, v) if (jstr(v, "name"))
+		    strv_add_unique(&names, jstr(v, "name"));
+	json_array_foreach(state_containers(ps), i, rec)
+	{
+		if (services[0] &&
+		    !strv_contains(services, jstr(rec, "service") ?: ""))
+			continue;
+		json_array_foreach(json_object_get(rec, "named_volumes"), k, v)
+		{
+			const char *key = json_string_value(v);
+			size_t j;
+			json_t *nv;
+			json_array_foreach(vols, j, nv) if (
+			    key && streq(jstr(nv, "key") ?: "", key) &&
+			    jstr(nv, "name"))
+			    strv_add_unique(&names, jstr(nv, "name"));
+		}
+		json_array_foreach(json_object_get(rec, "anon_volumes"), k, v)
+		    if (json_is_string(v))
+			strv_add_unique(&names, json_string_value(v));
+	}
+	return names;
+}
+
+/* orch volumes [SERVICE...]: as docker compose volumes lists them. */
+int cmd_volumes(int argc, char **argv)
+{
+	static const char usage[] =
+	    "[-q] [--format table|json|TEMPLATE] [SERVICE...]";
+	static const struct option lopts[] = {
+		CLI_GLOBAL_LONGOPTS,
+		{"quiet", no_argument, NULL, 'q'},
+		{"format", required_argument, NULL, 'F'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool quiet = false;
+	const char *fmt = "table";
+	int c;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "qh" CLI_GLOBAL_SHORTOPTS,
+			       lopts)) != -1) {
+		if (c == CLI_OPT_BAD)
+			return 2;
+		if (c == 'q')
+			quiet = true;
+		else if (c == 'F')
+			fmt = optarg;
+		else if (c == 'h') {
+			printf("Usage: orch volumes %s\n", usage);
+			return 0;
+		} else
+			return cli_usage("volumes", usage);
+	}
+	struct pstate ps;
+	struct orch_err e = {0};
+	_cleanup_strv_ char **services = xcalloc(1, sizeof(char *));
+	for (int i = optind; i < argc; i++)
+		strv_push(&services, argv[i]);
+	struct project *m = NULL;
+	if (cli_read(&ps, &m, &e) < 0)
+		return cli_fail(&e);
+	for (size_t i = 0; services[i]; i++)
+		if (m && !project_service(m, services[i])) {
+			fprintf(stderr, "orch: no such service: %s\n",
+				services[i]);
+			pstate_close(&ps);
+			return 1;
+		}
+	_cleanup_strv_ char **names = project_volumes(&ps, services);
+	pstate_close(&ps);
+	json_t *rows = json_array();
+	for (size_t i = 0; names[i]; i++) {
+		struct rt_volume *v;
+		struct orch_err ign = {0};
+		if (rt_volume_get(names[i], &v, &ign) < 0)
+			continue;
+		json_array_append_new(rows, volume_json(v));
+		rt_volume_free(v);
+	}
+	size_t i;
+	json_t *row;
+	int r = 0;
+	if (quiet) {
+		json_array_foreach(rows, i, row) printf("%s\n", jstr(row, "Name"));
+	} else if (streq(fmt, "json")) {
+		json_array_foreach(rows, i, row)
+		{
+			_cleanup_free_ char *t = json_dumps(row, JSON_COMPACT);
+			printf("%s\n", t);
+		}
+	} else if (streq(fmt, "table")) {
+		printf("%-9s %s\n", "DRIVER", "VOLUME NAME");
+		json_array_foreach(rows, i, row)
+		    printf("%-9s %s\n", "local", jstr(row, "Name"));
+	} else {
+		r = format_print(fmt, rows, &e);
+	}
+	json_decref(rows);
+	return r < 0 ? cli_fail(&e) : 0;
 }
 
 int cmd_volume(int argc, char **argv)

@@ -571,7 +571,8 @@ static char *now_rfc3339(void)
 }
 
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
-		    const char *ref, char id[65], struct orch_err *e)
+		    const struct rt_image_meta *meta, const char *ref,
+		    char id[65], struct orch_err *e)
 {
 	_cleanup_close_ int lock = store_lock(STORE_LAYERS_LOCK, LOCK_SH, e);
 	if (lock < 0)
@@ -585,6 +586,10 @@ int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
 	_cleanup_free_ char *created = now_rfc3339();
 	json_t *j = json_object();
 	json_object_set_new(j, "created", json_string(created));
+	if (meta && meta->author)
+		json_object_set_new(j, "author", json_string(meta->author));
+	if (meta && meta->comment)
+		json_object_set_new(j, "comment", json_string(meta->comment));
 	json_object_set_new(j, "architecture", json_string("amd64"));
 	json_object_set_new(j, "os", json_string("linux"));
 	json_object_set_new(j, "config", image_config_to_json(cfg));
@@ -614,7 +619,7 @@ int rt_image_import(const char *tarball, const char *ref, char id[65],
 		return err_wrap(e, "importing %s", tarball);
 	struct rt_image_config cfg = {0};
 	char *layers[] = {diff, NULL};
-	r = rt_image_commit(layers, &cfg, norm, id, e);
+	r = rt_image_commit(layers, &cfg, NULL, norm, id, e);
 	if (r < 0)
 		return err_wrap(e, "importing %s", tarball);
 	return 0;
@@ -675,6 +680,14 @@ int rt_image_inspect_json(const char *ref, char **json, struct orch_err *e)
 	json_object_set_new(out, "RepoDigests", strv_json(img->digests));
 	json_object_set_new(out, "Created",
 			    json_incref(json_object_get(j, "created")));
+	json_t *author = json_object_get(j, "author"),
+	       *comment = json_object_get(j, "comment");
+	json_object_set_new(out, "Author",
+			    json_is_string(author) ? json_incref(author)
+						   : json_string(""));
+	json_object_set_new(out, "Comment",
+			    json_is_string(comment) ? json_incref(comment)
+						    : json_string(""));
 	json_object_set_new(out, "Size", json_integer(img->size));
 	json_object_set(out, "Architecture",
 			json_object_get(j, "architecture"));

@@ -92,9 +92,15 @@ int rt_tree_tar(int dfd, const char *name, int out, uint32_t id_base,
 struct rt_tree_copy;
 int rt_tree_untar(int fd, int dfd, const struct rt_tree_copy *o,
 		  struct orch_err *e);
-/* Records an image from layers + config, tags it with ref (may be NULL). */
+/* Records an image from layers + config, tags it with ref (may be NULL);
+ * author and comment (each may be NULL) go in the config as docker
+ * commit writes them. */
+struct rt_image_meta {
+	const char *author, *comment;
+};
 int rt_image_commit(char *const *layers, const struct rt_image_config *cfg,
-		    const char *ref, char id[65], struct orch_err *e);
+		    const struct rt_image_meta *meta, const char *ref,
+		    char id[65], struct orch_err *e);
 
 /* ======================================================================
  * Named volumes ($ORCH_ROOT/volumes/<name>)

@@ -919,6 +919,67 @@ check "and keeps nothing" sh -c "! echo '$out' | grep -q not-kept"
 check "no log file" test ! -e "$ORCH_RUN/projects/lg/logs/lg-quiet-1.log"
 check "down" quiet inp lg "$O" down
 
+# commit: the container's changes (files made, changed and deleted, as
+# the owners the container sees) as one more layer, the container's
+# environment and labels, then --change; volumes are not in it.
+# volumes lists the project's volumes, by service.
+project cm <<'Y'
+services:
+  c:
+    image: bb:1
+    command: ["sleep", "3600"]
+    environment: [A=1]
+    volumes: [data:/data, /anon]
+    network_mode: none
+  d:
+    image: bb:1
+    command: ["sleep", "3600"]
+    network_mode: none
+volumes:
+  data: {}
+Y
+check "up" quiet inp cm "$O" up -d
+inp cm "$O" exec -T c sh -c 'echo hi > /hello; chown 1234:1235 /hello; rm /etc/motd; echo vol > /data/v'
+inp cm "$O" commit -a me -m 'a message' -c 'CMD ["cat", "/hello"]' -c 'ENV B=$A-2' \
+	-c 'LABEL z=1' -c 'WORKDIR sub' c cm-img:1 >"$T/cm.id"
+check_eq "commit: exit 0" 0 "$?"
+check_match "prints the image's id" '^sha256:[0-9a-f]{64}$' "$(cat "$T/cm.id")"
+insp=$("$O" image inspect cm-img:1)
+check_match "its author" '"Author": "me"' "$insp"
+check_match "its comment" '"Comment": "a message"' "$insp"
+check_match "the container's labels" '"com.docker.compose.service": "c"' "$insp"
+check_match "and the changed one" '"z": "1"' "$insp"
+project cm2 <<'Y'
+services:
+  t:
+    image: cm-img:1
+    network_mode: none
+Y
+check_eq "the image's command, from --change" hi "$(inp cm2 "$O" run --rm -T t)"
+check_eq "its files, owners and deletions; env expanded; workdir; no volume content" \
+	"1234:1235 gone A=1 B=1-2 /sub nodata" \
+	"$(inp cm2 "$O" run --rm -T t sh -c 'stat -c %u:%g /hello; test -e /etc/motd || echo gone; echo A=$A B=$B; pwd; test -e /data/v || echo nodata' | xargs)"
+out=$(inp cm "$O" commit -c 'RUN true' c cm-img:2 2>&1)
+check_eq "commit --change RUN: refused" 1 "$?"
+check_match "naming the change" '--change "RUN true": RUN cannot be changed' "$out"
+out=$(inp cm "$O" commit c 'Bad Ref' 2>&1)
+check_eq "a bad reference: refused" 1 "$?"
+check "and no image made" sh -c "! '$O' image inspect cm-img:2 >/dev/null 2>&1"
+out=$(inp cm "$O" commit nosuch 2>&1)
+check_eq "a service without container: refused" 1 "$?"
+check_match "saying so" 'service "nosuch" has no container' "$out"
+check_eq "the container still runs, unpaused" running \
+	"$(inp cm "$O" ps --format '{{.State}}' c)"
+check_match "volumes: the project's, named and anonymous" \
+	'^DRIVER +VOLUME NAME local +cm_data local +[0-9a-f]{64}$' "$(inp cm "$O" volumes | xargs)"
+check_eq "volumes of a service that has none" "" "$(inp cm "$O" volumes -q d)"
+check_eq "volumes --format json" cm_data \
+	"$(inp cm "$O" volumes --format json c | head -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Name"])')"
+inp cm "$O" volumes nosuch >/dev/null 2>&1
+check_eq "volumes of no such service: 1" 1 "$?"
+check "down" quiet inp cm "$O" down -v
+"$O" image rm cm-img:1 >/dev/null 2>&1
+
 # wait returns the exit code of the first container to end; scale sets
 # a service's replicas, leaving the others as they are.
 project ws <<'Y'

@@ -132,7 +132,7 @@ static void test_round_trip(void **state)
 	strv_push(&cfg.cmd, "sh");
 	char *layers[] = {diff, NULL};
 	char id[65];
-	assert_int_equal(rt_image_commit(layers, &cfg, "built:1", id, &e), 0);
+	assert_int_equal(rt_image_commit(layers, &cfg, NULL, "built:1", id, &e), 0);
 	struct rt_image *img = NULL;
 	assert_int_equal(rt_image_lookup("built:1", &img, &e), 0);
 	assert_string_equal(img->id, id);
@@ -144,7 +144,7 @@ static void test_round_trip(void **state)
 	rt_image_free(img);
 	rt_image_config_clear(&cfg);
 	char *missing[] = {(char *)"sha256:0000", NULL};
-	assert_true(rt_image_commit(missing, &cfg, NULL, id, &e) < 0);
+	assert_true(rt_image_commit(missing, &cfg, NULL, NULL, id, &e) < 0);
 
 	free(pa);
 	free(pb);
