@@ -183,6 +183,7 @@ int cmd_kill(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);

@@ -30,6 +30,7 @@ static const struct orch_command commands[] = {
 	{"scale", cmd_scale, "Scale services"},
 	{"cp", cmd_cp, "Copy files/folders between a service container and the local filesystem"},
 	{"commit", cmd_commit, "Create a new image from a service container's changes"},
+	{"export", cmd_export, "Export a service container's filesystem as a tar archive"},
 	{"unpause", cmd_unpause, "Unpause services"},
 	{"rm", cmd_rm, "Removes stopped service containers"},
 	{"top", cmd_top, "Display the running processes"},

@@ -977,6 +977,26 @@ check_eq "volumes --format json" cm_data \
 	"$(inp cm "$O" volumes --format json c | head -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Name"])')"
 inp cm "$O" volumes nosuch >/dev/null 2>&1
 check_eq "volumes of no such service: 1" 1 "$?"
+# export: the root as a tar, without what is mounted on it; the same
+# for a running and a stopped container; written whole or not at all.
+inp cm "$O" export c >"$T/cm-run.tar"
+check_eq "export of a running container: exit 0" 0 "$?"
+check_match "its file, owners as the container sees them" \
+	"1234/1235 .* hello" "$(tar tvf "$T/cm-run.tar" --numeric-owner)"
+check "the deleted file is not in it" sh -c "! tar tf '$T/cm-run.tar' | grep -qx etc/motd"
+check "nor the volume's content" sh -c "! tar tf '$T/cm-run.tar' | grep -q data/v"
+check "nor /proc's" sh -c "! tar tf '$T/cm-run.tar' | grep -q '^proc/.'"
+check "stop" quiet inp cm "$O" stop c
+check "export -o of a stopped container" quiet inp cm "$O" export -o "$T/cm-stop.tar" c
+check_eq "the same entries" "$(tar tf "$T/cm-run.tar" | sort | md5sum)" \
+	"$(tar tf "$T/cm-stop.tar" | sort | md5sum)"
+check "no mount left" sh -c "! grep -q ' $ORCH_RUN/export' /proc/mounts"
+check "no directory left" sh -c "! ls '$ORCH_RUN' | grep -q export"
+out=$(inp cm "$O" export -o "$T/nodir/x.tar" c 2>&1)
+check_eq "export to a missing directory: 1" 1 "$?"
+check_match "naming it" "nodir/x.tar" "$out"
+out=$(script -qec "cd '$T/cm' && '$O' export c" /dev/null)
+check_match "export to a terminal: refused" "not written to a terminal" "$out"
 check "down" quiet inp cm "$O" down -v
 "$O" image rm cm-img:1 >/dev/null 2>&1
 

@@ -92,6 +92,20 @@ tar cf - -C "$T/home/alice/ex" in.txt | ex cp - app:/tmp/tarin >/dev/null 2>&1
 check_eq "alice: cp - SERVICE:DIR reads one: exit 0" 0 "$?"
 check_eq "there, her container root's" "alice-data 0" \
 	"$(ex exec -T app sh -c 'cat /tmp/tarin/in.txt; stat -c %u /tmp/tarin/in.txt' | xargs)"
+check_match "alice: export, her container's root as it sees it" "0/0 .* tmp/in.txt" \
+	"$(ex export app | tar tvf - --numeric-owner)"
+ex commit app alice-app:1 >/dev/null 2>&1
+check_eq "alice: commit: exit 0" 0 "$?"
+uproject alice cimg <<'Y'
+services:
+  c:
+    image: alice-app:1
+    entrypoint: ["cat", "/tmp/in.txt"]
+    network_mode: none
+Y
+check_eq "her image holds the container's file" alice-data \
+	"$(uin alice cimg "$O" run --rm -T c 2>/dev/null)"
+check "its project down" quiet uin alice cimg "$O" down
 uproject alice sec <<'Y'
 services:
   s:
