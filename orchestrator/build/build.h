@@ -164,6 +164,7 @@ int build_ctx_open(const char *dir, struct build_ctx **out, struct orch_err *e);
 void build_ctx_free(struct build_ctx *c);
 int build_ctx_fd(const struct build_ctx *c);
 const struct df_ignore *build_ctx_ignore(const struct build_ctx *c);
+const char *build_ctx_dir(const struct build_ctx *c);
 /* Whether some pattern is a "!" exception (ignored directories must then
  * still be searched). */
 bool df_ignore_has_exceptions(const struct df_ignore *ig);
@@ -221,6 +222,9 @@ struct build_opts {
 	FILE *log;	     /* progress and RUN output; NULL = stderr */
 	char **secrets;	     /* "ID=PATH": what RUN --mount=type=secret
 				reads */
+	char **contexts;     /* named contexts, "NAME=/DIR" (copied from
+				and mounted as the context is) or
+				"NAME=docker-image://REF" (an image) */
 };
 
 struct build_result {

@@ -63,6 +63,10 @@ const struct df_ignore *build_ctx_ignore(const struct build_ctx *c)
 {
 	return c->ig;
 }
+const char *build_ctx_dir(const struct build_ctx *c)
+{
+	return c->dir;
+}
 
 /* ---- source resolution ------------------------------------------------- */
 

@@ -183,20 +183,26 @@ static int mount_bind(struct builder *b, const struct df_mount *m,
 	_cleanup_free_ char *key = NULL;
 	_cleanup_strv_ char **rels = NULL;
 	int r;
-	if (m->from) {
+	/* from= a directory context: its files, as the context's. */
+	const struct named_ctx *nc =
+	    m->from && df_stage_index(b->df, m->from) < 0
+		? build_named(b, m->from)
+		: NULL;
+	struct build_ctx *ctx = nc && nc->ctx ? nc->ctx : b->ctx;
+	if (m->from && ctx == b->ctx) {
 		r = from_lowers(b, m, &lowers, &key, e);
 		if (r < 0)
 			return r;
 	} else {
-		r = build_ctx_resolve(b->ctx, src, &rels, e);
+		r = build_ctx_resolve(ctx, src, &rels, e);
 		if (r < 0)
 			return r;
 		char digest[65];
-		r = build_ctx_digest(b->ctx, rels, digest, e);
+		r = build_ctx_digest(ctx, rels, digest, e);
 		if (r < 0)
 			return r;
 		key = xstrdup(digest);
-		strv_push(&lowers, b->o->context);
+		strv_push(&lowers, build_ctx_dir(ctx));
 	}
 	strv_push(parts, m->from ? "bind-from" : "bind-context");
 	strv_push(parts, key);

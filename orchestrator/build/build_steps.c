@@ -311,7 +311,17 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 		return err_set(e, EINVAL,
 			       "%s:%d: --checksum is for ADD of a URL",
 			       b->df->path, in->line);
-	if (from) {
+	/* --from a directory context: its files, as the context's. */
+	const struct named_ctx *nc =
+	    from && df_stage_index(b->df, from) < 0 ? build_named(b, from)
+						    : NULL;
+	struct build_ctx *sctx = nc && nc->ctx ? nc->ctx : b->ctx;
+	if (from && sctx != b->ctx && (in->n_heredocs || add))
+		return err_set(e, EINVAL,
+			       "%s:%d: --from=%s: a directory context gives "
+			       "files to COPY only",
+			       b->df->path, in->line, from);
+	if (from && sctx == b->ctx) {
 		int idx = df_stage_index(b->df, from);
 		if (idx >= 0) {
 			struct stage_state *src = &b->st[idx];
@@ -354,7 +364,7 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 			if (add && (is_url(words[i]) || is_git(words[i])))
 				return add_mixed(b, in, words[i], e);
 			char **one;
-			r = build_ctx_resolve(b->ctx, words[i], &one, e);
+			r = build_ctx_resolve(sctx, words[i], &one, e);
 			if (r < 0)
 				return instr_err(b, in, e);
 			for (size_t k = 0; one[k]; k++)
@@ -362,14 +372,14 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 			strv_free(one);
 		}
 		char digest[65];
-		r = build_ctx_digest(b->ctx, rels, digest, e);
+		r = build_ctx_digest(sctx, rels, digest, e);
 		if (r < 0)
 			return instr_err(b, in, e);
 		strv_push(&parts, "content");
 		strv_push(&parts, digest);
 		op->context = true;
-		op->src_root = build_ctx_fd(b->ctx);
-		op->ig = build_ctx_ignore(b->ctx);
+		op->src_root = build_ctx_fd(sctx);
+		op->ig = build_ctx_ignore(sctx);
 		op->srcs = rels;
 	}
 	r = file_step(b, s, parts, &job, e);

@@ -673,9 +673,69 @@ static void pull_progress(void *ctx, const char *ref, const char *layer,
 	fflush(b->log);
 }
 
+const struct named_ctx *build_named(const struct builder *b, const char *name)
+{
+	for (size_t i = 0; i < b->n_named; i++)
+		if (streq(b->named[i].name, name))
+			return &b->named[i];
+	return NULL;
+}
+
+/* build_opts.contexts, each directory opened (and its .dockerignore
+ * read) before the first step. */
+static int named_open(struct builder *b, struct orch_err *e)
+{
+	size_t n = strv_len(b->o->contexts);
+	b->named = xcalloc(n + 1, sizeof(*b->named));
+	for (size_t i = 0; i < n; i++) {
+		const char *kv = b->o->contexts[i], *eq = strchr(kv, '=');
+		if (!eq || eq == kv || !eq[1])
+			return err_set(e, EINVAL,
+				       "additional context \"%s\": not "
+				       "NAME=VALUE",
+				       kv);
+		struct named_ctx *nc = &b->named[b->n_named++];
+		nc->name = xstrndup(kv, (size_t)(eq - kv));
+		const char *v = eq + 1;
+		if (startswith(v, "docker-image://") && v[15]) {
+			nc->image = xstrdup(v + 15);
+			continue;
+		}
+		if (v[0] != '/')
+			return err_set(e, ENOTSUP,
+				       "additional context %s: %s: only a "
+				       "directory or docker-image://REF is "
+				       "supported",
+				       nc->name, v);
+		int r = build_ctx_open(v, &nc->ctx, e);
+		if (r < 0)
+			return err_wrap(e, "additional context %s", nc->name);
+	}
+	return 0;
+}
+
+static void named_free(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_named; i++) {
+		free(b->named[i].name);
+		free(b->named[i].image);
+		build_ctx_free(b->named[i].ctx);
+	}
+	free(b->named);
+}
+
 int build_base_image(struct builder *b, const char *ref, struct rt_image **out,
 		     struct orch_err *e)
 {
+	/* A named context stands for the image it names. */
+	const struct named_ctx *nc = build_named(b, ref);
+	if (nc && nc->ctx)
+		return err_set(e, EINVAL,
+			       "%s is a directory (an additional context): it "
+			       "is copied from or mounted, not built on",
+			       ref);
+	if (nc)
+		ref = nc->image;
 	/* --pull renews what came from a registry; an image built or
 	 * imported here (never pulled) has none to come from. */
 	int r = rt_image_lookup(ref, out, e);
@@ -871,6 +931,8 @@ int build_image(const struct build_opts *o, struct build_result *res,
 	if (r < 0)
 		return r;
 	r = build_ctx_open(o->context, &b.ctx, e);
+	if (r == 0)
+		r = named_open(&b, e);
 	if (r < 0)
 		goto out;
 	r = store_tmpdir("build", &b.tmp, &tmp_lock, e);
@@ -908,6 +970,7 @@ out:
 	if (b.netd)
 		netd_close(b.netd);
 	build_ctx_free(b.ctx);
+	named_free(&b);
 	df_free(b.df);
 	return r;
 }

@@ -20,6 +20,14 @@ struct stage_state {
 	bool cmd_set;
 };
 
+/* A named context (build_opts.contexts): a directory (ctx) or an image
+ * (image: the reference after docker-image://). */
+struct named_ctx {
+	char *name;
+	struct build_ctx *ctx;
+	char *image;
+};
+
 struct builder {
 	const struct build_opts *o;
 	struct dockerfile *df;
@@ -41,7 +49,13 @@ struct builder {
 	uint32_t id_base;
 	bool ids_known;
 	char **pulled; /* images pulled by this build (--pull: once each) */
+	struct named_ctx *named;
+	size_t n_named;
 };
+
+/* The named context called name, NULL if none; a stage of that name
+ * comes first (the callers look for one before). */
+const struct named_ctx *build_named(const struct builder *b, const char *name);
 
 /* The image ref (a FROM, COPY --from or RUN --mount from that is no
  * stage), pulled from its registry first when the store lacks it, or

@@ -26,6 +26,58 @@ static bool selected(char *const *services, const char *name)
 	return !services || !services[0] || strv_contains(services, name);
 }
 
+/* The service an additional context names ("service:NAME"), NULL if
+ * none; a name the project lacks is an error. */
+static int context_service(const struct project *p, const struct service *s,
+			   const struct m_kv *kv, const struct service **out,
+			   struct orch_err *e)
+{
+	*out = NULL;
+	if (!startswith(kv->value, "service:"))
+		return 0;
+	*out = project_service(p, kv->value + 8);
+	if (!*out)
+		return err_set(e, ENOENT,
+			       "%s:%d:%d: service %s: additional context %s: "
+			       "no service %s",
+			       kv->pos.file, kv->pos.line, kv->pos.col, s->name,
+			       kv->key, kv->value + 8);
+	return 0;
+}
+
+/* build.additional_contexts for the builder: a directory as is, a
+ * service as its image (docker-image://), refusing other kinds. */
+static int contexts_for(const struct project *p, const struct service *s,
+			char ***out, struct orch_err *e)
+{
+	const struct m_kvlist *l = &s->build.contexts;
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < l->n; i++) {
+		const struct m_kv *kv = &l->v[i];
+		const struct service *dep;
+		int r = context_service(p, s, kv, &dep, e);
+		if (r == 0 && !dep && strstr(kv->value, "://") &&
+		    !startswith(kv->value, "docker-image://"))
+			r = err_set(e, ENOTSUP,
+				    "%s:%d:%d: service %s: additional context "
+				    "%s: %s is not supported (a directory, "
+				    "docker-image://REF or service:NAME)",
+				    kv->pos.file, kv->pos.line, kv->pos.col,
+				    s->name, kv->key, kv->value);
+		if (r < 0) {
+			strv_free(v);
+			return r;
+		}
+		_cleanup_free_ char *ref = dep ? service_image_ref(p, dep) : NULL;
+		_cleanup_free_ char *one =
+		    ref ? xasprintf("%s=docker-image://%s", kv->key, ref)
+			: xasprintf("%s=%s", kv->key, kv->value);
+		strv_push(&v, one);
+	}
+	*out = v;
+	return 0;
+}
+
 static int build_one(const struct project *p, const struct service *s,
 		     const struct svc_build_opts *so, struct orch_err *e)
 {
@@ -94,6 +146,10 @@ static int build_one(const struct project *p, const struct service *s,
 			   ? xstrdup(bd->dockerfile)
 			   : path_join(bd->context, bd->dockerfile);
 	}
+	_cleanup_strv_ char **contexts = NULL;
+	int rc = contexts_for(p, s, &contexts, e);
+	if (rc < 0)
+		return rc;
 	_cleanup_strv_ char **args = kvlist_assignments(&bd->args);
 	for (size_t i = 0; so->extra_args && so->extra_args[i]; i++)
 		strv_push(&args, so->extra_args[i]);
@@ -116,6 +172,7 @@ static int build_one(const struct project *p, const struct service *s,
 	    .pull = so->pull || bd->pull,
 	    .network = bd->network,
 	    .secrets = secrets,
+	    .contexts = contexts,
 	};
 	_cleanup_fclose_ FILE *devnull = NULL;
 	if (so->quiet) {
@@ -142,6 +199,72 @@ static int build_one(const struct project *p, const struct service *s,
 	return 0;
 }
 
+static bool image_present(const struct project *p, const struct service *s)
+{
+	_cleanup_free_ char *ref = service_image_ref(p, s);
+	struct rt_image *img = NULL;
+	struct orch_err ignore = {0};
+	bool ok = rt_image_lookup(ref, &img, &ignore) == 0;
+	rt_image_free(img);
+	return ok;
+}
+
+/* Builds s (with missing, only when its image is missing) after the
+ * services its additional contexts name that have a build: section
+ * (those not selected only when their image is missing), as compose
+ * orders them.  done: the services built or checked; path: the chain
+ * being built, which a context naming one of its own refuses. */
+static int build_ordered(const struct project *p, char *const *services,
+			 const struct service *s,
+			 const struct svc_build_opts *o, bool missing,
+			 char ***done, char ***path, struct orch_err *e)
+{
+	if (strv_contains(*done, s->name))
+		return 0;
+	if (strv_contains(*path, s->name))
+		return err_set(e, ELOOP,
+			       "%s:%d:%d: service %s: its additional contexts "
+			       "name services that need its own image",
+			       s->build.pos.file, s->build.pos.line,
+			       s->build.pos.col, s->name);
+	strv_push(path, s->name);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < s->build.contexts.n; i++) {
+		const struct service *dep;
+		r = context_service(p, s, &s->build.contexts.v[i], &dep, e);
+		if (r == 0 && dep && dep->build.present)
+			r = build_ordered(p, services, dep, o,
+					  missing || !selected(services,
+							       dep->name),
+					  done, path, e);
+	}
+	if (r == 0 && !(missing && image_present(p, s)))
+		r = build_one(p, s, o, e);
+	free((*path)[strv_len(*path) - 1]);
+	(*path)[strv_len(*path) - 1] = NULL;
+	if (r == 0)
+		strv_push(done, s->name);
+	return r;
+}
+
+static int build_selected(struct project *p, char *const *services,
+			  const struct svc_build_opts *o, bool missing,
+			  struct orch_err *e)
+{
+	_cleanup_strv_ char **done = xcalloc(1, sizeof(char *));
+	_cleanup_strv_ char **path = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < p->n_services; i++) {
+		const struct service *s = &p->services[i];
+		if (!s->build.present || !selected(services, s->name))
+			continue;
+		int r = build_ordered(p, services, s, o, missing, &done, &path,
+				      e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int build_service_images(struct project *p, char *const *services,
 			 const struct svc_build_opts *o, struct orch_err *e)
 {
@@ -149,34 +272,11 @@ int build_service_images(struct project *p, char *const *services,
 		if (!project_service(p, services[i]))
 			return err_set(e, ENOENT, "no such service: %s",
 				       services[i]);
-	for (size_t i = 0; i < p->n_services; i++) {
-		const struct service *s = &p->services[i];
-		if (!s->build.present || !selected(services, s->name))
-			continue;
-		int r = build_one(p, s, o, e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return build_selected(p, services, o, false, e);
 }
 
 int build_missing_images(struct project *p, char *const *services,
 			 struct orch_err *e)
 {
-	for (size_t i = 0; i < p->n_services; i++) {
-		const struct service *s = &p->services[i];
-		if (!s->build.present || !selected(services, s->name))
-			continue;
-		_cleanup_free_ char *ref = service_image_ref(p, s);
-		struct rt_image *img = NULL;
-		struct orch_err ignore = {0};
-		if (rt_image_lookup(ref, &img, &ignore) == 0) {
-			rt_image_free(img);
-			continue;
-		}
-		int r = build_one(p, s, NULL, e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return build_selected(p, services, NULL, true, e);
 }

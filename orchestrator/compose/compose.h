@@ -178,6 +178,10 @@ struct m_build {
 	char *dockerfile_inline;
 	struct m_kvlist args;
 	struct m_kvlist labels;
+	/* additional_contexts: name -> an absolute directory,
+	 * "docker-image://REF" or "service:NAME" (another service's
+	 * image); other URLs are kept as written (refused at build). */
+	struct m_kvlist contexts;
 	char *target;
 	char *network;
 	char **cache_from;

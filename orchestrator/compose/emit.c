@@ -254,6 +254,7 @@ static json_t *service_json(const struct service *s)
 		set_str(bo, "dockerfile_inline", b->dockerfile_inline);
 		set_kv(bo, "args", &b->args);
 		set_kv(bo, "labels", &b->labels);
+		set_kv(bo, "additional_contexts", &b->contexts);
 		set_str(bo, "target", b->target);
 		set_str(bo, "network", b->network);
 		set_strv(bo, "cache_from", b->cache_from);

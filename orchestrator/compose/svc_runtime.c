@@ -250,7 +250,7 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
-	    "ssh",	   "cache_to",	"additional_contexts",
+	    "ssh",	   "cache_to",
 	    "ulimits",	   "platforms", "privileged",
 	    "extra_hosts", "isolation", "entitlements", "no_cache_filter",
 	    "provenance",  "sbom",
@@ -278,6 +278,25 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 		}
 		if ((v = ymap_get(n, "labels")))
 			c_kvlist(c, v, KV_LABELS, &b->labels);
+		if ((v = ymap_get(n, "additional_contexts"))) {
+			size_t l = cpath_push(c, "additional_contexts");
+			c_kvlist(c, v, KV_LABELS, &b->contexts);
+			cpath_pop(c, l);
+			for (size_t i = 0; i < b->contexts.n; i++) {
+				struct m_kv *kv = &b->contexts.v[i];
+				if (!kv->value || !*kv->value) {
+					size_t k = cpath_push(c, "%s", kv->key);
+					cerr(c, v, "has no value");
+					cpath_pop(c, k);
+					continue;
+				}
+				if (!strstr(kv->value, "://") &&
+				    !startswith(kv->value, "service:"))
+					kv->value = path_resolve(
+					    c->a, c->workdir, c->home,
+					    kv->value);
+			}
+		}
 		if ((v = ymap_get(n, "target")))
 			b->target = c_str(c, v);
 		if ((v = ymap_get(n, "network")))

@@ -167,4 +167,55 @@ printf 'services:\n  app:\n    build:\n      context: ./app\n      secrets: [nos
 out=$($O -f bad-secret.yaml build app 2>&1)
 check_eq "a build secret not defined: exit 1" 1 $?
 check_match "named with its place" 'bad-secret.yaml:5:17: service app: build secret "nosuch" is not defined' "$out"
+
+# ---- build.additional_contexts: another service's image as a base
+# (service:NAME, built first), a directory (COPY --from, RUN --mount
+# from=), an image (docker-image://); and the errors.
+mkdir -p ac/cli ac/app ac/shared
+printf 'FROM busybox\nRUN echo from-cli >/cli.txt\n' >ac/cli/Dockerfile
+echo shared-file >ac/shared/hello.txt
+cat >ac/app/Dockerfile <<'DF'
+FROM cli
+COPY --from=shared hello.txt /hello.txt
+RUN --mount=from=shared,target=/s cat /s/hello.txt >/mounted.txt
+COPY --from=img /bin/busybox /bb2
+DF
+cat >ac/compose.yaml <<'YAML'
+services:
+  app:
+    build:
+      context: ./app
+      additional_contexts:
+        cli: service:cli
+        shared: ./shared
+        img: docker-image://busybox
+  cli:
+    build: ./cli
+YAML
+$O -f ac/compose.yaml build app >"$W/ac.log" 2>&1
+check_eq "additional contexts: exit 0" 0 $?
+check_match "the service named is built first" "Building cli .*Building app" "$(tr '\n' ' ' <"$W/ac.log")"
+check_eq "FROM service:cli: its image is the base" from-cli "$(run_in ac-app cat /cli.txt)"
+check_eq "COPY --from a directory context" shared-file "$(run_in ac-app cat /hello.txt)"
+check_eq "RUN --mount from= a directory context" shared-file "$(run_in ac-app cat /mounted.txt)"
+check "COPY --from a docker-image:// context" run_in ac-app test -x /bb2
+check_match "config shows them, the directory absolute" "shared: $W/ac/shared" \
+	"$($O -f ac/compose.yaml config)"
+echo changed >ac/shared/hello.txt
+$O -f ac/compose.yaml build app >/dev/null 2>&1
+check_eq "a changed file of a directory context is built again" changed "$(run_in ac-app cat /hello.txt)"
+acbad() {
+	printf 'services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        %s\n  cli:\n    build: ./cli\n' "$2" >ac/bad.yaml
+	out=$($O -f ac/bad.yaml build app 2>&1)
+	check_eq "$1: exit 1" 1 $?
+	check_match "$1: says so" "$3" "$out"
+}
+acbad "a git context" "cli: https://github.com/x/y.git" "bad.yaml:6:9: service app: additional context cli: https://github.com/x/y.git is not supported"
+acbad "no such service" "cli: service:nosuch" "additional context cli: no service nosuch"
+acbad "a missing directory" "cli: ./nosuch" "additional context cli: opening build context $W/ac/nosuch"
+acbad "FROM a directory context" "cli: ./shared" "cli is a directory \(an additional context\)"
+printf 'services:\n  a:\n    build:\n      context: ./cli\n      additional_contexts: {x: "service:b"}\n  b:\n    build:\n      context: ./cli\n      additional_contexts: {x: "service:a"}\n' >ac/loop.yaml
+out=$($O -f ac/loop.yaml build 2>&1)
+check_eq "services whose contexts name each other: exit 1" 1 $?
+check_match "says so" "additional contexts name services that need its own image" "$out"
 finish
