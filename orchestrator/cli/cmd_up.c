@@ -292,15 +292,20 @@ int cmd_up(int argc, char **argv)
 	struct orch_err e = {0};
 	/* Attached, up follows the services it was given (all of the
 	 * file's by default), never orphans: it watches their exits and
-	 * stops them at Ctrl-C.  It shows the logs of those, or of
-	 * --attach's, with their dependencies (--attach-dependencies), less
-	 * --no-attach's. */
-	_cleanup_strv_ char **attach = NULL;
-	for (size_t i = 0; i < m->n_services; i++)
-		if (!services || strv_contains(services, m->services[i].name))
-			strv_push(&attach, m->services[i].name);
+	 * stops them at Ctrl-C.  It shows the logs of those (less those
+	 * with attach: false), or of --attach's, with their dependencies
+	 * (--attach-dependencies), less --no-attach's. */
+	_cleanup_strv_ char **attach = NULL, **loud = NULL;
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		if (services && !strv_contains(services, s->name))
+			continue;
+		strv_push(&attach, s->name);
+		if (!s->no_attach)
+			strv_push(&loud, s->name);
+	}
 	_cleanup_strv_ char **shown = NULL;
-	if (up_shown(m, attach_only ? attach_only : attach, attach_deps,
+	if (up_shown(m, attach_only ? attach_only : loud, attach_deps,
 		     no_attach, &shown, &e) < 0) {
 		project_free(m);
 		return cli_fail(&e);

@@ -329,6 +329,9 @@ struct service {
 	char *container_name;
 	char *pid, *ipc, *cgroup, *cgroup_parent, *userns_mode, *uts;
 	bool tty, stdin_open;
+	/* attach: false: an attached up does not show its logs (unless
+	 * --attach names it). */
+	bool no_attach;
 	struct m_logging logging;
 	struct m_file_ref *configs, *secrets;
 	size_t n_configs, n_secrets;

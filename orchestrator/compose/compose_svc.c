@@ -413,9 +413,17 @@ static void svc_provider(struct cctx *c, struct service *s,
 	     "provider services are not supported: orch runs containers only");
 }
 
+static void svc_attach(struct cctx *c, struct service *s,
+		       const struct ynode *n)
+{
+	bool on = true;
+	if (c_bool(c, n, &on))
+		s->no_attach = !on;
+}
+
 static const struct svc_key svc_keys[] = {
     T(annotations, K_LABELS),
-    IGN(attach),
+    F(attach, svc_attach),
     IGN(blkio_config),
     F(build, svc_build),
     T(cap_add, K_LIST),

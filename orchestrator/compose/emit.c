@@ -433,6 +433,8 @@ static json_t *service_json(const struct service *s)
 	set_strv(o, "security_opt", s->security_opt);
 	set_bytes(o, "shm_size", s->shm_size);
 	set_true(o, "stdin_open", s->stdin_open);
+	if (s->no_attach)
+		json_object_set_new(o, "attach", json_false());
 	set_dur(o, "stop_grace_period", s->stop_grace_period_ns);
 	set_str(o, "stop_signal", s->stop_signal);
 	set_kv(o, "sysctls", &s->sysctls);

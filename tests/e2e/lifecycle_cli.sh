@@ -195,6 +195,17 @@ check_match "names it" "no such service: nosuch" "$out"
 inp fail "$O" up --abort-on-container-failure --exit-code-from web >/dev/null 2>&1
 check_eq "--abort-on-container-failure with --exit-code-from: usage" 2 "$?"
 check "down fail" inp fail "$O" down -t 0
+# attach: false hides a service's lines from an attached up (still
+# followed: its failure stops it), unless --attach names it.
+sed -i 's/^  ok:$/  ok:\n    attach: false/; s/^  web:$/  web:\n    attach: false/' "$T/fail/compose.yaml"
+out=$(inp fail timeout 30 "$O" up --abort-on-container-failure 2>/dev/null)
+check_eq "attach: false: still followed, its failure's code" 7 "$?"
+check_match "the others' lines shown" "db-says-hi" "$out"
+check "not theirs" test -z "$(echo "$out" | grep -e web-says-hi -e ok-done)"
+out=$(inp fail timeout 30 "$O" up --attach web --abort-on-container-failure 2>/dev/null)
+check_match "--attach names it: shown" "web-says-hi" "$out"
+check_match "config keeps it" "attach: false" "$(inp fail "$O" config)"
+check "down fail" inp fail "$O" down -t 0
 
 # depends_on: required: false on a service that is not enabled is
 # ignored; restart: true restarts the dependent with its dependency.
