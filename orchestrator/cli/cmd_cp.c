@@ -20,6 +20,7 @@ struct cp_ctx {
 	struct rt_tree_copy o; /* owners and replacing */
 	struct rt_ids ids;     /* the container's maps (-a) */
 	const char *what;      /* for messages */
+	bool follow;	       /* -L: a source that is a link is its target */
 };
 
 /* path in the container, resolved inside root. */
@@ -67,13 +68,53 @@ static int side_open(int root, const char *path, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/* -L: the path src's symbolic links lead to, each resolved as the side
+ * resolves paths (inside the container's root); src itself when it is
+ * no link. */
+static int follow_links(int root, const char *src, char **out,
+			struct orch_err *e)
+{
+	char *p = xstrdup(src);
+	for (int hops = 0; hops < 40; hops++) {
+		_cleanup_free_ char *parent = NULL, *base = NULL;
+		split_path(p, &parent, &base);
+		_cleanup_close_ int dir =
+		    side_open(root, parent, O_RDONLY | O_DIRECTORY);
+		char target[PATH_MAX];
+		ssize_t n = dir < 0 || streq(base, ".")
+				? -1
+				: readlinkat(dir, base, target,
+					     sizeof(target) - 1);
+		if (n < 0) {
+			*out = p;
+			return 0;
+		}
+		target[n] = '\0';
+		free(p);
+		p = target[0] == '/' ? xstrdup(target)
+				     : xasprintf("%s/%s", parent, target);
+	}
+	free(p);
+	return err_set(e, ELOOP, "%s: too many levels of symbolic links", src);
+}
+
 static int do_copy(const struct cp_ctx *x, int sroot, const char *src,
 		   int droot, const char *dst, struct orch_err *e)
 {
 	_cleanup_free_ char *sparent = NULL, *sbase = NULL;
 	_cleanup_free_ char *dparent = NULL, *dbase = NULL;
-	split_path(src, &sparent, &sbase);
+	_cleanup_free_ char *followed = NULL;
+	if (x->follow) {
+		int r = follow_links(sroot, src, &followed, e);
+		if (r < 0)
+			return r;
+	}
+	split_path(followed ? followed : src, &sparent, &sbase);
 	split_path(dst, &dparent, &dbase);
+	/* Into a directory, an entry keeps the name it was asked by (a
+	 * followed link's, not its target's). */
+	_cleanup_free_ char *oparent = NULL, *obase = NULL;
+	split_path(src, &oparent, &obase);
 	bool contents = streq(sbase, ".");
 	_cleanup_close_ int sdir =
 	    side_open(sroot, contents ? src : sparent, O_RDONLY | O_DIRECTORY);
@@ -93,7 +134,7 @@ static int do_copy(const struct cp_ctx *x, int sroot, const char *src,
 	if (dfd >= 0 && contents)
 		return rt_tree_copy(sdir, dfd, &x->o, e);
 	if (dfd >= 0)
-		return rt_tree_copy_entry(sdir, sbase, dfd, sbase, &x->o, e);
+		return rt_tree_copy_entry(sdir, sbase, dfd, obase, &x->o, e);
 	_cleanup_close_ int dp =
 	    side_open(droot, dparent, O_RDONLY | O_DIRECTORY);
 	if (dp < 0)
@@ -124,11 +165,12 @@ enum { O_INDEX = CLI_OPT_LOCAL };
 
 int cmd_cp(int argc, char **argv)
 {
-	static const char usage[] = "[-a] [--index N] "
+	static const char usage[] = "[-a] [-L] [--index N] "
 				    "SERVICE:SRC DEST|- | SRC|- SERVICE:DEST";
 	static const struct option lopts[] = {
 		CLI_GLOBAL_LONGOPTS,
 		{"archive", no_argument, NULL, 'a'},
+		{"follow-link", no_argument, NULL, 'L'},
 		{"index", required_argument, NULL, O_INDEX},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -138,13 +180,16 @@ int cmd_cp(int argc, char **argv)
 	long long index = 1;
 	int c;
 	optind = 1;
-	while ((c = cli_getopt(argc, argv, "ah" CLI_GLOBAL_SHORTOPTS,
+	while ((c = cli_getopt(argc, argv, "aLh" CLI_GLOBAL_SHORTOPTS,
 			       lopts)) != -1) {
 		if (c == CLI_OPT_BAD)
 			return 2;
 		switch (c) {
 		case 'a':
 			archive = true;
+			break;
+		case 'L':
+			x.follow = true;
 			break;
 		case O_INDEX:
 			if (cli_opt_num("cp", "--index", optarg, 1, INT_MAX,
@@ -212,9 +257,17 @@ int cmd_cp(int argc, char **argv)
 		err_sys(&e, errno, "%s: opening its root", what);
 		return cli_fail(&e);
 	}
-	int r;
+	int r = 0;
+	_cleanup_free_ char *followed = NULL;
+	if (to_tar && x.follow) {
+		r = follow_links(root, spath, &followed, &e);
+		if (r < 0)
+			return cli_fail(&e);
+		spath = followed;
+	}
 	if (to_tar) {
-		/* The tar holds the owners the container sees. */
+		/* The tar holds the owners the container sees (-L: the
+		 * entry is named as the link's target). */
 		_cleanup_free_ char *parent = NULL, *base = NULL;
 		split_path(spath, &parent, &base);
 		_cleanup_close_ int pfd = in_root(

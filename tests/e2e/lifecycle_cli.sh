@@ -825,6 +825,10 @@ check "cp SERVICE:DIR DEST" quiet inp cpy "$O" cp c:/d "$H/d"
 check_eq "the tree, its link a link" "one two /etc/passwd" \
 	"$({ cat "$H/d/f1" "$H/d/sub/f2"; readlink "$H/d/link"; } | xargs)"
 check "cp SERVICE:FILE DIR/" quiet inp cpy "$O" cp c:/d/f1 "$H/"
+check "cp -L SERVICE:LINK DIR/" quiet inp cpy "$O" cp -L c:/d/link "$H/"
+check_eq "the link's target, under its name, resolved in the container" \
+	"root:x:0:0:root:/root:/bin/sh regular file" \
+	"$({ head -1 "$H/link"; stat -c %F "$H/link"; } | xargs)"
 check_eq "into the directory" one "$(cat "$H/f1")"
 check "cp SERVICE:DIR/. NEW" quiet inp cpy "$O" cp c:/d/. "$H/contents"
 check_eq "the contents" "f1 link sub" "$(ls "$H/contents" | xargs)"
@@ -847,6 +851,8 @@ check_eq "the tree in" two "$(inp cpy "$O" exec -T c cat /tmp/copied/sub/f2)"
 check "through a link the container made" quiet inp cpy "$O" cp "$H/hf" c:/esc/escaped
 check "it lands in the container" quiet inp cpy "$O" exec -T c test -f /tmp/escaped
 check "not on the host" test ! -e /tmp/escaped
+check "cp -L through a link leading out of the root" quiet inp cpy "$O" cp -L c:/esc "$H/escl"
+check "copies the container's /tmp, not the host's" test -f "$H/escl/escaped"
 # SERVICE:SRC -: a tar on standard output, named from SRC, links kept,
 # with the owners the container sees.
 inp cpy "$O" exec -T c chown 1234:1235 /d/f1
