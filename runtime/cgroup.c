@@ -91,12 +91,29 @@ static int64_t cpus_quota(double cpus)
 	return q < 1000 ? 1000 : q;
 }
 
+/* A reservation above the limit could never be kept, as docker says. */
+static int reservation_check(const struct rt_limits *l, struct orch_err *e)
+{
+	if (l->memory > 0 && l->memory_reservation > l->memory)
+		return err_set(e, EINVAL,
+			       "memory reservation %" PRId64
+			       " is above the memory limit %" PRId64,
+			       l->memory_reservation, l->memory);
+	return 0;
+}
+
 int cg_v1_write_limits(int dfd, enum cg_ctl ctl, const struct rt_limits *l,
 		       struct orch_err *e)
 {
 	int r = 0;
 	switch (ctl) {
 	case CG_MEMORY:
+		if ((r = reservation_check(l, e)) < 0)
+			return r;
+		if (l->memory_reservation > 0 &&
+		    (r = write_i64(dfd, "memory.soft_limit_in_bytes",
+				   l->memory_reservation, e)) < 0)
+			return r;
 		if (l->memory > 0) {
 			r = write_i64(dfd, "memory.limit_in_bytes", l->memory, e);
 			if (r < 0)
@@ -140,8 +157,13 @@ int cg_v1_write_limits(int dfd, enum cg_ctl ctl, const struct rt_limits *l,
 
 int cg_v2_write_limits(int dfd, const struct rt_limits *l, struct orch_err *e)
 {
-	int r = 0;
+	int r = reservation_check(l, e);
 	char buf[64];
+	if (r < 0)
+		return r;
+	if (l->memory_reservation > 0 &&
+	    (r = write_i64(dfd, "memory.low", l->memory_reservation, e)) < 0)
+		return r;
 	if (l->memory > 0) {
 		r = write_i64(dfd, "memory.max", l->memory, e);
 		if (r < 0)
@@ -197,7 +219,8 @@ int cg_v2_enable_controllers(int dfd, const struct rt_limits *l,
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
-		bool needed = (i == 0 && (l->memory || l->memory_swap)) ||
+		bool needed = (i == 0 && (l->memory || l->memory_swap ||
+					  l->memory_reservation)) ||
 			      (i == 1 && (l->cpus > 0 || l->cpu_shares)) ||
 			      (i == 2 && l->pids);
 		char word[16];
@@ -424,7 +447,7 @@ static bool v1_needed(enum cg_ctl c, const struct rt_limits *l,
 		      const struct dev_policy *dev)
 {
 	switch (c) {
-	case CG_MEMORY: return l->memory || l->memory_swap;
+	case CG_MEMORY: return l->memory || l->memory_swap || l->memory_reservation;
 	case CG_CPU: return l->cpus > 0 || l->cpu_shares;
 	case CG_PIDS: return l->pids;
 	case CG_DEVICES: return !dev->allow_all;

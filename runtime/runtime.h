@@ -67,6 +67,8 @@ struct rt_rlimit {
 struct rt_limits {
 	int64_t memory;	     /* bytes */
 	int64_t memory_swap; /* memory+swap bytes, -1 = unlimited swap */
+	int64_t memory_reservation; /* bytes kept under memory pressure (v1
+				       soft limit, v2 memory.low) */
 	double cpus;	     /* fractional CPUs (quota/period) */
 	uint64_t cpu_shares; /* v1 shares; mapped to v2 weight */
 	int64_t pids;	     /* pids.max */

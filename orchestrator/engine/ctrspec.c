@@ -124,6 +124,8 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 	if (json_is_object(l)) {
 		s->limits.memory = jint(l, "memory", 0);
 		s->limits.memory_swap = jint(l, "memory_swap", 0);
+		s->limits.memory_reservation =
+		    jint(l, "memory_reservation", 0);
 		json_t *c = json_object_get(l, "cpus");
 		s->limits.cpus = json_is_number(c) ? json_number_value(c) : 0;
 		s->limits.cpu_shares = (uint64_t)jint(l, "cpu_shares", 0);

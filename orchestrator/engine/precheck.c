@@ -402,7 +402,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		} keys[] = {
 		    {"cgroup", s->cgroup && !streq(s->cgroup, "private")},
 		    {"cpuset", s->cpuset != NULL},
-		    {"mem_reservation", s->mem_reservation > 0},
 		    {"mac_address", s->mac_address != NULL},
 		    {"external_links",
 		     s->external_links && s->external_links[0]},

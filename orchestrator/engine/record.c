@@ -657,6 +657,12 @@ int record_template(const struct project *m, const struct service *s,
 	if (s->memswap_limit != M_UNSET)
 		json_object_set_new(limits, "memory_swap",
 				    json_integer(s->memswap_limit));
+	/* mem_reservation, else deploy's reservation, as compose maps it. */
+	int64_t rsv = s->mem_reservation > 0 ? s->mem_reservation
+					      : s->deploy.reservations.memory;
+	if (rsv > 0)
+		json_object_set_new(limits, "memory_reservation",
+				    json_integer(rsv));
 	if (lim.cpus > 0)
 		json_object_set_new(limits, "cpus", json_real(lim.cpus));
 	if (s->cpu_shares > 0)

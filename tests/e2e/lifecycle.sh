@@ -203,9 +203,19 @@ services:
     image: bb:1
     command: ["sleep", "3600"]
     mem_limit: 64m
+    mem_reservation: 32m
     cpus: 0.5
+  rsv:
+    image: bb:1
+    command: ["sleep", "3600"]
+    deploy: {resources: {reservations: {memory: 16M}}}
+  over:
+    image: bb:1
+    command: ["sleep", "3600"]
+    mem_limit: 16m
+    mem_reservation: 32m
 Y
-check "up lim" inp lim "$O" up -d
+check "up lim" inp lim "$O" up -d app rsv
 cg() { inp lim "$O" exec -T app sh -c "$1" 2>&1; }
 check_eq "the memory limit is read where a JVM reads it" 67108864 \
 	"$(cg 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes')"
@@ -215,5 +225,12 @@ check_match "it is the container's own cgroup (its pid 1 in it)" "^1$" \
 	"$(cg 'cat /sys/fs/cgroup/cgroup.procs 2>/dev/null || cat /sys/fs/cgroup/memory/cgroup.procs' | head -1)"
 check_match "read-only" "Read-only file system" \
 	"$(cg 'echo 1 >/sys/fs/cgroup/memory.max 2>&1 || echo 1 >/sys/fs/cgroup/memory/memory.limit_in_bytes')"
+check_eq "mem_reservation: kept under pressure (memory.low, v1's soft limit)" 33554432 \
+	"$(cg 'cat /sys/fs/cgroup/memory.low 2>/dev/null || cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes')"
+check_eq "deploy's reservation, without a limit" 16777216 \
+	"$(inp lim "$O" exec -T rsv sh -c 'cat /sys/fs/cgroup/memory.low 2>/dev/null || cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes' 2>&1)"
+out=$(inp lim "$O" up -d over 2>&1)
+check_eq "a reservation above the limit: up fails" 1 "$?"
+check_match "saying so" "memory reservation 33554432 is above the memory limit 16777216" "$out"
 check "down lim" inp lim "$O" down -t 0
 finish
