@@ -190,6 +190,9 @@ int parse_bytes(const char *s, int64_t *out);
 /* "SIGTERM", "TERM", "15" -> 15; -1 when unknown. */
 int parse_signal(const char *s);
 const char *signal_name(int sig); /* "SIGTERM"; static storage */
+/* "02:42:ac:11:00:02" (':' or '-' between the six bytes) -> out; false
+ * unless a unicast address (the group bit clear), not all zeros. */
+bool mac_parse(const char *s, unsigned char out[6]);
 
 /* ---- files ------------------------------------------------------------- */
 

@@ -386,6 +386,22 @@ static const struct {
 	{"IO", SIGIO},	   {"PWR", SIGPWR},	  {"SYS", SIGSYS},
 };
 
+bool mac_parse(const char *s, unsigned char out[6])
+{
+	unsigned any = 0;
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		if (!isxdigit((unsigned char)p[0]) ||
+		    !isxdigit((unsigned char)p[1]) ||
+		    (i < 5 ? p[2] != ':' && p[2] != '-' : p[2] != '\0'))
+			return false;
+		char hex[3] = {p[0], p[1], '\0'};
+		out[i] = (unsigned char)strtoul(hex, NULL, 16);
+		any |= out[i];
+	}
+	return any && !(out[0] & 1);
+}
+
 int parse_signal(const char *s)
 {
 	if (!s || !*s)

@@ -177,6 +177,31 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 				       "is not an IP address",
 				       cid, n->name, dns[k]);
 	}
+	/* A MAC asked for: a unicast one, not another endpoint's here
+	 * (asked for, or following its IPv4 address). */
+	const char *mac_s = call_str(c, "mac_address");
+	unsigned char mac[6];
+	if (mac_s && !mac_parse(mac_s, mac))
+		return err_set(c->e, EINVAL,
+			       "attaching %s to %s: mac_address \"%s\" is not "
+			       "a unicast MAC address",
+			       cid, n->name, mac_s);
+	for (size_t i = 0; mac_s && i < n->n_endpoints; i++) {
+		const struct netd_endpoint *o = &n->endpoints[i];
+		unsigned char other[6] = {0x02, 0x42};
+		uint32_t v4 = 0;
+		bool known = o->mac ? mac_parse(o->mac, other)
+				    : ipam_parse_addr(o->address, &v4) == 0;
+		if (!o->mac)
+			for (int b = 0; b < 4; b++)
+				other[2 + b] = (unsigned char)(v4 >> (24 - 8 * b));
+		if (known && !memcmp(mac, other, sizeof(mac)))
+			return err_set(c->e, EADDRINUSE,
+				       "attaching %s to %s: mac_address %s is "
+				       "already used by %s",
+				       cid, n->name, mac_s,
+				       n->endpoints[i].container_name);
+	}
 	int r = server_quota(s, c->uid, 1, 1, c->e);
 	if (r < 0)
 		return r;
@@ -208,13 +233,15 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	ep.address6 = xstrdup(a.v6.prefix ? a6buf : "");
 	ep.prefix6 = a.v6.prefix;
 	ep.gateway6 = xstrdup(n->gateway6);
+	ep.mac = mac_s ? xstrdup(mac_s) : NULL;
 	ep.ifname = next_ifname(s, cid);
 	ep.host_ifname = xasprintf(NETD_VETH_PREFIX "%.12s", hash);
 	ep.default_route = !n->internal && !has_default_route(s, cid);
 
 	crash_point(s, 1);
 	r = link_veth_create(ep.host_ifname, n->bridge, nsfd, ep.ifname, &a,
-			     ep.default_route, s->mtu, c->e);
+			     mac_s ? mac : NULL, ep.default_route, s->mtu,
+			     c->e);
 	if (r < 0) {
 		netd_endpoint_clear(&ep);
 		return err_wrap(c->e, "attaching %s to %s", cid, n->name);

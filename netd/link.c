@@ -457,7 +457,8 @@ static void route_default_req(struct link_reqs *q, int ifindex, int family,
 
 int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 		     const char *ifname, const struct link_addrs *addr,
-		     bool default_route, unsigned mtu, struct orch_err *e)
+		     const unsigned char *mac, bool default_route,
+		     unsigned mtu, struct orch_err *e)
 {
 	_cleanup_sock_ struct nl_sock *sk = NULL;
 	_cleanup_sock_ struct nl_sock *csk = NULL;
@@ -496,14 +497,14 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 					     (uint32_t)addr->v6.addr[13] << 16 |
 					     (uint32_t)addr->v6.addr[14] << 8 |
 					     addr->v6.addr[15];
-	unsigned char mac[6] = {0x02,
+	unsigned char own[6] = {0x02,
 				0x42,
 				(unsigned char)(low >> 24),
 				(unsigned char)(low >> 16),
 				(unsigned char)(low >> 8),
 				(unsigned char)low};
 	_cleanup_nladdr_ struct nl_addr *lladdr =
-	    nl_addr_build(AF_LLC, mac, sizeof(mac));
+	    nl_addr_build(AF_LLC, mac ? mac : own, sizeof(own));
 	if (!lladdr)
 		abort();
 	rtnl_link_set_addr(peer, lladdr);

@@ -156,10 +156,12 @@ bool link_any_listed(int fd, char *const *names);
 int link_list(const char *prefix, char ***out, struct orch_err *e);
 /* The veth pair host_name <-> ifname, ifname born in the namespace nsfd,
  * addressed and up (IPv6 off on it unless it has an IPv6 address), its
- * default routes via the gateways when default_route. */
+ * default routes via the gateways when default_route; ifname's MAC is
+ * mac, or (NULL) follows its address. */
 int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 		     const char *ifname, const struct link_addrs *addr,
-		     bool default_route, unsigned mtu, struct orch_err *e);
+		     const unsigned char *mac, bool default_route,
+		     unsigned mtu, struct orch_err *e);
 /* The MTU of the interface holding the default route (1500 if none). */
 unsigned link_uplink_mtu(void);
 /* The host's IPv4 routes and addresses, but default routes and routes on

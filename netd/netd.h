@@ -82,6 +82,9 @@ struct netd_endpoint {
 	/* "ALIAS=SERVICE": names only this container resolves (compose's
 	 * links: SERVICE:ALIAS); may be NULL. */
 	char **links;
+	/* The MAC address asked for (mac_address), or NULL: then it
+	 * follows the address, as docker's 02:42:a.b.c.d. */
+	char *mac;
 };
 
 /* A published port, or a range of them: host_port+k -> container_port+k
@@ -161,6 +164,7 @@ struct netd_attach_req {
 	pid_t pid;
 	const char *address; /* fixed address, NULL = next free */
 	const char *address6; /* the same for IPv6 */
+	const char *mac_address; /* the container end's, NULL = from the address */
 	char **dns; /* servers (IPv4, IPv6) for forwarded names; NULL = the host's */
 };
 

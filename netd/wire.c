@@ -61,7 +61,8 @@ static const struct field f_attach[] = {
     {"aliases", F_NAMES, false, 0},	  {"netns_path", F_TEXT, false, 4096},
     {"pid", F_INT, false, INT_MAX},	  {"address", F_TEXT, false, 64},
     {"address6", F_TEXT, false, 64},	  {"dns", F_TEXTS, false, 64},
-    {"links", F_LINKS, false, 0},	  END};
+    {"links", F_LINKS, false, 0},	  {"mac_address", F_TEXT, false, 17},
+    END};
 static const struct field f_detach[] = {
     {"network", F_NAME, true, 0}, {"container_id", F_NAME, true, 0}, END};
 static const struct field f_links[] = {
@@ -388,6 +389,8 @@ void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 	    "dns", strv_to_json(ep->dns));
 	if (ep->links && ep->links[0])
 		json_object_set_new(o, "links", strv_to_json(ep->links));
+	if (ep->mac && *ep->mac)
+		json_object_set_new(o, "mac_address", json_string(ep->mac));
 	if (ep->address6 && *ep->address6)
 		json_object_update_new(
 		    o, json_pack("{s:s, s:i, s:o}", "address6", ep->address6,
@@ -504,7 +507,8 @@ int netd_endpoint_from_json(const void *json, struct netd_endpoint *ep,
 	    (r = get_str(o, "ifname", &ep->ifname, e)) < 0 ||
 	    (r = get_str(o, "host_ifname", &ep->host_ifname, e)) < 0 ||
 	    (r = get_str(o, "address6", &ep->address6, e)) < 0 ||
-	    (r = get_str(o, "gateway6", &ep->gateway6, e)) < 0) {
+	    (r = get_str(o, "gateway6", &ep->gateway6, e)) < 0 ||
+	    (r = get_str(o, "mac_address", &ep->mac, e)) < 0) {
 		netd_endpoint_clear(ep);
 		return r;
 	}
@@ -602,6 +606,7 @@ void netd_endpoint_clear(struct netd_endpoint *ep)
 	free(ep->gateway);
 	free(ep->address6);
 	free(ep->gateway6);
+	free(ep->mac);
 	free(ep->ifname);
 	free(ep->host_ifname);
 	free(ep->saved);

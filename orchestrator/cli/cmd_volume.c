@@ -259,6 +259,20 @@ static char **project_volumes(struct pstate *ps, char *const *services)
 	if (!services[0])
 		json_array_foreach(vols, i, v) if (jstr(v, "name"))
 		    strv_add_unique(&names, jstr(v, "name"));
+	/* Kept for a container an up failed to make ("SERVICE#N"). */
+	const char *key;
+	json_t *kept;
+	json_object_foreach(json_object_get(ps->state, "anon_kept"), key, kept)
+	{
+		size_t n = strcspn(key, "#");
+		bool want = !services[0];
+		for (size_t s = 0; services[s]; s++)
+			want |= strlen(services[s]) == n &&
+				!strncmp(services[s], key, n);
+		const char *t;
+		json_object_foreach(kept, t, v) if (want && json_is_string(v))
+		    strv_add_unique(&names, json_string_value(v));
+	}
 	json_array_foreach(state_containers(ps), i, rec)
 	{
 		if (services[0] &&

@@ -241,6 +241,19 @@ const struct m_kv *kv_get(const struct m_kvlist *l, const char *key)
 }
 
 /* "K=V" / "K" list items and {K: V} mappings alike. */
+char *c_mac(struct cctx *c, const struct ynode *n)
+{
+	char *s = c_str(c, n);
+	unsigned char mac[6];
+	if (s && !mac_parse(s, mac)) {
+		cerr(c, n, "\"%s\" is not a unicast MAC address "
+			   "(02:42:ac:11:00:02)",
+		     s);
+		return NULL;
+	}
+	return s;
+}
+
 void c_kvlist(struct cctx *c, const struct ynode *n, enum kvmode mode,
 	      struct m_kvlist *out)
 {

@@ -192,6 +192,8 @@ bool c_bytes(struct cctx *c, const struct ynode *n, bool allow_minus1,
 bool c_duration(struct cctx *c, const struct ynode *n, int64_t *out);
 char **c_strlist(struct cctx *c, const struct ynode *n, bool allow_string);
 bool c_map(struct cctx *c, const struct ynode *n);
+/* A MAC address (mac_parse's), as written; NULL and reported if not. */
+char *c_mac(struct cctx *c, const struct ynode *n);
 enum kvmode { KV_ENV, KV_LABELS, KV_HOSTS, KV_OPTS };
 void c_kvlist(struct cctx *c, const struct ynode *n, enum kvmode mode,
 	      struct m_kvlist *out);

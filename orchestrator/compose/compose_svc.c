@@ -413,6 +413,12 @@ static void svc_provider(struct cctx *c, struct service *s,
 	     "provider services are not supported: orch runs containers only");
 }
 
+static void svc_mac_address(struct cctx *c, struct service *s,
+			    const struct ynode *n)
+{
+	s->mac_address = c_mac(c, n);
+}
+
 static void svc_attach(struct cctx *c, struct service *s,
 		       const struct ynode *n)
 {
@@ -471,7 +477,7 @@ static const struct svc_key svc_keys[] = {
     T(labels, K_LABELS),
     T(links, K_LIST),
     F(logging, svc_logging),
-    T(mac_address, K_STR),
+    F(mac_address, svc_mac_address),
     T(mem_limit, K_BYTES),
     T(mem_reservation, K_BYTES),
     IGN(mem_swappiness),

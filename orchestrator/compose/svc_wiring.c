@@ -456,7 +456,7 @@ void svc_networks(struct cctx *c, struct service *s, const struct ynode *n)
 			if ((f = ymap_get(v, "link_local_ips")))
 				sn->link_local_ips = c_strlist(c, f, false);
 			if ((f = ymap_get(v, "mac_address")))
-				sn->mac_address = c_str(c, f);
+				sn->mac_address = c_mac(c, f);
 			if ((f = ymap_get(v, "priority")))
 				c_int(c, f, INT32_MIN, INT32_MAX,
 				      &sn->priority);

@@ -482,6 +482,7 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			.netns_path = jstr(rec, "netns"),
 			.address = jstr(n, "ipv4_address"),
 			.address6 = jstr(n, "ipv6_address"),
+			.mac_address = jstr(n, "mac_address"),
 			.dns = dns,
 		};
 		struct netd_endpoint ep = {0};
@@ -655,7 +656,11 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	json_object_set_new(rec, "anon_targets", anon_at);
 	json_t *inherited = json_array();
 	json_object_set_new(rec, "anon_inherited", inherited);
-	json_auto_t *reuse = json_incref(json_object_get(rec, "reuse_anon"));
+	/* Handed over now, or by an up that failed after the container
+	 * they came from was gone. */
+	json_t *given = json_object_get(rec, "reuse_anon");
+	json_auto_t *reuse =
+	    json_deep_copy(given ? given : state_anon_kept(ps, rec));
 	json_object_del(rec, "reuse_anon");
 	_cleanup_image_ struct rt_image *img = NULL;
 	json_t *mt;

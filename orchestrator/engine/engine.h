@@ -92,6 +92,13 @@ int pstate_list(char ***names, struct orch_err *e);
 /* Container records in the state. */
 json_t *state_containers(struct pstate *p);
 json_t *state_container_find(struct pstate *p, const char *name_or_id);
+/* Anonymous volumes ({target: volume}) handed over to the container rec
+ * (by its service and number) are kept in the state until an up that
+ * made it succeeds: an up that fails after the container they came from
+ * is gone leaves them for the next one.  drop: whether there were any. */
+void state_anon_keep(struct pstate *p, json_t *rec, json_t *targets);
+json_t *state_anon_kept(struct pstate *p, json_t *rec);
+bool state_anon_drop(struct pstate *p, json_t *rec);
 /* Unambiguous prefix of an id, or exact name; -ENOENT, -EEXIST (ambiguous). */
 int state_container_lookup(struct pstate *p, const char *ref, json_t **out,
 			   struct orch_err *e);

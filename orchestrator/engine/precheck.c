@@ -402,7 +402,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		} keys[] = {
 		    {"cgroup", s->cgroup && !streq(s->cgroup, "private")},
 		    {"cpuset", s->cpuset != NULL},
-		    {"mac_address", s->mac_address != NULL},
 		    {"external_links",
 		     s->external_links && s->external_links[0]},
 		    {"annotations", s->annotations.n > 0},
@@ -420,12 +419,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 				 "applied by orch: its logs are kept in orch's "
 				 "files, as json-file's",
 				 s->name, ld);
-		for (size_t j = 0; j < s->n_networks; j++)
-			if (s->networks[j].mac_address)
-				diag_add(&d, M_WARNING, &s->networks[j].pos,
-					 "service \"%s\": mac_address is not "
-					 "applied by orch and is ignored",
-					 s->name);
 		for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
 			if (keys[j].set)
 				diag_add(&d, M_WARNING,

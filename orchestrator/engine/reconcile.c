@@ -431,6 +431,8 @@ static int setup_level(struct up_ctx *u, json_t *new_recs, int l, int max,
 		int r = ctr_setup(u->ps, u->m, rec, e);
 		if (r < 0)
 			return r;
+		/* What was kept for it is its own now. */
+		state_anon_drop(u->ps, rec);
 		progress("Container", jstr(rec, "name"), "Created");
 		made++;
 	}
@@ -716,10 +718,19 @@ static void json_array_drop(json_t *array, const json_t *v)
 	}
 }
 
+static bool json_array_has(json_t *array, const json_t *v)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(array, i, x) if (json_equal(x, v)) return true;
+	return false;
+}
+
 /* The anonymous volumes of old, a container being recreated, go to the
  * record that replaces it (its service and number), as compose keeps
- * them: old no longer removes them. */
-static void anon_hand_over(json_t *old, json_t *new_recs,
+ * them: old no longer removes them, and the state keeps them for that
+ * record until an up makes it. */
+static void anon_hand_over(struct pstate *ps, json_t *old, json_t *new_recs,
 			   const struct plan_action *a)
 {
 	json_t *at = json_object_get(old, "anon_targets");
@@ -733,6 +744,7 @@ static void anon_hand_over(json_t *old, json_t *new_recs,
 		    jint(rec, "number", 0) != a->number)
 			continue;
 		json_object_set(rec, "reuse_anon", at);
+		state_anon_keep(ps, rec, at);
 		const char *target;
 		json_t *v;
 		json_object_foreach(at, target, v)
@@ -746,13 +758,22 @@ static void rollback(struct up_ctx *u)
 	struct orch_err ign = {0};
 	supervisor_ready(u, &ign);
 	/* What a new container took over from the one it replaced stays,
-	 * as the project's (down removes it). */
+	 * as the project's (down removes it), kept for the next up
+	 * (state_anon_kept). */
 	for (size_t k = 0; u->created_ctrs && u->created_ctrs[k]; k++) {
 		json_t *rec = state_container_find(u->ps, u->created_ctrs[k]);
-		size_t i;
+		json_auto_t *keep = json_object();
+		const char *target;
 		json_t *v;
-		json_array_foreach(json_object_get(rec, "anon_inherited"), i, v)
+		json_object_foreach(json_object_get(rec, "anon_targets"), target,
+				    v) if (json_array_has(
+				       json_object_get(rec, "anon_inherited"), v))
+		{
+			json_object_set(keep, target, v);
 			json_array_drop(json_object_get(rec, "anon_volumes"), v);
+		}
+		if (json_object_size(keep))
+			state_anon_keep(u->ps, rec, keep);
 	}
 	if (u->created_ctrs && u->created_ctrs[0]) {
 		if (supervisor_alive(u->ps))
@@ -1068,9 +1089,16 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 				continue;
 			strv_push(&gone, a->name);
 			if (a->op == PLAN_RECREATE && !o->renew_anon_volumes)
-				anon_hand_over(state_container_find(ps, a->name),
+				anon_hand_over(ps,
+					       state_container_find(ps, a->name),
 					       new_recs, a);
 		}
+		/* -V: what an up that failed kept is not taken either
+		 * (down removes it). */
+		size_t k;
+		json_t *rec;
+		json_array_foreach(new_recs, k, rec) if (o->renew_anon_volumes)
+		    state_anon_drop(ps, rec);
 		if (gone[0]) {
 			r = supervisor_ready(&u, e);
 			if (r == 0)

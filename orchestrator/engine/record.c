@@ -834,6 +834,14 @@ int record_template(const struct project *m, const struct service *s,
 		if (sn->ipv6_address)
 			json_object_set_new(nj, "ipv6_address",
 					    json_string(sn->ipv6_address));
+		/* The network's own, else the service's on its first
+		 * network (the one holding its default route). */
+		const char *mac = sn->mac_address ? sn->mac_address
+				  : i == 0	  ? s->mac_address
+						  : NULL;
+		if (mac)
+			json_object_set_new(nj, "mac_address",
+					    json_string(mac));
 		json_array_append_new(nets, nj);
 	}
 	json_object_set_new(rec, "networks", nets);

@@ -335,6 +335,40 @@ json_t *state_containers(struct pstate *p)
 	return c;
 }
 
+/* The key of a service's container number in "anon_kept". */
+static char *kept_key(json_t *rec)
+{
+	return xasprintf("%s#%lld", jstr(rec, "service") ?: "",
+			 (long long)jint(rec, "number", 0));
+}
+
+void state_anon_keep(struct pstate *p, json_t *rec, json_t *targets)
+{
+	json_t *k = json_object_get(p->state, "anon_kept");
+	if (!json_is_object(k)) {
+		k = json_object();
+		json_object_set_new(p->state, "anon_kept", k);
+	}
+	_cleanup_free_ char *key = kept_key(rec);
+	json_object_set_new(k, key, json_deep_copy(targets));
+}
+
+json_t *state_anon_kept(struct pstate *p, json_t *rec)
+{
+	_cleanup_free_ char *key = kept_key(rec);
+	return json_object_get(json_object_get(p->state, "anon_kept"), key);
+}
+
+bool state_anon_drop(struct pstate *p, json_t *rec)
+{
+	json_t *k = json_object_get(p->state, "anon_kept");
+	_cleanup_free_ char *key = kept_key(rec);
+	bool had = json_object_del(k, key) == 0;
+	if (had && !json_object_size(k))
+		json_object_del(p->state, "anon_kept");
+	return had;
+}
+
 json_t *state_container_find(struct pstate *p, const char *name_or_id)
 {
 	size_t i;

@@ -114,6 +114,26 @@ sed -i 's/GEN: "2"/GEN: "3"/' "$A"
 check "up -V" quiet "$O" -f "$A" up -d -V
 check_eq "-V: fresh anonymous volumes" "" "$("$O" -f "$A" exec -T db ls -A /anon)"
 check_eq "-V: the old ones are gone" "$n" "$(anon_count)"
+# A recreation that fails after the old container is gone (here: a MAC
+# address another container holds) keeps its volumes for the next up.
+"$O" -f "$A" exec -T db sh -c 'echo again >/anon/f'
+cat >>"$A" <<'Y'
+    mac_address: "02:42:0a:00:00:99"
+  other:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    mac_address: "02:42:0a:00:00:99"
+Y
+"$O" -f "$A" up -d other >/dev/null 2>&1
+out=$("$O" -f "$A" up -d db 2>&1)
+check_eq "a recreation that fails: exit 1" 1 "$?"
+check_match "naming why" "mac_address 02:42:0a:00:00:99 is already used by an-other-1" "$out"
+check_eq "its anonymous volumes are still the project's" 2 \
+	"$("$O" -f "$A" volumes -q | grep -vc an_)"
+sed -i '/mac_address/d' "$A"
+check "the next up" quiet "$O" -f "$A" up -d db
+check_eq "gets them back" again "$("$O" -f "$A" exec -T db cat /anon/f)"
+check_eq "no volume more" "$n" "$(anon_count)"
 check "down" quiet "$O" -f "$A" down -t 0
 check_eq "down removes the anonymous volumes" 0 "$(anon_count)"
 finish

@@ -189,6 +189,8 @@ bad subnet-overlap 8 'services:\n  a: {image: x}\nnetworks:\n  n1:\n    ipam: {c
 bad address-outside 5 'services:\n  a:\n    image: x\n    networks:\n      n1: {ipv4_address: 10.2.0.1}\nnetworks:\n  n1:\n    ipam: {config: [{subnet: 10.1.0.0/16}]}\n'
 bad duration 5 'services:\n  web:\n    image: x\n    healthcheck:\n      interval: 10\n'
 bad bytes 4 'services:\n  web:\n    image: x\n    mem_limit: 1zb\n'
+bad mac-multicast 4 'services:\n  web:\n    image: x\n    mac_address: "01:00:5e:00:00:01"\n'
+bad mac-syntax 6 'services:\n  web:\n    image: x\n    networks:\n      n1:\n        mac_address: 02:42:zz:00:00:01\nnetworks:\n  n1: {}\n'
 bad restart 4 'services:\n  web:\n    image: x\n    restart: sometimes\n'
 bad no-image 2 'services:\n  web:\n    command: ["true"]\n'
 bad required-var 3 'services:\n  web:\n    image: ${NOPE_IMAGE:?set NOPE_IMAGE}\n'

@@ -507,6 +507,39 @@ check_match "naming the address" '10\.124\.0\.50' "$out"
 check "down netuser" quiet inp netuser "$O" down -t 0
 check "down netowner" quiet inp netowner "$O" down -t 0
 
+# mac_address: the service's on its first network, a network's own there;
+# one another container holds on that network is refused, naming it.
+project mac <<'Y'
+services:
+  a:
+    image: bb:1
+    command: ["sleep", "3600"]
+    mac_address: "02:42:ac:11:00:99"
+    networks: [n1, n2]
+    depends_on: [b]
+  b:
+    image: bb:1
+    command: ["httpd", "-f", "-p", "80", "-h", "/var/www"]
+    networks:
+      n1:
+        mac_address: 02:00:00:00:00:0b
+networks:
+  n1: {}
+  n2: {}
+Y
+check "up mac" quiet inp mac "$O" up -d
+check_match "the service's MAC on its first network" "eth0.* link/ether 02:42:ac:11:00:99 " \
+	"$(inp mac "$O" exec -T a ip -o link show eth0)"
+check "not on its second" sh -c "! '$O' -f '$T/mac/compose.yaml' exec -T a ip -o link show eth1 | grep -q 02:42:ac:11:00:99"
+check_match "a network's own MAC" "link/ether 02:00:00:00:00:0b " "$(inp mac "$O" exec -T b ip -o link show eth0)"
+check_match "they reach each other" "orch ok" \
+	"$(inp mac "$O" exec -T a wget -qO- http://b/ 2>&1)"
+sed -i 's/02:00:00:00:00:0b/02:42:ac:11:00:99/' "$T/mac/compose.yaml"
+out=$(inp mac "$O" up -d b 2>&1)
+check_eq "a MAC another holds on the network: up fails" 1 "$?"
+check_match "naming who" "mac_address 02:42:ac:11:00:99 is already used by mac-a-1" "$out"
+check "down mac" quiet inp mac "$O" down -t 0
+
 # run before any up makes the networks and volumes the service needs (as
 # compose's run does); down removes them.
 project firstrun <<'Y'
@@ -649,7 +682,6 @@ services:
     command: ["sleep", "3600"]
     network_mode: none
     cpuset: "0"
-    mem_reservation: 10m
     cgroup: host
     pid: "service:other"
   other:
@@ -659,7 +691,7 @@ services:
 Y
 out=$(inp unap "$O" up -d 2>&1)
 check_eq "up with keys it does not apply succeeds" running "$(psf unap s State)"
-for k in cpuset:6 mem_reservation:7 cgroup:8 pid:9; do
+for k in cpuset:6 cgroup:7 pid:8; do
 	check_match "${k%%:*}: a warning at its line" \
 		"compose.yaml:${k##*:}:5: warning: service \"s\": ${k%%:*} is not applied by orch" "$out"
 done
