@@ -522,6 +522,8 @@ int netd_endpoint_attach(struct netd_conn *c, const struct netd_attach_req *req,
 	set_opt_str(a, "address", req->address);
 	set_opt_str(a, "address6", req->address6);
 	set_opt_str(a, "mac_address", req->mac_address);
+	if (req->named_only)
+		json_object_set_new(a, "named_only", json_true());
 	json_t *res = NULL;
 	int r = roundtrip(c, "endpoint.attach", a, nsfd, &res, e);
 	if (r == 0 && out)

@@ -29,7 +29,11 @@ static bool name_is(const char *a, const char *b)
 
 static bool ep_answers(const struct netd_endpoint *ep, const char *name)
 {
-	if (name_is(name, ep->service) || name_is(name, ep->container_name))
+	if (name_is(name, ep->container_name))
+		return true;
+	if (ep->named_only)
+		return false;
+	if (name_is(name, ep->service))
 		return true;
 	for (size_t i = 0; ep->aliases && ep->aliases[i]; i++)
 		if (name_is(name, ep->aliases[i]))

@@ -234,6 +234,7 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	ep.prefix6 = a.v6.prefix;
 	ep.gateway6 = xstrdup(n->gateway6);
 	ep.mac = mac_s ? xstrdup(mac_s) : NULL;
+	ep.named_only = arg_bool(c, "named_only");
 	ep.ifname = next_ifname(s, cid);
 	ep.host_ifname = xasprintf(NETD_VETH_PREFIX "%.12s", hash);
 	ep.default_route = !n->internal && !has_default_route(s, cid);

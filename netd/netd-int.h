@@ -401,6 +401,8 @@ const char *call_str(const struct call *c, const char *key);
 long call_int(const struct call *c, const char *key);
 /* A list argument's strings (empty when absent). */
 char **arg_strv(const struct call *c, const char *key);
+/* A boolean argument (false when absent). */
+bool arg_bool(const struct call *c, const char *key);
 /* Test hook: kill -9 ourselves between two steps of an attach. */
 void crash_point(struct server *s, int step);
 /* 0 when uid may act on n (its owner, or root); else -EPERM saying what. */

@@ -85,6 +85,9 @@ struct netd_endpoint {
 	/* The MAC address asked for (mac_address), or NULL: then it
 	 * follows the address, as docker's 02:42:a.b.c.d. */
 	char *mac;
+	/* Resolvable by its container name only, not by its service or
+	 * aliases (a one-off of `run`, unless --use-aliases). */
+	bool named_only;
 };
 
 /* A published port, or a range of them: host_port+k -> container_port+k
@@ -165,6 +168,7 @@ struct netd_attach_req {
 	const char *address; /* fixed address, NULL = next free */
 	const char *address6; /* the same for IPv6 */
 	const char *mac_address; /* the container end's, NULL = from the address */
+	bool named_only; /* resolvable by container_name only */
 	char **dns; /* servers (IPv4, IPv6) for forwarded names; NULL = the host's */
 };
 

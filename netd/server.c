@@ -41,7 +41,7 @@ long call_int(const struct call *c, const char *key)
 	return (long)json_integer_value(json_object_get(c->args, key));
 }
 
-static bool arg_bool(const struct call *c, const char *key)
+bool arg_bool(const struct call *c, const char *key)
 {
 	return json_is_true(json_object_get(c->args, key));
 }

@@ -62,7 +62,7 @@ static const struct field f_attach[] = {
     {"pid", F_INT, false, INT_MAX},	  {"address", F_TEXT, false, 64},
     {"address6", F_TEXT, false, 64},	  {"dns", F_TEXTS, false, 64},
     {"links", F_LINKS, false, 0},	  {"mac_address", F_TEXT, false, 17},
-    END};
+    {"named_only", F_BOOL, false, 0},	  END};
 static const struct field f_detach[] = {
     {"network", F_NAME, true, 0}, {"container_id", F_NAME, true, 0}, END};
 static const struct field f_links[] = {
@@ -391,6 +391,8 @@ void *netd_endpoint_to_json(const struct netd_endpoint *ep)
 		json_object_set_new(o, "links", strv_to_json(ep->links));
 	if (ep->mac && *ep->mac)
 		json_object_set_new(o, "mac_address", json_string(ep->mac));
+	if (ep->named_only)
+		json_object_set_new(o, "named_only", json_true());
 	if (ep->address6 && *ep->address6)
 		json_object_update_new(
 		    o, json_pack("{s:s, s:i, s:o}", "address6", ep->address6,
@@ -515,6 +517,7 @@ int netd_endpoint_from_json(const void *json, struct netd_endpoint *ep,
 	ep->prefix = (int)get_int(o, "prefix");
 	ep->prefix6 = (int)get_int(o, "prefix6");
 	ep->default_route = get_bool(o, "default_route");
+	ep->named_only = get_bool(o, "named_only");
 	return 0;
 }
 

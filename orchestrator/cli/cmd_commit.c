@@ -164,11 +164,17 @@ int cmd_commit(int argc, char **argv)
 			    ? (uint32_t)jint(spec, "userns_base", 0)
 			    : 0;
 	_cleanup_free_ char *upper = dir ? path_join(dir, "upper") : NULL;
-	pstate_close(&ps);
-	pid_t pid;
+	/* Paused here only when it runs (one the user paused stays so). */
+	json_t *st = NULL;
 	struct orch_err ign = {0};
-	bool paused = r == 0 && pause && rt_pid(id, &pid, &ign) == 0 &&
-		      rt_pause(id, &e) == 0;
+	bool running = false;
+	if (r == 0 && pause && status_get(&ps, &st, &ign) == 0) {
+		json_t *s = json_find_named(st, name);
+		running = s && streq(jstr(s, "state") ?: "", "running");
+	}
+	json_decref(st);
+	pstate_close(&ps);
+	bool paused = running && rt_pause(id, &e) == 0;
 	_cleanup_free_ char *diff_id = NULL;
 	if (r == 0)
 		r = rt_layer_from_upper(upper, base, &diff_id, &e);
@@ -264,7 +270,7 @@ static int stopped_root(json_t *spec, const char *mnt, struct orch_err *e)
 }
 
 /* In a child (its namespaces change), the tar of the container's root on
- * out; the parent gets the error through err_fd. */
+ * out; the parent reads its error from a pipe. */
 static int export_tar(json_t *rec, pid_t pid, const char *mnt, int out,
 		      struct orch_err *e)
 {

@@ -91,10 +91,10 @@ static int wait_code(pid_t pid)
 
 enum { O_INDEX = CLI_OPT_LOCAL, O_RM, O_NO_DEPS, O_NAME, O_ENTRYPOINT,
        O_SERVICE_PORTS, O_PUBLISH, O_CAP_ADD, O_CAP_DROP, O_PRIVILEGED,
-       O_BUILD, O_PULL, O_QUIET_PULL };
+       O_BUILD, O_PULL, O_QUIET_PULL, O_USE_ALIASES };
 
 struct exec_args {
-	bool detach, no_tty, rm, no_deps, service_ports;
+	bool detach, no_tty, rm, no_deps, service_ports, use_aliases;
 	bool privileged;	 /* exec: every capability */
 	bool build, quiet_pull;	 /* run: the service's image */
 	const char *pull;	 /* run: --pull POLICY */
@@ -131,6 +131,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 		{"name", required_argument, NULL, O_NAME},
 		{"entrypoint", required_argument, NULL, O_ENTRYPOINT},
 		{"service-ports", no_argument, NULL, O_SERVICE_PORTS},
+		{"use-aliases", no_argument, NULL, O_USE_ALIASES},
 		{"interactive", no_argument, NULL, 'i'},
 		{"tty", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -187,6 +188,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 		case O_NAME:
 		case O_ENTRYPOINT:
 		case O_SERVICE_PORTS:
+		case O_USE_ALIASES:
 		case 'P':
 			/* run's alone. */
 			if (!run) {
@@ -196,6 +198,7 @@ static int exec_parse(const char *cmd, const char *usage, int argc,
 			a->rm |= c == O_RM;
 			a->no_deps |= c == O_NO_DEPS;
 			a->service_ports |= c == O_SERVICE_PORTS || c == 'P';
+			a->use_aliases |= c == O_USE_ALIASES;
 			if (c == O_NAME)
 				a->name = optarg;
 			if (c == O_ENTRYPOINT)
@@ -373,7 +376,7 @@ int cmd_run(int argc, char **argv)
 	static const char usage[] =
 	    "[--rm] [-d] [-T] [-e K=V] [-u USER] [-w DIR] [-p PORTS] "
 	    "[-v VOLUME] [-l K=V] [--cap-add CAP] [--cap-drop CAP] "
-	    "[-P|--service-ports] [--no-deps] [--name NAME] [--entrypoint CMD] "
+	    "[-P|--service-ports] [--use-aliases] [--no-deps] [--name NAME] [--entrypoint CMD] "
 	    "[--build] [--pull always|missing|never] [--quiet-pull] "
 	    "SERVICE [COMMAND...]";
 	struct exec_args a __attribute__((cleanup(exec_args_clear)));
@@ -443,6 +446,7 @@ int cmd_run(int argc, char **argv)
 		.name = a.name,
 		.entrypoint = a.entrypoint,
 		.service_ports = a.service_ports || a.publish,
+		.use_aliases = a.use_aliases,
 	};
 	if (r == 0)
 		r = reconcile_oneoff(&ps, m, s, &oo, &rec, &e);

@@ -483,6 +483,10 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 			.address = jstr(n, "ipv4_address"),
 			.address6 = jstr(n, "ipv6_address"),
 			.mac_address = jstr(n, "mac_address"),
+			/* compose's one-off: its name only, unless
+			 * --use-aliases. */
+			.named_only = jbool(rec, "oneoff") &&
+				      !jbool(rec, "use_aliases"),
 			.dns = dns,
 		};
 		struct netd_endpoint ep = {0};

@@ -341,6 +341,7 @@ struct oneoff_opts {
 	char **cmd, **env;
 	const char *user, *workdir, *name, *entrypoint;
 	bool service_ports;
+	bool use_aliases; /* resolvable by its service's name and aliases */
 };
 /* A one-off container of s for `run`: recorded in the state (oneoff),
  * namespace, endpoints and /etc files set up, not started. */

@@ -1286,6 +1286,8 @@ int reconcile_oneoff(struct pstate *ps, struct project *m,
 			    "com.docker.compose.oneoff", json_string("True"));
 	if (!o->service_ports)
 		json_object_set_new(rec, "port_specs", json_array());
+	if (o->use_aliases)
+		json_object_set_new(rec, "use_aliases", json_true());
 	json_t *spec = json_object_get(rec, "spec");
 	if (o->entrypoint || o->cmd) {
 		json_t *argv = json_array();

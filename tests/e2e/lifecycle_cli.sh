@@ -540,6 +540,32 @@ check_eq "a MAC another holds on the network: up fails" 1 "$?"
 check_match "naming who" "mac_address 02:42:ac:11:00:99 is already used by mac-a-1" "$out"
 check "down mac" quiet inp mac "$O" down -t 0
 
+# A one-off of run answers to its name only, not to its service's name
+# or aliases (they stay the service's containers'), unless --use-aliases.
+project alias <<'Y'
+services:
+  web:
+    image: bb:1
+    command: ["sleep", "3600"]
+    networks:
+      default:
+        aliases: [www]
+  c:
+    image: bb:1
+    command: ["sleep", "3600"]
+    depends_on: [web]
+Y
+check "up alias" quiet inp alias "$O" up -d
+inp alias "$O" run -d --name one web sleep 300 >/dev/null 2>&1
+inp alias "$O" run -d --use-aliases --name two web sleep 300 >/dev/null 2>&1
+look() { inp alias "$O" exec -T c nslookup "$1" 2>/dev/null | awk '/^Address: / {print $2}' | sort | xargs; }
+w=$(look alias-web-1) one=$(look one) two=$(look two)
+check_match "each one-off answers to its own name" '^10\.[0-9.]+ 10\.[0-9.]+$' "$one $two"
+check_eq "the service's name: its container and the --use-aliases one-off" \
+	"$(printf '%s\n' "$w" "$two" | sort | xargs)" "$(look web)"
+check_eq "its alias too" "$(printf '%s\n' "$w" "$two" | sort | xargs)" "$(look www)"
+check "down alias" quiet inp alias "$O" down -t 0 --remove-orphans
+
 # run before any up makes the networks and volumes the service needs (as
 # compose's run does); down removes them.
 project firstrun <<'Y'
@@ -1019,6 +1045,11 @@ check_eq "a service without container: refused" 1 "$?"
 check_match "saying so" 'service "nosuch" has no container' "$out"
 check_eq "the container still runs, unpaused" running \
 	"$(inp cm "$O" ps --format '{{.State}}' c)"
+inp cm "$O" pause c >/dev/null 2>&1
+check "commit of a paused container" quiet inp cm "$O" commit c cm-img:3
+check_eq "leaves it paused" paused "$(inp cm "$O" ps --format '{{.State}}' c)"
+inp cm "$O" unpause c >/dev/null 2>&1
+"$O" image rm cm-img:3 >/dev/null 2>&1
 check_match "volumes: the project's, named and anonymous" \
 	'^DRIVER +VOLUME NAME local +cm_data local +[0-9a-f]{64}$' "$(inp cm "$O" volumes | xargs)"
 check_eq "volumes of a service that has none" "" "$(inp cm "$O" volumes -q d)"

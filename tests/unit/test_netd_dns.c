@@ -16,22 +16,22 @@ static char *app_links[] = {"www=web", NULL};
 static struct netd_endpoint front_eps[] = {
     {"c-web", "p-web-1", "web", none, "10.210.0.2", 24, "10.210.0.1", "eth0",
      "ov-1", true, NULL, "fd6f:7263:6800::2", 64, "fd6f:7263:6800::1", NULL,
-     NULL, NULL},
+     NULL, NULL, false},
     {"c-app", "p-app-1", "app", none, "10.210.0.3", 24, "10.210.0.1", "eth0",
      "ov-2", true, NULL, "fd6f:7263:6800::3", 64, "fd6f:7263:6800::1", NULL,
-     app_links, NULL},
+     app_links, NULL, false},
 };
 /* IPv6 only */
 static struct netd_endpoint six_eps[] = {
     {"c-db", "p-db-1", "db", none, "", 0, "", "eth0", "ov-3", true, NULL,
-     "fd6f:7263:6800:1::2", 64, "fd6f:7263:6800:1::1", NULL, NULL, NULL},
+     "fd6f:7263:6800:1::2", 64, "fd6f:7263:6800:1::1", NULL, NULL, NULL, false},
     {"c-app", "p-app-1", "app", none, "", 0, "", "eth1", "ov-4", false,
-     NULL, "fd6f:7263:6800:1::3", 64, "fd6f:7263:6800:1::1", NULL, NULL, NULL},
+     NULL, "fd6f:7263:6800:1::3", 64, "fd6f:7263:6800:1::1", NULL, NULL, NULL, false},
 };
 /* IPv4 only, not shared with web */
 static struct netd_endpoint back_eps[] = {
     {"c-secret", "p-secret-1", "secret", none, "10.210.2.2", 24,
-     "10.210.2.1", "eth0", "ov-5", true, NULL, "", 0, "", NULL, NULL, NULL},
+     "10.210.2.1", "eth0", "ov-5", true, NULL, "", 0, "", NULL, NULL, NULL, false},
 };
 static struct netd_network nets[] = {
     {"aa", "p_front", "p", "ob-aa", "10.210.0.0/24", "10.210.0.1", false,

@@ -23,14 +23,14 @@ static char *www[] = {"www", NULL};
 static struct netd_endpoint front_eps[] = {
 	{"c-web", "p-web-1", "web", www, "10.210.0.2", 24, "10.210.0.1", "eth0",
 	 "ov-000000000001", true, NULL, "fd6f:7263:6800::2", 64,
-	 "fd6f:7263:6800::1", NULL, NULL, NULL},
+	 "fd6f:7263:6800::1", NULL, NULL, NULL, false},
 	{"c-api", "p-api-1", "api", empty, "10.210.0.3", 24, "10.210.0.1",
 	 "eth0", "ov-000000000002", true, NULL, "fd6f:7263:6800::3", 64,
-	 "fd6f:7263:6800::1", NULL, NULL, NULL},
+	 "fd6f:7263:6800::1", NULL, NULL, NULL, false},
 	{"c-api2", "p-api-2", "api", empty, "10.210.0.4", 24, "10.210.0.1",
-	 "eth0", "ov-000000000003", true, NULL, "", 0, "", NULL, NULL, NULL},
+	 "eth0", "ov-000000000003", true, NULL, "", 0, "", NULL, NULL, NULL, false},
 	{"c-stray", "p-stray-1", "stray", empty, "10.210.0.5", 24, "10.210.0.1",
-	 "eth0", "ov-000000000004", true, NULL, "", 0, "", NULL, NULL, NULL},
+	 "eth0", "ov-000000000004", true, NULL, "", 0, "", NULL, NULL, NULL, false},
 };
 static struct netd_port front_ports[] = {
 	{"c-web", "tcp", "", 8080, 80, 1},
@@ -44,9 +44,9 @@ static struct netd_port range_port = {"c-api", "tcp", "", 9000, 90, 4};
 static struct netd_pair front_pairs[] = {{"web", "api"}, {"p-stray-1", "web"}};
 static struct netd_endpoint back_eps[] = {
 	{"c-api", "p-api-1", "api", empty, "10.210.1.2", 24, "10.210.1.1", "eth1",
-	 "ov-000000000005", false, NULL, "", 0, "", NULL, NULL, NULL},
+	 "ov-000000000005", false, NULL, "", 0, "", NULL, NULL, NULL, false},
 	{"c-db", "p-db-1", "db", empty, "10.210.1.3", 24, "10.210.1.1", "eth0",
-	 "ov-000000000006", false, NULL, "", 0, "", NULL, NULL, NULL},
+	 "ov-000000000006", false, NULL, "", 0, "", NULL, NULL, NULL, false},
 };
 
 static struct netd_network nets[] = {

@@ -403,9 +403,9 @@ static void test_state_file(void **state)
 	struct netd_endpoint eps[] = {
 	    {"c1", "p-web-1", "web", none, "10.210.0.2", 24, "10.210.0.1",
 	     "eth0", "ov-1", true, dns, "fd6f::2", 64, "fd6f::1", NULL, links,
-	     "02:42:0a:00:00:09"},
+	     "02:42:0a:00:00:09", false},
 	    {"c2", "p-db-1", "db", al, "10.210.0.3", 24, "10.210.0.1", "eth1",
-	     "ov-2", false, none, "", 0, "", NULL, NULL, NULL},
+	     "ov-2", false, none, "", 0, "", NULL, NULL, NULL, false},
 	};
 	char *labels[] = {"a=b", NULL};
 	struct netd_network nets[] = {
