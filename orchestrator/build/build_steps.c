@@ -635,8 +635,15 @@ int build_apply_changes(struct rt_image_config *cfg, char *const *changes,
 		    xasprintf("--change \"%s\"", changes[i]);
 		struct dockerfile *df = NULL;
 		r = df_parse(what, text, &df, e);
-		if (r < 0)
+		if (r < 0) {
+			/* "--change "X":2: why": the change is the line. */
+			size_t n = strlen(what);
+			if (!strncmp(e->msg, what, n) &&
+			    !strncmp(e->msg + n, ":2:", 3))
+				memmove(e->msg + n, e->msg + n + 2,
+					strlen(e->msg + n + 2) + 1);
 			break;
+		}
 		struct builder b = {.o = &o, .df = df};
 		/* The variables as they were before this change (an ENV
 		 * changes cfg's list). */

@@ -39,6 +39,9 @@ static int image_build_usage(FILE *f, int rc)
 		   "(the build network) or none\n"
 		   "      --secret id=ID,src=FILE  a secret for RUN "
 		   "--mount=type=secret\n"
+		   "      --build-context NAME=DIR|docker-image://REF\n"
+		   "                         a named context (COPY --from, "
+		   "RUN --mount from=, FROM)\n"
 		   "  -q, --quiet            print only the image id\n");
 	return rc;
 }
@@ -82,6 +85,7 @@ int cmd_image_build(int argc, char **argv)
 		OPT_NETWORK,
 		OPT_SECRET,
 		OPT_PULL,
+		OPT_CONTEXT,
 	};
 	static const struct option lopts[] = {
 	    {"tag", required_argument, NULL, 't'},
@@ -94,11 +98,13 @@ int cmd_image_build(int argc, char **argv)
 	    {"network", required_argument, NULL, OPT_NETWORK},
 	    {"secret", required_argument, NULL, OPT_SECRET},
 	    {"pull", no_argument, NULL, OPT_PULL},
+	    {"build-context", required_argument, NULL, OPT_CONTEXT},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	_cleanup_strv_ char **tags = NULL, **args = NULL, **labels = NULL;
 	_cleanup_strv_ char **secrets = xcalloc(1, sizeof(char *));
+	_cleanup_strv_ char **contexts = xcalloc(1, sizeof(char *));
 	struct build_opts o = {0};
 	bool quiet = false;
 	int opt;
@@ -144,6 +150,32 @@ int cmd_image_build(int argc, char **argv)
 			if (secret_arg(optarg, &secrets) < 0)
 				return 2;
 			break;
+		case OPT_CONTEXT: {
+			/* A directory as an absolute path, as compose's. */
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1]) {
+				fprintf(stderr, "orch image build: "
+						"--build-context %s: want "
+						"NAME=DIR or "
+						"NAME=docker-image://REF\n",
+					optarg);
+				return 2;
+			}
+			char abs[PATH_MAX];
+			bool url = strstr(eq, "://") != NULL;
+			if (!url && !realpath(eq + 1, abs)) {
+				fprintf(stderr, "orch image build: "
+						"--build-context %s: %s\n",
+					optarg, strerror(errno));
+				return 1;
+			}
+			_cleanup_free_ char *one =
+			    url ? xstrdup(optarg)
+				: xasprintf("%.*s=%s", (int)(eq - optarg),
+					    optarg, abs);
+			strv_push(&contexts, one);
+			break;
+		}
 		case 'h':
 			return image_build_usage(stdout, 0);
 		default:
@@ -156,6 +188,7 @@ int cmd_image_build(int argc, char **argv)
 	o.build_args = args;
 	o.labels = labels;
 	o.secrets = secrets;
+	o.contexts = contexts;
 	o.tag = tags ? tags[0] : NULL;
 	_cleanup_fclose_ FILE *devnull = NULL;
 	if (quiet) {

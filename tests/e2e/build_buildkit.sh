@@ -204,6 +204,13 @@ check_match "config shows them, the directory absolute" "shared: $W/ac/shared" \
 echo changed >ac/shared/hello.txt
 $O -f ac/compose.yaml build app >/dev/null 2>&1
 check_eq "a changed file of a directory context is built again" changed "$(run_in ac-app cat /hello.txt)"
+$O image build -t ctxcli --build-context shared=ac/shared --build-context cli=docker-image://busybox \
+	--build-context img=docker-image://busybox \
+	-f ac/app/Dockerfile ac/app >/dev/null 2>"$W/acimg.log"
+check_eq "image build --build-context: exit 0" 0 $?
+check_eq "its directory context" changed "$(run_in ctxcli cat /hello.txt)"
+$O image build --build-context nosuch ac/app >/dev/null 2>&1
+check_eq "a --build-context without NAME=: usage" 2 $?
 acbad() {
 	printf 'services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        %s\n  cli:\n    build: ./cli\n' "$2" >ac/bad.yaml
 	out=$($O -f ac/bad.yaml build app 2>&1)

@@ -1037,6 +1037,9 @@ check_eq "its files, owners and deletions; env expanded; workdir; no volume cont
 out=$(inp cm "$O" commit -c 'RUN true' c cm-img:2 2>&1)
 check_eq "commit --change RUN: refused" 1 "$?"
 check_match "naming the change" '--change "RUN true": RUN cannot be changed' "$out"
+out=$(inp cm "$O" commit -c 'FOO bar' c cm-img:2 2>&1)
+check_eq "commit --change of no instruction: refused" 1 "$?"
+check_match "naming it" '--change "FOO bar": unknown instruction' "$out"
 out=$(inp cm "$O" commit c 'Bad Ref' 2>&1)
 check_eq "a bad reference: refused" 1 "$?"
 check "and no image made" sh -c "! '$O' image inspect cm-img:2 >/dev/null 2>&1"
