@@ -2,7 +2,6 @@
  * `docker compose config` does.  Nothing is created. */
 #include "orchestrator/cli/cli.h"
 #include "orchestrator/compose/compose.h"
-#include "orchestrator/cli/cli.h"
 
 #include <getopt.h>
 
@@ -31,6 +30,11 @@ static void config_usage(FILE *f)
 	    "      --hash SERVICES        Print each service's config hash "
 	    "(\"*\" for all,\n"
 	    "                             or names separated by commas)\n"
+	    "      --variables            Print the variables the files use, "
+	    "with their\n"
+	    "                             defaults (--format json: as JSON)\n"
+	    "      --environment          Print the environment used for "
+	    "interpolation\n"
 	    "      --no-interpolate       Don't interpolate variables\n"
 	    "      --no-consistency       Don't check references and "
 	    "conflicts\n"
@@ -48,6 +52,8 @@ enum {
 	OPT_ENV_FILE,
 	OPT_PROJECT_DIR,
 	OPT_NO_INTERP,
+	OPT_VARIABLES,
+	OPT_ENVIRONMENT,
 	OPT_NO_CONSIST,
 	OPT_HASH,
 };
@@ -103,6 +109,67 @@ static void print_profiles(const struct project *p, FILE *out)
 		fprintf(out, "%s\n", all[i]);
 }
 
+static int var_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct compose_var *)a)->name,
+		      ((const struct compose_var *)b)->name);
+}
+
+/* --variables (a table, or JSON as compose prints it) or --environment
+ * ("K=V" lines, sorted). */
+static int print_vars(struct compose_vars *v, bool environment, bool json,
+		      const char *output)
+{
+	FILE *out = output ? fopen(output, "we") : stdout;
+	if (!out) {
+		fprintf(stderr, "orch config: opening %s: %s\n", output,
+			strerror(errno));
+		return 1;
+	}
+	if (environment) {
+		strv_sort(v->env);
+		for (size_t i = 0; v->env && v->env[i]; i++)
+			fprintf(out, "%s\n", v->env[i]);
+	} else if (json) {
+		json_t *o = json_object();
+		for (size_t i = 0; i < v->n; i++)
+			json_object_set_new(
+			    o, v->v[i].name,
+			    json_pack("{s:s, s:s, s:s, s:b}", "Name",
+				      v->v[i].name, "DefaultValue",
+				      v->v[i].default_value ?: "",
+				      "PresenceValue", v->v[i].alternate ?: "",
+				      "Required", v->v[i].required));
+		_cleanup_free_ char *t = json_dumps(o, JSON_SORT_KEYS);
+		fprintf(out, "%s\n", t);
+		json_decref(o);
+	} else {
+		qsort(v->v, v->n, sizeof(*v->v), var_cmp);
+		size_t w[3] = {4, 8, 13};
+		for (size_t i = 0; i < v->n; i++) {
+			size_t a = strlen(v->v[i].name),
+			       b = strlen(v->v[i].default_value ?: "");
+			w[0] = a > w[0] ? a : w[0];
+			w[2] = b > w[2] ? b : w[2];
+		}
+		fprintf(out, "%-*s   %-*s   %-*s   %s\n", (int)w[0], "NAME",
+			(int)w[1], "REQUIRED", (int)w[2], "DEFAULT VALUE",
+			"ALTERNATE VALUE");
+		for (size_t i = 0; i < v->n; i++)
+			fprintf(out, "%-*s   %-*s   %-*s   %s\n", (int)w[0],
+				v->v[i].name, (int)w[1],
+				v->v[i].required ? "true" : "false", (int)w[2],
+				v->v[i].default_value ?: "",
+				v->v[i].alternate ?: "");
+	}
+	if (out != stdout && fclose(out) != 0) {
+		fprintf(stderr, "orch config: writing %s: %s\n", output,
+			strerror(errno));
+		return 1;
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int cmd_config(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -120,6 +187,8 @@ int cmd_config(int argc, char **argv)
 	    {"images", no_argument, NULL, OPT_IMAGES},
 	    {"hash", required_argument, NULL, OPT_HASH},
 	    {"no-interpolate", no_argument, NULL, OPT_NO_INTERP},
+	    {"variables", no_argument, NULL, OPT_VARIABLES},
+	    {"environment", no_argument, NULL, OPT_ENVIRONMENT},
 	    {"no-consistency", no_argument, NULL, OPT_NO_CONSIST},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -183,6 +252,10 @@ int cmd_config(int argc, char **argv)
 			list = c;
 			hash = optarg;
 			break;
+		case OPT_VARIABLES:
+		case OPT_ENVIRONMENT:
+			list = c;
+			break;
 		case OPT_NO_INTERP:
 			o.no_interpolate = true;
 			break;
@@ -215,11 +288,25 @@ int cmd_config(int argc, char **argv)
 
 	struct orch_diag d = {0};
 	struct project *p = NULL;
+	struct compose_vars vars = {0};
+	if (list == OPT_VARIABLES || list == OPT_ENVIRONMENT) {
+		/* As written: the files' own expressions. */
+		o.vars = &vars;
+		o.no_interpolate = true;
+	}
 	int r = compose_load(&o, &p, &d);
 	diag_print(&d, stderr);
 	diag_free(&d);
-	if (r < 0)
+	if (r < 0) {
+		compose_vars_clear(&vars);
 		return 1;
+	}
+	if (o.vars) {
+		r = print_vars(&vars, list == OPT_ENVIRONMENT,
+			       fmt == COMPOSE_JSON, output);
+		compose_vars_clear(&vars);
+		return r;
+	}
 	if (quiet) {
 		project_free(p);
 		return 0;

@@ -473,7 +473,24 @@ struct compose_opts {
 	 * (named extra_name in messages): what `run` adds from its command
 	 * line. */
 	const char *extra, *extra_name;
+	/* Set (with no_interpolate): the files are read (includes too) and
+	 * their variables collected here; no project is made (*out NULL). */
+	struct compose_vars *vars;
 };
+
+/* config --variables and --environment: the variables the files name,
+ * with the default (${X:-d}), the alternate value (${X:+a}) and whether
+ * one is required (${X:?why}); env: what interpolation sees ("K=V"). */
+struct compose_var {
+	char *name, *default_value, *alternate;
+	bool required;
+};
+struct compose_vars {
+	struct compose_var *v;
+	size_t n;
+	char **env;
+};
+void compose_vars_clear(struct compose_vars *v);
 
 /* Loads, interpolates, merges, validates and normalizes.  Returns 0 and
  * *out on success (warnings may be in diags); on any error returns a

@@ -82,6 +82,8 @@ char *interp_string(struct arena *a, const char *s, const struct envmap *env,
 char *interp_node(struct arena *a, const struct ynode *n,
 		  const struct envmap *env, struct orch_diag *d);
 /* Interpolates every scalar value (not keys) in the tree in place. */
+/* The variables n's scalars name, into out (config --variables). */
+void interp_collect(const struct ynode *n, struct compose_vars *out);
 void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
 		 struct orch_diag *d);
 

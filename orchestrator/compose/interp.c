@@ -312,6 +312,96 @@ void interp_tree(struct arena *a, struct ynode *n, const struct envmap *env,
 	}
 }
 
+/* ---- config --variables ------------------------------------------------ */
+
+static void var_note(struct compose_vars *out, const char *name, size_t len,
+		     char kind, const char *word, size_t wlen)
+{
+	struct compose_var *v = NULL;
+	for (size_t i = 0; i < out->n && !v; i++)
+		if (strlen(out->v[i].name) == len &&
+		    !strncmp(out->v[i].name, name, len))
+			v = &out->v[i];
+	if (!v) {
+		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		v = &out->v[out->n++];
+		*v = (struct compose_var){.name = xstrndup(name, len)};
+	}
+	if (kind == '?')
+		v->required = true;
+	else if (kind == '-' && !v->default_value)
+		v->default_value = xstrndup(word, wlen);
+	else if (kind == '+' && !v->alternate)
+		v->alternate = xstrndup(word, wlen);
+}
+
+/* The expressions of s as subst reads them, each variable noted; what a
+ * default, alternate or message holds is read too. */
+static void vars_scan(const char *s, size_t len, struct compose_vars *out,
+		      int depth)
+{
+	for (size_t i = 0; depth < 32 && i < len;) {
+		const char *dollar = memchr(s + i, '$', len - i);
+		if (!dollar)
+			return;
+		size_t j = (size_t)(dollar - s);
+		char c = j + 1 < len ? s[j + 1] : '\0';
+		if (c == '$') {
+			i = j + 2;
+		} else if (c == '{') {
+			size_t k = closing_brace(s, len, j);
+			if (k >= len)
+				return;
+			const char *body = s + j + 2;
+			size_t blen = k - j - 2, n = 0;
+			while (n < blen && name_char(body[n]))
+				n++;
+			if (n && name_start(body[0])) {
+				size_t oplen = n < blen && body[n] == ':' ? 2 : 1;
+				char kind = n + oplen <= blen
+						? body[n + oplen - 1]
+						: '\0';
+				const char *word = body + n + oplen;
+				size_t wlen = n + oplen <= blen
+						  ? blen - n - oplen
+						  : 0;
+				var_note(out, body, n, kind, word, wlen);
+				vars_scan(word, wlen, out, depth + 1);
+			}
+			i = k + 1;
+		} else if (name_start(c)) {
+			size_t k = j + 1;
+			while (k < len && name_char(s[k]))
+				k++;
+			var_note(out, s + j + 1, k - j - 1, '\0', NULL, 0);
+			i = k;
+		} else {
+			i = j + 1;
+		}
+	}
+}
+
+void interp_collect(const struct ynode *n, struct compose_vars *out)
+{
+	if (n->kind == Y_SCALAR && n->s)
+		vars_scan(n->s, strlen(n->s), out, 0);
+	for (size_t i = 0;
+	     (n->kind == Y_SEQ || n->kind == Y_MAP) && i < n->n; i++)
+		interp_collect(n->v[i], out);
+}
+
+void compose_vars_clear(struct compose_vars *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		free(v->v[i].name);
+		free(v->v[i].default_value);
+		free(v->v[i].alternate);
+	}
+	free(v->v);
+	strv_free(v->env);
+	*v = (struct compose_vars){0};
+}
+
 /* ---- env files ------------------------------------------------------------
  */
 

@@ -674,6 +674,17 @@ int compose_load(const struct compose_opts *o, struct project **out,
 	/* The files see the project's name, as compose's do. */
 	env_set(a, &l.env, "COMPOSE_PROJECT_NAME", p->name);
 	struct ynode *root = assemble(&l);
+	if (o->vars) {
+		if (root)
+			interp_collect(root, o->vars);
+		o->vars->env = xcalloc(l.env.n + 1, sizeof(char *));
+		for (size_t i = 0; i < l.env.n; i++)
+			o->vars->env[i] = xstrdup(l.env.v[i]);
+		int bad = diags->n_errors > first_err;
+		diag_sort(diags, first_diag);
+		arena_free(a);
+		return bad ? -EINVAL : 0;
+	}
 	if (!root) {
 		root = ynode_new(a, Y_MAP, NULL);
 		root->k = root->v = NULL;

@@ -245,4 +245,32 @@ check_eq "byte sizes as strings of bytes, as compose prints them" '"536870912"' 
 (cd "$T/ext" && "$B/orch" -f - config <"$T/ext1.yaml" >"$T/ext2.yaml" 2>"$T/err")
 check_eq "the output reads back to itself" "$(cat "$T/ext1.yaml")" "$(cat "$T/ext2.yaml")"
 
+# --variables: each variable the files name (not $$ escapes), with its
+# default, alternate value and whether one is required, without
+# needing them set; --format json as compose prints it; --environment:
+# what interpolation sees, .env included.
+mkdir -p "$T/vars"
+cat >"$T/vars/compose.yaml" <<'Y'
+services:
+  web:
+    image: ${IMAGE:-busybox}:${TAG-latest}
+    command: ["sh", "-c", "echo $$NOTAVAR $${ALSO}"]
+    environment:
+      A: ${A:?A is needed}
+      B: ${B:+set}
+      D: ${OUTER:-${INNER:-x}}
+Y
+echo "FROMDOTENV=1" >"$T/vars/.env"
+out=$(cd "$T/vars" && env -u A "$B/orch" config --variables)
+check_eq "--variables: exit 0 with a required one unset" 0 "$?"
+check_eq "--variables: a table, sorted" "NAME REQUIRED DEFAULT VALUE ALTERNATE VALUE
+A true
+B false set
+IMAGE false busybox
+INNER false x
+OUTER false \${INNER:-x}
+TAG false latest" "$(echo "$out" | sed 's/  */ /g; s/ $//')"
+check_eq "--variables --format json" '{"DefaultValue": "busybox", "Name": "IMAGE", "PresenceValue": "", "Required": false}' \
+	"$(cd "$T/vars" && "$B/orch" config --variables --format json | jq -c '.IMAGE' | sed 's/,/, /g; s/:/: /g')"
+check_match "--environment: .env's too" "^FROMDOTENV=1$" "$(cd "$T/vars" && "$B/orch" config --environment)"
 finish
