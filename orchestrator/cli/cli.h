@@ -127,6 +127,7 @@ json_t *cli_running(struct pstate *ps, const char *svc, long long index,
 
 struct logs_opts {
 	bool follow, timestamps, no_prefix;
+	bool own_signals; /* SIGINT and SIGTERM are the caller's */
 	int64_t tail; /* lines per container, -1 = all */
 	const char *since, *until;
 };
@@ -184,6 +185,7 @@ int cmd_pause(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);

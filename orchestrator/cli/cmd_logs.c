@@ -1,9 +1,12 @@
 /* orch logs: the containers' log files, merged by time, with compose's
- * "name  | " prefixes; -f follows them across restarts and rotations. */
+ * "name  | " prefixes; -f follows them across restarts and rotations.
+ * orch attach: one running container's output from now on. */
 #include "orchestrator/cli/cli.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 volatile sig_atomic_t logs_interrupted;
@@ -243,10 +246,12 @@ int logs_run(struct pstate *ps, char **names, const struct logs_opts *o,
 	free(v);
 	fflush(stdout);
 
-	if (o->follow) {
+	if (o->follow && !o->own_signals) {
 		struct sigaction sa = {.sa_handler = on_interrupt};
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+	}
+	if (o->follow) {
 		int tick = 0;
 		while (!logs_interrupted) {
 			for (size_t i = 0; i < n; i++)
@@ -383,4 +388,167 @@ int cmd_logs(int argc, char **argv)
 	logs_run(&ps, names, &o, logs_should_stop, NULL);
 	pstate_close(&ps);
 	return 0;
+}
+
+/* ---- attach ----------------------------------------------------------------
+ */
+
+/* attach: a running container's output from now on, bare, until it
+ * exits (its exit code is attach's); standard input goes to it when it
+ * keeps one open (stdin_open) and has no terminal; signals go to it
+ * (--sig-proxy, the default), else Ctrl-C detaches. */
+static volatile sig_atomic_t attach_sig;
+
+static void on_attach_signal(int sig)
+{
+	attach_sig = sig;
+}
+
+struct attach_ctx {
+	const char *name;
+	bool proxy;
+	int code; /* its exit code once it exited, else -1 */
+};
+
+static int attach_stop(struct pstate *ps, void *arg)
+{
+	struct attach_ctx *a = arg;
+	struct orch_err ign = {0};
+	int sig = attach_sig;
+	if (sig && a->proxy) {
+		attach_sig = 0;
+		char *names[] = {(char *)a->name, NULL};
+		json_t *req = json_pack("{s:s, s:o, s:i}", "op", "kill",
+					"names", strv_json(names), "signal",
+					sig);
+		json_t *rep = NULL;
+		control_call(ps, req, &rep, &ign);
+		json_decref(req);
+		json_decref(rep);
+	}
+	json_t *st = NULL;
+	if (status_get(ps, &st, &ign) < 0)
+		return 1;
+	json_t *c = json_find_named(st, a->name);
+	if (!c || streq(jstr(c, "state") ?: "", "exited"))
+		a->code = c ? (int)jint(c, "exit_code", 0) : 0;
+	json_decref(st);
+	return a->code >= 0;
+}
+
+/* Copies our standard input to the container's (its FIFO) until it ends;
+ * a child, killed when attach ends. */
+static pid_t stdin_pump(const char *fifo)
+{
+	int fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(fd);
+		return pid;
+	}
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	char buf[4096];
+	for (;;) {
+		ssize_t n = RETRY_EINTR(read(0, buf, sizeof(buf)));
+		if (n <= 0 || write_all(fd, buf, (size_t)n) < 0)
+			_exit(0);
+	}
+}
+
+enum { O_ATT_INDEX = CLI_OPT_LOCAL, O_NO_STDIN, O_SIG_PROXY };
+
+int cmd_attach(int argc, char **argv)
+{
+	static const char usage[] =
+	    "[--no-stdin] [--sig-proxy=true|false] [--index N] SERVICE";
+	static const struct option lopts[] = {
+		CLI_GLOBAL_LONGOPTS,
+		{"no-stdin", no_argument, NULL, O_NO_STDIN},
+		{"sig-proxy", optional_argument, NULL, O_SIG_PROXY},
+		{"index", required_argument, NULL, O_ATT_INDEX},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool no_stdin = false, proxy = true;
+	long long index = 1;
+	int c;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "h" CLI_GLOBAL_SHORTOPTS, lopts)) !=
+	       -1) {
+		if (c == CLI_OPT_BAD)
+			return 2;
+		switch (c) {
+		case O_NO_STDIN:
+			no_stdin = true;
+			break;
+		case O_SIG_PROXY:
+			if (optarg && !streq(optarg, "true") &&
+			    !streq(optarg, "false")) {
+				fprintf(stderr, "orch attach: --sig-proxy takes "
+						"true or false, not \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			proxy = !optarg || streq(optarg, "true");
+			break;
+		case O_ATT_INDEX:
+			if (cli_opt_num("attach", "--index", optarg, 1,
+					INT_MAX, &index) < 0)
+				return 2;
+			break;
+		case 'h':
+			printf("Usage: orch attach %s\n", usage);
+			return 0;
+		default:
+			return cli_usage("attach", usage);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("attach", usage);
+	struct pstate ps;
+	struct orch_err e = {0};
+	if (cli_read(&ps, NULL, &e) < 0)
+		return cli_fail(&e);
+	pid_t pid;
+	json_t *rec = cli_running(&ps, argv[optind], index, &pid);
+	if (!rec) {
+		pstate_close(&ps);
+		return 1;
+	}
+	_cleanup_free_ char *name = xstrdup(jstr(rec, "name"));
+	json_t *spec = json_object_get(rec, "spec");
+	pid_t pump = -1;
+	if (!no_stdin && jbool(spec, "tty"))
+		fprintf(stderr, "orch attach: %s has a terminal: only its "
+				"output is attached\n",
+			name);
+	else if (!no_stdin && jbool(spec, "stdin_open")) {
+		_cleanup_free_ char *fifo =
+		    xasprintf("%s/logs/%s.stdin", ps.dir, name);
+		pump = stdin_pump(fifo);
+	}
+	struct attach_ctx a = {.name = name, .proxy = proxy, .code = -1};
+	if (proxy) {
+		struct sigaction sa = {.sa_handler = on_attach_signal};
+		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+					   SIGUSR1, SIGUSR2};
+		for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+			sigaction(sigs[i], &sa, NULL);
+	}
+	char *names[] = {name, NULL};
+	struct logs_opts o = {.follow = true,
+			      .no_prefix = true,
+			      .tail = 0,
+			      .own_signals = proxy};
+	logs_run(&ps, names, &o, attach_stop, &a);
+	pstate_close(&ps);
+	if (pump > 0) {
+		kill(pump, SIGTERM);
+		waitpid(pump, NULL, 0);
+	}
+	return a.code >= 0 ? a.code : 0;
 }

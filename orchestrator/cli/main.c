@@ -19,6 +19,7 @@ static const struct orch_command commands[] = {
 	{"down", cmd_down, "Stop and remove containers, networks"},
 	{"ps", cmd_ps, "List containers"},
 	{"logs", cmd_logs, "View output from containers"},
+	{"attach", cmd_attach, "Attach local standard input, output, and error streams to a service's running container"},
 	{"exec", cmd_exec, "Execute a command in a running container"},
 	{"run", cmd_run, "Run a one-off command on a service"},
 	{"start", cmd_start, "Start services"},

@@ -63,7 +63,7 @@ _orch()
 			COMPREPLY=($(compgen -W "$(_orch_services)" -- "$cur"))
 		fi ;;
 	help) COMPREPLY=($(compgen -W "$(orch help 2>/dev/null | awk '/^Commands:/ {on=1; next} on && NF {print $1}')" -- "$cur")) ;;
-	up | down | ps | logs | exec | cp | commit | export | volumes | run | start | stop | restart | kill | pause | unpause | wait | scale | rm | top | port | stats | events | build | config | pull | push | watch)
+	up | down | ps | logs | exec | cp | commit | export | volumes | attach | run | start | stop | restart | kill | pause | unpause | wait | scale | rm | top | port | stats | events | build | config | pull | push | watch)
 		COMPREPLY=($(compgen -W "$(_orch_services)" -- "$cur")) ;;
 	esac
 }

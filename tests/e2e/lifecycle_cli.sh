@@ -540,6 +540,37 @@ check_eq "a MAC another holds on the network: up fails" 1 "$?"
 check_match "naming who" "mac_address 02:42:ac:11:00:99 is already used by mac-a-1" "$out"
 check "down mac" quiet inp mac "$O" down -t 0
 
+# attach: a running container's output from now on, bare, until it
+# exits, whose code is attach's; its standard input (stdin_open) and the
+# signals attach gets go to it.
+project att2 <<'Y'
+services:
+  t:
+    image: bb:1
+    command: ["sh", "-c", "read go </dev/null; sleep 1; for i in 1 2 3; do echo tick$$i; sleep 0.2; done; exit 3"]
+    network_mode: none
+  c:
+    image: bb:1
+    command: ["sh", "-c", "trap 'echo got-term; exit 5' TERM; while read l; do echo echo:$$l; done"]
+    stdin_open: true
+    network_mode: none
+Y
+check "up att2" quiet inp att2 "$O" up -d
+out=$(inp att2 timeout 30 "$O" attach t 2>&1)
+check_eq "attach: its exit code" 3 "$?"
+check_eq "its lines, bare" "tick1 tick2 tick3" "$(echo "$out" | xargs)"
+(sleep 1; echo hello; sleep 30) | (cd "$T/att2" && exec timeout 30 "$O" attach c >"$T/att2.out" 2>&1) &
+apid=$!
+said() { grep -q echo:hello "$T/att2.out"; }
+check "its standard input reaches it" wait_for 15 said
+kill -TERM "$apid"
+wait "$apid"
+check_eq "a signal attach gets goes to it; its exit code" 5 "$?"
+check_match "it got it" "got-term" "$(cat "$T/att2.out")"
+out=$(inp att2 "$O" attach t 2>&1)
+check_eq "attach to a container that is not running: 1" 1 "$?"
+check "down att2" quiet inp att2 "$O" down -t 0
+
 # A one-off of run answers to its name only, not to its service's name
 # or aliases (they stay the service's containers'), unless --use-aliases.
 project alias <<'Y'
