@@ -590,6 +590,10 @@ int do_meta(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	case DF_HEALTHCHECK:
 		r = do_healthcheck(b, s, in, e);
 		break;
+	case DF_ONBUILD:
+		/* Recorded for the images built on this one. */
+		strv_push(&s->cfg.onbuild, in->args[0]);
+		break;
 	case DF_MAINTAINER:
 		/* Deprecated by docker in favour of LABEL; the image config
 		 * has no author field. */

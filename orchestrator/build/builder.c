@@ -97,6 +97,7 @@ static void cfg_copy(struct rt_image_config *dst,
 	dst->volumes = src->volumes ? strv_copy(src->volumes) : NULL;
 	dst->labels = src->labels ? strv_copy(src->labels) : NULL;
 	dst->shell = src->shell ? strv_copy(src->shell) : NULL;
+	dst->onbuild = src->onbuild ? strv_copy(src->onbuild) : NULL;
 	dst->healthcheck = hc_copy(src->healthcheck);
 }
 
@@ -763,6 +764,53 @@ int build_base_image(struct builder *b, const char *ref, struct rt_image **out,
 	return rt_image_lookup(ref, out, e);
 }
 
+static int do_step(struct builder *b, struct stage_state *s,
+		   const struct df_instr *in, struct orch_err *e)
+{
+	_cleanup_strv_ char **env = stage_env(s);
+	switch (in->cmd) {
+	case DF_RUN:
+		return do_run(b, s, in, e);
+	case DF_COPY:
+	case DF_ADD:
+		return do_copy(b, s, in, env, e);
+	case DF_WORKDIR:
+		return do_workdir(b, s, in, env, e);
+	default:
+		return do_meta(b, s, in, env, e);
+	}
+}
+
+/* The ONBUILD triggers of the image a stage starts from run first, as
+ * the stage's own first steps (docker's order); the image built does not
+ * keep them. */
+static int run_triggers(struct builder *b, struct stage_state *s,
+			const char *base, struct orch_err *e)
+{
+	_cleanup_strv_ char **triggers = s->cfg.onbuild;
+	s->cfg.onbuild = NULL;
+	for (size_t i = 0; triggers && triggers[i]; i++) {
+		_cleanup_free_ char *what = xasprintf("ONBUILD of %s", base);
+		_cleanup_free_ char *text =
+		    xasprintf("FROM scratch\n%s\n", triggers[i]);
+		struct dockerfile *df = NULL;
+		int r = df_parse(what, text, &df, e);
+		if (r == 0 && (df->n_stages != 1 || df->stages[0].n_instrs != 1))
+			r = err_set(e, EINVAL, "%s: %s: one instruction", what,
+				    triggers[i]);
+		if (r == 0) {
+			const struct df_instr *in = &df->stages[0].instrs[0];
+			fprintf(b->log, "ONBUILD %s\n", in->text);
+			fflush(b->log);
+			r = do_step(b, s, in, e);
+		}
+		df_free(df);
+		if (r < 0)
+			return err_wrap(e, "%s", what);
+	}
+	return 0;
+}
+
 static int build_stage(struct builder *b, size_t idx, struct orch_err *e)
 {
 	struct stage_state *s = &b->st[idx];
@@ -793,6 +841,9 @@ static int build_stage(struct builder *b, size_t idx, struct orch_err *e)
 		char *parts[] = {"FROM", img->id, NULL};
 		build_cache_key("", parts, s->key);
 		rt_image_free(img);
+		r = run_triggers(b, s, base, e);
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = 0; i < st->n_instrs; i++) {
 		const struct df_instr *in = &st->instrs[i];
@@ -800,22 +851,7 @@ static int build_stage(struct builder *b, size_t idx, struct orch_err *e)
 		if (r < 0)
 			return r;
 		step_log(b, in);
-		_cleanup_strv_ char **env = stage_env(s);
-		switch (in->cmd) {
-		case DF_RUN:
-			r = do_run(b, s, in, e);
-			break;
-		case DF_COPY:
-		case DF_ADD:
-			r = do_copy(b, s, in, env, e);
-			break;
-		case DF_WORKDIR:
-			r = do_workdir(b, s, in, env, e);
-			break;
-		default:
-			r = do_meta(b, s, in, env, e);
-			break;
-		}
+		r = do_step(b, s, in, e);
 		if (r < 0)
 			return r;
 	}

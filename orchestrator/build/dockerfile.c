@@ -27,6 +27,7 @@ static const struct {
 			   "start-interval", "retries", NULL}},
     {"LABEL", DF_LABEL, NULL},
     {"MAINTAINER", DF_MAINTAINER, NULL},
+    {"ONBUILD", DF_ONBUILD, NULL},
     {"RUN", DF_RUN, (const char *const[]){"network", "mount", NULL}},
     {"SHELL", DF_SHELL, NULL},
     {"STOPSIGNAL", DF_STOPSIGNAL, NULL},
@@ -401,11 +402,36 @@ static int parse_healthcheck(struct parser *p, struct df_instr *in,
 	return 0;
 }
 
+static int parse_instruction(struct parser *p, const char *text,
+			     struct df_instr *in);
+
 static int parse_args(struct parser *p, struct df_instr *in, const char *rest)
 {
 	const char *name = df_cmd_name(in->cmd);
 	size_t n;
 	switch (in->cmd) {
+	case DF_ONBUILD: {
+		/* The trigger, kept as written, checked as an instruction of
+		 * its own (docker's rules: no ONBUILD, FROM or MAINTAINER). */
+		const char *s = skip_ws(rest);
+		n = strlen(s);
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (!n)
+			return perr(p, "ONBUILD requires an instruction");
+		_cleanup_free_ char *trigger = xstrndup(s, n);
+		struct df_instr t = {0};
+		int r = parse_instruction(p, trigger, &t);
+		enum df_cmd tc = t.cmd;
+		instr_clear(&t);
+		if (r < 0)
+			return r;
+		if (tc == DF_ONBUILD || tc == DF_FROM || tc == DF_MAINTAINER)
+			return perr(p, "ONBUILD cannot trigger %s",
+				    df_cmd_name(tc));
+		strv_push(&in->args, trigger);
+		return 0;
+	}
 	case DF_RUN:
 	case DF_CMD:
 	case DF_ENTRYPOINT:
@@ -503,8 +529,6 @@ static int parse_instruction(struct parser *p, const char *text,
 			return parse_args(p, in, rest);
 		}
 	}
-	if (n == 7 && strncasecmp(kw, "ONBUILD", 7) == 0)
-		return perr(p, "ONBUILD is not supported");
 	return perr(p, "unknown instruction: %.*s", (int)n, kw);
 }
 

@@ -88,6 +88,7 @@ int image_config_from_json(json_t *c, struct rt_image_config *cfg,
 	cfg->cmd = json_strv(json_object_get(c, "Cmd"));
 	cfg->env = json_strv(json_object_get(c, "Env"));
 	cfg->shell = json_strv(json_object_get(c, "Shell"));
+	cfg->onbuild = json_strv(json_object_get(c, "OnBuild"));
 	cfg->workdir = json_str(c, "WorkingDir");
 	cfg->user = json_str(c, "User");
 	cfg->stop_signal = json_str(c, "StopSignal");
@@ -183,6 +184,8 @@ json_t *image_config_to_json(const struct rt_image_config *cfg)
 				    json_string(cfg->stop_signal));
 	if (cfg->shell)
 		json_object_set_new(c, "Shell", strv_json(cfg->shell));
+	if (cfg->onbuild && cfg->onbuild[0])
+		json_object_set_new(c, "OnBuild", strv_json(cfg->onbuild));
 	return c;
 }
 
@@ -198,6 +201,7 @@ void rt_image_config_clear(struct rt_image_config *c)
 	strv_free(c->volumes);
 	strv_free(c->labels);
 	strv_free(c->shell);
+	strv_free(c->onbuild);
 	if (c->healthcheck) {
 		strv_free(c->healthcheck->test);
 		free(c->healthcheck);

@@ -37,6 +37,7 @@ struct rt_image_config {
 	char **volumes;	      /* "/data" */
 	char **labels;	      /* "k=v" */
 	char **shell;	      /* SHELL, default ["/bin/sh","-c"] */
+	char **onbuild;	      /* ONBUILD triggers, as written */
 	struct rt_healthcheck *healthcheck;
 };
 

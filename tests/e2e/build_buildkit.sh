@@ -211,6 +211,18 @@ check_eq "image build --build-context: exit 0" 0 $?
 check_eq "its directory context" changed "$(run_in ctxcli cat /hello.txt)"
 $O image build --build-context nosuch ac/app >/dev/null 2>&1
 check_eq "a --build-context without NAME=: usage" 2 $?
+# ONBUILD: kept in the image; run first when an image is built FROM it.
+mkdir -p onb/base onb/child
+printf 'FROM busybox\nONBUILD COPY app.txt /app/app.txt\nONBUILD RUN echo triggered >/app/run.txt\n' >onb/base/Dockerfile
+echo child-app >onb/child/app.txt
+printf 'FROM onb-base\nRUN cat /app/app.txt /app/run.txt >/all.txt\n' >onb/child/Dockerfile
+$O image build -t onb-base onb/base >/dev/null 2>&1
+check_match "ONBUILD: the triggers are kept in the image" '"RUN echo triggered >/app/run.txt"' \
+	"$($O image inspect onb-base)"
+$O image build -t onb-child onb/child >"$W/onb.log" 2>&1
+check_eq "an image built FROM it: exit 0" 0 $?
+check_eq "ran them first, in its context" "child-app triggered" "$(run_in onb-child cat /all.txt | xargs)"
+check "and does not keep them" sh -c "! '$O' image inspect onb-child | grep -q OnBuild"
 acbad() {
 	printf 'services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        %s\n  cli:\n    build: ./cli\n' "$2" >ac/bad.yaml
 	out=$($O -f ac/bad.yaml build app 2>&1)

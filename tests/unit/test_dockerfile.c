@@ -134,8 +134,13 @@ static void test_errors_name_lines(void **state)
 		    "does not take --bogus");
 	parse_fails("FROM a AS x\nFROM b AS X\n", ":2: duplicate stage name");
 	parse_fails("FROM a b\n", "FROM takes IMAGE [AS NAME]");
-	parse_fails("FROM scratch\nONBUILD RUN x\n",
-		    "ONBUILD is not supported");
+	parse_fails("FROM scratch\nONBUILD FROM x\n",
+		    ":2: ONBUILD cannot trigger FROM");
+	parse_fails("FROM scratch\nONBUILD ONBUILD RUN x\n",
+		    ":2: ONBUILD cannot trigger ONBUILD");
+	parse_fails("FROM scratch\nONBUILD\n", ":2: ONBUILD requires");
+	parse_fails("FROM scratch\nONBUILD FOO x\n",
+		    ":2: unknown instruction: FOO");
 	parse_fails("FROM scratch\nHEALTHCHECK --interval=abc CMD x\n",
 		    "not a duration");
 	parse_fails("FROM scratch\nENV A=\"x\n",
