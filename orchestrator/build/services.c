@@ -209,25 +209,35 @@ static bool image_present(const struct project *p, const struct service *s)
 	return ok;
 }
 
+/* The services being built, each waiting for the one after it. */
+struct chain {
+	const char *name;
+	const struct chain *up;
+};
+
 /* Builds s (with missing, only when its image is missing) after the
  * services its additional contexts name that have a build: section
  * (those not selected only when their image is missing), as compose
- * orders them.  done: the services built or checked; path: the chain
+ * orders them.  done: the services built or checked; up: the chain
  * being built, which a context naming one of its own refuses. */
 static int build_ordered(const struct project *p, char *const *services,
 			 const struct service *s,
 			 const struct svc_build_opts *o, bool missing,
-			 char ***done, char ***path, struct orch_err *e)
+			 char ***done, const struct chain *up,
+			 struct orch_err *e)
 {
 	if (strv_contains(*done, s->name))
 		return 0;
-	if (strv_contains(*path, s->name))
+	bool looped = false;
+	for (const struct chain *c = up; c; c = c->up)
+		looped |= streq(c->name, s->name);
+	if (looped)
 		return err_set(e, ELOOP,
 			       "%s:%d:%d: service %s: its additional contexts "
 			       "name services that need its own image",
 			       s->build.pos.file, s->build.pos.line,
 			       s->build.pos.col, s->name);
-	strv_push(path, s->name);
+	const struct chain here = {s->name, up};
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < s->build.contexts.n; i++) {
 		const struct service *dep;
@@ -236,12 +246,10 @@ static int build_ordered(const struct project *p, char *const *services,
 			r = build_ordered(p, services, dep, o,
 					  missing || !selected(services,
 							       dep->name),
-					  done, path, e);
+					  done, &here, e);
 	}
 	if (r == 0 && !(missing && image_present(p, s)))
 		r = build_one(p, s, o, e);
-	free((*path)[strv_len(*path) - 1]);
-	(*path)[strv_len(*path) - 1] = NULL;
 	if (r == 0)
 		strv_push(done, s->name);
 	return r;
@@ -252,12 +260,11 @@ static int build_selected(struct project *p, char *const *services,
 			  struct orch_err *e)
 {
 	_cleanup_strv_ char **done = xcalloc(1, sizeof(char *));
-	_cleanup_strv_ char **path = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; i < p->n_services; i++) {
 		const struct service *s = &p->services[i];
 		if (!s->build.present || !selected(services, s->name))
 			continue;
-		int r = build_ordered(p, services, s, o, missing, &done, &path,
+		int r = build_ordered(p, services, s, o, missing, &done, NULL,
 				      e);
 		if (r < 0)
 			return r;

@@ -230,6 +230,8 @@ static int running_root(pid_t pid, struct orch_err *e)
  * mnt in a mount namespace of our own. */
 static int stopped_root(json_t *spec, const char *mnt, struct orch_err *e)
 {
+	if (!mnt)
+		return err_set(e, EINVAL, "no directory to mount it on");
 	if (rootless())
 		return err_set(e, EOPNOTSUPP,
 			       "it is not running: start it first");
@@ -385,6 +387,7 @@ int cmd_export(int argc, char **argv)
 		pid = 0;
 	_cleanup_free_ char *mnt = NULL, *tmp = NULL;
 	int r = 0, out = 1;
+	bool opened = false;
 	if (!pid) {
 		mnt = xasprintf("%s/export.XXXXXX", orch_run());
 		if (!mkdtemp(mnt)) {
@@ -397,12 +400,13 @@ int cmd_export(int argc, char **argv)
 	if (r == 0 && output) {
 		tmp = xasprintf("%s.tmp.%d", output, (int)getpid());
 		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (out < 0)
+		opened = out >= 0;
+		if (!opened)
 			r = err_sys(&e, errno, "creating %s", tmp);
 	}
 	if (r == 0)
 		r = export_tar(rec, pid, mnt, out, &e);
-	if (output && out >= 0) {
+	if (opened) {
 		if (r == 0 && (fsync(out) < 0 || rename(tmp, output) < 0))
 			r = err_sys(&e, errno, "writing %s", output);
 		close(out);
