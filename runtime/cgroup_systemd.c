@@ -206,14 +206,17 @@ static int enter_pid(const char *dir, pid_t pid, struct orch_err *e)
 
 /* A stop job for unit: on a unit already dead it does nothing, but its
  * end puts the unit on systemd's list of units to collect. */
-static void systemd_stop(const char *unit)
+/* The manager's method on unit (StopUnit takes a mode too). */
+static void systemd_call(const char *method, const char *unit)
 {
+	bool stop = streq(method, "StopUnit");
 	/* clang-format off */
 	char *argv[] = {
 		"busctl", "--quiet", rootless() ? "--user" : "--system",
 		"call", "org.freedesktop.systemd1",
 		"/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-		"StopUnit", "ss", (char *)unit, "replace", NULL};
+		(char *)method, stop ? "ss" : "s", (char *)unit,
+		stop ? "replace" : NULL, NULL};
 	/* clang-format on */
 	struct orch_err ign = {0};
 	run_quiet(argv, &ign);
@@ -228,8 +231,11 @@ static void systemd_stop(const char *unit)
  * directory went while systemd was not looking (its cgroup's last event
  * found no directory to read) is never collected on its own (seen in the
  * VM): after half a second orch asks for a stop, whose end makes systemd
- * look again.  Only for the scopes orch asks for; a bound keeps a stuck
- * systemd from holding down. */
+ * look again, and then takes a reference to it that goes when busctl
+ * ends (a stop of a unit already dead is no job, and ends nothing; a
+ * reference dropped puts the unit on systemd's list to collect).  Only
+ * for the scopes orch asks for; a bound keeps a stuck systemd from
+ * holding down. */
 void cg_systemd_release(const char *scope)
 {
 	const char *name = strrchr(scope, '/');
@@ -248,7 +254,8 @@ void cg_systemd_release(const char *scope)
 			return;
 		}
 		if (gone && ms >= 500 && !asked) {
-			systemd_stop(name);
+			systemd_call("StopUnit", name);
+			systemd_call("RefUnit", name);
 			asked = true;
 		}
 		nanosleep(&(struct timespec){0, 1000000}, NULL);

@@ -369,6 +369,18 @@ int cli_opt_pull(const char *cmd, const char *val)
 	return -1;
 }
 
+int cli_opt_bool(const char *cmd, const char *opt, const char *val,
+		 bool *out)
+{
+	if (!val || streq(val, "true") || streq(val, "false")) {
+		*out = !val || streq(val, "true");
+		return 0;
+	}
+	fprintf(stderr, "orch %s: %s takes true or false, not \"%s\"\n", cmd,
+		opt, val);
+	return -1;
+}
+
 int cli_usage(const char *cmd, const char *usage)
 {
 	fprintf(stderr, "Usage: orch %s %s\n", cmd, usage);

@@ -114,6 +114,10 @@ int cli_opt_num(const char *cmd, const char *opt, const char *val,
 /* A command's --pull: always, missing or never; else prints what is
  * wrong and returns -1. */
 int cli_opt_pull(const char *cmd, const char *val);
+/* A flag's optional value (--pause, --pause=false): true when absent;
+ * else prints what is wrong and returns -1. */
+int cli_opt_bool(const char *cmd, const char *opt, const char *val,
+		 bool *out);
 /* Prints "Usage: orch CMD USAGE" and returns 2. */
 int cli_usage(const char *cmd, const char *usage);
 /* Prints the error and returns 1. */

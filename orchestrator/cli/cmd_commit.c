@@ -106,14 +106,9 @@ int cmd_commit(int argc, char **argv)
 			pause = true;
 			break;
 		case O_PAUSE:
-			if (optarg && !streq(optarg, "true") &&
-			    !streq(optarg, "false")) {
-				fprintf(stderr, "orch commit: --pause takes "
-						"true or false, not \"%s\"\n",
-					optarg);
+			if (cli_opt_bool("commit", "--pause", optarg, &pause) <
+			    0)
 				return 2;
-			}
-			pause = !optarg || streq(optarg, "true");
 			break;
 		case O_INDEX:
 			if (cli_opt_num("commit", "--index", optarg, 1, INT_MAX,

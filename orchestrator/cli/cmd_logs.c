@@ -486,14 +486,9 @@ int cmd_attach(int argc, char **argv)
 			no_stdin = true;
 			break;
 		case O_SIG_PROXY:
-			if (optarg && !streq(optarg, "true") &&
-			    !streq(optarg, "false")) {
-				fprintf(stderr, "orch attach: --sig-proxy takes "
-						"true or false, not \"%s\"\n",
-					optarg);
+			if (cli_opt_bool("attach", "--sig-proxy", optarg,
+					 &proxy) < 0)
 				return 2;
-			}
-			proxy = !optarg || streq(optarg, "true");
 			break;
 		case O_ATT_INDEX:
 			if (cli_opt_num("attach", "--index", optarg, 1,

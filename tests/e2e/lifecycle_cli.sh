@@ -569,6 +569,9 @@ check_eq "a signal attach gets goes to it; its exit code" 5 "$?"
 check_match "it got it" "got-term" "$(cat "$T/att2.out")"
 out=$(inp att2 "$O" attach t 2>&1)
 check_eq "attach to a container that is not running: 1" 1 "$?"
+out=$(inp att2 "$O" attach --sig-proxy=maybe c 2>&1)
+check_eq "attach --sig-proxy of neither true nor false: usage" 2 "$?"
+check_match "naming it" '--sig-proxy takes true or false, not "maybe"' "$out"
 check "down att2" quiet inp att2 "$O" down -t 0
 
 # A one-off of run answers to its name only, not to its service's name
@@ -1065,6 +1068,7 @@ check_eq "the image's command, from --change" hi "$(inp cm2 "$O" run --rm -T t)"
 check_eq "its files, owners and deletions; env expanded; workdir; no volume content" \
 	"1234:1235 gone A=1 B=1-2 /sub nodata" \
 	"$(inp cm2 "$O" run --rm -T t sh -c 'stat -c %u:%g /hello; test -e /etc/motd || echo gone; echo A=$A B=$B; pwd; test -e /data/v || echo nodata' | xargs)"
+check "down cm2" quiet inp cm2 "$O" down
 out=$(inp cm "$O" commit -c 'RUN true' c cm-img:2 2>&1)
 check_eq "commit --change RUN: refused" 1 "$?"
 check_match "naming the change" '--change "RUN true": RUN cannot be changed' "$out"
@@ -1074,6 +1078,8 @@ check_match "naming it" '--change "FOO bar": unknown instruction' "$out"
 out=$(inp cm "$O" commit c 'Bad Ref' 2>&1)
 check_eq "a bad reference: refused" 1 "$?"
 check "and no image made" sh -c "! '$O' image inspect cm-img:2 >/dev/null 2>&1"
+out=$(inp cm "$O" commit --pause=maybe c 2>&1)
+check_eq "commit --pause of neither true nor false: usage" 2 "$?"
 out=$(inp cm "$O" commit nosuch 2>&1)
 check_eq "a service without container: refused" 1 "$?"
 check_match "saying so" 'service "nosuch" has no container' "$out"
