@@ -229,13 +229,15 @@ static void systemd_call(const char *method, const char *unit)
  * waits for the unit to be collected (its transient file goes with it),
  * and then removes the directory if it is still there.  A dead unit whose
  * directory went while systemd was not looking (its cgroup's last event
- * found no directory to read) is never collected on its own (seen in the
- * VM): after half a second orch asks for a stop, whose end makes systemd
- * look again, and then takes a reference to it that goes when busctl
- * ends (a stop of a unit already dead is no job, and ends nothing; a
- * reference dropped puts the unit on systemd's list to collect).  Only
- * for the scopes orch asks for; a bound keeps a stuck systemd from
- * holding down. */
+ * found no directory to read), or that died while the leaf was still
+ * there (so that its directory could not go), is never collected on its
+ * own (both seen in the VM): after half a second orch removes the
+ * scope's directory (empty: the leaf was its only child, the container
+ * its only process), asks for a stop, whose end makes systemd look again,
+ * and takes a reference to the unit that goes when busctl ends (a stop of
+ * a unit already dead is no job, and ends nothing; a reference dropped
+ * puts the unit on systemd's list to collect).  Only for the scopes orch
+ * asks for; a bound keeps a stuck systemd from holding down. */
 void cg_systemd_release(const char *scope)
 {
 	const char *name = strrchr(scope, '/');
@@ -253,7 +255,9 @@ void cg_systemd_release(const char *scope)
 				rmdir(scope);
 			return;
 		}
-		if (gone && ms >= 500 && !asked) {
+		if (ms >= 500 && !asked) {
+			if (!gone)
+				rmdir(scope);
 			systemd_call("StopUnit", name);
 			systemd_call("RefUnit", name);
 			asked = true;
