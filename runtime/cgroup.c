@@ -289,11 +289,8 @@ static char *v1_controllers(const char *superopts)
 	return sb_steal(&sb);
 }
 
-char **cg_view(bool *v2)
+static char **cg_view_find(void)
 {
-	*v2 = cg_mode();
-	if (*v2)
-		return NULL;
 	/* What limits and accounting are read from; the freezer's and the
 	 * device rules' files tell a program nothing of its own. */
 	static const enum cg_ctl shown[] = {CG_MEMORY, CG_CPU, CG_CPUACCT,
@@ -329,6 +326,17 @@ char **cg_view(bool *v2)
 			strv_push(&out, opts);
 	}
 	return out;
+}
+
+const char *const *cg_view(bool *v2)
+{
+	static char **view;
+	*v2 = cg_mode();
+	if (*v2)
+		return NULL;
+	if (!view)
+		view = cg_view_find();
+	return (const char *const *)view;
 }
 
 /* Writes pid to file (cgroup.procs, or tasks) in dir. */

@@ -576,6 +576,9 @@ static void spawn_run(struct spawn *sp, int *self_net)
 	}
 	if (own_net >= 0)
 		close(own_net);
+	/* Found here, the child only reading it (CLONE_VM). */
+	bool v2;
+	(void)cg_view(&v2);
 	/* The cgroup namespace is made by the child once it is in its
 	 * cgroup, so that cgroup becomes the namespace's root. */
 	uint64_t flags =

@@ -166,8 +166,10 @@ bool cg_wants_idle_process(const char *parent);
  * cgroup namespace): on cgroup v2 one cgroup2 mount (*v2 true, NULL
  * returned); on v1 the hierarchies of its memory, CPU and pids
  * controllers, each once, as their mount options ("memory",
- * "cpu,cpuacct", ...). */
-char **cg_view(bool *v2);
+ * "cpu,cpuacct", ...).  Found once per process (the hierarchies mounted
+ * do not change under a runtime): a process that clones a child with its
+ * own memory calls it before, so that the child only reads. */
+const char *const *cg_view(bool *v2);
 /* Whether the process joins the cgroup cg_create makes for parent itself
  * (cg_join), which on cgroup v1 is much faster: writing "0" to a
  * hierarchy's tasks file moves the writing thread alone, which the kernel

@@ -452,7 +452,7 @@ static int setup_cgroupfs(int rootfd, const struct rt_spec *s,
 	if (fd < 0)
 		return fd;
 	bool v2;
-	_cleanup_strv_ char **hier = cg_view(&v2);
+	const char *const *hier = cg_view(&v2);
 	if (v2) {
 		int r = mount_fd("cgroup2", fd, "cgroup2", fl, NULL);
 		return r < 0 ? err_sys(e, -r, "mounting /sys/fs/cgroup") : 0;
