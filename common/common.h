@@ -193,6 +193,11 @@ const char *signal_name(int sig); /* "SIGTERM"; static storage */
 /* "02:42:ac:11:00:02" (':' or '-' between the six bytes) -> out; false
  * unless a unicast address (the group bit clear), not all zeros. */
 bool mac_parse(const char *s, unsigned char out[6]);
+#define CPUSET_WORDS 128 /* the kernel's largest NR_CPUS, 8192, in bits */
+/* A list of CPUs as the kernel writes them ("0-3,8,10-11") -> one bit per
+ * CPU in mask (nbits of them, cleared first); false when it is not one, or
+ * names a CPU at or above nbits. */
+bool cpulist_parse(const char *s, uint64_t *mask, size_t nbits);
 
 /* ---- files ------------------------------------------------------------- */
 

@@ -386,6 +386,30 @@ static const struct {
 	{"IO", SIGIO},	   {"PWR", SIGPWR},	  {"SYS", SIGSYS},
 };
 
+bool cpulist_parse(const char *s, uint64_t *mask, size_t nbits)
+{
+	memset(mask, 0, (nbits + 63) / 64 * sizeof(*mask));
+	const char *p = s;
+	do {
+		char *end;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		unsigned long lo = strtoul(p, &end, 10), hi = lo;
+		if (*end == '-') {
+			if (!isdigit((unsigned char)end[1]))
+				return false;
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= nbits)
+			return false;
+		for (unsigned long c = lo; c <= hi; c++)
+			mask[c / 64] |= 1ull << (c % 64);
+		p = end;
+	} while (*p == ',' && ++p);
+	/* The kernel's own lists end with a newline. */
+	return *p == '\0' || (*p == '\n' && p[1] == '\0');
+}
+
 bool mac_parse(const char *s, unsigned char out[6])
 {
 	unsigned any = 0;

@@ -21,7 +21,8 @@
 static const char *const v1_names[CG_NCTL] = {
 	[CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
 	[CG_PIDS] = "pids",	[CG_FREEZER] = "freezer",
-	[CG_DEVICES] = "devices",
+	[CG_DEVICES] = "devices", [CG_CPUSET] = "cpuset",
+	[CG_BLKIO] = "blkio",
 };
 
 int cg_write_fd(int fd, const char *file, const char *val,
@@ -91,6 +92,82 @@ static int64_t cpus_quota(double cpus)
 	return q < 1000 ? 1000 : q;
 }
 
+/* cpuset.cpus, or why the kernel refused it. */
+static int write_cpuset(int dfd, const char *cpus, struct orch_err *e)
+{
+	int r = write_at(dfd, "cpuset.cpus", cpus, e);
+	if (r == -EINVAL || r == -ERANGE) {
+		char have[256] = "";
+		int n = read_at(dfd, "cpuset.cpus.effective", have, sizeof(have));
+		if (n < 0)
+			n = read_at(dfd, "../cpuset.cpus", have, sizeof(have));
+		if (n > 0 && have[n - 1] == '\n')
+			have[n - 1] = '\0';
+		err_clear(e);
+		r = err_set(e, EINVAL,
+			    "cpuset \"%s\": not a list of this machine's CPUs "
+			    "(%s)",
+			    cpus, have);
+	}
+	return r;
+}
+
+/* blkio_config: v1's blkio files (weights only where the I/O scheduler
+ * has them: CFQ's, else BFQ's, else none), v2's io.weight and io.max. */
+static int write_blkio(int dfd, bool v2, const struct rt_limits *l,
+		       struct orch_err *e)
+{
+	static const char *const weight_v1[] = {"blkio.weight",
+						"blkio.bfq.weight"};
+	static const char *const weight_v2[] = {"io.bfq.weight", "io.weight"};
+	const char *const *names = v2 ? weight_v2 : weight_v1;
+	const char *weight = NULL;
+	for (int i = 0; i < 2 && !weight; i++)
+		if (faccessat(dfd, names[i], F_OK, 0) == 0)
+			weight = names[i];
+	int r = 0;
+	if (l->blkio_weight && weight)
+		r = write_i64(dfd, weight, l->blkio_weight, e);
+	static const char *const v1_files[] = {
+	    [RT_BLKIO_READ_BPS] = "blkio.throttle.read_bps_device",
+	    [RT_BLKIO_WRITE_BPS] = "blkio.throttle.write_bps_device",
+	    [RT_BLKIO_READ_IOPS] = "blkio.throttle.read_iops_device",
+	    [RT_BLKIO_WRITE_IOPS] = "blkio.throttle.write_iops_device",
+	};
+	static const char *const v2_keys[] = {
+	    [RT_BLKIO_READ_BPS] = "rbps", [RT_BLKIO_WRITE_BPS] = "wbps",
+	    [RT_BLKIO_READ_IOPS] = "riops", [RT_BLKIO_WRITE_IOPS] = "wiops",
+	};
+	for (size_t i = 0; i < l->n_blkio && r == 0; i++) {
+		const struct rt_blkio_dev *d = &l->blkio[i];
+		char line[96];
+		const char *file;
+		if (d->kind == RT_BLKIO_WEIGHT) {
+			if (!weight)
+				continue;
+			/* "blkio.weight_device", "io.weight" itself. */
+			file = v2 ? weight
+			       : streq(weight, "blkio.weight")
+				   ? "blkio.weight_device"
+				   : "blkio.bfq.weight_device";
+			snprintf(line, sizeof(line), "%u:%u %" PRIu64, d->major,
+				 d->minor, d->value);
+		} else if (v2) {
+			file = "io.max";
+			snprintf(line, sizeof(line), "%u:%u %s=%" PRIu64,
+				 d->major, d->minor, v2_keys[d->kind], d->value);
+		} else {
+			file = v1_files[d->kind];
+			snprintf(line, sizeof(line), "%u:%u %" PRIu64, d->major,
+				 d->minor, d->value);
+		}
+		r = write_at(dfd, file, line, e);
+		if (r < 0)
+			r = err_wrap(e, "device %u:%u", d->major, d->minor);
+	}
+	return r;
+}
+
 /* A reservation above the limit could never be kept, as docker says. */
 static int reservation_check(const struct rt_limits *l, struct orch_err *e)
 {
@@ -149,9 +226,20 @@ int cg_v1_write_limits(int dfd, enum cg_ctl ctl, const struct rt_limits *l,
 		if (l->pids > 0)
 			r = write_i64(dfd, "pids.max", l->pids, e);
 		break;
+	case CG_CPUSET:
+		if (l->cpuset_cpus)
+			r = write_cpuset(dfd, l->cpuset_cpus, e);
+		break;
+	case CG_BLKIO:
+		r = write_blkio(dfd, false, l, e);
+		break;
 	default:
 		break;
 	}
+	if (r == 0 && ctl == CG_MEMORY && l->swappiness)
+		r = write_i64(dfd, "memory.swappiness", l->swappiness - 1, e);
+	if (r == 0 && ctl == CG_MEMORY && l->oom_kill_disable)
+		r = write_at(dfd, "memory.oom_control", "1", e);
 	return r;
 }
 
@@ -200,8 +288,12 @@ int cg_v2_write_limits(int dfd, const struct rt_limits *l, struct orch_err *e)
 		if (r < 0)
 			return r;
 	}
-	if (l->pids > 0)
-		r = write_i64(dfd, "pids.max", l->pids, e);
+	if (l->pids > 0 && (r = write_i64(dfd, "pids.max", l->pids, e)) < 0)
+		return r;
+	if (l->cpuset_cpus && (r = write_cpuset(dfd, l->cpuset_cpus, e)) < 0)
+		return r;
+	if (l->blkio_weight || l->n_blkio)
+		r = write_blkio(dfd, true, l, e);
 	return r;
 }
 
@@ -215,14 +307,20 @@ int cg_v2_enable_controllers(int dfd, const struct rt_limits *l,
 	r = read_at(dfd, "cgroup.subtree_control", on, sizeof(on));
 	if (r < 0)
 		return err_sys(e, -r, "reading cgroup.subtree_control");
-	static const char *const want[] = {"memory", "cpu", "pids"};
+	static const char *const want[] = {"memory", "cpu", "pids", "cpuset",
+					   "io"};
 	struct strbuf sb;
 	sb_init(&sb);
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 		bool needed = (i == 0 && (l->memory || l->memory_swap ||
 					  l->memory_reservation)) ||
 			      (i == 1 && (l->cpus > 0 || l->cpu_shares)) ||
-			      (i == 2 && l->pids);
+			      (i == 2 && l->pids) ||
+			      (i == 3 && l->cpuset_cpus) ||
+			      (i == 4 && (l->blkio_weight || l->n_blkio));
+		/* cpuset and io cost each cgroup their files: only asked. */
+		if (i >= 3 && !needed)
+			continue;
 		char word[16];
 		snprintf(word, sizeof(word), " %s ", want[i]);
 		char a[520], o[520];
@@ -255,6 +353,42 @@ int cg_v2_enable_controllers(int dfd, const struct rt_limits *l,
 }
 
 /* ---- the real hierarchies -------------------------------------------------- */
+
+static int cg_mode(void);
+
+unsigned rt_cgroup_lacks(void)
+{
+	const char *root = orch_cgroup_root();
+	if (cg_mode()) {
+		/* io.weight shows below the root only. */
+		_cleanup_free_ char *w = path_join(root, "orch/io.weight");
+		_cleanup_free_ char *b = path_join(root, "orch/io.bfq.weight");
+		_cleanup_free_ char *o = path_join(root, "orch");
+		bool weight = access(w, F_OK) == 0 || access(b, F_OK) == 0 ||
+			      access(o, F_OK) < 0;
+		return RT_LACKS_SWAPPINESS | RT_LACKS_OOM_CONTROL |
+		       (weight ? 0 : RT_LACKS_BLKIO_WEIGHT);
+	}
+	static const struct {
+		const char *file;
+		unsigned bit;
+	} files[] = {
+	    {"memory/memory.swappiness", RT_LACKS_SWAPPINESS},
+	    {"memory/memory.oom_control", RT_LACKS_OOM_CONTROL},
+	    {"blkio/blkio.weight", RT_LACKS_BLKIO_WEIGHT},
+	    {"blkio/blkio.bfq.weight", RT_LACKS_BLKIO_WEIGHT},
+	};
+	unsigned lacks = RT_LACKS_BLKIO_WEIGHT;
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *p = path_join(root, files[i].file);
+		bool have = access(p, F_OK) == 0;
+		if (files[i].bit == RT_LACKS_BLKIO_WEIGHT)
+			lacks &= have ? ~files[i].bit : ~0u;
+		else
+			lacks |= have ? 0 : files[i].bit;
+	}
+	return lacks;
+}
 
 static int cg_mode(void)
 {
@@ -293,8 +427,8 @@ static char **cg_view_find(void)
 {
 	/* What limits and accounting are read from; the freezer's and the
 	 * device rules' files tell a program nothing of its own. */
-	static const enum cg_ctl shown[] = {CG_MEMORY, CG_CPU, CG_CPUACCT,
-					    CG_PIDS};
+	static const enum cg_ctl shown[] = {CG_MEMORY, CG_CPU,	 CG_CPUACCT,
+					    CG_PIDS,   CG_CPUSET, CG_BLKIO};
 	char **out = xcalloc(1, sizeof(char *));
 	_cleanup_free_ char *info = NULL;
 	if (read_file("/proc/self/mountinfo", &info, NULL, NULL) < 0)
@@ -455,8 +589,12 @@ static bool v1_needed(enum cg_ctl c, const struct rt_limits *l,
 		      const struct dev_policy *dev)
 {
 	switch (c) {
-	case CG_MEMORY: return l->memory || l->memory_swap || l->memory_reservation;
+	case CG_MEMORY:
+		return l->memory || l->memory_swap || l->memory_reservation ||
+		       l->swappiness || l->oom_kill_disable;
 	case CG_CPU: return l->cpus > 0 || l->cpu_shares;
+	case CG_CPUSET: return l->cpuset_cpus != NULL;
+	case CG_BLKIO: return l->blkio_weight || l->n_blkio;
 	case CG_PIDS: return l->pids;
 	case CG_DEVICES: return !dev->allow_all;
 	default: return false;
@@ -501,6 +639,40 @@ static int v1_apply(const struct cg *cg, enum cg_ctl c,
 	return 0;
 }
 
+/* A v1 cpuset cgroup starts with no CPUs and no memory nodes, and takes
+ * no process so: each level under base gets its parent's. */
+static int v1_cpuset_fill(const char *base, const char *dir,
+			  struct orch_err *e)
+{
+	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+	size_t bl = strlen(base);
+	_cleanup_free_ char *p = xstrdup(dir);
+	for (char *slash = p + bl; slash;) {
+		slash = strchr(slash + 1, '/');
+		if (slash)
+			*slash = '\0';
+		_cleanup_close_ int dfd =
+		    open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return err_sys(e, errno, "opening %s", p);
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			char have[256], up[256];
+			if (read_at(dfd, files[i], have, sizeof(have)) > 1)
+				continue;
+			_cleanup_free_ char *f = xasprintf("../%s", files[i]);
+			int n = read_at(dfd, f, up, sizeof(up));
+			if (n < 0)
+				return err_sys(e, -n, "reading %s/%s", p, f);
+			int r = write_at(dfd, files[i], up, e);
+			if (r < 0)
+				return err_wrap(e, "%s", p);
+		}
+		if (slash)
+			*slash = '/';
+	}
+	return 0;
+}
+
 static int v1_create(const char *parent, const char *id,
 		     const struct rt_limits *l, const struct dev_policy *dev,
 		     pid_t pid, struct cg *out, struct orch_err *e)
@@ -508,6 +680,8 @@ static int v1_create(const char *parent, const char *id,
 	struct stat seen[CG_NCTL];
 	size_t n_seen = 0;
 	for (int c = 0; c < CG_NCTL; c++) {
+		if (c >= CG_CPUSET && !v1_needed(c, l, dev))
+			continue;
 		_cleanup_free_ char *base = path_join(orch_cgroup_root(), v1_names[c]);
 		struct stat st;
 		if (stat(base, &st) < 0) {
@@ -529,6 +703,8 @@ static int v1_create(const char *parent, const char *id,
 		}
 		seen[n_seen++] = st;
 		int r = make_dir(base, parent, id, &out->dir[c], e);
+		if (r == 0 && c == CG_CPUSET)
+			r = v1_cpuset_fill(base, out->dir[c], e);
 		if (r < 0)
 			return r;
 	}

@@ -141,7 +141,9 @@ int dev_cgroup_v2_apply(int dfd, const struct dev_policy *p,
 /* ---- cgroup.c ---------------------------------------------------------- */
 
 enum cg_ctl {
-	CG_MEMORY, CG_CPU, CG_CPUACCT, CG_PIDS, CG_FREEZER, CG_DEVICES, CG_NCTL
+	CG_MEMORY, CG_CPU, CG_CPUACCT, CG_PIDS, CG_FREEZER, CG_DEVICES,
+	/* Made only for a container that sets them. */
+	CG_CPUSET, CG_BLKIO, CG_NCTL
 };
 struct cg {
 	bool v2;
@@ -164,9 +166,10 @@ int cg_create(const char *parent, const char *id, const struct rt_limits *l,
 bool cg_wants_idle_process(const char *parent);
 /* What a container sees at /sys/fs/cgroup (its own cgroups, through its
  * cgroup namespace): on cgroup v2 one cgroup2 mount (*v2 true, NULL
- * returned); on v1 the hierarchies of its memory, CPU and pids
- * controllers, each once, as their mount options ("memory",
- * "cpu,cpuacct", ...).  Found once per process (the hierarchies mounted
+ * returned); on v1 the hierarchies of its memory, CPU, pids, cpuset and
+ * blkio controllers, each once, as their mount options ("memory",
+ * "cpu,cpuacct", ...): cpuset and blkio are shown to a container that has
+ * a cgroup there.  Found once per process (the hierarchies mounted
  * do not change under a runtime): a process that clones a child with its
  * own memory calls it before, so that the child only reads. */
 const char *const *cg_view(bool *v2);

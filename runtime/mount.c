@@ -437,14 +437,13 @@ static int setup_sys(int rootfd, const struct rt_spec *s,
 
 /* /sys/fs/cgroup as docker gives it: the container's own cgroups, seen
  * through its cgroup namespace (what a JVM, Go or Node.js reads its
- * memory and CPU limits from), read-only unless privileged.  On v1 a
+ * memory and CPU limits from), or the host's without one (cgroup: host),
+ * read-only unless privileged.  On v1 a
  * tmpfs holds one mount per hierarchy of cg_view, named by its
  * controllers ("cpu,cpuacct", with "cpu" and "cpuacct" links to it). */
 static int setup_cgroupfs(int rootfd, const struct rt_spec *s,
 			  struct orch_err *e)
 {
-	if (!(s->namespaces & RT_NS_CGROUP))
-		return 0;
 	unsigned long fl = (s->privileged ? 0 : MS_RDONLY) | MS_NOSUID |
 			   MS_NODEV | MS_NOEXEC;
 	_cleanup_close_ int fd =
@@ -468,6 +467,12 @@ static int setup_cgroupfs(int rootfd, const struct rt_spec *s,
 	if (dir < 0)
 		return err_sys(e, -dir, "opening the container's /sys/fs/cgroup");
 	for (size_t i = 0; hier[i]; i++) {
+		/* Made only when set: else the namespace's root there is
+		 * the host's. */
+		if ((streq(hier[i], "cpuset") && !s->limits.cpuset_cpus) ||
+		    (streq(hier[i], "blkio") && !s->limits.blkio_weight &&
+		     !s->limits.n_blkio))
+			continue;
 		if (mkdirat(dir, hier[i], 0555) < 0)
 			return err_sys(e, errno, "creating /sys/fs/cgroup/%s",
 				       hier[i]);

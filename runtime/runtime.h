@@ -63,6 +63,17 @@ struct rt_rlimit {
 	uint64_t soft, hard;
 };
 
+/* One block device's I/O weight or limit (blkio_config). */
+enum rt_blkio_kind {
+	RT_BLKIO_WEIGHT, RT_BLKIO_READ_BPS, RT_BLKIO_WRITE_BPS,
+	RT_BLKIO_READ_IOPS, RT_BLKIO_WRITE_IOPS,
+};
+struct rt_blkio_dev {
+	enum rt_blkio_kind kind;
+	unsigned major, minor;
+	uint64_t value;
+};
+
 /* cgroup limits; 0 (or 0.0) means "not set". */
 struct rt_limits {
 	int64_t memory;	     /* bytes */
@@ -72,6 +83,13 @@ struct rt_limits {
 	double cpus;	     /* fractional CPUs (quota/period) */
 	uint64_t cpu_shares; /* v1 shares; mapped to v2 weight */
 	int64_t pids;	     /* pids.max */
+	const char *cpuset_cpus; /* "0-2,4": the CPUs it may run on */
+	int64_t cpu_rt_runtime, cpu_rt_period; /* µs of real-time CPU */
+	int swappiness;	       /* memory.swappiness + 1 (0: not set) */
+	bool oom_kill_disable; /* memory.oom_control */
+	unsigned blkio_weight; /* 10..1000 */
+	const struct rt_blkio_dev *blkio;
+	size_t n_blkio;
 };
 
 struct rt_spec {
@@ -282,6 +300,16 @@ int rt_rootless_enter(struct orch_err *e);
  * v2 host run by systemd, from its manager for root, from the user's own
  * (user@UID.service, on the user's bus) for a rootless orch. */
 bool rt_cgroup_systemd(void);
+/* What this host's cgroups have no file for (the runtime then leaves it
+ * unset, as docker does): cgroup v2 has no per-cgroup swappiness and no
+ * OOM killer switch; I/O weights need a scheduler that has them (BFQ, or
+ * v2's io cost model). */
+enum {
+	RT_LACKS_SWAPPINESS = 1 << 0,
+	RT_LACKS_OOM_CONTROL = 1 << 1,
+	RT_LACKS_BLKIO_WEIGHT = 1 << 2,
+};
+unsigned rt_cgroup_lacks(void);
 /* Rootless, where rt_cgroup_systemd(): moves this process into a scope of
  * the user's manager, so that what it makes and moves stays in the
  * subtree the user owns.  Nothing otherwise. */

@@ -225,6 +225,24 @@ struct m_ulimit {
 	struct m_pos pos;
 };
 
+/* blkio_config: a weight for every device, and per device a weight or a
+ * limit, the lists in m_blkio_lists' order. */
+enum m_blkio_list {
+	M_BLKIO_WEIGHT_DEVICE, M_BLKIO_READ_BPS, M_BLKIO_WRITE_BPS,
+	M_BLKIO_READ_IOPS, M_BLKIO_WRITE_IOPS, M_BLKIO_NLISTS
+};
+extern const char *const m_blkio_lists[M_BLKIO_NLISTS];
+struct m_blkio_dev {
+	char *path; /* a block device of the host */
+	int64_t value; /* weight, bytes or operations per second */
+	struct m_pos pos;
+};
+struct m_blkio {
+	int64_t weight; /* M_UNSET when not given */
+	struct m_blkio_dev *dev[M_BLKIO_NLISTS];
+	size_t n_dev[M_BLKIO_NLISTS];
+};
+
 struct m_logging {
 	char *driver; /* NULL when not given */
 	struct m_kvlist options;
@@ -306,6 +324,9 @@ struct service {
 	double cpus;
 	int64_t cpu_period, cpu_quota; /* microseconds: cpus = quota/period */
 	char *cpuset;
+	int64_t mem_swappiness; /* 0..100, M_UNSET when not given */
+	bool oom_kill_disable;
+	struct m_blkio blkio;
 
 	char **cap_add, **cap_drop;
 	bool privileged;

@@ -386,6 +386,24 @@ static void check_memory(const struct service *s, struct orch_diag *d)
 
 /* cpu_period and cpu_quota in the kernel's range (microseconds; a quota
  * of -1 is no limit), as docker checks them. */
+static void check_cgroup(const struct project *p, const struct service *s,
+			 struct orch_diag *d)
+{
+	if (s->cgroup && !streq(s->cgroup, "host") &&
+	    !streq(s->cgroup, "private") && !raw_value(p, s->cgroup))
+		serr(d, service_key_pos(s, "cgroup"), s, "cgroup",
+		     "\"%s\": want host or private", shown_value(s->cgroup));
+}
+
+static void check_cpuset(const struct service *s, struct orch_diag *d)
+{
+	uint64_t mask[CPUSET_WORDS];
+	if (s->cpuset && !cpulist_parse(s->cpuset, mask, CPUSET_WORDS * 64))
+		serr(d, service_key_pos(s, "cpuset"), s, "cpuset",
+		     "\"%s\": want CPU numbers and ranges, as \"0-3,8\"",
+		     shown_value(s->cpuset));
+}
+
 static void check_cfs(const struct service *s, struct orch_diag *d)
 {
 	if (s->cpu_period != M_UNSET &&
@@ -462,6 +480,8 @@ static void check_service(struct project *p, struct service *s,
 	check_working_dir(p, s, d);
 	check_memory(s, d);
 	check_cfs(s, d);
+	check_cpuset(s, d);
+	check_cgroup(p, s, d);
 	check_userns_mode(p, s, d);
 }
 

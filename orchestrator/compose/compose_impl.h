@@ -267,6 +267,7 @@ void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n);
 void svc_build(struct cctx *c, struct service *s, const struct ynode *n);
 void svc_logging(struct cctx *c, struct service *s, const struct ynode *n);
 void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n);
+void svc_blkio(struct cctx *c, struct service *s, const struct ynode *n);
 void svc_configs(struct cctx *c, struct service *s, const struct ynode *n);
 void svc_secrets(struct cctx *c, struct service *s, const struct ynode *n);
 /* and how it is wired to the rest (svc_wiring.c). */

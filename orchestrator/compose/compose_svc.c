@@ -413,6 +413,12 @@ static void svc_provider(struct cctx *c, struct service *s,
 	     "provider services are not supported: orch runs containers only");
 }
 
+static void svc_mem_swappiness(struct cctx *c, struct service *s,
+			       const struct ynode *n)
+{
+	c_int(c, n, 0, 100, &s->mem_swappiness);
+}
+
 static void svc_mac_address(struct cctx *c, struct service *s,
 			    const struct ynode *n)
 {
@@ -430,7 +436,7 @@ static void svc_attach(struct cctx *c, struct service *s,
 static const struct svc_key svc_keys[] = {
     T(annotations, K_LABELS),
     F(attach, svc_attach),
-    IGN(blkio_config),
+    F(blkio_config, svc_blkio),
     F(build, svc_build),
     T(cap_add, K_LIST),
     T(cap_drop, K_LIST),
@@ -480,11 +486,11 @@ static const struct svc_key svc_keys[] = {
     F(mac_address, svc_mac_address),
     T(mem_limit, K_BYTES),
     T(mem_reservation, K_BYTES),
-    IGN(mem_swappiness),
+    F(mem_swappiness, svc_mem_swappiness),
     T(memswap_limit, K_BYTES_M1),
     F(network_mode, svc_network_mode),
     F(networks, svc_networks),
-    IGN(oom_kill_disable),
+    T(oom_kill_disable, K_BOOL),
     T(oom_score_adj, K_INT),
     T(pid, K_STR),
     T(pids_limit, K_INT_M1),
@@ -735,6 +741,7 @@ void convert_service(struct cctx *c, const struct ynode *name,
 	s->scale = s->mem_limit = s->memswap_limit = s->mem_reservation =
 	    s->shm_size = s->cpu_shares = s->pids_limit = s->oom_score_adj =
 		s->cpu_period = s->cpu_quota = s->stop_grace_period_ns =
+		    s->mem_swappiness = s->blkio.weight =
 		    s->pull_refresh_after_ns = M_UNSET;
 	s->cpus = -1;
 	s->healthcheck.interval_ns = s->healthcheck.timeout_ns =

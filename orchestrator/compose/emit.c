@@ -41,6 +41,32 @@ static void set_bytes(json_t *o, const char *k, int64_t v)
 		json_object_set_new(o, k, json_sprintf("%lld", (long long)v));
 }
 
+static void set_blkio(json_t *o, const struct m_blkio *b)
+{
+	json_t *bo = json_object();
+	set_int(bo, "weight", b->weight);
+	for (int k = 0; k < M_BLKIO_NLISTS; k++) {
+		if (!b->n_dev[k])
+			continue;
+		json_t *a = json_array();
+		for (size_t i = 0; i < b->n_dev[k]; i++) {
+			json_t *d = json_object();
+			set_str(d, "path", b->dev[k][i].path);
+			if (k == M_BLKIO_WEIGHT_DEVICE)
+				set_int(d, "weight", b->dev[k][i].value);
+			else
+				json_object_set_new(
+				    d, "rate", json_integer(b->dev[k][i].value));
+			json_array_append_new(a, d);
+		}
+		json_object_set_new(bo, m_blkio_lists[k], a);
+	}
+	if (json_object_size(bo))
+		json_object_set_new(o, "blkio_config", bo);
+	else
+		json_decref(bo);
+}
+
 static void set_strv(json_t *o, const char *k, char **v)
 {
 	if (!v)
@@ -268,6 +294,7 @@ static json_t *service_json(const struct service *s)
 		set_true(bo, "pull", b->pull);
 		json_object_set_new(o, "build", bo);
 	}
+	set_blkio(o, &s->blkio);
 	set_strv(o, "cap_add", s->cap_add);
 	set_strv(o, "cap_drop", s->cap_drop);
 	set_str(o, "cgroup", s->cgroup);
@@ -377,6 +404,7 @@ static json_t *service_json(const struct service *s)
 	set_str(o, "mac_address", s->mac_address);
 	set_bytes(o, "mem_limit", s->mem_limit);
 	set_bytes(o, "mem_reservation", s->mem_reservation);
+	set_int(o, "mem_swappiness", s->mem_swappiness);
 	set_bytes(o, "memswap_limit", s->memswap_limit);
 	set_str(o, "network_mode", s->network_mode);
 	if (s->n_networks) {
@@ -398,6 +426,7 @@ static json_t *service_json(const struct service *s)
 		}
 		json_object_set_new(o, "networks", nets);
 	}
+	set_true(o, "oom_kill_disable", s->oom_kill_disable);
 	set_int(o, "oom_score_adj", s->oom_score_adj);
 	set_str(o, "pid", s->pid);
 	set_int(o, "pids_limit", s->pids_limit);

@@ -344,6 +344,79 @@ void svc_logging(struct cctx *c, struct service *s, const struct ynode *n)
 		c_kvlist(c, v, KV_OPTS, &s->logging.options);
 }
 
+const char *const m_blkio_lists[M_BLKIO_NLISTS] = {
+    [M_BLKIO_WEIGHT_DEVICE] = "weight_device",
+    [M_BLKIO_READ_BPS] = "device_read_bps",
+    [M_BLKIO_WRITE_BPS] = "device_write_bps",
+    [M_BLKIO_READ_IOPS] = "device_read_iops",
+    [M_BLKIO_WRITE_IOPS] = "device_write_iops",
+};
+
+/* One list of blkio_config: {path, weight} or {path, rate} items. */
+static void blkio_list(struct cctx *c, struct m_blkio *b, enum m_blkio_list k,
+		       const struct ynode *n)
+{
+	if (!want_seq(c, n))
+		return;
+	const char *what = k == M_BLKIO_WEIGHT_DEVICE ? "weight" : "rate";
+	const char *const keys[] = {"path", what};
+	b->dev[k] = arena_new_array(c->a, struct m_blkio_dev, n->n ? n->n : 1);
+	EACH_ITEM(c, n, i, l)
+	{
+		const struct ynode *it = n->v[i];
+		const struct ynode *p, *v;
+		struct m_blkio_dev d = {.pos = it->pos};
+		bool ok = c_map(c, it);
+		if (ok) {
+			c_known_keys(c, it, keys, ARRAY_SIZE(keys));
+			p = ymap_get(it, "path");
+			v = ymap_get(it, what);
+			if (!p || !v) {
+				cerr(c, it, "needs a path and a %s", what);
+				ok = false;
+			}
+		}
+		if (ok && !(d.path = c_str(c, p)))
+			ok = false;
+		else if (ok && d.path[0] != '/') {
+			cerr(c, p, "\"%s\" is not an absolute path",
+			     shown_value(d.path));
+			ok = false;
+		}
+		if (ok)
+			ok = k == M_BLKIO_WEIGHT_DEVICE
+				 ? c_int(c, v, 10, 1000, &d.value)
+			     : k == M_BLKIO_READ_BPS || k == M_BLKIO_WRITE_BPS
+				 ? c_bytes(c, v, false, &d.value)
+				 : c_int(c, v, 0, INT64_MAX, &d.value);
+		if (ok)
+			b->dev[k][b->n_dev[k]++] = d;
+		cpath_pop(c, l);
+	}
+}
+
+void svc_blkio(struct cctx *c, struct service *s, const struct ynode *n)
+{
+	if (!c_map(c, n))
+		return;
+	const char *keys[1 + M_BLKIO_NLISTS] = {"weight"};
+	memcpy(keys + 1, m_blkio_lists, sizeof(m_blkio_lists));
+	c_known_keys(c, n, keys, ARRAY_SIZE(keys));
+	const struct ynode *v = ymap_get(n, "weight");
+	if (v) {
+		size_t l = cpath_push(c, "weight");
+		c_int(c, v, 10, 1000, &s->blkio.weight);
+		cpath_pop(c, l);
+	}
+	for (int k = 0; k < M_BLKIO_NLISTS; k++) {
+		if (!(v = ymap_get(n, m_blkio_lists[k])))
+			continue;
+		size_t l = cpath_push(c, "%s", m_blkio_lists[k]);
+		blkio_list(c, &s->blkio, (enum m_blkio_list)k, v);
+		cpath_pop(c, l);
+	}
+}
+
 static const char *const ulimit_names[] = {
     "core",    "cpu",	   "data",   "fsize",	   "locks",
     "memlock", "msgqueue", "nice",   "nofile",	   "nproc",

@@ -416,7 +416,8 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	unsigned ns = RT_NS_DEFAULT & ~(host ? (unsigned)RT_NS_NET : 0u) &
 		      ~(jbool(spec, "uts_host") ? (unsigned)RT_NS_UTS : 0u) &
 		      ~(jbool(spec, "ipc_host") ? (unsigned)RT_NS_IPC : 0u) &
-		      ~(jbool(spec, "pid_host") ? (unsigned)RT_NS_PID : 0u);
+		      ~(jbool(spec, "pid_host") ? (unsigned)RT_NS_PID : 0u) &
+		      ~(jbool(spec, "cgroup_host") ? (unsigned)RT_NS_CGROUP : 0u);
 	if (ns != RT_NS_DEFAULT)
 		json_object_set_new(spec, "namespaces", json_integer(ns));
 	if (host) {

@@ -130,6 +130,31 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 		s->limits.cpus = json_is_number(c) ? json_number_value(c) : 0;
 		s->limits.cpu_shares = (uint64_t)jint(l, "cpu_shares", 0);
 		s->limits.pids = jint(l, "pids", 0);
+		s->limits.cpuset_cpus = jstr(l, "cpuset_cpus");
+		json_t *sw = json_object_get(l, "swappiness");
+		s->limits.swappiness = json_is_integer(sw)
+					   ? (int)json_integer_value(sw) + 1
+					   : 0;
+		s->limits.oom_kill_disable = jbool(l, "oom_kill_disable");
+		s->limits.blkio_weight = (unsigned)jint(l, "blkio_weight", 0);
+		json_t *b = json_object_get(l, "blkio");
+		size_t n = json_array_size(b);
+		struct rt_blkio_dev *d = n ? xcalloc(n, sizeof(*d)) : NULL;
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = json_array_get(b, i);
+			int64_t kind = jint(o, "kind", -1);
+			if (kind < RT_BLKIO_WEIGHT || kind > RT_BLKIO_WRITE_IOPS) {
+				free(d);
+				return err_set(e, EINVAL,
+					       "blkio entry %zu: unknown kind", i);
+			}
+			d[i].kind = (enum rt_blkio_kind)kind;
+			d[i].major = (unsigned)jint(o, "major", 0);
+			d[i].minor = (unsigned)jint(o, "minor", 0);
+			d[i].value = (uint64_t)jint(o, "value", 0);
+		}
+		s->limits.blkio = d;
+		s->limits.n_blkio = n;
 	}
 	s->cgroup_parent = jstr(j, "cgroup_parent");
 	s->init = jbool(j, "init");
@@ -139,6 +164,7 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 
 void ctrspec_clear(struct rt_spec *s)
 {
+	free((void *)s->limits.blkio);
 	free(s->uid_map);
 	free(s->lowers);
 	free(s->argv);

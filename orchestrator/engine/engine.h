@@ -321,6 +321,10 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 		  bool anon_volumes, struct orch_err *e);
 void netns_remove(const char *path);
 int check_networks(const struct project *m, struct orch_err *e);
+/* The cpuset of each service of new_recs names CPUs this machine has
+ * (online). */
+int check_cpusets(const struct project *m, json_t *new_recs,
+		  struct orch_err *e);
 /* Warns (on stderr, at each key) of what the services of the containers
  * of new_recs ask for that up does not do. */
 void warn_unapplied(const struct project *m, json_t *new_recs);

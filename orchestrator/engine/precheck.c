@@ -124,6 +124,47 @@ int check_rootless(const struct project *m, struct orch_err *e)
 	return 0;
 }
 
+/* Whether up makes a container of s (one of new_recs). */
+static bool service_made(const struct service *s, json_t *new_recs)
+{
+	size_t k;
+	json_t *rec;
+	json_array_foreach(new_recs, k, rec)
+		if (streq(jstr(rec, "service") ?: "", s->name))
+			return true;
+	return false;
+}
+
+int check_cpusets(const struct project *m, json_t *new_recs,
+		  struct orch_err *e)
+{
+	char online[512] = "";
+	_cleanup_fclose_ FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	uint64_t have[CPUSET_WORDS], want[CPUSET_WORDS];
+	if (!f || !fgets(online, sizeof(online), f) ||
+	    !cpulist_parse(online, have, CPUSET_WORDS * 64))
+		return 0; /* the kernel says it at the write */
+	online[strcspn(online, "\n")] = '\0';
+	for (size_t i = 0; i < m->n_services; i++) {
+		const struct service *s = &m->services[i];
+		if (!s->cpuset || !service_made(s, new_recs) ||
+		    !cpulist_parse(s->cpuset, want, CPUSET_WORDS * 64))
+			continue;
+		for (size_t w = 0; w < CPUSET_WORDS; w++)
+			if (want[w] & ~have[w]) {
+				const struct m_pos *p =
+				    service_key_pos(s, "cpuset");
+				return err_set(e, EINVAL,
+					       "%s:%d:%d: service \"%s\": "
+					       "cpuset \"%s\": this machine's "
+					       "CPUs are %s",
+					       p->file, p->line, p->col,
+					       s->name, s->cpuset, online);
+			}
+	}
+	return 0;
+}
+
 int check_networks(const struct project *m, struct orch_err *e)
 {
 	int r = 0;
@@ -386,22 +427,16 @@ out:
 void warn_unapplied(const struct project *m, json_t *new_recs)
 {
 	struct orch_diag d = {0};
+	unsigned lacks = rt_cgroup_lacks();
 	for (size_t i = 0; i < m->n_services; i++) {
 		const struct service *s = &m->services[i];
-		bool made = false;
-		size_t k;
-		json_t *rec;
-		json_array_foreach(new_recs, k, rec)
-			made |= streq(jstr(rec, "service") ?: "", s->name);
-		if (!made)
+		if (!service_made(s, new_recs))
 			continue;
 		/* What a value other than the default would ask. */
 		const struct {
 			const char *key;
 			bool set;
 		} keys[] = {
-		    {"cgroup", s->cgroup && !streq(s->cgroup, "private")},
-		    {"cpuset", s->cpuset != NULL},
 		    {"external_links",
 		     s->external_links && s->external_links[0]},
 		    {"annotations", s->annotations.n > 0},
@@ -419,6 +454,31 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 				 "applied by orch: its logs are kept in orch's "
 				 "files, as json-file's",
 				 s->name, ld);
+		bool weights = s->blkio.weight != M_UNSET ||
+			       s->blkio.n_dev[M_BLKIO_WEIGHT_DEVICE];
+		const struct {
+			const char *key;
+			bool set;
+			const char *why;
+		} host[] = {
+		    {"mem_swappiness",
+		     s->mem_swappiness != M_UNSET &&
+			 (lacks & RT_LACKS_SWAPPINESS),
+		     "cgroup v2 has no swappiness of a cgroup's own"},
+		    {"oom_kill_disable",
+		     s->oom_kill_disable && (lacks & RT_LACKS_OOM_CONTROL),
+		     "cgroup v2 cannot turn the OOM killer off"},
+		    {"blkio_config", weights && (lacks & RT_LACKS_BLKIO_WEIGHT),
+		     "this host's I/O schedulers have no weights (BFQ has); "
+		     "its weights are left out"},
+		};
+		for (size_t j = 0; j < ARRAY_SIZE(host); j++)
+			if (host[j].set)
+				diag_add(&d, M_WARNING,
+					 service_key_pos(s, host[j].key),
+					 "service \"%s\": %s is not applied "
+					 "here: %s",
+					 s->name, host[j].key, host[j].why);
 		for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
 			if (keys[j].set)
 				diag_add(&d, M_WARNING,

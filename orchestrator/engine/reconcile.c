@@ -1038,6 +1038,7 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 	sweep_unrecorded(ps);
 	if ((r = check_names(ps, new_recs, e)) < 0 ||
 	    (r = check_rootless(m, e)) < 0 ||
+	    (r = check_cpusets(m, new_recs, e)) < 0 ||
 	    (r = check_networks(m, e)) < 0 ||
 	    (r = check_files(m, new_recs, e)) < 0 ||
 	    (r = check_ports(ps, new_recs, e)) < 0)

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 
@@ -371,6 +372,48 @@ static const char *const host_only_caps[] = {
 	"SYS_PACCT",  "PERFMON",     "BPF",
 };
 
+/* blkio_config's devices by number, as the kernel names them: each path a
+ * block device of the host's. */
+static int blkio_json(const struct service *s, json_t *limits,
+		      struct orch_err *e)
+{
+	static const enum rt_blkio_kind kinds[M_BLKIO_NLISTS] = {
+	    [M_BLKIO_WEIGHT_DEVICE] = RT_BLKIO_WEIGHT,
+	    [M_BLKIO_READ_BPS] = RT_BLKIO_READ_BPS,
+	    [M_BLKIO_WRITE_BPS] = RT_BLKIO_WRITE_BPS,
+	    [M_BLKIO_READ_IOPS] = RT_BLKIO_READ_IOPS,
+	    [M_BLKIO_WRITE_IOPS] = RT_BLKIO_WRITE_IOPS,
+	};
+	if (s->blkio.weight != M_UNSET)
+		json_object_set_new(limits, "blkio_weight",
+				    json_integer(s->blkio.weight));
+	json_t *a = json_array();
+	json_object_set_new(limits, "blkio", a);
+	for (int k = 0; k < M_BLKIO_NLISTS; k++)
+		for (size_t i = 0; i < s->blkio.n_dev[k]; i++) {
+			const struct m_blkio_dev *d = &s->blkio.dev[k][i];
+			struct stat st;
+			const char *why = stat(d->path, &st) < 0
+					      ? strerror(errno)
+					  : !S_ISBLK(st.st_mode)
+					      ? "not a block device"
+					      : NULL;
+			if (why)
+				return err_set(
+				    e, EINVAL,
+				    "%s:%d:%d: service \"%s\": blkio_config."
+				    "%s: %s: %s",
+				    d->pos.file, d->pos.line, d->pos.col,
+				    s->name, m_blkio_lists[k], d->path, why);
+			json_array_append_new(
+			    a, json_pack("{s:i, s:i, s:i, s:I}", "kind",
+					 kinds[k], "major", major(st.st_rdev),
+					 "minor", minor(st.st_rdev), "value",
+					 (json_int_t)d->value));
+		}
+	return 0;
+}
+
 /* A key the service's own user namespace cannot honour: refused at its
  * position (why), with the way out. */
 static int host_userns_needed(const struct service *s, const char *key,
@@ -405,6 +448,12 @@ static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
 		    "pid: host shows the host's processes, for which a "
 		    "container in a user namespace of its own cannot mount "
 		    "/proc",
+		    e);
+	if (*remap && s->cgroup && streq(s->cgroup, "host"))
+		return host_userns_needed(
+		    s, "cgroup",
+		    "cgroup: host shows the host's cgroups, which a container "
+		    "in a user namespace of its own cannot mount",
 		    e);
 	for (size_t i = 0; *remap && s->cap_add && s->cap_add[i]; i++) {
 		const char *n = s->cap_add[i];
@@ -569,6 +618,8 @@ int record_template(const struct project *m, const struct service *s,
 		json_object_set_new(spec, "ipc_host", json_true());
 	if (s->pid && streq(s->pid, "host"))
 		json_object_set_new(spec, "pid_host", json_true());
+	if (s->cgroup && streq(s->cgroup, "host"))
+		json_object_set_new(spec, "cgroup_host", json_true());
 	if (s->hostname)
 		json_object_set_new(spec, "hostname", json_string(s->hostname));
 	if (s->domainname)
@@ -670,7 +721,18 @@ int record_template(const struct project *m, const struct service *s,
 				    json_integer(s->cpu_shares));
 	if (lim.pids > 0)
 		json_object_set_new(limits, "pids", json_integer(lim.pids));
+	if (s->cpuset)
+		json_object_set_new(limits, "cpuset_cpus",
+				    json_string(s->cpuset));
+	if (s->mem_swappiness != M_UNSET)
+		json_object_set_new(limits, "swappiness",
+				    json_integer(s->mem_swappiness));
+	if (s->oom_kill_disable)
+		json_object_set_new(limits, "oom_kill_disable", json_true());
+	r = blkio_json(s, limits, e);
 	json_object_set_new(spec, "limits", limits);
+	if (r < 0)
+		return r;
 
 	int sig = SIGTERM;
 	const char *ss = s->stop_signal ? s->stop_signal : ic->stop_signal;

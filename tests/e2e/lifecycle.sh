@@ -233,4 +233,87 @@ out=$(inp lim "$O" up -d over 2>&1)
 check_eq "a reservation above the limit: up fails" 1 "$?"
 check_match "saying so" "memory reservation 33554432 is above the memory limit 16777216" "$out"
 check "down lim" inp lim "$O" down -t 0
+
+# ---- cpuset, mem_swappiness, oom_kill_disable, blkio_config, cgroup: host --
+# The disk the root file system is on, and this machine's last CPU.
+DEV=/dev/$(sed -n 's/^DEVNAME=//p' \
+	"/sys/dev/block/$(awk '$5 == "/" {print $3; exit}' /proc/self/mountinfo)/uevent")
+CPU=$(sed 's/.*[,-]//' /sys/devices/system/cpu/online)
+project res <<Y
+services:
+  app:
+    image: bb:1
+    command: ["sleep", "3600"]
+    mem_limit: 64m
+    cpuset: "$CPU"
+    mem_swappiness: 10
+    oom_kill_disable: true
+    blkio_config:
+      device_read_bps: [{path: $DEV, rate: 12mb}]
+      device_write_iops: [{path: $DEV, rate: 120}]
+  plain:
+    image: bb:1
+    command: ["sleep", "3600"]
+  hostcg:
+    image: bb:1
+    command: ["sleep", "3600"]
+    cgroup: host
+    userns_mode: host
+  remapped:
+    image: bb:1
+    command: ["sleep", "3600"]
+    cgroup: host
+  far:
+    image: bb:1
+    command: ["sleep", "3600"]
+    cpuset: "0-4095"
+  notblk:
+    image: bb:1
+    command: ["sleep", "3600"]
+    blkio_config: {device_read_iops: [{path: /dev/null, rate: 1}]}
+Y
+check "up res" inp res "$O" up -d app plain hostcg
+rs() { inp res "$O" exec -T "$1" sh -c "$2" 2>&1; }
+check_eq "cpuset: the container runs on those CPUs only" "$CPU" \
+	"$(rs app 'sed -n "s/^Cpus_allowed_list:\t//p" /proc/self/status')"
+check_eq "and reads them where a JVM reads them" "$CPU" \
+	"$(rs app 'cat /sys/fs/cgroup/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset/cpuset.cpus')"
+check_eq "a container without one runs on every CPU" \
+	"$(cat /sys/devices/system/cpu/online)" \
+	"$(rs plain 'sed -n "s/^Cpus_allowed_list:\t//p" /proc/self/status')"
+if [ -e /sys/fs/cgroup/memory/memory.swappiness ]; then
+	check_eq "mem_swappiness (v1)" 10 \
+		"$(rs app 'cat /sys/fs/cgroup/memory/memory.swappiness')"
+	check_match "oom_kill_disable (v1)" "oom_kill_disable 1" \
+		"$(rs app 'cat /sys/fs/cgroup/memory/memory.oom_control')"
+	DEVNO=$(printf '%d:%d' "0x$(stat -c %t "$DEV")" "0x$(stat -c %T "$DEV")")
+	check_eq "blkio_config: the read rate of the disk (v1)" "$DEVNO 12582912" \
+		"$(rs app 'cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device')"
+	check_eq "and its write operations" "$DEVNO 120" \
+		"$(rs app 'cat /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device')"
+else
+	check_match "blkio_config: the read rate of the disk (v2)" "rbps=12582912 wbps=max riops=max wiops=120" \
+		"$(rs app 'cat /sys/fs/cgroup/io.max')"
+fi
+check_match "cgroup: host: the host's cgroup paths, its own among them" \
+	"$(psf res hostcg ID)" "$(rs hostcg 'cat /proc/self/cgroup')"
+check_match "a container of its own cgroup namespace sees its root" \
+	"^0::/\$|:/\$" "$(rs plain 'cat /proc/self/cgroup' | head -1)"
+out=$(inp res "$O" up -d remapped 2>&1)
+if [ "${ORCH_USERNS:-remap}" = host ]; then
+	check_eq "cgroup: host without user namespaces: up makes it" 0 "$?"
+	check_match "and it sees the host's cgroup paths" \
+		"$(psf res remapped ID)" "$(rs remapped 'cat /proc/self/cgroup')"
+else
+	check_eq "cgroup: host in the container's user namespace: up fails" 1 "$?"
+	check_match "saying the way out" "compose.yaml:23:5: .*set userns_mode: host" "$out"
+fi
+out=$(inp res "$O" up -d far 2>&1)
+check_eq "a cpuset of CPUs this machine lacks: up fails" 1 "$?"
+check_match "naming the key and the CPUs there are" "compose.yaml:27:5: service \"far\": cpuset \"0-4095\": this machine's CPUs are" "$out"
+out=$(inp res "$O" up -d notblk 2>&1)
+check_eq "blkio_config of a path that is no block device: up fails" 1 "$?"
+check_match "naming it" "compose.yaml:31:.*device_read_iops: /dev/null: not a block device" "$out"
+check_eq "neither was made" "" "$(psf res far ID)$(psf res notblk ID)"
+check "down res" inp res "$O" down -t 0
 finish

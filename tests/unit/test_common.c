@@ -36,6 +36,19 @@ static void test_signals(void **state)
 	assert_string_equal(signal_name(SIGUSR1), "SIGUSR1");
 }
 
+static void test_cpulist(void **state)
+{
+	(void)state;
+	uint64_t m[CPUSET_WORDS];
+	assert_true(cpulist_parse("0-3,8,70-71\n", m, CPUSET_WORDS * 64));
+	assert_true(m[0] == 0x10f && m[1] == 0xc0 && m[2] == 0);
+	assert_true(cpulist_parse("5", m, 64) && m[0] == 0x20);
+	static const char *const bad[] = {"", "a", "1-", "-1", "3-1", "1,",
+					  "1,,2", "1 2", "64"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_false(cpulist_parse(bad[i], m, 64));
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -204,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_text_columns),
 		cmocka_unit_test(test_str_fields),
 		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_cpulist),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -213,6 +213,52 @@ static void test_cfs_quota(void **state)
 	expect_svc_ok("    cpu_quota: -1\n");
 }
 
+/* cpuset, blkio_config, mem_swappiness, cgroup: the cgroup keys compose
+ * gives, each value checked where it is written. */
+static void test_cgroup_keys(void **state)
+{
+	(void)state;
+	expect_svc_error("    cpuset: \"1-\"\n", 4, 5,
+			 "services.web.cpuset: \"1-\": want CPU numbers");
+	expect_svc_error("    cpuset: \"3-1\"\n", 4, 5, "want CPU numbers");
+	expect_svc_error("    mem_swappiness: 101\n", 4, 21,
+			 "services.web.mem_swappiness: 101 is out of range");
+	expect_svc_error("    cgroup: hosts\n", 4, 5,
+			 "services.web.cgroup: \"hosts\": want host or private");
+	expect_svc_error("    blkio_config:\n      weight: 5\n", 5, 15,
+			 "services.web.blkio_config.weight: 5 is out of range");
+	expect_svc_error("    blkio_config:\n      device_read_bps:\n"
+			 "        - {path: /dev/sda}\n",
+			 6, 11,
+			 "services.web.blkio_config.device_read_bps[0]: needs a "
+			 "path and a rate");
+	expect_svc_error("    blkio_config:\n      device_write_iops:\n"
+			 "        - {path: sda, rate: 1}\n",
+			 6, 18, "\"sda\" is not an absolute path");
+	expect_svc_error("    blkio_config:\n      weight_devices: []\n", 5,
+			 7, "weight_devices");
+	struct project *p = load_ok(
+	    SVC "    cpuset: \"0-3,8\"\n    mem_swappiness: 0\n"
+		"    oom_kill_disable: true\n    cgroup: host\n"
+		"    blkio_config:\n      weight: 300\n"
+		"      weight_device: [{path: /dev/sda, weight: 400}]\n"
+		"      device_read_bps: [{path: /dev/sda, rate: 12mb}]\n"
+		"      device_write_iops: [{path: /dev/sdb, rate: 120}]\n");
+	const struct service *s = &p->services[0];
+	assert_string_equal(s->cpuset, "0-3,8");
+	assert_int_equal(s->mem_swappiness, 0);
+	assert_true(s->oom_kill_disable);
+	assert_int_equal(s->blkio.weight, 300);
+	assert_int_equal(s->blkio.n_dev[M_BLKIO_WEIGHT_DEVICE], 1);
+	assert_int_equal(s->blkio.dev[M_BLKIO_WEIGHT_DEVICE][0].value, 400);
+	assert_int_equal(s->blkio.dev[M_BLKIO_READ_BPS][0].value, 12 << 20);
+	assert_string_equal(s->blkio.dev[M_BLKIO_WRITE_IOPS][0].path,
+			    "/dev/sdb");
+	assert_int_equal(s->blkio.dev[M_BLKIO_WRITE_IOPS][0].value, 120);
+	assert_int_equal(s->blkio.n_dev[M_BLKIO_WRITE_BPS], 0);
+	project_free(p);
+}
+
 static void test_counts(void **state)
 {
 	(void)state;
@@ -283,6 +329,7 @@ int main(void)
 	    cmocka_unit_test(test_working_dir_memory),
 	    cmocka_unit_test(test_cfs_quota),
 	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_cgroup_keys),
 	    cmocka_unit_test(test_too_many_objects),
 	    cmocka_unit_test(test_default_network_position),
 	};
