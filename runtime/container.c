@@ -190,6 +190,9 @@ struct child_ctx {
 	int sync_fd;
 	int netns_fd;
 	bool net_joined; /* the parent cloned us in netns_fd already */
+	/* spec->pid_join's PID namespace (the parent clones us there), and
+	 * ipc_join's IPC and mount namespaces (its /dev/shm), or -1. */
+	int pidns_fd, ipcns_fd, shm_mntns_fd;
 	bool first_go;	 /* the parent says when to start */
 	/* Cloned with the parent's memory (vm_stack_take): it waits for one
 	 * word that brings everything, the files to join its cgroup with
@@ -215,6 +218,31 @@ struct child_ctx {
 static bool own_mounts(const struct rt_spec *s)
 {
 	return (s->namespaces & RT_NS_USER) && rootless();
+}
+
+/* The child's side of ipc_join: a copy of the other container's /dev/shm
+ * (taken in its mount namespace, then back in ours), and its IPC
+ * namespace. */
+static int join_shared_ipc(int ipcns, int mntns, int *shm_fd,
+			   struct orch_err *e)
+{
+	_cleanup_close_ int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (own < 0)
+		return err_sys(e, errno, "opening our mount namespace");
+	if (setns(mntns, CLONE_NEWNS) < 0)
+		return err_sys(e, errno, "entering the mount namespace of the "
+				      "container whose IPC is shared");
+	*shm_fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/dev/shm",
+			       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+				   AT_RECURSIVE);
+	int saved = errno;
+	if (setns(own, CLONE_NEWNS) < 0)
+		return err_sys(e, errno, "returning to our mount namespace");
+	if (*shm_fd < 0)
+		return err_sys(e, saved, "copying the shared /dev/shm");
+	if (setns(ipcns, CLONE_NEWIPC) < 0)
+		return err_sys(e, errno, "joining the shared IPC namespace");
+	return 0;
 }
 
 /* The parent's second word: the child is in its cgroup, or joins it
@@ -293,8 +321,13 @@ static void child_main(const struct child_ctx *given)
 	}
 	if ((s->namespaces & RT_NS_NET) && netns_lo_up(&e) < 0)
 		sync_send_err(c->sync_fd, &e);
+	int shm_fd = -1;
+	if (c->ipcns_fd >= 0 &&
+	    (join_shared_ipc(c->ipcns_fd, c->shm_mntns_fd, &shm_fd, &e) < 0))
+		sync_send_err(c->sync_fd, &e);
 	umask(0);
 	const struct mnt_root root = {
+	    .shm_fd = shm_fd,
 	    .mnt = c->mnt,
 	    .upper = c->upper,
 	    .work = c->work,
@@ -584,6 +617,18 @@ static void spawn_run(struct spawn *sp, int *self_net)
 	uint64_t flags =
 	    (uint64_t)(ns_clone_flags(s->namespaces) & ~CLONE_NEWCGROUP) |
 	    CLONE_PIDFD | (s->sibling ? CLONE_PARENT : 0);
+	/* Another container's PID namespace: ours for the children we make
+	 * until the clone, then our own again. */
+	int own_pidns = -1;
+	if (sp->c->pidns_fd >= 0) {
+		own_pidns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+		if (own_pidns < 0 || setns(sp->c->pidns_fd, CLONE_NEWPID) < 0) {
+			err_sys(&sp->err, errno, "entering the shared PID namespace");
+			if (own_pidns >= 0)
+				close(own_pidns);
+			return;
+		}
+	}
 	if (sp->c->vm) {
 		sp->pid = clone(vm_child, vm_stack,
 				(int)flags | CLONE_VM | SIGCHLD, sp, &sp->pidfd);
@@ -602,6 +647,11 @@ static void spawn_run(struct spawn *sp, int *self_net)
 		close(sp->sync_parent);
 		child_main(sp->c);
 	}
+	if (own_pidns >= 0) {
+		if (setns(own_pidns, CLONE_NEWPID) < 0 && sp->pid > 0)
+			err_sys(&sp->err, errno, "returning to our PID namespace");
+		close(own_pidns);
+	}
 	if (sp->pid < 0)
 		err_sys(&sp->err, clone_errno, "cloning into new namespaces");
 	struct orch_err ignored = {0};
@@ -614,6 +664,28 @@ static void *spawn_thread(void *arg)
 {
 	spawn_run(arg, NULL);
 	return NULL;
+}
+
+static void ns_fds_close(struct child_ctx *c)
+{
+	int *fds[] = {&c->pidns_fd, &c->ipcns_fd, &c->shm_mntns_fd};
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+/* The namespace of that kind (as /proc/PID/ns names it) of another
+ * container's process. */
+static int ns_open_of(pid_t pid, const char *kind, struct orch_err *e)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)pid, kind);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? err_sys(e, errno, "opening the %s namespace of "
+					  "process %d", kind, (int)pid)
+		      : fd;
 }
 
 /* What the runtime keeps of a container made: its state file.  st
@@ -696,6 +768,12 @@ static int create(const struct rt_spec *s, bool start,
 		return err_set(e, EINVAL, "container %s needs a mount namespace", s->id);
 	if (s->netns_path && (s->namespaces & RT_NS_NET))
 		return err_set(e, EINVAL, "container %s: joining a network namespace and creating one are exclusive", s->id);
+	if ((s->pid_join && (s->namespaces & RT_NS_PID)) ||
+	    (s->ipc_join && (s->namespaces & RT_NS_IPC)))
+		return err_set(e, EINVAL, "container %s: sharing a PID or IPC namespace and creating one are exclusive", s->id);
+	if ((s->pid_join || s->ipc_join) &&
+	    ((s->namespaces & RT_NS_USER) || rootless()))
+		return err_set(e, EINVAL, "container %s: a user namespace of its own cannot share another container's PID or IPC namespace", s->id);
 	struct rt_spec own;
 	_cleanup_strv_ char **shifted = NULL;
 	if (own_mounts(s) && !s->rootfs) {
@@ -708,7 +786,9 @@ static int create(const struct rt_spec *s, bool start,
 	}
 
 	struct ctr_state st = {0};
-	struct child_ctx c = {.spec = s, .sync_fd = -1, .netns_fd = -1};
+	struct child_ctx c = {.spec = s, .sync_fd = -1, .netns_fd = -1,
+			      .pidns_fd = -1, .ipcns_fd = -1,
+			      .shm_mntns_fd = -1};
 	int sv[2] = {-1, -1}, pidfd = -1;
 	pid_t pid = -1;
 	bool made_dir = false, made_upper = false;
@@ -810,6 +890,12 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 		}
 	}
+	if ((s->pid_join &&
+	     (c.pidns_fd = ns_open_of(s->pid_join, "pid", e)) < 0) ||
+	    (s->ipc_join &&
+	     ((c.ipcns_fd = ns_open_of(s->ipc_join, "ipc", e)) < 0 ||
+	      (c.shm_mntns_fd = ns_open_of(s->ipc_join, "mnt", e)) < 0)))
+		goto fail;
 	char hostname[64];
 	snprintf(hostname, sizeof(hostname), "%.12s",
 		 s->hostname && *s->hostname ? s->hostname : s->id);
@@ -976,6 +1062,7 @@ static int create(const struct rt_spec *s, bool start,
 		close(sv[0]);
 	if (c.netns_fd >= 0)
 		close(c.netns_fd);
+	ns_fds_close(&c);
 	ctr_state_clear(&st);
 	dev_nodes_free(nodes, n_nodes);
 	dev_policy_clear(&dev);
@@ -1022,6 +1109,7 @@ fail_nodir:
 		close(sv[1]);
 	if (c.netns_fd >= 0)
 		close(c.netns_fd);
+	ns_fds_close(&c);
 	free(rl);
 	ctr_state_clear(&st);
 	dev_nodes_free(nodes, n_nodes);

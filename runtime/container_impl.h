@@ -8,6 +8,13 @@
 
 #include <linux/filter.h>
 
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
 /* ---- caps.c ------------------------------------------------------------ */
 
 /* Docker's 14 default capabilities as a mask (CapEff 00000000a80425fb). */
@@ -318,6 +325,7 @@ int ns_attach(int mount_fd, int target_fd, const char *what,
  * detaches the old root. */
 struct mnt_root {
 	const char *mnt, *upper, *work;
+	int shm_fd; /* a detached /dev/shm to attach (ipc_join), else -1 */
 	const struct ns_mounts *nm;
 	const struct dev_node *nodes;
 	size_t n_nodes;

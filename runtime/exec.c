@@ -317,6 +317,18 @@ static char **merge_env(char **base, char **extra)
 	return env;
 }
 
+/* Whether pid's namespace of that kind is ours (or cannot be told). */
+static bool ns_same_as_ours(pid_t pid, const char *kind)
+{
+	char p[64], self[64];
+	struct stat a, b;
+	snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)pid, kind);
+	snprintf(self, sizeof(self), "/proc/self/ns/%s", kind);
+	return stat(p, &a) < 0 || stat(self, &b) < 0 ||
+	       (a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+}
+
+
 int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 	    struct orch_err *e)
 {
@@ -368,6 +380,12 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 		goto out;
 	}
 	int nsflags = ns_clone_flags(st.namespaces) | CLONE_NEWNET;
+	/* A PID or IPC namespace shared with another container (pid:
+	 * service:NAME) is none of its own, yet not ours either. */
+	if (!ns_same_as_ours(st.pid, "pid"))
+		nsflags |= CLONE_NEWPID;
+	if (!ns_same_as_ours(st.pid, "ipc"))
+		nsflags |= CLONE_NEWIPC;
 	pid_t mid = fork();
 	if (mid < 0) {
 		r = err_sys(e, errno, "forking");

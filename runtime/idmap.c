@@ -24,12 +24,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
 
 bool idmap_single(const struct rt_spec *s, uint32_t *base, uint32_t *count)
 {

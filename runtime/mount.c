@@ -498,7 +498,8 @@ static int setup_cgroupfs(int rootfd, const struct rt_spec *s,
 	return r < 0 ? err_sys(e, -r, "making /sys/fs/cgroup read-only") : 0;
 }
 
-static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
+static int setup_dev(int rootfd, const struct rt_spec *s, int shm_fd,
+		     struct orch_err *e)
 {
 	int r = mount_in_root(rootfd, "/dev", false, "tmpfs", "tmpfs",
 			      MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
@@ -562,6 +563,12 @@ static int setup_dev(int rootfd, const struct rt_spec *s, struct orch_err *e)
 			  e);
 	if (r < 0)
 		return r;
+	/* Sharing another container's IPC namespace: its /dev/shm too. */
+	if (shm_fd >= 0) {
+		_cleanup_close_ int t =
+		    mnt_open_in_root(rootfd, "/dev/shm", true, false, e);
+		return t < 0 ? t : ns_attach(shm_fd, t, "the shared /dev/shm", e);
+	}
 	/* Sharing our IPC namespace (ipc: host): our /dev/shm too, as
 	 * docker binds the host's. */
 	if (!(s->namespaces & RT_NS_IPC))
@@ -731,7 +738,7 @@ int mnt_setup_rootfs(const struct rt_spec *s, const struct mnt_root *m,
 	if (r == 0)
 		r = setup_cgroupfs(rootfd, s, e);
 	if (r == 0)
-		r = setup_dev(rootfd, s, e);
+		r = setup_dev(rootfd, s, m->shm_fd, e);
 	if (r == 0)
 		r = make_devices(rootfd, nm, m->nodes, m->n_nodes, e);
 	if (r == 0 && s->workdir && *s->workdir) {

@@ -133,6 +133,10 @@ struct rt_spec {
 	struct rt_idmap *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
 	const char *netns_path; /* join this network namespace (not RT_NS_NET) */
+	/* Share the PID namespace (not RT_NS_PID), or the IPC namespace and
+	 * /dev/shm (not RT_NS_IPC), of this process of another container
+	 * (pid: service:NAME); not from a user namespace of its own. */
+	pid_t pid_join, ipc_join;
 
 	struct rt_mount *mounts;
 	size_t n_mounts;

@@ -395,6 +395,27 @@ static void check_cgroup(const struct project *p, const struct service *s,
 		     "\"%s\": want host or private", shown_value(s->cgroup));
 }
 
+/* pid: host, service:NAME, container:NAME; ipc: those, private,
+ * shareable or none. */
+static void check_pid_ipc(const struct project *p, const struct service *s,
+			  struct orch_diag *d)
+{
+	const char *keys[] = {"pid", "ipc"};
+	const char *vals[] = {s->pid, s->ipc};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = vals[i];
+		if (!v || raw_value(p, v) || streq(v, "host") ||
+		    (startswith(v, "service:") && v[8]) ||
+		    (startswith(v, "container:") && v[10]) ||
+		    (i == 1 && (streq(v, "private") || streq(v, "shareable") ||
+				streq(v, "none"))))
+			continue;
+		serr(d, service_key_pos(s, keys[i]), s, keys[i],
+		     "\"%s\": want host, service:NAME or container:NAME%s",
+		     shown_value(v), i ? ", private, shareable or none" : "");
+	}
+}
+
 static void check_cpuset(const struct service *s, struct orch_diag *d)
 {
 	uint64_t mask[CPUSET_WORDS];
@@ -482,6 +503,7 @@ static void check_service(struct project *p, struct service *s,
 	check_cfs(s, d);
 	check_cpuset(s, d);
 	check_cgroup(p, s, d);
+	check_pid_ipc(p, s, d);
 	check_userns_mode(p, s, d);
 }
 

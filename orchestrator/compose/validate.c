@@ -105,6 +105,14 @@ static void check_refs(const struct project *p, const struct service *s,
 		check_service_ref(p, s, "uses the network of",
 				  s->network_mode + strlen("service:"),
 				  service_key_pos(s, "network_mode"), d);
+	if (s->pid && startswith(s->pid, "service:"))
+		check_service_ref(p, s, "shares the PID namespace of",
+				  s->pid + strlen("service:"),
+				  service_key_pos(s, "pid"), d);
+	if (s->ipc && startswith(s->ipc, "service:"))
+		check_service_ref(p, s, "shares the IPC namespace of",
+				  s->ipc + strlen("service:"),
+				  service_key_pos(s, "ipc"), d);
 	for (size_t i = 0; i < s->n_networks; i++) {
 		const struct m_svc_net *n = &s->networks[i];
 		if (!project_network(p, n->name))

@@ -413,10 +413,36 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	rt_idmap_find(ids.uid, ids.n_uid, 0, false, &root_uid);
 	rt_idmap_find(ids.gid, ids.n_gid, 0, false, &root_gid);
 	bool shifted = root_uid || root_gid;
+	/* pid and ipc of another container of the project, by its name:
+	 * the supervisor finds its process at each start. */
+	static const char *const kinds[] = {"pid", "ipc"};
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		_cleanup_free_ char *key = xasprintf("%s_mode", kinds[i]);
+		_cleanup_free_ char *of = xasprintf("%s_of", kinds[i]);
+		const char *v = jstr(spec, key);
+		if (!v)
+			continue;
+		bool svc = startswith(v, "service:");
+		json_t *other =
+		    svc ? find_rec_of_service(ps, v + 8)
+			: json_find_named(state_containers(ps),
+					  startswith(v, "container:") ? v + 10
+								      : v);
+		if (!other || other == rec)
+			return err_set(e, ENOENT, "%s: %s %s: %s", name,
+				       kinds[i], v,
+				       svc ? "that service has no container"
+					   : "no container of this project "
+					     "has that name");
+		json_object_set_new(spec, of, json_string(jstr(other, "name")));
+	}
 	unsigned ns = RT_NS_DEFAULT & ~(host ? (unsigned)RT_NS_NET : 0u) &
 		      ~(jbool(spec, "uts_host") ? (unsigned)RT_NS_UTS : 0u) &
 		      ~(jbool(spec, "ipc_host") ? (unsigned)RT_NS_IPC : 0u) &
-		      ~(jbool(spec, "pid_host") ? (unsigned)RT_NS_PID : 0u) &
+		      ~(jbool(spec, "pid_host") || jstr(spec, "pid_of")
+			    ? (unsigned)RT_NS_PID
+			    : 0u) &
+		      ~(jstr(spec, "ipc_of") ? (unsigned)RT_NS_IPC : 0u) &
 		      ~(jbool(spec, "cgroup_host") ? (unsigned)RT_NS_CGROUP : 0u);
 	if (ns != RT_NS_DEFAULT)
 		json_object_set_new(spec, "namespaces", json_integer(ns));

@@ -51,6 +51,8 @@ int ctrspec_load(const json_t *j, struct rt_spec *s, struct orch_err *e)
 	s->has_oom_score_adj = json_object_get(j, "oom_score_adj") != NULL;
 	s->oom_score_adj = (int)jint(j, "oom_score_adj", 0);
 	s->netns_path = jstr(j, "netns");
+	s->pid_join = (pid_t)jint(j, "pid_join", 0);
+	s->ipc_join = (pid_t)jint(j, "ipc_join", 0);
 	if (json_object_get(j, "namespaces"))
 		s->namespaces = (unsigned)jint(j, "namespaces", RT_NS_DEFAULT);
 	if (s->netns_path)

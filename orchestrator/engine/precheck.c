@@ -440,10 +440,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		    {"external_links",
 		     s->external_links && s->external_links[0]},
 		    {"annotations", s->annotations.n > 0},
-		    {"ipc", s->ipc && !streq(s->ipc, "private") &&
-				!streq(s->ipc, "shareable") &&
-				!streq(s->ipc, "host")},
-		    {"pid", s->pid && !streq(s->pid, "host")},
 		};
 		/* Logs go to orch's files, or nowhere (none). */
 		const char *ld = s->logging.driver;

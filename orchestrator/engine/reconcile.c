@@ -874,6 +874,23 @@ static json_t *instantiate(const struct project *m, const struct service *s,
 			    json_string(num));
 	return rec;
 }
+/* The service a network_mode, pid or ipc of "service:NAME" (or
+ * "container:NAME" of a service's container_name) shares: made first. */
+static void mode_deps(const struct project *m, const struct service *s,
+		      const char *mode, char ***deps)
+{
+	if (mode && startswith(mode, "service:"))
+		strv_add_unique(deps, mode + 8);
+	for (size_t k = 0; mode && startswith(mode, "container:") &&
+			   k < m->n_services;
+	     k++) {
+		const struct service *o = &m->services[k];
+		if (o != s && o->container_name &&
+		    streq(o->container_name, mode + 10))
+			strv_add_unique(deps, o->name);
+	}
+}
+
 
 int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 		 struct orch_err *e)
@@ -919,10 +936,9 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 				*colon = '\0';
 			strv_add_unique(&deps[i], l);
 		}
-		if (s->network_mode &&
-		    startswith(s->network_mode, "service:") &&
-		    !strv_contains(deps[i], s->network_mode + 8))
-			strv_push(&deps[i], s->network_mode + 8);
+		mode_deps(m, s, s->network_mode, &deps[i]);
+		mode_deps(m, s, s->pid, &deps[i]);
+		mode_deps(m, s, s->ipc, &deps[i]);
 		/* volumes_from a service: made first. */
 		for (size_t k = 0; s->volumes_from && s->volumes_from[k];
 		     k++) {
@@ -931,18 +947,6 @@ int reconcile_up(struct project *m, const struct up_opts *o, struct pstate *ps,
 			if (!startswith(s->volumes_from[k], "container:") &&
 			    project_service(m, v) && !strv_contains(deps[i], v))
 				strv_push(&deps[i], v);
-		}
-		/* container:NAME of a service of this project (its
-		 * container_name) is made first, as service:NAME is. */
-		for (size_t k = 0; s->network_mode &&
-				   startswith(s->network_mode, "container:") &&
-				   k < m->n_services;
-		     k++) {
-			const struct service *o = &m->services[k];
-			if (o != s && o->container_name &&
-			    streq(o->container_name, s->network_mode + 10) &&
-			    !strv_contains(deps[i], o->name))
-				strv_push(&deps[i], o->name);
 		}
 		ps_svcs[i] = (struct plan_service){
 		    .name = s->name,

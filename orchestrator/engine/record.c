@@ -449,6 +449,18 @@ static int userns_of(const struct service *s, bool *remap, struct orch_err *e)
 		    "container in a user namespace of its own cannot mount "
 		    "/proc",
 		    e);
+	const char *const shared[] = {"pid", "ipc"};
+	const char *const mode[] = {s->pid, s->ipc};
+	for (size_t i = 0; *remap && i < ARRAY_SIZE(shared); i++)
+		if (mode[i] && (startswith(mode[i], "service:") ||
+				startswith(mode[i], "container:"))) {
+			_cleanup_free_ char *why = xasprintf(
+			    "%s: %s shares another container's namespace, "
+			    "which a container in a user namespace of its own "
+			    "cannot join",
+			    shared[i], mode[i]);
+			return host_userns_needed(s, shared[i], why, e);
+		}
 	if (*remap && s->cgroup && streq(s->cgroup, "host"))
 		return host_userns_needed(
 		    s, "cgroup",
@@ -618,6 +630,13 @@ int record_template(const struct project *m, const struct service *s,
 		json_object_set_new(spec, "ipc_host", json_true());
 	if (s->pid && streq(s->pid, "host"))
 		json_object_set_new(spec, "pid_host", json_true());
+	/* Another container's (service:NAME, container:NAME): found when
+	 * the container is made (ctr_setup), its process at each start. */
+	if (s->pid && !streq(s->pid, "host"))
+		json_object_set_new(spec, "pid_mode", json_string(s->pid));
+	if (s->ipc && (startswith(s->ipc, "service:") ||
+		       startswith(s->ipc, "container:")))
+		json_object_set_new(spec, "ipc_mode", json_string(s->ipc));
 	if (s->cgroup && streq(s->cgroup, "host"))
 		json_object_set_new(spec, "cgroup_host", json_true());
 	if (s->hostname)

@@ -375,9 +375,10 @@ void ctr_stop(struct sctr *c, int64_t grace_ms)
 	int sig = c->stop_signal;
 	if (grace_ms < 0)
 		grace_ms = c->stop_grace_ms;
-	/* One sharing the host's PID namespace is no init: its default
-	 * action on the signal is to end. */
-	bool init = !jbool(json_object_get(c->rec, "spec"), "pid_host");
+	/* One sharing the host's PID namespace, or another container's, is
+	 * no init: its default action on the signal is to end. */
+	json_t *spec = json_object_get(c->rec, "spec");
+	bool init = !jbool(spec, "pid_host") && !jstr(spec, "pid_of");
 	if (sig == SIGKILL || grace_ms == 0 || (init && !catches(c->pid, sig))) {
 		ctr_signal(c, SIGKILL);
 		return;

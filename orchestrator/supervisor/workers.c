@@ -315,10 +315,53 @@ static struct worker *worker_pick(bool *none)
 	return best && best->busy < WORKER_QUEUE ? best : NULL;
 }
 
-/* Hands c to w: its spec, and its log pipe and report socket. */
-static int handoff_send(struct worker *w, const struct sctr *c)
+/* The process whose PID or IPC namespace c shares (pid_of, ipc_of: a
+ * container's name), in *pid: 0 when c shares none.  1 when that
+ * container is still being made (c waits for it), -1 with *why when it
+ * runs no process. */
+static int shared_pid(const struct sctr *c, const char *key, pid_t *pid,
+		      char **why)
+{
+	const char *of = jstr(json_object_get(c->rec, "spec"), key);
+	*pid = 0;
+	if (!of)
+		return 0;
+	for (size_t i = 0; i < sup.n; i++) {
+		const struct sctr *t = &sup.c[i];
+		if (t->gone || !streq(t->name, of))
+			continue;
+		if (t->state == C_RUNNING && t->pid > 0)
+			*pid = t->pid;
+		else if (t->prep)
+			*pid = t->prep->pid;
+		else if (t->queued || t->worker)
+			return 1;
+		break;
+	}
+	if (*pid > 0)
+		return 0;
+	*why = xasprintf("starting %s: %s, whose %s namespace it shares, is "
+			 "not running",
+			 c->name, of, streq(key, "pid_of") ? "PID" : "IPC");
+	return -1;
+}
+
+/* Hands c to w: its spec (with the processes whose namespaces it
+ * shares), and its log pipe and report socket. */
+static int handoff_send(struct worker *w, const struct sctr *c,
+			pid_t pid_join, pid_t ipc_join)
 {
 	json_t *spec = json_object_get(c->rec, "spec");
+	json_auto_t *joined = NULL;
+	if (spec && (pid_join || ipc_join)) {
+		spec = joined = json_copy(spec);
+		if (pid_join)
+			json_object_set_new(spec, "pid_join",
+					    json_integer(pid_join));
+		if (ipc_join)
+			json_object_set_new(spec, "ipc_join",
+					    json_integer(ipc_join));
+	}
 	json_t *m = json_pack("{s:s, s:s, s:O, s:b}", "name", c->name, "id",
 			      c->id, "spec", spec ? spec : json_null(),
 			      "prepare", c->prepare);
@@ -338,11 +381,27 @@ void workers_start(void)
 		struct sctr *c = &sup.c[i];
 		if (c->gone || !c->queued)
 			continue;
+		pid_t pid_join, ipc_join;
+		char *why = NULL;
+		int wait = shared_pid(c, "pid_of", &pid_join, &why);
+		if (wait == 0)
+			wait = shared_pid(c, "ipc_of", &ipc_join, &why);
+		if (wait > 0)
+			continue; /* made once that one is */
+		if (wait < 0) {
+			queued_fds_close(c);
+			c->queued = false;
+			close(c->worker_fd);
+			c->worker_fd = -1;
+			c->start_err = why;
+			start_failed(c);
+			continue;
+		}
 		bool none = false;
 		struct worker *w = worker_pick(&none);
 		if (!w && !none)
 			return; /* the others wait for a report */
-		int r = w ? handoff_send(w, c) : -ECHILD;
+		int r = w ? handoff_send(w, c, pid_join, ipc_join) : -ECHILD;
 		if (r == -EAGAIN)
 			return;
 		queued_fds_close(c);

@@ -316,4 +316,45 @@ check_eq "blkio_config of a path that is no block device: up fails" 1 "$?"
 check_match "naming it" "compose.yaml:31:.*device_read_iops: /dev/null: not a block device" "$out"
 check_eq "neither was made" "" "$(psf res far ID)$(psf res notblk ID)"
 check "down res" inp res "$O" down -t 0
+
+# ---- pid and ipc of another service: a debugging sidecar ----------------------
+project share <<'Y'
+services:
+  app:
+    image: bb:1
+    command: ["sh", "-c", "echo shared > /dev/shm/note; exec sleep 3611"]
+  dbg:
+    image: bb:1
+    command: ["sleep", "3612"]
+    pid: service:app
+    ipc: service:app
+    userns_mode: host
+  remapped:
+    image: bb:1
+    command: ["sleep", "3613"]
+    pid: service:app
+Y
+check "up share" inp share "$O" up -d app dbg
+check_match "pid: service:app: the sidecar sees app's processes" "sleep 3611" \
+	"$(inp share "$O" exec -T dbg ps 2>&1)"
+check_match "app is PID 1 there, the sidecar's own process another" \
+	"^1 .*sleep 3611" "$(inp share "$O" exec -T dbg ps -o pid,args 2>&1 | sed 's/^ *//')"
+check_eq "ipc: service:app: the same IPC namespace" \
+	"$(inp share "$O" exec -T app readlink /proc/self/ns/ipc 2>&1)" \
+	"$(inp share "$O" exec -T dbg readlink /proc/self/ns/ipc 2>&1)"
+check_eq "and the same /dev/shm" shared \
+	"$(inp share "$O" exec -T dbg cat /dev/shm/note 2>&1)"
+out=$(inp share "$O" up -d remapped 2>&1)
+if [ "${ORCH_USERNS:-remap}" = host ]; then
+	check_eq "pid: service:app without user namespaces: up makes it" 0 "$?"
+else
+	check_eq "pid: service:app in a user namespace of its own: up fails" 1 "$?"
+	check_match "saying the way out" "compose.yaml:14:5: .*set userns_mode: host" "$out"
+fi
+check "down share" inp share "$O" down -t 0
+check_eq "no process of share is left" "" "$(pgrep -f 'sleep 361[123]')"
+printf 'services:\n  a: {image: bb:1, pid: "service:nope"}\n' >"$T/pidref.yaml"
+out=$("$O" -f "$T/pidref.yaml" config -q 2>&1)
+check_eq "pid of a service the file lacks: config fails" 1 "$?"
+check_match "at the key" "pidref.yaml:2:.*nope" "$out"
 finish
