@@ -193,6 +193,12 @@ const char *signal_name(int sig); /* "SIGTERM"; static storage */
 /* "02:42:ac:11:00:02" (':' or '-' between the six bytes) -> out; false
  * unless a unicast address (the group bit clear), not all zeros. */
 bool mac_parse(const char *s, unsigned char out[6]);
+/* "nofile" -> RLIMIT_NOFILE, as docker names the limits; -1 unknown. */
+int rlimit_by_name(const char *name);
+/* docker's --ulimit NAME=SOFT[:HARD] (-1: unlimited) -> the resource and
+ * both values; false (with *why) when it is not one. */
+bool ulimit_parse(const char *s, int *res, int64_t *soft, int64_t *hard,
+		  const char **why);
 #define CPUSET_WORDS 128 /* the kernel's largest NR_CPUS, 8192, in bits */
 /* A list of CPUs as the kernel writes them ("0-3,8,10-11") -> one bit per
  * CPU in mask (nbits of them, cleared first); false when it is not one, or

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <spawn.h>
 #include <time.h>
 #include <wchar.h>
@@ -385,6 +386,65 @@ static const struct {
 	{"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
 	{"IO", SIGIO},	   {"PWR", SIGPWR},	  {"SYS", SIGSYS},
 };
+
+int rlimit_by_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		int res;
+	} names[] = {
+	    {"core", RLIMIT_CORE},	   {"cpu", RLIMIT_CPU},
+	    {"data", RLIMIT_DATA},	   {"fsize", RLIMIT_FSIZE},
+	    {"locks", RLIMIT_LOCKS},	   {"memlock", RLIMIT_MEMLOCK},
+	    {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+	    {"nofile", RLIMIT_NOFILE},	   {"nproc", RLIMIT_NPROC},
+	    {"rss", RLIMIT_RSS},	   {"rtprio", RLIMIT_RTPRIO},
+	    {"rttime", RLIMIT_RTTIME},	   {"sigpending", RLIMIT_SIGPENDING},
+	    {"stack", RLIMIT_STACK},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (streq(name, names[i].name))
+			return names[i].res;
+	return -1;
+}
+
+/* A limit's value: a number, or -1 for none. */
+static bool ulimit_value(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || errno || v < -1)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool ulimit_parse(const char *s, int *res, int64_t *soft, int64_t *hard,
+		  const char **why)
+{
+	const char *eq = strchr(s, '=');
+	_cleanup_free_ char *name = eq ? xstrndup(s, (size_t)(eq - s)) : NULL;
+	if (!name || (*res = rlimit_by_name(name)) < 0) {
+		*why = "want NAME=SOFT[:HARD], NAME a limit as docker names "
+		       "it (nofile, nproc, core, memlock, stack...)";
+		return false;
+	}
+	_cleanup_free_ char *vals = xstrdup(eq + 1);
+	char *colon = strchr(vals, ':');
+	if (colon)
+		*colon = '\0';
+	if (!ulimit_value(vals, soft) ||
+	    !ulimit_value(colon ? colon + 1 : vals, hard)) {
+		*why = "want numbers (-1: unlimited)";
+		return false;
+	}
+	if (*hard >= 0 && (*soft < 0 || *soft > *hard)) {
+		*why = "the soft limit is above the hard one";
+		return false;
+	}
+	return true;
+}
 
 bool cpulist_parse(const char *s, uint64_t *mask, size_t nbits)
 {

@@ -226,6 +226,10 @@ struct build_opts {
 	char **contexts;     /* named contexts, "NAME=/DIR" (copied from
 				and mounted as the context is) or
 				"NAME=docker-image://REF" (an image) */
+	char **extra_hosts;  /* "NAME=IP" (or NAME:IP; IP host-gateway, the
+				build network's gateway): RUN steps'
+				/etc/hosts */
+	char **ulimits;	     /* "NAME=SOFT[:HARD]": RUN steps' rlimits */
 };
 
 struct build_result {

@@ -386,6 +386,16 @@ int do_run(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	strv_push(&parts, user);
 	strv_push(&parts, "workdir");
 	strv_push(&parts, job.workdir);
+	/* As BuildKit's: the extra hosts and ulimits are part of the step
+	 * (and of its cache key); none, the key of before. */
+	for (size_t i = 0; b->o->extra_hosts && b->o->extra_hosts[i]; i++) {
+		strv_push(&parts, "host");
+		strv_push(&parts, b->o->extra_hosts[i]);
+	}
+	for (size_t i = 0; b->o->ulimits && b->o->ulimits[i]; i++) {
+		strv_push(&parts, "ulimit");
+		strv_push(&parts, b->o->ulimits[i]);
+	}
 	struct run_mounts rm = {0};
 	r = run_mounts_prepare(b, in, env, &rm, &parts, e);
 	job.mounts = rm.v;

@@ -369,6 +369,7 @@ static bool build_net_up(struct builder *b)
 		return false;
 	}
 	_cleanup_free_ char *text = xasprintf("nameserver %s\n", net.gateway);
+	b->gateway = xstrdup(net.gateway);
 	netd_network_clear(&net);
 	char *path = path_join(b->tmp, "resolv.conf");
 	if (write_file_atomic(path, text, strlen(text), 0644, &e) < 0) {
@@ -379,6 +380,63 @@ static bool build_net_up(struct builder *b)
 	}
 	b->resolv = path;
 	return true;
+}
+
+/* RUN steps' /etc/hosts, as BuildKit gives it: localhost, and the build's
+ * extra hosts (host-gateway: the build network's gateway). */
+static int build_hosts(struct builder *b, struct orch_err *e)
+{
+	if (b->hosts)
+		return 0;
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_printf(&sb, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+		       "ip6-loopback\n");
+	for (size_t i = 0; b->o->extra_hosts && b->o->extra_hosts[i]; i++) {
+		const char *h = b->o->extra_hosts[i];
+		size_t k = strcspn(h, "=:");
+		const char *ip = h[k] ? h + k + 1 : "";
+		if (streq(ip, "host-gateway") && !build_net_up(b)) {
+			sb_free(&sb);
+			return err_set(e, ENETUNREACH,
+				       "extra host %s: host-gateway is the "
+				       "build network's gateway, which is "
+				       "not up",
+				       h);
+		}
+		if (streq(ip, "host-gateway"))
+			ip = b->gateway;
+		sb_printf(&sb, "%s\t%.*s\n", ip, (int)k, h);
+	}
+	char *path = path_join(b->tmp, "hosts");
+	int r = write_file_atomic(path, sb.buf, sb.len, 0644, e);
+	sb_free(&sb);
+	if (r < 0) {
+		free(path);
+		return r;
+	}
+	b->hosts = path;
+	return 0;
+}
+
+/* The build's ulimits as rlimits of its RUN steps, each checked. */
+static int build_rlimits(struct builder *b, struct orch_err *e)
+{
+	size_t n = strv_len(b->o->ulimits);
+	if (!n)
+		return 0;
+	b->rlimits = xcalloc(n, sizeof(*b->rlimits));
+	for (size_t i = 0; i < n; i++) {
+		const char *why;
+		int res;
+		int64_t soft, hard;
+		if (!ulimit_parse(b->o->ulimits[i], &res, &soft, &hard, &why))
+			return err_set(e, EINVAL, "ulimit %s: %s",
+				       b->o->ulimits[i], why);
+		b->rlimits[b->n_rlimits++] = (struct rt_rlimit){
+		    res, (uint64_t)soft, (uint64_t)hard};
+	}
+	return 0;
 }
 
 /* After a RUN: the empty directories and files its mounts' targets left
@@ -445,8 +503,12 @@ static int run_container(struct builder *b, struct stage_state *s,
 	spec.stdio[1] = out;
 	spec.stdio[2] = out;
 	bool net = job->network && build_net_up(b);
+	if ((r = build_hosts(b, e)) < 0)
+		return r;
+	spec.rlimits = b->rlimits;
+	spec.n_rlimits = b->n_rlimits;
 	_cleanup_free_ struct rt_mount *mounts =
-	    xcalloc(job->n_mounts + 1, sizeof(*mounts));
+	    xcalloc(job->n_mounts + 2, sizeof(*mounts));
 	if (job->n_mounts)
 		memcpy(mounts, job->mounts, job->n_mounts * sizeof(*mounts));
 	spec.mounts = mounts;
@@ -457,6 +519,10 @@ static int run_container(struct builder *b, struct stage_state *s,
 				      .source = b->resolv,
 				      .target = "/etc/resolv.conf",
 				      .readonly = true};
+	mounts[spec.n_mounts++] = (struct rt_mount){.type = RT_MOUNT_BIND,
+						    .source = b->hosts,
+						    .target = "/etc/hosts",
+						    .readonly = true};
 	fprintf(b->log, "--> Running in %s\n", id);
 	fflush(b->log);
 	b->res->containers++;
@@ -503,6 +569,8 @@ static int run_container(struct builder *b, struct stage_state *s,
 		r = -de.code;
 	}
 	drop_mount_points(dir, job->mount_points);
+	static char *const own[] = {"etc/hosts", "etc/resolv.conf", NULL};
+	drop_mount_points(dir, own);
 	if (r < 0)
 		return r;
 	if (status != 0)
@@ -979,6 +1047,8 @@ int build_image(const struct build_opts *o, struct build_result *res,
 		r = err_sys(e, errno, "creating %s", b.empty);
 		goto out;
 	}
+	if ((r = build_rlimits(&b, e)) < 0)
+		goto out;
 	b.meta = xcalloc(1, sizeof(char *));
 	b.st = xcalloc(b.df->n_stages, sizeof(*b.st));
 	struct sigaction sa = {.sa_handler = on_signal}, old[3];
@@ -1003,6 +1073,9 @@ out:
 	free(b.tmp);
 	free(b.empty);
 	free(b.resolv);
+	free(b.gateway);
+	free(b.hosts);
+	free(b.rlimits);
 	if (b.netd)
 		netd_close(b.netd);
 	build_ctx_free(b.ctx);

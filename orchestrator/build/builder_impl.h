@@ -42,7 +42,11 @@ struct builder {
 	/* The build network, set up at the first RUN that wants it. */
 	struct netd_conn *netd;
 	char *resolv; /* resolv.conf naming the network's DNS */
+	char *gateway; /* the build network's gateway (host-gateway) */
 	bool net_tried;
+	char *hosts; /* RUN steps' /etc/hosts, made at the first */
+	struct rt_rlimit *rlimits; /* o->ulimits */
+	size_t n_rlimits;
 	/* RUN steps run remapped to the builder's id range from here (0:
 	 * not remapped): their uppers hold its ids.  Known once build_ids
 	 * ran. */

@@ -161,7 +161,18 @@ static int build_one(const struct project *p, const struct service *s,
 		strv_push(&labels, l);
 		free(l);
 	}
+	_cleanup_strv_ char **hosts = kvlist_assignments(&bd->extra_hosts);
+	_cleanup_strv_ char **ulimits = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < bd->n_ulimits; i++) {
+		_cleanup_free_ char *u = xasprintf(
+		    "%s=%lld:%lld", bd->ulimits[i].name,
+		    (long long)bd->ulimits[i].soft,
+		    (long long)bd->ulimits[i].hard);
+		strv_push(&ulimits, u);
+	}
 	struct build_opts o = {
+	    .extra_hosts = hosts,
+	    .ulimits = ulimits,
 	    .context = bd->context,
 	    .file = file,
 	    .build_args = args,

@@ -3,6 +3,7 @@
 #include "orchestrator/cli/cli.h"
 #include "runtime/runtime.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <sys/stat.h>
 
@@ -42,6 +43,9 @@ static int image_build_usage(FILE *f, int rc)
 		   "      --build-context NAME=DIR|docker-image://REF\n"
 		   "                         a named context (COPY --from, "
 		   "RUN --mount from=, FROM)\n"
+		   "      --add-host NAME:IP RUN steps' /etc/hosts "
+		   "(IP host-gateway: the host)\n"
+		   "      --ulimit NAME=SOFT[:HARD]  RUN steps' limits\n"
 		   "  -q, --quiet            print only the image id\n");
 	return rc;
 }
@@ -86,6 +90,8 @@ int cmd_image_build(int argc, char **argv)
 		OPT_SECRET,
 		OPT_PULL,
 		OPT_CONTEXT,
+		OPT_ADD_HOST,
+		OPT_ULIMIT,
 	};
 	static const struct option lopts[] = {
 	    {"tag", required_argument, NULL, 't'},
@@ -99,12 +105,16 @@ int cmd_image_build(int argc, char **argv)
 	    {"secret", required_argument, NULL, OPT_SECRET},
 	    {"pull", no_argument, NULL, OPT_PULL},
 	    {"build-context", required_argument, NULL, OPT_CONTEXT},
+	    {"add-host", required_argument, NULL, OPT_ADD_HOST},
+	    {"ulimit", required_argument, NULL, OPT_ULIMIT},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	_cleanup_strv_ char **tags = NULL, **args = NULL, **labels = NULL;
 	_cleanup_strv_ char **secrets = xcalloc(1, sizeof(char *));
 	_cleanup_strv_ char **contexts = xcalloc(1, sizeof(char *));
+	_cleanup_strv_ char **hosts = xcalloc(1, sizeof(char *));
+	_cleanup_strv_ char **ulimits = xcalloc(1, sizeof(char *));
 	struct build_opts o = {0};
 	bool quiet = false;
 	int opt;
@@ -176,6 +186,35 @@ int cmd_image_build(int argc, char **argv)
 			strv_push(&contexts, one);
 			break;
 		}
+		case OPT_ADD_HOST: {
+			size_t k = strcspn(optarg, "=:");
+			const char *ip = optarg[k] ? optarg + k + 1 : "";
+			struct in6_addr a;
+			if (!k || (inet_pton(AF_INET, ip, &a) != 1 &&
+				   inet_pton(AF_INET6, ip, &a) != 1 &&
+				   !streq(ip, "host-gateway"))) {
+				fprintf(stderr, "orch image build: --add-host "
+						"%s: want NAME:IP (IP an "
+						"address or host-gateway)\n",
+					optarg);
+				return 2;
+			}
+			strv_push(&hosts, optarg);
+			break;
+		}
+		case OPT_ULIMIT: {
+			const char *why;
+			int res;
+			int64_t soft, hard;
+			if (!ulimit_parse(optarg, &res, &soft, &hard, &why)) {
+				fprintf(stderr,
+					"orch image build: --ulimit %s: %s\n",
+					optarg, why);
+				return 2;
+			}
+			strv_push(&ulimits, optarg);
+			break;
+		}
 		case 'h':
 			return image_build_usage(stdout, 0);
 		default:
@@ -189,6 +228,8 @@ int cmd_image_build(int argc, char **argv)
 	o.labels = labels;
 	o.secrets = secrets;
 	o.contexts = contexts;
+	o.extra_hosts = hosts;
+	o.ulimits = ulimits;
 	o.tag = tags ? tags[0] : NULL;
 	_cleanup_fclose_ FILE *devnull = NULL;
 	if (quiet) {

@@ -189,6 +189,9 @@ struct m_build {
 	struct m_file_ref *secrets; /* for RUN --mount=type=secret */
 	size_t n_secrets;
 	int64_t shm_size; /* M_UNSET when not given */
+	struct m_kvlist extra_hosts; /* for RUN steps' /etc/hosts */
+	struct m_ulimit *ulimits;    /* for RUN steps */
+	size_t n_ulimits;
 	bool no_cache;	  /* every step run again */
 	bool pull;	  /* base images pulled again, even when stored */
 	struct m_pos pos;

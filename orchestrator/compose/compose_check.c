@@ -114,16 +114,18 @@ static bool is_ip(const char *v)
 	return ip_valid(v, NULL);
 }
 
-/* extra_hosts: a host name and an IPv4 or IPv6 address ("host:ip",
- * "host=ip", "host=[v6]"); the brackets are dropped for /etc/hosts. */
-static void check_extra_hosts(struct project *p, struct service *s,
-			      struct orch_diag *d)
+/* extra_hosts (a service's or its build's, key): a host name and an IPv4
+ * or IPv6 address ("host:ip", "host=ip", "host=[v6]"); the brackets are
+ * dropped for /etc/hosts. */
+static void check_hosts(struct project *p, struct service *s,
+			struct m_kvlist *hosts, const char *key,
+			struct orch_diag *d)
 {
-	for (size_t i = 0; i < s->extra_hosts.n; i++) {
-		struct m_kv *kv = &s->extra_hosts.v[i];
+	for (size_t i = 0; i < hosts->n; i++) {
+		struct m_kv *kv = &hosts->v[i];
 		char b[96];
-		check_name(p, s, "extra_hosts", "host name", kv->key, 253,
-			   false, &kv->pos, d);
+		check_name(p, s, key, "host name", kv->key, 253, false,
+			   &kv->pos, d);
 		const char *v = kv->value ? kv->value : "";
 		size_t len = strlen(v);
 		if (len > 2 && v[0] == '[' && v[len - 1] == ']') {
@@ -134,7 +136,7 @@ static void check_extra_hosts(struct project *p, struct service *s,
 			}
 		}
 		if (!raw_value(p, v) && !is_ip(v) && !streq(v, "host-gateway"))
-			serr(d, &kv->pos, s, "extra_hosts",
+			serr(d, &kv->pos, s, key,
 			     "\"%s\" is not an IP address (want "
 			     "host=IPv4, host=IPv6 or host=host-gateway)",
 			     quoted(b, v));
@@ -199,7 +201,8 @@ static void check_names(struct project *p, struct service *s,
 			true, d);
 	check_dns(p, s, d);
 	check_dns_opts(p, s, d);
-	check_extra_hosts(p, s, d);
+	check_hosts(p, s, &s->extra_hosts, "extra_hosts", d);
+	check_hosts(p, s, &s->build.extra_hosts, "build.extra_hosts", d);
 	check_links(p, s, d);
 	for (size_t i = 0; i < s->n_networks; i++) {
 		const struct m_svc_net *n = &s->networks[i];

@@ -41,6 +41,32 @@ static void set_bytes(json_t *o, const char *k, int64_t v)
 		json_object_set_new(o, k, json_sprintf("%lld", (long long)v));
 }
 
+static void set_hosts(json_t *o, const struct m_kvlist *h)
+{
+	if (!h->n)
+		return;
+	json_t *a = json_array();
+	for (size_t i = 0; i < h->n; i++)
+		json_array_append_new(a, json_sprintf("%s=%s", h->v[i].key,
+						      h->v[i].value ?: ""));
+	json_object_set_new(o, "extra_hosts", a);
+}
+
+static void set_ulimits(json_t *o, const struct m_ulimit *u, size_t n)
+{
+	if (!n)
+		return;
+	json_t *m = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(
+		    m, u[i].name,
+		    u[i].soft == u[i].hard
+			? json_integer(u[i].soft)
+			: json_pack("{s:I, s:I}", "soft", (json_int_t)u[i].soft,
+				    "hard", (json_int_t)u[i].hard));
+	json_object_set_new(o, "ulimits", m);
+}
+
 static void set_blkio(json_t *o, const struct m_blkio *b)
 {
 	json_t *bo = json_object();
@@ -292,6 +318,8 @@ static json_t *service_json(const struct service *s)
 		set_bytes(bo, "shm_size", b->shm_size);
 		set_true(bo, "no_cache", b->no_cache);
 		set_true(bo, "pull", b->pull);
+		set_hosts(bo, &b->extra_hosts);
+		set_ulimits(bo, b->ulimits, b->n_ulimits);
 		json_object_set_new(o, "build", bo);
 	}
 	set_blkio(o, &s->blkio);
@@ -363,18 +391,7 @@ static json_t *service_json(const struct service *s)
 		json_object_set_new(o, "environment", kv_obj(&s->environment));
 	set_strv(o, "expose", s->expose);
 	set_strv(o, "external_links", s->external_links);
-	if (s->extra_hosts.n) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < s->extra_hosts.n; i++) {
-			_cleanup_free_ char *e =
-			    xasprintf("%s=%s", s->extra_hosts.v[i].key,
-				      s->extra_hosts.v[i].value
-					  ? s->extra_hosts.v[i].value
-					  : "");
-			json_array_append_new(a, json_string(e));
-		}
-		json_object_set_new(o, "extra_hosts", a);
-	}
+	set_hosts(o, &s->extra_hosts);
 	set_strv(o, "group_add", s->group_add);
 	if (s->healthcheck.present) {
 		const struct m_healthcheck *h = &s->healthcheck;
@@ -469,24 +486,7 @@ static json_t *service_json(const struct service *s)
 	set_kv(o, "sysctls", &s->sysctls);
 	set_strv(o, "tmpfs", s->tmpfs);
 	set_true(o, "tty", s->tty);
-	if (s->n_ulimits) {
-		json_t *u = json_object();
-		for (size_t i = 0; i < s->n_ulimits; i++) {
-			const struct m_ulimit *l = &s->ulimits[i];
-			if (l->soft == l->hard) {
-				json_object_set_new(u, l->name,
-						    json_integer(l->soft));
-			} else {
-				json_t *sh = json_object();
-				json_object_set_new(sh, "soft",
-						    json_integer(l->soft));
-				json_object_set_new(sh, "hard",
-						    json_integer(l->hard));
-				json_object_set_new(u, l->name, sh);
-			}
-		}
-		json_object_set_new(o, "ulimits", u);
-	}
+	set_ulimits(o, s->ulimits, s->n_ulimits);
 	set_str(o, "user", s->user);
 	set_str(o, "userns_mode", s->userns_mode);
 	set_str(o, "uts", s->uts);

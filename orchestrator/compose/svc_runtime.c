@@ -213,6 +213,9 @@ void svc_deploy(struct cctx *c, struct service *s, const struct ynode *n)
 	}
 }
 
+static void ulimits_parse(struct cctx *c, const struct ynode *n,
+			  struct m_ulimit **out, size_t *n_out);
+
 /* ---- build, logging, ulimits, configs/secrets
  * ---------------------------------- */
 
@@ -250,10 +253,9 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
-	    "ssh",	   "cache_to",
-	    "ulimits",	   "platforms", "privileged",
-	    "extra_hosts", "isolation", "entitlements", "no_cache_filter",
-	    "provenance",  "sbom",
+	    "ssh",	  "cache_to",	  "platforms",	     "privileged",
+	    "isolation",  "entitlements", "no_cache_filter", "provenance",
+	    "sbom",
 	};
 	struct m_build *b = &s->build;
 	b->present = true;
@@ -301,6 +303,16 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 			b->target = c_str(c, v);
 		if ((v = ymap_get(n, "network")))
 			b->network = c_str(c, v);
+		if ((v = ymap_get(n, "extra_hosts"))) {
+			size_t l = cpath_push(c, "extra_hosts");
+			c_kvlist(c, v, KV_HOSTS, &b->extra_hosts);
+			cpath_pop(c, l);
+		}
+		if ((v = ymap_get(n, "ulimits"))) {
+			size_t l = cpath_push(c, "ulimits");
+			ulimits_parse(c, v, &b->ulimits, &b->n_ulimits);
+			cpath_pop(c, l);
+		}
 		if ((v = ymap_get(n, "cache_from")))
 			b->cache_from = c_strlist(c, v, false);
 		if ((v = ymap_get(n, "tags")))
@@ -423,11 +435,13 @@ static const char *const ulimit_names[] = {
     "rss",     "rtprio",   "rttime", "sigpending", "stack",
 };
 
-void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n)
+/* A ulimits mapping (a service's, a build's). */
+static void ulimits_parse(struct cctx *c, const struct ynode *n,
+			  struct m_ulimit **out, size_t *n_out)
 {
 	if (!c_map(c, n))
 		return;
-	s->ulimits = arena_new_array(c->a, struct m_ulimit, n->n ? n->n : 1);
+	*out = arena_new_array(c->a, struct m_ulimit, n->n ? n->n : 1);
 	for (size_t i = 0; i < n->n; i++) {
 		const char *name = n->k[i]->s;
 		const struct ynode *v = n->v[i];
@@ -471,9 +485,14 @@ void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n)
 			u.hard = u.soft;
 		}
 		if (ok)
-			s->ulimits[s->n_ulimits++] = u;
+			(*out)[(*n_out)++] = u;
 		cpath_pop(c, l);
 	}
+}
+
+void svc_ulimits(struct cctx *c, struct service *s, const struct ynode *n)
+{
+	ulimits_parse(c, n, &s->ulimits, &s->n_ulimits);
 }
 
 static void file_refs(struct cctx *c, const struct ynode *n,

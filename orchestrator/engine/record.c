@@ -203,20 +203,6 @@ static int resolve_user(char *const *lowers, const char *user, json_t *spec,
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int res;
-} ulimit_names[] = {
-	{"core", RLIMIT_CORE},	     {"cpu", RLIMIT_CPU},
-	{"data", RLIMIT_DATA},	     {"fsize", RLIMIT_FSIZE},
-	{"locks", RLIMIT_LOCKS},     {"memlock", RLIMIT_MEMLOCK},
-	{"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
-	{"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC},
-	{"rss", RLIMIT_RSS},	     {"rtprio", RLIMIT_RTPRIO},
-	{"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
-	{"stack", RLIMIT_STACK},
-};
-
 /* "/run:size=64m,mode=1777" */
 static json_t *tmpfs_mount(const char *spec)
 {
@@ -701,23 +687,16 @@ int record_template(const struct project *m, const struct service *s,
 	}
 	if (s->n_ulimits) {
 		json_t *a = json_array();
-		for (size_t i = 0; i < s->n_ulimits; i++)
-			for (size_t k = 0; k < ARRAY_SIZE(ulimit_names); k++)
-				if (streq(ulimit_names[k].name,
-					  s->ulimits[i].name))
-					json_array_append_new(
-						a,
-						json_pack("{s:i, s:I, s:I}",
-							  "resource",
-							  ulimit_names[k].res,
-							  "soft",
-							  (json_int_t)s
-								  ->ulimits[i]
-								  .soft,
-							  "hard",
-							  (json_int_t)s
-								  ->ulimits[i]
-								  .hard));
+		for (size_t i = 0; i < s->n_ulimits; i++) {
+			int res = rlimit_by_name(s->ulimits[i].name);
+			if (res >= 0)
+				json_array_append_new(
+				    a, json_pack("{s:i, s:I, s:I}", "resource",
+						 res, "soft",
+						 (json_int_t)s->ulimits[i].soft,
+						 "hard",
+						 (json_int_t)s->ulimits[i].hard));
+		}
 		json_object_set_new(spec, "rlimits", a);
 	}
 	struct m_resources lim = service_limits(s);

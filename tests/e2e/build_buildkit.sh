@@ -237,4 +237,38 @@ printf 'services:\n  a:\n    build:\n      context: ./cli\n      additional_cont
 out=$($O -f ac/loop.yaml build 2>&1)
 check_eq "services whose contexts name each other: exit 1" 1 $?
 check_match "says so" "additional contexts name services that need its own image" "$out"
+# build.extra_hosts and build.ulimits: RUN steps' /etc/hosts and limits.
+mkdir -p eh
+printf 'FROM busybox\nRUN cat /etc/hosts >/hosts.txt; ulimit -n >/nofile.txt; ulimit -Hn >>/nofile.txt\n' >eh/Dockerfile
+cat >eh/compose.yaml <<'Y'
+services:
+  app:
+    image: eh-app
+    build:
+      context: .
+      extra_hosts: ["registry.local=10.1.2.3", "gw:host-gateway"]
+      ulimits: {nofile: {soft: 1234, hard: 2345}}
+Y
+$O -f eh/compose.yaml build >"$W/eh.log" 2>&1
+check_eq "build.extra_hosts, build.ulimits: exit 0" 0 $?
+check_match "RUN sees the extra host" "10.1.2.3[[:space:]]+registry.local" "$(run_in eh-app cat /hosts.txt)"
+check_match "host-gateway is the build network's gateway" "^[0-9.]+[[:space:]]+gw$" \
+	"$(run_in eh-app grep -w gw /hosts.txt)"
+check_match "and localhost" "127.0.0.1[[:space:]]+localhost" "$(run_in eh-app cat /hosts.txt)"
+check_eq "and the limits" "1234 2345" "$(run_in eh-app cat /nofile.txt | xargs)"
+top=$($O image inspect eh-app | jq -r '.[0].RootFS.Layers[-1]')
+check_eq "the RUN layer holds what it wrote, not the mounts" "hosts.txt nofile.txt" \
+	"$(ls -A "$ORCH_ROOT/layers/${top#sha256:}/diff" | xargs)"
+$O image build -t eh-cli --add-host cli.local:10.9.8.7 --ulimit nofile=99 eh >/dev/null 2>&1
+check_eq "image build --add-host --ulimit: exit 0" 0 $?
+check_match "its host" "10.9.8.7[[:space:]]+cli.local" "$(run_in eh-cli cat /hosts.txt)"
+check_eq "its limit" "99 99" "$(run_in eh-cli cat /nofile.txt | xargs)"
+$O image build --add-host nohost eh >/dev/null 2>&1
+check_eq "--add-host without an address: usage" 2 $?
+$O image build --ulimit nofiles=1 eh >/dev/null 2>&1
+check_eq "--ulimit of an unknown limit: usage" 2 $?
+printf 'services:\n  a:\n    build:\n      context: .\n      extra_hosts: ["x=not-an-ip"]\n' >eh/bad.yaml
+out=$($O -f eh/bad.yaml config -q 2>&1)
+check_eq "build.extra_hosts not an address: config fails" 1 $?
+check_match "at the entry" "bad.yaml:5:.*not-an-ip.* is not an IP address" "$out"
 finish

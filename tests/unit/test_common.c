@@ -7,6 +7,7 @@
 #include "common/common.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static void test_parse_bytes(void **state)
@@ -47,6 +48,29 @@ static void test_cpulist(void **state)
 					  "1,,2", "1 2", "64"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_false(cpulist_parse(bad[i], m, 64));
+}
+
+static void test_ulimit(void **state)
+{
+	(void)state;
+	int res;
+	int64_t soft, hard;
+	const char *why = NULL;
+	assert_true(ulimit_parse("nofile=1024:2048", &res, &soft, &hard, &why));
+	assert_true(res == RLIMIT_NOFILE && soft == 1024 && hard == 2048);
+	assert_true(ulimit_parse("core=-1", &res, &soft, &hard, &why));
+	assert_true(res == RLIMIT_CORE && soft == -1 && hard == -1);
+	assert_true(ulimit_parse("nproc=5:-1", &res, &soft, &hard, &why));
+	static const char *const bad[] = {"nofile", "nofiles=1", "nofile=",
+					  "nofile=2:1", "nofile=-1:5",
+					  "nofile=x", "nofile=1:", "=1"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		why = NULL;
+		assert_false(ulimit_parse(bad[i], &res, &soft, &hard, &why));
+		assert_non_null(why);
+	}
+	assert_int_equal(rlimit_by_name("stack"), RLIMIT_STACK);
+	assert_int_equal(rlimit_by_name("STACK"), -1);
 }
 
 static void test_errors(void **state)
@@ -218,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_str_fields),
 		cmocka_unit_test(test_keep),
 		cmocka_unit_test(test_cpulist),
+		cmocka_unit_test(test_ulimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
