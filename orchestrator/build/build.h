@@ -230,6 +230,8 @@ struct build_opts {
 				build network's gateway): RUN steps'
 				/etc/hosts */
 	char **ulimits;	     /* "NAME=SOFT[:HARD]": RUN steps' rlimits */
+	char **ssh;	     /* "ID=SOCKET": SSH agents for RUN
+				--mount=type=ssh */
 };
 
 struct build_result {
@@ -238,6 +240,12 @@ struct build_result {
 	unsigned cached;     /* file-changing steps taken from the cache */
 	unsigned containers; /* RUN containers started */
 };
+
+/* An SSH agent to forward, as docker build --ssh takes it: "default" (the
+ * agent of $SSH_AUTH_SOCK) or "ID=SOCKET" (SOCKET made absolute), pushed
+ * to *ssh as "ID=SOCKET"; a key file is refused (an agent holds keys:
+ * ssh-add them to one). */
+int build_ssh_arg(const char *arg, char ***ssh, struct orch_err *e);
 
 /* Builds an image with orch's runtime; on failure nothing is committed
  * and no container, mount or temporary directory is left. */
@@ -255,6 +263,7 @@ struct svc_build_opts {
 	bool pull;		 /* or each service's build.pull */
 	bool quiet;		 /* no progress */
 	char *const *extra_args; /* "K=V" over each one's build.args */
+	char *const *ssh;	 /* "ID=SOCKET" over each one's build.ssh */
 };
 
 /* Builds the images of the services (all when services is NULL or empty)

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <sched.h>
 #include <signal.h>
@@ -56,6 +57,8 @@ struct run_mounts {
 	int *locks;
 	size_t n_locks;
 	char **overlays; /* mount points to detach */
+	size_t n_ssh;	 /* ssh mounts so far */
+	char *ssh_sock;	 /* the first one's target: SSH_AUTH_SOCK */
 };
 
 static void run_mounts_release(struct run_mounts *rm)
@@ -65,6 +68,7 @@ static void run_mounts_release(struct run_mounts *rm)
 		free(rm->v[i].target);
 	}
 	free(rm->v);
+	free(rm->ssh_sock);
 	for (size_t i = 0; i < rm->n_locks; i++)
 		close(rm->locks[i]);
 	free(rm->locks);
@@ -280,6 +284,86 @@ static int mount_secret(struct builder *b, const struct df_mount *m,
 	return 0;
 }
 
+int build_ssh_arg(const char *arg, char ***ssh, struct orch_err *e)
+{
+	const char *eq = strchr(arg, '=');
+	_cleanup_free_ char *id = eq ? xstrndup(arg, (size_t)(eq - arg))
+				     : xstrdup(arg);
+	const char *path = eq ? eq + 1 : getenv("SSH_AUTH_SOCK");
+	if (!*id || strchr(id, ','))
+		return err_set(e, EINVAL, "%s: want default or ID=SOCKET", arg);
+	if (!path || !*path)
+		return err_set(e, ENOENT,
+			       "%s: SSH_AUTH_SOCK is not set (no agent to "
+			       "forward; give ID=SOCKET)",
+			       arg);
+	if (strchr(path, ','))
+		return err_set(e, ENOTSUP,
+			       "%s: one agent socket per id (keys are not "
+			       "supported: ssh-add them to an agent)",
+			       arg);
+	char abs[PATH_MAX];
+	struct stat st;
+	if (!realpath(path, abs) || stat(abs, &st) < 0)
+		return err_sys(e, errno, "%s: %s", arg, path);
+	if (!S_ISSOCK(st.st_mode))
+		return err_set(e, ENOTSUP,
+			       "%s: %s is no agent's socket (keys are not "
+			       "supported: ssh-add them to an agent, and "
+			       "give its socket)",
+			       arg, path);
+	_cleanup_free_ char *one = xasprintf("%s=%s", id, abs);
+	strv_push(ssh, one);
+	return 0;
+}
+
+/* An ssh mount: the agent forwarded under its id (build.ssh, --ssh
+ * ID=SOCKET), through a relay socket (build_ssh_sock) bound where the
+ * step finds it (default /run/buildkit/ssh_agent.N, SSH_AUTH_SOCK naming
+ * the first), its owner and mode as the mount says (default its root's,
+ * 0600).  An id not forwarded fails
+ * the step when required, and is left out otherwise, as BuildKit does. */
+static int mount_ssh(struct builder *b, const struct df_mount *m,
+		     struct run_mounts *rm, char ***parts, struct orch_err *e)
+{
+	const char *id = m->id ? m->id : "default";
+	const char *path = NULL;
+	size_t n = strlen(id);
+	for (size_t i = 0; b->o->ssh && b->o->ssh[i] && !path; i++)
+		if (strncmp(b->o->ssh[i], id, n) == 0 && b->o->ssh[i][n] == '=')
+			path = b->o->ssh[i] + n + 1;
+	if (!path && m->required)
+		return err_set(e, ENOENT,
+			       "--mount: ssh \"%s\" is not forwarded "
+			       "(compose's build.ssh, or --ssh %s=SOCKET)",
+			       id, id);
+	if (!path)
+		return 0;
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return err_set(e, ENOENT,
+			       "--mount: ssh \"%s\": %s is not an agent's "
+			       "socket",
+			       id, path);
+	const char *sock;
+	int r = build_ssh_sock(b, path, m->uid >= 0 ? (uid_t)m->uid : 0,
+			       m->gid >= 0 ? (gid_t)m->gid : 0,
+			       m->mode >= 0 ? (mode_t)m->mode : 0600, &sock, e);
+	if (r < 0)
+		return err_wrap(e, "--mount: ssh \"%s\"", id);
+	_cleanup_free_ char *target =
+	    m->target ? xstrdup(m->target)
+		      : xasprintf("/run/buildkit/ssh_agent.%zu", rm->n_ssh);
+	rm->n_ssh++;
+	if (!rm->ssh_sock)
+		rm->ssh_sock = xstrdup(target);
+	strv_push(parts, "ssh");
+	strv_push(parts, id);
+	strv_push(parts, target);
+	mount_add(rm, RT_MOUNT_BIND, sock, target, false, RT_IDMAP_IMAGE);
+	return 0;
+}
+
 /* Every --mount of a RUN, set up on the host; what they are (and a bind
  * source's content) goes into the step's cache key. */
 static int run_mounts_prepare(struct builder *b, const struct df_instr *in,
@@ -321,9 +405,7 @@ static int run_mounts_prepare(struct builder *b, const struct df_instr *in,
 			r = mount_secret(b, &m, rm, e);
 			break;
 		case DF_MOUNT_SSH:
-			r = err_set(e, ENOTSUP,
-				    "--mount=type=ssh is not supported (no SSH "
-				    "agent is forwarded to builds)");
+			r = mount_ssh(b, &m, rm, parts, e);
 			break;
 		}
 		df_mount_clear(&m);
@@ -398,6 +480,12 @@ int do_run(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	}
 	struct run_mounts rm = {0};
 	r = run_mounts_prepare(b, in, env, &rm, &parts, e);
+	if (rm.ssh_sock) {
+		_cleanup_free_ char *kv =
+		    xasprintf("SSH_AUTH_SOCK=%s", rm.ssh_sock);
+		strv_push(&env, kv);
+		job.env = env;
+	}
 	job.mounts = rm.v;
 	job.n_mounts = rm.n;
 	_cleanup_strv_ char **lowers = build_lowers(b, s->layers);

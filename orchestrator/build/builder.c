@@ -1060,6 +1060,7 @@ int build_image(const struct build_opts *o, struct build_result *res,
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaction(sigs[i], &old[i], NULL);
 out:
+	build_ssh_stop(&b);
 	if (b.tmp) {
 		struct orch_err re = {0};
 		if (rm_rf(b.tmp, &re) < 0)

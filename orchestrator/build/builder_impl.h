@@ -47,6 +47,7 @@ struct builder {
 	char *hosts; /* RUN steps' /etc/hosts, made at the first */
 	struct rt_rlimit *rlimits; /* o->ulimits */
 	size_t n_rlimits;
+	struct ssh_relay *ssh; /* the ssh mounts' sockets (build_ssh.c) */
 	/* RUN steps run remapped to the builder's id range from here (0:
 	 * not remapped): their uppers hold its ids.  Known once build_ids
 	 * ran. */
@@ -67,6 +68,14 @@ const struct named_ctx *build_named(const struct builder *b, const char *name);
  * docker build does. */
 int build_base_image(struct builder *b, const char *ref, struct rt_image **out,
 		     struct orch_err *e);
+
+/* A socket of the builder's (in b->tmp) that relays each connection to
+ * the agent's socket, owned by uid:gid (as the step sees them) with mode;
+ * *path stays the builder's.  One per agent and owner, made once. */
+int build_ssh_sock(struct builder *b, const char *agent, uid_t uid, gid_t gid,
+		   mode_t mode, const char **path, struct orch_err *e);
+/* Ends the relay and closes its sockets (their files go with b->tmp). */
+void build_ssh_stop(struct builder *b);
 
 /* Sets b->id_base: the builder's range (".build") when containers are
  * remapped, else 0. */

@@ -170,7 +170,28 @@ static int build_one(const struct project *p, const struct service *s,
 		    (long long)bd->ulimits[i].hard);
 		strv_push(&ulimits, u);
 	}
+	/* build.ssh, then --ssh over it (the same id replaced). */
+	_cleanup_strv_ char **ssh = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; i < bd->ssh.n; i++) {
+		const struct m_kv *kv = &bd->ssh.v[i];
+		_cleanup_free_ char *arg =
+		    kv->value && *kv->value
+			? xasprintf("%s=%s", kv->key, kv->value)
+			: xstrdup(kv->key);
+		struct orch_err se = {0};
+		if (build_ssh_arg(arg, &ssh, &se) < 0)
+			return err_set(e, se.code,
+				       "%s:%d:%d: service %s: build.ssh %s",
+				       kv->pos.file, kv->pos.line, kv->pos.col,
+				       s->name, se.msg);
+	}
+	for (size_t i = 0; so->ssh && so->ssh[i]; i++) {
+		size_t k = strcspn(so->ssh[i], "=");
+		_cleanup_free_ char *id = xstrndup(so->ssh[i], k);
+		build_kv_set(&ssh, id, so->ssh[i] + k + 1);
+	}
 	struct build_opts o = {
+	    .ssh = ssh,
 	    .extra_hosts = hosts,
 	    .ulimits = ulimits,
 	    .context = bd->context,

@@ -46,6 +46,8 @@ static int image_build_usage(FILE *f, int rc)
 		   "      --add-host NAME:IP RUN steps' /etc/hosts "
 		   "(IP host-gateway: the host)\n"
 		   "      --ulimit NAME=SOFT[:HARD]  RUN steps' limits\n"
+		   "      --ssh default|ID=SOCKET  an SSH agent for RUN "
+		   "--mount=type=ssh\n"
 		   "  -q, --quiet            print only the image id\n");
 	return rc;
 }
@@ -92,6 +94,7 @@ int cmd_image_build(int argc, char **argv)
 		OPT_CONTEXT,
 		OPT_ADD_HOST,
 		OPT_ULIMIT,
+		OPT_SSH,
 	};
 	static const struct option lopts[] = {
 	    {"tag", required_argument, NULL, 't'},
@@ -107,6 +110,7 @@ int cmd_image_build(int argc, char **argv)
 	    {"build-context", required_argument, NULL, OPT_CONTEXT},
 	    {"add-host", required_argument, NULL, OPT_ADD_HOST},
 	    {"ulimit", required_argument, NULL, OPT_ULIMIT},
+	    {"ssh", required_argument, NULL, OPT_SSH},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -115,6 +119,7 @@ int cmd_image_build(int argc, char **argv)
 	_cleanup_strv_ char **contexts = xcalloc(1, sizeof(char *));
 	_cleanup_strv_ char **hosts = xcalloc(1, sizeof(char *));
 	_cleanup_strv_ char **ulimits = xcalloc(1, sizeof(char *));
+	_cleanup_strv_ char **ssh = xcalloc(1, sizeof(char *));
 	struct build_opts o = {0};
 	bool quiet = false;
 	int opt;
@@ -215,6 +220,15 @@ int cmd_image_build(int argc, char **argv)
 			strv_push(&ulimits, optarg);
 			break;
 		}
+		case OPT_SSH: {
+			struct orch_err se = {0};
+			if (build_ssh_arg(optarg, &ssh, &se) < 0) {
+				fprintf(stderr, "orch image build: --ssh %s\n",
+					se.msg);
+				return 2;
+			}
+			break;
+		}
 		case 'h':
 			return image_build_usage(stdout, 0);
 		default:
@@ -230,6 +244,7 @@ int cmd_image_build(int argc, char **argv)
 	o.contexts = contexts;
 	o.extra_hosts = hosts;
 	o.ulimits = ulimits;
+	o.ssh = ssh;
 	o.tag = tags ? tags[0] : NULL;
 	_cleanup_fclose_ FILE *devnull = NULL;
 	if (quiet) {
@@ -273,6 +288,8 @@ static int build_usage(FILE *f, int rc)
 		   "built\n"
 		   "      --with-dependencies  build the services they "
 		   "depend on too\n"
+		   "      --ssh default|ID=SOCKET  an SSH agent for RUN "
+		   "--mount=type=ssh, over build.ssh\n"
 		   "  -q, --quiet           print nothing but errors\n");
 	return rc;
 }
@@ -284,7 +301,8 @@ int cmd_build(int argc, char **argv)
 		OPT_NO_CACHE,
 		OPT_PULL,
 		OPT_PUSH,
-		OPT_DEPS
+		OPT_DEPS,
+		OPT_SVC_SSH
 	};
 	static const struct option lopts[] = {
 	    CLI_GLOBAL_LONGOPTS,
@@ -293,11 +311,13 @@ int cmd_build(int argc, char **argv)
 	    {"pull", no_argument, NULL, OPT_PULL},
 	    {"push", no_argument, NULL, OPT_PUSH},
 	    {"with-dependencies", no_argument, NULL, OPT_DEPS},
+	    {"ssh", required_argument, NULL, OPT_SVC_SSH},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	_cleanup_strv_ char **args = NULL;
+	_cleanup_strv_ char **ssh = NULL;
 	struct svc_build_opts bo = {0};
 	bool push = false, deps = false;
 	int opt;
@@ -328,6 +348,15 @@ int cmd_build(int argc, char **argv)
 		case OPT_DEPS:
 			deps = true;
 			break;
+		case OPT_SVC_SSH: {
+			struct orch_err se = {0};
+			if (build_ssh_arg(optarg, &ssh, &se) < 0) {
+				fprintf(stderr, "orch build: --ssh %s\n",
+					se.msg);
+				return 2;
+			}
+			break;
+		}
 		case 'h':
 			return build_usage(stdout, 0);
 		default:
@@ -339,6 +368,7 @@ int cmd_build(int argc, char **argv)
 		return 1;
 	struct orch_err e = {0};
 	bo.extra_args = args;
+	bo.ssh = ssh;
 	_cleanup_strv_ char **named = cli_service_args(p, argc, argv, optind);
 	if (!named) {
 		project_free(p);

@@ -192,6 +192,7 @@ struct m_build {
 	struct m_kvlist extra_hosts; /* for RUN steps' /etc/hosts */
 	struct m_ulimit *ulimits;    /* for RUN steps */
 	size_t n_ulimits;
+	struct m_kvlist ssh; /* ID -> agent socket ("default": none given) */
 	bool no_cache;	  /* every step run again */
 	bool pull;	  /* base images pulled again, even when stored */
 	struct m_pos pos;

@@ -319,6 +319,17 @@ static json_t *service_json(const struct service *s)
 		set_true(bo, "no_cache", b->no_cache);
 		set_true(bo, "pull", b->pull);
 		set_hosts(bo, &b->extra_hosts);
+		if (b->ssh.n) {
+			json_t *a = json_array();
+			for (size_t i = 0; i < b->ssh.n; i++)
+				json_array_append_new(
+				    a, b->ssh.v[i].value && *b->ssh.v[i].value
+					   ? json_sprintf("%s=%s",
+							  b->ssh.v[i].key,
+							  b->ssh.v[i].value)
+					   : json_string(b->ssh.v[i].key));
+			json_object_set_new(bo, "ssh", a);
+		}
 		set_ulimits(bo, b->ulimits, b->n_ulimits);
 		json_object_set_new(o, "build", bo);
 	}

@@ -253,7 +253,7 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 	};
 	/* Known to compose, without effect on orch's builder. */
 	static const char *const ignored[] = {
-	    "ssh",	  "cache_to",	  "platforms",	     "privileged",
+	    "cache_to",	  "platforms",	     "privileged",
 	    "isolation",  "entitlements", "no_cache_filter", "provenance",
 	    "sbom",
 	};
@@ -307,6 +307,16 @@ void svc_build(struct cctx *c, struct service *s, const struct ynode *n)
 			size_t l = cpath_push(c, "extra_hosts");
 			c_kvlist(c, v, KV_HOSTS, &b->extra_hosts);
 			cpath_pop(c, l);
+		}
+		if ((v = ymap_get(n, "ssh"))) {
+			size_t l = cpath_push(c, "ssh");
+			c_kvlist(c, v, KV_LABELS, &b->ssh);
+			cpath_pop(c, l);
+			for (size_t i = 0; i < b->ssh.n; i++)
+				if (b->ssh.v[i].value && *b->ssh.v[i].value)
+					b->ssh.v[i].value = path_resolve(
+					    c->a, c->workdir, c->home,
+					    b->ssh.v[i].value);
 		}
 		if ((v = ymap_get(n, "ulimits"))) {
 			size_t l = cpath_push(c, "ulimits");

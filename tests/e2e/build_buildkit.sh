@@ -157,7 +157,7 @@ bad "--checksum not sha256" "ADD --checksum=md5:00 $U/dir/file.txt /x" "want sha
 bad "unknown mount type" 'RUN --mount=type=nfs,target=/x true' 'unknown type "nfs"'
 bad "unknown mount option" 'RUN --mount=type=cache,target=/x,colour=blue true' 'unknown option "colour"'
 bad "relative target" 'RUN --mount=type=tmpfs,target=x true' 'target=x: an absolute path'
-bad "ssh" 'RUN --mount=type=ssh true' 'type=ssh is not supported'
+bad "a required ssh agent not forwarded" 'RUN --mount=type=ssh,required true' 'ssh "default" is not forwarded'
 bad "a required secret not given" 'RUN --mount=type=secret,id=nope,required true' 'secret "nope" is not given'
 bad "a bind source out of the context" 'RUN --mount=type=bind,source=../..,target=/x true' ''
 bad "an unclosed heredoc" 'RUN <<EOF
@@ -271,4 +271,84 @@ printf 'services:\n  a:\n    build:\n      context: .\n      extra_hosts: ["x=no
 out=$($O -f eh/bad.yaml config -q 2>&1)
 check_eq "build.extra_hosts not an address: config fails" 1 $?
 check_match "at the entry" "bad.yaml:5:.*not-an-ip.* is not an IP address" "$out"
+# RUN --mount=type=ssh: an agent of the suite's own, holding one key,
+# asked for its identities by a static client in the image.
+mkdir -p sshb
+cat >sshb/agentq.c <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void)
+{
+	const char *p = getenv("SSH_AUTH_SOCK");
+	if (!p)
+		return puts("no agent"), 0;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	strncpy(a.sun_path, p, sizeof(a.sun_path) - 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return perror("connect"), 1;
+	unsigned char q[5] = {0, 0, 0, 1, 11}, r[9]; /* REQUEST_IDENTITIES */
+	size_t n = 0;
+	if (write(fd, q, 5) != 5)
+		return 1;
+	for (ssize_t k; n < 9 && (k = read(fd, r + n, 9 - n)) > 0; n += (size_t)k)
+		;
+	if (n < 9 || r[4] != 12)
+		return 1;
+	printf("%u keys\n", (unsigned)r[5] << 24 | r[6] << 16 | r[7] << 8 | r[8]);
+	return 0;
+}
+C
+cc -static -O2 -o sshb/agentq sshb/agentq.c
+check_eq "the agent client builds" 0 $?
+ssh-keygen -q -t ed25519 -N '' -f "$T/sshkey"
+ssh-agent -a "$T/agent.sock" >/dev/null
+on_exit 'SSH_AUTH_SOCK=$T/agent.sock ssh-agent -k >/dev/null 2>&1; pkill -f "ssh-agent -a $T/agent.sock"'
+SSH_AUTH_SOCK=$T/agent.sock ssh-add -q "$T/sshkey" 2>/dev/null
+check_eq "a key in the suite's agent" 0 $?
+cat >sshb/Dockerfile <<'DF'
+FROM busybox
+COPY agentq /agentq
+RUN --mount=type=ssh /agentq >/default.txt
+RUN --mount=type=ssh,id=other,target=/run/other.sock sh -c 'echo $SSH_AUTH_SOCK; SSH_AUTH_SOCK=/run/other.sock /agentq' >/other.txt
+RUN --mount=type=ssh,id=absent /agentq >/absent.txt
+DF
+cat >sshb/compose.yaml <<'Y'
+services:
+  app:
+    image: sshb-app
+    build:
+      context: .
+      ssh: [default, "other=../agent.sock"]
+Y
+ln -s "$T/agent.sock" "$W/agent.sock"
+SSH_AUTH_SOCK=$T/agent.sock $O -f sshb/compose.yaml build >"$W/ssh.log" 2>&1
+check_eq "build.ssh: exit 0" 0 $?
+check_eq "RUN --mount=type=ssh reaches the agent (SSH_AUTH_SOCK)" "1 keys" "$(run_in sshb-app cat /default.txt)"
+check_eq "an id of its own, at its target" "/run/other.sock 1 keys" "$(run_in sshb-app cat /other.txt | xargs)"
+check_eq "an id not forwarded and not required: no agent" "no agent" "$(run_in sshb-app cat /absent.txt)"
+top=$($O image inspect sshb-app | jq -r '.[0].RootFS.Layers[-1]')
+check_eq "no socket left in the layers" "absent.txt" \
+	"$(ls -A "$ORCH_ROOT/layers/${top#sha256:}/diff" | xargs)"
+sed -i 's/id=absent/id=absent,required/' sshb/Dockerfile
+out=$(SSH_AUTH_SOCK=$T/agent.sock $O -f sshb/compose.yaml build 2>&1)
+check_eq "a required id not forwarded: exit 1" 1 $?
+check_match "naming the line and the way" 'Dockerfile:5: .*ssh "absent" is not forwarded \(compose.s build.ssh, or --ssh absent=SOCKET\)' "$out"
+$O image build -t sshcli --ssh "absent=$T/agent.sock" --ssh "other=$T/agent.sock" \
+	--ssh "default=$T/agent.sock" sshb >/dev/null 2>&1
+check_eq "image build --ssh ID=SOCKET: exit 0" 0 $?
+check_eq "its agent" "1 keys" "$(run_in sshcli cat /absent.txt)"
+out=$(env -u SSH_AUTH_SOCK $O image build --ssh default sshb 2>&1)
+check_eq "--ssh default without an agent: usage" 2 $?
+check_match "saying so" "SSH_AUTH_SOCK is not set" "$out"
+out=$($O image build --ssh "k=$T/sshkey" sshb 2>&1)
+check_eq "--ssh of a key file: usage" 2 $?
+check_match "saying keys go to an agent" "ssh-add them to an agent" "$out"
+out=$(env -u SSH_AUTH_SOCK $O -f sshb/compose.yaml build 2>&1)
+check_eq "build.ssh default without an agent: exit 1" 1 $?
+check_match "at the entry" "compose.yaml:6:13: service app: build.ssh default: SSH_AUTH_SOCK is not set" "$out"
 finish
