@@ -14,7 +14,9 @@
 #     conmon, aardvark-dns), not of the containers;
 #   - TCP throughput container to container on one network, and through a
 #     published port, against the same on the host's loopback (iperf3).
-# Every timed `up` and `down` starts after a pause (0.2 s): the kernel's
+# Every timed `up` and `down` starts on a quiet machine (settle: the
+# teardown a tool leaves to the kernel is over), then after a pause
+# (0.2 s): the kernel's
 # cgroup migration lock, which every container start takes, is then as
 # cold for each tool (its first taker waits for an RCU grace period, some
 # 10 ms on this kind of host) whichever tool ran before it.  Each cycle
@@ -82,6 +84,23 @@ trap cleanup EXIT
 trap "exit 130" INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# settle: waits (at most 3 s) until the machine is quiet, its CPUs under
+# 10% busy over 100 ms: a tool's teardown goes on after it returns (the
+# kernel frees network namespaces and bridges in workers of its own), and
+# the next tool's `up` would pay for it.  Every timed `up` and `down`
+# starts on a quiet machine, whichever tool ran before.
+settle() {
+	local i a b
+	cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
+	for ((i = 0; i < 30; i++)); do
+		a=$(cpu)
+		sleep 0.1
+		b=$(cpu)
+		awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+			busy = y[1] - x[1]; idle = y[2] - x[2]
+			exit !(busy + idle > 0 && busy / (busy + idle) < 0.1) }' && return
+	done
+}
 # median FILE -> "median min max" of the numbers in FILE
 median() {
 	sort -n "$1" | awk '{a[NR]=$1} END {
@@ -202,6 +221,7 @@ time_cycle() {
 			[ -n "$np" ] && kill "$np" 2>/dev/null
 			while [ -n "$np" ] && kill -0 "$np" 2>/dev/null; do sleep 0.01; done
 		fi
+		settle
 		sleep 0.2
 		t0=$(now_ms)
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" up -d >"$W/log" 2>&1
@@ -210,6 +230,7 @@ time_cycle() {
 		all_up "$f" "$("$ORCH" -p bench -f "$f" ps -q --status running)" || rc=1
 		# what stays resident: after netd's idle trim (1 s)
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(orch-supervisor|orch-keeper|orch-worker|netd)$' "ORCH_RUN=$ORCH_RUN" "$out"
+		settle
 		sleep 0.2
 		t1b=$(now_ms)
 		ORCH_USERNS=$ns "$ORCH" -p bench -f "$f" down -v >>"$W/log" 2>&1 || rc=1
@@ -219,6 +240,7 @@ time_cycle() {
 		echo $((t3 - t1b)) >>"$out.freed" ;;
 	raw | podman)
 		podman_clean bench
+		settle
 		sleep 0.2
 		t0=$(now_ms)
 		if [ "$tool" = raw ]; then
@@ -230,6 +252,7 @@ time_cycle() {
 		t1=$(now_ms)
 		all_up "$f" "$(podman ps -q --filter label=com.docker.compose.project=bench)" || rc=1
 		[ "${4:-}" = mem ] && sleep 1.5 && mem_of '^(conmon|aardvark-dns|podman|netavark)$' "CONTAINERS_CONF=$CONTAINERS_CONF" "$out"
+		settle
 		sleep 0.2
 		t1b=$(now_ms)
 		if [ "$tool" = raw ]; then

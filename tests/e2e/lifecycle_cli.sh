@@ -741,17 +741,12 @@ services:
     image: bb:1
     command: ["sleep", "3600"]
     network_mode: none
-    cpuset: "0"
-    cgroup: host
-    pid: "service:other"
-  other:
-    image: bb:1
-    command: ["sleep", "3600"]
-    network_mode: none
+    external_links: ["elsewhere_db_1:db"]
+    annotations: {com.example.a: "1"}
 Y
 out=$(inp unap "$O" up -d 2>&1)
 check_eq "up with keys it does not apply succeeds" running "$(psf unap s State)"
-for k in cpuset:6 cgroup:7 pid:8; do
+for k in external_links:6 annotations:7; do
 	check_match "${k%%:*}: a warning at its line" \
 		"compose.yaml:${k##*:}:5: warning: service \"s\": ${k%%:*} is not applied by orch" "$out"
 done
