@@ -30,7 +30,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libnl-3-dev libnl-route-3-dev
 	libcurl4-openssl-dev docker-registry skopeo apache2-utils curl openssl \
 	busybox-static iproute2 umoci clang valgrind python3 procps util-linux \
 	iputils-ping netcat-openbsd debootstrap lld uidmap libmd-dev \
-	openssh-client
+	openssh-client git
 # What only the tests need besides (make check installs them too): the
 # checks of orch kube generate (tests/e2e/kube.sh).
 TEST_PKGS := python3-yaml nodejs podman runc netavark aardvark-dns iptables catatonit

@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <spawn.h>
 #include <time.h>
 #include <wchar.h>
@@ -444,6 +446,81 @@ bool ulimit_parse(const char *s, int *res, int64_t *soft, int64_t *hard,
 		return false;
 	}
 	return true;
+}
+
+int run_program(char *const argv[], char *out, size_t size,
+		struct orch_err *e)
+{
+	int o[2], p[2];
+	if (pipe2(o, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "pipe");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		close(o[0]);
+		close(o[1]);
+		return err_sys(e, errno, "pipe");
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	pid_t pid;
+	int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(o[1]);
+	close(p[1]);
+	if (r != 0) {
+		close(o[0]);
+		close(p[0]);
+		return err_sys(e, r, "running %s", argv[0]);
+	}
+	/* Both read as they come: either may fill its pipe first. */
+	char msg[512], sink[512];
+	size_t n_out = 0, n_msg = 0;
+	struct pollfd pf[2] = {{.fd = o[0], .events = POLLIN},
+			       {.fd = p[0], .events = POLLIN}};
+	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (pf[i].fd < 0 || !pf[i].revents)
+				continue;
+			char *buf = sink;
+			size_t room = sizeof(sink);
+			if (i == 0 && out && n_out + 1 < size) {
+				buf = out + n_out;
+				room = size - 1 - n_out;
+			} else if (i == 1 && n_msg + 1 < sizeof(msg)) {
+				buf = msg + n_msg;
+				room = sizeof(msg) - 1 - n_msg;
+			}
+			ssize_t k = RETRY_EINTR(read(pf[i].fd, buf, room));
+			if (k <= 0) {
+				close(pf[i].fd);
+				pf[i].fd = -1;
+			} else if (buf != sink) {
+				*(i == 0 ? &n_out : &n_msg) += (size_t)k;
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (pf[i].fd >= 0)
+			close(pf[i].fd);
+	if (out && size)
+		out[n_out] = '\0';
+	msg[n_msg] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_sys(e, errno, "waiting for %s", argv[0]);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_set(e, EIO, "%s: %s", argv[0],
+			       *msg ? msg : "failed");
+	return 0;
 }
 
 bool cpulist_parse(const char *s, uint64_t *mask, size_t nbits)

@@ -79,44 +79,6 @@ static char *transient_dir(void)
 			       : xstrdup("/run/systemd/transient");
 }
 
-/* Runs argv; on failure, its first line of stderr is the error. */
-static int run_quiet(char *const argv[], struct orch_err *e)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return err_sys(e, errno, "pipe");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	pid_t pid;
-	int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (r != 0) {
-		close(p[0]);
-		return err_sys(e, r, "running %s", argv[0]);
-	}
-	char msg[512];
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(msg) - 1 &&
-	       (k = RETRY_EINTR(read(p[0], msg + n, sizeof(msg) - 1 - n))) > 0)
-		n += (size_t)k;
-	close(p[0]);
-	msg[n] = '\0';
-	msg[strcspn(msg, "\n")] = '\0';
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_sys(e, errno, "waiting for %s", argv[0]);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return err_set(e, EIO, "%s: %s", argv[0],
-			       *msg ? msg : "failed");
-	return 0;
-}
-
 /* pid's cgroup when it is orch.slice/unit (under the user's manager for
  * a rootless orch), else NULL. */
 static char *pid_scope(pid_t pid, const char *unit)
@@ -154,7 +116,7 @@ static int systemd_scope(const char *unit, const char *desc, pid_t pid,
 		"PIDs", "au", "1", pidbuf,
 		"0", NULL};
 	/* clang-format on */
-	int r = run_quiet(argv, e);
+	int r = run_program(argv, NULL, 0, e);
 	if (r < 0)
 		return err_wrap(e, "asking systemd%s for the scope %s",
 				rootless() ? " (your user's manager)" : "", unit);
@@ -219,7 +181,7 @@ static void systemd_call(const char *method, const char *unit)
 		stop ? "replace" : NULL, NULL};
 	/* clang-format on */
 	struct orch_err ign = {0};
-	run_quiet(argv, &ign);
+	run_program(argv, NULL, 0, &ign);
 }
 
 /* systemd removes a scope's cgroup when it collects the unit, but only if

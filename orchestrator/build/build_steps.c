@@ -152,14 +152,14 @@ static bool is_git(const char *w)
 	return n >= 4 && !strncmp(w + n - 4, ".git", 4);
 }
 
-/* An ADD source that cannot go with the others, or at all. */
+/* An ADD source that cannot go with the others. */
 static int add_mixed(struct builder *b, const struct df_instr *in,
 		     const char *src, struct orch_err *e)
 {
 	if (is_git(src))
-		return err_set(e, ENOTSUP,
-			       "%s:%d: ADD %s: a git repository is not "
-			       "supported (clone it in a RUN step)",
+		return err_set(e, EINVAL,
+			       "%s:%d: ADD %s: a git repository is the only "
+			       "source of its ADD",
 			       b->df->path, in->line, src);
 	return err_set(e, ENOTSUP,
 		       "%s:%d: ADD %s: one ADD takes URLs or local sources, "
@@ -246,6 +246,84 @@ static int add_urls(struct builder *b, const struct df_instr *in,
 	return scratch_source(dir, op, *rels, dirfd, e);
 }
 
+/* ADD of a git repository, as BuildKit's: URL[#REF[:DIR]] (REF a branch,
+ * tag or commit, default the remote's HEAD; DIR a directory of it),
+ * fetched at depth 1 into the build's scratch space by the host's git
+ * (with the user's credentials and SSH agent, never a prompt).  The
+ * tree, or DIR (which may not lead out of it), is copied to the
+ * destination, with its .git when keep_git; the commit (which --checksum
+ * names, when given) is in the step's key. */
+static int add_git(struct builder *b, const struct df_instr *in,
+		   const char *src, bool keep_git, const char *checksum,
+		   char ***parts,
+		   struct build_copy *op, char ***rels, int *dirfd,
+		   struct orch_err *e)
+{
+	_cleanup_free_ char *url = xstrdup(src);
+	char *ref = strchr(url, '#'), *sub = NULL;
+	if (ref) {
+		*ref++ = '\0';
+		if ((sub = strchr(ref, ':')))
+			*sub++ = '\0';
+	}
+	if (!ref || !*ref)
+		ref = "HEAD";
+	if (*url == '-' || *ref == '-' || (sub && *sub == '/'))
+		return err_set(e, EINVAL, "%s:%d: ADD %s: not a repository, "
+					  "REF and relative DIR",
+			       b->df->path, in->line, src);
+	_cleanup_free_ char *dir = NULL;
+	int r = step_scratch(b, "git", &dir, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *repo = path_join(dir, "repo");
+	char commit[128] = "";
+	char *init[] = {"git", "init", "-q", repo, NULL};
+	char *fetch[] = {"git", "-C",	 repo, "fetch", "-q", "--depth",
+			 "1",	"--no-tags", "--", url,	    ref,  NULL};
+	char *checkout[] = {"git", "-C",       repo,	     "-c",
+			    "advice.detachedHead=false", "checkout", "-q",
+			    "FETCH_HEAD", NULL};
+	char *head[] = {"git", "-C", repo, "rev-parse", "HEAD", NULL};
+	/* No prompt, and none of git's other transports (ext:: runs a
+	 * command, file:// reads the host). */
+	setenv("GIT_TERMINAL_PROMPT", "0", 1);
+	setenv("GIT_ALLOW_PROTOCOL", "git:http:https:ssh", 1);
+	if ((r = run_program(init, NULL, 0, e)) < 0 ||
+	    (r = run_program(fetch, NULL, 0, e)) < 0 ||
+	    (r = run_program(checkout, NULL, 0, e)) < 0 ||
+	    (r = run_program(head, commit, sizeof(commit), e)) < 0)
+		return err_wrap(e, "%s:%d: ADD %s", b->df->path, in->line, src);
+	commit[strcspn(commit, "\n")] = '\0';
+	if (checksum && (!*checksum || !startswith(commit, checksum)))
+		return err_set(e, EINVAL,
+			       "%s:%d: ADD %s: checksum mismatch: want commit "
+			       "%s, got %s",
+			       b->df->path, in->line, src, checksum, commit);
+	if (!keep_git) {
+		_cleanup_free_ char *git = path_join(repo, ".git");
+		if ((r = rm_rf(git, e)) < 0)
+			return r;
+	}
+	if ((r = scratch_source(dir, op, *rels, dirfd, e)) < 0)
+		return r;
+	/* DIR as a context path: no ".." past the tree, no symlink out. */
+	_cleanup_free_ char *want = sub && *sub ? xasprintf("repo/%s", sub)
+						: xstrdup("repo");
+	char **one = NULL;
+	if ((r = build_resolve(*dirfd, true, NULL, want, &one, e)) < 0)
+		return err_wrap(e, "%s:%d: ADD %s", b->df->path, in->line, src);
+	for (size_t k = 0; one[k]; k++)
+		strv_push(rels, one[k]);
+	strv_free(one);
+	op->srcs = *rels;
+	op->unpack = false;
+	strv_push(parts, "git");
+	strv_push(parts, commit);
+	strv_push(parts, keep_git ? "keep-git-dir" : "");
+	return 0;
+}
+
 int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	    char *const *env, struct orch_err *e)
 {
@@ -307,9 +385,11 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 	_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
 	_cleanup_strv_ char **from_layers = NULL;
 	_cleanup_close_ int heredoc_fd = -1, url_fd = -1;
-	if (checksum && (!add || from || in->n_heredocs || !is_url(words[0])))
+	if (checksum && (!add || from || in->n_heredocs ||
+			 !(is_url(words[0]) || is_git(words[0]))))
 		return err_set(e, EINVAL,
-			       "%s:%d: --checksum is for ADD of a URL",
+			       "%s:%d: --checksum is for ADD of a URL or a "
+			       "git repository",
 			       b->df->path, in->line);
 	/* --from a directory context: its files, as the context's. */
 	const struct named_ctx *nc =
@@ -354,7 +434,22 @@ int do_copy(struct builder *b, struct stage_state *s, const struct df_instr *in,
 				  e);
 		if (r < 0)
 			return instr_err(b, in, e);
-	} else if (add && (is_url(words[0]) || is_git(words[0]))) {
+	} else if (add && is_git(words[0])) {
+		if (words[1])
+			return add_mixed(b, in, words[0], e);
+		/* A bare --keep-git-dir is true, as a boolean flag. */
+		const char *keep = df_flag(in, "keep-git-dir");
+		if (keep && *keep && !streq(keep, "true") &&
+		    !streq(keep, "false"))
+			return err_set(e, EINVAL,
+				       "%s:%d: --keep-git-dir=%s: want true or "
+				       "false",
+				       b->df->path, in->line, keep);
+		r = add_git(b, in, words[0], keep && !streq(keep, "false"),
+			    checksum, &parts, op, &rels, &url_fd, e);
+		if (r < 0)
+			return r;
+	} else if (add && is_url(words[0])) {
 		r = add_urls(b, in, words, checksum, &parts, op, &rels, &url_fd,
 			     e);
 		if (r < 0)

@@ -13,7 +13,8 @@ static const struct {
 	const char *const *flags; /* the flags the instruction accepts */
 } commands[] = {
     {"ADD", DF_ADD,
-     (const char *const[]){"chown", "chmod", "link", "checksum", NULL}},
+     (const char *const[]){"chown", "chmod", "link", "checksum",
+			   "keep-git-dir", NULL}},
     {"ARG", DF_ARG, NULL},
     {"CMD", DF_CMD, NULL},
     {"COPY", DF_COPY,

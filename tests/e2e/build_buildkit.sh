@@ -151,7 +151,7 @@ mkdir -p ctx-bad && cd ctx-bad || exit 1
 bad "a URL the server has not" "ADD $U/nosuch /x" "ADD: $U/nosuch: the server answered HTTP 404"
 bad "no server there" "ADD http://127.0.0.1:1/x /x" "Couldn't connect"
 bad "a URL with a local source" "ADD $U/dir/file.txt bad.Dockerfile /x/" "one ADD takes URLs or local sources, not both"
-bad "a git repository" "ADD https://github.com/moby/buildkit.git#v0.10.1 /x" "a git repository is not supported"
+bad "a git repository it cannot reach" "ADD https://127.0.0.1:9/x/y.git#v0.10.1 /x" "ADD https://127.0.0.1:9/x/y.git\#v0.10.1: git: "
 bad "--checksum on COPY" "COPY --checksum=sha256:$sum bad.Dockerfile /x" "COPY does not take --checksum"
 bad "--checksum not sha256" "ADD --checksum=md5:00 $U/dir/file.txt /x" "want sha256: and 64"
 bad "unknown mount type" 'RUN --mount=type=nfs,target=/x true' 'unknown type "nfs"'
@@ -351,4 +351,49 @@ check_match "saying keys go to an agent" "ssh-add them to an agent" "$out"
 out=$(env -u SSH_AUTH_SOCK $O -f sshb/compose.yaml build 2>&1)
 check_eq "build.ssh default without an agent: exit 1" 1 $?
 check_match "at the entry" "compose.yaml:6:13: service app: build.ssh default: SSH_AUTH_SOCK is not set" "$out"
+# ADD of a git repository, served by a git daemon of the suite's own.
+G=$T/git
+gitc() { git -c user.name=t -c user.email=t@example.com "$@"; }
+mkdir -p "$G/src/sub"
+(cd "$G/src" && git init -q && echo top >top.txt && echo deep >sub/deep.txt &&
+	ln -s /etc out && gitc add -A && gitc commit -qm one && git tag v1 &&
+	echo later >top.txt && gitc commit -qam two) >/dev/null 2>&1
+git clone -q --bare "$G/src" "$G/repo.git"
+git daemon --base-path="$G" --export-all --reuseaddr --listen=127.0.0.1 \
+	--port=9418 --detach --pid-file="$G/pid" "$G"
+on_exit 'kill "$(cat "$G/pid")" 2>/dev/null'
+git_up() { git ls-remote git://127.0.0.1:9418/repo.git >/dev/null 2>&1; }
+check "a git daemon serves the repository" wait_for 10 git_up
+mkdir -p gitb
+cat >gitb/Dockerfile <<'DF'
+FROM busybox
+ADD git://127.0.0.1:9418/repo.git /src
+ADD git://127.0.0.1:9418/repo.git#v1:sub /v1sub
+ADD --keep-git-dir=true git://127.0.0.1:9418/repo.git#v1 /kept
+DF
+$O image build -t gitb gitb >"$W/git.log" 2>&1
+check_eq "ADD git://...: exit 0" 0 $?
+check_eq "the default branch's tree" later "$(run_in gitb cat /src/top.txt)"
+check "without its .git" run_in gitb sh -c '! test -e /src/.git'
+check_eq "#REF:DIR: a directory of a tag" deep "$(run_in gitb cat /v1sub/deep.txt)"
+check_eq "--keep-git-dir: the tag's tree" top "$(run_in gitb cat /kept/top.txt)"
+check "with its .git" run_in gitb test -d /kept/.git
+check_match "a symlink of the tree stays a symlink" "/etc" "$(run_in gitb readlink /src/out)"
+out=$($O image build -t gitb gitb 2>&1)
+check_match "unchanged: from the cache" "3 cached" "$out"
+(cd "$G/src" && echo newer >top.txt && gitc commit -qam three && git push -q "$G/repo.git" HEAD) >/dev/null 2>&1
+$O image build -t gitb gitb >/dev/null 2>&1
+check_eq "a new commit: fetched again" newer "$(run_in gitb cat /src/top.txt)"
+printf 'FROM busybox\nADD git://127.0.0.1:9418/repo.git#v1:out /x\n' >gitb/Dockerfile
+out=$($O image build gitb 2>&1)
+check_eq "#REF:DIR through a symlink out of the tree: exit 1" 1 $?
+check_match "refused at its line" "Dockerfile:2: ADD git://127.0.0.1:9418/repo.git#v1:out: .*out" "$out"
+printf 'FROM busybox\nADD git://127.0.0.1:9418/nosuch.git /x\n' >gitb/Dockerfile
+out=$($O image build gitb 2>&1)
+check_eq "a repository the server lacks: exit 1" 1 $?
+check_match "git's answer, at the line" "Dockerfile:2: ADD git://127.0.0.1:9418/nosuch.git: git: " "$out"
+printf 'FROM busybox\nADD git://127.0.0.1:9418/repo.git ./local /x/\n' >gitb/Dockerfile
+out=$($O image build gitb 2>&1)
+check_eq "a repository with other sources: exit 1" 1 $?
+check_match "said" "a git repository is the only source of its ADD" "$out"
 finish
