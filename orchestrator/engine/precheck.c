@@ -432,15 +432,6 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		const struct service *s = &m->services[i];
 		if (!service_made(s, new_recs))
 			continue;
-		/* What a value other than the default would ask. */
-		const struct {
-			const char *key;
-			bool set;
-		} keys[] = {
-		    {"external_links",
-		     s->external_links && s->external_links[0]},
-		    {"annotations", s->annotations.n > 0},
-		};
 		/* Logs go to orch's files, or nowhere (none). */
 		const char *ld = s->logging.driver;
 		if (ld && !streq(ld, "json-file") && !streq(ld, "local") &&
@@ -452,11 +443,16 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 				 s->name, ld);
 		bool weights = s->blkio.weight != M_UNSET ||
 			       s->blkio.n_dev[M_BLKIO_WEIGHT_DEVICE];
+		/* What a value other than the default would ask: never
+		 * applied (why NULL), or not on this host. */
 		const struct {
 			const char *key;
 			bool set;
 			const char *why;
-		} host[] = {
+		} keys[] = {
+		    {"external_links",
+		     s->external_links && s->external_links[0], NULL},
+		    {"annotations", s->annotations.n > 0, NULL},
 		    {"mem_swappiness",
 		     s->mem_swappiness != M_UNSET &&
 			 (lacks & RT_LACKS_SWAPPINESS),
@@ -468,20 +464,16 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 		     "this host's I/O schedulers have no weights (BFQ has); "
 		     "its weights are left out"},
 		};
-		for (size_t j = 0; j < ARRAY_SIZE(host); j++)
-			if (host[j].set)
-				diag_add(&d, M_WARNING,
-					 service_key_pos(s, host[j].key),
-					 "service \"%s\": %s is not applied "
-					 "here: %s",
-					 s->name, host[j].key, host[j].why);
 		for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
 			if (keys[j].set)
 				diag_add(&d, M_WARNING,
 					 service_key_pos(s, keys[j].key),
 					 "service \"%s\": %s is not applied "
-					 "by orch and is ignored",
-					 s->name, keys[j].key);
+					 "%s%s",
+					 s->name, keys[j].key,
+					 keys[j].why ? "here: "
+						     : "by orch and is ignored",
+					 keys[j].why ? keys[j].why : "");
 	}
 	diag_print(&d, stderr);
 	diag_free(&d);
