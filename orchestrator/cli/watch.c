@@ -5,8 +5,11 @@
  * quiet for a moment (debounced), then each service's rules act on them:
  * sync copies the changed files into the service's running containers
  * (deleted ones are deleted there), sync+restart does that and restarts
- * them, rebuild builds the service's image again and recreates its
- * containers.  Files are written into a container through its root,
+ * them, sync+exec runs the rule's exec hook in them after, restart only
+ * restarts them, rebuild builds the service's image again and recreates
+ * its containers.  A rule counts the files its include patterns name
+ * (all without) but those it ignores; initial_sync syncs those as
+ * watching starts.  Files are written into a container through its root,
  * every path resolved inside it (openat2 RESOLVE_IN_ROOT), so that no
  * symlink a container plants leads a write out of it. */
 #include "orchestrator/build/build.h"
@@ -235,14 +238,20 @@ static int sync_path(int rootfd, const char *src, const char *dest,
 
 /* ---- acting on a batch ---------------------------------------------------- */
 
-static bool rule_covers(const struct m_watch *w, const struct df_ignore *ig,
+/* A rule's patterns: what it ignores, and (include) what alone counts. */
+struct rule_pats {
+	struct df_ignore *ignore, *include;
+};
+
+static bool rule_covers(const struct m_watch *w, const struct rule_pats *p,
 			const char *path, char **rel)
 {
 	size_t n = strlen(w->path);
 	if (strncmp(path, w->path, n) != 0 || (path[n] && path[n] != '/'))
 		return false;
 	*rel = xstrdup(path[n] ? path + n + 1 : "");
-	if (**rel && ig && df_ignore_match(ig, *rel)) {
+	if (**rel && ((p->ignore && df_ignore_match(p->ignore, *rel)) ||
+		      (p->include && !df_ignore_match(p->include, *rel)))) {
 		free(*rel);
 		*rel = NULL;
 		return false;
@@ -286,7 +295,7 @@ static int sync_service(struct pstate *ps, const struct service *s,
 }
 
 static int act(struct project *m, const struct service *s,
-	       struct df_ignore **igs, const struct watcher *wt,
+	       const struct rule_pats *pats, const struct watcher *wt,
 	       struct orch_err *e)
 {
 	bool rebuild = false, restart = false;
@@ -302,7 +311,7 @@ static int act(struct project *m, const struct service *s,
 		_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
 		for (size_t k = 0; wt->changed[k]; k++) {
 			char *rel = NULL;
-			if (rule_covers(w, igs[i], wt->changed[k], &rel))
+			if (rule_covers(w, &pats[i], wt->changed[k], &rel))
 				strv_push(&rels, rel);
 			free(rel);
 		}
@@ -313,8 +322,12 @@ static int act(struct project *m, const struct service *s,
 			rebuild = true;
 			continue;
 		}
-		r = sync_service(&ps, s, w, rels, names, e);
-		restart = restart || w->action == M_WATCH_SYNC_RESTART;
+		if (w->action != M_WATCH_RESTART)
+			r = sync_service(&ps, s, w, rels, names, e);
+		if (r == 0 && w->action == M_WATCH_SYNC_EXEC)
+			r = hook_exec(&ps, names, w->exec, "watch exec", e);
+		restart = restart || w->action == M_WATCH_SYNC_RESTART ||
+			  w->action == M_WATCH_RESTART;
 	}
 	if (r == 0 && count && rebuild) {
 		fprintf(stderr,
@@ -330,13 +343,73 @@ static int act(struct project *m, const struct service *s,
 			r = reconcile_up(m, &uo, &ps, e);
 	} else if (r == 0 && count) {
 		fprintf(stderr,
-			"Syncing service \"%s\" after %zu change%s were "
+			"%s service \"%s\" after %zu change%s were "
 			"detected\n",
-			s->name, count, count == 1 ? "" : "s");
+			restart ? "Restarting" : "Syncing", s->name, count,
+			count == 1 ? "" : "s");
 		if (restart)
 			r = reconcile_stop(&ps, names, -1, "restart", e);
 	}
 	pstate_close(&ps);
+	return r;
+}
+
+/* The files under dir/rel (rel "" for dir itself) that the rule's
+ * patterns let count, as paths relative to dir; an ignored directory is
+ * not entered. */
+static void rule_files(const char *dir, const char *rel,
+		       const struct rule_pats *p, int depth, char ***out)
+{
+	_cleanup_free_ char *path = *rel ? path_join(dir, rel) : xstrdup(dir);
+	struct stat st;
+	if (depth > 64 || lstat(path, &st) < 0)
+		return;
+	if (*rel && p->ignore && df_ignore_match(p->ignore, rel))
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		if (!*rel || !p->include || df_ignore_match(p->include, rel))
+			strv_push(out, rel);
+		return;
+	}
+	DIR *d = opendir(path);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+			_cleanup_free_ char *sub =
+			    *rel ? path_join(rel, de->d_name)
+				 : xstrdup(de->d_name);
+			rule_files(dir, sub, p, depth + 1, out);
+		}
+	if (d)
+		closedir(d);
+}
+
+/* initial_sync: the files of each such sync rule (its patterns applied),
+ * into the running containers, as watching starts. */
+static int initial_sync(struct project *m, const struct service *s,
+			const struct rule_pats *pats, struct orch_err *e)
+{
+	struct pstate ps;
+	int r = 0;
+	bool opened = false;
+	char *one[] = {s->name, NULL};
+	_cleanup_strv_ char **names = NULL;
+	for (size_t i = 0; i < s->n_watch && r == 0; i++) {
+		const struct m_watch *w = &s->watch[i];
+		if (!w->initial_sync || !w->target)
+			continue;
+		if (!opened) {
+			if ((r = pstate_open(m->name, false, &ps, e)) < 0)
+				return r;
+			opened = true;
+			names = containers_of(&ps, m, one, NULL);
+		}
+		_cleanup_strv_ char **rels = xcalloc(1, sizeof(char *));
+		rule_files(w->path, "", &pats[i], 0, &rels);
+		r = sync_service(&ps, s, w, rels, names, e);
+	}
+	if (opened)
+		pstate_close(&ps);
 	return r;
 }
 
@@ -347,19 +420,24 @@ int watch_project(struct project *m, char *const *services,
 	if (wt.fd < 0)
 		return err_sys(e, errno, "starting inotify");
 	wt.changed = xcalloc(1, sizeof(char *));
-	struct df_ignore ***igs = xcalloc(m->n_services + 1, sizeof(*igs));
+	struct rule_pats **pats = xcalloc(m->n_services + 1, sizeof(*pats));
 	size_t rules = 0;
 	int r = 0;
 	for (size_t i = 0; i < m->n_services && r == 0; i++) {
 		const struct service *s = &m->services[i];
 		if (services && services[0] && !strv_contains(services, s->name))
 			continue;
-		igs[i] = xcalloc(s->n_watch + 1, sizeof(**igs));
+		pats[i] = xcalloc(s->n_watch + 1, sizeof(**pats));
 		for (size_t k = 0; k < s->n_watch && r == 0; k++) {
 			const struct m_watch *w = &s->watch[k];
-			_cleanup_free_ char *pats =
+			_cleanup_free_ char *ig =
 			    w->ignore ? strv_join(w->ignore, "\n") : NULL;
-			r = df_ignore_parse(pats, &igs[i][k], e);
+			_cleanup_free_ char *inc =
+			    w->include ? strv_join(w->include, "\n") : NULL;
+			r = df_ignore_parse(ig, &pats[i][k].ignore, e);
+			if (r == 0 && inc)
+				r = df_ignore_parse(inc, &pats[i][k].include,
+						    e);
 			struct stat st;
 			if (stat(w->path, &st) == 0 && S_ISDIR(st.st_mode)) {
 				watch_dir(&wt, w->path, 0);
@@ -382,6 +460,10 @@ int watch_project(struct project *m, char *const *services,
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		fprintf(stderr, "Watch enabled\n");
+		for (size_t i = 0; i < m->n_services && r == 0; i++)
+			if (pats[i])
+				r = initial_sync(m, &m->services[i], pats[i],
+						 e);
 	}
 	int64_t due = -1;
 	while (r == 0 && !stop) {
@@ -401,10 +483,10 @@ int watch_project(struct project *m, char *const *services,
 			continue;
 		due = -1;
 		for (size_t i = 0; i < m->n_services; i++) {
-			if (!igs[i])
+			if (!pats[i])
 				continue;
 			struct orch_err ae = {0};
-			if (act(m, &m->services[i], igs[i], &wt, &ae) < 0)
+			if (act(m, &m->services[i], pats[i], &wt, &ae) < 0)
 				fprintf(stderr, "orch: watch: %s\n", ae.msg);
 		}
 		strv_free(wt.changed);
@@ -412,11 +494,14 @@ int watch_project(struct project *m, char *const *services,
 		fflush(stderr);
 	}
 	for (size_t i = 0; i < m->n_services; i++) {
-		for (size_t k = 0; igs[i] && k < m->services[i].n_watch; k++)
-			df_ignore_free(igs[i][k]);
-		free(igs[i]);
+		for (size_t k = 0; pats[i] && k < m->services[i].n_watch;
+		     k++) {
+			df_ignore_free(pats[i][k].ignore);
+			df_ignore_free(pats[i][k].include);
+		}
+		free(pats[i]);
 	}
-	free(igs);
+	free(pats);
 	for (int i = 0; i < wt.n_dirs; i++)
 		free(wt.dirs[i]);
 	free(wt.dirs);

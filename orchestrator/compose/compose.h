@@ -214,14 +214,21 @@ enum m_watch_action {
 	M_WATCH_SYNC,
 	M_WATCH_REBUILD,
 	M_WATCH_SYNC_RESTART,
+	M_WATCH_RESTART,
+	M_WATCH_SYNC_EXEC,
+	M_WATCH_NACTIONS
 };
 struct m_watch {
 	enum m_watch_action action;
 	char *path;   /* absolute, on the host */
 	char *target; /* absolute, in the container (sync actions) */
 	char **ignore; /* .dockerignore patterns, relative to path */
+	char **include; /* the same, of what counts (NULL: everything) */
+	bool initial_sync; /* the path synced when watching starts */
+	struct m_hook *exec; /* sync+exec: run in each container after */
 	struct m_pos pos;
 };
+extern const char *const m_watch_actions[M_WATCH_NACTIONS];
 
 struct m_ulimit {
 	char *name; /* "nofile", "nproc", ... */

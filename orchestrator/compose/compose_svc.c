@@ -120,13 +120,41 @@ static void svc_scale(struct cctx *c, struct service *s, const struct ynode *n)
 	c_int(c, n, 0, ORCH_MAX_REPLICAS, &s->scale);
 }
 
-/* post_start, pre_stop, pre_start: lists of {command, user,
- * privileged, working_dir, environment}. */
-static void hooks_of(struct cctx *c, const struct ynode *n, struct m_hook **out,
-		     size_t *count)
+/* One hook, {command, user, privileged, working_dir, environment}; false
+ * after reporting what is wrong. */
+static bool hook_of(struct cctx *c, const struct ynode *h, struct m_hook *k)
 {
 	static const char *const keys[] = {"command", "user", "privileged",
 					   "working_dir", "environment"};
+	if (!c_map(c, h))
+		return false;
+	c_known_keys(c, h, keys, ARRAY_SIZE(keys));
+	k->pos = h->pos;
+	const struct ynode *v;
+	if ((v = ymap_get(h, "command")))
+		k->command = command_of(c, v);
+	if (!k->command || !k->command[0]) {
+		cerr(c, v ? v : h, "a hook needs a command");
+		return false;
+	}
+	if ((v = ymap_get(h, "user")))
+		k->user = c_str(c, v);
+	if ((v = ymap_get(h, "working_dir"))) {
+		k->working_dir = c_str(c, v);
+		if (k->working_dir && k->working_dir[0] != '/')
+			cerr(c, v, "working_dir must be an absolute path");
+	}
+	if ((v = ymap_get(h, "privileged")))
+		c_bool(c, v, &k->privileged);
+	if ((v = ymap_get(h, "environment")))
+		c_kvlist(c, v, KV_ENV, &k->environment);
+	return true;
+}
+
+/* post_start, pre_stop, pre_start: lists of hooks. */
+static void hooks_of(struct cctx *c, const struct ynode *n, struct m_hook **out,
+		     size_t *count)
+{
 	if (n->kind == Y_NULL)
 		return;
 	if (n->kind != Y_SEQ) {
@@ -135,41 +163,19 @@ static void hooks_of(struct cctx *c, const struct ynode *n, struct m_hook **out,
 	}
 	*out = arena_new_array(c->a, struct m_hook, n->n ? n->n : 1);
 	for (size_t i = 0; i < n->n; i++) {
-		const struct ynode *h = n->v[i];
 		size_t l = cpath_push(c, "[%zu]", i);
-		if (!c_map(c, h)) {
-			cpath_pop(c, l);
-			continue;
-		}
-		c_known_keys(c, h, keys, ARRAY_SIZE(keys));
-		struct m_hook *k = &(*out)[*count];
-		k->pos = h->pos;
-		const struct ynode *v;
-		if ((v = ymap_get(h, "command")))
-			k->command = command_of(c, v);
-		if (!k->command || !k->command[0]) {
-			cerr(c, v ? v : h, "a hook needs a command");
-			cpath_pop(c, l);
-			continue;
-		}
-		if ((v = ymap_get(h, "user")))
-			k->user = c_str(c, v);
-		if ((v = ymap_get(h, "working_dir"))) {
-			k->working_dir = c_str(c, v);
-			if (k->working_dir && k->working_dir[0] != '/')
-				cerr(c, v,
-				     "working_dir must be an absolute path");
-		}
-		if ((v = ymap_get(h, "privileged")))
-			c_bool(c, v, &k->privileged);
-		if ((v = ymap_get(h, "environment")))
-			c_kvlist(c, v, KV_ENV, &k->environment);
-		(*count)++;
+		*count += hook_of(c, n->v[i], &(*out)[*count]);
 		cpath_pop(c, l);
 	}
 }
 
-static const char *const watch_actions[] = {"sync", "rebuild", "sync+restart"};
+const char *const m_watch_actions[M_WATCH_NACTIONS] = {
+    [M_WATCH_SYNC] = "sync",
+    [M_WATCH_REBUILD] = "rebuild",
+    [M_WATCH_SYNC_RESTART] = "sync+restart",
+    [M_WATCH_RESTART] = "restart",
+    [M_WATCH_SYNC_EXEC] = "sync+exec",
+};
 
 static void watch_rule(struct cctx *c, const struct ynode *it,
 		       struct m_watch *w, bool *ok)
@@ -181,24 +187,20 @@ static void watch_rule(struct cctx *c, const struct ynode *it,
 	if (!c_map(c, it))
 		return;
 	c_known_keys(c, it, keys, ARRAY_SIZE(keys));
-	static const char *const unsupported[] = {"include", "initial_sync",
-						  "exec"};
-	c_ignored_keys(c, it, unsupported, ARRAY_SIZE(unsupported));
 	w->pos = it->pos;
 	const struct ynode *v = ymap_get(it, "action");
 	const char *a = v ? c_str(c, v) : NULL;
 	size_t k = 0;
-	while (a && k < ARRAY_SIZE(watch_actions) &&
-	       !streq(a, watch_actions[k]))
+	while (a && k < M_WATCH_NACTIONS && !streq(a, m_watch_actions[k]))
 		k++;
 	if (!v) {
 		cerr(c, it, "a watch rule needs an action");
 		return;
 	}
-	if (!a || k == ARRAY_SIZE(watch_actions)) {
+	if (!a || k == M_WATCH_NACTIONS) {
 		cerr(c, v,
-		     "unknown watch action \"%s\" (want sync, rebuild or "
-		     "sync+restart)",
+		     "unknown watch action \"%s\" (want sync, rebuild, "
+		     "restart, sync+restart or sync+exec)",
 		     a ? shown_value(a) : "");
 		return;
 	}
@@ -213,15 +215,36 @@ static void watch_rule(struct cctx *c, const struct ynode *it,
 	v = ymap_get(it, "target");
 	if (v)
 		w->target = c_str(c, v);
-	if (w->action != M_WATCH_REBUILD &&
-	    (!w->target || w->target[0] != '/')) {
+	bool sync = w->action == M_WATCH_SYNC ||
+		    w->action == M_WATCH_SYNC_RESTART ||
+		    w->action == M_WATCH_SYNC_EXEC;
+	if (sync && (!w->target || w->target[0] != '/')) {
 		cerr(c, v ? v : it,
 		     "a %s rule needs an absolute target in the container",
-		     watch_actions[k]);
+		     m_watch_actions[k]);
 		return;
 	}
 	if ((v = ymap_get(it, "ignore")))
 		w->ignore = c_strlist(c, v, false);
+	if ((v = ymap_get(it, "include")))
+		w->include = c_strlist(c, v, true);
+	if ((v = ymap_get(it, "initial_sync")))
+		c_bool(c, v, &w->initial_sync);
+	const struct ynode *x = ymap_get(it, "exec");
+	if (x) {
+		size_t l = cpath_push(c, "exec");
+		w->exec = arena_new_array(c->a, struct m_hook, 1);
+		bool good = hook_of(c, x, w->exec);
+		cpath_pop(c, l);
+		if (!good)
+			return;
+	}
+	if ((w->action == M_WATCH_SYNC_EXEC) != (x != NULL)) {
+		cerr(c, x ? x : it,
+		     x ? "exec is for a sync+exec rule"
+		       : "a sync+exec rule needs exec: {command: ...}");
+		return;
+	}
 	*ok = true;
 }
 

@@ -274,21 +274,25 @@ static json_t *file_refs_json(const struct m_file_ref *r, size_t n)
 	return a;
 }
 
+static json_t *hook_json(const struct m_hook *h)
+{
+	json_t *j = json_object();
+	set_strv(j, "command", h->command);
+	set_kv(j, "environment", &h->environment);
+	set_true(j, "privileged", h->privileged);
+	set_str(j, "user", h->user);
+	set_str(j, "working_dir", h->working_dir);
+	return j;
+}
+
 static void set_hooks(json_t *o, const char *k, const struct m_hook *h,
 		      size_t n)
 {
 	if (!n)
 		return;
 	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_t *j = json_object();
-		set_strv(j, "command", h[i].command);
-		set_kv(j, "environment", &h[i].environment);
-		set_true(j, "privileged", h[i].privileged);
-		set_str(j, "user", h[i].user);
-		set_str(j, "working_dir", h[i].working_dir);
-		json_array_append_new(a, j);
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, hook_json(&h[i]));
 	json_object_set_new(o, k, a);
 }
 
@@ -365,16 +369,19 @@ static json_t *service_json(const struct service *s)
 	if (s->deploy.present)
 		json_object_set_new(o, "deploy", deploy_json(&s->deploy));
 	if (s->n_watch) {
-		static const char *const actions[] = {"sync", "rebuild",
-						      "sync+restart"};
 		json_t *a = json_array();
 		for (size_t i = 0; i < s->n_watch; i++) {
 			const struct m_watch *w = &s->watch[i];
 			json_t *r = json_pack("{s:s, s:s}", "action",
-					      actions[w->action], "path",
-					      w->path);
+					      m_watch_actions[w->action],
+					      "path", w->path);
 			set_str(r, "target", w->target);
 			set_strv(r, "ignore", w->ignore);
+			set_strv(r, "include", w->include);
+			set_true(r, "initial_sync", w->initial_sync);
+			if (w->exec)
+				json_object_set_new(r, "exec",
+						    hook_json(w->exec));
 			json_array_append_new(a, r);
 		}
 		json_object_set_new(o, "develop", json_pack("{s:o}", "watch", a));

@@ -277,6 +277,10 @@ bool pstate_open_networks(struct pstate *ps);
 json_t *hooks_json(const struct m_hook *h, size_t n);
 int hooks_run(struct pstate *ps, char *const *names, const char *kind,
 	      struct orch_err *e);
+/* The hook h (a watch rule's exec, kind naming it) in each of the named
+ * containers that is running; the first failure stops. */
+int hook_exec(struct pstate *ps, char *const *names, const struct m_hook *h,
+	      const char *kind, struct orch_err *e);
 /* A service's pre_start hooks, each in a one-off container of the
  * service run to its end and removed; the first failure stops them. */
 int hooks_pre_start(struct pstate *ps, struct project *m,

@@ -72,13 +72,16 @@ static int hook_run(const char *id, const char *name, const char *kind,
 		       name, kind, cmd, strsignal(WTERMSIG(st)));
 }
 
-int hooks_run(struct pstate *ps, char *const *names, const char *kind,
-	      struct orch_err *e)
+/* The hooks of kind in the named running containers: those of each
+ * one's record, or given. */
+static int hooks_in(struct pstate *ps, char *const *names, const char *kind,
+		    json_t *given, struct orch_err *e)
 {
 	for (size_t i = 0; names && names[i]; i++) {
 		json_t *rec = state_container_find(ps, names[i]);
-		json_t *hooks = json_object_get(json_object_get(rec, "hooks"),
-						kind);
+		json_t *hooks =
+		    given ? given
+			  : json_object_get(json_object_get(rec, "hooks"), kind);
 		const char *id = jstr(rec, "id");
 		pid_t pid;
 		struct orch_err ign = {0};
@@ -94,6 +97,19 @@ int hooks_run(struct pstate *ps, char *const *names, const char *kind,
 		}
 	}
 	return 0;
+}
+
+int hooks_run(struct pstate *ps, char *const *names, const char *kind,
+	      struct orch_err *e)
+{
+	return hooks_in(ps, names, kind, NULL, e);
+}
+
+int hook_exec(struct pstate *ps, char *const *names, const struct m_hook *h,
+	      const char *kind, struct orch_err *e)
+{
+	json_auto_t *one = hooks_json(h, 1);
+	return hooks_in(ps, names, kind, one, e);
 }
 
 /* One pre_start hook: a one-off container of the service (its image,

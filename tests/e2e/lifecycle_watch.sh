@@ -102,6 +102,57 @@ until_true 20 sh -c "! kill -0 $WATCH 2>/dev/null"
 check_eq "Ctrl-C on up --watch stops its containers" exited "$(psf w app State)"
 check "down" inp w "$O" down
 
+# initial_sync (its patterns applied), include, restart, sync+exec.
+mkdir -p "$T/w2/src/node_modules" "$T/w2/cfg"
+echo first >"$T/w2/src/main.js"
+echo notes >"$T/w2/src/README.md"
+echo dep >"$T/w2/src/node_modules/dep.js"
+echo r1 >"$T/w2/cfg/r.conf"
+project w2 <<'EOF'
+services:
+  app:
+    image: bb:1
+    command: ["sleep", "1000"]
+    develop:
+      watch:
+        - action: sync+exec
+          path: ./src
+          target: /app
+          include: ["*.js"]
+          ignore: ["node_modules/"]
+          initial_sync: true
+          exec:
+            command: ["sh", "-c", "ls /app | xargs > /tmp/seen; echo $$MARK >> /tmp/seen"]
+            environment: {MARK: executed}
+        - action: restart
+          path: ./cfg
+EOF
+(cd "$T/w2" && exec "$O" watch >"$T/watch2.log" 2>&1) &
+WATCH=$!
+until_true 60 grep -q "Watch enabled" "$T/watch2.log"
+w2() { inp w2 "$O" exec -T app "$@" 2>/dev/null; }
+until_true 10 sh -c "cd '$T/w2' && '$O' exec -T app test -e /app/main.js 2>/dev/null"
+check_eq "initial_sync: what the rule covers is there at start" first "$(w2 cat /app/main.js)"
+check "not what it ignores" sh -c "! (cd '$T/w2' && '$O' exec -T app test -e /app/node_modules)"
+check "nor what include leaves out" sh -c "! (cd '$T/w2' && '$O' exec -T app test -e /app/README.md)"
+echo second >"$T/w2/src/main.js"
+until_true 10 sh -c "cd '$T/w2' && '$O' exec -T app cat /tmp/seen 2>/dev/null | grep -q executed"
+check_eq "sync+exec: synced" second "$(w2 cat /app/main.js)"
+check_eq "then its command ran in the container, with its environment" "main.js executed" "$(w2 cat /tmp/seen | xargs)"
+echo changed >"$T/w2/src/README.md"
+echo other >"$T/w2/src/extra.js"
+until_true 10 sh -c "cd '$T/w2' && '$O' exec -T app test -e /app/extra.js 2>/dev/null"
+check "a file include leaves out is not synced" sh -c "! (cd '$T/w2' && '$O' exec -T app test -e /app/README.md)"
+pid2=$(pid_of w2 w2-app-1)
+echo r2 >"$T/w2/cfg/r.conf"
+until_true 15 sh -c "[ \"$pid2\" != \"\$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"w2-app-1\"][\"pid\"])' '$ORCH_RUN/projects/w2/status.json')\" ]"
+check "restart: the container restarted" test "$pid2" != "$(pid_of w2 w2-app-1)"
+check_match "and says so" 'Restarting service "app" after 1 change' "$(cat "$T/watch2.log")"
+check "nothing of cfg was synced" sh -c "! (cd '$T/w2' && '$O' exec -T app test -e /r.conf)"
+kill -INT $WATCH
+until_true 10 sh -c "! kill -0 $WATCH 2>/dev/null"
+check "down w2" inp w2 "$O" down
+
 project wnone <<'EOF'
 services:
   app: {image: bb:1, command: ["sleep", "1000"]}
@@ -122,12 +173,21 @@ services:
           path: ./src
         - path: ./src
           target: /x
+        - action: sync+exec
+          path: ./src
+          target: /x
+        - action: sync
+          path: ./src
+          target: /x
+          exec: {command: ["true"]}
 EOF
 out=$(inp wbad "$O" config 2>&1)
 check_eq "bad watch rules: config exits 1" 1 $?
 check_match "an unknown action" 'compose.yaml:6:19: .*unknown watch action "copy"' "$out"
 check_match "sync without a target" "compose.yaml:8:11: .*a sync rule needs an absolute target" "$out"
 check_match "a rule without an action" "compose.yaml:10:11: .*a watch rule needs an action" "$out"
+check_match "sync+exec without exec" "compose.yaml:12:11: .*a sync\\+exec rule needs exec" "$out"
+check_match "exec on a sync rule" "compose.yaml:18:17: .*exec is for a sync\\+exec rule" "$out"
 out=$(inp w "$O" config 2>&1)
 check_match "config prints the rules" "develop:
       watch:
