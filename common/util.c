@@ -410,15 +410,18 @@ int rlimit_by_name(const char *name)
 	return -1;
 }
 
-/* A limit's value: a number, or -1 for none. */
-static bool ulimit_value(const char *s, int64_t *out)
+/* A limit's value at s, up to stop (':' or the end): a number, or -1
+ * for none; *next after it. */
+static bool ulimit_value(const char *s, char stop, int64_t *out,
+			 const char **next)
 {
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	if (!*s || *end || errno || v < -1)
+	if (end == s || (*end != stop && *end) || errno || v < -1)
 		return false;
 	*out = v;
+	*next = end;
 	return true;
 }
 
@@ -426,18 +429,21 @@ bool ulimit_parse(const char *s, int *res, int64_t *soft, int64_t *hard,
 		  const char **why)
 {
 	const char *eq = strchr(s, '=');
-	_cleanup_free_ char *name = eq ? xstrndup(s, (size_t)(eq - s)) : NULL;
-	if (!name || (*res = rlimit_by_name(name)) < 0) {
+	char name[16];
+	size_t len = eq ? (size_t)(eq - s) : sizeof(name);
+	if (len < sizeof(name)) {
+		memcpy(name, s, len);
+		name[len] = '\0';
+	}
+	if (len >= sizeof(name) || (*res = rlimit_by_name(name)) < 0) {
 		*why = "want NAME=SOFT[:HARD], NAME a limit as docker names "
 		       "it (nofile, nproc, core, memlock, stack...)";
 		return false;
 	}
-	_cleanup_free_ char *vals = xstrdup(eq + 1);
-	char *colon = strchr(vals, ':');
-	if (colon)
-		*colon = '\0';
-	if (!ulimit_value(vals, soft) ||
-	    !ulimit_value(colon ? colon + 1 : vals, hard)) {
+	const char *next;
+	if (!ulimit_value(eq + 1, ':', soft, &next) ||
+	    (*next == ':' ? !ulimit_value(next + 1, '\0', hard, &next)
+			  : (*hard = *soft, false))) {
 		*why = "want numbers (-1: unlimited)";
 		return false;
 	}

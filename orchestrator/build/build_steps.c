@@ -289,10 +289,10 @@ static int add_git(struct builder *b, const struct df_instr *in,
 	 * command, file:// reads the host). */
 	setenv("GIT_TERMINAL_PROMPT", "0", 1);
 	setenv("GIT_ALLOW_PROTOCOL", "git:http:https:ssh", 1);
-	if ((r = run_program(init, NULL, 0, e)) < 0 ||
-	    (r = run_program(fetch, NULL, 0, e)) < 0 ||
-	    (r = run_program(checkout, NULL, 0, e)) < 0 ||
-	    (r = run_program(head, commit, sizeof(commit), e)) < 0)
+	if (run_program(init, NULL, 0, e) < 0 ||
+	    run_program(fetch, NULL, 0, e) < 0 ||
+	    run_program(checkout, NULL, 0, e) < 0 ||
+	    run_program(head, commit, sizeof(commit), e) < 0)
 		return err_wrap(e, "%s:%d: ADD %s", b->df->path, in->line, src);
 	commit[strcspn(commit, "\n")] = '\0';
 	if (checksum && (!*checksum || !startswith(commit, checksum)))
@@ -311,7 +311,7 @@ static int add_git(struct builder *b, const struct df_instr *in,
 	_cleanup_free_ char *want = sub && *sub ? xasprintf("repo/%s", sub)
 						: xstrdup("repo");
 	char **one = NULL;
-	if ((r = build_resolve(*dirfd, true, NULL, want, &one, e)) < 0)
+	if (build_resolve(*dirfd, true, NULL, want, &one, e) < 0)
 		return err_wrap(e, "%s:%d: ADD %s", b->df->path, in->line, src);
 	for (size_t k = 0; one[k]; k++)
 		strv_push(rels, one[k]);

@@ -354,7 +354,8 @@ static int handoff_send(struct worker *w, const struct sctr *c,
 	json_t *spec = json_object_get(c->rec, "spec");
 	json_auto_t *joined = NULL;
 	if (spec && (pid_join || ipc_join)) {
-		spec = joined = json_copy(spec);
+		joined = json_copy(spec);
+		spec = joined;
 		if (pid_join)
 			json_object_set_new(spec, "pid_join",
 					    json_integer(pid_join));
