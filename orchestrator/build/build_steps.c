@@ -285,9 +285,11 @@ static int add_git(struct builder *b, const struct df_instr *in,
 			    "advice.detachedHead=false", "checkout", "-q",
 			    "FETCH_HEAD", NULL};
 	char *head[] = {"git", "-C", repo, "rev-parse", "HEAD", NULL};
-	/* No prompt, and none of git's other transports (ext:: runs a
-	 * command, file:// reads the host). */
+	/* No prompt (ssh's own reads the terminal: batch mode), and none
+	 * of git's other transports (ext:: runs a command, file:// reads
+	 * the host). */
 	setenv("GIT_TERMINAL_PROMPT", "0", 1);
+	setenv("GIT_SSH_COMMAND", "ssh -o BatchMode=yes", 0);
 	setenv("GIT_ALLOW_PROTOCOL", "git:http:https:ssh", 1);
 	if (run_program(init, NULL, 0, e) < 0 ||
 	    run_program(fetch, NULL, 0, e) < 0 ||
