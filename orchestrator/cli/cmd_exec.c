@@ -475,7 +475,9 @@ int cmd_run(int argc, char **argv)
 	}
 	struct rt_spec spec;
 	rt_spec_init(&spec);
-	r = ctrspec_load(json_object_get(rec, "spec"), &spec, &e);
+	json_auto_t *joined =
+	    ctrspec_joined(&ps, json_object_get(rec, "spec"), &e);
+	r = joined ? ctrspec_load(joined, &spec, &e) : -e.code;
 	bool tty = !a.no_tty && isatty(0);
 	int master = -1;
 	spec.stdio[0] = 0;

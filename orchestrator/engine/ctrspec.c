@@ -186,3 +186,29 @@ void ctrspec_clear(struct rt_spec *s)
 	s->mounts = NULL;
 	s->rlimits = NULL;
 }
+
+json_t *ctrspec_joined(struct pstate *ps, const json_t *spec,
+		       struct orch_err *e)
+{
+	static const char *const kinds[][3] = {{"pid_of", "pid_join", "PID"},
+					       {"ipc_of", "ipc_join", "IPC"}};
+	json_t *copy = json_deep_copy(spec);
+	for (size_t i = 0; copy && i < ARRAY_SIZE(kinds); i++) {
+		const char *of = jstr(copy, kinds[i][0]);
+		if (!of)
+			continue;
+		const char *id = jstr(state_container_find(ps, of), "id");
+		pid_t pid = 0;
+		struct orch_err ign = {0};
+		if (!id || rt_pid(id, &pid, &ign) < 0) {
+			err_set(e, ESRCH,
+				"%s, whose %s namespace it shares, is not "
+				"running",
+				of, kinds[i][2]);
+			json_decref(copy);
+			return NULL;
+		}
+		json_object_set_new(copy, kinds[i][1], json_integer(pid));
+	}
+	return copy;
+}

@@ -174,6 +174,12 @@ struct rt_spec;
 /* Fills s (after rt_spec_init) from a record's "spec" object; the strings
  * are owned by the JSON.  ctrspec_clear frees only the arrays. */
 int ctrspec_load(const json_t *spec, struct rt_spec *s, struct orch_err *e);
+/* A copy of spec for a container made here (a one-off), with the
+ * processes whose PID and IPC namespaces it shares (pid_of, ipc_of:
+ * containers of ps by name) as running now; NULL and e when one is not
+ * running. */
+json_t *ctrspec_joined(struct pstate *ps, const json_t *spec,
+		       struct orch_err *e);
 void ctrspec_clear(struct rt_spec *s);
 
 /* ======================================================================

@@ -132,7 +132,9 @@ static int pre_start_one(struct pstate *ps, struct project *m,
 	_cleanup_free_ char *id = xstrdup(jstr(rec, "id"));
 	struct rt_spec spec;
 	rt_spec_init(&spec);
-	r = ctrspec_load(json_object_get(rec, "spec"), &spec, e);
+	json_auto_t *joined =
+	    ctrspec_joined(ps, json_object_get(rec, "spec"), e);
+	r = joined ? ctrspec_load(joined, &spec, e) : -e->code;
 	_cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	spec.stdio[0] = null;
 	spec.stdio[1] = spec.stdio[2] = 2;

@@ -351,6 +351,12 @@ else
 	check_eq "pid: service:app in a user namespace of its own: up fails" 1 "$?"
 	check_match "saying the way out" "compose.yaml:14:5: .*set userns_mode: host" "$out"
 fi
+check_match "a one-off of the sidecar (run) joins it too" "^1 .*sleep 3611" \
+	"$(inp share "$O" run --rm -T dbg ps -o pid,args 2>&1 | sed 's/^ *//')"
+check "stop app" inp share "$O" stop -t 0 app
+out=$(inp share "$O" run --rm -T dbg true 2>&1)
+check_eq "app stopped: the one-off is not made" 126 "$?"
+check_match "saying why" "share-app-1, whose PID namespace it shares, is not running" "$out"
 check "down share" inp share "$O" down -t 0
 check_eq "no process of share is left" "" "$(pgrep -f 'sleep 361[123]')"
 printf 'services:\n  a: {image: bb:1, pid: "service:nope"}\n' >"$T/pidref.yaml"
