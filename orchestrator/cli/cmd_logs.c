@@ -3,10 +3,12 @@
  * orch attach: one running container's output from now on. */
 #include "orchestrator/cli/cli.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 
 volatile sig_atomic_t logs_interrupted;
@@ -394,8 +396,9 @@ int cmd_logs(int argc, char **argv)
  */
 
 /* attach: a running container's output from now on, bare, until it
- * exits (its exit code is attach's); standard input goes to it when it
- * keeps one open (stdin_open) and has no terminal; signals go to it
+ * exits (its exit code is attach's) or the detach keys are typed;
+ * standard input goes to it when it keeps one open (stdin_open), to its
+ * terminal when it has one (ours then raw, as docker's); signals go to it
  * (--sig-proxy, the default), else Ctrl-C detaches. */
 static volatile sig_atomic_t attach_sig;
 
@@ -407,8 +410,11 @@ static void on_attach_signal(int sig)
 struct attach_ctx {
 	const char *name;
 	bool proxy;
-	int code; /* its exit code once it exited, else -1 */
+	int code;  /* its exit code once it exited, else -1 */
+	pid_t pump; /* stdin_pump, else -1 */
 };
+
+#define PUMP_DETACHED 3 /* the pump's exit code: the keys were typed */
 
 static int attach_stop(struct pstate *ps, void *arg)
 {
@@ -426,6 +432,14 @@ static int attach_stop(struct pstate *ps, void *arg)
 		json_decref(req);
 		json_decref(rep);
 	}
+	int pst;
+	if (a->pump > 0 && waitpid(a->pump, &pst, WNOHANG) == a->pump) {
+		a->pump = -1;
+		if (WIFEXITED(pst) && WEXITSTATUS(pst) == PUMP_DETACHED) {
+			a->code = 0;
+			return 1;
+		}
+	}
 	json_t *st = NULL;
 	if (status_get(ps, &st, &ign) < 0)
 		return 1;
@@ -436,9 +450,35 @@ static int attach_stop(struct pstate *ps, void *arg)
 	return a->code >= 0;
 }
 
-/* Copies our standard input to the container's (its FIFO) until it ends;
- * a child, killed when attach ends. */
-static pid_t stdin_pump(const char *fifo)
+/* docker's --detach-keys: "ctrl-p,ctrl-q" (ctrl- of a letter or of
+ * @[\\]^_, or one character each) -> the bytes, at most max; 0 when it
+ * is not that. */
+static size_t detach_keys(const char *spec, char *out, size_t max)
+{
+	size_t n = 0;
+	_cleanup_free_ char *copy = xstrdup(spec);
+	char *save = NULL;
+	for (char *k = strtok_r(copy, ",", &save); k;
+	     k = strtok_r(NULL, ",", &save)) {
+		char c;
+		if (startswith(k, "ctrl-") && strlen(k) == 6 &&
+		    (isalpha((unsigned char)k[5]) || strchr("@[\\]^_", k[5])))
+			c = (char)(toupper((unsigned char)k[5]) & 0x1f);
+		else if (strlen(k) == 1)
+			c = k[0];
+		else
+			return 0;
+		if (n == max)
+			return 0;
+		out[n++] = c;
+	}
+	return n;
+}
+
+/* Copies our standard input to the container's (its FIFO) until it ends,
+ * or until keys (n of them, none when 0) are typed in a row, which ends
+ * it with PUMP_DETACHED; a child, killed when attach ends. */
+static pid_t stdin_pump(const char *fifo, const char *keys, size_t n_keys)
 {
 	int fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -451,29 +491,52 @@ static pid_t stdin_pump(const char *fifo)
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
-	char buf[4096];
+	char buf[4096], out[4096 + 16];
+	size_t held = 0; /* how many of keys were typed last */
 	for (;;) {
 		ssize_t n = RETRY_EINTR(read(0, buf, sizeof(buf)));
-		if (n <= 0 || write_all(fd, buf, (size_t)n) < 0)
+		if (n <= 0)
+			_exit(0);
+		size_t len = 0;
+		for (ssize_t i = 0; i < n; i++) {
+			if (held < n_keys && buf[i] == keys[held]) {
+				if (++held == n_keys)
+					_exit(PUMP_DETACHED);
+				continue;
+			}
+			/* Not the keys after all: what was held goes. */
+			memcpy(out + len, keys, held);
+			len += held;
+			held = 0;
+			if (n_keys && buf[i] == keys[0])
+				held = 1;
+			else
+				out[len++] = buf[i];
+		}
+		if (len && write_all(fd, out, len) < 0)
 			_exit(0);
 	}
 }
 
-enum { O_ATT_INDEX = CLI_OPT_LOCAL, O_NO_STDIN, O_SIG_PROXY };
+enum { O_ATT_INDEX = CLI_OPT_LOCAL, O_NO_STDIN, O_SIG_PROXY, O_DETACH_KEYS };
 
 int cmd_attach(int argc, char **argv)
 {
 	static const char usage[] =
-	    "[--no-stdin] [--sig-proxy=true|false] [--index N] SERVICE";
+	    "[--no-stdin] [--sig-proxy=true|false] [--detach-keys KEYS] "
+	    "[--index N] SERVICE";
 	static const struct option lopts[] = {
 		CLI_GLOBAL_LONGOPTS,
 		{"no-stdin", no_argument, NULL, O_NO_STDIN},
 		{"sig-proxy", optional_argument, NULL, O_SIG_PROXY},
+		{"detach-keys", required_argument, NULL, O_DETACH_KEYS},
 		{"index", required_argument, NULL, O_ATT_INDEX},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	bool no_stdin = false, proxy = true;
+	char keys[8];
+	size_t n_keys = detach_keys("ctrl-p,ctrl-q", keys, sizeof(keys));
 	long long index = 1;
 	int c;
 	optind = 1;
@@ -489,6 +552,17 @@ int cmd_attach(int argc, char **argv)
 			if (cli_opt_bool("attach", "--sig-proxy", optarg,
 					 &proxy) < 0)
 				return 2;
+			break;
+		case O_DETACH_KEYS:
+			n_keys = detach_keys(optarg, keys, sizeof(keys));
+			if (!n_keys) {
+				fprintf(stderr, "orch attach: --detach-keys %s: "
+						"want keys as ctrl-p,ctrl-q (ctrl- "
+						"of a letter, or one character "
+						"each)\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case O_ATT_INDEX:
 			if (cli_opt_num("attach", "--index", optarg, 1,
@@ -517,16 +591,24 @@ int cmd_attach(int argc, char **argv)
 	_cleanup_free_ char *name = xstrdup(jstr(rec, "name"));
 	json_t *spec = json_object_get(rec, "spec");
 	pid_t pump = -1;
-	if (!no_stdin && jbool(spec, "tty"))
-		fprintf(stderr, "orch attach: %s has a terminal: only its "
-				"output is attached\n",
-			name);
-	else if (!no_stdin && jbool(spec, "stdin_open")) {
+	/* A terminal's keys go to the container's as they are typed. */
+	struct termios saved;
+	bool raw = false;
+	if (!no_stdin && jbool(spec, "stdin_open")) {
 		_cleanup_free_ char *fifo =
 		    xasprintf("%s/logs/%s.stdin", ps.dir, name);
-		pump = stdin_pump(fifo);
+		if (jbool(spec, "tty") && isatty(0) &&
+		    tcgetattr(0, &saved) == 0) {
+			struct termios t = saved;
+			cfmakeraw(&t);
+			/* Its log's lines end in \n alone. */
+			t.c_oflag |= OPOST | ONLCR;
+			raw = tcsetattr(0, TCSANOW, &t) == 0;
+		}
+		pump = stdin_pump(fifo, keys, n_keys);
 	}
-	struct attach_ctx a = {.name = name, .proxy = proxy, .code = -1};
+	struct attach_ctx a = {
+	    .name = name, .proxy = proxy, .code = -1, .pump = pump};
 	if (proxy) {
 		struct sigaction sa = {.sa_handler = on_attach_signal};
 		static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT,
@@ -541,9 +623,11 @@ int cmd_attach(int argc, char **argv)
 			      .own_signals = proxy};
 	logs_run(&ps, names, &o, attach_stop, &a);
 	pstate_close(&ps);
-	if (pump > 0) {
-		kill(pump, SIGTERM);
-		waitpid(pump, NULL, 0);
+	if (raw)
+		tcsetattr(0, TCSANOW, &saved);
+	if (a.pump > 0) {
+		kill(a.pump, SIGTERM);
+		waitpid(a.pump, NULL, 0);
 	}
 	return a.code >= 0 ? a.code : 0;
 }

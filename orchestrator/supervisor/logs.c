@@ -165,9 +165,27 @@ void fifo_drain(struct sctr *c)
 	}
 }
 
+/* What one side has, written whole to the other; false at its end. */
+static bool relay_some(int from, int to)
+{
+	char buf[8192];
+	ssize_t n = RETRY_EINTR(read(from, buf, sizeof(buf)));
+	if (n <= 0)
+		return false;
+	for (ssize_t off = 0; off < n;) {
+		ssize_t w = RETRY_EINTR(write(to, buf + off, (size_t)(n - off)));
+		if (w <= 0)
+			return false;
+		off += w;
+	}
+	return true;
+}
+
 /* The relay of a container's pty: what its processes write, copied to
- * the log pipe, until the last of them closes the terminal. */
-static _Noreturn void tty_relay(int master, int out_fd)
+ * the log pipe, until the last of them closes the terminal; with
+ * stdin_open, what attach writes to its input FIFO (in_fd, else -1)
+ * typed on the terminal. */
+static _Noreturn void tty_relay(int master, int out_fd, int in_fd)
 {
 	prctl(PR_SET_NAME, "orch-tty");
 	/* None of the supervisor's signal handling: TERM ends it. */
@@ -177,26 +195,26 @@ static _Noreturn void tty_relay(int master, int out_fd)
 	const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD};
 	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
 		signal(caught[i], SIG_DFL);
-	/* Either may be 3 or 4 already: both are moved out of the way
-	 * first (dup3 onto itself fails, and one would clobber the other). */
+	/* Any may be 3, 4 or 5 already: all are moved out of the way first
+	 * (dup3 onto itself fails, and one would clobber another). */
 	int m = fcntl(master, F_DUPFD_CLOEXEC, 10);
 	int o = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
+	int i = in_fd >= 0 ? fcntl(in_fd, F_DUPFD_CLOEXEC, 10) : -1;
 	if (m < 0 || o < 0 || dup3(m, 3, O_CLOEXEC) < 0 ||
-	    dup3(o, 4, O_CLOEXEC) < 0)
+	    dup3(o, 4, O_CLOEXEC) < 0 || (i >= 0 && dup3(i, 5, O_CLOEXEC) < 0))
 		_exit(1);
-	close_range(5, ~0U, 0);
-	char buf[8192];
+	close_range(i >= 0 ? 6 : 5, ~0U, 0);
+	struct pollfd pf[2] = {{.fd = 3, .events = POLLIN},
+			       {.fd = i >= 0 ? 5 : -1, .events = POLLIN}};
 	for (;;) {
-		ssize_t n = RETRY_EINTR(read(3, buf, sizeof(buf)));
-		if (n <= 0)
-			_exit(0); /* EIO: no process holds the terminal */
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = RETRY_EINTR(
-			    write(4, buf + off, (size_t)(n - off)));
-			if (w <= 0)
-				_exit(1);
-			off += w;
-		}
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		/* EIO at the master: no process holds the terminal. */
+		if (pf[0].revents && !relay_some(3, 4))
+			_exit(0);
+		/* The FIFO is held open for writing: it never ends. */
+		if (pf[1].revents && !relay_some(5, 3))
+			pf[1].fd = -1;
 	}
 }
 
@@ -222,6 +240,17 @@ void tty_relay_start(struct sctr *c, int master)
 			 c->name, strerror(errno));
 		return;
 	}
+	/* Its input (stdin_open), as attach writes it: held open for
+	 * writing too, so that it never ends. */
+	_cleanup_close_ int in = -1;
+	if (jbool(json_object_get(c->rec, "spec"), "stdin_open")) {
+		_cleanup_free_ char *p = ctr_log_path(c, ".stdin");
+		if (mkfifo(p, 0600) < 0 && errno != EEXIST)
+			log_warn("%s: making %s: %s", c->name, p,
+				 strerror(errno));
+		else
+			in = open(p, O_RDWR | O_CLOEXEC);
+	}
 	/* The keeper's child (CLONE_PARENT), which reaps it when it ends,
 	 * and under which it outlives this supervisor as the container
 	 * does.  Its exit signal is ours to the keeper (SIGCHLD). */
@@ -229,7 +258,7 @@ void tty_relay_start(struct sctr *c, int master)
 	fflush(NULL);
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0)
-		tty_relay(master, out);
+		tty_relay(master, out, in);
 	if (pid < 0)
 		log_warn("%s: starting the relay of its terminal: %s", c->name,
 			 strerror(errno));

@@ -554,6 +554,17 @@ services:
     command: ["sh", "-c", "trap 'echo got-term; exit 5' TERM; while read l; do echo echo:$$l; done"]
     stdin_open: true
     network_mode: none
+  r:
+    image: bb:1
+    command: ["sh"]
+    stdin_open: true
+    tty: true
+    network_mode: none
+  p:
+    image: bb:1
+    command: ["cat"]
+    stdin_open: true
+    network_mode: none
 Y
 check "up att2" quiet inp att2 "$O" up -d
 out=$(inp att2 timeout 30 "$O" attach t 2>&1)
@@ -567,6 +578,47 @@ kill -TERM "$apid"
 wait "$apid"
 check_eq "a signal attach gets goes to it; its exit code" 5 "$?"
 check_match "it got it" "got-term" "$(cat "$T/att2.out")"
+# A terminal's: what is typed reaches its shell, whose answer comes
+# back; Ctrl-P Ctrl-Q detaches and leaves it running.
+cat >"$T/ttydrive.py" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def until(word, secs):
+    out, end = b"", time.time() + secs
+    while word not in out and time.time() < end:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return word in out
+time.sleep(1)
+os.write(fd, b"echo hi-$((6*7))\r")
+print("answered" if until(b"hi-42", 15) else "no answer")
+os.write(fd, b"\x10\x11")
+end = time.time() + 15
+while time.time() < end:
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("exit", os.waitstatus_to_exitcode(st))
+        break
+    time.sleep(0.1)
+else:
+    print("still attached")
+PY
+out=$(cd "$T/att2" && "$PY" "$T/ttydrive.py" "$O" attach r 2>&1)
+check_match "attach to a terminal: typed keys reach it, its answer comes back" answered "$out"
+check_match "Ctrl-P Ctrl-Q detaches, exit 0" "exit 0" "$out"
+check_eq "and it keeps running" running "$(psf att2 r State)"
+(printf 'one\n'; sleep 1; printf '\020\021') |
+	(cd "$T/att2" && timeout 30 "$O" attach p >"$T/att2.det" 2>&1)
+check_eq "the detach keys on a pipe too: exit 0" 0 "$?"
+check_match "what came before them went in" one "$(cat "$T/att2.det")"
+check_eq "p keeps running" running "$(psf att2 p State)"
+out=$(inp att2 "$O" attach --detach-keys ctrl-pp p 2>&1)
+check_eq "bad --detach-keys: usage" 2 "$?"
 out=$(inp att2 "$O" attach t 2>&1)
 check_eq "attach to a container that is not running: 1" 1 "$?"
 out=$(inp att2 "$O" attach --sig-proxy=maybe c 2>&1)
