@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -153,6 +154,26 @@ static int pick_address(struct netd_network *n, const struct call *c,
 				       n->endpoints[i].container_name);
 	return 0;
 }
+/* The endpoint of n whose MAC is mac (asked for, or following its IPv4
+ * address as docker's 02:42:a.b.c.d), or NULL. */
+static const struct netd_endpoint *mac_holder(const struct netd_network *n,
+					      const unsigned char mac[6])
+{
+	for (size_t i = 0; i < n->n_endpoints; i++) {
+		const struct netd_endpoint *o = &n->endpoints[i];
+		unsigned char other[6] = {0x02, 0x42};
+		uint32_t v4 = 0;
+		bool known = o->mac ? mac_parse(o->mac, other)
+				    : ipam_parse_addr(o->address, &v4) == 0;
+		if (!o->mac)
+			for (int b = 0; b < 4; b++)
+				other[2 + b] = (unsigned char)(v4 >> (24 - 8 * b));
+		if (known && !memcmp(mac, other, 6))
+			return o;
+	}
+	return NULL;
+}
+
 
 int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 {
@@ -177,8 +198,7 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 				       "is not an IP address",
 				       cid, n->name, dns[k]);
 	}
-	/* A MAC asked for: a unicast one, not another endpoint's here
-	 * (asked for, or following its IPv4 address). */
+	/* A MAC asked for: a unicast one, not another endpoint's here. */
 	const char *mac_s = call_str(c, "mac_address");
 	unsigned char mac[6];
 	if (mac_s && !mac_parse(mac_s, mac))
@@ -186,22 +206,12 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 			       "attaching %s to %s: mac_address \"%s\" is not "
 			       "a unicast MAC address",
 			       cid, n->name, mac_s);
-	for (size_t i = 0; mac_s && i < n->n_endpoints; i++) {
-		const struct netd_endpoint *o = &n->endpoints[i];
-		unsigned char other[6] = {0x02, 0x42};
-		uint32_t v4 = 0;
-		bool known = o->mac ? mac_parse(o->mac, other)
-				    : ipam_parse_addr(o->address, &v4) == 0;
-		if (!o->mac)
-			for (int b = 0; b < 4; b++)
-				other[2 + b] = (unsigned char)(v4 >> (24 - 8 * b));
-		if (known && !memcmp(mac, other, sizeof(mac)))
-			return err_set(c->e, EADDRINUSE,
-				       "attaching %s to %s: mac_address %s is "
-				       "already used by %s",
-				       cid, n->name, mac_s,
-				       n->endpoints[i].container_name);
-	}
+	const struct netd_endpoint *holder = mac_s ? mac_holder(n, mac) : NULL;
+	if (holder)
+		return err_set(c->e, EADDRINUSE,
+			       "attaching %s to %s: mac_address %s is already "
+			       "used by %s",
+			       cid, n->name, mac_s, holder->container_name);
 	int r = server_quota(s, c->uid, 1, 1, c->e);
 	if (r < 0)
 		return r;
@@ -233,6 +243,24 @@ int op_endpoint_attach(struct server *s, struct call *c, json_t **res)
 	ep.address6 = xstrdup(a.v6.prefix ? a6buf : "");
 	ep.prefix6 = a.v6.prefix;
 	ep.gateway6 = xstrdup(n->gateway6);
+	/* The MAC that follows the address, unless an endpoint asked for
+	 * that one: then one drawn at random (locally administered). */
+	char drawn[18];
+	if (!mac_s && a.v4.prefix) {
+		for (int b = 0; b < 4; b++)
+			mac[2 + b] = (unsigned char)(a.v4.addr >> (24 - 8 * b));
+		mac[0] = 0x02;
+		mac[1] = 0x42;
+		while (mac_holder(n, mac)) {
+			if (getrandom(mac, sizeof(mac), 0) != sizeof(mac))
+				return err_sys(c->e, errno, "drawing a MAC");
+			mac[0] = (unsigned char)((mac[0] & 0xfc) | 0x02);
+			snprintf(drawn, sizeof(drawn),
+				 "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+				 mac[1], mac[2], mac[3], mac[4], mac[5]);
+			mac_s = drawn;
+		}
+	}
 	ep.mac = mac_s ? xstrdup(mac_s) : NULL;
 	ep.named_only = arg_bool(c, "named_only");
 	ep.ifname = next_ifname(s, cid);

@@ -359,6 +359,31 @@ check_eq "app stopped: the one-off is not made" 126 "$?"
 check_match "saying why" "share-app-1, whose PID namespace it shares, is not running" "$out"
 check "down share" inp share "$O" down -t 0
 check_eq "no process of share is left" "" "$(pgrep -f 'sleep 361[123]')"
+# A MAC asked for that another endpoint's address would give it: that
+# one gets a MAC drawn at random instead.
+project macs <<'Y'
+networks:
+  n: {ipam: {config: [{subnet: 10.77.0.0/24}]}}
+services:
+  x:
+    image: bb:1
+    command: ["sleep", "3600"]
+    mac_address: "02:42:0a:4d:00:02"
+    networks: {n: {ipv4_address: 10.77.0.5}}
+  y:
+    image: bb:1
+    command: ["sleep", "3600"]
+    networks: [n]
+    depends_on: [x]
+Y
+check "up macs" inp macs "$O" up -d
+mx=$(inp macs "$O" exec -T x cat /sys/class/net/eth0/address 2>&1)
+my=$(inp macs "$O" exec -T y cat /sys/class/net/eth0/address 2>&1)
+check_eq "the MAC asked for" 02:42:0a:4d:00:02 "$mx"
+check_match "the address that would have given it" "inet 10.77.0.2/" "$(inp macs "$O" exec -T y ip -4 addr show eth0 2>&1)"
+check_match "gives the other a MAC of its own, locally administered" '^[0-9a-f][26ae](:[0-9a-f]{2}){5}$' "$my"
+check "not the same" test "$mx" != "$my"
+check "down macs" inp macs "$O" down -t 0
 printf 'services:\n  a: {image: bb:1, pid: "service:nope"}\n' >"$T/pidref.yaml"
 out=$("$O" -f "$T/pidref.yaml" config -q 2>&1)
 check_eq "pid of a service the file lacks: config fails" 1 "$?"
