@@ -193,7 +193,7 @@ done
 check "hostile: no image" sh -c "! $O image inspect hostile >/dev/null 2>&1"
 printf 'FROM busybox\nADD https://example.com/x.git /x\n' > hostile/Containerfile
 $O image build hostile >/dev/null 2>"$W/err"
-check_match "ADD of a git repository is refused" 'a git repository is not supported' "$(cat "$W/err")"
+check_match "ADD of a git repository it cannot reach fails with git's answer" 'ADD https://example.com/x.git: git: ' "$(cat "$W/err")"
 check "nothing left after the failures" no_leftovers
 
 $O image build 2>/dev/null

@@ -162,7 +162,7 @@ services:
     build:
       context: .
       platforms: [linux/amd64]
-      ssh: [default]
+      entitlements: [network.host]
     deploy:
       placement: {constraints: [node.role==manager]}
       update_config: {parallelism: 2}
@@ -175,7 +175,7 @@ out=$(cfg "$K")
 check_eq "a file with ignored keys loads" 0 "$?"
 err=$(cat "$T/err")
 for w in "6:7: warning: services.web.build: platforms is not supported and is ignored" \
-	"7:7: warning: services.web.build: ssh is not supported and is ignored" \
+	"7:7: warning: services.web.build: entitlements is not supported and is ignored" \
 	"9:7: warning: services.web.deploy: placement is not supported and is ignored" \
 	"10:7: warning: services.web.deploy: update_config is not supported and is ignored" \
 	"13:1: warning: models is not supported and is ignored"; do
