@@ -210,6 +210,9 @@ bool cpulist_parse(const char *s, uint64_t *mask, size_t nbits);
 /* Writes all len bytes to fd, past short writes and EINTR: 0, or -errno
  * (errno set; EIO for a write of nothing). */
 int write_all(int fd, const void *data, size_t len);
+/* What from has now (one read, at most 8 KiB), written whole to to; false
+ * at from's end or on an error of either.  Allocates nothing. */
+bool fd_pass(int from, int to);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory.  A crash leaves the old or new file.
  * Under ORCH_RUN, which a reboot empties, without the fsyncs. */

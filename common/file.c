@@ -23,6 +23,13 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+bool fd_pass(int from, int to)
+{
+	char buf[8192];
+	ssize_t n = RETRY_EINTR(read(from, buf, sizeof(buf)));
+	return n > 0 && write_all(to, buf, (size_t)n) == 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct orch_err *e)
 {

@@ -47,22 +47,6 @@ static void conn_drop(struct ssh_relay *r, size_t i)
 	r->n_conns--;
 }
 
-/* What one side sent, written whole to the other; false at its end. */
-static bool carry(int from, int to)
-{
-	char buf[8192];
-	ssize_t n = RETRY_EINTR(read(from, buf, sizeof(buf)));
-	if (n <= 0)
-		return false;
-	for (ssize_t off = 0; off < n;) {
-		ssize_t w = RETRY_EINTR(write(to, buf + off, (size_t)(n - off)));
-		if (w <= 0)
-			return false;
-		off += w;
-	}
-	return true;
-}
-
 static void accept_one(struct ssh_relay *r, const struct ssh_sock *s)
 {
 	int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
@@ -115,8 +99,8 @@ static void *relay_main(void *arg)
 			bool ok = true;
 			for (int k = 0; k < 2 && ok; k++)
 				if (c[k].revents)
-					ok = carry(r->conn[i][k],
-						   r->conn[i][1 - k]);
+					ok = fd_pass(r->conn[i][k],
+						     r->conn[i][1 - k]);
 			if (!ok)
 				conn_drop(r, i);
 		}

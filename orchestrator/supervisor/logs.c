@@ -165,22 +165,6 @@ void fifo_drain(struct sctr *c)
 	}
 }
 
-/* What one side has, written whole to the other; false at its end. */
-static bool relay_some(int from, int to)
-{
-	char buf[8192];
-	ssize_t n = RETRY_EINTR(read(from, buf, sizeof(buf)));
-	if (n <= 0)
-		return false;
-	for (ssize_t off = 0; off < n;) {
-		ssize_t w = RETRY_EINTR(write(to, buf + off, (size_t)(n - off)));
-		if (w <= 0)
-			return false;
-		off += w;
-	}
-	return true;
-}
-
 /* The relay of a container's pty: what its processes write, copied to
  * the log pipe, until the last of them closes the terminal; with
  * stdin_open, what attach writes to its input FIFO (in_fd, else -1)
@@ -210,10 +194,10 @@ static _Noreturn void tty_relay(int master, int out_fd, int in_fd)
 		if (poll(pf, 2, -1) < 0 && errno != EINTR)
 			_exit(1);
 		/* EIO at the master: no process holds the terminal. */
-		if (pf[0].revents && !relay_some(3, 4))
+		if (pf[0].revents && !fd_pass(3, 4))
 			_exit(0);
 		/* The FIFO is held open for writing: it never ends. */
-		if (pf[1].revents && !relay_some(5, 3))
+		if (pf[1].revents && !fd_pass(5, 3))
 			pf[1].fd = -1;
 	}
 }
