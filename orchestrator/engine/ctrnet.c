@@ -415,11 +415,10 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 	bool shifted = root_uid || root_gid;
 	/* pid and ipc of another container of the project, by its name:
 	 * the supervisor finds its process at each start. */
-	static const char *const kinds[] = {"pid", "ipc"};
+	static const char *const kinds[][3] = {{"pid", "pid_mode", "pid_of"},
+					       {"ipc", "ipc_mode", "ipc_of"}};
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		_cleanup_free_ char *key = xasprintf("%s_mode", kinds[i]);
-		_cleanup_free_ char *of = xasprintf("%s_of", kinds[i]);
-		const char *v = jstr(spec, key);
+		const char *v = jstr(spec, kinds[i][1]);
 		if (!v)
 			continue;
 		bool svc = startswith(v, "service:");
@@ -430,11 +429,12 @@ int ctr_setup(struct pstate *ps, const struct project *m, json_t *rec,
 								      : v);
 		if (!other || other == rec)
 			return err_set(e, ENOENT, "%s: %s %s: %s", name,
-				       kinds[i], v,
+				       kinds[i][0], v,
 				       svc ? "that service has no container"
 					   : "no container of this project "
 					     "has that name");
-		json_object_set_new(spec, of, json_string(jstr(other, "name")));
+		json_object_set_new(spec, kinds[i][2],
+				    json_string(jstr(other, "name")));
 	}
 	unsigned ns = RT_NS_DEFAULT & ~(host ? (unsigned)RT_NS_NET : 0u) &
 		      ~(jbool(spec, "uts_host") ? (unsigned)RT_NS_UTS : 0u) &

@@ -139,17 +139,21 @@ int check_cpusets(const struct project *m, json_t *new_recs,
 		  struct orch_err *e)
 {
 	char online[512] = "";
-	_cleanup_fclose_ FILE *f = fopen("/sys/devices/system/cpu/online", "re");
 	uint64_t have[CPUSET_WORDS], want[CPUSET_WORDS];
-	if (!f || !fgets(online, sizeof(online), f) ||
-	    !cpulist_parse(online, have, CPUSET_WORDS * 64))
-		return 0; /* the kernel says it at the write */
-	online[strcspn(online, "\n")] = '\0';
 	for (size_t i = 0; i < m->n_services; i++) {
 		const struct service *s = &m->services[i];
 		if (!s->cpuset || !service_made(s, new_recs) ||
 		    !cpulist_parse(s->cpuset, want, CPUSET_WORDS * 64))
 			continue;
+		/* The machine's CPUs, read at the first cpuset. */
+		if (!*online) {
+			_cleanup_fclose_ FILE *f =
+			    fopen("/sys/devices/system/cpu/online", "re");
+			if (!f || !fgets(online, sizeof(online), f) ||
+			    !cpulist_parse(online, have, CPUSET_WORDS * 64))
+				return 0; /* the kernel says it at the write */
+			online[strcspn(online, "\n")] = '\0';
+		}
 		for (size_t w = 0; w < CPUSET_WORDS; w++)
 			if (want[w] & ~have[w]) {
 				const struct m_pos *p =
@@ -427,7 +431,9 @@ out:
 void warn_unapplied(const struct project *m, json_t *new_recs)
 {
 	struct orch_diag d = {0};
-	unsigned lacks = rt_cgroup_lacks();
+	/* rt_cgroup_lacks, read at the first service that needs it. */
+	unsigned lacks = 0;
+	bool lacks_read = false;
 	for (size_t i = 0; i < m->n_services; i++) {
 		const struct service *s = &m->services[i];
 		if (!service_made(s, new_recs))
@@ -443,6 +449,11 @@ void warn_unapplied(const struct project *m, json_t *new_recs)
 				 s->name, ld);
 		bool weights = s->blkio.weight != M_UNSET ||
 			       s->blkio.n_dev[M_BLKIO_WEIGHT_DEVICE];
+		if (!lacks_read && (weights || s->mem_swappiness != M_UNSET ||
+				    s->oom_kill_disable)) {
+			lacks = rt_cgroup_lacks();
+			lacks_read = true;
+		}
 		/* What a value other than the default would ask: never
 		 * applied (why NULL), or not on this host. */
 		const struct {

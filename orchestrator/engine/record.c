@@ -373,8 +373,8 @@ static int blkio_json(const struct service *s, json_t *limits,
 	if (s->blkio.weight != M_UNSET)
 		json_object_set_new(limits, "blkio_weight",
 				    json_integer(s->blkio.weight));
-	json_t *a = json_array();
-	json_object_set_new(limits, "blkio", a);
+	/* Only when there are some: a spec is part of the config hash. */
+	json_auto_t *a = json_array();
 	for (int k = 0; k < M_BLKIO_NLISTS; k++)
 		for (size_t i = 0; i < s->blkio.n_dev[k]; i++) {
 			const struct m_blkio_dev *d = &s->blkio.dev[k][i];
@@ -397,6 +397,8 @@ static int blkio_json(const struct service *s, json_t *limits,
 					 "minor", minor(st.st_rdev), "value",
 					 (json_int_t)d->value));
 		}
+	if (json_array_size(a))
+		json_object_set(limits, "blkio", a);
 	return 0;
 }
 
