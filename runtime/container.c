@@ -719,40 +719,6 @@ static int state_record(struct ctr_state *st, const struct rt_spec *s,
 	return state_write(dir, st, e);
 }
 
-/* Marks the directory that holds the containers' upper directories as the
- * top of unrelated trees (chattr +T), once per process: ext4's allocator
- * then spreads each container's directory, and the files made in it, over
- * the block groups, instead of putting them all beside their parent.
- * Each overlay mount makes and frees a few inodes in its workdir; on ext4
- * without a journal a new inode skips every one freed in the last minute
- * in its group, so with all containers in one group each mount of a
- * 200-service `up` scanned the ones before it (7.7% of the machine's CPU
- * in __ext4_new_inode, 0.9% with the flag).  Best effort: other file
- * systems have no such flag. */
-static void mark_containers_dir(const char *upper_dir)
-{
-	static char *done;
-	_cleanup_free_ char *parent = xstrdup(upper_dir);
-	char *slash = strrchr(parent, '/');
-	if (!slash || slash == parent)
-		return;
-	*slash = '\0';
-	if (done && streq(done, parent))
-		return;
-	_cleanup_close_ int fd =
-	    open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	int flags;
-	if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
-	    !(flags & FS_TOPDIR_FL)) {
-		flags |= FS_TOPDIR_FL;
-		ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
-	if (fd >= 0) {
-		free(done);
-		done = xstrdup(parent);
-	}
-}
-
 static int create(const struct rt_spec *s, bool start,
 		  struct rt_container **out, struct orch_err *e)
 {
@@ -858,19 +824,9 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 		}
 		made_upper = true;
-		/* Before the container's directory is made, for it to be
-		 * placed by the flag; and after, when the first container's
-		 * mkdir_p made the parent. */
-		mark_containers_dir(st.upper_dir);
-		r = mkdir_p(upper, 0755, e);
-		if (r == 0)
-			mark_containers_dir(st.upper_dir);
+		r = upper_make(st.upper_dir, e);
 		if (r < 0)
 			goto fail;
-		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
-			err_sys(e, errno, "creating %s", work);
-			goto fail;
-		}
 		/* The merged root is the upper's: the container's root owns
 		 * it. */
 		uint32_t ru = 0, rg = 0;
@@ -1092,7 +1048,7 @@ fail:
 		struct orch_err ignored = {0};
 		cg_destroy(&st.cg, &ignored);
 		if (made_upper && st.upper_dir)
-			rm_rf(st.upper_dir, &ignored);
+			rt_upper_remove(st.upper_dir, &ignored);
 		if (made_dir)
 			rm_rf(dir, &ignored);
 	}
@@ -1237,7 +1193,7 @@ int rt_delete(const char *id, bool remove_upper, struct orch_err *e)
 	}
 	r = cg_destroy(&st.cg, e);
 	if (r == 0 && remove_upper && st.upper_dir)
-		r = rm_rf(st.upper_dir, e);
+		r = rt_upper_remove(st.upper_dir, e);
 	if (r == 0) {
 		_cleanup_free_ char *dir = ctr_state_dir(id);
 		r = rm_rf(dir, e);

@@ -345,6 +345,12 @@ int mnt_write_sysctls(int procfd, char **sysctls, enum sysctl_set which,
 int mnt_open_in_root(int rootfd, const char *path, bool create, bool file,
 		     struct orch_err *e);
 
+/* ---- upper.c ----------------------------------------------------------- */
+
+/* Makes a container's upper dir (upper/ and work/ in it), from a spare
+ * when there is one; one that exists already (a restart) is kept. */
+int upper_make(const char *upper_dir, struct orch_err *e);
+
 /* ---- init.c ------------------------------------------------------------ */
 
 /* Runs as the container's PID 1: forks; the child returns 0 (and goes on

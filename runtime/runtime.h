@@ -218,6 +218,9 @@ int rt_wait(struct rt_container *c, int *status, struct orch_err *e);
 /* Removes everything of the container: leftover processes, cgroup, state,
  * and the upper dir when remove_upper.  "Already gone" is success. */
 int rt_delete(const char *id, bool remove_upper, struct orch_err *e);
+/* Removes a container's upper dir (spec upper_dir); one of
+ * $ORCH_ROOT/containers is emptied and kept for the next container. */
+int rt_upper_remove(const char *upper_dir, struct orch_err *e);
 
 struct rt_exec_spec {
 	char **argv;

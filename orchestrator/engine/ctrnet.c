@@ -151,7 +151,7 @@ void ctr_teardown(struct pstate *ps, json_t *rec, bool detach,
 	 * state is gone, so it is removed here by the path we gave it. */
 	const char *upper = jstr(json_object_get(rec, "spec"), "upper_dir");
 	if (upper)
-		rm_rf(upper, &ign);
+		rt_upper_remove(upper, &ign);
 	_cleanup_free_ char *etc = xasprintf("%s/etc/%s", ps->dir, name);
 	rm_rf(etc, &ign);
 	const char *sfx[] = {".log",	".log.1", ".log.2",

@@ -38,8 +38,19 @@ links() { ip -o link | sed 's/^[0-9]*: //' | awk '{print $1}' | sort; }
 addrs() { ip -o addr | awk '{print $2, $4}' | sort; }
 routes() { { ip route; ip -6 route; } | sort; }
 mounts() { grep -F "$T" /proc/self/mountinfo | awk '{print $5}' | sort; }
-# (the runtime's seccomp filter cache is shared by all containers)
-state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name .seccomp 2>/dev/null | sort; }
+# (the runtime's seccomp filter cache is shared by all containers; the
+# removed containers' emptied directories wait in .spare for the next)
+state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name .seccomp ! -name .spare 2>/dev/null | sort; }
+# What a spare holds other than its two empty directories, root's, as
+# mkdir makes them.
+spare_dirt() {
+	local s=$ORCH_ROOT/containers/.spare d
+	for d in "$s"/*; do
+		[ "$(ls -A "$d" 2>&1 | tr '\n' ' ')" = "upper work " ] || echo "$d"
+	done
+	find "$s" -mindepth 2 -maxdepth 2 ! \( -type d -empty -user 0 \( -name upper -perm 755 -o -name work -perm 700 \) \)
+	find "$s" -mindepth 3
+}
 ids() { inp "$1" "$O" ps -a -q; }
 
 links0=$(links) addrs0=$(addrs) routes0=$(routes) mounts0=$(mounts) files0=$(state_files)
@@ -100,6 +111,8 @@ check_eq "addresses are back to before" "$addrs0" "$(addrs)"
 check_eq "routes are back to before" "$routes0" "$(routes)"
 check_eq "mounts are back to before" "$mounts0" "$(mounts)"
 check_eq "state files are back to before" "$files0" "$(state_files)"
+check "the containers' directories are kept as spares" test -n "$(ls "$ORCH_ROOT/containers/.spare")"
+check_eq "each spare is two empty directories" "" "$(spare_dirt)"
 check_eq "no nft rule of either project" "" "$(nft list ruleset | grep -E 'one_|two_|10\.210\.' )"
 
 # An up killed (kill -9) at any point: down still finds and removes what

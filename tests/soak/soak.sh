@@ -165,7 +165,7 @@ census() {
 		[ -n "$n" ] && for d in /proc/"$n"/fd/*; do
 			a=$(readlink "$d") && echo "netd fd: ${a%%:\[*}"
 		done
-		find "$ORCH_RUN" "$ORCH_ROOT" -path "$ORCH_ROOT/images" -prune -o -path "$ORCH_ROOT/layers" -prune -o -print | sed 's/^/file: /'
+		find "$ORCH_RUN" "$ORCH_ROOT" -path "$ORCH_ROOT/images" -prune -o -path "$ORCH_ROOT/layers" -prune -o -path "$ORCH_ROOT/containers/.spare" -prune -o -print | sed 's/^/file: /'
 	} >> "$out"
 	LC_ALL=C sort "$out" > "$1"
 	rm -f "$out"
