@@ -218,6 +218,10 @@ bool fd_pass(int from, int to);
  * Under ORCH_RUN, which a reboot empties, without the fsyncs. */
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct orch_err *e);
+/* The same without the fsyncs, wherever path is: for a record whose
+ * older version is as good after a power cut. */
+int write_file_replace(const char *path, const void *data, size_t len,
+		       mode_t mode, struct orch_err *e);
 /* Syncs the directory holding path (its entries: a rename into it), as
  * far as it can. */
 void fsync_parent(const char *path);

@@ -30,8 +30,8 @@ bool fd_pass(int from, int to)
 	return n > 0 && write_all(to, buf, (size_t)n) == 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len,
-		      mode_t mode, struct orch_err *e)
+static int write_atomic(const char *path, const void *data, size_t len,
+			mode_t mode, bool durable, struct orch_err *e)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, getpid());
 	_cleanup_close_ int fd =
@@ -43,11 +43,6 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 		unlink(tmp);
 		return r;
 	}
-	/* What lives under ORCH_RUN goes with a reboot: it must be whole,
-	 * not on the disk. */
-	const char *run = orch_run();
-	size_t rl = strlen(run);
-	bool durable = strncmp(path, run, rl) != 0 || path[rl] != '/';
 	if (durable && fsync(fd) < 0) {
 		int r = err_sys(e, errno, "syncing %s", tmp);
 		unlink(tmp);
@@ -61,6 +56,23 @@ int write_file_atomic(const char *path, const void *data, size_t len,
 	if (durable)
 		fsync_parent(path);
 	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode, struct orch_err *e)
+{
+	/* What lives under ORCH_RUN goes with a reboot: it must be whole,
+	 * not on the disk. */
+	const char *run = orch_run();
+	size_t rl = strlen(run);
+	bool durable = strncmp(path, run, rl) != 0 || path[rl] != '/';
+	return write_atomic(path, data, len, mode, durable, e);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len,
+		       mode_t mode, struct orch_err *e)
+{
+	return write_atomic(path, data, len, mode, false, e);
 }
 
 void fsync_parent(const char *path)

@@ -262,10 +262,18 @@ static json_t *pool_read(const char *path, struct orch_err *e)
 	return j;
 }
 
-static int pool_write(const char *path, json_t *j, struct orch_err *e)
+/* On the disk before it is used when an owner's last range changes: that
+ * record keeps its volumes' owners from going to another owner.  Which
+ * owners hold a range matters only while their containers run, which a
+ * power cut ends: a hold taken again of the owner's last range, and a
+ * release, need not wait for the disk (a release lost leaves the range
+ * held, until that owner's next down). */
+static int pool_write(const char *path, json_t *j, bool durable,
+		      struct orch_err *e)
 {
 	_cleanup_free_ char *text = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1));
-	return write_file_atomic(path, text, strlen(text), 0600, e);
+	return durable ? write_file_atomic(path, text, strlen(text), 0600, e)
+		       : write_file_replace(path, text, strlen(text), 0600, e);
 }
 
 static bool base_taken(json_t *map, const char *owner, json_int_t base)
@@ -327,9 +335,10 @@ int rt_idrange_acquire(const char *owner, uint32_t *base, struct orch_err *e)
 			    "%s, %u-%u, is held by other owners)",
 			    c.source, c.start, c.start + c.count - 1);
 	} else {
+		bool moved = !prev || json_integer_value(prev) != b;
 		json_object_set_new(held, owner, json_integer(b));
 		json_object_set_new(last, owner, json_integer(b));
-		r = pool_write(path, j, e);
+		r = pool_write(path, j, moved, e);
 		*base = (uint32_t)b;
 	}
 	json_decref(j);
@@ -349,7 +358,7 @@ int rt_idrange_release(const char *owner, struct orch_err *e)
 		r = -EINVAL;
 	else if (json_object_get(json_object_get(j, "held"), owner)) {
 		json_object_del(json_object_get(j, "held"), owner);
-		r = pool_write(path, j, e);
+		r = pool_write(path, j, false, e);
 	}
 	json_decref(j);
 	close(lock);
