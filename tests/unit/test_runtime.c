@@ -9,6 +9,7 @@
 
 #include "runtime/container_impl.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -896,6 +897,89 @@ static void test_idpool(void **state)
 	rm_rf(root2, NULL);
 }
 
+/* Containers' directories: a removed one is emptied and taken by the
+ * next; one that cannot be made as mkdir makes it is removed. */
+static void test_upper_spares(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/orch-test-upper.XXXXXX";
+	assert_non_null(mkdtemp(root));
+	setenv("ORCH_ROOT", root, 1);
+	struct orch_err e = {0};
+	_cleanup_free_ char *a = xasprintf("%s/containers/a", root);
+	_cleanup_free_ char *b = xasprintf("%s/containers/b", root);
+	_cleanup_free_ char *spares = xasprintf("%s/containers/.spare", root);
+	assert_int_equal(upper_make(a, &e), 0);
+	_cleanup_free_ char *up = path_join(a, "upper");
+	struct stat st;
+	assert_int_equal(stat(up, &st), 0);
+	ino_t ino = st.st_ino;
+	/* What the container wrote, and its root's mode and owner. */
+	put(up, "file", "x");
+	_cleanup_free_ char *sub = path_join(up, "dir");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	put(sub, "inner", "y");
+	assert_int_equal(chmod(up, 0700), 0);
+	if (geteuid() == 0)
+		assert_int_equal(chown(up, 5, 5), 0);
+	_cleanup_free_ char *ww = xasprintf("%s/work/work", a);
+	assert_int_equal(mkdir(ww, 0700), 0);
+	assert_int_equal(rt_upper_remove(a, &e), 0);
+	assert_int_equal(access(a, F_OK), -1);
+	/* b takes a's directories, clean and as mkdir made them. */
+	assert_int_equal(upper_make(b, &e), 0);
+	_cleanup_free_ char *bup = path_join(b, "upper");
+	assert_int_equal(stat(bup, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_gid, getegid());
+	_cleanup_free_ char *bw = xasprintf("%s/work", b);
+	assert_int_equal(stat(bw, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	_cleanup_free_ char *bf = path_join(bup, "file");
+	assert_int_equal(access(bf, F_OK), -1);
+	_cleanup_free_ char *bww = xasprintf("%s/work/work", b);
+	assert_int_equal(access(bww, F_OK), -1);
+	/* The same directory made again (a restart) is kept as it is. */
+	put(bup, "kept", "z");
+	assert_int_equal(upper_make(b, &e), 0);
+	_cleanup_free_ char *bk = path_join(bup, "kept");
+	assert_int_equal(access(bk, F_OK), 0);
+	/* Anything but upper/ and work/ in it: removed, not kept. */
+	put(b, "stray", "");
+	assert_int_equal(rt_upper_remove(b, &e), 0);
+	assert_int_equal(access(b, F_OK), -1);
+	assert_int_equal(rmdir(spares), 0);
+	/* A directory of the caller's choosing is removed. */
+	_cleanup_free_ char *own = xasprintf("%s/own", root);
+	assert_int_equal(upper_make(own, &e), 0);
+	assert_int_equal(rt_upper_remove(own, &e), 0);
+	assert_int_equal(access(own, F_OK), -1);
+	assert_int_equal(access(spares, F_OK), -1);
+	/* At most 64 are kept. */
+	for (int i = 0; i < 70; i++) {
+		_cleanup_free_ char *c =
+		    xasprintf("%s/containers/c%d", root, i);
+		assert_int_equal(upper_make(c, &e), 0);
+	}
+	for (int i = 0; i < 70; i++) {
+		_cleanup_free_ char *c =
+		    xasprintf("%s/containers/c%d", root, i);
+		assert_int_equal(rt_upper_remove(c, &e), 0);
+		assert_int_equal(access(c, F_OK), -1);
+	}
+	DIR *d = opendir(spares);
+	assert_non_null(d);
+	int n = 0;
+	for (struct dirent *de; (de = readdir(d));)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(n, 64);
+	unsetenv("ORCH_ROOT");
+	rm_rf(root, NULL);
+}
+
 static void test_cli_run_errors(void **state)
 {
 	(void)state;
@@ -1004,6 +1088,7 @@ int main(void)
 		cmocka_unit_test(test_idmap_bind_map),
 		cmocka_unit_test(test_subid_range),
 		cmocka_unit_test(test_idpool),
+		cmocka_unit_test(test_upper_spares),
 		cmocka_unit_test(test_open_in_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
