@@ -73,12 +73,13 @@ static char *spare_dir(const char *upper_dir)
 	return xasprintf("%s.spare", top);
 }
 
-/* Entries of a directory but . and .., up to max (then max). */
+/* Entries of a directory but . and .., up to max (then max, and when it
+ * cannot be read). */
 static size_t count_entries(int dfd, size_t max)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return max;
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -180,8 +181,8 @@ int rt_upper_remove(const char *upper_dir, struct orch_err *e)
 	if (sfd < 0 || count_entries(sfd, SPARE_MAX) >= SPARE_MAX ||
 	    !make_spare(upper_dir))
 		return rm_rf(upper_dir, e);
-	const char *name = strrchr(upper_dir, '/') + 1;
-	if (renameat(AT_FDCWD, upper_dir, sfd, name) < 0)
+	const char *slash = strrchr(upper_dir, '/');
+	if (!slash || renameat(AT_FDCWD, upper_dir, sfd, slash + 1) < 0)
 		return rm_rf(upper_dir, e);
 	return 0;
 }
