@@ -250,6 +250,8 @@ ssize_t fd_recvmsg(int sock, void *buf, size_t len, int *fds, size_t max,
 int fd_copy(int in, int out, const char *what, struct orch_err *e);
 /* Removes a tree without crossing mount points; "already gone" is success. */
 int rm_rf(const char *path, struct orch_err *e);
+/* Removes what the directory path holds, as rm_rf, and keeps it. */
+int rm_rf_inside(const char *path, struct orch_err *e);
 char *path_join(const char *a, const char *b);
 /* The path of our own executable (malloc'd); NULL and errno when it
  * cannot be read.  A program of ours looks for its siblings beside it. */

@@ -150,8 +150,10 @@ int mkdir_p(const char *path, mode_t mode, struct orch_err *e)
 	return 0;
 }
 
-static int rm_rf_at(int dfd, const char *name, dev_t dev, struct orch_err *e,
-		    const char *top)
+/* Removes name under dfd and what it holds; a directory itself stays when
+ * keep. */
+static int rm_rf_at(int dfd, const char *name, dev_t dev, bool keep,
+		    struct orch_err *e, const char *top)
 {
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -178,12 +180,13 @@ static int rm_rf_at(int dfd, const char *name, dev_t dev, struct orch_err *e,
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		r = rm_rf_at(dirfd(d), de->d_name, dev, e, top);
+		r = rm_rf_at(dirfd(d), de->d_name, dev, false, e, top);
 		if (r < 0)
 			break;
 	}
 	closedir(d);
-	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+	if (r == 0 && !keep && unlinkat(dfd, name, AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT)
 		r = err_sys(e, errno, "removing %s", top);
 	return r;
 }
@@ -193,7 +196,17 @@ int rm_rf(const char *path, struct orch_err *e)
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : err_sys(e, errno, "removing %s", path);
-	return rm_rf_at(AT_FDCWD, path, st.st_dev, e, path);
+	return rm_rf_at(AT_FDCWD, path, st.st_dev, false, e, path);
+}
+
+int rm_rf_inside(const char *path, struct orch_err *e)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return err_sys(e, errno, "emptying %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, ENOTDIR, "emptying %s: not a directory", path);
+	return rm_rf_at(AT_FDCWD, path, st.st_dev, true, e, path);
 }
 
 char *path_join(const char *a, const char *b)

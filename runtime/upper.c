@@ -73,18 +73,24 @@ static char *spare_dir(const char *upper_dir)
 	return xasprintf("%s.spare", top);
 }
 
+/* The directory path under dfd (not a symlink), to read; NULL on error. */
+static DIR *dir_open(int dfd, const char *path)
+{
+	int fd = openat(dfd, path,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
 /* Entries of a directory but . and .., up to max (then max, and when it
  * cannot be read). */
 static size_t count_entries(int dfd, size_t max)
 {
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = dir_open(dfd, ".");
+	if (!d)
 		return max;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return max;
-	}
 	size_t n = 0;
 	struct dirent *de;
 	while (n < max && (de = readdir(d)))
@@ -94,35 +100,12 @@ static size_t count_entries(int dfd, size_t max)
 	return n;
 }
 
-/* Removes what is in the directory dfd names (path for errors). */
-static int empty_dir(int dfd, const char *path, struct orch_err *e)
-{
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(e, errno, "opening %s", path);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return err_sys(e, errno, "opening %s", path);
-	}
-	int r = 0;
-	struct dirent *de;
-	while (r == 0 && (de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		_cleanup_free_ char *p = path_join(path, de->d_name);
-		r = rm_rf(p, e);
-	}
-	closedir(d);
-	return r;
-}
-
-/* Empties the directory dfd names and gives it mkdir's owner and mode;
+/* Empties the directory path (dfd) and gives it mkdir's owner and mode;
  * false when it cannot be made so. */
 static bool reset_dir(int dfd, const char *path, mode_t mode)
 {
 	struct orch_err ign = {0};
-	return empty_dir(dfd, path, &ign) == 0 &&
+	return rm_rf_inside(path, &ign) == 0 &&
 	       fchown(dfd, geteuid(), getegid()) == 0 &&
 	       fchmod(dfd, mode) == 0;
 }
@@ -193,14 +176,9 @@ static bool take_spare(const char *upper_dir)
 	_cleanup_free_ char *spares = spare_dir(upper_dir);
 	if (!spares)
 		return false;
-	int fd = open(spares, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = dir_open(AT_FDCWD, spares);
+	if (!d)
 		return false;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return false;
-	}
 	bool taken = false;
 	struct dirent *de;
 	/* Other containers made at once race for the same ones: the loser
