@@ -152,13 +152,14 @@ static bool make_spare(const char *upper_dir)
 	       same_flags(up, work);
 }
 
-/* A spare made ahead, in a block group of its own (.spare is +T, as the
- * containers' directory). */
-static void spare_add(const char *spares, const char *name)
+/* A spare made ahead, in a block group of its own (upper_make marks
+ * .spare +T as it marks the containers' directory): made whole under a
+ * name no container takes, then renamed. */
+static void spare_add(const char *spares, int sfd, const char *name)
 {
-	_cleanup_free_ char *p = xasprintf("%s/%s-", spares, name);
+	_cleanup_free_ char *p = xasprintf("%s/.new-%s", spares, name);
 	struct orch_err ign = {0};
-	if (upper_make(p, &ign) < 0)
+	if (upper_make(p, &ign) < 0 || renameat(AT_FDCWD, p, sfd, name) < 0)
 		rm_rf(p, &ign);
 }
 
@@ -185,8 +186,10 @@ int rt_upper_remove(const char *upper_dir, struct orch_err *e)
 	 * 12% of the CPU in 100 runs).  A few more made ahead, once, spread
 	 * them: a container takes any (their names are the ids of the
 	 * containers that left them, in no order). */
-	if (n + 1 < SPARE_MIN)
-		spare_add(spares, slash + 1);
+	if (n + 1 < SPARE_MIN) {
+		_cleanup_free_ char *name = xasprintf("%s-", slash + 1);
+		spare_add(spares, sfd, name);
+	}
 	return 0;
 }
 
@@ -204,7 +207,7 @@ static bool take_spare(const char *upper_dir)
 	/* Other containers made at once race for the same ones: the loser
 	 * of a rename tries the next. */
 	while (!taken && (de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+		if (de->d_name[0] == '.') /* ., .., one being made */
 			continue;
 		if (renameat(dirfd(d), de->d_name, AT_FDCWD, upper_dir) == 0)
 			taken = true;
