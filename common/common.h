@@ -275,6 +275,13 @@ size_t str_fields(char *s, char sep, char **parts, size_t max);
  * listed.  malloc'd. */
 uint8_t *host_ports_held(bool udp);
 
+/* Runs argv (looked up in PATH), its stdin /dev/null, and waits for it:
+ * what it writes to stdout goes to out (at most size - 1 bytes, then a
+ * NUL; out NULL: dropped); when it fails, the first line of its stderr is
+ * the error. */
+int run_program(char *const argv[], char *out, size_t size,
+		struct orch_err *e);
+
 /* Starts path (argv; looked up in PATH when it has no slash) as a
  * daemon: in a session of its own, in "/", its stdin /dev/null, stdout
  * and stderr appended to log (made with mode), holding nothing of ours
@@ -284,12 +291,6 @@ uint8_t *host_ports_held(bool udp);
  * posix_spawn's child) and is reparented away from us when we exit.
  * *ready_fd: the pipe's read end, where it says it is ready (a byte; end
  * of file: it failed).  0, or -errno (-ENOENT: no such program). */
-/* Runs argv (looked up in PATH), its stdin /dev/null, and waits for it:
- * what it writes to stdout goes to out (at most size - 1 bytes, then a
- * NUL; out NULL: dropped); when it fails, the first line of its stderr is
- * the error. */
-int run_program(char *const argv[], char *out, size_t size,
-		struct orch_err *e);
 int daemon_spawn(const char *path, char *const argv[], const char *log,
 		 mode_t mode, const char *ready_var, const char *env_add,
 		 int *ready_fd);
