@@ -221,6 +221,10 @@ int rt_delete(const char *id, bool remove_upper, struct orch_err *e);
 /* Removes a container's upper dir (spec upper_dir); one of
  * $ORCH_ROOT/containers is emptied and kept for the next container. */
 int rt_upper_remove(const char *upper_dir, struct orch_err *e);
+/* Once per boot and $ORCH_RUN: removes the containers' directories of
+ * $ORCH_ROOT/containers that a reboot left without a record (all were in
+ * $ORCH_RUN), as the first container made after it does.  Best effort. */
+void rt_upper_sweep(void);
 
 struct rt_exec_spec {
 	char **argv;

@@ -15,12 +15,17 @@
  * work/, both empty, owned by us, modes 0755 and 0700, no extended
  * attribute left on upper/ (overlay's own, an ACL), and the same inode
  * flags as work/, which no container reaches (a privileged one could set
- * casefolding on its root). */
+ * casefolding on its root).
+ *
+ * A reboot empties $ORCH_RUN, and with it every record of the containers
+ * whose directories these are: the first container made after one
+ * removes what the boot before left (rt_upper_sweep). */
 #include "runtime/container_impl.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -218,8 +223,105 @@ static bool take_spare(const char *upper_dir)
 	return taken;
 }
 
+/* The kernel's id of this boot (36 characters); false when unread. */
+static bool boot_id(char out[37])
+{
+	_cleanup_free_ char *s = NULL;
+	size_t n = 0;
+	struct orch_err ign = {0};
+	if (read_file("/proc/sys/kernel/random/boot_id", &s, &n, &ign) < 0 ||
+	    n < 36)
+		return false;
+	memcpy(out, s, 36);
+	out[36] = '\0';
+	return true;
+}
+
+/* The containers' directories in dir that no container of this $ORCH_RUN
+ * has (no runtime/<id>): listed at once, so that one made after the list
+ * is not in it (its runtime directory comes first, see create). */
+static char **orphans(const char *dir)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	DIR *d = dir_open(AT_FDCWD, dir);
+	if (!d)
+		return out;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!rt_id_valid(de->d_name))
+			continue;
+		_cleanup_free_ char *run = ctr_state_dir(de->d_name);
+		if (access(run, F_OK) < 0 && errno == ENOENT)
+			strv_push(&out, de->d_name);
+	}
+	closedir(d);
+	return out;
+}
+
+/* What crashes left in .spare: spares being made (.new-*). */
+static void sweep_spares(const char *spares)
+{
+	DIR *d = dir_open(AT_FDCWD, spares);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!startswith(de->d_name, ".new-"))
+			continue;
+		_cleanup_free_ char *p = path_join(spares, de->d_name);
+		struct orch_err ign = {0};
+		rm_rf(p, &ign);
+	}
+	closedir(d);
+}
+
+void rt_upper_sweep(void)
+{
+	/* Written once this $ORCH_RUN was seen in this boot: from then on
+	 * every container's directory has a record here. */
+	_cleanup_free_ char *seen = xasprintf("%s/runtime/.boot", orch_run());
+	if (access(seen, F_OK) == 0)
+		return;
+	char now[37];
+	if (!boot_id(now))
+		return;
+	struct orch_err ign = {0};
+	_cleanup_free_ char *dir = xasprintf("%s/containers", orch_root());
+	_cleanup_free_ char *mark = path_join(dir, ".boot");
+	if (mkdir_p(dir, 0700, &ign) < 0)
+		return;
+	/* The boot the directories here were made in: another $ORCH_RUN's
+	 * containers of this one are alive.  Two first containers at once:
+	 * one sweeps, the other finds it done. */
+	_cleanup_close_ int lock =
+	    open(mark, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		return;
+	char was[37] = "";
+	ssize_t n = pread(lock, was, 36, 0);
+	was[n > 0 ? n : 0] = '\0';
+	/* An empty mark: an orch from before it, whose containers may be
+	 * alive; nothing is removed. */
+	if (*was && !streq(was, now)) {
+		_cleanup_strv_ char **gone = orphans(dir);
+		for (size_t i = 0; gone[i]; i++) {
+			_cleanup_free_ char *p = path_join(dir, gone[i]);
+			rt_upper_remove(p, &ign);
+		}
+		_cleanup_free_ char *spares = path_join(dir, ".spare");
+		sweep_spares(spares);
+	}
+	if (!streq(was, now) &&
+	    (pwrite(lock, now, 36, 0) != 36 || ftruncate(lock, 36) < 0))
+		return;
+	_cleanup_free_ char *run = xasprintf("%s/runtime", orch_run());
+	if (mkdir_p(run, 0700, &ign) == 0)
+		write_file_replace(seen, now, 36, 0600, &ign);
+}
+
 int upper_make(const char *upper_dir, struct orch_err *e)
 {
+	rt_upper_sweep();
 	/* A container made again (a restart) keeps its own. */
 	if (access(upper_dir, F_OK) < 0 && errno == ENOENT &&
 	    take_spare(upper_dir))

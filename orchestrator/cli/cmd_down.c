@@ -75,6 +75,8 @@ int cmd_down(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("down", down_usage);
+	/* After a reboot, what no project's state names any more. */
+	rt_upper_sweep();
 	struct pstate ps;
 	struct orch_err e = {0};
 	int r = cli_open(&ps, NULL, &e);

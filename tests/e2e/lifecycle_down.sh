@@ -39,8 +39,9 @@ addrs() { ip -o addr | awk '{print $2, $4}' | sort; }
 routes() { { ip route; ip -6 route; } | sort; }
 mounts() { grep -F "$T" /proc/self/mountinfo | awk '{print $5}' | sort; }
 # (the runtime's seccomp filter cache is shared by all containers; the
-# removed containers' emptied directories wait in .spare for the next)
-state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name .seccomp ! -name .spare 2>/dev/null | sort; }
+# removed containers' emptied directories wait in .spare for the next;
+# .boot is the boot their records are from)
+state_files() { find "$ORCH_RUN/projects" "$ORCH_RUN/runtime" "$ORCH_ROOT/containers" -mindepth 1 -maxdepth 1 ! -name .seccomp ! -name .spare ! -name .boot 2>/dev/null | sort; }
 # What a spare holds other than its two empty directories, root's, as
 # mkdir makes them.
 spare_dirt() {
@@ -173,6 +174,38 @@ check "down -v" inp crash "$O" down -v
 mkdir -p "$ORCH_RUN/projects/crash" && : > "$ORCH_RUN/projects/crash/lock"
 check "down of a project with nothing recorded" inp crash "$O" down
 check "its directory and lock are gone" test ! -e "$ORCH_RUN/projects/crash"
+
+# A reboot empties ORCH_RUN, and with it the records of the containers
+# whose writable layers are in ORCH_ROOT: the next down (or container)
+# removes those the boot before left, never a live one's, nor those of
+# this boot (another ORCH_RUN's).
+printf 'services: {idle: {image: bb:1}}\n' | project nothing
+check "up crash" inp crash "$O" up -d
+live=$(inp crash "$O" ps -q --no-trunc s1)
+old_ctr() { mkdir -p "$ORCH_ROOT/containers/$1/upper/etc" "$ORCH_ROOT/containers/$1/work" && echo data > "$ORCH_ROOT/containers/$1/upper/etc/f"; }
+a=$(printf 'a%.0s' $(seq 64)) b=$(printf 'b%.0s' $(seq 64))
+old_ctr "$a"
+mkdir -p "$ORCH_ROOT/containers/.spare/.new-$a-" # a spare half made at the crash
+check_match "the containers' directories were made in this boot" "^$(cat /proc/sys/kernel/random/boot_id)\$" "$(cat "$ORCH_ROOT/containers/.boot")"
+echo 00000000-0000-0000-0000-000000000000 > "$ORCH_ROOT/containers/.boot"
+rm "$ORCH_RUN/runtime/.boot"
+check "down after a reboot" inp nothing "$O" down
+check "the previous boot's container directory is gone" test ! -e "$ORCH_ROOT/containers/$a"
+check_eq "nothing of it is left, in spares either" "" "$(find "$ORCH_ROOT/containers" -name f -o -name ".new-*")"
+check "a live container's directory is kept" test -d "$ORCH_ROOT/containers/$live/upper"
+check_eq "and it runs on" 6 "$(inp crash "$O" ps -q | wc -l)"
+check_eq "the boot is recorded" "$(cat /proc/sys/kernel/random/boot_id)" "$(cat "$ORCH_ROOT/containers/.boot")"
+old_ctr "$b"
+rm "$ORCH_RUN/runtime/.boot"
+check "down with ORCH_RUN emptied in the same boot" inp nothing "$O" down
+check "this boot's directory is kept (another ORCH_RUN's)" test -e "$ORCH_ROOT/containers/$b/upper/etc/f"
+rm -rf "${ORCH_ROOT:?}/containers/$b"
+echo 00000000-0000-0000-0000-000000000000 > "$ORCH_ROOT/containers/.boot"
+old_ctr "$a"
+check "down with ORCH_RUN kept over the reboot" inp nothing "$O" down
+check "its directories are kept (their records are there)" test -e "$ORCH_ROOT/containers/$a/upper/etc/f"
+rm -rf "${ORCH_ROOT:?}/containers/$a"
+check "down -v" inp crash "$O" down -v
 
 # Network namespaces netd makes while idle, as many as the last up took:
 # each becomes one container's (lo up), never two's, and netd keeps none

@@ -171,7 +171,7 @@ census() {
 	rm -f "$out"
 }
 # What may be new after the first cycle: netd and the folders orch keeps.
-FIRST_OWN='^(process: netd |netd fd: |nft: |file: .*/(netd|netd\.sock|netd/.*|projects|runtime|runtime/\.seccomp.*|containers|volumes|volumes/\.lock|tmp)$)'
+FIRST_OWN='^(process: netd |netd fd: |nft: |file: .*/(netd|netd\.sock|netd/.*|projects|runtime|runtime/\.seccomp.*|runtime/\.boot|containers|containers/\.boot|volumes|volumes/\.lock|tmp)$)'
 
 # pss_kib PID: the process's PSS and the anonymous part of it (its heap
 # and stacks), in KiB.  The rest, its share of the libraries' pages, moves
