@@ -84,18 +84,6 @@ static int open_sock(struct nl_sock **out, struct orch_err *e)
 	return 0;
 }
 
-/* No IPv6 on the host's end of a container's veth: a bridge port needs
- * no address of its own. */
-static int ipv6_off(const char *ifname, struct orch_err *e)
-{
-	_cleanup_free_ char *p =
-	    xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
-	int r = sysctl_write(p, "1");
-	if (r < 0 && r != -ENOENT)
-		return err_sys(e, r, "disabling IPv6 on %s", ifname);
-	return 0;
-}
-
 /* A netlink socket inside the namespace nsfd: sockets keep the namespace
  * they were made in, so netd switches only for the socket() call, and to
  * say whether interfaces made in the namespace from now on have IPv6
@@ -246,6 +234,45 @@ static void up_req(struct link_reqs *q, int ifindex, const char *name)
 				.ifi_flags = IFF_UP,
 				.ifi_change = IFF_UP};
 	if (!m || nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+		abort();
+	req_add(q, m, false, xasprintf("setting up link %s", name));
+}
+
+/* The host's end of a container's veth, made down, up as a bridge port:
+ * with no IPv6 address of its own (a port needs none), that is no
+ * link-local address and no duplicate address detection, whose work
+ * takes the RTNL lock again later.  Its address generation is turned off
+ * by netlink before it is up: disable_ipv6 in /proc/sys, written after,
+ * removed the address the up had made, and its write does not wait for
+ * the RTNL lock but restarts until it gets it, spinning on a CPU for as
+ * long as namespaces are made or torn down beside it (up to 4 ms of an
+ * `up`).  Without IPv6 on the host, or below IPv6's MTU (no IPv6 on the
+ * link), there is nothing to turn off. */
+static void port_up_req(struct link_reqs *q, const char *name, unsigned mtu)
+{
+	static int has_ipv6 = -1;
+	if (has_ipv6 < 0)
+		has_ipv6 = access("/proc/sys/net/ipv6", F_OK) == 0;
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	if (has_ipv6 && mtu >= 1280) {
+		struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINK, 0);
+		struct nlattr *spec, *in6;
+		if (!m || nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+		    nla_put_string(m, IFLA_IFNAME, name) < 0 ||
+		    !(spec = nla_nest_start(m, IFLA_AF_SPEC)) ||
+		    !(in6 = nla_nest_start(m, AF_INET6)) ||
+		    nla_put_u8(m, IFLA_INET6_ADDR_GEN_MODE,
+			       IN6_ADDR_GEN_MODE_NONE) < 0)
+			abort();
+		nla_nest_end(m, in6);
+		nla_nest_end(m, spec);
+		req_add(q, m, false,
+			xasprintf("turning IPv6 addresses off on %s", name));
+	}
+	ifi.ifi_flags = ifi.ifi_change = IFF_UP;
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINK, 0);
+	if (!m || nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(m, IFLA_IFNAME, name) < 0)
 		abort();
 	req_add(q, m, false, xasprintf("setting up link %s", name));
 }
@@ -478,7 +505,6 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 	rtnl_link_set_name(veth, host_name);
 	rtnl_link_set_master(veth, br);
 	rtnl_link_set_mtu(veth, mtu);
-	rtnl_link_set_flags(veth, IFF_UP);
 	_cleanup_link_ struct rtnl_link *peer = rtnl_link_veth_get_peer(veth);
 	rtnl_link_set_name(peer, ifname);
 	rtnl_link_set_mtu(peer, mtu);
@@ -514,7 +540,9 @@ int link_veth_create(const char *host_name, const char *bridge, int nsfd,
 	r = rtnl_link_add(sk, veth, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0)
 		return nl_fail(e, r, "creating veth", host_name);
-	r = ipv6_off(host_name, e);
+	struct link_reqs port = {0};
+	port_up_req(&port, host_name, mtu);
+	r = reqs_send(sk, &port, e);
 	if (r < 0)
 		goto undo;
 	int idx = ifindex_of(csk, ifname);
