@@ -1,6 +1,7 @@
 /* cgroups: v2 (unified) and v1 (one hierarchy per controller, as on v1/v2
  * hybrid hosts), detected at run time.  Every container lives in
- * <hierarchy>/<parent>/<id>; the parent is removed when it empties.  A limit
+ * <hierarchy>/<parent>/<id>; the parent is removed when it empties, if
+ * orch made it (parent_make).  A limit
  * that cannot be written is an error, never dropped. */
 #include "runtime/container_impl.h"
 
@@ -489,6 +490,44 @@ static int write_pid(const char *dir, const char *file, pid_t pid,
 	return 0;
 }
 
+/* A parent cgroup goes once its last container has: orch's own place
+ * ("orch"), and one orch made for a cgroup_parent, marked so under
+ * $ORCH_RUN.  One it found there stays: an administrator's, whose limits
+ * hold every project put in it, would otherwise be removed with the
+ * project's last container and made again by the next without them. */
+static char *parent_mark(const char *pdir)
+{
+	char h[65];
+	sha256_hex(pdir, strlen(pdir), h);
+	return xasprintf("%s/runtime/.cgroup-parents/%.32s", orch_run(), h);
+}
+
+static bool own_parent(const char *parent)
+{
+	const char *base = strrchr(parent, '/');
+	return streq(base ? base + 1 : parent, "orch");
+}
+
+/* mkdir of the parent cgroup pdir (named parent): 0 when made or there,
+ * else -1 and errno. */
+static int parent_make(const char *pdir, const char *parent)
+{
+	if (mkdir(pdir, 0755) < 0)
+		return errno == EEXIST ? 0 : -1;
+	if (own_parent(parent))
+		return 0;
+	/* Unmarked, it stays when empty: nothing worse. */
+	_cleanup_free_ char *mark = parent_mark(pdir);
+	_cleanup_free_ char *dir = xasprintf("%s/runtime/.cgroup-parents", orch_run());
+	struct orch_err ign = {0};
+	int fd = mkdir_p(dir, 0700, &ign) < 0
+		     ? -1
+		     : open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
 /* mkdir <base>/<parent>/<id>, creating the parent when needed (it may be
  * removed concurrently by another container's teardown: retry). */
 static int make_dir(const char *base, const char *parent, const char *id,
@@ -508,7 +547,7 @@ static int make_dir(const char *base, const char *parent, const char *id,
 		}
 		if (errno != ENOENT)
 			break;
-		if (mkdir(pdir, 0755) < 0 && errno != EEXIST)
+		if (parent_make(pdir, parent) < 0)
 			break;
 	}
 	int r = err_sys(e, errno, "creating cgroup %s", dir);
@@ -544,7 +583,13 @@ static void rmdir_parent(const char *dir)
 		return;
 	}
 	/* Busy or gone: another container still uses it, or it is done. */
-	rmdir(p);
+	if (own_parent(p)) {
+		rmdir(p);
+		return;
+	}
+	_cleanup_free_ char *mark = parent_mark(p);
+	if (access(mark, F_OK) == 0 && rmdir(p) == 0)
+		unlink(mark);
 }
 
 static int v2_create(const char *parent, const char *id,
@@ -560,7 +605,7 @@ static int v2_create(const char *parent, const char *id,
 	if (r < 0)
 		return err_wrap(e, "%s", orch_cgroup_root());
 	_cleanup_free_ char *pdir = path_join(orch_cgroup_root(), parent);
-	if (mkdir(pdir, 0755) < 0 && errno != EEXIST)
+	if (parent_make(pdir, parent) < 0)
 		return err_sys(e, errno, "creating cgroup %s", pdir);
 	int pfd = open(pdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)

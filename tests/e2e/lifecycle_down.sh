@@ -207,6 +207,21 @@ check "its directories are kept (their records are there)" test -e "$ORCH_ROOT/c
 rm -rf "${ORCH_ROOT:?}/containers/$a"
 check "down -v" inp crash "$O" down -v
 
+# A cgroup_parent an administrator made (with a limit for every project
+# put in it) stays after down; one orch made for it goes.
+if [ -d /sys/fs/cgroup/memory ]; then M=/sys/fs/cgroup/memory LIM=memory.limit_in_bytes; else M=/sys/fs/cgroup LIM=memory.max; fi
+adm=orch-e2e-admin-$$ made=orch-e2e-made-$$
+mkdir "$M/$adm" && echo 268435456 > "$M/$adm/$LIM"
+printf 'services:\n  a: {image: bb:1, command: [sleep, "60"], cgroup_parent: %s}\n  b: {image: bb:1, command: [sleep, "60"], cgroup_parent: %s}\n' "$adm" "$made" | project cgp
+check "up with cgroup parents" inp cgp "$O" up -d
+check_eq "a's container is in the administrator's parent" 1 "$(ls "$M/$adm" | grep -cx '[0-9a-f]\{64\}')"
+check "b's parent was made" test -d "$M/$made"
+check "down" inp cgp "$O" down
+check "the administrator's parent stays" test -d "$M/$adm"
+check_eq "with its limit" 268435456 "$(cat "$M/$adm/$LIM")"
+check_eq "the parents orch made are gone" "" "$(ls -d /sys/fs/cgroup/*/"$made" /sys/fs/cgroup/"$made" /sys/fs/cgroup/*/"$adm" 2>/dev/null | grep -v "^$M/$adm\$")"
+rmdir /sys/fs/cgroup/*/"$adm" /sys/fs/cgroup/"$adm" /sys/fs/cgroup/*/"$made" /sys/fs/cgroup/"$made" 2>/dev/null
+
 # Network namespaces netd makes while idle, as many as the last up took:
 # each becomes one container's (lo up), never two's, and netd keeps none
 # it gave.
