@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -351,6 +352,17 @@ static void child_main(const struct child_ctx *given)
 			sync_send_err(c->sync_fd, &e);
 		}
 	}
+	/* From here its creds are the command's, and a process of the
+	 * container it joins (pid: service:NAME) may see it: it holds a copy
+	 * of its creator's memory (a supervisor's: every service's record),
+	 * which such a process, of the same uid and capabilities, could read
+	 * or write through ptrace until the exec, and an init's reaper keeps
+	 * for the container's life.  Undumpable, only a holder of
+	 * CAP_SYS_PTRACE over the host may; the exec makes the command
+	 * dumpable again.  A child sharing our memory (which it would make
+	 * undumpable too) joins no PID namespace (c.vm). */
+	if (!c->vm)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	proc_exec(&c->plan, c->sync_fd);
 }
 
@@ -887,8 +899,9 @@ static int create(const struct rt_spec *s, bool start,
 	bool cg_early = cg_wants_idle_process(s->cgroup_parent);
 	/* A child that starts at once shares our memory (vm_stack_take), but
 	 * for a rootless orch's (whose remapped child is cloned from a
-	 * thread) or one under init (which lives on as its PID 1). */
-	c.vm = start && !s->init && !rootless() &&
+	 * thread), one under init (which lives on as its PID 1) or one in
+	 * another container's PID namespace (whose processes see it). */
+	c.vm = start && !s->init && !rootless() && !s->pid_join &&
 	       ns_mounts_nfds(s, n_nodes) + CG_NCTL <= NS_MOUNTS_MAX_FDS &&
 	       vm_stack_take();
 	c.first_go = (s->namespaces & RT_NS_USER) || cg_early || c.vm;

@@ -393,7 +393,11 @@ int rt_exec(const char *id, const struct rt_exec_spec *x, pid_t *pid,
 	}
 	if (mid == 0) {
 		/* Joins the cgroup first (its files are only visible from the
-		 * host's mount namespace), then every namespace at once. */
+		 * host's mount namespace), then every namespace at once.
+		 * Undumpable first: in the container's PID namespace until its
+		 * exec, our copy of the caller's memory is not for the
+		 * container's processes to read through ptrace (child_main). */
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		close(sv[0]);
 		struct orch_err ce = {0};
 		if (cg_enter_self(&st.cg, &ce) < 0)

@@ -42,12 +42,7 @@ int init_reaper_fork(struct orch_err *e)
 	 * stdio included: the command has its own copies.  exec closes the
 	 * command's CLOEXEC ones. */
 	syscall(SYS_close_range, 0, ~0U, 0);
-	/* Nor anything of its memory: a copy of its creator's (a supervisor
-	 * holds every service's record, environment included), which the
-	 * command, of the same uid and capabilities, could read through
-	 * /proc/1/mem or ptrace when no user or group change made it
-	 * undumpable (root without a user namespace of its own). */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Its memory, a copy of its creator's, is undumpable (child_main). */
 	prctl(PR_SET_NAME, "orch-init", 0, 0, 0);
 	for (;;) {
 		siginfo_t si;

@@ -4,7 +4,9 @@
 # `config` and `up` refuse each with exit 1 and file:line:col, create
 # nothing and leave the host as it was.  Also: one project name check for
 # every command, down leaving no directory or lock, and errors about the
-# implicit default network naming the file.
+# implicit default network naming the file.  And a hostile container:
+# a container joining its PID namespace is set up in its sight, from a
+# copy of the supervisor's memory, which it may not read.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lifecycle_helpers.inc"
 
@@ -280,4 +282,39 @@ check_eq "second: up exits 1" 1 "$?"
 check_match "second: the error names the file, not (null)" \
 	"^orch: $T/second/compose.yaml:2:3: network \"default\"" "$out"
 check "holder: down" quiet inp holder "$O" down
+
+# b joins a's PID namespace and waits there, made, for c to be healthy:
+# a's processes see its setup (creds and capabilities already the
+# container's) and may not read its memory.
+project pidjoin <<'Y'
+services:
+  a:
+    image: bb:1
+    command: [sleep, "3600"]
+    userns_mode: host
+  c:
+    image: bb:1
+    command: [sh, -c, "sleep 2; touch /tmp/ok; exec sleep 3600"]
+    healthcheck: {test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 30}
+  b:
+    image: bb:1
+    command: [sleep, "3601"]
+    userns_mode: host
+    pid: "service:a"
+    depends_on:
+      a: {condition: service_started}
+      c: {condition: service_healthy}
+Y
+(cd "$T/pidjoin" && exec "$O" up -d) >/dev/null 2>&1 &
+up=$!
+setup_pid() { inp pidjoin "$O" exec -T a ps -o pid,args 2>/dev/null | awk '$1 != "PID" && $1 != 1 && $2 !~ /^(sleep|ps)$/ {print $1; exit}'; }
+seen() { [ -n "$(setup_pid)" ]; }
+check "a sees b's setup in its PID namespace" wait_for 20 seen
+p=$(setup_pid)
+check "a cannot read the memory map of b's setup" sh -c '! (cd "$1" && "$2" exec -T a cat "/proc/$3/maps") >/dev/null 2>&1' _ "$T/pidjoin" "$O" "$p"
+check "nor open its memory" sh -c '! (cd "$1" && "$2" exec -T a sh -c "exec 3</proc/$3/mem") >/dev/null 2>&1' _ "$T/pidjoin" "$O" "$p"
+wait "$up"
+check_eq "up waited for c and started b" 0 "$?"
+check "b runs in a's PID namespace" sh -c '(cd "$1" && "$2" exec -T a ps) | grep -q "sleep 3601"' _ "$T/pidjoin" "$O"
+check "pidjoin: down" quiet inp pidjoin "$O" down
 finish
