@@ -290,9 +290,9 @@ void rt_upper_sweep(void)
 	_cleanup_free_ char *mark = path_join(dir, ".boot");
 	if (mkdir_p(dir, 0700, &ign) < 0)
 		return;
-	/* The boot the directories here were made in: another $ORCH_RUN's
-	 * containers of this one are alive.  Two first containers at once:
-	 * one sweeps, the other finds it done. */
+	/* The boot the directories here were made in: made in this one,
+	 * they may be another $ORCH_RUN's, alive.  Two first containers at
+	 * once: one sweeps, the other finds it done. */
 	_cleanup_close_ int lock =
 	    open(mark, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
