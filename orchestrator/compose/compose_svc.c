@@ -349,6 +349,26 @@ static void svc_container_name(struct cctx *c, struct service *s,
 	s->container_name = (char *)v;
 }
 
+/* A profile is a name: an empty or odd one ("", "-x", "a b") would keep
+ * its service out of every run without a word. */
+static void svc_profiles(struct cctx *c, struct service *s,
+			 const struct ynode *n)
+{
+	char **v = c_strlist(c, n, false);
+	for (size_t i = 0; v && v[i] && n->kind == Y_SEQ; i++) {
+		if (volume_name_ok(v[i]))
+			continue;
+		size_t l = cpath_push(c, "[%zu]", i);
+		cerr(c, n->v[i],
+		     "invalid profile name \"%s\" (want "
+		     "[a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+		     shown_value(v[i]));
+		cpath_pop(c, l);
+		return;
+	}
+	s->profiles = v;
+}
+
 static void svc_devices(struct cctx *c, struct service *s,
 			const struct ynode *n)
 {
@@ -523,7 +543,7 @@ static const struct svc_key svc_keys[] = {
     F(pre_start, svc_pre_start),
     F(pre_stop, svc_pre_stop),
     T(privileged, K_BOOL),
-    T(profiles, K_LIST),
+    F(profiles, svc_profiles),
     F(provider, svc_provider),
     T(pull_policy, K_STR),
     {"pull_refresh_after", K_DURATION,

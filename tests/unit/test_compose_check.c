@@ -171,6 +171,11 @@ static void test_object_names(void **state)
 	expect_error("services:\n  web:\n    image: x\n    container_name: "
 		     "\"a/b\"\n",
 		     4, 21, "invalid container name");
+	/* A profile that no --profile can name keeps its service out. */
+	expect_error("services:\n  web:\n    image: x\n    profiles: [dev, \"\"]\n",
+		     4, 21, "invalid profile name \"\"");
+	expect_error("services:\n  web:\n    image: x\n    profiles:\n      - \"a b\"\n",
+		     5, 9, "invalid profile name \"a b\"");
 }
 
 static void test_working_dir_memory(void **state)
