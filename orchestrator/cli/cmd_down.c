@@ -75,11 +75,13 @@ int cmd_down(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage("down", down_usage);
-	/* After a reboot, what no project's state names any more. */
-	rt_upper_sweep();
 	struct pstate ps;
 	struct orch_err e = {0};
 	int r = cli_open(&ps, NULL, &e);
+	/* After a reboot, what no project's state names any more (not for
+	 * a file refused: bad input changes nothing). */
+	if (r == 0 || r == -ENOENT)
+		rt_upper_sweep();
 	if (r == -ENOENT)
 		return down_unrecorded(o.volumes); /* little to do is success */
 	if (r < 0)
