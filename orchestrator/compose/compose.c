@@ -57,6 +57,20 @@ void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
 		diag_add(c->d, M_ERROR, n ? &n->pos : NULL, "%s", s);
 }
 
+void cerr_item(struct cctx *c, const struct ynode *n, size_t i,
+	       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	size_t l = cpath_push(c, "[%zu]", i);
+	cerr(c, n->v[i], "%s", s);
+	cpath_pop(c, l);
+}
+
 /* ---- typed reads ----------------------------------------------------------
  */
 
@@ -199,10 +213,8 @@ char **c_strlist(struct cctx *c, const struct ynode *n, bool allow_string)
 	size_t o = 0;
 	for (size_t i = 0; i < n->n; i++) {
 		if (n->v[i]->kind != Y_SCALAR) {
-			size_t l = cpath_push(c, "[%zu]", i);
-			cerr(c, n->v[i], "must be a string, not %s",
-			     ykind_name(n->v[i]));
-			cpath_pop(c, l);
+			cerr_item(c, n, i, "must be a string, not %s",
+				  ykind_name(n->v[i]));
 			continue;
 		}
 		v[o++] = n->v[i]->s;

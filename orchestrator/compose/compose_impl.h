@@ -178,6 +178,9 @@ struct cctx {
 /* Errors about node n, prefixed with the current path. */
 void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* cerr at item i of the sequence n, whose path it ends with "[i]". */
+void cerr_item(struct cctx *c, const struct ynode *n, size_t i,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 size_t cpath_push(struct cctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cpath_pop(struct cctx *c, size_t len);

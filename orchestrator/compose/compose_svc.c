@@ -358,12 +358,10 @@ static void svc_profiles(struct cctx *c, struct service *s,
 	for (size_t i = 0; v && v[i] && n->kind == Y_SEQ; i++) {
 		if (volume_name_ok(v[i]))
 			continue;
-		size_t l = cpath_push(c, "[%zu]", i);
-		cerr(c, n->v[i],
-		     "invalid profile name \"%s\" (want "
-		     "[a-zA-Z0-9][a-zA-Z0-9_.-]*)",
-		     shown_value(v[i]));
-		cpath_pop(c, l);
+		cerr_item(c, n, i,
+			  "invalid profile name \"%s\" (want "
+			  "[a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+			  shown_value(v[i]));
 		return;
 	}
 	s->profiles = v;

@@ -148,12 +148,10 @@ void svc_expose(struct cctx *c, struct service *s, const struct ynode *n)
 		}
 		if (strchr(v[i], ':') ||
 		    port_parse_spec(c->a, v[i], &ps, &np, &why) < 0) {
-			size_t l = cpath_push(c, "[%zu]", i);
-			cerr(c, n->v[i],
-			     "invalid port \"%s\" (want e.g. 80, "
-			     "8000-8010 or 53/udp)",
-			     shown_value(v[i]));
-			cpath_pop(c, l);
+			cerr_item(c, n, i,
+				  "invalid port \"%s\" (want e.g. 80, "
+				  "8000-8010 or 53/udp)",
+				  shown_value(v[i]));
 		} else {
 			size_t l = cpath_push(c, "[%zu]", i);
 			ports_bounded(c, n->v[i], np);
