@@ -42,14 +42,14 @@ void cpath_pop(struct cctx *c, size_t len)
 	sb_truncate(&c->path, len);
 }
 
-void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
+static void vcerr(struct cctx *c, const struct ynode *n, const char *fmt,
+		  va_list ap) __attribute__((format(printf, 3, 0)));
+static void vcerr(struct cctx *c, const struct ynode *n, const char *fmt,
+		  va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
 	_cleanup_free_ char *s = NULL;
 	if (vasprintf(&s, fmt, ap) < 0)
 		abort();
-	va_end(ap);
 	if (c->path.len)
 		diag_add(c->d, M_ERROR, n ? &n->pos : NULL, "%s: %s",
 			 c->path.buf, s);
@@ -57,17 +57,22 @@ void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
 		diag_add(c->d, M_ERROR, n ? &n->pos : NULL, "%s", s);
 }
 
-void cerr_item(struct cctx *c, const struct ynode *n, size_t i,
-	       const char *fmt, ...)
+void cerr(struct cctx *c, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	_cleanup_free_ char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
+	vcerr(c, n, fmt, ap);
 	va_end(ap);
+}
+
+void cerr_item(struct cctx *c, const struct ynode *n, size_t i,
+	       const char *fmt, ...)
+{
 	size_t l = cpath_push(c, "[%zu]", i);
-	cerr(c, n->v[i], "%s", s);
+	va_list ap;
+	va_start(ap, fmt);
+	vcerr(c, n->v[i], fmt, ap);
+	va_end(ap);
 	cpath_pop(c, l);
 }
 
