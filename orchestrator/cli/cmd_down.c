@@ -9,8 +9,9 @@ static const char down_usage[] =
 enum { O_ORPHANS = CLI_OPT_LOCAL, O_RMI };
 
 /* A project with no state: an up killed before it recorded anything
- * leaves the project's directory and its lock, which go too; with -v, its
- * volumes go as well (those a down without -v kept), as compose does. */
+ * leaves the project's directory and its lock (or the directory alone),
+ * which go too; with -v, its volumes go as well (those a down without -v
+ * kept), as compose does. */
 static int down_unrecorded(bool volumes)
 {
 	_cleanup_free_ char *name = NULL;
@@ -19,6 +20,13 @@ static int down_unrecorded(bool volumes)
 	if (cli_project_name(&name, NULL) < 0)
 		return 0;
 	bool locked = pstate_open(name, false, &ps, &ign) == 0;
+	/* One killed between making the directory and its lock left the
+	 * directory alone: the lock is made, to go with it. */
+	struct pstate dir;
+	if (!locked && pstate_read(name, &dir, &ign) == 0) {
+		pstate_close(&dir);
+		locked = pstate_open(name, true, &ps, &ign) == 0;
+	}
 	if (locked && !ps.exists)
 		pstate_remove(&ps, &ign);
 	if (volumes)

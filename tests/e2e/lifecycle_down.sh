@@ -174,6 +174,10 @@ check "down -v" inp crash "$O" down -v
 mkdir -p "$ORCH_RUN/projects/crash" && : > "$ORCH_RUN/projects/crash/lock"
 check "down of a project with nothing recorded" inp crash "$O" down
 check "its directory and lock are gone" test ! -e "$ORCH_RUN/projects/crash"
+# Killed sooner, between the directory and its lock.
+mkdir -p "$ORCH_RUN/projects/crash"
+check "down of a project directory without its lock" inp crash "$O" down
+check "the directory is gone" test ! -e "$ORCH_RUN/projects/crash"
 
 # A reboot empties ORCH_RUN, and with it the records of the containers
 # whose writable layers are in ORCH_ROOT: the next down (or container)
