@@ -836,6 +836,8 @@ static int create(const struct rt_spec *s, bool start,
 			goto fail;
 		}
 		made_upper = true;
+		/* Not in upper_make: the sweep's own spares are made by it. */
+		rt_upper_sweep();
 		r = upper_make(st.upper_dir, e);
 		if (r < 0)
 			goto fail;

@@ -321,7 +321,6 @@ void rt_upper_sweep(void)
 
 int upper_make(const char *upper_dir, struct orch_err *e)
 {
-	rt_upper_sweep();
 	/* A container made again (a restart) keeps its own. */
 	if (access(upper_dir, F_OK) < 0 && errno == ENOENT &&
 	    take_spare(upper_dir))
